@@ -1,0 +1,125 @@
+"""Where ClearTrace keeps its files, and the permissions they must have.
+
+`Paths` is pure: building one touches nothing. `ensure_private_dirs()` is the
+one place that creates the home (0700) and tightens what it finds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+from cleartrace.errors import HomeError
+
+__all__ = ["Paths", "ensure_private_dirs", "private_file"]
+
+_APP = "cleartrace"
+
+
+@dataclass(frozen=True, slots=True)
+class Paths:
+    """All locations derived from one home directory."""
+
+    home: Path
+    runtime: Path
+
+    @classmethod
+    def from_env(cls) -> Paths:
+        """`CLEARTRACE_HOME` when set, else the platform's user data directory."""
+        env = os.environ.get("CLEARTRACE_HOME")
+        home = Path(env).expanduser().absolute() if env else Path(platformdirs.user_data_dir(_APP))
+        return cls(home=home, runtime=_runtime_dir())
+
+    @property
+    def db(self) -> Path:
+        return self.home / "store.db"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.home / "keys"
+
+    @property
+    def keystore_marker(self) -> Path:
+        """Records which key storage holds this home's keys (no key material)."""
+        return self.home / "keystore.json"
+
+    @property
+    def log(self) -> Path:
+        return self.home / "cleartrace.log"
+
+    @property
+    def socket(self) -> Path:
+        """The recorder's control socket, one per home, short enough for AF_UNIX."""
+        digest = hashlib.sha256(str(self.home).encode()).hexdigest()[:16]
+        return self.runtime / f"cleartrace-{digest}.sock"
+
+
+def _runtime_dir() -> Path:
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    if xdg and Path(xdg).is_dir():
+        return Path(xdg)
+    # No per-user runtime dir (root on a server, a bare container): a private
+    # directory under the temp dir, checked in ensure_private_dirs().
+    return Path(tempfile.gettempdir()) / f"cleartrace-{os.getuid()}"
+
+
+def _tighten_or_refuse(path: Path, what: str) -> None:
+    st = path.lstat()
+    if stat.S_ISLNK(st.st_mode):
+        raise HomeError(f"{what} {path} is a symbolic link; use a real directory")
+    if st.st_uid != os.getuid():
+        raise HomeError(
+            f"{what} {path} belongs to another user (uid {st.st_uid}); "
+            "choose a home you own with CLEARTRACE_HOME"
+        )
+    if st.st_mode & 0o077:
+        try:
+            os.chmod(path, stat.S_IMODE(st.st_mode) & 0o700)
+        except OSError as exc:
+            raise HomeError(
+                f"{what} {path} is readable by group or others and could not be "
+                f"tightened ({exc.strerror}); run 'chmod 700 {path}'"
+            ) from exc
+
+
+def ensure_private_dirs(paths: Paths) -> None:
+    """Create the home and runtime directories 0700; tighten existing ones.
+
+    Files inside the home that are readable by group or others are tightened
+    to 0600, so a copy restored with a loose umask does not stay exposed.
+
+    Raises:
+        HomeError: a directory is a symlink, belongs to someone else, or
+            cannot be created or tightened.
+    """
+    for directory, what in ((paths.home, "home"), (paths.keys_dir, "key directory"),
+                            (paths.runtime, "runtime directory")):
+        try:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise HomeError(
+                f"cannot create {what} {directory}: {exc.strerror}; "
+                "set CLEARTRACE_HOME to a writable place"
+            ) from exc
+        _tighten_or_refuse(directory, what)
+    for entry in paths.home.iterdir():
+        st = entry.lstat()
+        if stat.S_ISREG(st.st_mode) and st.st_mode & 0o077:
+            os.chmod(entry, 0o600)
+
+
+def private_file(path: Path) -> int:
+    """Open `path` for writing as a new or truncated 0600 file; returns the fd.
+
+    O_NOFOLLOW refuses to write through a symlink planted in the home.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags, 0o600)
+    os.fchmod(fd, 0o600)
+    return fd

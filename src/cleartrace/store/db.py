@@ -1,0 +1,123 @@
+"""The SQLite file behind the store and the ledger: schema, pragmas, error mapping.
+
+Every connection gets WAL, `secure_delete=ON` (deleted rows are zeroed, not
+left in free pages) and a busy timeout, because the recorder and CLI commands
+write to the same file from different processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+from cleartrace.errors import DiskFull, StoreCorrupt, StoreError
+
+__all__ = ["SCHEMA_VERSION", "connect", "translate_errors", "transaction"]
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    id             TEXT PRIMARY KEY,      -- 32 hex digits
+    started_ns     INTEGER NOT NULL,      -- wall-clock anchor, UTC ns since the epoch
+    anchor_mono_ns INTEGER NOT NULL,      -- time.monotonic_ns() at that anchor
+    ended_ns       INTEGER,               -- wall clock, NULL while recording
+    state          TEXT NOT NULL,
+    wrapped_key    BLOB,                  -- session key sealed by the master key
+    counts         TEXT NOT NULL DEFAULT '{}',  -- events per category (no content)
+    summary        BLOB                   -- sealed by the session key: applications seen
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    session_id    TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    idx           INTEGER NOT NULL,
+    n_events      INTEGER NOT NULL,
+    first_mono_ns INTEGER NOT NULL,
+    last_mono_ns  INTEGER NOT NULL,
+    blob          BLOB NOT NULL,
+    PRIMARY KEY (session_id, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ledger (
+    seq    INTEGER PRIMARY KEY,
+    hash   TEXT NOT NULL,                 -- hex SHA-256 of the canonical record
+    record TEXT NOT NULL                  -- canonical JSON (RFC 8785), signed
+);
+CREATE TABLE IF NOT EXISTS exclusions (
+    app TEXT PRIMARY KEY                  -- application class excluded by the person
+);
+"""
+
+
+@contextlib.contextmanager
+def translate_errors(path: Path) -> Iterator[None]:
+    """Map sqlite3 errors to ClearTrace errors that name the file and the fix."""
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        msg = str(exc).lower()
+        if "full" in msg:
+            raise DiskFull(
+                f"cannot write to {path}: the disk is full; free some space and try again "
+                "(nothing already stored was changed)"
+            ) from exc
+        if "not a database" in msg or "malformed" in msg or "corrupt" in msg:
+            raise StoreCorrupt(
+                f"{path} is damaged ({exc}); move it aside and restore a backup, "
+                "or remove it to start an empty store"
+            ) from exc
+        if "locked" in msg or "busy" in msg:
+            raise StoreError(f"{path} is locked by another process; try again") from exc
+        raise StoreError(f"cannot use {path}: {exc}") from exc
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open (creating when absent) the store database with the project's pragmas.
+
+    Raises:
+        StoreCorrupt: the file is not a usable SQLite database.
+        DiskFull: the schema could not be written.
+        StoreError: any other failure.
+    """
+    existed = path.exists()
+    if not existed:
+        # Create the file 0600 before SQLite does, so it never exists with umask bits.
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600))
+    with translate_errors(path):
+        conn = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA secure_delete=ON")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.executescript(_SCHEMA)
+            conn.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
+                (SCHEMA_VERSION,),
+            )
+        except BaseException:
+            conn.close()
+            raise
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            os.chmod(side, 0o600)
+    return conn
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection, path: Path) -> Iterator[sqlite3.Connection]:
+    """One `BEGIN IMMEDIATE` transaction: committed on success, rolled back on error."""
+    with translate_errors(path):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
