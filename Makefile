@@ -1,0 +1,61 @@
+# The source of truth for setting up, testing and running ClearTrace.
+# `make run` and `make test` work as root on a fresh Debian 12 machine.
+
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+
+# System packages: Python itself; a compiler and headers for pynput's evdev;
+# Xvfb, xdotool and a small EWMH window manager for the capture tests;
+# the X libraries Qt's xcb platform plugin loads.
+SYS_PKGS := python3 python3-venv python3-dev gcc linux-libc-dev \
+	xvfb xdotool x11-utils matchbox-window-manager \
+	libgl1 libegl1 libglib2.0-0 libdbus-1-3 libfontconfig1 fonts-dejavu-core \
+	libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 \
+	libxcb-randr0 libxcb-render-util0 libxcb-shape0
+
+.PHONY: run test lint fmt bench sysdeps venv clean
+
+run: venv
+	$(VENV)/bin/cleartrace
+
+test: sysdeps venv lint
+	$(PY) -m pytest -q
+
+lint: venv
+	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+fmt: venv
+	$(VENV)/bin/ruff format src tests benchmarks
+	$(VENV)/bin/ruff check --fix src tests benchmarks
+
+bench: venv
+	@for b in benchmarks/*.py; do echo "== $$b" >&2; $(PY) $$b || exit $$?; done
+
+# Installs through apt-get only what dpkg says is missing, so a ready machine pays nothing.
+sysdeps:
+	@missing=$$(for p in $(SYS_PKGS); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" != 0 ]; then echo "missing system packages: $$missing (run as root or install them)" >&2; exit 2; fi; \
+		echo "installing:" $$missing >&2; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || $(MAKE) sysdeps
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) build dist .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,136 @@
+"""The writer thread: from the hook queue to sealed chunks on disk.
+
+Hooks only timestamp and enqueue (see `capture.base.Sink`). This thread wakes
+every `flush_interval` seconds, drains the queue, coalesces mouse moves to the
+policy's rate and hands the batch to the store, which seals it as one chunk in
+one transaction. A crash therefore loses at most one flush interval.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+
+from cleartrace.events import Kind, RawEvent
+
+__all__ = ["MoveCoalescer", "Writer"]
+
+log = logging.getLogger(__name__)
+
+_MOVE = int(Kind.MOVE)
+
+
+class MoveCoalescer:
+    """Keeps at most one mouse move per 1/hz-second bin: the last one in it.
+
+    A pending move is emitted before any other event, so the pointer position
+    at a click or key press is always exact, and when its bin has passed.
+    """
+
+    __slots__ = ("_bin_ns", "_pending")
+
+    def __init__(self, hz: int) -> None:
+        if hz <= 0:
+            raise ValueError("the mouse move rate must be positive")
+        self._bin_ns = 1_000_000_000 // hz
+        self._pending: RawEvent | None = None
+
+    def feed(self, batch: Sequence[RawEvent], now_ns: int) -> list[RawEvent]:
+        """Coalesce one drained batch; `now_ns` decides whether a held move is final."""
+        out: list[RawEvent] = []
+        append = out.append
+        width = self._bin_ns
+        pending = self._pending
+        for ev in batch:
+            if ev[1] == _MOVE:
+                if pending is not None and ev[0] // width != pending[0] // width:
+                    append(pending)
+                pending = ev
+            else:
+                if pending is not None:
+                    append(pending)
+                    pending = None
+                append(ev)
+        if pending is not None and now_ns // width != pending[0] // width:
+            append(pending)
+            pending = None
+        self._pending = pending
+        return out
+
+    def flush(self) -> list[RawEvent]:
+        """Whatever is still held, at the end of a session."""
+        pending, self._pending = self._pending, None
+        return [] if pending is None else [pending]
+
+
+class Writer:
+    """Drains `source` every `flush_interval` seconds into `sink_batch`.
+
+    `sink_batch` is called on this thread with each non-empty coalesced batch;
+    an exception from it stops the writer and is re-raised by `join()`.
+    """
+
+    def __init__(
+        self,
+        source: queue.SimpleQueue[RawEvent],
+        sink_batch: Callable[[list[RawEvent]], None],
+        clock_ns: Callable[[], int],
+        *,
+        flush_interval: float = 0.2,
+        move_hz: int = 120,
+    ) -> None:
+        self._source = source
+        self._sink_batch = sink_batch
+        self._clock_ns = clock_ns
+        self._interval = flush_interval
+        self._coalescer = MoveCoalescer(move_hz)
+        self._stopping = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="cleartrace-writer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the thread to flush what is queued and end; idempotent."""
+        self._stopping.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the thread; re-raise the error that stopped it, if any."""
+        self._thread.join(timeout)
+        if self._error is not None:
+            raise self._error
+
+    @property
+    def failed(self) -> BaseException | None:
+        return self._error
+
+    def flush_now(self) -> int:
+        """Drain and write on the calling thread (used once the thread has ended)."""
+        return self._drain(final=True)
+
+    def _drain(self, *, final: bool) -> int:
+        batch: list[RawEvent] = []
+        get = self._source.get_nowait
+        try:
+            while True:
+                batch.append(get())
+        except queue.Empty:
+            pass
+        out = self._coalescer.feed(batch, self._clock_ns())
+        if final:
+            out.extend(self._coalescer.flush())
+        if out:
+            self._sink_batch(out)
+        return len(out)
+
+    def _run(self) -> None:
+        try:
+            while not self._stopping.wait(self._interval):
+                self._drain(final=False)
+            self._drain(final=True)
+        except BaseException as exc:  # surfaced through join(); the recorder reports it
+            log.error("writer stopped: %s", type(exc).__name__)
+            self._error = exc

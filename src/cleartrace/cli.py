@@ -1,0 +1,149 @@
+"""`cleartrace ...`: parse, make one domain call, print.
+
+`main()` is the one place where errors become messages and exit codes:
+0 ok, 1 a check failed (e.g. a tampered ledger), 2 bad usage or input.
+Messages go to stderr, `--json` output to stdout; no traceback reaches a user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from cleartrace import __version__, commands
+from cleartrace.errors import ClearTraceError
+
+__all__ = ["build_parser", "main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors in one line with exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"cleartrace: {message} (see '{self.prog} --help')\n")
+
+
+def _add(sub: Any, name: str, help_: str, func: Any) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = sub.add_parser(name, help=help_, description=help_)
+    p.set_defaults(func=func)
+    return p
+
+
+def _json_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print JSON to stdout")
+
+
+def _categories(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument(
+        "--category", action="append", metavar="C", dest="categories",
+        help="keys, mouse_move, clicks, scroll, app_focus or window_titles (repeatable)",
+    )
+    group.add_argument("--all", action="store_true", help="every category")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="cleartrace",
+        description="Consent-first recording of keyboard and mouse workflows.",
+    )
+    parser.add_argument("--version", action="version", version=f"cleartrace {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = _add(sub, "status", "show consent, recording state, store, key storage and display",
+             commands.status)
+    _json_flag(p)
+
+    consent = _add(sub, "consent", "show, give, refuse or withdraw consent per category", None)
+    csub = consent.add_subparsers(dest="action", metavar="ACTION", required=True,
+                                  parser_class=_Parser)
+    _json_flag(_add(csub, "show", "show the consent of every category", commands.consent_show))
+    for action, text in (("give", "give consent for categories"),
+                         ("refuse", "refuse consent for categories"),
+                         ("withdraw", "withdraw consent for categories (takes effect at once)")):
+        _categories(_add(csub, action, text, commands.consent_change))
+
+    p = _add(sub, "record", "record in the foreground until Ctrl+C / SIGTERM", commands.record)
+    p.add_argument("--duration", metavar="S", help="stop after this long (e.g. 90, 15m, 1h)")
+
+    p = _add(sub, "pause", "pause the running recorder (all hooks removed)", commands.pause)
+    p.add_argument("--for", dest="for_", metavar="DURATION",
+                   help="resume by itself after this long (e.g. 15m, 1h)")
+    _add(sub, "resume", "resume a paused recorder", commands.resume)
+
+    exclude = _add(sub, "exclude", "list, add or remove excluded applications", None)
+    esub = exclude.add_subparsers(dest="action", metavar="ACTION", required=True,
+                                  parser_class=_Parser)
+    _json_flag(_add(esub, "list", "list excluded applications", commands.exclude_list))
+    for action, text in (("add", "never record while APP has focus"),
+                         ("remove", "remove a personal exclusion")):
+        _add(esub, action, text, commands.exclude_change).add_argument(
+            "app", metavar="APP", help="application class (WM_CLASS), case-insensitive")
+
+    sessions = _add(sub, "sessions", "list, show or delete recorded sessions", None)
+    ssub = sessions.add_subparsers(dest="action", metavar="ACTION", required=True,
+                                   parser_class=_Parser)
+    _json_flag(_add(ssub, "list", "list sessions", commands.sessions_list))
+    p = _add(ssub, "show", "show one session", commands.sessions_show)
+    p.add_argument("id", metavar="ID", help="session id or a unique prefix of it")
+    p.add_argument("--text", action="store_true", help="include the typed text per window")
+    _json_flag(p)
+    p = _add(ssub, "delete", "delete a session (its key is destroyed first)",
+             commands.sessions_delete)
+    p.add_argument("id", metavar="ID", help="session id or a unique prefix of it")
+
+    ledger = _add(sub, "ledger", "show or export the consent ledger", None)
+    lsub = ledger.add_subparsers(dest="action", metavar="ACTION", required=True,
+                                 parser_class=_Parser)
+    _json_flag(_add(lsub, "show", "show the ledger records", commands.ledger_show))
+    p = _add(lsub, "export", "export the ledger as JSON Lines", commands.ledger_export)
+    p.add_argument("--out", required=True, metavar="FILE", help="file to write")
+
+    audit = _add(sub, "audit", "verify an exported ledger (no local store needed)", None)
+    asub = audit.add_subparsers(dest="action", metavar="ACTION", required=True,
+                                parser_class=_Parser)
+    p = _add(asub, "verify", "verify signatures, hash chain and order of a ledger export",
+             commands.audit_verify)
+    p.add_argument("file", metavar="FILE", help="a file written by 'cleartrace ledger export'")
+    p.add_argument("--expect-device", metavar="FINGERPRINT",
+                   help="the device key fingerprint the ledger must carry")
+    p.add_argument("--head", metavar="SEQ:HASH",
+                   help="a head witnessed earlier; a ledger that ends before it is truncated")
+    _json_flag(p)
+    return parser
+
+
+def _configure_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("cleartrace: %(levelname)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        if args.command is None:
+            args = parser.parse_args(["status"])
+        else:
+            parser.parse_args([args.command, "--help"])
+    _configure_logging()
+    try:
+        result: int | None = args.func(args)
+    except ClearTraceError as exc:
+        print(f"cleartrace: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("cleartrace: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # no traceback, and no message text that could carry content
+        print(f"cleartrace: unexpected error ({type(exc).__name__}); please report it",
+              file=sys.stderr)
+        return 2
+    return result or 0

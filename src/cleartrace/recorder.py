@@ -1,0 +1,301 @@
+"""The recorder: keeps the installed hooks equal to what consent and pause allow.
+
+It owns the session, the writer thread and the control socket. Hooks are
+reconciled, never filtered: a category without consent, or any category while
+paused, has no listener installed at all. Consent given or withdrawn from
+another process reaches a running recorder through the ledger, which it polls
+every `tick` seconds (and at once when the CLI pokes it over the socket).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from operator import itemgetter
+from typing import Any
+
+from cleartrace.capture.base import Backend, Sink
+from cleartrace.capture.pipeline import Writer
+from cleartrace.consent.categories import MOUSE_CATEGORIES, Category
+from cleartrace.consent.exclusions import Exclusions, load_exclusions
+from cleartrace.consent.policy import Policy
+from cleartrace.consent.state import consent_from_records
+from cleartrace.control import ControlServer
+from cleartrace.errors import NoConsent, UsageError
+from cleartrace.events import CATEGORY_OF_KIND, Kind, RawEvent
+from cleartrace.home import Home
+from cleartrace.store.sessions import SessionHandle
+
+__all__ = ["Recorder"]
+
+log = logging.getLogger(__name__)
+
+_FOCUS = int(Kind.FOCUS)
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class Recorder:
+    """Records into `home` through `backend` until `stop()` or a duration."""
+
+    def __init__(
+        self, home: Home, backend: Backend, policy: Policy, *, flush_interval: float = 0.2,
+        tick: float = 0.2,
+    ) -> None:
+        self._home = home
+        self._backend = backend
+        self._policy = policy
+        self._flush_interval = flush_interval
+        self._tick = tick
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._sink = Sink()
+        self._granted: frozenset[Category] = frozenset()
+        self._ledger_seq = -1
+        self._exclusions: Exclusions = load_exclusions(home.ledger.conn, policy)
+        self._paused = False
+        self._paused_until: float | None = None
+        self._mouse_flags: tuple[bool, bool, bool] | None = None
+        self._focus_titles: bool | None = None
+        self._keyboard = False
+        self._focused: tuple[str | None, str | None] = (None, None)
+        self._counts: Counter[int] = Counter()
+        self._session: SessionHandle | None = None
+        self._writer: Writer | None = None
+
+    # -- life ---------------------------------------------------------------
+
+    def run(self, duration: float | None = None) -> None:
+        """Record until stopped; flushes and closes the session on the way out.
+
+        Raises:
+            NoConsent: no category has consent.
+            RecorderError: another recorder owns this home.
+            StoreError: the store failed (e.g. DiskFull); what was flushed stays.
+        """
+        self._reload_consent()
+        if not self._granted:
+            raise NoConsent(
+                "nothing to record: no category has consent; "
+                "run 'cleartrace consent give --category keys ...' (or --all) first"
+            )
+        control = ControlServer(self._home.paths.socket, self.handle)
+        try:
+            self._start_session()
+            with self._lock:
+                self._reconcile()
+            deadline = None if duration is None else time.monotonic() + duration
+            log.info("recording started (pid %d)", os.getpid())
+            while not self._stop.wait(self._tick):
+                writer = self._writer
+                if writer is not None and writer.failed is not None:
+                    raise writer.failed
+                with self._lock:
+                    self._on_tick()
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+        finally:
+            try:
+                self._shutdown()
+            finally:
+                control.close()
+        log.info("recording stopped")
+
+    def stop(self) -> None:
+        """Ask `run()` to return; safe from signal handlers and other threads."""
+        self._stop.set()
+
+    def _start_session(self) -> None:
+        session = self._home.store.begin_session(time.time_ns(), time.monotonic_ns())
+        self._session = session
+        self._home.ledger.append("session.started", session=session.id)
+        writer = Writer(
+            self._sink.queue, self._write_batch, time.monotonic_ns,
+            flush_interval=self._flush_interval, move_hz=self._policy.mouse_move_hz,
+        )
+        self._writer = writer
+        writer.start()
+
+    def _write_batch(self, batch: list[RawEvent]) -> None:
+        assert self._session is not None
+        self._home.store.append_chunk(self._session, batch)
+        self._counts.update(map(itemgetter(1), batch))
+
+    def _shutdown(self) -> None:
+        with self._lock:
+            self._backend.close()
+            self._keyboard = False
+            self._mouse_flags = None
+            self._focus_titles = None
+        writer, session = self._writer, self._session
+        if writer is None or session is None:
+            return
+        writer.stop()
+        writer.join(timeout=10)
+        self._home.store.end_session(session, time.time_ns())
+        self._home.ledger.append("session.ended", session=session.id)
+
+    # -- reconciling hooks ----------------------------------------------------
+
+    def _active(self) -> frozenset[Category]:
+        return frozenset() if self._paused else self._granted
+
+    def _reconcile(self) -> None:
+        """Install exactly the hooks `_active()` allows; remove the rest."""
+        active = self._active()
+        backend, sink = self._backend, self._sink
+        if (Category.KEYS in active) != self._keyboard:
+            if self._keyboard:
+                backend.stop_keyboard()
+            else:
+                backend.start_keyboard(sink)
+            self._keyboard = not self._keyboard
+        flags = (
+            Category.MOUSE_MOVE in active, Category.CLICKS in active, Category.SCROLL in active,
+        )
+        wanted = flags if any(flags) else None
+        if wanted != self._mouse_flags:
+            if self._mouse_flags is not None:
+                backend.stop_mouse()
+            if wanted is not None:
+                backend.start_mouse(sink, moves=flags[0], clicks=flags[1], scrolls=flags[2])
+            self._mouse_flags = wanted
+        # The focus watcher runs whenever anything is captured: exclusions need it
+        # even when app_focus itself has no consent (then nothing of it is stored).
+        titles = Category.WINDOW_TITLES in active if active else None
+        if titles != self._focus_titles:
+            if self._focus_titles is not None:
+                backend.stop_focus()
+                self._leave_exclusion(time.monotonic_ns())
+            if titles is not None:
+                backend.start_focus(self._on_focus, titles=titles)
+            self._focus_titles = titles
+
+    def _on_focus(self, t_ns: int, app: str | None, title: str | None) -> None:
+        """Called on the focus thread at every focus change."""
+        sink = self._sink
+        excluded = self._exclusions.is_excluded(app)
+        self._focused = (app, title)
+        if excluded:
+            if not sink.excluded:
+                sink.excluded = True  # first: no input event may slip in after the marker
+                sink.queue.put((t_ns, int(Kind.EXCLUDED_START), 0, 0, 0, 0, None))
+            return
+        self._leave_exclusion(t_ns)
+        active = self._active()
+        if Category.APP_FOCUS in active:
+            shown = title if Category.WINDOW_TITLES in active else None
+            sink.queue.put((t_ns, _FOCUS, 0, 0, 0, 0, (app, shown)))
+
+    def _leave_exclusion(self, t_ns: int) -> None:
+        sink = self._sink
+        if sink.excluded:
+            sink.queue.put((t_ns, int(Kind.EXCLUDED_END), 0, 0, 0, 0, None))
+            sink.excluded = False
+
+    # -- periodic work ----------------------------------------------------------
+
+    def _on_tick(self) -> None:
+        if self._paused_until is not None and time.time() >= self._paused_until:
+            self._resume(reason="timer")
+        head = self._home.ledger.head()
+        seq = head[0] if head else 0
+        if seq != self._ledger_seq:
+            self._reload_consent()
+            self._exclusions = load_exclusions(self._home.ledger.conn, self._policy)
+            self._reconcile()
+            app, title = self._focused
+            if self._focus_titles is not None:
+                self._on_focus(time.monotonic_ns(), app, title)
+
+    def _reload_consent(self) -> None:
+        head = self._home.ledger.head()
+        self._ledger_seq = head[0] if head else 0
+        self._granted = consent_from_records(self._home.ledger.records()).granted()
+
+    # -- pause ------------------------------------------------------------------
+
+    def pause(self, seconds: float | None) -> None:
+        """Remove every hook, for `seconds` or until resumed; ledgered."""
+        with self._lock:
+            until = None if seconds is None else time.time() + seconds
+            self._home.ledger.append(
+                "recording.paused", until=None if until is None else _iso(until)
+            )
+            self._paused, self._paused_until = True, until
+            self._ledger_seq += 1
+            self._reconcile()
+
+    def resume(self) -> None:
+        with self._lock:
+            if not self._paused:
+                raise UsageError("recording is not paused")
+            self._resume(reason="person")
+
+    def _resume(self, reason: str) -> None:
+        self._home.ledger.append("recording.resumed", reason=reason)
+        self._ledger_seq += 1
+        self._paused, self._paused_until = False, None
+        self._reconcile()
+
+    # -- status and control -----------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """What the recorder does now; no captured content but the app class."""
+        with self._lock:
+            if self._paused:
+                state = "paused"
+            elif self._granted:
+                state = "recording"
+            else:
+                state = "off"
+            counts: dict[str, int] = {}
+            for kind, n in self._counts.items():
+                category = CATEGORY_OF_KIND[Kind(kind)]
+                name = category.value if category else "excluded_markers"
+                counts[name] = counts.get(name, 0) + n
+            app = self._focused[0] if Category.APP_FOCUS in self._granted else None
+            return {
+                "pid": os.getpid(),
+                "state": state,
+                "paused_until": None if self._paused_until is None else _iso(self._paused_until),
+                "hooks": self._backend.hooks(),
+                "granted": sorted(c.value for c in self._granted),
+                "session": None if self._session is None else self._session.id,
+                "excluded_now": self._sink.excluded,
+                "application": None if self._sink.excluded else app,
+                "counts": counts,
+            }
+
+    def handle(self, req: dict[str, Any]) -> dict[str, Any]:
+        """Serve one control request (on the control thread)."""
+        cmd = req.get("cmd")
+        if cmd == "ping":
+            return {}
+        if cmd == "status":
+            return {"status": self.status()}
+        if cmd == "pause":
+            seconds = req.get("for_s")
+            if seconds is not None and (not isinstance(seconds, int | float) or seconds <= 0):
+                raise UsageError("a pause needs a positive number of seconds")
+            self.pause(None if seconds is None else float(seconds))
+            return {"status": self.status()}
+        if cmd == "resume":
+            self.resume()
+            return {"status": self.status()}
+        if cmd == "reload":
+            with self._lock:
+                self._on_tick()
+            return {"status": self.status()}
+        raise UsageError(f"unknown control command '{cmd}'")
+
+
+def pause_until_text(seconds: float) -> str:
+    """For messages: when a pause of `seconds` from now ends, in UTC."""
+    return _iso((datetime.now(UTC) + timedelta(seconds=seconds)).timestamp())

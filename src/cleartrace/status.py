@@ -1,0 +1,68 @@
+"""`cleartrace status`: one snapshot of what ClearTrace is doing, for CLI and tray."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from cleartrace import __version__
+from cleartrace.capture.display import display_support
+from cleartrace.consent.state import consent_from_records
+from cleartrace.control import request
+from cleartrace.errors import ClearTraceError, RecorderNotRunning
+from cleartrace.paths import Paths
+from cleartrace.store.db import connect
+from cleartrace.store.keys import describe_keystore
+
+__all__ = ["collect_status"]
+
+
+def collect_status(paths: Paths) -> dict[str, Any]:
+    """Consent, recorder state, store, key storage and display support.
+
+    Reads only: it never creates a home, a key or a store.
+    """
+    ok, display = display_support(os.environ)
+    out: dict[str, Any] = {
+        "version": __version__,
+        "home": str(paths.home),
+        "display": {"can_record": ok, "detail": display},
+        "key_storage": describe_keystore(paths),
+    }
+    out["consent"], out["sessions"] = _read_store(paths.db)
+    try:
+        rec = request(paths.socket, "status", timeout=2.0)["status"]
+    except RecorderNotRunning:
+        rec = None
+    except ClearTraceError as exc:
+        rec = {"state": "unreachable", "detail": str(exc)}
+    out["recorder"] = rec
+    if rec is not None:
+        out["state"] = rec["state"]
+    elif not ok:
+        out["state"] = "cannot record"
+    else:
+        out["state"] = "not running"
+    out["hooks"] = [] if rec is None else rec.get("hooks", [])
+    return out
+
+
+def _read_store(db: Path) -> tuple[dict[str, str], int | None]:
+    if not db.exists():
+        return {}, None
+    conn = connect(db)
+    try:
+        records = [_load(r) for (r,) in conn.execute("SELECT record FROM ledger ORDER BY seq")]
+        state = consent_from_records(records)
+        (n,) = conn.execute("SELECT count(*) FROM sessions").fetchone()
+    finally:
+        conn.close()
+    return state.as_dict(), int(n)
+
+
+def _load(text: str) -> dict[str, Any]:
+    import json
+
+    value: dict[str, Any] = json.loads(text)
+    return value
