@@ -39,7 +39,10 @@ def _json_flag(p: argparse.ArgumentParser) -> None:
 def _categories(p: argparse.ArgumentParser) -> None:
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument(
-        "--category", action="append", metavar="C", dest="categories",
+        "--category",
+        action="append",
+        metavar="C",
+        dest="categories",
         help="keys, mouse_move, clicks, scroll, app_focus or window_titles (repeatable)",
     )
     group.add_argument("--all", action="store_true", help="every category")
@@ -53,65 +56,94 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"cleartrace {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    p = _add(sub, "status", "show consent, recording state, store, key storage and display",
-             commands.status)
+    p = _add(
+        sub,
+        "status",
+        "show consent, recording state, store, key storage and display",
+        commands.status,
+    )
     _json_flag(p)
 
     consent = _add(sub, "consent", "show, give, refuse or withdraw consent per category", None)
-    csub = consent.add_subparsers(dest="action", metavar="ACTION", required=True,
-                                  parser_class=_Parser)
+    csub = consent.add_subparsers(
+        dest="action", metavar="ACTION", required=True, parser_class=_Parser
+    )
     _json_flag(_add(csub, "show", "show the consent of every category", commands.consent_show))
-    for action, text in (("give", "give consent for categories"),
-                         ("refuse", "refuse consent for categories"),
-                         ("withdraw", "withdraw consent for categories (takes effect at once)")):
+    for action, text in (
+        ("give", "give consent for categories"),
+        ("refuse", "refuse consent for categories"),
+        ("withdraw", "withdraw consent for categories (takes effect at once)"),
+    ):
         _categories(_add(csub, action, text, commands.consent_change))
 
     p = _add(sub, "record", "record in the foreground until Ctrl+C / SIGTERM", commands.record)
     p.add_argument("--duration", metavar="S", help="stop after this long (e.g. 90, 15m, 1h)")
 
     p = _add(sub, "pause", "pause the running recorder (all hooks removed)", commands.pause)
-    p.add_argument("--for", dest="for_", metavar="DURATION",
-                   help="resume by itself after this long (e.g. 15m, 1h)")
+    p.add_argument(
+        "--for",
+        dest="for_",
+        metavar="DURATION",
+        help="resume by itself after this long (e.g. 15m, 1h)",
+    )
     _add(sub, "resume", "resume a paused recorder", commands.resume)
 
     exclude = _add(sub, "exclude", "list, add or remove excluded applications", None)
-    esub = exclude.add_subparsers(dest="action", metavar="ACTION", required=True,
-                                  parser_class=_Parser)
+    esub = exclude.add_subparsers(
+        dest="action", metavar="ACTION", required=True, parser_class=_Parser
+    )
     _json_flag(_add(esub, "list", "list excluded applications", commands.exclude_list))
-    for action, text in (("add", "never record while APP has focus"),
-                         ("remove", "remove a personal exclusion")):
+    for action, text in (
+        ("add", "never record while APP has focus"),
+        ("remove", "remove a personal exclusion"),
+    ):
         _add(esub, action, text, commands.exclude_change).add_argument(
-            "app", metavar="APP", help="application class (WM_CLASS), case-insensitive")
+            "app", metavar="APP", help="application class (WM_CLASS), case-insensitive"
+        )
 
     sessions = _add(sub, "sessions", "list, show or delete recorded sessions", None)
-    ssub = sessions.add_subparsers(dest="action", metavar="ACTION", required=True,
-                                   parser_class=_Parser)
+    ssub = sessions.add_subparsers(
+        dest="action", metavar="ACTION", required=True, parser_class=_Parser
+    )
     _json_flag(_add(ssub, "list", "list sessions", commands.sessions_list))
     p = _add(ssub, "show", "show one session", commands.sessions_show)
     p.add_argument("id", metavar="ID", help="session id or a unique prefix of it")
     p.add_argument("--text", action="store_true", help="include the typed text per window")
     _json_flag(p)
-    p = _add(ssub, "delete", "delete a session (its key is destroyed first)",
-             commands.sessions_delete)
+    p = _add(
+        ssub, "delete", "delete a session (its key is destroyed first)", commands.sessions_delete
+    )
     p.add_argument("id", metavar="ID", help="session id or a unique prefix of it")
 
     ledger = _add(sub, "ledger", "show or export the consent ledger", None)
-    lsub = ledger.add_subparsers(dest="action", metavar="ACTION", required=True,
-                                 parser_class=_Parser)
+    lsub = ledger.add_subparsers(
+        dest="action", metavar="ACTION", required=True, parser_class=_Parser
+    )
     _json_flag(_add(lsub, "show", "show the ledger records", commands.ledger_show))
     p = _add(lsub, "export", "export the ledger as JSON Lines", commands.ledger_export)
     p.add_argument("--out", required=True, metavar="FILE", help="file to write")
 
     audit = _add(sub, "audit", "verify an exported ledger (no local store needed)", None)
-    asub = audit.add_subparsers(dest="action", metavar="ACTION", required=True,
-                                parser_class=_Parser)
-    p = _add(asub, "verify", "verify signatures, hash chain and order of a ledger export",
-             commands.audit_verify)
+    asub = audit.add_subparsers(
+        dest="action", metavar="ACTION", required=True, parser_class=_Parser
+    )
+    p = _add(
+        asub,
+        "verify",
+        "verify signatures, hash chain and order of a ledger export",
+        commands.audit_verify,
+    )
     p.add_argument("file", metavar="FILE", help="a file written by 'cleartrace ledger export'")
-    p.add_argument("--expect-device", metavar="FINGERPRINT",
-                   help="the device key fingerprint the ledger must carry")
-    p.add_argument("--head", metavar="SEQ:HASH",
-                   help="a head witnessed earlier; a ledger that ends before it is truncated")
+    p.add_argument(
+        "--expect-device",
+        metavar="FINGERPRINT",
+        help="the device key fingerprint the ledger must carry",
+    )
+    p.add_argument(
+        "--head",
+        metavar="SEQ:HASH",
+        help="a head witnessed earlier; a ledger that ends before it is truncated",
+    )
     _json_flag(p)
     return parser
 
@@ -143,7 +175,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("cleartrace: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # no traceback, and no message text that could carry content
-        print(f"cleartrace: unexpected error ({type(exc).__name__}); please report it",
-              file=sys.stderr)
+        print(
+            f"cleartrace: unexpected error ({type(exc).__name__}); please report it",
+            file=sys.stderr,
+        )
         return 2
     return result or 0

@@ -11,7 +11,7 @@ import logging
 import signal
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -72,10 +72,8 @@ def _records(paths: Paths) -> list[dict[str, Any]]:
 
 def _poke_recorder(paths: Paths) -> None:
     """Tell a running recorder to re-read consent and exclusions now."""
-    try:
+    with suppress(RecorderNotRunning):
         request(paths.socket, "reload")
-    except RecorderNotRunning:
-        pass
 
 
 # -- status and consent -------------------------------------------------------
@@ -89,8 +87,11 @@ def status(args: Args) -> None:
     print(f"state:        {snap['state']}")
     print(f"display:      {snap['display']['detail']}")
     keys = snap["key_storage"]
-    print(f"key storage:  {keys['backend']} ({keys['location']})" if keys else
-          "key storage:  not set up (nothing recorded yet)")
+    print(
+        f"key storage:  {keys['backend']} ({keys['location']})"
+        if keys
+        else "key storage:  not set up (nothing recorded yet)"
+    )
     print(f"home:         {snap['home']}")
     granted = [c for c, s in snap["consent"].items() if s == "given"]
     print(f"consent:      {', '.join(granted) if granted else 'none given'}")
@@ -126,10 +127,10 @@ def consent_change(args: Args) -> None:
 
 def _log_to_home(paths: Paths) -> None:
     """The recorder's log file: 0600, events and errors only, never content."""
-    from cleartrace.paths import private_file  # noqa: PLC0415
+    from cleartrace.paths import private_file
 
     if not paths.log.exists():
-        import os  # noqa: PLC0415
+        import os
 
         os.close(private_file(paths.log))
     handler = logging.FileHandler(paths.log)
@@ -233,9 +234,7 @@ def sessions_show(args: Args) -> None:
         out = _session_row(info)
         if args.text:
             streams = reconstruct(home.store.read_events(info.id))
-            out["text"] = [
-                {"app": s.app, "title": s.title, "text": s.text} for s in streams
-            ]
+            out["text"] = [{"app": s.app, "title": s.title, "text": s.text} for s in streams]
     if args.json:
         emit_json(out)
         return
@@ -292,5 +291,7 @@ def audit_verify(args: Args) -> None:
     if args.json:
         emit_json(report.as_dict())
         return
-    print(f"ok: {report.records} records, device {report.device}, "
-          f"head {report.head_seq}:{report.head_hash}")
+    print(
+        f"ok: {report.records} records, device {report.device}, "
+        f"head {report.head_seq}:{report.head_hash}"
+    )

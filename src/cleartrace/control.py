@@ -104,7 +104,7 @@ class ControlServer:
 
     def _serve(self) -> None:
         while True:
-            ready, _, _ = select.select([self._sock, self._wake_r], [], [])
+            ready, _, _ = select.select([self._sock.fileno(), self._wake_r], [], [])
             if self._wake_r in ready:
                 return
             try:
@@ -132,7 +132,7 @@ class ControlServer:
         except (ValueError, OSError) as exc:
             reply = {"ok": False, "error": f"bad request: {type(exc).__name__}"}
         except Exception as exc:  # a bug must not kill the control thread
-            log.exception("control request failed")
+            log.error("control request failed: %s", type(exc).__name__)
             reply = {"ok": False, "error": f"internal error: {type(exc).__name__}"}
         with contextlib.suppress(OSError):
             conn.sendall(json.dumps(reply).encode() + b"\n")

@@ -98,8 +98,11 @@ def ensure_private_dirs(paths: Paths) -> None:
         HomeError: a directory is a symlink, belongs to someone else, or
             cannot be created or tightened.
     """
-    for directory, what in ((paths.home, "home"), (paths.keys_dir, "key directory"),
-                            (paths.runtime, "runtime directory")):
+    for directory, what in (
+        (paths.home, "home"),
+        (paths.keys_dir, "key directory"),
+        (paths.runtime, "runtime directory"),
+    ):
         try:
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:

@@ -20,7 +20,7 @@ from typing import Any
 
 from cleartrace.capture.base import Backend, Sink
 from cleartrace.capture.pipeline import Writer
-from cleartrace.consent.categories import MOUSE_CATEGORIES, Category
+from cleartrace.consent.categories import Category
 from cleartrace.consent.exclusions import Exclusions, load_exclusions
 from cleartrace.consent.policy import Policy
 from cleartrace.consent.state import consent_from_records
@@ -45,7 +45,12 @@ class Recorder:
     """Records into `home` through `backend` until `stop()` or a duration."""
 
     def __init__(
-        self, home: Home, backend: Backend, policy: Policy, *, flush_interval: float = 0.2,
+        self,
+        home: Home,
+        backend: Backend,
+        policy: Policy,
+        *,
+        flush_interval: float = 0.2,
         tick: float = 0.2,
     ) -> None:
         self._home = home
@@ -116,8 +121,11 @@ class Recorder:
         self._session = session
         self._home.ledger.append("session.started", session=session.id)
         writer = Writer(
-            self._sink.queue, self._write_batch, time.monotonic_ns,
-            flush_interval=self._flush_interval, move_hz=self._policy.mouse_move_hz,
+            self._sink.queue,
+            self._write_batch,
+            time.monotonic_ns,
+            flush_interval=self._flush_interval,
+            move_hz=self._policy.mouse_move_hz,
         )
         self._writer = writer
         writer.start()
@@ -157,7 +165,9 @@ class Recorder:
                 backend.start_keyboard(sink)
             self._keyboard = not self._keyboard
         flags = (
-            Category.MOUSE_MOVE in active, Category.CLICKS in active, Category.SCROLL in active,
+            Category.MOUSE_MOVE in active,
+            Category.CLICKS in active,
+            Category.SCROLL in active,
         )
         wanted = flags if any(flags) else None
         if wanted != self._mouse_flags:

@@ -13,7 +13,9 @@ from cleartrace.cli import build_parser, main
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
 
 
-def _commands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+def _commands(
+    parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()
+) -> list[tuple[str, ...]]:
     out = []
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
@@ -28,13 +30,17 @@ COMMANDS = _commands(build_parser())
 
 def test_every_documented_heading_is_a_command_and_back() -> None:
     headings = set(re.findall(r"^## cleartrace ?(.*)$", DOCS.read_text(), re.MULTILINE))
-    leaves = {" ".join(c) for c in COMMANDS if not any(o[: len(c)] == c and o != c for o in COMMANDS)}
+    leaves = {
+        " ".join(c) for c in COMMANDS if not any(o[: len(c)] == c and o != c for o in COMMANDS)
+    }
     assert leaves <= headings, f"undocumented: {sorted(leaves - headings)}"
     assert headings - {""} <= leaves, f"documented but missing: {sorted(headings - leaves - {''})}"
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
-def test_every_command_has_help(command: tuple[str, ...], capsys: pytest.CaptureFixture[str]) -> None:
+def test_every_command_has_help(
+    command: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main([*command, "--help"])
     assert exit_info.value.code == 0
@@ -45,7 +51,10 @@ def test_every_command_has_help(command: tuple[str, ...], capsys: pytest.Capture
 
 def test_version_is_printed() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "cleartrace", "--version"], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "cleartrace", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0
     assert re.fullmatch(r"cleartrace \d+\.\d+\.\d+\n", done.stdout)
@@ -56,7 +65,8 @@ def test_bad_usage_exits_2_with_one_line(capsys: pytest.CaptureFixture[str]) -> 
         main(["consent", "give"])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
-    assert err.startswith("cleartrace: ") and len(err.strip().splitlines()) == 1
+    assert err.startswith("cleartrace: ")
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_unknown_category_is_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     state          TEXT NOT NULL,
     wrapped_key    BLOB,                  -- session key sealed by the master key
     counts         TEXT NOT NULL DEFAULT '{}',  -- events per category (no content)
-    summary        BLOB                   -- sealed by the session key: applications seen
+    summary        BLOB,                  -- sealed by the session key: applications seen
+    writer_pid     INTEGER                -- the recording process, NULL once closed
 );
 CREATE TABLE IF NOT EXISTS chunks (
     session_id    TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,

@@ -1,0 +1,257 @@
+"""The master key and the device signing key: OS keychain first, else 0600 files.
+
+A keychain is trusted only after a probe really writes, reads back and deletes
+a value within `PROBE_TIMEOUT` seconds (headless machines often offer a
+backend that fails, silently stores nothing, or blocks on a prompt). Which
+storage holds a home's keys is recorded in `keystore.json` (no key material),
+so an existing store never gets a silently new key. See docs/adr/0003.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import os
+import secrets
+import stat
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from cleartrace.errors import KeyStorageError
+from cleartrace.paths import Paths, private_file
+
+__all__ = [
+    "PROBE_TIMEOUT",
+    "Keys",
+    "describe_keystore",
+    "device_fingerprint",
+    "load_keys",
+]
+
+log = logging.getLogger(__name__)
+
+PROBE_TIMEOUT = 5.0
+_SERVICE = "cleartrace"
+_NAMES = ("master", "device")
+
+
+@dataclass(frozen=True)
+class Keys:
+    master: bytes
+    device: Ed25519PrivateKey
+    backend: str
+    location: str
+
+
+def device_fingerprint(public_key: Ed25519PublicKey) -> str:
+    """'sha256:' + hex SHA-256 of the raw 32-byte public key."""
+    raw = public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def _home_tag(paths: Paths) -> str:
+    return hashlib.sha256(str(paths.home).encode()).hexdigest()[:16]
+
+
+# -- keyring --------------------------------------------------------------------
+
+
+def _with_timeout(func: Any, timeout: float) -> Any:
+    """Run `func` on a daemon thread; None if it raised or did not finish in time."""
+    result: list[Any] = []
+
+    def run() -> None:
+        try:
+            result.append(func())
+        except Exception as exc:  # any keyring failure means "do not use it"
+            log.info("keychain unusable: %s", type(exc).__name__)
+
+    worker = threading.Thread(target=run, name="cleartrace-keyring-probe", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        log.warning("the OS keychain did not answer within %.0f s; using key files", timeout)
+        return None
+    return result[0] if result else None
+
+
+def _keyring_works() -> str | None:
+    """The keyring backend's name when a write/read/delete probe succeeds."""
+
+    def probe() -> str | None:
+        import keyring  # noqa: PLC0415 - slow import, and only needed here
+
+        backend = keyring.get_keyring()
+        name = type(backend).__module__ + "." + type(backend).__name__
+        if "fail" in name or "null" in name:
+            return None
+        user, value = f"probe-{secrets.token_hex(8)}", secrets.token_urlsafe(16)
+        keyring.set_password(_SERVICE, user, value)
+        try:
+            ok = keyring.get_password(_SERVICE, user) == value
+        finally:
+            keyring.delete_password(_SERVICE, user)
+        return name if ok else None
+
+    name: str | None = _with_timeout(probe, PROBE_TIMEOUT)
+    return name
+
+
+def _keyring_get(user: str) -> bytes | None:
+    import keyring  # noqa: PLC0415
+
+    value = _with_timeout(lambda: keyring.get_password(_SERVICE, user), PROBE_TIMEOUT)
+    return None if value is None else base64.b64decode(value)
+
+
+def _keyring_set(user: str, raw: bytes) -> None:
+    import keyring  # noqa: PLC0415
+
+    def store() -> bool:
+        keyring.set_password(_SERVICE, user, base64.b64encode(raw).decode())
+        return True
+
+    done = _with_timeout(store, PROBE_TIMEOUT)
+    if not done:
+        raise KeyStorageError("the OS keychain refused to store a new key; try again")
+
+
+# -- key files --------------------------------------------------------------------
+
+
+def _key_file(paths: Paths, name: str) -> Path:
+    return paths.keys_dir / f"{name}.key"
+
+
+def _read_key_file(path: Path) -> bytes | None:
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        raise KeyStorageError(f"key file {path} is a symbolic link; refusing to use it")
+    if st.st_mode & 0o077:
+        raise KeyStorageError(
+            f"key file {path} is readable by group or others; "
+            f"run 'chmod 600 {path}' if you trust its content"
+        )
+    raw = path.read_bytes()
+    if len(raw) != 32:
+        raise KeyStorageError(f"key file {path} is damaged (not 32 bytes); restore it")
+    return raw
+
+
+def _write_key_file(path: Path, raw: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    fd = private_file(tmp)
+    try:
+        os.write(fd, raw)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+# -- the marker and the public API -------------------------------------------------
+
+
+def _read_marker(paths: Paths) -> dict[str, Any] | None:
+    try:
+        data: dict[str, Any] = json.loads(paths.keystore_marker.read_text())
+    except FileNotFoundError:
+        return None
+    except ValueError as exc:
+        raise KeyStorageError(
+            f"{paths.keystore_marker} is damaged; restore it (it records where the keys are)"
+        ) from exc
+    return data
+
+
+def _location(paths: Paths, backend: str, keyring_name: str | None = None) -> str:
+    if backend == "keyring":
+        return (f"OS keychain ({keyring_name}), service '{_SERVICE}', "
+                f"entries master:{_home_tag(paths)} and device:{_home_tag(paths)}")
+    return f"key files {_key_file(paths, 'master')} and {_key_file(paths, 'device')}"
+
+
+def describe_keystore(paths: Paths) -> dict[str, str] | None:
+    """Which storage holds this home's keys, without touching them."""
+    marker = _read_marker(paths)
+    if marker is None:
+        return None
+    backend = str(marker.get("backend"))
+    return {"backend": backend, "location": _location(paths, backend, marker.get("keyring"))}
+
+
+def _choose_backend() -> tuple[str, str | None]:
+    forced = os.environ.get("CLEARTRACE_KEYSTORE")
+    if forced == "file":
+        return "file", None
+    name = _keyring_works()
+    if forced == "keyring" and name is None:
+        raise KeyStorageError("CLEARTRACE_KEYSTORE=keyring but no working OS keychain was found")
+    return ("keyring", name) if name else ("file", None)
+
+
+def load_keys(paths: Paths, *, create: bool) -> Keys:
+    """Load this home's keys; with `create`, set them up on first use.
+
+    Raises:
+        KeyStorageError: nothing set up yet (and not `create`), a key missing
+            from where the marker says it is, or an insecure key file.
+    """
+    marker = _read_marker(paths)
+    if marker is None:
+        if not create:
+            raise KeyStorageError(
+                f"ClearTrace is not set up in {paths.home} yet; "
+                "start with 'cleartrace consent give ...'"
+            )
+        if paths.db.exists():
+            raise KeyStorageError(
+                f"{paths.db} exists but {paths.keystore_marker} (where its keys are) is missing; "
+                "restore it rather than creating new keys that cannot open the store"
+            )
+        backend, keyring_name = _choose_backend()
+        for name in _NAMES:
+            fresh = secrets.token_bytes(32)
+            if backend == "keyring":
+                _keyring_set(f"{name}:{_home_tag(paths)}", fresh)
+            else:
+                _write_key_file(_key_file(paths, name), fresh)
+        fd = private_file(paths.keystore_marker)
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"v": 1, "backend": backend, "keyring": keyring_name}, fh)
+        marker = {"backend": backend, "keyring": keyring_name}
+    backend = str(marker.get("backend"))
+    loaded: dict[str, bytes] = {}
+    for name in _NAMES:
+        raw: bytes | None
+        if backend == "keyring":
+            user = f"{name}:{_home_tag(paths)}"
+            raw = _keyring_get(user)
+            where = f"the OS keychain, service '{_SERVICE}', entry '{user}'"
+        elif backend == "file":
+            raw = _read_key_file(_key_file(paths, name))
+            where = str(_key_file(paths, name))
+        else:
+            raise KeyStorageError(f"{paths.keystore_marker} names an unknown key storage")
+        if raw is None:
+            raise KeyStorageError(
+                f"the {name} key of {paths.home} is missing from {where}; restore it "
+                "(a new key could not open the existing store)"
+            )
+        loaded[name] = raw
+    return Keys(
+        master=loaded["master"],
+        device=Ed25519PrivateKey.from_private_bytes(loaded["device"]),
+        backend=backend,
+        location=_location(paths, backend, marker.get("keyring")),
+    )

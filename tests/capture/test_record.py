@@ -1,0 +1,317 @@
+"""The recorder end to end on a real X server: xdotool in, `cleartrace` out."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from cleartrace.control import request
+from cleartrace.errors import RecorderNotRunning
+from cleartrace.paths import Paths
+
+pytestmark = pytest.mark.xserver
+
+CANARY = "zqxcanary"
+TITLE_CANARY = "Wqtitlecanary"
+
+
+def ct(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "cleartrace", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if check and done.returncode != 0:
+        raise AssertionError(f"cleartrace {' '.join(args)} exited {done.returncode}: {done.stderr}")
+    return done
+
+
+def status(paths: Paths) -> dict[str, Any]:
+    reply: dict[str, Any] = request(paths.socket, "status")["status"]
+    return reply
+
+
+def wait_for(
+    predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition"
+) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        try:
+            if predicate():
+                return time.monotonic() - start
+        except RecorderNotRunning:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Recording:
+    def __init__(self, paths: Paths, proc: subprocess.Popen[str]) -> None:
+        self.paths = paths
+        self.proc = proc
+
+    def hooks(self) -> list[str]:
+        return list(status(self.paths)["hooks"])
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        _, err = self.proc.communicate(timeout=30)
+        assert self.proc.returncode == 0, err
+
+
+@pytest.fixture
+def start_recorder(private_home: Paths, xserver: Any) -> Iterator[Callable[[], Recording]]:
+    started: list[Recording] = []
+
+    def start() -> Recording:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cleartrace", "record"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        rec = Recording(private_home, proc)
+        started.append(rec)
+        wait_for(lambda: status(private_home)["session"] is not None, what="recorder start")
+        return rec
+
+    yield start
+    for rec in started:
+        if rec.proc.poll() is None:
+            rec.proc.kill()
+            rec.proc.wait()
+
+
+def sessions() -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = json.loads(ct("sessions", "list", "--json").stdout)
+    return out
+
+
+def show_text(session_id: str) -> str:
+    shown = json.loads(ct("sessions", "show", session_id, "--text", "--json").stdout)
+    return "".join(s["text"] for s in shown["text"])
+
+
+def test_typed_text_and_mouse_activity_come_back_from_the_store(
+    start_recorder: Callable[[], Recording], xdo: Callable[..., str]
+) -> None:
+    ct("consent", "give", "--all")
+    rec = start_recorder()
+    assert set(rec.hooks()) >= {"keyboard", "mouse.move", "mouse.click", "mouse.scroll", "focus"}
+    xdo("type", "--delay", "20", "Hello, World 42")
+    xdo("key", "Return")
+    xdo("type", "--delay", "20", "abx")
+    xdo("key", "BackSpace")
+    xdo("type", "--delay", "20", "c")
+    for x in range(5):
+        xdo("mousemove", str(100 + 40 * x), "200")
+        time.sleep(0.02)
+    xdo("click", "1")
+    xdo("click", "3")
+    xdo("click", "4")
+    xdo("click", "5")
+    time.sleep(0.5)
+    rec.stop()
+    (session,) = sessions()
+    assert session["state"] == "pending"
+    assert show_text(session["id"]) == "Hello, World 42\nabc"
+    counts = session["counts"]
+    assert counts["clicks"] == 4  # two buttons, down and up
+    assert counts["scroll"] == 2
+    assert counts["mouse_move"] >= 5
+    assert counts["keys"] == 2 * (len("Hello, World 42") + 1 + 3 + 1 + 1) + 2 * 2  # + 2 shifts
+
+
+def test_nothing_is_recorded_without_consent(private_home: Paths, xserver: Any) -> None:
+    done = ct("record", "--duration", "1", check=False)
+    assert done.returncode == 2
+    assert "consent give" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_only_consented_categories_get_hooks_and_data(
+    start_recorder: Callable[[], Recording], xdo: Callable[..., str]
+) -> None:
+    ct("consent", "give", "--category", "clicks")
+    rec = start_recorder()
+    assert sorted(rec.hooks()) == ["focus", "mouse.click"]
+    xdo("type", "--delay", "10", "secret")
+    xdo("mousemove", "300", "300")
+    xdo("click", "1")
+    xdo("click", "5")
+    time.sleep(0.5)
+    rec.stop()
+    (session,) = sessions()
+    assert session["counts"].get("clicks") == 2
+    for category in ("keys", "mouse_move", "scroll", "app_focus"):
+        assert session["counts"].get(category, 0) == 0, category
+
+
+def test_pause_removes_hooks_and_stores_nothing_and_resume_reinstalls(
+    start_recorder: Callable[[], Recording], xdo: Callable[..., str], private_home: Paths
+) -> None:
+    ct("consent", "give", "--category", "keys")
+    rec = start_recorder()
+    xdo("type", "--delay", "20", "one")
+    time.sleep(0.4)
+    ct("pause")
+    assert rec.hooks() == []
+    assert status(private_home)["state"] == "paused"
+    xdo("type", "--delay", "20", "two")
+    time.sleep(0.4)
+    ct("resume")
+    assert "keyboard" in rec.hooks()
+    xdo("type", "--delay", "20", "three")
+    time.sleep(0.4)
+    rec.stop()
+    (session,) = sessions()
+    assert show_text(session["id"]) == "onethree"
+    kinds = [r["kind"] for r in json.loads(ct("ledger", "show", "--json").stdout)]
+    assert "recording.paused" in kinds
+    assert "recording.resumed" in kinds
+
+
+def test_timed_pause_resumes_by_itself(
+    start_recorder: Callable[[], Recording], private_home: Paths
+) -> None:
+    ct("consent", "give", "--category", "keys")
+    rec = start_recorder()
+    ct("pause", "--for", "1s")
+    assert status(private_home)["paused_until"] is not None
+    wait_for(lambda: status(private_home)["state"] == "recording", timeout=5, what="auto resume")
+    assert "keyboard" in rec.hooks()
+    rec.stop()
+
+
+def test_withdrawal_removes_hooks_within_a_second_and_stops_capture(
+    start_recorder: Callable[[], Recording], xdo: Callable[..., str]
+) -> None:
+    ct("consent", "give", "--category", "keys", "--category", "mouse_move")
+    rec = start_recorder()
+    xdo("type", "--delay", "20", "before")
+    time.sleep(0.4)
+    t0 = time.monotonic()
+    ct("consent", "withdraw", "--category", "keys")
+    wait_for(lambda: "keyboard" not in rec.hooks(), timeout=1.0, what="keyboard hook removed")
+    assert time.monotonic() - t0 < 3.0  # includes the CLI's own start-up
+    xdo("type", "--delay", "20", "after")
+    time.sleep(0.4)
+    assert "mouse.move" in rec.hooks()
+    rec.stop()
+    (session,) = sessions()
+    assert show_text(session["id"]) == "before"
+
+
+def test_excluded_application_records_nothing_but_a_marker(
+    start_recorder: Callable[[], Recording],
+    xdo: Callable[..., str],
+    app_window: Callable[[str, str], str],
+    wm: Any,
+    private_home: Paths,
+) -> None:
+    ct("consent", "give", "--all")
+    editor = app_window("Gedit", "notes")
+    vault = app_window("KeePassXC", "Passwords.kdbx")
+    rec = start_recorder()
+    xdo("windowactivate", "--sync", editor)
+    wait_for(lambda: status(private_home)["application"] == "Gedit", what="editor focus")
+    xdo("type", "--delay", "20", "visible")
+    xdo("windowactivate", "--sync", vault)
+    wait_for(lambda: status(private_home)["excluded_now"], what="vault excluded")
+    xdo("type", "--delay", "20", "hunter2")
+    xdo("windowactivate", "--sync", editor)
+    wait_for(lambda: not status(private_home)["excluded_now"], what="back from vault")
+    xdo("type", "--delay", "20", "again")
+    time.sleep(0.4)
+    rec.stop()
+    (session,) = sessions()
+    assert show_text(session["id"]) == "visibleagain"
+    assert session["counts"]["excluded_intervals"] == 1
+    assert "KeePassXC" not in session["applications"]
+    assert "Gedit" in session["applications"]
+
+
+def test_typed_canary_and_title_are_in_no_file_under_home(
+    start_recorder: Callable[[], Recording],
+    xdo: Callable[..., str],
+    app_window: Callable[[str, str], str],
+    wm: Any,
+    private_home: Paths,
+) -> None:
+    ct("consent", "give", "--all")
+    win = app_window("Xterm", f"{TITLE_CANARY} - shell")
+    rec = start_recorder()
+    xdo("windowactivate", "--sync", win)
+    time.sleep(0.3)
+    xdo("type", "--delay", "10", CANARY)
+    time.sleep(0.5)
+    files = {p: p.read_bytes() for p in private_home.home.rglob("*") if p.is_file()}
+    rec.stop()
+    files.update({p: p.read_bytes() for p in private_home.home.rglob("*") if p.is_file()})
+    assert private_home.db in files
+    assert private_home.log in files
+    for secret in (CANARY, TITLE_CANARY):
+        for encoding in ("utf-8", "utf-16-le", "utf-16-be"):
+            needle = secret.encode(encoding)
+            hits = [str(p) for p, data in files.items() if needle in data]
+            assert hits == [], f"{secret!r} found in plaintext ({encoding}): {hits}"
+    (session,) = sessions()
+    assert CANARY in show_text(session["id"])  # it was captured, only encrypted
+
+
+def test_kill_9_loses_at_most_the_last_flush(
+    start_recorder: Callable[[], Recording], xdo: Callable[..., str], private_home: Paths
+) -> None:
+    ct("consent", "give", "--category", "keys")
+    rec = start_recorder()
+    xdo("type", "--delay", "10", "durable")
+    time.sleep(0.6)  # three flush intervals
+    os.kill(rec.proc.pid, signal.SIGKILL)
+    rec.proc.wait()
+    (session,) = sessions()  # reopening recovers the interrupted session
+    assert session["state"] == "pending"
+    assert show_text(session["id"]) == "durable"
+
+
+def test_status_json_lists_installed_hooks(
+    start_recorder: Callable[[], Recording], private_home: Paths
+) -> None:
+    ct("consent", "give", "--category", "keys", "--category", "scroll")
+    rec = start_recorder()
+    snap = json.loads(ct("status", "--json").stdout)
+    assert snap["state"] == "recording"
+    assert sorted(snap["hooks"]) == ["focus", "keyboard", "mouse.scroll"]
+    assert snap["key_storage"]["backend"] == "file"
+    rec.stop()
+    snap = json.loads(ct("status", "--json").stdout)
+    assert snap["state"] == "not running"
+    assert snap["hooks"] == []
+
+
+def test_record_refuses_a_missing_display(monkeypatch: pytest.MonkeyPatch) -> None:
+    ct("consent", "give", "--category", "keys")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    done = ct("record", "--duration", "1", check=False)
+    assert done.returncode == 2
+    assert "display" in done.stderr.lower()
+    snap = json.loads(ct("status", "--json").stdout)
+    assert snap["state"] == "cannot record"
+
+
+def test_record_refuses_wayland(monkeypatch: pytest.MonkeyPatch, xserver: Any) -> None:
+    ct("consent", "give", "--category", "keys")
+    monkeypatch.setenv("WAYLAND_DISPLAY", "wayland-0")
+    done = ct("record", "--duration", "1", check=False)
+    assert done.returncode == 2
+    assert "wayland" in done.stderr.lower()
