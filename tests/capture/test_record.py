@@ -90,7 +90,7 @@ def start_recorder(private_home: Paths, xserver: Any) -> Iterator[Callable[[], R
     for rec in started:
         if rec.proc.poll() is None:
             rec.proc.kill()
-            rec.proc.wait()
+        rec.proc.communicate()  # reaps it and closes its pipes
 
 
 def sessions() -> list[dict[str, Any]]:
@@ -223,8 +223,8 @@ def test_excluded_application_records_nothing_but_a_marker(
     ct("consent", "give", "--all")
     editor = app_window("Gedit", "notes")
     vault = app_window("KeePassXC", "Passwords.kdbx")
-    rec = start_recorder()
     xdo("windowactivate", "--sync", editor)
+    rec = start_recorder()
     wait_for(lambda: status(private_home)["application"] == "Gedit", what="editor focus")
     xdo("type", "--delay", "20", "visible")
     xdo("windowactivate", "--sync", vault)
