@@ -41,7 +41,8 @@ def xserver(monkeypatch: pytest.MonkeyPatch) -> Iterator[XServer]:
     read_fd, write_fd = os.pipe()
     proc = subprocess.Popen(
         ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-        pass_fds=(write_fd,), stderr=subprocess.DEVNULL,
+        pass_fds=(write_fd,),
+        stderr=subprocess.DEVNULL,
     )
     # Xvfb writes the number and the newline separately; keep the pipe open
     # until teardown or it may die writing to a closed pipe.
@@ -66,7 +67,8 @@ def wm(xserver: XServer) -> Iterator[None]:
 
     proc = subprocess.Popen(
         ["matchbox-window-manager", "-use_titlebar", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     display = Display(xserver.display)
     try:
@@ -103,7 +105,9 @@ def app_window(xserver: XServer) -> Iterator[Callable[[str, str], str]]:
     def open_window(wm_class: str, title: str) -> str:
         proc = subprocess.Popen(
             [sys.executable, str(HERE / "xwindow.py"), wm_class, title],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         procs.append(proc)
         assert proc.stdout is not None

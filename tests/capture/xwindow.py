@@ -16,13 +16,23 @@ def main() -> None:
     display = Display()
     screen = display.screen()
     window = screen.root.create_window(
-        50, 50, 400, 300, 0, screen.root_depth, X.InputOutput, X.CopyFromParent,
-        background_pixel=screen.white_pixel, event_mask=X.StructureNotifyMask,
+        50,
+        50,
+        400,
+        300,
+        0,
+        screen.root_depth,
+        X.InputOutput,
+        X.CopyFromParent,
+        background_pixel=screen.white_pixel,
+        event_mask=X.StructureNotifyMask,
     )
     window.set_wm_class(wm_class.lower(), wm_class)
     window.set_wm_name(title)
     window.change_property(
-        display.intern_atom("_NET_WM_NAME"), display.intern_atom("UTF8_STRING"), 8,
+        display.intern_atom("_NET_WM_NAME"),
+        display.intern_atom("UTF8_STRING"),
+        8,
         title.encode(),
     )
     window.change_property(display.intern_atom("WM_PROTOCOLS"), Xatom.ATOM, 32, [])

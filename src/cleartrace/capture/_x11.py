@@ -58,8 +58,9 @@ def _stop_listener(listener: Any, switch: _Switch) -> None:
     """
     switch.on = False
     listener.stop()
-    stop_display, context = getattr(listener, "_display_stop", None), getattr(
-        listener, "_context", None
+    stop_display, context = (
+        getattr(listener, "_display_stop", None),
+        getattr(listener, "_context", None),
     )
     if stop_display is not None and context is not None:
         try:
@@ -88,7 +89,7 @@ class X11Backend:
     # -- keyboard ------------------------------------------------------------------
 
     def start_keyboard(self, sink: Sink) -> None:
-        from pynput import keyboard  # noqa: PLC0415
+        from pynput import keyboard
 
         self.stop_keyboard()
         switch, put, mono, code = _Switch(), sink.queue.put, time.monotonic_ns, _keysym
@@ -117,7 +118,7 @@ class X11Backend:
 
     def start_mouse(self, sink: Sink, *, moves: bool, clicks: bool, scrolls: bool) -> None:
         """Only the callbacks asked for exist; pynput drops the other events unseen."""
-        from pynput import mouse  # noqa: PLC0415
+        from pynput import mouse
 
         self.stop_mouse()
         switch, put, mono = _Switch(), sink.queue.put, time.monotonic_ns
@@ -136,8 +137,17 @@ class X11Backend:
             def on_click(x: int, y: int, button: Any, pressed: bool) -> None:
                 if switch.on and not sink.excluded:
                     number = getattr(button, "value", 0)
-                    put((mono(), _BTN_DOWN if pressed else _BTN_UP, x, y,
-                         number if isinstance(number, int) else 0, 0, None))
+                    put(
+                        (
+                            mono(),
+                            _BTN_DOWN if pressed else _BTN_UP,
+                            x,
+                            y,
+                            number if isinstance(number, int) else 0,
+                            0,
+                            None,
+                        )
+                    )
 
         if scrolls:
             hooks.append("mouse.scroll")
@@ -216,8 +226,8 @@ class _FocusWatcher(threading.Thread):
         os.close(self._wake_w)
 
     def run(self) -> None:
-        from Xlib import X  # noqa: PLC0415
-        from Xlib.display import Display  # noqa: PLC0415
+        from Xlib import X
+        from Xlib.display import Display
 
         try:
             display = Display()
@@ -227,8 +237,10 @@ class _FocusWatcher(threading.Thread):
             return
         try:
             root = display.screen().root
-            self._atoms = {name: display.intern_atom(name) for name in (
-                "_NET_SUPPORTED", "_NET_ACTIVE_WINDOW", "_NET_WM_NAME", "UTF8_STRING")}
+            self._atoms = {
+                name: display.intern_atom(name)
+                for name in ("_NET_SUPPORTED", "_NET_ACTIVE_WINDOW", "_NET_WM_NAME", "UTF8_STRING")
+            }
             supported = root.get_full_property(self._atoms["_NET_SUPPORTED"], X.AnyPropertyType)
             ewmh = supported is not None and self._atoms["_NET_ACTIVE_WINDOW"] in supported.value
             if ewmh:
@@ -239,14 +251,17 @@ class _FocusWatcher(threading.Thread):
             fd = display.fileno()
             while True:
                 readable, _, _ = select.select(
-                    [fd, self._wake_r], [], [], None if ewmh else _POLL_NO_WM)
+                    [fd, self._wake_r], [], [], None if ewmh else _POLL_NO_WM
+                )
                 if self._wake_r in readable:
                     return
                 changed = not ewmh
                 while display.pending_events():
                     event = display.next_event()
-                    if (event.type == X.PropertyNotify
-                            and event.atom == self._atoms["_NET_ACTIVE_WINDOW"]):
+                    if (
+                        event.type == X.PropertyNotify
+                        and event.atom == self._atoms["_NET_ACTIVE_WINDOW"]
+                    ):
                         changed = True
                 if changed:
                     self._report(display, root, ewmh)
@@ -257,7 +272,7 @@ class _FocusWatcher(threading.Thread):
             display.close()
 
     def _report(self, display: Any, root: Any, ewmh: bool) -> None:
-        from Xlib import error as xerror  # noqa: PLC0415
+        from Xlib import error as xerror
 
         try:
             window = self._active(display, root) if ewmh else None
@@ -280,7 +295,7 @@ class _FocusWatcher(threading.Thread):
         self._handler(time.monotonic_ns(), app, title)
 
     def _active(self, display: Any, root: Any) -> Any:
-        from Xlib import X  # noqa: PLC0415
+        from Xlib import X
 
         prop = root.get_full_property(self._atoms["_NET_ACTIVE_WINDOW"], X.AnyPropertyType)
         if prop is None or not prop.value or not prop.value[0]:

@@ -43,8 +43,8 @@ def check_display(env: Mapping[str, str] | None = None) -> str:
 
 
 def _probe(display: str) -> None:
-    from Xlib import error as xerror  # noqa: PLC0415 - python-xlib connects lazily
-    from Xlib.display import Display  # noqa: PLC0415
+    from Xlib import error as xerror
+    from Xlib.display import Display
 
     try:
         conn = Display(display)

@@ -24,7 +24,7 @@ def backend(env: Mapping[str, str] | None = None) -> Backend:
     env = os.environ if env is None else env
     name = env.get("CLEARTRACE_BACKEND") or ("x11" if sys.platform.startswith("linux") else "")
     if name == "x11":
-        from cleartrace.capture._x11 import X11Backend  # noqa: PLC0415 - imports pynput
+        from cleartrace.capture._x11 import X11Backend
 
         return X11Backend()
     if not name:

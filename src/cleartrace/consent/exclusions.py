@@ -73,5 +73,7 @@ def remove_exclusion(ledger: Ledger, app: str, policy: Policy) -> None:
         )
     with transaction(ledger.conn, ledger.path) as conn:
         if conn.execute("DELETE FROM exclusions WHERE app=?", (name,)).rowcount == 0:
-            raise UsageError(f"'{name}' is not one of your exclusions; see 'cleartrace exclude list'")
+            raise UsageError(
+                f"'{name}' is not one of your exclusions; see 'cleartrace exclude list'"
+            )
         ledger.append_in(conn, "exclusion.removed", app=name)

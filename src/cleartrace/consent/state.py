@@ -75,9 +75,7 @@ def give(ledger: Ledger, categories: frozenset[Category], policy: Policy) -> lis
             )
     new = sorted(categories - granted)
     if new:
-        ledger.append(
-            "consent.given", categories=[c.value for c in new], policy=policy.reference()
-        )
+        ledger.append("consent.given", categories=[c.value for c in new], policy=policy.reference())
     return new
 
 

@@ -33,8 +33,12 @@ class VerifyReport:
     head_hash: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {"ok": True, "records": self.records, "device": self.device,
-                "head": f"{self.head_seq}:{self.head_hash}"}
+        return {
+            "ok": True,
+            "records": self.records,
+            "device": self.device,
+            "head": f"{self.head_seq}:{self.head_hash}",
+        }
 
 
 def parse_head(text: str) -> tuple[int, str]:
@@ -44,8 +48,11 @@ def parse_head(text: str) -> tuple[int, str]:
         UsageError: not a positive number, a colon and 64 hex digits.
     """
     seq, _, digest = text.partition(":")
-    if not seq.isdigit() or int(seq) < 1 or len(digest) != 64 or not all(
-        c in "0123456789abcdef" for c in digest
+    if (
+        not seq.isdigit()
+        or int(seq) < 1
+        or len(digest) != 64
+        or not all(c in "0123456789abcdef" for c in digest)
     ):
         raise UsageError(f"'{text}' is not a head; write it as SEQ:HASH (64 hex digits)")
     return int(seq), digest
@@ -83,8 +90,9 @@ def verify_export(
         raise LedgerBroken(0, "the file is empty; expected a ledger export")
     key, device = _header(first)
     if expect_device is not None and device != expect_device:
-        raise LedgerBroken(0, f"foreign device key: the ledger is signed by {device}, "
-                              f"not {expect_device}")
+        raise LedgerBroken(
+            0, f"foreign device key: the ledger is signed by {device}, not {expect_device}"
+        )
     expected_seq, prev, count = 1, GENESIS, 0
     for line in it:
         if not line.strip():
@@ -95,8 +103,9 @@ def verify_export(
             if not isinstance(record, dict) or not isinstance(seq, int):
                 raise TypeError("no sequence number")
         except (ValueError, KeyError, TypeError):
-            raise LedgerBroken(expected_seq, "record is not valid JSON with a sequence number") \
-                from None
+            raise LedgerBroken(
+                expected_seq, "record is not valid JSON with a sequence number"
+            ) from None
         if seq > expected_seq:
             raise LedgerBroken(expected_seq, f"record missing (the next record is {seq})")
         if seq < expected_seq:
@@ -111,6 +120,7 @@ def verify_export(
         expected_seq += 1
         count += 1
     if head is not None and count < head[0]:
-        raise LedgerBroken(count + 1, f"truncated: the ledger ends at {count}, "
-                                      f"the witnessed head is {head[0]}")
+        raise LedgerBroken(
+            count + 1, f"truncated: the ledger ends at {count}, the witnessed head is {head[0]}"
+        )
     return VerifyReport(records=count, device=device, head_seq=count, head_hash=prev)

@@ -4,10 +4,10 @@ Layout (little-endian), version 1::
 
     u8  version            u32 n               i64 t0_us
     col kinds              n bytes, one Kind per event, in order
-    col dt_us              i64 × (n-1), time deltas in microseconds
-    col keysyms            u32 × keys, for KEY_DOWN/KEY_UP in order
-    col dx, dy             i32 × pointer, position deltas of MOVE/BUTTON/SCROLL
-    col c, d               i32 × pointer, button / scroll steps (0 for moves)
+    col dt_us              i64 x (n-1), time deltas in microseconds
+    col keysyms            u32 x keys, for KEY_DOWN/KEY_UP in order
+    col dx, dy             i32 x pointer, position deltas of MOVE/BUTTON/SCROLL
+    col c, d               i32 x pointer, button / scroll steps (0 for moves)
     col texts              per FOCUS: app, title as u32 (len+1, 0 = None) + UTF-8
 
 Each `col` is a u32 byte length followed by the bytes. Splitting by column
@@ -24,7 +24,7 @@ from __future__ import annotations
 import struct
 from array import array
 from collections.abc import Sequence
-from itertools import accumulate
+from itertools import accumulate, pairwise
 
 from cleartrace.events import Event, FocusText, Kind, RawEvent
 
@@ -46,7 +46,7 @@ class CodecError(ValueError):
 def _deltas(values: Sequence[int]) -> list[int]:
     if not values:
         return []
-    return [values[0], *(y - x for x, y in zip(values, values[1:], strict=False))]
+    return [values[0], *(y - x for x, y in pairwise(values))]
 
 
 def _col(data: bytes) -> bytes:
@@ -73,7 +73,7 @@ def encode_events(events: Sequence[RawEvent]) -> bytes:
         return _HEAD.pack(CODEC_VERSION, 0, 0)
     ts, kinds, a, b, c, d, texts = zip(*events, strict=True)
     us = [t // 1000 for t in ts]
-    dts = [y - x for x, y in zip(us, us[1:], strict=False)]
+    dts = [y - x for x, y in pairwise(us)]
     keys = [x for k, x in zip(kinds, a, strict=True) if k <= _KEY_MAX]
     is_ptr = [_PTR_MIN <= k <= _PTR_MAX for k in kinds]
     px = [x for p, x in zip(is_ptr, a, strict=True) if p]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from cleartrace.errors import DiskFull, StoreCorrupt, StoreError
 
-__all__ = ["SCHEMA_VERSION", "connect", "translate_errors", "transaction"]
+__all__ = ["SCHEMA_VERSION", "connect", "transaction", "translate_errors"]
 
 SCHEMA_VERSION = 1
 

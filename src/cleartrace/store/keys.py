@@ -86,7 +86,7 @@ def _keyring_works() -> str | None:
     """The keyring backend's name when a write/read/delete probe succeeds."""
 
     def probe() -> str | None:
-        import keyring  # noqa: PLC0415 - slow import, and only needed here
+        import keyring
 
         backend = keyring.get_keyring()
         name = type(backend).__module__ + "." + type(backend).__name__
@@ -105,14 +105,14 @@ def _keyring_works() -> str | None:
 
 
 def _keyring_get(user: str) -> bytes | None:
-    import keyring  # noqa: PLC0415
+    import keyring
 
     value = _with_timeout(lambda: keyring.get_password(_SERVICE, user), PROBE_TIMEOUT)
     return None if value is None else base64.b64decode(value)
 
 
 def _keyring_set(user: str, raw: bytes) -> None:
-    import keyring  # noqa: PLC0415
+    import keyring
 
     def store() -> bool:
         keyring.set_password(_SERVICE, user, base64.b64encode(raw).decode())
@@ -176,8 +176,10 @@ def _read_marker(paths: Paths) -> dict[str, Any] | None:
 
 def _location(paths: Paths, backend: str, keyring_name: str | None = None) -> str:
     if backend == "keyring":
-        return (f"OS keychain ({keyring_name}), service '{_SERVICE}', "
-                f"entries master:{_home_tag(paths)} and device:{_home_tag(paths)}")
+        return (
+            f"OS keychain ({keyring_name}), service '{_SERVICE}', "
+            f"entries master:{_home_tag(paths)} and device:{_home_tag(paths)}"
+        )
     return f"key files {_key_file(paths, 'master')} and {_key_file(paths, 'device')}"
 
 

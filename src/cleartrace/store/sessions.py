@@ -126,10 +126,15 @@ class Store:
         handle = SessionHandle(id=secrets.token_hex(16), key=secrets.token_bytes(32))
         with transaction(self._conn, self._paths.db) as conn:
             conn.execute(
-                "INSERT INTO sessions(id, started_ns, anchor_mono_ns, state, wrapped_key, writer_pid)"
-                " VALUES (?, ?, ?, 'recording', ?, ?)",
-                (handle.id, anchor_wall_ns, anchor_mono_ns,
-                 wrap_key(self._keys.master, handle.id, handle.key), os.getpid()),
+                "INSERT INTO sessions(id, started_ns, anchor_mono_ns, state, wrapped_key,"
+                " writer_pid) VALUES (?, ?, ?, 'recording', ?, ?)",
+                (
+                    handle.id,
+                    anchor_wall_ns,
+                    anchor_mono_ns,
+                    wrap_key(self._keys.master, handle.id, handle.key),
+                    os.getpid(),
+                ),
             )
         return handle
 
@@ -184,8 +189,15 @@ class Store:
         if len(rows) <= 1:
             return
         raw: list[RawEvent] = [
-            (e.t_ns, int(e.kind), e.a, e.b, e.c, e.d,
-             (e.app, e.title) if e.kind is Kind.FOCUS else None)
+            (
+                e.t_ns,
+                int(e.kind),
+                e.a,
+                e.b,
+                e.c,
+                e.d,
+                (e.app, e.title) if e.kind is Kind.FOCUS else None,
+            )
             for idx, blob in rows
             for e in open_chunk(key, session_id, idx, blob)
         ]
@@ -282,14 +294,18 @@ class Store:
         """
         prefix = id_or_prefix.lower()
         if not prefix or any(ch not in "0123456789abcdef" for ch in prefix):
-            raise UnknownSession(f"no session has id '{id_or_prefix}'; see 'cleartrace sessions list'")
+            raise UnknownSession(
+                f"no session has id '{id_or_prefix}'; see 'cleartrace sessions list'"
+            )
         with translate_errors(self._paths.db):
             rows = self._conn.execute(
                 f"SELECT {self._COLUMNS} FROM sessions WHERE id LIKE ? LIMIT 2",  # noqa: S608
                 (prefix + "%",),
             ).fetchall()
         if not rows:
-            raise UnknownSession(f"no session has id '{id_or_prefix}'; see 'cleartrace sessions list'")
+            raise UnknownSession(
+                f"no session has id '{id_or_prefix}'; see 'cleartrace sessions list'"
+            )
         if len(rows) > 1:
             raise UsageError(f"'{id_or_prefix}' matches several sessions; give more of the id")
         return self._info(rows[0])
