@@ -8,8 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from cleartrace.paths import Paths
+
+# The machines are shared and noisy: no per-example deadline, and the first
+# draw of text strategies (building Unicode tables) may be slow.
+settings.register_profile("cleartrace", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("cleartrace")
 
 # Qt must never look for a display in tests; tray tests start their own X server.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")

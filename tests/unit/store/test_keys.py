@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import json
+import os
+import stat
+import time
+from typing import Any
+
+import keyring
+import pytest
+from keyring.backend import KeyringBackend
+
+from cleartrace.errors import KeyStorageError
+from cleartrace.paths import Paths, ensure_private_dirs
+from cleartrace.store import keys as keys_mod
+from cleartrace.store.keys import describe_keystore, device_fingerprint, load_keys
+
+
+class DictKeyring(KeyringBackend):
+    """A real keyring backend that keeps its secrets in memory."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.items: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.items.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.items[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        self.items.pop((service, username), None)
+
+
+class HangingKeyring(DictKeyring):
+    def set_password(self, service: str, username: str, password: str) -> None:
+        time.sleep(30)
+
+
+@pytest.fixture
+def restore_keyring() -> Any:
+    before = keyring.get_keyring()
+    yield
+    keyring.set_keyring(before)
+
+
+def test_file_keys_are_created_0600_and_load_back(private_home: Paths) -> None:
+    ensure_private_dirs(private_home)
+    created = load_keys(private_home, create=True)
+    loaded = load_keys(private_home, create=False)
+    assert created.master == loaded.master
+    assert device_fingerprint(created.device.public_key()) == device_fingerprint(
+        loaded.device.public_key()
+    )
+    assert loaded.backend == "file"
+    for name in ("master.key", "device.key"):
+        assert stat.S_IMODE((private_home.keys_dir / name).stat().st_mode) == 0o600
+    assert describe_keystore(private_home) == {"backend": "file", "location": loaded.location}
+    assert "master.key" in loaded.location
+    marker = private_home.keystore_marker.read_text()
+    assert created.master.hex() not in marker
+
+
+def test_nothing_set_up_is_an_error_without_create(private_home: Paths) -> None:
+    ensure_private_dirs(private_home)
+    with pytest.raises(KeyStorageError, match="not set up"):
+        load_keys(private_home, create=False)
+
+
+def test_group_readable_key_file_is_refused(private_home: Paths) -> None:
+    ensure_private_dirs(private_home)
+    load_keys(private_home, create=True)
+    path = private_home.keys_dir / "master.key"
+    os.chmod(path, 0o644)
+    with pytest.raises(KeyStorageError, match=f"chmod 600 {path}"):
+        load_keys(private_home, create=False)
+
+
+def test_symlinked_key_file_is_refused(private_home: Paths) -> None:
+    ensure_private_dirs(private_home)
+    load_keys(private_home, create=True)
+    path = private_home.keys_dir / "device.key"
+    target = private_home.home / "elsewhere.key"
+    path.rename(target)
+    path.symlink_to(target)
+    with pytest.raises(KeyStorageError, match="symbolic link"):
+        load_keys(private_home, create=False)
+
+
+def test_missing_key_names_where_it_was_expected_and_is_never_recreated(
+    private_home: Paths,
+) -> None:
+    ensure_private_dirs(private_home)
+    load_keys(private_home, create=True)
+    path = private_home.keys_dir / "master.key"
+    path.unlink()
+    for create in (False, True):
+        with pytest.raises(KeyStorageError, match=str(path)):
+            load_keys(private_home, create=create)
+    assert not path.exists()
+
+
+def test_working_keyring_is_used_and_entries_are_per_home(
+    private_home: Paths, monkeypatch: pytest.MonkeyPatch, restore_keyring: None
+) -> None:
+    monkeypatch.delenv("CLEARTRACE_KEYSTORE")
+    backend = DictKeyring()
+    keyring.set_keyring(backend)
+    ensure_private_dirs(private_home)
+    created = load_keys(private_home, create=True)
+    assert created.backend == "keyring"
+    assert "OS keychain" in created.location
+    assert not (private_home.keys_dir / "master.key").exists()
+    assert len(backend.items) == 2  # master and device; the probe value was deleted
+    assert load_keys(private_home, create=False).master == created.master
+    backend.items.clear()
+    with pytest.raises(KeyStorageError, match="OS keychain"):
+        load_keys(private_home, create=False)
+
+
+def test_hanging_keyring_falls_back_to_files_in_time(
+    private_home: Paths, monkeypatch: pytest.MonkeyPatch, restore_keyring: None
+) -> None:
+    monkeypatch.delenv("CLEARTRACE_KEYSTORE")
+    monkeypatch.setattr(keys_mod, "PROBE_TIMEOUT", 0.3)
+    keyring.set_keyring(HangingKeyring())
+    ensure_private_dirs(private_home)
+    start = time.monotonic()
+    created = load_keys(private_home, create=True)
+    assert time.monotonic() - start < 2
+    assert created.backend == "file"
+    assert json.loads(private_home.keystore_marker.read_text())["backend"] == "file"

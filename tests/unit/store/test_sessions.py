@@ -1,0 +1,167 @@
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cleartrace.errors import DiskFull, StoreCorrupt, UnknownSession, UsageError, WrongKey
+from cleartrace.events import Kind, RawEvent, keysym_of_char
+from cleartrace.paths import Paths, ensure_private_dirs
+from cleartrace.store.keys import Keys, load_keys
+from cleartrace.store.sessions import Store
+
+CANARY = "qzcanaryxv"
+
+
+def typed(text: str, t0: int = 0) -> list[RawEvent]:
+    out: list[RawEvent] = []
+    for i, ch in enumerate(text):
+        code = keysym_of_char(ch)
+        out.append((t0 + i * 2_000_000, int(Kind.KEY_DOWN), code, 0, 0, 0, None))
+        out.append((t0 + i * 2_000_000 + 1_000_000, int(Kind.KEY_UP), code, 0, 0, 0, None))
+    return out
+
+
+@pytest.fixture
+def keys(private_home: Paths) -> Keys:
+    ensure_private_dirs(private_home)
+    return load_keys(private_home, create=True)
+
+
+@pytest.fixture
+def store(private_home: Paths, keys: Keys) -> Iterator[Store]:
+    s = Store.open(private_home, keys)
+    yield s
+    s.close()
+
+
+def files_of(paths: Paths) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in paths.home.glob("store.db*")}
+
+
+def test_events_round_trip_and_compaction_makes_few_chunks(store: Store) -> None:
+    handle = store.begin_session(time.time_ns(), 0)
+    batches = [typed("hello", i * 10**9) for i in range(30)]
+    batches.append([(40 * 10**9, int(Kind.FOCUS), 0, 0, 0, 0, ("Gedit", "a title"))])
+    for batch in batches:
+        store.append_chunk(handle, batch)
+    assert store.chunk_count(handle.id) == 31
+    store.end_session(handle, time.time_ns())
+    assert store.chunk_count(handle.id) == 1
+    events = store.read_events(handle.id)
+    assert [(e.t_ns, int(e.kind), e.a) for e in events] == [
+        (ev[0], ev[1], ev[2]) for batch in batches for ev in batch
+    ]
+    (info,) = store.list_sessions()
+    assert info.state == "pending"
+    assert info.counts == {"keys": 300, "app_focus": 1}
+    assert info.applications == ["Gedit"]
+
+
+def test_prefix_lookup(store: Store) -> None:
+    handle = store.begin_session(time.time_ns(), 0)
+    assert store.session(handle.id[:6]).id == handle.id
+    with pytest.raises(UnknownSession, match="sessions list"):
+        store.session("0000zz")
+    other = store.begin_session(time.time_ns(), 0)
+    common = os.path.commonprefix([handle.id, other.id])
+    if common:
+        with pytest.raises(UsageError, match="several"):
+            store.session(common)
+
+
+def test_wrong_master_key_is_refused_naming_the_file(private_home: Paths, keys: Keys) -> None:
+    Store.open(private_home, keys).close()
+    wrong = Keys(os.urandom(32), keys.device, keys.backend, keys.location)
+    with pytest.raises(WrongKey, match=str(private_home.db)):
+        Store.open(private_home, wrong)
+
+
+def test_corrupt_database_is_reported_and_left_untouched(private_home: Paths, keys: Keys) -> None:
+    Store.open(private_home, keys).close()
+    for side in ("-wal", "-shm"):
+        Path(f"{private_home.db}{side}").unlink(missing_ok=True)
+    garbage = b"this is not a database" * 300
+    private_home.db.write_bytes(garbage)
+    with pytest.raises(StoreCorrupt, match=f"{private_home.db} is damaged"):
+        Store.open(private_home, keys)
+    assert private_home.db.read_bytes() == garbage
+
+
+def test_full_disk_raises_and_keeps_what_was_stored(store: Store, private_home: Paths) -> None:
+    handle = store.begin_session(time.time_ns(), 0)
+    store.append_chunk(handle, typed("kept"))
+    conn: sqlite3.Connection = store._conn  # the quota is a property of this connection
+    (pages,) = conn.execute("PRAGMA page_count").fetchone()
+    conn.execute(f"PRAGMA max_page_count={pages}")
+    big = [(i * 1000, int(Kind.MOVE), (i * 7919) % 100003, (i * 104729) % 99991, 0, 0, None)
+           for i in range(200_000)]
+    with pytest.raises(DiskFull, match=str(private_home.db)):
+        store.append_chunk(handle, big)
+    conn.execute("PRAGMA max_page_count=1073741823")
+    assert [e.a for e in store.read_events(handle.id)] == [ev[2] for ev in typed("kept")]
+    store.append_chunk(handle, typed("more"))
+    assert len(store.read_events(handle.id)) == 16
+
+
+def test_nothing_is_plaintext_and_delete_leaves_no_trace(store: Store, private_home: Paths) -> None:
+    handle = store.begin_session(time.time_ns(), 0)
+    store.append_chunk(handle, [(0, int(Kind.FOCUS), 0, 0, 0, 0, ("Xterm", CANARY))])
+    store.append_chunk(handle, typed(CANARY, 10**9))
+    store.end_session(handle, time.time_ns())
+    blobs = [b for (b,) in store._conn.execute("SELECT blob FROM chunks")]
+    for data in files_of(private_home).values():
+        for enc in ("utf-8", "utf-16-le", "utf-32-le"):
+            assert CANARY.encode(enc) not in data
+    store.delete_session(handle.id)
+    with pytest.raises(UnknownSession):
+        store.session(handle.id)
+    after = files_of(private_home)
+    for blob in blobs:
+        for data in after.values():
+            assert blob[20:60] not in data  # the sealed bytes themselves are gone
+
+
+def test_kill_9_of_a_writer_loses_nothing_committed(private_home: Paths, keys: Keys) -> None:
+    script = textwrap.dedent(
+        """
+        import sys, time
+        from cleartrace.paths import Paths
+        from cleartrace.store.keys import load_keys
+        from cleartrace.store.sessions import Store
+        paths = Paths.from_env()
+        store = Store.open(paths, load_keys(paths, create=False))
+        h = store.begin_session(time.time_ns(), time.monotonic_ns())
+        i = 0
+        while True:
+            store.append_chunk(h, [(time.monotonic_ns(), 1, 97 + i % 26, 0, 0, 0, None)])
+            print(i, flush=True)
+            i += 1
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    last = -1
+    while last < 50:
+        last = int(proc.stdout.readline())
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    store = Store.open(private_home, keys)
+    try:
+        (info,) = store.list_sessions()
+        assert info.state == "pending"
+        assert info.ended_ns is not None
+        events = store.read_events(info.id)
+        assert len(events) >= last + 1  # every chunk reported as committed is there
+        assert store.chunk_count(info.id) == 1  # recovery compacted it
+    finally:
+        store.close()
