@@ -145,9 +145,13 @@ class Recorder:
         if writer is None or session is None:
             return
         writer.stop()
-        writer.join(timeout=10)
-        self._home.store.end_session(session, time.time_ns())
-        self._home.ledger.append("session.ended", session=session.id)
+        try:
+            writer.join(timeout=10)
+        finally:
+            # Close what was stored even when the last flush failed (e.g. a full
+            # disk); if this fails too, the next start recovers the session.
+            self._home.store.end_session(session, time.time_ns())
+            self._home.ledger.append("session.ended", session=session.id)
 
     # -- reconciling hooks ----------------------------------------------------
 

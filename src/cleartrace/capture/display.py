@@ -7,8 +7,10 @@ is refused outright rather than recorded in part.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
+import warnings
 from collections.abc import Mapping
 
 from cleartrace.errors import DisplayUnavailable
@@ -46,13 +48,21 @@ def _probe(display: str) -> None:
     from Xlib import error as xerror
     from Xlib.display import Display
 
-    try:
-        conn = Display(display)
-    except (xerror.DisplayError, xerror.ConnectionClosedError, OSError) as exc:
+    failure = None
+    # python-xlib leaves the socket of a failed TCP fallback unclosed; finalise
+    # it here, quietly, instead of warning at some later garbage collection.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        try:
+            conn = Display(display)
+        except (xerror.DisplayError, xerror.ConnectionClosedError, OSError) as exc:
+            failure = type(exc).__name__
+        gc.collect()
+    if failure is not None:
         raise DisplayUnavailable(
-            f"cannot connect to the X display {display} ({type(exc).__name__}): "
+            f"cannot connect to the X display {display} ({failure}): "
             "is the X server running and does it allow this user?"
-        ) from None
+        )
     try:
         if not conn.has_extension("RECORD"):
             raise DisplayUnavailable(

@@ -59,11 +59,14 @@ def test_export_is_private_and_starts_with_the_device_key(ledger: Ledger, tmp_pa
 
 @pytest.mark.parametrize(
     ("kind", "fields"),
-    [("session.started", {"text": "typed words"}), ("consent.given", {"title": "x"}),
-     ("keys.typed", {})],
+    [
+        ("session.started", {"text": "typed words"}),
+        ("consent.given", {"title": "x"}),
+        ("keys.typed", {}),
+    ],
 )
 def test_records_refuse_fields_that_could_carry_content(kind: str, fields: dict[str, str]) -> None:
-    with pytest.raises(ValueError, match="may not carry|unknown"):
+    with pytest.raises(ValueError, match=r"may not carry|unknown"):
         make_record(Ed25519PrivateKey.generate(), seq=1, prev=GENESIS, kind=kind, fields=fields)
 
 
@@ -83,6 +86,12 @@ def test_canonical_bytes_do_not_depend_on_key_order(obj: dict[str, object]) -> N
 
 def test_record_time_is_utc_with_milliseconds() -> None:
     when = datetime(2026, 11, 24, 9, 14, 3, 120000, tzinfo=UTC)
-    record = make_record(Ed25519PrivateKey.generate(), seq=1, prev=GENESIS,
-                         kind="session.started", fields={"session": "a" * 32}, now=when)
+    record = make_record(
+        Ed25519PrivateKey.generate(),
+        seq=1,
+        prev=GENESIS,
+        kind="session.started",
+        fields={"session": "a" * 32},
+        now=when,
+    )
     assert record["time"] == "2026-11-24T09:14:03.120Z"

@@ -84,14 +84,23 @@ def test_exclusions_add_remove_and_ledger(ledger: Ledger) -> None:
     with pytest.raises(UsageError, match="not one of your exclusions"):
         remove_exclusion(ledger, "slack", DEFAULT_POLICY)
     assert [(r["kind"], r["app"]) for r in ledger.records()] == [
-        ("exclusion.added", "slack"), ("exclusion.removed", "slack"),
+        ("exclusion.added", "slack"),
+        ("exclusion.removed", "slack"),
     ]
 
 
 def test_default_exclusions_cover_password_managers_prompts_and_lockers() -> None:
     ex = load_exclusions(None, DEFAULT_POLICY)
-    for app in ("KeePassXC", "Bitwarden", "1Password", "Pinentry", "ssh-askpass", "i3lock",
-                "polkit-gnome-authentication-agent-1", "xscreensaver"):
+    for app in (
+        "KeePassXC",
+        "Bitwarden",
+        "1Password",
+        "Pinentry",
+        "ssh-askpass",
+        "i3lock",
+        "polkit-gnome-authentication-agent-1",
+        "xscreensaver",
+    ):
         assert ex.is_excluded(app), app
     assert not ex.is_excluded("firefox")
     assert not ex.is_excluded(None)

@@ -19,7 +19,11 @@ def test_ledger_records_match_their_known_answers() -> None:
     prev = GENESIS
     for seq, expected in enumerate(VECTOR["records"], 1):
         record = make_record(
-            key, seq=seq, prev=prev, kind=expected["kind"], fields=expected["fields"],
+            key,
+            seq=seq,
+            prev=prev,
+            kind=expected["kind"],
+            fields=expected["fields"],
             now=datetime.fromisoformat(expected["time"]),
         )
         assert canonical(record).decode() == expected["canonical"]

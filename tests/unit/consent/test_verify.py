@@ -85,8 +85,9 @@ def test_foreign_device_key_in_header(export: list[str]) -> None:
 def test_record_signed_by_a_foreign_key_with_a_correct_chain(export: list[str]) -> None:
     intruder = Ed25519PrivateKey.generate()
     prev = record_hash(json.loads(export[4]))
-    forged = make_record(intruder, seq=5, prev=prev, kind="session.deleted",
-                         fields={"session": "0" * 32})
+    forged = make_record(
+        intruder, seq=5, prev=prev, kind="session.deleted", fields={"session": "0" * 32}
+    )
     export[5] = canonical(forged).decode()
     assert broken_at(export).seq == 5
 

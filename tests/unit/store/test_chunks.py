@@ -20,7 +20,8 @@ SID = VECTOR["session_id"]
 IDX = VECTOR["index"]
 CHUNK = bytes.fromhex(VECTOR["chunk"])
 EVENTS: list[RawEvent] = [
-    (*e[:6], tuple(e[6]) if e[6] else None) for e in VECTOR["events"]  # type: ignore[misc]
+    (*e[:6], tuple(e[6]) if e[6] else None)
+    for e in VECTOR["events"]  # type: ignore[misc]
 ]
 
 
@@ -32,7 +33,7 @@ def test_known_answer_aad_and_sealing() -> None:
     assert chunk_aad(SID, IDX).hex() == VECTOR["aad"]
     nonce = bytes.fromhex(VECTOR["nonce"])
     sealed = AESGCM(KEY).encrypt(nonce, bytes.fromhex(VECTOR["zstd_frame"]), chunk_aad(SID, IDX))
-    assert CHUNK == b"\x01" + nonce + sealed
+    assert b"\x01" + nonce + sealed == CHUNK
 
 
 def test_known_answer_chunk_opens_to_the_events() -> None:
@@ -68,7 +69,9 @@ def _flip(data: bytes, at: int) -> bytes:
         ("empty", KEY, SID, IDX, b""),
     ],
 )
-def test_tampered_chunks_do_not_open(label: str, key: bytes, sid: str, idx: int, blob: bytes) -> None:
+def test_tampered_chunks_do_not_open(
+    label: str, key: bytes, sid: str, idx: int, blob: bytes
+) -> None:
     with pytest.raises(StoreCorrupt, match=f"chunk {idx} of session {sid[:12]}"):
         open_chunk(key, sid, idx, blob)
 

@@ -32,8 +32,15 @@ def raw_events(draw: st.DrawFn) -> list[RawEvent]:
 
 def as_raw(events: list[Event]) -> list[RawEvent]:
     return [
-        (e.t_ns, int(e.kind), e.a, e.b, e.c, e.d,
-         (e.app, e.title) if e.kind is Kind.FOCUS else None)
+        (
+            e.t_ns,
+            int(e.kind),
+            e.a,
+            e.b,
+            e.c,
+            e.d,
+            (e.app, e.title) if e.kind is Kind.FOCUS else None,
+        )
         for e in events
     ]
 
@@ -44,7 +51,9 @@ def test_decode_inverts_encode(events: list[RawEvent]) -> None:
 
 
 def test_times_are_kept_to_the_microsecond() -> None:
-    (event,) = decode_events(encode_events([(1_234_567_891, int(Kind.KEY_DOWN), 97, 0, 0, 0, None)]))
+    (event,) = decode_events(
+        encode_events([(1_234_567_891, int(Kind.KEY_DOWN), 97, 0, 0, 0, None)])
+    )
     assert event.t_ns == 1_234_567_000
 
 

@@ -1,0 +1,95 @@
+"""A recorder that runs out of disk: a clean error, and nothing stored before is lost."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.xserver
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """CLEARTRACE_HOME on a 2 MiB tmpfs of its own."""
+    mount_point = tmp_path / "small"
+    mount_point.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        if "permission denied" in done.stderr.lower() or os.geteuid() != 0:
+            pytest.skip(f"cannot mount a tmpfs here ({errno.errorcode[errno.EPERM]})")
+        raise AssertionError(done.stderr)
+    monkeypatch.setenv("CLEARTRACE_HOME", str(mount_point / "home"))
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def ct(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cleartrace", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def fill(directory: Path) -> Path:
+    filler = directory / "filler"
+    with filler.open("wb") as fh:
+        try:
+            while True:
+                fh.write(b"\0" * 65536)
+                fh.flush()
+        except OSError:
+            pass
+    return filler
+
+
+def test_full_disk_while_recording_is_one_clear_line_and_keeps_earlier_data(
+    small_disk: Path, xserver: Any, xdo: Callable[..., str]
+) -> None:
+    assert ct("consent", "give", "--category", "keys", "--category", "mouse_move").returncode == 0
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cleartrace", "record"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(1.5)
+        xdo("type", "--delay", "10", "saved")
+        time.sleep(0.6)
+        filler = fill(small_disk)
+        for i in range(300):  # enough moves to need new pages
+            xdo("mousemove", str(i * 3 % 1200), str(i * 7 % 780))
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 2, err
+    lines = [line for line in err.splitlines() if line.startswith("cleartrace:")]
+    assert any("disk is full" in line and "store.db" in line for line in lines), err
+    assert "Traceback" not in err
+    filler.unlink()
+    listed = ct("sessions", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    (session,) = json.loads(listed.stdout)
+    shown = json.loads(ct("sessions", "show", session["id"], "--text", "--json").stdout)
+    assert "saved" in "".join(s["text"] for s in shown["text"])

@@ -1,0 +1,188 @@
+"""The X11 backend on its own: hooks, their callbacks, and the focus watcher."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from cleartrace.capture._x11 import X11Backend
+from cleartrace.capture.base import Sink
+from cleartrace.capture.display import check_display, display_support
+from cleartrace.errors import DisplayUnavailable
+from cleartrace.events import Kind, RawEvent
+
+pytestmark = pytest.mark.xserver
+
+
+@pytest.fixture
+def backend(xserver: Any) -> Iterator[X11Backend]:
+    b = X11Backend()
+    yield b
+    b.close()
+
+
+def drain(sink: Sink, settle: float = 0.3) -> list[RawEvent]:
+    time.sleep(settle)
+    out = []
+    while not sink.queue.empty():
+        out.append(sink.queue.get_nowait())
+    return out
+
+
+def kinds(events: list[RawEvent]) -> list[int]:
+    return [e[1] for e in events]
+
+
+def test_key_callbacks_carry_keysyms(backend: X11Backend, xdo: Callable[..., str]) -> None:
+    sink = Sink()
+    backend.start_keyboard(sink)
+    assert backend.hooks() == ["keyboard"]
+    xdo("type", "--delay", "10", "aZ1")
+    xdo("key", "BackSpace", "Return", "Tab")
+    downs = [e[2] for e in drain(sink) if e[1] == Kind.KEY_DOWN]
+    # Z is typed with Shift: its keysym is the capital's, after Shift_L (0xffe1).
+    assert downs == [ord("a"), 0xFFE1, ord("Z"), ord("1"), 0xFF08, 0xFF0D, 0xFF09]
+
+
+def test_keyboard_only_has_no_mouse_hook(backend: X11Backend, xdo: Callable[..., str]) -> None:
+    sink = Sink()
+    backend.start_keyboard(sink)
+    xdo("mousemove", "200", "200")
+    xdo("click", "1")
+    assert drain(sink) == []
+
+
+def test_clicks_only_registers_no_move_or_scroll_callback(
+    backend: X11Backend, xdo: Callable[..., str]
+) -> None:
+    sink = Sink()
+    backend.start_mouse(sink, moves=False, clicks=True, scrolls=False)
+    assert backend.hooks() == ["mouse.click"]
+    xdo("mousemove", "300", "310")
+    xdo("click", "3")
+    xdo("click", "5")
+    events = drain(sink)
+    assert kinds(events) == [Kind.BUTTON_DOWN, Kind.BUTTON_UP]
+    assert events[0][2:5] == (300, 310, 3)
+
+
+def test_moves_and_scrolls(backend: X11Backend, xdo: Callable[..., str]) -> None:
+    sink = Sink()
+    backend.start_mouse(sink, moves=True, clicks=False, scrolls=True)
+    xdo("mousemove", "123", "234")
+    xdo("click", "4")
+    xdo("click", "5")
+    events = drain(sink)
+    moves = [e for e in events if e[1] == Kind.MOVE]
+    assert moves[-1][2:4] == (123, 234)
+    scrolls = [e[2:6] for e in events if e[1] == Kind.SCROLL]
+    assert scrolls == [(123, 234, 0, 1), (123, 234, 0, -1)]
+
+
+def test_excluded_sink_drops_events_before_the_queue(
+    backend: X11Backend, xdo: Callable[..., str]
+) -> None:
+    sink = Sink()
+    sink.excluded = True
+    backend.start_keyboard(sink)
+    xdo("type", "secret")
+    assert drain(sink) == []
+
+
+def test_stop_returns_quickly_on_an_idle_display(backend: X11Backend) -> None:
+    sink = Sink()
+    backend.start_keyboard(sink)
+    backend.start_mouse(sink, moves=True, clicks=True, scrolls=True)
+    before = {t.ident for t in threading.enumerate()}
+    start = time.monotonic()
+    backend.stop_keyboard()
+    backend.stop_mouse()
+    assert time.monotonic() - start < 2.0
+    assert backend.hooks() == []
+    assert len({t.ident for t in threading.enumerate()} & before) < len(before)
+    backend.stop_keyboard()  # idempotent
+
+
+def _focus_events(backend: X11Backend, titles: bool) -> list[tuple[str | None, str | None]]:
+    seen: list[tuple[str | None, str | None]] = []
+    backend.start_focus(lambda t, app, title: seen.append((app, title)), titles=titles)
+    return seen
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_focus_changes_with_a_window_manager(
+    backend: X11Backend,
+    wm: None,
+    app_window: Callable[[str, str], str],
+    xdo: Callable[..., str],
+) -> None:
+    one = app_window("Gedit", "first title")
+    two = app_window("Xterm", "second title")
+    seen = _focus_events(backend, titles=True)
+    xdo("windowactivate", "--sync", one)
+    wait_until(lambda: ("Gedit", "first title") in seen)
+    xdo("windowactivate", "--sync", two)
+    wait_until(lambda: seen[-1] == ("Xterm", "second title"))
+    assert backend.hooks() == ["focus", "focus.titles"]
+
+
+def test_focus_without_titles_never_reads_them(
+    backend: X11Backend,
+    wm: None,
+    app_window: Callable[[str, str], str],
+    xdo: Callable[..., str],
+) -> None:
+    one = app_window("Gedit", "private title")
+    seen = _focus_events(backend, titles=False)
+    xdo("windowactivate", "--sync", one)
+    wait_until(lambda: ("Gedit", None) in seen)
+    assert all(title is None for _, title in seen)
+
+
+def test_focus_falls_back_to_the_input_focus_without_a_window_manager(
+    backend: X11Backend,
+    app_window: Callable[[str, str], str],
+    xdo: Callable[..., str],
+) -> None:
+    one = app_window("Gedit", "a")
+    two = app_window("Xterm", "b")
+    seen = _focus_events(backend, titles=True)
+    xdo("windowfocus", "--sync", one)
+    wait_until(lambda: ("Gedit", "a") in seen)
+    xdo("windowfocus", "--sync", two)
+    wait_until(lambda: seen[-1] == ("Xterm", "b"))
+    start = time.monotonic()
+    backend.stop_focus()
+    assert time.monotonic() - start < 1.0
+
+
+def test_check_display_accepts_a_working_x_server(xserver: Any) -> None:
+    assert check_display() == xserver.display
+    assert display_support() == (True, f"X11 display {xserver.display}")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, "DISPLAY is not set"),
+        ({"DISPLAY": ":77"}, "cannot connect to the X display :77"),
+        ({"DISPLAY": ":0", "WAYLAND_DISPLAY": "wayland-0"}, "Wayland session"),
+        ({"DISPLAY": ":0", "XDG_SESSION_TYPE": "wayland"}, "Wayland session"),
+    ],
+)
+def test_check_display_explains_why_not(env: dict[str, str], message: str) -> None:
+    with pytest.raises(DisplayUnavailable, match=message):
+        check_display(env)
+    ok, why = display_support(env)
+    assert not ok
+    assert message in why
