@@ -30,12 +30,11 @@ from pathlib import Path
 from typing import Any
 
 from cleartrace.capture.base import Sink
-from cleartrace.store.keys import load_keys
-from cleartrace.store.sessions import Store
-
 from cleartrace.capture.pipeline import Writer
 from cleartrace.events import Kind, RawEvent
 from cleartrace.paths import Paths, ensure_private_dirs
+from cleartrace.store.keys import load_keys
+from cleartrace.store.sessions import Store
 
 MS = 1_000_000
 APPS = ["firefox", "Gedit", "code", "Xterm", "libreoffice-calc"]

@@ -19,8 +19,8 @@ from typing import Any
 
 from cleartrace.capture.display import check_display
 from cleartrace.capture.select import backend
+from cleartrace.categories import Category, parse_categories
 from cleartrace.consent import exclusions, state
-from cleartrace.consent.categories import Category, parse_categories
 from cleartrace.consent.ledger import read_records
 from cleartrace.consent.policy import DEFAULT_POLICY
 from cleartrace.consent.verify import parse_head, verify_export
@@ -28,7 +28,7 @@ from cleartrace.control import request
 from cleartrace.durations import parse_duration
 from cleartrace.errors import NoConsent, RecorderNotRunning, UsageError
 from cleartrace.home import Home
-from cleartrace.paths import Paths, ensure_private_dirs
+from cleartrace.paths import Paths, private_file
 from cleartrace.recorder import Recorder
 from cleartrace.review.text import reconstruct
 from cleartrace.status import collect_status
@@ -127,7 +127,6 @@ def consent_change(args: Args) -> None:
 
 def _log_to_home(paths: Paths) -> None:
     """The recorder's log file: 0600, events and errors only, never content."""
-    from cleartrace.paths import private_file
 
     if not paths.log.exists():
         import os
@@ -151,7 +150,6 @@ def record(args: Args) -> None:
     check_display()
     chosen = backend()
     with _home(create=False) as home:
-        ensure_private_dirs(paths)
         _log_to_home(paths)
         rec = Recorder(home, chosen, DEFAULT_POLICY)
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
-from cleartrace.consent.categories import Category
+from cleartrace.categories import Category
 
 __all__ = [
     "CATEGORY_OF_KIND",

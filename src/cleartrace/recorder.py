@@ -14,13 +14,13 @@ import os
 import threading
 import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
 from cleartrace.capture.base import Backend, Sink
 from cleartrace.capture.pipeline import Writer
-from cleartrace.consent.categories import Category
+from cleartrace.categories import Category
 from cleartrace.consent.exclusions import Exclusions, load_exclusions
 from cleartrace.consent.policy import Policy
 from cleartrace.consent.state import consent_from_records
@@ -308,8 +308,3 @@ class Recorder:
                 self._on_tick()
             return {"status": self.status()}
         raise UsageError(f"unknown control command '{cmd}'")
-
-
-def pause_until_text(seconds: float) -> str:
-    """For messages: when a pause of `seconds` from now ends, in UTC."""
-    return _iso((datetime.now(UTC) + timedelta(seconds=seconds)).timestamp())

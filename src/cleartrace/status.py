@@ -8,6 +8,7 @@ from typing import Any
 
 from cleartrace import __version__
 from cleartrace.capture.display import display_support
+from cleartrace.consent.ledger import read_records
 from cleartrace.consent.state import consent_from_records
 from cleartrace.control import request
 from cleartrace.errors import ClearTraceError, RecorderNotRunning
@@ -53,16 +54,8 @@ def _read_store(db: Path) -> tuple[dict[str, str], int | None]:
         return {}, None
     conn = connect(db)
     try:
-        records = [_load(r) for (r,) in conn.execute("SELECT record FROM ledger ORDER BY seq")]
-        state = consent_from_records(records)
+        state = consent_from_records(read_records(conn))
         (n,) = conn.execute("SELECT count(*) FROM sessions").fetchone()
     finally:
         conn.close()
     return state.as_dict(), int(n)
-
-
-def _load(text: str) -> dict[str, Any]:
-    import json
-
-    value: dict[str, Any] = json.loads(text)
-    return value

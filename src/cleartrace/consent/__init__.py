@@ -1,0 +1,31 @@
+"""Consent: categories, the policy, the signed ledger and its verifier."""
+
+from __future__ import annotations
+
+from cleartrace.categories import DEPENDS_ON, Category, parse_categories
+from cleartrace.consent.exclusions import Exclusions, list_exclusions, load_exclusions
+from cleartrace.consent.ledger import Ledger, read_records
+from cleartrace.consent.policy import DEFAULT_POLICY, Policy
+from cleartrace.consent.state import ConsentState, consent_from_records, give, refuse, withdraw
+from cleartrace.consent.verify import VerifyReport, parse_head, verify_export
+
+__all__ = [
+    "DEFAULT_POLICY",
+    "DEPENDS_ON",
+    "Category",
+    "ConsentState",
+    "Exclusions",
+    "Ledger",
+    "Policy",
+    "VerifyReport",
+    "consent_from_records",
+    "give",
+    "list_exclusions",
+    "load_exclusions",
+    "parse_categories",
+    "parse_head",
+    "read_records",
+    "refuse",
+    "verify_export",
+    "withdraw",
+]

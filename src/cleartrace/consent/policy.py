@@ -15,7 +15,7 @@ from typing import Any
 
 import rfc8785
 
-from cleartrace.consent.categories import Category
+from cleartrace.categories import Category
 
 __all__ = ["DEFAULT_POLICY", "Policy"]
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from cleartrace.consent.categories import DEPENDS_ON, Category
+from cleartrace.categories import DEPENDS_ON, Category
 from cleartrace.consent.ledger import Ledger
 from cleartrace.consent.policy import Policy
 from cleartrace.errors import ConsentError

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from cleartrace.consent.categories import Category, parse_categories
+from cleartrace.categories import Category, parse_categories
 from cleartrace.consent.exclusions import (
     add_exclusion,
     list_exclusions,

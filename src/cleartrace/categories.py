@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from cleartrace.errors import ConsentError
 
-__all__ = ["DEPENDS_ON", "MOUSE_CATEGORIES", "Category", "parse_categories"]
+__all__ = ["DEPENDS_ON", "Category", "parse_categories"]
 
 
 class Category(StrEnum):
@@ -21,8 +21,6 @@ class Category(StrEnum):
 
 #: A title without the application it belongs to is meaningless.
 DEPENDS_ON: dict[Category, Category] = {Category.WINDOW_TITLES: Category.APP_FOCUS}
-
-MOUSE_CATEGORIES = frozenset({Category.MOUSE_MOVE, Category.CLICKS, Category.SCROLL})
 
 
 def parse_categories(names: Iterable[str]) -> frozenset[Category]:
