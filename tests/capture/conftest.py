@@ -39,8 +39,21 @@ def xserver(monkeypatch: pytest.MonkeyPatch) -> Iterator[XServer]:
     if shutil.which("Xvfb") is None:
         pytest.fail("Xvfb is not installed; 'make test' installs it (package xvfb)")
     read_fd, write_fd = os.pipe()
+    # Autorepeat would turn a key held down on a busy machine into extra
+    # presses (as it would for a person); tests need exactly what they type.
     proc = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+        [
+            "Xvfb",
+            "-displayfd",
+            str(write_fd),
+            "-screen",
+            "0",
+            "1280x800x24",
+            "-nolisten",
+            "tcp",
+            "-ardelay",
+            "60000",
+        ],
         pass_fds=(write_fd,),
         stderr=subprocess.DEVNULL,
     )
@@ -91,7 +104,14 @@ def xdo(xserver: XServer) -> Callable[..., str]:
             ["xdotool", *args], capture_output=True, text=True, timeout=30, check=False
         )
         if done.returncode != 0:
-            raise AssertionError(f"xdotool {' '.join(args)} failed: {done.stderr.strip()}")
+            alive = (
+                os.path.exists(f"/proc/{xserver.pid}")
+                and not Path(f"/proc/{xserver.pid}/stat").read_text().split()[2] == "Z"
+            )
+            raise AssertionError(
+                f"xdotool {' '.join(args)} failed on {os.environ.get('DISPLAY')} "
+                f"(Xvfb {'running' if alive else 'gone'}): {done.stderr.strip()}"
+            )
         return done.stdout.strip()
 
     return run

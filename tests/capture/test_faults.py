@@ -76,8 +76,10 @@ def test_full_disk_while_recording_is_one_clear_line_and_keeps_earlier_data(
         xdo("type", "--delay", "10", "saved")
         time.sleep(0.6)
         filler = fill(small_disk)
-        for i in range(300):  # enough moves to need new pages
-            xdo("mousemove", str(i * 3 % 1200), str(i * 7 % 780))
+        moves = []  # enough moves to need new pages, in one xdotool connection
+        for i in range(300):
+            moves += ["mousemove", str(i * 3 % 1200), str(i * 7 % 780), "sleep", "0.01"]
+        xdo(*moves)
         _, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
