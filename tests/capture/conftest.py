@@ -104,13 +104,8 @@ def xdo(xserver: XServer) -> Callable[..., str]:
             ["xdotool", *args], capture_output=True, text=True, timeout=30, check=False
         )
         if done.returncode != 0:
-            alive = (
-                os.path.exists(f"/proc/{xserver.pid}")
-                and not Path(f"/proc/{xserver.pid}/stat").read_text().split()[2] == "Z"
-            )
             raise AssertionError(
-                f"xdotool {' '.join(args)} failed on {os.environ.get('DISPLAY')} "
-                f"(Xvfb {'running' if alive else 'gone'}): {done.stderr.strip()}"
+                f"xdotool {' '.join(args)} failed on {xserver.display}: {done.stderr.strip()}"
             )
         return done.stdout.strip()
 
