@@ -17,7 +17,7 @@ SYS_PKGS := python3 python3-venv python3-dev gcc linux-libc-dev \
 
 .PHONY: run test lint fmt bench sysdeps venv clean
 
-run: venv
+run: sysdeps venv
 	$(VENV)/bin/cleartrace
 
 test: sysdeps venv lint

@@ -150,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _configure_logging() -> None:
     handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)  # the recorder's log file may take more
     handler.setFormatter(logging.Formatter("cleartrace: %(levelname)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)

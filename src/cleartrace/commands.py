@@ -99,6 +99,12 @@ def status(args: Args) -> None:
     rec = snap["recorder"]
     if rec and rec.get("paused_until"):
         print(f"paused until: {rec['paused_until']}")
+    if not granted:
+        print(
+            "\nnothing is recorded without consent; to start:\n"
+            "  cleartrace consent give --category keys ...   (or --all)\n"
+            "  cleartrace record"
+        )
 
 
 def consent_show(args: Args) -> None:

@@ -7,6 +7,7 @@ one place that creates the home (0700) and tightens what it finds.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import stat
 import tempfile
@@ -18,6 +19,8 @@ import platformdirs
 from cleartrace.errors import HomeError
 
 __all__ = ["Paths", "ensure_private_dirs", "private_file"]
+
+log = logging.getLogger(__name__)
 
 _APP = "cleartrace"
 
@@ -79,6 +82,12 @@ def _tighten_or_refuse(path: Path, what: str) -> None:
             "choose a home you own with CLEARTRACE_HOME"
         )
     if st.st_mode & 0o077:
+        log.warning(
+            "%s %s was readable by group or others (mode %o); tightened to 0700",
+            what,
+            path,
+            stat.S_IMODE(st.st_mode),
+        )
         try:
             os.chmod(path, stat.S_IMODE(st.st_mode) & 0o700)
         except OSError as exc:
@@ -114,6 +123,7 @@ def ensure_private_dirs(paths: Paths) -> None:
     for entry in paths.home.iterdir():
         st = entry.lstat()
         if stat.S_ISREG(st.st_mode) and st.st_mode & 0o077:
+            log.warning("%s was readable by group or others; tightened to 0600", entry)
             os.chmod(entry, 0o600)
 
 

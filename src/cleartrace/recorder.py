@@ -59,6 +59,9 @@ class Recorder:
         self._flush_interval = flush_interval
         self._tick = tick
         self._lock = threading.RLock()
+        # Only for focus state: the focus thread must never wait for `_lock`,
+        # which is held while that very thread is being stopped.
+        self._focus_lock = threading.Lock()
         self._stop = threading.Event()
         self._sink = Sink()
         self._granted: frozenset[Category] = frozenset()
@@ -70,6 +73,7 @@ class Recorder:
         self._focus_titles: bool | None = None
         self._keyboard = False
         self._focused: tuple[str | None, str | None] = (None, None)
+        self._last_focus: tuple[str | None, str | None] | None = None
         self._counts: Counter[int] = Counter()
         self._session: SessionHandle | None = None
         self._writer: Writer | None = None
@@ -192,7 +196,12 @@ class Recorder:
             self._focus_titles = titles
 
     def _on_focus(self, t_ns: int, app: str | None, title: str | None) -> None:
-        """Called on the focus thread at every focus change."""
+        """Called on the focus thread at every focus change, and after consent or
+        exclusions change (to re-judge the window that has focus now)."""
+        with self._focus_lock:
+            self._judge_focus(t_ns, app, title)
+
+    def _judge_focus(self, t_ns: int, app: str | None, title: str | None) -> None:
         sink = self._sink
         excluded = self._exclusions.is_excluded(app)
         self._focused = (app, title)
@@ -200,12 +209,16 @@ class Recorder:
             if not sink.excluded:
                 sink.excluded = True  # first: no input event may slip in after the marker
                 sink.queue.put((t_ns, int(Kind.EXCLUDED_START), 0, 0, 0, 0, None))
+                self._last_focus = None
             return
         self._leave_exclusion(t_ns)
         active = self._active()
-        if Category.APP_FOCUS in active:
-            shown = title if Category.WINDOW_TITLES in active else None
-            sink.queue.put((t_ns, _FOCUS, 0, 0, 0, 0, (app, shown)))
+        if Category.APP_FOCUS not in active:
+            return
+        shown = (app, title if Category.WINDOW_TITLES in active else None)
+        if shown != self._last_focus:  # the same context again starts no new stream
+            self._last_focus = shown
+            sink.queue.put((t_ns, _FOCUS, 0, 0, 0, 0, shown))
 
     def _leave_exclusion(self, t_ns: int) -> None:
         sink = self._sink
@@ -219,13 +232,12 @@ class Recorder:
         if self._paused_until is not None and time.time() >= self._paused_until:
             self._resume(reason="timer")
         head = self._home.ledger.head()
-        seq = head[0] if head else 0
-        if seq != self._ledger_seq:
+        if (head[0] if head else 0) != self._ledger_seq:
             self._reload_consent()
             self._exclusions = load_exclusions(self._home.ledger.conn, self._policy)
             self._reconcile()
-            app, title = self._focused
             if self._focus_titles is not None:
+                app, title = self._focused
                 self._on_focus(time.monotonic_ns(), app, title)
 
     def _reload_consent(self) -> None:

@@ -31,7 +31,9 @@ def test_new_home_is_created_0700(private_home: Paths) -> None:
     assert _mode(private_home.keys_dir) == 0o700
 
 
-def test_loose_existing_home_and_files_are_tightened(private_home: Paths) -> None:
+def test_loose_existing_home_and_files_are_tightened(
+    private_home: Paths, caplog: pytest.LogCaptureFixture
+) -> None:
     private_home.home.mkdir(mode=0o755)
     os.chmod(private_home.home, 0o755)
     stray = private_home.home / "store.db"
@@ -40,6 +42,8 @@ def test_loose_existing_home_and_files_are_tightened(private_home: Paths) -> Non
     ensure_private_dirs(private_home)
     assert _mode(private_home.home) == 0o700
     assert _mode(stray) == 0o600
+    assert "tightened to 0700" in caplog.text
+    assert f"{stray} was readable by group or others" in caplog.text
 
 
 def test_symlinked_home_is_refused(private_home: Paths, tmp_path: Path) -> None:

@@ -92,6 +92,9 @@ def connect(path: Path) -> sqlite3.Connection:
     with translate_errors(path):
         conn = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
         try:
+            # Must precede the first table: lets a closed or deleted session give
+            # its pages back to the file system (see Store._checkpoint).
+            conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA secure_delete=ON")
             conn.execute("PRAGMA synchronous=NORMAL")
