@@ -83,7 +83,7 @@ def start_recorder(private_home: Paths, xserver: Any) -> Iterator[Callable[[], R
         )
         rec = Recording(private_home, proc)
         started.append(rec)
-        wait_for(lambda: status(private_home)["session"] is not None, what="recorder start")
+        wait_for(lambda: bool(status(private_home)["hooks"]), what="recorder start")
         return rec
 
     yield start

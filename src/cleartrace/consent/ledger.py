@@ -1,43 +1,75 @@
 """The consent ledger in the store's SQLite file: append-only, hash-chained, signed.
 
 Appends take `BEGIN IMMEDIATE`, so the recorder and a CLI command appending at
-the same moment serialise on SQLite's write lock and never fork the chain.
+the same moment serialise on SQLite's write lock and never fork the chain
+(and `seq` is the table's primary key, so a fork could not be stored anyway).
+A change that must be ledgered (a deleted session, an exclusion) commits in
+the same transaction as its record through `append_in`: either both happen or
+neither does.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import logging
 import os
 import sqlite3
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from cleartrace.consent.records import GENESIS, b64url, canonical, make_record, record_hash
+from cleartrace.consent.records import (
+    GENESIS,
+    _fingerprint,
+    b64url,
+    canonical,
+    make_record,
+    record_hash,
+    sign_record,
+)
+from cleartrace.errors import DiskFull, UsageError
 from cleartrace.paths import private_file
 from cleartrace.store.db import transaction, translate_errors
-from cleartrace.store.keys import device_fingerprint
 
-__all__ = ["EXPORT_TYPE", "Ledger", "read_records"]
+__all__ = ["EXPORT_TYPE", "EXPORT_VERSION", "Ledger", "read_records"]
+
+log = logging.getLogger(__name__)
 
 EXPORT_TYPE = "cleartrace-ledger"
+EXPORT_VERSION = 1
 
 
 def read_records(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    """Every record in order; reading needs no key."""
+    """Every record in order. Reading needs no key, so `status` can show consent
+    without unlocking anything."""
     return [json.loads(r) for (r,) in conn.execute("SELECT record FROM ledger ORDER BY seq")]
 
 
-class Ledger:
-    """Appends records signed by the device key."""
+def _head(conn: sqlite3.Connection) -> tuple[int, str] | None:
+    row = conn.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
+    return None if row is None else (int(row[0]), str(row[1]))
 
-    def __init__(self, conn: sqlite3.Connection, db_path: Path, device_key: Ed25519PrivateKey):
+
+class Ledger:
+    """Appends records signed by the device key to the `ledger` table.
+
+    `conn` must come from `cleartrace.store.db.connect(db_path)`, which creates
+    the table; the ledger owns it from then on (`close()` closes it).
+    """
+
+    def __init__(
+        self, conn: sqlite3.Connection, db_path: Path, device_key: Ed25519PrivateKey
+    ) -> None:
         self._conn = conn
         self._path = db_path
         self._key = device_key
+        self._public = device_key.public_key()
+        self._public_raw = self._public.public_bytes(Encoding.Raw, PublicFormat.Raw)
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -47,59 +79,133 @@ class Ledger:
     def path(self) -> Path:
         return self._path
 
+    @property
+    def public_key(self) -> Ed25519PublicKey:
+        return self._public
+
+    @property
+    def device(self) -> str:
+        """The device fingerprint an officer passes as `--expect-device`."""
+        return _fingerprint(self._public_raw)
+
     def close(self) -> None:
         self._conn.close()
 
     def append(self, kind: str, *, now: datetime | None = None, **fields: Any) -> dict[str, Any]:
-        """Append one record in its own transaction; returns it."""
+        """Append one record in its own `BEGIN IMMEDIATE` transaction; returns it.
+
+        `now` fixes the record time (known-answer tests); default: the clock.
+
+        Raises:
+            ValueError: an unknown kind or fields it may not carry (a bug in the caller).
+            DiskFull, StoreError: the database could not be written.
+        """
         with transaction(self._conn, self._path) as conn:
             return self.append_in(conn, kind, now=now, **fields)
 
     def append_in(
         self, conn: sqlite3.Connection, kind: str, *, now: datetime | None = None, **fields: Any
     ) -> dict[str, Any]:
-        """Append inside the caller's open transaction (so a change and its record
-        commit together)."""
-        row = conn.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
-        seq, prev = (1, GENESIS) if row is None else (row[0] + 1, row[1])
-        record = make_record(self._key, seq=seq, prev=prev, kind=kind, fields=fields, now=now)
+        """Append inside the caller's open transaction on `conn`, so a change and
+        its record commit (or roll back) together.
+
+        `conn` may be another connection to the same database file, e.g. the
+        session store's. SQLite errors propagate to the caller's transaction,
+        which translates them.
+
+        Raises:
+            ValueError: `conn` has no open transaction, an unknown kind, or
+                fields that kind may not carry (bugs in the caller).
+        """
+        if not conn.in_transaction:
+            raise ValueError("append_in needs an open transaction; use Ledger.append")
+        head = _head(conn)
+        seq, prev = (1, GENESIS) if head is None else (head[0] + 1, head[1])
+        unsigned = make_record(seq=seq, prev=prev, kind=kind, fields=fields, now=now)
+        record = sign_record(unsigned, self._key)
         conn.execute(
             "INSERT INTO ledger(seq, hash, record) VALUES (?, ?, ?)",
-            (seq, record_hash(record), canonical(record).decode()),
+            (seq, record_hash(record), canonical(record).decode("utf-8")),
         )
+        log.info("ledger record %d: %s", seq, kind)
         return record
 
     def records(self) -> list[dict[str, Any]]:
+        """Every record, oldest first.
+
+        Raises:
+            StoreError: the database cannot be read.
+        """
         with translate_errors(self._path):
             return read_records(self._conn)
 
     def head(self) -> tuple[int, str] | None:
-        with translate_errors(self._path):
-            row = self._conn.execute(
-                "SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1"
-            ).fetchone()
-        return None if row is None else (int(row[0]), str(row[1]))
+        """(seq, hash) of the newest record, or None for an empty ledger; what a
+        collector witnesses and an officer passes as `--head SEQ:HASH`.
 
-    def export(self, out: Path) -> None:
-        """JSON Lines: a header with the device public key, then every record.
-
-        Written to a temporary file and renamed, so a reader never sees half a ledger.
+        Raises:
+            StoreError: the database cannot be read.
         """
-        public = self._key.public_key()
+        with translate_errors(self._path):
+            return _head(self._conn)
+
+    def export_lines(self) -> list[str]:
+        """The export as lines without newlines: the header, then every record.
+
+        Raises:
+            StoreError: the database cannot be read.
+        """
         header = {
-            "v": 1,
+            "v": EXPORT_VERSION,
             "type": EXPORT_TYPE,
-            "device_public_key": b64url(public.public_bytes(Encoding.Raw, PublicFormat.Raw)),
-            "device": device_fingerprint(public),
+            "device_public_key": b64url(self._public_raw),
+            "device": self.device,
         }
+        # One statement reads one snapshot: a concurrent append is either
+        # wholly in the export or not at all.
         with translate_errors(self._path):
             rows = self._conn.execute("SELECT record FROM ledger ORDER BY seq").fetchall()
+        return [canonical(header).decode("utf-8"), *(str(r) for (r,) in rows)]
+
+    def export(self, out: Path) -> None:
+        """Write the export as JSON Lines to `out`, 0600.
+
+        Written to a temporary file next to `out`, synced and renamed, so a
+        reader (or a crash) never leaves half a ledger under that name.
+
+        Raises:
+            UsageError: `out` cannot be written (missing directory, no permission).
+            DiskFull: no room for the file.
+            StoreError: the database cannot be read.
+        """
+        lines = self.export_lines()
         tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-        fd = private_file(tmp)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(canonical(header).decode() + "\n")
-            for (record,) in rows:
-                fh.write(record + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, out)
+        try:
+            with os.fdopen(private_file(tmp), "w", encoding="utf-8", newline="\n") as fh:
+                for line in lines:
+                    fh.write(line + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, out)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            if exc.errno == errno.ENOSPC:
+                raise DiskFull(
+                    f"cannot write the ledger export {out}: the disk is full; free some space"
+                ) from exc
+            raise UsageError(
+                f"cannot write the ledger export {out}: {exc.strerror}; "
+                "choose a file in a directory you can write to"
+            ) from exc
+        with contextlib.suppress(OSError):
+            _fsync_dir(out.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename durable: the directory entry lives in the directory's data."""
+    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,4 +1,4 @@
-"""Ledger records: canonical, chained, signed. See docs/adr/0002.
+"""Ledger records: canonical, chained, signed. See docs/adr/0002-ledger-records.md.
 
 A record is a JSON object; its bytes are RFC 8785 canonical JSON, so every
 verifier hashes and checks the same bytes whatever JSON library wrote it::
@@ -7,7 +7,16 @@ verifier hashes and checks the same bytes whatever JSON library wrote it::
      "categories": ["clicks", "keys"], "policy": {"id": ..., "version": 1, "sha256": ...},
      "prev": "<hex SHA-256 of record 6>", "sig": "<base64url Ed25519 over the record without sig>"}
 
-The record hash (what the next record's `prev` holds) covers the signature too.
+The record hash (what the next record's `prev` holds) covers the signature too,
+so a record cannot be swapped for another validly signed one without breaking
+the chain.
+
+Records must never carry captured content. That is enforced here rather than
+trusted to callers: each kind has a fixed set of fields, and each field has a
+check on its value's shape (a session id is 32 hex digits, a category is a
+known category name, ...), so a window title or typed text has nowhere to go.
+New kinds (later: `session.redacted`, `session.approved`, `bundle.uploaded`)
+are added with `register_field` and `register_kind`.
 """
 
 from __future__ import annotations
@@ -15,33 +24,199 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 import rfc8785
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from cleartrace.categories import Category
 from cleartrace.errors import LedgerBroken
 
 __all__ = [
+    "ENVELOPE",
     "GENESIS",
     "KIND_FIELDS",
     "RECORD_VERSION",
+    "RESUME_REASONS",
+    "FieldCheck",
     "b64url",
     "canonical",
+    "check_app_name",
+    "check_fields",
     "check_signature",
     "make_record",
     "record_hash",
+    "register_field",
+    "register_kind",
+    "rfc3339",
+    "sign_record",
     "unb64url",
 ]
 
 RECORD_VERSION = 1
+#: `prev` of the first record: there is no record before it.
 GENESIS = "0" * 64
-_ENVELOPE = frozenset({"v", "seq", "time", "kind", "prev", "sig"})
+#: Fields every record carries, whatever its kind.
+ENVELOPE = frozenset({"v", "seq", "time", "kind", "prev", "sig"})
+#: Why recording resumed: the person asked, or the pause they chose ran out.
+RESUME_REASONS = frozenset({"person", "timer"})
+#: The largest integer RFC 8785 (I-JSON) represents exactly.
+_MAX_INT = 2**53 - 1
 
-#: The only fields each kind may carry besides the envelope: never captured content.
-KIND_FIELDS: dict[str, frozenset[str]] = {
+#: A check on one field's value; raises ValueError naming the field, never echoing the value.
+FieldCheck = Callable[[object], None]
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_HEX32 = re.compile(r"[0-9a-f]{32}")
+_POLICY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+# UTC only, seconds required, fraction optional (the recorder writes whole
+# seconds for `until`; record times always carry milliseconds).
+_UTC_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
+
+
+def b64url(raw: bytes) -> str:
+    """Base64url without padding, as JOSE writes signatures and keys."""
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def unb64url(text: str) -> bytes:
+    """Decode strict base64url without padding.
+
+    Strict means one spelling per byte string: characters outside the alphabet,
+    padding or non-zero trailing bits are refused, so a signature cannot be
+    re-spelled into a different record hash that still verifies.
+
+    Raises:
+        ValueError: `text` is not canonical unpadded base64url.
+    """
+    if not isinstance(text, str):
+        raise ValueError("not base64url text")
+    try:
+        raw = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("not base64url") from exc
+    if b64url(raw) != text:
+        raise ValueError("not canonical base64url")
+    return raw
+
+
+def rfc3339(when: datetime) -> str:
+    """UTC, milliseconds, 'Z': one spelling for every instant, so times sort as text.
+
+    Raises:
+        ValueError: `when` is naive (its zone would silently be the local one).
+    """
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise ValueError("ledger times need a timezone-aware datetime")
+    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def canonical(record: Mapping[str, Any]) -> bytes:
+    """RFC 8785 canonical JSON bytes of `record` (keys sorted, no whitespace).
+
+    Raises:
+        ValueError: a value JSON cannot carry exactly (floats like NaN,
+            integers beyond ±2**53, non-string keys, lone surrogates).
+    """
+    return rfc8785.dumps(record)
+
+
+def record_hash(record: Mapping[str, Any]) -> str:
+    """Hex SHA-256 of the canonical bytes of the full record, signature included.
+
+    Raises:
+        ValueError: as `canonical`.
+    """
+    return hashlib.sha256(canonical(record)).hexdigest()
+
+
+def _fingerprint(raw_public_key: bytes) -> str:
+    """'sha256:' + hex SHA-256 of a raw 32-byte Ed25519 public key.
+
+    Private on purpose: store.keys has the same function for key objects; the
+    ledger needs it on raw bytes (the verifier never builds a key first).
+    """
+    return "sha256:" + hashlib.sha256(raw_public_key).hexdigest()
+
+
+# -- field checks -------------------------------------------------------------------
+
+
+def _check_categories(value: object) -> None:
+    known = {c.value for c in Category}
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(v, str) and v in known for v in value)
+        or value != sorted(set(value))
+    ):
+        raise ValueError("'categories' must be a sorted, non-empty list of known category names")
+
+
+def _check_policy(value: object) -> None:
+    if (
+        not isinstance(value, dict)
+        or set(value) != {"id", "version", "sha256"}
+        or not isinstance(value["id"], str)
+        or not _POLICY_ID.fullmatch(value["id"])
+        or type(value["version"]) is not int
+        or not 1 <= value["version"] <= _MAX_INT
+        or not isinstance(value["sha256"], str)
+        or not _HEX64.fullmatch(value["sha256"])
+    ):
+        raise ValueError("'policy' must be {id, version, sha256} of a policy")
+
+
+def _check_until(value: object) -> None:
+    if value is not None and not (isinstance(value, str) and _UTC_TIME.fullmatch(value)):
+        raise ValueError("'until' must be null or a UTC time like 2026-01-31T09:15:00Z")
+
+
+def _check_reason(value: object) -> None:
+    if value not in RESUME_REASONS:
+        raise ValueError(f"'reason' must be one of {sorted(RESUME_REASONS)}")
+
+
+def check_app_name(value: object) -> None:
+    """An application class as a person names it in an exclusion.
+
+    Lower case (matching is case-insensitive, so one spelling per app), at most
+    128 characters, no control characters or surrounding spaces. Inner spaces
+    are allowed: some WM_CLASS values have them ("microsoft teams - preview").
+
+    Raises:
+        ValueError: `value` is not such a name.
+    """
+    if (
+        not isinstance(value, str)
+        or not 1 <= len(value) <= 128
+        or value != value.strip()
+        or value != value.casefold()
+        or not value.isprintable()
+    ):
+        raise ValueError("'app' must be a lower-case application class of at most 128 characters")
+
+
+def _check_session(value: object) -> None:
+    if not (isinstance(value, str) and _HEX32.fullmatch(value)):
+        raise ValueError("'session' must be a session id of 32 lower-case hex digits")
+
+
+_FIELD_CHECKS: dict[str, FieldCheck] = {
+    "categories": _check_categories,
+    "policy": _check_policy,
+    "until": _check_until,
+    "reason": _check_reason,
+    "app": check_app_name,
+    "session": _check_session,
+}
+
+_KIND_FIELDS: dict[str, frozenset[str]] = {
     "consent.given": frozenset({"categories", "policy"}),
     "consent.refused": frozenset({"categories", "policy"}),
     "consent.withdrawn": frozenset({"categories", "policy"}),
@@ -54,73 +229,115 @@ KIND_FIELDS: dict[str, frozenset[str]] = {
     "session.deleted": frozenset({"session"}),
 }
 
-
-def b64url(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def unb64url(text: str) -> bytes:
-    """Raises ValueError on bad input."""
-    try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, TypeError) as exc:
-        raise ValueError("not base64url") from exc
+#: Read-only view: kind -> the fields (all required) its records carry besides the envelope.
+KIND_FIELDS: Mapping[str, frozenset[str]] = MappingProxyType(_KIND_FIELDS)
 
 
-def utc_now() -> str:
-    return _rfc3339(datetime.now(UTC))
+def register_field(name: str, check: FieldCheck) -> None:
+    """Declare a new record field and the check its values must pass.
+
+    A field name means one thing in every kind, so it is declared once.
+
+    Raises:
+        ValueError: the name is an envelope field or already declared.
+    """
+    if name in ENVELOPE or name in _FIELD_CHECKS:
+        raise ValueError(f"ledger field '{name}' is already declared")
+    _FIELD_CHECKS[name] = check
 
 
-def _rfc3339(when: datetime) -> str:
-    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def register_kind(kind: str, fields: Iterable[str]) -> None:
+    """Declare a new record kind ("area.event") carrying exactly `fields`.
+
+    Raises:
+        ValueError: the kind exists, is not of the form "area.event", or names
+            an undeclared field.
+    """
+    wanted = frozenset(fields)
+    if kind in _KIND_FIELDS or not re.fullmatch(r"[a-z]+\.[a-z]+", kind):
+        raise ValueError(f"ledger kind '{kind}' exists already or is not 'area.event'")
+    unknown = wanted - set(_FIELD_CHECKS)
+    if unknown:
+        raise ValueError(f"declare ledger fields {sorted(unknown)} with register_field first")
+    _KIND_FIELDS[kind] = wanted
 
 
-def canonical(record: dict[str, Any]) -> bytes:
-    return rfc8785.dumps(record)
+def check_fields(kind: str, fields: Mapping[str, Any]) -> None:
+    """Check that `fields` are exactly what a `kind` record carries, in shape.
+
+    Raises:
+        ValueError: unknown kind, a missing or extra field, or a value of the
+            wrong shape. Messages never repeat the value.
+    """
+    allowed = _KIND_FIELDS.get(kind)
+    if allowed is None:
+        raise ValueError(f"unknown ledger record kind '{kind}'")
+    extra, missing = set(fields) - allowed, allowed - set(fields)
+    if extra:
+        raise ValueError(f"a '{kind}' record may not carry {sorted(extra)}")
+    if missing:
+        raise ValueError(f"a '{kind}' record needs {sorted(missing)}")
+    for name, value in fields.items():
+        _FIELD_CHECKS[name](value)
 
 
-def record_hash(record: dict[str, Any]) -> str:
-    return hashlib.sha256(canonical(record)).hexdigest()
+# -- building, signing, checking --------------------------------------------------------
 
 
 def make_record(
-    key: Ed25519PrivateKey,
     *,
     seq: int,
     prev: str,
     kind: str,
-    fields: dict[str, Any],
+    fields: Mapping[str, Any],
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """Build and sign one record.
+    """Build one unsigned record; `sign_record` adds the signature.
 
     Raises:
-        ValueError: an unknown kind, or a field that kind may not carry.
+        ValueError: a bad sequence number or `prev`, a naive `now`, an unknown
+            kind, or fields that kind may not carry (see `check_fields`).
     """
-    allowed = KIND_FIELDS.get(kind)
-    if allowed is None:
-        raise ValueError(f"unknown ledger record kind '{kind}'")
-    extra = set(fields) - allowed
-    if extra:
-        raise ValueError(f"a '{kind}' record may not carry {sorted(extra)}")
-    record: dict[str, Any] = {
+    if type(seq) is not int or not 1 <= seq <= _MAX_INT:
+        raise ValueError("'seq' must be a positive integer")
+    if not _HEX64.fullmatch(prev):
+        raise ValueError("'prev' must be 64 lower-case hex digits")
+    check_fields(kind, fields)
+    return {
         "v": RECORD_VERSION,
         "seq": seq,
-        "time": _rfc3339(now or datetime.now(UTC)),
+        "time": rfc3339(now if now is not None else datetime.now(UTC)),
         "kind": kind,
         "prev": prev,
         **fields,
     }
-    record["sig"] = b64url(key.sign(canonical(record)))
-    return record
 
 
-def check_signature(record: dict[str, Any], public_key: Ed25519PublicKey) -> None:
-    """Raises LedgerBroken when the signature is missing or does not verify."""
-    seq = record.get("seq", 0) if isinstance(record.get("seq"), int) else 0
+def sign_record(unsigned: Mapping[str, Any], key: Ed25519PrivateKey) -> dict[str, Any]:
+    """A copy of `unsigned` with "sig": Ed25519 over its canonical bytes.
+
+    Raises:
+        ValueError: `unsigned` already has a signature, or cannot be canonicalised.
+    """
+    if "sig" in unsigned:
+        raise ValueError("the record is already signed")
+    signed = dict(unsigned)
+    signed["sig"] = b64url(key.sign(canonical(unsigned)))
+    return signed
+
+
+def check_signature(record: Mapping[str, Any], public_key: Ed25519PublicKey) -> None:
+    """Check the record's signature by `public_key`.
+
+    Raises:
+        LedgerBroken: the signature is missing, malformed or does not verify
+            (the record was modified, or signed by another key).
+    """
+    seq = record.get("seq")
+    seq = seq if type(seq) is int else 0
     sig = record.get("sig")
     if not isinstance(sig, str):
-        raise LedgerBroken(seq, "record has no signature")
+        raise LedgerBroken(seq, "the record has no signature")
     unsigned = {k: v for k, v in record.items() if k != "sig"}
     try:
         public_key.verify(unb64url(sig), canonical(unsigned))

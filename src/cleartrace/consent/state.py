@@ -3,100 +3,183 @@
 There is no separate consent table to drift from the ledger: the state is a
 fold over the signed records, so what the officer verifies is what the
 recorder obeys.
+
+Rules (each act appends at most one record, in one `BEGIN IMMEDIATE`
+transaction with the read of the current state, so two processes acting at
+once cannot both decide on a stale state):
+
+- `give`: categories the policy asks for. `window_titles` needs `app_focus`,
+  already given or given in the same act. Already given categories are left
+  out of the record; if nothing is new, no record is written (a repeated
+  "yes" changes nothing, and the ledger should show acts, not clicks).
+- `refuse`: answers "no" for categories not currently given. Refusing
+  `app_focus` refuses `window_titles` too. Refusing a category that is given
+  is refused with a hint to withdraw instead: withdrawal is the act the law
+  and the officer care about, and it must say so. Already refused ones are
+  left out; nothing new, no record.
+- `withdraw`: given categories only, whatever the policy now asks for;
+  withdrawing `app_focus` withdraws `window_titles` in the same record.
+  Nothing given among them, no record.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import sqlite3
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from cleartrace.categories import DEPENDS_ON, Category
-from cleartrace.consent.ledger import Ledger
+from cleartrace.consent.ledger import Ledger, read_records
 from cleartrace.consent.policy import Policy
 from cleartrace.errors import ConsentError
+from cleartrace.store.db import transaction
 
-__all__ = ["ConsentState", "consent_from_records", "give", "refuse", "withdraw"]
+__all__ = ["ConsentState", "ConsentStatus", "consent_from_records", "give", "refuse", "withdraw"]
 
-_STATE_OF_KIND = {
-    "consent.given": "given",
-    "consent.refused": "refused",
-    "consent.withdrawn": "withdrawn",
+
+class ConsentStatus(StrEnum):
+    GIVEN = "given"
+    REFUSED = "refused"
+    WITHDRAWN = "withdrawn"
+    NOT_ASKED = "not asked"
+
+
+_STATUS_OF_KIND = {
+    "consent.given": ConsentStatus.GIVEN,
+    "consent.refused": ConsentStatus.REFUSED,
+    "consent.withdrawn": ConsentStatus.WITHDRAWN,
 }
 
 
 @dataclass(frozen=True, slots=True)
 class ConsentState:
-    by_category: dict[Category, str]
+    """The latest answer per category; categories never asked are absent."""
+
+    by_category: Mapping[Category, ConsentStatus]
+
+    def status(self, category: Category) -> ConsentStatus:
+        return self.by_category.get(category, ConsentStatus.NOT_ASKED)
 
     def granted(self) -> frozenset[Category]:
-        return frozenset(c for c, s in self.by_category.items() if s == "given")
+        """The categories that may be recorded now."""
+        return frozenset(c for c, s in self.by_category.items() if s is ConsentStatus.GIVEN)
 
     def as_dict(self) -> dict[str, str]:
-        return {c.value: self.by_category.get(c, "not asked") for c in Category}
+        """{category: "given" | "refused" | "withdrawn" | "not asked"} for every category."""
+        return {c.value: self.status(c).value for c in Category}
 
 
-def consent_from_records(records: Iterable[dict[str, Any]]) -> ConsentState:
-    """The latest act per category wins."""
-    state: dict[Category, str] = {}
+def consent_from_records(records: Iterable[Mapping[str, Any]]) -> ConsentState:
+    """Fold ledger records, oldest first, into the current consent.
+
+    The latest act per category wins. Categories this version does not know
+    (written by a newer one) are skipped: nothing here can record them.
+    """
+    state: dict[Category, ConsentStatus] = {}
     for record in records:
-        new = _STATE_OF_KIND.get(record.get("kind", ""))
+        new = _STATUS_OF_KIND.get(record.get("kind", ""))
         if new is None:
             continue
-        for name in record.get("categories", []):
+        for name in record.get("categories", ()):
             try:
                 state[Category(name)] = new
             except ValueError:
-                continue  # a category of a later version; not ours to enforce
+                continue
     return ConsentState(state)
 
 
-def _current(ledger: Ledger) -> frozenset[Category]:
-    return consent_from_records(ledger.records()).granted()
+def _current(conn: sqlite3.Connection) -> ConsentState:
+    return consent_from_records(read_records(conn))
+
+
+def _names(categories: Iterable[Category]) -> str:
+    return ", ".join(sorted(c.value for c in categories))
+
+
+def _with_dependents(categories: frozenset[Category]) -> frozenset[Category]:
+    return categories | {needs for needs, base in DEPENDS_ON.items() if base in categories}
+
+
+def _check_asked(categories: frozenset[Category], policy: Policy) -> None:
+    if not categories:
+        raise ConsentError("no category named; name at least one (or all of them)")
+    unknown = categories - set(policy.categories)
+    if unknown:
+        raise ConsentError(
+            f"the policy '{policy.id}' v{policy.version} does not ask for: {_names(unknown)}"
+        )
+
+
+def _record(
+    ledger: Ledger, conn: sqlite3.Connection, kind: str, chosen: list[Category], policy: Policy
+) -> None:
+    ledger.append_in(conn, kind, categories=[c.value for c in chosen], policy=policy.reference())
 
 
 def give(ledger: Ledger, categories: frozenset[Category], policy: Policy) -> list[Category]:
-    """Give consent; returns the categories newly given (already given ones are no-ops).
+    """Give consent under `policy`; returns the categories newly given (sorted).
 
     Raises:
-        ConsentError: a category the policy does not request, or a dependency
-            (window titles without application focus) not met.
+        ConsentError: no category, a category the policy does not ask for, or
+            window titles without application focus.
+        StoreError: the ledger cannot be written.
     """
-    unknown = categories - set(policy.categories)
-    if unknown:
-        names = ", ".join(sorted(c.value for c in unknown))
-        raise ConsentError(f"the policy '{policy.id}' does not ask for: {names}")
-    granted = _current(ledger)
-    for needs, base in DEPENDS_ON.items():
-        if needs in categories and base not in categories | granted:
-            raise ConsentError(
-                f"'{needs.value}' needs '{base.value}': a title is meaningless without its "
-                f"application; give both, e.g. --category {base.value} --category {needs.value}"
-            )
-    new = sorted(categories - granted)
-    if new:
-        ledger.append("consent.given", categories=[c.value for c in new], policy=policy.reference())
+    _check_asked(categories, policy)
+    with transaction(ledger.conn, ledger.path) as conn:
+        granted = _current(conn).granted()
+        for needs, base in DEPENDS_ON.items():
+            if needs in categories and base not in categories | granted:
+                raise ConsentError(
+                    f"'{needs.value}' needs '{base.value}': a window title is meaningless "
+                    f"without its application; give '{base.value}' too"
+                )
+        new = sorted(categories - granted)
+        if new:
+            _record(ledger, conn, "consent.given", new, policy)
     return new
 
 
 def refuse(ledger: Ledger, categories: frozenset[Category], policy: Policy) -> list[Category]:
-    """Record a refusal; a refusal of a given category withdraws it."""
-    chosen = sorted(categories | _dependents(categories))
-    ledger.append(
-        "consent.refused", categories=[c.value for c in chosen], policy=policy.reference()
-    )
+    """Record a "no"; returns the categories newly refused (sorted).
+
+    Raises:
+        ConsentError: no category, a category the policy does not ask for, or
+            one that is given (withdraw it instead).
+        StoreError: the ledger cannot be written.
+    """
+    _check_asked(categories, policy)
+    with transaction(ledger.conn, ledger.path) as conn:
+        state = _current(conn)
+        given = categories & state.granted()
+        if given:
+            raise ConsentError(
+                f"consent is given for: {_names(given)}; withdraw it instead of refusing"
+            )
+        chosen = sorted(
+            c
+            for c in _with_dependents(categories)
+            if state.status(c) not in (ConsentStatus.REFUSED, ConsentStatus.GIVEN)
+        )
+        if chosen:
+            _record(ledger, conn, "consent.refused", chosen, policy)
     return chosen
 
 
 def withdraw(ledger: Ledger, categories: frozenset[Category], policy: Policy) -> list[Category]:
-    """Withdraw consent; withdrawing a category withdraws those that depend on it."""
-    chosen = sorted((categories | _dependents(categories)) & _current(ledger))
-    if chosen:
-        ledger.append(
-            "consent.withdrawn", categories=[c.value for c in chosen], policy=policy.reference()
-        )
+    """Withdraw consent; returns the categories withdrawn (sorted), dependents included.
+
+    Raises:
+        ConsentError: no category named.
+        StoreError: the ledger cannot be written.
+    """
+    # Withdrawal is never blocked by the policy: a category a newer policy no
+    # longer asks for can still be withdrawn.
+    if not categories:
+        raise ConsentError("no category named; name at least one (or all of them)")
+    with transaction(ledger.conn, ledger.path) as conn:
+        chosen = sorted(_with_dependents(categories) & _current(conn).granted())
+        if chosen:
+            _record(ledger, conn, "consent.withdrawn", chosen, policy)
     return chosen
-
-
-def _dependents(categories: frozenset[Category]) -> frozenset[Category]:
-    return frozenset(needs for needs, base in DEPENDS_ON.items() if base in categories)

@@ -1,76 +1,200 @@
 """Officer-side verification of an exported ledger; needs no local store.
 
-Checks, in order, for each line: parseable canonical JSON, the expected
-sequence number (a gap is a deleted record, a smaller number a swap or a
-duplicate), the hash chain, the signature by the header's device key. A
-given head (witnessed earlier, e.g. by the collector) must be reached with
-the same hash, or the tail was truncated or rewritten. Each failure raises
-`LedgerBroken` naming the first bad sequence number.
+The export is JSON Lines: a header naming the device key, then one record per
+line (see docs/adr/0002-ledger-records.md). For each record, in file order:
+
+1. it parses as one JSON object (no duplicate keys, no NaN) with an integer `seq`;
+2. `seq` is the next number: a larger one is a deleted record, or a swap when
+   the expected record comes later; a smaller one is a duplicate or a swap;
+3. its signature verifies with the header's device key (else the record was
+   modified, or signed by another key);
+4. its `prev` is the hash of the record before (else records were replaced,
+   or two forks were spliced);
+5. its envelope and, for kinds this version knows, its fields follow format v1.
+
+A head witnessed earlier (by the collector, or written down by the officer)
+must be reached with the same hash, or the tail was truncated or rewritten.
+
+Every failure raises `LedgerBroken(seq, reason)` where `seq` is the first
+sequence number the file does not prove: records 1..seq-1 verified intact.
+Problems with the file as a whole (empty, no header, a foreign device) are
+`seq` 0; they exit 1 like any other failed check, because an officer cannot
+tell a mangled file from a tampered one and should not have to.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from cleartrace.consent.ledger import EXPORT_TYPE
-from cleartrace.consent.records import GENESIS, check_signature, record_hash, unb64url
+from cleartrace.consent.ledger import EXPORT_TYPE, EXPORT_VERSION
+from cleartrace.consent.records import (
+    ENVELOPE,
+    GENESIS,
+    KIND_FIELDS,
+    RECORD_VERSION,
+    _fingerprint,
+    check_fields,
+    check_signature,
+    record_hash,
+    unb64url,
+)
 from cleartrace.errors import LedgerBroken, UsageError
 
-__all__ = ["VerifyReport", "parse_head", "verify_export"]
+__all__ = ["VerifyReport", "parse_device", "parse_head", "verify_export"]
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_RECORD_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
+_KIND = re.compile(r"[a-z]+\.[a-z]+")
 
 
 @dataclass(frozen=True, slots=True)
 class VerifyReport:
+    """What a verified export proves: `records` intact records by `device`."""
+
     records: int
     device: str
     head_seq: int
     head_hash: str
+    #: Kinds this verifier does not know (written by a newer ClearTrace): their
+    #: signatures and chain verified, their fields could not be checked.
+    unknown_kinds: tuple[str, ...] = ()
+
+    @property
+    def head(self) -> str:
+        """SEQ:HASH, the form `--head` takes, to check a later export against."""
+        return f"{self.head_seq}:{self.head_hash}"
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "ok": True,
             "records": self.records,
             "device": self.device,
-            "head": f"{self.head_seq}:{self.head_hash}",
+            "head": self.head,
+            "unknown_kinds": list(self.unknown_kinds),
         }
 
 
 def parse_head(text: str) -> tuple[int, str]:
-    """Parse SEQ:HASH.
+    """Parse a witnessed head written as SEQ:HASH.
 
     Raises:
         UsageError: not a positive number, a colon and 64 hex digits.
     """
-    seq, _, digest = text.partition(":")
-    if (
-        not seq.isdigit()
-        or int(seq) < 1
-        or len(digest) != 64
-        or not all(c in "0123456789abcdef" for c in digest)
-    ):
-        raise UsageError(f"'{text}' is not a head; write it as SEQ:HASH (64 hex digits)")
+    seq, _, digest = text.strip().partition(":")
+    digest = digest.lower()
+    if not seq.isascii() or not seq.isdigit() or int(seq) < 1 or not _HEX64.fullmatch(digest):
+        raise UsageError(
+            f"'{text}' is not a ledger head; write it as SEQ:HASH, e.g. 42:<64 hex digits>, "
+            "as 'cleartrace audit verify' or 'ledger export' printed it"
+        )
     return int(seq), digest
 
 
-def _header(line: str) -> tuple[Ed25519PublicKey, str]:
+def parse_device(text: str) -> str:
+    """Parse an expected device fingerprint, 'sha256:' and 64 hex digits.
+
+    Raises:
+        UsageError: not of that form.
+    """
+    prefix, _, digest = text.strip().partition(":")
+    if prefix != "sha256" or not _HEX64.fullmatch(digest.lower()):
+        raise UsageError(
+            f"'{text}' is not a device fingerprint; write it as sha256:<64 hex digits>, "
+            "as 'cleartrace status' shows it on the device"
+        )
+    return "sha256:" + digest.lower()
+
+
+def _object(line: str) -> dict[str, Any] | None:
+    """The line as a JSON object, or None. Duplicate keys and NaN are refused:
+    two parsers must never read two different records from one line."""
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj: dict[str, Any] = {}
+        for k, v in items:
+            if k in obj:
+                raise ValueError("duplicate key")
+            obj[k] = v
+        return obj
+
+    def constant(name: str) -> Any:
+        raise ValueError("not a finite number")
+
     try:
-        header = json.loads(line)
-        raw = unb64url(header["device_public_key"])
-        if header.get("type") != EXPORT_TYPE or header.get("v") != 1:
-            raise ValueError("not a ledger export header")
+        obj = json.loads(line, object_pairs_hook=pairs, parse_constant=constant)
+    except (ValueError, RecursionError):
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def _header(line: str) -> tuple[Ed25519PublicKey, str]:
+    header = _object(line)
+    if header is None or header.get("type") != EXPORT_TYPE:
+        raise LedgerBroken(
+            0,
+            "the first line is not a ledger export header; export with 'cleartrace ledger export'",
+        )
+    if header.get("v") != EXPORT_VERSION:
+        raise LedgerBroken(0, "the export format is newer than this verifier; update cleartrace")
+    try:
+        raw = unb64url(str(header.get("device_public_key", "")))
         key = Ed25519PublicKey.from_public_bytes(raw)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise LedgerBroken(0, f"the first line is not a ledger export header ({exc})") from None
-    fingerprint = "sha256:" + hashlib.sha256(raw).hexdigest()
+    except ValueError:
+        raise LedgerBroken(
+            0, "the header's device public key is not a base64url Ed25519 key"
+        ) from None
+    fingerprint = _fingerprint(raw)
     if header.get("device") != fingerprint:
         raise LedgerBroken(0, "the header's device fingerprint does not match its public key")
     return key, fingerprint
+
+
+def _misplaced(
+    seq: int, expected: int, line: str, seen: dict[int, str], rest: Sequence[str]
+) -> str:
+    """Why record `seq` sits where `expected` should: missing, swapped or duplicated."""
+    if seq > expected:
+        for later in rest:
+            other = _object(later)
+            if other is not None and other.get("seq") == expected:
+                return f"out of order: record {seq} comes before record {expected} (swapped)"
+        return f"record {expected} is missing (deleted); the next record is {seq}"
+    if seen.get(seq) == line:
+        return f"record {seq} appears again where record {expected} should be (duplicated)"
+    if seq in seen:
+        return (
+            f"a second, different record {seq} appears where record {expected} should be "
+            "(out of order, or a forked ledger)"
+        )
+    return f"record number {seq} is not valid here; record {expected} was expected"
+
+
+def _check_record(record: dict[str, Any], key: Ed25519PublicKey, prev: str) -> None:
+    seq: int = record["seq"]
+    check_signature(record, key)
+    if record.get("prev") != prev:
+        before = "the genesis value (64 zeros)" if seq == 1 else f"the hash of record {seq - 1}"
+        raise LedgerBroken(
+            seq, f"hash chain broken: 'prev' is not {before} (a replaced record or a forked ledger)"
+        )
+    if record.get("v") != RECORD_VERSION:
+        raise LedgerBroken(seq, "the record format is not v1; update cleartrace")
+    time, kind = record.get("time"), record.get("kind")
+    if not isinstance(time, str) or not _RECORD_TIME.fullmatch(time):
+        raise LedgerBroken(seq, "'time' is not a UTC time with milliseconds")
+    if not isinstance(kind, str) or not _KIND.fullmatch(kind):
+        raise LedgerBroken(seq, "'kind' is not of the form 'area.event'")
+    if kind in KIND_FIELDS:
+        try:
+            check_fields(kind, {k: v for k, v in record.items() if k not in ENVELOPE})
+        except ValueError as exc:
+            raise LedgerBroken(seq, f"the '{kind}' record breaks format v1: {exc}") from None
 
 
 def verify_export(
@@ -79,48 +203,61 @@ def verify_export(
     expect_device: str | None = None,
     head: tuple[int, str] | None = None,
 ) -> VerifyReport:
-    """Verify an export written by `Ledger.export`.
+    """Verify an export written by `Ledger.export` (lines with or without newlines).
+
+    `expect_device`: the fingerprint the officer knows for this device; without
+    it, a ledger wholly re-signed by another key is internally consistent.
+    `head`: (seq, hash) witnessed earlier; the export must contain it.
 
     Raises:
-        LedgerBroken: at the first bad record (seq 0 for the header).
+        LedgerBroken: at the first sequence number not proven (0: the file or
+            its header); see the module docstring.
+        UsageError: `expect_device` is not a fingerprint.
     """
-    it = iter(lines)
-    first = next(it, None)
-    if first is None or not first.strip():
+    expected_device = None if expect_device is None else parse_device(expect_device)
+    numbered = [(n, line.rstrip("\r\n")) for n, line in enumerate(lines, 1)]
+    numbered = [(n, line) for n, line in numbered if line.strip()]
+    if not numbered:
         raise LedgerBroken(0, "the file is empty; expected a ledger export")
-    key, device = _header(first)
-    if expect_device is not None and device != expect_device:
+    key, device = _header(numbered[0][1])
+    if expected_device is not None and device != expected_device:
         raise LedgerBroken(
-            0, f"foreign device key: the ledger is signed by {device}, not {expect_device}"
+            0, f"foreign device key: the export is signed by {device}, not {expected_device}"
         )
-    expected_seq, prev, count = 1, GENESIS, 0
-    for line in it:
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            seq = record["seq"]
-            if not isinstance(record, dict) or not isinstance(seq, int):
-                raise TypeError("no sequence number")
-        except (ValueError, KeyError, TypeError):
+    body = [line for _, line in numbered[1:]]
+    expected, prev = 1, GENESIS
+    seen: dict[int, str] = {}
+    unknown: set[str] = set()
+    for index, line in enumerate(body):
+        record = _object(line)
+        seq = None if record is None else record.get("seq")
+        if record is None or type(seq) is not int:
             raise LedgerBroken(
-                expected_seq, "record is not valid JSON with a sequence number"
-            ) from None
-        if seq > expected_seq:
-            raise LedgerBroken(expected_seq, f"record missing (the next record is {seq})")
-        if seq < expected_seq:
-            what = "duplicated" if seq == expected_seq - 1 else "out of order (swapped)"
-            raise LedgerBroken(expected_seq, f"record {seq} appears here: {what}")
-        check_signature(record, key)
-        if record.get("prev") != prev:
-            raise LedgerBroken(seq, "hash chain broken: 'prev' is not the previous record's hash")
+                expected,
+                f"line {numbered[index + 1][0]} is not a JSON record with a sequence number",
+            )
+        if seq != expected:
+            raise LedgerBroken(expected, _misplaced(seq, expected, line, seen, body[index + 1 :]))
+        _check_record(record, key, prev)
         prev = record_hash(record)
         if head is not None and seq == head[0] and prev != head[1]:
-            raise LedgerBroken(seq, "differs from the witnessed head (ledger rewritten)")
-        expected_seq += 1
-        count += 1
+            raise LedgerBroken(
+                seq, "differs from the witnessed head (the ledger was rewritten from here)"
+            )
+        if record["kind"] not in KIND_FIELDS:
+            unknown.add(record["kind"])
+        seen[seq] = line
+        expected += 1
+    count = expected - 1
     if head is not None and count < head[0]:
         raise LedgerBroken(
-            count + 1, f"truncated: the ledger ends at {count}, the witnessed head is {head[0]}"
+            count + 1,
+            f"truncated: the export ends at record {count}, but record {head[0]} was witnessed",
         )
-    return VerifyReport(records=count, device=device, head_seq=count, head_hash=prev)
+    return VerifyReport(
+        records=count,
+        device=device,
+        head_seq=count,
+        head_hash=prev,
+        unknown_kinds=tuple(sorted(unknown)),
+    )

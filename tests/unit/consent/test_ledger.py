@@ -1,97 +1,209 @@
+"""The ledger table: chain, atomic appends with other changes, concurrency, export."""
+
 from __future__ import annotations
 
+import json
+import os
 import stat
+import subprocess
+import sys
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from hypothesis import given
-from hypothesis import strategies as st
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
 
 from cleartrace.consent.ledger import Ledger
-from cleartrace.consent.records import GENESIS, KIND_FIELDS, canonical, make_record
+from cleartrace.consent.records import GENESIS, canonical, check_signature, record_hash, unb64url
 from cleartrace.consent.verify import verify_export
+from cleartrace.errors import UsageError
 from cleartrace.paths import Paths
-from cleartrace.store.db import connect
+from cleartrace.store.db import transaction
+from cleartrace.store.keys import device_fingerprint
+
+SESSION = "a" * 32
 
 
-def test_records_chain_from_genesis(ledger: Ledger) -> None:
-    first = ledger.append("session.started", session="a" * 32)
-    second = ledger.append("session.ended", session="a" * 32)
-    assert (first["seq"], first["prev"]) == (1, GENESIS)
-    head = ledger.head()
-    assert head is not None
-    assert second["seq"] == 2
-    assert head[0] == 2
-    assert ledger.records() == [first, second]
-
-
-def test_two_writers_at_once_never_fork_the_chain(
-    private_home: Paths, device_key: Ed25519PrivateKey, ledger: Ledger, tmp_path: Path
+def test_records_chain_from_genesis_and_are_signed(
+    ledger: Ledger, device_key: Ed25519PrivateKey
 ) -> None:
-    def writer(n: int) -> None:
-        own = Ledger(connect(private_home.db), private_home.db, device_key)
-        try:
-            for i in range(50):
-                own.append("session.started", session=f"{n:016x}{i:016x}")
-        finally:
-            own.close()
+    first = ledger.append("session.started", session=SESSION)
+    second = ledger.append("session.ended", session=SESSION)
+    assert (first["seq"], first["prev"]) == (1, GENESIS)
+    assert (second["seq"], second["prev"]) == (2, record_hash(first))
+    assert ledger.head() == (2, record_hash(second))
+    assert ledger.records() == [first, second]
+    for record in ledger.records():
+        check_signature(record, device_key.public_key())
 
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(2)]
+
+def test_an_empty_ledger_has_no_head(ledger: Ledger) -> None:
+    assert ledger.head() is None
+    assert ledger.records() == []
+
+
+def test_rows_hold_the_canonical_record_and_its_hash(ledger: Ledger) -> None:
+    record = ledger.append("recording.paused", until=None)
+    row = ledger.conn.execute("SELECT seq, hash, record FROM ledger").fetchone()
+    assert row == (1, record_hash(record), canonical(record).decode())
+
+
+def test_append_takes_a_fixed_time_for_known_answers(ledger: Ledger) -> None:
+    when = datetime(2026, 11, 24, 9, 0, 0, 7000, tzinfo=UTC)
+    assert ledger.append("recording.resumed", reason="person", now=when)["time"] == (
+        "2026-11-24T09:00:00.007Z"
+    )
+
+
+def test_a_change_and_its_record_commit_together(ledger: Ledger) -> None:
+    with transaction(ledger.conn, ledger.path) as conn:
+        conn.execute("INSERT INTO exclusions(app) VALUES ('slack')")
+        ledger.append_in(conn, "exclusion.added", app="slack")
+    assert ledger.conn.execute("SELECT app FROM exclusions").fetchall() == [("slack",)]
+    assert [r["kind"] for r in ledger.records()] == ["exclusion.added"]
+
+
+def _add_slack(ledger: Ledger, *, fail: bool, **extra: Any) -> None:
+    with transaction(ledger.conn, ledger.path) as conn:
+        conn.execute("INSERT INTO exclusions(app) VALUES ('slack')")
+        ledger.append_in(conn, "exclusion.added", app="slack", **extra)
+        if fail:
+            raise RuntimeError("the change after the record failed")
+
+
+def test_a_failed_change_leaves_no_record_and_a_failed_record_no_change(ledger: Ledger) -> None:
+    with pytest.raises(RuntimeError):
+        _add_slack(ledger, fail=True)
+    with pytest.raises(ValueError, match="may not carry"):
+        _add_slack(ledger, fail=False, title="leak")
+    assert ledger.conn.execute("SELECT count(*) FROM exclusions").fetchone() == (0,)
+    assert ledger.records() == []
+
+
+def test_append_in_refuses_to_run_outside_a_transaction(ledger: Ledger) -> None:
+    with pytest.raises(ValueError, match="open transaction"):
+        ledger.append_in(ledger.conn, "session.started", session=SESSION)
+    assert ledger.records() == []
+
+
+def test_append_in_works_on_another_connection_to_the_same_store(
+    ledger: Ledger, open_ledger: Callable[[], Ledger]
+) -> None:
+    other = open_ledger()  # e.g. the session store's connection
+    ledger.append("session.started", session=SESSION)
+    with transaction(other.conn, other.path) as conn:
+        ledger.append_in(conn, "session.deleted", session=SESSION)
+    assert [r["seq"] for r in ledger.records()] == [1, 2]
+
+
+def test_two_threads_appending_at_once_never_fork_the_chain(
+    ledger: Ledger, open_ledger: Callable[[], Ledger], export_of: Callable[[Ledger], list[str]]
+) -> None:
+    writers = [open_ledger(), open_ledger()]
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def write(n: int) -> None:
+        try:
+            start.wait()
+            for i in range(50):
+                writers[n].append("session.started", session=f"{n:016x}{i:016x}")
+        except BaseException as exc:  # surfaced below, not lost in the thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(2)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
+        t.join(timeout=60)
+    assert errors == []
     assert [r["seq"] for r in ledger.records()] == list(range(1, 101))
-    ledger.export(tmp_path / "out.jsonl")
-    assert verify_export((tmp_path / "out.jsonl").read_text().splitlines()).records == 100
+    assert verify_export(export_of(ledger)).records == 100
 
 
-def test_export_is_private_and_starts_with_the_device_key(ledger: Ledger, tmp_path: Path) -> None:
+_WRITER = """
+import sys
+from pathlib import Path
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cleartrace.consent.ledger import Ledger
+from cleartrace.store.db import connect
+db, seed, n = Path(sys.argv[1]), bytes.fromhex(sys.argv[2]), int(sys.argv[3])
+ledger = Ledger(connect(db), db, Ed25519PrivateKey.from_private_bytes(seed))
+sys.stdin.readline()  # both processes start appending together
+for i in range(50):
+    ledger.append("session.started", session=f"{n:016x}{i:016x}")
+ledger.close()
+"""
+
+
+def test_two_processes_appending_at_once_never_fork_the_chain(
+    private_home: Paths,
+    ledger: Ledger,
+    device_key: Ed25519PrivateKey,
+    export_of: Callable[[Ledger], list[str]],
+) -> None:
+    seed = device_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()).hex()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WRITER, str(private_home.db), seed, str(n)],
+            stdin=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(2)
+    ]
+    for p in procs:
+        assert p.stdin is not None
+        p.stdin.write("go\n")
+        p.stdin.close()
+    assert [p.wait(timeout=60) for p in procs] == [0, 0]
+    records = ledger.records()
+    assert [r["seq"] for r in records] == list(range(1, 101))
+    assert {r["session"][:16] for r in records} == {f"{0:016x}", f"{1:016x}"}
+    assert verify_export(export_of(ledger)).records == 100
+
+
+def test_export_is_private_and_starts_with_the_device_key(
+    ledger: Ledger, device_key: Ed25519PrivateKey, tmp_path: Path
+) -> None:
     ledger.append("recording.paused", until=None)
-    out = tmp_path / "ledger.jsonl"
+    ledger.append("recording.resumed", reason="person")
+    out = tmp_path / "exports" / "ledger.jsonl"
+    out.parent.mkdir()
     ledger.export(out)
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
-    assert '"type":"cleartrace-ledger"' in out.read_text().splitlines()[0]
+    lines = out.read_text().splitlines()
+    header = json.loads(lines[0])
+    assert header["type"] == "cleartrace-ledger"
+    assert header["v"] == 1
+    assert header["device"] == device_fingerprint(device_key.public_key()) == ledger.device
+    raw = unb64url(header["device_public_key"])
+    assert raw == device_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    assert lines[1:] == [canonical(r).decode() for r in ledger.records()]
+    assert [p.name for p in out.parent.iterdir()] == ["ledger.jsonl"]  # no temp file left
 
 
-@pytest.mark.parametrize(
-    ("kind", "fields"),
-    [
-        ("session.started", {"text": "typed words"}),
-        ("consent.given", {"title": "x"}),
-        ("keys.typed", {}),
-    ],
-)
-def test_records_refuse_fields_that_could_carry_content(kind: str, fields: dict[str, str]) -> None:
-    with pytest.raises(ValueError, match=r"may not carry|unknown"):
-        make_record(Ed25519PrivateKey.generate(), seq=1, prev=GENESIS, kind=kind, fields=fields)
+def test_export_replaces_an_older_export_whole(ledger: Ledger, tmp_path: Path) -> None:
+    out = tmp_path / "ledger.jsonl"
+    out.write_text("old content that is longer than the new export " * 100)
+    os.chmod(out, 0o644)
+    ledger.export(out)
+    assert verify_export(out.read_text().splitlines()).records == 0
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
 
 
-def test_every_kind_lists_only_non_content_fields() -> None:
-    allowed = {"categories", "policy", "until", "reason", "app", "session"}
-    assert set().union(*KIND_FIELDS.values()) <= allowed
-
-
-SAFE_INT = st.integers(-(2**53) + 1, 2**53 - 1)  # I-JSON, which RFC 8785 requires
-
-
-@given(st.dictionaries(st.text(max_size=8), SAFE_INT | st.text(max_size=8), max_size=8))
-def test_canonical_bytes_do_not_depend_on_key_order(obj: dict[str, object]) -> None:
-    reordered = dict(reversed(list(obj.items())))
-    assert canonical(obj) == canonical(reordered)
-
-
-def test_record_time_is_utc_with_milliseconds() -> None:
-    when = datetime(2026, 11, 24, 9, 14, 3, 120000, tzinfo=UTC)
-    record = make_record(
-        Ed25519PrivateKey.generate(),
-        seq=1,
-        prev=GENESIS,
-        kind="session.started",
-        fields={"session": "a" * 32},
-        now=when,
-    )
-    assert record["time"] == "2026-11-24T09:14:03.120Z"
+def test_export_to_a_missing_directory_names_the_file_and_leaves_nothing(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    out = tmp_path / "missing" / "ledger.jsonl"
+    with pytest.raises(UsageError, match=r"cannot write the ledger export .*missing.*directory"):
+        ledger.export(out)
+    assert not (tmp_path / "missing").exists()

@@ -1,111 +1,191 @@
+"""Consent acts and the state folded from the ledger."""
+
 from __future__ import annotations
 
-import json
-from pathlib import Path
+import dataclasses
+import threading
+from collections.abc import Callable
 
 import pytest
 
-from cleartrace.categories import Category, parse_categories
-from cleartrace.consent.exclusions import (
-    add_exclusion,
-    list_exclusions,
-    load_exclusions,
-    remove_exclusion,
-)
+from cleartrace.categories import Category
 from cleartrace.consent.ledger import Ledger
-from cleartrace.consent.policy import DEFAULT_POLICY, Policy
-from cleartrace.consent.state import consent_from_records, give, refuse, withdraw
-from cleartrace.errors import ConsentError, UsageError
+from cleartrace.consent.policy import DEFAULT_POLICY
+from cleartrace.consent.state import (
+    ConsentStatus,
+    consent_from_records,
+    give,
+    refuse,
+    withdraw,
+)
+from cleartrace.errors import ConsentError
 
-K, T, F = Category.KEYS, Category.WINDOW_TITLES, Category.APP_FOCUS
+K, C, F, T = Category.KEYS, Category.CLICKS, Category.APP_FOCUS, Category.WINDOW_TITLES
+P = DEFAULT_POLICY
 
 
 def granted(ledger: Ledger) -> frozenset[Category]:
     return consent_from_records(ledger.records()).granted()
 
 
+def kinds(ledger: Ledger) -> list[str]:
+    return [r["kind"] for r in ledger.records()]
+
+
 def test_nothing_is_granted_before_any_act(ledger: Ledger) -> None:
     state = consent_from_records(ledger.records())
     assert state.granted() == frozenset()
-    assert set(state.as_dict().values()) == {"not asked"}
+    assert state.as_dict() == {c.value: "not asked" for c in Category}
 
 
-def test_give_then_withdraw(ledger: Ledger) -> None:
-    give(ledger, frozenset({K}), DEFAULT_POLICY)
-    assert granted(ledger) == {K}
-    withdraw(ledger, frozenset({K}), DEFAULT_POLICY)
+def test_give_records_sorted_categories_and_the_policy(ledger: Ledger) -> None:
+    assert give(ledger, frozenset({K, C}), P) == [C, K]
+    (record,) = ledger.records()
+    assert record["kind"] == "consent.given"
+    assert record["categories"] == ["clicks", "keys"]
+    assert record["policy"] == {"id": P.id, "version": P.version, "sha256": P.sha256}
+    assert granted(ledger) == {K, C}
+
+
+def test_give_then_withdraw_then_give_again(ledger: Ledger) -> None:
+    give(ledger, frozenset({K}), P)
+    assert withdraw(ledger, frozenset({K}), P) == [K]
     assert granted(ledger) == frozenset()
-    kinds = [r["kind"] for r in ledger.records()]
-    assert kinds == ["consent.given", "consent.withdrawn"]
-    assert ledger.records()[0]["policy"] == DEFAULT_POLICY.reference()
+    assert consent_from_records(ledger.records()).status(K) is ConsentStatus.WITHDRAWN
+    give(ledger, frozenset({K}), P)
+    assert granted(ledger) == {K}
+    assert kinds(ledger) == ["consent.given", "consent.withdrawn", "consent.given"]
 
 
-def test_titles_need_app_focus(ledger: Ledger) -> None:
+def test_window_titles_need_app_focus_and_nothing_is_recorded_without(ledger: Ledger) -> None:
     with pytest.raises(ConsentError, match="'window_titles' needs 'app_focus'"):
-        give(ledger, frozenset({T}), DEFAULT_POLICY)
+        give(ledger, frozenset({T, K}), P)
     assert ledger.records() == []
-    give(ledger, frozenset({T, F}), DEFAULT_POLICY)
-    assert granted(ledger) == {T, F}
 
 
-def test_withdrawing_app_focus_withdraws_titles_too(ledger: Ledger) -> None:
-    give(ledger, frozenset({T, F, K}), DEFAULT_POLICY)
-    withdraw(ledger, frozenset({F}), DEFAULT_POLICY)
+def test_window_titles_may_come_with_app_focus_in_the_same_act(ledger: Ledger) -> None:
+    assert give(ledger, frozenset({T, F}), P) == [F, T]
+    assert len(ledger.records()) == 1
+
+
+def test_window_titles_may_follow_app_focus_given_earlier(ledger: Ledger) -> None:
+    give(ledger, frozenset({F}), P)
+    assert give(ledger, frozenset({T}), P) == [T]
+    assert granted(ledger) == {F, T}
+
+
+def test_withdrawing_app_focus_withdraws_window_titles_in_the_same_record(ledger: Ledger) -> None:
+    give(ledger, frozenset({T, F, K}), P)
+    assert withdraw(ledger, frozenset({F}), P) == [F, T]
     assert granted(ledger) == {K}
     assert ledger.records()[-1]["categories"] == ["app_focus", "window_titles"]
 
 
-def test_giving_again_records_nothing_new(ledger: Ledger) -> None:
-    give(ledger, frozenset({K}), DEFAULT_POLICY)
-    assert give(ledger, frozenset({K}), DEFAULT_POLICY) == []
-    assert len(ledger.records()) == 1
+def test_giving_what_is_given_records_nothing(ledger: Ledger) -> None:
+    give(ledger, frozenset({K}), P)
+    assert give(ledger, frozenset({K}), P) == []
+    assert give(ledger, frozenset({K, C}), P) == [C]
+    assert [r["categories"] for r in ledger.records()] == [["keys"], ["clicks"]]
+
+
+def test_withdrawing_what_is_not_given_records_nothing(ledger: Ledger) -> None:
+    give(ledger, frozenset({K}), P)
+    assert withdraw(ledger, frozenset({C, T}), P) == []
+    assert withdraw(ledger, frozenset({K, C}), P) == [K]
+    assert kinds(ledger) == ["consent.given", "consent.withdrawn"]
 
 
 def test_refusal_is_recorded_and_grants_nothing(ledger: Ledger) -> None:
-    refuse(ledger, frozenset(Category), DEFAULT_POLICY)
+    assert refuse(ledger, frozenset(Category), P) == sorted(Category)
     assert granted(ledger) == frozenset()
-    assert consent_from_records(ledger.records()).as_dict()["keys"] == "refused"
+    assert set(consent_from_records(ledger.records()).as_dict().values()) == {"refused"}
 
 
-def test_unknown_category_names_the_choices() -> None:
-    with pytest.raises(ConsentError, match="choose from: keys"):
-        parse_categories(["keys", "screenshots"])
+def test_refusing_app_focus_refuses_window_titles_too(ledger: Ledger) -> None:
+    assert refuse(ledger, frozenset({F}), P) == [F, T]
 
 
-def test_exclusions_add_remove_and_ledger(ledger: Ledger) -> None:
-    add_exclusion(ledger, "Slack", DEFAULT_POLICY)
-    assert ("slack", "personal") in list_exclusions(ledger.conn, DEFAULT_POLICY)
-    assert load_exclusions(ledger.conn, DEFAULT_POLICY).is_excluded("SLACK")
-    with pytest.raises(UsageError, match="already excluded"):
-        add_exclusion(ledger, "slack", DEFAULT_POLICY)
-    with pytest.raises(UsageError, match="cannot be removed"):
-        remove_exclusion(ledger, "KeePassXC", DEFAULT_POLICY)
-    remove_exclusion(ledger, "slack", DEFAULT_POLICY)
-    with pytest.raises(UsageError, match="not one of your exclusions"):
-        remove_exclusion(ledger, "slack", DEFAULT_POLICY)
-    assert [(r["kind"], r["app"]) for r in ledger.records()] == [
-        ("exclusion.added", "slack"),
-        ("exclusion.removed", "slack"),
+def test_refusing_again_records_nothing(ledger: Ledger) -> None:
+    refuse(ledger, frozenset({K}), P)
+    assert refuse(ledger, frozenset({K}), P) == []
+    assert kinds(ledger) == ["consent.refused"]
+
+
+def test_refusing_a_given_category_asks_for_a_withdrawal(ledger: Ledger) -> None:
+    give(ledger, frozenset({K}), P)
+    with pytest.raises(ConsentError, match="consent is given for: keys; withdraw it"):
+        refuse(ledger, frozenset({K, C}), P)
+    assert kinds(ledger) == ["consent.given"]
+
+
+def test_a_refused_category_can_be_given_later(ledger: Ledger) -> None:
+    refuse(ledger, frozenset({K}), P)
+    give(ledger, frozenset({K}), P)
+    assert granted(ledger) == {K}
+
+
+@pytest.mark.parametrize("act", [give, refuse, withdraw])
+def test_an_act_without_categories_is_an_error(
+    ledger: Ledger, act: Callable[[Ledger, frozenset[Category], object], list[Category]]
+) -> None:
+    with pytest.raises(ConsentError, match="no category named"):
+        act(ledger, frozenset(), P)
+    assert ledger.records() == []
+
+
+def test_consent_only_for_what_the_policy_asks(ledger: Ledger) -> None:
+    narrow = dataclasses.replace(P, id="keys-only", categories=(K,))
+    with pytest.raises(ConsentError, match="'keys-only' v1 does not ask for: clicks"):
+        give(ledger, frozenset({K, C}), narrow)
+    with pytest.raises(ConsentError, match="does not ask for"):
+        refuse(ledger, frozenset({C}), narrow)
+    assert ledger.records() == []
+
+
+def test_withdrawal_is_never_blocked_by_a_narrower_policy(ledger: Ledger) -> None:
+    give(ledger, frozenset({K, C}), P)
+    narrow = dataclasses.replace(P, id="keys-only", version=2, categories=(K,))
+    assert withdraw(ledger, frozenset({C}), narrow) == [C]
+    assert granted(ledger) == {K}
+    assert ledger.records()[-1]["policy"]["id"] == "keys-only"
+
+
+def test_state_is_the_latest_act_and_skips_unknown_kinds_and_categories() -> None:
+    policy = P.reference()
+    records: list[dict[str, object]] = [
+        {"kind": "consent.given", "categories": ["keys", "clicks"], "policy": policy},
+        {"kind": "recording.paused", "until": None},
+        {"kind": "consent.withdrawn", "categories": ["keys"], "policy": policy},
+        {"kind": "consent.given", "categories": ["screenshots"], "policy": policy},
+        {"kind": "consent.refused", "categories": ["scroll"], "policy": policy},
     ]
+    state = consent_from_records(records)
+    assert state.granted() == {C}
+    assert state.as_dict() == {
+        "keys": "withdrawn",
+        "mouse_move": "not asked",
+        "clicks": "given",
+        "scroll": "refused",
+        "app_focus": "not asked",
+        "window_titles": "not asked",
+    }
 
 
-def test_default_exclusions_cover_password_managers_prompts_and_lockers() -> None:
-    ex = load_exclusions(None, DEFAULT_POLICY)
-    for app in (
-        "KeePassXC",
-        "Bitwarden",
-        "1Password",
-        "Pinentry",
-        "ssh-askpass",
-        "i3lock",
-        "polkit-gnome-authentication-agent-1",
-        "xscreensaver",
-    ):
-        assert ex.is_excluded(app), app
-    assert not ex.is_excluded("firefox")
-    assert not ex.is_excluded(None)
+def test_two_processes_giving_the_same_consent_at_once_record_it_once(
+    ledger: Ledger, open_ledger: Callable[[], Ledger]
+) -> None:
+    ledgers = [open_ledger(), open_ledger()]
+    start = threading.Barrier(2)
+    results: list[list[Category]] = []
 
+    def act(led: Ledger) -> None:
+        start.wait()
+        results.append(give(led, frozenset({K}), P))
 
-def test_policy_template_matches_the_built_in_policy() -> None:
-    template = Path(__file__).parents[3] / "resources" / "policy" / "default-policy.json"
-    assert Policy.from_dict(json.loads(template.read_text())) == DEFAULT_POLICY
+    threads = [threading.Thread(target=act, args=(led,)) for led in ledgers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(results) == [[], [K]]
+    assert kinds(ledger) == ["consent.given"]

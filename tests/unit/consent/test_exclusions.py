@@ -1,0 +1,135 @@
+"""Exclusions: the policy's defaults, the personal list, and their ledger records."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from cleartrace.consent.exclusions import (
+    DEFAULT_EXCLUSIONS,
+    Exclusions,
+    add_exclusion,
+    list_exclusions,
+    load_exclusions,
+    normalise_app,
+    remove_exclusion,
+)
+from cleartrace.consent.ledger import Ledger
+from cleartrace.consent.policy import DEFAULT_POLICY
+from cleartrace.errors import UsageError
+
+#: Every application class the brief names, as WM_CLASS spells it in the wild.
+MUST_BE_EXCLUDED = [
+    "KeePassXC",
+    "keepass2",
+    "Bitwarden",
+    "1Password",
+    "Enpass",
+    "lastpass",
+    "Pinentry",
+    "pinentry-gtk-2",
+    "Pinentry-qt",
+    "Gcr-prompter",
+    "polkit-gnome-authentication-agent-1",
+    "polkit-kde-authentication-agent-1",
+    "lxpolkit",
+    "ssh-askpass",
+    "ksshaskpass",
+    "x11-ssh-askpass",
+    "lxqt-sudo",
+    "XScreenSaver",
+    "light-locker",
+    "i3lock",
+    "xsecurelock",
+    "gnome-screensaver",
+]
+
+
+@pytest.mark.parametrize("app", MUST_BE_EXCLUDED)
+def test_defaults_exclude_password_managers_prompts_and_lockers(app: str) -> None:
+    assert load_exclusions(None).is_excluded(app)
+
+
+def test_default_exclusions_are_the_policy_ones_in_lower_case() -> None:
+    assert frozenset(DEFAULT_POLICY.exclusions) == DEFAULT_EXCLUSIONS
+    assert all(name == name.casefold() for name in DEFAULT_EXCLUSIONS)
+
+
+def test_matching_is_case_insensitive_on_class_or_instance() -> None:
+    ex = Exclusions(frozenset({"SshAskpass", "slack"}))
+    assert ex.is_excluded("sshaskpass")
+    assert ex.is_excluded("Firefox", "SLACK")
+    assert ex.is_excluded(None, "sshASKPASS")
+    assert not ex.is_excluded("firefox", "Navigator")
+    assert not ex.is_excluded(None)
+    assert not ex.is_excluded("")
+    assert "Slack" in ex
+    assert len(ex) == 2
+
+
+def test_add_list_and_remove_a_personal_exclusion_with_ledger_records(ledger: Ledger) -> None:
+    assert add_exclusion(ledger, "  Slack ") == "slack"
+    assert ("slack", "personal") in list_exclusions(ledger.conn)
+    assert load_exclusions(ledger.conn).is_excluded("SLACK")
+    assert remove_exclusion(ledger, "SLACK") == "slack"
+    assert ("slack", "personal") not in list_exclusions(ledger.conn)
+    assert not load_exclusions(ledger.conn).is_excluded("slack")
+    assert [(r["kind"], r["app"]) for r in ledger.records()] == [
+        ("exclusion.added", "slack"),
+        ("exclusion.removed", "slack"),
+    ]
+
+
+def test_list_shows_defaults_first_then_personal_sorted(ledger: Ledger) -> None:
+    add_exclusion(ledger, "zoom")
+    add_exclusion(ledger, "Microsoft Teams - Preview")
+    rows = list_exclusions(ledger.conn)
+    assert rows[: len(DEFAULT_POLICY.exclusions)] == [
+        (app, "default") for app in DEFAULT_POLICY.exclusions
+    ]
+    assert rows[len(DEFAULT_POLICY.exclusions) :] == [
+        ("microsoft teams - preview", "personal"),
+        ("zoom", "personal"),
+    ]
+
+
+def test_adding_twice_is_an_error_and_records_nothing_more(ledger: Ledger) -> None:
+    add_exclusion(ledger, "slack")
+    with pytest.raises(UsageError, match="already one of your exclusions"):
+        add_exclusion(ledger, "Slack")
+    with pytest.raises(UsageError, match="already excluded by the policy"):
+        add_exclusion(ledger, "KeePassXC")
+    assert len(ledger.records()) == 1
+
+
+def test_removing_a_default_says_defaults_come_from_the_policy(ledger: Ledger) -> None:
+    with pytest.raises(UsageError, match="defaults come from the policy"):
+        remove_exclusion(ledger, "KeePassXC")
+    assert load_exclusions(ledger.conn).is_excluded("keepassxc")
+    assert ledger.records() == []
+
+
+def test_removing_an_unknown_exclusion_is_an_error(ledger: Ledger) -> None:
+    with pytest.raises(UsageError, match="not one of your exclusions"):
+        remove_exclusion(ledger, "slack")
+    assert ledger.records() == []
+
+
+@pytest.mark.parametrize("app", ["", "   ", "tab\there", "x" * 129, "new\nline"])
+def test_names_that_are_not_application_classes_are_refused(ledger: Ledger, app: str) -> None:
+    with pytest.raises(UsageError, match="xprop WM_CLASS"):
+        add_exclusion(ledger, app)
+    assert ledger.records() == []
+
+
+def test_a_policy_without_defaults_lets_the_person_own_every_exclusion(ledger: Ledger) -> None:
+    bare = dataclasses.replace(DEFAULT_POLICY, id="bare", exclusions=())
+    add_exclusion(ledger, "keepassxc", bare)
+    assert list_exclusions(ledger.conn, bare) == [("keepassxc", "personal")]
+    remove_exclusion(ledger, "keepassxc", bare)
+    assert not load_exclusions(ledger.conn, bare).is_excluded("keepassxc")
+
+
+def test_normalised_names_are_lower_case_and_trimmed() -> None:
+    assert normalise_app("  Google-chrome ") == "google-chrome"
