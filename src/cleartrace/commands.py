@@ -257,8 +257,9 @@ def sessions_show(args: Args) -> None:
 def sessions_delete(args: Args) -> None:
     with _home() as home:
         info = home.store.session(args.id)
-        home.store.delete_session(info.id)
-        home.ledger.append("session.deleted", session=info.id)
+        home.store.delete_session(
+            info.id, lambda conn: home.ledger.append_in(conn, "session.deleted", session=info.id)
+        )
     print(f"session {info.id} deleted", file=sys.stderr)
 
 

@@ -3,21 +3,38 @@
 from __future__ import annotations
 
 from cleartrace.categories import DEPENDS_ON, Category, parse_categories
-from cleartrace.consent.exclusions import Exclusions, list_exclusions, load_exclusions
+from cleartrace.consent.exclusions import (
+    DEFAULT_EXCLUSIONS,
+    Exclusions,
+    add_exclusion,
+    list_exclusions,
+    load_exclusions,
+    remove_exclusion,
+)
 from cleartrace.consent.ledger import Ledger, read_records
 from cleartrace.consent.policy import DEFAULT_POLICY, Policy
-from cleartrace.consent.state import ConsentState, consent_from_records, give, refuse, withdraw
+from cleartrace.consent.state import (
+    ConsentState,
+    ConsentStatus,
+    consent_from_records,
+    give,
+    refuse,
+    withdraw,
+)
 from cleartrace.consent.verify import VerifyReport, parse_head, verify_export
 
 __all__ = [
+    "DEFAULT_EXCLUSIONS",
     "DEFAULT_POLICY",
     "DEPENDS_ON",
     "Category",
     "ConsentState",
+    "ConsentStatus",
     "Exclusions",
     "Ledger",
     "Policy",
     "VerifyReport",
+    "add_exclusion",
     "consent_from_records",
     "give",
     "list_exclusions",
@@ -26,6 +43,7 @@ __all__ = [
     "parse_head",
     "read_records",
     "refuse",
+    "remove_exclusion",
     "verify_export",
     "withdraw",
 ]

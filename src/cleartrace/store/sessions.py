@@ -14,7 +14,7 @@ import logging
 import os
 import secrets
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -332,13 +332,21 @@ class Store:
 
     # -- forgetting -------------------------------------------------------------------
 
-    def delete_session(self, session_id: str) -> None:
-        """Crypto-shred, then remove: the wrapped key goes first, in its own commit."""
+    def delete_session(
+        self, session_id: str, record: Callable[[sqlite3.Connection], object] | None = None
+    ) -> None:
+        """Crypto-shred, then remove: the wrapped key goes first, in its own commit.
+
+        `record` runs inside that first transaction (the ledger's
+        "session.deleted"), so the key is gone exactly when the record exists.
+        """
         self.session(session_id)
         with transaction(self._conn, self._paths.db) as conn:
             conn.execute(
                 "UPDATE sessions SET wrapped_key=NULL, summary=NULL WHERE id=?", (session_id,)
             )
+            if record is not None:
+                record(conn)
         with transaction(self._conn, self._paths.db) as conn:
             conn.execute("DELETE FROM chunks WHERE session_id=?", (session_id,))
             conn.execute("DELETE FROM sessions WHERE id=?", (session_id,))
