@@ -218,7 +218,9 @@ class Store:
     def _checkpoint(self) -> None:
         """Return free pages to the file system and empty the WAL."""
         with translate_errors(self._paths.db):
-            self._conn.execute("PRAGMA incremental_vacuum")
+            # sqlite3.execute() steps this pragma once, freeing one page;
+            # executescript() runs it to completion.
+            self._conn.executescript("PRAGMA incremental_vacuum;")
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def recover(self) -> list[str]:
