@@ -1,7 +1,10 @@
 """AES-256-GCM sealing with the guard rails `AESGCM` itself does not have.
 
-`AESGCM` accepts 8-byte nonces and `None` as associated data; here a nonce is
-always 12 fresh random bytes and the associated data is always explicit.
+`AESGCM` accepts 16- and 24-byte keys, 8-byte nonces and `None` as associated
+data; a slip in any of those weakens every chunk silently. Here the key is
+always 32 bytes, the nonce always 12 fresh random bytes, and the associated
+data always explicit bytes. The public API takes no nonce: a caller cannot
+reuse one. Known-answer tests reach a fixed nonce through `_seal_with_nonce`.
 """
 
 from __future__ import annotations
@@ -19,37 +22,74 @@ TAG_BYTES = 16
 _WRAP_AAD = b"cleartrace-wrap-v1"
 
 
-def _check_key(key: bytes) -> None:
-    if len(key) != KEY_BYTES:
-        raise ValueError("AES-256-GCM needs a 32-byte key")
+def _check(key: bytes, aad: bytes) -> None:
+    if not isinstance(key, bytes) or len(key) != KEY_BYTES:
+        raise ValueError("AES-256-GCM needs a 32-byte key (bytes)")
+    if not isinstance(aad, bytes):
+        raise TypeError("the associated data must be given explicitly as bytes")
 
 
-def seal(key: bytes, plaintext: bytes, aad: bytes, *, _nonce: bytes | None = None) -> bytes:
-    """nonce (12 random bytes) || ciphertext || tag. `_nonce` is for test vectors only."""
-    _check_key(key)
-    nonce = os.urandom(NONCE_BYTES) if _nonce is None else _nonce
+def _seal_with_nonce(key: bytes, nonce: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    """`seal` with a caller's nonce: for known-answer vectors only, never for data."""
+    _check(key, aad)
     if len(nonce) != NONCE_BYTES:
         raise ValueError("the nonce must be 12 bytes")
     return nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
 
 
-def unseal(key: bytes, blob: bytes, aad: bytes) -> bytes:
-    """Inverse of `seal`.
+def seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    """Encrypt and authenticate: nonce (12 random bytes) || ciphertext || tag.
+
+    A random 96-bit nonce per call is safe for far more messages than one
+    key ever seals here (a session key seals one chunk per flush).
 
     Raises:
-        cryptography.exceptions.InvalidTag: wrong key, wrong aad or altered bytes.
+        ValueError: the key is not 32 bytes.
+        TypeError: `aad` is not bytes.
     """
-    _check_key(key)
+    return _seal_with_nonce(key, os.urandom(NONCE_BYTES), plaintext, aad)
+
+
+def unseal(key: bytes, blob: bytes, aad: bytes) -> bytes:
+    """Inverse of `seal`; callers translate a failure into their own error.
+
+    Raises:
+        cryptography.exceptions.InvalidTag: wrong key, wrong aad, altered or
+            truncated bytes.
+        ValueError: the key is not 32 bytes.
+        TypeError: `aad` is not bytes.
+    """
+    _check(key, aad)
     if len(blob) < NONCE_BYTES + TAG_BYTES:
         raise InvalidTag
     return AESGCM(key).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], aad)
 
 
+def _wrap_aad(session_id: str) -> bytes:
+    return _WRAP_AAD + session_id.encode("ascii")
+
+
 def wrap_key(master: bytes, session_id: str, session_key: bytes) -> bytes:
-    """Seal a session key under the master key, bound to its session id."""
-    return seal(master, session_key, _WRAP_AAD + session_id.encode())
+    """Seal a session key under the master key, bound to its session id.
+
+    The binding stops a wrapped key being copied onto another session's row.
+
+    Raises:
+        ValueError: a key is not 32 bytes.
+    """
+    if len(session_key) != KEY_BYTES:
+        raise ValueError("a session key must be 32 bytes")
+    return seal(master, session_key, _wrap_aad(session_id))
 
 
 def unwrap_key(master: bytes, session_id: str, wrapped: bytes) -> bytes:
-    """Raises InvalidTag when `master` is not the key that wrapped it."""
-    return unseal(master, wrapped, _WRAP_AAD + session_id.encode())
+    """The session key sealed by `wrap_key`.
+
+    Raises:
+        cryptography.exceptions.InvalidTag: `master` is not the key that
+            wrapped it, or the wrapped key belongs to another session.
+    """
+    key = unseal(master, wrapped, _wrap_aad(session_id))
+    if len(key) != KEY_BYTES:
+        raise InvalidTag
+    return key

@@ -10,6 +10,7 @@ so an existing store never gets a silently new key. See docs/adr/0003.
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import json
 import logging
@@ -17,9 +18,10 @@ import os
 import secrets
 import stat
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -37,6 +39,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+_T = TypeVar("_T")
+
+#: Seconds a keychain gets to answer before key files are used instead.
 PROBE_TIMEOUT = 5.0
 _SERVICE = "cleartrace"
 _NAMES = ("master", "device")
@@ -44,8 +49,16 @@ _NAMES = ("master", "device")
 
 @dataclass(frozen=True)
 class Keys:
-    master: bytes
-    device: Ed25519PrivateKey
+    """This home's keys and where they are kept.
+
+    `master` wraps every session key; `device` signs the consent ledger.
+    `backend` is "keyring" or "file"; `location` says where, for humans
+    (`cleartrace status`, error messages). The keys stay out of `repr()`, so a
+    traceback or a log line never shows them.
+    """
+
+    master: bytes = field(repr=False)
+    device: Ed25519PrivateKey = field(repr=False)
     backend: str
     location: str
 
@@ -63,23 +76,36 @@ def _home_tag(paths: Paths) -> str:
 # -- keyring --------------------------------------------------------------------
 
 
-def _with_timeout(func: Any, timeout: float) -> Any:
-    """Run `func` on a daemon thread; None if it raised or did not finish in time."""
-    result: list[Any] = []
+class _KeychainFailed(Exception):
+    """The keychain raised or did not answer in time; `str()` says which."""
+
+
+def _with_timeout(func: Callable[[], _T], timeout: float) -> _T:
+    """Run `func` on a daemon thread, waiting at most `timeout` seconds.
+
+    A keychain can block forever on an unlock prompt nobody sees; the daemon
+    thread is abandoned then, so it cannot hang the app or its exit.
+
+    Raises:
+        _KeychainFailed: `func` raised, or did not finish in time.
+    """
+    result: list[_T] = []
+    error: list[str] = []
 
     def run() -> None:
         try:
             result.append(func())
         except Exception as exc:  # any keyring failure means "do not use it"
-            log.info("keychain unusable: %s", type(exc).__name__)
+            error.append(type(exc).__name__)
 
-    worker = threading.Thread(target=run, name="cleartrace-keyring-probe", daemon=True)
+    worker = threading.Thread(target=run, name="cleartrace-keyring", daemon=True)
     worker.start()
     worker.join(timeout)
     if worker.is_alive():
-        log.warning("the OS keychain did not answer within %.0f s; using key files", timeout)
-        return None
-    return result[0] if result else None
+        raise _KeychainFailed(f"did not answer within {timeout:g} s")
+    if error or not result:
+        raise _KeychainFailed(f"failed ({error[0] if error else 'no answer'})")
+    return result[0]
 
 
 def _keyring_works() -> str | None:
@@ -87,11 +113,12 @@ def _keyring_works() -> str | None:
 
     def probe() -> str | None:
         import keyring
+        from keyring.backends import fail, null
 
         backend = keyring.get_keyring()
         name = type(backend).__module__ + "." + type(backend).__name__
-        if "fail" in name or "null" in name:
-            return None
+        if isinstance(backend, fail.Keyring | null.Keyring):
+            return None  # "no keychain here", said politely
         user, value = f"probe-{secrets.token_hex(8)}", secrets.token_urlsafe(16)
         keyring.set_password(_SERVICE, user, value)
         try:
@@ -100,27 +127,42 @@ def _keyring_works() -> str | None:
             keyring.delete_password(_SERVICE, user)
         return name if ok else None
 
-    name: str | None = _with_timeout(probe, PROBE_TIMEOUT)
-    return name
+    try:
+        return _with_timeout(probe, PROBE_TIMEOUT)
+    except _KeychainFailed as exc:
+        log.warning("the OS keychain %s; using key files", exc)
+        return None
 
 
 def _keyring_get(user: str) -> bytes | None:
     import keyring
 
-    value = _with_timeout(lambda: keyring.get_password(_SERVICE, user), PROBE_TIMEOUT)
-    return None if value is None else base64.b64decode(value)
+    where = f"the OS keychain (service '{_SERVICE}', entry '{user}')"
+    try:
+        value = _with_timeout(lambda: keyring.get_password(_SERVICE, user), PROBE_TIMEOUT)
+    except _KeychainFailed as exc:
+        raise KeyStorageError(f"{where} {exc}; unlock the keychain and try again") from None
+    if value is None:
+        return None
+    try:
+        return base64.b64decode(value, validate=True)
+    except ValueError:
+        raise KeyStorageError(f"{where} holds a damaged key; restore it") from None
 
 
 def _keyring_set(user: str, raw: bytes) -> None:
     import keyring
 
-    def store() -> bool:
-        keyring.set_password(_SERVICE, user, base64.b64encode(raw).decode())
-        return True
-
-    done = _with_timeout(store, PROBE_TIMEOUT)
-    if not done:
-        raise KeyStorageError("the OS keychain refused to store a new key; try again")
+    try:
+        _with_timeout(
+            lambda: keyring.set_password(_SERVICE, user, base64.b64encode(raw).decode()),
+            PROBE_TIMEOUT,
+        )
+    except _KeychainFailed as exc:
+        raise KeyStorageError(
+            f"the OS keychain {exc} while storing a new key; try again, "
+            "or set CLEARTRACE_KEYSTORE=file to use key files"
+        ) from None
 
 
 # -- key files --------------------------------------------------------------------
@@ -131,32 +173,65 @@ def _key_file(paths: Paths, name: str) -> Path:
 
 
 def _read_key_file(path: Path) -> bytes | None:
+    """A key file's 32 bytes; None when absent.
+
+    Opened with O_NOFOLLOW and checked on the open descriptor, so the file
+    checked is the file read.
+
+    Raises:
+        KeyStorageError: a symlink, not a regular file, readable by group or
+            others, unreadable, or not 32 bytes.
+    """
     try:
-        st = path.lstat()
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         return None
-    if stat.S_ISLNK(st.st_mode):
-        raise KeyStorageError(f"key file {path} is a symbolic link; refusing to use it")
-    if st.st_mode & 0o077:
-        raise KeyStorageError(
-            f"key file {path} is readable by group or others; "
-            f"run 'chmod 600 {path}' if you trust its content"
-        )
-    raw = path.read_bytes()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise KeyStorageError(
+                f"key file {path} is a symbolic link; refusing to use it "
+                "(put the key file itself there)"
+            ) from None
+        raise KeyStorageError(f"cannot read key file {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise KeyStorageError(f"key file {path} is not a regular file; restore it")
+        if st.st_mode & 0o077:
+            raise KeyStorageError(
+                f"key file {path} is readable by group or others; "
+                f"run 'chmod 600 {path}' if you trust its content"
+            )
+        raw = fh.read(33)
     if len(raw) != 32:
         raise KeyStorageError(f"key file {path} is damaged (not 32 bytes); restore it")
     return raw
 
 
-def _write_key_file(path: Path, raw: bytes) -> None:
+def _write_atomic(path: Path, raw: bytes) -> None:
+    """Write a 0600 file so that a crash leaves the old content or the new, whole.
+
+    Raises:
+        KeyStorageError: the file could not be written (the message names it).
+    """
     tmp = path.with_name(path.name + ".tmp")
-    fd = private_file(tmp)
     try:
-        os.write(fd, raw)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        fd = private_file(tmp)  # O_NOFOLLOW: a planted symlink is refused
+        try:
+            os.write(fd, raw)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)  # the rename itself must survive a power loss
+        finally:
+            os.close(dir_fd)
+    except OSError as exc:
+        raise KeyStorageError(
+            f"cannot write {path}: {exc.strerror}; check that {path.parent} is yours and writable"
+        ) from exc
 
 
 # -- the marker and the public API -------------------------------------------------
@@ -227,11 +302,11 @@ def load_keys(paths: Paths, *, create: bool) -> Keys:
             if backend == "keyring":
                 _keyring_set(f"{name}:{_home_tag(paths)}", fresh)
             else:
-                _write_key_file(_key_file(paths, name), fresh)
-        fd = private_file(paths.keystore_marker)
-        with os.fdopen(fd, "w") as fh:
-            json.dump({"v": 1, "backend": backend, "keyring": keyring_name}, fh)
-        marker = {"backend": backend, "keyring": keyring_name}
+                _write_atomic(_key_file(paths, name), fresh)
+        marker = {"v": 1, "backend": backend, "keyring": keyring_name}
+        # Written last: a crash before this leaves no marker and so no store
+        # that depends on keys which were never fully kept.
+        _write_atomic(paths.keystore_marker, json.dumps(marker).encode())
     backend = str(marker.get("backend"))
     loaded: dict[str, bytes] = {}
     for name in _NAMES:
@@ -249,6 +324,10 @@ def load_keys(paths: Paths, *, create: bool) -> Keys:
             raise KeyStorageError(
                 f"the {name} key of {paths.home} is missing from {where}; restore it "
                 "(a new key could not open the existing store)"
+            )
+        if len(raw) != 32:
+            raise KeyStorageError(
+                f"the {name} key in {where} is damaged (not 32 bytes); restore it"
             )
         loaded[name] = raw
     return Keys(

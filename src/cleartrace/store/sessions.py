@@ -14,8 +14,12 @@ import logging
 import os
 import secrets
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
+from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -23,7 +27,7 @@ from cryptography.exceptions import InvalidTag
 from cleartrace.errors import StoreCorrupt, UnknownSession, UsageError, WrongKey
 from cleartrace.events import CATEGORY_OF_KIND, Event, Kind, RawEvent
 from cleartrace.paths import Paths
-from cleartrace.store.chunks import open_chunk, seal_chunk
+from cleartrace.store.chunks import open_chunk, open_summary, reseal, seal_chunk, seal_summary
 from cleartrace.store.crypto import seal, unseal, unwrap_key, wrap_key
 from cleartrace.store.db import connect, transaction, translate_errors
 from cleartrace.store.keys import Keys
@@ -33,20 +37,35 @@ __all__ = ["SessionHandle", "SessionInfo", "Store"]
 log = logging.getLogger(__name__)
 
 _KEY_CHECK = b"cleartrace-key-check"
-_COMPACT_EVENTS = 1_000_000
+# Compacted chunks: 250k events is ~0.8 MB of zstd output and bounds the memory
+# that compacting a day-long session takes; larger chunks compress no better.
+_COMPACT_EVENTS = 250_000
 _COMPACT_LEVEL = 10
+_CHECKPOINT_TRIES = 20
 _EXCLUDED = "excluded_intervals"
+_CHUNKS_OF = "SELECT idx, blob FROM chunks WHERE session_id=? ORDER BY idx"
+_INSERT_CHUNK = (
+    "INSERT INTO chunks(session_id, idx, n_events, first_mono_ns, last_mono_ns, blob)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+# A session's writer: its pid (sessions.writer_pid) and, in meta under
+# _WRITER + id, a token telling it from a later process given the same pid.
+_WRITER = "writer:"
+_WRITER_SQL = (
+    "SELECT s.id, s.state, s.started_ns, s.anchor_mono_ns, s.writer_pid, m.value "
+    "FROM sessions s LEFT JOIN meta m ON m.key = 'writer:' || s.id WHERE "
+)
 
 
 @dataclass(slots=True)
 class SessionHandle:
-    """A session being written by this process."""
+    """A session being written by this process; key and applications stay out of `repr()`."""
 
     id: str
-    key: bytes
+    key: bytes = field(repr=False)
     next_index: int = 0
     counts: dict[str, int] = field(default_factory=dict)
-    apps: set[str] = field(default_factory=set)
+    apps: set[str] = field(default_factory=set, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,17 +79,15 @@ class SessionInfo:
 
 
 def _count(events: Sequence[RawEvent], counts: dict[str, int], apps: set[str]) -> None:
-    kinds: dict[int, int] = {}
-    for ev in events:
-        kinds[ev[1]] = kinds.get(ev[1], 0) + 1
-        if ev[6] is not None and ev[6][0]:
-            apps.add(ev[6][0])
-    for kind, n in kinds.items():
+    """Add a batch to the per-category counts and the set of applications seen."""
+    for kind, n in Counter(map(itemgetter(1), events)).items():
         category = CATEGORY_OF_KIND[Kind(kind)]
-        if category is not None:
-            counts[category.value] = counts.get(category.value, 0) + n
-        elif kind == Kind.EXCLUDED_START:
-            counts[_EXCLUDED] = counts.get(_EXCLUDED, 0) + n
+        name = category.value if category is not None else None
+        if kind == Kind.EXCLUDED_START:
+            name = _EXCLUDED
+        if name is not None:
+            counts[name] = counts.get(name, 0) + n
+    apps.update(app for app, _title in filter(None, map(itemgetter(6), events)) if app)
 
 
 class Store:
@@ -104,13 +121,14 @@ class Store:
 
     def _check_key(self) -> None:
         with translate_errors(self._paths.db):
-            row = self._conn.execute("SELECT value FROM meta WHERE key='key_check'").fetchone()
-            if row is None:
-                token = seal(self._keys.master, _KEY_CHECK, b"key-check")
-                self._conn.execute("INSERT INTO meta(key, value) VALUES ('key_check', ?)", (token,))
-                return
+            # OR IGNORE: two processes opening a new store at once both try.
+            self._conn.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('key_check', ?)",
+                (seal(self._keys.master, _KEY_CHECK, b"key-check"),),
+            )
+            (token,) = self._conn.execute("SELECT value FROM meta WHERE key='key_check'").fetchone()
         try:
-            if unseal(self._keys.master, row[0], b"key-check") == _KEY_CHECK:
+            if unseal(self._keys.master, bytes(token), b"key-check") == _KEY_CHECK:
                 return
         except InvalidTag:
             pass
@@ -122,26 +140,23 @@ class Store:
     # -- writing ------------------------------------------------------------------
 
     def begin_session(self, anchor_wall_ns: int, anchor_mono_ns: int) -> SessionHandle:
-        """Start a session; its key exists only wrapped by the master key."""
+        """Start a session; its key exists only wrapped by the master key.
+
+        Raises:
+            DiskFull, StoreError: the session could not be written.
+        """
         handle = SessionHandle(id=secrets.token_hex(16), key=secrets.token_bytes(32))
+        wrapped = wrap_key(self._keys.master, handle.id, handle.key)
+        row = (handle.id, anchor_wall_ns, anchor_mono_ns, wrapped, os.getpid())
         with transaction(self._conn, self._paths.db) as conn:
             conn.execute(
                 "INSERT INTO sessions(id, started_ns, anchor_mono_ns, state, wrapped_key,"
                 " writer_pid) VALUES (?, ?, ?, 'recording', ?, ?)",
-                (
-                    handle.id,
-                    anchor_wall_ns,
-                    anchor_mono_ns,
-                    wrap_key(self._keys.master, handle.id, handle.key),
-                    os.getpid(),
-                ),
+                row,
             )
+            token = _process_token(os.getpid()) or ""
+            conn.execute("INSERT INTO meta(key, value) VALUES (?, ?)", (_WRITER + handle.id, token))
         return handle
-
-    @staticmethod
-    def _seal_summary(handle: SessionHandle, apps: set[str]) -> bytes:
-        aad = b"summary" + bytes.fromhex(handle.id)
-        return seal(handle.key, json.dumps(sorted(apps)).encode(), aad)
 
     def append_chunk(self, handle: SessionHandle, events: Sequence[RawEvent]) -> None:
         """Seal `events` as the next chunk; chunk, counts and summary in one transaction.
@@ -156,8 +171,7 @@ class Store:
         blob = seal_chunk(handle.key, handle.id, handle.next_index, events)
         with transaction(self._conn, self._paths.db) as conn:
             conn.execute(
-                "INSERT INTO chunks(session_id, idx, n_events, first_mono_ns, last_mono_ns, blob)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                _INSERT_CHUNK,
                 (handle.id, handle.next_index, len(events), events[0][0], events[-1][0], blob),
             )
             conn.execute(
@@ -165,86 +179,84 @@ class Store:
                 (json.dumps(counts, sort_keys=True), handle.id),
             )
             if apps != handle.apps:
-                conn.execute(
-                    "UPDATE sessions SET summary=? WHERE id=?",
-                    (self._seal_summary(handle, apps), handle.id),
-                )
+                summary = seal_summary(handle.key, handle.id, apps)
+                conn.execute("UPDATE sessions SET summary=? WHERE id=?", (summary, handle.id))
         handle.next_index += 1
         handle.counts, handle.apps = counts, apps
 
     def end_session(self, handle: SessionHandle, ended_wall_ns: int) -> None:
-        """Compact the session into large chunks and mark it pending review."""
+        """Compact the session into a few large chunks and mark it pending review.
+
+        Raises:
+            DiskFull: the session stays as it was (recording, small chunks);
+                the next open recovers it.
+        """
         self._compact(handle.id, handle.key)
-        with transaction(self._conn, self._paths.db) as conn:
-            conn.execute(
-                "UPDATE sessions SET ended_ns=?, state='pending', writer_pid=NULL WHERE id=?",
-                (ended_wall_ns, handle.id),
-            )
+        self._finish(handle.id, ended_wall_ns)
         self._checkpoint()
 
-    def _compact(self, session_id: str, key: bytes) -> None:
-        rows = self._conn.execute(
-            "SELECT idx, blob FROM chunks WHERE session_id=? ORDER BY idx", (session_id,)
-        ).fetchall()
-        if len(rows) <= 1:
-            return
-        raw: list[RawEvent] = [
-            (
-                e.t_ns,
-                int(e.kind),
-                e.a,
-                e.b,
-                e.c,
-                e.d,
-                (e.app, e.title) if e.kind is Kind.FOCUS else None,
-            )
-            for idx, blob in rows
-            for e in open_chunk(key, session_id, idx, blob)
-        ]
-        first = rows[-1][0] + 1  # new indices never reuse an old (key, index) pair
-        sealed = []
-        for n, start in enumerate(range(0, len(raw), _COMPACT_EVENTS)):
-            part = raw[start : start + _COMPACT_EVENTS]
-            blob = seal_chunk(key, session_id, first + n, part, level=_COMPACT_LEVEL)
-            sealed.append((session_id, first + n, len(part), part[0][0], part[-1][0], blob))
+    def _finish(self, session_id: str, ended_ns: int) -> None:
+        sql = "UPDATE sessions SET ended_ns=?, state='pending', writer_pid=NULL WHERE id=?"
         with transaction(self._conn, self._paths.db) as conn:
+            conn.execute(sql + " AND state='recording'", (ended_ns, session_id))
+            conn.execute("DELETE FROM meta WHERE key=?", (_WRITER + session_id,))
+
+    def _compact(self, session_id: str, key: bytes) -> None:
+        """Re-seal a session's small chunks as a few large ones, in one transaction."""
+        with translate_errors(self._paths.db):
+            n, last = span = self._span(session_id)
+            if n <= 1:
+                return
+            rows = self._conn.execute(_CHUNKS_OF, (session_id,))
+            # New indices above the old: a (key, index) pair is never used twice.
+            sealed = reseal(key, session_id, rows, last + 1, _COMPACT_EVENTS, _COMPACT_LEVEL)
+        with transaction(self._conn, self._paths.db) as conn:
+            if self._span(session_id) != span:
+                log.info("session %s changed while compacting; left as is", session_id[:12])
+                return  # another process compacted it meanwhile
             conn.execute("DELETE FROM chunks WHERE session_id=?", (session_id,))
-            conn.executemany(
-                "INSERT INTO chunks(session_id, idx, n_events, first_mono_ns, last_mono_ns, blob)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                sealed,
-            )
+            conn.executemany(_INSERT_CHUNK, [(session_id, *row) for row in sealed])
 
     def _checkpoint(self) -> None:
-        """Return free pages to the file system and empty the WAL."""
+        """Return free pages to the file system and empty the WAL, where old page
+        images (deleted chunks, a destroyed wrapped key) live on until then. A
+        reader in another process can hold that up, so retry briefly."""
         with translate_errors(self._paths.db):
             # sqlite3.execute() steps this pragma once, freeing one page;
             # executescript() runs it to completion.
             self._conn.executescript("PRAGMA incremental_vacuum;")
-            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            for _ in range(_CHECKPOINT_TRIES):
+                (busy, _log, _done) = self._conn.execute(
+                    "PRAGMA wal_checkpoint(TRUNCATE)"
+                ).fetchone()
+                if not busy:
+                    return
+                time.sleep(0.05)
+        log.warning(
+            "%s-wal is still in use by a reader; emptied on a later checkpoint", self._paths.db
+        )
 
     def recover(self) -> list[str]:
-        """Close sessions whose writer died (kill -9, power loss); returns their ids."""
+        """Close sessions whose writer died (kill -9, power loss); returns their ids.
+
+        Sessions of a running writer (same pid and, on Linux, same boot and
+        start time: a pid reused after a reboot does not count) are left alone.
+
+        Raises:
+            StoreCorrupt: a crashed session's key or chunks do not open.
+            DiskFull: no room to compact; the session stays open for next time.
+        """
         with translate_errors(self._paths.db):
-            rows = self._conn.execute(
-                "SELECT id, started_ns, anchor_mono_ns, writer_pid FROM sessions "
-                "WHERE state='recording'"
-            ).fetchall()
+            rows = self._conn.execute(_WRITER_SQL + "s.state='recording'").fetchall()
         closed = []
-        for session_id, started_ns, anchor_mono, pid in rows:
-            if pid is not None and _alive(pid):
+        for session_id, _state, started_ns, anchor_mono, pid, token in rows:
+            if _writer_alive(pid, token):
                 continue
-            key = self._session_key(session_id)
-            self._compact(session_id, key)
-            (last,) = self._conn.execute(
-                "SELECT max(last_mono_ns) FROM chunks WHERE session_id=?", (session_id,)
-            ).fetchone()
-            ended = started_ns if last is None else started_ns + (last - anchor_mono)
-            with transaction(self._conn, self._paths.db) as conn:
-                conn.execute(
-                    "UPDATE sessions SET ended_ns=?, state='pending', writer_pid=NULL WHERE id=?",
-                    (ended, session_id),
-                )
+            self._compact(session_id, self._session_key(session_id))
+            sql = "SELECT max(last_mono_ns) FROM chunks WHERE session_id=?"
+            with translate_errors(self._paths.db):
+                (last,) = self._conn.execute(sql, (session_id,)).fetchone()
+            self._finish(session_id, started_ns + max(0, (last or anchor_mono) - anchor_mono))
             log.info("closed interrupted session %s", session_id[:12])
             closed.append(session_id)
         if closed:
@@ -254,9 +266,8 @@ class Store:
     # -- reading --------------------------------------------------------------------
 
     def _session_key(self, session_id: str) -> bytes:
-        row = self._conn.execute(
-            "SELECT wrapped_key FROM sessions WHERE id=?", (session_id,)
-        ).fetchone()
+        sql = "SELECT wrapped_key FROM sessions WHERE id=?"
+        row = self._conn.execute(sql, (session_id,)).fetchone()
         if row is None or row[0] is None:
             raise UnknownSession(f"session {session_id[:12]} has no key (deleted)")
         try:
@@ -271,22 +282,15 @@ class Store:
         session_id, started, ended, state, counts, summary = row
         apps: list[str] = []
         if summary is not None:
-            key = self._session_key(session_id)
-            try:
-                apps = json.loads(unseal(key, summary, b"summary" + bytes.fromhex(session_id)))
-            except InvalidTag:
-                raise StoreCorrupt(
-                    f"the summary of session {session_id[:12]} in {self._paths.db} is damaged"
-                ) from None
+            apps = open_summary(self._session_key(session_id), session_id, summary)
         return SessionInfo(session_id, started, ended, state, json.loads(counts), apps)
 
     _COLUMNS = "id, started_ns, ended_ns, state, counts, summary"
 
     def list_sessions(self) -> list[SessionInfo]:
         with translate_errors(self._paths.db):
-            rows = self._conn.execute(
-                f"SELECT {self._COLUMNS} FROM sessions ORDER BY started_ns"  # noqa: S608
-            ).fetchall()
+            sql = f"SELECT {self._COLUMNS} FROM sessions ORDER BY started_ns"  # noqa: S608
+            rows = self._conn.execute(sql).fetchall()
         return [self._info(r) for r in rows]
 
     def session(self, id_or_prefix: str) -> SessionInfo:
@@ -297,15 +301,13 @@ class Store:
             UsageError: the prefix matches several sessions.
         """
         prefix = id_or_prefix.lower()
-        if not prefix or any(ch not in "0123456789abcdef" for ch in prefix):
-            raise UnknownSession(
-                f"no session has id '{id_or_prefix}'; see 'cleartrace sessions list'"
-            )
-        with translate_errors(self._paths.db):
-            rows = self._conn.execute(
-                f"SELECT {self._COLUMNS} FROM sessions WHERE id LIKE ? LIMIT 2",  # noqa: S608
-                (prefix + "%",),
-            ).fetchall()
+        rows: list[tuple[Any, ...]] = []
+        if prefix and all(ch in "0123456789abcdef" for ch in prefix):
+            with translate_errors(self._paths.db):
+                rows = self._conn.execute(
+                    f"SELECT {self._COLUMNS} FROM sessions WHERE id LIKE ? LIMIT 2",  # noqa: S608
+                    (prefix + "%",),
+                ).fetchall()
         if not rows:
             raise UnknownSession(
                 f"no session has id '{id_or_prefix}'; see 'cleartrace sessions list'"
@@ -314,23 +316,26 @@ class Store:
             raise UsageError(f"'{id_or_prefix}' matches several sessions; give more of the id")
         return self._info(rows[0])
 
-    def iter_events(self, session_id: str) -> Iterator[Event]:
+    def read_events(self, session_id: str) -> list[Event]:
+        """Every event of a session, in order.
+
+        Raises:
+            UnknownSession: no such session (or it was deleted).
+            StoreCorrupt: a chunk does not open.
+        """
         key = self._session_key(session_id)
         with translate_errors(self._paths.db):
-            rows = self._conn.execute(
-                "SELECT idx, blob FROM chunks WHERE session_id=? ORDER BY idx", (session_id,)
-            ).fetchall()
-        for idx, blob in rows:
-            yield from open_chunk(key, session_id, idx, blob)
+            rows = self._conn.execute(_CHUNKS_OF, (session_id,)).fetchall()
+        return [e for idx, blob in rows for e in open_chunk(key, session_id, idx, blob)]
 
-    def read_events(self, session_id: str) -> list[Event]:
-        return list(self.iter_events(session_id))
+    def _span(self, session_id: str) -> tuple[int, int]:
+        sql = "SELECT count(*), coalesce(max(idx), -1) FROM chunks WHERE session_id=?"
+        n, last = self._conn.execute(sql, (session_id,)).fetchone()
+        return int(n), int(last)
 
     def chunk_count(self, session_id: str) -> int:
-        (n,) = self._conn.execute(
-            "SELECT count(*) FROM chunks WHERE session_id=?", (session_id,)
-        ).fetchone()
-        return int(n)
+        """How many chunks hold the session (small while recording, few once closed)."""
+        return self._span(session_id)[0]
 
     # -- forgetting -------------------------------------------------------------------
 
@@ -343,10 +348,19 @@ class Store:
         "session.deleted"), so the key is gone exactly when the record exists.
         """
         self.session(session_id)
+        with translate_errors(self._paths.db):
+            row = self._conn.execute(_WRITER_SQL + "s.id=?", (session_id,)).fetchone()
+        _id, state, _started, _anchor, pid, token = row
+        if state == "recording" and _writer_alive(pid, token):
+            raise UsageError(
+                f"session {session_id[:12]} is still being recorded (process {pid}); "
+                "stop that recording first, then delete it"
+            )
         with transaction(self._conn, self._paths.db) as conn:
             conn.execute(
                 "UPDATE sessions SET wrapped_key=NULL, summary=NULL WHERE id=?", (session_id,)
             )
+            conn.execute("DELETE FROM meta WHERE key=?", (_WRITER + session_id,))
             if record is not None:
                 record(conn)
         with transaction(self._conn, self._paths.db) as conn:
@@ -355,11 +369,29 @@ class Store:
         self._checkpoint()
 
 
-def _alive(pid: int) -> bool:
+def _process_token(pid: int) -> str | None:
+    """Boot id + start time of a process: unlike its pid, never reused. None off Linux."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        start = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[-1].split()[19]
+    except (OSError, IndexError):
+        return None
+    return f"{boot}:{start.decode()}"
+
+
+def _writer_alive(pid: int | None, token: str | None) -> bool:
+    """Whether the process that began a session still runs: same pid and, where
+    /proc tells, same boot and start time (pids are reused, after a reboot
+    often). In doubt, yes: compacting under a live writer breaks its appends."""
+    if pid is None:
+        return False
+    now = _process_token(pid)
+    if now is not None and token:
+        return now == token
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass  # another user's process: cannot tell, so assume the worst
     return True

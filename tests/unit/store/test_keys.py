@@ -7,6 +7,8 @@ import time
 from typing import Any
 
 import keyring
+import keyring.backends.fail
+import keyring.errors
 import pytest
 from keyring.backend import KeyringBackend
 
@@ -133,3 +135,107 @@ def test_hanging_keyring_falls_back_to_files_in_time(
     assert time.monotonic() - start < 2
     assert created.backend == "file"
     assert json.loads(private_home.keystore_marker.read_text())["backend"] == "file"
+
+
+class FailingKeyring(DictKeyring):
+    def set_password(self, service: str, username: str, password: str) -> None:
+        raise keyring.errors.PasswordSetError("locked")
+
+
+class ForgetfulKeyring(DictKeyring):
+    def set_password(self, service: str, username: str, password: str) -> None:
+        pass  # accepts and stores nothing, as some headless backends do
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [FailingKeyring(), ForgetfulKeyring(), keyring.backends.fail.Keyring()],
+    ids=["raising", "forgetful", "fail backend"],
+)
+def test_unusable_keyrings_fall_back_to_files(
+    private_home: Paths,
+    monkeypatch: pytest.MonkeyPatch,
+    restore_keyring: None,
+    backend: KeyringBackend,
+) -> None:
+    monkeypatch.delenv("CLEARTRACE_KEYSTORE")
+    keyring.set_keyring(backend)
+    ensure_private_dirs(private_home)
+    assert load_keys(private_home, create=True).backend == "file"
+    assert (private_home.keys_dir / "master.key").exists()
+
+
+def test_forcing_keyring_without_a_working_one_is_an_error(
+    private_home: Paths, monkeypatch: pytest.MonkeyPatch, restore_keyring: None
+) -> None:
+    monkeypatch.setenv("CLEARTRACE_KEYSTORE", "keyring")
+    keyring.set_keyring(FailingKeyring())
+    ensure_private_dirs(private_home)
+    with pytest.raises(KeyStorageError, match="CLEARTRACE_KEYSTORE=keyring"):
+        load_keys(private_home, create=True)
+    assert not private_home.keystore_marker.exists()
+
+
+def test_keychain_that_hangs_at_load_is_reported_not_replaced(
+    private_home: Paths, monkeypatch: pytest.MonkeyPatch, restore_keyring: None
+) -> None:
+    monkeypatch.delenv("CLEARTRACE_KEYSTORE")
+    backend = DictKeyring()
+    keyring.set_keyring(backend)
+    ensure_private_dirs(private_home)
+    load_keys(private_home, create=True)
+
+    class Locked(DictKeyring):
+        def get_password(self, service: str, username: str) -> str | None:
+            time.sleep(30)
+            return None
+
+    keyring.set_keyring(Locked())
+    monkeypatch.setattr(keys_mod, "PROBE_TIMEOUT", 0.2)
+    start = time.monotonic()
+    with pytest.raises(KeyStorageError, match=r"did not answer within 0\.2 s; unlock"):
+        load_keys(private_home, create=True)
+    assert time.monotonic() - start < 2
+
+
+def test_keyring_entries_are_separate_per_home(
+    private_home: Paths, monkeypatch: pytest.MonkeyPatch, restore_keyring: None, tmp_path: Any
+) -> None:
+    monkeypatch.delenv("CLEARTRACE_KEYSTORE")
+    backend = DictKeyring()
+    keyring.set_keyring(backend)
+    other = Paths(home=tmp_path / "other-home", runtime=private_home.runtime)
+    for paths in (private_home, other):
+        ensure_private_dirs(paths)
+    a, b = load_keys(private_home, create=True), load_keys(other, create=True)
+    assert a.master != b.master
+    assert len(backend.items) == 4
+    assert all(user.split(":")[0] in ("master", "device") for _svc, user in backend.items)
+
+
+def test_keys_never_appear_in_repr(private_home: Paths) -> None:
+    ensure_private_dirs(private_home)
+    keys = load_keys(private_home, create=True)
+    text = repr(keys)
+    assert keys.master.hex() not in text
+    assert repr(keys.master) not in text
+    assert "location=" in text
+
+
+def test_marker_is_private_and_a_store_without_it_gets_no_new_keys(private_home: Paths) -> None:
+    ensure_private_dirs(private_home)
+    load_keys(private_home, create=True)
+    assert stat.S_IMODE(private_home.keystore_marker.stat().st_mode) == 0o600
+    private_home.db.write_bytes(b"")  # a store exists ...
+    private_home.keystore_marker.unlink()  # ... but the record of its keys is lost
+    with pytest.raises(KeyStorageError, match="restore it rather than creating new keys"):
+        load_keys(private_home, create=True)
+
+
+def test_damaged_key_file_is_refused(private_home: Paths) -> None:
+    ensure_private_dirs(private_home)
+    load_keys(private_home, create=True)
+    path = private_home.keys_dir / "device.key"
+    path.write_bytes(b"short")
+    with pytest.raises(KeyStorageError, match=f"{path} is damaged"):
+        load_keys(private_home, create=False)

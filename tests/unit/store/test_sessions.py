@@ -15,6 +15,7 @@ import pytest
 from cleartrace.errors import DiskFull, StoreCorrupt, UnknownSession, UsageError, WrongKey
 from cleartrace.events import Kind, RawEvent, keysym_of_char
 from cleartrace.paths import Paths, ensure_private_dirs
+from cleartrace.store import sessions as sessions_mod
 from cleartrace.store.keys import Keys, load_keys
 from cleartrace.store.sessions import Store
 
@@ -114,22 +115,96 @@ def test_full_disk_raises_and_keeps_what_was_stored(store: Store, private_home: 
     assert len(store.read_events(handle.id)) == 16
 
 
+def assert_absent(needles: list[bytes], paths: Paths) -> None:
+    files = files_of(paths)
+    assert files, "the store files exist"
+    for path, data in files.items():
+        for needle in needles:
+            assert needle not in data, f"found in {path.name}"
+
+
+def canary_forms() -> list[bytes]:
+    return [CANARY.encode(enc) for enc in ("utf-8", "utf-16-le", "utf-16-be", "utf-32-le")]
+
+
 def test_nothing_is_plaintext_and_delete_leaves_no_trace(store: Store, private_home: Paths) -> None:
     handle = store.begin_session(time.time_ns(), 0)
     store.append_chunk(handle, [(0, int(Kind.FOCUS), 0, 0, 0, 0, ("Xterm", CANARY))])
     store.append_chunk(handle, typed(CANARY, 10**9))
+    assert_absent([*canary_forms(), handle.key], private_home)  # while recording (WAL)
     store.end_session(handle, time.time_ns())
+    assert_absent([*canary_forms(), handle.key], private_home)  # closed and checkpointed
     blobs = [b for (b,) in store._conn.execute("SELECT blob FROM chunks")]
-    for data in files_of(private_home).values():
-        for enc in ("utf-8", "utf-16-le", "utf-32-le"):
-            assert CANARY.encode(enc) not in data
+    (wrapped,) = store._conn.execute("SELECT wrapped_key FROM sessions").fetchone()
+    assert any(wrapped in data for data in files_of(private_home).values())
+
     store.delete_session(handle.id)
+
     with pytest.raises(UnknownSession):
         store.session(handle.id)
-    after = files_of(private_home)
-    for blob in blobs:
-        for data in after.values():
-            assert blob[20:60] not in data  # the sealed bytes themselves are gone
+    assert_absent([*canary_forms(), wrapped, *(blob[20:60] for blob in blobs)], private_home)
+    wal = Path(f"{private_home.db}-wal")
+    assert not wal.exists() or wal.stat().st_size == 0
+
+
+def test_other_sessions_survive_a_delete(store: Store) -> None:
+    kept, gone = (store.begin_session(time.time_ns(), 0) for _ in range(2))
+    for handle in (kept, gone):
+        store.append_chunk(handle, typed("abc"))
+        store.end_session(handle, time.time_ns())
+    store.delete_session(gone.id)
+    assert [s.id for s in store.list_sessions()] == [kept.id]
+    assert len(store.read_events(kept.id)) == 6
+
+
+def test_compaction_splits_long_sessions_and_keeps_every_event(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sessions_mod, "_COMPACT_EVENTS", 25)
+    handle = store.begin_session(time.time_ns(), 0)
+    batches = [typed("abcdefg", i * 10**9) for i in range(10)]  # 10 chunks of 14 events
+    for batch in batches:
+        store.append_chunk(handle, batch)
+    store.end_session(handle, time.time_ns())
+    indices = [i for (i,) in store._conn.execute("SELECT idx FROM chunks ORDER BY idx")]
+    assert indices == list(range(10, 16))  # 140 events in 25s, above the old indices
+    got = [(e.t_ns, int(e.kind), e.a) for e in store.read_events(handle.id)]
+    assert got == [(ev[0] // 1000 * 1000, ev[1], ev[2]) for batch in batches for ev in batch]
+
+
+def test_a_live_writers_session_is_neither_recovered_nor_deleted(
+    private_home: Paths, keys: Keys, store: Store
+) -> None:
+    handle = store.begin_session(time.time_ns(), time.monotonic_ns())
+    store.append_chunk(handle, typed("ab"))
+    store.append_chunk(handle, typed("cd"))
+    other = Store.open(private_home, keys)  # recover() runs here
+    try:
+        assert other.recover() == []
+        assert other.session(handle.id).state == "recording"
+        assert other.chunk_count(handle.id) == 2
+        with pytest.raises(UsageError, match=f"{handle.id[:12]} is still being recorded"):
+            other.delete_session(handle.id)
+    finally:
+        other.close()
+    store.append_chunk(handle, typed("ef"))  # the writer carries on undisturbed
+    store.end_session(handle, time.time_ns())
+    assert len(store.read_events(handle.id)) == 12
+
+
+def test_a_reused_pid_does_not_keep_a_crashed_session_open(
+    private_home: Paths, keys: Keys, store: Store
+) -> None:
+    handle = store.begin_session(10**18, 5 * 10**9)
+    store.append_chunk(handle, typed("ab", 6 * 10**9))
+    # As after a reboot: the pid now belongs to a live process, but not the writer.
+    store._conn.execute(
+        "UPDATE meta SET value='another-boot:123' WHERE key=?", ("writer:" + handle.id,)
+    )
+    assert store.recover() == [handle.id]
+    info = store.session(handle.id)
+    assert info.state == "pending"
+    assert info.ended_ns == 10**18 + 10**9 + 3_000_000  # anchor + last event - anchor_mono
 
 
 def test_kill_9_of_a_writer_loses_nothing_committed(private_home: Paths, keys: Keys) -> None:
