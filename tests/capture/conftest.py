@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -9,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -17,13 +18,8 @@ import pytest
 HERE = Path(__file__).resolve().parent
 
 
-@dataclass
-class XServer:
-    display: str
-    pid: int
-
-
 def _kill(proc: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
+    """SIGTERM, a grace period, then SIGKILL: by PID, never by name."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -33,40 +29,52 @@ def _kill(proc: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
             proc.wait()
 
 
-@pytest.fixture
-def xserver(monkeypatch: pytest.MonkeyPatch) -> Iterator[XServer]:
-    """A fresh Xvfb per test; DISPLAY points at it."""
-    if shutil.which("Xvfb") is None:
-        pytest.fail("Xvfb is not installed; 'make test' installs it (package xvfb)")
+@dataclass
+class XServer:
+    """A running Xvfb; `wm` is True while a window manager runs on it."""
+
+    display: str
+    pid: int
+    proc: subprocess.Popen[bytes] = field(repr=False)
+    wm: bool = False
+
+    def stop(self) -> None:
+        """Shut the server down now (teardown does it otherwise)."""
+        _kill(self.proc)
+
+
+def _require(program: str, package: str) -> None:
+    if shutil.which(program) is None:
+        pytest.fail(
+            f"{program} is not installed; 'make test' installs it (Debian package {package})"
+        )
+
+
+@contextlib.contextmanager
+def start_xvfb(*extra: str) -> Iterator[XServer]:
+    """Start Xvfb on a free display number and stop it on exit."""
+    _require("Xvfb", "xvfb")
     read_fd, write_fd = os.pipe()
     # Autorepeat would turn a key held down on a busy machine into extra
     # presses (as it would for a person); tests need exactly what they type.
     proc = subprocess.Popen(
         [
-            "Xvfb",
-            "-displayfd",
-            str(write_fd),
-            "-screen",
-            "0",
-            "1280x800x24",
-            "-nolisten",
-            "tcp",
-            "-ardelay",
-            "60000",
+            *("Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1280x800x24"),
+            *("-nolisten", "tcp", "-ardelay", "60000", *extra),
         ],
         pass_fds=(write_fd,),
         stderr=subprocess.DEVNULL,
     )
-    # Xvfb writes the number and the newline separately; keep the pipe open
-    # until teardown or it may die writing to a closed pipe.
-    number = b""
-    deadline = time.monotonic() + 10
-    while not number.endswith(b"\n") and time.monotonic() < deadline:
-        number += os.read(read_fd, 16)
-    display = f":{number.decode().strip()}"
-    monkeypatch.setenv("DISPLAY", display)
     try:
-        yield XServer(display, proc.pid)
+        # Xvfb writes the number and the newline in two writes; keep the pipe
+        # open until teardown or it may die writing to a closed pipe.
+        number = b""
+        deadline = time.monotonic() + 10
+        while not number.endswith(b"\n"):
+            if time.monotonic() > deadline or proc.poll() is not None:
+                pytest.fail(f"Xvfb did not start (exit status {proc.poll()})")
+            number += os.read(read_fd, 16)
+        yield XServer(f":{number.decode().strip()}", proc.pid, proc)
     finally:
         _kill(proc)
         os.close(read_fd)
@@ -74,34 +82,51 @@ def xserver(monkeypatch: pytest.MonkeyPatch) -> Iterator[XServer]:
 
 
 @pytest.fixture
+def xserver(monkeypatch: pytest.MonkeyPatch) -> Iterator[XServer]:
+    """A fresh Xvfb per test (ready in ~0.1 s); DISPLAY points at it."""
+    with start_xvfb() as server:
+        monkeypatch.setenv("DISPLAY", server.display)
+        yield server
+
+
+@pytest.fixture
 def wm(xserver: XServer) -> Iterator[None]:
     """matchbox-window-manager: publishes _NET_ACTIVE_WINDOW on focus changes."""
     from Xlib.display import Display
 
+    _require("matchbox-window-manager", "matchbox-window-manager")
     proc = subprocess.Popen(
         ["matchbox-window-manager", "-use_titlebar", "no"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    display = Display(xserver.display)
     try:
-        atom = display.intern_atom("_NET_SUPPORTED")
-        deadline = time.monotonic() + 10
-        while display.screen().root.get_full_property(atom, 0) is None:
-            if time.monotonic() > deadline:
-                pytest.fail("matchbox-window-manager did not start")
-            time.sleep(0.05)
+        display = Display(xserver.display)
+        try:
+            atom = display.intern_atom("_NET_SUPPORTED")
+            deadline = time.monotonic() + 10
+            while display.screen().root.get_full_property(atom, 0) is None:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    pytest.fail("matchbox-window-manager did not start")
+                time.sleep(0.02)
+        finally:
+            display.close()
+        xserver.wm = True
+        yield
     finally:
-        display.close()
-    yield
-    _kill(proc)
+        xserver.wm = False
+        _kill(proc)
 
 
 @pytest.fixture
 def xdo(xserver: XServer) -> Callable[..., str]:
+    """Run xdotool on the test display; fail the test if it fails."""
+    _require("xdotool", "xdotool")
+
     def run(*args: str) -> str:
+        env = {**os.environ, "DISPLAY": xserver.display}
         done = subprocess.run(
-            ["xdotool", *args], capture_output=True, text=True, timeout=30, check=False
+            ["xdotool", *args], capture_output=True, text=True, timeout=30, check=False, env=env
         )
         if done.returncode != 0:
             raise AssertionError(
@@ -113,25 +138,37 @@ def xdo(xserver: XServer) -> Callable[..., str]:
 
 
 @pytest.fixture
-def app_window(xserver: XServer) -> Iterator[Callable[[str, str], str]]:
-    """Opens a window with the given WM_CLASS and title; returns its id."""
+def app_window(xserver: XServer, xdo: Callable[..., str]) -> Iterator[Callable[..., str]]:
+    """`app_window(cls, title, instance=None)` opens and focuses a window; returns its id.
+
+    Under a window manager the window is activated (EWMH), without one it gets
+    the input focus directly.
+    """
     procs: list[subprocess.Popen[str]] = []
 
-    def open_window(wm_class: str, title: str) -> str:
+    def open_window(wm_class: str, title: str, instance: str | None = None) -> str:
+        args = ["--class", wm_class, "--title", title]
+        if instance is not None:
+            args += ["--instance", instance]
         proc = subprocess.Popen(
-            [sys.executable, str(HERE / "xwindow.py"), wm_class, title],
+            [sys.executable, str(HERE / "xwindow.py"), *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
+            env={**os.environ, "DISPLAY": xserver.display},
         )
         procs.append(proc)
         assert proc.stdout is not None
-        return proc.stdout.readline().strip()
+        window = proc.stdout.readline().strip()
+        if not window:
+            pytest.fail(f"xwindow.py did not map a window (exit status {proc.wait(5)})")
+        xdo("windowactivate" if xserver.wm else "windowfocus", "--sync", window)
+        return window
 
     yield open_window
     for proc in procs:
         assert proc.stdin is not None
+        assert proc.stdout is not None
         proc.stdin.close()
         _kill(proc)
-        assert proc.stdout is not None
         proc.stdout.close()

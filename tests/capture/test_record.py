@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from cleartrace.capture.base import HOOK_NAMES
 from cleartrace.control import request
 from cleartrace.errors import RecorderNotRunning
 from cleartrace.paths import Paths
@@ -108,7 +109,7 @@ def test_typed_text_and_mouse_activity_come_back_from_the_store(
 ) -> None:
     ct("consent", "give", "--all")
     rec = start_recorder()
-    assert set(rec.hooks()) >= {"keyboard", "mouse.move", "mouse.click", "mouse.scroll", "focus"}
+    assert rec.hooks() == list(HOOK_NAMES)  # every category: every hook, in order
     xdo("type", "--delay", "20", "Hello, World 42")
     xdo("key", "Return")
     xdo("type", "--delay", "20", "abx")
