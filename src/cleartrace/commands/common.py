@@ -1,0 +1,59 @@
+"""What every command shares: output helpers and opening the home."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from typing import Any
+
+from cleartrace.consent.ledger import read_records
+from cleartrace.control import request
+from cleartrace.errors import RecorderNotRunning
+from cleartrace.home import Home
+from cleartrace.paths import Paths
+from cleartrace.store.db import connect
+
+__all__ = ["Args", "emit_json", "fmt_time", "open_home", "poke_recorder", "read_ledger"]
+
+Args = argparse.Namespace
+
+
+def emit_json(value: Any) -> None:
+    json.dump(value, sys.stdout, indent=2, sort_keys=True)
+    sys.stdout.write("\n")
+
+
+def fmt_time(ns: int | None) -> str:
+    if ns is None:
+        return "-"
+    return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+@contextmanager
+def open_home(*, create: bool = False) -> Iterator[Home]:
+    home = Home.open(Paths.from_env(), create=create)
+    try:
+        yield home
+    finally:
+        home.close()
+
+
+def read_ledger(paths: Paths) -> list[dict[str, Any]]:
+    """Ledger records, read without any key (they are public, signed data)."""
+    if not paths.db.exists():
+        return []
+    conn = connect(paths.db)
+    try:
+        return read_records(conn)
+    finally:
+        conn.close()
+
+
+def poke_recorder(paths: Paths) -> None:
+    """Tell a running recorder to re-read consent and exclusions now."""
+    with suppress(RecorderNotRunning):
+        request(paths.socket, "reload")

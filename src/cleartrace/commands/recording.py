@@ -1,0 +1,147 @@
+"""Commands around recording: status, consent, the recorder, pause, exclusions."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from types import FrameType
+
+from cleartrace.capture.display import check_display
+from cleartrace.capture.select import backend
+from cleartrace.categories import Category, parse_categories
+from cleartrace.commands.common import Args, emit_json, open_home, poke_recorder, read_ledger
+from cleartrace.consent import exclusions, state
+from cleartrace.consent.policy import DEFAULT_POLICY
+from cleartrace.control import request
+from cleartrace.durations import parse_duration
+from cleartrace.errors import NoConsent
+from cleartrace.paths import Paths, private_file
+from cleartrace.recorder import Recorder
+from cleartrace.status import collect_status
+from cleartrace.store.db import connect
+
+
+def status(args: Args) -> None:
+    snap = collect_status(Paths.from_env())
+    if args.json:
+        emit_json(snap)
+        return
+    print(f"state:        {snap['state']}")
+    print(f"display:      {snap['display']['detail']}")
+    keys = snap["key_storage"]
+    print(
+        f"key storage:  {keys['backend']} ({keys['location']})"
+        if keys
+        else "key storage:  not set up (nothing recorded yet)"
+    )
+    print(f"home:         {snap['home']}")
+    granted = [c for c, s in snap["consent"].items() if s == "given"]
+    print(f"consent:      {', '.join(granted) if granted else 'none given'}")
+    print(f"hooks:        {', '.join(snap['hooks']) if snap['hooks'] else 'none installed'}")
+    rec = snap["recorder"]
+    if rec and rec.get("paused_until"):
+        print(f"paused until: {rec['paused_until']}")
+    if not granted:
+        print(
+            "\nnothing is recorded without consent; to start:\n"
+            "  cleartrace consent give --category keys ...   (or --all)\n"
+            "  cleartrace record"
+        )
+
+
+def consent_show(args: Args) -> None:
+    current = state.consent_from_records(read_ledger(Paths.from_env())).as_dict()
+    if args.json:
+        emit_json({"policy": DEFAULT_POLICY.reference(), "consent": current})
+        return
+    print(f"policy: {DEFAULT_POLICY.id} v{DEFAULT_POLICY.version}")
+    for category in Category:
+        print(f"  {category.value:<14} {current.get(category.value, 'not asked')}")
+
+
+def consent_change(args: Args) -> None:
+    cats = frozenset(Category) if args.all else parse_categories(args.categories)
+    act = {"give": state.give, "refuse": state.refuse, "withdraw": state.withdraw}[args.action]
+    with open_home(create=True) as home:
+        act(home.ledger, cats, DEFAULT_POLICY)
+        granted = state.consent_from_records(home.ledger.records()).granted()
+    poke_recorder(home.paths)
+    names = ", ".join(sorted(c.value for c in granted)) or "none"
+    print(f"consent now given for: {names}", file=sys.stderr)
+
+
+# -- recording ------------------------------------------------------------------
+
+
+def _log_to_home(paths: Paths) -> None:
+    """The recorder's log file: 0600, events and errors only, never content."""
+
+    if not paths.log.exists():
+        os.close(private_file(paths.log))
+    handler = logging.FileHandler(paths.log)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
+def record(args: Args) -> None:
+    paths = Paths.from_env()
+    seconds = None if args.duration is None else parse_duration(args.duration)
+    if not state.consent_from_records(read_ledger(paths)).granted():
+        raise NoConsent(
+            "nothing to record: no category has consent; "
+            "run 'cleartrace consent give --all' or 'cleartrace consent give --category keys ...'"
+        )
+    check_display()
+    chosen = backend()
+    with open_home(create=False) as home:
+        _log_to_home(paths)
+        rec = Recorder(home, chosen, DEFAULT_POLICY)
+
+        def _stop(signum: int, frame: FrameType | None) -> None:
+            rec.stop()
+
+        signal.signal(signal.SIGINT, _stop)
+        signal.signal(signal.SIGTERM, _stop)
+        print("recording; Ctrl+C stops (pause with 'cleartrace pause')", file=sys.stderr)
+        rec.run(seconds)
+
+
+def pause(args: Args) -> None:
+    seconds = None if args.for_ is None else parse_duration(args.for_)
+    reply = request(Paths.from_env().socket, "pause", for_s=seconds)
+    until = reply["status"]["paused_until"]
+    print(f"paused until {until}" if until else "paused until resumed", file=sys.stderr)
+
+
+def resume(args: Args) -> None:
+    request(Paths.from_env().socket, "resume")
+    print("recording resumed", file=sys.stderr)
+
+
+# -- exclusions -------------------------------------------------------------------
+
+
+def exclude_list(args: Args) -> None:
+    paths = Paths.from_env()
+    conn = connect(paths.db) if paths.db.exists() else None
+    try:
+        rows = exclusions.list_exclusions(conn, DEFAULT_POLICY)
+    finally:
+        if conn is not None:
+            conn.close()
+    if args.json:
+        emit_json([{"app": app, "source": source} for app, source in rows])
+        return
+    for app, source in rows:
+        print(f"{app:<40} {source}")
+
+
+def exclude_change(args: Args) -> None:
+    change = exclusions.add_exclusion if args.action == "add" else exclusions.remove_exclusion
+    with open_home(create=True) as home:
+        change(home.ledger, args.app, DEFAULT_POLICY)
+    poke_recorder(home.paths)
