@@ -1,4 +1,4 @@
-"""The data categories a person consents to, one by one."""
+"""The data categories a person consents to, and the kinds of personal data review flags."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from cleartrace.errors import ConsentError
 
-__all__ = ["DEPENDS_ON", "Category", "parse_categories"]
+__all__ = ["DEPENDS_ON", "Category", "PiiCategory", "parse_categories"]
 
 
 class Category(StrEnum):
@@ -17,6 +17,21 @@ class Category(StrEnum):
     SCROLL = "scroll"
     APP_FOCUS = "app_focus"
     WINDOW_TITLES = "window_titles"
+
+
+class PiiCategory(StrEnum):
+    """What review detects in typed text; a policy chooses which are searched for."""
+
+    EMAIL = "email"
+    PHONE = "phone"
+    PAYMENT_CARD = "payment_card"
+    IBAN = "iban"
+    NATIONAL_ID = "national_id"
+    IP_ADDRESS = "ip_address"
+    URL_CREDENTIALS = "url_credentials"
+    # Category names, not credentials: bandit's hard-coded password check misreads them.
+    SECRET = "secret"  # noqa: S105
+    PASSWORD = "password"  # noqa: S105
 
 
 #: A title without the application it belongs to is meaningless.

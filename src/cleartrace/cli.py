@@ -48,6 +48,51 @@ def _categories(p: argparse.ArgumentParser) -> None:
     group.add_argument("--all", action="store_true", help="every category")
 
 
+def _session_id(p: argparse.ArgumentParser) -> None:
+    p.add_argument("id", metavar="ID", help="session id or a unique prefix of it")
+
+
+def _redact_parser(ssub: Any) -> None:
+    p = _add(
+        ssub,
+        "redact",
+        "remove events from a session for good: a span of text, a time range, "
+        "a pattern or detected personal data",
+        commands.sessions_redact,
+    )
+    _session_id(p)
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument(
+        "--span",
+        metavar="START:END",
+        help="characters START to END (from 0, END excluded) of a text stream",
+    )
+    how.add_argument(
+        "--from",
+        dest="from_",
+        metavar="T",
+        help="start of a time range (10:15, 10:15:30, +5m after the start, or ISO 8601)",
+    )
+    how.add_argument("--match", metavar="REGEX", help="every match of a regular expression")
+    how.add_argument("--pii", action="store_true", help="everything detected as personal data")
+    p.add_argument("--to", metavar="T", help="end of the time range (with --from)")
+    p.add_argument(
+        "--stream",
+        type=int,
+        default=1,
+        metavar="N",
+        help="the text stream of --span, as numbered by 'sessions show --text' (default 1)",
+    )
+    p.add_argument(
+        "--category",
+        action="append",
+        metavar="C",
+        help="with --pii: only these categories (repeatable), e.g. email, payment_card",
+    )
+    p.add_argument("--dry-run", action="store_true", help="show what would go; change nothing")
+    _json_flag(p)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="cleartrace",
@@ -101,19 +146,40 @@ def build_parser() -> argparse.ArgumentParser:
             "app", metavar="APP", help="application class (WM_CLASS), case-insensitive"
         )
 
-    sessions = _add(sub, "sessions", "list, show or delete recorded sessions", None)
+    sessions = _add(
+        sub, "sessions", "list, show, redact, approve, hold or delete recorded sessions", None
+    )
     ssub = sessions.add_subparsers(
         dest="action", metavar="ACTION", required=True, parser_class=_Parser
     )
     _json_flag(_add(ssub, "list", "list sessions", commands.sessions_list))
     p = _add(ssub, "show", "show one session", commands.sessions_show)
-    p.add_argument("id", metavar="ID", help="session id or a unique prefix of it")
+    _session_id(p)
     p.add_argument("--text", action="store_true", help="include the typed text per window")
+    p.add_argument(
+        "--pii", action="store_true", help="include the text and mark detected personal data"
+    )
     _json_flag(p)
+    _redact_parser(ssub)
+    for action, text in (
+        ("approve", "approve a session for upload"),
+        ("hold", "hold a session back: it is not uploaded and does not approve itself"),
+    ):
+        _session_id(_add(ssub, action, text, commands.sessions_review))
     p = _add(
         ssub, "delete", "delete a session (its key is destroyed first)", commands.sessions_delete
     )
-    p.add_argument("id", metavar="ID", help="session id or a unique prefix of it")
+    _session_id(p)
+
+    p = _add(sub, "forget", "remove the last minutes of recording for good", commands.forget)
+    p.add_argument("--last", required=True, metavar="DURATION", help="how far back, e.g. 15m, 1h")
+    p = _add(
+        sub,
+        "export",
+        "export all my data, decrypted: sessions, text, ledger, consent",
+        commands.export,
+    )
+    p.add_argument("--out", required=True, metavar="FILE", help="file to write (JSON)")
 
     ledger = _add(sub, "ledger", "show or export the consent ledger", None)
     lsub = ledger.add_subparsers(

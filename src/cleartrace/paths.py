@@ -6,19 +6,23 @@ one place that creates the home (0700) and tightens what it finds.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import logging
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import platformdirs
 
-from cleartrace.errors import HomeError
+from cleartrace.errors import DiskFull, HomeError, UsageError
 
-__all__ = ["Paths", "ensure_private_dirs", "private_file"]
+__all__ = ["Paths", "ensure_private_dirs", "private_file", "write_private"]
 
 log = logging.getLogger(__name__)
 
@@ -136,3 +140,42 @@ def private_file(path: Path) -> int:
     fd = os.open(path, flags, 0o600)
     os.fchmod(fd, 0o600)
     return fd
+
+
+@contextlib.contextmanager
+def write_private(out: Path, what: str) -> Iterator[TextIO]:
+    """Write the text file `out` (0600) all or nothing.
+
+    The text goes to a temporary file next to `out`, is synced and renamed
+    over `out`, so a reader or a crash never sees half of it.
+
+    Raises:
+        UsageError: `out` cannot be written (missing directory, no permission).
+        DiskFull: no room for the file.
+    """
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        with os.fdopen(private_file(tmp), "w", encoding="utf-8", newline="\n") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, out)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if not isinstance(exc, OSError):
+            raise
+        if exc.errno == errno.ENOSPC:
+            raise DiskFull(
+                f"cannot write the {what} {out}: the disk is full; free some space"
+            ) from exc
+        raise UsageError(
+            f"cannot write the {what} {out}: {exc.strerror}; "
+            "choose a file in a directory you can write to"
+        ) from exc
+    with contextlib.suppress(OSError):
+        fd = os.open(out.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:  # makes the rename durable: the entry lives in the directory's data
+            os.fsync(fd)
+        finally:
+            os.close(fd)

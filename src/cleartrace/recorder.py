@@ -14,7 +14,7 @@ import os
 import threading
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 from typing import Any
 
@@ -28,6 +28,7 @@ from cleartrace.control import ControlServer
 from cleartrace.errors import NoConsent, UsageError
 from cleartrace.events import CATEGORY_OF_KIND, Kind, RawEvent
 from cleartrace.home import Home
+from cleartrace.review.redaction import forget_since
 from cleartrace.store.sessions import SessionHandle
 
 __all__ = ["Recorder"]
@@ -145,6 +146,10 @@ class Recorder:
             self._keyboard = False
             self._mouse_flags = None
             self._focus_titles = None
+        self._close_session()
+
+    def _close_session(self) -> None:
+        """Flush what is queued, then close and compact the session."""
         writer, session = self._writer, self._session
         if writer is None or session is None:
             return
@@ -152,6 +157,7 @@ class Recorder:
         try:
             writer.join(timeout=10)
         finally:
+            self._writer = self._session = None
             # Close what was stored even when the last flush failed (e.g. a full
             # disk); if this fails too, the next start recovers the session.
             self._home.store.end_session(session, time.time_ns())
@@ -270,6 +276,30 @@ class Recorder:
         self._paused, self._paused_until = False, None
         self._reconcile()
 
+    # -- forgetting ----------------------------------------------------------------
+
+    def forget(self, seconds: float) -> int:
+        """Remove everything recorded in the last `seconds`, this session included.
+
+        The session is closed first (what is queued is flushed into it), the
+        events are removed from every session, and recording goes on in a new
+        session. Returns how many events went.
+        """
+        with self._lock:
+            since = datetime.now(UTC) - timedelta(seconds=seconds)
+            self._close_session()
+            try:
+                done = forget_since(self._home.store, self._home.ledger, since)
+            finally:
+                self._counts.clear()
+                self._start_session()
+                with self._focus_lock:
+                    self._last_focus = None  # the new session starts with its context
+                if self._focus_titles is not None:
+                    app, title = self._focused
+                    self._on_focus(time.monotonic_ns(), app, title)
+            return sum(r.count for r in done)
+
     # -- status and control -----------------------------------------------------
 
     def status(self) -> dict[str, Any]:
@@ -315,6 +345,11 @@ class Recorder:
         if cmd == "resume":
             self.resume()
             return {"status": self.status()}
+        if cmd == "forget":
+            seconds = req.get("seconds")
+            if not isinstance(seconds, int | float) or seconds <= 0:
+                raise UsageError("forgetting needs a positive number of seconds")
+            return {"removed": self.forget(float(seconds))}
         if cmd == "reload":
             with self._lock:
                 self._on_tick()

@@ -12,8 +12,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
+from recording import Recording, status, wait_for
+
+from cleartrace.paths import Paths
 
 HERE = Path(__file__).resolve().parent
 
@@ -172,3 +176,26 @@ def app_window(xserver: XServer, xdo: Callable[..., str]) -> Iterator[Callable[.
         proc.stdin.close()
         _kill(proc)
         proc.stdout.close()
+
+
+@pytest.fixture
+def start_recorder(private_home: Paths, xserver: Any) -> Iterator[Callable[[], Recording]]:
+    started: list[Recording] = []
+
+    def start() -> Recording:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cleartrace", "record"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        rec = Recording(private_home, proc)
+        started.append(rec)
+        wait_for(lambda: bool(status(private_home)["hooks"]), what="recorder start")
+        return rec
+
+    yield start
+    for rec in started:
+        if rec.proc.poll() is None:
+            rec.proc.kill()
+        rec.proc.communicate()  # reaps it and closes its pipes

@@ -51,11 +51,11 @@ def ct(*args: str) -> subprocess.CompletedProcess[str]:
 
 def fill(directory: Path) -> Path:
     filler = directory / "filler"
-    with filler.open("wb") as fh:
+    # Unbuffered: a buffered file would retry its last write on close and raise there.
+    with filler.open("wb", buffering=0) as fh:
         try:
             while True:
                 fh.write(b"\0" * 65536)
-                fh.flush()
         except OSError:
             pass
     return filler

@@ -49,7 +49,7 @@ def test_sessions_list_show_delete(consented: Paths, capsys: pytest.CaptureFixtu
     assert row["applications"] == ["Gedit"]
     code, out, _ = run(capsys, "sessions", "show", sid[:8], "--text")
     assert code == 0
-    assert "--- Gedit\nHello" in out
+    assert "--- stream 1: Gedit\nHello" in out
     assert run(capsys, "sessions", "delete", sid[:8])[0] == 0
     assert run(capsys, "sessions", "list", "--json")[1].strip() == "[]"
     last = json.loads(run(capsys, "ledger", "show", "--json")[1])[-1]

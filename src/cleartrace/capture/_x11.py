@@ -46,10 +46,14 @@ def _keysym(key: Any) -> int:
 
     A character is encoded from the character itself (so 'é' and '€' get the
     same keysym whatever the keyboard layout called them); special keys and
-    characterless codes carry their keysym as `vk` on X11.
+    characterless codes carry their keysym as `vk` on X11. A dead key carries
+    its spacing accent as `char` (U+00B4 for dead_acute), which that accent
+    typed on its own has too, so it is recorded by its dead keysym instead.
     """
     if isinstance(key, enum.Enum):  # pynput.keyboard.Key wraps a KeyCode
         return int(getattr(key.value, "vk", None) or 0)
+    if getattr(key, "is_dead", False) and getattr(key, "vk", None):
+        return int(key.vk)
     char = getattr(key, "char", None)
     if char is not None and len(char) == 1:
         return keysym_of_char(char)

@@ -14,7 +14,15 @@ from cleartrace.commands.recording import (
     resume,
     status,
 )
-from cleartrace.commands.sessions import sessions_delete, sessions_list, sessions_show
+from cleartrace.commands.sessions import (
+    export,
+    forget,
+    sessions_delete,
+    sessions_list,
+    sessions_redact,
+    sessions_review,
+    sessions_show,
+)
 
 __all__ = [
     "audit_verify",
@@ -22,6 +30,8 @@ __all__ = [
     "consent_show",
     "exclude_change",
     "exclude_list",
+    "export",
+    "forget",
     "ledger_export",
     "ledger_show",
     "pause",
@@ -29,6 +39,8 @@ __all__ = [
     "resume",
     "sessions_delete",
     "sessions_list",
+    "sessions_redact",
+    "sessions_review",
     "sessions_show",
     "status",
 ]

@@ -10,11 +10,8 @@ neither does.
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import json
 import logging
-import os
 import sqlite3
 from datetime import datetime
 from pathlib import Path
@@ -32,8 +29,7 @@ from cleartrace.consent.records import (
     record_hash,
     sign_record,
 )
-from cleartrace.errors import DiskFull, UsageError
-from cleartrace.paths import private_file
+from cleartrace.paths import write_private
 from cleartrace.store.db import transaction, translate_errors
 
 __all__ = ["EXPORT_TYPE", "EXPORT_VERSION", "Ledger", "read_records"]
@@ -179,33 +175,6 @@ class Ledger:
             StoreError: the database cannot be read.
         """
         lines = self.export_lines()
-        tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-        try:
-            with os.fdopen(private_file(tmp), "w", encoding="utf-8", newline="\n") as fh:
-                for line in lines:
-                    fh.write(line + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, out)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            if exc.errno == errno.ENOSPC:
-                raise DiskFull(
-                    f"cannot write the ledger export {out}: the disk is full; free some space"
-                ) from exc
-            raise UsageError(
-                f"cannot write the ledger export {out}: {exc.strerror}; "
-                "choose a file in a directory you can write to"
-            ) from exc
-        with contextlib.suppress(OSError):
-            _fsync_dir(out.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename durable: the directory entry lives in the directory's data."""
-    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        with write_private(out, "ledger export") as fh:
+            for line in lines:
+                fh.write(line + "\n")

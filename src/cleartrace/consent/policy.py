@@ -20,13 +20,22 @@ from typing import Any
 
 import rfc8785
 
-from cleartrace.categories import Category
+from cleartrace.categories import Category, PiiCategory
 from cleartrace.errors import UsageError
 
 __all__ = ["DEFAULT_POLICY", "Policy"]
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-_FIELDS = ("id", "version", "purpose", "categories", "mouse_move_hz", "hold_days", "exclusions")
+_FIELDS = (
+    "id",
+    "version",
+    "purpose",
+    "categories",
+    "mouse_move_hz",
+    "hold_days",
+    "exclusions",
+    "pii",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +52,8 @@ class Policy:
     hold_days: int = 3
     #: Application classes (WM_CLASS, lower case) never recorded; see exclusions.py.
     exclusions: tuple[str, ...] = ()
+    #: What review flags (and `redact --pii` removes) in typed text.
+    pii: tuple[PiiCategory, ...] = tuple(PiiCategory)
     _sha256: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -65,6 +76,7 @@ class Policy:
             "mouse_move_hz": self.mouse_move_hz,
             "hold_days": self.hold_days,
             "exclusions": list(self.exclusions),
+            "pii": [c.value for c in self.pii],
         }
 
     def reference(self) -> dict[str, Any]:
@@ -110,6 +122,12 @@ class Policy:
             isinstance(e, str) and e and e == e.strip().casefold() for e in exclusions
         ):
             raise UsageError("policy 'exclusions' must be a list of lower-case application classes")
+        pii = data["pii"]
+        known_pii = {c.value for c in PiiCategory}
+        if not isinstance(pii, list) or not all(isinstance(n, str) and n in known_pii for n in pii):
+            raise UsageError(f"policy 'pii' may only name: {', '.join(sorted(known_pii))}")
+        if len(set(pii)) != len(pii):
+            raise UsageError("policy 'pii' names a category twice")
         return cls(
             id=policy_id,
             version=version,
@@ -118,6 +136,7 @@ class Policy:
             mouse_move_hz=_int(data, "mouse_move_hz", 1, 1000),
             hold_days=_int(data, "hold_days", 0, 365),
             exclusions=tuple(exclusions),
+            pii=tuple(PiiCategory(n) for n in pii),
         )
 
 
@@ -130,7 +149,7 @@ def _int(data: dict[str, Any], name: str, low: int, high: int) -> int:
 
 DEFAULT_POLICY = Policy(
     id="cleartrace-default",
-    version=1,
+    version=2,
     purpose=(
         "Record how work is done at this computer (keys, mouse, focused application) "
         "to train AI models on real workflows. Only the categories you consent to are "

@@ -38,10 +38,12 @@ from cleartrace.categories import Category
 from cleartrace.errors import LedgerBroken
 
 __all__ = [
+    "APPROVERS",
     "ENVELOPE",
     "GENESIS",
     "KIND_FIELDS",
     "RECORD_VERSION",
+    "REDACTION_METHODS",
     "RESUME_REASONS",
     "FieldCheck",
     "b64url",
@@ -65,6 +67,10 @@ GENESIS = "0" * 64
 ENVELOPE = frozenset({"v", "seq", "time", "kind", "prev", "sig"})
 #: Why recording resumed: the person asked, or the pause they chose ran out.
 RESUME_REASONS = frozenset({"person", "timer"})
+#: How a redaction chose its events (see store/redaction.py).
+REDACTION_METHODS = frozenset({"span", "time", "match", "pii", "forget"})
+#: Who approved a session: the person, or the policy's hold period running out.
+APPROVERS = frozenset({"person", "hold_period"})
 #: The largest integer RFC 8785 (I-JSON) represents exactly.
 _MAX_INT = 2**53 - 1
 
@@ -207,6 +213,31 @@ def _check_session(value: object) -> None:
         raise ValueError("'session' must be a session id of 32 lower-case hex digits")
 
 
+def _check_method(value: object) -> None:
+    if value not in REDACTION_METHODS:
+        raise ValueError(f"'method' must be one of {sorted(REDACTION_METHODS)}")
+
+
+def _check_events(value: object) -> None:
+    if type(value) is not int or not 1 <= value <= _MAX_INT:
+        raise ValueError("'events' must be a positive integer")
+
+
+def _check_interval(value: object) -> None:
+    if (
+        not isinstance(value, dict)
+        or set(value) != {"start", "end"}
+        or not all(isinstance(v, str) and _UTC_TIME.fullmatch(v) for v in value.values())
+        or value["start"] > value["end"]
+    ):
+        raise ValueError("'interval' must be {start, end}: UTC times, start not after end")
+
+
+def _check_by(value: object) -> None:
+    if value not in APPROVERS:
+        raise ValueError(f"'by' must be one of {sorted(APPROVERS)}")
+
+
 _FIELD_CHECKS: dict[str, FieldCheck] = {
     "categories": _check_categories,
     "policy": _check_policy,
@@ -214,6 +245,10 @@ _FIELD_CHECKS: dict[str, FieldCheck] = {
     "reason": _check_reason,
     "app": check_app_name,
     "session": _check_session,
+    "method": _check_method,
+    "events": _check_events,
+    "interval": _check_interval,
+    "by": _check_by,
 }
 
 _KIND_FIELDS: dict[str, frozenset[str]] = {
@@ -227,6 +262,11 @@ _KIND_FIELDS: dict[str, frozenset[str]] = {
     "session.started": frozenset({"session"}),
     "session.ended": frozenset({"session"}),
     "session.deleted": frozenset({"session"}),
+    # What went (how many events of which categories, from when to when) and
+    # how it was chosen; never what it was, nor the pattern that found it.
+    "session.redacted": frozenset({"session", "method", "events", "categories", "interval"}),
+    "session.approved": frozenset({"session", "by"}),
+    "session.held": frozenset({"session"}),
 }
 
 #: Read-only view: kind -> the fields (all required) its records carry besides the envelope.

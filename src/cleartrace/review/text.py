@@ -1,74 +1,414 @@
-"""Text typed per focused window, rebuilt from key events.
+"""Text typed per focused window, rebuilt from key events, every character mapped to its events.
 
-This first version handles printable characters (already shifted as X
-delivered them), Caps Lock, BackSpace, Return and Tab; cursor movement and
-selections come with the full reconstruction.
+`reconstruct` replays a session's key presses (decoded by `KeyDecoder`) into
+one model text field per focus period, behaving as Qt's QPlainTextEdit does:
+typing replaces the selection; BackSpace, Delete and Ctrl+BackSpace/Delete
+(Qt's word rule: a run of letters or a run of punctuation, with the spaces
+after it) delete it or a character or a word; Left/Right collapse a selection
+or move, Ctrl+Left/Right by word, Home/End within the line, Ctrl+Home/End,
+Up/Down to the same column of the next line (kept across vertical moves; Up
+on the first line stays, Shift+Up selects to the start, Down likewise);
+Shift extends the selection; Ctrl+A selects all. The clipboard is never
+captured: Ctrl+C, Ctrl+X (which also deletes the selection) and Ctrl+V leave
+a `Mark`, and a paste shows as one U+FFFC in the text.
+
+Known limits, each a fact the events do not hold: the text a field had when
+it got the focus (every stream starts empty, and returning to a window starts
+a new stream); where a mouse click put the cursor (a click moves it to the
+end); lines wrapped by the widget and proportional fonts (Home/End and
+Up/Down act on lines as typed and columns as characters); the screenful of
+Page Up/Down (taken as the whole text); undo/redo and the Insert key's
+overwrite mode (not modelled); Caps Lock on before the recording started.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 
-from cleartrace.events import Event, Kind, char_of_keysym
+from cleartrace.events import Event, Kind
+from cleartrace.review.editor import PLACEHOLDER, Change, Editor
+from cleartrace.review.keysyms import LINE_SEPARATOR, KeyDecoder, Op, Press
 
-__all__ = ["Stream", "reconstruct"]
+__all__ = ["PLACEHOLDER", "Mark", "MarkKind", "Stream", "reconstruct"]
 
-_BACKSPACE = 0xFF08
-_TAB = 0xFF09
-_RETURN = 0xFF0D
-_KP_ENTER = 0xFF8D
-_CAPS_LOCK = 0xFFE5
+
+class MarkKind(StrEnum):
+    """Which clipboard shortcut left a mark."""
+
+    COPY = "copy"
+    CUT = "cut"
+    PASTE = "paste"
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """A clipboard shortcut: where in the final text, and the events of its keys."""
+
+    offset: int
+    kind: MarkKind
+    events: tuple[int, ...]
+
+
+_MARKS = {Op.COPY: MarkKind.COPY, Op.CUT: MarkKind.CUT, Op.PASTE: MarkKind.PASTE}
+
+_CLICK = Press(Op.CLICK)
+
+
+@dataclass(slots=True)
+class _Log:
+    """What `Stream.footprint` replays: the stream's actions and its other key events.
+
+    An action is a press that did something (or a click): `at[k]` is its index
+    among the events, `did[k]` the decoded press.
+    """
+
+    at: list[int] = field(default_factory=list)
+    did: list[Press] = field(default_factory=list)
+    modifiers: list[int] = field(default_factory=list)  # presses of Shift, Ctrl, Alt, ...
+    toggles: list[int] = field(default_factory=list)  # Caps Lock presses that toggled it
+    loose: list[int] = field(default_factory=list)  # unpaired releases, dropped dead keys
+    cells: list[tuple[int, ...]] = field(default_factory=list)  # presses behind each character
+    ups: dict[int, int] = field(default_factory=dict)  # press -> release (whole session)
+    end: int = 0  # the index where the stream's focus period ends
 
 
 @dataclass(slots=True)
 class Stream:
-    """What was typed while one window had focus."""
+    """What was typed while one window had focus.
+
+    `sources[i]` are the indices (into the events given to `reconstruct`) of
+    the events behind `text[i]`: its press and release (and those of the dead
+    keys composed into it; for a paste placeholder those of the V of Ctrl+V).
+    `events` are all this stream's key events, in order.
+    """
 
     app: str | None
     title: str | None
     started_ns: int
-    chars: list[str] = field(default_factory=list)
+    text: str = ""
+    sources: list[tuple[int, ...]] = field(default_factory=list)
+    events: list[int] = field(default_factory=list)
+    marks: list[Mark] = field(default_factory=list)
+    _log: _Log = field(default_factory=_Log, repr=False, compare=False)
 
-    @property
-    def text(self) -> str:
-        return "".join(self.chars)
+    def footprint(self, start: int, end: int) -> set[int]:
+        """The events to delete so that `text[start:end]` was never typed.
+
+        That is the sources of those characters; every other key event of the
+        stream from the first to the last of them (typed-then-deleted
+        characters, BackSpaces, Shift and Ctrl presses of that typing) unless
+        the rest of the text needs it; the release of every press taken; and
+        any event elsewhere without which the rest would no longer come out
+        the same (a character this span's typing replaced). Replaying what is
+        left gives `text[:start] + text[end:]` unless a separator inside the
+        span steered a later line or word movement (Home after a deleted line
+        break, Ctrl+Left over a deleted space, Up/Down across a shortened
+        line). It never includes an event behind a character outside the span.
+
+        Raises:
+            ValueError: the span is inverted or outside the text.
+        """
+        if not 0 <= start <= end <= len(self.text):
+            raise ValueError(
+                f"span {start}:{end} is not within this stream of {len(self.text)} characters"
+            )
+        if start == end:
+            return set()
+        taken = _Footprint(self._log, start, end).events()
+        for chars in (self.sources[:start], self.sources[end:]):
+            for sources in chars:
+                taken.difference_update(sources)
+        return taken
 
 
-def reconstruct(events: Iterable[Event], *, caps_applied: bool = True) -> list[Stream]:
-    """Split `events` into per-focus streams and replay their key presses.
+_TAKE: tuple[bool, ...] = (True,)
+_KEEP: tuple[bool, ...] = (False,)
+_TAKE_OR_KEEP: tuple[bool, ...] = (True, False)
+_KEEP_OR_TAKE: tuple[bool, ...] = (False, True)
+_DRIFT, _RESTART = 2, 3  # _step's other answers
 
-    `caps_applied` says whether the capture layer already applied Caps Lock
-    to the characters it reported (pynput on X11 does); when it did not, the
-    case of letters is flipped while Caps Lock is on.
+
+def _image(gone: bytearray, ref: int, ref_image: int, pos: int) -> int:
+    """Where position `pos` of the whole text is in the rest, from one whose image is known."""
+    if pos >= ref:
+        return ref_image + (pos - ref) - gone.count(1, ref, pos)
+    return ref_image - (ref - pos) + gone.count(1, pos, ref)
+
+
+class _Footprint:
+    """Chooses what to take out of a stream for one span (see `Stream.footprint`).
+
+    Two editors replay the stream's actions side by side: `whole` all of them,
+    `rest` only those kept, and `gone` marks the characters of `whole` that
+    `rest` never got. A character of the span is always taken, one outside it
+    always kept; any other action is taken if it lies within the span's typing
+    and kept otherwise, unless that choice would make `rest` differ from
+    `whole` without the gone characters, when the other one is made. A
+    deletion `rest` cannot follow (the span's character replaced kept
+    characters) takes those characters too and starts again.
     """
-    streams: list[Stream] = []
-    current: Stream | None = None
-    caps = False
-    for ev in events:
-        if ev.kind is Kind.FOCUS:
-            current = Stream(ev.app, ev.title, ev.t_ns)
-            streams.append(current)
+
+    __slots__ = ("_forced", "_hi", "_keep", "_lo", "_log", "_span")
+
+    def __init__(self, log: _Log, start: int, end: int) -> None:
+        self._log, cells, ups = log, log.cells, log.ups
+        self._span = {c[-1] for c in cells[start:end]}
+        self._keep = {c[-1] for c in cells[:start]} | {c[-1] for c in cells[end:]}
+        presses = [p for c in cells[start:end] for p in c]
+        self._lo = min(presses)
+        self._hi = max(presses + [ups[p] for p in presses if p in ups])
+        self._forced: set[int] = set()
+
+    def events(self) -> set[int]:
+        taken = self._replay()
+        while taken is None:
+            taken = self._replay()
+        taken |= self._idle_keys(taken)
+        ups = self._log.ups
+        taken.update([ups[p] for p in taken if p in ups])
+        return taken
+
+    def _replay(self) -> set[int] | None:
+        """The actions (and their dead keys) taken; None to start again with more forced."""
+        log = self._log
+        first = bisect_left(log.at, min([self._lo, *self._forced]))
+        whole = Editor()
+        for i, press in zip(log.at[:first], log.did[:first], strict=True):  # nothing differs
+            whole.apply(whole.plan(press.op, press.select, press.text), (i,))
+        rest, gone = whole.copy(), bytearray(len(whole.chars))
+        taken: set[int] = set()
+        exact = True
+        for i, press in zip(log.at[first:], log.did[first:], strict=True):
+            if press.op is Op.CLICK:
+                choices = _KEEP
+            elif i in self._span or i in self._forced:
+                choices = _TAKE
+            elif i in self._keep:
+                choices = _KEEP
+            else:
+                choices = _TAKE_OR_KEEP if self._lo <= i <= self._hi else _KEEP_OR_TAKE
+            answer = self._step(whole, rest, gone, i, press, choices) if exact else _DRIFT
+            if answer == _RESTART:
+                return None
+            if answer == _DRIFT:  # from here on the preferred choice, unchecked
+                exact, answer = False, choices[0]
+            if answer:
+                taken.add(i)
+                taken.update(press.deads)
+        return taken
+
+    def _step(
+        self,
+        whole: Editor,
+        rest: Editor,
+        gone: bytearray,
+        i: int,
+        press: Press,
+        choices: tuple[bool, ...],
+    ) -> int:
+        """Play action `i` on `whole` and, if kept, on `rest`.
+
+        Returns whether it is taken, or _DRIFT or _RESTART.
+        """
+        cursor, rest_cursor = whole.cursor, rest.cursor  # the latter is the former's image
+        change = whole.plan(press.op, press.select, press.text)
+        lo, hi, typed = change[0], change[1], bool(change[2])
+        lo_image = _image(gone, cursor, rest_cursor, lo)
+        hi_image = _image(gone, cursor, rest_cursor, hi)
+        kept_deleted = [
+            c[-1] for c, g in zip(whole.cells[lo:hi], gone[lo:hi], strict=True) if not g
+        ]
+        whole.apply(change, (i,))
+        gone[lo:hi] = b"\x01" if typed else b""
+        proposal = rest.plan(press.op, press.select, press.text) if False in choices else change
+        for take in choices:
+            if typed:
+                gone[lo] = take
+            new_cursor = _image(gone, lo, lo_image, whole.cursor)
+            new_anchor = _image(gone, lo, lo_image, whole.anchor)
+            if take:
+                fits = lo_image == hi_image and (rest.cursor, rest.anchor) == (
+                    new_cursor,
+                    new_anchor,
+                )
+            else:
+                fits = proposal[:2] == (lo_image, hi_image) and proposal[3:5] == (
+                    new_cursor,
+                    new_anchor,
+                )
+            if fits:
+                if not take:
+                    rest.apply(proposal, (i,))
+                return take
+        if kept_deleted and True in choices:
+            self._forced.update(kept_deleted)
+            return _RESTART
+        if typed:
+            gone[lo] = choices[0]
+        return _DRIFT
+
+    def _idle_keys(self, taken: set[int]) -> set[int]:
+        """Stray releases and dropped dead keys within the span's typing, and the modifier
+        holds and Caps Lock pairs over it that no kept key needs."""
+        log, lo, hi = self._log, self._lo, self._hi
+        kept = sorted(
+            p
+            for i, press in zip(log.at, log.did, strict=True)
+            if press.op is not Op.CLICK
+            for p in (*press.deads, i)
+            if p not in taken
+        )
+
+        def idle(first: int, last: int) -> bool:
+            """Whether no kept key was pressed between the two, and both touch the span."""
+            k = bisect_right(kept, first)
+            return first <= hi and last >= lo and (k == len(kept) or kept[k] > last)
+
+        out = {e for e in log.loose if lo <= e <= hi}
+        for press in log.modifiers:
+            release = log.ups.get(press)
+            if release is not None and release < log.end and idle(press, release):
+                out.add(press)
+        toggles = log.toggles
+        k = 0
+        while k + 1 < len(toggles):
+            if idle(toggles[k], toggles[k + 1]):
+                out.update(toggles[k : k + 2])
+                k += 2
+            else:
+                k += 1
+        return out
+
+
+class _Builder:
+    """One stream while `reconstruct` runs."""
+
+    __slots__ = ("editor", "events", "first", "log", "marks", "stream")
+
+    def __init__(self, stream: Stream, first: int, ups: dict[int, int]) -> None:
+        self.stream, self.first, self.events, self.log = stream, first, stream.events, stream._log
+        self.log.ups = ups
+        self.editor = Editor()
+        # (kind, key of the character just before it or -1, presses of its keys)
+        self.marks: list[tuple[MarkKind, int, tuple[int, ...]]] = []
+
+    def press(self, index: int, press: Press, ctrl_press: int) -> None:
+        self.events.append(index)
+        op, editor = press.op, self.editor
+        if op is Op.INSERT and editor.cursor == editor.anchor and not press.deads:
+            self.log.at.append(index)  # typing without a selection: most presses
+            self.log.did.append(press)
+            at = editor.cursor
+            editor.chars.insert(at, press.text)
+            editor.cells.insert(at, (index,))
+            editor.cursor = editor.anchor = at + 1
+            editor.goal = -1
+        elif op is Op.MODIFIER:
+            self.log.modifiers.append(index)
+        elif op is Op.CAPS:
+            self.log.toggles.append(index)
+        elif op is not Op.DEAD:
+            self.log.at.append(index)
+            self.log.did.append(press)
+            if op in _MARKS:
+                self._mark(_MARKS[op], (ctrl_press, index))
+            cell = (*press.deads, index) if press.composed else (index,)
+            self._edit(editor.plan(op, press.select, press.text), cell)
+
+    def click(self, index: int) -> None:
+        self.log.at.append(index)
+        self.log.did.append(_CLICK)
+        self.editor.apply(self.editor.plan(Op.CLICK, False, ""), ())
+
+    def _mark(self, kind: MarkKind, presses: tuple[int, ...]) -> None:
+        """A mark at the selection's start (or the cursor), kept after the character before it."""
+        offset = min(self.editor.cursor, self.editor.anchor)
+        before = self.editor.cells[offset - 1][-1] if offset else -1
+        self.marks.append((kind, before, tuple(p for p in presses if p >= 0)))
+
+    def _edit(self, change: Change, cell: tuple[int, ...]) -> None:
+        lo, hi = change[0], change[1]
+        if hi > lo and self.marks:  # a mark after a deleted character moves before the deletion
+            deleted = {c[-1] for c in self.editor.cells[lo:hi]}
+            before = self.editor.cells[lo - 1][-1] if lo else -1
+            self.marks = [(k, before if at in deleted else at, p) for k, at, p in self.marks]
+        self.editor.apply(change, cell)
+
+    def finish(self, end: int) -> Stream:
+        stream, log, editor = self.stream, self.log, self.editor
+        ups = log.ups
+        log.cells, log.end = editor.cells, end
+        stream.text = "".join(editor.chars).replace(LINE_SEPARATOR, "\n")
+        stream.sources = [
+            (c[0], ups[c[0]]) if len(c) == 1 and c[0] in ups else _with_ups(c, ups)
+            for c in editor.cells
+        ]
+        if self.marks:
+            where = {c[-1]: i + 1 for i, c in enumerate(editor.cells)}
+            stream.marks = [
+                Mark(where.get(at, 0), kind, _with_ups(presses, ups))
+                for kind, at, presses in self.marks
+            ]
+        return stream
+
+
+def _with_ups(presses: tuple[int, ...], ups: dict[int, int]) -> tuple[int, ...]:
+    return tuple(sorted((*presses, *(ups[p] for p in presses if p in ups))))
+
+
+def reconstruct(events: Sequence[Event]) -> list[Stream]:
+    """Split `events` into focus periods and replay each one's keys into a text field.
+
+    A stream is returned if it has key events, even when nothing of its text
+    remained (its typed-then-deleted keys may still need review).
+    """
+    decoder = KeyDecoder()
+    ups: dict[int, int] = {}
+    builders: list[_Builder] = []
+    firsts: list[int] = []  # each builder's first event, to find a press's stream
+    ends: list[int] = []
+    current: _Builder | None = None
+    key_down, key_up, move, scroll = Kind.KEY_DOWN, Kind.KEY_UP, Kind.MOVE, Kind.SCROLL
+    for index, event in enumerate(events):
+        kind = event.kind
+        if kind is move or kind is scroll:
             continue
-        if ev.kind is not Kind.KEY_DOWN:
-            continue
-        if current is None:
-            current = Stream(None, None, ev.t_ns)
-            streams.append(current)
-        code = ev.a
-        if code == _CAPS_LOCK:
-            caps = not caps
-        elif code == _BACKSPACE:
-            if current.chars:
-                current.chars.pop()
-        elif code in (_RETURN, _KP_ENTER):
-            current.chars.append("\n")
-        elif code == _TAB:
-            current.chars.append("\t")
-        else:
-            char = char_of_keysym(code)
-            if char is not None:
-                if caps and not caps_applied and char.isalpha():
-                    char = char.swapcase()
-                current.chars.append(char)
-    return [s for s in streams if s.chars]
+        if kind is key_down or kind is key_up:
+            if current is None:
+                current = _Builder(Stream(None, None, event.t_ns), index, ups)
+                builders.append(current)
+                firsts.append(index)
+            if kind is key_down:
+                current.press(index, decoder.press(index, event.a), decoder.ctrl_press)
+                continue
+            down = decoder.release(event.a)
+            if down < 0 or down >= current.first:
+                owner = current
+            else:
+                owner = builders[bisect_right(firsts, down) - 1]
+            owner.events.append(index)
+            if down < 0:
+                owner.log.loose.append(index)
+            else:
+                ups[down] = index
+        elif kind is Kind.BUTTON_DOWN:
+            if current is not None:
+                current.click(index)
+        elif kind is Kind.FOCUS:
+            if current is not None:
+                current.log.loose.extend(decoder.drop_dead())
+                ends.append(index)
+            current = _Builder(Stream(event.app, event.title, event.t_ns), index, ups)
+            builders.append(current)
+            firsts.append(index)
+        elif kind is Kind.EXCLUDED_START or kind is Kind.EXCLUDED_END:
+            dropped = decoder.reset()
+            if current is not None:
+                current.log.loose.extend(dropped)
+    if current is not None:
+        current.log.loose.extend(decoder.drop_dead())
+        ends.append(len(events))
+    return [b.finish(end) for b, end in zip(builders, ends, strict=True) if b.events]

@@ -157,12 +157,15 @@ def reseal(
     first_index: int,
     per_chunk: int,
     level: int,
+    stride: int = 1,
 ) -> list[SealedChunk]:
     """Re-seal a session's (index, chunk) pairs as chunks of `per_chunk` events.
 
     Compaction: many small chunks sealed at flush time become a few large
-    ones at a higher zstd level, under fresh nonces and indices from
-    `first_index` up. Only `per_chunk` events are held decoded at a time.
+    ones at a higher zstd level, under fresh nonces and indices
+    `first_index`, `first_index + stride`, ... The gaps let a redaction
+    replace one chunk by a new one between its neighbours. Only `per_chunk`
+    events are held decoded at a time.
 
     Raises:
         StoreCorrupt: an input chunk does not open.
@@ -171,7 +174,7 @@ def reseal(
     pending: list[RawEvent] = []
 
     def seal_part(part: list[RawEvent]) -> None:
-        index = first_index + len(out)
+        index = first_index + len(out) * stride
         blob = seal_chunk(session_key, session_id, index, part, level)
         out.append((index, len(part), part[0][0], part[-1][0], blob))
 

@@ -49,6 +49,14 @@ CREATE TABLE IF NOT EXISTS ledger (
     hash   TEXT NOT NULL,                 -- hex SHA-256 of the canonical record
     record TEXT NOT NULL                  -- canonical JSON (RFC 8785), signed
 );
+CREATE TABLE IF NOT EXISTS redactions (      -- markers: what went, never what it was
+    session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    at_ns      INTEGER NOT NULL,          -- when the redaction was made (wall clock)
+    method     TEXT NOT NULL,             -- span, time, match, pii or forget
+    from_ns    INTEGER NOT NULL,          -- wall clock of the first removed event
+    to_ns      INTEGER NOT NULL,          -- and of the last
+    removed    TEXT NOT NULL              -- JSON: events removed per category
+);
 CREATE TABLE IF NOT EXISTS exclusions (
     app TEXT PRIMARY KEY                  -- application class excluded by the person
 );

@@ -16,21 +16,30 @@ import secrets
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
-from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
 
-from cleartrace.errors import StoreCorrupt, UnknownSession, UsageError, WrongKey
+from cleartrace.errors import StoreCorrupt, StoreError, UnknownSession, UsageError, WrongKey
 from cleartrace.events import CATEGORY_OF_KIND, Event, Kind, RawEvent
 from cleartrace.paths import Paths
-from cleartrace.store.chunks import open_chunk, open_summary, reseal, seal_chunk, seal_summary
+from cleartrace.store.chunks import (
+    SealedChunk,
+    open_chunk,
+    open_chunk_raw,
+    open_summary,
+    reseal,
+    seal_chunk,
+    seal_summary,
+)
 from cleartrace.store.crypto import seal, unseal, unwrap_key, wrap_key
 from cleartrace.store.db import connect, transaction, translate_errors
 from cleartrace.store.keys import Keys
+from cleartrace.store.redaction import KEPT_KINDS, METHODS, Redaction, count_removed
+from cleartrace.store.writers import process_token, writer_alive
 
 __all__ = ["SessionHandle", "SessionInfo", "Store"]
 
@@ -41,8 +50,14 @@ _KEY_CHECK = b"cleartrace-key-check"
 # that compacting a day-long session takes; larger chunks compress no better.
 _COMPACT_EVENTS = 250_000
 _COMPACT_LEVEL = 10
+# Compacted chunks get indices this far apart, so that a redaction can put a
+# re-sealed chunk between its neighbours (see store/redaction.py).
+_GAP = 1024
 _CHECKPOINT_TRIES = 20
 _EXCLUDED = "excluded_intervals"
+_FOCUS = int(Kind.FOCUS)
+_HWM = "chunk_hwm:"  # meta key: the highest chunk index a session ever used
+_REVIEW_STATES = frozenset({"approved", "held"})
 _CHUNKS_OF = "SELECT idx, blob FROM chunks WHERE session_id=? ORDER BY idx"
 _INSERT_CHUNK = (
     "INSERT INTO chunks(session_id, idx, n_events, first_mono_ns, last_mono_ns, blob)"
@@ -154,7 +169,7 @@ class Store:
                 " writer_pid) VALUES (?, ?, ?, 'recording', ?, ?)",
                 row,
             )
-            token = _process_token(os.getpid()) or ""
+            token = process_token(os.getpid()) or ""
             conn.execute("INSERT INTO meta(key, value) VALUES (?, ?)", (_WRITER + handle.id, token))
         return handle
 
@@ -207,9 +222,16 @@ class Store:
             n, last = span = self._span(session_id)
             if n <= 1:
                 return
+            (total,) = self._conn.execute(
+                "SELECT sum(n_events) FROM chunks WHERE session_id=?", (session_id,)
+            ).fetchone()
+            parts = -(-int(total) // _COMPACT_EVENTS)
+            stride = _GAP if last + 1 + parts * _GAP < 1 << 32 else 1
             rows = self._conn.execute(_CHUNKS_OF, (session_id,))
             # New indices above the old: a (key, index) pair is never used twice.
-            sealed = reseal(key, session_id, rows, last + 1, _COMPACT_EVENTS, _COMPACT_LEVEL)
+            sealed = reseal(
+                key, session_id, rows, last + 1, _COMPACT_EVENTS, _COMPACT_LEVEL, stride
+            )
         with transaction(self._conn, self._paths.db) as conn:
             if self._span(session_id) != span:
                 log.info("session %s changed while compacting; left as is", session_id[:12])
@@ -250,7 +272,7 @@ class Store:
             rows = self._conn.execute(_WRITER_SQL + "s.state='recording'").fetchall()
         closed = []
         for session_id, _state, started_ns, anchor_mono, pid, token in rows:
-            if _writer_alive(pid, token):
+            if writer_alive(pid, token):
                 continue
             self._compact(session_id, self._session_key(session_id))
             sql = "SELECT max(last_mono_ns) FROM chunks WHERE session_id=?"
@@ -351,7 +373,7 @@ class Store:
         with translate_errors(self._paths.db):
             row = self._conn.execute(_WRITER_SQL + "s.id=?", (session_id,)).fetchone()
         _id, state, _started, _anchor, pid, token = row
-        if state == "recording" and _writer_alive(pid, token):
+        if state == "recording" and writer_alive(pid, token):
             raise UsageError(
                 f"session {session_id[:12]} is still being recorded (process {pid}); "
                 "stop that recording first, then delete it"
@@ -368,30 +390,295 @@ class Store:
             conn.execute("DELETE FROM sessions WHERE id=?", (session_id,))
         self._checkpoint()
 
+    # -- redaction --------------------------------------------------------------------
 
-def _process_token(pid: int) -> str | None:
-    """Boot id + start time of a process: unlike its pid, never reused. None off Linux."""
-    try:
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-        start = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[-1].split()[19]
-    except (OSError, IndexError):
-        return None
-    return f"{boot}:{start.decode()}"
+    def _refuse_live(self, session_id: str, doing: str) -> None:
+        with translate_errors(self._paths.db):
+            row = self._conn.execute(_WRITER_SQL + "s.id=?", (session_id,)).fetchone()
+        if row is None:
+            raise UnknownSession(
+                f"no session has id '{session_id}'; see 'cleartrace sessions list'"
+            )
+        _id, state, _started, _anchor, pid, token = row
+        if state == "recording" and writer_alive(pid, token):
+            raise UsageError(
+                f"session {session_id[:12]} is still being recorded (process {pid}); "
+                f"stop that recording first, then {doing} it"
+            )
 
+    def anchors(self, session_id: str) -> tuple[int, int]:
+        """(wall-clock ns, monotonic ns) of the same instant at the session start."""
+        sql = "SELECT started_ns, anchor_mono_ns FROM sessions WHERE id=?"
+        with translate_errors(self._paths.db):
+            started, anchor = self._conn.execute(sql, (session_id,)).fetchone()
+        return int(started), int(anchor)
 
-def _writer_alive(pid: int | None, token: str | None) -> bool:
-    """Whether the process that began a session still runs: same pid and, where
-    /proc tells, same boot and start time (pids are reused, after a reboot
-    often). In doubt, yes: compacting under a live writer breaks its appends."""
-    if pid is None:
-        return False
-    now = _process_token(pid)
-    if now is not None and token:
-        return now == token
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # another user's process: cannot tell, so assume the worst
-    return True
+    def indices_between(self, session_id: str, from_ns: int, to_ns: int) -> list[int]:
+        """Positions (as in `read_events`) of the events stamped in [from_ns, to_ns)
+        of wall-clock time; chunks wholly outside are skipped undecrypted."""
+        started, anchor = self.anchors(session_id)
+        lo, hi = from_ns - started + anchor, to_ns - started + anchor
+        key = self._session_key(session_id)
+        sql = (
+            "SELECT idx, n_events, first_mono_ns, last_mono_ns FROM chunks"
+            " WHERE session_id=? ORDER BY idx"
+        )
+        with translate_errors(self._paths.db):
+            rows = self._conn.execute(sql, (session_id,)).fetchall()
+        out: list[int] = []
+        base = 0
+        for idx, n, first, last in rows:
+            if last >= lo and first < hi:
+                events = open_chunk_raw(key, session_id, idx, self._blob(session_id, idx))
+                out.extend(base + i for i, e in enumerate(events) if lo <= e[0] < hi)
+            base += n
+        return out
+
+    def _blob(self, session_id: str, idx: int) -> bytes:
+        sql = "SELECT blob FROM chunks WHERE session_id=? AND idx=?"
+        with translate_errors(self._paths.db):
+            (blob,) = self._conn.execute(sql, (session_id, idx)).fetchone()
+        return bytes(blob)
+
+    def redact(
+        self,
+        session_id: str,
+        positions: Collection[int],
+        *,
+        method: str,
+        record: Callable[[sqlite3.Connection, Redaction], object] | None = None,
+    ) -> Redaction:
+        """Remove the events at `positions` (as in `read_events`) for good.
+
+        The chunks that held them are re-sealed without them (fresh nonces), the
+        old chunks are deleted, counts and the sealed application list follow,
+        and a marker (method, times, counts per category — no content) is
+        stored; `record` runs in that same transaction (the ledger's
+        "session.redacted"). Exclusion markers are never removed.
+
+        Raises:
+            UnknownSession: no such session.
+            UsageError: the session is being recorded, or a position is out of range.
+            StoreError: the session changed meanwhile (nothing was changed).
+        """
+        if method not in METHODS:
+            raise ValueError(f"unknown redaction method '{method}'")
+        self._refuse_live(session_id, "redact")
+        key = self._session_key(session_id)
+        sql = "SELECT idx, n_events FROM chunks WHERE session_id=? ORDER BY idx"
+        with translate_errors(self._paths.db):
+            layout = [(int(i), int(n)) for i, n in self._conn.execute(sql, (session_id,))]
+            (hwm,) = self._conn.execute(
+                "SELECT value FROM meta WHERE key=?", (_HWM + session_id,)
+            ).fetchone() or (-1,)
+        wanted = sorted(set(positions))
+        total = sum(n for _, n in layout)
+        if wanted and (wanted[0] < 0 or wanted[-1] >= total):
+            raise UsageError(f"session {session_id[:12]} has {total} events; nothing was changed")
+        plan = self._plan_redaction(session_id, key, layout, wanted, int(hwm))
+        removed_events, new_chunks, dropped = plan
+        if not removed_events:
+            started, _ = self.anchors(session_id)
+            return Redaction(session_id, method, time.time_ns(), started, started, {})
+        started, anchor = self.anchors(session_id)
+        now = time.time_ns()
+        times = [e[0] for e in removed_events] or [anchor]
+        redaction = Redaction(
+            session_id=session_id,
+            method=method,
+            at_ns=now,
+            from_ns=started + min(times) - anchor,
+            to_ns=started + max(times) - anchor,
+            removed=dict(sorted(count_removed(removed_events).items())),
+        )
+        counts = dict(self.session(session_id).counts)
+        for name, n in redaction.removed.items():
+            counts[name] = counts.get(name, 0) - n
+        counts = {k: v for k, v in counts.items() if v > 0}
+        apps = None
+        if redaction.removed.get("app_focus"):
+            apps = self._applications(session_id, key, dropped, new_chunks)
+        top = max([hwm, *(i for i, _ in layout), *(c[0] for c in new_chunks)])
+        with transaction(self._conn, self._paths.db) as conn:
+            if [tuple(r) for r in conn.execute(sql, (session_id,))] != layout:
+                raise StoreError(
+                    f"session {session_id[:12]} changed meanwhile; nothing was redacted, try again"
+                )
+            conn.executemany(
+                "DELETE FROM chunks WHERE session_id=? AND idx=?",
+                [(session_id, idx) for idx in dropped],
+            )
+            conn.executemany(_INSERT_CHUNK, [(session_id, *c) for c in new_chunks])
+            conn.execute(
+                "UPDATE sessions SET counts=? WHERE id=?",
+                (json.dumps(counts, sort_keys=True), session_id),
+            )
+            if apps is not None:
+                summary = seal_summary(key, session_id, apps)
+                conn.execute("UPDATE sessions SET summary=? WHERE id=?", (summary, session_id))
+            conn.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (_HWM + session_id, top)
+            )
+            conn.execute(
+                "INSERT INTO redactions(session_id, at_ns, method, from_ns, to_ns, removed)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    session_id,
+                    now,
+                    method,
+                    redaction.from_ns,
+                    redaction.to_ns,
+                    json.dumps(redaction.removed, sort_keys=True),
+                ),
+            )
+            if record is not None:
+                record(conn, redaction)
+        self._checkpoint()
+        return redaction
+
+    def _plan_redaction(
+        self,
+        session_id: str,
+        key: bytes,
+        layout: list[tuple[int, int]],
+        wanted: list[int],
+        hwm: int,
+    ) -> tuple[list[RawEvent], list[SealedChunk], list[int]]:
+        """(removed events, new chunks, indices of the chunks they replace).
+
+        A re-sealed chunk takes the index after the old one when that is free
+        before the next chunk (compaction leaves gaps), so the order holds;
+        the last chunk goes above every index the session ever used. With no
+        gap left, that chunk and all after it are re-sealed above them all.
+        """
+        removed: list[RawEvent] = []
+        sealed: list[SealedChunk] = []
+        dropped: list[int] = []
+        base, w = 0, 0
+        for pos, (idx, n) in enumerate(layout):
+            local = set()
+            while w < len(wanted) and wanted[w] < base + n:
+                local.add(wanted[w] - base)
+                w += 1
+            if not local:
+                base += n
+                continue
+            following = layout[pos + 1][0] if pos + 1 < len(layout) else None
+            if following is not None and idx + 1 >= following:
+                tail = self._reseal_tail(
+                    session_id, key, layout, pos, wanted[w - len(local) :], hwm
+                )
+                return removed + tail[0], sealed + tail[1], dropped + tail[2]
+            base += n
+            events = open_chunk_raw(key, session_id, idx, self._blob(session_id, idx))
+            gone = {i for i in local if events[i][1] not in KEPT_KINDS}
+            if not gone:
+                continue
+            removed.extend(events[i] for i in sorted(gone))
+            kept = [e for i, e in enumerate(events) if i not in gone]
+            dropped.append(idx)
+            if kept:
+                slot = idx + 1 if following is not None else max(idx, hwm) + 1
+                blob = seal_chunk(key, session_id, slot, kept, _COMPACT_LEVEL)
+                sealed.append((slot, len(kept), kept[0][0], kept[-1][0], blob))
+        return removed, sealed, dropped
+
+    def _reseal_tail(
+        self,
+        session_id: str,
+        key: bytes,
+        layout: list[tuple[int, int]],
+        start: int,
+        wanted: list[int],
+        hwm: int,
+    ) -> tuple[list[RawEvent], list[SealedChunk], list[int]]:
+        """Re-seal layout[start:] without the events at `wanted` (session
+        positions, all within that tail), above every index used so far."""
+        base = sum(n for _, n in layout[:start])
+        remove = {p - base for p in wanted}
+        removed: list[RawEvent] = []
+        kept: list[RawEvent] = []
+        offset = 0
+        for idx, n in layout[start:]:
+            events = open_chunk_raw(key, session_id, idx, self._blob(session_id, idx))
+            for i, event in enumerate(events):
+                if offset + i in remove and event[1] not in KEPT_KINDS:
+                    removed.append(event)
+                else:
+                    kept.append(event)
+            offset += n
+        first = max(hwm, layout[-1][0]) + 1
+        sealed: list[SealedChunk] = []
+        for part in range(0, len(kept), _COMPACT_EVENTS):
+            events = kept[part : part + _COMPACT_EVENTS]
+            index = first + (part // _COMPACT_EVENTS) * _GAP
+            blob = seal_chunk(key, session_id, index, events, _COMPACT_LEVEL)
+            sealed.append((index, len(events), events[0][0], events[-1][0], blob))
+        return removed, sealed, [idx for idx, _ in layout[start:]]
+
+    def _applications(
+        self, session_id: str, key: bytes, dropped: list[int], new_chunks: list[SealedChunk]
+    ) -> set[str]:
+        """The applications seen in the session as it will be after a redaction."""
+        apps: set[str] = set()
+        gone = set(dropped)
+        with translate_errors(self._paths.db):
+            rows = self._conn.execute(_CHUNKS_OF, (session_id,)).fetchall()
+        blobs = [(idx, bytes(b)) for idx, b in rows if idx not in gone]
+        blobs += [(c[0], c[4]) for c in new_chunks]
+        for idx, blob in blobs:
+            for event in open_chunk_raw(key, session_id, idx, blob):
+                if event[1] == _FOCUS and event[6] is not None and event[6][0]:
+                    apps.add(event[6][0])
+        return apps
+
+    def redactions(self, session_id: str) -> list[Redaction]:
+        """The markers left by redactions of a session, oldest first."""
+        sql = (
+            "SELECT at_ns, method, from_ns, to_ns, removed FROM redactions"
+            " WHERE session_id=? ORDER BY at_ns, rowid"
+        )
+        with translate_errors(self._paths.db):
+            rows = self._conn.execute(sql, (session_id,)).fetchall()
+        return [
+            Redaction(session_id, method, at, lo, hi, json.loads(removed))
+            for at, method, lo, hi, removed in rows
+        ]
+
+    # -- review state -------------------------------------------------------------------
+
+    def set_state(
+        self,
+        session_id: str,
+        state: str,
+        record: Callable[[sqlite3.Connection], object] | None = None,
+    ) -> bool:
+        """Approve or hold a closed session; False if it already was in `state`.
+
+        `record` runs in the same transaction (the ledger's record of it).
+
+        Raises:
+            UsageError: the session is still recording, or `state` is not
+                "approved" or "held".
+        """
+        if state not in _REVIEW_STATES:
+            raise ValueError(f"a session can be set to {sorted(_REVIEW_STATES)}")
+        info = self.session(session_id)
+        if info.state == "recording":
+            raise UsageError(
+                f"session {session_id[:12]} is still being recorded; it can be "
+                f"{state} once it has ended"
+            )
+        if info.state == state:
+            return False
+        with transaction(self._conn, self._paths.db) as conn:
+            conn.execute("UPDATE sessions SET state=? WHERE id=?", (state, info.id))
+            if record is not None:
+                record(conn)
+        return True
+
+    def due_for_approval(self, now_ns: int, hold_ns: int) -> list[str]:
+        """Pending sessions whose hold period has passed (ended at least `hold_ns` ago)."""
+        sql = "SELECT id FROM sessions WHERE state='pending' AND ended_ns <= ? ORDER BY ended_ns"
+        with translate_errors(self._paths.db):
+            return [r[0] for r in self._conn.execute(sql, (now_ns - hold_ns,))]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import rfc8785
 
-from cleartrace.categories import Category
+from cleartrace.categories import Category, PiiCategory
 from cleartrace.consent.policy import DEFAULT_POLICY, Policy
 from cleartrace.errors import UsageError
 
@@ -19,7 +19,7 @@ TEMPLATE = Path(__file__).parents[3] / "resources" / "policy" / "default-policy.
 
 #: Every consent record names this hash. Changing the default policy's content
 #: must come with a new version: update both numbers together, deliberately.
-PINNED = (1, "6efe84afb21d4ddbc03c56799ea2209deab5d276b8e1c112cf4dd89246f007d5")
+PINNED = (2, "7df129fa8fc9d7005ac28f3f14c36abe58fa176e74b3727f58528dce0c760bbc")
 
 
 def template() -> dict[str, Any]:
@@ -41,7 +41,7 @@ def test_sha256_is_over_the_rfc8785_canonical_json() -> None:
     assert DEFAULT_POLICY.sha256 == expected
     assert DEFAULT_POLICY.reference() == {
         "id": "cleartrace-default",
-        "version": 1,
+        "version": 2,
         "sha256": expected,
     }
 
@@ -50,11 +50,12 @@ def test_sha256_is_over_the_rfc8785_canonical_json() -> None:
     "change",
     [
         {"purpose": "Something else."},
-        {"version": 2},
+        {"version": 3},
         {"categories": (Category.KEYS,)},
         {"mouse_move_hz": 60},
         {"hold_days": 0},
         {"exclusions": ("keepassxc",)},
+        {"pii": (PiiCategory.EMAIL,)},
     ],
 )
 def test_every_field_changes_the_hash(change: dict[str, Any]) -> None:
@@ -82,6 +83,8 @@ def test_mouse_rate_and_hold_period_have_defaults() -> None:
         ({"mouse_move_hz": 0}, "'mouse_move_hz'"),
         ({"hold_days": -1}, "'hold_days'"),
         ({"exclusions": ["KeePassXC"]}, "'exclusions'"),
+        ({"pii": ["email", "shoe_size"]}, "'pii'"),
+        ({"pii": ["email", "email"]}, "'pii'"),
         ({"colour": "red"}, "unknown \\['colour'\\]"),
     ],
 )

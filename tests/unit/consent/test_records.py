@@ -44,6 +44,15 @@ VALID_FIELDS: dict[str, dict[str, Any]] = {
     "session.started": {"session": SESSION},
     "session.ended": {"session": SESSION},
     "session.deleted": {"session": SESSION},
+    "session.redacted": {
+        "session": SESSION,
+        "method": "pii",
+        "events": 24,
+        "categories": ["keys"],
+        "interval": {"start": "2026-11-24T09:15:00.000001Z", "end": "2026-11-24T09:15:03.5Z"},
+    },
+    "session.approved": {"session": SESSION, "by": "hold_period"},
+    "session.held": {"session": SESSION},
 }
 
 
@@ -82,6 +91,21 @@ def test_every_kind_builds_a_record_with_only_envelope_and_its_fields(kind: str)
         ("consent.given", {"categories": ["keys"], "policy": {**POLICY_REF, "note": "x"}}),
         ("consent.given", {"categories": ["keys"]}),
         ("keys.typed", {}),
+        ("session.redacted", {**VALID_FIELDS["session.redacted"], "pattern": "hunter2"}),
+        ("session.redacted", {**VALID_FIELDS["session.redacted"], "method": "hunter2"}),
+        ("session.redacted", {**VALID_FIELDS["session.redacted"], "events": 0}),
+        (
+            "session.redacted",
+            {**VALID_FIELDS["session.redacted"], "interval": {"start": "b", "end": "a"}},
+        ),
+        (
+            "session.redacted",
+            {
+                **VALID_FIELDS["session.redacted"],
+                "interval": {"start": "2026-11-24T09:15:01Z", "end": "2026-11-24T09:15:00Z"},
+            },
+        ),
+        ("session.approved", {"session": SESSION, "by": "my manager, Jane"}),
     ],
 )
 def test_records_refuse_fields_or_values_that_could_carry_content(
@@ -233,7 +257,7 @@ def test_new_kinds_can_be_registered_with_checked_fields() -> None:
 
     register_field("bundle", bundle_hash)
     register_kind("bundle.uploaded", ["bundle", "session"])
-    register_kind("session.approved", ["session"])
+    register_kind("session.uploaded", ["session"])
     assert KIND_FIELDS["bundle.uploaded"] == {"bundle", "session"}
     record = make_record(
         seq=1, prev=GENESIS, kind="bundle.uploaded", fields={"bundle": "c" * 64, "session": SESSION}
@@ -252,7 +276,7 @@ def test_registering_a_kind_refuses_duplicates_bad_names_and_undeclared_fields()
     with pytest.raises(ValueError, match=r"area\.event"):
         register_kind("Session Redacted", ["session"])
     with pytest.raises(ValueError, match="register_field first"):
-        register_kind("session.redacted", ["session", "text"])
+        register_kind("session.typed", ["session", "text"])
     with pytest.raises(ValueError, match="already declared"):
         register_field("session", lambda value: None)
     with pytest.raises(ValueError, match="already declared"):

@@ -134,7 +134,7 @@ def test_an_act_without_categories_is_an_error(
 
 
 def test_consent_only_for_what_the_policy_asks(ledger: Ledger) -> None:
-    narrow = dataclasses.replace(P, id="keys-only", categories=(K,))
+    narrow = dataclasses.replace(P, id="keys-only", version=1, categories=(K,))
     with pytest.raises(ConsentError, match="'keys-only' v1 does not ask for: clicks"):
         give(ledger, frozenset({K, C}), narrow)
     with pytest.raises(ConsentError, match="does not ask for"):

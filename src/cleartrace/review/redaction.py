@@ -1,0 +1,204 @@
+"""Choosing what a redaction removes, and removing it for good.
+
+A person points at text (a span of a stream, a pattern, detected PII) or at
+time; this module turns that into the positions of the events behind it and
+hands them to `Store.redact`, which re-seals the chunks without them, leaves a
+content-free marker and writes the ledger record in the same transaction.
+Choosing never changes anything, so a dry run is the same call without the
+last step.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from cleartrace.consent.ledger import Ledger
+from cleartrace.errors import UsageError
+from cleartrace.events import CATEGORY_OF_KIND, Event
+from cleartrace.review.pii import PiiCategory, detect
+from cleartrace.review.text import Stream, reconstruct
+from cleartrace.store.redaction import KEPT_KINDS, Redaction
+from cleartrace.store.sessions import Store
+
+__all__ = [
+    "Selection",
+    "apply",
+    "by_match",
+    "by_pii",
+    "by_span",
+    "by_time",
+    "forget_since",
+]
+
+_MAX_PATTERN = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """The events a redaction would remove and, for text, which spans they show.
+
+    `spans` are (stream number from 1, start, end) in the reconstructed text;
+    `preview` is what the person sees before confirming — their own text, on
+    their own screen, never written anywhere.
+    """
+
+    session_id: str
+    method: str
+    positions: frozenset[int]
+    spans: tuple[tuple[int, int, int], ...] = ()
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return not self.positions
+
+
+def _select(
+    session_id: str,
+    method: str,
+    events: Sequence[Event],
+    positions: Iterable[int],
+    spans: Iterable[tuple[int, int, int]] = (),
+) -> Selection:
+    chosen = frozenset(p for p in positions if int(events[p].kind) not in KEPT_KINDS)
+    counts: dict[str, int] = {}
+    for p in chosen:
+        category = CATEGORY_OF_KIND[events[p].kind]
+        if category is not None:
+            counts[category.value] = counts.get(category.value, 0) + 1
+    return Selection(session_id, method, chosen, tuple(sorted(spans)), dict(sorted(counts.items())))
+
+
+def _stream(streams: Sequence[Stream], number: int) -> Stream:
+    if not 1 <= number <= len(streams):
+        raise UsageError(
+            f"there is no text stream {number}; this session has {len(streams)} "
+            "(see 'cleartrace sessions show ID --text')"
+        )
+    return streams[number - 1]
+
+
+def by_span(
+    session_id: str, events: Sequence[Event], number: int, start: int, end: int
+) -> Selection:
+    """The events behind characters [start, end) of text stream `number` (from 1).
+
+    Raises:
+        UsageError: no such stream, or the span is empty, inverted or outside its text.
+    """
+    streams = reconstruct(events)
+    stream = _stream(streams, number)
+    if not 0 <= start < end <= len(stream.text):
+        raise UsageError(
+            f"span {start}:{end} is not within stream {number}, which has "
+            f"{len(stream.text)} characters (START < END, counted from 0)"
+        )
+    return _select(session_id, "span", events, stream.footprint(start, end), [(number, start, end)])
+
+
+def by_match(session_id: str, events: Sequence[Event], pattern: str) -> Selection:
+    """The events behind every match of a regular expression in the typed text.
+
+    Raises:
+        UsageError: the pattern is not a valid regular expression, or too long.
+    """
+    if len(pattern) > _MAX_PATTERN:
+        raise UsageError(f"the pattern is longer than {_MAX_PATTERN} characters")
+    try:
+        regex = re.compile(pattern)
+    except re.error as exc:
+        # The position, not the pattern: it may itself be the secret.
+        raise UsageError(f"invalid regular expression at position {exc.pos}: {exc.msg}") from None
+    positions: set[int] = set()
+    spans = []
+    for number, stream in enumerate(reconstruct(events), 1):
+        for match in regex.finditer(stream.text):
+            if match.end() > match.start():
+                positions |= stream.footprint(match.start(), match.end())
+                spans.append((number, match.start(), match.end()))
+    return _select(session_id, "match", events, positions, spans)
+
+
+def by_pii(
+    session_id: str,
+    events: Sequence[Event],
+    categories: Iterable[PiiCategory] | None = None,
+) -> Selection:
+    """The events behind everything the detectors flag (in `categories`, default all)."""
+    wanted = None if categories is None else frozenset(categories)
+    positions: set[int] = set()
+    spans = []
+    for number, stream in enumerate(reconstruct(events), 1):
+        for finding in detect(stream.text, app=stream.app, title=stream.title, categories=wanted):
+            positions |= stream.footprint(finding.start, finding.end)
+            spans.append((number, finding.start, finding.end))
+    return _select(session_id, "pii", events, positions, spans)
+
+
+def by_time(
+    store: Store, session_id: str, events: Sequence[Event], start_ns: int, end_ns: int
+) -> Selection:
+    """Every event (all categories) stamped in [start_ns, end_ns) of wall-clock time.
+
+    Raises:
+        UsageError: the range is empty or inverted.
+    """
+    if end_ns <= start_ns:
+        raise UsageError("the time range is empty or inverted: --from must be before --to")
+    positions = store.indices_between(session_id, start_ns, end_ns)
+    return _select(session_id, "time", events, positions)
+
+
+def _utc_us(ns: int, *, up: bool) -> str:
+    """An RFC 3339 UTC time to the microsecond, rounded outwards so it covers `ns`."""
+    us = -(-ns // 1000) if up else ns // 1000
+    when = datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000)
+    return when.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _record(ledger: Ledger) -> Callable[[sqlite3.Connection, Redaction], object]:
+    def write(conn: sqlite3.Connection, redaction: Redaction) -> object:
+        return ledger.append_in(
+            conn,
+            "session.redacted",
+            session=redaction.session_id,
+            method=redaction.method,
+            events=redaction.count,
+            categories=sorted(redaction.removed),
+            interval={
+                "start": _utc_us(redaction.from_ns, up=False),
+                "end": _utc_us(redaction.to_ns, up=True),
+            },
+        )
+
+    return write
+
+
+def apply(store: Store, ledger: Ledger, selection: Selection) -> Redaction:
+    """Remove the selected events for good; the ledger records it in the same commit."""
+    return store.redact(
+        selection.session_id,
+        selection.positions,
+        method=selection.method,
+        record=_record(ledger),
+    )
+
+
+def forget_since(store: Store, ledger: Ledger, since: datetime) -> list[Redaction]:
+    """Remove every event stamped at or after `since`, in every closed session."""
+    since_ns = int(since.timestamp() * 1e9)
+    far = int((datetime.now(UTC) + timedelta(days=1)).timestamp() * 1e9)
+    done = []
+    for info in store.list_sessions():
+        if info.state == "recording" or (info.ended_ns is not None and info.ended_ns < since_ns):
+            continue
+        positions = store.indices_between(info.id, since_ns, far)
+        if positions:
+            redaction = store.redact(info.id, positions, method="forget", record=_record(ledger))
+            if redaction.count:
+                done.append(redaction)
+    return done
