@@ -24,8 +24,8 @@ characters as 0x01000000 + code point, special keys (BackSpace 0xff08, Return
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum
+from typing import NamedTuple
 
 from cleartrace.categories import Category
 
@@ -72,9 +72,13 @@ FocusText = tuple[str | None, str | None]
 RawEvent = tuple[int, int, int, int, int, int, FocusText | None]
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One decoded event; `t_ns` is monotonic nanoseconds of the recording host."""
+class Event(NamedTuple):
+    """One decoded event; `t_ns` is monotonic nanoseconds of the recording host.
+
+    A named tuple rather than a frozen dataclass: equally immutable and
+    slotted, and built several times faster, which is most of the cost of
+    opening an eight-hour session (1.5 M events).
+    """
 
     t_ns: int
     kind: Kind
