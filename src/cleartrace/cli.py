@@ -159,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--pii", action="store_true", help="include the text and mark detected personal data"
     )
+    p.add_argument(
+        "--activity", action="store_true", help="add keys, moves, clicks and scrolls per minute"
+    )
     _json_flag(p)
     _redact_parser(ssub)
     for action, text in (

@@ -285,3 +285,17 @@ def test_export_to_an_unwritable_place_is_exit_2(
     code, _, err = run(capsys, "export", "--out", str(tmp_path / "missing" / "mine.json"))
     assert code == 2
     assert "cannot write the export" in err
+
+
+def test_activity_per_minute_is_shown(consented: Paths, capsys: pytest.CaptureFixture[str]) -> None:
+    start = 1_790_000_000 * 10**9  # 2026-09-21T14:13:20Z
+    sid = record(consented, ("Gedit", "abc"), ("Xterm", "xyz"), started_ns=start)
+    (minute,) = shown(capsys, sid, "--activity")["activity"]
+    assert minute == {
+        "minute": "2026-09-21 14:13Z",
+        "keys": 6,
+        "moves": 0,
+        "clicks": 2,
+        "scrolls": 0,
+        "excluded": False,
+    }

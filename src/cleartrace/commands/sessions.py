@@ -18,6 +18,7 @@ from cleartrace.errors import RecorderNotRunning, UsageError
 from cleartrace.home import Home
 from cleartrace.paths import Paths
 from cleartrace.review import approval, redaction
+from cleartrace.review.activity import MINUTE_NS, activity_per_minute
 from cleartrace.review.export import export_all
 from cleartrace.review.pii import PiiCategory, detect
 from cleartrace.review.text import reconstruct
@@ -85,6 +86,26 @@ def _text_rows(home: Home, info: SessionInfo, *, pii: bool) -> list[dict[str, An
     return rows
 
 
+def _activity_rows(home: Home, info: SessionInfo) -> list[dict[str, Any]]:
+    """Per minute of the session, on the wall clock: counts and exclusion shading."""
+    events = home.store.read_events(info.id)
+    if not events:
+        return []
+    started, anchor = home.store.anchors(info.id)
+    first = started + events[0].t_ns - anchor
+    return [
+        {
+            "minute": fmt_time(first + m.minute * MINUTE_NS)[:-4] + "Z",
+            "keys": m.keys,
+            "moves": m.moves,
+            "clicks": m.clicks,
+            "scrolls": m.scrolls,
+            "excluded": m.excluded,
+        }
+        for m in activity_per_minute(events)
+    ]
+
+
 def _print_stream(s: dict[str, Any]) -> None:
     label = s["app"] or "unknown application"
     if s["title"]:
@@ -122,6 +143,8 @@ def sessions_show(args: Args) -> None:
         ]
         if args.text or args.pii:
             out["text"] = _text_rows(home, info, pii=args.pii)
+        if args.activity:
+            out["activity"] = _activity_rows(home, info)
     if args.json:
         emit_json(out)
         return
@@ -136,6 +159,14 @@ def sessions_show(args: Args) -> None:
         print(f"{'redacted:':<14}{r['method']} {r['from']} – {r['to']}: {removed}")
     for s in out.get("text", []):
         _print_stream(s)
+    if "activity" in out:
+        print(f"{'minute':<18}{'keys':>6}{'moves':>7}{'clicks':>7}{'scrolls':>8}")
+        for row in out["activity"]:
+            shade = "  excluded" if row["excluded"] else ""
+            print(
+                f"{row['minute']:<18}{row['keys']:>6}{row['moves']:>7}"
+                f"{row['clicks']:>7}{row['scrolls']:>8}{shade}"
+            )
 
 
 def sessions_delete(args: Args) -> None:
