@@ -370,3 +370,16 @@ class Service:
 
     def include(self, app: str) -> str:
         return exclusions.remove_exclusion(self.home().ledger, app, self.policy)
+
+    def open_window_classes(self) -> list[str]:
+        """The application classes of the windows open now (Settings offers them
+        as exclusions); never their titles.
+
+        Raises:
+            DisplayUnavailable: no X display to ask (the message says why).
+        """
+        # Imported here so that the service's imports stay as they were; both are Qt-free.
+        from cleartrace.capture.display import check_display
+        from cleartrace.capture.windows import open_window_classes
+
+        return open_window_classes(check_display(self._env))

@@ -9,6 +9,7 @@ callbacks are simply not called once it is gone (`owner`).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 import threading
@@ -36,18 +37,31 @@ _Job = tuple[
 
 class Runner(QObject):
     """Runs `fn(service)` on the worker thread; `on_done(result)` or `on_error(message)`
-    run later on the GUI thread."""
+    run later on the GUI thread.
 
-    _finished = Signal(object, object, object)  # job, result, error message
+    Every reference that may lead to a widget (the callbacks, the owner, and
+    `fn`, whose closure may hold one) stays in `_calls`, which only the GUI
+    thread touches: the worker drops its own reference to `fn` before it
+    reports back, so the last reference to a widget never dies on the worker
+    thread, where Qt cannot delete it safely.
+    """
+
+    _finished = Signal(int, object, object)  # token, result, error message
 
     def __init__(self, service: Service, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.service = service
-        self._jobs: queue.Queue[_Job | None] = queue.Queue()
+        self._jobs: queue.Queue[tuple[int, Callable[[Service], Any]] | None] = queue.Queue()
+        self._calls: dict[int, _Job] = {}
+        self._tokens = itertools.count()
         self._finished.connect(self._deliver)
-        self.pending = 0  # calls queued and not yet delivered; GUI thread only
         self._thread = threading.Thread(target=self._work, name="cleartrace-ui-worker", daemon=True)
         self._thread.start()
+
+    @property
+    def pending(self) -> int:
+        """Calls queued or running whose answer has not been delivered yet."""
+        return len(self._calls)
 
     def call(
         self,
@@ -59,15 +73,17 @@ class Runner(QObject):
     ) -> None:
         """Queue `fn(service)`; errors reach `on_error` as one line for the person
         (a ClearTrace error's own message, else only the exception's type)."""
-        self.pending += 1
-        self._jobs.put((fn, on_done, on_error, owner))
+        token = next(self._tokens)
+        self._calls[token] = (fn, on_done, on_error, owner)
+        self._jobs.put((token, fn))
 
     def _work(self) -> None:
         while True:
             job = self._jobs.get()
             if job is None:
                 return
-            fn = job[0]
+            token, fn = job
+            del job
             try:
                 result, error = fn(self.service), None
             except ClearTraceError as exc:
@@ -75,12 +91,13 @@ class Runner(QObject):
             except Exception as exc:  # a bug: the message may hold content, so only its type
                 log.exception("a tray action failed")
                 result, error = None, f"unexpected error ({type(exc).__name__})"
-            self._finished.emit(job, result, error)
+            del fn  # `_calls` still holds it: it is released on the GUI thread
+            self._finished.emit(token, result, error)
+            del result
 
-    @Slot(object, object, object)
-    def _deliver(self, job: _Job, result: Any, error: str | None) -> None:
-        _fn, on_done, on_error, owner = job
-        self.pending -= 1
+    @Slot(int, object, object)
+    def _deliver(self, token: int, result: Any, error: str | None) -> None:
+        _fn, on_done, on_error, owner = self._calls.pop(token)
         if owner is not None and not isValid(owner):
             return
         if error is None:

@@ -1,0 +1,447 @@
+"""Settings: my exclusions, the pause hotkey, the hold period, where my data lives.
+
+Every exclusion change goes through the service, so it is ledgered like the
+CLI's `cleartrace exclude`. The pause hotkey is a preference, not an act: it
+lives in `settings.json` in the home (0600), written by the two Qt-free
+functions below, which the worker thread calls with plain strings.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShowEvent
+from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QKeySequenceEdit,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cleartrace.consent.policy import Policy
+from cleartrace.errors import UsageError
+from cleartrace.paths import Paths, ensure_private_dirs, write_private
+from cleartrace.service import Service
+from cleartrace.ui.runner import Runner
+from cleartrace.ui.texts import describe_key_storage
+
+__all__ = [
+    "DEFAULT_PAUSE_HOTKEY",
+    "SettingsWindow",
+    "load_pause_hotkey",
+    "pynput_hotkey",
+    "save_pause_hotkey",
+    "settings_file",
+]
+
+log = logging.getLogger(__name__)
+
+_VERSION = 1
+_MAX_HOTKEY = 64
+
+#: The tray's default (ui/hotkey.py DEFAULT_HOTKEY, in Qt's notation; a test keeps them equal).
+DEFAULT_PAUSE_HOTKEY = "Ctrl+Alt+Shift+P"
+
+_MODIFIERS = {"Ctrl": "<ctrl>", "Alt": "<alt>", "Shift": "<shift>", "Meta": "<cmd>"}
+#: Qt's portable key names -> pynput's `Key` names.
+_NAMED_KEYS = {
+    "Space": "<space>",
+    "Tab": "<tab>",
+    "Backspace": "<backspace>",
+    "Return": "<enter>",
+    "Enter": "<enter>",
+    "Ins": "<insert>",
+    "Del": "<delete>",
+    "Pause": "<pause>",
+    "Print": "<print_screen>",
+    "Home": "<home>",
+    "End": "<end>",
+    "Left": "<left>",
+    "Up": "<up>",
+    "Right": "<right>",
+    "Down": "<down>",
+    "PgUp": "<page_up>",
+    "PgDown": "<page_down>",
+}
+
+
+# -- the settings file (Qt-free: called on the worker thread) ----------------------------
+
+
+def settings_file(paths: Paths) -> Path:
+    return paths.home / "settings.json"
+
+
+def _read(paths: Paths) -> dict[str, Any]:
+    """The settings as stored; {} when there are none or they cannot be read
+    (a preference is not worth refusing to start over)."""
+    try:
+        data = json.loads(settings_file(paths).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        log.warning("ignoring unreadable settings in %s: %s", paths.home, type(exc).__name__)
+        return {}
+    if not isinstance(data, dict) or data.get("v") != _VERSION:
+        log.warning("ignoring settings of an unknown format in %s", paths.home)
+        return {}
+    return data
+
+
+def load_pause_hotkey(paths: Paths) -> str:
+    """The pause hotkey in Qt's portable text ("Ctrl+Alt+Shift+P"): the saved one,
+    "" when the person chose none, `DEFAULT_PAUSE_HOTKEY` when nothing usable is saved."""
+    value = _read(paths).get("pause_hotkey", DEFAULT_PAUSE_HOTKEY)
+    if not isinstance(value, str):
+        return DEFAULT_PAUSE_HOTKEY
+    try:
+        pynput_hotkey(value)
+    except UsageError:
+        log.warning("ignoring an unusable pause hotkey in the settings of %s", paths.home)
+        return DEFAULT_PAUSE_HOTKEY
+    return value
+
+
+def save_pause_hotkey(paths: Paths, sequence: str) -> None:
+    """Store the pause hotkey (portable text; "" for none) in settings.json, 0600,
+    all or nothing.
+
+    Raises:
+        UsageError: not a usable hotkey (see `pynput_hotkey`), or the file
+            cannot be written.
+        DiskFull: no room for the file.
+        HomeError: the home cannot be created.
+    """
+    pynput_hotkey(sequence)
+    ensure_private_dirs(paths)
+    data = _read(paths)
+    data.update(v=_VERSION, pause_hotkey=sequence)
+    with write_private(settings_file(paths), "settings file") as fh:
+        json.dump(data, fh, indent=2, sort_keys=True)
+        fh.write("\n")
+
+
+def pynput_hotkey(sequence: str) -> str:
+    """Qt's portable text of one key combination in pynput's `HotKey.parse`
+    notation, which the tray's listener takes: "Ctrl+Alt+Shift+P" ->
+    "<ctrl>+<alt>+<shift>+p"; "" stays "" (no hotkey).
+
+    A hotkey needs Ctrl, Alt or Meta: a bare or shifted key is something people
+    type, and every time they typed it recording would pause.
+
+    Raises:
+        UsageError: no such modifier, more than one key, or a key the
+            listener cannot name.
+    """
+    if not sequence:
+        return ""
+    refuse = UsageError(
+        "choose a key with Ctrl, Alt or the Windows key held, such as Ctrl+Alt+Shift+P; "
+        "a letter, digit, F-key or arrow works"
+    )
+    if len(sequence) > _MAX_HOTKEY or not sequence.isprintable() or "," in sequence:
+        raise refuse  # "," separates the keys of a multi-key sequence
+    *modifiers, key = sequence.split("+")
+    if not key or any(m not in _MODIFIERS for m in modifiers):
+        raise refuse
+    if not set(modifiers) & {"Ctrl", "Alt", "Meta"}:
+        raise refuse
+    if len(key) == 1 and key.isalnum() and key.isascii():
+        name = key.lower()
+    elif key in _NAMED_KEYS:
+        name = _NAMED_KEYS[key]
+    elif key[0] == "F" and key[1:].isdigit() and 1 <= int(key[1:]) <= 20:
+        name = f"<{key.lower()}>"
+    else:
+        raise refuse
+    return "+".join([*(_MODIFIERS[m] for m in modifiers), name])
+
+
+# -- the window ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    exclusions: list[tuple[str, str]]
+    policy: Policy
+    home: str
+    key_storage: dict[str, str] | None
+    hotkey: str
+
+
+def _load(svc: Service) -> _Loaded:
+    snap = svc.snapshot()
+    return _Loaded(
+        svc.exclusions(), svc.policy, snap.home, snap.key_storage, load_pause_hotkey(svc.paths)
+    )
+
+
+def _open_windows(svc: Service) -> list[str]:
+    return svc.open_window_classes()
+
+
+_SOURCE = {"personal": "yours", "default": "set by your organisation"}
+
+
+class SettingsWindow(QWidget):
+    """Exclusions ("exclusions", "add_app", "add_exclusion", "remove_exclusion"),
+    the pause hotkey ("pause_hotkey", "clear_hotkey"), the hold period
+    ("hold_days", read-only) and where data lives ("home", "key_storage").
+
+    `hotkey_changed` carries the new hotkey (portable text, "" for none) once saved.
+    """
+
+    hotkey_changed = Signal(str)
+
+    def __init__(self, runner: Runner, parent: QWidget | None = None) -> None:
+        super().__init__(parent, Qt.WindowType.Window)
+        self._runner = runner
+        self._busy = False
+        self._excluded: set[str] = set()
+        self._open: list[str] = []
+        self._saved_hotkey = ""
+        self.setWindowTitle("ClearTrace: settings")
+        self.setMinimumWidth(520)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self._exclusions_box())
+        layout.addWidget(self._hotkey_box())
+        layout.addWidget(self._hold_box())
+        layout.addWidget(self._data_box())
+        self._error = self._label("error", "")
+        self._error.setStyleSheet("color: #b00020;")
+        self._error.hide()
+        layout.addWidget(self._error)
+        self._update_buttons()
+
+    def _label(self, name: str, text: str) -> QLabel:
+        label = QLabel(text)
+        label.setObjectName(name)
+        label.setWordWrap(True)
+        return label
+
+    def _exclusions_box(self) -> QGroupBox:
+        box = QGroupBox("Applications never recorded")
+        layout = QVBoxLayout(box)
+        layout.addWidget(
+            self._label("exclusions_help", "While one of these is in front, nothing is recorded.")
+        )
+        self._list = QListWidget()
+        self._list.setObjectName("exclusions")
+        self._list.setMinimumHeight(150)
+        self._list.itemSelectionChanged.connect(self._update_buttons)
+        layout.addWidget(self._list)
+        self._remove = QPushButton("Remove from my exclusions")
+        self._remove.setObjectName("remove_exclusion")
+        self._remove.clicked.connect(self._on_remove)
+        layout.addWidget(self._remove, alignment=Qt.AlignmentFlag.AlignRight)
+        add = QHBoxLayout()
+        self._app = QComboBox()
+        self._app.setObjectName("add_app")
+        self._app.setEditable(True)
+        self._app.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        editor = self._app.lineEdit()
+        if editor is not None:  # always, for an editable combo box
+            editor.setPlaceholderText("an open application, or type its class")
+        self._app.editTextChanged.connect(self._update_buttons)
+        self._add = QPushButton("Exclude")
+        self._add.setObjectName("add_exclusion")
+        self._add.clicked.connect(self._on_add)
+        add.addWidget(self._app, 1)
+        add.addWidget(self._add)
+        layout.addLayout(add)
+        self._windows_note = self._label("windows_note", "Looking for open windows…")
+        layout.addWidget(self._windows_note)
+        return box
+
+    def _hotkey_box(self) -> QGroupBox:
+        box = QGroupBox("Pause hotkey")
+        layout = QHBoxLayout(box)
+        self._hotkey = QKeySequenceEdit()
+        self._hotkey.setObjectName("pause_hotkey")
+        self._hotkey.setMaximumSequenceLength(1)
+        self._hotkey.editingFinished.connect(self._on_hotkey_edited)
+        clear = QPushButton("No hotkey")
+        clear.setObjectName("clear_hotkey")
+        clear.clicked.connect(lambda: self._save_hotkey(""))
+        self._hotkey_note = self._label("hotkey_note", "")
+        layout.addWidget(self._hotkey)
+        layout.addWidget(clear)
+        layout.addWidget(self._hotkey_note, 1)
+        return box
+
+    def _hold_box(self) -> QGroupBox:
+        box = QGroupBox("Before a finished session may leave this computer")
+        layout = QFormLayout(box)
+        self._hold = QSpinBox()
+        self._hold.setObjectName("hold_days")
+        self._hold.setSuffix(" days")
+        self._hold.setRange(0, 365)
+        # The policy sets no bounds within which a person may choose, so the
+        # hold period is shown, not edited.
+        self._hold.setReadOnly(True)
+        self._hold.setButtonSymbols(QAbstractSpinBox.ButtonSymbols.NoButtons)
+        layout.addRow("It waits for your review for", self._hold)
+        self._hold_note = self._label("hold_note", "")
+        layout.addRow(self._hold_note)
+        return box
+
+    def _data_box(self) -> QGroupBox:
+        box = QGroupBox("Where your data lives")
+        layout = QFormLayout(box)
+        self._home = self._label("home", "")
+        self._home.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._keys = self._label("key_storage", "")
+        layout.addRow("Recordings and history:", self._home)
+        layout.addRow("Encryption keys:", self._keys)
+        return box
+
+    # -- loading ------------------------------------------------------------------------------
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt's name)
+        super().showEvent(event)
+        self._runner.call(_load, self._on_loaded, self._on_load_failed, owner=self)
+        self._runner.call(_open_windows, self._on_windows, self._on_windows_failed, owner=self)
+
+    def _on_loaded(self, data: _Loaded) -> None:
+        self._show_exclusions(data.exclusions)
+        self._hold.setValue(data.policy.hold_days)
+        self._hold_note.setText(
+            "A finished session waits this long for your review; meanwhile you can read, "
+            "redact, hold back or delete it. The period is set by your organisation's policy "
+            f"'{data.policy.id}' (version {data.policy.version}) and cannot be changed here."
+        )
+        self._home.setText(data.home)
+        self._keys.setText(describe_key_storage(data.key_storage))
+        self._saved_hotkey = data.hotkey
+        self._show_hotkey(data.hotkey)
+        self._hotkey_note.setText(
+            "Press it anywhere to pause or resume." if data.hotkey else "No pause hotkey set."
+        )
+        self.adjustSize()
+
+    def _on_load_failed(self, message: str) -> None:
+        self._show_error(f"Your settings could not be read: {message}")
+
+    def _on_windows(self, classes: list[str]) -> None:
+        self._open = classes
+        self._fill_choices()
+        self._windows_note.setText(
+            "Pick an open application, or type an application's class "
+            "(run 'xprop WM_CLASS' and click its window to see it)."
+        )
+
+    def _on_windows_failed(self, message: str) -> None:
+        self._open = []
+        self._fill_choices()
+        self._windows_note.setText(
+            f"The open windows cannot be listed ({message}). Type the application's class instead."
+        )
+
+    def _fill_choices(self) -> None:
+        typed = self._app.currentText()
+        self._app.blockSignals(True)
+        self._app.clear()
+        self._app.addItems([c for c in self._open if c not in self._excluded])
+        self._app.setEditText(typed)
+        self._app.blockSignals(False)
+        self._update_buttons()
+
+    def _show_exclusions(self, exclusions: list[tuple[str, str]]) -> None:
+        self._excluded = {app for app, _ in exclusions}
+        self._list.clear()
+        # The person's own first: those are the ones they can change.
+        for app, source in sorted(exclusions, key=lambda e: (e[1] != "personal", e[0])):
+            item = QListWidgetItem(f"{app} ({_SOURCE.get(source, source)})")
+            item.setData(Qt.ItemDataRole.UserRole, (app, source))
+            self._list.addItem(item)
+        self._fill_choices()
+
+    # -- acting ---------------------------------------------------------------------------------
+
+    def _selected_personal(self) -> str | None:
+        items = self._list.selectedItems()
+        if not items:
+            return None
+        app, source = items[0].data(Qt.ItemDataRole.UserRole)
+        return str(app) if source == "personal" else None
+
+    def _update_buttons(self) -> None:
+        self._add.setEnabled(not self._busy and bool(self._app.currentText().strip()))
+        self._remove.setEnabled(not self._busy and self._selected_personal() is not None)
+
+    def _on_add(self) -> None:
+        app = self._app.currentText().strip()
+        if app:
+            self._change(lambda svc: (svc.exclude(app), svc.exclusions()))
+
+    def _on_remove(self) -> None:
+        app = self._selected_personal()
+        if app is not None:
+            self._change(lambda svc: (svc.include(app), svc.exclusions()))
+
+    def _change(self, act: Callable[[Service], tuple[str, list[tuple[str, str]]]]) -> None:
+        self._busy = True
+        self._error.hide()
+        self._update_buttons()
+        self._runner.call(act, self._on_changed, self._on_change_failed, owner=self)
+
+    def _on_changed(self, result: tuple[str, list[tuple[str, str]]]) -> None:
+        self._busy = False
+        self._app.setEditText("")
+        self._show_exclusions(result[1])
+
+    def _on_change_failed(self, message: str) -> None:
+        self._busy = False
+        self._show_error(message)
+        self._update_buttons()
+
+    def _on_hotkey_edited(self) -> None:
+        """Save a new hotkey; editing also "finishes" when the field merely loses
+        focus, and that must not write (or announce) the same hotkey again."""
+        text = self._hotkey.keySequence().toString(QKeySequence.SequenceFormat.PortableText)
+        if text != self._saved_hotkey:
+            self._save_hotkey(text)
+
+    def _save_hotkey(self, text: str) -> None:
+        if not text:
+            self._hotkey.clear()
+        self._error.hide()
+        self._runner.call(
+            lambda svc: save_pause_hotkey(svc.paths, text),
+            lambda _none: self._on_hotkey_saved(text),
+            self._on_hotkey_failed,
+            owner=self,
+        )
+
+    def _on_hotkey_failed(self, message: str) -> None:
+        self._show_error(f"The hotkey was not saved: {message}")
+        self._show_hotkey(self._saved_hotkey)
+
+    def _show_hotkey(self, text: str) -> None:
+        self._hotkey.setKeySequence(
+            QKeySequence.fromString(text, QKeySequence.SequenceFormat.PortableText)
+        )
+
+    def _on_hotkey_saved(self, text: str) -> None:
+        self._saved_hotkey = text
+        self._hotkey_note.setText(f"Saved: {text}." if text else "No pause hotkey set.")
+        self.hotkey_changed.emit(text)
+
+    def _show_error(self, text: str) -> None:
+        self._error.setText(text)
+        self._error.show()

@@ -1,0 +1,187 @@
+"""The first-run consent dialog over a real service: every answer is a ledger record."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QCheckBox, QDialog, QLabel, QPushButton
+from pytestqt.qtbot import QtBot
+
+from cleartrace.categories import Category
+from cleartrace.service import Service
+from cleartrace.ui.consent_dialog import ConsentDialog
+from cleartrace.ui.runner import Runner
+
+ALL = {c.value for c in Category}
+
+
+@pytest.fixture
+def dialog(qtbot: QtBot, runner: Runner, settle: Callable[[], None]) -> ConsentDialog:
+    d = ConsentDialog(runner)
+    qtbot.addWidget(d)
+    d.show()
+    settle()
+    return d
+
+
+def box(dialog: ConsentDialog, category: Category) -> QCheckBox:
+    found = dialog.findChild(QCheckBox, f"consent_{category.value}")
+    assert found is not None, category
+    return found
+
+
+def button(dialog: ConsentDialog, name: str) -> QPushButton:
+    found = dialog.findChild(QPushButton, name)
+    assert found is not None, name
+    return found
+
+
+def click(qtbot: QtBot, widget: QCheckBox | QPushButton) -> None:
+    """Click where a person would: a check box reacts on its box and label only,
+    and the layout makes it wider than those."""
+    at = QPoint(8, widget.height() // 2) if isinstance(widget, QCheckBox) else QPoint()
+    qtbot.mouseClick(widget, Qt.MouseButton.LeftButton, pos=at)  # QPoint(): the centre
+
+
+def consent_records(service: Service) -> list[tuple[str, set[str]]]:
+    return [
+        (r["kind"], set(r["categories"]))
+        for r in service.ledger().records
+        if r["kind"].startswith("consent.")
+    ]
+
+
+def test_shows_the_policy_and_one_unticked_box_per_category(
+    dialog: ConsentDialog, service: Service
+) -> None:
+    purpose = dialog.findChild(QLabel, "policy_purpose")
+    policy_id = dialog.findChild(QLabel, "policy_id")
+    assert purpose is not None
+    assert "train AI models" in purpose.text()
+    assert policy_id is not None
+    assert "'cleartrace-default', version 2" in policy_id.text()
+    for category in Category:
+        assert not box(dialog, category).isChecked()
+    keys = dialog.findChild(QLabel, "explain_keys")
+    assert keys is not None
+    assert "the text you type: 'Dear Anna'" in keys.text()
+    moves = dialog.findChild(QLabel, "explain_mouse_move")
+    assert moves is not None
+    assert "up to 120 times a second" in moves.text()  # the policy's limit
+    assert service.snapshot().hooks == ()
+
+
+def test_with_nothing_selected_it_cannot_agree(
+    qtbot: QtBot, dialog: ConsentDialog, service: Service, settle: Callable[[], None]
+) -> None:
+    agree = button(dialog, "agree")
+    assert not agree.isEnabled()
+    click(qtbot, agree)
+    settle()
+    assert dialog.isVisible()
+    assert service.ledger().records == []
+    click(qtbot, box(dialog, Category.SCROLL))
+    assert agree.isEnabled()
+    click(qtbot, box(dialog, Category.SCROLL))
+    assert not agree.isEnabled()
+
+
+def test_agreeing_gives_the_ticked_and_refuses_the_rest(
+    qtbot: QtBot, dialog: ConsentDialog, service: Service, settle: Callable[[], None]
+) -> None:
+    assert service.snapshot().hooks == ()  # the dialog comes before any hook
+    click(qtbot, box(dialog, Category.KEYS))
+    click(qtbot, box(dialog, Category.CLICKS))
+    with qtbot.waitSignal(dialog.finished, timeout=10_000) as finished:
+        click(qtbot, button(dialog, "agree"))
+    assert finished.args == [QDialog.DialogCode.Accepted.value]
+    assert dialog.outcome == "agreed"
+    settle()
+    records = consent_records(service)
+    assert sorted(kind for kind, _ in records) == ["consent.given", "consent.refused"]
+    assert dict(records) == {
+        "consent.given": {"keys", "clicks"},
+        "consent.refused": ALL - {"keys", "clicks"},
+    }
+    snap = service.snapshot()
+    assert snap.granted == {Category.KEYS, Category.CLICKS}
+    # Without a display the recorder cannot start; it says so instead of pretending.
+    assert (snap.state, snap.hooks) == ("cannot record", ())
+
+
+def test_refuse_all_writes_only_refusals_and_stays_off(
+    qtbot: QtBot, dialog: ConsentDialog, service: Service, settle: Callable[[], None]
+) -> None:
+    click(qtbot, box(dialog, Category.KEYS))  # ticked, then refused all the same
+    with qtbot.waitSignal(dialog.finished, timeout=10_000) as finished:
+        click(qtbot, button(dialog, "refuse"))
+    assert finished.args == [QDialog.DialogCode.Rejected.value]
+    assert dialog.outcome == "refused"
+    settle()
+    assert consent_records(service) == [("consent.refused", ALL)]
+    snap = service.snapshot()
+    assert (snap.state, snap.granted, snap.hooks) == ("off", frozenset(), ())
+
+
+def test_titles_pull_in_the_application_and_lose_it_together(
+    qtbot: QtBot, dialog: ConsentDialog
+) -> None:
+    titles, app = box(dialog, Category.WINDOW_TITLES), box(dialog, Category.APP_FOCUS)
+    click(qtbot, titles)
+    assert titles.isChecked()
+    assert app.isChecked()
+    click(qtbot, app)
+    assert not titles.isChecked()
+    assert not app.isChecked()
+    click(qtbot, app)
+    assert app.isChecked()
+    assert not titles.isChecked()
+
+
+def test_titles_and_application_are_given_together(
+    qtbot: QtBot, dialog: ConsentDialog, service: Service, settle: Callable[[], None]
+) -> None:
+    click(qtbot, box(dialog, Category.WINDOW_TITLES))
+    with qtbot.waitSignal(dialog.finished, timeout=10_000):
+        click(qtbot, button(dialog, "agree"))
+    settle()
+    assert dict(consent_records(service))["consent.given"] == {"app_focus", "window_titles"}
+
+
+def test_an_error_shows_in_the_dialog_and_it_stays_open(
+    qtbot: QtBot,
+    dialog: ConsentDialog,
+    service: Service,
+    settle: Callable[[], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cleartrace.errors import DiskFull
+
+    def full(*_args: Any) -> Any:
+        raise DiskFull("cannot write the ledger: the disk is full; free some space")
+
+    monkeypatch.setattr(service, "give", full)
+    click(qtbot, box(dialog, Category.KEYS))
+    click(qtbot, button(dialog, "agree"))
+    settle()
+    error = dialog.findChild(QLabel, "error")
+    assert error is not None
+    assert error.isVisibleTo(dialog)
+    assert "could not be stored" in error.text()
+    assert "disk is full" in error.text()
+    assert "Traceback" not in error.text()
+    assert dialog.isVisible()
+    assert dialog.outcome is None
+    assert button(dialog, "agree").isEnabled()
+
+
+def test_closing_without_an_answer_stores_nothing(
+    dialog: ConsentDialog, service: Service, settle: Callable[[], None]
+) -> None:
+    dialog.reject()  # Escape or the window's close button
+    settle()
+    assert dialog.outcome is None
+    assert service.ledger().records == []
