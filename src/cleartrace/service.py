@@ -149,7 +149,7 @@ class Service:
                     log.warning("the recorder stopped: %s", type(exc).__name__)
                 except Exception as exc:  # a bug: keep the tray honest, say it cannot record
                     self._failure = f"the recorder failed ({type(exc).__name__})"
-                    log.exception("the recorder failed")
+                    log.error("the recorder failed: %s", type(exc).__name__)
                 finally:
                     rec_home.close()
 

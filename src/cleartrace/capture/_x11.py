@@ -130,7 +130,10 @@ class _Hook:
         deadline = time.monotonic() + _START_TIMEOUT
         while not listener._ready:
             if not listener.is_alive() or time.monotonic() > deadline:
-                self.stop()
+                # Not stop(): pynput's stop() waits for a listener that never
+                # became ready, for ever. Switched off, the thread (a daemon)
+                # enqueues nothing should it still wake up.
+                self.switch.on = False
                 raise DisplayUnavailable(
                     f"the X server did not let ClearTrace install the {self.device} hook "
                     f"({self.error or 'no answer'}); it needs the RECORD extension: run "

@@ -89,7 +89,7 @@ class Runner(QObject):
             except ClearTraceError as exc:
                 result, error = None, str(exc)
             except Exception as exc:  # a bug: the message may hold content, so only its type
-                log.exception("a tray action failed")
+                log.error("a tray action failed: %s", type(exc).__name__)
                 result, error = None, f"unexpected error ({type(exc).__name__})"
             del fn  # `_calls` still holds it: it is released on the GUI thread
             self._finished.emit(token, result, error)
