@@ -20,6 +20,7 @@ __all__ = ["StatusWindow"]
 _W = TypeVar("_W", bound=QWidget)
 
 _MESSAGE_MS = 20_000  # how long a notification stays in the window
+_WIDTH = 400
 
 
 def _named(widget: _W, name: str) -> _W:
@@ -72,13 +73,26 @@ class StatusWindow(QWidget):
         top = QHBoxLayout(self)
         top.addWidget(self.icon_label, 0, Qt.AlignmentFlag.AlignTop)
         top.addLayout(text, 1)
-        self.setMinimumWidth(320)
+        # A fixed width lets the wrapped lines decide the height (see _fit).
+        self.setFixedWidth(_WIDTH)
+        self.state_label.setWordWrap(True)
 
     def show_state(self, icon: QIcon, headline: str, details: list[str]) -> None:
         self.setWindowIcon(icon)
         self.icon_label.setPixmap(icon.pixmap(32, 32))
         self.state_label.setText(headline)
         self.detail_label.setText("\n".join(details))
+        self._fit()
+
+    def _fit(self) -> None:
+        """Grow or shrink to the text: a top-level window does not follow its
+        labels' word-wrapped height by itself."""
+        layout = self.layout()
+        if layout is not None:
+            layout.activate()
+        self.setFixedHeight(
+            self.heightForWidth(_WIDTH) if self.hasHeightForWidth() else self.sizeHint().height()
+        )
 
     def set_primary(self, action: QAction | None) -> None:
         """Offer `action` as the window's one button (hidden when None)."""
@@ -94,6 +108,7 @@ class StatusWindow(QWidget):
         self.message_label.setText(f"{title}: {message}")
         self.message_label.show()
         self._message_timer.start()
+        self._fit()
 
     def bring_forward(self) -> None:
         self.showNormal()
