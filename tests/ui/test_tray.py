@@ -163,6 +163,47 @@ def test_recording_pause_resume_and_quit_from_the_tray_menu(
 
 
 @pytest.mark.xserver
+def test_the_first_run_dialog_comes_before_any_hook_and_agreeing_starts_them(
+    qtbot: QtBot, live_runner: Runner, make_tray: Callable[..., Tray], call: Callable[..., Any]
+) -> None:
+    from PySide6.QtWidgets import QCheckBox, QPushButton
+
+    tray = make_tray(live_runner, use_tray=False)
+    windows = app.Windows(live_runner, tray, parent=tray)
+    qtbot.waitUntil(lambda: "consentRequested" in windows._open)
+    dialog = windows._open["consentRequested"]
+    assert not live_runner.service.recording_thread_alive  # no recorder, so no hook
+    assert call(live_runner, lambda s: s.snapshot()).hooks == ()
+    qtbot.waitUntil(lambda: dialog.findChild(QCheckBox, "consent_keys") is not None)
+    dialog.findChild(QCheckBox, "consent_keys").click()
+    dialog.findChild(QPushButton, "agree").click()
+    wait_state(qtbot, tray, "recording")
+    assert call(live_runner, lambda s: s.snapshot()).hooks == ("keyboard", "focus")
+
+
+@pytest.mark.xserver
+def test_withdrawing_from_the_menu_removes_every_hook(
+    qtbot: QtBot, live_runner: Runner, make_tray: Callable[..., Tray], call: Callable[..., Any]
+) -> None:
+    from PySide6.QtWidgets import QPushButton
+
+    tray = make_tray(live_runner, use_tray=False)
+    windows = app.Windows(live_runner, tray, parent=tray)
+    call(live_runner, lambda s: s.give(list(Category)))
+    wait_state(qtbot, tray, "recording")
+    assert call(live_runner, lambda s: s.snapshot()).hooks
+    tray.action("withdraw").trigger()
+    qtbot.waitUntil(lambda: "withdrawRequested" in windows._open)
+    dialog = windows._open["withdrawRequested"]
+    button = dialog.findChild(QPushButton, "withdraw")
+    qtbot.waitUntil(button.isEnabled)
+    button.click()
+    wait_state(qtbot, tray, "off")
+    snap = call(live_runner, lambda s: s.snapshot())
+    assert (snap.state, snap.hooks, snap.granted) == ("off", (), frozenset())
+
+
+@pytest.mark.xserver
 def test_without_a_tray_a_window_on_top_shows_the_state_and_its_buttons_act(
     qtbot: QtBot, live_runner: Runner, make_tray: Callable[..., Tray], call: Callable[..., Any]
 ) -> None:
