@@ -184,11 +184,20 @@ def _measure(home: Path, seconds: float, rate: int, session_events: int) -> dict
     timer.stop()
     reloads.stop()
     stored = sum(service.snapshot().session_counts.values())
-    tray.quit()
     done = QEventLoop()
     tray.finished.connect(done.quit)
     QTimer.singleShot(30_000, done.quit)
+    tray.quit()
     done.exec()
+    # Qt deletes these, not Python's garbage collector at some later moment.
+    for widget in (captured, review):
+        widget.close()
+        widget.deleteLater()
+    for obj in (timer, reloads, tray):
+        obj.deleteLater()
+    settle = QEventLoop()
+    QTimer.singleShot(200, settle.quit)
+    settle.exec()
     app.closeAllWindows()
     late.sort()
     return {
