@@ -161,7 +161,7 @@ class Service:
     def _wait_running(self, recorder: Recorder, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self._thread is not None and self._thread.is_alive():
-            if recorder.status()["session"] is not None:
+            if recorder.status()["hooks"]:  # installed: what is typed now is captured
                 return
             time.sleep(0.02)
 
