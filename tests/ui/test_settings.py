@@ -22,17 +22,17 @@ from pytestqt.qtbot import QtBot
 
 from cleartrace.errors import UsageError
 from cleartrace.paths import Paths
-from cleartrace.service import Service
-from cleartrace.ui.hotkey import DEFAULT_HOTKEY
-from cleartrace.ui.runner import Runner
-from cleartrace.ui.settings import (
+from cleartrace.preferences import (
     DEFAULT_PAUSE_HOTKEY,
-    SettingsWindow,
     load_pause_hotkey,
     pynput_hotkey,
     save_pause_hotkey,
     settings_file,
 )
+from cleartrace.service import Service
+from cleartrace.ui.hotkey import DEFAULT_HOTKEY
+from cleartrace.ui.runner import Runner
+from cleartrace.ui.settings import SettingsWindow
 
 W = TypeVar("W", bound=QWidget)
 

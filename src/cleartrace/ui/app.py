@@ -29,6 +29,7 @@ from shiboken6 import isValid
 
 from cleartrace.errors import DisplayUnavailable
 from cleartrace.paths import Paths, ensure_private_dirs, private_file
+from cleartrace.preferences import load_pause_hotkey, pynput_hotkey
 from cleartrace.service import Service
 from cleartrace.ui import icons
 from cleartrace.ui.hotkey import PauseHotkey
@@ -143,27 +144,15 @@ def qt_problem(env: Mapping[str, str] = os.environ) -> str | None:
     return None
 
 
-def _hotkey_setting(runner: Runner, hotkey: PauseHotkey) -> Callable[[str], None] | None:
+def _hotkey_setting(runner: Runner, hotkey: PauseHotkey) -> Callable[[str], None]:
     """Start `hotkey` with the combination saved in Settings (read on the worker),
-    and return what turns Settings' text ("Ctrl+Alt+Shift+P") into a new hotkey.
-    Without a Settings module, the default hotkey and None."""
-    try:
-        settings = importlib.import_module("cleartrace.ui.settings")
-    except ModuleNotFoundError as exc:
-        if exc.name != "cleartrace.ui.settings":
-            raise
-        hotkey.start()
-        return None
-
-    def to_pynput(text: str) -> str:
-        return str(settings.pynput_hotkey(text))
-
+    and return what turns Settings' text ("Ctrl+Alt+Shift+P") into a new hotkey."""
     runner.call(
-        lambda s: to_pynput(settings.load_pause_hotkey(s.paths)),
+        lambda s: pynput_hotkey(load_pause_hotkey(s.paths)),
         hotkey.start,
         lambda _message: hotkey.start(),  # an unreadable setting: the default
     )
-    return lambda text: hotkey.start(to_pynput(text))
+    return lambda text: hotkey.start(pynput_hotkey(text))
 
 
 def _log_to_home(paths: Paths) -> None:

@@ -2,18 +2,15 @@
 
 Every exclusion change goes through the service, so it is ledgered like the
 CLI's `cleartrace exclude`. The pause hotkey is a preference, not an act: it
-lives in `settings.json` in the home (0600), written by the two Qt-free
-functions below, which the worker thread calls with plain strings.
+lives in `settings.json` in the home, through `cleartrace.preferences`,
+which the worker thread calls with plain strings.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShowEvent
@@ -34,143 +31,17 @@ from PySide6.QtWidgets import (
 )
 
 from cleartrace.consent.policy import Policy
-from cleartrace.errors import UsageError
-from cleartrace.paths import Paths, ensure_private_dirs, write_private
+from cleartrace.preferences import (
+    load_pause_hotkey,
+    save_pause_hotkey,
+)
 from cleartrace.service import Service
 from cleartrace.ui.runner import Runner
 from cleartrace.ui.texts import describe_key_storage
 
-__all__ = [
-    "DEFAULT_PAUSE_HOTKEY",
-    "SettingsWindow",
-    "load_pause_hotkey",
-    "pynput_hotkey",
-    "save_pause_hotkey",
-    "settings_file",
-]
+__all__ = ["SettingsWindow"]
 
 log = logging.getLogger(__name__)
-
-_VERSION = 1
-_MAX_HOTKEY = 64
-
-#: The tray's default (ui/hotkey.py DEFAULT_HOTKEY, in Qt's notation; a test keeps them equal).
-DEFAULT_PAUSE_HOTKEY = "Ctrl+Alt+Shift+P"
-
-_MODIFIERS = {"Ctrl": "<ctrl>", "Alt": "<alt>", "Shift": "<shift>", "Meta": "<cmd>"}
-#: Qt's portable key names -> pynput's `Key` names.
-_NAMED_KEYS = {
-    "Space": "<space>",
-    "Tab": "<tab>",
-    "Backspace": "<backspace>",
-    "Return": "<enter>",
-    "Enter": "<enter>",
-    "Ins": "<insert>",
-    "Del": "<delete>",
-    "Pause": "<pause>",
-    "Print": "<print_screen>",
-    "Home": "<home>",
-    "End": "<end>",
-    "Left": "<left>",
-    "Up": "<up>",
-    "Right": "<right>",
-    "Down": "<down>",
-    "PgUp": "<page_up>",
-    "PgDown": "<page_down>",
-}
-
-
-# -- the settings file (Qt-free: called on the worker thread) ----------------------------
-
-
-def settings_file(paths: Paths) -> Path:
-    return paths.home / "settings.json"
-
-
-def _read(paths: Paths) -> dict[str, Any]:
-    """The settings as stored; {} when there are none or they cannot be read
-    (a preference is not worth refusing to start over)."""
-    try:
-        data = json.loads(settings_file(paths).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as exc:
-        log.warning("ignoring unreadable settings in %s: %s", paths.home, type(exc).__name__)
-        return {}
-    if not isinstance(data, dict) or data.get("v") != _VERSION:
-        log.warning("ignoring settings of an unknown format in %s", paths.home)
-        return {}
-    return data
-
-
-def load_pause_hotkey(paths: Paths) -> str:
-    """The pause hotkey in Qt's portable text ("Ctrl+Alt+Shift+P"): the saved one,
-    "" when the person chose none, `DEFAULT_PAUSE_HOTKEY` when nothing usable is saved."""
-    value = _read(paths).get("pause_hotkey", DEFAULT_PAUSE_HOTKEY)
-    if not isinstance(value, str):
-        return DEFAULT_PAUSE_HOTKEY
-    try:
-        pynput_hotkey(value)
-    except UsageError:
-        log.warning("ignoring an unusable pause hotkey in the settings of %s", paths.home)
-        return DEFAULT_PAUSE_HOTKEY
-    return value
-
-
-def save_pause_hotkey(paths: Paths, sequence: str) -> None:
-    """Store the pause hotkey (portable text; "" for none) in settings.json, 0600,
-    all or nothing.
-
-    Raises:
-        UsageError: not a usable hotkey (see `pynput_hotkey`), or the file
-            cannot be written.
-        DiskFull: no room for the file.
-        HomeError: the home cannot be created.
-    """
-    pynput_hotkey(sequence)
-    ensure_private_dirs(paths)
-    data = _read(paths)
-    data.update(v=_VERSION, pause_hotkey=sequence)
-    with write_private(settings_file(paths), "settings file") as fh:
-        json.dump(data, fh, indent=2, sort_keys=True)
-        fh.write("\n")
-
-
-def pynput_hotkey(sequence: str) -> str:
-    """Qt's portable text of one key combination in pynput's `HotKey.parse`
-    notation, which the tray's listener takes: "Ctrl+Alt+Shift+P" ->
-    "<ctrl>+<alt>+<shift>+p"; "" stays "" (no hotkey).
-
-    A hotkey needs Ctrl, Alt or Meta: a bare or shifted key is something people
-    type, and every time they typed it recording would pause.
-
-    Raises:
-        UsageError: no such modifier, more than one key, or a key the
-            listener cannot name.
-    """
-    if not sequence:
-        return ""
-    refuse = UsageError(
-        "choose a key with Ctrl, Alt or the Windows key held, such as Ctrl+Alt+Shift+P; "
-        "a letter, digit, F-key or arrow works"
-    )
-    if len(sequence) > _MAX_HOTKEY or not sequence.isprintable() or "," in sequence:
-        raise refuse  # "," separates the keys of a multi-key sequence
-    *modifiers, key = sequence.split("+")
-    if not key or any(m not in _MODIFIERS for m in modifiers):
-        raise refuse
-    if not set(modifiers) & {"Ctrl", "Alt", "Meta"}:
-        raise refuse
-    if len(key) == 1 and key.isalnum() and key.isascii():
-        name = key.lower()
-    elif key in _NAMED_KEYS:
-        name = _NAMED_KEYS[key]
-    elif key[0] == "F" and key[1:].isdigit() and 1 <= int(key[1:]) <= 20:
-        name = f"<{key.lower()}>"
-    else:
-        raise refuse
-    return "+".join([*(_MODIFIERS[m] for m in modifiers), name])
-
 
 # -- the window ------------------------------------------------------------------------------
 

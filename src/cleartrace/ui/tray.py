@@ -28,94 +28,16 @@ from cleartrace.service import Service, Snapshot
 from cleartrace.ui import icons
 from cleartrace.ui.runner import Runner
 from cleartrace.ui.status_window import StatusWindow
-from cleartrace.ui.texts import local_time
+from cleartrace.ui.tray_text import ACTIONS, describe, enabled_actions, sessions_phrase
 
+# ACTIONS, describe and enabled_actions are tray_text's, re-exported for the windows.
 __all__ = ["ACTIONS", "Tray", "describe", "enabled_actions"]
 
 log = logging.getLogger(__name__)
 
-#: The menu, in order: (objectName, text); None is a separator.
-ACTIONS: tuple[tuple[str, str] | None, ...] = (
-    ("pause15", "Pause for 15 minutes"),
-    ("pause1h", "Pause for 1 hour"),
-    ("pause", "Pause until resumed"),
-    ("resume", "Resume"),
-    ("forget15", "Forget the last 15 minutes"),
-    None,
-    ("review", "Review sessions…"),
-    ("captured", "What is captured now…"),
-    None,
-    ("consent", "Choose what is recorded…"),
-    ("settings", "Settings…"),
-    ("privacy", "Privacy policy"),
-    ("history", "My consent history…"),
-    ("withdraw", "Withdraw consent…"),
-    None,
-    ("quit", "Quit ClearTrace"),
-)
-_WINDOWS = {"review", "captured", "consent", "settings", "history"}
-_COUNT_WORDS = {
-    "keys": "key events",
-    "mouse_move": "mouse moves",
-    "clicks": "click events",
-    "scroll": "scroll steps",
-    "app_focus": "focus changes",
-}
 _MESSAGE_MS = 10_000
 # A pause that ends within this much of its announced end ended by its timer.
 _TIMER_SLACK = timedelta(seconds=3)
-
-
-def enabled_actions(snap: Snapshot | None) -> set[str]:
-    """The actions that make sense now; with no snapshot (none yet, or the store
-    failed) only the privacy policy and quitting."""
-    if snap is None:
-        return {"privacy", "quit"}
-    on = _WINDOWS | {"privacy", "quit"}
-    if snap.state == "recording":
-        on |= {"pause15", "pause1h", "pause"}
-    if snap.state == "paused":
-        on.add("resume")
-    if any(snap.today_counts.values()) or any(snap.session_counts.values()):
-        on.add("forget15")
-    if snap.granted:
-        on.add("withdraw")
-    return on
-
-
-def _headline(snap: Snapshot) -> str:
-    if snap.state == "recording":
-        return "Recording"
-    if snap.state == "paused":
-        if snap.paused_until is None:
-            return "Paused until you resume"
-        return f"Paused until {local_time(snap.paused_until)}"
-    if snap.state == "cannot record":
-        return f"Cannot record: {snap.reason or 'unknown reason'}"
-    if not snap.consent_asked:
-        return "Off: choose what may be recorded"
-    return "Off: nothing has consent"
-
-
-def describe(snap: Snapshot) -> tuple[str, list[str]]:
-    """The headline and the detail lines the tooltip and the status window show."""
-    counts = [
-        f"{n:,} {_COUNT_WORDS.get(name, name.replace('_', ' '))}"
-        for name, n in sorted(snap.today_counts.items())
-        if n and name != "excluded_markers"
-    ]
-    lines = [f"Today: {', '.join(counts)}" if counts else "Today: nothing recorded"]
-    if snap.excluded_now:
-        lines.append("Application: excluded, nothing is recorded in it")
-    elif snap.application:
-        lines.append(f"Application: {snap.application}")
-    if snap.pending_review:
-        lines.append(f"Awaiting review: {_sessions(snap.pending_review)}")
-    return _headline(snap), lines
-
-
-def _sessions(n: int) -> str:
-    return "1 session" if n == 1 else f"{n} sessions"
 
 
 def _privacy_text(policy: Policy) -> tuple[str, bool]:
@@ -331,7 +253,7 @@ class Tray(QObject):
             days = self._runner.service.policy.hold_days
             self.notify(
                 "Sessions await your review",
-                f"{_sessions(snap.pending_review)} will upload automatically after "
+                f"{sessions_phrase(snap.pending_review)} will upload automatically after "
                 f"{days} days unless you hold them: choose 'Review sessions…' in the menu.",
             )
         self._announced_pending = snap.pending_review
