@@ -22,7 +22,7 @@ import platformdirs
 
 from cleartrace.errors import DiskFull, HomeError, UsageError
 
-__all__ = ["Paths", "ensure_private_dirs", "private_file", "write_private"]
+__all__ = ["Paths", "ensure_private_dirs", "log_to_home", "private_file", "write_private"]
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +140,20 @@ def private_file(path: Path) -> int:
     fd = os.open(path, flags, 0o600)
     os.fchmod(fd, 0o600)
     return fd
+
+
+def log_to_home(paths: Paths) -> None:
+    """Send this process's log records to the home's log file (0600) as well.
+
+    The recorder and the tray app log events and errors there, never content.
+    """
+    if not paths.log.exists():
+        os.close(private_file(paths.log))
+    handler = logging.FileHandler(paths.log)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
 
 
 @contextlib.contextmanager

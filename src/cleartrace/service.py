@@ -9,6 +9,7 @@ what the CLI can do too, through the same domain functions.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -191,8 +192,9 @@ class Service:
         consent = self._consent()
         granted = consent.granted()
         rec = self._recorder.status() if self.recording_thread_alive and self._recorder else None
-        today = self._today_counts()
-        pending = sum(1 for s in self.home().store.list_sessions() if s.state == "pending")
+        sessions = self.home().store.list_sessions()
+        today = _today_counts(sessions)
+        pending = sum(1 for s in sessions if s.state == "pending")
         reason = self._failure
         if reason is None and not self.recording_thread_alive and granted:
             ok, detail = display_support(self._env)
@@ -220,16 +222,6 @@ class Service:
             key_storage=describe_keystore(self.paths),
             home=str(self.paths.home),
         )
-
-    def _today_counts(self) -> dict[str, int]:
-        midnight = datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
-        since = int(midnight.timestamp() * 1e9)
-        out: dict[str, int] = {}
-        for info in self.home().store.list_sessions():
-            if (info.ended_ns or time.time_ns()) >= since:
-                for name, n in info.counts.items():
-                    out[name] = out.get(name, 0) + n
-        return out
 
     # -- consent ----------------------------------------------------------------------
 
@@ -352,11 +344,10 @@ class Service:
 
     def ledger(self) -> LedgerView:
         """The ledger and its verification, as an officer would run it on an export."""
-        ledger = self.home().ledger
-        lines = ledger.export_lines()
-        records = ledger.records()
+        lines = self.home().ledger.export_lines()  # one read: what is shown is what is verified
+        records = [json.loads(line) for line in lines[1:]]
         try:
-            report: VerifyReport = verify_export(iter(line + "\n" for line in lines))
+            report: VerifyReport = verify_export(lines)
         except LedgerBroken as exc:
             return LedgerView(records, False, exc.seq, str(exc))
         return LedgerView(records, report.records == len(records), None, None)
@@ -383,3 +374,15 @@ class Service:
         from cleartrace.capture.windows import open_window_classes
 
         return open_window_classes(check_display(self._env))
+
+
+def _today_counts(sessions: Iterable[SessionInfo]) -> dict[str, int]:
+    """Events per category in the sessions that were recording at some time today."""
+    midnight = datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
+    since = int(midnight.timestamp() * 1e9)
+    out: dict[str, int] = {}
+    for info in sessions:
+        if (info.ended_ns or time.time_ns()) >= since:
+            for name, n in info.counts.items():
+                out[name] = out.get(name, 0) + n
+    return out

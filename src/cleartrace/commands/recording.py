@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import os
 import signal
 import sys
 from types import FrameType
@@ -17,7 +15,7 @@ from cleartrace.consent.policy import DEFAULT_POLICY
 from cleartrace.control import request
 from cleartrace.durations import parse_duration
 from cleartrace.errors import NoConsent
-from cleartrace.paths import Paths, private_file
+from cleartrace.paths import Paths, log_to_home
 from cleartrace.recorder import Recorder
 from cleartrace.status import collect_status
 from cleartrace.store.db import connect
@@ -75,18 +73,6 @@ def consent_change(args: Args) -> None:
 # -- recording ------------------------------------------------------------------
 
 
-def _log_to_home(paths: Paths) -> None:
-    """The recorder's log file: 0600, events and errors only, never content."""
-
-    if not paths.log.exists():
-        os.close(private_file(paths.log))
-    handler = logging.FileHandler(paths.log)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-
-
 def record(args: Args) -> None:
     paths = Paths.from_env()
     seconds = None if args.duration is None else parse_duration(args.duration)
@@ -98,7 +84,7 @@ def record(args: Args) -> None:
     check_display()
     chosen = backend()
     with open_home(create=False) as home:
-        _log_to_home(paths)
+        log_to_home(paths)
         rec = Recorder(home, chosen, DEFAULT_POLICY)
 
         def _stop(signum: int, frame: FrameType | None) -> None:

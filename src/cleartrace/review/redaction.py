@@ -149,7 +149,9 @@ def by_time(
     """
     if end_ns <= start_ns:
         raise UsageError("the time range is empty or inverted: --from must be before --to")
-    positions = store.indices_between(session_id, start_ns, end_ns)
+    started, anchor = store.anchors(session_id)  # the events are decrypted already
+    lo, hi = start_ns - started + anchor, end_ns - started + anchor
+    positions = [i for i, event in enumerate(events) if lo <= event.t_ns < hi]
     return _select(session_id, "time", events, positions)
 
 

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 from shiboken6 import isValid
 
 from cleartrace.errors import DisplayUnavailable
-from cleartrace.paths import Paths, ensure_private_dirs, private_file
+from cleartrace.paths import Paths, ensure_private_dirs, log_to_home
 from cleartrace.preferences import load_pause_hotkey, pynput_hotkey
 from cleartrace.service import Service
 from cleartrace.ui import icons
@@ -155,17 +155,6 @@ def _hotkey_setting(runner: Runner, hotkey: PauseHotkey) -> Callable[[str], None
     return lambda text: hotkey.start(pynput_hotkey(text))
 
 
-def _log_to_home(paths: Paths) -> None:
-    """The app's log file (the recorder's): 0600, events and errors only, never content."""
-    if not paths.log.exists():
-        os.close(private_file(paths.log))
-    handler = logging.FileHandler(paths.log)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-
-
 def _quit_on_signals(parent: QObject, quit_: Callable[[], None]) -> QSocketNotifier:
     """SIGTERM (logout) and SIGINT quit like the menu does.
 
@@ -213,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     instance = SingleInstance(paths)
     if instance.ask_first_to_raise():
         return 0
-    _log_to_home(paths)
+    log_to_home(paths)
     instance.listen()
     runner = Runner(Service(paths))
     tray = Tray(runner)
