@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from cleartrace.paths import Paths
+from orgkit import Org, make_org
 
 # The machines are shared and noisy: no per-example deadline, and the first
 # draw of text strategies (building Unicode tables) may be slow.
@@ -37,3 +38,12 @@ def private_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
         monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
         monkeypatch.delenv("XDG_SESSION_TYPE", raising=False)
         yield Paths.from_env()
+
+
+@pytest.fixture
+def org(tmp_path: Path) -> Iterator[Org]:
+    """An organisation: keys, a signed policy and its collector running on 127.0.0.1."""
+    made = make_org(tmp_path / "org")
+    made.collector.start()
+    yield made
+    made.collector.stop()

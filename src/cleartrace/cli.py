@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from cleartrace import __version__, commands
+from cleartrace.commands import collector, ingest, org_admin
+from cleartrace.commands import upload as upload_commands
 from cleartrace.errors import ClearTraceError, DisplayUnavailable
 
 __all__ = ["build_parser", "main"]
@@ -241,6 +243,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="a head witnessed earlier; a ledger that ends before it is truncated",
     )
     _json_flag(p)
+
+    upload_commands.register(sub, _add)
+    org_admin.register_device(sub, _add)
+    org = _add(sub, "org", "the organisation's side: keys, policy, collector, ingest", None)
+    osub = org.add_subparsers(
+        dest="org_action", metavar="ACTION", required=True, parser_class=_Parser
+    )
+    org_admin.register(osub, _add)
+    collector.register(osub, _add)
+    ingest.register(osub, _add)
     return parser
 
 

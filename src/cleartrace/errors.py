@@ -13,16 +13,26 @@ Every message names the object concerned and the fix, never captured content
     │   ├── DiskFull                no room to write
     │   └── UnknownSession          no session has that id
     ├── ConsentError
-    │   └── NoConsent               nothing to record without consent
+    │   ├── NoConsent               nothing to record without consent
+    │   └── PolicyRefused           a policy file is unsigned, altered or from another signer
     ├── LedgerBroken                exit_code 1: verification found tampering
     ├── DisplayUnavailable          no X display, refused connection, Wayland
-    └── RecorderError
-        └── RecorderNotRunning      no recorder owns the control socket
+    ├── RecorderError
+    │   └── RecorderNotRunning      no recorder owns the control socket
+    ├── BundleError                 exit_code 1: a bundle is unusable (`reason` says why)
+    │   ├── BundleInvalid           malformed or truncated
+    │   ├── BundleSignatureInvalid  the device signature does not verify
+    │   └── BundleNotForThisKey     sealed to another organisation key
+    └── UploadError                 the collector is down or refused; the bundle stays queued
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "BundleError",
+    "BundleInvalid",
+    "BundleNotForThisKey",
+    "BundleSignatureInvalid",
     "ClearTraceError",
     "ConsentError",
     "DiskFull",
@@ -31,11 +41,13 @@ __all__ = [
     "KeyStorageError",
     "LedgerBroken",
     "NoConsent",
+    "PolicyRefused",
     "RecorderError",
     "RecorderNotRunning",
     "StoreCorrupt",
     "StoreError",
     "UnknownSession",
+    "UploadError",
     "UsageError",
     "WrongKey",
 ]
@@ -87,6 +99,14 @@ class NoConsent(ConsentError):
     """Recording was asked for but no category has consent."""
 
 
+class PolicyRefused(ConsentError):
+    """A policy file is refused; `reason` is a short id (see consent/signed_policy.py)."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class LedgerBroken(ClearTraceError):
     """Ledger verification failed at a given sequence number."""
 
@@ -108,3 +128,45 @@ class RecorderError(ClearTraceError):
 
 class RecorderNotRunning(RecorderError):
     """No recorder is running for this home."""
+
+
+class BundleError(ClearTraceError):
+    """A bundle is unusable; `reason` is a short id for reports and HTTP answers."""
+
+    exit_code = 1
+    reason = "bundle"
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        if reason is not None:
+            self.reason = reason
+
+
+class BundleInvalid(BundleError):
+    """The bytes are not a well-formed bundle (truncated, bad header, bad body)."""
+
+    reason = "malformed"
+
+
+class BundleSignatureInvalid(BundleError):
+    """The device signature over the bundle does not verify."""
+
+    reason = "bad-signature"
+
+
+class BundleNotForThisKey(BundleError):
+    """The bundle was sealed to another organisation key, or its seal is broken."""
+
+    reason = "wrong-org-key"
+
+
+class UploadError(ClearTraceError):
+    """The collector could not be reached or refused an upload; the outbox keeps the bundle.
+
+    `retryable`: whether trying again later can help (collector down, busy or
+    rate-limiting) or not (a refusal that will not change by itself).
+    """
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable

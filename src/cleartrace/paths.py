@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
 import logging
 import os
@@ -16,13 +17,21 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import IO, Any, TextIO, cast
 
 import platformdirs
 
 from cleartrace.errors import DiskFull, HomeError, UsageError
 
-__all__ = ["Paths", "ensure_private_dirs", "log_to_home", "private_file", "write_private"]
+__all__ = [
+    "Paths",
+    "ensure_private_dirs",
+    "exclusive_lock",
+    "log_to_home",
+    "private_file",
+    "write_private",
+    "write_private_bytes",
+]
 
 log = logging.getLogger(__name__)
 
@@ -167,9 +176,30 @@ def write_private(out: Path, what: str) -> Iterator[TextIO]:
         UsageError: `out` cannot be written (missing directory, no permission).
         DiskFull: no room for the file.
     """
+    with _atomic(out, what, binary=False) as fh:
+        yield cast(TextIO, fh)
+
+
+def write_private_bytes(out: Path, data: bytes, what: str) -> None:
+    """Write `data` to `out` (0600) all or nothing, as `write_private` does text.
+
+    Raises:
+        UsageError: `out` cannot be written (missing directory, no permission).
+        DiskFull: no room for the file.
+    """
+    with _atomic(out, what, binary=True) as fh:
+        fh.write(data)
+
+
+@contextlib.contextmanager
+def _atomic(out: Path, what: str, *, binary: bool) -> Iterator[IO[Any]]:
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
-        with os.fdopen(private_file(tmp), "w", encoding="utf-8", newline="\n") as fh:
+        fd = private_file(tmp)
+        handle = (
+            os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+        )
+        with handle as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
@@ -193,3 +223,28 @@ def write_private(out: Path, what: str) -> Iterator[TextIO]:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path, busy: str) -> Iterator[None]:
+    """Hold an exclusive lock on the file `path` (created 0600) for the block.
+
+    The kernel drops the lock when the process dies, so a crash never leaves
+    a stale lock behind.
+
+    Raises:
+        UsageError: another process holds it (the message is `busy`), or the
+            file cannot be opened.
+    """
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise UsageError(f"cannot open the lock file {path}: {exc.strerror}") from exc
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(busy) from None
+        yield
+    finally:
+        os.close(fd)

@@ -22,10 +22,10 @@ from cleartrace.capture.base import Backend, Sink
 from cleartrace.capture.pipeline import Writer
 from cleartrace.categories import Category
 from cleartrace.consent.exclusions import Exclusions, load_exclusions
-from cleartrace.consent.policy import Policy
+from cleartrace.consent.signed_policy import active_policy
 from cleartrace.consent.state import consent_from_records
 from cleartrace.control import ControlServer
-from cleartrace.errors import NoConsent, UsageError
+from cleartrace.errors import ClearTraceError, NoConsent, UsageError
 from cleartrace.events import CATEGORY_OF_KIND, Kind, RawEvent
 from cleartrace.home import Home
 from cleartrace.review.redaction import forget_since
@@ -49,14 +49,15 @@ class Recorder:
         self,
         home: Home,
         backend: Backend,
-        policy: Policy,
         *,
         flush_interval: float = 0.2,
         tick: float = 0.2,
     ) -> None:
         self._home = home
         self._backend = backend
-        self._policy = policy
+        # The policy in force, read again whenever the ledger grows (enrolment
+        # installs another, and consent given to the old one lapses).
+        self._policy = active_policy(home.paths)
         self._flush_interval = flush_interval
         self._tick = tick
         self._lock = threading.RLock()
@@ -67,7 +68,7 @@ class Recorder:
         self._sink = Sink()
         self._granted: frozenset[Category] = frozenset()
         self._ledger_seq = -1
-        self._exclusions: Exclusions = load_exclusions(home.ledger.conn, policy)
+        self._exclusions: Exclusions = load_exclusions(home.ledger.conn, self._policy)
         self._paused = False
         self._paused_until: float | None = None
         self._mouse_flags: tuple[bool, bool, bool] | None = None
@@ -249,7 +250,13 @@ class Recorder:
     def _reload_consent(self) -> None:
         head = self._home.ledger.head()
         self._ledger_seq = head[0] if head else 0
-        self._granted = consent_from_records(self._home.ledger.records()).granted()
+        try:  # enrolment installs another policy; consent given to the old one lapses
+            self._policy = active_policy(self._home.paths)
+        except ClearTraceError:
+            log.warning("the installed policy does not verify; recording nothing")
+            self._granted = frozenset()
+            return
+        self._granted = consent_from_records(self._home.ledger.records(), self._policy).granted()
 
     # -- pause ------------------------------------------------------------------
 

@@ -25,8 +25,9 @@ from cleartrace.capture.select import backend as default_backend
 from cleartrace.categories import Category, PiiCategory
 from cleartrace.consent import exclusions, state
 from cleartrace.consent.policy import DEFAULT_POLICY, Policy
+from cleartrace.consent.signed_policy import active_policy
 from cleartrace.consent.verify import VerifyReport, verify_export
-from cleartrace.errors import ClearTraceError, LedgerBroken, UsageError
+from cleartrace.errors import ClearTraceError, LedgerBroken, PolicyRefused, UsageError
 from cleartrace.events import Event
 from cleartrace.home import Home
 from cleartrace.paths import Paths
@@ -38,6 +39,8 @@ from cleartrace.review.text import Stream, reconstruct
 from cleartrace.store.keys import describe_keystore
 from cleartrace.store.redaction import Redaction
 from cleartrace.store.sessions import SessionInfo
+from cleartrace.upload.enrolment import load_enrolment
+from cleartrace.upload.uploader import UPLOAD_INTERVAL, BackgroundUploader, require_enrolment
 
 __all__ = ["LedgerView", "Service", "SessionReview", "Snapshot"]
 
@@ -65,6 +68,16 @@ class Snapshot:
     pending_review: int
     key_storage: dict[str, str] | None
     home: str
+    #: The collector this device uploads to; None: not enrolled, nothing leaves.
+    collector: str | None = None
+    #: Approved sessions waiting to leave.
+    upload_queue: int = 0
+    uploading: bool = False
+    #: Why the last upload pass failed (the bundle stays queued), or None.
+    upload_problem: str | None = None
+    #: Upload passes finished since the app started, and the sessions they sent.
+    upload_passes: int = 0
+    sessions_uploaded: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,13 +115,11 @@ class Service:
     def __init__(
         self,
         paths: Paths,
-        policy: Policy = DEFAULT_POLICY,
         *,
         backend_factory: Callable[[], Backend] = default_backend,
         env: Mapping[str, str] | None = None,
     ) -> None:
         self.paths = paths
-        self.policy = policy
         self._backend_factory = backend_factory
         self._env: Mapping[str, str] = os.environ if env is None else env
         self._home: Home | None = None
@@ -116,6 +127,9 @@ class Service:
         self._thread: threading.Thread | None = None
         self._failure: str | None = None
         self._lock = threading.Lock()
+        self._uploads: BackgroundUploader | None = None
+        self._uploading = 0  # upload passes running now
+        self._busy_lock = threading.Lock()
 
     # -- life ---------------------------------------------------------------------
 
@@ -139,7 +153,7 @@ class Service:
                 self._failure = detail
                 return
             rec_home = Home.open(self.paths, create=True)
-            recorder = Recorder(rec_home, self._backend_factory(), self.policy)
+            recorder = Recorder(rec_home, self._backend_factory())
             self._failure = None
 
             def run() -> None:
@@ -166,8 +180,35 @@ class Service:
                 return
             time.sleep(0.02)
 
+    def start_uploads(self, interval: float = UPLOAD_INTERVAL) -> None:
+        """Upload in the background every `interval` seconds while enrolled."""
+        with self._lock:
+            if self._uploads is None:
+                self._uploads = BackgroundUploader(
+                    self.paths, self.home().keys, interval=interval, on_busy=self._busy
+                )
+                self._uploads.start()
+
+    def _busy(self, busy: bool) -> None:
+        with self._busy_lock:
+            self._uploading += 1 if busy else -1
+
+    def upload_soon(self) -> None:
+        """Run an upload pass now, in the background (the snapshot shows it).
+
+        Raises:
+            UsageError: not enrolled: nothing would be uploaded.
+        """
+        require_enrolment(self.paths)
+        self.start_uploads()
+        if self._uploads is not None:
+            self._uploads.wake()
+
     def close(self) -> None:
-        """Stop the recorder (its session is flushed and closed) and close the home."""
+        """Stop uploads and the recorder (its session is flushed and closed), close the home."""
+        if self._uploads is not None:
+            self._uploads.stop()
+            self._uploads = None
         with self._lock:
             if self._recorder is not None:
                 self._recorder.stop()
@@ -184,8 +225,18 @@ class Service:
 
     # -- state ----------------------------------------------------------------------
 
+    @property
+    def policy(self) -> Policy:
+        """The policy in force, read each time: enrolling (from the CLI, say)
+        installs another while the tray runs.
+
+        Raises:
+            PolicyRefused: the installed policy does not verify.
+        """
+        return active_policy(self.paths)
+
     def _consent(self) -> state.ConsentState:
-        return state.consent_from_records(self.home().ledger.records())
+        return state.consent_from_records(self.home().ledger.records(), self.policy)
 
     def snapshot(self) -> Snapshot:
         """The current state; reads the store, so call it off the GUI thread."""
@@ -221,7 +272,24 @@ class Service:
             pending_review=pending,
             key_storage=describe_keystore(self.paths),
             home=str(self.paths.home),
+            **self._upload_state(sessions),
         )
+
+    def _upload_state(self, sessions: list[SessionInfo]) -> dict[str, Any]:
+        enrolment = load_enrolment(self.paths)
+        uploads = self._uploads
+        return {
+            "collector": None if enrolment is None else enrolment.collector,
+            "upload_queue": 0
+            if enrolment is None
+            else sum(
+                1 for s in sessions if s.state == "approved" and enrolment.may_upload(s.started_ns)
+            ),
+            "uploading": self._uploading > 0,
+            "upload_problem": None if uploads is None else uploads.last_error,
+            "upload_passes": 0 if uploads is None else uploads.passes,
+            "sessions_uploaded": 0 if uploads is None else uploads.sessions_uploaded,
+        }
 
     # -- consent ----------------------------------------------------------------------
 
@@ -245,7 +313,11 @@ class Service:
     ) -> list[Category]:
         """Withdraw (ledgered; a running recorder drops those hooks within a tick),
         and with `delete_sessions` delete every local session too."""
-        withdrawn = state.withdraw(self.home().ledger, frozenset(categories), self.policy)
+        try:
+            policy = self.policy
+        except PolicyRefused:  # withdrawing is never blocked, not even by a broken policy
+            policy = DEFAULT_POLICY
+        withdrawn = state.withdraw(self.home().ledger, frozenset(categories), policy)
         if delete_sessions:
             for info in self.home().store.list_sessions():
                 if info.state != "recording":

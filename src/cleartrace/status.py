@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 from cleartrace import __version__
 from cleartrace.capture.display import display_support
 from cleartrace.consent.ledger import read_records
+from cleartrace.consent.policy import Policy
+from cleartrace.consent.signed_policy import active_policy
 from cleartrace.consent.state import consent_from_records
 from cleartrace.control import request
 from cleartrace.errors import ClearTraceError, RecorderNotRunning
@@ -31,7 +32,7 @@ def collect_status(paths: Paths) -> dict[str, Any]:
         "display": {"can_record": ok, "detail": display},
         "key_storage": describe_keystore(paths),
     }
-    out["consent"], out["sessions"] = _read_store(paths.db)
+    out["consent"], out["sessions"] = _read_store(paths)
     try:
         rec = request(paths.socket, "status", timeout=2.0)["status"]
     except RecorderNotRunning:
@@ -49,12 +50,17 @@ def collect_status(paths: Paths) -> dict[str, Any]:
     return out
 
 
-def _read_store(db: Path) -> tuple[dict[str, str], int | None]:
+def _read_store(paths: Paths) -> tuple[dict[str, str], int | None]:
+    db = paths.db
     if not db.exists():
         return {}, None
+    try:
+        policy: Policy | None = active_policy(paths)
+    except ClearTraceError:  # an installed policy that does not verify records nothing
+        policy = None
     conn = connect(db)
     try:
-        state = consent_from_records(read_records(conn))
+        state = consent_from_records(read_records(conn), policy)
         (n,) = conn.execute("SELECT count(*) FROM sessions").fetchone()
     finally:
         conn.close()

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QCheckBox, QDialog, QLabel, QPushButton
 from pytestqt.qtbot import QtBot
 
 from cleartrace.categories import Category
+from cleartrace.consent.policy import DEFAULT_POLICY
 from cleartrace.service import Service
 from cleartrace.ui.consent_dialog import ConsentDialog
 from cleartrace.ui.runner import Runner
@@ -62,7 +63,7 @@ def test_shows_the_policy_and_one_unticked_box_per_category(
     assert purpose is not None
     assert "train AI models" in purpose.text()
     assert policy_id is not None
-    assert "'cleartrace-default', version 2" in policy_id.text()
+    assert f"'cleartrace-default', version {DEFAULT_POLICY.version}" in policy_id.text()
     for category in Category:
         assert not box(dialog, category).isChecked()
     keys = dialog.findChild(QLabel, "explain_keys")

@@ -11,14 +11,16 @@ from cleartrace.capture.select import backend
 from cleartrace.categories import Category, parse_categories
 from cleartrace.commands.common import Args, emit_json, open_home, poke_recorder, read_ledger
 from cleartrace.consent import exclusions, state
-from cleartrace.consent.policy import DEFAULT_POLICY
+from cleartrace.consent.policy import DEFAULT_POLICY, Policy
+from cleartrace.consent.signed_policy import active_policy
 from cleartrace.control import request
 from cleartrace.durations import parse_duration
-from cleartrace.errors import NoConsent
+from cleartrace.errors import NoConsent, PolicyRefused
 from cleartrace.paths import Paths, log_to_home
 from cleartrace.recorder import Recorder
 from cleartrace.status import collect_status
 from cleartrace.store.db import connect
+from cleartrace.upload.uploader import UPLOAD_INTERVAL, BackgroundUploader
 
 
 def status(args: Args) -> None:
@@ -50,21 +52,44 @@ def status(args: Args) -> None:
 
 
 def consent_show(args: Args) -> None:
-    current = state.consent_from_records(read_ledger(Paths.from_env())).as_dict()
+    paths = Paths.from_env()
+    policy = active_policy(paths)
+    current = state.consent_from_records(read_ledger(paths), policy).as_dict()
     if args.json:
-        emit_json({"policy": DEFAULT_POLICY.reference(), "consent": current})
+        emit_json({"policy": policy.reference(), "consent": current})
         return
-    print(f"policy: {DEFAULT_POLICY.id} v{DEFAULT_POLICY.version}")
+    print(f"policy: {policy.id} v{policy.version}")
     for category in Category:
         print(f"  {category.value:<14} {current.get(category.value, 'not asked')}")
+
+
+def _policy_for(action: str, paths: Paths) -> Policy:
+    """The policy an act of consent is recorded under.
+
+    Withdrawal is never blocked (see consent/state.py), not even by an
+    installed policy that no longer verifies: it is then recorded under the
+    built-in default, and the person is told why.
+    """
+    try:
+        return active_policy(paths)
+    except PolicyRefused as exc:
+        if action != "withdraw":
+            raise
+        print(
+            f"cleartrace: {exc}\ncleartrace: the withdrawal is recorded anyway, "
+            f"under the built-in policy {DEFAULT_POLICY.id} v{DEFAULT_POLICY.version}",
+            file=sys.stderr,
+        )
+        return DEFAULT_POLICY
 
 
 def consent_change(args: Args) -> None:
     cats = frozenset(Category) if args.all else parse_categories(args.categories)
     act = {"give": state.give, "refuse": state.refuse, "withdraw": state.withdraw}[args.action]
     with open_home(create=True) as home:
-        act(home.ledger, cats, DEFAULT_POLICY)
-        granted = state.consent_from_records(home.ledger.records()).granted()
+        policy = _policy_for(args.action, home.paths)
+        act(home.ledger, cats, policy)
+        granted = state.consent_from_records(home.ledger.records(), policy).granted()
     poke_recorder(home.paths)
     names = ", ".join(sorted(c.value for c in granted)) or "none"
     print(f"consent now given for: {names}", file=sys.stderr)
@@ -76,16 +101,18 @@ def consent_change(args: Args) -> None:
 def record(args: Args) -> None:
     paths = Paths.from_env()
     seconds = None if args.duration is None else parse_duration(args.duration)
-    if not state.consent_from_records(read_ledger(paths)).granted():
+    policy = active_policy(paths)
+    if not state.consent_from_records(read_ledger(paths), policy).granted():
         raise NoConsent(
-            "nothing to record: no category has consent; "
-            "run 'cleartrace consent give --all' or 'cleartrace consent give --category keys ...'"
+            f"nothing to record: no category has consent under the policy in force "
+            f"({policy.id} v{policy.version}); run 'cleartrace consent give --all' or "
+            "'cleartrace consent give --category keys ...'"
         )
     check_display()
     chosen = backend()
     with open_home(create=False) as home:
         log_to_home(paths)
-        rec = Recorder(home, chosen, DEFAULT_POLICY)
+        rec = Recorder(home, chosen)
 
         def _stop(signum: int, frame: FrameType | None) -> None:
             rec.stop()
@@ -93,7 +120,13 @@ def record(args: Args) -> None:
         signal.signal(signal.SIGINT, _stop)
         signal.signal(signal.SIGTERM, _stop)
         print("recording; Ctrl+C stops (pause with 'cleartrace pause')", file=sys.stderr)
-        rec.run(seconds)
+        # Approved sessions leave in the background while enrolled (see upload/uploader.py).
+        uploads = BackgroundUploader(paths, home.keys, interval=UPLOAD_INTERVAL)
+        uploads.start()
+        try:
+            rec.run(seconds)
+        finally:
+            uploads.stop()
 
 
 def pause(args: Args) -> None:
@@ -115,7 +148,7 @@ def exclude_list(args: Args) -> None:
     paths = Paths.from_env()
     conn = connect(paths.db) if paths.db.exists() else None
     try:
-        rows = exclusions.list_exclusions(conn, DEFAULT_POLICY)
+        rows = exclusions.list_exclusions(conn, active_policy(paths))
     finally:
         if conn is not None:
             conn.close()
@@ -129,5 +162,5 @@ def exclude_list(args: Args) -> None:
 def exclude_change(args: Args) -> None:
     change = exclusions.add_exclusion if args.action == "add" else exclusions.remove_exclusion
     with open_home(create=True) as home:
-        change(home.ledger, args.app, DEFAULT_POLICY)
+        change(home.ledger, args.app, active_policy(home.paths))
     poke_recorder(home.paths)

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from cleartrace.commands.common import Args, emit_json, fmt_time, open_home
-from cleartrace.consent.policy import DEFAULT_POLICY
+from cleartrace.consent.policy import Policy
+from cleartrace.consent.signed_policy import active_policy
 from cleartrace.control import request
 from cleartrace.durations import parse_duration, parse_instant
 from cleartrace.errors import RecorderNotRunning, UsageError
@@ -25,27 +26,30 @@ from cleartrace.review.text import reconstruct
 from cleartrace.store.sessions import SessionInfo
 
 
-def _session_row(info: SessionInfo) -> dict[str, Any]:
+def _session_row(info: SessionInfo, policy: Policy) -> dict[str, Any]:
     return {
         "id": info.id,
         "start": fmt_time(info.started_ns),
         "end": fmt_time(info.ended_ns),
         "state": info.state,
-        "auto_approve": fmt_time(approval.auto_approve_at(info, DEFAULT_POLICY)),
+        "auto_approve": fmt_time(approval.auto_approve_at(info, policy)),
         "counts": info.counts,
         "applications": info.applications,
     }
 
 
-def _settled(home: Home) -> None:
-    """Approve what the hold period approves before showing any state."""
-    approval.settle(home.store, home.ledger, DEFAULT_POLICY)
+def _settled(home: Home) -> Policy:
+    """Approve what the hold period approves before showing any state; returns the
+    policy in force."""
+    policy = active_policy(home.paths)
+    approval.settle(home.store, home.ledger, policy)
+    return policy
 
 
 def sessions_list(args: Args) -> None:
     with open_home() as home:
-        _settled(home)
-        rows = [_session_row(s) for s in home.store.list_sessions()]
+        policy = _settled(home)
+        rows = [_session_row(s, policy) for s in home.store.list_sessions()]
     if args.json:
         emit_json(rows)
         return
@@ -57,7 +61,7 @@ def sessions_list(args: Args) -> None:
         print(f"{r['id'][:12]}  {r['start']}  {r['end']}  {r['state']:<9} {counts}{due}")
 
 
-def _text_rows(home: Home, info: SessionInfo, *, pii: bool) -> list[dict[str, Any]]:
+def _text_rows(home: Home, info: SessionInfo, policy: Policy, *, pii: bool) -> list[dict[str, Any]]:
     rows = []
     for number, stream in enumerate(reconstruct(home.store.read_events(info.id)), 1):
         row: dict[str, Any] = {
@@ -79,7 +83,7 @@ def _text_rows(home: Home, info: SessionInfo, *, pii: bool) -> list[dict[str, An
                     stream.text,
                     app=stream.app,
                     title=stream.title,
-                    categories=DEFAULT_POLICY.pii,
+                    categories=policy.pii,
                 )
             ]
         rows.append(row)
@@ -129,9 +133,9 @@ def _print_stream(s: dict[str, Any]) -> None:
 
 def sessions_show(args: Args) -> None:
     with open_home() as home:
-        _settled(home)
+        policy = _settled(home)
         info = home.store.session(args.id)
-        out = _session_row(info)
+        out = _session_row(info, policy)
         out["redactions"] = [
             {
                 "method": r.method,
@@ -142,7 +146,7 @@ def sessions_show(args: Args) -> None:
             for r in home.store.redactions(info.id)
         ]
         if args.text or args.pii:
-            out["text"] = _text_rows(home, info, pii=args.pii)
+            out["text"] = _text_rows(home, info, policy, pii=args.pii)
         if args.activity:
             out["activity"] = _activity_rows(home, info)
     if args.json:
@@ -190,10 +194,10 @@ def _parse_span(text: str) -> tuple[int, int]:
     return int(start), int(end)
 
 
-def _pii_categories(names: list[str] | None) -> tuple[PiiCategory, ...]:
+def _pii_categories(names: list[str] | None, home: Home) -> tuple[PiiCategory, ...]:
     """The categories asked for; by default those the policy has review flag."""
     if not names:
-        return DEFAULT_POLICY.pii
+        return active_policy(home.paths).pii
     known = {c.value: c for c in PiiCategory}
     unknown = [n for n in names if n not in known]
     if unknown:
@@ -209,7 +213,7 @@ def _selection(home: Home, info: SessionInfo, args: Args) -> redaction.Selection
     if args.match is not None:
         return redaction.by_match(info.id, events, args.match)
     if args.pii:
-        return redaction.by_pii(info.id, events, _pii_categories(args.category))
+        return redaction.by_pii(info.id, events, _pii_categories(args.category, home))
     if args.from_ is None or args.to is None:
         raise UsageError("a time range needs both --from and --to")
     began = datetime.fromtimestamp(info.started_ns / 1e9, UTC)
@@ -276,7 +280,7 @@ def export(args: Args) -> None:
     out = Path(args.out)
     started = time.monotonic()
     with open_home() as home:
-        n = export_all(home.store, home.ledger, DEFAULT_POLICY, out)
+        n = export_all(home.store, home.ledger, active_policy(home.paths), out)
     print(
         f"exported {n} sessions, the ledger and your consent to {out} "
         f"in {time.monotonic() - started:.1f} s; it is not encrypted: keep it safe",

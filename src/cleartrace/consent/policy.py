@@ -9,6 +9,13 @@ an organisation edits, and a test keeps the two equal.
 The SHA-256 over the policy's RFC 8785 canonical JSON goes into every consent
 record, so a consent always names exactly the text it was given to. Changing
 any field therefore needs a new `version`.
+
+An organisation deploys its own policy as a signed file (see
+`cleartrace.org.policy_signing` and `cleartrace.consent.signed_policy`); it
+names where uploads go (`collector`), the key they are sealed to (`org_key`,
+the content of the organisation's `bundle.pub`), the range a person may set
+their hold period within, and how long the local copy of an uploaded session
+is kept.
 """
 
 from __future__ import annotations
@@ -16,12 +23,16 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import rfc8785
 
 from cleartrace.categories import Category, PiiCategory
 from cleartrace.errors import UsageError
+
+if TYPE_CHECKING:
+    from cleartrace.upload.suites import OrgPublicKey
 
 __all__ = ["DEFAULT_POLICY", "Policy"]
 
@@ -35,7 +46,14 @@ _FIELDS = (
     "hold_days",
     "exclusions",
     "pii",
+    "collector",
+    "org_key",
+    "hold_days_min",
+    "hold_days_max",
+    "keep_uploaded_days",
 )
+#: Upper bound of `keep_uploaded_days`: a century is more than any retention needs.
+_MAX_DAYS = 36500
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +72,16 @@ class Policy:
     exclusions: tuple[str, ...] = ()
     #: What review flags (and `redact --pii` removes) in typed text.
     pii: tuple[PiiCategory, ...] = tuple(PiiCategory)
+    #: Where sessions are uploaded (an http(s) URL); None: no upload.
+    collector: str | None = None
+    #: The organisation's bundle key uploads are sealed to (its bundle.pub); None: no upload.
+    org_key: OrgPublicKey | None = None
+    #: The range a person may set their own hold period within.
+    hold_days_min: int = 0
+    hold_days_max: int = 14
+    #: Days the local copy of an uploaded session is kept before it is shredded:
+    #: 0 shreds it right after upload, None keeps it until the person deletes it.
+    keep_uploaded_days: int | None = None
     _sha256: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -77,6 +105,11 @@ class Policy:
             "hold_days": self.hold_days,
             "exclusions": list(self.exclusions),
             "pii": [c.value for c in self.pii],
+            "collector": self.collector,
+            "org_key": None if self.org_key is None else self.org_key.as_json(),
+            "hold_days_min": self.hold_days_min,
+            "hold_days_max": self.hold_days_max,
+            "keep_uploaded_days": self.keep_uploaded_days,
         }
 
     def reference(self) -> dict[str, Any]:
@@ -87,9 +120,12 @@ class Policy:
     def from_dict(cls, data: object) -> Policy:
         """Build a policy from its JSON object (an organisation's edited template).
 
+        `from_dict(d).as_dict() == d` for every accepted `d`, so the hash of a
+        policy is the hash of the JSON object an organisation signed.
+
         Raises:
-            UsageError: a field is missing, unknown or of the wrong shape; the
-                message names the field.
+            UsageError: a field is missing, unknown or of the wrong shape, or
+                `hold_days` lies outside its bounds; the message names the field.
         """
         if not isinstance(data, dict):
             raise UsageError("a policy must be a JSON object; start from default-policy.json")
@@ -128,28 +164,96 @@ class Policy:
             raise UsageError(f"policy 'pii' may only name: {', '.join(sorted(known_pii))}")
         if len(set(pii)) != len(pii):
             raise UsageError("policy 'pii' names a category twice")
+        low = _int(data, "hold_days_min", 0, 365)
+        high = _int(data, "hold_days_max", 0, 365)
+        if high < low:
+            raise UsageError("policy 'hold_days_max' must not be below 'hold_days_min'")
+        hold_days = data["hold_days"]
+        if type(hold_days) is not int or not low <= hold_days <= high:
+            raise UsageError(
+                f"policy 'hold_days' must be a whole number within the policy's bounds "
+                f"'hold_days_min' to 'hold_days_max' ({low} to {high})"
+            )
+        keep = data["keep_uploaded_days"]
+        if keep is not None:
+            keep = _int(data, "keep_uploaded_days", 0, _MAX_DAYS, or_null=True)
+        collector = _collector(data["collector"])
+        org_key = _org_key(data["org_key"])
+        if collector is not None and org_key is None:
+            raise UsageError(
+                "policy 'org_key' is null but 'collector' is set: devices cannot seal "
+                "uploads without it; put the content of the organisation's bundle.pub there"
+            )
         return cls(
             id=policy_id,
             version=version,
             purpose=purpose,
             categories=categories,
             mouse_move_hz=_int(data, "mouse_move_hz", 1, 1000),
-            hold_days=_int(data, "hold_days", 0, 365),
+            hold_days=hold_days,
             exclusions=tuple(exclusions),
             pii=tuple(PiiCategory(n) for n in pii),
+            collector=collector,
+            org_key=org_key,
+            hold_days_min=low,
+            hold_days_max=high,
+            keep_uploaded_days=keep,
         )
 
 
-def _int(data: dict[str, Any], name: str, low: int, high: int) -> int:
+def _int(data: dict[str, Any], name: str, low: int, high: int, *, or_null: bool = False) -> int:
     value = data[name]
     if type(value) is not int or not low <= value <= high:
-        raise UsageError(f"policy '{name}' must be a whole number from {low} to {high}")
+        null = " or null" if or_null else ""
+        raise UsageError(f"policy '{name}' must be a whole number from {low} to {high}{null}")
     return value
+
+
+def _collector(value: object) -> str | None:
+    """The collector URL: http(s), a host, no credentials, query or fragment.
+
+    Plain http is allowed for a collector on the same machine or behind a
+    TLS-terminating proxy; bundles are sealed and signed either way.
+    """
+    if value is None:
+        return None
+    problem = "policy 'collector' must be null or an http:// or https:// URL of the collector"
+    if not isinstance(value, str) or len(value) > 2048 or value != value.strip():
+        raise UsageError(problem)
+    try:
+        parts = urlsplit(value)
+        host, _ = parts.hostname, parts.port  # port raises ValueError when out of range
+    except ValueError:
+        raise UsageError(problem) from None
+    if parts.scheme not in ("http", "https") or not host or any(c.isspace() for c in value):
+        raise UsageError(problem)
+    if parts.username is not None or parts.password is not None:
+        # A policy is public: a password in it would be published to every device.
+        raise UsageError("policy 'collector' must not carry a user name or password")
+    if parts.query or parts.fragment or "#" in value or "?" in value:
+        raise UsageError("policy 'collector' must not carry a query ('?') or fragment ('#')")
+    return value
+
+
+def _org_key(value: object) -> OrgPublicKey | None:
+    if value is None:
+        return None
+    # Imported here, not at the top: the upload package builds on consent, and
+    # a policy without an organisation key (the default) needs none of it.
+    from cleartrace.upload.suites import OrgPublicKey
+
+    try:
+        key = OrgPublicKey.from_json(value)
+    except UsageError as exc:
+        raise UsageError(f"policy 'org_key': {exc}") from None
+    if key.as_json() != value:  # keeps from_dict(d).as_dict() == d, and so the hash
+        raise UsageError("policy 'org_key' must be the content of bundle.pub, unchanged")
+    return key
 
 
 DEFAULT_POLICY = Policy(
     id="cleartrace-default",
-    version=2,
+    version=3,
     purpose=(
         "Record how work is done at this computer (keys, mouse, focused application) "
         "to train AI models on real workflows. Only the categories you consent to are "
@@ -223,4 +327,10 @@ DEFAULT_POLICY = Policy(
         "xsecurelock",
         "xtrlock",
     ),
+    # No organisation yet: nothing is uploaded until the device is enrolled.
+    collector=None,
+    org_key=None,
+    hold_days_min=0,
+    hold_days_max=14,
+    keep_uploaded_days=None,
 )

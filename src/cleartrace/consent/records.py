@@ -15,8 +15,7 @@ Records must never carry captured content. That is enforced here rather than
 trusted to callers: each kind has a fixed set of fields, and each field has a
 check on its value's shape (a session id is 32 hex digits, a category is a
 known category name, ...), so a window title or typed text has nowhere to go.
-New kinds (later: `session.redacted`, `session.approved`, `bundle.uploaded`)
-are added with `register_field` and `register_kind`.
+Further kinds can be added with `register_field` and `register_kind`.
 """
 
 from __future__ import annotations
@@ -238,6 +237,23 @@ def _check_by(value: object) -> None:
         raise ValueError(f"'by' must be one of {sorted(APPROVERS)}")
 
 
+def _check_bundle(value: object) -> None:
+    if not (isinstance(value, str) and _HEX64.fullmatch(value)):
+        raise ValueError("'bundle' must be a bundle name (64 lower-case hex digits)")
+
+
+def _check_witnessed(value: object) -> None:
+    if (
+        not isinstance(value, dict)
+        or set(value) != {"seq", "hash"}
+        or type(value["seq"]) is not int
+        or not 0 <= value["seq"] <= _MAX_INT
+        or not isinstance(value["hash"], str)
+        or not _HEX64.fullmatch(value["hash"])
+    ):
+        raise ValueError("'witnessed' must be {seq, hash} of a ledger head")
+
+
 _FIELD_CHECKS: dict[str, FieldCheck] = {
     "categories": _check_categories,
     "policy": _check_policy,
@@ -249,6 +265,8 @@ _FIELD_CHECKS: dict[str, FieldCheck] = {
     "events": _check_events,
     "interval": _check_interval,
     "by": _check_by,
+    "bundle": _check_bundle,
+    "witnessed": _check_witnessed,
 }
 
 _KIND_FIELDS: dict[str, frozenset[str]] = {
@@ -267,6 +285,13 @@ _KIND_FIELDS: dict[str, frozenset[str]] = {
     "session.redacted": frozenset({"session", "method", "events", "categories", "interval"}),
     "session.approved": frozenset({"session", "by"}),
     "session.held": frozenset({"session"}),
+    # The device enrolled with an organisation and installed this policy.
+    "device.enrolled": frozenset({"policy"}),
+    # The collector acknowledged a bundle and witnessed this ledger head.
+    "bundle.uploaded": frozenset({"bundle", "witnessed"}),
+    # The local copy of an uploaded session was removed under the policy's
+    # retention. Not a deletion: the uploaded data stays in the dataset.
+    "session.shredded": frozenset({"session"}),
 }
 
 #: Read-only view: kind -> the fields (all required) its records carry besides the envelope.

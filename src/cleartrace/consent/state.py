@@ -71,27 +71,45 @@ class ConsentState:
         return {c.value: self.status(c).value for c in Category}
 
 
-def consent_from_records(records: Iterable[Mapping[str, Any]]) -> ConsentState:
+def consent_from_records(
+    records: Iterable[Mapping[str, Any]], policy: Policy | None = None
+) -> ConsentState:
     """Fold ledger records, oldest first, into the current consent.
 
     The latest act per category wins. Categories this version does not know
     (written by a newer one) are skipped: nothing here can record them.
+
+    With `policy`, a "yes" or "no" counts only if it was given to exactly that
+    policy (its SHA-256): consent given to other terms — an older default, or
+    before the organisation's policy was installed — leaves the category not
+    asked, so the person is asked again. A withdrawal counts whatever policy
+    it names: it is never weaker for naming another text.
     """
     state: dict[Category, ConsentStatus] = {}
     for record in records:
         new = _STATUS_OF_KIND.get(record.get("kind", ""))
         if new is None:
             continue
+        if (
+            policy is not None
+            and new is not ConsentStatus.WITHDRAWN
+            and record.get("policy", {}).get("sha256") != policy.sha256
+        ):
+            new = ConsentStatus.NOT_ASKED
         for name in record.get("categories", ()):
             try:
-                state[Category(name)] = new
+                category = Category(name)
             except ValueError:
                 continue
+            if new is ConsentStatus.NOT_ASKED:
+                state.pop(category, None)
+            else:
+                state[category] = new
     return ConsentState(state)
 
 
-def _current(conn: sqlite3.Connection) -> ConsentState:
-    return consent_from_records(read_records(conn))
+def _current(conn: sqlite3.Connection, policy: Policy) -> ConsentState:
+    return consent_from_records(read_records(conn), policy)
 
 
 def _names(categories: Iterable[Category]) -> str:
@@ -128,7 +146,7 @@ def give(ledger: Ledger, categories: frozenset[Category], policy: Policy) -> lis
     """
     _check_asked(categories, policy)
     with transaction(ledger.conn, ledger.path) as conn:
-        granted = _current(conn).granted()
+        granted = _current(conn, policy).granted()
         for needs, base in DEPENDS_ON.items():
             if needs in categories and base not in categories | granted:
                 raise ConsentError(
@@ -151,7 +169,7 @@ def refuse(ledger: Ledger, categories: frozenset[Category], policy: Policy) -> l
     """
     _check_asked(categories, policy)
     with transaction(ledger.conn, ledger.path) as conn:
-        state = _current(conn)
+        state = _current(conn, policy)
         given = categories & state.granted()
         if given:
             raise ConsentError(
@@ -179,7 +197,9 @@ def withdraw(ledger: Ledger, categories: frozenset[Category], policy: Policy) ->
     if not categories:
         raise ConsentError("no category named; name at least one (or all of them)")
     with transaction(ledger.conn, ledger.path) as conn:
-        chosen = sorted(_with_dependents(categories) & _current(conn).granted())
+        # Whatever policy a "yes" was given to, it can be taken back.
+        given = consent_from_records(read_records(conn)).granted()
+        chosen = sorted(_with_dependents(categories) & given)
         if chosen:
             _record(ledger, conn, "consent.withdrawn", chosen, policy)
     return chosen

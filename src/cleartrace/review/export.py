@@ -147,7 +147,7 @@ def _write(fh: TextIO, store: Store, ledger: Ledger, policy: Policy) -> int:
         "software": f"cleartrace {__version__}",
         "device": ledger.device,
         "policy": policy.as_dict(),
-        "consent": consent_from_records(records).as_dict(),
+        "consent": consent_from_records(records, policy).as_dict(),
         "ledger": records,
     }
     fh.write(json.dumps(header, ensure_ascii=False, sort_keys=True, indent=1)[:-2])

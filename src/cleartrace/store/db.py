@@ -57,6 +57,13 @@ CREATE TABLE IF NOT EXISTS redactions (      -- markers: what went, never what i
     to_ns      INTEGER NOT NULL,          -- and of the last
     removed    TEXT NOT NULL              -- JSON: events removed per category
 );
+CREATE TABLE IF NOT EXISTS outbox (          -- bundles built and not yet acknowledged
+    name       TEXT PRIMARY KEY,          -- hex SHA-256 of the bundle
+    session_id TEXT REFERENCES sessions(id) ON DELETE CASCADE,  -- NULL: ledger only
+    created_ns INTEGER NOT NULL,
+    head_seq   INTEGER NOT NULL,          -- the last ledger record the bundle carries
+    bundle     BLOB NOT NULL              -- sealed to the organisation, signed by the device
+);
 CREATE TABLE IF NOT EXISTS exclusions (
     app TEXT PRIMARY KEY                  -- application class excluded by the person
 );

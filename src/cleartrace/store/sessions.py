@@ -383,6 +383,7 @@ class Store:
                 "UPDATE sessions SET wrapped_key=NULL, summary=NULL WHERE id=?", (session_id,)
             )
             conn.execute("DELETE FROM meta WHERE key=?", (_WRITER + session_id,))
+            conn.execute("DELETE FROM outbox WHERE session_id=?", (session_id,))
             if record is not None:
                 record(conn)
         with transaction(self._conn, self._paths.db) as conn:
@@ -508,6 +509,9 @@ class Store:
                 "DELETE FROM chunks WHERE session_id=? AND idx=?",
                 [(session_id, idx) for idx in dropped],
             )
+            # A bundle built before this redaction still holds what went: it
+            # never leaves; the session is bundled again from what is left.
+            conn.execute("DELETE FROM outbox WHERE session_id=?", (session_id,))
             conn.executemany(_INSERT_CHUNK, [(session_id, *c) for c in new_chunks])
             conn.execute(
                 "UPDATE sessions SET counts=? WHERE id=?",
@@ -669,10 +673,17 @@ class Store:
                 f"session {session_id[:12]} is still being recorded; it can be "
                 f"{state} once it has ended"
             )
+        if info.state == "uploaded":
+            raise UsageError(
+                f"session {session_id[:12]} is already uploaded; redact or delete it to have "
+                "the organisation's dataset drop it"
+            )
         if info.state == state:
             return False
         with transaction(self._conn, self._paths.db) as conn:
             conn.execute("UPDATE sessions SET state=? WHERE id=?", (state, info.id))
+            if state == "held":  # a bundle already built for it does not leave either
+                conn.execute("DELETE FROM outbox WHERE session_id=?", (info.id,))
             if record is not None:
                 record(conn)
         return True

@@ -215,6 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     tray.finished.connect(app.quit)
     _quit_on_signals(tray, tray.quit)
     runner.call(lambda s: s.start(), on_error=lambda message: tray.notify("ClearTrace", message))
+    runner.call(lambda s: s.start_uploads())
     tray.start()
     log.info("tray started (%s)", "system tray" if tray.tray_icon else "status window")
     try:

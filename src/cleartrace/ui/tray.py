@@ -124,6 +124,7 @@ class Tray(QObject):
             "resume": lambda: self._act(lambda s: s.resume()),
             "forget15": self._forget,
             "review": lambda: self.reviewRequested.emit(),
+            "upload": self._upload,
             "captured": lambda: self.capturedRequested.emit(),
             "consent": lambda: self.consentRequested.emit(),
             "settings": lambda: self.settingsRequested.emit(),
@@ -196,7 +197,12 @@ class Tray(QObject):
     def shown_state(self) -> str:
         if self._error is not None:
             return "cannot record"
-        return self.snapshot.state if self.snapshot is not None else "off"
+        if self.snapshot is None:
+            return "off"
+        if self.snapshot.uploading and self.snapshot.state in ("off", "paused"):
+            # A recording is never hidden behind the upload arrow.
+            return "uploading"
+        return self.snapshot.state
 
     def tooltip(self) -> str:
         """What the tooltip says now (the status window shows the same)."""
@@ -257,6 +263,17 @@ class Tray(QObject):
                 f"{days} days unless you hold them: choose 'Review sessions…' in the menu.",
             )
         self._announced_pending = snap.pending_review
+        if previous is None:
+            return
+        if snap.sessions_uploaded > previous.sessions_uploaded:
+            sent = sessions_phrase(snap.sessions_uploaded - previous.sessions_uploaded)
+            self.notify("Uploaded", f"{sent} reached your organisation.")
+        if (
+            snap.upload_passes > previous.upload_passes
+            and snap.upload_problem
+            and snap.upload_problem != previous.upload_problem
+        ):
+            self.notify("Upload failed", snap.upload_problem, warning=True)
 
     # -- acts --------------------------------------------------------------------------
 
@@ -266,6 +283,9 @@ class Tray(QObject):
     def _failed(self, message: str) -> None:
         self.notify("ClearTrace", message, warning=True)
         self.refresh()
+
+    def _upload(self) -> None:
+        self._act(lambda s: s.upload_soon())
 
     def _forget(self) -> None:
         def done(removed: int) -> None:

@@ -21,6 +21,7 @@ ACTIONS: tuple[tuple[str, str] | None, ...] = (
     ("forget15", "Forget the last 15 minutes"),
     None,
     ("review", "Review sessions…"),
+    ("upload", "Upload approved sessions now"),
     ("captured", "What is captured now…"),
     None,
     ("consent", "Choose what is recorded…"),
@@ -55,6 +56,8 @@ def enabled_actions(snap: Snapshot | None) -> set[str]:
         on.add("forget15")
     if snap.granted:
         on.add("withdraw")
+    if snap.collector is not None and not snap.uploading:
+        on.add("upload")
     return on
 
 
@@ -86,7 +89,20 @@ def describe(snap: Snapshot) -> tuple[str, list[str]]:
         lines.append(f"Application: {snap.application}")
     if snap.pending_review:
         lines.append(f"Awaiting review: {sessions_phrase(snap.pending_review)}")
+    lines.append(_uploads(snap))
+    if snap.upload_problem:
+        lines.append(f"Upload problem: {snap.upload_problem}")
     return _headline(snap), lines
+
+
+def _uploads(snap: Snapshot) -> str:
+    if snap.collector is None:
+        return "Uploads: not enrolled, nothing leaves this computer"
+    if snap.uploading:
+        return "Uploads: uploading approved sessions now…"
+    if snap.upload_queue:
+        return f"Uploads: {sessions_phrase(snap.upload_queue)} approved, waiting to upload"
+    return "Uploads: nothing waiting"
 
 
 def sessions_phrase(n: int) -> str:

@@ -10,16 +10,25 @@ from typing import Any
 
 import pytest
 import rfc8785
+from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
 
 from cleartrace.categories import Category, PiiCategory
 from cleartrace.consent.policy import DEFAULT_POLICY, Policy
 from cleartrace.errors import UsageError
+from cleartrace.upload.suites import OrgPublicKey
 
 TEMPLATE = Path(__file__).parents[3] / "resources" / "policy" / "default-policy.json"
 
 #: Every consent record names this hash. Changing the default policy's content
 #: must come with a new version: update both numbers together, deliberately.
-PINNED = (2, "7df129fa8fc9d7005ac28f3f14c36abe58fa176e74b3727f58528dce0c760bbc")
+PINNED = (3, "d1ec195fc0172ae17952a548348f1b00e429c2a0bb322d984e625d1abb125d67")
+
+
+ORG_KEY = OrgPublicKey.from_keys(x25519.X25519PrivateKey.generate().public_key(), None)
+HYBRID_KEY = OrgPublicKey.from_keys(
+    x25519.X25519PrivateKey.generate().public_key(),
+    mlkem.MLKEM768PrivateKey.generate().public_key(),
+)
 
 
 def template() -> dict[str, Any]:
@@ -41,7 +50,7 @@ def test_sha256_is_over_the_rfc8785_canonical_json() -> None:
     assert DEFAULT_POLICY.sha256 == expected
     assert DEFAULT_POLICY.reference() == {
         "id": "cleartrace-default",
-        "version": 2,
+        "version": 3,
         "sha256": expected,
     }
 
@@ -50,12 +59,17 @@ def test_sha256_is_over_the_rfc8785_canonical_json() -> None:
     "change",
     [
         {"purpose": "Something else."},
-        {"version": 3},
+        {"version": 4},
         {"categories": (Category.KEYS,)},
         {"mouse_move_hz": 60},
         {"hold_days": 0},
         {"exclusions": ("keepassxc",)},
         {"pii": (PiiCategory.EMAIL,)},
+        {"collector": "https://collector.example"},
+        {"org_key": ORG_KEY},
+        {"hold_days_min": 1},
+        {"hold_days_max": 7},
+        {"keep_uploaded_days": 0},
     ],
 )
 def test_every_field_changes_the_hash(change: dict[str, Any]) -> None:
@@ -86,6 +100,24 @@ def test_mouse_rate_and_hold_period_have_defaults() -> None:
         ({"pii": ["email", "shoe_size"]}, "'pii'"),
         ({"pii": ["email", "email"]}, "'pii'"),
         ({"colour": "red"}, "unknown \\['colour'\\]"),
+        ({"hold_days": 15}, "'hold_days'.*0 to 14"),
+        ({"hold_days_min": 4}, "'hold_days'.*4 to 14"),
+        ({"hold_days_max": 2}, "'hold_days'.*0 to 2"),
+        ({"hold_days_min": 5, "hold_days_max": 4, "hold_days": 4}, "'hold_days_max'"),
+        ({"hold_days_min": -1}, "'hold_days_min'"),
+        ({"hold_days_max": 366}, "'hold_days_max'"),
+        ({"keep_uploaded_days": -1}, "'keep_uploaded_days'"),
+        ({"keep_uploaded_days": 1.5}, "'keep_uploaded_days'"),
+        ({"collector": "ftp://collector.example"}, "'collector'"),
+        ({"collector": "collector.example"}, "'collector'"),
+        ({"collector": "https://"}, "'collector'"),
+        ({"collector": 42}, "'collector'"),
+        ({"collector": " https://collector.example"}, "'collector'"),
+        ({"collector": "https://user:pw@collector.example"}, "'collector'.*password"),
+        ({"collector": "https://collector.example/?token=1"}, "'collector'.*query"),
+        ({"collector": "https://collector.example:99999"}, "'collector'"),
+        ({"org_key": {"type": "something"}}, "'org_key'"),
+        ({"org_key": "sha256:00"}, "'org_key'"),
     ],
 )
 def test_a_bad_policy_file_names_the_field(change: dict[str, Any], field: str) -> None:
@@ -103,3 +135,50 @@ def test_a_policy_missing_a_field_names_it() -> None:
 def test_a_policy_must_be_an_object() -> None:
     with pytest.raises(UsageError, match="JSON object"):
         Policy.from_dict(["not", "a", "policy"])
+
+
+def test_an_org_policy_round_trips_to_the_json_it_was_made_of() -> None:
+    for key in (ORG_KEY, HYBRID_KEY):
+        data = {
+            **template(),
+            "collector": "https://collector.example:8443/ct",
+            "org_key": key.as_json(),
+            "hold_days_min": 1,
+            "hold_days_max": 30,
+            "hold_days": 30,
+            "keep_uploaded_days": 0,
+        }
+        policy = Policy.from_dict(data)
+        assert policy.org_key == key
+        assert policy.as_dict() == data
+        assert policy.sha256 == hashlib.sha256(rfc8785.dumps(data)).hexdigest()
+
+
+def test_a_collector_on_this_machine_may_use_plain_http() -> None:
+    data = {**template(), "collector": "http://127.0.0.1:8080", "org_key": ORG_KEY.as_json()}
+    assert Policy.from_dict(data).collector == "http://127.0.0.1:8080"
+
+
+def test_a_collector_without_an_org_key_is_refused() -> None:
+    with pytest.raises(UsageError, match="'org_key' is null but 'collector' is set"):
+        Policy.from_dict({**template(), "collector": "https://collector.example"})
+
+
+def test_an_org_key_whose_fingerprint_does_not_match_is_refused() -> None:
+    key = ORG_KEY.as_json()
+    other = OrgPublicKey.from_keys(x25519.X25519PrivateKey.generate().public_key(), None)
+    key["fingerprint"] = other.fingerprint
+    with pytest.raises(UsageError, match=r"'org_key'.*fingerprint"):
+        Policy.from_dict({**template(), "org_key": key})
+
+
+def test_an_org_key_with_an_extra_field_is_refused() -> None:
+    key = {**ORG_KEY.as_json(), "note": "ours"}
+    with pytest.raises(UsageError, match="'org_key'"):
+        Policy.from_dict({**template(), "org_key": key})
+
+
+def test_the_default_policy_uploads_nothing_and_keeps_uploaded_sessions() -> None:
+    assert (DEFAULT_POLICY.collector, DEFAULT_POLICY.org_key) == (None, None)
+    assert (DEFAULT_POLICY.hold_days_min, DEFAULT_POLICY.hold_days_max) == (0, 14)
+    assert DEFAULT_POLICY.keep_uploaded_days is None

@@ -53,6 +53,9 @@ VALID_FIELDS: dict[str, dict[str, Any]] = {
     },
     "session.approved": {"session": SESSION, "by": "hold_period"},
     "session.held": {"session": SESSION},
+    "device.enrolled": {"policy": {"id": "acme", "version": 2, "sha256": "e" * 64}},
+    "bundle.uploaded": {"bundle": "c" * 64, "witnessed": {"seq": 9, "hash": "d" * 64}},
+    "session.shredded": {"session": SESSION},
 }
 
 
@@ -251,21 +254,21 @@ def registry() -> Iterator[None]:
 
 @pytest.mark.usefixtures("registry")
 def test_new_kinds_can_be_registered_with_checked_fields() -> None:
-    def bundle_hash(value: object) -> None:
+    def report_id(value: object) -> None:
         if not (isinstance(value, str) and len(value) == 64):
-            raise ValueError("'bundle' must be a hex SHA-256")
+            raise ValueError("'report' must be a hex SHA-256")
 
-    register_field("bundle", bundle_hash)
-    register_kind("bundle.uploaded", ["bundle", "session"])
-    register_kind("session.uploaded", ["session"])
-    assert KIND_FIELDS["bundle.uploaded"] == {"bundle", "session"}
+    register_field("report", report_id)
+    register_kind("audit.reported", ["report", "session"])
+    register_kind("session.audited", ["session"])
+    assert KIND_FIELDS["audit.reported"] == {"report", "session"}
     record = make_record(
-        seq=1, prev=GENESIS, kind="bundle.uploaded", fields={"bundle": "c" * 64, "session": SESSION}
+        seq=1, prev=GENESIS, kind="audit.reported", fields={"report": "c" * 64, "session": SESSION}
     )
-    assert record["bundle"] == "c" * 64
-    with pytest.raises(ValueError, match="'bundle' must be"):
+    assert record["report"] == "c" * 64
+    with pytest.raises(ValueError, match="'report' must be"):
         make_record(
-            seq=1, prev=GENESIS, kind="bundle.uploaded", fields={"bundle": "x", "session": SESSION}
+            seq=1, prev=GENESIS, kind="audit.reported", fields={"report": "x", "session": SESSION}
         )
 
 

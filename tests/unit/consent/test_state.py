@@ -189,3 +189,25 @@ def test_two_processes_giving_the_same_consent_at_once_record_it_once(
         t.join(timeout=30)
     assert sorted(results) == [[], [K]]
     assert kinds(ledger) == ["consent.given"]
+
+
+def test_consent_counts_only_for_the_policy_it_was_given_to(ledger: Ledger) -> None:
+    org = dataclasses.replace(P, id="acme", version=1)
+    give(ledger, frozenset({K, C}), P)
+    refuse(ledger, frozenset({F}), P)
+    under_org = consent_from_records(ledger.records(), org)
+    # Given to other terms: not asked under the new ones, so the person is asked again.
+    assert under_org.granted() == frozenset()
+    assert under_org.status(F) is ConsentStatus.NOT_ASKED
+    assert consent_from_records(ledger.records(), P).granted() == {K, C}
+    assert give(ledger, frozenset({K}), org) == [K]
+    assert consent_from_records(ledger.records(), org).granted() == {K}
+
+
+def test_a_withdrawal_takes_back_consent_given_to_any_policy(ledger: Ledger) -> None:
+    org = dataclasses.replace(P, id="acme", version=1)
+    give(ledger, frozenset({K, C}), P)
+    give(ledger, frozenset({K}), org)
+    assert withdraw(ledger, frozenset({K, C}), org) == [C, K]
+    for policy in (P, org, None):
+        assert consent_from_records(ledger.records(), policy).granted() == frozenset()

@@ -285,13 +285,13 @@ def test_a_kind_from_a_newer_version_verifies_and_is_reported(
         "v": 1,
         "seq": 7,
         "time": "2026-11-24T09:00:00.000Z",
-        "kind": "bundle.uploaded",
+        "kind": "audit.reported",
         "prev": record_hash(last),
-        "bundle": "c" * 64,
+        "report": "c" * 64,
     }
     export.append(canonical(sign_record(newer, device_key)).decode())
     report = verify_export(export)
-    assert (report.records, report.unknown_kinds) == (7, ("bundle.uploaded",))
+    assert (report.records, report.unknown_kinds) == (7, ("audit.reported",))
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,327 @@
+"""Upload benchmark: building bundles, and a real collector under 50 concurrent clients.
+
+Prints one JSON object. Two parts:
+
+1. bundle build — a synthetic eight-hour session shaped like a person's input
+   (≈60 % moves, 30 % key press/release, clicks, scrolls, a focus change with
+   application and title every ~500 events) is encoded as Arrow IPC once,
+   then sealed (HPKE, hybrid ML-KEM-768 + X25519) and signed by
+   `build_bundle`; MB/s is bundle bytes over build time.
+2. collector — `cleartrace org serve` on 127.0.0.1 (data directory on the
+   temp dir's disk, every bundle fsynced), 50 enrolled devices, each a
+   separate client process with its own keep-alive connection, uploading
+   its chain of bundles as fast as the collector acknowledges them. Clock
+   from the moment all clients are told to go until the last acknowledgement.
+
+Medians over --repeat runs. Usage: python benchmarks/upload.py [--clients N]
+[--bundles-per-client N] [--session-minutes M] [--repeat R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import selectors
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+import rfc8785
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from cleartrace.consent.records import GENESIS, b64url, make_record, record_hash, sign_record
+from cleartrace.events import Event, Kind
+from cleartrace.org.keys import OrgKeys, generate
+from cleartrace.org.registry import Registry
+from cleartrace.upload.bundle import build_bundle
+from cleartrace.upload.events_arrow import encode_events
+
+MS = 1_000_000
+MB = 1_000_000
+APPS = ["firefox", "Gedit", "code", "Xterm", "libreoffice-calc"]
+WALL_OFFSET = 1_764_000_000_000_000_000
+
+# A client: one keep-alive connection, its bundles in order, told when to go on stdin.
+CLIENT = """
+import http.client, json, sys, time
+host, port, files = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+bodies = [(f.rsplit("/", 1)[1][:-4], open(f, "rb").read()) for f in files]
+conn = http.client.HTTPConnection(host, port, timeout=300)
+print("ready", flush=True)
+sys.stdin.readline()
+codes = []
+for name, body in bodies:
+    conn.request("PUT", "/v1/bundles/" + name, body=body)
+    answer = conn.getresponse()
+    answer.read()
+    codes.append(answer.status)
+print(json.dumps({"codes": codes, "done": time.monotonic()}), flush=True)
+"""
+
+
+def session_events(minutes: float, seed: int = 7) -> list[Event]:
+    """A reproducible session of `minutes` shaped like a person's input (~52 events/s)."""
+    rnd = random.Random(seed)
+    out: list[Event] = []
+    t, x, y, end = 0, 640, 400, int(minutes * 60e9)
+    while t < end:
+        if len(out) % 500 == 0:
+            app = rnd.choice(APPS)
+            out.append(Event(t, Kind.FOCUS, app=app, title=f"{app} document {rnd.randint(1, 40)}"))
+            continue
+        r = rnd.random()
+        if r < 0.60:
+            t += rnd.randint(9, 14) * MS
+            x = max(0, min(1919, x + rnd.randint(-6, 6)))
+            y = max(0, min(1079, y + rnd.randint(-4, 4)))
+            out.append(Event(t, Kind.MOVE, x, y))
+        elif r < 0.90:
+            key = rnd.choice(b"etaoinshrdlu etaoin ") if rnd.random() < 0.9 else 0xFF08
+            t += rnd.randint(40, 160) * MS
+            out.append(Event(t, Kind.KEY_DOWN, key))
+            t += rnd.randint(30, 90) * MS
+            out.append(Event(t, Kind.KEY_UP, key))
+        elif r < 0.97:
+            t += rnd.randint(100, 600) * MS
+            out.append(Event(t, Kind.BUTTON_DOWN, x, y, 1))
+            t += rnd.randint(60, 120) * MS
+            out.append(Event(t, Kind.BUTTON_UP, x, y, 1))
+        else:
+            t += rnd.randint(20, 80) * MS
+            out.append(Event(t, Kind.SCROLL, x, y, 0, rnd.choice((-1, 1))))
+    return out
+
+
+def _header(
+    subject: str, events: int, base: tuple[int, str], head: tuple[int, str]
+) -> dict[str, Any]:
+    return {
+        "subject": subject,
+        "session": hashlib.sha256(f"{subject}{base}".encode()).hexdigest()[:32],
+        "interval": {"start": "2026-12-02T09:00:00.000Z", "end": "2026-12-02T17:00:00.000Z"},
+        "created": "2026-12-02T17:05:00.000Z",
+        "ledger": {
+            "base": {"seq": base[0], "hash": base[1]},
+            "head": {"seq": head[0], "hash": head[1]},
+        },
+        "policy": {"id": "org-policy", "version": 1, "sha256": "2" * 64},
+        "counts": {"keys": events},
+        "events": events,
+        "redactions": [],
+    }
+
+
+def bundle_build(org: OrgKeys, minutes: float, repeat: int) -> dict[str, Any]:
+    events = session_events(minutes)
+    t0 = time.perf_counter()
+    ipc = encode_events(events, WALL_OFFSET)
+    encode_s = time.perf_counter() - t0
+    key = Ed25519PrivateKey.generate()
+    header = _header("ab" * 16, len(events), (0, GENESIS), (1, "1" * 64))
+    times, size = [], 0
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        raw = build_bundle(
+            header_fields=header,
+            ledger=[],
+            events_ipc=ipc,
+            org_key=org.bundle_public,
+            device_key=key,
+        )
+        times.append(time.perf_counter() - t0)
+        size = len(raw)
+    build_s = statistics.median(times)
+    return {
+        "session_minutes": minutes,
+        "events": len(events),
+        "bundle_bytes": size,
+        "encode_s": round(encode_s, 4),
+        "encode_events_per_s": round(len(events) / encode_s),
+        "build_s": round(build_s, 4),
+        "build_mb_per_s": round(size / build_s / MB, 1),
+        "runs": repeat,
+    }
+
+
+def _serve_command(data: Path) -> list[str]:
+    return [
+        *[sys.executable, "-m", "cleartrace", "org", "serve", "--data", str(data)],
+        *["--port", "0", "--rate", "1000000/s", "--max-bundle-mb", "256"],
+    ]
+
+
+def _enrol(url: str, token: str, key: Ed25519PrivateKey) -> str:
+    unsigned = {
+        "token": token,
+        "device_public_key": b64url(key.public_key().public_bytes_raw()),
+        "policy_sha256": None,
+    }
+    body = {**unsigned, "signature": b64url(key.sign(rfc8785.dumps(unsigned)))}
+    r = requests.post(f"{url}/v1/enroll", json=body, timeout=30)
+    r.raise_for_status()
+    subject: str = r.json()["subject"]
+    return subject
+
+
+def _device_bundles(
+    org: OrgKeys, ipc: bytes, events: int, subject: str, key: Ed25519PrivateKey, n: int
+) -> list[bytes]:
+    """A chain of `n` bundles: each one's ledger base is the previous one's head."""
+    out, base = [], (0, GENESIS)
+    for _ in range(n):
+        record = sign_record(
+            make_record(
+                seq=base[0] + 1, prev=base[1], kind="recording.resumed", fields={"reason": "person"}
+            ),
+            key,
+        )
+        head = (record["seq"], record_hash(record))
+        out.append(
+            build_bundle(
+                header_fields=_header(subject, events, base, head),
+                ledger=[record],
+                events_ipc=ipc,
+                org_key=org.bundle_public,
+                device_key=key,
+            )
+        )
+        base = head
+    return out
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far, from /proc (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _read_line(proc: subprocess.Popen[str], timeout: float) -> str:
+    assert proc.stdout is not None
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        if not sel.select(timeout):
+            raise RuntimeError("a process did not answer in time")
+    return proc.stdout.readline().strip()
+
+
+def collector_run(org: OrgKeys, ipc: bytes, events: int, clients: int, per: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        data, bundles_dir = Path(tmp) / "data", Path(tmp) / "out"
+        bundles_dir.mkdir()
+        server = subprocess.Popen(
+            _serve_command(data), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
+        procs: list[subprocess.Popen[str]] = []
+        try:
+            url = _read_line(server, 60)
+            registry = Registry.open(data)
+            tokens = registry.issue_tokens(clients)
+            registry.close()
+            files: list[list[str]] = []
+            total = 0
+            for token in tokens:
+                key = Ed25519PrivateKey.generate()
+                chain = _device_bundles(org, ipc, events, _enrol(url, token, key), key, per)
+                names = []
+                for raw in chain:
+                    path = bundles_dir / f"{hashlib.sha256(raw).hexdigest()}.ctb"
+                    path.write_bytes(raw)
+                    names.append(str(path))
+                    total += len(raw)
+                files.append(names)
+            host, port = url.removeprefix("http://").rsplit(":", 1)
+            for names in files:
+                procs.append(
+                    subprocess.Popen(
+                        [sys.executable, "-c", CLIENT, host, port, *names],
+                        stdin=subprocess.PIPE,
+                        stdout=subprocess.PIPE,
+                        text=True,
+                    )
+                )
+            for p in procs:
+                assert _read_line(p, 60) == "ready"
+            cpu0, start = _cpu_seconds(server.pid), time.monotonic()
+            for p in procs:
+                assert p.stdin is not None
+                p.stdin.write("go\n")
+                p.stdin.flush()
+            reports = [json.loads(_read_line(p, 600)) for p in procs]
+            elapsed = max(r["done"] for r in reports) - start
+            server_cpu = _cpu_seconds(server.pid) - cpu0
+            stored = len(list((data / "bundles").iterdir()))
+        finally:
+            for p in procs:
+                p.wait(timeout=60)
+            server.terminate()
+            server.wait(timeout=60)
+    acks = sum(code == 201 for r in reports for code in r["codes"])
+    return {
+        "bundles": clients * per,
+        "acknowledged": acks,
+        "stored": stored,
+        "bytes": total,
+        "seconds": elapsed,
+        "bundles_per_s": acks / elapsed,
+        "mb_per_s": total / elapsed / MB,
+        "collector_cpu_percent": server_cpu / elapsed * 100,
+    }
+
+
+def collector(org: OrgKeys, clients: int, per: int, minutes: float, repeat: int) -> dict[str, Any]:
+    events = session_events(minutes, seed=11)
+    ipc = encode_events(events, WALL_OFFSET)
+    runs = [collector_run(org, ipc, len(events), clients, per) for _ in range(repeat)]
+    return {
+        "session_minutes": minutes,
+        "clients": clients,
+        "bundles_per_client": per,
+        "bundle_bytes": round(statistics.median(r["bytes"] for r in runs) / (clients * per)),
+        "all_acknowledged_and_stored_once": all(
+            r["acknowledged"] == r["stored"] == r["bundles"] for r in runs
+        ),
+        "bundles_per_s": round(statistics.median(r["bundles_per_s"] for r in runs), 1),
+        "mb_per_s": round(statistics.median(r["mb_per_s"] for r in runs), 1),
+        "mb_per_s_runs": [round(r["mb_per_s"], 1) for r in runs],
+        "collector_cpu_percent": round(statistics.median(r["collector_cpu_percent"] for r in runs)),
+        "target_mb_per_s": 200,
+        "runs": repeat,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--bundles-per-client", type=int, default=4)
+    parser.add_argument(
+        "--session-minutes",
+        type=float,
+        nargs="+",
+        default=[480.0, 60.0],
+        help="session length of the uploaded bundles, one collector run set per value",
+    )
+    parser.add_argument("--build-minutes", type=float, default=480.0, help="the large session")
+    parser.add_argument("--repeat", type=int, default=3, help="runs; medians reported")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        org = generate(Path(tmp) / "keys")
+    result: dict[str, Any] = {"benchmark": "upload"}
+    result["bundle_build"] = bundle_build(org, args.build_minutes, max(args.repeat, 5))
+    result["collector"] = [
+        collector(org, args.clients, args.bundles_per_client, minutes, args.repeat)
+        for minutes in args.session_minutes
+    ]
+    json.dump(result, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""`cleartrace org serve | token | devices`: the organisation's collector."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cleartrace.commands.common import Args, emit_json
+from cleartrace.org.collector import DEFAULT_MAX_BUNDLE_MB, DEFAULT_RATE, Rate
+from cleartrace.org.registry import Registry
+from cleartrace.org.serve import ServeOptions, serve
+
+__all__ = ["org_devices", "org_serve", "org_token", "register"]
+
+AddCommand = Callable[[Any, str, str, Callable[[Args], int | None]], argparse.ArgumentParser]
+
+
+def _log_activity() -> None:
+    """Enrolments, accepted and refused bundles on stderr, as a server's access log.
+
+    The CLI shows only warnings; a collector's operator wants to see it work.
+    Lines name devices and bundles by hash prefixes and reasons, never tokens or keys.
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger = logging.getLogger("cleartrace.org")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+def org_serve(args: Args) -> int:
+    options = ServeOptions(
+        data=Path(args.data),
+        port=args.port,
+        host=args.host,
+        store=args.store,
+        s3_endpoint=args.s3_endpoint,
+        tls_cert=Path(args.tls_cert) if args.tls_cert else None,
+        tls_key=Path(args.tls_key) if args.tls_key else None,
+        policy=Path(args.policy) if args.policy else None,
+        max_bundle_mb=args.max_bundle_mb,
+        rate=Rate.parse(args.rate),
+    )
+
+    def ready(url: str) -> None:
+        # The URL alone on stdout, so a script (or a test) can read it, --port 0 included.
+        print(url, flush=True)
+
+    _log_activity()
+    serve(options, on_ready=ready)
+    return 0
+
+
+def org_token(args: Args) -> int:
+    registry = Registry.open(Path(args.data))
+    try:
+        tokens = registry.issue_tokens(args.count)
+    finally:
+        registry.close()
+    sys.stdout.write("".join(t + "\n" for t in tokens))
+    return 0
+
+
+def org_devices(args: Args) -> int:
+    registry = Registry.open(Path(args.data))
+    try:
+        devices = registry.devices()
+    finally:
+        registry.close()
+    if args.json:
+        emit_json([d.as_json() for d in devices])
+        return 0
+    if not devices:
+        print("no device is enrolled; give one a token from 'cleartrace org token'")
+        return 0
+    print(f"{'DEVICE':<24} {'SUBJECT':<32} {'ENROLLED':<24} {'HEAD':>6}  HASH")
+    for d in devices:
+        print(
+            f"{d.device[:23] + '…':<24} {d.subject:<32} {d.enrolled_at:<24} "
+            f"{d.head.seq:>6}  {d.head.hash[:16]}…"
+        )
+    return 0
+
+
+def register(sub: Any, add: AddCommand) -> None:
+    """Add `serve`, `token` and `devices` to the `cleartrace org` subcommands."""
+    p = add(
+        sub,
+        "serve",
+        "run the collector: enrolment, bundle uploads and witnessed ledger heads over HTTP(S)",
+        org_serve,
+    )
+    _data(p)
+    p.add_argument(
+        "--store",
+        metavar="URL",
+        help="where bundles go: s3://BUCKET/PREFIX or a directory (default: DATA itself)",
+    )
+    p.add_argument(
+        "--s3-endpoint",
+        metavar="URL",
+        help="S3-compatible endpoint (MinIO, Ceph); default AWS_ENDPOINT_URL or AWS itself",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument(
+        "--port", type=int, required=True, metavar="N", help="TCP port; 0 picks a free one"
+    )
+    p.add_argument("--tls-cert", metavar="FILE", help="PEM certificate chain: serve HTTPS")
+    p.add_argument("--tls-key", metavar="FILE", help="PEM private key of --tls-cert")
+    p.add_argument(
+        "--policy",
+        metavar="FILE",
+        help="signed policy to serve at /v1/policy; devices must enrol with it",
+    )
+    p.add_argument(
+        "--max-bundle-mb",
+        type=float,
+        default=DEFAULT_MAX_BUNDLE_MB,
+        metavar="N",
+        help=f"largest bundle accepted, in MiB (default {DEFAULT_MAX_BUNDLE_MB})",
+    )
+    p.add_argument(
+        "--rate",
+        default=f"{DEFAULT_RATE.count}/m",
+        metavar="N/PERIOD",
+        help=f"uploads per device, e.g. 10/s or 1000/h (default {DEFAULT_RATE.count}/m)",
+    )
+
+    p = add(sub, "token", "print single-use enrolment tokens, one per line", org_token)
+    _data(p)
+    p.add_argument("--count", type=int, default=1, metavar="N", help="how many (default 1)")
+
+    p = add(sub, "devices", "list enrolled devices and their witnessed ledger heads", org_devices)
+    _data(p)
+    p.add_argument("--json", action="store_true", help="print JSON to stdout")
+
+
+def _data(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, metavar="DIR", help="the collector's data directory")

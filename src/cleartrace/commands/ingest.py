@@ -1,0 +1,97 @@
+"""`cleartrace org ingest`: stored bundles in, a training dataset out."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cleartrace.commands.common import Args, emit_json
+from cleartrace.org.dataset import FORMATS
+from cleartrace.org.ingest import IngestSummary, ingest
+
+__all__ = ["org_ingest", "register", "summary_text"]
+
+Add = Callable[[Any, str, str, Any], argparse.ArgumentParser]
+
+
+def summary_text(summary: IngestSummary) -> str:
+    """The summary as a few lines for people (counts, reasons and bundle names only)."""
+    s = summary.as_dict()
+    b, e = s["bundles"], s["events"]
+    dropped = ", ".join(f"{n} {reason}" for reason, n in e["dropped"].items())
+    lines = [
+        f"bundles: {b['read']} read, {b['ingested']} ingested ({b['unchanged']} unchanged), "
+        f"{b['rejected']} rejected",
+        f"events: {e['kept']} kept; dropped: {dropped}",
+    ]
+    titles = {r: n for r, n in s["titles_removed"].items() if n}
+    if titles:
+        lines.append("window titles removed: " + ", ".join(f"{n} {r}" for r, n in titles.items()))
+    for v in s["violations"]:
+        cats = ", ".join(f"{c} {n}" for c, n in v["by_category"].items())
+        lines.append(
+            f"violation: bundle {v['bundle'][:16]} (device {v['device'][:23]}): "
+            f"{v['events']} events outside consent ({cats})"
+        )
+    for r in s["rejected"]:
+        lines.append(f"rejected: bundle {r['bundle'][:16]}: {r['reason']}: {r['detail']}")
+    lines.append(f"files: {s['files']['written']} written, {s['files']['removed']} removed")
+    return "\n".join(lines)
+
+
+def org_ingest(args: Args) -> int:
+    formats = FORMATS if args.format is None else (args.format,)
+    progress = not args.quiet and sys.stderr.isatty()
+    summary = ingest(
+        args.source,
+        Path(args.keys),
+        Path(args.out),
+        formats=formats,
+        progress=progress,
+        endpoint_url=args.s3_endpoint,
+    )
+    if args.json:
+        emit_json(summary.as_dict())
+    else:
+        print(summary_text(summary))
+    return 0 if summary.ok else 1
+
+
+def register(sub: Any, add: Add) -> None:
+    """Add `ingest` to the subparsers of `cleartrace org`."""
+    p = add(
+        sub,
+        "ingest",
+        "turn stored bundles into a training dataset (Parquet, JSON Lines) that honours "
+        "every withdrawal, deletion and redaction",
+        org_ingest,
+    )
+    p.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        metavar="DIR|s3://BUCKET/PREFIX",
+        help="the collector's store: its directory, or the S3 location it writes to",
+    )
+    p.add_argument(
+        "--keys",
+        required=True,
+        metavar="KEYS",
+        help="the organisation key directory written by 'cleartrace org keygen'",
+    )
+    p.add_argument("--out", required=True, metavar="DATASET", help="the dataset directory")
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="write only this format (default: both parquet and jsonl)",
+    )
+    p.add_argument(
+        "--s3-endpoint",
+        metavar="URL",
+        help="S3-compatible server (MinIO, Ceph); default: AWS_ENDPOINT_URL or AWS itself",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON to stdout")

@@ -1,0 +1,269 @@
+"""`cleartrace org keygen` and `cleartrace org policy init|sign|show`: the
+organisation's keys and its signed policy; and `cleartrace policy show`, the
+policy in force on this device."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cleartrace.categories import Category, parse_categories
+from cleartrace.commands.common import Args, emit_json
+from cleartrace.consent.policy import DEFAULT_POLICY, Policy
+from cleartrace.consent.signed_policy import installed_policy, policy_file
+from cleartrace.org.keys import generate, signing_fingerprint
+from cleartrace.org.policy_signing import (
+    DEFAULT_ORG_POLICY_ID,
+    init_policy,
+    sign_policy_file,
+    verify_policy_file,
+)
+from cleartrace.paths import Paths
+from cleartrace.upload.suites import DEFAULT_SUITE, SUITES
+
+__all__ = [
+    "org_keygen",
+    "org_policy_init",
+    "org_policy_show",
+    "org_policy_sign",
+    "policy_show_device",
+    "register",
+    "register_device",
+]
+
+Add = Callable[[Any, str, str, Any], argparse.ArgumentParser]
+
+
+# -- keys -------------------------------------------------------------------------
+
+
+def org_keygen(args: Args) -> None:
+    out = Path(args.out)
+    keys = generate(out, args.suite)
+    print(f"bundle key:   {keys.bundle_public.fingerprint} ({keys.bundle_public.suite})")
+    print(f"signing key:  {signing_fingerprint(keys.signing_public)}")
+    print(
+        f"organisation keys written to {out}; bundle.key and sign.key are private: "
+        "keep them offline and backed up (sessions sealed to a lost key cannot be read)",
+        file=sys.stderr,
+    )
+
+
+# -- policy -----------------------------------------------------------------------
+
+
+def _whole(text: str) -> int:
+    if not (text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number")
+    return int(text)
+
+
+def org_policy_init(args: Args) -> None:
+    categories = None if args.categories is None else parse_categories(args.categories)
+    signed = init_policy(
+        Path(args.keys),
+        args.collector,
+        Path(args.out),
+        policy_id=args.id,
+        version=args.version,
+        purpose=args.purpose,
+        categories=categories,
+        hold_days=args.hold_days,
+        hold_days_min=args.hold_days_min,
+        hold_days_max=args.hold_days_max,
+        keep_uploaded_days=args.keep_uploaded_days,
+    )
+    p = signed.policy
+    print(
+        f"policy {p.id} v{p.version} signed by {signed.fingerprint}, written to {args.out}; "
+        "to change more, edit its \"policy\" and run 'cleartrace org policy sign'",
+        file=sys.stderr,
+    )
+
+
+def org_policy_sign(args: Args) -> None:
+    signed = sign_policy_file(Path(args.keys), Path(args.in_), Path(args.out))
+    p = signed.policy
+    print(
+        f"policy {p.id} v{p.version} signed by {signed.fingerprint}, written to {args.out}",
+        file=sys.stderr,
+    )
+
+
+def _keep_text(days: int | None) -> str:
+    if days is None:
+        return "until the person deletes it"
+    if days == 0:
+        return "shredded right after upload"
+    return f"{days} days after upload"
+
+
+def _print_policy(policy: Policy, signer: str, source: str) -> None:
+    key = policy.org_key
+    categories = ", ".join(c.value for c in policy.categories)
+    rows = (
+        ("policy", f"{policy.id} v{policy.version}"),
+        ("sha256", policy.sha256),
+        ("signed by", signer),
+        ("source", source),
+        ("purpose", policy.purpose),
+        ("categories", categories),
+        ("collector", policy.collector or "none (nothing is uploaded)"),
+        ("org key", f"{key.fingerprint} ({key.suite})" if key else "none"),
+        (
+            "hold days",
+            f"{policy.hold_days} (may be set from {policy.hold_days_min} "
+            f"to {policy.hold_days_max})",
+        ),
+        ("local copy", _keep_text(policy.keep_uploaded_days)),
+        ("mouse moves", f"at most {policy.mouse_move_hz} per second"),
+        ("exclusions", f"{len(policy.exclusions)} applications"),
+        ("pii flagged", ", ".join(c.value for c in policy.pii) or "none"),
+    )
+    for label, value in rows:
+        print(f"{label + ':':<13} {value}")
+
+
+def _policy_json(policy: Policy, signer: str | None, **extra: Any) -> dict[str, Any]:
+    return {"signer": signer, "sha256": policy.sha256, "policy": policy.as_dict(), **extra}
+
+
+def org_policy_show(args: Args) -> None:
+    signed = verify_policy_file(Path(args.file))
+    if args.json:
+        emit_json(_policy_json(signed.policy, signed.fingerprint))
+        return
+    _print_policy(signed.policy, signed.fingerprint, args.file)
+
+
+def policy_show_device(args: Args) -> None:
+    """`cleartrace policy show`: the policy in force here, verified now."""
+    paths = Paths.from_env()
+    signed = installed_policy(paths)
+    if signed is None:
+        policy, signer, source = DEFAULT_POLICY, None, None
+    else:
+        policy, signer = signed.policy, signed.fingerprint
+        source = str(policy_file(paths))
+    if args.json:
+        emit_json(_policy_json(policy, signer, installed=signed is not None, file=source))
+        return
+    _print_policy(
+        policy,
+        signer or "- (the built-in default)",
+        source or "built in: no organisation policy is installed",
+    )
+
+
+# -- parsers ------------------------------------------------------------------------
+
+
+def _json_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print JSON to stdout")
+
+
+def _keys_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--keys", required=True, metavar="KEYS", help="the key directory 'org keygen' wrote"
+    )
+
+
+def _init_options(p: argparse.ArgumentParser) -> None:
+    _keys_arg(p)
+    p.add_argument("--collector", required=True, metavar="URL", help="the collector's URL")
+    p.add_argument("--out", required=True, metavar="POLICY", help="the signed policy to write")
+    p.add_argument(
+        "--id",
+        default=DEFAULT_ORG_POLICY_ID,
+        help=f"the policy's name (default {DEFAULT_ORG_POLICY_ID})",
+    )
+    p.add_argument("--version", type=_whole, default=1, metavar="N", help="its version (default 1)")
+    p.add_argument("--purpose", metavar="TEXT", help="why the data is collected, for people")
+    p.add_argument(
+        "--category",
+        action="append",
+        dest="categories",
+        metavar="C",
+        help="ask only for these categories (repeatable; default all): "
+        + ", ".join(c.value for c in Category),
+    )
+    p.add_argument(
+        "--hold-days", type=_whole, metavar="N", help="days a session waits before upload"
+    )
+    p.add_argument(
+        "--hold-days-min", type=_whole, metavar="N", help="least hold a person may set (default 0)"
+    )
+    p.add_argument(
+        "--hold-days-max", type=_whole, metavar="N", help="most hold a person may set (default 14)"
+    )
+    p.add_argument(
+        "--keep-uploaded-days",
+        type=_whole,
+        metavar="N",
+        help="days the local copy of an uploaded session is kept (0: shred at once; "
+        "default: until the person deletes it)",
+    )
+
+
+def register(sub: Any, add: Add) -> None:
+    """Add `keygen` and `policy init|sign|show` to the subparsers of `cleartrace org`."""
+    p = add(
+        sub,
+        "keygen",
+        "create the organisation's keys: the bundle key uploads are sealed to and the "
+        "key that signs policies",
+        org_keygen,
+    )
+    p.add_argument("--out", required=True, metavar="KEYS", help="a new directory for the keys")
+    p.add_argument(
+        "--suite",
+        choices=SUITES,
+        default=DEFAULT_SUITE,
+        help=f"HPKE suite of the bundle key (default {DEFAULT_SUITE}, post-quantum hybrid)",
+    )
+
+    policy = add(sub, "policy", "create, sign or show the organisation's signed policy", None)
+    psub = policy.add_subparsers(
+        dest="policy_action", metavar="ACTION", required=True, parser_class=type(policy)
+    )
+    _init_options(
+        add(
+            psub,
+            "init",
+            "write a new signed policy from the default template with this collector and keys",
+            org_policy_init,
+        )
+    )
+    p = add(
+        psub,
+        "sign",
+        "sign an edited policy (a bare policy or a signed file whose policy was edited)",
+        org_policy_sign,
+    )
+    _keys_arg(p)
+    p.add_argument("--in", dest="in_", required=True, metavar="FILE", help="the policy to sign")
+    p.add_argument("--out", required=True, metavar="POLICY", help="the signed policy to write")
+    p = add(
+        psub, "show", "verify a signed policy file and show its signer and fields", org_policy_show
+    )
+    p.add_argument("file", metavar="FILE", help="a signed policy file")
+    _json_flag(p)
+
+
+def register_device(sub: Any, add: Add) -> None:
+    """Add `policy show` to the top-level subparsers (`cleartrace policy show`)."""
+    policy = add(sub, "policy", "show the policy in force on this device", None)
+    psub = policy.add_subparsers(
+        dest="action", metavar="ACTION", required=True, parser_class=type(policy)
+    )
+    _json_flag(
+        add(
+            psub,
+            "show",
+            "show the policy in force here (the organisation's, verified now, or the default)",
+            policy_show_device,
+        )
+    )

@@ -1,0 +1,136 @@
+"""Device commands of uploading: enroll, upload, outbox list."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cleartrace.commands.common import Args, emit_json, fmt_time, open_home
+from cleartrace.consent.signed_policy import read_signed_policy
+from cleartrace.errors import UsageError
+from cleartrace.paths import Paths
+from cleartrace.upload.enrolment import enrol, load_enrolment
+from cleartrace.upload.outbox import Outbox
+from cleartrace.upload.uploader import Uploader
+
+__all__ = ["enroll", "outbox_list", "register", "upload"]
+
+Add = Callable[[Any, str, str, Any], argparse.ArgumentParser]
+
+
+def enroll(args: Args) -> None:
+    path = Path(args.policy)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read the policy {path}: {exc.strerror}") from None
+    signed = read_signed_policy(raw, source=f"the policy {path}")
+    token = args.token
+    if token is None:
+        token = input("enrolment token: ").strip()
+    with open_home(create=True) as home:
+        enrolment = enrol(home, args.collector, signed, token)
+    if args.json:
+        emit_json(
+            {
+                "device": enrolment.device,
+                "subject": enrolment.subject,
+                "collector": enrolment.collector,
+            }
+        )
+        return
+    print(f"enrolled {enrolment.device} with {enrolment.collector}")
+    print(f"policy {signed.policy.id} v{signed.policy.version} (signed by {signed.fingerprint})")
+    print("consent is asked again under this policy: 'cleartrace consent give ...' or the tray")
+
+
+def upload(args: Args) -> None:
+    with open_home() as home:
+        report = Uploader(home.paths, home.keys).run()
+    if args.json:
+        emit_json(report.as_dict())
+        return
+    if not report.uploaded:
+        print("nothing to upload")
+    for name in report.uploaded:
+        print(f"uploaded {name}")
+    for session_id in report.shredded:
+        print(f"local copy of {session_id[:12]} shredded (policy retention)")
+
+
+def outbox_list(args: Args) -> None:
+    paths = Paths.from_env()
+    enrolment = load_enrolment(paths)
+    rows: list[dict[str, Any]] = []
+    with open_home() as home:
+        outbox = Outbox(paths.db)
+        try:
+            for item in outbox.queued():
+                rows.append(
+                    {
+                        "bundle": item.name,
+                        "session": item.session_id,
+                        "state": "queued",
+                        "bytes": item.size,
+                        "since": fmt_time(item.created_ns),
+                    }
+                )
+        finally:
+            outbox.close()
+        queued = {r["session"] for r in rows}
+        for info in home.store.list_sessions():
+            if (
+                info.state == "approved"
+                and info.id not in queued
+                and enrolment is not None
+                and enrolment.may_upload(info.started_ns)
+            ):
+                rows.append(
+                    {
+                        "bundle": None,
+                        "session": info.id,
+                        "state": "approved",
+                        "bytes": None,
+                        "since": fmt_time(info.ended_ns),
+                    }
+                )
+    if args.json:
+        emit_json({"collector": None if enrolment is None else enrolment.collector, "items": rows})
+        return
+    if enrolment is None:
+        print("not enrolled: nothing is uploaded ('cleartrace enroll')")
+    if not rows:
+        print("the outbox is empty")
+    for row in rows:
+        what = row["bundle"][:16] if row["bundle"] else "(to be bundled)"
+        session = row["session"][:12] if row["session"] else "ledger only"
+        print(f"{row['state']:<9} {session:<12} {what}  since {row['since']}")
+
+
+def register(sub: Any, add: Add) -> None:
+    """Add `enroll`, `upload` and `outbox` to the top-level commands."""
+    p = add(
+        sub,
+        "enroll",
+        "register this device with the organisation's collector and install its signed policy",
+        enroll,
+    )
+    p.add_argument("--collector", required=True, metavar="URL", help="the collector's URL")
+    p.add_argument(
+        "--policy", required=True, metavar="FILE", help="the organisation's signed policy"
+    )
+    p.add_argument("--token", metavar="T", help="single-use enrolment token (asked if omitted)")
+    p.add_argument("--json", action="store_true", help="print JSON to stdout")
+    p = add(sub, "upload", "upload approved sessions and new ledger records now", upload)
+    p.add_argument(
+        "--now", action="store_true", help="upload now (the only mode; kept for scripts)"
+    )
+    p.add_argument("--json", action="store_true", help="print JSON to stdout")
+    outbox = add(sub, "outbox", "what waits to be uploaded", None)
+    osub = outbox.add_subparsers(
+        dest="action", metavar="ACTION", required=True, parser_class=type(outbox)
+    )
+    p = add(osub, "list", "list queued bundles and approved sessions", outbox_list)
+    p.add_argument("--json", action="store_true", help="print JSON to stdout")

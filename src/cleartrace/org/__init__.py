@@ -1,0 +1,1 @@
+"""The organisation's side: keys, policy signing, the collector and ingest."""

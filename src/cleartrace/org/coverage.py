@@ -1,0 +1,426 @@
+"""What a device's ledger lets the organisation keep of its events, and why the rest goes.
+
+`coverage_of(records)` folds one device's verified ledger (oldest first) into
+a `Coverage`; `Coverage.apply(events, ...)` turns a bundle's event table into
+the rows the dataset may hold, with vectorised masks (pyarrow.compute: no
+per-event Python). The rules, in the order a dropped event is attributed to
+them (docs/dataset.md has them for readers of the dataset):
+
+1. **deleted** — a `session.deleted` record for the session drops every event
+   of it, markers included.
+2. **withdrawn** — a `consent.withdrawn` of a category at time T drops every
+   event of that category captured at or before T, in any session of the
+   device: the organisation stops using data whose consent was withdrawn.
+   Events captured after a later `consent.given` stay.
+3. **redacted** — a `session.redacted` record made after the bundle was built
+   (its seq is greater than the bundle's `ledger.head.seq`) drops the
+   session's events of its categories inside [interval.start, interval.end].
+   Redactions made before are already absent from the bundle.
+4. **violation** — an event outside a consented, unpaused interval of its
+   category. A category is consented from a `consent.given` naming it until
+   a `consent.withdrawn` (or `consent.refused`) naming it; recording is paused
+   from `recording.paused` until `recording.resumed` (`until` is only the
+   planned end). Such events should not exist; they are dropped and reported.
+
+Markers (`EXCLUDED_START`/`EXCLUDED_END`) belong to no category and carry no
+content: they stay unless their session is deleted. `session.shredded` is not
+a deletion (the device removed its local copy after upload). A window title
+is data of the `window_titles` category riding on an `app_focus` event: the
+same rules 2-4 decide whether the title stays; when it may not, the event is
+kept (if its own category allows) with its title removed.
+
+Record times have milliseconds; an event exactly at a record's time is on
+the record's side (consented from `given`, withdrawn at `withdrawn`, paused
+from `paused`). Records are applied in ledger order: a record whose clock
+went backwards takes effect at the previous record's time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cleartrace.categories import Category
+from cleartrace.events import CATEGORY_OF_KIND, Kind
+
+__all__ = [
+    "COVERAGE_VERSION",
+    "REASONS",
+    "Coverage",
+    "Outcome",
+    "Redacted",
+    "coverage_of",
+    "first_at_or_after",
+    "time_ns",
+]
+
+#: Bumped when the rules change, so that re-runs re-evaluate every bundle.
+COVERAGE_VERSION = 1
+#: Why an event was dropped, in the order of attribution.
+REASONS = ("deleted", "withdrawn", "redacted", "violation")
+
+_BIT = {category: 1 << i for i, category in enumerate(Category)}
+#: Kinds this version does not know: never consented, so always a violation.
+_UNKNOWN_BIT = 1 << len(Category)
+_TITLE_BIT = _BIT[Category.WINDOW_TITLES]
+_MIN = -(2**63)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _kind_table(value_of: Mapping[Kind, int], unknown: int) -> pa.Array:
+    """A 256-entry lookup indexed by the uint8 `kind` column."""
+    values = [unknown] * 256
+    for kind in Kind:
+        values[int(kind)] = value_of[kind]
+    return pa.array(values, pa.int64())
+
+
+def _bit_of(kind: Kind) -> int:
+    category = CATEGORY_OF_KIND[kind]
+    return 0 if category is None else _BIT[category]
+
+
+#: kind -> its category's bit (0 for markers).
+_KIND_BITS = _kind_table({k: _bit_of(k) for k in Kind}, _UNKNOWN_BIT).cast(pa.int32())
+
+
+def time_ns(text: str) -> int:
+    """Nanoseconds since the epoch of a ledger time ('2026-12-02T10:15:00.123Z').
+
+    Raises:
+        ValueError: not a UTC time.
+    """
+    if not text.endswith("Z"):
+        raise ValueError("not a UTC time")
+    when = datetime.fromisoformat(text[:-1] + "+00:00")
+    return (when - _EPOCH) // timedelta(microseconds=1) * 1000
+
+
+def _bits(names: Iterable[str]) -> int:
+    out = 0
+    for name in names:
+        try:
+            out |= _BIT[Category(name)]
+        except ValueError:
+            continue  # a category of a newer version: nothing here records it
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Redacted:
+    """A `session.redacted` record: categories (bits) removed in [start_ns, end_ns]."""
+
+    seq: int
+    session: str
+    bits: int
+    start_ns: int
+    end_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one bundle contributes: the kept rows, and counts of what went and why.
+
+    `events` are the kept rows sorted by time, titles removed where rules 2-4
+    cover `window_titles`. `digest` identifies the selection (which rows,
+    which titles), so a writer can tell whether a re-run changes a file.
+    `violations` counts violating events per category name.
+    """
+
+    events: pa.Table = field(repr=False)
+    dropped: dict[str, int]
+    titles_removed: dict[str, int]
+    violations: dict[str, int]
+    digest: str
+
+    @property
+    def kept(self) -> int:
+        return int(self.events.num_rows)
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """One device's ledger folded into what the rules need.
+
+    `changes` is the step function of the categories (bits) that may be
+    recorded: from each (time_ns, bits) until the next; none before the first.
+    `withdrawn` is the time of the latest withdrawal per category bit.
+    """
+
+    deleted: frozenset[str]
+    withdrawn: Mapping[int, int]
+    redactions: tuple[Redacted, ...]
+    changes: tuple[tuple[int, int], ...]
+    #: Digest of `changes` and `withdrawn`, shared by every bundle's `key`.
+    device_digest: str = ""
+
+    def key(self, session: str | None, head_seq: int) -> str:
+        """A digest of everything that decides the rows of a bundle of `session`
+        built at ledger `head_seq`: equal keys, equal rows."""
+        state = {
+            "v": COVERAGE_VERSION,
+            "device": self.device_digest or _digest(self.changes, self.withdrawn),
+            "deleted": session in self.deleted,
+            "redacted": [
+                [r.bits, r.start_ns, r.end_ns] for r in self._redactions(session, head_seq)
+            ],
+        }
+        return hashlib.sha256(json.dumps(state, separators=(",", ":")).encode()).hexdigest()
+
+    def _redactions(self, session: str | None, head_seq: int) -> list[Redacted]:
+        return [r for r in self.redactions if r.session == session and r.seq > head_seq]
+
+    def apply(self, events: pa.Table, *, session: str | None, head_seq: int) -> Outcome:
+        """Drop what the rules cover from one bundle's events (`EVENT_SCHEMA` table)."""
+        n = events.num_rows
+        if session is not None and session in self.deleted:
+            return _outcome(events.slice(0, 0), {"deleted": n}, {}, {}, [b"deleted", n])
+        events = _sorted(events)
+        t = events.column("t_ns").combine_chunks()
+        kind = events.column("kind").combine_chunks()
+        kind_bits = pc.take(_KIND_BITS, kind)
+        marker = pc.equal(kind_bits, 0)
+        thresholds = pc.take(self._withdrawn_by_kind(), kind)
+        withdrawn = pc.less_equal(t, thresholds)
+        redacted_bits = _step(t, _redaction_steps(self._redactions(session, head_seq)))
+        redacted = pc.and_not(_has(redacted_bits, kind_bits), withdrawn)
+        allowed_bits = _step(t, self.changes)
+        outside = pc.and_not(pc.invert(_has(allowed_bits, kind_bits)), marker)
+        violation = pc.and_not(outside, pc.or_(withdrawn, redacted))
+        drop = pc.or_(pc.or_(withdrawn, redacted), violation)
+        keep = pc.invert(drop)
+
+        title = events.column("title").combine_chunks()
+        has_title = pc.and_(keep, pc.is_valid(title))
+        title_withdrawn = pc.and_(
+            has_title, pc.less_equal(t, pa.scalar(self.withdrawn.get(_TITLE_BIT, _MIN)))
+        )
+        title_redacted = pc.and_not(
+            pc.and_(has_title, _has(redacted_bits, _TITLE_BIT)), title_withdrawn
+        )
+        title_outside = pc.and_(has_title, pc.invert(_has(allowed_bits, _TITLE_BIT)))
+        title_violation = pc.and_not(title_outside, pc.or_(title_withdrawn, title_redacted))
+        title_drop = pc.or_(pc.or_(title_withdrawn, title_redacted), title_violation)
+
+        dropped = {
+            "withdrawn": _count(withdrawn),
+            "redacted": _count(redacted),
+            "violation": _count(violation),
+        }
+        titles = {
+            "withdrawn": _count(title_withdrawn),
+            "redacted": _count(title_redacted),
+            "violation": _count(title_violation),
+        }
+        violations = _by_category(kind, violation)
+        if titles["violation"]:
+            violations[Category.WINDOW_TITLES.value] = titles["violation"]
+        if titles["withdrawn"] or titles["redacted"] or titles["violation"]:
+            nulls = pa.nulls(len(title), pa.string())
+            events = events.set_column(
+                events.schema.get_field_index("title"),
+                "title",
+                pc.if_else(title_drop, nulls, title),
+            )
+        kept = events.filter(keep)
+        return _outcome(kept, dropped, titles, violations, [_bitmap(keep), _bitmap(title_drop)])
+
+    def _withdrawn_by_kind(self) -> pa.Array:
+        """kind -> the time at or before which its events are withdrawn (minimum: never)."""
+        return _kind_table(
+            {k: self.withdrawn.get(_bit_of(k), _MIN) if _bit_of(k) else _MIN for k in Kind},
+            _MIN,
+        )
+
+
+def _digest(changes: Sequence[tuple[int, int]], withdrawn: Mapping[int, int]) -> str:
+    state = [list(changes), sorted(withdrawn.items())]
+    return hashlib.sha256(json.dumps(state, separators=(",", ":")).encode()).hexdigest()
+
+
+def _sorted(events: pa.Table) -> pa.Table:
+    """The events in time order (a stable sort, only when they are not already)."""
+    t = events.column("t_ns")
+    if events.num_rows < 2:
+        return events
+    t = t.combine_chunks()
+    steps = pc.subtract(t.slice(1), t.slice(0, len(t) - 1))
+    if pc.min(steps).as_py() >= 0:
+        return events
+    return events.take(pc.sort_indices(events, sort_keys=[("t_ns", "ascending")]))
+
+
+def _has(bits: pa.Array, wanted: pa.Array | int) -> pa.Array:
+    return pc.not_equal(pc.bit_wise_and(bits, wanted), 0)
+
+
+def _count(mask: pa.Array) -> int:
+    value = pc.sum(mask.cast(pa.int64())).as_py()
+    return int(value or 0)
+
+
+def _bitmap(mask: pa.Array) -> bytes:
+    """A mask as bytes that identify it (bit-packed, independent of chunking and offset)."""
+    packed = pa.concat_arrays([mask]) if mask.offset else mask
+    bits = packed.buffers()[1]
+    if bits is None:
+        return b""
+    out = bytearray(bits.to_pybytes()[: (len(packed) + 7) // 8])
+    if len(packed) % 8:  # the bits past the end are unspecified
+        out[-1] &= (1 << (len(packed) % 8)) - 1
+    return bytes(out)
+
+
+def _by_category(kind: pa.Array, mask: pa.Array) -> dict[str, int]:
+    if not _count(mask):
+        return {}
+    out: dict[str, int] = {}
+    for row in pc.value_counts(kind.filter(mask)).to_pylist():
+        try:
+            category = CATEGORY_OF_KIND[Kind(row["values"])]
+        except ValueError:
+            category = None
+        name = "unknown" if category is None else category.value
+        out[name] = out.get(name, 0) + int(row["counts"])
+    return out
+
+
+def _outcome(
+    events: pa.Table,
+    dropped: Mapping[str, int],
+    titles: Mapping[str, int],
+    violations: dict[str, int],
+    identity: Sequence[object],
+) -> Outcome:
+    digest = hashlib.sha256()
+    for part in identity:
+        digest.update(part if isinstance(part, bytes) else repr(part).encode())
+        digest.update(b"\0")
+    return Outcome(
+        events=events,
+        dropped={r: int(dropped.get(r, 0)) for r in REASONS},
+        titles_removed={r: int(titles.get(r, 0)) for r in REASONS if r != "deleted"},
+        violations=violations,
+        digest=digest.hexdigest(),
+    )
+
+
+def first_at_or_after(t: pa.Array, value: int) -> int:
+    """Binary search in the sorted column `t`: the first row whose time is >= value."""
+    lo, hi = 0, len(t)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if t[mid].as_py() < value:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def _step(t: pa.Array, points: Sequence[tuple[int, int]]) -> pa.Array:
+    """A step function evaluated at every (sorted) time: the value of the last
+    point at or before it, 0 before the first. Built run-end encoded, so its
+    cost is one pass over the rows plus a binary search per point."""
+    n = len(t)
+    if n == 0:
+        return pa.array([], pa.int32())
+    ends: list[int] = []
+    values: list[int] = []
+    pos, current = 0, 0
+    for when, value in points:
+        row = first_at_or_after(t, when)
+        if row > pos:
+            ends.append(row)
+            values.append(current)
+            pos = row
+        current = value
+    if n > pos:
+        ends.append(n)
+        values.append(current)
+    encoded = pa.RunEndEncodedArray.from_arrays(
+        pa.array(ends, pa.int32()), pa.array(values, pa.int32())
+    )
+    return pc.run_end_decode(encoded)
+
+
+def _redaction_steps(redactions: Sequence[Redacted]) -> list[tuple[int, int]]:
+    """The union of closed redaction intervals as a step function of category bits."""
+    bounds = sorted({r.start_ns for r in redactions} | {r.end_ns + 1 for r in redactions})
+    return [(b, _or(r.bits for r in redactions if r.start_ns <= b <= r.end_ns)) for b in bounds]
+
+
+def _or(values: Iterable[int]) -> int:
+    out = 0
+    for v in values:
+        out |= v
+    return out
+
+
+def coverage_of(records: Iterable[Mapping[str, Any]]) -> Coverage:
+    """Fold a device's verified ledger records, oldest first, into a `Coverage`.
+
+    Kinds other than consent, pause/resume, deletion and redaction (and
+    categories this version does not know) change nothing.
+
+    Raises:
+        ValueError: a record time or interval is not a UTC time (the ledger
+            verifier refuses such records first).
+    """
+    deleted: set[str] = set()
+    withdrawn: dict[int, int] = {}
+    redactions: list[Redacted] = []
+    changes: list[tuple[int, int]] = []
+    consented, paused, last = 0, False, _MIN
+    for record in records:
+        kind = record.get("kind")
+        when = max(time_ns(str(record["time"])), last)
+        last = when
+        if kind == "consent.given":
+            consented |= _bits(record["categories"])
+        elif kind in ("consent.withdrawn", "consent.refused"):
+            bits = _bits(record["categories"])
+            consented &= ~bits
+            if kind == "consent.withdrawn":
+                for bit in _BIT.values():
+                    if bits & bit:
+                        withdrawn[bit] = when
+        elif kind == "recording.paused":
+            paused = True
+        elif kind == "recording.resumed":
+            paused = False
+        elif kind == "session.deleted":
+            deleted.add(str(record["session"]))
+            continue
+        elif kind == "session.redacted":
+            interval = record["interval"]
+            redactions.append(
+                Redacted(
+                    seq=int(record["seq"]),
+                    session=str(record["session"]),
+                    bits=_bits(record["categories"]),
+                    start_ns=time_ns(interval["start"]),
+                    end_ns=time_ns(interval["end"]),
+                )
+            )
+            continue
+        else:
+            continue
+        allowed = 0 if paused else consented
+        if changes and changes[-1][0] == when:
+            changes[-1] = (when, allowed)
+        elif not changes or changes[-1][1] != allowed:
+            changes.append((when, allowed))
+    return Coverage(
+        deleted=frozenset(deleted),
+        withdrawn=withdrawn,
+        redactions=tuple(redactions),
+        changes=tuple(changes),
+        device_digest=_digest(changes, withdrawn),
+    )

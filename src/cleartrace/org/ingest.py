@@ -1,0 +1,502 @@
+"""`cleartrace org ingest`: stored bundles in, a dataset that honours every withdrawal out.
+
+For a source (a collector's directory or s3://bucket/prefix, read through
+`org.blobstore`) and the organisation's private keys:
+
+1. read the witnessed heads, then list and read every bundle: its name must
+   be the SHA-256 of its bytes, its header well formed, its device signature
+   valid; a bundle failing any of these is rejected with its reason;
+2. per device, open (decrypt) its bundles in ledger order and rebuild the
+   device's ledger from their segments: each segment continues the one
+   before (its base is a record already seen, its first record's `prev` is
+   that record's hash, sequence numbers are contiguous, every record is
+   signed by the device key and well formed), and the result contains the
+   head the collector witnessed. A gap, a fork or a rewritten record rejects
+   all of that device's bundles;
+3. fold the ledger into a `Coverage`, apply it to each bundle's events and
+   write the kept rows (org.dataset).
+
+The dataset then holds exactly the rows of the bundles ingested by this run:
+rows of bundles rejected now, or gone from the source, are removed too.
+Re-runs are cheap where nothing changed: a bundle whose coverage key (what
+decides its rows) is the one in the manifest, with its files present, is not
+written again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import sys
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from tqdm import tqdm
+
+from cleartrace.consent.records import (
+    ENVELOPE,
+    GENESIS,
+    KIND_FIELDS,
+    RECORD_VERSION,
+    check_fields,
+    check_signature,
+    record_hash,
+)
+from cleartrace.errors import BundleError, LedgerBroken, StoreError, UsageError
+from cleartrace.org.blobstore import BlobStore, S3Store, bundle_key, open_store
+from cleartrace.org.coverage import REASONS, Coverage, coverage_of
+from cleartrace.org.dataset import FORMATS, BundleEntry, Dataset
+from cleartrace.org.keys import OrgKeys, load_private
+from cleartrace.upload.bundle import Bundle, open_bundle, parse_bundle, verify_signature
+
+__all__ = ["IngestSummary", "Rejection", "assemble_ledger", "ingest"]
+
+log = logging.getLogger(__name__)
+
+_RECORD_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
+_KIND = re.compile(r"[a-z]+\.[a-z]+")
+#: Decrypted event tables kept between reading a device's ledger and writing
+#: its rows; beyond this they are decrypted again (bundles are re-read too).
+_MEMORY_BUDGET = 1 << 30
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A bundle not ingested: `reason` is a short id, `detail` one line for people."""
+
+    bundle: str
+    device: str | None
+    reason: str
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "bundle": self.bundle,
+            "device": self.device,
+            "reason": self.reason,
+            "detail": self.detail,
+        }
+
+
+@dataclass
+class IngestSummary:
+    """What one run did; `as_dict()` is what `--json` prints."""
+
+    bundles_read: int = 0
+    bundles_ingested: int = 0
+    bundles_unchanged: int = 0
+    devices: int = 0
+    events_kept: int = 0
+    dropped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REASONS, 0))
+    titles_removed: dict[str, int] = field(default_factory=dict)
+    violations: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    devices_rejected: dict[str, str] = field(default_factory=dict)
+    files_written: int = 0
+    files_removed: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """No bundle was rejected."""
+        return not self.rejected
+
+    def add(self, name: str, entry: BundleEntry) -> None:
+        self.bundles_ingested += 1
+        self.events_kept += entry.rows
+        for reason, count in entry.dropped.items():
+            self.dropped[reason] = self.dropped.get(reason, 0) + count
+        for reason, count in entry.titles_removed.items():
+            self.titles_removed[reason] = self.titles_removed.get(reason, 0) + count
+        if entry.violations:
+            self.violations.append(
+                {
+                    "bundle": name,
+                    "device": entry.device,
+                    "session": entry.session,
+                    "events": sum(entry.violations.values()),
+                    "by_category": dict(sorted(entry.violations.items())),
+                }
+            )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "bundles": {
+                "read": self.bundles_read,
+                "ingested": self.bundles_ingested,
+                "unchanged": self.bundles_unchanged,
+                "rejected": len(self.rejected),
+            },
+            "devices": self.devices,
+            "devices_rejected": self.devices_rejected,
+            "events": {"kept": self.events_kept, "dropped": self.dropped},
+            "titles_removed": self.titles_removed,
+            "violations": self.violations,
+            "rejected": [r.as_dict() for r in self.rejected],
+            "files": {"written": self.files_written, "removed": self.files_removed},
+        }
+
+
+@dataclass
+class _Item:
+    """A bundle that passed the checks that need no key but the device's."""
+
+    name: str
+    device: str
+    device_public_key: Ed25519PublicKey
+    subject: str
+    session: str | None
+    base: tuple[int, str]
+    head: tuple[int, str]
+    raw: bytes | None = None
+    events: pa.Table | None = None
+
+
+class _ChainBroken(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def _check_record(record: Mapping[str, Any], key: Ed25519PublicKey, seq: int, prev: str) -> str:
+    """Check one record of a segment; returns its hash.
+
+    Raises:
+        _ChainBroken: bad number, signature, link or format.
+    """
+    if record.get("seq") != seq:
+        raise _ChainBroken("ledger-gap", f"record {seq} is missing; the segment has another")
+    try:
+        check_signature(record, key)
+    except LedgerBroken:
+        raise _ChainBroken(
+            "ledger-bad-signature", f"record {seq} is not signed by the device key"
+        ) from None
+    if record.get("prev") != prev:
+        raise _ChainBroken(
+            "ledger-rewritten",
+            f"record {seq} does not follow record {seq - 1} (the ledger was rewritten)",
+        )
+    kind, time = record.get("kind"), record.get("time")
+    if (
+        record.get("v") != RECORD_VERSION
+        or not isinstance(time, str)
+        or not _RECORD_TIME.fullmatch(time)
+        or not isinstance(kind, str)
+        or not _KIND.fullmatch(kind)
+    ):
+        raise _ChainBroken("ledger-bad-record", f"record {seq} is not a v1 record")
+    if kind in KIND_FIELDS:
+        try:
+            check_fields(str(kind), {k: v for k, v in record.items() if k not in ENVELOPE})
+        except ValueError:
+            raise _ChainBroken("ledger-bad-record", f"record {seq} breaks format v1") from None
+    return record_hash(record)
+
+
+def assemble_ledger(
+    key: Ed25519PublicKey,
+    segments: Sequence[tuple[str, tuple[int, str], tuple[int, str], Sequence[Mapping[str, Any]]]],
+) -> list[dict[str, Any]]:
+    """Rebuild a device's ledger from its bundles' (name, base, head, records),
+    ordered by base then head.
+
+    Raises:
+        _ChainBroken: a gap, a fork, a rewritten or badly signed record, or a
+            segment that does not match its bundle's header.
+    """
+    records: list[dict[str, Any]] = []
+    hashes: list[str] = []
+    for name, (base_seq, base_hash), (head_seq, head_hash), segment in segments:
+        short = name[:16]
+        if base_seq > len(records):
+            raise _ChainBroken(
+                "ledger-gap",
+                f"records {len(records) + 1}..{base_seq} are in no bundle (bundle {short} "
+                "builds on them)",
+            )
+        known = GENESIS if base_seq == 0 else hashes[base_seq - 1]
+        if base_hash != known:
+            raise _ChainBroken(
+                "ledger-rewritten",
+                f"bundle {short} builds on another record {base_seq} than the earlier bundles "
+                "(the ledger was rewritten)",
+            )
+        if len(segment) != head_seq - base_seq:
+            raise _ChainBroken(
+                "ledger-bad-record",
+                f"bundle {short} holds {len(segment)} records, its header says "
+                f"{head_seq - base_seq}",
+            )
+        prev = base_hash
+        for offset, record in enumerate(segment):
+            seq = base_seq + 1 + offset
+            digest = _check_record(record, key, seq, prev)
+            if seq <= len(records):
+                if hashes[seq - 1] != digest:
+                    raise _ChainBroken(
+                        "ledger-fork", f"bundle {short} holds another record {seq} (a fork)"
+                    )
+            else:
+                records.append(dict(record))
+                hashes.append(digest)
+            prev = digest
+        if prev != head_hash:
+            raise _ChainBroken(
+                "ledger-bad-record", f"bundle {short}: its header's head is not its last record"
+            )
+    return records
+
+
+def _check_witnessed(records: Sequence[Mapping[str, Any]], witnessed: Mapping[str, Any]) -> None:
+    """The rebuilt ledger must contain the head the collector witnessed.
+
+    Raises:
+        _ChainBroken: it ends before it, or has another record there.
+    """
+    seq, digest = witnessed.get("seq"), witnessed.get("hash")
+    if type(seq) is not int or seq < 1:
+        return
+    if seq > len(records):
+        raise _ChainBroken(
+            "ledger-truncated",
+            f"the collector witnessed record {seq}, the bundles end at record {len(records)}",
+        )
+    if record_hash(records[seq - 1]) != digest:
+        raise _ChainBroken(
+            "ledger-rewritten",
+            f"record {seq} differs from the one the collector witnessed (the ledger was rewritten)",
+        )
+
+
+class _Run:
+    """One ingest run: the source, the keys, the dataset and the summary so far."""
+
+    def __init__(
+        self, store: BlobStore, org: OrgKeys, dataset: Dataset, formats: Sequence[str]
+    ) -> None:
+        self.store = store
+        self.org = org
+        self.dataset = dataset
+        self.formats = formats
+        self.summary = IngestSummary()
+        self.cached = 0
+
+    def reject(self, name: str, device: str | None, reason: str, detail: str) -> None:
+        log.info("bundle %s rejected: %s", name[:16], reason)
+        self.summary.rejected.append(Rejection(name, device, reason, detail))
+
+    def read(self, name: str) -> bytes | None:
+        try:
+            raw = self.store.get(bundle_key(name))
+        except StoreError as exc:
+            self.reject(name, None, "unreadable", str(exc))
+            return None
+        if hashlib.sha256(raw).hexdigest() != name:
+            self.reject(
+                name,
+                None,
+                "name-mismatch",
+                f"bundle {name[:16]}: its bytes do not hash to its name (changed or truncated "
+                "in storage)",
+            )
+            return None
+        return raw
+
+    def check(self, name: str) -> _Item | None:
+        """Read, parse and verify one bundle's signature; None if rejected."""
+        raw = self.read(name)
+        if raw is None:
+            return None
+        try:
+            bundle = parse_bundle(raw)
+            verify_signature(bundle)
+        except BundleError as exc:
+            self.reject(name, None, exc.reason, str(exc))
+            return None
+        item = _item(bundle)
+        if self.cached + len(raw) <= _MEMORY_BUDGET:
+            item.raw = raw
+            self.cached += len(raw)
+        return item
+
+    def open(self, item: _Item) -> tuple[list[dict[str, Any]], pa.Table] | None:
+        raw = item.raw if item.raw is not None else self.read(item.name)
+        item.raw = None
+        if raw is None:
+            return None
+        try:
+            body = open_bundle(parse_bundle(raw), self.org)
+        except BundleError as exc:
+            self.reject(item.name, item.device, exc.reason, str(exc))
+            return None
+        return body.ledger, body.events
+
+    def device(self, device: str, items: list[_Item], witnessed: Mapping[str, Any] | None) -> None:
+        items.sort(key=lambda i: (i.base[0], i.head[0], i.name))
+        opened: list[_Item] = []
+        segments = []
+        kept_bytes = 0
+        for item in items:
+            body = self.open(item)
+            if body is None:
+                continue
+            ledger, events = body
+            if kept_bytes + events.nbytes <= _MEMORY_BUDGET:
+                item.events = events
+                kept_bytes += events.nbytes
+            opened.append(item)
+            segments.append((item.name, item.base, item.head, ledger))
+        if not opened:
+            return
+        try:
+            records = assemble_ledger(opened[0].device_public_key, segments)
+            if witnessed is not None:
+                _check_witnessed(records, witnessed)
+        except _ChainBroken as exc:
+            self.summary.devices_rejected[device] = exc.reason
+            for item in opened:
+                self.reject(item.name, device, exc.reason, f"device {device[:23]}: {exc.detail}")
+            return
+        coverage = coverage_of(records)
+        for item in opened:
+            self.write(item, coverage)
+
+    def write(self, item: _Item, coverage: Coverage) -> None:
+        key = coverage.key(item.session, item.head[0])
+        if self.dataset.up_to_date(item.name, key, self.formats):
+            self.summary.bundles_unchanged += 1
+            self.summary.add(item.name, self.dataset.bundles[item.name])
+            return
+        events = item.events
+        if events is None:
+            body = self.open(item)
+            if body is None:
+                return
+            events = body[1]
+        item.events = None
+        outcome = coverage.apply(events, session=item.session, head_seq=item.head[0])
+        entry = BundleEntry(
+            device=item.device,
+            subject=item.subject,
+            session=item.session,
+            key=key,
+            digest=outcome.digest,
+            rows=outcome.kept,
+            dropped=outcome.dropped,
+            titles_removed=outcome.titles_removed,
+            violations=outcome.violations,
+        )
+        result = self.dataset.write(item.name, entry, outcome.events, self.formats)
+        self.summary.files_written += len(result.written)
+        self.summary.files_removed += len(result.removed)
+        self.summary.add(item.name, entry)
+
+
+def _item(bundle: Bundle) -> _Item:
+    return _Item(
+        name=bundle.name,
+        device=bundle.device,
+        device_public_key=bundle.device_public_key,
+        subject=str(bundle.header["subject"]),
+        session=bundle.session,
+        base=bundle.base,
+        head=bundle.head,
+    )
+
+
+def _heads(store: BlobStore) -> dict[str, dict[str, Any]]:
+    """Witnessed heads by device fingerprint, read before the bundles are listed:
+    the collector stores a bundle before its head, so every head read here
+    has its bundle in the listing that follows."""
+    heads: dict[str, dict[str, Any]] = {}
+    for key in store.list("heads/"):
+        device_hex = key.removeprefix("heads/").removesuffix(".json")
+        try:
+            obj = json.loads(store.get(key))
+        except (StoreError, ValueError) as exc:
+            raise UsageError(
+                f"cannot read the witnessed head {key} in {store.describe()} "
+                f"({type(exc).__name__}); check the store"
+            ) from None
+        if isinstance(obj, dict):
+            heads["sha256:" + device_hex] = obj
+    return heads
+
+
+def _bar(total: int, what: str, progress: bool) -> tqdm[Any]:
+    return tqdm(total=total, desc=what, unit="bundle", disable=not progress, file=sys.stderr)
+
+
+def ingest(
+    source: str,
+    keys: Path,
+    out: Path,
+    *,
+    formats: Sequence[str] = FORMATS,
+    progress: bool = False,
+    endpoint_url: str | None = None,
+) -> IngestSummary:
+    """Ingest every bundle under `source` into the dataset directory `out`.
+
+    Raises:
+        UsageError: a bad source, format or dataset directory; a dataset built
+            with another organisation key.
+        KeyStorageError: the keys cannot be loaded.
+        StoreError: the source cannot be listed.
+        DiskFull: no room for the dataset.
+    """
+    unknown = set(formats) - set(FORMATS)
+    if unknown or not formats:
+        raise UsageError(f"unknown dataset format; choose from {', '.join(FORMATS)}")
+    org = load_private(keys)
+    store = open_store(source, endpoint_url=endpoint_url)
+    if isinstance(store, S3Store):
+        store.check()
+    elif not store.root.is_dir():
+        raise UsageError(f"{source} is not a directory; give the collector's store directory")
+    dataset = Dataset(out, org.bundle_public.fingerprint)
+    with dataset.locked():
+        summary = _ingest(_Run(store, org, dataset, tuple(formats)), progress)
+    log.info(
+        "ingest: %d bundles read, %d ingested, %d rejected; %d events kept",
+        summary.bundles_read,
+        summary.bundles_ingested,
+        len(summary.rejected),
+        summary.events_kept,
+    )
+    return summary
+
+
+def _ingest(run: _Run, progress: bool) -> IngestSummary:
+    store, dataset = run.store, run.dataset
+    heads = _heads(store)
+    names = [k.removeprefix("bundles/").removesuffix(".ctb") for k in store.list("bundles/")]
+    run.summary.bundles_read = len(names)
+    by_device: dict[str, list[_Item]] = defaultdict(list)
+    with _bar(len(names), "verifying", progress) as bar:
+        for name in names:
+            item = run.check(name)
+            if item is not None:
+                by_device[item.device].append(item)
+            bar.update()
+    run.summary.devices = len(by_device)
+    with _bar(sum(map(len, by_device.values())), "ingesting", progress) as bar:
+        for device in sorted(by_device):
+            run.device(device, by_device[device], heads.get(device))
+            dataset.save()  # a crash loses at most one device's bookkeeping
+            bar.update(len(by_device[device]))
+    ingested = {item.name for items in by_device.values() for item in items} - {
+        r.bundle for r in run.summary.rejected
+    }
+    for name in sorted(set(dataset.bundles) - ingested):
+        run.summary.files_removed += len(dataset.drop(name))
+    dataset.save()
+    return run.summary

@@ -1,0 +1,217 @@
+"""The organisation's keys: the HPKE key pair bundles are sealed to, and the
+Ed25519 key that signs policies.
+
+`cleartrace org keygen --out KEYS` writes four JSON files; the private ones
+0600 and never printed::
+
+    bundle.key   {"type", "suite", "x25519", "mlkem768_seed" (hybrid only)}
+    bundle.pub   OrgPublicKey.as_json(): what a policy carries as `org_key`
+    sign.key     {"type", "ed25519"}
+    sign.pub     {"type", "ed25519", "fingerprint"}
+
+ML-KEM keys are stored as their 64-byte seed (FIPS 203's compact private
+form), from which the full key is derived again on load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import hpke
+from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from cleartrace.consent.records import b64url, unb64url
+from cleartrace.errors import KeyStorageError, UsageError
+from cleartrace.paths import write_private, write_private_bytes
+from cleartrace.upload.suites import DEFAULT_SUITE, HYBRID, SUITES, OrgPublicKey
+
+__all__ = [
+    "BUNDLE_KEY",
+    "BUNDLE_PUB",
+    "SIGN_KEY",
+    "SIGN_PUB",
+    "OrgKeys",
+    "PrivateHpkeKey",
+    "generate",
+    "load_private",
+    "load_signing_public",
+    "signing_fingerprint",
+]
+
+BUNDLE_KEY, BUNDLE_PUB, SIGN_KEY, SIGN_PUB = "bundle.key", "bundle.pub", "sign.key", "sign.pub"
+_BUNDLE_PRIVATE_TYPE = "cleartrace-org-bundle-private-key"
+_SIGN_PRIVATE_TYPE = "cleartrace-org-signing-private-key"
+_SIGN_PUBLIC_TYPE = "cleartrace-org-signing-public-key"
+
+PrivateHpkeKey = hpke.MLKEM768X25519PrivateKey | x25519.X25519PrivateKey
+
+
+def signing_fingerprint(key: Ed25519PublicKey) -> str:
+    """'sha256:' + hex SHA-256 of the raw 32-byte Ed25519 public key."""
+    return "sha256:" + hashlib.sha256(key.public_bytes_raw()).hexdigest()
+
+
+@dataclass(frozen=True)
+class OrgKeys:
+    """An organisation's private keys (kept out of `repr()`) and their public halves."""
+
+    bundle_private: PrivateHpkeKey = field(repr=False)
+    bundle_public: OrgPublicKey
+    signing_private: Ed25519PrivateKey = field(repr=False)
+
+    @property
+    def signing_public(self) -> Ed25519PublicKey:
+        return self.signing_private.public_key()
+
+
+def _bundle_key_json(
+    suite: str, x_key: x25519.X25519PrivateKey, seed: bytes | None
+) -> dict[str, Any]:
+    obj = {
+        "type": _BUNDLE_PRIVATE_TYPE,
+        "suite": suite,
+        "x25519": b64url(x_key.private_bytes_raw()),
+    }
+    if seed is not None:
+        obj["mlkem768_seed"] = b64url(seed)
+    return obj
+
+
+def generate(out: Path, suite: str = DEFAULT_SUITE) -> OrgKeys:
+    """Create a new key set in the directory `out` (created 0700 if absent).
+
+    Raises:
+        UsageError: an unknown suite, or `out` already holds keys (they are
+            never overwritten: bundles sealed to them would become unreadable).
+        DiskFull: no room for the files.
+    """
+    if suite not in SUITES:
+        raise UsageError(f"unknown suite '{suite}'; use one of {', '.join(SUITES)}")
+    out.mkdir(mode=0o700, parents=True, exist_ok=True)
+    existing = [n for n in (BUNDLE_KEY, BUNDLE_PUB, SIGN_KEY, SIGN_PUB) if (out / n).exists()]
+    if existing:
+        raise UsageError(
+            f"{out} already holds organisation keys ({', '.join(existing)}); they are never "
+            "overwritten — choose an empty directory"
+        )
+    x_key = x25519.X25519PrivateKey.generate()
+    m_key = mlkem.MLKEM768PrivateKey.generate() if suite == HYBRID else None
+    seed = m_key.private_bytes_raw() if m_key is not None else None
+    signing = Ed25519PrivateKey.generate()
+    keys = _assemble(x_key, m_key, signing)
+    _write_json(out / BUNDLE_KEY, _bundle_key_json(suite, x_key, seed), private=True)
+    _write_json(out / BUNDLE_PUB, keys.bundle_public.as_json(), private=False)
+    _write_json(
+        out / SIGN_KEY,
+        {"type": _SIGN_PRIVATE_TYPE, "ed25519": b64url(signing.private_bytes_raw())},
+        private=True,
+    )
+    _write_json(out / SIGN_PUB, _signing_public_json(signing.public_key()), private=False)
+    return keys
+
+
+def _signing_public_json(key: Ed25519PublicKey) -> dict[str, Any]:
+    return {
+        "type": _SIGN_PUBLIC_TYPE,
+        "ed25519": b64url(key.public_bytes_raw()),
+        "fingerprint": signing_fingerprint(key),
+    }
+
+
+def _assemble(
+    x_key: x25519.X25519PrivateKey,
+    m_key: mlkem.MLKEM768PrivateKey | None,
+    signing: Ed25519PrivateKey,
+) -> OrgKeys:
+    public = OrgPublicKey.from_keys(
+        x_key.public_key(), m_key.public_key() if m_key is not None else None
+    )
+    private: PrivateHpkeKey = (
+        hpke.MLKEM768X25519PrivateKey(m_key, x_key) if m_key is not None else x_key
+    )
+    return OrgKeys(bundle_private=private, bundle_public=public, signing_private=signing)
+
+
+def _write_json(path: Path, obj: dict[str, Any], *, private: bool) -> None:
+    text = json.dumps(obj, indent=2, sort_keys=True) + "\n"
+    if private:
+        with write_private(path, "organisation key") as fh:
+            fh.write(text)
+    else:
+        write_private_bytes(path, text.encode(), "organisation public key")
+        os.chmod(path, 0o644)
+
+
+def _read_json(path: Path, *, private: bool) -> dict[str, Any]:
+    try:
+        st = path.stat()
+        if private and st.st_mode & 0o077 and stat.S_ISREG(st.st_mode):
+            raise KeyStorageError(
+                f"{path} is readable by group or others; run 'chmod 600 {path}' "
+                "and consider the key exposed"
+            )
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise KeyStorageError(
+            f"{path} does not exist; give the directory written by 'cleartrace org keygen'"
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise KeyStorageError(f"cannot read {path} ({type(exc).__name__}); restore it") from None
+    if not isinstance(obj, dict):
+        raise KeyStorageError(f"{path} is not a key file; restore it")
+    return obj
+
+
+def load_private(keys_dir: Path) -> OrgKeys:
+    """Load the private keys written by `generate`.
+
+    Raises:
+        KeyStorageError: a file is missing, damaged, not a key, or readable by others.
+    """
+    bundle = _read_json(keys_dir / BUNDLE_KEY, private=True)
+    sign = _read_json(keys_dir / SIGN_KEY, private=True)
+    try:
+        if bundle.get("type") != _BUNDLE_PRIVATE_TYPE or sign.get("type") != _SIGN_PRIVATE_TYPE:
+            raise ValueError("type")
+        suite = bundle["suite"]
+        if suite not in SUITES:
+            raise ValueError("suite")
+        x_key = x25519.X25519PrivateKey.from_private_bytes(unb64url(bundle["x25519"]))
+        m_key = (
+            mlkem.MLKEM768PrivateKey.from_seed_bytes(unb64url(bundle["mlkem768_seed"]))
+            if suite == HYBRID
+            else None
+        )
+        signing = Ed25519PrivateKey.from_private_bytes(unb64url(sign["ed25519"]))
+    except (KeyError, ValueError, TypeError):
+        raise KeyStorageError(
+            f"the organisation keys in {keys_dir} are damaged or not keys; restore them"
+        ) from None
+    return _assemble(x_key, m_key, signing)
+
+
+def load_signing_public(path: Path) -> Ed25519PublicKey:
+    """The org signing key from `sign.pub` (or a key directory holding it).
+
+    Raises:
+        KeyStorageError: missing, damaged, or its fingerprint does not match.
+    """
+    if path.is_dir():
+        path = path / SIGN_PUB
+    obj = _read_json(path, private=False)
+    try:
+        if obj.get("type") != _SIGN_PUBLIC_TYPE:
+            raise ValueError("type")
+        key = Ed25519PublicKey.from_public_bytes(unb64url(obj["ed25519"]))
+    except (KeyError, ValueError, TypeError):
+        raise KeyStorageError(f"{path} is not an organisation signing key") from None
+    if obj.get("fingerprint") != signing_fingerprint(key):
+        raise KeyStorageError(f"{path}: the fingerprint does not match the key; restore it")
+    return key

@@ -1,0 +1,368 @@
+"""The collector's own state in DATA/collector.db: tokens, devices, witnessed heads, bundles.
+
+Enrolment tokens are secrets, so only their SHA-256 is stored: a copy of the
+database does not let anyone enrol. A token is consumed in the same
+transaction that stores the device, so two devices racing with one token
+cannot both enrol.
+
+The witnessed head of a device only moves by compare-and-swap from the head a
+bundle says it extends (`accept`), so even a caller that skipped the check
+cannot make the collector witness a ledger that forks from what it saw.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import NamedTuple
+
+from cleartrace.consent.records import GENESIS, rfc3339
+from cleartrace.errors import LedgerBroken, UsageError
+from cleartrace.store.db import transaction, translate_errors
+
+__all__ = [
+    "DB_NAME",
+    "NO_HEAD",
+    "Device",
+    "Head",
+    "Registry",
+    "StoredBundle",
+    "TokenRefused",
+    "device_id",
+]
+
+#: The registry's file name inside the collector's data directory.
+DB_NAME = "collector.db"
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tokens (
+    hash    TEXT PRIMARY KEY,      -- hex SHA-256 of the token; the token itself is never kept
+    created TEXT NOT NULL,
+    used    TEXT                   -- when it enrolled a device; NULL while still valid
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS devices (
+    device      TEXT PRIMARY KEY,  -- "sha256:<hex>" of the raw Ed25519 public key
+    public_key  BLOB NOT NULL,     -- raw 32 bytes
+    subject     TEXT NOT NULL,     -- pseudonymous subject id (32 hex), chosen here
+    enrolled_at TEXT NOT NULL,
+    head_seq    INTEGER NOT NULL DEFAULT 0,
+    head_hash   TEXT NOT NULL,     -- witnessed ledger head; seq 0 and 64 zeros for none
+    head_bundle TEXT,              -- the bundle that brought that head
+    head_time   TEXT
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS bundles (
+    name     TEXT PRIMARY KEY,     -- hex SHA-256 of the bundle's bytes
+    device   TEXT NOT NULL REFERENCES devices(device),
+    size     INTEGER NOT NULL,
+    received TEXT NOT NULL
+) WITHOUT ROWID;
+"""
+
+
+class TokenRefused(UsageError):
+    """The enrolment token is unknown or was used already."""
+
+
+class Head(NamedTuple):
+    """A ledger head: the last record's sequence number and hash."""
+
+    seq: int
+    hash: str
+
+    def as_json(self) -> dict[str, object]:
+        return {"seq": self.seq, "hash": self.hash}
+
+
+#: The head of a device that has uploaded nothing yet.
+NO_HEAD = Head(0, GENESIS)
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """An enrolled device and the ledger head the collector witnessed for it."""
+
+    device: str
+    public_key: bytes
+    subject: str
+    enrolled_at: str
+    head: Head
+    head_bundle: str | None
+    head_time: str | None
+
+    @property
+    def hex(self) -> str:
+        """The fingerprint without its "sha256:" prefix, as URLs and file names carry it."""
+        return self.device.removeprefix("sha256:")
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "device": self.device,
+            "subject": self.subject,
+            "enrolled_at": self.enrolled_at,
+            "head": self.head.as_json(),
+            "head_bundle": self.head_bundle,
+            "head_time": self.head_time,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBundle:
+    """A bundle the collector accepted."""
+
+    name: str
+    device: str
+    size: int
+    received: str
+
+
+def device_id(public_key: bytes) -> str:
+    """'sha256:' + hex SHA-256 of a raw Ed25519 public key, as the ledger names a device."""
+    return "sha256:" + hashlib.sha256(public_key).hexdigest()
+
+
+def _token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+def _now() -> str:
+    return rfc3339(datetime.now(UTC))
+
+
+class Registry:
+    """Tokens, devices, heads and accepted bundle names in one SQLite file.
+
+    Safe to share between threads: writes go through one connection under a
+    lock; reads use a connection per thread, so in WAL mode they never wait
+    for a commit's fsync. Every call is short; the collector runs them off
+    its event loop.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self._conn = conn
+        self._path = path
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._closed = False
+
+    @classmethod
+    def open(cls, data: Path) -> Registry:
+        """Open DATA/collector.db, creating DATA (0700) and the database (0600) if absent.
+
+        Raises:
+            UsageError: DATA cannot be created.
+            StoreCorrupt: the file is not a usable SQLite database.
+            StoreError: any other database failure.
+        """
+        try:
+            data.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(
+                f"cannot create the collector's data directory {data}: {exc.strerror}; "
+                "choose a directory you can write to"
+            ) from exc
+        path = data / DB_NAME
+        if not path.exists():
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600))
+        with translate_errors(path):
+            conn = sqlite3.connect(
+                path, timeout=10.0, isolation_level=None, check_same_thread=False
+            )
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                # FULL: an acknowledged head must survive a power cut, or the device's
+                # next bundle (built on that head) would be refused for good.
+                conn.execute("PRAGMA synchronous=FULL")
+                conn.execute("PRAGMA foreign_keys=ON")
+                conn.executescript(_SCHEMA)
+                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            except BaseException:
+                conn.close()
+                raise
+        return cls(conn, path)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._conn.close()
+            for reader in self._readers:
+                reader.close()
+            self._readers.clear()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock, transaction(self._conn, self._path) as conn:
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        # Callers fetch all rows: a statement stepped to its end closes its read
+        # transaction at once, so the next read on this thread sees the latest commit.
+        with translate_errors(self._path):
+            reader: sqlite3.Connection | None = getattr(self._local, "reader", None)
+            if reader is None:
+                with self._lock:
+                    if self._closed:
+                        raise sqlite3.ProgrammingError("the registry is closed")
+                    # check_same_thread=False only so close() may close it from another thread.
+                    reader = sqlite3.connect(
+                        self._path, timeout=10.0, isolation_level=None, check_same_thread=False
+                    )
+                    self._readers.append(reader)
+                self._local.reader = reader
+            yield reader
+
+    # -- tokens and enrolment ---------------------------------------------------------
+
+    def issue_tokens(self, count: int = 1) -> list[str]:
+        """Create `count` single-use enrolment tokens; returns them (only their hashes are kept).
+
+        Raises:
+            UsageError: `count` is not between 1 and 10000.
+            StoreError: the database cannot be written.
+        """
+        if not 1 <= count <= 10_000:
+            raise UsageError("the token count must be between 1 and 10000")
+        tokens = [secrets.token_urlsafe(32) for _ in range(count)]
+        now = _now()
+        with self._tx() as conn:
+            conn.executemany(
+                "INSERT INTO tokens(hash, created) VALUES (?, ?)",
+                [(_token_hash(t).hex(), now) for t in tokens],
+            )
+        return tokens
+
+    def enroll(self, token: str, public_key: bytes) -> Device:
+        """Consume `token` and enrol the device with `public_key`, in one transaction.
+
+        A device that enrols again with the same key keeps its subject id (and
+        its witnessed head); the token is consumed all the same.
+
+        Raises:
+            TokenRefused: the token is unknown or already used.
+            StoreError: the database cannot be written.
+        """
+        wanted = _token_hash(token)
+        device = device_id(public_key)
+        now = _now()
+        with self._tx() as conn:
+            # Compare against every unused hash with a constant-time compare and no
+            # early exit, so response timing says nothing about how close a guess came.
+            match: str | None = None
+            for (stored,) in conn.execute("SELECT hash FROM tokens WHERE used IS NULL"):
+                if hmac.compare_digest(bytes.fromhex(stored), wanted):
+                    match = stored
+            if match is None:
+                raise TokenRefused(
+                    "the enrolment token is unknown or was used already; "
+                    "ask the organisation for a new one ('cleartrace org token')"
+                )
+            conn.execute("UPDATE tokens SET used = ? WHERE hash = ?", (now, match))
+            conn.execute(
+                "INSERT OR IGNORE INTO devices(device, public_key, subject, enrolled_at, "
+                "head_seq, head_hash) VALUES (?, ?, ?, ?, 0, ?)",
+                (device, public_key, secrets.token_hex(16), now, GENESIS),
+            )
+            row = conn.execute(_DEVICE_SELECT + " WHERE device = ?", (device,)).fetchone()
+        return _device(row)
+
+    # -- devices and heads ------------------------------------------------------------
+
+    def device(self, device: str) -> Device | None:
+        """The enrolled device with fingerprint `device` ("sha256:<hex>"), or None.
+
+        Raises:
+            StoreError: the database cannot be read.
+        """
+        with self._read() as conn:
+            rows = conn.execute(_DEVICE_SELECT + " WHERE device = ?", (device,)).fetchall()
+        return _device(rows[0]) if rows else None
+
+    def devices(self) -> list[Device]:
+        """Every enrolled device, in enrolment order.
+
+        Raises:
+            StoreError: the database cannot be read.
+        """
+        with self._read() as conn:
+            rows = conn.execute(_DEVICE_SELECT + " ORDER BY enrolled_at, device").fetchall()
+        return [_device(r) for r in rows]
+
+    def stored(self, name: str) -> StoredBundle | None:
+        """The accepted bundle called `name`, or None.
+
+        Raises:
+            StoreError: the database cannot be read.
+        """
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT name, device, size, received FROM bundles WHERE name = ?", (name,)
+            ).fetchall()
+        return StoredBundle(*rows[0]) if rows else None
+
+    def bundle_count(self) -> int:
+        """How many bundles were accepted.
+
+        Raises:
+            StoreError: the database cannot be read.
+        """
+        with self._read() as conn:
+            ((n,),) = conn.execute("SELECT count(*) FROM bundles").fetchall()
+        return int(n)
+
+    def accept(
+        self, *, name: str, device: str, size: int, base: Head, head: Head, when: str
+    ) -> None:
+        """Record bundle `name` and move the device's witnessed head from `base` to `head`.
+
+        Raises:
+            LedgerBroken: the device's witnessed head is no longer `base`
+                (compare-and-swap lost: a rewritten ledger, or a concurrent upload).
+            StoreError: the database cannot be written (nothing changed).
+        """
+        with self._tx() as conn:
+            moved = conn.execute(
+                "UPDATE devices SET head_seq = ?, head_hash = ?, head_bundle = ?, head_time = ? "
+                "WHERE device = ? AND head_seq = ? AND head_hash = ?",
+                (head.seq, head.hash, name, when, device, base.seq, base.hash),
+            ).rowcount
+            if moved != 1:
+                raise LedgerBroken(
+                    base.seq,
+                    "the bundle's ledger does not extend the head the collector witnessed",
+                )
+            conn.execute(
+                "INSERT INTO bundles(name, device, size, received) VALUES (?, ?, ?, ?)",
+                (name, device, size, when),
+            )
+
+
+_DEVICE_SELECT = (
+    "SELECT device, public_key, subject, enrolled_at, head_seq, head_hash, head_bundle, "
+    "head_time FROM devices"
+)
+
+
+def _device(row: tuple[object, ...]) -> Device:
+    device, public_key, subject, enrolled_at, seq, hash_, bundle, when = row
+    assert isinstance(public_key, bytes)
+    assert isinstance(seq, int)
+    return Device(
+        device=str(device),
+        public_key=public_key,
+        subject=str(subject),
+        enrolled_at=str(enrolled_at),
+        head=Head(seq, str(hash_)),
+        head_bundle=None if bundle is None else str(bundle),
+        head_time=None if when is None else str(when),
+    )

@@ -1,0 +1,224 @@
+"""`cleartrace org serve`: the collector on uvicorn, loopback unless told otherwise.
+
+uvicorn (see `org.collector` for why) runs one process with one event loop:
+per-device locks and rate limits live in memory, so the collector must not be
+forked into workers; a lock file in DATA keeps a second collector off the same
+data. Blocking work goes to a thread pool, so the loop keeps receiving.
+
+The socket is bound here before uvicorn starts, so `--port 0` picks a free
+port and the URL printed once the server is ready names the real one. SIGINT
+and SIGTERM stop accepting, let requests in flight finish (up to 30 s), and
+return normally.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import signal
+import socket
+import ssl
+import threading
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import uvicorn
+
+from cleartrace.errors import UsageError
+from cleartrace.org.blobstore import DirStore, S3Store, open_store
+from cleartrace.org.collector import (
+    DEFAULT_MAX_BUNDLE_MB,
+    DEFAULT_RATE,
+    Collector,
+    Rate,
+    ServedPolicy,
+    load_served_policy,
+)
+from cleartrace.org.registry import Registry
+from cleartrace.paths import exclusive_lock
+
+__all__ = ["ServeOptions", "serve"]
+
+_LOCK_NAME = "collector.lock"
+#: How long requests in flight may take to finish after SIGINT/SIGTERM.
+GRACEFUL_SECONDS = 30
+
+
+@dataclass(frozen=True, slots=True)
+class ServeOptions:
+    """What `cleartrace org serve` was asked for."""
+
+    data: Path
+    port: int
+    host: str = "127.0.0.1"
+    store: str | None = None
+    s3_endpoint: str | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    policy: Path | None = None
+    max_bundle_mb: float = DEFAULT_MAX_BUNDLE_MB
+    rate: Rate = field(default=DEFAULT_RATE)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, announcing its URL when ready and exiting normally on a signal."""
+
+    def __init__(self, config: uvicorn.Config, on_ready: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_ready = on_ready
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started and not self.should_exit:
+            self._on_ready()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        # uvicorn re-raises the signal after its graceful shutdown, which would turn a
+        # clean stop into "killed by SIGTERM"; a stopped collector exits 0.
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        handled = (signal.SIGINT, signal.SIGTERM)
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def _data_lock(data: Path) -> Iterator[None]:
+    """Hold DATA/collector.lock: one collector per data directory.
+
+    Raises:
+        UsageError: another collector holds it.
+    """
+    busy = f"another collector is serving {data}; stop it first or choose another --data"
+    with exclusive_lock(data / _LOCK_NAME, busy):
+        yield
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port (port 0: any free port).
+
+    Raises:
+        UsageError: the address cannot be resolved or bound.
+    """
+    if not 0 <= port <= 65535:
+        raise UsageError(f"--port {port} is not a TCP port (0-65535)")
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}: {exc.strerror}; check --host") from exc
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        raise UsageError(
+            f"cannot listen on {host}:{port}: {exc.strerror}; choose another --port or --host"
+        ) from exc
+    return sock
+
+
+def _url(sock: socket.socket, tls: bool) -> str:
+    host, port = sock.getsockname()[:2]
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{'https' if tls else 'http'}://{host}:{port}"
+
+
+def _uvicorn_config(collector: Collector, options: ServeOptions) -> uvicorn.Config:
+    """uvicorn's configuration, loaded now so that bad TLS files fail before binding.
+
+    Raises:
+        UsageError: only one of the TLS files given, or they cannot be loaded.
+    """
+    if (options.tls_cert is None) != (options.tls_key is None):
+        raise UsageError("TLS needs both --tls-cert and --tls-key")
+    fast = importlib.util.find_spec("uvloop") is not None
+    parser = importlib.util.find_spec("httptools") is not None
+    config = uvicorn.Config(
+        collector.app,
+        loop="uvloop" if fast else "asyncio",
+        http="httptools" if parser else "h11",
+        lifespan="off",
+        # The collector logs what it does itself; uvicorn's access log and its
+        # logging setup would replace the CLI's.
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=GRACEFUL_SECONDS,
+        ssl_certfile=str(options.tls_cert) if options.tls_cert else None,
+        ssl_keyfile=str(options.tls_key) if options.tls_key else None,
+    )
+    try:
+        config.load()
+    except (OSError, ssl.SSLError) as exc:
+        raise UsageError(
+            f"cannot load the TLS certificate or key ({type(exc).__name__}); check "
+            "--tls-cert and --tls-key (PEM files, the key unencrypted)"
+        ) from exc
+    return config
+
+
+def _policy(path: Path | None) -> ServedPolicy | None:
+    if path is None:
+        return None
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read the policy file {path}: {exc.strerror}") from exc
+    return load_served_policy(raw, source=f"the policy file {path}")
+
+
+def serve(options: ServeOptions, on_ready: Callable[[str], None]) -> None:
+    """Serve until SIGINT or SIGTERM; `on_ready(url)` once connections are accepted.
+
+    Raises:
+        UsageError: bad options, an unusable data directory, store or TLS
+            files, an address that cannot be bound, or DATA in use.
+        PolicyRefused: the --policy file is not a valid signed policy.
+        StoreError: the registry database or the store cannot be used.
+    """
+    if options.max_bundle_mb <= 0:
+        raise UsageError("--max-bundle-mb must be positive")
+    policy = _policy(options.policy)
+    registry = Registry.open(options.data)
+    try:
+        with _data_lock(options.data):
+            store = open_store(
+                options.store if options.store is not None else str(options.data),
+                endpoint_url=options.s3_endpoint,
+            )
+            if isinstance(store, S3Store):
+                store.check()
+            collector = Collector(
+                registry,
+                store,
+                max_bundle_bytes=int(options.max_bundle_mb * 2**20),
+                rate=options.rate,
+                policy=policy,
+            )
+            if isinstance(store, DirStore):
+                # What a crash may have left: temporary files, head files not synced.
+                store.remove_stale_temporaries()
+                collector.rewrite_heads()
+            config = _uvicorn_config(collector, options)
+            sock = _bind(options.host, options.port)
+            url = _url(sock, tls=options.tls_cert is not None)
+            server = _Server(config, lambda: on_ready(url))
+            try:
+                server.run(sockets=[sock])
+            finally:
+                sock.close()
+    finally:
+        registry.close()

@@ -1,0 +1,1 @@
+"""The device's side of uploading: bundle format, outbox, uploader, enrolment."""

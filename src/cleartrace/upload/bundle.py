@@ -1,0 +1,332 @@
+"""The bundle: one session (or only ledger records) sealed to the organisation.
+
+Layout (see docs/bundle-format.md, which has test vectors)::
+
+    MAGIC "CTBUNDLE" | header length (u32, big-endian) | header |
+    sealed body (HPKE enc || ciphertext) | Ed25519 signature (64 bytes)
+
+The header is RFC 8785 canonical JSON and is the HPKE `info`, so a header
+cannot be moved onto another body: opening fails. HPKE alone does not say
+who sealed a body, so the device signs everything before the signature.
+The name of a bundle is the SHA-256 of all its bytes.
+
+Body plaintext: ledger segment length (u32, big-endian) | the ledger records
+base.seq+1..head.seq as canonical JSON lines | the events as an Arrow IPC
+stream (absent in a ledger-only bundle).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import struct
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import pyarrow as pa
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from cleartrace.consent.records import b64url, canonical, unb64url
+from cleartrace.errors import BundleInvalid, BundleNotForThisKey, BundleSignatureInvalid
+from cleartrace.upload.events_arrow import EVENT_SCHEMA, decode_events
+from cleartrace.upload.suites import SUITES, OrgPublicKey, suite
+
+__all__ = [
+    "BUNDLE_TYPE",
+    "FORMAT_VERSION",
+    "MAGIC",
+    "MAX_HEADER",
+    "Bundle",
+    "BundleBody",
+    "OrgPrivateKey",
+    "build_bundle",
+    "open_bundle",
+    "parse_bundle",
+    "verify_signature",
+]
+
+MAGIC = b"CTBUNDLE"
+FORMAT_VERSION = 1
+BUNDLE_TYPE = "cleartrace-bundle"
+#: A header is a few hundred bytes; anything near this is not a bundle.
+MAX_HEADER = 64 * 1024
+_SIG = 64
+_LEN = struct.Struct(">I")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_HEX32 = re.compile(r"[0-9a-f]{32}")
+_HEADER_FIELDS = frozenset(
+    {
+        "v",
+        "type",
+        "suite",
+        "org_key",
+        "device",
+        "device_public_key",
+        "subject",
+        "session",
+        "interval",
+        "created",
+        "ledger",
+        "policy",
+        "counts",
+        "events",
+        "redactions",
+    }
+)
+
+
+class OrgPrivateKey(Protocol):
+    """What `open_bundle` needs of the organisation's keys (org.keys.OrgKeys has it)."""
+
+    @property
+    def bundle_private(self) -> Any: ...
+
+    @property
+    def bundle_public(self) -> OrgPublicKey: ...
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A parsed bundle: the header is checked in shape, nothing is verified yet."""
+
+    raw: bytes = field(repr=False)
+    name: str
+    header: dict[str, Any]
+    header_bytes: bytes = field(repr=False)
+    device_public_key: Ed25519PublicKey = field(repr=False)
+
+    @property
+    def device(self) -> str:
+        return str(self.header["device"])
+
+    @property
+    def session(self) -> str | None:
+        session = self.header["session"]
+        return None if session is None else str(session)
+
+    @property
+    def base(self) -> tuple[int, str]:
+        base = self.header["ledger"]["base"]
+        return int(base["seq"]), str(base["hash"])
+
+    @property
+    def head(self) -> tuple[int, str]:
+        head = self.header["ledger"]["head"]
+        return int(head["seq"]), str(head["hash"])
+
+    @property
+    def _sealed(self) -> memoryview:
+        start = len(MAGIC) + _LEN.size + len(self.header_bytes)
+        return memoryview(self.raw)[start : len(self.raw) - _SIG]
+
+
+@dataclass(frozen=True)
+class BundleBody:
+    """A bundle's decrypted content."""
+
+    ledger: list[dict[str, Any]]
+    events: pa.Table = field(repr=False)
+
+
+def build_bundle(
+    *,
+    header_fields: Mapping[str, Any],
+    ledger: Sequence[Mapping[str, Any]],
+    events_ipc: bytes,
+    org_key: OrgPublicKey,
+    device_key: Ed25519PrivateKey,
+) -> bytes:
+    """Seal and sign a bundle.
+
+    `header_fields` are the header without "v", "type", "suite", "org_key",
+    "device_public_key" and "device", which this function fills from the keys.
+
+    Raises:
+        BundleInvalid: the header would not be well formed (a bug in the caller).
+    """
+    public = device_key.public_key().public_bytes_raw()
+    header = {
+        **header_fields,
+        "v": FORMAT_VERSION,
+        "type": BUNDLE_TYPE,
+        "suite": org_key.suite,
+        "org_key": org_key.fingerprint,
+        "device_public_key": b64url(public),
+        "device": "sha256:" + hashlib.sha256(public).hexdigest(),
+    }
+    _check_header(header)
+    header_bytes = canonical(header)
+    segment = b"".join(canonical(r) + b"\n" for r in ledger)
+    plaintext = _LEN.pack(len(segment)) + segment + events_ipc
+    sealed = suite(org_key.suite).encrypt(plaintext, org_key.hpke_key, info=header_bytes)
+    signed = MAGIC + _LEN.pack(len(header_bytes)) + header_bytes + sealed
+    return signed + device_key.sign(signed)
+
+
+def parse_bundle(raw: bytes) -> Bundle:
+    """Split a bundle into its parts and check the header's shape.
+
+    Raises:
+        BundleInvalid: truncated, not a bundle, or a malformed header.
+    """
+    if len(raw) < len(MAGIC) + _LEN.size + _SIG or not raw.startswith(MAGIC):
+        raise BundleInvalid("not a ClearTrace bundle (wrong magic or too short)", "malformed")
+    (length,) = _LEN.unpack_from(raw, len(MAGIC))
+    start = len(MAGIC) + _LEN.size
+    if length > MAX_HEADER or start + length + _SIG > len(raw):
+        raise BundleInvalid("the bundle is truncated or its header length is wrong", "truncated")
+    header_bytes = raw[start : start + length]
+    try:
+        header = json.loads(header_bytes)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise BundleInvalid("the bundle header is not JSON", "malformed") from None
+    if not isinstance(header, dict):
+        raise BundleInvalid("the bundle header is not a JSON object", "malformed")
+    _check_header(header)
+    try:
+        canonical_bytes = canonical(header)
+    except ValueError:
+        canonical_bytes = b""
+    if canonical_bytes != header_bytes:
+        raise BundleInvalid("the bundle header is not canonical JSON", "malformed")
+    device_public = unb64url(header["device_public_key"])
+    return Bundle(
+        raw=raw,
+        name=hashlib.sha256(raw).hexdigest(),
+        header=header,
+        header_bytes=header_bytes,
+        device_public_key=Ed25519PublicKey.from_public_bytes(device_public),
+    )
+
+
+def verify_signature(bundle: Bundle) -> None:
+    """Check the device signature over the bundle.
+
+    Raises:
+        BundleSignatureInvalid: the bytes were changed, or signed by another key
+            than the one the header names.
+    """
+    signed = memoryview(bundle.raw)[: len(bundle.raw) - _SIG]
+    try:
+        bundle.device_public_key.verify(bundle.raw[-_SIG:], signed)
+    except InvalidSignature:
+        raise BundleSignatureInvalid(
+            f"bundle {bundle.name[:16]}: the device signature does not verify "
+            "(changed after signing, or signed by another key)"
+        ) from None
+
+
+def open_bundle(bundle: Bundle, org: OrgPrivateKey) -> BundleBody:
+    """Decrypt a bundle with the organisation's private key.
+
+    Verify the signature first (`verify_signature`); this only decrypts.
+
+    Raises:
+        BundleNotForThisKey: sealed to another key, or the sealed bytes or the
+            header were changed.
+        BundleInvalid: the decrypted body is malformed.
+    """
+    if bundle.header["org_key"] != org.bundle_public.fingerprint:
+        raise BundleNotForThisKey(
+            f"bundle {bundle.name[:16]} is sealed to organisation key "
+            f"{bundle.header['org_key']}, not to {org.bundle_public.fingerprint}"
+        )
+    try:
+        plaintext = suite(bundle.header["suite"]).decrypt(
+            bytes(bundle._sealed), org.bundle_private, info=bundle.header_bytes
+        )
+    except (InvalidTag, ValueError):
+        raise BundleNotForThisKey(
+            f"bundle {bundle.name[:16]} does not open with this organisation key "
+            "(another key, or the sealed part was changed)"
+        ) from None
+    if len(plaintext) < _LEN.size:
+        raise BundleInvalid(f"bundle {bundle.name[:16]}: the body is truncated", "malformed")
+    (length,) = _LEN.unpack_from(plaintext, 0)
+    if _LEN.size + length > len(plaintext):
+        raise BundleInvalid(f"bundle {bundle.name[:16]}: the ledger segment is cut", "malformed")
+    segment = plaintext[_LEN.size : _LEN.size + length]
+    try:
+        ledger = [json.loads(line) for line in segment.splitlines()]
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise BundleInvalid(
+            f"bundle {bundle.name[:16]}: the ledger segment is not JSON lines", "malformed"
+        ) from None
+    rest = memoryview(plaintext)[_LEN.size + length :]
+    events = decode_events(rest) if len(rest) else EVENT_SCHEMA.empty_table()
+    if bundle.session is None and events.num_rows:
+        raise BundleInvalid(f"bundle {bundle.name[:16]}: a ledger-only bundle has events")
+    if events.num_rows != bundle.header["events"]:
+        raise BundleInvalid(
+            f"bundle {bundle.name[:16]}: the body holds {events.num_rows} events, "
+            f"the header says {bundle.header['events']}"
+        )
+    return BundleBody(ledger=ledger, events=events)
+
+
+# -- header checks --------------------------------------------------------------------
+
+
+def _bad(what: str) -> BundleInvalid:
+    return BundleInvalid(f"the bundle header is malformed: {what}", "malformed")
+
+
+def _is_head(value: object) -> bool:
+    return (
+        isinstance(value, dict)
+        and set(value) == {"seq", "hash"}
+        and type(value["seq"]) is int
+        and value["seq"] >= 0
+        and isinstance(value["hash"], str)
+        and _HEX64.fullmatch(value["hash"]) is not None
+    )
+
+
+def _check_header(header: Mapping[str, Any]) -> None:
+    """Shape checks a collector can make without any key but the device's."""
+    if set(header) != _HEADER_FIELDS:
+        raise _bad(f"fields must be exactly {sorted(_HEADER_FIELDS)}")
+    if header["v"] != FORMAT_VERSION or header["type"] != BUNDLE_TYPE:
+        raise _bad(f"unsupported version (this reads v{FORMAT_VERSION})")
+    if header["suite"] not in SUITES:
+        raise _bad(f"suite must be one of {', '.join(SUITES)}")
+    for name in ("org_key", "device"):
+        value = header[name]
+        if not (
+            isinstance(value, str) and value.startswith("sha256:") and _HEX64.fullmatch(value[7:])
+        ):
+            raise _bad(f"'{name}' must be a sha256: fingerprint")
+    try:
+        public = unb64url(header["device_public_key"])
+    except ValueError:
+        raise _bad("'device_public_key' is not base64url") from None
+    if len(public) != 32 or header["device"] != "sha256:" + hashlib.sha256(public).hexdigest():
+        raise _bad("'device' is not the fingerprint of 'device_public_key'")
+    if not (isinstance(header["subject"], str) and _HEX32.fullmatch(header["subject"])):
+        raise _bad("'subject' must be 32 hex digits")
+    session = header["session"]
+    if session is not None and not (isinstance(session, str) and _HEX32.fullmatch(session)):
+        raise _bad("'session' must be null or 32 hex digits")
+    ledger = header["ledger"]
+    if not (
+        isinstance(ledger, dict)
+        and set(ledger) == {"base", "head"}
+        and _is_head(ledger["base"])
+        and _is_head(ledger["head"])
+        and ledger["head"]["seq"] >= ledger["base"]["seq"]
+    ):
+        raise _bad("'ledger' must be {base, head} with head.seq >= base.seq")
+    if type(header["events"]) is not int or header["events"] < 0:
+        raise _bad("'events' must be a count")
+    counts = header["counts"]
+    if not (isinstance(counts, dict) and all(type(v) is int and v >= 0 for v in counts.values())):
+        raise _bad("'counts' must map categories to counts")
+    if not isinstance(header["redactions"], list):
+        raise _bad("'redactions' must be a list")
+    if header["interval"] is not None and not (
+        isinstance(header["interval"], dict) and set(header["interval"]) == {"start", "end"}
+    ):
+        raise _bad("'interval' must be null or {start, end}")

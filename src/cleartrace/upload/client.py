@@ -1,0 +1,133 @@
+"""The collector's HTTP API as the device uses it (see docs/bundle-format.md).
+
+Every failure becomes an `UploadError` saying whether trying again can help
+(`retryable`): a collector that is down, overloaded (5xx) or rate-limiting
+(429) may accept later; a refusal (4xx) will not change by itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from cleartrace.errors import UploadError
+
+__all__ = ["Ack", "CollectorClient", "CollectorRefused"]
+
+log = logging.getLogger(__name__)
+
+_TIMEOUT = (5.0, 60.0)  # connect, read: a large bundle over a slow link
+
+
+class CollectorRefused(UploadError):
+    """The collector answered with an error; `status` and `reason` say which."""
+
+    def __init__(self, message: str, status: int, reason: str, body: dict[str, Any]) -> None:
+        super().__init__(message, retryable=status == 429 or status >= 500)
+        self.status = status
+        self.reason = reason
+        self.body = body
+        self.retry_after: float | None = None
+
+
+@dataclass(frozen=True)
+class Ack:
+    """The collector's answer to an accepted (or already stored) bundle."""
+
+    bundle: str
+    head: tuple[int, str]
+    stored: bool
+
+
+def _head(obj: object) -> tuple[int, str]:
+    if not (
+        isinstance(obj, dict)
+        and type(obj.get("seq")) is int
+        and isinstance(obj.get("hash"), str)
+        and len(obj["hash"]) == 64
+    ):
+        raise UploadError("the collector sent a malformed ledger head; check its version")
+    return int(obj["seq"]), str(obj["hash"])
+
+
+class CollectorClient:
+    """One collector, one `requests.Session` (kept-alive connections, TLS checked)."""
+
+    def __init__(self, url: str, *, timeout: tuple[float, float] = _TIMEOUT) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise UploadError(f"collector URL '{url}' must start with http:// or https://")
+        self.url = url.rstrip("/")
+        self._timeout = timeout
+        self._http = requests.Session()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        try:
+            response = self._http.request(method, self.url + path, timeout=self._timeout, **kwargs)
+        except requests.exceptions.SSLError:
+            raise UploadError(
+                f"cannot verify the TLS certificate of {self.url}; give its CA with "
+                "REQUESTS_CA_BUNDLE=FILE or fix the collector's certificate"
+            ) from None
+        except requests.RequestException as exc:
+            raise UploadError(
+                f"cannot reach the collector at {self.url} ({type(exc).__name__}); "
+                "it may be down: the upload is kept and tried again later",
+                retryable=True,
+            ) from None
+        if response.status_code >= 400:
+            raise self._refused(response)
+        return response
+
+    def _refused(self, response: requests.Response) -> CollectorRefused:
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if not isinstance(body, dict):
+            body = {}
+        text = str(body.get("error") or response.reason or "refused")[:300]
+        error = CollectorRefused(
+            f"the collector refused ({response.status_code}): {text}",
+            response.status_code,
+            str(body.get("reason", "")),
+            body,
+        )
+        retry_after = response.headers.get("Retry-After")
+        if retry_after is not None:
+            with contextlib.suppress(ValueError):
+                error.retry_after = max(0.0, float(retry_after))
+        return error
+
+    def enroll(self, request_body: dict[str, Any]) -> dict[str, Any]:
+        """POST /v1/enroll; returns the collector's answer ({device, subject})."""
+        answer = self._call("POST", "/v1/enroll", json=request_body).json()
+        if not isinstance(answer, dict):
+            raise UploadError("the collector sent a malformed enrolment answer")
+        return answer
+
+    def head(self, device_hex: str) -> tuple[int, str]:
+        """The ledger head the collector witnessed for this device."""
+        return _head(self._call("GET", f"/v1/devices/{device_hex}/head").json())
+
+    def put_bundle(self, name: str, data: bytes) -> Ack:
+        """PUT /v1/bundles/{name}: idempotent, so a retry after a lost answer is safe."""
+        response = self._call(
+            "PUT",
+            f"/v1/bundles/{name}",
+            data=data,
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        answer = response.json()
+        if not isinstance(answer, dict) or answer.get("bundle") != name:
+            raise UploadError(
+                "the collector acknowledged another bundle than the one sent; "
+                "the bundle stays queued"
+            )
+        return Ack(bundle=name, head=_head(answer.get("head")), stored=bool(answer.get("stored")))

@@ -1,0 +1,141 @@
+"""The outbox: bundles built and not yet acknowledged, in the store's SQLite file.
+
+A bundle is built once and kept byte for byte until the collector acknowledges
+its name, because sealing is randomised: rebuilding would give another name,
+and a retry after a lost answer must send the same bytes for the collector to
+recognise it. Redacting, holding or deleting a session drops its queued bundle
+in the same transaction (see store/sessions.py): what the person removed
+never leaves.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cleartrace.consent.ledger import Ledger
+from cleartrace.store.db import connect, transaction, translate_errors
+from cleartrace.upload.client import Ack
+
+__all__ = ["UPLOADED_AT", "Outbox", "Queued"]
+
+#: meta key prefix: when a session's bundle was acknowledged (wall-clock ns).
+UPLOADED_AT = "uploaded_at:"
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """One bundle waiting in the outbox (its bytes stay in the database)."""
+
+    name: str
+    session_id: str | None
+    created_ns: int
+    head_seq: int
+    size: int
+
+
+class Outbox:
+    """The `outbox` table; one connection, one thread."""
+
+    def __init__(self, db_path: Path) -> None:
+        self._path = db_path
+        self._conn = connect(db_path)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self._conn
+
+    def queued(self) -> list[Queued]:
+        """Waiting bundles, oldest first (the order they must reach the collector)."""
+        sql = (
+            "SELECT name, session_id, created_ns, head_seq, length(bundle) FROM outbox"
+            " ORDER BY created_ns, rowid"
+        )
+        with translate_errors(self._path):
+            return [Queued(*row) for row in self._conn.execute(sql)]
+
+    def bundle(self, name: str) -> bytes | None:
+        """The bytes of a queued bundle; None if it was dropped meanwhile."""
+        with translate_errors(self._path):
+            row = self._conn.execute("SELECT bundle FROM outbox WHERE name=?", (name,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def add(self, name: str, session_id: str | None, head_seq: int, data: bytes) -> Queued:
+        """Queue a bundle (durably: it is committed before anything is sent).
+
+        Raises:
+            DiskFull, StoreError: nothing was queued.
+        """
+        now = time.time_ns()
+        with transaction(self._conn, self._path) as conn:
+            if (
+                session_id is not None
+                and not conn.execute(
+                    "SELECT 1 FROM sessions WHERE id=? AND state='approved'", (session_id,)
+                ).fetchone()
+            ):
+                # Held, redacted or deleted while the bundle was being built.
+                return Queued(name, session_id, now, head_seq, 0)
+            conn.execute(
+                "INSERT OR IGNORE INTO outbox(name, session_id, created_ns, head_seq, bundle)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (name, session_id, now, head_seq, data),
+            )
+        return Queued(name, session_id, now, head_seq, len(data))
+
+    def discard(self, name: str) -> None:
+        """Drop a bundle the collector will never take (built on a stale ledger head)."""
+        with transaction(self._conn, self._path) as conn:
+            conn.execute("DELETE FROM outbox WHERE name=?", (name,))
+
+    def acknowledged(self, item: Queued, ack: Ack, ledger: Ledger) -> bool:
+        """The collector holds `item`: leave the outbox, mark the session
+        uploaded and ledger it, all in one transaction. False if the bundle
+        had already left (acknowledged by an earlier attempt)."""
+        with transaction(self._conn, self._path) as conn:
+            gone = conn.execute("DELETE FROM outbox WHERE name=?", (item.name,)).rowcount == 0
+            if gone:
+                return False
+            if item.session_id is not None:
+                conn.execute("UPDATE sessions SET state='uploaded' WHERE id=?", (item.session_id,))
+                conn.execute(
+                    "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                    (UPLOADED_AT + item.session_id, time.time_ns()),
+                )
+            ledger.append_in(
+                conn,
+                "bundle.uploaded",
+                bundle=item.name,
+                witnessed={"seq": ack.head[0], "hash": ack.head[1]},
+            )
+        return True
+
+    def uploaded_before(self, cutoff_ns: int) -> list[str]:
+        """Uploaded sessions acknowledged at or before `cutoff_ns`."""
+        sql = (
+            "SELECT s.id FROM sessions s JOIN meta m ON m.key = ? || s.id"
+            " WHERE s.state='uploaded' AND m.value <= ? ORDER BY m.value"
+        )
+        with translate_errors(self._path):
+            return [r[0] for r in self._conn.execute(sql, (UPLOADED_AT, cutoff_ns))]
+
+    def records_after(self, seq: int) -> list[dict[str, Any]]:
+        """The ledger's records after `seq`, read in one snapshot."""
+        with translate_errors(self._path):
+            rows = self._conn.execute(
+                "SELECT record FROM ledger WHERE seq > ? ORDER BY seq", (seq,)
+            ).fetchall()
+        return [json.loads(r) for (r,) in rows]
+
+    def record_hash_at(self, seq: int) -> str | None:
+        """The hash of this device's ledger record `seq`, None if there is none."""
+        with translate_errors(self._path):
+            row = self._conn.execute("SELECT hash FROM ledger WHERE seq=?", (seq,)).fetchone()
+        return None if row is None else str(row[0])

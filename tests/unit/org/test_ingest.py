@@ -1,0 +1,663 @@
+"""Ingest end to end on real files: real bundles, real signed ledgers, read back with DuckDB."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import secrets
+import uuid
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from cleartrace import cli
+from cleartrace.commands.ingest import register
+from cleartrace.consent.ledger import Ledger
+from cleartrace.consent.records import GENESIS, make_record, record_hash, sign_record
+from cleartrace.errors import UsageError
+from cleartrace.events import Event, Kind
+from cleartrace.org.blobstore import DirStore, S3Store, bundle_key, head_key
+from cleartrace.org.dataset import MANIFEST, Dataset
+from cleartrace.org.ingest import IngestSummary, ingest
+from cleartrace.org.keys import OrgKeys, generate
+from cleartrace.store.db import connect
+from cleartrace.upload.bundle import build_bundle
+from cleartrace.upload.events_arrow import encode_events
+
+POLICY = {"id": "acme", "version": 1, "sha256": "2" * 64}
+ALL = ["app_focus", "clicks", "keys", "mouse_move", "scroll", "window_titles"]
+# A session that runs over midnight UTC: its rows go to two day partitions.
+T0 = datetime(2026, 12, 2, 23, 50, tzinfo=UTC)
+TYPED_TEXT = "hunter2"
+WINDOW_TITLE = "Salary review - confidential"
+
+
+def ns(when: datetime) -> int:
+    return (when - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1) * 1000
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def typed(text: str, start: datetime) -> list[Event]:
+    out = []
+    for i, char in enumerate(text):
+        t = ns(start) + i * 100_000_000
+        keysym = ord(char) if ord(char) < 0x100 else 0x01000000 + ord(char)
+        out += [Event(t, Kind.KEY_DOWN, keysym), Event(t + 50_000_000, Kind.KEY_UP, keysym)]
+    return out
+
+
+def session_events() -> list[Event]:
+    """Every kind of event, typed text, a title, markers, and some after midnight."""
+    t = ns(at(1))
+    return [
+        Event(t, Kind.FOCUS, app="gedit", title=WINDOW_TITLE),
+        *typed(TYPED_TEXT + "é€", at(1.5)),
+        Event(t + 60 * 10**9, Kind.KEY_DOWN, 0xFF08),
+        Event(t + 61 * 10**9, Kind.KEY_UP, 0xFF08),
+        Event(t + 62 * 10**9, Kind.MOVE, 640, 400),
+        Event(t + 63 * 10**9, Kind.BUTTON_DOWN, 640, 400, 1),
+        Event(t + 64 * 10**9, Kind.BUTTON_UP, 640, 400, 1),
+        Event(t + 65 * 10**9, Kind.SCROLL, 640, 400, 0, -1),
+        Event(t + 66 * 10**9, Kind.EXCLUDED_START),
+        Event(t + 67 * 10**9, Kind.EXCLUDED_END),
+        *typed("ok", at(15)),  # 00:05 on the next day
+        Event(ns(at(16)), Kind.MOVE, 10, 20),
+    ]
+
+
+class Device:
+    """A device key, its ledger in a real SQLite file, and the head the collector witnessed."""
+
+    def __init__(self, root: Path, org: OrgKeys) -> None:
+        self.key = Ed25519PrivateKey.generate()
+        path = root / f"device-{uuid.uuid4().hex}.db"
+        self.ledger = Ledger(connect(path), path, self.key)
+        self.org = org
+        self.subject = secrets.token_hex(16)
+        self.witnessed: tuple[int, str] = (0, GENESIS)
+        self.fingerprint = self.ledger.device
+        self.hex = self.fingerprint.removeprefix("sha256:")
+
+    def act(self, kind: str, when: datetime, **fields: Any) -> dict[str, Any]:
+        return self.ledger.append(kind, now=when, **fields)
+
+    def give(self, when: datetime, categories: Sequence[str] = ALL) -> None:
+        self.act("consent.given", when, categories=sorted(categories), policy=POLICY)
+
+    def bundle(
+        self,
+        events: Sequence[Event] = (),
+        session: str | None = None,
+        *,
+        segment: Sequence[dict[str, Any]] | None = None,
+        base: tuple[int, str] | None = None,
+        org: OrgKeys | None = None,
+    ) -> bytes:
+        """A bundle of `events` and the ledger since the witnessed head."""
+        records = self.ledger.records()
+        base = self.witnessed if base is None else base
+        if segment is None:
+            segment = records[base[0] :]
+        head_seq = base[0] + len(segment)
+        head_hash = record_hash(segment[-1]) if segment else base[1]
+        header: dict[str, Any] = {
+            "subject": self.subject,
+            "session": session,
+            "interval": None,
+            "created": "2026-12-03T01:00:00.000Z",
+            "ledger": {
+                "base": {"seq": base[0], "hash": base[1]},
+                "head": {"seq": head_seq, "hash": head_hash},
+            },
+            "policy": POLICY,
+            "counts": {},
+            "events": len(events),
+            "redactions": [],
+        }
+        raw = build_bundle(
+            header_fields=header,
+            ledger=list(segment),
+            events_ipc=encode_events(list(events), 0) if session else b"",
+            org_key=(org or self.org).bundle_public,
+            device_key=self.key,
+        )
+        self.witnessed = (head_seq, head_hash)
+        return raw
+
+
+class Collector:
+    """Stores bundles and witnessed heads as the collector does (org.blobstore)."""
+
+    def __init__(self, store: DirStore | S3Store) -> None:
+        self.store = store
+
+    def upload(self, device: Device, raw: bytes, *, name: str | None = None) -> str:
+        name = name or hashlib.sha256(raw).hexdigest()
+        self.store.put(bundle_key(name), raw)
+        seq, digest = device.witnessed
+        head = {"device": device.fingerprint, "seq": seq, "hash": digest, "bundle": name}
+        self.store.put(head_key(device.hex), json.dumps({**head, "time": "x"}).encode())
+        return name
+
+
+@pytest.fixture(scope="module")
+def org(tmp_path_factory: pytest.TempPathFactory) -> tuple[OrgKeys, Path]:
+    keys = tmp_path_factory.mktemp("org") / "keys"
+    return generate(keys), keys
+
+
+@pytest.fixture
+def world(tmp_path: Path, org: tuple[OrgKeys, Path]) -> Iterator[World]:
+    w = World(tmp_path, *org)
+    yield w
+    for device in w.devices:
+        device.ledger.close()
+
+
+class World:
+    """A collector's store directory, the org keys, a dataset directory, and devices."""
+
+    def __init__(self, root: Path, org: OrgKeys, keys: Path) -> None:
+        self.root = root
+        self.org = org
+        self.keys = keys
+        self.source = root / "store"
+        self.source.mkdir()
+        self.collector = Collector(DirStore(self.source))
+        self.out = root / "dataset"
+        self.devices: list[Device] = []
+
+    def device(self) -> Device:
+        device = Device(self.root, self.org)
+        self.devices.append(device)
+        return device
+
+    def ingest(self, **kwargs: Any) -> IngestSummary:
+        return ingest(str(self.source), self.keys, self.out, **kwargs)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Every row, as DuckDB reads the hive-partitioned Parquet files."""
+        if not list(self.out.rglob("*.parquet")):
+            return []
+        result = duckdb.execute(
+            "SELECT epoch_us(time) AS t_us, * EXCLUDE (time) "
+            "FROM read_parquet(?, hive_partitioning=true) ORDER BY t_us, kind",
+            [f"{self.out}/**/*.parquet"],
+        )
+        columns = [d[0] for d in result.description or []]
+        return [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
+
+
+def recorded_session(w: World, device: Device) -> tuple[str, str, list[Event]]:
+    """Consent, a session of every kind of event, uploaded; returns (session, bundle, events)."""
+    device.give(at(0))
+    session = secrets.token_hex(16)
+    device.act("session.started", at(0.5), session=session)
+    events = session_events()
+    device.act("session.ended", at(17), session=session)
+    name = w.collector.upload(device, device.bundle(events, session))
+    return session, name, events
+
+
+def expected_row(event: Event, device: Device, session: str, bundle: str) -> dict[str, Any]:
+    kind = Kind(event.kind)
+    category = event.category
+    is_key = kind in (Kind.KEY_DOWN, Kind.KEY_UP)
+    pointer = kind in (Kind.MOVE, Kind.BUTTON_DOWN, Kind.BUTTON_UP, Kind.SCROLL)
+    char = None
+    if is_key:
+        char = chr(event.a - 0x01000000) if event.a > 0x01000000 else None
+        char = chr(event.a) if event.a < 0x100 else char
+    day = datetime.fromtimestamp(event.t_ns // 10**9, UTC).date()
+    return {
+        "t_us": event.t_ns // 1000,
+        "device": device.hex[:16],
+        "subject": device.subject,
+        "session": session,
+        "bundle": bundle,
+        "kind": kind.name.lower(),
+        "category": None if category is None else category.value,
+        "keysym": event.a if is_key else None,
+        "char": char,
+        "key": "BackSpace" if is_key and event.a == 0xFF08 else None,
+        "x": event.a if pointer else None,
+        "y": event.b if pointer else None,
+        "button": event.c if kind in (Kind.BUTTON_DOWN, Kind.BUTTON_UP) else None,
+        "dx": event.c if kind is Kind.SCROLL else None,
+        "dy": event.d if kind is Kind.SCROLL else None,
+        "app": event.app,
+        "title": event.title,
+        "day": day,
+    }
+
+
+def sort_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(rows, key=lambda r: (r["t_us"], r["kind"]))
+
+
+def mtimes(out: Path) -> dict[str, int]:
+    return {str(p): p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+
+
+# -- the dataset ---------------------------------------------------------------------
+
+
+def test_dataset_rows_equal_the_recorded_events(world: World) -> None:
+    device = world.device()
+    session, name, events = recorded_session(world, device)
+    summary = world.ingest()
+    assert summary.ok
+    assert summary.bundles_ingested == 1
+    assert summary.events_kept == len(events)
+    expected = sort_rows([expected_row(e, device, session, name) for e in events])
+    assert world.rows() == expected
+    days = sorted(p.name for p in world.out.glob("day=*"))
+    assert days == ["day=2026-12-02", "day=2026-12-03"]
+    part = world.out / "day=2026-12-03" / f"device={device.hex[:16]}" / f"part-{name}.parquet"
+    assert part.is_file()
+    assert oct(part.stat().st_mode & 0o777) == oct(0o600)
+    assert pq.read_metadata(part).metadata == {b"cleartrace.dataset.version": b"1"}
+
+
+def test_jsonl_holds_the_same_rows_as_parquet(world: World) -> None:
+    recorded_session(world, world.device())
+    world.ingest()
+    lines = [
+        json.loads(line)
+        for path in sorted(world.out.rglob("*.jsonl"))
+        for line in path.read_text(encoding="utf-8").splitlines()
+    ]
+    table = pq.read_table(sorted(world.out.rglob("*.parquet")), partitioning=None)
+    parquet_rows = table.to_pylist()
+    assert len(lines) == len(parquet_rows)
+    for line, row in zip(
+        sorted(lines, key=lambda r: (r["time"], r["kind"])),
+        sorted(parquet_rows, key=lambda r: (r["time"], r["kind"])),
+        strict=True,
+    ):
+        assert line["time"] == row["time"].strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        assert {k: v for k, v in line.items() if k != "time"} == {
+            k: v for k, v in row.items() if k != "time"
+        }
+    assert str(table.schema.field("time").type) == "timestamp[us, tz=UTC]"
+
+
+def test_one_format_only(world: World) -> None:
+    recorded_session(world, world.device())
+    world.ingest(formats=("jsonl",))
+    assert list(world.out.rglob("*.jsonl"))
+    assert not list(world.out.rglob("*.parquet"))
+
+
+def test_rerun_writes_nothing_twice(world: World) -> None:
+    recorded_session(world, world.device())
+    first = world.ingest()
+    before = mtimes(world.out)
+    again = world.ingest()
+    assert again.files_written == 0
+    assert again.files_removed == 0
+    assert again.bundles_unchanged == 1
+    assert again.events_kept == first.events_kept
+    after = mtimes(world.out)
+    del before[str(world.out / MANIFEST)], after[str(world.out / MANIFEST)]
+    assert after == before
+
+
+def test_a_consent_change_elsewhere_rereads_but_does_not_rewrite(world: World) -> None:
+    device = world.device()
+    recorded_session(world, device)
+    world.ingest()
+    before = mtimes(world.out)
+    device.act("recording.paused", at(120), until=None)
+    world.collector.upload(device, device.bundle())
+    summary = world.ingest()
+    assert summary.bundles_unchanged == 0
+    assert summary.files_written == 0
+    assert {k: v for k, v in mtimes(world.out).items() if "part-" in k} == {
+        k: v for k, v in before.items() if "part-" in k
+    }
+
+
+# -- later acts on the device remove rows on re-run ---------------------------------------
+
+
+def test_later_deletion_removes_exactly_that_session(world: World) -> None:
+    device = world.device()
+    session, _, _ = recorded_session(world, device)
+    other = secrets.token_hex(16)
+    other_events = typed("abc", at(30))
+    world.collector.upload(device, device.bundle(other_events, other))
+    world.ingest()
+    device.act("session.deleted", at(60), session=session)
+    world.collector.upload(device, device.bundle())
+    summary = world.ingest()
+    assert summary.dropped["deleted"] == len(session_events())
+    assert {r["session"] for r in world.rows()} == {other}
+    assert len(world.rows()) == len(other_events)
+    assert not any(session in p.read_text() for p in world.out.rglob("*.jsonl"))
+
+
+def test_later_withdrawal_removes_that_categorys_rows_before_it(world: World) -> None:
+    device = world.device()
+    _, _, events = recorded_session(world, device)
+    world.ingest()
+    device.act("consent.withdrawn", at(60), categories=["keys"], policy=POLICY)
+    world.collector.upload(device, device.bundle())
+    summary = world.ingest()
+    keys = [e for e in events if e.kind in (Kind.KEY_DOWN, Kind.KEY_UP)]
+    assert summary.dropped["withdrawn"] == len(keys)
+    rows = world.rows()
+    assert len(rows) == len(events) - len(keys)
+    assert all(r["category"] != "keys" for r in rows)
+    assert TYPED_TEXT[0] not in {r["char"] for r in rows}
+    assert not any(TYPED_TEXT[:2] in p.read_text() for p in world.out.rglob("*.jsonl"))
+
+
+def test_withdrawing_everything_deletes_the_files(world: World) -> None:
+    device = world.device()
+    recorded_session(world, device)
+    world.ingest()
+    device.act("consent.withdrawn", at(60), categories=ALL, policy=POLICY)
+    world.collector.upload(device, device.bundle())
+    summary = world.ingest()
+    rows = world.rows()
+    assert {r["kind"] for r in rows} == {"excluded_start", "excluded_end"}
+    assert summary.files_removed == 2  # the next day's Parquet and JSON Lines
+    assert not list(world.out.glob("day=2026-12-03"))
+
+
+def test_later_redaction_removes_rows_in_its_interval_and_categories(world: World) -> None:
+    device = world.device()
+    session, _, events = recorded_session(world, device)
+    world.ingest()
+    start, end = at(1.5), at(1.5) + timedelta(seconds=0.35)
+    device.act(
+        "session.redacted",
+        at(70),
+        session=session,
+        method="time",
+        events=4,
+        categories=["keys"],
+        interval={
+            "start": start.isoformat(timespec="microseconds").replace("+00:00", "Z"),
+            "end": end.isoformat(timespec="microseconds").replace("+00:00", "Z"),
+        },
+    )
+    world.collector.upload(device, device.bundle())
+    summary = world.ingest()
+    gone = [
+        e
+        for e in events
+        if e.kind in (Kind.KEY_DOWN, Kind.KEY_UP) and ns(start) <= e.t_ns <= ns(end)
+    ]
+    assert len(gone) == 8
+    assert summary.dropped["redacted"] == len(gone)
+    remaining = {r["t_us"] for r in world.rows()}
+    assert remaining == {e.t_ns // 1000 for e in events} - {e.t_ns // 1000 for e in gone}
+
+
+def test_event_outside_consent_is_dropped_and_reported(world: World) -> None:
+    device = world.device()
+    device.give(at(0), ["keys"])
+    session = secrets.token_hex(16)
+    events = [*typed("hi", at(1)), Event(ns(at(2)), Kind.MOVE, 1, 2)]
+    device.act("recording.paused", at(3), until=None)
+    events += typed("zz", at(4))
+    name = world.collector.upload(device, device.bundle(events, session))
+    summary = world.ingest()
+    assert summary.dropped["violation"] == 5
+    assert summary.violations == [
+        {
+            "bundle": name,
+            "device": device.fingerprint,
+            "session": session,
+            "events": 5,
+            "by_category": {"keys": 4, "mouse_move": 1},
+        }
+    ]
+    assert len(world.rows()) == 4
+
+
+# -- rejected input ------------------------------------------------------------------
+
+
+def rejected(summary: IngestSummary) -> dict[str, str]:
+    return {r.bundle: r.reason for r in summary.rejected}
+
+
+def test_tampered_bundles_are_rejected_with_their_reason(world: World) -> None:
+    good = world.device()
+    recorded_session(world, good)
+    victim = world.device()
+    victim.give(at(0))
+    raw = bytearray(victim.bundle(typed("x", at(1)), secrets.token_hex(16)))
+    raw[len(raw) // 2] ^= 0x01
+    in_place = world.collector.upload(victim, bytes(raw), name=hashlib.sha256(b"x").hexdigest())
+    renamed = world.collector.upload(victim, bytes(raw))
+    truncated = world.collector.upload(victim, bytes(raw[:200]))
+    summary = world.ingest()
+    assert rejected(summary) == {
+        in_place: "name-mismatch",
+        renamed: "bad-signature",
+        truncated: "truncated",
+    }
+    assert not summary.ok
+    assert summary.bundles_ingested == 1
+    assert {r["device"] for r in world.rows()} == {good.hex[:16]}
+
+
+def test_bundle_sealed_to_another_org_key_is_rejected(world: World, tmp_path: Path) -> None:
+    other = generate(tmp_path / "other-keys")
+    device = world.device()
+    device.give(at(0))
+    name = world.collector.upload(
+        device, device.bundle(typed("x", at(1)), secrets.token_hex(16), org=other)
+    )
+    summary = world.ingest()
+    assert rejected(summary) == {name: "wrong-org-key"}
+
+
+def test_bundle_signed_by_another_key_than_its_header_names_is_rejected(world: World) -> None:
+    device = world.device()
+    device.give(at(0))
+    raw = device.bundle(typed("x", at(1)), secrets.token_hex(16))
+    impostor = Ed25519PrivateKey.generate()
+    forged = raw[:-64] + impostor.sign(raw[:-64])
+    name = world.collector.upload(device, forged)
+    assert rejected(world.ingest()) == {name: "bad-signature"}
+
+
+def test_ledger_rewritten_after_upload_rejects_the_device(world: World) -> None:
+    device = world.device()
+    _, first, _ = recorded_session(world, device)
+    world.ingest()
+    assert world.rows()
+    # The device rewrites its last record and signs a continuation of the new history,
+    # but the bundle claims to build on the head the collector witnessed.
+    records = device.ledger.records()
+    last = records[-1]
+    rewritten = sign_record(
+        make_record(
+            seq=last["seq"],
+            prev=last["prev"],
+            kind="session.ended",
+            fields={"session": secrets.token_hex(16)},
+            now=at(17),
+        ),
+        device.key,
+    )
+    follow = sign_record(
+        make_record(
+            seq=last["seq"] + 1,
+            prev=record_hash(rewritten),
+            kind="recording.paused",
+            fields={"until": None},
+            now=at(18),
+        ),
+        device.key,
+    )
+    second = world.collector.upload(device, device.bundle(segment=[follow]))
+    summary = world.ingest()
+    assert rejected(summary) == {first: "ledger-rewritten", second: "ledger-rewritten"}
+    assert summary.devices_rejected == {device.fingerprint: "ledger-rewritten"}
+    assert world.rows() == []  # what can no longer be proven leaves the dataset
+
+
+def test_ledger_record_signed_by_another_key_rejects_the_device(world: World) -> None:
+    device = world.device()
+    device.give(at(0))
+    records = device.ledger.records()
+    forged = sign_record(
+        make_record(
+            seq=2,
+            prev=record_hash(records[-1]),
+            kind="consent.given",
+            fields={"categories": ["keys"], "policy": POLICY},
+            now=at(1),
+        ),
+        Ed25519PrivateKey.generate(),
+    )
+    name = world.collector.upload(device, device.bundle(segment=[*records, forged]))
+    assert rejected(world.ingest()) == {name: "ledger-bad-signature"}
+
+
+def test_missing_segment_is_a_gap(world: World) -> None:
+    device = world.device()
+    device.give(at(0))
+    device.bundle()  # built and "lost": never stored
+    device.act("recording.paused", at(1), until=None)
+    name = world.collector.upload(device, device.bundle())
+    assert rejected(world.ingest()) == {name: "ledger-gap"}
+
+
+def test_bundles_ending_before_the_witnessed_head_are_truncated(world: World) -> None:
+    device = world.device()
+    device.give(at(0))
+    name = world.collector.upload(device, device.bundle())
+    head = {"device": device.fingerprint, "seq": 5, "hash": "3" * 64, "bundle": name, "time": "x"}
+    world.collector.store.put(head_key(device.hex), json.dumps(head).encode())
+    assert rejected(world.ingest()) == {name: "ledger-truncated"}
+
+
+def test_a_dataset_is_only_updated_with_the_key_it_was_built_with(
+    world: World, tmp_path: Path
+) -> None:
+    recorded_session(world, world.device())
+    world.ingest()
+    generate(tmp_path / "other")
+    with pytest.raises(UsageError, match="organisation key"):
+        ingest(str(world.source), tmp_path / "other", world.out)
+
+
+def test_bundles_gone_from_the_source_leave_the_dataset(world: World) -> None:
+    device = world.device()
+    _, name, _ = recorded_session(world, device)
+    world.ingest()
+    (world.source / bundle_key(name)).unlink()
+    summary = world.ingest()
+    assert world.rows() == []
+    assert summary.files_removed == 4
+
+
+# -- S3 ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    """A real S3-compatible server (moto) on 127.0.0.1 with credentials it accepts."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    saved = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",  # noqa: S106 - moto's dummy credentials
+        AWS_DEFAULT_REGION="us-east-1",
+    )
+    try:
+        yield endpoint
+    finally:
+        for key in [k for k in os.environ if k.startswith("AWS_")]:
+            del os.environ[key]
+        os.environ.update(saved)
+        server.stop()
+
+
+def test_ingest_from_s3(world: World, s3_endpoint: str) -> None:
+    import boto3
+
+    bucket = f"ct-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=bucket)
+    world.collector = Collector(S3Store(bucket, "org/a", endpoint_url=s3_endpoint))
+    device = world.device()
+    session, name, events = recorded_session(world, device)
+    summary = ingest(f"s3://{bucket}/org/a", world.keys, world.out, endpoint_url=s3_endpoint)
+    assert summary.ok
+    assert world.rows() == sort_rows([expected_row(e, device, session, name) for e in events])
+
+
+# -- the command ---------------------------------------------------------------------
+
+
+def run_command(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(), cli._add)
+    args = parser.parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+def test_command_prints_a_summary_and_exits_1_on_rejections(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    device = world.device()
+    recorded_session(world, device)
+    argv = ["ingest", "--from", str(world.source), "--keys", str(world.keys)]
+    argv += ["--out", str(world.out), "--quiet"]
+    assert run_command([*argv, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["bundles"] == {"read": 1, "ingested": 1, "unchanged": 0, "rejected": 0}
+    assert summary["events"]["kept"] == len(session_events())
+    world.collector.upload(device, b"CTBUNDLE broken")
+    assert run_command([*argv, "--format", "parquet"]) == 1
+    text = capsys.readouterr().out
+    assert "bundles: 2 read, 1 ingested (1 unchanged), 1 rejected" in text
+    assert "malformed" in text or "truncated" in text
+
+
+def test_no_typed_text_or_title_reaches_logs_or_summary(
+    world: World, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    device = world.device()
+    recorded_session(world, device)
+    world.collector.upload(device, b"CTBUNDLE broken")
+    argv = ["ingest", "--from", str(world.source), "--keys", str(world.keys)]
+    run_command([*argv, "--out", str(world.out), "--quiet"])
+    run_command([*argv, "--out", str(world.out), "--quiet", "--json"])
+    seen = caplog.text + capsys.readouterr().out + (world.out / MANIFEST).read_text()
+    assert TYPED_TEXT not in seen
+    assert WINDOW_TITLE not in seen
+
+
+def test_one_ingest_at_a_time_per_dataset(world: World) -> None:
+    recorded_session(world, world.device())
+    holder = Dataset(world.out, world.org.bundle_public.fingerprint)
+    with holder.locked(), pytest.raises(UsageError, match="another ingest"):
+        world.ingest()
+    assert world.ingest().ok
