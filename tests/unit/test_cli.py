@@ -74,3 +74,14 @@ def test_unknown_category_is_usage_error(capsys: pytest.CaptureFixture[str]) -> 
     err = capsys.readouterr().err
     assert "unknown category 'screenshots'" in err
     assert "Traceback" not in err
+
+
+def test_the_cli_loads_no_upload_server_or_dataset_library_until_asked() -> None:
+    # Every command pays for what the CLI imports: `status` must stay quick.
+    heavy = ("pyarrow", "requests", "starlette", "uvicorn", "boto3", "PySide6")
+    code = (
+        "import sys, cleartrace.cli; cleartrace.cli.build_parser(); "
+        f"print([m for m in {heavy!r} if m in sys.modules])"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

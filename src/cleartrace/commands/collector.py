@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from cleartrace.commands.common import Args, emit_json
-from cleartrace.org.collector import DEFAULT_MAX_BUNDLE_MB, DEFAULT_RATE, Rate
+from cleartrace.org.limits import DEFAULT_MAX_BUNDLE_MB, DEFAULT_RATE, Rate
 from cleartrace.org.registry import Registry
-from cleartrace.org.serve import ServeOptions, serve
 
 __all__ = ["org_devices", "org_serve", "org_token", "register"]
 
@@ -34,6 +33,9 @@ def _log_activity() -> None:
 
 
 def org_serve(args: Args) -> int:
+    # The server's libraries (uvicorn, Starlette, boto3) load only for this command.
+    from cleartrace.org.serve import ServeOptions, serve
+
     options = ServeOptions(
         data=Path(args.data),
         port=args.port,

@@ -6,11 +6,13 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cleartrace.commands.common import Args, emit_json
-from cleartrace.org.dataset import FORMATS
-from cleartrace.org.ingest import IngestSummary, ingest
+from cleartrace.org import FORMATS
+
+if TYPE_CHECKING:
+    from cleartrace.org.ingest import IngestSummary
 
 __all__ = ["org_ingest", "register", "summary_text"]
 
@@ -43,6 +45,8 @@ def summary_text(summary: IngestSummary) -> str:
 
 
 def org_ingest(args: Args) -> int:
+    from cleartrace.org.ingest import ingest  # pyarrow and boto3 load only for this command
+
     formats = FORMATS if args.format is None else (args.format,)
     progress = not args.quiet and sys.stderr.isatty()
     summary = ingest(

@@ -20,7 +20,6 @@ from cleartrace.paths import Paths, log_to_home
 from cleartrace.recorder import Recorder
 from cleartrace.status import collect_status
 from cleartrace.store.db import connect
-from cleartrace.upload.uploader import UPLOAD_INTERVAL, BackgroundUploader
 
 
 def status(args: Args) -> None:
@@ -121,6 +120,8 @@ def record(args: Args) -> None:
         signal.signal(signal.SIGTERM, _stop)
         print("recording; Ctrl+C stops (pause with 'cleartrace pause')", file=sys.stderr)
         # Approved sessions leave in the background while enrolled (see upload/uploader.py).
+        from cleartrace.upload.uploader import UPLOAD_INTERVAL, BackgroundUploader
+
         uploads = BackgroundUploader(paths, home.keys, interval=UPLOAD_INTERVAL)
         uploads.start()
         try:

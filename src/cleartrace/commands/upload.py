@@ -11,16 +11,20 @@ from cleartrace.commands.common import Args, emit_json, fmt_time, open_home
 from cleartrace.consent.signed_policy import read_signed_policy
 from cleartrace.errors import UsageError
 from cleartrace.paths import Paths
-from cleartrace.upload.enrolment import enrol, load_enrolment
-from cleartrace.upload.outbox import Outbox
-from cleartrace.upload.uploader import Uploader
+from cleartrace.upload.enrolment import load_enrolment
 
 __all__ = ["enroll", "outbox_list", "register", "upload"]
 
 Add = Callable[[Any, str, str, Any], argparse.ArgumentParser]
 
 
+# Uploading needs requests and pyarrow; they load only for these commands, so
+# that every other command starts fast.
+
+
 def enroll(args: Args) -> None:
+    from cleartrace.upload.enrolment import enrol
+
     path = Path(args.policy)
     try:
         raw = path.read_bytes()
@@ -47,6 +51,8 @@ def enroll(args: Args) -> None:
 
 
 def upload(args: Args) -> None:
+    from cleartrace.upload.uploader import Uploader
+
     with open_home() as home:
         report = Uploader(home.paths, home.keys).run()
     if args.json:
@@ -61,6 +67,8 @@ def upload(args: Args) -> None:
 
 
 def outbox_list(args: Args) -> None:
+    from cleartrace.upload.outbox import Outbox
+
     paths = Paths.from_env()
     enrolment = load_enrolment(paths)
     rows: list[dict[str, Any]] = []

@@ -48,83 +48,31 @@ from starlette.routing import Route
 
 from cleartrace.consent.records import canonical, rfc3339, unb64url
 from cleartrace.consent.signed_policy import read_signed_policy
-from cleartrace.durations import parse_duration
 from cleartrace.errors import (
     BundleError,
     BundleSignatureInvalid,
     DiskFull,
     LedgerBroken,
     StoreError,
-    UsageError,
 )
 from cleartrace.org.blobstore import BlobStore, bundle_key, head_key
+from cleartrace.org.limits import DEFAULT_MAX_BUNDLE_MB, DEFAULT_RATE, Rate, TokenBucket
 from cleartrace.org.registry import Head, Registry, StoredBundle, TokenRefused
 from cleartrace.upload.bundle import Bundle, parse_bundle, verify_signature
 
 __all__ = [
-    "DEFAULT_MAX_BUNDLE_MB",
-    "DEFAULT_RATE",
     "Collector",
-    "Rate",
     "ServedPolicy",
     "load_served_policy",
 ]
 
 log = logging.getLogger(__name__)
 
-#: Default largest bundle accepted: a long day of input at full detail fits well within it.
-DEFAULT_MAX_BUNDLE_MB = 64
 #: An enrolment request is a few hundred bytes.
 _MAX_ENROLL_BYTES = 16 * 1024
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _ENROLL_FIELDS = frozenset({"token", "device_public_key", "policy_sha256", "signature"})
 _T = TypeVar("_T")
-
-
-@dataclass(frozen=True, slots=True)
-class Rate:
-    """At most `count` bundles per `period` seconds per device, in bursts of up to `count`."""
-
-    count: int
-    period: float
-
-    @classmethod
-    def parse(cls, text: str) -> Rate:
-        """'N/PERIOD': 120/m, 10/s, 1000/1h, 5/30s.
-
-        Raises:
-            UsageError: not of that form, or not positive.
-        """
-        count, sep, period = text.partition("/")
-        if not sep or not count.strip().isdigit() or int(count) < 1:
-            raise UsageError(f"'{text}' is not a rate; write it as N/PERIOD, e.g. 120/m or 10/s")
-        period = period.strip()
-        if period.isalpha():  # "m" means "1m"
-            period = "1" + period
-        return cls(int(count), parse_duration(period))
-
-
-#: Default per-device rate: a device uploads a handful of bundles a day; retries fit easily.
-DEFAULT_RATE = Rate(120, 60.0)
-
-
-class _TokenBucket:
-    """`rate.count` tokens, refilled continuously at count/period per second."""
-
-    def __init__(self, rate: Rate, now: float) -> None:
-        self._capacity = float(rate.count)
-        self._per_second = rate.count / rate.period
-        self._tokens = self._capacity
-        self._updated = now
-
-    def take(self, now: float) -> float:
-        """Take one token; returns 0 when allowed, else the seconds until one is available."""
-        self._tokens = min(self._capacity, self._tokens + (now - self._updated) * self._per_second)
-        self._updated = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
-            return 0.0
-        return (1.0 - self._tokens) / self._per_second
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +148,7 @@ class Collector:
         self.rate = rate
         self.policy = policy
         self._clock = clock
-        self._buckets: dict[str, _TokenBucket] = {}
+        self._buckets: dict[str, TokenBucket] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self.app = Starlette(
             routes=[
@@ -426,7 +374,7 @@ class Collector:
         now = self._clock()
         bucket = self._buckets.get(device)
         if bucket is None:
-            bucket = self._buckets[device] = _TokenBucket(self.rate, now)
+            bucket = self._buckets[device] = TokenBucket(self.rate, now)
         wait = bucket.take(now)
         if wait > 0:
             seconds = max(1, math.ceil(wait))

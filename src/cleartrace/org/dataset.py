@@ -37,6 +37,7 @@ import pyarrow.parquet as pq
 
 from cleartrace.errors import UsageError
 from cleartrace.events import CATEGORY_OF_KIND, Kind, char_of_keysym
+from cleartrace.org import FORMATS
 from cleartrace.org.coverage import first_at_or_after
 from cleartrace.paths import exclusive_lock, write_private, write_private_bytes
 from cleartrace.review.export import key_name
@@ -56,7 +57,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DATASET_VERSION = 1
-FORMATS = ("parquet", "jsonl")
 MANIFEST = Path("_cleartrace") / "manifest.json"
 _LOCK = Path("_cleartrace") / "lock"
 _MANIFEST_TYPE = "cleartrace-dataset-manifest"

@@ -27,14 +27,8 @@ import uvicorn
 
 from cleartrace.errors import UsageError
 from cleartrace.org.blobstore import DirStore, S3Store, open_store
-from cleartrace.org.collector import (
-    DEFAULT_MAX_BUNDLE_MB,
-    DEFAULT_RATE,
-    Collector,
-    Rate,
-    ServedPolicy,
-    load_served_policy,
-)
+from cleartrace.org.collector import Collector, ServedPolicy, load_served_policy
+from cleartrace.org.limits import DEFAULT_MAX_BUNDLE_MB, DEFAULT_RATE, Rate
 from cleartrace.org.registry import Registry
 from cleartrace.paths import exclusive_lock
 

@@ -24,7 +24,6 @@ from cleartrace.consent.signed_policy import (
 from cleartrace.errors import HomeError, UploadError, UsageError
 from cleartrace.home import Home
 from cleartrace.paths import Paths, write_private
-from cleartrace.upload.client import CollectorClient
 
 __all__ = ["Enrolment", "enrol", "load_enrolment"]
 
@@ -107,6 +106,9 @@ def enrol(home: Home, collector: str, signed: SignedPolicy, token: str) -> Enrol
         "policy_sha256": policy.sha256,
     }
     request["signature"] = b64url(home.keys.device.sign(canonical(request)))
+    # Here, not at the top: reading an enrolment (status, the tray) needs no HTTP client.
+    from cleartrace.upload.client import CollectorClient
+
     client = CollectorClient(collector)
     try:
         answer = client.enroll(request)

@@ -15,11 +15,13 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cleartrace.consent.ledger import Ledger
 from cleartrace.store.db import connect, transaction, translate_errors
-from cleartrace.upload.client import Ack
+
+if TYPE_CHECKING:
+    from cleartrace.upload.client import Ack
 
 __all__ = ["UPLOADED_AT", "Outbox", "Queued"]
 

@@ -1,0 +1,60 @@
+"""The collector's limits, importable without the server's libraries: the
+largest bundle it takes and the per-device upload rate (a token bucket)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cleartrace.durations import parse_duration
+from cleartrace.errors import UsageError
+
+__all__ = ["DEFAULT_MAX_BUNDLE_MB", "DEFAULT_RATE", "Rate", "TokenBucket"]
+
+#: Default largest bundle accepted: a long day of input at full detail fits well within it.
+DEFAULT_MAX_BUNDLE_MB = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """At most `count` bundles per `period` seconds per device, in bursts of up to `count`."""
+
+    count: int
+    period: float
+
+    @classmethod
+    def parse(cls, text: str) -> Rate:
+        """'N/PERIOD': 120/m, 10/s, 1000/1h, 5/30s.
+
+        Raises:
+            UsageError: not of that form, or not positive.
+        """
+        count, sep, period = text.partition("/")
+        if not sep or not count.strip().isdigit() or int(count) < 1:
+            raise UsageError(f"'{text}' is not a rate; write it as N/PERIOD, e.g. 120/m or 10/s")
+        period = period.strip()
+        if period.isalpha():  # "m" means "1m"
+            period = "1" + period
+        return cls(int(count), parse_duration(period))
+
+
+#: Default per-device rate: a device uploads a handful of bundles a day; retries fit easily.
+DEFAULT_RATE = Rate(120, 60.0)
+
+
+class TokenBucket:
+    """`rate.count` tokens, refilled continuously at count/period per second."""
+
+    def __init__(self, rate: Rate, now: float) -> None:
+        self._capacity = float(rate.count)
+        self._per_second = rate.count / rate.period
+        self._tokens = self._capacity
+        self._updated = now
+
+    def take(self, now: float) -> float:
+        """Take one token; returns 0 when allowed, else the seconds until one is available."""
+        self._tokens = min(self._capacity, self._tokens + (now - self._updated) * self._per_second)
+        self._updated = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return 0.0
+        return (1.0 - self._tokens) / self._per_second
