@@ -13,6 +13,13 @@ from cleartrace.consent.exclusions import (
 )
 from cleartrace.consent.ledger import Ledger, read_records
 from cleartrace.consent.policy import DEFAULT_POLICY, Policy
+from cleartrace.consent.signed_policy import (
+    SignedPolicy,
+    active_policy,
+    install_policy,
+    installed_policy,
+    read_signed_policy,
+)
 from cleartrace.consent.state import (
     ConsentState,
     ConsentStatus,
@@ -33,15 +40,20 @@ __all__ = [
     "Exclusions",
     "Ledger",
     "Policy",
+    "SignedPolicy",
     "VerifyReport",
+    "active_policy",
     "add_exclusion",
     "consent_from_records",
     "give",
+    "install_policy",
+    "installed_policy",
     "list_exclusions",
     "load_exclusions",
     "parse_categories",
     "parse_head",
     "read_records",
+    "read_signed_policy",
     "refuse",
     "remove_exclusion",
     "verify_export",

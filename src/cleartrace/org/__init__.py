@@ -1,5 +1,39 @@
-"""The organisation's side: keys, policy signing, the collector and ingest."""
+"""The organisation's side: keys, policy signing, the collector and ingest.
 
-#: The dataset's file formats (see docs/dataset.md); here so that the CLI can
+The public names are loaded on first use (PEP 562): the collector needs
+uvicorn and Starlette, ingest pyarrow and boto3, and the CLI loads none of
+them for the other commands. `serve` and `ingest` are modules as well as
+functions: import those two from `cleartrace.org.serve` and
+`cleartrace.org.ingest`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: The dataset's file formats (see docs/dataset.md), here so that the CLI can
 #: offer them without loading pyarrow.
 FORMATS = ("parquet", "jsonl")
+
+_EXPORTS = {
+    "OrgKeys": "keys",
+    "generate": "keys",
+    "load_private": "keys",
+    "init_policy": "policy_signing",
+    "sign_policy_file": "policy_signing",
+    "Registry": "registry",
+    "open_store": "blobstore",
+    "Collector": "collector",
+    "coverage_of": "coverage",
+    "Dataset": "dataset",
+}
+
+__all__ = ["FORMATS", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cleartrace.org' has no attribute '{name}'")
+    return getattr(importlib.import_module(f"cleartrace.org.{module}"), name)
