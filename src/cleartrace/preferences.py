@@ -1,4 +1,5 @@
-"""A person's preferences (not acts, so not ledgered): the pause hotkey.
+"""A person's preferences (not acts, so not ledgered): the pause hotkey and
+the hold period, within the bounds the policy sets.
 
 They live in `settings.json` in the home (0600, written all or nothing).
 Qt-free: the tray's worker thread calls these with plain strings, and the
@@ -13,13 +14,16 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from cleartrace.consent.policy import Policy
 from cleartrace.errors import UsageError
 from cleartrace.paths import Paths, ensure_private_dirs, write_private
 
 __all__ = [
     "DEFAULT_PAUSE_HOTKEY",
+    "hold_days",
     "load_pause_hotkey",
     "pynput_hotkey",
+    "save_hold_days",
     "save_pause_hotkey",
     "settings_file",
 ]
@@ -89,6 +93,39 @@ def load_pause_hotkey(paths: Paths) -> str:
     return value
 
 
+def _save(paths: Paths, **values: Any) -> None:
+    ensure_private_dirs(paths)
+    data = _read(paths)
+    data.update(v=_VERSION, **values)
+    with write_private(settings_file(paths), "settings file") as fh:
+        json.dump(data, fh, indent=2, sort_keys=True)
+        fh.write("\n")
+
+
+def hold_days(paths: Paths, policy: Policy) -> int:
+    """Days a finished session waits for review: the person's choice where the
+    policy's bounds allow it (a later policy may narrow them), else the policy's."""
+    value = _read(paths).get("hold_days")
+    if type(value) is int and policy.hold_days_min <= value <= policy.hold_days_max:
+        return value
+    return policy.hold_days
+
+
+def save_hold_days(paths: Paths, days: int, policy: Policy) -> None:
+    """Choose the hold period, within the policy's bounds.
+
+    Raises:
+        UsageError: outside the bounds, or the file cannot be written.
+        DiskFull: no room for the file.
+    """
+    low, high = policy.hold_days_min, policy.hold_days_max
+    if not low <= days <= high:
+        raise UsageError(
+            f"the policy '{policy.id}' lets you choose a hold period from {low} to {high} days"
+        )
+    _save(paths, hold_days=days)
+
+
 def save_pause_hotkey(paths: Paths, sequence: str) -> None:
     """Store the pause hotkey (portable text; "" for none) in settings.json, 0600,
     all or nothing.
@@ -100,12 +137,7 @@ def save_pause_hotkey(paths: Paths, sequence: str) -> None:
         HomeError: the home cannot be created.
     """
     pynput_hotkey(sequence)
-    ensure_private_dirs(paths)
-    data = _read(paths)
-    data.update(v=_VERSION, pause_hotkey=sequence)
-    with write_private(settings_file(paths), "settings file") as fh:
-        json.dump(data, fh, indent=2, sort_keys=True)
-        fh.write("\n")
+    _save(paths, pause_hotkey=sequence)
 
 
 def pynput_hotkey(sequence: str) -> str:

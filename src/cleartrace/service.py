@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cleartrace import preferences
 from cleartrace.capture.base import Backend
 from cleartrace.capture.display import display_support
 from cleartrace.capture.select import backend as default_backend
@@ -66,6 +67,8 @@ class Snapshot:
     session_counts: dict[str, int]
     today_counts: dict[str, int]
     pending_review: int
+    #: Days a finished session waits for review before it approves itself.
+    hold_days: int
     key_storage: dict[str, str] | None
     home: str
     #: The collector this device uploads to; None: not enrolled, nothing leaves.
@@ -270,6 +273,7 @@ class Service:
             session_counts={} if rec is None else dict(rec["counts"]),
             today_counts=today,
             pending_review=pending,
+            hold_days=self.hold_days(),
             key_storage=describe_keystore(self.paths),
             home=str(self.paths.home),
             **self._upload_state(sessions),
@@ -350,8 +354,9 @@ class Service:
     def sessions(self) -> list[tuple[SessionInfo, int | None]]:
         """Every session with when it approves itself (None: not pending)."""
         home = self.home()
-        approval.settle(home.store, home.ledger, self.policy)
-        return [(s, approval.auto_approve_at(s, self.policy)) for s in home.store.list_sessions()]
+        hold = self.hold_days()
+        approval.settle(home.store, home.ledger, hold)
+        return [(s, approval.auto_approve_at(s, hold)) for s in home.store.list_sessions()]
 
     def review(self, session_id: str) -> SessionReview:
         """Decrypt and analyse one session: text, findings, activity, markers."""
@@ -372,7 +377,7 @@ class Service:
             findings=findings,
             activity=activity_per_minute(events),
             redactions=store.redactions(info.id),
-            auto_approve_ns=approval.auto_approve_at(info, self.policy),
+            auto_approve_ns=approval.auto_approve_at(info, self.hold_days()),
         )
 
     def select_span(
@@ -423,6 +428,19 @@ class Service:
         except LedgerBroken as exc:
             return LedgerView(records, False, exc.seq, str(exc))
         return LedgerView(records, report.records == len(records), None, None)
+
+    def hold_days(self) -> int:
+        """Days a finished session waits for review (the person's choice within
+        the policy's bounds, else the policy's)."""
+        return preferences.hold_days(self.paths, self.policy)
+
+    def set_hold_days(self, days: int) -> None:
+        """Choose the hold period.
+
+        Raises:
+            UsageError: outside the policy's bounds.
+        """
+        preferences.save_hold_days(self.paths, days, self.policy)
 
     def exclusions(self) -> list[tuple[str, str]]:
         """(application class, "default" or "personal")."""

@@ -100,6 +100,7 @@ def snapshot(**changes: object) -> Snapshot:
         session_counts={"keys": 42, "app_focus": 3},
         today_counts={},
         pending_review=0,
+        hold_days=3,
         key_storage={"backend": "file", "location": "key files /h/keys/master and /h/keys/d"},
         home="/h",
     )

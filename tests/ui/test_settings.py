@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -20,7 +21,10 @@ from PySide6.QtWidgets import (
 )
 from pytestqt.qtbot import QtBot
 
+from cleartrace.consent.signed_policy import install_policy
 from cleartrace.errors import UsageError
+from cleartrace.org.keys import generate
+from cleartrace.org.policy_signing import init_policy
 from cleartrace.paths import Paths
 from cleartrace.preferences import (
     DEFAULT_PAUSE_HOTKEY,
@@ -89,8 +93,9 @@ def test_shows_exclusions_hold_period_and_where_data_lives(
     shown(settings, settle)
     assert "keepassxc (set by your organisation)" in entries(settings)
     hold = child(settings, QSpinBox, "hold_days")
-    assert (hold.value(), hold.isReadOnly()) == (3, True)
-    assert "cannot be changed here" in child(settings, QLabel, "hold_note").text()
+    assert (hold.value(), hold.isReadOnly()) == (3, False)
+    assert (hold.minimum(), hold.maximum()) == (0, 14)  # the default policy's bounds
+    assert "You may choose from 0 to 14 days" in child(settings, QLabel, "hold_note").text()
     assert child(settings, QLabel, "home").text() == str(private_home.home)
     assert "key files readable only by you" in child(settings, QLabel, "key_storage").text()
     # No display for the tests' service: typing the class still works.
@@ -233,3 +238,39 @@ def test_unusable_hotkeys_are_refused(qt: str) -> None:
 
 def test_the_default_is_the_tray_listener_default() -> None:
     assert pynput_hotkey(DEFAULT_PAUSE_HOTKEY) == DEFAULT_HOTKEY
+
+
+def test_the_hold_period_is_chosen_within_the_bounds_and_kept(
+    qtbot: QtBot, settings: SettingsWindow, service: Service, settle: Callable[[], None]
+) -> None:
+    shown(settings, settle)
+    hold = child(settings, QSpinBox, "hold_days")
+    qtbot.keyClick(hold, Qt.Key.Key_Up)
+    qtbot.keyClick(hold, Qt.Key.Key_Up)
+    settle()
+    assert hold.value() == 5
+    assert service.hold_days() == 5
+    hold.setValue(99)  # clamped to the policy's maximum by the spin box
+    settle()
+    assert service.hold_days() == 14
+    assert service.snapshot().hold_days == 14
+
+
+def test_a_policy_without_room_to_choose_shows_its_period_read_only(
+    settings: SettingsWindow, private_home: Paths, settle: Callable[[], None], tmp_path: Path
+) -> None:
+    keys = tmp_path / "keys"
+    generate(keys)
+    signed = init_policy(
+        keys,
+        "https://collector.example",
+        tmp_path / "policy.json",
+        hold_days=5,
+        hold_days_min=5,
+        hold_days_max=5,
+    )
+    install_policy(private_home, signed)
+    shown(settings, settle)
+    hold = child(settings, QSpinBox, "hold_days")
+    assert (hold.value(), hold.isReadOnly()) == (5, True)
+    assert "cannot be changed here" in child(settings, QLabel, "hold_note").text()

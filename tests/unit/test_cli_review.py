@@ -299,3 +299,18 @@ def test_activity_per_minute_is_shown(consented: Paths, capsys: pytest.CaptureFi
         "scrolls": 0,
         "excluded": False,
     }
+
+
+def test_the_hold_period_a_person_chose_decides_auto_approval(
+    consented: Paths, capsys: pytest.CaptureFixture[str]
+) -> None:
+    now = time.time_ns()
+    session = record(
+        consented, ("Gedit", "b"), started_ns=now - 5 * DAY_NS, ended_ns=now - 4 * DAY_NS
+    )
+    assert run(capsys, "settings", "hold-days", "7")[0] == 0
+    rows = {r["id"]: r for r in json.loads(run(capsys, "sessions", "list", "--json")[1])}
+    assert rows[session]["state"] == "pending"  # 4 days of 7
+    assert run(capsys, "settings", "hold-days", "2")[0] == 0
+    rows = {r["id"]: r for r in json.loads(run(capsys, "sessions", "list", "--json")[1])}
+    assert rows[session]["state"] == "approved"

@@ -18,6 +18,7 @@ from cleartrace.durations import parse_duration, parse_instant
 from cleartrace.errors import RecorderNotRunning, UsageError
 from cleartrace.home import Home
 from cleartrace.paths import Paths
+from cleartrace.preferences import hold_days
 from cleartrace.review import approval, redaction
 from cleartrace.review.activity import MINUTE_NS, activity_per_minute
 from cleartrace.review.export import export_all
@@ -26,30 +27,30 @@ from cleartrace.review.text import reconstruct
 from cleartrace.store.sessions import SessionInfo
 
 
-def _session_row(info: SessionInfo, policy: Policy) -> dict[str, Any]:
+def _session_row(info: SessionInfo, hold: int) -> dict[str, Any]:
     return {
         "id": info.id,
         "start": fmt_time(info.started_ns),
         "end": fmt_time(info.ended_ns),
         "state": info.state,
-        "auto_approve": fmt_time(approval.auto_approve_at(info, policy)),
+        "auto_approve": fmt_time(approval.auto_approve_at(info, hold)),
         "counts": info.counts,
         "applications": info.applications,
     }
 
 
-def _settled(home: Home) -> Policy:
+def _settled(home: Home) -> int:
     """Approve what the hold period approves before showing any state; returns the
-    policy in force."""
-    policy = active_policy(home.paths)
-    approval.settle(home.store, home.ledger, policy)
-    return policy
+    hold period in force (days)."""
+    hold = hold_days(home.paths, active_policy(home.paths))
+    approval.settle(home.store, home.ledger, hold)
+    return hold
 
 
 def sessions_list(args: Args) -> None:
     with open_home() as home:
-        policy = _settled(home)
-        rows = [_session_row(s, policy) for s in home.store.list_sessions()]
+        hold = _settled(home)
+        rows = [_session_row(s, hold) for s in home.store.list_sessions()]
     if args.json:
         emit_json(rows)
         return
@@ -133,9 +134,9 @@ def _print_stream(s: dict[str, Any]) -> None:
 
 def sessions_show(args: Args) -> None:
     with open_home() as home:
-        policy = _settled(home)
+        hold = _settled(home)
         info = home.store.session(args.id)
-        out = _session_row(info, policy)
+        out = _session_row(info, hold)
         out["redactions"] = [
             {
                 "method": r.method,
@@ -146,7 +147,7 @@ def sessions_show(args: Args) -> None:
             for r in home.store.redactions(info.id)
         ]
         if args.text or args.pii:
-            out["text"] = _text_rows(home, info, policy, pii=args.pii)
+            out["text"] = _text_rows(home, info, active_policy(home.paths), pii=args.pii)
         if args.activity:
             out["activity"] = _activity_rows(home, info)
     if args.json:

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import Any
 
 from cleartrace.consent.ledger import Ledger
-from cleartrace.consent.policy import Policy
 from cleartrace.store.sessions import SessionInfo, Store
 
 __all__ = ["approve", "auto_approve_at", "hold", "settle"]
@@ -52,18 +51,22 @@ def hold(store: Store, ledger: Ledger, session_id: str) -> bool:
     return store.set_state(info.id, "held", _record(ledger, "session.held", info.id))
 
 
-def auto_approve_at(info: SessionInfo, policy: Policy) -> int | None:
-    """When a pending session approves itself (wall-clock ns), None if it never will."""
+def auto_approve_at(info: SessionInfo, hold_days: int) -> int | None:
+    """When a pending session approves itself (wall-clock ns), None if it never will.
+
+    `hold_days` is the hold period in force (preferences.hold_days).
+    """
     if info.state != "pending" or info.ended_ns is None:
         return None
-    return info.ended_ns + policy.hold_days * _DAY_NS
+    return info.ended_ns + hold_days * _DAY_NS
 
 
-def settle(store: Store, ledger: Ledger, policy: Policy, now_ns: int | None = None) -> list[str]:
-    """Approve every pending session whose hold period has passed; returns their ids."""
+def settle(store: Store, ledger: Ledger, hold_days: int, now_ns: int | None = None) -> list[str]:
+    """Approve every pending session whose hold period (`hold_days`, the one in
+    force) has passed; returns their ids."""
     now = time.time_ns() if now_ns is None else now_ns
     done = []
-    for session_id in store.due_for_approval(now, policy.hold_days * _DAY_NS):
+    for session_id in store.due_for_approval(now, hold_days * _DAY_NS):
         record = _record(ledger, "session.approved", session_id, by="hold_period")
         if store.set_state(session_id, "approved", record):
             done.append(session_id)

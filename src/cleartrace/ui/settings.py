@@ -1,9 +1,9 @@
 """Settings: my exclusions, the pause hotkey, the hold period, where my data lives.
 
 Every exclusion change goes through the service, so it is ledgered like the
-CLI's `cleartrace exclude`. The pause hotkey is a preference, not an act: it
-lives in `settings.json` in the home, through `cleartrace.preferences`,
-which the worker thread calls with plain strings.
+CLI's `cleartrace exclude`. The pause hotkey and the hold period (within the
+policy's bounds) are preferences, not acts: they live in `settings.json` in
+the home, through `cleartrace.preferences`, which the worker thread calls.
 """
 
 from __future__ import annotations
@@ -53,12 +53,18 @@ class _Loaded:
     home: str
     key_storage: dict[str, str] | None
     hotkey: str
+    hold_days: int
 
 
 def _load(svc: Service) -> _Loaded:
     snap = svc.snapshot()
     return _Loaded(
-        svc.exclusions(), svc.policy, snap.home, snap.key_storage, load_pause_hotkey(svc.paths)
+        svc.exclusions(),
+        svc.policy,
+        snap.home,
+        snap.key_storage,
+        load_pause_hotkey(svc.paths),
+        snap.hold_days,
     )
 
 
@@ -72,7 +78,8 @@ _SOURCE = {"personal": "yours", "default": "set by your organisation"}
 class SettingsWindow(QWidget):
     """Exclusions ("exclusions", "add_app", "add_exclusion", "remove_exclusion"),
     the pause hotkey ("pause_hotkey", "clear_hotkey"), the hold period
-    ("hold_days", read-only) and where data lives ("home", "key_storage").
+    ("hold_days", editable within the policy's bounds) and where data lives
+    ("home", "key_storage").
 
     `hotkey_changed` carries the new hotkey (portable text, "" for none) once saved.
     """
@@ -162,10 +169,8 @@ class SettingsWindow(QWidget):
         self._hold.setObjectName("hold_days")
         self._hold.setSuffix(" days")
         self._hold.setRange(0, 365)
-        # The policy sets no bounds within which a person may choose, so the
-        # hold period is shown, not edited.
-        self._hold.setReadOnly(True)
-        self._hold.setButtonSymbols(QAbstractSpinBox.ButtonSymbols.NoButtons)
+        self._hold.valueChanged.connect(self._save_hold)
+        self._loading_hold = False
         layout.addRow("It waits for your review for", self._hold)
         self._hold_note = self._label("hold_note", "")
         layout.addRow(self._hold_note)
@@ -190,12 +195,7 @@ class SettingsWindow(QWidget):
 
     def _on_loaded(self, data: _Loaded) -> None:
         self._show_exclusions(data.exclusions)
-        self._hold.setValue(data.policy.hold_days)
-        self._hold_note.setText(
-            "A finished session waits this long for your review; meanwhile you can read, "
-            "redact, hold back or delete it. The period is set by your organisation's policy "
-            f"'{data.policy.id}' (version {data.policy.version}) and cannot be changed here."
-        )
+        self._show_hold(data.policy, data.hold_days)
         self._home.setText(data.home)
         self._keys.setText(describe_key_storage(data.key_storage))
         self._saved_hotkey = data.hotkey
@@ -204,6 +204,41 @@ class SettingsWindow(QWidget):
             "Press it anywhere to pause or resume." if data.hotkey else "No pause hotkey set."
         )
         self.adjustSize()
+
+    def _show_hold(self, policy: Policy, days: int) -> None:
+        low, high = policy.hold_days_min, policy.hold_days_max
+        self._loading_hold = True
+        self._hold.setRange(low, high)
+        self._hold.setValue(days)
+        self._loading_hold = False
+        fixed = low == high
+        self._hold.setReadOnly(fixed)
+        self._hold.setButtonSymbols(
+            QAbstractSpinBox.ButtonSymbols.NoButtons
+            if fixed
+            else QAbstractSpinBox.ButtonSymbols.UpDownArrows
+        )
+        source = f"your organisation's policy '{policy.id}' (version {policy.version})"
+        self._hold_note.setText(
+            "A finished session waits this long for your review; meanwhile you can read, "
+            "redact, hold back or delete it. "
+            + (
+                f"The period is set by {source} and cannot be changed here."
+                if fixed
+                else f"You may choose from {low} to {high} days: {source} allows that."
+            )
+        )
+
+    def _save_hold(self, days: int) -> None:
+        if self._loading_hold:
+            return
+        self._error.hide()
+        self._runner.call(
+            lambda svc: svc.set_hold_days(days),
+            None,
+            lambda message: self._show_error(f"The hold period was not saved: {message}"),
+            owner=self,
+        )
 
     def _on_load_failed(self, message: str) -> None:
         self._show_error(f"Your settings could not be read: {message}")

@@ -256,7 +256,7 @@ class Tray(QObject):
         ):
             self.notify("Recording again", "The pause you set has ended; ClearTrace records again.")
         if snap.pending_review > self._announced_pending:
-            days = self._runner.service.policy.hold_days
+            days = snap.hold_days
             self.notify(
                 "Sessions await your review",
                 f"{sessions_phrase(snap.pending_review)} will upload automatically after "

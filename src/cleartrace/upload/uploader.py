@@ -37,6 +37,7 @@ from cleartrace.consent.signed_policy import active_policy
 from cleartrace.errors import ClearTraceError, UploadError, UsageError
 from cleartrace.events import CATEGORY_OF_KIND, Kind
 from cleartrace.paths import Paths
+from cleartrace.preferences import hold_days
 from cleartrace.review.approval import settle
 from cleartrace.store.db import connect
 from cleartrace.store.keys import Keys
@@ -155,7 +156,7 @@ class Uploader:
         client = CollectorClient(enrolment.collector)
         report = UploadReport()
         try:
-            report.approved = settle(store, ledger, policy, now_ns)
+            report.approved = settle(store, ledger, hold_days(self._paths, policy), now_ns)
             run = _Pass(self, enrolment, policy, org_key, store, ledger, outbox, client, report)
             run.flush_queue()
             run.bundle_sessions()

@@ -1,0 +1,65 @@
+"""`cleartrace settings`: the preferences the tray's Settings window edits."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from cleartrace.commands.common import Args, emit_json
+from cleartrace.consent.signed_policy import active_policy
+from cleartrace.paths import Paths
+from cleartrace.preferences import hold_days, load_pause_hotkey, save_hold_days, save_pause_hotkey
+
+__all__ = ["register", "settings_hold_days", "settings_hotkey", "settings_show"]
+
+Add = Callable[[Any, str, str, Any], argparse.ArgumentParser]
+
+
+def settings_show(args: Args) -> None:
+    paths = Paths.from_env()
+    policy = active_policy(paths)
+    days, low, high = hold_days(paths, policy), policy.hold_days_min, policy.hold_days_max
+    hotkey = load_pause_hotkey(paths) or None
+    if args.json:
+        emit_json({"hold_days": days, "hold_days_bounds": [low, high], "pause_hotkey": hotkey})
+        return
+    print(f"hold period:   {days} days (the policy allows {low} to {high})")
+    print(f"pause hotkey:  {hotkey or 'none'}")
+
+
+def settings_hold_days(args: Args) -> None:
+    paths = Paths.from_env()
+    save_hold_days(paths, args.days, active_policy(paths))
+    print(f"finished sessions now wait {args.days} days for your review", file=sys.stderr)
+
+
+def settings_hotkey(args: Args) -> None:
+    sequence = "" if args.none else args.keys
+    save_pause_hotkey(Paths.from_env(), sequence)
+    said = f"the pause hotkey is {sequence}" if sequence else "no pause hotkey"
+    print(f"{said} (a running tray takes it up when restarted)", file=sys.stderr)
+
+
+def register(sub: Any, add: Add) -> None:
+    """Add `settings show|hold-days|hotkey` to the top-level commands."""
+    settings = add(
+        sub, "settings", "show or change my preferences: hold period, pause hotkey", None
+    )
+    ssub = settings.add_subparsers(
+        dest="action", metavar="ACTION", required=True, parser_class=type(settings)
+    )
+    p = add(ssub, "show", "show the hold period and the pause hotkey", settings_show)
+    p.add_argument("--json", action="store_true", help="print JSON to stdout")
+    p = add(
+        ssub,
+        "hold-days",
+        "how many days a finished session waits for review (within the policy's bounds)",
+        settings_hold_days,
+    )
+    p.add_argument("days", type=int, metavar="N", help="days, e.g. 7")
+    p = add(ssub, "hotkey", "the global key that pauses and resumes recording", settings_hotkey)
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("keys", nargs="?", metavar="KEYS", help="e.g. Ctrl+Alt+Shift+P")
+    which.add_argument("--none", action="store_true", help="no pause hotkey")

@@ -1,0 +1,45 @@
+"""Preferences: the hold period within the policy's bounds, through the CLI too."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from cleartrace.cli import main
+from cleartrace.consent.policy import DEFAULT_POLICY
+from cleartrace.errors import UsageError
+from cleartrace.paths import Paths
+from cleartrace.preferences import hold_days, save_hold_days, settings_file
+
+
+def test_the_policy_period_until_the_person_chooses(private_home: Paths) -> None:
+    assert hold_days(private_home, DEFAULT_POLICY) == DEFAULT_POLICY.hold_days
+    save_hold_days(private_home, 9, DEFAULT_POLICY)
+    assert hold_days(private_home, DEFAULT_POLICY) == 9
+    assert oct(settings_file(private_home).stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.parametrize("days", [-1, DEFAULT_POLICY.hold_days_max + 1])
+def test_outside_the_bounds_is_refused_and_nothing_changes(private_home: Paths, days: int) -> None:
+    with pytest.raises(UsageError, match="from 0 to 14 days"):
+        save_hold_days(private_home, days, DEFAULT_POLICY)
+    assert not settings_file(private_home).exists()
+
+
+def test_a_policy_that_narrows_the_bounds_overrides_an_earlier_choice(private_home: Paths) -> None:
+    save_hold_days(private_home, 1, DEFAULT_POLICY)
+    stricter = dataclasses.replace(DEFAULT_POLICY, version=9, hold_days_min=2, hold_days=5)
+    assert hold_days(private_home, stricter) == 5
+
+
+def test_the_cli_shows_and_sets_it(private_home: Paths, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["settings", "hold-days", "30"]) == 2
+    assert main(["settings", "hold-days", "0"]) == 0
+    assert main(["settings", "hotkey", "Ctrl+Alt+F9"]) == 0
+    capsys.readouterr()
+    assert main(["settings", "show", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown == {"hold_days": 0, "hold_days_bounds": [0, 14], "pause_hotkey": "Ctrl+Alt+F9"}
+    assert main(["settings", "hotkey", "q"]) == 2  # a bare key would pause on every "q"
