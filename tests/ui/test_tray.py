@@ -264,7 +264,8 @@ def test_forgetting_and_sessions_awaiting_review_are_announced(
     assert titles == ["Forgotten", "Sessions await your review"]
     assert re.fullmatch(r"[\d,]+ events from the last 15 minutes are gone\.", messages[0][1])
     assert messages[1][1].startswith(
-        "1 session will upload automatically after 3 days unless you hold them"
+        "1 session will be approved automatically after 3 days unless you hold them; "
+        "nothing leaves this computer until it is enrolled."
     )
     qtbot.wait(300)  # more snapshots, the same count: said once
     assert len(messages) == 2

@@ -85,3 +85,26 @@ def test_a_collector_that_is_down_is_announced_and_the_session_waits(
     with qtbot.waitSignal(tray.finished, timeout=20_000):
         tray.quit()
     runner.stop()
+
+
+def test_once_enrolled_sessions_awaiting_review_are_said_to_upload(
+    qtbot: QtBot, org: Org, private_home: Paths
+) -> None:
+    runner = enrolled_runner(org, private_home)
+    tray = Tray(runner, use_tray=False, interval_ms=100)
+    messages: list[tuple[str, str]] = []
+    tray.notified.connect(lambda title, text: messages.append((title, text)))
+    tray.start()
+    qtbot.waitUntil(lambda: tray.snapshot is not None, timeout=10_000)
+    home = Home.open(private_home, create=False)  # its own connections, as the CLI's
+    record_session(home)  # finished, pending review
+    home.close()
+    qtbot.waitUntil(lambda: bool(messages), timeout=10_000)
+    assert messages[0] == (
+        "Sessions await your review",
+        "1 session will upload automatically after 3 days unless you hold them: "
+        "choose 'Review sessions…' in the menu.",
+    )
+    with qtbot.waitSignal(tray.finished, timeout=20_000):
+        tray.quit()
+    runner.stop()

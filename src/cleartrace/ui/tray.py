@@ -256,12 +256,19 @@ class Tray(QObject):
         ):
             self.notify("Recording again", "The pause you set has ended; ClearTrace records again.")
         if snap.pending_review > self._announced_pending:
-            days = snap.hold_days
-            self.notify(
-                "Sessions await your review",
-                f"{sessions_phrase(snap.pending_review)} will upload automatically after "
-                f"{days} days unless you hold them: choose 'Review sessions…' in the menu.",
-            )
+            sessions, days = sessions_phrase(snap.pending_review), snap.hold_days
+            if snap.collector is None:
+                text = (
+                    f"{sessions} will be approved automatically after {days} days unless you "
+                    "hold them; nothing leaves this computer until it is enrolled. "
+                    "Choose 'Review sessions…' in the menu."
+                )
+            else:
+                text = (
+                    f"{sessions} will upload automatically after {days} days unless you hold "
+                    "them: choose 'Review sessions…' in the menu."
+                )
+            self.notify("Sessions await your review", text)
         self._announced_pending = snap.pending_review
         if previous is None:
             return
