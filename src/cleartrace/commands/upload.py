@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import getpass
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,7 @@ from cleartrace.commands.common import Args, emit_json, fmt_time, open_home
 from cleartrace.consent.signed_policy import read_signed_policy
 from cleartrace.errors import UsageError
 from cleartrace.paths import Paths
-from cleartrace.upload.enrolment import load_enrolment
+from cleartrace.upload.enrolment import Enrolment, load_enrolment
 
 __all__ = ["enroll", "outbox_list", "register", "upload"]
 
@@ -32,8 +34,10 @@ def enroll(args: Args) -> None:
         raise UsageError(f"cannot read the policy {path}: {exc.strerror}") from None
     signed = read_signed_policy(raw, source=f"the policy {path}")
     token = args.token
-    if token is None:
-        token = input("enrolment token: ").strip()
+    if token is None and sys.stdin.isatty():
+        token = getpass.getpass("enrolment token: ").strip()  # a secret: not echoed
+    if not token:
+        raise UsageError("no enrolment token: give the one your organisation issued with --token")
     with open_home(create=True) as home:
         enrolment = enrol(home, args.collector, signed, token)
     if args.json:
@@ -67,54 +71,59 @@ def upload(args: Args) -> None:
 
 
 def outbox_list(args: Args) -> None:
-    from cleartrace.upload.outbox import Outbox
-
     paths = Paths.from_env()
     enrolment = load_enrolment(paths)
-    rows: list[dict[str, Any]] = []
-    with open_home() as home:
-        outbox = Outbox(paths.db)
-        try:
-            for item in outbox.queued():
-                rows.append(
-                    {
-                        "bundle": item.name,
-                        "session": item.session_id,
-                        "state": "queued",
-                        "bytes": item.size,
-                        "since": fmt_time(item.created_ns),
-                    }
-                )
-        finally:
-            outbox.close()
-        queued = {r["session"] for r in rows}
-        for info in home.store.list_sessions():
-            if (
-                info.state == "approved"
-                and info.id not in queued
-                and enrolment is not None
-                and enrolment.may_upload(info.started_ns)
-            ):
-                rows.append(
-                    {
-                        "bundle": None,
-                        "session": info.id,
-                        "state": "approved",
-                        "bytes": None,
-                        "since": fmt_time(info.ended_ns),
-                    }
-                )
+    rows = [] if enrolment is None else _outbox_rows(enrolment)
     if args.json:
         emit_json({"collector": None if enrolment is None else enrolment.collector, "items": rows})
         return
     if enrolment is None:
-        print("not enrolled: nothing is uploaded ('cleartrace enroll')")
+        print("not enrolled: nothing leaves this computer ('cleartrace enroll')")
+        return
     if not rows:
         print("the outbox is empty")
     for row in rows:
         what = row["bundle"][:16] if row["bundle"] else "(to be bundled)"
         session = row["session"][:12] if row["session"] else "ledger only"
         print(f"{row['state']:<9} {session:<12} {what}  since {row['since']}")
+
+
+def _outbox_rows(enrolment: Enrolment) -> list[dict[str, Any]]:
+    """Bundles queued (oldest first), then approved sessions not yet bundled."""
+    from cleartrace.upload.outbox import Outbox
+
+    with open_home() as home:
+        outbox = Outbox(home.paths.db)
+        try:
+            queued = outbox.queued()
+        finally:
+            outbox.close()
+        sessions = home.store.list_sessions()
+    rows: list[dict[str, Any]] = [
+        {
+            "bundle": q.name,
+            "session": q.session_id,
+            "state": "queued",
+            "bytes": q.size,
+            "since": fmt_time(q.created_ns),
+        }
+        for q in queued
+    ]
+    bundled = {q.session_id for q in queued}
+    rows.extend(
+        {
+            "bundle": None,
+            "session": info.id,
+            "state": "approved",
+            "bytes": None,
+            "since": fmt_time(info.ended_ns),
+        }
+        for info in sessions
+        if info.state == "approved"
+        and info.id not in bundled
+        and enrolment.may_upload(info.started_ns)
+    )
+    return rows
 
 
 def register(sub: Any, add: Add) -> None:
