@@ -7,6 +7,7 @@ import random
 import sqlite3
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 import cleartrace.upload.client as client
@@ -16,8 +17,10 @@ from cleartrace.consent.state import withdraw
 from cleartrace.errors import UploadError, UsageError
 from cleartrace.events import Kind
 from cleartrace.home import Home
+from cleartrace.org.ingest import ingest
 from cleartrace.org.keys import load_private
 from cleartrace.paths import Paths
+from cleartrace.review import approval, redaction
 from cleartrace.upload.bundle import open_bundle, parse_bundle, verify_signature
 from cleartrace.upload.enrolment import enrol, load_enrolment
 from cleartrace.upload.outbox import Outbox, Queued
@@ -275,3 +278,61 @@ def test_sessions_recorded_before_enrolment_stay_here(org: Org, private_home: Pa
     assert report.sessions == [later]
     assert home.store.session(earlier).state == "approved"
     home.close()
+
+
+def lose_the_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next PUT reaches the collector, which stores the bundle; its answer is lost."""
+    real = client.CollectorClient.put_bundle
+
+    def put(self: client.CollectorClient, name: str, data: bytes) -> client.Ack:
+        real(self, name, data)
+        monkeypatch.setattr(client.CollectorClient, "put_bundle", real)
+        raise UploadError("the connection dropped (test)", retryable=False)
+
+    monkeypatch.setattr(client.CollectorClient, "put_bundle", put)
+
+
+def dataset_sessions(org: Org, out: Path) -> dict[str | None, int]:
+    summary = ingest(str(org.collector.data), org.keys_dir, out, formats=("parquet",))
+    assert summary.rejected == []
+    table = (
+        pq.read_table(sorted(out.rglob("*.parquet")), partitioning=None)
+        if any(out.rglob("*.parquet"))
+        else None
+    )
+    counts: dict[str | None, int] = {}
+    for session in [] if table is None else table.column("session").to_pylist():
+        counts[session] = counts.get(session, 0) + 1
+    return counts
+
+
+def test_a_session_held_after_a_lost_answer_leaves_the_dataset(
+    org: Org, device: Home, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session = record_session(device, 50)
+    approve(device, session)
+    lose_the_answer(monkeypatch)
+    with pytest.raises(UploadError):
+        uploader(device).run()
+    assert len(org.collector.bundles()) == 1  # it did arrive
+    approval.hold(device.store, device.ledger, session)  # it still can: no answer came
+    uploader(device).run()  # the hold travels in a ledger-only bundle
+    assert dataset_sessions(org, tmp_path / "dataset") == {}
+
+
+def test_a_session_redacted_after_a_lost_answer_is_in_the_dataset_once_as_redacted(
+    org: Org, device: Home, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session = record_session(device, 50)  # a focus event and 100 key events
+    approve(device, session)
+    lose_the_answer(monkeypatch)
+    with pytest.raises(UploadError):
+        uploader(device).run()
+    events = device.store.read_events(session)
+    redaction.apply(device.store, device.ledger, redaction.by_match(session, events, "bc"))
+    report = uploader(device).run()  # bundled again on the head the collector witnessed
+    assert report.sessions == [session]
+    assert len(org.collector.bundles()) == 2
+    left = len(device.store.read_events(session))
+    assert left == 101 - 8  # "bc" twice: four characters, a press and a release each
+    assert dataset_sessions(org, tmp_path / "dataset") == {session: left}

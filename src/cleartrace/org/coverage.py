@@ -8,15 +8,21 @@ them (docs/dataset.md has them for readers of the dataset):
 
 1. **deleted** — a `session.deleted` record for the session drops every event
    of it, markers included.
-2. **withdrawn** — a `consent.withdrawn` of a category at time T drops every
+2. **held** — a `session.held` record made after the bundle was built (its
+   acknowledgement was lost, so the device still let the person hold it)
+   drops every event of the bundle.
+3. **superseded** — of a session in several bundles (the same lost
+   acknowledgement, then a redaction and a new bundle), only the bundle with
+   the greatest ledger head stays (`Coverage.with_bundles`).
+4. **withdrawn** — a `consent.withdrawn` of a category at time T drops every
    event of that category captured at or before T, in any session of the
    device: the organisation stops using data whose consent was withdrawn.
    Events captured after a later `consent.given` stay.
-3. **redacted** — a `session.redacted` record made after the bundle was built
+5. **redacted** — a `session.redacted` record made after the bundle was built
    (its seq is greater than the bundle's `ledger.head.seq`) drops the
    session's events of its categories inside [interval.start, interval.end].
    Redactions made before are already absent from the bundle.
-4. **violation** — an event outside a consented, unpaused interval of its
+6. **violation** — an event outside a consented, unpaused interval of its
    category. A category is consented from a `consent.given` naming it until
    a `consent.withdrawn` (or `consent.refused`) naming it; recording is paused
    from `recording.paused` until `recording.resumed` (`until` is only the
@@ -26,7 +32,7 @@ Markers (`EXCLUDED_START`/`EXCLUDED_END`) belong to no category and carry no
 content: they stay unless their session is deleted. `session.shredded` is not
 a deletion (the device removed its local copy after upload). A window title
 is data of the `window_titles` category riding on an `app_focus` event: the
-same rules 2-4 decide whether the title stays; when it may not, the event is
+same rules 4-6 decide whether the title stays; when it may not, the event is
 kept (if its own category allows) with its title removed.
 
 Record times have milliseconds; an event exactly at a record's time is on
@@ -40,7 +46,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -62,9 +68,11 @@ __all__ = [
 ]
 
 #: Bumped when the rules change, so that re-runs re-evaluate every bundle.
-COVERAGE_VERSION = 1
+COVERAGE_VERSION = 2
 #: Why an event was dropped, in the order of attribution.
-REASONS = ("deleted", "withdrawn", "redacted", "violation")
+REASONS = ("deleted", "held", "superseded", "withdrawn", "redacted", "violation")
+#: Reasons that drop a whole bundle's events, titles included.
+_WHOLE = ("deleted", "held", "superseded")
 
 _BIT = {category: 1 << i for i, category in enumerate(Category)}
 #: Kinds this version does not know: never consented, so always a violation.
@@ -128,7 +136,7 @@ class Redacted:
 class Outcome:
     """What one bundle contributes: the kept rows, and counts of what went and why.
 
-    `events` are the kept rows sorted by time, titles removed where rules 2-4
+    `events` are the kept rows sorted by time, titles removed where rules 4-6
     cover `window_titles`. `digest` identifies the selection (which rows,
     which titles), so a writer can tell whether a re-run changes a file.
     `violations` counts violating events per category name.
@@ -160,14 +168,49 @@ class Coverage:
     changes: tuple[tuple[int, int], ...]
     #: Digest of `changes` and `withdrawn`, shared by every bundle's `key`.
     device_digest: str = ""
+    #: session -> seq of its latest `session.held` record.
+    held: Mapping[str, int] = field(default_factory=dict)
+    #: session -> (head seq, base seq) of the newest bundle holding it (set by
+    #: ingest, `with_bundles`): an older bundle of a session is superseded.
+    newest: Mapping[str, tuple[int, int]] = field(default_factory=dict)
 
-    def key(self, session: str | None, head_seq: int) -> str:
+    def with_bundles(self, bundles: Iterable[tuple[str | None, int, int]]) -> Coverage:
+        """This coverage knowing every (session, head seq, base seq) bundle of the
+        device; the newest bundle of a session is the one with the greatest head,
+        then the greatest base.
+
+        A session normally leaves in one bundle. It leaves twice only when the
+        collector stored a bundle whose acknowledgement was lost and the person
+        then redacted the session: the device bundles what is left again, and
+        that newer bundle is the session as the person wants it.
+        """
+        newest: dict[str, tuple[int, int]] = {}
+        for session, head_seq, base_seq in bundles:
+            if session is not None:
+                newest[session] = max((head_seq, base_seq), newest.get(session, (-1, -1)))
+        return replace(self, newest=newest)
+
+    def _whole(self, session: str | None, head_seq: int, base_seq: int) -> str | None:
+        """The reason every event of such a bundle goes, or None."""
+        if session is None:
+            return None
+        if session in self.deleted:
+            return "deleted"
+        if self.held.get(session, -1) > head_seq:
+            # Held after the bundle was built: its acknowledgement was lost (else
+            # the session could not be held), and the person does not want it out.
+            return "held"
+        if self.newest.get(session, (head_seq, base_seq)) > (head_seq, base_seq):
+            return "superseded"
+        return None
+
+    def key(self, session: str | None, head_seq: int, base_seq: int = 0) -> str:
         """A digest of everything that decides the rows of a bundle of `session`
         built at ledger `head_seq`: equal keys, equal rows."""
         state = {
             "v": COVERAGE_VERSION,
             "device": self.device_digest or _digest(self.changes, self.withdrawn),
-            "deleted": session in self.deleted,
+            "whole": self._whole(session, head_seq, base_seq),
             "redacted": [
                 [r.bits, r.start_ns, r.end_ns] for r in self._redactions(session, head_seq)
             ],
@@ -177,11 +220,14 @@ class Coverage:
     def _redactions(self, session: str | None, head_seq: int) -> list[Redacted]:
         return [r for r in self.redactions if r.session == session and r.seq > head_seq]
 
-    def apply(self, events: pa.Table, *, session: str | None, head_seq: int) -> Outcome:
+    def apply(
+        self, events: pa.Table, *, session: str | None, head_seq: int, base_seq: int = 0
+    ) -> Outcome:
         """Drop what the rules cover from one bundle's events (`EVENT_SCHEMA` table)."""
         n = events.num_rows
-        if session is not None and session in self.deleted:
-            return _outcome(events.slice(0, 0), {"deleted": n}, {}, {}, [b"deleted", n])
+        whole = self._whole(session, head_seq, base_seq)
+        if whole is not None:
+            return _outcome(events.slice(0, 0), {whole: n}, {}, {}, [whole.encode(), n])
         events = _sorted(events)
         t = events.column("t_ns").combine_chunks()
         kind = events.column("kind").combine_chunks()
@@ -306,7 +352,7 @@ def _outcome(
     return Outcome(
         events=events,
         dropped={r: int(dropped.get(r, 0)) for r in REASONS},
-        titles_removed={r: int(titles.get(r, 0)) for r in REASONS if r != "deleted"},
+        titles_removed={r: int(titles.get(r, 0)) for r in REASONS if r not in _WHOLE},
         violations=violations,
         digest=digest.hexdigest(),
     )
@@ -374,6 +420,7 @@ def coverage_of(records: Iterable[Mapping[str, Any]]) -> Coverage:
             verifier refuses such records first).
     """
     deleted: set[str] = set()
+    held: dict[str, int] = {}
     withdrawn: dict[int, int] = {}
     redactions: list[Redacted] = []
     changes: list[tuple[int, int]] = []
@@ -397,6 +444,9 @@ def coverage_of(records: Iterable[Mapping[str, Any]]) -> Coverage:
             paused = False
         elif kind == "session.deleted":
             deleted.add(str(record["session"]))
+            continue
+        elif kind == "session.held":
+            held[str(record["session"])] = int(record["seq"])
             continue
         elif kind == "session.redacted":
             interval = record["interval"]
@@ -423,4 +473,5 @@ def coverage_of(records: Iterable[Mapping[str, Any]]) -> Coverage:
         redactions=tuple(redactions),
         changes=tuple(changes),
         device_digest=_digest(changes, withdrawn),
+        held=held,
     )

@@ -365,12 +365,14 @@ class _Run:
             for item in opened:
                 self.reject(item.name, device, exc.reason, f"device {device[:23]}: {exc.detail}")
             return
-        coverage = coverage_of(records)
+        coverage = coverage_of(records).with_bundles(
+            (i.session, i.head[0], i.base[0]) for i in opened
+        )
         for item in opened:
             self.write(item, coverage)
 
     def write(self, item: _Item, coverage: Coverage) -> None:
-        key = coverage.key(item.session, item.head[0])
+        key = coverage.key(item.session, item.head[0], item.base[0])
         if self.dataset.up_to_date(item.name, key, self.formats):
             self.summary.bundles_unchanged += 1
             self.summary.add(item.name, self.dataset.bundles[item.name])
@@ -382,7 +384,9 @@ class _Run:
                 return
             events = body[1]
         item.events = None
-        outcome = coverage.apply(events, session=item.session, head_seq=item.head[0])
+        outcome = coverage.apply(
+            events, session=item.session, head_seq=item.head[0], base_seq=item.base[0]
+        )
         entry = BundleEntry(
             device=item.device,
             subject=item.subject,

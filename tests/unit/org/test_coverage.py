@@ -72,7 +72,14 @@ def test_events_inside_consent_are_kept_and_before_it_are_violations() -> None:
     )
     outcome = cov.apply(events, session=S1, head_seq=1)
     assert outcome.events.column("t_ns").to_pylist() == [ns(0), ns(5)]
-    assert outcome.dropped == {"deleted": 0, "withdrawn": 0, "redacted": 0, "violation": 1}
+    assert outcome.dropped == {
+        "held": 0,
+        "superseded": 0,
+        "deleted": 0,
+        "withdrawn": 0,
+        "redacted": 0,
+        "violation": 1,
+    }
     assert outcome.violations == {"keys": 1}
 
 
@@ -96,7 +103,14 @@ def test_withdrawal_drops_that_category_up_to_its_time_in_every_session() -> Non
     later = table(Event(ns(35), Kind.KEY_DOWN, 0x61), Event(ns(40), Kind.KEY_DOWN, 0x62))
     outcome = cov.apply(later, session=S1, head_seq=3)
     assert outcome.events.column("t_ns").to_pylist() == [ns(40)]
-    assert outcome.dropped == {"deleted": 0, "withdrawn": 0, "redacted": 0, "violation": 1}
+    assert outcome.dropped == {
+        "held": 0,
+        "superseded": 0,
+        "deleted": 0,
+        "withdrawn": 0,
+        "redacted": 0,
+        "violation": 1,
+    }
 
 
 def test_pause_is_a_gap_until_the_resumed_record_not_until_its_planned_end() -> None:
@@ -126,7 +140,14 @@ def test_deleted_session_loses_every_event_markers_included() -> None:
     )
     outcome = cov.apply(events, session=S1, head_seq=1)
     assert outcome.kept == 0
-    assert outcome.dropped == {"deleted": 3, "withdrawn": 0, "redacted": 0, "violation": 0}
+    assert outcome.dropped == {
+        "held": 0,
+        "superseded": 0,
+        "deleted": 3,
+        "withdrawn": 0,
+        "redacted": 0,
+        "violation": 0,
+    }
     assert kept(cov, events, session=S2) == [ns(1), ns(2), ns(3)]
 
 
@@ -214,7 +235,14 @@ def test_a_withdrawn_event_inside_a_redaction_counts_as_withdrawn() -> None:
         )
     )
     outcome = cov.apply(table(Event(ns(1.5), Kind.KEY_DOWN, 0x61)), session=S1, head_seq=1)
-    assert outcome.dropped == {"deleted": 0, "withdrawn": 1, "redacted": 0, "violation": 0}
+    assert outcome.dropped == {
+        "held": 0,
+        "superseded": 0,
+        "deleted": 0,
+        "withdrawn": 1,
+        "redacted": 0,
+        "violation": 0,
+    }
 
 
 def test_unknown_kinds_are_violations() -> None:
@@ -287,3 +315,28 @@ def test_digest_names_the_selection() -> None:
 )
 def test_time_ns_is_exact(text: str, expected: int) -> None:
     assert time_ns(text) == expected
+
+
+def test_a_session_held_after_its_bundle_was_built_loses_that_bundle() -> None:
+    records = ledger(given(0), ("session.held", at(20), {"session": S1}))
+    cov = coverage_of(records)
+    events = table(Event(ns(5), Kind.KEY_DOWN, 0x61), Event(ns(6), Kind.MOVE, 1, 2))
+    outcome = cov.apply(events, session=S1, head_seq=1)  # built before the hold (seq 2)
+    assert outcome.kept == 0
+    assert outcome.dropped["held"] == 2
+    assert kept(cov, events, session=S2, head=1) == [ns(5), ns(6)]
+    assert kept(cov, events, session=S1, head=2) == [ns(5), ns(6)]  # built after it
+
+
+def test_of_a_session_in_two_bundles_only_the_newer_stays() -> None:
+    cov = coverage_of(ledger(given(0))).with_bundles(
+        [(S1, 3, 0), (S1, 7, 3), (S2, 3, 0), (None, 9, 7), (S2, 3, 3)]
+    )
+    events = table(Event(ns(5), Kind.KEY_DOWN, 0x61))
+    older = cov.apply(events, session=S1, head_seq=3)
+    assert (older.kept, older.dropped["superseded"]) == (0, 1)
+    assert cov.apply(events, session=S1, head_seq=7, base_seq=3).kept == 1
+    # The same head: the bundle built on the later base is the newer one.
+    assert cov.apply(events, session=S2, head_seq=3, base_seq=0).dropped["superseded"] == 1
+    assert cov.apply(events, session=S2, head_seq=3, base_seq=3).kept == 1
+    assert cov.key(S1, 3, 0) != cov.key(S1, 7, 3)
