@@ -250,6 +250,7 @@ class Recorder:
     def _reload_consent(self) -> None:
         head = self._home.ledger.head()
         self._ledger_seq = head[0] if head else 0
+        before = self._policy.sha256
         try:  # enrolment installs another policy; consent given to the old one lapses
             self._policy = active_policy(self._home.paths)
         except ClearTraceError:
@@ -257,6 +258,13 @@ class Recorder:
             self._granted = frozenset()
             return
         self._granted = consent_from_records(self._home.ledger.records(), self._policy).granted()
+        if self._policy.sha256 != before and self._session is not None:
+            # One policy per session: what follows is recorded under the new
+            # terms (and only sessions begun after enrolment may be uploaded).
+            with self._lock:
+                self._close_session()
+                self._counts.clear()
+                self._start_session()
 
     # -- pause ------------------------------------------------------------------
 

@@ -156,6 +156,8 @@ def test_enrolling_while_recording_stops_capture_until_consent_under_the_new_pol
         lambda: set(rec.hooks()) == {"keyboard", "focus"}, what="keyboard hook under the new policy"
     )
     rec.stop()
+    # The recording went on in a new session, begun under the organisation's policy.
+    assert len(sessions()) == 2
     records = json.loads(ct("ledger", "show", "--json").stdout)
     enrolled = next(i for i, r in enumerate(records) if r["kind"] == "device.enrolled")
     given = [r for r in records[enrolled:] if r["kind"] == "consent.given"]

@@ -19,6 +19,7 @@ from org_process import RunningCollector, cleartrace, collector_running, leftove
 from cleartrace.consent.records import GENESIS
 from cleartrace.org.keys import OrgKeys
 from cleartrace.org.policy_signing import init_policy
+from cleartrace.org.registry import Registry
 
 MAX_MB = 1
 
@@ -354,3 +355,11 @@ def test_head_files_a_crash_left_wrong_are_rewritten_at_start(tmp_path: Path, or
     restored = json.loads((heads / f"{second.hex}.json").read_text())
     assert (restored["seq"], restored["hash"]) == second.witnessed
     assert leftovers(data) == []
+
+
+def test_tokens_never_look_like_command_line_options(tmp_path: Path) -> None:
+    registry = Registry.open(tmp_path / "data")
+    tokens = registry.issue_tokens(500)
+    registry.close()
+    assert all(t.startswith("ct_") and len(t) > 40 for t in tokens)
+    assert len(set(tokens)) == 500

@@ -52,6 +52,7 @@ __all__ = [
     "SIGNED_POLICY_TYPE",
     "SignedPolicy",
     "active_policy",
+    "check_installable",
     "install_policy",
     "installed_policy",
     "policy_file",
@@ -265,6 +266,24 @@ def active_policy(paths: Paths) -> Policy:
     return DEFAULT_POLICY if signed is None else signed.policy
 
 
+def check_installable(
+    paths: Paths, signed: SignedPolicy
+) -> tuple[SignedPolicy, SignedPolicy | None]:
+    """What `install_policy` checks, without installing: (the policy verified
+    again from its bytes, the installed one or None).
+
+    Raises:
+        PolicyRefused, HomeError: as `install_policy`.
+    """
+    # Verified again from its bytes: what is written is exactly what was checked,
+    # however the SignedPolicy was put together.
+    checked = read_signed_policy(signed.raw, expect_signer=signed.signer)
+    current = installed_policy(paths)
+    if current is not None:
+        _check_replacement(policy_file(paths), current, checked)
+    return checked, current
+
+
 def install_policy(paths: Paths, signed: SignedPolicy) -> None:
     """Install `signed` as this device's policy (atomic, 0600).
 
@@ -277,17 +296,11 @@ def install_policy(paths: Paths, signed: SignedPolicy) -> None:
         HomeError: the home is unsafe or the installed policy is unreadable.
         UsageError, DiskFull: the file cannot be written.
     """
-    # Verified again from its bytes: what is written is exactly what was checked,
-    # however the SignedPolicy was put together.
-    checked = read_signed_policy(signed.raw, expect_signer=signed.signer)
+    checked, current = check_installable(paths, signed)
+    if current is not None and current.policy == checked.policy and current.raw == checked.raw:
+        return
     ensure_private_dirs(paths)
-    path = policy_file(paths)
-    current = installed_policy(paths)
-    if current is not None:
-        _check_replacement(path, current, checked)
-        if current.policy == checked.policy and current.raw == checked.raw:
-            return
-    write_private_bytes(path, checked.raw, "policy")
+    write_private_bytes(policy_file(paths), checked.raw, "policy")
     log.info(
         "installed policy %s v%d signed by %s",
         checked.policy.id,

@@ -81,6 +81,8 @@ class ServedPolicy:
 
     raw: bytes
     sha256: str
+    #: Fingerprint of the organisation key bundles must be sealed to (None: any).
+    org_key: str | None = None
 
 
 def load_served_policy(raw: bytes, source: str = "the policy file") -> ServedPolicy:
@@ -97,7 +99,12 @@ def load_served_policy(raw: bytes, source: str = "the policy file") -> ServedPol
     signed = read_signed_policy(
         raw, source=source, fix="write it with 'cleartrace org policy init' or 'policy sign'"
     )
-    return ServedPolicy(raw=raw, sha256=signed.policy.sha256)
+    org_key = signed.policy.org_key
+    return ServedPolicy(
+        raw=raw,
+        sha256=signed.policy.sha256,
+        org_key=None if org_key is None else org_key.fingerprint,
+    )
 
 
 class _Refusal(Exception):
@@ -292,6 +299,14 @@ class Collector:
             )
         if device.public_key != bundle.device_public_key.public_bytes_raw():
             raise _Refusal(403, "key-mismatch", "the bundle's device key is not the enrolled one")
+        served = self.policy.org_key if self.policy is not None else None
+        if served is not None and bundle.header["org_key"] != served:
+            raise _Refusal(
+                403,
+                "wrong-org-key",
+                "the bundle is sealed to another organisation key than the policy this "
+                "collector serves names; the device's policy was replaced, enrol it again",
+            )
         if bundle.header["subject"] != device.subject:
             raise _Refusal(
                 403,

@@ -26,6 +26,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -398,13 +399,31 @@ class Dataset:
             yield
 
     def _mkdir(self, directory: Path) -> None:
+        """Create `directory` and the levels up to the dataset root, each 0700:
+        even the partition names say which devices were active on which days."""
+        missing = [d for d in (directory, *directory.parents) if not d.exists()]
         try:
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            for made in missing:
+                os.chmod(made, 0o700)  # mkdir's parents follow the umask
         except OSError as exc:
             raise UsageError(
                 f"cannot create {directory}: {exc.strerror}; choose a dataset directory "
                 "you can write to"
             ) from exc
+
+    def sweep(self) -> list[str]:
+        """Remove data files the manifest does not list (a run interrupted after
+        writing them, before saving the manifest); returns them. Their rows may
+        be ones a later withdrawal covers, so nothing unlisted may stay."""
+        listed = {rel for entry in self.bundles.values() for rel in entry.files}
+        removed = []
+        for path in sorted(self.root.glob("day=*/device=*/*")):
+            rel = path.relative_to(self.root).as_posix()
+            if rel not in listed and path.is_file():
+                self._remove(rel)
+                removed.append(rel)
+        return removed
 
     def up_to_date(self, name: str, key: str, formats: Sequence[str]) -> bool:
         """Whether bundle `name`'s files were written under coverage `key` and all

@@ -53,7 +53,7 @@ from cleartrace.errors import BundleError, LedgerBroken, StoreError, UsageError
 from cleartrace.org.blobstore import BlobStore, S3Store, bundle_key, open_store
 from cleartrace.org.coverage import REASONS, Coverage, coverage_of
 from cleartrace.org.dataset import FORMATS, BundleEntry, Dataset
-from cleartrace.org.keys import OrgKeys, load_private
+from cleartrace.org.keys import BundleKeys, load_bundle_keys
 from cleartrace.upload.bundle import Bundle, open_bundle, parse_bundle, verify_signature
 
 __all__ = ["IngestSummary", "Rejection", "assemble_ledger", "ingest"]
@@ -261,6 +261,10 @@ def _check_witnessed(records: Sequence[Mapping[str, Any]], witnessed: Mapping[st
     Raises:
         _ChainBroken: it ends before it, or has another record there.
     """
+    if "unreadable" in witnessed:
+        raise _ChainBroken(
+            "head-unreadable", f"the witnessed head {witnessed['unreadable']} cannot be read"
+        )
     seq, digest = witnessed.get("seq"), witnessed.get("hash")
     if type(seq) is not int or seq < 1:
         return
@@ -280,7 +284,7 @@ class _Run:
     """One ingest run: the source, the keys, the dataset and the summary so far."""
 
     def __init__(
-        self, store: BlobStore, org: OrgKeys, dataset: Dataset, formats: Sequence[str]
+        self, store: BlobStore, org: BundleKeys, dataset: Dataset, formats: Sequence[str]
     ) -> None:
         self.store = store
         self.org = org
@@ -425,13 +429,11 @@ def _heads(store: BlobStore) -> dict[str, dict[str, Any]]:
         device_hex = key.removeprefix("heads/").removesuffix(".json")
         try:
             obj = json.loads(store.get(key))
-        except (StoreError, ValueError) as exc:
-            raise UsageError(
-                f"cannot read the witnessed head {key} in {store.describe()} "
-                f"({type(exc).__name__}); check the store"
-            ) from None
-        if isinstance(obj, dict):
-            heads["sha256:" + device_hex] = obj
+        except (StoreError, ValueError):
+            obj = None
+        # An unreadable head rejects that device (its ledger cannot be checked
+        # against it), not the whole run: other devices' withdrawals must apply.
+        heads["sha256:" + device_hex] = obj if isinstance(obj, dict) else {"unreadable": key}
     return heads
 
 
@@ -460,7 +462,7 @@ def ingest(
     unknown = set(formats) - set(FORMATS)
     if unknown or not formats:
         raise UsageError(f"unknown dataset format; choose from {', '.join(FORMATS)}")
-    org = load_private(keys)
+    org = load_bundle_keys(keys)
     store = open_store(source, endpoint_url=endpoint_url)
     if isinstance(store, S3Store):
         store.check()
@@ -468,7 +470,9 @@ def ingest(
         raise UsageError(f"{source} is not a directory; give the collector's store directory")
     dataset = Dataset(out, org.bundle_public.fingerprint)
     with dataset.locked():
+        swept = dataset.sweep()  # an interrupted run's files, not in the manifest
         summary = _ingest(_Run(store, org, dataset, tuple(formats)), progress)
+        summary.files_removed += len(swept)
     log.info(
         "ingest: %d bundles read, %d ingested, %d rejected; %d events kept",
         summary.bundles_read,

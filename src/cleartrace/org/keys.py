@@ -37,11 +37,12 @@ __all__ = [
     "BUNDLE_PUB",
     "SIGN_KEY",
     "SIGN_PUB",
+    "BundleKeys",
     "OrgKeys",
     "PrivateHpkeKey",
     "generate",
+    "load_bundle_keys",
     "load_private",
-    "load_signing_public",
     "signing_fingerprint",
 ]
 
@@ -69,6 +70,15 @@ class OrgKeys:
     @property
     def signing_public(self) -> Ed25519PublicKey:
         return self.signing_private.public_key()
+
+
+@dataclass(frozen=True)
+class BundleKeys:
+    """The key pair bundles are sealed to: all that ingest needs, so the
+    policy-signing key can stay on another (offline) machine."""
+
+    bundle_private: PrivateHpkeKey = field(repr=False)
+    bundle_public: OrgPublicKey
 
 
 def _bundle_key_json(
@@ -105,7 +115,12 @@ def generate(out: Path, suite: str = DEFAULT_SUITE) -> OrgKeys:
     m_key = mlkem.MLKEM768PrivateKey.generate() if suite == HYBRID else None
     seed = m_key.private_bytes_raw() if m_key is not None else None
     signing = Ed25519PrivateKey.generate()
-    keys = _assemble(x_key, m_key, signing)
+    pair = _pair(x_key, m_key)
+    keys = OrgKeys(
+        bundle_private=pair.bundle_private,
+        bundle_public=pair.bundle_public,
+        signing_private=signing,
+    )
     _write_json(out / BUNDLE_KEY, _bundle_key_json(suite, x_key, seed), private=True)
     _write_json(out / BUNDLE_PUB, keys.bundle_public.as_json(), private=False)
     _write_json(
@@ -125,18 +140,15 @@ def _signing_public_json(key: Ed25519PublicKey) -> dict[str, Any]:
     }
 
 
-def _assemble(
-    x_key: x25519.X25519PrivateKey,
-    m_key: mlkem.MLKEM768PrivateKey | None,
-    signing: Ed25519PrivateKey,
-) -> OrgKeys:
+def _pair(x_key: x25519.X25519PrivateKey, m_key: mlkem.MLKEM768PrivateKey | None) -> BundleKeys:
+    """The bundle key pair: hybrid with an ML-KEM key, X25519 alone without."""
     public = OrgPublicKey.from_keys(
         x_key.public_key(), m_key.public_key() if m_key is not None else None
     )
     private: PrivateHpkeKey = (
         hpke.MLKEM768X25519PrivateKey(m_key, x_key) if m_key is not None else x_key
     )
-    return OrgKeys(bundle_private=private, bundle_public=public, signing_private=signing)
+    return BundleKeys(bundle_private=private, bundle_public=public)
 
 
 def _write_json(path: Path, obj: dict[str, Any], *, private: bool) -> None:
@@ -169,49 +181,47 @@ def _read_json(path: Path, *, private: bool) -> dict[str, Any]:
     return obj
 
 
+def load_bundle_keys(keys_dir: Path) -> BundleKeys:
+    """Load `bundle.key` alone.
+
+    Raises:
+        KeyStorageError: missing, damaged, not a key, or readable by others.
+    """
+    bundle = _read_json(keys_dir / BUNDLE_KEY, private=True)
+    try:
+        if bundle.get("type") != _BUNDLE_PRIVATE_TYPE or bundle.get("suite") not in SUITES:
+            raise ValueError("type")
+        x_key = x25519.X25519PrivateKey.from_private_bytes(unb64url(bundle["x25519"]))
+        m_key = (
+            mlkem.MLKEM768PrivateKey.from_seed_bytes(unb64url(bundle["mlkem768_seed"]))
+            if bundle["suite"] == HYBRID
+            else None
+        )
+    except (KeyError, ValueError, TypeError):
+        raise KeyStorageError(
+            f"the bundle key in {keys_dir} is damaged or not a key; restore it"
+        ) from None
+    return _pair(x_key, m_key)
+
+
 def load_private(keys_dir: Path) -> OrgKeys:
     """Load the private keys written by `generate`.
 
     Raises:
         KeyStorageError: a file is missing, damaged, not a key, or readable by others.
     """
-    bundle = _read_json(keys_dir / BUNDLE_KEY, private=True)
+    bundle = load_bundle_keys(keys_dir)
     sign = _read_json(keys_dir / SIGN_KEY, private=True)
     try:
-        if bundle.get("type") != _BUNDLE_PRIVATE_TYPE or sign.get("type") != _SIGN_PRIVATE_TYPE:
+        if sign.get("type") != _SIGN_PRIVATE_TYPE:
             raise ValueError("type")
-        suite = bundle["suite"]
-        if suite not in SUITES:
-            raise ValueError("suite")
-        x_key = x25519.X25519PrivateKey.from_private_bytes(unb64url(bundle["x25519"]))
-        m_key = (
-            mlkem.MLKEM768PrivateKey.from_seed_bytes(unb64url(bundle["mlkem768_seed"]))
-            if suite == HYBRID
-            else None
-        )
         signing = Ed25519PrivateKey.from_private_bytes(unb64url(sign["ed25519"]))
     except (KeyError, ValueError, TypeError):
         raise KeyStorageError(
-            f"the organisation keys in {keys_dir} are damaged or not keys; restore them"
+            f"the signing key in {keys_dir} is damaged or not a key; restore it"
         ) from None
-    return _assemble(x_key, m_key, signing)
-
-
-def load_signing_public(path: Path) -> Ed25519PublicKey:
-    """The org signing key from `sign.pub` (or a key directory holding it).
-
-    Raises:
-        KeyStorageError: missing, damaged, or its fingerprint does not match.
-    """
-    if path.is_dir():
-        path = path / SIGN_PUB
-    obj = _read_json(path, private=False)
-    try:
-        if obj.get("type") != _SIGN_PUBLIC_TYPE:
-            raise ValueError("type")
-        key = Ed25519PublicKey.from_public_bytes(unb64url(obj["ed25519"]))
-    except (KeyError, ValueError, TypeError):
-        raise KeyStorageError(f"{path} is not an organisation signing key") from None
-    if obj.get("fingerprint") != signing_fingerprint(key):
-        raise KeyStorageError(f"{path}: the fingerprint does not match the key; restore it")
-    return key
+    return OrgKeys(
+        bundle_private=bundle.bundle_private,
+        bundle_public=bundle.bundle_public,
+        signing_private=signing,
+    )

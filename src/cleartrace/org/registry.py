@@ -233,7 +233,9 @@ class Registry:
         """
         if not 1 <= count <= 10_000:
             raise UsageError("the token count must be between 1 and 10000")
-        tokens = [secrets.token_urlsafe(32) for _ in range(count)]
+        # The prefix names what it is, and keeps a token from ever starting with
+        # "-" (base64url can), which a command line would take for an option.
+        tokens = ["ct_" + secrets.token_urlsafe(32) for _ in range(count)]
         now = _now()
         with self._tx() as conn:
             conn.executemany(

@@ -657,7 +657,9 @@ class Store:
         state: str,
         record: Callable[[sqlite3.Connection], object] | None = None,
     ) -> bool:
-        """Approve or hold a closed session; False if it already was in `state`.
+        """Approve or hold a closed session; False if it already was in `state`,
+        or another process changed its state meanwhile (a hold pressed while
+        the hold period approves it: the hold wins, the approval is not made).
 
         `record` runs in the same transaction (the ledger's record of it).
 
@@ -681,7 +683,11 @@ class Store:
         if info.state == state:
             return False
         with transaction(self._conn, self._paths.db) as conn:
-            conn.execute("UPDATE sessions SET state=? WHERE id=?", (state, info.id))
+            changed = conn.execute(
+                "UPDATE sessions SET state=? WHERE id=? AND state=?", (state, info.id, info.state)
+            ).rowcount
+            if not changed:
+                return False
             if state == "held":  # a bundle already built for it does not leave either
                 conn.execute("DELETE FROM outbox WHERE session_id=?", (info.id,))
             if record is not None:

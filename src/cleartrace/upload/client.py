@@ -78,7 +78,7 @@ class CollectorClient:
         except requests.RequestException as exc:
             raise UploadError(
                 f"cannot reach the collector at {self.url} ({type(exc).__name__}); "
-                "it may be down: the upload is kept and tried again later",
+                "it may be down or the address wrong: try again later",
                 retryable=True,
             ) from None
         if response.status_code >= 400:
@@ -105,27 +105,38 @@ class CollectorClient:
                 error.retry_after = max(0.0, float(retry_after))
         return error
 
+    def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """A call whose answer must be a JSON object (a proxy's HTML page is not)."""
+        response = self._call(method, path, **kwargs)
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise UploadError(
+                f"{self.url} did not answer as a ClearTrace collector (no JSON); check the "
+                "URL, or a proxy in between",
+                retryable=True,
+            )
+        return answer
+
     def enroll(self, request_body: dict[str, Any]) -> dict[str, Any]:
         """POST /v1/enroll; returns the collector's answer ({device, subject})."""
-        answer = self._call("POST", "/v1/enroll", json=request_body).json()
-        if not isinstance(answer, dict):
-            raise UploadError("the collector sent a malformed enrolment answer")
-        return answer
+        return self._json("POST", "/v1/enroll", json=request_body)
 
     def head(self, device_hex: str) -> tuple[int, str]:
         """The ledger head the collector witnessed for this device."""
-        return _head(self._call("GET", f"/v1/devices/{device_hex}/head").json())
+        return _head(self._json("GET", f"/v1/devices/{device_hex}/head"))
 
     def put_bundle(self, name: str, data: bytes) -> Ack:
         """PUT /v1/bundles/{name}: idempotent, so a retry after a lost answer is safe."""
-        response = self._call(
+        answer = self._json(
             "PUT",
             f"/v1/bundles/{name}",
             data=data,
             headers={"Content-Type": "application/octet-stream"},
         )
-        answer = response.json()
-        if not isinstance(answer, dict) or answer.get("bundle") != name:
+        if answer.get("bundle") != name:
             raise UploadError(
                 "the collector acknowledged another bundle than the one sent; "
                 "the bundle stays queued"

@@ -15,12 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cleartrace.consent.records import b64url, canonical, rfc3339
-from cleartrace.consent.signed_policy import (
-    SignedPolicy,
-    install_policy,
-    installed_policy,
-    read_signed_policy,
-)
+from cleartrace.consent.signed_policy import SignedPolicy, check_installable, install_policy
 from cleartrace.errors import HomeError, UploadError, UsageError
 from cleartrace.home import Home
 from cleartrace.paths import Paths, write_private
@@ -39,6 +34,10 @@ class Enrolment:
     subject: str
     policy_sha256: str
     enrolled_at: str
+    #: Fingerprints pinned at enrolment: the organisation's policy-signing key
+    #: and the key bundles are sealed to.
+    signer: str
+    org_key: str
 
     @property
     def device_hex(self) -> str:
@@ -49,6 +48,27 @@ class Enrolment:
         """When the device enrolled, in wall-clock ns."""
         when = datetime.fromisoformat(self.enrolled_at.replace("Z", "+00:00"))
         return int(when.timestamp() * 1e6) * 1000
+
+    def check_policy(self, signed: SignedPolicy) -> None:
+        """Refuse to upload under a policy other than the organisation's.
+
+        The installed policy pins its own signer only; a policy file swapped
+        in the home (signed by anyone, naming another key) would otherwise
+        seal bundles to that key.
+
+        Raises:
+            UploadError: signed by another key, or naming another bundle key,
+                than at enrolment.
+        """
+        org_key = signed.policy.org_key
+        if signed.fingerprint != self.signer or (
+            org_key is None or org_key.fingerprint != self.org_key
+        ):
+            raise UploadError(
+                "the installed policy is not the one this device enrolled with (another "
+                "signer or organisation key); nothing is uploaded: enrol again with your "
+                "organisation's policy"
+            )
 
     def may_upload(self, started_ns: int) -> bool:
         """Whether a session that started then may leave: only sessions recorded
@@ -95,11 +115,9 @@ def enrol(home: Home, collector: str, signed: SignedPolicy, token: str) -> Enrol
             f"the policy names the collector {policy.collector}, not {collector}; "
             "use the collector your organisation's policy names"
         )
-    current = installed_policy(home.paths)
-    if current is not None:
-        # Before the collector hears of us (and the token is spent): a device
-        # follows one organisation. install_policy checks everything again.
-        read_signed_policy(signed.raw, expect_signer=current.signer, source="the new policy")
+    # Before the collector hears of us (and the token is spent): a device follows
+    # one organisation, and never goes back to an older policy.
+    check_installable(home.paths, signed)
     request: dict[str, Any] = {
         "token": token,
         "device_public_key": b64url(home.ledger.public_key.public_bytes_raw()),
@@ -132,6 +150,8 @@ def enrol(home: Home, collector: str, signed: SignedPolicy, token: str) -> Enrol
         # Enrolling again (a new token, a moved collector) does not hold back
         # what was recorded since the first enrolment.
         enrolled_at=rfc3339(datetime.now(UTC)) if earlier is None else earlier.enrolled_at,
+        signer=signed.fingerprint,
+        org_key=policy.org_key.fingerprint,
     )
     with write_private(home.paths.home / _FILE, "enrolment") as fh:
         json.dump(asdict(enrolment), fh, indent=2, sort_keys=True)

@@ -40,6 +40,19 @@ class Queued:
     size: int
 
 
+#: Ledger kinds after which a session's bundle no longer shows what the person wants.
+_CHANGES = frozenset({"session.redacted", "session.held", "session.deleted"})
+
+
+def _changed_since(conn: sqlite3.Connection, session_id: str, seq: int) -> bool:
+    """Whether the ledger records a redaction, hold or deletion of the session after `seq`."""
+    rows = conn.execute("SELECT record FROM ledger WHERE seq > ?", (seq,)).fetchall()
+    return any(
+        (r := json.loads(text)).get("kind") in _CHANGES and r.get("session") == session_id
+        for (text,) in rows
+    )
+
+
 class Outbox:
     """The `outbox` table; one connection, one thread."""
 
@@ -77,13 +90,16 @@ class Outbox:
         """
         now = time.time_ns()
         with transaction(self._conn, self._path) as conn:
-            if (
-                session_id is not None
-                and not conn.execute(
-                    "SELECT 1 FROM sessions WHERE id=? AND state='approved'", (session_id,)
+            if session_id is not None and (
+                not conn.execute(
+                    "SELECT 1 FROM sessions WHERE id=? AND state='approved'"
+                    " AND wrapped_key IS NOT NULL",
+                    (session_id,),
                 ).fetchone()
+                or _changed_since(conn, session_id, head_seq)
             ):
-                # Held, redacted or deleted while the bundle was being built.
+                # Held, redacted or deleted while the bundle was being built: the
+                # bundle holds what the person removed, so it never leaves.
                 return Queued(name, session_id, now, head_seq, 0)
             conn.execute(
                 "INSERT OR IGNORE INTO outbox(name, session_id, created_ns, head_seq, bundle)"

@@ -30,13 +30,15 @@ from hashlib import sha256
 from operator import itemgetter
 from typing import Any, TypeVar
 
+from cleartrace.categories import Category
 from cleartrace.consent.ledger import Ledger
 from cleartrace.consent.policy import Policy
 from cleartrace.consent.records import GENESIS, rfc3339
-from cleartrace.consent.signed_policy import active_policy
+from cleartrace.consent.signed_policy import installed_policy
+from cleartrace.consent.state import ConsentStatus, consent_from_records
 from cleartrace.errors import ClearTraceError, UploadError, UsageError
 from cleartrace.events import CATEGORY_OF_KIND, Kind
-from cleartrace.paths import Paths
+from cleartrace.paths import Paths, exclusive_lock
 from cleartrace.preferences import hold_days
 from cleartrace.review.approval import settle
 from cleartrace.store.db import connect
@@ -67,6 +69,7 @@ UPLOAD_INTERVAL = 600.0
 #: Records that alone do not warrant a ledger-only bundle (else every upload
 #: would cause the next one, for its own "bundle.uploaded" record).
 _QUIET_KINDS = frozenset({"bundle.uploaded", "session.shredded"})
+_LOCK = "upload.lock"
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,8 +151,24 @@ class Uploader:
                 acknowledged before is reported in the ledger, the rest stays queued.
         """
         enrolment = require_enrolment(self._paths)
-        policy = active_policy(self._paths)
+        signed = installed_policy(self._paths)
+        if signed is None:
+            raise UsageError(
+                "this device is enrolled but its organisation's policy is missing; "
+                "enrol again ('cleartrace enroll')"
+            )
+        enrolment.check_policy(signed)
+        policy = signed.policy
         org_key = _org_key(policy)
+        # One pass at a time per home (the tray, the recorder and the CLI may
+        # all try): two would bundle the same session twice.
+        busy = "another upload is running for this home; try again when it has finished"
+        with exclusive_lock(self._paths.home / _LOCK, busy):
+            return self._run(enrolment, policy, org_key, now_ns)
+
+    def _run(
+        self, enrolment: Enrolment, policy: Policy, org_key: OrgPublicKey, now_ns: int | None
+    ) -> UploadReport:
         store = Store.open(self._paths, self._keys)
         ledger = Ledger(connect(self._paths.db), self._paths.db, self._keys.device)
         outbox = Outbox(self._paths.db)
@@ -162,6 +181,12 @@ class Uploader:
             run.bundle_sessions()
             run.bundle_ledger()
             report.shredded = _shred(store, ledger, outbox, policy, now_ns)
+            if run.refused:
+                raise UploadError(
+                    f"the collector refused {len(run.refused)} bundle(s) ({run.refused[0]}); "
+                    "they stay in the outbox and are offered again on the next upload; "
+                    "everything else was uploaded"
+                )
         finally:
             client.close()
             outbox.close()
@@ -200,17 +225,25 @@ class _Pass:
     outbox: Outbox
     client: CollectorClient
     report: UploadReport
+    #: Why bundles were refused in this pass (each stays queued).
+    refused: list[str] = field(default_factory=list)
 
     def send(self, item: Queued) -> Ack | None:
-        """PUT one queued bundle; None if the collector will never take it."""
+        """PUT one queued bundle; None if the collector did not take it."""
         data = self.outbox.bundle(item.name)
         if data is None:
             return None
         try:
             ack = self.uploader.call(lambda: self.client.put_bundle(item.name, data))
         except CollectorRefused as exc:
+            if exc.retryable:
+                raise  # the collector is busy or failing: nothing more this pass
             if exc.status != 409:
-                raise
+                # Refused for good as it is (too large, not enrolled, ...): it stays
+                # queued, and must not keep what comes after it (a withdrawal) back.
+                log.warning("bundle %s refused: %s", item.name[:16], exc.reason or exc.status)
+                self.refused.append(str(exc))
+                return None
             # Built on a head the collector has moved past (an answer lost
             # after it stored an earlier bundle): rebuild from its head.
             log.warning(
@@ -283,7 +316,14 @@ class _Pass:
 
     def session_part(self, session_id: str, fields: dict[str, Any]) -> bytes:
         info = self.store.session(session_id)
-        events = self.store.read_events(session_id)
+        withdrawn = _withdrawn(self.ledger.records())
+        # What a withdrawn category recorded does not leave after the withdrawal
+        # (markers, which belong to no category, do).
+        events = [
+            e
+            for e in self.store.read_events(session_id)
+            if CATEGORY_OF_KIND[e.kind] not in withdrawn
+        ]
         started, anchor = self.store.anchors(session_id)
         counts: Counter[str] = Counter()
         for kind, n in Counter(map(itemgetter(1), events)).items():
@@ -307,10 +347,13 @@ class _Pass:
         return encode_events(events, started - anchor)
 
     def bundle_sessions(self) -> None:
+        queued = {q.session_id for q in self.outbox.queued()}
         approved = [
             s
             for s in self.store.list_sessions()
-            if s.state == "approved" and self.enrolment.may_upload(s.started_ns)
+            if s.state == "approved"
+            and s.id not in queued
+            and self.enrolment.may_upload(s.started_ns)
         ]
         for info in sorted(approved, key=lambda s: s.ended_ns or 0):
             self.build_and_send(info.id)
@@ -319,6 +362,12 @@ class _Pass:
         base = self.witnessed_head()
         if any(r["kind"] not in _QUIET_KINDS for r in self.outbox.records_after(base[0])):
             self.build_and_send(None)
+
+
+def _withdrawn(records: list[dict[str, Any]]) -> frozenset[Category]:
+    """Categories whose latest consent act, under any policy, is a withdrawal."""
+    state = consent_from_records(records)
+    return frozenset(c for c in Category if state.status(c) is ConsentStatus.WITHDRAWN)
 
 
 def _hash_of(outbox: Outbox, seq: int) -> str:
@@ -396,21 +445,28 @@ class BackgroundUploader:
         rng = random.Random()  # noqa: S311 - jitter, not a secret
         while not self._stop.is_set():
             wait = self._interval
-            if load_enrolment(self._paths) is not None:
-                if self._on_busy is not None:
-                    self._on_busy(True)
-                try:
+            if self._on_busy is not None:
+                self._on_busy(True)
+            try:
+                if load_enrolment(self._paths) is not None:
                     report = self._uploader.run()
                     self.sessions_uploaded += len(report.sessions)
-                    failures, self.last_error = 0, None
-                except ClearTraceError as exc:
-                    failures += 1
-                    self.last_error = str(exc)
-                    wait = rng.uniform(0, min(self._interval, 5.0 * 2**failures))
-                    log.warning("background upload failed (%s); next try in %.0f s", exc, wait)
-                finally:
                     self.passes += 1
-                    if self._on_busy is not None:
-                        self._on_busy(False)
+                failures, self.last_error = 0, None
+            except Exception as exc:  # this thread must outlive any one failed pass
+                failures += 1
+                self.passes += 1
+                self.last_error = (
+                    str(exc)
+                    if isinstance(exc, ClearTraceError)
+                    else f"the upload failed ({type(exc).__name__}); it is tried again later"
+                )
+                wait = rng.uniform(0, min(self._interval, 5.0 * 2**failures))
+                log.warning(
+                    "background upload failed (%s); next try in %.0f s", type(exc).__name__, wait
+                )
+            finally:
+                if self._on_busy is not None:
+                    self._on_busy(False)
             self._wake.wait(wait)
             self._wake.clear()

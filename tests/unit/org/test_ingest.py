@@ -661,3 +661,36 @@ def test_one_ingest_at_a_time_per_dataset(world: World) -> None:
     with holder.locked(), pytest.raises(UsageError, match="another ingest"):
         world.ingest()
     assert world.ingest().ok
+
+
+def test_files_an_interrupted_run_left_unlisted_are_removed(world: World) -> None:
+    recorded_session(world, world.device())
+    world.ingest()
+    (listed,) = world.out.glob("day=2026-12-02/device=*/*.parquet")
+    stray = listed.with_name("part-" + "9" * 64 + ".parquet")  # written, never in the manifest
+    stray.write_bytes(listed.read_bytes())
+    summary = world.ingest()
+    assert not stray.exists()
+    assert listed.exists()
+    assert summary.files_removed == 1
+
+
+def test_an_unreadable_head_rejects_its_device_only(world: World) -> None:
+    good, bad = world.device(), world.device()
+    recorded_session(world, good)
+    world.ingest()
+    good_rows = len(world.rows())
+    bad.give(at(0))
+    name = world.collector.upload(bad, bad.bundle())
+    world.collector.store.put(head_key(bad.hex), b"{not json")
+    summary = world.ingest()
+    assert rejected(summary) == {name: "head-unreadable"}
+    assert len(world.rows()) == good_rows > 0
+
+
+def test_dataset_directories_are_private(world: World) -> None:
+    recorded_session(world, world.device())
+    world.ingest()
+    for directory in [world.out, *world.out.rglob("*")]:
+        if directory.is_dir():
+            assert oct(directory.stat().st_mode & 0o777) == oct(0o700), directory
