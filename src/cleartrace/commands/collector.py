@@ -11,7 +11,7 @@ from typing import Any
 
 from cleartrace.commands.common import Args, emit_json
 from cleartrace.org.limits import DEFAULT_MAX_BUNDLE_MB, DEFAULT_RATE, Rate
-from cleartrace.org.registry import Registry
+from cleartrace.org.registry import DB_NAME, Registry
 
 __all__ = ["org_devices", "org_serve", "org_token", "register"]
 
@@ -59,7 +59,15 @@ def org_serve(args: Args) -> int:
 
 
 def org_token(args: Args) -> int:
-    registry = Registry.open(Path(args.data))
+    data = Path(args.data)
+    if not (data / DB_NAME).exists():
+        # Likely a typo: tokens for a registry no collector serves enrol nothing.
+        print(
+            f"cleartrace: note: {data} held no collector yet; its registry was created now — "
+            "'org serve --data' must name this same directory",
+            file=sys.stderr,
+        )
+    registry = Registry.open(data)
     try:
         tokens = registry.issue_tokens(args.count)
     finally:

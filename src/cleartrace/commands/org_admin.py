@@ -13,8 +13,9 @@ from typing import Any
 from cleartrace.categories import Category, parse_categories
 from cleartrace.commands.common import Args, emit_json
 from cleartrace.consent.policy import DEFAULT_POLICY, Policy
+from cleartrace.consent.records import key_fingerprint
 from cleartrace.consent.signed_policy import installed_policy, policy_file
-from cleartrace.org.keys import generate, signing_fingerprint
+from cleartrace.org.keys import generate
 from cleartrace.org.policy_signing import (
     DEFAULT_ORG_POLICY_ID,
     init_policy,
@@ -44,7 +45,7 @@ def org_keygen(args: Args) -> None:
     out = Path(args.out)
     keys = generate(out, args.suite)
     print(f"bundle key:   {keys.bundle_public.fingerprint} ({keys.bundle_public.suite})")
-    print(f"signing key:  {signing_fingerprint(keys.signing_public)}")
+    print(f"signing key:  {key_fingerprint(keys.signing_public.public_bytes_raw())}")
     print(
         f"organisation keys written to {out}; bundle.key and sign.key are private: "
         "keep them offline and backed up (sessions sealed to a lost key cannot be read)",

@@ -22,9 +22,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from cleartrace.consent.records import (
     GENESIS,
-    _fingerprint,
     b64url,
     canonical,
+    key_fingerprint,
     make_record,
     record_hash,
     sign_record,
@@ -82,7 +82,7 @@ class Ledger:
     @property
     def device(self) -> str:
         """The device fingerprint an officer passes as `--expect-device`."""
-        return _fingerprint(self._public_raw)
+        return key_fingerprint(self._public_raw)
 
     def close(self) -> None:
         self._conn.close()

@@ -50,6 +50,7 @@ __all__ = [
     "check_app_name",
     "check_fields",
     "check_signature",
+    "key_fingerprint",
     "make_record",
     "record_hash",
     "register_field",
@@ -140,12 +141,10 @@ def record_hash(record: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical(record)).hexdigest()
 
 
-def _fingerprint(raw_public_key: bytes) -> str:
-    """'sha256:' + hex SHA-256 of a raw 32-byte Ed25519 public key.
-
-    Private on purpose: store.keys has the same function for key objects; the
-    ledger needs it on raw bytes (the verifier never builds a key first).
-    """
+def key_fingerprint(raw_public_key: bytes) -> str:
+    """'sha256:' + hex SHA-256 of a raw 32-byte Ed25519 public key: how a device
+    (in the ledger, a bundle, the collector) and an organisation's signing key
+    are named. store.keys has the same for key objects, without importing this."""
     return "sha256:" + hashlib.sha256(raw_public_key).hexdigest()
 
 

@@ -30,7 +30,6 @@ terms nobody chose.
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import logging
 import os
@@ -43,7 +42,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from cleartrace.consent.policy import DEFAULT_POLICY, Policy
-from cleartrace.consent.records import unb64url
+from cleartrace.consent.records import key_fingerprint, unb64url
 from cleartrace.errors import HomeError, PolicyRefused, UsageError
 from cleartrace.paths import Paths, ensure_private_dirs, write_private_bytes
 
@@ -58,7 +57,6 @@ __all__ = [
     "policy_file",
     "read_signed_policy",
     "signed_bytes",
-    "signer_fingerprint",
 ]
 
 log = logging.getLogger(__name__)
@@ -73,11 +71,6 @@ _POLICY_FILE = "policy.json"
 def policy_file(paths: Paths) -> Path:
     """Where the installed signed policy lives: `<home>/policy.json`."""
     return paths.home / _POLICY_FILE
-
-
-def signer_fingerprint(signer: bytes) -> str:
-    """'sha256:' + hex SHA-256 of a raw Ed25519 public key, as `sign.pub` states it."""
-    return "sha256:" + hashlib.sha256(signer).hexdigest()
 
 
 def signed_bytes(policy: Policy) -> bytes:
@@ -96,7 +89,7 @@ class SignedPolicy:
     @property
     def fingerprint(self) -> str:
         """The signer's fingerprint, as `cleartrace org keygen` prints it."""
-        return signer_fingerprint(self.signer)
+        return key_fingerprint(self.signer)
 
 
 def _refuse(source: str, problem: str, fix: str, reason: str) -> NoReturn:
@@ -202,8 +195,8 @@ def read_signed_policy(
     if expect_signer is not None and signer != expect_signer:
         _refuse(
             source,
-            f"is signed by another key ({signer_fingerprint(signer)}) than expected "
-            f"({signer_fingerprint(expect_signer)})",
+            f"is signed by another key ({key_fingerprint(signer)}) than expected "
+            f"({key_fingerprint(expect_signer)})",
             fix or "check that this is your organisation's policy file",
             "wrong-signer",
         )

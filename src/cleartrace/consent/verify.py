@@ -38,9 +38,9 @@ from cleartrace.consent.records import (
     GENESIS,
     KIND_FIELDS,
     RECORD_VERSION,
-    _fingerprint,
     check_fields,
     check_signature,
+    key_fingerprint,
     record_hash,
     unb64url,
 )
@@ -149,7 +149,7 @@ def _header(line: str) -> tuple[Ed25519PublicKey, str]:
         raise LedgerBroken(
             0, "the header's device public key is not a base64url Ed25519 key"
         ) from None
-    fingerprint = _fingerprint(raw)
+    fingerprint = key_fingerprint(raw)
     if header.get("device") != fingerprint:
         raise LedgerBroken(0, "the header's device fingerprint does not match its public key")
     return key, fingerprint

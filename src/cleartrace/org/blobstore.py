@@ -78,10 +78,6 @@ class BlobStore(Protocol):
         """The bytes under `key`; StoreError if there are none."""
         ...
 
-    def exists(self, key: str) -> bool:
-        """Whether `key` holds an object."""
-        ...
-
     def list(self, prefix: str) -> list[str]:
         """Every key under `prefix` ("bundles/" or "heads/"), sorted."""
         ...
@@ -154,10 +150,6 @@ class DirStore:
             raise StoreError(f"there is no {key} in {self.root}") from exc
         except OSError as exc:
             raise StoreError(f"cannot read {key} in {self.root}: {exc.strerror}") from exc
-
-    def exists(self, key: str) -> bool:
-        _check_key(key)
-        return (self.root / key).is_file()
 
     def list(self, prefix: str) -> list[str]:
         """Keys under `prefix`, sorted; temporary files of writes in progress are not listed.
@@ -300,27 +292,6 @@ class S3Store:
             raise StoreError(
                 f"cannot read {key} from {self.describe()} ({type(exc).__name__})"
             ) from exc
-
-    def exists(self, key: str) -> bool:
-        """Whether the object exists.
-
-        Raises:
-            StoreError: the server failed (other than "not found").
-        """
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        _check_key(key)
-        try:
-            self.client.head_object(Bucket=self.bucket, Key=self.prefix + key)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return False
-            raise StoreError(f"cannot check {key} in {self.describe()}") from exc
-        except BotoCoreError as exc:
-            raise StoreError(
-                f"cannot check {key} in {self.describe()} ({type(exc).__name__})"
-            ) from exc
-        return True
 
     def list(self, prefix: str) -> list[str]:
         """Keys under `prefix` (without the store's own prefix), sorted.

@@ -15,7 +15,6 @@ form), from which the full key is derived again on load.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
@@ -27,7 +26,7 @@ from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from cleartrace.consent.records import b64url, unb64url
+from cleartrace.consent.records import b64url, key_fingerprint, unb64url
 from cleartrace.errors import KeyStorageError, UsageError
 from cleartrace.paths import write_private, write_private_bytes
 from cleartrace.upload.suites import DEFAULT_SUITE, HYBRID, SUITES, OrgPublicKey
@@ -43,7 +42,6 @@ __all__ = [
     "generate",
     "load_bundle_keys",
     "load_private",
-    "signing_fingerprint",
 ]
 
 BUNDLE_KEY, BUNDLE_PUB, SIGN_KEY, SIGN_PUB = "bundle.key", "bundle.pub", "sign.key", "sign.pub"
@@ -52,11 +50,6 @@ _SIGN_PRIVATE_TYPE = "cleartrace-org-signing-private-key"
 _SIGN_PUBLIC_TYPE = "cleartrace-org-signing-public-key"
 
 PrivateHpkeKey = hpke.MLKEM768X25519PrivateKey | x25519.X25519PrivateKey
-
-
-def signing_fingerprint(key: Ed25519PublicKey) -> str:
-    """'sha256:' + hex SHA-256 of the raw 32-byte Ed25519 public key."""
-    return "sha256:" + hashlib.sha256(key.public_bytes_raw()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -136,7 +129,7 @@ def _signing_public_json(key: Ed25519PublicKey) -> dict[str, Any]:
     return {
         "type": _SIGN_PUBLIC_TYPE,
         "ed25519": b64url(key.public_bytes_raw()),
-        "fingerprint": signing_fingerprint(key),
+        "fingerprint": key_fingerprint(key.public_bytes_raw()),
     }
 
 

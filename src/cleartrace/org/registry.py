@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
-from cleartrace.consent.records import GENESIS, rfc3339
+from cleartrace.consent.records import GENESIS, key_fingerprint, rfc3339
 from cleartrace.errors import LedgerBroken, UsageError
 from cleartrace.store.db import transaction, translate_errors
 
@@ -37,7 +37,6 @@ __all__ = [
     "Registry",
     "StoredBundle",
     "TokenRefused",
-    "device_id",
 ]
 
 #: The registry's file name inside the collector's data directory.
@@ -123,11 +122,6 @@ class StoredBundle:
     device: str
     size: int
     received: str
-
-
-def device_id(public_key: bytes) -> str:
-    """'sha256:' + hex SHA-256 of a raw Ed25519 public key, as the ledger names a device."""
-    return "sha256:" + hashlib.sha256(public_key).hexdigest()
 
 
 def _token_hash(token: str) -> bytes:
@@ -255,7 +249,7 @@ class Registry:
             StoreError: the database cannot be written.
         """
         wanted = _token_hash(token)
-        device = device_id(public_key)
+        device = key_fingerprint(public_key)
         now = _now()
         with self._tx() as conn:
             # Compare against every unused hash with a constant-time compare and no

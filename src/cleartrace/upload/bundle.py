@@ -29,7 +29,7 @@ import pyarrow as pa
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from cleartrace.consent.records import b64url, canonical, unb64url
+from cleartrace.consent.records import b64url, canonical, key_fingerprint, unb64url
 from cleartrace.errors import BundleInvalid, BundleNotForThisKey, BundleSignatureInvalid
 from cleartrace.upload.events_arrow import EVENT_SCHEMA, decode_events
 from cleartrace.upload.suites import SUITES, OrgPublicKey, suite
@@ -155,7 +155,7 @@ def build_bundle(
         "suite": org_key.suite,
         "org_key": org_key.fingerprint,
         "device_public_key": b64url(public),
-        "device": "sha256:" + hashlib.sha256(public).hexdigest(),
+        "device": key_fingerprint(public),
     }
     _check_header(header)
     header_bytes = canonical(header)
@@ -303,7 +303,7 @@ def _check_header(header: Mapping[str, Any]) -> None:
         public = unb64url(header["device_public_key"])
     except ValueError:
         raise _bad("'device_public_key' is not base64url") from None
-    if len(public) != 32 or header["device"] != "sha256:" + hashlib.sha256(public).hexdigest():
+    if len(public) != 32 or header["device"] != key_fingerprint(public):
         raise _bad("'device' is not the fingerprint of 'device_public_key'")
     if not (isinstance(header["subject"], str) and _HEX32.fullmatch(header["subject"])):
         raise _bad("'subject' must be 32 hex digits")
