@@ -57,7 +57,11 @@ def test_bad_enrolments_change_nothing(
         assert "\n" not in err.strip()
         assert not (private_home.home / "policy.json").exists()
         assert not (private_home.home / "enrolment.json").exists()
-    code, out, _ = run(capsys, *enrol_args(org, token), "--json")
+    token_file = tmp_path / "token"
+    token_file.write_text(token + "\n")
+    argv = enrol_args(org, token)
+    argv[argv.index("--token") : argv.index("--token") + 2] = ["--token-file", str(token_file)]
+    code, out, _ = run(capsys, *argv, "--json")
     assert code == 0
     assert json.loads(out)["collector"] == org.collector.url
 

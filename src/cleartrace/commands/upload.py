@@ -34,6 +34,15 @@ def enroll(args: Args) -> None:
         raise UsageError(f"cannot read the policy {path}: {exc.strerror}") from None
     signed = read_signed_policy(raw, source=f"the policy {path}")
     token = args.token
+    if args.token_file is not None:
+        try:
+            token = Path(args.token_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise UsageError(
+                f"cannot read the token file {args.token_file}: {exc.strerror}"
+            ) from None
+        except UnicodeDecodeError:
+            raise UsageError(f"the token file {args.token_file} is not text") from None
     if token is None and sys.stdin.isatty():
         token = getpass.getpass("enrolment token: ").strip()  # a secret: not echoed
     if not token:
@@ -138,7 +147,13 @@ def register(sub: Any, add: Add) -> None:
     p.add_argument(
         "--policy", required=True, metavar="FILE", help="the organisation's signed policy"
     )
-    p.add_argument("--token", metavar="T", help="single-use enrolment token (asked if omitted)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--token", metavar="T", help="single-use enrolment token (asked if omitted)")
+    which.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help="read the token from FILE (keeps it out of the process list and shell history)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON to stdout")
     p = add(sub, "upload", "upload approved sessions and new ledger records now", upload)
     p.add_argument(
