@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ import requests
 from cleartrace.categories import Category
 from cleartrace.consent.signed_policy import active_policy, install_policy, read_signed_policy
 from cleartrace.consent.state import give, withdraw
-from cleartrace.errors import PolicyRefused, UploadError, UsageError
+from cleartrace.errors import PolicyRefused, UploadError
 from cleartrace.home import Home
 from cleartrace.org.keys import generate, load_private
 from cleartrace.org.policy_signing import init_policy
@@ -21,7 +22,7 @@ from cleartrace.store.sessions import Store
 from cleartrace.upload.bundle import build_bundle, open_bundle, parse_bundle
 from cleartrace.upload.enrolment import enrol
 from cleartrace.upload.outbox import Outbox
-from cleartrace.upload.uploader import Retry, Uploader
+from cleartrace.upload.uploader import BackgroundUploader, Retry, UploadBusy, Uploader
 from orgkit import Org, approve, make_org, record_session
 
 NO_WAIT = Retry(attempts=2, base=0.01, cap=0.01)
@@ -137,7 +138,7 @@ def test_the_collector_refuses_a_bundle_sealed_to_another_key(
 def test_one_upload_at_a_time_per_home(device: Home) -> None:
     with (
         exclusive_lock(device.paths.home / "upload.lock", "held by this test"),
-        pytest.raises(UsageError, match="another upload is running"),
+        pytest.raises(UploadBusy, match="another upload is running"),
     ):
         uploader(device).run()
 
@@ -168,3 +169,19 @@ def test_enrolling_with_an_older_policy_spends_no_token(
     other = Home.open(Paths(private_home.home.parent / "other", private_home.runtime), create=True)
     enrol(other, org.collector.url, read_signed_policy(org.policy.read_bytes()), token)
     other.close()
+
+
+def test_the_background_uploader_waits_quietly_for_another_pass(org: Org, device: Home) -> None:
+    session = record_session(device)
+    approve(device, session)
+    background = BackgroundUploader(device.paths, device.keys, interval=0.5)
+    with exclusive_lock(device.paths.home / "upload.lock", "held by this test"):
+        background.start()
+        time.sleep(1.5)
+        assert (background.last_error, background.sessions_uploaded) == (None, 0)
+    deadline = time.monotonic() + 15
+    while background.sessions_uploaded == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    background.stop()
+    assert background.sessions_uploaded == 1
+    assert device.store.session(session).state == "uploaded"

@@ -18,6 +18,7 @@ exponential backoff and full jitter; the bundle stays queued either way.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
@@ -55,6 +56,7 @@ __all__ = [
     "UPLOAD_INTERVAL",
     "BackgroundUploader",
     "Retry",
+    "UploadBusy",
     "UploadReport",
     "Uploader",
     "require_enrolment",
@@ -102,6 +104,10 @@ class UploadReport:
             "shredded": self.shredded,
             "witnessed": None if self.head is None else {"seq": self.head[0], "hash": self.head[1]},
         }
+
+
+class UploadBusy(UploadError):
+    """Another process of this home is uploading now; its pass does the work."""
 
 
 def require_enrolment(paths: Paths) -> Enrolment:
@@ -163,7 +169,11 @@ class Uploader:
         # One pass at a time per home (the tray, the recorder and the CLI may
         # all try): two would bundle the same session twice.
         busy = "another upload is running for this home; try again when it has finished"
-        with exclusive_lock(self._paths.home / _LOCK, busy):
+        with contextlib.ExitStack() as held:
+            try:
+                held.enter_context(exclusive_lock(self._paths.home / _LOCK, busy))
+            except UsageError as exc:
+                raise UploadBusy(str(exc), retryable=True) from None
             return self._run(enrolment, policy, org_key, now_ns)
 
     def _run(
@@ -453,6 +463,8 @@ class BackgroundUploader:
                     self.sessions_uploaded += len(report.sessions)
                     self.passes += 1
                 failures, self.last_error = 0, None
+            except UploadBusy:
+                wait = min(self._interval, 30.0)  # the other pass does the work; look again soon
             except Exception as exc:  # this thread must outlive any one failed pass
                 failures += 1
                 self.passes += 1
