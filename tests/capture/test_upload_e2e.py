@@ -29,6 +29,8 @@ def ingest(org: Org, dataset: Path) -> dict[str, Any]:
         str(org.keys_dir),
         "--out",
         str(dataset),
+        "--witness-key",
+        str(org.collector.data / "witness.pub"),
         "--quiet",
         "--json",
     )

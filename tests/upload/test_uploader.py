@@ -19,6 +19,7 @@ from cleartrace.events import Kind
 from cleartrace.home import Home
 from cleartrace.org.ingest import ingest
 from cleartrace.org.keys import load_private
+from cleartrace.org.witness import load_public, verify_head
 from cleartrace.paths import Paths
 from cleartrace.review import approval, redaction
 from cleartrace.upload.bundle import open_bundle, parse_bundle, verify_signature
@@ -336,3 +337,21 @@ def test_a_session_redacted_after_a_lost_answer_is_in_the_dataset_once_as_redact
     left = len(device.store.read_events(session))
     assert left == 101 - 8  # "bc" twice: four characters, a press and a release each
     assert dataset_sessions(org, tmp_path / "dataset") == {session: left}
+
+
+def test_the_collector_signs_what_it_witnessed(org: Org, device: Home, tmp_path: Path) -> None:
+    session = record_session(device)
+    approve(device, session)
+    uploader(device).run()
+    witness = load_public(org.collector.data / "witness.pub")
+    (head_file,) = (org.collector.data / "heads").glob("*.json")
+    verify_head(json.loads(head_file.read_text()), witness)
+    summary = ingest(
+        str(org.collector.data),
+        org.keys_dir,
+        tmp_path / "dataset",
+        formats=("parquet",),
+        witness_key=org.collector.data,
+    )
+    assert summary.rejected == []
+    assert summary.events_kept == len(device.store.read_events(session))

@@ -56,6 +56,7 @@ def org_ingest(args: Args) -> int:
         formats=formats,
         progress=progress,
         endpoint_url=args.s3_endpoint,
+        witness_key=None if args.witness_key is None else Path(args.witness_key),
     )
     if args.json:
         emit_json(summary.as_dict())
@@ -96,6 +97,12 @@ def register(sub: Any, add: Add) -> None:
         "--s3-endpoint",
         metavar="URL",
         help="S3-compatible server (MinIO, Ceph); default: AWS_ENDPOINT_URL or AWS itself",
+    )
+    p.add_argument(
+        "--witness-key",
+        metavar="FILE",
+        help="the collector's witness.pub (or its data directory): every device's witnessed "
+        "head must be there and signed by it",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON to stdout")

@@ -38,7 +38,7 @@ from typing import Any, TypeVar
 
 import rfc8785
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -58,6 +58,7 @@ from cleartrace.errors import (
 from cleartrace.org.blobstore import BlobStore, bundle_key, head_key
 from cleartrace.org.limits import DEFAULT_MAX_BUNDLE_MB, DEFAULT_RATE, Rate, TokenBucket
 from cleartrace.org.registry import Head, Registry, StoredBundle, TokenRefused
+from cleartrace.org.witness import sign_head
 from cleartrace.upload.bundle import Bundle, parse_bundle, verify_signature
 
 __all__ = [
@@ -148,6 +149,7 @@ class Collector:
         rate: Rate = DEFAULT_RATE,
         policy: ServedPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
+        witness: Ed25519PrivateKey | None = None,
     ) -> None:
         self.registry = registry
         self.store = store
@@ -155,6 +157,8 @@ class Collector:
         self.rate = rate
         self.policy = policy
         self._clock = clock
+        #: Signs the head files (org/witness.py); None writes them unsigned.
+        self.witness = witness
         self._buckets: dict[str, TokenBucket] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self.app = Starlette(
@@ -338,7 +342,7 @@ class Collector:
         # The head file mirrors collector.db, which is the durable record (synced on
         # commit); `rewrite_heads` repairs a mirror a crash left behind, so the file
         # is not synced on its own (that would be the slowest part of a small upload).
-        doc = _head_doc(bundle.device, head, bundle.name, when)
+        doc = self._head_doc(bundle.device, head, bundle.name, when)
         self.store.put(head_key(device.hex), doc, durable=False)
         try:
             self.registry.accept(
@@ -359,6 +363,13 @@ class Collector:
         head = known.head.as_json() if known is not None else None
         return JSONResponse({"bundle": stored.name, "head": head, "stored": False})
 
+    def _head_doc(self, device: str, head: Head, bundle: str, when: str) -> bytes:
+        """heads/<device>.json: the witnessed head, the bundle that brought it, and
+        when; signed with the witness key (Ed25519 is deterministic, so the same
+        head always gives the same bytes)."""
+        doc = {"device": device, "seq": head.seq, "hash": head.hash, "bundle": bundle, "time": when}
+        return canonical(doc) if self.witness is None else sign_head(doc, self.witness)
+
     def rewrite_heads(self) -> int:
         """Make every heads/<device>.json match collector.db again; returns how many changed.
 
@@ -372,7 +383,7 @@ class Collector:
         for device in self.registry.devices():
             if device.head_bundle is None or device.head_time is None:
                 continue
-            doc = _head_doc(device.device, device.head, device.head_bundle, device.head_time)
+            doc = self._head_doc(device.device, device.head, device.head_bundle, device.head_time)
             key = head_key(device.hex)
             try:
                 current: bytes | None = self.store.get(key)
@@ -405,13 +416,6 @@ class Collector:
 class _Accepted:
     device: str
     head: Head
-
-
-def _head_doc(device: str, head: Head, bundle: str, when: str) -> bytes:
-    """heads/<device>.json: the witnessed head, the bundle that brought it, and when."""
-    return canonical(
-        {"device": device, "seq": head.seq, "hash": head.hash, "bundle": bundle, "time": when}
-    )
 
 
 def _hash_mismatch() -> _Refusal:

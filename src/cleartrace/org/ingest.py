@@ -54,6 +54,7 @@ from cleartrace.org.blobstore import BlobStore, S3Store, bundle_key, open_store
 from cleartrace.org.coverage import REASONS, Coverage, coverage_of
 from cleartrace.org.dataset import FORMATS, BundleEntry, Dataset
 from cleartrace.org.keys import BundleKeys, load_bundle_keys
+from cleartrace.org.witness import load_public, verify_head
 from cleartrace.upload.bundle import Bundle, open_bundle, parse_bundle, verify_signature
 
 __all__ = ["IngestSummary", "Rejection", "assemble_ledger", "ingest"]
@@ -255,6 +256,26 @@ def assemble_ledger(
     return records
 
 
+def _check_signed(witnessed: Mapping[str, Any] | None, key: Ed25519PublicKey) -> None:
+    """The head must be there and signed by the collector's witness key.
+
+    Raises:
+        _ChainBroken: no head for a device that has bundles, or a forged one.
+    """
+    if witnessed is None:
+        raise _ChainBroken(
+            "unwitnessed", "the collector's store has no witnessed head for this device"
+        )
+    if "unreadable" in witnessed:
+        return  # _check_witnessed says so
+    try:
+        verify_head(witnessed, key)
+    except ValueError as exc:
+        raise _ChainBroken(
+            "head-forged", f"the witnessed head is not the collector's: {exc}"
+        ) from None
+
+
 def _check_witnessed(records: Sequence[Mapping[str, Any]], witnessed: Mapping[str, Any]) -> None:
     """The rebuilt ledger must contain the head the collector witnessed.
 
@@ -284,8 +305,14 @@ class _Run:
     """One ingest run: the source, the keys, the dataset and the summary so far."""
 
     def __init__(
-        self, store: BlobStore, org: BundleKeys, dataset: Dataset, formats: Sequence[str]
+        self,
+        store: BlobStore,
+        org: BundleKeys,
+        dataset: Dataset,
+        formats: Sequence[str],
+        witness: Ed25519PublicKey | None = None,
     ) -> None:
+        self.witness = witness
         self.store = store
         self.org = org
         self.dataset = dataset
@@ -361,6 +388,8 @@ class _Run:
         if not opened:
             return
         try:
+            if self.witness is not None:
+                _check_signed(witnessed, self.witness)
             records = assemble_ledger(opened[0].device_public_key, segments)
             if witnessed is not None:
                 _check_witnessed(records, witnessed)
@@ -449,8 +478,12 @@ def ingest(
     formats: Sequence[str] = FORMATS,
     progress: bool = False,
     endpoint_url: str | None = None,
+    witness_key: Path | None = None,
 ) -> IngestSummary:
     """Ingest every bundle under `source` into the dataset directory `out`.
+
+    With `witness_key` (the collector's witness.pub), every device's witnessed
+    head must be there and signed by it (org/witness.py).
 
     Raises:
         UsageError: a bad source, format or dataset directory; a dataset built
@@ -463,6 +496,7 @@ def ingest(
     if unknown or not formats:
         raise UsageError(f"unknown dataset format; choose from {', '.join(FORMATS)}")
     org = load_bundle_keys(keys)
+    witness = None if witness_key is None else load_public(witness_key)
     store = open_store(source, endpoint_url=endpoint_url)
     if isinstance(store, S3Store):
         store.check()
@@ -471,7 +505,7 @@ def ingest(
     dataset = Dataset(out, org.bundle_public.fingerprint)
     with dataset.locked():
         swept = dataset.sweep()  # an interrupted run's files, not in the manifest
-        summary = _ingest(_Run(store, org, dataset, tuple(formats)), progress)
+        summary = _ingest(_Run(store, org, dataset, tuple(formats), witness), progress)
         summary.files_removed += len(swept)
     log.info(
         "ingest: %d bundles read, %d ingested, %d rejected; %d events kept",

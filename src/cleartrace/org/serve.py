@@ -30,6 +30,7 @@ from cleartrace.org.blobstore import DirStore, S3Store, open_store
 from cleartrace.org.collector import Collector, ServedPolicy, load_served_policy
 from cleartrace.org.limits import DEFAULT_MAX_BUNDLE_MB, DEFAULT_RATE, Rate
 from cleartrace.org.registry import Registry
+from cleartrace.org.witness import load_or_create
 from cleartrace.paths import exclusive_lock
 
 __all__ = ["ServeOptions", "serve"]
@@ -201,6 +202,7 @@ def serve(options: ServeOptions, on_ready: Callable[[str], None]) -> None:
                 max_bundle_bytes=int(options.max_bundle_mb * 2**20),
                 rate=options.rate,
                 policy=policy,
+                witness=load_or_create(options.data),
             )
             if isinstance(store, DirStore):
                 # What a crash may have left: temporary files, head files not synced.

@@ -29,6 +29,7 @@ from cleartrace.org.blobstore import DirStore, S3Store, bundle_key, head_key
 from cleartrace.org.dataset import MANIFEST, Dataset
 from cleartrace.org.ingest import IngestSummary, ingest
 from cleartrace.org.keys import OrgKeys, generate
+from cleartrace.org.witness import load_or_create, sign_head
 from cleartrace.store.db import connect
 from cleartrace.upload.bundle import build_bundle
 from cleartrace.upload.events_arrow import encode_events
@@ -694,3 +695,34 @@ def test_dataset_directories_are_private(world: World) -> None:
     for directory in [world.out, *world.out.rglob("*")]:
         if directory.is_dir():
             assert oct(directory.stat().st_mode & 0o777) == oct(0o700), directory
+
+
+def witnessed_by(world: World, device: Device, key: Ed25519PrivateKey, **change: Any) -> None:
+    """Rewrite the device's head file signed by `key` (after `change`)."""
+    doc = json.loads(world.collector.store.get(head_key(device.hex)))
+    doc = {**{k: v for k, v in doc.items() if k != "sig"}, **change}
+    world.collector.store.put(head_key(device.hex), sign_head(doc, key))
+
+
+def test_with_a_witness_key_heads_must_be_signed_by_it(world: World, tmp_path: Path) -> None:
+    collector = tmp_path / "collector"
+    collector.mkdir()
+    witness = load_or_create(collector)
+    honest, forged, missing = world.device(), world.device(), world.device()
+    names = {}
+    for device in (honest, forged, missing):
+        device.give(at(0))
+        names[device.hex] = world.collector.upload(device, device.bundle())
+    witnessed_by(world, honest, witness)
+    witnessed_by(world, forged, Ed25519PrivateKey.generate())  # someone else's key
+    world.collector.store.put(head_key(missing.hex), b"")
+    (world.source / head_key(missing.hex)).unlink()
+    summary = ingest(
+        str(world.source), world.keys, world.out, witness_key=collector / "witness.pub"
+    )
+    assert rejected(summary) == {
+        names[forged.hex]: "head-forged",
+        names[missing.hex]: "unwitnessed",
+    }
+    # Without the key the same store is taken at its word.
+    assert rejected(world.ingest()) == {}

@@ -1,0 +1,113 @@
+"""The collector's witness key: it signs every head file it writes.
+
+A witnessed head (heads/<device>.json) says how far a device's ledger had
+reached when the collector accepted its bundle; ingest refuses a ledger that
+ends before it. Unsigned, anyone who can write the store could lower a head
+together with deleting a device's last bundles (and the withdrawal they
+carried). Signed by a key only the collector holds, and checked by ingest
+with `--witness-key`, a head cannot be forged, and a device with bundles
+but no head is refused.
+
+DATA/witness.key (0600) holds the private key, DATA/witness.pub the public
+one to give to whoever runs ingest.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from cleartrace.consent.records import b64url, canonical, key_fingerprint, unb64url
+from cleartrace.errors import KeyStorageError
+from cleartrace.paths import write_private, write_private_bytes
+
+__all__ = [
+    "WITNESS_KEY",
+    "WITNESS_PUB",
+    "load_or_create",
+    "load_public",
+    "sign_head",
+    "verify_head",
+]
+
+WITNESS_KEY, WITNESS_PUB = "witness.key", "witness.pub"
+_PRIVATE_TYPE = "cleartrace-witness-key"
+_PUBLIC_TYPE = "cleartrace-witness-public-key"
+
+
+def load_or_create(data: Path) -> Ed25519PrivateKey:
+    """The collector's witness key in `data`, created (0600) on first use.
+
+    Raises:
+        KeyStorageError: the key file is damaged or readable by others.
+    """
+    path = data / WITNESS_KEY
+    if not path.exists():
+        key = Ed25519PrivateKey.generate()
+        with write_private(path, "witness key") as fh:
+            json.dump({"type": _PRIVATE_TYPE, "ed25519": b64url(key.private_bytes_raw())}, fh)
+        public = key.public_key().public_bytes_raw()
+        doc = {
+            "type": _PUBLIC_TYPE,
+            "ed25519": b64url(public),
+            "fingerprint": key_fingerprint(public),
+        }
+        write_private_bytes(data / WITNESS_PUB, canonical(doc) + b"\n", "witness public key")
+        (data / WITNESS_PUB).chmod(0o644)
+        return key
+    if path.stat().st_mode & 0o077:
+        raise KeyStorageError(f"{path} is readable by group or others; run 'chmod 600 {path}'")
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+        if obj.get("type") != _PRIVATE_TYPE:
+            raise ValueError("type")
+        return Ed25519PrivateKey.from_private_bytes(unb64url(obj["ed25519"]))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        raise KeyStorageError(f"{path} is damaged; restore it from a backup") from None
+
+
+def load_public(path: Path) -> Ed25519PublicKey:
+    """The witness public key from `witness.pub` (or a directory holding it).
+
+    Raises:
+        KeyStorageError: missing, damaged, or its fingerprint does not match.
+    """
+    if path.is_dir():
+        path = path / WITNESS_PUB
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+        raw = unb64url(obj["ed25519"])
+        key = Ed25519PublicKey.from_public_bytes(raw)
+        ok = obj.get("type") == _PUBLIC_TYPE and obj.get("fingerprint") == key_fingerprint(raw)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        ok = False
+    if not ok:
+        raise KeyStorageError(
+            f"{path} is not a collector's witness.pub; copy it from the collector's data directory"
+        )
+    return key
+
+
+def sign_head(doc: Mapping[str, Any], key: Ed25519PrivateKey) -> bytes:
+    """The head file's bytes: `doc` plus "sig", Ed25519 over the canonical `doc`."""
+    return canonical({**doc, "sig": b64url(key.sign(canonical(doc)))})
+
+
+def verify_head(obj: Mapping[str, Any], key: Ed25519PublicKey) -> None:
+    """Check a head file's signature.
+
+    Raises:
+        ValueError: unsigned, or the signature does not verify (forged or changed).
+    """
+    sig = obj.get("sig")
+    if not isinstance(sig, str):
+        raise ValueError("the head is not signed")
+    try:
+        key.verify(unb64url(sig), canonical({k: v for k, v in obj.items() if k != "sig"}))
+    except InvalidSignature:
+        raise ValueError("the head's signature does not verify") from None
