@@ -38,6 +38,18 @@ def ingest(org: Org, dataset: Path) -> dict[str, Any]:
     return summary
 
 
+def enroll(org: Org) -> None:
+    ct(
+        "enroll",
+        "--collector",
+        org.collector.url,
+        "--policy",
+        str(org.policy),
+        "--token",
+        org.collector.token(),
+    )
+
+
 def rows(dataset: Path) -> list[dict[str, Any]]:
     files = sorted(dataset.glob("day=*/device=*/*.parquet"))
     if not files:
@@ -74,15 +86,7 @@ def test_the_dataset_is_what_was_typed_minus_what_was_redacted_and_forgets_on_wi
     private_home: Paths,
     tmp_path: Path,
 ) -> None:
-    ct(
-        "enroll",
-        "--collector",
-        org.collector.url,
-        "--policy",
-        str(org.policy),
-        "--token",
-        org.collector.token(),
-    )
+    enroll(org)
     ct("consent", "give", "--all")
     app_window("Gedit", "notes")
     rec = start_recorder()
@@ -138,15 +142,7 @@ def test_enrolling_while_recording_stops_capture_until_consent_under_the_new_pol
     ct("consent", "give", "--all")
     rec = start_recorder()
     assert "keyboard" in rec.hooks()
-    ct(
-        "enroll",
-        "--collector",
-        org.collector.url,
-        "--policy",
-        str(org.policy),
-        "--token",
-        org.collector.token(),
-    )
+    enroll(org)
     # Consent was given to the built-in policy, not to the organisation's.
     wait_for(lambda: rec.hooks() == [], what="hooks removed after enrolment")
     shown = json.loads(ct("consent", "show", "--json").stdout)

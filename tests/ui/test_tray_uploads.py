@@ -24,6 +24,23 @@ def enrolled_runner(org: Org, paths: Paths) -> Runner:
     return Runner(Service(paths, env={}))
 
 
+def approved_and_shown(
+    qtbot: QtBot, org: Org, private_home: Paths
+) -> tuple[Runner, str, Tray, list[tuple[str, str]]]:
+    """An enrolled device with one approved session, its tray started: (runner,
+    session, tray, the notifications it gives)."""
+    runner = enrolled_runner(org, private_home)
+    runner.service.give(list(Category))
+    session = record_session(runner.service.home())
+    runner.service.approve(session)
+    tray = Tray(runner, use_tray=False, interval_ms=100)
+    messages: list[tuple[str, str]] = []
+    tray.notified.connect(lambda title, text: messages.append((title, text)))
+    tray.start()
+    qtbot.waitUntil(lambda: tray.action("upload").isEnabled(), timeout=10_000)
+    return runner, session, tray, messages
+
+
 def tooltip_lines(tray: Tray) -> list[str]:
     return tray.tooltip().splitlines()
 
@@ -41,16 +58,8 @@ def test_not_enrolled_the_tray_says_nothing_leaves(qtbot: QtBot, runner: Runner)
 def test_upload_now_from_the_menu_sends_approved_sessions_and_says_so(
     qtbot: QtBot, org: Org, private_home: Paths
 ) -> None:
-    runner = enrolled_runner(org, private_home)
+    runner, session, tray, messages = approved_and_shown(qtbot, org, private_home)
     service = runner.service
-    service.give(list(Category))
-    session = record_session(service.home())
-    service.approve(session)
-    tray = Tray(runner, use_tray=False, interval_ms=100)
-    messages: list[tuple[str, str]] = []
-    tray.notified.connect(lambda title, text: messages.append((title, text)))
-    tray.start()
-    qtbot.waitUntil(lambda: tray.action("upload").isEnabled(), timeout=10_000)
     assert "Uploads: 1 session approved, waiting to upload" in tooltip_lines(tray)
     tray.action("upload").trigger()
     qtbot.waitUntil(
@@ -67,17 +76,9 @@ def test_upload_now_from_the_menu_sends_approved_sessions_and_says_so(
 def test_a_collector_that_is_down_is_announced_and_the_session_waits(
     qtbot: QtBot, org: Org, private_home: Paths
 ) -> None:
-    runner = enrolled_runner(org, private_home)
+    runner, session, tray, messages = approved_and_shown(qtbot, org, private_home)
     service = runner.service
-    service.give(list(Category))
-    session = record_session(service.home())
-    service.approve(session)
     org.collector.stop()
-    tray = Tray(runner, use_tray=False, interval_ms=100)
-    messages: list[tuple[str, str]] = []
-    tray.notified.connect(lambda title, text: messages.append((title, text)))
-    tray.start()
-    qtbot.waitUntil(lambda: tray.action("upload").isEnabled(), timeout=10_000)
     tray.action("upload").trigger()
     qtbot.waitUntil(lambda: any(t == "Upload failed" for t, _ in messages), timeout=30_000)
     assert any("cannot reach the collector" in line for line in tooltip_lines(tray))
