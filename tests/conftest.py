@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from cleartrace.paths import Paths
-from orgkit import Org, make_org
+from orgkit import Org, aws_env, make_org
 
 # The machines are shared and noisy: no per-example deadline, and the first
 # draw of text strategies (building Unicode tables) may be slow.
@@ -47,3 +48,37 @@ def org(tmp_path: Path) -> Iterator[Org]:
     made.collector.start()
     yield made
     made.collector.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A real S3-compatible HTTP server (moto) on 127.0.0.1, and credentials it accepts.
+
+    The credentials are set in this process's environment for the session, so
+    boto3 in the tests and in S3Store finds them as it would in production.
+    """
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    saved = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
+    os.environ.update(aws_env(endpoint))
+    try:
+        yield endpoint
+    finally:
+        for key in [k for k in os.environ if k.startswith("AWS_")]:
+            del os.environ[key]
+        os.environ.update(saved)
+        server.stop()
+
+
+@pytest.fixture
+def bucket(s3_endpoint: str) -> str:
+    """A new, empty bucket on the S3 server."""
+    import boto3
+
+    name = f"ct-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=name)
+    return name

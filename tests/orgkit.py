@@ -11,10 +11,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from cleartrace.consent.signed_policy import read_signed_policy
 from cleartrace.events import Kind, RawEvent
 from cleartrace.home import Home
 from cleartrace.org.keys import OrgKeys, generate
 from cleartrace.org.policy_signing import init_policy
+from cleartrace.paths import Paths
+from cleartrace.upload.enrolment import enrol
 
 
 @dataclass
@@ -130,3 +133,23 @@ def approve(home: Home, session_id: str) -> None:
             conn, "session.approved", session=session_id, by="person"
         ),
     )
+
+
+def enrolled(org: Org, paths: Paths) -> Home:
+    """The home at `paths`, opened (created) and enrolled with `org` on a new token."""
+    home = Home.open(paths, create=True)
+    signed = read_signed_policy(org.policy.read_bytes())
+    enrol(home, org.collector.url, signed, org.collector.token())
+    return home
+
+
+def aws_env(endpoint: str) -> dict[str, str]:
+    """Credentials moto accepts, and nothing of the real environment's AWS settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",  # noqa: S106 - moto's dummy credentials
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_ENDPOINT_URL=endpoint,
+    )
+    return env

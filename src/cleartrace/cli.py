@@ -17,6 +17,7 @@ from typing import Any
 from cleartrace import __version__, commands
 from cleartrace.commands import collector, ingest, org_admin, settings
 from cleartrace.commands import upload as upload_commands
+from cleartrace.commands.common import json_flag
 from cleartrace.errors import ClearTraceError, DisplayUnavailable
 
 __all__ = ["build_parser", "main"]
@@ -33,10 +34,6 @@ def _add(sub: Any, name: str, help_: str, func: Any) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = sub.add_parser(name, help=help_, description=help_)
     p.set_defaults(func=func)
     return p
-
-
-def _json_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--json", action="store_true", help="print JSON to stdout")
 
 
 def _categories(p: argparse.ArgumentParser) -> None:
@@ -93,7 +90,7 @@ def _redact_parser(ssub: Any) -> None:
         help="with --pii: only these categories (repeatable), e.g. email, payment_card",
     )
     p.add_argument("--dry-run", action="store_true", help="show what would go; change nothing")
-    _json_flag(p)
+    json_flag(p)
 
 
 def _tray(args: argparse.Namespace) -> int:
@@ -136,13 +133,13 @@ def build_parser() -> argparse.ArgumentParser:
         "show consent, recording state, store, key storage and display",
         commands.status,
     )
-    _json_flag(p)
+    json_flag(p)
 
     consent = _add(sub, "consent", "show, give, refuse or withdraw consent per category", None)
     csub = consent.add_subparsers(
         dest="action", metavar="ACTION", required=True, parser_class=_Parser
     )
-    _json_flag(_add(csub, "show", "show the consent of every category", commands.consent_show))
+    json_flag(_add(csub, "show", "show the consent of every category", commands.consent_show))
     for action, text in (
         ("give", "give consent for categories"),
         ("refuse", "refuse consent for categories"),
@@ -166,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     esub = exclude.add_subparsers(
         dest="action", metavar="ACTION", required=True, parser_class=_Parser
     )
-    _json_flag(_add(esub, "list", "list excluded applications", commands.exclude_list))
+    json_flag(_add(esub, "list", "list excluded applications", commands.exclude_list))
     for action, text in (
         ("add", "never record while APP has focus"),
         ("remove", "remove a personal exclusion"),
@@ -181,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     ssub = sessions.add_subparsers(
         dest="action", metavar="ACTION", required=True, parser_class=_Parser
     )
-    _json_flag(_add(ssub, "list", "list sessions", commands.sessions_list))
+    json_flag(_add(ssub, "list", "list sessions", commands.sessions_list))
     p = _add(ssub, "show", "show one session", commands.sessions_show)
     _session_id(p)
     p.add_argument("--text", action="store_true", help="include the typed text per window")
@@ -191,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--activity", action="store_true", help="add keys, moves, clicks and scrolls per minute"
     )
-    _json_flag(p)
+    json_flag(p)
     _redact_parser(ssub)
     for action, text in (
         ("approve", "approve a session for upload"),
@@ -217,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     lsub = ledger.add_subparsers(
         dest="action", metavar="ACTION", required=True, parser_class=_Parser
     )
-    _json_flag(_add(lsub, "show", "show the ledger records", commands.ledger_show))
+    json_flag(_add(lsub, "show", "show the ledger records", commands.ledger_show))
     p = _add(lsub, "export", "export the ledger as JSON Lines", commands.ledger_export)
     p.add_argument("--out", required=True, metavar="FILE", help="file to write")
 
@@ -242,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SEQ:HASH",
         help="a head witnessed earlier; a ledger that ends before it is truncated",
     )
-    _json_flag(p)
+    json_flag(p)
 
     settings.register(sub, _add)
     upload_commands.register(sub, _add)

@@ -238,12 +238,14 @@ class Service:
         """
         return active_policy(self.paths)
 
-    def _consent(self) -> state.ConsentState:
-        return state.consent_from_records(self.home().ledger.records(), self.policy)
+    def _consent(self, policy: Policy | None = None) -> state.ConsentState:
+        policy = self.policy if policy is None else policy
+        return state.consent_from_records(self.home().ledger.records(), policy)
 
     def snapshot(self) -> Snapshot:
         """The current state; reads the store, so call it off the GUI thread."""
-        consent = self._consent()
+        policy = self.policy  # read and verified once per snapshot
+        consent = self._consent(policy)
         granted = consent.granted()
         rec = self._recorder.status() if self.recording_thread_alive and self._recorder else None
         sessions = self.home().store.list_sessions()
@@ -273,7 +275,7 @@ class Service:
             session_counts={} if rec is None else dict(rec["counts"]),
             today_counts=today,
             pending_review=pending,
-            hold_days=self.hold_days(),
+            hold_days=preferences.hold_days(self.paths, policy),
             key_storage=describe_keystore(self.paths),
             home=str(self.paths.home),
             **self._upload_state(sessions),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import selectors
 import signal
 import subprocess
@@ -89,15 +88,3 @@ def collector_running(data: Path, *args: str, **kw: object) -> Iterator[RunningC
 def leftovers(root: Path) -> Sequence[Path]:
     """Temporary files a write left behind (there must be none)."""
     return [p for p in root.rglob(".*") if p.is_file()]
-
-
-def aws_env(endpoint: str) -> dict[str, str]:
-    """Credentials moto accepts, and nothing of the real environment's AWS settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",  # noqa: S106 - moto's dummy credentials
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_ENDPOINT_URL=endpoint,
-    )
-    return env

@@ -23,9 +23,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from org_device import Device
-from org_process import aws_env, cleartrace, collector_running, leftovers
+from org_process import cleartrace, collector_running, leftovers
 
 from cleartrace.org.keys import OrgKeys
+from orgkit import aws_env
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:

@@ -5,22 +5,16 @@ from __future__ import annotations
 from pytestqt.qtbot import QtBot
 
 from cleartrace.categories import Category
-from cleartrace.consent.signed_policy import read_signed_policy
 from cleartrace.home import Home
 from cleartrace.paths import Paths
 from cleartrace.service import Service
 from cleartrace.ui.runner import Runner
 from cleartrace.ui.tray import Tray
-from cleartrace.upload.enrolment import enrol
-from orgkit import Org, record_session
+from orgkit import Org, enrolled, record_session
 
 
 def enrolled_runner(org: Org, paths: Paths) -> Runner:
-    home = Home.open(paths, create=True)
-    enrol(
-        home, org.collector.url, read_signed_policy(org.policy.read_bytes()), org.collector.token()
-    )
-    home.close()
+    enrolled(org, paths).close()
     return Runner(Service(paths, env={}))
 
 

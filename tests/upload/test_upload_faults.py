@@ -23,7 +23,7 @@ from cleartrace.upload.bundle import build_bundle, open_bundle, parse_bundle
 from cleartrace.upload.enrolment import enrol
 from cleartrace.upload.outbox import Outbox
 from cleartrace.upload.uploader import BackgroundUploader, Retry, UploadBusy, Uploader
-from orgkit import Org, approve, make_org, record_session
+from orgkit import Org, approve, enrolled, make_org, record_session
 
 NO_WAIT = Retry(attempts=2, base=0.01, cap=0.01)
 
@@ -66,13 +66,7 @@ def test_a_refused_bundle_does_not_hold_back_a_withdrawal(
     org = make_org(tmp_path / "org", extra=("--max-bundle-mb", "0.01"))
     org.collector.start()
     try:
-        home = Home.open(private_home, create=True)
-        enrol(
-            home,
-            org.collector.url,
-            read_signed_policy(org.policy.read_bytes()),
-            org.collector.token(),
-        )
+        home = enrolled(org, private_home)
         give(home.ledger, frozenset(Category), active_policy(private_home))
         session = record_session(home, 20_000)  # well over 10 kB sealed
         approve(home, session)

@@ -26,7 +26,7 @@ from cleartrace.upload.bundle import open_bundle, parse_bundle, verify_signature
 from cleartrace.upload.enrolment import enrol, load_enrolment
 from cleartrace.upload.outbox import Outbox, Queued
 from cleartrace.upload.uploader import Retry, Uploader
-from orgkit import Org, approve, make_org, record_session
+from orgkit import Org, approve, enrolled, make_org, record_session
 
 NO_WAIT = Retry(attempts=2, base=0.01, cap=0.01)
 
@@ -192,13 +192,7 @@ def test_shredded_after_upload_when_the_policy_says_so(tmp_path: Path, private_h
     org = make_org(tmp_path / "org", keep_uploaded_days=0)
     org.collector.start()
     try:
-        home = Home.open(private_home, create=True)
-        enrol(
-            home,
-            org.collector.url,
-            read_signed_policy(org.policy.read_bytes()),
-            org.collector.token(),
-        )
+        home = enrolled(org, private_home)
         session = record_session(home)
         approve(home, session)
         report = uploader(home).run()

@@ -5,17 +5,14 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cleartrace.commands.common import Args, emit_json
+from cleartrace.commands.common import Add, Args, emit_json, json_flag
 from cleartrace.org.limits import DEFAULT_MAX_BUNDLE_MB, DEFAULT_RATE, Rate
 from cleartrace.org.registry import DB_NAME, Registry
 
 __all__ = ["org_devices", "org_serve", "org_token", "register"]
-
-AddCommand = Callable[[Any, str, str, Callable[[Args], int | None]], argparse.ArgumentParser]
 
 
 def _log_activity() -> None:
@@ -97,7 +94,7 @@ def org_devices(args: Args) -> int:
     return 0
 
 
-def register(sub: Any, add: AddCommand) -> None:
+def register(sub: Any, add: Add) -> None:
     """Add `serve`, `token` and `devices` to the `cleartrace org` subcommands."""
     p = add(
         sub,
@@ -147,7 +144,7 @@ def register(sub: Any, add: AddCommand) -> None:
 
     p = add(sub, "devices", "list enrolled devices and their witnessed ledger heads", org_devices)
     _data(p)
-    p.add_argument("--json", action="store_true", help="print JSON to stdout")
+    json_flag(p)
 
 
 def _data(p: argparse.ArgumentParser) -> None:

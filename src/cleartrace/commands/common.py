@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any
@@ -17,9 +17,24 @@ from cleartrace.home import Home
 from cleartrace.paths import Paths
 from cleartrace.store.db import connect
 
-__all__ = ["Args", "emit_json", "fmt_time", "open_home", "poke_recorder", "read_ledger"]
+__all__ = [
+    "Add",
+    "Args",
+    "emit_json",
+    "fmt_time",
+    "json_flag",
+    "open_home",
+    "poke_recorder",
+    "read_ledger",
+]
 
 Args = argparse.Namespace
+#: How a commands module adds a subcommand: add(subparsers, name, help, func) (cli._add).
+Add = Callable[[Any, str, str, Any], argparse.ArgumentParser]
+
+
+def json_flag(p: argparse.ArgumentParser, what: str = "JSON") -> None:
+    p.add_argument("--json", action="store_true", help=f"print {what} to stdout")
 
 
 def emit_json(value: Any) -> None:

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cleartrace.commands.common import Args, emit_json
+from cleartrace.commands.common import Add, Args, emit_json, json_flag
 from cleartrace.org import FORMATS
 
 if TYPE_CHECKING:
     from cleartrace.org.ingest import IngestSummary
 
 __all__ = ["org_ingest", "register", "summary_text"]
-
-Add = Callable[[Any, str, str, Any], argparse.ArgumentParser]
 
 
 def summary_text(summary: IngestSummary) -> str:
@@ -105,4 +101,4 @@ def register(sub: Any, add: Add) -> None:
         "head must be there and signed by it",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON to stdout")
+    json_flag(p, "the summary as JSON")

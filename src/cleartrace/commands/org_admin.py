@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from cleartrace.categories import Category, parse_categories
-from cleartrace.commands.common import Args, emit_json
+from cleartrace.commands.common import Add, Args, emit_json, json_flag
 from cleartrace.consent.policy import DEFAULT_POLICY, Policy
 from cleartrace.consent.records import key_fingerprint
 from cleartrace.consent.signed_policy import installed_policy, policy_file
@@ -34,8 +33,6 @@ __all__ = [
     "register",
     "register_device",
 ]
-
-Add = Callable[[Any, str, str, Any], argparse.ArgumentParser]
 
 
 # -- keys -------------------------------------------------------------------------
@@ -162,10 +159,6 @@ def policy_show_device(args: Args) -> None:
 # -- parsers ------------------------------------------------------------------------
 
 
-def _json_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--json", action="store_true", help="print JSON to stdout")
-
-
 def _keys_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--keys", required=True, metavar="KEYS", help="the key directory 'org keygen' wrote"
@@ -251,7 +244,7 @@ def register(sub: Any, add: Add) -> None:
         psub, "show", "verify a signed policy file and show its signer and fields", org_policy_show
     )
     p.add_argument("file", metavar="FILE", help="a signed policy file")
-    _json_flag(p)
+    json_flag(p)
 
 
 def register_device(sub: Any, add: Add) -> None:
@@ -260,7 +253,7 @@ def register_device(sub: Any, add: Add) -> None:
     psub = policy.add_subparsers(
         dest="action", metavar="ACTION", required=True, parser_class=type(policy)
     )
-    _json_flag(
+    json_flag(
         add(
             psub,
             "show",

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
-from collections.abc import Callable
 from typing import Any
 
-from cleartrace.commands.common import Args, emit_json
+from cleartrace.commands.common import Add, Args, emit_json, json_flag
 from cleartrace.consent.signed_policy import active_policy
 from cleartrace.paths import Paths
 from cleartrace.preferences import hold_days, load_pause_hotkey, save_hold_days, save_pause_hotkey
 
 __all__ = ["register", "settings_hold_days", "settings_hotkey", "settings_show"]
-
-Add = Callable[[Any, str, str, Any], argparse.ArgumentParser]
 
 
 def settings_show(args: Args) -> None:
@@ -51,7 +47,7 @@ def register(sub: Any, add: Add) -> None:
         dest="action", metavar="ACTION", required=True, parser_class=type(settings)
     )
     p = add(ssub, "show", "show the hold period and the pause hotkey", settings_show)
-    p.add_argument("--json", action="store_true", help="print JSON to stdout")
+    json_flag(p)
     p = add(
         ssub,
         "hold-days",

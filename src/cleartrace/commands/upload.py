@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
 import getpass
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from cleartrace.commands.common import Args, emit_json, fmt_time, open_home
+from cleartrace.commands.common import Add, Args, emit_json, fmt_time, json_flag, open_home
 from cleartrace.consent.signed_policy import read_signed_policy
 from cleartrace.errors import UsageError
 from cleartrace.paths import Paths
 from cleartrace.upload.enrolment import Enrolment, load_enrolment
 
 __all__ = ["enroll", "outbox_list", "register", "upload"]
-
-Add = Callable[[Any, str, str, Any], argparse.ArgumentParser]
 
 
 # Uploading needs requests and pyarrow; they load only for these commands, so
@@ -154,15 +150,15 @@ def register(sub: Any, add: Add) -> None:
         metavar="FILE",
         help="read the token from FILE (keeps it out of the process list and shell history)",
     )
-    p.add_argument("--json", action="store_true", help="print JSON to stdout")
+    json_flag(p)
     p = add(sub, "upload", "upload approved sessions and new ledger records now", upload)
     p.add_argument(
         "--now", action="store_true", help="upload now (the only mode; kept for scripts)"
     )
-    p.add_argument("--json", action="store_true", help="print JSON to stdout")
+    json_flag(p)
     outbox = add(sub, "outbox", "what waits to be uploaded", None)
     osub = outbox.add_subparsers(
         dest="action", metavar="ACTION", required=True, parser_class=type(outbox)
     )
     p = add(osub, "list", "list queued bundles and approved sessions", outbox_list)
-    p.add_argument("--json", action="store_true", help="print JSON to stdout")
+    json_flag(p)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,7 +46,7 @@ from cleartrace.consent.records import (
 )
 from cleartrace.errors import LedgerBroken, UsageError
 
-__all__ = ["VerifyReport", "parse_device", "parse_head", "verify_export"]
+__all__ = ["VerifyReport", "format_problem", "parse_device", "parse_head", "verify_export"]
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _RECORD_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
@@ -183,18 +183,27 @@ def _check_record(record: dict[str, Any], key: Ed25519PublicKey, prev: str) -> N
         raise LedgerBroken(
             seq, f"hash chain broken: 'prev' is not {before} (a replaced record or a forked ledger)"
         )
+    problem = format_problem(record)
+    if problem is not None:
+        raise LedgerBroken(seq, problem)
+
+
+def format_problem(record: Mapping[str, Any]) -> str | None:
+    """What keeps `record` from being a well-formed v1 record (version, time,
+    kind, that kind's fields), or None; the signature and chain are checked apart."""
     if record.get("v") != RECORD_VERSION:
-        raise LedgerBroken(seq, "the record format is not v1; update cleartrace")
+        return "the record format is not v1; update cleartrace"
     time, kind = record.get("time"), record.get("kind")
     if not isinstance(time, str) or not _RECORD_TIME.fullmatch(time):
-        raise LedgerBroken(seq, "'time' is not a UTC time with milliseconds")
+        return "'time' is not a UTC time with milliseconds"
     if not isinstance(kind, str) or not _KIND.fullmatch(kind):
-        raise LedgerBroken(seq, "'kind' is not of the form 'area.event'")
+        return "'kind' is not of the form 'area.event'"
     if kind in KIND_FIELDS:
         try:
             check_fields(kind, {k: v for k, v in record.items() if k not in ENVELOPE})
         except ValueError as exc:
-            raise LedgerBroken(seq, f"the '{kind}' record breaks format v1: {exc}") from None
+            return f"the '{kind}' record breaks format v1: {exc}"
+    return None
 
 
 def verify_export(

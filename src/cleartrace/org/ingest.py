@@ -28,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import sys
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -40,15 +39,8 @@ import pyarrow as pa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from tqdm import tqdm
 
-from cleartrace.consent.records import (
-    ENVELOPE,
-    GENESIS,
-    KIND_FIELDS,
-    RECORD_VERSION,
-    check_fields,
-    check_signature,
-    record_hash,
-)
+from cleartrace.consent.records import GENESIS, check_signature, record_hash
+from cleartrace.consent.verify import format_problem
 from cleartrace.errors import BundleError, LedgerBroken, StoreError, UsageError
 from cleartrace.org.blobstore import BlobStore, S3Store, bundle_key, open_store
 from cleartrace.org.coverage import REASONS, Coverage, coverage_of
@@ -61,8 +53,6 @@ __all__ = ["IngestSummary", "Rejection", "assemble_ledger", "ingest"]
 
 log = logging.getLogger(__name__)
 
-_RECORD_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
-_KIND = re.compile(r"[a-z]+\.[a-z]+")
 #: Decrypted event tables kept between reading a device's ledger and writing
 #: its rows; beyond this they are decrypted again (bundles are re-read too).
 _MEMORY_BUDGET = 1 << 30
@@ -185,20 +175,9 @@ def _check_record(record: Mapping[str, Any], key: Ed25519PublicKey, seq: int, pr
             "ledger-rewritten",
             f"record {seq} does not follow record {seq - 1} (the ledger was rewritten)",
         )
-    kind, time = record.get("kind"), record.get("time")
-    if (
-        record.get("v") != RECORD_VERSION
-        or not isinstance(time, str)
-        or not _RECORD_TIME.fullmatch(time)
-        or not isinstance(kind, str)
-        or not _KIND.fullmatch(kind)
-    ):
-        raise _ChainBroken("ledger-bad-record", f"record {seq} is not a v1 record")
-    if kind in KIND_FIELDS:
-        try:
-            check_fields(str(kind), {k: v for k, v in record.items() if k not in ENVELOPE})
-        except ValueError:
-            raise _ChainBroken("ledger-bad-record", f"record {seq} breaks format v1") from None
+    problem = format_problem(record)
+    if problem is not None:
+        raise _ChainBroken("ledger-bad-record", f"record {seq}: {problem}")
     return record_hash(record)
 
 

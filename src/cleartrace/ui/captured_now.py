@@ -16,6 +16,7 @@ from cleartrace.categories import Category
 from cleartrace.service import Service, Snapshot
 from cleartrace.ui.runner import Runner
 from cleartrace.ui.texts import CATEGORY_TEXTS, describe_key_storage, local_time
+from cleartrace.ui.widgets import label
 
 __all__ = ["CapturedNowWindow", "category_state", "state_line"]
 
@@ -95,7 +96,7 @@ class CapturedNowWindow(QWidget):
         self._timer.timeout.connect(self._refresh)
 
         layout = QVBoxLayout(self)
-        self._state = self._label("state", "Looking…")
+        self._state = label("state", "Looking…")
         font = self._state.font()
         font.setBold(True)
         self._state.setFont(font)
@@ -111,35 +112,29 @@ class CapturedNowWindow(QWidget):
         self._counts: dict[Category, QLabel] = {}
         for row, category in enumerate(Category, start=1):
             grid.addWidget(QLabel(CATEGORY_TEXTS[category].label), row, 0)
-            self._status[category] = self._label(f"status_{category.value}", "")
-            self._counts[category] = self._label(f"count_{category.value}", "")
+            self._status[category] = label(f"status_{category.value}", "")
+            self._counts[category] = label(f"count_{category.value}", "")
             self._counts[category].setAlignment(Qt.AlignmentFlag.AlignRight)
             grid.addWidget(self._status[category], row, 1)
             grid.addWidget(self._counts[category], row, 2)
 
-        self._excluded = self._label("excluded_intervals", "")
-        self._application = self._label("application", "")
-        self._titles = self._label("titles", "")
-        self._keys = self._label("key_storage", "")
-        for label in (self._excluded, self._application, self._titles, self._keys):
-            layout.addWidget(label)
+        self._excluded = label("excluded_intervals", "")
+        self._application = label("application", "")
+        self._titles = label("titles", "")
+        self._keys = label("key_storage", "")
+        for line in (self._excluded, self._application, self._titles, self._keys):
+            layout.addWidget(line)
         layout.addWidget(
-            self._label(
+            label(
                 "no_content",
                 "What you type is never shown here; read it in the review window.",
             )
         )
-        self._error = self._label("error", "")
+        self._error = label("error", "")
         self._error.setStyleSheet("color: #b00020;")
         self._error.hide()
         layout.addWidget(self._error)
         layout.addStretch(1)
-
-    def _label(self, name: str, text: str) -> QLabel:
-        label = QLabel(text)
-        label.setObjectName(name)
-        label.setWordWrap(True)
-        return label
 
     # -- refreshing -------------------------------------------------------------------------
 

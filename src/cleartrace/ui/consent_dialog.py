@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Literal
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QCloseEvent, QShowEvent
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -29,6 +29,7 @@ from cleartrace.consent.state import ConsentStatus
 from cleartrace.service import Service
 from cleartrace.ui.runner import Runner
 from cleartrace.ui.texts import CATEGORY_TEXTS, needs_note
+from cleartrace.ui.widgets import BusyDialog, label
 
 __all__ = ["ConsentDialog"]
 
@@ -59,7 +60,7 @@ def _refuse_all(svc: Service, asked: frozenset[Category]) -> None:
     svc.refuse(asked)
 
 
-class ConsentDialog(QDialog):
+class ConsentDialog(BusyDialog):
     """One checkbox per category the policy asks for ("consent_<category>"), none
     ticked; "agree" gives the ticked ones, "refuse" refuses all.
 
@@ -73,7 +74,7 @@ class ConsentDialog(QDialog):
         self._runner = runner
         self._boxes: dict[Category, QCheckBox] = {}
         self._asked: tuple[Category, ...] = ()
-        self._loading = self._busy = False
+        self._loading = False
         self._loaded = False
         self.outcome: Outcome | None = None
         self.setWindowTitle("ClearTrace: what may be recorded?")
@@ -85,12 +86,12 @@ class ConsentDialog(QDialog):
         )
         heading.setWordWrap(True)
         layout.addWidget(heading)
-        self._purpose = self._label("policy_purpose", "Loading your organisation's policy…")
+        self._purpose = label("policy_purpose", "Loading your organisation's policy…")
         layout.addWidget(self._purpose)
-        self._policy = self._label("policy_id", "")
+        self._policy = label("policy_id", "")
         self._policy.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self._policy)
-        choose = self._label(
+        choose = label(
             "choose",
             "Tick what may be recorded. Nothing is ticked for you. You can pause, review, "
             "delete and withdraw at any time, and withdrawing is as easy as agreeing.",
@@ -98,9 +99,6 @@ class ConsentDialog(QDialog):
         layout.addWidget(choose)
         self._categories = QVBoxLayout()
         layout.addLayout(self._categories)
-        self._error = self._label("error", "")
-        self._error.setStyleSheet("color: #b00020;")
-        self._error.hide()
         layout.addWidget(self._error)
 
         buttons = QHBoxLayout()
@@ -118,12 +116,6 @@ class ConsentDialog(QDialog):
         buttons.addWidget(self._agree)
         layout.addLayout(buttons)
         self._update_buttons()
-
-    def _label(self, name: str, text: str) -> QLabel:
-        label = QLabel(text)
-        label.setObjectName(name)
-        label.setWordWrap(True)
-        return label
 
     # -- loading ---------------------------------------------------------------------
 
@@ -155,16 +147,16 @@ class ConsentDialog(QDialog):
 
     def _add_category(self, category: Category, mouse_move_hz: int) -> None:
         text = CATEGORY_TEXTS[category]
-        label = text.label
+        caption = text.label
         note = needs_note(category)
         if note is not None and DEPENDS_ON[category] in self._asked:
-            label += f" ({note})"
-        box = QCheckBox(label)
+            caption += f" ({note})"
+        box = QCheckBox(caption)
         box.setObjectName(f"consent_{category.value}")
         box.setChecked(False)
         box.toggled.connect(lambda checked, c=category: self._on_toggled(c, checked))
         explanation = text.sentence(mouse_move_hz)
-        detail = self._label(f"explain_{category.value}", explanation)
+        detail = label(f"explain_{category.value}", explanation)
         # One line each: a wrapped label's height is not known when the dialog is
         # sized, and a clipped explanation would defeat its purpose.
         detail.setWordWrap(False)
@@ -228,21 +220,3 @@ class ConsentDialog(QDialog):
         self._busy = False
         self._show_error(f"Your answer could not be stored: {message}")
         self._update_buttons()
-
-    def _show_error(self, text: str) -> None:
-        self._error.setText(text)
-        self._error.show()
-
-    # -- closing -------------------------------------------------------------------------
-
-    def reject(self) -> None:
-        """Escape or the close button: nothing is stored; ignored while an answer is
-        being stored, so the person sees whether it worked."""
-        if not self._busy:
-            super().reject()
-
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt's name)
-        if self._busy:
-            event.ignore()
-        else:
-            super().closeEvent(event)

@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QKeySequenceEdit,
-    QLabel,
     QListWidget,
     QListWidgetItem,
     QPushButton,
@@ -38,6 +37,7 @@ from cleartrace.preferences import (
 from cleartrace.service import Service
 from cleartrace.ui.runner import Runner
 from cleartrace.ui.texts import describe_key_storage
+from cleartrace.ui.widgets import label
 
 __all__ = ["SettingsWindow"]
 
@@ -100,23 +100,17 @@ class SettingsWindow(QWidget):
         layout.addWidget(self._hotkey_box())
         layout.addWidget(self._hold_box())
         layout.addWidget(self._data_box())
-        self._error = self._label("error", "")
+        self._error = label("error", "")
         self._error.setStyleSheet("color: #b00020;")
         self._error.hide()
         layout.addWidget(self._error)
         self._update_buttons()
 
-    def _label(self, name: str, text: str) -> QLabel:
-        label = QLabel(text)
-        label.setObjectName(name)
-        label.setWordWrap(True)
-        return label
-
     def _exclusions_box(self) -> QGroupBox:
         box = QGroupBox("Applications never recorded")
         layout = QVBoxLayout(box)
         layout.addWidget(
-            self._label("exclusions_help", "While one of these is in front, nothing is recorded.")
+            label("exclusions_help", "While one of these is in front, nothing is recorded.")
         )
         self._list = QListWidget()
         self._list.setObjectName("exclusions")
@@ -142,7 +136,7 @@ class SettingsWindow(QWidget):
         add.addWidget(self._app, 1)
         add.addWidget(self._add)
         layout.addLayout(add)
-        self._windows_note = self._label("windows_note", "Looking for open windows…")
+        self._windows_note = label("windows_note", "Looking for open windows…")
         layout.addWidget(self._windows_note)
         return box
 
@@ -156,7 +150,7 @@ class SettingsWindow(QWidget):
         clear = QPushButton("No hotkey")
         clear.setObjectName("clear_hotkey")
         clear.clicked.connect(lambda: self._save_hotkey(""))
-        self._hotkey_note = self._label("hotkey_note", "")
+        self._hotkey_note = label("hotkey_note", "")
         layout.addWidget(self._hotkey)
         layout.addWidget(clear)
         layout.addWidget(self._hotkey_note, 1)
@@ -172,16 +166,16 @@ class SettingsWindow(QWidget):
         self._hold.valueChanged.connect(self._save_hold)
         self._loading_hold = False
         layout.addRow("It waits for your review for", self._hold)
-        self._hold_note = self._label("hold_note", "")
+        self._hold_note = label("hold_note", "")
         layout.addRow(self._hold_note)
         return box
 
     def _data_box(self) -> QGroupBox:
         box = QGroupBox("Where your data lives")
         layout = QFormLayout(box)
-        self._home = self._label("home", "")
+        self._home = label("home", "")
         self._home.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self._keys = self._label("key_storage", "")
+        self._keys = label("key_storage", "")
         layout.addRow("Recordings and history:", self._home)
         layout.addRow("Encryption keys:", self._keys)
         return box

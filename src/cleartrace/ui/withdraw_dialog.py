@@ -6,10 +6,9 @@ and the dialog closes only once the withdrawal is in the ledger.
 
 from __future__ import annotations
 
-from PySide6.QtGui import QCloseEvent, QShowEvent
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
-    QDialog,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -22,6 +21,7 @@ from cleartrace.consent.state import ConsentStatus
 from cleartrace.service import Service
 from cleartrace.ui.runner import Runner
 from cleartrace.ui.texts import CATEGORY_TEXTS
+from cleartrace.ui.widgets import BusyDialog
 
 __all__ = ["WithdrawDialog"]
 
@@ -39,7 +39,7 @@ def _withdraw_all(svc: Service, delete_sessions: bool) -> list[Category]:
     return svc.withdraw(given, delete_sessions=delete_sessions)
 
 
-class WithdrawDialog(QDialog):
+class WithdrawDialog(BusyDialog):
     """One confirmation: "withdraw" withdraws every given category, with
     "delete_sessions" ticked it deletes the local sessions too; "cancel" changes
     nothing."""
@@ -48,7 +48,7 @@ class WithdrawDialog(QDialog):
         super().__init__(parent)
         self._runner = runner
         self._given: list[Category] = []
-        self._loading = self._busy = False
+        self._loading = False
         self.setWindowTitle("ClearTrace: withdraw consent")
         self.setMinimumWidth(480)
 
@@ -71,11 +71,6 @@ class WithdrawDialog(QDialog):
         self._delete.setObjectName("delete_sessions")
         self._delete.setToolTip("Their keys are destroyed first, so they cannot be read again.")
         layout.addWidget(self._delete)
-        self._error = QLabel("")
-        self._error.setObjectName("error")
-        self._error.setWordWrap(True)
-        self._error.setStyleSheet("color: #b00020;")
-        self._error.hide()
         layout.addWidget(self._error)
 
         buttons = QHBoxLayout()
@@ -138,19 +133,3 @@ class WithdrawDialog(QDialog):
         self._busy = False
         self._show_error(f"Your consent could not be withdrawn: {message}")
         self._update_buttons()
-
-    def _show_error(self, text: str) -> None:
-        self._error.setText(text)
-        self._error.show()
-
-    def reject(self) -> None:
-        """Cancel, Escape or the close button; ignored while withdrawing, so the
-        person sees whether it worked."""
-        if not self._busy:
-            super().reject()
-
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 (Qt's name)
-        if self._busy:
-            event.ignore()
-        else:
-            super().closeEvent(event)

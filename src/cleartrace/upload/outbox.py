@@ -63,10 +63,6 @@ class Outbox:
     def close(self) -> None:
         self._conn.close()
 
-    @property
-    def conn(self) -> sqlite3.Connection:
-        return self._conn
-
     def queued(self) -> list[Queued]:
         """Waiting bundles, oldest first (the order they must reach the collector)."""
         sql = (

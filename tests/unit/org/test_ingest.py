@@ -6,7 +6,6 @@ import argparse
 import hashlib
 import json
 import logging
-import os
 import secrets
 import uuid
 from collections.abc import Iterator, Sequence
@@ -575,35 +574,7 @@ def test_bundles_gone_from_the_source_leave_the_dataset(world: World) -> None:
 # -- S3 ------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    """A real S3-compatible server (moto) on 127.0.0.1 with credentials it accepts."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    saved = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",  # noqa: S106 - moto's dummy credentials
-        AWS_DEFAULT_REGION="us-east-1",
-    )
-    try:
-        yield endpoint
-    finally:
-        for key in [k for k in os.environ if k.startswith("AWS_")]:
-            del os.environ[key]
-        os.environ.update(saved)
-        server.stop()
-
-
-def test_ingest_from_s3(world: World, s3_endpoint: str) -> None:
-    import boto3
-
-    bucket = f"ct-{uuid.uuid4().hex[:12]}"
-    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=bucket)
+def test_ingest_from_s3(world: World, s3_endpoint: str, bucket: str) -> None:
     world.collector = Collector(S3Store(bucket, "org/a", endpoint_url=s3_endpoint))
     device = world.device()
     session, name, events = recorded_session(world, device)
