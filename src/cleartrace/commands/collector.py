@@ -44,6 +44,7 @@ def org_serve(args: Args) -> int:
         policy=Path(args.policy) if args.policy else None,
         max_bundle_mb=args.max_bundle_mb,
         rate=Rate.parse(args.rate),
+        recheck_heads=args.recheck_heads,
     )
 
     def ready(url: str) -> None:
@@ -136,6 +137,14 @@ def register(sub: Any, add: Add) -> None:
         default=f"{DEFAULT_RATE.count}/m",
         metavar="N/PERIOD",
         help=f"uploads per device, e.g. 10/s or 1000/h (default {DEFAULT_RATE.count}/m)",
+    )
+    p.add_argument(
+        "--recheck-heads",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="how often every head file in the store is checked against the registry and "
+        "rewritten if it differs (default 300)",
     )
 
     p = add(sub, "token", "print single-use enrolment tokens, one per line", org_token)

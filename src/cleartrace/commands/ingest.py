@@ -53,6 +53,7 @@ def org_ingest(args: Args) -> int:
         progress=progress,
         endpoint_url=args.s3_endpoint,
         witness_key=None if args.witness_key is None else Path(args.witness_key),
+        heads_from=None if args.heads_from is None else Path(args.heads_from),
     )
     if args.json:
         emit_json(summary.as_dict())
@@ -98,7 +99,13 @@ def register(sub: Any, add: Add) -> None:
         "--witness-key",
         metavar="FILE",
         help="the collector's witness.pub (or its data directory): every device's witnessed "
-        "head must be there and signed by it",
+        "head must be there, signed by it and name that device",
+    )
+    p.add_argument(
+        "--heads-from",
+        metavar="DATA",
+        help="the collector's data directory, read only: its registry is the authority on "
+        "witnessed heads, so a store rolled back to older heads is refused on a first ingest too",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     json_flag(p, "the summary as JSON")

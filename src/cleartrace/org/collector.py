@@ -30,6 +30,7 @@ import json
 import logging
 import math
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,8 +58,8 @@ from cleartrace.errors import (
 )
 from cleartrace.org.blobstore import BlobStore, bundle_key, head_key
 from cleartrace.org.limits import DEFAULT_MAX_BUNDLE_MB, DEFAULT_RATE, Rate, TokenBucket
-from cleartrace.org.registry import Head, Registry, StoredBundle, TokenRefused
-from cleartrace.org.witness import sign_head
+from cleartrace.org.registry import Device, Head, Registry, StoredBundle, TokenRefused
+from cleartrace.org.witness import HEAD_VERSION, sign_head
 from cleartrace.upload.bundle import Bundle, parse_bundle, verify_signature
 
 __all__ = [
@@ -161,6 +162,7 @@ class Collector:
         self.witness = witness
         self._buckets: dict[str, TokenBucket] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._head_locks: dict[str, threading.Lock] = {}
         self.app = Starlette(
             routes=[
                 Route("/v1/enroll", self._enroll, methods=["POST"]),
@@ -326,8 +328,11 @@ class Collector:
     def _witness_and_store(self, bundle: Bundle) -> StoredBundle | _Accepted:
         """Check the witnessed head, store, move the head (worker thread, device lock held).
 
-        Bundle first, then the head file, then the registry: a crash in between
-        leaves a stored bundle that the device sends again, and that is accepted then.
+        Bundle first, then the registry, then the head file: the head file is
+        never ahead of collector.db, so every counter a head file carries was
+        committed and none is handed out twice. A crash after the bundle leaves
+        one the device sends again (accepted then); a crash after the commit, a
+        head file behind the registry, which `rewrite_heads` puts right.
         """
         stored = self.registry.stored(bundle.name)  # raced in on another connection
         if stored is not None:
@@ -339,23 +344,23 @@ class Collector:
             raise _head_mismatch(base, device.head)
         when = rfc3339(datetime.now(UTC))
         self.store.put(bundle_key(bundle.name), bundle.raw)
-        # The head file mirrors collector.db, which is the durable record (synced on
-        # commit); `rewrite_heads` repairs a mirror a crash left behind, so the file
-        # is not synced on its own (that would be the slowest part of a small upload).
-        doc = self._head_doc(bundle.device, head, bundle.name, when)
-        self.store.put(head_key(device.hex), doc, durable=False)
-        try:
-            self.registry.accept(
-                name=bundle.name,
-                device=bundle.device,
-                size=len(bundle.raw),
-                base=base,
-                head=head,
-                when=when,
-            )
-        except LedgerBroken:  # only if the registry was changed behind the lock's back
-            current = self.registry.device(bundle.device)
-            raise _head_mismatch(base, current.head if current else device.head) from None
+        with self._head_lock(bundle.device):
+            try:
+                moved = self.registry.accept(
+                    name=bundle.name,
+                    device=bundle.device,
+                    size=len(bundle.raw),
+                    base=base,
+                    head=head,
+                    when=when,
+                )
+            except LedgerBroken:  # only if the registry was changed behind the lock's back
+                current = self.registry.device(bundle.device)
+                raise _head_mismatch(base, current.head if current else device.head) from None
+            # The head file mirrors collector.db, which is the durable record (synced on
+            # commit); `rewrite_heads` repairs a mirror a crash left behind, so the file
+            # is not synced on its own (that would be the slowest part of a small upload).
+            self.store.put(head_key(device.hex), self._head_doc(moved), durable=False)
         return _Accepted(device=bundle.device, head=head)
 
     async def _replayed(self, stored: StoredBundle) -> Response:
@@ -363,38 +368,65 @@ class Collector:
         head = known.head.as_json() if known is not None else None
         return JSONResponse({"bundle": stored.name, "head": head, "stored": False})
 
-    def _head_doc(self, device: str, head: Head, bundle: str, when: str) -> bytes:
-        """heads/<device>.json: the witnessed head, the bundle that brought it, and
-        when; signed with the witness key (Ed25519 is deterministic, so the same
-        head always gives the same bytes)."""
-        doc = {"device": device, "seq": head.seq, "hash": head.hash, "bundle": bundle, "time": when}
+    def _head_lock(self, device: str) -> threading.Lock:
+        """Held (on a worker thread) while a device's head moves in the registry and
+        its head file is written, so that file is never overwritten with an older head
+        (dict.setdefault is atomic under the GIL: two threads get the same lock)."""
+        return self._head_locks.setdefault(device, threading.Lock())
+
+    def _head_doc(self, device: Device) -> bytes:
+        """heads/<device>.json (docs/bundle-format.md): the witnessed head, the
+        bundle that brought it, when, and the witness counter it was accepted
+        under; signed with the witness key (Ed25519 is deterministic, so the
+        same registry row always gives the same bytes)."""
+        doc = {
+            "v": HEAD_VERSION,
+            "device": device.device,
+            "seq": device.head.seq,
+            "hash": device.head.hash,
+            "bundle": device.head_bundle,
+            "time": device.head_time,
+            "counter": device.head_counter,
+        }
         return canonical(doc) if self.witness is None else sign_head(doc, self.witness)
 
     def rewrite_heads(self) -> int:
         """Make every heads/<device>.json match collector.db again; returns how many changed.
 
-        Run at start-up, before serving: after a crash a head file may be
-        older than, newer than, or missing from what the registry holds.
+        Run at start-up, before serving (after a crash a head file may be
+        behind or missing from what the registry holds), and then every
+        `--recheck-heads` seconds while serving: a head file someone replaced
+        in the store (an older one put back) is rewritten and logged, not left
+        for ingest alone to notice. Each file is read and written under its
+        device's head lock, from the registry's row as it is then, so an upload
+        moving the same head meanwhile cannot be overwritten with an older one.
 
         Raises:
             StoreError: the store cannot be read or written.
         """
-        changed = 0
-        for device in self.registry.devices():
-            if device.head_bundle is None or device.head_time is None:
-                continue
-            doc = self._head_doc(device.device, device.head, device.head_bundle, device.head_time)
-            key = head_key(device.hex)
-            try:
-                current: bytes | None = self.store.get(key)
-            except StoreError:
-                current = None
-            if current != doc:
-                self.store.put(key, doc)
-                changed += 1
+        changed: list[str] = []
+        for listed in self.registry.devices():
+            with self._head_lock(listed.device):
+                device = self.registry.device(listed.device)
+                if device is None or device.head_bundle is None:
+                    continue
+                doc = self._head_doc(device)
+                key = head_key(device.hex)
+                try:
+                    current: bytes | None = self.store.get(key)
+                except StoreError:
+                    current = None
+                if current != doc:
+                    self.store.put(key, doc)
+                    changed.append(device.hex[:16])
         if changed:
-            log.warning("rewrote %d head file(s) to match the registry", changed)
-        return changed
+            log.warning(
+                "rewrote %d head file(s) to match the registry (devices %s): a crash left them "
+                "behind, or the store was changed by someone else",
+                len(changed),
+                ", ".join(sorted(set(changed))),
+            )
+        return len(changed)
 
     def _rate_limit(self, device: str) -> None:
         now = self._clock()

@@ -11,8 +11,9 @@ For a source (a collector's directory or s3://bucket/prefix, read through
    before (its base is a record already seen, its first record's `prev` is
    that record's hash, sequence numbers are contiguous, every record is
    signed by the device key and well formed), and the result contains the
-   head the collector witnessed. A gap, a fork or a rewritten record rejects
-   all of that device's bundles;
+   head the collector witnessed and everything an earlier run applied
+   (org/heads.py). A gap, a fork, a rewritten record or a rolled-back store
+   rejects all of that device's bundles;
 3. fold the ledger into a `Coverage`, apply it to each bundle's events and
    write the kept rows (org.dataset).
 
@@ -45,8 +46,10 @@ from cleartrace.errors import BundleError, LedgerBroken, StoreError, UsageError
 from cleartrace.org.blobstore import BlobStore, S3Store, bundle_key, open_store
 from cleartrace.org.coverage import REASONS, Coverage, coverage_of
 from cleartrace.org.dataset import FORMATS, BundleEntry, Dataset
+from cleartrace.org.heads import AcceptedHeads, DeviceRefused, HeadChecks
 from cleartrace.org.keys import BundleKeys, load_bundle_keys
-from cleartrace.org.witness import load_public, verify_head
+from cleartrace.org.registry import read_devices
+from cleartrace.org.witness import load_public
 from cleartrace.upload.bundle import Bundle, open_bundle, parse_bundle, verify_signature
 
 __all__ = ["IngestSummary", "Rejection", "assemble_ledger", "ingest"]
@@ -149,35 +152,28 @@ class _Item:
     events: pa.Table | None = None
 
 
-class _ChainBroken(Exception):
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
-
-
 def _check_record(record: Mapping[str, Any], key: Ed25519PublicKey, seq: int, prev: str) -> str:
     """Check one record of a segment; returns its hash.
 
     Raises:
-        _ChainBroken: bad number, signature, link or format.
+        DeviceRefused: bad number, signature, link or format.
     """
     if record.get("seq") != seq:
-        raise _ChainBroken("ledger-gap", f"record {seq} is missing; the segment has another")
+        raise DeviceRefused("ledger-gap", f"record {seq} is missing; the segment has another")
     try:
         check_signature(record, key)
     except LedgerBroken:
-        raise _ChainBroken(
+        raise DeviceRefused(
             "ledger-bad-signature", f"record {seq} is not signed by the device key"
         ) from None
     if record.get("prev") != prev:
-        raise _ChainBroken(
+        raise DeviceRefused(
             "ledger-rewritten",
             f"record {seq} does not follow record {seq - 1} (the ledger was rewritten)",
         )
     problem = format_problem(record)
     if problem is not None:
-        raise _ChainBroken("ledger-bad-record", f"record {seq}: {problem}")
+        raise DeviceRefused("ledger-bad-record", f"record {seq}: {problem}")
     return record_hash(record)
 
 
@@ -189,7 +185,7 @@ def assemble_ledger(
     ordered by base then head.
 
     Raises:
-        _ChainBroken: a gap, a fork, a rewritten or badly signed record, or a
+        DeviceRefused: a gap, a fork, a rewritten or badly signed record, or a
             segment that does not match its bundle's header.
     """
     records: list[dict[str, Any]] = []
@@ -197,20 +193,20 @@ def assemble_ledger(
     for name, (base_seq, base_hash), (head_seq, head_hash), segment in segments:
         short = name[:16]
         if base_seq > len(records):
-            raise _ChainBroken(
+            raise DeviceRefused(
                 "ledger-gap",
                 f"records {len(records) + 1}..{base_seq} are in no bundle (bundle {short} "
                 "builds on them)",
             )
         known = GENESIS if base_seq == 0 else hashes[base_seq - 1]
         if base_hash != known:
-            raise _ChainBroken(
+            raise DeviceRefused(
                 "ledger-rewritten",
                 f"bundle {short} builds on another record {base_seq} than the earlier bundles "
                 "(the ledger was rewritten)",
             )
         if len(segment) != head_seq - base_seq:
-            raise _ChainBroken(
+            raise DeviceRefused(
                 "ledger-bad-record",
                 f"bundle {short} holds {len(segment)} records, its header says "
                 f"{head_seq - base_seq}",
@@ -221,7 +217,7 @@ def assemble_ledger(
             digest = _check_record(record, key, seq, prev)
             if seq <= len(records):
                 if hashes[seq - 1] != digest:
-                    raise _ChainBroken(
+                    raise DeviceRefused(
                         "ledger-fork", f"bundle {short} holds another record {seq} (a fork)"
                     )
             else:
@@ -229,55 +225,10 @@ def assemble_ledger(
                 hashes.append(digest)
             prev = digest
         if prev != head_hash:
-            raise _ChainBroken(
+            raise DeviceRefused(
                 "ledger-bad-record", f"bundle {short}: its header's head is not its last record"
             )
     return records
-
-
-def _check_signed(witnessed: Mapping[str, Any] | None, key: Ed25519PublicKey) -> None:
-    """The head must be there and signed by the collector's witness key.
-
-    Raises:
-        _ChainBroken: no head for a device that has bundles, or a forged one.
-    """
-    if witnessed is None:
-        raise _ChainBroken(
-            "unwitnessed", "the collector's store has no witnessed head for this device"
-        )
-    if "unreadable" in witnessed:
-        return  # _check_witnessed says so
-    try:
-        verify_head(witnessed, key)
-    except ValueError as exc:
-        raise _ChainBroken(
-            "head-forged", f"the witnessed head is not the collector's: {exc}"
-        ) from None
-
-
-def _check_witnessed(records: Sequence[Mapping[str, Any]], witnessed: Mapping[str, Any]) -> None:
-    """The rebuilt ledger must contain the head the collector witnessed.
-
-    Raises:
-        _ChainBroken: it ends before it, or has another record there.
-    """
-    if "unreadable" in witnessed:
-        raise _ChainBroken(
-            "head-unreadable", f"the witnessed head {witnessed['unreadable']} cannot be read"
-        )
-    seq, digest = witnessed.get("seq"), witnessed.get("hash")
-    if type(seq) is not int or seq < 1:
-        return
-    if seq > len(records):
-        raise _ChainBroken(
-            "ledger-truncated",
-            f"the collector witnessed record {seq}, the bundles end at record {len(records)}",
-        )
-    if record_hash(records[seq - 1]) != digest:
-        raise _ChainBroken(
-            "ledger-rewritten",
-            f"record {seq} differs from the one the collector witnessed (the ledger was rewritten)",
-        )
 
 
 class _Run:
@@ -289,9 +240,9 @@ class _Run:
         org: BundleKeys,
         dataset: Dataset,
         formats: Sequence[str],
-        witness: Ed25519PublicKey | None = None,
+        heads: HeadChecks,
     ) -> None:
-        self.witness = witness
+        self.heads = heads
         self.store = store
         self.org = org
         self.dataset = dataset
@@ -367,16 +318,15 @@ class _Run:
         if not opened:
             return
         try:
-            if self.witness is not None:
-                _check_signed(witnessed, self.witness)
+            head = self.heads.witnessed(device, witnessed)
             records = assemble_ledger(opened[0].device_public_key, segments)
-            if witnessed is not None:
-                _check_witnessed(records, witnessed)
-        except _ChainBroken as exc:
+            self.heads.check(device, records, head)
+        except DeviceRefused as exc:
             self.summary.devices_rejected[device] = exc.reason
             for item in opened:
                 self.reject(item.name, device, exc.reason, f"device {device[:23]}: {exc.detail}")
             return
+        self.heads.accept(device, records, head)
         coverage = coverage_of(records).with_bundles(
             (i.session, i.head[0], i.base[0]) for i in opened
         )
@@ -458,11 +408,15 @@ def ingest(
     progress: bool = False,
     endpoint_url: str | None = None,
     witness_key: Path | None = None,
+    heads_from: Path | None = None,
 ) -> IngestSummary:
     """Ingest every bundle under `source` into the dataset directory `out`.
 
     With `witness_key` (the collector's witness.pub), every device's witnessed
-    head must be there and signed by it (org/witness.py).
+    head must be there, signed by it and name that device; with `heads_from`
+    (the collector's data directory), its registry is the authority on heads.
+    Either way no device is ingested whose head or ledger is older than what
+    this dataset accepted before (org/heads.py).
 
     Raises:
         UsageError: a bad source, format or dataset directory; a dataset built
@@ -476,6 +430,7 @@ def ingest(
         raise UsageError(f"unknown dataset format; choose from {', '.join(FORMATS)}")
     org = load_bundle_keys(keys)
     witness = None if witness_key is None else load_public(witness_key)
+    registry = None if heads_from is None else read_devices(heads_from)
     store = open_store(source, endpoint_url=endpoint_url)
     if isinstance(store, S3Store):
         store.check()
@@ -484,7 +439,8 @@ def ingest(
     dataset = Dataset(out, org.bundle_public.fingerprint)
     with dataset.locked():
         swept = dataset.sweep()  # an interrupted run's files, not in the manifest
-        summary = _ingest(_Run(store, org, dataset, tuple(formats), witness), progress)
+        heads = HeadChecks(AcceptedHeads(out), witness, registry)
+        summary = _ingest(_Run(store, org, dataset, tuple(formats), heads), progress)
         summary.files_removed += len(swept)
     log.info(
         "ingest: %d bundles read, %d ingested, %d rejected; %d events kept",
@@ -513,6 +469,7 @@ def _ingest(run: _Run, progress: bool) -> IngestSummary:
         for device in sorted(by_device):
             run.device(device, by_device[device], heads.get(device))
             dataset.save()  # a crash loses at most one device's bookkeeping
+            run.heads.accepted.save()
             bar.update(len(by_device[device]))
     ingested = {item.name for items in by_device.values() for item in items} - {
         r.bundle for r in run.summary.rejected

@@ -7,7 +7,11 @@ cannot both enrol.
 
 The witnessed head of a device only moves by compare-and-swap from the head a
 bundle says it extends (`accept`), so even a caller that skipped the check
-cannot make the collector witness a ledger that forks from what it saw.
+cannot make the collector witness a ledger that forks from what it saw. The
+same transaction stamps the new head with the next value of one
+collector-wide counter (the `witness` table), which the signed head files
+carry: a head file with a lower counter than one seen before is an old one
+put back (org/heads.py).
 """
 
 from __future__ import annotations
@@ -37,11 +41,12 @@ __all__ = [
     "Registry",
     "StoredBundle",
     "TokenRefused",
+    "read_devices",
 ]
 
 #: The registry's file name inside the collector's data directory.
 DB_NAME = "collector.db"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tokens (
@@ -57,8 +62,13 @@ CREATE TABLE IF NOT EXISTS devices (
     head_seq    INTEGER NOT NULL DEFAULT 0,
     head_hash   TEXT NOT NULL,     -- witnessed ledger head; seq 0 and 64 zeros for none
     head_bundle TEXT,              -- the bundle that brought that head
-    head_time   TEXT
+    head_time   TEXT,
+    head_counter INTEGER NOT NULL DEFAULT 0  -- witness counter when that head was accepted
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS witness (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    counter INTEGER NOT NULL       -- bumped with every accepted head; never goes down
+);
 CREATE TABLE IF NOT EXISTS bundles (
     name     TEXT PRIMARY KEY,     -- hex SHA-256 of the bundle's bytes
     device   TEXT NOT NULL REFERENCES devices(device),
@@ -97,6 +107,8 @@ class Device:
     head: Head
     head_bundle: str | None
     head_time: str | None
+    #: The witness counter stamped on the head when it was accepted (0: none yet).
+    head_counter: int = 0
 
     @property
     def hex(self) -> str:
@@ -111,6 +123,7 @@ class Device:
             "head": self.head.as_json(),
             "head_bundle": self.head_bundle,
             "head_time": self.head_time,
+            "head_counter": self.head_counter,
         }
 
 
@@ -179,6 +192,8 @@ class Registry:
                 conn.execute("PRAGMA synchronous=FULL")
                 conn.execute("PRAGMA foreign_keys=ON")
                 conn.executescript(_SCHEMA)
+                with transaction(conn, path):
+                    _upgrade(conn)
                 conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             except BaseException:
                 conn.close()
@@ -318,8 +333,9 @@ class Registry:
 
     def accept(
         self, *, name: str, device: str, size: int, base: Head, head: Head, when: str
-    ) -> None:
-        """Record bundle `name` and move the device's witnessed head from `base` to `head`.
+    ) -> Device:
+        """Record bundle `name` and move the device's witnessed head from `base` to `head`,
+        stamped with the next witness counter; returns the device as it is now.
 
         Raises:
             LedgerBroken: the device's witnessed head is no longer `base`
@@ -337,22 +353,75 @@ class Registry:
                     base.seq,
                     "the bundle's ledger does not extend the head the collector witnessed",
                 )
+            ((counter,),) = conn.execute(
+                "UPDATE witness SET counter = counter + 1 RETURNING counter"
+            ).fetchall()
+            conn.execute("UPDATE devices SET head_counter = ? WHERE device = ?", (counter, device))
             conn.execute(
                 "INSERT INTO bundles(name, device, size, received) VALUES (?, ?, ?, ?)",
                 (name, device, size, when),
             )
+            row = conn.execute(_DEVICE_SELECT + " WHERE device = ?", (device,)).fetchone()
+        return _device(row)
 
 
 _DEVICE_SELECT = (
     "SELECT device, public_key, subject, enrolled_at, head_seq, head_hash, head_bundle, "
-    "head_time FROM devices"
+    "head_time, head_counter FROM devices"
 )
 
 
+def _upgrade(conn: sqlite3.Connection) -> None:
+    """Bring a registry of schema 1 (no witness counter) up to date, in one transaction.
+
+    Heads accepted before counters existed are numbered in the order they were
+    accepted, so the head files rewritten at start-up carry counters too.
+    """
+    conn.execute("INSERT OR IGNORE INTO witness(id, counter) VALUES (1, 0)")
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(devices)")}
+    if "head_counter" in columns:
+        return
+    conn.execute("ALTER TABLE devices ADD COLUMN head_counter INTEGER NOT NULL DEFAULT 0")
+    heads = conn.execute(
+        "SELECT device FROM devices WHERE head_bundle IS NOT NULL ORDER BY head_time, device"
+    ).fetchall()
+    for counter, (device,) in enumerate(heads, start=1):
+        conn.execute("UPDATE devices SET head_counter = ? WHERE device = ?", (counter, device))
+    conn.execute("UPDATE witness SET counter = ?", (len(heads),))
+
+
+def read_devices(data: Path) -> dict[str, Device]:
+    """The devices of the registry in `data`, by fingerprint, read without writing anything.
+
+    For ingest, which takes the collector's registry as the authority on
+    witnessed heads and must not change it (nor need write access to it).
+
+    Raises:
+        UsageError: no registry there, or one the collector has not upgraded yet.
+        StoreError: the database cannot be read.
+    """
+    path = data / DB_NAME
+    if not path.is_file():
+        raise UsageError(f"{data} holds no collector registry ({DB_NAME}); give 'org serve --data'")
+    with translate_errors(path):
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10.0)
+        try:
+            ((version,),) = conn.execute("PRAGMA user_version").fetchall()
+            if version < SCHEMA_VERSION:
+                raise UsageError(
+                    f"{path} predates witness counters; start the collector once to upgrade it"
+                )
+            rows = conn.execute(_DEVICE_SELECT).fetchall()
+        finally:
+            conn.close()
+    return {device.device: device for device in map(_device, rows)}
+
+
 def _device(row: tuple[object, ...]) -> Device:
-    device, public_key, subject, enrolled_at, seq, hash_, bundle, when = row
+    device, public_key, subject, enrolled_at, seq, hash_, bundle, when, counter = row
     assert isinstance(public_key, bytes)
     assert isinstance(seq, int)
+    assert isinstance(counter, int)
     return Device(
         device=str(device),
         public_key=public_key,
@@ -361,4 +430,5 @@ def _device(row: tuple[object, ...]) -> Device:
         head=Head(seq, str(hash_)),
         head_bundle=None if bundle is None else str(bundle),
         head_time=None if when is None else str(when),
+        head_counter=counter,
     )

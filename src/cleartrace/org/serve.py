@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import logging
 import signal
 import socket
 import ssl
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import uvicorn
 
-from cleartrace.errors import UsageError
+from cleartrace.errors import StoreError, UsageError
 from cleartrace.org.blobstore import DirStore, S3Store, open_store
 from cleartrace.org.collector import Collector, ServedPolicy, load_served_policy
 from cleartrace.org.limits import DEFAULT_MAX_BUNDLE_MB, DEFAULT_RATE, Rate
@@ -33,11 +34,15 @@ from cleartrace.org.registry import Registry
 from cleartrace.org.witness import load_or_create
 from cleartrace.paths import exclusive_lock
 
-__all__ = ["ServeOptions", "serve"]
+__all__ = ["DEFAULT_RECHECK_HEADS", "ServeOptions", "serve"]
+
+log = logging.getLogger(__name__)
 
 _LOCK_NAME = "collector.lock"
 #: How long requests in flight may take to finish after SIGINT/SIGTERM.
 GRACEFUL_SECONDS = 30
+#: Seconds between two checks that every head file in the store matches the registry.
+DEFAULT_RECHECK_HEADS = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +59,7 @@ class ServeOptions:
     policy: Path | None = None
     max_bundle_mb: float = DEFAULT_MAX_BUNDLE_MB
     rate: Rate = field(default=DEFAULT_RATE)
+    recheck_heads: float = DEFAULT_RECHECK_HEADS
 
 
 class _Server(uvicorn.Server):
@@ -165,6 +171,32 @@ def _uvicorn_config(collector: Collector, options: ServeOptions) -> uvicorn.Conf
     return config
 
 
+@contextlib.contextmanager
+def _rechecking_heads(collector: Collector, seconds: float) -> Iterator[None]:
+    """Rewrite head files that differ from the registry every `seconds`, on a thread.
+
+    A head file replaced in the store while the collector runs (an older,
+    validly signed one put back) is rewritten and logged within `seconds`,
+    not only at the next start. A failed pass is logged and tried again.
+    """
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(seconds):
+            try:
+                collector.rewrite_heads()
+            except StoreError as exc:
+                log.warning("head files not checked against the registry: %s", exc)
+
+    thread = threading.Thread(target=loop, name="recheck-heads", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
 def _policy(path: Path | None) -> ServedPolicy | None:
     if path is None:
         return None
@@ -186,6 +218,8 @@ def serve(options: ServeOptions, on_ready: Callable[[str], None]) -> None:
     """
     if options.max_bundle_mb <= 0:
         raise UsageError("--max-bundle-mb must be positive")
+    if options.recheck_heads <= 0:
+        raise UsageError("--recheck-heads must be positive")
     policy = _policy(options.policy)
     registry = Registry.open(options.data)
     try:
@@ -205,15 +239,17 @@ def serve(options: ServeOptions, on_ready: Callable[[str], None]) -> None:
                 witness=load_or_create(options.data),
             )
             if isinstance(store, DirStore):
-                # What a crash may have left: temporary files, head files not synced.
+                # What a crash may have left: temporary files.
                 store.remove_stale_temporaries()
-                collector.rewrite_heads()
+            # Head files a crash left behind the registry, in any store.
+            collector.rewrite_heads()
             config = _uvicorn_config(collector, options)
             sock = _bind(options.host, options.port)
             url = _url(sock, tls=options.tls_cert is not None)
             server = _Server(config, lambda: on_ready(url))
             try:
-                server.run(sockets=[sock])
+                with _rechecking_heads(collector, options.recheck_heads):
+                    server.run(sockets=[sock])
             finally:
                 sock.close()
     finally:

@@ -27,6 +27,7 @@ from cleartrace.errors import KeyStorageError
 from cleartrace.paths import write_private, write_private_bytes
 
 __all__ = [
+    "HEAD_VERSION",
     "WITNESS_KEY",
     "WITNESS_PUB",
     "load_or_create",
@@ -36,6 +37,9 @@ __all__ = [
 ]
 
 WITNESS_KEY, WITNESS_PUB = "witness.key", "witness.pub"
+#: The head file format (docs/bundle-format.md); files without "v" are version 1,
+#: written before heads carried the witness counter.
+HEAD_VERSION = 2
 _PRIVATE_TYPE = "cleartrace-witness-key"
 _PUBLIC_TYPE = "cleartrace-witness-public-key"
 

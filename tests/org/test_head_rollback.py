@@ -1,0 +1,111 @@
+"""A store rolled back to an older signed head: a real device uploads to a real
+collector, withdraws consent, and whoever can write the store puts the old
+head file back and removes the newest bundle. Ingest must refuse the device,
+and no withdrawn row may come back."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from org_process import cleartrace
+
+from cleartrace.categories import Category
+from cleartrace.cli import main
+from cleartrace.consent.signed_policy import active_policy
+from cleartrace.consent.state import give
+from cleartrace.paths import Paths
+from orgkit import Org, approve, enrolled, make_org, record_session
+
+
+@pytest.fixture
+def company(tmp_path: Path) -> Iterator[Org]:
+    """Keys, a signed policy and the collector process on 127.0.0.1."""
+    made = make_org(tmp_path / "org")
+    made.collector.start()
+    yield made
+    made.collector.stop()
+
+
+def ingest(org: Org, dataset: Path, *extra: str) -> dict[str, Any]:
+    done = cleartrace(
+        "org",
+        "ingest",
+        "--from",
+        str(org.collector.data),
+        "--keys",
+        str(org.keys_dir),
+        "--out",
+        str(dataset),
+        "--witness-key",
+        str(org.collector.data / "witness.pub"),
+        "--quiet",
+        "--json",
+        *extra,
+    )
+    assert done.returncode in (0, 1), done.stderr
+    summary: dict[str, Any] = json.loads(done.stdout)
+    return summary
+
+
+def categories(dataset: Path) -> list[str]:
+    files = sorted(dataset.glob("day=*/device=*/*.parquet"))
+    if not files:
+        return []
+    query = duckdb.sql(
+        "SELECT category FROM read_parquet(?, hive_partitioning=true)",
+        params=[[str(f) for f in files]],
+    )
+    return [row[0] for row in query.fetchall()]
+
+
+def upload(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    assert main(["upload", "--now", "--json"]) == 0
+    bundles: list[str] = json.loads(capsys.readouterr().out)["bundles"]
+    return bundles
+
+
+def test_an_old_head_put_back_with_the_newest_bundle_removed_rejects_the_device(
+    company: Org, private_home: Paths, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    org = company
+    home = enrolled(org, private_home)
+    give(home.ledger, frozenset(Category), active_policy(private_home))
+    device_hex = home.ledger.device.removeprefix("sha256:")
+    approve(home, record_session(home, 50))
+    home.close()
+    upload(capsys)
+    dataset = tmp_path / "dataset"
+    first = ingest(org, dataset)
+    assert first["rejected"] == []
+    assert "keys" in categories(dataset)
+
+    head_file = org.collector.data / "heads" / f"{device_hex}.json"
+    old_head = head_file.read_bytes()
+    assert main(["consent", "withdraw", "--category", "keys"]) == 0
+    capsys.readouterr()
+    (withdrawal,) = upload(capsys)
+    assert json.loads(head_file.read_bytes())["bundle"] == withdrawal
+    second = ingest(org, dataset)
+    assert second["rejected"] == []
+    assert "keys" not in categories(dataset)
+    assert categories(dataset)  # the other categories' rows stay
+
+    # Whoever can write the store rolls it back to before the withdrawal.
+    head_file.write_bytes(old_head)
+    (org.collector.data / "bundles" / f"{withdrawal}.ctb").unlink()
+
+    third = ingest(org, dataset)
+    assert third["devices_rejected"] == {home.ledger.device: "head-rollback"}
+    assert {r["reason"] for r in third["rejected"]} == {"head-rollback"}
+    assert "keys" not in categories(dataset)
+    # A first ingest into a new dataset has no memory of the newer head, but the
+    # collector's registry has: with it as the authority the rollback shows too.
+    fresh = tmp_path / "fresh"
+    first_run = ingest(org, fresh, "--heads-from", str(org.collector.data))
+    assert first_run["devices_rejected"] == {home.ledger.device: "head-rollback"}
+    assert "keys" not in categories(fresh)
