@@ -1,25 +1,30 @@
 """A store rolled back to an older signed head: a real device uploads to a real
 collector, withdraws consent, and whoever can write the store puts the old
 head file back and removes the newest bundle. Ingest must refuse the device,
-and no withdrawn row may come back."""
+and no withdrawn row may come back; the running collector must put the head
+file right by itself, in a directory and on S3."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import duckdb
 import pytest
-from org_process import cleartrace
+from org_device import Device
+from org_process import cleartrace, collector_running
 
 from cleartrace.categories import Category
 from cleartrace.cli import main
 from cleartrace.consent.signed_policy import active_policy
 from cleartrace.consent.state import give
+from cleartrace.org.keys import OrgKeys
 from cleartrace.paths import Paths
-from orgkit import Org, approve, enrolled, make_org, record_session
+from orgkit import Org, approve, aws_env, enrolled, make_org, record_session
 
 
 @pytest.fixture
@@ -109,3 +114,50 @@ def test_an_old_head_put_back_with_the_newest_bundle_removed_rejects_the_device(
     first_run = ingest(org, fresh, "--heads-from", str(org.collector.data))
     assert first_run["devices_rejected"] == {home.ledger.device: "head-rollback"}
     assert "keys" not in categories(fresh)
+
+
+def until(check: Callable[[], bool], what: str) -> None:
+    """Poll `check` until it holds (a bound for a hung collector, not a timing assert)."""
+    deadline = time.monotonic() + 30
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_a_head_file_put_back_while_the_collector_runs_is_rewritten(
+    tmp_path: Path, org: OrgKeys
+) -> None:
+    with collector_running(tmp_path / "data", "--recheck-heads", "0.2") as c:
+        device = Device(org.bundle_public)
+        assert device.enroll(c.url, c.tokens()[0]).status_code == 201
+        assert device.upload(c.url)[0].status_code == 201
+        head_file = c.data / "heads" / f"{device.hex}.json"
+        old = head_file.read_bytes()
+        assert device.upload(c.url)[0].status_code == 201
+        new = head_file.read_bytes()
+        assert json.loads(new)["counter"] == json.loads(old)["counter"] + 1
+        head_file.write_bytes(old)
+        until(lambda: head_file.read_bytes() == new, "the head file to be rewritten")
+    assert f"rewrote 1 head file(s) to match the registry (devices {device.hex[:16]})" in (
+        c.stderr()
+    )
+
+
+def test_on_s3_head_files_are_put_right_at_start(
+    tmp_path: Path, org: OrgKeys, s3_endpoint: str, bucket: str
+) -> None:
+    store = ("--store", f"s3://{bucket}/org", "--s3-endpoint", s3_endpoint)
+    env = aws_env(s3_endpoint)
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint)
+    key = "org/heads/{}.json"
+    device = Device(org.bundle_public)
+    with collector_running(tmp_path / "data", *store, env=env) as c:
+        assert device.enroll(c.url, c.tokens()[0]).status_code == 201
+        assert device.upload(c.url)[0].status_code == 201
+        old = s3.get_object(Bucket=bucket, Key=key.format(device.hex))["Body"].read()
+        assert device.upload(c.url)[0].status_code == 201
+        new = s3.get_object(Bucket=bucket, Key=key.format(device.hex))["Body"].read()
+    s3.put_object(Bucket=bucket, Key=key.format(device.hex), Body=old)
+    with collector_running(tmp_path / "data", *store, env=env):
+        got = s3.get_object(Bucket=bucket, Key=key.format(device.hex))["Body"].read()
+    assert got == new

@@ -11,6 +11,7 @@ from typing import Any
 from cleartrace.commands.common import Add, Args, emit_json, json_flag
 from cleartrace.org.limits import DEFAULT_MAX_BUNDLE_MB, DEFAULT_RATE, Rate
 from cleartrace.org.registry import DB_NAME, Registry
+from cleartrace.org.witness import DEFAULT_RECHECK_HEADS
 
 __all__ = ["org_devices", "org_serve", "org_token", "register"]
 
@@ -141,10 +142,10 @@ def register(sub: Any, add: Add) -> None:
     p.add_argument(
         "--recheck-heads",
         type=float,
-        default=300.0,
+        default=DEFAULT_RECHECK_HEADS,
         metavar="SECONDS",
         help="how often every head file in the store is checked against the registry and "
-        "rewritten if it differs (default 300)",
+        f"rewritten if it differs (default {DEFAULT_RECHECK_HEADS:g})",
     )
 
     p = add(sub, "token", "print single-use enrolment tokens, one per line", org_token)

@@ -3,7 +3,7 @@
 Both stores hold the same keys::
 
     bundles/<sha256>.ctb      the bundle's bytes, named by their hash
-    heads/<device_hex>.json   {"device","seq","hash","bundle","time"}, rewritten per bundle
+    heads/<device_hex>.json   the signed witnessed head, rewritten per bundle (bundle-format.md)
 
 and both write all or nothing: `DirStore` writes a temporary file next to the
 target, syncs it, renames it over the target and syncs the directory; S3 makes

@@ -31,18 +31,16 @@ from cleartrace.org.blobstore import DirStore, S3Store, open_store
 from cleartrace.org.collector import Collector, ServedPolicy, load_served_policy
 from cleartrace.org.limits import DEFAULT_MAX_BUNDLE_MB, DEFAULT_RATE, Rate
 from cleartrace.org.registry import Registry
-from cleartrace.org.witness import load_or_create
+from cleartrace.org.witness import DEFAULT_RECHECK_HEADS, load_or_create
 from cleartrace.paths import exclusive_lock
 
-__all__ = ["DEFAULT_RECHECK_HEADS", "ServeOptions", "serve"]
+__all__ = ["ServeOptions", "serve"]
 
 log = logging.getLogger(__name__)
 
 _LOCK_NAME = "collector.lock"
 #: How long requests in flight may take to finish after SIGINT/SIGTERM.
 GRACEFUL_SECONDS = 30
-#: Seconds between two checks that every head file in the store matches the registry.
-DEFAULT_RECHECK_HEADS = 300.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,8 @@ ends before it. Unsigned, anyone who can write the store could lower a head
 together with deleting a device's last bundles (and the withdrawal they
 carried). Signed by a key only the collector holds, and checked by ingest
 with `--witness-key`, a head cannot be forged, and a device with bundles
-but no head is refused.
+but no head is refused. An older head, genuinely signed, put back in its
+place is caught by the witness counter every head carries (org/heads.py).
 
 DATA/witness.key (0600) holds the private key, DATA/witness.pub the public
 one to give to whoever runs ingest.
@@ -27,6 +28,7 @@ from cleartrace.errors import KeyStorageError
 from cleartrace.paths import write_private, write_private_bytes
 
 __all__ = [
+    "DEFAULT_RECHECK_HEADS",
     "HEAD_VERSION",
     "WITNESS_KEY",
     "WITNESS_PUB",
@@ -40,6 +42,9 @@ WITNESS_KEY, WITNESS_PUB = "witness.key", "witness.pub"
 #: The head file format (docs/bundle-format.md); files without "v" are version 1,
 #: written before heads carried the witness counter.
 HEAD_VERSION = 2
+#: Seconds between two passes of a running collector over its head files, each
+#: rewriting those that differ from the registry (an older one put back).
+DEFAULT_RECHECK_HEADS = 300.0
 _PRIVATE_TYPE = "cleartrace-witness-key"
 _PUBLIC_TYPE = "cleartrace-witness-public-key"
 
