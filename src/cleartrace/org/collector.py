@@ -420,11 +420,12 @@ class Collector:
                     self.store.put(key, doc)
                     changed.append(device.hex[:16])
         if changed:
+            named = ", ".join(changed[:10]) + (", …" if len(changed) > 10 else "")
             log.warning(
-                "rewrote %d head file(s) to match the registry (devices %s): a crash left them "
-                "behind, or the store was changed by someone else",
+                "rewrote %d head file(s) to match the registry (devices %s): a crash or an "
+                "upgrade left them behind, or someone else changed the store",
                 len(changed),
-                ", ".join(sorted(set(changed))),
+                named,
             )
         return len(changed)
 

@@ -115,6 +115,24 @@ def _older(new: WitnessedHead, old: Mapping[str, Any]) -> bool:
     return bool(new.counter < old_counter or new.seq < old_seq)
 
 
+def _well_formed(entry: Any) -> bool:
+    """An accepted-heads entry: {"ledger": {seq, hash}, "head": {counter, seq, hash} | null}."""
+
+    def head(obj: Any, counted: bool) -> bool:
+        return (
+            isinstance(obj, dict)
+            and type(obj.get("seq")) is int
+            and isinstance(obj.get("hash"), str)
+            and (not counted or obj.get("counter") is None or type(obj.get("counter")) is int)
+        )
+
+    return (
+        isinstance(entry, dict)
+        and head(entry.get("ledger"), False)
+        and (entry.get("head") is None or head(entry.get("head"), True))
+    )
+
+
 class AcceptedHeads:
     """DATASET/_cleartrace/heads.json: per device, the ledger head a run applied
     and the witnessed head it accepted (0600, written all or nothing)."""
@@ -137,8 +155,12 @@ class AcceptedHeads:
             or obj.get("type") != _STATE_TYPE
             or obj.get("v") != _STATE_VERSION
             or not isinstance(obj.get("devices"), dict)
+            or not all(map(_well_formed, obj["devices"].values()))
         ):
-            raise UsageError(f"{self.path} is not a ClearTrace accepted-heads file")
+            raise UsageError(
+                f"{self.path} is not a ClearTrace accepted-heads file, or is damaged; restore "
+                "it from a backup, or ingest into a new dataset directory"
+            )
         self.devices = obj["devices"]
 
     def remember(self, device: str, entry: dict[str, Any]) -> None:

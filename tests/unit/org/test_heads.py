@@ -17,6 +17,7 @@ import pytest
 from test_ingest import POLICY, Device, World, at, recorded_session, rejected, session_events
 
 from cleartrace.consent.records import canonical
+from cleartrace.errors import UsageError
 from cleartrace.org.blobstore import DirStore, bundle_key, head_key
 from cleartrace.org.collector import Collector
 from cleartrace.org.heads import ACCEPTED_HEADS
@@ -284,3 +285,17 @@ def test_a_registry_from_before_counters_numbers_its_heads_on_opening(
     withdraw_keys(first, witness)
     assert witness.registry.device(first.fingerprint).head_counter == 3  # type: ignore[union-attr]
     assert witness.ingest(heads_from=witness.data).ok
+
+
+def test_a_damaged_accepted_heads_file_stops_the_run_with_the_fix(
+    world: World, witness: Witness
+) -> None:
+    consented(world, witness)
+    assert witness.ingest().ok
+    state = world.out / ACCEPTED_HEADS
+    doc = json.loads(state.read_text())
+    for entry in doc["devices"].values():
+        entry["ledger"]["seq"] = "many"
+    state.write_text(json.dumps(doc))
+    with pytest.raises(UsageError, match="ingest into a new dataset directory"):
+        witness.ingest()
