@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -263,6 +265,19 @@ def _configure_logging() -> None:
     root.setLevel(logging.WARNING)
 
 
+def _reader_gone() -> int:
+    """`cleartrace status | head -1`: the reader left; end quietly, as a Unix
+    tool ended by SIGPIPE does (Python ignores the signal and raises instead).
+
+    stdout is pointed at /dev/null so the interpreter's last flush of what is
+    still buffered does not complain at exit.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 128 + signal.SIGPIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit code."""
     parser = build_parser()
@@ -275,6 +290,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging()
     try:
         result: int | None = args.func(args)
+        sys.stdout.flush()  # here, so a closed pipe is seen inside this try
+    except BrokenPipeError:
+        return _reader_gone()
     except ClearTraceError as exc:
         print(f"cleartrace: {exc}", file=sys.stderr)
         return exc.exit_code
