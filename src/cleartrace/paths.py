@@ -20,7 +20,7 @@ from typing import IO, Any, TextIO, cast
 
 import platformdirs
 
-from cleartrace.errors import DiskFull, HomeError, UsageError
+from cleartrace.errors import DiskFull, HomeError, KeyStorageError, UsageError
 
 __all__ = [
     "Paths",
@@ -29,6 +29,7 @@ __all__ = [
     "exclusive_lock",
     "log_to_home",
     "private_file",
+    "read_private_file",
     "write_private",
     "write_private_bytes",
 ]
@@ -189,6 +190,53 @@ def private_file(path: Path) -> int:
     fd = os.open(path, flags, 0o600)
     os.fchmod(fd, 0o600)
     return fd
+
+
+def read_private_file(path: Path, what: str, limit: int) -> bytes | None:
+    """The bytes of a private file (a key) only this user may have written and
+    may read; None when it does not exist. Every private key file is read here.
+
+    Opened with O_NOFOLLOW and checked on the open descriptor, so the file
+    checked is the file read. A file of another user is refused even at 0600:
+    whoever owns it chose its content (their key, not ours).
+
+    Raises:
+        KeyStorageError: a symlink, not a regular file, another user's,
+            readable by group or others, unreadable, or over `limit` bytes.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise KeyStorageError(
+                f"{what} {path} is a symbolic link; refusing to use it "
+                "(put the key file itself there)"
+            ) from None
+        raise KeyStorageError(f"cannot read {what} {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise KeyStorageError(f"{what} {path} is not a regular file; restore it")
+        if st.st_uid != os.getuid():
+            raise KeyStorageError(
+                f"{what} {path} belongs to another user (uid {st.st_uid}), who chose its "
+                f"content; restore your own key, or if you trust this one run "
+                f"'chown {os.getuid()} {path}'"
+            )
+        if st.st_mode & 0o077:
+            raise KeyStorageError(
+                f"{what} {path} is readable by group or others; "
+                f"run 'chmod 600 {path}' if you trust its content, and consider the key exposed"
+            )
+        try:
+            raw = fh.read(limit + 1)
+        except OSError as exc:
+            raise KeyStorageError(f"cannot read {what} {path}: {exc.strerror}") from None
+    if len(raw) > limit:
+        raise KeyStorageError(f"{what} {path} is too large to be a key; restore it")
+    return raw
 
 
 def log_to_home(paths: Paths) -> None:

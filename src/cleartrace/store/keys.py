@@ -10,13 +10,11 @@ so an existing store never gets a silently new key. See docs/adr/0003.
 from __future__ import annotations
 
 import base64
-import errno
 import hashlib
 import json
 import logging
 import os
 import secrets
-import stat
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from cleartrace.errors import KeyStorageError
-from cleartrace.paths import Paths, private_file
+from cleartrace.paths import Paths, private_file, read_private_file
 
 __all__ = [
     "PROBE_TIMEOUT",
@@ -175,35 +173,11 @@ def _key_file(paths: Paths, name: str) -> Path:
 def _read_key_file(path: Path) -> bytes | None:
     """A key file's 32 bytes; None when absent.
 
-    Opened with O_NOFOLLOW and checked on the open descriptor, so the file
-    checked is the file read.
-
     Raises:
-        KeyStorageError: a symlink, not a regular file, readable by group or
-            others, unreadable, or not 32 bytes.
+        KeyStorageError: see `read_private_file`, or not 32 bytes.
     """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise KeyStorageError(
-                f"key file {path} is a symbolic link; refusing to use it "
-                "(put the key file itself there)"
-            ) from None
-        raise KeyStorageError(f"cannot read key file {path}: {exc.strerror}") from None
-    with os.fdopen(fd, "rb") as fh:
-        st = os.fstat(fh.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            raise KeyStorageError(f"key file {path} is not a regular file; restore it")
-        if st.st_mode & 0o077:
-            raise KeyStorageError(
-                f"key file {path} is readable by group or others; "
-                f"run 'chmod 600 {path}' if you trust its content"
-            )
-        raw = fh.read(33)
-    if len(raw) != 32:
+    raw = read_private_file(path, "key file", 32)
+    if raw is not None and len(raw) != 32:
         raise KeyStorageError(f"key file {path} is damaged (not 32 bytes); restore it")
     return raw
 

@@ -239,3 +239,18 @@ def test_damaged_key_file_is_refused(private_home: Paths) -> None:
     path.write_bytes(b"short")
     with pytest.raises(KeyStorageError, match=f"{path} is damaged"):
         load_keys(private_home, create=False)
+
+
+@pytest.mark.parametrize("name", ["master.key", "device.key"])
+def test_key_file_owned_by_another_user_is_refused_naming_the_fix(
+    private_home: Paths, name: str
+) -> None:
+    ensure_private_dirs(private_home)
+    load_keys(private_home, create=True)
+    path = private_home.keys_dir / name
+    os.chown(path, 65534, 65534)  # 0600 still, but someone else's
+    with pytest.raises(KeyStorageError) as caught:
+        load_keys(private_home, create=False)
+    message = str(caught.value)
+    assert f"{path} belongs to another user (uid 65534)" in message
+    assert f"chown {os.getuid()} {path}" in message
