@@ -70,6 +70,37 @@ CREATE TABLE IF NOT EXISTS exclusions (
 """
 
 
+_SQLITE_IOERR = 10
+_SQLITE_FULL = 13
+# An I/O error with less room than this left is taken for a full disk: SQLite
+# grows the -shm file 32 KiB at a time and writes WAL frames of a page each.
+_LOW_SPACE = 1 << 20
+
+
+def _disk_full(path: Path, exc: sqlite3.DatabaseError) -> bool:
+    """Whether `exc` comes from a full disk.
+
+    SQLite says "database or disk is full" (SQLITE_FULL) only where its own
+    write of the database or WAL fails. A read that must first extend the
+    -shm file, a checkpoint or a truncate fails as a plain "disk I/O error"
+    (an SQLITE_IOERR_* code) for the same cause; so an I/O error on a file
+    system with (next to) no room left is a full disk as well.
+    """
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    if primary == _SQLITE_FULL or "full" in str(exc).lower():
+        return True
+    if primary != _SQLITE_IOERR:
+        return False
+    try:
+        st = os.statvfs(path.parent)
+    except OSError:
+        return False
+    # Root may use the blocks reserved for it; others only what is available.
+    blocks = st.f_bfree if os.geteuid() == 0 else st.f_bavail
+    return blocks * st.f_frsize < _LOW_SPACE
+
+
 @contextlib.contextmanager
 def translate_errors(path: Path) -> Iterator[None]:
     """Map sqlite3 errors to ClearTrace errors that name the file and the fix."""
@@ -77,7 +108,7 @@ def translate_errors(path: Path) -> Iterator[None]:
         yield
     except sqlite3.DatabaseError as exc:
         msg = str(exc).lower()
-        if "full" in msg:
+        if _disk_full(path, exc):
             raise DiskFull(
                 f"cannot write to {path}: the disk is full; free some space and try again "
                 "(nothing already stored was changed)"
