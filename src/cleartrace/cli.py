@@ -18,6 +18,7 @@ from typing import Any
 
 from cleartrace import __version__, commands
 from cleartrace.commands import collector, ingest, org_admin, settings
+from cleartrace.commands import keys as keys_commands
 from cleartrace.commands import upload as upload_commands
 from cleartrace.commands.common import json_flag
 from cleartrace.errors import ClearTraceError, DisplayUnavailable
@@ -244,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     json_flag(p)
 
     settings.register(sub, _add)
+    keys_commands.register(sub, _add)
     upload_commands.register(sub, _add)
     org_admin.register_device(sub, _add)
     org = _add(sub, "org", "the organisation's side: keys, policy, collector, ingest", None)

@@ -14,7 +14,16 @@ import os
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-__all__ = ["KEY_BYTES", "NONCE_BYTES", "TAG_BYTES", "seal", "unseal", "unwrap_key", "wrap_key"]
+__all__ = [
+    "KEY_BYTES",
+    "NONCE_BYTES",
+    "TAG_BYTES",
+    "seal",
+    "unseal",
+    "unwrap_key",
+    "wrap_aad",
+    "wrap_key",
+]
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -65,7 +74,8 @@ def unseal(key: bytes, blob: bytes, aad: bytes) -> bytes:
     return AESGCM(key).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], aad)
 
 
-def _wrap_aad(session_id: str) -> bytes:
+def wrap_aad(session_id: str) -> bytes:
+    """The associated data binding a wrapped session key to its session."""
     return _WRAP_AAD + session_id.encode("ascii")
 
 
@@ -79,7 +89,7 @@ def wrap_key(master: bytes, session_id: str, session_key: bytes) -> bytes:
     """
     if len(session_key) != KEY_BYTES:
         raise ValueError("a session key must be 32 bytes")
-    return seal(master, session_key, _wrap_aad(session_id))
+    return seal(master, session_key, wrap_aad(session_id))
 
 
 def unwrap_key(master: bytes, session_id: str, wrapped: bytes) -> bytes:
@@ -89,7 +99,7 @@ def unwrap_key(master: bytes, session_id: str, wrapped: bytes) -> bytes:
         cryptography.exceptions.InvalidTag: `master` is not the key that
             wrapped it, or the wrapped key belongs to another session.
     """
-    key = unseal(master, wrapped, _wrap_aad(session_id))
+    key = unseal(master, wrapped, wrap_aad(session_id))
     if len(key) != KEY_BYTES:
         raise InvalidTag
     return key

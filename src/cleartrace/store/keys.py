@@ -17,7 +17,7 @@ import os
 import secrets
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,7 +32,11 @@ __all__ = [
     "Keys",
     "describe_keystore",
     "device_fingerprint",
+    "discard_staged_master",
     "load_keys",
+    "promote_master",
+    "stage_master",
+    "staged_master",
 ]
 
 log = logging.getLogger(__name__)
@@ -182,6 +186,15 @@ def _read_key_file(path: Path) -> bytes | None:
     return raw
 
 
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename in `directory` survive a power loss (the entry is its data)."""
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
 def _write_atomic(path: Path, raw: bytes) -> None:
     """Write a 0600 file so that a crash leaves the old content or the new, whole.
 
@@ -197,11 +210,7 @@ def _write_atomic(path: Path, raw: bytes) -> None:
         finally:
             os.close(fd)
         os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)  # the rename itself must survive a power loss
-        finally:
-            os.close(dir_fd)
+        _fsync_dir(path.parent)
     except OSError as exc:
         raise KeyStorageError(
             f"cannot write {path}: {exc.strerror}; check that {path.parent} is yours and writable"
@@ -310,3 +319,104 @@ def load_keys(paths: Paths, *, create: bool) -> Keys:
         backend=backend,
         location=_location(paths, backend, marker.get("keyring")),
     )
+
+
+# -- master key rotation (store/rotation.py drives the order) -----------------------
+#
+# A new master key is first kept beside the current one ("staged": the file
+# keys/master.key.next, or the keychain entry master-next:<tag>), then the
+# store is rewrapped to it in one transaction, then it replaces the current
+# key. Whichever step a crash interrupts, one of the two opens the store.
+
+_NEXT = "master-next"
+
+
+def _staged_file(paths: Paths) -> Path:
+    return paths.keys_dir / "master.key.next"
+
+
+def stage_master(paths: Paths, keys: Keys, new: bytes) -> None:
+    """Keep `new` beside the current master key, durably, before any use of it.
+
+    Raises:
+        KeyStorageError: it could not be written.
+    """
+    if keys.backend == "keyring":
+        _keyring_set(f"{_NEXT}:{_home_tag(paths)}", new)
+    else:
+        _write_atomic(_staged_file(paths), new)
+
+
+def staged_master(paths: Paths, keys: Keys) -> bytes | None:
+    """The staged master key of an unfinished rotation, or None.
+
+    Raises:
+        KeyStorageError: it is unreadable, insecure or damaged.
+    """
+    if keys.backend == "keyring":
+        raw = _keyring_get(f"{_NEXT}:{_home_tag(paths)}")
+    else:
+        raw = _read_key_file(_staged_file(paths))
+    if raw is not None and len(raw) != 32:
+        raise KeyStorageError(f"the staged master key of {paths.home} is damaged; remove it")
+    return raw
+
+
+def promote_master(paths: Paths, keys: Keys, new: bytes) -> Keys:
+    """Make the staged `new` the master key, and forget the old one.
+
+    Files: one rename of master.key.next over master.key (the old key is gone
+    and the staged one with it, at once). Keychain: the entry is overwritten,
+    then the staged entry deleted; a crash between leaves both equal to `new`.
+
+    Raises:
+        KeyStorageError: the key storage could not be written.
+    """
+    if keys.backend == "keyring":
+        _keyring_set(f"master:{_home_tag(paths)}", new)
+        discard_staged_master(paths, keys)
+    else:
+        target = _key_file(paths, "master")
+        try:
+            os.replace(_staged_file(paths), target)
+            _fsync_dir(target.parent)
+        except FileNotFoundError:
+            # Another process finishing the same interrupted rotation was first.
+            if _read_key_file(target) != new:
+                raise KeyStorageError(
+                    f"the staged master key of {paths.home} vanished before it replaced "
+                    f"{target}; restore the key files from a backup"
+                ) from None
+        except OSError as exc:
+            raise KeyStorageError(
+                f"cannot replace {target}: {exc.strerror}; the new key is in "
+                f"{_staged_file(paths)} and is used from there on the next start"
+            ) from exc
+    return replace(keys, master=new)
+
+
+def discard_staged_master(paths: Paths, keys: Keys) -> None:
+    """Remove the staged key of a rotation that did not commit.
+
+    Raises:
+        KeyStorageError: it could not be removed.
+    """
+    if keys.backend == "keyring":
+        import keyring
+
+        user = f"{_NEXT}:{_home_tag(paths)}"
+        try:
+            _with_timeout(lambda: keyring.delete_password(_SERVICE, user), PROBE_TIMEOUT)
+        except _KeychainFailed as exc:
+            if _keyring_get(user) is not None:
+                raise KeyStorageError(
+                    f"the OS keychain {exc} while removing entry '{user}'; try again"
+                ) from None
+        return
+    try:
+        _staged_file(paths).unlink(missing_ok=True)
+        _fsync_dir(paths.keys_dir)
+    except OSError as exc:
+        raise KeyStorageError(
+            f"cannot remove {_staged_file(paths)}: {exc.strerror}; remove it by hand"
+        ) from exc

@@ -39,13 +39,14 @@ from cleartrace.store.crypto import seal, unseal, unwrap_key, wrap_key
 from cleartrace.store.db import connect, transaction, translate_errors
 from cleartrace.store.keys import Keys
 from cleartrace.store.redaction import KEPT_KINDS, METHODS, Redaction, count_removed
+from cleartrace.store.rotation import require_current_master
+from cleartrace.store.wrapped import KEY_CHECK, KEY_CHECK_AAD
 from cleartrace.store.writers import process_token, writer_alive
 
 __all__ = ["SessionHandle", "SessionInfo", "Store"]
 
 log = logging.getLogger(__name__)
 
-_KEY_CHECK = b"cleartrace-key-check"
 # Compacted chunks: 250k events is ~0.8 MB of zstd output and bounds the memory
 # that compacting a day-long session takes; larger chunks compress no better.
 _COMPACT_EVENTS = 250_000
@@ -139,11 +140,11 @@ class Store:
             # OR IGNORE: two processes opening a new store at once both try.
             self._conn.execute(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('key_check', ?)",
-                (seal(self._keys.master, _KEY_CHECK, b"key-check"),),
+                (seal(self._keys.master, KEY_CHECK, KEY_CHECK_AAD),),
             )
             (token,) = self._conn.execute("SELECT value FROM meta WHERE key='key_check'").fetchone()
         try:
-            if unseal(self._keys.master, bytes(token), b"key-check") == _KEY_CHECK:
+            if unseal(self._keys.master, bytes(token), KEY_CHECK_AAD) == KEY_CHECK:
                 return
         except InvalidTag:
             pass
@@ -158,12 +159,14 @@ class Store:
         """Start a session; its key exists only wrapped by the master key.
 
         Raises:
+            WrongKey: the master key was rotated since this store was opened.
             DiskFull, StoreError: the session could not be written.
         """
         handle = SessionHandle(id=secrets.token_hex(16), key=secrets.token_bytes(32))
         wrapped = wrap_key(self._keys.master, handle.id, handle.key)
         row = (handle.id, anchor_wall_ns, anchor_mono_ns, wrapped, os.getpid())
         with transaction(self._conn, self._paths.db) as conn:
+            require_current_master(conn, self._paths.db, self._keys.master)
             conn.execute(
                 "INSERT INTO sessions(id, started_ns, anchor_mono_ns, state, wrapped_key,"
                 " writer_pid) VALUES (?, ?, ?, 'recording', ?, ?)",
