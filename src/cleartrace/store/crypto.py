@@ -49,8 +49,9 @@ def _seal_with_nonce(key: bytes, nonce: bytes, plaintext: bytes, aad: bytes) -> 
 def seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
     """Encrypt and authenticate: nonce (12 random bytes) || ciphertext || tag.
 
-    A random 96-bit nonce per call is safe for far more messages than one
-    key ever seals here (a session key seals one chunk per flush).
+    A random 96-bit nonce per call is safe for up to 2^32 calls per key
+    (NIST SP 800-38D); the store counts a session key's seals and replaces
+    the key before that (store/seals.py).
 
     Raises:
         ValueError: the key is not 32 bytes.

@@ -67,6 +67,25 @@ CREATE TABLE IF NOT EXISTS outbox (          -- bundles built and not yet acknow
 CREATE TABLE IF NOT EXISTS exclusions (
     app TEXT PRIMARY KEY                  -- application class excluded by the person
 );
+-- meta['seals:' || session id]: how many values the session's current key has
+-- sealed (chunks and summaries), counted in the same transaction as each write
+-- on every path, so the random-nonce cap (store/seals.py) cannot be bypassed.
+-- A session older than the counter starts at 2 * its highest index + 1: each
+-- index was sealed once, and each append may have sealed a summary too.
+CREATE TRIGGER IF NOT EXISTS count_chunk_seals AFTER INSERT ON chunks BEGIN
+    INSERT INTO meta(key, value) VALUES (
+        'seals:' || NEW.session_id,
+        (SELECT 2 * max(idx) + 1 FROM chunks WHERE session_id = NEW.session_id)
+    ) ON CONFLICT(key) DO UPDATE SET value = value + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS count_summary_seals AFTER UPDATE OF summary ON sessions
+WHEN NEW.summary IS NOT NULL BEGIN
+    INSERT INTO meta(key, value) VALUES ('seals:' || NEW.id, 1)
+    ON CONFLICT(key) DO UPDATE SET value = value + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS forget_seals AFTER DELETE ON sessions BEGIN
+    DELETE FROM meta WHERE key = 'seals:' || OLD.id;
+END;
 """
 
 
