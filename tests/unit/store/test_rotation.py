@@ -21,8 +21,9 @@ from cleartrace.errors import WrongKey
 from cleartrace.events import Kind, keysym_of_char
 from cleartrace.home import Home
 from cleartrace.paths import Paths
-from cleartrace.store.crypto import unwrap_key
+from cleartrace.store.crypto import unseal, unwrap_key
 from cleartrace.store.rotation import master_opens
+from cleartrace.store.wrapped import WRAPPED_BY_MASTER
 
 STEPS = ["staged", "rewrapped", "committed", "promoted"]
 
@@ -93,6 +94,12 @@ def test_rotation_rewraps_every_key_and_a_copy_of_the_old_key_opens_nothing(
         assert unwrap_key(new_master, sid, blob) == unwrap_key(old_master, sid, old_wrapped[sid])
     with sqlite3.connect(private_home.db) as conn:
         assert not master_opens(conn, old_master)
+        for kind in WRAPPED_BY_MASTER:  # whatever else the master key seals, too
+            rows = conn.execute(kind.select).fetchall()
+            for row_id, sealed in rows:
+                with pytest.raises(InvalidTag):
+                    unseal(old_master, bytes(sealed), kind.aad(str(row_id)))
+                unseal(new_master, bytes(sealed), kind.aad(str(row_id)))
     on_disk = b"".join(
         p.read_bytes() for p in private_home.home.iterdir() if p.name.startswith("store.db")
     )
