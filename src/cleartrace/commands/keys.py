@@ -19,6 +19,8 @@ def _refuse_running_recorder(paths: Paths) -> None:
     """A running recorder holds the old master key and would wrap new session
     keys with it; it must be stopped first (a session it starts afterwards is
     refused by the store anyway)."""
+    if not paths.socket.exists():
+        return
     try:
         request(paths.socket, "ping", timeout=2.0)
     except RecorderNotRunning:
