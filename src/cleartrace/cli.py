@@ -10,12 +10,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from cleartrace import __version__, commands
 from cleartrace.commands import collector, ingest, org_admin, settings
+from cleartrace.commands import keys as keys_commands
 from cleartrace.commands import upload as upload_commands
 from cleartrace.commands.common import json_flag
 from cleartrace.errors import ClearTraceError, DisplayUnavailable
@@ -242,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     json_flag(p)
 
     settings.register(sub, _add)
+    keys_commands.register(sub, _add)
     upload_commands.register(sub, _add)
     org_admin.register_device(sub, _add)
     org = _add(sub, "org", "the organisation's side: keys, policy, collector, ingest", None)
@@ -263,6 +267,19 @@ def _configure_logging() -> None:
     root.setLevel(logging.WARNING)
 
 
+def _reader_gone() -> int:
+    """`cleartrace status | head -1`: the reader left; end quietly, as a Unix
+    tool ended by SIGPIPE does (Python ignores the signal and raises instead).
+
+    stdout is pointed at /dev/null so the interpreter's last flush of what is
+    still buffered does not complain at exit.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 128 + signal.SIGPIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit code."""
     parser = build_parser()
@@ -275,6 +292,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging()
     try:
         result: int | None = args.func(args)
+        sys.stdout.flush()  # here, so a closed pipe is seen inside this try
+    except BrokenPipeError:
+        return _reader_gone()
     except ClearTraceError as exc:
         print(f"cleartrace: {exc}", file=sys.stderr)
         return exc.exit_code

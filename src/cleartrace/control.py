@@ -95,7 +95,10 @@ class ControlServer:
             sock.bind(str(path))
         except OSError as exc:
             sock.close()
-            raise RecorderError(f"cannot create the control socket {path}: {exc}") from exc
+            raise RecorderError(
+                f"cannot create the control socket {path}: {exc}; if the path is too long, "
+                "set XDG_RUNTIME_DIR or choose a shorter CLEARTRACE_HOME"
+            ) from exc
         finally:
             os.umask(old)
         os.chmod(path, 0o600)

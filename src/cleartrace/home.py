@@ -9,6 +9,7 @@ from cleartrace.consent.ledger import Ledger
 from cleartrace.paths import Paths, ensure_private_dirs
 from cleartrace.store.db import connect
 from cleartrace.store.keys import Keys, load_keys
+from cleartrace.store.rotation import finish_rotation
 from cleartrace.store.sessions import Store
 
 __all__ = ["Home"]
@@ -34,7 +35,7 @@ class Home:
             StoreError: the store is corrupt, full or does not match the key.
         """
         ensure_private_dirs(paths)
-        keys = load_keys(paths, create=create)
+        keys = finish_rotation(paths, load_keys(paths, create=create))
         store = Store.open(paths, keys)
         try:
             ledger = Ledger(connect(paths.db), paths.db, keys.device)

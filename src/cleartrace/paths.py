@@ -13,7 +13,6 @@ import hashlib
 import logging
 import os
 import stat
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,14 +20,16 @@ from typing import IO, Any, TextIO, cast
 
 import platformdirs
 
-from cleartrace.errors import DiskFull, HomeError, UsageError
+from cleartrace.errors import DiskFull, HomeError, KeyStorageError, UsageError
 
 __all__ = [
     "Paths",
+    "check_home",
     "ensure_private_dirs",
     "exclusive_lock",
     "log_to_home",
     "private_file",
+    "read_private_file",
     "write_private",
     "write_private_bytes",
 ]
@@ -36,6 +37,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _APP = "cleartrace"
+#: The runtime directory inside the home, when the session has no XDG_RUNTIME_DIR.
+_RUN = "run"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +53,7 @@ class Paths:
         """`CLEARTRACE_HOME` when set, else the platform's user data directory."""
         env = os.environ.get("CLEARTRACE_HOME")
         home = Path(env).expanduser().absolute() if env else Path(platformdirs.user_data_dir(_APP))
-        return cls(home=home, runtime=_runtime_dir())
+        return cls(home=home, runtime=_runtime_dir(home))
 
     @property
     def db(self) -> Path:
@@ -72,28 +75,65 @@ class Paths:
     @property
     def socket(self) -> Path:
         """The recorder's control socket, one per home, short enough for AF_UNIX."""
+        if self.runtime == self.home / _RUN:
+            return self.runtime / "control.sock"  # the home's own: no other home shares it
         digest = hashlib.sha256(str(self.home).encode()).hexdigest()[:16]
         return self.runtime / f"cleartrace-{digest}.sock"
 
 
-def _runtime_dir() -> Path:
+def _runtime_dir(home: Path) -> Path:
     xdg = os.environ.get("XDG_RUNTIME_DIR")
     if xdg and Path(xdg).is_dir():
         return Path(xdg)
-    # No per-user runtime dir (root on a server, a bare container): a private
-    # directory under the temp dir, checked in ensure_private_dirs().
-    return Path(tempfile.gettempdir()) / f"cleartrace-{os.getuid()}"
+    # No per-user runtime dir (root on a server, a bare container): a directory
+    # inside the home, private because the home is. Not a predictable name in
+    # the shared temp dir, which another user could create first (owned by
+    # them, or a symlink) and so block every command or read the socket.
+    return home / _RUN
 
 
-def _tighten_or_refuse(path: Path, what: str) -> None:
+def _fix_for(path: Path, paths: Paths) -> str:
+    if path == paths.runtime and path != paths.home / _RUN:
+        return "set XDG_RUNTIME_DIR to a directory you own, or unset it"
+    return "choose a home you own with CLEARTRACE_HOME"
+
+
+def check_home(home: Path) -> None:
+    """Refuse a home that lies in a directory another user owns, directly or
+    through a symbolic link on the way (they could rename it and put their
+    own files, keys or socket in its place). Root's directories are trusted.
+
+    Raises:
+        HomeError: the message names the directory, its owner and the link.
+    """
+    trusted = {os.getuid(), 0}
+    link: Path | None = None
+    current = Path(home.anchor)
+    for part in home.parts[1:]:
+        current = current / part
+        try:
+            if stat.S_ISLNK(current.lstat().st_mode) and link is None:
+                link = current
+            st = current.stat()
+        except FileNotFoundError:
+            return  # created below, by us
+        except OSError as exc:
+            raise HomeError(f"cannot check the home {home}: {exc.strerror} at {current}") from exc
+        if st.st_uid not in trusted:
+            via = f" through the symbolic link {link}" if link is not None else ""
+            raise HomeError(
+                f"the home {home} lies{via} in {current.resolve()}, which belongs to another "
+                f"user (uid {st.st_uid}) who could replace its files; "
+                "choose a home you own with CLEARTRACE_HOME"
+            )
+
+
+def _tighten_or_refuse(path: Path, what: str, fix: str) -> None:
     st = path.lstat()
     if stat.S_ISLNK(st.st_mode):
-        raise HomeError(f"{what} {path} is a symbolic link; use a real directory")
+        raise HomeError(f"{what} {path} is a symbolic link; use a real directory ({fix})")
     if st.st_uid != os.getuid():
-        raise HomeError(
-            f"{what} {path} belongs to another user (uid {st.st_uid}); "
-            "choose a home you own with CLEARTRACE_HOME"
-        )
+        raise HomeError(f"{what} {path} belongs to another user (uid {st.st_uid}); {fix}")
     if st.st_mode & 0o077:
         log.warning(
             "%s %s was readable by group or others (mode %o); tightened to 0700",
@@ -117,9 +157,10 @@ def ensure_private_dirs(paths: Paths) -> None:
     to 0600, so a copy restored with a loose umask does not stay exposed.
 
     Raises:
-        HomeError: a directory is a symlink, belongs to someone else, or
-            cannot be created or tightened.
+        HomeError: a directory is a symlink, belongs to someone else, lies in
+            another user's directory, or cannot be created or tightened.
     """
+    check_home(paths.home)
     for directory, what in (
         (paths.home, "home"),
         (paths.keys_dir, "key directory"),
@@ -132,7 +173,7 @@ def ensure_private_dirs(paths: Paths) -> None:
                 f"cannot create {what} {directory}: {exc.strerror}; "
                 "set CLEARTRACE_HOME to a writable place"
             ) from exc
-        _tighten_or_refuse(directory, what)
+        _tighten_or_refuse(directory, what, _fix_for(directory, paths))
     for entry in paths.home.iterdir():
         st = entry.lstat()
         if stat.S_ISREG(st.st_mode) and st.st_mode & 0o077:
@@ -149,6 +190,53 @@ def private_file(path: Path) -> int:
     fd = os.open(path, flags, 0o600)
     os.fchmod(fd, 0o600)
     return fd
+
+
+def read_private_file(path: Path, what: str, limit: int) -> bytes | None:
+    """The bytes of a private file (a key) only this user may have written and
+    may read; None when it does not exist. Every private key file is read here.
+
+    Opened with O_NOFOLLOW and checked on the open descriptor, so the file
+    checked is the file read. A file of another user is refused even at 0600:
+    whoever owns it chose its content (their key, not ours).
+
+    Raises:
+        KeyStorageError: a symlink, not a regular file, another user's,
+            readable by group or others, unreadable, or over `limit` bytes.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise KeyStorageError(
+                f"{what} {path} is a symbolic link; refusing to use it "
+                "(put the key file itself there)"
+            ) from None
+        raise KeyStorageError(f"cannot read {what} {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise KeyStorageError(f"{what} {path} is not a regular file; restore it")
+        if st.st_uid != os.getuid():
+            raise KeyStorageError(
+                f"{what} {path} belongs to another user (uid {st.st_uid}), who chose its "
+                f"content; restore your own key, or if you trust this one run "
+                f"'chown {os.getuid()} {path}'"
+            )
+        if st.st_mode & 0o077:
+            raise KeyStorageError(
+                f"{what} {path} is readable by group or others; "
+                f"run 'chmod 600 {path}' if you trust its content, and consider the key exposed"
+            )
+        try:
+            raw = fh.read(limit + 1)
+        except OSError as exc:
+            raise KeyStorageError(f"cannot read {what} {path}: {exc.strerror}") from None
+    if len(raw) > limit:
+        raise KeyStorageError(f"{what} {path} is too large to be a key; restore it")
+    return raw
 
 
 def log_to_home(paths: Paths) -> None:

@@ -13,7 +13,7 @@ from cleartrace.consent.signed_policy import active_policy
 from cleartrace.consent.state import consent_from_records
 from cleartrace.control import request
 from cleartrace.errors import ClearTraceError, RecorderNotRunning
-from cleartrace.paths import Paths
+from cleartrace.paths import Paths, check_home
 from cleartrace.store.db import connect
 from cleartrace.store.keys import describe_keystore
 
@@ -24,7 +24,11 @@ def collect_status(paths: Paths) -> dict[str, Any]:
     """Consent, recorder state, store, key storage and display support.
 
     Reads only: it never creates a home, a key or a store.
+
+    Raises:
+        HomeError: the home lies in another user's directory (see `check_home`).
     """
+    check_home(paths.home)
     ok, display = display_support(os.environ)
     out: dict[str, Any] = {
         "version": __version__,

@@ -85,3 +85,25 @@ def test_the_cli_loads_no_upload_server_or_dataset_library_until_asked() -> None
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("command", [("status",), ("ledger", "show", "--json")])
+def test_a_reader_that_stops_early_ends_the_command_quietly(
+    command: tuple[str, ...], private_home: object
+) -> None:
+    given = subprocess.run(
+        [sys.executable, "-m", "cleartrace", "consent", "give", "--all"],
+        capture_output=True,
+        check=False,
+    )
+    assert given.returncode == 0, given.stderr
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cleartrace", *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    proc.stdout.close()  # the reader is gone before the first line is written
+    _, err = proc.communicate(timeout=60)
+    assert err == b""
+    assert proc.returncode == 128 + 13  # as a tool ended by SIGPIPE

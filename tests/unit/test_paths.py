@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -56,3 +58,93 @@ def test_symlinked_home_is_refused(private_home: Paths, tmp_path: Path) -> None:
 
 def test_socket_path_fits_af_unix(private_home: Paths) -> None:
     assert len(str(private_home.socket).encode()) < 108
+
+
+def _ct(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cleartrace", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+def _env_without_runtime_dir(tmp: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}
+    env["TMPDIR"] = str(tmp)  # where a predictable fallback would have been
+    return env
+
+
+@pytest.mark.parametrize("planted", ["foreign_owner", "symlink"])
+def test_runtime_dir_planted_by_another_user_blocks_nothing(
+    private_home: Paths, tmp_path: Path, planted: str
+) -> None:
+    shared_tmp = tmp_path / "shared-tmp"
+    shared_tmp.mkdir(mode=0o1777)
+    predictable = shared_tmp / f"cleartrace-{os.getuid()}"
+    if planted == "foreign_owner":
+        predictable.mkdir(mode=0o777)
+        os.chmod(predictable, 0o777)
+        os.chown(predictable, 65534, 65534)
+    else:
+        target = tmp_path / "attacker"
+        target.mkdir(mode=0o777)
+        os.chown(target, 65534, 65534)
+        predictable.symlink_to(target)
+    env = _env_without_runtime_dir(shared_tmp)
+    done = _ct("consent", "give", "--category", "keys", env=env)
+    assert done.returncode == 0, done.stderr
+    assert _ct("pause", env=env).stderr.startswith("cleartrace: no recorder is running")
+    runtime = Paths.from_env().home / "run"
+    assert runtime.is_dir()
+    assert not runtime.is_symlink()
+    assert _mode(runtime) == 0o700
+    assert runtime.stat().st_uid == os.getuid()
+    if planted == "symlink":
+        assert list((tmp_path / "attacker").iterdir()) == []
+
+
+def test_without_xdg_runtime_dir_the_socket_lives_in_the_home(
+    private_home: Paths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("XDG_RUNTIME_DIR")
+    paths = Paths.from_env()
+    assert paths.runtime == paths.home / "run"
+    ensure_private_dirs(paths)
+    assert _mode(paths.runtime) == 0o700
+    assert paths.socket.parent == paths.runtime
+
+
+def test_foreign_xdg_runtime_dir_is_refused_naming_it(
+    private_home: Paths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    foreign = tmp_path / "foreign-run"
+    foreign.mkdir(mode=0o700)
+    os.chown(foreign, 65534, 65534)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(foreign))
+    with pytest.raises(HomeError, match="XDG_RUNTIME_DIR"):
+        ensure_private_dirs(Paths.from_env())
+
+
+@pytest.mark.parametrize("through", ["home_is_link", "parent_is_link"])
+def test_home_through_a_symlink_into_another_users_directory_is_refused(
+    tmp_path: Path, through: str
+) -> None:
+    theirs = tmp_path / "theirs"
+    (theirs / "dir").mkdir(parents=True)
+    os.chown(theirs, 65534, 65534)
+    os.chown(theirs / "dir", 65534, 65534)
+    link = tmp_path / "link"
+    link.symlink_to(theirs / "dir")
+    home = link if through == "home_is_link" else link / "home"
+    env = {**os.environ, "CLEARTRACE_HOME": str(home)}
+    for args in (("consent", "give", "--category", "keys"), ("status",)):
+        done = _ct(*args, env=env)
+        assert done.returncode == 2, done
+        (line,) = done.stderr.splitlines()
+        assert "unexpected" not in line
+        assert f"through the symbolic link {link}" in line, line
+        assert "another user (uid 65534)" in line, line
+    assert list((theirs / "dir").iterdir()) == []

@@ -291,6 +291,9 @@ _KIND_FIELDS: dict[str, frozenset[str]] = {
     # The local copy of an uploaded session was removed under the policy's
     # retention. Not a deletion: the uploaded data stays in the dataset.
     "session.shredded": frozenset({"session"}),
+    # The master key was replaced and every key it wrapped rewrapped
+    # (`cleartrace keys rotate`). Nothing about either key is recorded.
+    "key.rotated": frozenset(),
 }
 
 #: Read-only view: kind -> the fields (all required) its records carry besides the envelope.

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from cleartrace.consent.records import b64url, key_fingerprint, unb64url
 from cleartrace.errors import KeyStorageError, UsageError
-from cleartrace.paths import write_private, write_private_bytes
+from cleartrace.paths import read_private_file, write_private, write_private_bytes
 from cleartrace.upload.suites import DEFAULT_SUITE, HYBRID, SUITES, OrgPublicKey
 
 __all__ = [
@@ -48,6 +47,7 @@ BUNDLE_KEY, BUNDLE_PUB, SIGN_KEY, SIGN_PUB = "bundle.key", "bundle.pub", "sign.k
 _BUNDLE_PRIVATE_TYPE = "cleartrace-org-bundle-private-key"
 _SIGN_PRIVATE_TYPE = "cleartrace-org-signing-private-key"
 _SIGN_PUBLIC_TYPE = "cleartrace-org-signing-public-key"
+_MAX_KEY_FILE = 64 * 1024
 
 PrivateHpkeKey = hpke.MLKEM768X25519PrivateKey | x25519.X25519PrivateKey
 
@@ -154,20 +154,20 @@ def _write_json(path: Path, obj: dict[str, Any], *, private: bool) -> None:
         os.chmod(path, 0o644)
 
 
-def _read_json(path: Path, *, private: bool) -> dict[str, Any]:
-    try:
-        st = path.stat()
-        if private and st.st_mode & 0o077 and stat.S_ISREG(st.st_mode):
-            raise KeyStorageError(
-                f"{path} is readable by group or others; run 'chmod 600 {path}' "
-                "and consider the key exposed"
-            )
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+def _read_json(path: Path) -> dict[str, Any]:
+    """A private key file written by `generate`, as JSON.
+
+    Raises:
+        KeyStorageError: missing, damaged, or refused by `read_private_file`.
+    """
+    raw = read_private_file(path, "organisation key file", _MAX_KEY_FILE)
+    if raw is None:
         raise KeyStorageError(
             f"{path} does not exist; give the directory written by 'cleartrace org keygen'"
-        ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        )
+    try:
+        obj = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise KeyStorageError(f"cannot read {path} ({type(exc).__name__}); restore it") from None
     if not isinstance(obj, dict):
         raise KeyStorageError(f"{path} is not a key file; restore it")
@@ -180,7 +180,7 @@ def load_bundle_keys(keys_dir: Path) -> BundleKeys:
     Raises:
         KeyStorageError: missing, damaged, not a key, or readable by others.
     """
-    bundle = _read_json(keys_dir / BUNDLE_KEY, private=True)
+    bundle = _read_json(keys_dir / BUNDLE_KEY)
     try:
         if bundle.get("type") != _BUNDLE_PRIVATE_TYPE or bundle.get("suite") not in SUITES:
             raise ValueError("type")
@@ -204,7 +204,7 @@ def load_private(keys_dir: Path) -> OrgKeys:
         KeyStorageError: a file is missing, damaged, not a key, or readable by others.
     """
     bundle = load_bundle_keys(keys_dir)
-    sign = _read_json(keys_dir / SIGN_KEY, private=True)
+    sign = _read_json(keys_dir / SIGN_KEY)
     try:
         if sign.get("type") != _SIGN_PRIVATE_TYPE:
             raise ValueError("type")

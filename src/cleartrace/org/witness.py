@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from cleartrace.consent.records import b64url, canonical, key_fingerprint, unb64url
 from cleartrace.errors import KeyStorageError
-from cleartrace.paths import write_private, write_private_bytes
+from cleartrace.paths import read_private_file, write_private, write_private_bytes
 
 __all__ = [
     "DEFAULT_RECHECK_HEADS",
@@ -47,16 +47,19 @@ HEAD_VERSION = 2
 DEFAULT_RECHECK_HEADS = 300.0
 _PRIVATE_TYPE = "cleartrace-witness-key"
 _PUBLIC_TYPE = "cleartrace-witness-public-key"
+_MAX_KEY_FILE = 64 * 1024
 
 
 def load_or_create(data: Path) -> Ed25519PrivateKey:
     """The collector's witness key in `data`, created (0600) on first use.
 
     Raises:
-        KeyStorageError: the key file is damaged or readable by others.
+        KeyStorageError: the key file is damaged, or refused by
+            `read_private_file` (another user's, readable by others, a symlink).
     """
     path = data / WITNESS_KEY
-    if not path.exists():
+    raw = read_private_file(path, "witness key file", _MAX_KEY_FILE)
+    if raw is None:
         key = Ed25519PrivateKey.generate()
         with write_private(path, "witness key") as fh:
             json.dump({"type": _PRIVATE_TYPE, "ed25519": b64url(key.private_bytes_raw())}, fh)
@@ -69,10 +72,8 @@ def load_or_create(data: Path) -> Ed25519PrivateKey:
         write_private_bytes(data / WITNESS_PUB, canonical(doc) + b"\n", "witness public key")
         (data / WITNESS_PUB).chmod(0o644)
         return key
-    if path.stat().st_mode & 0o077:
-        raise KeyStorageError(f"{path} is readable by group or others; run 'chmod 600 {path}'")
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
+        obj = json.loads(raw.decode("utf-8"))
         if obj.get("type") != _PRIVATE_TYPE:
             raise ValueError("type")
         return Ed25519PrivateKey.from_private_bytes(unb64url(obj["ed25519"]))

@@ -158,6 +158,7 @@ def reseal(
     per_chunk: int,
     level: int,
     stride: int = 1,
+    into: bytes | None = None,
 ) -> list[SealedChunk]:
     """Re-seal a session's (index, chunk) pairs as chunks of `per_chunk` events.
 
@@ -165,17 +166,19 @@ def reseal(
     ones at a higher zstd level, under fresh nonces and indices
     `first_index`, `first_index + stride`, ... The gaps let a redaction
     replace one chunk by a new one between its neighbours. Only `per_chunk`
-    events are held decoded at a time.
+    events are held decoded at a time. With `into`, the new chunks are sealed
+    under that key instead (a session key's rotation, store/seals.py).
 
     Raises:
         StoreCorrupt: an input chunk does not open.
     """
     out: list[SealedChunk] = []
     pending: list[RawEvent] = []
+    sealing_key = session_key if into is None else into
 
     def seal_part(part: list[RawEvent]) -> None:
         index = first_index + len(out) * stride
-        blob = seal_chunk(session_key, session_id, index, part, level)
+        blob = seal_chunk(sealing_key, session_id, index, part, level)
         out.append((index, len(part), part[0][0], part[-1][0], blob))
 
     for index, blob in chunks:

@@ -14,7 +14,16 @@ import os
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-__all__ = ["KEY_BYTES", "NONCE_BYTES", "TAG_BYTES", "seal", "unseal", "unwrap_key", "wrap_key"]
+__all__ = [
+    "KEY_BYTES",
+    "NONCE_BYTES",
+    "TAG_BYTES",
+    "seal",
+    "unseal",
+    "unwrap_key",
+    "wrap_aad",
+    "wrap_key",
+]
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -40,8 +49,9 @@ def _seal_with_nonce(key: bytes, nonce: bytes, plaintext: bytes, aad: bytes) -> 
 def seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
     """Encrypt and authenticate: nonce (12 random bytes) || ciphertext || tag.
 
-    A random 96-bit nonce per call is safe for far more messages than one
-    key ever seals here (a session key seals one chunk per flush).
+    A random 96-bit nonce per call is safe for up to 2^32 calls per key
+    (NIST SP 800-38D); the store counts a session key's seals and replaces
+    the key before that (store/seals.py).
 
     Raises:
         ValueError: the key is not 32 bytes.
@@ -65,7 +75,8 @@ def unseal(key: bytes, blob: bytes, aad: bytes) -> bytes:
     return AESGCM(key).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], aad)
 
 
-def _wrap_aad(session_id: str) -> bytes:
+def wrap_aad(session_id: str) -> bytes:
+    """The associated data binding a wrapped session key to its session."""
     return _WRAP_AAD + session_id.encode("ascii")
 
 
@@ -79,7 +90,7 @@ def wrap_key(master: bytes, session_id: str, session_key: bytes) -> bytes:
     """
     if len(session_key) != KEY_BYTES:
         raise ValueError("a session key must be 32 bytes")
-    return seal(master, session_key, _wrap_aad(session_id))
+    return seal(master, session_key, wrap_aad(session_id))
 
 
 def unwrap_key(master: bytes, session_id: str, wrapped: bytes) -> bytes:
@@ -89,7 +100,7 @@ def unwrap_key(master: bytes, session_id: str, wrapped: bytes) -> bytes:
         cryptography.exceptions.InvalidTag: `master` is not the key that
             wrapped it, or the wrapped key belongs to another session.
     """
-    key = unseal(master, wrapped, _wrap_aad(session_id))
+    key = unseal(master, wrapped, wrap_aad(session_id))
     if len(key) != KEY_BYTES:
         raise InvalidTag
     return key

@@ -67,7 +67,57 @@ CREATE TABLE IF NOT EXISTS outbox (          -- bundles built and not yet acknow
 CREATE TABLE IF NOT EXISTS exclusions (
     app TEXT PRIMARY KEY                  -- application class excluded by the person
 );
+-- meta['seals:' || session id]: how many values the session's current key has
+-- sealed (chunks and summaries), counted in the same transaction as each write
+-- on every path, so the random-nonce cap (store/seals.py) cannot be bypassed.
+-- A session older than the counter starts at 2 * its highest index + 1: each
+-- index was sealed once, and each append may have sealed a summary too.
+CREATE TRIGGER IF NOT EXISTS count_chunk_seals AFTER INSERT ON chunks BEGIN
+    INSERT INTO meta(key, value) VALUES (
+        'seals:' || NEW.session_id,
+        (SELECT 2 * max(idx) + 1 FROM chunks WHERE session_id = NEW.session_id)
+    ) ON CONFLICT(key) DO UPDATE SET value = value + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS count_summary_seals AFTER UPDATE OF summary ON sessions
+WHEN NEW.summary IS NOT NULL BEGIN
+    INSERT INTO meta(key, value) VALUES ('seals:' || NEW.id, 1)
+    ON CONFLICT(key) DO UPDATE SET value = value + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS forget_seals AFTER DELETE ON sessions BEGIN
+    DELETE FROM meta WHERE key = 'seals:' || OLD.id;
+END;
 """
+
+
+_SQLITE_IOERR = 10
+_SQLITE_FULL = 13
+# An I/O error with less room than this left is taken for a full disk: SQLite
+# grows the -shm file 32 KiB at a time and writes WAL frames of a page each.
+_LOW_SPACE = 1 << 20
+
+
+def _disk_full(path: Path, exc: sqlite3.DatabaseError) -> bool:
+    """Whether `exc` comes from a full disk.
+
+    SQLite says "database or disk is full" (SQLITE_FULL) only where its own
+    write of the database or WAL fails. A read that must first extend the
+    -shm file, a checkpoint or a truncate fails as a plain "disk I/O error"
+    (an SQLITE_IOERR_* code) for the same cause; so an I/O error on a file
+    system with (next to) no room left is a full disk as well.
+    """
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    if primary == _SQLITE_FULL or "full" in str(exc).lower():
+        return True
+    if primary != _SQLITE_IOERR:
+        return False
+    try:
+        st = os.statvfs(path.parent)
+    except OSError:
+        return False
+    # Root may use the blocks reserved for it; others only what is available.
+    blocks = st.f_bfree if os.geteuid() == 0 else st.f_bavail
+    return blocks * st.f_frsize < _LOW_SPACE
 
 
 @contextlib.contextmanager
@@ -77,7 +127,7 @@ def translate_errors(path: Path) -> Iterator[None]:
         yield
     except sqlite3.DatabaseError as exc:
         msg = str(exc).lower()
-        if "full" in msg:
+        if _disk_full(path, exc):
             raise DiskFull(
                 f"cannot write to {path}: the disk is full; free some space and try again "
                 "(nothing already stored was changed)"

@@ -10,16 +10,14 @@ so an existing store never gets a silently new key. See docs/adr/0003.
 from __future__ import annotations
 
 import base64
-import errno
 import hashlib
 import json
 import logging
 import os
 import secrets
-import stat
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,14 +25,18 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from cleartrace.errors import KeyStorageError
-from cleartrace.paths import Paths, private_file
+from cleartrace.paths import Paths, private_file, read_private_file
 
 __all__ = [
     "PROBE_TIMEOUT",
     "Keys",
     "describe_keystore",
     "device_fingerprint",
+    "discard_staged_master",
     "load_keys",
+    "promote_master",
+    "stage_master",
+    "staged_master",
 ]
 
 log = logging.getLogger(__name__)
@@ -175,37 +177,22 @@ def _key_file(paths: Paths, name: str) -> Path:
 def _read_key_file(path: Path) -> bytes | None:
     """A key file's 32 bytes; None when absent.
 
-    Opened with O_NOFOLLOW and checked on the open descriptor, so the file
-    checked is the file read.
-
     Raises:
-        KeyStorageError: a symlink, not a regular file, readable by group or
-            others, unreadable, or not 32 bytes.
+        KeyStorageError: see `read_private_file`, or not 32 bytes.
     """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise KeyStorageError(
-                f"key file {path} is a symbolic link; refusing to use it "
-                "(put the key file itself there)"
-            ) from None
-        raise KeyStorageError(f"cannot read key file {path}: {exc.strerror}") from None
-    with os.fdopen(fd, "rb") as fh:
-        st = os.fstat(fh.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            raise KeyStorageError(f"key file {path} is not a regular file; restore it")
-        if st.st_mode & 0o077:
-            raise KeyStorageError(
-                f"key file {path} is readable by group or others; "
-                f"run 'chmod 600 {path}' if you trust its content"
-            )
-        raw = fh.read(33)
-    if len(raw) != 32:
+    raw = read_private_file(path, "key file", 32)
+    if raw is not None and len(raw) != 32:
         raise KeyStorageError(f"key file {path} is damaged (not 32 bytes); restore it")
     return raw
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename in `directory` survive a power loss (the entry is its data)."""
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def _write_atomic(path: Path, raw: bytes) -> None:
@@ -223,11 +210,7 @@ def _write_atomic(path: Path, raw: bytes) -> None:
         finally:
             os.close(fd)
         os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)  # the rename itself must survive a power loss
-        finally:
-            os.close(dir_fd)
+        _fsync_dir(path.parent)
     except OSError as exc:
         raise KeyStorageError(
             f"cannot write {path}: {exc.strerror}; check that {path.parent} is yours and writable"
@@ -336,3 +319,104 @@ def load_keys(paths: Paths, *, create: bool) -> Keys:
         backend=backend,
         location=_location(paths, backend, marker.get("keyring")),
     )
+
+
+# -- master key rotation (store/rotation.py drives the order) -----------------------
+#
+# A new master key is first kept beside the current one ("staged": the file
+# keys/master.key.next, or the keychain entry master-next:<tag>), then the
+# store is rewrapped to it in one transaction, then it replaces the current
+# key. Whichever step a crash interrupts, one of the two opens the store.
+
+_NEXT = "master-next"
+
+
+def _staged_file(paths: Paths) -> Path:
+    return paths.keys_dir / "master.key.next"
+
+
+def stage_master(paths: Paths, keys: Keys, new: bytes) -> None:
+    """Keep `new` beside the current master key, durably, before any use of it.
+
+    Raises:
+        KeyStorageError: it could not be written.
+    """
+    if keys.backend == "keyring":
+        _keyring_set(f"{_NEXT}:{_home_tag(paths)}", new)
+    else:
+        _write_atomic(_staged_file(paths), new)
+
+
+def staged_master(paths: Paths, keys: Keys) -> bytes | None:
+    """The staged master key of an unfinished rotation, or None.
+
+    Raises:
+        KeyStorageError: it is unreadable, insecure or damaged.
+    """
+    if keys.backend == "keyring":
+        raw = _keyring_get(f"{_NEXT}:{_home_tag(paths)}")
+    else:
+        raw = _read_key_file(_staged_file(paths))
+    if raw is not None and len(raw) != 32:
+        raise KeyStorageError(f"the staged master key of {paths.home} is damaged; remove it")
+    return raw
+
+
+def promote_master(paths: Paths, keys: Keys, new: bytes) -> Keys:
+    """Make the staged `new` the master key, and forget the old one.
+
+    Files: one rename of master.key.next over master.key (the old key is gone
+    and the staged one with it, at once). Keychain: the entry is overwritten,
+    then the staged entry deleted; a crash between leaves both equal to `new`.
+
+    Raises:
+        KeyStorageError: the key storage could not be written.
+    """
+    if keys.backend == "keyring":
+        _keyring_set(f"master:{_home_tag(paths)}", new)
+        discard_staged_master(paths, keys)
+    else:
+        target = _key_file(paths, "master")
+        try:
+            os.replace(_staged_file(paths), target)
+            _fsync_dir(target.parent)
+        except FileNotFoundError:
+            # Another process finishing the same interrupted rotation was first.
+            if _read_key_file(target) != new:
+                raise KeyStorageError(
+                    f"the staged master key of {paths.home} vanished before it replaced "
+                    f"{target}; restore the key files from a backup"
+                ) from None
+        except OSError as exc:
+            raise KeyStorageError(
+                f"cannot replace {target}: {exc.strerror}; the new key is in "
+                f"{_staged_file(paths)} and is used from there on the next start"
+            ) from exc
+    return replace(keys, master=new)
+
+
+def discard_staged_master(paths: Paths, keys: Keys) -> None:
+    """Remove the staged key of a rotation that did not commit.
+
+    Raises:
+        KeyStorageError: it could not be removed.
+    """
+    if keys.backend == "keyring":
+        import keyring
+
+        user = f"{_NEXT}:{_home_tag(paths)}"
+        try:
+            _with_timeout(lambda: keyring.delete_password(_SERVICE, user), PROBE_TIMEOUT)
+        except _KeychainFailed as exc:
+            if _keyring_get(user) is not None:
+                raise KeyStorageError(
+                    f"the OS keychain {exc} while removing entry '{user}'; try again"
+                ) from None
+        return
+    try:
+        _staged_file(paths).unlink(missing_ok=True)
+        _fsync_dir(paths.keys_dir)
+    except OSError as exc:
+        raise KeyStorageError(
+            f"cannot remove {_staged_file(paths)}: {exc.strerror}; remove it by hand"
+        ) from exc

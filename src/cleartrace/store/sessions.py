@@ -39,13 +39,15 @@ from cleartrace.store.crypto import seal, unseal, unwrap_key, wrap_key
 from cleartrace.store.db import connect, transaction, translate_errors
 from cleartrace.store.keys import Keys
 from cleartrace.store.redaction import KEPT_KINDS, METHODS, Redaction, count_removed
+from cleartrace.store.rotation import require_current_master
+from cleartrace.store.seals import MAX_SEALS, rotate_session_key, seals_used
+from cleartrace.store.wrapped import KEY_CHECK, KEY_CHECK_AAD
 from cleartrace.store.writers import process_token, writer_alive
 
 __all__ = ["SessionHandle", "SessionInfo", "Store"]
 
 log = logging.getLogger(__name__)
 
-_KEY_CHECK = b"cleartrace-key-check"
 # Compacted chunks: 250k events is ~0.8 MB of zstd output and bounds the memory
 # that compacting a day-long session takes; larger chunks compress no better.
 _COMPACT_EVENTS = 250_000
@@ -108,21 +110,27 @@ def _count(events: Sequence[RawEvent], counts: dict[str, int], apps: set[str]) -
 class Store:
     """One SQLite connection, used by one thread at a time."""
 
-    def __init__(self, paths: Paths, keys: Keys, conn: sqlite3.Connection) -> None:
+    def __init__(
+        self, paths: Paths, keys: Keys, conn: sqlite3.Connection, seal_limit: int = MAX_SEALS
+    ) -> None:
         self._paths = paths
         self._keys = keys
         self._conn = conn
+        self._seal_limit = seal_limit
 
     @classmethod
-    def open(cls, paths: Paths, keys: Keys) -> Store:
+    def open(cls, paths: Paths, keys: Keys, *, seal_limit: int = MAX_SEALS) -> Store:
         """Open the store, check the master key, and close crashed sessions.
+
+        `seal_limit`: values one session key may seal before it is replaced
+        (store/seals.py); lowered only by tests, to reach it.
 
         Raises:
             WrongKey: the master key is not the one this store was made with.
             StoreCorrupt, DiskFull, StoreError: see `store.db.connect`.
         """
         conn = connect(paths.db)
-        store = cls(paths, keys, conn)
+        store = cls(paths, keys, conn, seal_limit)
         try:
             store._check_key()
             store.recover()
@@ -139,11 +147,11 @@ class Store:
             # OR IGNORE: two processes opening a new store at once both try.
             self._conn.execute(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('key_check', ?)",
-                (seal(self._keys.master, _KEY_CHECK, b"key-check"),),
+                (seal(self._keys.master, KEY_CHECK, KEY_CHECK_AAD),),
             )
             (token,) = self._conn.execute("SELECT value FROM meta WHERE key='key_check'").fetchone()
         try:
-            if unseal(self._keys.master, bytes(token), b"key-check") == _KEY_CHECK:
+            if unseal(self._keys.master, bytes(token), KEY_CHECK_AAD) == KEY_CHECK:
                 return
         except InvalidTag:
             pass
@@ -158,12 +166,14 @@ class Store:
         """Start a session; its key exists only wrapped by the master key.
 
         Raises:
+            WrongKey: the master key was rotated since this store was opened.
             DiskFull, StoreError: the session could not be written.
         """
         handle = SessionHandle(id=secrets.token_hex(16), key=secrets.token_bytes(32))
         wrapped = wrap_key(self._keys.master, handle.id, handle.key)
         row = (handle.id, anchor_wall_ns, anchor_mono_ns, wrapped, os.getpid())
         with transaction(self._conn, self._paths.db) as conn:
+            require_current_master(conn, self._paths.db, self._keys.master)
             conn.execute(
                 "INSERT INTO sessions(id, started_ns, anchor_mono_ns, state, wrapped_key,"
                 " writer_pid) VALUES (?, ?, ?, 'recording', ?, ?)",
@@ -181,6 +191,10 @@ class Store:
         """
         if not events:
             return
+        # A chunk and perhaps a summary: a new key first if they would pass the cap.
+        rotated = self._rotate_if_due(handle.id, handle.key, 2)
+        if rotated is not None:
+            handle.key, handle.next_index = rotated
         counts, apps = dict(handle.counts), set(handle.apps)
         _count(events, counts, apps)
         blob = seal_chunk(handle.key, handle.id, handle.next_index, events)
@@ -226,6 +240,9 @@ class Store:
                 "SELECT sum(n_events) FROM chunks WHERE session_id=?", (session_id,)
             ).fetchone()
             parts = -(-int(total) // _COMPACT_EVENTS)
+        if self._rotate_if_due(session_id, key, parts) is not None:
+            return  # re-sealed, compacted, under a new key
+        with translate_errors(self._paths.db):
             stride = _GAP if last + 1 + parts * _GAP < 1 << 32 else 1
             rows = self._conn.execute(_CHUNKS_OF, (session_id,))
             # New indices above the old: a (key, index) pair is never used twice.
@@ -238,6 +255,24 @@ class Store:
                 return  # another process compacted it meanwhile
             conn.execute("DELETE FROM chunks WHERE session_id=?", (session_id,))
             conn.executemany(_INSERT_CHUNK, [(session_id, *row) for row in sealed])
+
+    def _rotate_if_due(self, session_id: str, key: bytes, needed: int) -> tuple[bytes, int] | None:
+        """(new key, next index) when sealing `needed` more values would pass
+        the session key's cap, after re-sealing the session under a new key."""
+        with translate_errors(self._paths.db):
+            used = seals_used(self._conn, session_id)
+        if used + needed <= self._seal_limit:
+            return None
+        return rotate_session_key(
+            self._conn,
+            self._paths.db,
+            self._keys.master,
+            session_id,
+            key,
+            per_chunk=_COMPACT_EVENTS,
+            level=_COMPACT_LEVEL,
+            stride=_GAP,
+        )
 
     def _checkpoint(self) -> None:
         """Return free pages to the file system and empty the WAL, where old page

@@ -239,3 +239,52 @@ def test_damaged_key_file_is_refused(private_home: Paths) -> None:
     path.write_bytes(b"short")
     with pytest.raises(KeyStorageError, match=f"{path} is damaged"):
         load_keys(private_home, create=False)
+
+
+@pytest.mark.parametrize("name", ["master.key", "device.key"])
+def test_key_file_owned_by_another_user_is_refused_naming_the_fix(
+    private_home: Paths, name: str
+) -> None:
+    ensure_private_dirs(private_home)
+    load_keys(private_home, create=True)
+    path = private_home.keys_dir / name
+    os.chown(path, 65534, 65534)  # 0600 still, but someone else's
+    with pytest.raises(KeyStorageError) as caught:
+        load_keys(private_home, create=False)
+    message = str(caught.value)
+    assert f"{path} belongs to another user (uid 65534)" in message
+    assert f"chown {os.getuid()} {path}" in message
+
+
+def test_master_key_rotation_in_the_keychain_replaces_the_entry_and_leaves_no_staged_one(
+    private_home: Paths, monkeypatch: pytest.MonkeyPatch, restore_keyring: None
+) -> None:
+    from cleartrace.home import Home
+    from cleartrace.store.keys import stage_master
+    from cleartrace.store.rotation import rotate_master_key
+
+    monkeypatch.delenv("CLEARTRACE_KEYSTORE")
+    backend = DictKeyring()
+    keyring.set_keyring(backend)
+    home = Home.open(private_home, create=True)
+    try:
+        handle = home.store.begin_session(time.time_ns(), 0)
+        home.store.append_chunk(handle, [(5, 1, 97, 0, 0, 0, None)])
+        home.store.end_session(handle, time.time_ns())
+        before = dict(backend.items)
+        rotated, counts = rotate_master_key(private_home, home.keys)
+    finally:
+        home.close()
+    assert counts["session key"] == 1
+    changed = {user for (_s, user), v in backend.items.items() if before.get((_s, user)) != v}
+    assert [u.split(":")[0] for u in changed] == ["master"]
+    assert not any(user.startswith("master-next") for _s, user in backend.items)
+    # a rotation staged and then abandoned before its commit is undone on open
+    stage_master(private_home, rotated, b"\x01" * 32)
+    again = Home.open(private_home, create=False)
+    try:
+        assert again.keys.master == rotated.master
+        assert len(again.store.read_events(handle.id)) == 1
+    finally:
+        again.close()
+    assert not any(user.startswith("master-next") for _s, user in backend.items)

@@ -1,0 +1,123 @@
+"""A full disk under the store: every command says so, on reads and deletes too."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cleartrace.errors import DiskFull
+from cleartrace.events import Kind, keysym_of_char
+from cleartrace.home import Home
+from cleartrace.paths import Paths
+
+
+@pytest.fixture
+def tiny_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """CLEARTRACE_HOME on a 1 MiB tmpfs of its own: a disk that fills up."""
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(mount_point)],
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip("mounting a tmpfs is not permitted here")
+    monkeypatch.setenv("CLEARTRACE_HOME", str(mount_point / "home"))
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def ct(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cleartrace", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def record_session(text: str) -> str:
+    home = Home.open(Paths.from_env(), create=False)
+    try:
+        handle = home.store.begin_session(time.time_ns(), 0)
+        events = [(0, int(Kind.FOCUS), 0, 0, 0, 0, ("Gedit", None))]
+        for i, ch in enumerate(text):
+            events.append((1000 + i, int(Kind.KEY_DOWN), keysym_of_char(ch), 0, 0, 0, None))
+        home.store.append_chunk(handle, events)
+        home.store.end_session(handle, time.time_ns())
+        return handle.id
+    finally:
+        home.close()
+
+
+def fill(directory: Path) -> Path:
+    filler = directory / "filler"
+    with filler.open("wb", buffering=0) as fh:
+        try:
+            while True:
+                fh.write(b"\0" * 4096)
+        except OSError:
+            pass
+    return filler
+
+
+def test_reads_and_deletes_on_a_full_disk_say_disk_full(tiny_home: Path) -> None:
+    assert ct("consent", "give", "--category", "keys", "--category", "app_focus").returncode == 0
+    session = record_session("kept safe")
+    filler = fill(tiny_home)
+    for args in (
+        ("sessions", "list"),
+        ("sessions", "show", session, "--text"),
+        ("sessions", "delete", session),
+        ("ledger", "show"),
+        ("status",),
+    ):
+        done = ct(*args)
+        assert done.returncode == 2, (args, done.stderr)
+        (line,) = done.stderr.splitlines()
+        assert "disk is full" in line, (args, line)
+    filler.unlink()
+    shown = ct("sessions", "show", session, "--text")
+    assert shown.returncode == 0, shown.stderr
+    assert "kept safe" in shown.stdout
+
+
+def test_an_open_store_reports_disk_full_on_reads_deletes_and_checkpoints(
+    tiny_home: Path,
+) -> None:
+    assert ct("consent", "give", "--category", "keys", "--category", "app_focus").returncode == 0
+    first, second = record_session("first one"), record_session("second one")
+    home = Home.open(Paths.from_env(), create=False)
+    try:
+        filler = fill(tiny_home)
+        attempts = {
+            "list": home.store.list_sessions,
+            "read": lambda: home.store.read_events(first),
+            "ledger": home.ledger.records,
+            "delete": lambda: home.store.delete_session(second),
+            "approve": lambda: home.store.set_state(first, "approved"),
+        }
+        failed = []
+        for name, attempt in attempts.items():
+            try:
+                attempt()  # reads may still work: their -shm pages are mapped already
+            except DiskFull as exc:
+                failed.append((name, "disk is full" in str(exc)))
+        assert ("delete", True) in failed
+        assert all(said for _name, said in failed)
+        filler.unlink()
+        assert home.store.read_events(first)
+    finally:
+        home.close()
