@@ -9,7 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from cleartrace.commands.common import Add, Args, emit_json, json_flag
-from cleartrace.org.limits import DEFAULT_MAX_BUNDLE_MB, DEFAULT_RATE, Rate
+from cleartrace.org.limits import (
+    DEFAULT_BODY_MEMORY_MB,
+    DEFAULT_BODY_TIMEOUT,
+    DEFAULT_ENROLL_RATE,
+    DEFAULT_ENROLL_RATE_TOTAL,
+    DEFAULT_MAX_BUNDLE_MB,
+    DEFAULT_RATE,
+    Rate,
+)
 from cleartrace.org.registry import DB_NAME, Registry
 
 __all__ = ["org_devices", "org_serve", "org_token", "register"]
@@ -44,6 +52,10 @@ def org_serve(args: Args) -> int:
         policy=Path(args.policy) if args.policy else None,
         max_bundle_mb=args.max_bundle_mb,
         rate=Rate.parse(args.rate),
+        body_memory_mb=args.body_memory_mb,
+        body_timeout=args.body_timeout,
+        enroll_rate=Rate.parse(args.enroll_rate),
+        enroll_rate_total=Rate.parse(args.enroll_rate_total),
     )
 
     def ready(url: str) -> None:
@@ -136,6 +148,33 @@ def register(sub: Any, add: Add) -> None:
         default=f"{DEFAULT_RATE.count}/m",
         metavar="N/PERIOD",
         help=f"uploads per device, e.g. 10/s or 1000/h (default {DEFAULT_RATE.count}/m)",
+    )
+    p.add_argument(
+        "--body-memory-mb",
+        type=float,
+        default=DEFAULT_BODY_MEMORY_MB,
+        metavar="N",
+        help="request bodies held in memory at once, in MiB; beyond, uploads get 503 "
+        f"(default {DEFAULT_BODY_MEMORY_MB})",
+    )
+    p.add_argument(
+        "--body-timeout",
+        type=float,
+        default=DEFAULT_BODY_TIMEOUT,
+        metavar="SECONDS",
+        help=f"seconds a request body may take to arrive (default {DEFAULT_BODY_TIMEOUT:g})",
+    )
+    p.add_argument(
+        "--enroll-rate",
+        default=f"{DEFAULT_ENROLL_RATE.count}/m",
+        metavar="N/PERIOD",
+        help=f"enrolment attempts per client address (default {DEFAULT_ENROLL_RATE.count}/m)",
+    )
+    p.add_argument(
+        "--enroll-rate-total",
+        default=f"{DEFAULT_ENROLL_RATE_TOTAL.count}/m",
+        metavar="N/PERIOD",
+        help=f"enrolment attempts overall (default {DEFAULT_ENROLL_RATE_TOTAL.count}/m)",
     )
 
     p = add(sub, "token", "print single-use enrolment tokens, one per line", org_token)
