@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 
 from cleartrace.consent.records import unb64url
 from cleartrace.errors import DiskFull, StoreError
-from cleartrace.org.intake import Refused
+from cleartrace.org.intake import NotAdmitted
 
 __all__ = [
     "HEX64",
@@ -116,7 +116,7 @@ def declared_length(request: Request, limit: int) -> int:
     return int(declared)
 
 
-def not_admitted(exc: Refused) -> Refusal:
+def not_admitted(exc: NotAdmitted) -> Refusal:
     seconds = exc.retry_after
     status, message = {
         "rate-limited": (429, "too many enrolment attempts from this address or in all"),

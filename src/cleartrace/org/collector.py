@@ -64,7 +64,7 @@ from cleartrace.org.answers import (
     too_slow,
 )
 from cleartrace.org.blobstore import BlobStore, bundle_key, head_key
-from cleartrace.org.intake import BodyBudget, BodyTooSlow, EnrolmentRates, Refused, RequestBody
+from cleartrace.org.intake import BodyBudget, BodyTooSlow, EnrolmentRates, NotAdmitted, RequestBody
 from cleartrace.org.limits import (
     DEFAULT_BODY_MEMORY_MB,
     DEFAULT_BODY_TIMEOUT,
@@ -192,7 +192,7 @@ class Collector:
             address = request.client.host if request.client is not None else "unknown"
             try:
                 self._enrolments.take(address)
-            except Refused as exc:
+            except NotAdmitted as exc:
                 raise not_admitted(exc) from None
             raw = await self._read_body(body, request, _MAX_ENROLL_BYTES)
             public_key, token, policy_sha256 = check_enrolment(raw)
@@ -254,7 +254,7 @@ class Collector:
                     # One device's bundles are witnessed and stored one at a time, in order.
                     async with self._locks.setdefault(seen.device, asyncio.Lock()):
                         done = await _off_loop(self._witness_and_store, seen)
-            except Refused as exc:
+            except NotAdmitted as exc:
                 raise not_admitted(exc) from None
             if isinstance(done, StoredBundle):
                 return await self._replayed(done)

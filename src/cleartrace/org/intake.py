@@ -22,7 +22,7 @@ from starlette.requests import Request
 
 from cleartrace.org.limits import Rate, TokenBucket
 
-__all__ = ["BodyBudget", "BodyTooSlow", "EnrolmentRates", "Refused", "RequestBody"]
+__all__ = ["BodyBudget", "BodyTooSlow", "EnrolmentRates", "NotAdmitted", "RequestBody"]
 
 #: Client addresses whose enrolment rate is remembered; the oldest are forgotten
 #: first, so many addresses cannot grow memory (the overall rate still holds).
@@ -33,7 +33,7 @@ class BodyTooSlow(Exception):
     """The body did not arrive before the request's deadline."""
 
 
-class Refused(Exception):
+class NotAdmitted(Exception):
     """Not admitted: `reason` is a short id, `retry_after` whole seconds."""
 
     def __init__(self, reason: str, retry_after: int) -> None:
@@ -100,13 +100,13 @@ class BodyBudget:
         """Reserve `size` bytes for `device`'s body while the block runs.
 
         Raises:
-            Refused: "upload-in-progress" when the device is already sending a
+            NotAdmitted: "upload-in-progress" when the device is already sending a
                 body, "busy" when the budget is spent.
         """
         if device in self._devices:
-            raise Refused("upload-in-progress", 10)
+            raise NotAdmitted("upload-in-progress", 10)
         if self.held + size > self.limit:
-            raise Refused("busy", 5)
+            raise NotAdmitted("busy", 5)
         self.held += size
         self._devices.add(device)
         try:
@@ -129,7 +129,7 @@ class EnrolmentRates:
         """Count one attempt from `address`.
 
         Raises:
-            Refused: "rate-limited", with the seconds until one would be allowed.
+            NotAdmitted: "rate-limited", with the seconds until one would be allowed.
         """
         now = self._clock()
         bucket = self._addresses.pop(address, None)
@@ -140,4 +140,4 @@ class EnrolmentRates:
             self._addresses.popitem(last=False)
         wait = bucket.take(now) or self._overall.take(now)
         if wait > 0:
-            raise Refused("rate-limited", max(1, math.ceil(wait)))
+            raise NotAdmitted("rate-limited", max(1, math.ceil(wait)))
