@@ -20,6 +20,7 @@ from cleartrace.consent.records import GENESIS
 from cleartrace.org.keys import OrgKeys
 from cleartrace.org.policy_signing import init_policy
 from cleartrace.org.registry import Registry
+from cleartrace.upload.bundle import header_end
 
 MAX_MB = 1
 
@@ -234,8 +235,10 @@ def test_an_oversize_bundle_without_a_length_is_cut_off_while_streaming(
     collector: RunningCollector, device: Device
 ) -> None:
     chunk = b"\0" * 65536
+    _, raw, _ = device.bundle()
 
     def body() -> Iterator[bytes]:
+        yield raw[: header_end(raw)]  # an enrolled device's header: admitted, then cut off
         for _ in range(MAX_MB * 16 + 2):
             yield chunk
 

@@ -9,7 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from cleartrace.commands.common import Add, Args, emit_json, json_flag
-from cleartrace.org.limits import DEFAULT_MAX_BUNDLE_MB, DEFAULT_RATE, Rate
+from cleartrace.org.limits import (
+    DEFAULT_BODY_MEMORY_MB,
+    DEFAULT_BODY_TIMEOUT,
+    DEFAULT_ENROLL_RATE,
+    DEFAULT_ENROLL_RATE_TOTAL,
+    DEFAULT_MAX_BUNDLE_MB,
+    DEFAULT_RATE,
+    Rate,
+)
 from cleartrace.org.registry import DB_NAME, Registry
 from cleartrace.org.witness import DEFAULT_RECHECK_HEADS
 
@@ -46,6 +54,10 @@ def org_serve(args: Args) -> int:
         max_bundle_mb=args.max_bundle_mb,
         rate=Rate.parse(args.rate),
         recheck_heads=args.recheck_heads,
+        body_memory_mb=args.body_memory_mb,
+        body_timeout=args.body_timeout,
+        enroll_rate=Rate.parse(args.enroll_rate),
+        enroll_rate_total=Rate.parse(args.enroll_rate_total),
     )
 
     def ready(url: str) -> None:
@@ -146,6 +158,33 @@ def register(sub: Any, add: Add) -> None:
         metavar="SECONDS",
         help="how often every head file in the store is checked against the registry and "
         f"rewritten if it differs (default {DEFAULT_RECHECK_HEADS:g})",
+    )
+    p.add_argument(
+        "--body-memory-mb",
+        type=float,
+        default=DEFAULT_BODY_MEMORY_MB,
+        metavar="N",
+        help="request bodies held in memory at once, in MiB; beyond, uploads get 503 "
+        f"(default {DEFAULT_BODY_MEMORY_MB})",
+    )
+    p.add_argument(
+        "--body-timeout",
+        type=float,
+        default=DEFAULT_BODY_TIMEOUT,
+        metavar="SECONDS",
+        help=f"seconds a request body may take to arrive (default {DEFAULT_BODY_TIMEOUT:g})",
+    )
+    p.add_argument(
+        "--enroll-rate",
+        default=f"{DEFAULT_ENROLL_RATE.count}/m",
+        metavar="N/PERIOD",
+        help=f"enrolment attempts per client address (default {DEFAULT_ENROLL_RATE.count}/m)",
+    )
+    p.add_argument(
+        "--enroll-rate-total",
+        default=f"{DEFAULT_ENROLL_RATE_TOTAL.count}/m",
+        metavar="N/PERIOD",
+        help=f"enrolment attempts overall (default {DEFAULT_ENROLL_RATE_TOTAL.count}/m)",
     )
 
     p = add(sub, "token", "print single-use enrolment tokens, one per line", org_token)

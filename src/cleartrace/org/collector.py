@@ -1,7 +1,7 @@
 """The collector's HTTP protocol, as a Starlette ASGI app (served by `org.serve`).
 
 Why Starlette on uvicorn: uvicorn is the reference ASGI server (TLS, graceful
-shutdown, uvloop and the httptools C parser), Starlette the small, typed
+shutdown, uvloop, bounded request heads with h11), Starlette the small, typed
 toolkit on top (routing, streamed request bodies); both are widely deployed
 and maintained by the encode team. A streamed body is what lets the
 collector refuse an oversize upload before holding it, which a plain
@@ -14,22 +14,22 @@ Routes (docs/cli.md, "cleartrace org serve", has the client's view)::
     GET  /v1/devices/{device_hex}/head     the witnessed ledger head of a device
     PUT  /v1/bundles/{sha256_hex}          store a bundle (idempotent)
 
-A bundle is checked in order of cost: size, then hash and shape, replay (a
-stored name is acknowledged again), enrolment, signature and rate; then, under
-the device's lock, the witnessed head, and only then stored. Hashing, the
-signature, SQLite and fsync run on worker threads, so the event loop keeps
-receiving other uploads meanwhile. Errors are JSON {"error": one line, "reason": short id}; no
-message carries a token, a key or anything from a bundle's body.
+A bundle is checked in order of cost: its declared size; then, from its first
+bytes, the header's shape and that it names an enrolled device (`org.intake`
+bounds the bodies held at once); then the whole body arrives, before a
+deadline, and hash, replay (a stored name is acknowledged again), signature
+and rate are checked; then, under the device's lock, the witnessed head, and
+only then is it stored. Hashing, the signature, SQLite and fsync run on
+worker threads, so the event loop keeps receiving other uploads meanwhile.
+Errors are `org.answers.Refusal`s, rendered as JSON with a one-line reason.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import math
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -37,9 +37,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import rfc8785
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -52,15 +50,42 @@ from cleartrace.consent.signed_policy import read_signed_policy
 from cleartrace.errors import (
     BundleError,
     BundleSignatureInvalid,
-    DiskFull,
     LedgerBroken,
     StoreError,
 )
+from cleartrace.org.answers import (
+    HEX64,
+    Refusal,
+    check_enrolment,
+    declared_length,
+    http_error,
+    not_admitted,
+    store_failure,
+    too_large,
+    too_slow,
+)
 from cleartrace.org.blobstore import BlobStore, bundle_key, head_key
-from cleartrace.org.limits import DEFAULT_MAX_BUNDLE_MB, DEFAULT_RATE, Rate, TokenBucket
+from cleartrace.org.intake import BodyBudget, BodyTooSlow, EnrolmentRates, NotAdmitted, RequestBody
+from cleartrace.org.limits import (
+    DEFAULT_BODY_MEMORY_MB,
+    DEFAULT_BODY_TIMEOUT,
+    DEFAULT_ENROLL_RATE,
+    DEFAULT_ENROLL_RATE_TOTAL,
+    DEFAULT_MAX_BUNDLE_MB,
+    DEFAULT_RATE,
+    Rate,
+    TokenBucket,
+)
 from cleartrace.org.registry import Device, Head, Registry, StoredBundle, TokenRefused
 from cleartrace.org.witness import HEAD_VERSION, sign_head
-from cleartrace.upload.bundle import Bundle, parse_bundle, verify_signature
+from cleartrace.upload.bundle import (
+    PREFIX,
+    Bundle,
+    header_end,
+    parse_bundle,
+    parse_header,
+    verify_signature,
+)
 
 __all__ = [
     "Collector",
@@ -72,8 +97,6 @@ log = logging.getLogger(__name__)
 
 #: An enrolment request is a few hundred bytes.
 _MAX_ENROLL_BYTES = 16 * 1024
-_HEX64 = re.compile(r"[0-9a-f]{64}")
-_ENROLL_FIELDS = frozenset({"token", "device_public_key", "policy_sha256", "signature"})
 _T = TypeVar("_T")
 
 
@@ -109,30 +132,6 @@ def load_served_policy(raw: bytes, source: str = "the policy file") -> ServedPol
     )
 
 
-class _Refusal(Exception):
-    """An HTTP error answer, raised inside a handler and rendered in one place."""
-
-    def __init__(
-        self,
-        status: int,
-        reason: str,
-        message: str,
-        *,
-        extra: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.reason = reason
-        self.message = message
-        self.extra = extra or {}
-        self.headers = headers
-
-    def response(self) -> JSONResponse:
-        body = {"error": self.message, "reason": self.reason, **self.extra}
-        return JSONResponse(body, status_code=self.status, headers=self.headers)
-
-
 async def _off_loop(func: Callable[..., _T], *args: Any) -> _T:
     """Run blocking work (hashing, signatures, SQLite, fsync) on a worker thread."""
     return await run_in_threadpool(func, *args)
@@ -151,11 +150,18 @@ class Collector:
         policy: ServedPolicy | None = None,
         clock: Callable[[], float] = time.monotonic,
         witness: Ed25519PrivateKey | None = None,
+        body_memory_bytes: int = DEFAULT_BODY_MEMORY_MB * 2**20,
+        body_timeout: float = DEFAULT_BODY_TIMEOUT,
+        enroll_rate: Rate = DEFAULT_ENROLL_RATE,
+        enroll_rate_total: Rate = DEFAULT_ENROLL_RATE_TOTAL,
     ) -> None:
         self.registry = registry
         self.store = store
         self.max_bundle_bytes = max_bundle_bytes
         self.rate = rate
+        self.body_timeout = body_timeout
+        self._bodies = BodyBudget(body_memory_bytes)
+        self._enrolments = EnrolmentRates(enroll_rate, enroll_rate_total, clock)
         self.policy = policy
         self._clock = clock
         #: Signs the head files (org/witness.py); None writes them unsigned.
@@ -170,24 +176,30 @@ class Collector:
                 Route("/v1/devices/{device_hex}/head", self._head, methods=["GET"]),
                 Route("/v1/bundles/{name}", self._put_bundle, methods=["PUT"]),
             ],
-            exception_handlers={HTTPException: _http_error},
+            exception_handlers={HTTPException: http_error},
         )
 
     # -- enrolment and policy -----------------------------------------------------------
 
     async def _policy(self, request: Request) -> Response:
         if self.policy is None:
-            return _Refusal(
+            return Refusal(
                 404, "no-policy", "this collector serves no policy; ask the organisation for it"
             ).response()
         return Response(self.policy.raw, media_type="application/json")
 
     async def _enroll(self, request: Request) -> Response:
+        body = self._body(request)
         try:
-            raw = await self._read_body(request, _MAX_ENROLL_BYTES)
-            public_key, token, policy_sha256 = _check_enrolment(raw)
+            address = request.client.host if request.client is not None else "unknown"
+            try:
+                self._enrolments.take(address)
+            except NotAdmitted as exc:
+                raise not_admitted(exc) from None
+            raw = await self._read_body(body, request, _MAX_ENROLL_BYTES)
+            public_key, token, policy_sha256 = check_enrolment(raw)
             if self.policy is not None and policy_sha256 != self.policy.sha256:
-                raise _Refusal(
+                raise Refusal(
                     409,
                     "policy-mismatch",
                     "the device enrols with another policy than the one this collector "
@@ -197,56 +209,67 @@ class Collector:
             try:
                 device = await _off_loop(self.registry.enroll, token, public_key)
             except TokenRefused as exc:
-                raise _Refusal(401, "bad-token", str(exc)) from None
-        except _Refusal as refusal:
+                raise Refusal(401, "bad-token", str(exc)) from None
+        except Refusal as refusal:
             log.info("enrolment refused: %s", refusal.reason)
-            return refusal.response()
+            return refusal.response(close=not body.complete)
         except ClientDisconnect:
             return Response(status_code=400)
         except StoreError as exc:
-            return _store_failure(exc).response()
+            return store_failure(exc).response()
+        finally:
+            await body.close()
         log.info("enrolled device %s", device.hex[:16])
         return JSONResponse({"device": device.device, "subject": device.subject}, status_code=201)
 
     async def _head(self, request: Request) -> Response:
         device_hex = request.path_params["device_hex"]
-        if not _HEX64.fullmatch(device_hex):
-            return _Refusal(400, "bad-device", "a device is named by 64 hex digits").response()
+        if not HEX64.fullmatch(device_hex):
+            return Refusal(400, "bad-device", "a device is named by 64 hex digits").response()
         try:
             device = await _off_loop(self.registry.device, "sha256:" + device_hex)
         except StoreError as exc:
-            return _store_failure(exc).response()
+            return store_failure(exc).response()
         if device is None:
-            return _Refusal(404, "not-enrolled", "this device is not enrolled").response()
+            return Refusal(404, "not-enrolled", "this device is not enrolled").response()
         return JSONResponse(device.head.as_json())
 
     # -- bundles --------------------------------------------------------------------------
 
     async def _put_bundle(self, request: Request) -> Response:
         name = request.path_params["name"]
+        body = self._body(request)
         try:
-            if not _HEX64.fullmatch(name):
-                raise _Refusal(
+            if not HEX64.fullmatch(name):
+                raise Refusal(
                     400, "bad-name", "a bundle is named by its SHA-256: 64 lower-case hex digits"
                 )
-            raw = await self._read_body(request, self.max_bundle_bytes)
-            seen = await _off_loop(self._examine, raw, name)
-            if isinstance(seen, StoredBundle):
-                return await self._replayed(seen)
-            self._rate_limit(seen.device)
-            # One device's bundles are witnessed and stored one at a time, in order.
-            async with self._locks.setdefault(seen.device, asyncio.Lock()):
-                done = await _off_loop(self._witness_and_store, seen)
+            size = declared_length(request, self.max_bundle_bytes)
+            device = await self._admit(body, size)
+            try:
+                async with self._bodies.hold(device, size):
+                    raw = await self._read_body(body, request, size)
+                    seen = await _off_loop(self._examine, raw, name)
+                    if isinstance(seen, StoredBundle):
+                        return await self._replayed(seen)
+                    self._rate_limit(seen.device)
+                    # One device's bundles are witnessed and stored one at a time, in order.
+                    async with self._locks.setdefault(seen.device, asyncio.Lock()):
+                        done = await _off_loop(self._witness_and_store, seen)
+            except NotAdmitted as exc:
+                raise not_admitted(exc) from None
             if isinstance(done, StoredBundle):
                 return await self._replayed(done)
-        except _Refusal as refusal:
+        except Refusal as refusal:
             log.info("bundle %s refused: %s", name[:16], refusal.reason)
-            return refusal.response()
+            return refusal.response(close=not body.complete)
         except ClientDisconnect:
             return Response(status_code=400)
         except StoreError as exc:
             log.warning("bundle %s not stored: %s", name[:16], exc)
-            return _store_failure(exc).response()
+            return store_failure(exc).response()
+        finally:
+            await body.close()
         log.info(
             "accepted bundle %s from device %s: %d bytes, head %d",
             name[:16],
@@ -258,8 +281,36 @@ class Collector:
             {"bundle": name, "head": done.head.as_json(), "stored": True}, status_code=201
         )
 
-    async def _read_body(self, request: Request, limit: int) -> bytes:
-        """The whole body, refusing more than `limit` bytes.
+    def _body(self, request: Request) -> RequestBody:
+        return RequestBody(request, asyncio.get_running_loop().time() + self.body_timeout)
+
+    async def _admit(self, body: RequestBody, size: int) -> str:
+        """The enrolled device a bundle's header names, read from the body's first bytes.
+
+        Whoever is not an enrolled device is refused before the rest of the
+        body is read, so cannot make the collector hold it.
+        """
+        try:
+            prefix = await self._read_some(body, PREFIX, size)
+            end = header_end(prefix)
+            if end > size:
+                raise Refusal(400, "truncated", "the bundle is shorter than its header says")
+            header, _ = parse_header(await self._read_some(body, end, size))
+        except BundleError as exc:
+            raise Refusal(400, exc.reason, str(exc)) from None
+        await _off_loop(self._check_sender, header)
+        return str(header["device"])
+
+    async def _read_some(self, body: RequestBody, at_least: int, limit: int) -> bytes:
+        try:
+            return await body.read(at_least, limit)
+        except BodyTooSlow:
+            raise too_slow(self.body_timeout) from None
+        except ValueError:
+            raise too_large(limit) from None
+
+    async def _read_body(self, body: RequestBody, request: Request, limit: int) -> bytes:
+        """The whole body, refusing more than `limit` bytes or a body slower than the deadline.
 
         The declared length is checked before reading anything; the bytes are
         counted as they come, so a missing or false length does not help.
@@ -267,17 +318,10 @@ class Collector:
         declared = request.headers.get("content-length")
         if declared is not None:
             if not declared.isdigit():
-                raise _Refusal(400, "bad-length", "Content-Length is not a number")
+                raise Refusal(400, "bad-length", "Content-Length is not a number")
             if int(declared) > limit:
-                raise _too_large(limit)
-        parts: list[bytes] = []
-        total = 0
-        async for chunk in request.stream():
-            total += len(chunk)
-            if total > limit:
-                raise _too_large(limit)
-            parts.append(chunk)
-        return b"".join(parts)
+                raise too_large(limit)
+        return await self._read_some(body, limit + 1, limit)
 
     def _examine(self, raw: bytes, name: str) -> Bundle | StoredBundle:
         """Check the hash, the shape, enrolment and signature (on a worker thread).
@@ -289,7 +333,7 @@ class Collector:
         except BundleError as exc:
             if hashlib.sha256(raw).hexdigest() != name:
                 raise _hash_mismatch() from None
-            raise _Refusal(400, exc.reason, str(exc)) from None
+            raise Refusal(400, exc.reason, str(exc)) from None
         if bundle.name != name:
             raise _hash_mismatch()
         stored = self.registry.stored(name)
@@ -297,33 +341,49 @@ class Collector:
             return stored
         device = self.registry.device(bundle.device)
         if device is None:
-            raise _Refusal(
+            raise Refusal(
                 403,
                 "not-enrolled",
                 "the device that signed this bundle is not enrolled; enrol it with "
                 "'cleartrace enroll' and a token from the organisation",
             )
-        if device.public_key != bundle.device_public_key.public_bytes_raw():
-            raise _Refusal(403, "key-mismatch", "the bundle's device key is not the enrolled one")
+        self._check_sender(bundle.header)
+        try:
+            verify_signature(bundle)
+        except BundleSignatureInvalid as exc:
+            raise Refusal(401, exc.reason, str(exc)) from None
+        return bundle
+
+    def _check_sender(self, header: dict[str, Any]) -> None:
+        """The header names an enrolled device, by its key and subject, and the served org key.
+
+        Raises:
+            Refusal: not enrolled, another key or subject, or another organisation key.
+        """
+        device = self.registry.device(str(header["device"]))
+        if device is None:
+            raise Refusal(
+                403,
+                "not-enrolled",
+                "the device that signed this bundle is not enrolled; enrol it with "
+                "'cleartrace enroll' and a token from the organisation",
+            )
+        if device.public_key != unb64url(header["device_public_key"]):
+            raise Refusal(403, "key-mismatch", "the bundle's device key is not the enrolled one")
         served = self.policy.org_key if self.policy is not None else None
-        if served is not None and bundle.header["org_key"] != served:
-            raise _Refusal(
+        if served is not None and header["org_key"] != served:
+            raise Refusal(
                 403,
                 "wrong-org-key",
                 "the bundle is sealed to another organisation key than the policy this "
                 "collector serves names; the device's policy was replaced, enrol it again",
             )
-        if bundle.header["subject"] != device.subject:
-            raise _Refusal(
+        if header["subject"] != device.subject:
+            raise Refusal(
                 403,
                 "subject-mismatch",
                 "the bundle names another subject than the device enrolled with; enrol again",
             )
-        try:
-            verify_signature(bundle)
-        except BundleSignatureInvalid as exc:
-            raise _Refusal(401, exc.reason, str(exc)) from None
-        return bundle
 
     def _witness_and_store(self, bundle: Bundle) -> StoredBundle | _Accepted:
         """Check the witnessed head, store, move the head (worker thread, device lock held).
@@ -437,7 +497,7 @@ class Collector:
         wait = bucket.take(now)
         if wait > 0:
             seconds = max(1, math.ceil(wait))
-            raise _Refusal(
+            raise Refusal(
                 429,
                 "rate-limited",
                 f"too many uploads from this device; try again in {seconds} s",
@@ -451,8 +511,8 @@ class _Accepted:
     head: Head
 
 
-def _hash_mismatch() -> _Refusal:
-    return _Refusal(
+def _hash_mismatch() -> Refusal:
+    return Refusal(
         400,
         "hash-mismatch",
         "the body's SHA-256 is not the name in the URL: the upload was damaged or cut "
@@ -460,8 +520,8 @@ def _hash_mismatch() -> _Refusal:
     )
 
 
-def _head_mismatch(base: Head, witnessed: Head) -> _Refusal:
-    return _Refusal(
+def _head_mismatch(base: Head, witnessed: Head) -> Refusal:
+    return Refusal(
         409,
         "head-mismatch",
         f"the bundle's ledger starts at record {base.seq}, but the collector witnessed this "
@@ -469,69 +529,3 @@ def _head_mismatch(base: Head, witnessed: Head) -> _Refusal:
         "a bundle built on a stale head",
         extra={"head": witnessed.as_json()},
     )
-
-
-def _check_enrolment(raw: bytes) -> tuple[bytes, str, str | None]:
-    """(device public key, token, policy sha256) of a well-formed, self-signed request."""
-    try:
-        obj = json.loads(raw)
-        if not isinstance(obj, dict) or set(obj) != _ENROLL_FIELDS:
-            raise ValueError("fields")
-        token, policy_sha256 = obj["token"], obj["policy_sha256"]
-        if not isinstance(token, str) or not 1 <= len(token) <= 256:
-            raise ValueError("token")
-        if policy_sha256 is not None and not (
-            isinstance(policy_sha256, str) and _HEX64.fullmatch(policy_sha256)
-        ):
-            raise ValueError("policy_sha256")
-        public_raw = unb64url(obj["device_public_key"])
-        signature = unb64url(obj["signature"])
-        public_key = Ed25519PublicKey.from_public_bytes(public_raw)
-        signed = rfc8785.dumps({k: v for k, v in obj.items() if k != "signature"})
-    except (ValueError, TypeError, UnicodeDecodeError, rfc8785.CanonicalizationError):
-        raise _Refusal(
-            400,
-            "malformed",
-            "an enrolment request is JSON {token, device_public_key, policy_sha256, signature}",
-        ) from None
-    try:
-        public_key.verify(signature, signed)
-    except InvalidSignature:
-        raise _Refusal(
-            401, "bad-signature", "the enrolment request is not signed by the key it presents"
-        ) from None
-    return public_raw, token, policy_sha256
-
-
-def _too_large(limit: int) -> _Refusal:
-    return _Refusal(
-        413,
-        "too-large",
-        f"the body is larger than this collector accepts ({limit} bytes); "
-        "ask the organisation to raise --max-bundle-mb",
-    )
-
-
-def _store_failure(exc: StoreError) -> _Refusal:
-    """A storage failure: the client should keep its bundle and retry later."""
-    if isinstance(exc, DiskFull):
-        return _Refusal(
-            507,
-            "disk-full",
-            "the collector's storage is full; the bundle was not stored, try again later",
-            headers={"Retry-After": "300"},
-        )
-    return _Refusal(
-        503,
-        "store-unavailable",
-        "the collector cannot store right now; the bundle was not stored, try again later",
-        headers={"Retry-After": "30"},
-    )
-
-
-async def _http_error(request: Request, exc: Exception) -> Response:
-    """Routing errors (404, 405) as JSON, like every other answer."""
-    assert isinstance(exc, HTTPException)
-    reason = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
-    headers = dict(exc.headers) if exc.headers else None
-    return _Refusal(exc.status_code, reason, str(exc.detail), headers=headers).response()

@@ -1,5 +1,6 @@
 """The collector's limits, importable without the server's libraries: the
-largest bundle it takes and the per-device upload rate (a token bucket)."""
+largest bundle it takes, the per-device upload rate (a token bucket), how
+much request body it holds at once and for how long, and enrolment rates."""
 
 from __future__ import annotations
 
@@ -8,7 +9,17 @@ from dataclasses import dataclass
 from cleartrace.durations import parse_duration
 from cleartrace.errors import UsageError
 
-__all__ = ["DEFAULT_MAX_BUNDLE_MB", "DEFAULT_RATE", "Rate", "TokenBucket"]
+__all__ = [
+    "DEFAULT_BODY_MEMORY_MB",
+    "DEFAULT_BODY_TIMEOUT",
+    "DEFAULT_ENROLL_RATE",
+    "DEFAULT_ENROLL_RATE_TOTAL",
+    "DEFAULT_MAX_BUNDLE_MB",
+    "DEFAULT_RATE",
+    "MAX_CONNECTIONS",
+    "Rate",
+    "TokenBucket",
+]
 
 #: Default largest bundle accepted: a long day of input at full detail fits well within it.
 DEFAULT_MAX_BUNDLE_MB = 64
@@ -39,6 +50,19 @@ class Rate:
 
 #: Default per-device rate: a device uploads a handful of bundles a day; retries fit easily.
 DEFAULT_RATE = Rate(120, 60.0)
+#: Default memory for request bodies held at once: four of the largest bundles.
+DEFAULT_BODY_MEMORY_MB = 4 * DEFAULT_MAX_BUNDLE_MB
+#: Default seconds a request's body may take to arrive: 64 MiB at 1 Mbit/s takes
+#: some nine minutes, so a slower sender retries with its queue of smaller bundles.
+DEFAULT_BODY_TIMEOUT = 600.0
+#: Default enrolment attempts per client address: a floor of laptops behind one
+#: NAT enrolling on the same morning, not a token-guessing loop.
+DEFAULT_ENROLL_RATE = Rate(60, 60.0)
+#: Default enrolment attempts overall: each attempt checks a signature and scans
+#: the unused tokens, so this bounds what guessing costs the collector.
+DEFAULT_ENROLL_RATE_TOTAL = Rate(600, 60.0)
+#: Connections (and requests in flight) uvicorn serves at once; beyond, it answers 503.
+MAX_CONNECTIONS = 1000
 
 
 class TokenBucket:

@@ -187,6 +187,7 @@ class Registry:
             )
             try:
                 conn.execute("PRAGMA journal_mode=WAL")
+                _secure_delete(conn)
                 # FULL: an acknowledged head must survive a power cut, or the device's
                 # next bundle (built on that head) would be refused for good.
                 conn.execute("PRAGMA synchronous=FULL")
@@ -227,6 +228,7 @@ class Registry:
                     reader = sqlite3.connect(
                         self._path, timeout=10.0, isolation_level=None, check_same_thread=False
                     )
+                    _secure_delete(reader)
                     self._readers.append(reader)
                 self._local.reader = reader
             yield reader
@@ -363,6 +365,15 @@ class Registry:
             )
             row = conn.execute(_DEVICE_SELECT + " WHERE device = ?", (device,)).fetchone()
         return _device(row)
+
+
+def _secure_delete(conn: sqlite3.Connection) -> None:
+    """Zero what a connection deletes or overwrites, so the file keeps no freed rows.
+
+    The pragma is per connection, so every connection sets it: token hashes and
+    device rows that are removed or rewritten do not linger in free pages.
+    """
+    conn.execute("PRAGMA secure_delete=ON")
 
 
 _DEVICE_SELECT = (

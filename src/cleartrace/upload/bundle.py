@@ -39,12 +39,17 @@ __all__ = [
     "FORMAT_VERSION",
     "MAGIC",
     "MAX_HEADER",
+    "MAX_LEDGER_RECORD",
+    "MAX_LEDGER_SEGMENT",
+    "PREFIX",
     "Bundle",
     "BundleBody",
     "OrgPrivateKey",
     "build_bundle",
+    "header_end",
     "open_bundle",
     "parse_bundle",
+    "parse_header",
     "verify_signature",
 ]
 
@@ -53,8 +58,15 @@ FORMAT_VERSION = 1
 BUNDLE_TYPE = "cleartrace-bundle"
 #: A header is a few hundred bytes; anything near this is not a bundle.
 MAX_HEADER = 64 * 1024
+#: A ledger record is a few hundred bytes, and a bundle carries the records since
+#: the last upload; parsed JSON takes up to some twenty times its text, so these
+#: bound what opening a hostile segment can hold.
+MAX_LEDGER_RECORD = 64 * 1024
+MAX_LEDGER_SEGMENT = 8 * 2**20
 _SIG = 64
 _LEN = struct.Struct(">I")
+#: Magic and header length: what `header_end` needs.
+PREFIX = len(MAGIC) + _LEN.size
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 _HEADER_FIELDS = frozenset(
@@ -166,32 +178,61 @@ def build_bundle(
     return signed + device_key.sign(signed)
 
 
+def header_end(prefix: bytes) -> int:
+    """Where the header of a bundle starting with `prefix` (at least `PREFIX` bytes) ends.
+
+    Lets a reader refuse a bundle from its first bytes, before holding the rest.
+
+    Raises:
+        BundleInvalid: not a bundle, or a header longer than `MAX_HEADER`.
+    """
+    if len(prefix) < PREFIX or not prefix.startswith(MAGIC):
+        raise BundleInvalid("not a ClearTrace bundle (wrong magic or too short)", "malformed")
+    (length,) = _LEN.unpack_from(prefix, len(MAGIC))
+    if length > MAX_HEADER:
+        raise BundleInvalid(
+            f"the bundle header is longer than {MAX_HEADER} bytes (it says {length})",
+            "header-too-large",
+        )
+    return PREFIX + int(length)
+
+
+def parse_header(data: bytes) -> tuple[dict[str, Any], bytes]:
+    """The checked header of the bundle `data` starts with, and its bytes.
+
+    `data` may be only the start of a bundle, up to `header_end`.
+
+    Raises:
+        BundleInvalid: not a bundle, cut before the header's end, or a malformed header.
+    """
+    end = header_end(data)
+    if end > len(data):
+        raise BundleInvalid("the bundle is truncated or its header length is wrong", "truncated")
+    header_bytes = data[PREFIX:end]
+    header = _json(header_bytes, "the bundle header")
+    if not isinstance(header, dict):
+        raise BundleInvalid("the bundle header is not a JSON object", "malformed")
+    _check_header(header)
+    try:
+        canonical_bytes = canonical(header)
+    except (ValueError, RecursionError):
+        canonical_bytes = b""
+    if canonical_bytes != header_bytes:
+        raise BundleInvalid("the bundle header is not canonical JSON", "malformed")
+    return header, header_bytes
+
+
 def parse_bundle(raw: bytes) -> Bundle:
     """Split a bundle into its parts and check the header's shape.
 
     Raises:
         BundleInvalid: truncated, not a bundle, or a malformed header.
     """
-    if len(raw) < len(MAGIC) + _LEN.size + _SIG or not raw.startswith(MAGIC):
+    if len(raw) < PREFIX + _SIG:
         raise BundleInvalid("not a ClearTrace bundle (wrong magic or too short)", "malformed")
-    (length,) = _LEN.unpack_from(raw, len(MAGIC))
-    start = len(MAGIC) + _LEN.size
-    if length > MAX_HEADER or start + length + _SIG > len(raw):
+    if header_end(raw) + _SIG > len(raw):
         raise BundleInvalid("the bundle is truncated or its header length is wrong", "truncated")
-    header_bytes = raw[start : start + length]
-    try:
-        header = json.loads(header_bytes)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise BundleInvalid("the bundle header is not JSON", "malformed") from None
-    if not isinstance(header, dict):
-        raise BundleInvalid("the bundle header is not a JSON object", "malformed")
-    _check_header(header)
-    try:
-        canonical_bytes = canonical(header)
-    except ValueError:
-        canonical_bytes = b""
-    if canonical_bytes != header_bytes:
-        raise BundleInvalid("the bundle header is not canonical JSON", "malformed")
+    header, header_bytes = parse_header(raw)
     device_public = unb64url(header["device_public_key"])
     return Bundle(
         raw=raw,
@@ -248,13 +289,7 @@ def open_bundle(bundle: Bundle, org: OrgPrivateKey) -> BundleBody:
     (length,) = _LEN.unpack_from(plaintext, 0)
     if _LEN.size + length > len(plaintext):
         raise BundleInvalid(f"bundle {bundle.name[:16]}: the ledger segment is cut", "malformed")
-    segment = plaintext[_LEN.size : _LEN.size + length]
-    try:
-        ledger = [json.loads(line) for line in segment.splitlines()]
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise BundleInvalid(
-            f"bundle {bundle.name[:16]}: the ledger segment is not JSON lines", "malformed"
-        ) from None
+    ledger = _ledger(bundle.name, plaintext[_LEN.size : _LEN.size + length])
     rest = memoryview(plaintext)[_LEN.size + length :]
     events = decode_events(rest) if len(rest) else EVENT_SCHEMA.empty_table()
     if bundle.session is None and events.num_rows:
@@ -265,6 +300,45 @@ def open_bundle(bundle: Bundle, org: OrgPrivateKey) -> BundleBody:
             f"the header says {bundle.header['events']}"
         )
     return BundleBody(ledger=ledger, events=events)
+
+
+def _ledger(name: str, segment: bytes) -> list[dict[str, Any]]:
+    """The ledger records of a body: JSON objects, one a line, within the size bounds.
+
+    Raises:
+        BundleInvalid: too large, or not JSON object lines.
+    """
+    if len(segment) > MAX_LEDGER_SEGMENT:
+        raise BundleInvalid(
+            f"bundle {name[:16]}: the ledger segment is larger than {MAX_LEDGER_SEGMENT} bytes",
+            "too-large",
+        )
+    records = []
+    for line in segment.splitlines():
+        if len(line) > MAX_LEDGER_RECORD:
+            raise BundleInvalid(
+                f"bundle {name[:16]}: a ledger record is longer than {MAX_LEDGER_RECORD} bytes",
+                "too-large",
+            )
+        record = _json(line, f"bundle {name[:16]}: the ledger segment")
+        if not isinstance(record, dict):
+            raise BundleInvalid(f"bundle {name[:16]}: a ledger record is not a JSON object")
+        records.append(record)
+    return records
+
+
+def _json(data: bytes, what: str) -> Any:
+    """Parse JSON from a bundle; nesting deeper than the interpreter recurses is refused.
+
+    Raises:
+        BundleInvalid: not UTF-8 JSON, or nested too deeply.
+    """
+    try:
+        return json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise BundleInvalid(f"{what} is not JSON", "malformed") from None
+    except RecursionError:
+        raise BundleInvalid(f"{what} is JSON nested too deeply", "malformed") from None
 
 
 # -- header checks --------------------------------------------------------------------

@@ -18,8 +18,9 @@ import pyarrow.compute as pc
 
 from cleartrace.errors import BundleInvalid
 from cleartrace.events import Event
+from cleartrace.upload.arrow_limits import check_stream_size
 
-__all__ = ["EVENT_SCHEMA", "decode_events", "encode_events"]
+__all__ = ["EVENT_SCHEMA", "MAX_EVENT_BYTES", "decode_events", "encode_events"]
 
 EVENT_SCHEMA = pa.schema(
     [
@@ -34,6 +35,10 @@ EVENT_SCHEMA = pa.schema(
     ]
 )
 _OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
+#: The most a bundle's events may take decoded. A day of input at full detail
+#: is some 40 MB; this leaves room for weeks, and bounds what a stream whose
+#: compressed buffers claim gigabytes can make a reader allocate.
+MAX_EVENT_BYTES = 512 * 2**20
 
 
 def _fixed(type_: pa.DataType, code: str, events: Sequence[Event], field: int) -> pa.Array:
@@ -67,12 +72,16 @@ def encode_events(events: Sequence[Event], wall_minus_mono_ns: int) -> bytes:
     return bytes(sink.getvalue().to_pybytes())
 
 
-def decode_events(data: bytes | memoryview) -> pa.Table:
+def decode_events(data: bytes | memoryview, max_bytes: int = MAX_EVENT_BYTES) -> pa.Table:
     """The event table of an IPC stream written by `encode_events`.
 
+    The sizes its buffers declare are added up before anything is decompressed.
+
     Raises:
-        BundleInvalid: not an Arrow stream, or not of the event schema.
+        BundleInvalid: not an Arrow stream, not of the event schema, or more
+            than `max_bytes` decoded.
     """
+    check_stream_size(data, max_bytes)
     try:
         table = pa.ipc.open_stream(pa.py_buffer(data)).read_all()
         if table.schema.equals(EVENT_SCHEMA):

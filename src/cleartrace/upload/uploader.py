@@ -249,7 +249,7 @@ class _Pass:
             if exc.retryable:
                 raise  # the collector is busy or failing: nothing more this pass
             if exc.status != 409:
-                # Refused for good as it is (too large, not enrolled, ...): it stays
+                # NotAdmitted for good as it is (too large, not enrolled, ...): it stays
                 # queued, and must not keep what comes after it (a withdrawal) back.
                 log.warning("bundle %s refused: %s", item.name[:16], exc.reason or exc.status)
                 self.refused.append(str(exc))

@@ -1,0 +1,243 @@
+"""What the collector lets in before it holds a body: strangers, stalls, floods, enrolment rates.
+
+Raw sockets stand in for hostile clients: they declare a large body, send
+part of it and stop, which an HTTP library would not do.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from org_device import Device, enrolment
+from org_process import RunningCollector, collector_running
+
+from cleartrace.org.keys import OrgKeys
+from cleartrace.upload.bundle import MAGIC, MAX_HEADER, header_end
+
+MAX_MB = 1
+FLOOD = Path(__file__).parents[2] / "benchmarks" / "collector_flood.py"
+
+
+@pytest.fixture(scope="module")
+def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCollector]:
+    """1 MiB bundles, two of them held at once, a body given 2 s to arrive."""
+    data = tmp_path_factory.mktemp("intake") / "data"
+    with collector_running(
+        data,
+        "--max-bundle-mb",
+        str(MAX_MB),
+        "--body-memory-mb",
+        str(2 * MAX_MB),
+        "--body-timeout",
+        "2",
+    ) as running:
+        yield running
+
+
+@pytest.fixture
+def device(collector: RunningCollector, org: OrgKeys) -> Device:
+    dev = Device(org.bundle_public)
+    assert dev.enroll(collector.url, collector.tokens()[0]).status_code == 201
+    return dev
+
+
+def header_of(device: Device) -> bytes:
+    """The start of a real bundle of `device`, up to its header's end: what a copier has."""
+    _, raw, _ = device.bundle()
+    return raw[: header_end(raw)]
+
+
+def stalled_put(url: str, declared: int, sent: bytes, name: str = "ab" * 32) -> socket.socket:
+    """A PUT announcing `declared` bytes of which only `sent` are sent; the socket stays open."""
+    parts = urlsplit(url)
+    sock = socket.create_connection((parts.hostname or "", parts.port or 80), timeout=20)
+    sock.sendall(
+        f"PUT /v1/bundles/{name} HTTP/1.1\r\nHost: c\r\nContent-Length: {declared}\r\n\r\n".encode()
+        + sent
+    )
+    return sock
+
+
+def answer(sock: socket.socket) -> tuple[int, dict[str, str], dict[str, object]]:
+    """Status, headers and JSON body of the response on `sock`."""
+    response = http.client.HTTPResponse(sock)
+    response.begin()
+    body = json.loads(response.read())
+    return response.status, {k.lower(): v for k, v in response.getheaders()}, body
+
+
+def test_a_stranger_is_refused_from_the_first_bytes_of_a_large_body(
+    collector: RunningCollector,
+) -> None:
+    with stalled_put(collector.url, MAX_MB * 2**20, b"not a bundle") as sock:
+        status, headers, body = answer(sock)
+        assert (status, body["reason"]) == (400, "malformed")
+        assert headers["connection"] == "close"
+        assert sock.recv(1) == b""
+
+
+def test_a_header_length_beyond_the_format_is_refused_from_twelve_bytes(
+    collector: RunningCollector,
+) -> None:
+    prefix = MAGIC + (MAX_HEADER + 1).to_bytes(4, "big")
+    with stalled_put(collector.url, MAX_MB * 2**20, prefix) as sock:
+        status, _, body = answer(sock)
+    assert (status, body["reason"]) == (400, "header-too-large")
+
+
+def test_a_header_nested_too_deeply_is_a_reasoned_refusal_not_a_crash(
+    collector: RunningCollector,
+) -> None:
+    nested = b"[" * 30_000 + b"]" * 30_000
+    prefix = MAGIC + len(nested).to_bytes(4, "big") + nested
+    with stalled_put(collector.url, len(prefix) + 1000, prefix) as sock:
+        status, _, body = answer(sock)
+    assert (status, body["reason"]) == (400, "malformed")
+    assert "nested too deeply" in str(body["error"])
+    assert "Traceback" not in collector.stderr()
+
+
+def test_an_enrolled_header_with_a_stalled_body_is_cut_off_at_the_body_timeout(
+    collector: RunningCollector, device: Device
+) -> None:
+    with stalled_put(collector.url, MAX_MB * 2**20, header_of(device)) as sock:
+        status, headers, body = answer(sock)
+        assert (status, body["reason"]) == (408, "body-timeout")
+        assert headers["connection"] == "close"
+        assert sock.recv(1) == b""
+    # Its body is no longer held: the device uploads again.
+    assert device.upload(collector.url)[0].status_code == 201
+
+
+def test_a_device_sends_one_body_at_a_time(collector: RunningCollector, device: Device) -> None:
+    head = header_of(device)
+    with stalled_put(collector.url, MAX_MB * 2**20, head) as first:
+        with stalled_put(collector.url, MAX_MB * 2**20, head) as second:
+            status, headers, body = answer(second)
+        assert (status, body["reason"]) == (429, "upload-in-progress")
+        assert int(headers["retry-after"]) >= 1
+        assert answer(first)[0] == 408
+
+
+def test_bodies_beyond_the_memory_budget_are_turned_away_with_retry_after(
+    collector: RunningCollector, org: OrgKeys
+) -> None:
+    devices = [Device(org.bundle_public) for _ in range(3)]
+    for dev, token in zip(devices, collector.tokens(3), strict=True):
+        assert dev.enroll(collector.url, token).status_code == 201
+    held = [stalled_put(collector.url, MAX_MB * 2**20, header_of(d)) for d in devices[:2]]
+    try:
+        with stalled_put(collector.url, MAX_MB * 2**20, header_of(devices[2])) as third:
+            status, headers, body = answer(third)
+        assert (status, body["reason"]) == (503, "busy")
+        assert int(headers["retry-after"]) >= 1
+    finally:
+        for sock in held:
+            assert answer(sock)[0] == 408
+            sock.close()
+
+
+def test_a_hundred_stalled_uploads_keep_the_collector_within_its_memory_bound() -> None:
+    """The benchmark's attack, small: 100 clients each send 3.5 of a declared 3.9 MiB and stop."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(FLOOD),
+            "--clients",
+            "100",
+            "--body-mb",
+            "3.5",
+            "--declared-mb",
+            "3.9",
+            "--max-bundle-mb",
+            "4",
+            "--body-memory-mb",
+            "8",
+            "--body-timeout",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    # Held in full, the bodies would take 350 MiB; the bound is 8 MiB of bodies + 48 MiB.
+    assert report["rss_peak_mb"] <= report["bound_mb"], report
+    assert set(report["answers"]) <= {"400", "408", "429", "503", "closed"}, report
+    assert report["answers"].get("408", 0) >= 1, report
+    assert report["upload_after"] == 201, report
+
+
+# -- enrolment rates ------------------------------------------------------------------------
+
+
+def enrol_from(url: str, source: str, token: str) -> tuple[int, dict[str, str], str]:
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(
+        parts.hostname or "", parts.port, timeout=20, source_address=(source, 0)
+    )
+    try:
+        body = json.dumps(enrolment(Ed25519PrivateKey.generate(), token, None))
+        conn.request("POST", "/v1/enroll", body, {"Content-Type": "application/json"})
+        response = conn.getresponse()
+        reason = json.loads(response.read())["reason"] if response.status != 201 else ""
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, reason
+    finally:
+        conn.close()
+
+
+def test_enrolment_attempts_are_limited_per_client_address(tmp_path: Path) -> None:
+    with collector_running(tmp_path / "data", "--enroll-rate", "3/h") as running:
+        for _ in range(3):
+            assert enrol_from(running.url, "127.0.0.1", "guess")[0] == 401
+        status, headers, reason = enrol_from(running.url, "127.0.0.1", running.tokens()[0])
+        assert (status, reason) == (429, "rate-limited")
+        assert int(headers["retry-after"]) > 60
+        # Another address is not held back by this one's guesses.
+        assert enrol_from(running.url, "127.0.0.2", running.tokens()[0])[0] == 201
+
+
+def test_enrolment_attempts_are_limited_overall(tmp_path: Path) -> None:
+    with collector_running(
+        tmp_path / "data", "--enroll-rate", "10/m", "--enroll-rate-total", "4/h"
+    ) as running:
+        answers = [enrol_from(running.url, f"127.0.0.{i}", "guess")[0] for i in range(1, 6)]
+    assert answers == [401, 401, 401, 401, 429]
+
+
+def test_a_request_head_beyond_16_kib_is_refused_without_being_held(
+    collector: RunningCollector,
+) -> None:
+    parts = urlsplit(collector.url)
+    with socket.create_connection((parts.hostname or "", parts.port or 80), timeout=20) as sock:
+        head = b"GET /v1/policy HTTP/1.1\r\nHost: c\r\nX-Padding: " + b"a" * 2**20
+        try:
+            sock.sendall(head)
+            answered = sock.recv(64)
+        except ConnectionResetError:
+            answered = b"reset"
+    assert answered.startswith((b"HTTP/1.1 400", b"reset")), answered
+
+
+def test_an_enrolment_nested_too_deeply_is_malformed_not_a_crash(
+    collector: RunningCollector,
+) -> None:
+    parts = urlsplit(collector.url)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=20)
+    try:
+        conn.request("POST", "/v1/enroll", b"[" * 8000 + b"]" * 8000)
+        response = conn.getresponse()
+        assert (response.status, json.loads(response.read())["reason"]) == (400, "malformed")
+    finally:
+        conn.close()

@@ -1,0 +1,232 @@
+"""Hostile bundles from an enrolled device: validly signed and sealed, built to exhaust a reader.
+
+Each is refused with a one-line reason, within bounded memory, where the
+collector examines a bundle (header) and where ingest opens one (ledger
+segment, Arrow events).
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from cleartrace.consent.records import GENESIS, b64url, canonical, key_fingerprint
+from cleartrace.errors import BundleInvalid
+from cleartrace.org.blobstore import bundle_key
+from cleartrace.org.keys import OrgKeys, generate
+from cleartrace.upload.bundle import (
+    MAGIC,
+    MAX_HEADER,
+    MAX_LEDGER_RECORD,
+    MAX_LEDGER_SEGMENT,
+    open_bundle,
+    parse_bundle,
+    verify_signature,
+)
+from cleartrace.upload.events_arrow import EVENT_SCHEMA, decode_events
+from cleartrace.upload.suites import suite
+
+_LEN = struct.Struct(">I")
+#: Deeper than any JSON parser recursion the interpreter allows.
+DEEP = 30_000
+#: Runs the CLI, then writes the process's peak resident memory (VmHWM, KiB) to argv[1].
+#: Not getrusage: across fork and exec it keeps the parent's peak (the test runner's).
+PEAK_AFTER = """
+import sys
+from pathlib import Path
+from cleartrace.cli import main
+code = main(sys.argv[2:])
+status = Path("/proc/self/status").read_text().splitlines()
+Path(sys.argv[1]).write_text(next(l for l in status if l.startswith("VmHWM:")).split()[1])
+sys.exit(code)
+"""
+#: What an ingest run that rejects its only bundle may use: far below the bomb's 760 MB.
+INGEST_MEMORY_KIB = 300 * 1024
+
+
+@pytest.fixture(scope="module")
+def org(tmp_path_factory: pytest.TempPathFactory) -> tuple[OrgKeys, Path]:
+    keys = tmp_path_factory.mktemp("org") / "keys"
+    return generate(keys), keys
+
+
+def header_fields(device: Ed25519PrivateKey, org: OrgKeys, events: int) -> dict[str, Any]:
+    public = device.public_key().public_bytes_raw()
+    head = {"seq": 0, "hash": GENESIS}
+    return {
+        "v": 1,
+        "type": "cleartrace-bundle",
+        "suite": org.bundle_public.suite,
+        "org_key": org.bundle_public.fingerprint,
+        "device": key_fingerprint(public),
+        "device_public_key": b64url(public),
+        "subject": "ab" * 16,
+        "session": "cd" * 16 if events else None,
+        "interval": None,
+        "created": "2026-12-02T12:00:00.000Z",
+        "ledger": {"base": head, "head": head},
+        "policy": {"id": "acme", "version": 1, "sha256": "2" * 64},
+        "counts": {},
+        "events": events,
+        "redactions": [],
+    }
+
+
+def seal(
+    org: OrgKeys,
+    device: Ed25519PrivateKey,
+    *,
+    segment: bytes = b"",
+    events_ipc: bytes = b"",
+    events: int = 0,
+    header_bytes: bytes | None = None,
+) -> bytes:
+    """A bundle as build_bundle makes one, but of raw plaintext: what a hostile device sends."""
+    if header_bytes is None:
+        header_bytes = canonical(header_fields(device, org, events))
+    plaintext = _LEN.pack(len(segment)) + segment + events_ipc
+    sealed = suite(org.bundle_public.suite).encrypt(
+        plaintext, org.bundle_public.hpke_key, info=header_bytes
+    )
+    signed = MAGIC + _LEN.pack(len(header_bytes)) + header_bytes + sealed
+    return signed + device.sign(signed)
+
+
+def zero_batches(batches: int, rows: int = 65_536) -> bytes:
+    """An event stream of `batches` zstd batches of zeros: ~2 MB each decoded, ~1 KB sent."""
+    zeros = pa.Table.from_arrays(
+        [
+            pa.array([0] * rows, f.type) if f.type != pa.string() else pa.nulls(rows, f.type)
+            for f in EVENT_SCHEMA
+        ],
+        schema=EVENT_SCHEMA,
+    )
+    sink = pa.BufferOutputStream()
+    options = pa.ipc.IpcWriteOptions(compression="zstd")
+    with pa.ipc.new_stream(sink, EVENT_SCHEMA, options=options) as writer:
+        for _ in range(batches):
+            writer.write_table(zeros)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def refused(raw: bytes, org: OrgKeys) -> BundleInvalid:
+    bundle = parse_bundle(raw)
+    verify_signature(bundle)
+    with pytest.raises(BundleInvalid) as caught:
+        open_bundle(bundle, org)
+    assert "\n" not in str(caught.value)
+    return caught.value
+
+
+# -- the header: what the collector examines ---------------------------------------------
+
+
+def test_a_header_nested_deeper_than_the_parser_recurses_is_malformed(
+    org: tuple[OrgKeys, Path],
+) -> None:
+    nested = b"[" * (MAX_HEADER // 2) + b"]" * (MAX_HEADER // 2)
+    raw = seal(org[0], Ed25519PrivateKey.generate(), header_bytes=nested)
+    with pytest.raises(BundleInvalid, match="nested too deeply") as caught:
+        parse_bundle(raw)
+    assert caught.value.reason == "malformed"
+
+
+def test_a_header_longer_than_the_format_allows_is_refused_by_its_length() -> None:
+    raw = MAGIC + _LEN.pack(MAX_HEADER + 1) + b"\0" * 100
+    with pytest.raises(BundleInvalid, match="longer than") as caught:
+        parse_bundle(raw)
+    assert caught.value.reason == "header-too-large"
+
+
+# -- the ledger segment: what ingest opens ------------------------------------------------
+
+
+def test_a_ledger_record_nested_too_deeply_is_refused(org: tuple[OrgKeys, Path]) -> None:
+    segment = b'{"x":' + b"[" * DEEP + b"]" * DEEP + b"}\n"
+    error = refused(seal(org[0], Ed25519PrivateKey.generate(), segment=segment), org[0])
+    assert "nested too deeply" in str(error)
+
+
+def test_a_ledger_record_longer_than_its_bound_is_refused(org: tuple[OrgKeys, Path]) -> None:
+    segment = b'{"x":"' + b"a" * MAX_LEDGER_RECORD + b'"}\n'
+    error = refused(seal(org[0], Ed25519PrivateKey.generate(), segment=segment), org[0])
+    assert error.reason == "too-large"
+
+
+def test_a_ledger_segment_of_empty_arrays_larger_than_its_bound_is_refused(
+    org: tuple[OrgKeys, Path],
+) -> None:
+    # 3 bytes of text become a 56-byte list each: twenty times the text once parsed.
+    line = b"[" + b"[]," * 20_000 + b"[]]\n"
+    segment = line * (MAX_LEDGER_SEGMENT // len(line) + 1)
+    error = refused(seal(org[0], Ed25519PrivateKey.generate(), segment=segment), org[0])
+    assert error.reason == "too-large"
+
+
+def test_a_ledger_record_that_is_not_an_object_is_refused(org: tuple[OrgKeys, Path]) -> None:
+    error = refused(seal(org[0], Ed25519PrivateKey.generate(), segment=b"[]\n"), org[0])
+    assert "not a JSON object" in str(error)
+
+
+# -- the events: an Arrow decompression bomb --------------------------------------------------
+
+
+def test_an_event_stream_declaring_more_than_the_bound_is_refused_before_decoding() -> None:
+    bomb = zero_batches(8)  # ~16 MB decoded from a few kilobytes
+    assert len(bomb) < 64 * 1024
+    with pytest.raises(BundleInvalid, match="more than") as caught:
+        decode_events(bomb, max_bytes=4 * 2**20)
+    assert caught.value.reason == "too-large"
+    assert decode_events(bomb, max_bytes=64 * 2**20).num_rows == 8 * 65_536
+
+
+def test_a_buffer_claiming_terabytes_is_refused_before_any_allocation() -> None:
+    stream = bytearray(zero_batches(1))
+    # Every compressed buffer starts with its uncompressed length: claim 1 TiB in each.
+    marker = struct.pack("<q", 65_536 * 8)  # t_ns: 8 bytes a row
+    at = stream.rindex(marker)  # in the body, after the metadata
+    stream[at : at + 8] = struct.pack("<q", 2**40)
+    with pytest.raises(BundleInvalid, match="more than") as caught:
+        decode_events(bytes(stream))
+    assert caught.value.reason == "too-large"
+
+
+def test_ingest_rejects_an_arrow_bomb_with_a_reason_and_bounded_memory(
+    tmp_path: Path, org: tuple[OrgKeys, Path]
+) -> None:
+    """~700 MB of events in ~400 KB: ingest (a real process) rejects it and stays small."""
+    keys, keys_dir = org
+    batches = 350
+    raw = seal(
+        keys,
+        Ed25519PrivateKey.generate(),
+        events_ipc=zero_batches(batches),
+        events=batches * 65_536,
+    )
+    assert len(raw) < 1024 * 1024
+    bundle = parse_bundle(raw)
+    store = tmp_path / "store"
+    path = store / bundle_key(bundle.name)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(raw)
+    peak = tmp_path / "peak"
+    args = ["org", "ingest", "--quiet", "--json", "--from", str(store), "--keys", str(keys_dir)]
+    done = subprocess.run(
+        [sys.executable, "-c", PEAK_AFTER, str(peak), *args, "--out", str(tmp_path / "ds")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    summary = json.loads(done.stdout)
+    assert [r["reason"] for r in summary["rejected"]] == ["too-large"]
+    assert int(peak.read_text()) < INGEST_MEMORY_KIB
