@@ -147,3 +147,24 @@ def test_exclude_via_cli(consented: Paths, capsys: pytest.CaptureFixture[str]) -
     code, _, err = run(capsys, "exclude", "remove", "keepassxc")
     assert code == 2
     assert "policy" in err
+
+
+def test_audit_verify_without_a_head_says_truncation_cannot_be_excluded(
+    consented: Paths, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert run(capsys, "consent", "give", "--category", "clicks")[0] == 0
+    out_file = tmp_path / "ledger.jsonl"
+    assert run(capsys, "ledger", "export", "--out", str(out_file))[0] == 0
+    lines = out_file.read_text().splitlines()
+    assert len(lines) == 3
+    out_file.write_text("\n".join(lines[:-1]) + "\n")  # the last record cut off
+    code, out, _ = run(capsys, "audit", "verify", str(out_file))
+    assert code == 0
+    assert not out.startswith("ok")
+    assert out.startswith("unanchored tail: truncation cannot be excluded without a witnessed head")
+    _, head, _ = run(capsys, "audit", "verify", str(out_file), "--json")
+    report = json.loads(head)
+    assert report["anchored"] is False
+    code, out, _ = run(capsys, "audit", "verify", str(out_file), "--head", report["head"])
+    assert code == 0
+    assert out.startswith("ok: ")
