@@ -168,3 +168,35 @@ def test_audit_verify_without_a_head_says_truncation_cannot_be_excluded(
     code, out, _ = run(capsys, "audit", "verify", str(out_file), "--head", report["head"])
     assert code == 0
     assert out.startswith("ok: ")
+
+
+def store_bytes(paths: Paths) -> bytes:
+    """Every byte of the store file and its WAL and shared-memory files."""
+    sides = [paths.db, *(Path(f"{paths.db}{s}") for s in ("-wal", "-shm"))]
+    return b"".join(p.read_bytes() for p in sides if p.exists())
+
+
+def test_an_excluded_application_is_named_in_no_ledger_record_nor_in_the_store_file(
+    consented: Paths, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    app = "signal-desktop-beta"
+    assert run(capsys, "exclude", "add", "Signal-Desktop-Beta")[0] == 0
+    code, out, _ = run(capsys, "exclude", "list", "--json")
+    assert code == 0
+    assert {"app": app, "source": "personal"} in json.loads(out)
+    out_file = tmp_path / "ledger.jsonl"
+    assert run(capsys, "ledger", "export", "--out", str(out_file))[0] == 0
+    exported = out_file.read_text()
+    assert app not in exported.casefold()
+    assert app.encode() not in store_bytes(consented).lower()
+    added = json.loads(exported.splitlines()[-1])
+    assert added["kind"] == "app.excluded"
+    assert run(capsys, "audit", "verify", str(out_file))[0] == 0
+
+    assert run(capsys, "exclude", "remove", app)[0] == 0
+    removed = json.loads(run(capsys, "ledger", "show", "--json")[1])[-1]
+    assert (removed["kind"], removed["app_tag"]) == ("app.included", added["app_tag"])
+    assert app.encode() not in store_bytes(consented).lower()
+    assert {"app": app, "source": "personal"} not in json.loads(
+        run(capsys, "exclude", "list", "--json")[1]
+    )

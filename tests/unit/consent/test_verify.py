@@ -384,3 +384,18 @@ def test_the_report_says_whether_a_witnessed_head_anchors_the_tail(export: list[
     assert loose.as_dict()["anchored"] is False
     head = (6, record_hash(json.loads(export[6])))
     assert verify_export(export, head=head).anchored is True
+
+
+def test_a_ledger_written_before_app_tags_still_verifies(
+    export: list[str], device_key: Ed25519PrivateKey
+) -> None:
+    # exclusion.added / removed carried the name; a new Ledger no longer writes them.
+    prev = record_hash(json.loads(export[6]))
+    for seq, (kind, fields) in enumerate(
+        [("exclusion.added", {"app": "slack"}), ("app.included", {"app_tag": "a5" * 32})], 7
+    ):
+        record = sign_record(make_record(seq=seq, prev=prev, kind=kind, fields=fields), device_key)
+        export.append(canonical(record).decode())
+        prev = record_hash(record)
+    report = verify_export(export)
+    assert (report.records, report.unknown_kinds) == (8, ())
