@@ -162,8 +162,12 @@ class Recorder:
             self._writer = self._session = None
             # Close what was stored even when the last flush failed (e.g. a full
             # disk); if this fails too, the next start recovers the session.
-            self._home.store.end_session(session, time.time_ns())
-            self._home.ledger.append("session.ended", session=session.id)
+            ledger = self._home.ledger
+            self._home.store.end_session(
+                session,
+                time.time_ns(),
+                lambda conn: ledger.append_in(conn, "session.ended", session=session.id),
+            )
 
     # -- reconciling hooks ----------------------------------------------------
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 
-from cleartrace.errors import StoreError, UsageError
+from cleartrace.errors import StoreError, UnknownSession, UsageError
 from cleartrace.events import CATEGORY_OF_KIND, Kind, RawEvent
 from cleartrace.paths import Paths
 from cleartrace.store import deletion
@@ -155,22 +155,38 @@ class Store(StoreReader):
         handle.next_index += 1
         handle.counts, handle.apps = counts, apps
 
-    def end_session(self, handle: SessionHandle, ended_wall_ns: int) -> None:
+    def end_session(
+        self,
+        handle: SessionHandle,
+        ended_wall_ns: int,
+        record: Callable[[sqlite3.Connection], object] | None = None,
+    ) -> None:
         """Compact the session into a few large chunks and mark it pending review.
+
+        `record` runs in the transaction that closes it (the ledger's
+        "session.ended"), so no deletion can come between the two and leave
+        the ledger ending a session after deleting it.
 
         Raises:
             DiskFull: the session stays as it was (recording, small chunks);
                 the next open recovers it.
         """
         self._compact(handle.id, handle.key)
-        self._finish(handle.id, ended_wall_ns)
+        self._finish(handle.id, ended_wall_ns, record)
         self._checkpoint()
 
-    def _finish(self, session_id: str, ended_ns: int) -> None:
+    def _finish(
+        self,
+        session_id: str,
+        ended_ns: int,
+        record: Callable[[sqlite3.Connection], object] | None = None,
+    ) -> None:
         sql = "UPDATE sessions SET ended_ns=?, state='pending', writer_pid=NULL WHERE id=?"
         with transaction(self._conn, self._paths.db) as conn:
-            conn.execute(sql + " AND state='recording'", (ended_ns, session_id))
+            closed = conn.execute(sql + " AND state='recording'", (ended_ns, session_id)).rowcount
             conn.execute("DELETE FROM meta WHERE key=?", (WRITER + session_id,))
+            if closed and record is not None:
+                record(conn)
 
     def _compact(self, session_id: str, key: bytes) -> None:
         """Re-seal a session's small chunks as a few large ones, in one transaction."""
@@ -328,6 +344,9 @@ class Store(StoreReader):
             apps = applications(key, session_id, blobs + [(c[0], c[4]) for c in new_chunks])
         top = max([hwm, *(i for i, _ in layout), *(c[0] for c in new_chunks)])
         with transaction(self._conn, self._paths.db) as conn:
+            state = conn.execute("SELECT state FROM sessions WHERE id=?", (session_id,)).fetchone()
+            if state is None or state[0] == deletion.DELETED:
+                raise UnknownSession(f"session {session_id[:12]} was deleted meanwhile")
             if [tuple(r) for r in conn.execute(sql, (session_id,))] != layout:
                 raise StoreError(
                     f"session {session_id[:12]} changed meanwhile; nothing was redacted, try again"

@@ -23,7 +23,10 @@ from cleartrace.categories import Category
 from cleartrace.cli import main
 from cleartrace.consent.signed_policy import active_policy
 from cleartrace.consent.state import give
+from cleartrace.errors import UnknownSession
+from cleartrace.home import Home
 from cleartrace.paths import Paths
+from cleartrace.review import approval, redaction
 from orgkit import Org, approve, enrolled, record_session
 
 KILLPOINT = Path(__file__).parents[2] / "killpoint.py"
@@ -158,3 +161,41 @@ def test_a_redaction_killed_at_any_statement_is_wholly_made_or_not_at_all(
     )
     assert steps > 3
     assert outcomes == {0, 1}
+
+
+def test_a_store_open_while_another_process_died_mid_deletion_no_longer_acts_on_the_session(
+    org: Org, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths, session = fresh_device(org, tmp_path / "device", monkeypatch)
+    home = Home.open(paths, create=False)  # open before, so it does not purge on open
+    try:
+        events = home.store.read_events(session)
+        chosen = redaction.by_match(session, events, "abcde")
+        n = 1
+        while True:  # kill the deleting process right after its first commit
+            assert killed_at(n, "sessions", "delete", session)
+            state = home.ledger.conn.execute(
+                "SELECT state FROM sessions WHERE id=?", (session,)
+            ).fetchone()
+            if state == ("deleted",):
+                break
+            n += 1
+        assert home.store.list_sessions() == []
+        with pytest.raises(UnknownSession):
+            home.store.session(session)
+        with pytest.raises(UnknownSession):
+            redaction.apply(home.store, home.ledger, chosen)
+        with pytest.raises(UnknownSession):
+            approval.hold(home.store, home.ledger, session)
+        kinds = [r["kind"] for r in home.ledger.records() if r.get("session") == session]
+        assert kinds[-1] == "session.deleted"
+        assert kinds.count("session.deleted") == 1
+    finally:
+        home.close()
+    reopened = Home.open(paths, create=False)
+    try:  # opening finishes the deletion
+        count = reopened.ledger.conn.execute("SELECT count(*) FROM chunks").fetchone()
+        assert count == (0,)
+        assert reopened.ledger.conn.execute("SELECT count(*) FROM sessions").fetchone() == (0,)
+    finally:
+        reopened.close()
