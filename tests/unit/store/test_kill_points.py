@@ -74,11 +74,16 @@ def check_after_kill(
 ) -> tuple[bool, list[dict[str, object]]]:
     """Reopen after the kill and check everything still works; returns (session
     still listed, ledger records)."""
+    # First, before anything opens the store (and finishes a deletion).
+    code, out, err = run(capsys, "status", "--json")
+    assert code == 0, err
+    counted = json.loads(out)["sessions"]
     code, out, err = run(capsys, "sessions", "list", "--json")
     assert code == 0, err
     listed = [row["id"] for row in json.loads(out)]
     assert listed in ([session], [])
     present = listed == [session]
+    assert counted == len(listed)
     if present:
         code, out, err = run(capsys, "sessions", "show", session, "--json")
         assert code == 0, err
