@@ -12,6 +12,9 @@ a process killed before it leaves a row in state `deleted`, which no reader
 shows (`Store.list_sessions`, `Store.session`) and which `Store.open` purges on
 the next start, without a second ledger record. So a deletion is either not
 made at all, or made exactly once and, eventually, wholly.
+
+Versions before the `deleted` state made the same first commit without it: a
+session with no wrapped key is one of those, and is purged the same way.
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ def purge(conn: sqlite3.Connection, session_id: str) -> None:
     """Second commit (inside the caller's transaction): remove every row of a
     session marked deleted. Idempotent; a session not so marked is left alone."""
     marked = conn.execute(
-        "SELECT 1 FROM sessions WHERE id=? AND state=?", (session_id, DELETED)
+        "SELECT 1 FROM sessions WHERE id=? AND (state=? OR wrapped_key IS NULL)",
+        (session_id, DELETED),
     ).fetchone()
     if marked is None:
         return
@@ -53,7 +57,7 @@ def purge(conn: sqlite3.Connection, session_id: str) -> None:
 
 def pending(conn: sqlite3.Connection) -> list[str]:
     """Sessions a deletion marked but did not purge (the process died between)."""
-    sql = "SELECT id FROM sessions WHERE state=? ORDER BY id"
+    sql = "SELECT id FROM sessions WHERE (state=? OR wrapped_key IS NULL) ORDER BY id"
     return [str(r[0]) for r in conn.execute(sql, (DELETED,))]
 
 
