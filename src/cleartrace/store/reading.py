@@ -45,7 +45,7 @@ WRITER_SQL = (
     "FROM sessions s LEFT JOIN meta m ON m.key = 'writer:' || s.id WHERE "
 )
 # Readers never see a session whose deletion has begun (see store/deletion.py).
-_LIVE = f"WHERE state != '{deletion.DELETED}'"
+_LIVE = f"WHERE state != '{deletion.DELETED}' AND wrapped_key IS NOT NULL"
 
 
 @dataclass(frozen=True, slots=True)
