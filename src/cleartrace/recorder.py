@@ -21,7 +21,7 @@ from typing import Any
 from cleartrace.capture.base import Backend, Sink
 from cleartrace.capture.pipeline import Writer
 from cleartrace.categories import Category
-from cleartrace.consent.exclusions import Exclusions, load_exclusions
+from cleartrace.consent.exclusions import Exclusions, PersonalExclusions, load_exclusions
 from cleartrace.consent.signed_policy import active_policy
 from cleartrace.consent.state import consent_from_records
 from cleartrace.control import ControlServer
@@ -68,7 +68,8 @@ class Recorder:
         self._sink = Sink()
         self._granted: frozenset[Category] = frozenset()
         self._ledger_seq = -1
-        self._exclusions: Exclusions = load_exclusions(home.ledger.conn, self._policy)
+        self._personal = PersonalExclusions.open(home.ledger, home.keys.master)
+        self._exclusions: Exclusions = load_exclusions(self._personal, self._policy)
         self._paused = False
         self._paused_until: float | None = None
         self._mouse_flags: tuple[bool, bool, bool] | None = None
@@ -161,8 +162,12 @@ class Recorder:
             self._writer = self._session = None
             # Close what was stored even when the last flush failed (e.g. a full
             # disk); if this fails too, the next start recovers the session.
-            self._home.store.end_session(session, time.time_ns())
-            self._home.ledger.append("session.ended", session=session.id)
+            ledger = self._home.ledger
+            self._home.store.end_session(
+                session,
+                time.time_ns(),
+                lambda conn: ledger.append_in(conn, "session.ended", session=session.id),
+            )
 
     # -- reconciling hooks ----------------------------------------------------
 
@@ -241,7 +246,7 @@ class Recorder:
         head = self._home.ledger.head()
         if (head[0] if head else 0) != self._ledger_seq:
             self._reload_consent()
-            self._exclusions = load_exclusions(self._home.ledger.conn, self._policy)
+            self._exclusions = load_exclusions(self._personal, self._policy)
             self._reconcile()
             if self._focus_titles is not None:
                 app, title = self._focused

@@ -25,6 +25,7 @@ from cleartrace.capture.display import display_support
 from cleartrace.capture.select import backend as default_backend
 from cleartrace.categories import Category, PiiCategory
 from cleartrace.consent import exclusions, state
+from cleartrace.consent.exclusions import PersonalExclusions
 from cleartrace.consent.policy import DEFAULT_POLICY, Policy
 from cleartrace.consent.signed_policy import active_policy
 from cleartrace.consent.verify import VerifyReport, verify_export
@@ -446,13 +447,17 @@ class Service:
 
     def exclusions(self) -> list[tuple[str, str]]:
         """(application class, "default" or "personal")."""
-        return exclusions.list_exclusions(self.home().ledger.conn, self.policy)
+        return exclusions.list_exclusions(self._personal(), self.policy)
 
     def exclude(self, app: str) -> str:
-        return exclusions.add_exclusion(self.home().ledger, app, self.policy)
+        return exclusions.add_exclusion(self.home().ledger, self._personal(), app, self.policy)
 
     def include(self, app: str) -> str:
-        return exclusions.remove_exclusion(self.home().ledger, app, self.policy)
+        return exclusions.remove_exclusion(self.home().ledger, self._personal(), app, self.policy)
+
+    def _personal(self) -> PersonalExclusions:
+        home = self.home()
+        return PersonalExclusions.open(home.ledger, home.keys.master)
 
     def open_window_classes(self) -> list[str]:
         """The application classes of the windows open now (Settings offers them

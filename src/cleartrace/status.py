@@ -14,6 +14,7 @@ from cleartrace.consent.state import consent_from_records
 from cleartrace.control import request
 from cleartrace.errors import ClearTraceError, RecorderNotRunning
 from cleartrace.paths import Paths, check_home
+from cleartrace.store import deletion
 from cleartrace.store.db import connect
 from cleartrace.store.keys import describe_keystore
 
@@ -65,7 +66,9 @@ def _read_store(paths: Paths) -> tuple[dict[str, str], int | None]:
     conn = connect(db)
     try:
         state = consent_from_records(read_records(conn), policy)
-        (n,) = conn.execute("SELECT count(*) FROM sessions").fetchone()
+        # A session whose deletion a crash interrupted is gone already.
+        sql = "SELECT count(*) FROM sessions WHERE state != ?"
+        (n,) = conn.execute(sql, (deletion.DELETED,)).fetchone()
     finally:
         conn.close()
     return state.as_dict(), int(n)

@@ -60,7 +60,12 @@ def test_one_row_per_record_in_words_and_verified(
     assert rows(history) == [
         ["1", rows(history)[0][1], "Consent given: keys, clicks", "consent.given"],
         ["2", rows(history)[1][1], "Consent refused: scroll", "consent.refused"],
-        ["3", rows(history)[2][1], "Exclusion added: firefox is never recorded", "exclusion.added"],
+        [
+            "3",
+            rows(history)[2][1],
+            "Exclusion added: an application of yours is never recorded",
+            "app.excluded",
+        ],
         ["4", rows(history)[3][1], "Consent withdrawn: clicks", "consent.withdrawn"],
     ]
     assert rows(history)[0][1].startswith(str(datetime.now().year))
@@ -117,6 +122,10 @@ SID = "5d1c" + "0" * 28
         (
             {"kind": "exclusion.removed", "app": "firefox"},
             "Exclusion removed: firefox may be recorded again",
+        ),
+        (
+            {"kind": "app.included", "app_tag": "a5" * 32},
+            "Exclusion removed: an application may be recorded again",
         ),
         ({"kind": "session.started", "session": SID}, "Session 5d1c… started"),
         ({"kind": "session.deleted", "session": SID}, "Session 5d1c… deleted"),

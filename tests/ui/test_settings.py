@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 from pytestqt.qtbot import QtBot
 
+from cleartrace.consent.exclusions import PersonalExclusions
 from cleartrace.consent.signed_policy import install_policy
 from cleartrace.errors import UsageError
 from cleartrace.org.keys import generate
@@ -80,10 +81,15 @@ def click(qtbot: QtBot, window: SettingsWindow, name: str) -> None:
 
 
 def exclusion_records(service: Service) -> list[tuple[str, str]]:
+    """(kind, application) of each exclusion record; the ledger has only the
+    application's tag, which the device's exclusions key turns back into a name."""
+    home = service.home()
+    personal = PersonalExclusions.open(home.ledger, home.keys.master)
+    names = {personal.tag(app): app for app in ("firefox", "gedit", "keepassxc")}
     return [
-        (r["kind"], r["app"])
+        (r["kind"], names[r["app_tag"]])
         for r in service.ledger().records
-        if r["kind"].startswith("exclusion.")
+        if r["kind"].startswith("app.")
     ]
 
 
@@ -113,7 +119,7 @@ def test_add_and_remove_a_personal_exclusion_are_ledgered(
     qtbot.keyClicks(child(settings, QComboBox, "add_app"), "Firefox")
     click(qtbot, settings, "add_exclusion")
     settle()
-    assert exclusion_records(service) == [("exclusion.added", "firefox")]
+    assert exclusion_records(service) == [("app.excluded", "firefox")]
     assert entries(settings)[0] == "firefox (yours)"
     assert child(settings, QComboBox, "add_app").currentText() == ""
 
@@ -125,8 +131,8 @@ def test_add_and_remove_a_personal_exclusion_are_ledgered(
     click(qtbot, settings, "remove_exclusion")
     settle()
     assert exclusion_records(service) == [
-        ("exclusion.added", "firefox"),
-        ("exclusion.removed", "firefox"),
+        ("app.excluded", "firefox"),
+        ("app.included", "firefox"),
     ]
     assert "firefox (yours)" not in entries(settings)
     assert service.exclusions()[-1][1] == "default"
@@ -159,7 +165,7 @@ def test_open_windows_are_offered_unless_already_excluded(
     combo.setCurrentIndex(1)  # what picking "gedit" from the list does
     click(qtbot, settings, "add_exclusion")
     settle()
-    assert exclusion_records(service) == [("exclusion.added", "gedit")]
+    assert exclusion_records(service) == [("app.excluded", "gedit")]
     assert [combo.itemText(i) for i in range(combo.count())] == ["firefox"]
 
 

@@ -147,3 +147,56 @@ def test_exclude_via_cli(consented: Paths, capsys: pytest.CaptureFixture[str]) -
     code, _, err = run(capsys, "exclude", "remove", "keepassxc")
     assert code == 2
     assert "policy" in err
+
+
+def test_audit_verify_without_a_head_says_truncation_cannot_be_excluded(
+    consented: Paths, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert run(capsys, "consent", "give", "--category", "clicks")[0] == 0
+    out_file = tmp_path / "ledger.jsonl"
+    assert run(capsys, "ledger", "export", "--out", str(out_file))[0] == 0
+    lines = out_file.read_text().splitlines()
+    assert len(lines) == 3
+    out_file.write_text("\n".join(lines[:-1]) + "\n")  # the last record cut off
+    code, out, _ = run(capsys, "audit", "verify", str(out_file))
+    assert code == 0
+    assert not out.startswith("ok")
+    assert out.startswith("unanchored tail: truncation cannot be excluded without a witnessed head")
+    _, head, _ = run(capsys, "audit", "verify", str(out_file), "--json")
+    report = json.loads(head)
+    assert report["anchored"] is False
+    code, out, _ = run(capsys, "audit", "verify", str(out_file), "--head", report["head"])
+    assert code == 0
+    assert out.startswith("ok: ")
+
+
+def store_bytes(paths: Paths) -> bytes:
+    """Every byte of the store file and its WAL and shared-memory files."""
+    sides = [paths.db, *(Path(f"{paths.db}{s}") for s in ("-wal", "-shm"))]
+    return b"".join(p.read_bytes() for p in sides if p.exists())
+
+
+def test_an_excluded_application_is_named_in_no_ledger_record_nor_in_the_store_file(
+    consented: Paths, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    app = "signal-desktop-beta"
+    assert run(capsys, "exclude", "add", "Signal-Desktop-Beta")[0] == 0
+    code, out, _ = run(capsys, "exclude", "list", "--json")
+    assert code == 0
+    assert {"app": app, "source": "personal"} in json.loads(out)
+    out_file = tmp_path / "ledger.jsonl"
+    assert run(capsys, "ledger", "export", "--out", str(out_file))[0] == 0
+    exported = out_file.read_text()
+    assert app not in exported.casefold()
+    assert app.encode() not in store_bytes(consented).lower()
+    added = json.loads(exported.splitlines()[-1])
+    assert added["kind"] == "app.excluded"
+    assert run(capsys, "audit", "verify", str(out_file))[0] == 0
+
+    assert run(capsys, "exclude", "remove", app)[0] == 0
+    removed = json.loads(run(capsys, "ledger", "show", "--json")[1])[-1]
+    assert (removed["kind"], removed["app_tag"]) == ("app.included", added["app_tag"])
+    assert app.encode() not in store_bytes(consented).lower()
+    assert {"app": app, "source": "personal"} not in json.loads(
+        run(capsys, "exclude", "list", "--json")[1]
+    )

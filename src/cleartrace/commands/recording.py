@@ -19,7 +19,6 @@ from cleartrace.errors import NoConsent, PolicyRefused
 from cleartrace.paths import Paths, log_to_home
 from cleartrace.recorder import Recorder
 from cleartrace.status import collect_status
-from cleartrace.store.db import connect
 
 
 def status(args: Args) -> None:
@@ -147,12 +146,12 @@ def resume(args: Args) -> None:
 
 def exclude_list(args: Args) -> None:
     paths = Paths.from_env()
-    conn = connect(paths.db) if paths.db.exists() else None
-    try:
-        rows = exclusions.list_exclusions(conn, active_policy(paths))
-    finally:
-        if conn is not None:
-            conn.close()
+    if not paths.db.exists():
+        rows = exclusions.list_exclusions(None, active_policy(paths))
+    else:
+        with open_home() as home:  # the names are sealed: reading them needs the keys
+            personal = exclusions.PersonalExclusions.open(home.ledger, home.keys.master)
+            rows = exclusions.list_exclusions(personal, active_policy(paths))
     if args.json:
         emit_json([{"app": app, "source": source} for app, source in rows])
         return
@@ -163,5 +162,6 @@ def exclude_list(args: Args) -> None:
 def exclude_change(args: Args) -> None:
     change = exclusions.add_exclusion if args.action == "add" else exclusions.remove_exclusion
     with open_home(create=True) as home:
-        change(home.ledger, args.app, active_policy(home.paths))
+        personal = exclusions.PersonalExclusions.open(home.ledger, home.keys.master)
+        change(home.ledger, personal, args.app, active_policy(home.paths))
     poke_recorder(home.paths)

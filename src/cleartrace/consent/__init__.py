@@ -6,6 +6,7 @@ from cleartrace.categories import DEPENDS_ON, Category, parse_categories
 from cleartrace.consent.exclusions import (
     DEFAULT_EXCLUSIONS,
     Exclusions,
+    PersonalExclusions,
     add_exclusion,
     list_exclusions,
     load_exclusions,
@@ -39,6 +40,7 @@ __all__ = [
     "ConsentStatus",
     "Exclusions",
     "Ledger",
+    "PersonalExclusions",
     "Policy",
     "SignedPolicy",
     "VerifyReport",

@@ -2,28 +2,48 @@
 
 Two sources: the policy's defaults (password managers, PIN and password
 prompts, screen lockers), which the person cannot remove, and the person's own
-list in the `exclusions` table, which they can. Every change to the personal
-list commits in one transaction with its ledger record, so the officer sees
-exactly the exclusions that were in force.
+list, which they can. Every change to the personal list commits in one
+transaction with its ledger record, so the officer sees exactly the
+exclusions that were in force.
+
+The personal list names applications the person chose not to have recorded,
+which is itself telling (a messenger, a health app), so no name is stored or
+ledgered in plaintext: table `excluded_apps` holds each name sealed
+(AES-256-GCM) under the exclusions key, keyed by its tag, HMAC-SHA256 under
+the same key; the ledger carries only the tag (`app.excluded`, `app.included`).
+The key is random, wrapped by the master key in `wrapped_keys`
+(store/named_keys.py), and never leaves the device: the organisation can tell
+one excluded application from another, not which it is.
 
 Matching is on the WM_CLASS class or instance name, case-insensitively, with
-one frozenset lookup per name: it runs at every focus change.
+one frozenset lookup per name: it runs at every focus change. The names are
+unsealed once, when the list is loaded.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
 
 from cleartrace.consent.ledger import Ledger
 from cleartrace.consent.policy import DEFAULT_POLICY, Policy
 from cleartrace.consent.records import check_app_name
-from cleartrace.errors import UsageError
-from cleartrace.store.db import transaction
+from cleartrace.errors import StoreCorrupt, UsageError
+from cleartrace.store.crypto import seal, unseal
+from cleartrace.store.db import transaction, translate_errors
+from cleartrace.store.named_keys import EXCLUSIONS, named_key
 
 __all__ = [
     "DEFAULT_EXCLUSIONS",
     "Exclusions",
+    "PersonalExclusions",
     "add_exclusion",
+    "app_tag",
     "list_exclusions",
     "load_exclusions",
     "normalise_app",
@@ -32,6 +52,17 @@ __all__ = [
 
 #: The built-in policy's exclusions, lower case.
 DEFAULT_EXCLUSIONS: frozenset[str] = frozenset(DEFAULT_POLICY.exclusions)
+
+_TAG_CONTEXT = b"cleartrace-app-tag-v1\x00"
+_SEAL_AAD = b"cleartrace-exclusion-v1\x00"
+
+
+def app_tag(key: bytes, name: str) -> str:
+    """The keyed hash that stands for application class `name` (as
+    `normalise_app` spells it) in `excluded_apps` and the ledger: hex
+    HMAC-SHA256 under the exclusions key of a context string, a zero byte and
+    the UTF-8 name (vectors: tests/vectors/ledger/app-tags.json)."""
+    return hmac.new(key, _TAG_CONTEXT + name.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 class Exclusions:
@@ -60,31 +91,108 @@ class Exclusions:
         )
 
 
-def _personal(conn: sqlite3.Connection | None) -> list[str]:
-    if conn is None:
-        return []
-    return [app for (app,) in conn.execute("SELECT app FROM exclusions ORDER BY app")]
+@dataclass(frozen=True, slots=True)
+class PersonalExclusions:
+    """The person's own list in the store at `path`, and the key that tags and
+    seals its names (kept out of `repr()`)."""
+
+    conn: sqlite3.Connection
+    path: Path
+    key: bytes = field(repr=False)
+
+    @classmethod
+    def open(cls, ledger: Ledger, master: bytes) -> PersonalExclusions:
+        """The list in the ledger's store file, read on its connection; makes
+        its key on first use, and seals a list an older version stored in plaintext.
+
+        Raises:
+            StoreCorrupt: the exclusions key does not open with `master`.
+            DiskFull, StoreError: the store cannot be written or read.
+        """
+        conn, path = ledger.conn, ledger.path
+        personal = cls(conn, path, named_key(conn, path, master, EXCLUSIONS))
+        personal._seal_plaintext_list()
+        return personal
+
+    def tag(self, name: str) -> str:
+        """The keyed hash that stands for `name` in the table and the ledger."""
+        return app_tag(self.key, name)
+
+    def sealed(self, name: str) -> tuple[str, bytes]:
+        """(tag, sealed name): a row of `excluded_apps`."""
+        tag = self.tag(name)
+        return tag, seal(self.key, name.encode("utf-8"), _SEAL_AAD + tag.encode("ascii"))
+
+    def names(self) -> list[str]:
+        """The names, sorted.
+
+        Raises:
+            StoreCorrupt: a sealed name does not open.
+            StoreError: the store cannot be read.
+        """
+        with translate_errors(self.path):
+            rows = self.conn.execute("SELECT tag, sealed FROM excluded_apps").fetchall()
+        try:
+            return sorted(
+                unseal(self.key, bytes(b), _SEAL_AAD + str(t).encode("ascii")).decode("utf-8")
+                for t, b in rows
+            )
+        except (InvalidTag, UnicodeDecodeError):
+            raise StoreCorrupt(
+                f"an exclusion in {self.path} does not open; remove and add it again "
+                "with 'cleartrace exclude'"
+            ) from None
+
+    def _seal_plaintext_list(self) -> None:
+        """Move names from the plaintext `exclusions` table (before app tags) into
+        `excluded_apps`, and drop that table (`secure_delete` zeroes its pages)."""
+        with translate_errors(self.path):
+            found = self.conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='exclusions'"
+            ).fetchone()
+        if found is None:
+            return
+        with transaction(self.conn, self.path) as conn:
+            if conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='exclusions'"
+            ).fetchone():
+                names = [str(app) for (app,) in conn.execute("SELECT app FROM exclusions")]
+                conn.executemany(
+                    "INSERT OR IGNORE INTO excluded_apps(tag, sealed) VALUES (?, ?)",
+                    [self.sealed(n) for n in names],
+                )
+                conn.execute("DELETE FROM exclusions")
+                conn.execute("DROP TABLE exclusions")
 
 
 def list_exclusions(
-    conn: sqlite3.Connection | None, policy: Policy = DEFAULT_POLICY
+    personal: PersonalExclusions | None, policy: Policy = DEFAULT_POLICY
 ) -> list[tuple[str, str]]:
     """(app, "default" | "personal") for every exclusion, defaults first.
 
-    `conn` None means no store exists yet: only the defaults apply.
+    `personal` None means no store exists yet: only the defaults apply.
+
+    Raises:
+        StoreCorrupt, StoreError: see `PersonalExclusions.names`.
     """
-    return [(app, "default") for app in policy.exclusions] + [
-        (app, "personal") for app in _personal(conn)
-    ]
+    own = [] if personal is None else personal.names()
+    return [(app, "default") for app in policy.exclusions] + [(app, "personal") for app in own]
 
 
-def load_exclusions(conn: sqlite3.Connection | None, policy: Policy = DEFAULT_POLICY) -> Exclusions:
-    """The matcher for the policy's defaults plus the personal list."""
-    return Exclusions(frozenset(policy.exclusions) | frozenset(_personal(conn)))
+def load_exclusions(
+    personal: PersonalExclusions | None, policy: Policy = DEFAULT_POLICY
+) -> Exclusions:
+    """The matcher for the policy's defaults plus the personal list.
+
+    Raises:
+        StoreCorrupt, StoreError: see `PersonalExclusions.names`.
+    """
+    own = [] if personal is None else personal.names()
+    return Exclusions(frozenset(policy.exclusions) | frozenset(own))
 
 
 def normalise_app(app: str) -> str:
-    """The one spelling stored and ledgered for an application class.
+    """The one spelling stored (sealed) and tagged for an application class.
 
     Raises:
         UsageError: empty, too long, or holding control characters.
@@ -100,7 +208,9 @@ def normalise_app(app: str) -> str:
     return name
 
 
-def add_exclusion(ledger: Ledger, app: str, policy: Policy = DEFAULT_POLICY) -> str:
+def add_exclusion(
+    ledger: Ledger, personal: PersonalExclusions, app: str, policy: Policy = DEFAULT_POLICY
+) -> str:
     """Add a personal exclusion and its ledger record in one transaction.
 
     Returns the stored (lower-case) name.
@@ -112,15 +222,18 @@ def add_exclusion(ledger: Ledger, app: str, policy: Policy = DEFAULT_POLICY) -> 
     name = normalise_app(app)
     if name in policy.exclusions:
         raise UsageError(f"'{name}' is already excluded by the policy '{policy.id}'")
+    tag, sealed = personal.sealed(name)
     with transaction(ledger.conn, ledger.path) as conn:
-        if conn.execute("SELECT 1 FROM exclusions WHERE app=?", (name,)).fetchone():
+        if conn.execute("SELECT 1 FROM excluded_apps WHERE tag=?", (tag,)).fetchone():
             raise UsageError(f"'{name}' is already one of your exclusions")
-        conn.execute("INSERT INTO exclusions(app) VALUES (?)", (name,))
-        ledger.append_in(conn, "exclusion.added", app=name)
+        conn.execute("INSERT INTO excluded_apps(tag, sealed) VALUES (?, ?)", (tag, sealed))
+        ledger.append_in(conn, "app.excluded", app_tag=tag)
     return name
 
 
-def remove_exclusion(ledger: Ledger, app: str, policy: Policy = DEFAULT_POLICY) -> str:
+def remove_exclusion(
+    ledger: Ledger, personal: PersonalExclusions, app: str, policy: Policy = DEFAULT_POLICY
+) -> str:
     """Remove a personal exclusion and ledger it in one transaction.
 
     Returns the removed (lower-case) name.
@@ -136,10 +249,11 @@ def remove_exclusion(ledger: Ledger, app: str, policy: Policy = DEFAULT_POLICY) 
             f"'{name}' is excluded by the policy '{policy.id}'; defaults come from the "
             "policy and cannot be removed here (ask whoever deploys the policy)"
         )
+    tag = personal.tag(name)
     with transaction(ledger.conn, ledger.path) as conn:
-        if conn.execute("DELETE FROM exclusions WHERE app=?", (name,)).rowcount == 0:
+        if conn.execute("DELETE FROM excluded_apps WHERE tag=?", (tag,)).rowcount == 0:
             raise UsageError(
                 f"'{name}' is not one of your exclusions; see 'cleartrace exclude list'"
             )
-        ledger.append_in(conn, "exclusion.removed", app=name)
+        ledger.append_in(conn, "app.included", app_tag=tag)
     return name

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from cleartrace.consent.records import (
     GENESIS,
+    LEGACY_KINDS,
     b64url,
     canonical,
     key_fingerprint,
@@ -110,11 +111,13 @@ class Ledger:
         which translates them.
 
         Raises:
-            ValueError: `conn` has no open transaction, an unknown kind, or
-                fields that kind may not carry (bugs in the caller).
+            ValueError: `conn` has no open transaction, an unknown or legacy
+                kind, or fields that kind may not carry (bugs in the caller).
         """
         if not conn.in_transaction:
             raise ValueError("append_in needs an open transaction; use Ledger.append")
+        if kind in LEGACY_KINDS:
+            raise ValueError(f"'{kind}' records carry a name; write its app.* kind instead")
         head = _head(conn)
         seq, prev = (1, GENESIS) if head is None else (head[0] + 1, head[1])
         unsigned = make_record(seq=seq, prev=prev, kind=kind, fields=fields, now=now)

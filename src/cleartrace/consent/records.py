@@ -15,6 +15,9 @@ Records must never carry captured content. That is enforced here rather than
 trusted to callers: each kind has a fixed set of fields, and each field has a
 check on its value's shape (a session id is 32 hex digits, a category is a
 known category name, ...), so a window title or typed text has nowhere to go.
+An application the person excludes is named only by its `app_tag`, a keyed
+hash whose key stays on the device; `LEGACY_KINDS` (which carried the name)
+are still verified in ledgers written before, and never written again.
 Further kinds can be added with `register_field` and `register_kind`.
 """
 
@@ -41,6 +44,7 @@ __all__ = [
     "ENVELOPE",
     "GENESIS",
     "KIND_FIELDS",
+    "LEGACY_KINDS",
     "RECORD_VERSION",
     "REDACTION_METHODS",
     "RESUME_REASONS",
@@ -206,6 +210,11 @@ def check_app_name(value: object) -> None:
         raise ValueError("'app' must be a lower-case application class of at most 128 characters")
 
 
+def _check_app_tag(value: object) -> None:
+    if not (isinstance(value, str) and _HEX64.fullmatch(value)):
+        raise ValueError("'app_tag' must be a keyed hash of 64 lower-case hex digits")
+
+
 def _check_session(value: object) -> None:
     if not (isinstance(value, str) and _HEX32.fullmatch(value)):
         raise ValueError("'session' must be a session id of 32 lower-case hex digits")
@@ -259,6 +268,7 @@ _FIELD_CHECKS: dict[str, FieldCheck] = {
     "until": _check_until,
     "reason": _check_reason,
     "app": check_app_name,
+    "app_tag": _check_app_tag,
     "session": _check_session,
     "method": _check_method,
     "events": _check_events,
@@ -274,8 +284,15 @@ _KIND_FIELDS: dict[str, frozenset[str]] = {
     "consent.withdrawn": frozenset({"categories", "policy"}),
     "recording.paused": frozenset({"until"}),
     "recording.resumed": frozenset({"reason"}),
+    # Written before app tags: the application's name itself. Verified, never
+    # written again (see LEGACY_KINDS).
     "exclusion.added": frozenset({"app"}),
     "exclusion.removed": frozenset({"app"}),
+    # The person excluded an application, or let it be recorded again: named by
+    # HMAC-SHA256 under a key kept on the device (consent/exclusions.py), so the
+    # organisation can tell the same application apart but never read it.
+    "app.excluded": frozenset({"app_tag"}),
+    "app.included": frozenset({"app_tag"}),
     "session.started": frozenset({"session"}),
     "session.ended": frozenset({"session"}),
     "session.deleted": frozenset({"session"}),
@@ -295,6 +312,10 @@ _KIND_FIELDS: dict[str, frozenset[str]] = {
     # (`cleartrace keys rotate`). Nothing about either key is recorded.
     "key.rotated": frozenset(),
 }
+
+#: Kinds a verifier accepts in old ledgers but `Ledger` no longer writes: they
+#: carry an application's name, which must not leave the device.
+LEGACY_KINDS = frozenset({"exclusion.added", "exclusion.removed"})
 
 #: Read-only view: kind -> the fields (all required) its records carry besides the envelope.
 KIND_FIELDS: Mapping[str, frozenset[str]] = MappingProxyType(_KIND_FIELDS)

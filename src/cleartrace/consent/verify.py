@@ -10,10 +10,15 @@ line (see docs/adr/0002-ledger-records.md). For each record, in file order:
    modified, or signed by another key);
 4. its `prev` is the hash of the record before (else records were replaced,
    or two forks were spliced);
-5. its envelope and, for kinds this version knows, its fields follow format v1.
+5. its envelope and, for kinds this version knows, its fields follow format v1;
+6. it does not act on a session an earlier record deleted or shredded: once a
+   session is gone from the device, nothing can approve, hold, redact, delete
+   or upload it again, so such a record is forged or the device is broken.
 
 A head witnessed earlier (by the collector, or written down by the officer)
 must be reached with the same hash, or the tail was truncated or rewritten.
+Without one, records cut off the end leave a shorter ledger that verifies:
+the report says so (`anchored` is False) rather than claiming more.
 
 Every failure raises `LedgerBroken(seq, reason)` where `seq` is the first
 sequence number the file does not prove: records 1..seq-1 verified intact.
@@ -46,11 +51,52 @@ from cleartrace.consent.records import (
 )
 from cleartrace.errors import LedgerBroken, UsageError
 
-__all__ = ["VerifyReport", "format_problem", "parse_device", "parse_head", "verify_export"]
+__all__ = [
+    "RemovedSessions",
+    "VerifyReport",
+    "format_problem",
+    "parse_device",
+    "parse_head",
+    "verify_export",
+]
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _RECORD_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 _KIND = re.compile(r"[a-z]+\.[a-z]+")
+#: Kinds after which a session no longer exists on the device, and how to say so.
+_REMOVING = {"session.deleted": "deleted", "session.shredded": "removed"}
+#: What `audit verify` says when no witnessed head anchors the end of the ledger.
+UNANCHORED = "unanchored tail: truncation cannot be excluded without a witnessed head"
+
+
+class RemovedSessions:
+    """The sessions a ledger deleted or shredded so far, walking it in order.
+
+    A deleted session's key is destroyed in the transaction that writes its
+    record, so no later act on it (approve, hold, redact, a second deletion)
+    can be genuine; the org side can walk its stitched ledgers with this too.
+    """
+
+    __slots__ = ("_gone",)
+
+    def __init__(self) -> None:
+        self._gone: dict[str, tuple[int, str]] = {}
+
+    def problem(self, record: Mapping[str, Any]) -> str | None:
+        """Why `record` cannot follow the records seen so far, or None; then
+        remembers it when it removes a session."""
+        session, kind = record.get("session"), record.get("kind")
+        if not isinstance(session, str):
+            return None
+        gone = self._gone.get(session)
+        if gone is not None:
+            return (
+                f"'{kind}' acts on session {session[:12]}, which was {gone[1]} at record "
+                f"{gone[0]} (a forged record, or a deletion that did not complete)"
+            )
+        if kind in _REMOVING:
+            self._gone[session] = (int(record["seq"]), _REMOVING[str(kind)])
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +110,9 @@ class VerifyReport:
     #: Kinds this verifier does not know (written by a newer ClearTrace): their
     #: signatures and chain verified, their fields could not be checked.
     unknown_kinds: tuple[str, ...] = ()
+    #: A witnessed head was given and reached: records cut off the end would
+    #: have been caught. Without one, truncation cannot be excluded.
+    anchored: bool = False
 
     @property
     def head(self) -> str:
@@ -77,6 +126,7 @@ class VerifyReport:
             "device": self.device,
             "head": self.head,
             "unknown_kinds": list(self.unknown_kinds),
+            "anchored": self.anchored,
         }
 
 
@@ -237,6 +287,7 @@ def verify_export(
     expected, prev = 1, GENESIS
     seen: dict[int, str] = {}
     unknown: set[str] = set()
+    removed = RemovedSessions()
     for index, line in enumerate(body):
         record = _object(line)
         seq = None if record is None else record.get("seq")
@@ -248,6 +299,9 @@ def verify_export(
         if seq != expected:
             raise LedgerBroken(expected, _misplaced(seq, expected, line, seen, body[index + 1 :]))
         _check_record(record, key, prev)
+        problem = removed.problem(record)
+        if problem is not None:
+            raise LedgerBroken(seq, problem)
         prev = record_hash(record)
         if head is not None and seq == head[0] and prev != head[1]:
             raise LedgerBroken(
@@ -269,4 +323,5 @@ def verify_export(
         head_seq=count,
         head_hash=prev,
         unknown_kinds=tuple(sorted(unknown)),
+        anchored=head is not None,
     )

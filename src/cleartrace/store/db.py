@@ -64,8 +64,13 @@ CREATE TABLE IF NOT EXISTS outbox (          -- bundles built and not yet acknow
     head_seq   INTEGER NOT NULL,          -- the last ledger record the bundle carries
     bundle     BLOB NOT NULL              -- sealed to the organisation, signed by the device
 );
-CREATE TABLE IF NOT EXISTS exclusions (
-    app TEXT PRIMARY KEY                  -- application class excluded by the person
+CREATE TABLE IF NOT EXISTS excluded_apps (   -- the person's own exclusions
+    tag    TEXT PRIMARY KEY,              -- hex HMAC-SHA256 of the name (the ledger's app_tag)
+    sealed BLOB NOT NULL                  -- the name, sealed by the exclusions key
+);
+CREATE TABLE IF NOT EXISTS wrapped_keys (    -- keys besides session keys (store/named_keys.py)
+    name    TEXT PRIMARY KEY,
+    wrapped BLOB NOT NULL                 -- sealed by the master key, AAD bound to name
 );
 -- meta['seals:' || session id]: how many values the session's current key has
 -- sealed (chunks and summaries), counted in the same transaction as each write

@@ -19,29 +19,30 @@ from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Any
 
-from cryptography.exceptions import InvalidTag
-
-from cleartrace.errors import StoreCorrupt, StoreError, UnknownSession, UsageError, WrongKey
-from cleartrace.events import CATEGORY_OF_KIND, Event, Kind, RawEvent
+from cleartrace.errors import StoreError, UnknownSession, UsageError
+from cleartrace.events import CATEGORY_OF_KIND, Kind, RawEvent
 from cleartrace.paths import Paths
+from cleartrace.store import deletion
 from cleartrace.store.chunks import (
-    SealedChunk,
-    open_chunk,
-    open_chunk_raw,
-    open_summary,
     reseal,
     seal_chunk,
     seal_summary,
 )
-from cleartrace.store.crypto import seal, unseal, unwrap_key, wrap_key
+from cleartrace.store.crypto import wrap_key
 from cleartrace.store.db import connect, transaction, translate_errors
 from cleartrace.store.keys import Keys
-from cleartrace.store.redaction import KEPT_KINDS, METHODS, Redaction, count_removed
+from cleartrace.store.reading import CHUNKS_OF, WRITER, WRITER_SQL, SessionInfo, StoreReader
+from cleartrace.store.redaction import (
+    METHODS,
+    Redaction,
+    Sizes,
+    applications,
+    count_removed,
+    plan_redaction,
+)
 from cleartrace.store.rotation import require_current_master
 from cleartrace.store.seals import MAX_SEALS, rotate_session_key, seals_used
-from cleartrace.store.wrapped import KEY_CHECK, KEY_CHECK_AAD
 from cleartrace.store.writers import process_token, writer_alive
 
 __all__ = ["SessionHandle", "SessionInfo", "Store"]
@@ -55,22 +56,12 @@ _COMPACT_LEVEL = 10
 # Compacted chunks get indices this far apart, so that a redaction can put a
 # re-sealed chunk between its neighbours (see store/redaction.py).
 _GAP = 1024
-_CHECKPOINT_TRIES = 20
 _EXCLUDED = "excluded_intervals"
-_FOCUS = int(Kind.FOCUS)
 _HWM = "chunk_hwm:"  # meta key: the highest chunk index a session ever used
 _REVIEW_STATES = frozenset({"approved", "held"})
-_CHUNKS_OF = "SELECT idx, blob FROM chunks WHERE session_id=? ORDER BY idx"
 _INSERT_CHUNK = (
     "INSERT INTO chunks(session_id, idx, n_events, first_mono_ns, last_mono_ns, blob)"
     " VALUES (?, ?, ?, ?, ?, ?)"
-)
-# A session's writer: its pid (sessions.writer_pid) and, in meta under
-# _WRITER + id, a token telling it from a later process given the same pid.
-_WRITER = "writer:"
-_WRITER_SQL = (
-    "SELECT s.id, s.state, s.started_ns, s.anchor_mono_ns, s.writer_pid, m.value "
-    "FROM sessions s LEFT JOIN meta m ON m.key = 'writer:' || s.id WHERE "
 )
 
 
@@ -85,16 +76,6 @@ class SessionHandle:
     apps: set[str] = field(default_factory=set, repr=False)
 
 
-@dataclass(frozen=True, slots=True)
-class SessionInfo:
-    id: str
-    started_ns: int
-    ended_ns: int | None
-    state: str
-    counts: dict[str, int]
-    applications: list[str]
-
-
 def _count(events: Sequence[RawEvent], counts: dict[str, int], apps: set[str]) -> None:
     """Add a batch to the per-category counts and the set of applications seen."""
     for kind, n in Counter(map(itemgetter(1), events)).items():
@@ -107,15 +88,14 @@ def _count(events: Sequence[RawEvent], counts: dict[str, int], apps: set[str]) -
     apps.update(app for app, _title in filter(None, map(itemgetter(6), events)) if app)
 
 
-class Store:
-    """One SQLite connection, used by one thread at a time."""
+class Store(StoreReader):
+    """The session store: `StoreReader` plus writing, recovery, deletion,
+    redaction and review state. One SQLite connection, one thread at a time."""
 
     def __init__(
         self, paths: Paths, keys: Keys, conn: sqlite3.Connection, seal_limit: int = MAX_SEALS
     ) -> None:
-        self._paths = paths
-        self._keys = keys
-        self._conn = conn
+        super().__init__(paths, keys, conn)
         self._seal_limit = seal_limit
 
     @classmethod
@@ -139,27 +119,6 @@ class Store:
             raise
         return store
 
-    def close(self) -> None:
-        self._conn.close()
-
-    def _check_key(self) -> None:
-        with translate_errors(self._paths.db):
-            # OR IGNORE: two processes opening a new store at once both try.
-            self._conn.execute(
-                "INSERT OR IGNORE INTO meta(key, value) VALUES ('key_check', ?)",
-                (seal(self._keys.master, KEY_CHECK, KEY_CHECK_AAD),),
-            )
-            (token,) = self._conn.execute("SELECT value FROM meta WHERE key='key_check'").fetchone()
-        try:
-            if unseal(self._keys.master, bytes(token), KEY_CHECK_AAD) == KEY_CHECK:
-                return
-        except InvalidTag:
-            pass
-        raise WrongKey(
-            f"cannot open {self._paths.db}: the master key in {self._keys.location} does not "
-            "match it; restore the key this store was made with (see 'cleartrace status')"
-        )
-
     # -- writing ------------------------------------------------------------------
 
     def begin_session(self, anchor_wall_ns: int, anchor_mono_ns: int) -> SessionHandle:
@@ -180,7 +139,7 @@ class Store:
                 row,
             )
             token = process_token(os.getpid()) or ""
-            conn.execute("INSERT INTO meta(key, value) VALUES (?, ?)", (_WRITER + handle.id, token))
+            conn.execute("INSERT INTO meta(key, value) VALUES (?, ?)", (WRITER + handle.id, token))
         return handle
 
     def append_chunk(self, handle: SessionHandle, events: Sequence[RawEvent]) -> None:
@@ -213,22 +172,38 @@ class Store:
         handle.next_index += 1
         handle.counts, handle.apps = counts, apps
 
-    def end_session(self, handle: SessionHandle, ended_wall_ns: int) -> None:
+    def end_session(
+        self,
+        handle: SessionHandle,
+        ended_wall_ns: int,
+        record: Callable[[sqlite3.Connection], object] | None = None,
+    ) -> None:
         """Compact the session into a few large chunks and mark it pending review.
+
+        `record` runs in the transaction that closes it (the ledger's
+        "session.ended"), so no deletion can come between the two and leave
+        the ledger ending a session after deleting it.
 
         Raises:
             DiskFull: the session stays as it was (recording, small chunks);
                 the next open recovers it.
         """
         self._compact(handle.id, handle.key)
-        self._finish(handle.id, ended_wall_ns)
+        self._finish(handle.id, ended_wall_ns, record)
         self._checkpoint()
 
-    def _finish(self, session_id: str, ended_ns: int) -> None:
+    def _finish(
+        self,
+        session_id: str,
+        ended_ns: int,
+        record: Callable[[sqlite3.Connection], object] | None = None,
+    ) -> None:
         sql = "UPDATE sessions SET ended_ns=?, state='pending', writer_pid=NULL WHERE id=?"
         with transaction(self._conn, self._paths.db) as conn:
-            conn.execute(sql + " AND state='recording'", (ended_ns, session_id))
-            conn.execute("DELETE FROM meta WHERE key=?", (_WRITER + session_id,))
+            closed = conn.execute(sql + " AND state='recording'", (ended_ns, session_id)).rowcount
+            conn.execute("DELETE FROM meta WHERE key=?", (WRITER + session_id,))
+            if closed and record is not None:
+                record(conn)
 
     def _compact(self, session_id: str, key: bytes) -> None:
         """Re-seal a session's small chunks as a few large ones, in one transaction."""
@@ -244,7 +219,7 @@ class Store:
             return  # re-sealed, compacted, under a new key
         with translate_errors(self._paths.db):
             stride = _GAP if last + 1 + parts * _GAP < 1 << 32 else 1
-            rows = self._conn.execute(_CHUNKS_OF, (session_id,))
+            rows = self._conn.execute(CHUNKS_OF, (session_id,))
             # New indices above the old: a (key, index) pair is never used twice.
             sealed = reseal(
                 key, session_id, rows, last + 1, _COMPACT_EVENTS, _COMPACT_LEVEL, stride
@@ -274,25 +249,6 @@ class Store:
             stride=_GAP,
         )
 
-    def _checkpoint(self) -> None:
-        """Return free pages to the file system and empty the WAL, where old page
-        images (deleted chunks, a destroyed wrapped key) live on until then. A
-        reader in another process can hold that up, so retry briefly."""
-        with translate_errors(self._paths.db):
-            # sqlite3.execute() steps this pragma once, freeing one page;
-            # executescript() runs it to completion.
-            self._conn.executescript("PRAGMA incremental_vacuum;")
-            for _ in range(_CHECKPOINT_TRIES):
-                (busy, _log, _done) = self._conn.execute(
-                    "PRAGMA wal_checkpoint(TRUNCATE)"
-                ).fetchone()
-                if not busy:
-                    return
-                time.sleep(0.05)
-        log.warning(
-            "%s-wal is still in use by a reader; emptied on a later checkpoint", self._paths.db
-        )
-
     def recover(self) -> list[str]:
         """Close sessions whose writer died (kill -9, power loss); returns their ids.
 
@@ -304,7 +260,13 @@ class Store:
             DiskFull: no room to compact; the session stays open for next time.
         """
         with translate_errors(self._paths.db):
-            rows = self._conn.execute(_WRITER_SQL + "s.state='recording'").fetchall()
+            unfinished = deletion.pending(self._conn)
+        if unfinished:
+            with transaction(self._conn, self._paths.db) as conn:
+                deletion.finish(conn)
+            log.info("finished %d interrupted session deletions", len(unfinished))
+        with translate_errors(self._paths.db):
+            rows = self._conn.execute(WRITER_SQL + "s.state='recording'").fetchall()
         closed = []
         for session_id, _state, started_ns, anchor_mono, pid, token in rows:
             if writer_alive(pid, token):
@@ -316,83 +278,9 @@ class Store:
             self._finish(session_id, started_ns + max(0, (last or anchor_mono) - anchor_mono))
             log.info("closed interrupted session %s", session_id[:12])
             closed.append(session_id)
-        if closed:
+        if closed or unfinished:
             self._checkpoint()
         return closed
-
-    # -- reading --------------------------------------------------------------------
-
-    def _session_key(self, session_id: str) -> bytes:
-        sql = "SELECT wrapped_key FROM sessions WHERE id=?"
-        row = self._conn.execute(sql, (session_id,)).fetchone()
-        if row is None or row[0] is None:
-            raise UnknownSession(f"session {session_id[:12]} has no key (deleted)")
-        try:
-            return unwrap_key(self._keys.master, session_id, row[0])
-        except InvalidTag:
-            raise StoreCorrupt(
-                f"the key of session {session_id[:12]} in {self._paths.db} does not open; "
-                "restore the store from a backup or delete the session"
-            ) from None
-
-    def _info(self, row: tuple[Any, ...]) -> SessionInfo:
-        session_id, started, ended, state, counts, summary = row
-        apps: list[str] = []
-        if summary is not None:
-            apps = open_summary(self._session_key(session_id), session_id, summary)
-        return SessionInfo(session_id, started, ended, state, json.loads(counts), apps)
-
-    _COLUMNS = "id, started_ns, ended_ns, state, counts, summary"
-
-    def list_sessions(self) -> list[SessionInfo]:
-        with translate_errors(self._paths.db):
-            sql = f"SELECT {self._COLUMNS} FROM sessions ORDER BY started_ns"  # noqa: S608
-            rows = self._conn.execute(sql).fetchall()
-        return [self._info(r) for r in rows]
-
-    def session(self, id_or_prefix: str) -> SessionInfo:
-        """One session by id or unique prefix.
-
-        Raises:
-            UnknownSession: no session matches.
-            UsageError: the prefix matches several sessions.
-        """
-        prefix = id_or_prefix.lower()
-        rows: list[tuple[Any, ...]] = []
-        if prefix and all(ch in "0123456789abcdef" for ch in prefix):
-            with translate_errors(self._paths.db):
-                rows = self._conn.execute(
-                    f"SELECT {self._COLUMNS} FROM sessions WHERE id LIKE ? LIMIT 2",  # noqa: S608
-                    (prefix + "%",),
-                ).fetchall()
-        if not rows:
-            raise UnknownSession(
-                f"no session has id '{id_or_prefix}'; see 'cleartrace sessions list'"
-            )
-        if len(rows) > 1:
-            raise UsageError(f"'{id_or_prefix}' matches several sessions; give more of the id")
-        return self._info(rows[0])
-
-    def read_events(self, session_id: str) -> list[Event]:
-        """Every event of a session, in order.
-
-        Raises:
-            UnknownSession: no such session (or it was deleted).
-            StoreCorrupt: a chunk does not open.
-        """
-        key = self._session_key(session_id)
-        with translate_errors(self._paths.db):
-            rows = self._conn.execute(_CHUNKS_OF, (session_id,)).fetchall()
-        return [e for idx, blob in rows for e in open_chunk(key, session_id, idx, blob)]
-
-    def _span(self, session_id: str) -> tuple[int, int]:
-        sql = "SELECT count(*), coalesce(max(idx), -1) FROM chunks WHERE session_id=?"
-        n, last = self._conn.execute(sql, (session_id,)).fetchone()
-        return int(n), int(last)
-
-    def chunk_count(self, session_id: str) -> int:
-        """How many chunks hold the session (small while recording, few once closed)."""
-        return self._span(session_id)[0]
 
     # -- forgetting -------------------------------------------------------------------
 
@@ -401,80 +289,27 @@ class Store:
     ) -> None:
         """Crypto-shred, then remove: the wrapped key goes first, in its own commit.
 
-        `record` runs inside that first transaction (the ledger's
-        "session.deleted"), so the key is gone exactly when the record exists.
+        That first transaction also marks the session deleted, so from then on
+        it is gone for every reader (listing, review, upload), and `record`
+        runs inside it (the ledger's "session.deleted"): the key is gone
+        exactly when the record exists. The second removes the chunks; if the
+        process dies between the two, the next `Store.open` finishes the job
+        without a second record (see `store.deletion`).
+
+        Raises:
+            UnknownSession: no such session.
+            UsageError: the session is being recorded.
         """
-        self.session(session_id)
-        with translate_errors(self._paths.db):
-            row = self._conn.execute(_WRITER_SQL + "s.id=?", (session_id,)).fetchone()
-        _id, state, _started, _anchor, pid, token = row
-        if state == "recording" and writer_alive(pid, token):
-            raise UsageError(
-                f"session {session_id[:12]} is still being recorded (process {pid}); "
-                "stop that recording first, then delete it"
-            )
+        self._refuse_live(session_id, "delete")
         with transaction(self._conn, self._paths.db) as conn:
-            conn.execute(
-                "UPDATE sessions SET wrapped_key=NULL, summary=NULL WHERE id=?", (session_id,)
-            )
-            conn.execute("DELETE FROM meta WHERE key=?", (_WRITER + session_id,))
-            conn.execute("DELETE FROM outbox WHERE session_id=?", (session_id,))
+            deletion.mark(conn, session_id)
             if record is not None:
                 record(conn)
         with transaction(self._conn, self._paths.db) as conn:
-            conn.execute("DELETE FROM chunks WHERE session_id=?", (session_id,))
-            conn.execute("DELETE FROM sessions WHERE id=?", (session_id,))
+            deletion.purge(conn, session_id)
         self._checkpoint()
 
     # -- redaction --------------------------------------------------------------------
-
-    def _refuse_live(self, session_id: str, doing: str) -> None:
-        with translate_errors(self._paths.db):
-            row = self._conn.execute(_WRITER_SQL + "s.id=?", (session_id,)).fetchone()
-        if row is None:
-            raise UnknownSession(
-                f"no session has id '{session_id}'; see 'cleartrace sessions list'"
-            )
-        _id, state, _started, _anchor, pid, token = row
-        if state == "recording" and writer_alive(pid, token):
-            raise UsageError(
-                f"session {session_id[:12]} is still being recorded (process {pid}); "
-                f"stop that recording first, then {doing} it"
-            )
-
-    def anchors(self, session_id: str) -> tuple[int, int]:
-        """(wall-clock ns, monotonic ns) of the same instant at the session start."""
-        sql = "SELECT started_ns, anchor_mono_ns FROM sessions WHERE id=?"
-        with translate_errors(self._paths.db):
-            started, anchor = self._conn.execute(sql, (session_id,)).fetchone()
-        return int(started), int(anchor)
-
-    def indices_between(self, session_id: str, from_ns: int, to_ns: int) -> list[int]:
-        """Positions (as in `read_events`) of the events stamped in [from_ns, to_ns)
-        of wall-clock time; chunks wholly outside are skipped undecrypted."""
-        started, anchor = self.anchors(session_id)
-        lo, hi = from_ns - started + anchor, to_ns - started + anchor
-        key = self._session_key(session_id)
-        sql = (
-            "SELECT idx, n_events, first_mono_ns, last_mono_ns FROM chunks"
-            " WHERE session_id=? ORDER BY idx"
-        )
-        with translate_errors(self._paths.db):
-            rows = self._conn.execute(sql, (session_id,)).fetchall()
-        out: list[int] = []
-        base = 0
-        for idx, n, first, last in rows:
-            if last >= lo and first < hi:
-                events = open_chunk_raw(key, session_id, idx, self._blob(session_id, idx))
-                out.extend(base + i for i, e in enumerate(events) if lo <= e[0] < hi)
-            base += n
-        return out
-
-    def _blob(self, session_id: str, idx: int) -> bytes:
-        sql = "SELECT blob FROM chunks WHERE session_id=? AND idx=?"
-        with translate_errors(self._paths.db):
-            (blob,) = self._conn.execute(sql, (session_id, idx)).fetchone()
-        return bytes(blob)
 
     def redact(
         self,
@@ -511,8 +346,15 @@ class Store:
         total = sum(n for _, n in layout)
         if wanted and (wanted[0] < 0 or wanted[-1] >= total):
             raise UsageError(f"session {session_id[:12]} has {total} events; nothing was changed")
-        plan = self._plan_redaction(session_id, key, layout, wanted, int(hwm))
-        removed_events, new_chunks, dropped = plan
+        removed_events, new_chunks, dropped = plan_redaction(
+            key,
+            session_id,
+            layout,
+            wanted,
+            int(hwm),
+            lambda idx: self._blob(session_id, idx),
+            Sizes(_COMPACT_EVENTS, _GAP, _COMPACT_LEVEL),
+        )
         if not removed_events:
             started, _ = self.anchors(session_id)
             return Redaction(session_id, method, time.time_ns(), started, started, {})
@@ -533,9 +375,16 @@ class Store:
         counts = {k: v for k, v in counts.items() if v > 0}
         apps = None
         if redaction.removed.get("app_focus"):
-            apps = self._applications(session_id, key, dropped, new_chunks)
+            with translate_errors(self._paths.db):
+                rows = self._conn.execute(CHUNKS_OF, (session_id,)).fetchall()
+            gone = set(dropped)
+            blobs = [(idx, bytes(b)) for idx, b in rows if idx not in gone]
+            apps = applications(key, session_id, blobs + [(c[0], c[4]) for c in new_chunks])
         top = max([hwm, *(i for i, _ in layout), *(c[0] for c in new_chunks)])
         with transaction(self._conn, self._paths.db) as conn:
+            state = conn.execute("SELECT state FROM sessions WHERE id=?", (session_id,)).fetchone()
+            if state is None or state[0] == deletion.DELETED:
+                raise UnknownSession(f"session {session_id[:12]} was deleted meanwhile")
             if [tuple(r) for r in conn.execute(sql, (session_id,))] != layout:
                 raise StoreError(
                     f"session {session_id[:12]} changed meanwhile; nothing was redacted, try again"
@@ -574,115 +423,6 @@ class Store:
                 record(conn, redaction)
         self._checkpoint()
         return redaction
-
-    def _plan_redaction(
-        self,
-        session_id: str,
-        key: bytes,
-        layout: list[tuple[int, int]],
-        wanted: list[int],
-        hwm: int,
-    ) -> tuple[list[RawEvent], list[SealedChunk], list[int]]:
-        """(removed events, new chunks, indices of the chunks they replace).
-
-        A re-sealed chunk takes the index after the old one when that is free
-        before the next chunk (compaction leaves gaps), so the order holds;
-        the last chunk goes above every index the session ever used. With no
-        gap left, that chunk and all after it are re-sealed above them all.
-        """
-        removed: list[RawEvent] = []
-        sealed: list[SealedChunk] = []
-        dropped: list[int] = []
-        base, w = 0, 0
-        for pos, (idx, n) in enumerate(layout):
-            local = set()
-            while w < len(wanted) and wanted[w] < base + n:
-                local.add(wanted[w] - base)
-                w += 1
-            if not local:
-                base += n
-                continue
-            following = layout[pos + 1][0] if pos + 1 < len(layout) else None
-            if following is not None and idx + 1 >= following:
-                tail = self._reseal_tail(
-                    session_id, key, layout, pos, wanted[w - len(local) :], hwm
-                )
-                return removed + tail[0], sealed + tail[1], dropped + tail[2]
-            base += n
-            events = open_chunk_raw(key, session_id, idx, self._blob(session_id, idx))
-            gone = {i for i in local if events[i][1] not in KEPT_KINDS}
-            if not gone:
-                continue
-            removed.extend(events[i] for i in sorted(gone))
-            kept = [e for i, e in enumerate(events) if i not in gone]
-            dropped.append(idx)
-            if kept:
-                slot = idx + 1 if following is not None else max(idx, hwm) + 1
-                blob = seal_chunk(key, session_id, slot, kept, _COMPACT_LEVEL)
-                sealed.append((slot, len(kept), kept[0][0], kept[-1][0], blob))
-        return removed, sealed, dropped
-
-    def _reseal_tail(
-        self,
-        session_id: str,
-        key: bytes,
-        layout: list[tuple[int, int]],
-        start: int,
-        wanted: list[int],
-        hwm: int,
-    ) -> tuple[list[RawEvent], list[SealedChunk], list[int]]:
-        """Re-seal layout[start:] without the events at `wanted` (session
-        positions, all within that tail), above every index used so far."""
-        base = sum(n for _, n in layout[:start])
-        remove = {p - base for p in wanted}
-        removed: list[RawEvent] = []
-        kept: list[RawEvent] = []
-        offset = 0
-        for idx, n in layout[start:]:
-            events = open_chunk_raw(key, session_id, idx, self._blob(session_id, idx))
-            for i, event in enumerate(events):
-                if offset + i in remove and event[1] not in KEPT_KINDS:
-                    removed.append(event)
-                else:
-                    kept.append(event)
-            offset += n
-        first = max(hwm, layout[-1][0]) + 1
-        sealed: list[SealedChunk] = []
-        for part in range(0, len(kept), _COMPACT_EVENTS):
-            events = kept[part : part + _COMPACT_EVENTS]
-            index = first + (part // _COMPACT_EVENTS) * _GAP
-            blob = seal_chunk(key, session_id, index, events, _COMPACT_LEVEL)
-            sealed.append((index, len(events), events[0][0], events[-1][0], blob))
-        return removed, sealed, [idx for idx, _ in layout[start:]]
-
-    def _applications(
-        self, session_id: str, key: bytes, dropped: list[int], new_chunks: list[SealedChunk]
-    ) -> set[str]:
-        """The applications seen in the session as it will be after a redaction."""
-        apps: set[str] = set()
-        gone = set(dropped)
-        with translate_errors(self._paths.db):
-            rows = self._conn.execute(_CHUNKS_OF, (session_id,)).fetchall()
-        blobs = [(idx, bytes(b)) for idx, b in rows if idx not in gone]
-        blobs += [(c[0], c[4]) for c in new_chunks]
-        for idx, blob in blobs:
-            for event in open_chunk_raw(key, session_id, idx, blob):
-                if event[1] == _FOCUS and event[6] is not None and event[6][0]:
-                    apps.add(event[6][0])
-        return apps
-
-    def redactions(self, session_id: str) -> list[Redaction]:
-        """The markers left by redactions of a session, oldest first."""
-        sql = (
-            "SELECT at_ns, method, from_ns, to_ns, removed FROM redactions"
-            " WHERE session_id=? ORDER BY at_ns, rowid"
-        )
-        with translate_errors(self._paths.db):
-            rows = self._conn.execute(sql, (session_id,)).fetchall()
-        return [
-            Redaction(session_id, method, at, lo, hi, json.loads(removed))
-            for at, method, lo, hi, removed in rows
-        ]
 
     # -- review state -------------------------------------------------------------------
 
@@ -728,9 +468,3 @@ class Store:
             if record is not None:
                 record(conn)
         return True
-
-    def due_for_approval(self, now_ns: int, hold_ns: int) -> list[str]:
-        """Pending sessions whose hold period has passed (ended at least `hold_ns` ago)."""
-        sql = "SELECT id FROM sessions WHERE state='pending' AND ended_ns <= ? ORDER BY ended_ns"
-        with translate_errors(self._paths.db):
-            return [r[0] for r in self._conn.execute(sql, (now_ns - hold_ns,))]

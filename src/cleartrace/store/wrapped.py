@@ -1,8 +1,8 @@
 """Every value the master key seals, in one list: what a key rotation rewraps.
 
-A new kind of value sealed by the master key (say a wrapped pseudonym key in
-the `meta` table) must be added to `WRAPPED_BY_MASTER`, or rotating the master
-key would leave it sealed by the old one, unreadable. An entry names where
+A new kind of value sealed by the master key must be added to
+`WRAPPED_BY_MASTER`, or rotating the master key would leave it sealed by the
+old one, unreadable. An entry names where
 the sealed values are (a query giving (row id, sealed bytes) pairs), how to
 store a rewrapped one, and the associated data each was sealed with.
 """
@@ -48,5 +48,11 @@ WRAPPED_BY_MASTER: tuple[MasterSealed, ...] = (
         select="SELECT key, value FROM meta WHERE key='key_check'",
         update="UPDATE meta SET value=? WHERE key=?",
         aad=lambda _row: KEY_CHECK_AAD,
+    ),
+    MasterSealed(
+        what="named key",
+        select="SELECT name, wrapped FROM wrapped_keys",
+        update="UPDATE wrapped_keys SET wrapped=? WHERE name=?",
+        aad=wrap_aad,
     ),
 )

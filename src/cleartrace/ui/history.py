@@ -57,6 +57,9 @@ _DESCRIBE: dict[str, Callable[[_Record], str]] = {
     ),
     "exclusion.added": lambda r: f"Exclusion added: {r['app']} is never recorded",
     "exclusion.removed": lambda r: f"Exclusion removed: {r['app']} may be recorded again",
+    # The ledger names the application only by a keyed hash; Settings shows the names.
+    "app.excluded": lambda r: "Exclusion added: an application of yours is never recorded",
+    "app.included": lambda r: "Exclusion removed: an application may be recorded again",
     "session.started": lambda r: f"{_session(r)} started",
     "session.ended": lambda r: f"{_session(r)} ended",
     "session.deleted": lambda r: f"{_session(r)} deleted",

@@ -64,18 +64,21 @@ def test_append_takes_a_fixed_time_for_known_answers(ledger: Ledger) -> None:
     )
 
 
+TAG = "a5" * 32
+
+
 def test_a_change_and_its_record_commit_together(ledger: Ledger) -> None:
     with transaction(ledger.conn, ledger.path) as conn:
-        conn.execute("INSERT INTO exclusions(app) VALUES ('slack')")
-        ledger.append_in(conn, "exclusion.added", app="slack")
-    assert ledger.conn.execute("SELECT app FROM exclusions").fetchall() == [("slack",)]
-    assert [r["kind"] for r in ledger.records()] == ["exclusion.added"]
+        conn.execute("INSERT INTO excluded_apps(tag, sealed) VALUES (?, x'00')", (TAG,))
+        ledger.append_in(conn, "app.excluded", app_tag=TAG)
+    assert ledger.conn.execute("SELECT tag FROM excluded_apps").fetchall() == [(TAG,)]
+    assert [r["kind"] for r in ledger.records()] == ["app.excluded"]
 
 
 def _add_slack(ledger: Ledger, *, fail: bool, **extra: Any) -> None:
     with transaction(ledger.conn, ledger.path) as conn:
-        conn.execute("INSERT INTO exclusions(app) VALUES ('slack')")
-        ledger.append_in(conn, "exclusion.added", app="slack", **extra)
+        conn.execute("INSERT INTO excluded_apps(tag, sealed) VALUES (?, x'00')", (TAG,))
+        ledger.append_in(conn, "app.excluded", app_tag=TAG, **extra)
         if fail:
             raise RuntimeError("the change after the record failed")
 
@@ -85,7 +88,7 @@ def test_a_failed_change_leaves_no_record_and_a_failed_record_no_change(ledger: 
         _add_slack(ledger, fail=True)
     with pytest.raises(ValueError, match="may not carry"):
         _add_slack(ledger, fail=False, title="leak")
-    assert ledger.conn.execute("SELECT count(*) FROM exclusions").fetchone() == (0,)
+    assert ledger.conn.execute("SELECT count(*) FROM excluded_apps").fetchone() == (0,)
     assert ledger.records() == []
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from cleartrace.consent.exclusions import app_tag
 from cleartrace.consent.ledger import Ledger
 from cleartrace.consent.records import (
     GENESIS,
@@ -93,3 +94,28 @@ def test_each_negative_vector_fails_at_its_sequence_number(case: dict[str, Any])
 
 def test_every_negative_file_is_listed() -> None:
     assert {p.name for p in VECTORS.glob("bad-*.jsonl")} == {c["file"] for c in NEGATIVE}
+
+
+APP_TAGS: dict[str, Any] = json.loads((VECTORS / "app-tags.json").read_text(encoding="utf-8"))
+
+
+def test_app_tags_and_their_record_reproduce_and_extend_the_export() -> None:
+    key_bytes = bytes.fromhex(APP_TAGS["exclusions_key"])
+    for entry in APP_TAGS["tags"]:
+        assert app_tag(key_bytes, entry["name"]) == entry["tag"]
+    expected = APP_TAGS["record"]
+    unsigned = make_record(
+        seq=4,
+        prev=VECTOR["head"].split(":")[1],
+        kind="app.excluded",
+        fields={"app_tag": APP_TAGS["tags"][0]["tag"]},
+        now=when(expected["time"]),
+    )
+    assert canonical(unsigned).decode() == expected["unsigned"]
+    record = sign_record(unsigned, key())
+    assert canonical(record).decode() == expected["canonical"]
+    assert record_hash(record) == expected["hash"]
+    lines = (VECTORS / "export.jsonl").read_text(encoding="utf-8").splitlines()
+    report = verify_export([*lines, expected["canonical"]])
+    assert report.head == f"4:{expected['hash']}"
+    assert not any(entry["name"] in expected["canonical"] for entry in APP_TAGS["tags"])

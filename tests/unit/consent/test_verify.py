@@ -328,3 +328,74 @@ def test_bad_expected_device_is_a_usage_error(export: list[str], text: str) -> N
         verify_export(export, expect_device=text)
     with pytest.raises(UsageError):
         parse_device(text)
+
+
+SESSION = "5e" * 16
+ACTS_ON_A_SESSION: list[tuple[str, dict[str, Any]]] = [
+    ("session.approved", {"by": "person"}),
+    ("session.approved", {"by": "hold_period"}),
+    ("session.held", {}),
+    (
+        "session.redacted",
+        {
+            "method": "match",
+            "events": 2,
+            "categories": ["keys"],
+            "interval": {"start": "2026-11-24T09:00:00Z", "end": "2026-11-24T09:00:01Z"},
+        },
+    ),
+    ("session.deleted", {}),
+    ("session.shredded", {}),
+    ("session.ended", {}),
+    ("session.started", {}),
+]
+
+
+@pytest.mark.parametrize("gone", ["session.deleted", "session.shredded"])
+@pytest.mark.parametrize(("kind", "fields"), ACTS_ON_A_SESSION)
+def test_an_act_on_a_session_after_it_was_deleted_breaks_the_ledger(
+    ledger: Ledger,
+    export_of: Callable[[Ledger], list[str]],
+    gone: str,
+    kind: str,
+    fields: dict[str, Any],
+) -> None:
+    # Signed by the device itself, chain intact: only the order is impossible.
+    ledger.append("session.started", session=SESSION)
+    ledger.append(gone, session=SESSION)
+    ledger.append(kind, session=SESSION, **fields)
+    err = broken_at(export_of(ledger))
+    assert err.seq == 3
+    assert "was deleted at record 2" in err.reason or "was removed at record 2" in err.reason
+
+
+def test_acts_on_other_sessions_after_a_deletion_verify(
+    ledger: Ledger, export_of: Callable[[Ledger], list[str]]
+) -> None:
+    ledger.append("session.deleted", session=SESSION)
+    ledger.append("session.approved", session="ab" * 16, by="person")
+    ledger.append("session.deleted", session="ab" * 16)
+    assert verify_export(export_of(ledger)).records == 3
+
+
+def test_the_report_says_whether_a_witnessed_head_anchors_the_tail(export: list[str]) -> None:
+    loose = verify_export(export[:6])
+    assert loose.anchored is False
+    assert loose.as_dict()["anchored"] is False
+    head = (6, record_hash(json.loads(export[6])))
+    assert verify_export(export, head=head).anchored is True
+
+
+def test_a_ledger_written_before_app_tags_still_verifies(
+    export: list[str], device_key: Ed25519PrivateKey
+) -> None:
+    # exclusion.added / removed carried the name; a new Ledger no longer writes them.
+    prev = record_hash(json.loads(export[6]))
+    for seq, (kind, fields) in enumerate(
+        [("exclusion.added", {"app": "slack"}), ("app.included", {"app_tag": "a5" * 32})], 7
+    ):
+        record = sign_record(make_record(seq=seq, prev=prev, kind=kind, fields=fields), device_key)
+        export.append(canonical(record).decode())
+        prev = record_hash(record)
+    report = verify_export(export)
+    assert (report.records, report.unknown_kinds) == (8, ())

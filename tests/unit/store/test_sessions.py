@@ -15,6 +15,7 @@ from cleartrace.errors import DiskFull, StoreCorrupt, UnknownSession, UsageError
 from cleartrace.events import Kind, RawEvent, keysym_of_char
 from cleartrace.paths import Paths
 from cleartrace.store import sessions as sessions_mod
+from cleartrace.store.db import connect
 from cleartrace.store.keys import Keys
 from cleartrace.store.sessions import Store
 
@@ -229,3 +230,25 @@ def test_kill_9_of_a_writer_loses_nothing_committed(private_home: Paths, keys: K
         assert store.chunk_count(info.id) == 1  # recovery compacted it
     finally:
         store.close()
+
+
+def test_a_session_an_older_version_left_half_deleted_is_purged_on_open(
+    store: Store, private_home: Paths, keys: Keys
+) -> None:
+    handle = store.begin_session(time.time_ns(), 0)
+    store.append_chunk(handle, [(1, int(Kind.KEY_DOWN), 0x61, 0, 0, 0, None)])
+    store.end_session(handle, time.time_ns())
+    # What the first of two commits of the deletion before the 'deleted' state
+    # left when the process died: no key, the rest still there.
+    store_conn = connect(private_home.db)
+    store_conn.execute("UPDATE sessions SET wrapped_key=NULL, summary=NULL, state='approved'")
+    store_conn.close()
+    again = Store.open(private_home, keys)
+    try:
+        assert again.list_sessions() == []
+        conn = connect(private_home.db)
+        assert conn.execute("SELECT count(*) FROM chunks").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM sessions").fetchone() == (0,)
+        conn.close()
+    finally:
+        again.close()

@@ -18,13 +18,24 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from cleartrace.consent.exclusions import app_tag
 from cleartrace.consent.ledger import Ledger
-from cleartrace.consent.records import GENESIS, b64url, canonical, record_hash, sign_record
+from cleartrace.consent.records import (
+    GENESIS,
+    b64url,
+    canonical,
+    make_record,
+    record_hash,
+    sign_record,
+)
 from cleartrace.store.db import connect
 
 HERE = Path(__file__).parent
 DEVICE_SEED = bytes(range(0x20, 0x40))
 INTRUDER_SEED = bytes(range(0x60, 0x80))
+#: The device's exclusions key (in production: random, wrapped by the master key).
+EXCLUSIONS_KEY = bytes(range(0x80, 0xA0))
+APP_NAMES = ["signal-desktop", "microsoft teams - preview", "keepassxc"]
 
 RECORDS: list[dict[str, Any]] = [
     {
@@ -138,7 +149,50 @@ def main() -> None:
     manifest.append(
         {"file": "bad-resigned-ledger.jsonl", "seq": 0, "head": None, "expect_device": device}
     )
+    # Signed by the device, chain intact, but it approves a session record 3 deleted.
+    late = make_record(
+        seq=4,
+        prev=record_hash(rec3),
+        kind="session.approved",
+        fields={"session": rec3["session"], "by": "person"},
+        now=_when("2026-11-24T09:31:00.000Z"),
+    )
+    _write("bad-act-after-deletion.jsonl", [*lines, canonical(sign_record(late, key)).decode()])
+    manifest.append(
+        {"file": "bad-act-after-deletion.jsonl", "seq": 4, "head": None, "expect_device": None}
+    )
     (HERE / "negative.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    write_app_tags(key, rec3)
+
+
+def write_app_tags(key: Ed25519PrivateKey, last: dict[str, Any]) -> None:
+    """app-tags.json: tags of application names, and an `app.excluded` record
+    that continues export.jsonl (records before app tags still verify)."""
+    tags = [{"name": n, "tag": app_tag(EXCLUSIONS_KEY, n)} for n in APP_NAMES]
+    unsigned = make_record(
+        seq=4,
+        prev=record_hash(last),
+        kind="app.excluded",
+        fields={"app_tag": tags[0]["tag"]},
+        now=_when("2026-11-24T09:45:00.000Z"),
+    )
+    record = sign_record(unsigned, key)
+    vector = {
+        "description": (
+            "Application tags: hex HMAC-SHA256(key, 'cleartrace-app-tag-v1' 0x00 name), the "
+            "only way a ledger names an excluded application (kinds app.excluded and "
+            "app.included). 'record' is record 4 after export.jsonl."
+        ),
+        "exclusions_key": EXCLUSIONS_KEY.hex(),
+        "tags": tags,
+        "record": {
+            "time": "2026-11-24T09:45:00.000Z",
+            "unsigned": canonical(unsigned).decode(),
+            "canonical": canonical(record).decode(),
+            "hash": record_hash(record),
+        },
+    }
+    (HERE / "app-tags.json").write_text(json.dumps(vector, indent=1) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
