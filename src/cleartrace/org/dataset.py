@@ -106,6 +106,7 @@ _POINTER = (int(Kind.MOVE), int(Kind.BUTTON_DOWN), int(Kind.BUTTON_UP), int(Kind
 _BUTTONS = (int(Kind.BUTTON_DOWN), int(Kind.BUTTON_UP))
 _MARKERS = (int(Kind.EXCLUDED_START), int(Kind.EXCLUDED_END))
 _NULL_INT = pa.scalar(None, pa.int32())
+_NULL_STR = pa.scalar(None, pa.string())
 
 
 def device_dir(device: str) -> str:
@@ -159,6 +160,7 @@ def rows_table(
     is_button = pc.is_in(kind, pa.array(_BUTTONS, pa.uint8()))
     is_scroll = pc.equal(kind, int(Kind.SCROLL))
     is_marker = pc.is_in(kind, pa.array(_MARKERS, pa.uint8()))
+    is_focus = pc.equal(kind, int(Kind.FOCUS))
     keysym = _where(is_key, a)
     char, key = _key_columns(keysym)
     kind_index = kind.cast(pa.int16())
@@ -179,8 +181,10 @@ def rows_table(
         _where(is_button, c),
         _where(is_scroll, c),
         _where(is_scroll, d),
-        events.column("app").combine_chunks(),
-        events.column("title").combine_chunks(),
+        # Only a focus event names an application or a title (coverage reports
+        # any other row carrying one as a violation and clears it).
+        pc.if_else(is_focus, events.column("app").combine_chunks(), _NULL_STR),
+        pc.if_else(is_focus, events.column("title").combine_chunks(), _NULL_STR),
     ]
     return pa.Table.from_arrays(columns, names=SCHEMA.names)
 

@@ -28,15 +28,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from hashlib import sha256
-from operator import itemgetter
 from typing import Any, TypeVar
 
-from cleartrace.categories import Category
+import pyarrow.compute as pc
+
 from cleartrace.consent.ledger import Ledger
 from cleartrace.consent.policy import Policy
 from cleartrace.consent.records import GENESIS, rfc3339
 from cleartrace.consent.signed_policy import installed_policy
-from cleartrace.consent.state import ConsentStatus, consent_from_records
 from cleartrace.errors import ClearTraceError, UploadError, UsageError
 from cleartrace.events import CATEGORY_OF_KIND, Kind
 from cleartrace.paths import Paths, exclusive_lock
@@ -47,8 +46,9 @@ from cleartrace.store.keys import Keys
 from cleartrace.store.sessions import Store
 from cleartrace.upload.bundle import build_bundle
 from cleartrace.upload.client import Ack, CollectorClient, CollectorRefused
+from cleartrace.upload.consented import UploadConsent
 from cleartrace.upload.enrolment import Enrolment, load_enrolment
-from cleartrace.upload.events_arrow import encode_events
+from cleartrace.upload.events_arrow import encode_table, events_table
 from cleartrace.upload.outbox import UPLOADED_AT, Outbox, Queued
 from cleartrace.upload.suites import OrgPublicKey
 
@@ -326,24 +326,20 @@ class _Pass:
 
     def session_part(self, session_id: str, fields: dict[str, Any]) -> bytes:
         info = self.store.session(session_id)
-        withdrawn = _withdrawn(self.ledger.records())
-        # What a withdrawn category recorded does not leave after the withdrawal
-        # (markers, which belong to no category, do).
-        events = [
-            e
-            for e in self.store.read_events(session_id)
-            if CATEGORY_OF_KIND[e.kind] not in withdrawn
-        ]
         started, anchor = self.store.anchors(session_id)
+        # What a category no longer consented recorded, and a field another
+        # category owns without that one's consent, do not leave (consented.py).
+        consent = UploadConsent.from_records(self.ledger.records())
+        events = consent.filter(events_table(self.store.read_events(session_id), started - anchor))
         counts: Counter[str] = Counter()
-        for kind, n in Counter(map(itemgetter(1), events)).items():
-            category = CATEGORY_OF_KIND[Kind(kind)]
+        for row in pc.value_counts(events.column("kind")).to_pylist():
+            category = CATEGORY_OF_KIND[Kind(row["values"])]
             if category is not None:
-                counts[category.value] += n
+                counts[category.value] += row["counts"]
         ended = info.ended_ns if info.ended_ns is not None else started
         fields["interval"] = {"start": _time(started), "end": _time(ended)}
         fields["counts"] = dict(sorted(counts.items()))
-        fields["events"] = len(events)
+        fields["events"] = events.num_rows
         fields["redactions"] = [
             {
                 "method": r.method,
@@ -354,7 +350,7 @@ class _Pass:
             for r in self.store.redactions(session_id)
             if r.removed
         ]
-        return encode_events(events, started - anchor)
+        return encode_table(events)
 
     def bundle_sessions(self) -> None:
         queued = {q.session_id for q in self.outbox.queued()}
@@ -372,12 +368,6 @@ class _Pass:
         base = self.witnessed_head()
         if any(r["kind"] not in _QUIET_KINDS for r in self.outbox.records_after(base[0])):
             self.build_and_send(None)
-
-
-def _withdrawn(records: list[dict[str, Any]]) -> frozenset[Category]:
-    """Categories whose latest consent act, under any policy, is a withdrawal."""
-    state = consent_from_records(records)
-    return frozenset(c for c in Category if state.status(c) is ConsentStatus.WITHDRAWN)
 
 
 def _hash_of(outbox: Outbox, seq: int) -> str:
