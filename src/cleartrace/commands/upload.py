@@ -44,7 +44,7 @@ def enroll(args: Args) -> None:
     if not token:
         raise UsageError("no enrolment token: give the one your organisation issued with --token")
     with open_home(create=True) as home:
-        enrolment = enrol(home, args.collector, signed, token)
+        enrolment = enrol(home, args.collector, signed, token, insecure_http=args.insecure_http)
     if args.json:
         emit_json(
             {
@@ -63,7 +63,7 @@ def upload(args: Args) -> None:
     from cleartrace.upload.uploader import Uploader
 
     with open_home() as home:
-        report = Uploader(home.paths, home.keys).run()
+        report = Uploader(home.paths, home.keys, insecure_http=args.insecure_http).run()
     if args.json:
         emit_json(report.as_dict())
         return
@@ -131,6 +131,15 @@ def _outbox_rows(enrolment: Enrolment) -> list[dict[str, Any]]:
     return rows
 
 
+def _insecure_http(p: Any) -> None:
+    p.add_argument(
+        "--insecure-http",
+        action="store_true",
+        help="allow a plain http:// collector on another machine (test setups only; "
+        "loopback needs no flag)",
+    )
+
+
 def register(sub: Any, add: Add) -> None:
     """Add `enroll`, `upload` and `outbox` to the top-level commands."""
     p = add(
@@ -150,11 +159,13 @@ def register(sub: Any, add: Add) -> None:
         metavar="FILE",
         help="read the token from FILE (keeps it out of the process list and shell history)",
     )
+    _insecure_http(p)
     json_flag(p)
     p = add(sub, "upload", "upload approved sessions and new ledger records now", upload)
     p.add_argument(
         "--now", action="store_true", help="upload now (the only mode; kept for scripts)"
     )
+    _insecure_http(p)
     json_flag(p)
     outbox = add(sub, "outbox", "what waits to be uploaded", None)
     osub = outbox.add_subparsers(

@@ -45,7 +45,7 @@ from cleartrace.store.db import connect
 from cleartrace.store.keys import Keys
 from cleartrace.store.sessions import Store
 from cleartrace.upload.bundle import build_bundle
-from cleartrace.upload.client import Ack, CollectorClient, CollectorRefused
+from cleartrace.upload.client import Ack, CollectorClient, CollectorRefused, check_transport
 from cleartrace.upload.consented import UploadConsent
 from cleartrace.upload.enrolment import Enrolment, load_enrolment
 from cleartrace.upload.events_arrow import encode_table, events_table
@@ -141,7 +141,9 @@ class Uploader:
         retry: Retry = Retry(),
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        insecure_http: bool = False,
     ) -> None:
+        self._insecure_http = insecure_http
         self._paths = paths
         self._keys = keys
         self._retry = retry
@@ -152,11 +154,14 @@ class Uploader:
         """One pass; see the module docstring.
 
         Raises:
-            UsageError: not enrolled, or the policy names no organisation key.
+            UsageError: not enrolled, or the policy names no organisation key; the
+                enrolment names a plain http:// collector on another machine
+                (without `insecure_http`).
             UploadError: the collector stayed unreachable or refused; what was
                 acknowledged before is reported in the ledger, the rest stays queued.
         """
         enrolment = require_enrolment(self._paths)
+        check_transport(enrolment.collector, insecure_http=self._insecure_http)
         signed = installed_policy(self._paths)
         if signed is None:
             raise UsageError(
