@@ -266,6 +266,8 @@ _FIELD_CHECKS: dict[str, FieldCheck] = {
     "by": _check_by,
     "bundle": _check_bundle,
     "witnessed": _check_witnessed,
+    # This device's own ledger head at that moment ({seq, hash}, like "witnessed").
+    "local": _check_witnessed,
 }
 
 _KIND_FIELDS: dict[str, frozenset[str]] = {
@@ -291,6 +293,10 @@ _KIND_FIELDS: dict[str, frozenset[str]] = {
     # The local copy of an uploaded session was removed under the policy's
     # retention. Not a deletion: the uploaded data stays in the dataset.
     "session.shredded": frozenset({"session"}),
+    # The collector witnessed a head this device's ledger does not contain
+    # (the store was restored from an old backup, or rewritten): nothing more
+    # is uploaded from this ledger. Heads only, no content.
+    "ledger.rollback": frozenset({"witnessed", "local"}),
 }
 
 #: Read-only view: kind -> the fields (all required) its records carry besides the envelope.

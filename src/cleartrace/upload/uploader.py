@@ -44,6 +44,7 @@ from cleartrace.review.approval import settle
 from cleartrace.store.db import connect
 from cleartrace.store.keys import Keys
 from cleartrace.store.sessions import Store
+from cleartrace.upload.alarm import ROLLBACK_DETECTED
 from cleartrace.upload.bundle import build_bundle
 from cleartrace.upload.client import Ack, CollectorClient, CollectorRefused, check_transport
 from cleartrace.upload.consented import UploadConsent
@@ -260,11 +261,15 @@ class _Pass:
                 self.refused.append(str(exc))
                 return None
             # Built on a head the collector has moved past (an answer lost
-            # after it stored an earlier bundle): rebuild from its head.
+            # after it stored an earlier bundle): rebuild from its head. If this
+            # ledger does not even hold that head, it went back in time.
+            self.outbox.discard(item.name)
+            witnessed = _head_of(exc.body.get("head"))
+            if witnessed is not None:
+                self.check_extends(witnessed)
             log.warning(
                 "bundle %s no longer extends the witnessed head; rebuilding", item.name[:16]
             )
-            self.outbox.discard(item.name)
             return None
         self.outbox.acknowledged(item, ack, self.ledger)
         self.report.uploaded.append(item.name)
@@ -286,16 +291,36 @@ class _Pass:
                 restored from an old backup): nothing more can be uploaded.
         """
         head = self.uploader.call(lambda: self.client.head(self.enrolment.device_hex))
-        seq, digest = head
-        if seq == 0 and digest == GENESIS:
-            return head
-        if self.outbox.record_hash_at(seq) != digest:
-            raise UploadError(
-                f"this device's consent ledger does not extend the head the collector witnessed "
-                f"(record {seq}): it was rewritten or restored from an old backup; "
-                "ask your privacy officer — nothing more is uploaded from this ledger"
-            )
+        self.check_extends(head)
         return head
+
+    def check_extends(self, witnessed: tuple[int, str]) -> None:
+        """The local ledger must contain the head the collector witnessed; if it
+        does not, the first time ledger `ledger.rollback` (heads only).
+
+        Raises:
+            UploadError: it does not.
+        """
+        seq, digest = witnessed
+        if (seq == 0 and digest == GENESIS) or self.outbox.record_hash_at(seq) == digest:
+            return
+        alarm = {"seq": seq, "hash": digest}
+        if not any(
+            r["kind"] == ROLLBACK_DETECTED and r["witnessed"] == alarm
+            for r in self.ledger.records()
+        ):
+            local = self.ledger.head() or (0, GENESIS)
+            self.ledger.append(
+                ROLLBACK_DETECTED, witnessed=alarm, local={"seq": local[0], "hash": local[1]}
+            )
+            log.warning(
+                "the collector witnessed ledger record %d, which this ledger does not hold", seq
+            )
+        raise UploadError(
+            f"this device's consent ledger does not extend the head the collector witnessed "
+            f"(record {seq}): it was rewritten or restored from an old backup; "
+            "ask your privacy officer — nothing more is uploaded from this ledger"
+        )
 
     def build_and_send(self, session_id: str | None) -> None:
         base = self.witnessed_head()
@@ -373,6 +398,13 @@ class _Pass:
         base = self.witnessed_head()
         if any(r["kind"] not in _QUIET_KINDS for r in self.outbox.records_after(base[0])):
             self.build_and_send(None)
+
+
+def _head_of(obj: object) -> tuple[int, str] | None:
+    """The witnessed head a 409 answer carries, if it carries a well-formed one."""
+    if isinstance(obj, dict) and type(obj.get("seq")) is int and isinstance(obj.get("hash"), str):
+        return int(obj["seq"]), str(obj["hash"])
+    return None
 
 
 def _hash_of(outbox: Outbox, seq: int) -> str:

@@ -56,6 +56,10 @@ VALID_FIELDS: dict[str, dict[str, Any]] = {
     "device.enrolled": {"policy": {"id": "acme", "version": 2, "sha256": "e" * 64}},
     "bundle.uploaded": {"bundle": "c" * 64, "witnessed": {"seq": 9, "hash": "d" * 64}},
     "session.shredded": {"session": SESSION},
+    "ledger.rollback": {
+        "witnessed": {"seq": 9, "hash": "d" * 64},
+        "local": {"seq": 4, "hash": "e" * 64},
+    },
 }
 
 
