@@ -38,6 +38,7 @@ import pyarrow.parquet as pq
 
 from cleartrace.errors import UsageError
 from cleartrace.events import CATEGORY_OF_KIND, Kind, char_of_keysym
+from cleartrace.faults import fault_point
 from cleartrace.org import FORMATS
 from cleartrace.org.coverage import first_at_or_after
 from cleartrace.paths import exclusive_lock, write_private, write_private_bytes
@@ -482,6 +483,7 @@ class Dataset:
             )
             data = _parquet_bytes(table) if fmt == "parquet" else to_jsonl(table)
             write_private_bytes(path, data, "dataset file")
+            fault_point("ingest.file")
             written.append(rel)
         files = set(wanted)
         if keep_others and old is not None:
@@ -537,6 +539,7 @@ class Dataset:
             raise UsageError(
                 f"cannot remove {path}: {exc.strerror}; its rows must go — remove it by hand"
             ) from exc
+        fault_point("ingest.removed")
         # Empty partition directories go too; a non-empty one stays.
         for directory in (path.parent, path.parent.parent):
             with contextlib.suppress(OSError):

@@ -38,6 +38,7 @@ from cleartrace.consent.records import GENESIS, rfc3339
 from cleartrace.consent.signed_policy import installed_policy
 from cleartrace.errors import ClearTraceError, UploadError, UsageError
 from cleartrace.events import CATEGORY_OF_KIND, Kind
+from cleartrace.faults import fault_point
 from cleartrace.paths import Paths, exclusive_lock
 from cleartrace.preferences import hold_days
 from cleartrace.review.approval import settle
@@ -271,7 +272,9 @@ class _Pass:
                 "bundle %s no longer extends the witnessed head; rebuilding", item.name[:16]
             )
             return None
+        fault_point("upload.stored")
         self.outbox.acknowledged(item, ack, self.ledger)
+        fault_point("upload.acknowledged")
         self.report.uploaded.append(item.name)
         if item.session_id is not None:
             self.report.sessions.append(item.session_id)
@@ -350,7 +353,9 @@ class _Pass:
             org_key=self.org_key,
             device_key=self.uploader._keys.device,
         )
+        fault_point("upload.built")
         item = self.outbox.add(sha256(data).hexdigest(), session_id, head[0], data)
+        fault_point("upload.queued")
         if item.size:
             self.send(item)
 
