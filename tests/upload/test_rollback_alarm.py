@@ -16,10 +16,13 @@ from cleartrace.cli import main
 from cleartrace.consent.ledger import read_records
 from cleartrace.consent.signed_policy import active_policy
 from cleartrace.consent.state import give
+from cleartrace.errors import UploadError
+from cleartrace.home import Home
 from cleartrace.paths import Paths
+from cleartrace.review import approval
 from cleartrace.store.db import connect
 from cleartrace.upload.uploader import Retry, Uploader
-from orgkit import Org, approve, enrolled, record_session
+from orgkit import Org, approve, enrolled, make_org, record_session
 
 
 def backup(db: Path, to: Path) -> None:
@@ -92,3 +95,49 @@ def test_an_old_backup_restored_leaves_an_alarm_and_uploads_nothing(
     assert main(["ledger", "export", "--out", str(exported)]) == 0
     capsys.readouterr()
     assert main(["audit", "verify", str(exported)]) == 0, capsys.readouterr()
+
+
+def test_a_409_for_a_bundle_queued_in_the_old_backup_raises_the_alarm_too(
+    private_home: Paths, tmp_path: Path
+) -> None:
+    org = make_org(tmp_path / "org", extra=("--rate", "1/1h"))
+    org.collector.start()
+    try:
+        _restored_outbox_gets_409(org, private_home, tmp_path)
+    finally:
+        org.collector.stop()
+
+
+def _restored_outbox_gets_409(org: Org, private_home: Paths, tmp_path: Path) -> None:
+    home = enrolled(org, private_home)
+    give(home.ledger, frozenset(Category), active_policy(private_home))
+    up = Uploader(home.paths, home.keys, retry=Retry(attempts=1))
+    approve(home, record_session(home, 5))
+    up.run()
+    second = record_session(home, 5)
+    approve(home, second)
+    with pytest.raises(UploadError, match="too many uploads"):
+        up.run()  # the second session's bundle stays queued
+    old = tmp_path / "old.db"
+    backup(home.paths.db, old)
+    approval.hold(home.store, home.ledger, second)  # drops the queued bundle here
+    org.collector.stop()
+    org.collector.extra = ()
+    org.collector.start()
+    up.run()  # the hold travels; the collector witnesses a later head
+    home.close()
+    device_hex = home.ledger.device.removeprefix("sha256:")
+    witnessed = requests.get(f"{org.collector.url}/v1/devices/{device_hex}/head", timeout=10).json()
+    restore(old, private_home.db)
+    before = org.collector.bundles()
+
+    home = Home.open(private_home, create=False)
+    try:
+        # The restored outbox offers the old bundle first: the collector answers 409.
+        with pytest.raises(UploadError, match="does not extend the head the collector witnessed"):
+            Uploader(home.paths, home.keys, retry=Retry(attempts=1)).run()
+        (alarm,) = [r for r in home.ledger.records() if r["kind"] == "ledger.rollback"]
+        assert alarm["witnessed"] == {"seq": witnessed["seq"], "hash": witnessed["hash"]}
+    finally:
+        home.close()
+    assert org.collector.bundles() == before

@@ -5,7 +5,9 @@ its name, because sealing is randomised: rebuilding would give another name,
 and a retry after a lost answer must send the same bytes for the collector to
 recognise it. Redacting, holding or deleting a session drops its queued bundle
 in the same transaction (see store/sessions.py): what the person removed
-never leaves.
+never leaves. A withdrawal does not touch the outbox (consent acts stay in
+the consent package); instead a queued bundle that may hold a category
+withdrawn after it was built is dropped when it is next about to leave.
 """
 
 from __future__ import annotations
