@@ -5,8 +5,9 @@ Prints one JSON object. Two parts:
 1. bundle build — a synthetic eight-hour session shaped like a person's input
    (≈60 % moves, 30 % key press/release, clicks, scrolls, a focus change with
    application and title every ~500 events) goes through the uploader's
-   consent filter and is encoded as Arrow IPC once (`encode_s`), then sealed (HPKE, hybrid ML-KEM-768 + X25519) and signed by
-   `build_bundle`; MB/s is bundle bytes over build time.
+   consent filter and is encoded as Arrow IPC once (`encode_s`), then sealed
+   (HPKE, hybrid ML-KEM-768 + X25519) and signed by `build_bundle`; MB/s is
+   bundle bytes over build time.
 2. collector — `cleartrace org serve` on 127.0.0.1 (data directory on the
    temp dir's disk, every bundle fsynced), 50 enrolled devices, each a
    separate client process with its own keep-alive connection, uploading
