@@ -4,9 +4,10 @@ Prints one JSON object. Two parts:
 
 1. bundle build — a synthetic eight-hour session shaped like a person's input
    (≈60 % moves, 30 % key press/release, clicks, scrolls, a focus change with
-   application and title every ~500 events) is encoded as Arrow IPC once,
-   then sealed (HPKE, hybrid ML-KEM-768 + X25519) and signed by
-   `build_bundle`; MB/s is bundle bytes over build time.
+   application and title every ~500 events) goes through the uploader's
+   consent filter and is encoded as Arrow IPC once (`encode_s`), then sealed
+   (HPKE, hybrid ML-KEM-768 + X25519) and signed by `build_bundle`; MB/s is
+   bundle bytes over build time.
 2. collector — `cleartrace org serve` on 127.0.0.1 (data directory on the
    temp dir's disk, every bundle fsynced), 50 enrolled devices, each a
    separate client process with its own keep-alive connection, uploading
@@ -37,12 +38,14 @@ import requests
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from cleartrace.categories import Category
 from cleartrace.consent.records import GENESIS, b64url, make_record, record_hash, sign_record
 from cleartrace.events import Event, Kind
 from cleartrace.org.keys import OrgKeys, generate
 from cleartrace.org.registry import Registry
 from cleartrace.upload.bundle import build_bundle
-from cleartrace.upload.events_arrow import encode_events
+from cleartrace.upload.consented import UploadConsent
+from cleartrace.upload.events_arrow import encode_events, encode_table, events_table
 
 MS = 1_000_000
 MB = 1_000_000
@@ -121,8 +124,11 @@ def _header(
 
 def bundle_build(org: OrgKeys, minutes: float, repeat: int) -> dict[str, Any]:
     events = session_events(minutes)
+    # The uploader's path: the table, the consent filter (every category
+    # consented, so every row is checked and kept), the IPC stream.
+    consent = UploadConsent(frozenset(Category), {})
     t0 = time.perf_counter()
-    ipc = encode_events(events, WALL_OFFSET)
+    ipc = encode_table(consent.filter(events_table(events, WALL_OFFSET)))
     encode_s = time.perf_counter() - t0
     key = Ed25519PrivateKey.generate()
     header = _header("ab" * 16, len(events), (0, GENESIS), (1, "1" * 64))

@@ -29,10 +29,11 @@ class Collector:
     port: int = 0
     proc: subprocess.Popen[str] | None = None
     extra: tuple[str, ...] = ()
+    host: str = "127.0.0.1"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def start(self) -> None:
         cmd = [
@@ -47,6 +48,8 @@ class Collector:
             str(self.port),
             "--policy",
             str(self.policy),
+            "--host",
+            self.host,
             *self.extra,
         ]
         env = {k: v for k, v in os.environ.items() if k != "CLEARTRACE_HOME"}
@@ -91,14 +94,15 @@ def make_org(
     suite: str = "mlkem768-x25519",
     extra: tuple[str, ...] = (),
     keep_uploaded_days: int | None = None,
+    host: str = "127.0.0.1",
 ) -> Org:
     keys_dir = root / "keys"
     keys = generate(keys_dir, suite=suite)
     policy = root / "policy.json"
-    collector = Collector(root / "data", policy, extra=extra)
+    collector = Collector(root / "data", policy, extra=extra, host=host)
     # The port is fixed before the policy is signed: the policy names the collector.
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         collector.port = s.getsockname()[1]
     init_policy(
         keys_dir,

@@ -17,12 +17,14 @@ from cleartrace.paths import Paths, check_home
 from cleartrace.store import deletion
 from cleartrace.store.db import connect
 from cleartrace.store.keys import describe_keystore
+from cleartrace.upload.alarm import ledger_alarm
 
 __all__ = ["collect_status"]
 
 
 def collect_status(paths: Paths) -> dict[str, Any]:
-    """Consent, recorder state, store, key storage and display support.
+    """Consent, recorder state, store, key storage, display support, and the
+    latest ledger alarm (`ledger_alarm`: a restored old store, upload/alarm.py).
 
     Reads only: it never creates a home, a key or a store.
 
@@ -37,7 +39,7 @@ def collect_status(paths: Paths) -> dict[str, Any]:
         "display": {"can_record": ok, "detail": display},
         "key_storage": describe_keystore(paths),
     }
-    out["consent"], out["sessions"] = _read_store(paths)
+    out["consent"], out["sessions"], out["ledger_alarm"] = _read_store(paths)
     try:
         rec = request(paths.socket, "status", timeout=2.0)["status"]
     except RecorderNotRunning:
@@ -55,20 +57,20 @@ def collect_status(paths: Paths) -> dict[str, Any]:
     return out
 
 
-def _read_store(paths: Paths) -> tuple[dict[str, str], int | None]:
+def _read_store(paths: Paths) -> tuple[dict[str, str], int | None, dict[str, Any] | None]:
     db = paths.db
     if not db.exists():
-        return {}, None
+        return {}, None, None
     try:
         policy: Policy | None = active_policy(paths)
     except ClearTraceError:  # an installed policy that does not verify records nothing
         policy = None
     conn = connect(db)
     try:
-        state = consent_from_records(read_records(conn), policy)
+        records = read_records(conn)
         # A session whose deletion a crash interrupted is gone already.
         sql = "SELECT count(*) FROM sessions WHERE state != ?"
         (n,) = conn.execute(sql, (deletion.DELETED,)).fetchone()
     finally:
         conn.close()
-    return state.as_dict(), int(n)
+    return consent_from_records(records, policy).as_dict(), int(n), ledger_alarm(records)

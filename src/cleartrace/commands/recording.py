@@ -19,6 +19,7 @@ from cleartrace.errors import NoConsent, PolicyRefused
 from cleartrace.paths import Paths, log_to_home
 from cleartrace.recorder import Recorder
 from cleartrace.status import collect_status
+from cleartrace.upload.alarm import alarm_text
 
 
 def status(args: Args) -> None:
@@ -41,6 +42,8 @@ def status(args: Args) -> None:
     rec = snap["recorder"]
     if rec and rec.get("paused_until"):
         print(f"paused until: {rec['paused_until']}")
+    if snap["ledger_alarm"]:
+        print(f"alarm:        {alarm_text(snap['ledger_alarm'])}")
     if not granted:
         print(
             "\nnothing is recorded without consent; to start:\n"

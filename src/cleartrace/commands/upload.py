@@ -11,6 +11,7 @@ from cleartrace.commands.common import Add, Args, emit_json, fmt_time, json_flag
 from cleartrace.consent.signed_policy import read_signed_policy
 from cleartrace.errors import UsageError
 from cleartrace.paths import Paths
+from cleartrace.upload.alarm import alarm_text, ledger_alarm
 from cleartrace.upload.enrolment import Enrolment, load_enrolment
 
 __all__ = ["enroll", "outbox_list", "register", "upload"]
@@ -44,7 +45,7 @@ def enroll(args: Args) -> None:
     if not token:
         raise UsageError("no enrolment token: give the one your organisation issued with --token")
     with open_home(create=True) as home:
-        enrolment = enrol(home, args.collector, signed, token)
+        enrolment = enrol(home, args.collector, signed, token, insecure_http=args.insecure_http)
     if args.json:
         emit_json(
             {
@@ -63,7 +64,7 @@ def upload(args: Args) -> None:
     from cleartrace.upload.uploader import Uploader
 
     with open_home() as home:
-        report = Uploader(home.paths, home.keys).run()
+        report = Uploader(home.paths, home.keys, insecure_http=args.insecure_http).run()
     if args.json:
         emit_json(report.as_dict())
         return
@@ -78,13 +79,21 @@ def upload(args: Args) -> None:
 def outbox_list(args: Args) -> None:
     paths = Paths.from_env()
     enrolment = load_enrolment(paths)
-    rows = [] if enrolment is None else _outbox_rows(enrolment)
+    rows, alarm = ([], None) if enrolment is None else _outbox_rows(enrolment)
     if args.json:
-        emit_json({"collector": None if enrolment is None else enrolment.collector, "items": rows})
+        emit_json(
+            {
+                "collector": None if enrolment is None else enrolment.collector,
+                "items": rows,
+                "ledger_alarm": alarm,
+            }
+        )
         return
     if enrolment is None:
         print("not enrolled: nothing leaves this computer ('cleartrace enroll')")
         return
+    if alarm is not None:
+        print(alarm_text(alarm))
     if not rows:
         print("the outbox is empty")
     for row in rows:
@@ -93,8 +102,9 @@ def outbox_list(args: Args) -> None:
         print(f"{row['state']:<9} {session:<12} {what}  since {row['since']}")
 
 
-def _outbox_rows(enrolment: Enrolment) -> list[dict[str, Any]]:
-    """Bundles queued (oldest first), then approved sessions not yet bundled."""
+def _outbox_rows(enrolment: Enrolment) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Bundles queued (oldest first), then approved sessions not yet bundled;
+    and the latest ledger alarm (why nothing leaves), if any."""
     from cleartrace.upload.outbox import Outbox
 
     with open_home() as home:
@@ -104,6 +114,7 @@ def _outbox_rows(enrolment: Enrolment) -> list[dict[str, Any]]:
         finally:
             outbox.close()
         sessions = home.store.list_sessions()
+        alarm = ledger_alarm(home.ledger.records())
     rows: list[dict[str, Any]] = [
         {
             "bundle": q.name,
@@ -128,7 +139,16 @@ def _outbox_rows(enrolment: Enrolment) -> list[dict[str, Any]]:
         and info.id not in bundled
         and enrolment.may_upload(info.started_ns)
     )
-    return rows
+    return rows, alarm
+
+
+def _insecure_http(p: Any) -> None:
+    p.add_argument(
+        "--insecure-http",
+        action="store_true",
+        help="allow a plain http:// collector on another machine (test setups only; "
+        "loopback needs no flag)",
+    )
 
 
 def register(sub: Any, add: Add) -> None:
@@ -150,11 +170,13 @@ def register(sub: Any, add: Add) -> None:
         metavar="FILE",
         help="read the token from FILE (keeps it out of the process list and shell history)",
     )
+    _insecure_http(p)
     json_flag(p)
     p = add(sub, "upload", "upload approved sessions and new ledger records now", upload)
     p.add_argument(
         "--now", action="store_true", help="upload now (the only mode; kept for scripts)"
     )
+    _insecure_http(p)
     json_flag(p)
     outbox = add(sub, "outbox", "what waits to be uploaded", None)
     osub = outbox.add_subparsers(

@@ -276,6 +276,8 @@ _FIELD_CHECKS: dict[str, FieldCheck] = {
     "by": _check_by,
     "bundle": _check_bundle,
     "witnessed": _check_witnessed,
+    # This device's own ledger head at that moment ({seq, hash}, like "witnessed").
+    "local": _check_witnessed,
 }
 
 _KIND_FIELDS: dict[str, frozenset[str]] = {
@@ -311,6 +313,10 @@ _KIND_FIELDS: dict[str, frozenset[str]] = {
     # The master key was replaced and every key it wrapped rewrapped
     # (`cleartrace keys rotate`). Nothing about either key is recorded.
     "key.rotated": frozenset(),
+    # The collector witnessed a head this device's ledger does not contain
+    # (the store was restored from an old backup, or rewritten): nothing more
+    # is uploaded from this ledger. Heads only, no content.
+    "ledger.rollback": frozenset({"witnessed", "local"}),
 }
 
 #: Kinds a verifier accepts in old ledgers but `Ledger` no longer writes: they

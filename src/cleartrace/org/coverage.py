@@ -28,6 +28,14 @@ them (docs/dataset.md has them for readers of the dataset):
    from `recording.paused` until `recording.resumed` (`until` is only the
    planned end). Such events should not exist; they are dropped and reported.
 
+7. **fields outside their kind** — `app` (app_focus data) and `title`
+   (window_titles data) belong on focus events only, and each kind uses only
+   its own integer fields (a key event `a`, a move `a`, `b`, ...). Anything
+   else on an event (an application name on a key event, any content on a
+   marker) was not written by the recorder: the field is cleared, the event
+   kept as rules 1-6 decide, and the field reported as a violation of its
+   category (markers' numbers under `MARKER`).
+
 Markers (`EXCLUDED_START`/`EXCLUDED_END`) belong to no category and carry no
 content: they stay unless their session is deleted. `session.shredded` is not
 a deletion (the device removed its local copy after upload). A window title
@@ -68,7 +76,7 @@ __all__ = [
 ]
 
 #: Bumped when the rules change, so that re-runs re-evaluate every bundle.
-COVERAGE_VERSION = 2
+COVERAGE_VERSION = 3
 #: Why an event was dropped, in the order of attribution.
 REASONS = ("deleted", "held", "superseded", "withdrawn", "redacted", "violation")
 #: Reasons that drop a whole bundle's events, titles included.
@@ -244,7 +252,8 @@ class Coverage:
         keep = pc.invert(drop)
 
         title = events.column("title").combine_chunks()
-        has_title = pc.and_(keep, pc.is_valid(title))
+        is_focus = pc.equal(kind, int(Kind.FOCUS))
+        has_title = pc.and_(pc.and_(keep, pc.is_valid(title)), is_focus)
         title_withdrawn = pc.and_(
             has_title, pc.less_equal(t, pa.scalar(self.withdrawn.get(_TITLE_BIT, _MIN)))
         )
@@ -265,18 +274,25 @@ class Coverage:
             "redacted": _count(title_redacted),
             "violation": _count(title_violation),
         }
+        # Rule 7: a field only its own kind carries, never on another kind.
+        stray = _stray_fields(events, kind, keep, is_focus)
+        title_drop = pc.or_(title_drop, stray.title)
+        titles["violation"] += _count(stray.title)
+
         violations = _by_category(kind, violation)
+        for name, count in stray.violations.items():
+            violations[name] = violations.get(name, 0) + count
         if titles["violation"]:
             violations[Category.WINDOW_TITLES.value] = titles["violation"]
         if titles["withdrawn"] or titles["redacted"] or titles["violation"]:
-            nulls = pa.nulls(len(title), pa.string())
-            events = events.set_column(
-                events.schema.get_field_index("title"),
-                "title",
-                pc.if_else(title_drop, nulls, title),
-            )
+            events = _cleared(events, "title", title_drop)
+        if stray.app_count:
+            events = _cleared(events, "app", stray.app)
+        for column, mask in stray.numbers:
+            events = _cleared(events, column, mask)
         kept = events.filter(keep)
-        return _outcome(kept, dropped, titles, violations, [_bitmap(keep), _bitmap(title_drop)])
+        identity = [_bitmap(keep), _bitmap(title_drop), _bitmap(stray.app), stray.digest]
+        return _outcome(kept, dropped, titles, violations, identity)
 
     def _withdrawn_by_kind(self) -> pa.Array:
         """kind -> the time at or before which its events are withdrawn (minimum: never)."""
@@ -284,6 +300,79 @@ class Coverage:
             {k: self.withdrawn.get(_bit_of(k), _MIN) if _bit_of(k) else _MIN for k in Kind},
             _MIN,
         )
+
+
+#: kind -> how many of the integer fields a..d it carries (the rest must be 0).
+_NUMBERS = _kind_table(
+    {
+        Kind.KEY_DOWN: 1,
+        Kind.KEY_UP: 1,
+        Kind.MOVE: 2,
+        Kind.BUTTON_DOWN: 3,
+        Kind.BUTTON_UP: 3,
+        Kind.SCROLL: 4,
+        Kind.FOCUS: 0,
+        Kind.EXCLUDED_START: 0,
+        Kind.EXCLUDED_END: 0,
+    },
+    0,
+)
+#: The name a marker's violations are reported under (markers have no category).
+MARKER = "excluded"
+
+
+@dataclass(frozen=True, slots=True)
+class _Stray:
+    """Fields of kept rows their kind does not carry: masks, and violations by category."""
+
+    app: pa.Array
+    title: pa.Array
+    numbers: list[tuple[str, pa.Array]]
+    violations: dict[str, int]
+    digest: bytes
+
+    @property
+    def app_count(self) -> int:
+        return _count(self.app)
+
+
+def _stray_fields(events: pa.Table, kind: pa.Array, keep: pa.Array, is_focus: pa.Array) -> _Stray:
+    """Rule 7. An application name is `app_focus` data and a title `window_titles`
+    data only on a focus event; on any other kind (a marker included) they are
+    content its own category does not cover, however it is consented. The
+    integer fields a kind does not use must be 0, and a marker carries none."""
+    other = pc.and_(keep, pc.invert(is_focus))
+    app = pc.and_(other, pc.is_valid(events.column("app").combine_chunks()))
+    title = pc.and_(other, pc.is_valid(events.column("title").combine_chunks()))
+    used = pc.take(_NUMBERS, kind)
+    numbers = []
+    any_number = pa.repeat(pa.scalar(False), len(kind))
+    for i, column in enumerate("abcd"):
+        mask = pc.and_(
+            pc.and_(keep, pc.less_equal(used, i)),
+            pc.not_equal(events.column(column).combine_chunks(), 0),
+        )
+        if _count(mask):
+            numbers.append((column, mask))
+            any_number = pc.or_(any_number, mask)
+    violations = {
+        name: count
+        for name, count in (
+            (Category.APP_FOCUS.value, _count(app)),
+            *_by_category(kind, any_number, marker=MARKER).items(),
+        )
+        if count
+    }
+    digest = b"".join(_bitmap(mask) + column.encode() for column, mask in numbers)
+    return _Stray(app, title, numbers, violations, digest)
+
+
+def _cleared(events: pa.Table, column: str, mask: pa.Array) -> pa.Table:
+    """`events` with `column` emptied (null, or 0 for the integer fields) where `mask` is set."""
+    index = events.schema.get_field_index(column)
+    values = events.column(column).combine_chunks()
+    empty = pa.scalar(None if pa.types.is_string(values.type) else 0, values.type)
+    return events.set_column(index, events.schema.field(index), pc.if_else(mask, empty, values))
 
 
 def _digest(changes: Sequence[tuple[int, int]], withdrawn: Mapping[int, int]) -> str:
@@ -324,16 +413,16 @@ def _bitmap(mask: pa.Array) -> bytes:
     return bytes(out)
 
 
-def _by_category(kind: pa.Array, mask: pa.Array) -> dict[str, int]:
+def _by_category(kind: pa.Array, mask: pa.Array, *, marker: str = "unknown") -> dict[str, int]:
     if not _count(mask):
         return {}
     out: dict[str, int] = {}
     for row in pc.value_counts(kind.filter(mask)).to_pylist():
         try:
             category = CATEGORY_OF_KIND[Kind(row["values"])]
+            name = marker if category is None else category.value
         except ValueError:
-            category = None
-        name = "unknown" if category is None else category.value
+            name = "unknown"
         out[name] = out.get(name, 0) + int(row["counts"])
     return out
 

@@ -38,6 +38,7 @@ import pyarrow.parquet as pq
 
 from cleartrace.errors import UsageError
 from cleartrace.events import CATEGORY_OF_KIND, Kind, char_of_keysym
+from cleartrace.faults import fault_point
 from cleartrace.org import FORMATS
 from cleartrace.org.coverage import first_at_or_after
 from cleartrace.paths import exclusive_lock, write_private, write_private_bytes
@@ -106,6 +107,7 @@ _POINTER = (int(Kind.MOVE), int(Kind.BUTTON_DOWN), int(Kind.BUTTON_UP), int(Kind
 _BUTTONS = (int(Kind.BUTTON_DOWN), int(Kind.BUTTON_UP))
 _MARKERS = (int(Kind.EXCLUDED_START), int(Kind.EXCLUDED_END))
 _NULL_INT = pa.scalar(None, pa.int32())
+_NULL_STR = pa.scalar(None, pa.string())
 
 
 def device_dir(device: str) -> str:
@@ -159,6 +161,7 @@ def rows_table(
     is_button = pc.is_in(kind, pa.array(_BUTTONS, pa.uint8()))
     is_scroll = pc.equal(kind, int(Kind.SCROLL))
     is_marker = pc.is_in(kind, pa.array(_MARKERS, pa.uint8()))
+    is_focus = pc.equal(kind, int(Kind.FOCUS))
     keysym = _where(is_key, a)
     char, key = _key_columns(keysym)
     kind_index = kind.cast(pa.int16())
@@ -179,8 +182,10 @@ def rows_table(
         _where(is_button, c),
         _where(is_scroll, c),
         _where(is_scroll, d),
-        events.column("app").combine_chunks(),
-        events.column("title").combine_chunks(),
+        # Only a focus event names an application or a title (coverage reports
+        # any other row carrying one as a violation and clears it).
+        pc.if_else(is_focus, events.column("app").combine_chunks(), _NULL_STR),
+        pc.if_else(is_focus, events.column("title").combine_chunks(), _NULL_STR),
     ]
     return pa.Table.from_arrays(columns, names=SCHEMA.names)
 
@@ -478,6 +483,7 @@ class Dataset:
             )
             data = _parquet_bytes(table) if fmt == "parquet" else to_jsonl(table)
             write_private_bytes(path, data, "dataset file")
+            fault_point("ingest.file")
             written.append(rel)
         files = set(wanted)
         if keep_others and old is not None:
@@ -533,6 +539,7 @@ class Dataset:
             raise UsageError(
                 f"cannot remove {path}: {exc.strerror}; its rows must go — remove it by hand"
             ) from exc
+        fault_point("ingest.removed")
         # Empty partition directories go too; a non-empty one stays.
         for directory in (path.parent, path.parent.parent):
             with contextlib.suppress(OSError):

@@ -43,6 +43,7 @@ from tqdm import tqdm
 from cleartrace.consent.records import GENESIS, check_signature, record_hash
 from cleartrace.consent.verify import format_problem
 from cleartrace.errors import BundleError, LedgerBroken, StoreError, UsageError
+from cleartrace.faults import fault_point
 from cleartrace.org.blobstore import BlobStore, S3Store, bundle_key, open_store
 from cleartrace.org.coverage import REASONS, Coverage, coverage_of
 from cleartrace.org.dataset import FORMATS, BundleEntry, Dataset
@@ -468,8 +469,10 @@ def _ingest(run: _Run, progress: bool) -> IngestSummary:
     with _bar(sum(map(len, by_device.values())), "ingesting", progress) as bar:
         for device in sorted(by_device):
             run.device(device, by_device[device], heads.get(device))
+            fault_point("ingest.device")
             dataset.save()  # a crash loses at most one device's bookkeeping
             run.heads.accepted.save()
+            fault_point("ingest.saved")
             bar.update(len(by_device[device]))
     ingested = {item.name for items in by_device.values() for item in items} - {
         r.bundle for r in run.summary.rejected

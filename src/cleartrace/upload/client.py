@@ -8,19 +8,55 @@ Every failure becomes an `UploadError` saying whether trying again can help
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
-from cleartrace.errors import UploadError
+from cleartrace.errors import UploadError, UsageError
 
-__all__ = ["Ack", "CollectorClient", "CollectorRefused"]
+__all__ = ["Ack", "CollectorClient", "CollectorRefused", "check_transport"]
 
 log = logging.getLogger(__name__)
 
 _TIMEOUT = (5.0, 60.0)  # connect, read: a large bundle over a slow link
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+def check_transport(url: str, *, insecure_http: bool) -> None:
+    """Plain http:// only to this machine (127.0.0.0/8, ::1, localhost).
+
+    Over plain HTTP anyone on the path reads the enrolment token and the
+    bundle headers (device, subject, times, counts) and can answer as the
+    collector; the bundles stay sealed, but that is not enough to allow it
+    by default. `insecure_http` allows it for a test setup.
+
+    Raises:
+        UsageError: a plain http:// URL naming another host, without `insecure_http`.
+    """
+    parts = urlsplit(url)
+    if parts.scheme != "http" or insecure_http:
+        return
+    if not _loopback(parts.hostname or ""):
+        raise UsageError(
+            f"the collector {url} is plain http:// to another machine: the enrolment token and "
+            "bundle headers would cross the network unprotected; use its https:// address "
+            "(REQUESTS_CA_BUNDLE=FILE for a private CA), or --insecure-http for a test setup"
+        )
 
 
 class CollectorRefused(UploadError):

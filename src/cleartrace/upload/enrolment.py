@@ -95,15 +95,22 @@ def load_enrolment(paths: Paths) -> Enrolment | None:
         ) from None
 
 
-def enrol(home: Home, collector: str, signed: SignedPolicy, token: str) -> Enrolment:
+def enrol(
+    home: Home, collector: str, signed: SignedPolicy, token: str, *, insecure_http: bool = False
+) -> Enrolment:
     """Register this device with `collector` and install `signed` as its policy.
 
     Raises:
-        UsageError: the policy names no organisation key, or another collector.
+        UsageError: the policy names no organisation key, or another collector;
+            plain http:// to another machine without `insecure_http`.
         PolicyRefused: the policy cannot replace the installed one.
         UploadError: the collector is unreachable or refused (a used token, a
             policy other than the one it serves); nothing was changed here.
     """
+    # Here, not at the top: reading an enrolment (status, the tray) needs no HTTP client.
+    from cleartrace.upload.client import CollectorClient, check_transport
+
+    check_transport(collector, insecure_http=insecure_http)
     policy = signed.policy
     if policy.org_key is None:
         raise UsageError(
@@ -124,9 +131,6 @@ def enrol(home: Home, collector: str, signed: SignedPolicy, token: str) -> Enrol
         "policy_sha256": policy.sha256,
     }
     request["signature"] = b64url(home.keys.device.sign(canonical(request)))
-    # Here, not at the top: reading an enrolment (status, the tray) needs no HTTP client.
-    from cleartrace.upload.client import CollectorClient
-
     client = CollectorClient(collector)
     try:
         answer = client.enroll(request)

@@ -20,7 +20,14 @@ from cleartrace.errors import BundleInvalid
 from cleartrace.events import Event
 from cleartrace.upload.arrow_limits import check_stream_size
 
-__all__ = ["EVENT_SCHEMA", "MAX_EVENT_BYTES", "decode_events", "encode_events"]
+__all__ = [
+    "EVENT_SCHEMA",
+    "MAX_EVENT_BYTES",
+    "decode_events",
+    "encode_events",
+    "encode_table",
+    "events_table",
+]
 
 EVENT_SCHEMA = pa.schema(
     [
@@ -48,28 +55,36 @@ def _fixed(type_: pa.DataType, code: str, events: Sequence[Event], field: int) -
     return pa.Array.from_buffers(type_, len(events), [None, buf])
 
 
-def encode_events(events: Sequence[Event], wall_minus_mono_ns: int) -> bytes:
-    """The events as one zstd-compressed Arrow IPC stream.
+def events_table(events: Sequence[Event], wall_minus_mono_ns: int) -> pa.Table:
+    """The events as an `EVENT_SCHEMA` table.
 
     `wall_minus_mono_ns` is the session's wall-clock anchor minus its
     monotonic anchor, added to every `t_ns`.
     """
-    if events:
-        n = len(events)
-        columns = [
-            pc.add(_fixed(pa.int64(), "q", events, 0), pa.scalar(wall_minus_mono_ns, pa.int64())),
-            _fixed(pa.uint8(), "B", events, 1),
-            *(_fixed(pa.int32(), "i", events, i) for i in (2, 3, 4, 5)),
-            pa.array(map(itemgetter(6), events), pa.string(), size=n),
-            pa.array(map(itemgetter(7), events), pa.string(), size=n),
-        ]
-        table = pa.Table.from_arrays(columns, schema=EVENT_SCHEMA)
-    else:
-        table = EVENT_SCHEMA.empty_table()
+    if not events:
+        return EVENT_SCHEMA.empty_table()
+    n = len(events)
+    columns = [
+        pc.add(_fixed(pa.int64(), "q", events, 0), pa.scalar(wall_minus_mono_ns, pa.int64())),
+        _fixed(pa.uint8(), "B", events, 1),
+        *(_fixed(pa.int32(), "i", events, i) for i in (2, 3, 4, 5)),
+        pa.array(map(itemgetter(6), events), pa.string(), size=n),
+        pa.array(map(itemgetter(7), events), pa.string(), size=n),
+    ]
+    return pa.Table.from_arrays(columns, schema=EVENT_SCHEMA)
+
+
+def encode_table(table: pa.Table) -> bytes:
+    """An `EVENT_SCHEMA` table as one zstd-compressed Arrow IPC stream."""
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, EVENT_SCHEMA, options=_OPTIONS) as writer:
         writer.write_table(table, max_chunksize=1 << 20)
     return bytes(sink.getvalue().to_pybytes())
+
+
+def encode_events(events: Sequence[Event], wall_minus_mono_ns: int) -> bytes:
+    """The events as one zstd-compressed Arrow IPC stream (see `events_table`)."""
+    return encode_table(events_table(events, wall_minus_mono_ns))
 
 
 def decode_events(data: bytes | memoryview, max_bytes: int = MAX_EVENT_BYTES) -> pa.Table:

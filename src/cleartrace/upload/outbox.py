@@ -5,25 +5,34 @@ its name, because sealing is randomised: rebuilding would give another name,
 and a retry after a lost answer must send the same bytes for the collector to
 recognise it. Redacting, holding or deleting a session drops its queued bundle
 in the same transaction (see store/sessions.py): what the person removed
-never leaves.
+never leaves. A withdrawal does not touch the outbox (consent acts stay in
+the consent package); instead a queued bundle that may hold a category
+withdrawn after it was built is dropped when it is next about to leave.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cleartrace.categories import Category
 from cleartrace.consent.ledger import Ledger
+from cleartrace.errors import BundleInvalid
 from cleartrace.store.db import connect, transaction, translate_errors
+from cleartrace.upload.bundle import parse_bundle
+from cleartrace.upload.consented import CATEGORY_NAMES, categories_of_counts
 
 if TYPE_CHECKING:
     from cleartrace.upload.client import Ack
 
 __all__ = ["UPLOADED_AT", "Outbox", "Queued"]
+
+log = logging.getLogger(__name__)
 
 #: meta key prefix: when a session's bundle was acknowledged (wall-clock ns).
 UPLOADED_AT = "uploaded_at:"
@@ -53,6 +62,28 @@ def _changed_since(conn: sqlite3.Connection, session_id: str, seq: int) -> bool:
     )
 
 
+def _withdrawn_since(conn: sqlite3.Connection, seq: int) -> frozenset[Category]:
+    """Categories the ledger records as withdrawn after record `seq`."""
+    rows = conn.execute(
+        "SELECT record FROM ledger WHERE seq > ? AND record LIKE '%consent.withdrawn%'", (seq,)
+    ).fetchall()
+    out: set[Category] = set()
+    for (text,) in rows:
+        record = json.loads(text)
+        if record.get("kind") == "consent.withdrawn":
+            out.update(Category(c) for c in record.get("categories", ()) if c in CATEGORY_NAMES)
+    return frozenset(out)
+
+
+def _held(data: bytes) -> frozenset[Category]:
+    """The categories a bundle this device built may hold, read from its header."""
+    try:
+        counts = parse_bundle(data).header["counts"]
+    except BundleInvalid:  # pragma: no cover - built here; treat as holding everything
+        return frozenset(Category)
+    return categories_of_counts(counts)
+
+
 class Outbox:
     """The `outbox` table; one connection, one thread."""
 
@@ -73,10 +104,28 @@ class Outbox:
             return [Queued(*row) for row in self._conn.execute(sql)]
 
     def bundle(self, name: str) -> bytes | None:
-        """The bytes of a queued bundle; None if it was dropped meanwhile."""
-        with translate_errors(self._path):
-            row = self._conn.execute("SELECT bundle FROM outbox WHERE name=?", (name,)).fetchone()
-        return None if row is None else bytes(row[0])
+        """The bytes of a queued bundle; None if it was dropped meanwhile, or
+        is dropped now because it holds a category withdrawn after it was built.
+
+        The withdrawal may have come after the bundle was queued (a refusal or
+        an outage kept it here): what the person withdrew never leaves, so the
+        bundle goes and its session, still approved, is bundled again.
+
+        Raises:
+            StoreError: the database cannot be read or written.
+        """
+        with transaction(self._conn, self._path) as conn:
+            row = conn.execute(
+                "SELECT bundle, head_seq, session_id FROM outbox WHERE name=?", (name,)
+            ).fetchone()
+            if row is None:
+                return None
+            data, head_seq, session_id = bytes(row[0]), int(row[1]), row[2]
+            if session_id is not None and _withdrawn_since(conn, head_seq) & _held(data):
+                conn.execute("DELETE FROM outbox WHERE name=?", (name,))
+                log.info("queued bundle %s holds a withdrawn category; dropped", name[:16])
+                return None
+        return data
 
     def add(self, name: str, session_id: str | None, head_seq: int, data: bytes) -> Queued:
         """Queue a bundle (durably: it is committed before anything is sent).

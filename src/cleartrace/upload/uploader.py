@@ -4,14 +4,19 @@ One pass (`Uploader.run`), used by `cleartrace upload --now` and, on a timer,
 by the recorder and the tray (`BackgroundUploader`):
 
 1. sessions whose hold period passed are approved (ledgered as such);
-2. bundles already queued are sent first, oldest first;
+2. bundles already queued are sent first, oldest first — except one holding
+   a category withdrawn since it was built, which is dropped (its session
+   is bundled again without it);
 3. each approved session is bundled against the ledger head the collector
-   witnessed (asked just before), queued durably, then sent;
+   witnessed (asked just before) with only what is consented now, field by
+   field (consented.py), queued durably, then sent;
 4. ledger records not yet uploaded (a withdrawal, a deletion) travel in a
    ledger-only bundle, so the organisation learns of them without new data;
 5. uploaded sessions past the policy's `keep_uploaded_days` are shredded.
 
-A bundle leaves the outbox only when the collector acknowledged its name.
+The steps live in upload_pass.py. A bundle leaves the outbox only when the
+collector acknowledged its name. A collector head this ledger does not hold
+stops the pass and is ledgered once as `ledger.rollback` (alarm.py).
 Failures that may pass (collector down, 5xx, 429) are retried with
 exponential backoff and full jitter; the bundle stays queued either way.
 """
@@ -23,34 +28,25 @@ import logging
 import random
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from hashlib import sha256
-from operator import itemgetter
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from cleartrace.categories import Category
 from cleartrace.consent.ledger import Ledger
 from cleartrace.consent.policy import Policy
-from cleartrace.consent.records import GENESIS, rfc3339
 from cleartrace.consent.signed_policy import installed_policy
-from cleartrace.consent.state import ConsentStatus, consent_from_records
 from cleartrace.errors import ClearTraceError, UploadError, UsageError
-from cleartrace.events import CATEGORY_OF_KIND, Kind
 from cleartrace.paths import Paths, exclusive_lock
 from cleartrace.preferences import hold_days
 from cleartrace.review.approval import settle
 from cleartrace.store.db import connect
 from cleartrace.store.keys import Keys
 from cleartrace.store.sessions import Store
-from cleartrace.upload.bundle import build_bundle
-from cleartrace.upload.client import Ack, CollectorClient, CollectorRefused
+from cleartrace.upload.client import CollectorClient, CollectorRefused, check_transport
 from cleartrace.upload.enrolment import Enrolment, load_enrolment
-from cleartrace.upload.events_arrow import encode_events
-from cleartrace.upload.outbox import UPLOADED_AT, Outbox, Queued
+from cleartrace.upload.outbox import UPLOADED_AT, Outbox
 from cleartrace.upload.suites import OrgPublicKey
+from cleartrace.upload.upload_pass import UploadPass, UploadReport
 
 __all__ = [
     "UPLOAD_INTERVAL",
@@ -68,9 +64,6 @@ _T = TypeVar("_T")
 _DAY_NS = 86_400 * 10**9
 #: Seconds between background upload passes while enrolled.
 UPLOAD_INTERVAL = 600.0
-#: Records that alone do not warrant a ledger-only bundle (else every upload
-#: would cause the next one, for its own "bundle.uploaded" record).
-_QUIET_KINDS = frozenset({"bundle.uploaded", "session.shredded"})
 _LOCK = "upload.lock"
 
 
@@ -84,26 +77,6 @@ class Retry:
 
     def delay(self, attempt: int, rng: random.Random) -> float:
         return rng.uniform(0.0, min(self.cap, self.base * 2**attempt))
-
-
-@dataclass(slots=True)
-class UploadReport:
-    """What one pass did; names and ids only."""
-
-    approved: list[str] = field(default_factory=list)
-    uploaded: list[str] = field(default_factory=list)
-    sessions: list[str] = field(default_factory=list)
-    shredded: list[str] = field(default_factory=list)
-    head: tuple[int, str] | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "approved": self.approved,
-            "bundles": self.uploaded,
-            "sessions": self.sessions,
-            "shredded": self.shredded,
-            "witnessed": None if self.head is None else {"seq": self.head[0], "hash": self.head[1]},
-        }
 
 
 class UploadBusy(UploadError):
@@ -141,7 +114,9 @@ class Uploader:
         retry: Retry = Retry(),
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        insecure_http: bool = False,
     ) -> None:
+        self._insecure_http = insecure_http
         self._paths = paths
         self._keys = keys
         self._retry = retry
@@ -152,11 +127,14 @@ class Uploader:
         """One pass; see the module docstring.
 
         Raises:
-            UsageError: not enrolled, or the policy names no organisation key.
+            UsageError: not enrolled, or the policy names no organisation key; the
+                enrolment names a plain http:// collector on another machine
+                (without `insecure_http`).
             UploadError: the collector stayed unreachable or refused; what was
                 acknowledged before is reported in the ledger, the rest stays queued.
         """
         enrolment = require_enrolment(self._paths)
+        check_transport(enrolment.collector, insecure_http=self._insecure_http)
         signed = installed_policy(self._paths)
         if signed is None:
             raise UsageError(
@@ -186,7 +164,18 @@ class Uploader:
         report = UploadReport()
         try:
             report.approved = settle(store, ledger, hold_days(self._paths, policy), now_ns)
-            run = _Pass(self, enrolment, policy, org_key, store, ledger, outbox, client, report)
+            run = UploadPass(
+                self.call,
+                self._keys.device,
+                enrolment,
+                policy,
+                org_key,
+                store,
+                ledger,
+                outbox,
+                client,
+                report,
+            )
             run.flush_queue()
             run.bundle_sessions()
             run.bundle_ledger()
@@ -220,175 +209,6 @@ class Uploader:
                 )
                 self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
-
-
-@dataclass
-class _Pass:
-    """The state of one `Uploader.run`."""
-
-    uploader: Uploader
-    enrolment: Enrolment
-    policy: Policy
-    org_key: OrgPublicKey
-    store: Store
-    ledger: Ledger
-    outbox: Outbox
-    client: CollectorClient
-    report: UploadReport
-    #: Why bundles were refused in this pass (each stays queued).
-    refused: list[str] = field(default_factory=list)
-
-    def send(self, item: Queued) -> Ack | None:
-        """PUT one queued bundle; None if the collector did not take it."""
-        data = self.outbox.bundle(item.name)
-        if data is None:
-            return None
-        try:
-            ack = self.uploader.call(lambda: self.client.put_bundle(item.name, data))
-        except CollectorRefused as exc:
-            if exc.retryable:
-                raise  # the collector is busy or failing: nothing more this pass
-            if exc.status != 409:
-                # NotAdmitted for good as it is (too large, not enrolled, ...): it stays
-                # queued, and must not keep what comes after it (a withdrawal) back.
-                log.warning("bundle %s refused: %s", item.name[:16], exc.reason or exc.status)
-                self.refused.append(str(exc))
-                return None
-            # Built on a head the collector has moved past (an answer lost
-            # after it stored an earlier bundle): rebuild from its head.
-            log.warning(
-                "bundle %s no longer extends the witnessed head; rebuilding", item.name[:16]
-            )
-            self.outbox.discard(item.name)
-            return None
-        self.outbox.acknowledged(item, ack, self.ledger)
-        self.report.uploaded.append(item.name)
-        if item.session_id is not None:
-            self.report.sessions.append(item.session_id)
-        self.report.head = ack.head
-        log.info("bundle %s acknowledged; witnessed head %d", item.name[:16], ack.head[0])
-        return ack
-
-    def flush_queue(self) -> None:
-        for item in self.outbox.queued():
-            self.send(item)
-
-    def witnessed_head(self) -> tuple[int, str]:
-        """The collector's head for this device, checked against the local ledger.
-
-        Raises:
-            UploadError: the local ledger does not extend it (rewritten or
-                restored from an old backup): nothing more can be uploaded.
-        """
-        head = self.uploader.call(lambda: self.client.head(self.enrolment.device_hex))
-        seq, digest = head
-        if seq == 0 and digest == GENESIS:
-            return head
-        if self.outbox.record_hash_at(seq) != digest:
-            raise UploadError(
-                f"this device's consent ledger does not extend the head the collector witnessed "
-                f"(record {seq}): it was rewritten or restored from an old backup; "
-                "ask your privacy officer — nothing more is uploaded from this ledger"
-            )
-        return head
-
-    def build_and_send(self, session_id: str | None) -> None:
-        base = self.witnessed_head()
-        segment = self.outbox.records_after(base[0])
-        head = (segment[-1]["seq"], _hash_of(self.outbox, segment[-1]["seq"])) if segment else base
-        fields: dict[str, Any] = {
-            "subject": self.enrolment.subject,
-            "session": session_id,
-            "created": rfc3339(datetime.now(UTC)),
-            "ledger": {
-                "base": {"seq": base[0], "hash": base[1]},
-                "head": {"seq": head[0], "hash": head[1]},
-            },
-            "policy": self.policy.reference(),
-            "interval": None,
-            "counts": {},
-            "events": 0,
-            "redactions": [],
-        }
-        events_ipc = b""
-        if session_id is not None:
-            events_ipc = self.session_part(session_id, fields)
-        data = build_bundle(
-            header_fields=fields,
-            ledger=segment,
-            events_ipc=events_ipc,
-            org_key=self.org_key,
-            device_key=self.uploader._keys.device,
-        )
-        item = self.outbox.add(sha256(data).hexdigest(), session_id, head[0], data)
-        if item.size:
-            self.send(item)
-
-    def session_part(self, session_id: str, fields: dict[str, Any]) -> bytes:
-        info = self.store.session(session_id)
-        withdrawn = _withdrawn(self.ledger.records())
-        # What a withdrawn category recorded does not leave after the withdrawal
-        # (markers, which belong to no category, do).
-        events = [
-            e
-            for e in self.store.read_events(session_id)
-            if CATEGORY_OF_KIND[e.kind] not in withdrawn
-        ]
-        started, anchor = self.store.anchors(session_id)
-        counts: Counter[str] = Counter()
-        for kind, n in Counter(map(itemgetter(1), events)).items():
-            category = CATEGORY_OF_KIND[Kind(kind)]
-            if category is not None:
-                counts[category.value] += n
-        ended = info.ended_ns if info.ended_ns is not None else started
-        fields["interval"] = {"start": _time(started), "end": _time(ended)}
-        fields["counts"] = dict(sorted(counts.items()))
-        fields["events"] = len(events)
-        fields["redactions"] = [
-            {
-                "method": r.method,
-                "events": sum(r.removed.values()),
-                "categories": sorted(r.removed),
-                "interval": {"start": _time(r.from_ns), "end": _time(r.to_ns)},
-            }
-            for r in self.store.redactions(session_id)
-            if r.removed
-        ]
-        return encode_events(events, started - anchor)
-
-    def bundle_sessions(self) -> None:
-        queued = {q.session_id for q in self.outbox.queued()}
-        approved = [
-            s
-            for s in self.store.list_sessions()
-            if s.state == "approved"
-            and s.id not in queued
-            and self.enrolment.may_upload(s.started_ns)
-        ]
-        for info in sorted(approved, key=lambda s: s.ended_ns or 0):
-            self.build_and_send(info.id)
-
-    def bundle_ledger(self) -> None:
-        base = self.witnessed_head()
-        if any(r["kind"] not in _QUIET_KINDS for r in self.outbox.records_after(base[0])):
-            self.build_and_send(None)
-
-
-def _withdrawn(records: list[dict[str, Any]]) -> frozenset[Category]:
-    """Categories whose latest consent act, under any policy, is a withdrawal."""
-    state = consent_from_records(records)
-    return frozenset(c for c in Category if state.status(c) is ConsentStatus.WITHDRAWN)
-
-
-def _hash_of(outbox: Outbox, seq: int) -> str:
-    digest = outbox.record_hash_at(seq)
-    if digest is None:  # pragma: no cover - records are never removed
-        raise UploadError(f"ledger record {seq} vanished while bundling; try again")
-    return digest
-
-
-def _time(ns: int) -> str:
-    return rfc3339(datetime.fromtimestamp(ns / 1e9, UTC))
 
 
 def _shred(

@@ -59,6 +59,10 @@ VALID_FIELDS: dict[str, dict[str, Any]] = {
     "bundle.uploaded": {"bundle": "c" * 64, "witnessed": {"seq": 9, "hash": "d" * 64}},
     "session.shredded": {"session": SESSION},
     "key.rotated": {},
+    "ledger.rollback": {
+        "witnessed": {"seq": 9, "hash": "d" * 64},
+        "local": {"seq": 4, "hash": "e" * 64},
+    },
 }
 
 

@@ -1,0 +1,140 @@
+"""What of a session may leave under the consent in force when it is bundled, field by field.
+
+Consent is per category, and a category is not always a kind of event: a
+window title (`window_titles`) rides on a focus event (`app_focus`). So the
+filter works on fields, each owned by one category:
+
+=============  ==================  =====================================
+kind           category            fields it may carry
+=============  ==================  =====================================
+KEY_DOWN/UP    keys                a (keysym)
+MOVE           mouse_move          a, b (position)
+BUTTON_*       clicks              a, b, c (position, button)
+SCROLL         scroll              a, b, c, d (position, steps)
+FOCUS          app_focus           app; title (owned by window_titles)
+EXCLUDED_*     none                nothing at all
+=============  ==================  =====================================
+
+An event leaves only if its category is consented now and it was captured
+after that category's latest withdrawal (the rule ingest applies,
+docs/dataset.md rule 4, so nothing leaves that the organisation would have
+to drop). A field another category owns leaves only under that category's
+consent; a field its kind does not carry never leaves. The recorder never
+writes such fields; this is the last check before anything is sealed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cleartrace.categories import Category
+from cleartrace.consent.state import consent_from_records
+from cleartrace.events import CATEGORY_OF_KIND, Kind
+
+__all__ = ["CATEGORY_NAMES", "UploadConsent", "categories_of_counts"]
+
+_MIN = -(2**63)
+_MAX = 2**63 - 1
+#: Category names this version knows (a newer device's are skipped).
+CATEGORY_NAMES = frozenset(c.value for c in Category)
+#: How many of the integer fields a..d each kind carries (the rest must be 0).
+_INT_FIELDS: dict[Kind, int] = {
+    Kind.KEY_DOWN: 1,
+    Kind.KEY_UP: 1,
+    Kind.MOVE: 2,
+    Kind.BUTTON_DOWN: 3,
+    Kind.BUTTON_UP: 3,
+    Kind.SCROLL: 4,
+    Kind.FOCUS: 0,
+    Kind.EXCLUDED_START: 0,
+    Kind.EXCLUDED_END: 0,
+}
+
+
+def _by_kind(value_of: Mapping[Kind, int], other: int) -> pa.Array:
+    """A 256-entry lookup indexed by the uint8 `kind` column."""
+    values = [other] * 256
+    for kind, value in value_of.items():
+        values[int(kind)] = value
+    return pa.array(values, pa.int64())
+
+
+_USED = _by_kind(_INT_FIELDS, 0)
+
+
+def _ns(text: str) -> int:
+    """Nanoseconds since the epoch of a ledger time ('2026-12-02T10:15:00.123Z')."""
+    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return int(when.timestamp() * 1000) * 1_000_000
+
+
+def categories_of_counts(counts: Mapping[str, int]) -> frozenset[Category]:
+    """The categories a bundle whose header has `counts` may hold.
+
+    Titles are not counted apart: a bundle with focus events may hold titles.
+    """
+    held = {Category(name) for name, n in counts.items() if n and name in CATEGORY_NAMES}
+    if Category.APP_FOCUS in held:
+        held.add(Category.WINDOW_TITLES)
+    return frozenset(held)
+
+
+@dataclass(frozen=True, slots=True)
+class UploadConsent:
+    """The categories consented now and when each was last withdrawn (wall-clock ns)."""
+
+    allowed: frozenset[Category]
+    withdrawn_at: Mapping[Category, int]
+
+    @classmethod
+    def from_records(cls, records: Iterable[Mapping[str, Any]]) -> UploadConsent:
+        """Fold the device's ledger, oldest first.
+
+        Whatever policy a "yes" was given to counts (the session was recorded
+        under it); a withdrawal under any policy takes the category back.
+        """
+        records = list(records)
+        withdrawn_at: dict[Category, int] = {}
+        for record in records:
+            if record.get("kind") != "consent.withdrawn":
+                continue
+            when = _ns(str(record["time"]))
+            for name in record.get("categories", ()):
+                if name in CATEGORY_NAMES:
+                    withdrawn_at[Category(name)] = when
+        return cls(consent_from_records(records).granted(), withdrawn_at)
+
+    def _since(self, category: Category | None) -> int:
+        """Events of `category` captured after this time may leave (_MAX: none may)."""
+        if category is None:
+            return _MIN
+        if category not in self.allowed:
+            return _MAX
+        return self.withdrawn_at.get(category, _MIN)
+
+    def filter(self, events: pa.Table) -> pa.Table:
+        """The rows of an `EVENT_SCHEMA` table (wall-clock times) that may leave,
+        each with only the fields that may leave."""
+        if events.num_rows == 0:
+            return events
+        t = events.column("t_ns").combine_chunks()
+        kind = events.column("kind").combine_chunks()
+        since = _by_kind({k: self._since(CATEGORY_OF_KIND[k]) for k in Kind}, _MAX)
+        keep = pc.greater(t, pc.take(since, kind))
+        focus = pc.equal(kind, int(Kind.FOCUS))
+        titled = pc.and_(focus, pc.greater(t, self._since(Category.WINDOW_TITLES)))
+        used = pc.take(_USED, kind)
+        columns = [t, kind]
+        for i, name in enumerate("abcd"):
+            values = events.column(name).combine_chunks()
+            columns.append(pc.if_else(pc.greater(used, i), values, pa.scalar(0, pa.int32())))
+        nothing = pa.scalar(None, pa.string())
+        columns.append(pc.if_else(focus, events.column("app").combine_chunks(), nothing))
+        columns.append(pc.if_else(titled, events.column("title").combine_chunks(), nothing))
+        return pa.Table.from_arrays(columns, schema=events.schema).filter(keep)

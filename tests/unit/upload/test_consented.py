@@ -1,0 +1,56 @@
+"""The device's last check before sealing: only consented categories, only their fields."""
+
+from __future__ import annotations
+
+from cleartrace.categories import Category
+from cleartrace.events import Event, Kind
+from cleartrace.upload.consented import UploadConsent, categories_of_counts
+from cleartrace.upload.events_arrow import events_table
+
+ALL = frozenset(Category)
+
+
+def rows(consent: UploadConsent, events: list[Event]) -> list[tuple[object, ...]]:
+    table = consent.filter(events_table(events, 0))
+    return list(zip(*(table.column(c).to_pylist() for c in table.column_names), strict=True))
+
+
+def test_fields_another_kind_owns_never_leave() -> None:
+    events = [
+        Event(10, Kind.KEY_DOWN, 0x61, 1, 2, 3, "app", "title"),
+        Event(11, Kind.FOCUS, 4, 0, 0, 0, "xterm", "notes"),
+        Event(12, Kind.EXCLUDED_START, 5, 6, 7, 8, "app", "title"),
+        Event(13, Kind.MOVE, 640, 400, 9, 9),
+    ]
+    assert rows(UploadConsent(ALL, {}), events) == [
+        (10, 1, 0x61, 0, 0, 0, None, None),
+        (11, 7, 0, 0, 0, 0, "xterm", "notes"),
+        (12, 8, 0, 0, 0, 0, None, None),
+        (13, 3, 640, 400, 0, 0, None, None),
+    ]
+
+
+def test_a_withdrawn_title_goes_and_its_focus_event_stays() -> None:
+    events = [Event(10, Kind.FOCUS, app="xterm", title="notes"), Event(20, Kind.KEY_DOWN, 0x61)]
+    consent = UploadConsent(ALL - {Category.WINDOW_TITLES}, {Category.WINDOW_TITLES: 15})
+    assert rows(consent, events) == [
+        (10, 7, 0, 0, 0, 0, "xterm", None),
+        (20, 1, 0x61, 0, 0, 0, None, None),
+    ]
+
+
+def test_given_again_after_a_withdrawal_only_what_came_after_leaves() -> None:
+    events = [
+        Event(10, Kind.KEY_DOWN, 0x61),
+        Event(15, Kind.KEY_UP, 0x61),
+        Event(16, Kind.KEY_DOWN, 0x62),
+    ]
+    consent = UploadConsent(ALL, {Category.KEYS: 15})
+    assert [r[0] for r in rows(consent, events)] == [16]
+
+
+def test_a_bundle_with_focus_events_may_hold_titles() -> None:
+    assert categories_of_counts({"app_focus": 1, "keys": 0}) == {
+        Category.APP_FOCUS,
+        Category.WINDOW_TITLES,
+    }

@@ -1,0 +1,143 @@
+"""A store restored from an old backup: the device stops uploading and says so, in the
+ledger, in `status` and in `outbox list` (real collector on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+import requests
+
+from cleartrace.categories import Category
+from cleartrace.cli import main
+from cleartrace.consent.ledger import read_records
+from cleartrace.consent.signed_policy import active_policy
+from cleartrace.consent.state import give
+from cleartrace.errors import UploadError
+from cleartrace.home import Home
+from cleartrace.paths import Paths
+from cleartrace.review import approval
+from cleartrace.store.db import connect
+from cleartrace.upload.uploader import Retry, Uploader
+from orgkit import Org, approve, enrolled, make_org, record_session
+
+
+def backup(db: Path, to: Path) -> None:
+    with sqlite3.connect(db) as source, sqlite3.connect(to) as target:
+        source.backup(target)
+
+
+def restore(backup_file: Path, db: Path) -> None:
+    for suffix in ("-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    os.replace(backup_file, db)
+
+
+def ledger(paths: Paths) -> list[dict[str, object]]:
+    conn = connect(paths.db)
+    try:
+        return read_records(conn)
+    finally:
+        conn.close()
+
+
+def test_an_old_backup_restored_leaves_an_alarm_and_uploads_nothing(
+    org: Org, private_home: Paths, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = enrolled(org, private_home)
+    give(home.ledger, frozenset(Category), active_policy(private_home))
+    up = Uploader(home.paths, home.keys, retry=Retry(attempts=1))
+    first = record_session(home, 5)
+    approve(home, first)
+    up.run()
+    old = tmp_path / "old.db"
+    backup(home.paths.db, old)
+    local = home.ledger.head()
+    second = record_session(home, 5)
+    approve(home, second)
+    up.run()
+    home.close()
+    device_hex = home.ledger.device.removeprefix("sha256:")
+    witnessed = requests.get(f"{org.collector.url}/v1/devices/{device_hex}/head", timeout=10).json()
+    restore(old, private_home.db)
+    before = org.collector.bundles()
+
+    assert main(["upload", "--now"]) == 2
+    assert "does not extend the head the collector witnessed" in capsys.readouterr().err
+    assert org.collector.bundles() == before
+    alarms = [r for r in ledger(private_home) if r["kind"] == "ledger.rollback"]
+    assert len(alarms) == 1
+    assert alarms[0]["witnessed"] == {"seq": witnessed["seq"], "hash": witnessed["hash"]}
+    assert local is not None
+    assert alarms[0]["local"] == {"seq": local[0], "hash": local[1]}
+    assert set(alarms[0]) == {"v", "seq", "time", "kind", "prev", "sig", "witnessed", "local"}
+    # A second try does not ledger it again.
+    assert main(["upload", "--now"]) == 2
+    assert len([r for r in ledger(private_home) if r["kind"] == "ledger.rollback"]) == 1
+
+    capsys.readouterr()
+    assert main(["status", "--json"]) == 0
+    alarm = json.loads(capsys.readouterr().out)["ledger_alarm"]
+    assert alarm["kind"] == "ledger.rollback"
+    assert alarm["witnessed"]["seq"] == witnessed["seq"]
+    assert alarm["local"]["seq"] == local[0]
+    assert main(["status"]) == 0
+    assert "restored from an old backup" in capsys.readouterr().out
+    assert main(["outbox", "list", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["ledger_alarm"]["seq"] == alarm["seq"]
+    assert main(["outbox", "list"]) == 0
+    assert "restored from an old backup" in capsys.readouterr().out
+    # The officer's verifier knows the record: the ledger verifies as it is.
+    exported = tmp_path / "ledger.jsonl"
+    assert main(["ledger", "export", "--out", str(exported)]) == 0
+    capsys.readouterr()
+    assert main(["audit", "verify", str(exported)]) == 0, capsys.readouterr()
+
+
+def test_a_409_for_a_bundle_queued_in_the_old_backup_raises_the_alarm_too(
+    private_home: Paths, tmp_path: Path
+) -> None:
+    org = make_org(tmp_path / "org", extra=("--rate", "1/1h"))
+    org.collector.start()
+    try:
+        _restored_outbox_gets_409(org, private_home, tmp_path)
+    finally:
+        org.collector.stop()
+
+
+def _restored_outbox_gets_409(org: Org, private_home: Paths, tmp_path: Path) -> None:
+    home = enrolled(org, private_home)
+    give(home.ledger, frozenset(Category), active_policy(private_home))
+    up = Uploader(home.paths, home.keys, retry=Retry(attempts=1))
+    approve(home, record_session(home, 5))
+    up.run()
+    second = record_session(home, 5)
+    approve(home, second)
+    with pytest.raises(UploadError, match="too many uploads"):
+        up.run()  # the second session's bundle stays queued
+    old = tmp_path / "old.db"
+    backup(home.paths.db, old)
+    approval.hold(home.store, home.ledger, second)  # drops the queued bundle here
+    org.collector.stop()
+    org.collector.extra = ()
+    org.collector.start()
+    up.run()  # the hold travels; the collector witnesses a later head
+    home.close()
+    device_hex = home.ledger.device.removeprefix("sha256:")
+    witnessed = requests.get(f"{org.collector.url}/v1/devices/{device_hex}/head", timeout=10).json()
+    restore(old, private_home.db)
+    before = org.collector.bundles()
+
+    home = Home.open(private_home, create=False)
+    try:
+        # The restored outbox offers the old bundle first: the collector answers 409.
+        with pytest.raises(UploadError, match="does not extend the head the collector witnessed"):
+            Uploader(home.paths, home.keys, retry=Retry(attempts=1)).run()
+        (alarm,) = [r for r in home.ledger.records() if r["kind"] == "ledger.rollback"]
+        assert alarm["witnessed"] == {"seq": witnessed["seq"], "hash": witnessed["hash"]}
+    finally:
+        home.close()
+    assert org.collector.bundles() == before
