@@ -145,7 +145,7 @@ def register(sub: Any, add: Add) -> None:
         default=DEFAULT_RECHECK_HEADS,
         metavar="SECONDS",
         help="how often every head file in the store is checked against the registry and "
-        f"rewritten if it differs (default {DEFAULT_RECHECK_HEADS:g})",
+        f"rewritten if it differs, at least 1 (default {DEFAULT_RECHECK_HEADS:g})",
     )
 
     p = add(sub, "token", "print single-use enrolment tokens, one per line", org_token)
