@@ -29,6 +29,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import signal
 import sys
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -98,8 +100,8 @@ class IngestSummary:
 
     @property
     def ok(self) -> bool:
-        """No bundle was rejected."""
-        return not self.rejected
+        """No bundle and no device was rejected."""
+        return not self.rejected and not self.devices_rejected
 
     def add(self, name: str, entry: BundleEntry) -> None:
         self.bundles_ingested += 1
@@ -327,6 +329,11 @@ class _Run:
                 self.reject(item.name, device, exc.reason, f"device {device[:23]}: {exc.detail}")
             return
         self.heads.accept(device, records, head)
+        # Saved before any of the device's files: a crash from here on leaves the
+        # head that carried a withdrawal remembered, so a store rolled back
+        # afterwards is refused rather than bringing the withdrawn rows back.
+        self.heads.accepted.save()
+        self.dataset.heads_tracked = True
         coverage = coverage_of(records).with_bundles(
             (i.session, i.head[0], i.base[0]) for i in opened
         )
@@ -395,6 +402,18 @@ def _heads(store: BlobStore) -> dict[str, dict[str, Any]]:
     return heads
 
 
+def _fault_point(name: str) -> None:
+    """Where a crash test kills ingest with SIGKILL: `CLEARTRACE_FAULT_POINT=name`.
+
+    Unset, as always outside such tests, it does nothing. The one point,
+    "ingest.saved", follows the manifest's save after each device: a crash
+    there must not let a store rolled back afterwards undo that device's
+    withdrawals (tests/unit/org/test_heads_state.py).
+    """
+    if os.environ.get("CLEARTRACE_FAULT_POINT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def _bar(total: int, what: str, progress: bool) -> tqdm[Any]:
     return tqdm(total=total, desc=what, unit="bundle", disable=not progress, file=sys.stderr)
 
@@ -439,7 +458,9 @@ def ingest(
     dataset = Dataset(out, org.bundle_public.fingerprint)
     with dataset.locked():
         swept = dataset.sweep()  # an interrupted run's files, not in the manifest
-        heads = HeadChecks(AcceptedHeads(out), witness, registry)
+        # With the registry the file is not needed: the authority stands in for it.
+        accepted = AcceptedHeads(out, required=dataset.heads_tracked and registry is None)
+        heads = HeadChecks(accepted, witness, registry)
         summary = _ingest(_Run(store, org, dataset, tuple(formats), heads), progress)
         summary.files_removed += len(swept)
     log.info(
@@ -469,12 +490,34 @@ def _ingest(run: _Run, progress: bool) -> IngestSummary:
         for device in sorted(by_device):
             run.device(device, by_device[device], heads.get(device))
             dataset.save()  # a crash loses at most one device's bookkeeping
-            run.heads.accepted.save()
+            _fault_point("ingest.saved")
             bar.update(len(by_device[device]))
     ingested = {item.name for items in by_device.values() for item in items} - {
         r.bundle for r in run.summary.rejected
     }
+    _vanished(run, set(by_device))
     for name in sorted(set(dataset.bundles) - ingested):
         run.summary.files_removed += len(dataset.drop(name))
+    run.heads.accepted.save()  # created on a first run, so the manifest's mark holds
+    dataset.heads_tracked = True
     dataset.save()
     return run.summary
+
+
+def _vanished(run: _Run, present: set[str]) -> None:
+    """Reject every device known to have bundles of which the store now has none.
+
+    Removing all of a device's bundles and its head file would otherwise make
+    it look like a device never seen: its rows would go, quietly, and with
+    them any sign that its ledger (and the withdrawals in it) was taken away.
+    Known are the devices an earlier run applied records of, and with
+    `--heads-from` those the collector witnessed an upload of; a device whose
+    bundles are there but none could be read counts as missing too. Their
+    accepted heads are kept, so they stay refused until the bundles are back.
+    """
+    known = {d for d, e in run.heads.accepted.devices.items() if int(e["ledger"]["seq"]) >= 1}
+    if run.heads.registry is not None:
+        known |= {d for d, dev in run.heads.registry.items() if dev.head_bundle is not None}
+    for device in sorted(known - present):
+        log.info("device %s rejected: bundles-missing", device[:23])
+        run.summary.devices_rejected[device] = "bundles-missing"
