@@ -219,3 +219,22 @@ def test_the_recheck_survives_an_unexpected_error(
         assert "an unexpected failure" not in caplog.text
     finally:
         registry.close()
+
+
+def test_a_recheck_pass_asked_to_stop_rewrites_nothing_more(tmp_path: Path, org: OrgKeys) -> None:
+    data = tmp_path / "data"
+    registry = Registry.open(data)
+    try:
+        collector = Collector(registry, DirStore(data), witness=load_or_create(data))
+        device = Device(org.bundle_public)
+        (token,) = registry.issue_tokens(1)
+        registry.enroll(token, device.public)
+        _, raw, device.witnessed = device.bundle()
+        collector._witness_and_store(parse_bundle(raw))
+        head_file = data / "heads" / f"{device.hex}.json"
+        head_file.write_bytes(b"{}")
+        assert collector.rewrite_heads(stop=lambda: True) == 0
+        assert head_file.read_bytes() == b"{}"
+        assert collector.rewrite_heads() == 1
+    finally:
+        registry.close()
