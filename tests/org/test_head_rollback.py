@@ -22,8 +22,14 @@ from cleartrace.categories import Category
 from cleartrace.cli import main
 from cleartrace.consent.signed_policy import active_policy
 from cleartrace.consent.state import give
+from cleartrace.org.blobstore import DirStore
+from cleartrace.org.collector import Collector
 from cleartrace.org.keys import OrgKeys
+from cleartrace.org.registry import Registry
+from cleartrace.org.serve import _rechecking_heads
+from cleartrace.org.witness import load_or_create
 from cleartrace.paths import Paths
+from cleartrace.upload.bundle import parse_bundle
 from orgkit import Org, approve, aws_env, enrolled, make_org, record_session
 
 
@@ -127,7 +133,7 @@ def until(check: Callable[[], bool], what: str) -> None:
 def test_a_head_file_put_back_while_the_collector_runs_is_rewritten(
     tmp_path: Path, org: OrgKeys
 ) -> None:
-    with collector_running(tmp_path / "data", "--recheck-heads", "0.2") as c:
+    with collector_running(tmp_path / "data", "--recheck-heads", "1") as c:
         device = Device(org.bundle_public)
         assert device.enroll(c.url, c.tokens()[0]).status_code == 201
         assert device.upload(c.url)[0].status_code == 201
@@ -161,3 +167,74 @@ def test_on_s3_head_files_are_put_right_at_start(
     with collector_running(tmp_path / "data", *store, env=env):
         got = s3.get_object(Bucket=bucket, Key=key.format(device.hex))["Body"].read()
     assert got == new
+
+
+@pytest.mark.parametrize("seconds", ["nan", "inf", "0.5", "-1"])
+def test_recheck_heads_must_be_a_finite_number_of_seconds_from_one(
+    tmp_path: Path, seconds: str
+) -> None:
+    done = cleartrace(
+        "org", "serve", "--data", str(tmp_path / "data"), "--port", "0", "--recheck-heads", seconds
+    )
+    assert done.returncode == 2
+    assert "--recheck-heads" in done.stderr
+
+
+class _FailingOnce(DirStore):
+    """A store whose first read fails with an error no store should raise."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.failed = False
+
+    def get(self, key: str) -> bytes:
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError("an unexpected failure")
+        return super().get(key)
+
+
+def test_the_recheck_survives_an_unexpected_error(
+    tmp_path: Path, org: OrgKeys, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = tmp_path / "data"
+    registry = Registry.open(data)
+    try:
+        store = _FailingOnce(data)
+        collector = Collector(registry, store, witness=load_or_create(data))
+        device = Device(org.bundle_public)
+        (token,) = registry.issue_tokens(1)
+        registry.enroll(token, device.public)
+        for _ in range(2):
+            _, raw, head = device.bundle()
+            collector._witness_and_store(parse_bundle(raw))
+            device.witnessed = head
+        head_file = data / "heads" / f"{device.hex}.json"
+        new = head_file.read_bytes()
+        head_file.write_bytes(b"{}")
+        with _rechecking_heads(collector, 0.05):
+            until(lambda: head_file.read_bytes() == new, "the head file to be rewritten")
+        assert store.failed
+        assert "RuntimeError" in caplog.text
+        assert "an unexpected failure" not in caplog.text
+    finally:
+        registry.close()
+
+
+def test_a_recheck_pass_asked_to_stop_rewrites_nothing_more(tmp_path: Path, org: OrgKeys) -> None:
+    data = tmp_path / "data"
+    registry = Registry.open(data)
+    try:
+        collector = Collector(registry, DirStore(data), witness=load_or_create(data))
+        device = Device(org.bundle_public)
+        (token,) = registry.issue_tokens(1)
+        registry.enroll(token, device.public)
+        _, raw, device.witnessed = device.bundle()
+        collector._witness_and_store(parse_bundle(raw))
+        head_file = data / "heads" / f"{device.hex}.json"
+        head_file.write_bytes(b"{}")
+        assert collector.rewrite_heads(stop=lambda: True) == 0
+        assert head_file.read_bytes() == b"{}"
+        assert collector.rewrite_heads() == 1
+    finally:
+        registry.close()

@@ -157,7 +157,7 @@ def register(sub: Any, add: Add) -> None:
         default=DEFAULT_RECHECK_HEADS,
         metavar="SECONDS",
         help="how often every head file in the store is checked against the registry and "
-        f"rewritten if it differs (default {DEFAULT_RECHECK_HEADS:g})",
+        f"rewritten if it differs, at least 1 (default {DEFAULT_RECHECK_HEADS:g})",
     )
     p.add_argument(
         "--body-memory-mb",

@@ -36,6 +36,10 @@ def summary_text(summary: IngestSummary) -> str:
         )
     for r in s["rejected"]:
         lines.append(f"rejected: bundle {r['bundle'][:16]}: {r['reason']}: {r['detail']}")
+    with_bundles = {r["device"] for r in s["rejected"]}
+    for device, reason in s["devices_rejected"].items():
+        if device not in with_bundles:  # no bundle of it left to name
+            lines.append(f"rejected: device {device[:23]}: {reason}")
     lines.append(f"files: {s['files']['written']} written, {s['files']['removed']} removed")
     return "\n".join(lines)
 

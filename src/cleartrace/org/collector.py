@@ -450,14 +450,15 @@ class Collector:
         }
         return canonical(doc) if self.witness is None else sign_head(doc, self.witness)
 
-    def rewrite_heads(self) -> int:
+    def rewrite_heads(self, stop: Callable[[], bool] = lambda: False) -> int:
         """Make every heads/<device>.json match collector.db again; returns how many changed.
 
         Run at start-up, before serving (after a crash a head file may be
         behind or missing from what the registry holds), and then every
         `--recheck-heads` seconds while serving: a head file someone replaced
         in the store (an older one put back) is rewritten and logged, not left
-        for ingest alone to notice. Each file is read and written under its
+        for ingest alone to notice. `stop()` true ends the pass before the next
+        device (the collector shutting down). Each file is read and written under its
         device's head lock, from the registry's row as it is then, so an upload
         moving the same head meanwhile cannot be overwritten with an older one.
 
@@ -466,6 +467,8 @@ class Collector:
         """
         changed: list[str] = []
         for listed in self.registry.devices():
+            if stop():
+                break
             with self._head_lock(listed.device):
                 device = self.registry.device(listed.device)
                 if device is None or device.head_bundle is None:

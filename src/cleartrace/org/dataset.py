@@ -334,6 +334,9 @@ class Dataset:
         self.root = root
         self.org_key = org_key
         self.bundles: dict[str, BundleEntry] = {}
+        #: Whether `_cleartrace/heads.json` was written for this dataset (org.heads):
+        #: then its absence is a deletion, not a dataset from before it existed.
+        self.heads_tracked = False
         self._load()
 
     @property
@@ -363,6 +366,7 @@ class Dataset:
                 f"{obj.get('org_key')}, and --keys holds {self.org_key}; give the keys it was "
                 "built with, or ingest into a new directory"
             )
+        self.heads_tracked = obj.get("heads_tracked") is True
         try:
             self.bundles = {
                 str(name): BundleEntry.from_json(entry)
@@ -385,6 +389,7 @@ class Dataset:
             "v": DATASET_VERSION,
             "type": _MANIFEST_TYPE,
             "org_key": self.org_key,
+            "heads_tracked": self.heads_tracked,
             "bundles": {name: e.as_json() for name, e in sorted(self.bundles.items())},
         }
         with write_private(self.manifest_path, "dataset manifest") as fh:

@@ -81,17 +81,20 @@ class WitnessedHead:
 
 
 def _parse(obj: Mapping[str, Any]) -> WitnessedHead:
-    """A head file's fields, checked for shape only.
+    """A head file's fields, checked for shape only (after its signature, where
+    there is a witness key: until then none of it is worth reading).
 
     Raises:
         DeviceRefused: head-unreadable (damaged, or a format this version does not know).
     """
     version = obj.get("v", 1)
     if version not in (1, HEAD_VERSION):
+        # The number only, and only a small one: the file's text is not shown.
+        shown = f" {version}" if type(version) is int and 0 <= version < 1000 else ""
         raise DeviceRefused(
             "head-unreadable",
-            f"the witnessed head has format version {version!r}; ingest with the collector's "
-            "version of ClearTrace or newer",
+            f"the witnessed head has an unknown format version{shown}; ingest with the "
+            "collector's version of ClearTrace or newer",
         )
     device, seq, digest = obj.get("device"), obj.get("seq"), obj.get("hash")
     counter = obj.get("counter") if version == HEAD_VERSION else None
@@ -137,13 +140,26 @@ class AcceptedHeads:
     """DATASET/_cleartrace/heads.json: per device, the ledger head a run applied
     and the witnessed head it accepted (0600, written all or nothing)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, required: bool = False) -> None:
+        """Read the file; `required` when the dataset's manifest says it was written.
+
+        Raises:
+            UsageError: damaged, or `required` and missing (deleting it must not
+                turn off the rollback checks).
+        """
         self.path = root / ACCEPTED_HEADS
         self.devices: dict[str, dict[str, Any]] = {}
         self._changed = False
         try:
             obj = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
+            if required:
+                raise UsageError(
+                    f"{self.path} is missing, and this dataset was built with it; restore it "
+                    "from a backup, or ingest with --heads-from DATA (the collector's data "
+                    "directory) so the collector's registry stands in for it"
+                ) from None
+            self._changed = True  # written by the first save, even with no device in it
             return
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise UsageError(
@@ -169,7 +185,8 @@ class AcceptedHeads:
             self._changed = True
 
     def save(self) -> None:
-        """Write the file all or nothing, if anything changed since it was read or written.
+        """Write the file all or nothing, if anything changed since it was read or
+        written (or it did not exist).
 
         Raises:
             UsageError: the directory cannot be written.
@@ -210,7 +227,6 @@ class HeadChecks:
                 raise DeviceRefused(
                     "head-unreadable", f"the witnessed head {obj['unreadable']} cannot be read"
                 )
-            found = _parse(obj)
             if self.witness is not None:
                 try:
                     verify_head(obj, self.witness)
@@ -218,12 +234,16 @@ class HeadChecks:
                     raise DeviceRefused(
                         "head-forged", f"the witnessed head is not the collector's: {exc}"
                     ) from None
-                found = WitnessedHead(found.device, found.seq, found.hash, found.counter, True)
+            found = _parse(obj)
+            trusted = self.witness is not None
+            found = WitnessedHead(found.device, found.seq, found.hash, found.counter, trusted)
             if found.device != device:
+                # An unverified file's device field is anyone's text: named only when signed.
+                named = f"device {found.device[:23]}" if trusted else "another device"
                 raise DeviceRefused(
                     "head-foreign",
-                    f"the head file names device {found.device[:23]}: another device's head "
-                    "was copied over this one's",
+                    f"the head file names {named}: another device's head was copied over "
+                    "this one's",
                 )
         if self.registry is not None:
             return self._against_registry(device, found)
@@ -257,7 +277,14 @@ class HeadChecks:
                         f"under witness counter {found.counter}",
                     )
                 return found
-        behind = found is None or found.counter is None or found.counter < known.head_counter
+        # Only a signed head can say the store is not behind: an unverified one's
+        # counter is whatever whoever wrote it chose.
+        behind = (
+            found is None
+            or not found.trusted
+            or found.counter is None
+            or found.counter < known.head_counter
+        )
         return WitnessedHead(
             device, known.head.seq, known.head.hash, known.head_counter, True, behind
         )

@@ -99,8 +99,8 @@ class IngestSummary:
 
     @property
     def ok(self) -> bool:
-        """No bundle was rejected."""
-        return not self.rejected
+        """No bundle and no device was rejected."""
+        return not self.rejected and not self.devices_rejected
 
     def add(self, name: str, entry: BundleEntry) -> None:
         self.bundles_ingested += 1
@@ -328,6 +328,11 @@ class _Run:
                 self.reject(item.name, device, exc.reason, f"device {device[:23]}: {exc.detail}")
             return
         self.heads.accept(device, records, head)
+        # Saved before any of the device's files: a crash from here on leaves the
+        # head that carried a withdrawal remembered, so a store rolled back
+        # afterwards is refused rather than bringing the withdrawn rows back.
+        self.heads.accepted.save()
+        self.dataset.heads_tracked = True
         coverage = coverage_of(records).with_bundles(
             (i.session, i.head[0], i.base[0]) for i in opened
         )
@@ -440,7 +445,9 @@ def ingest(
     dataset = Dataset(out, org.bundle_public.fingerprint)
     with dataset.locked():
         swept = dataset.sweep()  # an interrupted run's files, not in the manifest
-        heads = HeadChecks(AcceptedHeads(out), witness, registry)
+        # With the registry the file is not needed: the authority stands in for it.
+        accepted = AcceptedHeads(out, required=dataset.heads_tracked and registry is None)
+        heads = HeadChecks(accepted, witness, registry)
         summary = _ingest(_Run(store, org, dataset, tuple(formats), heads), progress)
         summary.files_removed += len(swept)
     log.info(
@@ -471,13 +478,34 @@ def _ingest(run: _Run, progress: bool) -> IngestSummary:
             run.device(device, by_device[device], heads.get(device))
             fault_point("ingest.device")
             dataset.save()  # a crash loses at most one device's bookkeeping
-            run.heads.accepted.save()
             fault_point("ingest.saved")
             bar.update(len(by_device[device]))
     ingested = {item.name for items in by_device.values() for item in items} - {
         r.bundle for r in run.summary.rejected
     }
+    _vanished(run, set(by_device))
     for name in sorted(set(dataset.bundles) - ingested):
         run.summary.files_removed += len(dataset.drop(name))
+    run.heads.accepted.save()  # created on a first run, so the manifest's mark holds
+    dataset.heads_tracked = True
     dataset.save()
     return run.summary
+
+
+def _vanished(run: _Run, present: set[str]) -> None:
+    """Reject every device known to have bundles of which the store now has none.
+
+    Removing all of a device's bundles and its head file would otherwise make
+    it look like a device never seen: its rows would go, quietly, and with
+    them any sign that its ledger (and the withdrawals in it) was taken away.
+    Known are the devices an earlier run applied records of, and with
+    `--heads-from` those the collector witnessed an upload of; a device whose
+    bundles are there but none could be read counts as missing too. Their
+    accepted heads are kept, so they stay refused until the bundles are back.
+    """
+    known = {d for d, e in run.heads.accepted.devices.items() if int(e["ledger"]["seq"]) >= 1}
+    if run.heads.registry is not None:
+        known |= {d for d, dev in run.heads.registry.items() if dev.head_bundle is not None}
+    for device in sorted(known - present):
+        log.info("device %s rejected: bundles-missing", device[:23])
+        run.summary.devices_rejected[device] = "bundles-missing"

@@ -355,9 +355,9 @@ class Registry:
                     base.seq,
                     "the bundle's ledger does not extend the head the collector witnessed",
                 )
-            ((counter,),) = conn.execute(
-                "UPDATE witness SET counter = counter + 1 RETURNING counter"
-            ).fetchall()
+            # UPDATE, then SELECT in the same transaction: RETURNING needs SQLite 3.35.
+            conn.execute("UPDATE witness SET counter = counter + 1")
+            ((counter,),) = conn.execute("SELECT counter FROM witness").fetchall()
             conn.execute("UPDATE devices SET head_counter = ? WHERE device = ?", (counter, device))
             conn.execute(
                 "INSERT INTO bundles(name, device, size, received) VALUES (?, ?, ?, ?)",
@@ -402,10 +402,19 @@ def _upgrade(conn: sqlite3.Connection) -> None:
 
 
 def read_devices(data: Path) -> dict[str, Device]:
-    """The devices of the registry in `data`, by fingerprint, read without writing anything.
+    """The devices of the registry in `data`, by fingerprint, without changing it.
 
     For ingest, which takes the collector's registry as the authority on
-    witnessed heads and must not change it (nor need write access to it).
+    witnessed heads and must not change it. SQLite opening a WAL database,
+    even read-only, creates its -wal and -shm files when they are absent, and
+    files created by another user (root, say) could keep the collector from
+    opening its own database. So with no -wal file, which means no connection
+    is open (the last one to close removes it), the database is read as
+    immutable, creating nothing; if a -wal file appears or the database
+    changes meanwhile, it is read again the ordinary way. With a -wal file
+    (the collector running) the ordinary read-only open creates nothing
+    either, but it needs write access to the -shm file: run ingest as the
+    collector's user then.
 
     Raises:
         UsageError: no registry there, or one the collector has not upgraded yet.
@@ -414,8 +423,28 @@ def read_devices(data: Path) -> dict[str, Device]:
     path = data / DB_NAME
     if not path.is_file():
         raise UsageError(f"{data} holds no collector registry ({DB_NAME}); give 'org serve --data'")
+    wal = path.with_name(DB_NAME + "-wal")
+    if not wal.exists():
+        before = path.stat()
+        rows = _read_devices(path, "immutable=1")
+        after = path.stat()
+        if not wal.exists() and (before.st_mtime_ns, before.st_size) == (
+            after.st_mtime_ns,
+            after.st_size,
+        ):
+            return rows
+    return _read_devices(path, "mode=ro")
+
+
+def _read_devices(path: Path, how: str) -> dict[str, Device]:
+    """Read every device from `path` opened with the URI parameter `how`.
+
+    Raises:
+        UsageError: a registry from before witness counters.
+        StoreError: the database cannot be read.
+    """
     with translate_errors(path):
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10.0)
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?{how}", uri=True, timeout=10.0)
         try:
             ((version,),) = conn.execute("PRAGMA user_version").fetchall()
             if version < SCHEMA_VERSION:

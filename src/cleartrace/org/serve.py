@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import logging
+import math
 import signal
 import socket
 import ssl
@@ -197,16 +198,22 @@ def _rechecking_heads(collector: Collector, seconds: float) -> Iterator[None]:
 
     A head file replaced in the store while the collector runs (an older,
     validly signed one put back) is rewritten and logged within `seconds`,
-    not only at the next start. A failed pass is logged and tried again.
+    not only at the next start. A failed pass, whatever failed, is logged and
+    tried again: a check that ended for good would leave the store unwatched
+    with nothing to show for it. On shutdown the pass stops between devices,
+    so waiting for it takes one store request at most.
     """
     stop = threading.Event()
 
     def loop() -> None:
         while not stop.wait(seconds):
             try:
-                collector.rewrite_heads()
+                collector.rewrite_heads(stop=stop.is_set)
             except StoreError as exc:
                 log.warning("head files not checked against the registry: %s", exc)
+            except Exception as exc:  # the thread must outlive any one pass
+                # The type only: a message from deep down could carry anything.
+                log.error("head files not checked against the registry: %s", type(exc).__name__)
 
     thread = threading.Thread(target=loop, name="recheck-heads", daemon=True)
     thread.start()
@@ -238,8 +245,8 @@ def serve(options: ServeOptions, on_ready: Callable[[str], None]) -> None:
     """
     if options.max_bundle_mb <= 0:
         raise UsageError("--max-bundle-mb must be positive")
-    if options.recheck_heads <= 0:
-        raise UsageError("--recheck-heads must be positive")
+    if not math.isfinite(options.recheck_heads) or options.recheck_heads < 1:
+        raise UsageError("--recheck-heads must be a number of seconds, at least 1")
     if options.body_memory_mb < options.max_bundle_mb:
         raise UsageError("--body-memory-mb must be at least --max-bundle-mb")
     if options.body_timeout <= 0:
