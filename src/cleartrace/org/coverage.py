@@ -46,7 +46,9 @@ kept (if its own category allows) with its title removed.
 Record times have milliseconds; an event exactly at a record's time is on
 the record's side (consented from `given`, withdrawn at `withdrawn`, paused
 from `paused`). Records are applied in ledger order: a record whose clock
-went backwards takes effect at the previous record's time.
+went backwards takes effect at the previous record's time. The device's
+uploader folds its ledger with this same `coverage_of` (upload/consented.py),
+so it never sends what these rules would drop for a withdrawal.
 """
 
 from __future__ import annotations
@@ -181,6 +183,16 @@ class Coverage:
     #: session -> (head seq, base seq) of the newest bundle holding it (set by
     #: ingest, `with_bundles`): an older bundle of a session is superseded.
     newest: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    #: The category bits consented after the last record, pauses aside.
+    consented: int = 0
+
+    def consented_now(self) -> frozenset[Category]:
+        """The categories consented after the last record (a pause takes none back)."""
+        return frozenset(c for c, bit in _BIT.items() if self.consented & bit)
+
+    def withdrawn_at(self) -> dict[Category, int]:
+        """Each withdrawn category's latest withdrawal, at the time the rules take it."""
+        return {c: self.withdrawn[bit] for c, bit in _BIT.items() if bit in self.withdrawn}
 
     def with_bundles(self, bundles: Iterable[tuple[str | None, int, int]]) -> Coverage:
         """This coverage knowing every (session, head seq, base seq) bundle of the
@@ -563,4 +575,5 @@ def coverage_of(records: Iterable[Mapping[str, Any]]) -> Coverage:
         changes=tuple(changes),
         device_digest=_digest(changes, withdrawn),
         held=held,
+        consented=consented,
     )

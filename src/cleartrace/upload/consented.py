@@ -18,7 +18,10 @@ EXCLUDED_*     none                nothing at all
 An event leaves only if its category is consented now and it was captured
 after that category's latest withdrawal (the rule ingest applies,
 docs/dataset.md rule 4, so nothing leaves that the organisation would have
-to drop). A field another category owns leaves only under that category's
+to drop). The ledger is folded by ingest's own `coverage_of`, so both read
+the same times: a record whose clock went backwards takes effect at the
+previous record's time, and a withdrawal so corrected stops the events up
+to that corrected time here too. A field another category owns leaves only under that category's
 consent; a field its kind does not carry never leaves. The recorder never
 writes such fields; this is the last check before anything is sealed.
 """
@@ -27,15 +30,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from cleartrace.categories import Category
-from cleartrace.consent.state import consent_from_records
 from cleartrace.events import CATEGORY_OF_KIND, Kind
+from cleartrace.org.coverage import coverage_of
 
 __all__ = ["CATEGORY_NAMES", "UploadConsent", "categories_of_counts"]
 
@@ -68,12 +70,6 @@ def _by_kind(value_of: Mapping[Kind, int], other: int) -> pa.Array:
 _USED = _by_kind(_INT_FIELDS, 0)
 
 
-def _ns(text: str) -> int:
-    """Nanoseconds since the epoch of a ledger time ('2026-12-02T10:15:00.123Z')."""
-    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return int(when.timestamp() * 1000) * 1_000_000
-
-
 def categories_of_counts(counts: Mapping[str, int]) -> frozenset[Category]:
     """The categories a bundle whose header has `counts` may hold.
 
@@ -94,21 +90,28 @@ class UploadConsent:
 
     @classmethod
     def from_records(cls, records: Iterable[Mapping[str, Any]]) -> UploadConsent:
-        """Fold the device's ledger, oldest first.
+        """Fold the device's ledger, oldest first, as ingest does (`coverage_of`).
 
         Whatever policy a "yes" was given to counts (the session was recorded
-        under it); a withdrawal under any policy takes the category back.
+        under it); a refusal or a withdrawal under any policy takes the
+        category back, and a withdrawal stops what came before it.
+
+        Raises:
+            ValueError: a record time is not a UTC time (the ledger refuses
+                such records when they are written).
         """
-        records = list(records)
-        withdrawn_at: dict[Category, int] = {}
-        for record in records:
-            if record.get("kind") != "consent.withdrawn":
-                continue
-            when = _ns(str(record["time"]))
-            for name in record.get("categories", ()):
-                if name in CATEGORY_NAMES:
-                    withdrawn_at[Category(name)] = when
-        return cls(consent_from_records(records).granted(), withdrawn_at)
+        coverage = coverage_of(records)
+        return cls(coverage.consented_now(), coverage.withdrawn_at())
+
+    def taken_back_since(self, before: UploadConsent) -> frozenset[Category]:
+        """The categories `before` let leave that this later consent no longer
+        lets leave as they did: refused or withdrawn since, not given again, or
+        withdrawn since (what came before that withdrawal stays)."""
+        return frozenset(
+            c
+            for c in before.allowed
+            if c not in self.allowed or self.withdrawn_at.get(c) != before.withdrawn_at.get(c)
+        )
 
     def _since(self, category: Category | None) -> int:
         """Events of `category` captured after this time may leave (_MAX: none may)."""

@@ -5,9 +5,10 @@ its name, because sealing is randomised: rebuilding would give another name,
 and a retry after a lost answer must send the same bytes for the collector to
 recognise it. Redacting, holding or deleting a session drops its queued bundle
 in the same transaction (see store/sessions.py): what the person removed
-never leaves. A withdrawal does not touch the outbox (consent acts stay in
-the consent package); instead a queued bundle that may hold a category
-withdrawn after it was built is dropped when it is next about to leave.
+never leaves. A withdrawal or refusal does not touch the outbox (consent acts
+stay in the consent package); instead a queued bundle is dropped when it is
+next about to leave if it may hold a category that a bundle built now would
+leave out or cut (consented.py): the same rule for both.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from cleartrace.categories import Category
 from cleartrace.consent.ledger import Ledger
 from cleartrace.errors import BundleInvalid
 from cleartrace.store.db import connect, transaction, translate_errors
-from cleartrace.upload.bundle import parse_bundle
-from cleartrace.upload.consented import CATEGORY_NAMES, categories_of_counts
+from cleartrace.upload.bundle import MAX_HEADER, PREFIX, parse_header
+from cleartrace.upload.consented import UploadConsent, categories_of_counts
 
 if TYPE_CHECKING:
     from cleartrace.upload.client import Ack
@@ -62,23 +63,14 @@ def _changed_since(conn: sqlite3.Connection, session_id: str, seq: int) -> bool:
     )
 
 
-def _withdrawn_since(conn: sqlite3.Connection, seq: int) -> frozenset[Category]:
-    """Categories the ledger records as withdrawn after record `seq`."""
-    rows = conn.execute(
-        "SELECT record FROM ledger WHERE seq > ? AND record LIKE '%consent.withdrawn%'", (seq,)
-    ).fetchall()
-    out: set[Category] = set()
-    for (text,) in rows:
-        record = json.loads(text)
-        if record.get("kind") == "consent.withdrawn":
-            out.update(Category(c) for c in record.get("categories", ()) if c in CATEGORY_NAMES)
-    return frozenset(out)
+#: Ledger kinds that may take back a category a queued bundle holds.
+_TAKING_BACK = ("consent.withdrawn", "consent.refused")
 
 
-def _held(data: bytes) -> frozenset[Category]:
+def _held(header_prefix: bytes) -> frozenset[Category]:
     """The categories a bundle this device built may hold, read from its header."""
     try:
-        counts = parse_bundle(data).header["counts"]
+        counts = parse_header(header_prefix)[0]["counts"]
     except BundleInvalid:  # pragma: no cover - built here; treat as holding everything
         return frozenset(Category)
     return categories_of_counts(counts)
@@ -104,28 +96,55 @@ class Outbox:
             return [Queued(*row) for row in self._conn.execute(sql)]
 
     def bundle(self, name: str) -> bytes | None:
-        """The bytes of a queued bundle; None if it was dropped meanwhile, or
-        is dropped now because it holds a category withdrawn after it was built.
+        """The bytes of a queued bundle; None if it was dropped meanwhile, or is
+        dropped now because consent changed since it was built.
 
-        The withdrawal may have come after the bundle was queued (a refusal or
-        an outage kept it here): what the person withdrew never leaves, so the
-        bundle goes and its session, still approved, is bundled again.
+        A bundle built now would leave out a category refused or withdrawn
+        since (not given again), and cut one withdrawn since at that
+        withdrawal; a queued bundle holding such a category (a refusal or an
+        outage kept it here) goes, and its session, still approved, is bundled
+        again under the consent in force. Only reads happen unless a bundle
+        goes: the recorder keeps writing meanwhile.
 
         Raises:
             StoreError: the database cannot be read or written.
         """
-        with transaction(self._conn, self._path) as conn:
-            row = conn.execute(
-                "SELECT bundle, head_seq, session_id FROM outbox WHERE name=?", (name,)
+        with translate_errors(self._path):
+            row = self._conn.execute(
+                "SELECT head_seq, session_id FROM outbox WHERE name=?", (name,)
             ).fetchone()
             if row is None:
                 return None
-            data, head_seq, session_id = bytes(row[0]), int(row[1]), row[2]
-            if session_id is not None and _withdrawn_since(conn, head_seq) & _held(data):
-                conn.execute("DELETE FROM outbox WHERE name=?", (name,))
-                log.info("queued bundle %s holds a withdrawn category; dropped", name[:16])
+            if row[1] is not None and self._held_taken_back(name, int(row[0])):
+                with transaction(self._conn, self._path) as conn:
+                    conn.execute("DELETE FROM outbox WHERE name=?", (name,))
+                log.info("queued bundle %s holds a category taken back; dropped", name[:16])
                 return None
-        return data
+            row = self._conn.execute("SELECT bundle FROM outbox WHERE name=?", (name,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def _held_taken_back(self, name: str, head_seq: int) -> bool:
+        """Whether the bundle built at ledger record `head_seq` holds a category
+        the consent in force now takes back (UploadConsent.taken_back_since)."""
+        # Almost always no consent act came after the bundle: one indexed range
+        # read says so, and neither the ledger is folded nor the bundle read.
+        clauses = " OR ".join("record LIKE ?" for _ in _TAKING_BACK)
+        if not self._conn.execute(
+            f"SELECT 1 FROM ledger WHERE seq > ? AND ({clauses}) LIMIT 1",  # noqa: S608 - fixed text
+            (head_seq, *(f"%{kind}%" for kind in _TAKING_BACK)),
+        ).fetchone():
+            return False
+        records = [
+            json.loads(r) for (r,) in self._conn.execute("SELECT record FROM ledger ORDER BY seq")
+        ]
+        then = UploadConsent.from_records(r for r in records if int(r["seq"]) <= head_seq)
+        taken = UploadConsent.from_records(records).taken_back_since(then)
+        if not taken:
+            return False
+        prefix = self._conn.execute(
+            "SELECT substr(bundle, 1, ?) FROM outbox WHERE name=?", (PREFIX + MAX_HEADER, name)
+        ).fetchone()
+        return prefix is not None and bool(taken & _held(bytes(prefix[0])))
 
     def add(self, name: str, session_id: str | None, head_seq: int, data: bytes) -> Queued:
         """Queue a bundle (durably: it is committed before anything is sent).

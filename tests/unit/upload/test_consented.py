@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from cleartrace.categories import Category
+from cleartrace.consent.records import GENESIS, make_record, record_hash, sign_record
 from cleartrace.events import Event, Kind
+from cleartrace.org.coverage import coverage_of, time_ns
 from cleartrace.upload.consented import UploadConsent, categories_of_counts
 from cleartrace.upload.events_arrow import events_table
 
@@ -54,3 +61,43 @@ def test_a_bundle_with_focus_events_may_hold_titles() -> None:
         Category.APP_FOCUS,
         Category.WINDOW_TITLES,
     }
+
+
+T0 = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
+POLICY = {"id": "acme", "version": 1, "sha256": "2" * 64}
+
+
+def ns(minutes: float) -> int:
+    return time_ns((T0 + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z"))
+
+
+def ledger(*acts: tuple[str, float, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Signed, chained records as the device's Ledger writes them, at the given minutes."""
+    key, out, prev = Ed25519PrivateKey.generate(), [], GENESIS
+    for seq, (kind, minutes, fields) in enumerate(acts, 1):
+        when = T0 + timedelta(minutes=minutes)
+        record = sign_record(
+            make_record(seq=seq, prev=prev, kind=kind, fields=fields, now=when), key
+        )
+        prev = record_hash(record)
+        out.append(record)
+    return out
+
+
+def test_a_withdrawal_whose_clock_went_back_stops_what_ingest_would_drop() -> None:
+    keys = {"categories": ["keys"], "policy": POLICY}
+    records = ledger(
+        ("consent.given", 0, keys),
+        ("session.started", 10, {"session": "a1" * 16}),
+        # The clock stepped back 40 minutes: ingest takes both acts at minute 10.
+        ("consent.withdrawn", -30, keys),
+        ("consent.given", -20, keys),
+    )
+    events = [Event(ns(m), Kind.KEY_DOWN, 0x61) for m in (-25, 5, 10, 15)]
+    consent = UploadConsent.from_records(records)
+    sent = consent.filter(events_table(events, 0))
+    assert sent.column("t_ns").to_pylist() == [ns(15)]
+    # Everything that leaves is kept by ingest: nothing leaves only to be dropped.
+    outcome = coverage_of(records).apply(sent, session="a1" * 16, head_seq=10**6)
+    assert outcome.kept == sent.num_rows
+    assert outcome.dropped["withdrawn"] == 0
