@@ -2,7 +2,8 @@
 
 Every failure becomes an `UploadError` saying whether trying again can help
 (`retryable`): a collector that is down, overloaded (5xx) or rate-limiting
-(429) may accept later; a refusal (4xx) will not change by itself.
+(429) may accept later; a refusal (4xx) will not change by itself, nor will a
+redirect (3xx), which is never followed.
 """
 
 from __future__ import annotations
@@ -105,7 +106,11 @@ class CollectorClient:
 
     def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         try:
-            response = self._http.request(method, self.url + path, timeout=self._timeout, **kwargs)
+            # Never followed: a redirect would carry the enrolment token and the
+            # bundle past check_transport, to whatever address the answer names.
+            response = self._http.request(
+                method, self.url + path, timeout=self._timeout, allow_redirects=False, **kwargs
+            )
         except requests.exceptions.SSLError:
             raise UploadError(
                 f"cannot verify the TLS certificate of {self.url}; give its CA with "
@@ -119,6 +124,13 @@ class CollectorClient:
             ) from None
         if response.status_code >= 400:
             raise self._refused(response)
+        if response.is_redirect or 300 <= response.status_code < 400:
+            raise UploadError(
+                f"the collector at {self.url} answered with a redirect "
+                f"({response.status_code}); redirects are not followed, so that the enrolment "
+                "token and bundles reach only the address you gave: use the collector's own "
+                "address, or ask its administrator to stop redirecting"
+            )
         return response
 
     def _refused(self, response: requests.Response) -> CollectorRefused:
