@@ -7,8 +7,11 @@ real command with
     CLEARTRACE_FAULT_POINT=NAME        killed the first time NAME is reached
     CLEARTRACE_FAULT_POINT=NAME@N      killed the N-th time (e.g. between files)
 
-and then running it again without. Unset (always, outside such tests), a
-point costs one dictionary lookup and does nothing. The points:
+and then running it again without. A fault point is armed only when
+`CLEARTRACE_TESTING_FAULTS=1` is set as well: a crash test sets both, and
+a stray `CLEARTRACE_FAULT_POINT` alone (left in a shell, a service unit or
+an inherited environment) kills nothing. Unarmed (always, outside such
+tests), a point costs one dictionary lookup and does nothing. The points:
 
 =====================  ==========================================================
 upload.built           a bundle is sealed, not yet queued
@@ -29,16 +32,19 @@ import os
 import signal
 from collections import Counter
 
-__all__ = ["ENV", "fault_point"]
+__all__ = ["ENV", "TESTING", "fault_point"]
 
 ENV = "CLEARTRACE_FAULT_POINT"
+#: Must be "1" as well, or no fault point fires: the explicit switch of a crash test.
+TESTING = "CLEARTRACE_TESTING_FAULTS"
 _reached: Counter[str] = Counter()
 
 
 def fault_point(name: str) -> None:
-    """Kill this process with SIGKILL here if `CLEARTRACE_FAULT_POINT` asks for it."""
+    """Kill this process with SIGKILL here if `CLEARTRACE_FAULT_POINT` asks for
+    it and `CLEARTRACE_TESTING_FAULTS=1` arms it."""
     wanted = os.environ.get(ENV)
-    if wanted is None:
+    if wanted is None or os.environ.get(TESTING) != "1":
         return
     point, _, nth = wanted.partition("@")
     if point != name:

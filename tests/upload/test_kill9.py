@@ -17,7 +17,7 @@ import pytest
 from cleartrace.categories import Category
 from cleartrace.consent.signed_policy import active_policy
 from cleartrace.consent.state import give, withdraw
-from cleartrace.faults import ENV
+from cleartrace.faults import ENV, TESTING
 from cleartrace.home import Home
 from cleartrace.org.ingest import ingest
 from cleartrace.org.keys import load_private
@@ -29,11 +29,14 @@ from orgkit import Org, approve, enrolled, record_session
 
 
 def ct(
-    *args: str, fault: str | None = None, home: Path | None = None
+    *args: str, fault: str | None = None, home: Path | None = None, armed: bool = True
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != ENV}
+    """Run the CLI; with `fault`, killed at that fault point (when `armed`)."""
+    env = {k: v for k, v in os.environ.items() if k not in (ENV, TESTING)}
     if fault is not None:
         env[ENV] = fault
+        if armed:
+            env[TESTING] = "1"
     if home is not None:
         env["CLEARTRACE_HOME"] = str(home)
     return subprocess.run(
@@ -109,6 +112,20 @@ def test_an_upload_killed_at_any_step_completes_on_the_next_run(
     summary = ingest(str(org.collector.data), org.keys_dir, tmp_path / "dataset")
     assert summary.ok
     assert dataset_rows(tmp_path / "dataset") == expected
+
+
+def test_a_stray_fault_point_without_the_test_switch_kills_nothing(
+    org: Org, private_home: Paths
+) -> None:
+    home = enrolled(org, private_home)
+    give(home.ledger, frozenset(Category), active_policy(private_home))
+    session = record_session(home, 5)
+    approve(home, session)
+    home.close()
+
+    done = ct("upload", "--now", fault="upload.built", armed=False)
+    assert done.returncode == 0, done.stderr
+    assert sessions_stored(org) == {session: 1}
 
 
 # -- ingest ---------------------------------------------------------------------------

@@ -58,7 +58,7 @@ def ingest_killed_at(world: World, witness: Witness, point: str) -> None:
             *("--from", str(world.source), "--keys", str(world.keys), "--out", str(world.out)),
             *("--witness-key", str(witness.data / "witness.pub")),
         ],
-        env={**os.environ, "CLEARTRACE_FAULT_POINT": point},
+        env={**os.environ, "CLEARTRACE_FAULT_POINT": point, "CLEARTRACE_TESTING_FAULTS": "1"},
         capture_output=True,
         text=True,
         timeout=120,
