@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import sqlite3
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -141,3 +144,98 @@ def _restored_outbox_gets_409(org: Org, private_home: Paths, tmp_path: Path) -> 
     finally:
         home.close()
     assert org.collector.bundles() == before
+
+
+# -- a collector that lies about heads -----------------------------------------------
+
+
+class FakeHeads:
+    """Answers as the collector: every head query gets `seq` and a hash never seen."""
+
+    def __init__(self) -> None:
+        self.seq = 1000
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = json.dumps({"seq": fake.seq, "hash": secrets.token_hex(32)}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def point_enrolment_at(paths: Paths, url: str) -> None:
+    """Send this device's uploads to `url` (what a hostile network achieves by answering)."""
+    path = paths.home / "enrolment.json"
+    enrolment = json.loads(path.read_text())
+    enrolment["collector"] = url
+    path.write_text(json.dumps(enrolment))
+
+
+def alarms(paths: Paths) -> list[dict[str, object]]:
+    return [r for r in ledger(paths) if r["kind"] == "ledger.rollback"]
+
+
+def test_fake_heads_make_the_device_sign_one_alarm_not_one_per_head(
+    org: Org, private_home: Paths
+) -> None:
+    home = enrolled(org, private_home)
+    give(home.ledger, frozenset(Category), active_policy(private_home))
+    fake = FakeHeads()
+    try:
+        point_enrolment_at(private_home, fake.url)
+        up = Uploader(home.paths, home.keys, retry=Retry(attempts=1))
+        for _ in range(3):  # a new fake hash every pass
+            with pytest.raises(UploadError, match="does not extend"):
+                up.run()
+        assert len(alarms(private_home)) == 1
+        fake.seq = 10  # lower than the head already alarmed: nothing new
+        with pytest.raises(UploadError, match="does not extend"):
+            up.run()
+        assert len(alarms(private_home)) == 1
+        fake.seq = 2000  # higher: the officer should see it
+        with pytest.raises(UploadError, match="does not extend"):
+            up.run()
+        assert [a["witnessed"]["seq"] for a in alarms(private_home)] == [1000, 2000]  # type: ignore[index]
+    finally:
+        fake.close()
+        home.close()
+
+
+def test_the_alarm_clears_once_the_collector_acknowledges_a_bundle_again(
+    org: Org, private_home: Paths, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = enrolled(org, private_home)
+    give(home.ledger, frozenset(Category), active_policy(private_home))
+    home.close()
+    fake = FakeHeads()
+    try:
+        point_enrolment_at(private_home, fake.url)
+        assert main(["upload", "--now"]) == 2
+    finally:
+        fake.close()
+    capsys.readouterr()
+    assert main(["status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["ledger_alarm"]["witnessed"]["seq"] == 1000
+    # The answer came from elsewhere; the real collector's head is in this ledger.
+    point_enrolment_at(private_home, org.collector.url)
+    assert main(["upload", "--now"]) == 0, capsys.readouterr().err
+    assert [r["kind"] for r in ledger(private_home)][-1] == "bundle.uploaded"
+    capsys.readouterr()
+    assert main(["status", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["ledger_alarm"] is None
+    assert main(["outbox", "list"]) == 0
+    assert "restored from an old backup" not in capsys.readouterr().out

@@ -28,7 +28,7 @@ from cleartrace.errors import UploadError
 from cleartrace.events import CATEGORY_OF_KIND, Kind
 from cleartrace.faults import fault_point
 from cleartrace.store.sessions import Store
-from cleartrace.upload.alarm import ROLLBACK_DETECTED
+from cleartrace.upload.alarm import ROLLBACK_DETECTED, worth_alarming
 from cleartrace.upload.bundle import build_bundle
 from cleartrace.upload.client import Ack, CollectorClient, CollectorRefused
 from cleartrace.upload.consented import UploadConsent
@@ -89,6 +89,8 @@ class UploadPass:
     report: UploadReport
     #: Why bundles were refused in this pass (each stays queued).
     refused: list[str] = field(default_factory=list)
+    #: Whether this pass ledgered a rollback alarm (one at most: alarm.py).
+    alarmed: bool = False
 
     def send(self, item: Queued) -> Ack | None:
         """PUT one queued bundle; None if the collector did not take it."""
@@ -144,7 +146,8 @@ class UploadPass:
 
     def check_extends(self, witnessed: tuple[int, str]) -> None:
         """The local ledger must contain the head the collector witnessed; if it
-        does not, the first time ledger `ledger.rollback` (heads only).
+        does not, ledger `ledger.rollback` (heads only) unless an alarm already
+        stands for it or a higher head, or this pass wrote one (alarm.py).
 
         Raises:
             UploadError: it does not.
@@ -152,15 +155,14 @@ class UploadPass:
         seq, digest = witnessed
         if (seq == 0 and digest == GENESIS) or self.outbox.record_hash_at(seq) == digest:
             return
-        alarm = {"seq": seq, "hash": digest}
-        if not any(
-            r["kind"] == ROLLBACK_DETECTED and r["witnessed"] == alarm
-            for r in self.ledger.records()
-        ):
+        if not self.alarmed and worth_alarming(self.ledger.records(), seq):
             local = self.ledger.head() or (0, GENESIS)
             self.ledger.append(
-                ROLLBACK_DETECTED, witnessed=alarm, local={"seq": local[0], "hash": local[1]}
+                ROLLBACK_DETECTED,
+                witnessed={"seq": seq, "hash": digest},
+                local={"seq": local[0], "hash": local[1]},
             )
+            self.alarmed = True
             log.warning(
                 "the collector witnessed ledger record %d, which this ledger does not hold", seq
             )

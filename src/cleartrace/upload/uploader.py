@@ -5,8 +5,8 @@ by the recorder and the tray (`BackgroundUploader`):
 
 1. sessions whose hold period passed are approved (ledgered as such);
 2. bundles already queued are sent first, oldest first — except one holding
-   a category withdrawn since it was built, which is dropped (its session
-   is bundled again without it);
+   a category withdrawn or refused since it was built, which is dropped (its
+   session is bundled again without it);
 3. each approved session is bundled against the ledger head the collector
    witnessed (asked just before) with only what is consented now, field by
    field (consented.py), queued durably, then sent;
@@ -16,7 +16,7 @@ by the recorder and the tray (`BackgroundUploader`):
 
 The steps live in upload_pass.py. A bundle leaves the outbox only when the
 collector acknowledged its name. A collector head this ledger does not hold
-stops the pass and is ledgered once as `ledger.rollback` (alarm.py).
+stops the pass and is ledgered as `ledger.rollback`, once per head (alarm.py).
 Failures that may pass (collector down, 5xx, 429) are retried with
 exponential backoff and full jitter; the bundle stays queued either way.
 """
