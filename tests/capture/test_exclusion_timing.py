@@ -165,3 +165,43 @@ def test_keys_typed_just_before_stopping_are_kept(
     (session,) = sessions()
     keys = session["counts"]["keys"]
     assert keys == 2 * len("last words")
+
+
+def test_a_new_excluded_window_focused_in_the_burst_that_creates_it_records_nothing(
+    start_recorder: Callable[[], Recording],
+    xserver: Any,
+    app_window: Callable[..., str],
+    xdo: Callable[..., str],
+    private_home: Paths,
+) -> None:
+    """A prompt that maps, takes the focus and is typed into before the focus
+    watcher has even heard of the window (so before it could watch it)."""
+    from Xlib import XK, X
+    from Xlib.display import Display
+    from Xlib.ext import xtest
+
+    ct("consent", "give", "--all")
+    editor = app_window("Gedit", "notes")
+    rec = start_recorder()
+    _type_before(rec, private_home, xdo)
+    display = Display(xserver.display)
+    try:
+        screen = display.screen()
+        prompt = screen.root.create_window(
+            0, 0, 200, 100, 0, screen.root_depth, X.InputOutput, X.CopyFromParent
+        )
+        prompt.set_wm_class("pinentry", "KeePassXC")
+        prompt.map()
+        prompt.set_input_focus(X.RevertToParent, X.CurrentTime)
+        for char in VAULT_TYPING:
+            code = display.keysym_to_keycode(XK.string_to_keysym(char))
+            xtest.fake_input(display, X.KeyPress, code)
+            xtest.fake_input(display, X.KeyRelease, code)
+        display.create_resource_object("window", int(editor, 16)).set_input_focus(
+            X.RevertToParent, X.CurrentTime
+        )
+        display.sync()
+        _type_after(rec, private_home, xdo)
+    finally:
+        display.close()
+    _check_session(private_home, len(VAULT_TYPING))

@@ -41,8 +41,15 @@ _XI_ALL_MASTERS = 1
 _XI_FOCUS_MASK = (1 << _XI_FOCUS_IN) | (1 << _XI_FOCUS_OUT)
 _GENERIC_EVENT = 35
 _SEEN_MAX = 4096
+#: The focus left the window it was in for one not watched yet (or that vanished).
+_ELSEWHERE = -1
 # deviceid, time, sourceid, mode, detail, root, event: the first fields after evtype.
 _XI_FOCUS = struct.Struct("=HIHBBII")
+
+
+def _serial_before(a: int, b: int) -> bool:
+    """Request serial a came before b (16 bits, wrapping)."""
+    return 0 < (b - a) % 65536 < 32768
 
 
 def _display_error(exc: BaseException) -> DisplayUnavailable:
@@ -106,8 +113,13 @@ class FocusWatcher(threading.Thread):
         self._stopping = self._final_stop = False
         self._probes: collections.deque[int] = collections.deque()
         self._last_probe: int | None = None  # the token of the last probe, sent at stop
-        self._top: Any = None  # the watched window the focus is in (None: none)
+        # The top-level window the focus is in: None for none (the root, or no
+        # focus), _ELSEWHERE while it is in a window not watched yet.
+        self._top: int | None = None
         self._seen: dict[int, FocusText] = {}  # what each focused window was
+        # The request serial that starts watching the latest new window, until
+        # an event shows the server has handled it.
+        self._unwatched_until: int | None = None
 
     # -- life -------------------------------------------------------------------
 
@@ -172,14 +184,22 @@ class FocusWatcher(threading.Thread):
         from Xlib import X
 
         display = self._display
-        moves: list[tuple[int, Any]] = []  # (server time, watched window or None)
+        moves: list[tuple[int, int | None]] = []  # (server time, as `_top`)
         created = False
         while display.pending_events():
             event = display.next_event()
+            serial = getattr(event, "sequence_number", None)
+            pending = self._unwatched_until
+            if pending is not None and serial is not None and not _serial_before(serial, pending):
+                self._unwatched_until = None  # from here on, new windows are watched
             if event.type == _GENERIC_EVENT and getattr(event, "extension", None) == self._xi:
                 self._focus_event(event, moves)
             elif event.type == X.CreateNotify and event.parent == self._root:
-                created = self._watch(event.window) or created
+                if self._watch(event.window):
+                    created = True
+                    # Focus events the server sent before it had this request
+                    # may hide a visit to the new window (see _focus_event).
+                    self._unwatched_until = (self._display.display.request_serial - 1) % 65536
             elif event.type == X.PropertyNotify and event.window == self._probe_window:
                 self._report_moves(moves)
                 moves = []
@@ -192,25 +212,32 @@ class FocusWatcher(threading.Thread):
                 if not self.ready.is_set():
                     self.ready.set()
         self._report_moves(moves)
-        if created or (self._top is None and moves):
+        if created or self._top == _ELSEWHERE:
             self._check_focus()
 
-    def _focus_event(self, event: Any, moves: list[tuple[int, Any]]) -> None:
+    def _focus_event(self, event: Any, moves: list[tuple[int, int | None]]) -> None:
         if event.evtype not in (_XI_FOCUS_IN, _XI_FOCUS_OUT):
             return
         _, stamp, _, _, detail, _, wid = _XI_FOCUS.unpack_from(event.data)
         current = moves[-1][1] if moves else self._top
         if event.evtype == _XI_FOCUS_IN:
             window = None if wid == self._root.id else wid
+            if moves and moves[-1] == (stamp, _ELSEWHERE) and self._unwatched_until is None:
+                # Where the focus went when it left. Not while a new window may
+                # still be unwatched: the focus may have been in it in between.
+                moves[-1] = (stamp, window)
+                return
         elif detail != _XI_INFERIOR and wid == current:
-            window = None  # the focus left the window it was in; a FocusIn may follow
+            # It left: for a window we watch, its FocusIn follows at once; if
+            # none does, it went to one we do not watch yet, judged unknown.
+            window = _ELSEWHERE
         else:
             return
         # Every step counts, even within one millisecond: the keys of that
         # millisecond may have gone to any window the focus passed through.
         moves.append((stamp, window))
 
-    def _report_moves(self, moves: list[tuple[int, Any]]) -> None:
+    def _report_moves(self, moves: list[tuple[int, int | None]]) -> None:
         for stamp, wid in moves:
             if wid == self._top:
                 continue
@@ -218,29 +245,37 @@ class FocusWatcher(threading.Thread):
             self._timeline.timed(stamp, self._describe(wid))
 
     def _check_focus(self) -> None:
-        """Ask where the focus is: it may be in a window created (and focused)
-        before its CreateNotify reached us, whose FocusIn nobody sent us."""
-        focus = self._display.get_input_focus().focus
-        wid = None if isinstance(focus, int) else self._watched_ancestor(focus)
+        """Ask where the focus is, and watch that window: it may be one created
+        (and focused) before its CreateNotify reached us, whose FocusIn nobody
+        sent us. Until now its state was unknown (excluded); from the next
+        watermark it is what this finds."""
+        wid = self._locate()
+        if wid is not None and wid != _ELSEWHERE:
+            self._watch(self._display.create_resource_object("window", wid))
         if wid != self._top:
             self._top = wid
             self._timeline.untimed(self._describe(wid))
 
-    def _watched_ancestor(self, window: Any) -> int | None:
-        """The top-level window (child of the root) holding `window`, None if none."""
+    def _locate(self) -> int | None:
+        """The top-level window with the keyboard focus now, as `_top`."""
+        from Xlib import X
         from Xlib import error as xerror
 
         try:
-            while window.id != self._root.id:
+            focus = self._display.get_input_focus().focus
+            if focus == X.PointerRoot:  # keys go to the window under the pointer
+                focus = self._root.query_pointer().child
+            if isinstance(focus, int) or focus.id in (0, self._root.id):
+                return None
+            window = focus
+            while True:
                 parent = window.query_tree().parent
-                if isinstance(parent, int) or parent.id == 0:
-                    return None
-                if parent.id == self._root.id:
+                if isinstance(parent, int) or parent.id in (0, self._root.id):
                     return int(window.id)
                 window = parent
         except (xerror.BadWindow, xerror.BadDrawable) as exc:
             log.debug("the focused window vanished: %s", type(exc).__name__)
-        return None
+            return _ELSEWHERE
 
     def _watch(self, window: Any) -> bool:
         """Select XI2 focus events on `window`; False if it vanished first."""
@@ -272,10 +307,7 @@ class FocusWatcher(threading.Thread):
 
     def _report_start(self) -> None:
         """The focus at start: asked, since no event told of it."""
-        focus = self._display.get_input_focus().focus
-        self._top = None if isinstance(focus, int) else self._watched_ancestor(focus)
-        if self._top is None and not isinstance(focus, int) and focus.id != self._root.id:
-            self._top = int(focus.id)  # a window with no top-level ancestor: itself
+        self._top = self._locate()
         self._timeline.untimed(self._describe(self._top))
 
     def _describe(self, wid: int | None) -> FocusText | None:
@@ -289,6 +321,9 @@ class FocusWatcher(threading.Thread):
         if wid is None:
             self.current = (None, None)
             return self.current
+        if wid == _ELSEWHERE:
+            self.current = (None, None)
+            return None
         try:
             window = self._display.create_resource_object("window", wid)
             found = self._with_class(window)
