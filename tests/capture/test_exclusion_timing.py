@@ -205,3 +205,48 @@ def test_a_new_excluded_window_focused_in_the_burst_that_creates_it_records_noth
     finally:
         display.close()
     _check_session(private_home, len(VAULT_TYPING))
+
+
+def test_keys_typed_while_a_new_excluded_window_grabs_the_keyboard_are_not_stored(
+    start_recorder: Callable[[], Recording],
+    xserver: Any,
+    app_window: Callable[..., str],
+    xdo: Callable[..., str],
+    private_home: Paths,
+) -> None:
+    """A PIN prompt grabs the keyboard without taking the focus: the keys go to
+    it although the focus stays in the editor."""
+    from Xlib import XK, X
+    from Xlib.display import Display
+    from Xlib.ext import xtest
+
+    ct("consent", "give", "--all")
+    app_window("Gedit", "notes")
+    rec = start_recorder()
+    _type_before(rec, private_home, xdo)
+    display = Display(xserver.display)
+    try:
+        screen = display.screen()
+        prompt = screen.root.create_window(
+            0, 0, 200, 100, 0, screen.root_depth, X.InputOutput, X.CopyFromParent
+        )
+        prompt.set_wm_class("pinentry", "KeePassXC")
+        prompt.map()
+        grabbed = prompt.grab_keyboard(False, X.GrabModeAsync, X.GrabModeAsync, X.CurrentTime)
+        assert grabbed == X.GrabSuccess
+        for n, char in enumerate(VAULT_TYPING):
+            if n == 4:  # the rest well after the recorder has looked at the focus again
+                display.sync()
+                time.sleep(0.6)
+            code = display.keysym_to_keycode(XK.string_to_keysym(char))
+            xtest.fake_input(display, X.KeyPress, code)
+            xtest.fake_input(display, X.KeyRelease, code)
+        display.sync()
+        time.sleep(0.6)
+        display.ungrab_keyboard(X.CurrentTime)
+        display.sync()
+        time.sleep(0.3)  # let the prompt's grab end before the editor is typed in again
+        _type_after(rec, private_home, xdo)
+    finally:
+        display.close()
+    _check_session(private_home, len(VAULT_TYPING))

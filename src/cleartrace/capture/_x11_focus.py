@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 _JOIN_TIMEOUT = 2.0
 _XI_FOCUS_IN, _XI_FOCUS_OUT = 9, 10  # XI_FocusIn, XI_FocusOut
 _XI_INFERIOR = 2  # XINotifyInferior: the focus moved within the same window's subtree
+# XINotifyGrab, XINotifyWhileGrabbed, XINotifyPassiveGrab: the keys went to a
+# grabbing window; get_input_focus still names the focus window.
+_XI_GRAB_MODES = frozenset((1, 3, 4))
 _XI_ALL_MASTERS = 1
 _XI_FOCUS_MASK = (1 << _XI_FOCUS_IN) | (1 << _XI_FOCUS_OUT)
 _GENERIC_EVENT = 35
@@ -120,6 +123,9 @@ class FocusWatcher(threading.Thread):
         # The request serial that starts watching the latest new window, until
         # an event shows the server has handled it.
         self._unwatched_until: int | None = None
+        # The keyboard went to a grab on a window we do not watch: unknown until
+        # the grab ends (a FocusIn), whatever get_input_focus says.
+        self._grabbed_away = False
 
     # -- life -------------------------------------------------------------------
 
@@ -203,7 +209,7 @@ class FocusWatcher(threading.Thread):
             elif event.type == X.PropertyNotify and event.window == self._probe_window:
                 self._report_moves(moves)
                 moves = []
-                if created:
+                if created and not self._grabbed_away:
                     self._check_focus()
                     created = False
                 token = self._probes.popleft()
@@ -212,16 +218,17 @@ class FocusWatcher(threading.Thread):
                 if not self.ready.is_set():
                     self.ready.set()
         self._report_moves(moves)
-        if created or self._top == _ELSEWHERE:
+        if (created or self._top == _ELSEWHERE) and not self._grabbed_away:
             self._check_focus()
 
     def _focus_event(self, event: Any, moves: list[tuple[int, int | None]]) -> None:
         if event.evtype not in (_XI_FOCUS_IN, _XI_FOCUS_OUT):
             return
-        _, stamp, _, _, detail, _, wid = _XI_FOCUS.unpack_from(event.data)
+        _, stamp, _, mode, detail, _, wid = _XI_FOCUS.unpack_from(event.data)
         current = moves[-1][1] if moves else self._top
         if event.evtype == _XI_FOCUS_IN:
             window = None if wid == self._root.id else wid
+            self._grabbed_away = False
             if moves and moves[-1] == (stamp, _ELSEWHERE) and self._unwatched_until is None:
                 # Where the focus went when it left. Not while a new window may
                 # still be unwatched: the focus may have been in it in between.
@@ -231,6 +238,7 @@ class FocusWatcher(threading.Thread):
             # It left: for a window we watch, its FocusIn follows at once; if
             # none does, it went to one we do not watch yet, judged unknown.
             window = _ELSEWHERE
+            self._grabbed_away = mode in _XI_GRAB_MODES
         else:
             return
         # Every step counts, even within one millisecond: the keys of that
