@@ -5,7 +5,10 @@ Prints one JSON object. Three runs:
 1. throughput — a deterministic synthetic stream (≈60 % moves, 30 % key
    press/release, 7 % clicks, 3 % scrolls, a focus change every ~500 events)
    is fed through the capture callback from a producer thread while the real
-   writer thread drains it every 200 ms into a real encrypted store.
+   writer thread drains it every 200 ms into a real encrypted store. Focus
+   changes go to a real focus timeline, whose watermark a stand-in watcher
+   confirms (at the newest event's time) whenever the writer asks, so every
+   event is held and decided by its time as in a recording.
 2. human rate — 100 events/s for 60 s of event time, one flush every 200 ms
    (an injected clock stands in for waiting), then the session is closed.
 3. idle — a real `cleartrace record` on Xvfb with every category consented and
@@ -29,8 +32,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cleartrace.capture.base import Sink
+from cleartrace.capture.base import Sink, StampedEvent
 from cleartrace.capture.pipeline import Writer
+from cleartrace.capture.timeline import FocusState, FocusTimeline
 from cleartrace.events import Kind, RawEvent
 from cleartrace.paths import Paths, ensure_private_dirs
 from cleartrace.store.keys import load_keys
@@ -75,6 +79,29 @@ def synthetic_stream(n: int, seed: int = 7) -> list[RawEvent]:
     return out[:n]
 
 
+class _Watcher:
+    """Stands in for the X11 focus watcher: the server clock is the newest event's
+    time (synthetic streams run faster than the wall clock), and every request
+    for a watermark is answered at once, as a round trip would be."""
+
+    def __init__(self) -> None:
+        self.timeline = FocusTimeline(lambda window: FocusState(False, window))
+        self.now_ms = 0
+        self.timeline.attach(self.confirm)
+
+    def confirm(self, *, final: bool = False) -> None:
+        timeline = self.timeline
+        timeline.confirm(self.now_ms, timeline.probe_token(), self.now_ms * MS, final=final)
+
+    def play(self, ev: RawEvent) -> StampedEvent | None:
+        """Advance the clock to `ev`; a focus change goes to the timeline, input is returned."""
+        self.now_ms = ev[0] // MS
+        if ev[1] == Kind.FOCUS:
+            self.timeline.timed(self.now_ms, ev[6])
+            return None
+        return (*ev[:7], self.now_ms)  # type: ignore[return-value]
+
+
 def _open_store(home: Path) -> tuple[Store, Paths]:
     """A new store, closed once so that its schema is checkpointed out of the WAL."""
     paths = Paths(home=home, runtime=home / "run")
@@ -103,15 +130,21 @@ def throughput(n: int) -> dict[str, Any]:
         def write(batch: list[RawEvent]) -> None:
             nonlocal written
             store.append_chunk(session, batch)
-            written += len(batch)
+            written += sum(ev[1] != Kind.FOCUS for ev in batch)
 
-        writer = Writer(sink.queue, write, time.monotonic_ns, flush_interval=0.2)
-        put = sink.queue.put
+        watcher = _Watcher()
+        watcher.timeline.untimed(stream[0][6])
+        watcher.confirm()
+        writer = Writer(sink.queue, write, time.monotonic_ns, watcher.timeline, flush_interval=0.2)
+        put, play = sink.queue.put, watcher.play
 
         def produce() -> None:
             # What a hook callback does for each event: one tuple onto the queue.
             for ev in stream:
-                put(ev)
+                stamped = play(ev)
+                if stamped is not None:
+                    put(stamped)
+            watcher.confirm(final=True)  # the hooks stopped
 
         cpu0, t0 = time.process_time(), time.perf_counter()
         writer.start()
@@ -125,7 +158,9 @@ def throughput(n: int) -> dict[str, Any]:
         store.end_session(session, time.time_ns())
         closed_bytes = _disk_bytes(paths) - base
         store.close()
-    assert written == n, (written, n)
+    # Every input event is decided and kept (no window is excluded).
+    inputs = sum(ev[1] != Kind.FOCUS for ev in stream)
+    assert written == inputs, (written, inputs)
     return {
         "events": n,
         "events_per_s": round(n / wall),
@@ -139,12 +174,11 @@ def callback_latency(n: int = 200_000) -> dict[str, Any]:
     """Time each call of a key callback as the X11 backend builds it."""
     sink = Sink()
     put, mono, perf = sink.queue.put, time.monotonic_ns, time.perf_counter_ns
-    kind = int(Kind.KEY_DOWN)
+    kind, on, stamp = int(Kind.KEY_DOWN), [True], [12345]
 
     def on_press(code: int) -> None:
-        if sink.excluded:
-            return
-        put((mono(), kind, code, 0, 0, 0, None))
+        if on[0]:
+            put((mono(), kind, code, 0, 0, 0, None, stamp[0]))
 
     samples, empty = [], []
     for i in range(n):
@@ -172,12 +206,22 @@ def human_rate(rate: int = 100, seconds: int = 60) -> dict[str, Any]:
         session = store.begin_session(time.time_ns(), 0)
         clock = [0]
         sink = Sink()
-        writer = Writer(sink.queue, lambda b: store.append_chunk(session, b), lambda: clock[0])
+        watcher = _Watcher()
+        watcher.timeline.untimed(stream[0][6])
+        watcher.confirm()
+        writer = Writer(
+            sink.queue, lambda b: store.append_chunk(session, b), lambda: clock[0], watcher.timeline
+        )
         for start in range(0, len(stream), per_flush):
             for ev in stream[start : start + per_flush]:
-                sink.queue.put(ev)
+                stamped = watcher.play(ev)
+                if stamped is not None:
+                    sink.queue.put(stamped)
             clock[0] = stream[start + per_flush - 1][0] + 200 * MS
-            writer.flush_now()
+            watcher.now_ms = clock[0] // MS
+            writer.flush_now(final=False)
+        watcher.confirm(final=True)
+        writer.flush_now()
         open_bytes = _disk_bytes(paths) - base
         store.end_session(session, time.time_ns())
         closed = _disk_bytes(paths) - base

@@ -20,13 +20,14 @@ from typing import Any
 
 from cleartrace.capture.base import Backend, Sink
 from cleartrace.capture.pipeline import Writer
+from cleartrace.capture.timeline import UNKNOWN, FocusState, FocusTimeline
 from cleartrace.categories import Category
 from cleartrace.consent.exclusions import Exclusions, PersonalExclusions, load_exclusions
 from cleartrace.consent.signed_policy import active_policy
 from cleartrace.consent.state import consent_from_records
 from cleartrace.control import ControlServer
 from cleartrace.errors import ClearTraceError, NoConsent, UsageError
-from cleartrace.events import CATEGORY_OF_KIND, Kind, RawEvent
+from cleartrace.events import CATEGORY_OF_KIND, FocusText, Kind, RawEvent
 from cleartrace.home import Home
 from cleartrace.review.redaction import forget_since
 from cleartrace.store.sessions import SessionHandle
@@ -34,8 +35,6 @@ from cleartrace.store.sessions import SessionHandle
 __all__ = ["Recorder"]
 
 log = logging.getLogger(__name__)
-
-_FOCUS = int(Kind.FOCUS)
 
 
 def _iso(ts: float) -> str:
@@ -61,11 +60,11 @@ class Recorder:
         self._flush_interval = flush_interval
         self._tick = tick
         self._lock = threading.RLock()
-        # Only for focus state: the focus thread must never wait for `_lock`,
-        # which is held while that very thread is being stopped.
-        self._focus_lock = threading.Lock()
         self._stop = threading.Event()
         self._sink = Sink()
+        # Where the focus was when, judged by `_judge` on the focus thread; the
+        # writer decides by it which events went to an excluded application.
+        self._timeline = FocusTimeline(self._judge)
         self._granted: frozenset[Category] = frozenset()
         self._ledger_seq = -1
         self._personal = PersonalExclusions.open(home.ledger, home.keys.master)
@@ -75,8 +74,6 @@ class Recorder:
         self._mouse_flags: tuple[bool, bool, bool] | None = None
         self._focus_titles: bool | None = None
         self._keyboard = False
-        self._focused: tuple[str | None, str | None] = (None, None)
-        self._last_focus: tuple[str | None, str | None] | None = None
         self._counts: Counter[int] = Counter()
         self._session: SessionHandle | None = None
         self._writer: Writer | None = None
@@ -131,6 +128,7 @@ class Recorder:
             self._sink.queue,
             self._write_batch,
             time.monotonic_ns,
+            self._timeline,
             flush_interval=self._flush_interval,
             move_hz=self._policy.mouse_move_hz,
         )
@@ -175,9 +173,18 @@ class Recorder:
         return frozenset() if self._paused else self._granted
 
     def _reconcile(self) -> None:
-        """Install exactly the hooks `_active()` allows; remove the rest."""
+        """Install exactly the hooks `_active()` allows; remove the rest.
+
+        The focus watcher starts before the input hooks and stops after them:
+        every input event must fall within what its timeline covers.
+        """
         active = self._active()
         backend, sink = self._backend, self._sink
+        # The focus watcher runs whenever anything is captured: exclusions need it
+        # even when app_focus itself has no consent (then nothing of it is stored).
+        titles = Category.WINDOW_TITLES in active if active else None
+        if titles != self._focus_titles and titles is not None:
+            backend.start_focus(self._timeline, titles=titles)
         if (Category.KEYS in active) != self._keyboard:
             if self._keyboard:
                 backend.stop_keyboard()
@@ -196,47 +203,25 @@ class Recorder:
             if wanted is not None:
                 backend.start_mouse(sink, moves=flags[0], clicks=flags[1], scrolls=flags[2])
             self._mouse_flags = wanted
-        # The focus watcher runs whenever anything is captured: exclusions need it
-        # even when app_focus itself has no consent (then nothing of it is stored).
-        titles = Category.WINDOW_TITLES in active if active else None
-        if titles != self._focus_titles:
-            if self._focus_titles is not None:
-                backend.stop_focus()
-                self._leave_exclusion(time.monotonic_ns())
-            if titles is not None:
-                backend.start_focus(self._on_focus, titles=titles)
-            self._focus_titles = titles
+        if titles != self._focus_titles and titles is None:
+            backend.stop_focus()
+        self._focus_titles = titles
 
-    def _on_focus(self, t_ns: int, app: str | None, title: str | None) -> None:
-        """Called on the focus thread at every focus change, and after consent or
-        exclusions change (to re-judge the window that has focus now)."""
-        with self._focus_lock:
-            self._judge_focus(t_ns, app, title)
+    def _judge(self, window: FocusText | None) -> FocusState:
+        """What the recorder makes of a focused window (on the focus thread).
 
-    def _judge_focus(self, t_ns: int, app: str | None, title: str | None) -> None:
-        sink = self._sink
-        excluded = self._exclusions.is_excluded(app)
-        self._focused = (app, title)
-        if excluded:
-            if not sink.excluded:
-                sink.excluded = True  # first: no input event may slip in after the marker
-                sink.queue.put((t_ns, int(Kind.EXCLUDED_START), 0, 0, 0, 0, None))
-                self._last_focus = None
-            return
-        self._leave_exclusion(t_ns)
+        None (the window vanished before it could be read) is unknown, and
+        unknown is treated as excluded.
+        """
+        if window is None:
+            return UNKNOWN
+        app, title = window
+        if self._exclusions.is_excluded(app):
+            return FocusState(True, None)
         active = self._active()
         if Category.APP_FOCUS not in active:
-            return
-        shown = (app, title if Category.WINDOW_TITLES in active else None)
-        if shown != self._last_focus:  # the same context again starts no new stream
-            self._last_focus = shown
-            sink.queue.put((t_ns, _FOCUS, 0, 0, 0, 0, shown))
-
-    def _leave_exclusion(self, t_ns: int) -> None:
-        sink = self._sink
-        if sink.excluded:
-            sink.queue.put((t_ns, int(Kind.EXCLUDED_END), 0, 0, 0, 0, None))
-            sink.excluded = False
+            return FocusState(False, None)
+        return FocusState(False, (app, title if Category.WINDOW_TITLES in active else None))
 
     # -- periodic work ----------------------------------------------------------
 
@@ -249,8 +234,7 @@ class Recorder:
             self._exclusions = load_exclusions(self._personal, self._policy)
             self._reconcile()
             if self._focus_titles is not None:
-                app, title = self._focused
-                self._on_focus(time.monotonic_ns(), app, title)
+                self._timeline.rejudge()
 
     def _reload_consent(self) -> None:
         head = self._home.ledger.head()
@@ -312,12 +296,7 @@ class Recorder:
                 done = forget_since(self._home.store, self._home.ledger, since)
             finally:
                 self._counts.clear()
-                self._start_session()
-                with self._focus_lock:
-                    self._last_focus = None  # the new session starts with its context
-                if self._focus_titles is not None:
-                    app, title = self._focused
-                    self._on_focus(time.monotonic_ns(), app, title)
+                self._start_session()  # its writer starts with the context in force
             return sum(r.count for r in done)
 
     # -- status and control -----------------------------------------------------
@@ -336,7 +315,9 @@ class Recorder:
                 category = CATEGORY_OF_KIND[Kind(kind)]
                 name = category.value if category else "excluded_markers"
                 counts[name] = counts.get(name, 0) + n
-            app = self._focused[0] if Category.APP_FOCUS in self._granted else None
+            watched = self._focus_titles is not None
+            excluded = watched and self._timeline.current.excluded
+            app = self._backend.focused()[0] if Category.APP_FOCUS in self._granted else None
             return {
                 "pid": os.getpid(),
                 "state": state,
@@ -344,8 +325,8 @@ class Recorder:
                 "hooks": self._backend.hooks(),
                 "granted": sorted(c.value for c in self._granted),
                 "session": None if self._session is None else self._session.id,
-                "excluded_now": self._sink.excluded,
-                "application": None if self._sink.excluded else app,
+                "excluded_now": excluded,
+                "application": None if excluded else app,
                 "counts": counts,
             }
 

@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 
 from cleartrace.capture._x11 import X11Backend
-from cleartrace.capture.base import Sink
+from cleartrace.capture.base import Sink, StampedEvent
 from cleartrace.capture.display import check_display, display_support
+from cleartrace.capture.timeline import FocusState, FocusTimeline
 from cleartrace.errors import DisplayUnavailable
-from cleartrace.events import Kind, RawEvent
+from cleartrace.events import FocusText, Kind
 
 pytestmark = pytest.mark.xserver
 
@@ -25,7 +26,7 @@ def backend(xserver: Any) -> Iterator[X11Backend]:
     b.close()
 
 
-def drain(sink: Sink, settle: float = 0.3) -> list[RawEvent]:
+def drain(sink: Sink, settle: float = 0.3) -> list[StampedEvent]:
     time.sleep(settle)
     out = []
     while not sink.queue.empty():
@@ -33,7 +34,7 @@ def drain(sink: Sink, settle: float = 0.3) -> list[RawEvent]:
     return out
 
 
-def kinds(events: list[RawEvent]) -> list[int]:
+def kinds(events: list[StampedEvent]) -> list[int]:
     return [e[1] for e in events]
 
 
@@ -83,14 +84,38 @@ def test_moves_and_scrolls(backend: X11Backend, xdo: Callable[..., str]) -> None
     assert scrolls == [(123, 234, 0, 1), (123, 234, 0, -1)]
 
 
-def test_excluded_sink_drops_events_before_the_queue(
-    backend: X11Backend, xdo: Callable[..., str]
+def test_events_carry_the_server_time_of_the_x_event(
+    backend: X11Backend, xserver: Any, xdo: Callable[..., str]
 ) -> None:
+    from Xlib import X
+    from Xlib.display import Display
+
     sink = Sink()
-    sink.excluded = True
     backend.start_keyboard(sink)
-    xdo("type", "secret")
-    assert drain(sink) == []
+    backend.start_mouse(sink, moves=False, clicks=True, scrolls=False)
+    display = Display(xserver.display)
+    try:  # a property change on our own window: its PropertyNotify has the server time
+        window = display.screen().root.create_window(
+            0, 0, 1, 1, 0, 0, X.InputOnly, X.CopyFromParent, event_mask=X.PropertyChangeMask
+        )
+        atom = display.intern_atom("_TEST_TIME")
+        window.change_property(atom, atom, 8, b"")
+        display.sync()
+        xdo("key", "a")
+        xdo("click", "1")
+        window.change_property(atom, atom, 8, b"")
+        display.sync()
+        stamps = []
+        while len(stamps) < 2:
+            event = display.next_event()
+            if event.type == X.PropertyNotify:
+                stamps.append(event.time)
+    finally:
+        display.close()
+    events = drain(sink)
+    assert kinds(events) == [Kind.KEY_DOWN, Kind.KEY_UP, Kind.BUTTON_DOWN, Kind.BUTTON_UP]
+    assert all(stamps[0] <= e[7] <= stamps[1] for e in events)
+    assert [e[7] for e in events] == sorted(e[7] for e in events)
 
 
 def test_stop_returns_quickly_on_an_idle_display(backend: X11Backend) -> None:
@@ -107,9 +132,14 @@ def test_stop_returns_quickly_on_an_idle_display(backend: X11Backend) -> None:
     backend.stop_keyboard()  # idempotent
 
 
-def _focus_events(backend: X11Backend, titles: bool) -> list[tuple[str | None, str | None]]:
-    seen: list[tuple[str | None, str | None]] = []
-    backend.start_focus(lambda t, app, title: seen.append((app, title)), titles=titles)
+def _focus_events(backend: X11Backend, titles: bool) -> list[FocusText | None]:
+    seen: list[FocusText | None] = []
+
+    def judge(window: FocusText | None) -> FocusState:
+        seen.append(window)
+        return FocusState(False, window)
+
+    backend.start_focus(FocusTimeline(judge), titles=titles)
     return seen
 
 

@@ -1,5 +1,9 @@
 """X11 capture: pynput listeners for input, python-xlib for the focused window.
 
+Every event is queued with the X server's time of the event as well as the
+monotonic time of its callback: exclusion is decided by the server time,
+against the focus watcher's timeline (`cleartrace.capture.timeline`).
+
 pynput and Xlib are imported inside the methods: pynput raises ImportError at
 import time with no (or a bad) DISPLAY, and nothing may touch the display
 before consent and `check_display`.
@@ -10,12 +14,12 @@ from __future__ import annotations
 import enum
 import logging
 import os
-import select
-import threading
 import time
 from typing import Any
 
-from cleartrace.capture.base import FocusHandler, Sink
+from cleartrace.capture._x11_focus import FocusWatcher
+from cleartrace.capture.base import Sink
+from cleartrace.capture.timeline import FocusTimeline
 from cleartrace.errors import DisplayUnavailable
 from cleartrace.events import Kind, keysym_of_char
 
@@ -29,7 +33,6 @@ _SCROLL = int(Kind.SCROLL)
 _JOIN_TIMEOUT = 2.0  # the longest a stop_* may take
 _QUICK_JOIN = 0.5  # after this, provoke an event (see _stop_listener)
 _START_TIMEOUT = 5.0
-_POLL_NO_WM = 0.25  # focus check period without an EWMH window manager
 
 
 class _Switch:
@@ -96,12 +99,14 @@ class _Hook:
     threading.excepthook; `error` keeps the type name for a start that failed.
     """
 
-    __slots__ = ("device", "error", "listener", "names", "switch")
+    __slots__ = ("device", "error", "listener", "names", "stamp", "switch")
 
     def __init__(self, device: str, names: list[str]) -> None:
         self.device, self.names, self.switch = device, names, _Switch()
         self.listener: Any = None
         self.error: str | None = None
+        # The server time of the event being dispatched, read by the callbacks.
+        self.stamp = [0]
 
     def start(self, listener: Any) -> None:
         """Start `listener` and return once it is hooked.
@@ -113,6 +118,15 @@ class _Hook:
             DisplayUnavailable: the thread ended or hung before hooking.
         """
         self.listener, run = listener, listener.run
+        handle, stamp = listener._handle_message, self.stamp
+
+        def stamped(display: Any, event: Any, injected: bool) -> None:
+            # pynput hands callbacks a key or a position, not the X event: keep
+            # the event's server time where this hook's callbacks read it.
+            stamp[0] = event.time
+            handle(display, event, injected)
+
+        listener._handle_message = stamped
 
         def guarded_run() -> None:
             try:
@@ -194,7 +208,7 @@ class X11Backend:
     def __init__(self) -> None:
         self._keyboard: _Hook | None = None
         self._mouse: _Hook | None = None
-        self._focus: _FocusWatcher | None = None
+        self._focus: FocusWatcher | None = None
 
     def start_keyboard(self, sink: Sink) -> None:
         """Hook the keyboard; restarts a running keyboard hook.
@@ -208,15 +222,17 @@ class X11Backend:
         except ImportError as exc:
             raise _display_error("keyboard", exc) from exc
         hook = _Hook("keyboard", ["keyboard"])
-        switch, put, mono, code = hook.switch, sink.queue.put, time.monotonic_ns, _keysym
+        switch, put, mono, code, stamp = (
+            hook.switch, sink.queue.put, time.monotonic_ns, _keysym, hook.stamp,
+        )  # fmt: skip
 
         def on_press(key: Any) -> None:
-            if switch.on and not sink.excluded:
-                put((mono(), _KEY_DOWN, code(key), 0, 0, 0, None))
+            if switch.on:
+                put((mono(), _KEY_DOWN, code(key), 0, 0, 0, None, stamp[0]))
 
         def on_release(key: Any) -> None:
-            if switch.on and not sink.excluded:
-                put((mono(), _KEY_UP, code(key), 0, 0, 0, None))
+            if switch.on:
+                put((mono(), _KEY_UP, code(key), 0, 0, 0, None, stamp[0]))
 
         hook.start(keyboard.Listener(on_press=on_press, on_release=on_release))
         self._keyboard = hook
@@ -245,20 +261,21 @@ class X11Backend:
             raise _display_error("mouse", exc) from exc
         names = [n for n, on in (("mouse.move", moves), ("mouse.click", clicks)) if on]
         hook = _Hook("mouse", names + (["mouse.scroll"] if scrolls else []))
-        switch, put, mono = hook.switch, sink.queue.put, time.monotonic_ns
+        switch, put, mono, stamp = hook.switch, sink.queue.put, time.monotonic_ns, hook.stamp
 
         def on_move(x: int, y: int) -> None:
-            if switch.on and not sink.excluded:
-                put((mono(), _MOVE, x, y, 0, 0, None))
+            if switch.on:
+                put((mono(), _MOVE, x, y, 0, 0, None, stamp[0]))
 
         def on_click(x: int, y: int, button: Any, pressed: bool) -> None:
-            if switch.on and not sink.excluded:
+            if switch.on:
                 # Button.left/middle/right/buttonN carry their X number, unknown None.
-                put((mono(), _BTN_DOWN if pressed else _BTN_UP, x, y, button.value or 0, 0, None))
+                kind = _BTN_DOWN if pressed else _BTN_UP
+                put((mono(), kind, x, y, button.value or 0, 0, None, stamp[0]))
 
         def on_scroll(x: int, y: int, dx: int, dy: int) -> None:
-            if switch.on and not sink.excluded:
-                put((mono(), _SCROLL, x, y, dx, dy, None))
+            if switch.on:
+                put((mono(), _SCROLL, x, y, dx, dy, None, stamp[0]))
 
         listener = mouse.Listener(
             on_move=on_move if moves else None,
@@ -274,25 +291,24 @@ class X11Backend:
             hook, self._mouse = self._mouse, None
             hook.stop()
 
-    def start_focus(self, handler: FocusHandler, *, titles: bool) -> None:
-        """Watch the focus; the current focus is reported before this returns.
-
-        Restarts a running watcher.
+    def start_focus(self, timeline: FocusTimeline, *, titles: bool) -> None:
+        """Watch the focus; the current focus is reported, and a first watermark
+        confirmed, before this returns. Restarts a running watcher.
 
         Raises:
-            DisplayUnavailable: the display cannot be opened.
+            DisplayUnavailable: the display cannot be opened, or has no XInput 2.
         """
         self.stop_focus()
-        watcher = _FocusWatcher(handler, titles=titles)
+        watcher = FocusWatcher(timeline, titles=titles)
         watcher.start()
         watcher.ready.wait(_JOIN_TIMEOUT)
         self._focus = watcher
 
     def stop_focus(self) -> None:
-        """Stop the focus watcher; returns at once (it sleeps on a self-pipe)."""
+        """Stop the focus watcher after a final watermark (one round trip)."""
         if self._focus is not None:
             watcher, self._focus = self._focus, None
-            watcher.stop()
+            watcher.stop(final=self._keyboard is None and self._mouse is None)
 
     def focused(self) -> tuple[str | None, str | None]:
         """The last reported (class, title); (None, None) when not watching."""
@@ -315,150 +331,3 @@ class X11Backend:
         self.stop_keyboard()
         self.stop_mouse()
         self.stop_focus()
-
-
-class _FocusWatcher(threading.Thread):
-    """Reports the focused window's class (and title, if allowed) on every change.
-
-    It has its own X connection, opened on the caller's thread so that a failure
-    raises there. With an EWMH window manager it sleeps in select() until
-    `_NET_ACTIVE_WINDOW` changes on the root window; without one it checks the
-    input focus every 250 ms (one round trip when nothing changed). A self-pipe
-    in the same select() lets stop() wake it at once.
-    """
-
-    def __init__(self, handler: FocusHandler, *, titles: bool) -> None:
-        from Xlib import X
-        from Xlib.display import Display
-
-        super().__init__(name="cleartrace-focus", daemon=True)
-        self.titles = titles
-        self.ready = threading.Event()
-        self.current: tuple[str | None, str | None] = (None, None)
-        self._handler = handler
-        try:
-            self._display = Display()
-        except Exception as exc:  # DisplayError, ConnectionClosedError, OSError
-            raise _display_error("focus", exc) from exc
-        try:
-            self._root = self._display.screen().root
-            atom = self._display.intern_atom
-            self._net_active = atom("_NET_ACTIVE_WINDOW")
-            self._net_wm_name = atom("_NET_WM_NAME")
-            self._utf8 = atom("UTF8_STRING")
-            supported = self._root.get_full_property(atom("_NET_SUPPORTED"), X.AnyPropertyType)
-            self.ewmh = supported is not None and self._net_active in supported.value
-            if self.ewmh:
-                self._root.change_attributes(event_mask=X.PropertyChangeMask)
-                self._display.flush()
-        except Exception as exc:
-            self._display.close()
-            raise _display_error("focus", exc) from exc
-        self._wake_r, self._wake_w = os.pipe()
-        self._last_window: int | None = -1  # the reported window (-1: none yet)
-        self._last_focus: int | None = -1  # the raw input focus (fallback mode)
-
-    def stop(self) -> None:
-        """Wake the thread, wait for it (≤ 2 s) and release its resources."""
-        os.write(self._wake_w, b"x")
-        self.join(_JOIN_TIMEOUT)
-        if self.is_alive():
-            log.warning("the focus watcher did not end within %.0f s", _JOIN_TIMEOUT)
-        os.close(self._wake_r)
-        os.close(self._wake_w)
-
-    def run(self) -> None:
-        from Xlib import X
-
-        display = self._display
-        try:
-            self._report()
-            self.ready.set()
-            fd, timeout = display.fileno(), None if self.ewmh else _POLL_NO_WM
-            while True:
-                readable, _, _ = select.select([fd, self._wake_r], [], [], timeout)
-                if self._wake_r in readable:
-                    return
-                changed = not self.ewmh
-                # pending_events() reads what select() saw; a closed connection raises.
-                while display.pending_events():
-                    event = display.next_event()
-                    if event.type == X.PropertyNotify and event.atom == self._net_active:
-                        changed = True
-                if changed:
-                    self._report()
-        except Exception as exc:  # the X server went away; the recorder notices elsewhere
-            log.warning("the focus watcher stopped: %s", type(exc).__name__)
-        finally:
-            self.ready.set()
-            try:
-                display.close()
-            except Exception as exc:
-                log.debug("closing the focus connection: %s", type(exc).__name__)
-
-    def _report(self) -> None:
-        """Call the handler if the focused window changed since the last call."""
-        from Xlib import error as xerror
-
-        try:
-            window = self._active() if self.ewmh else None
-            if window is None:
-                window = self._input_focus()
-                if window == -1:  # fallback: the input focus did not move
-                    return
-            wid = None if window is None else window.id
-            if wid == self._last_window:
-                return
-            app = title = None
-            if window is not None:
-                wm_class = window.get_wm_class()
-                if wm_class:
-                    app = wm_class[1] or wm_class[0]
-                if self.titles:
-                    title = self._title(window)
-        except (xerror.BadWindow, xerror.BadDrawable, xerror.BadMatch) as exc:
-            # The window vanished between two requests; the next change reports.
-            log.debug("the focused window vanished: %s", type(exc).__name__)
-            self._last_focus = -1
-            return
-        self._last_window = wid
-        self.current = (app, title)
-        try:
-            self._handler(time.monotonic_ns(), app, title)
-        except Exception as exc:  # the recorder's bug must not end focus tracking
-            log.warning("the focus handler failed: %s", type(exc).__name__)
-
-    def _active(self) -> Any:
-        from Xlib import X
-
-        prop = self._root.get_full_property(self._net_active, X.AnyPropertyType)
-        if prop is None or not len(prop.value) or not prop.value[0]:
-            return None
-        return self._display.create_resource_object("window", int(prop.value[0]))
-
-    def _input_focus(self) -> Any:
-        """The first ancestor of the input focus that has WM_CLASS, None if none,
-        -1 if the input focus is the same window as at the last check."""
-        focus = self._display.get_input_focus().focus
-        raw = focus if isinstance(focus, int) else focus.id
-        if raw == self._last_focus and not self.ewmh:
-            return -1
-        self._last_focus = raw
-        window = None if isinstance(focus, int) else focus
-        while window is not None and window.id != self._root.id:
-            if window.get_wm_class():
-                return window
-            window = window.query_tree().parent
-            if isinstance(window, int) or window.id == 0:
-                return None
-        return None
-
-    def _title(self, window: Any) -> str | None:
-        prop = window.get_full_property(self._net_wm_name, self._utf8)
-        if prop is not None and prop.value:
-            value = prop.value
-            return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-        name = window.get_wm_name()
-        if isinstance(name, bytes):
-            return name.decode("latin-1")
-        return str(name) if name else None

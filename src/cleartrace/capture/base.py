@@ -1,43 +1,40 @@
 """What every capture backend provides, whatever the platform.
 
 A backend installs and removes OS hooks on request; the recorder decides which
-(consent, pause). Hook callbacks only timestamp and put a `RawEvent` on the
-sink's queue — no I/O, no locks, no logging — because Windows drops a slow
-low-level hook and macOS disables a slow event tap.
+(consent, pause). Hook callbacks only timestamp and put a `StampedEvent` on
+the sink's queue — no I/O, no locks, no logging — because Windows drops a
+slow low-level hook and macOS disables a slow event tap. Whether an event
+went to an excluded application is decided later, by the writer, from the
+event's time and the focus watcher's `FocusTimeline`: a callback cannot know
+it, since the watcher may learn of a focus change after the keys that follow.
 """
 
 from __future__ import annotations
 
 import queue
-from collections.abc import Callable
 from typing import Protocol
 
-from cleartrace.events import RawEvent
+from cleartrace.capture.timeline import FocusTimeline
+from cleartrace.events import FocusText
 
-__all__ = ["HOOK_NAMES", "Backend", "FocusHandler", "Sink"]
+__all__ = ["HOOK_NAMES", "Backend", "Sink", "StampedEvent"]
 
-#: Called on the focus thread as (t_ns monotonic, application class, title).
-#: It runs on the backend's thread: it must be quick and must not call back
-#: into the backend's start/stop methods.
-FocusHandler = Callable[[int, str | None, str | None], None]
+#: A `RawEvent` (always without focus text) plus the event's time in the
+#: platform's input clock (X server milliseconds), the clock the focus
+#: timeline is kept in.
+StampedEvent = tuple[int, int, int, int, int, int, FocusText | None, int]
 
 #: Every name `Backend.hooks()` may report, in the order it reports them.
 HOOK_NAMES = ("keyboard", "mouse.move", "mouse.click", "mouse.scroll", "focus", "focus.titles")
 
 
 class Sink:
-    """Where hook callbacks put events.
+    """Where hook callbacks put events; the writer drains it."""
 
-    `excluded` is set by the recorder while an excluded application has focus;
-    callbacks check it and drop the event before it reaches the queue, so no
-    content typed into a password manager ever exists outside the OS.
-    """
-
-    __slots__ = ("excluded", "queue")
+    __slots__ = ("queue",)
 
     def __init__(self) -> None:
-        self.queue: queue.SimpleQueue[RawEvent] = queue.SimpleQueue()
-        self.excluded = False
+        self.queue: queue.SimpleQueue[StampedEvent] = queue.SimpleQueue()
 
 
 class Backend(Protocol):
@@ -75,9 +72,12 @@ class Backend(Protocol):
     def stop_mouse(self) -> None:
         """Remove the mouse hook, if any."""
 
-    def start_focus(self, handler: FocusHandler, *, titles: bool) -> None:
-        """Report the focused application now and on every change.
+    def start_focus(self, timeline: FocusTimeline, *, titles: bool) -> None:
+        """Report the focused application to `timeline` now and on every change,
+        stamped in the input events' clock, and confirm watermarks it asks for.
 
+        Start it before the input hooks and stop it after them: its stop
+        confirms a final watermark covering every event they delivered.
         With `titles` False no window title is ever read from the display.
 
         Raises:

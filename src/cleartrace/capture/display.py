@@ -95,14 +95,15 @@ def _reachable(display: str) -> None:
 
 
 def _probe(display: str, timeout: float) -> None:
-    """Open an Xlib connection on a helper thread and check for RECORD.
+    """Open an Xlib connection on a helper thread and check for RECORD and XInput.
 
     python-xlib has no timeout: a stopped or wedged server would block the
     caller for ever, so the caller waits on the thread instead. A thread that
     outlives its wait finishes (and closes its connection) if the server wakes.
 
     Raises:
-        DisplayUnavailable: the server refused, did not answer, or lacks RECORD.
+        DisplayUnavailable: the server refused, did not answer, or lacks RECORD
+            or XInput.
     """
     result: list[str] = []
 
@@ -115,7 +116,12 @@ def _probe(display: str, timeout: float) -> None:
             result.append(f"refused:{type(exc).__name__}")
             return
         try:
-            result.append("ok" if conn.has_extension("RECORD") else "norecord")
+            if not conn.has_extension("RECORD"):
+                result.append("norecord")
+            elif not conn.has_extension("XInputExtension"):
+                result.append("noxinput")
+            else:
+                result.append("ok")
         finally:
             conn.close()
 
@@ -137,6 +143,12 @@ def _probe(display: str, timeout: float) -> None:
         raise DisplayUnavailable(
             f"the X server at {display} has no RECORD extension, which input capture "
             'needs; enable it (Xorg: Section "Module" Load "record") and restart X'
+        )
+    if result[0] == "noxinput":
+        raise DisplayUnavailable(
+            f"the X server at {display} has no XInput extension, which ClearTrace needs "
+            "to tell when the focus moved into an excluded application; use an X server "
+            "with XInput 2 (Xorg, Xvfb and Xwayland have it)"
         )
 
 

@@ -1,9 +1,17 @@
 """The writer thread: from the hook queue to sealed chunks on disk.
 
 Hooks only timestamp and enqueue (see `capture.base.Sink`). This thread wakes
-every `flush_interval` seconds, drains the queue, coalesces mouse moves to the
-policy's rate and hands the batch to the store, which seals it as one chunk in
-one transaction. A crash therefore loses at most one flush interval.
+every `flush_interval` seconds, drains the queue, asks the focus watcher for
+a watermark and writes what it lets it decide (`capture.resolve`): events
+that went to an excluded window are dropped there. It coalesces mouse moves
+to the policy's rate and hands the batch to the store, which seals it as one
+chunk in one transaction. An event waits until the watermark is `LAG_MS`
+past it, so a crash loses at most one flush interval plus that.
+
+At the end (stop, pause, a new session) everything held is decided: the
+focus watcher's final watermark covers every event the stopped hooks
+delivered, or, while hooks still run, the writer waits (≤ 1 s) for a
+watermark past the last event.
 """
 
 from __future__ import annotations
@@ -11,8 +19,12 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 
+from cleartrace.capture.base import StampedEvent
+from cleartrace.capture.resolve import Resolver
+from cleartrace.capture.timeline import FocusTimeline, TimelineView
 from cleartrace.events import Kind, RawEvent
 
 __all__ = ["MoveCoalescer", "Writer"]
@@ -20,6 +32,8 @@ __all__ = ["MoveCoalescer", "Writer"]
 log = logging.getLogger(__name__)
 
 _MOVE = int(Kind.MOVE)
+_PROBE_WAIT = 0.05  # a watermark is one round trip away; don't stall the writer on it
+_FINAL_WAIT = 1.0  # at the end, for a watermark past the last event
 
 
 class MoveCoalescer:
@@ -74,9 +88,10 @@ class Writer:
 
     def __init__(
         self,
-        source: queue.SimpleQueue[RawEvent],
+        source: queue.SimpleQueue[StampedEvent],
         sink_batch: Callable[[list[RawEvent]], None],
         clock_ns: Callable[[], int],
+        timeline: FocusTimeline,
         *,
         flush_interval: float = 0.2,
         move_hz: int = 120,
@@ -86,6 +101,8 @@ class Writer:
         self._clock_ns = clock_ns
         self._interval = flush_interval
         self._coalescer = MoveCoalescer(move_hz)
+        self._timeline = timeline
+        self._resolver = Resolver(timeline)
         self._stopping = threading.Event()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="cleartrace-writer", daemon=True)
@@ -107,24 +124,49 @@ class Writer:
     def failed(self) -> BaseException | None:
         return self._error
 
-    def flush_now(self) -> int:
-        """Drain and write on the calling thread (used once the thread has ended)."""
-        return self._drain(final=True)
+    def flush_now(self, *, final: bool = True) -> int:
+        """Drain and write on the calling thread (when the thread is not running);
+        `final` decides everything held, as at the end of a session."""
+        return self._drain(final=final)
 
     def _drain(self, *, final: bool) -> int:
-        batch: list[RawEvent] = []
+        batch: list[StampedEvent] = []
         get = self._source.get_nowait
         try:
             while True:
                 batch.append(get())
         except queue.Empty:
             pass
-        out = self._coalescer.feed(batch, self._clock_ns())
+        resolver = self._resolver
+        resolver.add(batch)
+        view = self._watermark(final=final)
+        decided = resolver.resolve(view)
+        if final and resolver.held:
+            # No watermark covers them (the X server went away): where they went
+            # is not known, so they are treated as excluded and not written.
+            log.warning("%d input events of unknown focus were not kept", resolver.drop_undecided())
+        out = self._coalescer.feed(decided, self._clock_ns())
         if final:
             out.extend(self._coalescer.flush())
         if out:
             self._sink_batch(out)
         return len(out)
+
+    def _watermark(self, *, final: bool) -> TimelineView:
+        """A view of the timeline after asking for a fresh watermark, if needed."""
+        timeline, resolver = self._timeline, self._resolver
+        view = timeline.view()
+        if not resolver.waiting(view):
+            return view
+        if not final:
+            before = view.watermark
+            timeline.request()
+            return timeline.wait(lambda v: v.watermark != before, _PROBE_WAIT)
+        deadline = time.monotonic() + _FINAL_WAIT
+        while not resolver.all_decidable(view) and time.monotonic() < deadline:
+            timeline.request()
+            view = timeline.wait(resolver.all_decidable, 0.05)
+        return view
 
     def _run(self) -> None:
         try:

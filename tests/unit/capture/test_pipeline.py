@@ -6,7 +6,9 @@ import time
 
 import pytest
 
+from cleartrace.capture.base import StampedEvent
 from cleartrace.capture.pipeline import MoveCoalescer, Writer
+from cleartrace.capture.timeline import FocusState, FocusTimeline
 from cleartrace.events import Kind, RawEvent
 
 MS = 1_000_000
@@ -15,6 +17,26 @@ MOVE, KEY = int(Kind.MOVE), int(Kind.KEY_DOWN)
 
 def move(t_ms: float, x: int) -> RawEvent:
     return (int(t_ms * MS), MOVE, x, 0, 0, 0, None)
+
+
+def clock_timeline() -> FocusTimeline:
+    """A timeline whose watcher answers every request at once with the monotonic
+    clock as server time: the focus never moves, from Xterm."""
+    timeline = FocusTimeline(lambda window: FocusState(False, window))
+    timeline.untimed(("Xterm", None))
+
+    def wake() -> None:
+        now = time.monotonic_ns()
+        timeline.confirm((now // MS) & 0xFFFFFFFF, timeline.probe_token(), now)
+
+    timeline.attach(wake)
+    wake()
+    return timeline
+
+
+def key(code: int) -> StampedEvent:
+    now = time.monotonic_ns()
+    return (now, KEY, code, 0, 0, 0, None, (now // MS) & 0xFFFFFFFF)
 
 
 def test_coalescer_keeps_at_most_one_move_per_bin_at_120_hz() -> None:
@@ -41,32 +63,34 @@ def test_coalescer_holds_the_newest_move_until_its_bin_has_passed() -> None:
 
 
 def test_writer_flushes_every_interval_and_drains_all_on_stop() -> None:
-    q: queue.SimpleQueue[RawEvent] = queue.SimpleQueue()
+    q: queue.SimpleQueue[StampedEvent] = queue.SimpleQueue()
     batches: list[list[RawEvent]] = []
-    w = Writer(q, batches.append, time.monotonic_ns, flush_interval=0.05)
+    w = Writer(q, batches.append, time.monotonic_ns, clock_timeline(), flush_interval=0.05)
     w.start()
-    q.put((time.monotonic_ns(), KEY, 97, 0, 0, 0, None))
+    q.put(key(97))
     deadline = time.monotonic() + 2
-    while not batches and time.monotonic() < deadline:
+    while not any(ev[1] == KEY for b in batches for ev in b) and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert batches
-    assert batches[0][0][2] == 97
+    assert [ev[1:] for ev in batches[0]] == [(int(Kind.FOCUS), 0, 0, 0, 0, ("Xterm", None))]
+    assert [ev[2] for b in batches for ev in b if ev[1] == KEY] == [97]
     for i in range(500):
-        q.put((time.monotonic_ns(), KEY, i, 0, 0, 0, None))
+        q.put(key(i))
     w.stop()
     w.join(timeout=2)
-    assert sum(len(b) for b in batches) == 501
+    written = [ev for b in batches for ev in b]
+    assert [ev[2] for ev in written if ev[1] == KEY] == [97, *range(500)]
+    assert all(len(ev) == 7 for ev in written)  # stored without the server time
 
 
 def test_writer_error_surfaces_from_join() -> None:
-    q: queue.SimpleQueue[RawEvent] = queue.SimpleQueue()
+    q: queue.SimpleQueue[StampedEvent] = queue.SimpleQueue()
 
     def broken(batch: list[RawEvent]) -> None:
         raise OSError("disk went away")
 
-    w = Writer(q, broken, time.monotonic_ns, flush_interval=0.01)
+    w = Writer(q, broken, time.monotonic_ns, clock_timeline(), flush_interval=0.01)
     w.start()
-    q.put((1, KEY, 97, 0, 0, 0, None))
+    q.put(key(97))
     time.sleep(0.1)
     with pytest.raises(OSError, match="disk went away"):
         w.join(timeout=2)

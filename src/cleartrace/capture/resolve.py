@@ -1,0 +1,166 @@
+"""Deciding held input events against the focus timeline, on the writer's thread.
+
+Input events wait here until the timeline can tell where each went (see
+`cleartrace.capture.timeline`). Then an event that may have gone to an
+excluded (or unknown) window is dropped, and the excluded interval is marked
+by an EXCLUDED_START/EXCLUDED_END pair with no content; FOCUS events put each
+kept event in its application's context. Focus changes with no input in
+between are written too, at the server time they became possible, mapped to
+the monotonic clock of the stored stream.
+"""
+
+from __future__ import annotations
+
+from cleartrace.capture.base import StampedEvent
+from cleartrace.capture.timeline import LAG_MS, FocusState, FocusTimeline, TimelineView
+from cleartrace.events import FocusText, Kind, RawEvent
+
+__all__ = ["Resolver"]
+
+_FOCUS, _START, _END = int(Kind.FOCUS), int(Kind.EXCLUDED_START), int(Kind.EXCLUDED_END)
+_WRAP, _HALF = 1 << 32, 1 << 31  # see FocusTimeline.unwrap
+_NEVER = 1 << 62
+
+
+class Resolver:
+    """Holds stamped events until decidable; emits what may be stored, in order.
+
+    Not thread-safe: the writer's thread only.
+    """
+
+    __slots__ = ("_done", "_excluded", "_held", "_last_t", "_shown", "_timeline")
+
+    def __init__(self, timeline: FocusTimeline) -> None:
+        self._timeline = timeline
+        self._held: list[tuple[int, StampedEvent]] = []  # (unwrapped server ms, event)
+        self._done: int | None = None  # the last server time whose focus was written
+        self._excluded = False
+        self._shown: FocusText | None = None  # the context of the last FOCUS event written
+        self._last_t = 0
+
+    @property
+    def held(self) -> int:
+        return len(self._held)
+
+    def add(self, batch: list[StampedEvent]) -> None:
+        if not batch:
+            return
+        ref = self._timeline.reference()  # unwrapped inline: this runs per event
+        new = [(ref + ((ev[7] - ref + _HALF) % _WRAP) - _HALF, ev) for ev in batch]
+        self._held.extend(new)
+        # The smallest (delivery time - server time) seen maps server times onto
+        # the monotonic clock, for the focus events written between inputs.
+        self._timeline.sample_offset(min(ev[0] - x * 1_000_000 for x, ev in new))
+
+    def waiting(self, view: TimelineView) -> bool:
+        """True while something is held or a focus change is not written yet."""
+        if self._held or self._done is None:
+            return True
+        return any(p > self._done for p, write in _points(view) if write)
+
+    def all_decidable(self, view: TimelineView) -> bool:
+        bound = _bound(view)
+        return all(x <= bound for x, _ in self._held)
+
+    def resolve(self, view: TimelineView) -> list[RawEvent]:
+        """What can be decided now: kept events, markers and FOCUS events, in order.
+
+        The decision is constant between two consecutive `_points`, so it is
+        computed once per stretch, not per event; crossing a point writes the
+        transition there (a marker, a FOCUS event).
+        """
+        out: list[RawEvent] = []
+        if view.watermark is None:
+            return out
+        bound, held, apply, state_at = _bound(view), self._held, self._apply, view.state_at
+        if self._done is None:
+            start = (held[0][0] if held else bound) - 1
+            apply(*state_at(start, gaps=False), view.to_ns(start), out)
+            self._done = start
+        done = self._done
+        points = sorted({p for p in _points(view) if p[0] > done})
+        k, end, begin = 0, points[0][0] if points else _NEVER, done  # the stretch [begin, end)
+        excluded = state_at(done)[0]
+        append = out.append
+        i, n = 0, len(held)
+        while i < n:
+            x, ev = held[i]
+            if x > bound:
+                break  # keep the order: what follows waits too
+            if x >= end:
+                if i:  # a transition comes after the events before it
+                    self._last_t = max(self._last_t, held[i - 1][1][0])
+                while k < len(points) and points[k][0] <= x:
+                    excluded = self._cross(view, points[k], out)
+                    k += 1
+                begin, end = points[k - 1][0], points[k][0] if k < len(points) else _NEVER
+            if x < begin:  # delivered late by another hook thread: judged on its own
+                if not state_at(x)[0]:
+                    append(ev[:7])
+            elif not excluded:
+                append(ev[:7])  # the event without its server time
+            if x > done:
+                done = x
+            i += 1
+        if i == n:
+            while k < len(points) and points[k][0] <= bound:
+                self._cross(view, points[k], out)
+                done = max(done, points[k][0])
+                k += 1
+        if i:
+            self._last_t = max(self._last_t, held[i - 1][1][0])
+            del held[:i]
+        self._done = done
+        self._timeline.release(min(x for x, _ in held) if held else done)
+        return out
+
+    def _cross(self, view: TimelineView, point: tuple[int, bool], out: list[RawEvent]) -> bool:
+        """Pass a point: write its transition (unless it bounds a gap); whether
+        the events from it on are excluded."""
+        at, write = point
+        if write:
+            self._apply(*view.state_at(at, gaps=False), view.to_ns(at), out)
+        return view.state_at(at)[0]
+
+    def drop_undecided(self) -> int:
+        """Forget what could not be decided (the focus watcher is gone); how many."""
+        n = len(self._held)
+        self._held.clear()
+        return n
+
+    def _apply(self, excluded: bool, state: FocusState, t: int | None, out: list[RawEvent]) -> None:
+        """Write the transition into (excluded, state), stamped `t` (monotonic)."""
+        stamp = self._last_t if t is None else max(t, self._last_t)
+        if excluded:
+            if not self._excluded:
+                out.append((stamp, _START, 0, 0, 0, 0, None))
+                self._excluded, self._shown, self._last_t = True, None, stamp
+            return
+        if self._excluded:
+            out.append((stamp, _END, 0, 0, 0, 0, None))
+            self._excluded, self._last_t = False, stamp
+        if state.shown is not None and state.shown != self._shown:
+            out.append((stamp, _FOCUS, 0, 0, 0, 0, state.shown))
+            self._shown, self._last_t = state.shown, stamp
+
+
+def _bound(view: TimelineView) -> int:
+    """The last server time whose events can be decided: `LAG_MS` before the
+    watermark (no change unknown yet can have come first), or the final
+    watermark (the hooks stopped before it: nothing can come first any more)."""
+    bound = -_NEVER if view.watermark is None else view.watermark - LAG_MS - 1
+    return bound if view.final is None else max(bound, view.final)
+
+
+def _points(view: TimelineView) -> list[tuple[int, bool]]:
+    """(server time, write) where the decision may change: where each change
+    becomes possible (LAG_MS before it), where it counts for attribution (its
+    upper bound), and where the state before it stops being possible. A gap's
+    bounds change only what events are dropped (`write` False)."""
+    out = []
+    for change in view.changes:
+        write = not change.gap
+        out.append((change.lo - (LAG_MS if write else 0), write))
+        if change.hi is not None:
+            out += ((change.hi, write), (change.hi + 1, write))
+    return out
