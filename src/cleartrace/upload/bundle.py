@@ -331,7 +331,7 @@ def _json(data: bytes, what: str) -> Any:
     """Parse JSON from a bundle; nesting deeper than the interpreter recurses is refused.
 
     Raises:
-        BundleInvalid: not UTF-8 JSON, or nested too deeply.
+        BundleInvalid: not UTF-8 JSON, nested too deeply, or a number too long.
     """
     try:
         return json.loads(data)
@@ -339,6 +339,9 @@ def _json(data: bytes, what: str) -> Any:
         raise BundleInvalid(f"{what} is not JSON", "malformed") from None
     except RecursionError:
         raise BundleInvalid(f"{what} is JSON nested too deeply", "malformed") from None
+    except ValueError:
+        # A number of more digits than Python converts (sys.get_int_max_str_digits).
+        raise BundleInvalid(f"{what} has a number too long to read", "malformed") from None
 
 
 # -- header checks --------------------------------------------------------------------
