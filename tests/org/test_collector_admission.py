@@ -7,8 +7,10 @@ Raw sockets stand in for hostile clients; the collector is a real process.
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
+import os
 import socket
 import threading
 import time
@@ -22,10 +24,11 @@ from org_device import Device
 from org_process import RunningCollector, collector_running
 from test_collector_intake import answer, enrol_from, header_of, stalled_put
 
+from cleartrace.consent.records import GENESIS
 from cleartrace.org.intake import EnrolmentRates, NotAdmitted, address_block
 from cleartrace.org.keys import OrgKeys
 from cleartrace.org.limits import Rate
-from cleartrace.upload.bundle import header_end
+from cleartrace.upload.bundle import build_bundle, header_end
 from cleartrace.upload.upload_auth import AUTH_HEADER, sign_upload
 
 MAX_MB = 1
@@ -246,3 +249,43 @@ def test_malformed_enrolments_do_not_use_up_the_overall_allowance(tmp_path: Path
             finally:
                 conn.close()
         assert enrol_from(running.url, "127.0.0.9", running.tokens()[0])[0] == 201
+
+
+# -- memory: a body is held once -------------------------------------------------------------
+
+
+def _memory_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def test_a_large_body_is_held_once_not_twice(tmp_path: Path, org: OrgKeys) -> None:
+    """Joining received pieces would hold a body twice, outside what the budget counts."""
+    size = 48 * 2**20
+    with collector_running(tmp_path / "data") as running:
+        (device,) = enrolled(running, org)
+        head = {"seq": 0, "hash": GENESIS}
+        raw = build_bundle(
+            header_fields={
+                "subject": device.subject,
+                "session": None,
+                "interval": None,
+                "created": "2026-12-05T12:00:00.000Z",
+                "ledger": {"base": head, "head": head},
+                "policy": {"id": "acme", "version": 1, "sha256": "2" * 64},
+                "counts": {},
+                "events": 0,
+                "redactions": [],
+            },
+            ledger=[],
+            events_ipc=os.urandom(size),  # the collector does not open the sealed part
+            org_key=org.bundle_public,
+            device_key=device.key,
+        )
+        name = hashlib.sha256(raw).hexdigest()
+        before = _memory_kib(running.proc.pid, "VmRSS")
+        assert device.put(running.url, name, raw).status_code == 201
+        grew = _memory_kib(running.proc.pid, "VmHWM") - before
+    assert grew < 1.5 * len(raw) / 1024, (grew, len(raw) // 1024)
