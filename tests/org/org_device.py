@@ -186,12 +186,14 @@ def run_device(url: str, token: str, org_json: dict[str, Any], uploads: int) -> 
     names, statuses = [], []
     for _ in range(uploads):
         name, raw, head = device.bundle(events=200, records=2)
-        r = session.put(f"{url}/v1/bundles/{name}", data=raw, timeout=60)
+        r = session.put(f"{url}/v1/bundles/{name}", data=raw, timeout=60, headers=device.auth(name))
         statuses.append(r.status_code)
         assert r.json()["bundle"] == name
         device.witnessed = head
         names.append(name)
-    replay = session.put(f"{url}/v1/bundles/{names[-1]}", data=raw, timeout=60)
+    replay = session.put(
+        f"{url}/v1/bundles/{names[-1]}", data=raw, timeout=60, headers=device.auth(names[-1])
+    )
     return {
         "device": device.hex,
         "names": names,
