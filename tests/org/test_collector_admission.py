@@ -171,6 +171,16 @@ def test_a_body_signed_by_one_device_naming_another_is_refused(
     assert (r.status_code, r.json()["reason"]) == (403, "device-mismatch")
 
 
+def test_a_bundle_header_late_is_cut_off_before_the_body_timeout(
+    collector: RunningCollector, org: OrgKeys
+) -> None:
+    (device,) = enrolled(collector, org)
+    name, raw, _ = device.bundle()
+    with stalled_put(collector.url, len(raw), raw[:20], name, signer=device) as sock:
+        status, headers, body = answer(sock)
+    assert (status, body["reason"], headers["connection"]) == (408, "header-timeout", "close")
+
+
 # -- bodies: a minimum arrival rate -------------------------------------------------------------
 
 
