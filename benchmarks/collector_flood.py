@@ -3,17 +3,22 @@
 Prints one JSON object. A real `cleartrace org serve` on 127.0.0.1 (its own
 process, so its memory is its own) enrols a few devices and takes one
 normal upload; then --clients raw sockets each PUT a bundle declaring
---declared-mb, send --body-mb of it and stall. Half carry no valid bundle
-(strangers); the other half start with the real header of an enrolled device
-(someone who copied one) and junk after it. Reported: the collector's
-resident memory (VmRSS from /proc) before, its peak (VmHWM) over the attack,
-the bound it must stay under (before + --body-memory-mb + 48 MiB for
-connections and allocator slack), what each client was answered, and
-whether an enrolled device can upload once the stalled bodies timed out.
+--declared-mb, send --body-mb of it and stall. A third carry no valid bundle
+(strangers); a third start with the real header of an enrolled device (someone
+who copied one, without the device's request signature) and junk after it; a
+third are enrolled devices, signing their requests, that stall their bodies.
+Meanwhile --tricklers more sockets send a request head a byte a second (and
+never finish it) to hold connections. Reported: the collector's resident
+memory (VmRSS from /proc) before, its peak (VmHWM) over the attack, the bound
+it must stay under (before + --body-memory-mb + 48 MiB for connections and
+allocator slack), what each client was answered, how long the collector let
+the slowest trickler hold its connection, and whether an enrolled device can
+upload while the tricklers are at it.
 
 Usage: python benchmarks/collector_flood.py [--clients N] [--body-mb M]
 [--declared-mb M] [--max-bundle-mb M] [--body-memory-mb M] [--body-timeout S]
-Omitting the last three (or giving 0) runs the collector with its defaults,
+[--header-timeout S] [--tricklers N]
+Omitting the collector's options (or giving 0) runs it with its defaults,
 which is also how to measure a collector that has no such options.
 """
 
@@ -45,6 +50,7 @@ from cleartrace.consent.records import GENESIS, b64url
 from cleartrace.org.keys import generate, load_private
 from cleartrace.org.registry import Registry
 from cleartrace.upload.bundle import build_bundle
+from cleartrace.upload.upload_auth import AUTH_HEADER, sign_upload
 
 #: What connections and the allocator may add to the bodies' budget.
 SLACK_MB = 48
@@ -109,12 +115,38 @@ def _enrol(url: str, token: str) -> tuple[Ed25519PrivateKey, str]:
     return key, str(r.json()["subject"])
 
 
-def _stall(address: tuple[str, int], head: bytes, body: memoryview, declared: int) -> str:
-    """PUT with `declared` bytes announced, send `body`, stop; returns the answer."""
+def _trickle(address: tuple[str, int], stop: threading.Event) -> float:
+    """Send a request head a byte a second until the collector closes; seconds it took."""
+    started = time.monotonic()
+    head = b"PUT /v1/bundles/" + b"ab" * 32 + b" HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"a" * 4096
+    with socket.create_connection(address, timeout=10) as sock:
+        for byte in head:
+            try:
+                sock.sendall(bytes([byte]))
+            except OSError:
+                break
+            if stop.wait(1.0):
+                break
+    return time.monotonic() - started
+
+
+def _stall(
+    address: tuple[str, int],
+    head: bytes,
+    body: memoryview,
+    declared: int,
+    key: Ed25519PrivateKey | None = None,
+) -> str:
+    """PUT with `declared` bytes announced, send `body`, stop; returns the answer.
+
+    With `key`, the request is signed as that device's (an enrolled device stalling).
+    """
     sock = socket.create_connection(address, timeout=10)
     try:
+        name = uuid.uuid4().hex * 2
+        auth = f"{AUTH_HEADER}: {sign_upload(key, 'PUT', name)}\r\n" if key is not None else ""
         request = (
-            f"PUT /v1/bundles/{uuid.uuid4().hex * 2} HTTP/1.1\r\nHost: x\r\n"
+            f"PUT /v1/bundles/{name} HTTP/1.1\r\nHost: x\r\n{auth}"
             f"Content-Length: {declared}\r\nContent-Type: application/octet-stream\r\n\r\n"
         )
         try:
@@ -137,7 +169,7 @@ def _stall(address: tuple[str, int], head: bytes, body: memoryview, declared: in
 
 def run(options: argparse.Namespace) -> dict[str, Any]:
     extra = []
-    for flag in ("max_bundle_mb", "body_memory_mb", "body_timeout"):
+    for flag in ("max_bundle_mb", "body_memory_mb", "body_timeout", "header_timeout"):
         value = getattr(options, flag)
         if value:
             extra += ["--" + flag.replace("_", "-"), str(value)]
@@ -157,7 +189,12 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
             devices = [_enrol(url, t) for t in tokens[:DEVICES]]
             key, subject = _enrol(url, tokens[DEVICES])
             name, raw = _bundle(key, subject, org)
-            warm = requests.put(f"{url}/v1/bundles/{name}", data=raw, timeout=30).status_code
+            warm = requests.put(
+                f"{url}/v1/bundles/{name}",
+                data=raw,
+                timeout=30,
+                headers={AUTH_HEADER: sign_upload(key, "PUT", name)},
+            ).status_code
             before = _status(proc.pid, "VmRSS")
             headers = [_bundle(k, s, org)[1] for k, s in devices]
             heads = [h[: 12 + int.from_bytes(h[8:12], "big")] for h in headers]
@@ -167,24 +204,43 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
             lock = threading.Lock()
 
             def client(i: int) -> None:
-                head = heads[i % len(heads)] if i % 2 else b""
-                answer = _stall(address, head, memoryview(body)[len(head) :], declared)
+                kind = i % 3  # a stranger, a copied header, an enrolled device stalling
+                head = heads[i % len(heads)] if kind else b""
+                signer = devices[i % len(devices)][0] if kind == 2 else None
+                answer = _stall(address, head, memoryview(body)[len(head) :], declared, signer)
                 with lock:
                     answers.append(answer)
 
+            stop = threading.Event()
+            held: list[float] = []
+
+            def trickler() -> None:
+                seconds = _trickle(address, stop)
+                with lock:
+                    held.append(seconds)
+
             started = time.perf_counter()
+            tricklers = [threading.Thread(target=trickler) for _ in range(options.tricklers)]
             threads = [threading.Thread(target=client, args=(i,)) for i in range(options.clients)]
-            for t in threads:
+            for t in [*tricklers, *threads]:
                 t.start()
             for t in threads:
                 t.join()
             attack_s = time.perf_counter() - started
-            peak = _status(proc.pid, "VmHWM")
-            after = _status(proc.pid, "VmRSS")
-            # An enrolled device still gets through once the stalled bodies are gone.
+            # An enrolled device still gets through, the tricklers still at it.
             late_key, late_subject = devices[0]
             late_name, late_raw = _bundle(late_key, late_subject, org)
-            late = requests.put(f"{url}/v1/bundles/{late_name}", data=late_raw, timeout=60)
+            late = requests.put(
+                f"{url}/v1/bundles/{late_name}",
+                data=late_raw,
+                timeout=60,
+                headers={AUTH_HEADER: sign_upload(late_key, "PUT", late_name)},
+            )
+            stop.set()
+            for t in tricklers:
+                t.join()
+            peak = _status(proc.pid, "VmHWM")
+            after = _status(proc.pid, "VmRSS")
         finally:
             proc.terminate()
             proc.wait(timeout=60)
@@ -206,6 +262,8 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
         "answers": dict(collections.Counter(answers)),
         "attack_s": round(attack_s, 1),
         "upload_after": late.status_code,
+        "tricklers": options.tricklers,
+        "trickler_held_max_s": round(max(held), 1) if held else None,
     }
 
 
@@ -217,6 +275,8 @@ def main() -> None:
     parser.add_argument("--max-bundle-mb", type=float)
     parser.add_argument("--body-memory-mb", type=float)
     parser.add_argument("--body-timeout", type=float, default=5)
+    parser.add_argument("--header-timeout", type=float, default=2)
+    parser.add_argument("--tricklers", type=int, default=20)
     json.dump(run(parser.parse_args()), sys.stdout)
     print()
 

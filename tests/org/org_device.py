@@ -30,6 +30,7 @@ from cleartrace.events import Event, Kind
 from cleartrace.upload.bundle import build_bundle
 from cleartrace.upload.events_arrow import encode_events
 from cleartrace.upload.suites import OrgPublicKey
+from cleartrace.upload.upload_auth import AUTH_HEADER, sign_upload
 
 POLICY_REF = {"id": "org-policy", "version": 1, "sha256": "2" * 64}
 
@@ -156,8 +157,15 @@ class Device:
         )
         return hashlib.sha256(raw).hexdigest(), raw, head
 
+    def auth(self, name: str, now: float | None = None) -> dict[str, str]:
+        """The request header signing a PUT of bundle `name` with this device's key."""
+        return {AUTH_HEADER: sign_upload(self.key, "PUT", name, now)}
+
     def put(self, url: str, name: str, raw: bytes, **kw: Any) -> Any:
-        return _answer(requests.put(f"{url}/v1/bundles/{name}", data=raw, timeout=60, **kw))
+        headers = kw.pop("headers", self.auth(name))
+        return _answer(
+            requests.put(f"{url}/v1/bundles/{name}", data=raw, timeout=60, headers=headers, **kw)
+        )
 
     def upload(self, url: str, **bundle_kw: Any) -> tuple[Any, str, bytes]:
         """Build and PUT one bundle; on 201 the witnessed head moves."""
@@ -178,12 +186,14 @@ def run_device(url: str, token: str, org_json: dict[str, Any], uploads: int) -> 
     names, statuses = [], []
     for _ in range(uploads):
         name, raw, head = device.bundle(events=200, records=2)
-        r = session.put(f"{url}/v1/bundles/{name}", data=raw, timeout=60)
+        r = session.put(f"{url}/v1/bundles/{name}", data=raw, timeout=60, headers=device.auth(name))
         statuses.append(r.status_code)
         assert r.json()["bundle"] == name
         device.witnessed = head
         names.append(name)
-    replay = session.put(f"{url}/v1/bundles/{names[-1]}", data=raw, timeout=60)
+    replay = session.put(
+        f"{url}/v1/bundles/{names[-1]}", data=raw, timeout=60, headers=device.auth(names[-1])
+    )
     return {
         "device": device.hex,
         "names": names,

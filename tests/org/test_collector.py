@@ -242,7 +242,12 @@ def test_an_oversize_bundle_without_a_length_is_cut_off_while_streaming(
         for _ in range(MAX_MB * 16 + 2):
             yield chunk
 
-    r = requests.put(f"{collector.url}/v1/bundles/{'b' * 64}", data=body(), timeout=30)
+    r = requests.put(
+        f"{collector.url}/v1/bundles/{'b' * 64}",
+        data=body(),
+        timeout=30,
+        headers=device.auth("b" * 64),
+    )
     assert (r.status_code, r.json()["reason"]) == (413, "too-large")
     assert not stored(collector, "b" * 64)
     assert leftovers(collector.data) == []

@@ -22,6 +22,7 @@ from org_process import RunningCollector, collector_running
 
 from cleartrace.org.keys import OrgKeys
 from cleartrace.upload.bundle import MAGIC, MAX_HEADER, header_end
+from cleartrace.upload.upload_auth import AUTH_HEADER
 
 MAX_MB = 1
 FLOOD = Path(__file__).parents[2] / "benchmarks" / "collector_flood.py"
@@ -56,12 +57,26 @@ def header_of(device: Device) -> bytes:
     return raw[: header_end(raw)]
 
 
-def stalled_put(url: str, declared: int, sent: bytes, name: str = "ab" * 32) -> socket.socket:
-    """A PUT announcing `declared` bytes of which only `sent` are sent; the socket stays open."""
+def stalled_put(
+    url: str,
+    declared: int,
+    sent: bytes,
+    name: str = "ab" * 32,
+    signer: Device | None = None,
+    auth: str | None = None,
+) -> socket.socket:
+    """A PUT announcing `declared` bytes of which only `sent` are sent; the socket stays open.
+
+    Signed by `signer` (the device's request signature), or with `auth` as it is.
+    """
     parts = urlsplit(url)
     sock = socket.create_connection((parts.hostname or "", parts.port or 80), timeout=20)
+    if signer is not None:
+        auth = signer.auth(name)[AUTH_HEADER]
+    signed = f"{AUTH_HEADER}: {auth}\r\n" if auth is not None else ""
     sock.sendall(
-        f"PUT /v1/bundles/{name} HTTP/1.1\r\nHost: c\r\nContent-Length: {declared}\r\n\r\n".encode()
+        f"PUT /v1/bundles/{name} HTTP/1.1\r\nHost: c\r\n{signed}"
+        f"Content-Length: {declared}\r\n\r\n".encode()
         + sent
     )
     return sock
@@ -75,31 +90,40 @@ def answer(sock: socket.socket) -> tuple[int, dict[str, str], dict[str, object]]
     return response.status, {k.lower(): v for k, v in response.getheaders()}, body
 
 
-def test_a_stranger_is_refused_from_the_first_bytes_of_a_large_body(
+def test_a_stranger_is_refused_before_any_of_a_large_body(
     collector: RunningCollector,
 ) -> None:
     with stalled_put(collector.url, MAX_MB * 2**20, b"not a bundle") as sock:
         status, headers, body = answer(sock)
-        assert (status, body["reason"]) == (400, "malformed")
+        assert (status, body["reason"]) == (401, "no-auth")
         assert headers["connection"] == "close"
         assert sock.recv(1) == b""
 
 
+def test_an_enrolled_device_sending_junk_is_refused_from_its_first_bytes(
+    collector: RunningCollector, device: Device
+) -> None:
+    with stalled_put(collector.url, MAX_MB * 2**20, b"not a bundle", signer=device) as sock:
+        status, headers, body = answer(sock)
+        assert (status, body["reason"]) == (400, "malformed")
+        assert headers["connection"] == "close"
+
+
 def test_a_header_length_beyond_the_format_is_refused_from_twelve_bytes(
-    collector: RunningCollector,
+    collector: RunningCollector, device: Device
 ) -> None:
     prefix = MAGIC + (MAX_HEADER + 1).to_bytes(4, "big")
-    with stalled_put(collector.url, MAX_MB * 2**20, prefix) as sock:
+    with stalled_put(collector.url, MAX_MB * 2**20, prefix, signer=device) as sock:
         status, _, body = answer(sock)
     assert (status, body["reason"]) == (400, "header-too-large")
 
 
 def test_a_header_nested_too_deeply_is_a_reasoned_refusal_not_a_crash(
-    collector: RunningCollector,
+    collector: RunningCollector, device: Device
 ) -> None:
     nested = b"[" * 30_000 + b"]" * 30_000
     prefix = MAGIC + len(nested).to_bytes(4, "big") + nested
-    with stalled_put(collector.url, len(prefix) + 1000, prefix) as sock:
+    with stalled_put(collector.url, len(prefix) + 1000, prefix, signer=device) as sock:
         status, _, body = answer(sock)
     assert (status, body["reason"]) == (400, "malformed")
     assert "nested too deeply" in str(body["error"])
@@ -109,7 +133,7 @@ def test_a_header_nested_too_deeply_is_a_reasoned_refusal_not_a_crash(
 def test_an_enrolled_header_with_a_stalled_body_is_cut_off_at_the_body_timeout(
     collector: RunningCollector, device: Device
 ) -> None:
-    with stalled_put(collector.url, MAX_MB * 2**20, header_of(device)) as sock:
+    with stalled_put(collector.url, MAX_MB * 2**20, header_of(device), signer=device) as sock:
         status, headers, body = answer(sock)
         assert (status, body["reason"]) == (408, "body-timeout")
         assert headers["connection"] == "close"
@@ -120,8 +144,8 @@ def test_an_enrolled_header_with_a_stalled_body_is_cut_off_at_the_body_timeout(
 
 def test_a_device_sends_one_body_at_a_time(collector: RunningCollector, device: Device) -> None:
     head = header_of(device)
-    with stalled_put(collector.url, MAX_MB * 2**20, head) as first:
-        with stalled_put(collector.url, MAX_MB * 2**20, head) as second:
+    with stalled_put(collector.url, MAX_MB * 2**20, head, signer=device) as first:
+        with stalled_put(collector.url, MAX_MB * 2**20, head, signer=device) as second:
             status, headers, body = answer(second)
         assert (status, body["reason"]) == (429, "upload-in-progress")
         assert int(headers["retry-after"]) >= 1
@@ -134,9 +158,11 @@ def test_bodies_beyond_the_memory_budget_are_turned_away_with_retry_after(
     devices = [Device(org.bundle_public) for _ in range(3)]
     for dev, token in zip(devices, collector.tokens(3), strict=True):
         assert dev.enroll(collector.url, token).status_code == 201
-    held = [stalled_put(collector.url, MAX_MB * 2**20, header_of(d)) for d in devices[:2]]
+    held = [stalled_put(collector.url, MAX_MB * 2**20, header_of(d), signer=d) for d in devices[:2]]
     try:
-        with stalled_put(collector.url, MAX_MB * 2**20, header_of(devices[2])) as third:
+        with stalled_put(
+            collector.url, MAX_MB * 2**20, header_of(devices[2]), signer=devices[2]
+        ) as third:
             status, headers, body = answer(third)
         assert (status, body["reason"]) == (503, "busy")
         assert int(headers["retry-after"]) >= 1
@@ -164,6 +190,10 @@ def test_a_hundred_stalled_uploads_keep_the_collector_within_its_memory_bound() 
             "8",
             "--body-timeout",
             "2",
+            "--header-timeout",
+            "1",
+            "--tricklers",
+            "20",
         ],
         capture_output=True,
         text=True,
@@ -174,7 +204,8 @@ def test_a_hundred_stalled_uploads_keep_the_collector_within_its_memory_bound() 
     report = json.loads(done.stdout)
     # Held in full, the bodies would take 350 MiB; the bound is 8 MiB of bodies + 48 MiB.
     assert report["rss_peak_mb"] <= report["bound_mb"], report
-    assert set(report["answers"]) <= {"400", "408", "429", "503", "closed"}, report
+    assert set(report["answers"]) <= {"400", "401", "408", "429", "503", "closed"}, report
+    assert report["answers"].get("401", 0) >= 1, report  # copied headers, unsigned
     assert report["answers"].get("408", 0) >= 1, report
     assert report["upload_after"] == 201, report
 

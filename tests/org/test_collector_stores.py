@@ -158,6 +158,8 @@ def test_a_shutdown_lets_an_upload_in_flight_finish(tmp_path: Path, org: OrgKeys
         conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=20)
         conn.putrequest("PUT", f"/v1/bundles/{name}")
         conn.putheader("Content-Length", str(len(raw)))
+        for header, value in dev.auth(name).items():
+            conn.putheader(header, value)
         conn.endheaders()
         conn.send(raw[: len(raw) // 2])
         time.sleep(0.2)  # the request is being read

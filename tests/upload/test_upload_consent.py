@@ -24,6 +24,7 @@ from cleartrace.paths import Paths
 from cleartrace.upload.bundle import BundleBody, build_bundle, open_bundle, parse_bundle
 from cleartrace.upload.events_arrow import encode_events
 from cleartrace.upload.outbox import Outbox
+from cleartrace.upload.upload_auth import AUTH_HEADER, sign_upload
 from cleartrace.upload.uploader import Retry, Uploader
 from orgkit import Org, approve, enrolled, make_org, record_session
 
@@ -160,7 +161,12 @@ def test_application_names_smuggled_past_consent_are_removed_and_reported(
     ]
     raw = hostile_bundle(org, home, events)
     name = parse_bundle(raw).name
-    answer = requests.put(f"{org.collector.url}/v1/bundles/{name}", data=raw, timeout=10)
+    answer = requests.put(
+        f"{org.collector.url}/v1/bundles/{name}",
+        data=raw,
+        timeout=10,
+        headers={AUTH_HEADER: sign_upload(home.keys.device, "PUT", name)},
+    )
     assert answer.status_code == 201, answer.text
     home.close()
     summary: IngestSummary = ingest(str(org.collector.data), org.keys_dir, tmp_path / "dataset")

@@ -22,6 +22,7 @@ from cleartrace.store.sessions import Store
 from cleartrace.upload.bundle import build_bundle, open_bundle, parse_bundle
 from cleartrace.upload.enrolment import enrol
 from cleartrace.upload.outbox import Outbox
+from cleartrace.upload.upload_auth import AUTH_HEADER, sign_upload
 from cleartrace.upload.uploader import BackgroundUploader, Retry, UploadBusy, Uploader
 from orgkit import Org, approve, enrolled, make_org, record_session
 
@@ -126,7 +127,12 @@ def test_the_collector_refuses_a_bundle_sealed_to_another_key(
         device_key=device.keys.device,
     )
     name = parse_bundle(raw).name
-    answer = requests.put(f"{org.collector.url}/v1/bundles/{name}", data=raw, timeout=10)
+    answer = requests.put(
+        f"{org.collector.url}/v1/bundles/{name}",
+        data=raw,
+        timeout=10,
+        headers={AUTH_HEADER: sign_upload(device.keys.device, "PUT", name)},
+    )
     assert (answer.status_code, answer.json()["reason"]) == (403, "wrong-org-key")
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import cleartrace.upload.client as client
 from cleartrace.categories import Category
@@ -134,7 +135,9 @@ def test_an_interrupted_upload_sends_the_same_bytes_after_a_restart(org: Org, de
     up = uploader(device)
     original_put = client.CollectorClient.put_bundle
 
-    def unreachable(self: client.CollectorClient, name: str, data: bytes) -> client.Ack:
+    def unreachable(
+        self: client.CollectorClient, name: str, data: bytes, device_key: Ed25519PrivateKey
+    ) -> client.Ack:
         raise UploadError("cannot reach the collector (test)", retryable=True)
 
     client.CollectorClient.put_bundle = unreachable  # type: ignore[method-assign]
@@ -279,8 +282,10 @@ def lose_the_answer(monkeypatch: pytest.MonkeyPatch) -> None:
     """The next PUT reaches the collector, which stores the bundle; its answer is lost."""
     real = client.CollectorClient.put_bundle
 
-    def put(self: client.CollectorClient, name: str, data: bytes) -> client.Ack:
-        real(self, name, data)
+    def put(
+        self: client.CollectorClient, name: str, data: bytes, device_key: Ed25519PrivateKey
+    ) -> client.Ack:
+        real(self, name, data, device_key)
         monkeypatch.setattr(client.CollectorClient, "put_bundle", real)
         raise UploadError("the connection dropped (test)", retryable=False)
 

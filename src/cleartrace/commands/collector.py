@@ -14,7 +14,10 @@ from cleartrace.org.limits import (
     DEFAULT_BODY_TIMEOUT,
     DEFAULT_ENROLL_RATE,
     DEFAULT_ENROLL_RATE_TOTAL,
+    DEFAULT_HEADER_TIMEOUT,
     DEFAULT_MAX_BUNDLE_MB,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MIN_BODY_RATE_KIB,
     DEFAULT_RATE,
     Rate,
 )
@@ -58,6 +61,9 @@ def org_serve(args: Args) -> int:
         body_timeout=args.body_timeout,
         enroll_rate=Rate.parse(args.enroll_rate),
         enroll_rate_total=Rate.parse(args.enroll_rate_total),
+        header_timeout=args.header_timeout,
+        min_body_rate_kib=args.min_body_rate,
+        max_connections=args.max_connections,
     )
 
     def ready(url: str) -> None:
@@ -175,16 +181,42 @@ def register(sub: Any, add: Add) -> None:
         help=f"seconds a request body may take to arrive (default {DEFAULT_BODY_TIMEOUT:g})",
     )
     p.add_argument(
+        "--header-timeout",
+        type=float,
+        default=DEFAULT_HEADER_TIMEOUT,
+        metavar="SECONDS",
+        help="seconds a connection may take to send a request's line and headers, and an "
+        f"upload its bundle header (default {DEFAULT_HEADER_TIMEOUT:g})",
+    )
+    p.add_argument(
+        "--min-body-rate",
+        type=float,
+        default=DEFAULT_MIN_BODY_RATE_KIB,
+        metavar="KIB_S",
+        help="KiB/s a request body must keep up with once --header-timeout has passed; "
+        f"slower ones get 408, 0 turns it off (default {DEFAULT_MIN_BODY_RATE_KIB:g})",
+    )
+    p.add_argument(
+        "--max-connections",
+        type=int,
+        default=DEFAULT_MAX_CONNECTIONS,
+        metavar="N",
+        help=f"connections served at once; beyond, requests get 503 (default "
+        f"{DEFAULT_MAX_CONNECTIONS})",
+    )
+    p.add_argument(
         "--enroll-rate",
         default=f"{DEFAULT_ENROLL_RATE.count}/m",
         metavar="N/PERIOD",
-        help=f"enrolment attempts per client address (default {DEFAULT_ENROLL_RATE.count}/m)",
+        help="enrolment attempts per client network (an IPv4 address, an IPv6 /64) "
+        f"(default {DEFAULT_ENROLL_RATE.count}/m)",
     )
     p.add_argument(
         "--enroll-rate-total",
         default=f"{DEFAULT_ENROLL_RATE_TOTAL.count}/m",
         metavar="N/PERIOD",
-        help=f"enrolment attempts overall (default {DEFAULT_ENROLL_RATE_TOTAL.count}/m)",
+        help="well-formed, self-signed enrolment attempts overall "
+        f"(default {DEFAULT_ENROLL_RATE_TOTAL.count}/m)",
     )
 
     p = add(sub, "token", "print single-use enrolment tokens, one per line", org_token)

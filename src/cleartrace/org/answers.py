@@ -32,6 +32,7 @@ __all__ = [
     "store_failure",
     "too_large",
     "too_slow",
+    "too_slow_rate",
 ]
 
 HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -66,7 +67,7 @@ class Refusal(Exception):
         return response
 
 
-def check_enrolment(raw: bytes) -> tuple[bytes, str, str | None]:
+def check_enrolment(raw: bytes | bytearray) -> tuple[bytes, str, str | None]:
     """(device public key, token, policy sha256) of a well-formed, self-signed request."""
     try:
         obj = json.loads(raw)
@@ -131,12 +132,27 @@ def not_admitted(exc: NotAdmitted) -> Refusal:
     )
 
 
-def too_slow(timeout: float) -> Refusal:
+def too_slow(timeout: float, reason: str = "body-timeout") -> Refusal:
+    """408: the body ("body-timeout") or its bundle header ("header-timeout") was late."""
+    what, option = {
+        "body-timeout": ("the body", "--body-timeout"),
+        "header-timeout": ("the bundle header", "--header-timeout"),
+    }[reason]
     return Refusal(
         408,
-        "body-timeout",
-        f"the body did not arrive within {timeout:g} s; send it again, or ask the "
-        "organisation to raise --body-timeout",
+        reason,
+        f"{what} did not arrive within {timeout:g} s; send it again, or ask the "
+        f"organisation to raise {option}",
+    )
+
+
+def too_slow_rate(min_rate: float) -> Refusal:
+    """408: the body arrived slower than the minimum rate (bytes a second)."""
+    return Refusal(
+        408,
+        "body-too-slow",
+        f"the body arrived slower than {min_rate / 1024:g} KiB/s; send it again over a "
+        "faster link, or ask the organisation to lower --min-body-rate",
     )
 
 

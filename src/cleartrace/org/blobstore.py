@@ -25,7 +25,7 @@ import os
 import re
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 from cleartrace.errors import DiskFull, StoreError, UsageError
 
@@ -66,7 +66,7 @@ def _check_key(key: str) -> None:
 class BlobStore(Protocol):
     """All-or-nothing object storage for bundles and heads."""
 
-    def put(self, key: str, data: bytes, *, durable: bool = True) -> None:
+    def put(self, key: str, data: bytes | bytearray, *, durable: bool = True) -> None:
         """Store `data` under `key`, replacing what was there; readers never see half of it.
 
         `durable=False` allows a store to skip syncing to disk (a crash may
@@ -99,7 +99,7 @@ class DirStore:
     def describe(self) -> str:
         return str(self.root)
 
-    def put(self, key: str, data: bytes, *, durable: bool = True) -> None:
+    def put(self, key: str, data: bytes | bytearray, *, durable: bool = True) -> None:
         """Write `data` to root/key all or nothing; synced to disk unless not `durable`.
 
         Raises:
@@ -246,7 +246,7 @@ class S3Store:
                 "and the network"
             ) from exc
 
-    def put(self, key: str, data: bytes, *, durable: bool = True) -> None:
+    def put(self, key: str, data: bytes | bytearray, *, durable: bool = True) -> None:
         """Upload `data` as one object; S3 never shows a partial one, and is always durable.
 
         The SHA-256 checksum travels with the body, so a body cut short or
@@ -260,8 +260,13 @@ class S3Store:
         _check_key(key)
         checksum = base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
         try:
+            # botocore takes a bytearray body as it is (its stubs say bytes only):
+            # converting would hold a received bundle twice.
             self.client.put_object(
-                Bucket=self.bucket, Key=self.prefix + key, Body=data, ChecksumSHA256=checksum
+                Bucket=self.bucket,
+                Key=self.prefix + key,
+                Body=cast(bytes, data),
+                ChecksumSHA256=checksum,
             )
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "?")

@@ -14,11 +14,14 @@ Routes (docs/cli.md, "cleartrace org serve", has the client's view)::
     GET  /v1/devices/{device_hex}/head     the witnessed ledger head of a device
     PUT  /v1/bundles/{sha256_hex}          store a bundle (idempotent)
 
-A bundle is checked in order of cost: its declared size; then, from its first
-bytes, the header's shape and that it names an enrolled device (`org.intake`
-bounds the bodies held at once); then the whole body arrives, before a
-deadline, and hash, replay (a stored name is acknowledged again), signature
-and rate are checked; then, under the device's lock, the witnessed head, and
+A bundle is checked in order of cost: its declared size; then the request's
+signature (`upload.upload_auth`: an enrolled device's key, this bundle's name,
+a time within five minutes), before any body is read or reserved for
+(`org.intake` bounds the bodies held at once); then, from its first bytes, by
+a short deadline, the header's shape and that it names the signing device;
+then the whole body arrives, before a deadline and at a minimum rate, and
+hash, replay (a stored name is acknowledged again), signature and rate are
+checked; then, under the device's lock, the witnessed head, and
 only then is it stored. Hashing, the signature, SQLite and fsync run on
 worker threads, so the event loop keeps receiving other uploads meanwhile.
 Errors are `org.answers.Refusal`s, rendered as JSON with a one-line reason.
@@ -45,7 +48,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from cleartrace.consent.records import canonical, rfc3339, unb64url
+from cleartrace.consent.records import canonical, rfc3339
 from cleartrace.consent.signed_policy import read_signed_policy
 from cleartrace.errors import (
     BundleError,
@@ -53,6 +56,7 @@ from cleartrace.errors import (
     LedgerBroken,
     StoreError,
 )
+from cleartrace.org.admission import Admission
 from cleartrace.org.answers import (
     HEX64,
     Refusal,
@@ -61,17 +65,17 @@ from cleartrace.org.answers import (
     http_error,
     not_admitted,
     store_failure,
-    too_large,
-    too_slow,
 )
 from cleartrace.org.blobstore import BlobStore, bundle_key, head_key
-from cleartrace.org.intake import BodyBudget, BodyTooSlow, EnrolmentRates, NotAdmitted, RequestBody
+from cleartrace.org.intake import BodyBudget, EnrolmentRates, NotAdmitted
 from cleartrace.org.limits import (
     DEFAULT_BODY_MEMORY_MB,
     DEFAULT_BODY_TIMEOUT,
     DEFAULT_ENROLL_RATE,
     DEFAULT_ENROLL_RATE_TOTAL,
+    DEFAULT_HEADER_TIMEOUT,
     DEFAULT_MAX_BUNDLE_MB,
+    DEFAULT_MIN_BODY_RATE_KIB,
     DEFAULT_RATE,
     Rate,
     TokenBucket,
@@ -79,13 +83,11 @@ from cleartrace.org.limits import (
 from cleartrace.org.registry import Device, Head, Registry, StoredBundle, TokenRefused
 from cleartrace.org.witness import HEAD_VERSION, sign_head
 from cleartrace.upload.bundle import (
-    PREFIX,
     Bundle,
-    header_end,
     parse_bundle,
-    parse_header,
     verify_signature,
 )
+from cleartrace.upload.upload_auth import AUTH_HEADER
 
 __all__ = [
     "Collector",
@@ -152,6 +154,8 @@ class Collector:
         witness: Ed25519PrivateKey | None = None,
         body_memory_bytes: int = DEFAULT_BODY_MEMORY_MB * 2**20,
         body_timeout: float = DEFAULT_BODY_TIMEOUT,
+        header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+        min_body_rate: float = DEFAULT_MIN_BODY_RATE_KIB * 1024,
         enroll_rate: Rate = DEFAULT_ENROLL_RATE,
         enroll_rate_total: Rate = DEFAULT_ENROLL_RATE_TOTAL,
     ) -> None:
@@ -163,6 +167,13 @@ class Collector:
         self._bodies = BodyBudget(body_memory_bytes)
         self._enrolments = EnrolmentRates(enroll_rate, enroll_rate_total, clock)
         self.policy = policy
+        self._admission = Admission(
+            registry,
+            org_key=policy.org_key if policy is not None else None,
+            body_timeout=body_timeout,
+            header_timeout=header_timeout,
+            min_body_rate=min_body_rate,
+        )
         self._clock = clock
         #: Signs the head files (org/witness.py); None writes them unsigned.
         self.witness = witness
@@ -189,15 +200,19 @@ class Collector:
         return Response(self.policy.raw, media_type="application/json")
 
     async def _enroll(self, request: Request) -> Response:
-        body = self._body(request)
+        body = self._admission.body(request)
         try:
             address = request.client.host if request.client is not None else "unknown"
             try:
                 self._enrolments.take(address)
             except NotAdmitted as exc:
                 raise not_admitted(exc) from None
-            raw = await self._read_body(body, request, _MAX_ENROLL_BYTES)
+            raw = await self._admission.read_body(body, request, _MAX_ENROLL_BYTES)
             public_key, token, policy_sha256 = check_enrolment(raw)
+            try:
+                self._enrolments.take_overall()
+            except NotAdmitted as exc:
+                raise not_admitted(exc) from None
             if self.policy is not None and policy_sha256 != self.policy.sha256:
                 raise Refusal(
                     409,
@@ -238,17 +253,20 @@ class Collector:
 
     async def _put_bundle(self, request: Request) -> Response:
         name = request.path_params["name"]
-        body = self._body(request)
+        body = self._admission.body(request)
         try:
             if not HEX64.fullmatch(name):
                 raise Refusal(
                     400, "bad-name", "a bundle is named by its SHA-256: 64 lower-case hex digits"
                 )
             size = declared_length(request, self.max_bundle_bytes)
-            device = await self._admit(body, size)
+            device = await _off_loop(
+                self._admission.authenticate, request.headers.get(AUTH_HEADER), name
+            )
             try:
                 async with self._bodies.hold(device, size):
-                    raw = await self._read_body(body, request, size)
+                    await self._admission.admit(body, size, device)
+                    raw = await self._admission.read_body(body, request, size)
                     seen = await _off_loop(self._examine, raw, name)
                     if isinstance(seen, StoredBundle):
                         return await self._replayed(seen)
@@ -281,49 +299,7 @@ class Collector:
             {"bundle": name, "head": done.head.as_json(), "stored": True}, status_code=201
         )
 
-    def _body(self, request: Request) -> RequestBody:
-        return RequestBody(request, asyncio.get_running_loop().time() + self.body_timeout)
-
-    async def _admit(self, body: RequestBody, size: int) -> str:
-        """The enrolled device a bundle's header names, read from the body's first bytes.
-
-        Whoever is not an enrolled device is refused before the rest of the
-        body is read, so cannot make the collector hold it.
-        """
-        try:
-            prefix = await self._read_some(body, PREFIX, size)
-            end = header_end(prefix)
-            if end > size:
-                raise Refusal(400, "truncated", "the bundle is shorter than its header says")
-            header, _ = parse_header(await self._read_some(body, end, size))
-        except BundleError as exc:
-            raise Refusal(400, exc.reason, str(exc)) from None
-        await _off_loop(self._check_sender, header)
-        return str(header["device"])
-
-    async def _read_some(self, body: RequestBody, at_least: int, limit: int) -> bytes:
-        try:
-            return await body.read(at_least, limit)
-        except BodyTooSlow:
-            raise too_slow(self.body_timeout) from None
-        except ValueError:
-            raise too_large(limit) from None
-
-    async def _read_body(self, body: RequestBody, request: Request, limit: int) -> bytes:
-        """The whole body, refusing more than `limit` bytes or a body slower than the deadline.
-
-        The declared length is checked before reading anything; the bytes are
-        counted as they come, so a missing or false length does not help.
-        """
-        declared = request.headers.get("content-length")
-        if declared is not None:
-            if not declared.isdigit():
-                raise Refusal(400, "bad-length", "Content-Length is not a number")
-            if int(declared) > limit:
-                raise too_large(limit)
-        return await self._read_some(body, limit + 1, limit)
-
-    def _examine(self, raw: bytes, name: str) -> Bundle | StoredBundle:
+    def _examine(self, raw: bytearray, name: str) -> Bundle | StoredBundle:
         """Check the hash, the shape, enrolment and signature (on a worker thread).
 
         Returns the stored bundle for a replay (same bytes: nothing more to check).
@@ -339,51 +315,12 @@ class Collector:
         stored = self.registry.stored(name)
         if stored is not None:
             return stored
-        device = self.registry.device(bundle.device)
-        if device is None:
-            raise Refusal(
-                403,
-                "not-enrolled",
-                "the device that signed this bundle is not enrolled; enrol it with "
-                "'cleartrace enroll' and a token from the organisation",
-            )
-        self._check_sender(bundle.header)
+        self._admission.check_sender(bundle.header)
         try:
             verify_signature(bundle)
         except BundleSignatureInvalid as exc:
             raise Refusal(401, exc.reason, str(exc)) from None
         return bundle
-
-    def _check_sender(self, header: dict[str, Any]) -> None:
-        """The header names an enrolled device, by its key and subject, and the served org key.
-
-        Raises:
-            Refusal: not enrolled, another key or subject, or another organisation key.
-        """
-        device = self.registry.device(str(header["device"]))
-        if device is None:
-            raise Refusal(
-                403,
-                "not-enrolled",
-                "the device that signed this bundle is not enrolled; enrol it with "
-                "'cleartrace enroll' and a token from the organisation",
-            )
-        if device.public_key != unb64url(header["device_public_key"]):
-            raise Refusal(403, "key-mismatch", "the bundle's device key is not the enrolled one")
-        served = self.policy.org_key if self.policy is not None else None
-        if served is not None and header["org_key"] != served:
-            raise Refusal(
-                403,
-                "wrong-org-key",
-                "the bundle is sealed to another organisation key than the policy this "
-                "collector serves names; the device's policy was replaced, enrol it again",
-            )
-        if header["subject"] != device.subject:
-            raise Refusal(
-                403,
-                "subject-mismatch",
-                "the bundle names another subject than the device enrolled with; enrol again",
-            )
 
     def _witness_and_store(self, bundle: Bundle) -> StoredBundle | _Accepted:
         """Check the witnessed head, store, move the head (worker thread, device lock held).

@@ -1,6 +1,7 @@
 """The collector's limits, importable without the server's libraries: the
 largest bundle it takes, the per-device upload rate (a token bucket), how
-much request body it holds at once and for how long, and enrolment rates."""
+much request body it holds at once, for how long and at what rate, how long a
+connection may take to say what it wants, and enrolment rates."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ __all__ = [
     "DEFAULT_BODY_TIMEOUT",
     "DEFAULT_ENROLL_RATE",
     "DEFAULT_ENROLL_RATE_TOTAL",
+    "DEFAULT_HEADER_TIMEOUT",
     "DEFAULT_MAX_BUNDLE_MB",
+    "DEFAULT_MAX_CONNECTIONS",
+    "DEFAULT_MIN_BODY_RATE_KIB",
     "DEFAULT_RATE",
-    "MAX_CONNECTIONS",
     "Rate",
     "TokenBucket",
 ]
@@ -61,8 +64,16 @@ DEFAULT_ENROLL_RATE = Rate(60, 60.0)
 #: Default enrolment attempts overall: each attempt checks a signature and scans
 #: the unused tokens, so this bounds what guessing costs the collector.
 DEFAULT_ENROLL_RATE_TOTAL = Rate(600, 60.0)
-#: Connections (and requests in flight) uvicorn serves at once; beyond, it answers 503.
-MAX_CONNECTIONS = 1000
+#: Default connections (and requests in flight) served at once; beyond, uvicorn answers 503.
+DEFAULT_MAX_CONNECTIONS = 1000
+#: Default seconds a new connection has to send its request line and headers, and a
+#: bundle's body to deliver its header: a device sends a few hundred bytes of each at
+#: once, so only an idle or trickling connection needs longer.
+DEFAULT_HEADER_TIMEOUT = 15.0
+#: Default KiB a second a body must keep up with once the header timeout has passed
+#: (a grace for TCP slow start and a stall): 32 kbit/s, far below any link a device
+#: uploads over, far above a client trickling to hold a slot.
+DEFAULT_MIN_BODY_RATE_KIB = 4.0
 
 
 class TokenBucket:

@@ -30,14 +30,17 @@ import uvicorn
 from cleartrace.errors import StoreError, UsageError
 from cleartrace.org.blobstore import DirStore, S3Store, open_store
 from cleartrace.org.collector import Collector, ServedPolicy, load_served_policy
+from cleartrace.org.connections import head_deadline_protocol
 from cleartrace.org.limits import (
     DEFAULT_BODY_MEMORY_MB,
     DEFAULT_BODY_TIMEOUT,
     DEFAULT_ENROLL_RATE,
     DEFAULT_ENROLL_RATE_TOTAL,
+    DEFAULT_HEADER_TIMEOUT,
     DEFAULT_MAX_BUNDLE_MB,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MIN_BODY_RATE_KIB,
     DEFAULT_RATE,
-    MAX_CONNECTIONS,
     Rate,
 )
 from cleartrace.org.registry import Registry
@@ -74,6 +77,9 @@ class ServeOptions:
     body_timeout: float = DEFAULT_BODY_TIMEOUT
     enroll_rate: Rate = field(default=DEFAULT_ENROLL_RATE)
     enroll_rate_total: Rate = field(default=DEFAULT_ENROLL_RATE_TOTAL)
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    min_body_rate_kib: float = DEFAULT_MIN_BODY_RATE_KIB
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
 
 
 class _Server(uvicorn.Server):
@@ -166,7 +172,9 @@ def _uvicorn_config(collector: Collector, options: ServeOptions) -> uvicorn.Conf
         # h11 rather than httptools: uvicorn bounds a request's line and headers only
         # with h11 (httptools buffers a header of any size), and a stranger's 20 MB
         # header must not be held. It costs some 10 % of upload throughput.
-        http="h11",
+        # Our subclass of uvicorn's h11 protocol adds a deadline for the request
+        # head (org.connections), which uvicorn lacks.
+        http=head_deadline_protocol(options.header_timeout),
         h11_max_incomplete_event_size=MAX_REQUEST_HEAD,
         lifespan="off",
         # The collector logs what it does itself; uvicorn's access log and its
@@ -175,9 +183,11 @@ def _uvicorn_config(collector: Collector, options: ServeOptions) -> uvicorn.Conf
         access_log=False,
         server_header=False,
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
-        # Idle and half-open connections cost little but are not free: beyond this
-        # many at once uvicorn answers 503; idle keep-alive ones close after 5 s.
-        limit_concurrency=MAX_CONNECTIONS,
+        # Beyond this many connections at once uvicorn answers 503. A connection
+        # that has not sent its request head within --header-timeout is closed
+        # (uvicorn's keep-alive timer runs only after a response); idle kept-alive
+        # ones close after 5 s.
+        limit_concurrency=options.max_connections,
         timeout_keep_alive=5,
         ssl_certfile=str(options.tls_cert) if options.tls_cert else None,
         ssl_keyfile=str(options.tls_key) if options.tls_key else None,
@@ -251,6 +261,12 @@ def serve(options: ServeOptions, on_ready: Callable[[str], None]) -> None:
         raise UsageError("--body-memory-mb must be at least --max-bundle-mb")
     if options.body_timeout <= 0:
         raise UsageError("--body-timeout must be positive")
+    if not math.isfinite(options.header_timeout) or options.header_timeout <= 0:
+        raise UsageError("--header-timeout must be a positive number of seconds")
+    if not math.isfinite(options.min_body_rate_kib) or options.min_body_rate_kib < 0:
+        raise UsageError("--min-body-rate must be a number of KiB/s, 0 or more")
+    if options.max_connections < 1:
+        raise UsageError("--max-connections must be at least 1")
     policy = _policy(options.policy)
     registry = Registry.open(options.data)
     try:
@@ -270,6 +286,8 @@ def serve(options: ServeOptions, on_ready: Callable[[str], None]) -> None:
                 witness=load_or_create(options.data),
                 body_memory_bytes=int(options.body_memory_mb * 2**20),
                 body_timeout=options.body_timeout,
+                header_timeout=options.header_timeout,
+                min_body_rate=options.min_body_rate_kib * 1024,
                 enroll_rate=options.enroll_rate,
                 enroll_rate_total=options.enroll_rate_total,
             )

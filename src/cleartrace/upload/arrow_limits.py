@@ -7,6 +7,15 @@ this, so the record batches' buffer tables are read first, from each
 message's metadata (a FlatBuffers `Message` whose header is a `RecordBatch`,
 format/Message.fbs in the Arrow repository), and their declared sizes are
 added up. pyarrow still does the framing (`MessageReader`) and all decoding.
+
+Only what the encoder writes is let through, because Arrow has more than one
+way to say "compressed": besides a record batch's `compression` field, it
+decompresses a V4 message whose custom metadata names
+`ARROW:experimental_compression`. So every message must be of metadata
+version V5 without custom metadata, and every record batch must carry the
+`compression` field (the encoder compresses all of them with zstd). And the
+number of messages is capped: a batch of no rows declares nothing to
+decompress, yet each costs memory and time to decode.
 """
 
 from __future__ import annotations
@@ -17,7 +26,12 @@ import pyarrow as pa
 
 from cleartrace.errors import BundleInvalid
 
-__all__ = ["check_stream_size"]
+__all__ = ["MAX_STREAM_MESSAGES", "check_stream_size"]
+
+#: The most messages (the schema and record batches) an event stream may have. The
+#: encoder writes batches of 2**20 rows, and 512 MiB decoded holds fewer than 64 of
+#: them (a row takes at least its 8-byte time): 1024 leaves room for any event count.
+MAX_STREAM_MESSAGES = 1024
 
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
@@ -25,8 +39,10 @@ _I32 = struct.Struct("<i")
 _I64 = struct.Struct("<q")
 _PAIR = struct.Struct("<qq")  # FieldNode and Buffer structs: two int64 each
 #: Field slots (format/Message.fbs): Message.header is slot 2 (slot 1 is its union
-#: type); RecordBatch.buffers is slot 2, RecordBatch.compression slot 3.
+#: type), Message.custom_metadata slot 4; RecordBatch.buffers is slot 2,
+#: RecordBatch.compression slot 3.
 _MESSAGE_HEADER = 2
+_MESSAGE_CUSTOM_METADATA = 4
 _BATCH_BUFFERS = 2
 _BATCH_COMPRESSION = 3
 #: The only messages an event stream has (no dictionaries, tensors).
@@ -53,6 +69,9 @@ class _Table:
         self.vtable = pos - _read(_I32, buf, pos)
         self.vtable_size = _read(_U16, buf, self.vtable)
 
+    def has(self, slot: int) -> bool:
+        return self._field(slot) is not None
+
     def _field(self, slot: int) -> int | None:
         entry = 4 + 2 * slot
         if entry + 2 > self.vtable_size:
@@ -78,19 +97,27 @@ class _Table:
         return [_PAIR.unpack_from(self.buf, at + 4 + i * _PAIR.size) for i in range(count)]
 
 
-def _batch_size(metadata: bytes, body: memoryview) -> int:
-    """Bytes the record batch's buffers take once decompressed."""
+def _message(metadata: bytes) -> _Table:
+    """The message's table, refused if it carries custom metadata (any compression
+    Arrow would apply that its `compression` field does not declare)."""
     message = _Table(metadata, _read(_U32, metadata, 0))
+    if message.has(_MESSAGE_CUSTOM_METADATA):
+        raise BundleInvalid("the bundle's event part has Arrow messages with custom metadata")
+    return message
+
+
+def _batch_size(message: _Table, body: memoryview) -> int:
+    """Bytes the record batch's buffers take once decompressed."""
     batch = message.table(_MESSAGE_HEADER)
     if batch is None:
         raise _Malformed
-    compressed = batch.table(_BATCH_COMPRESSION) is not None
+    if not batch.has(_BATCH_COMPRESSION):
+        raise BundleInvalid("the bundle's event part has a record batch not compressed")
     total = 0
     for offset, length in batch.pairs(_BATCH_BUFFERS):
         if offset < 0 or length < 0 or offset + length > len(body):
             raise _Malformed
-        if not compressed or length == 0:
-            total += length
+        if length == 0:
             continue
         declared = _read(_I64, bytes(body[offset : offset + 8]), 0)
         if declared < -1:
@@ -104,18 +131,28 @@ def check_stream_size(data: bytes | memoryview, max_bytes: int) -> None:
     """Refuse a stream whose record batches would take more than `max_bytes` decoded.
 
     Raises:
-        BundleInvalid: the stream would decode to more than `max_bytes`, holds
-            messages an event stream does not, or its metadata is malformed.
+        BundleInvalid: the stream would decode to more than `max_bytes`, has more
+            than `MAX_STREAM_MESSAGES` messages, holds messages an event stream
+            does not (other kinds, other than V5, custom metadata, uncompressed
+            batches), or its metadata is malformed.
     """
     total = 0
     try:
-        for message in pa.ipc.MessageReader.open_stream(pa.py_buffer(data)):
+        for count, message in enumerate(pa.ipc.MessageReader.open_stream(pa.py_buffer(data))):
+            if count >= MAX_STREAM_MESSAGES:
+                raise BundleInvalid(
+                    f"the bundle's event part has more than {MAX_STREAM_MESSAGES} Arrow messages",
+                    "too-large",
+                )
             if message.type not in _ALLOWED:
                 raise BundleInvalid("the bundle's event part holds other than record batches")
+            if message.metadata_version != pa.ipc.MetadataVersion.V5:
+                raise BundleInvalid("the bundle's event part is not Arrow IPC metadata version V5")
+            parsed = _message(message.metadata.to_pybytes())
             if message.type != "record batch":
                 continue
             body = memoryview(message.body) if message.body is not None else memoryview(b"")
-            total += _batch_size(message.metadata.to_pybytes(), body)
+            total += _batch_size(parsed, body)
             if total > max_bytes:
                 raise BundleInvalid(
                     f"the bundle's events would take more than {max_bytes} bytes decoded",

@@ -104,7 +104,7 @@ class OrgPrivateKey(Protocol):
 class Bundle:
     """A parsed bundle: the header is checked in shape, nothing is verified yet."""
 
-    raw: bytes = field(repr=False)
+    raw: bytes | bytearray = field(repr=False)
     name: str
     header: dict[str, Any]
     header_bytes: bytes = field(repr=False)
@@ -178,7 +178,7 @@ def build_bundle(
     return signed + device_key.sign(signed)
 
 
-def header_end(prefix: bytes) -> int:
+def header_end(prefix: bytes | bytearray) -> int:
     """Where the header of a bundle starting with `prefix` (at least `PREFIX` bytes) ends.
 
     Lets a reader refuse a bundle from its first bytes, before holding the rest.
@@ -197,7 +197,7 @@ def header_end(prefix: bytes) -> int:
     return PREFIX + int(length)
 
 
-def parse_header(data: bytes) -> tuple[dict[str, Any], bytes]:
+def parse_header(data: bytes | bytearray) -> tuple[dict[str, Any], bytes]:
     """The checked header of the bundle `data` starts with, and its bytes.
 
     `data` may be only the start of a bundle, up to `header_end`.
@@ -208,7 +208,7 @@ def parse_header(data: bytes) -> tuple[dict[str, Any], bytes]:
     end = header_end(data)
     if end > len(data):
         raise BundleInvalid("the bundle is truncated or its header length is wrong", "truncated")
-    header_bytes = data[PREFIX:end]
+    header_bytes = bytes(data[PREFIX:end])
     header = _json(header_bytes, "the bundle header")
     if not isinstance(header, dict):
         raise BundleInvalid("the bundle header is not a JSON object", "malformed")
@@ -222,7 +222,7 @@ def parse_header(data: bytes) -> tuple[dict[str, Any], bytes]:
     return header, header_bytes
 
 
-def parse_bundle(raw: bytes) -> Bundle:
+def parse_bundle(raw: bytes | bytearray) -> Bundle:
     """Split a bundle into its parts and check the header's shape.
 
     Raises:
@@ -331,7 +331,7 @@ def _json(data: bytes, what: str) -> Any:
     """Parse JSON from a bundle; nesting deeper than the interpreter recurses is refused.
 
     Raises:
-        BundleInvalid: not UTF-8 JSON, or nested too deeply.
+        BundleInvalid: not UTF-8 JSON, nested too deeply, or a number too long.
     """
     try:
         return json.loads(data)
@@ -339,6 +339,9 @@ def _json(data: bytes, what: str) -> Any:
         raise BundleInvalid(f"{what} is not JSON", "malformed") from None
     except RecursionError:
         raise BundleInvalid(f"{what} is JSON nested too deeply", "malformed") from None
+    except ValueError:
+        # A number of more digits than Python converts (sys.get_int_max_str_digits).
+        raise BundleInvalid(f"{what} has a number too long to read", "malformed") from None
 
 
 # -- header checks --------------------------------------------------------------------

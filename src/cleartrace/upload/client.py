@@ -16,8 +16,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cleartrace.errors import UploadError, UsageError
+from cleartrace.upload.upload_auth import AUTH_HEADER, sign_upload
 
 __all__ = ["Ack", "CollectorClient", "CollectorRefused", "check_transport"]
 
@@ -176,13 +178,21 @@ class CollectorClient:
         """The ledger head the collector witnessed for this device."""
         return _head(self._json("GET", f"/v1/devices/{device_hex}/head"))
 
-    def put_bundle(self, name: str, data: bytes) -> Ack:
-        """PUT /v1/bundles/{name}: idempotent, so a retry after a lost answer is safe."""
+    def put_bundle(self, name: str, data: bytes, device_key: Ed25519PrivateKey) -> Ack:
+        """PUT /v1/bundles/{name}: idempotent, so a retry after a lost answer is safe.
+
+        The request is signed with the device key (`upload_auth`), signed anew
+        for each attempt: the collector refuses a time more than five minutes
+        off its clock ("clock-skew", a refusal that names the fix).
+        """
         answer = self._json(
             "PUT",
             f"/v1/bundles/{name}",
             data=data,
-            headers={"Content-Type": "application/octet-stream"},
+            headers={
+                "Content-Type": "application/octet-stream",
+                AUTH_HEADER: sign_upload(device_key, "PUT", name),
+            },
         )
         if answer.get("bundle") != name:
             raise UploadError(

@@ -90,7 +90,8 @@ def encode_events(events: Sequence[Event], wall_minus_mono_ns: int) -> bytes:
 def decode_events(data: bytes | memoryview, max_bytes: int = MAX_EVENT_BYTES) -> pa.Table:
     """The event table of an IPC stream written by `encode_events`.
 
-    The sizes its buffers declare are added up before anything is decompressed.
+    The stream's messages and the sizes its buffers declare are checked, and
+    its schema, before anything is decompressed.
 
     Raises:
         BundleInvalid: not an Arrow stream, not of the event schema, or more
@@ -98,13 +99,13 @@ def decode_events(data: bytes | memoryview, max_bytes: int = MAX_EVENT_BYTES) ->
     """
     check_stream_size(data, max_bytes)
     try:
-        table = pa.ipc.open_stream(pa.py_buffer(data)).read_all()
-        if table.schema.equals(EVENT_SCHEMA):
-            # Signed by an enrolled device is not well formed: the buffers are
-            # checked before any compute kernel reads them.
-            table.validate(full=True)
+        reader = pa.ipc.open_stream(pa.py_buffer(data))
+        if not reader.schema.equals(EVENT_SCHEMA):
+            raise BundleInvalid("the bundle's event part does not have the event schema")
+        table = reader.read_all()
+        # Signed by an enrolled device is not well formed: the buffers are
+        # checked before any compute kernel reads them.
+        table.validate(full=True)
     except (pa.ArrowException, OSError):
         raise BundleInvalid("the bundle's event part is not a readable Arrow stream") from None
-    if not table.schema.equals(EVENT_SCHEMA):
-        raise BundleInvalid("the bundle's event part does not have the event schema")
     return table

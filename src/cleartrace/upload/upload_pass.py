@@ -98,7 +98,7 @@ class UploadPass:
         if data is None:
             return None
         try:
-            ack = self.call(lambda: self.client.put_bundle(item.name, data))
+            ack = self.call(lambda: self.client.put_bundle(item.name, data, self.device_key))
         except CollectorRefused as exc:
             if exc.retryable:
                 raise  # the collector is busy or failing: nothing more this pass

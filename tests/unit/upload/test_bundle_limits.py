@@ -22,6 +22,7 @@ from cleartrace.consent.records import GENESIS, b64url, canonical, key_fingerpri
 from cleartrace.errors import BundleInvalid
 from cleartrace.org.blobstore import bundle_key
 from cleartrace.org.keys import OrgKeys, generate
+from cleartrace.upload.arrow_limits import MAX_STREAM_MESSAGES
 from cleartrace.upload.bundle import (
     MAGIC,
     MAX_HEADER,
@@ -139,6 +140,20 @@ def test_a_header_nested_deeper_than_the_parser_recurses_is_malformed(
     assert caught.value.reason == "malformed"
 
 
+def test_a_number_longer_than_python_converts_is_malformed_not_a_crash(
+    org: tuple[OrgKeys, Path],
+) -> None:
+    # Python refuses to convert integers of more than 4300 digits with a plain ValueError.
+    fields = header_fields(Ed25519PrivateKey.generate(), org[0], 0)
+    header = canonical(fields).replace(b'"events":0', b'"events":' + b"9" * 5000)
+    with pytest.raises(BundleInvalid) as caught:
+        parse_bundle(seal(org[0], Ed25519PrivateKey.generate(), header_bytes=header))
+    assert caught.value.reason == "malformed"
+    segment = b'{"seq":' + b"1" * 5000 + b"}\n"
+    error = refused(seal(org[0], Ed25519PrivateKey.generate(), segment=segment), org[0])
+    assert error.reason == "malformed"
+
+
 def test_a_header_longer_than_the_format_allows_is_refused_by_its_length() -> None:
     raw = MAGIC + _LEN.pack(MAX_HEADER + 1) + b"\0" * 100
     with pytest.raises(BundleInvalid, match="longer than") as caught:
@@ -196,6 +211,74 @@ def test_a_buffer_claiming_terabytes_is_refused_before_any_allocation() -> None:
     stream[at : at + 8] = struct.pack("<q", 2**40)
     with pytest.raises(BundleInvalid, match="more than") as caught:
         decode_events(bytes(stream))
+    assert caught.value.reason == "too-large"
+
+
+def v4_experimental_bomb(rows: int = 1 << 20) -> bytes:
+    """Tens of MiB of zeros in a few KB: a V4 batch compressed only by its custom metadata.
+
+    Arrow decompresses a V4 batch whose custom metadata says
+    ARROW:experimental_compression even when its `compression` field is absent.
+    """
+    table = pa.Table.from_arrays(
+        [
+            pa.array([0] * rows, f.type) if f.type != pa.string() else pa.nulls(rows, f.type)
+            for f in EVENT_SCHEMA
+        ],
+        schema=EVENT_SCHEMA,
+    )
+    sink = pa.BufferOutputStream()
+    options = pa.ipc.IpcWriteOptions(compression="zstd", metadata_version=pa.ipc.MetadataVersion.V4)
+    with pa.ipc.new_stream(sink, table.schema, options=options) as writer:
+        writer.write_batch(
+            table.to_batches()[0],
+            custom_metadata={"ARROW:experimental_compression": "ZSTD"},
+        )
+    stream = bytearray(sink.getvalue().to_pybytes())
+    metadata = list(pa.ipc.MessageReader.open_stream(pa.py_buffer(bytes(stream))))[1].metadata
+    meta = metadata.to_pybytes()
+    at = bytes(stream).index(meta)
+    # Drop the RecordBatch's `compression` field (slot 3): zero its vtable entry.
+    (root,) = struct.unpack_from("<I", meta, 0)
+    (header_field,) = struct.unpack_from(
+        "<H", meta, root - struct.unpack_from("<i", meta, root)[0] + 8
+    )
+    batch = root + header_field + struct.unpack_from("<I", meta, root + header_field)[0]
+    vtable = batch - struct.unpack_from("<i", meta, batch)[0]
+    stream[at + vtable + 10 : at + vtable + 12] = b"\0\0"
+    return bytes(stream)
+
+
+def test_a_v4_batch_compressed_by_custom_metadata_is_refused_before_decoding() -> None:
+    bomb = v4_experimental_bomb()
+    assert len(bomb) < 16 * 1024
+    assert pa.ipc.open_stream(bomb).read_all().nbytes > 16 * 2**20  # what it would allocate
+    with pytest.raises(BundleInvalid) as caught:
+        decode_events(bomb, max_bytes=2**20)
+    assert caught.value.reason == "malformed"
+
+
+def test_an_uncompressed_batch_is_refused() -> None:
+    # The encoder compresses every batch; one that is not is not the encoder's.
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, EVENT_SCHEMA) as writer:
+        writer.write_table(pa.ipc.open_stream(zero_batches(1, rows=10)).read_all())
+    with pytest.raises(BundleInvalid, match="not compressed"):
+        decode_events(sink.getvalue().to_pybytes())
+
+
+def test_a_stream_of_more_messages_than_the_encoder_writes_is_refused() -> None:
+    # Empty batches declare nothing to decompress, yet each costs memory to decode.
+    empty = pa.RecordBatch.from_pylist([], schema=EVENT_SCHEMA)
+    sink = pa.BufferOutputStream()
+    options = pa.ipc.IpcWriteOptions(compression="zstd")
+    with pa.ipc.new_stream(sink, EVENT_SCHEMA, options=options) as writer:
+        for _ in range(MAX_STREAM_MESSAGES):
+            writer.write_batch(empty)
+    stream = sink.getvalue().to_pybytes()
+    assert len(pa.ipc.open_stream(stream).read_all()) == 0  # what it would decode
+    with pytest.raises(BundleInvalid, match="messages") as caught:
+        decode_events(stream)
     assert caught.value.reason == "too-large"
 
 
