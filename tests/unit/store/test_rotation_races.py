@@ -207,3 +207,27 @@ def test_finishing_an_interrupted_rotation_empties_the_wal(
         assert not any(blob in on_disk(private_home) for blob in old_wrapped.values())
     finally:
         idle.close()
+
+
+def test_a_plaintext_exclusion_list_is_sealed_by_any_command_and_leaves_no_file(
+    private_home: Paths,
+) -> None:
+    home = Home.open(private_home, create=True)
+    home.close()
+    with sqlite3.connect(private_home.db) as conn:  # as a version before app tags left it
+        conn.execute("CREATE TABLE exclusions (app TEXT PRIMARY KEY)")
+        conn.execute("INSERT INTO exclusions(app) VALUES ('signal-desktop')")
+    conn.close()
+    idle = sqlite3.connect(private_home.db)  # keeps SQLite from emptying the WAL on close
+    idle.execute("SELECT 1 FROM meta").fetchone()
+    try:
+        # A command that never reads the exclusion list still moves it.
+        assert ct("sessions", "list").returncode == 0
+        assert b"signal-desktop" not in on_disk(private_home)
+    finally:
+        idle.close()
+    home = Home.open(private_home, create=False)
+    try:
+        assert PersonalExclusions.open(home.ledger, home.keys.master).names() == ["signal-desktop"]
+    finally:
+        home.close()
