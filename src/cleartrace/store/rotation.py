@@ -38,7 +38,7 @@ from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 
-from cleartrace.errors import StoreCorrupt, WrongKey
+from cleartrace.errors import StoreCorrupt, StoreError, WrongKey
 from cleartrace.paths import Paths, exclusive_lock
 from cleartrace.store.crypto import seal, unseal
 from cleartrace.store.db import CHECKPOINT_DUE, connect, empty_wal, transaction, translate_errors
@@ -190,8 +190,17 @@ def _rotate(
     tell("committed")
     rotated = promote_master(paths, keys, new)
     tell("promoted")
-    empty_wal(conn, paths.db)
+    _empty_wal_after(conn, paths.db)
     return rotated, counts
+
+
+def _empty_wal_after(conn: sqlite3.Connection, db: Path) -> None:
+    """Truncate the WAL once the rotation is done; a failure here (a full
+    disk) leaves `CHECKPOINT_DUE` set for `Store.open`, not the rotation undone."""
+    try:
+        empty_wal(conn, db)
+    except StoreError as exc:
+        log.warning("the WAL of %s is emptied on a later start: %s", db, exc)
 
 
 def _discard_unless_committed(
@@ -252,7 +261,7 @@ def _finish(paths: Paths, keys: Keys) -> Keys:
         if committed:
             log.warning("finishing a master key rotation that was interrupted after its commit")
             keys = promote_master(paths, keys, staged)
-            empty_wal(conn, paths.db)
+            _empty_wal_after(conn, paths.db)
             return keys
     finally:
         conn.close()
