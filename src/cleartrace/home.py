@@ -5,11 +5,12 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 
+from cleartrace.consent.exclusions import seal_plaintext_list
 from cleartrace.consent.ledger import Ledger
 from cleartrace.paths import Paths, ensure_private_dirs
 from cleartrace.store.db import connect
-from cleartrace.store.keys import Keys, load_keys
-from cleartrace.store.rotation import finish_rotation
+from cleartrace.store.keys import Keys
+from cleartrace.store.rotation import open_keys
 from cleartrace.store.sessions import Store
 
 __all__ = ["Home"]
@@ -32,14 +33,23 @@ class Home:
         Raises:
             HomeError: the home directory is unsafe.
             KeyStorageError: keys are missing (never silently replaced).
+            UsageError: a master key rotation in another process did not finish in time.
             StoreError: the store is corrupt, full or does not match the key.
         """
         ensure_private_dirs(paths)
-        keys = finish_rotation(paths, load_keys(paths, create=create))
+        keys = open_keys(paths, create=create)
         store = Store.open(paths, keys)
         try:
             ledger = Ledger(connect(paths.db), paths.db, keys.device)
         except BaseException:
+            store.close()
+            raise
+        try:
+            # Whatever opens the home (not only what reads the list) moves a
+            # list an older version kept in plaintext out of sight at once.
+            seal_plaintext_list(ledger, keys.master)
+        except BaseException:
+            ledger.close()
             store.close()
             raise
         return cls(paths=paths, keys=keys, store=store, ledger=ledger)

@@ -13,6 +13,7 @@ import hashlib
 import logging
 import os
 import stat
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,33 +100,56 @@ def _fix_for(path: Path, paths: Paths) -> str:
 
 
 def check_home(home: Path) -> None:
-    """Refuse a home that lies in a directory another user owns, directly or
-    through a symbolic link on the way (they could rename it and put their
-    own files, keys or socket in its place). Root's directories are trusted.
+    """Refuse a home that lies in a directory another user owns or may write
+    to, directly or through a symbolic link on the way (they could rename it
+    and put their own files, keys or socket in its place).
+
+    Both the path as given and the path its links resolve to are walked: a
+    link's target may lie under someone else's directory even when every
+    directory named on the way is ours. Root's directories are trusted unless
+    group or others may write to them without the sticky bit (/tmp has it:
+    there nobody may rename another's entries).
 
     Raises:
         HomeError: the message names the directory, its owner and the link.
     """
+    link = _check_walk(home, home, None)
+    resolved = home.resolve()
+    if resolved != home:
+        _check_walk(home, resolved, link or home)
+
+
+def _check_walk(home: Path, path: Path, link: Path | None) -> Path | None:
+    """Check every directory from the root down to `path`; returns the first
+    symbolic link met (for messages). Stops at the first part that does not
+    exist yet: what is created below is created by us."""
     trusted = {os.getuid(), 0}
-    link: Path | None = None
-    current = Path(home.anchor)
-    for part in home.parts[1:]:
+    current = Path(path.anchor)
+    for part in path.parts[1:]:
         current = current / part
         try:
             if stat.S_ISLNK(current.lstat().st_mode) and link is None:
                 link = current
             st = current.stat()
         except FileNotFoundError:
-            return  # created below, by us
+            return link
         except OSError as exc:
             raise HomeError(f"cannot check the home {home}: {exc.strerror} at {current}") from exc
+        via = f" through the symbolic link {link}" if link is not None else ""
         if st.st_uid not in trusted:
-            via = f" through the symbolic link {link}" if link is not None else ""
             raise HomeError(
                 f"the home {home} lies{via} in {current.resolve()}, which belongs to another "
                 f"user (uid {st.st_uid}) who could replace its files; "
                 "choose a home you own with CLEARTRACE_HOME"
             )
+        loose = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not st.st_mode & stat.S_ISVTX
+        if loose and current != path:  # the home itself is tightened by ensure_private_dirs
+            raise HomeError(
+                f"the home {home} lies{via} in {current.resolve()}, which group or others "
+                f"may write to (mode {stat.S_IMODE(st.st_mode):o}, no sticky bit), so they "
+                "could replace its files; choose a home you own with CLEARTRACE_HOME"
+            )
+    return link
 
 
 def _tighten_or_refuse(path: Path, what: str, fix: str) -> None:
@@ -314,8 +338,9 @@ def _atomic(out: Path, what: str, *, binary: bool) -> Iterator[IO[Any]]:
 
 
 @contextlib.contextmanager
-def exclusive_lock(path: Path, busy: str) -> Iterator[None]:
-    """Hold an exclusive lock on the file `path` (created 0600) for the block.
+def exclusive_lock(path: Path, busy: str, *, wait: float = 0.0) -> Iterator[None]:
+    """Hold an exclusive lock on the file `path` (created 0600) for the block,
+    waiting up to `wait` seconds for another process to let it go.
 
     The kernel drops the lock when the process dies, so a crash never leaves
     a stale lock behind.
@@ -329,10 +354,15 @@ def exclusive_lock(path: Path, busy: str) -> Iterator[None]:
     except OSError as exc:
         raise UsageError(f"cannot open the lock file {path}: {exc.strerror}") from exc
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UsageError(busy) from None
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise UsageError(busy) from None
+                time.sleep(0.05)
         yield
     finally:
         os.close(fd)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cleartrace.errors import HomeError
-from cleartrace.paths import Paths, ensure_private_dirs
+from cleartrace.paths import Paths, check_home, ensure_private_dirs
 
 
 def _mode(p: Path) -> int:
@@ -148,3 +148,35 @@ def test_home_through_a_symlink_into_another_users_directory_is_refused(
         assert f"through the symbolic link {link}" in line, line
         assert "another user (uid 65534)" in line, line
     assert list((theirs / "dir").iterdir()) == []
+
+
+def test_home_through_a_link_into_a_directory_under_another_users_is_refused(
+    tmp_path: Path,
+) -> None:
+    """/base/link -> /evil/mine: every directory named on the way is ours,
+    but the link's target lies in one that another user owns and may rename."""
+    (tmp_path / "evil" / "mine").mkdir(parents=True)
+    os.chown(tmp_path / "evil", 65534, 65534)
+    os.chmod(tmp_path / "evil", 0o777)
+    (tmp_path / "base").mkdir()
+    link = tmp_path / "base" / "link"
+    link.symlink_to(tmp_path / "evil" / "mine")
+    env = {**os.environ, "CLEARTRACE_HOME": str(link / "home")}
+    done = _ct("consent", "give", "--category", "keys", env=env)
+    assert done.returncode == 2, done
+    (line,) = done.stderr.splitlines()
+    assert f"through the symbolic link {link}" in line, line
+    assert str(tmp_path / "evil") in line, line
+    assert list((tmp_path / "evil" / "mine").iterdir()) == []
+
+
+def test_home_in_a_directory_anyone_may_write_without_the_sticky_bit_is_refused(
+    tmp_path: Path,
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o777)  # root's own, but anyone may rename what is in it
+    with pytest.raises(HomeError, match="no sticky bit"):
+        check_home(shared / "home")
+    os.chmod(shared, 0o1777)  # like /tmp: nobody may rename another's entries
+    check_home(shared / "home")

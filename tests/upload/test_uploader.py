@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import sqlite3
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -13,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import cleartrace.upload.client as client
 from cleartrace.categories import Category
+from cleartrace.consent.policy import DEFAULT_POLICY
 from cleartrace.consent.signed_policy import active_policy, read_signed_policy
 from cleartrace.consent.state import withdraw
 from cleartrace.errors import UploadError, UsageError
@@ -25,8 +28,8 @@ from cleartrace.paths import Paths
 from cleartrace.review import approval, redaction
 from cleartrace.upload.bundle import open_bundle, parse_bundle, verify_signature
 from cleartrace.upload.enrolment import enrol, load_enrolment
-from cleartrace.upload.outbox import Outbox, Queued
-from cleartrace.upload.uploader import Retry, Uploader
+from cleartrace.upload.outbox import UPLOADED_AT, Outbox, Queued
+from cleartrace.upload.uploader import Retry, Uploader, _shred
 from orgkit import Org, approve, enrolled, make_org, record_session
 
 NO_WAIT = Retry(attempts=2, base=0.01, cap=0.01)
@@ -354,3 +357,38 @@ def test_the_collector_signs_what_it_witnessed(org: Org, device: Home, tmp_path:
     )
     assert summary.rejected == []
     assert summary.events_kept == len(device.store.read_events(session))
+
+
+def test_a_session_the_person_deletes_while_it_is_being_shredded_is_ledgered_once(
+    private_home: Paths,
+) -> None:
+    home = Home.open(private_home, create=True)
+    person = Home.open(private_home, create=False)
+    try:
+        session = record_session(home)
+        with sqlite3.connect(private_home.db) as conn:  # uploaded long ago
+            conn.execute("UPDATE sessions SET state='uploaded' WHERE id=?", (session,))
+            conn.execute("INSERT INTO meta(key, value) VALUES (?, 0)", (UPLOADED_AT + session,))
+        conn.close()
+
+        class PersonDeletesMeanwhile(Outbox):
+            def uploaded_before(self, cutoff_ns: int) -> list[str]:
+                due = super().uploaded_before(cutoff_ns)
+                for sid in due:  # the person deletes it from the tray right now
+                    person.store.delete_session(
+                        sid,
+                        lambda c, s=sid: person.ledger.append_in(c, "session.deleted", session=s),
+                    )
+                return due
+
+        outbox = PersonDeletesMeanwhile(private_home.db)
+        try:
+            policy = dataclasses.replace(DEFAULT_POLICY, keep_uploaded_days=0)
+            assert _shred(home.store, home.ledger, outbox, policy, time.time_ns()) == []
+        finally:
+            outbox.close()
+        assert kinds(home).count("session.deleted") == 1
+        assert "session.shredded" not in kinds(home)
+    finally:
+        person.close()
+        home.close()

@@ -42,10 +42,20 @@ def keys_rotate(args: Args) -> None:
             home.ledger.append_in(conn, "key.rotated")
 
         keys, counts = rotate_master_key(home.paths, home.keys, record=record)
+        remain = home.store.old_pages_remain()
     sessions = counts.get("session key", 0)
+    if remain:
+        after = (
+            f"another program was reading {home.paths.db}, so its -wal file still holds "
+            "the keys as the old master key wrapped them until that program lets go "
+            "(the next start of ClearTrace empties it); until then a copy of the old "
+            "key still opens them"
+        )
+    else:
+        after = "a copy of the old key opens nothing now"
     print(
         f"the master key was replaced ({keys.location}) and {sessions} session "
-        f"key{'s' if sessions != 1 else ''} rewrapped; a copy of the old key opens nothing now",
+        f"key{'s' if sessions != 1 else ''} rewrapped; {after}",
         file=sys.stderr,
     )
 

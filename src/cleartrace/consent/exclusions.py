@@ -35,7 +35,7 @@ from cleartrace.consent.policy import DEFAULT_POLICY, Policy
 from cleartrace.consent.records import check_app_name
 from cleartrace.errors import StoreCorrupt, UsageError
 from cleartrace.store.crypto import seal, unseal
-from cleartrace.store.db import transaction, translate_errors
+from cleartrace.store.db import CHECKPOINT_DUE, empty_wal, transaction, translate_errors
 from cleartrace.store.named_keys import EXCLUSIONS, named_key
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "load_exclusions",
     "normalise_app",
     "remove_exclusion",
+    "seal_plaintext_list",
 ]
 
 #: The built-in policy's exclusions, lower case.
@@ -103,16 +104,15 @@ class PersonalExclusions:
     @classmethod
     def open(cls, ledger: Ledger, master: bytes) -> PersonalExclusions:
         """The list in the ledger's store file, read on its connection; makes
-        its key on first use, and seals a list an older version stored in plaintext.
+        its key on first use.
 
         Raises:
+            WrongKey: `master` was replaced by a rotation in another process.
             StoreCorrupt: the exclusions key does not open with `master`.
             DiskFull, StoreError: the store cannot be written or read.
         """
         conn, path = ledger.conn, ledger.path
-        personal = cls(conn, path, named_key(conn, path, master, EXCLUSIONS))
-        personal._seal_plaintext_list()
-        return personal
+        return cls(conn, path, named_key(conn, path, master, EXCLUSIONS))
 
     def tag(self, name: str) -> str:
         """The keyed hash that stands for `name` in the table and the ledger."""
@@ -143,26 +143,37 @@ class PersonalExclusions:
                 "with 'cleartrace exclude'"
             ) from None
 
-    def _seal_plaintext_list(self) -> None:
-        """Move names from the plaintext `exclusions` table (before app tags) into
-        `excluded_apps`, and drop that table (`secure_delete` zeroes its pages)."""
-        with translate_errors(self.path):
-            found = self.conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='exclusions'"
-            ).fetchone()
-        if found is None:
-            return
-        with transaction(self.conn, self.path) as conn:
-            if conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='exclusions'"
-            ).fetchone():
-                names = [str(app) for (app,) in conn.execute("SELECT app FROM exclusions")]
-                conn.executemany(
-                    "INSERT OR IGNORE INTO excluded_apps(tag, sealed) VALUES (?, ?)",
-                    [self.sealed(n) for n in names],
-                )
-                conn.execute("DELETE FROM exclusions")
-                conn.execute("DROP TABLE exclusions")
+
+def seal_plaintext_list(ledger: Ledger, master: bytes) -> bool:
+    """Move names from the plaintext `exclusions` table (versions before app
+    tags) into `excluded_apps`, sealed, drop that table (`secure_delete`
+    zeroes its pages) and empty the WAL, which would otherwise keep the names
+    until some later checkpoint. Run by every `Home.open`; True when it moved one.
+
+    Raises:
+        WrongKey, StoreCorrupt: see `PersonalExclusions.open`.
+        DiskFull, StoreError: the store cannot be written or read.
+    """
+    conn, path = ledger.conn, ledger.path
+    sql = "SELECT 1 FROM sqlite_master WHERE type='table' AND name='exclusions'"
+    with translate_errors(path):
+        if conn.execute(sql).fetchone() is None:
+            return False
+    personal = PersonalExclusions.open(ledger, master)
+    with transaction(conn, path) as txn:
+        if txn.execute(sql).fetchone() is None:
+            return False  # another process moved it meanwhile
+        names = [str(app) for (app,) in txn.execute("SELECT app FROM exclusions")]
+        txn.executemany(
+            "INSERT OR IGNORE INTO excluded_apps(tag, sealed) VALUES (?, ?)",
+            [personal.sealed(n) for n in names],
+        )
+        txn.execute("DELETE FROM exclusions")
+        txn.execute("DROP TABLE exclusions")
+    if not empty_wal(conn, path):
+        with translate_errors(path):  # Store.open empties it once the reader is gone
+            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, 1)", (CHECKPOINT_DUE,))
+    return True
 
 
 def list_exclusions(

@@ -8,6 +8,7 @@ write to the same file from different processes.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -15,9 +16,27 @@ from pathlib import Path
 
 from cleartrace.errors import DiskFull, StoreCorrupt, StoreError
 
-__all__ = ["SCHEMA_VERSION", "connect", "transaction", "translate_errors"]
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "CHECKPOINT_DUE",
+    "SCHEMA_VERSION",
+    "checkpoint_due",
+    "connect",
+    "empty_wal",
+    "transaction",
+    "translate_errors",
+]
 
 SCHEMA_VERSION = 1
+
+#: meta key present while the WAL may still hold page images that must not
+#: outlive a write (values sealed by a replaced master key): `empty_wal`
+#: removes it once it has emptied the WAL, and `Store.open` tries again.
+CHECKPOINT_DUE = "checkpoint_due"
+_CHECKPOINT_TRIES = 20
+#: How long a statement waits for another process's lock (ms).
+_BUSY_MS = 10_000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -83,10 +102,16 @@ CREATE TRIGGER IF NOT EXISTS count_chunk_seals AFTER INSERT ON chunks BEGIN
         (SELECT 2 * max(idx) + 1 FROM chunks WHERE session_id = NEW.session_id)
     ) ON CONFLICT(key) DO UPDATE SET value = value + 1;
 END;
-CREATE TRIGGER IF NOT EXISTS count_summary_seals AFTER UPDATE OF summary ON sessions
+-- A summary written first after the counter arrived counts every index's
+-- chunk and summary (2 * (max + 1)) and itself. The first version of this
+-- trigger started at 1; it is replaced in place.
+DROP TRIGGER IF EXISTS count_summary_seals;
+CREATE TRIGGER IF NOT EXISTS count_summary_seals_v2 AFTER UPDATE OF summary ON sessions
 WHEN NEW.summary IS NOT NULL BEGIN
-    INSERT INTO meta(key, value) VALUES ('seals:' || NEW.id, 1)
-    ON CONFLICT(key) DO UPDATE SET value = value + 1;
+    INSERT INTO meta(key, value) VALUES (
+        'seals:' || NEW.id,
+        coalesce((SELECT 2 * max(idx) + 3 FROM chunks WHERE session_id = NEW.id), 1)
+    ) ON CONFLICT(key) DO UPDATE SET value = value + 1;
 END;
 CREATE TRIGGER IF NOT EXISTS forget_seals AFTER DELETE ON sessions BEGIN
     DELETE FROM meta WHERE key = 'seals:' || OLD.id;
@@ -160,7 +185,9 @@ def connect(path: Path) -> sqlite3.Connection:
         # Create the file 0600 before SQLite does, so it never exists with umask bits.
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600))
     with translate_errors(path):
-        conn = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(
+            path, timeout=_BUSY_MS / 1000, isolation_level=None, check_same_thread=False
+        )
         try:
             # Must precede the first table: lets a closed or deleted session give
             # its pages back to the file system (see Store._checkpoint).
@@ -202,3 +229,39 @@ def transaction(conn: sqlite3.Connection, path: Path) -> Iterator[sqlite3.Connec
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+
+
+def empty_wal(conn: sqlite3.Connection, path: Path) -> bool:
+    """Checkpoint and truncate the WAL, where old page images (a deleted
+    chunk, a destroyed or rewrapped key) live on until then; once done,
+    clear `CHECKPOINT_DUE`. A reader in another process holding a snapshot
+    can hold that up, so retry briefly; False when it still did.
+
+    Raises:
+        DiskFull, StoreError: the checkpoint failed.
+    """
+    with translate_errors(path):
+        # A TRUNCATE checkpoint waits the whole busy timeout for each reader;
+        # here a short wait per try is enough, and a held reader is reported.
+        busy = 1
+        conn.execute("PRAGMA busy_timeout=50")
+        try:
+            for _ in range(_CHECKPOINT_TRIES):
+                (busy, _log, _done) = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                if not busy:
+                    break
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={_BUSY_MS}")
+        if busy:
+            log.warning("%s-wal is still in use by a reader; emptied on a later checkpoint", path)
+            return False
+        if conn.execute("SELECT 1 FROM meta WHERE key=?", (CHECKPOINT_DUE,)).fetchone():
+            conn.execute("DELETE FROM meta WHERE key=?", (CHECKPOINT_DUE,))
+    return True
+
+
+def checkpoint_due(conn: sqlite3.Connection, path: Path) -> bool:
+    """Whether a checkpoint that must empty the WAL has not succeeded yet."""
+    with translate_errors(path):
+        sql = "SELECT 1 FROM meta WHERE key=?"
+        return conn.execute(sql, (CHECKPOINT_DUE,)).fetchone() is not None

@@ -27,14 +27,22 @@ __all__ = ["DELETED", "finish", "mark", "pending", "purge"]
 DELETED = "deleted"
 
 
-def mark(conn: sqlite3.Connection, session_id: str) -> None:
+def mark(conn: sqlite3.Connection, session_id: str) -> bool:
     """First commit (inside the caller's transaction): destroy the key, mark the
-    session deleted, and drop what would have left the device for it."""
-    conn.execute(
-        "UPDATE sessions SET wrapped_key=NULL, summary=NULL, state=?, writer_pid=NULL WHERE id=?",
-        (DELETED, session_id),
-    )
+    session deleted, and drop what would have left the device for it.
+
+    False, changing nothing, when the session is gone or another deletion
+    marked it first: the caller must then not ledger a deletion of its own.
+    """
+    marked = conn.execute(
+        "UPDATE sessions SET wrapped_key=NULL, summary=NULL, state=?, writer_pid=NULL "
+        "WHERE id=? AND state!=? AND wrapped_key IS NOT NULL",
+        (DELETED, session_id, DELETED),
+    ).rowcount
+    if not marked:
+        return False
     conn.execute("DELETE FROM outbox WHERE session_id=?", (session_id,))
+    return True
 
 
 def purge(conn: sqlite3.Connection, session_id: str) -> None:

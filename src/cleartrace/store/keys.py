@@ -378,6 +378,14 @@ def promote_master(paths: Paths, keys: Keys, new: bytes) -> Keys:
     else:
         target = _key_file(paths, "master")
         try:
+            # Only the rotation that staged `new` may put it in place: a staged
+            # file holding another key would leave the store under one nobody has.
+            staged = _read_key_file(_staged_file(paths))
+            if staged is not None and staged != new:
+                raise KeyStorageError(
+                    f"{_staged_file(paths)} holds another rotation's key, not the one "
+                    f"{paths.db} was rewrapped to; {target} was left as it is"
+                )
             os.replace(_staged_file(paths), target)
             _fsync_dir(target.parent)
         except FileNotFoundError:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,9 +23,10 @@ from cleartrace.paths import Paths
 from cleartrace.store import deletion
 from cleartrace.store.chunks import open_chunk, open_chunk_raw, open_summary
 from cleartrace.store.crypto import seal, unseal, unwrap_key
-from cleartrace.store.db import translate_errors
+from cleartrace.store.db import checkpoint_due, empty_wal, translate_errors
 from cleartrace.store.keys import Keys
 from cleartrace.store.redaction import Redaction
+from cleartrace.store.rotation import master_opens
 from cleartrace.store.wrapped import KEY_CHECK, KEY_CHECK_AAD
 from cleartrace.store.writers import writer_alive
 
@@ -34,7 +34,6 @@ __all__ = ["CHUNKS_OF", "WRITER", "WRITER_SQL", "SessionInfo", "StoreReader"]
 
 log = logging.getLogger(__name__)
 
-_CHECKPOINT_TRIES = 20
 #: Every chunk of a session, in order.
 CHUNKS_OF = "SELECT idx, blob FROM chunks WHERE session_id=? ORDER BY idx"
 #: A session's writer: its pid (sessions.writer_pid) and, in meta under
@@ -87,33 +86,51 @@ class StoreReader:
             "match it; restore the key this store was made with (see 'cleartrace status')"
         )
 
-    def _checkpoint(self) -> None:
-        """Return free pages to the file system and empty the WAL, where old page
-        images (deleted chunks, a destroyed wrapped key) live on until then. A
-        reader in another process can hold that up, so retry briefly."""
+    def _checkpoint(self) -> bool:
+        """Return free pages to the file system and empty the WAL (see
+        `store.db.empty_wal`); False when a reader held the WAL."""
         with translate_errors(self._paths.db):
             # sqlite3.execute() steps this pragma once, freeing one page;
             # executescript() runs it to completion.
             self._conn.executescript("PRAGMA incremental_vacuum;")
-            for _ in range(_CHECKPOINT_TRIES):
-                (busy, _log, _done) = self._conn.execute(
-                    "PRAGMA wal_checkpoint(TRUNCATE)"
-                ).fetchone()
-                if not busy:
-                    return
-                time.sleep(0.05)
-        log.warning(
-            "%s-wal is still in use by a reader; emptied on a later checkpoint", self._paths.db
+        return empty_wal(self._conn, self._paths.db)
+
+    def old_pages_remain(self) -> bool:
+        """Whether the WAL may still hold values sealed by a replaced master key
+        (a reader held it during the rotation's checkpoint)."""
+        return checkpoint_due(self._conn, self._paths.db)
+
+    def _stale_master(self, what: str) -> WrongKey | None:
+        """A WrongKey telling this process to restart when another one rotated
+        the master key since it was loaded; None when the key is current."""
+        with translate_errors(self._paths.db):
+            if master_opens(self._conn, self._keys.master):
+                return None
+        return WrongKey(
+            f"{what} in {self._paths.db} does not open with the master key this program "
+            "loaded: another process replaced it (cleartrace keys rotate); nothing was "
+            "changed, restart this program to load the new key"
         )
 
     def _session_key(self, session_id: str) -> bytes:
+        """The session's key, unwrapped.
+
+        Raises:
+            UnknownSession: the session is gone (or its deletion has begun).
+            WrongKey: another process rotated the master key since this one loaded it.
+            StoreCorrupt: the wrapped key does not open with the current master key.
+        """
         sql = "SELECT wrapped_key FROM sessions WHERE id=?"
-        row = self._conn.execute(sql, (session_id,)).fetchone()
+        with translate_errors(self._paths.db):
+            row = self._conn.execute(sql, (session_id,)).fetchone()
         if row is None or row[0] is None:
             raise UnknownSession(f"session {session_id[:12]} has no key (deleted)")
         try:
             return unwrap_key(self._keys.master, session_id, row[0])
         except InvalidTag:
+            stale = self._stale_master(f"the key of session {session_id[:12]}")
+            if stale is not None:
+                raise stale from None
             raise StoreCorrupt(
                 f"the key of session {session_id[:12]} in {self._paths.db} does not open; "
                 "restore the store from a backup or delete the session"
@@ -171,7 +188,8 @@ class StoreReader:
 
     def _span(self, session_id: str) -> tuple[int, int]:
         sql = "SELECT count(*), coalesce(max(idx), -1) FROM chunks WHERE session_id=?"
-        n, last = self._conn.execute(sql, (session_id,)).fetchone()
+        with translate_errors(self._paths.db):
+            n, last = self._conn.execute(sql, (session_id,)).fetchone()
         return int(n), int(last)
 
     def chunk_count(self, session_id: str) -> int:

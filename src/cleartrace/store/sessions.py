@@ -20,7 +20,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 
-from cleartrace.errors import StoreError, UnknownSession, UsageError
+from cleartrace.errors import DiskFull, StoreError, UnknownSession, UsageError
 from cleartrace.events import CATEGORY_OF_KIND, Kind, RawEvent
 from cleartrace.paths import Paths
 from cleartrace.store import deletion
@@ -262,9 +262,17 @@ class Store(StoreReader):
         with translate_errors(self._paths.db):
             unfinished = deletion.pending(self._conn)
         if unfinished:
-            with transaction(self._conn, self._paths.db) as conn:
-                deletion.finish(conn)
-            log.info("finished %d interrupted session deletions", len(unfinished))
+            try:
+                with transaction(self._conn, self._paths.db) as conn:
+                    deletion.finish(conn)
+                log.info("finished %d interrupted session deletions", len(unfinished))
+            except DiskFull:
+                # Their keys are destroyed and no reader shows them: only the
+                # space waits. Refusing to open would lock the person out.
+                log.warning(
+                    "%d deleted sessions wait for disk space to be removed", len(unfinished)
+                )
+                unfinished = []
         with translate_errors(self._paths.db):
             rows = self._conn.execute(WRITER_SQL + "s.state='recording'").fetchall()
         closed = []
@@ -278,7 +286,7 @@ class Store(StoreReader):
             self._finish(session_id, started_ns + max(0, (last or anchor_mono) - anchor_mono))
             log.info("closed interrupted session %s", session_id[:12])
             closed.append(session_id)
-        if closed or unfinished:
+        if closed or unfinished or self.old_pages_remain():
             self._checkpoint()
         return closed
 
@@ -296,18 +304,33 @@ class Store(StoreReader):
         process dies between the two, the next `Store.open` finishes the job
         without a second record (see `store.deletion`).
 
+        Once the first commit is made the deletion is done: a full disk in
+        the second is logged, and the next `Store.open` with room finishes it.
+
         Raises:
-            UnknownSession: no such session.
+            UnknownSession: no such session, or another process deleted it first
+                (checked inside the first transaction: one deletion, one record).
             UsageError: the session is being recorded.
+            DiskFull: no room for the first commit; nothing was changed.
         """
         self._refuse_live(session_id, "delete")
         with transaction(self._conn, self._paths.db) as conn:
-            deletion.mark(conn, session_id)
+            if not deletion.mark(conn, session_id):
+                raise UnknownSession(
+                    f"session {session_id[:12]} was deleted meanwhile by another process"
+                )
             if record is not None:
                 record(conn)
-        with transaction(self._conn, self._paths.db) as conn:
-            deletion.purge(conn, session_id)
-        self._checkpoint()
+        try:
+            with transaction(self._conn, self._paths.db) as conn:
+                deletion.purge(conn, session_id)
+            self._checkpoint()
+        except DiskFull:
+            log.warning(
+                "session %s is deleted (its key is destroyed); the disk is full, so its "
+                "chunks are removed on a later start",
+                session_id[:12],
+            )
 
     # -- redaction --------------------------------------------------------------------
 
@@ -358,6 +381,11 @@ class Store(StoreReader):
         if not removed_events:
             started, _ = self.anchors(session_id)
             return Redaction(session_id, method, time.time_ns(), started, started, {})
+        # The new chunks and perhaps a summary count against the key's cap like
+        # any write: past it, the session is re-sealed under a new key first
+        # (same events, same positions, new layout) and the plan made again.
+        if self._rotate_if_due(session_id, key, len(new_chunks) + 1) is not None:
+            return self.redact(session_id, positions, method=method, record=record)
         started, anchor = self.anchors(session_id)
         now = time.time_ns()
         times = [e[0] for e in removed_events] or [anchor]

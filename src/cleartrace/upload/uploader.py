@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 from cleartrace.consent.ledger import Ledger
 from cleartrace.consent.policy import Policy
 from cleartrace.consent.signed_policy import installed_policy
-from cleartrace.errors import ClearTraceError, UploadError, UsageError
+from cleartrace.errors import ClearTraceError, UnknownSession, UploadError, UsageError
 from cleartrace.paths import Paths, exclusive_lock
 from cleartrace.preferences import hold_days
 from cleartrace.review.approval import settle
@@ -225,7 +225,10 @@ def _shred(
             conn.execute("DELETE FROM meta WHERE key=?", (UPLOADED_AT + sid,))
             ledger.append_in(conn, "session.shredded", session=sid)
 
-        store.delete_session(session_id, record)
+        try:
+            store.delete_session(session_id, record)
+        except UnknownSession:
+            continue  # the person (or another pass) deleted it meanwhile: ledgered once
         done.append(session_id)
     return done
 

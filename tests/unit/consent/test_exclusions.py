@@ -17,6 +17,7 @@ from cleartrace.consent.exclusions import (
     load_exclusions,
     normalise_app,
     remove_exclusion,
+    seal_plaintext_list,
 )
 from cleartrace.consent.ledger import Ledger
 from cleartrace.consent.policy import DEFAULT_POLICY
@@ -167,6 +168,8 @@ def test_a_plaintext_list_from_an_older_version_is_sealed_and_its_table_dropped(
 ) -> None:
     ledger.conn.execute("CREATE TABLE exclusions (app TEXT PRIMARY KEY)")
     ledger.conn.executemany("INSERT INTO exclusions(app) VALUES (?)", [("slack",), ("zoom",)])
+    assert seal_plaintext_list(ledger, MASTER)
+    assert not seal_plaintext_list(ledger, MASTER)
     personal = PersonalExclusions.open(ledger, MASTER)
     assert [app for app, source in list_exclusions(personal) if source == "personal"] == [
         "slack",

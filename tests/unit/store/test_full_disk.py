@@ -119,5 +119,68 @@ def test_an_open_store_reports_disk_full_on_reads_deletes_and_checkpoints(
         assert all(said for _name, said in failed)
         filler.unlink()
         assert home.store.read_events(first)
+        # "nothing already stored was changed": the failed delete left the session whole
+        assert second in {s.id for s in home.store.list_sessions()}
+        assert home.store.read_events(second)
+        assert "session.deleted" not in [r["kind"] for r in home.ledger.records()]
     finally:
         home.close()
+
+
+def test_a_delete_whose_removal_finds_the_disk_full_is_done_and_the_store_still_opens(
+    tiny_home: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert ct("consent", "give", "--category", "keys", "--category", "app_focus").returncode == 0
+    keep = record_session("kept safe")
+    # Many small chunks (one per flush, uncompacted): removing them zeroes many pages.
+    home = Home.open(Paths.from_env(), create=False)
+    handle = home.store.begin_session(time.time_ns(), 0)
+    for i in range(60):
+        if i % 10 == 0:
+            home.store._checkpoint()  # the WAL would fill the small disk first
+        text = f"line {i} of a long session"
+        events = [
+            (i * 100_000 + j, int(Kind.KEY_DOWN), keysym_of_char(ch), 0, 0, 0, None)
+            for j, ch in enumerate(text)
+        ]
+        home.store.append_chunk(handle, events)
+    big = handle.id
+    home.store._finish(big, time.time_ns())
+    home.store._checkpoint()
+    filler = fill(tiny_home)
+    try:
+        size = filler.stat().st_size
+        while True:
+            # Free a little room at a time until the first commit of the delete fits.
+            size -= 4096
+            os.truncate(filler, size)
+            try:
+                home.store.delete_session(
+                    big, lambda conn: home.ledger.append_in(conn, "session.deleted", session=big)
+                )
+            except DiskFull as exc:
+                refused = str(exc)
+            else:
+                break
+            assert "nothing already stored was changed" in refused
+            # ...and nothing was: the session is there, its deletion not ledgered.
+            assert big in {s.id for s in home.store.list_sessions()}
+            assert "session.deleted" not in [r["kind"] for r in home.ledger.records()]
+        assert "removed on a later start" in caplog.text  # the removal did find it full
+        assert big not in {s.id for s in home.store.list_sessions()}
+        assert [r["kind"] for r in home.ledger.records()].count("session.deleted") == 1
+        home.close()
+        # With the disk still (nearly) full, the home opens, the deleted session stays hidden.
+        again = Home.open(Paths.from_env(), create=False)
+        try:
+            assert [s.id for s in again.store.list_sessions()] == [keep]
+        finally:
+            again.close()
+    finally:
+        filler.unlink()
+    done = ct("sessions", "list")
+    assert done.returncode == 0, done.stderr
+    assert big[:12] not in done.stdout
+    exported = tiny_home / "ledger.jsonl"
+    assert ct("ledger", "export", "--out", str(exported)).returncode == 0
+    assert ct("audit", "verify", str(exported)).returncode == 0

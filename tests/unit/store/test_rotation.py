@@ -72,6 +72,8 @@ def kinds(paths: Paths) -> list[str]:
 @pytest.fixture
 def two_sessions(private_home: Paths) -> list[str]:
     assert ct("consent", "give", "--category", "keys", "--category", "app_focus").returncode == 0
+    # A personal exclusion: the exclusions key is a named key the master key wraps.
+    assert ct("exclude", "add", "slack").returncode == 0
     return [record_session(private_home, "first words"), record_session(private_home, "second")]
 
 
@@ -96,6 +98,7 @@ def test_rotation_rewraps_every_key_and_a_copy_of_the_old_key_opens_nothing(
         assert not master_opens(conn, old_master)
         for kind in WRAPPED_BY_MASTER:  # whatever else the master key seals, too
             rows = conn.execute(kind.select).fetchall()
+            assert rows, kind.what
             for row_id, sealed in rows:
                 with pytest.raises(InvalidTag):
                     unseal(old_master, bytes(sealed), kind.aad(str(row_id)))

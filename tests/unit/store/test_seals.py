@@ -144,3 +144,46 @@ def test_every_seal_is_counted_whatever_path_writes_it(private_home: Paths, keys
         assert seals_used(store._conn, handle.id) == 0  # the counter goes with the session
     finally:
         store.close()
+
+
+def test_a_redaction_counts_against_the_cap_and_gets_a_new_key_before_passing_it(
+    private_home: Paths, keys: Keys
+) -> None:
+    store = Store.open(private_home, keys, seal_limit=LIMIT)
+    try:
+        handle = store.begin_session(time.time_ns(), 0)
+        for i in range(3):
+            store.append_chunk(handle, batch(i))
+        store.end_session(handle, time.time_ns())
+        before = [e.t_ns for e in store.read_events(handle.id)]
+        old_wrapped = wrapped(private_home, handle.id)
+        with sqlite3.connect(private_home.db) as conn:  # the key has sealed all it may
+            conn.execute("UPDATE meta SET value=? WHERE key=?", (LIMIT, "seals:" + handle.id))
+        conn.close()
+        store.redact(handle.id, [1], method="span")
+        assert seals_used(store._conn, handle.id) <= LIMIT
+        assert wrapped(private_home, handle.id) != old_wrapped
+        assert [e.t_ns for e in store.read_events(handle.id)] == before[:1] + before[2:]
+    finally:
+        store.close()
+
+
+def test_a_session_older_than_the_counter_counts_its_chunks_at_a_summary_only_write(
+    private_home: Paths, keys: Keys
+) -> None:
+    store = Store.open(private_home, keys, seal_limit=LIMIT * 100)
+    try:
+        handle = store.begin_session(time.time_ns(), 0)
+        for i in range(5):
+            store.append_chunk(handle, [batch(i)[-1]])  # no new application: no summary
+        with sqlite3.connect(private_home.db) as conn:  # as a version before the counter left it
+            conn.execute("DELETE FROM meta WHERE key=?", ("seals:" + handle.id,))
+            (top,) = conn.execute(
+                "SELECT max(idx) FROM chunks WHERE session_id=?", (handle.id,)
+            ).fetchone()
+            # Its first write since then seals only a summary.
+            conn.execute("UPDATE sessions SET summary=x'00' WHERE id=?", (handle.id,))
+        conn.close()
+        assert seals_used(store._conn, handle.id) >= 2 * top + 1
+    finally:
+        store.close()
