@@ -30,6 +30,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from cleartrace.capture.base import Sink, StampedEvent
@@ -135,7 +136,9 @@ def throughput(n: int) -> dict[str, Any]:
         watcher = _Watcher()
         watcher.timeline.untimed(stream[0][6])
         watcher.confirm()
-        writer = Writer(sink.queue, write, time.monotonic_ns, watcher.timeline, flush_interval=0.2)
+        # The writer's clock is the stream's: events are never held 5 s of it.
+        clock = lambda: watcher.now_ms * MS  # noqa: E731
+        writer = Writer(sink.queue, write, clock, watcher.timeline, flush_interval=0.2)
         put, play = sink.queue.put, watcher.play
 
         def produce() -> None:
@@ -171,19 +174,28 @@ def throughput(n: int) -> dict[str, Any]:
 
 
 def callback_latency(n: int = 200_000) -> dict[str, Any]:
-    """Time each call of a key callback as the X11 backend builds it."""
+    """Time each dispatch of a key event as the X11 backend builds it: pynput's
+    handler wrapped to stamp the server time, calling the key callback."""
+    from cleartrace.capture._x11 import _stamping
+
     sink = Sink()
     put, mono, perf = sink.queue.put, time.monotonic_ns, time.perf_counter_ns
-    kind, on, stamp = int(Kind.KEY_DOWN), [True], [12345]
+    kind, on, stamp = int(Kind.KEY_DOWN), [True], [None]
 
     def on_press(code: int) -> None:
-        if on[0]:
-            put((mono(), kind, code, 0, 0, 0, None, stamp[0]))
+        if on[0] and (x := stamp[0]) is not None:
+            put((mono(), kind, code, 0, 0, 0, None, x))
 
+    def handle(display: Any, event: Any, injected: bool) -> None:
+        on_press(event.detail)  # pynput decodes the key, then calls back
+
+    dispatch = _stamping(handle, stamp)
+    events = [SimpleNamespace(time=12345 + i, detail=i & 0x7F) for i in range(128)]
     samples, empty = [], []
     for i in range(n):
+        event = events[i & 0x7F]
         a = perf()
-        on_press(i & 0x7F)
+        dispatch(None, event, False)
         b = perf()
         samples.append(b - a)
         c = perf()

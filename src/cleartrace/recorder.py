@@ -74,6 +74,7 @@ class Recorder:
         self._mouse_flags: tuple[bool, bool, bool] | None = None
         self._focus_titles: bool | None = None
         self._keyboard = False
+        self._live: frozenset[Category] = frozenset()  # what the installed hooks capture
         self._counts: Counter[int] = Counter()
         self._session: SessionHandle | None = None
         self._writer: Writer | None = None
@@ -206,6 +207,18 @@ class Recorder:
         if titles != self._focus_titles and titles is None:
             backend.stop_focus()
         self._focus_titles = titles
+        self._withhold(self._live - active)
+        self._live = active
+
+    def _withhold(self, gone: frozenset[Category]) -> None:
+        """What the hooks of `gone` delivered but the writer has not written yet
+        is never written: not after the pause or withdrawal is recorded."""
+        if not gone or self._writer is None:
+            return
+        if Category.WINDOW_TITLES in gone:  # a FOCUS event may carry a title
+            gone |= {Category.APP_FOCUS}
+        kinds = frozenset(int(k) for k, c in CATEGORY_OF_KIND.items() if c in gone)
+        self._writer.withdraw(kinds, time.monotonic_ns())
 
     def _judge(self, window: FocusText | None) -> FocusState:
         """What the recorder makes of a focused window (on the focus thread).
@@ -228,6 +241,12 @@ class Recorder:
     def _on_tick(self) -> None:
         if self._paused_until is not None and time.time() >= self._paused_until:
             self._resume(reason="timer")
+        if self._focus_titles is not None and "focus" not in self._backend.hooks():
+            # The focus watcher died (its X connection failed): until one runs
+            # again every event waits, and its gap is judged unknown. If no new
+            # one can start, DisplayUnavailable ends the recording.
+            log.warning("the focus watcher stopped; starting it again")
+            self._backend.start_focus(self._timeline, titles=self._focus_titles)
         head = self._home.ledger.head()
         if (head[0] if head else 0) != self._ledger_seq:
             self._reload_consent()

@@ -61,12 +61,10 @@ def start_xvfb(*extra: str) -> Iterator[XServer]:
     read_fd, write_fd = os.pipe()
     # Autorepeat would turn a key held down on a busy machine into extra
     # presses (as it would for a person); tests need exactly what they type.
-    # -noreset: a server whose last client leaves resets, closing connections
-    # that arrive meanwhile; a desktop session always has clients, Xvfb here not.
     proc = subprocess.Popen(
         [
             *("Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1280x800x24"),
-            *("-nolisten", "tcp", "-ardelay", "60000", "-noreset", *extra),
+            *("-nolisten", "tcp", "-ardelay", "60000", *extra),
         ],
         pass_fds=(write_fd,),
         stderr=subprocess.DEVNULL,
@@ -145,15 +143,25 @@ def xdo(xserver: XServer) -> Callable[..., str]:
 
 @pytest.fixture
 def app_window(xserver: XServer, xdo: Callable[..., str]) -> Iterator[Callable[..., str]]:
-    """`app_window(cls, title, instance=None)` opens and focuses a window; returns its id.
+    """`app_window(cls, title, instance=None, *, extra=(), focus=True)` opens a window
+    (no WM_CLASS when `cls` is None) and focuses it; returns its id.
 
     Under a window manager the window is activated (EWMH), without one it gets
-    the input focus directly.
+    the input focus directly. `extra` are more xwindow.py options.
     """
     procs: list[subprocess.Popen[str]] = []
 
-    def open_window(wm_class: str, title: str, instance: str | None = None) -> str:
-        args = ["--class", wm_class, "--title", title]
+    def open_window(
+        wm_class: str | None,
+        title: str,
+        instance: str | None = None,
+        *,
+        extra: tuple[str, ...] = (),
+        focus: bool = True,
+    ) -> str:
+        args = ["--title", title, *extra]
+        if wm_class is not None:
+            args += ["--class", wm_class]
         if instance is not None:
             args += ["--instance", instance]
         proc = subprocess.Popen(
@@ -168,7 +176,8 @@ def app_window(xserver: XServer, xdo: Callable[..., str]) -> Iterator[Callable[.
         window = proc.stdout.readline().strip()
         if not window:
             pytest.fail(f"xwindow.py did not map a window (exit status {proc.wait(5)})")
-        xdo("windowactivate" if xserver.wm else "windowfocus", "--sync", window)
+        if focus:
+            xdo("windowactivate" if xserver.wm else "windowfocus", "--sync", window)
         return window
 
     yield open_window
@@ -178,6 +187,17 @@ def app_window(xserver: XServer, xdo: Callable[..., str]) -> Iterator[Callable[.
         proc.stdin.close()
         _kill(proc)
         proc.stdout.close()
+
+
+@pytest.fixture
+def typing_window(app_window: Callable[..., str]) -> str:
+    """An ordinary window with the keyboard focus, for tests that just type.
+
+    A bare X server starts with the focus on PointerRoot, where keys go to
+    whatever window is under the pointer with no focus event: the recorder
+    treats that as unknown and keeps none of them.
+    """
+    return app_window("Xterm", "shell")
 
 
 @pytest.fixture

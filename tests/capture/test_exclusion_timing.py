@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,7 +42,11 @@ def _text_rows(session_id: str) -> list[tuple[str | None, str]]:
 
 
 def _check_session(paths: Paths, typed_in_vault: int) -> None:
-    """'visible' and 'again' kept under Gedit; nothing typed in the vault; one empty marker pair."""
+    """'visible' and 'again' kept under Gedit; nothing typed in the vault; one empty marker pair.
+
+    `typed_in_vault`: the key presses the vault's window itself received, so
+    that the test proves the keys went there (and were not lost on the way).
+    """
     (session,) = sessions()
     assert _text_rows(session["id"]) == [("Gedit", "visible"), ("Gedit", "again")]
     assert "KeePassXC" not in session["applications"]
@@ -59,13 +64,31 @@ def _check_session(paths: Paths, typed_in_vault: int) -> None:
     assert [e for e in inside if e.category is not None] == []
     keys = [e for e in events if e.kind in (Kind.KEY_DOWN, Kind.KEY_UP)]
     assert len(keys) == 2 * len("visibleagain")  # not one of the vault's keys
-    assert typed_in_vault > 0
+    assert typed_in_vault == len(VAULT_TYPING)
+
+
+def _received(keys: Path) -> int:
+    """How many key presses the window that writes to `keys` received (all of
+    them were sent before the recorder stopped)."""
+    return len(keys.read_text().split()) if keys.exists() else 0
+
+
+def _pressed_in(display: Any, window: Any) -> int:
+    """Key presses `window` (created on `display` selecting them) received."""
+    from Xlib import X
+
+    display.sync()
+    n = 0
+    while display.pending_events():
+        event = display.next_event()
+        n += event.type == X.KeyPress and event.window == window
+    return n
 
 
 def _windows(
-    xserver: Any, app_window: Callable[..., str], xdo: Callable[..., str]
+    xserver: Any, app_window: Callable[..., str], xdo: Callable[..., str], keys: Path
 ) -> tuple[str, str]:
-    vault = app_window("KeePassXC", "Passwords.kdbx")
+    vault = app_window("KeePassXC", "Passwords.kdbx", extra=("--keys-to", str(keys)))
     editor = app_window("Gedit", "notes")
     xdo("windowactivate" if xserver.wm else "windowfocus", "--sync", editor)
     return editor, vault
@@ -96,11 +119,12 @@ def test_keys_typed_in_the_burst_that_focuses_an_excluded_window_are_not_stored(
     app_window: Callable[..., str],
     xdo: Callable[..., str],
     private_home: Paths,
+    tmp_path: Path,
 ) -> None:
     if with_wm:
         request.getfixturevalue("wm")
     ct("consent", "give", "--all")
-    editor, vault = _windows(xserver, app_window, xdo)
+    editor, vault = _windows(xserver, app_window, xdo, tmp_path / "vault")
     rec = start_recorder()
     _type_before(rec, private_home, xdo)
     focus = "windowactivate" if with_wm else "windowfocus"
@@ -109,7 +133,7 @@ def test_keys_typed_in_the_burst_that_focuses_an_excluded_window_are_not_stored(
     xdo(focus, "--sync", vault, "type", "--delay", "1", VAULT_TYPING)
     xdo(focus, "--sync", editor)
     _type_after(rec, private_home, xdo)
-    _check_session(private_home, len(VAULT_TYPING))
+    _check_session(private_home, _received(tmp_path / "vault"))
 
 
 @pytest.mark.parametrize("with_wm", [False, True], ids=["no-wm", "wm"])
@@ -121,6 +145,7 @@ def test_xtest_keys_sent_back_to_back_with_the_focus_change_are_not_stored(
     app_window: Callable[..., str],
     xdo: Callable[..., str],
     private_home: Paths,
+    tmp_path: Path,
 ) -> None:
     from Xlib import XK, X
     from Xlib.display import Display
@@ -129,7 +154,7 @@ def test_xtest_keys_sent_back_to_back_with_the_focus_change_are_not_stored(
     if with_wm:
         request.getfixturevalue("wm")
     ct("consent", "give", "--all")
-    editor, vault = _windows(xserver, app_window, xdo)
+    editor, vault = _windows(xserver, app_window, xdo, tmp_path / "vault")
     rec = start_recorder()
     _type_before(rec, private_home, xdo)
     display = Display(xserver.display)
@@ -147,7 +172,7 @@ def test_xtest_keys_sent_back_to_back_with_the_focus_change_are_not_stored(
     finally:
         display.close()
     _type_after(rec, private_home, xdo)
-    _check_session(private_home, len(VAULT_TYPING))
+    _check_session(private_home, _received(tmp_path / "vault"))
 
 
 def test_keys_typed_just_before_stopping_are_kept(
@@ -188,8 +213,9 @@ def test_a_new_excluded_window_focused_in_the_burst_that_creates_it_records_noth
     try:
         screen = display.screen()
         prompt = screen.root.create_window(
-            0, 0, 200, 100, 0, screen.root_depth, X.InputOutput, X.CopyFromParent
-        )
+            0, 0, 200, 100, 0, screen.root_depth, X.InputOutput, X.CopyFromParent,
+            event_mask=X.KeyPressMask,
+        )  # fmt: skip
         prompt.set_wm_class("pinentry", "KeePassXC")
         prompt.map()
         prompt.set_input_focus(X.RevertToParent, X.CurrentTime)
@@ -202,9 +228,10 @@ def test_a_new_excluded_window_focused_in_the_burst_that_creates_it_records_noth
         )
         display.sync()
         _type_after(rec, private_home, xdo)
+        typed_in_vault = _pressed_in(display, prompt)
     finally:
         display.close()
-    _check_session(private_home, len(VAULT_TYPING))
+    _check_session(private_home, typed_in_vault)
 
 
 def test_keys_typed_while_a_new_excluded_window_grabs_the_keyboard_are_not_stored(
@@ -243,10 +270,44 @@ def test_keys_typed_while_a_new_excluded_window_grabs_the_keyboard_are_not_store
             xtest.fake_input(display, X.KeyRelease, code)
         display.sync()
         time.sleep(0.6)
+        typed_in_vault = _pressed_in(display, prompt)  # a grab reports them to its window
         display.ungrab_keyboard(X.CurrentTime)
         display.sync()
         time.sleep(0.3)  # let the prompt's grab end before the editor is typed in again
         _type_after(rec, private_home, xdo)
     finally:
         display.close()
-    _check_session(private_home, len(VAULT_TYPING))
+    _check_session(private_home, typed_in_vault)
+
+
+def test_a_focus_watcher_that_dies_is_started_again_and_keys_are_stored_again(
+    start_recorder: Callable[[], Recording],
+    xserver: Any,
+    typing_window: str,
+    xdo: Callable[..., str],
+    private_home: Paths,
+) -> None:
+    """The X server closes the focus watcher's connection (XKillClient on its
+    probe window): without a watcher no key could ever be decided."""
+    from Xlib.display import Display
+
+    ct("consent", "give", "--category", "keys")
+    rec = start_recorder()
+    xdo("type", "--delay", "15", "one")
+    wait_for(lambda: status(private_home)["counts"].get("keys", 0) == 6, what="'one' stored")
+    display = Display(xserver.display)
+    try:
+        probe = display.intern_atom("_CLEARTRACE_PROBE")
+        (window,) = [
+            w for w in display.screen().root.query_tree().children if probe in w.list_properties()
+        ]
+        window.kill_client()
+        display.sync()
+    finally:
+        display.close()
+    time.sleep(1.0)  # the recorder looks at its hooks every 0.2 s
+    xdo("type", "--delay", "15", "two")
+    wait_for(lambda: status(private_home)["counts"].get("keys", 0) == 12, what="'two' stored")
+    rec.stop()
+    (session,) = sessions()
+    assert "two" in "".join(text for _, text in _text_rows(session["id"]))

@@ -62,7 +62,7 @@ def fill(directory: Path) -> Path:
 
 
 def test_full_disk_while_recording_is_one_clear_line_and_keeps_earlier_data(
-    small_disk: Path, xserver: Any, xdo: Callable[..., str]
+    small_disk: Path, xserver: Any, xdo: Callable[..., str], typing_window: str
 ) -> None:
     assert ct("consent", "give", "--category", "keys", "--category", "mouse_move").returncode == 0
     proc = subprocess.Popen(

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,10 @@ class TextField:
     def text(self) -> str:
         assert self.proc.stdin is not None
         assert self.proc.stdout is not None
+        # Closing the window moves the focus to no application, and keys typed
+        # up to LAG_MS before a focus change may have gone where it went: let
+        # the last ones age past that first, as a person's pause would.
+        time.sleep(0.3)
         self.proc.stdin.close()
         shown: str = json.loads(self.proc.stdout.readline())["text"]
         self.proc.wait(10)

@@ -22,7 +22,7 @@ TITLE_CANARY = "Wqtitlecanary"
 
 
 def test_typed_text_and_mouse_activity_come_back_from_the_store(
-    start_recorder: Callable[[], Recording], xdo: Callable[..., str]
+    start_recorder: Callable[[], Recording], xdo: Callable[..., str], typing_window: str
 ) -> None:
     ct("consent", "give", "--all")
     rec = start_recorder()
@@ -59,7 +59,7 @@ def test_nothing_is_recorded_without_consent(private_home: Paths, xserver: Any) 
 
 
 def test_only_consented_categories_get_hooks_and_data(
-    start_recorder: Callable[[], Recording], xdo: Callable[..., str]
+    start_recorder: Callable[[], Recording], xdo: Callable[..., str], typing_window: str
 ) -> None:
     ct("consent", "give", "--category", "clicks")
     rec = start_recorder()
@@ -77,7 +77,10 @@ def test_only_consented_categories_get_hooks_and_data(
 
 
 def test_pause_removes_hooks_and_stores_nothing_and_resume_reinstalls(
-    start_recorder: Callable[[], Recording], xdo: Callable[..., str], private_home: Paths
+    start_recorder: Callable[[], Recording],
+    xdo: Callable[..., str],
+    private_home: Paths,
+    typing_window: str,
 ) -> None:
     ct("consent", "give", "--category", "keys")
     rec = start_recorder()
@@ -113,7 +116,7 @@ def test_timed_pause_resumes_by_itself(
 
 
 def test_withdrawal_removes_hooks_within_a_second_and_stops_capture(
-    start_recorder: Callable[[], Recording], xdo: Callable[..., str]
+    start_recorder: Callable[[], Recording], xdo: Callable[..., str], typing_window: str
 ) -> None:
     ct("consent", "give", "--category", "keys", "--category", "mouse_move")
     rec = start_recorder()
@@ -192,7 +195,10 @@ def test_typed_canary_and_title_are_in_no_file_under_home(
 
 
 def test_kill_9_loses_at_most_the_last_flush(
-    start_recorder: Callable[[], Recording], xdo: Callable[..., str], private_home: Paths
+    start_recorder: Callable[[], Recording],
+    xdo: Callable[..., str],
+    private_home: Paths,
+    typing_window: str,
 ) -> None:
     ct("consent", "give", "--category", "keys")
     rec = start_recorder()

@@ -26,7 +26,7 @@ def service(private_home: Paths, xserver: Any) -> Iterator[Service]:
 
 
 def test_nothing_runs_before_consent_and_consent_starts_recording(
-    service: Service, xdo: Callable[..., str]
+    service: Service, xdo: Callable[..., str], typing_window: str
 ) -> None:
     service.start()
     snap = service.snapshot()
@@ -57,7 +57,9 @@ def test_pause_resume_and_withdrawal_reach_the_recorder(service: Service) -> Non
     assert kinds[-3:] == ["recording.paused", "recording.resumed", "consent.withdrawn"]
 
 
-def test_review_and_history_after_a_recording(service: Service, xdo: Callable[..., str]) -> None:
+def test_review_and_history_after_a_recording(
+    service: Service, xdo: Callable[..., str], typing_window: str
+) -> None:
     service.give([Category.KEYS, Category.CLICKS])
     xdo("type", "--delay", "20", "hello")
     wait_for(lambda: service.snapshot().session_counts.get("keys", 0) >= 10, what="keys stored")

@@ -6,8 +6,12 @@ the millisecond: what is certainly before, what may be, and what waits.
 
 from __future__ import annotations
 
+import queue
+import threading
+
 from cleartrace.capture.base import StampedEvent
-from cleartrace.capture.resolve import Resolver
+from cleartrace.capture.pipeline import Writer
+from cleartrace.capture.resolve import MAX_HELD_NS, Resolver
 from cleartrace.capture.timeline import LAG_MS, UNKNOWN, FocusState, FocusTimeline
 from cleartrace.events import FocusText, Kind, RawEvent
 
@@ -28,8 +32,13 @@ def key(x: int, char: str) -> StampedEvent:
     return ((x + 2) * 1_000_000, int(Kind.KEY_DOWN), ord(char), 0, 0, 0, None, x & 0xFFFFFFFF)
 
 
+def wake() -> None:
+    """A watcher's wake-up, for a timeline with no watcher thread."""
+
+
 def started(at: int = T - 1000) -> tuple[FocusTimeline, Resolver]:
     timeline = FocusTimeline(judge)
+    timeline.attach(wake)
     timeline.untimed(EDITOR)
     token = timeline.probe_token()
     timeline.confirm(at & 0xFFFFFFFF, token, at * 1_000_000)
@@ -102,7 +111,7 @@ def test_the_final_watermark_decides_everything_the_stopped_hooks_delivered() ->
     timeline, resolver = started()
     resolver.add([key(T, "a"), key(T + 1, "b")])
     confirm(timeline, T + 5, final=True)
-    timeline.detach(final=True)
+    timeline.detach(wake, final=True)
     assert text_of(resolver.resolve(timeline.view())) == ["<Gedit>", "a", "b"]
     # A pause: nothing is watched until the watcher starts again; the gap is
     # excluded for any event in it but is no excluded interval of its own.
@@ -130,3 +139,77 @@ def test_server_time_wraps_after_49_days() -> None:
     resolver.add([key(wrap + 20, "b")])
     confirm(timeline, wrap + 500)
     assert text_of(resolver.resolve(timeline.view())) == ["<Gedit>", "a", "["]
+
+
+def test_a_key_delivered_after_a_stall_is_judged_up_to_its_delivery() -> None:
+    """The server stamped the key before the change into the vault but, stalled,
+    routed it only later: the hook got it 450 ms after its stamp."""
+    timeline, resolver = started()
+    resolver.add([key(T - 900, "a")])
+    timeline.timed(T, VAULT)
+    x = T - LAG_MS - 50
+    stalled: StampedEvent = ((T + 300) * 1_000_000, int(Kind.KEY_DOWN), ord("b"), 0, 0, 0, None, x)
+    resolver.add([stalled])
+    confirm(timeline, T + 1000)
+    assert text_of(resolver.resolve(timeline.view())) == ["<Gedit>", "a", "["]
+    assert resolver.held == 0
+
+
+def test_events_out_of_order_in_one_batch_are_decided_in_server_time_order() -> None:
+    """The keyboard and mouse hooks run on two threads: a batch may interleave them."""
+    timeline, resolver = started()
+    timeline.timed(T, VAULT)
+    resolver.add([key(T + 50, "b"), key(T - 500, "a")])
+    confirm(timeline, T + 1000)
+    assert text_of(resolver.resolve(timeline.view())) == ["<Gedit>", "a", "["]
+
+
+def test_server_times_just_past_half_the_range_at_start_unwrap_continuously() -> None:
+    """A server up 24.9 days: the first time seen is past 2**31, an event
+    stamped just before that is earlier, not 49 days later."""
+    half = 1 << 31
+    timeline, resolver = started(half + 100)
+    resolver.add([key(half - 50, "a"), key(half + 150, "b")])
+    confirm(timeline, half + 400)
+    assert text_of(resolver.resolve(timeline.view())) == ["<Gedit>", "a", "b"]
+    assert resolver.held == 0
+
+
+def test_rejudging_never_overwrites_a_focus_change_reported_meanwhile() -> None:
+    """A focus change into the vault arrives while the recorder judges the
+    window it had before again (new exclusions): the vault must win."""
+    moved: list[threading.Thread] = []
+
+    def slow_judge(window: FocusText | None) -> FocusState:
+        if window == EDITOR and not moved:
+            thread = threading.Thread(target=timeline.timed, args=(T & 0xFFFFFFFF, VAULT))
+            moved.append(thread)
+            thread.start()
+            thread.join(0.3)  # blocked on the timeline's lock, or done
+        return judge(window)
+
+    timeline = FocusTimeline(judge)
+    timeline.untimed(EDITOR)
+    confirm(timeline, T - 1000)
+    timeline._judge = slow_judge
+    timeline.rejudge()
+    moved[0].join()
+    assert timeline.current.excluded
+
+
+def test_events_no_watermark_decides_are_dropped_after_a_while() -> None:
+    """The focus watcher died: nothing confirms where the keys went, and the
+    writer must not hold them (or their memory) for the rest of the session."""
+    timeline = FocusTimeline(judge)
+    timeline.untimed(EDITOR)
+    confirm(timeline, T - 1000)
+    source: queue.SimpleQueue[StampedEvent] = queue.SimpleQueue()
+    written: list[RawEvent] = []
+    clock = [T * 1_000_000]
+    writer = Writer(source, written.extend, lambda: clock[0], timeline)
+    source.put(key(T, "a"))
+    writer.flush_now(final=False)
+    assert text_of(written) == ["<Gedit>"]
+    clock[0] += MAX_HELD_NS + 1_000_000_000
+    writer.flush_now(final=False)
+    assert text_of(written) == ["<Gedit>", "[", "]"]

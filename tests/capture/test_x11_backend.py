@@ -49,6 +49,23 @@ def test_key_callbacks_carry_keysyms(backend: X11Backend, xdo: Callable[..., str
     assert downs == [ord("a"), 0xFFE1, ord("Z"), ord("1"), 0xFF08, 0xFF0D, 0xFF09]
 
 
+def test_a_callback_reached_outside_a_stamped_dispatch_enqueues_nothing(
+    backend: X11Backend, xdo: Callable[..., str]
+) -> None:
+    """The server time is kept only while pynput dispatches the X event it
+    belongs to: a callback reached any other way must not reuse the last one."""
+    from pynput.keyboard import KeyCode
+
+    sink = Sink()
+    backend.start_keyboard(sink)
+    xdo("key", "a")
+    assert kinds(drain(sink)) == [Kind.KEY_DOWN, Kind.KEY_UP]
+    hook = backend._keyboard
+    assert hook is not None
+    hook.listener.on_press(KeyCode.from_char("b"))
+    assert drain(sink, settle=0.0) == []
+
+
 def test_keyboard_only_has_no_mouse_hook(backend: X11Backend, xdo: Callable[..., str]) -> None:
     sink = Sink()
     backend.start_keyboard(sink)

@@ -15,6 +15,7 @@ import enum
 import logging
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 from cleartrace.capture._x11_focus import FocusWatcher
@@ -91,6 +92,23 @@ def _poke(device: str) -> None:
         display.close()
 
 
+def _stamping(
+    handle: Callable[[Any, Any, bool], None], stamp: list[int | None]
+) -> Callable[[Any, Any, bool], None]:
+    """Wrap pynput's dispatch of one X event so that its callbacks can read the
+    event's server time in `stamp` (pynput hands them a key or a position, not
+    the event), and nothing else can."""
+
+    def stamped(display: Any, event: Any, injected: bool) -> None:
+        stamp[0] = event.time
+        try:
+            handle(display, event, injected)
+        finally:
+            stamp[0] = None
+
+    return stamped
+
+
 class _Hook:
     """One pynput listener with a clear life: start, wait until hooked, stop, join.
 
@@ -105,8 +123,10 @@ class _Hook:
         self.device, self.names, self.switch = device, names, _Switch()
         self.listener: Any = None
         self.error: str | None = None
-        # The server time of the event being dispatched, read by the callbacks.
-        self.stamp = [0]
+        # The server time of the event being dispatched, read by the callbacks;
+        # None outside a dispatch, so that a callback reached any other way
+        # (another pynput) enqueues nothing rather than a stale time.
+        self.stamp: list[int | None] = [None]
 
     def start(self, listener: Any) -> None:
         """Start `listener` and return once it is hooked.
@@ -115,18 +135,18 @@ class _Hook:
         ready (no RECORD, no server), so poll its flag with a deadline instead.
 
         Raises:
-            DisplayUnavailable: the thread ended or hung before hooking.
+            DisplayUnavailable: the thread ended or hung before hooking, or this
+                pynput dispatches X events in a way the time stamping cannot wrap.
         """
         self.listener, run = listener, listener.run
-        handle, stamp = listener._handle_message, self.stamp
-
-        def stamped(display: Any, event: Any, injected: bool) -> None:
-            # pynput hands callbacks a key or a position, not the X event: keep
-            # the event's server time where this hook's callbacks read it.
-            stamp[0] = event.time
-            handle(display, event, injected)
-
-        listener._handle_message = stamped
+        if not callable(getattr(listener, "_handle_message", None)):
+            self.switch.on = False
+            raise DisplayUnavailable(
+                f"this pynput does not let ClearTrace read the X server time of "
+                f"{self.device} events, which exclusion needs; install the pynput "
+                "version ClearTrace requires"
+            )
+        listener._handle_message = _stamping(listener._handle_message, self.stamp)
 
         def guarded_run() -> None:
             try:
@@ -226,13 +246,14 @@ class X11Backend:
             hook.switch, sink.queue.put, time.monotonic_ns, _keysym, hook.stamp,
         )  # fmt: skip
 
+        # An event without a server time cannot be placed: it is not enqueued.
         def on_press(key: Any) -> None:
-            if switch.on:
-                put((mono(), _KEY_DOWN, code(key), 0, 0, 0, None, stamp[0]))
+            if switch.on and (x := stamp[0]) is not None:
+                put((mono(), _KEY_DOWN, code(key), 0, 0, 0, None, x))
 
         def on_release(key: Any) -> None:
-            if switch.on:
-                put((mono(), _KEY_UP, code(key), 0, 0, 0, None, stamp[0]))
+            if switch.on and (x := stamp[0]) is not None:
+                put((mono(), _KEY_UP, code(key), 0, 0, 0, None, x))
 
         hook.start(keyboard.Listener(on_press=on_press, on_release=on_release))
         self._keyboard = hook
@@ -264,18 +285,18 @@ class X11Backend:
         switch, put, mono, stamp = hook.switch, sink.queue.put, time.monotonic_ns, hook.stamp
 
         def on_move(x: int, y: int) -> None:
-            if switch.on:
-                put((mono(), _MOVE, x, y, 0, 0, None, stamp[0]))
+            if switch.on and (t := stamp[0]) is not None:
+                put((mono(), _MOVE, x, y, 0, 0, None, t))
 
         def on_click(x: int, y: int, button: Any, pressed: bool) -> None:
-            if switch.on:
+            if switch.on and (t := stamp[0]) is not None:
                 # Button.left/middle/right/buttonN carry their X number, unknown None.
                 kind = _BTN_DOWN if pressed else _BTN_UP
-                put((mono(), kind, x, y, button.value or 0, 0, None, stamp[0]))
+                put((mono(), kind, x, y, button.value or 0, 0, None, t))
 
         def on_scroll(x: int, y: int, dx: int, dy: int) -> None:
-            if switch.on:
-                put((mono(), _SCROLL, x, y, dx, dy, None, stamp[0]))
+            if switch.on and (t := stamp[0]) is not None:
+                put((mono(), _SCROLL, x, y, dx, dy, None, t))
 
         listener = mouse.Listener(
             on_move=on_move if moves else None,

@@ -1,16 +1,23 @@
 """The X11 focus watcher: which window has the keyboard, stamped in the server's clock.
 
 It selects XInput 2 focus events on the root window and every top-level
-window (and on each new one, learnt from CreateNotify on the root). An XI2
-focus event carries the server time of the change, the clock the input
-events are stamped in, so the writer can tell exactly which keys came before
-it. Focus moves made by keyboard grabs (a PIN prompt grabbing the keyboard)
+window (and on each new one, learnt from CreateNotify and ReparentNotify on
+the root). An XI2 focus event carries the server time of the change, the
+clock the input events are stamped in, so the writer can tell exactly which
+keys came before it. Focus moves made by keyboard grabs (a PIN prompt grabbing the keyboard)
 come as focus events too. Window managers move the input focus the same way,
 so the same events serve with and without one; nothing is polled.
 
+The focus on the root window itself, on PointerRoot (the keys go to whatever
+window is under the pointer, which moves with no focus event) or in a
+keyboard grab on the root (a screen locker) is unknown: whatever window the
+keys reach there cannot be named, so they count as excluded.
+
 Watermarks: on request (`FocusTimeline.wanted`) it appends to a property of
 a private, never mapped window; the PropertyNotify comes back stamped with
-the server time, after every focus event the server sent before it.
+the server time, after every focus event the server sent before it. One is
+also sent after `_IDLE_PROBE_S` of silence, so that the 32-bit server times
+are never unwrapped across more than half their range (24.8 days).
 
 python-xlib is imported inside the methods (see `cleartrace.capture._x11`).
 """
@@ -18,6 +25,7 @@ python-xlib is imported inside the methods (see `cleartrace.capture._x11`).
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import os
 import select
@@ -26,6 +34,7 @@ import threading
 import time
 from typing import Any
 
+from cleartrace.capture._x11_client import ClientNamer
 from cleartrace.capture.timeline import FocusTimeline
 from cleartrace.errors import DisplayUnavailable
 from cleartrace.events import FocusText
@@ -37,6 +46,9 @@ log = logging.getLogger(__name__)
 _JOIN_TIMEOUT = 2.0
 _XI_FOCUS_IN, _XI_FOCUS_OUT = 9, 10  # XI_FocusIn, XI_FocusOut
 _XI_INFERIOR = 2  # XINotifyInferior: the focus moved within the same window's subtree
+# XINotifyPointer: sent to the window under the pointer as the focus moves to or
+# from PointerRoot; the focus itself is on the root.
+_XI_POINTER = 5
 # XINotifyGrab, XINotifyWhileGrabbed, XINotifyPassiveGrab: the keys went to a
 # grabbing window; get_input_focus still names the focus window.
 _XI_GRAB_MODES = frozenset((1, 3, 4))
@@ -48,11 +60,16 @@ _SEEN_MAX = 4096
 _ELSEWHERE = -1
 # deviceid, time, sourceid, mode, detail, root, event: the first fields after evtype.
 _XI_FOCUS = struct.Struct("=HIHBBII")
+_IDLE_PROBE_S = 300.0
 
 
 def _serial_before(a: int, b: int) -> bool:
     """Request serial a came before b (16 bits, wrapping)."""
     return 0 < (b - a) % 65536 < 32768
+
+
+class _UnreadableEvent(Exception):
+    """python-xlib parsed an XInput focus event this module reads raw."""
 
 
 def _display_error(exc: BaseException) -> DisplayUnavailable:
@@ -84,6 +101,15 @@ class FocusWatcher(threading.Thread):
             raise _display_error(exc) from exc
         display = self._display
         try:
+            if not isinstance(getattr(display.display, "request_serial", None), int):
+                raise DisplayUnavailable(
+                    "this python-xlib does not expose the request serial the focus watcher "
+                    "needs to know which windows it watches; install the python-xlib "
+                    "version ClearTrace requires"
+                )
+            # A window that vanishes before a request about it is no error
+            # worth printing (python-xlib's default prints it to stderr).
+            display.set_error_handler(_ignore_error)
             ext = display.query_extension("XInputExtension")
             if ext is None or display.xinput_query_version().major_version < 2:
                 raise DisplayUnavailable(
@@ -93,8 +119,7 @@ class FocusWatcher(threading.Thread):
                 )
             self._xi = ext.major_opcode
             self._root = display.screen().root
-            self._net_wm_name = display.intern_atom("_NET_WM_NAME")
-            self._utf8 = display.intern_atom("UTF8_STRING")
+            self._namer = ClientNamer(display, titles=titles)
             self._probe_atom = display.intern_atom("_CLEARTRACE_PROBE")
             self._probe_window = self._root.create_window(
                 -1, -1, 1, 1, 0, 0, X.InputOnly, X.CopyFromParent,
@@ -113,6 +138,10 @@ class FocusWatcher(threading.Thread):
             raise _display_error(exc) from exc
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
+        # wake() may run on any thread as the pipe is closed (by the thread as
+        # it ends, or by stop() if it never ran): the flag, under the lock, says so.
+        self._pipe_lock = threading.Lock()
+        self._pipe_closed = False
         self._stopping = self._final_stop = False
         self._probes: collections.deque[int] = collections.deque()
         self._last_probe: int | None = None  # the token of the last probe, sent at stop
@@ -140,17 +169,26 @@ class FocusWatcher(threading.Thread):
         self._stopping = True
         self.wake()
         self.join(_JOIN_TIMEOUT)
-        if self.is_alive():
+        if self.is_alive():  # it closes its pipe itself when it ends
             log.warning("the focus watcher did not end within %.0f s", _JOIN_TIMEOUT)
-        os.close(self._wake_r)
-        os.close(self._wake_w)
+        elif self.ident is None:  # never started
+            self._close_pipe()
 
     def wake(self) -> None:
         """Make the thread look at its requests now (any thread)."""
-        try:
-            os.write(self._wake_w, b"x")
-        except OSError as exc:  # closed by stop(): nothing is watched any more
-            log.debug("waking the focus watcher: %s", type(exc).__name__)
+        with self._pipe_lock:
+            if self._pipe_closed:  # the thread ended: nothing is watched any more
+                return
+            # A full pipe (BlockingIOError) wakes the thread all the same.
+            with contextlib.suppress(BlockingIOError):
+                os.write(self._wake_w, b"x")
+
+    def _close_pipe(self) -> None:
+        with self._pipe_lock:
+            if not self._pipe_closed:
+                self._pipe_closed = True
+                os.close(self._wake_r)
+                os.close(self._wake_w)
 
     def run(self) -> None:
         display, timeline = self._display, self._timeline
@@ -160,24 +198,33 @@ class FocusWatcher(threading.Thread):
             self._probe()
             fd = display.fileno()
             while True:
+                idle = False
                 if not display.pending_events():
-                    readable, _, _ = select.select([fd, self._wake_r], [], [])
+                    readable, _, _ = select.select([fd, self._wake_r], [], [], _IDLE_PROBE_S)
                     if self._wake_r in readable:
                         os.read(self._wake_r, 512)
+                    idle = not readable
                 self._handle_events()
                 if self._stopping and self._last_probe is None:
                     self._last_probe = self._probe()
-                elif self._last_probe is None and timeline.wanted():
+                elif self._last_probe is None and (timeline.wanted() or idle):
                     self._probe()
                 if self._last_probe is not None and not self._probes:
                     return
-        except Exception as exc:  # the X server went away; the recorder notices elsewhere
+        except _UnreadableEvent:
+            log.warning(
+                "the focus watcher stopped: this python-xlib parses XInput focus events; "
+                "install the python-xlib version ClearTrace requires"
+            )
+        except Exception as exc:  # the X server went away; the recorder notices it dead
             log.warning("the focus watcher stopped: %s", type(exc).__name__)
         finally:
             timeline.detach(
-                final=self._final_stop and self._last_probe is not None and not self._probes
+                self.wake,
+                final=self._final_stop and self._last_probe is not None and not self._probes,
             )
             self.ready.set()
+            self._close_pipe()
             try:
                 display.close()
             except Exception as exc:
@@ -191,8 +238,16 @@ class FocusWatcher(threading.Thread):
 
         display = self._display
         moves: list[tuple[int, int | None]] = []  # (server time, as `_top`)
-        created = False
-        while display.pending_events():
+        created = synced = False
+        while True:
+            if not display.pending_events():
+                if synced or not (moves and moves[-1][1] == _ELSEWHERE):
+                    break
+                # A FocusOut read without its FocusIn: the server sends both at
+                # once, but they may arrive apart. One round trip brings it.
+                display.sync()
+                synced = True
+                continue
             event = display.next_event()
             serial = getattr(event, "sequence_number", None)
             pending = self._unwatched_until
@@ -200,13 +255,22 @@ class FocusWatcher(threading.Thread):
                 self._unwatched_until = None  # from here on, new windows are watched
             if event.type == _GENERIC_EVENT and getattr(event, "extension", None) == self._xi:
                 self._focus_event(event, moves)
-            elif event.type == X.CreateNotify and event.parent == self._root:
-                if self._watch(event.window):
-                    created = True
-                    # Focus events the server sent before it had this request
-                    # may hide a visit to the new window (see _focus_event).
-                    self._unwatched_until = (self._display.display.request_serial - 1) % 65536
-            elif event.type == X.PropertyNotify and event.window == self._probe_window:
+            elif (
+                event.type in (X.CreateNotify, X.ReparentNotify)
+                and event.parent == self._root
+                and self._watch(event.window)
+            ):
+                created = True
+                # Focus events the server sent before it had this request
+                # may hide a visit to the new window (see _focus_event).
+                self._unwatched_until = (self._display.display.request_serial - 1) % 65536
+            elif (
+                event.type == X.PropertyNotify
+                and event.window == self._probe_window
+                and event.atom == self._probe_atom
+                and event.state == X.PropertyNewValue
+                and self._probes
+            ):
                 self._report_moves(moves)
                 moves = []
                 if created and not self._grabbed_away:
@@ -224,17 +288,24 @@ class FocusWatcher(threading.Thread):
     def _focus_event(self, event: Any, moves: list[tuple[int, int | None]]) -> None:
         if event.evtype not in (_XI_FOCUS_IN, _XI_FOCUS_OUT):
             return
-        _, stamp, _, mode, detail, _, wid = _XI_FOCUS.unpack_from(event.data)
+        data = getattr(event, "data", None)
+        if not isinstance(data, bytes | bytearray) or len(data) < _XI_FOCUS.size:
+            raise _UnreadableEvent
+        _, stamp, _, mode, detail, _, wid = _XI_FOCUS.unpack_from(data)
+        if detail == _XI_POINTER:
+            return  # the focus is on PointerRoot: the root's own event says so
         current = moves[-1][1] if moves else self._top
+        on_root = wid == self._root.id
         if event.evtype == _XI_FOCUS_IN:
-            window = None if wid == self._root.id else wid
+            window = None if on_root else wid  # the root: unknown (see the module)
             self._grabbed_away = False
             if moves and moves[-1] == (stamp, _ELSEWHERE) and self._unwatched_until is None:
                 # Where the focus went when it left. Not while a new window may
                 # still be unwatched: the focus may have been in it in between.
                 moves[-1] = (stamp, window)
                 return
-        elif detail != _XI_INFERIOR and wid == current:
+        elif (detail != _XI_INFERIOR and wid == current) or (on_root and current is None):
+            # (The root loses the focus to a window below it with Inferior.)
             # It left: for a window we watch, its FocusIn follows at once; if
             # none does, it went to one we do not watch yet, judged unknown.
             window = _ELSEWHERE
@@ -266,13 +337,11 @@ class FocusWatcher(threading.Thread):
 
     def _locate(self) -> int | None:
         """The top-level window with the keyboard focus now, as `_top`."""
-        from Xlib import X
         from Xlib import error as xerror
 
         try:
             focus = self._display.get_input_focus().focus
-            if focus == X.PointerRoot:  # keys go to the window under the pointer
-                focus = self._root.query_pointer().child
+            # PointerRoot (the keys follow the pointer), the root, or none: unknown.
             if isinstance(focus, int) or focus.id in (0, self._root.id):
                 return None
             window = focus
@@ -281,22 +350,21 @@ class FocusWatcher(threading.Thread):
                 if isinstance(parent, int) or parent.id in (0, self._root.id):
                     return int(window.id)
                 window = parent
-        except (xerror.BadWindow, xerror.BadDrawable) as exc:
+        except (xerror.BadWindow, xerror.BadDrawable, xerror.BadMatch) as exc:
             log.debug("the focused window vanished: %s", type(exc).__name__)
             return _ELSEWHERE
 
     def _watch(self, window: Any) -> bool:
-        """Select XI2 focus events on `window`; False if it vanished first."""
-        from Xlib import error as xerror
+        """Select XI2 focus events on `window`; False for the probe window.
+
+        A window that vanished first makes the request fail asynchronously,
+        harmlessly (`_ignore_error`): it can never have the focus.
+        """
         from Xlib.ext import xinput
 
         if window == getattr(self, "_probe_window", None):
             return False
-        try:
-            xinput.select_events(window, [(_XI_ALL_MASTERS, _XI_FOCUS_MASK)])
-        except (xerror.BadWindow, xerror.BadDrawable) as exc:
-            log.debug("a new window vanished: %s", type(exc).__name__)
-            return False
+        xinput.select_events(window, [(_XI_ALL_MASTERS, _XI_FOCUS_MASK)])
         return True
 
     def _probe(self) -> int:
@@ -319,28 +387,15 @@ class FocusWatcher(threading.Thread):
         self._timeline.untimed(self._describe(self._top))
 
     def _describe(self, wid: int | None) -> FocusText | None:
-        """(class, title) of the application in window `wid`; None if it vanished.
-
-        The class is looked for on the window and below it (a window manager
-        may focus its frame, whose child is the application's window).
-        """
+        """(class, title) of the application in window `wid`; None if unknown
+        (the root, PointerRoot, no class to name it by, or it vanished)."""
         from Xlib import error as xerror
 
-        if wid is None:
-            self.current = (None, None)
-            return self.current
-        if wid == _ELSEWHERE:
-            self.current = (None, None)
+        self.current = (None, None)
+        if wid is None or wid == _ELSEWHERE:
             return None
         try:
-            window = self._display.create_resource_object("window", wid)
-            found = self._with_class(window)
-            if found is None:
-                described: FocusText = (None, None)
-            else:
-                owner, wm_class = found
-                title = self._title(owner) if self.titles else None
-                described = (wm_class[1] or wm_class[0], title)
+            described = self._namer.name(self._display.create_resource_object("window", wid))
         except (xerror.BadWindow, xerror.BadDrawable, xerror.BadMatch) as exc:
             # Closed already: as it was when it last had the focus, else unknown
             # (a prompt could have come and gone before we could read its class).
@@ -348,29 +403,14 @@ class FocusWatcher(threading.Thread):
             known = self._seen.get(wid)
             self.current = known or (None, None)
             return known
+        if described is None:
+            return None
         if len(self._seen) >= _SEEN_MAX:
             self._seen.clear()
         self._seen[wid] = self.current = described
         return described
 
-    def _with_class(self, window: Any) -> tuple[Any, tuple[str, str]] | None:
-        level = [window]
-        for _ in range(3):  # the window, its children and grandchildren
-            following = []
-            for candidate in level:
-                wm_class = candidate.get_wm_class()
-                if wm_class:
-                    return candidate, wm_class
-                following.extend(candidate.query_tree().children)
-            level = following
-        return None
 
-    def _title(self, window: Any) -> str | None:
-        prop = window.get_full_property(self._net_wm_name, self._utf8)
-        if prop is not None and prop.value:
-            value = prop.value
-            return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-        name = window.get_wm_name()
-        if isinstance(name, bytes):
-            return name.decode("latin-1")
-        return str(name) if name else None
+def _ignore_error(error: Any, request: Any) -> None:
+    """python-xlib's handler for errors of requests without a reply."""
+    log.debug("an X request failed: %s", type(error).__name__)

@@ -6,7 +6,11 @@ a watermark and writes what it lets it decide (`capture.resolve`): events
 that went to an excluded window are dropped there. It coalesces mouse moves
 to the policy's rate and hands the batch to the store, which seals it as one
 chunk in one transaction. An event waits until the watermark is `LAG_MS`
-past it, so a crash loses at most one flush interval plus that.
+past it, so a crash loses at most one flush interval plus that. An event no
+watermark decides within `MAX_HELD_NS` (the focus watcher died) is dropped,
+so what is held stays bounded. Events of a category whose hooks were removed
+(a pause, consent withdrawn) that are still queued or held then are never
+written (`Writer.withdraw`).
 
 At the end (stop, pause, a new session) everything held is decided: the
 focus watcher's final watermark covers every event the stopped hooks
@@ -23,7 +27,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from cleartrace.capture.base import StampedEvent
-from cleartrace.capture.resolve import Resolver
+from cleartrace.capture.resolve import MAX_HELD_NS, Resolver
 from cleartrace.capture.timeline import FocusTimeline, TimelineView
 from cleartrace.events import Kind, RawEvent
 
@@ -104,6 +108,9 @@ class Writer:
         self._timeline = timeline
         self._resolver = Resolver(timeline)
         self._stopping = threading.Event()
+        self._withdrawn_lock = threading.Lock()
+        # (kinds, monotonic ns): events of these kinds delivered up to then are not written.
+        self._withdrawn: tuple[tuple[frozenset[int], int], ...] = ()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="cleartrace-writer", daemon=True)
 
@@ -119,6 +126,14 @@ class Writer:
         self._thread.join(timeout)
         if self._error is not None:
             raise self._error
+
+    def withdraw(self, kinds: frozenset[int], until_ns: int) -> None:
+        """Never write events of `kinds` stamped up to monotonic `until_ns` (any
+        thread): their hooks are removed, and what they delivered but is not
+        written yet (held for a watermark, a coalesced move, a FOCUS event
+        still to come) goes with them."""
+        with self._withdrawn_lock:
+            self._withdrawn = (*self._withdrawn, (kinds, until_ns))
 
     @property
     def failed(self) -> BaseException | None:
@@ -141,6 +156,10 @@ class Writer:
         resolver.add(batch)
         view = self._watermark(final=final)
         decided = resolver.resolve(view)
+        expired, markers = resolver.expire(self._clock_ns() - MAX_HELD_NS)
+        if expired:
+            log.warning("%d input events the focus watcher did not place were not kept", expired)
+            decided.extend(markers)
         if final and resolver.held:
             # No watermark covers them (the X server went away): where they went
             # is not known, so they are treated as excluded and not written.
@@ -148,6 +167,9 @@ class Writer:
         out = self._coalescer.feed(decided, self._clock_ns())
         if final:
             out.extend(self._coalescer.flush())
+        withdrawn = self._withdrawn
+        if withdrawn and out:
+            out = [ev for ev in out if not any(ev[1] in k and ev[0] <= t for k, t in withdrawn)]
         if out:
             self._sink_batch(out)
         return len(out)

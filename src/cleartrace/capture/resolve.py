@@ -7,6 +7,10 @@ by an EXCLUDED_START/EXCLUDED_END pair with no content; FOCUS events put each
 kept event in its application's context. Focus changes with no input in
 between are written too, at the server time they became possible, mapped to
 the monotonic clock of the stored stream.
+
+Nothing is held for ever: an event that no watermark has decided within
+`MAX_HELD_NS` of its delivery (the focus watcher died, or the server is
+stalled) is dropped as of unknown focus, under an excluded-interval marker.
 """
 
 from __future__ import annotations
@@ -15,7 +19,10 @@ from cleartrace.capture.base import StampedEvent
 from cleartrace.capture.timeline import LAG_MS, FocusState, FocusTimeline, TimelineView
 from cleartrace.events import FocusText, Kind, RawEvent
 
-__all__ = ["Resolver"]
+__all__ = ["MAX_HELD_NS", "Resolver"]
+
+#: The longest an event waits for a watermark before it is dropped.
+MAX_HELD_NS = 5_000_000_000
 
 _FOCUS, _START, _END = int(Kind.FOCUS), int(Kind.EXCLUDED_START), int(Kind.EXCLUDED_END)
 _WRAP, _HALF = 1 << 32, 1 << 31  # see FocusTimeline.unwrap
@@ -46,7 +53,12 @@ class Resolver:
         if not batch:
             return
         ref = self._timeline.reference()  # unwrapped inline: this runs per event
+        if ref is None:
+            ref = batch[0][7]
         new = [(ref + ((ev[7] - ref + _HALF) % _WRAP) - _HALF, ev) for ev in batch]
+        # The keyboard and mouse hooks deliver on two threads: a batch may
+        # interleave them out of server-time order.
+        new.sort(key=_first)
         self._held.extend(new)
         # The smallest (delivery time - server time) seen maps server times onto
         # the monotonic clock, for the focus events written between inputs.
@@ -60,7 +72,7 @@ class Resolver:
 
     def all_decidable(self, view: TimelineView) -> bool:
         bound = _bound(view)
-        return all(x <= bound for x, _ in self._held)
+        return all(_decidable(view, x, ev[0], bound) for x, ev in self._held)
 
     def resolve(self, view: TimelineView) -> list[RawEvent]:
         """What can be decided now: kept events, markers and FOCUS events, in order.
@@ -73,6 +85,7 @@ class Resolver:
         if view.watermark is None:
             return out
         bound, held, apply, state_at = _bound(view), self._held, self._apply, view.state_at
+        offset = view.offset_ns
         if self._done is None:
             start = (held[0][0] if held else bound) - 1
             apply(*state_at(start, gaps=False), view.to_ns(start), out)
@@ -87,6 +100,10 @@ class Resolver:
             x, ev = held[i]
             if x > bound:
                 break  # keep the order: what follows waits too
+            # Delivered later than LAG_MS after its stamp: judged up to its delivery.
+            late = offset is not None and (ev[0] - offset) // 1_000_000 - x > LAG_MS
+            if late and not _decidable(view, x, ev[0], bound):
+                break
             if x >= end:
                 if i:  # a transition comes after the events before it
                     self._last_t = max(self._last_t, held[i - 1][1][0])
@@ -94,8 +111,8 @@ class Resolver:
                     excluded = self._cross(view, points[k], out)
                     k += 1
                 begin, end = points[k - 1][0], points[k][0] if k < len(points) else _NEVER
-            if x < begin:  # delivered late by another hook thread: judged on its own
-                if not state_at(x)[0]:
+            if x < begin or late:  # delivered late: judged on its own
+                if not (excluded and x >= begin) and not state_at(x, lag=view.reach(x, ev[0]))[0]:
                     append(ev[:7])
             elif not excluded:
                 append(ev[:7])  # the event without its server time
@@ -122,6 +139,26 @@ class Resolver:
             self._apply(*view.state_at(at, gaps=False), view.to_ns(at), out)
         return view.state_at(at)[0]
 
+    def expire(self, before_ns: int) -> tuple[int, list[RawEvent]]:
+        """Drop the events held since before monotonic `before_ns`: how many,
+        and the excluded-interval marker pair that stands for them."""
+        held = self._held
+        n = 0
+        while n < len(held) and held[n][1][0] < before_ns:
+            n += 1
+        if not n:
+            return 0, []
+        first = max(min(ev[0] for _, ev in held[:n]), self._last_t)
+        last = max(first, max(ev[0] for _, ev in held[:n]))
+        if self._done is not None:
+            self._done = max(self._done, max(x for x, _ in held[:n]))
+        del held[:n]
+        if self._excluded:  # inside an excluded interval already
+            return n, []
+        # Closed at once: what follows is decided (and marked) as it comes.
+        self._shown, self._last_t = None, last
+        return n, [(first, _START, 0, 0, 0, 0, None), (last, _END, 0, 0, 0, 0, None)]
+
     def drop_undecided(self) -> int:
         """Forget what could not be decided (the focus watcher is gone); how many."""
         n = len(self._held)
@@ -142,6 +179,19 @@ class Resolver:
         if state.shown is not None and state.shown != self._shown:
             out.append((stamp, _FOCUS, 0, 0, 0, 0, state.shown))
             self._shown, self._last_t = state.shown, stamp
+
+
+def _first(item: tuple[int, StampedEvent]) -> int:
+    return item[0]
+
+
+def _decidable(view: TimelineView, x: int, delivered_ns: int, bound: int) -> bool:
+    """Whether every change that may have come before the event's routing is known."""
+    if x > bound:
+        return False
+    if view.final is not None or view.watermark is None:
+        return view.final is not None
+    return x + view.reach(x, delivered_ns) < view.watermark
 
 
 def _bound(view: TimelineView) -> int:

@@ -21,8 +21,14 @@ untimed change may lie anywhere in its span, and a change in the same
 millisecond as x may lie on either side. If any state the event may have gone
 to is excluded, or unknown, the event is dropped.
 
+`LAG_MS` covers a server that keeps up. One that stalls routes events later
+still, but RECORD hands an event to its client only after routing it, so the
+time a hook delivered the event, mapped onto the server's clock, bounds its
+routing too: an event delivered more than `LAG_MS` after its stamp is judged
+against every change up to its delivery (`TimelineView.reach`).
+
 Server times are 32-bit and wrap after 49.7 days; they are unwrapped to
-Python ints against the latest time seen.
+Python ints against the latest time seen (the first one seen starts it).
 """
 
 from __future__ import annotations
@@ -77,7 +83,7 @@ class TimelineView(NamedTuple):
     final: int | None  # every event stamped at or before it can be decided now
     offset_ns: int | None  # monotonic ns minus server ms * 10**6, smallest seen
 
-    def state_at(self, x: int, *, gaps: bool = True) -> tuple[bool, FocusState]:
+    def state_at(self, x: int, *, gaps: bool = True, lag: int = LAG_MS) -> tuple[bool, FocusState]:
         """(excluded, state) of an event at server time x.
 
         Excluded if any state the event may have gone to is: from the last
@@ -85,7 +91,8 @@ class TimelineView(NamedTuple):
         The state, for attribution, is the one after the last change known to
         have happened by x (an untimed change counts from its confirmation).
         `gaps` False leaves out the unwatched gaps (for what is written between
-        events: a pause is no excluded interval).
+        events: a pause is no excluded interval). `lag`: how long after x the
+        event may have been routed (`reach`).
         """
         changes = self.changes
         first = -1  # the last change certainly before x
@@ -100,7 +107,7 @@ class TimelineView(NamedTuple):
             change = changes[i]
             if change.gap and not gaps:
                 continue
-            if change.lo - (0 if change.gap else LAG_MS) <= x:
+            if change.lo - (0 if change.gap else lag) <= x:
                 excluded = excluded or change.state.excluded
                 if change.hi is not None and change.hi <= x:
                     at = i
@@ -109,6 +116,14 @@ class TimelineView(NamedTuple):
 
     def to_ns(self, x: int) -> int | None:
         return None if self.offset_ns is None else x * 1_000_000 + self.offset_ns
+
+    def reach(self, x: int, delivered_ns: int) -> int:
+        """How long after server time x an event delivered at monotonic
+        `delivered_ns` may have been routed: `LAG_MS`, or longer when it was
+        delivered later than that (the server had stalled)."""
+        if self.offset_ns is None:
+            return LAG_MS
+        return max(LAG_MS, (delivered_ns - self.offset_ns) // 1_000_000 - x)
 
 
 class FocusTimeline:
@@ -125,7 +140,7 @@ class FocusTimeline:
         self._serial = 0
         self._watermark: int | None = None
         self._final: int | None = None
-        self._ref = 0  # the latest server time seen, for unwrapping
+        self._ref: int | None = None  # the latest server time seen, for unwrapping
         self._offset: int | None = None
         self._wanted = False
         self._wake: Callable[[], None] | None = None
@@ -137,17 +152,29 @@ class FocusTimeline:
     def unwrap(self, raw: int) -> int:
         """A 32-bit server time as an int on the timeline's unwrapped axis."""
         ref = self._ref
+        if ref is None:  # the first time seen is itself: no jump at 2**31
+            return raw
         return ref + ((raw - ref + _HALF) % _WRAP) - _HALF
+
+    def _seen(self, raw: int) -> int:
+        """Unwrap `raw` and move the reference up to it (under the lock)."""
+        ms = self.unwrap(raw)
+        if self._ref is None or ms > self._ref:
+            self._ref = ms
+        return ms
 
     def attach(self, wake: Callable[[], None]) -> None:
         """A watcher starts; `wake` (any thread) makes it probe soon."""
         with self._cond:
             self._wake = wake
 
-    def detach(self, *, final: bool) -> None:
-        """The watcher stopped: nothing is known after its last watermark
-        (`final`: the watermark it confirmed as it stopped)."""
+    def detach(self, wake: Callable[[], None], *, final: bool) -> None:
+        """The watcher that attached `wake` stopped: nothing is known after its
+        last watermark (`final`: the watermark it confirmed as it stopped).
+        A watcher that ends after another one attached changes nothing."""
         with self._cond:
+            if self._wake != wake:
+                return
             self._wake = None
             if final and self._final is not None:
                 self._changes.append(_Change(self._final + 1, None, UNKNOWN, self._serial, True))
@@ -158,19 +185,16 @@ class FocusTimeline:
 
     def timed(self, raw_ms: int, window: FocusText | None) -> None:
         """The focus moved to `window` at server time `raw_ms`."""
-        state = self._judge(window)
-        with self._cond:
-            ms = self.unwrap(raw_ms)
-            self._ref = max(self._ref, ms)
+        with self._cond:  # judged under the lock: see rejudge
+            ms = self._seen(raw_ms)
             self._window = window
-            self._add(ms, ms, state)
+            self._add(ms, ms, self._judge(window))
 
     def untimed(self, window: FocusText | None) -> None:
         """The focus is on `window` now, since some time after the last watermark."""
-        state = self._judge(window)
         with self._cond:
             self._window = window
-            self._untimed(state)
+            self._untimed(self._judge(window))
 
     def probe_token(self) -> int:
         """Taken just before sending a probe; passed back to `confirm`."""
@@ -186,8 +210,7 @@ class FocusTimeline:
         they delivered can be decided now.
         """
         with self._cond:
-            ms = self.unwrap(raw_ms)
-            self._ref = max(self._ref, ms)
+            ms = self._seen(raw_ms)
             self._changes = [
                 c._replace(hi=ms) if c.hi is None and c.serial < token else c for c in self._changes
             ]
@@ -207,11 +230,14 @@ class FocusTimeline:
     # -- the recorder's side ---------------------------------------------------
 
     def rejudge(self) -> None:
-        """Judge the focused window again (consent or exclusions changed)."""
+        """Judge the focused window again (consent or exclusions changed).
+
+        Read, judged and recorded under one lock: a focus change reported in
+        between would otherwise be overwritten by the window before it.
+        """
         with self._cond:
-            window, known = self._window, self._watermark is not None
-        if known:
-            self.untimed(window)
+            if self._watermark is not None:
+                self._untimed(self._judge(self._window))
         self.request()
 
     # -- the writer's side -------------------------------------------------------
@@ -239,7 +265,7 @@ class FocusTimeline:
         with self._cond:
             self._prune(oldest - _KEEP_MS)
 
-    def reference(self) -> int:
+    def reference(self) -> int | None:
         """The latest server time seen (unwrapped), to unwrap others against."""
         return self._ref
 

@@ -95,3 +95,17 @@ def test_writer_error_surfaces_from_join() -> None:
     with pytest.raises(OSError, match="disk went away"):
         w.join(timeout=2)
     assert isinstance(w.failed, OSError)
+
+
+def test_events_of_a_withdrawn_category_still_held_are_never_written() -> None:
+    """Consent for keys is withdrawn (or recording paused) while keys wait for
+    a watermark: they must not be written after the withdrawal."""
+    source: queue.SimpleQueue[StampedEvent] = queue.SimpleQueue()
+    written: list[RawEvent] = []
+    writer = Writer(source, written.extend, time.monotonic_ns, clock_timeline())
+    for code in (97, 98):
+        source.put(key(code))
+    writer.withdraw(frozenset({KEY, int(Kind.KEY_UP)}), time.monotonic_ns())
+    source.put(key(99))  # consent given again: a new hook's key is kept
+    writer.flush_now()
+    assert [ev[2] for ev in written if ev[1] == KEY] == [99]
