@@ -72,6 +72,12 @@ class _UnreadableEvent(Exception):
     """python-xlib parsed an XInput focus event this module reads raw."""
 
 
+_UNREADABLE = (
+    "this python-xlib parses XInput focus events, which the focus watcher reads "
+    "itself; install the python-xlib version ClearTrace requires"
+)
+
+
 def _display_error(exc: BaseException) -> DisplayUnavailable:
     return DisplayUnavailable(
         f"cannot watch the focus on the X display {os.environ.get('DISPLAY', '')!r} "
@@ -118,6 +124,9 @@ class FocusWatcher(threading.Thread):
                     "XInput 2 (Xorg, Xvfb and Xwayland have it)"
                 )
             self._xi = ext.major_opcode
+            parsed = getattr(display.display, "ge_event_data", None) or {}
+            if any((self._xi, evtype) in parsed for evtype in (_XI_FOCUS_IN, _XI_FOCUS_OUT)):
+                raise _UnreadableEvent
             self._root = display.screen().root
             self._namer = ClientNamer(display, titles=titles)
             self._probe_atom = display.intern_atom("_CLEARTRACE_PROBE")
@@ -133,6 +142,9 @@ class FocusWatcher(threading.Thread):
         except DisplayUnavailable:
             display.close()
             raise
+        except _UnreadableEvent as exc:
+            display.close()
+            raise DisplayUnavailable(_UNREADABLE) from exc
         except Exception as exc:
             display.close()
             raise _display_error(exc) from exc
@@ -212,10 +224,7 @@ class FocusWatcher(threading.Thread):
                 if self._last_probe is not None and not self._probes:
                     return
         except _UnreadableEvent:
-            log.warning(
-                "the focus watcher stopped: this python-xlib parses XInput focus events; "
-                "install the python-xlib version ClearTrace requires"
-            )
+            log.warning("the focus watcher stopped: %s", _UNREADABLE)
         except Exception as exc:  # the X server went away; the recorder notices it dead
             log.warning("the focus watcher stopped: %s", type(exc).__name__)
         finally:
