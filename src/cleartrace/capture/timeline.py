@@ -61,6 +61,8 @@ class FocusState(NamedTuple):
 UNKNOWN = FocusState(True, None)
 
 #: Turns a window's (application class, title) into its state; None: cannot tell.
+#: Called under the timeline's lock (so that no change is judged by stale
+#: rules): it must be quick and take no lock of its own.
 Judge = Callable[[FocusText | None], FocusState]
 
 
