@@ -31,6 +31,7 @@ from cleartrace.categories import Category
 
 __all__ = [
     "CATEGORY_OF_KIND",
+    "NUMBERS_OF_KIND",
     "Event",
     "FocusText",
     "Kind",
@@ -63,6 +64,21 @@ CATEGORY_OF_KIND: dict[Kind, Category | None] = {
     Kind.FOCUS: Category.APP_FOCUS,
     Kind.EXCLUDED_START: None,
     Kind.EXCLUDED_END: None,
+}
+
+#: How many of the integer fields a..d each kind carries (key: keysym; move:
+#: x, y; button: x, y, button; scroll: x, y, dx, dy); the rest are always 0,
+#: so a non-zero one is content no category allows.
+NUMBERS_OF_KIND: dict[Kind, int] = {
+    Kind.KEY_DOWN: 1,
+    Kind.KEY_UP: 1,
+    Kind.MOVE: 2,
+    Kind.BUTTON_DOWN: 3,
+    Kind.BUTTON_UP: 3,
+    Kind.SCROLL: 4,
+    Kind.FOCUS: 0,
+    Kind.EXCLUDED_START: 0,
+    Kind.EXCLUDED_END: 0,
 }
 
 #: (application class, window title); either may be None (not consented or unknown).

@@ -64,7 +64,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cleartrace.categories import Category
-from cleartrace.events import CATEGORY_OF_KIND, Kind
+from cleartrace.events import CATEGORY_OF_KIND, NUMBERS_OF_KIND, Kind
 
 __all__ = [
     "COVERAGE_VERSION",
@@ -315,20 +315,7 @@ class Coverage:
 
 
 #: kind -> how many of the integer fields a..d it carries (the rest must be 0).
-_NUMBERS = _kind_table(
-    {
-        Kind.KEY_DOWN: 1,
-        Kind.KEY_UP: 1,
-        Kind.MOVE: 2,
-        Kind.BUTTON_DOWN: 3,
-        Kind.BUTTON_UP: 3,
-        Kind.SCROLL: 4,
-        Kind.FOCUS: 0,
-        Kind.EXCLUDED_START: 0,
-        Kind.EXCLUDED_END: 0,
-    },
-    0,
-)
+_NUMBERS = _kind_table(NUMBERS_OF_KIND, 0)
 #: The name a marker's violations are reported under (markers have no category).
 MARKER = "excluded"
 

@@ -36,7 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cleartrace.categories import Category
-from cleartrace.events import CATEGORY_OF_KIND, Kind
+from cleartrace.events import CATEGORY_OF_KIND, NUMBERS_OF_KIND, Kind
 from cleartrace.org.coverage import coverage_of
 
 __all__ = ["CATEGORY_NAMES", "UploadConsent", "categories_of_counts"]
@@ -45,18 +45,6 @@ _MIN = -(2**63)
 _MAX = 2**63 - 1
 #: Category names this version knows (a newer device's are skipped).
 CATEGORY_NAMES = frozenset(c.value for c in Category)
-#: How many of the integer fields a..d each kind carries (the rest must be 0).
-_INT_FIELDS: dict[Kind, int] = {
-    Kind.KEY_DOWN: 1,
-    Kind.KEY_UP: 1,
-    Kind.MOVE: 2,
-    Kind.BUTTON_DOWN: 3,
-    Kind.BUTTON_UP: 3,
-    Kind.SCROLL: 4,
-    Kind.FOCUS: 0,
-    Kind.EXCLUDED_START: 0,
-    Kind.EXCLUDED_END: 0,
-}
 
 
 def _by_kind(value_of: Mapping[Kind, int], other: int) -> pa.Array:
@@ -67,7 +55,7 @@ def _by_kind(value_of: Mapping[Kind, int], other: int) -> pa.Array:
     return pa.array(values, pa.int64())
 
 
-_USED = _by_kind(_INT_FIELDS, 0)
+_USED = _by_kind(NUMBERS_OF_KIND, 0)
 
 
 def categories_of_counts(counts: Mapping[str, int]) -> frozenset[Category]:
