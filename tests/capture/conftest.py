@@ -61,10 +61,12 @@ def start_xvfb(*extra: str) -> Iterator[XServer]:
     read_fd, write_fd = os.pipe()
     # Autorepeat would turn a key held down on a busy machine into extra
     # presses (as it would for a person); tests need exactly what they type.
+    # -noreset: a server whose last client leaves resets, closing connections
+    # that arrive meanwhile; a desktop session always has clients, Xvfb here not.
     proc = subprocess.Popen(
         [
             *("Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1280x800x24"),
-            *("-nolisten", "tcp", "-ardelay", "60000", *extra),
+            *("-nolisten", "tcp", "-ardelay", "60000", "-noreset", *extra),
         ],
         pass_fds=(write_fd,),
         stderr=subprocess.DEVNULL,

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cleartrace.errors import UploadError
 from cleartrace.upload.client import CollectorClient
@@ -106,7 +107,7 @@ def test_redirected_bundles_and_head_queries_go_nowhere_else(
         with pytest.raises(UploadError, match="redirect"):
             client.head("ab" * 32)
         with pytest.raises(UploadError, match="redirect"):
-            client.put_bundle("cd" * 32, b"CTBUNDLE sealed bytes")
+            client.put_bundle("cd" * 32, b"CTBUNDLE sealed bytes", Ed25519PrivateKey.generate())
     finally:
         client.close()
     assert len(redirecting.seen) == 2

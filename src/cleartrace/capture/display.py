@@ -12,6 +12,7 @@ import os
 import socket
 import sys
 import threading
+import time
 from collections.abc import Mapping
 
 from cleartrace.errors import DisplayUnavailable
@@ -109,12 +110,24 @@ def _probe(display: str, timeout: float) -> None:
 
     def attempt() -> None:
         from Xlib.display import Display
+        from Xlib.error import ConnectionClosedError
 
-        try:
-            conn = Display(display)
-        except Exception as exc:  # DisplayConnectionError (refused), ConnectionClosedError
-            result.append(f"refused:{type(exc).__name__}")
-            return
+        deadline = time.monotonic() + timeout / 2
+        while True:
+            try:
+                conn = Display(display)
+                break
+            except ConnectionClosedError as exc:
+                # A server whose last client just left (our own socket probe, on
+                # a display nothing else uses) resets and closes connections
+                # that arrive meanwhile: try again while the wait allows.
+                if time.monotonic() > deadline:
+                    result.append(f"refused:{type(exc).__name__}")
+                    return
+                time.sleep(0.05)
+            except Exception as exc:  # DisplayConnectionError: refused
+                result.append(f"refused:{type(exc).__name__}")
+                return
         try:
             if not conn.has_extension("RECORD"):
                 result.append("norecord")
