@@ -20,14 +20,14 @@ from typing import Any
 
 from cleartrace.capture.base import Backend, Sink
 from cleartrace.capture.pipeline import Writer
-from cleartrace.capture.timeline import UNKNOWN, FocusState, FocusTimeline
+from cleartrace.capture.timeline import UNKNOWN, FocusedWindow, FocusState, FocusTimeline
 from cleartrace.categories import Category
 from cleartrace.consent.exclusions import Exclusions, PersonalExclusions, load_exclusions
 from cleartrace.consent.signed_policy import active_policy
 from cleartrace.consent.state import consent_from_records
 from cleartrace.control import ControlServer
 from cleartrace.errors import ClearTraceError, NoConsent, UsageError
-from cleartrace.events import CATEGORY_OF_KIND, FocusText, Kind, RawEvent
+from cleartrace.events import CATEGORY_OF_KIND, Kind, RawEvent
 from cleartrace.home import Home
 from cleartrace.review.redaction import forget_since
 from cleartrace.store.sessions import SessionHandle
@@ -220,21 +220,23 @@ class Recorder:
         kinds = frozenset(int(k) for k, c in CATEGORY_OF_KIND.items() if c in gone)
         self._writer.withdraw(kinds, time.monotonic_ns())
 
-    def _judge(self, window: FocusText | None) -> FocusState:
+    def _judge(self, window: FocusedWindow | None) -> FocusState:
         """What the recorder makes of a focused window (on the focus thread).
 
         None (the window vanished before it could be read) is unknown, and
-        unknown is treated as excluded.
+        unknown is treated as excluded. The window is excluded when its class
+        or instance, or those of a window it is transient for or of its client
+        leader, name an excluded application.
         """
         if window is None:
             return UNKNOWN
-        app, title = window
-        if self._exclusions.is_excluded(app):
+        if any(self._exclusions.is_excluded(cls, instance) for cls, instance in window.names):
             return FocusState(True, None)
         active = self._active()
         if Category.APP_FOCUS not in active:
             return FocusState(False, None)
-        return FocusState(False, (app, title if Category.WINDOW_TITLES in active else None))
+        title = window.title if Category.WINDOW_TITLES in active else None
+        return FocusState(False, (window.app, title))
 
     # -- periodic work ----------------------------------------------------------
 

@@ -16,18 +16,31 @@ from typing import Any
 import pytest
 
 from cleartrace.capture._x11_focus import FocusWatcher
-from cleartrace.capture.timeline import LAG_MS, UNKNOWN, FocusState, FocusTimeline, TimelineView
-from cleartrace.events import FocusText
+from cleartrace.capture.timeline import (
+    LAG_MS,
+    UNKNOWN,
+    FocusedWindow,
+    FocusState,
+    FocusTimeline,
+    TimelineView,
+)
 
 pytestmark = pytest.mark.xserver
 
 EXCLUDED = "KeePassXC"
+#: An exclusion by WM_CLASS instance (a terminal started as `urxvt -name vault`).
+EXCLUDED_INSTANCE = "vault-term"
 
 
-def judge(window: FocusText | None) -> FocusState:
+def judge(window: FocusedWindow | None) -> FocusState:
+    """As the recorder judges: excluded when any class or instance in the
+    window's names is (the recorder asks `Exclusions.is_excluded`)."""
     if window is None:
         return UNKNOWN
-    return FocusState(window[0] == EXCLUDED, window)
+    excluded = any(
+        cls == EXCLUDED or instance == EXCLUDED_INSTANCE for cls, instance in window.names
+    )
+    return FocusState(excluded, (window.app, window.title))
 
 
 @pytest.fixture
@@ -207,6 +220,35 @@ def test_a_popup_of_an_excluded_window_is_excluded(
     timeline, _ = watched()
     vault = app_window(EXCLUDED, "vault")
     app_window("Popup", "unlock", extra=("--transient-for", vault, "--keys-to", str(keys)))
+    send_key(xserver.display, timeline)
+    assert excluded_at(timeline, keys)
+
+
+def test_a_dialog_of_an_excluded_application_parented_to_another_window_is_excluded(
+    xserver: Any,
+    app_window: Callable[..., str],
+    watched: Callable[[], tuple[FocusTimeline, FocusWatcher]],
+    tmp_path: Path,
+) -> None:
+    """pinentry given a caller's window, a password manager's dialog over the
+    browser: the owner is an ordinary application, the dialog is not."""
+    keys = tmp_path / "dialog"
+    timeline, _ = watched()
+    browser = app_window("Firefox", "shop")
+    app_window(EXCLUDED, "unlock", extra=("--transient-for", browser, "--keys-to", str(keys)))
+    send_key(xserver.display, timeline)
+    assert excluded_at(timeline, keys)
+
+
+def test_a_window_excluded_by_its_instance_name_is_excluded(
+    xserver: Any,
+    app_window: Callable[..., str],
+    watched: Callable[[], tuple[FocusTimeline, FocusWatcher]],
+    tmp_path: Path,
+) -> None:
+    keys = tmp_path / "terminal"
+    timeline, _ = watched()
+    app_window("URxvt", "shell", EXCLUDED_INSTANCE, extra=("--keys-to", str(keys)))
     send_key(xserver.display, timeline)
     assert excluded_at(timeline, keys)
 

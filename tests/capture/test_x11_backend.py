@@ -12,7 +12,7 @@ import pytest
 from cleartrace.capture._x11 import X11Backend
 from cleartrace.capture.base import Sink, StampedEvent
 from cleartrace.capture.display import check_display, display_support
-from cleartrace.capture.timeline import FocusState, FocusTimeline
+from cleartrace.capture.timeline import FocusedWindow, FocusState, FocusTimeline
 from cleartrace.errors import DisplayUnavailable
 from cleartrace.events import FocusText, Kind
 
@@ -152,9 +152,10 @@ def test_stop_returns_quickly_on_an_idle_display(backend: X11Backend) -> None:
 def _focus_events(backend: X11Backend, titles: bool) -> list[FocusText | None]:
     seen: list[FocusText | None] = []
 
-    def judge(window: FocusText | None) -> FocusState:
-        seen.append(window)
-        return FocusState(False, window)
+    def judge(window: FocusedWindow | None) -> FocusState:
+        shown = None if window is None else (window.app, window.title)
+        seen.append(shown)
+        return FocusState(False, shown)
 
     backend.start_focus(FocusTimeline(judge), titles=titles)
     return seen

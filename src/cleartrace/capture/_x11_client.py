@@ -4,10 +4,12 @@ A top-level window is the application's own window only without a window
 manager; a reparenting manager puts each application's window (the client)
 in a frame of its own, and that frame may carry a WM_CLASS of its own. The
 client is the window marked with WM_STATE, which every ICCCM window manager
-sets (as XmuClientWindow finds it). A popup (a dialog, a PIN prompt) belongs
-to the window it is transient for: a popup of an excluded application is
-excluded whatever its own class says. A window whose application cannot be
-named is unknown, and unknown is treated as excluded by the recorder.
+sets (as XmuClientWindow finds it). A popup (a dialog, a PIN prompt) is
+judged with the windows it is transient for and its client leader: it is
+excluded when any of them is, so neither a popup of an excluded application
+nor an excluded application's dialog parented to another window (pinentry
+given a caller's window) escapes. A window whose application cannot be named
+is unknown, and unknown is treated as excluded by the recorder.
 
 python-xlib is imported inside the methods (see `cleartrace.capture._x11`).
 """
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cleartrace.events import FocusText
+from cleartrace.capture.timeline import FocusedWindow
 
 __all__ = ["ClientNamer"]
 
@@ -43,21 +45,22 @@ class ClientNamer:
         self._utf8 = display.intern_atom("UTF8_STRING")
         self._root = int(display.screen().root.id)
 
-    def name(self, top: Any) -> FocusText | None:
-        """(class, title) of the application of top-level window `top`; None if unknown.
+    def name(self, top: Any) -> FocusedWindow | None:
+        """The application of top-level window `top`; None if it cannot be named.
 
-        The class is the one of the window the client is transient for (its
-        owner), else the client's own, else its client leader's.
+        Its app is the client's own class, else its owner's, else its client
+        leader's; `names` holds the (class, instance) of all three.
         """
         client = self._client(top)
-        wm_class = self._owner_class(client) or self._class(client)
-        if wm_class is None:
-            leader = self._window_prop(client, self._leader)
-            wm_class = None if leader is None else self._class(leader)
-        if wm_class is None:
+        own = self._class_pair(client)
+        owners = self._owner_pairs(client)
+        leader_window = self._window_prop(client, self._leader)
+        leader = None if leader_window is None else self._class_pair(leader_window)
+        names = tuple(pair for pair in (own, *owners, leader) if pair is not None)
+        if not names:
             return None
         title = self._title(client) if self._titles else None
-        return wm_class, title
+        return FocusedWindow(names[0][0], title, names)
 
     def _client(self, top: Any) -> Any:
         """The window marked WM_STATE at or below `top`, breadth first; `top`
@@ -74,16 +77,18 @@ class ClientNamer:
             level = following
         return top
 
-    def _owner_class(self, window: Any) -> str | None:
-        """The class of the last window up the WM_TRANSIENT_FOR chain that has one."""
-        found = None
+    def _owner_pairs(self, window: Any) -> list[tuple[str | None, str | None]]:
+        """(class, instance) of every window up the WM_TRANSIENT_FOR chain."""
+        found = []
         seen = {int(window.id)}
         for _ in range(_OWNER_HOPS):
             window = self._window_prop(window, self._transient_for)
             if window is None or int(window.id) in seen:
                 break
             seen.add(int(window.id))
-            found = self._class(window) or found
+            pair = self._class_pair(window)
+            if pair is not None:
+                found.append(pair)
         return found
 
     def _window_prop(self, window: Any, atom: int) -> Any:
@@ -99,11 +104,15 @@ class ClientNamer:
         return self._display.create_resource_object("window", wid)
 
     @staticmethod
-    def _class(window: Any) -> str | None:
+    def _class_pair(window: Any) -> tuple[str | None, str | None] | None:
+        """(class, instance) from WM_CLASS; None when it names neither."""
         wm_class = window.get_wm_class()
         if not wm_class:
             return None
-        return str(wm_class[1] or wm_class[0]) or None
+        instance, cls = (str(part) or None for part in wm_class)
+        if cls is None and instance is None:
+            return None
+        return (cls or instance, instance)
 
     def _title(self, window: Any) -> str | None:
         prop = window.get_full_property(self._net_wm_name, self._utf8)

@@ -35,7 +35,7 @@ import time
 from typing import Any
 
 from cleartrace.capture._x11_client import ClientNamer
-from cleartrace.capture.timeline import FocusTimeline
+from cleartrace.capture.timeline import FocusedWindow, FocusTimeline
 from cleartrace.errors import DisplayUnavailable
 from cleartrace.events import FocusText
 
@@ -149,7 +149,10 @@ class FocusWatcher(threading.Thread):
             display.close()
             raise _display_error(exc) from exc
         self._wake_r, self._wake_w = os.pipe()
+        # Both ends: a stuck thread must not make wake() block (under its lock)
+        # once the pipe is full; a full pipe wakes the thread all the same.
         os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
         # wake() may run on any thread as the pipe is closed (by the thread as
         # it ends, or by stop() if it never ran): the flag, under the lock, says so.
         self._pipe_lock = threading.Lock()
@@ -160,7 +163,7 @@ class FocusWatcher(threading.Thread):
         # The top-level window the focus is in: None for none (the root, or no
         # focus), _ELSEWHERE while it is in a window not watched yet.
         self._top: int | None = None
-        self._seen: dict[int, FocusText] = {}  # what each focused window was
+        self._seen: dict[int, FocusedWindow] = {}  # what each focused window was
         # The request serial that starts watching the latest new window, until
         # an event shows the server has handled it.
         self._unwatched_until: int | None = None
@@ -395,7 +398,7 @@ class FocusWatcher(threading.Thread):
         self._top = self._locate()
         self._timeline.untimed(self._describe(self._top))
 
-    def _describe(self, wid: int | None) -> FocusText | None:
+    def _describe(self, wid: int | None) -> FocusedWindow | None:
         """(class, title) of the application in window `wid`; None if unknown
         (the root, PointerRoot, no class to name it by, or it vanished)."""
         from Xlib import error as xerror
@@ -410,13 +413,14 @@ class FocusWatcher(threading.Thread):
             # (a prompt could have come and gone before we could read its class).
             log.debug("the focused window vanished: %s", type(exc).__name__)
             known = self._seen.get(wid)
-            self.current = known or (None, None)
+            self.current = (None, None) if known is None else (known.app, known.title)
             return known
         if described is None:
             return None
         if len(self._seen) >= _SEEN_MAX:
             self._seen.clear()
-        self._seen[wid] = self.current = described
+        self._seen[wid] = described
+        self.current = (described.app, described.title)
         return described
 
 

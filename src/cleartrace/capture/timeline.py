@@ -39,7 +39,15 @@ from typing import NamedTuple
 
 from cleartrace.events import FocusText
 
-__all__ = ["LAG_MS", "UNKNOWN", "FocusState", "FocusTimeline", "Judge", "TimelineView"]
+__all__ = [
+    "LAG_MS",
+    "UNKNOWN",
+    "FocusState",
+    "FocusTimeline",
+    "FocusedWindow",
+    "Judge",
+    "TimelineView",
+]
 
 #: How long after the server stamps a device event it may still route it.
 LAG_MS = 100
@@ -60,10 +68,23 @@ class FocusState(NamedTuple):
 #: The focus is not known (before the watcher ran, a window that vanished): as excluded.
 UNKNOWN = FocusState(True, None)
 
-#: Turns a window's (application class, title) into its state; None: cannot tell.
+
+class FocusedWindow(NamedTuple):
+    """A focused window as the watcher read it."""
+
+    #: The class the application is known by: the window's own, else its owner's.
+    app: str | None
+    title: str | None
+    #: (class, instance) of the window, of every window it is transient for and
+    #: of its client leader: it is excluded when any of them is, so a dialog of
+    #: a password manager parented to a browser window is still excluded.
+    names: tuple[tuple[str | None, str | None], ...]
+
+
+#: Turns a focused window into its state; None: cannot tell.
 #: Called under the timeline's lock (so that no change is judged by stale
 #: rules): it must be quick and take no lock of its own.
-Judge = Callable[[FocusText | None], FocusState]
+Judge = Callable[[FocusedWindow | None], FocusState]
 
 
 class _Change(NamedTuple):
@@ -146,7 +167,7 @@ class FocusTimeline:
         self._offset: int | None = None
         self._wanted = False
         self._wake: Callable[[], None] | None = None
-        self._window: FocusText | None = None  # the latest window reported
+        self._window: FocusedWindow | None = None  # the latest window reported
         self.current = UNKNOWN  # the latest state, for status (not for judging events)
 
     # -- the watcher's side --------------------------------------------------
@@ -185,14 +206,14 @@ class FocusTimeline:
             else:
                 self._untimed(UNKNOWN)
 
-    def timed(self, raw_ms: int, window: FocusText | None) -> None:
+    def timed(self, raw_ms: int, window: FocusedWindow | None) -> None:
         """The focus moved to `window` at server time `raw_ms`."""
         with self._cond:  # judged under the lock: see rejudge
             ms = self._seen(raw_ms)
             self._window = window
             self._add(ms, ms, self._judge(window))
 
-    def untimed(self, window: FocusText | None) -> None:
+    def untimed(self, window: FocusedWindow | None) -> None:
         """The focus is on `window` now, since some time after the last watermark."""
         with self._cond:
             self._window = window
