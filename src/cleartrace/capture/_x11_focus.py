@@ -374,7 +374,7 @@ class FocusWatcher(threading.Thread):
         """
         from Xlib.ext import xinput
 
-        if window == getattr(self, "_probe_window", None):
+        if window == self._probe_window:
             return False
         xinput.select_events(window, [(_XI_ALL_MASTERS, _XI_FOCUS_MASK)])
         return True

@@ -109,8 +109,9 @@ class Writer:
         self._resolver = Resolver(timeline)
         self._stopping = threading.Event()
         self._withdrawn_lock = threading.Lock()
-        # (kinds, monotonic ns): events of these kinds delivered up to then are not written.
-        self._withdrawn: tuple[tuple[frozenset[int], int], ...] = ()
+        # kind -> monotonic ns: events of that kind delivered up to then are not
+        # written (the latest withdrawal of a kind covers every earlier one).
+        self._withdrawn: dict[int, int] = {}
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="cleartrace-writer", daemon=True)
 
@@ -133,7 +134,11 @@ class Writer:
         written yet (held for a watermark, a coalesced move, a FOCUS event
         still to come) goes with them."""
         with self._withdrawn_lock:
-            self._withdrawn = (*self._withdrawn, (kinds, until_ns))
+            # Replaced, not changed in place: the writer reads it without the lock.
+            self._withdrawn = {
+                **self._withdrawn,
+                **{k: max(until_ns, self._withdrawn.get(k, until_ns)) for k in kinds},
+            }
 
     @property
     def failed(self) -> BaseException | None:
@@ -169,7 +174,7 @@ class Writer:
             out.extend(self._coalescer.flush())
         withdrawn = self._withdrawn
         if withdrawn and out:
-            out = [ev for ev in out if not any(ev[1] in k and ev[0] <= t for k, t in withdrawn)]
+            out = [ev for ev in out if ev[0] > withdrawn.get(ev[1], -1)]
         if out:
             self._sink_batch(out)
         return len(out)

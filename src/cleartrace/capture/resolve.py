@@ -16,7 +16,13 @@ stalled) is dropped as of unknown focus, under an excluded-interval marker.
 from __future__ import annotations
 
 from cleartrace.capture.base import StampedEvent
-from cleartrace.capture.timeline import LAG_MS, FocusState, FocusTimeline, TimelineView
+from cleartrace.capture.timeline import (
+    LAG_MS,
+    FocusState,
+    FocusTimeline,
+    TimelineView,
+    unwrap_from,
+)
 from cleartrace.events import FocusText, Kind, RawEvent
 
 __all__ = ["MAX_HELD_NS", "Resolver"]
@@ -25,7 +31,6 @@ __all__ = ["MAX_HELD_NS", "Resolver"]
 MAX_HELD_NS = 5_000_000_000
 
 _FOCUS, _START, _END = int(Kind.FOCUS), int(Kind.EXCLUDED_START), int(Kind.EXCLUDED_END)
-_WRAP, _HALF = 1 << 32, 1 << 31  # see FocusTimeline.unwrap
 _NEVER = 1 << 62
 
 
@@ -55,7 +60,7 @@ class Resolver:
         ref = self._timeline.reference()  # unwrapped inline: this runs per event
         if ref is None:
             ref = batch[0][7]
-        new = [(ref + ((ev[7] - ref + _HALF) % _WRAP) - _HALF, ev) for ev in batch]
+        new = [(unwrap_from(ref, ev[7]), ev) for ev in batch]
         # The keyboard and mouse hooks deliver on two threads: a batch may
         # interleave them out of server-time order.
         new.sort(key=_first)
@@ -85,7 +90,6 @@ class Resolver:
         if view.watermark is None:
             return out
         bound, held, apply, state_at = _bound(view), self._held, self._apply, view.state_at
-        offset = view.offset_ns
         if self._done is None:
             start = (held[0][0] if held else bound) - 1
             apply(*state_at(start, gaps=False), view.to_ns(start), out)
@@ -101,7 +105,8 @@ class Resolver:
             if x > bound:
                 break  # keep the order: what follows waits too
             # Delivered later than LAG_MS after its stamp: judged up to its delivery.
-            late = offset is not None and (ev[0] - offset) // 1_000_000 - x > LAG_MS
+            lag = view.reach(x, ev[0])
+            late = lag > LAG_MS
             if late and not _decidable(view, x, ev[0], bound):
                 break
             if x >= end:
@@ -112,7 +117,7 @@ class Resolver:
                     k += 1
                 begin, end = points[k - 1][0], points[k][0] if k < len(points) else _NEVER
             if x < begin or late:  # delivered late: judged on its own
-                if not (excluded and x >= begin) and not state_at(x, lag=view.reach(x, ev[0]))[0]:
+                if not (excluded and x >= begin) and not state_at(x, lag=lag)[0]:
                     append(ev[:7])
             elif not excluded:
                 append(ev[:7])  # the event without its server time

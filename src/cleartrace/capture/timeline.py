@@ -57,6 +57,12 @@ _KEEP_MS = 10_000
 _WRAP, _HALF = 1 << 32, 1 << 31
 
 
+def unwrap_from(ref: int, raw: int) -> int:
+    """The 32-bit server time `raw` on the unwrapped axis, as the value
+    nearest to `ref` (the server's millisecond clock wraps every 49.7 days)."""
+    return ref + ((raw - ref + _HALF) % _WRAP) - _HALF
+
+
 class FocusState(NamedTuple):
     """What the recorder makes of one focus: excluded, and the context to store."""
 
@@ -177,7 +183,7 @@ class FocusTimeline:
         ref = self._ref
         if ref is None:  # the first time seen is itself: no jump at 2**31
             return raw
-        return ref + ((raw - ref + _HALF) % _WRAP) - _HALF
+        return unwrap_from(ref, raw)
 
     def _seen(self, raw: int) -> int:
         """Unwrap `raw` and move the reference up to it (under the lock)."""

@@ -20,7 +20,7 @@ from starlette.requests import Request
 
 from cleartrace.consent.records import unb64url
 from cleartrace.errors import BundleError
-from cleartrace.org.answers import Refusal, too_large, too_slow, too_slow_rate
+from cleartrace.org.answers import Refusal, declared_length, too_large, too_slow, too_slow_rate
 from cleartrace.org.intake import BodyTooSlow, RequestBody
 from cleartrace.org.registry import Registry
 from cleartrace.upload.bundle import PREFIX, header_end, parse_header
@@ -147,12 +147,7 @@ class Admission:
         The declared length is checked before reading anything; the bytes are
         counted as they come, so a missing or false length does not help.
         """
-        declared = request.headers.get("content-length")
-        if declared is not None:
-            if not declared.isdigit():
-                raise Refusal(400, "bad-length", "Content-Length is not a number")
-            if int(declared) > limit:
-                raise too_large(limit)
+        declared_length(request, limit)
         try:
             return await body.read(limit)
         except BodyTooSlow as exc:

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from cleartrace.consent.records import unb64url
+from cleartrace.consent.records import canonical, unb64url
 from cleartrace.errors import DiskFull, StoreError
 from cleartrace.org.intake import NotAdmitted
 
@@ -83,7 +83,7 @@ def check_enrolment(raw: bytes | bytearray) -> tuple[bytes, str, str | None]:
         public_raw = unb64url(obj["device_public_key"])
         signature = unb64url(obj["signature"])
         public_key = Ed25519PublicKey.from_public_bytes(public_raw)
-        signed = rfc8785.dumps({k: v for k, v in obj.items() if k != "signature"})
+        signed = canonical({k: v for k, v in obj.items() if k != "signature"})
     except (
         ValueError,
         TypeError,

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -234,9 +234,8 @@ class HeadChecks:
                     raise DeviceRefused(
                         "head-forged", f"the witnessed head is not the collector's: {exc}"
                     ) from None
-            found = _parse(obj)
             trusted = self.witness is not None
-            found = WitnessedHead(found.device, found.seq, found.hash, found.counter, trusted)
+            found = replace(_parse(obj), trusted=trusted)
             if found.device != device:
                 # An unverified file's device field is anyone's text: named only when signed.
                 named = f"device {found.device[:23]}" if trusted else "another device"

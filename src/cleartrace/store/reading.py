@@ -22,7 +22,7 @@ from cleartrace.events import Event
 from cleartrace.paths import Paths
 from cleartrace.store import deletion
 from cleartrace.store.chunks import open_chunk, open_chunk_raw, open_summary
-from cleartrace.store.crypto import seal, unseal, unwrap_key
+from cleartrace.store.crypto import seal, unwrap_key
 from cleartrace.store.db import checkpoint_due, empty_wal, translate_errors
 from cleartrace.store.keys import Keys
 from cleartrace.store.redaction import Redaction
@@ -75,12 +75,8 @@ class StoreReader:
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('key_check', ?)",
                 (seal(self._keys.master, KEY_CHECK, KEY_CHECK_AAD),),
             )
-            (token,) = self._conn.execute("SELECT value FROM meta WHERE key='key_check'").fetchone()
-        try:
-            if unseal(self._keys.master, bytes(token), KEY_CHECK_AAD) == KEY_CHECK:
+            if master_opens(self._conn, self._keys.master):
                 return
-        except InvalidTag:
-            pass
         raise WrongKey(
             f"cannot open {self._paths.db}: the master key in {self._keys.location} does not "
             "match it; restore the key this store was made with (see 'cleartrace status')"

@@ -1,7 +1,7 @@
 """Rotating the master key: everything it seals, rewrapped to a new key at once.
 
 The order makes a crash at any point leave a home that one of the two keys
-opens, and `finish_rotation` (run by every `Home.open`) completes or undoes
+opens, and `open_keys` (run by every `Home.open`) completes or undoes
 what a crash interrupted:
 
 1. the new key is staged beside the old one (`keys.stage_master`);
@@ -54,7 +54,6 @@ from cleartrace.store.wrapped import KEY_CHECK, KEY_CHECK_AAD, WRAPPED_BY_MASTER
 
 __all__ = [
     "ROTATION_WAIT",
-    "finish_rotation",
     "master_opens",
     "open_keys",
     "require_current_master",
@@ -210,7 +209,7 @@ def _discard_unless_committed(
     the store really is still under the old one. A COMMIT that reported an
     error may have been made; then the staged key is the only one that opens
     the store and is promoted on the next open. If that cannot be told, the
-    staged key is kept for `finish_rotation` to decide."""
+    staged key is kept for `open_keys` to decide."""
     try:
         with translate_errors(paths.db):
             committed = master_opens(conn, new)
@@ -232,22 +231,6 @@ def open_keys(paths: Paths, *, create: bool) -> Keys:
     """
     with _rotation_lock(paths):
         return _finish(paths, load_keys(paths, create=create))
-
-
-def finish_rotation(paths: Paths, keys: Keys) -> Keys:
-    """Complete or undo a rotation a crash interrupted; returns the keys to use.
-
-    A staged key that opens the store is promoted (the rewrap committed); one
-    that does not is discarded (it never did). Without a staged key this
-    reads nothing from the store.
-
-    Raises:
-        KeyStorageError: the staged key cannot be read, promoted or removed.
-        UsageError: a rotation in another process did not finish in time.
-        StoreError: the store cannot be read.
-    """
-    with _rotation_lock(paths):
-        return _finish(paths, keys)
 
 
 def _finish(paths: Paths, keys: Keys) -> Keys:

@@ -24,17 +24,17 @@ from pathlib import Path
 from cleartrace.store.chunks import SealedChunk, open_summary, reseal, seal_summary
 from cleartrace.store.crypto import wrap_key
 from cleartrace.store.db import transaction, translate_errors
+from cleartrace.store.reading import CHUNKS_OF
 from cleartrace.store.rotation import require_current_master
 
-__all__ = ["MAX_SEALS", "rotate_session_key", "seals_used"]
+__all__ = ["INSERT_CHUNK", "MAX_SEALS", "rotate_session_key", "seals_used"]
 
 log = logging.getLogger(__name__)
 
 #: NIST SP 800-38D's limit on seals under one key with random 96-bit nonces.
 MAX_SEALS = 1 << 32
 
-_CHUNKS_OF = "SELECT idx, blob FROM chunks WHERE session_id=? ORDER BY idx"
-_INSERT_CHUNK = (
+INSERT_CHUNK = (
     "INSERT INTO chunks(session_id, idx, n_events, first_mono_ns, last_mono_ns, blob)"
     " VALUES (?, ?, ?, ?, ?, ?)"
 )
@@ -71,7 +71,7 @@ def rotate_session_key(
     new_key = secrets.token_bytes(32)
     with transaction(conn, db) as txn:
         require_current_master(txn, db, master)
-        rows = txn.execute(_CHUNKS_OF, (session_id,))
+        rows = txn.execute(CHUNKS_OF, (session_id,))
         sealed: list[SealedChunk] = reseal(
             old_key, session_id, rows, 0, per_chunk, level, stride, into=new_key
         )
@@ -80,7 +80,7 @@ def rotate_session_key(
         ).fetchone()
         txn.execute("DELETE FROM chunks WHERE session_id=?", (session_id,))
         txn.execute("DELETE FROM meta WHERE key=?", ("seals:" + session_id,))
-        txn.executemany(_INSERT_CHUNK, [(session_id, *chunk) for chunk in sealed])
+        txn.executemany(INSERT_CHUNK, [(session_id, *chunk) for chunk in sealed])
         if summary is not None:
             apps = open_summary(old_key, session_id, bytes(summary))
             txn.execute(

@@ -42,7 +42,7 @@ from cleartrace.store.redaction import (
     plan_redaction,
 )
 from cleartrace.store.rotation import require_current_master
-from cleartrace.store.seals import MAX_SEALS, rotate_session_key, seals_used
+from cleartrace.store.seals import INSERT_CHUNK, MAX_SEALS, rotate_session_key, seals_used
 from cleartrace.store.writers import process_token, writer_alive
 
 __all__ = ["SessionHandle", "SessionInfo", "Store"]
@@ -59,10 +59,6 @@ _GAP = 1024
 _EXCLUDED = "excluded_intervals"
 _HWM = "chunk_hwm:"  # meta key: the highest chunk index a session ever used
 _REVIEW_STATES = frozenset({"approved", "held"})
-_INSERT_CHUNK = (
-    "INSERT INTO chunks(session_id, idx, n_events, first_mono_ns, last_mono_ns, blob)"
-    " VALUES (?, ?, ?, ?, ?, ?)"
-)
 
 
 @dataclass(slots=True)
@@ -159,7 +155,7 @@ class Store(StoreReader):
         blob = seal_chunk(handle.key, handle.id, handle.next_index, events)
         with transaction(self._conn, self._paths.db) as conn:
             conn.execute(
-                _INSERT_CHUNK,
+                INSERT_CHUNK,
                 (handle.id, handle.next_index, len(events), events[0][0], events[-1][0], blob),
             )
             conn.execute(
@@ -229,7 +225,7 @@ class Store(StoreReader):
                 log.info("session %s changed while compacting; left as is", session_id[:12])
                 return  # another process compacted it meanwhile
             conn.execute("DELETE FROM chunks WHERE session_id=?", (session_id,))
-            conn.executemany(_INSERT_CHUNK, [(session_id, *row) for row in sealed])
+            conn.executemany(INSERT_CHUNK, [(session_id, *row) for row in sealed])
 
     def _rotate_if_due(self, session_id: str, key: bytes, needed: int) -> tuple[bytes, int] | None:
         """(new key, next index) when sealing `needed` more values would pass
@@ -424,7 +420,7 @@ class Store(StoreReader):
             # A bundle built before this redaction still holds what went: it
             # never leaves; the session is bundled again from what is left.
             conn.execute("DELETE FROM outbox WHERE session_id=?", (session_id,))
-            conn.executemany(_INSERT_CHUNK, [(session_id, *c) for c in new_chunks])
+            conn.executemany(INSERT_CHUNK, [(session_id, *c) for c in new_chunks])
             conn.execute(
                 "UPDATE sessions SET counts=? WHERE id=?",
                 (json.dumps(counts, sort_keys=True), session_id),

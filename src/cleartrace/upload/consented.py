@@ -39,12 +39,12 @@ from cleartrace.categories import Category
 from cleartrace.events import CATEGORY_OF_KIND, NUMBERS_OF_KIND, Kind
 from cleartrace.org.coverage import coverage_of
 
-__all__ = ["CATEGORY_NAMES", "UploadConsent", "categories_of_counts"]
+__all__ = ["UploadConsent", "categories_of_counts"]
 
 _MIN = -(2**63)
 _MAX = 2**63 - 1
 #: Category names this version knows (a newer device's are skipped).
-CATEGORY_NAMES = frozenset(c.value for c in Category)
+_CATEGORY_NAMES = frozenset(c.value for c in Category)
 
 
 def _by_kind(value_of: Mapping[Kind, int], other: int) -> pa.Array:
@@ -63,7 +63,7 @@ def categories_of_counts(counts: Mapping[str, int]) -> frozenset[Category]:
 
     Titles are not counted apart: a bundle with focus events may hold titles.
     """
-    held = {Category(name) for name, n in counts.items() if n and name in CATEGORY_NAMES}
+    held = {Category(name) for name, n in counts.items() if n and name in _CATEGORY_NAMES}
     if Category.APP_FOCUS in held:
         held.add(Category.WINDOW_TITLES)
     return frozenset(held)
