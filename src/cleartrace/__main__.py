@@ -1,5 +1,5 @@
 from __future__ import annotations
 
-from cleartrace.cli import main
+from cleartrace.launch import main
 
 raise SystemExit(main())

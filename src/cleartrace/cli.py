@@ -8,12 +8,11 @@ Messages go to stderr, `--json` output to stdout; no traceback reaches a user.
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from cleartrace import __version__, commands
@@ -21,7 +20,7 @@ from cleartrace.commands import collector, ingest, org_admin, settings
 from cleartrace.commands import keys as keys_commands
 from cleartrace.commands import upload as upload_commands
 from cleartrace.commands.common import json_flag
-from cleartrace.errors import ClearTraceError, DisplayUnavailable
+from cleartrace.errors import ClearTraceError, UsageError
 
 __all__ = ["build_parser", "main"]
 
@@ -96,27 +95,16 @@ def _redact_parser(ssub: Any) -> None:
     json_flag(p)
 
 
-def _tray(args: argparse.Namespace) -> int:
-    """Start the tray app; Qt is loaded here only, so every other command runs without it.
-
-    Raises:
-        DisplayUnavailable: Qt cannot load or cannot open a display here.
-    """
-    # importlib rather than an import statement: the import-linter contract
-    # "domain imports no Qt" covers this module, and the CLI must load nothing
-    # of Qt unless the tray is asked for.
-    try:
-        app = importlib.import_module("cleartrace.ui.app")
-    except ImportError as exc:
-        raise DisplayUnavailable(
-            f"cannot start the tray: Qt does not load ({exc}); reinstall ClearTrace "
-            "or install the missing system library"
-        ) from exc
-    code: int = app.main([])
-    return code
+#: Starts the tray app and returns its exit code; given by the program's entry
+#: point (cleartrace/launch.py), the one module allowed to reach the UI.
+TrayLauncher = Callable[[], int]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _no_tray() -> int:
+    raise UsageError("the tray app starts from the 'cleartrace' program, not from here")
+
+
+def build_parser(tray: TrayLauncher = _no_tray) -> argparse.ArgumentParser:
     parser = _Parser(
         prog="cleartrace",
         description="Consent-first recording of keyboard and mouse workflows.",
@@ -128,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub,
         "tray",
         "start the tray app: state icon, pause, review and consent (the default command)",
-        _tray,
+        lambda _args: tray(),
     )
     p = _add(
         sub,
@@ -280,9 +268,10 @@ def _reader_gone() -> int:
     return 128 + signal.SIGPIPE
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; returns the exit code."""
-    parser = build_parser()
+def main(argv: Sequence[str] | None = None, *, tray: TrayLauncher = _no_tray) -> int:
+    """Run one command; returns the exit code. `tray` starts the tray app (the
+    default command); without it, asking for the tray is a usage error."""
+    parser = build_parser(tray)
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
         if args.command is None:
