@@ -5,6 +5,7 @@ Every message names the object concerned and the fix, never captured content
 
     ClearTraceError                 exit_code 2 unless stated
     ├── UsageError                  bad arguments or input file
+    │   └── TokenRefused            an enrolment token is unknown or used already
     ├── HomeError                   the home directory is unsafe or unusable
     ├── KeyStorageError             a key is missing, unreadable or insecure
     ├── StoreError
@@ -24,9 +25,17 @@ Every message names the object concerned and the fix, never captured content
     │   ├── BundleSignatureInvalid  the device signature does not verify
     │   └── BundleNotForThisKey     sealed to another organisation key
     └── UploadError                 the collector is down or refused; the bundle stays queued
+        ├── CollectorRefused        the collector answered with an error (`status`, `reason`)
+        └── UploadBusy              another process of this home is uploading now
+
+    ValueError
+    └── CodecError                  internal: bytes are not an event batch; the store
+                                    reports it as StoreCorrupt, never to a user
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 __all__ = [
     "BundleError",
@@ -34,6 +43,8 @@ __all__ = [
     "BundleNotForThisKey",
     "BundleSignatureInvalid",
     "ClearTraceError",
+    "CodecError",
+    "CollectorRefused",
     "ConsentError",
     "DiskFull",
     "DisplayUnavailable",
@@ -46,7 +57,9 @@ __all__ = [
     "RecorderNotRunning",
     "StoreCorrupt",
     "StoreError",
+    "TokenRefused",
     "UnknownSession",
+    "UploadBusy",
     "UploadError",
     "UsageError",
     "WrongKey",
@@ -61,6 +74,10 @@ class ClearTraceError(Exception):
 
 class UsageError(ClearTraceError):
     """Bad arguments or bad input file."""
+
+
+class TokenRefused(UsageError):
+    """The enrolment token is unknown or was used already."""
 
 
 class HomeError(ClearTraceError):
@@ -170,3 +187,26 @@ class UploadError(ClearTraceError):
     def __init__(self, message: str, *, retryable: bool = False) -> None:
         super().__init__(message)
         self.retryable = retryable
+
+
+class CollectorRefused(UploadError):
+    """The collector answered with an error; `status` and `reason` say which."""
+
+    def __init__(self, message: str, status: int, reason: str, body: dict[str, Any]) -> None:
+        super().__init__(message, retryable=status == 429 or status >= 500)
+        self.status = status
+        self.reason = reason
+        self.body = body
+        self.retry_after: float | None = None
+
+
+class UploadBusy(UploadError):
+    """Another process of this home is uploading now; its pass does the work."""
+
+
+class CodecError(ValueError):
+    """The bytes are not a batch this codec wrote.
+
+    Not a `ClearTraceError`: it never reaches a user. The chunk layer
+    (store/chunks.py) translates it into `StoreCorrupt` naming the chunk.
+    """

@@ -48,14 +48,15 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from cleartrace.consent.records import canonical, rfc3339
 from cleartrace.consent.signed_policy import read_signed_policy
 from cleartrace.errors import (
     BundleError,
     BundleSignatureInvalid,
     LedgerBroken,
     StoreError,
+    TokenRefused,
 )
+from cleartrace.formats import canonical, rfc3339
 from cleartrace.org.admission import Admission
 from cleartrace.org.answers import (
     HEX64,
@@ -80,7 +81,7 @@ from cleartrace.org.limits import (
     Rate,
     TokenBucket,
 )
-from cleartrace.org.registry import Device, Head, Registry, StoredBundle, TokenRefused
+from cleartrace.org.registry import Device, Head, Registry, StoredBundle
 from cleartrace.org.witness import HEAD_VERSION, sign_head
 from cleartrace.upload.bundle import (
     Bundle,

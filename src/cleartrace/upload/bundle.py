@@ -26,13 +26,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import pyarrow as pa
-from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from cleartrace.consent.records import b64url, canonical, key_fingerprint, unb64url
 from cleartrace.errors import BundleInvalid, BundleNotForThisKey, BundleSignatureInvalid
+from cleartrace.formats import b64url, canonical, key_fingerprint, unb64url, verify_ed25519
+from cleartrace.suites import SUITES, OrgPublicKey, suite
 from cleartrace.upload.events_arrow import EVENT_SCHEMA, decode_events
-from cleartrace.upload.suites import SUITES, OrgPublicKey, suite
 
 __all__ = [
     "BUNDLE_TYPE",
@@ -251,13 +251,11 @@ def verify_signature(bundle: Bundle) -> None:
             than the one the header names.
     """
     signed = memoryview(bundle.raw)[: len(bundle.raw) - _SIG]
-    try:
-        bundle.device_public_key.verify(bundle.raw[-_SIG:], signed)
-    except InvalidSignature:
+    if not verify_ed25519(bundle.device_public_key, bytes(bundle.raw[-_SIG:]), signed):
         raise BundleSignatureInvalid(
             f"bundle {bundle.name[:16]}: the device signature does not verify "
             "(changed after signing, or signed by another key)"
-        ) from None
+        )
 
 
 def open_bundle(bundle: Bundle, org: OrgPrivateKey) -> BundleBody:
