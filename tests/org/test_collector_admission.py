@@ -28,7 +28,8 @@ from cleartrace.consent.records import GENESIS
 from cleartrace.org.intake import EnrolmentRates, NotAdmitted, address_block
 from cleartrace.org.keys import OrgKeys
 from cleartrace.org.limits import Rate
-from cleartrace.upload.bundle import build_bundle, header_end
+from cleartrace.upload.bundle import build_bundle
+from cleartrace.upload.bundle_header import header_end
 from cleartrace.upload.upload_auth import AUTH_HEADER, sign_upload
 
 MAX_MB = 1

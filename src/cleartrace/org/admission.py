@@ -22,7 +22,7 @@ from cleartrace.formats import unb64url
 from cleartrace.org.answers import Refusal, declared_length, too_large, too_slow, too_slow_rate
 from cleartrace.org.intake import BodyTooSlow, RequestBody
 from cleartrace.org.registry import Registry
-from cleartrace.upload.bundle import PREFIX, header_end, parse_header
+from cleartrace.upload.bundle_header import PREFIX, header_end, parse_header
 from cleartrace.upload.upload_auth import AUTH_HEADER, MAX_CLOCK_SKEW, UploadAuth
 
 __all__ = ["Admission", "not_enrolled"]

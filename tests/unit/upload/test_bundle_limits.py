@@ -26,14 +26,13 @@ from cleartrace.org.keys import OrgKeys, generate
 from cleartrace.suites import suite
 from cleartrace.upload.arrow_limits import MAX_STREAM_MESSAGES
 from cleartrace.upload.bundle import (
-    MAGIC,
-    MAX_HEADER,
     MAX_LEDGER_RECORD,
     MAX_LEDGER_SEGMENT,
     open_bundle,
     parse_bundle,
     verify_signature,
 )
+from cleartrace.upload.bundle_header import MAGIC, MAX_HEADER
 from cleartrace.upload.events_arrow import EVENT_SCHEMA, decode_events
 
 _LEN = struct.Struct(">I")
