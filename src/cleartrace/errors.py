@@ -28,9 +28,17 @@ Every message names the object concerned and the fix, never captured content
         ├── CollectorRefused        the collector answered with an error (`status`, `reason`)
         └── UploadBusy              another process of this home is uploading now
 
+Internal signals, not ClearTraceErrors: each is caught by one module, which
+turns it into a user-facing error, an ingest rejection or an HTTP answer
+(`cleartrace.org.answers.Refusal`, the collector's HTTP answer, renders
+itself with Starlette and so lives there)::
+
     ValueError
-    └── CodecError                  internal: bytes are not an event batch; the store
-                                    reports it as StoreCorrupt, never to a user
+    └── CodecError                  bytes are not an event batch; the store reports StoreCorrupt
+    Exception
+    ├── DeviceRefused               ingest: a device's bundles are refused (`reason`, `detail`)
+    ├── BodyTooSlow                 collector: a request body missed a time limit (`rule`)
+    └── NotAdmitted                 collector: no room for a request now (`reason`, `retry_after`)
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "BodyTooSlow",
     "BundleError",
     "BundleInvalid",
     "BundleNotForThisKey",
@@ -46,12 +55,14 @@ __all__ = [
     "CodecError",
     "CollectorRefused",
     "ConsentError",
+    "DeviceRefused",
     "DiskFull",
     "DisplayUnavailable",
     "HomeError",
     "KeyStorageError",
     "LedgerBroken",
     "NoConsent",
+    "NotAdmitted",
     "PolicyRefused",
     "RecorderError",
     "RecorderNotRunning",
@@ -210,3 +221,34 @@ class CodecError(ValueError):
     Not a `ClearTraceError`: it never reaches a user. The chunk layer
     (store/chunks.py) translates it into `StoreCorrupt` naming the chunk.
     """
+
+
+class DeviceRefused(Exception):
+    """A device's bundles cannot be ingested: `reason` is a short id, `detail` one line."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+class BodyTooSlow(Exception):
+    """The body did not arrive in time: `rule` says which limit it missed.
+
+    "body-timeout": all of it by the request's deadline; "header-timeout": the
+    bundle header by its own, shorter deadline; "body-too-slow": the minimum
+    arrival rate, after its grace period.
+    """
+
+    def __init__(self, rule: str) -> None:
+        super().__init__(rule)
+        self.rule = rule
+
+
+class NotAdmitted(Exception):
+    """Not admitted: `reason` is a short id, `retry_after` whole seconds."""
+
+    def __init__(self, reason: str, retry_after: int) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after

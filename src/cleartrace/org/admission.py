@@ -17,10 +17,10 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from cleartrace.errors import BundleError
+from cleartrace.errors import BodyTooSlow, BundleError
 from cleartrace.formats import unb64url
 from cleartrace.org.answers import Refusal, declared_length, too_large, too_slow, too_slow_rate
-from cleartrace.org.intake import BodyTooSlow, RequestBody
+from cleartrace.org.intake import RequestBody
 from cleartrace.org.registry import Registry
 from cleartrace.upload.bundle_header import PREFIX, header_end, parse_header
 from cleartrace.upload.upload_auth import AUTH_HEADER, MAX_CLOCK_SKEW, UploadAuth

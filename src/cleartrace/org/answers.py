@@ -16,9 +16,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from cleartrace.errors import DiskFull, StoreError
+from cleartrace.errors import DiskFull, NotAdmitted, StoreError
 from cleartrace.formats import canonical, unb64url, verify_ed25519
-from cleartrace.org.intake import NotAdmitted
 
 __all__ = [
     "HEX64",

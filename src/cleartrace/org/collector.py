@@ -53,6 +53,7 @@ from cleartrace.errors import (
     BundleError,
     BundleSignatureInvalid,
     LedgerBroken,
+    NotAdmitted,
     StoreError,
     TokenRefused,
 )
@@ -68,7 +69,7 @@ from cleartrace.org.answers import (
     store_failure,
 )
 from cleartrace.org.blobstore import BlobStore, bundle_key, head_key
-from cleartrace.org.intake import BodyBudget, EnrolmentRates, NotAdmitted
+from cleartrace.org.intake import BodyBudget, EnrolmentRates
 from cleartrace.org.limits import (
     DEFAULT_BODY_MEMORY_MB,
     DEFAULT_BODY_TIMEOUT,
