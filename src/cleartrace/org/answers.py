@@ -81,7 +81,7 @@ def check_enrolment(raw: bytes | bytearray) -> tuple[bytes, str, str | None]:
         signature = unb64url(obj["signature"])
         public_key = Ed25519PublicKey.from_public_bytes(public_raw)
         signed = canonical({k: v for k, v in obj.items() if k != "signature"})
-    except (ValueError, TypeError, RecursionError):  # UnicodeDecodeError is a ValueError
+    except (ValueError, TypeError, RecursionError):  # decoding and canonical JSON raise ValueError
         raise Refusal(
             400,
             "malformed",
