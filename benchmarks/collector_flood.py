@@ -46,7 +46,8 @@ import requests
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from cleartrace.consent.records import GENESIS, b64url
+from cleartrace.consent.records import GENESIS
+from cleartrace.formats import b64url
 from cleartrace.org.keys import generate, load_private
 from cleartrace.org.registry import Registry
 from cleartrace.upload.bundle import build_bundle

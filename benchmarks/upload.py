@@ -39,8 +39,9 @@ import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cleartrace.categories import Category
-from cleartrace.consent.records import GENESIS, b64url, make_record, record_hash, sign_record
+from cleartrace.consent.records import GENESIS, make_record, record_hash, sign_record
 from cleartrace.events import Event, Kind
+from cleartrace.formats import b64url
 from cleartrace.org.keys import OrgKeys, generate
 from cleartrace.org.registry import Registry
 from cleartrace.upload.bundle import build_bundle

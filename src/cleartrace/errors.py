@@ -5,6 +5,7 @@ Every message names the object concerned and the fix, never captured content
 
     ClearTraceError                 exit_code 2 unless stated
     ├── UsageError                  bad arguments or input file
+    │   └── TokenRefused            an enrolment token is unknown or used already
     ├── HomeError                   the home directory is unsafe or unusable
     ├── KeyStorageError             a key is missing, unreadable or insecure
     ├── StoreError
@@ -24,29 +25,52 @@ Every message names the object concerned and the fix, never captured content
     │   ├── BundleSignatureInvalid  the device signature does not verify
     │   └── BundleNotForThisKey     sealed to another organisation key
     └── UploadError                 the collector is down or refused; the bundle stays queued
+        ├── CollectorRefused        the collector answered with an error (`status`, `reason`)
+        └── UploadBusy              another process of this home is uploading now
+
+Internal signals, not ClearTraceErrors: each is caught by one module, which
+turns it into a user-facing error, an ingest rejection or an HTTP answer
+(`cleartrace.org.answers.Refusal`, the collector's HTTP answer, renders
+itself with Starlette and so lives there)::
+
+    ValueError
+    └── CodecError                  bytes are not an event batch; the store reports StoreCorrupt
+    Exception
+    ├── DeviceRefused               ingest: a device's bundles are refused (`reason`, `detail`)
+    ├── BodyTooSlow                 collector: a request body missed a time limit (`rule`)
+    └── NotAdmitted                 collector: no room for a request now (`reason`, `retry_after`)
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
+    "BodyTooSlow",
     "BundleError",
     "BundleInvalid",
     "BundleNotForThisKey",
     "BundleSignatureInvalid",
     "ClearTraceError",
+    "CodecError",
+    "CollectorRefused",
     "ConsentError",
+    "DeviceRefused",
     "DiskFull",
     "DisplayUnavailable",
     "HomeError",
     "KeyStorageError",
     "LedgerBroken",
     "NoConsent",
+    "NotAdmitted",
     "PolicyRefused",
     "RecorderError",
     "RecorderNotRunning",
     "StoreCorrupt",
     "StoreError",
+    "TokenRefused",
     "UnknownSession",
+    "UploadBusy",
     "UploadError",
     "UsageError",
     "WrongKey",
@@ -61,6 +85,10 @@ class ClearTraceError(Exception):
 
 class UsageError(ClearTraceError):
     """Bad arguments or bad input file."""
+
+
+class TokenRefused(UsageError):
+    """The enrolment token is unknown or was used already."""
 
 
 class HomeError(ClearTraceError):
@@ -170,3 +198,57 @@ class UploadError(ClearTraceError):
     def __init__(self, message: str, *, retryable: bool = False) -> None:
         super().__init__(message)
         self.retryable = retryable
+
+
+class CollectorRefused(UploadError):
+    """The collector answered with an error; `status` and `reason` say which."""
+
+    def __init__(self, message: str, status: int, reason: str, body: dict[str, Any]) -> None:
+        super().__init__(message, retryable=status == 429 or status >= 500)
+        self.status = status
+        self.reason = reason
+        self.body = body
+        self.retry_after: float | None = None
+
+
+class UploadBusy(UploadError):
+    """Another process of this home is uploading now; its pass does the work."""
+
+
+class CodecError(ValueError):
+    """The bytes are not a batch this codec wrote.
+
+    Not a `ClearTraceError`: it never reaches a user. The chunk layer
+    (store/chunks.py) translates it into `StoreCorrupt` naming the chunk.
+    """
+
+
+class DeviceRefused(Exception):
+    """A device's bundles cannot be ingested: `reason` is a short id, `detail` one line."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+class BodyTooSlow(Exception):
+    """The body did not arrive in time: `rule` says which limit it missed.
+
+    "body-timeout": all of it by the request's deadline; "header-timeout": the
+    bundle header by its own, shorter deadline; "body-too-slow": the minimum
+    arrival rate, after its grace period.
+    """
+
+    def __init__(self, rule: str) -> None:
+        super().__init__(rule)
+        self.rule = rule
+
+
+class NotAdmitted(Exception):
+    """Not admitted: `reason` is a short id, `retry_after` whole seconds."""
+
+    def __init__(self, reason: str, retry_after: int) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after

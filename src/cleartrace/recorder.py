@@ -28,6 +28,7 @@ from cleartrace.consent.state import consent_from_records
 from cleartrace.control import ControlServer
 from cleartrace.errors import ClearTraceError, NoConsent, UsageError
 from cleartrace.events import CATEGORY_OF_KIND, Kind, RawEvent
+from cleartrace.formats import rfc3339
 from cleartrace.home import Home
 from cleartrace.review.redaction import forget_since
 from cleartrace.store.sessions import SessionHandle
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 
 
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return rfc3339(datetime.fromtimestamp(ts, UTC), timespec="seconds")
 
 
 class Recorder:

@@ -25,11 +25,12 @@ import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from requests.structures import CaseInsensitiveDict
 
-from cleartrace.consent.records import GENESIS, b64url, make_record, record_hash, sign_record
+from cleartrace.consent.records import GENESIS, make_record, record_hash, sign_record
 from cleartrace.events import Event, Kind
+from cleartrace.formats import b64url
+from cleartrace.suites import OrgPublicKey
 from cleartrace.upload.bundle import build_bundle
 from cleartrace.upload.events_arrow import encode_events
-from cleartrace.upload.suites import OrgPublicKey
 from cleartrace.upload.upload_auth import AUTH_HEADER, sign_upload
 
 POLICY_REF = {"id": "org-policy", "version": 1, "sha256": "2" * 64}

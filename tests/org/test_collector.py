@@ -20,7 +20,7 @@ from cleartrace.consent.records import GENESIS
 from cleartrace.org.keys import OrgKeys
 from cleartrace.org.policy_signing import init_policy
 from cleartrace.org.registry import Registry
-from cleartrace.upload.bundle import header_end
+from cleartrace.upload.bundle_header import header_end
 
 MAX_MB = 1
 

@@ -25,10 +25,12 @@ from org_process import RunningCollector, collector_running
 from test_collector_intake import answer, enrol_from, header_of, stalled_put
 
 from cleartrace.consent.records import GENESIS
-from cleartrace.org.intake import EnrolmentRates, NotAdmitted, address_block
+from cleartrace.errors import NotAdmitted
+from cleartrace.org.intake import EnrolmentRates, address_block
 from cleartrace.org.keys import OrgKeys
 from cleartrace.org.limits import Rate
-from cleartrace.upload.bundle import build_bundle, header_end
+from cleartrace.upload.bundle import build_bundle
+from cleartrace.upload.bundle_header import header_end
 from cleartrace.upload.upload_auth import AUTH_HEADER, sign_upload
 
 MAX_MB = 1

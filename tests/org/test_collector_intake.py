@@ -21,7 +21,7 @@ from org_device import Device, enrolment
 from org_process import RunningCollector, collector_running
 
 from cleartrace.org.keys import OrgKeys
-from cleartrace.upload.bundle import MAGIC, MAX_HEADER, header_end
+from cleartrace.upload.bundle_header import MAGIC, MAX_HEADER, header_end
 from cleartrace.upload.upload_auth import AUTH_HEADER
 
 MAX_MB = 1

@@ -18,10 +18,10 @@ from cleartrace.events import Event, Kind
 from cleartrace.home import Home
 from cleartrace.org.keys import OrgKeys, generate
 from cleartrace.paths import Paths
+from cleartrace.suites import X25519
 from cleartrace.upload.bundle import build_bundle
 from cleartrace.upload.events_arrow import encode_events
 from cleartrace.upload.outbox import Outbox
-from cleartrace.upload.suites import X25519
 from orgkit import approve, record_session
 
 #: A later policy's reference: a "no" to it is a refusal the device obeys now.

@@ -12,7 +12,7 @@ import requests
 from cleartrace.categories import Category
 from cleartrace.consent.signed_policy import active_policy, install_policy, read_signed_policy
 from cleartrace.consent.state import give, withdraw
-from cleartrace.errors import PolicyRefused, UploadError
+from cleartrace.errors import PolicyRefused, UploadBusy, UploadError
 from cleartrace.home import Home
 from cleartrace.org.keys import generate, load_private
 from cleartrace.org.policy_signing import init_policy
@@ -23,7 +23,7 @@ from cleartrace.upload.bundle import build_bundle, open_bundle, parse_bundle
 from cleartrace.upload.enrolment import enrol
 from cleartrace.upload.outbox import Outbox
 from cleartrace.upload.upload_auth import AUTH_HEADER, sign_upload
-from cleartrace.upload.uploader import BackgroundUploader, Retry, UploadBusy, Uploader
+from cleartrace.upload.uploader import BackgroundUploader, Retry, Uploader
 from orgkit import Org, approve, enrolled, make_org, record_session
 
 NO_WAIT = Retry(attempts=2, base=0.01, cap=0.01)

@@ -29,14 +29,27 @@ import contextlib
 import logging
 import os
 import select
-import struct
 import threading
 import time
 from typing import Any
 
 from cleartrace.capture._x11_client import ClientNamer
+from cleartrace.capture._x11_xi2 import (
+    FOCUS_IN,
+    FOCUS_OUT,
+    GENERIC_EVENT,
+    GRAB_MODES,
+    NOTIFY_INFERIOR,
+    NOTIFY_POINTER,
+    UNREADABLE,
+    UnreadableEvent,
+    connect,
+    display_error,
+    read_focus,
+    select_focus,
+    serial_before,
+)
 from cleartrace.capture.timeline import FocusedWindow, FocusTimeline
-from cleartrace.errors import DisplayUnavailable
 from cleartrace.events import FocusText
 
 __all__ = ["FocusWatcher"]
@@ -44,45 +57,10 @@ __all__ = ["FocusWatcher"]
 log = logging.getLogger(__name__)
 
 _JOIN_TIMEOUT = 2.0
-_XI_FOCUS_IN, _XI_FOCUS_OUT = 9, 10  # XI_FocusIn, XI_FocusOut
-_XI_INFERIOR = 2  # XINotifyInferior: the focus moved within the same window's subtree
-# XINotifyPointer: sent to the window under the pointer as the focus moves to or
-# from PointerRoot; the focus itself is on the root.
-_XI_POINTER = 5
-# XINotifyGrab, XINotifyWhileGrabbed, XINotifyPassiveGrab: the keys went to a
-# grabbing window; get_input_focus still names the focus window.
-_XI_GRAB_MODES = frozenset((1, 3, 4))
-_XI_ALL_MASTERS = 1
-_XI_FOCUS_MASK = (1 << _XI_FOCUS_IN) | (1 << _XI_FOCUS_OUT)
-_GENERIC_EVENT = 35
 _SEEN_MAX = 4096
 #: The focus left the window it was in for one not watched yet (or that vanished).
 _ELSEWHERE = -1
-# deviceid, time, sourceid, mode, detail, root, event: the first fields after evtype.
-_XI_FOCUS = struct.Struct("=HIHBBII")
 _IDLE_PROBE_S = 300.0
-
-
-def _serial_before(a: int, b: int) -> bool:
-    """Request serial a came before b (16 bits, wrapping)."""
-    return 0 < (b - a) % 65536 < 32768
-
-
-class _UnreadableEvent(Exception):
-    """python-xlib parsed an XInput focus event this module reads raw."""
-
-
-_UNREADABLE = (
-    "this python-xlib parses XInput focus events, which the focus watcher reads "
-    "itself; install the python-xlib version ClearTrace requires"
-)
-
-
-def _display_error(exc: BaseException) -> DisplayUnavailable:
-    return DisplayUnavailable(
-        f"cannot watch the focus on the X display {os.environ.get('DISPLAY', '')!r} "
-        f"({type(exc).__name__}); run 'cleartrace status' to see why"
-    )
 
 
 class FocusWatcher(threading.Thread):
@@ -93,40 +71,19 @@ class FocusWatcher(threading.Thread):
     """
 
     def __init__(self, timeline: FocusTimeline, *, titles: bool) -> None:
+        """Raises:
+        DisplayUnavailable: no display, no XInput 2, or an unusable python-xlib.
+        """
         from Xlib import X
-        from Xlib.display import Display
 
         super().__init__(name="cleartrace-focus", daemon=True)
         self.titles = titles
         self.ready = threading.Event()
         self.current: FocusText = (None, None)
         self._timeline = timeline
-        try:
-            self._display = Display()
-        except Exception as exc:  # DisplayError, ConnectionClosedError, OSError
-            raise _display_error(exc) from exc
+        self._display, self._xi = connect()
         display = self._display
         try:
-            if not isinstance(getattr(display.display, "request_serial", None), int):
-                raise DisplayUnavailable(
-                    "this python-xlib does not expose the request serial the focus watcher "
-                    "needs to know which windows it watches; install the python-xlib "
-                    "version ClearTrace requires"
-                )
-            # A window that vanishes before a request about it is no error
-            # worth printing (python-xlib's default prints it to stderr).
-            display.set_error_handler(_ignore_error)
-            ext = display.query_extension("XInputExtension")
-            if ext is None or display.xinput_query_version().major_version < 2:
-                raise DisplayUnavailable(
-                    "the X server has no XInput 2, which ClearTrace needs to tell when "
-                    "the focus moved into an excluded application; use an X server with "
-                    "XInput 2 (Xorg, Xvfb and Xwayland have it)"
-                )
-            self._xi = ext.major_opcode
-            parsed = getattr(display.display, "ge_event_data", None) or {}
-            if any((self._xi, evtype) in parsed for evtype in (_XI_FOCUS_IN, _XI_FOCUS_OUT)):
-                raise _UnreadableEvent
             self._root = display.screen().root
             self._namer = ClientNamer(display, titles=titles)
             self._probe_atom = display.intern_atom("_CLEARTRACE_PROBE")
@@ -139,15 +96,9 @@ class FocusWatcher(threading.Thread):
             for window in self._root.query_tree().children:
                 self._watch(window)
             display.sync()
-        except DisplayUnavailable:
-            display.close()
-            raise
-        except _UnreadableEvent as exc:
-            display.close()
-            raise DisplayUnavailable(_UNREADABLE) from exc
         except Exception as exc:
             display.close()
-            raise _display_error(exc) from exc
+            raise display_error(exc) from exc
         self._wake_r, self._wake_w = os.pipe()
         # Both ends: a stuck thread must not make wake() block (under its lock)
         # once the pipe is full; a full pipe wakes the thread all the same.
@@ -226,8 +177,8 @@ class FocusWatcher(threading.Thread):
                     self._probe()
                 if self._last_probe is not None and not self._probes:
                     return
-        except _UnreadableEvent:
-            log.warning("the focus watcher stopped: %s", _UNREADABLE)
+        except UnreadableEvent:
+            log.warning("the focus watcher stopped: %s", UNREADABLE)
         except Exception as exc:  # the X server went away; the recorder notices it dead
             log.warning("the focus watcher stopped: %s", type(exc).__name__)
         finally:
@@ -263,9 +214,9 @@ class FocusWatcher(threading.Thread):
             event = display.next_event()
             serial = getattr(event, "sequence_number", None)
             pending = self._unwatched_until
-            if pending is not None and serial is not None and not _serial_before(serial, pending):
+            if pending is not None and serial is not None and not serial_before(serial, pending):
                 self._unwatched_until = None  # from here on, new windows are watched
-            if event.type == _GENERIC_EVENT and getattr(event, "extension", None) == self._xi:
+            if event.type == GENERIC_EVENT and getattr(event, "extension", None) == self._xi:
                 self._focus_event(event, moves)
             elif (
                 event.type in (X.CreateNotify, X.ReparentNotify)
@@ -298,17 +249,14 @@ class FocusWatcher(threading.Thread):
             self._check_focus()
 
     def _focus_event(self, event: Any, moves: list[tuple[int, int | None]]) -> None:
-        if event.evtype not in (_XI_FOCUS_IN, _XI_FOCUS_OUT):
+        if event.evtype not in (FOCUS_IN, FOCUS_OUT):
             return
-        data = getattr(event, "data", None)
-        if not isinstance(data, bytes | bytearray) or len(data) < _XI_FOCUS.size:
-            raise _UnreadableEvent
-        _, stamp, _, mode, detail, _, wid = _XI_FOCUS.unpack_from(data)
-        if detail == _XI_POINTER:
+        stamp, mode, detail, wid = read_focus(event)
+        if detail == NOTIFY_POINTER:
             return  # the focus is on PointerRoot: the root's own event says so
         current = moves[-1][1] if moves else self._top
         on_root = wid == self._root.id
-        if event.evtype == _XI_FOCUS_IN:
+        if event.evtype == FOCUS_IN:
             window = None if on_root else wid  # the root: unknown (see the module)
             self._grabbed_away = False
             if moves and moves[-1] == (stamp, _ELSEWHERE) and self._unwatched_until is None:
@@ -316,12 +264,12 @@ class FocusWatcher(threading.Thread):
                 # still be unwatched: the focus may have been in it in between.
                 moves[-1] = (stamp, window)
                 return
-        elif (detail != _XI_INFERIOR and wid == current) or (on_root and current is None):
+        elif (detail != NOTIFY_INFERIOR and wid == current) or (on_root and current is None):
             # (The root loses the focus to a window below it with Inferior.)
             # It left: for a window we watch, its FocusIn follows at once; if
             # none does, it went to one we do not watch yet, judged unknown.
             window = _ELSEWHERE
-            self._grabbed_away = mode in _XI_GRAB_MODES
+            self._grabbed_away = mode in GRAB_MODES
         else:
             return
         # Every step counts, even within one millisecond: the keys of that
@@ -367,16 +315,10 @@ class FocusWatcher(threading.Thread):
             return _ELSEWHERE
 
     def _watch(self, window: Any) -> bool:
-        """Select XI2 focus events on `window`; False for the probe window.
-
-        A window that vanished first makes the request fail asynchronously,
-        harmlessly (`_ignore_error`): it can never have the focus.
-        """
-        from Xlib.ext import xinput
-
+        """Select XI2 focus events on `window` (see `select_focus`); False for the probe window."""
         if window == self._probe_window:
             return False
-        xinput.select_events(window, [(_XI_ALL_MASTERS, _XI_FOCUS_MASK)])
+        select_focus(window)
         return True
 
     def _probe(self) -> int:
@@ -422,8 +364,3 @@ class FocusWatcher(threading.Thread):
         self._seen[wid] = described
         self.current = (described.app, described.title)
         return described
-
-
-def _ignore_error(error: Any, request: Any) -> None:
-    """python-xlib's handler for errors of requests without a reply."""
-    log.debug("an X request failed: %s", type(error).__name__)

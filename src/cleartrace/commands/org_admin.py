@@ -12,8 +12,8 @@ from typing import Any
 from cleartrace.categories import Category, parse_categories
 from cleartrace.commands.common import Add, Args, emit_json, json_flag
 from cleartrace.consent.policy import DEFAULT_POLICY, Policy
-from cleartrace.consent.records import key_fingerprint
 from cleartrace.consent.signed_policy import installed_policy, policy_file
+from cleartrace.formats import key_fingerprint
 from cleartrace.org.keys import generate
 from cleartrace.org.policy_signing import (
     DEFAULT_ORG_POLICY_ID,
@@ -22,7 +22,7 @@ from cleartrace.org.policy_signing import (
     verify_policy_file,
 )
 from cleartrace.paths import Paths
-from cleartrace.upload.suites import DEFAULT_SUITE, SUITES
+from cleartrace.suites import DEFAULT_SUITE, SUITES
 
 __all__ = [
     "org_keygen",

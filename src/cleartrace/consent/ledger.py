@@ -20,16 +20,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from cleartrace.consent.records import (
-    GENESIS,
-    LEGACY_KINDS,
-    b64url,
-    canonical,
-    key_fingerprint,
-    make_record,
-    record_hash,
-    sign_record,
-)
+from cleartrace.consent.records import GENESIS, LEGACY_KINDS, make_record, record_hash, sign_record
+from cleartrace.formats import b64url, canonical, key_fingerprint
 from cleartrace.paths import write_private
 from cleartrace.store.db import transaction, translate_errors
 

@@ -23,16 +23,13 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
-
-import rfc8785
 
 from cleartrace.categories import Category, PiiCategory
 from cleartrace.errors import UsageError
-
-if TYPE_CHECKING:
-    from cleartrace.upload.suites import OrgPublicKey
+from cleartrace.formats import canonical
+from cleartrace.suites import OrgPublicKey
 
 __all__ = ["DEFAULT_POLICY", "Policy"]
 
@@ -86,7 +83,7 @@ class Policy:
 
     def __post_init__(self) -> None:
         # Computed once: the hash goes into every consent record.
-        digest = hashlib.sha256(rfc8785.dumps(self.as_dict())).hexdigest()
+        digest = hashlib.sha256(canonical(self.as_dict())).hexdigest()
         object.__setattr__(self, "_sha256", digest)
 
     @property
@@ -238,10 +235,6 @@ def _collector(value: object) -> str | None:
 def _org_key(value: object) -> OrgPublicKey | None:
     if value is None:
         return None
-    # Imported here, not at the top: the upload package builds on consent, and
-    # a policy without an organisation key (the default) needs none of it.
-    from cleartrace.upload.suites import OrgPublicKey
-
     try:
         key = OrgPublicKey.from_json(value)
     except UsageError as exc:

@@ -23,8 +23,6 @@ Further kinds can be added with `register_field` and `register_kind`.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -32,12 +30,12 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
-import rfc8785
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from cleartrace.categories import Category
 from cleartrace.errors import LedgerBroken
+from cleartrace.formats import canonical, rfc3339, sign_canonical, unb64url, verify_ed25519
+from cleartrace.store.redaction import METHODS as REDACTION_METHODS
 
 __all__ = [
     "APPROVERS",
@@ -46,22 +44,16 @@ __all__ = [
     "KIND_FIELDS",
     "LEGACY_KINDS",
     "RECORD_VERSION",
-    "REDACTION_METHODS",
     "RESUME_REASONS",
     "FieldCheck",
-    "b64url",
-    "canonical",
     "check_app_name",
     "check_fields",
     "check_signature",
-    "key_fingerprint",
     "make_record",
     "record_hash",
     "register_field",
     "register_kind",
-    "rfc3339",
     "sign_record",
-    "unb64url",
 ]
 
 RECORD_VERSION = 1
@@ -71,8 +63,6 @@ GENESIS = "0" * 64
 ENVELOPE = frozenset({"v", "seq", "time", "kind", "prev", "sig"})
 #: Why recording resumed: the person asked, or the pause they chose ran out.
 RESUME_REASONS = frozenset({"person", "timer"})
-#: How a redaction chose its events (see store/redaction.py).
-REDACTION_METHODS = frozenset({"span", "time", "match", "pii", "forget"})
 #: Who approved a session: the person, or the policy's hold period running out.
 APPROVERS = frozenset({"person", "hold_period"})
 #: The largest integer RFC 8785 (I-JSON) represents exactly.
@@ -89,53 +79,6 @@ _POLICY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _UTC_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
 
 
-def b64url(raw: bytes) -> str:
-    """Base64url without padding, as JOSE writes signatures and keys."""
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def unb64url(text: str) -> bytes:
-    """Decode strict base64url without padding.
-
-    Strict means one spelling per byte string: characters outside the alphabet,
-    padding or non-zero trailing bits are refused, so a signature cannot be
-    re-spelled into a different record hash that still verifies.
-
-    Raises:
-        ValueError: `text` is not canonical unpadded base64url.
-    """
-    if not isinstance(text, str):
-        raise ValueError("not base64url text")
-    try:
-        raw = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError("not base64url") from exc
-    if b64url(raw) != text:
-        raise ValueError("not canonical base64url")
-    return raw
-
-
-def rfc3339(when: datetime) -> str:
-    """UTC, milliseconds, 'Z': one spelling for every instant, so times sort as text.
-
-    Raises:
-        ValueError: `when` is naive (its zone would silently be the local one).
-    """
-    if when.tzinfo is None or when.utcoffset() is None:
-        raise ValueError("ledger times need a timezone-aware datetime")
-    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def canonical(record: Mapping[str, Any]) -> bytes:
-    """RFC 8785 canonical JSON bytes of `record` (keys sorted, no whitespace).
-
-    Raises:
-        ValueError: a value JSON cannot carry exactly (floats like NaN,
-            integers beyond ±2**53, non-string keys, lone surrogates).
-    """
-    return rfc8785.dumps(record)
-
-
 def record_hash(record: Mapping[str, Any]) -> str:
     """Hex SHA-256 of the canonical bytes of the full record, signature included.
 
@@ -143,13 +86,6 @@ def record_hash(record: Mapping[str, Any]) -> str:
         ValueError: as `canonical`.
     """
     return hashlib.sha256(canonical(record)).hexdigest()
-
-
-def key_fingerprint(raw_public_key: bytes) -> str:
-    """'sha256:' + hex SHA-256 of a raw 32-byte Ed25519 public key: how a device
-    (in the ledger, a bundle, the collector) and an organisation's signing key
-    are named. store.keys has the same for key objects, without importing this."""
-    return "sha256:" + hashlib.sha256(raw_public_key).hexdigest()
 
 
 # -- field checks -------------------------------------------------------------------
@@ -416,7 +352,7 @@ def sign_record(unsigned: Mapping[str, Any], key: Ed25519PrivateKey) -> dict[str
     if "sig" in unsigned:
         raise ValueError("the record is already signed")
     signed = dict(unsigned)
-    signed["sig"] = b64url(key.sign(canonical(unsigned)))
+    signed["sig"] = sign_canonical(key, unsigned)
     return signed
 
 
@@ -434,8 +370,10 @@ def check_signature(record: Mapping[str, Any], public_key: Ed25519PublicKey) -> 
         raise LedgerBroken(seq, "the record has no signature")
     unsigned = {k: v for k, v in record.items() if k != "sig"}
     try:
-        public_key.verify(unb64url(sig), canonical(unsigned))
-    except (InvalidSignature, ValueError):
+        ok = verify_ed25519(public_key, unb64url(sig), canonical(unsigned))
+    except ValueError:  # not base64url, or not canonicalisable: not this record's signature
+        ok = False
+    if not ok:
         raise LedgerBroken(
             seq, "signature does not verify (record modified or signed by another key)"
-        ) from None
+        )

@@ -37,13 +37,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-import rfc8785
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from cleartrace.consent.policy import DEFAULT_POLICY, Policy
-from cleartrace.consent.records import key_fingerprint, unb64url
 from cleartrace.errors import HomeError, PolicyRefused, UsageError
+from cleartrace.formats import canonical, key_fingerprint, unb64url, verify_ed25519
 from cleartrace.paths import Paths, ensure_private_dirs, write_private_bytes
 
 __all__ = [
@@ -75,7 +71,7 @@ def policy_file(paths: Paths) -> Path:
 
 def signed_bytes(policy: Policy) -> bytes:
     """The bytes a policy signature covers: RFC 8785 canonical JSON of `as_dict()`."""
-    return rfc8785.dumps(policy.as_dict())
+    return canonical(policy.as_dict())
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,15 +173,12 @@ def read_signed_policy(
         signature = unb64url(obj["signature"])
         if len(signer) != 32 or len(signature) != 64:
             raise ValueError("length")
-        key = Ed25519PublicKey.from_public_bytes(signer)
-        message = rfc8785.dumps(obj["policy"])
-    except (ValueError, TypeError, rfc8785.CanonicalizationError):
+        message = canonical(obj["policy"])
+    except (ValueError, TypeError):
         _refuse(
             source, "was altered after it was signed (damaged signature)", altered_fix, "altered"
         )
-    try:
-        key.verify(signature, message)
-    except InvalidSignature:
+    if not verify_ed25519(signer, signature, message):
         _refuse(
             source,
             "was altered after it was signed (the signature does not verify)",

@@ -45,11 +45,10 @@ from cleartrace.consent.records import (
     RECORD_VERSION,
     check_fields,
     check_signature,
-    key_fingerprint,
     record_hash,
-    unb64url,
 )
 from cleartrace.errors import LedgerBroken, UsageError
+from cleartrace.formats import key_fingerprint, unb64url
 
 __all__ = [
     "RemovedSessions",

@@ -14,16 +14,15 @@ import asyncio
 import time
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from cleartrace.consent.records import unb64url
-from cleartrace.errors import BundleError
+from cleartrace.errors import BodyTooSlow, BundleError
+from cleartrace.formats import unb64url
 from cleartrace.org.answers import Refusal, declared_length, too_large, too_slow, too_slow_rate
-from cleartrace.org.intake import BodyTooSlow, RequestBody
+from cleartrace.org.intake import RequestBody
 from cleartrace.org.registry import Registry
-from cleartrace.upload.bundle import PREFIX, header_end, parse_header
+from cleartrace.upload.bundle_header import PREFIX, header_end, parse_header
 from cleartrace.upload.upload_auth import AUTH_HEADER, MAX_CLOCK_SKEW, UploadAuth
 
 __all__ = ["Admission", "not_enrolled"]
@@ -91,14 +90,12 @@ class Admission:
         device = self.registry.device("sha256:" + auth.device_hex)
         if device is None:
             raise not_enrolled()
-        try:
-            auth.verify(device.public_key, "PUT", name)
-        except InvalidSignature:
+        if not auth.signed_by(device.public_key, "PUT", name):
             raise Refusal(
                 401,
                 "bad-auth",
                 f"{AUTH_HEADER} is not the enrolled device's signature for this bundle",
-            ) from None
+            )
         return device.device
 
     async def admit(self, body: RequestBody, size: int, device: str) -> None:

@@ -48,14 +48,16 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from cleartrace.consent.records import canonical, rfc3339
 from cleartrace.consent.signed_policy import read_signed_policy
 from cleartrace.errors import (
     BundleError,
     BundleSignatureInvalid,
     LedgerBroken,
+    NotAdmitted,
     StoreError,
+    TokenRefused,
 )
+from cleartrace.formats import canonical, rfc3339
 from cleartrace.org.admission import Admission
 from cleartrace.org.answers import (
     HEX64,
@@ -67,7 +69,7 @@ from cleartrace.org.answers import (
     store_failure,
 )
 from cleartrace.org.blobstore import BlobStore, bundle_key, head_key
-from cleartrace.org.intake import BodyBudget, EnrolmentRates, NotAdmitted
+from cleartrace.org.intake import BodyBudget, EnrolmentRates
 from cleartrace.org.limits import (
     DEFAULT_BODY_MEMORY_MB,
     DEFAULT_BODY_TIMEOUT,
@@ -80,7 +82,7 @@ from cleartrace.org.limits import (
     Rate,
     TokenBucket,
 )
-from cleartrace.org.registry import Device, Head, Registry, StoredBundle, TokenRefused
+from cleartrace.org.registry import Device, Head, Registry, StoredBundle
 from cleartrace.org.witness import HEAD_VERSION, sign_head
 from cleartrace.upload.bundle import (
     Bundle,

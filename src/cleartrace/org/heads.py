@@ -40,26 +40,17 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from cleartrace.consent.records import GENESIS, record_hash
-from cleartrace.errors import UsageError
+from cleartrace.errors import DeviceRefused, UsageError
 from cleartrace.org.registry import Device
 from cleartrace.org.witness import HEAD_VERSION, verify_head
 from cleartrace.paths import write_private
 
-__all__ = ["ACCEPTED_HEADS", "AcceptedHeads", "DeviceRefused", "HeadChecks", "WitnessedHead"]
+__all__ = ["ACCEPTED_HEADS", "AcceptedHeads", "HeadChecks", "WitnessedHead"]
 
 #: Where a dataset keeps the heads it accepted, next to its manifest.
 ACCEPTED_HEADS = Path("_cleartrace") / "heads.json"
 _STATE_TYPE = "cleartrace-accepted-heads"
 _STATE_VERSION = 1
-
-
-class DeviceRefused(Exception):
-    """A device's bundles cannot be ingested: `reason` is a short id, `detail` one line."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,12 +42,12 @@ from tqdm import tqdm
 
 from cleartrace.consent.records import GENESIS, check_signature, record_hash
 from cleartrace.consent.verify import format_problem
-from cleartrace.errors import BundleError, LedgerBroken, StoreError, UsageError
+from cleartrace.errors import BundleError, DeviceRefused, LedgerBroken, StoreError, UsageError
 from cleartrace.faults import fault_point
 from cleartrace.org.blobstore import BlobStore, S3Store, bundle_key, open_store
 from cleartrace.org.coverage import REASONS, Coverage, coverage_of
 from cleartrace.org.dataset import FORMATS, BundleEntry, Dataset
-from cleartrace.org.heads import AcceptedHeads, DeviceRefused, HeadChecks
+from cleartrace.org.heads import AcceptedHeads, HeadChecks
 from cleartrace.org.keys import BundleKeys, load_bundle_keys
 from cleartrace.org.registry import read_devices
 from cleartrace.org.witness import load_public

@@ -22,13 +22,12 @@ from collections.abc import AsyncIterator, Callable
 
 from starlette.requests import Request
 
+from cleartrace.errors import BodyTooSlow, NotAdmitted
 from cleartrace.org.limits import Rate, TokenBucket
 
 __all__ = [
     "BodyBudget",
-    "BodyTooSlow",
     "EnrolmentRates",
-    "NotAdmitted",
     "RequestBody",
     "address_block",
 ]
@@ -36,28 +35,6 @@ __all__ = [
 #: Client networks whose enrolment rate is remembered; the oldest are forgotten
 #: first, so many networks cannot grow memory (the overall rate still holds).
 _REMEMBERED_ADDRESSES = 4096
-
-
-class BodyTooSlow(Exception):
-    """The body did not arrive in time: `rule` says which limit it missed.
-
-    "body-timeout": all of it by the request's deadline; "header-timeout": the
-    bundle header by its own, shorter deadline; "body-too-slow": the minimum
-    arrival rate, after its grace period.
-    """
-
-    def __init__(self, rule: str) -> None:
-        super().__init__(rule)
-        self.rule = rule
-
-
-class NotAdmitted(Exception):
-    """Not admitted: `reason` is a short id, `retry_after` whole seconds."""
-
-    def __init__(self, reason: str, retry_after: int) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
 
 
 class RequestBody:

@@ -25,10 +25,10 @@ from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from cleartrace.consent.records import b64url, key_fingerprint, unb64url
 from cleartrace.errors import KeyStorageError, UsageError
+from cleartrace.formats import b64url, key_fingerprint, unb64url
 from cleartrace.paths import read_private_file, write_private, write_private_bytes
-from cleartrace.upload.suites import DEFAULT_SUITE, HYBRID, SUITES, OrgPublicKey
+from cleartrace.suites import DEFAULT_SUITE, HYBRID, SUITES, OrgPublicKey
 
 __all__ = [
     "BUNDLE_KEY",

@@ -22,12 +22,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cleartrace.categories import DEPENDS_ON, Category
 from cleartrace.consent.policy import DEFAULT_POLICY, Policy
-from cleartrace.consent.records import b64url, unb64url
 from cleartrace.consent.signed_policy import (
     MAX_POLICY_BYTES,
     SIGNED_POLICY_TYPE,
@@ -36,9 +34,10 @@ from cleartrace.consent.signed_policy import (
     signed_bytes,
 )
 from cleartrace.errors import UsageError
+from cleartrace.formats import b64url, unb64url, verify_ed25519
 from cleartrace.org.keys import load_private
 from cleartrace.paths import write_private_bytes
-from cleartrace.upload.suites import OrgPublicKey
+from cleartrace.suites import OrgPublicKey
 
 __all__ = [
     "DEFAULT_ORG_POLICY_ID",
@@ -211,10 +210,12 @@ def _warn_on_resign(
         )
         return
     try:
-        key.public_key().verify(
-            unb64url(previous.get("signature", "")), signed_bytes(signed.policy)
+        unchanged = verify_ed25519(
+            key.public_key(), unb64url(previous.get("signature", "")), signed_bytes(signed.policy)
         )
-    except (InvalidSignature, ValueError):
+    except ValueError:  # the previous signature is not base64url
+        unchanged = False
+    if not unchanged:
         log.warning(
             "%s: the policy changed since it was signed; devices refuse a changed policy "
             "under the version they have: make sure 'version' (now %d) is higher",

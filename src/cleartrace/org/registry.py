@@ -29,8 +29,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
-from cleartrace.consent.records import GENESIS, key_fingerprint, rfc3339
-from cleartrace.errors import LedgerBroken, UsageError
+from cleartrace.consent.records import GENESIS
+from cleartrace.errors import LedgerBroken, TokenRefused, UsageError
+from cleartrace.formats import key_fingerprint, rfc3339
 from cleartrace.store.db import transaction, translate_errors
 
 __all__ = [
@@ -40,7 +41,6 @@ __all__ = [
     "Head",
     "Registry",
     "StoredBundle",
-    "TokenRefused",
     "read_devices",
 ]
 
@@ -76,10 +76,6 @@ CREATE TABLE IF NOT EXISTS bundles (
     received TEXT NOT NULL
 ) WITHOUT ROWID;
 """
-
-
-class TokenRefused(UsageError):
-    """The enrolment token is unknown or was used already."""
 
 
 class Head(NamedTuple):

@@ -20,11 +20,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from cleartrace.consent.records import b64url, canonical, key_fingerprint, unb64url
 from cleartrace.errors import KeyStorageError
+from cleartrace.formats import (
+    b64url,
+    canonical,
+    key_fingerprint,
+    sign_canonical,
+    unb64url,
+    verify_ed25519,
+)
 from cleartrace.paths import read_private_file, write_private, write_private_bytes
 
 __all__ = [
@@ -105,7 +111,7 @@ def load_public(path: Path) -> Ed25519PublicKey:
 
 def sign_head(doc: Mapping[str, Any], key: Ed25519PrivateKey) -> bytes:
     """The head file's bytes: `doc` plus "sig", Ed25519 over the canonical `doc`."""
-    return canonical({**doc, "sig": b64url(key.sign(canonical(doc)))})
+    return canonical({**doc, "sig": sign_canonical(key, doc)})
 
 
 def verify_head(obj: Mapping[str, Any], key: Ed25519PublicKey) -> None:
@@ -119,6 +125,9 @@ def verify_head(obj: Mapping[str, Any], key: Ed25519PublicKey) -> None:
         raise ValueError("the head is not signed")
     # Fixed messages: the file is unverified text, none of it goes into them.
     try:
-        key.verify(unb64url(sig), canonical({k: v for k, v in obj.items() if k != "sig"}))
-    except (InvalidSignature, ValueError, TypeError):
+        signature = unb64url(sig)
+        unsigned = canonical({k: v for k, v in obj.items() if k != "sig"})
+    except (ValueError, TypeError):
         raise ValueError("the head's signature does not verify") from None
+    if not verify_ed25519(key, signature, unsigned):
+        raise ValueError("the head's signature does not verify")

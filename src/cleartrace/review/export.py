@@ -20,6 +20,7 @@ from cleartrace.consent.ledger import Ledger
 from cleartrace.consent.policy import Policy
 from cleartrace.consent.state import consent_from_records
 from cleartrace.events import Event, Kind, char_of_keysym
+from cleartrace.formats import rfc3339
 from cleartrace.paths import write_private
 from cleartrace.review.text import reconstruct
 from cleartrace.store.sessions import SessionInfo, Store
@@ -72,7 +73,7 @@ def key_name(keysym: int) -> str:
 def utc(ns: int) -> str:
     """Wall-clock nanoseconds as an RFC 3339 UTC time to the microsecond."""
     when = datetime.fromtimestamp(ns // 10**9, UTC).replace(microsecond=ns % 10**9 // 1000)
-    return when.isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return rfc3339(when, timespec="microseconds")
 
 
 def event_json(event: Event, started_ns: int, anchor_mono_ns: int) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from cleartrace.consent.ledger import Ledger
 from cleartrace.errors import UsageError
 from cleartrace.events import CATEGORY_OF_KIND, Event
+from cleartrace.formats import rfc3339
 from cleartrace.review.pii import PiiCategory, detect
 from cleartrace.review.text import Stream, reconstruct
 from cleartrace.store.redaction import KEPT_KINDS, Redaction
@@ -159,7 +160,7 @@ def _utc_us(ns: int, *, up: bool) -> str:
     """An RFC 3339 UTC time to the microsecond, rounded outwards so it covers `ns`."""
     us = -(-ns // 1000) if up else ns // 1000
     when = datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000)
-    return when.isoformat(timespec="microseconds").replace("+00:00", "Z")
+    return rfc3339(when, timespec="microseconds")
 
 
 def _record(ledger: Ledger) -> Callable[[sqlite3.Connection, Redaction], object]:

@@ -17,9 +17,9 @@ from collections.abc import Iterable, Sequence
 import zstandard
 from cryptography.exceptions import InvalidTag
 
-from cleartrace.errors import StoreCorrupt
+from cleartrace.errors import CodecError, StoreCorrupt
 from cleartrace.events import Event, RawEvent
-from cleartrace.store.codec import CodecError, decode_events, decode_raw, encode_events
+from cleartrace.store.codec import decode_events, decode_raw, encode_events
 from cleartrace.store.crypto import _seal_with_nonce, seal, unseal
 
 __all__ = [

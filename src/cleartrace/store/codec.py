@@ -40,9 +40,10 @@ from dataclasses import dataclass
 from itertools import accumulate, compress, pairwise, repeat
 from typing import Any, TypeVar
 
+from cleartrace.errors import CodecError
 from cleartrace.events import Event, FocusText, Kind, RawEvent
 
-__all__ = ["CODEC_VERSION", "CodecError", "decode_events", "decode_raw", "encode_events"]
+__all__ = ["CODEC_VERSION", "decode_events", "decode_raw", "encode_events"]
 
 _T = TypeVar("_T")
 _V = TypeVar("_V")
@@ -64,10 +65,6 @@ _MASKS = tuple(
 _KIND_OF = {int(k): k for k in Kind}
 _VALID_KINDS = bytes(_KIND_OF)
 _TICK_MAX = 0xFFFFFFFF
-
-
-class CodecError(ValueError):
-    """The bytes are not a batch this codec wrote."""
 
 
 # -- encoding ---------------------------------------------------------------------

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from cleartrace.errors import KeyStorageError
+from cleartrace.formats import key_fingerprint
 from cleartrace.paths import Paths, private_file, read_private_file
 
 __all__ = [
@@ -66,9 +66,8 @@ class Keys:
 
 
 def device_fingerprint(public_key: Ed25519PublicKey) -> str:
-    """'sha256:' + hex SHA-256 of the raw 32-byte public key."""
-    raw = public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
-    return "sha256:" + hashlib.sha256(raw).hexdigest()
+    """'sha256:' + hex SHA-256 of the raw 32-byte public key (see `key_fingerprint`)."""
+    return key_fingerprint(public_key.public_bytes_raw())
 
 
 def _home_tag(paths: Paths) -> str:

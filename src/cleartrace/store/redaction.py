@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from cleartrace.consent.records import REDACTION_METHODS
 from cleartrace.events import CATEGORY_OF_KIND, Kind, RawEvent
 from cleartrace.store.chunks import SealedChunk, open_chunk_raw, seal_chunk
 
@@ -30,8 +29,9 @@ __all__ = [
     "plan_redaction",
 ]
 
-#: How a redaction chose its events (recorded in the marker and the ledger).
-METHODS = REDACTION_METHODS
+#: How a redaction chose its events (recorded in the marker and the ledger,
+#: whose `session.redacted` records accept exactly these).
+METHODS = frozenset({"span", "time", "match", "pii", "forget"})
 
 #: Event kinds a redaction never removes: markers that carry no content and
 #: whose absence would hide that an excluded application had the focus.

@@ -16,7 +16,6 @@ _EXPORTS = {
     "open_bundle": "bundle",
     "parse_bundle": "bundle",
     "verify_signature": "bundle",
-    "OrgPublicKey": "suites",
     "CollectorClient": "client",
     "Outbox": "outbox",
     "Enrolment": "enrolment",

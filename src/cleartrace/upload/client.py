@@ -18,10 +18,10 @@ from urllib.parse import urlsplit
 import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from cleartrace.errors import UploadError, UsageError
+from cleartrace.errors import CollectorRefused, UploadError, UsageError
 from cleartrace.upload.upload_auth import AUTH_HEADER, sign_upload
 
-__all__ = ["Ack", "CollectorClient", "CollectorRefused", "check_transport"]
+__all__ = ["Ack", "CollectorClient", "check_transport"]
 
 log = logging.getLogger(__name__)
 
@@ -60,17 +60,6 @@ def check_transport(url: str, *, insecure_http: bool) -> None:
             "bundle headers would cross the network unprotected; use its https:// address "
             "(REQUESTS_CA_BUNDLE=FILE for a private CA), or --insecure-http for a test setup"
         )
-
-
-class CollectorRefused(UploadError):
-    """The collector answered with an error; `status` and `reason` say which."""
-
-    def __init__(self, message: str, status: int, reason: str, body: dict[str, Any]) -> None:
-        super().__init__(message, retryable=status == 429 or status >= 500)
-        self.status = status
-        self.reason = reason
-        self.body = body
-        self.retry_after: float | None = None
 
 
 @dataclass(frozen=True)

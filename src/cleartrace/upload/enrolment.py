@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from cleartrace.consent.records import b64url, canonical, rfc3339
 from cleartrace.consent.signed_policy import SignedPolicy, check_installable, install_policy
 from cleartrace.errors import HomeError, UploadError, UsageError
+from cleartrace.formats import b64url, rfc3339, sign_canonical
 from cleartrace.home import Home
 from cleartrace.paths import Paths, write_private
 
@@ -130,7 +130,7 @@ def enrol(
         "device_public_key": b64url(home.ledger.public_key.public_bytes_raw()),
         "policy_sha256": policy.sha256,
     }
-    request["signature"] = b64url(home.keys.device.sign(canonical(request)))
+    request["signature"] = sign_canonical(home.keys.device, request)
     client = CollectorClient(collector)
     try:
         answer = client.enroll(request)

@@ -25,7 +25,7 @@ from cleartrace.categories import Category
 from cleartrace.consent.ledger import Ledger
 from cleartrace.errors import BundleInvalid
 from cleartrace.store.db import connect, transaction, translate_errors
-from cleartrace.upload.bundle import MAX_HEADER, PREFIX, parse_header
+from cleartrace.upload.bundle_header import MAX_HEADER, PREFIX, parse_header
 from cleartrace.upload.consented import UploadConsent, categories_of_counts
 
 if TYPE_CHECKING:

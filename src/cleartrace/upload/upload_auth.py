@@ -22,10 +22,9 @@ import re
 import time
 from dataclasses import dataclass
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from cleartrace.consent.records import b64url, key_fingerprint, unb64url
+from cleartrace.formats import b64url, key_fingerprint, unb64url, verify_ed25519
 
 __all__ = ["AUTH_HEADER", "MAX_CLOCK_SKEW", "UploadAuth", "sign_upload"]
 
@@ -72,12 +71,8 @@ class UploadAuth:
         """Seconds between the request's time and `now` (positive: the device is ahead)."""
         return self.when - now
 
-    def verify(self, public_key: bytes, method: str, name: str) -> None:
-        """Raises:
-        InvalidSignature: not signed by `public_key` for this method and bundle.
-        """
-        if len(self.signature) != 64:
-            raise InvalidSignature
-        Ed25519PublicKey.from_public_bytes(public_key).verify(
-            self.signature, _signed(method, name, self.device_hex, self.when)
+    def signed_by(self, public_key: bytes, method: str, name: str) -> bool:
+        """Whether this is `public_key`'s signature for this method and bundle."""
+        return verify_ed25519(
+            public_key, self.signature, _signed(method, name, self.device_hex, self.when)
         )

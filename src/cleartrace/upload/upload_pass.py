@@ -23,19 +23,20 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cleartrace.consent.ledger import Ledger
 from cleartrace.consent.policy import Policy
-from cleartrace.consent.records import GENESIS, rfc3339
-from cleartrace.errors import UploadError
+from cleartrace.consent.records import GENESIS
+from cleartrace.errors import CollectorRefused, UploadError
 from cleartrace.events import CATEGORY_OF_KIND, Kind
 from cleartrace.faults import fault_point
+from cleartrace.formats import rfc3339
 from cleartrace.store.sessions import Store
+from cleartrace.suites import OrgPublicKey
 from cleartrace.upload.alarm import ROLLBACK_DETECTED, worth_alarming
 from cleartrace.upload.bundle import build_bundle
-from cleartrace.upload.client import Ack, CollectorClient, CollectorRefused
+from cleartrace.upload.client import Ack, CollectorClient
 from cleartrace.upload.consented import UploadConsent
 from cleartrace.upload.enrolment import Enrolment
 from cleartrace.upload.events_arrow import encode_table, events_table
 from cleartrace.upload.outbox import Outbox, Queued
-from cleartrace.upload.suites import OrgPublicKey
 
 __all__ = ["Caller", "UploadPass", "UploadReport"]
 

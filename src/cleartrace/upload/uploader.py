@@ -35,24 +35,30 @@ from typing import Any, TypeVar
 from cleartrace.consent.ledger import Ledger
 from cleartrace.consent.policy import Policy
 from cleartrace.consent.signed_policy import installed_policy
-from cleartrace.errors import ClearTraceError, UnknownSession, UploadError, UsageError
+from cleartrace.errors import (
+    ClearTraceError,
+    CollectorRefused,
+    UnknownSession,
+    UploadBusy,
+    UploadError,
+    UsageError,
+)
 from cleartrace.paths import Paths, exclusive_lock
 from cleartrace.preferences import hold_days
 from cleartrace.review.approval import settle
 from cleartrace.store.db import connect
 from cleartrace.store.keys import Keys
 from cleartrace.store.sessions import Store
-from cleartrace.upload.client import CollectorClient, CollectorRefused, check_transport
+from cleartrace.suites import OrgPublicKey
+from cleartrace.upload.client import CollectorClient, check_transport
 from cleartrace.upload.enrolment import Enrolment, load_enrolment
 from cleartrace.upload.outbox import UPLOADED_AT, Outbox
-from cleartrace.upload.suites import OrgPublicKey
 from cleartrace.upload.upload_pass import UploadPass, UploadReport
 
 __all__ = [
     "UPLOAD_INTERVAL",
     "BackgroundUploader",
     "Retry",
-    "UploadBusy",
     "UploadReport",
     "Uploader",
     "require_enrolment",
@@ -77,10 +83,6 @@ class Retry:
 
     def delay(self, attempt: int, rng: random.Random) -> float:
         return rng.uniform(0.0, min(self.cap, self.base * 2**attempt))
-
-
-class UploadBusy(UploadError):
-    """Another process of this home is uploading now; its pass does the work."""
 
 
 def require_enrolment(paths: Paths) -> Enrolment:

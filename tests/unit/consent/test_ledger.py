@@ -23,9 +23,10 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from cleartrace.consent.ledger import Ledger
-from cleartrace.consent.records import GENESIS, canonical, check_signature, record_hash, unb64url
+from cleartrace.consent.records import GENESIS, check_signature, record_hash
 from cleartrace.consent.verify import verify_export
 from cleartrace.errors import UsageError
+from cleartrace.formats import canonical, unb64url
 from cleartrace.paths import Paths
 from cleartrace.store.db import transaction
 from cleartrace.store.keys import device_fingerprint

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
 from cleartrace.categories import Category, PiiCategory
 from cleartrace.consent.policy import DEFAULT_POLICY, Policy
 from cleartrace.errors import UsageError
-from cleartrace.upload.suites import OrgPublicKey
+from cleartrace.suites import OrgPublicKey
 
 TEMPLATE = Path(__file__).parents[3] / "resources" / "policy" / "default-policy.json"
 

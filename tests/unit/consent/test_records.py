@@ -17,17 +17,15 @@ from cleartrace.consent.records import (
     ENVELOPE,
     GENESIS,
     KIND_FIELDS,
-    b64url,
-    canonical,
     check_signature,
     make_record,
     record_hash,
     register_field,
     register_kind,
     sign_record,
-    unb64url,
 )
 from cleartrace.errors import LedgerBroken
+from cleartrace.formats import b64url, canonical, unb64url
 
 POLICY_REF = {"id": "cleartrace-default", "version": 1, "sha256": "ab" * 32}
 SESSION = "0123456789abcdef0123456789abcdef"

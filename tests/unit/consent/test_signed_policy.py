@@ -18,7 +18,6 @@ from cleartrace.cli import main
 from cleartrace.commands.common import read_ledger
 from cleartrace.consent.ledger import Ledger
 from cleartrace.consent.policy import DEFAULT_POLICY, Policy
-from cleartrace.consent.records import b64url, unb64url
 from cleartrace.consent.signed_policy import (
     SIGNED_POLICY_TYPE,
     SignedPolicy,
@@ -30,6 +29,7 @@ from cleartrace.consent.signed_policy import (
 )
 from cleartrace.consent.state import consent_from_records, give
 from cleartrace.errors import HomeError, PolicyRefused
+from cleartrace.formats import b64url, unb64url
 from cleartrace.org.keys import generate
 from cleartrace.org.policy_signing import new_policy, sign_policy
 from cleartrace.paths import Paths

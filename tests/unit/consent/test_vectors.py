@@ -18,7 +18,6 @@ from cleartrace.consent.exclusions import app_tag
 from cleartrace.consent.ledger import Ledger
 from cleartrace.consent.records import (
     GENESIS,
-    canonical,
     check_signature,
     make_record,
     record_hash,
@@ -26,6 +25,7 @@ from cleartrace.consent.records import (
 )
 from cleartrace.consent.verify import parse_head, verify_export
 from cleartrace.errors import LedgerBroken
+from cleartrace.formats import canonical
 from cleartrace.store.db import connect
 
 VECTORS = Path(__file__).parents[2] / "vectors" / "ledger"

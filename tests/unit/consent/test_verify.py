@@ -12,9 +12,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cleartrace.consent.ledger import Ledger
 from cleartrace.consent.policy import DEFAULT_POLICY
-from cleartrace.consent.records import canonical, make_record, record_hash, sign_record
+from cleartrace.consent.records import make_record, record_hash, sign_record
 from cleartrace.consent.verify import parse_device, parse_head, verify_export
 from cleartrace.errors import LedgerBroken, UsageError
+from cleartrace.formats import canonical
 from cleartrace.store.db import connect
 from cleartrace.store.keys import device_fingerprint
 

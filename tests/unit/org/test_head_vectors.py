@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from cleartrace.org.heads import AcceptedHeads, DeviceRefused, HeadChecks
+from cleartrace.errors import DeviceRefused
+from cleartrace.org.heads import AcceptedHeads, HeadChecks
 from cleartrace.org.witness import sign_head
 
 VECTORS = json.loads(

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from test_ingest import POLICY, Device, World, at, recorded_session, rejected, session_events
 
-from cleartrace.consent.records import canonical
 from cleartrace.errors import UsageError
+from cleartrace.formats import canonical
 from cleartrace.org.blobstore import DirStore, bundle_key, head_key
 from cleartrace.org.collector import Collector
 from cleartrace.org.heads import ACCEPTED_HEADS

@@ -19,10 +19,10 @@ from test_heads import Witness, consented, key_rows, roll_back, withdraw_keys
 from test_ingest import World
 
 from cleartrace.commands.ingest import summary_text
-from cleartrace.errors import UsageError
+from cleartrace.errors import DeviceRefused, UsageError
 from cleartrace.org.blobstore import bundle_key, head_key
 from cleartrace.org.dataset import MANIFEST
-from cleartrace.org.heads import ACCEPTED_HEADS, AcceptedHeads, DeviceRefused, HeadChecks
+from cleartrace.org.heads import ACCEPTED_HEADS, AcceptedHeads, HeadChecks
 from cleartrace.org.ingest import ingest
 from cleartrace.org.keys import OrgKeys, generate
 from cleartrace.org.registry import DB_NAME, read_devices

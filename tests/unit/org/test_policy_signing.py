@@ -16,9 +16,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cleartrace.categories import Category, PiiCategory
 from cleartrace.consent.policy import DEFAULT_POLICY, Policy
-from cleartrace.consent.records import b64url
 from cleartrace.consent.signed_policy import read_signed_policy, signed_bytes
 from cleartrace.errors import KeyStorageError, PolicyRefused, UsageError
+from cleartrace.formats import b64url
 from cleartrace.org.keys import generate
 from cleartrace.org.policy_signing import (
     DEFAULT_ORG_POLICY_ID,
@@ -27,7 +27,7 @@ from cleartrace.org.policy_signing import (
     sign_policy_file,
     verify_policy_file,
 )
-from cleartrace.upload.suites import OrgPublicKey
+from cleartrace.suites import OrgPublicKey
 
 COLLECTOR = "https://collector.example:8443"
 

@@ -10,10 +10,10 @@ import zstandard
 from hypothesis import given
 from hypothesis import strategies as st
 
+from cleartrace.errors import CodecError
 from cleartrace.events import Event, Kind, RawEvent
 from cleartrace.store.codec import (
     CODEC_VERSION,
-    CodecError,
     decode_events,
     decode_raw,
     encode_events,

@@ -18,9 +18,9 @@ from cleartrace.errors import (
 )
 from cleartrace.events import Event, Kind
 from cleartrace.org.keys import OrgKeys, generate, load_private
+from cleartrace.suites import HYBRID, X25519, OrgPublicKey
 from cleartrace.upload.bundle import build_bundle, open_bundle, parse_bundle, verify_signature
 from cleartrace.upload.events_arrow import encode_events
-from cleartrace.upload.suites import HYBRID, X25519, OrgPublicKey
 
 EVENTS = [
     Event(1_000, Kind.FOCUS, app="xterm", title="notes"),

@@ -18,22 +18,22 @@ import pyarrow as pa
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from cleartrace.consent.records import GENESIS, b64url, canonical, key_fingerprint
+from cleartrace.consent.records import GENESIS
 from cleartrace.errors import BundleInvalid
+from cleartrace.formats import b64url, canonical, key_fingerprint
 from cleartrace.org.blobstore import bundle_key
 from cleartrace.org.keys import OrgKeys, generate
+from cleartrace.suites import suite
 from cleartrace.upload.arrow_limits import MAX_STREAM_MESSAGES
 from cleartrace.upload.bundle import (
-    MAGIC,
-    MAX_HEADER,
     MAX_LEDGER_RECORD,
     MAX_LEDGER_SEGMENT,
     open_bundle,
     parse_bundle,
     verify_signature,
 )
+from cleartrace.upload.bundle_header import MAGIC, MAX_HEADER
 from cleartrace.upload.events_arrow import EVENT_SCHEMA, decode_events
-from cleartrace.upload.suites import suite
 
 _LEN = struct.Struct(">I")
 #: Deeper than any JSON parser recursion the interpreter allows.

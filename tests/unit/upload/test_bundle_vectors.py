@@ -11,10 +11,10 @@ import pytest
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
 
-from cleartrace.consent.records import unb64url
 from cleartrace.errors import BundleError
+from cleartrace.formats import unb64url
+from cleartrace.suites import HYBRID, OrgPublicKey
 from cleartrace.upload.bundle import open_bundle, parse_bundle, verify_signature
-from cleartrace.upload.suites import HYBRID, OrgPublicKey
 
 VECTORS = Path(__file__).parents[2] / "vectors" / "bundle"
 SPEC = json.loads((VECTORS / "v1.json").read_text())

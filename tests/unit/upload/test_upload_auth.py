@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cleartrace.upload.upload_auth import UploadAuth, sign_upload
@@ -32,24 +31,21 @@ def test_the_signature_is_the_known_answer(vectors: dict[str, Any]) -> None:
     assert auth.when == vectors["t"]
     public = device.public_key()
     public.verify(auth.signature, vectors["signed"].encode())
-    auth.verify(public.public_bytes_raw(), "PUT", vectors["name"])
+    assert auth.signed_by(public.public_bytes_raw(), "PUT", vectors["name"])
 
 
 @pytest.mark.parametrize("index", [0, 1, 2])
 def test_a_signature_for_anything_else_is_refused(vectors: dict[str, Any], index: int) -> None:
     case = vectors["negative"][index]
     public = key(vectors).public_key().public_bytes_raw()
-    with pytest.raises(InvalidSignature):
-        UploadAuth.parse(case["header"]).verify(public, "PUT", case["name"])
+    assert not UploadAuth.parse(case["header"]).signed_by(public, "PUT", case["name"])
 
 
 def test_another_method_or_key_is_refused(vectors: dict[str, Any]) -> None:
     auth = UploadAuth.parse(vectors["header"])
-    with pytest.raises(InvalidSignature):
-        auth.verify(key(vectors).public_key().public_bytes_raw(), "POST", vectors["name"])
+    assert not auth.signed_by(key(vectors).public_key().public_bytes_raw(), "POST", vectors["name"])
     other = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
-    with pytest.raises(InvalidSignature):
-        auth.verify(other, "PUT", vectors["name"])
+    assert not auth.signed_by(other, "PUT", vectors["name"])
 
 
 @pytest.mark.parametrize(

@@ -19,11 +19,12 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from cleartrace.consent.records import GENESIS, b64url
+from cleartrace.consent.records import GENESIS
 from cleartrace.events import Event, Kind
+from cleartrace.formats import b64url
+from cleartrace.suites import OrgPublicKey
 from cleartrace.upload.bundle import build_bundle
 from cleartrace.upload.events_arrow import decode_events, encode_events
-from cleartrace.upload.suites import OrgPublicKey
 
 HERE = Path(__file__).parent
 # Test keys only: published with the vectors, never used for anything else.

@@ -15,7 +15,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from cleartrace.consent.records import b64url, canonical, key_fingerprint
+from cleartrace.formats import b64url, canonical, key_fingerprint
 from cleartrace.org.witness import sign_head
 
 HERE = Path(__file__).parent

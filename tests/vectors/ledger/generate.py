@@ -20,14 +20,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from cleartrace.consent.exclusions import app_tag
 from cleartrace.consent.ledger import Ledger
-from cleartrace.consent.records import (
-    GENESIS,
-    b64url,
-    canonical,
-    make_record,
-    record_hash,
-    sign_record,
-)
+from cleartrace.consent.records import GENESIS, make_record, record_hash, sign_record
+from cleartrace.formats import b64url, canonical
 from cleartrace.store.db import connect
 
 HERE = Path(__file__).parent

@@ -5,6 +5,10 @@ post-quantum KEM (ML-KEM-768 + X25519): a recording harvested now stays
 sealed even if X25519 falls to a future quantum computer, and stays sealed by
 X25519 if ML-KEM turns out weak. Plain X25519 remains selectable by policy for
 verifiers that lack ML-KEM. Both use HKDF-SHA256 and AES-256-GCM (RFC 9180).
+
+This sits below every package, next to `formats`: a policy names the
+organisation's key (`org_key`), so consent reads this format, and the upload
+package that seals bundles builds on consent.
 """
 
 from __future__ import annotations
@@ -17,8 +21,8 @@ from typing import Any
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
 
-from cleartrace.consent.records import b64url, unb64url
 from cleartrace.errors import UsageError
+from cleartrace.formats import b64url, unb64url
 
 __all__ = [
     "DEFAULT_SUITE",
