@@ -27,6 +27,8 @@ from cleartrace.consent.records import GENESIS, rfc3339
 from cleartrace.errors import UploadError
 from cleartrace.events import CATEGORY_OF_KIND, Kind
 from cleartrace.faults import fault_point
+from cleartrace.store.outbox_rows import Queued
+from cleartrace.store.session_state import SessionState
 from cleartrace.store.sessions import Store
 from cleartrace.upload.alarm import ROLLBACK_DETECTED, worth_alarming
 from cleartrace.upload.bundle import build_bundle
@@ -34,7 +36,7 @@ from cleartrace.upload.client import Ack, CollectorClient, CollectorRefused
 from cleartrace.upload.consented import UploadConsent
 from cleartrace.upload.enrolment import Enrolment
 from cleartrace.upload.events_arrow import encode_table, events_table
-from cleartrace.upload.outbox import Outbox, Queued
+from cleartrace.upload.outbox import Outbox
 from cleartrace.upload.suites import OrgPublicKey
 
 __all__ = ["Caller", "UploadPass", "UploadReport"]
@@ -239,7 +241,7 @@ class UploadPass:
         approved = [
             s
             for s in self.store.list_sessions()
-            if s.state == "approved"
+            if s.state == SessionState.APPROVED
             and s.id not in queued
             and self.enrolment.may_upload(s.started_ns)
         ]
