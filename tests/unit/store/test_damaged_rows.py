@@ -5,10 +5,13 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+import time
 
 import pytest
 
 from cleartrace.errors import StoreCorrupt
+from cleartrace.events import Kind
+from cleartrace.home import Home
 from cleartrace.paths import Paths
 from cleartrace.service import Service
 
@@ -69,3 +72,30 @@ def test_the_tray_ledger_view_of_a_damaged_row_is_store_corrupt(
         assert str(consented.db) in str(caught.value)
     finally:
         service.close()
+
+
+@pytest.mark.parametrize(
+    ("column", "damage"),
+    [("counts", "{not json"), ("counts", "[1]"), ("state", "approvedd")],
+)
+def test_a_damaged_session_row_is_store_corrupt_when_listed(
+    consented: Paths, column: str, damage: str
+) -> None:
+    home = Home.open(consented, create=False)
+    try:
+        handle = home.store.begin_session(time.time_ns(), 0)
+        home.store.append_chunk(handle, [(0, int(Kind.FOCUS), 0, 0, 0, 0, ("Gedit", None))])
+        home.store.end_session(handle, time.time_ns())
+    finally:
+        home.close()
+    conn = sqlite3.connect(consented.db)
+    try:
+        with conn:
+            conn.execute(f"UPDATE sessions SET {column}=?", (damage,))  # noqa: S608 - test's own names
+    finally:
+        conn.close()
+    done = _cleartrace("sessions", "list")
+    assert done.returncode == 2, done.stderr
+    assert str(consented.db) in done.stderr
+    assert f"the {column} of session {handle.id[:12]}" in done.stderr
+    assert damage not in done.stderr
