@@ -29,7 +29,6 @@ from cleartrace.store.seals import INSERT_CHUNK
 from cleartrace.store.session_state import SessionState
 
 __all__ = [
-    "HWM",
     "KEPT_KINDS",
     "METHODS",
     "Plan",
@@ -45,7 +44,7 @@ METHODS = REDACTION_METHODS
 
 #: meta key prefix: the highest chunk index a session ever used (a re-sealed
 #: chunk goes above it, so no (key, index) pair is sealed twice).
-HWM = "chunk_hwm:"
+_HWM = "chunk_hwm:"
 
 #: Event kinds a redaction never removes: markers that carry no content and
 #: whose absence would hide that an excluded application had the focus.
@@ -213,7 +212,7 @@ class Redacting(Compactor):
         with translate_errors(self._paths.db):
             layout = [(int(i), int(n)) for i, n in self._conn.execute(sql, (session_id,))]
             (hwm,) = self._conn.execute(
-                "SELECT value FROM meta WHERE key=?", (HWM + session_id,)
+                "SELECT value FROM meta WHERE key=?", (_HWM + session_id,)
             ).fetchone() or (-1,)
         wanted = sorted(set(positions))
         total = sum(n for _, n in layout)
@@ -283,7 +282,7 @@ class Redacting(Compactor):
                 summary = seal_summary(key, session_id, apps)
                 conn.execute("UPDATE sessions SET summary=? WHERE id=?", (summary, session_id))
             conn.execute(
-                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (HWM + session_id, top)
+                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (_HWM + session_id, top)
             )
             conn.execute(
                 "INSERT INTO redactions(session_id, at_ns, method, from_ns, to_ns, removed)"
