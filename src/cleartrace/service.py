@@ -9,7 +9,6 @@ what the CLI can do too, through the same domain functions.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -39,8 +38,9 @@ from cleartrace.review.activity import MinuteActivity, activity_per_minute
 from cleartrace.review.pii import Finding, detect
 from cleartrace.review.text import Stream, reconstruct
 from cleartrace.store.keys import describe_keystore
+from cleartrace.store.reading import SessionInfo
 from cleartrace.store.redaction import Redaction
-from cleartrace.store.sessions import SessionInfo
+from cleartrace.store.session_state import SessionState
 from cleartrace.upload.enrolment import load_enrolment
 from cleartrace.upload.uploader import UPLOAD_INTERVAL, BackgroundUploader, require_enrolment
 
@@ -251,7 +251,7 @@ class Service:
         rec = self._recorder.status() if self.recording_thread_alive and self._recorder else None
         sessions = self.home().store.list_sessions()
         today = _today_counts(sessions)
-        pending = sum(1 for s in sessions if s.state == "pending")
+        pending = sum(1 for s in sessions if s.state == SessionState.PENDING)
         reason = self._failure
         if reason is None and not self.recording_thread_alive and granted:
             ok, detail = display_support(self._env)
@@ -290,7 +290,9 @@ class Service:
             "upload_queue": 0
             if enrolment is None
             else sum(
-                1 for s in sessions if s.state == "approved" and enrolment.may_upload(s.started_ns)
+                1
+                for s in sessions
+                if s.state == SessionState.APPROVED and enrolment.may_upload(s.started_ns)
             ),
             "uploading": self._uploading > 0,
             "upload_problem": None if uploads is None else uploads.last_error,
@@ -327,7 +329,7 @@ class Service:
         withdrawn = state.withdraw(self.home().ledger, frozenset(categories), policy)
         if delete_sessions:
             for info in self.home().store.list_sessions():
-                if info.state != "recording":
+                if info.state != SessionState.RECORDING:
                     self.delete(info.id)
         return withdrawn
 
@@ -424,8 +426,7 @@ class Service:
 
     def ledger(self) -> LedgerView:
         """The ledger and its verification, as an officer would run it on an export."""
-        lines = self.home().ledger.export_lines()  # one read: what is shown is what is verified
-        records = [json.loads(line) for line in lines[1:]]
+        lines, records = self.home().ledger.export_view()  # what is shown is what is verified
         try:
             report: VerifyReport = verify_export(lines)
         except LedgerBroken as exc:

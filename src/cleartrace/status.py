@@ -7,16 +7,16 @@ from typing import Any
 
 from cleartrace import __version__
 from cleartrace.capture.display import display_support
-from cleartrace.consent.ledger import read_records
 from cleartrace.consent.policy import Policy
 from cleartrace.consent.signed_policy import active_policy
 from cleartrace.consent.state import consent_from_records
 from cleartrace.control import request
 from cleartrace.errors import ClearTraceError, RecorderNotRunning
 from cleartrace.paths import Paths, check_home
-from cleartrace.store import deletion
+from cleartrace.store import ledger_rows
 from cleartrace.store.db import connect
 from cleartrace.store.keys import describe_keystore
+from cleartrace.store.reading import count_sessions
 from cleartrace.upload.alarm import ledger_alarm
 
 __all__ = ["collect_status"]
@@ -67,10 +67,8 @@ def _read_store(paths: Paths) -> tuple[dict[str, str], int | None, dict[str, Any
         policy = None
     conn = connect(db)
     try:
-        records = read_records(conn)
-        # A session whose deletion a crash interrupted is gone already.
-        sql = "SELECT count(*) FROM sessions WHERE state != ?"
-        (n,) = conn.execute(sql, (deletion.DELETED,)).fetchone()
+        records = ledger_rows.records(conn, db)
+        n = count_sessions(conn, db)
     finally:
         conn.close()
     return consent_from_records(records, policy).as_dict(), int(n), ledger_alarm(records)

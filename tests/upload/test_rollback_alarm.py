@@ -16,14 +16,13 @@ import requests
 
 from cleartrace.categories import Category
 from cleartrace.cli import main
-from cleartrace.consent.ledger import read_records
 from cleartrace.consent.signed_policy import active_policy
 from cleartrace.consent.state import give
 from cleartrace.errors import UploadError
 from cleartrace.home import Home
 from cleartrace.paths import Paths
 from cleartrace.review import approval
-from cleartrace.store.db import connect
+from cleartrace.store import ledger_rows
 from cleartrace.upload.uploader import Retry, Uploader
 from orgkit import Org, approve, enrolled, make_org, record_session
 
@@ -40,11 +39,7 @@ def restore(backup_file: Path, db: Path) -> None:
 
 
 def ledger(paths: Paths) -> list[dict[str, object]]:
-    conn = connect(paths.db)
-    try:
-        return read_records(conn)
-    finally:
-        conn.close()
+    return ledger_rows.records_in(paths.db)
 
 
 def test_an_old_backup_restored_leaves_an_alarm_and_uploads_nothing(

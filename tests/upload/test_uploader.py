@@ -26,9 +26,10 @@ from cleartrace.org.keys import load_private
 from cleartrace.org.witness import load_public, verify_head
 from cleartrace.paths import Paths
 from cleartrace.review import approval, redaction
+from cleartrace.store.outbox_rows import UPLOADED_AT, Queued
 from cleartrace.upload.bundle import open_bundle, parse_bundle, verify_signature
 from cleartrace.upload.enrolment import enrol, load_enrolment
-from cleartrace.upload.outbox import UPLOADED_AT, Outbox, Queued
+from cleartrace.upload.outbox import Outbox
 from cleartrace.upload.uploader import Retry, Uploader, _shred
 from orgkit import Org, approve, enrolled, make_org, record_session
 

@@ -10,12 +10,11 @@ from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any
 
-from cleartrace.consent.ledger import read_records
 from cleartrace.control import request
 from cleartrace.errors import RecorderNotRunning
 from cleartrace.home import Home
 from cleartrace.paths import Paths
-from cleartrace.store.db import connect
+from cleartrace.store import ledger_rows
 
 __all__ = [
     "Add",
@@ -59,13 +58,7 @@ def open_home(*, create: bool = False) -> Iterator[Home]:
 
 def read_ledger(paths: Paths) -> list[dict[str, Any]]:
     """Ledger records, read without any key (they are public, signed data)."""
-    if not paths.db.exists():
-        return []
-    conn = connect(paths.db)
-    try:
-        return read_records(conn)
-    finally:
-        conn.close()
+    return ledger_rows.records_in(paths.db)
 
 
 def poke_recorder(paths: Paths) -> None:

@@ -24,7 +24,8 @@ from cleartrace.review.activity import MINUTE_NS, activity_per_minute
 from cleartrace.review.export import export_all
 from cleartrace.review.pii import PiiCategory, detect
 from cleartrace.review.text import reconstruct
-from cleartrace.store.sessions import SessionInfo
+from cleartrace.store.reading import SessionInfo
+from cleartrace.store.session_state import SessionState
 
 
 def _session_row(info: SessionInfo, hold: int) -> dict[str, Any]:
@@ -58,7 +59,9 @@ def sessions_list(args: Args) -> None:
         print("no sessions", file=sys.stderr)
     for r in rows:
         counts = " ".join(f"{k}={v}" for k, v in sorted(r["counts"].items()))
-        due = f" (approves itself {r['auto_approve']})" if r["state"] == "pending" else ""
+        due = (
+            f" (approves itself {r['auto_approve']})" if r["state"] == SessionState.PENDING else ""
+        )
         print(f"{r['id'][:12]}  {r['start']}  {r['end']}  {r['state']:<9} {counts}{due}")
 
 
@@ -155,7 +158,7 @@ def sessions_show(args: Args) -> None:
         return
     for key in ("id", "start", "end", "state"):
         print(f"{key + ':':<14}{out[key]}")
-    if out["state"] == "pending":
+    if out["state"] == SessionState.PENDING:
         print(f"{'approves:':<14}{out['auto_approve']} unless held")
     print(f"{'counts:':<14}{json.dumps(out['counts'], sort_keys=True)}")
     print(f"{'applications:':<14}{', '.join(out['applications']) or '-'}")
@@ -254,7 +257,7 @@ def sessions_review(args: Args) -> None:
     with open_home() as home:
         info = home.store.session(args.id)
         changed = act(home.store, home.ledger, info.id)
-    state = "approved" if args.action == "approve" else "held"
+    state = SessionState.APPROVED if args.action == "approve" else SessionState.HELD
     print(
         f"session {info.id[:12]} {'is now' if changed else 'was already'} {state}", file=sys.stderr
     )

@@ -11,6 +11,7 @@ from cleartrace.commands.common import Add, Args, emit_json, fmt_time, json_flag
 from cleartrace.consent.signed_policy import read_signed_policy
 from cleartrace.errors import UsageError
 from cleartrace.paths import Paths
+from cleartrace.store.session_state import SessionState
 from cleartrace.upload.alarm import alarm_text, ledger_alarm
 from cleartrace.upload.enrolment import Enrolment, load_enrolment
 
@@ -130,12 +131,12 @@ def _outbox_rows(enrolment: Enrolment) -> tuple[list[dict[str, Any]], dict[str, 
         {
             "bundle": None,
             "session": info.id,
-            "state": "approved",
+            "state": SessionState.APPROVED,
             "bytes": None,
             "since": fmt_time(info.ended_ns),
         }
         for info in sessions
-        if info.state == "approved"
+        if info.state == SessionState.APPROVED
         and info.id not in bundled
         and enrolment.may_upload(info.started_ns)
     )

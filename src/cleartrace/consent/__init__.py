@@ -12,7 +12,7 @@ from cleartrace.consent.exclusions import (
     load_exclusions,
     remove_exclusion,
 )
-from cleartrace.consent.ledger import Ledger, read_records
+from cleartrace.consent.ledger import Ledger
 from cleartrace.consent.policy import DEFAULT_POLICY, Policy
 from cleartrace.consent.signed_policy import (
     SignedPolicy,
@@ -54,7 +54,6 @@ __all__ = [
     "load_exclusions",
     "parse_categories",
     "parse_head",
-    "read_records",
     "read_signed_policy",
     "refuse",
     "remove_exclusion",

@@ -34,8 +34,9 @@ from cleartrace.consent.ledger import Ledger
 from cleartrace.consent.policy import DEFAULT_POLICY, Policy
 from cleartrace.consent.records import check_app_name
 from cleartrace.errors import StoreCorrupt, UsageError
+from cleartrace.store import exclusion_rows
 from cleartrace.store.crypto import seal, unseal
-from cleartrace.store.db import CHECKPOINT_DUE, empty_wal, transaction, translate_errors
+from cleartrace.store.db import empty_wal, transaction
 from cleartrace.store.named_keys import EXCLUSIONS, named_key
 
 __all__ = [
@@ -130,12 +131,11 @@ class PersonalExclusions:
             StoreCorrupt: a sealed name does not open.
             StoreError: the store cannot be read.
         """
-        with translate_errors(self.path):
-            rows = self.conn.execute("SELECT tag, sealed FROM excluded_apps").fetchall()
+        rows = exclusion_rows.sealed_rows(self.conn, self.path)
         try:
             return sorted(
-                unseal(self.key, bytes(b), _SEAL_AAD + str(t).encode("ascii")).decode("utf-8")
-                for t, b in rows
+                unseal(self.key, sealed, _SEAL_AAD + tag.encode("ascii")).decode("utf-8")
+                for tag, sealed in rows
             )
         except (InvalidTag, UnicodeDecodeError):
             raise StoreCorrupt(
@@ -155,24 +155,14 @@ def seal_plaintext_list(ledger: Ledger, master: bytes) -> bool:
         DiskFull, StoreError: the store cannot be written or read.
     """
     conn, path = ledger.conn, ledger.path
-    sql = "SELECT 1 FROM sqlite_master WHERE type='table' AND name='exclusions'"
-    with translate_errors(path):
-        if conn.execute(sql).fetchone() is None:
-            return False
+    if not exclusion_rows.has_plaintext_list(conn, path):
+        return False
     personal = PersonalExclusions.open(ledger, master)
     with transaction(conn, path) as txn:
-        if txn.execute(sql).fetchone() is None:
+        if not exclusion_rows.seal_plaintext_list(txn, personal.sealed):
             return False  # another process moved it meanwhile
-        names = [str(app) for (app,) in txn.execute("SELECT app FROM exclusions")]
-        txn.executemany(
-            "INSERT OR IGNORE INTO excluded_apps(tag, sealed) VALUES (?, ?)",
-            [personal.sealed(n) for n in names],
-        )
-        txn.execute("DELETE FROM exclusions")
-        txn.execute("DROP TABLE exclusions")
     if not empty_wal(conn, path):
-        with translate_errors(path):  # Store.open empties it once the reader is gone
-            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, 1)", (CHECKPOINT_DUE,))
+        exclusion_rows.mark_checkpoint_due(conn, path)
     return True
 
 
@@ -235,9 +225,8 @@ def add_exclusion(
         raise UsageError(f"'{name}' is already excluded by the policy '{policy.id}'")
     tag, sealed = personal.sealed(name)
     with transaction(ledger.conn, ledger.path) as conn:
-        if conn.execute("SELECT 1 FROM excluded_apps WHERE tag=?", (tag,)).fetchone():
+        if not exclusion_rows.add(conn, tag, sealed):
             raise UsageError(f"'{name}' is already one of your exclusions")
-        conn.execute("INSERT INTO excluded_apps(tag, sealed) VALUES (?, ?)", (tag, sealed))
         ledger.append_in(conn, "app.excluded", app_tag=tag)
     return name
 
@@ -262,7 +251,7 @@ def remove_exclusion(
         )
     tag = personal.tag(name)
     with transaction(ledger.conn, ledger.path) as conn:
-        if conn.execute("DELETE FROM excluded_apps WHERE tag=?", (tag,)).rowcount == 0:
+        if not exclusion_rows.remove(conn, tag):
             raise UsageError(
                 f"'{name}' is not one of your exclusions; see 'cleartrace exclude list'"
             )

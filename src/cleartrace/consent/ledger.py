@@ -10,7 +10,6 @@ neither does.
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 from datetime import datetime
@@ -23,25 +22,15 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cleartrace.consent.records import GENESIS, LEGACY_KINDS, make_record, record_hash, sign_record
 from cleartrace.formats import b64url, canonical, key_fingerprint
 from cleartrace.paths import write_private
-from cleartrace.store.db import transaction, translate_errors
+from cleartrace.store import ledger_rows
+from cleartrace.store.db import transaction
 
-__all__ = ["EXPORT_TYPE", "EXPORT_VERSION", "Ledger", "read_records"]
+__all__ = ["EXPORT_TYPE", "EXPORT_VERSION", "Ledger"]
 
 log = logging.getLogger(__name__)
 
 EXPORT_TYPE = "cleartrace-ledger"
 EXPORT_VERSION = 1
-
-
-def read_records(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-    """Every record in order. Reading needs no key, so `status` can show consent
-    without unlocking anything."""
-    return [json.loads(r) for (r,) in conn.execute("SELECT record FROM ledger ORDER BY seq")]
-
-
-def _head(conn: sqlite3.Connection) -> tuple[int, str] | None:
-    row = conn.execute("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetchone()
-    return None if row is None else (int(row[0]), str(row[1]))
 
 
 class Ledger:
@@ -110,25 +99,23 @@ class Ledger:
             raise ValueError("append_in needs an open transaction; use Ledger.append")
         if kind in LEGACY_KINDS:
             raise ValueError(f"'{kind}' records carry a name; write its app.* kind instead")
-        head = _head(conn)
+        head = ledger_rows.head(conn, self._path)
         seq, prev = (1, GENESIS) if head is None else (head[0] + 1, head[1])
         unsigned = make_record(seq=seq, prev=prev, kind=kind, fields=fields, now=now)
         record = sign_record(unsigned, self._key)
-        conn.execute(
-            "INSERT INTO ledger(seq, hash, record) VALUES (?, ?, ?)",
-            (seq, record_hash(record), canonical(record).decode("utf-8")),
-        )
+        ledger_rows.append(conn, seq, record_hash(record), canonical(record).decode("utf-8"))
         log.info("ledger record %d: %s", seq, kind)
         return record
 
     def records(self) -> list[dict[str, Any]]:
-        """Every record, oldest first.
+        """Every record, oldest first. Reading needs no key, so `status` can
+        show consent without unlocking anything.
 
         Raises:
+            StoreCorrupt: a record does not decode.
             StoreError: the database cannot be read.
         """
-        with translate_errors(self._path):
-            return read_records(self._conn)
+        return ledger_rows.records(self._conn, self._path)
 
     def head(self) -> tuple[int, str] | None:
         """(seq, hash) of the newest record, or None for an empty ledger; what a
@@ -137,8 +124,7 @@ class Ledger:
         Raises:
             StoreError: the database cannot be read.
         """
-        with translate_errors(self._path):
-            return _head(self._conn)
+        return ledger_rows.head(self._conn, self._path)
 
     def export_lines(self) -> list[str]:
         """The export as lines without newlines: the header, then every record.
@@ -146,17 +132,29 @@ class Ledger:
         Raises:
             StoreError: the database cannot be read.
         """
+        # One statement reads one snapshot: a concurrent append is either
+        # wholly in the export or not at all.
+        return [self._export_header(), *ledger_rows.texts(self._conn, self._path)]
+
+    def export_view(self) -> tuple[list[str], list[dict[str, Any]]]:
+        """`export_lines` and the records they carry, decoded, from the same
+        read: what a viewer shows is what it verifies.
+
+        Raises:
+            StoreCorrupt: a record does not decode.
+            StoreError: the database cannot be read.
+        """
+        lines, records = ledger_rows.texts_and_records(self._conn, self._path)
+        return [self._export_header(), *lines], records
+
+    def _export_header(self) -> str:
         header = {
             "v": EXPORT_VERSION,
             "type": EXPORT_TYPE,
             "device_public_key": b64url(self._public_raw),
             "device": self.device,
         }
-        # One statement reads one snapshot: a concurrent append is either
-        # wholly in the export or not at all.
-        with translate_errors(self._path):
-            rows = self._conn.execute("SELECT record FROM ledger ORDER BY seq").fetchall()
-        return [canonical(header).decode("utf-8"), *(str(r) for (r,) in rows)]
+        return canonical(header).decode("utf-8")
 
     def export(self, out: Path) -> None:
         """Write the export as JSON Lines to `out`, 0600.

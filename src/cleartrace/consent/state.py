@@ -31,9 +31,10 @@ from enum import StrEnum
 from typing import Any
 
 from cleartrace.categories import DEPENDS_ON, Category
-from cleartrace.consent.ledger import Ledger, read_records
+from cleartrace.consent.ledger import Ledger
 from cleartrace.consent.policy import Policy
 from cleartrace.errors import ConsentError
+from cleartrace.store import ledger_rows
 from cleartrace.store.db import transaction
 
 __all__ = ["ConsentState", "ConsentStatus", "consent_from_records", "give", "refuse", "withdraw"]
@@ -108,8 +109,9 @@ def consent_from_records(
     return ConsentState(state)
 
 
-def _current(conn: sqlite3.Connection, policy: Policy) -> ConsentState:
-    return consent_from_records(read_records(conn), policy)
+def _current(ledger: Ledger, conn: sqlite3.Connection, policy: Policy) -> ConsentState:
+    """The consent in force as read on `conn`, inside the caller's transaction."""
+    return consent_from_records(ledger_rows.records(conn, ledger.path), policy)
 
 
 def _names(categories: Iterable[Category]) -> str:
@@ -146,7 +148,7 @@ def give(ledger: Ledger, categories: frozenset[Category], policy: Policy) -> lis
     """
     _check_asked(categories, policy)
     with transaction(ledger.conn, ledger.path) as conn:
-        granted = _current(conn, policy).granted()
+        granted = _current(ledger, conn, policy).granted()
         for needs, base in DEPENDS_ON.items():
             if needs in categories and base not in categories | granted:
                 raise ConsentError(
@@ -169,7 +171,7 @@ def refuse(ledger: Ledger, categories: frozenset[Category], policy: Policy) -> l
     """
     _check_asked(categories, policy)
     with transaction(ledger.conn, ledger.path) as conn:
-        state = _current(conn, policy)
+        state = _current(ledger, conn, policy)
         given = categories & state.granted()
         if given:
             raise ConsentError(
@@ -198,7 +200,7 @@ def withdraw(ledger: Ledger, categories: frozenset[Category], policy: Policy) ->
         raise ConsentError("no category named; name at least one (or all of them)")
     with transaction(ledger.conn, ledger.path) as conn:
         # Whatever policy a "yes" was given to, it can be taken back.
-        given = consent_from_records(read_records(conn)).granted()
+        given = consent_from_records(ledger_rows.records(conn, ledger.path)).granted()
         chosen = sorted(_with_dependents(categories) & given)
         if chosen:
             _record(ledger, conn, "consent.withdrawn", chosen, policy)

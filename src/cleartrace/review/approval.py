@@ -13,7 +13,9 @@ from collections.abc import Callable
 from typing import Any
 
 from cleartrace.consent.ledger import Ledger
-from cleartrace.store.sessions import SessionInfo, Store
+from cleartrace.store.reading import SessionInfo
+from cleartrace.store.session_state import SessionState
+from cleartrace.store.sessions import Store
 
 __all__ = ["approve", "auto_approve_at", "hold", "settle"]
 
@@ -37,7 +39,7 @@ def approve(store: Store, ledger: Ledger, session_id: str) -> bool:
     """
     info = store.session(session_id)
     return store.set_state(
-        info.id, "approved", _record(ledger, "session.approved", info.id, by="person")
+        info.id, SessionState.APPROVED, _record(ledger, "session.approved", info.id, by="person")
     )
 
 
@@ -48,7 +50,7 @@ def hold(store: Store, ledger: Ledger, session_id: str) -> bool:
         UnknownSession, UsageError: no such session, or it is still recording.
     """
     info = store.session(session_id)
-    return store.set_state(info.id, "held", _record(ledger, "session.held", info.id))
+    return store.set_state(info.id, SessionState.HELD, _record(ledger, "session.held", info.id))
 
 
 def auto_approve_at(info: SessionInfo, hold_days: int) -> int | None:
@@ -56,7 +58,7 @@ def auto_approve_at(info: SessionInfo, hold_days: int) -> int | None:
 
     `hold_days` is the hold period in force (preferences.hold_days).
     """
-    if info.state != "pending" or info.ended_ns is None:
+    if info.state != SessionState.PENDING or info.ended_ns is None:
         return None
     return info.ended_ns + hold_days * _DAY_NS
 
@@ -68,6 +70,6 @@ def settle(store: Store, ledger: Ledger, hold_days: int, now_ns: int | None = No
     done = []
     for session_id in store.due_for_approval(now, hold_days * _DAY_NS):
         record = _record(ledger, "session.approved", session_id, by="hold_period")
-        if store.set_state(session_id, "approved", record):
+        if store.set_state(session_id, SessionState.APPROVED, record):
             done.append(session_id)
     return done

@@ -23,7 +23,8 @@ from cleartrace.events import Event, Kind, char_of_keysym
 from cleartrace.formats import rfc3339
 from cleartrace.paths import write_private
 from cleartrace.review.text import reconstruct
-from cleartrace.store.sessions import SessionInfo, Store
+from cleartrace.store.reading import SessionInfo
+from cleartrace.store.sessions import Store
 
 __all__ = ["EXPORT_FORMAT", "EXPORT_VERSION", "event_json", "export_all", "key_name"]
 

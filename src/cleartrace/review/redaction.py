@@ -23,6 +23,7 @@ from cleartrace.formats import rfc3339
 from cleartrace.review.pii import PiiCategory, detect
 from cleartrace.review.text import Stream, reconstruct
 from cleartrace.store.redaction import KEPT_KINDS, Redaction
+from cleartrace.store.session_state import SessionState
 from cleartrace.store.sessions import Store
 
 __all__ = [
@@ -197,7 +198,9 @@ def forget_since(store: Store, ledger: Ledger, since: datetime) -> list[Redactio
     far = int((datetime.now(UTC) + timedelta(days=1)).timestamp() * 1e9)
     done = []
     for info in store.list_sessions():
-        if info.state == "recording" or (info.ended_ns is not None and info.ended_ns < since_ns):
+        if info.state == SessionState.RECORDING or (
+            info.ended_ns is not None and info.ended_ns < since_ns
+        ):
             continue
         positions = store.indices_between(info.id, since_ns, far)
         if positions:

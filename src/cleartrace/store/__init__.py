@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from cleartrace.store.keys import Keys, describe_keystore, device_fingerprint, load_keys
-from cleartrace.store.sessions import SessionHandle, SessionInfo, Store
+from cleartrace.store.reading import SessionInfo
+from cleartrace.store.session_state import SessionState
+from cleartrace.store.sessions import SessionHandle, Store
 
 __all__ = [
     "Keys",
     "SessionHandle",
     "SessionInfo",
+    "SessionState",
     "Store",
     "describe_keystore",
     "device_fingerprint",

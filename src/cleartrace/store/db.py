@@ -8,11 +8,13 @@ write to the same file from different processes.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from cleartrace.errors import DiskFull, StoreCorrupt, StoreError
 
@@ -21,8 +23,10 @@ log = logging.getLogger(__name__)
 __all__ = [
     "CHECKPOINT_DUE",
     "SCHEMA_VERSION",
+    "DamagedRow",
     "checkpoint_due",
     "connect",
+    "decode_object",
     "empty_wal",
     "transaction",
     "translate_errors",
@@ -150,11 +154,28 @@ def _disk_full(path: Path, exc: sqlite3.DatabaseError) -> bool:
     return blocks * st.f_frsize < _LOW_SPACE
 
 
+class DamagedRow(Exception):
+    """A column that does not decode, raised inside `translate_errors`, which
+    makes it a `StoreCorrupt` naming the file. `str()` says which row
+    ("ledger record 3"), never what it holds."""
+
+
+def _corrupt(path: Path, what: str) -> StoreCorrupt:
+    return StoreCorrupt(
+        f"{path} is damaged ({what}); move it aside and restore a backup, "
+        "or remove it to start an empty store"
+    )
+
+
 @contextlib.contextmanager
 def translate_errors(path: Path) -> Iterator[None]:
-    """Map sqlite3 errors to ClearTrace errors that name the file and the fix."""
+    """Map sqlite3 errors, and columns `decode_object` could not decode, to
+    ClearTrace errors that name the file and the fix: every read and write of
+    the file goes through here."""
     try:
         yield
+    except DamagedRow as exc:
+        raise _corrupt(path, str(exc)) from None
     except sqlite3.DatabaseError as exc:
         msg = str(exc).lower()
         if _disk_full(path, exc):
@@ -163,13 +184,28 @@ def translate_errors(path: Path) -> Iterator[None]:
                 "(nothing already stored was changed)"
             ) from exc
         if "not a database" in msg or "malformed" in msg or "corrupt" in msg:
-            raise StoreCorrupt(
-                f"{path} is damaged ({exc}); move it aside and restore a backup, "
-                "or remove it to start an empty store"
-            ) from exc
+            raise _corrupt(path, str(exc)) from exc
         if "locked" in msg or "busy" in msg:
             raise StoreError(f"{path} is locked by another process; try again") from exc
         raise StoreError(f"cannot use {path}: {exc}") from exc
+
+
+def decode_object(text: object, what: str) -> dict[str, Any]:
+    """A column holding a JSON object (a ledger record, a session's counts),
+    decoded; called inside `translate_errors`, which turns a damaged one into
+    `StoreCorrupt`. `what` names the row, e.g. "ledger record 3".
+
+    Raises:
+        DamagedRow: not text, not JSON, or JSON but not an object.
+    """
+    try:
+        value = json.loads(text) if isinstance(text, str | bytes) else None
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
+        value = None
+    if not isinstance(value, dict):
+        # No `from`: the decoder's message quotes the text it could not read.
+        raise DamagedRow(f"{what} does not decode") from None
+    return value
 
 
 def connect(path: Path) -> sqlite3.Connection:

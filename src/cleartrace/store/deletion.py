@@ -19,12 +19,19 @@ session with no wrapped key is one of those, and is purged the same way.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+from collections.abc import Callable
 
-__all__ = ["DELETED", "finish", "mark", "pending", "purge"]
+from cleartrace.errors import DiskFull, UnknownSession
+from cleartrace.store import outbox_rows
+from cleartrace.store.db import transaction
+from cleartrace.store.reading import StoreReader
+from cleartrace.store.session_state import SessionState
 
-#: The state of a session whose key is destroyed and whose rows are going.
-DELETED = "deleted"
+__all__ = ["Deleting", "finish", "mark", "pending", "purge"]
+
+log = logging.getLogger(__name__)
 
 
 def mark(conn: sqlite3.Connection, session_id: str) -> bool:
@@ -37,11 +44,11 @@ def mark(conn: sqlite3.Connection, session_id: str) -> bool:
     marked = conn.execute(
         "UPDATE sessions SET wrapped_key=NULL, summary=NULL, state=?, writer_pid=NULL "
         "WHERE id=? AND state!=? AND wrapped_key IS NOT NULL",
-        (DELETED, session_id, DELETED),
+        (SessionState.DELETED, session_id, SessionState.DELETED),
     ).rowcount
     if not marked:
         return False
-    conn.execute("DELETE FROM outbox WHERE session_id=?", (session_id,))
+    outbox_rows.drop_for_session(conn, session_id)
     return True
 
 
@@ -50,7 +57,7 @@ def purge(conn: sqlite3.Connection, session_id: str) -> None:
     session marked deleted. Idempotent; a session not so marked is left alone."""
     marked = conn.execute(
         "SELECT 1 FROM sessions WHERE id=? AND (state=? OR wrapped_key IS NULL)",
-        (session_id, DELETED),
+        (session_id, SessionState.DELETED),
     ).fetchone()
     if marked is None:
         return
@@ -66,7 +73,7 @@ def purge(conn: sqlite3.Connection, session_id: str) -> None:
 def pending(conn: sqlite3.Connection) -> list[str]:
     """Sessions a deletion marked but did not purge (the process died between)."""
     sql = "SELECT id FROM sessions WHERE (state=? OR wrapped_key IS NULL) ORDER BY id"
-    return [str(r[0]) for r in conn.execute(sql, (DELETED,))]
+    return [str(r[0]) for r in conn.execute(sql, (SessionState.DELETED,))]
 
 
 def finish(conn: sqlite3.Connection) -> list[str]:
@@ -75,3 +82,47 @@ def finish(conn: sqlite3.Connection) -> list[str]:
     for session_id in ids:
         purge(conn, session_id)
     return ids
+
+
+class Deleting(StoreReader):
+    """`StoreReader` plus `delete_session`, the two commits above."""
+
+    def delete_session(
+        self, session_id: str, record: Callable[[sqlite3.Connection], object] | None = None
+    ) -> None:
+        """Crypto-shred, then remove: the wrapped key goes first, in its own commit.
+
+        That first transaction also marks the session deleted, so from then on
+        it is gone for every reader (listing, review, upload), and `record`
+        runs inside it (the ledger's "session.deleted"): the key is gone
+        exactly when the record exists. The second removes the chunks; if the
+        process dies between the two, the next `Store.open` finishes the job
+        without a second record (see `store.deletion`).
+
+        Once the first commit is made the deletion is done: a full disk in
+        the second is logged, and the next `Store.open` with room finishes it.
+
+        Raises:
+            UnknownSession: no such session, or another process deleted it first
+                (checked inside the first transaction: one deletion, one record).
+            UsageError: the session is being recorded.
+            DiskFull: no room for the first commit; nothing was changed.
+        """
+        self._refuse_live(session_id, "delete")
+        with transaction(self._conn, self._paths.db) as conn:
+            if not mark(conn, session_id):
+                raise UnknownSession(
+                    f"session {session_id[:12]} was deleted meanwhile by another process"
+                )
+            if record is not None:
+                record(conn)
+        try:
+            with transaction(self._conn, self._paths.db) as conn:
+                purge(conn, session_id)
+            self._checkpoint()
+        except DiskFull:
+            log.warning(
+                "session %s is deleted (its key is destroyed); the disk is full, so its "
+                "chunks are removed on a later start",
+                session_id[:12],
+            )

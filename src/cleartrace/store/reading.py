@@ -9,10 +9,10 @@ redaction and review state on top.
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -20,17 +20,22 @@ from cryptography.exceptions import InvalidTag
 from cleartrace.errors import StoreCorrupt, UnknownSession, UsageError, WrongKey
 from cleartrace.events import Event
 from cleartrace.paths import Paths
-from cleartrace.store import deletion
 from cleartrace.store.chunks import open_chunk, open_chunk_raw, open_summary
 from cleartrace.store.crypto import seal, unwrap_key
-from cleartrace.store.db import checkpoint_due, empty_wal, translate_errors
+from cleartrace.store.db import (
+    DamagedRow,
+    checkpoint_due,
+    decode_object,
+    empty_wal,
+    translate_errors,
+)
 from cleartrace.store.keys import Keys
-from cleartrace.store.redaction import Redaction
 from cleartrace.store.rotation import master_opens
+from cleartrace.store.session_state import SessionState
 from cleartrace.store.wrapped import KEY_CHECK, KEY_CHECK_AAD
 from cleartrace.store.writers import writer_alive
 
-__all__ = ["CHUNKS_OF", "WRITER", "WRITER_SQL", "SessionInfo", "StoreReader"]
+__all__ = ["CHUNKS_OF", "WRITER", "WRITER_SQL", "SessionInfo", "StoreReader", "count_sessions"]
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +48,9 @@ WRITER_SQL = (
     "SELECT s.id, s.state, s.started_ns, s.anchor_mono_ns, s.writer_pid, m.value "
     "FROM sessions s LEFT JOIN meta m ON m.key = 'writer:' || s.id WHERE "
 )
+_STATES = frozenset(s.value for s in SessionState)
 # Readers never see a session whose deletion has begun (see store/deletion.py).
-_LIVE = f"WHERE state != '{deletion.DELETED}' AND wrapped_key IS NOT NULL"
+_LIVE = f"WHERE state != '{SessionState.DELETED}' AND wrapped_key IS NOT NULL"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +58,22 @@ class SessionInfo:
     id: str
     started_ns: int
     ended_ns: int | None
-    state: str
+    state: SessionState
     counts: dict[str, int]
     applications: list[str]
+
+
+def count_sessions(conn: sqlite3.Connection, path: Path) -> int:
+    """How many sessions the store file holds, read without any key (`status`).
+    A session whose deletion a crash interrupted is gone already.
+
+    Raises:
+        StoreError: the file cannot be read.
+    """
+    sql = "SELECT count(*) FROM sessions WHERE state != ?"
+    with translate_errors(path):
+        (n,) = conn.execute(sql, (SessionState.DELETED,)).fetchone()
+    return int(n)
 
 
 class StoreReader:
@@ -134,10 +153,14 @@ class StoreReader:
 
     def _info(self, row: tuple[Any, ...]) -> SessionInfo:
         session_id, started, ended, state, counts, summary = row
+        with translate_errors(self._paths.db):
+            if state not in _STATES:
+                raise DamagedRow(f"the state of session {session_id[:12]}")
+            counted = decode_object(counts, f"the counts of session {session_id[:12]}")
         apps: list[str] = []
         if summary is not None:
             apps = open_summary(self._session_key(session_id), session_id, summary)
-        return SessionInfo(session_id, started, ended, state, json.loads(counts), apps)
+        return SessionInfo(session_id, started, ended, SessionState(state), counted, apps)
 
     _COLUMNS = "id, started_ns, ended_ns, state, counts, summary"
 
@@ -195,12 +218,12 @@ class StoreReader:
     def _refuse_live(self, session_id: str, doing: str) -> None:
         with translate_errors(self._paths.db):
             row = self._conn.execute(WRITER_SQL + "s.id=?", (session_id,)).fetchone()
-        if row is None or row[1] == deletion.DELETED:
+        if row is None or row[1] == SessionState.DELETED:
             raise UnknownSession(
                 f"no session has id '{session_id}'; see 'cleartrace sessions list'"
             )
         _id, state, _started, _anchor, pid, token = row
-        if state == "recording" and writer_alive(pid, token):
+        if state == SessionState.RECORDING and writer_alive(pid, token):
             raise UsageError(
                 f"session {session_id[:12]} is still being recorded (process {pid}); "
                 f"stop that recording first, then {doing} it"
@@ -240,21 +263,9 @@ class StoreReader:
             (blob,) = self._conn.execute(sql, (session_id, idx)).fetchone()
         return bytes(blob)
 
-    def redactions(self, session_id: str) -> list[Redaction]:
-        """The markers left by redactions of a session, oldest first."""
-        sql = (
-            "SELECT at_ns, method, from_ns, to_ns, removed FROM redactions"
-            " WHERE session_id=? ORDER BY at_ns, rowid"
-        )
-        with translate_errors(self._paths.db):
-            rows = self._conn.execute(sql, (session_id,)).fetchall()
-        return [
-            Redaction(session_id, method, at, lo, hi, json.loads(removed))
-            for at, method, lo, hi, removed in rows
-        ]
-
     def due_for_approval(self, now_ns: int, hold_ns: int) -> list[str]:
         """Pending sessions whose hold period has passed (ended at least `hold_ns` ago)."""
-        sql = "SELECT id FROM sessions WHERE state='pending' AND ended_ns <= ? ORDER BY ended_ns"
+        sql = "SELECT id FROM sessions WHERE state=? AND ended_ns <= ? ORDER BY ended_ns"
         with translate_errors(self._paths.db):
-            return [r[0] for r in self._conn.execute(sql, (now_ns - hold_ns,))]
+            rows = self._conn.execute(sql, (SessionState.PENDING, now_ns - hold_ns))
+            return [str(r[0]) for r in rows]

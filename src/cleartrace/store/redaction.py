@@ -2,28 +2,37 @@
 
 A redaction re-seals only the chunks that held removed events, under fresh
 nonces, at a new index between the old chunk and its successor (compaction
-leaves gaps for this; see `Store.redact`), and deletes the old rows in the
-same transaction.
+leaves gaps for this; see store/compaction.py), and deletes the old rows in
+the same transaction (`Redacting.redact`: the one place events are removed).
 `secure_delete` zeroes the old pages, and the checkpoint that follows empties
 the WAL, so the old ciphertext is in no file afterwards.
 """
 
 from __future__ import annotations
 
+import json
+import sqlite3
+import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
-from typing import NamedTuple
 
+from cleartrace.errors import StoreError, UnknownSession, UsageError
 from cleartrace.events import CATEGORY_OF_KIND, Kind, RawEvent
-from cleartrace.store.chunks import SealedChunk, open_chunk_raw, seal_chunk
+from cleartrace.store import outbox_rows
+from cleartrace.store.chunks import SealedChunk, open_chunk_raw, seal_chunk, seal_summary
+from cleartrace.store.compaction import Compactor, Sizes, sizes
+from cleartrace.store.db import decode_object, transaction, translate_errors
+from cleartrace.store.reading import CHUNKS_OF
+from cleartrace.store.seals import INSERT_CHUNK
+from cleartrace.store.session_state import SessionState
 
 __all__ = [
     "KEPT_KINDS",
     "METHODS",
     "Plan",
+    "Redacting",
     "Redaction",
-    "Sizes",
     "applications",
     "count_removed",
     "plan_redaction",
@@ -32,6 +41,10 @@ __all__ = [
 #: How a redaction chose its events (recorded in the marker and the ledger,
 #: whose `session.redacted` records accept exactly these).
 METHODS = frozenset({"span", "time", "match", "pii", "forget"})
+
+#: meta key prefix: the highest chunk index a session ever used (a re-sealed
+#: chunk goes above it, so no (key, index) pair is sealed twice).
+_HWM = "chunk_hwm:"
 
 #: Event kinds a redaction never removes: markers that carry no content and
 #: whose absence would hide that an excluded application had the focus.
@@ -42,14 +55,6 @@ _FOCUS = int(Kind.FOCUS)
 Plan = tuple[list[RawEvent], list[SealedChunk], list[int]]
 #: Reads the sealed blob of one chunk of the session being redacted.
 BlobReader = Callable[[int], bytes]
-
-
-class Sizes(NamedTuple):
-    """How the store lays out re-sealed chunks (its compaction's settings)."""
-
-    per_chunk: int  # events per re-sealed chunk at most
-    gap: int  # index distance between compacted chunks
-    level: int  # zstd level
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,3 +178,144 @@ def applications(key: bytes, session_id: str, blobs: Iterable[tuple[int, bytes]]
             if event[1] == _FOCUS and event[6] is not None and event[6][0]:
                 apps.add(event[6][0])
     return apps
+
+
+class Redacting(Compactor):
+    """`Compactor` plus removing events for good, and reading the markers left."""
+
+    def redact(
+        self,
+        session_id: str,
+        positions: Collection[int],
+        *,
+        method: str,
+        record: Callable[[sqlite3.Connection, Redaction], object] | None = None,
+    ) -> Redaction:
+        """Remove the events at `positions` (as in `read_events`) for good.
+
+        The chunks that held them are re-sealed without them (fresh nonces), the
+        old chunks are deleted, counts and the sealed application list follow,
+        and a marker (method, times, counts per category — no content) is
+        stored; `record` runs in that same transaction (the ledger's
+        "session.redacted"). Exclusion markers are never removed.
+
+        Raises:
+            UnknownSession: no such session.
+            UsageError: the session is being recorded, or a position is out of range.
+            StoreError: the session changed meanwhile (nothing was changed).
+        """
+        if method not in METHODS:
+            raise ValueError(f"unknown redaction method '{method}'")
+        self._refuse_live(session_id, "redact")
+        key = self._session_key(session_id)
+        sql = "SELECT idx, n_events FROM chunks WHERE session_id=? ORDER BY idx"
+        with translate_errors(self._paths.db):
+            layout = [(int(i), int(n)) for i, n in self._conn.execute(sql, (session_id,))]
+            (hwm,) = self._conn.execute(
+                "SELECT value FROM meta WHERE key=?", (_HWM + session_id,)
+            ).fetchone() or (-1,)
+        wanted = sorted(set(positions))
+        total = sum(n for _, n in layout)
+        if wanted and (wanted[0] < 0 or wanted[-1] >= total):
+            raise UsageError(f"session {session_id[:12]} has {total} events; nothing was changed")
+        removed_events, new_chunks, dropped = plan_redaction(
+            key,
+            session_id,
+            layout,
+            wanted,
+            int(hwm),
+            lambda idx: self._blob(session_id, idx),
+            sizes(),
+        )
+        if not removed_events:
+            started, _ = self.anchors(session_id)
+            return Redaction(session_id, method, time.time_ns(), started, started, {})
+        # The new chunks and perhaps a summary count against the key's cap like
+        # any write: past it, the session is re-sealed under a new key first
+        # (same events, same positions, new layout) and the plan made again.
+        if self._rotate_if_due(session_id, key, len(new_chunks) + 1) is not None:
+            return self.redact(session_id, positions, method=method, record=record)
+        started, anchor = self.anchors(session_id)
+        now = time.time_ns()
+        times = [e[0] for e in removed_events] or [anchor]
+        redaction = Redaction(
+            session_id=session_id,
+            method=method,
+            at_ns=now,
+            from_ns=started + min(times) - anchor,
+            to_ns=started + max(times) - anchor,
+            removed=dict(sorted(count_removed(removed_events).items())),
+        )
+        counts = dict(self.session(session_id).counts)
+        for name, n in redaction.removed.items():
+            counts[name] = counts.get(name, 0) - n
+        counts = {k: v for k, v in counts.items() if v > 0}
+        apps = None
+        if redaction.removed.get("app_focus"):
+            with translate_errors(self._paths.db):
+                rows = self._conn.execute(CHUNKS_OF, (session_id,)).fetchall()
+            gone = set(dropped)
+            blobs = [(idx, bytes(b)) for idx, b in rows if idx not in gone]
+            apps = applications(key, session_id, blobs + [(c[0], c[4]) for c in new_chunks])
+        top = max([hwm, *(i for i, _ in layout), *(c[0] for c in new_chunks)])
+        with transaction(self._conn, self._paths.db) as conn:
+            state = conn.execute("SELECT state FROM sessions WHERE id=?", (session_id,)).fetchone()
+            if state is None or state[0] == SessionState.DELETED:
+                raise UnknownSession(f"session {session_id[:12]} was deleted meanwhile")
+            if [tuple(r) for r in conn.execute(sql, (session_id,))] != layout:
+                raise StoreError(
+                    f"session {session_id[:12]} changed meanwhile; nothing was redacted, try again"
+                )
+            conn.executemany(
+                "DELETE FROM chunks WHERE session_id=? AND idx=?",
+                [(session_id, idx) for idx in dropped],
+            )
+            # A bundle built before this redaction still holds what went: it
+            # never leaves; the session is bundled again from what is left.
+            outbox_rows.drop_for_session(conn, session_id)
+            conn.executemany(INSERT_CHUNK, [(session_id, *c) for c in new_chunks])
+            conn.execute(
+                "UPDATE sessions SET counts=? WHERE id=?",
+                (json.dumps(counts, sort_keys=True), session_id),
+            )
+            if apps is not None:
+                summary = seal_summary(key, session_id, apps)
+                conn.execute("UPDATE sessions SET summary=? WHERE id=?", (summary, session_id))
+            conn.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (_HWM + session_id, top)
+            )
+            conn.execute(
+                "INSERT INTO redactions(session_id, at_ns, method, from_ns, to_ns, removed)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    session_id,
+                    now,
+                    method,
+                    redaction.from_ns,
+                    redaction.to_ns,
+                    json.dumps(redaction.removed, sort_keys=True),
+                ),
+            )
+            if record is not None:
+                record(conn, redaction)
+        self._checkpoint()
+        return redaction
+
+    def redactions(self, session_id: str) -> list[Redaction]:
+        """The markers left by redactions of a session, oldest first.
+
+        Raises:
+            StoreCorrupt: a marker does not decode.
+            StoreError: the store cannot be read.
+        """
+        sql = (
+            "SELECT at_ns, method, from_ns, to_ns, removed FROM redactions"
+            " WHERE session_id=? ORDER BY at_ns, rowid"
+        )
+        with translate_errors(self._paths.db):
+            rows = self._conn.execute(sql, (session_id,)).fetchall()
+            what = f"a redaction marker of session {session_id[:12]}"
+            return [
+                Redaction(session_id, method, at, lo, hi, decode_object(removed, what))
+                for at, method, lo, hi, removed in rows
+            ]

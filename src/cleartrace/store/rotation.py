@@ -4,10 +4,10 @@ The order makes a crash at any point leave a home that one of the two keys
 opens, and `open_keys` (run by every `Home.open`) completes or undoes
 what a crash interrupted:
 
-1. the new key is staged beside the old one (`keys.stage_master`);
+1. the new key is staged beside the old one (`staged_master.stage_master`);
 2. one transaction rewraps every value in `wrapped.WRAPPED_BY_MASTER` and
    records it in the ledger (the caller's `record`);
-3. the new key replaces the old one (`keys.promote_master`);
+3. the new key replaces the old one (`staged_master.promote_master`);
 4. the WAL is checkpointed and truncated, so the old wrapped values do not
    live on in it.
 
@@ -42,10 +42,9 @@ from cleartrace.errors import StoreCorrupt, StoreError, WrongKey
 from cleartrace.paths import Paths, exclusive_lock
 from cleartrace.store.crypto import seal, unseal
 from cleartrace.store.db import CHECKPOINT_DUE, connect, empty_wal, transaction, translate_errors
-from cleartrace.store.keys import (
-    Keys,
+from cleartrace.store.keys import Keys, load_keys
+from cleartrace.store.staged_master import (
     discard_staged_master,
-    load_keys,
     promote_master,
     stage_master,
     staged_master,

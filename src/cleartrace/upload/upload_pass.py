@@ -28,6 +28,8 @@ from cleartrace.errors import CollectorRefused, UploadError
 from cleartrace.events import CATEGORY_OF_KIND, Kind
 from cleartrace.faults import fault_point
 from cleartrace.formats import rfc3339
+from cleartrace.store.outbox_rows import Queued
+from cleartrace.store.session_state import SessionState
 from cleartrace.store.sessions import Store
 from cleartrace.suites import OrgPublicKey
 from cleartrace.upload.alarm import ROLLBACK_DETECTED, worth_alarming
@@ -36,7 +38,7 @@ from cleartrace.upload.client import Ack, CollectorClient
 from cleartrace.upload.consented import UploadConsent
 from cleartrace.upload.enrolment import Enrolment
 from cleartrace.upload.events_arrow import encode_table, events_table
-from cleartrace.upload.outbox import Outbox, Queued
+from cleartrace.upload.outbox import Outbox
 
 __all__ = ["Caller", "UploadPass", "UploadReport"]
 
@@ -240,7 +242,7 @@ class UploadPass:
         approved = [
             s
             for s in self.store.list_sessions()
-            if s.state == "approved"
+            if s.state == SessionState.APPROVED
             and s.id not in queued
             and self.enrolment.may_upload(s.started_ns)
         ]

@@ -46,13 +46,14 @@ from cleartrace.errors import (
 from cleartrace.paths import Paths, exclusive_lock
 from cleartrace.preferences import hold_days
 from cleartrace.review.approval import settle
+from cleartrace.store import outbox_rows
 from cleartrace.store.db import connect
 from cleartrace.store.keys import Keys
 from cleartrace.store.sessions import Store
 from cleartrace.suites import OrgPublicKey
 from cleartrace.upload.client import CollectorClient, check_transport
 from cleartrace.upload.enrolment import Enrolment, load_enrolment
-from cleartrace.upload.outbox import UPLOADED_AT, Outbox
+from cleartrace.upload.outbox import Outbox
 from cleartrace.upload.upload_pass import UploadPass, UploadReport
 
 __all__ = [
@@ -224,7 +225,7 @@ def _shred(
     for session_id in outbox.uploaded_before(now - policy.keep_uploaded_days * _DAY_NS):
 
         def record(conn: Any, sid: str = session_id) -> None:
-            conn.execute("DELETE FROM meta WHERE key=?", (UPLOADED_AT + sid,))
+            outbox_rows.forget_uploaded_at(conn, sid)
             ledger.append_in(conn, "session.shredded", session=sid)
 
         try:

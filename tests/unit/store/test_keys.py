@@ -14,7 +14,7 @@ from keyring.backend import KeyringBackend
 
 from cleartrace.errors import KeyStorageError
 from cleartrace.paths import Paths, ensure_private_dirs
-from cleartrace.store import keys as keys_mod
+from cleartrace.store import keychain
 from cleartrace.store.keys import describe_keystore, device_fingerprint, load_keys
 
 
@@ -127,7 +127,7 @@ def test_hanging_keyring_falls_back_to_files_in_time(
     private_home: Paths, monkeypatch: pytest.MonkeyPatch, restore_keyring: None
 ) -> None:
     monkeypatch.delenv("CLEARTRACE_KEYSTORE")
-    monkeypatch.setattr(keys_mod, "PROBE_TIMEOUT", 0.3)
+    monkeypatch.setattr(keychain, "PROBE_TIMEOUT", 0.3)
     keyring.set_keyring(HangingKeyring())
     ensure_private_dirs(private_home)
     start = time.monotonic()
@@ -191,7 +191,7 @@ def test_keychain_that_hangs_at_load_is_reported_not_replaced(
             return None
 
     keyring.set_keyring(Locked())
-    monkeypatch.setattr(keys_mod, "PROBE_TIMEOUT", 0.2)
+    monkeypatch.setattr(keychain, "PROBE_TIMEOUT", 0.2)
     start = time.monotonic()
     with pytest.raises(KeyStorageError, match=r"did not answer within 0\.2 s; unlock"):
         load_keys(private_home, create=True)
@@ -260,8 +260,8 @@ def test_master_key_rotation_in_the_keychain_replaces_the_entry_and_leaves_no_st
     private_home: Paths, monkeypatch: pytest.MonkeyPatch, restore_keyring: None
 ) -> None:
     from cleartrace.home import Home
-    from cleartrace.store.keys import stage_master
     from cleartrace.store.rotation import rotate_master_key
+    from cleartrace.store.staged_master import stage_master
 
     monkeypatch.delenv("CLEARTRACE_KEYSTORE")
     backend = DictKeyring()

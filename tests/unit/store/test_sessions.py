@@ -14,7 +14,7 @@ import pytest
 from cleartrace.errors import DiskFull, StoreCorrupt, UnknownSession, UsageError, WrongKey
 from cleartrace.events import Kind, RawEvent, keysym_of_char
 from cleartrace.paths import Paths
-from cleartrace.store import sessions as sessions_mod
+from cleartrace.store import compaction
 from cleartrace.store.db import connect
 from cleartrace.store.keys import Keys
 from cleartrace.store.sessions import Store
@@ -147,7 +147,7 @@ def test_other_sessions_survive_a_delete(store: Store) -> None:
 def test_compaction_splits_long_sessions_and_keeps_every_event(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sessions_mod, "_COMPACT_EVENTS", 25)
+    monkeypatch.setattr(compaction, "COMPACT_EVENTS", 25)
     handle = store.begin_session(time.time_ns(), 0)
     batches = [typed("abcdefg", i * 10**9) for i in range(10)]  # 10 chunks of 14 events
     for batch in batches:

@@ -10,7 +10,7 @@ from test_sessions import assert_absent, canary_forms, typed
 from cleartrace.errors import UsageError
 from cleartrace.events import Kind, RawEvent
 from cleartrace.paths import Paths
-from cleartrace.store import sessions as sessions_mod
+from cleartrace.store import compaction
 from cleartrace.store.keys import Keys
 from cleartrace.store.redaction import Redaction
 from cleartrace.store.sessions import SessionHandle, Store
@@ -42,7 +42,7 @@ def keys_of(store: Store, session_id: str) -> str:
 @pytest.fixture
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Compaction into chunks of 20 events, so a session spans several."""
-    monkeypatch.setattr(sessions_mod, "_COMPACT_EVENTS", 20)
+    monkeypatch.setattr(compaction, "COMPACT_EVENTS", 20)
 
 
 @pytest.mark.usefixtures("small_chunks")
@@ -105,7 +105,7 @@ def test_old_ciphertext_and_text_are_in_no_file_afterwards(
 def test_with_no_gap_left_the_tail_is_resealed_in_order(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sessions_mod, "_GAP", 1)  # consecutive indices: no room between
+    monkeypatch.setattr(compaction, "GAP", 1)  # consecutive indices: no room between
     handle = closed_session(
         store, [typed("a" * 10), typed("b" * 10, 10**10), typed("c" * 10, 2 * 10**10)]
     )

@@ -14,7 +14,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cleartrace.store.sessions import SessionInfo
+from cleartrace.store.reading import SessionInfo
+from cleartrace.store.session_state import SessionState
 from cleartrace.ui.review._format import counts_text, day_and_clock, duration
 
 __all__ = ["COLUMNS", "SessionTable", "approval_text"]
@@ -26,14 +27,14 @@ _MAX_APPS = 4
 
 def approval_text(info: SessionInfo, auto_approve_ns: int | None, now_ns: int | None = None) -> str:
     """Where the session stands on its way to upload, in the person's words."""
-    if info.state == "pending":
+    if info.state == SessionState.PENDING:
         if auto_approve_ns is None:
             return "waiting for your review"
         return f"approves itself on {day_and_clock(auto_approve_ns, now_ns)} unless held"
     return {
-        "approved": "approved",
-        "held": "held: never approves itself",
-        "recording": "still recording",
+        SessionState.APPROVED: "approved",
+        SessionState.HELD: "held: never approves itself",
+        SessionState.RECORDING: "still recording",
     }.get(info.state, info.state)
 
 

@@ -25,8 +25,9 @@ from PySide6.QtWidgets import (
 
 from cleartrace.review.redaction import Selection
 from cleartrace.service import Service, SessionReview
+from cleartrace.store.reading import SessionInfo
 from cleartrace.store.redaction import Redaction
-from cleartrace.store.sessions import SessionInfo
+from cleartrace.store.session_state import SessionState
 from cleartrace.ui.review._format import clock, counts_text, day_and_clock, duration, short_id
 from cleartrace.ui.review.confirm import ConfirmDialog
 from cleartrace.ui.review.sessions import SessionTable, approval_text
@@ -231,7 +232,7 @@ class ReviewWindow(QWidget):
             f"started {day_and_clock(info.started_ns)}, {length}",
             counts_text(info.counts),
             f"pending review, {approval_text(info, auto)}"
-            if info.state == "pending"
+            if info.state == SessionState.PENDING
             else approval_text(info, auto),
         ]
         if review.redactions:
@@ -255,15 +256,15 @@ class ReviewWindow(QWidget):
         chosen = self.table.selected_id()
         info = None if chosen is None else self.table.info(chosen)
         state = None if info is None else info.state
-        editable = review is not None and not busy and state not in (None, "recording")
+        editable = review is not None and not busy and state not in (None, SessionState.RECORDING)
         self._enable("redact_selection", editable and self.text.selected_span() is not None)
         self._enable("redact_range", editable and self.timeline.selected_range() is not None)
         self._enable("redact_pii", editable and review is not None and any(review.findings))
-        settled = not busy and state not in (None, "recording")
+        settled = not busy and state not in (None, SessionState.RECORDING)
         self.table.setEnabled(not busy)  # no other session while a removal is under way
         self._enable("delete", settled)
-        self._enable("approve", settled and state != "approved")
-        self._enable("hold", settled and state != "held")
+        self._enable("approve", settled and state != SessionState.APPROVED)
+        self._enable("hold", settled and state != SessionState.HELD)
 
     def _enable(self, name: str, on: bool) -> None:
         self._buttons[name].setEnabled(on)

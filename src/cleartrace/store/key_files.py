@@ -1,0 +1,58 @@
+"""Keys in 0600 files under the home's keys directory, written atomically."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cleartrace.errors import KeyStorageError
+from cleartrace.paths import Paths, private_file, read_private_file
+
+__all__ = ["fsync_dir", "key_file", "read_key_file", "write_atomic"]
+
+
+def key_file(paths: Paths, name: str) -> Path:
+    return paths.keys_dir / f"{name}.key"
+
+
+def read_key_file(path: Path) -> bytes | None:
+    """A key file's 32 bytes; None when absent.
+
+    Raises:
+        KeyStorageError: see `read_private_file`, or not 32 bytes.
+    """
+    raw = read_private_file(path, "key file", 32)
+    if raw is not None and len(raw) != 32:
+        raise KeyStorageError(f"key file {path} is damaged (not 32 bytes); restore it")
+    return raw
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename in `directory` survive a power loss (the entry is its data)."""
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def write_atomic(path: Path, raw: bytes) -> None:
+    """Write a 0600 file so that a crash leaves the old content or the new, whole.
+
+    Raises:
+        KeyStorageError: the file could not be written (the message names it).
+    """
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        fd = private_file(tmp)  # O_NOFOLLOW: a planted symlink is refused
+        try:
+            os.write(fd, raw)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+    except OSError as exc:
+        raise KeyStorageError(
+            f"cannot write {path}: {exc.strerror}; check that {path.parent} is yours and writable"
+        ) from exc
