@@ -77,6 +77,8 @@ REDACTION_METHODS = frozenset({"span", "time", "match", "pii", "forget"})
 APPROVERS = frozenset({"person", "hold_period"})
 #: The largest integer RFC 8785 (I-JSON) represents exactly.
 _MAX_INT = 2**53 - 1
+#: The reason id of a signature that does not verify (see consent/chain.py).
+_BAD_SIGNATURE = "ledger-bad-signature"
 
 #: A check on one field's value; raises ValueError naming the field, never echoing the value.
 FieldCheck = Callable[[object], None]
@@ -431,11 +433,13 @@ def check_signature(record: Mapping[str, Any], public_key: Ed25519PublicKey) -> 
     seq = seq if type(seq) is int else 0
     sig = record.get("sig")
     if not isinstance(sig, str):
-        raise LedgerBroken(seq, "the record has no signature")
+        raise LedgerBroken(seq, "the record has no signature", _BAD_SIGNATURE)
     unsigned = {k: v for k, v in record.items() if k != "sig"}
     try:
         public_key.verify(unb64url(sig), canonical(unsigned))
     except (InvalidSignature, ValueError):
         raise LedgerBroken(
-            seq, "signature does not verify (record modified or signed by another key)"
+            seq,
+            "signature does not verify (record modified or signed by another key)",
+            _BAD_SIGNATURE,
         ) from None

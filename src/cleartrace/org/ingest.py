@@ -40,8 +40,8 @@ import pyarrow as pa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from tqdm import tqdm
 
-from cleartrace.consent.records import GENESIS, check_signature, record_hash
-from cleartrace.consent.verify import format_problem
+from cleartrace.consent.chain import BAD_RECORD, FORK, GAP, REWRITTEN, RemovedSessions, walk
+from cleartrace.consent.records import GENESIS
 from cleartrace.errors import BundleError, LedgerBroken, StoreError, UsageError
 from cleartrace.faults import fault_point
 from cleartrace.org.blobstore import BlobStore, S3Store, bundle_key, open_store
@@ -153,81 +153,64 @@ class _Item:
     events: pa.Table | None = None
 
 
-def _check_record(record: Mapping[str, Any], key: Ed25519PublicKey, seq: int, prev: str) -> str:
-    """Check one record of a segment; returns its hash.
-
-    Raises:
-        DeviceRefused: bad number, signature, link or format.
-    """
-    if record.get("seq") != seq:
-        raise DeviceRefused("ledger-gap", f"record {seq} is missing; the segment has another")
-    try:
-        check_signature(record, key)
-    except LedgerBroken:
-        raise DeviceRefused(
-            "ledger-bad-signature", f"record {seq} is not signed by the device key"
-        ) from None
-    if record.get("prev") != prev:
-        raise DeviceRefused(
-            "ledger-rewritten",
-            f"record {seq} does not follow record {seq - 1} (the ledger was rewritten)",
-        )
-    problem = format_problem(record)
-    if problem is not None:
-        raise DeviceRefused("ledger-bad-record", f"record {seq}: {problem}")
-    return record_hash(record)
-
-
 def assemble_ledger(
     key: Ed25519PublicKey,
     segments: Sequence[tuple[str, tuple[int, str], tuple[int, str], Sequence[Mapping[str, Any]]]],
 ) -> list[dict[str, Any]]:
     """Rebuild a device's ledger from its bundles' (name, base, head, records),
-    ordered by base then head.
+    ordered by base then head. Each segment is walked from its base with the
+    checks `audit verify` runs (consent/chain.py); overlapping segments must
+    hold the same records.
 
     Raises:
-        DeviceRefused: a gap, a fork, a rewritten or badly signed record, or a
-            segment that does not match its bundle's header.
+        LedgerBroken: a gap, a fork, a rewritten, badly signed or malformed
+            record, an act on a deleted session, or a segment that does not
+            match its bundle's header; `seq` is the first record not proven.
     """
     records: list[dict[str, Any]] = []
     hashes: list[str] = []
-    for name, (base_seq, base_hash), (head_seq, head_hash), segment in segments:
+    removed = RemovedSessions()
+    for name, base, (head_seq, head_hash), segment in segments:
         short = name[:16]
+        base_seq = base[0]
         if base_seq > len(records):
-            raise DeviceRefused(
-                "ledger-gap",
+            raise LedgerBroken(
+                len(records) + 1,
                 f"records {len(records) + 1}..{base_seq} are in no bundle (bundle {short} "
                 "builds on them)",
+                GAP,
             )
-        known = GENESIS if base_seq == 0 else hashes[base_seq - 1]
-        if base_hash != known:
-            raise DeviceRefused(
-                "ledger-rewritten",
+        if base[1] != (GENESIS if base_seq == 0 else hashes[base_seq - 1]):
+            raise LedgerBroken(
+                base_seq + 1,
                 f"bundle {short} builds on another record {base_seq} than the earlier bundles "
                 "(the ledger was rewritten)",
+                REWRITTEN,
             )
         if len(segment) != head_seq - base_seq:
-            raise DeviceRefused(
-                "ledger-bad-record",
+            raise LedgerBroken(
+                base_seq + 1,
                 f"bundle {short} holds {len(segment)} records, its header says "
                 f"{head_seq - base_seq}",
+                BAD_RECORD,
             )
-        prev = base_hash
-        for offset, record in enumerate(segment):
-            seq = base_seq + 1 + offset
-            digest = _check_record(record, key, seq, prev)
-            if seq <= len(records):
-                if hashes[seq - 1] != digest:
-                    raise DeviceRefused(
-                        "ledger-fork", f"bundle {short} holds another record {seq} (a fork)"
-                    )
-            else:
+        try:
+            digests = walk(segment, key, base=base, removed=removed)
+        except LedgerBroken as exc:
+            raise LedgerBroken(exc.seq, f"bundle {short}: {exc.detail}", exc.reason) from None
+        for seq, record, digest in zip(
+            range(base_seq + 1, head_seq + 1), segment, digests, strict=True
+        ):
+            if seq > len(records):
                 records.append(dict(record))
                 hashes.append(digest)
-            prev = digest
-        if prev != head_hash:
-            raise DeviceRefused(
-                "ledger-bad-record", f"bundle {short}: its header's head is not its last record"
+            elif hashes[seq - 1] != digest:
+                raise LedgerBroken(
+                    len(records) + 1, f"bundle {short} holds another record {seq} (a fork)", FORK
+                )
+        if (digests[-1] if digests else base[1]) != head_hash:
+            raise LedgerBroken(
+                head_seq, f"bundle {short}: its header's head is not its last record", BAD_RECORD
             )
     return records
 
@@ -322,10 +305,10 @@ class _Run:
             head = self.heads.witnessed(device, witnessed)
             records = assemble_ledger(opened[0].device_public_key, segments)
             self.heads.check(device, records, head)
-        except DeviceRefused as exc:
+        except (DeviceRefused, LedgerBroken) as exc:
             self.summary.devices_rejected[device] = exc.reason
             for item in opened:
-                self.reject(item.name, device, exc.reason, f"device {device[:23]}: {exc.detail}")
+                self.reject(item.name, device, exc.reason, f"device {device[:23]}: {exc}")
             return
         self.heads.accept(device, records, head)
         # Saved before any of the device's files: a crash from here on leaves the

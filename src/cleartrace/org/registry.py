@@ -354,6 +354,7 @@ class Registry:
                 raise LedgerBroken(
                     base.seq,
                     "the bundle's ledger does not extend the head the collector witnessed",
+                    "head-mismatch",
                 )
             # UPDATE, then SELECT in the same transaction: RETURNING needs SQLite 3.35.
             conn.execute("UPDATE witness SET counter = counter + 1")
