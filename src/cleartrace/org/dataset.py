@@ -36,11 +36,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from cleartrace.consent.coverage_arrow import first_at_or_after
 from cleartrace.errors import UsageError
 from cleartrace.events import CATEGORY_OF_KIND, Kind, char_of_keysym
 from cleartrace.faults import fault_point
 from cleartrace.org import FORMATS
-from cleartrace.org.coverage import first_at_or_after
 from cleartrace.paths import exclusive_lock, write_private, write_private_bytes
 from cleartrace.review.export import key_name
 

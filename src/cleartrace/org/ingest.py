@@ -41,11 +41,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from tqdm import tqdm
 
 from cleartrace.consent.chain import BAD_RECORD, FORK, GAP, REWRITTEN, RemovedSessions, walk
+from cleartrace.consent.coverage import Coverage, coverage_of
+from cleartrace.consent.coverage_arrow import REASONS
 from cleartrace.consent.records import GENESIS
 from cleartrace.errors import BundleError, LedgerBroken, StoreError, UsageError
 from cleartrace.faults import fault_point
 from cleartrace.org.blobstore import BlobStore, S3Store, bundle_key, open_store
-from cleartrace.org.coverage import REASONS, Coverage, coverage_of
 from cleartrace.org.dataset import FORMATS, BundleEntry, Dataset
 from cleartrace.org.heads import AcceptedHeads, DeviceRefused, HeadChecks
 from cleartrace.org.keys import BundleKeys, load_bundle_keys
