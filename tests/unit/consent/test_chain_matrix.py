@@ -29,7 +29,7 @@ from cleartrace.consent.records import (
 )
 from cleartrace.consent.verify import verify_export
 from cleartrace.errors import LedgerBroken
-from cleartrace.org.ingest import assemble_ledger
+from cleartrace.org.segments import assemble_ledger
 
 Record = dict[str, Any]
 Head = tuple[int, str]

@@ -21,7 +21,8 @@ from cleartrace.errors import UsageError
 from cleartrace.org.blobstore import DirStore, bundle_key, head_key
 from cleartrace.org.collector import Collector
 from cleartrace.org.heads import ACCEPTED_HEADS
-from cleartrace.org.ingest import IngestSummary, ingest
+from cleartrace.org.ingest import ingest
+from cleartrace.org.ingest_summary import IngestSummary
 from cleartrace.org.keys import OrgKeys, generate
 from cleartrace.org.registry import DB_NAME, Registry
 from cleartrace.org.witness import load_or_create, sign_head

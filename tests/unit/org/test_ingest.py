@@ -26,7 +26,8 @@ from cleartrace.errors import UsageError
 from cleartrace.events import Event, Kind
 from cleartrace.org.blobstore import DirStore, S3Store, bundle_key, head_key
 from cleartrace.org.dataset import MANIFEST, Dataset
-from cleartrace.org.ingest import IngestSummary, ingest
+from cleartrace.org.ingest import ingest
+from cleartrace.org.ingest_summary import IngestSummary
 from cleartrace.org.keys import OrgKeys, generate
 from cleartrace.org.witness import load_or_create, sign_head
 from cleartrace.store.db import connect
