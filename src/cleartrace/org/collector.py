@@ -62,6 +62,7 @@ from cleartrace.org.answers import (
     store_failure,
 )
 from cleartrace.org.blobstore import BlobStore
+from cleartrace.org.devices import StoredBundle
 from cleartrace.org.intake import BodyBudget, EnrolmentRates, NotAdmitted, UploadRates
 from cleartrace.org.limits import (
     DEFAULT_BODY_MEMORY_MB,
@@ -74,7 +75,7 @@ from cleartrace.org.limits import (
     DEFAULT_RATE,
     Rate,
 )
-from cleartrace.org.registry import Registry, StoredBundle, TokenRefused
+from cleartrace.org.registry import Registry, TokenRefused
 from cleartrace.org.witnessing import HeadWitness
 from cleartrace.upload.bundle import (
     Bundle,

@@ -51,7 +51,7 @@ from cleartrace.org.dataset import BundleEntry, Dataset
 from cleartrace.org.heads import AcceptedHeads, DeviceRefused, HeadChecks
 from cleartrace.org.ingest_summary import IngestSummary, Rejection
 from cleartrace.org.keys import BundleKeys, load_bundle_keys
-from cleartrace.org.registry import read_devices
+from cleartrace.org.registry_db import read_devices
 from cleartrace.org.segments import assemble_ledger
 from cleartrace.org.witness import load_public
 from cleartrace.upload.bundle import Bundle, open_bundle, parse_bundle, verify_signature

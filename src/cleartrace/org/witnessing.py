@@ -24,7 +24,8 @@ from cleartrace.consent.records import canonical, rfc3339
 from cleartrace.errors import LedgerBroken, StoreError
 from cleartrace.org.answers import Refusal
 from cleartrace.org.blobstore import BlobStore, bundle_key, head_key
-from cleartrace.org.registry import Device, Head, Registry, StoredBundle
+from cleartrace.org.devices import Device, Head, StoredBundle
+from cleartrace.org.registry import Registry
 from cleartrace.org.witness import HEAD_VERSION, sign_head
 from cleartrace.upload.bundle import Bundle
 

@@ -24,7 +24,8 @@ from cleartrace.org.heads import ACCEPTED_HEADS
 from cleartrace.org.ingest import ingest
 from cleartrace.org.ingest_summary import IngestSummary
 from cleartrace.org.keys import OrgKeys, generate
-from cleartrace.org.registry import DB_NAME, Registry
+from cleartrace.org.registry import Registry
+from cleartrace.org.registry_db import DB_NAME
 from cleartrace.org.witness import load_or_create, sign_head
 from cleartrace.upload.bundle import parse_bundle
 
