@@ -35,6 +35,7 @@ from cleartrace.consent.records import GENESIS, KIND_FIELDS, key_fingerprint, un
 from cleartrace.errors import LedgerBroken, UsageError
 
 __all__ = [
+    "BAD_EXPORT",
     "UNANCHORED",
     "VerifyReport",
     "parse_device",
