@@ -136,13 +136,15 @@ class PolicyRefused(ConsentError):
 
 
 class LedgerBroken(ClearTraceError):
-    """Ledger verification failed at a given sequence number."""
+    """Ledger verification failed at record `seq`: `reason` is a short id
+    (consent/chain.py lists them), `detail` one line for people."""
 
     exit_code = 1
 
-    def __init__(self, seq: int, reason: str) -> None:
-        super().__init__(f"ledger broken at record {seq}: {reason}")
+    def __init__(self, seq: int, detail: str, reason: str) -> None:
+        super().__init__(f"ledger broken at record {seq}: {detail}")
         self.seq = seq
+        self.detail = detail
         self.reason = reason
 
 

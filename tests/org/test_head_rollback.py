@@ -207,7 +207,7 @@ def test_the_recheck_survives_an_unexpected_error(
         registry.enroll(token, device.public)
         for _ in range(2):
             _, raw, head = device.bundle()
-            collector._witness_and_store(parse_bundle(raw))
+            collector.heads.accept(parse_bundle(raw))
             device.witnessed = head
         head_file = data / "heads" / f"{device.hex}.json"
         new = head_file.read_bytes()
@@ -230,11 +230,11 @@ def test_a_recheck_pass_asked_to_stop_rewrites_nothing_more(tmp_path: Path, org:
         (token,) = registry.issue_tokens(1)
         registry.enroll(token, device.public)
         _, raw, device.witnessed = device.bundle()
-        collector._witness_and_store(parse_bundle(raw))
+        collector.heads.accept(parse_bundle(raw))
         head_file = data / "heads" / f"{device.hex}.json"
         head_file.write_bytes(b"{}")
-        assert collector.rewrite_heads(stop=lambda: True) == 0
+        assert collector.heads.rewrite(stop=lambda: True) == 0
         assert head_file.read_bytes() == b"{}"
-        assert collector.rewrite_heads() == 1
+        assert collector.heads.rewrite() == 1
     finally:
         registry.close()

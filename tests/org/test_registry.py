@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from cleartrace.org.registry import DB_NAME, Registry
+from cleartrace.org.registry import Registry
+from cleartrace.org.registry_db import DB_NAME
 
 
 @pytest.fixture(autouse=True, params=["this build", "built without SQLITE_SECURE_DELETE"])

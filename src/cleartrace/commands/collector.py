@@ -21,7 +21,8 @@ from cleartrace.org.limits import (
     DEFAULT_RATE,
     Rate,
 )
-from cleartrace.org.registry import DB_NAME, Registry
+from cleartrace.org.registry import Registry
+from cleartrace.org.registry_db import DB_NAME
 from cleartrace.org.witness import DEFAULT_RECHECK_HEADS
 
 __all__ = ["org_devices", "org_serve", "org_token", "register"]

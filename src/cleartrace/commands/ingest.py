@@ -10,7 +10,7 @@ from cleartrace.commands.common import Add, Args, emit_json, json_flag
 from cleartrace.org import FORMATS
 
 if TYPE_CHECKING:
-    from cleartrace.org.ingest import IngestSummary
+    from cleartrace.org.ingest_summary import IngestSummary
 
 __all__ = ["org_ingest", "register", "summary_text"]
 

@@ -67,6 +67,8 @@ RESUME_REASONS = frozenset({"person", "timer"})
 APPROVERS = frozenset({"person", "hold_period"})
 #: The largest integer RFC 8785 (I-JSON) represents exactly.
 _MAX_INT = 2**53 - 1
+#: The reason id of a signature that does not verify (see consent/chain.py).
+_BAD_SIGNATURE = "ledger-bad-signature"
 
 #: A check on one field's value; raises ValueError naming the field, never echoing the value.
 FieldCheck = Callable[[object], None]
@@ -367,7 +369,7 @@ def check_signature(record: Mapping[str, Any], public_key: Ed25519PublicKey) -> 
     seq = seq if type(seq) is int else 0
     sig = record.get("sig")
     if not isinstance(sig, str):
-        raise LedgerBroken(seq, "the record has no signature")
+        raise LedgerBroken(seq, "the record has no signature", _BAD_SIGNATURE)
     unsigned = {k: v for k, v in record.items() if k != "sig"}
     try:
         ok = verify_ed25519(public_key, unb64url(sig), canonical(unsigned))
@@ -375,5 +377,7 @@ def check_signature(record: Mapping[str, Any], public_key: Ed25519PublicKey) -> 
         ok = False
     if not ok:
         raise LedgerBroken(
-            seq, "signature does not verify (record modified or signed by another key)"
-        )
+            seq,
+            "signature does not verify (record modified or signed by another key)",
+            _BAD_SIGNATURE,
+        ) from None

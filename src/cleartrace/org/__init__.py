@@ -25,7 +25,6 @@ _EXPORTS = {
     "Registry": "registry",
     "open_store": "blobstore",
     "Collector": "collector",
-    "coverage_of": "coverage",
     "Dataset": "dataset",
 }
 

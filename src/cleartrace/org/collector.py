@@ -22,7 +22,7 @@ a short deadline, the header's shape and that it names the signing device;
 then the whole body arrives, before a deadline and at a minimum rate, and
 hash, replay (a stored name is acknowledged again), signature and rate are
 checked; then, under the device's lock, the witnessed head, and
-only then is it stored. Hashing, the signature, SQLite and fsync run on
+only then is it stored (org/witnessing.py). Hashing, the signature, SQLite and fsync run on
 worker threads, so the event loop keeps receiving other uploads meanwhile.
 Errors are `org.answers.Refusal`s, rendered as JSON with a one-line reason.
 """
@@ -32,12 +32,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import math
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -52,12 +49,10 @@ from cleartrace.consent.signed_policy import read_signed_policy
 from cleartrace.errors import (
     BundleError,
     BundleSignatureInvalid,
-    LedgerBroken,
     NotAdmitted,
     StoreError,
     TokenRefused,
 )
-from cleartrace.formats import canonical, rfc3339
 from cleartrace.org.admission import Admission
 from cleartrace.org.answers import (
     HEX64,
@@ -68,8 +63,9 @@ from cleartrace.org.answers import (
     not_admitted,
     store_failure,
 )
-from cleartrace.org.blobstore import BlobStore, bundle_key, head_key
-from cleartrace.org.intake import BodyBudget, EnrolmentRates
+from cleartrace.org.blobstore import BlobStore
+from cleartrace.org.devices import StoredBundle
+from cleartrace.org.intake import BodyBudget, EnrolmentRates, UploadRates
 from cleartrace.org.limits import (
     DEFAULT_BODY_MEMORY_MB,
     DEFAULT_BODY_TIMEOUT,
@@ -80,10 +76,9 @@ from cleartrace.org.limits import (
     DEFAULT_MIN_BODY_RATE_KIB,
     DEFAULT_RATE,
     Rate,
-    TokenBucket,
 )
-from cleartrace.org.registry import Device, Head, Registry, StoredBundle
-from cleartrace.org.witness import HEAD_VERSION, sign_head
+from cleartrace.org.registry import Registry
+from cleartrace.org.witnessing import HeadWitness
 from cleartrace.upload.bundle import (
     Bundle,
     parse_bundle,
@@ -176,12 +171,10 @@ class Collector:
             header_timeout=header_timeout,
             min_body_rate=min_body_rate,
         )
-        self._clock = clock
-        #: Signs the head files (org/witness.py); None writes them unsigned.
-        self.witness = witness
-        self._buckets: dict[str, TokenBucket] = {}
+        self._uploads = UploadRates(rate, clock)
+        #: Stores bundles, moves witnessed heads and keeps the head files in step.
+        self.heads = HeadWitness(registry, store, witness)
         self._locks: dict[str, asyncio.Lock] = {}
-        self._head_locks: dict[str, threading.Lock] = {}
         self.app = Starlette(
             routes=[
                 Route("/v1/enroll", self._enroll, methods=["POST"]),
@@ -272,10 +265,13 @@ class Collector:
                     seen = await _off_loop(self._examine, raw, name)
                     if isinstance(seen, StoredBundle):
                         return await self._replayed(seen)
-                    self._rate_limit(seen.device)
+                    try:
+                        self._uploads.take(seen.device)
+                    except NotAdmitted as exc:
+                        raise _too_many_uploads(exc.retry_after) from None
                     # One device's bundles are witnessed and stored one at a time, in order.
                     async with self._locks.setdefault(seen.device, asyncio.Lock()):
-                        done = await _off_loop(self._witness_and_store, seen)
+                        done = await _off_loop(self.heads.accept, seen)
             except NotAdmitted as exc:
                 raise not_admitted(exc) from None
             if isinstance(done, StoredBundle):
@@ -324,133 +320,19 @@ class Collector:
             raise Refusal(401, exc.reason, str(exc)) from None
         return bundle
 
-    def _witness_and_store(self, bundle: Bundle) -> StoredBundle | _Accepted:
-        """Check the witnessed head, store, move the head (worker thread, device lock held).
-
-        Bundle first, then the registry, then the head file: the head file is
-        never ahead of collector.db, so every counter a head file carries was
-        committed and none is handed out twice. A crash after the bundle leaves
-        one the device sends again (accepted then); a crash after the commit, a
-        head file behind the registry, which `rewrite_heads` puts right.
-        """
-        stored = self.registry.stored(bundle.name)  # raced in on another connection
-        if stored is not None:
-            return stored
-        device = self.registry.device(bundle.device)
-        assert device is not None  # checked in _examine; devices are never removed
-        base, head = Head(*bundle.base), Head(*bundle.head)
-        if base != device.head:
-            raise _head_mismatch(base, device.head)
-        when = rfc3339(datetime.now(UTC))
-        self.store.put(bundle_key(bundle.name), bundle.raw)
-        with self._head_lock(bundle.device):
-            try:
-                moved = self.registry.accept(
-                    name=bundle.name,
-                    device=bundle.device,
-                    size=len(bundle.raw),
-                    base=base,
-                    head=head,
-                    when=when,
-                )
-            except LedgerBroken:  # only if the registry was changed behind the lock's back
-                current = self.registry.device(bundle.device)
-                raise _head_mismatch(base, current.head if current else device.head) from None
-            # The head file mirrors collector.db, which is the durable record (synced on
-            # commit); `rewrite_heads` repairs a mirror a crash left behind, so the file
-            # is not synced on its own (that would be the slowest part of a small upload).
-            self.store.put(head_key(device.hex), self._head_doc(moved), durable=False)
-        return _Accepted(device=bundle.device, head=head)
-
     async def _replayed(self, stored: StoredBundle) -> Response:
         known = await _off_loop(self.registry.device, stored.device)
         head = known.head.as_json() if known is not None else None
         return JSONResponse({"bundle": stored.name, "head": head, "stored": False})
 
-    def _head_lock(self, device: str) -> threading.Lock:
-        """Held (on a worker thread) while a device's head moves in the registry and
-        its head file is written, so that file is never overwritten with an older head
-        (dict.setdefault is atomic under the GIL: two threads get the same lock)."""
-        return self._head_locks.setdefault(device, threading.Lock())
 
-    def _head_doc(self, device: Device) -> bytes:
-        """heads/<device>.json (docs/bundle-format.md): the witnessed head, the
-        bundle that brought it, when, and the witness counter it was accepted
-        under; signed with the witness key (Ed25519 is deterministic, so the
-        same registry row always gives the same bytes)."""
-        doc = {
-            "v": HEAD_VERSION,
-            "device": device.device,
-            "seq": device.head.seq,
-            "hash": device.head.hash,
-            "bundle": device.head_bundle,
-            "time": device.head_time,
-            "counter": device.head_counter,
-        }
-        return canonical(doc) if self.witness is None else sign_head(doc, self.witness)
-
-    def rewrite_heads(self, stop: Callable[[], bool] = lambda: False) -> int:
-        """Make every heads/<device>.json match collector.db again; returns how many changed.
-
-        Run at start-up, before serving (after a crash a head file may be
-        behind or missing from what the registry holds), and then every
-        `--recheck-heads` seconds while serving: a head file someone replaced
-        in the store (an older one put back) is rewritten and logged, not left
-        for ingest alone to notice. `stop()` true ends the pass before the next
-        device (the collector shutting down). Each file is read and written under its
-        device's head lock, from the registry's row as it is then, so an upload
-        moving the same head meanwhile cannot be overwritten with an older one.
-
-        Raises:
-            StoreError: the store cannot be read or written.
-        """
-        changed: list[str] = []
-        for listed in self.registry.devices():
-            if stop():
-                break
-            with self._head_lock(listed.device):
-                device = self.registry.device(listed.device)
-                if device is None or device.head_bundle is None:
-                    continue
-                doc = self._head_doc(device)
-                key = head_key(device.hex)
-                try:
-                    current: bytes | None = self.store.get(key)
-                except StoreError:
-                    current = None
-                if current != doc:
-                    self.store.put(key, doc)
-                    changed.append(device.hex[:16])
-        if changed:
-            named = ", ".join(changed[:10]) + (", …" if len(changed) > 10 else "")
-            log.warning(
-                "rewrote %d head file(s) to match the registry (devices %s): a crash or an "
-                "upgrade left them behind, or someone else changed the store",
-                len(changed),
-                named,
-            )
-        return len(changed)
-
-    def _rate_limit(self, device: str) -> None:
-        now = self._clock()
-        bucket = self._buckets.get(device)
-        if bucket is None:
-            bucket = self._buckets[device] = TokenBucket(self.rate, now)
-        wait = bucket.take(now)
-        if wait > 0:
-            seconds = max(1, math.ceil(wait))
-            raise Refusal(
-                429,
-                "rate-limited",
-                f"too many uploads from this device; try again in {seconds} s",
-                headers={"Retry-After": str(seconds)},
-            )
-
-
-@dataclass(frozen=True, slots=True)
-class _Accepted:
-    device: str
-    head: Head
+def _too_many_uploads(seconds: int) -> Refusal:
+    return Refusal(
+        429,
+        "rate-limited",
+        f"too many uploads from this device; try again in {seconds} s",
+        headers={"Retry-After": str(seconds)},
+    )
 
 
 def _hash_mismatch() -> Refusal:
@@ -459,15 +341,4 @@ def _hash_mismatch() -> Refusal:
         "hash-mismatch",
         "the body's SHA-256 is not the name in the URL: the upload was damaged or cut "
         "short; send it again",
-    )
-
-
-def _head_mismatch(base: Head, witnessed: Head) -> Refusal:
-    return Refusal(
-        409,
-        "head-mismatch",
-        f"the bundle's ledger starts at record {base.seq}, but the collector witnessed this "
-        f"device's ledger up to record {witnessed.seq}: a rewritten or truncated ledger, or "
-        "a bundle built on a stale head",
-        extra={"head": witnessed.as_json()},
     )

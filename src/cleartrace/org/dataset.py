@@ -1,4 +1,4 @@
-"""The training dataset: Parquet and JSON Lines files, hive-partitioned by day and device.
+"""The training dataset on disk: its files, hive-partitioned by day and device, and its manifest.
 
 Layout (docs/dataset.md documents it for the dataset's readers)::
 
@@ -12,12 +12,7 @@ of one; the manifest records, per bundle, what decided its rows and which
 files hold them, which is how a re-run knows to leave a file alone, rewrite
 it, or delete it. Files are created 0600 and directories 0700: the dataset
 holds what people typed; share it through the data platform's access control.
-
-Columns are built with pyarrow.compute over the whole table. Constant
-columns (device, subject, session, bundle) and the kind and category are
-dictionary-encoded in memory, which Parquet stores as its own dictionary
-pages; readers see plain strings (the Arrow schema is not stored in the
-file, so pyarrow does not restore the in-memory dictionary type either).
+The rows are shaped in org/rows.py and serialised in org/dataset_files.py.
 """
 
 from __future__ import annotations
@@ -27,246 +22,28 @@ import datetime as dt
 import json
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
+from cleartrace.consent.coverage_arrow import first_at_or_after
 from cleartrace.errors import UsageError
-from cleartrace.events import CATEGORY_OF_KIND, Kind, char_of_keysym
 from cleartrace.faults import fault_point
-from cleartrace.org import FORMATS
-from cleartrace.org.coverage import first_at_or_after
+from cleartrace.org.dataset_files import to_jsonl, to_parquet
+from cleartrace.org.rows import DATASET_VERSION, device_dir, rows_table
 from cleartrace.paths import exclusive_lock, write_private, write_private_bytes
-from cleartrace.review.export import key_name
 
-__all__ = [
-    "DATASET_VERSION",
-    "FORMATS",
-    "MANIFEST",
-    "SCHEMA",
-    "BundleEntry",
-    "Dataset",
-    "device_dir",
-    "rows_table",
-    "to_jsonl",
-]
+__all__ = ["MANIFEST", "BundleEntry", "Dataset", "WriteResult"]
 
 log = logging.getLogger(__name__)
 
-DATASET_VERSION = 1
 MANIFEST = Path("_cleartrace") / "manifest.json"
 _LOCK = Path("_cleartrace") / "lock"
 _MANIFEST_TYPE = "cleartrace-dataset-manifest"
 _DAY_NS = 86_400 * 10**9
-
-#: What a reader sees (docs/dataset.md). `time` is microseconds: Spark cannot
-#: read Parquet TIMESTAMP(NANOS), and input events carry no finer meaning.
-SCHEMA = pa.schema(
-    [
-        pa.field("time", pa.timestamp("us", tz="UTC"), nullable=False),
-        pa.field("device", pa.string(), nullable=False),
-        pa.field("subject", pa.string(), nullable=False),
-        pa.field("session", pa.string(), nullable=False),
-        pa.field("bundle", pa.string(), nullable=False),
-        pa.field("kind", pa.string(), nullable=False),
-        pa.field("category", pa.string()),
-        pa.field("keysym", pa.int32()),
-        pa.field("char", pa.string()),
-        pa.field("key", pa.string()),
-        pa.field("x", pa.int32()),
-        pa.field("y", pa.int32()),
-        pa.field("button", pa.int32()),
-        pa.field("dx", pa.int32()),
-        pa.field("dy", pa.int32()),
-        pa.field("app", pa.string()),
-        pa.field("title", pa.string()),
-    ],
-    metadata={"cleartrace.dataset.version": str(DATASET_VERSION)},
-)
-
-
-def _by_kind(name_of: Callable[[Kind], str]) -> pa.Array:
-    """A lookup indexed by the kind value; only known kinds reach the writer
-    (coverage drops the others as violations)."""
-    names = [""] * 256
-    for kind in Kind:
-        names[int(kind)] = name_of(kind)
-    return pa.array(names, pa.string())
-
-
-_KIND_NAMES = _by_kind(lambda kind: kind.name.lower())
-# Markers have no category: their category index is null, so their entry is never read.
-_CATEGORY_NAMES = _by_kind(lambda kind: getattr(CATEGORY_OF_KIND[kind], "value", ""))
-_KEYS = (int(Kind.KEY_DOWN), int(Kind.KEY_UP))
-_POINTER = (int(Kind.MOVE), int(Kind.BUTTON_DOWN), int(Kind.BUTTON_UP), int(Kind.SCROLL))
-_BUTTONS = (int(Kind.BUTTON_DOWN), int(Kind.BUTTON_UP))
-_MARKERS = (int(Kind.EXCLUDED_START), int(Kind.EXCLUDED_END))
-_NULL_INT = pa.scalar(None, pa.int32())
-_NULL_STR = pa.scalar(None, pa.string())
-
-
-def device_dir(device: str) -> str:
-    """The partition value of a device: the first 16 hex digits of its fingerprint."""
-    return device.removeprefix("sha256:")[:16]
-
-
-def _constant(value: str, n: int) -> pa.DictionaryArray:
-    return pa.DictionaryArray.from_arrays(
-        pa.repeat(pa.scalar(0, pa.int8()), n), pa.array([value], pa.string())
-    )
-
-
-def _char(keysym: int) -> str | None:
-    char = char_of_keysym(keysym)
-    # A lone surrogate is no character anyone typed, and no valid UTF-8.
-    return None if char is None or 0xD800 <= ord(char) <= 0xDFFF else char
-
-
-def _key_columns(keysym: pa.Array) -> tuple[pa.Array, pa.Array]:
-    """`char` and `key` for a keysym column: computed once per distinct keysym."""
-    encoded = pc.dictionary_encode(keysym)
-    distinct = encoded.dictionary.to_pylist()
-    chars = [_char(k) for k in distinct]
-    names = [None if c is not None else key_name(k) for k, c in zip(distinct, chars, strict=True)]
-    indices = encoded.indices
-    return (
-        pc.take(pa.array(chars, pa.string()), indices),
-        pc.take(pa.array(names, pa.string()), indices),
-    )
-
-
-def _where(mask: pa.Array, values: pa.Array) -> pa.Array:
-    return pc.if_else(mask, values, _NULL_INT)
-
-
-def rows_table(
-    events: pa.Table, *, device: str, subject: str, session: str, bundle: str
-) -> pa.Table:
-    """The dataset rows of kept events (`EVENT_SCHEMA`, only known kinds).
-
-    The result has SCHEMA's names and order; the string columns that repeat
-    are dictionary-encoded (`SCHEMA` is what a reader sees).
-    """
-    n = events.num_rows
-    t = events.column("t_ns").combine_chunks()
-    kind = events.column("kind").combine_chunks()
-    a, b, c, d = (events.column(x).combine_chunks() for x in "abcd")
-    is_key = pc.is_in(kind, pa.array(_KEYS, pa.uint8()))
-    is_pointer = pc.is_in(kind, pa.array(_POINTER, pa.uint8()))
-    is_button = pc.is_in(kind, pa.array(_BUTTONS, pa.uint8()))
-    is_scroll = pc.equal(kind, int(Kind.SCROLL))
-    is_marker = pc.is_in(kind, pa.array(_MARKERS, pa.uint8()))
-    is_focus = pc.equal(kind, int(Kind.FOCUS))
-    keysym = _where(is_key, a)
-    char, key = _key_columns(keysym)
-    kind_index = kind.cast(pa.int16())
-    category_index = pc.if_else(is_marker, pa.scalar(None, pa.int16()), kind_index)
-    columns = [
-        pc.divide(t, 1000).cast(pa.timestamp("us", tz="UTC")),
-        _constant(device_dir(device), n),
-        _constant(subject, n),
-        _constant(session, n),
-        _constant(bundle, n),
-        pa.DictionaryArray.from_arrays(kind_index, _KIND_NAMES),
-        pa.DictionaryArray.from_arrays(category_index, _CATEGORY_NAMES),
-        keysym,
-        char,
-        key,
-        _where(is_pointer, a),
-        _where(is_pointer, b),
-        _where(is_button, c),
-        _where(is_scroll, c),
-        _where(is_scroll, d),
-        # Only a focus event names an application or a title (coverage reports
-        # any other row carrying one as a violation and clears it).
-        pc.if_else(is_focus, events.column("app").combine_chunks(), _NULL_STR),
-        pc.if_else(is_focus, events.column("title").combine_chunks(), _NULL_STR),
-    ]
-    return pa.Table.from_arrays(columns, names=SCHEMA.names)
-
-
-def _json_strings(values: pa.Array) -> pa.Array:
-    """Each string as a JSON string literal (null as `null`), escaped once per distinct value."""
-    if not isinstance(values, pa.DictionaryArray):
-        values = pc.dictionary_encode(values)
-    literals = [json.dumps(v, ensure_ascii=False) for v in values.dictionary.to_pylist()]
-    return pc.fill_null(pc.take(pa.array(literals, pa.string()), values.indices), "null")
-
-
-def _json_numbers(values: pa.Array) -> pa.Array:
-    return pc.fill_null(pc.cast(values, pa.string()), "null")
-
-
-def to_jsonl(rows: pa.Table) -> bytes:
-    """The rows as JSON Lines: one object per row, keys in schema order, null as null.
-
-    Built column-wise: strings are escaped once per distinct value with the
-    standard library's JSON encoder and joined with pyarrow.compute, a slice
-    of rows at a time (a string array holds at most 2 GiB).
-    """
-    step = 1 << 20
-    return b"".join(_jsonl(rows.slice(i, step)) for i in range(0, rows.num_rows, step))
-
-
-def _jsonl(rows: pa.Table) -> bytes:
-    time = rows.column("time").combine_chunks().cast(pa.timestamp("us"))
-    pieces: list[pa.Array | str] = [
-        '{"time":"',
-        pc.binary_replace_slice(time.cast(pa.string()), 10, 11, "T"),
-        'Z"',
-    ]
-    for name in SCHEMA.names[1:]:
-        column = rows.column(name).combine_chunks()
-        pieces.append(f',"{name}":')
-        if pa.types.is_integer(SCHEMA.field(name).type):
-            pieces.append(_json_numbers(column))
-        else:
-            pieces.append(_json_strings(column))
-    pieces.append("}\n")
-    # Adjacent literals merge, so the join has fewer arguments.
-    merged: list[pa.Array | str] = []
-    for piece in pieces:
-        if isinstance(piece, str) and merged and isinstance(merged[-1], str):
-            merged[-1] += piece
-        else:
-            merged.append(piece)
-    lines = pc.binary_join_element_wise(*merged, "")
-    return b"".join(_string_data(chunk) for chunk in _chunks(lines))
-
-
-def _chunks(values: pa.Array | pa.ChunkedArray) -> Iterable[pa.Array]:
-    return values.chunks if isinstance(values, pa.ChunkedArray) else [values]
-
-
-def _string_data(values: pa.Array) -> bytes:
-    """The concatenated bytes of a string array without nulls (its data buffer, sliced)."""
-    offsets = pa.Array.from_buffers(
-        pa.int32(), len(values) + 1, [None, values.buffers()[1]], offset=values.offset
-    )
-    start, end = offsets[0].as_py(), offsets[len(values)].as_py()
-    data = values.buffers()[2]
-    return b"" if data is None else data.slice(start, end - start).to_pybytes()
-
-
-def _parquet_bytes(rows: pa.Table) -> bytes:
-    sink = pa.BufferOutputStream()
-    # zstd: about a third smaller than snappy at the same writing speed here.
-    # store_schema=False: readers get plain strings, not the in-memory dictionaries
-    # (which also leaves out the schema's metadata: the version is added by hand).
-    with pq.ParquetWriter(sink, rows.schema, compression="zstd", store_schema=False) as writer:
-        writer.write_table(rows)
-        writer.add_key_value_metadata(
-            {k.decode(): v.decode() for k, v in (SCHEMA.metadata or {}).items()}
-        )
-    return bytes(sink.getvalue().to_pybytes())
-
-
-# -- the manifest and the files ----------------------------------------------------------
 
 
 @dataclass
@@ -486,7 +263,7 @@ class Dataset:
                 session=entry.session or "",
                 bundle=name,
             )
-            data = _parquet_bytes(table) if fmt == "parquet" else to_jsonl(table)
+            data = to_parquet(table) if fmt == "parquet" else to_jsonl(table)
             write_private_bytes(path, data, "dataset file")
             fault_point("ingest.file")
             written.append(rel)

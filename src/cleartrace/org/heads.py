@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from cleartrace.consent.records import GENESIS, record_hash
 from cleartrace.errors import DeviceRefused, UsageError
-from cleartrace.org.registry import Device
+from cleartrace.org.devices import Device
 from cleartrace.org.witness import HEAD_VERSION, verify_head
 from cleartrace.paths import write_private
 

@@ -17,6 +17,8 @@ For a source (a collector's directory or s3://bucket/prefix, read through
 3. fold the ledger into a `Coverage`, apply it to each bundle's events and
    write the kept rows (org.dataset).
 
+The ledger is rebuilt in org/segments.py, the report is org/ingest_summary.py.
+
 The dataset then holds exactly the rows of the bundles ingested by this run:
 rows of bundles rejected now, or gone from the source, are removed too.
 Re-runs are cheap where nothing changed: a bundle whose coverage key (what
@@ -32,7 +34,7 @@ import logging
 import sys
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,102 +42,27 @@ import pyarrow as pa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from tqdm import tqdm
 
-from cleartrace.consent.records import GENESIS, check_signature, record_hash
-from cleartrace.consent.verify import format_problem
+from cleartrace.consent.coverage import Coverage, coverage_of
 from cleartrace.errors import BundleError, DeviceRefused, LedgerBroken, StoreError, UsageError
 from cleartrace.faults import fault_point
+from cleartrace.org import FORMATS
 from cleartrace.org.blobstore import BlobStore, S3Store, bundle_key, open_store
-from cleartrace.org.coverage import REASONS, Coverage, coverage_of
-from cleartrace.org.dataset import FORMATS, BundleEntry, Dataset
+from cleartrace.org.dataset import BundleEntry, Dataset
 from cleartrace.org.heads import AcceptedHeads, HeadChecks
+from cleartrace.org.ingest_summary import IngestSummary, Rejection
 from cleartrace.org.keys import BundleKeys, load_bundle_keys
-from cleartrace.org.registry import read_devices
+from cleartrace.org.registry_db import read_devices
+from cleartrace.org.segments import assemble_ledger
 from cleartrace.org.witness import load_public
 from cleartrace.upload.bundle import Bundle, open_bundle, parse_bundle, verify_signature
 
-__all__ = ["IngestSummary", "Rejection", "assemble_ledger", "ingest"]
+__all__ = ["ingest"]
 
 log = logging.getLogger(__name__)
 
 #: Decrypted event tables kept between reading a device's ledger and writing
 #: its rows; beyond this they are decrypted again (bundles are re-read too).
 _MEMORY_BUDGET = 1 << 30
-
-
-@dataclass(frozen=True, slots=True)
-class Rejection:
-    """A bundle not ingested: `reason` is a short id, `detail` one line for people."""
-
-    bundle: str
-    device: str | None
-    reason: str
-    detail: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "bundle": self.bundle,
-            "device": self.device,
-            "reason": self.reason,
-            "detail": self.detail,
-        }
-
-
-@dataclass
-class IngestSummary:
-    """What one run did; `as_dict()` is what `--json` prints."""
-
-    bundles_read: int = 0
-    bundles_ingested: int = 0
-    bundles_unchanged: int = 0
-    devices: int = 0
-    events_kept: int = 0
-    dropped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REASONS, 0))
-    titles_removed: dict[str, int] = field(default_factory=dict)
-    violations: list[dict[str, Any]] = field(default_factory=list)
-    rejected: list[Rejection] = field(default_factory=list)
-    devices_rejected: dict[str, str] = field(default_factory=dict)
-    files_written: int = 0
-    files_removed: int = 0
-
-    @property
-    def ok(self) -> bool:
-        """No bundle and no device was rejected."""
-        return not self.rejected and not self.devices_rejected
-
-    def add(self, name: str, entry: BundleEntry) -> None:
-        self.bundles_ingested += 1
-        self.events_kept += entry.rows
-        for reason, count in entry.dropped.items():
-            self.dropped[reason] = self.dropped.get(reason, 0) + count
-        for reason, count in entry.titles_removed.items():
-            self.titles_removed[reason] = self.titles_removed.get(reason, 0) + count
-        if entry.violations:
-            self.violations.append(
-                {
-                    "bundle": name,
-                    "device": entry.device,
-                    "session": entry.session,
-                    "events": sum(entry.violations.values()),
-                    "by_category": dict(sorted(entry.violations.items())),
-                }
-            )
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "bundles": {
-                "read": self.bundles_read,
-                "ingested": self.bundles_ingested,
-                "unchanged": self.bundles_unchanged,
-                "rejected": len(self.rejected),
-            },
-            "devices": self.devices,
-            "devices_rejected": self.devices_rejected,
-            "events": {"kept": self.events_kept, "dropped": self.dropped},
-            "titles_removed": self.titles_removed,
-            "violations": self.violations,
-            "rejected": [r.as_dict() for r in self.rejected],
-            "files": {"written": self.files_written, "removed": self.files_removed},
-        }
 
 
 @dataclass
@@ -151,85 +78,6 @@ class _Item:
     head: tuple[int, str]
     raw: bytes | None = None
     events: pa.Table | None = None
-
-
-def _check_record(record: Mapping[str, Any], key: Ed25519PublicKey, seq: int, prev: str) -> str:
-    """Check one record of a segment; returns its hash.
-
-    Raises:
-        DeviceRefused: bad number, signature, link or format.
-    """
-    if record.get("seq") != seq:
-        raise DeviceRefused("ledger-gap", f"record {seq} is missing; the segment has another")
-    try:
-        check_signature(record, key)
-    except LedgerBroken:
-        raise DeviceRefused(
-            "ledger-bad-signature", f"record {seq} is not signed by the device key"
-        ) from None
-    if record.get("prev") != prev:
-        raise DeviceRefused(
-            "ledger-rewritten",
-            f"record {seq} does not follow record {seq - 1} (the ledger was rewritten)",
-        )
-    problem = format_problem(record)
-    if problem is not None:
-        raise DeviceRefused("ledger-bad-record", f"record {seq}: {problem}")
-    return record_hash(record)
-
-
-def assemble_ledger(
-    key: Ed25519PublicKey,
-    segments: Sequence[tuple[str, tuple[int, str], tuple[int, str], Sequence[Mapping[str, Any]]]],
-) -> list[dict[str, Any]]:
-    """Rebuild a device's ledger from its bundles' (name, base, head, records),
-    ordered by base then head.
-
-    Raises:
-        DeviceRefused: a gap, a fork, a rewritten or badly signed record, or a
-            segment that does not match its bundle's header.
-    """
-    records: list[dict[str, Any]] = []
-    hashes: list[str] = []
-    for name, (base_seq, base_hash), (head_seq, head_hash), segment in segments:
-        short = name[:16]
-        if base_seq > len(records):
-            raise DeviceRefused(
-                "ledger-gap",
-                f"records {len(records) + 1}..{base_seq} are in no bundle (bundle {short} "
-                "builds on them)",
-            )
-        known = GENESIS if base_seq == 0 else hashes[base_seq - 1]
-        if base_hash != known:
-            raise DeviceRefused(
-                "ledger-rewritten",
-                f"bundle {short} builds on another record {base_seq} than the earlier bundles "
-                "(the ledger was rewritten)",
-            )
-        if len(segment) != head_seq - base_seq:
-            raise DeviceRefused(
-                "ledger-bad-record",
-                f"bundle {short} holds {len(segment)} records, its header says "
-                f"{head_seq - base_seq}",
-            )
-        prev = base_hash
-        for offset, record in enumerate(segment):
-            seq = base_seq + 1 + offset
-            digest = _check_record(record, key, seq, prev)
-            if seq <= len(records):
-                if hashes[seq - 1] != digest:
-                    raise DeviceRefused(
-                        "ledger-fork", f"bundle {short} holds another record {seq} (a fork)"
-                    )
-            else:
-                records.append(dict(record))
-                hashes.append(digest)
-            prev = digest
-        if prev != head_hash:
-            raise DeviceRefused(
-                "ledger-bad-record", f"bundle {short}: its header's head is not its last record"
-            )
-    return records
 
 
 class _Run:
@@ -322,10 +170,10 @@ class _Run:
             head = self.heads.witnessed(device, witnessed)
             records = assemble_ledger(opened[0].device_public_key, segments)
             self.heads.check(device, records, head)
-        except DeviceRefused as exc:
+        except (DeviceRefused, LedgerBroken) as exc:
             self.summary.devices_rejected[device] = exc.reason
             for item in opened:
-                self.reject(item.name, device, exc.reason, f"device {device[:23]}: {exc.detail}")
+                self.reject(item.name, device, exc.reason, f"device {device[:23]}: {exc}")
             return
         self.heads.accept(device, records, head)
         # Saved before any of the device's files: a crash from here on leaves the

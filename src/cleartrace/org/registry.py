@@ -12,125 +12,31 @@ same transaction stamps the new head with the next value of one
 collector-wide counter (the `witness` table), which the signed head files
 carry: a head file with a lower counter than one seen before is an old one
 put back (org/heads.py).
+
+The file itself (schema, upgrades, the read-only view ingest takes) is
+org/registry_db.py; the device and bundle records are org/devices.py.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NamedTuple
 
 from cleartrace.consent.records import GENESIS
 from cleartrace.errors import LedgerBroken, TokenRefused, UsageError
 from cleartrace.formats import key_fingerprint, rfc3339
+from cleartrace.org.devices import DEVICE_SELECT, Device, Head, StoredBundle, device_of_row
+from cleartrace.org.registry_db import open_db, secure_delete
 from cleartrace.store.db import transaction, translate_errors
 
-__all__ = [
-    "DB_NAME",
-    "NO_HEAD",
-    "Device",
-    "Head",
-    "Registry",
-    "StoredBundle",
-    "read_devices",
-]
-
-#: The registry's file name inside the collector's data directory.
-DB_NAME = "collector.db"
-SCHEMA_VERSION = 2
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS tokens (
-    hash    TEXT PRIMARY KEY,      -- hex SHA-256 of the token; the token itself is never kept
-    created TEXT NOT NULL,
-    used    TEXT                   -- when it enrolled a device; NULL while still valid
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS devices (
-    device      TEXT PRIMARY KEY,  -- "sha256:<hex>" of the raw Ed25519 public key
-    public_key  BLOB NOT NULL,     -- raw 32 bytes
-    subject     TEXT NOT NULL,     -- pseudonymous subject id (32 hex), chosen here
-    enrolled_at TEXT NOT NULL,
-    head_seq    INTEGER NOT NULL DEFAULT 0,
-    head_hash   TEXT NOT NULL,     -- witnessed ledger head; seq 0 and 64 zeros for none
-    head_bundle TEXT,              -- the bundle that brought that head
-    head_time   TEXT,
-    head_counter INTEGER NOT NULL DEFAULT 0  -- witness counter when that head was accepted
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS witness (
-    id      INTEGER PRIMARY KEY CHECK (id = 1),
-    counter INTEGER NOT NULL       -- bumped with every accepted head; never goes down
-);
-CREATE TABLE IF NOT EXISTS bundles (
-    name     TEXT PRIMARY KEY,     -- hex SHA-256 of the bundle's bytes
-    device   TEXT NOT NULL REFERENCES devices(device),
-    size     INTEGER NOT NULL,
-    received TEXT NOT NULL
-) WITHOUT ROWID;
-"""
-
-
-class Head(NamedTuple):
-    """A ledger head: the last record's sequence number and hash."""
-
-    seq: int
-    hash: str
-
-    def as_json(self) -> dict[str, object]:
-        return {"seq": self.seq, "hash": self.hash}
-
-
-#: The head of a device that has uploaded nothing yet.
-NO_HEAD = Head(0, GENESIS)
-
-
-@dataclass(frozen=True, slots=True)
-class Device:
-    """An enrolled device and the ledger head the collector witnessed for it."""
-
-    device: str
-    public_key: bytes
-    subject: str
-    enrolled_at: str
-    head: Head
-    head_bundle: str | None
-    head_time: str | None
-    #: The witness counter stamped on the head when it was accepted (0: none yet).
-    head_counter: int = 0
-
-    @property
-    def hex(self) -> str:
-        """The fingerprint without its "sha256:" prefix, as URLs and file names carry it."""
-        return self.device.removeprefix("sha256:")
-
-    def as_json(self) -> dict[str, object]:
-        return {
-            "device": self.device,
-            "subject": self.subject,
-            "enrolled_at": self.enrolled_at,
-            "head": self.head.as_json(),
-            "head_bundle": self.head_bundle,
-            "head_time": self.head_time,
-            "head_counter": self.head_counter,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class StoredBundle:
-    """A bundle the collector accepted."""
-
-    name: str
-    device: str
-    size: int
-    received: str
+__all__ = ["Registry"]
 
 
 def _token_hash(token: str) -> bytes:
@@ -167,35 +73,7 @@ class Registry:
             StoreCorrupt: the file is not a usable SQLite database.
             StoreError: any other database failure.
         """
-        try:
-            data.mkdir(mode=0o700, parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UsageError(
-                f"cannot create the collector's data directory {data}: {exc.strerror}; "
-                "choose a directory you can write to"
-            ) from exc
-        path = data / DB_NAME
-        if not path.exists():
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600))
-        with translate_errors(path):
-            conn = sqlite3.connect(
-                path, timeout=10.0, isolation_level=None, check_same_thread=False
-            )
-            try:
-                conn.execute("PRAGMA journal_mode=WAL")
-                _secure_delete(conn)
-                # FULL: an acknowledged head must survive a power cut, or the device's
-                # next bundle (built on that head) would be refused for good.
-                conn.execute("PRAGMA synchronous=FULL")
-                conn.execute("PRAGMA foreign_keys=ON")
-                conn.executescript(_SCHEMA)
-                with transaction(conn, path):
-                    _upgrade(conn)
-                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            except BaseException:
-                conn.close()
-                raise
-        return cls(conn, path)
+        return cls(*open_db(data))
 
     def close(self) -> None:
         with self._lock:
@@ -224,7 +102,7 @@ class Registry:
                     reader = sqlite3.connect(
                         self._path, timeout=10.0, isolation_level=None, check_same_thread=False
                     )
-                    _secure_delete(reader)
+                    secure_delete(reader)
                     self._readers.append(reader)
                 self._local.reader = reader
             yield reader
@@ -282,8 +160,8 @@ class Registry:
                 "head_seq, head_hash) VALUES (?, ?, ?, ?, 0, ?)",
                 (device, public_key, secrets.token_hex(16), now, GENESIS),
             )
-            row = conn.execute(_DEVICE_SELECT + " WHERE device = ?", (device,)).fetchone()
-        return _device(row)
+            row = conn.execute(DEVICE_SELECT + " WHERE device = ?", (device,)).fetchone()
+        return device_of_row(row)
 
     # -- devices and heads ------------------------------------------------------------
 
@@ -294,8 +172,8 @@ class Registry:
             StoreError: the database cannot be read.
         """
         with self._read() as conn:
-            rows = conn.execute(_DEVICE_SELECT + " WHERE device = ?", (device,)).fetchall()
-        return _device(rows[0]) if rows else None
+            rows = conn.execute(DEVICE_SELECT + " WHERE device = ?", (device,)).fetchall()
+        return device_of_row(rows[0]) if rows else None
 
     def devices(self) -> list[Device]:
         """Every enrolled device, in enrolment order.
@@ -304,8 +182,8 @@ class Registry:
             StoreError: the database cannot be read.
         """
         with self._read() as conn:
-            rows = conn.execute(_DEVICE_SELECT + " ORDER BY enrolled_at, device").fetchall()
-        return [_device(r) for r in rows]
+            rows = conn.execute(DEVICE_SELECT + " ORDER BY enrolled_at, device").fetchall()
+        return [device_of_row(r) for r in rows]
 
     def stored(self, name: str) -> StoredBundle | None:
         """The accepted bundle called `name`, or None.
@@ -350,6 +228,7 @@ class Registry:
                 raise LedgerBroken(
                     base.seq,
                     "the bundle's ledger does not extend the head the collector witnessed",
+                    "head-mismatch",
                 )
             # UPDATE, then SELECT in the same transaction: RETURNING needs SQLite 3.35.
             conn.execute("UPDATE witness SET counter = counter + 1")
@@ -359,112 +238,5 @@ class Registry:
                 "INSERT INTO bundles(name, device, size, received) VALUES (?, ?, ?, ?)",
                 (name, device, size, when),
             )
-            row = conn.execute(_DEVICE_SELECT + " WHERE device = ?", (device,)).fetchone()
-        return _device(row)
-
-
-def _secure_delete(conn: sqlite3.Connection) -> None:
-    """Zero what a connection deletes or overwrites, so the file keeps no freed rows.
-
-    The pragma is per connection, so every connection sets it: token hashes and
-    device rows that are removed or rewritten do not linger in free pages.
-    """
-    conn.execute("PRAGMA secure_delete=ON")
-
-
-_DEVICE_SELECT = (
-    "SELECT device, public_key, subject, enrolled_at, head_seq, head_hash, head_bundle, "
-    "head_time, head_counter FROM devices"
-)
-
-
-def _upgrade(conn: sqlite3.Connection) -> None:
-    """Bring a registry of schema 1 (no witness counter) up to date, in one transaction.
-
-    Heads accepted before counters existed are numbered in the order they were
-    accepted, so the head files rewritten at start-up carry counters too.
-    """
-    conn.execute("INSERT OR IGNORE INTO witness(id, counter) VALUES (1, 0)")
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(devices)")}
-    if "head_counter" in columns:
-        return
-    conn.execute("ALTER TABLE devices ADD COLUMN head_counter INTEGER NOT NULL DEFAULT 0")
-    heads = conn.execute(
-        "SELECT device FROM devices WHERE head_bundle IS NOT NULL ORDER BY head_time, device"
-    ).fetchall()
-    for counter, (device,) in enumerate(heads, start=1):
-        conn.execute("UPDATE devices SET head_counter = ? WHERE device = ?", (counter, device))
-    conn.execute("UPDATE witness SET counter = ?", (len(heads),))
-
-
-def read_devices(data: Path) -> dict[str, Device]:
-    """The devices of the registry in `data`, by fingerprint, without changing it.
-
-    For ingest, which takes the collector's registry as the authority on
-    witnessed heads and must not change it. SQLite opening a WAL database,
-    even read-only, creates its -wal and -shm files when they are absent, and
-    files created by another user (root, say) could keep the collector from
-    opening its own database. So with no -wal file, which means no connection
-    is open (the last one to close removes it), the database is read as
-    immutable, creating nothing; if a -wal file appears or the database
-    changes meanwhile, it is read again the ordinary way. With a -wal file
-    (the collector running) the ordinary read-only open creates nothing
-    either, but it needs write access to the -shm file: run ingest as the
-    collector's user then.
-
-    Raises:
-        UsageError: no registry there, or one the collector has not upgraded yet.
-        StoreError: the database cannot be read.
-    """
-    path = data / DB_NAME
-    if not path.is_file():
-        raise UsageError(f"{data} holds no collector registry ({DB_NAME}); give 'org serve --data'")
-    wal = path.with_name(DB_NAME + "-wal")
-    if not wal.exists():
-        before = path.stat()
-        rows = _read_devices(path, "immutable=1")
-        after = path.stat()
-        if not wal.exists() and (before.st_mtime_ns, before.st_size) == (
-            after.st_mtime_ns,
-            after.st_size,
-        ):
-            return rows
-    return _read_devices(path, "mode=ro")
-
-
-def _read_devices(path: Path, how: str) -> dict[str, Device]:
-    """Read every device from `path` opened with the URI parameter `how`.
-
-    Raises:
-        UsageError: a registry from before witness counters.
-        StoreError: the database cannot be read.
-    """
-    with translate_errors(path):
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?{how}", uri=True, timeout=10.0)
-        try:
-            ((version,),) = conn.execute("PRAGMA user_version").fetchall()
-            if version < SCHEMA_VERSION:
-                raise UsageError(
-                    f"{path} predates witness counters; start the collector once to upgrade it"
-                )
-            rows = conn.execute(_DEVICE_SELECT).fetchall()
-        finally:
-            conn.close()
-    return {device.device: device for device in map(_device, rows)}
-
-
-def _device(row: tuple[object, ...]) -> Device:
-    device, public_key, subject, enrolled_at, seq, hash_, bundle, when, counter = row
-    assert isinstance(public_key, bytes)
-    assert isinstance(seq, int)
-    assert isinstance(counter, int)
-    return Device(
-        device=str(device),
-        public_key=public_key,
-        subject=str(subject),
-        enrolled_at=str(enrolled_at),
-        head=Head(seq, str(hash_)),
-        head_bundle=None if bundle is None else str(bundle),
-        head_time=None if when is None else str(when),
-        head_counter=counter,
-    )
+            row = conn.execute(DEVICE_SELECT + " WHERE device = ?", (device,)).fetchone()
+        return device_of_row(row)

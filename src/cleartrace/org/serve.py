@@ -218,7 +218,7 @@ def _rechecking_heads(collector: Collector, seconds: float) -> Iterator[None]:
     def loop() -> None:
         while not stop.wait(seconds):
             try:
-                collector.rewrite_heads(stop=stop.is_set)
+                collector.heads.rewrite(stop=stop.is_set)
             except StoreError as exc:
                 log.warning("head files not checked against the registry: %s", exc)
             except Exception as exc:  # the thread must outlive any one pass
@@ -295,7 +295,7 @@ def serve(options: ServeOptions, on_ready: Callable[[str], None]) -> None:
                 # What a crash may have left: temporary files.
                 store.remove_stale_temporaries()
             # Head files a crash left behind the registry, in any store.
-            collector.rewrite_heads()
+            collector.heads.rewrite()
             config = _uvicorn_config(collector, options)
             sock = _bind(options.host, options.port)
             url = _url(sock, tls=options.tls_cert is not None)

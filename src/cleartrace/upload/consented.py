@@ -36,8 +36,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cleartrace.categories import Category
+from cleartrace.consent.coverage import coverage_of
 from cleartrace.events import CATEGORY_OF_KIND, NUMBERS_OF_KIND, Kind
-from cleartrace.org.coverage import coverage_of
 
 __all__ = ["UploadConsent", "categories_of_counts"]
 

@@ -179,7 +179,7 @@ def test_signature_by_another_key_does_not_verify() -> None:
     with pytest.raises(LedgerBroken) as info:
         check_signature(record, Ed25519PrivateKey.generate().public_key())
     assert info.value.seq == 1
-    assert "another key" in info.value.reason
+    assert "another key" in info.value.detail
 
 
 def test_a_record_without_signature_is_broken() -> None:

@@ -71,7 +71,7 @@ def test_modified_field(export: list[str]) -> None:
     export[3] = canonical(record).decode()
     err = broken_at(export)
     assert err.seq == 3
-    assert "signature does not verify" in err.reason
+    assert "signature does not verify" in err.detail
 
 
 def test_bad_signature(export: list[str]) -> None:
@@ -80,14 +80,14 @@ def test_bad_signature(export: list[str]) -> None:
     export[4] = canonical(record).decode()
     err = broken_at(export)
     assert err.seq == 4
-    assert "signature" in err.reason
+    assert "signature" in err.detail
 
 
 def test_deleted_record_names_the_missing_seq(export: list[str]) -> None:
     del export[2]
     err = broken_at(export)
     assert err.seq == 2
-    assert "record 2 is missing" in err.reason
+    assert "record 2 is missing" in err.detail
 
 
 def test_deleted_last_record_is_invisible_without_a_head_but_caught_with_one(
@@ -97,29 +97,29 @@ def test_deleted_last_record_is_invisible_without_a_head_but_caught_with_one(
     assert verify_export(export[:6]).records == 5
     err = broken_at(export[:6], head=head)
     assert err.seq == 6
-    assert "truncated" in err.reason
+    assert "truncated" in err.detail
 
 
 def test_two_records_swapped(export: list[str]) -> None:
     export[2], export[3] = export[3], export[2]
     err = broken_at(export)
     assert err.seq == 2
-    assert "out of order" in err.reason
+    assert "out of order" in err.detail
 
 
 def test_duplicated_record(export: list[str]) -> None:
     export.insert(4, export[3])
     err = broken_at(export)
     assert err.seq == 4
-    assert "record 3 appears again" in err.reason
-    assert "duplicated" in err.reason
+    assert "record 3 appears again" in err.detail
+    assert "duplicated" in err.detail
 
 
 def test_an_earlier_record_replayed_later(export: list[str]) -> None:
     export.insert(5, export[1])
     err = broken_at(export)
     assert err.seq == 5
-    assert "duplicated" in err.reason
+    assert "duplicated" in err.detail
 
 
 def test_a_fork_signed_by_the_device_itself_breaks_the_chain(
@@ -130,7 +130,7 @@ def test_a_fork_signed_by_the_device_itself_breaks_the_chain(
     export[3] = resign(export[3], device_key, session="e" * 32)
     err = broken_at(export)
     assert err.seq == 4
-    assert "hash chain broken" in err.reason
+    assert "hash chain broken" in err.detail
 
 
 def test_a_second_different_record_with_the_same_seq(
@@ -139,14 +139,14 @@ def test_a_second_different_record_with_the_same_seq(
     export.insert(4, resign(export[3], device_key, session="e" * 32))
     err = broken_at(export)
     assert err.seq == 4
-    assert "a second, different record 3" in err.reason
+    assert "a second, different record 3" in err.detail
 
 
 def test_foreign_device_key_in_header(export: list[str]) -> None:
     other = device_fingerprint(Ed25519PrivateKey.generate().public_key())
     err = broken_at(export, expect_device=other)
     assert err.seq == 0
-    assert "foreign device key" in err.reason
+    assert "foreign device key" in err.detail
 
 
 def test_expected_device_may_be_written_in_upper_case(
@@ -164,14 +164,14 @@ def test_header_swapped_for_another_key(export: list[str], tmp_path: Path) -> No
         intruder.close()
     err = broken_at(export)
     assert err.seq == 1
-    assert "another key" in err.reason
+    assert "another key" in err.detail
 
 
 def test_record_signed_by_a_foreign_key_with_a_correct_chain(export: list[str]) -> None:
     export[5] = resign(export[5], Ed25519PrivateKey.generate())
     err = broken_at(export)
     assert err.seq == 5
-    assert "another key" in err.reason
+    assert "another key" in err.detail
 
 
 def test_whole_ledger_re_signed_by_a_foreign_key_needs_the_expected_device(
@@ -185,14 +185,14 @@ def test_whole_ledger_re_signed_by_a_foreign_key_needs_the_expected_device(
         forged.close()
     assert verify_export(lines).records == 1  # internally consistent
     err = broken_at(lines, expect_device=device_fingerprint(device_key.public_key()))
-    assert (err.seq, "foreign device key" in err.reason) == (0, True)
+    assert (err.seq, "foreign device key" in err.detail) == (0, True)
 
 
 def test_truncated_tail_against_a_witnessed_head(export: list[str]) -> None:
     head = (6, record_hash(json.loads(export[6])))
     err = broken_at(export[:4], head=head)
     assert err.seq == 4
-    assert "ends at record 3, but record 6 was witnessed" in err.reason
+    assert "ends at record 3, but record 6 was witnessed" in err.detail
 
 
 def test_rewritten_ledger_differs_from_the_witnessed_head(
@@ -210,7 +210,7 @@ def test_rewritten_ledger_differs_from_the_witnessed_head(
     assert verify_export(export).records == 6
     err = broken_at(export, head=witnessed)
     assert err.seq == 3
-    assert "witnessed head" in err.reason
+    assert "witnessed head" in err.detail
 
 
 @pytest.mark.parametrize(
@@ -231,11 +231,11 @@ def test_header_fingerprint_must_match_its_key(export: list[str]) -> None:
     header = json.loads(export[0])
     header["device"] = "sha256:" + "0" * 64
     err = broken_at([json.dumps(header), *export[1:]])
-    assert (err.seq, "does not match its public key" in err.reason) == (0, True)
+    assert (err.seq, "does not match its public key" in err.detail) == (0, True)
 
 
 def test_empty_file_is_broken_at_zero() -> None:
-    assert "empty" in broken_at([]).reason
+    assert "empty" in broken_at([]).detail
 
 
 @pytest.mark.parametrize(
@@ -253,7 +253,7 @@ def test_garbage_record_line(export: list[str], line: str) -> None:
     export[2] = line
     err = broken_at(export)
     assert err.seq == 2
-    assert "line 3 is not a JSON record" in err.reason
+    assert "line 3 is not a JSON record" in err.detail
 
 
 def test_duplicate_keys_are_refused_even_when_the_last_value_verifies(export: list[str]) -> None:
@@ -274,7 +274,7 @@ def test_a_signed_record_that_carries_content_breaks_format_v1(
     export[6] = resign(export[6], device_key, title="Inbox")
     err = broken_at(export)
     assert err.seq == 6
-    assert "breaks format v1" in err.reason
+    assert "breaks format v1" in err.detail
     assert "Inbox" not in str(err)
 
 
@@ -310,7 +310,7 @@ def test_a_signed_record_with_a_bad_envelope_is_broken(
     export[3] = resign(export[3], device_key, prev=record_hash(json.loads(export[2])))
     err = broken_at(export)
     assert err.seq == 2
-    assert reason in err.reason
+    assert reason in err.detail
 
 
 @pytest.mark.parametrize("text", ["5", "x:" + "a" * 64, "5:abc", "0:" + "a" * 64, "٣:" + "a" * 64])
@@ -367,7 +367,7 @@ def test_an_act_on_a_session_after_it_was_deleted_breaks_the_ledger(
     ledger.append(kind, session=SESSION, **fields)
     err = broken_at(export_of(ledger))
     assert err.seq == 3
-    assert "was deleted at record 2" in err.reason or "was removed at record 2" in err.reason
+    assert "was deleted at record 2" in err.detail or "was removed at record 2" in err.detail
 
 
 def test_acts_on_other_sessions_after_a_deletion_verify(

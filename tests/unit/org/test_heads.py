@@ -21,9 +21,11 @@ from cleartrace.formats import canonical
 from cleartrace.org.blobstore import DirStore, bundle_key, head_key
 from cleartrace.org.collector import Collector
 from cleartrace.org.heads import ACCEPTED_HEADS
-from cleartrace.org.ingest import IngestSummary, ingest
+from cleartrace.org.ingest import ingest
+from cleartrace.org.ingest_summary import IngestSummary
 from cleartrace.org.keys import OrgKeys, generate
-from cleartrace.org.registry import DB_NAME, Registry
+from cleartrace.org.registry import Registry
+from cleartrace.org.registry_db import DB_NAME
 from cleartrace.org.witness import load_or_create, sign_head
 from cleartrace.upload.bundle import parse_bundle
 
@@ -44,7 +46,7 @@ class Witness:
 
     def upload(self, device: Device, raw: bytes) -> str:
         bundle = parse_bundle(raw)
-        self.collector._witness_and_store(bundle)
+        self.collector.heads.accept(bundle)
         return bundle.name
 
     def head(self, device: Device) -> bytes:
@@ -142,7 +144,7 @@ def test_an_older_head_put_back_over_intact_bundles_is_still_a_rollback(
     assert witness.ingest().ok
     witness.put_head(device, old_head)
     assert witness.ingest().devices_rejected == {device.fingerprint: "head-rollback"}
-    witness.collector.rewrite_heads()  # what the collector does at start and every recheck
+    witness.collector.heads.rewrite()  # what the collector does at start and every recheck
     assert witness.ingest().ok
 
 
@@ -256,7 +258,7 @@ def test_version_1_heads_are_read_and_unknown_versions_refused(
     assert rejected(summary) == {name: "head-unreadable"}
     assert "format version 3" in summary.rejected[0].detail
     # Once a counted head was accepted, a version-1 head is an old one put back.
-    witness.collector.rewrite_heads()
+    witness.collector.heads.rewrite()
     assert witness.ingest().ok
     witness.put_head(device, sign_head(doc, witness.key))
     assert witness.ingest().devices_rejected == {device.fingerprint: "head-rollback"}
@@ -281,7 +283,7 @@ def test_a_registry_from_before_counters_numbers_its_heads_on_opening(
     counters = {d.device: d.head_counter for d in witness.registry.devices()}
     assert sorted(counters.values()) == [1, 2]
     witness.collector = Collector(witness.registry, DirStore(world.source), witness=witness.key)
-    assert witness.collector.rewrite_heads() == 2  # now signed with the counters
+    assert witness.collector.heads.rewrite() == 2  # now signed with the counters
     withdraw_keys(first, witness)
     assert witness.registry.device(first.fingerprint).head_counter == 3  # type: ignore[union-attr]
     assert witness.ingest(heads_from=witness.data).ok

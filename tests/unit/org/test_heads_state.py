@@ -25,7 +25,7 @@ from cleartrace.org.dataset import MANIFEST
 from cleartrace.org.heads import ACCEPTED_HEADS, AcceptedHeads, HeadChecks
 from cleartrace.org.ingest import ingest
 from cleartrace.org.keys import OrgKeys, generate
-from cleartrace.org.registry import DB_NAME, read_devices
+from cleartrace.org.registry_db import DB_NAME, read_devices
 from cleartrace.org.witness import sign_head
 
 

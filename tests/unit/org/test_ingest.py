@@ -26,7 +26,8 @@ from cleartrace.errors import UsageError
 from cleartrace.events import Event, Kind
 from cleartrace.org.blobstore import DirStore, S3Store, bundle_key, head_key
 from cleartrace.org.dataset import MANIFEST, Dataset
-from cleartrace.org.ingest import IngestSummary, ingest
+from cleartrace.org.ingest import ingest
+from cleartrace.org.ingest_summary import IngestSummary
 from cleartrace.org.keys import OrgKeys, generate
 from cleartrace.org.witness import load_or_create, sign_head
 from cleartrace.store.db import connect
@@ -531,6 +532,25 @@ def test_ledger_record_signed_by_another_key_rejects_the_device(world: World) ->
     )
     name = world.collector.upload(device, device.bundle(segment=[*records, forged]))
     assert rejected(world.ingest()) == {name: "ledger-bad-signature"}
+
+
+def test_an_approval_signed_after_the_session_was_deleted_rejects_the_device(
+    world: World,
+) -> None:
+    device = world.device()
+    device.give(at(0))
+    session = secrets.token_hex(16)
+    device.act("session.started", at(0.5), session=session)
+    device.act("session.ended", at(2), session=session)
+    device.act("session.deleted", at(3), session=session)
+    # Signed by the device key, yet a deleted session's key is gone: this approval is
+    # forged (or the device is broken), and must not bring the session's rows back.
+    device.act("session.approved", at(4), session=session, by="person")
+    name = world.collector.upload(device, device.bundle(typed("x", at(1)), session))
+    summary = world.ingest()
+    assert rejected(summary) == {name: "ledger-after-deletion"}
+    assert summary.devices_rejected == {device.fingerprint: "ledger-after-deletion"}
+    assert world.rows() == []
 
 
 def test_missing_segment_is_a_gap(world: World) -> None:

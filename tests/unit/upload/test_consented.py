@@ -8,9 +8,9 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cleartrace.categories import Category
+from cleartrace.consent.coverage import coverage_of, time_ns
 from cleartrace.consent.records import GENESIS, make_record, record_hash, sign_record
 from cleartrace.events import Event, Kind
-from cleartrace.org.coverage import coverage_of, time_ns
 from cleartrace.upload.consented import UploadConsent, categories_of_counts
 from cleartrace.upload.events_arrow import events_table
 

@@ -10,9 +10,9 @@ import pyarrow as pa
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from cleartrace.consent.coverage import Coverage, coverage_of, time_ns
 from cleartrace.consent.records import GENESIS, make_record, record_hash, sign_record
 from cleartrace.events import Event, Kind
-from cleartrace.org.coverage import Coverage, coverage_of, time_ns
 from cleartrace.upload.events_arrow import EVENT_SCHEMA, decode_events, encode_events
 
 KEY = Ed25519PrivateKey.generate()

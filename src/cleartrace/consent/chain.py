@@ -1,0 +1,208 @@
+"""The one walk over a device's ledger records, from a base to a head.
+
+`audit verify` walks an export from the genesis value; ingest walks each
+bundle's segment from the record its bundle builds on. Both must refuse the
+same tampering for the same reason, so both call `walk`, which checks, for
+each record in order:
+
+1. `seq` is the next number: a larger one is a deleted record, or a swap when
+   the expected record comes later; a smaller one is a duplicate, a swap or,
+   when it differs from the record already seen, a fork;
+2. its signature verifies with the device key (else the record was modified,
+   or signed by another key);
+3. its `prev` is the hash of the record before (else records were replaced,
+   or two forks were spliced);
+4. its envelope and, for kinds this version knows, its fields follow format v1;
+5. it does not act on a session an earlier record deleted or shredded: once a
+   session is gone from the device, nothing can approve, hold, redact, delete
+   or upload it again, so such a record is forged or the device is broken;
+6. at a witnessed head's number, its hash is the head's, and the records
+   reach that number (else the tail was rewritten or cut off).
+
+Every failure raises `LedgerBroken(seq, detail, reason)`, `seq` the first
+record not proven. The reason ids are part of ingest's report
+(docs/dataset.md): `ledger-gap` (a record missing, swapped or duplicated),
+`ledger-fork`, `ledger-bad-signature`, `ledger-rewritten`,
+`ledger-bad-record`, `ledger-after-deletion`, `ledger-truncated`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from cleartrace.consent.records import (
+    ENVELOPE,
+    GENESIS,
+    KIND_FIELDS,
+    RECORD_VERSION,
+    check_fields,
+    check_signature,
+    record_hash,
+)
+from cleartrace.errors import LedgerBroken
+
+__all__ = [
+    "AFTER_DELETION",
+    "BAD_RECORD",
+    "FORK",
+    "GAP",
+    "REWRITTEN",
+    "TRUNCATED",
+    "RemovedSessions",
+    "format_problem",
+    "walk",
+]
+
+GAP = "ledger-gap"
+FORK = "ledger-fork"
+REWRITTEN = "ledger-rewritten"
+BAD_RECORD = "ledger-bad-record"
+AFTER_DELETION = "ledger-after-deletion"
+TRUNCATED = "ledger-truncated"
+
+_RECORD_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
+_KIND = re.compile(r"[a-z]+\.[a-z]+")
+#: Kinds after which a session no longer exists on the device, and how to say so.
+_REMOVING = {"session.deleted": "deleted", "session.shredded": "removed"}
+
+
+class RemovedSessions:
+    """The sessions a ledger deleted or shredded so far, walking it in order.
+
+    A deleted session's key is destroyed in the transaction that writes its
+    record, so no later act on it (approve, hold, redact, a second deletion)
+    can be genuine. "Later" is by sequence number: ingest walks overlapping
+    segments, and a record seen a second time is not an act after itself.
+    """
+
+    __slots__ = ("_gone",)
+
+    def __init__(self) -> None:
+        self._gone: dict[str, tuple[int, str]] = {}
+
+    def problem(self, record: Mapping[str, Any]) -> str | None:
+        """Why `record` cannot follow the records seen so far, or None; then
+        remembers it when it removes a session."""
+        session, kind, seq = record.get("session"), record.get("kind"), int(record["seq"])
+        if not isinstance(session, str):
+            return None
+        gone = self._gone.get(session)
+        if gone is not None and seq > gone[0]:
+            return (
+                f"'{kind}' acts on session {session[:12]}, which was {gone[1]} at record "
+                f"{gone[0]} (a forged record, or a deletion that did not complete)"
+            )
+        if gone is None and kind in _REMOVING:
+            self._gone[session] = (seq, _REMOVING[str(kind)])
+        return None
+
+
+def format_problem(record: Mapping[str, Any]) -> str | None:
+    """What keeps `record` from being a well-formed v1 record (version, time,
+    kind, that kind's fields), or None; the signature and chain are checked apart."""
+    if record.get("v") != RECORD_VERSION:
+        return "the record format is not v1; update cleartrace"
+    time, kind = record.get("time"), record.get("kind")
+    if not isinstance(time, str) or not _RECORD_TIME.fullmatch(time):
+        return "'time' is not a UTC time with milliseconds"
+    if not isinstance(kind, str) or not _KIND.fullmatch(kind):
+        return "'kind' is not of the form 'area.event'"
+    if kind in KIND_FIELDS:
+        try:
+            check_fields(kind, {k: v for k, v in record.items() if k not in ENVELOPE})
+        except ValueError as exc:
+            return f"the '{kind}' record breaks format v1: {exc}"
+    return None
+
+
+def _misplaced(
+    seq: int,
+    expected: int,
+    record: Mapping[str, Any],
+    before: Sequence[Mapping[str, Any]],
+    rest: Sequence[Mapping[str, Any]],
+) -> LedgerBroken:
+    """Why record `seq` sits where `expected` should: missing, swapped,
+    duplicated or forked. `before` holds the records up to `expected - 1`."""
+    if seq > expected:
+        if any(other.get("seq") == expected for other in rest):
+            detail = f"out of order: record {seq} comes before record {expected} (swapped)"
+        else:
+            detail = f"record {expected} is missing (deleted); the next record is {seq}"
+        return LedgerBroken(expected, detail, GAP)
+    offset = len(before) - (expected - seq)
+    if offset >= 0 and before[offset] == record:
+        detail = f"record {seq} appears again where record {expected} should be (duplicated)"
+        return LedgerBroken(expected, detail, GAP)
+    if offset >= 0:
+        detail = (
+            f"a second, different record {seq} appears where record {expected} should be "
+            "(out of order, or a forked ledger)"
+        )
+        return LedgerBroken(expected, detail, FORK)
+    detail = f"record number {seq} is not valid here; record {expected} was expected"
+    return LedgerBroken(expected, detail, GAP)
+
+
+def walk(
+    records: Sequence[Mapping[str, Any]],
+    key: Ed25519PublicKey,
+    *,
+    base: tuple[int, str] = (0, GENESIS),
+    head: tuple[int, str] | None = None,
+    removed: RemovedSessions | None = None,
+) -> list[str]:
+    """Check `records`, which continue the record `base` (seq, hash), against
+    the device `key`; returns each record's hash.
+
+    `head`: (seq, hash) witnessed earlier; the records must reach it with that
+    hash. `removed`: the deletions of the records before `base`, to carry the
+    deleted-session rule across segments; it learns those in `records`.
+
+    Raises:
+        LedgerBroken: at the first record not proven; see the module docstring.
+    """
+    removed = RemovedSessions() if removed is None else removed
+    expected, prev = base[0] + 1, base[1]
+    hashes: list[str] = []
+    for index, record in enumerate(records):
+        seq = record.get("seq")
+        if type(seq) is not int:
+            raise LedgerBroken(expected, "the record has no sequence number", BAD_RECORD)
+        if seq != expected:
+            raise _misplaced(seq, expected, record, records[:index], records[index + 1 :])
+        check_signature(record, key)
+        if record.get("prev") != prev:
+            before = "the genesis value (64 zeros)" if seq == 1 else f"the hash of record {seq - 1}"
+            raise LedgerBroken(
+                seq,
+                f"hash chain broken: 'prev' is not {before} (a replaced record or a forked ledger)",
+                REWRITTEN,
+            )
+        problem = format_problem(record)
+        if problem is not None:
+            raise LedgerBroken(seq, problem, BAD_RECORD)
+        problem = removed.problem(record)
+        if problem is not None:
+            raise LedgerBroken(seq, problem, AFTER_DELETION)
+        prev = record_hash(record)
+        if head is not None and seq == head[0] and prev != head[1]:
+            raise LedgerBroken(
+                seq,
+                "differs from the witnessed head (the ledger was rewritten from here)",
+                REWRITTEN,
+            )
+        hashes.append(prev)
+        expected += 1
+    if head is not None and expected <= head[0]:
+        raise LedgerBroken(
+            expected,
+            f"truncated: the export ends at record {expected - 1}, but record {head[0]} was "
+            "witnessed",
+            TRUNCATED,
+        )
+    return hashes

@@ -1,0 +1,170 @@
+"""The registry's SQLite file, DATA/collector.db: its schema, its upgrade from
+older versions, how the collector opens it, and how ingest reads it without
+changing it."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from cleartrace.errors import UsageError
+from cleartrace.org.devices import DEVICE_SELECT, Device, device_of_row
+from cleartrace.store.db import transaction, translate_errors
+
+__all__ = ["DB_NAME", "SCHEMA_VERSION", "open_db", "read_devices", "secure_delete"]
+
+#: The registry's file name inside the collector's data directory.
+DB_NAME = "collector.db"
+SCHEMA_VERSION = 2
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tokens (
+    hash    TEXT PRIMARY KEY,      -- hex SHA-256 of the token; the token itself is never kept
+    created TEXT NOT NULL,
+    used    TEXT                   -- when it enrolled a device; NULL while still valid
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS devices (
+    device      TEXT PRIMARY KEY,  -- "sha256:<hex>" of the raw Ed25519 public key
+    public_key  BLOB NOT NULL,     -- raw 32 bytes
+    subject     TEXT NOT NULL,     -- pseudonymous subject id (32 hex), chosen here
+    enrolled_at TEXT NOT NULL,
+    head_seq    INTEGER NOT NULL DEFAULT 0,
+    head_hash   TEXT NOT NULL,     -- witnessed ledger head; seq 0 and 64 zeros for none
+    head_bundle TEXT,              -- the bundle that brought that head
+    head_time   TEXT,
+    head_counter INTEGER NOT NULL DEFAULT 0  -- witness counter when that head was accepted
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS witness (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    counter INTEGER NOT NULL       -- bumped with every accepted head; never goes down
+);
+CREATE TABLE IF NOT EXISTS bundles (
+    name     TEXT PRIMARY KEY,     -- hex SHA-256 of the bundle's bytes
+    device   TEXT NOT NULL REFERENCES devices(device),
+    size     INTEGER NOT NULL,
+    received TEXT NOT NULL
+) WITHOUT ROWID;
+"""
+
+
+def open_db(data: Path) -> tuple[sqlite3.Connection, Path]:
+    """Open DATA/collector.db for the collector, creating DATA (0700) and the
+    database (0600) if absent and upgrading its schema; returns it and its path.
+
+    Raises:
+        UsageError: DATA cannot be created.
+        StoreCorrupt: the file is not a usable SQLite database.
+        StoreError: any other database failure.
+    """
+    try:
+        data.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot create the collector's data directory {data}: {exc.strerror}; "
+            "choose a directory you can write to"
+        ) from exc
+    path = data / DB_NAME
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600))
+    with translate_errors(path):
+        conn = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            secure_delete(conn)
+            # FULL: an acknowledged head must survive a power cut, or the device's
+            # next bundle (built on that head) would be refused for good.
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.executescript(_SCHEMA)
+            with transaction(conn, path):
+                _upgrade(conn)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except BaseException:
+            conn.close()
+            raise
+    return conn, path
+
+
+def secure_delete(conn: sqlite3.Connection) -> None:
+    """Zero what a connection deletes or overwrites, so the file keeps no freed rows.
+
+    The pragma is per connection, so every connection sets it: token hashes and
+    device rows that are removed or rewritten do not linger in free pages.
+    """
+    conn.execute("PRAGMA secure_delete=ON")
+
+
+def _upgrade(conn: sqlite3.Connection) -> None:
+    """Bring a registry of schema 1 (no witness counter) up to date, in one transaction.
+
+    Heads accepted before counters existed are numbered in the order they were
+    accepted, so the head files rewritten at start-up carry counters too.
+    """
+    conn.execute("INSERT OR IGNORE INTO witness(id, counter) VALUES (1, 0)")
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(devices)")}
+    if "head_counter" in columns:
+        return
+    conn.execute("ALTER TABLE devices ADD COLUMN head_counter INTEGER NOT NULL DEFAULT 0")
+    heads = conn.execute(
+        "SELECT device FROM devices WHERE head_bundle IS NOT NULL ORDER BY head_time, device"
+    ).fetchall()
+    for counter, (device,) in enumerate(heads, start=1):
+        conn.execute("UPDATE devices SET head_counter = ? WHERE device = ?", (counter, device))
+    conn.execute("UPDATE witness SET counter = ?", (len(heads),))
+
+
+def read_devices(data: Path) -> dict[str, Device]:
+    """The devices of the registry in `data`, by fingerprint, without changing it.
+
+    For ingest, which takes the collector's registry as the authority on
+    witnessed heads and must not change it. SQLite opening a WAL database,
+    even read-only, creates its -wal and -shm files when they are absent, and
+    files created by another user (root, say) could keep the collector from
+    opening its own database. So with no -wal file, which means no connection
+    is open (the last one to close removes it), the database is read as
+    immutable, creating nothing; if a -wal file appears or the database
+    changes meanwhile, it is read again the ordinary way. With a -wal file
+    (the collector running) the ordinary read-only open creates nothing
+    either, but it needs write access to the -shm file: run ingest as the
+    collector's user then.
+
+    Raises:
+        UsageError: no registry there, or one the collector has not upgraded yet.
+        StoreError: the database cannot be read.
+    """
+    path = data / DB_NAME
+    if not path.is_file():
+        raise UsageError(f"{data} holds no collector registry ({DB_NAME}); give 'org serve --data'")
+    wal = path.with_name(DB_NAME + "-wal")
+    if not wal.exists():
+        before = path.stat()
+        rows = _read_devices(path, "immutable=1")
+        after = path.stat()
+        if not wal.exists() and (before.st_mtime_ns, before.st_size) == (
+            after.st_mtime_ns,
+            after.st_size,
+        ):
+            return rows
+    return _read_devices(path, "mode=ro")
+
+
+def _read_devices(path: Path, how: str) -> dict[str, Device]:
+    """Read every device from `path` opened with the URI parameter `how`.
+
+    Raises:
+        UsageError: a registry from before witness counters.
+        StoreError: the database cannot be read.
+    """
+    with translate_errors(path):
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?{how}", uri=True, timeout=10.0)
+        try:
+            ((version,),) = conn.execute("PRAGMA user_version").fetchall()
+            if version < SCHEMA_VERSION:
+                raise UsageError(
+                    f"{path} predates witness counters; start the collector once to upgrade it"
+                )
+            rows = conn.execute(DEVICE_SELECT).fetchall()
+        finally:
+            conn.close()
+    return {device.device: device for device in map(device_of_row, rows)}

@@ -1,0 +1,84 @@
+"""A device's ledger rebuilt from the segments its bundles carry.
+
+Each bundle holds the records from the one it builds on (its base) to its
+head. Ordered by base, the segments must continue one another: no records
+missing between them, the base a record already seen with the same hash,
+overlapping records identical. Each segment is walked with the checks
+`audit verify` runs (consent/chain.py), so a ledger ingest accepts is one an
+officer's verifier accepts too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from cleartrace.consent.chain import BAD_RECORD, FORK, GAP, REWRITTEN, RemovedSessions, walk
+from cleartrace.consent.records import GENESIS
+from cleartrace.errors import LedgerBroken
+
+__all__ = ["assemble_ledger"]
+
+
+def assemble_ledger(
+    key: Ed25519PublicKey,
+    segments: Sequence[tuple[str, tuple[int, str], tuple[int, str], Sequence[Mapping[str, Any]]]],
+) -> list[dict[str, Any]]:
+    """Rebuild a device's ledger from its bundles' (name, base, head, records),
+    ordered by base then head. Each segment is walked from its base with the
+    checks `audit verify` runs (consent/chain.py); overlapping segments must
+    hold the same records.
+
+    Raises:
+        LedgerBroken: a gap, a fork, a rewritten, badly signed or malformed
+            record, an act on a deleted session, or a segment that does not
+            match its bundle's header; `seq` is the first record not proven.
+    """
+    records: list[dict[str, Any]] = []
+    hashes: list[str] = []
+    removed = RemovedSessions()
+    for name, base, (head_seq, head_hash), segment in segments:
+        short = name[:16]
+        base_seq = base[0]
+        if base_seq > len(records):
+            raise LedgerBroken(
+                len(records) + 1,
+                f"records {len(records) + 1}..{base_seq} are in no bundle (bundle {short} "
+                "builds on them)",
+                GAP,
+            )
+        if base[1] != (GENESIS if base_seq == 0 else hashes[base_seq - 1]):
+            raise LedgerBroken(
+                base_seq + 1,
+                f"bundle {short} builds on another record {base_seq} than the earlier bundles "
+                "(the ledger was rewritten)",
+                REWRITTEN,
+            )
+        if len(segment) != head_seq - base_seq:
+            raise LedgerBroken(
+                base_seq + 1,
+                f"bundle {short} holds {len(segment)} records, its header says "
+                f"{head_seq - base_seq}",
+                BAD_RECORD,
+            )
+        try:
+            digests = walk(segment, key, base=base, removed=removed)
+        except LedgerBroken as exc:
+            raise LedgerBroken(exc.seq, f"bundle {short}: {exc.detail}", exc.reason) from None
+        for seq, record, digest in zip(
+            range(base_seq + 1, head_seq + 1), segment, digests, strict=True
+        ):
+            if seq > len(records):
+                records.append(dict(record))
+                hashes.append(digest)
+            elif hashes[seq - 1] != digest:
+                raise LedgerBroken(
+                    len(records) + 1, f"bundle {short} holds another record {seq} (a fork)", FORK
+                )
+        if (digests[-1] if digests else base[1]) != head_hash:
+            raise LedgerBroken(
+                head_seq, f"bundle {short}: its header's head is not its last record", BAD_RECORD
+            )
+    return records
