@@ -4,13 +4,14 @@ import argparse
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from cleartrace.cli import build_parser, main
+from tests.support import REPO
+from tests.support.cli import CLI, ct
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
+DOCS = REPO / "docs" / "cli.md"
 
 
 def _commands(
@@ -50,13 +51,7 @@ def test_every_command_has_help(
 
 
 def test_version_is_printed() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "cleartrace", "--version"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0
+    done = ct("--version")
     assert re.fullmatch(r"cleartrace \d+\.\d+\.\d+\n", done.stdout)
 
 
@@ -91,14 +86,9 @@ def test_the_cli_loads_no_upload_server_or_dataset_library_until_asked() -> None
 def test_a_reader_that_stops_early_ends_the_command_quietly(
     command: tuple[str, ...], private_home: object
 ) -> None:
-    given = subprocess.run(
-        [sys.executable, "-m", "cleartrace", "consent", "give", "--all"],
-        capture_output=True,
-        check=False,
-    )
-    assert given.returncode == 0, given.stderr
+    ct("consent", "give", "--all")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cleartrace", *command],
+        [*CLI, *command],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

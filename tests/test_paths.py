@@ -2,14 +2,13 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from cleartrace.errors import HomeError
 from cleartrace.paths import Paths, check_home, ensure_private_dirs
+from tests.support.cli import ct
 
 
 def _mode(p: Path) -> int:
@@ -60,17 +59,6 @@ def test_socket_path_fits_af_unix(private_home: Paths) -> None:
     assert len(str(private_home.socket).encode()) < 108
 
 
-def _ct(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cleartrace", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-
-
 def _env_without_runtime_dir(tmp: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}
     env["TMPDIR"] = str(tmp)  # where a predictable fallback would have been
@@ -94,9 +82,9 @@ def test_runtime_dir_planted_by_another_user_blocks_nothing(
         os.chown(target, 65534, 65534)
         predictable.symlink_to(target)
     env = _env_without_runtime_dir(shared_tmp)
-    done = _ct("consent", "give", "--category", "keys", env=env)
+    done = ct("consent", "give", "--category", "keys", env=env, check=False)
     assert done.returncode == 0, done.stderr
-    assert _ct("pause", env=env).stderr.startswith("cleartrace: no recorder is running")
+    assert ct("pause", env=env, check=False).stderr.startswith("cleartrace: no recorder is running")
     runtime = Paths.from_env().home / "run"
     assert runtime.is_dir()
     assert not runtime.is_symlink()
@@ -141,7 +129,7 @@ def test_home_through_a_symlink_into_another_users_directory_is_refused(
     home = link if through == "home_is_link" else link / "home"
     env = {**os.environ, "CLEARTRACE_HOME": str(home)}
     for args in (("consent", "give", "--category", "keys"), ("status",)):
-        done = _ct(*args, env=env)
+        done = ct(*args, env=env, check=False)
         assert done.returncode == 2, done
         (line,) = done.stderr.splitlines()
         assert "unexpected" not in line
@@ -162,7 +150,7 @@ def test_home_through_a_link_into_a_directory_under_another_users_is_refused(
     link = tmp_path / "base" / "link"
     link.symlink_to(tmp_path / "evil" / "mine")
     env = {**os.environ, "CLEARTRACE_HOME": str(link / "home")}
-    done = _ct("consent", "give", "--category", "keys", env=env)
+    done = ct("consent", "give", "--category", "keys", env=env, check=False)
     assert done.returncode == 2, done
     (line,) = done.stderr.splitlines()
     assert f"through the symbolic link {link}" in line, line

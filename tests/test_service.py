@@ -7,11 +7,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from recording import wait_for
 
 from cleartrace.categories import Category
 from cleartrace.paths import Paths
 from cleartrace.service import Service
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.xserver
 

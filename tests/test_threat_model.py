@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import REPO
+
 # `path/to/test_x.py`, `path/to/test_x.py::test_name`, or `::test_name` (same file as before).
 REFERENCE = re.compile(r"`((?:[\w/]+/)?test_\w+\.py)?(?:::(test_\w+))?`")
 
@@ -22,12 +22,12 @@ def references(text: str) -> list[tuple[str, str | None]]:
 
 
 def test_every_test_the_threat_model_names_exists() -> None:
-    text = (ROOT / "docs" / "threat-model.md").read_text(encoding="utf-8")
+    text = (REPO / "docs" / "threat-model.md").read_text(encoding="utf-8")
     refs = references(text)
     assert len(refs) >= 30
     missing = []
     for path, name in refs:
-        file = ROOT / "tests" / path
+        file = REPO / "tests" / path
         if not file.is_file():
             missing.append(path)
         elif name is not None and not re.search(

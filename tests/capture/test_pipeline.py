@@ -10,6 +10,7 @@ from cleartrace.capture.base import StampedEvent
 from cleartrace.capture.pipeline import MoveCoalescer, Writer
 from cleartrace.capture.timeline import FocusState, FocusTimeline
 from cleartrace.events import Kind, RawEvent
+from tests.support.waiting import wait_for
 
 MS = 1_000_000
 MOVE, KEY = int(Kind.MOVE), int(Kind.KEY_DOWN)
@@ -68,9 +69,7 @@ def test_writer_flushes_every_interval_and_drains_all_on_stop() -> None:
     w = Writer(q, batches.append, time.monotonic_ns, clock_timeline(), flush_interval=0.05)
     w.start()
     q.put(key(97))
-    deadline = time.monotonic() + 2
-    while not any(ev[1] == KEY for b in batches for ev in b) and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_for(lambda: any(ev[1] == KEY for b in batches for ev in b), timeout=2, what="the key")
     assert [ev[1:] for ev in batches[0]] == [(int(Kind.FOCUS), 0, 0, 0, 0, ("Xterm", None))]
     assert [ev[2] for b in batches for ev in b if ev[1] == KEY] == [97]
     for i in range(500):
@@ -91,7 +90,7 @@ def test_writer_error_surfaces_from_join() -> None:
     w = Writer(q, broken, time.monotonic_ns, clock_timeline(), flush_interval=0.01)
     w.start()
     q.put(key(97))
-    time.sleep(0.1)
+    wait_for(lambda: w.failed is not None, timeout=2, what="the write to fail")
     with pytest.raises(OSError, match="disk went away"):
         w.join(timeout=2)
     assert isinstance(w.failed, OSError)

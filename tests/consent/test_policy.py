@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,8 +15,9 @@ from cleartrace.categories import Category, PiiCategory
 from cleartrace.consent.policy import DEFAULT_POLICY, Policy
 from cleartrace.errors import UsageError
 from cleartrace.upload.suites import OrgPublicKey
+from tests.support import REPO
 
-TEMPLATE = Path(__file__).parents[3] / "resources" / "policy" / "default-policy.json"
+TEMPLATE = REPO / "resources" / "policy" / "default-policy.json"
 
 #: Every consent record names this hash. Changing the default policy's content
 #: must come with a new version: update both numbers together, deliberately.

@@ -27,8 +27,9 @@ from cleartrace.consent.records import (
 from cleartrace.consent.verify import parse_head, verify_export
 from cleartrace.errors import LedgerBroken
 from cleartrace.store.db import connect
+from tests.support import VECTORS
 
-VECTORS = Path(__file__).parents[2] / "vectors" / "ledger"
+VECTORS = VECTORS / "ledger"
 VECTOR: dict[str, Any] = json.loads((VECTORS / "v1.json").read_text(encoding="utf-8"))
 NEGATIVE: list[dict[str, Any]] = json.loads((VECTORS / "negative.json").read_text(encoding="utf-8"))
 

@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from recording import Recording, ct, sessions, show_text, status, wait_for
 
 from cleartrace.paths import Paths
+from tests.support.cli import ct
+from tests.support.recording import Recording, sessions, show_text, status
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.xserver
 

@@ -11,10 +11,12 @@ from typing import Any
 
 import duckdb
 import pytest
-from recording import Recording, ct, sessions, show_text, wait_for
 
 from cleartrace.paths import Paths
-from orgkit import Org
+from tests.support.cli import ct
+from tests.support.orgkit import Org
+from tests.support.recording import Recording, sessions, show_text
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.xserver
 

@@ -11,10 +11,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cleartrace.org.heads import AcceptedHeads, DeviceRefused, HeadChecks
 from cleartrace.org.witness import sign_head
+from tests.support import VECTORS
 
-VECTORS = json.loads(
-    (Path(__file__).parents[2] / "vectors" / "heads" / "v2.json").read_text(encoding="utf-8")
-)
+VECTORS = json.loads((VECTORS / "heads" / "v2.json").read_text(encoding="utf-8"))
 KEY = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(VECTORS["witness_seed"]))
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_ingest import POLICY, Device, World, at, recorded_session, rejected, session_events
 
 from cleartrace.consent.records import canonical
 from cleartrace.errors import UsageError
@@ -26,6 +25,15 @@ from cleartrace.org.keys import OrgKeys, generate
 from cleartrace.org.registry import DB_NAME, Registry
 from cleartrace.org.witness import load_or_create, sign_head
 from cleartrace.upload.bundle import parse_bundle
+from tests.org.test_ingest import (
+    POLICY,
+    Device,
+    World,
+    at,
+    recorded_session,
+    rejected,
+    session_events,
+)
 
 
 class Witness:

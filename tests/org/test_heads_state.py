@@ -9,14 +9,10 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_heads import Witness, consented, key_rows, roll_back, withdraw_keys
-from test_ingest import World
 
 from cleartrace.commands.ingest import summary_text
 from cleartrace.errors import UsageError
@@ -27,6 +23,9 @@ from cleartrace.org.ingest import ingest
 from cleartrace.org.keys import OrgKeys, generate
 from cleartrace.org.registry import DB_NAME, read_devices
 from cleartrace.org.witness import sign_head
+from tests.org.test_heads import Witness, consented, key_rows, roll_back, withdraw_keys
+from tests.org.test_ingest import World
+from tests.support.cli import ct
 
 
 @pytest.fixture(scope="module")
@@ -52,15 +51,11 @@ def witness(world: World) -> Iterator[Witness]:
 
 def ingest_killed_at(world: World, witness: Witness, point: str) -> None:
     """Run the real command, killed with SIGKILL at fault point `point`."""
-    done = subprocess.run(
-        [
-            *(sys.executable, "-m", "cleartrace", "org", "ingest", "--quiet"),
-            *("--from", str(world.source), "--keys", str(world.keys), "--out", str(world.out)),
-            *("--witness-key", str(witness.data / "witness.pub")),
-        ],
+    done = ct(
+        *("org", "ingest", "--quiet"),
+        *("--from", str(world.source), "--keys", str(world.keys), "--out", str(world.out)),
+        *("--witness-key", str(witness.data / "witness.pub")),
         env={**os.environ, "CLEARTRACE_FAULT_POINT": point, "CLEARTRACE_TESTING_FAULTS": "1"},
-        capture_output=True,
-        text=True,
         timeout=120,
         check=False,
     )

@@ -6,13 +6,13 @@ import errno
 import json
 import os
 import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+
+from tests.support.cli import ct
+from tests.support.recording import Recording
 
 pytestmark = pytest.mark.xserver
 
@@ -39,16 +39,6 @@ def small_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
         subprocess.run(["umount", "-l", str(mount_point)], check=False)
 
 
-def ct(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cleartrace", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def fill(directory: Path) -> Path:
     filler = directory / "filler"
     # Unbuffered: a buffered file would retry its last write on close and raise there.
@@ -62,36 +52,31 @@ def fill(directory: Path) -> Path:
 
 
 def test_full_disk_while_recording_is_one_clear_line_and_keeps_earlier_data(
-    small_disk: Path, xserver: Any, xdo: Callable[..., str], typing_window: str
+    small_disk: Path,
+    start_recorder: Callable[[], Recording],
+    xdo: Callable[..., str],
+    typing_window: str,
 ) -> None:
     assert ct("consent", "give", "--category", "keys", "--category", "mouse_move").returncode == 0
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cleartrace", "record"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        time.sleep(1.5)
-        xdo("type", "--delay", "10", "saved")
-        time.sleep(0.6)
-        filler = fill(small_disk)
-        moves = []  # enough moves to need new pages, in one xdotool connection
-        for i in range(300):
-            moves += ["mousemove", str(i * 3 % 1200), str(i * 7 % 780), "sleep", "0.01"]
-        xdo(*moves)
-        _, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    rec = start_recorder()
+    proc = rec.proc
+    xdo("type", "--delay", "10", "saved")
+    rec.wait_stored("keys", 10, what="'saved' stored")
+    filler = fill(small_disk)
+    moves = []  # enough moves to need new pages, in one xdotool connection
+    for i in range(300):
+        moves += ["mousemove", str(i * 3 % 1200), str(i * 7 % 780), "sleep", "0.01"]
+    xdo(*moves)
+    _, err = proc.communicate(timeout=30)
     assert proc.returncode == 2, err
     lines = [line for line in err.splitlines() if line.startswith("cleartrace:")]
     assert any("disk is full" in line and "store.db" in line for line in lines), err
     assert "Traceback" not in err
     filler.unlink()
-    listed = ct("sessions", "list", "--json")
+    listed = ct("sessions", "list", "--json", check=False)
     assert listed.returncode == 0, listed.stderr
     (session,) = json.loads(listed.stdout)
-    shown = json.loads(ct("sessions", "show", session["id"], "--text", "--json").stdout)
+    shown = json.loads(
+        ct("sessions", "show", session["id"], "--text", "--json", check=False).stdout
+    )
     assert "saved" in "".join(s["text"] for s in shown["text"])

@@ -3,14 +3,14 @@ application out of a real recording, and its name out of every file under home."
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from recording import Recording, ct, sessions, show_text, status, wait_for
-
 from cleartrace.paths import Paths
+from tests.support.cli import ct
+from tests.support.recording import Recording, sessions, show_text, status
+from tests.support.waiting import wait_for
 
 
 def test_a_personal_exclusion_records_nothing_and_names_nothing_on_disk(
@@ -30,13 +30,15 @@ def test_a_personal_exclusion_records_nothing_and_names_nothing_on_disk(
     wait_for(lambda: status(private_home)["application"] == "Gedit", what="editor focus")
     xdo("type", "--delay", "20", "seen")
     # Keys up to LAG_MS before a focus change count as possibly sent after it.
-    wait_for(lambda: status(private_home)["counts"].get("keys", 0) == 8, what="'seen' stored")
+    rec.wait_stored("keys", 8, what="'seen' stored")
     xdo("windowactivate", "--sync", private)
     wait_for(lambda: status(private_home)["excluded_now"], what="messenger excluded")
     xdo("type", "--delay", "20", "unseen")
     xdo("windowactivate", "--sync", editor)
     wait_for(lambda: not status(private_home)["excluded_now"], what="back from messenger")
-    time.sleep(0.4)
+    # The interval's end marker is stored after every key typed inside it was
+    # decided: once it is, a wrongly kept key of 'unseen' would be stored too.
+    rec.wait_stored("excluded_markers", 2, what="the excluded interval's markers")
     rec.stop()
     (session,) = sessions()
     assert show_text(session["id"]) == "seen"

@@ -8,22 +8,24 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from recording import Recording, ct, sessions, status, wait_for
 
 from cleartrace.paths import Paths
+from tests.support import SUPPORT
+from tests.support.cli import ct
+from tests.support.recording import Recording, sessions, status
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.xserver
 
 APP = "Textfield"
-TEXTFIELD = Path(__file__).resolve().parent / "textfield.py"
+TEXTFIELD = SUPPORT / "textfield.py"
 
 
 class TextField:
-    """tests/capture/textfield.py on the test display; `text()` ends it and returns its text."""
+    """tests/support/textfield.py on the test display; `text()` ends it and returns its text."""
 
     def __init__(self, display: str, widget: str) -> None:
         self.proc = subprocess.Popen(

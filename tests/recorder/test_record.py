@@ -10,15 +10,20 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from recording import Recording, ct, sessions, show_text, status, wait_for
 
 from cleartrace.capture.base import HOOK_NAMES
 from cleartrace.paths import Paths
+from tests.support.cli import ct
+from tests.support.recording import Recording, sessions, show_text, status
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.xserver
 
 CANARY = "zqxcanary"
 TITLE_CANARY = "Wqtitlecanary"
+# Down and up for each key of "Hello, World 42", Return, "abx", BackSpace and
+# "c", and for the two Shifts that capitals are typed with.
+KEYS_TYPED = 2 * (len("Hello, World 42") + 1 + 3 + 1 + 1) + 2 * 2
 
 
 def test_typed_text_and_mouse_activity_come_back_from_the_store(
@@ -34,12 +39,16 @@ def test_typed_text_and_mouse_activity_come_back_from_the_store(
     xdo("type", "--delay", "20", "c")
     for x in range(5):
         xdo("mousemove", str(100 + 40 * x), "200")
+        # Input pacing, not a wait: moves are kept at most mouse_move_hz times a
+        # second, so moves this far apart are each kept.
         time.sleep(0.02)
     xdo("click", "1")
     xdo("click", "3")
     xdo("click", "4")
     xdo("click", "5")
-    time.sleep(0.5)
+    rec.wait_stored("keys", KEYS_TYPED, what="the keys stored")
+    rec.wait_stored("clicks", 4, what="the clicks stored")
+    rec.wait_stored("scroll", 2, what="the scrolls stored")
     rec.stop()
     (session,) = sessions()
     assert session["state"] == "pending"
@@ -48,7 +57,7 @@ def test_typed_text_and_mouse_activity_come_back_from_the_store(
     assert counts["clicks"] == 4  # two buttons, down and up
     assert counts["scroll"] == 2
     assert counts["mouse_move"] >= 5
-    assert counts["keys"] == 2 * (len("Hello, World 42") + 1 + 3 + 1 + 1) + 2 * 2  # + 2 shifts
+    assert counts["keys"] == KEYS_TYPED
 
 
 def test_nothing_is_recorded_without_consent(private_home: Paths, xserver: Any) -> None:
@@ -66,9 +75,11 @@ def test_only_consented_categories_get_hooks_and_data(
     assert sorted(rec.hooks()) == ["focus", "mouse.click"]
     xdo("type", "--delay", "10", "secret")
     xdo("mousemove", "300", "300")
-    xdo("click", "1")
+    # The scroll comes before the click on the same hook: once the click is
+    # stored, a scroll that was wrongly kept would have been stored too.
     xdo("click", "5")
-    time.sleep(0.5)
+    xdo("click", "1")
+    rec.wait_stored("clicks", 2, what="the click stored")
     rec.stop()
     (session,) = sessions()
     assert session["counts"].get("clicks") == 2
@@ -85,16 +96,16 @@ def test_pause_removes_hooks_and_stores_nothing_and_resume_reinstalls(
     ct("consent", "give", "--category", "keys")
     rec = start_recorder()
     xdo("type", "--delay", "20", "one")
-    time.sleep(0.4)
+    rec.wait_stored("keys", 6, what="'one' stored")
     ct("pause")
     assert rec.hooks() == []
     assert status(private_home)["state"] == "paused"
-    xdo("type", "--delay", "20", "two")
-    time.sleep(0.4)
+    xdo("type", "--delay", "20", "two")  # no hook: nothing can arrive
     ct("resume")
     assert "keyboard" in rec.hooks()
     xdo("type", "--delay", "20", "three")
-    time.sleep(0.4)
+    # 'two' wrongly kept would reach this count too; the text below tells.
+    rec.wait_stored("keys", 6 + 10, what="'three' stored")
     rec.stop()
     (session,) = sessions()
     assert show_text(session["id"]) == "onethree"
@@ -121,12 +132,14 @@ def test_withdrawal_removes_hooks_within_a_second_and_stops_capture(
     ct("consent", "give", "--category", "keys", "--category", "mouse_move")
     rec = start_recorder()
     xdo("type", "--delay", "20", "before")
-    time.sleep(0.4)
+    rec.wait_stored("keys", 12, what="'before' stored")
     t0 = time.monotonic()
     ct("consent", "withdraw", "--category", "keys")
     wait_for(lambda: "keyboard" not in rec.hooks(), timeout=1.0, what="keyboard hook removed")
     assert time.monotonic() - t0 < 3.0  # includes the CLI's own start-up
     xdo("type", "--delay", "20", "after")
+    # Nothing is expected now, so there is no count to wait on: the pause is
+    # the time a key wrongly kept would take to be stored.
     time.sleep(0.4)
     assert "mouse.move" in rec.hooks()
     rec.stop()
@@ -150,14 +163,14 @@ def test_excluded_application_records_nothing_but_a_marker(
     xdo("type", "--delay", "20", "visible")
     # Keys typed within LAG_MS (0.1 s) before a switch into an excluded window
     # are not kept (they may have reached it); let 'visible' be stored first.
-    wait_for(lambda: status(private_home)["counts"].get("keys", 0) == 14, what="'visible' kept")
+    rec.wait_stored("keys", 14, what="'visible' kept")
     xdo("windowactivate", "--sync", vault)
     wait_for(lambda: status(private_home)["excluded_now"], what="vault excluded")
     xdo("type", "--delay", "20", "hunter2")
     xdo("windowactivate", "--sync", editor)
     wait_for(lambda: not status(private_home)["excluded_now"], what="back from vault")
     xdo("type", "--delay", "20", "again")
-    time.sleep(0.4)
+    rec.wait_stored("keys", 14 + 10, what="'again' stored")
     rec.stop()
     (session,) = sessions()
     assert show_text(session["id"]) == "visibleagain"
@@ -177,9 +190,9 @@ def test_typed_canary_and_title_are_in_no_file_under_home(
     win = app_window("Xterm", f"{TITLE_CANARY} - shell")
     rec = start_recorder()
     xdo("windowactivate", "--sync", win)
-    time.sleep(0.3)
+    wait_for(lambda: status(private_home)["application"] == "Xterm", what="the shell's focus")
     xdo("type", "--delay", "10", CANARY)
-    time.sleep(0.5)
+    rec.wait_stored("keys", 2 * len(CANARY), what="the canary stored")
     files = {p: p.read_bytes() for p in private_home.home.rglob("*") if p.is_file()}
     rec.stop()
     files.update({p: p.read_bytes() for p in private_home.home.rglob("*") if p.is_file()})
@@ -203,7 +216,7 @@ def test_kill_9_loses_at_most_the_last_flush(
     ct("consent", "give", "--category", "keys")
     rec = start_recorder()
     xdo("type", "--delay", "10", "durable")
-    time.sleep(0.6)  # three flush intervals
+    rec.wait_stored("keys", 14, what="'durable' stored")
     os.kill(rec.proc.pid, signal.SIGKILL)
     rec.proc.wait()
     (session,) = sessions()  # reopening recovers the interrupted session

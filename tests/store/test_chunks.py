@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,10 +23,9 @@ from cleartrace.store.chunks import (
 )
 from cleartrace.store.codec import encode_events
 from cleartrace.store.crypto import unseal
+from tests.support import VECTORS
 
-VECTOR: dict[str, Any] = json.loads(
-    (Path(__file__).parents[2] / "vectors" / "chunk" / "v1.json").read_text(encoding="utf-8")
-)
+VECTOR: dict[str, Any] = json.loads((VECTORS / "chunk" / "v1.json").read_text(encoding="utf-8"))
 KEY = bytes.fromhex(VECTOR["key"])
 SID: str = VECTOR["session_id"]
 IDX: int = VECTOR["index"]

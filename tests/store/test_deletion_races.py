@@ -7,12 +7,11 @@ import sqlite3
 import threading
 import time
 
-from test_rotation import ct
-
 from cleartrace.errors import UnknownSession
 from cleartrace.events import Kind, keysym_of_char
 from cleartrace.home import Home
 from cleartrace.paths import Paths
+from tests.support.cli import ct
 
 
 def recorded(home: Home) -> str:
@@ -61,7 +60,7 @@ def test_two_deletions_of_one_session_at_once_write_one_ledger_record(
         assert [r["kind"] for r in records].count("session.deleted") == 1
         exported = private_home.home.parent / "ledger.jsonl"
         assert ct("ledger", "export", "--out", str(exported)).returncode == 0
-        verified = ct("audit", "verify", str(exported))
+        verified = ct("audit", "verify", str(exported), check=False)
         assert verified.returncode == 0, verified.stdout + verified.stderr
     finally:
         for h in homes:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ from cleartrace.errors import DiskFull
 from cleartrace.events import Kind, keysym_of_char
 from cleartrace.home import Home
 from cleartrace.paths import Paths
+from tests.support.cli import ct
 
 
 @pytest.fixture
@@ -36,16 +36,6 @@ def tiny_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
         yield mount_point
     finally:
         subprocess.run(["umount", "-l", str(mount_point)], check=False)
-
-
-def ct(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cleartrace", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def record_session(text: str) -> str:
@@ -84,12 +74,12 @@ def test_reads_and_deletes_on_a_full_disk_say_disk_full(tiny_home: Path) -> None
         ("ledger", "show"),
         ("status",),
     ):
-        done = ct(*args)
+        done = ct(*args, check=False)
         assert done.returncode == 2, (args, done.stderr)
         (line,) = done.stderr.splitlines()
         assert "disk is full" in line, (args, line)
     filler.unlink()
-    shown = ct("sessions", "show", session, "--text")
+    shown = ct("sessions", "show", session, "--text", check=False)
     assert shown.returncode == 0, shown.stderr
     assert "kept safe" in shown.stdout
 
@@ -178,7 +168,7 @@ def test_a_delete_whose_removal_finds_the_disk_full_is_done_and_the_store_still_
             again.close()
     finally:
         filler.unlink()
-    done = ct("sessions", "list")
+    done = ct("sessions", "list", check=False)
     assert done.returncode == 0, done.stderr
     assert big[:12] not in done.stdout
     exported = tiny_home / "ledger.jsonl"

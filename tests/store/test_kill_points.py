@@ -2,7 +2,7 @@
 either wholly there or wholly gone, the ledger verifies, and listing, export and
 upload go on working.
 
-Each case is a fresh enrolled device; `tests/killpoint.py` runs the real CLI in
+Each case is a fresh enrolled device; `tests/support/killpoint.py` runs the real CLI in
 a child process and SIGKILLs it just before its Nth SQL statement, for N = 1, 2,
 ... until the command runs to completion.
 """
@@ -27,9 +27,10 @@ from cleartrace.errors import UnknownSession
 from cleartrace.home import Home
 from cleartrace.paths import Paths
 from cleartrace.review import approval, redaction
-from orgkit import Org, approve, enrolled, record_session
+from tests.support import SUPPORT
+from tests.support.orgkit import Org, approve, enrolled, record_session
 
-KILLPOINT = Path(__file__).parents[2] / "killpoint.py"
+KILLPOINT = SUPPORT / "killpoint.py"
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -24,18 +24,9 @@ from cleartrace.paths import Paths
 from cleartrace.store.crypto import unseal, unwrap_key
 from cleartrace.store.rotation import master_opens
 from cleartrace.store.wrapped import WRAPPED_BY_MASTER
+from tests.support.cli import ct
 
 STEPS = ["staged", "rewrapped", "committed", "promoted"]
-
-
-def ct(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cleartrace", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def record_session(paths: Paths, text: str) -> str:
@@ -59,7 +50,7 @@ def wrapped_keys(paths: Paths) -> dict[str, bytes]:
 
 
 def text_of(session: str) -> str:
-    shown = ct("sessions", "show", session, "--text", "--json")
+    shown = ct("sessions", "show", session, "--text", "--json", check=False)
     assert shown.returncode == 0, shown.stderr
     return "".join(s["text"] for s in json.loads(shown.stdout)["text"])
 
@@ -82,7 +73,7 @@ def test_rotation_rewraps_every_key_and_a_copy_of_the_old_key_opens_nothing(
 ) -> None:
     old_master = (private_home.keys_dir / "master.key").read_bytes()
     old_wrapped = wrapped_keys(private_home)
-    done = ct("keys", "rotate")
+    done = ct("keys", "rotate", check=False)
     assert done.returncode == 0, done.stderr
     assert "2 session keys rewrapped" in done.stderr
     assert old_master.hex() not in done.stderr
@@ -166,7 +157,7 @@ def test_sigkill_at_any_step_of_a_rotation_leaves_a_home_that_opens(
     for sid, blob in wrapped_keys(private_home).items():
         unwrap_key(master, sid, blob)
     # and a rotation after it works as ever
-    again = ct("keys", "rotate")
+    again = ct("keys", "rotate", check=False)
     assert again.returncode == 0, again.stderr
     assert [text_of(s) for s in two_sessions] == ["first words", "second"]
 

@@ -11,12 +11,13 @@ import sys
 import textwrap
 
 import pytest
-from test_rotation import ct, kinds, record_session, text_of, wrapped_keys
 
 from cleartrace.consent.exclusions import PersonalExclusions, add_exclusion
 from cleartrace.errors import WrongKey
 from cleartrace.home import Home
 from cleartrace.paths import Paths
+from tests.store.test_rotation import kinds, record_session, text_of, wrapped_keys
+from tests.support.cli import CLI, ct
 
 #: Rotates, and at the step named by argv[1] says so and waits for a line on stdin.
 _ROTATE_AND_WAIT = textwrap.dedent(
@@ -84,7 +85,7 @@ def test_a_command_started_during_a_rotation_waits_for_it_and_loses_nothing(
     rotation = paused_rotation("staged")
     try:
         lister = subprocess.Popen(
-            [sys.executable, "-m", "cleartrace", "sessions", "list"],
+            [*CLI, "sessions", "list"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -105,7 +106,7 @@ def test_two_rotations_at_once_both_finish_and_the_store_still_opens(
     first = paused_rotation("staged")
     try:
         second = subprocess.Popen(
-            [sys.executable, "-m", "cleartrace", "keys", "rotate"],
+            [*CLI, "keys", "rotate"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -172,7 +173,7 @@ def test_old_wrapped_keys_held_in_the_wal_by_a_reader_are_announced_and_emptied_
     try:
         reader.execute("BEGIN")
         reader.execute("SELECT count(*) FROM sessions").fetchone()  # holds a snapshot
-        done = ct("keys", "rotate")
+        done = ct("keys", "rotate", check=False)
         assert done.returncode == 0, done.stderr
         if any(blob in on_disk(private_home) for blob in old_wrapped.values()):
             assert "opens nothing now" not in done.stderr

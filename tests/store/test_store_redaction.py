@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import pytest
-from test_sessions import assert_absent, canary_forms, typed
 
 from cleartrace.errors import UsageError
 from cleartrace.events import Kind, RawEvent
@@ -14,6 +13,7 @@ from cleartrace.store import sessions as sessions_mod
 from cleartrace.store.keys import Keys
 from cleartrace.store.redaction import Redaction
 from cleartrace.store.sessions import SessionHandle, Store
+from tests.store.test_sessions import assert_absent, canary_forms, typed
 
 CANARY_TEXT = "qzcanaryxv"  # typed, then redacted
 

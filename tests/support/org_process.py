@@ -6,20 +6,12 @@ import contextlib
 import selectors
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from cleartrace.org.registry import Registry
-
-CLI = [sys.executable, "-m", "cleartrace"]
-
-
-def cleartrace(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*CLI, *args], capture_output=True, text=True, timeout=60, env=env, check=False
-    )
+from tests.support.cli import CLI
 
 
 @dataclass

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from cleartrace.org.keys import OrgKeys, generate
 from cleartrace.org.policy_signing import init_policy
 from cleartrace.paths import Paths
 from cleartrace.upload.enrolment import enrol
+from tests.support.cli import CLI, ct
 
 
 @dataclass
@@ -37,9 +37,7 @@ class Collector:
 
     def start(self) -> None:
         cmd = [
-            sys.executable,
-            "-m",
-            "cleartrace",
+            *CLI,
             "org",
             "serve",
             "--data",
@@ -68,13 +66,7 @@ class Collector:
             self.proc = None
 
     def token(self) -> str:
-        out = subprocess.run(
-            [sys.executable, "-m", "cleartrace", "org", "token", "--data", str(self.data)],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return out.stdout.strip()
+        return ct("org", "token", "--data", str(self.data)).stdout.strip()
 
     def bundles(self) -> list[str]:
         return sorted(p.stem for p in (self.data / "bundles").glob("*.ctb"))

@@ -1,4 +1,9 @@
-"""A real X server (Xvfb), an EWMH window manager, xdotool and test windows."""
+"""A real X server (Xvfb), an EWMH window manager, xdotool and test windows.
+
+Fixtures for every test that needs a display: the capture backend, the
+recorder, the tray. Each test gets its own Xvfb, killed by PID at teardown; a
+test that asks for `xserver` is marked `xserver` (tests/conftest.py).
+"""
 
 from __future__ import annotations
 
@@ -11,15 +16,10 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import pytest
-from recording import Recording, status, wait_for
 
-from cleartrace.paths import Paths
-
-HERE = Path(__file__).resolve().parent
+from tests.support import SUPPORT
 
 
 def _kill(proc: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
@@ -167,7 +167,7 @@ def app_window(xserver: XServer, xdo: Callable[..., str]) -> Iterator[Callable[.
         if instance is not None:
             args += ["--instance", instance]
         proc = subprocess.Popen(
-            [sys.executable, str(HERE / "xwindow.py"), *args],
+            [sys.executable, str(SUPPORT / "xwindow.py"), *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -200,26 +200,3 @@ def typing_window(app_window: Callable[..., str]) -> str:
     treats that as unknown and keeps none of them.
     """
     return app_window("Xterm", "shell")
-
-
-@pytest.fixture
-def start_recorder(private_home: Paths, xserver: Any) -> Iterator[Callable[[], Recording]]:
-    started: list[Recording] = []
-
-    def start() -> Recording:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "cleartrace", "record"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        rec = Recording(private_home, proc)
-        started.append(rec)
-        wait_for(lambda: bool(status(private_home)["hooks"]), what="recorder start")
-        return rec
-
-    yield start
-    for rec in started:
-        if rec.proc.poll() is None:
-            rec.proc.kill()
-        rec.proc.communicate()  # reaps it and closes its pipes

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +14,9 @@ from cleartrace.consent.records import unb64url
 from cleartrace.errors import BundleError
 from cleartrace.upload.bundle import open_bundle, parse_bundle, verify_signature
 from cleartrace.upload.suites import HYBRID, OrgPublicKey
+from tests.support import VECTORS
 
-VECTORS = Path(__file__).parents[2] / "vectors" / "bundle"
+VECTORS = VECTORS / "bundle"
 SPEC = json.loads((VECTORS / "v1.json").read_text())
 
 

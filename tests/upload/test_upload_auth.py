@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,8 +10,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cleartrace.upload.upload_auth import UploadAuth, sign_upload
+from tests.support import VECTORS
 
-VECTORS = Path(__file__).parents[2] / "vectors" / "upload_auth" / "v1.json"
+VECTORS = VECTORS / "upload_auth" / "v1.json"
 
 
 @pytest.fixture(scope="module")
