@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from tests.support import SUPPORT
+from tests.support.waiting import wait_for
 
 
 def _kill(proc: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
@@ -110,11 +111,13 @@ def wm(xserver: XServer) -> Iterator[None]:
         display = Display(xserver.display)
         try:
             atom = display.intern_atom("_NET_SUPPORTED")
-            deadline = time.monotonic() + 10
-            while display.screen().root.get_full_property(atom, 0) is None:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    pytest.fail("matchbox-window-manager did not start")
-                time.sleep(0.02)
+
+            def ready() -> bool:
+                if proc.poll() is not None:
+                    pytest.fail(f"matchbox-window-manager exited (status {proc.returncode})")
+                return display.screen().root.get_full_property(atom, 0) is not None
+
+            wait_for(ready, timeout=10, what="matchbox-window-manager to publish _NET_SUPPORTED")
         finally:
             display.close()
         xserver.wm = True
