@@ -21,7 +21,7 @@ run: sysdeps venv
 	$(VENV)/bin/cleartrace
 
 test: sysdeps venv lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 
 lint: venv
 	$(VENV)/bin/ruff format --check src tests benchmarks

@@ -1,4 +1,8 @@
-"""Shared fixtures: every test gets its own private home and runtime dir."""
+"""Shared fixtures: every test gets its own private home and runtime dir.
+
+The fixtures of tests/support are registered here (`pytest_plugins`), so a
+test anywhere under tests/ can ask for `xserver`, `xdo`, `start_recorder`...
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,9 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from cleartrace.paths import Paths
-from orgkit import Org, aws_env, make_org
+from tests.support.orgkit import Org, aws_env, make_org
+
+pytest_plugins = ["tests.support.xserver", "tests.support.recording"]
 
 # The machines are shared and noisy: no per-example deadline, and the first
 # draw of text strategies (building Unicode tables) may be slow.
@@ -21,6 +27,17 @@ settings.load_profile("cleartrace")
 
 # Qt must never look for a display in tests; tray tests start their own X server.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses a real X server `xserver`, wherever it lives.
+
+    `-m "not xserver"` then leaves out exactly the tests that start Xvfb,
+    without each file having to remember the marker.
+    """
+    for item in items:
+        if "xserver" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xserver)
 
 
 @pytest.fixture(autouse=True)

@@ -24,6 +24,7 @@ from cleartrace.capture.timeline import (
     FocusTimeline,
     TimelineView,
 )
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.xserver
 
@@ -95,24 +96,26 @@ def send_key(display_name: str, timeline: FocusTimeline | None = None) -> None:
 
 def received(keys: Path) -> int:
     """The server time of the one key the window wrote to `keys`."""
-    deadline = time.monotonic() + 5
-    while not (keys.exists() and keys.read_text().strip()):
-        assert time.monotonic() < deadline, "the window did not receive the key"
-        time.sleep(0.02)
+    wait_for(
+        lambda: keys.exists() and bool(keys.read_text().strip()),
+        timeout=5,
+        what="the window to receive the key",
+    )
     (stamp,) = keys.read_text().split()
     return int(stamp)
 
 
 def decided(timeline: FocusTimeline, x: int) -> TimelineView:
     """The timeline once a watermark has passed server time `x` by `LAG_MS`."""
-    deadline = time.monotonic() + 5
-    while True:
+    views: list[TimelineView] = []
+
+    def passed() -> bool:
         timeline.request()
-        view = timeline.wait(lambda v: (v.watermark or 0) > x + LAG_MS, 0.2)
-        if (view.watermark or 0) > x + LAG_MS:
-            return view
-        assert time.monotonic() < deadline, "no watermark passed the key"
-        time.sleep(0.05)
+        views.append(timeline.wait(lambda v: (v.watermark or 0) > x + LAG_MS, 0.2))
+        return (views[-1].watermark or 0) > x + LAG_MS
+
+    wait_for(passed, timeout=5, what="a watermark past the key")
+    return views[-1]
 
 
 def excluded_at(timeline: FocusTimeline, keys: Path) -> bool:

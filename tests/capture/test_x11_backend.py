@@ -15,6 +15,7 @@ from cleartrace.capture.display import check_display, display_support
 from cleartrace.capture.timeline import FocusedWindow, FocusState, FocusTimeline
 from cleartrace.errors import DisplayUnavailable
 from cleartrace.events import FocusText, Kind
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.xserver
 
@@ -26,12 +27,27 @@ def backend(xserver: Any) -> Iterator[X11Backend]:
     b.close()
 
 
-def drain(sink: Sink, settle: float = 0.3) -> list[StampedEvent]:
-    time.sleep(settle)
-    out = []
+def _take(sink: Sink, into: list[StampedEvent]) -> list[StampedEvent]:
     while not sink.queue.empty():
-        out.append(sink.queue.get_nowait())
+        into.append(sink.queue.get_nowait())
+    return into
+
+
+def drain(sink: Sink, until: Callable[[list[StampedEvent]], bool]) -> list[StampedEvent]:
+    """The events enqueued so far, once `until(events)` holds (the expected ones arrived)."""
+    out: list[StampedEvent] = []
+    wait_for(lambda: until(_take(sink, out)), timeout=5, what="the expected events")
     return out
+
+
+def settled(sink: Sink) -> list[StampedEvent]:
+    """The events enqueued within 0.3 s, for checks that nothing (more) arrives.
+
+    When no event is expected there is nothing to wait for; the pause is the
+    time a wrongly hooked event would take to get here.
+    """
+    time.sleep(0.3)
+    return _take(sink, [])
 
 
 def kinds(events: list[StampedEvent]) -> list[int]:
@@ -44,7 +60,8 @@ def test_key_callbacks_carry_keysyms(backend: X11Backend, xdo: Callable[..., str
     assert backend.hooks() == ["keyboard"]
     xdo("type", "--delay", "10", "aZ1")
     xdo("key", "BackSpace", "Return", "Tab")
-    downs = [e[2] for e in drain(sink) if e[1] == Kind.KEY_DOWN]
+    events = drain(sink, lambda got: len(got) >= 14)  # seven keys down and up
+    downs = [e[2] for e in events if e[1] == Kind.KEY_DOWN]
     # Z is typed with Shift: its keysym is the capital's, after Shift_L (0xffe1).
     assert downs == [ord("a"), 0xFFE1, ord("Z"), ord("1"), 0xFF08, 0xFF0D, 0xFF09]
 
@@ -59,11 +76,11 @@ def test_a_callback_reached_outside_a_stamped_dispatch_enqueues_nothing(
     sink = Sink()
     backend.start_keyboard(sink)
     xdo("key", "a")
-    assert kinds(drain(sink)) == [Kind.KEY_DOWN, Kind.KEY_UP]
+    assert kinds(drain(sink, lambda got: len(got) >= 2)) == [Kind.KEY_DOWN, Kind.KEY_UP]
     hook = backend._keyboard
     assert hook is not None
     hook.listener.on_press(KeyCode.from_char("b"))
-    assert drain(sink, settle=0.0) == []
+    assert sink.queue.empty()  # the callback runs here, synchronously: nothing to wait for
 
 
 def test_keyboard_only_has_no_mouse_hook(backend: X11Backend, xdo: Callable[..., str]) -> None:
@@ -71,7 +88,7 @@ def test_keyboard_only_has_no_mouse_hook(backend: X11Backend, xdo: Callable[...,
     backend.start_keyboard(sink)
     xdo("mousemove", "200", "200")
     xdo("click", "1")
-    assert drain(sink) == []
+    assert settled(sink) == []
 
 
 def test_clicks_only_registers_no_move_or_scroll_callback(
@@ -83,7 +100,7 @@ def test_clicks_only_registers_no_move_or_scroll_callback(
     xdo("mousemove", "300", "310")
     xdo("click", "3")
     xdo("click", "5")
-    events = drain(sink)
+    events = drain(sink, lambda got: len(got) >= 2) + settled(sink)  # and no scroll after
     assert kinds(events) == [Kind.BUTTON_DOWN, Kind.BUTTON_UP]
     assert events[0][2:5] == (300, 310, 3)
 
@@ -94,7 +111,7 @@ def test_moves_and_scrolls(backend: X11Backend, xdo: Callable[..., str]) -> None
     xdo("mousemove", "123", "234")
     xdo("click", "4")
     xdo("click", "5")
-    events = drain(sink)
+    events = drain(sink, lambda got: sum(e[1] == Kind.SCROLL for e in got) >= 2)
     moves = [e for e in events if e[1] == Kind.MOVE]
     assert moves[-1][2:4] == (123, 234)
     scrolls = [e[2:6] for e in events if e[1] == Kind.SCROLL]
@@ -129,7 +146,7 @@ def test_events_carry_the_server_time_of_the_x_event(
                 stamps.append(event.time)
     finally:
         display.close()
-    events = drain(sink)
+    events = drain(sink, lambda got: len(got) >= 4)
     assert kinds(events) == [Kind.KEY_DOWN, Kind.KEY_UP, Kind.BUTTON_DOWN, Kind.BUTTON_UP]
     assert all(stamps[0] <= e[7] <= stamps[1] for e in events)
     assert [e[7] for e in events] == sorted(e[7] for e in events)
@@ -161,13 +178,6 @@ def _focus_events(backend: X11Backend, titles: bool) -> list[FocusText | None]:
     return seen
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-
-
 def test_focus_changes_with_a_window_manager(
     backend: X11Backend,
     wm: None,
@@ -178,9 +188,9 @@ def test_focus_changes_with_a_window_manager(
     two = app_window("Xterm", "second title")
     seen = _focus_events(backend, titles=True)
     xdo("windowactivate", "--sync", one)
-    wait_until(lambda: ("Gedit", "first title") in seen)
+    wait_for(lambda: ("Gedit", "first title") in seen, timeout=5, what="the focus event")
     xdo("windowactivate", "--sync", two)
-    wait_until(lambda: seen[-1] == ("Xterm", "second title"))
+    wait_for(lambda: seen[-1] == ("Xterm", "second title"), timeout=5, what="the focus event")
     assert backend.hooks() == ["focus", "focus.titles"]
 
 
@@ -193,7 +203,7 @@ def test_focus_without_titles_never_reads_them(
     one = app_window("Gedit", "private title")
     seen = _focus_events(backend, titles=False)
     xdo("windowactivate", "--sync", one)
-    wait_until(lambda: ("Gedit", None) in seen)
+    wait_for(lambda: ("Gedit", None) in seen, timeout=5, what="the focus event")
     assert all(title is None for _, title in seen)
 
 
@@ -206,9 +216,9 @@ def test_focus_falls_back_to_the_input_focus_without_a_window_manager(
     two = app_window("Xterm", "b")
     seen = _focus_events(backend, titles=True)
     xdo("windowfocus", "--sync", one)
-    wait_until(lambda: ("Gedit", "a") in seen)
+    wait_for(lambda: ("Gedit", "a") in seen, timeout=5, what="the focus event")
     xdo("windowfocus", "--sync", two)
-    wait_until(lambda: seen[-1] == ("Xterm", "b"))
+    wait_for(lambda: seen[-1] == ("Xterm", "b"), timeout=5, what="the focus event")
     start = time.monotonic()
     backend.stop_focus()
     assert time.monotonic() - start < 1.0

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from org_process import leftovers
 
 from cleartrace.errors import DiskFull, StoreError, UsageError
 from cleartrace.org.blobstore import (
@@ -20,6 +19,7 @@ from cleartrace.org.blobstore import (
     head_key,
     open_store,
 )
+from tests.support.org_process import leftovers
 
 A, B = "a" * 64, "b" * 64
 

@@ -20,9 +20,6 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from org_device import Device
-from org_process import RunningCollector, collector_running
-from test_collector_intake import answer, enrol_from, header_of, stalled_put
 
 from cleartrace.consent.records import GENESIS
 from cleartrace.errors import NotAdmitted
@@ -32,6 +29,9 @@ from cleartrace.org.limits import Rate
 from cleartrace.upload.bundle import build_bundle
 from cleartrace.upload.bundle_header import header_end
 from cleartrace.upload.upload_auth import AUTH_HEADER, sign_upload
+from tests.org.test_collector_intake import answer, enrol_from, header_of, stalled_put
+from tests.support.org_device import Device
+from tests.support.org_process import RunningCollector, collector_running
 
 MAX_MB = 1
 

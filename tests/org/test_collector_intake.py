@@ -17,15 +17,16 @@ from urllib.parse import urlsplit
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from org_device import Device, enrolment
-from org_process import RunningCollector, collector_running
 
 from cleartrace.org.keys import OrgKeys
 from cleartrace.upload.bundle_header import MAGIC, MAX_HEADER, header_end
 from cleartrace.upload.upload_auth import AUTH_HEADER
+from tests.support import REPO
+from tests.support.org_device import Device, enrolment
+from tests.support.org_process import RunningCollector, collector_running
 
 MAX_MB = 1
-FLOOD = Path(__file__).parents[2] / "benchmarks" / "collector_flood.py"
+FLOOD = REPO / "benchmarks" / "collector_flood.py"
 
 
 @pytest.fixture(scope="module")

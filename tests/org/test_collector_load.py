@@ -7,14 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from org_process import collector_running, leftovers
-
 from cleartrace.org.keys import OrgKeys
 from cleartrace.org.registry import Registry
+from tests.support import SUPPORT
+from tests.support.org_process import collector_running, leftovers
 
 DEVICES = 50
 UPLOADS = 3
-FLEET = Path(__file__).with_name("org_device.py")
+FLEET = SUPPORT / "org_device.py"
 
 
 def test_fifty_concurrent_devices_lose_and_duplicate_nothing(tmp_path: Path, org: OrgKeys) -> None:

@@ -7,16 +7,13 @@ file right by itself, in a directory and on S3."""
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import duckdb
 import pytest
-from org_device import Device
-from org_process import cleartrace, collector_running
 
 from cleartrace.categories import Category
 from cleartrace.cli import main
@@ -30,7 +27,11 @@ from cleartrace.org.serve import _rechecking_heads
 from cleartrace.org.witness import load_or_create
 from cleartrace.paths import Paths
 from cleartrace.upload.bundle import parse_bundle
-from orgkit import Org, approve, aws_env, enrolled, make_org, record_session
+from tests.support.cli import ct
+from tests.support.org_device import Device
+from tests.support.org_process import collector_running
+from tests.support.orgkit import Org, approve, aws_env, enrolled, make_org, record_session
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
@@ -43,7 +44,7 @@ def company(tmp_path: Path) -> Iterator[Org]:
 
 
 def ingest(org: Org, dataset: Path, *extra: str) -> dict[str, Any]:
-    done = cleartrace(
+    done = ct(
         "org",
         "ingest",
         "--from",
@@ -57,6 +58,7 @@ def ingest(org: Org, dataset: Path, *extra: str) -> dict[str, Any]:
         "--quiet",
         "--json",
         *extra,
+        check=False,
     )
     assert done.returncode in (0, 1), done.stderr
     summary: dict[str, Any] = json.loads(done.stdout)
@@ -122,14 +124,6 @@ def test_an_old_head_put_back_with_the_newest_bundle_removed_rejects_the_device(
     assert "keys" not in categories(fresh)
 
 
-def until(check: Callable[[], bool], what: str) -> None:
-    """Poll `check` until it holds (a bound for a hung collector, not a timing assert)."""
-    deadline = time.monotonic() + 30
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 def test_a_head_file_put_back_while_the_collector_runs_is_rewritten(
     tmp_path: Path, org: OrgKeys
 ) -> None:
@@ -143,7 +137,7 @@ def test_a_head_file_put_back_while_the_collector_runs_is_rewritten(
         new = head_file.read_bytes()
         assert json.loads(new)["counter"] == json.loads(old)["counter"] + 1
         head_file.write_bytes(old)
-        until(lambda: head_file.read_bytes() == new, "the head file to be rewritten")
+        wait_for(lambda: head_file.read_bytes() == new, timeout=30, what="the head file rewritten")
     assert f"rewrote 1 head file(s) to match the registry (devices {device.hex[:16]})" in (
         c.stderr()
     )
@@ -173,8 +167,16 @@ def test_on_s3_head_files_are_put_right_at_start(
 def test_recheck_heads_must_be_a_finite_number_of_seconds_from_one(
     tmp_path: Path, seconds: str
 ) -> None:
-    done = cleartrace(
-        "org", "serve", "--data", str(tmp_path / "data"), "--port", "0", "--recheck-heads", seconds
+    done = ct(
+        "org",
+        "serve",
+        "--data",
+        str(tmp_path / "data"),
+        "--port",
+        "0",
+        "--recheck-heads",
+        seconds,
+        check=False,
     )
     assert done.returncode == 2
     assert "--recheck-heads" in done.stderr
@@ -213,7 +215,9 @@ def test_the_recheck_survives_an_unexpected_error(
         new = head_file.read_bytes()
         head_file.write_bytes(b"{}")
         with _rechecking_heads(collector, 0.05):
-            until(lambda: head_file.read_bytes() == new, "the head file to be rewritten")
+            wait_for(
+                lambda: head_file.read_bytes() == new, timeout=30, what="the head file rewritten"
+            )
         assert store.failed
         assert "RuntimeError" in caplog.text
         assert "an unexpected failure" not in caplog.text

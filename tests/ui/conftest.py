@@ -6,14 +6,12 @@ says. Consent is still written and read for real; the state is then
 "cannot record".
 
 Tests of a recording tray use `live_runner` instead: its service records from
-a private Xvfb (`xserver`), while Qt itself stays on the offscreen platform.
+a private Xvfb (`xserver`, tests/support/xserver.py), while Qt itself stays
+on the offscreen platform.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -23,6 +21,7 @@ from pytestqt.qtbot import QtBot
 from cleartrace.paths import Paths
 from cleartrace.service import Service
 from cleartrace.ui.runner import Runner
+from tests.support.xserver import XServer
 
 
 @pytest.fixture
@@ -49,44 +48,7 @@ def settle(qtbot: QtBot, runner: Runner) -> Callable[[], None]:
 
 
 @pytest.fixture
-def xserver(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A bare Xvfb (tests/capture's fixture, minimal); DISPLAY names it. Killed by PID.
-
-    `-noreset`: Qt is offscreen here, so when a test's last X client (a hook)
-    disconnects the server would reset, and reset the next connection with it.
-    """
-    read_fd, write_fd = os.pipe()
-    proc = subprocess.Popen(
-        [
-            *("Xvfb", "-displayfd", str(write_fd), "-nolisten", "tcp"),
-            *("-ardelay", "60000", "-noreset"),
-        ],
-        pass_fds=(write_fd,),
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        number, deadline = b"", time.monotonic() + 10
-        while not number.endswith(b"\n"):  # two writes: keep the pipe open (PLATFORM-NOTES)
-            if time.monotonic() > deadline or proc.poll() is not None:
-                pytest.fail(f"Xvfb did not start (exit status {proc.poll()})")
-            number += os.read(read_fd, 16)
-        monkeypatch.setenv("DISPLAY", f":{number.decode().strip()}")
-        yield os.environ["DISPLAY"]
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        os.close(read_fd)
-        os.close(write_fd)
-
-
-@pytest.fixture
-def xdo(xserver: str) -> Callable[..., None]:
-    """Run xdotool on the test's X server."""
-    return lambda *args: subprocess.run(["xdotool", *args], check=True, timeout=30)
-
-
-@pytest.fixture
-def live_runner(private_home: Paths, xserver: str, qtbot: QtBot) -> Iterator[Runner]:
+def live_runner(private_home: Paths, xserver: XServer, qtbot: QtBot) -> Iterator[Runner]:
     """A runner whose service records from `xserver`; stopped (recorder too) first."""
     r = Runner(Service(private_home))
     yield r

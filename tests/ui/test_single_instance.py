@@ -6,14 +6,14 @@ import os
 import signal
 import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 from pytestqt.qtbot import QtBot
 
 from cleartrace.paths import Paths
 from cleartrace.ui.single_instance import SingleInstance, instance_name
+from tests.support.cli import CLI
+from tests.support.waiting import wait_for
 
 
 def test_a_second_instance_reaches_the_first(qtbot: QtBot, private_home: Paths) -> None:
@@ -55,14 +55,15 @@ def test_a_second_cleartrace_tray_exits_0_and_the_first_comes_forward(
 ) -> None:
     env = {k: v for k, v in os.environ.items() if k not in {"DISPLAY", "WAYLAND_DISPLAY"}}
     env["QT_QPA_PLATFORM"] = "offscreen"  # no tray here: the status window stands in
-    cmd = [sys.executable, "-m", "cleartrace", "tray"]
+    cmd = [*CLI, "tray"]
     first = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 30
-        while not Path(instance_name(private_home)).exists():
+
+        def listening() -> bool:
             assert first.poll() is None, first.communicate()
-            assert time.monotonic() < deadline, "the first tray did not start listening"
-            time.sleep(0.05)
+            return Path(instance_name(private_home)).exists()
+
+        wait_for(listening, timeout=30, what="the first tray listening")
         second = subprocess.run(cmd, env=env, capture_output=True, timeout=60, check=False)
         assert second.returncode == 0, second.stderr
         first.send_signal(signal.SIGTERM)  # logout: quits like the menu does

@@ -5,8 +5,6 @@ from __future__ import annotations
 import itertools
 import os
 import re
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -21,6 +19,7 @@ from cleartrace.ui import app, icons
 from cleartrace.ui.hotkey import PauseHotkey
 from cleartrace.ui.runner import Runner
 from cleartrace.ui.tray import ACTIONS, Tray
+from tests.support.cli import ct
 
 PAUSES = {"pause15", "pause1h", "pause"}
 NAMES = {entry[0] for entry in ACTIONS if entry is not None}
@@ -147,8 +146,10 @@ def test_recording_pause_resume_and_quit_from_the_tray_menu(
     snap = call(live_runner, lambda s: s.snapshot())
     assert (snap.state, snap.hooks) == ("paused", ())
     assert same_icon(tray.tray_icon.icon(), icons.icon_for("paused"))
-    # Fifteen minutes from now may be tomorrow ("6 Dec 00:05"): the day is then named.
-    assert re.match(r"ClearTrace: Paused until (\d{1,2} \w{3} )?\d\d:\d\d\n", tray.tooltip())
+    # "00:11" today, "6 Dec 00:11" when fifteen minutes from now is tomorrow.
+    assert re.match(
+        r"ClearTrace: Paused until (\d{1,2} [A-Z][a-z]{2} )?\d\d:\d\d\n", tray.tooltip()
+    )
     assert "resume" in enabled(tray)
     assert not PAUSES & enabled(tray)
 
@@ -248,7 +249,7 @@ def test_forgetting_and_sessions_awaiting_review_are_announced(
     live_runner: Runner,
     make_tray: Callable[..., Tray],
     call: Callable[..., Any],
-    xdo: Callable[..., None],
+    xdo: Callable[..., str],
 ) -> None:
     tray = make_tray(live_runner, use_tray=True, cls=SpyTray)
     call(live_runner, lambda s: s.give(list(Category)))
@@ -317,7 +318,7 @@ def test_the_hotkey_pauses_and_resumes_even_while_paused(
     live_runner: Runner,
     make_tray: Callable[..., Tray],
     call: Callable[..., Any],
-    xdo: Callable[..., None],
+    xdo: Callable[..., str],
 ) -> None:
     tray = make_tray(live_runner, use_tray=True)
     hotkey = PauseHotkey()
@@ -336,7 +337,7 @@ def test_the_hotkey_pauses_and_resumes_even_while_paused(
 
 
 @pytest.mark.xserver
-def test_a_new_hotkey_replaces_the_old_one(qtbot: QtBot, xdo: Callable[..., None]) -> None:
+def test_a_new_hotkey_replaces_the_old_one(qtbot: QtBot, xdo: Callable[..., str]) -> None:
     hotkey = PauseHotkey()
     pressed: list[bool] = []
     hotkey.activated.connect(lambda: pressed.append(True))
@@ -426,14 +427,7 @@ def test_cleartrace_tray_without_a_display_says_why_in_one_line_and_exits_2() ->
         for k, v in os.environ.items()
         if k not in {"DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"}
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "cleartrace", "tray"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = ct("tray", env=env, check=False)
     assert done.returncode == 2
     assert done.stdout == ""
     assert len(done.stderr.splitlines()) == 1

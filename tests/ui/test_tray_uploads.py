@@ -10,7 +10,7 @@ from cleartrace.paths import Paths
 from cleartrace.service import Service
 from cleartrace.ui.runner import Runner
 from cleartrace.ui.tray import Tray
-from orgkit import Org, enrolled, record_session
+from tests.support.orgkit import Org, enrolled, record_session
 
 
 def enrolled_runner(org: Org, paths: Paths) -> Runner:

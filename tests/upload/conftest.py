@@ -11,7 +11,7 @@ from cleartrace.consent.signed_policy import active_policy
 from cleartrace.consent.state import give
 from cleartrace.home import Home
 from cleartrace.paths import Paths
-from orgkit import Org, enrolled
+from tests.support.orgkit import Org, enrolled
 
 
 @pytest.fixture

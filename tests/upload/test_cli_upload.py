@@ -10,7 +10,7 @@ import pytest
 from cleartrace.cli import main
 from cleartrace.home import Home
 from cleartrace.paths import Paths
-from orgkit import Org, approve, record_session
+from tests.support.orgkit import Org, approve, record_session
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -25,13 +24,14 @@ from cleartrace.paths import Paths
 from cleartrace.upload.bundle import open_bundle, parse_bundle
 from cleartrace.upload.outbox import Outbox
 from cleartrace.upload.uploader import Retry, Uploader
-from orgkit import Org, approve, enrolled, record_session
+from tests.support.cli import ct
+from tests.support.orgkit import Org, approve, enrolled, record_session
 
 
-def ct(
+def ct_faulted(
     *args: str, fault: str | None = None, home: Path | None = None, armed: bool = True
 ) -> subprocess.CompletedProcess[str]:
-    """Run the CLI; with `fault`, killed at that fault point (when `armed`)."""
+    """`ct` with a fault point: the CLI is killed at `fault` (when `armed`)."""
     env = {k: v for k, v in os.environ.items() if k not in (ENV, TESTING)}
     if fault is not None:
         env[ENV] = fault
@@ -39,14 +39,7 @@ def ct(
             env[TESTING] = "1"
     if home is not None:
         env["CLEARTRACE_HOME"] = str(home)
-    return subprocess.run(
-        [sys.executable, "-m", "cleartrace", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return ct(*args, env=env, timeout=120, check=False)
 
 
 def sessions_stored(org: Org) -> Counter[str]:
@@ -90,11 +83,11 @@ def test_an_upload_killed_at_any_step_completes_on_the_next_run(
     expected = {s: len(home.store.read_events(s)) for s in sessions}
     home.close()
 
-    killed = ct("upload", "--now", fault=point)
+    killed = ct_faulted("upload", "--now", fault=point)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
-    again = ct("upload", "--now")
+    again = ct_faulted("upload", "--now")
     assert again.returncode == 0, again.stderr
-    assert json.loads(ct("upload", "--now", "--json").stdout)["bundles"] == []
+    assert json.loads(ct_faulted("upload", "--now", "--json").stdout)["bundles"] == []
 
     assert sessions_stored(org) == {s: 1 for s in sessions}  # every session once
     home = Home.open(private_home, create=False)
@@ -123,7 +116,7 @@ def test_a_stray_fault_point_without_the_test_switch_kills_nothing(
     approve(home, session)
     home.close()
 
-    done = ct("upload", "--now", fault="upload.built", armed=False)
+    done = ct_faulted("upload", "--now", fault="upload.built", armed=False)
     assert done.returncode == 0, done.stderr
     assert sessions_stored(org) == {session: 1}
 
@@ -166,7 +159,7 @@ def test_an_ingest_killed_at_any_step_gives_the_uninterrupted_dataset_on_the_nex
             approve(home, record_session(home, 20))
         up[id(home)].run()
     out = tmp_path / "dataset"
-    first = ct(
+    first = ct_faulted(
         "org",
         "ingest",
         "--from",
@@ -189,11 +182,11 @@ def test_an_ingest_killed_at_any_step_gives_the_uninterrupted_dataset_on_the_nex
         home.close()
 
     argv = ("org", "ingest", "--from", str(org.collector.data), "--keys", str(org.keys_dir))
-    killed = ct(*argv, "--out", str(out), fault=point)
+    killed = ct_faulted(*argv, "--out", str(out), fault=point)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
-    again = ct(*argv, "--out", str(out))
+    again = ct_faulted(*argv, "--out", str(out))
     assert again.returncode == 0, again.stderr
     reference = tmp_path / "reference"
-    assert ct(*argv, "--out", str(reference)).returncode == 0
+    assert ct_faulted(*argv, "--out", str(reference)).returncode == 0
     assert dataset_state(out) == dataset_state(reference)
     assert dataset_rows(out)[gone] == 0

@@ -22,7 +22,7 @@ from cleartrace.suites import X25519
 from cleartrace.upload.bundle import build_bundle
 from cleartrace.upload.events_arrow import encode_events
 from cleartrace.upload.outbox import Outbox
-from orgkit import approve, record_session
+from tests.support.orgkit import approve, record_session
 
 #: A later policy's reference: a "no" to it is a refusal the device obeys now.
 NEW_POLICY = {"id": "acme", "version": 2, "sha256": "3" * 64}

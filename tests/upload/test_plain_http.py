@@ -12,7 +12,7 @@ import pytest
 from cleartrace.cli import main
 from cleartrace.paths import Paths
 from cleartrace.upload.client import check_transport
-from orgkit import Org, make_org
+from tests.support.orgkit import Org, make_org
 
 
 def loopback_alias() -> str:

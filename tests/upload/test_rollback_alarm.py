@@ -24,7 +24,7 @@ from cleartrace.paths import Paths
 from cleartrace.review import approval
 from cleartrace.store import ledger_rows
 from cleartrace.upload.uploader import Retry, Uploader
-from orgkit import Org, approve, enrolled, make_org, record_session
+from tests.support.orgkit import Org, approve, enrolled, make_org, record_session
 
 
 def backup(db: Path, to: Path) -> None:

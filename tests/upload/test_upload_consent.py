@@ -26,7 +26,7 @@ from cleartrace.upload.events_arrow import encode_events
 from cleartrace.upload.outbox import Outbox
 from cleartrace.upload.upload_auth import AUTH_HEADER, sign_upload
 from cleartrace.upload.uploader import Retry, Uploader
-from orgkit import Org, approve, enrolled, make_org, record_session
+from tests.support.orgkit import Org, approve, enrolled, make_org, record_session
 
 NO_WAIT = Retry(attempts=2, base=0.01, cap=0.01)
 APP = "secret-project-client"

@@ -24,7 +24,7 @@ from cleartrace.upload.enrolment import enrol
 from cleartrace.upload.outbox import Outbox
 from cleartrace.upload.upload_auth import AUTH_HEADER, sign_upload
 from cleartrace.upload.uploader import BackgroundUploader, Retry, Uploader
-from orgkit import Org, approve, enrolled, make_org, record_session
+from tests.support.orgkit import Org, approve, enrolled, make_org, record_session
 
 NO_WAIT = Retry(attempts=2, base=0.01, cap=0.01)
 

@@ -31,7 +31,7 @@ from cleartrace.upload.bundle import open_bundle, parse_bundle, verify_signature
 from cleartrace.upload.enrolment import enrol, load_enrolment
 from cleartrace.upload.outbox import Outbox
 from cleartrace.upload.uploader import Retry, Uploader, _shred
-from orgkit import Org, approve, enrolled, make_org, record_session
+from tests.support.orgkit import Org, approve, enrolled, make_org, record_session
 
 NO_WAIT = Retry(attempts=2, base=0.01, cap=0.01)
 

@@ -3,7 +3,7 @@
 Run by hand when the bundle format deliberately changes (a new "v"):
     .venv/bin/python tests/vectors/bundle/generate.py
 HPKE sealing is randomised, so the .ctb files are fixed samples rather than
-re-derivable bytes: tests/unit/upload/test_bundle_vectors.py checks that each
+re-derivable bytes: tests/upload/test_bundle_vectors.py checks that each
 positive one verifies and opens to exactly the content in v1.json with the
 test keys given there, and that each negative one fails with its reason.
 These files are what another implementation of a reader tests against.

@@ -3,7 +3,7 @@
 Run by hand when the head file format deliberately changes (a new "v"):
     .venv/bin/python tests/vectors/heads/generate.py
 Ed25519 is deterministic, so every file here is exact bytes:
-tests/unit/org/test_head_vectors.py signs each positive document again and
+tests/org/test_head_vectors.py signs each positive document again and
 compares, and checks that ingest refuses each negative one with its reason.
 """
 

@@ -2,7 +2,7 @@
 
 Run once, by hand, when the record format deliberately changes (a new `v`):
     .venv/bin/python tests/vectors/ledger/generate.py
-tests/unit/consent/test_vectors.py re-derives the positive vectors with the
+tests/consent/test_vectors.py re-derives the positive vectors with the
 library and checks the bad-*.jsonl files fail at the seq given in negative.json.
 The files are what other implementations (an officer's own verifier) test against.
 """

@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import itertools
+import queue
+import time
+
+import pytest
+
+from cleartrace.capture.base import StampedEvent
+from cleartrace.capture.pipeline import MoveCoalescer, Writer
+from cleartrace.capture.timeline import FocusState, FocusTimeline
+from cleartrace.events import Kind, RawEvent
+from tests.support.waiting import wait_for
+
+MS = 1_000_000
+MOVE, KEY = int(Kind.MOVE), int(Kind.KEY_DOWN)
+
+
+def move(t_ms: float, x: int) -> RawEvent:
+    return (int(t_ms * MS), MOVE, x, 0, 0, 0, None)
+
+
+def clock_timeline() -> FocusTimeline:
+    """A timeline whose watcher answers every request at once with the monotonic
+    clock as server time: the focus never moves, from Xterm."""
+    timeline = FocusTimeline(lambda window: FocusState(False, window))
+    timeline.untimed(("Xterm", None))
+
+    def wake() -> None:
+        now = time.monotonic_ns()
+        timeline.confirm((now // MS) & 0xFFFFFFFF, timeline.probe_token(), now)
+
+    timeline.attach(wake)
+    wake()
+    return timeline
+
+
+def key(code: int) -> StampedEvent:
+    now = time.monotonic_ns()
+    return (now, KEY, code, 0, 0, 0, None, (now // MS) & 0xFFFFFFFF)
+
+
+def test_coalescer_keeps_at_most_one_move_per_bin_at_120_hz() -> None:
+    c = MoveCoalescer(120)
+    moves = [move(i * 1.0, i) for i in range(1000)]  # 1 kHz for one second
+    out = c.feed(moves, now_ns=2_000 * MS) + c.flush()
+    assert 119 <= len(out) <= 121
+    assert out[-1] == moves[-1]  # the final position is never lost
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(out)]
+    assert min(gaps) >= 1 * MS
+
+
+def test_coalescer_emits_held_move_before_a_click_so_its_position_is_exact() -> None:
+    c = MoveCoalescer(120)
+    click = (int(2.5 * MS), int(Kind.BUTTON_DOWN), 7, 0, 1, 0, None)
+    out = c.feed([move(1, 5), move(2, 7), click], now_ns=3 * MS)
+    assert out == [move(2, 7), click]
+
+
+def test_coalescer_holds_the_newest_move_until_its_bin_has_passed() -> None:
+    c = MoveCoalescer(100)  # 10 ms bins
+    assert c.feed([move(1, 1), move(3, 2)], now_ns=5 * MS) == []
+    assert c.feed([], now_ns=12 * MS) == [move(3, 2)]
+
+
+def test_writer_flushes_every_interval_and_drains_all_on_stop() -> None:
+    q: queue.SimpleQueue[StampedEvent] = queue.SimpleQueue()
+    batches: list[list[RawEvent]] = []
+    w = Writer(q, batches.append, time.monotonic_ns, clock_timeline(), flush_interval=0.05)
+    w.start()
+    q.put(key(97))
+    wait_for(lambda: any(ev[1] == KEY for b in batches for ev in b), timeout=2, what="the key")
+    assert [ev[1:] for ev in batches[0]] == [(int(Kind.FOCUS), 0, 0, 0, 0, ("Xterm", None))]
+    assert [ev[2] for b in batches for ev in b if ev[1] == KEY] == [97]
+    for i in range(500):
+        q.put(key(i))
+    w.stop()
+    w.join(timeout=2)
+    written = [ev for b in batches for ev in b]
+    assert [ev[2] for ev in written if ev[1] == KEY] == [97, *range(500)]
+    assert all(len(ev) == 7 for ev in written)  # stored without the server time
+
+
+def test_writer_error_surfaces_from_join() -> None:
+    q: queue.SimpleQueue[StampedEvent] = queue.SimpleQueue()
+
+    def broken(batch: list[RawEvent]) -> None:
+        raise OSError("disk went away")
+
+    w = Writer(q, broken, time.monotonic_ns, clock_timeline(), flush_interval=0.01)
+    w.start()
+    q.put(key(97))
+    wait_for(lambda: w.failed is not None, timeout=2, what="the write to fail")
+    with pytest.raises(OSError, match="disk went away"):
+        w.join(timeout=2)
+    assert isinstance(w.failed, OSError)
+
+
+def test_events_of_a_withdrawn_category_still_held_are_never_written() -> None:
+    """Consent for keys is withdrawn (or recording paused) while keys wait for
+    a watermark: they must not be written after the withdrawal."""
+    source: queue.SimpleQueue[StampedEvent] = queue.SimpleQueue()
+    written: list[RawEvent] = []
+    writer = Writer(source, written.extend, time.monotonic_ns, clock_timeline())
+    for code in (97, 98):
+        source.put(key(code))
+    writer.withdraw(frozenset({KEY, int(Kind.KEY_UP)}), time.monotonic_ns())
+    source.put(key(99))  # consent given again: a new hook's key is kept
+    writer.flush_now()
+    assert [ev[2] for ev in written if ev[1] == KEY] == [99]

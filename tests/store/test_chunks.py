@@ -1,0 +1,147 @@
+"""Sealed chunks: known-answer vector, fresh nonces, and every tampering refused."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import zstandard
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from cleartrace.errors import StoreCorrupt
+from cleartrace.events import Kind, RawEvent
+from cleartrace.store.chunks import (
+    _seal_chunk_with_nonce,
+    chunk_aad,
+    open_chunk,
+    open_chunk_raw,
+    open_summary,
+    reseal,
+    seal_chunk,
+    seal_summary,
+)
+from cleartrace.store.codec import encode_events
+from cleartrace.store.crypto import unseal
+from tests.support import VECTORS
+
+VECTOR: dict[str, Any] = json.loads((VECTORS / "chunk" / "v1.json").read_text(encoding="utf-8"))
+KEY = bytes.fromhex(VECTOR["key"])
+SID: str = VECTOR["session_id"]
+IDX: int = VECTOR["index"]
+NONCE = bytes.fromhex(VECTOR["nonce"])
+CHUNK = bytes.fromhex(VECTOR["chunk"])
+EVENTS: list[RawEvent] = [
+    (e[0], e[1], e[2], e[3], e[4], e[5], (e[6][0], e[6][1]) if e[6] else None)
+    for e in VECTOR["events"]
+]
+
+
+def test_known_answer_codec_bytes() -> None:
+    assert encode_events(EVENTS).hex() == VECTOR["encoded"]
+
+
+def test_known_answer_zstd_frame_holds_the_encoded_batch() -> None:
+    frame = bytes.fromhex(VECTOR["zstd_frame"])
+    assert zstandard.ZstdDecompressor().decompress(frame).hex() == VECTOR["encoded"]
+
+
+def test_known_answer_aad_and_aes_gcm_step() -> None:
+    # Checked with AESGCM directly, independent of the zstd version that made the frame.
+    assert chunk_aad(SID, IDX).hex() == VECTOR["aad"]
+    sealed = AESGCM(KEY).encrypt(NONCE, bytes.fromhex(VECTOR["zstd_frame"]), chunk_aad(SID, IDX))
+    assert b"\x01" + NONCE + sealed == CHUNK
+
+
+def test_known_answer_chunk_opens_to_the_events() -> None:
+    events = open_chunk(KEY, SID, IDX, CHUNK)
+    got = [(e.t_ns, int(e.kind), e.a, e.b, e.c, e.d, e.app, e.title) for e in events]
+    want = [(*ev[:6], *(ev[6] or (None, None))) for ev in EVENTS]
+    assert got == want
+    assert events[0].kind is Kind.FOCUS
+    assert events[0].title == "notes.txt – Gedit"
+
+
+def test_known_answer_chunk_opens_to_the_raw_tuples() -> None:
+    assert open_chunk_raw(KEY, SID, IDX, CHUNK) == EVENTS
+    with pytest.raises(StoreCorrupt, match=f"chunk {IDX + 1} of session"):
+        open_chunk_raw(KEY, SID, IDX + 1, CHUNK)
+
+
+def test_reseal_merges_chunks_under_new_indices() -> None:
+    parts = [EVENTS[:5], EVENTS[5:9], EVENTS[9:]]
+    small = [(i, seal_chunk(KEY, SID, i, part)) for i, part in enumerate(parts)]
+    big = reseal(KEY, SID, small, first_index=3, per_chunk=10, level=10)
+    assert [(idx, n, first, last) for idx, n, first, last, _ in big] == [
+        (3, 10, EVENTS[0][0], EVENTS[9][0]),
+        (4, len(EVENTS) - 10, EVENTS[10][0], EVENTS[-1][0]),
+    ]
+    assert [ev for idx, *_, blob in big for ev in open_chunk_raw(KEY, SID, idx, blob)] == EVENTS
+
+
+def test_summary_opens_only_for_its_session() -> None:
+    blob = seal_summary(KEY, SID, {"Xterm", "Gedit"})
+    assert b"Xterm" not in blob
+    assert open_summary(KEY, SID, blob) == ["Gedit", "Xterm"]
+    with pytest.raises(StoreCorrupt, match="summary of session ffffffffffff"):
+        open_summary(KEY, "ff" * 16, blob)
+
+
+def test_fixed_nonce_helper_seals_the_vector_layout() -> None:
+    blob = _seal_chunk_with_nonce(KEY, SID, IDX, EVENTS, NONCE)
+    assert blob[:13] == b"\x01" + NONCE
+    frame = unseal(KEY, blob[1:], chunk_aad(SID, IDX))
+    assert zstandard.ZstdDecompressor().decompress(frame).hex() == VECTOR["encoded"]
+
+
+def test_each_seal_uses_a_fresh_nonce() -> None:
+    a, b = seal_chunk(KEY, SID, IDX, EVENTS), seal_chunk(KEY, SID, IDX, EVENTS)
+    assert a[1:13] != b[1:13]
+    assert open_chunk(KEY, SID, IDX, a) == open_chunk(KEY, SID, IDX, b)
+
+
+def _flip(data: bytes, at: int) -> bytes:
+    out = bytearray(data)
+    out[at] ^= 0x01
+    return bytes(out)
+
+
+@pytest.mark.parametrize(
+    ("key", "sid", "idx", "blob"),
+    [
+        pytest.param(KEY, SID, IDX, _flip(CHUNK, 40), id="flipped ciphertext bit"),
+        pytest.param(KEY, SID, IDX, _flip(CHUNK, 3), id="flipped nonce bit"),
+        pytest.param(KEY, SID, IDX, _flip(CHUNK, len(CHUNK) - 1), id="flipped tag bit"),
+        pytest.param(KEY, SID, IDX + 1, CHUNK, id="wrong index"),
+        pytest.param(KEY, SID, IDX + (1 << 24), CHUNK, id="index differing in the high byte"),
+        pytest.param(KEY, "ff" * 16, IDX, CHUNK, id="wrong session"),
+        pytest.param(bytes(32), SID, IDX, CHUNK, id="wrong key"),
+        pytest.param(KEY, SID, IDX, CHUNK[:-5], id="truncated"),
+        pytest.param(KEY, SID, IDX, CHUNK[:10], id="shorter than nonce and tag"),
+        pytest.param(KEY, SID, IDX, CHUNK + b"\x00", id="extended"),
+        pytest.param(KEY, SID, IDX, b"\x02" + CHUNK[1:], id="unknown version"),
+        pytest.param(KEY, SID, IDX, b"", id="empty"),
+    ],
+)
+def test_tampered_chunks_raise_store_corrupt_naming_session_and_index(
+    key: bytes, sid: str, idx: int, blob: bytes
+) -> None:
+    with pytest.raises(
+        StoreCorrupt, match=f"chunk {idx} of session {sid[:12]}.*delete the session"
+    ):
+        open_chunk(key, sid, idx, blob)
+
+
+def test_focus_text_and_keys_are_not_in_the_sealed_bytes() -> None:
+    raw: list[RawEvent] = [(0, int(Kind.FOCUS), 0, 0, 0, 0, ("Gedit", "canarytitle" * 4))]
+    raw += [(i * 1000, int(Kind.KEY_DOWN), ord(ch), 0, 0, 0, None) for i, ch in enumerate("x" * 64)]
+    blob = seal_chunk(KEY, SID, 0, raw)
+    assert b"canarytitle" not in blob
+    assert b"x" * 8 not in blob
+
+
+def test_session_id_and_index_are_validated() -> None:
+    with pytest.raises(ValueError, match="32 hex"):
+        seal_chunk(KEY, "abcd", 0, EVENTS)
+    with pytest.raises(ValueError, match="32-bit"):
+        seal_chunk(KEY, SID, 1 << 32, EVENTS)

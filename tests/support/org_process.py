@@ -1,0 +1,82 @@
+"""The collector as a real process on 127.0.0.1: start it, read its URL, stop it."""
+
+from __future__ import annotations
+
+import contextlib
+import selectors
+import signal
+import subprocess
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cleartrace.org.registry import Registry
+from tests.support.cli import CLI
+
+
+@dataclass
+class RunningCollector:
+    url: str
+    data: Path
+    proc: subprocess.Popen[str]
+    log: Path
+
+    def tokens(self, n: int = 1) -> list[str]:
+        registry = Registry.open(self.data)
+        try:
+            return registry.issue_tokens(n)
+        finally:
+            registry.close()
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=40)
+        finally:
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
+
+    def stderr(self) -> str:
+        return self.log.read_text()
+
+
+def start_collector(
+    data: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 30
+) -> RunningCollector:
+    """`cleartrace org serve --data DATA --port 0 ARGS`, once it printed its URL."""
+    data.mkdir(parents=True, exist_ok=True)
+    log = data.parent / f"{data.name}-collector.log"
+    with log.open("w") as err:
+        proc = subprocess.Popen(
+            [*CLI, "org", "serve", "--data", str(data), "--port", "0", *args],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            env=env,
+        )
+    assert proc.stdout is not None
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        ready = sel.select(timeout)
+    line = proc.stdout.readline().strip() if ready else ""
+    if not line.startswith(("http://", "https://")):
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+        raise AssertionError(f"the collector did not start: {log.read_text()}")
+    return RunningCollector(url=line, data=data, proc=proc, log=log)
+
+
+@contextlib.contextmanager
+def collector_running(data: Path, *args: str, **kw: object) -> Iterator[RunningCollector]:
+    running = start_collector(data, *args, **kw)  # type: ignore[arg-type]
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def leftovers(root: Path) -> Sequence[Path]:
+    """Temporary files a write left behind (there must be none)."""
+    return [p for p in root.rglob(".*") if p.is_file()]

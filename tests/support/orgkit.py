@@ -1,0 +1,151 @@
+"""Helpers for upload tests: an organisation (keys, signed policy, a collector
+process on 127.0.0.1) and sessions to upload."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from cleartrace.consent.signed_policy import read_signed_policy
+from cleartrace.events import Kind, RawEvent
+from cleartrace.home import Home
+from cleartrace.org.keys import OrgKeys, generate
+from cleartrace.org.policy_signing import init_policy
+from cleartrace.paths import Paths
+from cleartrace.upload.enrolment import enrol
+from tests.support.cli import CLI, ct
+
+
+@dataclass
+class Collector:
+    """A `cleartrace org serve` process; `url` is None while it is stopped."""
+
+    data: Path
+    policy: Path
+    port: int = 0
+    proc: subprocess.Popen[str] | None = None
+    extra: tuple[str, ...] = ()
+    host: str = "127.0.0.1"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> None:
+        cmd = [
+            *CLI,
+            "org",
+            "serve",
+            "--data",
+            str(self.data),
+            "--port",
+            str(self.port),
+            "--policy",
+            str(self.policy),
+            "--host",
+            self.host,
+            *self.extra,
+        ]
+        env = {k: v for k, v in os.environ.items() if k != "CLEARTRACE_HOME"}
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().strip()
+        assert line.startswith("http://"), f"collector did not start: {line!r}"
+        self.port = int(line.rsplit(":", 1)[1])
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
+            self.proc = None
+
+    def token(self) -> str:
+        return ct("org", "token", "--data", str(self.data)).stdout.strip()
+
+    def bundles(self) -> list[str]:
+        return sorted(p.stem for p in (self.data / "bundles").glob("*.ctb"))
+
+
+@dataclass
+class Org:
+    keys: OrgKeys
+    keys_dir: Path
+    policy: Path
+    collector: Collector
+
+
+def make_org(
+    root: Path,
+    *,
+    suite: str = "mlkem768-x25519",
+    extra: tuple[str, ...] = (),
+    keep_uploaded_days: int | None = None,
+    host: str = "127.0.0.1",
+) -> Org:
+    keys_dir = root / "keys"
+    keys = generate(keys_dir, suite=suite)
+    policy = root / "policy.json"
+    collector = Collector(root / "data", policy, extra=extra, host=host)
+    # The port is fixed before the policy is signed: the policy names the collector.
+    with socket.socket() as s:
+        s.bind((host, 0))
+        collector.port = s.getsockname()[1]
+    init_policy(
+        keys_dir,
+        collector.url,
+        policy,
+        keep_uploaded_days=keep_uploaded_days,
+    )
+    return Org(keys, keys_dir, policy, collector)
+
+
+def record_session(home: Home, n_keys: int = 200, *, app: str = "xterm") -> str:
+    """A closed session of `n_keys` key presses and releases after a focus change."""
+    wall, mono = time.time_ns(), time.monotonic_ns()
+    handle = home.store.begin_session(wall, mono)
+    home.ledger.append("session.started", session=handle.id)
+    events: list[RawEvent] = [(mono + 1_000, int(Kind.FOCUS), 0, 0, 0, 0, (app, "notes"))]
+    for i in range(n_keys):
+        keysym = 0x61 + i % 26
+        events.append((mono + 2_000 + i * 2_000, int(Kind.KEY_DOWN), keysym, 0, 0, 0, None))
+        events.append((mono + 3_000 + i * 2_000, int(Kind.KEY_UP), keysym, 0, 0, 0, None))
+    home.store.append_chunk(handle, events)
+    home.store.end_session(handle, time.time_ns())
+    home.ledger.append("session.ended", session=handle.id)
+    return handle.id
+
+
+def approve(home: Home, session_id: str) -> None:
+    home.store.set_state(
+        session_id,
+        "approved",
+        lambda conn: home.ledger.append_in(
+            conn, "session.approved", session=session_id, by="person"
+        ),
+    )
+
+
+def enrolled(org: Org, paths: Paths) -> Home:
+    """The home at `paths`, opened (created) and enrolled with `org` on a new token."""
+    home = Home.open(paths, create=True)
+    signed = read_signed_policy(org.policy.read_bytes())
+    enrol(home, org.collector.url, signed, org.collector.token())
+    return home
+
+
+def aws_env(endpoint: str) -> dict[str, str]:
+    """Credentials moto accepts, and nothing of the real environment's AWS settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",  # noqa: S106 - moto's dummy credentials
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_ENDPOINT_URL=endpoint,
+    )
+    return env
