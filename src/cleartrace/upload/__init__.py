@@ -22,7 +22,7 @@ _EXPORTS = {
     "Enrolment": "enrolment",
     "enrol": "enrolment",
     "load_enrolment": "enrolment",
-    "BackgroundUploader": "uploader",
+    "BackgroundUploader": "background",
     "UploadReport": "uploader",
     "Uploader": "uploader",
 }

@@ -23,8 +23,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cleartrace.actions.sessions import SessionReview
 from cleartrace.review.redaction import Selection
-from cleartrace.service import Service, SessionReview
+from cleartrace.service import Service
 from cleartrace.store.redaction import Redaction
 from cleartrace.store.sessions import SessionInfo
 from cleartrace.ui.review._format import clock, counts_text, day_and_clock, duration, short_id
