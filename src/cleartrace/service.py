@@ -192,6 +192,13 @@ class Service:
     def set_hold_days(self, days: int) -> None:
         settings.set_hold_days(self.paths, days)
 
+    def pause_hotkey(self) -> str:
+        """The pause hotkey chosen ("" for none)."""
+        return settings.pause_hotkey(self.paths)
+
+    def set_pause_hotkey(self, sequence: str) -> None:
+        settings.set_pause_hotkey(self.paths, sequence)
+
     def exclusions(self) -> list[tuple[str, str]]:
         """(application class, "default" or "personal")."""
         return settings.exclusions_of(self.home())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from cleartrace import preferences
 from cleartrace.actions._notify import poke_recorder
@@ -15,14 +16,59 @@ from cleartrace.home import Home
 from cleartrace.paths import Paths
 
 __all__ = [
+    "Preferences",
+    "current",
     "exclude",
     "exclusions_of",
     "hold_days",
     "include",
     "list_exclusions",
     "open_window_classes",
+    "pause_hotkey",
     "set_hold_days",
+    "set_pause_hotkey",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class Preferences:
+    """The person's choices, with the bounds the policy sets on them."""
+
+    hold_days: int
+    hold_days_min: int
+    hold_days_max: int
+    #: The pause hotkey ("" for none).
+    pause_hotkey: str
+
+
+def current(paths: Paths) -> Preferences:
+    """What is chosen now.
+
+    Raises:
+        PolicyRefused: the installed policy does not verify.
+    """
+    policy = active_policy(paths)
+    return Preferences(
+        preferences.hold_days(paths, policy),
+        policy.hold_days_min,
+        policy.hold_days_max,
+        pause_hotkey(paths),
+    )
+
+
+def pause_hotkey(paths: Paths) -> str:
+    """The pause hotkey in Qt's portable text ("" for none); needs no policy."""
+    return preferences.load_pause_hotkey(paths)
+
+
+def set_pause_hotkey(paths: Paths, sequence: str) -> None:
+    """Choose the pause hotkey ("" for none); a running tray takes it up when restarted.
+
+    Raises:
+        UsageError: not a usable hotkey, or the file cannot be written.
+        DiskFull: no room for the file.
+    """
+    preferences.save_pause_hotkey(paths, sequence)
 
 
 def hold_days(paths: Paths) -> int:

@@ -6,11 +6,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from action_homes import closed_session
+
 from cleartrace.actions import recording
 from cleartrace.home import Home
 from cleartrace.paths import Paths
 from cleartrace.status import RecorderState, RecorderStatus, Status
-from conftest import closed_session
 
 Serve = Callable[[Callable[[dict[str, Any]], dict[str, Any]]], list[dict[str, Any]]]
 

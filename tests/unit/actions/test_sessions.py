@@ -4,12 +4,12 @@ it left to leave."""
 from __future__ import annotations
 
 import pytest
+from action_homes import closed_session
 
 from cleartrace.actions import sessions
 from cleartrace.errors import UnknownSession
 from cleartrace.home import Home
 from cleartrace.upload.outbox import Outbox
-from conftest import closed_session
 
 
 def approve(home: Home, session_id: str) -> None:
