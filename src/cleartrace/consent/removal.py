@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from cleartrace.consent.ledger import Ledger
-from cleartrace.store.sessions import Store
+
+if TYPE_CHECKING:  # the store imports consent records: at run time Store is only passed in
+    from cleartrace.store.sessions import Store
 
 __all__ = ["DELETED", "SHREDDED", "remove_session"]
 
