@@ -138,8 +138,7 @@ def _measure(home: Path, seconds: float, rate: int, session_events: int) -> dict
     to_review = _closed_sessions(paths, session_events)
     service = Service(paths)
     service.give(list(Category))  # starts the recorder
-    recorder = service._recorder
-    assert recorder is not None, "the recorder did not start"
+    recorder = service.runtime.running()  # raises if the recorder did not start
     runner = Runner(service)
     tray = Tray(runner, use_tray=False)
     tray.start()

@@ -1,6 +1,7 @@
 """The recorder: keeps the installed hooks equal to what consent and pause allow.
 
-It owns the session, the writer thread and the control socket. Hooks are
+It owns the session and the writer thread (the control socket that serves
+`handle` belongs to runtime.py, which runs the recorder). Hooks are
 reconciled, never filtered: a category without consent, or any category while
 paused, has no listener installed at all. Consent given or withdrawn from
 another process reaches a running recorder through the ledger, which it polls
@@ -25,12 +26,12 @@ from cleartrace.categories import Category
 from cleartrace.consent.exclusions import Exclusions, PersonalExclusions, load_exclusions
 from cleartrace.consent.signed_policy import active_policy
 from cleartrace.consent.state import consent_from_records
-from cleartrace.control import ControlServer
 from cleartrace.errors import ClearTraceError, NoConsent, UsageError
 from cleartrace.events import CATEGORY_OF_KIND, Kind, RawEvent
 from cleartrace.formats import rfc3339
 from cleartrace.home import Home
 from cleartrace.review.redaction import forget_since
+from cleartrace.status import RecorderState, RecorderStatus
 from cleartrace.store.sessions import SessionHandle
 
 __all__ = ["Recorder"]
@@ -87,7 +88,6 @@ class Recorder:
 
         Raises:
             NoConsent: no category has consent.
-            RecorderError: another recorder owns this home.
             StoreError: the store failed (e.g. DiskFull); what was flushed stays.
         """
         self._reload_consent()
@@ -96,7 +96,6 @@ class Recorder:
                 "nothing to record: no category has consent; "
                 "run 'cleartrace consent give --category keys ...' (or --all) first"
             )
-        control = ControlServer(self._home.paths.socket, self.handle)
         try:
             self._start_session()
             with self._lock:
@@ -112,10 +111,7 @@ class Recorder:
                 if deadline is not None and time.monotonic() >= deadline:
                     break
         finally:
-            try:
-                self._shutdown()
-            finally:
-                control.close()
+            self._shutdown()
         log.info("recording stopped")
 
     def stop(self) -> None:
@@ -323,15 +319,15 @@ class Recorder:
 
     # -- status and control -----------------------------------------------------
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> RecorderStatus:
         """What the recorder does now; no captured content but the app class."""
         with self._lock:
             if self._paused:
-                state = "paused"
+                state = RecorderState.PAUSED
             elif self._granted:
-                state = "recording"
+                state = RecorderState.RECORDING
             else:
-                state = "off"
+                state = RecorderState.OFF
             counts: dict[str, int] = {}
             for kind, n in self._counts.items():
                 category = CATEGORY_OF_KIND[Kind(kind)]
@@ -340,17 +336,17 @@ class Recorder:
             watched = self._focus_titles is not None
             excluded = watched and self._timeline.current.excluded
             app = self._backend.focused()[0] if Category.APP_FOCUS in self._granted else None
-            return {
-                "pid": os.getpid(),
-                "state": state,
-                "paused_until": None if self._paused_until is None else _iso(self._paused_until),
-                "hooks": self._backend.hooks(),
-                "granted": sorted(c.value for c in self._granted),
-                "session": None if self._session is None else self._session.id,
-                "excluded_now": excluded,
-                "application": None if excluded else app,
-                "counts": counts,
-            }
+            return RecorderStatus(
+                pid=os.getpid(),
+                state=state,
+                paused_until=None if self._paused_until is None else _iso(self._paused_until),
+                hooks=tuple(self._backend.hooks()),
+                granted=tuple(sorted(c.value for c in self._granted)),
+                session=None if self._session is None else self._session.id,
+                excluded_now=excluded,
+                application=None if excluded else app,
+                counts=counts,
+            )
 
     def handle(self, req: dict[str, Any]) -> dict[str, Any]:
         """Serve one control request (on the control thread)."""
@@ -358,16 +354,16 @@ class Recorder:
         if cmd == "ping":
             return {}
         if cmd == "status":
-            return {"status": self.status()}
+            return {"status": self.status().to_json()}
         if cmd == "pause":
             seconds = req.get("for_s")
             if seconds is not None and (not isinstance(seconds, int | float) or seconds <= 0):
                 raise UsageError("a pause needs a positive number of seconds")
             self.pause(None if seconds is None else float(seconds))
-            return {"status": self.status()}
+            return {"status": self.status().to_json()}
         if cmd == "resume":
             self.resume()
-            return {"status": self.status()}
+            return {"status": self.status().to_json()}
         if cmd == "forget":
             seconds = req.get("seconds")
             if not isinstance(seconds, int | float) or seconds <= 0:
@@ -376,5 +372,5 @@ class Recorder:
         if cmd == "reload":
             with self._lock:
                 self._on_tick()
-            return {"status": self.status()}
+            return {"status": self.status().to_json()}
         raise UsageError(f"unknown control command '{cmd}'")

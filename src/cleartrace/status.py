@@ -1,74 +1,206 @@
-"""`cleartrace status`: one snapshot of what ClearTrace is doing, for CLI and tray."""
+"""What ClearTrace is doing, as one plain value: `cleartrace status --json`
+prints it, the tray renders it, and a running recorder sends its own part of
+it (`RecorderStatus`) over the control socket.
+
+Plain data only (the bottom layer): actions/status.py collects it. No
+captured content appears here but the focused application's class.
+"""
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
-from cleartrace import __version__
-from cleartrace.capture.display import display_support
-from cleartrace.consent.policy import Policy
-from cleartrace.consent.signed_policy import active_policy
-from cleartrace.consent.state import consent_from_records
-from cleartrace.control import request
-from cleartrace.errors import ClearTraceError, RecorderNotRunning
-from cleartrace.paths import Paths, check_home
-from cleartrace.store import ledger_rows
-from cleartrace.store.db import connect
-from cleartrace.store.keys import describe_keystore
-from cleartrace.store.reading import count_sessions
-from cleartrace.upload.alarm import ledger_alarm
+from cleartrace.categories import Category
 
-__all__ = ["collect_status"]
+__all__ = ["RecorderState", "RecorderStatus", "Status", "UploadStatus"]
 
 
-def collect_status(paths: Paths) -> dict[str, Any]:
-    """Consent, recorder state, store, key storage, display support, and the
-    latest ledger alarm (`ledger_alarm`: a restored old store, upload/alarm.py).
+class RecorderState(StrEnum):
+    """What is recorded now, as the CLI and the tray name it."""
 
-    Reads only: it never creates a home, a key or a store.
-
-    Raises:
-        HomeError: the home lies in another user's directory (see `check_home`).
-    """
-    check_home(paths.home)
-    ok, display = display_support(os.environ)
-    out: dict[str, Any] = {
-        "version": __version__,
-        "home": str(paths.home),
-        "display": {"can_record": ok, "detail": display},
-        "key_storage": describe_keystore(paths),
-    }
-    out["consent"], out["sessions"], out["ledger_alarm"] = _read_store(paths)
-    try:
-        rec = request(paths.socket, "status", timeout=2.0)["status"]
-    except RecorderNotRunning:
-        rec = None
-    except ClearTraceError as exc:
-        rec = {"state": "unreachable", "detail": str(exc)}
-    out["recorder"] = rec
-    if rec is not None:
-        out["state"] = rec["state"]
-    elif not ok:
-        out["state"] = "cannot record"
-    else:
-        out["state"] = "not running"
-    out["hooks"] = [] if rec is None else rec.get("hooks", [])
-    return out
+    RECORDING = "recording"
+    PAUSED = "paused"
+    #: No consent, or all of it withdrawn: no hook is installed.
+    OFF = "off"
+    #: Wayland, no display, a store error (`Status.reason` says which).
+    CANNOT_RECORD = "cannot record"
+    #: No recorder listens on this home's control socket.
+    NOT_RUNNING = "not running"
+    #: A recorder holds the socket but did not answer (`Status.recorder_error`).
+    UNREACHABLE = "unreachable"
 
 
-def _read_store(paths: Paths) -> tuple[dict[str, str], int | None, dict[str, Any] | None]:
-    db = paths.db
-    if not db.exists():
-        return {}, None, None
-    try:
-        policy: Policy | None = active_policy(paths)
-    except ClearTraceError:  # an installed policy that does not verify records nothing
-        policy = None
-    conn = connect(db)
-    try:
-        records = ledger_rows.records(conn, db)
-        n = count_sessions(conn, db)
-    finally:
-        conn.close()
-    return consent_from_records(records, policy).as_dict(), int(n), ledger_alarm(records)
+@dataclass(frozen=True, slots=True)
+class RecorderStatus:
+    """A running recorder's own state, as its control socket reports it."""
+
+    pid: int
+    state: RecorderState
+    paused_until: str | None
+    hooks: tuple[str, ...]
+    granted: tuple[str, ...]
+    session: str | None
+    excluded_now: bool
+    application: str | None
+    #: Events per category name in the running session ("excluded_markers" too).
+    counts: Mapping[str, int]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "pid": self.pid,
+            "state": self.state.value,
+            "paused_until": self.paused_until,
+            "hooks": list(self.hooks),
+            "granted": list(self.granted),
+            "session": self.session,
+            "excluded_now": self.excluded_now,
+            "application": self.application,
+            "counts": dict(self.counts),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RecorderStatus:
+        """The form `to_json` wrote (a recorder of this version answered).
+
+        Raises:
+            KeyError, ValueError: not a recorder status; the caller names the socket.
+        """
+        return cls(
+            pid=int(data["pid"]),
+            state=RecorderState(data["state"]),
+            paused_until=data.get("paused_until"),
+            hooks=tuple(data.get("hooks", ())),
+            granted=tuple(data.get("granted", ())),
+            session=data.get("session"),
+            excluded_now=bool(data.get("excluded_now", False)),
+            application=data.get("application"),
+            counts=dict(data.get("counts", {})),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class UploadStatus:
+    """The tray's background uploads (the CLI's status has none running)."""
+
+    #: Approved sessions waiting to leave.
+    queue: int = 0
+    uploading: bool = False
+    #: Why the last upload pass failed (the bundle stays queued), or None.
+    problem: str | None = None
+    #: Upload passes finished since the app started, and the sessions they sent.
+    passes: int = 0
+    sessions_uploaded: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """One snapshot of the state: consent, the recorder, the store, key storage,
+    display support, the latest ledger alarm, and (where the home is open, as in
+    the tray) the review queue and uploads."""
+
+    state: RecorderState
+    home: str
+    version: str
+    #: Why recording is impossible (state "cannot record"), else None.
+    reason: str | None
+    can_record: bool
+    display: str
+    key_storage: dict[str, str] | None
+    #: {category: "given" | "refused" | "withdrawn" | "not asked"}; empty: no store.
+    consent: Mapping[str, str]
+    #: Sessions in the store; None: no store yet.
+    sessions: int | None
+    ledger_alarm: Mapping[str, Any] | None
+    recorder: RecorderStatus | None
+    #: A recorder that did not answer, and why (state "unreachable").
+    recorder_error: str | None = None
+    #: The collector this device uploads to; None: not enrolled, nothing leaves.
+    collector: str | None = None
+    # What follows is filled in where the home is open (the tray), else left
+    # at its default: `cleartrace status` reads without the keys.
+    #: Sessions waiting for review.
+    pending_review: int = 0
+    #: Events per category in the sessions recording at some time today.
+    today_counts: Mapping[str, int] = field(default_factory=dict)
+    #: Days a finished session waits for review before it approves itself.
+    hold_days: int = 0
+    uploads: UploadStatus = field(default_factory=UploadStatus)
+
+    # -- what the recorder reports, or its absence ---------------------------------
+
+    @property
+    def hooks(self) -> tuple[str, ...]:
+        return () if self.recorder is None else self.recorder.hooks
+
+    @property
+    def paused_until(self) -> str | None:
+        return None if self.recorder is None else self.recorder.paused_until
+
+    @property
+    def application(self) -> str | None:
+        return None if self.recorder is None else self.recorder.application
+
+    @property
+    def excluded_now(self) -> bool:
+        return self.recorder is not None and self.recorder.excluded_now
+
+    @property
+    def session_counts(self) -> Mapping[str, int]:
+        return {} if self.recorder is None else self.recorder.counts
+
+    # -- consent ------------------------------------------------------------------------
+
+    @property
+    def granted(self) -> frozenset[Category]:
+        return frozenset(c for c in Category if self.consent.get(c.value) == "given")
+
+    @property
+    def consent_asked(self) -> bool:
+        return any(self.consent.get(c.value, "not asked") != "not asked" for c in Category)
+
+    # -- uploads ---------------------------------------------------------------------------
+
+    @property
+    def upload_queue(self) -> int:
+        return self.uploads.queue
+
+    @property
+    def uploading(self) -> bool:
+        return self.uploads.uploading
+
+    @property
+    def upload_problem(self) -> str | None:
+        return self.uploads.problem
+
+    @property
+    def upload_passes(self) -> int:
+        return self.uploads.passes
+
+    @property
+    def sessions_uploaded(self) -> int:
+        return self.uploads.sessions_uploaded
+
+    def to_json(self) -> dict[str, Any]:
+        """The form `cleartrace status --json` prints (docs/cli.md lists the keys)."""
+        recorder: dict[str, Any] | None = None
+        if self.recorder is not None:
+            recorder = self.recorder.to_json()
+        elif self.recorder_error is not None:
+            recorder = {"state": RecorderState.UNREACHABLE.value, "detail": self.recorder_error}
+        return {
+            "version": self.version,
+            "home": self.home,
+            "display": {"can_record": self.can_record, "detail": self.display},
+            "key_storage": None if self.key_storage is None else dict(self.key_storage),
+            "consent": dict(self.consent),
+            "sessions": self.sessions,
+            "ledger_alarm": None if self.ledger_alarm is None else dict(self.ledger_alarm),
+            "recorder": recorder,
+            "state": self.state.value,
+            "hooks": list(self.hooks),
+            "reason": self.reason,
+            "collector": self.collector,
+        }

@@ -13,9 +13,9 @@ import pytest
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from cleartrace.actions.ledger import read_ledger
 from cleartrace.categories import Category
 from cleartrace.cli import main
-from cleartrace.commands.common import read_ledger
 from cleartrace.consent.ledger import Ledger
 from cleartrace.consent.policy import DEFAULT_POLICY, Policy
 from cleartrace.consent.signed_policy import (

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 
 import pytest
 from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
 
 from cleartrace.categories import Category
-from cleartrace.service import Service, Snapshot
+from cleartrace.service import Service
+from cleartrace.status import RecorderState, RecorderStatus, Status
 from cleartrace.ui.captured_now import CapturedNowWindow, category_state, state_line
 from cleartrace.ui.runner import Runner
 
@@ -66,7 +66,7 @@ def test_refreshes_with_one_call_in_flight_and_stops_when_hidden(
     real = service.snapshot
     calls: list[float] = []
 
-    def slow() -> Snapshot:  # a busy disk: each answer takes longer than the interval
+    def slow() -> Status:  # a busy disk: each answer takes longer than the interval
         calls.append(time.monotonic())
         time.sleep(0.15)
         return real()
@@ -87,24 +87,41 @@ def test_refreshes_with_one_call_in_flight_and_stops_when_hidden(
     assert len(calls) == before
 
 
-def snapshot(**changes: object) -> Snapshot:
-    base = Snapshot(
-        state="recording",
-        reason=None,
-        paused_until=None,
-        hooks=("keyboard", "focus"),
-        granted=frozenset({Category.KEYS, Category.APP_FOCUS}),
-        consent_asked=True,
-        application="firefox",
-        excluded_now=False,
-        session_counts={"keys": 42, "app_focus": 3},
-        today_counts={},
-        pending_review=0,
-        hold_days=3,
-        key_storage={"backend": "file", "location": "key files /h/keys/master and /h/keys/d"},
-        home="/h",
+def snapshot(
+    *,
+    state: str = "recording",
+    hooks: tuple[str, ...] = ("keyboard", "focus"),
+    granted: frozenset[Category] = frozenset({Category.KEYS, Category.APP_FOCUS}),
+    application: str | None = "firefox",
+    excluded_now: bool = False,
+    paused_until: str | None = None,
+) -> Status:
+    """A tray status with a recorder running; the recorder's fields as it reports them."""
+    recorder = RecorderStatus(
+        pid=1,
+        state=RecorderState(state),
+        paused_until=paused_until,
+        hooks=hooks,
+        granted=tuple(sorted(c.value for c in granted)),
+        session="s",
+        excluded_now=excluded_now,
+        application=application,
+        counts={"keys": 42, "app_focus": 3},
     )
-    return replace(base, **changes)  # type: ignore[arg-type]
+    return Status(
+        state=RecorderState(state),
+        home="/h",
+        version="test",
+        reason=None,
+        can_record=True,
+        display=":0",
+        key_storage={"backend": "file", "location": "key files /h/keys/master and /h/keys/d"},
+        consent={c.value: "given" if c in granted else "not asked" for c in Category},
+        sessions=0,
+        ledger_alarm=None,
+        recorder=recorder,
+        hold_days=3,
+    )
 
 
 def test_states_follow_the_installed_hooks() -> None:

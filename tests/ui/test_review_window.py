@@ -16,13 +16,14 @@ from PySide6.QtGui import QColor, QTextCursor
 from PySide6.QtWidgets import QDialog, QLabel, QListWidget, QPlainTextEdit, QPushButton
 from pytestqt.qtbot import QtBot
 
+from cleartrace.actions.sessions import SessionReview
 from cleartrace.categories import Category, PiiCategory
 from cleartrace.consent.policy import DEFAULT_POLICY
 from cleartrace.events import Kind, RawEvent, keysym_of_char
 from cleartrace.home import Home
 from cleartrace.paths import Paths
 from cleartrace.review.activity import MINUTE_NS, MinuteActivity
-from cleartrace.service import Service, SessionReview
+from cleartrace.service import Service
 from cleartrace.ui.review import (
     CATEGORY_COLOURS,
     PII_COLOURS,

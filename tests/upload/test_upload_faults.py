@@ -19,11 +19,12 @@ from cleartrace.org.policy_signing import init_policy
 from cleartrace.paths import Paths, exclusive_lock
 from cleartrace.review import approval, redaction
 from cleartrace.store.sessions import Store
+from cleartrace.upload.background import BackgroundUploader
 from cleartrace.upload.bundle import build_bundle, open_bundle, parse_bundle
 from cleartrace.upload.enrolment import enrol
 from cleartrace.upload.outbox import Outbox
 from cleartrace.upload.upload_auth import AUTH_HEADER, sign_upload
-from cleartrace.upload.uploader import BackgroundUploader, Retry, Uploader
+from cleartrace.upload.uploader import Retry, Uploader
 from tests.support.orgkit import Org, approve, enrolled, make_org, record_session
 
 NO_WAIT = Retry(attempts=2, base=0.01, cap=0.01)

@@ -30,7 +30,8 @@ from cleartrace.store.outbox_rows import UPLOADED_AT, Queued
 from cleartrace.upload.bundle import open_bundle, parse_bundle, verify_signature
 from cleartrace.upload.enrolment import enrol, load_enrolment
 from cleartrace.upload.outbox import Outbox
-from cleartrace.upload.uploader import Retry, Uploader, _shred
+from cleartrace.upload.shredding import shred_expired
+from cleartrace.upload.uploader import Retry, Uploader
 from tests.support.orgkit import Org, approve, enrolled, make_org, record_session
 
 NO_WAIT = Retry(attempts=2, base=0.01, cap=0.01)
@@ -385,7 +386,7 @@ def test_a_session_the_person_deletes_while_it_is_being_shredded_is_ledgered_onc
         outbox = PersonDeletesMeanwhile(private_home.db)
         try:
             policy = dataclasses.replace(DEFAULT_POLICY, keep_uploaded_days=0)
-            assert _shred(home.store, home.ledger, outbox, policy, time.time_ns()) == []
+            assert shred_expired(home.store, home.ledger, outbox, policy, time.time_ns()) == []
         finally:
             outbox.close()
         assert kinds(home).count("session.deleted") == 1

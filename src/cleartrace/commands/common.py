@@ -6,15 +6,12 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from cleartrace.control import request
-from cleartrace.errors import RecorderNotRunning
 from cleartrace.home import Home
 from cleartrace.paths import Paths
-from cleartrace.store import ledger_rows
 
 __all__ = [
     "Add",
@@ -23,8 +20,6 @@ __all__ = [
     "fmt_time",
     "json_flag",
     "open_home",
-    "poke_recorder",
-    "read_ledger",
 ]
 
 Args = argparse.Namespace
@@ -54,14 +49,3 @@ def open_home(*, create: bool = False) -> Iterator[Home]:
         yield home
     finally:
         home.close()
-
-
-def read_ledger(paths: Paths) -> list[dict[str, Any]]:
-    """Ledger records, read without any key (they are public, signed data)."""
-    return ledger_rows.records_in(paths.db)
-
-
-def poke_recorder(paths: Paths) -> None:
-    """Tell a running recorder to re-read consent and exclusions now."""
-    with suppress(RecorderNotRunning):
-        request(paths.socket, "reload")

@@ -6,7 +6,8 @@ import json
 import sys
 from pathlib import Path
 
-from cleartrace.commands.common import Args, emit_json, open_home, read_ledger
+from cleartrace.actions.ledger import read_ledger
+from cleartrace.commands.common import Args, emit_json, open_home
 from cleartrace.consent.verify import UNANCHORED, parse_head, verify_export
 from cleartrace.errors import UsageError
 from cleartrace.paths import Paths

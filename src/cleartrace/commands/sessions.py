@@ -6,52 +6,38 @@ from __future__ import annotations
 import json
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cleartrace.actions import recording, sessions
 from cleartrace.commands.common import Args, emit_json, fmt_time, open_home
-from cleartrace.consent.policy import Policy
-from cleartrace.consent.signed_policy import active_policy
-from cleartrace.control import request
 from cleartrace.durations import parse_duration, parse_instant
-from cleartrace.errors import RecorderNotRunning, UsageError
+from cleartrace.errors import UsageError
 from cleartrace.home import Home
 from cleartrace.paths import Paths
-from cleartrace.preferences import hold_days
-from cleartrace.review import approval, redaction
-from cleartrace.review.activity import MINUTE_NS, activity_per_minute
-from cleartrace.review.export import export_all
-from cleartrace.review.pii import PiiCategory, detect
-from cleartrace.review.text import reconstruct
+from cleartrace.review.activity import MINUTE_NS
+from cleartrace.review.pii import PiiCategory
+from cleartrace.review.redaction import Selection
 from cleartrace.store.reading import SessionInfo
 from cleartrace.store.session_state import SessionState
 
 
-def _session_row(info: SessionInfo, hold: int) -> dict[str, Any]:
+def _session_row(info: SessionInfo, auto_approve_ns: int | None) -> dict[str, Any]:
     return {
         "id": info.id,
         "start": fmt_time(info.started_ns),
         "end": fmt_time(info.ended_ns),
         "state": info.state,
-        "auto_approve": fmt_time(approval.auto_approve_at(info, hold)),
+        "auto_approve": fmt_time(auto_approve_ns),
         "counts": info.counts,
         "applications": info.applications,
     }
 
 
-def _settled(home: Home) -> int:
-    """Approve what the hold period approves before showing any state; returns the
-    hold period in force (days)."""
-    hold = hold_days(home.paths, active_policy(home.paths))
-    approval.settle(home.store, home.ledger, hold)
-    return hold
-
-
 def sessions_list(args: Args) -> None:
     with open_home() as home:
-        hold = _settled(home)
-        rows = [_session_row(s, hold) for s in home.store.list_sessions()]
+        rows = [_session_row(s, due) for s, due in sessions.list_sessions(home)]
     if args.json:
         emit_json(rows)
         return
@@ -65,16 +51,16 @@ def sessions_list(args: Args) -> None:
         print(f"{r['id'][:12]}  {r['start']}  {r['end']}  {r['state']:<9} {counts}{due}")
 
 
-def _text_rows(home: Home, info: SessionInfo, policy: Policy, *, pii: bool) -> list[dict[str, Any]]:
+def _text_rows(home: Home, info: SessionInfo, *, pii: bool) -> list[dict[str, Any]]:
     rows = []
-    for number, stream in enumerate(reconstruct(home.store.read_events(info.id)), 1):
+    for number, (stream, findings) in enumerate(sessions.streams(home, info.id, pii=pii), 1):
         row: dict[str, Any] = {
             "stream": number,
             "app": stream.app,
             "title": stream.title,
             "text": stream.text,
         }
-        if pii:
+        if findings is not None:
             row["pii"] = [
                 {
                     "category": f.category.value,
@@ -83,12 +69,7 @@ def _text_rows(home: Home, info: SessionInfo, policy: Policy, *, pii: bool) -> l
                     "confidence": round(f.confidence, 2),
                     "detector": f.detector,
                 }
-                for f in detect(
-                    stream.text,
-                    app=stream.app,
-                    title=stream.title,
-                    categories=policy.pii,
-                )
+                for f in findings
             ]
         rows.append(row)
     return rows
@@ -96,11 +77,7 @@ def _text_rows(home: Home, info: SessionInfo, policy: Policy, *, pii: bool) -> l
 
 def _activity_rows(home: Home, info: SessionInfo) -> list[dict[str, Any]]:
     """Per minute of the session, on the wall clock: counts and exclusion shading."""
-    events = home.store.read_events(info.id)
-    if not events:
-        return []
-    started, anchor = home.store.anchors(info.id)
-    first = started + events[0].t_ns - anchor
+    first, minutes = sessions.timed_activity(home, info.id)
     return [
         {
             "minute": fmt_time(first + m.minute * MINUTE_NS)[:-4] + "Z",
@@ -110,7 +87,7 @@ def _activity_rows(home: Home, info: SessionInfo) -> list[dict[str, Any]]:
             "scrolls": m.scrolls,
             "excluded": m.excluded,
         }
-        for m in activity_per_minute(events)
+        for m in minutes
     ]
 
 
@@ -137,9 +114,8 @@ def _print_stream(s: dict[str, Any]) -> None:
 
 def sessions_show(args: Args) -> None:
     with open_home() as home:
-        hold = _settled(home)
-        info = home.store.session(args.id)
-        out = _session_row(info, hold)
+        info, due = sessions.session(home, args.id)
+        out = _session_row(info, due)
         out["redactions"] = [
             {
                 "method": r.method,
@@ -150,7 +126,7 @@ def sessions_show(args: Args) -> None:
             for r in home.store.redactions(info.id)
         ]
         if args.text or args.pii:
-            out["text"] = _text_rows(home, info, active_policy(home.paths), pii=args.pii)
+            out["text"] = _text_rows(home, info, pii=args.pii)
         if args.activity:
             out["activity"] = _activity_rows(home, info)
     if args.json:
@@ -179,10 +155,7 @@ def sessions_show(args: Args) -> None:
 
 def sessions_delete(args: Args) -> None:
     with open_home() as home:
-        info = home.store.session(args.id)
-        home.store.delete_session(
-            info.id, lambda conn: home.ledger.append_in(conn, "session.deleted", session=info.id)
-        )
+        info = sessions.delete(home, args.id)
     print(f"session {info.id} deleted", file=sys.stderr)
 
 
@@ -198,10 +171,10 @@ def _parse_span(text: str) -> tuple[int, int]:
     return int(start), int(end)
 
 
-def _pii_categories(names: list[str] | None, home: Home) -> tuple[PiiCategory, ...]:
-    """The categories asked for; by default those the policy has review flag."""
+def _pii_categories(names: list[str] | None) -> tuple[PiiCategory, ...] | None:
+    """The categories asked for; None: those the policy flags for review."""
     if not names:
-        return active_policy(home.paths).pii
+        return None
     known = {c.value: c for c in PiiCategory}
     unknown = [n for n in names if n not in known]
     if unknown:
@@ -209,24 +182,21 @@ def _pii_categories(names: list[str] | None, home: Home) -> tuple[PiiCategory, .
     return tuple(known[n] for n in names)
 
 
-def _selection(home: Home, info: SessionInfo, args: Args) -> redaction.Selection:
-    events = home.store.read_events(info.id)
+def _selection(home: Home, info: SessionInfo, args: Args) -> Selection:
     if args.span is not None:
         start, end = _parse_span(args.span)
-        return redaction.by_span(info.id, events, args.stream, start, end)
+        return sessions.select_span(home, info.id, args.stream, start, end)
     if args.match is not None:
-        return redaction.by_match(info.id, events, args.match)
+        return sessions.select_match(home, info.id, args.match)
     if args.pii:
-        return redaction.by_pii(info.id, events, _pii_categories(args.category, home))
+        return sessions.select_pii(home, info.id, _pii_categories(args.category))
     if args.from_ is None or args.to is None:
         raise UsageError("a time range needs both --from and --to")
     began = datetime.fromtimestamp(info.started_ns / 1e9, UTC)
     lo, hi = parse_instant(args.from_, began), parse_instant(args.to, began)
     if hi <= lo:
         raise UsageError("the time range is empty or inverted: --from must be before --to")
-    return redaction.by_time(
-        home.store, info.id, events, int(lo.timestamp() * 1e9), int(hi.timestamp() * 1e9)
-    )
+    return sessions.select_time(home, info.id, int(lo.timestamp() * 1e9), int(hi.timestamp() * 1e9))
 
 
 def sessions_redact(args: Args) -> None:
@@ -245,7 +215,7 @@ def sessions_redact(args: Args) -> None:
                 for number, start, end in chosen.spans:
                     print(f"  stream {number} {start}:{end}", file=sys.stderr)
             return
-        done = redaction.apply(home.store, home.ledger, chosen)
+        done = sessions.redact(home, chosen)
     if args.json:
         emit_json({"session": info.id, "dry_run": False, "removed": done.removed})
         return
@@ -253,10 +223,9 @@ def sessions_redact(args: Args) -> None:
 
 
 def sessions_review(args: Args) -> None:
-    act = approval.approve if args.action == "approve" else approval.hold
+    act = sessions.approve if args.action == "approve" else sessions.hold
     with open_home() as home:
-        info = home.store.session(args.id)
-        changed = act(home.store, home.ledger, info.id)
+        info, changed = act(home, args.id)
     state = SessionState.APPROVED if args.action == "approve" else SessionState.HELD
     print(
         f"session {info.id[:12]} {'is now' if changed else 'was already'} {state}", file=sys.stderr
@@ -267,16 +236,7 @@ def sessions_review(args: Args) -> None:
 
 
 def forget(args: Args) -> None:
-    seconds = parse_duration(args.last)
-    paths = Paths.from_env()
-    try:
-        # A running recorder closes its session first, forgets, and goes on.
-        reply = request(paths.socket, "forget", timeout=120.0, seconds=seconds)
-        removed = int(reply["removed"])
-    except RecorderNotRunning:
-        since = datetime.now(UTC) - timedelta(seconds=seconds)
-        with open_home() as home:
-            removed = sum(r.count for r in redaction.forget_since(home.store, home.ledger, since))
+    removed = recording.forget(Paths.from_env(), parse_duration(args.last))
     print(f"forgot the last {args.last}: {removed} events removed for good", file=sys.stderr)
 
 
@@ -284,7 +244,7 @@ def export(args: Args) -> None:
     out = Path(args.out)
     started = time.monotonic()
     with open_home() as home:
-        n = export_all(home.store, home.ledger, active_policy(home.paths), out)
+        n = sessions.export(home, out)
     print(
         f"exported {n} sessions, the ledger and your consent to {out} "
         f"in {time.monotonic() - started:.1f} s; it is not encrypted: keep it safe",

@@ -5,19 +5,17 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from cleartrace.actions import settings as actions
 from cleartrace.commands.common import Add, Args, emit_json, json_flag
-from cleartrace.consent.signed_policy import active_policy
 from cleartrace.paths import Paths
-from cleartrace.preferences import hold_days, load_pause_hotkey, save_hold_days, save_pause_hotkey
 
 __all__ = ["register", "settings_hold_days", "settings_hotkey", "settings_show"]
 
 
 def settings_show(args: Args) -> None:
-    paths = Paths.from_env()
-    policy = active_policy(paths)
-    days, low, high = hold_days(paths, policy), policy.hold_days_min, policy.hold_days_max
-    hotkey = load_pause_hotkey(paths) or None
+    chosen = actions.current(Paths.from_env())
+    days, low, high = chosen.hold_days, chosen.hold_days_min, chosen.hold_days_max
+    hotkey = chosen.pause_hotkey or None
     if args.json:
         emit_json({"hold_days": days, "hold_days_bounds": [low, high], "pause_hotkey": hotkey})
         return
@@ -26,14 +24,13 @@ def settings_show(args: Args) -> None:
 
 
 def settings_hold_days(args: Args) -> None:
-    paths = Paths.from_env()
-    save_hold_days(paths, args.days, active_policy(paths))
+    actions.set_hold_days(Paths.from_env(), args.days)
     print(f"finished sessions now wait {args.days} days for your review", file=sys.stderr)
 
 
 def settings_hotkey(args: Args) -> None:
     sequence = "" if args.none else args.keys
-    save_pause_hotkey(Paths.from_env(), sequence)
+    actions.set_pause_hotkey(Paths.from_env(), sequence)
     said = f"the pause hotkey is {sequence}" if sequence else "no pause hotkey"
     print(f"{said} (a running tray takes it up when restarted)", file=sys.stderr)
 

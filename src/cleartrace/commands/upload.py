@@ -7,18 +7,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from cleartrace.actions import uploads
 from cleartrace.commands.common import Add, Args, emit_json, fmt_time, json_flag, open_home
 from cleartrace.consent.signed_policy import read_signed_policy
 from cleartrace.errors import UsageError
 from cleartrace.paths import Paths
-from cleartrace.store.session_state import SessionState
-from cleartrace.upload.alarm import alarm_text, ledger_alarm
-from cleartrace.upload.enrolment import Enrolment, load_enrolment
+from cleartrace.upload.alarm import alarm_text
 
 __all__ = ["enroll", "outbox_list", "register", "upload"]
 
 
-# Uploading needs requests and pyarrow; they load only for these commands, so
+# Uploading needs requests and pyarrow; they load only for these commands
+# (inside the functions of actions/uploads.py and upload/enrolment.enrol), so
 # that every other command starts fast.
 
 
@@ -62,10 +62,8 @@ def enroll(args: Args) -> None:
 
 
 def upload(args: Args) -> None:
-    from cleartrace.upload.uploader import Uploader
-
     with open_home() as home:
-        report = Uploader(home.paths, home.keys, insecure_http=args.insecure_http).run()
+        report = uploads.upload_now(home, insecure_http=args.insecure_http)
     if args.json:
         emit_json(report.as_dict())
         return
@@ -78,69 +76,37 @@ def upload(args: Args) -> None:
 
 
 def outbox_list(args: Args) -> None:
-    paths = Paths.from_env()
-    enrolment = load_enrolment(paths)
-    rows, alarm = ([], None) if enrolment is None else _outbox_rows(enrolment)
+    view = uploads.outbox(Paths.from_env())
+    rows: list[dict[str, Any]] = [
+        {
+            "bundle": item.bundle,
+            "session": item.session,
+            "state": item.state,
+            "bytes": item.size,
+            "since": fmt_time(item.since_ns),
+        }
+        for item in view.items
+    ]
     if args.json:
         emit_json(
             {
-                "collector": None if enrolment is None else enrolment.collector,
+                "collector": None if view.enrolment is None else view.enrolment.collector,
                 "items": rows,
-                "ledger_alarm": alarm,
+                "ledger_alarm": view.alarm,
             }
         )
         return
-    if enrolment is None:
+    if view.enrolment is None:
         print("not enrolled: nothing leaves this computer ('cleartrace enroll')")
         return
-    if alarm is not None:
-        print(alarm_text(alarm))
+    if view.alarm is not None:
+        print(alarm_text(view.alarm))
     if not rows:
         print("the outbox is empty")
     for row in rows:
         what = row["bundle"][:16] if row["bundle"] else "(to be bundled)"
         session = row["session"][:12] if row["session"] else "ledger only"
         print(f"{row['state']:<9} {session:<12} {what}  since {row['since']}")
-
-
-def _outbox_rows(enrolment: Enrolment) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """Bundles queued (oldest first), then approved sessions not yet bundled;
-    and the latest ledger alarm (why nothing leaves), if any."""
-    from cleartrace.upload.outbox import Outbox
-
-    with open_home() as home:
-        outbox = Outbox(home.paths.db)
-        try:
-            queued = outbox.queued()
-        finally:
-            outbox.close()
-        sessions = home.store.list_sessions()
-        alarm = ledger_alarm(home.ledger.records())
-    rows: list[dict[str, Any]] = [
-        {
-            "bundle": q.name,
-            "session": q.session_id,
-            "state": "queued",
-            "bytes": q.size,
-            "since": fmt_time(q.created_ns),
-        }
-        for q in queued
-    ]
-    bundled = {q.session_id for q in queued}
-    rows.extend(
-        {
-            "bundle": None,
-            "session": info.id,
-            "state": SessionState.APPROVED,
-            "bytes": None,
-            "since": fmt_time(info.ended_ns),
-        }
-        for info in sessions
-        if info.state == SessionState.APPROVED
-        and info.id not in bundled
-        and enrolment.may_upload(info.started_ns)
-    )
-    return rows, alarm
 
 
 def _insecure_http(p: Any) -> None:

@@ -14,6 +14,7 @@ from cleartrace.consent.exclusions import (
 )
 from cleartrace.consent.ledger import Ledger
 from cleartrace.consent.policy import DEFAULT_POLICY, Policy
+from cleartrace.consent.removal import remove_session
 from cleartrace.consent.signed_policy import (
     SignedPolicy,
     active_policy,
@@ -57,6 +58,7 @@ __all__ = [
     "read_signed_policy",
     "refuse",
     "remove_exclusion",
+    "remove_session",
     "verify_export",
     "withdraw",
 ]

@@ -13,7 +13,8 @@ from PySide6.QtGui import QCloseEvent, QHideEvent, QShowEvent
 from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
 from cleartrace.categories import Category
-from cleartrace.service import Service, Snapshot
+from cleartrace.service import Service
+from cleartrace.status import Status
 from cleartrace.ui.runner import Runner
 from cleartrace.ui.texts import CATEGORY_TEXTS, describe_key_storage, local_time
 from cleartrace.ui.widgets import label
@@ -31,11 +32,11 @@ _HOOK = {
 }
 
 
-def _snapshot(svc: Service) -> Snapshot:
+def _snapshot(svc: Service) -> Status:
     return svc.snapshot()
 
 
-def state_line(snap: Snapshot) -> str:
+def state_line(snap: Status) -> str:
     """The recorder's state in one sentence."""
     if snap.state == "recording":
         if snap.excluded_now:
@@ -52,7 +53,7 @@ def state_line(snap: Snapshot) -> str:
     return "Off: nothing is recorded."
 
 
-def category_state(snap: Snapshot, category: Category) -> str:
+def category_state(snap: Status, category: Category) -> str:
     """One category's state ("on", "off (no consent)", …), from the hook actually installed."""
     if category not in snap.granted:
         return "off (no consent)"
@@ -63,7 +64,7 @@ def category_state(snap: Snapshot, category: Category) -> str:
     return "on"
 
 
-def _application_line(snap: Snapshot) -> str:
+def _application_line(snap: Status) -> str:
     if "focus" not in snap.hooks:
         if Category.APP_FOCUS in snap.granted:
             return "Application in front: not recorded right now."
@@ -73,7 +74,7 @@ def _application_line(snap: Snapshot) -> str:
     return f"Application in front: {snap.application or 'unknown'}"
 
 
-def _titles_line(snap: Snapshot) -> str:
+def _titles_line(snap: Status) -> str:
     if "focus.titles" in snap.hooks and not snap.excluded_now:
         return "Window titles are recorded (they are not shown here)."
     return "Window titles are not recorded."
@@ -159,7 +160,7 @@ class CapturedNowWindow(QWidget):
         self._in_flight = True
         self._runner.call(_snapshot, self._on_snapshot, self._on_error, owner=self)
 
-    def _on_snapshot(self, snap: Snapshot) -> None:
+    def _on_snapshot(self, snap: Status) -> None:
         self._in_flight = False
         self._error.hide()
         self._state.setText(state_line(snap))

@@ -25,7 +25,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cleartrace.service import LedgerView, Service
+from cleartrace.actions.ledger import LedgerView
+from cleartrace.service import Service
 from cleartrace.ui.runner import Runner
 from cleartrace.ui.texts import category_names, local_time
 

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import QApplication, QStyle
 
 __all__ = ["STATES", "find_file", "icon_for"]
 
-#: Icon states: every `Snapshot.state`, plus "uploading" (shown while a bundle uploads).
+#: Icon states: every `Status.state`, plus "uploading" (shown while a bundle uploads).
 STATES = ("recording", "paused", "off", "cannot record", "uploading")
 
 _FILES = {
@@ -66,7 +66,7 @@ def find_file(relative: str) -> Path | None:
 
 
 def icon_for(state: str) -> QIcon:
-    """The icon of a `Snapshot.state` (an unknown state shows as "cannot record").
+    """The icon of a `Status.state` (an unknown state shows as "cannot record").
 
     Icons are loaded once and cached: the same state always gives an icon with
     the same `cacheKey()`, which is also how tests tell which one is shown.

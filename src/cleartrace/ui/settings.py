@@ -30,10 +30,6 @@ from PySide6.QtWidgets import (
 )
 
 from cleartrace.consent.policy import Policy
-from cleartrace.preferences import (
-    load_pause_hotkey,
-    save_pause_hotkey,
-)
 from cleartrace.service import Service
 from cleartrace.ui.runner import Runner
 from cleartrace.ui.texts import describe_key_storage
@@ -63,7 +59,7 @@ def _load(svc: Service) -> _Loaded:
         svc.policy,
         snap.home,
         snap.key_storage,
-        load_pause_hotkey(svc.paths),
+        svc.pause_hotkey(),
         snap.hold_days,
     )
 
@@ -322,7 +318,7 @@ class SettingsWindow(QWidget):
             self._hotkey.clear()
         self._error.hide()
         self._runner.call(
-            lambda svc: save_pause_hotkey(svc.paths, text),
+            lambda svc: svc.set_pause_hotkey(text),
             lambda _none: self._on_hotkey_saved(text),
             self._on_hotkey_failed,
             owner=self,

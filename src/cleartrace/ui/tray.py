@@ -1,8 +1,9 @@
 """The tray icon, or its stand-in window: the state at a glance and every act in one menu.
 
-`Tray` renders the service's `Snapshot` and holds no policy of its own: what
-each act does is a `Service` call made through the `Runner`, and what an
-action may do now follows from the snapshot alone (`enabled_actions`). The
+`Tray` renders the service's `Status` (the one `cleartrace status --json`
+prints) and holds no policy of its own: what each act does is a `Service`
+call (an action) made through the `Runner`, and what an action may do now
+follows from the status alone (`enabled_actions`). The
 windows other modules own (review, consent, settings, ...) are asked for with
 signals, which the app connects to them.
 
@@ -16,15 +17,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QAction, QCursor
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon, QTextBrowser, QWidget
 
+from cleartrace.actions.recording import ended_by_timer
 from cleartrace.consent.policy import Policy
-from cleartrace.service import Service, Snapshot
+from cleartrace.service import Service
+from cleartrace.status import RecorderState, Status
 from cleartrace.ui import icons
 from cleartrace.ui.runner import Runner
 from cleartrace.ui.status_window import StatusWindow
@@ -36,8 +38,6 @@ __all__ = ["ACTIONS", "Tray", "describe", "enabled_actions"]
 log = logging.getLogger(__name__)
 
 _MESSAGE_MS = 10_000
-# A pause that ends within this much of its announced end ended by its timer.
-_TIMER_SLACK = timedelta(seconds=3)
 
 
 def _privacy_text(policy: Policy) -> tuple[str, bool]:
@@ -46,19 +46,6 @@ def _privacy_text(policy: Policy) -> tuple[str, bool]:
     if path is not None:
         return path.read_text(encoding="utf-8"), True
     return f"Policy '{policy.id}', version {policy.version}\n\n{policy.purpose}", False
-
-
-def _toggle(svc: Service) -> str:
-    """Pause a recording or resume a pause, decided on the worker so that two
-    quick presses of the hotkey cannot both pause; returns the new state."""
-    current = svc.snapshot().state
-    if current == "recording":
-        svc.pause(None)
-        return "paused"
-    if current == "paused":
-        svc.resume()
-        return "recording"
-    return current
 
 
 class Tray(QObject):
@@ -94,7 +81,7 @@ class Tray(QObject):
             use_tray = QSystemTrayIcon.isSystemTrayAvailable()
         self.menu = QMenu()
         self._actions = self._build_menu()
-        self.snapshot: Snapshot | None = None
+        self.snapshot: Status | None = None
         self.icon_state = "off"
         self._error: str | None = None
         self._hotkey_problem: str | None = None
@@ -170,7 +157,7 @@ class Tray(QObject):
         self._in_flight = True
         self._runner.call(lambda s: s.snapshot(), self._show, self._snapshot_failed, owner=self)
 
-    def _show(self, snap: Snapshot) -> None:
+    def _show(self, snap: Status) -> None:
         self._in_flight = False
         previous, self.snapshot, self._error = self.snapshot, snap, None
         if not self._quitting:
@@ -246,14 +233,8 @@ class Tray(QObject):
         if self.window is not None:
             self.window.show_message(title, message)
 
-    def _announce(self, previous: Snapshot | None, snap: Snapshot) -> None:
-        if (
-            previous is not None
-            and previous.state == "paused"
-            and previous.paused_until is not None
-            and snap.state == "recording"
-            and _ended_by_timer(previous.paused_until)
-        ):
+    def _announce(self, previous: Status | None, snap: Status) -> None:
+        if previous is not None and ended_by_timer(previous, snap):
             self.notify("Recording again", "The pause you set has ended; ClearTrace records again.")
         if snap.pending_review > self._announced_pending:
             sessions, days = sessions_phrase(snap.pending_review), snap.hold_days
@@ -306,16 +287,16 @@ class Tray(QObject):
         if self._quitting:
             return
 
-        def done(state: str) -> None:
-            if state == "paused":
+        def done(state: RecorderState) -> None:
+            if state is RecorderState.PAUSED:
                 self.notify("Paused", "Nothing is recorded until you resume.")
-            elif state == "recording":
+            elif state is RecorderState.RECORDING:
                 self.notify("Recording again", "You resumed the recording.")
             else:
                 self.notify("Nothing to pause", f"ClearTrace is {state}.")
             self.refresh()
 
-        self._runner.call(_toggle, done, self._failed, owner=self)
+        self._runner.call(lambda s: s.toggle(), done, self._failed, owner=self)
 
     def _open_privacy(self) -> None:
         def show(result: tuple[str, bool]) -> None:
@@ -370,14 +351,6 @@ class Tray(QObject):
         if self.window is not None:
             self.window.close_for_good()
         self.finished.emit()
-
-
-def _ended_by_timer(paused_until: str) -> bool:
-    try:
-        until = datetime.fromisoformat(paused_until.replace("Z", "+00:00"))
-    except ValueError:
-        return False
-    return datetime.now(UTC) >= until - _TIMER_SLACK
 
 
 def _bring_forward(widget: QWidget) -> None:

@@ -1,4 +1,4 @@
-"""What the tray says and offers for a `Snapshot`: plain functions, no widgets.
+"""What the tray says and offers for a `Status`: plain functions, no widgets.
 
 The tray icon's tooltip and the status window show the same headline and
 lines (`describe`); which menu actions make sense follows from the snapshot
@@ -7,7 +7,7 @@ alone (`enabled_actions`).
 
 from __future__ import annotations
 
-from cleartrace.service import Snapshot
+from cleartrace.status import Status
 from cleartrace.ui.texts import local_time
 
 __all__ = ["ACTIONS", "describe", "enabled_actions", "sessions_phrase"]
@@ -42,7 +42,7 @@ _COUNT_WORDS = {
 }
 
 
-def enabled_actions(snap: Snapshot | None) -> set[str]:
+def enabled_actions(snap: Status | None) -> set[str]:
     """The actions that make sense now; with no snapshot (none yet, or the store
     failed) only the privacy policy and quitting."""
     if snap is None:
@@ -61,7 +61,7 @@ def enabled_actions(snap: Snapshot | None) -> set[str]:
     return on
 
 
-def _headline(snap: Snapshot) -> str:
+def _headline(snap: Status) -> str:
     if snap.state == "recording":
         return "Recording"
     if snap.state == "paused":
@@ -75,7 +75,7 @@ def _headline(snap: Snapshot) -> str:
     return "Off: nothing has consent"
 
 
-def describe(snap: Snapshot) -> tuple[str, list[str]]:
+def describe(snap: Status) -> tuple[str, list[str]]:
     """The headline and the detail lines the tooltip and the status window show."""
     counts = [
         f"{n:,} {_COUNT_WORDS.get(name, name.replace('_', ' '))}"
@@ -95,7 +95,7 @@ def describe(snap: Snapshot) -> tuple[str, list[str]]:
     return _headline(snap), lines
 
 
-def _uploads(snap: Snapshot) -> str:
+def _uploads(snap: Status) -> str:
     if snap.collector is None:
         return "Uploads: not enrolled, nothing leaves this computer"
     if snap.uploading:

@@ -21,7 +21,7 @@ _EXPORTS = {
     "Enrolment": "enrolment",
     "enrol": "enrolment",
     "load_enrolment": "enrolment",
-    "BackgroundUploader": "uploader",
+    "BackgroundUploader": "background",
     "UploadReport": "uploader",
     "Uploader": "uploader",
 }

@@ -1,7 +1,7 @@
 """The uploader: approved sessions become bundles, bundles reach the collector.
 
 One pass (`Uploader.run`), used by `cleartrace upload --now` and, on a timer,
-by the recorder and the tray (`BackgroundUploader`):
+by the recorder and the tray (`BackgroundUploader`, background.py):
 
 1. sessions whose hold period passed are approved (ledgered as such);
 2. bundles already queued are sent first, oldest first — except one holding
@@ -12,7 +12,8 @@ by the recorder and the tray (`BackgroundUploader`):
    field (consented.py), queued durably, then sent;
 4. ledger records not yet uploaded (a withdrawal, a deletion) travel in a
    ledger-only bundle, so the organisation learns of them without new data;
-5. uploaded sessions past the policy's `keep_uploaded_days` are shredded.
+5. uploaded sessions past the policy's `keep_uploaded_days` are shredded
+   (shredding.py).
 
 The steps live in upload_pass.py. A bundle leaves the outbox only when the
 collector acknowledged its name. A collector head this ledger does not hold
@@ -26,19 +27,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from cleartrace.consent.ledger import Ledger
 from cleartrace.consent.policy import Policy
 from cleartrace.consent.signed_policy import installed_policy
 from cleartrace.errors import (
-    ClearTraceError,
     CollectorRefused,
-    UnknownSession,
     UploadBusy,
     UploadError,
     UsageError,
@@ -46,7 +44,6 @@ from cleartrace.errors import (
 from cleartrace.paths import Paths, exclusive_lock
 from cleartrace.preferences import hold_days
 from cleartrace.review.approval import settle
-from cleartrace.store import outbox_rows
 from cleartrace.store.db import connect
 from cleartrace.store.keys import Keys
 from cleartrace.store.sessions import Store
@@ -54,11 +51,10 @@ from cleartrace.suites import OrgPublicKey
 from cleartrace.upload.client import CollectorClient, check_transport
 from cleartrace.upload.enrolment import Enrolment, load_enrolment
 from cleartrace.upload.outbox import Outbox
+from cleartrace.upload.shredding import shred_expired
 from cleartrace.upload.upload_pass import UploadPass, UploadReport
 
 __all__ = [
-    "UPLOAD_INTERVAL",
-    "BackgroundUploader",
     "Retry",
     "UploadReport",
     "Uploader",
@@ -68,9 +64,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
-_DAY_NS = 86_400 * 10**9
-#: Seconds between background upload passes while enrolled.
-UPLOAD_INTERVAL = 600.0
 _LOCK = "upload.lock"
 
 
@@ -182,7 +175,7 @@ class Uploader:
             run.flush_queue()
             run.bundle_sessions()
             run.bundle_ledger()
-            report.shredded = _shred(store, ledger, outbox, policy, now_ns)
+            report.shredded = shred_expired(store, ledger, outbox, policy, now_ns)
             if run.refused:
                 raise UploadError(
                     f"the collector refused {len(run.refused)} bundle(s) ({run.refused[0]}); "
@@ -212,99 +205,3 @@ class Uploader:
                 )
                 self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _shred(
-    store: Store, ledger: Ledger, outbox: Outbox, policy: Policy, now_ns: int | None
-) -> list[str]:
-    """Shred local copies of uploaded sessions whose retention ran out."""
-    if policy.keep_uploaded_days is None:
-        return []
-    now = time.time_ns() if now_ns is None else now_ns
-    done = []
-    for session_id in outbox.uploaded_before(now - policy.keep_uploaded_days * _DAY_NS):
-
-        def record(conn: Any, sid: str = session_id) -> None:
-            outbox_rows.forget_uploaded_at(conn, sid)
-            ledger.append_in(conn, "session.shredded", session=sid)
-
-        try:
-            store.delete_session(session_id, record)
-        except UnknownSession:
-            continue  # the person (or another pass) deleted it meanwhile: ledgered once
-        done.append(session_id)
-    return done
-
-
-class BackgroundUploader:
-    """Runs `Uploader.run` every `interval` seconds on its own thread while enrolled.
-
-    A failed pass is tried again after an exponentially growing, jittered wait
-    (capped at `interval`); `on_busy(True/False)` brackets each pass, which is
-    what the tray's "uploading" icon shows.
-    """
-
-    def __init__(
-        self,
-        paths: Paths,
-        keys: Keys,
-        *,
-        interval: float = UPLOAD_INTERVAL,
-        on_busy: Callable[[bool], None] | None = None,
-    ) -> None:
-        self._uploader = Uploader(paths, keys, retry=Retry(attempts=1))
-        self._paths = paths
-        self._interval = interval
-        self._on_busy = on_busy
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="cleartrace-upload", daemon=True)
-        #: Passes finished so far, sessions they uploaded, why the last one failed.
-        self.passes = 0
-        self.sessions_uploaded = 0
-        self.last_error: str | None = None
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        self._thread.join(timeout)
-
-    def wake(self) -> None:
-        """Run a pass now (e.g. after the person approved a session)."""
-        self._wake.set()
-
-    def _loop(self) -> None:
-        failures = 0
-        rng = random.Random()  # noqa: S311 - jitter, not a secret
-        while not self._stop.is_set():
-            wait = self._interval
-            if self._on_busy is not None:
-                self._on_busy(True)
-            try:
-                if load_enrolment(self._paths) is not None:
-                    report = self._uploader.run()
-                    self.sessions_uploaded += len(report.sessions)
-                    self.passes += 1
-                failures, self.last_error = 0, None
-            except UploadBusy:
-                wait = min(self._interval, 30.0)  # the other pass does the work; look again soon
-            except Exception as exc:  # this thread must outlive any one failed pass
-                failures += 1
-                self.passes += 1
-                self.last_error = (
-                    str(exc)
-                    if isinstance(exc, ClearTraceError)
-                    else f"the upload failed ({type(exc).__name__}); it is tried again later"
-                )
-                wait = rng.uniform(0, min(self._interval, 5.0 * 2**failures))
-                log.warning(
-                    "background upload failed (%s); next try in %.0f s", type(exc).__name__, wait
-                )
-            finally:
-                if self._on_busy is not None:
-                    self._on_busy(False)
-            self._wake.wait(wait)
-            self._wake.clear()

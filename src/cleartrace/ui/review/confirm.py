@@ -22,7 +22,17 @@ from PySide6.QtWidgets import (
 
 from cleartrace.ui.review._format import counts_text
 
-__all__ = ["ConfirmDialog"]
+__all__ = ["DELETE_NOTE", "REDACT_NOTE", "ConfirmDialog"]
+
+#: What the confirmation of each kind of removal says cannot be undone, and why.
+REDACT_NOTE = (
+    "This cannot be undone. The consent ledger records that a redaction happened "
+    "(when, how many events, which categories), never what it removed."
+)
+DELETE_NOTE = (
+    "This cannot be undone: the session's key is destroyed first, so nothing of it "
+    "can be read again. The consent ledger records the deletion."
+)
 
 _MAX_TEXTS = 500  # more would not be read; the count says how many are left out
 

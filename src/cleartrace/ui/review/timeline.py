@@ -29,8 +29,8 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QToolTip, QWidget
 
+from cleartrace.actions.sessions import SessionReview
 from cleartrace.review.activity import MINUTE_NS, MinuteActivity
-from cleartrace.service import SessionReview
 from cleartrace.ui.review._format import clock
 
 __all__ = ["CATEGORY_COLOURS", "Timeline", "TimelineData"]

@@ -23,28 +23,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cleartrace.actions.sessions import SessionReview
 from cleartrace.review.redaction import Selection
-from cleartrace.service import Service, SessionReview
+from cleartrace.service import Service
 from cleartrace.store.reading import SessionInfo
 from cleartrace.store.redaction import Redaction
 from cleartrace.store.session_state import SessionState
 from cleartrace.ui.review._format import clock, counts_text, day_and_clock, duration, short_id
-from cleartrace.ui.review.confirm import ConfirmDialog
+from cleartrace.ui.review.confirm import DELETE_NOTE, REDACT_NOTE, ConfirmDialog
 from cleartrace.ui.review.sessions import SessionTable, approval_text
 from cleartrace.ui.review.text_view import TextPane
 from cleartrace.ui.review.timeline import Timeline, TimelineData
 from cleartrace.ui.runner import Runner
 
 __all__ = ["ReviewWindow"]
-
-_REDACT_NOTE = (
-    "This cannot be undone. The consent ledger records that a redaction happened "
-    "(when, how many events, which categories), never what it removed."
-)
-_DELETE_NOTE = (
-    "This cannot be undone: the session's key is destroyed first, so nothing of it "
-    "can be read again. The consent ledger records the deletion."
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,7 +306,7 @@ class ReviewWindow(QWidget):
             return
         texts = [self.text.span_line(*span) for span in selection.spans]
         dialog = ConfirmDialog(
-            self, what=what, counts=selection.counts, texts=texts, note=_REDACT_NOTE
+            self, what=what, counts=selection.counts, texts=texts, note=REDACT_NOTE
         )
         dialog.accepted.connect(lambda: self._redact(selection))
         dialog.rejected.connect(lambda: self._finish("Nothing was removed."))
@@ -351,7 +343,7 @@ class ReviewWindow(QWidget):
                 "with everything recorded in it?"
             ),
             counts=info.counts,
-            note=_DELETE_NOTE,
+            note=DELETE_NOTE,
             ok_text="Delete",
         )
         dialog.accepted.connect(lambda: self._act(lambda svc: svc.delete(sid), "Deleted."))

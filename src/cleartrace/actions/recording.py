@@ -1,0 +1,175 @@
+"""Acts on the recording: start it, pause, resume, toggle, forget.
+
+A recorder runs either in this process (the tray's `Runtime`) or in another
+one (`cleartrace record`, reached over the control socket); each act takes
+the runtime when there is one and otherwise asks over the socket, so the CLI
+and the tray share every decision made here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+
+from cleartrace.actions.consent import current
+from cleartrace.actions.ledger import read_ledger
+from cleartrace.capture.base import Backend
+from cleartrace.capture.display import check_display
+from cleartrace.consent.signed_policy import active_policy
+from cleartrace.consent.state import consent_from_records
+from cleartrace.control import request
+from cleartrace.errors import NoConsent, RecorderNotRunning
+from cleartrace.home import Home
+from cleartrace.paths import Paths
+from cleartrace.review.redaction import forget_since
+from cleartrace.runtime import Runtime
+from cleartrace.status import RecorderState, RecorderStatus, Status
+
+__all__ = [
+    "check_can_record",
+    "ended_by_timer",
+    "forget",
+    "pause",
+    "record",
+    "resume",
+    "start",
+    "toggle",
+]
+
+# A pause that ends within this much of its announced end ended by its timer.
+_TIMER_SLACK = timedelta(seconds=3)
+
+
+def check_can_record(paths: Paths, env: Mapping[str, str] | None = None) -> None:
+    """What `cleartrace record` needs before it opens anything.
+
+    Raises:
+        NoConsent: no category has consent under the policy in force.
+        PolicyRefused: the installed policy does not verify.
+        DisplayUnavailable: no X display to record from (the message says why).
+    """
+    policy = active_policy(paths)
+    if not consent_from_records(read_ledger(paths), policy).granted():
+        raise NoConsent(
+            f"nothing to record: no category has consent under the policy in force "
+            f"({policy.id} v{policy.version}); run 'cleartrace consent give --all' or "
+            "'cleartrace consent give --category keys ...'"
+        )
+    check_display(os.environ if env is None else env)
+
+
+def record(runtime: Runtime, home: Home, backend: Backend, duration: float | None) -> None:
+    """Record in this thread until `runtime.stop()` or `duration` seconds, with
+    approved sessions uploading in the background while enrolled.
+
+    Raises:
+        NoConsent, RecorderError, StoreError: see `Runtime.record`.
+    """
+    runtime.start_uploads(home.keys)
+    try:
+        runtime.record(home, backend, duration)
+    finally:
+        runtime.close()
+
+
+def start(
+    home: Home, runtime: Runtime, backend_factory: Callable[[], Backend], env: Mapping[str, str]
+) -> None:
+    """Start recording on the runtime's thread if there is consent; no hook is
+    installed without it. "Cannot record" is the runtime's `failure`, not raised.
+
+    Raises:
+        PolicyRefused: the installed policy does not verify.
+    """
+    if runtime.alive:
+        return
+    if current(home.ledger, active_policy(home.paths)).granted():
+        runtime.start(backend_factory, env)
+
+
+def pause(paths: Paths, seconds: float | None, runtime: Runtime | None = None) -> str | None:
+    """Remove every hook for `seconds`, or until resumed (None); returns when the
+    pause ends (ISO 8601), None until resumed.
+
+    Raises:
+        UsageError: the runtime records nothing.
+        RecorderNotRunning, RecorderError: no recorder answered on the socket.
+    """
+    if runtime is not None:
+        recorder = runtime.running()
+        recorder.pause(seconds)
+        return recorder.status().paused_until
+    reply = request(paths.socket, "pause", for_s=seconds)
+    return RecorderStatus.from_json(reply["status"]).paused_until
+
+
+def resume(paths: Paths, runtime: Runtime | None = None) -> None:
+    """End a pause.
+
+    Raises:
+        UsageError: nothing is recorded, or it is not paused.
+        RecorderNotRunning, RecorderError: no recorder answered on the socket.
+    """
+    if runtime is not None:
+        runtime.running().resume()
+        return
+    request(paths.socket, "resume")
+
+
+def toggle(state: RecorderState, paths: Paths, runtime: Runtime | None = None) -> RecorderState:
+    """Pause a recording until resumed, or resume a pause; anything else stays.
+    Returns the new state. The tray decides on its worker thread, with `state`
+    read there, so that two quick presses of the hotkey cannot both pause."""
+    if state is RecorderState.RECORDING:
+        pause(paths, None, runtime)
+        return RecorderState.PAUSED
+    if state is RecorderState.PAUSED:
+        resume(paths, runtime)
+        return RecorderState.RECORDING
+    return state
+
+
+def ended_by_timer(previous: Status, now: Status, clock: datetime | None = None) -> bool:
+    """Whether a timed pause in `previous` ended by its timer by `now` (rather
+    than the person resuming early)."""
+    until_text = previous.paused_until
+    if previous.state != RecorderState.PAUSED or until_text is None:
+        return False
+    if now.state != RecorderState.RECORDING:
+        return False
+    try:
+        until = datetime.fromisoformat(until_text.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return (clock or datetime.now(UTC)) >= until - _TIMER_SLACK
+
+
+def forget(
+    paths: Paths, seconds: float, runtime: Runtime | None = None, home: Home | None = None
+) -> int:
+    """Remove the last `seconds` from every session, the running one included;
+    returns how many events went.
+
+    A running recorder does it (it closes its session first, forgets, and goes
+    on in a new one): this runtime's, else one answering on the socket. With
+    none, the store is changed directly (in `home`, or one opened for it).
+
+    Raises:
+        RecorderError: a recorder holds the socket but did not answer.
+    """
+    if runtime is not None and runtime.alive:
+        return runtime.running().forget(seconds)
+    try:
+        reply = request(paths.socket, "forget", timeout=120.0, seconds=seconds)
+        return int(reply["removed"])
+    except RecorderNotRunning:
+        pass
+    since = datetime.now(UTC) - timedelta(seconds=seconds)
+    if home is not None:
+        return sum(r.count for r in forget_since(home.store, home.ledger, since))
+    opened = Home.open(paths, create=False)
+    try:
+        return sum(r.count for r in forget_since(opened.store, opened.ledger, since))
+    finally:
+        opened.close()

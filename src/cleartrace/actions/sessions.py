@@ -1,0 +1,208 @@
+"""Acts on recorded sessions: list, review, redact, approve, hold, delete, export.
+
+Every act takes an open `Home`; the CLI's commands and the tray's windows
+call these and nothing beneath them, so each act is composed once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cleartrace.categories import PiiCategory
+from cleartrace.consent.removal import remove_session
+from cleartrace.consent.signed_policy import active_policy
+from cleartrace.events import Event
+from cleartrace.home import Home
+from cleartrace.preferences import hold_days
+from cleartrace.review import approval, redaction
+from cleartrace.review.activity import MinuteActivity, activity_per_minute
+from cleartrace.review.export import export_all
+from cleartrace.review.pii import Finding, detect
+from cleartrace.review.text import Stream, reconstruct
+from cleartrace.store.reading import SessionInfo
+from cleartrace.store.redaction import Redaction
+
+__all__ = [
+    "SessionReview",
+    "approve",
+    "delete",
+    "export",
+    "hold",
+    "list_sessions",
+    "redact",
+    "review",
+    "select_match",
+    "select_pii",
+    "select_span",
+    "select_time",
+    "session",
+    "streams",
+    "timed_activity",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionReview:
+    """One session as the review window shows it."""
+
+    info: SessionInfo
+    started_ns: int
+    anchor_mono_ns: int
+    events: list[Event] = field(repr=False)
+    streams: list[Stream] = field(repr=False)
+    findings: list[list[Finding]] = field(repr=False)
+    activity: list[MinuteActivity]
+    redactions: list[Redaction]
+    auto_approve_ns: int | None
+
+    def wall_ns(self, t_ns: int) -> int:
+        """A monotonic event time on the wall clock."""
+        return self.started_ns + t_ns - self.anchor_mono_ns
+
+
+def _settled(home: Home) -> int:
+    """Approve what the hold period approves before any state is shown; returns
+    the hold period in force (days).
+
+    Raises:
+        PolicyRefused: the installed policy does not verify.
+    """
+    hold = hold_days(home.paths, active_policy(home.paths))
+    approval.settle(home.store, home.ledger, hold)
+    return hold
+
+
+def list_sessions(home: Home) -> list[tuple[SessionInfo, int | None]]:
+    """Every session with when it approves itself (None: not pending), after
+    approving what the hold period approves."""
+    hold = _settled(home)
+    return [(s, approval.auto_approve_at(s, hold)) for s in home.store.list_sessions()]
+
+
+def session(home: Home, id_or_prefix: str) -> tuple[SessionInfo, int | None]:
+    """One session (by id or unique prefix) and when it approves itself.
+
+    Raises:
+        UnknownSession, UsageError: no session, or several, match.
+    """
+    hold = _settled(home)
+    info = home.store.session(id_or_prefix)
+    return info, approval.auto_approve_at(info, hold)
+
+
+def streams(
+    home: Home, session_id: str, *, pii: bool = False
+) -> list[tuple[Stream, list[Finding] | None]]:
+    """The session's text, stream by stream; with `pii`, what the detectors of
+    the categories the policy flags for review find in each."""
+    chosen = active_policy(home.paths).pii if pii else None
+    return [
+        (
+            s,
+            None if chosen is None else detect(s.text, app=s.app, title=s.title, categories=chosen),
+        )
+        for s in reconstruct(home.store.read_events(session_id))
+    ]
+
+
+def timed_activity(home: Home, session_id: str) -> tuple[int, list[MinuteActivity]]:
+    """Per minute of the session: counts and exclusion shading, with the wall
+    time of its first event (0 when it has none)."""
+    events = home.store.read_events(session_id)
+    if not events:
+        return 0, []
+    started, anchor = home.store.anchors(session_id)
+    return started + events[0].t_ns - anchor, activity_per_minute(events)
+
+
+def review(home: Home, session_id: str) -> SessionReview:
+    """Decrypt and analyse one session: text, findings, activity, markers."""
+    policy = active_policy(home.paths)
+    store = home.store
+    info = store.session(session_id)
+    events = store.read_events(info.id)
+    texts = reconstruct(events)
+    started, anchor = store.anchors(info.id)
+    return SessionReview(
+        info=info,
+        started_ns=started,
+        anchor_mono_ns=anchor,
+        events=events,
+        streams=texts,
+        findings=[detect(s.text, app=s.app, title=s.title, categories=policy.pii) for s in texts],
+        activity=activity_per_minute(events),
+        redactions=store.redactions(info.id),
+        auto_approve_ns=approval.auto_approve_at(info, hold_days(home.paths, policy)),
+    )
+
+
+# -- redaction -------------------------------------------------------------------------
+
+
+def select_span(
+    home: Home, session_id: str, stream: int, start: int, end: int
+) -> redaction.Selection:
+    """What characters `start:end` of stream `stream` (from 1) were typed with."""
+    events = home.store.read_events(session_id)
+    return redaction.by_span(session_id, events, stream, start, end)
+
+
+def select_match(home: Home, session_id: str, pattern: str) -> redaction.Selection:
+    events = home.store.read_events(session_id)
+    return redaction.by_match(session_id, events, pattern)
+
+
+def select_time(home: Home, session_id: str, start_ns: int, end_ns: int) -> redaction.Selection:
+    store = home.store
+    return redaction.by_time(store, session_id, store.read_events(session_id), start_ns, end_ns)
+
+
+def select_pii(
+    home: Home, session_id: str, categories: Iterable[PiiCategory] | None = None
+) -> redaction.Selection:
+    """What the PII detectors find; by default those the policy flags for review."""
+    events = home.store.read_events(session_id)
+    chosen = active_policy(home.paths).pii if categories is None else tuple(categories)
+    return redaction.by_pii(session_id, events, chosen)
+
+
+def redact(home: Home, selection: redaction.Selection) -> Redaction:
+    """Remove what `selection` chose, for good (ledgered)."""
+    return redaction.apply(home.store, home.ledger, selection)
+
+
+# -- decisions -------------------------------------------------------------------------
+
+
+def approve(home: Home, id_or_prefix: str) -> tuple[SessionInfo, bool]:
+    """Approve for upload (ledgered); True if it was not approved already."""
+    info = home.store.session(id_or_prefix)
+    return info, approval.approve(home.store, home.ledger, info.id)
+
+
+def hold(home: Home, id_or_prefix: str) -> tuple[SessionInfo, bool]:
+    """Hold: it never approves itself (ledgered); True if it was not held already."""
+    info = home.store.session(id_or_prefix)
+    return info, approval.hold(home.store, home.ledger, info.id)
+
+
+def delete(home: Home, id_or_prefix: str) -> SessionInfo:
+    """Delete a session for good, ledgered in the same commit; a bundle of it
+    still waiting in the outbox goes in that commit too (store.deletion).
+
+    Raises:
+        UnknownSession, UsageError: no such session (or several match), or it
+            is being recorded.
+        DiskFull: no room to record the deletion; nothing was changed.
+    """
+    info = home.store.session(id_or_prefix)
+    remove_session(home.store, home.ledger, info.id)
+    return info
+
+
+def export(home: Home, out: Path) -> int:
+    """Write every session, the ledger and the consent, unencrypted, to `out`;
+    returns how many sessions."""
+    return export_all(home.store, home.ledger, active_policy(home.paths), out)

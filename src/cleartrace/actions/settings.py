@@ -1,0 +1,136 @@
+"""The person's settings: the hold period and the excluded applications."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from cleartrace import preferences
+from cleartrace.actions._notify import poke_recorder
+from cleartrace.capture.display import check_display
+from cleartrace.capture.windows import open_window_classes as _window_classes
+from cleartrace.consent import exclusions
+from cleartrace.consent.exclusions import PersonalExclusions
+from cleartrace.consent.signed_policy import active_policy
+from cleartrace.home import Home
+from cleartrace.paths import Paths
+
+__all__ = [
+    "Preferences",
+    "current",
+    "exclude",
+    "exclusions_of",
+    "hold_days",
+    "include",
+    "list_exclusions",
+    "open_window_classes",
+    "pause_hotkey",
+    "set_hold_days",
+    "set_pause_hotkey",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Preferences:
+    """The person's choices, with the bounds the policy sets on them."""
+
+    hold_days: int
+    hold_days_min: int
+    hold_days_max: int
+    #: The pause hotkey ("" for none).
+    pause_hotkey: str
+
+
+def current(paths: Paths) -> Preferences:
+    """What is chosen now.
+
+    Raises:
+        PolicyRefused: the installed policy does not verify.
+    """
+    policy = active_policy(paths)
+    return Preferences(
+        preferences.hold_days(paths, policy),
+        policy.hold_days_min,
+        policy.hold_days_max,
+        pause_hotkey(paths),
+    )
+
+
+def pause_hotkey(paths: Paths) -> str:
+    """The pause hotkey in Qt's portable text ("" for none); needs no policy."""
+    return preferences.load_pause_hotkey(paths)
+
+
+def set_pause_hotkey(paths: Paths, sequence: str) -> None:
+    """Choose the pause hotkey ("" for none); a running tray takes it up when restarted.
+
+    Raises:
+        UsageError: not a usable hotkey, or the file cannot be written.
+        DiskFull: no room for the file.
+    """
+    preferences.save_pause_hotkey(paths, sequence)
+
+
+def hold_days(paths: Paths) -> int:
+    """Days a finished session waits for review (the person's choice within the
+    policy's bounds, else the policy's).
+
+    Raises:
+        PolicyRefused: the installed policy does not verify.
+    """
+    return preferences.hold_days(paths, active_policy(paths))
+
+
+def set_hold_days(paths: Paths, days: int) -> None:
+    """Choose the hold period.
+
+    Raises:
+        UsageError: outside the policy's bounds.
+    """
+    preferences.save_hold_days(paths, days, active_policy(paths))
+
+
+def _personal(home: Home) -> PersonalExclusions:
+    # The names are sealed: reading them needs the keys.
+    return PersonalExclusions.open(home.ledger, home.keys.master)
+
+
+def exclusions_of(home: Home) -> list[tuple[str, str]]:
+    """(application class, "default" or "personal"), from an open home."""
+    return exclusions.list_exclusions(_personal(home), active_policy(home.paths))
+
+
+def list_exclusions(paths: Paths) -> list[tuple[str, str]]:
+    """(application class, "default" or "personal"); without a store only the
+    policy's defaults, and nothing is created."""
+    if not paths.db.exists():
+        return exclusions.list_exclusions(None, active_policy(paths))
+    home = Home.open(paths, create=False)
+    try:
+        return exclusions_of(home)
+    finally:
+        home.close()
+
+
+def exclude(home: Home, app: str) -> str:
+    """Exclude an application class (ledgered; a running recorder applies it now)."""
+    done = exclusions.add_exclusion(home.ledger, _personal(home), app, active_policy(home.paths))
+    poke_recorder(home.paths)
+    return done
+
+
+def include(home: Home, app: str) -> str:
+    """Take a personal exclusion back (ledgered; a running recorder applies it now)."""
+    done = exclusions.remove_exclusion(home.ledger, _personal(home), app, active_policy(home.paths))
+    poke_recorder(home.paths)
+    return done
+
+
+def open_window_classes(env: Mapping[str, str]) -> list[str]:
+    """The application classes of the windows open now (Settings offers them as
+    exclusions); never their titles.
+
+    Raises:
+        DisplayUnavailable: no X display to ask (the message says why).
+    """
+    return _window_classes(check_display(env))
