@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -93,4 +96,37 @@ def test_no_display_means_cannot_record_with_the_reason(
         assert "DISPLAY is not set" in snap.reason
         assert snap.hooks == ()
     finally:
+        svc.close()
+
+
+def test_the_tray_asks_the_display_nothing_while_it_records(
+    private_home: Paths, xserver: Any
+) -> None:
+    # The tray refreshes its status every second; while the recorder runs the
+    # display is known to work, and asking it again (up to a 3 s timeout on a
+    # busy X server) would stall every act queued behind the refresh.
+    env = dict(os.environ)
+    svc = Service(private_home, env=env)
+    sockets = Path("/tmp/.X11-unix")
+    sockets.mkdir(mode=0o1777, exist_ok=True)
+    number = next(n for n in range(700, 800) if not (sockets / f"X{n}").exists())
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(sockets / f"X{number}"))
+    listener.listen(8)
+    try:
+        svc.give([Category.KEYS])
+        assert svc.snapshot().state == "recording"
+        env["DISPLAY"] = f":{number}"  # would be asked, were it asked: it never answers
+        for _ in range(3):
+            assert svc.snapshot().state == "recording"
+        listener.setblocking(False)
+        try:
+            asked, _ = listener.accept()
+        except BlockingIOError:
+            return  # nobody connected
+        asked.close()
+        pytest.fail("a status refresh connected to the display while recording")
+    finally:
+        listener.close()
+        (sockets / f"X{number}").unlink()
         svc.close()

@@ -106,8 +106,10 @@ class Status:
     version: str
     #: Why recording is impossible (state "cannot record"), else None.
     reason: str | None
-    can_record: bool
-    display: str
+    #: Whether the display allows recording, and what it said; None when it
+    #: was not asked (the tray asks only when it would record and does not).
+    can_record: bool | None
+    display: str | None
     key_storage: dict[str, str] | None
     #: {category: "given" | "refused" | "withdrawn" | "not asked"}; empty: no store.
     consent: Mapping[str, str]

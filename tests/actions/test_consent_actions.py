@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from cleartrace.home import Home
 from cleartrace.org.keys import generate
 from cleartrace.org.policy_signing import new_policy, sign_policy
 from cleartrace.paths import Paths
+from tests.support.sessions import closed_session
 
 
 def install_then_tamper(paths: Paths, tmp_path: Path) -> None:
@@ -66,3 +68,22 @@ def test_refusing_what_is_given_is_an_error_unless_the_given_are_skipped(home: H
     now = consent.refuse(home, [Category.KEYS, Category.CLICKS], skip_given=True)
     assert now.granted() == {Category.KEYS, Category.APP_FOCUS}
     assert home.ledger.records()[-1]["categories"] == ["clicks"]
+
+
+def test_a_recorder_that_does_not_answer_delays_no_withdrawal_and_keeps_no_session(
+    private_home: Paths, home: Home
+) -> None:
+    # Something holds the control socket and never answers (a recorder stuck
+    # in a long flush, say): the withdrawal and the deletions asked with it
+    # must happen all the same; the recorder reads the ledger on its next tick.
+    closed_session(home)
+    silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    silent.bind(str(private_home.socket))
+    silent.listen(8)
+    try:
+        done = consent.withdraw(home, list(Category), delete_sessions=True)
+    finally:
+        silent.close()
+    assert sorted(done.withdrawn) == sorted([Category.KEYS, Category.APP_FOCUS])
+    assert home.store.list_sessions() == []
+    assert [r["kind"] for r in home.ledger.records()][-1] == "session.deleted"

@@ -84,3 +84,20 @@ def test_the_tray_renders_the_same_status_type(private_home: Paths, home: Home) 
     cli = collect(private_home, {})
     assert set(snap.to_json()) == set(cli.to_json())
     assert (snap.consent, snap.sessions, snap.home) == (cli.consent, cli.sessions, cli.home)
+
+
+def test_a_damaged_enrolment_file_does_not_take_the_status_down(
+    private_home: Paths, home: Home, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The uploader says it cannot upload; `status` (and the tray's refresh)
+    # must still say what is recorded.
+    (private_home.home / "enrolment.json").write_text("{bad")
+    assert main(["status", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["collector"] is None
+    assert out["consent"]["keys"] == "given"
+    service = Service(private_home)
+    try:
+        assert service.snapshot().collector is None
+    finally:
+        service.close()

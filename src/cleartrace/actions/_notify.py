@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
-from contextlib import suppress
+import logging
 
 from cleartrace.control import request
-from cleartrace.errors import RecorderNotRunning
+from cleartrace.errors import RecorderError, RecorderNotRunning
 from cleartrace.paths import Paths
+
+log = logging.getLogger(__name__)
 
 
 def poke_recorder(paths: Paths) -> None:
-    """Tell a running recorder to re-read consent and exclusions now (it would
-    within a tick anyway; this makes the change take effect before we return).
+    """Tell a running recorder to re-read consent and exclusions now.
 
-    Raises:
-        RecorderError: a recorder holds the socket but did not answer.
+    Never raises: the act is in the ledger already, and a recorder re-reads it
+    on its next tick anyway; this only makes the change apply before we
+    return. A recorder that does not answer must not undo or hold up what the
+    person asked for (a withdrawal's deletions, say), so it is only logged.
     """
-    with suppress(RecorderNotRunning):
-        request(paths.socket, "reload")
+    try:
+        request(paths.socket, "reload", timeout=1.0)
+    except RecorderNotRunning:
+        return
+    except RecorderError as exc:
+        log.warning("a recorder holds %s but did not take the change now: %s", paths.socket, exc)

@@ -101,9 +101,9 @@ def withdraw(
     except PolicyRefused as exc:
         policy, refused = DEFAULT_POLICY, exc
     withdrawn = state.withdraw(home.ledger, frozenset(categories), policy)
-    poke_recorder(home.paths)
     if delete_sessions:
         for info in home.store.list_sessions():
             if info.state != SessionState.RECORDING:
                 sessions.delete(home, info.id)
+    poke_recorder(home.paths)
     return Withdrawal(withdrawn, policy, refused)

@@ -17,7 +17,7 @@ from cleartrace.consent.policy import Policy
 from cleartrace.consent.signed_policy import active_policy
 from cleartrace.consent.state import consent_from_records
 from cleartrace.control import request
-from cleartrace.errors import ClearTraceError, RecorderNotRunning
+from cleartrace.errors import ClearTraceError, HomeError, RecorderNotRunning
 from cleartrace.home import Home
 from cleartrace.paths import Paths, check_home
 from cleartrace.preferences import hold_days
@@ -29,7 +29,7 @@ from cleartrace.store.keys import describe_keystore
 from cleartrace.store.reading import SessionInfo, count_sessions
 from cleartrace.store.session_state import SessionState
 from cleartrace.upload.alarm import ledger_alarm
-from cleartrace.upload.enrolment import load_enrolment
+from cleartrace.upload.enrolment import Enrolment, load_enrolment
 
 __all__ = ["collect"]
 
@@ -58,18 +58,20 @@ def collect(
     # With a home open the policy must verify (the hold period depends on it):
     # asked first, so that a broken one is reported before anything is read.
     policy = None if home is None else active_policy(paths)
-    can_record, display = display_support(env)
-    consent, sessions, alarm = _read_store(paths)
+    consent, sessions, alarm = _read_store(paths, policy)
     error: str | None = None
     if runtime is not None:
         recorder = runtime.recorder_status()
         reason = runtime.failure
+        # The tray refreshes every second: the display is asked only when it
+        # would record and does not (a probe may wait seconds on a busy X server).
+        asks = reason is None and not runtime.alive and "given" in consent.values()
     else:
         recorder, error = _ask_recorder(paths)
-        reason = None
-    if reason is None and recorder is None and error is None and not can_record:
-        wanted = runtime is None or "given" in consent.values()
-        reason = display if wanted else None
+        reason, asks = None, True  # `cleartrace status` prints what the display says
+    can_record, display = display_support(env) if asks else (None, None)
+    if reason is None and recorder is None and error is None and can_record is False:
+        reason = display
     if reason is not None:
         state = RecorderState.CANNOT_RECORD
     elif recorder is not None:
@@ -78,7 +80,7 @@ def collect(
         state = RecorderState.UNREACHABLE
     else:
         state = RecorderState.OFF if runtime is not None else RecorderState.NOT_RUNNING
-    enrolment = load_enrolment(paths)
+    enrolment = _enrolment(paths)
     status = Status(
         state=state,
         home=str(paths.home),
@@ -126,14 +128,28 @@ def _ask_recorder(paths: Paths) -> tuple[RecorderStatus | None, str | None]:
         return None, f"the recorder sent an unreadable status on {paths.socket}"
 
 
-def _read_store(paths: Paths) -> tuple[dict[str, str], int | None, dict[str, Any] | None]:
+def _enrolment(paths: Paths) -> Enrolment | None:
+    """The enrolment, or None; a damaged one is reported by the uploader, which
+    cannot upload then, not by a status that would otherwise fail as a whole."""
+    try:
+        return load_enrolment(paths)
+    except HomeError:
+        return None
+
+
+def _read_store(
+    paths: Paths, policy: Policy | None
+) -> tuple[dict[str, str], int | None, dict[str, Any] | None]:
+    """Consent (under `policy`, else the installed one if it verifies), the
+    number of sessions and the latest ledger alarm, read without any key."""
     db = paths.db
     if not db.exists():
         return {}, None, None
-    try:
-        policy: Policy | None = active_policy(paths)
-    except ClearTraceError:  # an installed policy that does not verify records nothing
-        policy = None
+    if policy is None:
+        try:
+            policy = active_policy(paths)
+        except ClearTraceError:  # an installed policy that does not verify records nothing
+            policy = None
     conn = connect(db)
     try:
         records = ledger_rows.records(conn, db)
