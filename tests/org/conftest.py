@@ -1,4 +1,9 @@
-"""Fixtures of the collector tests: organisation keys (the collector itself: org_process)."""
+"""Fixtures of the org tests: organisation keys, and the ingest world with its witness.
+
+The collector itself runs through tests.support.org_process; `org` (the root
+conftest) is a whole organisation with its collector running, `org_keys` here
+is only the keys.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from cleartrace.org.keys import OrgKeys, generate, load_private
+from tests.support.head_witness import Witness
+from tests.support.ingest_world import World
 
 
 @pytest.fixture(scope="session")
@@ -21,8 +28,33 @@ def org_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def org(org_dir: Path) -> OrgKeys:
+def org_keys(org_dir: Path) -> OrgKeys:
+    """The keys in `org_dir`, private halves included."""
     return load_private(org_dir)
+
+
+@pytest.fixture(scope="module")
+def world_org(tmp_path_factory: pytest.TempPathFactory) -> tuple[OrgKeys, Path]:
+    """Organisation keys for the ingest worlds of one test module, and their directory."""
+    keys = tmp_path_factory.mktemp("org") / "keys"
+    return generate(keys), keys
+
+
+@pytest.fixture
+def world(tmp_path: Path, world_org: tuple[OrgKeys, Path]) -> Iterator[World]:
+    """A collector's store, a dataset directory, and devices made on demand."""
+    w = World(tmp_path, *world_org)
+    yield w
+    for device in w.devices:
+        device.ledger.close()
+
+
+@pytest.fixture
+def witness(world: World) -> Iterator[Witness]:
+    """The collector's head path (registry and witness key) over `world`'s store."""
+    made = Witness(world)
+    yield made
+    made.registry.close()
 
 
 @pytest.fixture

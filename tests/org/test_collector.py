@@ -40,9 +40,9 @@ def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningColle
 
 
 @pytest.fixture
-def device(collector: RunningCollector, org: OrgKeys) -> Device:
+def device(collector: RunningCollector, org_keys: OrgKeys) -> Device:
     """A freshly enrolled device."""
-    dev = Device(org.bundle_public)
+    dev = Device(org_keys.bundle_public)
     assert dev.enroll(collector.url, collector.tokens()[0]).status_code == 201
     return dev
 
@@ -54,15 +54,15 @@ def stored(collector: RunningCollector, name: str) -> bool:
 # -- enrolment -------------------------------------------------------------------------
 
 
-def test_a_token_enrols_one_device_once(collector: RunningCollector, org: OrgKeys) -> None:
+def test_a_token_enrols_one_device_once(collector: RunningCollector, org_keys: OrgKeys) -> None:
     token = collector.tokens()[0]
-    first = Device(org.bundle_public)
+    first = Device(org_keys.bundle_public)
     r = first.enroll(collector.url, token)
     assert r.status_code == 201
     assert r.json()["device"] == first.device
     assert len(r.json()["subject"]) == 32
 
-    r = Device(org.bundle_public).enroll(collector.url, token)
+    r = Device(org_keys.bundle_public).enroll(collector.url, token)
     assert r.status_code == 401
     assert r.json()["reason"] == "bad-token"
     assert token not in r.text
@@ -75,13 +75,13 @@ def test_the_same_key_enrolling_again_keeps_its_subject(
     assert device.enroll(collector.url, collector.tokens()[0]).json()["subject"] == subject
 
 
-def test_an_unknown_token_is_refused(collector: RunningCollector, org: OrgKeys) -> None:
-    r = Device(org.bundle_public).enroll(collector.url, "not-a-token-anyone-issued")
+def test_an_unknown_token_is_refused(collector: RunningCollector, org_keys: OrgKeys) -> None:
+    r = Device(org_keys.bundle_public).enroll(collector.url, "not-a-token-anyone-issued")
     assert (r.status_code, r.json()["reason"]) == (401, "bad-token")
 
 
 def test_an_enrolment_signed_by_another_key_is_refused_and_keeps_the_token(
-    collector: RunningCollector, org: OrgKeys
+    collector: RunningCollector, org_keys: OrgKeys
 ) -> None:
     token = collector.tokens()[0]
     body = enrolment(Ed25519PrivateKey.generate(), token, None)
@@ -90,7 +90,7 @@ def test_an_enrolment_signed_by_another_key_is_refused_and_keeps_the_token(
     ]
     r = requests.post(f"{collector.url}/v1/enroll", json=body, timeout=10)
     assert (r.status_code, r.json()["reason"]) == (401, "bad-signature")
-    assert Device(org.bundle_public).enroll(collector.url, token).status_code == 201
+    assert Device(org_keys.bundle_public).enroll(collector.url, token).status_code == 201
 
 
 @pytest.mark.parametrize(
@@ -103,11 +103,11 @@ def test_a_malformed_enrolment_is_a_bad_request(collector: RunningCollector, bod
 
 
 def test_a_new_device_has_the_empty_head_and_an_unknown_one_none(
-    collector: RunningCollector, device: Device, org: OrgKeys
+    collector: RunningCollector, device: Device, org_keys: OrgKeys
 ) -> None:
     r = requests.get(f"{collector.url}/v1/devices/{device.hex}/head", timeout=10)
     assert r.json() == {"seq": 0, "hash": GENESIS}
-    stranger = Device(org.bundle_public)
+    stranger = Device(org_keys.bundle_public)
     r = requests.get(f"{collector.url}/v1/devices/{stranger.hex}/head", timeout=10)
     assert (r.status_code, r.json()["reason"]) == (404, "not-enrolled")
 
@@ -171,9 +171,9 @@ def test_a_truncated_bundle_is_malformed(collector: RunningCollector, device: De
 
 
 def test_a_bundle_from_an_unenrolled_device_is_forbidden(
-    collector: RunningCollector, org: OrgKeys
+    collector: RunningCollector, org_keys: OrgKeys
 ) -> None:
-    stranger = Device(org.bundle_public)
+    stranger = Device(org_keys.bundle_public)
     r, name, _ = stranger.upload(collector.url)
     assert (r.status_code, r.json()["reason"]) == (403, "not-enrolled")
     assert not stored(collector, name)
@@ -265,10 +265,10 @@ def test_a_bad_name_is_a_bad_request(collector: RunningCollector) -> None:
 
 
 def test_the_log_tells_what_happened_but_no_token(
-    collector: RunningCollector, org: OrgKeys
+    collector: RunningCollector, org_keys: OrgKeys
 ) -> None:
     tokens = collector.tokens(2)
-    dev = Device(org.bundle_public)
+    dev = Device(org_keys.bundle_public)
     assert dev.enroll(collector.url, tokens[0]).status_code == 201
     assert dev.enroll(collector.url, tokens[0]).status_code == 401
     r, name, _ = dev.upload(collector.url)
@@ -289,7 +289,7 @@ def test_nothing_is_half_written(collector: RunningCollector) -> None:
 
 
 def test_org_token_prints_distinct_tokens_and_org_devices_lists_heads(
-    tmp_path: Path, org: OrgKeys
+    tmp_path: Path, org_keys: OrgKeys
 ) -> None:
     data = tmp_path / "data"
     out = ct("org", "token", "--data", str(data), "--count", "3", check=False)
@@ -299,7 +299,7 @@ def test_org_token_prints_distinct_tokens_and_org_devices_lists_heads(
     assert not any(t.encode() in (data / "collector.db").read_bytes() for t in tokens)
 
     with collector_running(data) as running:
-        dev = Device(org.bundle_public)
+        dev = Device(org_keys.bundle_public)
         assert dev.enroll(running.url, tokens[0]).status_code == 201
         assert dev.upload(running.url)[0].status_code == 201
     listing = ct("org", "devices", "--data", str(data), "--json", check=False)
@@ -327,17 +327,17 @@ def test_a_second_collector_on_the_same_data_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_collector_with_a_policy_serves_it_and_enrols_only_with_it(
-    tmp_path: Path, org: OrgKeys, org_dir: Path
+    tmp_path: Path, org_keys: OrgKeys, org_dir: Path
 ) -> None:
     signed = init_policy(org_dir, "http://127.0.0.1:1", tmp_path / "policy.json")
     with collector_running(tmp_path / "data", "--policy", str(tmp_path / "policy.json")) as c:
         served = requests.get(f"{c.url}/v1/policy", timeout=10)
         assert served.content == signed.raw
         token = c.tokens()[0]
-        r = Device(org.bundle_public).enroll(c.url, token, "9" * 64)
+        r = Device(org_keys.bundle_public).enroll(c.url, token, "9" * 64)
         assert (r.status_code, r.json()["reason"]) == (409, "policy-mismatch")
         assert r.json()["policy_sha256"] == signed.policy.sha256
-        r = Device(org.bundle_public).enroll(c.url, token, signed.policy.sha256)
+        r = Device(org_keys.bundle_public).enroll(c.url, token, signed.policy.sha256)
         assert r.status_code == 201
 
 
@@ -352,10 +352,12 @@ def test_an_unsigned_policy_is_refused_at_start(tmp_path: Path) -> None:
     assert "not signed" in out.stderr
 
 
-def test_head_files_a_crash_left_wrong_are_rewritten_at_start(tmp_path: Path, org: OrgKeys) -> None:
+def test_head_files_a_crash_left_wrong_are_rewritten_at_start(
+    tmp_path: Path, org_keys: OrgKeys
+) -> None:
     data = tmp_path / "data"
     with collector_running(data) as c:
-        first, second = Device(org.bundle_public), Device(org.bundle_public)
+        first, second = Device(org_keys.bundle_public), Device(org_keys.bundle_public)
         for dev in (first, second):
             assert dev.enroll(c.url, c.tokens()[0]).status_code == 201
             assert dev.upload(c.url)[0].status_code == 201

@@ -29,9 +29,9 @@ from cleartrace.org.limits import Rate
 from cleartrace.upload.bundle import build_bundle
 from cleartrace.upload.bundle_header import header_end
 from cleartrace.upload.upload_auth import AUTH_HEADER, sign_upload
-from tests.org.test_collector_intake import answer, enrol_from, header_of, stalled_put
 from tests.support.org_device import Device
 from tests.support.org_process import RunningCollector, collector_running
+from tests.support.raw_http import answer, enrol_from, header_of, stalled_put
 
 MAX_MB = 1
 
@@ -56,8 +56,8 @@ def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningColle
         yield running
 
 
-def enrolled(collector: RunningCollector, org: OrgKeys, n: int = 1) -> list[Device]:
-    devices = [Device(org.bundle_public) for _ in range(n)]
+def enrolled(collector: RunningCollector, org_keys: OrgKeys, n: int = 1) -> list[Device]:
+    devices = [Device(org_keys.bundle_public) for _ in range(n)]
     for dev, token in zip(devices, collector.tokens(n), strict=True):
         assert dev.enroll(collector.url, token).status_code == 201
     return devices
@@ -99,11 +99,11 @@ def test_idle_and_trickling_connections_are_closed_and_others_are_served(
 
 
 def test_a_copied_header_without_the_device_signature_holds_nothing(
-    collector: RunningCollector, org: OrgKeys
+    collector: RunningCollector, org_keys: OrgKeys
 ) -> None:
-    victim, other, bystander = enrolled(collector, org, 3)
+    victim, other, bystander = enrolled(collector, org_keys, 3)
     name = "ab" * 32
-    stranger = sign_upload(Device(org.bundle_public).key, "PUT", name)
+    stranger = sign_upload(Device(org_keys.bundle_public).key, "PUT", name)
     # Another key's signature, claiming to be the victim.
     forged = f"device={victim.hex}," + stranger.split(",", 1)[1]
     copiers = [
@@ -130,9 +130,9 @@ def test_a_copied_header_without_the_device_signature_holds_nothing(
 
 
 def test_a_signature_for_one_bundle_is_refused_for_another(
-    collector: RunningCollector, org: OrgKeys
+    collector: RunningCollector, org_keys: OrgKeys
 ) -> None:
-    (device,) = enrolled(collector, org)
+    (device,) = enrolled(collector, org_keys)
     name, raw, _ = device.bundle()
     replayed = device.auth("cd" * 32)
     r = device.put(collector.url, name, raw, headers=replayed)
@@ -144,9 +144,9 @@ def test_a_signature_for_one_bundle_is_refused_for_another(
 
 
 def test_a_request_time_beyond_five_minutes_is_refused_with_the_clock_named(
-    collector: RunningCollector, org: OrgKeys
+    collector: RunningCollector, org_keys: OrgKeys
 ) -> None:
-    (device,) = enrolled(collector, org)
+    (device,) = enrolled(collector, org_keys)
     name, raw, _ = device.bundle()
     for skew in (-400, 400):
         r = device.put(collector.url, name, raw, headers=device.auth(name, time.time() + skew))
@@ -156,27 +156,27 @@ def test_a_request_time_beyond_five_minutes_is_refused_with_the_clock_named(
 
 
 def test_an_upload_without_a_signature_is_refused(
-    collector: RunningCollector, org: OrgKeys
+    collector: RunningCollector, org_keys: OrgKeys
 ) -> None:
-    (device,) = enrolled(collector, org)
+    (device,) = enrolled(collector, org_keys)
     name, raw, _ = device.bundle()
     r = requests.put(f"{collector.url}/v1/bundles/{name}", data=raw, timeout=30)
     assert (r.status_code, r.json()["reason"]) == (401, "no-auth")
 
 
 def test_a_body_signed_by_one_device_naming_another_is_refused(
-    collector: RunningCollector, org: OrgKeys
+    collector: RunningCollector, org_keys: OrgKeys
 ) -> None:
-    signer, named = enrolled(collector, org, 2)
+    signer, named = enrolled(collector, org_keys, 2)
     name, raw, _ = named.bundle()
     r = named.put(collector.url, name, raw, headers=signer.auth(name))
     assert (r.status_code, r.json()["reason"]) == (403, "device-mismatch")
 
 
 def test_a_bundle_header_late_is_cut_off_before_the_body_timeout(
-    collector: RunningCollector, org: OrgKeys
+    collector: RunningCollector, org_keys: OrgKeys
 ) -> None:
-    (device,) = enrolled(collector, org)
+    (device,) = enrolled(collector, org_keys)
     name, raw, _ = device.bundle()
     with stalled_put(collector.url, len(raw), raw[:20], name, signer=device) as sock:
         status, headers, body = answer(sock)
@@ -187,7 +187,7 @@ def test_a_bundle_header_late_is_cut_off_before_the_body_timeout(
 
 
 def test_a_trickling_body_is_cut_off_by_the_rate_long_before_the_body_timeout(
-    tmp_path: Path, org: OrgKeys
+    tmp_path: Path, org_keys: OrgKeys
 ) -> None:
     with collector_running(
         tmp_path / "data",
@@ -198,7 +198,7 @@ def test_a_trickling_body_is_cut_off_by_the_rate_long_before_the_body_timeout(
         "--min-body-rate",
         "64",
     ) as running:
-        (device,) = enrolled(running, org)
+        (device,) = enrolled(running, org_keys)
         name, raw, _ = device.bundle(events=5000)
         head = raw[: header_end(raw)]
         sock = stalled_put(running.url, len(raw), head, name, signer=device)
@@ -273,11 +273,11 @@ def _memory_kib(pid: int, field: str) -> int:
     raise KeyError(field)
 
 
-def test_a_large_body_is_held_once_not_twice(tmp_path: Path, org: OrgKeys) -> None:
+def test_a_large_body_is_held_once_not_twice(tmp_path: Path, org_keys: OrgKeys) -> None:
     """Joining received pieces would hold a body twice, outside what the budget counts."""
     size = 48 * 2**20
     with collector_running(tmp_path / "data") as running:
-        (device,) = enrolled(running, org)
+        (device,) = enrolled(running, org_keys)
         head = {"seq": 0, "hash": GENESIS}
         raw = build_bundle(
             header_fields={
@@ -293,7 +293,7 @@ def test_a_large_body_is_held_once_not_twice(tmp_path: Path, org: OrgKeys) -> No
             },
             ledger=[],
             events_ipc=os.urandom(size),  # the collector does not open the sealed part
-            org_key=org.bundle_public,
+            org_key=org_keys.bundle_public,
             device_key=device.key,
         )
         name = hashlib.sha256(raw).hexdigest()

@@ -16,14 +16,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cleartrace.org.keys import OrgKeys
-from cleartrace.upload.bundle_header import MAGIC, MAX_HEADER, header_end
-from cleartrace.upload.upload_auth import AUTH_HEADER
+from cleartrace.upload.bundle_header import MAGIC, MAX_HEADER
 from tests.support import REPO
-from tests.support.org_device import Device, enrolment
+from tests.support.org_device import Device
 from tests.support.org_process import RunningCollector, collector_running
+from tests.support.raw_http import answer, enrol_from, header_of, stalled_put
 
 MAX_MB = 1
 FLOOD = REPO / "benchmarks" / "collector_flood.py"
@@ -46,49 +45,10 @@ def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningColle
 
 
 @pytest.fixture
-def device(collector: RunningCollector, org: OrgKeys) -> Device:
-    dev = Device(org.bundle_public)
+def device(collector: RunningCollector, org_keys: OrgKeys) -> Device:
+    dev = Device(org_keys.bundle_public)
     assert dev.enroll(collector.url, collector.tokens()[0]).status_code == 201
     return dev
-
-
-def header_of(device: Device) -> bytes:
-    """The start of a real bundle of `device`, up to its header's end: what a copier has."""
-    _, raw, _ = device.bundle()
-    return raw[: header_end(raw)]
-
-
-def stalled_put(
-    url: str,
-    declared: int,
-    sent: bytes,
-    name: str = "ab" * 32,
-    signer: Device | None = None,
-    auth: str | None = None,
-) -> socket.socket:
-    """A PUT announcing `declared` bytes of which only `sent` are sent; the socket stays open.
-
-    Signed by `signer` (the device's request signature), or with `auth` as it is.
-    """
-    parts = urlsplit(url)
-    sock = socket.create_connection((parts.hostname or "", parts.port or 80), timeout=20)
-    if signer is not None:
-        auth = signer.auth(name)[AUTH_HEADER]
-    signed = f"{AUTH_HEADER}: {auth}\r\n" if auth is not None else ""
-    sock.sendall(
-        f"PUT /v1/bundles/{name} HTTP/1.1\r\nHost: c\r\n{signed}"
-        f"Content-Length: {declared}\r\n\r\n".encode()
-        + sent
-    )
-    return sock
-
-
-def answer(sock: socket.socket) -> tuple[int, dict[str, str], dict[str, object]]:
-    """Status, headers and JSON body of the response on `sock`."""
-    response = http.client.HTTPResponse(sock)
-    response.begin()
-    body = json.loads(response.read())
-    return response.status, {k.lower(): v for k, v in response.getheaders()}, body
 
 
 def test_a_stranger_is_refused_before_any_of_a_large_body(
@@ -154,9 +114,9 @@ def test_a_device_sends_one_body_at_a_time(collector: RunningCollector, device: 
 
 
 def test_bodies_beyond_the_memory_budget_are_turned_away_with_retry_after(
-    collector: RunningCollector, org: OrgKeys
+    collector: RunningCollector, org_keys: OrgKeys
 ) -> None:
-    devices = [Device(org.bundle_public) for _ in range(3)]
+    devices = [Device(org_keys.bundle_public) for _ in range(3)]
     for dev, token in zip(devices, collector.tokens(3), strict=True):
         assert dev.enroll(collector.url, token).status_code == 201
     held = [stalled_put(collector.url, MAX_MB * 2**20, header_of(d), signer=d) for d in devices[:2]]
@@ -212,21 +172,6 @@ def test_a_hundred_stalled_uploads_keep_the_collector_within_its_memory_bound() 
 
 
 # -- enrolment rates ------------------------------------------------------------------------
-
-
-def enrol_from(url: str, source: str, token: str) -> tuple[int, dict[str, str], str]:
-    parts = urlsplit(url)
-    conn = http.client.HTTPConnection(
-        parts.hostname or "", parts.port, timeout=20, source_address=(source, 0)
-    )
-    try:
-        body = json.dumps(enrolment(Ed25519PrivateKey.generate(), token, None))
-        conn.request("POST", "/v1/enroll", body, {"Content-Type": "application/json"})
-        response = conn.getresponse()
-        reason = json.loads(response.read())["reason"] if response.status != 201 else ""
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, reason
-    finally:
-        conn.close()
 
 
 def test_enrolment_attempts_are_limited_per_client_address(tmp_path: Path) -> None:

@@ -17,10 +17,12 @@ UPLOADS = 3
 FLEET = SUPPORT / "org_device.py"
 
 
-def test_fifty_concurrent_devices_lose_and_duplicate_nothing(tmp_path: Path, org: OrgKeys) -> None:
+def test_fifty_concurrent_devices_lose_and_duplicate_nothing(
+    tmp_path: Path, org_keys: OrgKeys
+) -> None:
     data = tmp_path / "data"
     org_file = tmp_path / "bundle.pub"
-    org_file.write_text(json.dumps(org.bundle_public.as_json()))
+    org_file.write_text(json.dumps(org_keys.bundle_public.as_json()))
     with collector_running(data) as collector:
         tokens = collector.tokens(DEVICES)
         fleet = subprocess.run(

@@ -62,12 +62,12 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
     return cert_file, key_file
 
 
-def test_over_tls_a_device_enrols_and_uploads(tmp_path: Path, org: OrgKeys) -> None:
+def test_over_tls_a_device_enrols_and_uploads(tmp_path: Path, org_keys: OrgKeys) -> None:
     cert, key = self_signed(tmp_path)
     tls = ("--tls-cert", str(cert), "--tls-key", str(key))
     with collector_running(tmp_path / "data", *tls) as c:
         assert c.url.startswith("https://127.0.0.1:")
-        dev = Device(org.bundle_public)
+        dev = Device(org_keys.bundle_public)
         assert dev.enroll(c.url, c.tokens()[0], verify=str(cert)).status_code == 201
         name, raw, _ = dev.bundle()
         r = dev.put(c.url, name, raw, verify=str(cert))
@@ -104,11 +104,11 @@ def test_tls_needs_both_files(tmp_path: Path) -> None:
 
 
 def test_onto_s3_bundles_and_heads_land_in_the_bucket(
-    tmp_path: Path, org: OrgKeys, s3_endpoint: str, bucket: str
+    tmp_path: Path, org_keys: OrgKeys, s3_endpoint: str, bucket: str
 ) -> None:
     store = ("--store", f"s3://{bucket}/org", "--s3-endpoint", s3_endpoint)
     with collector_running(tmp_path / "data", *store, env=aws_env(s3_endpoint)) as c:
-        dev = Device(org.bundle_public)
+        dev = Device(org_keys.bundle_public)
         assert dev.enroll(c.url, c.tokens()[0]).status_code == 201
         r, name, raw = dev.upload(c.url)
         assert r.status_code == 201
@@ -135,10 +135,10 @@ def test_a_missing_bucket_stops_the_collector_at_start(tmp_path: Path, s3_endpoi
 
 
 def test_a_full_disk_refuses_the_bundle_whole_and_a_retry_succeeds(
-    tmp_path: Path, tiny_disk: Path, org: OrgKeys
+    tmp_path: Path, tiny_disk: Path, org_keys: OrgKeys
 ) -> None:
     with collector_running(tmp_path / "data", "--store", str(tiny_disk)) as c:
-        dev = Device(org.bundle_public)
+        dev = Device(org_keys.bundle_public)
         assert dev.enroll(c.url, c.tokens()[0]).status_code == 201
         name, raw, head = dev.bundle(events=5000)
         free = os.statvfs(tiny_disk)
@@ -159,9 +159,9 @@ def test_a_full_disk_refuses_the_bundle_whole_and_a_retry_succeeds(
         assert (tiny_disk / "bundles" / f"{name}.ctb").read_bytes() == raw
 
 
-def test_a_shutdown_lets_an_upload_in_flight_finish(tmp_path: Path, org: OrgKeys) -> None:
+def test_a_shutdown_lets_an_upload_in_flight_finish(tmp_path: Path, org_keys: OrgKeys) -> None:
     with collector_running(tmp_path / "data") as c:
-        dev = Device(org.bundle_public)
+        dev = Device(org_keys.bundle_public)
         assert dev.enroll(c.url, c.tokens()[0]).status_code == 201
         name, raw, _ = dev.bundle(events=2000)
         parts = urlsplit(c.url)

@@ -7,7 +7,6 @@ file right by itself, in a directory and on S3."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,17 +29,8 @@ from cleartrace.upload.bundle import parse_bundle
 from tests.support.cli import ct
 from tests.support.org_device import Device
 from tests.support.org_process import collector_running
-from tests.support.orgkit import Org, approve, aws_env, enrolled, make_org, record_session
+from tests.support.orgkit import Org, approve, aws_env, enrolled, record_session
 from tests.support.waiting import wait_for
-
-
-@pytest.fixture
-def company(tmp_path: Path) -> Iterator[Org]:
-    """Keys, a signed policy and the collector process on 127.0.0.1."""
-    made = make_org(tmp_path / "org")
-    made.collector.start()
-    yield made
-    made.collector.stop()
 
 
 def ingest(org: Org, dataset: Path, *extra: str) -> dict[str, Any]:
@@ -83,9 +73,8 @@ def upload(capsys: pytest.CaptureFixture[str]) -> list[str]:
 
 
 def test_an_old_head_put_back_with_the_newest_bundle_removed_rejects_the_device(
-    company: Org, private_home: Paths, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    org: Org, private_home: Paths, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    org = company
     home = enrolled(org, private_home)
     give(home.ledger, frozenset(Category), active_policy(private_home))
     device_hex = home.ledger.device.removeprefix("sha256:")
@@ -125,10 +114,10 @@ def test_an_old_head_put_back_with_the_newest_bundle_removed_rejects_the_device(
 
 
 def test_a_head_file_put_back_while_the_collector_runs_is_rewritten(
-    tmp_path: Path, org: OrgKeys
+    tmp_path: Path, org_keys: OrgKeys
 ) -> None:
     with collector_running(tmp_path / "data", "--recheck-heads", "1") as c:
-        device = Device(org.bundle_public)
+        device = Device(org_keys.bundle_public)
         assert device.enroll(c.url, c.tokens()[0]).status_code == 201
         assert device.upload(c.url)[0].status_code == 201
         head_file = c.data / "heads" / f"{device.hex}.json"
@@ -144,13 +133,13 @@ def test_a_head_file_put_back_while_the_collector_runs_is_rewritten(
 
 
 def test_on_s3_head_files_are_put_right_at_start(
-    tmp_path: Path, org: OrgKeys, s3_endpoint: str, bucket: str
+    tmp_path: Path, org_keys: OrgKeys, s3_endpoint: str, bucket: str
 ) -> None:
     store = ("--store", f"s3://{bucket}/org", "--s3-endpoint", s3_endpoint)
     env = aws_env(s3_endpoint)
     s3 = boto3.client("s3", endpoint_url=s3_endpoint)
     key = "org/heads/{}.json"
-    device = Device(org.bundle_public)
+    device = Device(org_keys.bundle_public)
     with collector_running(tmp_path / "data", *store, env=env) as c:
         assert device.enroll(c.url, c.tokens()[0]).status_code == 201
         assert device.upload(c.url)[0].status_code == 201
@@ -197,14 +186,14 @@ class _FailingOnce(DirStore):
 
 
 def test_the_recheck_survives_an_unexpected_error(
-    tmp_path: Path, org: OrgKeys, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, org_keys: OrgKeys, caplog: pytest.LogCaptureFixture
 ) -> None:
     data = tmp_path / "data"
     registry = Registry.open(data)
     try:
         store = _FailingOnce(data)
         collector = Collector(registry, store, witness=load_or_create(data))
-        device = Device(org.bundle_public)
+        device = Device(org_keys.bundle_public)
         (token,) = registry.issue_tokens(1)
         registry.enroll(token, device.public)
         for _ in range(2):
@@ -225,12 +214,14 @@ def test_the_recheck_survives_an_unexpected_error(
         registry.close()
 
 
-def test_a_recheck_pass_asked_to_stop_rewrites_nothing_more(tmp_path: Path, org: OrgKeys) -> None:
+def test_a_recheck_pass_asked_to_stop_rewrites_nothing_more(
+    tmp_path: Path, org_keys: OrgKeys
+) -> None:
     data = tmp_path / "data"
     registry = Registry.open(data)
     try:
         collector = Collector(registry, DirStore(data), witness=load_or_create(data))
-        device = Device(org.bundle_public)
+        device = Device(org_keys.bundle_public)
         (token,) = registry.issue_tokens(1)
         registry.enroll(token, device.public)
         _, raw, device.witnessed = device.bundle()

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -21,101 +19,11 @@ from cleartrace.org.blobstore import DirStore, bundle_key, head_key
 from cleartrace.org.collector import Collector
 from cleartrace.org.heads import ACCEPTED_HEADS
 from cleartrace.org.ingest import ingest
-from cleartrace.org.ingest_summary import IngestSummary
-from cleartrace.org.keys import OrgKeys, generate
 from cleartrace.org.registry import Registry
 from cleartrace.org.registry_db import DB_NAME
-from cleartrace.org.witness import load_or_create, sign_head
-from cleartrace.upload.bundle import parse_bundle
-from tests.org.test_ingest import (
-    POLICY,
-    Device,
-    World,
-    at,
-    recorded_session,
-    rejected,
-    session_events,
-)
-
-
-class Witness:
-    """The collector's head-writing path: registry, witness key, and the store."""
-
-    def __init__(self, world: World) -> None:
-        self.world = world
-        self.data = world.root / "collector"
-        self.registry = Registry.open(self.data)
-        self.key = load_or_create(self.data)
-        self.collector = Collector(self.registry, DirStore(world.source), witness=self.key)
-
-    def enrol(self, device: Device) -> None:
-        (token,) = self.registry.issue_tokens(1)
-        self.registry.enroll(token, device.key.public_key().public_bytes_raw())
-
-    def upload(self, device: Device, raw: bytes) -> str:
-        bundle = parse_bundle(raw)
-        self.collector.heads.accept(bundle)
-        return bundle.name
-
-    def head(self, device: Device) -> bytes:
-        return self.world.collector.store.get(head_key(device.hex))
-
-    def put_head(self, device: Device, raw: bytes) -> None:
-        self.world.collector.store.put(head_key(device.hex), raw)
-
-    def ingest(self, out: Path | None = None, **kw: Any) -> IngestSummary:
-        w = self.world
-        return ingest(
-            str(w.source), w.keys, out or w.out, witness_key=self.data / "witness.pub", **kw
-        )
-
-
-@pytest.fixture(scope="module")
-def org(tmp_path_factory: pytest.TempPathFactory) -> tuple[OrgKeys, Path]:
-    keys = tmp_path_factory.mktemp("org") / "keys"
-    return generate(keys), keys
-
-
-@pytest.fixture
-def world(tmp_path: Path, org: tuple[OrgKeys, Path]) -> Iterator[World]:
-    w = World(tmp_path, *org)
-    yield w
-    for device in w.devices:
-        device.ledger.close()
-
-
-@pytest.fixture
-def witness(world: World) -> Iterator[Witness]:
-    made = Witness(world)
-    yield made
-    made.registry.close()
-
-
-def consented(world: World, witness: Witness) -> tuple[Device, str]:
-    """An enrolled device that recorded a session (typed keys) and uploaded it."""
-    device = world.device()
-    witness.enrol(device)
-    device.give(at(0))
-    session = "5" * 32
-    device.act("session.started", at(0.5), session=session)
-    device.act("session.ended", at(17), session=session)
-    name = witness.upload(device, device.bundle(session_events(), session))
-    return device, name
-
-
-def withdraw_keys(device: Device, witness: Witness) -> str:
-    device.act("consent.withdrawn", at(60), categories=["keys"], policy=POLICY)
-    return witness.upload(device, device.bundle())
-
-
-def key_rows(world: World) -> int:
-    return sum(1 for r in world.rows() if r["category"] == "keys")
-
-
-def roll_back(world: World, witness: Witness, device: Device, old_head: bytes, newest: str) -> None:
-    """What whoever can write the store does: the old head file back, the newest bundle gone."""
-    witness.put_head(device, old_head)
-    (world.source / bundle_key(newest)).unlink()
+from cleartrace.org.witness import sign_head
+from tests.support.head_witness import Witness, consented, key_rows, roll_back, withdraw_keys
+from tests.support.ingest_world import POLICY, World, at, recorded_session, rejected
 
 
 def test_a_replayed_older_head_rejects_the_device_and_keeps_the_withdrawal(

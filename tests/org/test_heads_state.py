@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,33 +19,11 @@ from cleartrace.org.blobstore import bundle_key, head_key
 from cleartrace.org.dataset import MANIFEST
 from cleartrace.org.heads import ACCEPTED_HEADS, AcceptedHeads, HeadChecks
 from cleartrace.org.ingest import ingest
-from cleartrace.org.keys import OrgKeys, generate
 from cleartrace.org.registry_db import DB_NAME, read_devices
 from cleartrace.org.witness import sign_head
-from tests.org.test_heads import Witness, consented, key_rows, roll_back, withdraw_keys
-from tests.org.test_ingest import World
 from tests.support.cli import ct
-
-
-@pytest.fixture(scope="module")
-def org(tmp_path_factory: pytest.TempPathFactory) -> tuple[OrgKeys, Path]:
-    keys = tmp_path_factory.mktemp("org") / "keys"
-    return generate(keys), keys
-
-
-@pytest.fixture
-def world(tmp_path: Path, org: tuple[OrgKeys, Path]) -> Iterator[World]:
-    w = World(tmp_path, *org)
-    yield w
-    for device in w.devices:
-        device.ledger.close()
-
-
-@pytest.fixture
-def witness(world: World) -> Iterator[Witness]:
-    made = Witness(world)
-    yield made
-    made.registry.close()
+from tests.support.head_witness import Witness, consented, key_rows, roll_back, withdraw_keys
+from tests.support.ingest_world import World
 
 
 def ingest_killed_at(world: World, witness: Witness, point: str) -> None:

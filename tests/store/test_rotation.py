@@ -18,46 +18,16 @@ from cryptography.exceptions import InvalidTag
 from cleartrace.cli import main
 from cleartrace.control import ControlServer
 from cleartrace.errors import WrongKey
-from cleartrace.events import Kind, keysym_of_char
 from cleartrace.home import Home
 from cleartrace.paths import Paths
 from cleartrace.store.crypto import unseal, unwrap_key
 from cleartrace.store.rotation import master_opens
 from cleartrace.store.wrapped import WRAPPED_BY_MASTER
 from tests.support.cli import ct
+from tests.support.home_probe import kinds, text_of, wrapped_keys
+from tests.support.sessions import typed_session
 
 STEPS = ["staged", "rewrapped", "committed", "promoted"]
-
-
-def record_session(paths: Paths, text: str) -> str:
-    home = Home.open(paths, create=False)
-    try:
-        handle = home.store.begin_session(time.time_ns(), 0)
-        events = [(0, int(Kind.FOCUS), 0, 0, 0, 0, ("Gedit", None))]
-        for i, ch in enumerate(text):
-            events.append((1000 + i, int(Kind.KEY_DOWN), keysym_of_char(ch), 0, 0, 0, None))
-        home.store.append_chunk(handle, events)
-        home.store.end_session(handle, time.time_ns())
-        return handle.id
-    finally:
-        home.close()
-
-
-def wrapped_keys(paths: Paths) -> dict[str, bytes]:
-    with sqlite3.connect(paths.db) as conn:
-        rows = conn.execute("SELECT id, wrapped_key FROM sessions").fetchall()
-    return {sid: bytes(blob) for sid, blob in rows}
-
-
-def text_of(session: str) -> str:
-    shown = ct("sessions", "show", session, "--text", "--json", check=False)
-    assert shown.returncode == 0, shown.stderr
-    return "".join(s["text"] for s in json.loads(shown.stdout)["text"])
-
-
-def kinds(paths: Paths) -> list[str]:
-    with sqlite3.connect(paths.db) as conn:
-        return [json.loads(r)["kind"] for (r,) in conn.execute("SELECT record FROM ledger")]
 
 
 @pytest.fixture
@@ -65,7 +35,7 @@ def two_sessions(private_home: Paths) -> list[str]:
     assert ct("consent", "give", "--category", "keys", "--category", "app_focus").returncode == 0
     # A personal exclusion: the exclusions key is a named key the master key wraps.
     assert ct("exclude", "add", "slack").returncode == 0
-    return [record_session(private_home, "first words"), record_session(private_home, "second")]
+    return [typed_session(private_home, "first words"), typed_session(private_home, "second")]
 
 
 def test_rotation_rewraps_every_key_and_a_copy_of_the_old_key_opens_nothing(

@@ -16,8 +16,9 @@ from cleartrace.consent.exclusions import PersonalExclusions, add_exclusion
 from cleartrace.errors import WrongKey
 from cleartrace.home import Home
 from cleartrace.paths import Paths
-from tests.store.test_rotation import kinds, record_session, text_of, wrapped_keys
 from tests.support.cli import CLI, ct
+from tests.support.home_probe import kinds, text_of, wrapped_keys
+from tests.support.sessions import typed_session
 
 #: Rotates, and at the step named by argv[1] says so and waits for a line on stdin.
 _ROTATE_AND_WAIT = textwrap.dedent(
@@ -50,7 +51,7 @@ CHECKPOINT_DUE = "checkpoint_due"
 @pytest.fixture
 def two_sessions(private_home: Paths) -> list[str]:
     assert ct("consent", "give", "--category", "keys", "--category", "app_focus").returncode == 0
-    return [record_session(private_home, "first words"), record_session(private_home, "second")]
+    return [typed_session(private_home, "first words"), typed_session(private_home, "second")]
 
 
 def paused_rotation(step: str) -> subprocess.Popen[str]:

@@ -12,27 +12,14 @@ from pathlib import Path
 import pytest
 
 from cleartrace.errors import DiskFull, StoreCorrupt, UnknownSession, UsageError, WrongKey
-from cleartrace.events import Kind, RawEvent, keysym_of_char
+from cleartrace.events import Kind
 from cleartrace.paths import Paths
 from cleartrace.store import compaction
 from cleartrace.store.db import connect
 from cleartrace.store.keys import Keys
 from cleartrace.store.sessions import Store
-
-CANARY = "qzcanaryxv"
-
-
-def typed(text: str, t0: int = 0) -> list[RawEvent]:
-    out: list[RawEvent] = []
-    for i, ch in enumerate(text):
-        code = keysym_of_char(ch)
-        out.append((t0 + i * 2_000_000, int(Kind.KEY_DOWN), code, 0, 0, 0, None))
-        out.append((t0 + i * 2_000_000 + 1_000_000, int(Kind.KEY_UP), code, 0, 0, 0, None))
-    return out
-
-
-def files_of(paths: Paths) -> dict[Path, bytes]:
-    return {p: p.read_bytes() for p in paths.home.glob("store.db*")}
+from tests.support.canaries import CANARY, assert_absent, canary_forms, store_files
+from tests.support.sessions import typed
 
 
 def test_events_round_trip_and_compaction_makes_few_chunks(store: Store) -> None:
@@ -102,18 +89,6 @@ def test_full_disk_raises_and_keeps_what_was_stored(store: Store, private_home: 
     assert len(store.read_events(handle.id)) == 16
 
 
-def assert_absent(needles: list[bytes], paths: Paths) -> None:
-    files = files_of(paths)
-    assert files, "the store files exist"
-    for path, data in files.items():
-        for needle in needles:
-            assert needle not in data, f"found in {path.name}"
-
-
-def canary_forms() -> list[bytes]:
-    return [CANARY.encode(enc) for enc in ("utf-8", "utf-16-le", "utf-16-be", "utf-32-le")]
-
-
 def test_nothing_is_plaintext_and_delete_leaves_no_trace(store: Store, private_home: Paths) -> None:
     handle = store.begin_session(time.time_ns(), 0)
     store.append_chunk(handle, [(0, int(Kind.FOCUS), 0, 0, 0, 0, ("Xterm", CANARY))])
@@ -123,7 +98,7 @@ def test_nothing_is_plaintext_and_delete_leaves_no_trace(store: Store, private_h
     assert_absent([*canary_forms(), handle.key], private_home)  # closed and checkpointed
     blobs = [b for (b,) in store._conn.execute("SELECT blob FROM chunks")]
     (wrapped,) = store._conn.execute("SELECT wrapped_key FROM sessions").fetchone()
-    assert any(wrapped in data for data in files_of(private_home).values())
+    assert any(wrapped in data for data in store_files(private_home).values())
 
     store.delete_session(handle.id)
 

@@ -13,9 +13,8 @@ from cleartrace.store import compaction
 from cleartrace.store.keys import Keys
 from cleartrace.store.redaction import Redaction
 from cleartrace.store.sessions import SessionHandle, Store
-from tests.store.test_sessions import assert_absent, canary_forms, typed
-
-CANARY_TEXT = "qzcanaryxv"  # typed, then redacted
+from tests.support.canaries import CANARY, assert_absent, canary_forms
+from tests.support.sessions import typed
 
 
 def closed_session(store: Store, batches: list[list[RawEvent]]) -> SessionHandle:
@@ -47,16 +46,16 @@ def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.usefixtures("small_chunks")
 def test_redaction_removes_exactly_the_events_and_leaves_a_marker(store: Store) -> None:
-    text = "abcde" + CANARY_TEXT + "fghij"  # 20 characters, 40 events, two chunks of 20
+    text = "abcde" + CANARY + "fghij"  # 20 characters, 40 events, two chunks of 20
     handle = closed_session(store, [typed(text[:10]), typed(text[10:], 10**10)])
     before = layout(store, handle.id)
     start = 2 * 5  # the press and release of each secret character
-    positions = range(start, start + 2 * len(CANARY_TEXT))
+    positions = range(start, start + 2 * len(CANARY))
 
     done = store.redact(handle.id, positions, method="span")
 
     assert keys_of(store, handle.id) == "abcdefghij"
-    assert done.removed == {"keys": 2 * len(CANARY_TEXT)}
+    assert done.removed == {"keys": 2 * len(CANARY)}
     assert done.count == len(positions)
     # from the press of its first character to the release of its last
     assert (done.from_ns, done.to_ns) == (
@@ -91,10 +90,10 @@ def test_old_ciphertext_and_text_are_in_no_file_afterwards(
     store: Store, private_home: Paths
 ) -> None:
     handle = closed_session(
-        store, [[(0, int(Kind.FOCUS), 0, 0, 0, 0, ("Xterm", "notes"))], typed(CANARY_TEXT, 10**9)]
+        store, [[(0, int(Kind.FOCUS), 0, 0, 0, 0, ("Xterm", "notes"))], typed(CANARY, 10**9)]
     )
     old = [blob for _, blob in layout(store, handle.id)]
-    store.redact(handle.id, range(1, 1 + 2 * len(CANARY_TEXT)), method="pii")
+    store.redact(handle.id, range(1, 1 + 2 * len(CANARY)), method="pii")
     # The ciphertext that held the secret is gone from the database, WAL and SHM,
     # so not even the session key could bring it back.
     assert_absent([*canary_forms(), *(b[13:45] for b in old)], private_home)

@@ -1,4 +1,8 @@
-"""The collector as a real process on 127.0.0.1: start it, read its URL, stop it."""
+"""The collector as a real process on 127.0.0.1: start it, read its URL, stop it.
+
+Every collector process in the tests starts here; `orgkit.Collector` is the
+same process for an organisation whose signed policy names its URL.
+"""
 
 from __future__ import annotations
 
@@ -42,14 +46,22 @@ class RunningCollector:
 
 
 def start_collector(
-    data: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 30
+    data: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 30,
+    port: int = 0,
 ) -> RunningCollector:
-    """`cleartrace org serve --data DATA --port 0 ARGS`, once it printed its URL."""
+    """`cleartrace org serve --data DATA --port PORT ARGS`, once it printed its URL.
+
+    Port 0 lets the system choose; a fixed one is for a collector whose URL was
+    known before it started, or that starts again where it was.
+    """
     data.mkdir(parents=True, exist_ok=True)
     log = data.parent / f"{data.name}-collector.log"
     with log.open("w") as err:
         proc = subprocess.Popen(
-            [*CLI, "org", "serve", "--data", str(data), "--port", "0", *args],
+            [*CLI, "org", "serve", "--data", str(data), "--port", str(port), *args],
             stdout=subprocess.PIPE,
             stderr=err,
             text=True,

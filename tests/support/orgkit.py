@@ -1,11 +1,10 @@
 """Helpers for upload tests: an organisation (keys, signed policy, a collector
-process on 127.0.0.1) and sessions to upload."""
+process on 127.0.0.1, started by org_process) and sessions to upload."""
 
 from __future__ import annotations
 
 import os
 import socket
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,53 +16,41 @@ from cleartrace.org.keys import OrgKeys, generate
 from cleartrace.org.policy_signing import init_policy
 from cleartrace.paths import Paths
 from cleartrace.upload.enrolment import enrol
-from tests.support.cli import CLI, ct
+from tests.support.cli import ct
+from tests.support.org_process import RunningCollector, start_collector
 
 
 @dataclass
 class Collector:
-    """A `cleartrace org serve` process; `url` is None while it is stopped."""
+    """The organisation's `cleartrace org serve`, on a port fixed before it first starts.
+
+    The signed policy names the collector's URL, so the port is chosen before
+    the policy is signed, and every restart comes back on it. `running` is None
+    while it is stopped.
+    """
 
     data: Path
     policy: Path
     port: int = 0
-    proc: subprocess.Popen[str] | None = None
     extra: tuple[str, ...] = ()
     host: str = "127.0.0.1"
+    running: RunningCollector | None = None
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> None:
-        cmd = [
-            *CLI,
-            "org",
-            "serve",
-            "--data",
-            str(self.data),
-            "--port",
-            str(self.port),
-            "--policy",
-            str(self.policy),
-            "--host",
-            self.host,
-            *self.extra,
-        ]
+        # The collector runs as the organisation's machine would, without the device's home.
         env = {k: v for k, v in os.environ.items() if k != "CLEARTRACE_HOME"}
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline().strip()
-        assert line.startswith("http://"), f"collector did not start: {line!r}"
-        self.port = int(line.rsplit(":", 1)[1])
+        args = ("--policy", str(self.policy), "--host", self.host, *self.extra)
+        self.running = start_collector(self.data, *args, env=env, port=self.port)
+        self.port = int(self.running.url.rsplit(":", 1)[1])
 
     def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-            if self.proc.stdout is not None:
-                self.proc.stdout.close()
-            self.proc = None
+        if self.running is not None:
+            self.running.stop()
+            self.running = None
 
     def token(self) -> str:
         return ct("org", "token", "--data", str(self.data)).stdout.strip()

@@ -49,7 +49,7 @@ def header(**over: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module", params=[HYBRID, X25519])
-def org(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> OrgKeys:
+def org_keys(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> OrgKeys:
     return generate(tmp_path_factory.mktemp("keys") / "org", suite=request.param)
 
 
@@ -58,24 +58,24 @@ def device() -> Ed25519PrivateKey:
     return Ed25519PrivateKey.generate()
 
 
-def make(org: OrgKeys, device: Ed25519PrivateKey, **over: Any) -> bytes:
+def make(org_keys: OrgKeys, device: Ed25519PrivateKey, **over: Any) -> bytes:
     return build_bundle(
         header_fields=header(**over),
         ledger=[{"seq": 1, "kind": "consent.given"}],
         events_ipc=encode_events(EVENTS, OFFSET),
-        org_key=org.bundle_public,
+        org_key=org_keys.bundle_public,
         device_key=device,
     )
 
 
-def test_round_trip(org: OrgKeys, device: Ed25519PrivateKey) -> None:
-    raw = make(org, device)
+def test_round_trip(org_keys: OrgKeys, device: Ed25519PrivateKey) -> None:
+    raw = make(org_keys, device)
     bundle = parse_bundle(raw)
     verify_signature(bundle)
-    assert bundle.header["suite"] == org.bundle_public.suite
+    assert bundle.header["suite"] == org_keys.bundle_public.suite
     assert bundle.base == (0, GENESIS)
     assert bundle.head == (1, "1" * 64)
-    body = open_bundle(bundle, org)
+    body = open_bundle(bundle, org_keys)
     assert body.ledger == [{"seq": 1, "kind": "consent.given"}]
     rows = body.events.to_pylist()
     assert [r["t_ns"] - OFFSET for r in rows] == [e.t_ns for e in EVENTS]
@@ -84,51 +84,54 @@ def test_round_trip(org: OrgKeys, device: Ed25519PrivateKey) -> None:
     assert rows[4]["d"] == -1
 
 
-def test_the_body_is_not_in_the_clear(org: OrgKeys, device: Ed25519PrivateKey) -> None:
-    raw = make(org, device)
+def test_the_body_is_not_in_the_clear(org_keys: OrgKeys, device: Ed25519PrivateKey) -> None:
+    raw = make(org_keys, device)
     assert b"xterm" not in raw
     assert b"notes" not in raw
     assert b"consent.given" not in raw
 
 
-def test_sealing_is_randomised(org: OrgKeys, device: Ed25519PrivateKey) -> None:
-    assert parse_bundle(make(org, device)).name != parse_bundle(make(org, device)).name
+def test_sealing_is_randomised(org_keys: OrgKeys, device: Ed25519PrivateKey) -> None:
+    assert parse_bundle(make(org_keys, device)).name != parse_bundle(make(org_keys, device)).name
 
 
 @pytest.mark.parametrize("where", [0, 20, 200, -200, -1])
-def test_a_flipped_byte_is_caught(org: OrgKeys, device: Ed25519PrivateKey, where: int) -> None:
-    raw = bytearray(make(org, device))
+def test_a_flipped_byte_is_caught(org_keys: OrgKeys, device: Ed25519PrivateKey, where: int) -> None:
+    raw = bytearray(make(org_keys, device))
     raw[where] ^= 0x01
     with pytest.raises((BundleInvalid, BundleSignatureInvalid)):
         verify_signature(parse_bundle(bytes(raw)))
 
 
-def test_truncated(org: OrgKeys, device: Ed25519PrivateKey) -> None:
-    raw = make(org, device)
+def test_truncated(org_keys: OrgKeys, device: Ed25519PrivateKey) -> None:
+    raw = make(org_keys, device)
     for cut in (5, 40, len(raw) // 2, len(raw) - 1):
         with pytest.raises((BundleInvalid, BundleSignatureInvalid)):
             verify_signature(parse_bundle(raw[:cut]))
 
 
-def test_another_signer_does_not_verify(org: OrgKeys, device: Ed25519PrivateKey) -> None:
-    raw = make(org, device)
+def test_another_signer_does_not_verify(org_keys: OrgKeys, device: Ed25519PrivateKey) -> None:
+    raw = make(org_keys, device)
     forged = raw[:-64] + Ed25519PrivateKey.generate().sign(raw[:-64])
     with pytest.raises(BundleSignatureInvalid, match="does not verify"):
         verify_signature(parse_bundle(forged))
 
 
 def test_another_org_key_cannot_open(
-    org: OrgKeys, device: Ed25519PrivateKey, tmp_path: Path
+    org_keys: OrgKeys, device: Ed25519PrivateKey, tmp_path: Path
 ) -> None:
-    other = generate(tmp_path / "other", suite=org.bundle_public.suite)
+    other = generate(tmp_path / "other", suite=org_keys.bundle_public.suite)
     with pytest.raises(BundleNotForThisKey, match="sealed to organisation key"):
-        open_bundle(parse_bundle(make(org, device)), other)
+        open_bundle(parse_bundle(make(org_keys, device)), other)
 
 
 def test_a_header_moved_onto_another_body_does_not_open(
-    org: OrgKeys, device: Ed25519PrivateKey
+    org_keys: OrgKeys, device: Ed25519PrivateKey
 ) -> None:
-    a, b = parse_bundle(make(org, device)), parse_bundle(make(org, device, subject="ef" * 16))
+    a, b = (
+        parse_bundle(make(org_keys, device)),
+        parse_bundle(make(org_keys, device, subject="ef" * 16)),
+    )
     # b's header with a's sealed body, re-signed by the same device: the HPKE
     # info no longer matches, so opening fails although the signature is good.
     spliced = b.raw[: 12 + len(b.header_bytes)] + bytes(a._sealed)
@@ -136,18 +139,18 @@ def test_a_header_moved_onto_another_body_does_not_open(
     bundle = parse_bundle(spliced)
     verify_signature(bundle)
     with pytest.raises(BundleNotForThisKey, match="does not open"):
-        open_bundle(bundle, org)
+        open_bundle(bundle, org_keys)
 
 
-def test_ledger_only_bundle(org: OrgKeys, device: Ed25519PrivateKey) -> None:
+def test_ledger_only_bundle(org_keys: OrgKeys, device: Ed25519PrivateKey) -> None:
     raw = build_bundle(
         header_fields=header(session=None, interval=None, counts={}, events=0),
         ledger=[{"seq": 1}, {"seq": 2}],
         events_ipc=b"",
-        org_key=org.bundle_public,
+        org_key=org_keys.bundle_public,
         device_key=device,
     )
-    body = open_bundle(parse_bundle(raw), org)
+    body = open_bundle(parse_bundle(raw), org_keys)
     assert [r["seq"] for r in body.ledger] == [1, 2]
     assert body.events.num_rows == 0
 
@@ -163,14 +166,16 @@ def test_ledger_only_bundle(org: OrgKeys, device: Ed25519PrivateKey) -> None:
     ],
 )
 def test_malformed_headers_are_refused(
-    org: OrgKeys, device: Ed25519PrivateKey, over: dict[str, Any]
+    org_keys: OrgKeys, device: Ed25519PrivateKey, over: dict[str, Any]
 ) -> None:
     with pytest.raises(BundleInvalid, match="header is malformed"):
-        make(org, device, **over)
+        make(org_keys, device, **over)
 
 
-def test_keys_survive_a_reload(org: OrgKeys, device: Ed25519PrivateKey, tmp_path: Path) -> None:
-    keys = generate(tmp_path / "k", suite=org.bundle_public.suite)
+def test_keys_survive_a_reload(
+    org_keys: OrgKeys, device: Ed25519PrivateKey, tmp_path: Path
+) -> None:
+    keys = generate(tmp_path / "k", suite=org_keys.bundle_public.suite)
     assert oct((tmp_path / "k" / "bundle.key").stat().st_mode & 0o777) == "0o600"
     assert oct((tmp_path / "k" / "sign.key").stat().st_mode & 0o777) == "0o600"
     again = load_private(tmp_path / "k")
@@ -198,8 +203,8 @@ def test_a_readable_private_key_is_refused(tmp_path: Path) -> None:
         load_private(tmp_path / "k")
 
 
-def test_public_key_json_round_trip_and_fingerprint_check(org: OrgKeys) -> None:
-    obj = org.bundle_public.as_json()
-    assert OrgPublicKey.from_json(obj) == org.bundle_public
+def test_public_key_json_round_trip_and_fingerprint_check(org_keys: OrgKeys) -> None:
+    obj = org_keys.bundle_public.as_json()
+    assert OrgPublicKey.from_json(obj) == org_keys.bundle_public
     with pytest.raises(UsageError, match="fingerprint does not match"):
         OrgPublicKey.from_json({**obj, "fingerprint": "sha256:" + "0" * 64})
