@@ -200,7 +200,11 @@ class Runtime:
         if uploads is not None:
             uploads.stop()
         self.stop()
+        # Joined outside the lock: the recorder thread takes it to register
+        # its recorder, and must be able to, to see that it is to stop.
         with self._lock:
-            if self._thread is not None:
-                self._thread.join(timeout=15)
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout=15)
+        with self._lock:
             self._recorder = self._thread = None

@@ -115,3 +115,12 @@ def test_forget_asks_a_running_recorder_and_leaves_the_store_to_it(
     assert recording.forget(private_home, 900, home=home) == 7
     assert [(r["cmd"], r["seconds"]) for r in seen] == [("forget", 900)]
     assert len(home.store.read_events(session)) == 11
+
+
+def test_a_pause_answered_by_a_recorder_of_another_version_still_says_until_when(
+    private_home: Paths, recorder_socket: Serve
+) -> None:
+    # After an upgrade the running recorder may be the old one: its status has
+    # other fields, but the pause it confirms is all `cleartrace pause` needs.
+    recorder_socket(lambda req: {"status": {"paused_until": "2026-12-05T10:15:00Z"}})
+    assert recording.pause(private_home, 900.0) == "2026-12-05T10:15:00Z"

@@ -107,6 +107,17 @@ def test_two_records_swapped(export: list[str]) -> None:
     assert "out of order" in err.detail
 
 
+def test_a_swap_is_told_from_a_deletion_even_with_an_unreadable_line_between(
+    export: list[str],
+) -> None:
+    # Header, 1, 3, garbage, 2: record 2 is not missing, it comes after record 3.
+    export[2], export[3] = export[3], export[2]
+    export.insert(3, "not a record")
+    err = broken_at(export)
+    assert err.seq == 2
+    assert "out of order: record 3 comes before record 2" in err.detail
+
+
 def test_duplicated_record(export: list[str]) -> None:
     export.insert(4, export[3])
     err = broken_at(export)

@@ -15,6 +15,7 @@ from cleartrace.home import Home
 from cleartrace.org.keys import OrgKeys, generate
 from cleartrace.org.policy_signing import init_policy
 from cleartrace.paths import Paths
+from cleartrace.store.session_state import SessionState
 from cleartrace.upload.enrolment import enrol
 from tests.support.cli import ct
 from tests.support.org_process import RunningCollector, start_collector
@@ -111,7 +112,7 @@ def record_session(home: Home, n_keys: int = 200, *, app: str = "xterm") -> str:
 def approve(home: Home, session_id: str) -> None:
     home.store.set_state(
         session_id,
-        "approved",
+        SessionState.APPROVED,
         lambda conn: home.ledger.append_in(
             conn, "session.approved", session=session_id, by="person"
         ),

@@ -24,7 +24,7 @@ from cleartrace.home import Home
 from cleartrace.paths import Paths
 from cleartrace.review.redaction import forget_since
 from cleartrace.runtime import Runtime
-from cleartrace.status import RecorderState, RecorderStatus, Status
+from cleartrace.status import RecorderState, Status
 
 __all__ = [
     "check_can_record",
@@ -101,7 +101,11 @@ def pause(paths: Paths, seconds: float | None, runtime: Runtime | None = None) -
         recorder.pause(seconds)
         return recorder.status().paused_until
     reply = request(paths.socket, "pause", for_s=seconds)
-    return RecorderStatus.from_json(reply["status"]).paused_until
+    # Only the end is read: a recorder of another version (running across an
+    # upgrade) reports other fields, and the pause it confirmed is all we need.
+    status = reply.get("status")
+    until = status.get("paused_until") if isinstance(status, dict) else None
+    return until if isinstance(until, str) else None
 
 
 def resume(paths: Paths, runtime: Runtime | None = None) -> None:

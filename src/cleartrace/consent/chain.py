@@ -29,7 +29,7 @@ record not proven. The reason ids are part of ingest's report
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -155,6 +155,8 @@ def walk(
     base: tuple[int, str] = (0, GENESIS),
     head: tuple[int, str] | None = None,
     removed: RemovedSessions | None = None,
+    each: Callable[[int, Mapping[str, Any], str], None] | None = None,
+    beyond: Sequence[Mapping[str, Any]] = (),
 ) -> list[str]:
     """Check `records`, which continue the record `base` (seq, hash), against
     the device `key`; returns each record's hash.
@@ -162,6 +164,11 @@ def walk(
     `head`: (seq, hash) witnessed earlier; the records must reach it with that
     hash. `removed`: the deletions of the records before `base`, to carry the
     deleted-session rule across segments; it learns those in `records`.
+    `each(seq, record, hash)` runs once a record is proven, before the next is
+    looked at, so a caller's own check (ingest's: overlapping segments hold
+    the same records) fails at the same record it would in one pass.
+    `beyond`: records past an unreadable line, never proven, consulted only to
+    tell a swapped record from a deleted one.
 
     Raises:
         LedgerBroken: at the first record not proven; see the module docstring.
@@ -174,7 +181,8 @@ def walk(
         if type(seq) is not int:
             raise LedgerBroken(expected, "the record has no sequence number", BAD_RECORD)
         if seq != expected:
-            raise _misplaced(seq, expected, record, records[:index], records[index + 1 :])
+            later = [*records[index + 1 :], *beyond]
+            raise _misplaced(seq, expected, record, records[:index], later)
         check_signature(record, key)
         if record.get("prev") != prev:
             before = "the genesis value (64 zeros)" if seq == 1 else f"the hash of record {seq - 1}"
@@ -196,6 +204,8 @@ def walk(
                 "differs from the witnessed head (the ledger was rewritten from here)",
                 REWRITTEN,
             )
+        if each is not None:
+            each(seq, record, prev)
         hashes.append(prev)
         expected += 1
     if head is not None and expected <= head[0]:

@@ -201,7 +201,8 @@ def verify_export(
     # Past an unreadable line nothing is proven, so a head beyond it is not
     # "truncated": the line is what the officer must hear about.
     reach = None if head is None or (bad_line and head[0] > len(records)) else head
-    hashes = walk(records, key, head=reach)
+    beyond = [r for r in parsed[len(records) + 1 :] if r is not None]
+    hashes = walk(records, key, head=reach, beyond=beyond)
     count = len(records)
     if bad_line:
         raise LedgerBroken(

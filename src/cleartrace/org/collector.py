@@ -159,7 +159,6 @@ class Collector:
         self.registry = registry
         self.store = store
         self.max_bundle_bytes = max_bundle_bytes
-        self.rate = rate
         self.body_timeout = body_timeout
         self._bodies = BodyBudget(body_memory_bytes)
         self._enrolments = EnrolmentRates(enroll_rate, enroll_rate_total, clock)

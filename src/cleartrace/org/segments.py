@@ -22,6 +22,14 @@ from cleartrace.errors import LedgerBroken
 __all__ = ["assemble_ledger"]
 
 
+class _Fork(Exception):
+    """A segment's record `seq` differs from the one an earlier segment held."""
+
+    def __init__(self, seq: int) -> None:
+        super().__init__(seq)
+        self.seq = seq
+
+
 def assemble_ledger(
     key: Ed25519PublicKey,
     segments: Sequence[tuple[str, tuple[int, str], tuple[int, str], Sequence[Mapping[str, Any]]]],
@@ -63,20 +71,22 @@ def assemble_ledger(
                 f"{head_seq - base_seq}",
                 BAD_RECORD,
             )
-        try:
-            digests = walk(segment, key, base=base, removed=removed)
-        except LedgerBroken as exc:
-            raise LedgerBroken(exc.seq, f"bundle {short}: {exc.detail}", exc.reason) from None
-        for seq, record, digest in zip(
-            range(base_seq + 1, head_seq + 1), segment, digests, strict=True
-        ):
+
+        def join(seq: int, record: Mapping[str, Any], digest: str) -> None:
             if seq > len(records):
                 records.append(dict(record))
                 hashes.append(digest)
             elif hashes[seq - 1] != digest:
-                raise LedgerBroken(
-                    len(records) + 1, f"bundle {short} holds another record {seq} (a fork)", FORK
-                )
+                raise _Fork(seq)
+
+        try:
+            digests = walk(segment, key, base=base, removed=removed, each=join)
+        except _Fork as fork:
+            raise LedgerBroken(
+                len(records) + 1, f"bundle {short} holds another record {fork.seq} (a fork)", FORK
+            ) from None
+        except LedgerBroken as exc:
+            raise LedgerBroken(exc.seq, f"bundle {short}: {exc.detail}", exc.reason) from None
         if (digests[-1] if digests else base[1]) != head_hash:
             raise LedgerBroken(
                 head_seq, f"bundle {short}: its header's head is not its last record", BAD_RECORD

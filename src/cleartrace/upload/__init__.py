@@ -22,7 +22,7 @@ _EXPORTS = {
     "enrol": "enrolment",
     "load_enrolment": "enrolment",
     "BackgroundUploader": "background",
-    "UploadReport": "uploader",
+    "UploadReport": "upload_pass",
     "Uploader": "uploader",
 }
 

@@ -56,7 +56,6 @@ from cleartrace.upload.upload_pass import UploadPass, UploadReport
 
 __all__ = [
     "Retry",
-    "UploadReport",
     "Uploader",
     "require_enrolment",
 ]
