@@ -97,7 +97,9 @@ def test_shows_exclusions_hold_period_and_where_data_lives(
     settings: SettingsWindow, private_home: Paths, settle: Callable[[], None]
 ) -> None:
     shown(settings, settle)
-    assert "keepassxc (set by your organisation)" in entries(settings)
+    # No organisation's policy is installed: the defaults are ClearTrace's own.
+    assert "keepassxc (built into ClearTrace)" in entries(settings)
+    assert not [e for e in entries(settings) if "organisation" in e]
     hold = child(settings, QSpinBox, "hold_days")
     assert (hold.value(), hold.isReadOnly()) == (3, False)
     assert (hold.minimum(), hold.maximum()) == (0, 14)  # the default policy's bounds
@@ -124,7 +126,7 @@ def test_add_and_remove_a_personal_exclusion_are_ledgered(
     assert child(settings, QComboBox, "add_app").currentText() == ""
 
     remove = child(settings, QPushButton, "remove_exclusion")
-    select(qtbot, settings, "keepassxc (set by your organisation)")
+    select(qtbot, settings, "keepassxc (built into ClearTrace)")
     assert not remove.isEnabled()  # the policy's own cannot be removed here
     select(qtbot, settings, "firefox (yours)")
     assert remove.isEnabled()
@@ -280,3 +282,5 @@ def test_a_policy_without_room_to_choose_shows_its_period_read_only(
     hold = child(settings, QSpinBox, "hold_days")
     assert (hold.value(), hold.isReadOnly()) == (5, True)
     assert "cannot be changed here" in child(settings, QLabel, "hold_note").text()
+    # The organisation's policy is installed: its exclusions are its own.
+    assert "keepassxc (set by your organisation)" in entries(settings)

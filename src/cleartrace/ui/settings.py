@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cleartrace.consent.policy import Policy
+from cleartrace.consent.policy import DEFAULT_POLICY, Policy
 from cleartrace.service import Service
 from cleartrace.ui.runner import Runner
 from cleartrace.ui.texts import describe_key_storage
@@ -68,7 +68,10 @@ def _open_windows(svc: Service) -> list[str]:
     return svc.open_window_classes()
 
 
+#: Where an exclusion comes from, as the list says it: the person's own, the
+#: installed organisation's policy, or ClearTrace's built-in policy.
 _SOURCE = {"personal": "yours", "default": "set by your organisation"}
+_BUILT_IN = "built into ClearTrace"
 
 
 class SettingsWindow(QWidget):
@@ -87,6 +90,7 @@ class SettingsWindow(QWidget):
         self._runner = runner
         self._busy = False
         self._excluded: set[str] = set()
+        self._built_in = True  # until the policy is loaded
         self._open: list[str] = []
         self._saved_hotkey = ""
         self.setWindowTitle("ClearTrace: settings")
@@ -184,6 +188,7 @@ class SettingsWindow(QWidget):
         self._runner.call(_open_windows, self._on_windows, self._on_windows_failed, owner=self)
 
     def _on_loaded(self, data: _Loaded) -> None:
+        self._built_in = data.policy.id == DEFAULT_POLICY.id
         self._show_exclusions(data.exclusions)
         self._show_hold(data.policy, data.hold_days)
         self._home.setText(data.home)
@@ -262,7 +267,8 @@ class SettingsWindow(QWidget):
         self._list.clear()
         # The person's own first: those are the ones they can change.
         for app, source in sorted(exclusions, key=lambda e: (e[1] != "personal", e[0])):
-            item = QListWidgetItem(f"{app} ({_SOURCE.get(source, source)})")
+            said = _BUILT_IN if source == "default" and self._built_in else _SOURCE.get(source)
+            item = QListWidgetItem(f"{app} ({said or source})")
             item.setData(Qt.ItemDataRole.UserRole, (app, source))
             self._list.addItem(item)
         self._fill_choices()

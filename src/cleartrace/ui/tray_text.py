@@ -33,12 +33,13 @@ ACTIONS: tuple[tuple[str, str] | None, ...] = (
     ("quit", "Quit ClearTrace"),
 )
 _WINDOWS = {"review", "captured", "consent", "settings", "history"}
+#: Category → (one, many): what its events are called in the tooltip.
 _COUNT_WORDS = {
-    "keys": "key events",
-    "mouse_move": "mouse moves",
-    "clicks": "click events",
-    "scroll": "scroll steps",
-    "app_focus": "focus changes",
+    "keys": ("key event", "key events"),
+    "mouse_move": ("mouse move", "mouse moves"),
+    "clicks": ("click event", "click events"),
+    "scroll": ("scroll step", "scroll steps"),
+    "app_focus": ("focus change", "focus changes"),
 }
 
 
@@ -78,7 +79,7 @@ def _headline(snap: Status) -> str:
 def describe(snap: Status) -> tuple[str, list[str]]:
     """The headline and the detail lines the tooltip and the status window show."""
     counts = [
-        f"{n:,} {_COUNT_WORDS.get(name, name.replace('_', ' '))}"
+        f"{n:,} {_counted(name, n)}"
         for name, n in sorted(snap.today_counts.items())
         if n and name != "excluded_markers"
     ]
@@ -95,14 +96,23 @@ def describe(snap: Status) -> tuple[str, list[str]]:
     return _headline(snap), lines
 
 
+def _counted(name: str, n: int) -> str:
+    one, many = _COUNT_WORDS.get(name, (name.replace("_", " "),) * 2)
+    return one if n == 1 else many
+
+
 def _uploads(snap: Status) -> str:
+    """The uploads' line; a failed last attempt is never "nothing waiting"
+    (the problem itself follows on the next line)."""
     if snap.collector is None:
         return "Uploads: not enrolled, nothing leaves this computer"
     if snap.uploading:
         return "Uploads: uploading approved sessions now…"
+    failed = "the last attempt failed" if snap.upload_problem else None
     if snap.upload_queue:
-        return f"Uploads: {sessions_phrase(snap.upload_queue)} approved, waiting to upload"
-    return "Uploads: nothing waiting"
+        waiting = f"Uploads: {sessions_phrase(snap.upload_queue)} approved, waiting to upload"
+        return f"{waiting}; {failed}" if failed else waiting
+    return f"Uploads: {failed}" if failed else "Uploads: nothing waiting"
 
 
 def sessions_phrase(n: int) -> str:
