@@ -505,3 +505,19 @@ def test_a_service_error_is_shown_inline(qtbot: QtBot, runner: Runner, paths: Pa
     assert sid[:8] in error.text()
     assert "Traceback" not in error.text()
     assert button(window, "approve").isEnabled()  # the window stays usable
+
+
+def test_the_window_fits_a_1366_by_768_screen_with_a_session_open(
+    qtbot: QtBot, runner: Runner, paths: Paths
+) -> None:
+    # A common laptop screen, less a 32-pixel panel and the title bar: the
+    # window opens no larger and can be made no larger than what is there.
+    sid = record(paths, (0, "Thunderbird", f"mail {EMAIL} today"), (1, "Xterm", "ls -l"))
+    window = open_window(qtbot, runner)
+    choose(qtbot, runner, window, sid)
+    usable = (1366, 768 - 32 - 30)
+    assert window.width() <= usable[0]
+    assert window.height() <= usable[1]
+    least = window.minimumSizeHint().expandedTo(window.minimumSize())
+    assert least.width() <= usable[0]
+    assert least.height() <= usable[1]

@@ -11,7 +11,6 @@ confirmation, and only their OK sends `redact`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -31,29 +30,13 @@ from cleartrace.store.redaction import Redaction
 from cleartrace.store.session_state import SessionState
 from cleartrace.ui.review._format import clock, counts_text, day_and_clock, duration, short_id
 from cleartrace.ui.review.confirm import DELETE_NOTE, REDACT_NOTE, ConfirmDialog
+from cleartrace.ui.review.loading import Loaded, load
 from cleartrace.ui.review.sessions import SessionTable, approval_text
 from cleartrace.ui.review.text_view import TextPane
-from cleartrace.ui.review.timeline import Timeline, TimelineData
+from cleartrace.ui.review.timeline import Timeline
 from cleartrace.ui.runner import Runner
 
 __all__ = ["ReviewWindow"]
-
-
-@dataclass(frozen=True, slots=True)
-class _Loaded:
-    review: SessionReview  # without its events
-    timeline: TimelineData
-
-
-def _load(service: Service, session_id: str) -> _Loaded:
-    """On the worker thread: the review, its timeline, and the events let go there.
-
-    The window needs no single event (the text, findings and per-minute
-    counts are all it shows), and freeing 1.5 M of them takes a while; the
-    worker does it, not the GUI thread.
-    """
-    review = service.review(session_id)
-    return _Loaded(replace(review, events=[]), TimelineData.of(review))
 
 
 class ReviewWindow(QWidget):
@@ -130,9 +113,15 @@ class ReviewWindow(QWidget):
         self.table.chosen.connect(self._choose)
         self.timeline.range_changed.connect(self._range_changed)
         self.text.selection_changed.connect(self._update_actions)
-        self.resize(1000, 720)
+        self._fit_screen()
         self._show_detail(None)
         self.refresh()
+
+    def _fit_screen(self) -> None:
+        """1000x680 (fits a 1366x768 laptop with its panel and the title
+        bar), and never more than the screen has room for."""
+        room = self.screen().availableGeometry()
+        self.resize(min(1000, room.width() - 40), min(680, room.height() - 60))
 
     def _label(self, name: str) -> QLabel:
         label = QLabel()
@@ -176,13 +165,13 @@ class ReviewWindow(QWidget):
         self._show_detail(None, "Loading…")
         self._say("Loading…")
         self._runner.call(
-            lambda svc: _load(svc, session_id),
+            lambda svc: load(svc, session_id),
             lambda loaded: self._loaded(session_id, loaded),
             lambda message: self._load_failed(session_id, message),
             owner=self,
         )
 
-    def _loaded(self, session_id: str, loaded: _Loaded) -> None:
+    def _loaded(self, session_id: str, loaded: Loaded) -> None:
         if session_id != self._loading:
             return  # the person chose another session meanwhile
         self._loading = None
@@ -198,7 +187,7 @@ class ReviewWindow(QWidget):
 
     # -- the chosen session -----------------------------------------------------------------------
 
-    def _show_detail(self, loaded: _Loaded | None, message: str = "") -> None:
+    def _show_detail(self, loaded: Loaded | None, message: str = "") -> None:
         self._review = None if loaded is None else loaded.review
         self.timeline.set_data(None if loaded is None else loaded.timeline)
         if loaded is None:
