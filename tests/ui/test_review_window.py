@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import pytest
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtGui import QColor, QTextCursor
+from PySide6.QtGui import QColor, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import QDialog, QLabel, QListWidget, QPlainTextEdit, QPushButton
 from pytestqt.qtbot import QtBot
 
@@ -521,3 +521,36 @@ def test_the_window_fits_a_1366_by_768_screen_with_a_session_open(
     least = window.minimumSizeHint().expandedTo(window.minimumSize())
     assert least.width() <= usable[0]
     assert least.height() <= usable[1]
+
+
+def underline(edit: QPlainTextEdit, position: int) -> QTextCharFormat.UnderlineStyle:
+    cursor = QTextCursor(edit.document())
+    cursor.setPosition(position + 1)
+    return cursor.charFormat().underlineStyle()
+
+
+def test_where_text_was_removed_is_marked_in_the_text(
+    qtbot: QtBot, runner: Runner, paths: Paths
+) -> None:
+    # Two redactions of the person's own: the text shows where something went,
+    # never what (it is gone), and the note says how many places.
+    sid = record(paths, (0, "Gedit", "hello secret world"), (1, "Xterm", "ls -l"))
+    for start, end in ((6, 13), (0, 1)):
+        stream_one = ask(qtbot, runner, lambda svc: svc.review(sid)).streams[0].text
+        assert len(stream_one) > end
+        selection = ask(qtbot, runner, lambda svc, s=start, e=end: svc.select_span(sid, 1, s, e))
+        ask(qtbot, runner, lambda svc, sel=selection: svc.redact(sel))
+    window = open_window(qtbot, runner)
+    choose(qtbot, runner, window, sid)
+    edit = text_edit(window)
+    assert edit.toPlainText() == "ello world"
+    wave = QTextCharFormat.UnderlineStyle.WaveUnderline
+    marked = [i for i in range(len("ello world")) if underline(edit, i) == wave]
+    assert marked == [0, 5]  # the characters right after each cut
+    assert "Removed by you: text at 2 places" in label(window, "marks")
+    streams = window.findChild(QListWidget, "streams")
+    assert streams is not None
+    streams.setCurrentRow(1)  # the other window: nothing was removed there
+    assert edit.toPlainText() == "ls -l"
+    assert not [i for i in range(5) if underline(edit, i) == wave]
+    assert "Removed" not in label(window, "marks")

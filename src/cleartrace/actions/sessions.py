@@ -18,6 +18,7 @@ from cleartrace.home import Home
 from cleartrace.preferences import hold_days
 from cleartrace.review import approval, redaction
 from cleartrace.review.activity import MinuteActivity, activity_per_minute
+from cleartrace.review.cuts import removal_offsets
 from cleartrace.review.export import export_all
 from cleartrace.review.pii import Finding, detect
 from cleartrace.review.text import Stream, reconstruct
@@ -56,6 +57,8 @@ class SessionReview:
     activity: list[MinuteActivity]
     redactions: list[Redaction]
     auto_approve_ns: int | None
+    #: Per stream, the text offsets where a redaction took typing out.
+    cuts: list[list[int]] = field(default_factory=list)
 
     def wall_ns(self, t_ns: int) -> int:
         """A monotonic event time on the wall clock."""
@@ -125,6 +128,8 @@ def review(home: Home, session_id: str) -> SessionReview:
     events = store.read_events(info.id)
     texts = reconstruct(events)
     started, anchor = store.anchors(info.id)
+    redactions = store.redactions(info.id)
+    typing_cut = [r.from_ns - started + anchor for r in redactions if r.removed.get("keys")]
     return SessionReview(
         info=info,
         started_ns=started,
@@ -133,8 +138,9 @@ def review(home: Home, session_id: str) -> SessionReview:
         streams=texts,
         findings=[detect(s.text, app=s.app, title=s.title, categories=policy.pii) for s in texts],
         activity=activity_per_minute(events),
-        redactions=store.redactions(info.id),
+        redactions=redactions,
         auto_approve_ns=approval.auto_approve_at(info, hold_days(home.paths, policy)),
+        cuts=removal_offsets(texts, events, typing_cut),
     )
 
 

@@ -47,6 +47,7 @@ PII_COLOURS: dict[PiiCategory, QColor] = {
 #: What a paste looks like: the clipboard's content is never recorded, only that it was used.
 PASTE_SIGN = "\u25a3"  # ▣, one code point like the placeholder it stands for
 _MARK_COLOUR = QColor(128, 128, 128)
+_CUT_COLOUR = QColor(176, 0, 32)
 _ROLE_NUMBER = Qt.ItemDataRole.UserRole
 
 
@@ -86,6 +87,7 @@ class TextPane(QWidget):
         super().__init__(parent)
         self._streams: list[Stream] = []
         self._findings: list[list[Finding]] = []
+        self._cuts: list[list[int]] = []
         self._offsets = _Offsets("")
         self._number: int | None = None  # the stream shown, from 1
 
@@ -154,11 +156,14 @@ class TextPane(QWidget):
         streams: Sequence[Stream],
         findings: Sequence[Sequence[Finding]],
         current: int | None = None,
+        cuts: Sequence[Sequence[int]] = (),
     ) -> None:
         """List the streams with text (numbered as the service numbers them) and show
-        stream `current` if it is listed, else the first."""
+        stream `current` if it is listed, else the first. `cuts`: per stream, the
+        offsets where a redaction took typing out."""
         self._streams = list(streams)
         self._findings = [list(f) for f in findings]
+        self._cuts = [list(c) for c in cuts] or [[] for _ in streams]
         self._list.blockSignals(True)
         self._list.clear()
         for number, (stream, found) in enumerate(zip(streams, findings, strict=True), 1):
@@ -188,10 +193,11 @@ class TextPane(QWidget):
             self._legend.clear()
             self._marks.clear()
         else:
-            self._show(self._streams[self._number - 1], self._findings[self._number - 1])
+            index = self._number - 1
+            self._show(self._streams[index], self._findings[index], self._cuts[index])
         self.selection_changed.emit()
 
-    def _show(self, stream: Stream, findings: Sequence[Finding]) -> None:
+    def _show(self, stream: Stream, findings: Sequence[Finding], cuts: Sequence[int]) -> None:
         shown = display_text(stream.text)
         self._offsets = _Offsets(shown)
         self._text.setPlainText(shown)
@@ -200,11 +206,27 @@ class TextPane(QWidget):
             fmt.setBackground(PII_COLOURS[finding.category])
             fmt.setForeground(QColor(Qt.GlobalColor.black))
             self._cursor(finding.start, finding.end).mergeCharFormat(fmt)
-        self._show_marks(stream)
+        removed = self._show_cuts(stream, cuts)
+        self._show_marks(stream, removed)
         self._legend.setText(_legend(findings))
 
-    def _show_marks(self, stream: Stream) -> None:
-        """Copy and cut leave a dotted underline on the character before them, a paste its sign."""
+    def _show_cuts(self, stream: Stream, cuts: Sequence[int]) -> str:
+        """A red wavy underline on the character after each cut (before it, at
+        the end); returns the note that says so, or ""."""
+        if not cuts or not stream.text:
+            return ""
+        wave = QTextCharFormat()
+        wave.setUnderlineStyle(QTextCharFormat.UnderlineStyle.WaveUnderline)
+        wave.setUnderlineColor(_CUT_COLOUR)
+        for cut in cuts:
+            at = min(cut, len(stream.text) - 1)
+            self._cursor(at, at + 1).mergeCharFormat(wave)
+        places = "1 place" if len(cuts) == 1 else f"{len(cuts)} places"
+        return f"Removed by you: text at {places} (red wavy underline)."
+
+    def _show_marks(self, stream: Stream, removed: str = "") -> None:
+        """Copy and cut leave a dotted underline on the character before them, a
+        paste its sign; the note below the text says so, after `removed`."""
         for mark in stream.marks:
             if mark.kind is MarkKind.PASTE or not stream.text:
                 continue
@@ -221,7 +243,7 @@ class TextPane(QWidget):
                 self._cursor(i, i + 1).mergeCharFormat(sign)
         kinds = Counter(mark.kind for mark in stream.marks)
         if not kinds:
-            self._marks.clear()
+            self._marks.setText(removed)
             return
         done = ", ".join(
             f"{verb} {kinds[kind]}×"
@@ -232,7 +254,8 @@ class TextPane(QWidget):
             )
             if kinds[kind]
         )
-        self._marks.setText(f"Clipboard: {done}. What was on the clipboard is never recorded.")
+        clipboard = f"Clipboard: {done}. What was on the clipboard is never recorded."
+        self._marks.setText(f"{removed} {clipboard}" if removed else clipboard)
 
     def _cursor(self, start: int, end: int) -> QTextCursor:
         cursor = QTextCursor(self._text.document())

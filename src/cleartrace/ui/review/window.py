@@ -194,7 +194,7 @@ class ReviewWindow(QWidget):
             self.text.clear(message or "Choose a session above to see what it holds.")
         else:
             review = loaded.review
-            self.text.show_streams(review.streams, review.findings, self._stream)
+            self.text.show_streams(review.streams, review.findings, self._stream, review.cuts)
         self._range_changed(None)
         self._show_summary()
         self._update_actions()
