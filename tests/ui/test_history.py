@@ -58,15 +58,15 @@ def test_one_row_per_record_in_words_and_verified(
     history.show()
     settle()
     assert rows(history) == [
-        ["1", rows(history)[0][1], "Consent given: keys, clicks", "consent.given"],
-        ["2", rows(history)[1][1], "Consent refused: scroll", "consent.refused"],
+        ["1", rows(history)[0][1], "Consent given: keys you press, mouse clicks", "consent.given"],
+        ["2", rows(history)[1][1], "Consent refused: scrolling", "consent.refused"],
         [
             "3",
             rows(history)[2][1],
             "Exclusion added: an application of yours is never recorded",
             "app.excluded",
         ],
-        ["4", rows(history)[3][1], "Consent withdrawn: clicks", "consent.withdrawn"],
+        ["4", rows(history)[3][1], "Consent withdrawn: mouse clicks", "consent.withdrawn"],
     ]
     assert rows(history)[0][1].startswith(str(datetime.now().year))
     assert banner(history) == f"Verified: 4 records, signed by this device ({device})"
@@ -87,7 +87,7 @@ def test_a_tampered_record_shows_where_the_ledger_breaks(
     settle()
     assert banner(history).startswith("Broken at record 2: signature does not verify")
     assert len(rows(history)) == 4  # still shown, for the person to see
-    assert rows(history)[1][2] == "Consent refused: keys"
+    assert rows(history)[1][2] == "Consent refused: keys you press"
 
 
 def test_refresh_shows_new_records(
@@ -114,7 +114,11 @@ SID = "5d1c" + "0" * 28
     [
         (
             {"kind": "consent.given", "categories": ["clicks", "keys"]},
-            "Consent given: keys, clicks",
+            "Consent given: keys you press, mouse clicks",
+        ),
+        (
+            {"kind": "consent.withdrawn", "categories": ["window_titles", "app_focus"]},
+            "Consent withdrawn: application in front, window titles",
         ),
         ({"kind": "recording.paused", "until": None}, "Paused until you resume"),
         ({"kind": "recording.resumed", "reason": "person"}, "Resumed by you"),
@@ -131,7 +135,29 @@ SID = "5d1c" + "0" * 28
         ({"kind": "session.deleted", "session": SID}, "Session 5d1c… deleted"),
         (
             {"kind": "session.redacted", "session": SID, "method": "pii", "events": 12},
-            "Session 5d1c… redacted (pii, 12 events)",
+            "Session 5d1c… redacted: detected personal data removed (12 events)",
+        ),
+        (
+            {"kind": "session.redacted", "session": SID, "method": "forget", "events": 1},
+            "Session 5d1c… redacted: the last minutes forgotten (1 event)",
+        ),
+        (
+            {"kind": "session.shredded", "session": SID},
+            "Session 5d1c… removed from this computer: uploaded, and its time here was up",
+        ),
+        (
+            {"kind": "bundle.uploaded", "bundle": "ab12" * 16, "witnessed": {"seq": 7}},
+            "Uploaded to your organisation (bundle ab12ab12…)",
+        ),
+        (
+            {"kind": "device.enrolled", "policy": {"id": "acme", "version": 2}},
+            "Enrolled with your organisation under its policy 'acme' version 2",
+        ),
+        ({"kind": "key.rotated"}, "Master key replaced: a copy of the old one opens nothing"),
+        (
+            {"kind": "ledger.rollback", "witnessed": {"seq": 9}, "local": {"seq": 4}},
+            "Uploads stopped: the collector has seen record 9 of this history, this computer "
+            "only 4 (restored from an old backup?); ask your privacy officer",
         ),
         (
             {"kind": "session.approved", "session": SID, "by": "hold_period"},
@@ -141,7 +167,8 @@ SID = "5d1c" + "0" * 28
             {"kind": "session.held", "session": SID},
             "Session 5d1c… held back: it never leaves on its own",
         ),
-        ({"kind": "bundle.uploaded"}, "A 'bundle.uploaded' record (written by a newer ClearTrace)"),
+        ({"kind": "future.thing"}, "A 'future.thing' record (written by a newer ClearTrace)"),
+        ({"kind": "bundle.uploaded"}, "A 'bundle.uploaded' record whose details cannot be read"),
         ({"kind": "consent.given"}, "A 'consent.given' record whose details cannot be read"),
     ],
 )

@@ -43,6 +43,29 @@ def _events(n: object) -> str:
     return "1 event" if n == 1 else f"{n} events"
 
 
+#: What each redaction method took out, in words.
+_METHODS = {
+    "span": "selected text removed",
+    "time": "a time range removed",
+    "match": "matching text removed",
+    "pii": "detected personal data removed",
+    "forget": "the last minutes forgotten",
+}
+
+
+def _redacted(record: _Record) -> str:
+    what = _METHODS.get(str(record["method"]), f"'{record['method']}'")
+    return f"{_session(record)} redacted: {what} ({_events(record['events'])})"
+
+
+def _rollback(record: _Record) -> str:
+    return (
+        f"Uploads stopped: the collector has seen record {record['witnessed']['seq']} of this "
+        f"history, this computer only {record['local']['seq']} (restored from an old "
+        "backup?); ask your privacy officer"
+    )
+
+
 def _paused(record: _Record) -> str:
     until = record["until"]
     return "Paused until you resume" if until is None else f"Paused until {local_time(until)}"
@@ -64,7 +87,17 @@ _DESCRIBE: dict[str, Callable[[_Record], str]] = {
     "session.started": lambda r: f"{_session(r)} started",
     "session.ended": lambda r: f"{_session(r)} ended",
     "session.deleted": lambda r: f"{_session(r)} deleted",
-    "session.redacted": lambda r: f"{_session(r)} redacted ({r['method']}, {_events(r['events'])})",
+    "session.redacted": _redacted,
+    "session.shredded": lambda r: (
+        f"{_session(r)} removed from this computer: uploaded, and its time here was up"
+    ),
+    "bundle.uploaded": lambda r: f"Uploaded to your organisation (bundle {r['bundle'][:8]}…)",
+    "device.enrolled": lambda r: (
+        f"Enrolled with your organisation under its policy '{r['policy']['id']}' "
+        f"version {r['policy']['version']}"
+    ),
+    "key.rotated": lambda r: "Master key replaced: a copy of the old one opens nothing",
+    "ledger.rollback": _rollback,
     "session.approved": lambda r: (
         f"{_session(r)} approved when its hold period ended"
         if r["by"] == "hold_period"

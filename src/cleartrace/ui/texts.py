@@ -72,13 +72,15 @@ def needs_note(category: Category) -> str | None:
 
 
 def category_names(names: Iterable[str]) -> str:
-    """Category names as a short list in the usual order: "keys, clicks".
+    """Categories in words, in the usual order: "keys you press, mouse clicks".
 
     Takes plain strings (as ledger records hold them); unknown ones come last,
     as they are.
     """
     order = {c.value: i for i, c in enumerate(Category)}
-    return ", ".join(sorted((str(n) for n in names), key=lambda n: (order.get(n, len(order)), n)))
+    words = {c.value: t.label[0].lower() + t.label[1:] for c, t in CATEGORY_TEXTS.items()}
+    ordered = sorted((str(n) for n in names), key=lambda n: (order.get(n, len(order)), n))
+    return ", ".join(words.get(n, n) for n in ordered)
 
 
 def describe_key_storage(key_storage: dict[str, str] | None) -> str:
