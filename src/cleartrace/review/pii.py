@@ -85,7 +85,7 @@ def detect(
         PiiCategory.PHONE: lambda: find_phones(text, region),
         PiiCategory.PAYMENT_CARD: lambda: find_payment_cards(text),
         PiiCategory.IBAN: lambda: find_ibans(text),
-        PiiCategory.NATIONAL_ID: lambda: find_national_ids(text),
+        PiiCategory.NATIONAL_ID: lambda: find_national_ids(text, region),
         PiiCategory.IP_ADDRESS: lambda: find_ip_addresses(text),
         PiiCategory.URL_CREDENTIALS: lambda: find_url_credentials(text),
         PiiCategory.SECRET: lambda: find_secrets(text),

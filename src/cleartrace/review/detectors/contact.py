@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import phonenumbers
 
-from cleartrace.review.detectors.base import Finding, PiiCategory
+from cleartrace.review.detectors.base import Finding, PiiCategory, is_reference
 
-__all__ = ["find_emails", "find_phones", "is_phone_region", "is_reference"]
+__all__ = ["find_emails", "find_phones", "is_phone_region"]
 
 # The local part takes the characters real addresses use (letters of any
 # script, digits, "._%+-") rather than everything RFC 5322 allows: quotes,
@@ -38,14 +38,6 @@ _NANP_GROUPS = re.compile(r"(?:1[ .-]?)?(?:\(\d{3}\) ?|\d{3}[ .-])\d{3}[ .-]\d{4
 _DIGIT_GROUPS = re.compile(r"\d{2,4}(?:[ .-]\d{2,4}){1,4}")
 _DATE_OR_TIME = re.compile(
     r"\d{1,4}([./-])\d{1,2}\1\d{1,4}(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?|\d{1,2}:\d{2}(?::\d{2})?"
-)
-# Words after which a number is a reference, in the languages the cues of
-# the password detector cover too.
-_REFERENCE = re.compile(
-    r"(?:\bno\.|\b(?:order|invoice|ticket|ref|reference|nr|bestellung|rechnung|auftrag|commande"
-    r"|facture|pedido|factura|ordine|fattura|bestelling|factuur|zam[óo]wienie|faktura)\.?"
-    r"|#)\s*[:.]?\s*$",
-    re.IGNORECASE,
 )
 
 
@@ -92,11 +84,6 @@ def find_phones(text: str, region: str) -> Iterator[Finding]:
             continue
         if (m.start, m.end) in strict or _written_as_phone(m.raw_string, m.number, region):
             yield Finding(PiiCategory.PHONE, m.start, m.end, 0.75, "phonenumbers")
-
-
-def is_reference(text: str, start: int) -> bool:
-    """Tell whether the number at `start` follows an order, invoice or reference word."""
-    return _REFERENCE.search(text[max(0, start - 24) : start]) is not None
 
 
 def _written_as_phone(raw: str, number: phonenumbers.PhoneNumber, region: str) -> bool:
