@@ -198,7 +198,7 @@ def password(rnd: random.Random, fake: Faker) -> str:
     if kind < 0.4:
         return str(fake.password(length=rnd.randint(8, 16), special_chars=rnd.random() < 0.6))
     if kind < 0.8:  # a word, a year or number, maybe a symbol: how people choose them
-        word = str(fake.word()).capitalize()
+        word = str(fake.word()).replace(" ", "").capitalize()
         return f"{word}{rnd.randint(1, 2030)}{rnd.choice(['', '!', '?', '#', '.', '$'])}"
     return str(fake.user_name()) + str(rnd.randint(10, 999))
 
