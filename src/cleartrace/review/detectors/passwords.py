@@ -59,6 +59,7 @@ _USER_SLASH = re.compile(
 _LETTER = re.compile(r"[^\W\d_]")
 _NOT_A_WORD = re.compile(r"[\d\W_]|.[A-Z]")
 _SENTENCE_END = ".,;"
+_MIN_CUED = 4
 
 
 def find_cued_passwords(text: str) -> Iterator[Finding]:
@@ -72,9 +73,6 @@ def find_cued_passwords(text: str) -> Iterator[Finding]:
         start, end = _trimmed(text, *m.span("pw"))
         if end - start >= _MIN_CUED:
             yield Finding(PiiCategory.PASSWORD, start, end, 0.6, "cue.login")
-
-
-_MIN_CUED = 4
 
 
 def _not_a_word(token: str) -> bool:
