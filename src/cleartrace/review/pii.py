@@ -68,7 +68,8 @@ def detect(
     serve to recognise password prompts. `categories` limits the search
     (None: all); a category left out is not searched for at all, so its
     spans may be reported under another category that matches them. Phone
-    numbers without a "+" are read as dialled in `region`.
+    numbers without a "+" are read as dialled in `region`, and a bare nine
+    digits is read as a US SSN only where `region` is US.
 
     Where findings overlap, the most confident one keeps its span; ties go
     to the more specific category, then to the longer span.
@@ -85,7 +86,7 @@ def detect(
         PiiCategory.PHONE: lambda: find_phones(text, region),
         PiiCategory.PAYMENT_CARD: lambda: find_payment_cards(text),
         PiiCategory.IBAN: lambda: find_ibans(text),
-        PiiCategory.NATIONAL_ID: lambda: find_national_ids(text),
+        PiiCategory.NATIONAL_ID: lambda: find_national_ids(text, region),
         PiiCategory.IP_ADDRESS: lambda: find_ip_addresses(text),
         PiiCategory.URL_CREDENTIALS: lambda: find_url_credentials(text),
         PiiCategory.SECRET: lambda: find_secrets(text),

@@ -11,19 +11,22 @@ from cleartrace.review.detectors.base import Finding, PiiCategory
 
 __all__ = ["find_ibans", "find_payment_cards"]
 
-# Card numbers as people write them: 4-4-4-4 (and 4-4-4-4-3 for 19 digits),
-# Amex and Diners' 4-6-5 / 4-6-4, or one plain run of 13 to 19 digits. The
-# separator must be the same throughout; a number glued to letters, or a
-# decimal part (a price), is not a card.
+# Card numbers as people write them: in groups of four, the last group
+# shorter for lengths that are no multiple of four (4-4-4 for 12 digits up
+# to 4-4-4-4-3 for 19), Amex and Diners' 4-6-5 / 4-6-4, or one plain run of
+# 12 to 19 digits (ISO/IEC 7812's lengths). The separator must be the same
+# throughout; a number glued to letters, or a decimal part (a price), is
+# not a card.
 _CARD = re.compile(
     r"(?<![\w.,+])"
-    r"(?:\d{4}(?P<s>[ -])\d{4}(?P=s)\d{4}(?P=s)\d{4}(?:(?P=s)\d{3})?"
+    r"(?:\d{4}(?P<s>[ -])\d{4}(?P=s)\d{4}(?:(?P=s)\d{4}(?P=s)\d{1,3}|(?P=s)\d{1,4})?"
     r"|\d{4}(?P<a>[ -])\d{6}(?P=a)\d{4,5}"
-    r"|\d{13,19})"
+    r"|\d{12,19})"
     r"(?![\w+]|[.,]\d)"
 )
 
 _16_TO_19 = (16, 17, 18, 19)
+_MAESTRO = (12, 13, 14, 15, *_16_TO_19)  # the one scheme that issues all of 7812's lengths
 # Issuer identification number ranges of the networks in use, with the
 # lengths they issue (from the networks' published IIN tables). python-stdnum
 # has Luhn but no card-network table; Luhn alone passes one random number in
@@ -43,12 +46,12 @@ _IIN_RANGES: tuple[tuple[str, str, tuple[int, ...]], ...] = (
     ("3528", "3589", _16_TO_19),  # JCB
     ("62", "62", _16_TO_19),  # UnionPay
     ("2200", "2204", _16_TO_19),  # Mir
-    ("5018", "5018", (13, 14, 15, *_16_TO_19)),  # Maestro
-    ("5020", "5020", (13, 14, 15, *_16_TO_19)),  # Maestro
-    ("5038", "5038", (13, 14, 15, *_16_TO_19)),  # Maestro
-    ("6304", "6304", (13, 14, 15, *_16_TO_19)),  # Maestro
-    ("6759", "6759", (13, 14, 15, *_16_TO_19)),  # Maestro UK
-    ("6761", "6763", (13, 14, 15, *_16_TO_19)),  # Maestro
+    ("5018", "5018", _MAESTRO),  # Maestro
+    ("5020", "5020", _MAESTRO),  # Maestro
+    ("5038", "5038", _MAESTRO),  # Maestro
+    ("6304", "6304", _MAESTRO),  # Maestro
+    ("6759", "6759", _MAESTRO),  # Maestro UK
+    ("6761", "6763", _MAESTRO),  # Maestro
 )
 
 # An IBAN is a country code, two check digits and up to 30 letters or digits,

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from cleartrace.categories import PiiCategory
 
-__all__ = ["Finding", "PiiCategory", "Scan"]
+__all__ = ["Finding", "PiiCategory", "Scan", "is_reference"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,3 +34,17 @@ class Finding:
 
 #: A detector scans one text and yields what it finds, in any order.
 Scan = Callable[[str], Iterator[Finding]]
+
+# Words after which a number is a reference, in the languages the cues of
+# the password detector cover too.
+_REFERENCE = re.compile(
+    r"(?:\bno\.|\b(?:order|invoice|ticket|ref|reference|nr|bestellung|rechnung|auftrag|commande"
+    r"|facture|pedido|factura|ordine|fattura|bestelling|factuur|zam[óo]wienie|faktura)\.?"
+    r"|#)\s*[:.]?\s*$",
+    re.IGNORECASE,
+)
+
+
+def is_reference(text: str, start: int) -> bool:
+    """Tell whether the number at `start` follows an order, invoice or reference word."""
+    return _REFERENCE.search(text[max(0, start - 24) : start]) is not None

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import phonenumbers
 
-from cleartrace.review.detectors.base import Finding, PiiCategory
+from cleartrace.review.detectors.base import Finding, PiiCategory, is_reference
 
 __all__ = ["find_emails", "find_phones", "is_phone_region"]
 
@@ -31,6 +31,14 @@ _EMAIL = re.compile(
 # country code included, are at least that long; the few small territories
 # that dial shorter national numbers are missed.
 _PHONE_HINT = re.compile(r"\d(?:[\s().\-/]{0,3}\d){6}")
+# Shorter possible numbers are service and extension numbers, and more
+# often quantities or order numbers than anyone's phone.
+_MIN_SIGNIFICANT = 7
+_NANP_GROUPS = re.compile(r"(?:1[ .-]?)?(?:\(\d{3}\) ?|\d{3}[ .-])\d{3}[ .-]\d{4}")
+_DIGIT_GROUPS = re.compile(r"\d{2,4}(?:[ .-]\d{2,4}){1,4}")
+_DATE_OR_TIME = re.compile(
+    r"\d{1,4}([./-])\d{1,2}\1\d{1,4}(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?|\d{1,2}:\d{2}(?::\d{2})?"
+)
 
 
 def find_emails(text: str) -> Iterator[Finding]:
@@ -45,19 +53,50 @@ def is_phone_region(region: str) -> bool:
 
 
 def find_phones(text: str, region: str) -> Iterator[Finding]:
-    """Yield the phone numbers in `text` that are valid numbers.
+    """Yield the phone numbers in `text` that are possible numbers, assigned or not.
 
     National numbers are read as dialled from `region`; numbers starting
-    with "+" are read as international whatever the region. The leniency is
-    STRICT_GROUPING: VALID's check of the number against its region's plan
-    (which rejects dates, times, prices and most order numbers), plus digit
-    groups placed as the region writes them. VALID alone reads reference
-    numbers such as "INV-2024-000123" as the Washington number 202-400-0123,
-    while the groupings people write ("(415) 555-2671", "+44 20 7946 0958",
-    "415.555.2671", no separators at all) still pass.
+    with "+" (or the "00" international prefix) are read as international
+    whatever the region. A number that libphonenumber deems valid and whose
+    digit groups sit where the region writes them (STRICT_GROUPING) is
+    reported as before. A number that is only possible (the right length
+    for its country, but in a range not assigned, or written in groups the
+    metadata does not list) is reported when it is written as only a phone
+    number is: with its country code, with the region's trunk prefix
+    ("0 30 ...", "(0648)"), in North America's 3-3-4 groups, or, where a
+    country dials without a trunk prefix (Spain, Italy, Poland), in groups
+    of digits. A bare run of digits, a date, a time, a version or a number
+    right after "order", "invoice", "#" or "Nr." is not one.
     """
     if _PHONE_HINT.search(text) is None:
         return
-    leniency = phonenumbers.Leniency.STRICT_GROUPING
-    for m in phonenumbers.PhoneNumberMatcher(text, region, leniency=leniency):
-        yield Finding(PiiCategory.PHONE, m.start, m.end, 0.75, "phonenumbers")
+    strict = {
+        (m.start, m.end)
+        for m in phonenumbers.PhoneNumberMatcher(
+            text, region, leniency=phonenumbers.Leniency.STRICT_GROUPING
+        )
+    }
+    possible = phonenumbers.PhoneNumberMatcher(
+        text, region, leniency=phonenumbers.Leniency.POSSIBLE
+    )
+    for m in possible:
+        if is_reference(text, m.start):
+            continue
+        if (m.start, m.end) in strict or _written_as_phone(m.raw_string, m.number, region):
+            yield Finding(PiiCategory.PHONE, m.start, m.end, 0.75, "phonenumbers")
+
+
+def _written_as_phone(raw: str, number: phonenumbers.PhoneNumber, region: str) -> bool:
+    if _DATE_OR_TIME.fullmatch(raw):
+        return False
+    if len(phonenumbers.national_significant_number(number)) < _MIN_SIGNIFICANT:
+        return False
+    if raw.startswith(("+", "00")):
+        return True
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    trunk = metadata.national_prefix if metadata is not None else None
+    if phonenumbers.country_code_for_region(region) == 1:
+        return _NANP_GROUPS.fullmatch(raw) is not None
+    if trunk:
+        return raw.lstrip("(").startswith(trunk)
+    return _DIGIT_GROUPS.fullmatch(raw) is not None

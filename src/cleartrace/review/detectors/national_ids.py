@@ -1,11 +1,16 @@
 """National identity and tax numbers.
 
-Only formats that stand out from ordinary numbers are reported on their own:
-a dashed US SSN, a UK NINO, a French NIR, a Spanish DNI and an Italian codice
-fiscale. A bare run of nine or eleven digits (an undashed SSN, a Dutch BSN, a
-German Steuer-ID) is as likely an order or account number, and their check
-digits pass about one random number in ten, so those are reported only when
-their name was typed just before them ("BSN: 123456782").
+Formats that stand out from ordinary numbers are reported on their own: a
+US SSN in dashes or spaces, a UK NINO, a French NIR, a Spanish DNI, an
+Italian codice fiscale, a Dutch BSN in its dotted form and a German
+Steuer-ID in its printed groups. A bare run of eleven digits that passes the
+Steuer-ID's check digit and digit-count rule, or of nine that passes the
+BSN's eleven-test, is reported without its name too (auto-redaction removes
+what is found, so a missed number costs more than an order number wrongly
+removed), at a lower confidence and never right after "order", "invoice",
+"#" and the like. A bare nine-digit SSN has no check digit at all: it is
+reported unnamed only on a device set up in the US, and elsewhere when its
+name was typed just before it ("SSN: 536904399").
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from stdnum.it import codicefiscale
 from stdnum.nl import bsn
 from stdnum.us import ssn
 
-from cleartrace.review.detectors.base import Finding, PiiCategory
+from cleartrace.review.detectors.base import Finding, PiiCategory, is_reference
 
 __all__ = ["find_national_ids"]
 
@@ -42,6 +47,27 @@ _DISTINCTIVE: tuple[tuple[re.Pattern[str], _Validate, float, str], ...] = (
         nir.is_valid,
         0.85,
         "stdnum.fr.nir",
+    ),
+    # 536 90 4399: the same number grouped with spaces.
+    (
+        re.compile(r"(?<![\w-])\d{3} \d{2} \d{4}(?![\w-]|[.,]\d)"),
+        lambda number: ssn.is_valid(number.replace(" ", "-")),
+        0.8,
+        "stdnum.us.ssn",
+    ),
+    # 1112.22.333: a BSN as Dutch documents print it.
+    (
+        re.compile(r"(?<![\w.])\d{4}\.\d{2}\.\d{3}(?![\w]|[.,]\d)"),
+        bsn.is_valid,
+        0.8,
+        "stdnum.nl.bsn",
+    ),
+    # 65 309 174 250: a Steuer-ID as the tax office's letter prints it.
+    (
+        re.compile(r"(?<![\w.,])\d{2} \d{3} \d{3} \d{3}(?![\w]|[.,]\d)"),
+        idnr.is_valid,
+        0.8,
+        "stdnum.de.idnr",
     ),
     # 12345678Z: eight digits and a mod-23 check letter.
     (re.compile(r"(?<![\w.-])\d{8}-?[A-Za-z](?!\w)"), dni.is_valid, 0.8, "stdnum.es.dni"),
@@ -69,6 +95,8 @@ _NINO = re.compile(
 )
 
 _KEYWORD_WINDOW = 40
+_IDNR_LENGTH = 11
+_BSN_LENGTH = 9  # and an undashed SSN's
 _BARE_NUMBER = re.compile(r"(?<![\w.,-])(?:\d{9}|\d{11})(?![\w]|[.,-]\d)")
 # Checks for bare numbers: the name that must precede the number, its
 # length, the python-stdnum check and the detector's name.
@@ -98,8 +126,12 @@ _NAMED: tuple[tuple[re.Pattern[str], int, _Validate, str], ...] = (
 )
 
 
-def find_national_ids(text: str) -> Iterator[Finding]:
-    """Yield national identity and tax numbers whose format and check digits hold."""
+def find_national_ids(text: str, region: str = "US") -> Iterator[Finding]:
+    """Yield national identity and tax numbers whose format and check digits hold.
+
+    `region` is where the device is set up: it decides whether a bare nine
+    digits that could be an SSN are read as one.
+    """
     for pattern, is_valid, confidence, detector in _DISTINCTIVE:
         for m in pattern.finditer(text):
             if is_valid(m.group()):
@@ -109,7 +141,27 @@ def find_national_ids(text: str) -> Iterator[Finding]:
     for m in _BARE_NUMBER.finditer(text):
         number = m.group()
         window = (max(0, m.start() - _KEYWORD_WINDOW), m.start())
+        named = False
         for keyword, length, is_valid, detector in _NAMED:
-            if len(number) == length and keyword.search(text, *window) and is_valid(number):
-                yield Finding(PiiCategory.NATIONAL_ID, m.start(), m.end(), 0.8, detector)
+            if len(number) == length and keyword.search(text, *window):
+                # A number under one ID's name that fails its check is no other ID.
+                named = True
+                if is_valid(number):
+                    yield Finding(PiiCategory.NATIONAL_ID, m.start(), m.end(), 0.8, detector)
                 break
+        if named or is_reference(text, m.start()):
+            continue
+        unnamed = _unnamed(number, region)
+        if unnamed is not None:
+            yield Finding(PiiCategory.NATIONAL_ID, m.start(), m.end(), *unnamed)
+
+
+def _unnamed(number: str, region: str) -> tuple[float, str] | None:
+    """The confidence and detector for a bare number typed without its name, if any."""
+    if len(number) == _IDNR_LENGTH and idnr.is_valid(number):
+        return 0.7, "stdnum.de.idnr"
+    if len(number) == _BSN_LENGTH and bsn.is_valid(number):
+        return 0.7, "stdnum.nl.bsn"
+    if len(number) == _BSN_LENGTH and region == "US" and ssn.is_valid(number):
+        return 0.6, "stdnum.us.ssn"
+    return None

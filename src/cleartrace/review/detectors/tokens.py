@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
 from cleartrace.review.detectors.base import Finding, PiiCategory
+from cleartrace.review.detectors.entropy import find_mixed_tokens
 
 if TYPE_CHECKING:
     from detect_secrets.plugins.base import RegexBasedDetector
@@ -126,7 +127,8 @@ def _plugins() -> _Plugins:
 
 
 def find_secrets(text: str) -> Iterator[Finding]:
-    """Yield known-format credentials and random-looking tokens in `text`."""
+    """Yield known-format credentials and random-looking tokens in `text`, long
+    (detect-secrets' entropy limits) or short and mixing character classes."""
     plugins = _plugins()
     for plugin in plugins.known:
         name = f"detect-secrets.{type(plugin).__name__}"
@@ -143,6 +145,7 @@ def find_secrets(text: str) -> Iterator[Finding]:
                     end = _token_end(text, end)
                 yield Finding(PiiCategory.SECRET, start, end, _KNOWN_FORMAT_CONFIDENCE, name)
     yield from _high_entropy(text, plugins.base64, plugins.hex)
+    yield from find_mixed_tokens(text)
 
 
 def _secret_span(m: re.Match[str]) -> tuple[int, int]:
