@@ -11,7 +11,7 @@ import pytest
 
 from cleartrace.errors import UsageError
 from cleartrace.review.detectors import find_emails, find_phones
-from cleartrace.review.pii import Finding, PiiCategory, detect
+from cleartrace.review.pii import Finding, PiiCategory, detect, device_region
 
 C = PiiCategory
 
@@ -345,3 +345,30 @@ def test_loading_detect_secrets_leaves_warning_capture_alone() -> None:
         "assert warnings.showwarning is before\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("env", "region"),
+    [
+        ({"LANG": "de_DE.UTF-8"}, "DE"),
+        ({"LANG": "en_GB.UTF-8", "LC_TELEPHONE": "fr_FR.UTF-8"}, "FR"),
+        ({"LC_ALL": "nl_NL@euro", "LANG": "de_DE.UTF-8"}, "NL"),
+        ({"LANG": "C.UTF-8"}, "US"),
+        ({}, "US"),
+    ],
+)
+def test_the_device_dials_from_the_country_its_locale_names(
+    env: dict[str, str], region: str
+) -> None:
+    assert device_region(env) == region
+
+
+def test_a_national_number_is_read_in_the_devices_country(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("LC_ALL", "LC_TELEPHONE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", "de_DE.UTF-8")
+    text = "ruf mich an: 030 12345678"
+    assert [f.category for f in detect(text)] == [PiiCategory.PHONE]
+    assert detect(text) == detect(text, region="DE")

@@ -13,7 +13,8 @@ a second.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Iterable
+import os
+from collections.abc import Callable, Iterable, Mapping
 
 from cleartrace.errors import UsageError
 from cleartrace.review.detectors import (
@@ -31,7 +32,7 @@ from cleartrace.review.detectors import (
     is_phone_region,
 )
 
-__all__ = ["Finding", "PiiCategory", "detect"]
+__all__ = ["Finding", "PiiCategory", "detect", "device_region"]
 
 # When two findings overlap and are equally confident, the more specific
 # category keeps the span: a password in a URL is the URL's credential, a
@@ -54,13 +55,24 @@ _SPECIFICITY = {
 }
 
 
+def device_region(env: Mapping[str, str]) -> str:
+    """The country this device dials from, as its locale says ("de_DE.UTF-8" →
+    "DE"): LC_ALL, then LC_TELEPHONE, then LANG; "US" when none names one."""
+    for name in ("LC_ALL", "LC_TELEPHONE", "LANG"):
+        value = env.get(name, "")
+        if value:
+            country = value.split(".")[0].split("@")[0].partition("_")[2].upper()
+            return country if is_phone_region(country) else "US"
+    return "US"
+
+
 def detect(
     text: str,
     *,
     app: str | None = None,
     title: str | None = None,
     categories: Iterable[PiiCategory] | None = None,
-    region: str = "US",
+    region: str | None = None,
 ) -> list[Finding]:
     """Find personal data and secrets in `text`, sorted by start.
 
@@ -68,8 +80,9 @@ def detect(
     serve to recognise password prompts. `categories` limits the search
     (None: all); a category left out is not searched for at all, so its
     spans may be reported under another category that matches them. Phone
-    numbers without a "+" are read as dialled in `region`, and a bare nine
-    digits is read as a US SSN only where `region` is US.
+    numbers without a "+" are read as dialled in `region` (None: this
+    device's, from its locale; see `device_region`), and a bare nine digits is
+    read as a US SSN only where `region` is US.
 
     Where findings overlap, the most confident one keeps its span; ties go
     to the more specific category, then to the longer span.
@@ -77,6 +90,8 @@ def detect(
     Raises:
         UsageError: `region` is not a region libphonenumber knows.
     """
+    if region is None:
+        region = device_region(os.environ)
     if not is_phone_region(region):
         raise UsageError(
             f"unknown phone region '{region}'; use a two-letter country code such as US or DE"
