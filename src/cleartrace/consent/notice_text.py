@@ -40,12 +40,8 @@ def _keep(days: int | None) -> str:
 def _uploads(policy: Policy) -> list[Fact]:
     if policy.collector is None:
         return [
-            Fact(
-                "uploads",
-                "What leaves this computer",
-                "Nothing. Under this policy nothing leaves this computer: what is recorded "
-                "stays here, encrypted, until you delete it.",
-            ),
+            # Short: the built-in policy's purpose says it in full already.
+            Fact("uploads", "What leaves this computer", "Nothing."),
             Fact("recipients", "Who receives it", "No one."),
         ]
     days = "day" if policy.hold_days == 1 else "days"
