@@ -53,6 +53,15 @@ def test_under_the_built_in_policy_it_says_nothing_leaves_then_the_notice(
     assert "Under this policy nothing leaves this computer" in text
     assert "What leaves this computer: Nothing." in text
     assert text.index("What leaves this computer") < text.index("ClearTrace privacy notice")
+    # PRIVACY.md says what an organisation's policy must tell, and that here nothing leaves.
+    notice = text[text.index("ClearTrace privacy notice") :]
+    for told in (
+        "nothing leaves this computer",
+        "data protection officer",
+        "legal basis",
+        "evaluate your individual performance",
+    ):
+        assert told in notice, told
 
 
 def test_under_an_organisation_it_shows_its_notice_as_written(
