@@ -306,3 +306,16 @@ def test_a_policy_signed_by_hand_elsewhere_verifies_here(tmp_path: Path) -> None
     path = tmp_path / "p.json"
     path.write_text(json.dumps(obj))
     assert verify_policy_file(path).policy == DEFAULT_POLICY
+
+
+def test_sign_refuses_a_policy_without_a_notice(keys_dir: Path, tmp_path: Path) -> None:
+    """Signing is no way around init's rule: people learn who and why before agreeing."""
+    made = init_policy(keys_dir, COLLECTOR, tmp_path / "first.json", notice=EXAMPLE_NOTICE)
+    bare = made.policy.as_dict()
+    del bare["notice"]
+    src = tmp_path / "edited.json"
+    src.write_text(json.dumps(bare))
+    out = tmp_path / "signed.json"
+    with pytest.raises(UsageError, match=rf"{src}: .*no 'notice'.*controller.*purposes"):
+        sign_policy_file(keys_dir, src, out)
+    assert not out.exists()

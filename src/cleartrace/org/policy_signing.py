@@ -196,7 +196,8 @@ def sign_policy_file(keys_dir: Path, src: Path, out: Path) -> SignedPolicy:
 
     Raises:
         UsageError: `src` is unreadable or not a valid policy (the message
-            names the field), or its `org_key` is not this key set's bundle key.
+            names the field), has no notice (as `init_policy`), or its
+            `org_key` is not this key set's bundle key.
         KeyStorageError: the keys cannot be loaded.
         DiskFull: no room for the file.
     """
@@ -208,6 +209,11 @@ def sign_policy_file(keys_dir: Path, src: Path, out: Path) -> SignedPolicy:
         policy = Policy.from_dict(obj)
     except UsageError as exc:
         raise UsageError(f"{src}: {exc}") from None
+    if policy.notice is None:
+        raise UsageError(
+            f"{src}: the policy has no 'notice': people must know the {', '.join(REQUIRED)} "
+            "before they agree; add it (docs/policy-format.md)"
+        )
     keys = load_private(keys_dir)
     if policy.org_key is not None and policy.org_key != keys.bundle_public:
         raise UsageError(
