@@ -12,7 +12,7 @@ already in the policy's other fields and is not repeated here.
 A notice is part of the signed, hashed policy, so a consent record names the
 exact notice it was given to. It is optional in the format only so that
 policies signed before it existed still verify with the hash they had;
-`cleartrace org policy init` refuses to write a policy without one.
+`cleartrace org policy init` and `sign` refuse to write a policy without one.
 """
 
 from __future__ import annotations
