@@ -17,6 +17,7 @@ from cleartrace.consent.policy import DEFAULT_POLICY
 from cleartrace.consent.signed_policy import install_policy, policy_file, read_signed_policy
 from cleartrace.errors import ClearTraceError, PolicyRefused
 from cleartrace.paths import Paths
+from tests.support import VECTORS
 from tests.support.notice import EXAMPLE_NOTICE, EXAMPLE_TOML
 
 COLLECTOR = "https://collector.example"
@@ -286,3 +287,14 @@ def test_a_bad_info_file_names_the_file_and_the_problem(
     with pytest.raises(ClearTraceError, match=f"{info}.*{problem}"):
         run("org", "policy", "init", "--keys", str(keys), "--collector", COLLECTOR,
             "--info", str(info), "--out", str(tmp_path / "p.json"))  # fmt: skip
+
+
+def test_policy_show_says_when_an_organisation_policy_has_no_notice(
+    private_home: Paths, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run("policy", "show")
+    assert "notice:" not in capsys.readouterr().out  # the built-in policy has no organisation
+    old = read_signed_policy((VECTORS / "policy" / "v-no-notice.json").read_bytes())
+    install_policy(private_home, old)
+    run("policy", "show")
+    assert "notice:       none (people are not told who is responsible" in capsys.readouterr().out

@@ -136,7 +136,7 @@ def _print_policy(policy: Policy, signer: str, source: str) -> None:
     )
     for label, value in (*rows, *told):
         print(f"{label + ':':<13} {value}")
-    if notice is None:
+    if notice is None and policy.collector is not None:
         print("notice:       none (people are not told who is responsible, why, or how long)")
 
 

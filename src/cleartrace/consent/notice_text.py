@@ -72,7 +72,7 @@ def facts(policy: Policy) -> list[Fact]:
             missing.append(
                 Fact(
                     "notice",
-                    "Not said",
+                    "Missing from this policy",
                     "This policy does not say who is responsible for your data, why it is "
                     "collected, who receives it or how long it is kept; ask your "
                     "organisation before you agree.",
