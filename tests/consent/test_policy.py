@@ -21,7 +21,7 @@ TEMPLATE = REPO / "resources" / "policy" / "default-policy.json"
 
 #: Every consent record names this hash. Changing the default policy's content
 #: must come with a new version: update both numbers together, deliberately.
-PINNED = (3, "d1ec195fc0172ae17952a548348f1b00e429c2a0bb322d984e625d1abb125d67")
+PINNED = (4, "27a5b4d5859937aec0b8113d67ee37a23eb8eb9b6dc178d7b54bc55a182bf152")
 
 
 ORG_KEY = OrgPublicKey.from_keys(x25519.X25519PrivateKey.generate().public_key(), None)
@@ -50,7 +50,7 @@ def test_sha256_is_over_the_rfc8785_canonical_json() -> None:
     assert DEFAULT_POLICY.sha256 == expected
     assert DEFAULT_POLICY.reference() == {
         "id": "cleartrace-default",
-        "version": 3,
+        "version": 4,
         "sha256": expected,
     }
 
@@ -59,7 +59,7 @@ def test_sha256_is_over_the_rfc8785_canonical_json() -> None:
     "change",
     [
         {"purpose": "Something else."},
-        {"version": 4},
+        {"version": 5},
         {"categories": (Category.KEYS,)},
         {"mouse_move_hz": 60},
         {"hold_days": 0},

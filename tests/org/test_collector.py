@@ -20,6 +20,7 @@ from cleartrace.org.policy_signing import init_policy
 from cleartrace.org.registry import Registry
 from cleartrace.upload.bundle_header import header_end
 from tests.support.cli import ct
+from tests.support.notice import EXAMPLE_NOTICE
 from tests.support.org_device import Device, enrolment
 from tests.support.org_process import (
     RunningCollector,
@@ -329,7 +330,9 @@ def test_a_second_collector_on_the_same_data_is_refused(tmp_path: Path) -> None:
 def test_a_collector_with_a_policy_serves_it_and_enrols_only_with_it(
     tmp_path: Path, org_keys: OrgKeys, org_dir: Path
 ) -> None:
-    signed = init_policy(org_dir, "http://127.0.0.1:1", tmp_path / "policy.json")
+    signed = init_policy(
+        org_dir, "http://127.0.0.1:1", tmp_path / "policy.json", notice=EXAMPLE_NOTICE
+    )
     with collector_running(tmp_path / "data", "--policy", str(tmp_path / "policy.json")) as c:
         served = requests.get(f"{c.url}/v1/policy", timeout=10)
         assert served.content == signed.raw

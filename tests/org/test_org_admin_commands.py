@@ -17,6 +17,8 @@ from cleartrace.consent.policy import DEFAULT_POLICY
 from cleartrace.consent.signed_policy import install_policy, policy_file, read_signed_policy
 from cleartrace.errors import ClearTraceError, PolicyRefused
 from cleartrace.paths import Paths
+from tests.support import VECTORS
+from tests.support.notice import EXAMPLE_NOTICE, EXAMPLE_TOML
 
 COLLECTOR = "https://collector.example"
 
@@ -33,6 +35,14 @@ def parser() -> argparse.ArgumentParser:
 def run(*argv: str) -> Any:
     args = parser().parse_args(argv)
     return args.func(args)
+
+
+@pytest.fixture
+def info(tmp_path: Path) -> Path:
+    """The notice an officer writes for `org policy init --info`."""
+    path = tmp_path / "info.toml"
+    path.write_text(EXAMPLE_TOML, encoding="utf-8")
+    return path
 
 
 @pytest.fixture
@@ -63,11 +73,12 @@ def test_keygen_prints_both_public_fingerprints(
 
 
 def test_policy_init_then_show_verifies_and_prints_the_signer(
-    keys: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    keys: Path, info: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "policy.json"
     run(
         "org", "policy", "init", "--keys", str(keys), "--collector", COLLECTOR,
+        "--info", str(info),
         "--out", str(out), "--id", "acme", "--version", "2", "--category", "keys",
         "--category", "clicks", "--hold-days-max", "7", "--keep-uploaded-days", "0",
     )  # fmt: skip
@@ -87,10 +98,22 @@ def test_policy_init_then_show_verifies_and_prints_the_signer(
 
 
 def test_policy_sign_signs_an_edited_file(
-    keys: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    keys: Path, info: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     first = tmp_path / "policy.json"
-    run("org", "policy", "init", "--keys", str(keys), "--collector", COLLECTOR, "--out", str(first))
+    run(
+        "org",
+        "policy",
+        "init",
+        "--keys",
+        str(keys),
+        "--collector",
+        COLLECTOR,
+        "--info",
+        str(info),
+        "--out",
+        str(first),
+    )
     obj = json.loads(first.read_text())
     obj["policy"]["version"] = 2
     obj["policy"]["purpose"] = "Edited."
@@ -101,32 +124,44 @@ def test_policy_sign_signs_an_edited_file(
 
 
 def test_policy_show_of_an_altered_file_is_refused(
-    keys: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    keys: Path, info: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "policy.json"
-    run("org", "policy", "init", "--keys", str(keys), "--collector", COLLECTOR, "--out", str(path))
+    run(
+        "org",
+        "policy",
+        "init",
+        "--keys",
+        str(keys),
+        "--collector",
+        COLLECTOR,
+        "--info",
+        str(info),
+        "--out",
+        str(path),
+    )
     obj = json.loads(path.read_text())
     obj["policy"]["hold_days"] = 0
     path.write_text(json.dumps(obj))
-    with pytest.raises(PolicyRefused, match="altered") as info:
+    with pytest.raises(PolicyRefused, match="altered") as raised:
         run("org", "policy", "show", str(path))
-    assert info.value.exit_code == 2
+    assert raised.value.exit_code == 2
 
 
-def test_a_bad_number_of_days_is_a_usage_error(keys: Path, tmp_path: Path) -> None:
-    with pytest.raises(SystemExit) as info:
+def test_a_bad_number_of_days_is_a_usage_error(keys: Path, info: Path, tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as raised:
         run(
             "org", "policy", "init", "--keys", str(keys), "--collector", COLLECTOR,
-            "--out", str(tmp_path / "p.json"), "--hold-days", "-1",
+            "--info", str(info), "--out", str(tmp_path / "p.json"), "--hold-days", "-1",
         )  # fmt: skip
-    assert info.value.code == 2
+    assert raised.value.code == 2
 
 
-def test_an_unknown_category_is_a_clear_error(keys: Path, tmp_path: Path) -> None:
+def test_an_unknown_category_is_a_clear_error(keys: Path, info: Path, tmp_path: Path) -> None:
     with pytest.raises(ClearTraceError, match="unknown category 'screenshots'"):
         run(
             "org", "policy", "init", "--keys", str(keys), "--collector", COLLECTOR,
-            "--out", str(tmp_path / "p.json"), "--category", "screenshots",
+            "--info", str(info), "--out", str(tmp_path / "p.json"), "--category", "screenshots",
         )  # fmt: skip
 
 
@@ -145,10 +180,22 @@ def test_device_policy_show_without_an_installed_policy_shows_the_default(
 
 
 def test_device_policy_show_shows_the_installed_policy(
-    keys: Path, tmp_path: Path, private_home: Paths, capsys: pytest.CaptureFixture[str]
+    keys: Path, info: Path, tmp_path: Path, private_home: Paths, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "policy.json"
-    run("org", "policy", "init", "--keys", str(keys), "--collector", COLLECTOR, "--out", str(path))
+    run(
+        "org",
+        "policy",
+        "init",
+        "--keys",
+        str(keys),
+        "--collector",
+        COLLECTOR,
+        "--info",
+        str(info),
+        "--out",
+        str(path),
+    )
     install_policy(private_home, read_signed_policy(path.read_bytes()))
     capsys.readouterr()
     run("policy", "show", "--json")
@@ -160,10 +207,11 @@ def test_device_policy_show_shows_the_installed_policy(
 
 
 def test_through_the_cli_a_refused_policy_is_one_line_and_exit_2(
-    keys: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    keys: Path, info: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "policy.json"
     assert main(["org", "policy", "init", "--keys", str(keys), "--collector", COLLECTOR,
+        "--info", str(info),
                  "--out", str(path)]) == 0  # fmt: skip
     assert main(["org", "policy", "show", str(path)]) == 0
     obj = json.loads(path.read_text())
@@ -174,3 +222,79 @@ def test_through_the_cli_a_refused_policy_is_one_line_and_exit_2(
     err = capsys.readouterr().err
     assert err.startswith(f"cleartrace: {path} is not signed")
     assert len(err.strip().splitlines()) == 1
+
+
+def test_policy_init_puts_the_notice_in_the_signed_policy_and_show_prints_it(
+    keys: Path, info: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "policy.json"
+    run(
+        "org", "policy", "init", "--keys", str(keys), "--collector", COLLECTOR,
+        "--info", str(info), "--out", str(out),
+    )  # fmt: skip
+    assert read_signed_policy(out.read_bytes()).policy.notice == EXAMPLE_NOTICE
+    capsys.readouterr()
+    run("org", "policy", "show", str(out))
+    text = capsys.readouterr().out
+    assert "controller:   Example GmbH (privacy@example.com, Musterweg 1, 10115 Berlin)" in text
+    assert "purposes:     Train models of office workflows; Improve keyboard shortcuts" in text
+    assert "(works agreement: Betriebsvereinbarung KI-Daten 2026/03)" in text
+
+
+def test_policy_init_without_a_notice_is_refused_naming_what_is_missing(
+    keys: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "policy.json"
+    with pytest.raises(ClearTraceError, match=r"controller.*purposes.*--info FILE"):
+        run("org", "policy", "init", "--keys", str(keys), "--collector", COLLECTOR,
+            "--out", str(out))  # fmt: skip
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("drop", "missing"),
+    [
+        ("purposes = [", "missing purposes"),
+        ('contact = "privacy', "missing controller contact"),
+        ('name = "Example', "missing controller name"),
+    ],
+)
+def test_policy_init_with_a_notice_lacking_controller_or_purposes_is_refused(
+    keys: Path, tmp_path: Path, drop: str, missing: str
+) -> None:
+    info = tmp_path / "info.toml"
+    lines = [line for line in EXAMPLE_TOML.splitlines() if not line.startswith(drop)]
+    info.write_text("\n".join(lines), encoding="utf-8")
+    out = tmp_path / "policy.json"
+    with pytest.raises(ClearTraceError, match=f"{info}.*{missing}"):
+        run("org", "policy", "init", "--keys", str(keys), "--collector", COLLECTOR,
+            "--info", str(info), "--out", str(out))  # fmt: skip
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("purposes = [\n", "not valid TOML"),
+        ('purpos = ["typo"]\n', "unknown keys \\['purpos'\\]"),
+    ],
+)
+def test_a_bad_info_file_names_the_file_and_the_problem(
+    keys: Path, tmp_path: Path, text: str, problem: str
+) -> None:
+    info = tmp_path / "info.toml"
+    info.write_text(text, encoding="utf-8")
+    with pytest.raises(ClearTraceError, match=f"{info}.*{problem}"):
+        run("org", "policy", "init", "--keys", str(keys), "--collector", COLLECTOR,
+            "--info", str(info), "--out", str(tmp_path / "p.json"))  # fmt: skip
+
+
+def test_policy_show_says_when_an_organisation_policy_has_no_notice(
+    private_home: Paths, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run("policy", "show")
+    assert "notice:" not in capsys.readouterr().out  # the built-in policy has no organisation
+    old = read_signed_policy((VECTORS / "policy" / "v-no-notice.json").read_bytes())
+    install_policy(private_home, old)
+    run("policy", "show")
+    assert "notice:       none (people are not told who is responsible" in capsys.readouterr().out

@@ -22,12 +22,14 @@ from cleartrace.formats import b64url
 from cleartrace.org.keys import generate
 from cleartrace.org.policy_signing import (
     DEFAULT_ORG_POLICY_ID,
+    ORG_PURPOSE,
     init_policy,
     sign_policy,
     sign_policy_file,
     verify_policy_file,
 )
 from cleartrace.suites import OrgPublicKey
+from tests.support.notice import EXAMPLE_NOTICE
 
 COLLECTOR = "https://collector.example:8443"
 
@@ -104,7 +106,7 @@ def test_init_writes_a_signed_default_policy_for_this_collector_and_key(
     keys_dir: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "policy.json"
-    made = init_policy(keys_dir, COLLECTOR, out)
+    made = init_policy(keys_dir, COLLECTOR, out, notice=EXAMPLE_NOTICE)
     assert stat.S_IMODE(out.stat().st_mode) == 0o644
     assert [p.name for p in tmp_path.iterdir()] == ["policy.json"]  # no temporary left
     read = read_signed_policy(out.read_bytes())
@@ -114,8 +116,12 @@ def test_init_writes_a_signed_default_policy_for_this_collector_and_key(
     assert obj["org_key"] == json.loads((keys_dir / "bundle.pub").read_text())
     assert obj["collector"] == COLLECTOR
     assert (obj["id"], obj["version"]) == (DEFAULT_ORG_POLICY_ID, 1)
-    for same in ("purpose", "categories", "exclusions", "pii", "hold_days", "mouse_move_hz"):
+    for same in ("categories", "exclusions", "pii", "hold_days", "mouse_move_hz"):
         assert obj[same] == DEFAULT_POLICY.as_dict()[same]
+    # Not the built-in purpose: that one says nothing leaves the computer.
+    assert obj["purpose"] == ORG_PURPOSE
+    assert "nothing leaves" not in obj["purpose"]
+    assert obj["notice"] == EXAMPLE_NOTICE.as_dict()
     assert hashlib.sha256(rfc8785.dumps(obj)).hexdigest() == read.policy.sha256
 
 
@@ -132,6 +138,7 @@ def test_init_applies_the_options(keys_dir: Path, tmp_path: Path) -> None:
         hold_days_min=1,
         hold_days_max=10,
         keep_uploaded_days=0,
+        notice=EXAMPLE_NOTICE,
     )
     p = made.policy
     assert (p.id, p.version, p.purpose) == ("acme", 5, "Train the support assistant.")
@@ -143,7 +150,9 @@ def test_init_applies_the_options(keys_dir: Path, tmp_path: Path) -> None:
 def test_init_moves_the_default_hold_period_into_narrower_bounds(
     keys_dir: Path, tmp_path: Path
 ) -> None:
-    made = init_policy(keys_dir, COLLECTOR, tmp_path / "p.json", hold_days_max=1)
+    made = init_policy(
+        keys_dir, COLLECTOR, tmp_path / "p.json", hold_days_max=1, notice=EXAMPLE_NOTICE
+    )
     assert (made.policy.hold_days, made.policy.hold_days_max) == (1, 1)
 
 
@@ -161,7 +170,7 @@ def test_init_refuses_a_bad_option_naming_it(
 ) -> None:
     out = tmp_path / "p.json"
     with pytest.raises(UsageError, match=match):
-        init_policy(keys_dir, COLLECTOR, out, **options)
+        init_policy(keys_dir, COLLECTOR, out, **options, notice=EXAMPLE_NOTICE)
     assert not out.exists()
 
 
@@ -170,25 +179,25 @@ def test_init_refuses_a_collector_that_is_not_an_http_url(
     keys_dir: Path, tmp_path: Path, url: str
 ) -> None:
     with pytest.raises(UsageError, match="'collector'"):
-        init_policy(keys_dir, url, tmp_path / "p.json")
+        init_policy(keys_dir, url, tmp_path / "p.json", notice=EXAMPLE_NOTICE)
 
 
 def test_init_does_not_overwrite_a_policy(keys_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "p.json"
     out.write_text("edited by hand")
     with pytest.raises(UsageError, match="exists already"):
-        init_policy(keys_dir, COLLECTOR, out)
+        init_policy(keys_dir, COLLECTOR, out, notice=EXAMPLE_NOTICE)
     assert out.read_text() == "edited by hand"
 
 
 def test_init_without_keys_says_where_they_were_expected(tmp_path: Path) -> None:
     with pytest.raises(KeyStorageError, match="org keygen"):
-        init_policy(tmp_path / "nokeys", COLLECTOR, tmp_path / "p.json")
+        init_policy(tmp_path / "nokeys", COLLECTOR, tmp_path / "p.json", notice=EXAMPLE_NOTICE)
 
 
 def test_a_hybrid_key_goes_into_the_policy_too(tmp_path: Path) -> None:
     keys = generate(tmp_path / "keys")
-    made = init_policy(tmp_path / "keys", COLLECTOR, tmp_path / "p.json")
+    made = init_policy(tmp_path / "keys", COLLECTOR, tmp_path / "p.json", notice=EXAMPLE_NOTICE)
     assert made.policy.org_key == keys.bundle_public
     assert made.policy.org_key is not None
     assert made.policy.org_key.suite == "mlkem768-x25519"
@@ -199,7 +208,7 @@ def test_a_hybrid_key_goes_into_the_policy_too(tmp_path: Path) -> None:
 
 
 def test_sign_signs_an_edited_bare_policy(keys_dir: Path, tmp_path: Path) -> None:
-    made = init_policy(keys_dir, COLLECTOR, tmp_path / "first.json")
+    made = init_policy(keys_dir, COLLECTOR, tmp_path / "first.json", notice=EXAMPLE_NOTICE)
     bare = {**made.policy.as_dict(), "version": 2, "exclusions": ["keepassxc", "zenity"]}
     src = tmp_path / "edited.json"
     src.write_text(json.dumps(bare, indent=2))
@@ -212,7 +221,7 @@ def test_sign_signs_an_edited_bare_policy(keys_dir: Path, tmp_path: Path) -> Non
 
 def test_sign_re_signs_a_signed_file_edited_in_place(keys_dir: Path, tmp_path: Path) -> None:
     path = tmp_path / "policy.json"
-    init_policy(keys_dir, COLLECTOR, path)
+    init_policy(keys_dir, COLLECTOR, path, notice=EXAMPLE_NOTICE)
     obj = signed_file(path)
     obj["policy"]["purpose"] = "A new purpose."
     obj["policy"]["version"] = 2
@@ -228,7 +237,7 @@ def test_re_signing_an_edit_without_a_new_version_warns(
     keys_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "policy.json"
-    init_policy(keys_dir, COLLECTOR, path)
+    init_policy(keys_dir, COLLECTOR, path, notice=EXAMPLE_NOTICE)
     obj = signed_file(path)
     obj["policy"]["hold_days"] = 1
     path.write_text(json.dumps(obj))
@@ -241,7 +250,7 @@ def test_re_signing_with_another_key_set_warns_that_devices_refuse_it(
     keys_dir: Path, other_keys: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "policy.json"
-    init_policy(keys_dir, COLLECTOR, path)
+    init_policy(keys_dir, COLLECTOR, path, notice=EXAMPLE_NOTICE)
     obj = signed_file(path)
     obj["policy"]["org_key"] = json.loads((other_keys / "bundle.pub").read_text())
     path.write_text(json.dumps(obj))
@@ -255,7 +264,7 @@ def test_sign_refuses_an_org_key_these_keys_cannot_open(
     keys_dir: Path, other_keys: Path, tmp_path: Path
 ) -> None:
     src = tmp_path / "p.json"
-    init_policy(keys_dir, COLLECTOR, src)
+    init_policy(keys_dir, COLLECTOR, src, notice=EXAMPLE_NOTICE)
     out = tmp_path / "out.json"
     with pytest.raises(UsageError, match=r"'org_key'.*is not the bundle key"):
         sign_policy_file(other_keys, src, out)
@@ -297,3 +306,16 @@ def test_a_policy_signed_by_hand_elsewhere_verifies_here(tmp_path: Path) -> None
     path = tmp_path / "p.json"
     path.write_text(json.dumps(obj))
     assert verify_policy_file(path).policy == DEFAULT_POLICY
+
+
+def test_sign_refuses_a_policy_without_a_notice(keys_dir: Path, tmp_path: Path) -> None:
+    """Signing is no way around init's rule: people learn who and why before agreeing."""
+    made = init_policy(keys_dir, COLLECTOR, tmp_path / "first.json", notice=EXAMPLE_NOTICE)
+    bare = made.policy.as_dict()
+    del bare["notice"]
+    src = tmp_path / "edited.json"
+    src.write_text(json.dumps(bare))
+    out = tmp_path / "signed.json"
+    with pytest.raises(UsageError, match=rf"{src}: .*no 'notice'.*controller.*purposes"):
+        sign_policy_file(keys_dir, src, out)
+    assert not out.exists()

@@ -18,6 +18,7 @@ from cleartrace.paths import Paths
 from cleartrace.store.session_state import SessionState
 from cleartrace.upload.enrolment import enrol
 from tests.support.cli import ct
+from tests.support.notice import EXAMPLE_NOTICE
 from tests.support.org_process import RunningCollector, start_collector
 
 
@@ -89,6 +90,7 @@ def make_org(
         collector.url,
         policy,
         keep_uploaded_days=keep_uploaded_days,
+        notice=EXAMPLE_NOTICE,
     )
     return Org(keys, keys_dir, policy, collector)
 

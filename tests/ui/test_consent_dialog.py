@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QTextDocumentFragment
 from PySide6.QtWidgets import QCheckBox, QDialog, QLabel, QPushButton
 from pytestqt.qtbot import QtBot
 
 from cleartrace.categories import Category
 from cleartrace.consent.policy import DEFAULT_POLICY
+from cleartrace.consent.signed_policy import install_policy, read_signed_policy
+from cleartrace.org.keys import generate
+from cleartrace.org.policy_signing import new_policy, sign_policy
+from cleartrace.paths import Paths
 from cleartrace.service import Service
 from cleartrace.ui.consent_dialog import ConsentDialog
 from cleartrace.ui.runner import Runner
+from tests.support import VECTORS
+from tests.support.notice import EXAMPLE_NOTICE
 
 ALL = {c.value for c in Category}
 
@@ -186,3 +194,83 @@ def test_closing_without_an_answer_stores_nothing(
     settle()
     assert dialog.outcome is None
     assert service.ledger().records == []
+
+
+def shown_text(qtbot: QtBot, dialog: ConsentDialog, key: str) -> str:
+    """The text of fact `key` as a person reads it, once it is on screen."""
+    found = dialog.findChild(QLabel, f"notice_{key}")
+    assert found is not None, key
+    # Labels added to a shown window appear on the event loop's next turn.
+    qtbot.waitUntil(found.isVisible, timeout=5_000)
+    return " ".join(QTextDocumentFragment.fromHtml(found.text()).toPlainText().split())
+
+
+def dialog_under(qtbot: QtBot, paths: Paths) -> tuple[ConsentDialog, Runner]:
+    """The dialog over a service started after a policy was installed in `paths`."""
+    runner = Runner(Service(paths, env={}))
+    d = ConsentDialog(runner)
+    qtbot.addWidget(d)
+    d.show()
+    qtbot.waitUntil(lambda: runner.pending == 0, timeout=10_000)
+    return d, runner
+
+
+def test_the_built_in_policy_says_plainly_that_nothing_leaves(
+    qtbot: QtBot, dialog: ConsentDialog
+) -> None:
+    assert shown_text(qtbot, dialog, "uploads") == "What leaves this computer: Nothing."
+    purpose = dialog.findChild(QLabel, "policy_purpose")
+    assert purpose is not None
+    assert "Under this policy nothing leaves this computer" in purpose.text()
+    assert shown_text(qtbot, dialog, "recipients") == "Who receives it: No one."
+    assert dialog.findChild(QLabel, "notice_controller") is None
+
+
+def test_under_an_organisation_every_fact_of_its_notice_is_shown(
+    qtbot: QtBot, private_home: Paths, tmp_path: Path
+) -> None:
+    org = generate(tmp_path / "keys", "x25519")
+    policy = new_policy(org.bundle_public, "https://collector.example", notice=EXAMPLE_NOTICE)
+    install_policy(private_home, sign_policy(policy, org.signing_private))
+    dialog, runner = dialog_under(qtbot, private_home)
+    try:
+        expected = {
+            "controller": "Example GmbH (privacy@example.com, Musterweg 1, 10115 Berlin)",
+            "dpo": "dpo@example.com",
+            "purposes": "Train models of office workflows; Improve keyboard shortcuts",
+            "legal_basis": "Consent, GDPR Art. 6(1)(a); you may withdraw it at any time",
+            "recipients": "Example GmbH research team; Hosting: Example Cloud (processor)",
+            "processing_location": "Germany (EU)",
+            "retention": "24 months after upload, then deleted",
+        }
+        for key, text in expected.items():
+            assert text in shown_text(qtbot, dialog, key)
+        performance = shown_text(qtbot, dialog, "performance")
+        assert "not used to evaluate your individual performance" in performance
+        assert "works agreement: Betriebsvereinbarung KI-Daten 2026/03" in performance
+        assert "uploaded to https://collector.example" in shown_text(qtbot, dialog, "uploads")
+        assert "waits 3 days for your review" in shown_text(qtbot, dialog, "hold_period")
+        shown = [w for w in dialog.findChildren(QLabel) if w.objectName().startswith("notice_")]
+        assert len(shown) == 11
+
+        def nothing_cut_off() -> bool:
+            return all(w.height() >= w.heightForWidth(w.width()) for w in shown)
+
+        qtbot.waitUntil(nothing_cut_off, timeout=5_000)
+        # And it all fits a 1366x768 screen, with room for a panel.
+        assert dialog.height() <= 720
+    finally:
+        runner.stop()
+
+
+def test_a_policy_signed_before_notices_warns_that_it_does_not_say(
+    qtbot: QtBot, private_home: Paths
+) -> None:
+    old = read_signed_policy((VECTORS / "policy" / "v-no-notice.json").read_bytes())
+    install_policy(private_home, old)
+    dialog, runner = dialog_under(qtbot, private_home)
+    try:
+        assert "does not say who is responsible" in shown_text(qtbot, dialog, "notice")
+        assert "uploaded to https://collector.example" in shown_text(qtbot, dialog, "uploads")
+    finally:
+        runner.stop()

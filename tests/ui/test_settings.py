@@ -38,6 +38,7 @@ from cleartrace.service import Service
 from cleartrace.ui.hotkey import DEFAULT_HOTKEY
 from cleartrace.ui.runner import Runner
 from cleartrace.ui.settings import SettingsWindow
+from tests.support.notice import EXAMPLE_NOTICE
 
 W = TypeVar("W", bound=QWidget)
 
@@ -276,6 +277,7 @@ def test_a_policy_without_room_to_choose_shows_its_period_read_only(
         hold_days=5,
         hold_days_min=5,
         hold_days_max=5,
+        notice=EXAMPLE_NOTICE,
     )
     install_policy(private_home, signed)
     shown(settings, settle)

@@ -25,6 +25,7 @@ from cleartrace.upload.enrolment import enrol
 from cleartrace.upload.outbox import Outbox
 from cleartrace.upload.upload_auth import AUTH_HEADER, sign_upload
 from cleartrace.upload.uploader import Retry, Uploader
+from tests.support.notice import EXAMPLE_NOTICE
 from tests.support.orgkit import Org, approve, enrolled, make_org, record_session
 
 NO_WAIT = Retry(attempts=2, base=0.01, cap=0.01)
@@ -97,7 +98,9 @@ def test_a_refused_bundle_does_not_hold_back_a_withdrawal(
 def test_a_swapped_policy_uploads_nothing(org: Org, device: Home, tmp_path: Path) -> None:
     other_keys = tmp_path / "other"
     generate(other_keys)
-    foreign = init_policy(other_keys, org.collector.url, tmp_path / "foreign.json")
+    foreign = init_policy(
+        other_keys, org.collector.url, tmp_path / "foreign.json", notice=EXAMPLE_NOTICE
+    )
     (device.paths.home / "policy.json").write_bytes(foreign.raw)  # behind the device's back
     with pytest.raises(UploadError, match="not the one this device enrolled with"):
         uploader(device).run()
@@ -161,7 +164,9 @@ def test_enrolling_with_an_older_policy_spends_no_token(
     org: Org, private_home: Paths, tmp_path: Path
 ) -> None:
     home = Home.open(private_home, create=True)
-    newer = init_policy(org.keys_dir, org.collector.url, tmp_path / "v2.json", version=2)
+    newer = init_policy(
+        org.keys_dir, org.collector.url, tmp_path / "v2.json", version=2, notice=EXAMPLE_NOTICE
+    )
     install_policy(private_home, newer)
     token = org.collector.token()
     with pytest.raises(PolicyRefused, match="older"):

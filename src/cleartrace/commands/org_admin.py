@@ -11,10 +11,12 @@ from typing import Any
 
 from cleartrace.categories import Category, parse_categories
 from cleartrace.commands.common import Add, Args, emit_json, json_flag
+from cleartrace.consent.notice_text import facts
 from cleartrace.consent.policy import DEFAULT_POLICY, Policy
 from cleartrace.consent.signed_policy import installed_policy, policy_file
 from cleartrace.formats import key_fingerprint
 from cleartrace.org.keys import generate
+from cleartrace.org.policy_info import read_info
 from cleartrace.org.policy_signing import (
     DEFAULT_ORG_POLICY_ID,
     init_policy,
@@ -61,10 +63,12 @@ def _whole(text: str) -> int:
 
 def org_policy_init(args: Args) -> None:
     categories = None if args.categories is None else parse_categories(args.categories)
+    notice = None if args.info is None else read_info(Path(args.info))
     signed = init_policy(
         Path(args.keys),
         args.collector,
         Path(args.out),
+        notice=notice,
         policy_id=args.id,
         version=args.version,
         purpose=args.purpose,
@@ -121,8 +125,19 @@ def _print_policy(policy: Policy, signer: str, source: str) -> None:
         ("exclusions", f"{len(policy.exclusions)} applications"),
         ("pii flagged", ", ".join(c.value for c in policy.pii) or "none"),
     )
-    for label, value in rows:
+    notice = policy.notice
+    told = (
+        ()
+        if notice is None
+        else (
+            ("controller", f"{notice.controller_name} ({notice.controller_contact})"),
+            *((f.key.replace("_", " "), f.text) for f in facts(policy)[1:8]),
+        )
+    )
+    for label, value in (*rows, *told):
         print(f"{label + ':':<13} {value}")
+    if notice is None and policy.collector is not None:
+        print("notice:       none (people are not told who is responsible, why, or how long)")
 
 
 def _policy_json(policy: Policy, signer: str | None, **extra: Any) -> dict[str, Any]:
@@ -169,6 +184,14 @@ def _init_options(p: argparse.ArgumentParser) -> None:
     _keys_arg(p)
     p.add_argument("--collector", required=True, metavar="URL", help="the collector's URL")
     p.add_argument("--out", required=True, metavar="POLICY", help="the signed policy to write")
+    p.add_argument(
+        "--info",
+        metavar="FILE",
+        help="what people are told before agreeing: a TOML file with controller, purposes, "
+        "dpo, legal_basis, recipients, processing_location, retention, "
+        "no_performance_evaluation, works_agreement (controller and purposes required; "
+        "see docs/policy-format.md)",
+    )
     p.add_argument(
         "--id",
         default=DEFAULT_ORG_POLICY_ID,

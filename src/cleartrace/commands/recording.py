@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import textwrap
 from types import FrameType
 
 from cleartrace.actions import consent, recording, settings
@@ -12,6 +13,7 @@ from cleartrace.actions.status import collect
 from cleartrace.capture.select import backend
 from cleartrace.categories import Category, parse_categories
 from cleartrace.commands.common import Args, emit_json, open_home
+from cleartrace.consent.notice_text import facts, notice_json
 from cleartrace.consent.policy import DEFAULT_POLICY
 from cleartrace.durations import parse_duration
 from cleartrace.paths import Paths, log_to_home
@@ -51,9 +53,17 @@ def status(args: Args) -> None:
 def consent_show(args: Args) -> None:
     policy, current = consent.show(Paths.from_env())
     if args.json:
-        emit_json({"policy": policy.reference(), "consent": current.as_dict()})
+        emit_json(
+            {"policy": policy.reference(), "consent": current.as_dict(), **notice_json(policy)}
+        )
         return
     print(f"policy: {policy.id} v{policy.version}")
+    print(textwrap.fill(policy.purpose, width=79))
+    print()
+    for fact in facts(policy):
+        print(textwrap.fill(f"{fact.label}: {fact.text}", width=79, subsequent_indent="  "))
+    print()
+    print("consent:")
     for category, answer in current.as_dict().items():
         print(f"  {category:<14} {answer}")
 

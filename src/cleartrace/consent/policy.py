@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cleartrace.categories import Category, PiiCategory
+from cleartrace.consent.notice import Notice
 from cleartrace.errors import UsageError
 from cleartrace.formats import canonical
 from cleartrace.suites import OrgPublicKey
@@ -49,6 +50,8 @@ _FIELDS = (
     "hold_days_max",
     "keep_uploaded_days",
 )
+#: Fields a policy may leave out: policies signed before they existed keep their hash.
+_OPTIONAL = ("notice",)
 #: Upper bound of `keep_uploaded_days`: a century is more than any retention needs.
 _MAX_DAYS = 36500
 
@@ -79,6 +82,9 @@ class Policy:
     #: Days the local copy of an uploaded session is kept before it is shredded:
     #: 0 shreds it right after upload, None keeps it until the person deletes it.
     keep_uploaded_days: int | None = None
+    #: What the person is told about the organisation (consent/notice.py); None:
+    #: the built-in default, or a policy signed before notices existed.
+    notice: Notice | None = None
     _sha256: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -92,8 +98,12 @@ class Policy:
         return self._sha256
 
     def as_dict(self) -> dict[str, Any]:
-        """The policy as the JSON object its hash and template are made of."""
-        return {
+        """The policy as the JSON object its hash and template are made of.
+
+        `notice` is left out when there is none, so a policy signed before it
+        existed keeps the bytes (and hash) it was signed with.
+        """
+        data: dict[str, Any] = {
             "id": self.id,
             "version": self.version,
             "purpose": self.purpose,
@@ -108,6 +118,9 @@ class Policy:
             "hold_days_max": self.hold_days_max,
             "keep_uploaded_days": self.keep_uploaded_days,
         }
+        if self.notice is not None:
+            data["notice"] = self.notice.as_dict()
+        return data
 
     def reference(self) -> dict[str, Any]:
         """How consent records name this policy: {id, version, sha256}."""
@@ -126,12 +139,13 @@ class Policy:
         """
         if not isinstance(data, dict):
             raise UsageError("a policy must be a JSON object; start from default-policy.json")
-        unknown = set(data) - set(_FIELDS)
+        unknown = set(data) - set(_FIELDS) - set(_OPTIONAL)
         missing = set(_FIELDS) - set(data)
         if unknown or missing:
             raise UsageError(
                 f"policy fields wrong: unknown {sorted(unknown)}, missing {sorted(missing)}; "
-                f"a policy has exactly: {', '.join(_FIELDS)}"
+                f"a policy has exactly: {', '.join(_FIELDS)} (and may have "
+                f"{', '.join(_OPTIONAL)})"
             )
         policy_id = data["id"]
         if not isinstance(policy_id, str) or not _ID.fullmatch(policy_id):
@@ -195,6 +209,7 @@ class Policy:
             hold_days_min=low,
             hold_days_max=high,
             keep_uploaded_days=keep,
+            notice=None if "notice" not in data else Notice.from_dict(data["notice"]),
         )
 
 
@@ -246,11 +261,13 @@ def _org_key(value: object) -> OrgPublicKey | None:
 
 DEFAULT_POLICY = Policy(
     id="cleartrace-default",
-    version=3,
+    version=4,
     purpose=(
         "Record how work is done at this computer (keys, mouse, focused application) "
         "to train AI models on real workflows. Only the categories you consent to are "
-        "recorded; you can pause, review, delete and withdraw at any time."
+        "recorded; you can pause, review, delete and withdraw at any time. "
+        "Under this policy nothing leaves this computer: no organisation receives "
+        "anything, and what is recorded stays here, encrypted, until you delete it."
     ),
     categories=tuple(Category),
     mouse_move_hz=120,

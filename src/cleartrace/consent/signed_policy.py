@@ -8,9 +8,10 @@ The file `cleartrace org policy init|sign` writes::
      "signer": "<base64url raw Ed25519 public key of the organisation>",
      "signature": "<base64url Ed25519 over the RFC 8785 canonical bytes of 'policy'>"}
 
-The signature covers the canonical bytes of `policy`, not the file's bytes, so
-the file may be indented for people to read. Because `Policy.from_dict(d)
-.as_dict() == d`, the signed bytes are the bytes `Policy.sha256` hashes: what
+The policy object, its optional `notice` and how formats evolve are in
+docs/policy-format.md. The signature covers the canonical bytes of `policy`,
+not the file's bytes, so the file may be indented for people to read. Because
+`Policy.from_dict(d).as_dict() == d`, the signed bytes are the bytes `Policy.sha256` hashes: what
 a consent record names is exactly what the organisation signed.
 
 Trust is pinned on first use, as SSH pins host keys: the first policy installed

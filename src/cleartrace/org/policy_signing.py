@@ -1,9 +1,11 @@
 """Building and signing an organisation's policy file.
 
 `init_policy` starts from the built-in default policy (the template in
-`resources/policy/default-policy.json`), sets the collector URL and the
-organisation's bundle key from `KEYS/bundle.pub`, applies the options given
-and signs the result with `KEYS/sign.key`. An organisation that wants to edit
+`resources/policy/default-policy.json`), sets the collector URL, the
+organisation's bundle key from `KEYS/bundle.pub` and its notice (who is
+responsible, why, for how long: `policy_info.read_info` reads it from the
+officer's TOML file, and a policy without one is refused), applies the
+options given and signs the result with `KEYS/sign.key`. An organisation that wants to edit
 more (exclusions, purpose wording, PII categories) edits the `policy` object
 of that file and runs `sign_policy_file` on it; the old signature is dropped
 and a new one made. The file format is described in
@@ -25,6 +27,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cleartrace.categories import DEPENDS_ON, Category
+from cleartrace.consent.notice import REQUIRED, Notice
 from cleartrace.consent.policy import DEFAULT_POLICY, Policy
 from cleartrace.consent.signed_policy import (
     MAX_POLICY_BYTES,
@@ -41,6 +44,7 @@ from cleartrace.suites import OrgPublicKey
 
 __all__ = [
     "DEFAULT_ORG_POLICY_ID",
+    "ORG_PURPOSE",
     "init_policy",
     "new_policy",
     "sign_policy",
@@ -53,6 +57,13 @@ log = logging.getLogger(__name__)
 #: The id of a new organisation policy unless one is given: not the built-in
 #: default's, so a consent record never names the default for another text.
 DEFAULT_ORG_POLICY_ID = "org-policy"
+#: The purpose of a new organisation policy unless one is given: the built-in
+#: policy's says that nothing leaves the computer, which is not so here.
+ORG_PURPOSE = (
+    "Record how work is done at this computer (keys, mouse, focused application) "
+    "to train AI models on real workflows. Only the categories you consent to are "
+    "recorded; you can pause, review, delete and withdraw at any time."
+)
 
 
 def sign_policy(policy: Policy, key: Ed25519PrivateKey) -> SignedPolicy:
@@ -84,6 +95,7 @@ def new_policy(
     hold_days_min: int | None = None,
     hold_days_max: int | None = None,
     keep_uploaded_days: int | None = None,
+    notice: Notice | None = None,
 ) -> Policy:
     """The default policy with this organisation's collector, key and choices.
 
@@ -96,8 +108,9 @@ def new_policy(
     """
     data: dict[str, Any] = DEFAULT_POLICY.as_dict()
     data.update(id=policy_id, version=version, collector=collector, org_key=org_key.as_json())
-    if purpose is not None:
-        data["purpose"] = purpose
+    data["purpose"] = ORG_PURPOSE if purpose is None else purpose
+    if notice is not None:
+        data["notice"] = notice.as_dict()
     if categories is not None:
         chosen = set(categories)
         for needs, base in DEPENDS_ON.items():
@@ -127,24 +140,36 @@ def _write_public(out: Path, raw: bytes) -> None:
     os.chmod(out, 0o644)  # public: every device gets a copy
 
 
-def init_policy(keys_dir: Path, collector: str, out: Path, **options: Any) -> SignedPolicy:
+def init_policy(
+    keys_dir: Path, collector: str, out: Path, *, notice: Notice | None, **options: Any
+) -> SignedPolicy:
     """Create and sign a new policy for the keys in `keys_dir`; write it to `out`.
 
-    `options` are those of `new_policy`.
+    `notice` is what people are told before agreeing (`policy_info.read_info`
+    reads it from the officer's file); `options` are those of `new_policy`.
 
     Raises:
-        UsageError: `out` exists already (an edited policy is not overwritten:
-            sign it with `sign_policy_file`), or an option is not valid.
+        UsageError: `notice` is None (people could not know who is
+            responsible or why), `out` exists already (an edited policy is not
+            overwritten: sign it with `sign_policy_file`), or an option is not
+            valid.
         KeyStorageError: the keys cannot be loaded.
         DiskFull: no room for the file.
     """
+    if notice is None:
+        raise UsageError(
+            f"a policy must tell people who is responsible and why: {', '.join(REQUIRED)} "
+            "are missing; write them in a TOML file and pass --info FILE "
+            "(docs/policy-format.md shows one)"
+        )
     if out.exists():
         raise UsageError(
             f"{out} exists already; edit it and sign it with 'cleartrace org policy sign', "
             "or choose another --out"
         )
     keys = load_private(keys_dir)
-    signed = sign_policy(new_policy(keys.bundle_public, collector, **options), keys.signing_private)
+    policy = new_policy(keys.bundle_public, collector, notice=notice, **options)
+    signed = sign_policy(policy, keys.signing_private)
     _write_public(out, signed.raw)
     return signed
 
@@ -171,7 +196,8 @@ def sign_policy_file(keys_dir: Path, src: Path, out: Path) -> SignedPolicy:
 
     Raises:
         UsageError: `src` is unreadable or not a valid policy (the message
-            names the field), or its `org_key` is not this key set's bundle key.
+            names the field), has no notice (as `init_policy`), or its
+            `org_key` is not this key set's bundle key.
         KeyStorageError: the keys cannot be loaded.
         DiskFull: no room for the file.
     """
@@ -183,6 +209,11 @@ def sign_policy_file(keys_dir: Path, src: Path, out: Path) -> SignedPolicy:
         policy = Policy.from_dict(obj)
     except UsageError as exc:
         raise UsageError(f"{src}: {exc}") from None
+    if policy.notice is None:
+        raise UsageError(
+            f"{src}: the policy has no 'notice': people must know the {', '.join(REQUIRED)} "
+            "before they agree; add it (docs/policy-format.md)"
+        )
     keys = load_private(keys_dir)
     if policy.org_key is not None and policy.org_key != keys.bundle_public:
         raise UsageError(

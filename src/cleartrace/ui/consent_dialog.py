@@ -1,6 +1,9 @@
 """The first question ClearTrace asks: what may be recorded, category by category.
 
-It appears before any hook exists. Nothing is preselected, and every answer
+It appears before any hook exists, and first says what a person must know
+before agreeing (`consent.notice_text.facts`: under an organisation, who is
+responsible, why, who receives the data, where and for how long; under the
+built-in policy, that nothing leaves the computer). Nothing is preselected, and every answer
 is a ledger record: agreeing gives the ticked categories and refuses the rest,
 "Refuse all" refuses every one. The dialog closes only once the service has
 written the answer; an error stays in the dialog, in words.
@@ -9,9 +12,10 @@ written the answer; an error stays in the dialog, in words.
 from __future__ import annotations
 
 from collections.abc import Callable
+from html import escape
 from typing import Literal
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -24,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from cleartrace.categories import DEPENDS_ON, Category
+from cleartrace.consent.notice_text import facts
 from cleartrace.consent.policy import Policy
 from cleartrace.consent.state import ConsentStatus
 from cleartrace.service import Service
@@ -78,7 +83,7 @@ class ConsentDialog(BusyDialog):
         self._loaded = False
         self.outcome: Outcome | None = None
         self.setWindowTitle("ClearTrace: what may be recorded?")
-        self.setMinimumWidth(600)
+        self.setMinimumWidth(680)
 
         layout = QVBoxLayout(self)
         heading = QLabel(
@@ -88,6 +93,12 @@ class ConsentDialog(BusyDialog):
         layout.addWidget(heading)
         self._purpose = label("policy_purpose", "Loading your organisation's policy…")
         layout.addWidget(self._purpose)
+        # One label per fact ("notice_<key>"), filled once the policy is loaded. Each
+        # is a wrapped label in this layout (not a form): its height then follows
+        # its width when the dialog is sized, so no fact is ever cut off.
+        self._notice = QVBoxLayout()
+        self._notice.setSpacing(2)
+        layout.addLayout(self._notice)
         self._policy = label("policy_id", "")
         self._policy.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self._policy)
@@ -130,6 +141,12 @@ class ConsentDialog(BusyDialog):
         self._loading, self._loaded = False, True
         self._asked = asked
         self._purpose.setText(policy.purpose)
+        for fact in facts(policy):
+            # The organisation's words are text, never markup of their own.
+            shown = label(f"notice_{fact.key}", f"<b>{escape(fact.label)}:</b> {escape(fact.text)}")
+            shown.setTextFormat(Qt.TextFormat.RichText)
+            shown.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            self._notice.addWidget(shown)
         self._policy.setText(
             f"Policy '{policy.id}', version {policy.version} (sha256 {policy.sha256[:12]}…)"
         )
@@ -139,6 +156,19 @@ class ConsentDialog(BusyDialog):
             self._show_error("You have already consented to everything this policy asks for.")
         self._update_buttons()
         self.adjustSize()  # it was sized before the categories existed
+        # The new labels are shown on the next turn of the event loop; only then
+        # do their wrapped heights count, and a window is not grown by them itself.
+        QTimer.singleShot(0, self, self._fit)
+
+    def _fit(self) -> None:
+        """Grow to the height the wrapped texts need at this width: nothing cut off."""
+        layout = self.layout()
+        if layout is None:  # built in __init__; None only while being destroyed
+            return
+        layout.activate()
+        needed = layout.totalHeightForWidth(self.width())
+        if needed > self.height():
+            self.resize(self.width(), needed)
 
     def _on_load_failed(self, message: str) -> None:
         self._loading = False

@@ -23,8 +23,12 @@ from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QApplication, QWidget
 
 from cleartrace.categories import Category
+from cleartrace.consent.notice import Notice
+from cleartrace.consent.signed_policy import install_policy
 from cleartrace.events import Kind, RawEvent, keysym_of_char
 from cleartrace.home import Home
+from cleartrace.org.keys import generate
+from cleartrace.org.policy_signing import new_policy, sign_policy
 from cleartrace.paths import Paths
 from cleartrace.service import Service
 from cleartrace.ui import icons
@@ -110,6 +114,33 @@ def _shoot(out: Path, make: Callable[[], QWidget], runner: Runner, name: str) ->
     widget.deleteLater()
 
 
+#: An example organisation's notice, as an officer writes it for `org policy init --info`.
+EXAMPLE_NOTICE = Notice(
+    controller_name="Example GmbH",
+    controller_contact="privacy@example.com, Musterweg 1, 10115 Berlin",
+    purposes=("Train models of office workflows",),
+    dpo="dpo@example.com",
+    legal_basis="Consent, GDPR Art. 6(1)(a); you may withdraw it at any time",
+    recipients=("Example GmbH research team", "Example Cloud (hosting, processor)"),
+    processing_location="Germany (EU)",
+    retention="24 months after upload, then deleted",
+    no_performance_evaluation=True,
+    works_agreement="Betriebsvereinbarung KI-Daten 2026/03",
+)
+
+
+def _org_consent_dialog(out: Path, tmp: Path) -> None:
+    """The consent dialog under an organisation's signed policy, in a home of its own."""
+    org = generate(tmp / "org-keys", "x25519")
+    (tmp / "org-run").mkdir(mode=0o700)
+    paths = Paths(tmp / "org-home", tmp / "org-run")
+    policy = new_policy(org.bundle_public, "https://ct.example.org", notice=EXAMPLE_NOTICE)
+    install_policy(paths, sign_policy(policy, org.signing_private))
+    runner = Runner(Service(paths))
+    _shoot(out, lambda: ConsentDialog(runner), runner, "consent-dialog-org")
+    runner.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     out = Path(args[0] if args else "docs/screenshots")
@@ -129,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         assert tray.window is not None
         _save(tray.window, out, "status-off")
         _shoot(out, lambda: ConsentDialog(runner), runner, "consent-dialog")
+        _org_consent_dialog(out, Path(tmp))
         # Recording, with a demo session to review.
         runner.call(lambda s: s.give(list(Category)))
         _wait(runner)

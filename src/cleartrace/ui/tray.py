@@ -24,10 +24,10 @@ from PySide6.QtGui import QAction, QCursor
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon, QTextBrowser, QWidget
 
 from cleartrace.actions.recording import ended_by_timer
-from cleartrace.consent.policy import Policy
 from cleartrace.service import Service
 from cleartrace.status import RecorderState, Status
 from cleartrace.ui import icons
+from cleartrace.ui.privacy import privacy_markdown
 from cleartrace.ui.runner import Runner
 from cleartrace.ui.status_window import StatusWindow
 from cleartrace.ui.tray_text import ACTIONS, describe, enabled_actions, sessions_phrase
@@ -38,14 +38,6 @@ __all__ = ["ACTIONS", "Tray", "describe", "enabled_actions"]
 log = logging.getLogger(__name__)
 
 _MESSAGE_MS = 10_000
-
-
-def _privacy_text(policy: Policy) -> tuple[str, bool]:
-    """PRIVACY.md (True: Markdown), or the policy's purpose when the file is absent."""
-    path = icons.find_file("PRIVACY.md")
-    if path is not None:
-        return path.read_text(encoding="utf-8"), True
-    return f"Policy '{policy.id}', version {policy.version}\n\n{policy.purpose}", False
 
 
 class Tray(QObject):
@@ -299,21 +291,17 @@ class Tray(QObject):
         self._runner.call(lambda s: s.toggle(), done, self._failed, owner=self)
 
     def _open_privacy(self) -> None:
-        def show(result: tuple[str, bool]) -> None:
+        def show(text: str) -> None:
             if self._privacy is None:
                 self._privacy = QTextBrowser()
                 self._privacy.setObjectName("privacyPolicy")
                 self._privacy.setWindowTitle("ClearTrace: privacy policy")
                 self._privacy.setOpenExternalLinks(True)
                 self._privacy.resize(720, 640)
-            text, markdown = result
-            if markdown:
-                self._privacy.setMarkdown(text)
-            else:
-                self._privacy.setPlainText(text)
+            self._privacy.setMarkdown(text)
             _bring_forward(self._privacy)
 
-        self._runner.call(lambda s: _privacy_text(s.policy), show, self._failed, owner=self)
+        self._runner.call(lambda s: privacy_markdown(s.policy), show, self._failed, owner=self)
 
     def bring_forward(self) -> None:
         """A second start asked for ClearTrace: show the window, or in the tray
