@@ -83,6 +83,14 @@ def test_shows_the_policy_and_one_unticked_box_per_category(
     assert service.snapshot().hooks == ()
 
 
+def test_no_sentence_is_said_twice(dialog: ConsentDialog) -> None:
+    texts = [label.text() for label in dialog.findChildren(QLabel) if label.text()]
+    sentences = [s.strip() for text in texts for s in text.split(".") if len(s.strip()) > 20]
+    assert len(sentences) == len(set(sentences))
+    said = " ".join(texts).lower()
+    assert said.count("withdraw at any time") == 1
+
+
 def test_with_nothing_selected_it_cannot_agree(
     qtbot: QtBot, dialog: ConsentDialog, service: Service, settle: Callable[[], None]
 ) -> None:

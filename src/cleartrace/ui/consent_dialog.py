@@ -104,8 +104,8 @@ class ConsentDialog(BusyDialog):
         layout.addWidget(self._policy)
         choose = label(
             "choose",
-            "Tick what may be recorded. Nothing is ticked for you. You can pause, review, "
-            "delete and withdraw at any time, and withdrawing is as easy as agreeing.",
+            "Tick what may be recorded. Nothing is ticked for you, and withdrawing "
+            "later is as easy as agreeing now.",
         )
         layout.addWidget(choose)
         self._categories = QVBoxLayout()
