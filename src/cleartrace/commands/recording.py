@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections.abc import Iterable
 from types import FrameType
 
 from cleartrace.actions import consent, recording, settings
@@ -71,11 +72,25 @@ def consent_change(args: Args) -> None:
                     file=sys.stderr,
                 )
             granted = consent.current(home.ledger, done.policy).granted()
-        else:
-            act = consent.give if args.action == "give" else consent.refuse
-            granted = act(home, cats).granted()
-    names = ", ".join(sorted(c.value for c in granted)) or "none"
-    print(f"consent now given for: {names}", file=sys.stderr)
+            # What went first, then what stays: the person checks both at a glance.
+            print(
+                f"consent withdrawn for: {_names(done.withdrawn)}; "
+                f"still given for: {_names(granted)}",
+                file=sys.stderr,
+            )
+            return
+        act = consent.give if args.action == "give" else consent.refuse
+        granted = act(home, cats).granted()
+    if args.action == "refuse":
+        print(
+            f"consent refused for: {_names(cats)}; given for: {_names(granted)}", file=sys.stderr
+        )
+        return
+    print(f"consent now given for: {_names(granted)}", file=sys.stderr)
+
+
+def _names(categories: Iterable[Category]) -> str:
+    return ", ".join(sorted(c.value for c in categories)) or "none"
 
 
 # -- recording ------------------------------------------------------------------
