@@ -49,7 +49,8 @@ def test_forget_says_what_it_did_to_approved_sessions(
     said(capsys, "sessions", "approve", approved)
     line = said(capsys, "forget", "--last", "15m")
     assert "19 events removed for good" in line
-    assert "1 approved" in line and "1 pending" in line
+    assert "1 approved" in line
+    assert "1 pending" in line
     assert "approve me" not in line
 
 
@@ -100,7 +101,7 @@ def test_status_shows_the_device_fingerprint_audit_verify_expects(
         device = home.ledger.device
     finally:
         home.close()
-    code, out, _ = run(capsys, "status", "--json")
+    _code, out, _ = run(capsys, "status", "--json")
     assert json_of(out)["device"] == device
     assert f"device:       {device}" in run(capsys, "status")[1]
     export = tmp_path / "ledger.jsonl"
@@ -126,7 +127,8 @@ def test_a_bare_number_is_refused_with_an_example(
 ) -> None:
     code, _, err = run(capsys, *args)
     assert code == 2
-    assert "15 needs a unit" in err and "15m" in err
+    assert "15 needs a unit" in err
+    assert "15m" in err
 
 
 @pytest.mark.parametrize("args", [("pause", "--for", "-5m"), ("forget", "--last", "-5m")])
@@ -172,7 +174,9 @@ def test_org_devices_prints_full_hashes_and_ends_quietly_in_a_pipe(tmp_path: Pat
     first = listing.stdout.splitlines()[1]
     assert re.search(r"\b0:[0-9a-f]{64}$", first), first
     for flags in ([], ["--json"]):
-        reader = subprocess.Popen(["head", "-c", "10"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        reader = subprocess.Popen(
+            ["head", "-c", "10"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
         done = subprocess.run(
             [*CLI, "org", "devices", "--data", str(tmp_path), *flags],
             stdout=reader.stdin,

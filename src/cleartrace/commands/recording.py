@@ -82,9 +82,7 @@ def consent_change(args: Args) -> None:
         act = consent.give if args.action == "give" else consent.refuse
         granted = act(home, cats).granted()
     if args.action == "refuse":
-        print(
-            f"consent refused for: {_names(cats)}; given for: {_names(granted)}", file=sys.stderr
-        )
+        print(f"consent refused for: {_names(cats)}; given for: {_names(granted)}", file=sys.stderr)
         return
     print(f"consent now given for: {_names(granted)}", file=sys.stderr)
 

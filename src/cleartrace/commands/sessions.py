@@ -236,8 +236,20 @@ def sessions_review(args: Args) -> None:
 
 
 def forget(args: Args) -> None:
-    removed = recording.forget(Paths.from_env(), parse_duration(args.last))
-    print(f"forgot the last {args.last}: {removed} events removed for good", file=sys.stderr)
+    done = recording.forget(Paths.from_env(), parse_duration(args.last))
+    touched = ", ".join(f"{n} {state}" for state, n in sorted(done.sessions.items()))
+    after = {
+        SessionState.APPROVED: "approved sessions upload what remains of them",
+        SessionState.UPLOADED: "the organisation drops the removed events of uploaded "
+        "sessions when it next ingests your ledger",
+    }
+    notes = "; ".join(text for state, text in after.items() if done.sessions.get(state))
+    print(
+        f"forgot the last {args.last}: {done.events} events removed for good"
+        + (f" from sessions {touched}" if touched else "")
+        + (f"; {notes}" if notes else ""),
+        file=sys.stderr,
+    )
 
 
 def export(args: Args) -> None:
