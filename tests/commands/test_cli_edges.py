@@ -69,7 +69,10 @@ def test_every_state_changing_command_says_one_line(
     other = typed_session(consented, "def")
     for args in [
         ("consent", "withdraw", "--category", "scroll"),
+        ("consent", "refuse", "--category", "scroll"),
         ("consent", "give", "--category", "scroll"),
+        ("exclude", "add", "Gimp"),
+        ("exclude", "remove", "gimp"),
         ("settings", "hold-days", "5"),
         ("settings", "hotkey", "Ctrl+Alt+Shift+P"),
         ("settings", "hotkey", "--none"),
@@ -77,6 +80,7 @@ def test_every_state_changing_command_says_one_line(
         ("sessions", "approve", sid),
         ("sessions", "delete", other),
         ("forget", "--last", "1m"),
+        ("keys", "rotate"),
     ]:
         said(capsys, *args)
 

@@ -136,6 +136,9 @@ def exclude_list(args: Args) -> None:
 
 
 def exclude_change(args: Args) -> None:
-    change = settings.exclude if args.action == "add" else settings.include
+    adding = args.action == "add"
+    change = settings.exclude if adding else settings.include
     with open_home(create=True) as home:
-        change(home, args.app)
+        app = change(home, args.app)
+    said = "no longer recorded while it has focus" if adding else "recorded again (if consented)"
+    print(f"{app} is {said}", file=sys.stderr)
