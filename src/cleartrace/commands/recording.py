@@ -34,6 +34,7 @@ def status(args: Args) -> None:
         else "key storage:  not set up (nothing recorded yet)"
     )
     print(f"home:         {snap.home}")
+    print(f"device:       {snap.device or 'no key yet (made when you first give consent)'}")
     granted = [c for c, s in snap.consent.items() if s == "given"]
     print(f"consent:      {', '.join(granted) if granted else 'none given'}")
     print(f"hooks:        {', '.join(snap.hooks) if snap.hooks else 'none installed'}")
