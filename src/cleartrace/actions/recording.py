@@ -42,13 +42,27 @@ _TIMER_SLACK = timedelta(seconds=3)
 
 
 def check_can_record(paths: Paths, env: Mapping[str, str] | None = None) -> None:
-    """What `cleartrace record` needs before it opens anything.
+    """What `cleartrace record` needs before it opens anything (and before it
+    says it records): no other recorder, consent, a display.
 
     Raises:
+        RecorderError: a recorder (the tray, another `record`) answers on this
+            home's control socket.
         NoConsent: no category has consent under the policy in force.
         PolicyRefused: the installed policy does not verify.
         DisplayUnavailable: no X display to record from (the message says why).
     """
+    try:
+        reply = request(paths.socket, "status", timeout=2.0)
+    except RecorderError:
+        pass  # none, or a socket left by one that crashed: the runtime takes it over
+    else:
+        pid = reply.get("status", {}).get("pid") if isinstance(reply.get("status"), dict) else None
+        raise RecorderError(
+            f"a recorder is already running for this home{f' (pid {pid})' if pid else ''}: "
+            "the tray app or another 'cleartrace record'; quit it first, or use "
+            "'cleartrace pause' and 'cleartrace status' with it"
+        )
     policy = active_policy(paths)
     if not consent_from_records(read_ledger(paths), policy).granted():
         raise NoConsent(
