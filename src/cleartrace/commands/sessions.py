@@ -36,8 +36,7 @@ def _session_row(info: SessionInfo, auto_approve_ns: int | None) -> dict[str, An
 
 
 def sessions_list(args: Args) -> None:
-    with open_home() as home:
-        rows = [_session_row(s, due) for s, due in sessions.list_sessions(home)]
+    rows = [_session_row(s, due) for s, due in sessions.list_at(Paths.from_env())]
     if args.json:
         emit_json(rows)
         return
