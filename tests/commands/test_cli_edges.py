@@ -178,17 +178,10 @@ def test_org_devices_prints_full_hashes_and_ends_quietly_in_a_pipe(tmp_path: Pat
     first = listing.stdout.splitlines()[1]
     assert re.search(r"\b0:[0-9a-f]{64}$", first), first
     for flags in ([], ["--json"]):
-        reader = subprocess.Popen(
-            ["head", "-c", "10"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
-        )
+        # `cleartrace org devices | head -c 10`: the reader leaves after 10 bytes.
+        shell = f"{' '.join(CLI)} org devices --data {tmp_path} {' '.join(flags)} | head -c 10"
         done = subprocess.run(
-            [*CLI, "org", "devices", "--data", str(tmp_path), *flags],
-            stdout=reader.stdin,
-            stderr=subprocess.PIPE,
-            text=True,
-            check=False,
+            ["bash", "-o", "pipefail", "-c", shell], capture_output=True, text=True, check=False
         )
-        assert reader.stdin is not None
-        reader.stdin.close()
-        reader.communicate()
         assert done.stderr == ""
+        assert len(done.stdout) == 10
