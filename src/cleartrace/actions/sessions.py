@@ -27,12 +27,12 @@ from cleartrace.store.reading import SessionInfo
 from cleartrace.store.redaction import Redaction
 
 __all__ = [
-    "list_at",
     "SessionReview",
     "approve",
     "delete",
     "export",
     "hold",
+    "list_at",
     "list_sessions",
     "redact",
     "review",
