@@ -85,6 +85,14 @@ def test_every_state_changing_command_says_one_line(
         said(capsys, *args)
 
 
+def test_exporting_an_empty_ledger_says_so(
+    private_home: Paths, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    Home.open(private_home, create=True).close()  # a home, with no record yet
+    out = tmp_path / "ledger.jsonl"
+    assert str(out) in said(capsys, "ledger", "export", "--out", str(out))
+
+
 def test_withdrawal_says_what_was_withdrawn_and_what_remains(
     consented: Paths, capsys: pytest.CaptureFixture[str]
 ) -> None:
