@@ -239,8 +239,8 @@ def forget(args: Args) -> None:
     touched = ", ".join(f"{n} {state}" for state, n in sorted(done.sessions.items()))
     after = {
         SessionState.APPROVED: "approved sessions upload what remains of them",
-        SessionState.UPLOADED: "the organisation drops the removed events of uploaded "
-        "sessions when it next ingests your ledger",
+        SessionState.UPLOADED: "the organisation drops them from uploaded sessions "
+        "once the ledger's record of it reaches it with the next upload",
     }
     notes = "; ".join(text for state, text in after.items() if done.sessions.get(state))
     print(
