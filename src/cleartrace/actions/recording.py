@@ -57,7 +57,8 @@ def check_can_record(paths: Paths, env: Mapping[str, str] | None = None) -> None
     except RecorderError:
         pass  # none, or a socket left by one that crashed: the runtime takes it over
     else:
-        pid = reply.get("status", {}).get("pid") if isinstance(reply.get("status"), dict) else None
+        status = reply.get("status")
+        pid = status.get("pid") if isinstance(status, dict) else None
         raise RecorderError(
             f"a recorder is already running for this home{f' (pid {pid})' if pid else ''}: "
             "the tray app or another 'cleartrace record'; quit it first, or use "

@@ -240,7 +240,7 @@ def forget(args: Args) -> None:
     after = {
         SessionState.APPROVED: "approved sessions upload what remains of them",
         SessionState.UPLOADED: "the organisation drops them from uploaded sessions "
-        "once the ledger's record of it reaches it with the next upload",
+        "when this removal's ledger record reaches it with the next upload",
     }
     notes = "; ".join(text for state, text in after.items() if done.sessions.get(state))
     print(
