@@ -15,9 +15,11 @@ SYS_PKGS := python3 python3-venv python3-dev gcc linux-libc-dev \
 	libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 \
 	libxcb-randr0 libxcb-render-util0 libxcb-shape0
 
-.PHONY: run test lint fmt bench screenshots sysdeps venv clean
+.PHONY: run test lint fmt bench screenshots sysdeps venv venv-run clean
 
-run: sysdeps venv
+# Runtime dependencies only: a person who wants to use ClearTrace gets no test tools.
+run: sysdeps venv-run
+	@echo "starting ClearTrace (it says where its icon is once it runs; quit from its menu)" >&2
 	$(VENV)/bin/cleartrace
 
 test: sysdeps venv lint
@@ -55,14 +57,26 @@ sysdeps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
-venv: $(VENV)/.installed
+# Two stamps, either order on a fresh machine: `make run` installs the runtime
+# dependencies (.installed-run), `make test` and the other targets the dev
+# extra on top (.installed-dev, which also stands for the runtime ones, so a
+# `make run` after `make test` installs nothing). Both follow pyproject.toml.
+venv: $(VENV)/.installed-dev
 
-$(VENV)/.installed: pyproject.toml
+venv-run: $(VENV)/.installed-run
+
+$(VENV)/bin/python:
 	@command -v $(PYTHON) >/dev/null || $(MAKE) sysdeps
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+
+$(VENV)/.installed-run: pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install -q -e .
 	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@ $(VENV)/.installed-run
 
 clean:
 	rm -rf $(VENV) build dist .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -26,7 +27,17 @@ __all__ = ["build_parser", "main"]
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that reports usage errors in one line with exit code 2."""
+    """argparse that reports usage errors in one line with exit code 2.
+
+    A value such as ``-5m`` is taken as a value, not as an unknown option, so
+    ``pause --for -5m`` reaches the duration parser, which says a duration
+    cannot be negative, instead of argparse's "expected one argument". No
+    option of ClearTrace starts with a dash and a digit.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-\d")
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"cleartrace: {message} (see '{self.prog} --help')\n")
@@ -139,7 +150,11 @@ def build_parser(tray: TrayLauncher = _no_tray) -> argparse.ArgumentParser:
         _categories(_add(csub, action, text, commands.consent_change))
 
     p = _add(sub, "record", "record in the foreground until Ctrl+C / SIGTERM", commands.record)
-    p.add_argument("--duration", metavar="S", help="stop after this long (e.g. 90, 15m, 1h)")
+    p.add_argument(
+        "--duration",
+        metavar="S",
+        help="stop after this long (e.g. 90s, 15m, 1h; the unit is required)",
+    )
 
     p = _add(sub, "pause", "pause the running recorder (all hooks removed)", commands.pause)
     p.add_argument(

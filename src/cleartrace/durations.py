@@ -14,21 +14,32 @@ _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def parse_duration(text: str) -> float:
-    """Seconds in `text`; a bare number means seconds.
+    """Seconds in `text`, which names its unit (``90s``, ``15m``, ``1h30m``).
+
+    A bare number is refused rather than read as seconds: ``pause --for 15``
+    most likely meant minutes, and a pause or a forgetting 60 times too short
+    is a surprise the person does not see.
 
     Raises:
-        UsageError: the text is not a positive duration.
+        UsageError: the text is not a positive duration with a unit.
     """
     text = text.strip().lower()
+    if text.startswith("-"):
+        raise UsageError(
+            f"a duration cannot be negative ('{text}'); write how long, like {text[1:] or '15m'}"
+        )
     try:
-        seconds = float(text)
+        float(text)
     except ValueError:
-        parts = _PART.findall(text)
-        if not parts or "".join(n + u for n, u in parts) != text:
-            raise UsageError(
-                f"'{text}' is not a duration; write it like 90s, 15m, 1h or 1h30m"
-            ) from None
-        seconds = sum(float(n) * _UNIT[u] for n, u in parts)
+        pass
+    else:
+        raise UsageError(
+            f"{text} needs a unit: write {text}s, {text}m or {text}h (seconds, minutes, hours)"
+        )
+    parts = _PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise UsageError(f"'{text}' is not a duration; write it like 90s, 15m, 1h or 1h30m")
+    seconds = sum(float(n) * _UNIT[u] for n, u in parts)
     if seconds <= 0:
         raise UsageError(f"'{text}' is not a positive duration")
     return seconds

@@ -9,6 +9,7 @@ from cleartrace.consent.exclusions import seal_plaintext_list
 from cleartrace.consent.ledger import Ledger
 from cleartrace.paths import Paths, ensure_private_dirs
 from cleartrace.store.db import connect
+from cleartrace.store.key_files import save_device_public
 from cleartrace.store.keys import Keys
 from cleartrace.store.rotation import open_keys
 from cleartrace.store.sessions import Store
@@ -38,6 +39,7 @@ class Home:
         """
         ensure_private_dirs(paths)
         keys = open_keys(paths, create=create)
+        save_device_public(paths, keys.device.public_key().public_bytes_raw())
         store = Store.open(paths, keys)
         try:
             ledger = Ledger(connect(paths.db), paths.db, keys.device)

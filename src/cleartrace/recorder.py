@@ -30,7 +30,7 @@ from cleartrace.errors import ClearTraceError, NoConsent, UsageError
 from cleartrace.events import CATEGORY_OF_KIND, Kind, RawEvent
 from cleartrace.formats import rfc3339
 from cleartrace.home import Home
-from cleartrace.review.redaction import forget_since
+from cleartrace.review.redaction import Forgotten, forget_since
 from cleartrace.status import RecorderState, RecorderStatus
 from cleartrace.store.sessions import SessionHandle
 
@@ -300,12 +300,12 @@ class Recorder:
 
     # -- forgetting ----------------------------------------------------------------
 
-    def forget(self, seconds: float) -> int:
+    def forget(self, seconds: float) -> Forgotten:
         """Remove everything recorded in the last `seconds`, this session included.
 
         The session is closed first (what is queued is flushed into it), the
         events are removed from every session, and recording goes on in a new
-        session. Returns how many events went.
+        session. Returns what went (counts only).
         """
         with self._lock:
             since = datetime.now(UTC) - timedelta(seconds=seconds)
@@ -315,7 +315,7 @@ class Recorder:
             finally:
                 self._counts.clear()
                 self._start_session()  # its writer starts with the context in force
-            return sum(r.count for r in done)
+            return done
 
     # -- status and control -----------------------------------------------------
 
@@ -368,7 +368,7 @@ class Recorder:
             seconds = req.get("seconds")
             if not isinstance(seconds, int | float) or seconds <= 0:
                 raise UsageError("forgetting needs a positive number of seconds")
-            return {"removed": self.forget(float(seconds))}
+            return self.forget(float(seconds)).as_json()
         if cmd == "reload":
             with self._lock:
                 self._on_tick()

@@ -146,8 +146,9 @@ class Service:
         return recording.toggle(self.snapshot().state, self.paths, self._runtime)
 
     def forget(self, seconds: float) -> int:
-        """Remove the last `seconds` from every session, the running one included."""
-        return recording.forget(self.paths, seconds, self._runtime, self.home())
+        """Remove the last `seconds` from every session, the running one included;
+        returns how many events went."""
+        return recording.forget(self.paths, seconds, self._runtime, self.home()).events
 
     # -- review ------------------------------------------------------------------------------
 

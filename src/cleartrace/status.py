@@ -121,6 +121,9 @@ class Status:
     recorder_error: str | None = None
     #: The collector this device uploads to; None: not enrolled, nothing leaves.
     collector: str | None = None
+    #: This device's fingerprint, the one `audit verify --expect-device` takes;
+    #: None before the home holds a key.
+    device: str | None = None
     # What follows is filled in where the home is open (the tray), else left
     # at its default: `cleartrace status` reads without the keys.
     #: Sessions waiting for review.
@@ -205,4 +208,5 @@ class Status:
             "hooks": list(self.hooks),
             "reason": self.reason,
             "collector": self.collector,
+            "device": self.device,
         }

@@ -96,7 +96,7 @@ def test_forget_without_a_recorder_removes_the_events_from_the_store(
     private_home: Paths, home: Home
 ) -> None:
     session = closed_session(home, n_keys=20)
-    assert recording.forget(private_home, 3600, home=home) == 41  # 40 keys and the focus
+    assert recording.forget(private_home, 3600, home=home).events == 41  # 40 keys and the focus
     assert home.store.read_events(session) == []
     kinds = [r["kind"] for r in home.ledger.records()]
     assert kinds[-1] == "session.redacted"
@@ -104,7 +104,7 @@ def test_forget_without_a_recorder_removes_the_events_from_the_store(
 
 def test_forget_without_a_recorder_opens_the_home_itself(private_home: Paths, home: Home) -> None:
     closed_session(home, n_keys=5)
-    assert recording.forget(private_home, 3600) == 11
+    assert recording.forget(private_home, 3600).events == 11
 
 
 def test_forget_asks_a_running_recorder_and_leaves_the_store_to_it(
@@ -112,7 +112,7 @@ def test_forget_asks_a_running_recorder_and_leaves_the_store_to_it(
 ) -> None:
     session = closed_session(home, n_keys=5)
     seen = recorder_socket(lambda req: {"removed": 7})
-    assert recording.forget(private_home, 900, home=home) == 7
+    assert recording.forget(private_home, 900, home=home).events == 7
     assert [(r["cmd"], r["seconds"]) for r in seen] == [("forget", 900)]
     assert len(home.store.read_events(session)) == 11
 

@@ -61,7 +61,7 @@ def test_typed_text_and_mouse_activity_come_back_from_the_store(
 
 
 def test_nothing_is_recorded_without_consent(private_home: Paths, xserver: Any) -> None:
-    done = ct("record", "--duration", "1", check=False)
+    done = ct("record", "--duration", "1s", check=False)
     assert done.returncode == 2
     assert "consent give" in done.stderr
     assert "Traceback" not in done.stderr
@@ -242,7 +242,7 @@ def test_status_json_lists_installed_hooks(
 def test_record_refuses_a_missing_display(monkeypatch: pytest.MonkeyPatch) -> None:
     ct("consent", "give", "--category", "keys")
     monkeypatch.delenv("DISPLAY", raising=False)
-    done = ct("record", "--duration", "1", check=False)
+    done = ct("record", "--duration", "1s", check=False)
     assert done.returncode == 2
     assert "display" in done.stderr.lower()
     snap = json.loads(ct("status", "--json").stdout)
@@ -252,6 +252,6 @@ def test_record_refuses_a_missing_display(monkeypatch: pytest.MonkeyPatch) -> No
 def test_record_refuses_wayland(monkeypatch: pytest.MonkeyPatch, xserver: Any) -> None:
     ct("consent", "give", "--category", "keys")
     monkeypatch.setenv("WAYLAND_DISPLAY", "wayland-0")
-    done = ct("record", "--duration", "1", check=False)
+    done = ct("record", "--duration", "1s", check=False)
     assert done.returncode == 2
     assert "wayland" in done.stderr.lower()

@@ -19,10 +19,10 @@ from cleartrace.capture.display import check_display
 from cleartrace.consent.signed_policy import active_policy
 from cleartrace.consent.state import consent_from_records
 from cleartrace.control import request
-from cleartrace.errors import NoConsent, RecorderNotRunning
+from cleartrace.errors import NoConsent, RecorderError, RecorderNotRunning
 from cleartrace.home import Home
 from cleartrace.paths import Paths
-from cleartrace.review.redaction import forget_since
+from cleartrace.review.redaction import Forgotten, forget_since
 from cleartrace.runtime import Runtime
 from cleartrace.status import RecorderState, Status
 
@@ -42,13 +42,28 @@ _TIMER_SLACK = timedelta(seconds=3)
 
 
 def check_can_record(paths: Paths, env: Mapping[str, str] | None = None) -> None:
-    """What `cleartrace record` needs before it opens anything.
+    """What `cleartrace record` needs before it opens anything (and before it
+    says it records): no other recorder, consent, a display.
 
     Raises:
+        RecorderError: a recorder (the tray, another `record`) answers on this
+            home's control socket.
         NoConsent: no category has consent under the policy in force.
         PolicyRefused: the installed policy does not verify.
         DisplayUnavailable: no X display to record from (the message says why).
     """
+    try:
+        reply = request(paths.socket, "status", timeout=2.0)
+    except RecorderError:
+        pass  # none, or a socket left by one that crashed: the runtime takes it over
+    else:
+        status = reply.get("status")
+        pid = status.get("pid") if isinstance(status, dict) else None
+        raise RecorderError(
+            f"a recorder is already running for this home{f' (pid {pid})' if pid else ''}: "
+            "the tray app or another 'cleartrace record'; quit it first, or use "
+            "'cleartrace pause' and 'cleartrace status' with it"
+        )
     policy = active_policy(paths)
     if not consent_from_records(read_ledger(paths), policy).granted():
         raise NoConsent(
@@ -151,9 +166,9 @@ def ended_by_timer(previous: Status, now: Status, clock: datetime | None = None)
 
 def forget(
     paths: Paths, seconds: float, runtime: Runtime | None = None, home: Home | None = None
-) -> int:
+) -> Forgotten:
     """Remove the last `seconds` from every session, the running one included;
-    returns how many events went.
+    returns how many events went, and from how many sessions of each state.
 
     A running recorder does it (it closes its session first, forgets, and goes
     on in a new one): this runtime's, else one answering on the socket. With
@@ -166,14 +181,20 @@ def forget(
         return runtime.running().forget(seconds)
     try:
         reply = request(paths.socket, "forget", timeout=120.0, seconds=seconds)
-        return int(reply["removed"])
     except RecorderNotRunning:
         pass
+    else:
+        try:
+            return Forgotten.from_json(reply)
+        except (KeyError, TypeError, ValueError):
+            raise RecorderError(
+                f"the recorder sent an unreadable reply on {paths.socket}"
+            ) from None
     since = datetime.now(UTC) - timedelta(seconds=seconds)
     if home is not None:
-        return sum(r.count for r in forget_since(home.store, home.ledger, since))
+        return forget_since(home.store, home.ledger, since)
     opened = Home.open(paths, create=False)
     try:
-        return sum(r.count for r in forget_since(opened.store, opened.ledger, since))
+        return forget_since(opened.store, opened.ledger, since)
     finally:
         opened.close()

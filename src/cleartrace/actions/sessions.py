@@ -15,6 +15,7 @@ from cleartrace.consent.removal import remove_session
 from cleartrace.consent.signed_policy import active_policy
 from cleartrace.events import Event
 from cleartrace.home import Home
+from cleartrace.paths import Paths
 from cleartrace.preferences import hold_days
 from cleartrace.review import approval, redaction
 from cleartrace.review.activity import MinuteActivity, activity_per_minute
@@ -22,6 +23,7 @@ from cleartrace.review.cuts import removal_offsets
 from cleartrace.review.export import export_all
 from cleartrace.review.pii import Finding, detect
 from cleartrace.review.text import Stream, reconstruct
+from cleartrace.store.keys import describe_keystore
 from cleartrace.store.reading import SessionInfo
 from cleartrace.store.redaction import Redaction
 
@@ -31,6 +33,7 @@ __all__ = [
     "delete",
     "export",
     "hold",
+    "list_at",
     "list_sessions",
     "redact",
     "review",
@@ -212,3 +215,22 @@ def export(home: Home, out: Path) -> int:
     """Write every session, the ledger and the consent, unencrypted, to `out`;
     returns how many sessions."""
     return export_all(home.store, home.ledger, active_policy(home.paths), out)
+
+
+def list_at(paths: Paths) -> list[tuple[SessionInfo, int | None]]:
+    """`list_sessions` of the home at `paths`; none on a home not set up yet.
+
+    A person's first `cleartrace sessions list` is an empty list, not an
+    error, and it creates no key: without a key marker and a store there is
+    nothing recorded to list.
+
+    Raises:
+        KeyStorageError, StoreError: a home that is set up but cannot be opened.
+    """
+    if describe_keystore(paths) is None and not paths.db.exists():
+        return []
+    home = Home.open(paths, create=False)
+    try:
+        return list_sessions(home)
+    finally:
+        home.close()

@@ -25,6 +25,7 @@ from cleartrace.runtime import Runtime
 from cleartrace.status import RecorderState, RecorderStatus, Status, UploadStatus
 from cleartrace.store import ledger_rows
 from cleartrace.store.db import connect
+from cleartrace.store.key_files import read_device_public
 from cleartrace.store.keys import describe_keystore
 from cleartrace.store.reading import SessionInfo, count_sessions
 from cleartrace.store.session_state import SessionState
@@ -95,6 +96,7 @@ def collect(
         recorder=recorder,
         recorder_error=error,
         collector=None if enrolment is None else enrolment.collector,
+        device=read_device_public(paths) or (None if enrolment is None else enrolment.device),
     )
     if home is None or policy is None:
         return status

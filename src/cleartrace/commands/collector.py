@@ -106,12 +106,11 @@ def org_devices(args: Args) -> int:
     if not devices:
         print("no device is enrolled; give one a token from 'cleartrace org token'")
         return 0
-    print(f"{'DEVICE':<24} {'SUBJECT':<32} {'ENROLLED':<24} {'HEAD':>6}  HASH")
+    # Whole values, never cut: an officer copies the device into
+    # `audit verify --expect-device` and the head into `--head SEQ:HASH`.
+    print(f"{'DEVICE':<71} {'SUBJECT':<32} {'ENROLLED':<24} HEAD (SEQ:HASH)")
     for d in devices:
-        print(
-            f"{d.device[:23] + '…':<24} {d.subject:<32} {d.enrolled_at:<24} "
-            f"{d.head.seq:>6}  {d.head.hash[:16]}…"
-        )
+        print(f"{d.device:<71} {d.subject:<32} {d.enrolled_at:<24} {d.head.seq}:{d.head.hash}")
     return 0
 
 

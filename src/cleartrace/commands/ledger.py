@@ -30,6 +30,8 @@ def ledger_export(args: Args) -> None:
         head = home.ledger.head()
     if head:
         print(f"exported {head[0]} records to {out}; head {head[0]}:{head[1]}", file=sys.stderr)
+    else:
+        print(f"exported an empty ledger to {out} (nothing was recorded yet)", file=sys.stderr)
 
 
 def audit_verify(args: Args) -> None:

@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import textwrap
+from collections.abc import Iterable
 from types import FrameType
 
 from cleartrace.actions import consent, recording, settings
@@ -35,6 +36,7 @@ def status(args: Args) -> None:
         else "key storage:  not set up (nothing recorded yet)"
     )
     print(f"home:         {snap.home}")
+    print(f"device:       {snap.device or 'no key yet (made when you first give consent)'}")
     granted = [c for c, s in snap.consent.items() if s == "given"]
     print(f"consent:      {', '.join(granted) if granted else 'none given'}")
     print(f"hooks:        {', '.join(snap.hooks) if snap.hooks else 'none installed'}")
@@ -81,11 +83,23 @@ def consent_change(args: Args) -> None:
                     file=sys.stderr,
                 )
             granted = consent.current(home.ledger, done.policy).granted()
-        else:
-            act = consent.give if args.action == "give" else consent.refuse
-            granted = act(home, cats).granted()
-    names = ", ".join(sorted(c.value for c in granted)) or "none"
-    print(f"consent now given for: {names}", file=sys.stderr)
+            # What went first, then what stays: the person checks both at a glance.
+            print(
+                f"consent withdrawn for: {_names(done.withdrawn)}; "
+                f"still given for: {_names(granted)}",
+                file=sys.stderr,
+            )
+            return
+        act = consent.give if args.action == "give" else consent.refuse
+        granted = act(home, cats).granted()
+    if args.action == "refuse":
+        print(f"consent refused for: {_names(cats)}; given for: {_names(granted)}", file=sys.stderr)
+        return
+    print(f"consent now given for: {_names(granted)}", file=sys.stderr)
+
+
+def _names(categories: Iterable[Category]) -> str:
+    return ", ".join(sorted(c.value for c in categories)) or "none"
 
 
 # -- recording ------------------------------------------------------------------
@@ -133,6 +147,9 @@ def exclude_list(args: Args) -> None:
 
 
 def exclude_change(args: Args) -> None:
-    change = settings.exclude if args.action == "add" else settings.include
+    adding = args.action == "add"
+    change = settings.exclude if adding else settings.include
     with open_home(create=True) as home:
-        change(home, args.app)
+        app = change(home, args.app)
+    said = "no longer recorded while it has focus" if adding else "recorded again (if consented)"
+    print(f"{app} is {said}", file=sys.stderr)

@@ -36,8 +36,7 @@ def _session_row(info: SessionInfo, auto_approve_ns: int | None) -> dict[str, An
 
 
 def sessions_list(args: Args) -> None:
-    with open_home() as home:
-        rows = [_session_row(s, due) for s, due in sessions.list_sessions(home)]
+    rows = [_session_row(s, due) for s, due in sessions.list_at(Paths.from_env())]
     if args.json:
         emit_json(rows)
         return
@@ -236,8 +235,20 @@ def sessions_review(args: Args) -> None:
 
 
 def forget(args: Args) -> None:
-    removed = recording.forget(Paths.from_env(), parse_duration(args.last))
-    print(f"forgot the last {args.last}: {removed} events removed for good", file=sys.stderr)
+    done = recording.forget(Paths.from_env(), parse_duration(args.last))
+    touched = ", ".join(f"{n} {state}" for state, n in sorted(done.sessions.items()))
+    after = {
+        SessionState.APPROVED: "approved sessions upload what remains of them",
+        SessionState.UPLOADED: "the organisation drops them from uploaded sessions "
+        "when this removal's ledger record reaches it with the next upload",
+    }
+    notes = "; ".join(text for state, text in after.items() if done.sessions.get(state))
+    print(
+        f"forgot the last {args.last}: {done.events} events removed for good"
+        + (f" from sessions {touched}" if touched else "")
+        + (f"; {notes}" if notes else ""),
+        file=sys.stderr,
+    )
 
 
 def export(args: Args) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,6 +28,7 @@ from cleartrace.store.session_state import SessionState
 from cleartrace.store.sessions import Store
 
 __all__ = [
+    "Forgotten",
     "Selection",
     "apply",
     "by_match",
@@ -192,11 +194,36 @@ def apply(store: Store, ledger: Ledger, selection: Selection) -> Redaction:
     )
 
 
-def forget_since(store: Store, ledger: Ledger, since: datetime) -> list[Redaction]:
+@dataclass(frozen=True)
+class Forgotten:
+    """What forgetting removed: events, and how many sessions of each state
+    lost some. Counts only: the person learns that an approved or uploaded
+    session was touched (what it means for it), never what went."""
+
+    events: int = 0
+    #: Sessions that lost events, per their state (pending, approved, held, uploaded).
+    sessions: dict[str, int] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, object]:
+        # "removed" stays the total, as recorders of earlier versions sent it.
+        return {"removed": self.events, "sessions": dict(self.sessions)}
+
+    @classmethod
+    def from_json(cls, reply: dict[str, object]) -> Forgotten:
+        """A recorder's reply; one of an earlier version has no per-state counts."""
+        raw = reply.get("sessions")
+        counts = raw if isinstance(raw, dict) else {}
+        removed = reply["removed"]
+        if not isinstance(removed, int):
+            raise ValueError("'removed' is not a count")
+        return cls(removed, {str(k): int(v) for k, v in counts.items()})
+
+
+def forget_since(store: Store, ledger: Ledger, since: datetime) -> Forgotten:
     """Remove every event stamped at or after `since`, in every closed session."""
     since_ns = int(since.timestamp() * 1e9)
     far = int((datetime.now(UTC) + timedelta(days=1)).timestamp() * 1e9)
-    done = []
+    events, states = 0, Counter[str]()
     for info in store.list_sessions():
         if info.state == SessionState.RECORDING or (
             info.ended_ns is not None and info.ended_ns < since_ns
@@ -206,5 +233,6 @@ def forget_since(store: Store, ledger: Ledger, since: datetime) -> list[Redactio
         if positions:
             redaction = store.redact(info.id, positions, method="forget", record=_record(ledger))
             if redaction.count:
-                done.append(redaction)
-    return done
+                events += redaction.count
+                states[str(info.state)] += 1
+    return Forgotten(events, dict(states))

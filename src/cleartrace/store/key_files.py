@@ -6,9 +6,17 @@ import os
 from pathlib import Path
 
 from cleartrace.errors import KeyStorageError
+from cleartrace.formats import key_fingerprint
 from cleartrace.paths import Paths, private_file, read_private_file
 
-__all__ = ["fsync_dir", "key_file", "read_key_file", "write_atomic"]
+__all__ = [
+    "fsync_dir",
+    "key_file",
+    "read_device_public",
+    "read_key_file",
+    "save_device_public",
+    "write_atomic",
+]
 
 
 def key_file(paths: Paths, name: str) -> Path:
@@ -56,3 +64,34 @@ def write_atomic(path: Path, raw: bytes) -> None:
         raise KeyStorageError(
             f"cannot write {path}: {exc.strerror}; check that {path.parent} is yours and writable"
         ) from exc
+
+
+def _device_public_file(paths: Paths) -> Path:
+    return paths.home / "device.pub"
+
+
+def save_device_public(paths: Paths, raw: bytes) -> None:
+    """Keep the device's public key (32 raw bytes, no secret) beside the store,
+    so `cleartrace status` names the device fingerprint without opening a key.
+
+    Raises:
+        KeyStorageError: the file could not be written.
+    """
+    path = _device_public_file(paths)
+    try:
+        if read_private_file(path, "device public key", 32) == raw:
+            return
+    except KeyStorageError:
+        pass  # a damaged copy is replaced by the key's own
+    write_atomic(path, raw)
+
+
+def read_device_public(paths: Paths) -> str | None:
+    """The device fingerprint (``sha256:...``) from the saved public key; None
+    before a home was first opened, or when the file is unreadable (the next
+    opening of the home writes it again)."""
+    try:
+        raw = read_private_file(_device_public_file(paths), "device public key", 32)
+    except KeyStorageError:
+        return None
+    return None if raw is None or len(raw) != 32 else key_fingerprint(raw)

@@ -218,6 +218,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     runner.call(lambda s: s.start_uploads())
     tray.start()
     log.info("tray started (%s)", "system tray" if tray.tray_icon else "status window")
+    # Started from a terminal (`make run`), a person otherwise sees nothing happen.
+    where = (
+        "its icon is in the system tray (your panel's notification area); click it for the menu"
+        if tray.tray_icon
+        else "no system tray here, so its status window stands in for the icon"
+    )
+    print(f"ClearTrace is running: {where}", file=sys.stderr, flush=True)
     try:
         app.exec()
     finally:

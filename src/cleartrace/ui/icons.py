@@ -7,8 +7,10 @@ colours. `find_file()` looks for them, and for PRIVACY.md, in:
 
 1. the source checkout this module runs from (`src/cleartrace/ui/` → the
    repository root), which is also where an editable install finds them;
-2. `<sys.prefix>/share/cleartrace/`, where a package installs them
-   (`share/cleartrace/resources/icons/*.svg`, `share/cleartrace/PRIVACY.md`).
+2. `<sys.prefix>/share/cleartrace/`, where the wheel's data files install them
+   (`share/cleartrace/resources/icons/*.svg`, `share/cleartrace/PRIVACY.md`;
+   pyproject.toml's `data-files`), or the same under the user base
+   (`~/.local/share/cleartrace/`) after `pip install --user`.
 
 Where neither has an icon (a wheel installed without its data files), the
 desktop theme's icon of the same meaning is used, and failing that Qt's own
@@ -17,7 +19,9 @@ standard icon, so the tray never shows an empty square.
 
 from __future__ import annotations
 
+import os
 import sys
+import sysconfig
 from pathlib import Path
 
 from PySide6.QtGui import QIcon
@@ -53,7 +57,14 @@ _cache: dict[str, QIcon] = {}
 
 
 def _roots() -> list[Path]:
-    return [Path(__file__).resolve().parents[3], Path(sys.prefix) / "share" / "cleartrace"]
+    # The checkout, then where pip puts the wheel's data files: under the
+    # environment's prefix, or under the user base for `pip install --user`.
+    user = sysconfig.get_path("data", f"{os.name}_user")
+    return [
+        Path(__file__).resolve().parents[3],
+        Path(sys.prefix) / "share" / "cleartrace",
+        Path(user) / "share" / "cleartrace",
+    ]
 
 
 def find_file(relative: str) -> Path | None:

@@ -89,8 +89,11 @@ class BackgroundUploader:
                     else f"the upload failed ({type(exc).__name__}); it is tried again later"
                 )
                 wait = rng.uniform(0, min(self._interval, 5.0 * 2**failures))
+                # The tooltip's own words (a ClearTraceError names the object and
+                # the fix, e.g. the TLS hint, never content): a headless recorder's
+                # log is where its person looks.
                 log.warning(
-                    "background upload failed (%s); next try in %.0f s", type(exc).__name__, wait
+                    "background upload failed: %s; next try in %.0f s", self.last_error, wait
                 )
             finally:
                 if self._on_busy is not None:

@@ -1,0 +1,43 @@
+"""A built wheel carries what the app finds beside it: the state icons,
+PRIVACY.md and the desktop entry (not only a source checkout has them)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_wheel_ships_the_icons_privacy_notice_and_desktop_entry(tmp_path: Path) -> None:
+    # A copy of the tracked files, so the build leaves nothing in the checkout.
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
+    ).stdout.split(b"\0")
+    src = tmp_path / "src"
+    for name in filter(None, (n.decode() for n in tracked)):
+        if (ROOT / name).is_file():
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, src / name)
+    out = tmp_path / "out"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", str(src), "-w", str(out)],
+        capture_output=True,
+        check=True,
+        timeout=300,
+    )
+    (wheel,) = out.glob("cleartrace-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    data = next(n.split("/")[0] for n in names if n.split("/")[0].endswith(".data"))
+    share = f"{data}/data/share"
+    icons = sorted(p.name for p in (ROOT / "resources" / "icons").glob("*.svg"))
+    assert icons
+    for icon in icons:
+        assert f"{share}/cleartrace/resources/icons/{icon}" in names
+    assert f"{share}/cleartrace/PRIVACY.md" in names
+    assert f"{share}/applications/cleartrace.desktop" in names
+    # The paths are where ui/icons.find_file looks under sys.prefix.
+    assert "cleartrace/ui/icons.py" in names
