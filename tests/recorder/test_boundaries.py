@@ -82,6 +82,14 @@ def test_end_current_closes_the_session_being_recorded_for_review(
     xdo("type", "--delay", "20", "first")
     rec.wait_stored("keys", 2 * len("first"), what="the keys stored")
     running = status(rec.paths)["session"]
+    listed = ct("sessions", "list").stdout
+    assert "being recorded" in listed
+    assert "sessions end-current" in listed
+    for act in ("approve", "delete"):
+        refused = ct("sessions", act, running, check=False)
+        assert refused.returncode == 2
+        assert "still being recorded" in refused.stderr
+        assert "cleartrace sessions end-current" in refused.stderr
     done = ct("sessions", "end-current")
     assert running[:12] in done.stdout + done.stderr
     (ended,) = sessions()

@@ -49,6 +49,11 @@ def sessions_list(args: Args) -> None:
             f" (approves itself {r['auto_approve']})" if r["state"] == SessionState.PENDING else ""
         )
         print(f"{r['id'][:12]}  {r['start']}  {r['end']}  {r['state']:<9} {counts}{due}")
+        if r["state"] == SessionState.RECORDING:
+            print(
+                "    being recorded: it can be reviewed, approved or deleted once it ends; "
+                "'cleartrace sessions end-current' ends it now"
+            )
 
 
 def _text_rows(home: Home, info: SessionInfo, *, pii: bool) -> list[dict[str, Any]]:
@@ -151,6 +156,19 @@ def sessions_show(args: Args) -> None:
                 f"{row['minute']:<18}{row['keys']:>6}{row['moves']:>7}"
                 f"{row['clicks']:>7}{row['scrolls']:>8}{shade}"
             )
+
+
+def sessions_end_current(args: Args) -> None:
+    ended = recording.end_session(Paths.from_env())
+    if ended is None:
+        print("no session is being recorded: the next input begins one", file=sys.stderr)
+        return
+    print(ended)
+    print(
+        f"session {ended[:12]} ended and waits for your review "
+        f"('cleartrace sessions show {ended[:12]}'); the next input begins a new session",
+        file=sys.stderr,
+    )
 
 
 def sessions_delete(args: Args) -> None:
