@@ -145,6 +145,10 @@ class Service:
         """Pause a recording or resume a pause; returns the new state."""
         return recording.toggle(self.snapshot().state, self.paths, self._runtime)
 
+    def end_session(self) -> str | None:
+        """End the session being recorded (here or by `cleartrace record`)."""
+        return recording.end_session(self.paths, self._runtime)
+
     def forget(self, seconds: float) -> int:
         """Remove the last `seconds` from every session, the running one included."""
         return recording.forget(self.paths, seconds, self._runtime, self.home())
