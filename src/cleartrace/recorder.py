@@ -24,9 +24,10 @@ from operator import itemgetter
 
 from cleartrace.capture.base import Backend, Sink
 from cleartrace.capture.pipeline import Writer
-from cleartrace.capture.timeline import UNKNOWN, FocusedWindow, FocusState, FocusTimeline
+from cleartrace.capture.timeline import FocusedWindow, FocusState, FocusTimeline
 from cleartrace.categories import Category
 from cleartrace.consent.exclusions import Exclusions, PersonalExclusions, load_exclusions
+from cleartrace.consent.judging import judge_window
 from cleartrace.consent.signed_policy import active_policy
 from cleartrace.consent.state import consent_from_records
 from cleartrace.errors import ClearTraceError, NoConsent, UsageError
@@ -92,6 +93,7 @@ class Recorder:
         # empty (the next session's start), and withdrawals for its writer.
         self._anchor: tuple[int, int] | None = None
         self._held_back: list[tuple[frozenset[int], int]] = []
+        self._locked = False  # the screen was locked at the last tick
 
     # -- life ---------------------------------------------------------------
 
@@ -163,7 +165,7 @@ class Recorder:
             self._keyboard = False
             self._mouse_flags = None
             self._focus_titles = None
-            if self._session is None and not self._sink.queue.empty():
+            if self._session is None and not self._locked and not self._sink.queue.empty():
                 self._start_session(self._anchor)  # input came since the last session
         self._close_session()
 
@@ -244,22 +246,8 @@ class Recorder:
             self._writer.withdraw(kinds, time.monotonic_ns())
 
     def _judge(self, window: FocusedWindow | None) -> FocusState:
-        """What the recorder makes of a focused window (on the focus thread).
-
-        None (the window vanished before it could be read) is unknown, and
-        unknown is treated as excluded. The window is excluded when its class
-        or instance, or those of a window it is transient for or of its client
-        leader, name an excluded application.
-        """
-        if window is None:
-            return UNKNOWN
-        if any(self._exclusions.is_excluded(cls, instance) for cls, instance in window.names):
-            return FocusState(True, None)
-        active = self._active()
-        if Category.APP_FOCUS not in active:
-            return FocusState(False, None)
-        title = window.title if Category.WINDOW_TITLES in active else None
-        return FocusState(False, (window.app, title))
+        """What the recorder makes of a focused window (on the focus thread)."""
+        return judge_window(window, self._exclusions, self._active())
 
     # -- periodic work ----------------------------------------------------------
 
@@ -283,9 +271,15 @@ class Recorder:
 
     def _bound(self) -> None:
         """End the session at a boundary; between sessions, begin the next
-        once input waits on the queue."""
-        now = time.monotonic()
-        if self._session is None:
+        once input waits on the queue. While the screen is locked, and as it
+        is unlocked, what waits was typed at the lock screen: it goes."""
+        now, locked = time.monotonic(), self._backend.screen_locked()
+        if locked or self._locked:
+            self._close_session()
+            if dropped := self._sink.drop():
+                log.info("%d input events at the lock screen were not kept", dropped)
+            self._locked, self._anchor = locked, (time.time_ns(), time.monotonic_ns())
+        elif self._session is None:
             if self._sink.queue.empty():
                 self._anchor = (time.time_ns(), time.monotonic_ns())
             else:
@@ -389,6 +383,7 @@ class Recorder:
                 granted=tuple(sorted(c.value for c in self._granted)),
                 session=None if self._session is None else self._session.id,
                 excluded_now=excluded,
+                screen_locked=self._locked,
                 application=None if excluded else app,
                 counts=category_counts(self._counts),
             )

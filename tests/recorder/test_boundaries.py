@@ -8,6 +8,8 @@ import json
 from collections.abc import Callable
 
 import pytest
+from Xlib import X
+from Xlib.display import Display
 
 from cleartrace.preferences import TESTING_IDLE_S, TESTING_SESSION_S
 from tests.support.cli import ct
@@ -102,3 +104,34 @@ def test_end_current_closes_the_session_being_recorded_for_review(
     xdo("type", "--delay", "20", "second")
     wait_for(lambda: _texts() == ["first", "second"], what="the next session")
     rec.stop()
+
+
+def _screen_saver(active: bool) -> None:
+    """Turn the X screen saver on or off, as a screen locker does."""
+    shown = Display()
+    try:
+        shown.force_screen_saver(X.ScreenSaverActive if active else X.ScreenSaverReset)
+        shown.sync()
+    finally:
+        shown.close()
+
+
+def test_a_locked_screen_ends_the_session_and_nothing_typed_while_locked_is_kept(
+    start_recorder: Callable[[], Recording],
+    xdo: Callable[..., str],
+    typing_window: str,
+) -> None:
+    ct("consent", "give", "--category", "keys")
+    rec = start_recorder()
+    xdo("type", "--delay", "20", "before")
+    rec.wait_stored("keys", 2 * len("before"), what="the keys stored")
+    _screen_saver(True)
+    wait_for(lambda: status(rec.paths)["screen_locked"], what="the lock seen")
+    assert status(rec.paths)["session"] is None
+    xdo("type", "--delay", "20", "unlockpassword")  # what a lock screen is typed
+    _screen_saver(False)
+    wait_for(lambda: not status(rec.paths)["screen_locked"], what="the unlock seen")
+    xdo("type", "--delay", "20", "after")
+    wait_for(lambda: _texts() == ["before", "after"], what="the text after the lock")
+    rec.stop()
+    assert _texts() == ["before", "after"]
