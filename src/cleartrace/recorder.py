@@ -7,9 +7,9 @@ paused, has no listener installed at all. Consent given or withdrawn from
 another process reaches a running recorder through the ledger, which it polls
 every `tick` seconds (and at once when the CLI pokes it over the socket).
 
-A session ends when it has run its length (the next begins at once), after a
-spell without input or when the person ends it (the next input begins the
-next). The hooks stay: events between sessions wait on the sink's queue.
+A session ends when it has run its length, after a spell without input, when
+the screen locks or when the person ends it; the next input begins the next.
+The hooks stay: events between sessions wait on the sink's queue.
 """
 
 from __future__ import annotations
@@ -284,11 +284,11 @@ class Recorder:
                 self._anchor = (time.time_ns(), time.monotonic_ns())
             else:
                 self._start_session(self._anchor)
-        elif now - self._last_input >= self._bounds.idle_s:
-            self._close_session()  # the next input begins the next
-        elif now - self._began >= self._bounds.session_s:
-            self._close_session()
-            self._start_session()
+        elif (
+            now - self._last_input >= self._bounds.idle_s
+            or now - self._began >= self._bounds.session_s
+        ):
+            self._close_session()  # the next input begins the next: no empty session
 
     def end_session(self) -> str | None:
         """End the session being recorded now, so that it can be reviewed; the

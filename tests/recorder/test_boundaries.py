@@ -53,6 +53,24 @@ def test_text_typed_across_session_boundaries_is_kept_once_in_order(
     assert {s["state"] for s in listed} == {"pending"}
 
 
+def test_a_session_that_has_run_its_length_waits_for_input_before_the_next(
+    start_recorder: Callable[[], Recording],
+    xdo: Callable[..., str],
+    typing_window: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(TESTING_SESSION_S, "2")
+    ct("consent", "give", "--category", "keys")
+    rec = start_recorder()
+    xdo("type", "--delay", "20", "one")
+    wait_for(lambda: _texts() == ["one"], what="the first session")
+    wait_for(lambda: status(rec.paths)["session"] is None, what="its end")
+    xdo("type", "--delay", "20", "two")
+    wait_for(lambda: _texts() == ["one", "two"], what="the next session, and no empty one")
+    rec.stop()
+    assert _texts() == ["one", "two"]
+
+
 def test_after_a_spell_without_input_the_next_input_starts_a_new_session(
     start_recorder: Callable[[], Recording],
     xdo: Callable[..., str],
