@@ -136,6 +136,7 @@ class Recorder:
         wall_ns, mono_ns = anchor or (time.time_ns(), time.monotonic_ns())
         session = self._home.store.begin_session(wall_ns, mono_ns)
         self._session, self._anchor = session, None
+        self._bounds = boundaries(self._home.paths)  # a new length applies from here
         self._began = self._last_input = time.monotonic()
         self._home.ledger.append("session.started", session=session.id)
         writer = Writer(

@@ -196,6 +196,12 @@ class Service:
     def set_hold_days(self, days: int) -> None:
         settings.set_hold_days(self.paths, days)
 
+    def session_minutes(self) -> int:
+        return settings.current(self.paths).session_minutes
+
+    def set_session_minutes(self, minutes: int) -> None:
+        settings.set_session_minutes(self.paths, minutes)
+
     def pause_hotkey(self) -> str:
         """The pause hotkey chosen ("" for none)."""
         return settings.pause_hotkey(self.paths)

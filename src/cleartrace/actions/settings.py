@@ -98,7 +98,7 @@ def set_hold_days(paths: Paths, days: int) -> None:
 
 
 def set_session_minutes(paths: Paths, minutes: int) -> None:
-    """Choose how long a session runs; a running recorder takes it up when restarted.
+    """Choose how long a session runs; a running recorder applies it from its next session.
 
     Raises:
         UsageError: outside the bounds, or the file cannot be written.

@@ -50,7 +50,7 @@ def settings_session_minutes(args: Args) -> None:
     actions.set_session_minutes(Paths.from_env(), args.minutes)
     print(
         f"a session now ends after {args.minutes} minutes and the next begins "
-        "(a running recorder takes it up when restarted)",
+        "(a running recorder from its next session on)",
         file=sys.stderr,
     )
 
