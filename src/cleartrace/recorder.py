@@ -166,9 +166,13 @@ class Recorder:
             self._keyboard = False
             self._mouse_flags = None
             self._focus_titles = None
-            if self._session is None and not self._locked and not self._sink.queue.empty():
-                self._start_session(self._anchor)  # input came since the last session
+            self._catch_up()
         self._close_session()
+
+    def _catch_up(self) -> None:
+        """Between sessions, begin the session input that waits belongs to."""
+        if self._session is None and not self._locked and not self._sink.queue.empty():
+            self._start_session(self._anchor)
 
     def _close_session(self) -> None:
         """Flush what is queued, then close and compact the session (its counts go)."""
@@ -283,8 +287,7 @@ class Recorder:
         elif self._session is None:
             if self._sink.queue.empty():
                 self._anchor = (time.time_ns(), time.monotonic_ns())
-            else:
-                self._start_session(self._anchor)
+            self._catch_up()
         elif (
             now - self._last_input >= self._bounds.idle_s
             or now - self._began >= self._bounds.session_s
@@ -353,6 +356,7 @@ class Recorder:
         """
         with self._lock:
             since = datetime.now(UTC) - timedelta(seconds=seconds)
+            self._catch_up()  # what waits is forgotten too
             recording = self._session is not None
             self._close_session()
             try:
