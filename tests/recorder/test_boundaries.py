@@ -105,6 +105,9 @@ def test_end_current_closes_the_session_being_recorded_for_review(
     listed = ct("sessions", "list").stdout
     assert "being recorded" in listed
     assert "sessions end-current" in listed
+    shown = ct("sessions", "show", running).stdout
+    assert "being recorded" in shown
+    assert "sessions end-current" in shown
     for act in ("approve", "delete"):
         refused = ct("sessions", act, running, check=False)
         assert refused.returncode == 2

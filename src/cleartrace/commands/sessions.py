@@ -22,6 +22,12 @@ from cleartrace.review.redaction import Selection
 from cleartrace.store.reading import SessionInfo
 from cleartrace.store.session_state import SessionState
 
+#: Why the session being recorded cannot be reviewed yet, and how to end it.
+_LIVE = (
+    "being recorded: it can be reviewed, approved or deleted once it ends; "
+    "'cleartrace sessions end-current' ends it now"
+)
+
 
 def _session_row(info: SessionInfo, auto_approve_ns: int | None) -> dict[str, Any]:
     return {
@@ -50,10 +56,7 @@ def sessions_list(args: Args) -> None:
         )
         print(f"{r['id'][:12]}  {r['start']}  {r['end']}  {r['state']:<9} {counts}{due}")
         if r["state"] == SessionState.RECORDING:
-            print(
-                "    being recorded: it can be reviewed, approved or deleted once it ends; "
-                "'cleartrace sessions end-current' ends it now"
-            )
+            print(f"    {_LIVE}")
 
 
 def _text_rows(home: Home, info: SessionInfo, *, pii: bool) -> list[dict[str, Any]]:
@@ -141,6 +144,8 @@ def sessions_show(args: Args) -> None:
         print(f"{key + ':':<14}{out[key]}")
     if out["state"] == SessionState.PENDING:
         print(f"{'approves:':<14}{out['auto_approve']} unless held")
+    if out["state"] == SessionState.RECORDING:
+        print(f"{'':<14}{_LIVE}")
     print(f"{'counts:':<14}{json.dumps(out['counts'], sort_keys=True)}")
     print(f"{'applications:':<14}{', '.join(out['applications']) or '-'}")
     for r in out["redactions"]:
