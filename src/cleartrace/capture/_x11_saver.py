@@ -16,6 +16,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from cleartrace.capture.display import check_display
+
 __all__ = ["ScreenSaver"]
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,7 @@ class ScreenSaver:
             if self._display is None:
                 from Xlib.display import Display
 
+                check_display()  # python-xlib leaks the socket of a failed connection
                 display = Display()
                 if not display.has_extension("MIT-SCREEN-SAVER"):
                     display.close()
@@ -49,6 +52,9 @@ class ScreenSaver:
             return int(info.state) in (_ON, _CYCLE)
         except Exception as exc:  # the display went away: not known, so not locked
             log.warning("cannot ask the screen saver's state: %s", type(exc).__name__)
+            # A connection that broke is opened again once; one that cannot be
+            # opened is not tried again (and not logged on every tick).
+            self._usable = self._display is not None
             self.close()
             return False
 
