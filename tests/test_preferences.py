@@ -1,4 +1,5 @@
-"""Preferences: the hold period within the policy's bounds, through the CLI too."""
+"""Preferences: the hold period within the policy's bounds and the session
+length within its bounds, through the CLI too."""
 
 from __future__ import annotations
 
@@ -11,7 +12,16 @@ from cleartrace.cli import main
 from cleartrace.consent.policy import DEFAULT_POLICY
 from cleartrace.errors import UsageError
 from cleartrace.paths import Paths
-from cleartrace.preferences import hold_days, save_hold_days, settings_file
+from cleartrace.preferences import (
+    TESTING_IDLE_S,
+    TESTING_SESSION_S,
+    boundaries,
+    hold_days,
+    save_hold_days,
+    save_session_minutes,
+    session_minutes,
+    settings_file,
+)
 
 
 def test_the_policy_period_until_the_person_chooses(private_home: Paths) -> None:
@@ -41,5 +51,44 @@ def test_the_cli_shows_and_sets_it(private_home: Paths, capsys: pytest.CaptureFi
     capsys.readouterr()
     assert main(["settings", "show", "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
-    assert shown == {"hold_days": 0, "hold_days_bounds": [0, 14], "pause_hotkey": "Ctrl+Alt+F9"}
+    assert shown == {
+        "hold_days": 0,
+        "hold_days_bounds": [0, 14],
+        "pause_hotkey": "Ctrl+Alt+F9",
+        "session_minutes": 60,
+        "session_minutes_bounds": [15, 240],
+    }
     assert main(["settings", "hotkey", "q"]) == 2  # a bare key would pause on every "q"
+
+
+def test_a_session_runs_an_hour_until_the_person_chooses(private_home: Paths) -> None:
+    assert session_minutes(private_home) == 60
+    assert boundaries(private_home, {}).session_s == 3600
+    assert boundaries(private_home, {}).idle_s == 300
+    save_session_minutes(private_home, 15)
+    assert boundaries(private_home, {}).session_s == 15 * 60
+
+
+@pytest.mark.parametrize("minutes", [14, 241])
+def test_a_session_length_outside_the_bounds_is_refused(private_home: Paths, minutes: int) -> None:
+    with pytest.raises(UsageError, match="from 15 to 240 minutes"):
+        save_session_minutes(private_home, minutes)
+    assert not settings_file(private_home).exists()
+
+
+def test_only_the_testing_variables_shorten_the_boundaries(private_home: Paths) -> None:
+    env = {TESTING_SESSION_S: "2.5", TESTING_IDLE_S: "1"}
+    assert boundaries(private_home, env).session_s == 2.5
+    assert boundaries(private_home, env).idle_s == 1
+    assert boundaries(private_home, {TESTING_SESSION_S: "-1"}).session_s == 3600
+
+
+def test_the_cli_sets_the_session_length(
+    private_home: Paths, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["settings", "session-minutes", "600"]) == 2
+    assert "from 15 to 240 minutes" in capsys.readouterr().err
+    assert main(["settings", "session-minutes", "30"]) == 0
+    assert "30 minutes" in capsys.readouterr().err
+    assert main(["settings", "show"]) == 0
+    assert "session length: 30 minutes (you may choose 15 to 240)" in capsys.readouterr().out

@@ -179,7 +179,10 @@ def build_parser(tray: TrayLauncher = _no_tray) -> argparse.ArgumentParser:
         )
 
     sessions = _add(
-        sub, "sessions", "list, show, redact, approve, hold or delete recorded sessions", None
+        sub,
+        "sessions",
+        "list, show, redact, approve, hold or delete recorded sessions; end the current one",
+        None,
     )
     ssub = sessions.add_subparsers(
         dest="action", metavar="ACTION", required=True, parser_class=_Parser
@@ -205,6 +208,12 @@ def build_parser(tray: TrayLauncher = _no_tray) -> argparse.ArgumentParser:
         ssub, "delete", "delete a session (its key is destroyed first)", commands.sessions_delete
     )
     _session_id(p)
+    _add(
+        ssub,
+        "end-current",
+        "end the session being recorded now, so it can be reviewed (recording goes on)",
+        commands.sessions_end_current,
+    )
 
     p = _add(sub, "forget", "remove the last minutes of recording for good", commands.forget)
     p.add_argument("--last", required=True, metavar="DURATION", help="how far back, e.g. 15m, 1h")

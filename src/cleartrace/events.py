@@ -24,6 +24,7 @@ characters as 0x01000000 + code point, special keys (BackSpace 0xff08, Return
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import IntEnum
 from typing import NamedTuple
 
@@ -36,6 +37,7 @@ __all__ = [
     "FocusText",
     "Kind",
     "RawEvent",
+    "category_counts",
     "char_of_keysym",
     "keysym_of_char",
 ]
@@ -65,6 +67,18 @@ CATEGORY_OF_KIND: dict[Kind, Category | None] = {
     Kind.EXCLUDED_START: None,
     Kind.EXCLUDED_END: None,
 }
+
+
+def category_counts(by_kind: Mapping[int, int]) -> dict[str, int]:
+    """Counts per kind folded into counts per category name, as the status
+    reports them (the exclusion markers, of no category, as "excluded_markers")."""
+    counts: dict[str, int] = {}
+    for kind, n in by_kind.items():
+        category = CATEGORY_OF_KIND[Kind(kind)]
+        name = category.value if category else "excluded_markers"
+        counts[name] = counts.get(name, 0) + n
+    return counts
+
 
 #: How many of the integer fields a..d each kind carries (key: keysym; move:
 #: x, y; button: x, y, button; scroll: x, y, dx, dy); the rest are always 0,

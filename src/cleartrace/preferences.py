@@ -1,5 +1,7 @@
-"""A person's preferences (not acts, so not ledgered): the pause hotkey and
-the hold period, within the bounds the policy sets.
+"""A person's preferences (not acts, so not ledgered): the pause hotkey, the
+hold period within the bounds the policy sets, and how long a session runs
+before the recorder ends it and begins the next (so the day can be reviewed
+while recording goes on).
 
 They live in `settings.json` in the home (0600, written all or nothing).
 Qt-free: the tray's worker thread calls these with plain strings, and the
@@ -11,6 +13,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +25,21 @@ from cleartrace.paths import Paths, ensure_private_dirs, write_private
 
 __all__ = [
     "DEFAULT_PAUSE_HOTKEY",
+    "IDLE_MINUTES",
+    "SESSION_MINUTES",
+    "SESSION_MINUTES_MAX",
+    "SESSION_MINUTES_MIN",
+    "TESTING_IDLE_S",
+    "TESTING_SESSION_S",
+    "Boundaries",
+    "boundaries",
     "hold_days",
     "load_pause_hotkey",
     "pynput_hotkey",
     "save_hold_days",
     "save_pause_hotkey",
+    "save_session_minutes",
+    "session_minutes",
     "settings_file",
 ]
 
@@ -57,6 +72,32 @@ _NAMED_KEYS = {
     "PgUp": "<page_up>",
     "PgDown": "<page_down>",
 }
+
+
+#: A session ends after this many minutes by default, and the person may
+#: choose from the bounds below: short enough to review during the day, long
+#: enough that a session still shows a piece of work.
+SESSION_MINUTES = 60
+SESSION_MINUTES_MIN = 15
+SESSION_MINUTES_MAX = 240
+#: After this many minutes without input the session ends, and the next input
+#: begins a new one (rather than a long silence inside one session).
+IDLE_MINUTES = 5
+
+#: For tests only: seconds that replace the session length and the idle spell
+#: (a test cannot wait 15 minutes for a boundary). Never set them otherwise.
+TESTING_SESSION_S = "CLEARTRACE_TESTING_SESSION_S"
+TESTING_IDLE_S = "CLEARTRACE_TESTING_IDLE_S"
+
+
+@dataclass(frozen=True, slots=True)
+class Boundaries:
+    """When a running recorder ends its session, in seconds."""
+
+    #: The longest a session runs.
+    session_s: float
+    #: The longest spell without input inside a session.
+    idle_s: float
 
 
 def settings_file(paths: Paths) -> Path:
@@ -124,6 +165,52 @@ def save_hold_days(paths: Paths, days: int, policy: Policy) -> None:
             f"the policy '{policy.id}' lets you choose a hold period from {low} to {high} days"
         )
     _save(paths, hold_days=days)
+
+
+def session_minutes(paths: Paths) -> int:
+    """Minutes a session runs before the recorder begins the next: the
+    person's choice within the bounds, else `SESSION_MINUTES`."""
+    value = _read(paths).get("session_minutes")
+    if type(value) is int and SESSION_MINUTES_MIN <= value <= SESSION_MINUTES_MAX:
+        return value
+    return SESSION_MINUTES
+
+
+def save_session_minutes(paths: Paths, minutes: int) -> None:
+    """Choose how long a session runs, within the bounds.
+
+    Raises:
+        UsageError: outside the bounds, or the file cannot be written.
+        DiskFull: no room for the file.
+    """
+    if not SESSION_MINUTES_MIN <= minutes <= SESSION_MINUTES_MAX:
+        raise UsageError(
+            f"a session may run from {SESSION_MINUTES_MIN} to {SESSION_MINUTES_MAX} minutes; "
+            f"choose a number in that range, e.g. {SESSION_MINUTES}"
+        )
+    _save(paths, session_minutes=minutes)
+
+
+def _testing_seconds(env: Mapping[str, str], name: str) -> float | None:
+    text = env.get(name)
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if value > 0 else None
+
+
+def boundaries(paths: Paths, env: Mapping[str, str] | None = None) -> Boundaries:
+    """When the recorder of this home ends its sessions (read when it starts)."""
+    env = os.environ if env is None else env
+    session_s = _testing_seconds(env, TESTING_SESSION_S)
+    idle_s = _testing_seconds(env, TESTING_IDLE_S)
+    return Boundaries(
+        session_s=60.0 * session_minutes(paths) if session_s is None else session_s,
+        idle_s=60.0 * IDLE_MINUTES if idle_s is None else idle_s,
+    )
 
 
 def save_pause_hotkey(paths: Paths, sequence: str) -> None:

@@ -1,11 +1,15 @@
 """The recorder: keeps the installed hooks equal to what consent and pause allow.
 
 It owns the session and the writer thread (the control socket that serves
-`handle` belongs to runtime.py, which runs the recorder). Hooks are
+it belongs to runtime.py, which runs the recorder). Hooks are
 reconciled, never filtered: a category without consent, or any category while
 paused, has no listener installed at all. Consent given or withdrawn from
 another process reaches a running recorder through the ledger, which it polls
 every `tick` seconds (and at once when the CLI pokes it over the socket).
+
+A session ends when it has run its length, after a spell without input, when
+the screen locks or when the person ends it; the next input begins the next.
+The hooks stay: events between sessions wait on the sink's queue.
 """
 
 from __future__ import annotations
@@ -17,19 +21,20 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from operator import itemgetter
-from typing import Any
 
 from cleartrace.capture.base import Backend, Sink
 from cleartrace.capture.pipeline import Writer
-from cleartrace.capture.timeline import UNKNOWN, FocusedWindow, FocusState, FocusTimeline
+from cleartrace.capture.timeline import FocusedWindow, FocusState, FocusTimeline
 from cleartrace.categories import Category
 from cleartrace.consent.exclusions import Exclusions, PersonalExclusions, load_exclusions
+from cleartrace.consent.judging import judge_window
 from cleartrace.consent.signed_policy import active_policy
 from cleartrace.consent.state import consent_from_records
 from cleartrace.errors import ClearTraceError, NoConsent, UsageError
-from cleartrace.events import CATEGORY_OF_KIND, Kind, RawEvent
+from cleartrace.events import CATEGORY_OF_KIND, Kind, RawEvent, category_counts
 from cleartrace.formats import rfc3339
 from cleartrace.home import Home
+from cleartrace.preferences import boundaries
 from cleartrace.review.redaction import Forgotten, forget_since
 from cleartrace.status import RecorderState, RecorderStatus
 from cleartrace.store.sessions import SessionHandle
@@ -37,6 +42,8 @@ from cleartrace.store.sessions import SessionHandle
 __all__ = ["Recorder"]
 
 log = logging.getLogger(__name__)
+
+_FOCUS = int(Kind.FOCUS)
 
 
 def _iso(ts: float) -> str:
@@ -80,6 +87,13 @@ class Recorder:
         self._counts: Counter[int] = Counter()
         self._session: SessionHandle | None = None
         self._writer: Writer | None = None
+        self._bounds = boundaries(home.paths)
+        self._began = self._last_input = 0.0  # monotonic s: the session's start, its last input
+        # Between sessions: (wall ns, monotonic ns) when the queue was last seen
+        # empty (the next session's start), and withdrawals for its writer.
+        self._anchor: tuple[int, int] | None = None
+        self._held_back: list[tuple[frozenset[int], int]] = []
+        self._locked = False  # the screen was locked at the last tick
 
     # -- life ---------------------------------------------------------------
 
@@ -118,9 +132,12 @@ class Recorder:
         """Ask `run()` to return; safe from signal handlers and other threads."""
         self._stop.set()
 
-    def _start_session(self) -> None:
-        session = self._home.store.begin_session(time.time_ns(), time.monotonic_ns())
-        self._session = session
+    def _start_session(self, anchor: tuple[int, int] | None = None) -> None:
+        wall_ns, mono_ns = anchor or (time.time_ns(), time.monotonic_ns())
+        session = self._home.store.begin_session(wall_ns, mono_ns)
+        self._session, self._anchor = session, None
+        self._bounds = boundaries(self._home.paths)  # a new length applies from here
+        self._began = self._last_input = time.monotonic()
         self._home.ledger.append("session.started", session=session.id)
         writer = Writer(
             self._sink.queue,
@@ -131,12 +148,17 @@ class Recorder:
             move_hz=self._policy.mouse_move_hz,
         )
         self._writer = writer
+        for kinds, until_ns in self._held_back:
+            writer.withdraw(kinds, until_ns)
+        self._held_back.clear()
         writer.start()
 
     def _write_batch(self, batch: list[RawEvent]) -> None:
         assert self._session is not None
         self._home.store.append_chunk(self._session, batch)
         self._counts.update(map(itemgetter(1), batch))
+        if any(ev[1] != _FOCUS for ev in batch):
+            self._last_input = time.monotonic()
 
     def _shutdown(self) -> None:
         with self._lock:
@@ -144,10 +166,16 @@ class Recorder:
             self._keyboard = False
             self._mouse_flags = None
             self._focus_titles = None
+            self._catch_up()
         self._close_session()
 
+    def _catch_up(self) -> None:
+        """Between sessions, begin the session input that waits belongs to."""
+        if self._session is None and not self._locked and not self._sink.queue.empty():
+            self._start_session(self._anchor)
+
     def _close_session(self) -> None:
-        """Flush what is queued, then close and compact the session."""
+        """Flush what is queued, then close and compact the session (its counts go)."""
         writer, session = self._writer, self._session
         if writer is None or session is None:
             return
@@ -156,6 +184,8 @@ class Recorder:
             writer.join(timeout=10)
         finally:
             self._writer = self._session = None
+            self._counts.clear()
+            self._anchor = (time.time_ns(), time.monotonic_ns())  # the next may begin here
             # Close what was stored even when the last flush failed (e.g. a full
             # disk); if this fails too, the next start recovers the session.
             ledger = self._home.ledger
@@ -210,30 +240,19 @@ class Recorder:
     def _withhold(self, gone: frozenset[Category]) -> None:
         """What the hooks of `gone` delivered but the writer has not written yet
         is never written: not after the pause or withdrawal is recorded."""
-        if not gone or self._writer is None:
+        if not gone:
             return
         if Category.WINDOW_TITLES in gone:  # a FOCUS event may carry a title
             gone |= {Category.APP_FOCUS}
         kinds = frozenset(int(k) for k, c in CATEGORY_OF_KIND.items() if c in gone)
-        self._writer.withdraw(kinds, time.monotonic_ns())
+        if self._writer is None:  # between sessions: for the next session's writer
+            self._held_back.append((kinds, time.monotonic_ns()))
+        else:
+            self._writer.withdraw(kinds, time.monotonic_ns())
 
     def _judge(self, window: FocusedWindow | None) -> FocusState:
-        """What the recorder makes of a focused window (on the focus thread).
-
-        None (the window vanished before it could be read) is unknown, and
-        unknown is treated as excluded. The window is excluded when its class
-        or instance, or those of a window it is transient for or of its client
-        leader, name an excluded application.
-        """
-        if window is None:
-            return UNKNOWN
-        if any(self._exclusions.is_excluded(cls, instance) for cls, instance in window.names):
-            return FocusState(True, None)
-        active = self._active()
-        if Category.APP_FOCUS not in active:
-            return FocusState(False, None)
-        title = window.title if Category.WINDOW_TITLES in active else None
-        return FocusState(False, (window.app, title))
+        """What the recorder makes of a focused window (on the focus thread)."""
+        return judge_window(window, self._exclusions, self._active())
 
     # -- periodic work ----------------------------------------------------------
 
@@ -253,6 +272,35 @@ class Recorder:
             self._reconcile()
             if self._focus_titles is not None:
                 self._timeline.rejudge()
+        self._bound()
+
+    def _bound(self) -> None:
+        """End the session at a boundary; between sessions, begin the next
+        once input waits on the queue. While the screen is locked, and as it
+        is unlocked, what waits was typed at the lock screen: it goes."""
+        now, locked = time.monotonic(), self._backend.screen_locked()
+        if locked or self._locked:
+            self._close_session()
+            if dropped := self._sink.drop():
+                log.info("%d input events at the lock screen were not kept", dropped)
+            self._locked, self._anchor = locked, (time.time_ns(), time.monotonic_ns())
+        elif self._session is None:
+            if self._sink.queue.empty():
+                self._anchor = (time.time_ns(), time.monotonic_ns())
+            self._catch_up()
+        elif (
+            now - self._last_input >= self._bounds.idle_s
+            or now - self._began >= self._bounds.session_s
+        ):
+            self._close_session()  # the next input begins the next: no empty session
+
+    def end_session(self) -> str | None:
+        """End the session being recorded now, so that it can be reviewed; the
+        next input begins a new one. Returns its id, None when none was open."""
+        with self._lock:
+            session = self._session
+            self._close_session()
+            return None if session is None else session.id
 
     def _reload_consent(self) -> None:
         head = self._home.ledger.head()
@@ -270,7 +318,6 @@ class Recorder:
             # terms (and only sessions begun after enrolment may be uploaded).
             with self._lock:
                 self._close_session()
-                self._counts.clear()
                 self._start_session()
 
     # -- pause ------------------------------------------------------------------
@@ -309,12 +356,14 @@ class Recorder:
         """
         with self._lock:
             since = datetime.now(UTC) - timedelta(seconds=seconds)
+            self._catch_up()  # what waits is forgotten too
+            recording = self._session is not None
             self._close_session()
             try:
                 done = forget_since(self._home.store, self._home.ledger, since)
             finally:
-                self._counts.clear()
-                self._start_session()  # its writer starts with the context in force
+                if recording:  # its writer starts with the context in force
+                    self._start_session()
             return done
 
     # -- status and control -----------------------------------------------------
@@ -328,11 +377,6 @@ class Recorder:
                 state = RecorderState.RECORDING
             else:
                 state = RecorderState.OFF
-            counts: dict[str, int] = {}
-            for kind, n in self._counts.items():
-                category = CATEGORY_OF_KIND[Kind(kind)]
-                name = category.value if category else "excluded_markers"
-                counts[name] = counts.get(name, 0) + n
             watched = self._focus_titles is not None
             excluded = watched and self._timeline.current.excluded
             app = self._backend.focused()[0] if Category.APP_FOCUS in self._granted else None
@@ -344,33 +388,12 @@ class Recorder:
                 granted=tuple(sorted(c.value for c in self._granted)),
                 session=None if self._session is None else self._session.id,
                 excluded_now=excluded,
+                screen_locked=self._locked,
                 application=None if excluded else app,
-                counts=counts,
+                counts=category_counts(self._counts),
             )
 
-    def handle(self, req: dict[str, Any]) -> dict[str, Any]:
-        """Serve one control request (on the control thread)."""
-        cmd = req.get("cmd")
-        if cmd == "ping":
-            return {}
-        if cmd == "status":
-            return {"status": self.status().to_json()}
-        if cmd == "pause":
-            seconds = req.get("for_s")
-            if seconds is not None and (not isinstance(seconds, int | float) or seconds <= 0):
-                raise UsageError("a pause needs a positive number of seconds")
-            self.pause(None if seconds is None else float(seconds))
-            return {"status": self.status().to_json()}
-        if cmd == "resume":
-            self.resume()
-            return {"status": self.status().to_json()}
-        if cmd == "forget":
-            seconds = req.get("seconds")
-            if not isinstance(seconds, int | float) or seconds <= 0:
-                raise UsageError("forgetting needs a positive number of seconds")
-            return self.forget(float(seconds)).as_json()
-        if cmd == "reload":
-            with self._lock:
-                self._on_tick()
-            return {"status": self.status().to_json()}
-        raise UsageError(f"unknown control command '{cmd}'")
+    def reload(self) -> None:
+        """Read the ledger now: the CLI changed consent or exclusions and says so."""
+        with self._lock:
+            self._on_tick()

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cleartrace.capture.base import Backend
 from cleartrace.capture.display import display_support
@@ -29,9 +29,42 @@ from cleartrace.store.keys import Keys
 if TYPE_CHECKING:
     from cleartrace.upload.background import BackgroundUploader
 
-__all__ = ["Runtime"]
+__all__ = ["Runtime", "serve"]
 
 log = logging.getLogger(__name__)
+
+
+def serve(recorder: Recorder, req: dict[str, Any]) -> dict[str, Any]:
+    """Serve one control request to `recorder` (on the control thread).
+
+    Raises:
+        UsageError: an unknown command or a bad argument; the reply says which.
+    """
+    cmd = req.get("cmd")
+    if cmd == "ping":
+        return {}
+    if cmd == "status":
+        return {"status": recorder.status().to_json()}
+    if cmd == "pause":
+        seconds = req.get("for_s")
+        if seconds is not None and (not isinstance(seconds, int | float) or seconds <= 0):
+            raise UsageError("a pause needs a positive number of seconds")
+        recorder.pause(None if seconds is None else float(seconds))
+        return {"status": recorder.status().to_json()}
+    if cmd == "resume":
+        recorder.resume()
+        return {"status": recorder.status().to_json()}
+    if cmd == "forget":
+        seconds = req.get("seconds")
+        if not isinstance(seconds, int | float) or seconds <= 0:
+            raise UsageError("forgetting needs a positive number of seconds")
+        return recorder.forget(float(seconds)).as_json()
+    if cmd == "end":
+        return {"ended": recorder.end_session()}
+    if cmd == "reload":
+        recorder.reload()
+        return {"status": recorder.status().to_json()}
+    raise UsageError(f"unknown control command '{cmd}'")
 
 
 class Runtime:
@@ -62,7 +95,7 @@ class Runtime:
             StoreError: the store failed (e.g. DiskFull); what was flushed stays.
         """
         recorder = Recorder(home, backend)
-        control = ControlServer(self.paths.socket, recorder.handle)
+        control = ControlServer(self.paths.socket, lambda req: serve(recorder, req))
         try:
             with self._lock:
                 self._recorder = recorder

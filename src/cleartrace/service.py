@@ -145,6 +145,10 @@ class Service:
         """Pause a recording or resume a pause; returns the new state."""
         return recording.toggle(self.snapshot().state, self.paths, self._runtime)
 
+    def end_session(self) -> str | None:
+        """End the session being recorded (here or by `cleartrace record`)."""
+        return recording.end_session(self.paths, self._runtime)
+
     def forget(self, seconds: float) -> int:
         """Remove the last `seconds` from every session, the running one included;
         returns how many events went."""
@@ -192,6 +196,12 @@ class Service:
 
     def set_hold_days(self, days: int) -> None:
         settings.set_hold_days(self.paths, days)
+
+    def session_minutes(self) -> int:
+        return settings.current(self.paths).session_minutes
+
+    def set_session_minutes(self, minutes: int) -> None:
+        settings.set_session_minutes(self.paths, minutes)
 
     def pause_hotkey(self) -> str:
         """The pause hotkey chosen ("" for none)."""

@@ -47,6 +47,8 @@ class RecorderStatus:
     application: str | None
     #: Events per category name in the running session ("excluded_markers" too).
     counts: Mapping[str, int]
+    #: The screen is locked: no session is open, and nothing typed is kept.
+    screen_locked: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -59,6 +61,7 @@ class RecorderStatus:
             "excluded_now": self.excluded_now,
             "application": self.application,
             "counts": dict(self.counts),
+            "screen_locked": self.screen_locked,
         }
 
     @classmethod
@@ -78,6 +81,7 @@ class RecorderStatus:
             excluded_now=bool(data.get("excluded_now", False)),
             application=data.get("application"),
             counts=dict(data.get("counts", {})),
+            screen_locked=bool(data.get("screen_locked", False)),
         )
 
 

@@ -286,3 +286,19 @@ def test_a_policy_without_room_to_choose_shows_its_period_read_only(
     assert "cannot be changed here" in child(settings, QLabel, "hold_note").text()
     # The organisation's policy is installed: its exclusions are its own.
     assert "keepassxc (set by your organisation)" in entries(settings)
+
+
+def test_the_session_length_is_chosen_within_its_bounds_and_kept(
+    qtbot: QtBot, settings: SettingsWindow, service: Service, settle: Callable[[], None]
+) -> None:
+    shown(settings, settle)
+    length = child(settings, QSpinBox, "session_minutes")
+    assert (length.value(), length.minimum(), length.maximum()) == (60, 15, 240)
+    assert "5 minutes without input" in child(settings, QLabel, "session_note").text()
+    qtbot.keyClick(length, Qt.Key.Key_Down)
+    settle()
+    assert length.value() == 45
+    assert service.session_minutes() == 45
+    length.setValue(1000)  # clamped to the maximum by the spin box
+    settle()
+    assert service.session_minutes() == 240

@@ -11,6 +11,7 @@ from cleartrace.home import Home
 from cleartrace.org.keys import generate
 from cleartrace.org.policy_signing import init_policy
 from cleartrace.upload.background import BackgroundUploader
+from tests.support.notice import EXAMPLE_NOTICE
 from tests.support.orgkit import Org, approve, record_session
 from tests.support.waiting import wait_for
 
@@ -20,7 +21,9 @@ def test_a_failed_background_upload_logs_the_message_the_tray_shows(
 ) -> None:
     approve(device, record_session(device))
     generate(tmp_path / "other")
-    foreign = init_policy(tmp_path / "other", org.collector.url, tmp_path / "foreign.json")
+    foreign = init_policy(
+        tmp_path / "other", org.collector.url, tmp_path / "foreign.json", notice=EXAMPLE_NOTICE
+    )
     (device.paths.home / "policy.json").write_bytes(foreign.raw)  # behind the device's back
     caplog.set_level(logging.WARNING, logger="cleartrace.upload.background")
     background = BackgroundUploader(device.paths, device.keys, interval=60)

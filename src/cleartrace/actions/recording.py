@@ -1,4 +1,5 @@
-"""Acts on the recording: start it, pause, resume, toggle, forget.
+"""Acts on the recording: start it, pause, resume, toggle, forget, end the
+session being recorded.
 
 A recorder runs either in this process (the tray's `Runtime`) or in another
 one (`cleartrace record`, reached over the control socket); each act takes
@@ -28,6 +29,7 @@ from cleartrace.status import RecorderState, Status
 
 __all__ = [
     "check_can_record",
+    "end_session",
     "ended_by_timer",
     "forget",
     "pause",
@@ -147,6 +149,21 @@ def toggle(state: RecorderState, paths: Paths, runtime: Runtime | None = None) -
         resume(paths, runtime)
         return RecorderState.RECORDING
     return state
+
+
+def end_session(paths: Paths, runtime: Runtime | None = None) -> str | None:
+    """End the session being recorded now, so that it can be reviewed; recording
+    goes on, and the next input begins a new session. Returns the ended
+    session's id, None when none was open (nothing came since the last ended).
+
+    Raises:
+        RecorderNotRunning: nothing records (this runtime, or on the socket).
+        RecorderError: a recorder holds the socket but did not answer.
+    """
+    if runtime is not None and runtime.alive:
+        return runtime.running().end_session()
+    ended = request(paths.socket, "end").get("ended")
+    return ended if isinstance(ended, str) else None
 
 
 def ended_by_timer(previous: Status, now: Status, clock: datetime | None = None) -> bool:

@@ -1,4 +1,5 @@
-"""The person's settings: the hold period and the excluded applications."""
+"""The person's settings: the hold period, the session length and the excluded
+applications."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ __all__ = [
     "pause_hotkey",
     "set_hold_days",
     "set_pause_hotkey",
+    "set_session_minutes",
 ]
 
 
@@ -39,6 +41,10 @@ class Preferences:
     hold_days_max: int
     #: The pause hotkey ("" for none).
     pause_hotkey: str
+    #: How long a session runs before the recorder begins the next.
+    session_minutes: int
+    session_minutes_min: int = preferences.SESSION_MINUTES_MIN
+    session_minutes_max: int = preferences.SESSION_MINUTES_MAX
 
 
 def current(paths: Paths) -> Preferences:
@@ -53,6 +59,7 @@ def current(paths: Paths) -> Preferences:
         policy.hold_days_min,
         policy.hold_days_max,
         pause_hotkey(paths),
+        preferences.session_minutes(paths),
     )
 
 
@@ -88,6 +95,16 @@ def set_hold_days(paths: Paths, days: int) -> None:
         UsageError: outside the policy's bounds.
     """
     preferences.save_hold_days(paths, days, active_policy(paths))
+
+
+def set_session_minutes(paths: Paths, minutes: int) -> None:
+    """Choose how long a session runs; a running recorder applies it from its next session.
+
+    Raises:
+        UsageError: outside the bounds, or the file cannot be written.
+        DiskFull: no room for the file.
+    """
+    preferences.save_session_minutes(paths, minutes)
 
 
 def _personal(home: Home) -> PersonalExclusions:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cleartrace.capture._x11_focus import FocusWatcher
+from cleartrace.capture._x11_saver import ScreenSaver
 from cleartrace.capture.base import Sink
 from cleartrace.capture.timeline import FocusTimeline
 from cleartrace.errors import DisplayUnavailable
@@ -229,6 +230,7 @@ class X11Backend:
         self._keyboard: _Hook | None = None
         self._mouse: _Hook | None = None
         self._focus: FocusWatcher | None = None
+        self._saver = ScreenSaver()
 
     def start_keyboard(self, sink: Sink) -> None:
         """Hook the keyboard; restarts a running keyboard hook.
@@ -347,8 +349,13 @@ class X11Backend:
                 out.append("focus.titles")
         return out
 
+    def screen_locked(self) -> bool:
+        """Whether the X screen saver, which lockers turn on, is on now."""
+        return self._saver.on()
+
     def close(self) -> None:
         """Remove every hook; idempotent."""
         self.stop_keyboard()
         self.stop_mouse()
         self.stop_focus()
+        self._saver.close()

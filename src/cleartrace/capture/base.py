@@ -36,6 +36,17 @@ class Sink:
     def __init__(self) -> None:
         self.queue: queue.SimpleQueue[StampedEvent] = queue.SimpleQueue()
 
+    def drop(self) -> int:
+        """Empty the queue without writing anything (what was typed at a lock
+        screen); returns how many events went."""
+        dropped = 0
+        try:
+            while True:
+                self.queue.get_nowait()
+                dropped += 1
+        except queue.Empty:
+            return dropped
+
 
 class Backend(Protocol):
     """Installs and removes hooks for one platform.
@@ -93,6 +104,9 @@ class Backend(Protocol):
 
     def hooks(self) -> list[str]:
         """The hooks installed now, a subsequence of `HOOK_NAMES`."""
+
+    def screen_locked(self) -> bool:
+        """Whether the screen is locked now (False when it cannot be told)."""
 
     def close(self) -> None:
         """Remove every hook; idempotent."""

@@ -22,6 +22,12 @@ from cleartrace.review.redaction import Selection
 from cleartrace.store.reading import SessionInfo
 from cleartrace.store.session_state import SessionState
 
+#: Why the session being recorded cannot be reviewed yet, and how to end it.
+_LIVE = (
+    "being recorded: it can be reviewed, approved or deleted once it ends; "
+    "'cleartrace sessions end-current' ends it now"
+)
+
 
 def _session_row(info: SessionInfo, auto_approve_ns: int | None) -> dict[str, Any]:
     return {
@@ -48,6 +54,8 @@ def sessions_list(args: Args) -> None:
             f" (approves itself {r['auto_approve']})" if r["state"] == SessionState.PENDING else ""
         )
         print(f"{r['id'][:12]}  {r['start']}  {r['end']}  {r['state']:<9} {counts}{due}")
+        if r["state"] == SessionState.RECORDING:
+            print(f"    {_LIVE}")
 
 
 def _text_rows(home: Home, info: SessionInfo, *, pii: bool) -> list[dict[str, Any]]:
@@ -135,6 +143,8 @@ def sessions_show(args: Args) -> None:
         print(f"{key + ':':<14}{out[key]}")
     if out["state"] == SessionState.PENDING:
         print(f"{'approves:':<14}{out['auto_approve']} unless held")
+    if out["state"] == SessionState.RECORDING:
+        print(f"{'':<14}{_LIVE}")
     print(f"{'counts:':<14}{json.dumps(out['counts'], sort_keys=True)}")
     print(f"{'applications:':<14}{', '.join(out['applications']) or '-'}")
     for r in out["redactions"]:
@@ -150,6 +160,19 @@ def sessions_show(args: Args) -> None:
                 f"{row['minute']:<18}{row['keys']:>6}{row['moves']:>7}"
                 f"{row['clicks']:>7}{row['scrolls']:>8}{shade}"
             )
+
+
+def sessions_end_current(args: Args) -> None:
+    ended = recording.end_session(Paths.from_env())
+    if ended is None:
+        print("no session is being recorded: the next input begins one", file=sys.stderr)
+        return
+    print(ended)
+    print(
+        f"session {ended[:12]} ended and waits for your review "
+        f"('cleartrace sessions show {ended[:12]}'); the next input begins a new session",
+        file=sys.stderr,
+    )
 
 
 def sessions_delete(args: Args) -> None:

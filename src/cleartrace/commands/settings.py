@@ -9,7 +9,13 @@ from cleartrace.actions import settings as actions
 from cleartrace.commands.common import Add, Args, emit_json, json_flag
 from cleartrace.paths import Paths
 
-__all__ = ["register", "settings_hold_days", "settings_hotkey", "settings_show"]
+__all__ = [
+    "register",
+    "settings_hold_days",
+    "settings_hotkey",
+    "settings_session_minutes",
+    "settings_show",
+]
 
 
 def settings_show(args: Args) -> None:
@@ -17,15 +23,36 @@ def settings_show(args: Args) -> None:
     days, low, high = chosen.hold_days, chosen.hold_days_min, chosen.hold_days_max
     hotkey = chosen.pause_hotkey or None
     if args.json:
-        emit_json({"hold_days": days, "hold_days_bounds": [low, high], "pause_hotkey": hotkey})
+        emit_json(
+            {
+                "hold_days": days,
+                "hold_days_bounds": [low, high],
+                "pause_hotkey": hotkey,
+                "session_minutes": chosen.session_minutes,
+                "session_minutes_bounds": [chosen.session_minutes_min, chosen.session_minutes_max],
+            }
+        )
         return
-    print(f"hold period:   {days} days (the policy allows {low} to {high})")
-    print(f"pause hotkey:  {hotkey or 'none'}")
+    print(f"hold period:    {days} days (the policy allows {low} to {high})")
+    print(f"pause hotkey:   {hotkey or 'none'}")
+    print(
+        f"session length: {chosen.session_minutes} minutes (you may choose "
+        f"{chosen.session_minutes_min} to {chosen.session_minutes_max})"
+    )
 
 
 def settings_hold_days(args: Args) -> None:
     actions.set_hold_days(Paths.from_env(), args.days)
     print(f"finished sessions now wait {args.days} days for your review", file=sys.stderr)
+
+
+def settings_session_minutes(args: Args) -> None:
+    actions.set_session_minutes(Paths.from_env(), args.minutes)
+    print(
+        f"a session now ends after {args.minutes} minutes and the next begins "
+        "(a running recorder from its next session on)",
+        file=sys.stderr,
+    )
 
 
 def settings_hotkey(args: Args) -> None:
@@ -38,12 +65,17 @@ def settings_hotkey(args: Args) -> None:
 def register(sub: Any, add: Add) -> None:
     """Add `settings show|hold-days|hotkey` to the top-level commands."""
     settings = add(
-        sub, "settings", "show or change my preferences: hold period, pause hotkey", None
+        sub,
+        "settings",
+        "show or change my preferences: hold period, session length, pause hotkey",
+        None,
     )
     ssub = settings.add_subparsers(
         dest="action", metavar="ACTION", required=True, parser_class=type(settings)
     )
-    p = add(ssub, "show", "show the hold period and the pause hotkey", settings_show)
+    p = add(
+        ssub, "show", "show the hold period, the session length and the pause hotkey", settings_show
+    )
     json_flag(p)
     p = add(
         ssub,
@@ -52,6 +84,13 @@ def register(sub: Any, add: Add) -> None:
         settings_hold_days,
     )
     p.add_argument("days", type=int, metavar="N", help="days, e.g. 7")
+    p = add(
+        ssub,
+        "session-minutes",
+        "how long a session runs before the next begins, so it can be reviewed (15 to 240)",
+        settings_session_minutes,
+    )
+    p.add_argument("minutes", type=int, metavar="N", help="minutes, e.g. 60 (the default)")
     p = add(ssub, "hotkey", "the global key that pauses and resumes recording", settings_hotkey)
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("keys", nargs="?", metavar="KEYS", help="e.g. Ctrl+Alt+Shift+P")

@@ -226,7 +226,8 @@ class StoreReader:
         if state == SessionState.RECORDING and writer_alive(pid, token):
             raise UsageError(
                 f"session {session_id[:12]} is still being recorded (process {pid}); "
-                f"stop that recording first, then {doing} it"
+                f"end it with 'cleartrace sessions end-current' (recording goes on in a "
+                f"new session), then {doing} it"
             )
 
     def anchors(self, session_id: str) -> tuple[int, int]:

@@ -38,8 +38,8 @@ class Reviewing(StoreReader):
         info = self.session(session_id)
         if info.state == SessionState.RECORDING:
             raise UsageError(
-                f"session {session_id[:12]} is still being recorded; it can be "
-                f"{state} once it has ended"
+                f"session {session_id[:12]} is still being recorded; it can be {state} "
+                "once it has ended: 'cleartrace sessions end-current' ends it now"
             )
         if info.state == SessionState.UPLOADED:
             raise UsageError(

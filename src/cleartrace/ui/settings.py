@@ -1,8 +1,9 @@
-"""Settings: my exclusions, the pause hotkey, the hold period, where my data lives.
+"""Settings: my exclusions, the pause hotkey, the hold period, the session
+length, where my data lives.
 
 Every exclusion change goes through the service, so it is ledgered like the
-CLI's `cleartrace exclude`. The pause hotkey and the hold period (within the
-policy's bounds) are preferences, not acts: they live in `settings.json` in
+CLI's `cleartrace exclude`. The pause hotkey, the hold period (within the
+policy's bounds) and the session length are preferences, not acts: they live in `settings.json` in
 the home, through `cleartrace.preferences`, which the worker thread calls.
 """
 
@@ -30,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from cleartrace.consent.policy import DEFAULT_POLICY, Policy
+from cleartrace.preferences import IDLE_MINUTES, SESSION_MINUTES_MAX, SESSION_MINUTES_MIN
 from cleartrace.service import Service
 from cleartrace.ui.runner import Runner
 from cleartrace.ui.texts import describe_key_storage
@@ -50,6 +52,7 @@ class _Loaded:
     key_storage: dict[str, str] | None
     hotkey: str
     hold_days: int
+    session_minutes: int
 
 
 def _load(svc: Service) -> _Loaded:
@@ -61,6 +64,7 @@ def _load(svc: Service) -> _Loaded:
         snap.key_storage,
         svc.pause_hotkey(),
         snap.hold_days,
+        svc.session_minutes(),
     )
 
 
@@ -77,8 +81,8 @@ _BUILT_IN = "built into ClearTrace"
 class SettingsWindow(QWidget):
     """Exclusions ("exclusions", "add_app", "add_exclusion", "remove_exclusion"),
     the pause hotkey ("pause_hotkey", "clear_hotkey"), the hold period
-    ("hold_days", editable within the policy's bounds) and where data lives
-    ("home", "key_storage").
+    ("hold_days", editable within the policy's bounds), the session length
+    ("session_minutes", "session_note") and where data lives ("home", "key_storage").
 
     `hotkey_changed` carries the new hotkey (portable text, "" for none) once saved.
     """
@@ -168,6 +172,20 @@ class SettingsWindow(QWidget):
         layout.addRow("It waits for your review for", self._hold)
         self._hold_note = label("hold_note", "")
         layout.addRow(self._hold_note)
+        self._length = QSpinBox()
+        self._length.setObjectName("session_minutes")
+        self._length.setSuffix(" minutes")
+        self._length.setRange(SESSION_MINUTES_MIN, SESSION_MINUTES_MAX)
+        self._length.setSingleStep(15)
+        self._length.valueChanged.connect(self._save_length)
+        layout.addRow("A session ends after", self._length)
+        note = (
+            f"Then the next input begins a new session, so that you can review the day's "
+            f"sessions while recording goes on (from {SESSION_MINUTES_MIN} to "
+            f"{SESSION_MINUTES_MAX} minutes). A session also ends after {IDLE_MINUTES} "
+            "minutes without input and when the screen locks."
+        )
+        layout.addRow(label("session_note", note))
         return box
 
     def _data_box(self) -> QGroupBox:
@@ -191,6 +209,9 @@ class SettingsWindow(QWidget):
         self._built_in = data.policy.id == DEFAULT_POLICY.id
         self._show_exclusions(data.exclusions)
         self._show_hold(data.policy, data.hold_days)
+        self._loading_hold = True
+        self._length.setValue(data.session_minutes)
+        self._loading_hold = False
         self._home.setText(data.home)
         self._keys.setText(describe_key_storage(data.key_storage))
         self._saved_hotkey = data.hotkey
@@ -232,6 +253,17 @@ class SettingsWindow(QWidget):
             lambda svc: svc.set_hold_days(days),
             None,
             lambda message: self._show_error(f"The hold period was not saved: {message}"),
+            owner=self,
+        )
+
+    def _save_length(self, minutes: int) -> None:
+        if self._loading_hold:
+            return
+        self._error.hide()
+        self._runner.call(
+            lambda svc: svc.set_session_minutes(minutes),
+            None,
+            lambda message: self._show_error(f"The session length was not saved: {message}"),
             owner=self,
         )
 

@@ -1,5 +1,5 @@
 """The review window: see what a session holds, take out what should not be
-there, then approve, hold or delete it.
+there, then approve, hold or delete it (the session being recorded: end it first).
 
 Every question and act goes to the service through the `Runner`, so the
 window stays responsive while an eight-hour session is decrypted and
@@ -13,23 +13,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (
-    QHBoxLayout,
-    QLabel,
-    QPushButton,
-    QSplitter,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from cleartrace.actions.sessions import SessionReview
 from cleartrace.review.redaction import Selection
 from cleartrace.service import Service
 from cleartrace.store.reading import SessionInfo
-from cleartrace.store.redaction import Redaction
 from cleartrace.store.session_state import SessionState
 from cleartrace.ui.review._format import clock, counts_text, day_and_clock, duration, short_id
 from cleartrace.ui.review.confirm import DELETE_NOTE, REDACT_NOTE, ConfirmDialog
+from cleartrace.ui.review.live import ENDED, LiveNote
 from cleartrace.ui.review.loading import Loaded, load
 from cleartrace.ui.review.sessions import SessionTable, approval_text
 from cleartrace.ui.review.text_view import TextPane
@@ -44,8 +37,8 @@ class ReviewWindow(QWidget):
 
     `table`, `timeline` and `text` are its parts, public for the tray and tests;
     the buttons are found by object name (redact_selection, redact_range,
-    redact_pii, delete, approve, hold), as are the labels status, summary,
-    range and error.
+    redact_pii, delete, approve, hold, end_session), as are the labels status,
+    summary, range, error and live_note.
     """
 
     def __init__(self, runner: Runner, parent: QWidget | None = None) -> None:
@@ -68,6 +61,9 @@ class ReviewWindow(QWidget):
         self._error = self._label("error")
         self._error.setStyleSheet("color: #b00020;")
         self._error.hide()
+        self._live = LiveNote(runner)
+        self._live.ended.connect(lambda sid: self._reload(sid, ENDED))
+        self._live.failed.connect(self._fail)
         self._buttons: dict[str, QPushButton] = {}
         actions: list[tuple[str, str, Callable[[], None]]] = [
             ("redact_selection", "Remove selected text…", self._redact_selection),
@@ -97,6 +93,7 @@ class ReviewWindow(QWidget):
         detail_layout.addWidget(self.timeline)
         detail_layout.addWidget(self._range)
         detail_layout.addWidget(self.text, 1)
+        detail_layout.addWidget(self._live)
         detail_layout.addLayout(row)
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.table)
@@ -246,6 +243,7 @@ class ReviewWindow(QWidget):
         self._enable("delete", settled)
         self._enable("approve", settled and state != SessionState.APPROVED)
         self._enable("hold", settled and state != SessionState.HELD)
+        self._live.setVisible(not busy and state == SessionState.RECORDING)
 
     def _enable(self, name: str, on: bool) -> None:
         self._buttons[name].setEnabled(on)
@@ -307,16 +305,17 @@ class ReviewWindow(QWidget):
         sid = selection.session_id
         self._runner.call(
             lambda svc: svc.redact(selection),
-            lambda done: self._redacted(sid, done),
+            lambda done: self._reload(sid, f"Removed {counts_text(done.removed)}."),
             self._fail,
             owner=self,
         )
 
-    def _redacted(self, session_id: str, done: Redaction) -> None:
+    def _reload(self, session_id: str | None, notice: str) -> None:
+        """After a change: the list as it now is, and the session shown again."""
         self._busy = False
-        self._notice = f"Removed {counts_text(done.removed)}."
+        self._notice = notice
         self.refresh()
-        if self.table.selected_id() == session_id:
+        if session_id is not None and self.table.selected_id() == session_id:
             self._load(session_id)
 
     def _delete(self) -> None:
