@@ -17,8 +17,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def dry(repo: Path, target: str) -> str:
     """The commands `make TARGET` would run for the venv (sysdeps left out)."""
+    # Run as a make of its own, not as a sub-make of `make test` (which would
+    # print "make[1]: Entering directory" and pass its flags down).
+    env = {k: v for k, v in os.environ.items() if k not in {"MAKEFLAGS", "MAKELEVEL", "MFLAGS"}}
     done = subprocess.run(
-        ["make", "-n", target], cwd=repo, capture_output=True, text=True, check=True
+        ["make", "-n", target], cwd=repo, capture_output=True, text=True, check=True, env=env
     )
     return done.stdout
 

@@ -104,13 +104,19 @@ def test_an_enrolled_header_with_a_stalled_body_is_cut_off_at_the_body_timeout(
 
 
 def test_a_device_sends_one_body_at_a_time(collector: RunningCollector, device: Device) -> None:
+    # Which of the two the collector takes first is up to its scheduling (on a
+    # loaded machine the second may be admitted first): one body is held until
+    # it times out, the other is turned away at once.
     head = header_of(device)
     with stalled_put(collector.url, MAX_MB * 2**20, head, signer=device) as first:
         with stalled_put(collector.url, MAX_MB * 2**20, head, signer=device) as second:
-            status, headers, body = answer(second)
-        assert (status, body["reason"]) == (429, "upload-in-progress")
-        assert int(headers["retry-after"]) >= 1
-        assert answer(first)[0] == 408
+            answers = [answer(second), answer(first)]
+    refused = [a for a in answers if a[0] == 429]
+    assert len(refused) == 1
+    _, headers, body = refused[0]
+    assert body["reason"] == "upload-in-progress"
+    assert int(headers["retry-after"]) >= 1
+    assert sorted(a[0] for a in answers) == [408, 429]
 
 
 def test_bodies_beyond_the_memory_budget_are_turned_away_with_retry_after(
