@@ -108,9 +108,11 @@ def test_a_device_sends_one_body_at_a_time(collector: RunningCollector, device: 
     # loaded machine the second may be admitted first): one body is held until
     # it times out, the other is turned away at once.
     head = header_of(device)
-    with stalled_put(collector.url, MAX_MB * 2**20, head, signer=device) as first:
-        with stalled_put(collector.url, MAX_MB * 2**20, head, signer=device) as second:
-            answers = [answer(second), answer(first)]
+    with (
+        stalled_put(collector.url, MAX_MB * 2**20, head, signer=device) as first,
+        stalled_put(collector.url, MAX_MB * 2**20, head, signer=device) as second,
+    ):
+        answers = [answer(second), answer(first)]
     refused = [a for a in answers if a[0] == 429]
     assert len(refused) == 1
     _, headers, body = refused[0]
