@@ -302,3 +302,23 @@ def test_the_session_length_is_chosen_within_its_bounds_and_kept(
     length.setValue(1000)  # clamped to the maximum by the spin box
     settle()
     assert service.session_minutes() == 240
+
+
+def test_nothing_overlaps_and_the_window_fits_a_1366_by_768_screen(
+    qtbot: QtBot, settings: SettingsWindow, settle: Callable[[], None]
+) -> None:
+    shown(settings, settle)
+    qtbot.waitUntil(lambda: settings.layout() is not None and not settings.layout().isEmpty())
+    settle()
+    assert settings.height() <= 768 - 32 - 30  # the panel and the title bar
+    box = child(settings, QListWidget, "exclusions")
+    order = [
+        box,
+        child(settings, QPushButton, "remove_exclusion"),
+        child(settings, QComboBox, "add_app"),
+        child(settings, QLabel, "windows_note"),
+    ]
+    tops = [w.mapTo(settings, w.rect().topLeft()).y() for w in order]
+    bottoms = [w.mapTo(settings, w.rect().bottomLeft()).y() for w in order]
+    for upper, lower in zip(bottoms, tops[1:], strict=False):
+        assert upper < lower  # each below the one before, none drawn over another

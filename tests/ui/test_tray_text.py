@@ -58,3 +58,8 @@ def test_approved_sessions_wait_while_the_last_attempt_failed() -> None:
 def test_a_healthy_idle_upload_queue_is_nothing_waiting() -> None:
     _, lines = describe(status(uploads=UploadStatus(queue=0, passes=3)))
     assert "Uploads: nothing waiting" in lines
+
+
+def test_excluded_intervals_are_not_counted_as_recorded_events() -> None:
+    _, lines = describe(status(today={"excluded_intervals": 1, "excluded_markers": 2}))
+    assert lines[0] == "Today: nothing recorded"

@@ -114,6 +114,7 @@ class CapturedNowWindow(QWidget):
         for row, category in enumerate(Category, start=1):
             grid.addWidget(QLabel(CATEGORY_TEXTS[category].label), row, 0)
             self._status[category] = label(f"status_{category.value}", "")
+            self._status[category].setWordWrap(False)  # one short line: a row never clips it
             self._counts[category] = label(f"count_{category.value}", "")
             self._counts[category].setAlignment(Qt.AlignmentFlag.AlignRight)
             grid.addWidget(self._status[category], row, 1)

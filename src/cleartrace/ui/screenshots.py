@@ -59,12 +59,12 @@ def _wait(runner: Runner, ms: int = 300) -> None:
     """Let queued service calls finish and their answers paint (no processEvents:
     it is unsafe while the worker thread runs Python code)."""
     deadline = time.monotonic() + 30
-    while True:
+    settled = 0  # one more round after the last answer: its layout change is queued too
+    while settled < 2 and time.monotonic() < deadline:
         loop = QEventLoop()
         QTimer.singleShot(ms, loop.quit)
         loop.exec()
-        if runner.pending == 0 or time.monotonic() > deadline:
-            return
+        settled = settled + 1 if runner.pending == 0 else 0
 
 
 def _demo_session(paths: Paths, start_ns: int) -> str:

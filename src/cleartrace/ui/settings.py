@@ -19,12 +19,14 @@ from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QComboBox,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QKeySequenceEdit,
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -99,11 +101,18 @@ class SettingsWindow(QWidget):
         self._saved_hotkey = ""
         self.setWindowTitle("ClearTrace: settings")
         self.setMinimumWidth(520)
+        # The boxes scroll rather than squeeze into each other on a low screen.
+        content = QWidget()
+        boxes = QVBoxLayout(content)
+        boxes.setContentsMargins(0, 0, 0, 0)
+        for box in (self._exclusions_box(), self._hotkey_box(), self._hold_box(), self._data_box()):
+            boxes.addWidget(box)
+        self._scroll = QScrollArea()
+        self._scroll.setWidgetResizable(True)
+        self._scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self._scroll.setWidget(content)
         layout = QVBoxLayout(self)
-        layout.addWidget(self._exclusions_box())
-        layout.addWidget(self._hotkey_box())
-        layout.addWidget(self._hold_box())
-        layout.addWidget(self._data_box())
+        layout.addWidget(self._scroll, 1)
         self._error = label("error", "")
         self._error.setStyleSheet("color: #b00020;")
         self._error.hide()
@@ -219,7 +228,15 @@ class SettingsWindow(QWidget):
         self._hotkey_note.setText(
             "Press it anywhere to pause or resume." if data.hotkey else "No pause hotkey set."
         )
-        self.adjustSize()
+        self._fit()
+
+    def _fit(self) -> None:
+        """As tall as the boxes want, but never taller than the screen has room
+        for (a 1366x768 laptop: the rest scrolls)."""
+        content = self._scroll.widget()
+        wanted = (content.sizeHint().height() if content is not None else 0) + 24
+        room = self.screen().availableGeometry().height() - 60
+        self.resize(max(self.width(), 560), min(wanted, room, 706))
 
     def _show_hold(self, policy: Policy, days: int) -> None:
         low, high = policy.hold_days_min, policy.hold_days_max

@@ -43,6 +43,11 @@ _COUNT_WORDS = {
 }
 
 
+#: Counts that are markers, not recorded events: the running session's
+#: exclusion markers and the excluded intervals of stored sessions.
+_NOT_EVENTS = frozenset({"excluded_markers", "excluded_intervals"})
+
+
 def enabled_actions(snap: Status | None) -> set[str]:
     """The actions that make sense now; with no snapshot (none yet, or the store
     failed) only the privacy policy and quitting."""
@@ -81,7 +86,7 @@ def describe(snap: Status) -> tuple[str, list[str]]:
     counts = [
         f"{n:,} {_counted(name, n)}"
         for name, n in sorted(snap.today_counts.items())
-        if n and name != "excluded_markers"
+        if n and name not in _NOT_EVENTS
     ]
     lines = [f"Today: {', '.join(counts)}" if counts else "Today: nothing recorded"]
     if snap.excluded_now:
