@@ -82,8 +82,14 @@ class ControlServer:
                 request(path, "ping", timeout=1.0)
             except RecorderNotRunning:
                 path.unlink()  # left behind by a recorder that crashed
-            except RecorderError:
-                path.unlink()
+            except RecorderError as exc:
+                # Something listens and does not answer in time: a busy recorder
+                # (ending a long session), not a stale file. Taking its socket
+                # would leave it recording where no pause or withdrawal reaches.
+                raise RecorderError(
+                    f"a recorder holds this home's control socket but did not answer ({exc}); "
+                    "wait a moment and try again, or stop it first"
+                ) from exc
             else:
                 raise RecorderError(
                     "a recorder is already running for this home; "

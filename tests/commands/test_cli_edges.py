@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -162,6 +163,24 @@ def test_record_refuses_before_it_says_recording(consented: Paths) -> None:
     assert done.returncode != 0
     assert "already running" in done.stderr
     assert "recording" not in done.stderr.replace("already running", "")
+
+
+def test_record_refuses_while_a_recorder_holds_the_socket_without_answering(
+    consented: Paths,
+) -> None:
+    # A busy recorder (ending a long session) answers late: that is not a
+    # stale socket to take over, or the running one would be left unreachable.
+    silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    silent.bind(str(consented.socket))
+    silent.listen(8)
+    try:
+        done = ct("record", "--duration", "1s", check=False, timeout=60)
+        assert consented.socket.exists()
+    finally:
+        silent.close()
+    assert done.returncode != 0
+    assert "did not answer" in done.stderr
+    assert "recording" not in done.stderr
 
 
 def test_sessions_list_on_a_fresh_home_is_empty(capsys: pytest.CaptureFixture[str]) -> None:

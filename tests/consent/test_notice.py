@@ -72,6 +72,9 @@ def test_a_notice_without_controller_or_purposes_names_what_is_missing(
         ({"dpo": 42}, "'dpo'"),
         ({"recipients": "everyone"}, "'recipients'"),
         ({"retention": "24 months\u202e"}, "'retention'"),
+        ({"retention": "24 months\x9b2J"}, "'retention'"),  # a C1 control: CSI
+        ({"dpo": "dpo\u200b@example.com"}, "'dpo'"),  # zero-width space
+        ({"recipients": None}, "'recipients'"),  # would read back as [], not as signed
         ({"no_performance_evaluation": "yes"}, "'no_performance_evaluation'"),
         ({"colour": "red"}, "unknown keys \\['colour'\\]"),
     ],

@@ -282,3 +282,24 @@ def test_a_policy_signed_before_notices_warns_that_it_does_not_say(
         assert "uploaded to https://collector.example" in shown_text(qtbot, dialog, "uploads")
     finally:
         runner.stop()
+
+
+def test_an_organisations_purpose_is_shown_as_written_never_as_markup(
+    qtbot: QtBot, private_home: Paths, tmp_path: Path
+) -> None:
+    # The purpose is the organisation's free text: markup in it must not turn
+    # into a link or an image the person could be led to click or load.
+    hostile = "<a href='https://example.org/agree'>Click here</a><img src='https://example.org/t'>"
+    org = generate(tmp_path / "keys", "x25519")
+    policy = new_policy(
+        org.bundle_public, "https://collector.example", notice=EXAMPLE_NOTICE, purpose=hostile
+    )
+    install_policy(private_home, sign_policy(policy, org.signing_private))
+    dialog, runner = dialog_under(qtbot, private_home)
+    try:
+        purpose = dialog.findChild(QLabel, "policy_purpose")
+        assert purpose is not None
+        assert purpose.text() == hostile
+        assert purpose.textFormat() == Qt.TextFormat.PlainText
+    finally:
+        runner.stop()

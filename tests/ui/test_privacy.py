@@ -24,7 +24,9 @@ def org_runner(private_home: Paths, tmp_path: Path, qtbot: QtBot) -> Iterator[Ru
     """A runner whose service runs under an organisation's policy with a notice."""
     org = generate(tmp_path / "keys", "x25519")
     # Markdown in the organisation's words is shown as written, never rendered.
-    notice = dataclasses.replace(EXAMPLE_NOTICE, retention="24 months *after* upload")
+    notice = dataclasses.replace(
+        EXAMPLE_NOTICE, retention="24 months *after* upload", dpo="dpo@example.com &lt;b&gt;"
+    )
     policy = new_policy(org.bundle_public, "https://collector.example", notice=notice)
     install_policy(private_home, sign_policy(policy, org.signing_private))
     r = Runner(Service(private_home, env={}))
@@ -70,7 +72,7 @@ def test_under_an_organisation_it_shows_its_notice_as_written(
     text = privacy_text(qtbot, org_runner)
     for expected in (
         "Responsible for your data: Example GmbH (privacy@example.com, Musterweg 1, 10115 Berlin)",
-        "Data protection officer: dpo@example.com",
+        "Data protection officer: dpo@example.com &lt;b&gt;",  # an entity stays as written
         "Why it is collected: Train models of office workflows; Improve keyboard shortcuts",
         "Legal basis: Consent, GDPR Art. 6(1)(a); you may withdraw it at any time",
         "Who receives it: Example GmbH research team; Hosting: Example Cloud (processor)",

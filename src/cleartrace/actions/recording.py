@@ -56,7 +56,7 @@ def check_can_record(paths: Paths, env: Mapping[str, str] | None = None) -> None
     """
     try:
         reply = request(paths.socket, "status", timeout=2.0)
-    except RecorderError:
+    except RecorderNotRunning:
         pass  # none, or a socket left by one that crashed: the runtime takes it over
     else:
         status = reply.get("status")

@@ -17,6 +17,7 @@ policies signed before it existed still verify with the hash they had;
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,9 @@ NOTICE_FIELDS = (
 #: What a notice cannot do without: who is responsible, how to reach them, and why.
 REQUIRED = ("controller name", "controller contact", "purposes")
 _MAX_TEXT = 2000
+#: Unicode categories never shown as they are: controls (C0 and C1) and format characters
+#: (zero-width, direction marks), which could hide or reorder what a person reads.
+_HIDDEN = frozenset({"Cc", "Cf"})
 _MAX_ITEMS = 20
 # Bidirectional overrides could make a notice read differently from what was signed.
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -113,7 +117,10 @@ class Notice:
             )
         absent = sorted(set(NOTICE_FIELDS) - set(data))
         if absent:
-            raise UsageError(f"{where} lacks {absent}; write null (or [] or false) where unknown")
+            raise UsageError(
+                f"{where} lacks {absent}; write null for a text, [] for a list "
+                "or false where unknown"
+            )
         flag = data["no_performance_evaluation"]
         if type(flag) is not bool:
             raise UsageError(f"{where}: 'no_performance_evaluation' must be true or false")
@@ -145,7 +152,7 @@ def _text(value: object, where: str, name: str) -> str | None:
         not isinstance(value, str)
         or not value.strip()
         or len(value) > _MAX_TEXT
-        or any((ord(c) < 32 and c != "\n") or ord(c) == 127 or c in _BIDI for c in value)
+        or any(c != "\n" and (unicodedata.category(c) in _HIDDEN or c in _BIDI) for c in value)
     ):
         raise UsageError(
             f"{where}: '{name}' must be a non-empty text of at most {_MAX_TEXT} characters "
@@ -155,8 +162,8 @@ def _text(value: object, where: str, name: str) -> str | None:
 
 
 def _texts(value: object, where: str, name: str) -> tuple[str, ...]:
-    if value is None:
-        return ()
+    # No null for a list: it would read back as [], and the policy's hash (of
+    # what is read) would then differ from the bytes that were signed.
     if not isinstance(value, list) or len(value) > _MAX_ITEMS:
         raise UsageError(f"{where}: '{name}' must be a list of at most {_MAX_ITEMS} texts")
     out = tuple(_text(v, where, name) for v in value)

@@ -92,6 +92,7 @@ class ConsentDialog(BusyDialog):
         heading.setWordWrap(True)
         layout.addWidget(heading)
         self._purpose = label("policy_purpose", "Loading your organisation's policy…")
+        self._purpose.setTextFormat(Qt.TextFormat.PlainText)  # the organisation's words, as written
         layout.addWidget(self._purpose)
         # One label per fact ("notice_<key>"), filled once the policy is loaded. Each
         # is a wrapped label in this layout (not a form): its height then follows

@@ -17,7 +17,7 @@ from cleartrace.ui import icons
 
 __all__ = ["privacy_markdown"]
 
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!<>|~])")
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!<>|~&])")
 
 
 def _plain(text: str) -> str:

@@ -44,7 +44,11 @@ class LiveNote(QWidget):
 
     def _end(self) -> None:
         self.button.setEnabled(False)
-        self._runner.call(lambda svc: svc.end_session(), self._done, self.failed.emit, owner=self)
+        self._runner.call(lambda svc: svc.end_session(), self._done, self._failed, owner=self)
+
+    def _failed(self, message: str) -> None:
+        self.button.setEnabled(True)  # the person may try again
+        self.failed.emit(message)
 
     def _done(self, session_id: str | None) -> None:
         self.button.setEnabled(True)
