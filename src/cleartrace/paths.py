@@ -263,6 +263,20 @@ def read_private_file(path: Path, what: str, limit: int) -> bytes | None:
     return raw
 
 
+def read_input(path: Path, limit: int) -> bytes:
+    """At most `limit` + 1 bytes of a file a person named (a policy, a notice),
+    so that a huge or endless file is refused by its size, not read whole.
+
+    Raises:
+        UsageError: it cannot be read.
+    """
+    try:
+        with path.open("rb") as fh:
+            return fh.read(limit + 1)
+    except OSError as exc:
+        raise UsageError(f"cannot read {path} ({exc.strerror}); check the file name") from None
+
+
 def log_to_home(paths: Paths) -> None:
     """Send this process's log records to the home's log file (0600) as well.
 

@@ -59,7 +59,14 @@ def collect(
     # With a home open the policy must verify (the hold period depends on it):
     # asked first, so that a broken one is reported before anything is read.
     policy = None if home is None else active_policy(paths)
-    consent, sessions, alarm = _read_store(paths, policy)
+    listed: list[SessionInfo] | None = None
+    if home is None or policy is None:
+        consent, sessions, alarm = _read_store(paths)
+    else:  # the tray, once a second: its open home, not a connection of its own
+        listed = home.store.list_sessions()
+        records = home.ledger.records()
+        consent = consent_from_records(records, policy).as_dict()
+        sessions, alarm = len(listed), ledger_alarm(records)
     error: str | None = None
     if runtime is not None:
         recorder = runtime.recorder_status()
@@ -98,9 +105,8 @@ def collect(
         collector=None if enrolment is None else enrolment.collector,
         device=read_device_public(paths) or (None if enrolment is None else enrolment.device),
     )
-    if home is None or policy is None:
+    if listed is None or policy is None:
         return status
-    listed = home.store.list_sessions()
     queue = 0
     if enrolment is not None:
         queue = sum(
@@ -139,19 +145,16 @@ def _enrolment(paths: Paths) -> Enrolment | None:
         return None
 
 
-def _read_store(
-    paths: Paths, policy: Policy | None
-) -> tuple[dict[str, str], int | None, dict[str, Any] | None]:
-    """Consent (under `policy`, else the installed one if it verifies), the
-    number of sessions and the latest ledger alarm, read without any key."""
+def _read_store(paths: Paths) -> tuple[dict[str, str], int | None, dict[str, Any] | None]:
+    """Consent (under the installed policy if it verifies), the number of
+    sessions and the latest ledger alarm, read without any key."""
     db = paths.db
     if not db.exists():
         return {}, None, None
-    if policy is None:
-        try:
-            policy = active_policy(paths)
-        except ClearTraceError:  # an installed policy that does not verify records nothing
-            policy = None
+    try:
+        policy: Policy | None = active_policy(paths)
+    except ClearTraceError:  # an installed policy that does not verify records nothing
+        policy = None
     conn = connect(db)
     try:
         records = ledger_rows.records(conn, db)

@@ -16,6 +16,7 @@ from typing import Any
 
 from cleartrace.consent.notice import NOTICE_FIELDS, Notice
 from cleartrace.errors import UsageError
+from cleartrace.paths import read_input
 
 __all__ = ["read_info"]
 
@@ -32,11 +33,7 @@ def read_info(path: Path) -> Notice:
             lacks controller name or contact or purposes, or a value has the
             wrong shape; the message names the file and what to fix.
     """
-    try:
-        with path.open("rb") as fh:
-            raw = fh.read(_MAX_BYTES + 1)
-    except OSError as exc:
-        raise UsageError(f"cannot read {path} ({exc.strerror}); check the file name") from None
+    raw = read_input(path, _MAX_BYTES)
     if len(raw) > _MAX_BYTES:
         raise UsageError(f"{path} is larger than {_MAX_BYTES} bytes: not a notice")
     try:

@@ -39,7 +39,7 @@ from cleartrace.consent.signed_policy import (
 from cleartrace.errors import UsageError
 from cleartrace.formats import b64url, unb64url, verify_ed25519
 from cleartrace.org.keys import load_private
-from cleartrace.paths import write_private_bytes
+from cleartrace.paths import read_input, write_private_bytes
 from cleartrace.suites import OrgPublicKey
 
 __all__ = [
@@ -175,11 +175,7 @@ def init_policy(
 
 
 def _read_source(src: Path) -> object:
-    try:
-        with src.open("rb") as fh:
-            raw = fh.read(MAX_POLICY_BYTES + 1)
-    except OSError as exc:
-        raise UsageError(f"cannot read {src} ({exc.strerror}); check the file name") from None
+    raw = read_input(src, MAX_POLICY_BYTES)
     if len(raw) > MAX_POLICY_BYTES:
         raise UsageError(f"{src} is larger than {MAX_POLICY_BYTES} bytes: not a policy")
     try:
@@ -262,9 +258,4 @@ def verify_policy_file(path: Path) -> SignedPolicy:
         UsageError: `path` cannot be read.
         PolicyRefused: it is not a validly signed policy (`reason` says why).
     """
-    try:
-        with path.open("rb") as fh:
-            raw = fh.read(MAX_POLICY_BYTES + 1)
-    except OSError as exc:
-        raise UsageError(f"cannot read {path} ({exc.strerror}); check the file name") from None
-    return read_signed_policy(raw, source=str(path))
+    return read_signed_policy(read_input(path, MAX_POLICY_BYTES), source=str(path))
