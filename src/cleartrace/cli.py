@@ -181,7 +181,8 @@ def build_parser(tray: TrayLauncher = _no_tray) -> argparse.ArgumentParser:
     sessions = _add(
         sub,
         "sessions",
-        "list, show, redact, approve, hold or delete recorded sessions; end the current one",
+        "list, show, redact, approve, hold or delete recorded sessions; release a detection; "
+        "end the current one",
         None,
     )
     ssub = sessions.add_subparsers(
@@ -199,6 +200,28 @@ def build_parser(tray: TrayLauncher = _no_tray) -> argparse.ArgumentParser:
     )
     json_flag(p)
     _redact_parser(ssub)
+    p = _add(
+        ssub,
+        "release",
+        "upload a detection as typed: it is not personal data (by default what the "
+        "detectors find is removed from what leaves)",
+        commands.sessions_release,
+    )
+    _session_id(p)
+    p.add_argument(
+        "--stream",
+        type=int,
+        required=True,
+        metavar="N",
+        help="the text stream, as numbered by 'sessions show --pii'",
+    )
+    p.add_argument(
+        "--span",
+        required=True,
+        metavar="START:END",
+        help="the detection's characters, as 'sessions show --pii' prints them",
+    )
+    json_flag(p)
     for action, text in (
         ("approve", "approve a session for upload"),
         ("hold", "hold a session back: it is not uploaded and does not approve itself"),

@@ -177,6 +177,9 @@ class Service:
     def redact(self, selection: Selection) -> Redaction:
         return sessions.redact(self.home(), selection)
 
+    def release_detection(self, session_id: str, stream: int, start: int, end: int) -> None:
+        sessions.release_detection(self.home(), session_id, stream, start, end)
+
     def approve(self, session_id: str) -> bool:
         return sessions.approve(self.home(), session_id)[1]
 

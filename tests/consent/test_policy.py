@@ -99,6 +99,9 @@ def test_mouse_rate_and_hold_period_have_defaults() -> None:
         ({"exclusions": ["KeePassXC"]}, "'exclusions'"),
         ({"pii": ["email", "shoe_size"]}, "'pii'"),
         ({"pii": ["email", "email"]}, "'pii'"),
+        ({"auto_redact": ["email", "shoe_size"]}, "'auto_redact'"),
+        ({"auto_redact": ["phone", "phone"]}, "'auto_redact'"),
+        ({"auto_redact": "email"}, "'auto_redact'"),
         ({"colour": "red"}, "unknown \\['colour'\\]"),
         ({"hold_days": 15}, "'hold_days'.*0 to 14"),
         ({"hold_days_min": 4}, "'hold_days'.*4 to 14"),
@@ -152,6 +155,21 @@ def test_an_org_policy_round_trips_to_the_json_it_was_made_of() -> None:
         assert policy.org_key == key
         assert policy.as_dict() == data
         assert policy.sha256 == hashlib.sha256(rfc8785.dumps(data)).hexdigest()
+
+
+def test_what_leaves_without_detected_personal_data_is_every_kind_unless_the_policy_says() -> None:
+    # A policy signed before `auto_redact` existed keeps its hash and withholds every kind.
+    old = Policy.from_dict(template())
+    assert "auto_redact" not in old.as_dict()
+    assert old.sha256 == DEFAULT_POLICY.sha256
+    assert old.withheld == tuple(PiiCategory)
+    emails = {**template(), "auto_redact": ["email"], "pii": ["phone"]}
+    chosen = Policy.from_dict(emails)
+    assert chosen.as_dict() == emails
+    assert chosen.withheld == (PiiCategory.EMAIL,)
+    # Review searches what it flags and what is withheld, so it shows both.
+    assert chosen.detected == (PiiCategory.EMAIL, PiiCategory.PHONE)
+    assert Policy.from_dict({**template(), "auto_redact": []}).withheld == ()
 
 
 def test_a_collector_on_this_machine_may_use_plain_http() -> None:

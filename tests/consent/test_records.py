@@ -51,6 +51,12 @@ VALID_FIELDS: dict[str, dict[str, Any]] = {
         "categories": ["keys"],
         "interval": {"start": "2026-11-24T09:15:00.000001Z", "end": "2026-11-24T09:15:03.5Z"},
     },
+    "upload.redacted": {"session": SESSION, "spans": {"email": 2, "phone": 1}},
+    "detection.released": {
+        "session": SESSION,
+        "pii": "phone",
+        "interval": {"start": "2026-11-24T09:15:00.000001Z", "end": "2026-11-24T09:15:03.5Z"},
+    },
     "session.approved": {"session": SESSION, "by": "hold_period"},
     "session.held": {"session": SESSION},
     "device.enrolled": {"policy": {"id": "acme", "version": 2, "sha256": "e" * 64}},
@@ -117,6 +123,13 @@ def test_every_kind_builds_a_record_with_only_envelope_and_its_fields(kind: str)
             },
         ),
         ("session.approved", {"session": SESSION, "by": "my manager, Jane"}),
+        ("upload.redacted", {"session": SESSION, "spans": {}}),
+        ("upload.redacted", {"session": SESSION, "spans": {"email": 0}}),
+        ("upload.redacted", {"session": SESSION, "spans": {"hunter2": 1}}),
+        ("upload.redacted", {"session": SESSION, "spans": ["email"]}),
+        ("upload.redacted", {"session": SESSION, "spans": {"email": True}}),
+        ("detection.released", {**VALID_FIELDS["detection.released"], "pii": "hunter2"}),
+        ("detection.released", {**VALID_FIELDS["detection.released"], "text": "typed words"}),
     ],
 )
 def test_records_refuse_fields_or_values_that_could_carry_content(
@@ -252,12 +265,12 @@ def test_canonical_bytes_survive_a_round_trip_through_any_json_parser(obj: dict[
 @pytest.fixture
 def registry() -> Iterator[None]:
     """Restore the kind and field registries: later issues register for good, tests must not."""
-    kinds, fields = dict(records._KIND_FIELDS), dict(records._FIELD_CHECKS)
+    kinds, fields = dict(records._KIND_FIELDS), dict(records.FIELD_CHECKS)
     yield
     records._KIND_FIELDS.clear()
     records._KIND_FIELDS.update(kinds)
-    records._FIELD_CHECKS.clear()
-    records._FIELD_CHECKS.update(fields)
+    records.FIELD_CHECKS.clear()
+    records.FIELD_CHECKS.update(fields)
 
 
 @pytest.mark.usefixtures("registry")

@@ -162,3 +162,38 @@ def test_enrolling_while_recording_stops_capture_until_consent_under_the_new_pol
     enrolled = next(i for i, r in enumerate(records) if r["kind"] == "device.enrolled")
     given = [r for r in records[enrolled:] if r["kind"] == "consent.given"]
     assert [(r["policy"]["id"], r["categories"]) for r in given] == [("org-policy", ["keys"])]
+
+
+@pytest.mark.usefixtures("wm")
+def test_a_session_nobody_reviewed_reaches_the_dataset_without_its_personal_data(
+    org: Org,
+    start_recorder: Callable[[], Recording],
+    xdo: Callable[..., str],
+    app_window: Callable[..., str],
+    private_home: Paths,
+    tmp_path: Path,
+) -> None:
+    email, phone = "jane.qzcanaryxv@example.org", "+44 20 7946 0958"
+    enroll(org)
+    ct("consent", "give", "--all")
+    ct("settings", "hold-days", "0")  # approves itself as soon as it ends
+    app_window("Gedit", "notes")
+    rec = start_recorder()
+    xdo("type", "--delay", "15", f"write to {email} or call {phone} about order 4711")
+    rec.stop()
+    (session,) = sessions()
+    ct("upload", "--now")  # never opened, never approved by hand
+    assert json.loads(ct("sessions", "show", session["id"], "--json").stdout)["state"] == "uploaded"
+
+    dataset = tmp_path / "dataset"
+    summary = ingest(org, dataset)
+    assert summary["rejected"] == []
+    assert summary["events"]["dropped"]["violation"] == 0
+    text = typed(rows(dataset), session["id"])
+    assert text == "write to  or call  about order 4711"
+    records = json.loads(ct("ledger", "show", "--json").stdout)
+    (withheld,) = [r for r in records if r["kind"] == "upload.redacted"]
+    assert withheld["spans"] == {"email": 1, "phone": 1}
+    assert "qzcanaryxv" not in json.dumps(records)
+    # The person's own copy is as typed.
+    assert show_text(session["id"]) == f"write to {email} or call {phone} about order 4711"

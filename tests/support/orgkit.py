@@ -9,8 +9,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+import cleartrace.upload.client as client
 from cleartrace.consent.signed_policy import read_signed_policy
-from cleartrace.events import Kind, RawEvent
+from cleartrace.errors import UploadError
+from cleartrace.events import Kind, RawEvent, keysym_of_char
 from cleartrace.home import Home
 from cleartrace.org.keys import OrgKeys, generate
 from cleartrace.org.policy_signing import init_policy
@@ -111,6 +116,22 @@ def record_session(home: Home, n_keys: int = 200, *, app: str = "xterm") -> str:
     return handle.id
 
 
+def record_text(home: Home, text: str) -> str:
+    """A closed session in which `text` was typed into a text editor, a key every 90 ms."""
+    wall, mono = time.time_ns(), time.monotonic_ns()
+    handle = home.store.begin_session(wall, mono)
+    home.ledger.append("session.started", session=handle.id)
+    events: list[RawEvent] = [(mono + 1_000, int(Kind.FOCUS), 0, 0, 0, 0, ("gedit", "notes"))]
+    for i, char in enumerate(text):
+        t = mono + 2_000 + i * 90_000_000
+        events.append((t, int(Kind.KEY_DOWN), keysym_of_char(char), 0, 0, 0, None))
+        events.append((t + 40_000_000, int(Kind.KEY_UP), keysym_of_char(char), 0, 0, 0, None))
+    home.store.append_chunk(handle, events)
+    home.store.end_session(handle, time.time_ns())
+    home.ledger.append("session.ended", session=handle.id)
+    return handle.id
+
+
 def approve(home: Home, session_id: str) -> None:
     home.store.set_state(
         session_id,
@@ -139,3 +160,17 @@ def aws_env(endpoint: str) -> dict[str, str]:
         AWS_ENDPOINT_URL=endpoint,
     )
     return env
+
+
+def lose_the_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next PUT reaches the collector, which stores the bundle; its answer is lost."""
+    real = client.CollectorClient.put_bundle
+
+    def put(
+        self: client.CollectorClient, name: str, data: bytes, device_key: Ed25519PrivateKey
+    ) -> client.Ack:
+        real(self, name, data, device_key)
+        monkeypatch.setattr(client.CollectorClient, "put_bundle", real)
+        raise UploadError("the connection dropped (test)", retryable=False)
+
+    monkeypatch.setattr(client.CollectorClient, "put_bundle", put)

@@ -258,8 +258,11 @@ def test_under_an_organisation_every_fact_of_its_notice_is_shown(
         assert "works agreement: Betriebsvereinbarung KI-Daten 2026/03" in performance
         assert "uploaded to https://collector.example" in shown_text(qtbot, dialog, "uploads")
         assert "waits 3 days for your review" in shown_text(qtbot, dialog, "hold_period")
+        withheld = shown_text(qtbot, dialog, "withheld")
+        assert "removed from what is uploaded: email, phone" in withheld
+        assert "release a detection" in withheld
         shown = [w for w in dialog.findChildren(QLabel) if w.objectName().startswith("notice_")]
-        assert len(shown) == 11
+        assert len(shown) == 12
 
         def nothing_cut_off() -> bool:
             return all(w.height() >= w.heightForWidth(w.width()) for w in shown)

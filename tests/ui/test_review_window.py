@@ -554,3 +554,52 @@ def test_where_text_was_removed_is_marked_in_the_text(
     assert edit.toPlainText() == "ls -l"
     assert not [i for i in range(5) if underline(edit, i) == wave]
     assert "Removed" not in label(window, "marks")
+
+
+def test_a_detection_the_person_says_is_not_personal_data_is_released_for_upload(
+    qtbot: QtBot, runner: Runner, paths: Paths
+) -> None:
+    phone = "+49 30 12345678"
+    text = f"to {EMAIL} or call {phone} ok"
+    sid = record(paths, (0, "Thunderbird", text))
+    window = open_window(qtbot, runner)
+    choose(qtbot, runner, window, sid)
+    edit = text_edit(window)
+    assert "Shaded: removed from what is uploaded (2)" in label(window, "legend")
+    release = button(window, "release")
+    assert not release.isEnabled()  # the cursor is in no detection
+    cursor = edit.textCursor()
+    cursor.setPosition(text.index(phone) + 3)
+    edit.setTextCursor(cursor)
+    assert release.isEnabled()
+    qtbot.mouseClick(release, Qt.MouseButton.LeftButton)
+
+    dialog = confirmation(qtbot, window)
+    assert dialog.windowTitle() == "ClearTrace — release a detection"
+    shown = dialog.findChild(QPlainTextEdit, "confirm_text")
+    assert shown is not None
+    assert shown.toPlainText() == f"1. Thunderbird: {phone}"
+    answer(qtbot, runner, dialog, "confirm_ok")
+
+    after = review_of(qtbot, runner, sid)
+    assert [(d.finding.category, d.withheld) for d in after.detections[0]] == [
+        (PiiCategory.EMAIL, True),
+        (PiiCategory.PHONE, False),
+    ]
+    settle(qtbot, runner)
+    at = text.index(phone)
+    assert [background(edit, i) for i in range(at, at + len(phone))] == [None] * len(phone)
+    dashed = QTextCharFormat.UnderlineStyle.DashUnderline
+    assert all(underline(edit, i) == dashed for i in range(at, at + len(phone)))
+    assert "Underlined: uploaded as typed (1)" in label(window, "legend")
+    assert "uploaded as typed" in label(window, "status")
+    cursor = edit.textCursor()
+    cursor.setPosition(at + 3)
+    edit.setTextCursor(cursor)
+    assert not release.isEnabled()  # released already
+    home = Home.open(paths, create=False)
+    try:
+        kinds = [r["kind"] for r in home.ledger.records()]
+    finally:
+        home.close()
+    assert kinds.count("detection.released") == 1

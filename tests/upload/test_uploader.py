@@ -32,7 +32,7 @@ from cleartrace.upload.enrolment import enrol, load_enrolment
 from cleartrace.upload.outbox import Outbox
 from cleartrace.upload.shredding import shred_expired
 from cleartrace.upload.uploader import Retry, Uploader
-from tests.support.orgkit import Org, approve, enrolled, make_org, record_session
+from tests.support.orgkit import Org, approve, enrolled, lose_the_answer, make_org, record_session
 
 NO_WAIT = Retry(attempts=2, base=0.01, cap=0.01)
 
@@ -281,20 +281,6 @@ def test_sessions_recorded_before_enrolment_stay_here(org: Org, private_home: Pa
     assert report.sessions == [later]
     assert home.store.session(earlier).state == "approved"
     home.close()
-
-
-def lose_the_answer(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The next PUT reaches the collector, which stores the bundle; its answer is lost."""
-    real = client.CollectorClient.put_bundle
-
-    def put(
-        self: client.CollectorClient, name: str, data: bytes, device_key: Ed25519PrivateKey
-    ) -> client.Ack:
-        real(self, name, data, device_key)
-        monkeypatch.setattr(client.CollectorClient, "put_bundle", real)
-        raise UploadError("the connection dropped (test)", retryable=False)
-
-    monkeypatch.setattr(client.CollectorClient, "put_bundle", put)
 
 
 def dataset_sessions(org: Org, out: Path) -> dict[str | None, int]:

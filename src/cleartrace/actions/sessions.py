@@ -21,8 +21,9 @@ from cleartrace.review import approval, redaction
 from cleartrace.review.activity import MinuteActivity, activity_per_minute
 from cleartrace.review.cuts import removal_offsets
 from cleartrace.review.export import export_all
-from cleartrace.review.pii import Finding, detect
+from cleartrace.review.pii import Finding
 from cleartrace.review.text import Stream, reconstruct
+from cleartrace.review.withheld import Detection, detections, release, released_in
 from cleartrace.store.keys import describe_keystore
 from cleartrace.store.reading import SessionInfo
 from cleartrace.store.redaction import Redaction
@@ -36,6 +37,7 @@ __all__ = [
     "list_at",
     "list_sessions",
     "redact",
+    "release_detection",
     "review",
     "select_match",
     "select_pii",
@@ -57,6 +59,8 @@ class SessionReview:
     events: list[Event] = field(repr=False)
     streams: list[Stream] = field(repr=False)
     findings: list[list[Finding]] = field(repr=False)
+    #: Per stream, per finding: what the upload does with it (review/withheld.py).
+    detections: list[list[Detection]] = field(repr=False)
     activity: list[MinuteActivity]
     redactions: list[Redaction]
     auto_approve_ns: int | None
@@ -98,19 +102,30 @@ def session(home: Home, id_or_prefix: str) -> tuple[SessionInfo, int | None]:
     return info, approval.auto_approve_at(info, hold)
 
 
+def _detections(
+    home: Home, session_id: str, events: list[Event], texts: list[Stream]
+) -> list[list[Detection]]:
+    started, anchor = home.store.anchors(session_id)
+    return detections(
+        events,
+        active_policy(home.paths),
+        started_ns=started,
+        anchor_ns=anchor,
+        released=released_in(home.ledger.records(), session_id),
+        streams=texts,
+    )
+
+
 def streams(
     home: Home, session_id: str, *, pii: bool = False
-) -> list[tuple[Stream, list[Finding] | None]]:
-    """The session's text, stream by stream; with `pii`, what the detectors of
-    the categories the policy flags for review find in each."""
-    chosen = active_policy(home.paths).pii if pii else None
-    return [
-        (
-            s,
-            None if chosen is None else detect(s.text, app=s.app, title=s.title, categories=chosen),
-        )
-        for s in reconstruct(home.store.read_events(session_id))
-    ]
+) -> list[tuple[Stream, list[Detection] | None]]:
+    """The session's text, stream by stream; with `pii`, what the detectors
+    find in each and whether the upload leaves it out."""
+    events = home.store.read_events(session_id)
+    texts = reconstruct(events)
+    if not pii:
+        return [(s, None) for s in texts]
+    return list(zip(texts, _detections(home, session_id, events, texts), strict=True))
 
 
 def timed_activity(home: Home, session_id: str) -> tuple[int, list[MinuteActivity]]:
@@ -133,13 +148,15 @@ def review(home: Home, session_id: str) -> SessionReview:
     started, anchor = store.anchors(info.id)
     redactions = store.redactions(info.id)
     typing_cut = [r.from_ns - started + anchor for r in redactions if r.removed.get("keys")]
+    found = _detections(home, info.id, events, texts)
     return SessionReview(
         info=info,
         started_ns=started,
         anchor_mono_ns=anchor,
         events=events,
         streams=texts,
-        findings=[detect(s.text, app=s.app, title=s.title, categories=policy.pii) for s in texts],
+        findings=[[d.finding for d in stream] for stream in found],
+        detections=found,
         activity=activity_per_minute(events),
         redactions=redactions,
         auto_approve_ns=approval.auto_approve_at(info, hold_days(home.paths, policy)),
@@ -180,6 +197,24 @@ def select_pii(
 def redact(home: Home, selection: redaction.Selection) -> Redaction:
     """Remove what `selection` chose, for good (ledgered)."""
     return redaction.apply(home.store, home.ledger, selection)
+
+
+def release_detection(
+    home: Home, id_or_prefix: str, stream: int, start: int, end: int
+) -> tuple[SessionInfo, Detection]:
+    """Let what the detectors found at characters `start:end` of text stream
+    `stream` (from 1) be uploaded as typed: the person says it is not personal
+    data (ledgered).
+
+    Raises:
+        UnknownSession, UsageError: no such session, it is being recorded or
+            was uploaded already, or no withheld detection is at that span.
+    """
+    info = home.store.session(id_or_prefix)
+    events = home.store.read_events(info.id)
+    texts = reconstruct(events)
+    found = _detections(home, info.id, events, texts)
+    return info, release(home.store, home.ledger, info, found, stream, start, end)
 
 
 # -- decisions -------------------------------------------------------------------------

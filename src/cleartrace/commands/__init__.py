@@ -21,6 +21,7 @@ from cleartrace.commands.sessions import (
     sessions_end_current,
     sessions_list,
     sessions_redact,
+    sessions_release,
     sessions_review,
     sessions_show,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "sessions_end_current",
     "sessions_list",
     "sessions_redact",
+    "sessions_release",
     "sessions_review",
     "sessions_show",
     "status",

@@ -124,6 +124,7 @@ def _print_policy(policy: Policy, signer: str, source: str) -> None:
         ("mouse moves", f"at most {policy.mouse_move_hz} per second"),
         ("exclusions", f"{len(policy.exclusions)} applications"),
         ("pii flagged", ", ".join(c.value for c in policy.pii) or "none"),
+        ("pii removed", ", ".join(c.value for c in policy.withheld) or "none (uploaded as typed)"),
     )
     notice = policy.notice
     told = (

@@ -70,13 +70,14 @@ def _text_rows(home: Home, info: SessionInfo, *, pii: bool) -> list[dict[str, An
         if findings is not None:
             row["pii"] = [
                 {
-                    "category": f.category.value,
-                    "start": f.start,
-                    "end": f.end,
-                    "confidence": round(f.confidence, 2),
-                    "detector": f.detector,
+                    "category": d.finding.category.value,
+                    "start": d.finding.start,
+                    "end": d.finding.end,
+                    "confidence": round(d.finding.confidence, 2),
+                    "detector": d.finding.detector,
+                    "withheld": d.withheld,
                 }
-                for f in findings
+                for d in findings
             ]
         rows.append(row)
     return rows
@@ -113,9 +114,10 @@ def _print_stream(s: dict[str, Any]) -> None:
         text = f"{text[: f['start']]}⟦{f['category']}: {inner}⟧{text[f['end'] :]}"
     print(text)
     for f in s["pii"]:
+        upload = "removed before upload" if f["withheld"] else "uploaded as typed"
         print(
             f"    {f['category']:<16} {f['start']}:{f['end']}  "
-            f"confidence {f['confidence']:.2f}  ({f['detector']})"
+            f"confidence {f['confidence']:.2f}  ({f['detector']})  {upload}"
         )
 
 
@@ -242,6 +244,21 @@ def sessions_redact(args: Args) -> None:
         emit_json({"session": info.id, "dry_run": False, "removed": done.removed})
         return
     print(f"removed {counts} from session {info.id[:12]} for good", file=sys.stderr)
+
+
+def sessions_release(args: Args) -> None:
+    start, end = _parse_span(args.span)
+    with open_home() as home:
+        info, done = sessions.release_detection(home, args.id, args.stream, start, end)
+    kind = done.finding.category.value
+    if args.json:
+        emit_json({"session": info.id, "stream": args.stream, "span": [start, end], "pii": kind})
+        return
+    print(
+        f"released the {kind} at stream {args.stream} {start}:{end} of session {info.id[:12]}: "
+        "it is uploaded as typed (the ledger records that you released it)",
+        file=sys.stderr,
+    )
 
 
 def sessions_review(args: Args) -> None:

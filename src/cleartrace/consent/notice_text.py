@@ -59,8 +59,23 @@ def _uploads(policy: Policy) -> list[Fact]:
             f"Each session waits {policy.hold_days} {days} for your review before it may "
             f"leave (you may choose from {policy.hold_days_min} to {policy.hold_days_max}).",
         ),
+        Fact("withheld", "Personal data you type", _withheld(policy)),
         Fact("local_copy", "Your copy after upload", _keep(policy.keep_uploaded_days) + "."),
     ]
+
+
+def _withheld(policy: Policy) -> str:
+    kinds = [c.value.replace("_", " ") for c in policy.withheld]
+    if not kinds:
+        return (
+            "Nothing you type is removed before upload on its own: remove what should "
+            "not leave when you review a session."
+        )
+    return (
+        f"What the detectors find of these kinds is removed from what is uploaded: "
+        f"{', '.join(kinds)}. Your own copy keeps it for your review, and you can "
+        "release a detection that is not personal data."
+    )
 
 
 def facts(policy: Policy) -> list[Fact]:

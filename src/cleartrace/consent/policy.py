@@ -51,7 +51,7 @@ _FIELDS = (
     "keep_uploaded_days",
 )
 #: Fields a policy may leave out: policies signed before they existed keep their hash.
-_OPTIONAL = ("notice",)
+_OPTIONAL = ("notice", "auto_redact")
 #: Upper bound of `keep_uploaded_days`: a century is more than any retention needs.
 _MAX_DAYS = 36500
 
@@ -85,6 +85,10 @@ class Policy:
     #: What the person is told about the organisation (consent/notice.py); None:
     #: the built-in default, or a policy signed before notices existed.
     notice: Notice | None = None
+    #: What the detectors find of these kinds is left out of every bundle unless
+    #: the person releases it (review/withheld.py); None: every kind, as for a
+    #: policy signed before the field existed.
+    auto_redact: tuple[PiiCategory, ...] | None = None
     _sha256: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -120,7 +124,21 @@ class Policy:
         }
         if self.notice is not None:
             data["notice"] = self.notice.as_dict()
+        if self.auto_redact is not None:
+            data["auto_redact"] = [c.value for c in self.auto_redact]
         return data
+
+    @property
+    def withheld(self) -> tuple[PiiCategory, ...]:
+        """The kinds of personal data left out of what is uploaded."""
+        return tuple(PiiCategory) if self.auto_redact is None else self.auto_redact
+
+    @property
+    def detected(self) -> tuple[PiiCategory, ...]:
+        """The kinds review searches for: those it flags and those withheld, so
+        that what review marks "removed before upload" is what the upload removes."""
+        wanted = set(self.pii) | set(self.withheld)
+        return tuple(c for c in PiiCategory if c in wanted)
 
     def reference(self) -> dict[str, Any]:
         """How consent records name this policy: {id, version, sha256}."""
@@ -169,12 +187,8 @@ class Policy:
             isinstance(e, str) and e and e == e.strip().casefold() for e in exclusions
         ):
             raise UsageError("policy 'exclusions' must be a list of lower-case application classes")
-        pii = data["pii"]
-        known_pii = {c.value for c in PiiCategory}
-        if not isinstance(pii, list) or not all(isinstance(n, str) and n in known_pii for n in pii):
-            raise UsageError(f"policy 'pii' may only name: {', '.join(sorted(known_pii))}")
-        if len(set(pii)) != len(pii):
-            raise UsageError("policy 'pii' names a category twice")
+        pii = _pii(data, "pii")
+        auto_redact = None if "auto_redact" not in data else _pii(data, "auto_redact")
         low = _int(data, "hold_days_min", 0, 365)
         high = _int(data, "hold_days_max", 0, 365)
         if high < low:
@@ -203,14 +217,25 @@ class Policy:
             mouse_move_hz=_int(data, "mouse_move_hz", 1, 1000),
             hold_days=hold_days,
             exclusions=tuple(exclusions),
-            pii=tuple(PiiCategory(n) for n in pii),
+            pii=pii,
             collector=collector,
             org_key=org_key,
             hold_days_min=low,
             hold_days_max=high,
             keep_uploaded_days=keep,
             notice=None if "notice" not in data else Notice.from_dict(data["notice"]),
+            auto_redact=auto_redact,
         )
+
+
+def _pii(data: dict[str, Any], name: str) -> tuple[PiiCategory, ...]:
+    value = data[name]
+    known = {c.value for c in PiiCategory}
+    if not isinstance(value, list) or not all(isinstance(n, str) and n in known for n in value):
+        raise UsageError(f"policy '{name}' may only name: {', '.join(sorted(known))}")
+    if len(set(value)) != len(value):
+        raise UsageError(f"policy '{name}' names a category twice")
+    return tuple(PiiCategory(n) for n in value)
 
 
 def _int(data: dict[str, Any], name: str, low: int, high: int, *, or_null: bool = False) -> int:

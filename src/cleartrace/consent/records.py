@@ -13,7 +13,7 @@ the chain.
 
 Records must never carry captured content. That is enforced here rather than
 trusted to callers: each kind has a fixed set of fields, and each field has a
-check on its value's shape (a session id is 32 hex digits, a category is a
+check on its value's shape (record_fields.py: a session id is 32 hex digits, a category is a
 known category name, ...), so a window title or typed text has nowhere to go.
 An application the person excludes is named only by its `app_tag`, a keyed
 hash whose key stays on the device; `LEGACY_KINDS` (which carried the name)
@@ -25,17 +25,24 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from cleartrace.categories import Category
+from cleartrace.consent.record_fields import (
+    APPROVERS,
+    FIELD_CHECKS,
+    HEX64,
+    MAX_INT,
+    RESUME_REASONS,
+    FieldCheck,
+    check_app_name,
+)
 from cleartrace.errors import LedgerBroken
 from cleartrace.formats import canonical, rfc3339, sign_canonical, unb64url, verify_ed25519
-from cleartrace.store.redaction import METHODS as REDACTION_METHODS
 
 __all__ = [
     "APPROVERS",
@@ -61,24 +68,8 @@ RECORD_VERSION = 1
 GENESIS = "0" * 64
 #: Fields every record carries, whatever its kind.
 ENVELOPE = frozenset({"v", "seq", "time", "kind", "prev", "sig"})
-#: Why recording resumed: the person asked, or the pause they chose ran out.
-RESUME_REASONS = frozenset({"person", "timer"})
-#: Who approved a session: the person, or the policy's hold period running out.
-APPROVERS = frozenset({"person", "hold_period"})
-#: The largest integer RFC 8785 (I-JSON) represents exactly.
-_MAX_INT = 2**53 - 1
 #: The reason id of a signature that does not verify (see consent/chain.py).
 _BAD_SIGNATURE = "ledger-bad-signature"
-
-#: A check on one field's value; raises ValueError naming the field, never echoing the value.
-FieldCheck = Callable[[object], None]
-
-_HEX64 = re.compile(r"[0-9a-f]{64}")
-_HEX32 = re.compile(r"[0-9a-f]{32}")
-_POLICY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-# UTC only, seconds required, fraction optional (the recorder writes whole
-# seconds for `until`; record times always carry milliseconds).
-_UTC_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
 
 
 def record_hash(record: Mapping[str, Any]) -> str:
@@ -89,134 +80,6 @@ def record_hash(record: Mapping[str, Any]) -> str:
     """
     return hashlib.sha256(canonical(record)).hexdigest()
 
-
-# -- field checks -------------------------------------------------------------------
-
-
-def _check_categories(value: object) -> None:
-    known = {c.value for c in Category}
-    if (
-        not isinstance(value, list)
-        or not value
-        or not all(isinstance(v, str) and v in known for v in value)
-        or value != sorted(set(value))
-    ):
-        raise ValueError("'categories' must be a sorted, non-empty list of known category names")
-
-
-def _check_policy(value: object) -> None:
-    if (
-        not isinstance(value, dict)
-        or set(value) != {"id", "version", "sha256"}
-        or not isinstance(value["id"], str)
-        or not _POLICY_ID.fullmatch(value["id"])
-        or type(value["version"]) is not int
-        or not 1 <= value["version"] <= _MAX_INT
-        or not isinstance(value["sha256"], str)
-        or not _HEX64.fullmatch(value["sha256"])
-    ):
-        raise ValueError("'policy' must be {id, version, sha256} of a policy")
-
-
-def _check_until(value: object) -> None:
-    if value is not None and not (isinstance(value, str) and _UTC_TIME.fullmatch(value)):
-        raise ValueError("'until' must be null or a UTC time like 2026-01-31T09:15:00Z")
-
-
-def _check_reason(value: object) -> None:
-    if value not in RESUME_REASONS:
-        raise ValueError(f"'reason' must be one of {sorted(RESUME_REASONS)}")
-
-
-def check_app_name(value: object) -> None:
-    """An application class as a person names it in an exclusion.
-
-    Lower case (matching is case-insensitive, so one spelling per app), at most
-    128 characters, no control characters or surrounding spaces. Inner spaces
-    are allowed: some WM_CLASS values have them ("microsoft teams - preview").
-
-    Raises:
-        ValueError: `value` is not such a name.
-    """
-    if (
-        not isinstance(value, str)
-        or not 1 <= len(value) <= 128
-        or value != value.strip()
-        or value != value.casefold()
-        or not value.isprintable()
-    ):
-        raise ValueError("'app' must be a lower-case application class of at most 128 characters")
-
-
-def _check_app_tag(value: object) -> None:
-    if not (isinstance(value, str) and _HEX64.fullmatch(value)):
-        raise ValueError("'app_tag' must be a keyed hash of 64 lower-case hex digits")
-
-
-def _check_session(value: object) -> None:
-    if not (isinstance(value, str) and _HEX32.fullmatch(value)):
-        raise ValueError("'session' must be a session id of 32 lower-case hex digits")
-
-
-def _check_method(value: object) -> None:
-    if value not in REDACTION_METHODS:
-        raise ValueError(f"'method' must be one of {sorted(REDACTION_METHODS)}")
-
-
-def _check_events(value: object) -> None:
-    if type(value) is not int or not 1 <= value <= _MAX_INT:
-        raise ValueError("'events' must be a positive integer")
-
-
-def _check_interval(value: object) -> None:
-    if (
-        not isinstance(value, dict)
-        or set(value) != {"start", "end"}
-        or not all(isinstance(v, str) and _UTC_TIME.fullmatch(v) for v in value.values())
-        or value["start"] > value["end"]
-    ):
-        raise ValueError("'interval' must be {start, end}: UTC times, start not after end")
-
-
-def _check_by(value: object) -> None:
-    if value not in APPROVERS:
-        raise ValueError(f"'by' must be one of {sorted(APPROVERS)}")
-
-
-def _check_bundle(value: object) -> None:
-    if not (isinstance(value, str) and _HEX64.fullmatch(value)):
-        raise ValueError("'bundle' must be a bundle name (64 lower-case hex digits)")
-
-
-def _check_witnessed(value: object) -> None:
-    if (
-        not isinstance(value, dict)
-        or set(value) != {"seq", "hash"}
-        or type(value["seq"]) is not int
-        or not 0 <= value["seq"] <= _MAX_INT
-        or not isinstance(value["hash"], str)
-        or not _HEX64.fullmatch(value["hash"])
-    ):
-        raise ValueError("'witnessed' must be {seq, hash} of a ledger head")
-
-
-_FIELD_CHECKS: dict[str, FieldCheck] = {
-    "categories": _check_categories,
-    "policy": _check_policy,
-    "until": _check_until,
-    "reason": _check_reason,
-    "app": check_app_name,
-    "app_tag": _check_app_tag,
-    "session": _check_session,
-    "method": _check_method,
-    "events": _check_events,
-    "interval": _check_interval,
-    "by": _check_by,
-    "bundle": _check_bundle,
-    "witnessed": _check_witnessed,
-    # This device's own ledger head at that moment ({seq, hash}, like "witnessed").
-    "local": _check_witnessed,
-}
 
 _KIND_FIELDS: dict[str, frozenset[str]] = {
     "consent.given": frozenset({"categories", "policy"}),
@@ -239,6 +102,12 @@ _KIND_FIELDS: dict[str, frozenset[str]] = {
     # What went (how many events of which categories, from when to when) and
     # how it was chosen; never what it was, nor the pattern that found it.
     "session.redacted": frozenset({"session", "method", "events", "categories", "interval"}),
+    # How many spans of each kind of personal data the detectors found were
+    # left out of the session's bundle (review/withheld.py); never what or where.
+    "upload.redacted": frozenset({"session", "spans"}),
+    # The person said a detection is not personal data, so it is uploaded as
+    # typed: its kind and the times of its first and last event, nothing typed.
+    "detection.released": frozenset({"session", "pii", "interval"}),
     "session.approved": frozenset({"session", "by"}),
     "session.held": frozenset({"session"}),
     # The device enrolled with an organisation and installed this policy.
@@ -273,9 +142,9 @@ def register_field(name: str, check: FieldCheck) -> None:
     Raises:
         ValueError: the name is an envelope field or already declared.
     """
-    if name in ENVELOPE or name in _FIELD_CHECKS:
+    if name in ENVELOPE or name in FIELD_CHECKS:
         raise ValueError(f"ledger field '{name}' is already declared")
-    _FIELD_CHECKS[name] = check
+    FIELD_CHECKS[name] = check
 
 
 def register_kind(kind: str, fields: Iterable[str]) -> None:
@@ -288,7 +157,7 @@ def register_kind(kind: str, fields: Iterable[str]) -> None:
     wanted = frozenset(fields)
     if kind in _KIND_FIELDS or not re.fullmatch(r"[a-z]+\.[a-z]+", kind):
         raise ValueError(f"ledger kind '{kind}' exists already or is not 'area.event'")
-    unknown = wanted - set(_FIELD_CHECKS)
+    unknown = wanted - set(FIELD_CHECKS)
     if unknown:
         raise ValueError(f"declare ledger fields {sorted(unknown)} with register_field first")
     _KIND_FIELDS[kind] = wanted
@@ -310,7 +179,7 @@ def check_fields(kind: str, fields: Mapping[str, Any]) -> None:
     if missing:
         raise ValueError(f"a '{kind}' record needs {sorted(missing)}")
     for name, value in fields.items():
-        _FIELD_CHECKS[name](value)
+        FIELD_CHECKS[name](value)
 
 
 # -- building, signing, checking --------------------------------------------------------
@@ -330,9 +199,9 @@ def make_record(
         ValueError: a bad sequence number or `prev`, a naive `now`, an unknown
             kind, or fields that kind may not carry (see `check_fields`).
     """
-    if type(seq) is not int or not 1 <= seq <= _MAX_INT:
+    if type(seq) is not int or not 1 <= seq <= MAX_INT:
         raise ValueError("'seq' must be a positive integer")
-    if not _HEX64.fullmatch(prev):
+    if not HEX64.fullmatch(prev):
         raise ValueError("'prev' must be 64 lower-case hex digits")
     check_fields(kind, fields)
     return {

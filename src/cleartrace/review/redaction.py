@@ -36,6 +36,7 @@ __all__ = [
     "by_span",
     "by_time",
     "forget_since",
+    "interval_covering",
 ]
 
 _MAX_PATTERN = 1000
@@ -166,6 +167,12 @@ def _utc_us(ns: int, *, up: bool) -> str:
     return rfc3339(when, timespec="microseconds")
 
 
+def interval_covering(from_ns: int, to_ns: int) -> dict[str, str]:
+    """{start, end} as ledger records carry them: UTC to the microsecond,
+    rounded outwards so that the interval covers both times."""
+    return {"start": _utc_us(from_ns, up=False), "end": _utc_us(to_ns, up=True)}
+
+
 def _record(ledger: Ledger) -> Callable[[sqlite3.Connection, Redaction], object]:
     def write(conn: sqlite3.Connection, redaction: Redaction) -> object:
         return ledger.append_in(
@@ -175,10 +182,7 @@ def _record(ledger: Ledger) -> Callable[[sqlite3.Connection, Redaction], object]
             method=redaction.method,
             events=redaction.count,
             categories=sorted(redaction.removed),
-            interval={
-                "start": _utc_us(redaction.from_ns, up=False),
-                "end": _utc_us(redaction.to_ns, up=True),
-            },
+            interval=interval_covering(redaction.from_ns, redaction.to_ns),
         )
 
     return write

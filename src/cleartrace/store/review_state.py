@@ -15,7 +15,7 @@ __all__ = ["Reviewing"]
 
 
 class Reviewing(StoreReader):
-    """`StoreReader` plus `set_state`."""
+    """`StoreReader` plus `set_state` and `release`."""
 
     def set_state(
         self,
@@ -59,3 +59,21 @@ class Reviewing(StoreReader):
             if record is not None:
                 record(conn)
         return True
+
+    def release(self, session_id: str, record: Callable[[sqlite3.Connection], object]) -> None:
+        """Let a detection the upload withholds leave: `record` (the ledger's
+        record of it) and the removal of a bundle already built without it
+        commit together, so the session is bundled again with it.
+
+        Raises:
+            UsageError: the session is being recorded or already uploaded.
+        """
+        info = self.session(session_id)
+        if info.state in (SessionState.RECORDING, SessionState.UPLOADED):
+            raise UsageError(
+                f"session {session_id[:12]} is {info.state}: only a session waiting for "
+                "upload can have a detection released"
+            )
+        with transaction(self._conn, self._paths.db) as conn:
+            outbox_rows.drop_for_session(conn, info.id)
+            record(conn)

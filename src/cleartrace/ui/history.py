@@ -58,6 +58,11 @@ def _redacted(record: _Record) -> str:
     return f"{_session(record)} redacted: {what} ({_events(record['events'])})"
 
 
+def _withheld(record: _Record) -> str:
+    spans = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(record["spans"].items()))
+    return f"{_session(record)} uploaded without what was detected as personal data ({spans})"
+
+
 def _rollback(record: _Record) -> str:
     return (
         f"Uploads stopped: the collector has seen record {record['witnessed']['seq']} of this "
@@ -88,6 +93,11 @@ _DESCRIBE: dict[str, Callable[[_Record], str]] = {
     "session.ended": lambda r: f"{_session(r)} ended",
     "session.deleted": lambda r: f"{_session(r)} deleted",
     "session.redacted": _redacted,
+    "upload.redacted": _withheld,
+    "detection.released": lambda r: (
+        f"{_session(r)}: a detected {str(r['pii']).replace('_', ' ')} released by you, "
+        "uploaded as typed"
+    ),
     "session.shredded": lambda r: (
         f"{_session(r)} removed from this computer: uploaded, and its time here was up"
     ),

@@ -37,11 +37,12 @@ __all__ = ["Outbox"]
 log = logging.getLogger(__name__)
 
 #: Ledger kinds after which a session's bundle no longer shows what the person wants.
-_CHANGES = frozenset({"session.redacted", "session.held", "session.deleted"})
+_CHANGES = frozenset({"session.redacted", "session.held", "session.deleted", "detection.released"})
 
 
 def _changed_since(conn: sqlite3.Connection, path: Path, session_id: str, seq: int) -> bool:
-    """Whether the ledger records a redaction, hold or deletion of the session after `seq`."""
+    """Whether the ledger records a redaction, hold, deletion or release (of a
+    detection the bundle withheld) of the session after `seq`."""
     return any(
         r.get("kind") in _CHANGES and r.get("session") == session_id
         for r in ledger_rows.records_after(conn, path, seq)

@@ -28,6 +28,7 @@ from cleartrace.errors import CollectorRefused, UploadError
 from cleartrace.events import CATEGORY_OF_KIND, Kind
 from cleartrace.faults import fault_point
 from cleartrace.formats import rfc3339
+from cleartrace.review.withheld import WITHHELD, detections, released_in, withhold
 from cleartrace.store.outbox_rows import Queued
 from cleartrace.store.session_state import SessionState
 from cleartrace.store.sessions import Store
@@ -177,16 +178,10 @@ class UploadPass:
 
     def build_and_send(self, session_id: str | None) -> None:
         base = self.witnessed_head()
-        segment = self.outbox.records_after(base[0])
-        head = (segment[-1]["seq"], _hash_of(self.outbox, segment[-1]["seq"])) if segment else base
         fields: dict[str, Any] = {
             "subject": self.enrolment.subject,
             "session": session_id,
             "created": rfc3339(datetime.now(UTC)),
-            "ledger": {
-                "base": {"seq": base[0], "hash": base[1]},
-                "head": {"seq": head[0], "hash": head[1]},
-            },
             "policy": self.policy.reference(),
             "interval": None,
             "counts": {},
@@ -195,7 +190,14 @@ class UploadPass:
         }
         events_ipc = b""
         if session_id is not None:
+            # First: it may ledger what it withholds, which this bundle then carries.
             events_ipc = self.session_part(session_id, fields)
+        segment = self.outbox.records_after(base[0])
+        head = (segment[-1]["seq"], _hash_of(self.outbox, segment[-1]["seq"])) if segment else base
+        fields["ledger"] = {
+            "base": {"seq": base[0], "hash": base[1]},
+            "head": {"seq": head[0], "hash": head[1]},
+        }
         data = build_bundle(
             header_fields=fields,
             ledger=segment,
@@ -212,10 +214,24 @@ class UploadPass:
     def session_part(self, session_id: str, fields: dict[str, Any]) -> bytes:
         info = self.store.session(session_id)
         started, anchor = self.store.anchors(session_id)
+        records = self.ledger.records()
+        raw = self.store.read_events(session_id)
+        # What the detectors find does not leave unless the person released it.
+        found = detections(
+            raw,
+            self.policy,
+            started_ns=started,
+            anchor_ns=anchor,
+            released=released_in(records, session_id),
+        )
+        withheld = withhold(found)
+        if not withheld.empty:
+            raw = [e for i, e in enumerate(raw) if i not in withheld.positions]
+            self.ledger_withheld(session_id, withheld.spans, records)
         # What a category no longer consented recorded, and a field another
         # category owns without that one's consent, do not leave (consented.py).
-        consent = UploadConsent.from_records(self.ledger.records())
-        events = consent.filter(events_table(self.store.read_events(session_id), started - anchor))
+        consent = UploadConsent.from_records(records)
+        events = consent.filter(events_table(raw, started - anchor))
         counts: Counter[str] = Counter()
         for row in pc.value_counts(events.column("kind")).to_pylist():
             category = CATEGORY_OF_KIND[Kind(row["values"])]
@@ -235,7 +251,28 @@ class UploadPass:
             for r in self.store.redactions(session_id)
             if r.removed
         ]
+        if withheld.interval is not None:
+            fields["redactions"].append(
+                {
+                    "method": "auto",
+                    "events": len(withheld.positions),
+                    "spans": withheld.spans,
+                    "interval": withheld.interval,
+                }
+            )
         return encode_table(events)
+
+    def ledger_withheld(
+        self, session_id: str, spans: dict[str, int], records: list[dict[str, Any]]
+    ) -> None:
+        """Ledger what a bundle of the session withholds, unless the last such
+        record says the same (a bundle rebuilt after a 409 withholds it again)."""
+        last = next(
+            (r for r in reversed(records) if r["kind"] == WITHHELD and r["session"] == session_id),
+            None,
+        )
+        if last is None or last["spans"] != spans:
+            self.ledger.append(WITHHELD, session=session_id, spans=spans)
 
     def bundle_sessions(self) -> None:
         queued = {q.session_id for q in self.outbox.queued()}

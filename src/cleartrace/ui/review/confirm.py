@@ -1,4 +1,5 @@
-"""The last look before anything is removed: what goes, counted, and the text itself.
+"""The last look before anything is removed (or released): what goes, counted,
+and the text itself.
 
 The dialog only shows what the window worked out beforehand (a `Selection`
 from the service: the dry run); it decides nothing and calls nothing.
@@ -22,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from cleartrace.ui.review._format import counts_text
 
-__all__ = ["DELETE_NOTE", "REDACT_NOTE", "ConfirmDialog"]
+__all__ = ["DELETE_NOTE", "REDACT_NOTE", "ConfirmDialog", "release_dialog"]
 
 #: What the confirmation of each kind of removal says cannot be undone, and why.
 REDACT_NOTE = (
@@ -32,6 +33,12 @@ REDACT_NOTE = (
 DELETE_NOTE = (
     "This cannot be undone: the session's key is destroyed first, so nothing of it "
     "can be read again. The consent ledger records the deletion."
+)
+
+_RELEASE_NOTE = (
+    "Say so only if it is not personal data or a secret (an order number that looks "
+    "like a phone number, say): it is then uploaded as typed. The consent ledger "
+    "records that you released a detection of this kind, never the text."
 )
 
 _MAX_TEXTS = 500  # more would not be read; the count says how many are left out
@@ -45,14 +52,16 @@ class ConfirmDialog(QDialog):
         parent: QWidget | None,
         *,
         what: str,
-        counts: Mapping[str, int],
+        counts: Mapping[str, int] | None,
         texts: Sequence[str] = (),
         note: str,
         ok_text: str = "Remove",
+        texts_heading: str = "The text that will be gone:",
+        title: str = "ClearTrace — confirm removal",
     ) -> None:
         super().__init__(parent)
         self.setObjectName("confirm")
-        self.setWindowTitle("ClearTrace — confirm removal")
+        self.setWindowTitle(title)
         self.setWindowModality(Qt.WindowModality.WindowModal)
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
 
@@ -60,14 +69,15 @@ class ConfirmDialog(QDialog):
         heading.setObjectName("confirm_what")
         heading.setWordWrap(True)
         heading.setTextFormat(Qt.TextFormat.PlainText)
-        counted = QLabel(f"Events that will be removed: {counts_text(counts)}")
-        counted.setObjectName("confirm_counts")
-        counted.setWordWrap(True)
         layout = QVBoxLayout(self)
         layout.addWidget(heading)
-        layout.addWidget(counted)
+        if counts is not None:
+            counted = QLabel(f"Events that will be removed: {counts_text(counts)}")
+            counted.setObjectName("confirm_counts")
+            counted.setWordWrap(True)
+            layout.addWidget(counted)
         if texts:
-            layout.addWidget(QLabel("The text that will be gone:"))
+            layout.addWidget(QLabel(texts_heading))
             shown = QPlainTextEdit()
             shown.setObjectName("confirm_text")
             shown.setReadOnly(True)
@@ -94,3 +104,17 @@ class ConfirmDialog(QDialog):
         buttons.addWidget(self.ok)
         layout.addLayout(buttons)
         self.resize(520, 360 if texts else 200)
+
+
+def release_dialog(parent: QWidget, kind: str, line: str) -> ConfirmDialog:
+    """Asks before a detection of `kind` (the text `line`) is uploaded as typed."""
+    return ConfirmDialog(
+        parent,
+        what=f"This was detected as {kind}. Is it not personal data?",
+        counts=None,
+        texts=[line],
+        note=_RELEASE_NOTE,
+        ok_text="Upload as typed",
+        texts_heading="The text that will be uploaded as typed:",
+        title="ClearTrace — release a detection",
+    )

@@ -16,9 +16,9 @@ from PySide6.QtWidgets import (
 
 from cleartrace.store.reading import SessionInfo
 from cleartrace.store.session_state import SessionState
-from cleartrace.ui.review._format import counts_text, day_and_clock, duration
+from cleartrace.ui.review._format import counts_text, day_and_clock, duration, short_id
 
-__all__ = ["COLUMNS", "SessionTable", "approval_text"]
+__all__ = ["COLUMNS", "SessionTable", "approval_text", "summary_text"]
 
 COLUMNS = ("Start", "Duration", "Applications", "Counts", "State", "Approval")
 _ID = Qt.ItemDataRole.UserRole
@@ -122,3 +122,19 @@ class SessionTable(QTableWidget):
         """The listed sessions, top to bottom."""
         items = (self.item(row, 0) for row in range(self.rowCount()))
         return [str(item.data(_ID)) for item in items if item is not None]
+
+
+def summary_text(info: SessionInfo, auto_approve_ns: int | None, redactions: int) -> str:
+    """The chosen session in one line, above its timeline."""
+    ended = info.ended_ns
+    length = "still recording" if ended is None else duration(ended - info.started_ns)
+    approval = approval_text(info, auto_approve_ns)
+    parts = [
+        f"Session {short_id(info.id)}",
+        f"started {day_and_clock(info.started_ns)}, {length}",
+        counts_text(info.counts),
+        f"pending review, {approval}" if info.state == SessionState.PENDING else approval,
+    ]
+    if redactions:
+        parts.append(f"{redactions} redaction(s) so far")
+    return " · ".join(parts)

@@ -26,8 +26,8 @@ from PySide6.QtWidgets import (
 )
 
 from cleartrace.categories import PiiCategory
-from cleartrace.review.pii import Finding
 from cleartrace.review.text import PLACEHOLDER, MarkKind, Stream
+from cleartrace.review.withheld import Detection
 
 __all__ = ["PASTE_SIGN", "PII_COLOURS", "TextPane", "display_text", "stream_label"]
 
@@ -43,6 +43,9 @@ PII_COLOURS: dict[PiiCategory, QColor] = {
     PiiCategory.SECRET: QColor("#ff8f8f"),
     PiiCategory.PASSWORD: QColor("#f7a072"),
 }
+
+#: A detection the person released is no longer shaded, only underlined: it leaves as typed.
+_RELEASED_COLOUR = QColor(30, 110, 200)
 
 #: What a paste looks like: the clipboard's content is never recorded, only that it was used.
 PASTE_SIGN = "\u25a3"  # ▣, one code point like the placeholder it stands for
@@ -80,13 +83,13 @@ class _Offsets:
 class TextPane(QWidget):
     """A list of the window streams that have text, and the chosen one's text."""
 
-    #: The text selection or the stream changed.
+    #: The text selection, the cursor or the stream changed.
     selection_changed = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._streams: list[Stream] = []
-        self._findings: list[list[Finding]] = []
+        self._detections: list[list[Detection]] = []
         self._cuts: list[list[int]] = []
         self._offsets = _Offsets("")
         self._number: int | None = None  # the stream shown, from 1
@@ -136,12 +139,13 @@ class TextPane(QWidget):
 
         self._list.currentItemChanged.connect(self._on_stream)
         self._text.selectionChanged.connect(self.selection_changed)
+        self._text.cursorPositionChanged.connect(self.selection_changed)  # into a detection
         self.clear()
 
     # -- what is shown ---------------------------------------------------------------------
 
     def clear(self, message: str = "") -> None:
-        self._streams, self._findings, self._number = [], [], None
+        self._streams, self._detections, self._number = [], [], None
         self._list.blockSignals(True)  # clearing moves the current item through the old rows
         self._list.clear()
         self._list.blockSignals(False)
@@ -154,7 +158,7 @@ class TextPane(QWidget):
     def show_streams(
         self,
         streams: Sequence[Stream],
-        findings: Sequence[Sequence[Finding]],
+        detections: Sequence[Sequence[Detection]],
         current: int | None = None,
         cuts: Sequence[Sequence[int]] = (),
     ) -> None:
@@ -162,11 +166,11 @@ class TextPane(QWidget):
         stream `current` if it is listed, else the first. `cuts`: per stream, the
         offsets where a redaction took typing out."""
         self._streams = list(streams)
-        self._findings = [list(f) for f in findings]
+        self._detections = [list(d) for d in detections]
         self._cuts = [list(c) for c in cuts] or [[] for _ in streams]
         self._list.blockSignals(True)
         self._list.clear()
-        for number, (stream, found) in enumerate(zip(streams, findings, strict=True), 1):
+        for number, (stream, found) in enumerate(zip(streams, detections, strict=True), 1):
             if not stream.text:
                 continue
             flagged = f", {len(found)} flagged" if found else ""
@@ -194,21 +198,27 @@ class TextPane(QWidget):
             self._marks.clear()
         else:
             index = self._number - 1
-            self._show(self._streams[index], self._findings[index], self._cuts[index])
+            self._show(self._streams[index], self._detections[index], self._cuts[index])
         self.selection_changed.emit()
 
-    def _show(self, stream: Stream, findings: Sequence[Finding], cuts: Sequence[int]) -> None:
+    def _show(self, stream: Stream, found: Sequence[Detection], cuts: Sequence[int]) -> None:
         shown = display_text(stream.text)
         self._offsets = _Offsets(shown)
+        # Else the new text takes the format where the cursor was (a detection's shade).
+        self._text.setCurrentCharFormat(QTextCharFormat())
         self._text.setPlainText(shown)
-        for finding in findings:
+        for detection in found:
             fmt = QTextCharFormat()
-            fmt.setBackground(PII_COLOURS[finding.category])
-            fmt.setForeground(QColor(Qt.GlobalColor.black))
-            self._cursor(finding.start, finding.end).mergeCharFormat(fmt)
+            if detection.withheld:
+                fmt.setBackground(PII_COLOURS[detection.finding.category])
+                fmt.setForeground(QColor(Qt.GlobalColor.black))
+            else:
+                fmt.setUnderlineStyle(QTextCharFormat.UnderlineStyle.DashUnderline)
+                fmt.setUnderlineColor(_RELEASED_COLOUR)
+            self._cursor(detection.finding.start, detection.finding.end).mergeCharFormat(fmt)
         removed = self._show_cuts(stream, cuts)
         self._show_marks(stream, removed)
-        self._legend.setText(_legend(findings))
+        self._legend.setText(_legend(found))
 
     def _show_cuts(self, stream: Stream, cuts: Sequence[int]) -> str:
         """A red wavy underline on the character after each cut (before it, at
@@ -287,6 +297,18 @@ class TextPane(QWidget):
                 return
         raise ValueError(f"stream {number} is not listed")
 
+    def detection_at_cursor(self) -> Detection | None:
+        """The detection the text cursor (or the selection) lies in, if any."""
+        if self._number is None:
+            return None
+        cursor = self._text.textCursor()
+        start = self._offsets.to_py(cursor.selectionStart())
+        end = self._offsets.to_py(cursor.selectionEnd())
+        for detection in self._detections[self._number - 1]:
+            if detection.finding.start <= start and end <= detection.finding.end:
+                return detection
+        return None
+
     def span_line(self, number: int, start: int, end: int) -> str:
         """Where and what [start, end) of stream `number` is, for the confirmation."""
         if not 1 <= number <= len(self._streams):
@@ -295,14 +317,19 @@ class TextPane(QWidget):
         return f"{stream_label(number, stream)}: {display_text(stream.text[start:end])}"
 
 
-def _legend(findings: Sequence[Finding]) -> str:
-    """Rich text: a swatch per category found, with how often."""
-    if not findings:
+def _legend(detections: Sequence[Detection]) -> str:
+    """Rich text: a swatch per category found, with how often, and what leaves."""
+    if not detections:
         return "No personal data or secrets detected in this text."
-    found = Counter(f.category for f in findings)
+    found = Counter(d.finding.category for d in detections)
     swatches = " ".join(
         f'<span style="background-color:{PII_COLOURS[c].name()}; color:black">'
         f"&nbsp;{html.escape(c.value.replace('_', ' '))} {n}&nbsp;</span>"
         for c, n in sorted(found.items(), key=lambda item: item[0].value)
     )
-    return f"Detected: {swatches}"
+    withheld = sum(d.withheld for d in detections)
+    leaving = len(detections) - withheld
+    fate = f"Shaded: removed from what is uploaded ({withheld})."
+    if leaving:
+        fate += f" Underlined: uploaded as typed ({leaving})."
+    return f"Detected: {swatches}<br>{fate}"

@@ -20,11 +20,11 @@ from cleartrace.review.redaction import Selection
 from cleartrace.service import Service
 from cleartrace.store.reading import SessionInfo
 from cleartrace.store.session_state import SessionState
-from cleartrace.ui.review._format import clock, counts_text, day_and_clock, duration, short_id
-from cleartrace.ui.review.confirm import DELETE_NOTE, REDACT_NOTE, ConfirmDialog
+from cleartrace.ui.review._format import clock, counts_text, day_and_clock
+from cleartrace.ui.review.confirm import DELETE_NOTE, REDACT_NOTE, ConfirmDialog, release_dialog
 from cleartrace.ui.review.live import ENDED, LiveNote
 from cleartrace.ui.review.loading import Loaded, load
-from cleartrace.ui.review.sessions import SessionTable, approval_text
+from cleartrace.ui.review.sessions import SessionTable, summary_text
 from cleartrace.ui.review.text_view import TextPane
 from cleartrace.ui.review.timeline import Timeline
 from cleartrace.ui.runner import Runner
@@ -37,7 +37,7 @@ class ReviewWindow(QWidget):
 
     `table`, `timeline` and `text` are its parts, public for the tray and tests;
     the buttons are found by object name (redact_selection, redact_range,
-    redact_pii, delete, approve, hold, end_session), as are the labels status,
+    redact_pii, release, delete, approve, hold, end_session), as are the labels status,
     summary, range, error and live_note.
     """
 
@@ -69,6 +69,7 @@ class ReviewWindow(QWidget):
             ("redact_selection", "Remove selected text…", self._redact_selection),
             ("redact_range", "Remove time range…", self._redact_range),
             ("redact_pii", "Remove all detected personal data…", self._redact_pii),
+            ("release", "Upload as typed…", self._release),
             ("delete", "Delete session…", self._delete),
             ("hold", "Hold", lambda: self._set_state("hold")),
             ("approve", "Approve", lambda: self._set_state("approve")),
@@ -80,8 +81,12 @@ class ReviewWindow(QWidget):
             button.clicked.connect(slot)
             self._buttons[name] = button
             row.addWidget(button)
-            if name == "redact_pii":
+            if name == "release":
                 row.addStretch(1)
+        self._buttons["release"].setToolTip(
+            "Shaded text is removed from what is uploaded. If the detection the cursor is in "
+            "is not personal data, release it to have it uploaded as typed."
+        )
         refresh = QPushButton("Refresh")
         refresh.setObjectName("refresh")
         refresh.clicked.connect(self.refresh)
@@ -191,7 +196,7 @@ class ReviewWindow(QWidget):
             self.text.clear(message or "Choose a session above to see what it holds.")
         else:
             review = loaded.review
-            self.text.show_streams(review.streams, review.findings, self._stream, review.cuts)
+            self.text.show_streams(review.streams, review.detections, self._stream, review.cuts)
         self._range_changed(None)
         self._show_summary()
         self._update_actions()
@@ -203,19 +208,7 @@ class ReviewWindow(QWidget):
             self._summary.setText("")
             return
         info, auto = self.table.entry(review.info.id) or (review.info, review.auto_approve_ns)
-        ended = info.ended_ns
-        length = "still recording" if ended is None else duration(ended - info.started_ns)
-        parts = [
-            f"Session {short_id(info.id)}",
-            f"started {day_and_clock(info.started_ns)}, {length}",
-            counts_text(info.counts),
-            f"pending review, {approval_text(info, auto)}"
-            if info.state == SessionState.PENDING
-            else approval_text(info, auto),
-        ]
-        if review.redactions:
-            parts.append(f"{len(review.redactions)} redaction(s) so far")
-        self._summary.setText(" · ".join(parts))
+        self._summary.setText(summary_text(info, auto, len(review.redactions)))
 
     def _range_changed(self, chosen: tuple[int, int] | None) -> None:
         if self._review is None:
@@ -238,6 +231,10 @@ class ReviewWindow(QWidget):
         self._enable("redact_selection", editable and self.text.selected_span() is not None)
         self._enable("redact_range", editable and self.timeline.selected_range() is not None)
         self._enable("redact_pii", editable and review is not None and any(review.findings))
+        at = self.text.detection_at_cursor()
+        self._enable(
+            "release", editable and state != SessionState.UPLOADED and bool(at and at.withheld)
+        )
         settled = not busy and state not in (None, SessionState.RECORDING)
         self.table.setEnabled(not busy)  # no other session while a removal is under way
         self._enable("delete", settled)
@@ -310,6 +307,24 @@ class ReviewWindow(QWidget):
             owner=self,
         )
 
+    def _release(self) -> None:
+        at = self.text.detection_at_cursor()
+        if self._review is None or at is None or not at.withheld:
+            return
+        sid, number, f = self._review.info.id, at.stream, at.finding
+        kind = f.category.value.replace("_", " ")
+        self._start("")
+        dialog = release_dialog(self, kind, self.text.span_line(number, f.start, f.end))
+        dialog.accepted.connect(
+            lambda: self._act(
+                lambda svc: svc.release_detection(sid, number, f.start, f.end),
+                f"Released: this {kind} is uploaded as typed.",
+                sid,
+            )
+        )
+        dialog.rejected.connect(lambda: self._finish("Nothing was released."))
+        dialog.open()
+
     def _reload(self, session_id: str | None, notice: str) -> None:
         """After a change: the list as it now is, and the session shown again."""
         self._busy = False
@@ -350,16 +365,12 @@ class ReviewWindow(QWidget):
         else:
             self._act(lambda svc: svc.hold(sid), "Held: it will not approve itself.")
 
-    def _act(self, fn: Callable[[Service], object], notice: str) -> None:
-        """Change something, then show the list as it now is."""
+    def _act(
+        self, fn: Callable[[Service], object], notice: str, session_id: str | None = None
+    ) -> None:
+        """Change something, then show the list as it now is (and `session_id` again)."""
         self._say("Working…")
-
-        def done(_: object) -> None:
-            self._busy = False
-            self._notice = notice
-            self.refresh()
-
-        self._runner.call(fn, done, self._fail, owner=self)
+        self._runner.call(fn, lambda _: self._reload(session_id, notice), self._fail, owner=self)
 
     # -- progress and errors -------------------------------------------------------------------
 

@@ -1,0 +1,103 @@
+"""What an upload withholds of detected personal data, and what a release lets through."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from cleartrace.categories import PiiCategory
+from cleartrace.consent.policy import DEFAULT_POLICY, Policy
+from cleartrace.events import Event, Kind, keysym_of_char
+from cleartrace.review.text import reconstruct
+from cleartrace.review.withheld import Detection, detections, withhold
+
+EMAIL = "jane.doe@example.org"
+PHONE = "+49 30 12345678"
+TEXT = f"mail {EMAIL} about order 4711 or call {PHONE} today"
+STARTED = 1_800_000_000 * 10**9  # wall clock of the session's start
+ANCHOR = 5 * 10**9  # the monotonic clock at that moment
+
+
+def typed(text: str) -> list[Event]:
+    out = [Event(ANCHOR, Kind.FOCUS, app="Gedit", title="notes")]
+    for i, ch in enumerate(text):
+        t = ANCHOR + 10**9 + i * 90_000_000
+        out += [Event(t, Kind.KEY_DOWN, keysym_of_char(ch)), Event(t + 40_000_000, Kind.KEY_UP)]
+    return out
+
+
+def found(events: list[Event], policy: Policy = DEFAULT_POLICY, **kw: object) -> list[Detection]:
+    (stream,) = detections(events, policy, started_ns=STARTED, anchor_ns=ANCHOR, **kw)  # type: ignore[arg-type]
+    return stream
+
+
+def without(events: list[Event], positions: frozenset[int] | set[int]) -> list[Event]:
+    return [e for i, e in enumerate(events) if i not in positions]
+
+
+def test_the_upload_leaves_out_every_detection_and_nothing_else() -> None:
+    events = typed(TEXT)
+    spans = found(events)
+    assert [(d.finding.category, d.withheld) for d in spans] == [
+        (PiiCategory.EMAIL, True),
+        (PiiCategory.PHONE, True),
+    ]
+    out = withhold([spans])
+    assert out.spans == {"email": 1, "phone": 1}
+    (left,) = reconstruct(without(events, out.positions))
+    assert left.text == "mail  about order 4711 or call  today"
+    assert out.interval is not None
+    assert out.interval["start"] < out.interval["end"]
+    assert out.interval["start"].startswith("2027-01-15T08:")  # STARTED on the wall clock
+
+
+def test_only_the_kinds_the_policy_withholds_are_left_out() -> None:
+    emails_only = dataclasses.replace(DEFAULT_POLICY, auto_redact=(PiiCategory.EMAIL,))
+    spans = found(typed(TEXT), emails_only)
+    # Review still shows the phone number (the policy flags it), but it leaves.
+    assert [(d.finding.category, d.withheld) for d in spans] == [
+        (PiiCategory.EMAIL, True),
+        (PiiCategory.PHONE, False),
+    ]
+    assert withhold([spans]).spans == {"email": 1}
+    nothing = dataclasses.replace(DEFAULT_POLICY, auto_redact=())
+    assert withhold([found(typed(TEXT), nothing)]).empty
+
+
+def test_a_released_detection_leaves_as_typed() -> None:
+    events = typed(TEXT)
+    phone = found(events)[1]
+    spans = found(events, released=frozenset({phone.key}))
+    assert [d.withheld for d in spans] == [True, False]
+    (left,) = reconstruct(without(events, withhold([spans]).positions))
+    assert left.text == f"mail  about order 4711 or call {PHONE} today"
+
+
+def test_a_release_names_the_same_typing_after_other_text_is_redacted() -> None:
+    events = typed(TEXT)
+    email, phone = found(events)
+    # The person redacts the e-mail address for good: offsets move, times do not.
+    shorter = without(events, email.positions)
+    (again,) = found(shorter, released=frozenset({phone.key}))
+    assert again.finding.start < phone.finding.start
+    assert again.key == phone.key
+    assert not again.withheld
+
+
+def test_a_release_no_longer_matches_when_the_detection_itself_changed() -> None:
+    events = typed(TEXT)
+    email = found(events)[0]
+    first = min(email.positions)  # the press of the "j"
+    changed = without(events, {first, first + 1})
+    spans = found(changed, released=frozenset({email.key}))
+    assert spans[0].finding.category == PiiCategory.EMAIL
+    assert spans[0].key != email.key
+    assert spans[0].withheld  # doubt withholds
+
+
+def test_a_release_is_keyed_by_kind_and_time_never_by_text() -> None:
+    email = found(typed(TEXT))[0]
+    kind, start, end = email.key
+    assert kind == "email"
+    for part in (start, end):
+        assert EMAIL not in part
+        assert part.endswith("Z")

@@ -1,0 +1,143 @@
+"""Detected personal data stays out of bundles against a real collector; the
+person's own copy keeps it, the ledger counts it, a release lets it through."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cleartrace.events import Event, Kind
+from cleartrace.home import Home
+from cleartrace.org.keys import load_private
+from cleartrace.review.text import reconstruct
+from cleartrace.review.withheld import RELEASED, WITHHELD
+from cleartrace.upload.bundle import open_bundle, parse_bundle
+from cleartrace.upload.outbox import Outbox
+from cleartrace.upload.uploader import Retry, Uploader
+from tests.support.cli import ct
+from tests.support.orgkit import Org, approve, lose_the_answer, record_text
+
+EMAIL = "jane.doe@example.org"
+PHONE = "+49 30 12345678"
+TEXT = f"mail {EMAIL} or call {PHONE} now"
+
+
+def shown_pii(session: str) -> dict[str, Any]:
+    shown: dict[str, Any] = json.loads(ct("sessions", "show", session, "--pii", "--json").stdout)
+    return shown
+
+
+def upload(device: Home) -> list[str]:
+    report = Uploader(device.paths, device.keys, retry=Retry(attempts=2, base=0.01, cap=0.01)).run()
+    return report.uploaded
+
+
+def bundle_text(org: Org, name: str) -> tuple[str, dict[str, object], list[dict[str, object]]]:
+    """The typed text the organisation can rebuild from a bundle, its header and ledger."""
+    bundle = parse_bundle((org.collector.data / "bundles" / f"{name}.ctb").read_bytes())
+    body = open_bundle(bundle, load_private(org.keys_dir))
+    events = [
+        Event(r["t_ns"], Kind(r["kind"]), r["a"], r["b"], r["c"], r["d"], r["app"], r["title"])
+        for r in body.events.to_pylist()
+    ]
+    streams = reconstruct(events)
+    return "".join(s.text for s in streams), bundle.header, body.ledger
+
+
+def test_what_leaves_holds_no_detected_personal_data_and_the_ledger_counts_it(
+    org: Org, device: Home
+) -> None:
+    session = record_text(device, TEXT)
+    approve(device, session)
+    (name,) = upload(device)
+    text, header, ledger = bundle_text(org, name)
+    assert text == "mail  or call  now"
+    withheld = [r for r in ledger if r["kind"] == WITHHELD]
+    assert [(r["session"], r["spans"]) for r in withheld] == [(session, {"email": 1, "phone": 1})]
+    (auto,) = [r for r in header["redactions"] if r["method"] == "auto"]  # type: ignore[attr-defined]
+    assert auto["spans"] == {"email": 1, "phone": 1}
+    assert header["events"] == 1 + 2 * (len(TEXT) - len(EMAIL) - len(PHONE))
+    # The person's own copy is as typed, for their review.
+    (mine,) = reconstruct(device.store.read_events(session))
+    assert mine.text == TEXT
+    # Once uploaded, there is nothing left to release.
+    late = ct("sessions", "release", session, "--stream", "1", "--span", "5:25", check=False)
+    assert late.returncode == 2
+    assert "is uploaded" in late.stderr
+
+
+def test_a_released_detection_leaves_as_typed_and_the_release_is_ledgered(
+    org: Org, device: Home
+) -> None:
+    session = record_text(device, TEXT)
+    shown = shown_pii(session)
+    phone = next(f for f in shown["text"][0]["pii"] if f["category"] == "phone")
+    assert phone["withheld"] is True
+    span = f"{phone['start']}:{phone['end']}"
+    done = ct("sessions", "release", session[:8], "--stream", "1", "--span", span)
+    assert "released the phone" in done.stderr
+    assert PHONE not in done.stderr
+    approve(device, session)
+    (name,) = upload(device)
+    text, _, ledger = bundle_text(org, name)
+    assert text == f"mail  or call {PHONE} now"
+    assert [r["pii"] for r in ledger if r["kind"] == RELEASED] == ["phone"]
+    assert [r["spans"] for r in ledger if r["kind"] == WITHHELD] == [{"email": 1}]
+
+
+def test_a_bundle_built_again_does_not_ledger_the_same_withholding_twice(
+    org: Org, device: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session = record_text(device, TEXT)
+    approve(device, session)
+    lose_the_answer(monkeypatch)
+    with pytest.raises(Exception, match="connection dropped"):
+        upload(device)
+    upload(device)  # offered again, then built again on the head the collector witnessed
+    assert [r["kind"] for r in device.ledger.records()].count(WITHHELD) == 1
+
+
+def test_releasing_drops_a_queued_bundle_that_withheld_it(device: Home, tmp_path: Path) -> None:
+    session = record_text(device, TEXT)
+    approve(device, session)
+    outbox = Outbox(device.paths.db)
+    try:
+        outbox.add(f"{random.getrandbits(256):064x}", session, 1, b"sealed")
+        shown = shown_pii(session)
+        email = shown["text"][0]["pii"][0]
+        ct(
+            "sessions",
+            "release",
+            session,
+            "--stream",
+            "1",
+            "--span",
+            f"{email['start']}:{email['end']}",
+        )
+        assert outbox.queued() == []
+    finally:
+        outbox.close()
+
+
+def test_release_refuses_what_was_not_detected_or_is_released_already(device: Home) -> None:
+    session = record_text(device, TEXT)
+    nothing = ct("sessions", "release", session, "--stream", "1", "--span", "0:4", check=False)
+    assert nothing.returncode == 2
+    assert "nothing was detected at stream 1 0:4" in nothing.stderr
+    assert "sessions show" in nothing.stderr
+    shown = shown_pii(session)
+    email = shown["text"][0]["pii"][0]
+    span = f"{email['start']}:{email['end']}"
+    ct("sessions", "release", session, "--stream", "1", "--span", span)
+    again = ct("sessions", "release", session, "--stream", "1", "--span", span, check=False)
+    assert again.returncode == 2
+    assert "uploaded as typed already" in again.stderr
+    text = ct("sessions", "show", session, "--pii").stdout
+    assert "uploaded as typed" in text
+    assert "removed before upload" in text
+    absent = ct("sessions", "release", session, "--stream", "9", "--span", span, check=False)
+    assert "nothing was detected at stream 9" in absent.stderr
