@@ -8,7 +8,7 @@ from cleartrace.categories import PiiCategory
 from cleartrace.consent.policy import DEFAULT_POLICY, Policy
 from cleartrace.events import Event, Kind, keysym_of_char
 from cleartrace.review.text import reconstruct
-from cleartrace.review.withheld import Detection, detections, withhold
+from cleartrace.review.withheld import Detection, detections, scrub_titles, withhold
 
 EMAIL = "jane.doe@example.org"
 PHONE = "+49 30 12345678"
@@ -101,3 +101,23 @@ def test_a_release_is_keyed_by_kind_and_time_never_by_text() -> None:
     for part in (start, end):
         assert EMAIL not in part
         assert part.endswith("Z")
+
+
+def test_personal_data_in_window_titles_is_cut_out_and_counted_on_every_focus_event() -> None:
+    title = f"Inbox - {EMAIL} - Thunderbird"
+    events = [
+        Event(1, Kind.FOCUS, app="Thunderbird", title=title),
+        Event(2, Kind.FOCUS, app="Xterm", title="~/src"),
+        Event(3, Kind.FOCUS, app="Thunderbird", title=title),
+    ]
+    out, spans = scrub_titles(events, DEFAULT_POLICY)
+    assert [e.title for e in out] == [
+        "Inbox - ⟦email⟧ - Thunderbird",
+        "~/src",
+        "Inbox - ⟦email⟧ - Thunderbird",
+    ]
+    assert [e.app for e in out] == ["Thunderbird", "Xterm", "Thunderbird"]
+    assert spans == {"email": 2}
+    untouched, none = scrub_titles(events, dataclasses.replace(DEFAULT_POLICY, auto_redact=()))
+    assert untouched == events
+    assert none == {}

@@ -116,12 +116,13 @@ def record_session(home: Home, n_keys: int = 200, *, app: str = "xterm") -> str:
     return handle.id
 
 
-def record_text(home: Home, text: str) -> str:
-    """A closed session in which `text` was typed into a text editor, a key every 90 ms."""
+def record_text(home: Home, text: str, title: str = "notes") -> str:
+    """A closed session in which `text` was typed into a text editor (its
+    window titled `title`), a key every 90 ms."""
     wall, mono = time.time_ns(), time.monotonic_ns()
     handle = home.store.begin_session(wall, mono)
     home.ledger.append("session.started", session=handle.id)
-    events: list[RawEvent] = [(mono + 1_000, int(Kind.FOCUS), 0, 0, 0, 0, ("gedit", "notes"))]
+    events: list[RawEvent] = [(mono + 1_000, int(Kind.FOCUS), 0, 0, 0, 0, ("gedit", title))]
     for i, char in enumerate(text):
         t = mono + 2_000 + i * 90_000_000
         events.append((t, int(Kind.KEY_DOWN), keysym_of_char(char), 0, 0, 0, None))

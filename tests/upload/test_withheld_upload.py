@@ -89,6 +89,18 @@ def test_a_released_detection_leaves_as_typed_and_the_release_is_ledgered(
     assert [r["spans"] for r in ledger if r["kind"] == WITHHELD] == [{"email": 1}]
 
 
+def test_a_window_title_leaves_without_the_personal_data_in_it(org: Org, device: Home) -> None:
+    session = record_text(device, "ok", title=f"Re: call me at {PHONE} - Thunderbird")
+    approve(device, session)
+    (name,) = upload(device)
+    bundle = parse_bundle((org.collector.data / "bundles" / f"{name}.ctb").read_bytes())
+    body = open_bundle(bundle, load_private(org.keys_dir))
+    titles = [t for t in body.events.column("title").to_pylist() if t is not None]
+    assert titles == ["Re: call me at ⟦phone⟧ - Thunderbird"]
+    assert {"method": "auto-titles", "spans": {"phone": 1}} in bundle.header["redactions"]
+    assert [r["spans"] for r in body.ledger if r["kind"] == WITHHELD] == [{"phone": 1}]
+
+
 def test_a_bundle_built_again_does_not_ledger_the_same_withholding_twice(
     org: Org, device: Home, monkeypatch: pytest.MonkeyPatch
 ) -> None:

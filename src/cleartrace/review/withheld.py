@@ -45,6 +45,7 @@ __all__ = [
     "detections",
     "release",
     "released_in",
+    "scrub_titles",
     "withhold",
 ]
 
@@ -149,6 +150,33 @@ def withhold(found: Iterable[Iterable[Detection]]) -> Withholding:
                 ends.append(d.interval["end"])
     interval = {"start": min(starts), "end": max(ends)} if starts else None
     return Withholding(frozenset(positions), dict(sorted(spans.items())), interval)
+
+
+def scrub_titles(events: Sequence[Event], policy: Policy) -> tuple[list[Event], dict[str, int]]:
+    """`events` with what the detectors find of the withheld kinds cut out of
+    window titles ("Inbox - jane@example.org" → "Inbox - ⟦email⟧"), and how
+    many spans of each kind went (on every focus event that carried them). A
+    title is not typed text a person reviews span by span: nothing in it is
+    released."""
+    withheld = frozenset(policy.withheld)
+    seen: dict[str, tuple[str, list[str]]] = {}
+    spans: Counter[str] = Counter()
+    out = list(events)
+    for i, event in enumerate(out):
+        title = event.title
+        if not title or not withheld:
+            continue
+        if title not in seen:
+            found = [f for f in detect(title, categories=policy.detected) if f.category in withheld]
+            cut = title
+            for f in sorted(found, key=lambda f: f.start, reverse=True):
+                cut = f"{cut[: f.start]}⟦{f.category.value}⟧{cut[f.end :]}"
+            seen[title] = (cut, [f.category.value for f in found])
+        cut, kinds = seen[title]
+        if kinds:
+            spans.update(kinds)
+            out[i] = event._replace(title=cut)
+    return out, dict(sorted(spans.items()))
 
 
 def release(

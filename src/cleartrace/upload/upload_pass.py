@@ -28,7 +28,13 @@ from cleartrace.errors import CollectorRefused, UploadError
 from cleartrace.events import CATEGORY_OF_KIND, Kind
 from cleartrace.faults import fault_point
 from cleartrace.formats import rfc3339
-from cleartrace.review.withheld import WITHHELD, detections, released_in, withhold
+from cleartrace.review.withheld import (
+    WITHHELD,
+    detections,
+    released_in,
+    scrub_titles,
+    withhold,
+)
 from cleartrace.store.outbox_rows import Queued
 from cleartrace.store.session_state import SessionState
 from cleartrace.store.sessions import Store
@@ -227,7 +233,10 @@ class UploadPass:
         withheld = withhold(found)
         if not withheld.empty:
             raw = [e for i, e in enumerate(raw) if i not in withheld.positions]
-            self.ledger_withheld(session_id, withheld.spans, records)
+        raw, in_titles = scrub_titles(raw, self.policy)
+        spans = dict(sorted((Counter(withheld.spans) + Counter(in_titles)).items()))
+        if spans:
+            self.ledger_withheld(session_id, spans, records)
         # What a category no longer consented recorded, and a field another
         # category owns without that one's consent, do not leave (consented.py).
         consent = UploadConsent.from_records(records)
@@ -260,6 +269,8 @@ class UploadPass:
                     "interval": withheld.interval,
                 }
             )
+        if in_titles:
+            fields["redactions"].append({"method": "auto-titles", "spans": in_titles})
         return encode_table(events)
 
     def ledger_withheld(
