@@ -79,12 +79,14 @@ class Service:
         self.start_uploads()
         self._runtime.wake_uploads()
 
-    def close(self) -> None:
-        """Stop uploads and the recorder (its session is flushed and closed), close the home."""
+    def close(self) -> bool:
+        """Stop uploads and the recorder (its session is flushed and closed), close
+        the home. Returns False when that session was not kept (it had no input)."""
         self._runtime.close()
         if self._home is not None:
             self._home.close()
             self._home = None
+        return self._runtime.last_kept is not False
 
     @property
     def runtime(self) -> Runtime:
@@ -146,8 +148,10 @@ class Service:
         return recording.toggle(self.snapshot().state, self.paths, self._runtime)
 
     def end_session(self) -> str | None:
-        """End the session being recorded (here or by `cleartrace record`)."""
-        return recording.end_session(self.paths, self._runtime)
+        """End the session being recorded (here or by `cleartrace record`);
+        its id, None when none was open or it was not kept (it had no input)."""
+        ended = recording.end_session(self.paths, self._runtime)
+        return ended.id if ended is not None and ended.kept else None
 
     def forget(self, seconds: float) -> int:
         """Remove the last `seconds` from every session, the running one included;
@@ -202,6 +206,13 @@ class Service:
 
     def set_session_minutes(self, minutes: int) -> None:
         settings.set_session_minutes(self.paths, minutes)
+
+    def min_inputs(self) -> int:
+        """The fewest inputs a session needs to be kept (0: every session)."""
+        return settings.current(self.paths).min_inputs
+
+    def set_min_inputs(self, count: int) -> None:
+        settings.set_min_inputs(self.paths, count)
 
     def pause_hotkey(self) -> str:
         """The pause hotkey chosen ("" for none)."""

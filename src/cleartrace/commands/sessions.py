@@ -12,6 +12,7 @@ from typing import Any
 
 from cleartrace.actions import recording, sessions
 from cleartrace.commands.common import Args, emit_json, fmt_time, open_home
+from cleartrace.consent.removal import NOT_KEPT
 from cleartrace.durations import parse_duration, parse_instant
 from cleartrace.errors import UsageError
 from cleartrace.home import Home
@@ -167,10 +168,14 @@ def sessions_end_current(args: Args) -> None:
     if ended is None:
         print("no session is being recorded: the next input begins one", file=sys.stderr)
         return
-    print(ended)
+    short = ended.id[:12]
+    if not ended.kept:
+        print(f"session {short} ended; {NOT_KEPT}", file=sys.stderr)
+        return
+    print(ended.id)
     print(
-        f"session {ended[:12]} ended and waits for your review "
-        f"('cleartrace sessions show {ended[:12]}'); the next input begins a new session",
+        f"session {short} ended and waits for your review "
+        f"('cleartrace sessions show {short}'); the next input begins a new session",
         file=sys.stderr,
     )
 

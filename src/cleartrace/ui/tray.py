@@ -24,6 +24,7 @@ from PySide6.QtGui import QAction, QCursor
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon, QTextBrowser, QWidget
 
 from cleartrace.actions.recording import ended_by_timer
+from cleartrace.consent.removal import NOT_KEPT
 from cleartrace.service import Service
 from cleartrace.status import RecorderState, Status
 from cleartrace.ui import icons
@@ -333,7 +334,9 @@ class Tray(QObject):
         log.warning("stopping the recorder failed: %s", message)
         self._finish(None)
 
-    def _finish(self, _result: object) -> None:
+    def _finish(self, kept: object) -> None:
+        if kept is False:  # Service.close: the session it closed had no input
+            self.notify("Session not kept", f"{NOT_KEPT[0].upper()}{NOT_KEPT[1:]}.")
         if self.tray_icon is not None:
             self.tray_icon.hide()
         if self.window is not None:
