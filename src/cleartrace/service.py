@@ -24,7 +24,7 @@ from cleartrace.consent.signed_policy import active_policy
 from cleartrace.consent.state import ConsentStatus
 from cleartrace.home import Home
 from cleartrace.paths import Paths
-from cleartrace.review.redaction import Selection
+from cleartrace.review.redaction import Forgotten, Selection
 from cleartrace.runtime import Runtime
 from cleartrace.status import RecorderState, Status
 from cleartrace.store.reading import SessionInfo
@@ -153,10 +153,10 @@ class Service:
         ended = recording.end_session(self.paths, self._runtime)
         return ended.id if ended is not None and ended.kept else None
 
-    def forget(self, seconds: float) -> int:
+    def forget(self, seconds: float) -> Forgotten:
         """Remove the last `seconds` from every session, the running one included;
-        returns how many events went."""
-        return recording.forget(self.paths, seconds, self._runtime, self.home()).events
+        returns how many events went, from how many sessions of each state."""
+        return recording.forget(self.paths, seconds, self._runtime, self.home())
 
     # -- review ------------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from cleartrace.paths import Paths
 from cleartrace.review.redaction import Forgotten, forget_since
 from cleartrace.runtime import Runtime
 from cleartrace.status import RecorderState, Status
+from cleartrace.store.session_state import SessionState
 
 __all__ = [
     "Ended",
@@ -34,6 +35,7 @@ __all__ = [
     "end_session",
     "ended_by_timer",
     "forget",
+    "forgotten_text",
     "pause",
     "record",
     "resume",
@@ -43,6 +45,13 @@ __all__ = [
 
 # A pause that ends within this much of its announced end ended by its timer.
 _TIMER_SLACK = timedelta(seconds=3)
+
+#: What forgetting means for a session of each state that lost events.
+_AFTER_FORGETTING = {
+    SessionState.APPROVED: "approved sessions upload what remains of them",
+    SessionState.UPLOADED: "the organisation drops them from uploaded sessions "
+    "when this removal's ledger record reaches it with the next upload",
+}
 
 
 def check_can_record(paths: Paths, env: Mapping[str, str] | None = None) -> None:
@@ -231,3 +240,16 @@ def forget(
         return forget_since(opened.store, opened.ledger, since)
     finally:
         opened.close()
+
+
+def forgotten_text(done: Forgotten, span: str) -> str:
+    """What `forget` did, in the words both the CLI and the tray say it: how many
+    events went, from how many sessions of each state, and what that means for
+    approved and uploaded ones (`span`: how the person named the time, "15m")."""
+    touched = ", ".join(f"{n} {state}" for state, n in sorted(done.sessions.items()))
+    notes = "; ".join(text for state, text in _AFTER_FORGETTING.items() if done.sessions.get(state))
+    return (
+        f"forgot the last {span}: {done.events:,} events removed for good"
+        + (f" from sessions {touched}" if touched else "")
+        + (f"; {notes}" if notes else "")
+    )

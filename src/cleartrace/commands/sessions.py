@@ -264,19 +264,7 @@ def sessions_review(args: Args) -> None:
 
 def forget(args: Args) -> None:
     done = recording.forget(Paths.from_env(), parse_duration(args.last))
-    touched = ", ".join(f"{n} {state}" for state, n in sorted(done.sessions.items()))
-    after = {
-        SessionState.APPROVED: "approved sessions upload what remains of them",
-        SessionState.UPLOADED: "the organisation drops them from uploaded sessions "
-        "when this removal's ledger record reaches it with the next upload",
-    }
-    notes = "; ".join(text for state, text in after.items() if done.sessions.get(state))
-    print(
-        f"forgot the last {args.last}: {done.events} events removed for good"
-        + (f" from sessions {touched}" if touched else "")
-        + (f"; {notes}" if notes else ""),
-        file=sys.stderr,
-    )
+    print(recording.forgotten_text(done, args.last), file=sys.stderr)
 
 
 def export(args: Args) -> None:

@@ -23,8 +23,9 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QAction, QCursor
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon, QTextBrowser, QWidget
 
-from cleartrace.actions.recording import ended_by_timer
+from cleartrace.actions.recording import ended_by_timer, forgotten_text
 from cleartrace.consent.removal import NOT_KEPT
+from cleartrace.review.redaction import Forgotten
 from cleartrace.service import Service
 from cleartrace.status import RecorderState, Status
 from cleartrace.ui import icons
@@ -269,8 +270,9 @@ class Tray(QObject):
         self._act(lambda s: s.upload_soon())
 
     def _forget(self) -> None:
-        def done(removed: int) -> None:
-            self.notify("Forgotten", f"{removed:,} events from the last 15 minutes are gone.")
+        def done(forgotten: Forgotten) -> None:
+            said = forgotten_text(forgotten, "15 minutes")  # as the CLI's `forget` says it
+            self.notify("Forgotten", f"{said[0].upper()}{said[1:]}.")
             self.refresh()
 
         self._runner.call(lambda s: s.forget(15 * 60), done, self._failed, owner=self)
