@@ -147,11 +147,10 @@ class Service:
         """Pause a recording or resume a pause; returns the new state."""
         return recording.toggle(self.snapshot().state, self.paths, self._runtime)
 
-    def end_session(self) -> str | None:
+    def end_session(self) -> recording.Ended | None:
         """End the session being recorded (here or by `cleartrace record`);
-        its id, None when none was open or it was not kept (it had no input)."""
-        ended = recording.end_session(self.paths, self._runtime)
-        return ended.id if ended is not None and ended.kept else None
+        None when none was open."""
+        return recording.end_session(self.paths, self._runtime)
 
     def forget(self, seconds: float) -> Forgotten:
         """Remove the last `seconds` from every session, the running one included;
