@@ -315,12 +315,14 @@ def test_the_fewest_inputs_a_session_needs_is_chosen_and_kept(
     shown(settings, settle)
     least = child(settings, QSpinBox, "min_inputs")
     assert (least.value(), least.minimum(), least.maximum()) == (1, 0, 1000)
+    assert least.text() == "1 input"
     note = child(settings, QLabel, "min_inputs_note").text()
     assert "nothing was typed, clicked or scrolled" in note
     assert "0 keeps every session" in note
     qtbot.keyClick(least, Qt.Key.Key_Down)
     settle()
     assert least.value() == 0
+    assert least.text() == "0 inputs"
     assert min_inputs(service.paths) == 0
     least.setValue(5)
     settle()

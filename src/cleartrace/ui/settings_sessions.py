@@ -67,8 +67,11 @@ class SessionsBox(QGroupBox):
         layout.addRow(label("session_note", _LENGTH_NOTE))
         self._least = QSpinBox()
         self._least.setObjectName("min_inputs")
-        self._least.setSuffix(" inputs")
         self._least.setRange(0, MIN_INPUTS_MAX)
+        self._least.setSuffix(" inputs")  # 0, until a value is shown
+        self._least.valueChanged.connect(  # "1 input", "0 inputs"
+            lambda count: self._least.setSuffix(" input" if count == 1 else " inputs")
+        )
         self._least.valueChanged.connect(
             lambda count: self._save(
                 lambda svc: svc.set_min_inputs(count), "The fewest inputs kept"
