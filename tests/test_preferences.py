@@ -17,7 +17,9 @@ from cleartrace.preferences import (
     TESTING_SESSION_S,
     boundaries,
     hold_days,
+    min_inputs,
     save_hold_days,
+    save_min_inputs,
     save_session_minutes,
     session_minutes,
     settings_file,
@@ -57,6 +59,8 @@ def test_the_cli_shows_and_sets_it(private_home: Paths, capsys: pytest.CaptureFi
         "pause_hotkey": "Ctrl+Alt+F9",
         "session_minutes": 60,
         "session_minutes_bounds": [15, 240],
+        "min_inputs": 1,
+        "min_inputs_bounds": [0, 1000],
     }
     assert main(["settings", "hotkey", "q"]) == 2  # a bare key would pause on every "q"
 
@@ -92,3 +96,28 @@ def test_the_cli_sets_the_session_length(
     assert "30 minutes" in capsys.readouterr().err
     assert main(["settings", "show"]) == 0
     assert "session length: 30 minutes (you may choose 15 to 240)" in capsys.readouterr().out
+
+
+def test_a_session_needs_one_input_to_be_kept_until_the_person_chooses(
+    private_home: Paths,
+) -> None:
+    assert min_inputs(private_home) == 1
+    assert boundaries(private_home, {}).min_inputs == 1
+    save_min_inputs(private_home, 0)
+    assert boundaries(private_home, {}).min_inputs == 0
+    with pytest.raises(UsageError, match=r"from 0 \(keep every session\) to 1000"):
+        save_min_inputs(private_home, -1)
+    assert min_inputs(private_home) == 0
+
+
+def test_the_cli_sets_the_fewest_inputs_a_session_needs(
+    private_home: Paths, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["settings", "min-inputs", "1001"]) == 2
+    assert "from 0 (keep every session) to 1000" in capsys.readouterr().err
+    assert main(["settings", "min-inputs", "0"]) == 0
+    assert "every session is now kept" in capsys.readouterr().err
+    assert main(["settings", "min-inputs", "5"]) == 0
+    assert "fewer than 5 inputs" in capsys.readouterr().err
+    assert main(["settings", "show"]) == 0
+    assert "keep a session: 5 inputs" in capsys.readouterr().out

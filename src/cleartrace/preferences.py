@@ -26,6 +26,8 @@ from cleartrace.paths import Paths, ensure_private_dirs, write_private
 __all__ = [
     "DEFAULT_PAUSE_HOTKEY",
     "IDLE_MINUTES",
+    "MIN_INPUTS",
+    "MIN_INPUTS_MAX",
     "SESSION_MINUTES",
     "SESSION_MINUTES_MAX",
     "SESSION_MINUTES_MIN",
@@ -35,8 +37,10 @@ __all__ = [
     "boundaries",
     "hold_days",
     "load_pause_hotkey",
+    "min_inputs",
     "pynput_hotkey",
     "save_hold_days",
+    "save_min_inputs",
     "save_pause_hotkey",
     "save_session_minutes",
     "session_minutes",
@@ -84,6 +88,13 @@ SESSION_MINUTES_MAX = 240
 #: begins a new one (rather than a long silence inside one session).
 IDLE_MINUTES = 5
 
+#: A session with fewer inputs than this (key presses, clicks and scroll
+#: steps; mouse moves and focus changes are not inputs) is not kept when it
+#: ends: a tray started and stopped, or an hour away from the desk, leaves
+#: nothing to review. 0 keeps every session.
+MIN_INPUTS = 1
+MIN_INPUTS_MAX = 1000
+
 #: For tests only: seconds that replace the session length and the idle spell
 #: (a test cannot wait 15 minutes for a boundary). Never set them otherwise.
 TESTING_SESSION_S = "CLEARTRACE_TESTING_SESSION_S"
@@ -98,6 +109,8 @@ class Boundaries:
     session_s: float
     #: The longest spell without input inside a session.
     idle_s: float
+    #: Fewer inputs than this and the session is not kept when it ends.
+    min_inputs: int = MIN_INPUTS
 
 
 def settings_file(paths: Paths) -> Path:
@@ -191,6 +204,30 @@ def save_session_minutes(paths: Paths, minutes: int) -> None:
     _save(paths, session_minutes=minutes)
 
 
+def min_inputs(paths: Paths) -> int:
+    """The fewest inputs a session needs to be kept: the person's choice,
+    else `MIN_INPUTS`."""
+    value = _read(paths).get("min_inputs")
+    if type(value) is int and 0 <= value <= MIN_INPUTS_MAX:
+        return value
+    return MIN_INPUTS
+
+
+def save_min_inputs(paths: Paths, count: int) -> None:
+    """Choose the fewest inputs a session needs to be kept (0: keep every one).
+
+    Raises:
+        UsageError: outside 0 to `MIN_INPUTS_MAX`, or the file cannot be written.
+        DiskFull: no room for the file.
+    """
+    if not 0 <= count <= MIN_INPUTS_MAX:
+        raise UsageError(
+            f"choose from 0 (keep every session) to {MIN_INPUTS_MAX} inputs, "
+            f"e.g. {MIN_INPUTS} (the default)"
+        )
+    _save(paths, min_inputs=count)
+
+
 def _testing_seconds(env: Mapping[str, str], name: str) -> float | None:
     text = env.get(name)
     if text is None:
@@ -210,6 +247,7 @@ def boundaries(paths: Paths, env: Mapping[str, str] | None = None) -> Boundaries
     return Boundaries(
         session_s=60.0 * session_minutes(paths) if session_s is None else session_s,
         idle_s=60.0 * IDLE_MINUTES if idle_s is None else idle_s,
+        min_inputs=min_inputs(paths),
     )
 
 

@@ -28,6 +28,7 @@ from cleartrace.capture.timeline import FocusedWindow, FocusState, FocusTimeline
 from cleartrace.categories import Category
 from cleartrace.consent.exclusions import Exclusions, PersonalExclusions, load_exclusions
 from cleartrace.consent.judging import judge_window
+from cleartrace.consent.removal import close_session
 from cleartrace.consent.signed_policy import active_policy
 from cleartrace.consent.state import consent_from_records
 from cleartrace.errors import ClearTraceError, NoConsent, UsageError
@@ -94,6 +95,7 @@ class Recorder:
         self._anchor: tuple[int, int] | None = None
         self._held_back: list[tuple[frozenset[int], int]] = []
         self._locked = False  # the screen was locked at the last tick
+        self.kept: bool | None = None  # whether the last session ended was kept
 
     # -- life ---------------------------------------------------------------
 
@@ -167,6 +169,7 @@ class Recorder:
             self._mouse_flags = None
             self._focus_titles = None
             self._catch_up()
+        self.kept = None
         self._close_session()
 
     def _catch_up(self) -> None:
@@ -183,17 +186,13 @@ class Recorder:
         try:
             writer.join(timeout=10)
         finally:
+            counts, self._counts = self._counts, Counter()
             self._writer = self._session = None
-            self._counts.clear()
             self._anchor = (time.time_ns(), time.monotonic_ns())  # the next may begin here
             # Close what was stored even when the last flush failed (e.g. a full
             # disk); if this fails too, the next start recovers the session.
-            ledger = self._home.ledger
-            self._home.store.end_session(
-                session,
-                time.time_ns(),
-                lambda conn: ledger.append_in(conn, "session.ended", session=session.id),
-            )
+            home, least = self._home, self._bounds.min_inputs
+            self.kept = close_session(home.store, home.ledger, session, counts, least)
 
     # -- reconciling hooks ----------------------------------------------------
 
@@ -294,13 +293,14 @@ class Recorder:
         ):
             self._close_session()  # the next input begins the next: no empty session
 
-    def end_session(self) -> str | None:
+    def end_session(self) -> tuple[str, bool] | None:
         """End the session being recorded now, so that it can be reviewed; the
-        next input begins a new one. Returns its id, None when none was open."""
+        next input begins a new one. Returns its id and whether it was kept
+        (it had input), None when none was open."""
         with self._lock:
             session = self._session
             self._close_session()
-            return None if session is None else session.id
+            return None if session is None else (session.id, self.kept is not False)
 
     def _reload_consent(self) -> None:
         head = self._home.ledger.head()

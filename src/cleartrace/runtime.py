@@ -60,7 +60,9 @@ def serve(recorder: Recorder, req: dict[str, Any]) -> dict[str, Any]:
             raise UsageError("forgetting needs a positive number of seconds")
         return recorder.forget(float(seconds)).as_json()
     if cmd == "end":
-        return {"ended": recorder.end_session()}
+        ended = recorder.end_session()
+        session_id, kept = (None, None) if ended is None else ended
+        return {"ended": session_id, "kept": kept}
     if cmd == "reload":
         recorder.reload()
         return {"status": recorder.status().to_json()}
@@ -82,6 +84,9 @@ class Runtime:
         self._uploads: BackgroundUploader | None = None
         self._uploading = 0  # upload passes running now
         self._busy_lock = threading.Lock()
+        #: Whether the session the last recording closed as it stopped was kept
+        #: (False: nothing was typed, clicked or scrolled in it); None: none closed.
+        self.last_kept: bool | None = None
 
     # -- recording ----------------------------------------------------------------
 
@@ -103,6 +108,7 @@ class Runtime:
                 recorder.stop()
             recorder.run(duration)
         finally:
+            self.last_kept = recorder.kept
             control.close()
 
     def start(self, backend_factory: Callable[[], Backend], env: Mapping[str, str]) -> None:

@@ -24,7 +24,7 @@ from cleartrace.consent.signed_policy import active_policy
 from cleartrace.consent.state import ConsentStatus
 from cleartrace.home import Home
 from cleartrace.paths import Paths
-from cleartrace.review.redaction import Selection
+from cleartrace.review.redaction import Forgotten, Selection
 from cleartrace.runtime import Runtime
 from cleartrace.status import RecorderState, Status
 from cleartrace.store.reading import SessionInfo
@@ -79,12 +79,14 @@ class Service:
         self.start_uploads()
         self._runtime.wake_uploads()
 
-    def close(self) -> None:
-        """Stop uploads and the recorder (its session is flushed and closed), close the home."""
+    def close(self) -> bool:
+        """Stop uploads and the recorder (its session is flushed and closed), close
+        the home. Returns False when that session was not kept (it had no input)."""
         self._runtime.close()
         if self._home is not None:
             self._home.close()
             self._home = None
+        return self._runtime.last_kept is not False
 
     @property
     def runtime(self) -> Runtime:
@@ -145,14 +147,15 @@ class Service:
         """Pause a recording or resume a pause; returns the new state."""
         return recording.toggle(self.snapshot().state, self.paths, self._runtime)
 
-    def end_session(self) -> str | None:
-        """End the session being recorded (here or by `cleartrace record`)."""
+    def end_session(self) -> recording.Ended | None:
+        """End the session being recorded (here or by `cleartrace record`);
+        None when none was open."""
         return recording.end_session(self.paths, self._runtime)
 
-    def forget(self, seconds: float) -> int:
+    def forget(self, seconds: float) -> Forgotten:
         """Remove the last `seconds` from every session, the running one included;
-        returns how many events went."""
-        return recording.forget(self.paths, seconds, self._runtime, self.home()).events
+        returns how many events went, from how many sessions of each state."""
+        return recording.forget(self.paths, seconds, self._runtime, self.home())
 
     # -- review ------------------------------------------------------------------------------
 
@@ -205,6 +208,13 @@ class Service:
 
     def set_session_minutes(self, minutes: int) -> None:
         settings.set_session_minutes(self.paths, minutes)
+
+    def min_inputs(self) -> int:
+        """The fewest inputs a session needs to be kept (0: every session)."""
+        return settings.current(self.paths).min_inputs
+
+    def set_min_inputs(self, count: int) -> None:
+        settings.set_min_inputs(self.paths, count)
 
     def pause_hotkey(self) -> str:
         """The pause hotkey chosen ("" for none)."""

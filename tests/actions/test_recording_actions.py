@@ -9,6 +9,7 @@ from typing import Any
 from cleartrace.actions import recording
 from cleartrace.home import Home
 from cleartrace.paths import Paths
+from cleartrace.review.redaction import Forgotten
 from cleartrace.status import RecorderState, RecorderStatus, Status
 from tests.support.sessions import closed_session
 
@@ -124,3 +125,17 @@ def test_a_pause_answered_by_a_recorder_of_another_version_still_says_until_when
     # other fields, but the pause it confirms is all `cleartrace pause` needs.
     recorder_socket(lambda req: {"status": {"paused_until": "2026-12-05T10:15:00Z"}})
     assert recording.pause(private_home, 900.0) == "2026-12-05T10:15:00Z"
+
+
+def test_what_forgetting_did_is_said_in_one_sentence_per_session_state() -> None:
+    done = Forgotten(1234, {"uploaded": 1, "approved": 2, "pending": 1})
+    said = recording.forgotten_text(done, "15m")
+    assert said == (
+        "forgot the last 15m: 1,234 events removed for good from sessions 2 approved, "
+        "1 pending, 1 uploaded; approved sessions upload what remains of them; the "
+        "organisation drops them from uploaded sessions when this removal's ledger record "
+        "reaches it with the next upload"
+    )
+    assert recording.forgotten_text(Forgotten(0, {}), "15 minutes") == (
+        "forgot the last 15 minutes: 0 events removed for good"
+    )

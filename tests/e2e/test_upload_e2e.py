@@ -141,6 +141,7 @@ def test_enrolling_while_recording_stops_capture_until_consent_under_the_new_pol
     start_recorder: Callable[[], Recording],
     private_home: Paths,
 ) -> None:
+    ct("settings", "min-inputs", "0")  # nothing is typed: keep the sessions to count them
     ct("consent", "give", "--all")
     rec = start_recorder()
     assert "keyboard" in rec.hooks()

@@ -57,11 +57,13 @@ class Recording:
         """Wait until exactly `count` events of `category` are stored."""
         wait_for(lambda: stored(self.paths, category) == count, what=what)
 
-    def stop(self) -> None:
+    def stop(self) -> str:
+        """Stop it like Ctrl+C; returns what it said on stderr."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
         _, err = self.proc.communicate(timeout=30)
         assert self.proc.returncode == 0, err
+        return err
 
 
 def sessions() -> list[dict[str, Any]]:

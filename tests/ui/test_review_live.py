@@ -30,12 +30,21 @@ def _settle(qtbot: QtBot, runner: Runner) -> None:
 
 
 def test_the_session_being_recorded_says_why_and_can_be_ended_now(
-    qtbot: QtBot, live_runner: Runner, call: Callable[..., Any]
+    qtbot: QtBot,
+    live_runner: Runner,
+    call: Callable[..., Any],
+    xdo: Callable[..., str],
+    typing_window: str,
 ) -> None:
     call(live_runner, lambda s: s.give([Category.KEYS]))
     call(live_runner, lambda s: s.start())
     running = call(live_runner, lambda s: s.snapshot().recorder.session)
     assert running is not None
+    xdo("key", "a")  # a session in which nothing was typed would not be kept
+    qtbot.waitUntil(
+        lambda: bool(call(live_runner, lambda s: s.snapshot().session_counts.get("keys"))),
+        timeout=10_000,
+    )
     window = ReviewWindow(live_runner)
     qtbot.addWidget(window)
     window.show()
@@ -62,3 +71,23 @@ def test_the_session_being_recorded_says_why_and_can_be_ended_now(
     assert not note.isVisible()
     assert not end.isVisible()
     assert call(live_runner, lambda s: s.snapshot().recorder.session) is None  # until input
+
+
+def test_ending_a_session_in_which_nothing_was_typed_says_it_was_not_kept(
+    qtbot: QtBot, live_runner: Runner, call: Callable[..., Any]
+) -> None:
+    call(live_runner, lambda s: s.give([Category.KEYS]))
+    call(live_runner, lambda s: s.start())
+    running = call(live_runner, lambda s: s.snapshot().recorder.session)
+    window = ReviewWindow(live_runner)
+    qtbot.addWidget(window)
+    window.show()
+    _settle(qtbot, live_runner)
+    window.table.select_id(running)
+    _settle(qtbot, live_runner)
+    qtbot.mouseClick(_button(window, "end_session"), Qt.MouseButton.LeftButton)
+    _settle(qtbot, live_runner)
+    assert running not in [i.id for i, _ in call(live_runner, lambda s: s.sessions())]
+    said = window.findChild(QLabel, "status")
+    assert said is not None
+    assert "nothing was typed, clicked or scrolled: the session was not kept" in said.text()

@@ -30,6 +30,7 @@ from cleartrace.paths import Paths
 from cleartrace.preferences import (
     DEFAULT_PAUSE_HOTKEY,
     load_pause_hotkey,
+    min_inputs,
     pynput_hotkey,
     save_pause_hotkey,
     settings_file,
@@ -302,6 +303,35 @@ def test_the_session_length_is_chosen_within_its_bounds_and_kept(
     length.setValue(1000)  # clamped to the maximum by the spin box
     settle()
     assert service.session_minutes() == 240
+
+
+def test_the_fewest_inputs_a_session_needs_is_chosen_and_kept(
+    qtbot: QtBot,
+    settings: SettingsWindow,
+    service: Service,
+    runner: Runner,
+    settle: Callable[[], None],
+) -> None:
+    shown(settings, settle)
+    least = child(settings, QSpinBox, "min_inputs")
+    assert (least.value(), least.minimum(), least.maximum()) == (1, 0, 1000)
+    assert least.text() == "1 input"
+    note = child(settings, QLabel, "min_inputs_note").text()
+    assert "nothing was typed, clicked or scrolled" in note
+    assert "0 keeps every session" in note
+    qtbot.keyClick(least, Qt.Key.Key_Down)
+    settle()
+    assert least.value() == 0
+    assert least.text() == "0 inputs"
+    assert min_inputs(service.paths) == 0
+    least.setValue(5)
+    settle()
+    assert min_inputs(service.paths) == 5
+    settings.close()
+    again = SettingsWindow(runner)
+    qtbot.addWidget(again)
+    shown(again, settle)
+    assert child(again, QSpinBox, "min_inputs").value() == 5
 
 
 def test_nothing_overlaps_and_the_window_fits_a_1366_by_768_screen(

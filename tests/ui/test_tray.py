@@ -250,21 +250,30 @@ def test_forgetting_and_sessions_awaiting_review_are_announced(
     make_tray: Callable[..., Tray],
     call: Callable[..., Any],
     xdo: Callable[..., str],
+    typing_window: str,
 ) -> None:
     tray = make_tray(live_runner, use_tray=True, cls=SpyTray)
     call(live_runner, lambda s: s.give(list(Category)))
     wait_state(qtbot, tray, "recording")
     assert tray.snapshot is not None
     assert tray.snapshot.pending_review == 0
-    xdo("mousemove", "10", "10", "mousemove", "200", "120")
+    # A key: a session with nothing typed, clicked or scrolled would not be kept.
+    xdo("mousemove", "10", "10", "mousemove", "200", "120", "key", "a")
     qtbot.waitUntil(lambda: tray.action("forget15").isEnabled(), timeout=10_000)
+    qtbot.waitUntil(
+        lambda: bool(tray.snapshot and tray.snapshot.session_counts.get("keys")), timeout=10_000
+    )
     tray.action("forget15").trigger()  # closes the session: it now awaits review
     assert isinstance(tray.tray_icon, SpyTrayIcon)
     messages = tray.tray_icon.messages
     qtbot.waitUntil(lambda: len(messages) >= 2, timeout=10_000)
     titles = [title for title, _ in messages]
     assert titles == ["Forgotten", "Sessions await your review"]
-    assert re.fullmatch(r"[\d,]+ events from the last 15 minutes are gone\.", messages[0][1])
+    # What the CLI's `forget` says, in the same words.
+    assert re.fullmatch(
+        r"Forgot the last 15 minutes: [\d,]+ events removed for good from sessions 1 pending\.",
+        messages[0][1],
+    )
     assert messages[1][1].startswith(
         "1 session will be approved automatically after 3 days unless you hold them; "
         "nothing leaves this computer until it is enrolled."

@@ -66,6 +66,20 @@ def test_bad_enrolments_change_nothing(
     assert json.loads(out)["collector"] == org.collector.url
 
 
+def test_enrolment_ends_by_pointing_to_what_the_person_is_asked_to_agree_to(
+    org: Org, private_home: Paths, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, *enrol_args(org, org.collector.token()))
+    assert code == 0
+    last = out.splitlines()[-1]
+    assert "'cleartrace consent show'" in last
+    assert "what you are asked to agree to" in last
+    code, shown, _ = run(capsys, "consent", "show")
+    assert code == 0  # the command it names exists and reads the policy just installed
+    policy_id = json.loads(org.policy.read_text())["policy"]["id"]
+    assert f"policy: {policy_id}" in shown
+
+
 def test_outbox_and_upload_report_as_json(
     org: Org, private_home: Paths, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from cleartrace.actions.consent import current
@@ -26,12 +27,15 @@ from cleartrace.paths import Paths
 from cleartrace.review.redaction import Forgotten, forget_since
 from cleartrace.runtime import Runtime
 from cleartrace.status import RecorderState, Status
+from cleartrace.store.session_state import SessionState
 
 __all__ = [
+    "Ended",
     "check_can_record",
     "end_session",
     "ended_by_timer",
     "forget",
+    "forgotten_text",
     "pause",
     "record",
     "resume",
@@ -41,6 +45,13 @@ __all__ = [
 
 # A pause that ends within this much of its announced end ended by its timer.
 _TIMER_SLACK = timedelta(seconds=3)
+
+#: What forgetting means for a session of each state that lost events.
+_AFTER_FORGETTING = {
+    SessionState.APPROVED: "approved sessions upload what remains of them",
+    SessionState.UPLOADED: "the organisation drops them from uploaded sessions "
+    "when this removal's ledger record reaches it with the next upload",
+}
 
 
 def check_can_record(paths: Paths, env: Mapping[str, str] | None = None) -> None:
@@ -76,9 +87,10 @@ def check_can_record(paths: Paths, env: Mapping[str, str] | None = None) -> None
     check_display(os.environ if env is None else env)
 
 
-def record(runtime: Runtime, home: Home, backend: Backend, duration: float | None) -> None:
+def record(runtime: Runtime, home: Home, backend: Backend, duration: float | None) -> bool:
     """Record in this thread until `runtime.stop()` or `duration` seconds, with
-    approved sessions uploading in the background while enrolled.
+    approved sessions uploading in the background while enrolled. Returns
+    False when the session closed at the end was not kept (it had no input).
 
     Raises:
         NoConsent, RecorderError, StoreError: see `Runtime.record`.
@@ -88,6 +100,7 @@ def record(runtime: Runtime, home: Home, backend: Backend, duration: float | Non
         runtime.record(home, backend, duration)
     finally:
         runtime.close()
+    return runtime.last_kept is not False
 
 
 def start(
@@ -151,19 +164,31 @@ def toggle(state: RecorderState, paths: Paths, runtime: Runtime | None = None) -
     return state
 
 
-def end_session(paths: Paths, runtime: Runtime | None = None) -> str | None:
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """The session `end_session` ended."""
+
+    id: str
+    #: False: nothing was typed, clicked or scrolled in it, and it was removed.
+    kept: bool
+
+
+def end_session(paths: Paths, runtime: Runtime | None = None) -> Ended | None:
     """End the session being recorded now, so that it can be reviewed; recording
     goes on, and the next input begins a new session. Returns the ended
-    session's id, None when none was open (nothing came since the last ended).
+    session, None when none was open (nothing came since the last ended).
 
     Raises:
         RecorderNotRunning: nothing records (this runtime, or on the socket).
         RecorderError: a recorder holds the socket but did not answer.
     """
     if runtime is not None and runtime.alive:
-        return runtime.running().end_session()
-    ended = request(paths.socket, "end").get("ended")
-    return ended if isinstance(ended, str) else None
+        done = runtime.running().end_session()
+        return None if done is None else Ended(*done)
+    reply = request(paths.socket, "end")
+    ended = reply.get("ended")
+    # A recorder of an older version says nothing of keeping: it kept it.
+    return Ended(ended, reply.get("kept") is not False) if isinstance(ended, str) else None
 
 
 def ended_by_timer(previous: Status, now: Status, clock: datetime | None = None) -> bool:
@@ -215,3 +240,16 @@ def forget(
         return forget_since(opened.store, opened.ledger, since)
     finally:
         opened.close()
+
+
+def forgotten_text(done: Forgotten, span: str) -> str:
+    """What `forget` did, in the words both the CLI and the tray say it: how many
+    events went, from how many sessions of each state, and what that means for
+    approved and uploaded ones (`span`: how the person named the time, "15m")."""
+    touched = ", ".join(f"{n} {state}" for state, n in sorted(done.sessions.items()))
+    notes = "; ".join(text for state, text in _AFTER_FORGETTING.items() if done.sessions.get(state))
+    return (
+        f"forgot the last {span}: {done.events:,} events removed for good"
+        + (f" from sessions {touched}" if touched else "")
+        + (f"; {notes}" if notes else "")
+    )

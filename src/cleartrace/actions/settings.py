@@ -27,6 +27,7 @@ __all__ = [
     "open_window_classes",
     "pause_hotkey",
     "set_hold_days",
+    "set_min_inputs",
     "set_pause_hotkey",
     "set_session_minutes",
 ]
@@ -45,6 +46,9 @@ class Preferences:
     session_minutes: int
     session_minutes_min: int = preferences.SESSION_MINUTES_MIN
     session_minutes_max: int = preferences.SESSION_MINUTES_MAX
+    #: The fewest inputs (key presses, clicks, scroll steps) a session needs to be kept.
+    min_inputs: int = preferences.MIN_INPUTS
+    min_inputs_max: int = preferences.MIN_INPUTS_MAX
 
 
 def current(paths: Paths) -> Preferences:
@@ -60,6 +64,7 @@ def current(paths: Paths) -> Preferences:
         policy.hold_days_max,
         pause_hotkey(paths),
         preferences.session_minutes(paths),
+        min_inputs=preferences.min_inputs(paths),
     )
 
 
@@ -105,6 +110,18 @@ def set_session_minutes(paths: Paths, minutes: int) -> None:
         DiskFull: no room for the file.
     """
     preferences.save_session_minutes(paths, minutes)
+
+
+def set_min_inputs(paths: Paths, count: int) -> None:
+    """Choose the fewest inputs a session needs to be kept (0: every session is
+    kept); a running recorder applies it from its next session.
+
+    Raises:
+        UsageError: outside 0 to `preferences.MIN_INPUTS_MAX`, or the file
+            cannot be written.
+        DiskFull: no room for the file.
+    """
+    preferences.save_min_inputs(paths, count)
 
 
 def _personal(home: Home) -> PersonalExclusions:

@@ -16,6 +16,7 @@ from cleartrace.categories import Category, parse_categories
 from cleartrace.commands.common import Args, emit_json, open_home
 from cleartrace.consent.notice_text import facts, notice_json
 from cleartrace.consent.policy import DEFAULT_POLICY
+from cleartrace.consent.removal import NOT_KEPT
 from cleartrace.durations import parse_duration
 from cleartrace.paths import Paths, log_to_home
 from cleartrace.runtime import Runtime
@@ -120,7 +121,8 @@ def record(args: Args) -> None:
         signal.signal(signal.SIGINT, _stop)
         signal.signal(signal.SIGTERM, _stop)
         print("recording; Ctrl+C stops (pause with 'cleartrace pause')", file=sys.stderr)
-        recording.record(runtime, home, chosen, seconds)
+        kept = recording.record(runtime, home, chosen, seconds)
+    print("recording stopped" if kept else f"recording stopped; {NOT_KEPT}", file=sys.stderr)
 
 
 def pause(args: Args) -> None:

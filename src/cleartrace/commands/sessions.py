@@ -12,6 +12,7 @@ from typing import Any
 
 from cleartrace.actions import recording, sessions
 from cleartrace.commands.common import Args, emit_json, fmt_time, open_home
+from cleartrace.consent.removal import NOT_KEPT
 from cleartrace.durations import parse_duration, parse_instant
 from cleartrace.errors import UsageError
 from cleartrace.home import Home
@@ -169,10 +170,14 @@ def sessions_end_current(args: Args) -> None:
     if ended is None:
         print("no session is being recorded: the next input begins one", file=sys.stderr)
         return
-    print(ended)
+    short = ended.id[:12]
+    if not ended.kept:
+        print(f"session {short} ended; {NOT_KEPT}", file=sys.stderr)
+        return
+    print(ended.id)
     print(
-        f"session {ended[:12]} ended and waits for your review "
-        f"('cleartrace sessions show {ended[:12]}'); the next input begins a new session",
+        f"session {short} ended and waits for your review "
+        f"('cleartrace sessions show {short}'); the next input begins a new session",
         file=sys.stderr,
     )
 
@@ -276,19 +281,7 @@ def sessions_review(args: Args) -> None:
 
 def forget(args: Args) -> None:
     done = recording.forget(Paths.from_env(), parse_duration(args.last))
-    touched = ", ".join(f"{n} {state}" for state, n in sorted(done.sessions.items()))
-    after = {
-        SessionState.APPROVED: "approved sessions upload what remains of them",
-        SessionState.UPLOADED: "the organisation drops them from uploaded sessions "
-        "when this removal's ledger record reaches it with the next upload",
-    }
-    notes = "; ".join(text for state, text in after.items() if done.sessions.get(state))
-    print(
-        f"forgot the last {args.last}: {done.events} events removed for good"
-        + (f" from sessions {touched}" if touched else "")
-        + (f"; {notes}" if notes else ""),
-        file=sys.stderr,
-    )
+    print(recording.forgotten_text(done, args.last), file=sys.stderr)
 
 
 def export(args: Args) -> None:

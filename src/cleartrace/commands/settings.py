@@ -13,6 +13,7 @@ __all__ = [
     "register",
     "settings_hold_days",
     "settings_hotkey",
+    "settings_min_inputs",
     "settings_session_minutes",
     "settings_show",
 ]
@@ -30,6 +31,8 @@ def settings_show(args: Args) -> None:
                 "pause_hotkey": hotkey,
                 "session_minutes": chosen.session_minutes,
                 "session_minutes_bounds": [chosen.session_minutes_min, chosen.session_minutes_max],
+                "min_inputs": chosen.min_inputs,
+                "min_inputs_bounds": [0, chosen.min_inputs_max],
             }
         )
         return
@@ -38,6 +41,10 @@ def settings_show(args: Args) -> None:
     print(
         f"session length: {chosen.session_minutes} minutes (you may choose "
         f"{chosen.session_minutes_min} to {chosen.session_minutes_max})"
+    )
+    print(
+        f"keep a session: {chosen.min_inputs} inputs or more "
+        "(key presses, clicks, scroll steps; 0 keeps every session)"
     )
 
 
@@ -55,6 +62,17 @@ def settings_session_minutes(args: Args) -> None:
     )
 
 
+def settings_min_inputs(args: Args) -> None:
+    actions.set_min_inputs(Paths.from_env(), args.count)
+    print(
+        "every session is now kept, even one without input"
+        if args.count == 0
+        else f"a session with fewer than {args.count} inputs (key presses, clicks, scroll "
+        "steps) is no longer kept when it ends (a running recorder from its next session on)",
+        file=sys.stderr,
+    )
+
+
 def settings_hotkey(args: Args) -> None:
     sequence = "" if args.none else args.keys
     actions.set_pause_hotkey(Paths.from_env(), sequence)
@@ -67,14 +85,17 @@ def register(sub: Any, add: Add) -> None:
     settings = add(
         sub,
         "settings",
-        "show or change my preferences: hold period, session length, pause hotkey",
+        "show or change my preferences: hold period, session length, pause hotkey, ...",
         None,
     )
     ssub = settings.add_subparsers(
         dest="action", metavar="ACTION", required=True, parser_class=type(settings)
     )
     p = add(
-        ssub, "show", "show the hold period, the session length and the pause hotkey", settings_show
+        ssub,
+        "show",
+        "show the hold period, session length, pause hotkey and fewest inputs kept",
+        settings_show,
     )
     json_flag(p)
     p = add(
@@ -91,6 +112,18 @@ def register(sub: Any, add: Add) -> None:
         settings_session_minutes,
     )
     p.add_argument("minutes", type=int, metavar="N", help="minutes, e.g. 60 (the default)")
+    p = add(
+        ssub,
+        "min-inputs",
+        "the fewest key presses, clicks and scroll steps a session needs to be kept",
+        settings_min_inputs,
+    )
+    p.add_argument(
+        "count",
+        type=int,
+        metavar="N",
+        help="inputs, e.g. 1 (the default: a session with none is not kept); 0 keeps every one",
+    )
     p = add(ssub, "hotkey", "the global key that pauses and resumes recording", settings_hotkey)
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("keys", nargs="?", metavar="KEYS", help="e.g. Ctrl+Alt+Shift+P")

@@ -59,6 +59,10 @@ def enroll(args: Args) -> None:
     print(f"enrolled {enrolment.device} with {enrolment.collector}")
     print(f"policy {signed.policy.id} v{signed.policy.version} (signed by {signed.fingerprint})")
     print("consent is asked again under this policy: 'cleartrace consent give ...' or the tray")
+    print(
+        "first read what you are asked to agree to (who receives the data, why, "
+        "for how long): 'cleartrace consent show'"
+    )
 
 
 def upload(args: Args) -> None:

@@ -1,5 +1,5 @@
 """Settings: my exclusions, the pause hotkey, the hold period, the session
-length, where my data lives.
+length and the fewest inputs a session needs to be kept, where my data lives.
 
 Every exclusion change goes through the service, so it is ledgered like the
 CLI's `cleartrace exclude`. The pause hotkey, the hold period (within the
@@ -33,9 +33,9 @@ from PySide6.QtWidgets import (
 )
 
 from cleartrace.consent.policy import DEFAULT_POLICY, Policy
-from cleartrace.preferences import IDLE_MINUTES, SESSION_MINUTES_MAX, SESSION_MINUTES_MIN
 from cleartrace.service import Service
 from cleartrace.ui.runner import Runner
+from cleartrace.ui.settings_sessions import SessionsBox
 from cleartrace.ui.texts import describe_key_storage
 from cleartrace.ui.widgets import label
 
@@ -55,6 +55,7 @@ class _Loaded:
     hotkey: str
     hold_days: int
     session_minutes: int
+    min_inputs: int
 
 
 def _load(svc: Service) -> _Loaded:
@@ -67,6 +68,7 @@ def _load(svc: Service) -> _Loaded:
         svc.pause_hotkey(),
         snap.hold_days,
         svc.session_minutes(),
+        svc.min_inputs(),
     )
 
 
@@ -83,8 +85,8 @@ _BUILT_IN = "built into ClearTrace"
 class SettingsWindow(QWidget):
     """Exclusions ("exclusions", "add_app", "add_exclusion", "remove_exclusion"),
     the pause hotkey ("pause_hotkey", "clear_hotkey"), the hold period
-    ("hold_days", editable within the policy's bounds), the session length
-    ("session_minutes", "session_note") and where data lives ("home", "key_storage").
+    ("hold_days", editable within the policy's bounds), the sessions' length and
+    the fewest inputs kept (`SessionsBox`) and where data lives ("home", "key_storage").
 
     `hotkey_changed` carries the new hotkey (portable text, "" for none) once saved.
     """
@@ -105,8 +107,11 @@ class SettingsWindow(QWidget):
         content = QWidget()
         boxes = QVBoxLayout(content)
         boxes.setContentsMargins(0, 0, 0, 0)
-        for box in (self._exclusions_box(), self._hotkey_box(), self._hold_box(), self._data_box()):
+        self._sessions = SessionsBox(runner, lambda: self._error.hide(), self._show_error)
+        for box in (self._exclusions_box(), self._hotkey_box(), self._hold_box()):
             boxes.addWidget(box)
+        boxes.addWidget(self._sessions)
+        boxes.addWidget(self._data_box())
         self._scroll = QScrollArea()
         self._scroll.setWidgetResizable(True)
         self._scroll.setFrameShape(QFrame.Shape.NoFrame)
@@ -181,20 +186,6 @@ class SettingsWindow(QWidget):
         layout.addRow("It waits for your review for", self._hold)
         self._hold_note = label("hold_note", "")
         layout.addRow(self._hold_note)
-        self._length = QSpinBox()
-        self._length.setObjectName("session_minutes")
-        self._length.setSuffix(" minutes")
-        self._length.setRange(SESSION_MINUTES_MIN, SESSION_MINUTES_MAX)
-        self._length.setSingleStep(15)
-        self._length.valueChanged.connect(self._save_length)
-        layout.addRow("A session ends after", self._length)
-        note = (
-            f"Then the next input begins a new session, so that you can review the day's "
-            f"sessions while recording goes on (from {SESSION_MINUTES_MIN} to "
-            f"{SESSION_MINUTES_MAX} minutes). A session also ends after {IDLE_MINUTES} "
-            "minutes without input and when the screen locks."
-        )
-        layout.addRow(label("session_note", note))
         return box
 
     def _data_box(self) -> QGroupBox:
@@ -218,9 +209,7 @@ class SettingsWindow(QWidget):
         self._built_in = data.policy.id == DEFAULT_POLICY.id
         self._show_exclusions(data.exclusions)
         self._show_hold(data.policy, data.hold_days)
-        self._loading_hold = True
-        self._length.setValue(data.session_minutes)
-        self._loading_hold = False
+        self._sessions.show_values(data.session_minutes, data.min_inputs)
         self._home.setText(data.home)
         self._keys.setText(describe_key_storage(data.key_storage))
         self._saved_hotkey = data.hotkey
@@ -270,17 +259,6 @@ class SettingsWindow(QWidget):
             lambda svc: svc.set_hold_days(days),
             None,
             lambda message: self._show_error(f"The hold period was not saved: {message}"),
-            owner=self,
-        )
-
-    def _save_length(self, minutes: int) -> None:
-        if self._loading_hold:
-            return
-        self._error.hide()
-        self._runner.call(
-            lambda svc: svc.set_session_minutes(minutes),
-            None,
-            lambda message: self._show_error(f"The session length was not saved: {message}"),
             owner=self,
         )
 

@@ -23,7 +23,9 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QAction, QCursor
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon, QTextBrowser, QWidget
 
-from cleartrace.actions.recording import ended_by_timer
+from cleartrace.actions.recording import ended_by_timer, forgotten_text
+from cleartrace.consent.removal import NOT_KEPT
+from cleartrace.review.redaction import Forgotten
 from cleartrace.service import Service
 from cleartrace.status import RecorderState, Status
 from cleartrace.ui import icons
@@ -268,8 +270,9 @@ class Tray(QObject):
         self._act(lambda s: s.upload_soon())
 
     def _forget(self) -> None:
-        def done(removed: int) -> None:
-            self.notify("Forgotten", f"{removed:,} events from the last 15 minutes are gone.")
+        def done(forgotten: Forgotten) -> None:
+            said = forgotten_text(forgotten, "15 minutes")  # as the CLI's `forget` says it
+            self.notify("Forgotten", f"{said[0].upper()}{said[1:]}.")
             self.refresh()
 
         self._runner.call(lambda s: s.forget(15 * 60), done, self._failed, owner=self)
@@ -333,7 +336,9 @@ class Tray(QObject):
         log.warning("stopping the recorder failed: %s", message)
         self._finish(None)
 
-    def _finish(self, _result: object) -> None:
+    def _finish(self, kept: object) -> None:
+        if kept is False:  # Service.close: the session it closed had no input
+            self.notify("Session not kept", f"{NOT_KEPT[0].upper()}{NOT_KEPT[1:]}.")
         if self.tray_icon is not None:
             self.tray_icon.hide()
         if self.window is not None:

@@ -22,7 +22,7 @@ from cleartrace.store.reading import SessionInfo
 from cleartrace.store.session_state import SessionState
 from cleartrace.ui.review._format import clock, counts_text, day_and_clock
 from cleartrace.ui.review.confirm import DELETE_NOTE, REDACT_NOTE, ConfirmDialog, release_dialog
-from cleartrace.ui.review.live import ENDED, LiveNote
+from cleartrace.ui.review.live import LiveNote
 from cleartrace.ui.review.loading import Loaded, load
 from cleartrace.ui.review.sessions import SessionTable, summary_text
 from cleartrace.ui.review.text_view import TextPane
@@ -62,7 +62,7 @@ class ReviewWindow(QWidget):
         self._error.setStyleSheet("color: #b00020;")
         self._error.hide()
         self._live = LiveNote(runner)
-        self._live.ended.connect(lambda sid: self._reload(sid, ENDED))
+        self._live.ended.connect(self._reload)
         self._live.failed.connect(self._fail)
         self._buttons: dict[str, QPushButton] = {}
         actions: list[tuple[str, str, Callable[[], None]]] = [
