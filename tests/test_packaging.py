@@ -53,8 +53,11 @@ def test_the_installed_desktop_entry_names_an_icon_installed_beside_it(tmp_path:
     directories they found the entry in (XDG icon theme spec): installed to a
     prefix, the wheel puts both under its share/."""
     wheel, prefix = _build_wheel(tmp_path), tmp_path / "prefix"
+    # --ignore-installed: without it pip first uninstalls the checkout's own
+    # (editable) install from the environment running the tests.
+    install = ["install", "--no-deps", "--ignore-installed", "-q", "--prefix", str(prefix)]
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--prefix", str(prefix), wheel],
+        [sys.executable, "-m", "pip", *install, wheel],
         capture_output=True,
         check=True,
         timeout=300,
