@@ -166,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
         _wait(runner)
         session = _demo_session(paths, time.time_ns() - 3 * 3600 * 10**9)
         runner.call(lambda s: s.redact(s.select_span(session, 3, 4, 8)))
+        # The phone number, released: it is shown underlined, not shaded.
+        phone = TEXTS[0][1].index("+44")
+        runner.call(lambda s: s.release_detection(session, 1, phone, phone + 16))
         tray.refresh()
         _wait(runner, 1200)
         _save(tray.window, out, "status-recording")
