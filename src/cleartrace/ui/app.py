@@ -191,8 +191,10 @@ def _delete_qt_objects(app: QApplication, created: bool, *objects: QObject) -> N
 
     Left to the interpreter's finalisation, PySide deletes the QApplication
     and the objects it still wraps while Python is being torn down, and their
-    destructors run Python code then: that is how quitting crashed
-    (`Fatal Python error: bool_dealloc`, exit status 134).
+    destructors then run Python code (disconnected slots, queued answers)
+    in a half-finalised interpreter, where any refcount slip of the binding
+    aborts the process (the quit crash itself was PySide6 6.12.0's: see the
+    pin in pyproject.toml).
     """
     for obj in objects:
         if isValid(obj):
