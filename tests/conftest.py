@@ -18,7 +18,11 @@ from hypothesis import HealthCheck, settings
 from cleartrace.paths import Paths
 from tests.support.orgkit import Org, aws_env, make_org
 
-pytest_plugins = ["tests.support.xserver", "tests.support.recording"]
+pytest_plugins = [
+    "tests.support.xserver",
+    "tests.support.recording",
+    "tests.support.session_bus",
+]
 
 # The machines are shared and noisy: no per-example deadline, and the first
 # draw of text strategies (building Unicode tables) may be slow.

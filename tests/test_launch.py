@@ -41,3 +41,38 @@ def test_the_program_starts_the_tray_when_no_command_is_given(tmp_path: Path) ->
     assert done.returncode == 2
     assert done.stderr.startswith("cleartrace: cannot start the tray: no display")
     assert "Traceback" not in done.stderr
+
+
+def test_a_thread_that_outlives_the_tray_does_not_crash_the_exit() -> None:
+    # A thread that is still running Python code when the interpreter
+    # finalises is what crashed a quit: the program leaves without finalising.
+    code = (
+        "import logging, threading, time\n"
+        "from cleartrace.launch import leave_if_threads_remain\n"
+        "logging.basicConfig(level=logging.WARNING)\n"
+        "def busy():\n"
+        "    while True:\n"
+        "        time.sleep(0.001)\n"
+        "threading.Thread(target=busy, name='straggler', daemon=True).start()\n"
+        "leave_if_threads_remain(3, grace=0.1)\n"
+        "print('finalised')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 3, done.stderr
+    assert "finalised" not in done.stdout
+    assert "threads still running at exit (straggler)" in done.stderr
+
+
+def test_with_every_thread_ended_the_exit_is_the_ordinary_one() -> None:
+    code = (
+        "from cleartrace.launch import leave_if_threads_remain\n"
+        "leave_if_threads_remain(3, grace=0.1)\n"
+        "print('finalised')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "finalised"

@@ -14,6 +14,7 @@ from Xlib.display import Display
 from cleartrace.preferences import TESTING_IDLE_S, TESTING_SESSION_S
 from tests.support.cli import ct
 from tests.support.recording import Recording, sessions, show_text, status
+from tests.support.session_bus import StandInScreenSaver
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.xserver
@@ -161,3 +162,27 @@ def test_a_locked_screen_ends_the_session_and_what_is_typed_at_the_locker_is_nev
     wait_for(lambda: [t for t in _texts() if t] == ["before", "after"], what="the text after")
     rec.stop()
     assert [t for t in _texts() if t] == ["before", "after"]
+
+
+def test_a_lock_said_on_the_session_bus_ends_the_session_and_the_next_input_begins_one(
+    start_recorder: Callable[[], Recording],
+    xdo: Callable[..., str],
+    typing_window: str,
+    screensaver: StandInScreenSaver,
+) -> None:
+    ct("consent", "give", "--category", "keys")
+    rec = start_recorder()
+    xdo("type", "--delay", "20", "before")
+    rec.wait_stored("keys", 2 * len("before"), what="the keys stored")
+    first = status(rec.paths)["session"]
+    assert first is not None
+    screensaver.lock()  # ActiveChanged(true), as GNOME's or KDE's locker says it
+    wait_for(lambda: status(rec.paths)["screen_locked"], what="the lock seen")
+    assert status(rec.paths)["session"] is None
+    assert _ledgered("session.ended") == [first]
+    screensaver.unlock()
+    wait_for(lambda: not status(rec.paths)["screen_locked"], what="the unlock seen")
+    xdo("type", "--delay", "20", "after")
+    wait_for(lambda: [t for t in _texts() if t] == ["before", "after"], what="the text after")
+    rec.stop()
+    assert len(_ledgered("session.started")) == 2

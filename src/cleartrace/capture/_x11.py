@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from cleartrace.capture._dbus_saver import BusScreenSaver
 from cleartrace.capture._x11_focus import FocusWatcher
 from cleartrace.capture._x11_saver import ScreenSaver
 from cleartrace.capture.base import Sink
@@ -231,6 +232,7 @@ class X11Backend:
         self._mouse: _Hook | None = None
         self._focus: FocusWatcher | None = None
         self._saver = ScreenSaver()
+        self._bus_saver: BusScreenSaver | None = None  # listening from the first question
 
     def start_keyboard(self, sink: Sink) -> None:
         """Hook the keyboard; restarts a running keyboard hook.
@@ -350,8 +352,12 @@ class X11Backend:
         return out
 
     def screen_locked(self) -> bool:
-        """Whether the X screen saver, which lockers turn on, is on now."""
-        return self._saver.on()
+        """Whether the X screen saver, which lockers turn on, is on now, or the
+        desktop's screen saver says on the session bus that it is active."""
+        if self._bus_saver is None:
+            self._bus_saver = BusScreenSaver()
+            self._bus_saver.start()
+        return self._saver.on() or self._bus_saver.active
 
     def close(self) -> None:
         """Remove every hook; idempotent."""
@@ -359,3 +365,6 @@ class X11Backend:
         self.stop_mouse()
         self.stop_focus()
         self._saver.close()
+        bus_saver, self._bus_saver = self._bus_saver, None
+        if bus_saver is not None:
+            bus_saver.stop()  # its thread is joined

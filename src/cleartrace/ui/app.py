@@ -23,7 +23,8 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 
-from PySide6.QtCore import QCoreApplication, QObject, QSocketNotifier, Qt
+import shiboken6
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QSocketNotifier, Qt
 from PySide6.QtWidgets import QApplication, QWidget
 from shiboken6 import isValid
 
@@ -155,8 +156,9 @@ def _hotkey_setting(runner: Runner, hotkey: PauseHotkey) -> Callable[[str], None
     return lambda text: hotkey.start(pynput_hotkey(text))
 
 
-def _quit_on_signals(parent: QObject, quit_: Callable[[], None]) -> QSocketNotifier:
-    """SIGTERM (logout) and SIGINT quit like the menu does.
+def _quit_on_signals(parent: QObject, quit_: Callable[[], None]) -> Callable[[], None]:
+    """SIGTERM (logout) and SIGINT quit like the menu does; returns what undoes
+    it (the wakeup fd unset and its sockets closed, before Qt objects go).
 
     Python runs signal handlers only between bytecodes, and the event loop sits
     in C, so the signal also writes a byte to a socket Qt watches (the wakeup fd).
@@ -168,14 +170,42 @@ def _quit_on_signals(parent: QObject, quit_: Callable[[], None]) -> QSocketNotif
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
     notifier = QSocketNotifier(reader.fileno(), QSocketNotifier.Type.Read, parent)
-    sockets = (reader, writer)  # the slot keeps both open as long as the notifier lives
 
     def woken() -> None:
-        sockets[0].recv(64)
+        reader.recv(64)
         quit_()
 
+    def undo() -> None:
+        notifier.setEnabled(False)
+        signal.set_wakeup_fd(-1)
+        reader.close()
+        writer.close()
+
     notifier.activated.connect(woken)
-    return notifier
+    return undo
+
+
+def _delete_qt_objects(app: QApplication, created: bool, *objects: QObject) -> None:
+    """Delete the tray's Qt objects, every window, then the QApplication we
+    made, now, while Python is whole.
+
+    Left to the interpreter's finalisation, PySide deletes the QApplication
+    and the objects it still wraps while Python is being torn down, and their
+    destructors then run Python code (disconnected slots, queued answers)
+    in a half-finalised interpreter, where any refcount slip of the binding
+    aborts the process (the quit crash itself was PySide6 6.12.0's: see the
+    pin in pyproject.toml).
+    """
+    for obj in objects:
+        if isValid(obj):
+            shiboken6.delete(obj)
+    for widget in app.topLevelWidgets():  # the menu, the status window, open windows
+        if isValid(widget):
+            shiboken6.delete(widget)
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    app.processEvents()
+    if created:
+        app.shutdown()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -191,6 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     paths = Paths.from_env()
     ensure_private_dirs(paths)
     existing = QApplication.instance()
+    created = not isinstance(existing, QApplication)
     if isinstance(existing, QApplication):
         app = existing
     else:
@@ -213,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Windows(runner, tray, on_hotkey_changed=_hotkey_setting(runner, hotkey), parent=tray)
     instance.raiseRequested.connect(tray.bring_forward)
     tray.finished.connect(app.quit)
-    _quit_on_signals(tray, tray.quit)
+    undo_signals = _quit_on_signals(tray, tray.quit)
     runner.call(lambda s: s.start(), on_error=lambda message: tray.notify("ClearTrace", message))
     runner.call(lambda s: s.start_uploads())
     tray.start()
@@ -228,8 +259,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         app.exec()
     finally:
+        # Every thread ends here, before anything Qt or Python is torn down.
         hotkey.stop()
         instance.close()
         runner.stop()  # the recorder is stopped already; this ends the worker
+        undo_signals()
+        _delete_qt_objects(app, created, tray, instance, runner)
     log.info("tray stopped")
     return 0
