@@ -259,7 +259,7 @@ def test_under_an_organisation_every_fact_of_its_notice_is_shown(
         assert "uploaded to https://collector.example" in shown_text(qtbot, dialog, "uploads")
         assert "waits 3 days for your review" in shown_text(qtbot, dialog, "hold_period")
         withheld = shown_text(qtbot, dialog, "withheld")
-        assert "removed from what is uploaded: email, phone" in withheld
+        assert "removed from what is uploaded: e-mail addresses, phone numbers" in withheld
         assert "release a detection" in withheld
         shown = [w for w in dialog.findChildren(QLabel) if w.objectName().startswith("notice_")]
         assert len(shown) == 12

@@ -64,8 +64,22 @@ def _uploads(policy: Policy) -> list[Fact]:
     ]
 
 
+#: The kinds of personal data the detectors find, as a person reads them.
+_PII_WORDS = {
+    "email": "e-mail addresses",
+    "phone": "phone numbers",
+    "payment_card": "payment card numbers",
+    "iban": "IBANs",
+    "national_id": "national ID numbers",
+    "ip_address": "IP addresses",
+    "url_credentials": "credentials in URLs",
+    "secret": "keys and tokens",
+    "password": "passwords",
+}
+
+
 def _withheld(policy: Policy) -> str:
-    kinds = [c.value.replace("_", " ") for c in policy.withheld]
+    kinds = [_PII_WORDS.get(c.value, c.value) for c in policy.withheld]
     if not kinds:
         return (
             "Nothing you type is removed before upload on its own: remove what should "

@@ -95,8 +95,8 @@ _DESCRIBE: dict[str, Callable[[_Record], str]] = {
     "session.redacted": _redacted,
     "upload.redacted": _withheld,
     "detection.released": lambda r: (
-        f"{_session(r)}: a detected {str(r['pii']).replace('_', ' ')} released by you, "
-        "uploaded as typed"
+        f"{_session(r)}: you released one detection ({str(r['pii']).replace('_', ' ')}): "
+        "it is uploaded as typed"
     ),
     "session.shredded": lambda r: (
         f"{_session(r)} removed from this computer: uploaded, and its time here was up"
