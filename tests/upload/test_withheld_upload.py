@@ -153,3 +153,28 @@ def test_release_refuses_what_was_not_detected_or_is_released_already(device: Ho
     assert "removed before upload" in text
     absent = ct("sessions", "release", session, "--stream", "9", "--span", span, check=False)
     assert "nothing was detected at stream 9" in absent.stderr
+
+
+def test_a_redaction_made_while_the_session_is_bundled_never_leaves(
+    org: Org, device: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cleartrace.review import redaction
+    from cleartrace.upload.upload_pass import UploadPass
+
+    session = record_text(device, "the word kumquat stays home")
+    approve(device, session)
+    real = UploadPass.session_part
+
+    def then_redact(self: UploadPass, session_id: str, fields: dict[str, Any]) -> bytes:
+        # The events are read; the person redacts (review window) before the bundle is queued.
+        part = real(self, session_id, fields)
+        monkeypatch.setattr(UploadPass, "session_part", real)
+        events = device.store.read_events(session)
+        redaction.apply(device.store, device.ledger, redaction.by_match(session, events, "kumquat"))
+        return part
+
+    monkeypatch.setattr(UploadPass, "session_part", then_redact)
+    upload(device)
+    upload(device)  # bundled again, without what the person redacted
+    texts = [bundle_text(org, name)[0] for name in org.collector.bundles()]
+    assert [t for t in texts if t] == ["the word  stays home"]  # and a ledger-only one

@@ -195,6 +195,9 @@ class UploadPass:
             "redactions": [],
         }
         events_ipc = b""
+        # What the session's events are read after: a redaction, hold or release
+        # recorded later is not in them, though it may be in the segment below.
+        read_after = (self.ledger.head() or (0, GENESIS))[0]
         if session_id is not None:
             # First: it may ledger what it withholds, which this bundle then carries.
             events_ipc = self.session_part(session_id, fields)
@@ -212,7 +215,9 @@ class UploadPass:
             device_key=self.device_key,
         )
         fault_point("upload.built")
-        item = self.outbox.add(sha256(data).hexdigest(), session_id, head[0], data)
+        item = self.outbox.add(
+            sha256(data).hexdigest(), session_id, head[0], data, read_after=read_after
+        )
         fault_point("upload.queued")
         if item.size:
             self.send(item)
