@@ -121,3 +121,28 @@ def test_personal_data_in_window_titles_is_cut_out_and_counted_on_every_focus_ev
     untouched, none = scrub_titles(events, dataclasses.replace(DEFAULT_POLICY, auto_redact=()))
     assert untouched == events
     assert none == {}
+
+
+def test_an_address_typed_across_a_visit_to_another_window_is_left_out() -> None:
+    events: list[Event] = []
+    t = ANCHOR
+    for app, part in (("Gedit", "mail jane.doe@exa"), ("Firefox", "hi"), ("Gedit", "mple.org ok")):
+        events.append(Event(t, Kind.FOCUS, app=app, title=app.lower()))
+        for ch in part:
+            t += 90_000_000
+            events += [Event(t, Kind.KEY_DOWN, keysym_of_char(ch)), Event(t + 1, Kind.KEY_UP)]
+    per_stream = detections(events, DEFAULT_POLICY, started_ns=STARTED, anchor_ns=ANCHOR)
+    out = withhold(per_stream)
+    assert out.spans == {"email": 1}
+    left = reconstruct(without(events, out.positions))
+    assert [s.text for s in left] == ["mail ", "hi", " ok"]
+    # Releasing it (named by either part) lets the whole address through, once.
+    part = per_stream[2][0]
+    released = detections(
+        events,
+        DEFAULT_POLICY,
+        started_ns=STARTED,
+        anchor_ns=ANCHOR,
+        released=frozenset({part.key}),
+    )
+    assert withhold(released).empty

@@ -15,6 +15,10 @@ so a release keeps naming the same typing. If they do move (a redaction cut
 into the detection itself), the release no longer matches and the span is
 withheld again: doubt withholds.
 
+Each application's streams are searched joined as well: an address typed in
+part, then another window visited, then the rest typed in the first window
+is one detection in two parts, withheld (and released) as one.
+
 Review and upload search the same kinds (`Policy.detected`), so what review
 marks "removed before upload" is exactly what the upload removes.
 """
@@ -23,7 +27,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from cleartrace.consent.ledger import Ledger
@@ -99,26 +103,65 @@ def detections(
     when the caller reconstructed them already from the same `events`.
     """
     withheld = frozenset(policy.withheld)
-    out: list[list[Detection]] = []
     texts = reconstruct(events) if streams is None else streams
+
+    def detection(number: int, finding: Finding, positions: Iterable[int]) -> Detection:
+        kept = frozenset(p for p in positions if int(events[p].kind) not in KEPT_KINDS)
+        times = [events[p].t_ns - anchor_ns + started_ns for p in kept]
+        interval = interval_covering(min(times), max(times))
+        key = (finding.category.value, interval["start"], interval["end"])
+        hidden = finding.category in withheld and key not in released
+        return Detection(number, finding, kept, interval, withheld=hidden)
+
+    out: list[list[Detection]] = []
     for number, stream in enumerate(texts, 1):
-        found = []
-        for finding in detect(
-            stream.text, app=stream.app, title=stream.title, categories=policy.detected
-        ):
-            positions = frozenset(
-                p
-                for p in stream.footprint(finding.start, finding.end)
-                if int(events[p].kind) not in KEPT_KINDS
-            )
-            if not positions:  # pragma: no cover - a detected character has its key events
-                continue
-            times = [events[p].t_ns - anchor_ns + started_ns for p in positions]
-            interval = interval_covering(min(times), max(times))
-            key = (finding.category.value, interval["start"], interval["end"])
-            hidden = finding.category in withheld and key not in released
-            found.append(Detection(number, finding, positions, interval, withheld=hidden))
-        out.append(found)
+        out.append(
+            [
+                detection(number, finding, stream.footprint(finding.start, finding.end))
+                for finding in detect(
+                    stream.text, app=stream.app, title=stream.title, categories=policy.detected
+                )
+            ]
+        )
+    for found in _across(texts, policy):
+        # One detection typed in parts (another window was visited between):
+        # shown in each part, withheld and released as one.
+        positions: set[int] = set()
+        for i, part in found:
+            positions |= texts[i].footprint(part.start, part.end)
+        for i, part in found:
+            out[i].append(detection(i + 1, part, positions))
+    for stream_found in out:
+        stream_found.sort(key=lambda d: (d.finding.start, d.finding.end))
+    return out
+
+
+def _across(texts: Sequence[Stream], policy: Policy) -> list[list[tuple[int, Finding]]]:
+    """What the detectors find only in the text of one application's streams
+    joined (the person typed in one window, visited another, went on typing),
+    as its parts: (stream index, finding within that stream)."""
+    apps: dict[str | None, list[int]] = {}
+    for i, stream in enumerate(texts):
+        if stream.text:
+            apps.setdefault(stream.app, []).append(i)
+    out: list[list[tuple[int, Finding]]] = []
+    for indices in apps.values():
+        if len(indices) < 2:
+            continue
+        bounds, at = [], 0
+        for i in indices:
+            bounds.append((i, at, at + len(texts[i].text)))
+            at += len(texts[i].text)
+        first = texts[indices[0]]
+        joined = "".join(texts[i].text for i in indices)
+        for f in detect(joined, app=first.app, title=first.title, categories=policy.detected):
+            parts = [
+                (i, replace(f, start=max(f.start, lo) - lo, end=min(f.end, hi) - lo))
+                for i, lo, hi in bounds
+                if f.start < hi and lo < f.end
+            ]
+            if len(parts) > 1:
+                out.append(parts)
     return out
 
 
@@ -141,9 +184,11 @@ def withhold(found: Iterable[Iterable[Detection]]) -> Withholding:
     positions: set[int] = set()
     spans: Counter[str] = Counter()
     starts, ends = [], []
+    seen: set[ReleaseKey] = set()
     for stream in found:
         for d in stream:
-            if d.withheld:
+            if d.withheld and d.key not in seen:  # a detection in parts counts once
+                seen.add(d.key)
                 positions |= d.positions
                 spans[d.finding.category.value] += 1
                 starts.append(d.interval["start"])
