@@ -8,7 +8,13 @@ from cleartrace.categories import PiiCategory
 from cleartrace.consent.policy import DEFAULT_POLICY, Policy
 from cleartrace.events import Event, Kind, keysym_of_char
 from cleartrace.review.text import reconstruct
-from cleartrace.review.withheld import Detection, detections, scrub_titles, withhold
+from cleartrace.review.withheld import (
+    Detection,
+    detections,
+    scrub_titles,
+    typed_away,
+    withhold,
+)
 
 EMAIL = "jane.doe@example.org"
 PHONE = "+49 30 12345678"
@@ -146,3 +152,42 @@ def test_an_address_typed_across_a_visit_to_another_window_is_left_out() -> None
         released=frozenset({part.key}),
     )
     assert withhold(released).empty
+
+
+def test_an_address_typed_then_deleted_again_does_not_leave() -> None:
+    from cleartrace.review.keysyms import BACKSPACE
+
+    events = typed(EMAIL)
+    t = events[-1].t_ns
+    for _ in EMAIL:
+        t += 90_000_000
+        events += [Event(t, Kind.KEY_DOWN, BACKSPACE), Event(t + 1, Kind.KEY_UP, BACKSPACE)]
+    out = withhold([found(events)]) | typed_away(
+        events, DEFAULT_POLICY, started_ns=STARTED, anchor_ns=ANCHOR
+    )
+    assert out.spans == {"email": 1}
+    left = without(events, out.positions)
+    # Its BackSpaces went too (the test's releases carry no key, so they stay).
+    assert [e for e in left if e.kind is Kind.KEY_DOWN] == []
+    typed_keys = "".join(chr(e.a) for e in left if e.kind is Kind.KEY_DOWN and e.a < 0x7F)
+    assert EMAIL not in typed_keys
+
+
+def test_deleted_typing_goes_but_the_text_around_it_comes_out_the_same() -> None:
+    from cleartrace.review.keysyms import BACKSPACE
+
+    events = typed(f"hello {EMAIL}")
+    t = events[-1].t_ns
+    for _ in EMAIL:
+        t += 90_000_000
+        events += [Event(t, Kind.KEY_DOWN, BACKSPACE), Event(t + 1, Kind.KEY_UP, BACKSPACE)]
+    for ch in "bye":
+        t += 90_000_000
+        events += [Event(t, Kind.KEY_DOWN, keysym_of_char(ch)), Event(t + 1, Kind.KEY_UP)]
+    out = typed_away(events, DEFAULT_POLICY, started_ns=STARTED, anchor_ns=ANCHOR)
+    assert out.spans == {"email": 1}
+    (left,) = reconstruct(without(events, out.positions))
+    assert left.text == "hello bye"
+    # Typing that stayed is the search of the text's own business.
+    kept = typed(TEXT)
+    assert typed_away(kept, DEFAULT_POLICY, started_ns=STARTED, anchor_ns=ANCHOR).empty

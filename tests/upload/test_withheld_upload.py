@@ -178,3 +178,29 @@ def test_a_redaction_made_while_the_session_is_bundled_never_leaves(
     upload(device)  # bundled again, without what the person redacted
     texts = [bundle_text(org, name)[0] for name in org.collector.bundles()]
     assert [t for t in texts if t] == ["the word  stays home"]  # and a ledger-only one
+
+
+def test_an_address_typed_then_erased_does_not_leave(org: Org, device: Home) -> None:
+    import time
+
+    from cleartrace.events import keysym_of_char
+    from cleartrace.review.keysyms import BACKSPACE
+
+    wall, mono = time.time_ns(), time.monotonic_ns()
+    handle = device.store.begin_session(wall, mono)
+    device.ledger.append("session.started", session=handle.id)
+    keys = [keysym_of_char(c) for c in f"hi {EMAIL}"] + [BACKSPACE] * len(EMAIL)
+    events: list[Any] = [(mono + 1_000, int(Kind.FOCUS), 0, 0, 0, 0, ("gedit", "notes"))]
+    for i, key in enumerate(keys):
+        t = mono + 2_000 + i * 90_000_000
+        events += [(t, int(Kind.KEY_DOWN), key, 0, 0, 0, None)]
+        events += [(t + 40_000_000, int(Kind.KEY_UP), key, 0, 0, 0, None)]
+    device.store.append_chunk(handle, events)
+    device.store.end_session(handle, time.time_ns())
+    approve(device, handle.id)
+    (name,) = upload(device)
+    bundle = parse_bundle((org.collector.data / "bundles" / f"{name}.ctb").read_bytes())
+    body = open_bundle(bundle, load_private(org.keys_dir))
+    pressed = [r["a"] for r in body.events.to_pylist() if r["kind"] == int(Kind.KEY_DOWN)]
+    assert pressed == [keysym_of_char(c) for c in "hi "]
+    assert [r["spans"] for r in body.ledger if r["kind"] == WITHHELD] == [{"email": 1}]

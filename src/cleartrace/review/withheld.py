@@ -50,6 +50,7 @@ __all__ = [
     "release",
     "released_in",
     "scrub_titles",
+    "typed_away",
     "withhold",
 ]
 
@@ -178,6 +179,16 @@ class Withholding:
     def empty(self) -> bool:
         return not self.positions
 
+    def __or__(self, other: Withholding) -> Withholding:
+        spans = Counter(self.spans) + Counter(other.spans)
+        ends = [i for i in (self.interval, other.interval) if i is not None]
+        interval = (
+            {"start": min(i["start"] for i in ends), "end": max(i["end"] for i in ends)}
+            if ends
+            else None
+        )
+        return Withholding(self.positions | other.positions, dict(sorted(spans.items())), interval)
+
 
 def withhold(found: Iterable[Iterable[Detection]]) -> Withholding:
     """What the upload leaves out of `detections(...)`'s result."""
@@ -194,6 +205,43 @@ def withhold(found: Iterable[Iterable[Detection]]) -> Withholding:
                 starts.append(d.interval["start"])
                 ends.append(d.interval["end"])
     interval = {"start": min(starts), "end": max(ends)} if starts else None
+    return Withholding(frozenset(positions), dict(sorted(spans.items())), interval)
+
+
+def typed_away(
+    events: Sequence[Event],
+    policy: Policy,
+    *,
+    started_ns: int,
+    anchor_ns: int,
+    streams: Sequence[Stream] | None = None,
+) -> Withholding:
+    """What the detectors of the withheld kinds find in typing that was
+    deleted again (an address typed, then erased with BackSpace): it is not in
+    the text review shows, but its key presses would leave. They are left out,
+    with their releases and the deletions that erased only them; none of it can
+    be released (review does not show it: doubt withholds)."""
+    withheld = frozenset(policy.withheld)
+    positions: set[int] = set()
+    spans: Counter[str] = Counter()
+    for stream in reconstruct(events) if streams is None else streams:
+        text, behind = stream.typed()
+        if not withheld or text == stream.text:
+            continue  # nothing deleted: the search of the text itself covers it
+        remaining = {p for sources in stream.sources for p in sources}
+        for f in detect(text, app=stream.app, title=stream.title, categories=withheld):
+            # What is still in the text is found (or not) there; what was
+            # typed after the deletion may run on in this search ("...orgbye").
+            presses = {p for cell in behind[f.start : f.end] for p in cell} - remaining
+            if not presses:
+                continue
+            positions |= stream.erased_with(presses)
+            spans[f.category.value] += 1
+    positions = {p for p in positions if int(events[p].kind) not in KEPT_KINDS}
+    if not positions:
+        return Withholding(frozenset(), {}, None)
+    times = [events[p].t_ns - anchor_ns + started_ns for p in positions]
+    interval = interval_covering(min(times), max(times))
     return Withholding(frozenset(positions), dict(sorted(spans.items())), interval)
 
 
