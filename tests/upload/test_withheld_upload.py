@@ -204,3 +204,29 @@ def test_an_address_typed_then_erased_does_not_leave(org: Org, device: Home) -> 
     pressed = [r["a"] for r in body.events.to_pylist() if r["kind"] == int(Kind.KEY_DOWN)]
     assert pressed == [keysym_of_char(c) for c in "hi "]
     assert [r["spans"] for r in body.ledger if r["kind"] == WITHHELD] == [{"email": 1}]
+
+
+def test_a_release_read_before_the_upload_acknowledged_is_refused(
+    org: Org, device: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cleartrace.consent.signed_policy import active_policy
+    from cleartrace.errors import UsageError
+    from cleartrace.review.withheld import detections, release, released_in
+
+    session = record_text(device, TEXT)
+    approve(device, session)
+    stale = device.store.session(session)  # "approved", as the review window read it
+    started, anchor = device.store.anchors(session)
+    found = detections(
+        device.store.read_events(session),
+        active_policy(device.paths),
+        started_ns=started,
+        anchor_ns=anchor,
+        released=released_in(device.ledger.records(), session),
+    )
+    upload(device)  # meanwhile, the uploader sends it
+    monkeypatch.setattr(device.store, "session", lambda _id: stale)
+    first = found[0][0].finding
+    with pytest.raises(UsageError, match="uploaded"):
+        release(device.store, device.ledger, stale, found, 1, first.start, first.end)
+    assert RELEASED not in [r["kind"] for r in device.ledger.records()]
