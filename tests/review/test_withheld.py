@@ -191,3 +191,24 @@ def test_deleted_typing_goes_but_the_text_around_it_comes_out_the_same() -> None
     # Typing that stayed is the search of the text's own business.
     kept = typed(TEXT)
     assert typed_away(kept, DEFAULT_POLICY, started_ns=STARTED, anchor_ns=ANCHOR).empty
+
+
+def test_typing_over_erased_typing_stays() -> None:
+    events = typed(EMAIL)
+    t = events[-1].t_ns + 90_000_000
+    ctrl, a = 0xFFE3, keysym_of_char("a")
+    for key, kind in (
+        (ctrl, Kind.KEY_DOWN),
+        (a, Kind.KEY_DOWN),
+        (a, Kind.KEY_UP),
+        (ctrl, Kind.KEY_UP),
+    ):
+        t += 1_000
+        events.append(Event(t, kind, key))
+    for ch in "ok":  # types over the whole selection
+        t += 90_000_000
+        events += [Event(t, Kind.KEY_DOWN, keysym_of_char(ch)), Event(t + 1, Kind.KEY_UP)]
+    out = typed_away(events, DEFAULT_POLICY, started_ns=STARTED, anchor_ns=ANCHOR)
+    assert out.spans == {"email": 1}
+    (left,) = reconstruct(without(events, out.positions))
+    assert left.text == "ok"

@@ -121,8 +121,13 @@ class Stream:
         """`presses`, the presses of the actions that deleted only characters
         of theirs (a BackSpace after each), and all their releases: taken out
         together, the rest of the text comes out the same."""
-        ups = self._log.ups
-        actions = {a for a, gone in self._log.deleted.items() if presses.issuperset(gone)}
+        ups, shown = self._log.ups, {c[-1] for c in self._log.cells}
+        # Not a press that typed a character still in the text (typing over a selection).
+        actions = {
+            a
+            for a, gone in self._log.deleted.items()
+            if presses.issuperset(gone) and a not in shown
+        }
         taken = presses | actions
         return taken | {ups[p] for p in taken if p in ups}
 
