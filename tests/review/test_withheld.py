@@ -212,3 +212,21 @@ def test_typing_over_erased_typing_stays() -> None:
     assert out.spans == {"email": 1}
     (left,) = reconstruct(without(events, out.positions))
     assert left.text == "ok"
+
+
+def test_removing_all_detected_data_removes_one_typed_in_parts_too() -> None:
+    from cleartrace.review.redaction import by_pii
+
+    events: list[Event] = []
+    t = ANCHOR
+    for app, part in (("Gedit", "mail jane.doe@exa"), ("Firefox", "hi"), ("Gedit", "mple.org ok")):
+        events.append(Event(t, Kind.FOCUS, app=app, title=app.lower()))
+        for ch in part:
+            t += 90_000_000
+            events += [Event(t, Kind.KEY_DOWN, keysym_of_char(ch)), Event(t + 1, Kind.KEY_UP)]
+    chosen = by_pii("s" * 32, events)
+    assert [s.text for s in reconstruct(without(events, chosen.positions))] == [
+        "mail ",
+        "hi",
+        " ok",
+    ]

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from cleartrace.consent.ledger import Ledger
@@ -35,7 +35,7 @@ from cleartrace.consent.policy import Policy
 from cleartrace.errors import UsageError
 from cleartrace.events import Event
 from cleartrace.review.pii import Finding, detect
-from cleartrace.review.redaction import interval_covering
+from cleartrace.review.redaction import across_streams, interval_covering
 from cleartrace.review.text import Stream, reconstruct
 from cleartrace.store.reading import SessionInfo
 from cleartrace.store.redaction import KEPT_KINDS
@@ -124,7 +124,7 @@ def detections(
                 )
             ]
         )
-    for found in _across(texts, policy):
+    for found in across_streams(texts, policy.detected):
         # One detection typed in parts (another window was visited between):
         # shown in each part, withheld and released as one.
         positions: set[int] = set()
@@ -134,35 +134,6 @@ def detections(
             out[i].append(detection(i + 1, part, positions))
     for stream_found in out:
         stream_found.sort(key=lambda d: (d.finding.start, d.finding.end))
-    return out
-
-
-def _across(texts: Sequence[Stream], policy: Policy) -> list[list[tuple[int, Finding]]]:
-    """What the detectors find only in the text of one application's streams
-    joined (the person typed in one window, visited another, went on typing),
-    as its parts: (stream index, finding within that stream)."""
-    apps: dict[str | None, list[int]] = {}
-    for i, stream in enumerate(texts):
-        if stream.text:
-            apps.setdefault(stream.app, []).append(i)
-    out: list[list[tuple[int, Finding]]] = []
-    for indices in apps.values():
-        if len(indices) < 2:
-            continue
-        bounds, at = [], 0
-        for i in indices:
-            bounds.append((i, at, at + len(texts[i].text)))
-            at += len(texts[i].text)
-        first = texts[indices[0]]
-        joined = "".join(texts[i].text for i in indices)
-        for f in detect(joined, app=first.app, title=first.title, categories=policy.detected):
-            parts = [
-                (i, replace(f, start=max(f.start, lo) - lo, end=min(f.end, hi) - lo))
-                for i, lo, hi in bounds
-                if f.start < hi and lo < f.end
-            ]
-            if len(parts) > 1:
-                out.append(parts)
     return out
 
 
