@@ -8,7 +8,13 @@ from cleartrace.categories import PiiCategory
 from cleartrace.consent.policy import DEFAULT_POLICY, Policy
 from cleartrace.events import Event, Kind, keysym_of_char
 from cleartrace.review.text import reconstruct
-from cleartrace.review.withheld import Detection, detections, scrub_titles, withhold
+from cleartrace.review.withheld import (
+    Detection,
+    detections,
+    scrub_titles,
+    typed_away,
+    withhold,
+)
 
 EMAIL = "jane.doe@example.org"
 PHONE = "+49 30 12345678"
@@ -121,3 +127,106 @@ def test_personal_data_in_window_titles_is_cut_out_and_counted_on_every_focus_ev
     untouched, none = scrub_titles(events, dataclasses.replace(DEFAULT_POLICY, auto_redact=()))
     assert untouched == events
     assert none == {}
+
+
+def test_an_address_typed_across_a_visit_to_another_window_is_left_out() -> None:
+    events: list[Event] = []
+    t = ANCHOR
+    for app, part in (("Gedit", "mail jane.doe@exa"), ("Firefox", "hi"), ("Gedit", "mple.org ok")):
+        events.append(Event(t, Kind.FOCUS, app=app, title=app.lower()))
+        for ch in part:
+            t += 90_000_000
+            events += [Event(t, Kind.KEY_DOWN, keysym_of_char(ch)), Event(t + 1, Kind.KEY_UP)]
+    per_stream = detections(events, DEFAULT_POLICY, started_ns=STARTED, anchor_ns=ANCHOR)
+    out = withhold(per_stream)
+    assert out.spans == {"email": 1}
+    left = reconstruct(without(events, out.positions))
+    assert [s.text for s in left] == ["mail ", "hi", " ok"]
+    # Releasing it (named by either part) lets the whole address through, once.
+    part = per_stream[2][0]
+    released = detections(
+        events,
+        DEFAULT_POLICY,
+        started_ns=STARTED,
+        anchor_ns=ANCHOR,
+        released=frozenset({part.key}),
+    )
+    assert withhold(released).empty
+
+
+def test_an_address_typed_then_deleted_again_does_not_leave() -> None:
+    from cleartrace.review.keysyms import BACKSPACE
+
+    events = typed(EMAIL)
+    t = events[-1].t_ns
+    for _ in EMAIL:
+        t += 90_000_000
+        events += [Event(t, Kind.KEY_DOWN, BACKSPACE), Event(t + 1, Kind.KEY_UP, BACKSPACE)]
+    out = withhold([found(events)]) | typed_away(
+        events, DEFAULT_POLICY, started_ns=STARTED, anchor_ns=ANCHOR
+    )
+    assert out.spans == {"email": 1}
+    left = without(events, out.positions)
+    # Its BackSpaces went too (the test's releases carry no key, so they stay).
+    assert [e for e in left if e.kind is Kind.KEY_DOWN] == []
+    typed_keys = "".join(chr(e.a) for e in left if e.kind is Kind.KEY_DOWN and e.a < 0x7F)
+    assert EMAIL not in typed_keys
+
+
+def test_deleted_typing_goes_but_the_text_around_it_comes_out_the_same() -> None:
+    from cleartrace.review.keysyms import BACKSPACE
+
+    events = typed(f"hello {EMAIL}")
+    t = events[-1].t_ns
+    for _ in EMAIL:
+        t += 90_000_000
+        events += [Event(t, Kind.KEY_DOWN, BACKSPACE), Event(t + 1, Kind.KEY_UP, BACKSPACE)]
+    for ch in "bye":
+        t += 90_000_000
+        events += [Event(t, Kind.KEY_DOWN, keysym_of_char(ch)), Event(t + 1, Kind.KEY_UP)]
+    out = typed_away(events, DEFAULT_POLICY, started_ns=STARTED, anchor_ns=ANCHOR)
+    assert out.spans == {"email": 1}
+    (left,) = reconstruct(without(events, out.positions))
+    assert left.text == "hello bye"
+    # Typing that stayed is the search of the text's own business.
+    kept = typed(TEXT)
+    assert typed_away(kept, DEFAULT_POLICY, started_ns=STARTED, anchor_ns=ANCHOR).empty
+
+
+def test_typing_over_erased_typing_stays() -> None:
+    events = typed(EMAIL)
+    t = events[-1].t_ns + 90_000_000
+    ctrl, a = 0xFFE3, keysym_of_char("a")
+    for key, kind in (
+        (ctrl, Kind.KEY_DOWN),
+        (a, Kind.KEY_DOWN),
+        (a, Kind.KEY_UP),
+        (ctrl, Kind.KEY_UP),
+    ):
+        t += 1_000
+        events.append(Event(t, kind, key))
+    for ch in "ok":  # types over the whole selection
+        t += 90_000_000
+        events += [Event(t, Kind.KEY_DOWN, keysym_of_char(ch)), Event(t + 1, Kind.KEY_UP)]
+    out = typed_away(events, DEFAULT_POLICY, started_ns=STARTED, anchor_ns=ANCHOR)
+    assert out.spans == {"email": 1}
+    (left,) = reconstruct(without(events, out.positions))
+    assert left.text == "ok"
+
+
+def test_removing_all_detected_data_removes_one_typed_in_parts_too() -> None:
+    from cleartrace.review.redaction import by_pii
+
+    events: list[Event] = []
+    t = ANCHOR
+    for app, part in (("Gedit", "mail jane.doe@exa"), ("Firefox", "hi"), ("Gedit", "mple.org ok")):
+        events.append(Event(t, Kind.FOCUS, app=app, title=app.lower()))
+        for ch in part:
+            t += 90_000_000
+            events += [Event(t, Kind.KEY_DOWN, keysym_of_char(ch)), Event(t + 1, Kind.KEY_UP)]
+    chosen = by_pii("s" * 32, events)
+    assert [s.text for s in reconstruct(without(events, chosen.positions))] == [
+        "mail ",
+        "hi",
+        " ok",
+    ]

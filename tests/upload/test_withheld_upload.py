@@ -153,3 +153,80 @@ def test_release_refuses_what_was_not_detected_or_is_released_already(device: Ho
     assert "removed before upload" in text
     absent = ct("sessions", "release", session, "--stream", "9", "--span", span, check=False)
     assert "nothing was detected at stream 9" in absent.stderr
+
+
+def test_a_redaction_made_while_the_session_is_bundled_never_leaves(
+    org: Org, device: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cleartrace.review import redaction
+    from cleartrace.upload.upload_pass import UploadPass
+
+    session = record_text(device, "the word kumquat stays home")
+    approve(device, session)
+    real = UploadPass.session_part
+
+    def then_redact(self: UploadPass, session_id: str, fields: dict[str, Any]) -> bytes:
+        # The events are read; the person redacts (review window) before the bundle is queued.
+        part = real(self, session_id, fields)
+        monkeypatch.setattr(UploadPass, "session_part", real)
+        events = device.store.read_events(session)
+        redaction.apply(device.store, device.ledger, redaction.by_match(session, events, "kumquat"))
+        return part
+
+    monkeypatch.setattr(UploadPass, "session_part", then_redact)
+    upload(device)
+    upload(device)  # bundled again, without what the person redacted
+    texts = [bundle_text(org, name)[0] for name in org.collector.bundles()]
+    assert [t for t in texts if t] == ["the word  stays home"]  # and a ledger-only one
+
+
+def test_an_address_typed_then_erased_does_not_leave(org: Org, device: Home) -> None:
+    import time
+
+    from cleartrace.events import keysym_of_char
+    from cleartrace.review.keysyms import BACKSPACE
+
+    wall, mono = time.time_ns(), time.monotonic_ns()
+    handle = device.store.begin_session(wall, mono)
+    device.ledger.append("session.started", session=handle.id)
+    keys = [keysym_of_char(c) for c in f"hi {EMAIL}"] + [BACKSPACE] * len(EMAIL)
+    events: list[Any] = [(mono + 1_000, int(Kind.FOCUS), 0, 0, 0, 0, ("gedit", "notes"))]
+    for i, key in enumerate(keys):
+        t = mono + 2_000 + i * 90_000_000
+        events += [(t, int(Kind.KEY_DOWN), key, 0, 0, 0, None)]
+        events += [(t + 40_000_000, int(Kind.KEY_UP), key, 0, 0, 0, None)]
+    device.store.append_chunk(handle, events)
+    device.store.end_session(handle, time.time_ns())
+    approve(device, handle.id)
+    (name,) = upload(device)
+    bundle = parse_bundle((org.collector.data / "bundles" / f"{name}.ctb").read_bytes())
+    body = open_bundle(bundle, load_private(org.keys_dir))
+    pressed = [r["a"] for r in body.events.to_pylist() if r["kind"] == int(Kind.KEY_DOWN)]
+    assert pressed == [keysym_of_char(c) for c in "hi "]
+    assert [r["spans"] for r in body.ledger if r["kind"] == WITHHELD] == [{"email": 1}]
+
+
+def test_a_release_read_before_the_upload_acknowledged_is_refused(
+    org: Org, device: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cleartrace.consent.signed_policy import active_policy
+    from cleartrace.errors import UsageError
+    from cleartrace.review.withheld import detections, release, released_in
+
+    session = record_text(device, TEXT)
+    approve(device, session)
+    stale = device.store.session(session)  # "approved", as the review window read it
+    started, anchor = device.store.anchors(session)
+    found = detections(
+        device.store.read_events(session),
+        active_policy(device.paths),
+        started_ns=started,
+        anchor_ns=anchor,
+        released=released_in(device.ledger.records(), session),
+    )
+    upload(device)  # meanwhile, the uploader sends it
+    monkeypatch.setattr(device.store, "session", lambda _id: stale)
+    first = found[0][0].finding
+    with pytest.raises(UsageError, match="uploaded"):
+        release(device.store, device.ledger, stale, found, 1, first.start, first.end)
+    assert RELEASED not in [r["kind"] for r in device.ledger.records()]

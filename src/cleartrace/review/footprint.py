@@ -37,6 +37,8 @@ class KeyLog:
     cells: list[tuple[int, ...]] = field(default_factory=list)  # presses behind each character
     ups: dict[int, int] = field(default_factory=dict)  # press -> release (whole session)
     end: int = 0  # the index where the stream's focus period ends
+    #: press of an action that deleted characters -> the presses behind them
+    deleted: dict[int, tuple[int, ...]] = field(default_factory=dict)
 
 
 def span_footprint(log: KeyLog, start: int, end: int) -> set[int]:

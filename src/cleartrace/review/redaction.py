@@ -14,14 +14,14 @@ import re
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from cleartrace.consent.ledger import Ledger
 from cleartrace.errors import UsageError
 from cleartrace.events import CATEGORY_OF_KIND, Event
 from cleartrace.formats import rfc3339
-from cleartrace.review.pii import PiiCategory, detect
+from cleartrace.review.pii import Finding, PiiCategory, detect
 from cleartrace.review.text import Stream, reconstruct
 from cleartrace.store.redaction import KEPT_KINDS, Redaction
 from cleartrace.store.session_state import SessionState
@@ -30,6 +30,7 @@ from cleartrace.store.sessions import Store
 __all__ = [
     "Forgotten",
     "Selection",
+    "across_streams",
     "apply",
     "by_match",
     "by_pii",
@@ -137,11 +138,47 @@ def by_pii(
     wanted = None if categories is None else frozenset(categories)
     positions: set[int] = set()
     spans = []
-    for number, stream in enumerate(reconstruct(events), 1):
+    texts = reconstruct(events)
+    for number, stream in enumerate(texts, 1):
         for finding in detect(stream.text, app=stream.app, title=stream.title, categories=wanted):
             positions |= stream.footprint(finding.start, finding.end)
             spans.append((number, finding.start, finding.end))
+    for parts in across_streams(texts, wanted):  # typed in parts around another window
+        for i, part in parts:
+            positions |= texts[i].footprint(part.start, part.end)
+            spans.append((i + 1, part.start, part.end))
     return _select(session_id, "pii", events, positions, spans)
+
+
+def across_streams(
+    texts: Sequence[Stream], categories: Iterable[PiiCategory] | None
+) -> list[list[tuple[int, Finding]]]:
+    """What the detectors find only in the text of one application's streams
+    joined (the person typed in one window, visited another, went on typing),
+    as its parts: (stream index, finding within that stream)."""
+    apps: dict[str | None, list[int]] = {}
+    for i, stream in enumerate(texts):
+        if stream.text:
+            apps.setdefault(stream.app, []).append(i)
+    out: list[list[tuple[int, Finding]]] = []
+    for indices in apps.values():
+        if len(indices) < 2:
+            continue
+        bounds, at = [], 0
+        for i in indices:
+            bounds.append((i, at, at + len(texts[i].text)))
+            at += len(texts[i].text)
+        first = texts[indices[0]]
+        joined = "".join(texts[i].text for i in indices)
+        for f in detect(joined, app=first.app, title=first.title, categories=categories):
+            parts = [
+                (i, replace(f, start=max(f.start, lo) - lo, end=min(f.end, hi) - lo))
+                for i, lo, hi in bounds
+                if f.start < hi and lo < f.end
+            ]
+            if len(parts) > 1:
+                out.append(parts)
+    return out
 
 
 def by_time(

@@ -106,6 +106,31 @@ class Stream:
                 taken.difference_update(sources)
         return taken
 
+    def typed(self) -> tuple[str, list[tuple[int, ...]]]:
+        """Every character typed, in the order typed, whether deleted again or
+        not, and the presses behind each (its key's, and those of its dead keys)."""
+        chars: list[str] = []
+        behind: list[tuple[int, ...]] = []
+        for at, did in zip(self._log.at, self._log.did, strict=True):
+            if did.op is Op.INSERT and did.text:
+                chars.append(did.text)
+                behind.extend([(*did.deads, at)] * len(did.text))
+        return "".join(chars), behind
+
+    def erased_with(self, presses: set[int]) -> set[int]:
+        """`presses`, the presses of the actions that deleted only characters
+        of theirs (a BackSpace after each), and all their releases: taken out
+        together, the rest of the text comes out the same."""
+        ups, shown = self._log.ups, {c[-1] for c in self._log.cells}
+        # Not a press that typed a character still in the text (typing over a selection).
+        actions = {
+            a
+            for a, gone in self._log.deleted.items()
+            if presses.issuperset(gone) and a not in shown
+        }
+        taken = presses | actions
+        return taken | {ups[p] for p in taken if p in ups}
+
 
 class _Builder:
     """One stream while `reconstruct` runs."""
@@ -155,6 +180,8 @@ class _Builder:
 
     def _edit(self, change: Change, cell: tuple[int, ...]) -> None:
         lo, hi = change[0], change[1]
+        if hi > lo:  # what typing this deleted (withheld.py: typing deleted again)
+            self.log.deleted[cell[-1]] = tuple(p for c in self.editor.cells[lo:hi] for p in c)
         if hi > lo and self.marks:  # a mark after a deleted character moves before the deletion
             deleted = {c[-1] for c in self.editor.cells[lo:hi]}
             before = self.editor.cells[lo - 1][-1] if lo else -1

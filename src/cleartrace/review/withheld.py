@@ -15,6 +15,10 @@ so a release keeps naming the same typing. If they do move (a redaction cut
 into the detection itself), the release no longer matches and the span is
 withheld again: doubt withholds.
 
+Each application's streams are searched joined as well: an address typed in
+part, then another window visited, then the rest typed in the first window
+is one detection in two parts, withheld (and released) as one.
+
 Review and upload search the same kinds (`Policy.detected`), so what review
 marks "removed before upload" is exactly what the upload removes.
 """
@@ -31,7 +35,7 @@ from cleartrace.consent.policy import Policy
 from cleartrace.errors import UsageError
 from cleartrace.events import Event
 from cleartrace.review.pii import Finding, detect
-from cleartrace.review.redaction import interval_covering
+from cleartrace.review.redaction import across_streams, interval_covering
 from cleartrace.review.text import Stream, reconstruct
 from cleartrace.store.reading import SessionInfo
 from cleartrace.store.redaction import KEPT_KINDS
@@ -46,6 +50,7 @@ __all__ = [
     "release",
     "released_in",
     "scrub_titles",
+    "typed_away",
     "withhold",
 ]
 
@@ -99,26 +104,36 @@ def detections(
     when the caller reconstructed them already from the same `events`.
     """
     withheld = frozenset(policy.withheld)
-    out: list[list[Detection]] = []
     texts = reconstruct(events) if streams is None else streams
+
+    def detection(number: int, finding: Finding, positions: Iterable[int]) -> Detection:
+        kept = frozenset(p for p in positions if int(events[p].kind) not in KEPT_KINDS)
+        times = [events[p].t_ns - anchor_ns + started_ns for p in kept]
+        interval = interval_covering(min(times), max(times))
+        key = (finding.category.value, interval["start"], interval["end"])
+        hidden = finding.category in withheld and key not in released
+        return Detection(number, finding, kept, interval, withheld=hidden)
+
+    out: list[list[Detection]] = []
     for number, stream in enumerate(texts, 1):
-        found = []
-        for finding in detect(
-            stream.text, app=stream.app, title=stream.title, categories=policy.detected
-        ):
-            positions = frozenset(
-                p
-                for p in stream.footprint(finding.start, finding.end)
-                if int(events[p].kind) not in KEPT_KINDS
-            )
-            if not positions:  # pragma: no cover - a detected character has its key events
-                continue
-            times = [events[p].t_ns - anchor_ns + started_ns for p in positions]
-            interval = interval_covering(min(times), max(times))
-            key = (finding.category.value, interval["start"], interval["end"])
-            hidden = finding.category in withheld and key not in released
-            found.append(Detection(number, finding, positions, interval, withheld=hidden))
-        out.append(found)
+        out.append(
+            [
+                detection(number, finding, stream.footprint(finding.start, finding.end))
+                for finding in detect(
+                    stream.text, app=stream.app, title=stream.title, categories=policy.detected
+                )
+            ]
+        )
+    for found in across_streams(texts, policy.detected):
+        # One detection typed in parts (another window was visited between):
+        # shown in each part, withheld and released as one.
+        positions: set[int] = set()
+        for i, part in found:
+            positions |= texts[i].footprint(part.start, part.end)
+        for i, part in found:
+            out[i].append(detection(i + 1, part, positions))
+    for stream_found in out:
+        stream_found.sort(key=lambda d: (d.finding.start, d.finding.end))
     return out
 
 
@@ -135,20 +150,69 @@ class Withholding:
     def empty(self) -> bool:
         return not self.positions
 
+    def __or__(self, other: Withholding) -> Withholding:
+        spans = Counter(self.spans) + Counter(other.spans)
+        ends = [i for i in (self.interval, other.interval) if i is not None]
+        interval = (
+            {"start": min(i["start"] for i in ends), "end": max(i["end"] for i in ends)}
+            if ends
+            else None
+        )
+        return Withholding(self.positions | other.positions, dict(sorted(spans.items())), interval)
+
 
 def withhold(found: Iterable[Iterable[Detection]]) -> Withholding:
     """What the upload leaves out of `detections(...)`'s result."""
     positions: set[int] = set()
     spans: Counter[str] = Counter()
     starts, ends = [], []
+    seen: set[ReleaseKey] = set()
     for stream in found:
         for d in stream:
-            if d.withheld:
+            if d.withheld and d.key not in seen:  # a detection in parts counts once
+                seen.add(d.key)
                 positions |= d.positions
                 spans[d.finding.category.value] += 1
                 starts.append(d.interval["start"])
                 ends.append(d.interval["end"])
     interval = {"start": min(starts), "end": max(ends)} if starts else None
+    return Withholding(frozenset(positions), dict(sorted(spans.items())), interval)
+
+
+def typed_away(
+    events: Sequence[Event],
+    policy: Policy,
+    *,
+    started_ns: int,
+    anchor_ns: int,
+    streams: Sequence[Stream] | None = None,
+) -> Withholding:
+    """What the detectors of the withheld kinds find in typing that was
+    deleted again (an address typed, then erased with BackSpace): it is not in
+    the text review shows, but its key presses would leave. They are left out,
+    with their releases and the deletions that erased only them; none of it can
+    be released (review does not show it: doubt withholds)."""
+    withheld = frozenset(policy.withheld)
+    positions: set[int] = set()
+    spans: Counter[str] = Counter()
+    for stream in reconstruct(events) if streams is None else streams:
+        text, behind = stream.typed()
+        if not withheld or text == stream.text:
+            continue  # nothing deleted: the search of the text itself covers it
+        remaining = {p for sources in stream.sources for p in sources}
+        for f in detect(text, app=stream.app, title=stream.title, categories=withheld):
+            # What is still in the text is found (or not) there; what was
+            # typed after the deletion may run on in this search ("...orgbye").
+            presses = {p for cell in behind[f.start : f.end] for p in cell} - remaining
+            if not presses:
+                continue
+            positions |= stream.erased_with(presses)
+            spans[f.category.value] += 1
+    positions = {p for p in positions if int(events[p].kind) not in KEPT_KINDS}
+    if not positions:
+        return Withholding(frozenset(), {}, None)
+    times = [events[p].t_ns - anchor_ns + started_ns for p in positions]
+    interval = interval_covering(min(times), max(times))
     return Withholding(frozenset(positions), dict(sorted(spans.items())), interval)
 
 

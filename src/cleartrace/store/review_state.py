@@ -69,11 +69,15 @@ class Reviewing(StoreReader):
             UsageError: the session is being recorded or already uploaded.
         """
         info = self.session(session_id)
-        if info.state in (SessionState.RECORDING, SessionState.UPLOADED):
-            raise UsageError(
-                f"session {session_id[:12]} is {info.state}: only a session waiting for "
-                "upload can have a detection released"
-            )
         with transaction(self._conn, self._paths.db) as conn:
+            # Read again under the write lock: an upload acknowledged since the
+            # session was read would leave the ledger saying it went as typed.
+            row = conn.execute("SELECT state FROM sessions WHERE id=?", (info.id,)).fetchone()
+            state = info.state if row is None else row[0]
+            if state in (SessionState.RECORDING, SessionState.UPLOADED):
+                raise UsageError(
+                    f"session {session_id[:12]} is {state}: only a session waiting for "
+                    "upload can have a detection released"
+                )
             outbox_rows.drop_for_session(conn, info.id)
             record(conn)

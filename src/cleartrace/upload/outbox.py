@@ -116,17 +116,25 @@ class Outbox:
         prefix = outbox_rows.header_prefix(self._conn, self._path, name, PREFIX + MAX_HEADER)
         return prefix is not None and bool(taken & _held(prefix))
 
-    def add(self, name: str, session_id: str | None, head_seq: int, data: bytes) -> Queued:
+    def add(
+        self, name: str, session_id: str | None, head_seq: int, data: bytes, *, read_after: int = -1
+    ) -> Queued:
         """Queue a bundle (durably: it is committed before anything is sent).
+
+        `read_after`: the ledger record the session's events were read after,
+        when that is before `head_seq` (the bundle's segment may end with
+        records made while it was built): a redaction, hold, deletion or
+        release after it means the events are not what the person wants now.
 
         Raises:
             DiskFull, StoreError: nothing was queued.
         """
         now = time.time_ns()
+        since = head_seq if read_after < 0 else min(head_seq, read_after)
         with transaction(self._conn, self._path) as conn:
             if session_id is not None and (
                 not outbox_rows.may_queue(conn, session_id)
-                or _changed_since(conn, self._path, session_id, head_seq)
+                or _changed_since(conn, self._path, session_id, since)
             ):
                 # Held, redacted or deleted while the bundle was being built: the
                 # bundle holds what the person removed, so it never leaves.

@@ -28,11 +28,13 @@ from cleartrace.errors import CollectorRefused, UploadError
 from cleartrace.events import CATEGORY_OF_KIND, Kind
 from cleartrace.faults import fault_point
 from cleartrace.formats import rfc3339
+from cleartrace.review.text import reconstruct
 from cleartrace.review.withheld import (
     WITHHELD,
     detections,
     released_in,
     scrub_titles,
+    typed_away,
     withhold,
 )
 from cleartrace.store.outbox_rows import Queued
@@ -195,6 +197,9 @@ class UploadPass:
             "redactions": [],
         }
         events_ipc = b""
+        # What the session's events are read after: a redaction, hold or release
+        # recorded later is not in them, though it may be in the segment below.
+        read_after = (self.ledger.head() or (0, GENESIS))[0]
         if session_id is not None:
             # First: it may ledger what it withholds, which this bundle then carries.
             events_ipc = self.session_part(session_id, fields)
@@ -212,7 +217,9 @@ class UploadPass:
             device_key=self.device_key,
         )
         fault_point("upload.built")
-        item = self.outbox.add(sha256(data).hexdigest(), session_id, head[0], data)
+        item = self.outbox.add(
+            sha256(data).hexdigest(), session_id, head[0], data, read_after=read_after
+        )
         fault_point("upload.queued")
         if item.size:
             self.send(item)
@@ -223,14 +230,17 @@ class UploadPass:
         records = self.ledger.records()
         raw = self.store.read_events(session_id)
         # What the detectors find does not leave unless the person released it.
+        texts = reconstruct(raw)
         found = detections(
             raw,
             self.policy,
             started_ns=started,
             anchor_ns=anchor,
             released=released_in(records, session_id),
+            streams=texts,
         )
-        withheld = withhold(found)
+        away = typed_away(raw, self.policy, started_ns=started, anchor_ns=anchor, streams=texts)
+        withheld = withhold(found) | away
         if not withheld.empty:
             raw = [e for i, e in enumerate(raw) if i not in withheld.positions]
         raw, in_titles = scrub_titles(raw, self.policy)
