@@ -1,0 +1,199 @@
+"""`cleartrace org audit` against a real collector on 127.0.0.1 and devices that uploaded to it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cleartrace.categories import Category
+from cleartrace.consent.removal import remove_session
+from cleartrace.consent.signed_policy import active_policy
+from cleartrace.consent.state import give, withdraw
+from cleartrace.home import Home
+from cleartrace.paths import Paths
+from cleartrace.review import approval, redaction
+from cleartrace.upload.uploader import Retry, Uploader
+from tests.support.cli import ct
+from tests.support.orgkit import Org, approve, enrolled, record_session, record_text
+
+NO_WAIT = Retry(attempts=2, base=0.01, cap=0.01)
+TEXT = "mail jane.doe@example.org or call +49 30 12345678 now"
+ZERO = {"person": 0, "hold_period": 0}
+
+
+def upload(home: Home) -> list[str]:
+    return Uploader(home.paths, home.keys, retry=NO_WAIT).run().uploaded
+
+
+def device(org: Org, private_home: Paths, name: str) -> Home:
+    paths = Paths(private_home.home.parent / name, private_home.runtime)
+    home = enrolled(org, paths)
+    give(home.ledger, frozenset(Category), active_policy(paths))
+    return home
+
+
+def run_audit(org: Org, out: Path, *extra: str, keys: Path | None = None) -> Any:
+    data = org.collector.data
+    return ct(
+        "org",
+        "audit",
+        "--from",
+        str(data),
+        "--keys",
+        str(keys or org.keys_dir),
+        "--witness-key",
+        str(data / "witness.pub"),
+        "--out",
+        str(out),
+        *extra,
+        check=False,
+    )
+
+
+def coverage(out: Path) -> dict[str, Any]:
+    found: dict[str, Any] = json.loads((out / "coverage.json").read_text())
+    return found
+
+
+@dataclass
+class Fleet:
+    org: Org
+    homes: dict[str, Home]
+
+    def fp(self, name: str) -> str:
+        return self.homes[name].ledger.device
+
+    def times(self, name: str, kind: str) -> list[str]:
+        return [str(r["time"]) for r in self.homes[name].ledger.records() if r["kind"] == kind]
+
+
+@pytest.fixture
+def fleet(org: Org, private_home: Paths) -> Any:
+    """Two devices' consent histories, uploaded: see each test for what they did."""
+    homes = {"ann": device(org, private_home, "ann"), "bob": device(org, private_home, "bob")}
+    ann, bob = homes["ann"], homes["bob"]
+    approve(ann, record_session(ann, 20))  # by the person
+    record_session(ann, 20)
+    assert len(approval.settle(ann.store, ann.ledger, 0)) == 1  # by the hold period
+    upload(ann)
+    ann.ledger.append("recording.paused", until=None)
+    ann.ledger.append("recording.resumed", reason="person")
+    redacted = record_session(ann, 20)
+    events = ann.store.read_events(redacted)
+    redaction.apply(ann.store, ann.ledger, redaction.by_match(redacted, events, "bc"))
+    approve(ann, redacted)
+    upload(ann)
+    withdraw(ann.ledger, frozenset({Category.KEYS}), active_policy(ann.paths))
+    upload(ann)  # the withdrawal travels in a ledger-only bundle
+    approve(bob, record_text(bob, TEXT))  # an email and a phone number left out of it
+    upload(bob)
+    remove_session(bob.store, bob.ledger, record_session(bob, 20))
+    upload(bob)
+    yield Fleet(org, homes)
+    for home in homes.values():
+        home.close()
+
+
+def test_every_figure_of_an_honest_fleet(fleet: Fleet, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    done = run_audit(fleet.org, out)
+    assert done.returncode == 0, done.stderr
+    assert "devices: 2, 2 intact" in done.stdout
+    report = coverage(out)
+    assert report["ok"] is True
+    assert report["rejected_bundles"] == []
+    assert sorted(report["devices"]) == sorted([fleet.fp("ann"), fleet.fp("bob")])
+    stored = json.loads(
+        ct("org", "devices", "--data", str(fleet.org.collector.data), "--json").stdout
+    )
+    enrolled_as = {d["device"]: d for d in stored}
+    for name, home in fleet.homes.items():
+        fp = fleet.fp(name)
+        entry = report["devices"][fp]
+        records = home.ledger.records()
+        witnessed = [r["witnessed"] for r in records if r["kind"] == "bundle.uploaded"][-1]
+        assert entry["subject"] == enrolled_as[fp]["subject"]
+        assert enrolled_as[fp]["head"] == witnessed
+        assert entry["chain"] == {
+            "status": "intact",
+            "detail": f"intact up to witnessed head {witnessed['seq']}",
+            "first_bad_seq": None,
+            "records": witnessed["seq"],
+            "witnessed_head": witnessed,
+        }
+        assert report["witnessed_heads"][fp] == witnessed
+        # The export is byte for byte what the device itself exports, up to the head.
+        path = out / "ledgers" / f"{fp.removeprefix('sha256:')}.jsonl"
+        mine = home.ledger.export_lines()[: witnessed["seq"] + 1]
+        assert path.read_text().splitlines() == mine
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        assert entry["ledger_file"] == {"path": f"ledgers/{path.name}", "sha256": digest}
+        assert report["ledgers"][f"ledgers/{path.name}"] == digest
+        verified = ct(
+            "audit",
+            "verify",
+            str(path),
+            "--expect-device",
+            fp,
+            "--head",
+            f"{witnessed['seq']}:{witnessed['hash']}",
+        )
+        assert verified.stdout.startswith("ok: ")
+    ann = report["devices"][fleet.fp("ann")]["facts"]
+    given, paused = fleet.times("ann", "consent.given"), fleet.times("ann", "recording.paused")
+    resumed, withdrawn = (
+        fleet.times("ann", "recording.resumed"),
+        fleet.times("ann", "consent.withdrawn"),
+    )
+    assert ann["categories"]["keys"] == {
+        "consented": [
+            {"start": given[0], "end": paused[0]},
+            {"start": resumed[0], "end": withdrawn[0]},
+        ],
+        "paused": [{"start": paused[0], "end": resumed[0]}],
+        "withdrawn": withdrawn,
+    }
+    assert ann["categories"]["clicks"] == {
+        "consented": [{"start": given[0], "end": paused[0]}, {"start": resumed[0], "end": None}],
+        "paused": [{"start": paused[0], "end": resumed[0]}],
+        "withdrawn": [],
+    }
+    policy = active_policy(fleet.homes["ann"].paths)
+    assert ann["policies"] == [
+        {**policy.reference(), "given": given, "refused": [], "withdrawn": withdrawn}
+    ]
+    assert [(c["kind"], c["time"]) for c in ann["consent"]] == [
+        ("given", given[0]),
+        ("withdrawn", withdrawn[0]),
+    ]
+    assert ann["consented_now"] == sorted(c.value for c in Category if c != Category.KEYS)
+    assert ann["paused_now"] is False
+    assert ann["sessions"] == 3
+    assert ann["approvals"] == {"person": 2, "hold_period": 1}
+    assert ann["deletions"] == 0
+    assert ann["redactions"] == {"count": 1, "events": 4}  # "bc" in a..t: 2 presses, 2 releases
+    assert ann["auto_redactions"] == {}
+    # Four bundles acknowledged; the last acknowledgement is recorded after the head
+    # the collector witnessed, so the store's ledger holds three of them.
+    assert ann["uploads"] == 3
+    assert ann["releases"] == 0
+    assert ann["apps_excluded"] == 0
+    bob = report["devices"][fleet.fp("bob")]["facts"]
+    assert bob["approvals"] == {"person": 1, "hold_period": 0}
+    assert bob["deletions"] == 1
+    assert bob["redactions"] == {"count": 0, "events": 0}
+    assert bob["auto_redactions"] == {"email": 1, "phone": 1}
+    assert bob["uploads"] == 1
+    assert bob["sessions"] == 2
+    assert bob["categories"]["keys"]["withdrawn"] == []
+    assert report["devices"][fleet.fp("ann")]["bundles"]["in_store"] == 4
+    assert report["devices"][fleet.fp("bob")]["bundles"]["in_store"] == 2
+    # Counts and times only: nothing typed, no application or window name.
+    text = (out / "coverage.json").read_text()
+    for content in ("jane.doe", "12345678", "xterm", "gedit", "notes"):
+        assert content not in text
