@@ -11,19 +11,23 @@ from typing import Any
 import pytest
 
 from cleartrace.categories import Category
+from cleartrace.consent.records import make_record, record_hash, sign_record
 from cleartrace.consent.removal import remove_session
 from cleartrace.consent.signed_policy import active_policy
 from cleartrace.consent.state import give, withdraw
 from cleartrace.home import Home
+from cleartrace.org.keys import generate, load_private
 from cleartrace.paths import Paths
 from cleartrace.review import approval, redaction
+from cleartrace.upload.bundle import build_bundle, open_bundle, parse_bundle
 from cleartrace.upload.uploader import Retry, Uploader
 from tests.support.cli import ct
 from tests.support.orgkit import Org, approve, enrolled, record_session, record_text
 
 NO_WAIT = Retry(attempts=2, base=0.01, cap=0.01)
 TEXT = "mail jane.doe@example.org or call +49 30 12345678 now"
-ZERO = {"person": 0, "hold_period": 0}
+#: Header fields `build_bundle` fills in itself.
+BUILT = {"v", "type", "suite", "org_key", "device_public_key", "device"}
 
 
 def upload(home: Home) -> list[str]:
@@ -197,3 +201,192 @@ def test_every_figure_of_an_honest_fleet(fleet: Fleet, tmp_path: Path) -> None:
     text = (out / "coverage.json").read_text()
     for content in ("jane.doe", "12345678", "xterm", "gedit", "notes"):
         assert content not in text
+
+
+@pytest.fixture
+def pair(org: Org, private_home: Paths) -> Any:
+    """Ann uploaded three bundles (two sessions, then a withdrawal); Bob one."""
+    homes = {"ann": device(org, private_home, "ann"), "bob": device(org, private_home, "bob")}
+    ann, bob = homes["ann"], homes["bob"]
+    names: list[str] = []
+    for _ in range(2):
+        approve(ann, record_session(ann, 10))
+        names += upload(ann)
+    withdraw(ann.ledger, frozenset({Category.KEYS}), active_policy(ann.paths))
+    names += upload(ann)
+    approve(bob, record_session(bob, 10))
+    upload(bob)
+    org.collector.stop()  # nothing rewrites a head file behind the test's back
+    yield Fleet(org, homes), names
+    for home in homes.values():
+        home.close()
+
+
+def found_wrong(out: Path, fleet: Fleet, status: str) -> dict[str, Any]:
+    """Ann's entry, checked to be `status`, with Bob's intact beside it."""
+    report = coverage(out)
+    assert report["ok"] is False
+    assert report["devices"][fleet.fp("bob")]["chain"]["status"] == "intact"
+    ann: dict[str, Any] = report["devices"][fleet.fp("ann")]
+    assert ann["chain"]["status"] == status
+    return ann
+
+
+@pytest.mark.parametrize(("which", "status"), [(1, "ledger-gap"), (2, "ledger-truncated")])
+def test_a_bundle_removed_from_the_store(
+    pair: tuple[Fleet, list[str]], tmp_path: Path, which: int, status: str
+) -> None:
+    fleet, names = pair
+    (fleet.org.collector.data / "bundles" / f"{names[which]}.ctb").unlink()
+    done = run_audit(fleet.org, tmp_path / "report")
+    assert done.returncode == 1
+    assert f"device {fleet.fp('ann')}: {status}" in done.stdout
+    ann = found_wrong(tmp_path / "report", fleet, status)
+    if status == "ledger-gap":  # nothing past the hole is proven: no facts, no file
+        assert ann["chain"]["first_bad_seq"] is not None
+        assert ann["facts"] is None
+        assert "ledger_file" not in ann
+
+
+def head_file(fleet: Fleet, name: str) -> Path:
+    return fleet.org.collector.data / "heads" / f"{fleet.fp(name).removeprefix('sha256:')}.json"
+
+
+def test_a_witnessed_head_put_back_from_before_is_lowered(
+    org: Org, private_home: Paths, tmp_path: Path
+) -> None:
+    ann = device(org, private_home, "ann")
+    approve(ann, record_session(ann, 10))
+    upload(ann)
+    fleet = Fleet(org, {"ann": ann})
+    old = head_file(fleet, "ann").read_bytes()  # genuinely signed by the collector
+    approve(ann, record_session(ann, 10))
+    upload(ann)
+    org.collector.stop()
+    head_file(fleet, "ann").write_bytes(old)
+    done = run_audit(org, tmp_path / "report")
+    assert done.returncode == 1
+    entry = coverage(tmp_path / "report")["devices"][fleet.fp("ann")]
+    assert entry["chain"]["status"] == "head-lowered"
+    assert "an older head file was put back" in entry["chain"]["detail"]
+    ann.close()
+
+
+def test_a_witnessed_head_lowered_without_the_witness_key_is_forged(
+    pair: tuple[Fleet, list[str]], tmp_path: Path
+) -> None:
+    fleet, _ = pair
+    path = head_file(fleet, "ann")
+    head = json.loads(path.read_text())
+    path.write_text(json.dumps({**head, "seq": head["seq"] - 1}))
+    done = run_audit(fleet.org, tmp_path / "report")
+    assert done.returncode == 1
+    ann = found_wrong(tmp_path / "report", fleet, "head-forged")
+    assert ann["ledger_file"]["path"].startswith("ledgers/")  # the chain itself can be examined
+
+
+def test_a_ledger_segment_rewritten_with_the_device_key(
+    pair: tuple[Fleet, list[str]], tmp_path: Path
+) -> None:
+    """The withdrawal of `keys` turned into one of `scroll`, signed again by the
+    device key, in a bundle rebuilt and signed again: the witnessed head says no."""
+    fleet, names = pair
+    home = fleet.homes["ann"]
+    path = fleet.org.collector.data / "bundles" / f"{names[-1]}.ctb"
+    bundle = parse_bundle(path.read_bytes())
+    body = open_bundle(bundle, load_private(fleet.org.keys_dir))
+    *kept, last = body.ledger
+    assert last["kind"] == "consent.withdrawn"
+    fields = {"categories": ["scroll"], "policy": last["policy"]}
+    rewritten = sign_record(
+        make_record(seq=last["seq"], prev=last["prev"], kind=last["kind"], fields=fields),
+        home.keys.device,
+    )
+    header = {k: v for k, v in bundle.header.items() if k not in BUILT}
+    header["ledger"] = {
+        **header["ledger"],
+        "head": {"seq": last["seq"], "hash": record_hash(rewritten)},
+    }
+    raw = build_bundle(
+        header_fields=header,
+        ledger=[*kept, rewritten],
+        events_ipc=b"",
+        org_key=fleet.org.keys.bundle_public,
+        device_key=home.keys.device,
+    )
+    path.unlink()
+    (path.parent / f"{hashlib.sha256(raw).hexdigest()}.ctb").write_bytes(raw)
+    done = run_audit(fleet.org, tmp_path / "report")
+    assert done.returncode == 1
+    ann = found_wrong(tmp_path / "report", fleet, "ledger-rewritten")
+    assert f"record {last['seq']} differs" in ann["chain"]["detail"]
+
+
+def test_an_empty_store_is_an_empty_report(org: Org, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    done = ct(
+        "org",
+        "audit",
+        "--from",
+        str(empty),
+        "--keys",
+        str(org.keys_dir),
+        "--witness-key",
+        str(org.collector.data / "witness.pub"),
+        "--out",
+        str(tmp_path / "report"),
+        check=False,
+    )
+    assert done.returncode == 0
+    assert done.stderr.count("\n") == 1
+    assert "no devices" in done.stderr
+    report = coverage(tmp_path / "report")
+    assert report["devices"] == {}
+    assert report["ok"] is True
+
+
+def test_a_missing_store_is_a_usage_error(org: Org, tmp_path: Path) -> None:
+    done = ct(
+        "org",
+        "audit",
+        "--from",
+        str(tmp_path / "nowhere"),
+        "--keys",
+        str(org.keys_dir),
+        "--witness-key",
+        str(org.collector.data / "witness.pub"),
+        "--out",
+        str(tmp_path / "report"),
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1
+    assert "is not a directory" in done.stderr
+
+
+def test_an_unreadable_bundle_is_named_and_the_rest_audited(
+    pair: tuple[Fleet, list[str]], tmp_path: Path
+) -> None:
+    fleet, _ = pair
+    junk = b"not a bundle at all" * 10
+    name = hashlib.sha256(junk).hexdigest()
+    (fleet.org.collector.data / "bundles" / f"{name}.ctb").write_bytes(junk)
+    done = run_audit(fleet.org, tmp_path / "report")
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert f"bundle {name[:16]}: malformed" in done.stdout
+    report = coverage(tmp_path / "report")
+    assert [(r["bundle"], r["reason"]) for r in report["rejected_bundles"]] == [(name, "malformed")]
+    assert {d["chain"]["status"] for d in report["devices"].values()} == {"intact"}
+
+
+def test_a_wrong_organisation_key_is_a_usage_error(
+    pair: tuple[Fleet, list[str]], tmp_path: Path
+) -> None:
+    fleet, _ = pair
+    generate(tmp_path / "other")
+    done = run_audit(fleet.org, tmp_path / "report", keys=tmp_path / "other")
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1
+    assert "sealed to another organisation key" in done.stderr

@@ -5,10 +5,10 @@ For a store (a collector's directory or s3://bucket/prefix), the organisation's
 bundle keys (the ledger segments travel inside the sealed bundle bodies) and
 the collector's witness key, every device's ledger is rebuilt and checked
 exactly as ingest does (org/fleet.py: bundle names, signatures, segments
-walked with `audit verify`'s chain walk, the signed witnessed head), plus two
-checks of a head lowered with the witness key's own signature (an old head
-file put back): a bundle in the store reaching past the head, or a
-`bundle.uploaded` record in the ledger saying the collector witnessed more.
+walked with `audit verify`'s chain walk, the signed witnessed head), plus one
+check of a head lowered with the witness key's own signature (an old head
+file put back): a bundle in the store reaching past it. (A `bundle.uploaded`
+record saying the collector witnessed more is always in such a bundle.)
 A store rolled back as a whole, bundles and heads together, is not seen here:
 that takes the collector's registry (`org ingest --heads-from`).
 
@@ -95,7 +95,12 @@ def _export_lines(found: DeviceLedger) -> list[bytes]:
 
 
 def _lowered(found: DeviceLedger) -> str | None:
-    """Why the witnessed head is older than the store or the ledger says it was, or None."""
+    """Why the witnessed head is older than the store's bundles show it was, or None.
+
+    The collector stores a bundle before it moves the head, and its running
+    `rewrite` repairs a head file a crash left behind, so a bundle past the
+    head file means the file is stale (put back, or not yet repaired).
+    """
     head = found.head
     if head is None or found.records is None:
         return None
@@ -104,14 +109,6 @@ def _lowered(found: DeviceLedger) -> str | None:
         return (
             f"bundle {beyond.name[:16]} reaches record {beyond.head[0]}, the witnessed head "
             f"only record {head.seq}: an older head file was put back"
-        )
-    acked = [
-        int(r["witnessed"]["seq"]) for r in found.records if r.get("kind") == "bundle.uploaded"
-    ]
-    if acked and max(acked) > head.seq:
-        return (
-            f"the ledger records the collector witnessing record {max(acked)}, the witnessed "
-            f"head is record {head.seq}: an older head file was put back"
         )
     return None
 
