@@ -201,6 +201,10 @@ def test_every_figure_of_an_honest_fleet(fleet: Fleet, tmp_path: Path) -> None:
     text = (out / "coverage.json").read_text()
     for content in ("jane.doe", "12345678", "xterm", "gedit", "notes"):
         assert content not in text
+    # --json prints what coverage.json holds.
+    again = run_audit(fleet.org, tmp_path / "again", "--json")
+    assert again.returncode == 0
+    assert json.loads(again.stdout) == coverage(tmp_path / "again")
 
 
 @pytest.fixture
@@ -246,6 +250,20 @@ def test_a_bundle_removed_from_the_store(
         assert ann["chain"]["first_bad_seq"] is not None
         assert ann["facts"] is None
         assert "ledger_file" not in ann
+
+
+def test_a_device_whose_bundles_are_all_gone_is_named(
+    pair: tuple[Fleet, list[str]], tmp_path: Path
+) -> None:
+    fleet, names = pair
+    for name in set(fleet.org.collector.bundles()) - set(names):  # Bob's
+        (fleet.org.collector.data / "bundles" / f"{name}.ctb").unlink()
+    done = run_audit(fleet.org, tmp_path / "report")
+    assert done.returncode == 1
+    bob = coverage(tmp_path / "report")["devices"][fleet.fp("bob")]
+    assert bob["chain"]["status"] == "bundles-missing"
+    assert bob["facts"] is None
+    assert coverage(tmp_path / "report")["devices"][fleet.fp("ann")]["chain"]["status"] == "intact"
 
 
 def head_file(fleet: Fleet, name: str) -> Path:
