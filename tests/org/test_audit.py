@@ -16,6 +16,7 @@ from cleartrace.consent.removal import remove_session
 from cleartrace.consent.signed_policy import active_policy
 from cleartrace.consent.state import give, withdraw
 from cleartrace.home import Home
+from cleartrace.org.blobstore import S3Store
 from cleartrace.org.keys import generate, load_private
 from cleartrace.paths import Paths
 from cleartrace.review import approval, redaction
@@ -408,3 +409,35 @@ def test_a_wrong_organisation_key_is_a_usage_error(
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1
     assert "sealed to another organisation key" in done.stderr
+
+
+def test_a_store_on_s3_audits_as_its_directory_does(
+    pair: tuple[Fleet, list[str]], tmp_path: Path, s3_endpoint: str, bucket: str
+) -> None:
+    fleet, _ = pair
+    data = fleet.org.collector.data
+    s3 = S3Store(bucket, "org/a", endpoint_url=s3_endpoint)
+    for folder in ("bundles", "heads"):
+        for path in (data / folder).iterdir():
+            s3.put(f"{folder}/{path.name}", path.read_bytes())
+    assert run_audit(fleet.org, tmp_path / "dir").returncode == 0
+    done = ct(
+        "org",
+        "audit",
+        "--from",
+        f"s3://{bucket}/org/a",
+        "--s3-endpoint",
+        s3_endpoint,
+        "--keys",
+        str(fleet.org.keys_dir),
+        "--witness-key",
+        str(data),
+        "--out",
+        str(tmp_path / "s3"),
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    on_s3, in_dir = coverage(tmp_path / "s3"), coverage(tmp_path / "dir")
+    for key in ("devices", "witnessed_heads", "ledgers", "rejected_bundles"):
+        assert on_s3[key] == in_dir[key]
+    assert on_s3["store"].startswith(f"s3://{bucket}/org/a")
