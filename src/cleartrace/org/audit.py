@@ -260,7 +260,8 @@ def audit(
         },
         "ledgers": digests,
     }
-    text = json.dumps(result.coverage, indent=1, sort_keys=True).encode("utf-8")
+    # Compact: the C encoder (an indented dump takes the pure-Python one, 10x slower).
+    text = json.dumps(result.coverage, sort_keys=True, separators=(",", ":")).encode("utf-8")
     _write(out / "coverage.json", [text], "audit coverage")
     log.info("audit: %d devices, %d bundles rejected, ok=%s", len(devices), len(rejected), ok)
     return result
