@@ -81,4 +81,4 @@ def register(sub: Any, add: Add) -> None:
         metavar="URL",
         help="S3-compatible server (MinIO, Ceph); default: AWS_ENDPOINT_URL or AWS itself",
     )
-    json_flag(p, "coverage.json's content on standard output")
+    json_flag(p, "coverage.json (what it holds)")
