@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from cleartrace import __version__, commands
-from cleartrace.commands import collector, ingest, org_admin, settings
+from cleartrace.commands import collector, ingest, org_admin, org_audit, settings
 from cleartrace.commands import keys as keys_commands
 from cleartrace.commands import upload as upload_commands
 from cleartrace.commands.common import json_flag
@@ -283,13 +283,14 @@ def build_parser(tray: TrayLauncher = _no_tray) -> argparse.ArgumentParser:
     keys_commands.register(sub, _add)
     upload_commands.register(sub, _add)
     org_admin.register_device(sub, _add)
-    org = _add(sub, "org", "the organisation's side: keys, policy, collector, ingest", None)
+    org = _add(sub, "org", "the organisation's side: keys, policy, collector, ingest, audit", None)
     osub = org.add_subparsers(
         dest="org_action", metavar="ACTION", required=True, parser_class=_Parser
     )
     org_admin.register(osub, _add)
     collector.register(osub, _add)
     ingest.register(osub, _add)
+    org_audit.register(osub, _add)
     return parser
 
 

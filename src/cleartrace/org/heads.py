@@ -141,6 +141,7 @@ class AcceptedHeads:
         self.path = root / ACCEPTED_HEADS
         self.devices: dict[str, dict[str, Any]] = {}
         self._changed = False
+        self._kept = True
         try:
             obj = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -170,6 +171,14 @@ class AcceptedHeads:
             )
         self.devices = obj["devices"]
 
+    @classmethod
+    def none(cls) -> AcceptedHeads:
+        """Nothing accepted before, and nothing kept: what a reader without a
+        dataset (the audit) checks against. `save` writes nothing."""
+        heads = cls.__new__(cls)
+        heads.path, heads.devices, heads._changed, heads._kept = Path(), {}, False, False
+        return heads
+
     def remember(self, device: str, entry: dict[str, Any]) -> None:
         if self.devices.get(device) != entry:
             self.devices[device] = entry
@@ -183,7 +192,7 @@ class AcceptedHeads:
             UsageError: the directory cannot be written.
             DiskFull: no room.
         """
-        if not self._changed:
+        if not self._changed or not self._kept:
             return
         obj = {"v": _STATE_VERSION, "type": _STATE_TYPE, "devices": self.devices}
         with write_private(self.path, "accepted heads") as fh:

@@ -17,7 +17,8 @@ For a source (a collector's directory or s3://bucket/prefix, read through
 3. fold the ledger into a `Coverage`, apply it to each bundle's events and
    write the kept rows (org.dataset).
 
-The ledger is rebuilt in org/segments.py, the report is org/ingest_summary.py.
+Steps 1 and 2 are org/fleet.py (shared with the audit), the ledger is rebuilt in
+org/segments.py, the report is org/ingest_summary.py.
 
 The dataset then holds exactly the rows of the bundles ingested by this run:
 rows of bundles rejected now, or gone from the source, are removed too.
@@ -28,56 +29,30 @@ written again.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import sys
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from tqdm import tqdm
 
 from cleartrace.consent.coverage import Coverage, coverage_of
-from cleartrace.errors import BundleError, DeviceRefused, LedgerBroken, StoreError, UsageError
+from cleartrace.errors import UsageError
 from cleartrace.faults import fault_point
 from cleartrace.org import FORMATS
-from cleartrace.org.blobstore import BlobStore, S3Store, bundle_key, open_store
+from cleartrace.org.blobstore import BlobStore, S3Store, open_store
 from cleartrace.org.dataset import BundleEntry, Dataset
+from cleartrace.org.fleet import Fleet, FleetBundle
 from cleartrace.org.heads import AcceptedHeads, HeadChecks
 from cleartrace.org.ingest_summary import IngestSummary, Rejection
 from cleartrace.org.keys import BundleKeys, load_bundle_keys
 from cleartrace.org.registry_db import read_devices
-from cleartrace.org.segments import assemble_ledger
 from cleartrace.org.witness import load_public
-from cleartrace.upload.bundle import Bundle, open_bundle, parse_bundle, verify_signature
 
 __all__ = ["ingest"]
 
 log = logging.getLogger(__name__)
-
-#: Decrypted event tables kept between reading a device's ledger and writing
-#: its rows; beyond this they are decrypted again (bundles are re-read too).
-_MEMORY_BUDGET = 1 << 30
-
-
-@dataclass
-class _Item:
-    """A bundle that passed the checks that need no key but the device's."""
-
-    name: str
-    device: str
-    device_public_key: Ed25519PublicKey
-    subject: str
-    session: str | None
-    base: tuple[int, str]
-    head: tuple[int, str]
-    raw: bytes | None = None
-    events: pa.Table | None = None
 
 
 class _Run:
@@ -93,89 +68,26 @@ class _Run:
     ) -> None:
         self.heads = heads
         self.store = store
-        self.org = org
         self.dataset = dataset
         self.formats = formats
         self.summary = IngestSummary()
-        self.cached = 0
+        self.fleet = Fleet(store, org, heads, self.reject)
 
     def reject(self, name: str, device: str | None, reason: str, detail: str) -> None:
         log.info("bundle %s rejected: %s", name[:16], reason)
         self.summary.rejected.append(Rejection(name, device, reason, detail))
 
-    def read(self, name: str) -> bytes | None:
-        try:
-            raw = self.store.get(bundle_key(name))
-        except StoreError as exc:
-            self.reject(name, None, "unreadable", str(exc))
-            return None
-        if hashlib.sha256(raw).hexdigest() != name:
-            self.reject(
-                name,
-                None,
-                "name-mismatch",
-                f"bundle {name[:16]}: its bytes do not hash to its name (changed or truncated "
-                "in storage)",
-            )
-            return None
-        return raw
-
-    def check(self, name: str) -> _Item | None:
-        """Read, parse and verify one bundle's signature; None if rejected."""
-        raw = self.read(name)
-        if raw is None:
-            return None
-        try:
-            bundle = parse_bundle(raw)
-            verify_signature(bundle)
-        except BundleError as exc:
-            self.reject(name, None, exc.reason, str(exc))
-            return None
-        item = _item(bundle)
-        if self.cached + len(raw) <= _MEMORY_BUDGET:
-            item.raw = raw
-            self.cached += len(raw)
-        return item
-
-    def open(self, item: _Item) -> tuple[list[dict[str, Any]], pa.Table] | None:
-        raw = item.raw if item.raw is not None else self.read(item.name)
-        item.raw = None
-        if raw is None:
-            return None
-        try:
-            body = open_bundle(parse_bundle(raw), self.org)
-        except BundleError as exc:
-            self.reject(item.name, item.device, exc.reason, str(exc))
-            return None
-        return body.ledger, body.events
-
-    def device(self, device: str, items: list[_Item], witnessed: Mapping[str, Any] | None) -> None:
-        items.sort(key=lambda i: (i.base[0], i.head[0], i.name))
-        opened: list[_Item] = []
-        segments = []
-        kept_bytes = 0
-        for item in items:
-            body = self.open(item)
-            if body is None:
-                continue
-            ledger, events = body
-            if kept_bytes + events.nbytes <= _MEMORY_BUDGET:
-                item.events = events
-                kept_bytes += events.nbytes
-            opened.append(item)
-            segments.append((item.name, item.base, item.head, ledger))
-        if not opened:
+    def device(
+        self, device: str, items: list[FleetBundle], witnessed: Mapping[str, Any] | None
+    ) -> None:
+        found = self.fleet.device(device, items, witnessed)
+        if found is None:
             return
-        try:
-            head = self.heads.witnessed(device, witnessed)
-            records = assemble_ledger(opened[0].device_public_key, segments)
-            self.heads.check(device, records, head)
-        except (DeviceRefused, LedgerBroken) as exc:
-            self.summary.devices_rejected[device] = exc.reason
-            for item in opened:
-                self.reject(item.name, device, exc.reason, f"device {device[:23]}: {exc}")
+        if found.refused is not None or found.records is None:
+            self.summary.devices_rejected[device] = str(found.refused)
             return
-        self.heads.accept(device, records, head)
+        records, opened = found.records, found.bundles
+        self.heads.accept(device, records, found.head)
         # Saved before any of the device's files: a crash from here on leaves the
         # head that carried a withdrawal remembered, so a store rolled back
         # afterwards is refused rather than bringing the withdrawn rows back.
@@ -187,7 +99,7 @@ class _Run:
         for item in opened:
             self.write(item, coverage)
 
-    def write(self, item: _Item, coverage: Coverage) -> None:
+    def write(self, item: FleetBundle, coverage: Coverage) -> None:
         key = coverage.key(item.session, item.head[0], item.base[0])
         if self.dataset.up_to_date(item.name, key, self.formats):
             self.summary.bundles_unchanged += 1
@@ -195,7 +107,7 @@ class _Run:
             return
         events = item.events
         if events is None:
-            body = self.open(item)
+            body = self.fleet.open(item)
             if body is None:
                 return
             events = body[1]
@@ -218,35 +130,6 @@ class _Run:
         self.summary.files_written += len(result.written)
         self.summary.files_removed += len(result.removed)
         self.summary.add(item.name, entry)
-
-
-def _item(bundle: Bundle) -> _Item:
-    return _Item(
-        name=bundle.name,
-        device=bundle.device,
-        device_public_key=bundle.device_public_key,
-        subject=str(bundle.header["subject"]),
-        session=bundle.session,
-        base=bundle.base,
-        head=bundle.head,
-    )
-
-
-def _heads(store: BlobStore) -> dict[str, dict[str, Any]]:
-    """Witnessed heads by device fingerprint, read before the bundles are listed:
-    the collector stores a bundle before its head, so every head read here
-    has its bundle in the listing that follows."""
-    heads: dict[str, dict[str, Any]] = {}
-    for key in store.list("heads/"):
-        device_hex = key.removeprefix("heads/").removesuffix(".json")
-        try:
-            obj = json.loads(store.get(key))
-        except (StoreError, ValueError):
-            obj = None
-        # An unreadable head rejects that device (its ledger cannot be checked
-        # against it), not the whole run: other devices' withdrawals must apply.
-        heads["sha256:" + device_hex] = obj if isinstance(obj, dict) else {"unreadable": key}
-    return heads
 
 
 def _bar(total: int, what: str, progress: bool) -> tqdm[Any]:
@@ -309,17 +192,12 @@ def ingest(
 
 
 def _ingest(run: _Run, progress: bool) -> IngestSummary:
-    store, dataset = run.store, run.dataset
-    heads = _heads(store)
-    names = [k.removeprefix("bundles/").removesuffix(".ctb") for k in store.list("bundles/")]
+    dataset = run.dataset
+    heads = run.fleet.witnessed_heads()
+    names = run.fleet.bundle_names()
     run.summary.bundles_read = len(names)
-    by_device: dict[str, list[_Item]] = defaultdict(list)
     with _bar(len(names), "verifying", progress) as bar:
-        for name in names:
-            item = run.check(name)
-            if item is not None:
-                by_device[item.device].append(item)
-            bar.update()
+        by_device = run.fleet.group(names, bar.update)
     run.summary.devices = len(by_device)
     with _bar(sum(map(len, by_device.values())), "ingesting", progress) as bar:
         for device in sorted(by_device):

@@ -1,0 +1,244 @@
+"""Every device's verified ledger from a collector's store: what ingest and the audit share.
+
+Both read the store the same way, so a ledger the audit calls intact is one
+ingest would apply, and a device ingest refuses the audit names with the same
+reason:
+
+1. the witnessed heads (heads/<device>.json) are read before the bundles are
+   listed: the collector stores a bundle before its head, so every head read
+   has its bundle in the listing;
+2. every bundle is read and checked without the organisation's key: its name
+   is the SHA-256 of its bytes, its header well formed, its device signature
+   valid; a bundle failing any of these is rejected with its reason;
+3. per device, its bundles are opened (decrypted) in ledger order and the
+   ledger rebuilt from their segments (org/segments.py), then checked against
+   the witnessed head and whatever the `HeadChecks` were given (org/heads.py).
+
+`Fleet.device` gives a `DeviceLedger`: the device's bundles, its records and
+witnessed head, or the reason it was refused. Bundle bytes and event tables
+are kept in memory up to a budget and read again beyond it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from cleartrace.errors import BundleError, DeviceRefused, LedgerBroken, StoreError
+from cleartrace.org.blobstore import BlobStore, bundle_key
+from cleartrace.org.heads import HeadChecks, WitnessedHead
+from cleartrace.org.keys import BundleKeys
+from cleartrace.org.segments import assemble_ledger
+from cleartrace.upload.bundle import Bundle, open_bundle, parse_bundle, verify_signature
+
+__all__ = ["DeviceLedger", "Fleet", "FleetBundle", "Reject"]
+
+#: Bundle bytes, and separately decrypted event tables, kept between reading a
+#: device's ledger and using its events; beyond this they are read again.
+MEMORY_BUDGET = 1 << 30
+
+#: Told of every bundle not used: (bundle name, device or None, reason id, one line).
+Reject = Callable[[str, "str | None", str, str], None]
+
+
+@dataclass
+class FleetBundle:
+    """A bundle that passed the checks that need no key but the device's."""
+
+    name: str
+    device: str
+    device_public_key: Ed25519PublicKey
+    subject: str
+    session: str | None
+    base: tuple[int, str]
+    head: tuple[int, str]
+    #: The header as the device signed it (counts, redactions, policy, interval...).
+    header: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    raw: bytes | None = field(default=None, repr=False)
+    events: pa.Table | None = field(default=None, repr=False)
+
+
+@dataclass
+class DeviceLedger:
+    """One device as the store shows it: its opened bundles in ledger order, its
+    rebuilt ledger and witnessed head, or why it was refused.
+
+    `records` is the rebuilt ledger even when the head check refused the
+    device (the chain itself holds); None when the chain does not.
+    """
+
+    fingerprint: str
+    public_key: Ed25519PublicKey
+    subject: str
+    bundles: list[FleetBundle]
+    records: list[dict[str, Any]] | None
+    head: WitnessedHead | None
+    #: The reason id the device was refused for, and one line saying why.
+    refused: str | None = None
+    detail: str = ""
+    #: The first ledger record not proven, when the chain is broken.
+    broken_seq: int | None = None
+
+
+def _bundle(bundle: Bundle) -> FleetBundle:
+    return FleetBundle(
+        name=bundle.name,
+        device=bundle.device,
+        device_public_key=bundle.device_public_key,
+        subject=str(bundle.header["subject"]),
+        session=bundle.session,
+        base=bundle.base,
+        head=bundle.head,
+        header=bundle.header,
+    )
+
+
+class Fleet:
+    """Reads one collector store with the organisation's keys; each refusal goes to `reject`."""
+
+    def __init__(
+        self,
+        store: BlobStore,
+        org: BundleKeys,
+        heads: HeadChecks,
+        reject: Reject,
+        *,
+        keep_events: bool = True,
+    ) -> None:
+        self.store = store
+        self.org = org
+        self.heads = heads
+        self.reject = reject
+        self.keep_events = keep_events
+        self._cached = 0
+
+    def witnessed_heads(self) -> dict[str, dict[str, Any]]:
+        """Head files by device fingerprint, read before the bundles are listed."""
+        heads: dict[str, dict[str, Any]] = {}
+        for key in self.store.list("heads/"):
+            device_hex = key.removeprefix("heads/").removesuffix(".json")
+            try:
+                obj = json.loads(self.store.get(key))
+            except (StoreError, ValueError):
+                obj = None
+            # An unreadable head refuses that device (its ledger cannot be checked
+            # against it), not the whole run: other devices' withdrawals must apply.
+            heads["sha256:" + device_hex] = obj if isinstance(obj, dict) else {"unreadable": key}
+        return heads
+
+    def bundle_names(self) -> list[str]:
+        return [
+            k.removeprefix("bundles/").removesuffix(".ctb") for k in self.store.list("bundles/")
+        ]
+
+    def read(self, name: str) -> bytes | None:
+        try:
+            raw = self.store.get(bundle_key(name))
+        except StoreError as exc:
+            self.reject(name, None, "unreadable", str(exc))
+            return None
+        if hashlib.sha256(raw).hexdigest() != name:
+            self.reject(
+                name,
+                None,
+                "name-mismatch",
+                f"bundle {name[:16]}: its bytes do not hash to its name (changed or truncated "
+                "in storage)",
+            )
+            return None
+        return raw
+
+    def check(self, name: str) -> FleetBundle | None:
+        """Read, parse and verify one bundle's signature; None if rejected."""
+        raw = self.read(name)
+        if raw is None:
+            return None
+        try:
+            bundle = parse_bundle(raw)
+            verify_signature(bundle)
+        except BundleError as exc:
+            self.reject(name, None, exc.reason, str(exc))
+            return None
+        item = _bundle(bundle)
+        if self._cached + len(raw) <= MEMORY_BUDGET:
+            item.raw = raw
+            self._cached += len(raw)
+        return item
+
+    def group(
+        self, names: Iterable[str], done: Callable[[], object] = lambda: None
+    ) -> dict[str, list[FleetBundle]]:
+        """The bundles that pass `check`, by device; `done` is called after each name."""
+        by_device: dict[str, list[FleetBundle]] = defaultdict(list)
+        for name in names:
+            item = self.check(name)
+            if item is not None:
+                by_device[item.device].append(item)
+            done()
+        return by_device
+
+    def open(self, item: FleetBundle) -> tuple[list[dict[str, Any]], pa.Table] | None:
+        """The bundle's ledger segment and events, or None (rejected)."""
+        raw = item.raw if item.raw is not None else self.read(item.name)
+        item.raw = None
+        if raw is None:
+            return None
+        try:
+            body = open_bundle(parse_bundle(raw), self.org)
+        except BundleError as exc:
+            self.reject(item.name, item.device, exc.reason, str(exc))
+            return None
+        return body.ledger, body.events
+
+    def device(
+        self, device: str, items: list[FleetBundle], witnessed: Mapping[str, Any] | None
+    ) -> DeviceLedger | None:
+        """The device's ledger from its bundles and head file; None if no bundle opened.
+
+        A refused device's opened bundles are each rejected with its reason.
+        """
+        items.sort(key=lambda i: (i.base[0], i.head[0], i.name))
+        opened: list[FleetBundle] = []
+        segments = []
+        kept_bytes = 0
+        for item in items:
+            body = self.open(item)
+            if body is None:
+                continue
+            ledger, events = body
+            if self.keep_events and kept_bytes + events.nbytes <= MEMORY_BUDGET:
+                item.events = events
+                kept_bytes += events.nbytes
+            opened.append(item)
+            segments.append((item.name, item.base, item.head, ledger))
+        if not opened:
+            return None
+        first = opened[0]
+        out = DeviceLedger(device, first.device_public_key, first.subject, opened, None, None)
+        refusal: DeviceRefused | LedgerBroken | None = None
+        try:
+            out.head = self.heads.witnessed(device, witnessed)
+        except DeviceRefused as exc:
+            refusal = exc
+        try:
+            out.records = assemble_ledger(first.device_public_key, segments)
+        except LedgerBroken as exc:
+            refusal = refusal or exc
+            out.broken_seq = exc.seq
+        if refusal is None and out.records is not None:
+            try:
+                self.heads.check(device, out.records, out.head)
+            except DeviceRefused as exc:
+                refusal = exc
+        if refusal is not None:
+            out.refused, out.detail = refusal.reason, str(refusal)
+            for item in opened:
+                self.reject(item.name, device, refusal.reason, f"device {device[:23]}: {refusal}")
+        return out
