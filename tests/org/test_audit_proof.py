@@ -253,3 +253,64 @@ def test_an_empty_or_missing_dataset_is_a_clear_error(world: World, tmp_path: Pa
     empty.mkdir()
     assert prove(empty, {}).as_json()["totals"]["rows"] == 0
     shutil.rmtree(empty)
+
+
+def test_a_window_title_left_after_its_withdrawal_and_a_stray_field_are_named(
+    world: World, device: Device
+) -> None:
+    session, _, _ = recorded_session(world, device)
+    world.ingest()
+    before = snapshot(world)
+    withdrawn = device.act("consent.withdrawn", at(60), categories=["window_titles"], policy=POLICY)
+    world.collector.upload(device, device.bundle())
+    world.ingest()
+    assert prove(world.out, ledgers(world)).violations == []
+    restore(world, before)
+    path = one_file(world, session)
+    table = pq.read_table(path)
+    rows = table.to_pylist()
+    stray = next(i for i, r in enumerate(rows) if r["kind"] == "key_up")
+    rows[stray]["app"] = "gedit"
+    pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), path)
+    found = {
+        (v["row"], v["rule"], v["category"], v["record"])
+        for v in prove(world.out, ledgers(world)).violations
+    }
+    focus = next(i for i, r in enumerate(rows) if r["kind"] == "focus")
+    assert found == {
+        (focus, "withdrawn", "window_titles", withdrawn["seq"]),
+        (stray, "field-outside-kind", "app_focus", None),
+    }
+
+
+def test_rows_out_of_time_order_are_each_judged_at_their_own_time(
+    world: World, device: Device
+) -> None:
+    session, _, _ = recorded_session(world, device)
+    paused = device.act("recording.paused", at(18), until=None)
+    world.collector.upload(device, device.bundle())
+    world.ingest()
+    path = one_file(world, session)
+    table = pq.read_table(path)
+    rows = table.to_pylist()
+    rows.insert(0, {**rows[1], "time": at(19)})  # a row of the pause, first in the file
+    pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), path)
+    (violation,) = prove(world.out, ledgers(world)).violations
+    assert (violation["row"], violation["record"]) == (0, paused["seq"])
+
+
+def test_an_unreadable_data_file_is_named_and_the_others_still_proven(
+    world: World, device: Device
+) -> None:
+    session, _, _ = recorded_session(world, device)
+    world.ingest()
+    path = one_file(world, session)
+    path.write_bytes(b"not parquet at all")
+    result = prove(world.out, ledgers(world))
+    (violation,) = result.violations
+    assert violation["rule"] == "unreadable"
+    assert violation["file"] == path.relative_to(world.out).as_posix()
+    figures = result.as_json()["totals"]
+    assert figures["unreadable_files"] == 1
+    assert figures["violations"] == 1
+    assert figures["rows"] > 0
