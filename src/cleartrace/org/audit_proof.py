@@ -14,7 +14,7 @@ violation (`no-ledger`); so is a file that cannot be read as dataset rows
 Each violation names device, session, bundle, file, row (its index in the
 file, from 0), time, category, rule and record (the seq of the ledger record
 it contradicts, or None). At most `MAX_LISTED` are listed; the counts are
-always exact. docs/audit.md describes the proof for the report's readers.
+always exact. docs/dataset.md ("Proving coverage") describes it for the report's readers.
 """
 
 from __future__ import annotations
