@@ -314,3 +314,27 @@ def test_an_unreadable_data_file_is_named_and_the_others_still_proven(
     assert figures["unreadable_files"] == 1
     assert figures["violations"] == 1
     assert figures["rows"] > 0
+
+
+def test_a_row_of_another_device_in_a_file_is_held_to_that_devices_ledger(
+    world: World, device: Device
+) -> None:
+    session, _, _ = recorded_session(world, device)
+    other = world.device()
+    other_session, _, _ = recorded_session(world, other)
+    paused = other.act("recording.paused", at(18), until=None)
+    world.collector.upload(other, other.bundle())
+    world.ingest()
+    theirs = pq.read_table(one_file(world, other_session)).to_pylist()[0]
+    path = one_file(world, session)
+    table = pq.read_table(path)
+    rows = table.to_pylist()
+    rows.insert(2, {**theirs, "time": at(19)})
+    pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), path)
+    (violation,) = prove(world.out, ledgers(world)).violations
+    assert (violation["device"], violation["session"], violation["row"]) == (
+        other.fingerprint,
+        other_session,
+        2,
+    )
+    assert violation["record"] == paused["seq"]

@@ -181,8 +181,9 @@ def _prove_batch(
     devices = _column(batch, "device")
     values = pc.unique(devices).to_pylist()
     for value in values:
+        index: pa.Array | None = None  # the rows are the batch's: offset + position
         if len(values) == 1:
-            part, index = batch, pa.array(range(offset, offset + batch.num_rows), pa.int64())
+            part = batch
         else:
             mask = (
                 pc.is_null(devices)
@@ -191,7 +192,7 @@ def _prove_batch(
             )
             part = batch.filter(mask)
             index = pc.add(pc.indices_nonzero(mask), offset)
-        _prove_device(result, folded.get(str(value)), str(value), rel, index, part)
+        _prove_device(result, folded.get(str(value)), str(value), rel, index, part, offset)
 
 
 def _prove_device(
@@ -199,8 +200,9 @@ def _prove_device(
     ledger: DeviceLedger | None,
     device: str,
     rel: str,
-    index: pa.Array,
+    index: pa.Array | None,
     part: pa.RecordBatch,
+    offset: int,
 ) -> None:
     time = _column(part, "time").cast(pa.int64())
     t_ns = pc.multiply(time, 1000)
@@ -232,7 +234,7 @@ def _prove_device(
         "bundle": pc.take(rows.bundle, where).to_pylist(),
         "app": pc.take(rows.app, where).to_pylist(),
         "code": pc.take(code, where).to_pylist(),
-        "row": pc.take(index, where).to_pylist(),
+        "row": (pc.add(where, offset) if index is None else pc.take(index, where)).to_pylist(),
     }
     for i in range(len(where)):
         row = {k: v[i] for k, v in picked.items()}
