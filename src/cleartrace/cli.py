@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from cleartrace import __version__, commands
-from cleartrace.commands import collector, ingest, org_admin, org_audit, settings
+from cleartrace.commands import collector, ingest, org_admin, org_audit, report_check, settings
 from cleartrace.commands import keys as keys_commands
 from cleartrace.commands import upload as upload_commands
 from cleartrace.commands.common import json_flag
@@ -290,7 +290,7 @@ def build_parser(tray: TrayLauncher = _no_tray) -> argparse.ArgumentParser:
     org_admin.register(osub, _add)
     collector.register(osub, _add)
     ingest.register(osub, _add)
-    org_audit.register(osub, _add)
+    report_check.register(org_audit.register(osub, _add), _add)
     return parser
 
 

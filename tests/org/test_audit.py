@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 
 from cleartrace.categories import Category
@@ -23,6 +25,7 @@ from cleartrace.review import approval, redaction
 from cleartrace.upload.bundle import build_bundle, open_bundle, parse_bundle
 from cleartrace.upload.uploader import Retry, Uploader
 from tests.support.cli import ct
+from tests.support.dataset_tamper import inject
 from tests.support.orgkit import Org, approve, enrolled, record_session, record_text
 
 NO_WAIT = Retry(attempts=2, base=0.01, cap=0.01)
@@ -441,3 +444,61 @@ def test_a_store_on_s3_audits_as_its_directory_does(
     for key in ("devices", "witnessed_heads", "ledgers", "rejected_bundles"):
         assert on_s3[key] == in_dir[key]
     assert on_s3["store"].startswith(f"s3://{bucket}/org/a")
+
+
+def test_the_dataset_is_proven_against_the_audited_ledgers_and_the_report_is_signed(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    data, dataset = fleet.org.collector.data, tmp_path / "dataset"
+    ct(
+        "org", "ingest", "--from", str(data), "--keys", str(fleet.org.keys_dir),
+        "--out", str(dataset), "--witness-key", str(data / "witness.pub"), "--quiet",
+    )  # fmt: skip
+    out = tmp_path / "report"
+    done = run_audit(fleet.org, out, "--dataset", str(dataset))
+    assert done.returncode == 0, done.stderr
+    report = coverage(out)
+    totals = report["proof"]["totals"]
+    assert totals["violations"] == 0
+    assert totals["rows"] == totals["rows_in_consent"] > 0
+    assert set(report["proof"]["devices"]) == {fleet.fp("ann"), fleet.fp("bob")}
+    files = {p.relative_to(dataset).as_posix(): p for p in dataset.rglob("*") if p.is_file()}
+    assert report["dataset_files"] == {
+        rel: hashlib.sha256(p.read_bytes()).hexdigest() for rel, p in files.items()
+    }
+    checked = ct("org", "audit", "check", str(out), "--officer-key", str(fleet.org.keys_dir))
+    assert checked.stdout.startswith("ok: ")
+
+    # Someone with write access to the dataset adds a row from before any consent.
+    target = next(
+        p
+        for p in sorted(dataset.rglob("part-*.parquet"))
+        if "key_down" in pq.read_table(p, columns=["kind"]).column("kind").to_pylist()
+    )
+    row = inject(target, time=datetime(2020, 1, 1, tzinfo=UTC))
+    bad = run_audit(fleet.org, tmp_path / "again", "--dataset", str(dataset))
+    assert bad.returncode == 1
+    (violation,) = coverage(tmp_path / "again")["proof"]["violations"]
+    assert violation["row"] == row
+    assert violation["rule"] in bad.stdout
+    assert f"row {row}" in bad.stdout
+
+    # A report changed after it was signed no longer checks.
+    text = (out / "coverage.json").read_text().replace('"ok":true', '"ok":false')
+    (out / "coverage.json").write_text(text)
+    changed = ct("org", "audit", "check", str(out), check=False)
+    assert changed.returncode == 1
+    assert "coverage.json" in changed.stderr
+
+
+def test_an_audit_without_an_officer_key_says_how_to_make_one(org: Org, tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    for name in ("bundle.key", "bundle.pub", "sign.key", "sign.pub"):
+        source = org.keys_dir / name
+        (keys / name).write_bytes(source.read_bytes())
+        (keys / name).chmod(source.stat().st_mode & 0o777)
+    done = run_audit(org, tmp_path / "report", keys=keys)
+    assert done.returncode == 2
+    assert "officer" in done.stderr
+    assert "Traceback" not in done.stderr

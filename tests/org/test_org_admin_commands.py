@@ -63,8 +63,10 @@ def test_keygen_prints_both_public_fingerprints(
     sign = json.loads((out / "sign.pub").read_text())
     assert f"bundle key:   {bundle['fingerprint']} (mlkem768-x25519)" in printed.out
     assert f"signing key:  {sign['fingerprint']}" in printed.out
+    officer = json.loads((out / "officer.pub").read_text())
+    assert f"officer key:  {officer['fingerprint']}" in printed.out
     assert "keep them offline" in printed.err
-    for private in ("bundle.key", "sign.key"):
+    for private in ("bundle.key", "sign.key", "officer.key"):
         assert stat.S_IMODE((out / private).stat().st_mode) == 0o600
         secret = json.loads((out / private).read_text())
         for field in ("x25519", "mlkem768_seed", "ed25519"):

@@ -15,7 +15,7 @@ from cleartrace.consent.notice_text import facts
 from cleartrace.consent.policy import DEFAULT_POLICY, Policy
 from cleartrace.consent.signed_policy import installed_policy, policy_file
 from cleartrace.formats import key_fingerprint
-from cleartrace.org.keys import generate
+from cleartrace.org.keys import OFFICER_KEY, generate, generate_officer, load_officer_public
 from cleartrace.org.policy_info import read_info
 from cleartrace.org.policy_signing import (
     DEFAULT_ORG_POLICY_ID,
@@ -42,11 +42,23 @@ __all__ = [
 
 def org_keygen(args: Args) -> None:
     out = Path(args.out)
+    if args.officer_only:
+        officer = generate_officer(out)
+        print(f"officer key:  {key_fingerprint(officer.public_bytes_raw())}")
+        print(
+            f"officer key written to {out}; {OFFICER_KEY} is private: only the privacy "
+            "officer signs audit reports with it",
+            file=sys.stderr,
+        )
+        return
     keys = generate(out, args.suite)
     print(f"bundle key:   {keys.bundle_public.fingerprint} ({keys.bundle_public.suite})")
     print(f"signing key:  {key_fingerprint(keys.signing_public.public_bytes_raw())}")
+    officer_pub = load_officer_public(out)
+    print(f"officer key:  {key_fingerprint(officer_pub.public_bytes_raw())}")
     print(
-        f"organisation keys written to {out}; bundle.key and sign.key are private: "
+        f"organisation keys written to {out}; bundle.key, sign.key and officer.key are "
+        "private: "
         "keep them offline and backed up (sessions sealed to a lost key cannot be read)",
         file=sys.stderr,
     )
@@ -231,8 +243,8 @@ def register(sub: Any, add: Add) -> None:
     p = add(
         sub,
         "keygen",
-        "create the organisation's keys: the bundle key uploads are sealed to and the "
-        "key that signs policies",
+        "create the organisation's keys: the bundle key uploads are sealed to, the "
+        "key that signs policies and the officer's key that signs audit reports",
         org_keygen,
     )
     p.add_argument("--out", required=True, metavar="KEYS", help="a new directory for the keys")
@@ -241,6 +253,12 @@ def register(sub: Any, add: Add) -> None:
         choices=SUITES,
         default=DEFAULT_SUITE,
         help=f"HPKE suite of the bundle key (default {DEFAULT_SUITE}, post-quantum hybrid)",
+    )
+    p.add_argument(
+        "--officer-only",
+        action="store_true",
+        help="write only the officer key (officer.key, officer.pub) into KEYS, which may "
+        "already hold the other keys (a directory made before the officer key existed)",
     )
 
     policy = add(sub, "policy", "create, sign or show the organisation's signed policy", None)

@@ -7,18 +7,35 @@ from pathlib import Path
 from typing import Any
 
 from cleartrace.commands.common import Add, Args, emit_json, json_flag
+from cleartrace.errors import UsageError
 
 __all__ = ["org_audit", "register"]
+
+
+_NEEDED = (
+    ("source", "--from"),
+    ("keys", "--keys"),
+    ("witness_key", "--witness-key"),
+    ("out", "--out"),
+)
 
 
 def org_audit(args: Args) -> int:
     from cleartrace.org.audit import INTACT, audit  # pyarrow and boto3 load only for this command
 
+    missing = [flag for name, flag in _NEEDED if getattr(args, name) is None]
+    if missing:
+        raise UsageError(
+            f"org audit needs {', '.join(missing)} (see 'cleartrace org audit --help'); "
+            "to re-verify a report: cleartrace org audit check REPORT_DIR"
+        )
     result = audit(
         args.source,
         Path(args.keys),
         Path(args.witness_key),
         Path(args.out),
+        officer_key=None if args.officer_key is None else Path(args.officer_key),
+        dataset=None if args.dataset is None else Path(args.dataset),
         endpoint_url=args.s3_endpoint,
     )
     devices = result.coverage["devices"]
@@ -29,7 +46,22 @@ def org_audit(args: Args) -> int:
         print(f"devices: {len(devices)}, {intact} intact up to their witnessed head")
         for line in result.problems:
             print(line)
-        print(f"report: {result.out / 'coverage.json'}, ledgers in {result.out / 'ledgers'}")
+        proof = result.coverage.get("proof")
+        if proof is not None:
+            totals = proof["totals"]
+            print(
+                f"dataset: {totals['rows']} rows, {totals['rows_in_consent']} inside consent, "
+                f"{totals['violations']} violation(s)"
+            )
+            for v in proof["violations"][:20]:
+                print(
+                    f"violation: device {v['device']} session {v['session']} bundle "
+                    f"{v['bundle']} row {v['row']}: {v['rule']} (ledger record {v['record']})"
+                )
+        print(
+            f"report: {result.out / 'coverage.json'}, ledgers in {result.out / 'ledgers'}, "
+            "signed (check it with 'cleartrace org audit check')"
+        )
     if not devices:
         print(
             f"no devices: the store {args.source} holds no bundles and no witnessed heads "
@@ -39,8 +71,9 @@ def org_audit(args: Args) -> int:
     return 0 if result.ok else 1
 
 
-def register(sub: Any, add: Add) -> None:
-    """Add `audit` to the subparsers of `cleartrace org`."""
+def register(sub: Any, add: Add) -> Any:
+    """Add `audit` to the subparsers of `cleartrace org`; returns its parser
+    (`org audit check` is added to it: commands/report_check.py)."""
     p = add(
         sub,
         "audit",
@@ -52,27 +85,23 @@ def register(sub: Any, add: Add) -> None:
     p.add_argument(
         "--from",
         dest="source",
-        required=True,
         metavar="DIR|s3://BUCKET/PREFIX",
         help="the collector's store: its directory, or the S3 location it writes to",
     )
     p.add_argument(
         "--keys",
-        required=True,
         metavar="KEYS",
         help="the organisation key directory ('cleartrace org keygen'): the ledgers travel "
         "inside the sealed bundles, so only KEYS/bundle.key opens them",
     )
     p.add_argument(
         "--witness-key",
-        required=True,
         metavar="FILE",
         help="the collector's witness.pub (or its data directory): every device's ledger is "
         "checked against the head the collector signed",
     )
     p.add_argument(
         "--out",
-        required=True,
         metavar="REPORT_DIR",
         help="the report directory: coverage.json and ledgers/<device>.jsonl are written there",
     )
@@ -81,4 +110,17 @@ def register(sub: Any, add: Add) -> None:
         metavar="URL",
         help="S3-compatible server (MinIO, Ceph); default: AWS_ENDPOINT_URL or AWS itself",
     )
+    p.add_argument(
+        "--officer-key",
+        metavar="DIR",
+        help="the directory holding the officer's officer.key, which signs the report "
+        "(default: KEYS; 'cleartrace org keygen --officer-only' makes one)",
+    )
+    p.add_argument(
+        "--dataset",
+        metavar="DATASET",
+        help="the dataset ingest wrote: prove that every row lies inside consent and that "
+        "every withdrawal, deletion and redaction is honoured",
+    )
     json_flag(p, "coverage.json (what it holds)")
+    return p

@@ -28,6 +28,7 @@ __all__ = [
     "bits_of",
     "first_at_or_after",
     "select_rows",
+    "step",
     "whole_outcome",
 ]
 
@@ -313,6 +314,16 @@ def first_at_or_after(t: pa.Array, value: int) -> int:
         else:
             hi = mid
     return lo
+
+
+def step(t: pa.Array, points: Sequence[tuple[int, int]]) -> pa.Array:
+    """The step function `points` (a `Coverage.changes`) at every time of `t`,
+    in any order: what the audit's coverage proof evaluates on dataset rows,
+    which someone may have reordered."""
+    if len(t) < 2 or pc.min(pc.subtract(t.slice(1), t.slice(0, len(t) - 1))).as_py() >= 0:
+        return _step(t, points)
+    order = pc.sort_indices(t)
+    return pc.take(_step(pc.take(t, order), points), pc.sort_indices(order))
 
 
 def _step(t: pa.Array, points: Sequence[tuple[int, int]]) -> pa.Array:

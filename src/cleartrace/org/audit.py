@@ -37,11 +37,13 @@ from cleartrace.consent.ledger import EXPORT_TYPE, EXPORT_VERSION
 from cleartrace.errors import UsageError
 from cleartrace.formats import b64url, canonical, rfc3339
 from cleartrace.org.audit_facts import ledger_facts
+from cleartrace.org.audit_proof import dataset_digests, prove
 from cleartrace.org.blobstore import S3Store, open_store
 from cleartrace.org.fleet import DeviceLedger, Fleet
 from cleartrace.org.heads import AcceptedHeads, HeadChecks
 from cleartrace.org.ingest_summary import Rejection
-from cleartrace.org.keys import load_bundle_keys
+from cleartrace.org.keys import load_bundle_keys, load_officer_key
+from cleartrace.org.report_signing import sign_report
 from cleartrace.org.witness import load_public
 from cleartrace.paths import write_private
 
@@ -188,9 +190,16 @@ def audit(
     witness_key: Path,
     out: Path,
     *,
+    officer_key: Path | None = None,
+    dataset: Path | None = None,
     endpoint_url: str | None = None,
 ) -> AuditResult:
-    """Audit every device's ledger under `source`; write REPORT_DIR `out`.
+    """Audit every device's ledger under `source`; write REPORT_DIR `out`,
+    signed last by the officer's key (officer.key in the directory
+    `officer_key`, default `keys`).
+
+    With `dataset`, every row of it is held to the verified ledgers
+    (org/audit_proof.py) and every file of it is hashed into coverage.json.
 
     Raises:
         UsageError: a bad source or report directory.
@@ -200,6 +209,9 @@ def audit(
     """
     org = load_bundle_keys(keys)
     witness = load_public(witness_key)
+    signer = load_officer_key(keys if officer_key is None else officer_key)
+    if dataset is not None and not dataset.is_dir():
+        raise UsageError(f"{dataset} is not a dataset directory; give the directory ingest wrote")
     store = open_store(source, endpoint_url=endpoint_url)
     if isinstance(store, S3Store):
         store.check()
@@ -260,8 +272,14 @@ def audit(
         },
         "ledgers": digests,
     }
+    if dataset is not None:
+        proof = prove(dataset, result.ledgers)
+        result.coverage["proof"] = {**proof.as_json(), "violations": proof.violations}
+        result.coverage["dataset_files"] = dataset_digests(dataset)
+        result.coverage["ok"] = ok = ok and proof.ok
     # Compact: the C encoder (an indented dump takes the pure-Python one, 10x slower).
     text = json.dumps(result.coverage, sort_keys=True, separators=(",", ":")).encode("utf-8")
     _write(out / "coverage.json", [text], "audit coverage")
+    sign_report(out, signer)  # last: the signature covers every file written above
     log.info("audit: %d devices, %d bundles rejected, ok=%s", len(devices), len(rejected), ok)
     return result

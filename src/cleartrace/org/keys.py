@@ -8,6 +8,13 @@ Ed25519 key that signs policies.
     bundle.pub   OrgPublicKey.as_json(): what a policy carries as `org_key`
     sign.key     {"type", "ed25519"}
     sign.pub     {"type", "ed25519", "fingerprint"}
+    officer.key  {"type", "ed25519"}
+    officer.pub  {"type", "ed25519", "fingerprint"}
+
+The officer key signs audit reports (org/report_signing.py). It is a key of
+its own so that the privacy officer can hold it without the keys that open
+bundles or sign policies; `generate_officer` adds it to a directory made
+before it existed (`org keygen --officer-only`), or makes an officer-only one.
 
 ML-KEM keys are stored as their 64-byte seed (FIPS 203's compact private
 form), from which the full key is derived again on load.
@@ -15,6 +22,7 @@ form), from which the full key is derived again on load.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from dataclasses import dataclass, field
@@ -33,13 +41,18 @@ from cleartrace.suites import DEFAULT_SUITE, HYBRID, SUITES, OrgPublicKey
 __all__ = [
     "BUNDLE_KEY",
     "BUNDLE_PUB",
+    "OFFICER_KEY",
+    "OFFICER_PUB",
     "SIGN_KEY",
     "SIGN_PUB",
     "BundleKeys",
     "OrgKeys",
     "PrivateHpkeKey",
     "generate",
+    "generate_officer",
     "load_bundle_keys",
+    "load_officer_key",
+    "load_officer_public",
     "load_private",
 ]
 
@@ -47,6 +60,9 @@ BUNDLE_KEY, BUNDLE_PUB, SIGN_KEY, SIGN_PUB = "bundle.key", "bundle.pub", "sign.k
 _BUNDLE_PRIVATE_TYPE = "cleartrace-org-bundle-private-key"
 _SIGN_PRIVATE_TYPE = "cleartrace-org-signing-private-key"
 _SIGN_PUBLIC_TYPE = "cleartrace-org-signing-public-key"
+OFFICER_KEY, OFFICER_PUB = "officer.key", "officer.pub"
+_OFFICER_PRIVATE_TYPE = "cleartrace-org-officer-private-key"
+_OFFICER_PUBLIC_TYPE = "cleartrace-org-officer-public-key"
 _MAX_KEY_FILE = 64 * 1024
 
 PrivateHpkeKey = hpke.MLKEM768X25519PrivateKey | x25519.X25519PrivateKey
@@ -98,7 +114,8 @@ def generate(out: Path, suite: str = DEFAULT_SUITE) -> OrgKeys:
     if suite not in SUITES:
         raise UsageError(f"unknown suite '{suite}'; use one of {', '.join(SUITES)}")
     out.mkdir(mode=0o700, parents=True, exist_ok=True)
-    existing = [n for n in (BUNDLE_KEY, BUNDLE_PUB, SIGN_KEY, SIGN_PUB) if (out / n).exists()]
+    names = (BUNDLE_KEY, BUNDLE_PUB, SIGN_KEY, SIGN_PUB, OFFICER_KEY, OFFICER_PUB)
+    existing = [n for n in names if (out / n).exists()]
     if existing:
         raise UsageError(
             f"{out} already holds organisation keys ({', '.join(existing)}); they are never "
@@ -122,12 +139,111 @@ def generate(out: Path, suite: str = DEFAULT_SUITE) -> OrgKeys:
         private=True,
     )
     _write_json(out / SIGN_PUB, _signing_public_json(signing.public_key()), private=False)
+    generate_officer(out)
     return keys
 
 
-def _signing_public_json(key: Ed25519PublicKey) -> dict[str, Any]:
+def generate_officer(out: Path) -> Ed25519PublicKey:
+    """Write a new officer key pair (officer.key 0600, officer.pub) into `out`,
+    created 0700 if absent; returns the public key.
+
+    Raises:
+        UsageError: `out` already holds an officer key (never overwritten:
+            reports signed with it would no longer be attributable).
+        DiskFull: no room for the files.
+    """
+    out.mkdir(mode=0o700, parents=True, exist_ok=True)
+    existing = [
+        n for n in (OFFICER_KEY, OFFICER_PUB) if (out / n).exists() or (out / n).is_symlink()
+    ]
+    if existing:
+        raise UsageError(
+            f"{out} already holds an officer key ({', '.join(existing)}); it is never "
+            "overwritten — keep it, or choose another directory"
+        )
+    key = Ed25519PrivateKey.generate()
+    _write_json(
+        out / OFFICER_KEY,
+        {"type": _OFFICER_PRIVATE_TYPE, "ed25519": b64url(key.private_bytes_raw())},
+        private=True,
+    )
+    public = key.public_key()
+    _write_json(
+        out / OFFICER_PUB, _signing_public_json(public, _OFFICER_PUBLIC_TYPE), private=False
+    )
+    return public
+
+
+def load_officer_key(keys_dir: Path) -> Ed25519PrivateKey:
+    """The officer's private key from `keys_dir/officer.key`.
+
+    Raises:
+        KeyStorageError: missing, damaged, not a key, a symlink, or readable by others.
+    """
+    obj = _read_json(keys_dir / OFFICER_KEY)
+    try:
+        if obj.get("type") != _OFFICER_PRIVATE_TYPE:
+            raise ValueError("type")
+        return Ed25519PrivateKey.from_private_bytes(unb64url(obj["ed25519"]))
+    except (KeyError, ValueError, TypeError):
+        raise KeyStorageError(
+            f"the officer key in {keys_dir} is damaged or not a key; restore it, or make one "
+            "with 'cleartrace org keygen --officer-only --out KEYS'"
+        ) from None
+
+
+def load_officer_public(path: Path) -> Ed25519PublicKey:
+    """The officer's public key from `officer.pub` (or a directory holding it),
+    read without following a symlink.
+
+    Raises:
+        KeyStorageError: missing, a symlink, damaged, or its fingerprint does not match.
+    """
+    if path.is_dir() and not path.is_symlink():
+        path = path / OFFICER_PUB
+    raw = _read_public(path)
+    try:
+        obj = json.loads(raw.decode("utf-8"))
+        public = unb64url(obj["ed25519"])
+        key = Ed25519PublicKey.from_public_bytes(public)
+        ok = obj.get("type") == _OFFICER_PUBLIC_TYPE and obj.get("fingerprint") == key_fingerprint(
+            public
+        )
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
+        ok = False
+    if not ok:
+        raise KeyStorageError(
+            f"{path} is not an officer.pub; copy it from the key directory 'cleartrace org "
+            "keygen' wrote"
+        )
+    return key
+
+
+def _read_public(path: Path) -> bytes:
+    """A public key file's bytes, opened with O_NOFOLLOW (a planted symlink
+    could otherwise name another key) and bounded in size.
+
+    Raises:
+        KeyStorageError: missing, a symlink, unreadable or too large.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise KeyStorageError(
+                f"{path} is a symbolic link; refusing to use it (put the key file itself there)"
+            ) from None
+        raise KeyStorageError(f"cannot read {path}: {exc.strerror}; give an officer.pub") from None
+    with os.fdopen(fd, "rb") as fh:
+        raw = fh.read(_MAX_KEY_FILE + 1)
+    if len(raw) > _MAX_KEY_FILE:
+        raise KeyStorageError(f"{path} is too large to be a key; give an officer.pub")
+    return raw
+
+
+def _signing_public_json(key: Ed25519PublicKey, kind: str = _SIGN_PUBLIC_TYPE) -> dict[str, Any]:
     return {
-        "type": _SIGN_PUBLIC_TYPE,
+        "type": kind,
         "ed25519": b64url(key.public_bytes_raw()),
         "fingerprint": key_fingerprint(key.public_bytes_raw()),
     }
