@@ -123,7 +123,8 @@ def register(sub: Any, add: Add) -> Any:
     p.add_argument(
         "--out",
         metavar="REPORT_DIR",
-        help="the report directory: coverage.json and ledgers/<device>.jsonl are written there",
+        help="the report directory: index.html, report.pdf, coverage.json and "
+        "ledgers/<device>.jsonl are written there",
     )
     p.add_argument(
         "--s3-endpoint",

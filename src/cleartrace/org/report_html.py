@@ -30,7 +30,9 @@ border-bottom:2px solid #009E73;padding-bottom:2px}
 table{border-collapse:collapse;margin:6px 0 18px;width:100%}
 caption{text-align:left;font-weight:bold;padding:4px 0}
 th,td{border:1px solid #c8c8c8;padding:3px 6px;text-align:left;vertical-align:top;
-overflow-wrap:anywhere}th{background:#eef3f1}tr:nth-child(even) td{background:#fafafa}
+}
+td.id{overflow-wrap:anywhere;font-family:"DejaVu Sans Mono",monospace;font-size:12px}
+th{background:#eef3f1}tr:nth-child(even) td{background:#fafafa}
 figure{margin:8px 0 20px}figcaption{font-weight:bold;padding:4px 0}
 figure svg{max-width:100%;height:auto}
 .none{color:#666;font-style:italic}
@@ -46,6 +48,14 @@ def _inline(block: Chart) -> str:
     return _XMLNS.sub("", head) + ">" + _METADATA.sub("", rest, count=1)
 
 
+def _cell(text: str) -> str:
+    """A table cell; a long unbroken value (a fingerprint, a bundle name, a file) in
+    monospace, allowed to break anywhere so the other columns keep their width."""
+    if len(text) > 24 and " " not in text:
+        return f'<td class="id">{escape(text)}</td>'
+    return f"<td>{escape(text)}</td>"
+
+
 def _block(block: Block) -> str:
     if isinstance(block, Heading):
         return f"<h{block.level}>{escape(block.text)}</h{block.level}>"
@@ -59,8 +69,7 @@ def _block(block: Block) -> str:
         body = f'<tr><td class="none" colspan="{len(block.header)}">{escape(block.empty)}</td></tr>'
     else:
         body = "\n".join(
-            "<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>"
-            for row in block.rows
+            "<tr>" + "".join(_cell(cell) for cell in row) + "</tr>" for row in block.rows
         )
     return (
         f"<table><caption>{escape(block.caption)}</caption>"
