@@ -36,7 +36,7 @@ __all__ = ["DEFAULT_K", "Chart", "Heading", "Para", "Report", "Table", "build"]
 #: The smallest group a fleet aggregate is shown for (the policy's default).
 DEFAULT_K = 5
 #: Devices per timeline picture: a picture stays readable on a page.
-_PER_CHART = 12
+_PER_CHART = 25
 _CATEGORIES = [c.value for c in Category]
 _INTACT = "intact"
 
