@@ -76,7 +76,12 @@ def _widths(block: Table) -> tuple[list[float], list[list[float]]]:
     total = sum(needed)
     if total <= _WIDTH:
         return [w + (_WIDTH - total) / len(needed) for w in needed], measured
-    return [_WIDTH * w / total for w in needed], measured
+    # Too wide: the columns narrower than an even share keep their width, the
+    # wide ones share what is left in proportion.
+    fair = _WIDTH / len(needed)
+    room = _WIDTH - sum(w for w in needed if w <= fair)
+    share = room / sum(w for w in needed if w > fair)
+    return [w if w <= fair else w * share for w in needed], measured
 
 
 def _table(block: Table) -> list[Flowable]:
