@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 from typing import Any
 
 from cleartrace.commands.common import Add, Args, emit_json, json_flag
 from cleartrace.errors import UsageError
+
+#: The smallest group a fleet figure is shown for (org/report_model.py's default).
+DEFAULT_K = 5
 
 __all__ = ["org_audit", "register"]
 
@@ -22,6 +26,7 @@ _NEEDED = (
 
 def org_audit(args: Args) -> int:
     from cleartrace.org.audit import INTACT, audit  # pyarrow and boto3 load only for this command
+    from cleartrace.org.report_files import missing_officer_libraries
 
     missing = [flag for name, flag in _NEEDED if getattr(args, name) is None]
     if missing:
@@ -29,6 +34,8 @@ def org_audit(args: Args) -> int:
             f"org audit needs {', '.join(missing)} (see 'cleartrace org audit --help'); "
             "to re-verify a report: cleartrace org audit check REPORT_DIR"
         )
+    if (libraries := missing_officer_libraries()) is not None:
+        raise UsageError(libraries)
     result = audit(
         args.source,
         Path(args.keys),
@@ -37,6 +44,7 @@ def org_audit(args: Args) -> int:
         officer_key=None if args.officer_key is None else Path(args.officer_key),
         dataset=None if args.dataset is None else Path(args.dataset),
         endpoint_url=args.s3_endpoint,
+        k=args.k,
     )
     devices = result.coverage["devices"]
     if args.json:
@@ -59,7 +67,8 @@ def org_audit(args: Args) -> int:
                     f"{v['bundle']} row {v['row']}: {v['rule']} (ledger record {v['record']})"
                 )
         print(
-            f"report: {result.out / 'coverage.json'}, ledgers in {result.out / 'ledgers'}, "
+            f"report: {result.out / 'index.html'}, {result.out / 'report.pdf'}, "
+            f"{result.out / 'coverage.json'}, ledgers in {result.out / 'ledgers'}, "
             "signed (check it with 'cleartrace org audit check')"
         )
     if not devices:
@@ -71,6 +80,17 @@ def org_audit(args: Args) -> int:
     return 0 if result.ok else 1
 
 
+def _at_least_one(text: str) -> int:
+    """--k's value: a whole number of devices, at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--k takes a number of devices, 1 or more, not {text!r}")
+    return value
+
+
 def register(sub: Any, add: Add) -> Any:
     """Add `audit` to the subparsers of `cleartrace org`; returns its parser
     (`org audit check` is added to it: commands/report_check.py)."""
@@ -79,7 +99,7 @@ def register(sub: Any, add: Add) -> Any:
         "audit",
         "re-verify every device's ledger in the collector's store against its witnessed "
         "head, export each for 'cleartrace audit verify', and write the consent facts "
-        "(coverage.json) a privacy officer audits",
+        "a privacy officer audits (coverage.json, index.html, report.pdf)",
         org_audit,
     )
     p.add_argument(
@@ -103,7 +123,8 @@ def register(sub: Any, add: Add) -> Any:
     p.add_argument(
         "--out",
         metavar="REPORT_DIR",
-        help="the report directory: coverage.json and ledgers/<device>.jsonl are written there",
+        help="the report directory: index.html, report.pdf, coverage.json and "
+        "ledgers/<device>.jsonl are written there",
     )
     p.add_argument(
         "--s3-endpoint",
@@ -121,6 +142,14 @@ def register(sub: Any, add: Add) -> Any:
         metavar="DATASET",
         help="the dataset ingest wrote: prove that every row lies inside consent and that "
         "every withdrawal, deletion and redaction is honoured",
+    )
+    p.add_argument(
+        "--k",
+        type=_at_least_one,
+        default=DEFAULT_K,
+        metavar="N",
+        help="the report shows a fleet figure that counts devices only when the fleet holds "
+        f"at least N devices, else 'fewer than N devices' (default {DEFAULT_K})",
     )
     json_flag(p, "coverage.json (what it holds)")
     return p

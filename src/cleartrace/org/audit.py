@@ -43,6 +43,7 @@ from cleartrace.org.fleet import DeviceLedger, Fleet
 from cleartrace.org.heads import AcceptedHeads, HeadChecks
 from cleartrace.org.ingest_summary import Rejection
 from cleartrace.org.keys import load_bundle_keys, load_officer_key
+from cleartrace.org.report_files import write_report
 from cleartrace.org.report_signing import sign_report
 from cleartrace.org.witness import load_public
 from cleartrace.paths import write_private
@@ -193,6 +194,7 @@ def audit(
     officer_key: Path | None = None,
     dataset: Path | None = None,
     endpoint_url: str | None = None,
+    k: int = 5,
 ) -> AuditResult:
     """Audit every device's ledger under `source`; write REPORT_DIR `out`,
     signed last by the officer's key (officer.key in the directory
@@ -200,6 +202,8 @@ def audit(
 
     With `dataset`, every row of it is held to the verified ledgers
     (org/audit_proof.py) and every file of it is hashed into coverage.json.
+    index.html and report.pdf say the same for people (org/report_files.py),
+    with fleet figures only for groups of at least `k` devices.
 
     Raises:
         UsageError: a bad source or report directory.
@@ -280,6 +284,7 @@ def audit(
     # Compact: the C encoder (an indented dump takes the pure-Python one, 10x slower).
     text = json.dumps(result.coverage, sort_keys=True, separators=(",", ":")).encode("utf-8")
     _write(out / "coverage.json", [text], "audit coverage")
+    write_report(out, result.coverage, k)
     sign_report(out, signer)  # last: the signature covers every file written above
     log.info("audit: %d devices, %d bundles rejected, ok=%s", len(devices), len(rejected), ok)
     return result
