@@ -43,6 +43,7 @@ from cleartrace.org.fleet import DeviceLedger, Fleet
 from cleartrace.org.heads import AcceptedHeads, HeadChecks
 from cleartrace.org.ingest_summary import Rejection
 from cleartrace.org.keys import load_bundle_keys, load_officer_key
+from cleartrace.org.org_ledger_audit import include_org_ledgers
 from cleartrace.org.report_signing import sign_report
 from cleartrace.org.witness import load_public
 from cleartrace.paths import write_private
@@ -193,6 +194,7 @@ def audit(
     officer_key: Path | None = None,
     dataset: Path | None = None,
     endpoint_url: str | None = None,
+    org_ledger: Path | None = None,
 ) -> AuditResult:
     """Audit every device's ledger under `source`; write REPORT_DIR `out`,
     signed last by the officer's key (officer.key in the directory
@@ -200,6 +202,9 @@ def audit(
 
     With `dataset`, every row of it is held to the verified ledgers
     (org/audit_proof.py) and every file of it is hashed into coverage.json.
+    The org ledgers (`org_ledger`, else the one next to `dataset`, and the
+    collector's beside `witness_key`) are recorded in, copied and verified
+    (org/org_ledger_audit.py).
 
     Raises:
         UsageError: a bad source or report directory.
@@ -277,6 +282,16 @@ def audit(
         result.coverage["proof"] = {**proof.as_json(), "violations": proof.violations}
         result.coverage["dataset_files"] = dataset_digests(dataset)
         result.coverage["ok"] = ok = ok and proof.ok
+    include_org_ledgers(
+        out,
+        result.coverage,
+        store=store,
+        keys=keys,
+        witness=witness,
+        witness_key=witness_key,
+        dataset=dataset,
+        ledger=org_ledger,
+    )
     # Compact: the C encoder (an indented dump takes the pure-Python one, 10x slower).
     text = json.dumps(result.coverage, sort_keys=True, separators=(",", ":")).encode("utf-8")
     _write(out / "coverage.json", [text], "audit coverage")
