@@ -18,7 +18,7 @@ from cleartrace.consent.signed_policy import active_policy
 from cleartrace.consent.state import give
 from cleartrace.home import Home
 from cleartrace.org.keys import load_private
-from cleartrace.org.org_ledger import verify_chain
+from cleartrace.org.org_ledger import load_ledger_key, verify_chain
 from cleartrace.org.subjects import check_receipt
 from cleartrace.org.witness import load_public
 from cleartrace.paths import Paths
@@ -126,7 +126,7 @@ def test_every_org_act_is_in_a_verified_org_ledger(world: World, tmp_path: Path)
     officer = out / "org-ledger" / "officer.jsonl"
     assert officer.read_bytes() == world.ledger.read_bytes()
     assert kinds(officer) == ["ingest.run", "audit.run"]
-    signing = load_private(world.org.keys_dir).signing_public
+    signing = load_ledger_key(world.org.keys_dir).public_key()
     _, records = verify_chain(officer.read_bytes(), signing)
     manifest = world.dataset / "_cleartrace" / "manifest.json"
     assert records[0]["digest"] == hashlib.sha256(manifest.read_bytes()).hexdigest()
@@ -136,6 +136,25 @@ def test_every_org_act_is_in_a_verified_org_ledger(world: World, tmp_path: Path)
     for path in (collector, officer):
         assert CANARY.encode() not in path.read_bytes()
     assert ct("org", "audit", "check", str(out)).returncode == 0
+
+
+def test_ingest_records_its_run_without_the_policy_signing_key(
+    world: World, tmp_path: Path
+) -> None:
+    keys = tmp_path / "ingest-keys"
+    keys.mkdir(mode=0o700)
+    for name in ("bundle.key", "bundle.pub"):
+        source = world.org.keys_dir / name
+        (keys / name).write_bytes(source.read_bytes())
+        (keys / name).chmod(source.stat().st_mode & 0o777)
+    ledger = tmp_path / "org-ledger.jsonl"
+    ct(
+        "org", "ingest", "--from", str(world.data), "--keys", str(keys), "--out",
+        str(world.dataset), "--org-ledger", str(ledger), "--quiet",
+    )  # fmt: skip
+    assert oct((keys / "ledger.key").stat().st_mode & 0o777) == "0o600"
+    _, records = verify_chain(ledger.read_bytes(), load_ledger_key(keys).public_key())
+    assert [r["kind"] for r in records] == ["ingest.run"]
 
 
 def test_an_org_ledger_edited_or_cut_fails_the_audit(world: World, tmp_path: Path) -> None:

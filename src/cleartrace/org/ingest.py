@@ -47,8 +47,8 @@ from cleartrace.org.dataset import BundleEntry, Dataset
 from cleartrace.org.fleet import Fleet, FleetBundle
 from cleartrace.org.heads import AcceptedHeads, HeadChecks
 from cleartrace.org.ingest_summary import IngestSummary, Rejection
-from cleartrace.org.keys import BundleKeys, load_private
-from cleartrace.org.org_ledger import OrgLedgerFile, default_path
+from cleartrace.org.keys import BundleKeys, load_bundle_keys
+from cleartrace.org.org_ledger import OrgLedgerFile, default_path, load_ledger_key
 from cleartrace.org.registry_db import read_devices
 from cleartrace.org.witness import load_public
 
@@ -159,7 +159,7 @@ def ingest(
     this dataset accepted before (org/heads.py).
 
     The run is recorded in the officer side's org ledger (`org_ledger`, by
-    default next to the dataset; org/org_ledger.py), signed by KEYS/sign.key:
+    default next to the dataset; org/org_ledger.py), signed by KEYS/ledger.key:
     how many bundles and rows, and the SHA-256 of the manifest written.
 
     Raises:
@@ -172,10 +172,9 @@ def ingest(
     unknown = set(formats) - set(FORMATS)
     if unknown or not formats:
         raise UsageError(f"unknown dataset format; choose from {', '.join(FORMATS)}")
-    private = load_private(keys)
-    org = BundleKeys(private.bundle_private, private.bundle_public)
+    org = load_bundle_keys(keys)
     ledger = OrgLedgerFile(
-        default_path(out) if org_ledger is None else org_ledger, private.signing_private
+        default_path(out) if org_ledger is None else org_ledger, load_ledger_key(keys)
     )
     witness = None if witness_key is None else load_public(witness_key)
     registry = None if heads_from is None else read_devices(heads_from)

@@ -9,9 +9,11 @@ Two chains (docs/adr/0005-org-ledger.md):
   witness key, in its registry (DATA/collector.db, table `org_ledger`),
   appended in the same transaction as the act (org/registry.py);
 - the officer side's (`ingest.run`, `audit.run`, `subject.exported`,
-  `subject.erased`), signed by the organisation's signing key
-  (KEYS/sign.key), in a JSON Lines file: by default next to the dataset,
-  DATASET.org-ledger.jsonl, or wherever `--org-ledger FILE` says.
+  `subject.erased`), signed by the organisation's ledger key
+  (KEYS/ledger.key, created on first use beside bundle.key; a key of its
+  own so that ingest, which records its runs here, never needs the
+  policy-signing key), in a JSON Lines file: by default next to the
+  dataset, DATASET.org-ledger.jsonl, or wherever `--org-ledger FILE` says.
 
 Both are exported as the same JSON Lines: a header line naming the chain and
 its signer, then one canonical record per line. Records carry ids, counts,
@@ -42,8 +44,9 @@ from cleartrace.consent.records import (
     register_kind,
     sign_record,
 )
-from cleartrace.errors import LedgerBroken, UsageError
-from cleartrace.formats import b64url, canonical, key_fingerprint
+from cleartrace.errors import KeyStorageError, LedgerBroken, UsageError
+from cleartrace.formats import b64url, canonical, key_fingerprint, unb64url
+from cleartrace.paths import read_private_file, write_private, write_private_bytes
 
 __all__ = [
     "COLLECTOR",
@@ -52,6 +55,7 @@ __all__ = [
     "OrgLedgerFile",
     "default_path",
     "export_lines",
+    "load_ledger_key",
     "next_record",
     "parse_lines",
     "verify_chain",
@@ -188,6 +192,39 @@ def verify_chain(
         )
     walk(records, signer)
     return header, records
+
+
+LEDGER_KEY, LEDGER_PUB = "ledger.key", "ledger.pub"
+_KEY_TYPE = "cleartrace-org-ledger-key"
+_PUB_TYPE = "cleartrace-org-ledger-public-key"
+
+
+def load_ledger_key(keys_dir: Path) -> Ed25519PrivateKey:
+    """The officer side's ledger key, KEYS/ledger.key, created (0600, with
+    ledger.pub beside it) on first use, as the collector creates its witness key.
+
+    Raises:
+        KeyStorageError: the file is damaged or refused by `read_private_file`.
+        DiskFull: no room to create it.
+    """
+    path = keys_dir / LEDGER_KEY
+    raw = read_private_file(path, "org ledger key file", 64 * 1024)
+    if raw is None:
+        key = Ed25519PrivateKey.generate()
+        with write_private(path, "org ledger key") as fh:
+            json.dump({"type": _KEY_TYPE, "ed25519": b64url(key.private_bytes_raw())}, fh)
+        public = key.public_key().public_bytes_raw()
+        doc = {"type": _PUB_TYPE, "ed25519": b64url(public), "fingerprint": key_fingerprint(public)}
+        write_private_bytes(keys_dir / LEDGER_PUB, canonical(doc) + b"\n", "org ledger public key")
+        (keys_dir / LEDGER_PUB).chmod(0o644)
+        return key
+    try:
+        obj = json.loads(raw.decode("utf-8"))
+        if obj.get("type") != _KEY_TYPE:
+            raise ValueError("type")
+        return Ed25519PrivateKey.from_private_bytes(unb64url(obj["ed25519"]))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise KeyStorageError(f"{path} is damaged; restore it from a backup") from None
 
 
 def default_path(dataset: Path) -> Path:

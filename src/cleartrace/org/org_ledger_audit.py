@@ -30,6 +30,7 @@ from cleartrace.org.org_ledger import (
     OrgLedgerFile,
     default_path,
     export_lines,
+    load_ledger_key,
     verify_chain,
 )
 from cleartrace.org.registry_db import read_org_ledger
@@ -85,7 +86,8 @@ def include_org_ledgers(
     collector's is read from the registry beside its witness key.
 
     Raises:
-        KeyStorageError: an officer chain is in play and KEYS/sign.key cannot be loaded.
+        KeyStorageError: an officer chain is in play and KEYS/ledger.key or sign.key cannot
+            be loaded (receipts are checked against sign.key's public half).
         UsageError: the report directory or the officer chain cannot be written.
     """
     folder = out / "org-ledger"
@@ -96,7 +98,7 @@ def include_org_ledgers(
     officer_records: list[dict[str, Any]] = []
     path = ledger if ledger is not None else None if dataset is None else default_path(dataset)
     if path is not None:
-        signing = load_private(keys).signing_private
+        signing = load_ledger_key(keys)
         data = path.read_bytes() if path.is_file() else b""
         try:
             if data:
@@ -111,9 +113,10 @@ def include_org_ledgers(
         chains[OFFICER] = _verified(data, signing.public_key(), f"org-ledger/{OFFICER}.jsonl")
         if chains[OFFICER]["status"] == INTACT:
             officer_records = verify_chain(data, signing.public_key())[1]
-        erasures = _erasures(store, signing.public_key(), officer_records)
+        erasures = _erasures(store, load_private(keys).signing_public, officer_records)
     else:
         erasures = []
+    # The collector's chain lives in its registry, beside its witness key.
     data_dir = witness_key if witness_key.is_dir() else witness_key.parent
     records = read_org_ledger(data_dir)
     if records is not None:

@@ -54,7 +54,7 @@ from cleartrace.org.dataset import Dataset
 from cleartrace.org.fleet import Fleet, FleetBundle
 from cleartrace.org.heads import AcceptedHeads, HeadChecks
 from cleartrace.org.keys import BundleKeys, OrgKeys, load_private
-from cleartrace.org.org_ledger import OrgLedgerFile, default_path
+from cleartrace.org.org_ledger import OrgLedgerFile, default_path, load_ledger_key
 from cleartrace.paths import write_private_bytes
 
 __all__ = ["RECEIPT_TYPE", "Done", "check_receipt", "erase", "export"]
@@ -125,9 +125,9 @@ def _subject_bundles(
     return fleet, found
 
 
-def _ledger(dataset: Path, org_ledger: Path | None, org: OrgKeys) -> OrgLedgerFile:
+def _ledger(dataset: Path, org_ledger: Path | None, keys: Path) -> OrgLedgerFile:
     return OrgLedgerFile(
-        default_path(dataset) if org_ledger is None else org_ledger, org.signing_private
+        default_path(dataset) if org_ledger is None else org_ledger, load_ledger_key(keys)
     )
 
 
@@ -183,7 +183,7 @@ def export(
     raw = (json.dumps(doc, sort_keys=True, default=str, ensure_ascii=False) + "\n").encode("utf-8")
     write_private_bytes(out, raw, "subject export")
     digest = hashlib.sha256(raw).hexdigest()
-    _ledger(dataset, org_ledger, org).append(
+    _ledger(dataset, org_ledger, keys).append(
         "subject.exported", subject=subject, bundles=len(items), rows=len(rows), digest=digest
     )
     return Done(subject, len(ledgers), len(items), len(rows), str(out), digest)
@@ -244,7 +244,7 @@ def erase(
         receipt = canonical({**unsigned, "sig": sign_canonical(org.signing_private, unsigned)})
         store.put(erased_key(subject), receipt)  # first: what is left is passed over from now on
         digest = hashlib.sha256(receipt).hexdigest()
-        _ledger(dataset, org_ledger, org).append(
+        _ledger(dataset, org_ledger, keys).append(
             "subject.erased",
             subject=subject,
             bundles=len(bundles),
