@@ -17,6 +17,7 @@ from cleartrace.categories import Category
 from cleartrace.consent.signed_policy import active_policy
 from cleartrace.consent.state import give
 from cleartrace.home import Home
+from cleartrace.org.blobstore import S3Store
 from cleartrace.org.keys import load_private
 from cleartrace.org.org_ledger import load_ledger_key, verify_chain
 from cleartrace.org.subjects import check_receipt
@@ -280,3 +281,22 @@ def test_a_planted_erasure_receipt_fails_the_audit(world: World, tmp_path: Path)
     done = world.audit(tmp_path / "report")
     assert done.returncode == 1
     assert f"erasure of subject {bob}: receipt-invalid" in done.stdout
+
+
+def test_a_subject_is_erased_from_a_store_on_s3(
+    world: World, tmp_path: Path, s3_endpoint: str, bucket: str
+) -> None:
+    s3 = S3Store(bucket, "org", endpoint_url=s3_endpoint)
+    for folder in ("bundles", "heads"):
+        for path in (world.data / folder).iterdir():
+            s3.put(f"{folder}/{path.name}", path.read_bytes())
+    ann, bob = world.subject("ann"), world.subject("bob")
+    done = ct(
+        "org", "subject", "erase", ann, "--from", f"s3://{bucket}/org", "--s3-endpoint",
+        s3_endpoint, "--keys", str(world.org.keys_dir), "--dataset", str(world.dataset),
+    )  # fmt: skip
+    assert f"erased/{ann}.json" in done.stdout
+    left = [parse_bundle(s3.get(k)).header["subject"] for k in s3.list("bundles/")]
+    assert left == [bob]
+    assert s3.list("erased/") == [f"erased/{ann}.json"]
+    assert {r["subject"] for r in world.rows()} == {bob}
