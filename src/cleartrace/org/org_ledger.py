@@ -34,7 +34,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from cleartrace.consent.chain import walk
-from cleartrace.consent.record_fields import HEX64, MAX_INT
+from cleartrace.consent.record_fields import HEX64, MAX_INT, FieldCheck
 from cleartrace.consent.records import (
     GENESIS,
     KIND_FIELDS,
@@ -70,7 +70,7 @@ _DEVICE = re.compile(r"sha256:[0-9a-f]{64}")
 _SUBJECT = re.compile(r"[0-9a-f]{32}")
 
 
-def _count(name: str, low: int) -> Any:
+def _count(name: str, low: int) -> FieldCheck:
     def check(value: object) -> None:
         if type(value) is not int or not low <= value <= MAX_INT:
             raise ValueError(f"'{name}' must be an integer of at least {low}")

@@ -20,7 +20,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from cleartrace.errors import LedgerBroken, StoreError
+from cleartrace.errors import LedgerBroken, StoreError, UsageError
 from cleartrace.formats import canonical
 from cleartrace.org.blobstore import BlobStore
 from cleartrace.org.keys import load_private
@@ -91,9 +91,15 @@ def include_org_ledgers(
         UsageError: the report directory or the officer chain cannot be written.
     """
     folder = out / "org-ledger"
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    for old in folder.glob("*.jsonl"):
-        old.unlink()
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for old in folder.glob("*.jsonl"):
+            old.unlink()
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write the report directory {out}: {exc.strerror}; give --out a directory "
+            "you can write"
+        ) from None
     chains: dict[str, dict[str, Any]] = {}
     officer_records: list[dict[str, Any]] = []
     path = ledger if ledger is not None else None if dataset is None else default_path(dataset)

@@ -131,6 +131,20 @@ def _ledger(dataset: Path, org_ledger: Path | None, keys: Path) -> OrgLedgerFile
     )
 
 
+def _rows(dataset: Path, files: list[str]) -> list[dict[str, Any]]:
+    """A bundle's rows from its Parquet files, or its JSON Lines ones when the
+    dataset was written without Parquet (each row is in every format written)."""
+    parquet = [f for f in files if f.endswith(".parquet")]
+    if parquet:
+        return [row for rel in parquet for row in pq.read_table(dataset / rel).to_pylist()]
+    out: list[dict[str, Any]] = []
+    for rel in files:
+        if rel.endswith(".jsonl"):
+            lines = (dataset / rel).read_text(encoding="utf-8").splitlines()
+            out += [json.loads(line) for line in lines if line]
+    return out
+
+
 def export(
     subject: str,
     source: str,
@@ -161,9 +175,7 @@ def export(
     for entry in data.bundles.values():
         if entry.subject != subject:
             continue
-        for rel in entry.files:
-            if rel.endswith(".parquet"):
-                rows += pq.read_table(dataset / rel).to_pylist()
+        rows += _rows(dataset, entry.files)
     if not items and not rows:
         raise UsageError(
             f"nothing is held about subject {subject} in {store.describe()} or {dataset}; "
