@@ -300,3 +300,19 @@ def test_a_subject_is_erased_from_a_store_on_s3(
     assert left == [bob]
     assert s3.list("erased/") == [f"erased/{ann}.json"]
     assert {r["subject"] for r in world.rows()} == {bob}
+
+
+def test_a_subject_export_from_a_json_lines_dataset(world: World, tmp_path: Path) -> None:
+    jsonl = tmp_path / "jsonl-dataset"
+    ct(
+        "org", "ingest", "--from", str(world.data), "--keys", str(world.org.keys_dir),
+        "--out", str(jsonl), "--format", "jsonl", "--quiet",
+    )  # fmt: skip
+    ann, out = world.subject("ann"), tmp_path / "ann.json"
+    ct(
+        "org", "subject", "export", ann, "--from", str(world.data),
+        "--keys", str(world.org.keys_dir), "--dataset", str(jsonl), "--out", str(out),
+    )  # fmt: skip
+    rows = json.loads(out.read_text())["rows"]
+    assert len(rows) == len([r for r in world.rows() if r["subject"] == ann]) > 0
+    assert {r["subject"] for r in rows} == {ann}
