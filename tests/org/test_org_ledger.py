@@ -12,14 +12,16 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cleartrace.categories import Category
 from cleartrace.consent.signed_policy import active_policy
 from cleartrace.consent.state import give
+from cleartrace.errors import LedgerBroken
 from cleartrace.home import Home
 from cleartrace.org.blobstore import S3Store
 from cleartrace.org.keys import load_private
-from cleartrace.org.org_ledger import load_ledger_key, verify_chain
+from cleartrace.org.org_ledger import OrgLedgerFile, load_ledger_key, verify_chain
 from cleartrace.org.subjects import check_receipt
 from cleartrace.org.witness import load_public
 from cleartrace.paths import Paths
@@ -316,3 +318,30 @@ def test_a_subject_export_from_a_json_lines_dataset(world: World, tmp_path: Path
     rows = json.loads(out.read_text())["rows"]
     assert len(rows) == len([r for r in world.rows() if r["subject"] == ann]) > 0
     assert {r["subject"] for r in rows} == {ann}
+
+
+def test_no_record_is_appended_to_a_ledger_cut_edited_or_of_another_key(tmp_path: Path) -> None:
+    key, path = Ed25519PrivateKey.generate(), tmp_path / "org-ledger.jsonl"
+    ledger = OrgLedgerFile(path, key)
+    for rows in (1, 2, 3):
+        ledger.append("ingest.run", bundles=1, rows=rows, digest="a" * 64)
+    lines = path.read_text().splitlines(keepends=True)
+    last = json.loads(lines[-1])
+    last["rows"] = 30
+    path.write_text("".join(lines[:-1]) + json.dumps(last) + "\n")
+    with pytest.raises(LedgerBroken) as edited:
+        ledger.append("ingest.run", bundles=1, rows=4, digest="a" * 64)
+    assert edited.value.reason == "ledger-bad-signature"
+    path.write_text("".join(lines[:2] + lines[3:]))  # record 2 dropped
+    with pytest.raises(LedgerBroken) as cut:
+        ledger.append("ingest.run", bundles=1, rows=4, digest="a" * 64)
+    assert cut.value.reason == "ledger-gap"
+    path.write_text("".join(lines))
+    with pytest.raises(LedgerBroken) as foreign:
+        OrgLedgerFile(path, Ed25519PrivateKey.generate()).append(
+            "ingest.run", bundles=1, rows=4, digest="a" * 64
+        )
+    assert foreign.value.reason == "ledger-foreign"
+    assert path.read_text() == "".join(lines)
+    with pytest.raises(ValueError, match="'subject'"):
+        ledger.append("subject.erased", subject="typed text", bundles=1, rows=1, digest="a" * 64)
