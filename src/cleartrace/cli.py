@@ -17,7 +17,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from cleartrace import __version__, commands
-from cleartrace.commands import collector, ingest, org_admin, org_audit, report_check, settings
+from cleartrace.commands import (
+    collector,
+    ingest,
+    org_admin,
+    org_audit,
+    org_subject,
+    report_check,
+    settings,
+)
 from cleartrace.commands import keys as keys_commands
 from cleartrace.commands import upload as upload_commands
 from cleartrace.commands.common import json_flag
@@ -291,6 +299,7 @@ def build_parser(tray: TrayLauncher = _no_tray) -> argparse.ArgumentParser:
     collector.register(osub, _add)
     ingest.register(osub, _add)
     report_check.register(org_audit.register(osub, _add), _add)
+    org_subject.register(osub, _add)
     return parser
 
 

@@ -16,6 +16,7 @@ from cleartrace.org.blobstore import (
     DirStore,
     S3Store,
     bundle_key,
+    erased_key,
     head_key,
     open_store,
 )
@@ -44,6 +45,20 @@ def test_put_then_get_and_list(store: BlobStore) -> None:
     assert store.get(bundle_key(A)) == b"first"
     assert store.list("bundles") == [bundle_key(A), bundle_key(B)]
     assert store.list("heads/") == [head_key(A)]
+
+
+def test_delete_removes_for_good_and_receipts_have_their_own_folder(store: BlobStore) -> None:
+    store.put(bundle_key(A), b"gone")
+    store.put(bundle_key(B), b"kept")
+    store.put(erased_key("c" * 32), b"{}")
+    store.delete(bundle_key(A))
+    store.delete(bundle_key(A))  # already gone: nothing to do
+    assert store.list("bundles/") == [bundle_key(B)]
+    assert store.list("erased/") == [erased_key("c" * 32)]
+    with pytest.raises(StoreError):
+        store.get(bundle_key(A))
+    with pytest.raises(ValueError, match="blob key"):
+        store.delete("erased/../bundles/" + A)
 
 
 def test_put_replaces_whole(store: BlobStore) -> None:

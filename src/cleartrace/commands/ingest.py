@@ -58,6 +58,7 @@ def org_ingest(args: Args) -> int:
         endpoint_url=args.s3_endpoint,
         witness_key=None if args.witness_key is None else Path(args.witness_key),
         heads_from=None if args.heads_from is None else Path(args.heads_from),
+        org_ledger=None if args.org_ledger is None else Path(args.org_ledger),
     )
     if args.json:
         emit_json(summary.as_dict())
@@ -110,6 +111,12 @@ def register(sub: Any, add: Add) -> None:
         metavar="DATA",
         help="the collector's data directory, read only: its registry is the authority on "
         "witnessed heads, so a store rolled back to older heads is refused on a first ingest too",
+    )
+    p.add_argument(
+        "--org-ledger",
+        metavar="FILE",
+        help="the officer side's org ledger the run is recorded in, signed by KEYS/sign.key "
+        "(default: DATASET.org-ledger.jsonl next to --out)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     json_flag(p, "the summary as JSON")

@@ -45,6 +45,7 @@ def org_audit(args: Args) -> int:
         dataset=None if args.dataset is None else Path(args.dataset),
         endpoint_url=args.s3_endpoint,
         k=args.k,
+        org_ledger=None if args.org_ledger is None else Path(args.org_ledger),
     )
     devices = result.coverage["devices"]
     if args.json:
@@ -54,6 +55,14 @@ def org_audit(args: Args) -> int:
         print(f"devices: {len(devices)}, {intact} intact up to their witnessed head")
         for line in result.problems:
             print(line)
+        org_ledger = result.coverage["org_ledger"]
+        print(f"org ledger: {org_ledger['status']}")
+        for name, chain in org_ledger["chains"].items():
+            if chain["status"] != INTACT:
+                print(f"org ledger {name} ({chain['file']}): {chain['reason']}: {chain['detail']}")
+        for erasure in org_ledger["erasures"]:
+            if erasure["status"] != "recorded":
+                print(f"erasure of subject {erasure['subject']}: {erasure['status']}")
         proof = result.coverage.get("proof")
         if proof is not None:
             totals = proof["totals"]
@@ -150,6 +159,13 @@ def register(sub: Any, add: Add) -> Any:
         metavar="N",
         help="the report shows a fleet figure that counts devices only when the fleet holds "
         f"at least N devices, else 'fewer than N devices' (default {DEFAULT_K})",
+    )
+    p.add_argument(
+        "--org-ledger",
+        metavar="FILE",
+        help="the officer side's org ledger, where this audit is recorded and which the "
+        "report copies and verifies (default: DATASET.org-ledger.jsonl next to --dataset; "
+        "the collector's own is read beside --witness-key)",
     )
     json_flag(p, "coverage.json (what it holds)")
     return p

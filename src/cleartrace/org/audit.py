@@ -43,6 +43,7 @@ from cleartrace.org.fleet import DeviceLedger, Fleet
 from cleartrace.org.heads import AcceptedHeads, HeadChecks
 from cleartrace.org.ingest_summary import Rejection
 from cleartrace.org.keys import load_bundle_keys, load_officer_key
+from cleartrace.org.org_ledger_audit import include_org_ledgers
 from cleartrace.org.report_files import write_report
 from cleartrace.org.report_signing import sign_report
 from cleartrace.org.witness import load_public
@@ -195,6 +196,7 @@ def audit(
     dataset: Path | None = None,
     endpoint_url: str | None = None,
     k: int = 5,
+    org_ledger: Path | None = None,
 ) -> AuditResult:
     """Audit every device's ledger under `source`; write REPORT_DIR `out`,
     signed last by the officer's key (officer.key in the directory
@@ -204,6 +206,9 @@ def audit(
     (org/audit_proof.py) and every file of it is hashed into coverage.json.
     index.html and report.pdf say the same for people (org/report_files.py),
     with fleet figures only for groups of at least `k` devices.
+    The org ledgers (`org_ledger`, else the one next to `dataset`, and the
+    collector's beside `witness_key`) are recorded in, copied and verified
+    (org/org_ledger_audit.py).
 
     Raises:
         UsageError: a bad source or report directory.
@@ -281,6 +286,16 @@ def audit(
         result.coverage["proof"] = {**proof.as_json(), "violations": proof.violations}
         result.coverage["dataset_files"] = dataset_digests(dataset)
         result.coverage["ok"] = ok = ok and proof.ok
+    include_org_ledgers(
+        out,
+        result.coverage,
+        store=store,
+        keys=keys,
+        witness=witness,
+        witness_key=witness_key,
+        dataset=dataset,
+        ledger=org_ledger,
+    )
     # Compact: the C encoder (an indented dump takes the pure-Python one, 10x slower).
     text = json.dumps(result.coverage, sort_keys=True, separators=(",", ":")).encode("utf-8")
     _write(out / "coverage.json", [text], "audit coverage")

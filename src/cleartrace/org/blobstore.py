@@ -4,6 +4,9 @@ Both stores hold the same keys::
 
     bundles/<sha256>.ctb      the bundle's bytes, named by their hash
     heads/<device_hex>.json   the signed witnessed head, rewritten per bundle (bundle-format.md)
+    erased/<subject>.json     an erasure receipt: the subject's bundles were removed, and
+                              ingest and the audit skip any of its that come again
+                              (org/subjects.py)
 
 and both write all or nothing: `DirStore` writes a temporary file next to the
 target, syncs it, renames it over the target and syncs the directory; S3 makes
@@ -37,6 +40,7 @@ __all__ = [
     "DirStore",
     "S3Store",
     "bundle_key",
+    "erased_key",
     "head_key",
     "open_store",
 ]
@@ -44,7 +48,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 # Keys are ours, never a client's: a fixed alphabet keeps them out of parent directories.
-_KEY = re.compile(r"(bundles|heads)/[0-9a-f]{64}\.(ctb|json)")
+_KEY = re.compile(r"(bundles|heads)/[0-9a-f]{64}\.(ctb|json)|erased/[0-9a-f]{32}\.json")
 _TMP_SUFFIX = ".tmp"
 
 
@@ -58,9 +62,16 @@ def head_key(device_hex: str) -> str:
     return f"heads/{device_hex}.json"
 
 
+def erased_key(subject: str) -> str:
+    """The key of the erasure receipt of a pseudonymous subject (32 hex)."""
+    return f"erased/{subject}.json"
+
+
 def _check_key(key: str) -> None:
     if not _KEY.fullmatch(key):
-        raise ValueError("a blob key must be bundles/<64 hex>.ctb or heads/<64 hex>.json")
+        raise ValueError(
+            "a blob key must be bundles/<64 hex>.ctb, heads/<64 hex>.json or erased/<32 hex>.json"
+        )
 
 
 class BlobStore(Protocol):
@@ -79,7 +90,11 @@ class BlobStore(Protocol):
         ...
 
     def list(self, prefix: str) -> list[str]:
-        """Every key under `prefix` ("bundles/" or "heads/"), sorted."""
+        """Every key under `prefix` ("bundles/", "heads/" or "erased/"), sorted."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove the object under `key` for good (none there: nothing to do)."""
         ...
 
     def describe(self) -> str:
@@ -167,6 +182,24 @@ class DirStore:
             raise StoreError(f"cannot list {folder}: {exc.strerror}") from exc
         return [k for k in keys if _KEY.fullmatch(k)]
 
+    def delete(self, key: str) -> None:
+        """Unlink root/key and sync its directory, so the removal survives a crash.
+
+        Raises:
+            StoreError: it cannot be removed.
+        """
+        _check_key(key)
+        target = self.root / key
+        try:
+            target.unlink(missing_ok=True)
+            if target.parent.is_dir():
+                _fsync_dir(target.parent)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot remove {key} from {self.root}: {exc.strerror}; check the directory's "
+                "permissions"
+            ) from exc
+
     def remove_stale_temporaries(self) -> int:
         """Delete temporary files a crashed writer left; returns how many.
 
@@ -174,7 +207,7 @@ class DirStore:
         DATA's lock when it calls this at start-up).
         """
         removed = 0
-        for folder in ("bundles", "heads"):
+        for folder in ("bundles", "heads", "erased"):
             with contextlib.suppress(FileNotFoundError):
                 for p in (self.root / folder).iterdir():
                     if p.name.startswith(".") and p.name.endswith(_TMP_SUFFIX):
@@ -297,6 +330,20 @@ class S3Store:
             raise StoreError(
                 f"cannot read {key} from {self.describe()} ({type(exc).__name__})"
             ) from exc
+
+    def delete(self, key: str) -> None:
+        """Delete the object (S3 answers success for one already gone).
+
+        Raises:
+            StoreError: the server refused or could not be reached.
+        """
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        _check_key(key)
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self.prefix + key)
+        except (ClientError, BotoCoreError) as exc:
+            raise StoreError(f"cannot remove {key} from {self.describe()}") from exc
 
     def list(self, prefix: str) -> list[str]:
         """Keys under `prefix` (without the store's own prefix), sorted.

@@ -14,6 +14,11 @@ reason:
    ledger rebuilt from their segments (org/segments.py), then checked against
    the witnessed head and whatever the `HeadChecks` were given (org/heads.py).
 
+A subject the organisation erased (`org subject erase`, org/subjects.py) has
+a receipt under erased/ in the store: its bundles, should any come again
+(a device re-uploading), and its devices' heads are passed over, so neither
+ingest nor the audit brings erased data back.
+
 `Fleet.device` gives a `DeviceLedger`: the device's bundles, its records and
 witnessed head, or the reason it was refused. Bundle bytes and event tables
 are kept in memory up to a budget and read again beyond it.
@@ -118,12 +123,31 @@ class Fleet:
         self.reject = reject
         self.keep_events = keep_events
         self._cached = 0
+        #: Subjects with an erasure receipt in the store, and their devices.
+        self.erased_subjects: set[str] = set()
+        self.erased_devices: set[str] = set()
+        #: Bundles of erased subjects found in the store and passed over.
+        self.erased_bundles = 0
+
+    def _read_erased(self) -> None:
+        """The erasure receipts' subjects and devices; an unreadable one erases nothing."""
+        for key in self.store.list("erased/"):
+            try:
+                obj = json.loads(self.store.get(key))
+                subject, devices = str(obj["subject"]), [str(d) for d in obj["devices"]]
+            except (StoreError, ValueError, KeyError, TypeError):
+                continue
+            self.erased_subjects.add(subject)
+            self.erased_devices.update(devices)
 
     def witnessed_heads(self) -> dict[str, dict[str, Any]]:
         """Head files by device fingerprint, read before the bundles are listed."""
+        self._read_erased()
         heads: dict[str, dict[str, Any]] = {}
         for key in self.store.list("heads/"):
             device_hex = key.removeprefix("heads/").removesuffix(".json")
+            if "sha256:" + device_hex in self.erased_devices:
+                continue
             try:
                 obj = json.loads(self.store.get(key))
             except (StoreError, ValueError):
@@ -179,7 +203,11 @@ class Fleet:
         by_device: dict[str, list[FleetBundle]] = defaultdict(list)
         for name in names:
             item = self.check(name)
-            if item is not None:
+            if item is not None and (
+                item.subject in self.erased_subjects or item.device in self.erased_devices
+            ):
+                self.erased_bundles += 1
+            elif item is not None:
                 by_device[item.device].append(item)
             done()
         return by_device

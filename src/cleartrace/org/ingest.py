@@ -29,6 +29,7 @@ written again.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import sys
 from collections.abc import Mapping, Sequence
@@ -47,6 +48,7 @@ from cleartrace.org.fleet import Fleet, FleetBundle
 from cleartrace.org.heads import AcceptedHeads, HeadChecks
 from cleartrace.org.ingest_summary import IngestSummary, Rejection
 from cleartrace.org.keys import BundleKeys, load_bundle_keys
+from cleartrace.org.org_ledger import OrgLedgerFile, default_path, load_ledger_key
 from cleartrace.org.registry_db import read_devices
 from cleartrace.org.witness import load_public
 
@@ -146,6 +148,7 @@ def ingest(
     endpoint_url: str | None = None,
     witness_key: Path | None = None,
     heads_from: Path | None = None,
+    org_ledger: Path | None = None,
 ) -> IngestSummary:
     """Ingest every bundle under `source` into the dataset directory `out`.
 
@@ -154,6 +157,10 @@ def ingest(
     (the collector's data directory), its registry is the authority on heads.
     Either way no device is ingested whose head or ledger is older than what
     this dataset accepted before (org/heads.py).
+
+    The run is recorded in the officer side's org ledger (`org_ledger`, by
+    default next to the dataset; org/org_ledger.py), signed by KEYS/ledger.key:
+    how many bundles and rows, and the SHA-256 of the manifest written.
 
     Raises:
         UsageError: a bad source, format or dataset directory; a dataset built
@@ -166,6 +173,9 @@ def ingest(
     if unknown or not formats:
         raise UsageError(f"unknown dataset format; choose from {', '.join(FORMATS)}")
     org = load_bundle_keys(keys)
+    ledger = OrgLedgerFile(
+        default_path(out) if org_ledger is None else org_ledger, load_ledger_key(keys)
+    )
     witness = None if witness_key is None else load_public(witness_key)
     registry = None if heads_from is None else read_devices(heads_from)
     store = open_store(source, endpoint_url=endpoint_url)
@@ -181,6 +191,13 @@ def ingest(
         heads = HeadChecks(accepted, witness, registry)
         summary = _ingest(_Run(store, org, dataset, tuple(formats), heads), progress)
         summary.files_removed += len(swept)
+        manifest = hashlib.sha256(dataset.manifest_path.read_bytes()).hexdigest()
+        ledger.append(
+            "ingest.run",
+            bundles=summary.bundles_ingested,
+            rows=summary.events_kept,
+            digest=manifest,
+        )
     log.info(
         "ingest: %d bundles read, %d ingested, %d rejected; %d events kept",
         summary.bundles_read,
@@ -232,6 +249,7 @@ def _vanished(run: _Run, present: set[str]) -> None:
     known = {d for d, e in run.heads.accepted.devices.items() if int(e["ledger"]["seq"]) >= 1}
     if run.heads.registry is not None:
         known |= {d for d, dev in run.heads.registry.items() if dev.head_bundle is not None}
-    for device in sorted(known - present):
+    # An erased subject's devices are gone on purpose, with a receipt (org/subjects.py).
+    for device in sorted(known - present - run.fleet.erased_devices):
         log.info("device %s rejected: bundles-missing", device[:23])
         run.summary.devices_rejected[device] = "bundles-missing"

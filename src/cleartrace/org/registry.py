@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 import sqlite3
 import threading
@@ -28,12 +29,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cleartrace.consent.records import GENESIS
 from cleartrace.errors import LedgerBroken, TokenRefused, UsageError
-from cleartrace.formats import key_fingerprint, rfc3339
+from cleartrace.formats import canonical, key_fingerprint, rfc3339
 from cleartrace.org.devices import DEVICE_SELECT, Device, Head, StoredBundle, device_of_row
-from cleartrace.org.registry_db import open_db, secure_delete
+from cleartrace.org.org_ledger import next_record
+from cleartrace.org.registry_db import last_org_record, open_db, secure_delete
+from cleartrace.org.witness import load_or_create
 from cleartrace.store.db import transaction, translate_errors
 
 __all__ = ["Registry"]
@@ -63,6 +69,7 @@ class Registry:
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._closed = False
+        self._witness: Ed25519PrivateKey | None = None
 
     @classmethod
     def open(cls, data: Path) -> Registry:
@@ -107,6 +114,32 @@ class Registry:
                 self._local.reader = reader
             yield reader
 
+    def _signer(self) -> Ed25519PrivateKey:
+        """The witness key, which signs the collector's org ledger (loaded once)."""
+        if self._witness is None:
+            self._witness = load_or_create(self._path.parent)
+        return self._witness
+
+    @staticmethod
+    def _log(conn: sqlite3.Connection, key: Ed25519PrivateKey, kind: str, **fields: Any) -> None:
+        """Append the act to the org ledger inside the act's own transaction:
+        both happen or neither does (org/org_ledger.py)."""
+        record = next_record(last_org_record(conn), kind, fields, key)
+        conn.execute(
+            "INSERT INTO org_ledger(seq, record) VALUES (?, ?)",
+            (record["seq"], canonical(record).decode("utf-8")),
+        )
+
+    def org_ledger(self) -> list[dict[str, Any]]:
+        """The collector's org ledger, every record in order.
+
+        Raises:
+            StoreError: the database cannot be read.
+        """
+        with self._read() as conn:
+            rows = conn.execute("SELECT record FROM org_ledger ORDER BY seq").fetchall()
+        return [dict(json.loads(text)) for (text,) in rows]
+
     # -- tokens and enrolment ---------------------------------------------------------
 
     def issue_tokens(self, count: int = 1) -> list[str]:
@@ -122,11 +155,13 @@ class Registry:
         # "-" (base64url can), which a command line would take for an option.
         tokens = ["ct_" + secrets.token_urlsafe(32) for _ in range(count)]
         now = _now()
+        key = self._signer()
         with self._tx() as conn:
             conn.executemany(
                 "INSERT INTO tokens(hash, created) VALUES (?, ?)",
                 [(_token_hash(t).hex(), now) for t in tokens],
             )
+            self._log(conn, key, "tokens.issued", tokens=count)
         return tokens
 
     def enroll(self, token: str, public_key: bytes) -> Device:
@@ -142,6 +177,7 @@ class Registry:
         wanted = _token_hash(token)
         device = key_fingerprint(public_key)
         now = _now()
+        key = self._signer()
         with self._tx() as conn:
             # Compare against every unused hash with a constant-time compare and no
             # early exit, so response timing says nothing about how close a guess came.
@@ -161,7 +197,9 @@ class Registry:
                 (device, public_key, secrets.token_hex(16), now, GENESIS),
             )
             row = conn.execute(DEVICE_SELECT + " WHERE device = ?", (device,)).fetchone()
-        return device_of_row(row)
+            found = device_of_row(row)
+            self._log(conn, key, "device.admitted", device=device, subject=found.subject)
+        return found
 
     # -- devices and heads ------------------------------------------------------------
 

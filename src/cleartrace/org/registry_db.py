@@ -4,15 +4,25 @@ changing it."""
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from cleartrace.errors import UsageError
 from cleartrace.org.devices import DEVICE_SELECT, Device, device_of_row
 from cleartrace.store.db import transaction, translate_errors
 
-__all__ = ["DB_NAME", "SCHEMA_VERSION", "open_db", "read_devices", "secure_delete"]
+__all__ = [
+    "DB_NAME",
+    "SCHEMA_VERSION",
+    "last_org_record",
+    "open_db",
+    "read_devices",
+    "read_org_ledger",
+    "secure_delete",
+]
 
 #: The registry's file name inside the collector's data directory.
 DB_NAME = "collector.db"
@@ -45,6 +55,10 @@ CREATE TABLE IF NOT EXISTS bundles (
     size     INTEGER NOT NULL,
     received TEXT NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS org_ledger (
+    seq    INTEGER PRIMARY KEY,    -- the collector's own acts (org/org_ledger.py), 1, 2, ...
+    record TEXT NOT NULL           -- the signed record, canonical JSON: ids, counts, times
+);
 """
 
 
@@ -168,3 +182,45 @@ def _read_devices(path: Path, how: str) -> dict[str, Device]:
         finally:
             conn.close()
     return {device.device: device for device in map(device_of_row, rows)}
+
+
+def last_org_record(conn: sqlite3.Connection) -> dict[str, Any] | None:
+    """The last record of the collector's org ledger, inside the caller's transaction."""
+    rows = conn.execute("SELECT record FROM org_ledger ORDER BY seq DESC LIMIT 1").fetchall()
+    return None if not rows else dict(json.loads(rows[0][0]))
+
+
+def read_org_ledger(data: Path) -> list[dict[str, Any]] | None:
+    """Every record of the collector's org ledger in `data`, in order, without
+    changing the registry (opened as `read_devices` opens it); None when
+    `data` holds no registry. A row that is not JSON is given as an empty
+    record, which the chain walk then refuses at its place.
+
+    Raises:
+        StoreError: the database cannot be read.
+    """
+    path = data / DB_NAME
+    if not path.is_file():
+        return None
+    how = "mode=ro" if path.with_name(DB_NAME + "-wal").exists() else "immutable=1"
+    with translate_errors(path):
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?{how}", uri=True, timeout=10.0)
+        try:
+            tables = conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'org_ledger'"
+            ).fetchall()
+            rows = (
+                conn.execute("SELECT record FROM org_ledger ORDER BY seq").fetchall()
+                if tables
+                else []
+            )
+        finally:
+            conn.close()
+    out: list[dict[str, Any]] = []
+    for (text,) in rows:
+        try:
+            obj = json.loads(text)
+        except (TypeError, ValueError):
+            obj = {}
+        out.append(obj if isinstance(obj, dict) else {})
+    return out
