@@ -22,6 +22,7 @@ _NEEDED = (
 
 def org_audit(args: Args) -> int:
     from cleartrace.org.audit import INTACT, audit  # pyarrow and boto3 load only for this command
+    from cleartrace.org.policy_signing import verify_policy_file
 
     missing = [flag for name, flag in _NEEDED if getattr(args, name) is None]
     if missing:
@@ -29,6 +30,8 @@ def org_audit(args: Args) -> int:
             f"org audit needs {', '.join(missing)} (see 'cleartrace org audit --help'); "
             "to re-verify a report: cleartrace org audit check REPORT_DIR"
         )
+    # Verified before the audit runs: a policy that does not verify is bad usage (exit 2).
+    policy = None if args.policy is None else verify_policy_file(Path(args.policy))
     result = audit(
         args.source,
         Path(args.keys),
@@ -37,6 +40,7 @@ def org_audit(args: Args) -> int:
         officer_key=None if args.officer_key is None else Path(args.officer_key),
         dataset=None if args.dataset is None else Path(args.dataset),
         endpoint_url=args.s3_endpoint,
+        policy=policy,
     )
     devices = result.coverage["devices"]
     if args.json:
@@ -58,6 +62,7 @@ def org_audit(args: Args) -> int:
                     f"violation: device {v['device']} session {v['session']} bundle "
                     f"{v['bundle']} row {v['row']}: {v['rule']} (ledger record {v['record']})"
                 )
+        print(result.coverage["evidence"]["note"])
         print(
             f"report: {result.out / 'coverage.json'}, ledgers in {result.out / 'ledgers'}, "
             "signed (check it with 'cleartrace org audit check')"
@@ -121,6 +126,13 @@ def register(sub: Any, add: Add) -> Any:
         metavar="DATASET",
         help="the dataset ingest wrote: prove that every row lies inside consent and that "
         "every withdrawal, deletion and redaction is honoured",
+    )
+    p.add_argument(
+        "--policy",
+        metavar="POLICY",
+        help="the organisation's signed policy file (verified first): write the works-council "
+        "/ DPA evidence pack (Art. 30 record, DPIA inputs, works-agreement annex) from it and "
+        "the verified ledgers to REPORT_DIR/evidence/; without it no pack is written",
     )
     json_flag(p, "coverage.json (what it holds)")
     return p

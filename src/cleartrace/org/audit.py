@@ -34,11 +34,13 @@ from pathlib import Path
 from typing import Any
 
 from cleartrace.consent.ledger import EXPORT_TYPE, EXPORT_VERSION
+from cleartrace.consent.signed_policy import SignedPolicy
 from cleartrace.errors import UsageError
 from cleartrace.formats import b64url, canonical, rfc3339
 from cleartrace.org.audit_facts import ledger_facts
 from cleartrace.org.audit_proof import dataset_digests, prove
 from cleartrace.org.blobstore import S3Store, open_store
+from cleartrace.org.evidence import write_evidence
 from cleartrace.org.fleet import DeviceLedger, Fleet
 from cleartrace.org.heads import AcceptedHeads, HeadChecks
 from cleartrace.org.ingest_summary import Rejection
@@ -193,6 +195,7 @@ def audit(
     officer_key: Path | None = None,
     dataset: Path | None = None,
     endpoint_url: str | None = None,
+    policy: SignedPolicy | None = None,
 ) -> AuditResult:
     """Audit every device's ledger under `source`; write REPORT_DIR `out`,
     signed last by the officer's key (officer.key in the directory
@@ -200,6 +203,9 @@ def audit(
 
     With `dataset`, every row of it is held to the verified ledgers
     (org/audit_proof.py) and every file of it is hashed into coverage.json.
+    With `policy` (the organisation's verified signed policy), the evidence pack
+    is written to REPORT_DIR/evidence/ (org/evidence.py); without it, coverage.json
+    `evidence` says it was not.
 
     Raises:
         UsageError: a bad source or report directory.
@@ -277,6 +283,7 @@ def audit(
         result.coverage["proof"] = {**proof.as_json(), "violations": proof.violations}
         result.coverage["dataset_files"] = dataset_digests(dataset)
         result.coverage["ok"] = ok = ok and proof.ok
+    result.coverage["evidence"] = write_evidence(out, policy, result.coverage)
     # Compact: the C encoder (an indented dump takes the pure-Python one, 10x slower).
     text = json.dumps(result.coverage, sort_keys=True, separators=(",", ":")).encode("utf-8")
     _write(out / "coverage.json", [text], "audit coverage")
