@@ -78,7 +78,9 @@ class Device:
 
     def act(self, kind: str, when: datetime, **fields: Any) -> None:
         prev = self.hashes[-1] if self.hashes else GENESIS
-        record = make_record(seq=len(self.records) + 1, prev=prev, kind=kind, fields=fields, now=when)
+        record = make_record(
+            seq=len(self.records) + 1, prev=prev, kind=kind, fields=fields, now=when
+        )
         record["sig"] = b64url(self.key.sign(_canonical(record)))
         self.records.append(record)
         self.hashes.append(hashlib.sha256(_canonical(record)).hexdigest())
@@ -97,10 +99,16 @@ class Device:
                 ("session.ended", {"session": session}),
                 ("upload.redacted", {"session": session, "spans": {"email": 1}}),
                 ("session.approved", {"session": session, "by": "person"}),
-                ("bundle.uploaded", {"bundle": "ab" * 32, "witnessed": {"seq": 1, "hash": GENESIS}}),
+                (
+                    "bundle.uploaded",
+                    {"bundle": "ab" * 32, "witnessed": {"seq": 1, "hash": GENESIS}},
+                ),
             ]
             if i % 10 == 0:
-                steps += [("recording.paused", {"until": None}), ("recording.resumed", {"reason": "person"})]
+                steps += [
+                    ("recording.paused", {"until": None}),
+                    ("recording.resumed", {"reason": "person"}),
+                ]
             for k, (kind, fields) in enumerate(steps):
                 if len(self.records) < n:
                     self.act(kind, when + timedelta(seconds=k), **fields)
@@ -196,7 +204,9 @@ def main() -> None:
         org = generate(root / "keys")
         (root / "collector").mkdir()
         witness = load_or_create(root / "collector")
-        signed = sign_policy(new_policy(org.bundle_public, "https://collector.example"), org.signing_private)
+        signed = sign_policy(
+            new_policy(org.bundle_public, "https://collector.example"), org.signing_private
+        )
         policy_ref = signed.policy.reference()
         if args.skip != "ledgers":
             t = time.perf_counter()
@@ -240,14 +250,18 @@ def main() -> None:
                 device.act("consent.given", START, categories=ALL, policy=policy_ref)
                 device.act("session.started", START, session="0" * 32)  # a ledger per bundle
                 events = [
-                    synthetic_ipc(per_bundle, int(START.timestamp() * 1e9) + b * 10**14, d * 100 + b)
+                    synthetic_ipc(
+                        per_bundle, int(START.timestamp() * 1e9) + b * 10**14, d * 100 + b
+                    )
                     for b in range(per_device)
                 ]
                 _store_device(store, witness, org, device, per_device, events, per_bundle)
             dataset = root / "dataset"
             summary = ingest(str(root / "rows"), root / "keys", dataset, formats=("parquet",))
             assert summary.ok, {k: v for k, v in summary.as_dict().items() if k != "devices"}
-            found = audit(str(root / "rows"), root / "keys", root / "collector", root / "rows-report")
+            found = audit(
+                str(root / "rows"), root / "keys", root / "collector", root / "rows-report"
+            )
             setup = time.perf_counter() - t
             times, cpu, rows = [], [], 0
             for _ in range(args.runs):
