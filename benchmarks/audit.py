@@ -53,7 +53,7 @@ from cleartrace.org.witness import HEAD_VERSION, load_or_create, sign_head
 from cleartrace.upload.bundle import build_bundle
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ingest import synthetic_ipc  # noqa: E402  (the ingest benchmark's events)
+from ingest import synthetic_ipc  # the ingest benchmark's events
 
 ALL = ["app_focus", "clicks", "keys", "mouse_move", "scroll", "window_titles"]
 START = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)

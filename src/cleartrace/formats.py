@@ -103,10 +103,7 @@ def _plain(obj: object) -> bool:
                 return False
         return True
     if kind is list or kind is tuple:
-        for value in obj:  # type: ignore[attr-defined]
-            if not _plain(value):
-                return False
-        return True
+        return all(_plain(value) for value in obj)  # type: ignore[attr-defined]
     return False
 
 
