@@ -69,7 +69,8 @@ CAPTURED = {
 def _security(policy: Policy) -> dict[str, Any]:
     """The safeguards as the code implements them, with the policy's own settings."""
     return {
-        "at_rest": "AES-256-GCM per chunk (zstd-compressed), keys wrapped by a device master key",
+        "at_rest": "AES-256-GCM per chunk (zstd-compressed) under per-session keys wrapped by "
+        "the device's master key; deleting a session destroys its key",
         "bundle_suite": None if policy.org_key is None else policy.org_key.suite,
         "bundle_signature": "Ed25519 by the device key",
         "ledger": "Ed25519-signed records, SHA-256 hash chain over RFC 8785 canonical JSON, "
