@@ -275,7 +275,9 @@ def main() -> None:
                 proof = prove(dataset, found.ledgers)
                 times.append(time.perf_counter() - t)
                 cpu.append(time.process_time() - c)
-                rows = int(proof.as_json()["totals"]["rows"])
+                totals = proof.as_json()["totals"]
+                rows = int(totals["rows"])
+                assert proof.ok and totals["rows_in_consent"] == rows, totals
             result["coverage"] = {
                 "devices": args.row_devices,
                 "rows": rows,
