@@ -277,7 +277,8 @@ def main() -> None:
                 cpu.append(time.process_time() - c)
                 totals = proof.as_json()["totals"]
                 rows = int(totals["rows"])
-                assert proof.ok and totals["rows_in_consent"] == rows, totals
+                assert proof.ok, totals
+                assert totals["rows_in_consent"] == rows, totals
             result["coverage"] = {
                 "devices": args.row_devices,
                 "rows": rows,
