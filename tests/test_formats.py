@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given
 from hypothesis import strategies as st
 
+from cleartrace.categories import Category
 from cleartrace.formats import (
     b64url,
     canonical,
@@ -158,3 +160,87 @@ def test_verify_ed25519_answers_false_for_malformed_key_or_signature_bytes(
     public: object, signature: object
 ) -> None:
     assert not verify_ed25519(public, signature, b"")  # type: ignore[arg-type]
+
+
+# Every JSON value, with the corners where a fast serialiser could part from RFC 8785:
+# control characters, lone surrogates, characters beyond the BMP (in keys they sort
+# by UTF-16), integers at and past 2**53, floats, str and int subclasses, tuples.
+_TEXT = st.text(st.characters(codec=None), max_size=12) | st.sampled_from(
+    ["\x00", "\x7f", "\ud800", "\U0001f600", "\uffff", "é", '"\\', "\b\f\n\r\t"]
+)
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**60), max_value=2**60)
+    | st.sampled_from([2**53 - 1, 2**53, -(2**53) + 1, -(2**53)])
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | _TEXT
+    | st.sampled_from([Category.KEYS])
+)
+_JSON = st.recursive(
+    _SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.tuples(inner, inner)
+        | st.dictionaries(_TEXT, inner, max_size=5)
+    ),
+    max_leaves=20,
+)
+# The shapes the project writes: ledger records, heads, export headers.
+_RECORD = st.fixed_dictionaries(
+    {
+        "v": st.just(1),
+        "seq": st.integers(min_value=1, max_value=2**53 - 1),
+        "time": st.just("2026-12-06T03:00:00.000Z"),
+        "kind": st.sampled_from(["consent.given", "session.started", "upload.redacted"]),
+        "prev": st.just("0" * 64),
+    },
+    optional={
+        "session": st.text("0123456789abcdef", min_size=32, max_size=32),
+        "categories": st.lists(st.sampled_from(["keys", "clicks", "window_titles"])),
+        "policy": st.fixed_dictionaries(
+            {
+                "id": st.text("abc-._0", min_size=1),
+                "version": st.integers(1, 2**31),
+                "sha256": st.just("a" * 64),
+            }
+        ),
+        "spans": st.dictionaries(st.sampled_from(["email", "phone"]), st.integers(0, 99)),
+        "until": st.none() | st.just("2026-12-06T04:00:00.000Z"),
+        "sig": st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+    },
+)
+
+
+def _rfc8785(obj: object) -> bytes | type[ValueError]:
+    try:
+        return rfc8785.dumps(obj)  # type: ignore[arg-type]
+    except ValueError:
+        return ValueError
+
+
+def _ours(obj: object) -> bytes | type[ValueError]:
+    try:
+        return canonical(obj)  # type: ignore[arg-type]
+    except ValueError:
+        return ValueError
+
+
+@given(st.dictionaries(_TEXT, _JSON, max_size=6) | _RECORD)
+def test_canonical_json_is_byte_for_byte_rfc8785(obj: dict[str, object]) -> None:
+    assert _ours(obj) == _rfc8785(obj)
+
+
+@given(_RECORD)
+def test_canonical_json_of_records_is_rfc8785(obj: dict[str, object]) -> None:
+    assert canonical(obj) == rfc8785.dumps(obj)
+
+
+def test_canonical_json_refuses_what_rfc8785_refuses() -> None:
+    for bad in ({"n": 2**53}, {"s": "\ud800"}, {"f": float("nan")}, {1: "x"}, {"o": object()}):
+        with pytest.raises(rfc8785.CanonicalizationError):
+            canonical(bad)  # type: ignore[arg-type]
+    # A key beyond the BMP sorts by its UTF-16 code units, before U+FFFF.
+    assert canonical({"\uffff": 1, "\U0001f600": 2}) == rfc8785.dumps(
+        {"\U0001f600": 2, "\uffff": 1}
+    )

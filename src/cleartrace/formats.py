@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -78,13 +79,51 @@ def rfc3339(when: datetime, *, timespec: str = "milliseconds") -> str:
     return when.astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
+#: RFC 8785 refuses integers a double cannot carry exactly.
+_SAFE_INT = 2**53 - 1
+#: Sorted compact JSON from the C encoder: RFC 8785's bytes for the values `_plain` allows.
+_compact = json.JSONEncoder(
+    ensure_ascii=False, sort_keys=True, separators=(",", ":"), check_circular=False
+).encode
+
+
+def _plain(obj: object) -> bool:
+    """Whether `obj` holds only what sorted compact JSON writes exactly as RFC 8785 does:
+    dicts with ASCII keys (code-point order is then UTF-16 order), lists and tuples,
+    str, bool, None, and int within ±(2**53 - 1) — exact types, no subclasses, no floats
+    (whose RFC 8785 form differs from Python's repr)."""
+    kind = type(obj)
+    if kind is str or kind is bool or obj is None:
+        return True
+    if kind is int:
+        return -_SAFE_INT <= obj <= _SAFE_INT  # type: ignore[operator]
+    if kind is dict:
+        for key, value in obj.items():  # type: ignore[attr-defined]
+            if type(key) is not str or not key.isascii() or not _plain(value):
+                return False
+        return True
+    if kind is list or kind is tuple:
+        return all(_plain(value) for value in obj)  # type: ignore[attr-defined]
+    return False
+
+
 def canonical(obj: Mapping[str, Any]) -> bytes:
     """RFC 8785 canonical JSON bytes of `obj` (keys sorted, no whitespace).
+
+    Every ledger record is serialised twice when a chain is walked (its
+    signature, its hash), so the shapes the project writes take the C encoder,
+    which gives the same bytes for them (tests/test_formats.py holds it to
+    rfc8785 on arbitrary values); anything else goes to rfc8785 itself.
 
     Raises:
         ValueError: a value JSON cannot carry exactly (floats like NaN,
             integers beyond ±2**53, non-string keys, lone surrogates).
     """
+    if _plain(obj):
+        try:
+            return _compact(obj).encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: rfc8785 refuses it, with its reason
+            pass
     return rfc8785.dumps(obj)
 
 

@@ -26,6 +26,7 @@ _NEEDED = (
 
 def org_audit(args: Args) -> int:
     from cleartrace.org.audit import INTACT, audit  # pyarrow and boto3 load only for this command
+    from cleartrace.org.policy_signing import verify_policy_file
     from cleartrace.org.report_files import missing_officer_libraries
 
     missing = [flag for name, flag in _NEEDED if getattr(args, name) is None]
@@ -36,6 +37,8 @@ def org_audit(args: Args) -> int:
         )
     if (libraries := missing_officer_libraries()) is not None:
         raise UsageError(libraries)
+    # Verified before the audit runs: a policy that does not verify is bad usage (exit 2).
+    policy = None if args.policy is None else verify_policy_file(Path(args.policy))
     result = audit(
         args.source,
         Path(args.keys),
@@ -46,6 +49,7 @@ def org_audit(args: Args) -> int:
         endpoint_url=args.s3_endpoint,
         k=args.k,
         org_ledger=None if args.org_ledger is None else Path(args.org_ledger),
+        policy=policy,
     )
     devices = result.coverage["devices"]
     if args.json:
@@ -75,6 +79,7 @@ def org_audit(args: Args) -> int:
                     f"violation: device {v['device']} session {v['session']} bundle "
                     f"{v['bundle']} row {v['row']}: {v['rule']} (ledger record {v['record']})"
                 )
+        print(result.coverage["evidence"]["note"])
         print(
             f"report: {result.out / 'index.html'}, {result.out / 'report.pdf'}, "
             f"{result.out / 'coverage.json'}, ledgers in {result.out / 'ledgers'}, "
@@ -166,6 +171,13 @@ def register(sub: Any, add: Add) -> Any:
         help="the officer side's org ledger, where this audit is recorded and which the "
         "report copies and verifies (default: DATASET.org-ledger.jsonl next to --dataset; "
         "the collector's own is read beside --witness-key)",
+    )
+    p.add_argument(
+        "--policy",
+        metavar="POLICY",
+        help="the organisation's signed policy file (verified first): write the works-council "
+        "/ DPA evidence pack (Art. 30 record, DPIA inputs, works-agreement annex) from it and "
+        "the verified ledgers to REPORT_DIR/evidence/; without it no pack is written",
     )
     json_flag(p, "coverage.json (what it holds)")
     return p

@@ -34,11 +34,13 @@ from pathlib import Path
 from typing import Any
 
 from cleartrace.consent.ledger import EXPORT_TYPE, EXPORT_VERSION
+from cleartrace.consent.signed_policy import SignedPolicy
 from cleartrace.errors import UsageError
 from cleartrace.formats import b64url, canonical, rfc3339
 from cleartrace.org.audit_facts import ledger_facts
 from cleartrace.org.audit_proof import dataset_digests, prove
 from cleartrace.org.blobstore import S3Store, open_store
+from cleartrace.org.evidence import write_evidence
 from cleartrace.org.fleet import DeviceLedger, Fleet
 from cleartrace.org.heads import AcceptedHeads, HeadChecks
 from cleartrace.org.ingest_summary import Rejection
@@ -197,6 +199,7 @@ def audit(
     endpoint_url: str | None = None,
     k: int = 5,
     org_ledger: Path | None = None,
+    policy: SignedPolicy | None = None,
 ) -> AuditResult:
     """Audit every device's ledger under `source`; write REPORT_DIR `out`,
     signed last by the officer's key (officer.key in the directory
@@ -209,6 +212,9 @@ def audit(
     The org ledgers (`org_ledger`, else the one next to `dataset`, and the
     collector's beside `witness_key`) are recorded in, copied and verified
     (org/org_ledger_audit.py).
+    With `policy` (the organisation's verified signed policy), the evidence pack
+    is written to REPORT_DIR/evidence/ (org/evidence.py); without it, coverage.json
+    `evidence` says it was not.
 
     Raises:
         UsageError: a bad source or report directory.
@@ -296,6 +302,7 @@ def audit(
         dataset=dataset,
         ledger=org_ledger,
     )
+    result.coverage["evidence"] = write_evidence(out, policy, result.coverage)
     # Compact: the C encoder (an indented dump takes the pure-Python one, 10x slower).
     text = json.dumps(result.coverage, sort_keys=True, separators=(",", ":")).encode("utf-8")
     _write(out / "coverage.json", [text], "audit coverage")
