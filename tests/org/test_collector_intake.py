@@ -30,7 +30,8 @@ FLOOD = REPO / "benchmarks" / "collector_flood.py"
 
 @pytest.fixture(scope="module")
 def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCollector]:
-    """1 MiB bundles, two of them held at once, a body given 2 s to arrive."""
+    """1 MiB bundles, two of them held at once, a body given 5 s to arrive (long enough
+    for a third client to arrive while two stall, on a loaded two-core machine)."""
     data = tmp_path_factory.mktemp("intake") / "data"
     with collector_running(
         data,
@@ -39,7 +40,7 @@ def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningColle
         "--body-memory-mb",
         str(2 * MAX_MB),
         "--body-timeout",
-        "2",
+        "5",
     ) as running:
         yield running
 
