@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from cleartrace.errors import ConsentError
 
-__all__ = ["DEPENDS_ON", "Category", "PiiCategory", "parse_categories"]
+__all__ = ["DEPENDS_ON", "PII_WORDS", "Category", "PiiCategory", "parse_categories"]
 
 
 class Category(StrEnum):
@@ -33,6 +33,19 @@ class PiiCategory(StrEnum):
     SECRET = "secret"  # noqa: S105
     PASSWORD = "password"  # noqa: S105
 
+
+#: The kinds of personal data the detectors find, as a person reads them (notices, evidence).
+PII_WORDS: dict[str, str] = {
+    PiiCategory.EMAIL: "e-mail addresses",
+    PiiCategory.PHONE: "phone numbers",
+    PiiCategory.PAYMENT_CARD: "payment card numbers",
+    PiiCategory.IBAN: "IBANs",
+    PiiCategory.NATIONAL_ID: "national ID numbers",
+    PiiCategory.IP_ADDRESS: "IP addresses",
+    PiiCategory.URL_CREDENTIALS: "credentials in URLs",
+    PiiCategory.SECRET: "keys and tokens",
+    PiiCategory.PASSWORD: "passwords",
+}
 
 #: A title without the application it belongs to is meaningless.
 DEPENDS_ON: dict[Category, Category] = {Category.WINDOW_TITLES: Category.APP_FOCUS}

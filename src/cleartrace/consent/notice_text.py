@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cleartrace.categories import PII_WORDS
 from cleartrace.consent.policy import Policy
 
 __all__ = ["Fact", "facts", "notice_json"]
@@ -64,22 +65,8 @@ def _uploads(policy: Policy) -> list[Fact]:
     ]
 
 
-#: The kinds of personal data the detectors find, as a person reads them.
-_PII_WORDS = {
-    "email": "e-mail addresses",
-    "phone": "phone numbers",
-    "payment_card": "payment card numbers",
-    "iban": "IBANs",
-    "national_id": "national ID numbers",
-    "ip_address": "IP addresses",
-    "url_credentials": "credentials in URLs",
-    "secret": "keys and tokens",
-    "password": "passwords",
-}
-
-
 def _withheld(policy: Policy) -> str:
-    kinds = [_PII_WORDS.get(c.value, c.value) for c in policy.withheld]
+    kinds = [PII_WORDS.get(c.value, c.value) for c in policy.withheld]
     if not kinds:
         return (
             "Nothing you type is removed before upload on its own: remove what should "

@@ -46,7 +46,7 @@ from cleartrace.org.heads import AcceptedHeads, HeadChecks
 from cleartrace.org.ingest_summary import Rejection
 from cleartrace.org.keys import load_bundle_keys, load_officer_key
 from cleartrace.org.org_ledger_audit import include_org_ledgers
-from cleartrace.org.report_files import write_report
+from cleartrace.org.report_files import fresh_folder, write_report
 from cleartrace.org.report_signing import sign_report
 from cleartrace.org.witness import load_public
 from cleartrace.paths import write_private
@@ -158,25 +158,6 @@ def _device(found: DeviceLedger | None, fingerprint: str, bundles: int) -> dict[
     }
 
 
-def _prepare(out: Path) -> Path:
-    """REPORT_DIR/ledgers, created, with the ledgers of an earlier audit in it removed.
-
-    Raises:
-        UsageError: it cannot be created.
-    """
-    ledgers = out / "ledgers"
-    try:
-        ledgers.mkdir(parents=True, exist_ok=True)
-        for old in ledgers.glob("*.jsonl"):
-            old.unlink()
-    except OSError as exc:
-        raise UsageError(
-            f"cannot write the report directory {out}: {exc.strerror}; give --out a directory "
-            "you can write"
-        ) from None
-    return ledgers
-
-
 def _write(path: Path, lines: Sequence[bytes], what: str) -> str:
     """Write `lines` as a text file (0600, all or nothing); its SHA-256."""
     digest = hashlib.sha256()
@@ -232,7 +213,7 @@ def audit(
         store.check()
     elif not store.root.is_dir():
         raise UsageError(f"{source} is not a directory; give the collector's store directory")
-    ledgers_dir = _prepare(out)
+    ledgers_dir = fresh_folder(out, "ledgers")
     rejected: list[Rejection] = []
 
     def reject(name: str, device: str | None, reason: str, detail: str) -> None:

@@ -11,22 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from cleartrace.categories import PII_WORDS
+
 __all__ = ["annex", "art30", "dpia"]
 
 NOT_STATED = "not stated in the policy"
-
-#: The kinds of personal data the detectors find, as a person reads them (notice_text.py).
-_PII_WORDS = {
-    "email": "e-mail addresses",
-    "phone": "phone numbers",
-    "payment_card": "payment card numbers",
-    "iban": "IBANs",
-    "national_id": "national ID numbers",
-    "ip_address": "IP addresses",
-    "url_credentials": "credentials in URLs",
-    "secret": "keys and tokens",
-    "password": "passwords",
-}
 
 
 def _said(value: object) -> str:
@@ -74,7 +63,7 @@ def _captured(facts: Mapping[str, Any], labels: Mapping[str, str]) -> list[str]:
 
 def _security(facts: Mapping[str, Any]) -> list[str]:
     sec = facts["security"]
-    withheld = [_PII_WORDS.get(k, k) for k in sec["auto_redact"]]
+    withheld = [PII_WORDS.get(k, k) for k in sec["auto_redact"]]
     suite = sec["bundle_suite"]
     return [
         f"- At rest on the computer: {sec['at_rest']}.",
@@ -188,7 +177,7 @@ def dpia(facts: Mapping[str, Any], labels: Mapping[str, str]) -> str:
     """The inputs to a data protection impact assessment (GDPR Art. 35(7))."""
     n = _notice(facts)
     fleet = facts["fleet"]
-    spans = ", ".join(f"{_PII_WORDS.get(k, k)}: {v}" for k, v in fleet["auto_redactions"].items())
+    spans = ", ".join(f"{PII_WORDS.get(k, k)}: {v}" for k, v in fleet["auto_redactions"].items())
     lines = [
         *_header(facts, "DPIA inputs"),
         "## Categories of personal data",

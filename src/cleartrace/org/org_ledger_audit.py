@@ -20,7 +20,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from cleartrace.errors import LedgerBroken, StoreError, UsageError
+from cleartrace.errors import LedgerBroken, StoreError
 from cleartrace.formats import canonical
 from cleartrace.org.blobstore import BlobStore
 from cleartrace.org.keys import load_private
@@ -34,6 +34,7 @@ from cleartrace.org.org_ledger import (
     verify_chain,
 )
 from cleartrace.org.registry_db import read_org_ledger
+from cleartrace.org.report_files import fresh_folder
 from cleartrace.org.subjects import check_receipt
 from cleartrace.paths import write_private_bytes
 
@@ -90,16 +91,7 @@ def include_org_ledgers(
             be loaded (receipts are checked against sign.key's public half).
         UsageError: the report directory or the officer chain cannot be written.
     """
-    folder = out / "org-ledger"
-    try:
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        for old in folder.glob("*.jsonl"):
-            old.unlink()
-    except OSError as exc:
-        raise UsageError(
-            f"cannot write the report directory {out}: {exc.strerror}; give --out a directory "
-            "you can write"
-        ) from None
+    folder = fresh_folder(out, "org-ledger")
     chains: dict[str, dict[str, Any]] = {}
     officer_records: list[dict[str, Any]] = []
     path = ledger if ledger is not None else None if dataset is None else default_path(dataset)

@@ -18,11 +18,31 @@ from typing import Any
 from cleartrace.errors import UsageError
 from cleartrace.paths import write_private, write_private_bytes
 
-__all__ = ["HTML", "PDF", "missing_officer_libraries", "write_report"]
+__all__ = ["HTML", "PDF", "fresh_folder", "missing_officer_libraries", "write_report"]
 
 HTML = "index.html"
 PDF = "report.pdf"
 _LIBRARIES = ("matplotlib", "reportlab")
+
+
+def fresh_folder(out: Path, name: str) -> Path:
+    """REPORT_DIR/`name` (0700), created, with the JSON Lines files an earlier
+    audit left in it removed (a device or chain gone since must not linger).
+
+    Raises:
+        UsageError: it cannot be created or emptied.
+    """
+    folder = out / name
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for old in folder.glob("*.jsonl"):
+            old.unlink()
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write the report directory {out}: {exc.strerror}; give --out a directory "
+            "you can write"
+        ) from None
+    return folder
 
 
 def missing_officer_libraries() -> str | None:
