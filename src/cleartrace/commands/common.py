@@ -31,6 +31,23 @@ def json_flag(p: argparse.ArgumentParser, what: str = "JSON") -> None:
     p.add_argument("--json", action="store_true", help=f"print {what} to stdout")
 
 
+def store_args(p: argparse.ArgumentParser, *, required: bool = True) -> None:
+    """`--from` (a collector's store: directory or s3://) and `--s3-endpoint`,
+    as every officer command that reads the store takes them."""
+    p.add_argument(
+        "--from",
+        dest="source",
+        required=required,
+        metavar="DIR|s3://BUCKET/PREFIX",
+        help="the collector's store: its directory, or the S3 location it writes to",
+    )
+    p.add_argument(
+        "--s3-endpoint",
+        metavar="URL",
+        help="S3-compatible server (MinIO, Ceph); default: AWS_ENDPOINT_URL or AWS itself",
+    )
+
+
 def emit_json(value: Any) -> None:
     json.dump(value, sys.stdout, indent=2, sort_keys=True)
     sys.stdout.write("\n")

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cleartrace.commands.common import Add, Args, emit_json, json_flag
+from cleartrace.commands.common import Add, Args, emit_json, json_flag, store_args
 from cleartrace.org import FORMATS
 
 if TYPE_CHECKING:
@@ -76,13 +76,7 @@ def register(sub: Any, add: Add) -> None:
         "every withdrawal, deletion and redaction",
         org_ingest,
     )
-    p.add_argument(
-        "--from",
-        dest="source",
-        required=True,
-        metavar="DIR|s3://BUCKET/PREFIX",
-        help="the collector's store: its directory, or the S3 location it writes to",
-    )
+    store_args(p)
     p.add_argument(
         "--keys",
         required=True,
@@ -94,11 +88,6 @@ def register(sub: Any, add: Add) -> None:
         "--format",
         choices=FORMATS,
         help="write only this format (default: both parquet and jsonl)",
-    )
-    p.add_argument(
-        "--s3-endpoint",
-        metavar="URL",
-        help="S3-compatible server (MinIO, Ceph); default: AWS_ENDPOINT_URL or AWS itself",
     )
     p.add_argument(
         "--witness-key",

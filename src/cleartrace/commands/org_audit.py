@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cleartrace.commands.common import Add, Args, emit_json, json_flag
+from cleartrace.commands.common import Add, Args, emit_json, json_flag, store_args
 from cleartrace.errors import UsageError
 
 #: The smallest group a fleet figure is shown for (org/report_model.py's default).
@@ -116,12 +116,7 @@ def register(sub: Any, add: Add) -> Any:
         "a privacy officer audits (coverage.json, index.html, report.pdf)",
         org_audit,
     )
-    p.add_argument(
-        "--from",
-        dest="source",
-        metavar="DIR|s3://BUCKET/PREFIX",
-        help="the collector's store: its directory, or the S3 location it writes to",
-    )
+    store_args(p, required=False)
     p.add_argument(
         "--keys",
         metavar="KEYS",
@@ -139,11 +134,6 @@ def register(sub: Any, add: Add) -> Any:
         metavar="REPORT_DIR",
         help="the report directory: index.html, report.pdf, coverage.json and "
         "ledgers/<device>.jsonl are written there",
-    )
-    p.add_argument(
-        "--s3-endpoint",
-        metavar="URL",
-        help="S3-compatible server (MinIO, Ceph); default: AWS_ENDPOINT_URL or AWS itself",
     )
     p.add_argument(
         "--officer-key",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from cleartrace.commands.common import Add, Args, emit_json, json_flag
+from cleartrace.commands.common import Add, Args, emit_json, json_flag, store_args
 
 __all__ = ["org_subject_erase", "org_subject_export", "register"]
 
@@ -63,13 +63,7 @@ def org_subject_erase(args: Args) -> int:
 
 def _arguments(p: Any) -> None:
     p.add_argument("subject", metavar="SUBJECT", help="the pseudonymous subject id (32 hex)")
-    p.add_argument(
-        "--from",
-        dest="source",
-        required=True,
-        metavar="DIR|s3://BUCKET/PREFIX",
-        help="the collector's store: its directory, or the S3 location it writes to",
-    )
+    store_args(p)
     p.add_argument(
         "--keys",
         required=True,
@@ -83,11 +77,6 @@ def _arguments(p: Any) -> None:
         metavar="FILE",
         help="the officer side's org ledger (default: DATASET.org-ledger.jsonl next to "
         "the dataset)",
-    )
-    p.add_argument(
-        "--s3-endpoint",
-        metavar="URL",
-        help="S3-compatible server (MinIO, Ceph); default: AWS_ENDPOINT_URL or AWS itself",
     )
     json_flag(p, "what was done, as JSON")
 
