@@ -28,7 +28,7 @@ from cleartrace.commands import (
 )
 from cleartrace.commands import keys as keys_commands
 from cleartrace.commands import upload as upload_commands
-from cleartrace.commands.common import json_flag
+from cleartrace.commands.common import every_signature_flag, json_flag
 from cleartrace.errors import ClearTraceError, UsageError
 
 __all__ = ["build_parser", "main"]
@@ -285,6 +285,7 @@ def build_parser(tray: TrayLauncher = _no_tray) -> argparse.ArgumentParser:
         metavar="SEQ:HASH",
         help="a head witnessed earlier; a ledger that ends before it is truncated",
     )
+    every_signature_flag(p)
     json_flag(p)
 
     settings.register(sub, _add)

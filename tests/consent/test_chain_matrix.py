@@ -59,11 +59,13 @@ def record(
     return sign_record(unsigned, key)
 
 
-def after(records: list[Record], *tail: tuple[str, dict[str, Any]]) -> list[Record]:
-    """`records` continued by `tail` (kind, fields), each signed by the device."""
+def after(
+    records: list[Record], *tail: tuple[str, dict[str, Any]], key: Ed25519PrivateKey = KEY
+) -> list[Record]:
+    """`records` continued by `tail` (kind, fields), each signed by `key` (the device's)."""
     out = list(records)
     for kind, fields in tail:
-        out.append(record(out[-1]["seq"] + 1, record_hash(out[-1]), kind, **fields))
+        out.append(record(out[-1]["seq"] + 1, record_hash(out[-1]), kind, key=key, **fields))
     return out
 
 
@@ -92,6 +94,20 @@ def cut(stream: list[Record], at: int, reason: str, seq: int) -> Vector:
 
 
 def bad_signature() -> Vector:
+    # Without the device's key, the forger signs what follows with its own too.
+    forged = record(3, record_hash(HONEST[1]), "session.ended", key=OTHER, session=SESSION)
+    stream = after([*HONEST[:2], forged], *STEPS[3:], key=OTHER)
+    return cut(stream, 2, "ledger-bad-signature", 3)
+
+
+def bad_last_signature() -> Vector:
+    forged = record(5, record_hash(HONEST[3]), "recording.paused", key=OTHER, until=None)
+    return cut([*HONEST[:4], forged], 2, "ledger-bad-signature", 5)
+
+
+def vouched_bad_signature() -> Vector:
+    """A record not signed by the device, which the device's key then signed on top
+    of: what `Ledger.append` refuses to do (tests/consent/test_ledger.py)."""
     forged = record(3, record_hash(HONEST[1]), "session.ended", key=OTHER, session=SESSION)
     return cut(after([*HONEST[:2], forged], *STEPS[3:]), 2, "ledger-bad-signature", 3)
 
@@ -141,6 +157,7 @@ def wrong_base() -> Vector:
 
 VECTORS: list[Callable[[], Vector]] = [
     bad_signature,
+    bad_last_signature,
     gap,
     reordered,
     rewritten_prev,
@@ -163,30 +180,50 @@ def export(records: list[Record]) -> list[str]:
     return [canonical(r).decode("utf-8") for r in [header, *records]]
 
 
-def by_verify(vector: Vector) -> LedgerBroken:
+def by_verify(vector: Vector, every_signature: bool) -> LedgerBroken:
     with pytest.raises(LedgerBroken) as info:
-        verify_export(export(vector.stream))
+        verify_export(export(vector.stream), every_signature=every_signature)
     return info.value
 
 
-def by_ingest(vector: Vector) -> LedgerBroken:
-    segments = [
+def by_ingest(vector: Vector, every_signature: bool) -> LedgerBroken:
+    with pytest.raises(LedgerBroken) as info:
+        assemble_ledger(KEY.public_key(), segments(vector), every_signature=every_signature)
+    return info.value
+
+
+def segments(vector: Vector) -> list[tuple[str, Head, Head, list[Record]]]:
+    return [
         (f"{n:064x}", base, head_of(base, records), records)
         for n, (base, records) in enumerate(vector.bundles)
     ]
-    with pytest.raises(LedgerBroken) as info:
-        assemble_ledger(KEY.public_key(), segments)
-    return info.value
 
 
 @pytest.mark.parametrize("make", VECTORS, ids=[v.__name__ for v in VECTORS])
 @pytest.mark.parametrize("entry", [by_verify, by_ingest], ids=["audit-verify", "ingest"])
+@pytest.mark.parametrize("every_signature", [False, True], ids=["last-signature", "every"])
 def test_both_readers_refuse_each_broken_ledger_at_the_same_record_for_the_same_reason(
-    make: Callable[[], Vector], entry: Callable[[Vector], LedgerBroken]
+    make: Callable[[], Vector],
+    entry: Callable[[Vector, bool], LedgerBroken],
+    every_signature: bool,
 ) -> None:
     vector = make()
-    refused = entry(vector)
+    refused = entry(vector, every_signature)
     assert (refused.reason, refused.seq) == (vector.reason, vector.seq)
+
+
+def test_a_record_the_device_signed_on_top_of_is_vouched_for_unless_every_signature_is_asked() -> (
+    None
+):
+    """One rule for both readers: the last signature of a linked run commits the
+    device to the records under it (consent/chain.py); a device never signs on
+    top of a record it did not sign, and the full check still names the record."""
+    vector = vouched_bad_signature()
+    assert verify_export(export(vector.stream)).records == len(vector.stream)
+    assert assemble_ledger(KEY.public_key(), segments(vector)).records == vector.stream
+    for entry in (by_verify, by_ingest):
+        refused = entry(vector, True)
+        assert (refused.reason, refused.seq) == (vector.reason, vector.seq)
 
 
 def test_the_honest_ledger_passes_both_readers_whole_and_in_overlapping_bundles() -> None:
@@ -196,4 +233,7 @@ def test_the_honest_ledger_passes_both_readers_whole_and_in_overlapping_bundles(
         ("a" * 64, (0, GENESIS), head_of((0, GENESIS), HONEST[:4]), HONEST[:4]),
         ("b" * 64, (2, record_hash(HONEST[1])), head_of((0, GENESIS), HONEST), HONEST[2:]),
     ]
-    assert assemble_ledger(KEY.public_key(), overlapping) == HONEST
+    assembled = assemble_ledger(KEY.public_key(), overlapping)
+    assert assembled.records == HONEST
+    # Each record once, as the bytes its hash is of: what the audit exports.
+    assert assembled.lines == [canonical(r) for r in HONEST]

@@ -25,13 +25,14 @@ from cryptography.hazmat.primitives.serialization import (
 from cleartrace.consent.ledger import Ledger
 from cleartrace.consent.records import GENESIS, check_signature, record_hash
 from cleartrace.consent.verify import verify_export
-from cleartrace.errors import UsageError
+from cleartrace.errors import LedgerBroken, UsageError
 from cleartrace.formats import canonical, unb64url
 from cleartrace.paths import Paths
 from cleartrace.store.db import transaction
 from cleartrace.store.keys import device_fingerprint
 
 SESSION = "a" * 32
+POLICY = {"id": "acme-research", "version": 1, "sha256": "ab" * 32}
 
 
 def test_records_chain_from_genesis_and_are_signed(
@@ -63,6 +64,49 @@ def test_append_takes_a_fixed_time_for_known_answers(ledger: Ledger) -> None:
     assert ledger.append("recording.resumed", reason="person", now=when)["time"] == (
         "2026-11-24T09:00:00.007Z"
     )
+
+
+def _forge_last(ledger: Ledger, **changes: Any) -> None:
+    """What someone who can write the store but has no device key can do: rewrite
+    the newest record and its hash column so the chain still links to it."""
+    seq, text = ledger.conn.execute(
+        "SELECT seq, record FROM ledger ORDER BY seq DESC LIMIT 1"
+    ).fetchone()
+    forged = {**json.loads(text), **changes}
+    ledger.conn.execute(
+        "UPDATE ledger SET record=?, hash=? WHERE seq=?",
+        (canonical(forged).decode(), record_hash(forged), seq),
+    )
+    ledger.conn.commit()
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"categories": ["keys", "clicks"]}, {"sig": "A" * 86}],
+    ids=["content-rewritten", "signature-replaced"],
+)
+def test_the_device_never_signs_on_top_of_a_record_it_did_not_sign(
+    ledger: Ledger, changes: dict[str, Any]
+) -> None:
+    """A forged newest record would otherwise be vouched for by the device's next
+    signature, which covers its hash (consent/chain.py, one signature per segment)."""
+    ledger.append("consent.given", categories=["keys"], policy=POLICY)
+    _forge_last(ledger, **changes)
+    with pytest.raises(LedgerBroken) as info:
+        ledger.append("recording.paused", until=None)
+    assert info.value.seq == 1
+    assert "will not add records" in str(info.value)
+    assert [r["seq"] for r in ledger.records()] == [1]
+
+
+def test_the_device_never_signs_on_top_of_a_record_whose_hash_column_lies(
+    ledger: Ledger,
+) -> None:
+    ledger.append("recording.paused", until=None)
+    ledger.conn.execute("UPDATE ledger SET hash=? WHERE seq=1", ("1" * 64,))
+    ledger.conn.commit()
+    with pytest.raises(LedgerBroken):
+        ledger.append("recording.resumed", reason="person")
 
 
 TAG = "a5" * 32

@@ -15,13 +15,14 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cleartrace.categories import Category
+from cleartrace.consent.records import record_hash
 from cleartrace.consent.signed_policy import active_policy
 from cleartrace.consent.state import give
 from cleartrace.errors import LedgerBroken
 from cleartrace.home import Home
 from cleartrace.org.blobstore import S3Store
 from cleartrace.org.keys import load_private
-from cleartrace.org.org_ledger import OrgLedgerFile, load_ledger_key, verify_chain
+from cleartrace.org.org_ledger import OrgLedgerFile, load_ledger_key, next_record, verify_chain
 from cleartrace.org.subjects import check_receipt
 from cleartrace.org.witness import load_public
 from cleartrace.paths import Paths
@@ -345,3 +346,14 @@ def test_no_record_is_appended_to_a_ledger_cut_edited_or_of_another_key(tmp_path
     assert path.read_text() == "".join(lines)
     with pytest.raises(ValueError, match="'subject'"):
         ledger.append("subject.erased", subject="typed text", bundles=1, rows=1, digest="a" * 64)
+
+
+def test_the_collector_never_signs_on_top_of_an_org_record_it_did_not_sign() -> None:
+    """Its next signature would vouch for a record edited in collector.db
+    (consent/chain.py, one signature per run)."""
+    key = Ed25519PrivateKey.generate()
+    first = next_record(None, "tokens.issued", {"tokens": 1}, key)
+    assert next_record(first, "tokens.issued", {"tokens": 2}, key)["prev"] == record_hash(first)
+    with pytest.raises(LedgerBroken) as edited:
+        next_record({**first, "tokens": 5}, "tokens.issued", {"tokens": 2}, key)
+    assert edited.value.reason == "ledger-bad-signature"

@@ -48,6 +48,16 @@ def store_args(p: argparse.ArgumentParser, *, required: bool = True) -> None:
     )
 
 
+def every_signature_flag(p: argparse.ArgumentParser) -> None:
+    """--every-signature, one definition for `audit verify` and `org audit`."""
+    p.add_argument(
+        "--every-signature",
+        action="store_true",
+        help="check every record's signature, not only the last of each linked run (which "
+        "vouches for those before it: docs/adr/0006-one-signature-per-run.md); slower",
+    )
+
+
 def emit_json(value: Any) -> None:
     json.dump(value, sys.stdout, indent=2, sort_keys=True)
     sys.stdout.write("\n")

@@ -39,7 +39,12 @@ def audit_verify(args: Args) -> None:
     path = Path(args.file)
     try:
         with path.open(encoding="utf-8") as fh:
-            report = verify_export(fh, expect_device=args.expect_device, head=head)
+            report = verify_export(
+                fh,
+                expect_device=args.expect_device,
+                head=head,
+                every_signature=args.every_signature,
+            )
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
     if args.json:

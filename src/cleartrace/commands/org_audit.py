@@ -7,7 +7,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cleartrace.commands.common import Add, Args, emit_json, json_flag, store_args
+from cleartrace.commands.common import (
+    Add,
+    Args,
+    emit_json,
+    every_signature_flag,
+    json_flag,
+    store_args,
+)
 from cleartrace.errors import UsageError
 
 #: The smallest group a fleet figure is shown for (org/report_model.py's default).
@@ -50,6 +57,7 @@ def org_audit(args: Args) -> int:
         k=args.k,
         org_ledger=None if args.org_ledger is None else Path(args.org_ledger),
         policy=policy,
+        every_signature=args.every_signature,
     )
     devices = result.coverage["devices"]
     if args.json:
@@ -169,5 +177,6 @@ def register(sub: Any, add: Add) -> Any:
         "/ DPA evidence pack (Art. 30 record, DPIA inputs, works-agreement annex) from it and "
         "the verified ledgers to REPORT_DIR/evidence/; without it no pack is written",
     )
+    every_signature_flag(p)
     json_flag(p, "coverage.json (what it holds)")
     return p

@@ -10,6 +10,7 @@ neither does.
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from datetime import datetime
@@ -19,7 +20,16 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from cleartrace.consent.records import GENESIS, LEGACY_KINDS, make_record, record_hash, sign_record
+from cleartrace.consent.chain import REWRITTEN
+from cleartrace.consent.records import (
+    GENESIS,
+    LEGACY_KINDS,
+    check_signature,
+    make_record,
+    record_hash,
+    sign_record,
+)
+from cleartrace.errors import LedgerBroken
 from cleartrace.formats import b64url, canonical, key_fingerprint
 from cleartrace.paths import write_private
 from cleartrace.store import ledger_rows
@@ -99,13 +109,42 @@ class Ledger:
             raise ValueError("append_in needs an open transaction; use Ledger.append")
         if kind in LEGACY_KINDS:
             raise ValueError(f"'{kind}' records carry a name; write its app.* kind instead")
-        head = ledger_rows.head(conn, self._path)
-        seq, prev = (1, GENESIS) if head is None else (head[0] + 1, head[1])
+        seq, prev = self._builds_on(ledger_rows.newest(conn, self._path))
         unsigned = make_record(seq=seq, prev=prev, kind=kind, fields=fields, now=now)
         record = sign_record(unsigned, self._key)
         ledger_rows.append(conn, seq, record_hash(record), canonical(record).decode("utf-8"))
         log.info("ledger record %d: %s", seq, kind)
         return record
+
+    def _builds_on(self, newest: tuple[int, str, str] | None) -> tuple[int, str]:
+        """(seq, prev) of the next record, once the newest record is proven ours.
+
+        The next signature covers the newest record's hash, so it would vouch
+        for that record whatever it says (consent/chain.py, "One signature per
+        segment"): someone who can write the store but has no key could rewrite
+        it, with its hash, and have it signed over. Checked here, every record a
+        device signs on top of was signed by it, so a verifier may check the last
+        signature of a linked run only.
+
+        Raises:
+            LedgerBroken: the newest record does not hash to its stored hash, or
+                its signature is not this device's.
+        """
+        if newest is None:
+            return 1, GENESIS
+        seq, stored, text = newest
+        refusal = (
+            f"the newest record ({seq}) was changed after it was signed; ClearTrace will not "
+            "add records on top of it: `cleartrace audit verify` on an export names what changed"
+        )
+        try:
+            record = json.loads(text)
+            if not isinstance(record, dict) or record_hash(record) != stored:
+                raise LedgerBroken(seq, refusal, REWRITTEN)
+            check_signature(record, self._public)
+        except (ValueError, LedgerBroken) as exc:
+            raise LedgerBroken(seq, refusal, getattr(exc, "reason", REWRITTEN)) from None
+        return seq + 1, stored
 
     def records(self) -> list[dict[str, Any]]:
         """Every record, oldest first. Reading needs no key, so `status` can

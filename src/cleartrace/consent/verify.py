@@ -167,12 +167,15 @@ def verify_export(
     *,
     expect_device: str | None = None,
     head: tuple[int, str] | None = None,
+    every_signature: bool = False,
 ) -> VerifyReport:
     """Verify an export written by `Ledger.export` (lines with or without newlines).
 
     `expect_device`: the fingerprint the officer knows for this device; without
     it, a ledger wholly re-signed by another key is internally consistent.
     `head`: (seq, hash) witnessed earlier; the export must contain it.
+    `every_signature`: check each record's signature, not only the last's
+    (consent/chain.py, "One signature per run").
 
     Raises:
         LedgerBroken: at the first sequence number not proven (0: the file or
@@ -202,7 +205,7 @@ def verify_export(
     # "truncated": the line is what the officer must hear about.
     reach = None if head is None or (bad_line and head[0] > len(records)) else head
     beyond = [r for r in parsed[len(records) + 1 :] if r is not None]
-    hashes = walk(records, key, head=reach, beyond=beyond)
+    hashes = walk(records, key, head=reach, beyond=beyond, every_signature=every_signature)
     count = len(records)
     if bad_line:
         raise LedgerBroken(

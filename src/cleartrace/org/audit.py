@@ -97,7 +97,7 @@ def _export_lines(found: DeviceLedger) -> list[bytes]:
         "device_public_key": b64url(found.public_key.public_bytes_raw()),
         "device": found.fingerprint,
     }
-    return [canonical(header), *(canonical(r) for r in found.records or ())]
+    return [canonical(header), *found.lines]
 
 
 def _lowered(found: DeviceLedger) -> str | None:
@@ -181,6 +181,7 @@ def audit(
     k: int = 5,
     org_ledger: Path | None = None,
     policy: SignedPolicy | None = None,
+    every_signature: bool = False,
 ) -> AuditResult:
     """Audit every device's ledger under `source`; write REPORT_DIR `out`,
     signed last by the officer's key (officer.key in the directory
@@ -193,6 +194,8 @@ def audit(
     The org ledgers (`org_ledger`, else the one next to `dataset`, and the
     collector's beside `witness_key`) are recorded in, copied and verified
     (org/org_ledger_audit.py).
+    Each linked run of a ledger is proven by its last signature (consent/chain.py,
+    "One signature per run"); `every_signature` checks each record's as well.
     With `policy` (the organisation's verified signed policy), the evidence pack
     is written to REPORT_DIR/evidence/ (org/evidence.py); without it, coverage.json
     `evidence` says it was not.
@@ -219,7 +222,8 @@ def audit(
     def reject(name: str, device: str | None, reason: str, detail: str) -> None:
         rejected.append(Rejection(name, device, reason, detail))
 
-    fleet = Fleet(store, org, HeadChecks(AcceptedHeads.none(), witness), reject, keep_events=False)
+    checks = HeadChecks(AcceptedHeads.none(), witness)
+    fleet = Fleet(store, org, checks, reject, keep_events=False, every_signature=every_signature)
     heads = fleet.witnessed_heads()
     names = fleet.bundle_names()
     by_device = fleet.group(names)

@@ -90,6 +90,8 @@ class DeviceLedger:
     detail: str = ""
     #: The first ledger record not proven, when the chain is broken.
     broken_seq: int | None = None
+    #: Each record's canonical bytes, beside `records`.
+    lines: list[bytes] = field(default_factory=list, repr=False)
 
 
 def _bundle(bundle: Bundle) -> FleetBundle:
@@ -116,8 +118,10 @@ class Fleet:
         reject: Reject,
         *,
         keep_events: bool = True,
+        every_signature: bool = False,
     ) -> None:
         self.store = store
+        self.every_signature = every_signature
         self.org = org
         self.heads = heads
         self.reject = reject
@@ -256,7 +260,9 @@ class Fleet:
         except DeviceRefused as exc:
             refusal = exc
         try:
-            out.records = assemble_ledger(first.device_public_key, segments)
+            out.records, out.lines = assemble_ledger(
+                first.device_public_key, segments, every_signature=self.every_signature
+            )
         except LedgerBroken as exc:
             refusal = refusal or exc
             out.broken_seq = exc.seq

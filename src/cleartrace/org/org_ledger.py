@@ -38,6 +38,7 @@ from cleartrace.consent.record_fields import HEX64, MAX_INT, FieldCheck
 from cleartrace.consent.records import (
     GENESIS,
     KIND_FIELDS,
+    check_signature,
     make_record,
     record_hash,
     register_field,
@@ -120,11 +121,16 @@ _register()
 def next_record(
     last: Mapping[str, Any] | None, kind: str, fields: Mapping[str, Any], key: Ed25519PrivateKey
 ) -> dict[str, Any]:
-    """The signed record that follows `last` (None: the first record).
+    """The signed record that follows `last` (None: the first record), once
+    `last` is proven signed by `key`: the new signature vouches for it
+    (consent/chain.py, "One signature per run").
 
     Raises:
         ValueError: an unknown kind, or fields it may not carry.
+        LedgerBroken: `last` is not signed by `key` (changed in storage).
     """
+    if last is not None:
+        check_signature(last, key.public_key())
     seq = 1 if last is None else int(last["seq"]) + 1
     prev = GENESIS if last is None else record_hash(last)
     return sign_record(make_record(seq=seq, prev=prev, kind=kind, fields=fields), key)

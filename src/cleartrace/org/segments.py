@@ -11,7 +11,7 @@ officer's verifier accepts too.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -19,7 +19,15 @@ from cleartrace.consent.chain import BAD_RECORD, FORK, GAP, REWRITTEN, RemovedSe
 from cleartrace.consent.records import GENESIS
 from cleartrace.errors import LedgerBroken
 
-__all__ = ["assemble_ledger"]
+__all__ = ["Assembled", "assemble_ledger"]
+
+
+class Assembled(NamedTuple):
+    """A device's rebuilt ledger: its records and each one's canonical bytes (those
+    its hash is of, and what `cleartrace ledger export` writes a line of)."""
+
+    records: list[dict[str, Any]]
+    lines: list[bytes]
 
 
 class _Fork(Exception):
@@ -33,11 +41,15 @@ class _Fork(Exception):
 def assemble_ledger(
     key: Ed25519PublicKey,
     segments: Sequence[tuple[str, tuple[int, str], tuple[int, str], Sequence[Mapping[str, Any]]]],
-) -> list[dict[str, Any]]:
+    *,
+    every_signature: bool = False,
+) -> Assembled:
     """Rebuild a device's ledger from its bundles' (name, base, head, records),
     ordered by base then head. Each segment is walked from its base with the
     checks `audit verify` runs (consent/chain.py); overlapping segments must
-    hold the same records.
+    hold the same records. Each segment's last signature vouches for the rest
+    (consent/chain.py, "One signature per run"), or with `every_signature` each
+    record's own.
 
     Raises:
         LedgerBroken: a gap, a fork, a rewritten, badly signed or malformed
@@ -47,6 +59,7 @@ def assemble_ledger(
     records: list[dict[str, Any]] = []
     hashes: list[str] = []
     removed = RemovedSessions()
+    lines: list[bytes] = []
     for name, base, (head_seq, head_hash), segment in segments:
         short = name[:16]
         base_seq = base[0]
@@ -79,8 +92,18 @@ def assemble_ledger(
             elif hashes[seq - 1] != digest:
                 raise _Fork(seq)
 
+        encoded: list[bytes] = []
+        before = len(records)
         try:
-            digests = walk(segment, key, base=base, removed=removed, each=join)
+            digests = walk(
+                segment,
+                key,
+                base=base,
+                removed=removed,
+                each=join,
+                every_signature=every_signature,
+                encoded=encoded,
+            )
         except _Fork as fork:
             raise LedgerBroken(
                 len(records) + 1, f"bundle {short} holds another record {fork.seq} (a fork)", FORK
@@ -91,4 +114,5 @@ def assemble_ledger(
             raise LedgerBroken(
                 head_seq, f"bundle {short}: its header's head is not its last record", BAD_RECORD
             )
-    return records
+        lines += encoded[before - base_seq :]
+    return Assembled(records, lines)

@@ -126,6 +126,19 @@ def head(conn: sqlite3.Connection, path: Path) -> tuple[int, str] | None:
     return None if row is None else (int(row[0]), str(row[1]))
 
 
+def newest(conn: sqlite3.Connection, path: Path) -> tuple[int, str, str] | None:
+    """(seq, hash, record text) of the newest record, or None for an empty ledger.
+
+    Raises:
+        StoreError: the file cannot be read.
+    """
+    with translate_errors(path):
+        row = conn.execute(
+            "SELECT seq, hash, record FROM ledger ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+    return None if row is None else (int(row[0]), str(row[1]), str(row[2]))
+
+
 def hash_at(conn: sqlite3.Connection, path: Path, seq: int) -> str | None:
     """The hash of record `seq`, None if there is none.
 
