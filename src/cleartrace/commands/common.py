@@ -18,6 +18,7 @@ __all__ = [
     "Args",
     "emit_json",
     "fmt_time",
+    "heads_from_arg",
     "json_flag",
     "open_home",
 ]
@@ -45,6 +46,20 @@ def store_args(p: argparse.ArgumentParser, *, required: bool = True) -> None:
         "--s3-endpoint",
         metavar="URL",
         help="S3-compatible server (MinIO, Ceph); default: AWS_ENDPOINT_URL or AWS itself",
+    )
+
+
+def heads_from_arg(p: argparse.ArgumentParser) -> None:
+    """`--heads-from DATA`, as ingest and the audit take it: the collector's
+    registry as the authority on witnessed heads, the only evidence against a
+    store rolled back as a whole (bundles and head files put back together)."""
+    p.add_argument(
+        "--heads-from",
+        metavar="DATA",
+        help="the collector's data directory, read only: its registry is the authority on "
+        "witnessed heads, so a store rolled back to older heads (bundles and head files "
+        "together) is found, and a device the collector witnessed whose bundles and head "
+        "are all gone is named",
     )
 
 

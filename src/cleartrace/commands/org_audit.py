@@ -7,7 +7,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cleartrace.commands.common import Add, Args, emit_json, json_flag, store_args
+from cleartrace.commands.common import (
+    Add,
+    Args,
+    emit_json,
+    heads_from_arg,
+    json_flag,
+    store_args,
+)
 from cleartrace.errors import UsageError
 
 #: The smallest group a fleet figure is shown for (org/report_model.py's default).
@@ -26,6 +33,7 @@ _NEEDED = (
 
 def org_audit(args: Args) -> int:
     from cleartrace.org.audit import INTACT, audit  # pyarrow and boto3 load only for this command
+    from cleartrace.org.dataset import MANIFEST
     from cleartrace.org.policy_signing import verify_policy_file
     from cleartrace.org.report_files import missing_officer_libraries
 
@@ -50,6 +58,7 @@ def org_audit(args: Args) -> int:
         k=args.k,
         org_ledger=None if args.org_ledger is None else Path(args.org_ledger),
         policy=policy,
+        heads_from=None if args.heads_from is None else Path(args.heads_from),
     )
     devices = result.coverage["devices"]
     if args.json:
@@ -57,6 +66,11 @@ def org_audit(args: Args) -> int:
     else:
         intact = sum(d["chain"]["status"] == INTACT for d in devices.values())
         print(f"devices: {len(devices)}, {intact} intact up to their witnessed head")
+        if args.heads_from is None:
+            print(
+                "heads: from the store's head files only; a store rolled back as a whole "
+                "(bundles and head files together) is found only with --heads-from DATA"
+            )
         for line in result.problems:
             print(line)
         org_ledger = result.coverage["org_ledger"]
@@ -84,6 +98,12 @@ def org_audit(args: Args) -> int:
             f"report: {result.out / 'index.html'}, {result.out / 'report.pdf'}, "
             f"{result.out / 'coverage.json'}, ledgers in {result.out / 'ledgers'}, "
             "signed (check it with 'cleartrace org audit check')"
+        )
+    if args.dataset is not None and not (Path(args.dataset) / MANIFEST).is_file():
+        print(
+            f"note: {args.dataset} holds no dataset manifest ({MANIFEST}), so no rows were "
+            "proven; give --dataset the directory 'cleartrace org ingest --out' wrote",
+            file=sys.stderr,
         )
     if not devices:
         print(
@@ -129,6 +149,7 @@ def register(sub: Any, add: Add) -> Any:
         help="the collector's witness.pub (or its data directory): every device's ledger is "
         "checked against the head the collector signed",
     )
+    heads_from_arg(p)
     p.add_argument(
         "--out",
         metavar="REPORT_DIR",
