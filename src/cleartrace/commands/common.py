@@ -17,7 +17,9 @@ __all__ = [
     "Add",
     "Args",
     "emit_json",
+    "every_signature_flag",
     "fmt_time",
+    "heads_from_arg",
     "json_flag",
     "open_home",
 ]
@@ -55,6 +57,20 @@ def every_signature_flag(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="check every record's signature, not only the last of each linked run (which "
         "vouches for those before it: docs/adr/0006-one-signature-per-run.md); slower",
+    )
+
+
+def heads_from_arg(p: argparse.ArgumentParser) -> None:
+    """`--heads-from DATA`, as ingest and the audit take it: the collector's
+    registry as the authority on witnessed heads, the only evidence against a
+    store rolled back as a whole (bundles and head files put back together)."""
+    p.add_argument(
+        "--heads-from",
+        metavar="DATA",
+        help="the collector's data directory, read only: its registry is the authority on "
+        "witnessed heads, so a store rolled back to older heads (bundles and head files "
+        "together) is found, and a device the collector witnessed whose bundles and head "
+        "are all gone is named",
     )
 
 

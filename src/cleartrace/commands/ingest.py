@@ -6,7 +6,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cleartrace.commands.common import Add, Args, emit_json, json_flag, store_args
+from cleartrace.commands.common import (
+    Add,
+    Args,
+    emit_json,
+    heads_from_arg,
+    json_flag,
+    store_args,
+)
 from cleartrace.org import FORMATS
 
 if TYPE_CHECKING:
@@ -95,12 +102,7 @@ def register(sub: Any, add: Add) -> None:
         help="the collector's witness.pub (or its data directory): every device's witnessed "
         "head must be there, signed by it and name that device",
     )
-    p.add_argument(
-        "--heads-from",
-        metavar="DATA",
-        help="the collector's data directory, read only: its registry is the authority on "
-        "witnessed heads, so a store rolled back to older heads is refused on a first ingest too",
-    )
+    heads_from_arg(p)
     p.add_argument(
         "--org-ledger",
         metavar="FILE",

@@ -12,6 +12,7 @@ from cleartrace.commands.common import (
     Args,
     emit_json,
     every_signature_flag,
+    heads_from_arg,
     json_flag,
     store_args,
 )
@@ -33,6 +34,7 @@ _NEEDED = (
 
 def org_audit(args: Args) -> int:
     from cleartrace.org.audit import INTACT, audit  # pyarrow and boto3 load only for this command
+    from cleartrace.org.dataset import MANIFEST
     from cleartrace.org.policy_signing import verify_policy_file
     from cleartrace.org.report_files import missing_officer_libraries
 
@@ -58,6 +60,7 @@ def org_audit(args: Args) -> int:
         org_ledger=None if args.org_ledger is None else Path(args.org_ledger),
         policy=policy,
         every_signature=args.every_signature,
+        heads_from=None if args.heads_from is None else Path(args.heads_from),
     )
     devices = result.coverage["devices"]
     if args.json:
@@ -65,6 +68,11 @@ def org_audit(args: Args) -> int:
     else:
         intact = sum(d["chain"]["status"] == INTACT for d in devices.values())
         print(f"devices: {len(devices)}, {intact} intact up to their witnessed head")
+        if args.heads_from is None:
+            print(
+                "heads: from the store's head files only; a store rolled back as a whole "
+                "(bundles and head files together) is found only with --heads-from DATA"
+            )
         for line in result.problems:
             print(line)
         org_ledger = result.coverage["org_ledger"]
@@ -92,6 +100,12 @@ def org_audit(args: Args) -> int:
             f"report: {result.out / 'index.html'}, {result.out / 'report.pdf'}, "
             f"{result.out / 'coverage.json'}, ledgers in {result.out / 'ledgers'}, "
             "signed (check it with 'cleartrace org audit check')"
+        )
+    if args.dataset is not None and not (Path(args.dataset) / MANIFEST).is_file():
+        print(
+            f"note: {args.dataset} holds no dataset manifest ({MANIFEST}), so no rows were "
+            "proven; give --dataset the directory 'cleartrace org ingest --out' wrote",
+            file=sys.stderr,
         )
     if not devices:
         print(
@@ -137,6 +151,7 @@ def register(sub: Any, add: Add) -> Any:
         help="the collector's witness.pub (or its data directory): every device's ledger is "
         "checked against the head the collector signed",
     )
+    heads_from_arg(p)
     p.add_argument(
         "--out",
         metavar="REPORT_DIR",

@@ -9,8 +9,13 @@ walked with `audit verify`'s chain walk, the signed witnessed head), plus one
 check of a head lowered with the witness key's own signature (an old head
 file put back): a bundle in the store reaching past it. (A `bundle.uploaded`
 record saying the collector witnessed more is always in such a bundle.)
-A store rolled back as a whole, bundles and heads together, is not seen here:
-that takes the collector's registry (`org ingest --heads-from`).
+A store rolled back as a whole, bundles and heads together, looks like an
+honest older store to all of that; only the collector's registry tells it
+apart. With `heads_from` (`--heads-from DATA`, the collector's data
+directory) the registry is the authority on heads exactly as for ingest: such
+a device is "head-rollback", and one the collector witnessed whose bundles
+and head file are all gone is "bundles-missing". coverage.json `heads_from`
+says which evidence the heads came from ("registry" or "store").
 
 REPORT_DIR gets:
 - `ledgers/<device hex>.jsonl`: each device's rebuilt ledger as the JSON Lines
@@ -46,6 +51,7 @@ from cleartrace.org.heads import AcceptedHeads, HeadChecks
 from cleartrace.org.ingest_summary import Rejection
 from cleartrace.org.keys import load_bundle_keys, load_officer_key
 from cleartrace.org.org_ledger_audit import include_org_ledgers
+from cleartrace.org.registry_db import read_devices
 from cleartrace.org.report_files import fresh_folder, write_report
 from cleartrace.org.report_signing import sign_report
 from cleartrace.org.witness import load_public
@@ -119,16 +125,22 @@ def _lowered(found: DeviceLedger) -> str | None:
     return None
 
 
-def _device(found: DeviceLedger | None, fingerprint: str, bundles: int) -> dict[str, Any]:
-    """A device's entry in coverage.json (without its ledger file's digest)."""
+def _device(
+    found: DeviceLedger | None, fingerprint: str, bundles: int, head_file: bool = True
+) -> dict[str, Any]:
+    """A device's entry in coverage.json (without its ledger file's digest);
+    `head_file`: the store has one for it (else only the registry knows it)."""
     head = None if found is None or found.head is None else found.head
     status, detail = INTACT, ""
     if found is None:
         status = "bundles-missing" if bundles == 0 else "bundles-unreadable"
         detail = (
-            "the store has a witnessed head but no bundle of this device"
-            if bundles == 0
-            else "none of this device's bundles could be read or opened"
+            "none of this device's bundles could be read or opened"
+            if bundles
+            else "the store has a witnessed head but no bundle of this device"
+            if head_file
+            else "the collector's registry witnessed uploads of this device, the store has "
+            "no bundle and no head file of it: they were removed"
         )
     elif found.refused is not None:
         status, detail = found.refused, found.detail
@@ -182,6 +194,7 @@ def audit(
     org_ledger: Path | None = None,
     policy: SignedPolicy | None = None,
     every_signature: bool = False,
+    heads_from: Path | None = None,
 ) -> AuditResult:
     """Audit every device's ledger under `source`; write REPORT_DIR `out`,
     signed last by the officer's key (officer.key in the directory
@@ -196,12 +209,14 @@ def audit(
     (org/org_ledger_audit.py).
     Each linked run of a ledger is proven by its last signature (consent/chain.py,
     "One signature per run"); `every_signature` checks each record's as well.
+    With `heads_from` (the collector's data directory), its registry is the
+    authority on witnessed heads, as for `org ingest --heads-from`.
     With `policy` (the organisation's verified signed policy), the evidence pack
     is written to REPORT_DIR/evidence/ (org/evidence.py); without it, coverage.json
     `evidence` says it was not.
 
     Raises:
-        UsageError: a bad source or report directory.
+        UsageError: a bad source or report directory; no registry in `heads_from`.
         KeyStorageError: the organisation's keys or the witness key cannot be loaded.
         StoreError: the source cannot be listed.
         DiskFull: no room for the report.
@@ -209,6 +224,7 @@ def audit(
     org = load_bundle_keys(keys)
     witness = load_public(witness_key)
     signer = load_officer_key(keys if officer_key is None else officer_key)
+    registry = None if heads_from is None else read_devices(heads_from)
     if dataset is not None and not dataset.is_dir():
         raise UsageError(f"{dataset} is not a dataset directory; give the directory ingest wrote")
     store = open_store(source, endpoint_url=endpoint_url)
@@ -222,24 +238,32 @@ def audit(
     def reject(name: str, device: str | None, reason: str, detail: str) -> None:
         rejected.append(Rejection(name, device, reason, detail))
 
-    checks = HeadChecks(AcceptedHeads.none(), witness)
+    checks = HeadChecks(AcceptedHeads.none(), witness, registry)
     fleet = Fleet(store, org, checks, reject, keep_events=False, every_signature=every_signature)
     heads = fleet.witnessed_heads()
     names = fleet.bundle_names()
     by_device = fleet.group(names)
+    # Devices the registry saw upload: all of whose bundles and head file gone is named too.
+    # (An erased subject's devices are gone on purpose, with a receipt: org/subjects.py.)
+    witnessed = (
+        set()
+        if registry is None
+        else {fp for fp, d in registry.items() if d.head_bundle is not None}
+    )
+    witnessed -= fleet.erased_devices
     # Bundles rejected before their device is known (unreadable, misnamed, badly
     # signed) are listed under rejected_bundles only.
     in_store = {device: len(items) for device, items in by_device.items()}
     result = AuditResult(out, {})
     devices: dict[str, dict[str, Any]] = {}
     digests: dict[str, str] = {}
-    for device in sorted(set(by_device) | set(heads)):
+    for device in sorted(set(by_device) | set(heads) | witnessed):
         items = by_device.get(device, [])
         found = fleet.device(device, items, heads.get(device)) if items else None
         if found is not None and found.refused is not None:
             # Said once, of the device, rather than again of each of its bundles.
             rejected[:] = [r for r in rejected if (r.device, r.reason) != (device, found.refused)]
-        entry = _device(found, device, in_store.get(device, 0))
+        entry = _device(found, device, in_store.get(device, 0), device in heads)
         if found is not None and found.records is not None:
             rel = f"ledgers/{device.removeprefix('sha256:')}.jsonl"
             digests[rel] = _write(
@@ -262,6 +286,7 @@ def audit(
         "type": COVERAGE_TYPE,
         "created": rfc3339(datetime.now(UTC)),
         "store": store.describe(),
+        "heads_from": "store" if registry is None else "registry",
         "ok": ok,
         "devices": devices,
         "rejected_bundles": [r.as_dict() for r in rejected],
