@@ -24,7 +24,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cleartrace.categories import Category
-from cleartrace.consent.coverage import time_ns
 
 __all__ = ["ledger_facts"]
 
@@ -70,10 +69,8 @@ class _Intervals:
 def ledger_facts(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """What `coverage.json` says of one device's verified ledger (see the module docstring).
 
-    `end` None in an interval: still so at the ledger's last record.
-
-    Raises:
-        ValueError: a record time is not a UTC time (the verifier refuses such records first).
+    `end` None in an interval: still so at the ledger's last record. The
+    records' times must be as the verifier admits them (UTC, milliseconds).
     """
     consent: list[dict[str, Any]] = []
     policies: dict[tuple[str, int, str], dict[str, Any]] = {}
@@ -85,15 +82,16 @@ def ledger_facts(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     redacted_events = 0
     consented: set[str] = set()
     paused = False
-    last_ns, last_time = -(2**63), ""
+    last_time = ""
     for record in records:
         kind = str(record.get("kind"))
         stamp = str(record["time"])
-        if time_ns(stamp) >= last_ns:
-            last_ns, last_time = time_ns(stamp), stamp
+        # Verified times are UTC with milliseconds, one width: they order as strings.
+        if stamp >= last_time:
+            last_time = stamp
         when = last_time
         counts[kind] += 1
-        before, was = set(consented), paused
+        before, was = consented, paused
         if kind in _CONSENT_KINDS:
             categories = _known(record.get("categories"))
             policy = record.get("policy") or {}
@@ -112,23 +110,22 @@ def ledger_facts(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             entry = policies.setdefault(key, {**ref, "given": [], "refused": [], "withdrawn": []})
             entry[_CONSENT_KINDS[kind]].append(when)
             if kind == "consent.given":
-                consented |= set(categories)
+                consented = consented | set(categories)
             else:
-                consented -= set(categories)
+                consented = consented - set(categories)
             if kind == "consent.withdrawn":
                 for c in categories:
                     withdrawals[c].append(when)
-        elif kind == "recording.paused":
-            paused = True
-        elif kind == "recording.resumed":
-            paused = False
+            intervals.step(when, before, consented, was, paused)
+        elif kind == "recording.paused" or kind == "recording.resumed":
+            paused = kind == "recording.paused"
+            intervals.step(when, before, consented, was, paused)
         elif kind == "session.approved":
             approvals[str(record.get("by"))] += 1
         elif kind == "session.redacted":
             redacted_events += int(record.get("events", 0))
         elif kind == "upload.redacted":
             spans.update({str(k): int(v) for k, v in dict(record.get("spans", {})).items()})
-        intervals.step(when, before, consented, was, paused)
     return {
         "records": len(records),
         "first": str(records[0]["time"]) if records else None,
