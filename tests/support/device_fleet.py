@@ -99,13 +99,6 @@ class Device:
         found: list[dict[str, Any]] = self.json("ledger", "show")
         return found
 
-    def policy(self) -> dict[str, Any]:
-        """The reference (id, version, sha256) of the policy consent was first given to."""
-        found: dict[str, Any] = next(
-            r["policy"] for r in self.ledger() if r["kind"] == "consent.given"
-        )
-        return found
-
 
 def _window(x: XServer, env: dict[str, str]) -> subprocess.Popen[str]:
     """An editor-like window (class Gedit) holding the keyboard focus."""
