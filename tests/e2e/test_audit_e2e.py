@@ -86,6 +86,14 @@ def test_every_figure_of_the_fleet_is_what_its_people_did(
 ) -> None:
     report = coverage(honest)
     fps = {name: fleet.fp(name) for name in fleet.devices}
+    # Every top-level figure, each checked below.
+    assert set(report) == {
+        "v", "type", "created", "store", "ok", "devices", "rejected_bundles",
+        "witnessed_heads", "ledgers", "proof", "dataset_files", "evidence", "org_ledger",
+    }  # fmt: skip
+    assert (report["v"], report["type"]) == (1, "cleartrace-audit-coverage")
+    last_act = max(r["time"] for dev in fleet.devices.values() for r in dev.ledger())
+    assert report["created"] > last_act
     assert report["ok"] is True
     assert report["rejected_bundles"] == []
     assert sorted(report["devices"]) == sorted(fps.values())
@@ -111,6 +119,7 @@ def test_every_figure_of_the_fleet_is_what_its_people_did(
         assert records[-1] == acks[-1]
         head = acks[-1]["witnessed"]
         assert head["seq"] == len(records) - 1
+        assert set(entry) == {"device", "subject", "chain", "bundles", "facts", "ledger_file"}
         assert entry["device"] == fp
         assert entry["subject"] == enrolled_as[fp]["subject"]
         assert entry["chain"] == {
