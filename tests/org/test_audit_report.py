@@ -22,6 +22,7 @@ from cleartrace.org.report_html import render_html
 from cleartrace.org.report_pdf import render_pdf
 from cleartrace.paths import Paths
 from tests.org.test_audit import device, run_audit, upload
+from tests.support.browser import browser_text, screenshot, visible
 from tests.support.cli import ct
 from tests.support.dataset_tamper import inject
 from tests.support.orgkit import Org, approve, record_session
@@ -37,25 +38,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def browser_text(html: Path) -> str:
-    """The page as Chromium rendered it, its DOM dumped."""
-    done = subprocess.run(
-        ["chromium", "--headless", "--disable-gpu", "--no-sandbox", "--dump-dom",
-         html.as_uri()],
-        capture_output=True, text=True, timeout=120, check=True,
-    )  # fmt: skip
-    return done.stdout
-
-
-def screenshot(html: Path, png: Path) -> None:
-    subprocess.run(
-        ["chromium", "--headless", "--disable-gpu", "--no-sandbox", "--hide-scrollbars",
-         f"--screenshot={png}", "--window-size=1280,2000", html.as_uri()],
-        capture_output=True, timeout=120, check=True,
-    )  # fmt: skip
-    assert png.read_bytes().startswith(b"\x89PNG")
-
-
 def pdf_text(pdf: Path) -> str:
     return subprocess.run(
         ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
@@ -69,14 +51,6 @@ def pdf_page_one(pdf: Path, png: Path) -> None:
         check=True,
     )
     assert png.read_bytes().startswith(b"\x89PNG")
-
-
-def visible(dom: str) -> str:
-    """The dumped DOM's text: tags out, entities in, whitespace folded."""
-    body = re.sub(r"<svg.*?</svg>", " ", dom, flags=re.S)
-    text = re.sub(r"<[^>]+>", " ", body)
-    text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"')
-    return re.sub(r"\s+", " ", text.replace("&amp;", "&"))
 
 
 # A fixed fleet, cheap to build: six devices (one broken), a violation, a hostile policy id.
@@ -189,7 +163,8 @@ def test_fleet_figures_only_for_at_least_k_devices() -> None:
 
 
 def test_the_fixed_report_in_the_browser_and_its_screenshot(tmp_path: Path) -> None:
-    """docs/screenshots/audit-report.png and audit-report-pdf.png come from here."""
+    """docs/screenshots/audit-report-pdf.png comes from here (audit-report.png, the
+    HTML of a real fleet's audit, from tests/e2e/test_audit_e2e.py)."""
     coverage = fixed_coverage()
     html, pdf = tmp_path / "index.html", tmp_path / "report.pdf"
     html.write_text(render_html(coverage))
@@ -202,7 +177,7 @@ def test_the_fixed_report_in_the_browser_and_its_screenshot(tmp_path: Path) -> N
     assert HOSTILE in text
     assert "sess-0001" in text
     assert "after-withdrawal" in text
-    screenshot(html, SHOTS / "audit-report.png")
+    screenshot(html, tmp_path / "audit-report.png")
     pdf_page_one(pdf, SHOTS / "audit-report-pdf.png")
 
 
