@@ -167,7 +167,7 @@ def test_policy_init_sets_the_reports_least_group_and_show_prints_it(
     )
     run("org", "policy", "show", str(plain))
     assert "at least 5 devices (the default)" in capsys.readouterr().out
-    with pytest.raises(ClearTraceError, match="'report_min_group'.*2 to 1000"):
+    with pytest.raises(ClearTraceError, match=r"'report_min_group'.*2 to 1000"):
         run(*base, "--out", str(tmp_path / "one.json"), "--report-min-group", "1")
 
 
