@@ -37,6 +37,7 @@ def test_k_comes_from_the_policy_and_the_command_line_may_only_raise_it(
     done = audit(org, tmp_path / "r1", "--policy", str(policy))
     assert done.returncode == 0, done.stderr
     assert k_used(tmp_path / "r1") == {"value": 7, "source": "policy"}
+    assert "fleet figures only for groups of at least 7 devices (k from policy)" in done.stdout
     evidence = json.loads((tmp_path / "r1" / "evidence" / "evidence.json").read_text())
     assert evidence["fleet"]["k"] == 7
     done = audit(org, tmp_path / "r2", "--policy", str(policy), "--k", "9")

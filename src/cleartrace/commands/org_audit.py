@@ -59,6 +59,10 @@ def org_audit(args: Args) -> int:
     else:
         intact = sum(d["chain"]["status"] == INTACT for d in devices.values())
         print(f"devices: {len(devices)}, {intact} intact up to their witnessed head")
+        k = result.coverage["k"]
+        print(
+            f"fleet figures only for groups of at least {k['value']} devices (k from {k['source']})"
+        )
         for line in result.problems:
             print(line)
         org_ledger = result.coverage["org_ledger"]
