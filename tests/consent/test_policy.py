@@ -102,6 +102,11 @@ def test_mouse_rate_and_hold_period_have_defaults() -> None:
         ({"auto_redact": ["email", "shoe_size"]}, "'auto_redact'"),
         ({"auto_redact": ["phone", "phone"]}, "'auto_redact'"),
         ({"auto_redact": "email"}, "'auto_redact'"),
+        ({"report_min_group": 1}, "'report_min_group'.*2 to 1000"),
+        ({"report_min_group": 1001}, "'report_min_group'"),
+        ({"report_min_group": "5"}, "'report_min_group'"),
+        ({"report_min_group": True}, "'report_min_group'"),
+        ({"report_min_group": None}, "'report_min_group'"),
         ({"colour": "red"}, "unknown \\['colour'\\]"),
         ({"hold_days": 15}, "'hold_days'.*0 to 14"),
         ({"hold_days_min": 4}, "'hold_days'.*4 to 14"),
@@ -170,6 +175,19 @@ def test_what_leaves_without_detected_personal_data_is_every_kind_unless_the_pol
     # Review searches what it flags and what is withheld, so it shows both.
     assert chosen.detected == (PiiCategory.EMAIL, PiiCategory.PHONE)
     assert Policy.from_dict({**template(), "auto_redact": []}).withheld == ()
+
+
+def test_the_reports_least_group_is_five_unless_the_policy_says() -> None:
+    # Absent, it leaves the bytes and hash of a policy signed before it existed.
+    old = Policy.from_dict(template())
+    assert "report_min_group" not in old.as_dict()
+    assert old.sha256 == DEFAULT_POLICY.sha256
+    assert old.min_group == 5
+    data = {**template(), "report_min_group": 12}
+    chosen = Policy.from_dict(data)
+    assert chosen.as_dict() == data
+    assert chosen.min_group == 12
+    assert chosen.sha256 == hashlib.sha256(rfc8785.dumps(data)).hexdigest() != old.sha256
 
 
 def test_a_collector_on_this_machine_may_use_plain_http() -> None:

@@ -136,6 +136,95 @@ def fixed_coverage(n: int = 6) -> dict[str, Any]:
     }  # fmt: skip
 
 
+SUBJECT = "5e" * 16
+
+
+def org_acts(n: int, start: int = 1) -> list[dict[str, Any]]:
+    """`n` officer-side acts as coverage.json lists them, one a minute from 2026-11-01."""
+    kinds = [
+        {"kind": "ingest.run", "bundles": 4, "rows": 120, "digest": "aa" * 32},
+        {"kind": "subject.exported", "subject": SUBJECT, "bundles": 2, "rows": 40,
+         "digest": "bb" * 32},
+        {"kind": "subject.erased", "subject": SUBJECT, "bundles": 2, "rows": 40,
+         "digest": "cc" * 32},
+        {"kind": "audit.run", "devices": 6, "digest": "dd" * 32},
+    ]  # fmt: skip
+    return [
+        {"seq": seq, "time": f"2026-11-{1 + seq // 1440:02d}T{seq // 60 % 24:02d}:"
+         f"{seq % 60:02d}:00.000Z", **kinds[seq % len(kinds)]}
+        for seq in range(start, start + n)
+    ]  # fmt: skip
+
+
+def with_org_ledgers(coverage: dict[str, Any], officer_acts: int = 4) -> dict[str, Any]:
+    """The fixed coverage with a collector chain intact and an officer chain broken at 3."""
+    admitted = "sha256:" + "ab12" * 16
+    collector = {
+        "file": "org-ledger/collector.jsonl", "sha256": "ee" * 32, "signer": "sha256:" + "c" * 64,
+        "status": "intact", "records": 2, "detail": "intact: 2 records",
+        "acts": [
+            {"seq": 1, "time": "2026-10-30T09:00:00.000Z", "kind": "tokens.issued",
+             "tokens": 3},
+            {"seq": 2, "time": "2026-10-30T09:05:00.000Z", "kind": "device.admitted",
+             "device": admitted, "subject": SUBJECT},
+        ],
+    }  # fmt: skip
+    officer = {
+        "file": "org-ledger/officer.jsonl", "sha256": "ff" * 32, "signer": "sha256:" + "d" * 64,
+        "status": "broken", "reason": "ledger-bad-signature", "first_bad_seq": officer_acts + 1,
+        "detail": f"record {officer_acts + 1}: the signature does not verify",
+        "acts": org_acts(officer_acts),
+    }  # fmt: skip
+    coverage["org_ledger"] = {
+        "status": "broken",
+        "chains": {"collector": collector, "officer": officer},
+        "erasures": [{"subject": SUBJECT, "status": "recorded", "digest": "cc" * 32}],
+    }
+    return coverage
+
+
+def test_who_accessed_what_when_is_in_the_page_and_the_pdf(tmp_path: Path) -> None:
+    coverage = with_org_ledgers(fixed_coverage())
+    html, pdf = tmp_path / "index.html", tmp_path / "report.pdf"
+    html.write_text(render_html(coverage))
+    pdf.write_bytes(render_pdf(coverage))
+    shown = visible(browser_text(html))
+    printed = re.sub(r"\s+", " ", pdf_text(pdf))
+    for text in (shown, printed):
+        assert "Who accessed what, when" in text
+        assert "3 enrolment tokens were issued" in text
+        assert "device sha256:ab12ab12ab12… was admitted (subject " + SUBJECT + ")" in text
+        assert "ingest ran: 4 bundles read, 120 rows written to the dataset" in text
+        assert f"the data held about subject {SUBJECT} was exported" in text
+        assert f"subject {SUBJECT} was erased: their bundles and dataset rows were removed" in text
+        assert "40 rows" not in text  # one person's volume: never
+        assert "an audit ran over 6 devices" in text
+        # The broken chain is named, with its first bad record and why.
+        assert "officer broken" in text
+        assert "first bad record 5: ledger-bad-signature" in text
+        assert "collector intact" in text
+    screenshot(html, tmp_path / "org-ledger.png")
+    # Ingest's and the audit's counts are fleet figures: not for fewer than k devices.
+    hidden = visible(render_html(coverage, k=7))
+    assert "ingest ran (its counts are not shown: fewer than 7 devices)" in hidden
+    assert "an audit ran (its counts are not shown: fewer than 7 devices)" in hidden
+    assert "120 rows" not in hidden
+
+
+def test_a_long_org_ledger_shows_its_last_200_acts_and_says_how_many_are_left_out() -> None:
+    coverage = with_org_ledgers(fixed_coverage(), officer_acts=250)
+    shown = visible(render_html(coverage))
+    assert "the last 200 of 250 acts; 50 earlier ones are left out here" in shown
+    assert "coverage.json and org-ledger/officer.jsonl hold them all" in shown
+    assert "2026-11-01T00:51:00.000Z" in shown  # act 51, the first shown
+    assert "2026-11-01T00:50:00.000Z" not in shown  # act 50, left out
+
+
+def test_without_org_ledgers_the_report_says_none_was_given() -> None:
+    shown = visible(render_html(fixed_coverage()))
+    assert "no org ledger was given" in shown
+
+
 def test_hostile_strings_are_shown_as_text_never_markup(tmp_path: Path) -> None:
     html = render_html(fixed_coverage())
     assert "<script" not in html
@@ -218,6 +307,14 @@ def test_the_audit_writes_the_report_a_browser_and_a_pdf_reader_show(
         assert str(violation[key]) in text
     assert violation["record"] is None  # a row from before any consent
     assert "none: consent never given" in text
+    # Who accessed what, when: the collector's admissions, the officer's ingest and audit.
+    for fp in fps:
+        assert f"device {fp[:19]}… was admitted" in text
+    assert "enrolment token was issued" in text
+    assert "ingest ran (its counts are not shown: fewer than 5 devices)" in text
+    assert "an audit ran (its counts are not shown: fewer than 5 devices)" in text
+    assert "collector intact" in text
+    assert "officer intact" in text
     assert "devices audited fewer than 5 devices" in text
     screenshot(out / "index.html", tmp_path / "shot.png")
     in_pdf = pdf_text(out / "report.pdf").replace("\n", "")
@@ -231,6 +328,17 @@ def test_the_audit_writes_the_report_a_browser_and_a_pdf_reader_show(
     assert ct("org", "audit", "check", str(out)).stdout.startswith("ok: ")
     shown = run_audit(org, tmp_path / "k2", "--dataset", str(dataset), "--k", "2")
     assert "devices audited 2" in visible((tmp_path / "k2" / "index.html").read_text()), shown
+    # An org ledger edited after the fact: the report names the chain and its first bad record.
+    ledger = dataset.with_name(dataset.name + ".org-ledger.jsonl")
+    lines = ledger.read_bytes().split(b"\n")
+    lines[1] = lines[1].replace(b'"rows":', b'"rows":1', 1)  # the ingest record
+    ledger.write_bytes(b"\n".join(lines))
+    assert run_audit(org, tmp_path / "edited", "--dataset", str(dataset)).returncode == 1
+    edited = visible(browser_text(tmp_path / "edited" / "index.html"))
+    assert "officer broken" in edited
+    assert "first bad record 1: " in edited
+    printed = re.sub(r"\s+", " ", pdf_text(tmp_path / "edited" / "report.pdf"))
+    assert "officer broken" in printed
 
 
 def test_without_the_officer_libraries_the_audit_says_what_to_install(

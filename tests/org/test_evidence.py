@@ -86,7 +86,7 @@ def test_every_heading_and_fact_comes_from_the_policy(signed: SignedPolicy) -> N
         "sha256:" + "2" * 64: ledger(policy.reference(), old),
         "sha256:" + "3" * 64: None,
     }
-    files = evidence_pack(signed, coverage(devices))
+    files = evidence_pack(signed, coverage(devices), k=3)
     assert sorted(files) == sorted(EVIDENCE_FILES)
     art30 = files["art30.md"].decode()
     for heading in (
@@ -178,6 +178,33 @@ def test_every_heading_and_fact_comes_from_the_policy(signed: SignedPolicy) -> N
         assert SESSION.encode() not in text
 
 
+def test_fleet_counts_are_shown_only_for_at_least_k_devices(signed: SignedPolicy) -> None:
+    policy = signed.policy
+    devices = {f"sha256:{i}" + "0" * 63: ledger(policy.reference(), policy.reference())
+               for i in range(4)}  # fmt: skip
+    hidden = evidence_pack(signed, coverage(devices), k=5)
+    fleet = json.loads(hidden["evidence.json"])["fleet"]
+    assert (fleet["k"], fleet["shown"]) == (5, False)
+    for name in ("devices", "devices_verified", "deletions", "redactions", "paused_now"):
+        assert fleet[name] is None, name
+    assert fleet["consented_now"] == fleet["withdrawals"] == fleet["auto_redactions"] == {}
+    assert fleet["approvals"] == {"person": None, "hold_period": None}
+    (entry,) = fleet["policies"]
+    assert entry["devices_given"] is None
+    assert entry["this_policy"] is True
+    for name in ("art30.md", "dpia-inputs.md"):
+        text = hidden[name].decode()
+        assert "fewer than 5 devices" in text, name
+        assert "4 of 4 devices" not in text
+        assert "Keys you press: 4" not in text
+    assert "Sessions deleted by people: fewer than 5 devices" in hidden["dpia-inputs.md"].decode()
+    shown = evidence_pack(signed, coverage(devices), k=4)
+    fleet = json.loads(shown["evidence.json"])["fleet"]
+    assert (fleet["k"], fleet["shown"], fleet["devices"]) == (4, True, 4)
+    assert "4 of 4 devices" in shown["art30.md"].decode()
+    assert "fewer than" not in shown["art30.md"].decode()
+
+
 def test_a_policy_without_notice_says_what_it_does_not_state(signed: SignedPolicy) -> None:
     keys_policy = signed.policy
     bare = new_policy(
@@ -245,12 +272,14 @@ def test_org_audit_writes_the_pack_from_the_signed_policy(
     facts = json.loads((evidence / "evidence.json").read_text())
     policy = active_policy(homes[0].paths)
     assert facts["policy"]["reference"] == policy.reference()
-    (entry,) = facts["fleet"]["policies"]
-    assert entry["devices_given"] == 2
-    assert entry["devices_withdrawn"] == 1
+    # Two devices, fewer than the policy's least group (5 when it sets none): no counts.
+    fleet = facts["fleet"]
+    assert (fleet["k"], fleet["shown"], fleet["devices"]) == (5, False, None)
+    (entry,) = fleet["policies"]
+    assert entry["devices_given"] is None
     assert entry["this_policy"] is True
-    assert facts["fleet"]["withdrawals"] == {"keys": 1}
-    assert facts["fleet"]["auto_redactions"] == {"email": 1, "phone": 1}
+    assert fleet["withdrawals"] == fleet["auto_redactions"] == {}
+    assert "fewer than 5 devices" in (evidence / "art30.md").read_text()
     report = json.loads((out / "coverage.json").read_text())
     assert report["evidence"]["written"] is True
     # Nothing captured reaches the pack: not the text, not a title, not an application.

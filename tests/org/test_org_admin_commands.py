@@ -150,6 +150,27 @@ def test_policy_show_of_an_altered_file_is_refused(
     assert raised.value.exit_code == 2
 
 
+def test_policy_init_sets_the_reports_least_group_and_show_prints_it(
+    keys: Path, info: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, plain = tmp_path / "policy.json", tmp_path / "plain.json"
+    base = ("org", "policy", "init", "--keys", str(keys), "--collector", COLLECTOR,
+            "--info", str(info))  # fmt: skip
+    run(*base, "--out", str(out), "--report-min-group", "8")
+    run(*base, "--out", str(plain))
+    assert read_signed_policy(out.read_bytes()).policy.as_dict()["report_min_group"] == 8
+    assert "report_min_group" not in read_signed_policy(plain.read_bytes()).policy.as_dict()
+    capsys.readouterr()
+    run("org", "policy", "show", str(out))
+    assert "report k:     fleet figures only for groups of at least 8 devices" in (
+        capsys.readouterr().out
+    )
+    run("org", "policy", "show", str(plain))
+    assert "at least 5 devices (the default)" in capsys.readouterr().out
+    with pytest.raises(ClearTraceError, match=r"'report_min_group'.*2 to 1000"):
+        run(*base, "--out", str(tmp_path / "one.json"), "--report-min-group", "1")
+
+
 def test_a_bad_number_of_days_is_a_usage_error(keys: Path, info: Path, tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as raised:
         run(

@@ -89,6 +89,7 @@ def org_policy_init(args: Args) -> None:
         hold_days_min=args.hold_days_min,
         hold_days_max=args.hold_days_max,
         keep_uploaded_days=args.keep_uploaded_days,
+        report_min_group=args.report_min_group,
     )
     p = signed.policy
     print(
@@ -137,6 +138,11 @@ def _print_policy(policy: Policy, signer: str, source: str) -> None:
         ("exclusions", f"{len(policy.exclusions)} applications"),
         ("pii flagged", ", ".join(c.value for c in policy.pii) or "none"),
         ("pii removed", ", ".join(c.value for c in policy.withheld) or "none (uploaded as typed)"),
+        (
+            "report k",
+            f"fleet figures only for groups of at least {policy.min_group} devices"
+            + (" (the default)" if policy.report_min_group is None else ""),
+        ),
     )
     notice = policy.notice
     told = (
@@ -235,6 +241,14 @@ def _init_options(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="days the local copy of an uploaded session is kept (0: shred at once; "
         "default: until the person deletes it)",
+    )
+    p.add_argument(
+        "--report-min-group",
+        type=_whole,
+        metavar="K",
+        help="the officer's audit report and evidence pack show a figure that counts devices "
+        "only for a group of at least K devices, 2 to 1000 (default 5); 'org audit --k' may "
+        "raise it but not lower it",
     )
 
 

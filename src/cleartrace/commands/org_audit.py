@@ -18,9 +18,6 @@ from cleartrace.commands.common import (
 )
 from cleartrace.errors import UsageError
 
-#: The smallest group a fleet figure is shown for (org/report_model.py's default).
-DEFAULT_K = 5
-
 __all__ = ["org_audit", "register"]
 
 
@@ -34,6 +31,7 @@ _NEEDED = (
 
 def org_audit(args: Args) -> int:
     from cleartrace.org.audit import INTACT, audit  # pyarrow and boto3 load only for this command
+    from cleartrace.org.audit_policy import check_policy_signer
     from cleartrace.org.dataset import MANIFEST
     from cleartrace.org.policy_signing import verify_policy_file
     from cleartrace.org.report_files import missing_officer_libraries
@@ -46,8 +44,12 @@ def org_audit(args: Args) -> int:
         )
     if (libraries := missing_officer_libraries()) is not None:
         raise UsageError(libraries)
-    # Verified before the audit runs: a policy that does not verify is bad usage (exit 2).
-    policy = None if args.policy is None else verify_policy_file(Path(args.policy))
+    # Verified before the audit runs: a policy that does not verify, or that another
+    # organisation signed, is bad usage (exit 2).
+    policy = None
+    if args.policy is not None:
+        policy = verify_policy_file(Path(args.policy))
+        check_policy_signer(policy, Path(args.keys), Path(args.policy))
     result = audit(
         args.source,
         Path(args.keys),
@@ -73,6 +75,10 @@ def org_audit(args: Args) -> int:
                 "heads: from the store's head files only; a store rolled back as a whole "
                 "(bundles and head files together) is found only with --heads-from DATA"
             )
+        k = result.coverage["k"]
+        print(
+            f"fleet figures only for groups of at least {k['value']} devices (k from {k['source']})"
+        )
         for line in result.problems:
             print(line)
         org_ledger = result.coverage["org_ledger"]
@@ -173,10 +179,10 @@ def register(sub: Any, add: Add) -> Any:
     p.add_argument(
         "--k",
         type=_at_least_one,
-        default=DEFAULT_K,
         metavar="N",
-        help="the report shows a fleet figure that counts devices only when the fleet holds "
-        f"at least N devices, else 'fewer than N devices' (default {DEFAULT_K})",
+        help="the report and the evidence pack show a fleet figure that counts devices only "
+        "when the fleet holds at least N devices, else 'fewer than N devices' (default: the "
+        "--policy's report_min_group, which N may raise but not lower; without --policy, 5)",
     )
     p.add_argument(
         "--org-ledger",
@@ -188,7 +194,8 @@ def register(sub: Any, add: Add) -> Any:
     p.add_argument(
         "--policy",
         metavar="POLICY",
-        help="the organisation's signed policy file (verified first): write the works-council "
+        help="the organisation's signed policy file (verified first, and it must be signed by "
+        "KEYS/sign.pub's key): its report_min_group is the report's k; write the works-council "
         "/ DPA evidence pack (Art. 30 record, DPIA inputs, works-agreement annex) from it and "
         "the verified ledgers to REPORT_DIR/evidence/; without it no pack is written",
     )

@@ -32,7 +32,7 @@ from cleartrace.errors import UsageError
 from cleartrace.formats import canonical
 from cleartrace.suites import OrgPublicKey
 
-__all__ = ["DEFAULT_POLICY", "Policy"]
+__all__ = ["DEFAULT_MIN_GROUP", "DEFAULT_POLICY", "Policy"]
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _FIELDS = (
@@ -51,7 +51,9 @@ _FIELDS = (
     "keep_uploaded_days",
 )
 #: Fields a policy may leave out: policies signed before they existed keep their hash.
-_OPTIONAL = ("notice", "auto_redact")
+_OPTIONAL = ("notice", "auto_redact", "report_min_group")
+#: The audit report's least group when the policy sets none (`Policy.min_group`).
+DEFAULT_MIN_GROUP = 5
 #: Upper bound of `keep_uploaded_days`: a century is more than any retention needs.
 _MAX_DAYS = 36500
 
@@ -89,6 +91,9 @@ class Policy:
     #: the person releases it (review/withheld.py); None: every kind, as for a
     #: policy signed before the field existed.
     auto_redact: tuple[PiiCategory, ...] | None = None
+    #: The officer's audit report shows a figure that counts devices only for a
+    #: group of at least this many (the works agreement's threshold); None: 5.
+    report_min_group: int | None = None
     _sha256: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -126,7 +131,14 @@ class Policy:
             data["notice"] = self.notice.as_dict()
         if self.auto_redact is not None:
             data["auto_redact"] = [c.value for c in self.auto_redact]
+        if self.report_min_group is not None:
+            data["report_min_group"] = self.report_min_group
         return data
+
+    @property
+    def min_group(self) -> int:
+        """The least number of devices a fleet figure in an audit report may count."""
+        return DEFAULT_MIN_GROUP if self.report_min_group is None else self.report_min_group
 
     @property
     def withheld(self) -> tuple[PiiCategory, ...]:
@@ -189,6 +201,9 @@ class Policy:
             raise UsageError("policy 'exclusions' must be a list of lower-case application classes")
         pii = _pii(data, "pii")
         auto_redact = None if "auto_redact" not in data else _pii(data, "auto_redact")
+        min_group = None
+        if "report_min_group" in data:
+            min_group = _int(data, "report_min_group", 2, 1000)
         low = _int(data, "hold_days_min", 0, 365)
         high = _int(data, "hold_days_max", 0, 365)
         if high < low:
@@ -225,6 +240,7 @@ class Policy:
             keep_uploaded_days=keep,
             notice=None if "notice" not in data else Notice.from_dict(data["notice"]),
             auto_redact=auto_redact,
+            report_min_group=min_group,
         )
 
 

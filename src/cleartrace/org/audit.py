@@ -43,6 +43,7 @@ from cleartrace.consent.signed_policy import SignedPolicy
 from cleartrace.errors import UsageError
 from cleartrace.formats import b64url, canonical, rfc3339
 from cleartrace.org.audit_facts import ledger_facts
+from cleartrace.org.audit_policy import report_k
 from cleartrace.org.audit_proof import dataset_digests, prove
 from cleartrace.org.blobstore import S3Store, open_store
 from cleartrace.org.evidence import write_evidence
@@ -190,7 +191,7 @@ def audit(
     officer_key: Path | None = None,
     dataset: Path | None = None,
     endpoint_url: str | None = None,
-    k: int = 5,
+    k: int | None = None,
     org_ledger: Path | None = None,
     policy: SignedPolicy | None = None,
     every_signature: bool = False,
@@ -203,7 +204,9 @@ def audit(
     With `dataset`, every row of it is held to the verified ledgers
     (org/audit_proof.py) and every file of it is hashed into coverage.json.
     index.html and report.pdf say the same for people (org/report_files.py),
-    with fleet figures only for groups of at least `k` devices.
+    with fleet figures only for groups of at least k devices: the policy's
+    `report_min_group`, which `k` may raise but not lower; without a policy `k`, or 5
+    (org/audit_policy.py; coverage.json `k` says which).
     The org ledgers (`org_ledger`, else the one next to `dataset`, and the
     collector's beside `witness_key`) are recorded in, copied and verified
     (org/org_ledger_audit.py).
@@ -216,11 +219,13 @@ def audit(
     `evidence` says it was not.
 
     Raises:
-        UsageError: a bad source or report directory; no registry in `heads_from`.
+        UsageError: a bad source or report directory, no registry in `heads_from`, or
+            `k` below the policy's least group.
         KeyStorageError: the organisation's keys or the witness key cannot be loaded.
         StoreError: the source cannot be listed.
         DiskFull: no room for the report.
     """
+    k, k_source = report_k(policy, k)
     org = load_bundle_keys(keys)
     witness = load_public(witness_key)
     signer = load_officer_key(keys if officer_key is None else officer_key)
@@ -296,6 +301,7 @@ def audit(
             if d["chain"]["witnessed_head"] is not None
         },
         "ledgers": digests,
+        "k": {"value": k, "source": k_source},
     }
     if dataset is not None:
         proof = prove(dataset, result.ledgers)
@@ -312,7 +318,7 @@ def audit(
         dataset=dataset,
         ledger=org_ledger,
     )
-    result.coverage["evidence"] = write_evidence(out, policy, result.coverage)
+    result.coverage["evidence"] = write_evidence(out, policy, result.coverage, k)
     # Compact: the C encoder (an indented dump takes the pure-Python one, 10x slower).
     text = json.dumps(result.coverage, sort_keys=True, separators=(",", ":")).encode("utf-8")
     _write(out / "coverage.json", [text], "audit coverage")

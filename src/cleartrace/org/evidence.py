@@ -16,7 +16,11 @@ missing.
 coverage facts in, the files' bytes out (`art30.md`, `dpia-inputs.md`,
 `works-agreement-annex.md` in plain language, `evidence.json` for machines).
 `write_evidence` writes them. Counts only: the facts of the fleet are device
-counts per policy version and category, never a person's activity.
+counts per policy version and category, never a person's activity, and only
+when the audit covers at least k devices (the policy's `report_min_group`, as
+in the report): below that, every fleet figure is null in evidence.json and
+"fewer than k devices" in the documents, since a count over two people is
+nearly a count about one.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from typing import Any
 
 from cleartrace.categories import Category
 from cleartrace.consent.notice import Notice
-from cleartrace.consent.policy import Policy
+from cleartrace.consent.policy import DEFAULT_MIN_GROUP, Policy
 from cleartrace.consent.signed_policy import SignedPolicy
 from cleartrace.org.evidence_text import annex, art30, dpia
 from cleartrace.paths import write_private_bytes
@@ -84,8 +88,9 @@ def _security(policy: Policy) -> dict[str, Any]:
     }
 
 
-def _fleet(coverage: Mapping[str, Any], policy: Policy) -> dict[str, Any]:
-    """Device counts from the verified ledgers: per policy version, per category, acts."""
+def _fleet(coverage: Mapping[str, Any], policy: Policy, k: int) -> dict[str, Any]:
+    """Device counts from the verified ledgers: per policy version, per category, acts;
+    withheld (`_withheld`) when the audit covers fewer than `k` devices."""
     devices = coverage.get("devices", {})
     verified = [d["facts"] for d in devices.values() if d.get("facts") is not None]
     policies: dict[tuple[str, int, str], dict[str, Any]] = {}
@@ -120,7 +125,9 @@ def _fleet(coverage: Mapping[str, Any], policy: Policy) -> dict[str, Any]:
             approvals_hold_period=facts["approvals"].get("hold_period", 0),
             paused_now=int(facts["paused_now"]),
         )
-    return {
+    fleet = {
+        "k": k,
+        "shown": len(devices) >= k,
         "devices": len(devices),
         "devices_verified": len(verified),
         "policies": sorted(policies.values(), key=lambda p: (str(p["id"]), p["version"])),
@@ -135,10 +142,32 @@ def _fleet(coverage: Mapping[str, Any], policy: Policy) -> dict[str, Any]:
         "paused_now": acts["paused_now"],
         "auto_redactions": dict(sorted(spans.items())),
     }
+    return fleet if fleet["shown"] else _withheld(fleet)
 
 
-def evidence_facts(signed: SignedPolicy, coverage: Mapping[str, Any]) -> dict[str, Any]:
-    """What evidence.json holds, and what the Markdown files are written from."""
+def _withheld(fleet: dict[str, Any]) -> dict[str, Any]:
+    """The fleet facts of fewer than k devices: every count null, every per-category
+    count left out; which policy versions were consented under stays (not a count)."""
+    counts = ("devices", "devices_verified", "deletions", "redactions", "paused_now")
+    return {
+        **fleet,
+        **dict.fromkeys(counts),
+        "policies": [
+            {**p, "devices_given": None, "devices_refused": None, "devices_withdrawn": None}
+            for p in fleet["policies"]
+        ],
+        "consented_now": {},
+        "withdrawals": {},
+        "auto_redactions": {},
+        "approvals": {"person": None, "hold_period": None},
+    }
+
+
+def evidence_facts(
+    signed: SignedPolicy, coverage: Mapping[str, Any], k: int = DEFAULT_MIN_GROUP
+) -> dict[str, Any]:
+    """What evidence.json holds, and what the Markdown files are written from; fleet
+    counts only for at least `k` devices."""
     policy = signed.policy
     notice: Notice | None = policy.notice
     return {
@@ -161,13 +190,16 @@ def evidence_facts(signed: SignedPolicy, coverage: Mapping[str, Any]) -> dict[st
             "keep_uploaded_days": policy.keep_uploaded_days,
         },
         "security": _security(policy),
-        "fleet": _fleet(coverage, policy),
+        "fleet": _fleet(coverage, policy, k),
     }
 
 
-def evidence_pack(signed: SignedPolicy, coverage: Mapping[str, Any]) -> dict[str, bytes]:
-    """The evidence files by name (EVIDENCE_FILES), from the policy and the audit's facts."""
-    facts = evidence_facts(signed, coverage)
+def evidence_pack(
+    signed: SignedPolicy, coverage: Mapping[str, Any], k: int = DEFAULT_MIN_GROUP
+) -> dict[str, bytes]:
+    """The evidence files by name (EVIDENCE_FILES), from the policy and the audit's facts
+    (fleet counts only for at least `k` devices)."""
+    facts = evidence_facts(signed, coverage, k)
     labels = {c.value: CAPTURED[c][0] for c in Category}
     return {
         "art30.md": art30(facts, labels).encode("utf-8"),
@@ -178,7 +210,7 @@ def evidence_pack(signed: SignedPolicy, coverage: Mapping[str, Any]) -> dict[str
 
 
 def write_evidence(
-    out: Path, signed: SignedPolicy | None, coverage: Mapping[str, Any]
+    out: Path, signed: SignedPolicy | None, coverage: Mapping[str, Any], k: int
 ) -> dict[str, Any]:
     """Write REPORT_DIR/evidence/ (before the report is signed, so the signature covers it);
     what coverage.json says of it: `{written, note}`, and the policy named when written.
@@ -190,7 +222,7 @@ def write_evidence(
         return {"written": False, "note": NO_POLICY_NOTE}
     folder = out / "evidence"
     folder.mkdir(exist_ok=True)
-    for name, data in evidence_pack(signed, coverage).items():
+    for name, data in evidence_pack(signed, coverage, k).items():
         write_private_bytes(folder / name, data, "evidence file")
     return {
         "written": True,

@@ -86,11 +86,22 @@ def _security(facts: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def _n(fleet: Mapping[str, Any], value: object) -> str:
+    """A fleet count, or what stands for it when the fleet is under k devices."""
+    return str(value) if fleet["shown"] else f"fewer than {fleet['k']} devices"
+
+
 def _fleet(facts: Mapping[str, Any], labels: Mapping[str, str]) -> list[str]:
     fleet = facts["fleet"]
-    lines = [
+    first = (
         f"{fleet['devices_verified']} of {fleet['devices']} devices in the collector's store "
-        "have a consent ledger the audit verified.",
+        "have a consent ledger the audit verified."
+        if fleet["shown"]
+        else f"The audit covers fewer than {fleet['k']} devices, so no figure that counts "
+        f"devices is given here (figures are shown for groups of at least {fleet['k']})."
+    )
+    lines = [
+        first,
         "",
         "| Policy | Version | This policy | Devices consented | Refused | Withdrew |",
         "|---|---|---|---|---|---|",
@@ -98,10 +109,13 @@ def _fleet(facts: Mapping[str, Any], labels: Mapping[str, str]) -> list[str]:
     for p in fleet["policies"]:
         lines.append(
             f"| `{p['id']}` | {p['version']} | {'yes' if p['this_policy'] else 'no'} | "
-            f"{p['devices_given']} | {p['devices_refused']} | {p['devices_withdrawn']} |"
+            f"{_n(fleet, p['devices_given'])} | {_n(fleet, p['devices_refused'])} | "
+            f"{_n(fleet, p['devices_withdrawn'])} |"
         )
     now = ", ".join(f"{labels[c]}: {n}" for c, n in fleet["consented_now"].items()) or "none"
     gone = ", ".join(f"{labels[c]}: {n}" for c, n in fleet["withdrawals"].items()) or "none"
+    if not fleet["shown"]:
+        now = gone = _n(fleet, None)
     return [
         *lines,
         "",
@@ -207,11 +221,13 @@ def dpia(facts: Mapping[str, Any], labels: Mapping[str, str]) -> str:
         "",
         "## The safeguards in use (from the verified ledgers)",
         "",
-        f"- Sessions approved by the person: {fleet['approvals']['person']}; after the hold "
-        f"period ran out: {fleet['approvals']['hold_period']}.",
-        f"- Sessions deleted by people: {fleet['deletions']}; redacted: {fleet['redactions']}.",
-        f"- Personal data spans removed before upload: {spans or 'none'}.",
-        f"- Devices paused now: {fleet['paused_now']}.",
+        f"- Sessions approved by the person: {_n(fleet, fleet['approvals']['person'])}; after "
+        f"the hold period ran out: {_n(fleet, fleet['approvals']['hold_period'])}.",
+        f"- Sessions deleted by people: {_n(fleet, fleet['deletions'])}; redacted: "
+        f"{_n(fleet, fleet['redactions'])}.",
+        "- Personal data spans removed before upload: "
+        f"{spans or 'none' if fleet['shown'] else _n(fleet, None)}.",
+        f"- Devices paused now: {_n(fleet, fleet['paused_now'])}.",
         "",
         *_fleet(facts, labels),
         "",

@@ -54,6 +54,7 @@ __all__ = [
     "load_officer_key",
     "load_officer_public",
     "load_private",
+    "load_signing_public",
 ]
 
 BUNDLE_KEY, BUNDLE_PUB, SIGN_KEY, SIGN_PUB = "bundle.key", "bundle.pub", "sign.key", "sign.pub"
@@ -217,6 +218,32 @@ def load_officer_public(path: Path) -> Ed25519PublicKey:
             "keygen' wrote"
         )
     return key
+
+
+def load_signing_public(keys_dir: Path) -> bytes:
+    """The raw public key in KEYS/sign.pub: the key the organisation's policies are
+    signed with, so that `org audit --policy` can tell its own policy from another's.
+
+    Raises:
+        KeyStorageError: missing, a symlink, damaged, or its fingerprint does not match.
+    """
+    path = keys_dir / SIGN_PUB
+    raw = _read_public(path)
+    try:
+        obj = json.loads(raw.decode("utf-8"))
+        public = unb64url(obj["ed25519"])
+        Ed25519PublicKey.from_public_bytes(public)
+        ok = obj.get("type") == _SIGN_PUBLIC_TYPE and obj.get("fingerprint") == key_fingerprint(
+            public
+        )
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
+        ok = False
+    if not ok:
+        raise KeyStorageError(
+            f"{path} is not a sign.pub; restore it from the key directory 'cleartrace org "
+            "keygen' wrote"
+        )
+    return public
 
 
 def _read_public(path: Path) -> bytes:

@@ -9,6 +9,9 @@ with the one chain walk. Every erasure receipt in the store must be signed
 by the organisation's key and recorded by a `subject.erased` record of the
 officer chain carrying its digest: a receipt planted to hide a device is
 caught here. A broken chain, or an unrecorded receipt, makes the audit fail.
+coverage.json lists every chain's acts (record number, time, kind, ids,
+counts, digests: the record without its chain fields), which the report shows
+as "who accessed what, when" (org/report_org_ledger.py).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from cleartrace.errors import LedgerBroken, StoreError
-from cleartrace.formats import canonical
+from cleartrace.formats import canonical, key_fingerprint
 from cleartrace.org.blobstore import BlobStore
 from cleartrace.org.keys import load_private
 from cleartrace.org.org_ledger import (
@@ -31,6 +34,7 @@ from cleartrace.org.org_ledger import (
     default_path,
     export_lines,
     load_ledger_key,
+    parse_lines,
     verify_chain,
 )
 from cleartrace.org.registry_db import read_org_ledger
@@ -43,24 +47,44 @@ __all__ = ["include_org_ledgers"]
 INTACT, BROKEN, ABSENT = "intact", "broken", "absent"
 
 
+#: A record's chain fields: the rest (kind, time, ids, counts, digests) is the act.
+_CHAIN_FIELDS = ("v", "prev", "sig")
+
+
+def _acts(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The acts the records state, for the report's "who accessed what, when"."""
+    return [{k: v for k, v in r.items() if k not in _CHAIN_FIELDS} for r in records]
+
+
 def _verified(data: bytes, signer: Ed25519PublicKey, rel: str) -> dict[str, Any]:
-    """One chain's entry in coverage.json: where its copy is, its digest and status."""
-    entry: dict[str, Any] = {"file": rel, "sha256": hashlib.sha256(data).hexdigest()}
+    """One chain's entry in coverage.json: where its copy is, its digest, signer and
+    status, and its acts (all of them; of a broken chain, those before the first bad one)."""
+    entry: dict[str, Any] = {
+        "file": rel,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "signer": key_fingerprint(signer.public_bytes_raw()),
+    }
     try:
         _, records = verify_chain(data, signer)
     except LedgerBroken as exc:
+        try:
+            before = parse_lines(data)[1][: max(exc.seq - 1, 0)]
+        except LedgerBroken:
+            before = []
         return {
             **entry,
             "status": BROKEN,
             "reason": exc.reason,
             "detail": str(exc),
             "first_bad_seq": exc.seq,
+            "acts": _acts(before),
         }
     return {
         **entry,
         "status": INTACT,
         "records": len(records),
         "detail": f"intact: {len(records)} records",
+        "acts": _acts(records),
     }
 
 

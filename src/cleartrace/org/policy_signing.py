@@ -96,11 +96,13 @@ def new_policy(
     hold_days_max: int | None = None,
     keep_uploaded_days: int | None = None,
     notice: Notice | None = None,
+    report_min_group: int | None = None,
 ) -> Policy:
     """The default policy with this organisation's collector, key and choices.
 
     An option left None keeps the default's value; `hold_days` left None is
-    the default's, moved into the bounds when they exclude it.
+    the default's, moved into the bounds when they exclude it; `report_min_group`
+    left None is left out of the policy (an audit report then uses 5).
 
     Raises:
         UsageError: a value is not valid for a policy (the message names it),
@@ -124,6 +126,7 @@ def new_policy(
         ("hold_days_min", hold_days_min),
         ("hold_days_max", hold_days_max),
         ("keep_uploaded_days", keep_uploaded_days),
+        ("report_min_group", report_min_group),
     ):
         if value is not None:
             data[name] = value

@@ -3,7 +3,8 @@ and rendered twice: as HTML (org/report_html.py) and as PDF (org/report_pdf.py).
 
 `build(coverage, k)` turns the dict `org/audit.py` writes into a list of
 blocks (headings, paragraphs, tables, charts), so both renderings hold the
-same content. Only consent and compliance facts go in: no record counts,
+same content (the org ledgers' part: org/report_org_ledger.py). Only consent and
+compliance facts go in: no record counts,
 session counts, row counts per device or record times of anything but
 consent, pauses and withdrawals, so the report shows no per-person activity
 volume, working hours or productivity-like figure. Per-device consent facts
@@ -16,22 +17,22 @@ Strings are kept raw here; each renderer escapes every one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from matplotlib.figure import Figure
-
 from cleartrace.categories import Category
+from cleartrace.org.report_blocks import Block, Chart, Heading, Para, Table
 from cleartrace.org.report_charts import (
     Interval,
     Timeline,
     fleet_consent_chart,
     timeline_chart,
 )
+from cleartrace.org.report_org_ledger import org_ledger_blocks
 
-__all__ = ["DEFAULT_K", "Chart", "Heading", "Para", "Report", "Table", "build"]
+__all__ = ["DEFAULT_K", "Block", "Chart", "Heading", "Para", "Report", "Table", "build"]
 
 #: The smallest group a fleet aggregate is shown for (the policy's default).
 DEFAULT_K = 5
@@ -39,34 +40,6 @@ DEFAULT_K = 5
 _PER_CHART = 25
 _CATEGORIES = [c.value for c in Category]
 _INTACT = "intact"
-
-
-@dataclass(frozen=True)
-class Heading:
-    text: str
-    level: int = 2
-
-
-@dataclass(frozen=True)
-class Para:
-    text: str
-
-
-@dataclass(frozen=True)
-class Table:
-    caption: str
-    header: Sequence[str]
-    rows: Sequence[Sequence[str]]
-    empty: str = "none"
-
-
-@dataclass(frozen=True)
-class Chart:
-    caption: str
-    figure: Figure
-
-
-Block = Heading | Para | Table | Chart
 
 
 @dataclass
@@ -362,4 +335,5 @@ def build(coverage: Mapping[str, Any], k: int = DEFAULT_K) -> Report:
     report.blocks += _summary(coverage, k)
     report.blocks += _devices(coverage)
     report.blocks += _compliance(coverage)
+    report.blocks += org_ledger_blocks(coverage, k)
     return report

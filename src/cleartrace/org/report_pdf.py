@@ -23,6 +23,7 @@ from reportlab.lib.units import mm
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.platypus import (
+    CondPageBreak,
     Flowable,
     KeepTogether,
     Paragraph,
@@ -45,6 +46,9 @@ _BODY = ParagraphStyle("body", parent=_STYLES["BodyText"], fontSize=8.5, leading
 _CELL = ParagraphStyle("cell", parent=_BODY, fontSize=7, leading=8.5)
 _HEAD = ParagraphStyle("head", parent=_CELL, fontName="Helvetica-Bold")
 _CAPTION = ParagraphStyle("caption", parent=_BODY, fontName="Helvetica-Bold", spaceBefore=4)
+#: Room a heading or a table's caption needs below it, else it starts the next page
+#: (so it is never left alone at the foot of one).
+_ROOM = 30 * mm
 _GRID = TableStyle(
     [
         ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#c8c8c8")),
@@ -87,7 +91,7 @@ def _widths(block: Table) -> tuple[list[float], list[list[float]]]:
 def _table(block: Table) -> list[Flowable]:
     caption = _text(block.caption, _CAPTION)
     if not block.rows:
-        return [caption, _text(block.empty, _BODY), Spacer(1, 4 * mm)]
+        return [CondPageBreak(_ROOM), caption, _text(block.empty, _BODY), Spacer(1, 4 * mm)]
     widths, measured = _widths(block)
     # A cell that fits its column stays a plain string (laid out ten times faster
     # than a paragraph); a longer one becomes a paragraph that wraps.
@@ -101,7 +105,7 @@ def _table(block: Table) -> list[Flowable]:
     ]
     table = PdfTable(data, colWidths=widths, repeatRows=1)
     table.setStyle(_GRID)
-    return [caption, table, Spacer(1, 4 * mm)]
+    return [CondPageBreak(_ROOM), caption, table, Spacer(1, 4 * mm)]
 
 
 class _Picture(Flowable):  # type: ignore[misc]  # reportlab is untyped
@@ -133,7 +137,7 @@ def render(report: Report) -> bytes:
     story: list[Flowable] = [_text(report.title, _STYLES["Title"])]
     for block in report.blocks:
         if isinstance(block, Heading):
-            story.append(_text(block.text, _STYLES["Heading2"]))
+            story += [CondPageBreak(_ROOM), _text(block.text, _STYLES["Heading2"])]
         elif isinstance(block, Para):
             story.append(_text(block.text, _BODY))
         elif isinstance(block, Chart):
