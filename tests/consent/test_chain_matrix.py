@@ -7,6 +7,7 @@ for the same reason id, so that the two cannot drift apart again.
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from cleartrace.consent.records import GENESIS, make_record, record_hash, sign_r
 from cleartrace.consent.verify import verify_export
 from cleartrace.errors import LedgerBroken
 from cleartrace.formats import b64url, canonical, key_fingerprint
-from cleartrace.org.segments import assemble_ledger
+from cleartrace.org.segments import Segment, assemble_ledger
 
 Record = dict[str, Any]
 Head = tuple[int, str]
@@ -192,15 +193,34 @@ def by_ingest(vector: Vector, every_signature: bool) -> LedgerBroken:
     return info.value
 
 
-def segments(vector: Vector) -> list[tuple[str, Head, Head, list[Record]]]:
+def by_ingest_lines(vector: Vector, every_signature: bool) -> LedgerBroken:
+    """Ingest as the fleet reads bundles: with each record's line as sealed."""
+    with pytest.raises(LedgerBroken) as info:
+        assemble_ledger(
+            KEY.public_key(), segments(vector, lines=True), every_signature=every_signature
+        )
+    return info.value
+
+
+def segments(vector: Vector, *, lines: bool = False) -> list[Segment]:
     return [
-        (f"{n:064x}", base, head_of(base, records), records)
+        Segment(
+            f"{n:064x}",
+            base,
+            head_of(base, records),
+            records,
+            [canonical(r) for r in records] if lines else None,
+        )
         for n, (base, records) in enumerate(vector.bundles)
     ]
 
 
 @pytest.mark.parametrize("make", VECTORS, ids=[v.__name__ for v in VECTORS])
-@pytest.mark.parametrize("entry", [by_verify, by_ingest], ids=["audit-verify", "ingest"])
+@pytest.mark.parametrize(
+    "entry",
+    [by_verify, by_ingest, by_ingest_lines],
+    ids=["audit-verify", "ingest", "ingest-lines"],
+)
 @pytest.mark.parametrize("every_signature", [False, True], ids=["last-signature", "every"])
 def test_both_readers_refuse_each_broken_ledger_at_the_same_record_for_the_same_reason(
     make: Callable[[], Vector],
@@ -237,3 +257,18 @@ def test_the_honest_ledger_passes_both_readers_whole_and_in_overlapping_bundles(
     assert assembled.records == HONEST
     # Each record once, as the bytes its hash is of: what the audit exports.
     assert assembled.lines == [canonical(r) for r in HONEST]
+
+
+def test_lines_not_in_canonical_form_are_read_from_their_records() -> None:
+    """A line is hashed as read only when it is the bytes the device hashed; any
+    other spelling of an honest record is walked again from the record itself."""
+    canonical_lines = [canonical(r) for r in HONEST]
+    head = head_of((0, GENESIS), HONEST)
+    for spelled in (
+        [json.dumps(r, indent=1).encode() for r in HONEST],
+        [*canonical_lines[:-1], json.dumps(HONEST[-1]).encode()],  # only the last, unlinked
+    ):
+        segment = Segment("a" * 64, (0, GENESIS), head, HONEST, spelled)
+        assembled = assemble_ledger(KEY.public_key(), [segment])
+        assert assembled.records == HONEST
+        assert assembled.lines == canonical_lines

@@ -40,7 +40,8 @@ def audit(fleet: Fleet, out: Path, dataset: Path | None = None) -> Any:
     return ct(
         "org", "audit", "--from", str(data), "--keys", str(fleet.org.keys_dir),
         "--witness-key", str(data / "witness.pub"), "--dataset", str(dataset or fleet.dataset),
-        "--policy", str(fleet.org.policy), "--out", str(out), check=False,
+        "--policy", str(fleet.org.policy), "--heads-from", str(data), "--out", str(out),
+        check=False,
     )  # fmt: skip
 
 
@@ -90,8 +91,11 @@ def test_every_figure_of_the_fleet_is_what_its_people_did(
     assert set(report) == {
         "v", "type", "created", "store", "ok", "devices", "rejected_bundles",
         "witnessed_heads", "ledgers", "proof", "dataset_files", "evidence", "org_ledger",
+        "k", "heads_from",
     }  # fmt: skip
     assert (report["v"], report["type"]) == (1, "cleartrace-audit-coverage")
+    assert report["k"] == {"value": 5, "source": "policy"}  # the policy's default least group
+    assert report["heads_from"] == "registry"
     last_act = max(r["time"] for dev in fleet.devices.values() for r in dev.ledger())
     assert report["created"] > last_act
     assert report["ok"] is True

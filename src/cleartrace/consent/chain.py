@@ -171,6 +171,7 @@ def walk(
     beyond: Sequence[Mapping[str, Any]] = (),
     every_signature: bool = False,
     encoded: list[bytes] | None = None,
+    lines: Sequence[bytes] | None = None,
 ) -> list[str]:
     """Check `records`, which continue the record `base` (seq, hash), against
     the device `key`; returns each record's hash.
@@ -187,15 +188,25 @@ def walk(
     "One signature per run" above; then `each` runs once all are proven).
     `encoded`: given a list, each proven record's canonical bytes (those its
     hash is of) are appended to it, for a caller that writes them out.
+    `lines`: the records as read (one line each), hashed as they are instead of
+    encoding each record again. A device hashes only canonical bytes, so a line
+    whose hash is the one the next record (or the head) names is those bytes;
+    any other line fails the run, which is then walked again from the records.
 
     Raises:
         LedgerBroken: at the first record not proven; see the module docstring.
     """
+    if lines is not None and len(lines) != len(records):
+        raise ValueError("walk: `lines` must hold one line per record")
     if not every_signature and records:
         proven: list[bytes] = []
         try:
-            hashes = _walk(records, key, base, head, removed, None, beyond, False, proven)
+            hashes = _walk(records, key, base, head, removed, None, beyond, False, proven, lines)
             check_signature(records[-1], key)
+            # The links prove every line but the last to be the bytes the device
+            # hashed; the last, no record after it names.
+            if lines is not None and lines[-1] != canonical(records[-1]):
+                raise LedgerBroken(len(records), "the last line is not canonical", BAD_RECORD)
         except LedgerBroken:
             # Walked again checking every signature, to name the first record not
             # proven exactly as `audit verify` would; `removed` tolerates records
@@ -221,8 +232,10 @@ def _walk(
     beyond: Sequence[Mapping[str, Any]],
     every_signature: bool,
     encoded: list[bytes] | None,
+    lines: Sequence[bytes] | None = None,
 ) -> list[str]:
-    """`walk`, checking each record's signature or (`every_signature=False`) none."""
+    """`walk`, checking each record's signature or (`every_signature=False`) none,
+    hashing `lines` when given."""
     removed = RemovedSessions() if removed is None else removed
     expected, prev = base[0] + 1, base[1]
     hashes: list[str] = []
@@ -248,7 +261,7 @@ def _walk(
         problem = removed.problem(record)
         if problem is not None:
             raise LedgerBroken(seq, problem, AFTER_DELETION)
-        line = canonical(record)
+        line = canonical(record) if lines is None else lines[index]
         prev = hashlib.sha256(line).hexdigest()
         if head is not None and seq == head[0] and prev != head[1]:
             raise LedgerBroken(

@@ -40,8 +40,14 @@ from cleartrace.errors import BundleError, DeviceRefused, LedgerBroken, StoreErr
 from cleartrace.org.blobstore import BlobStore, bundle_key
 from cleartrace.org.heads import HeadChecks, WitnessedHead
 from cleartrace.org.keys import BundleKeys
-from cleartrace.org.segments import assemble_ledger
-from cleartrace.upload.bundle import Bundle, open_bundle, parse_bundle, verify_signature
+from cleartrace.org.segments import Segment, assemble_ledger
+from cleartrace.upload.bundle import (
+    Bundle,
+    BundleBody,
+    open_bundle,
+    parse_bundle,
+    verify_signature,
+)
 
 __all__ = ["DeviceLedger", "Fleet", "FleetBundle", "Reject"]
 
@@ -216,7 +222,7 @@ class Fleet:
             done()
         return by_device
 
-    def open(self, item: FleetBundle) -> tuple[list[dict[str, Any]], pa.Table] | None:
+    def open(self, item: FleetBundle) -> BundleBody | None:
         """The bundle's ledger segment and events, or None (rejected)."""
         raw = item.raw if item.raw is not None else self.read(item.name)
         item.raw = None
@@ -227,7 +233,7 @@ class Fleet:
         except BundleError as exc:
             self.reject(item.name, item.device, exc.reason, str(exc))
             return None
-        return body.ledger, body.events
+        return body
 
     def device(
         self, device: str, items: list[FleetBundle], witnessed: Mapping[str, Any] | None
@@ -244,12 +250,14 @@ class Fleet:
             body = self.open(item)
             if body is None:
                 continue
-            ledger, events = body
+            events = body.events
             if self.keep_events and kept_bytes + events.nbytes <= MEMORY_BUDGET:
                 item.events = events
                 kept_bytes += events.nbytes
             opened.append(item)
-            segments.append((item.name, item.base, item.head, ledger))
+            segments.append(
+                Segment(item.name, item.base, item.head, body.ledger, body.ledger_lines)
+            )
         if not opened:
             return None
         first = opened[0]

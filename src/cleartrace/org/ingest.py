@@ -112,7 +112,7 @@ class _Run:
             body = self.fleet.open(item)
             if body is None:
                 return
-            events = body[1]
+            events = body.events
         item.events = None
         outcome = coverage.apply(
             events, session=item.session, head_seq=item.head[0], base_seq=item.base[0]

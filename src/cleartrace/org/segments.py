@@ -19,7 +19,18 @@ from cleartrace.consent.chain import BAD_RECORD, FORK, GAP, REWRITTEN, RemovedSe
 from cleartrace.consent.records import GENESIS
 from cleartrace.errors import LedgerBroken
 
-__all__ = ["Assembled", "assemble_ledger"]
+__all__ = ["Assembled", "Segment", "assemble_ledger"]
+
+
+class Segment(NamedTuple):
+    """One bundle's part of a device's ledger: the records after `base` up to `head`
+    ((seq, hash) each), and, as read from the bundle, each record's line."""
+
+    name: str
+    base: tuple[int, str]
+    head: tuple[int, str]
+    records: Sequence[Mapping[str, Any]]
+    lines: Sequence[bytes] | None = None
 
 
 class Assembled(NamedTuple):
@@ -40,16 +51,16 @@ class _Fork(Exception):
 
 def assemble_ledger(
     key: Ed25519PublicKey,
-    segments: Sequence[tuple[str, tuple[int, str], tuple[int, str], Sequence[Mapping[str, Any]]]],
+    segments: Sequence[Segment],
     *,
     every_signature: bool = False,
 ) -> Assembled:
-    """Rebuild a device's ledger from its bundles' (name, base, head, records),
-    ordered by base then head. Each segment is walked from its base with the
-    checks `audit verify` runs (consent/chain.py); overlapping segments must
-    hold the same records. Each segment's last signature vouches for the rest
-    (consent/chain.py, "One signature per run"), or with `every_signature` each
-    record's own.
+    """Rebuild a device's ledger from its bundles' segments, ordered by base then
+    head. Each segment is walked from its base with the checks `audit verify`
+    runs (consent/chain.py), its lines hashed as read when it has them;
+    overlapping segments must hold the same records. Each segment's last
+    signature vouches for the rest (consent/chain.py, "One signature per run"),
+    or with `every_signature` each record's own.
 
     Raises:
         LedgerBroken: a gap, a fork, a rewritten, badly signed or malformed
@@ -60,7 +71,7 @@ def assemble_ledger(
     hashes: list[str] = []
     removed = RemovedSessions()
     lines: list[bytes] = []
-    for name, base, (head_seq, head_hash), segment in segments:
+    for name, base, (head_seq, head_hash), segment, given in (Segment(*s) for s in segments):
         short = name[:16]
         base_seq = base[0]
         if base_seq > len(records):
@@ -103,6 +114,7 @@ def assemble_ledger(
                 each=join,
                 every_signature=every_signature,
                 encoded=encoded,
+                lines=given,
             )
         except _Fork as fork:
             raise LedgerBroken(

@@ -117,6 +117,9 @@ class BundleBody:
 
     ledger: list[dict[str, Any]]
     events: pa.Table = field(repr=False)
+    #: Each ledger record's line as sealed (the canonical bytes its hash is of,
+    #: if the device is honest: consent/chain.py `walk(lines=...)` relies on no more).
+    ledger_lines: list[bytes] = field(default_factory=list, repr=False)
 
 
 def build_bundle(
@@ -219,7 +222,7 @@ def open_bundle(bundle: Bundle, org: OrgPrivateKey) -> BundleBody:
     (length,) = _LEN.unpack_from(plaintext, 0)
     if _LEN.size + length > len(plaintext):
         raise BundleInvalid(f"bundle {bundle.name[:16]}: the ledger segment is cut", "malformed")
-    ledger = _ledger(bundle.name, plaintext[_LEN.size : _LEN.size + length])
+    ledger, lines = _ledger(bundle.name, plaintext[_LEN.size : _LEN.size + length])
     rest = memoryview(plaintext)[_LEN.size + length :]
     events = decode_events(rest) if len(rest) else EVENT_SCHEMA.empty_table()
     if bundle.session is None and events.num_rows:
@@ -229,11 +232,12 @@ def open_bundle(bundle: Bundle, org: OrgPrivateKey) -> BundleBody:
             f"bundle {bundle.name[:16]}: the body holds {events.num_rows} events, "
             f"the header says {bundle.header['events']}"
         )
-    return BundleBody(ledger=ledger, events=events)
+    return BundleBody(ledger=ledger, events=events, ledger_lines=lines)
 
 
-def _ledger(name: str, segment: bytes) -> list[dict[str, Any]]:
-    """The ledger records of a body: JSON objects, one a line, within the size bounds.
+def _ledger(name: str, segment: bytes) -> tuple[list[dict[str, Any]], list[bytes]]:
+    """The ledger records of a body and their lines: JSON objects, one a line,
+    within the size bounds.
 
     Raises:
         BundleInvalid: too large, or not JSON object lines.
@@ -244,7 +248,8 @@ def _ledger(name: str, segment: bytes) -> list[dict[str, Any]]:
             "too-large",
         )
     records = []
-    for line in segment.splitlines():
+    lines = segment.splitlines()
+    for line in lines:
         if len(line) > MAX_LEDGER_RECORD:
             raise BundleInvalid(
                 f"bundle {name[:16]}: a ledger record is longer than {MAX_LEDGER_RECORD} bytes",
@@ -254,4 +259,4 @@ def _ledger(name: str, segment: bytes) -> list[dict[str, Any]]:
         if not isinstance(record, dict):
             raise BundleInvalid(f"bundle {name[:16]}: a ledger record is not a JSON object")
         records.append(record)
-    return records
+    return records, lines
