@@ -16,7 +16,9 @@ signed by a real witness key):
   row held to its device's verified ledger.
 
 Also `ed25519_verify_us`: the CPU cost of one Ed25519 verification alone on
-this machine, the floor of a chain walk (every record's signature is checked).
+this machine, and `ledgers.every_signature` (`--full-runs`, default 1): the same
+audit with `--every-signature`, each record's own signature checked as well as
+the last of each run (docs/adr/0006-one-signature-per-run.md), for the ratio.
 
 Medians of `--runs`, pinned to one CPU (sched_setaffinity), Arrow at one thread.
 
@@ -183,6 +185,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--row-devices", type=int, default=10)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--full-runs", type=int, default=1, help="runs with --every-signature")
     parser.add_argument("--skip", choices=("ledgers", "coverage"), default=None)
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
@@ -235,6 +238,19 @@ def main() -> None:
                 times.append(time.perf_counter() - t)
                 cpu.append(time.process_time() - c)
                 assert done.ok, done.problems[:5]
+            full = []
+            for run in range(args.full_runs):
+                c = time.process_time()
+                every = audit(
+                    str(root / "ledgers"),
+                    root / "keys",
+                    root / "collector",
+                    root / f"report-full-{run}",
+                    policy=signed,
+                    every_signature=True,
+                )
+                full.append(time.process_time() - c)
+                assert every.ok, every.problems[:5]
             records = args.devices * args.records
             result["ledgers"] = {
                 "devices": args.devices,
@@ -246,6 +262,14 @@ def main() -> None:
                 "us_per_record": round(statistics.median(times) / records * 1e6, 1),
                 "cpu_us_per_record": round(statistics.median(cpu) / records * 1e6, 1),
             }
+            if full:
+                result["ledgers"]["every_signature"] = {
+                    "cpu_median_s": round(statistics.median(full), 2),
+                    "cpu_runs_s": [round(r, 2) for r in full],
+                    "ratio_to_last_signature": round(
+                        statistics.median(full) / statistics.median(cpu), 1
+                    ),
+                }
         if args.skip != "coverage":
             t = time.perf_counter()
             store = DirStore(root / "rows")

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -368,3 +370,45 @@ def test_the_report_in_a_browser_shows_every_device_and_the_violation(
     for key in ("session", "bundle", "file", "row", "rule", "record"):
         assert str(violation[key]) in text
     screenshot(html, SHOT, height=2450)
+
+
+PDF_SHOT = REPO / "docs" / "screenshots" / "audit-report-pdf.png"
+
+
+def _pdf(*args: str) -> str:
+    return subprocess.run(args, capture_output=True, text=True, check=True).stdout
+
+
+@pytest.mark.skipif(
+    not (shutil.which("pdftoppm") and shutil.which("pdftotext")),
+    reason="needs poppler-utils (make sysdeps)",
+)
+def test_the_pdf_for_filing_holds_every_device_and_the_violation(
+    fleet: Fleet, violated: Violated, tmp_path: Path
+) -> None:
+    """docs/screenshots/audit-report-pdf.png comes from here: the page of this real
+    fleet's report.pdf with its consent timelines, as poppler draws it."""
+    pdf = violated.report / "report.pdf"
+    found = re.search(r"Pages:\s+(\d+)", _pdf("pdfinfo", str(pdf)))
+    assert found is not None
+    pages = int(found[1])
+    text = " ".join(_pdf("pdftotext", "-layout", str(pdf), "-").split())
+    for name in fleet.devices:
+        assert fleet.fp(name)[:23] in text
+    (violation,) = coverage(violated.report)["proof"]["violations"]
+    assert "outside-consent" in text
+    assert str(violation["session"])[:12] in text
+    timeline = next(
+        n
+        for n in range(1, pages + 1)
+        if "Consent timeline" in _pdf("pdftotext", "-f", str(n), "-l", str(n), str(pdf), "-")
+    )
+    stem = tmp_path / "page"
+    subprocess.run(
+        ["pdftoppm", "-png", "-r", "70", "-f", str(timeline), "-l", str(timeline),
+         "-singlefile", str(pdf), str(stem)],
+        check=True,
+    )  # fmt: skip
+    shot = stem.with_suffix(".png").read_bytes()
+    assert shot.startswith(b"\x89PNG")
+    PDF_SHOT.write_bytes(shot)

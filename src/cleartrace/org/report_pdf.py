@@ -137,7 +137,8 @@ def render(report: Report) -> bytes:
     story: list[Flowable] = [_text(report.title, _STYLES["Title"])]
     for block in report.blocks:
         if isinstance(block, Heading):
-            story += [CondPageBreak(_ROOM), _text(block.text, _STYLES["Heading2"])]
+            # Room for the heading and for what the first block under it asks.
+            story += [CondPageBreak(_ROOM + 15 * mm), _text(block.text, _STYLES["Heading2"])]
         elif isinstance(block, Para):
             story.append(_text(block.text, _BODY))
         elif isinstance(block, Chart):
