@@ -47,7 +47,7 @@ from cleartrace.org.audit_policy import report_k
 from cleartrace.org.audit_proof import dataset_digests, prove
 from cleartrace.org.blobstore import S3Store, open_store
 from cleartrace.org.evidence import write_evidence
-from cleartrace.org.fleet import DeviceLedger, Fleet
+from cleartrace.org.fleet import DeviceLedger, Fleet, gc_paused
 from cleartrace.org.heads import AcceptedHeads, HeadChecks
 from cleartrace.org.ingest_summary import Rejection
 from cleartrace.org.keys import load_bundle_keys, load_officer_key
@@ -56,7 +56,7 @@ from cleartrace.org.registry_db import read_devices
 from cleartrace.org.report_files import fresh_folder, write_report
 from cleartrace.org.report_signing import sign_report
 from cleartrace.org.witness import load_public
-from cleartrace.paths import write_private
+from cleartrace.paths import write_private_bytes
 
 __all__ = ["COVERAGE_TYPE", "COVERAGE_VERSION", "INTACT", "AuditResult", "audit"]
 
@@ -172,14 +172,11 @@ def _device(
 
 
 def _write(path: Path, lines: Sequence[bytes], what: str) -> str:
-    """Write `lines` as a text file (0600, all or nothing); its SHA-256."""
-    digest = hashlib.sha256()
-    with write_private(path, what) as fh:
-        for line in lines:
-            text = line.decode("utf-8") + "\n"
-            fh.write(text)
-            digest.update(text.encode("utf-8"))
-    return digest.hexdigest()
+    """Write `lines` (UTF-8), each ended by a newline, as a file (0600, all or
+    nothing); its SHA-256."""
+    data = b"\n".join([*lines, b""])
+    write_private_bytes(path, data, what)
+    return hashlib.sha256(data).hexdigest()
 
 
 def audit(
@@ -262,22 +259,25 @@ def audit(
     result = AuditResult(out, {})
     devices: dict[str, dict[str, Any]] = {}
     digests: dict[str, str] = {}
-    for device in sorted(set(by_device) | set(heads) | witnessed):
-        items = by_device.get(device, [])
-        found = fleet.device(device, items, heads.get(device)) if items else None
-        if found is not None and found.refused is not None:
-            # Said once, of the device, rather than again of each of its bundles.
-            rejected[:] = [r for r in rejected if (r.device, r.reason) != (device, found.refused)]
-        entry = _device(found, device, in_store.get(device, 0), device in heads)
-        if found is not None and found.records is not None:
-            rel = f"ledgers/{device.removeprefix('sha256:')}.jsonl"
-            digests[rel] = _write(
-                ledgers_dir / Path(rel).name, _export_lines(found), "audited ledger"
-            )
-            entry["ledger_file"] = {"path": rel, "sha256": digests[rel]}
-            if entry["chain"]["status"] == INTACT:
-                result.ledgers[device] = found.records
-        devices[device] = entry
+    with gc_paused():
+        for device in sorted(set(by_device) | set(heads) | witnessed):
+            items = by_device.get(device, [])
+            found = fleet.device(device, items, heads.get(device)) if items else None
+            if found is not None and found.refused is not None:
+                # Said once, of the device, rather than again of each of its bundles.
+                rejected[:] = [
+                    r for r in rejected if (r.device, r.reason) != (device, found.refused)
+                ]
+            entry = _device(found, device, in_store.get(device, 0), device in heads)
+            if found is not None and found.records is not None:
+                rel = f"ledgers/{device.removeprefix('sha256:')}.jsonl"
+                digests[rel] = _write(
+                    ledgers_dir / Path(rel).name, _export_lines(found), "audited ledger"
+                )
+                entry["ledger_file"] = {"path": rel, "sha256": digests[rel]}
+                if entry["chain"]["status"] == INTACT:
+                    result.ledgers[device] = found.records
+            devices[device] = entry
     opened_none = not any(d["bundles"]["opened"] for d in devices.values())
     if by_device and opened_none and all(r.reason == "wrong-org-key" for r in rejected):
         raise UsageError(

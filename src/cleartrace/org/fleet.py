@@ -26,10 +26,12 @@ are kept in memory up to a budget and read again beyond it.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,7 +51,7 @@ from cleartrace.upload.bundle import (
     verify_signature,
 )
 
-__all__ = ["DeviceLedger", "Fleet", "FleetBundle", "Reject"]
+__all__ = ["DeviceLedger", "Fleet", "FleetBundle", "Reject", "gc_paused"]
 
 #: Bundle bytes, and separately decrypted event tables, kept between reading a
 #: device's ledger and using its events; beyond this they are read again.
@@ -98,6 +100,27 @@ class DeviceLedger:
     broken_seq: int | None = None
     #: Each record's canonical bytes, beside `records`.
     lines: list[bytes] = field(default_factory=list, repr=False)
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for the block; what it made is then
+    frozen out of later passes (`gc.freeze`), and the collector is as it was.
+
+    Reading a fleet's ledgers makes millions of containers (a dict per record)
+    that stay alive and hold no cycles; each generational pass walks all of
+    them and frees nothing: about a fifth of an audit's time, and again in
+    every pass while the report is drawn. Reference counting still frees
+    them as usual when they are dropped.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if was:
+            gc.enable()
 
 
 def _bundle(bundle: Bundle) -> FleetBundle:

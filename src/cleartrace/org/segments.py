@@ -98,7 +98,7 @@ def assemble_ledger(
 
         def join(seq: int, record: Mapping[str, Any], digest: str) -> None:
             if seq > len(records):
-                records.append(dict(record))
+                records.append(record)  # type: ignore[arg-type]
                 hashes.append(digest)
             elif hashes[seq - 1] != digest:
                 raise _Fork(seq)
