@@ -211,6 +211,22 @@ def test_who_accessed_what_when_is_in_the_page_and_the_pdf(tmp_path: Path) -> No
     assert "120 rows" not in hidden
 
 
+def test_an_ingest_run_never_shows_one_persons_activity_volume() -> None:
+    """An ingest run reads the bundles uploaded since the one before: in a fleet of
+    many devices, a run after one person's upload reads that person's bundle only,
+    and its row count is their activity in that session (the report leaves
+    dataset rows per device out for that reason). Its counts stay in coverage.json."""
+    coverage = with_org_ledgers(fixed_coverage())
+    officer = coverage["org_ledger"]["chains"]["officer"]
+    officer["acts"][0] = {"seq": 1, "time": "2026-11-01T00:01:00.000Z", "kind": "ingest.run",
+                          "bundles": 1, "rows": 4321, "digest": "aa" * 32}  # fmt: skip
+    assert len(coverage["devices"]) >= 5
+    shown = visible(render_html(coverage, k=5))
+    assert "ingest ran" in shown
+    assert "4321" not in shown
+    assert "1 bundle read" not in shown
+
+
 def test_a_long_org_ledger_shows_its_last_200_acts_and_says_how_many_are_left_out() -> None:
     coverage = with_org_ledgers(fixed_coverage(), officer_acts=250)
     shown = visible(render_html(coverage))
