@@ -109,6 +109,21 @@ def test_the_device_never_signs_on_top_of_a_record_whose_hash_column_lies(
         ledger.append("recording.resumed", reason="person")
 
 
+def test_the_device_never_signs_on_top_of_an_older_record_put_in_the_newest_row(
+    ledger: Ledger,
+) -> None:
+    """Record 1 is the device's own, its signature good: copied with its hash over
+    record 2, it would have record 3 name record 1 as the one before it."""
+    ledger.append("recording.paused", until=None)
+    ledger.append("recording.resumed", reason="person")
+    first = ledger.conn.execute("SELECT hash, record FROM ledger WHERE seq=1").fetchone()
+    ledger.conn.execute("UPDATE ledger SET hash=?, record=? WHERE seq=2", first)
+    ledger.conn.commit()
+    with pytest.raises(LedgerBroken):
+        ledger.append("recording.paused", until=None)
+    assert [r["seq"] for r in ledger.records()] == [1, 1]
+
+
 TAG = "a5" * 32
 
 

@@ -317,6 +317,9 @@ def test_a_row_outside_consent_is_named_and_the_report_still_checks(
     withdrawal = next(r for r in fleet.devices["b"].ledger() if r["kind"] == "consent.withdrawn")
     (violation,) = report["proof"]["violations"]
     added = file_rows(violated.file)[violated.row]
+    # The added row's own time (the column is UTC).
+    at = added["time"].replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    assert violation["time"] == at
     assert violation == {
         "device": fp_b,
         "session": fleet.did["b"]["second"],
@@ -367,8 +370,10 @@ def test_the_report_in_a_browser_shows_every_device_and_the_violation(
     for name in fleet.devices:
         assert fleet.fp(name) in text
     (violation,) = coverage(violated.report)["proof"]["violations"]
-    for key in ("session", "bundle", "file", "row", "rule", "record"):
-        assert str(violation[key]) in text
+    # The violation's own table row, cell by cell (a row or record number alone is a
+    # digit or two, found anywhere on the page).
+    cells = ("device", "session", "bundle", "file", "row", "time", "category", "rule", "record")
+    assert " ".join(str(violation[key]) for key in cells) in text
     screenshot(html, SHOT, height=2450)
 
 

@@ -311,3 +311,21 @@ def test_an_unreadable_bundle_is_named_and_the_rest_audited(case: Case, how: str
     assert [r["reason"] for r in report["rejected_bundles"]] == [reason]
     assert f"{name} " in case.report_text()
     assert report["devices"][case.built.bob]["chain"]["status"] == "intact"
+
+
+def test_an_unsigned_erasure_receipt_does_not_hide_a_device(case: Case) -> None:
+    """Whoever can write the store, without the organisation's signing key, plants
+    an erasure receipt naming Bob's device and removes his bundles and head: with
+    no officer chain to check receipts against (no --dataset, no --org-ledger),
+    the collector's registry must still name the device, and the audit fail."""
+    bob = case.built.bob
+    remove_a_devices_bundles_and_head(case)
+    (case.data / "erased").mkdir(exist_ok=True)
+    planted = {"v": 1, "type": "cleartrace-erasure-receipt", "subject": "0" * 32,
+               "devices": [bob], "sig": "AAAA"}  # fmt: skip
+    (case.data / "erased" / f"{'0' * 32}.json").write_text(json.dumps(planted))
+    done = case.audit("--heads-from", str(case.data), dataset=False)
+    assert "Traceback" not in done.stderr
+    assert bob in case.coverage()["devices"], "a planted receipt hid the device"
+    assert case.coverage()["devices"][bob]["chain"]["status"] == "bundles-missing"
+    assert done.returncode == 1, done.stdout + done.stderr

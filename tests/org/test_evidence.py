@@ -86,7 +86,7 @@ def test_every_heading_and_fact_comes_from_the_policy(signed: SignedPolicy) -> N
         "sha256:" + "2" * 64: ledger(policy.reference(), old),
         "sha256:" + "3" * 64: None,
     }
-    files = evidence_pack(signed, coverage(devices), k=3)
+    files = evidence_pack(signed, coverage(devices), k=2)
     assert sorted(files) == sorted(EVIDENCE_FILES)
     art30 = files["art30.md"].decode()
     for heading in (
@@ -203,6 +203,22 @@ def test_fleet_counts_are_shown_only_for_at_least_k_devices(signed: SignedPolicy
     assert (fleet["k"], fleet["shown"], fleet["devices"]) == (4, True, 4)
     assert "4 of 4 devices" in shown["art30.md"].decode()
     assert "fewer than" not in shown["art30.md"].decode()
+
+
+def test_counts_over_fewer_than_k_verified_ledgers_are_withheld(signed: SignedPolicy) -> None:
+    """Five devices in the store, one ledger verified: the sums of sessions approved,
+    deleted and redacted are then that one person's, however many devices there are."""
+    policy = signed.policy
+    devices: dict[str, list[dict[str, Any]] | None] = {
+        f"sha256:{i}" + "0" * 63: None for i in range(4)
+    }
+    devices["sha256:9" + "0" * 63] = ledger(policy.reference(), policy.reference())
+    files = evidence_pack(signed, coverage(devices), k=5)
+    fleet = json.loads(files["evidence.json"])["fleet"]
+    assert fleet["shown"] is False
+    assert fleet["deletions"] is None
+    assert fleet["auto_redactions"] == {}
+    assert "Sessions deleted by people: fewer than 5 devices" in files["dpia-inputs.md"].decode()
 
 
 def test_a_policy_without_notice_says_what_it_does_not_state(signed: SignedPolicy) -> None:

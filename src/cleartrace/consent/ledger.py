@@ -127,8 +127,8 @@ class Ledger:
         signature of a linked run only.
 
         Raises:
-            LedgerBroken: the newest record does not hash to its stored hash, or
-                its signature is not this device's.
+            LedgerBroken: the newest record does not hash to its stored hash, is
+                not numbered as its row, or its signature is not this device's.
         """
         if newest is None:
             return 1, GENESIS
@@ -139,7 +139,13 @@ class Ledger:
         )
         try:
             record = json.loads(text)
-            if not isinstance(record, dict) or record_hash(record) != stored:
+            # Its own number too: an older record of this device, copied in with its
+            # hash, is well signed, and the next record would name it as the one before.
+            if (
+                not isinstance(record, dict)
+                or record.get("seq") != seq
+                or record_hash(record) != stored
+            ):
                 raise LedgerBroken(seq, refusal, REWRITTEN)
             check_signature(record, self._public)
         except (ValueError, LedgerBroken) as exc:

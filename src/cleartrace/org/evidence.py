@@ -17,7 +17,7 @@ coverage facts in, the files' bytes out (`art30.md`, `dpia-inputs.md`,
 `works-agreement-annex.md` in plain language, `evidence.json` for machines).
 `write_evidence` writes them. Counts only: the facts of the fleet are device
 counts per policy version and category, never a person's activity, and only
-when the audit covers at least k devices (the policy's `report_min_group`, as
+when the audit verified the ledgers of at least k devices (the policy's `report_min_group`, as
 in the report): below that, every fleet figure is null in evidence.json and
 "fewer than k devices" in the documents, since a count over two people is
 nearly a count about one.
@@ -90,7 +90,7 @@ def _security(policy: Policy) -> dict[str, Any]:
 
 def _fleet(coverage: Mapping[str, Any], policy: Policy, k: int) -> dict[str, Any]:
     """Device counts from the verified ledgers: per policy version, per category, acts;
-    withheld (`_withheld`) when the audit covers fewer than `k` devices."""
+    withheld (`_withheld`) when fewer than `k` devices' ledgers were verified."""
     devices = coverage.get("devices", {})
     verified = [d["facts"] for d in devices.values() if d.get("facts") is not None]
     policies: dict[tuple[str, int, str], dict[str, Any]] = {}
@@ -127,7 +127,9 @@ def _fleet(coverage: Mapping[str, Any], policy: Policy, k: int) -> dict[str, Any
         )
     fleet = {
         "k": k,
-        "shown": len(devices) >= k,
+        # The counts are sums over the verified ledgers: over fewer than k of them
+        # they are about fewer than k people, however many devices the store holds.
+        "shown": len(verified) >= k,
         "devices": len(devices),
         "devices_verified": len(verified),
         "policies": sorted(policies.values(), key=lambda p: (str(p["id"]), p["version"])),

@@ -97,7 +97,8 @@ def _fleet(facts: Mapping[str, Any], labels: Mapping[str, str]) -> list[str]:
         f"{fleet['devices_verified']} of {fleet['devices']} devices in the collector's store "
         "have a consent ledger the audit verified."
         if fleet["shown"]
-        else f"The audit covers fewer than {fleet['k']} devices, so no figure that counts "
+        else f"The audit verified the ledgers of fewer than {fleet['k']} devices, so no "
+        "figure that counts "
         f"devices is given here (figures are shown for groups of at least {fleet['k']})."
     )
     lines = [

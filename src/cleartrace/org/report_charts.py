@@ -112,9 +112,10 @@ def timeline_chart(
     lanes = len(categories)
     # Per lane `_LANE` rows, its last left clear; a lane's height between devices.
     band = (lanes + 1) * _LANE
-    image = np.zeros((band * len(timelines), _COLUMNS, 4), dtype=np.uint8)
-    x0 = date2num(start)
-    scale = _COLUMNS / max(date2num(end) - x0, 1e-9)
+    # No device: one clear band, so the axes still draw (an empty image cannot).
+    image = np.zeros((band * max(1, len(timelines)), _COLUMNS, 4), dtype=np.uint8)
+    x0, x1 = date2num(start), date2num(end)
+    scale = _COLUMNS / max(x1 - x0, 1e-9)
     for b, timeline in enumerate(timelines):
         for i, category in enumerate(categories):
             spells = timeline.lanes.get(category, {})
@@ -122,8 +123,11 @@ def timeline_chart(
             row = image[top : top + _LANE - 1]
             for state in COLOURS:  # later states paint over earlier ones
                 for spell in spells.get(state, ()):
-                    c0 = min(_COLUMNS - 1, max(0, int((date2num(spell.start) - x0) * scale)))
-                    c1 = max(c0 + 1, min(_COLUMNS, math.ceil((date2num(spell.end) - x0) * scale)))
+                    s0, s1 = date2num(spell.start), date2num(spell.end)
+                    if s1 < x0 or s0 > x1:
+                        continue  # wholly outside the span: clamped, it would paint an edge
+                    c0 = min(_COLUMNS - 1, max(0, int((s0 - x0) * scale)))
+                    c1 = max(c0 + 1, min(_COLUMNS, math.ceil((s1 - x0) * scale)))
                     row[:, c0:c1] = _RGBA[state]
     with matplotlib.rc_context(RC):
         height = 0.6 + (0.07 * lanes + 0.12) * len(timelines)
@@ -136,7 +140,7 @@ def timeline_chart(
         rows = len(image)
         ax.imshow(
             image,
-            extent=(x0, date2num(end), rows - 0.5, -0.5),
+            extent=(x0, x1, rows - 0.5, -0.5),
             aspect="auto",
             interpolation="none",
         )

@@ -6,8 +6,9 @@ officer side's: ingest runs, audits, subject exports and erasures) the report
 says whether it verifies, and if not its first bad record and why, then its
 acts in time order in plain words. A record carries ids, counts and digests,
 never content, and so does every sentence made of it; a subject's counts are
-left out (one person's activity volume), and ingest's and the audit's are
-given only for a fleet of at least k devices, as every fleet figure. A long chain shows its
+left out (one person's activity volume), and so are an ingest run's (a run
+may read one person's upload only); the audit's device count is given only for
+a fleet of at least k devices, as every fleet figure. A long chain shows its
 last `MAX_ACTS` acts and says how many are left out: coverage.json and the
 chain's copy in REPORT_DIR/org-ledger/ hold them all.
 """
@@ -43,9 +44,10 @@ def _plural(n: int, one: str, many: str) -> str:
 def act_words(act: Mapping[str, Any], shown: bool = True, k: int = 5) -> str:
     """One act in plain words, from the fields its record carries.
 
-    A subject's export or erasure is said without its bundle and row counts: they
-    are one person's activity volume. Ingest and audit counts span the fleet and are
-    said only when it is `shown` (at least `k` devices), as every fleet figure.
+    A subject's export or erasure, and an ingest run, are said without their bundle
+    and row counts: they are, or may be, one person's activity volume. The audit's
+    device count spans the fleet and is said only when it is `shown` (at least `k`
+    devices), as every fleet figure.
     """
     kind, subject = act.get("kind"), act.get("subject")
     fewer = f"its counts are not shown: fewer than {k} devices"
@@ -55,13 +57,10 @@ def act_words(act: Mapping[str, Any], shown: bool = True, k: int = 5) -> str:
     if kind == "device.admitted":
         return f"device {_short(str(act.get('device')))} was admitted (subject {subject})"
     if kind == "ingest.run":
-        if not shown:
-            return f"ingest ran ({fewer})"
-        bundles, rows = act.get("bundles", 0), act.get("rows", 0)
-        return (
-            f"ingest ran: {_plural(bundles, 'bundle', 'bundles')} read, "
-            f"{_plural(rows, 'row', 'rows')} written to the dataset"
-        )
+        # A run reads what was uploaded since the one before, which may be one
+        # person's session: its counts would be that person's activity, whatever
+        # the fleet's size. coverage.json keeps them.
+        return "ingest ran (its bundle and row counts are in coverage.json only)"
     if kind == "audit.run":
         if not shown:
             return f"an audit ran ({fewer})"
