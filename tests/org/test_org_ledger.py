@@ -23,7 +23,7 @@ from cleartrace.home import Home
 from cleartrace.org.blobstore import S3Store
 from cleartrace.org.keys import load_private
 from cleartrace.org.org_ledger import OrgLedgerFile, load_ledger_key, next_record, verify_chain
-from cleartrace.org.subjects import check_receipt
+from cleartrace.org.receipts import check_receipt
 from cleartrace.org.witness import load_public
 from cleartrace.paths import Paths
 from cleartrace.upload.bundle import parse_bundle
@@ -274,6 +274,20 @@ def test_an_erased_subject_stays_erased(world: World, tmp_path: Path) -> None:
     assert report["org_ledger"]["erasures"] == [
         {"subject": ann, "status": "recorded", "digest": last["digest"]}
     ]
+
+
+def test_an_unsigned_erasure_receipt_does_not_stop_ingest(world: World) -> None:
+    """Whoever can write the store but has no signing key cannot make ingest pass
+    over a person's data with an erasure receipt of their own."""
+    ann = world.subject("ann")
+    device = world.homes["ann"].ledger.device
+    (world.data / "erased").mkdir(exist_ok=True)
+    planted = {"v": 1, "type": "cleartrace-erasure-receipt", "subject": ann,
+               "devices": [device], "sig": "AAAA"}  # fmt: skip
+    (world.data / "erased" / f"{ann}.json").write_text(json.dumps(planted))
+    done = world.ingest()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [r for r in world.rows() if r["subject"] == ann]
 
 
 def test_a_planted_erasure_receipt_fails_the_audit(world: World, tmp_path: Path) -> None:

@@ -32,13 +32,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from cleartrace.consent.ledger import EXPORT_TYPE, EXPORT_VERSION
 from cleartrace.consent.signed_policy import SignedPolicy
@@ -52,12 +50,12 @@ from cleartrace.org.evidence import write_evidence
 from cleartrace.org.fleet import DeviceLedger, Fleet, gc_paused
 from cleartrace.org.heads import AcceptedHeads, HeadChecks
 from cleartrace.org.ingest_summary import Rejection
-from cleartrace.org.keys import load_bundle_keys, load_officer_key, load_signing_public
+from cleartrace.org.keys import load_bundle_keys, load_officer_key
 from cleartrace.org.org_ledger_audit import include_org_ledgers
+from cleartrace.org.receipts import signed_by
 from cleartrace.org.registry_db import read_devices
 from cleartrace.org.report_files import fresh_folder, write_report
 from cleartrace.org.report_signing import sign_report
-from cleartrace.org.subjects import check_receipt
 from cleartrace.org.witness import load_public
 from cleartrace.paths import write_private_bytes
 
@@ -108,28 +106,6 @@ def _export_lines(found: DeviceLedger) -> list[bytes]:
         "device": found.fingerprint,
     }
     return [canonical(header), *found.lines]
-
-
-def _receipt_check(keys: Path) -> Callable[[Mapping[str, Any]], bool]:
-    """Whether an erasure receipt is signed by the organisation (KEYS/sign.pub, read
-    at the first receipt): only such a receipt takes a device out of the audit, else
-    whoever can write the store could hide one with a receipt of their own.
-
-    Raises (when called):
-        KeyStorageError: KEYS/sign.pub cannot be read.
-    """
-    signer: list[Ed25519PublicKey] = []
-
-    def signed(obj: Mapping[str, Any]) -> bool:
-        if not signer:
-            signer.append(Ed25519PublicKey.from_public_bytes(load_signing_public(keys)))
-        try:
-            check_receipt(obj, signer[0])
-        except (ValueError, TypeError):
-            return False
-        return True
-
-    return signed
 
 
 def _lowered(found: DeviceLedger) -> str | None:
@@ -273,7 +249,7 @@ def audit(
         reject,
         keep_events=False,
         every_signature=every_signature,
-        receipt_ok=_receipt_check(keys),
+        receipt_ok=signed_by(keys),
     )
     heads = fleet.witnessed_heads()
     names = fleet.bundle_names()

@@ -15,9 +15,10 @@ reason:
    the witnessed head and whatever the `HeadChecks` were given (org/heads.py).
 
 A subject the organisation erased (`org subject erase`, org/subjects.py) has
-a receipt under erased/ in the store: its bundles, should any come again
-(a device re-uploading), and its devices' heads are passed over, so neither
-ingest nor the audit brings erased data back.
+a receipt under erased/ in the store, signed by the organisation's key
+(org/receipts.py): its bundles, should any come again (a device
+re-uploading), and its devices' heads are passed over, so neither ingest nor
+the audit brings erased data back. A receipt the key did not sign erases nothing.
 
 `Fleet.device` gives a `DeviceLedger`: the device's bundles, its records and
 witnessed head, or the reason it was refused. Bundle bytes and event tables
@@ -151,8 +152,8 @@ class Fleet:
         receipt_ok: Callable[[Mapping[str, Any]], bool] | None = None,
     ) -> None:
         self.store = store
-        #: Which erasure receipts erase: the audit passes a check of the organisation's
-        #: signature, so a receipt planted by whoever can write the store hides nothing.
+        #: Which erasure receipts erase (org/receipts.py `signed_by`): without it none
+        #: does, so a receipt planted by whoever can write the store hides nothing.
         self.receipt_ok = receipt_ok
         self.every_signature = every_signature
         self.org = org
@@ -174,7 +175,7 @@ class Fleet:
                 subject, devices = str(obj["subject"]), [str(d) for d in obj["devices"]]
             except (StoreError, ValueError, KeyError, TypeError):
                 continue
-            if self.receipt_ok is not None and not self.receipt_ok(obj):
+            if self.receipt_ok is None or not self.receipt_ok(obj):
                 continue
             self.erased_subjects.add(subject)
             self.erased_devices.update(devices)

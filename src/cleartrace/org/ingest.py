@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ from cleartrace.org.heads import AcceptedHeads, HeadChecks
 from cleartrace.org.ingest_summary import IngestSummary, Rejection
 from cleartrace.org.keys import BundleKeys, load_bundle_keys
 from cleartrace.org.org_ledger import OrgLedgerFile, default_path, load_ledger_key
+from cleartrace.org.receipts import signed_by
 from cleartrace.org.registry_db import read_devices
 from cleartrace.org.witness import load_public
 
@@ -67,13 +68,14 @@ class _Run:
         dataset: Dataset,
         formats: Sequence[str],
         heads: HeadChecks,
+        receipt_ok: Callable[[Mapping[str, Any]], bool],
     ) -> None:
         self.heads = heads
         self.store = store
         self.dataset = dataset
         self.formats = formats
         self.summary = IngestSummary()
-        self.fleet = Fleet(store, org, heads, self.reject)
+        self.fleet = Fleet(store, org, heads, self.reject, receipt_ok=receipt_ok)
 
     def reject(self, name: str, device: str | None, reason: str, detail: str) -> None:
         log.info("bundle %s rejected: %s", name[:16], reason)
@@ -189,7 +191,8 @@ def ingest(
         # With the registry the file is not needed: the authority stands in for it.
         accepted = AcceptedHeads(out, required=dataset.heads_tracked and registry is None)
         heads = HeadChecks(accepted, witness, registry)
-        summary = _ingest(_Run(store, org, dataset, tuple(formats), heads), progress)
+        run = _Run(store, org, dataset, tuple(formats), heads, signed_by(keys))
+        summary = _ingest(run, progress)
         summary.files_removed += len(swept)
         manifest = hashlib.sha256(dataset.manifest_path.read_bytes()).hexdigest()
         ledger.append(

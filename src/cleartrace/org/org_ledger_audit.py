@@ -37,9 +37,9 @@ from cleartrace.org.org_ledger import (
     parse_lines,
     verify_chain,
 )
+from cleartrace.org.receipts import check_receipt
 from cleartrace.org.registry_db import read_org_ledger
 from cleartrace.org.report_files import fresh_folder
-from cleartrace.org.subjects import check_receipt
 from cleartrace.paths import write_private_bytes
 
 __all__ = ["include_org_ledgers"]

@@ -24,14 +24,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from cleartrace.errors import UsageError
 from cleartrace.formats import (
@@ -39,8 +37,6 @@ from cleartrace.formats import (
     key_fingerprint,
     rfc3339,
     sign_canonical,
-    unb64url,
-    verify_ed25519,
 )
 from cleartrace.org.blobstore import (
     BlobStore,
@@ -55,24 +51,12 @@ from cleartrace.org.fleet import Fleet, FleetBundle
 from cleartrace.org.heads import AcceptedHeads, HeadChecks
 from cleartrace.org.keys import BundleKeys, OrgKeys, load_private
 from cleartrace.org.org_ledger import OrgLedgerFile, default_path, load_ledger_key
+from cleartrace.org.receipts import RECEIPT_TYPE
 from cleartrace.paths import write_private_bytes
 
-__all__ = ["RECEIPT_TYPE", "Done", "check_receipt", "erase", "export"]
+__all__ = ["Done", "erase", "export"]
 
-RECEIPT_TYPE = "cleartrace-erasure-receipt"
 EXPORT_TYPE = "cleartrace-subject-export"
-_FIELDS = {
-    "v",
-    "type",
-    "subject",
-    "devices",
-    "bundles",
-    "dataset_files",
-    "rows",
-    "time",
-    "signer",
-    "sig",
-}
 
 
 @dataclass(frozen=True)
@@ -278,16 +262,3 @@ def erase(
         erased_key(subject),
         digest,
     )
-
-
-def check_receipt(obj: Mapping[str, Any], signer: Ed25519PublicKey) -> None:
-    """Check an erasure receipt's shape and its signature by the organisation's key.
-
-    Raises:
-        ValueError: not a receipt, or not signed by `signer`.
-    """
-    if not isinstance(obj, Mapping) or set(obj) != _FIELDS or obj.get("type") != RECEIPT_TYPE:
-        raise ValueError("not an erasure receipt")
-    unsigned = {k: v for k, v in obj.items() if k != "sig"}
-    if not verify_ed25519(signer, unb64url(str(obj["sig"])), canonical(unsigned)):
-        raise ValueError("the erasure receipt is not signed by the organisation's signing key")
