@@ -191,6 +191,45 @@ def test_a_ledger_record_that_is_not_an_object_is_refused(org: tuple[OrgKeys, Pa
     assert "not a JSON object" in str(error)
 
 
+@pytest.mark.parametrize(
+    "segment",
+    [
+        b'{"a":1,"b":"x"}\n{"c":[1,2]}\n',  # as devices write it: read in one pass
+        b'{"a":1,"b":"x"}\n{"c":[1,2]}',  # no newline at the end
+        '{"a":"\u00e9t\u00e9"}\n{"b":2}\n'.encode(),  # not ASCII: read line by line
+        b'{"a":1}\r\n{"b":2}\r\n',  # CRLF
+        b'{"a":1} \n {"b":2}\n',  # spaces around a record
+    ],
+    ids=["canonical", "no-final-newline", "utf-8", "crlf", "spaces"],
+)
+def test_each_spelling_of_a_segment_reads_as_its_lines_do(
+    org: tuple[OrgKeys, Path], segment: bytes
+) -> None:
+    """However a device spells its segment, the records are what each line says on
+    its own, and the lines are the segment's (what the chain walk hashes)."""
+    raw = seal(org[0], Ed25519PrivateKey.generate(), segment=segment)
+    body = open_bundle(parse_bundle(raw), org[0])
+    assert body.ledger == [json.loads(line) for line in segment.splitlines()]
+    assert body.ledger_lines == segment.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("segment", "says"),
+    [
+        (b'{"a":1}\n\n{"b":2}\n', "not JSON"),  # an empty line
+        (b'{"a":1}{"b":2}\n', "not JSON"),  # two records on one line
+        (b'{"a":1}\n[1]\n', "not a JSON object"),
+        (b'{"a":1\n}\n', "not JSON"),  # a record across two lines
+    ],
+    ids=["empty-line", "two-on-a-line", "array", "split-record"],
+)
+def test_a_segment_not_of_one_object_a_line_is_refused(
+    org: tuple[OrgKeys, Path], segment: bytes, says: str
+) -> None:
+    error = refused(seal(org[0], Ed25519PrivateKey.generate(), segment=segment), org[0])
+    assert says in str(error)
+
+
 # -- the events: an Arrow decompression bomb --------------------------------------------------
 
 

@@ -45,8 +45,13 @@ _UTC_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
 # -- field checks -------------------------------------------------------------------
 
 
+#: The values checked against, built once: a ledger walk checks every record's fields.
+_CATEGORIES = frozenset(c.value for c in Category)
+_PII = frozenset(c.value for c in PiiCategory)
+
+
 def _check_categories(value: object) -> None:
-    known = {c.value for c in Category}
+    known = _CATEGORIES
     if (
         not isinstance(value, list)
         or not value
@@ -153,12 +158,12 @@ def _check_witnessed(value: object) -> None:
 
 
 def _check_pii(value: object) -> None:
-    if value not in {c.value for c in PiiCategory}:
+    if value not in _PII:
         raise ValueError("'pii' must be the name of a kind of personal data review detects")
 
 
 def _check_spans(value: object) -> None:
-    known = {c.value for c in PiiCategory}
+    known = _PII
     if (
         not isinstance(value, dict)
         or not value

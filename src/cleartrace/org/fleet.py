@@ -75,7 +75,8 @@ class FleetBundle:
     head: tuple[int, str]
     #: The header as the device signed it (counts, redactions, policy, interval...).
     header: Mapping[str, Any] = field(default_factory=dict, repr=False)
-    raw: bytes | None = field(default=None, repr=False)
+    #: The bundle as checked, kept (up to the memory budget) until it is opened.
+    parsed: Bundle | None = field(default=None, repr=False)
     events: pa.Table | None = field(default=None, repr=False)
 
 
@@ -232,7 +233,7 @@ class Fleet:
             return None
         item = _bundle(bundle)
         if self._cached + len(raw) <= MEMORY_BUDGET:
-            item.raw = raw
+            item.parsed = bundle
             self._cached += len(raw)
         return item
 
@@ -254,12 +255,14 @@ class Fleet:
 
     def open(self, item: FleetBundle) -> BundleBody | None:
         """The bundle's ledger segment and events, or None (rejected)."""
-        raw = item.raw if item.raw is not None else self.read(item.name)
-        item.raw = None
-        if raw is None:
-            return None
+        bundle, item.parsed = item.parsed, None
         try:
-            body = open_bundle(parse_bundle(raw), self.org)
+            if bundle is None:  # beyond the memory budget: read (and checked) again
+                raw = self.read(item.name)
+                if raw is None:
+                    return None
+                bundle = parse_bundle(raw)
+            body = open_bundle(bundle, self.org)
         except BundleError as exc:
             self.reject(item.name, item.device, exc.reason, str(exc))
             return None

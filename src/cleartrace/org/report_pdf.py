@@ -4,7 +4,7 @@ the HTML (org/report_model.py), laid out by reportlab's platypus.
 Why reportlab: the long-maintained PDF library of the Python world, pure
 Python with its own fonts (the 14 standard PDF fonts, nothing to embed or
 fetch). `invariant` is set, so the file carries no creation time or random
-id and the same coverage gives the same bytes. Charts go in as 120 dpi
+id and the same coverage gives the same bytes. Charts go in as 100 dpi
 images rendered by matplotlib. Every string is escaped before platypus parses it as
 its paragraph markup.
 """
