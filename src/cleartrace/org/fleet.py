@@ -203,30 +203,50 @@ class Fleet:
             k.removeprefix("bundles/").removesuffix(".ctb") for k in self.store.list("bundles/")
         ]
 
-    def read(self, name: str) -> bytes | None:
+    def _fetch(self, name: str) -> bytes | None:
         try:
-            raw = self.store.get(bundle_key(name))
+            return self.store.get(bundle_key(name))
         except StoreError as exc:
             self.reject(name, None, "unreadable", str(exc))
             return None
-        if hashlib.sha256(raw).hexdigest() != name:
-            self.reject(
-                name,
-                None,
-                "name-mismatch",
-                f"bundle {name[:16]}: its bytes do not hash to its name (changed or truncated "
-                "in storage)",
-            )
+
+    def _misnamed(self, name: str) -> None:
+        self.reject(
+            name,
+            None,
+            "name-mismatch",
+            f"bundle {name[:16]}: its bytes do not hash to its name (changed or truncated "
+            "in storage)",
+        )
+
+    def read(self, name: str) -> bytes | None:
+        """The bundle's bytes, if they hash to its name; else rejected, None."""
+        raw = self._fetch(name)
+        if raw is not None and hashlib.sha256(raw).hexdigest() != name:
+            self._misnamed(name)
             return None
         return raw
 
     def check(self, name: str) -> FleetBundle | None:
-        """Read, parse and verify one bundle's signature; None if rejected."""
-        raw = self.read(name)
+        """Read, parse and verify one bundle's signature; None if rejected.
+
+        Bytes that do not hash to their name are said to be that first, however
+        else they fail; parsing hashes them once (`Bundle.name`)."""
+        raw = self._fetch(name)
         if raw is None:
             return None
         try:
             bundle = parse_bundle(raw)
+        except BundleError as exc:
+            if hashlib.sha256(raw).hexdigest() != name:
+                self._misnamed(name)
+            else:
+                self.reject(name, None, exc.reason, str(exc))
+            return None
+        if bundle.name != name:
+            self._misnamed(name)
+            return None
+        try:
             verify_signature(bundle)
         except BundleError as exc:
             self.reject(name, None, exc.reason, str(exc))
