@@ -29,11 +29,15 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.dates import date2num as _date2num
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
 from matplotlib.patches import Patch
+from matplotlib.text import Text
 from matplotlib.transforms import blended_transform_factory
 
 __all__ = [
     "Interval",
+    "Label",
+    "Overlay",
     "Timeline",
     "fleet_consent_chart",
     "raster",
@@ -55,6 +59,8 @@ RC: Any = {  # matplotlib types its keys as a Literal of every rcParam name
 #: Consented, paused, withdrawn: colour-blind safe (Okabe-Ito) green, orange, vermilion.
 COLOURS = {"consented": "#009E73", "paused": "#E69F00", "withdrawn": "#D55E00"}
 _PNG_DPI = 100
+#: The gid of what the PDF draws itself over a chart's pixels (see `raster`).
+_OVERLAID = "cleartrace-overlaid"
 #: Pixel rows per category lane of a consent timeline (the last one left clear).
 _LANE = 4
 #: Time columns of a consent timeline: one per pixel of its axes (7.5 in wide) at
@@ -145,6 +151,7 @@ def timeline_chart(
             extent=(x0, x1, rows - 0.5, -0.5),
             aspect="auto",
             interpolation="none",
+            gid=_OVERLAID,
         )
         if len(timelines) == 1:
             ticks = [i * _LANE + (_LANE - 2) / 2 for i in range(lanes)]
@@ -157,7 +164,7 @@ def timeline_chart(
         ax.set_yticks([])
         at_left = blended_transform_factory(ax.transAxes, ax.transData)
         for y, label in zip(ticks, labels, strict=True):
-            ax.text(-0.01, y, label, transform=at_left, ha="right", va="center")
+            ax.text(-0.01, y, label, transform=at_left, ha="right", va="center", gid=_OVERLAID)
         ax.set_ylim(rows - 0.5, -0.5)
         _axis_time(ax, start, end)
         handles = [Patch(color=colour, label=state) for state, colour in COLOURS.items()]
@@ -203,20 +210,66 @@ def svg(fig: Figure) -> str:
     return text[text.index("<svg") :]
 
 
-def raster(fig: Figure) -> PIL.Image.Image:
-    """The figure drawn at 100 dpi as an RGB image, for the PDF: handed to
-    reportlab as pixels, it is not encoded to PNG and decoded again."""
+@dataclass(frozen=True)
+class Label:
+    """A label the PDF sets as text: its right end and middle as fractions of the
+    figure (from its lower left), its size in points at the figure's size."""
+
+    text: str
+    right: float
+    middle: float
+    size: float
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """What a chart's PDF page draws over its pixels: images at their own
+    resolution, placed at (left, bottom, right, top) fractions of the figure,
+    and labels as text."""
+
+    images: list[tuple[PIL.Image.Image, tuple[float, float, float, float]]]
+    labels: list[Label]
+
+
+def raster(fig: Figure) -> tuple[PIL.Image.Image, Overlay]:
+    """The figure drawn at 100 dpi as an RGB image, for the PDF, and what the PDF
+    sets over it itself: a consent timeline's spells and its labels
+    (`timeline_chart` marks them), which Agg would resample and rasterise at a
+    tenth of a second a chart, where reportlab embeds the pixels as they are
+    and sets text for nothing. Handed to reportlab as pixels, nothing is
+    encoded to PNG and decoded again."""
+    overlaid = [a for ax in fig.axes for a in (*ax.images, *ax.texts) if a.get_gid() == _OVERLAID]
     with matplotlib.rc_context(RC):
         fig.set_dpi(_PNG_DPI)
         canvas = FigureCanvasAgg(fig)
-        canvas.draw()  # type: ignore[no-untyped-call]
+        for artist in overlaid:
+            artist.set_visible(False)
+        try:
+            canvas.draw()  # type: ignore[no-untyped-call]
+        finally:
+            for artist in overlaid:
+                artist.set_visible(True)
+        width, height = canvas.get_width_height()
         image = PIL.Image.frombuffer(
             "RGBA",
-            canvas.get_width_height(),
+            (width, height),
             canvas.buffer_rgba(),  # type: ignore[no-untyped-call]
             "raw",
             "RGBA",
             0,
             1,
         )
-    return image.convert("RGB")
+        overlay = Overlay([], [])
+        for artist in overlaid:
+            if isinstance(artist, AxesImage):
+                box = artist.get_window_extent()
+                spells = np.asarray(artist.get_array())
+                rgb = spells[..., :3].copy()
+                rgb[spells[..., 3] == 0] = 255  # clear rows: the page's white
+                place = (box.x0 / width, box.y0 / height, box.x1 / width, box.y1 / height)
+                overlay.images.append((PIL.Image.fromarray(rgb, "RGB"), place))
+            elif isinstance(artist, Text):
+                x, y = artist.get_transform().transform(artist.get_position())
+                size = float(artist.get_fontsize())
+                overlay.labels.append(Label(artist.get_text(), x / width, y / height, size))
+    return image.convert("RGB"), overlay

@@ -1,7 +1,8 @@
 """The audit report as one self-contained HTML file (REPORT_DIR/index.html).
 
 One file, nothing fetched: the style is inline, the charts are inline SVG
-(org/report_charts.py), no script, no font, no image URL. Every string from
+(org/report_charts.py; a consent timeline's spells one PNG inside it, as a
+`data:` URI), no script, no font, nothing fetched. Every string from
 the coverage is escaped (`html.escape`, quotes included), so a policy id or a
 rejection detail written by someone hostile is shown, never interpreted.
 """

@@ -33,7 +33,7 @@ from reportlab.platypus import (
 )
 from reportlab.platypus import Table as PdfTable
 
-from cleartrace.org.report_charts import raster
+from cleartrace.org.report_charts import Overlay, raster
 from cleartrace.org.report_model import DEFAULT_K, Chart, Heading, Para, Report, Table, build
 
 __all__ = ["render", "render_pdf"]
@@ -49,6 +49,8 @@ _CAPTION = ParagraphStyle("caption", parent=_BODY, fontName="Helvetica-Bold", sp
 #: Room a heading or a table's caption needs below it, else it starts the next page
 #: (so it is never left alone at the foot of one).
 _ROOM = 30 * mm
+#: A chart label the PDF sets itself (report_charts.Overlay): the tables' face.
+_LABEL_FONT = "Helvetica"
 _GRID = TableStyle(
     [
         ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#c8c8c8")),
@@ -109,25 +111,40 @@ def _table(block: Table) -> list[Flowable]:
 
 
 class _Picture(Flowable):  # type: ignore[misc]  # reportlab is untyped
-    """Pixels drawn at a size: platypus' Image takes only files, which would mean
-    encoding the chart to PNG for reportlab to decode it again."""
+    """A chart's pixels drawn at a size, then what its `Overlay` sets over them:
+    platypus' Image takes only files, which would mean encoding the chart to
+    PNG for reportlab to decode it again."""
 
-    def __init__(self, image: ImageReader, width: float, height: float) -> None:
+    def __init__(
+        self, image: ImageReader, overlay: Overlay, width: float, height: float, scale: float
+    ) -> None:
         super().__init__()
-        self.image, self.width, self.height = image, width, height
+        self.image, self.overlay = image, overlay
+        self.width, self.height, self.scale = width, height, scale
 
     def wrap(self, available_width: float, available_height: float) -> tuple[float, float]:
         return self.width, self.height
 
     def draw(self) -> None:
-        self.canv.drawImage(self.image, 0, 0, width=self.width, height=self.height)
+        w, h = self.width, self.height
+        self.canv.drawImage(self.image, 0, 0, width=w, height=h)
+        for pixels, (x0, y0, x1, y1) in self.overlay.images:
+            self.canv.drawImage(
+                ImageReader(pixels), x0 * w, y0 * h, width=(x1 - x0) * w, height=(y1 - y0) * h
+            )
+        for label in self.overlay.labels:
+            size = label.size * self.scale
+            self.canv.setFont(_LABEL_FONT, size)
+            # Its middle on the line matplotlib centred it on (cap height ~0.7 em).
+            self.canv.drawRightString(label.right * w, label.middle * h - 0.35 * size, label.text)
 
 
 def _chart(block: Chart) -> list[Flowable]:
     width_in, height_in = block.figure.get_size_inches()
     scale = min(_WIDTH / (width_in * 72), (_PAGE[1] - 2 * _MARGIN - 20 * mm) / (height_in * 72))
+    pixels, overlay = raster(block.figure)
     image = _Picture(
-        ImageReader(raster(block.figure)), width_in * 72 * scale, height_in * 72 * scale
+        ImageReader(pixels), overlay, width_in * 72 * scale, height_in * 72 * scale, scale
     )
     return [KeepTogether([_text(block.caption, _CAPTION), image]), Spacer(1, 4 * mm)]
 
