@@ -369,6 +369,7 @@ def test_the_report_in_a_browser_shows_every_device_and_the_violation(
     text = visible(browser_text(html))
     for name in fleet.devices:
         assert fleet.fp(name) in text
+    assert "groups of at least 5 devices (k set by the signed policy)" in text
     (violation,) = coverage(violated.report)["proof"]["violations"]
     # The violation's own table row, cell by cell (a row or record number alone is a
     # digit or two, found anywhere on the page).

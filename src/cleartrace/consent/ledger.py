@@ -121,7 +121,7 @@ class Ledger:
 
         The next signature covers the newest record's hash, so it would vouch
         for that record whatever it says (consent/chain.py, "One signature per
-        segment"): someone who can write the store but has no key could rewrite
+        run"): someone who can write the store but has no key could rewrite
         it, with its hash, and have it signed over. Checked here, every record a
         device signs on top of was signed by it, so a verifier may check the last
         signature of a linked run only.

@@ -17,12 +17,14 @@ Strings are kept raw here; each renderer escapes every one.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from cleartrace.categories import Category
+from cleartrace.org.audit_policy import FROM_DEFAULT, FROM_FLAG, FROM_POLICY
 from cleartrace.org.report_blocks import Block, Chart, Heading, Para, Table
 from cleartrace.org.report_charts import (
     Interval,
@@ -48,7 +50,9 @@ class Report:
     blocks: list[Block] = field(default_factory=list)
 
 
+@functools.lru_cache(maxsize=4096)
 def _time(text: str) -> datetime:
+    """A ledger time; cached, as a pause starts and ends every category's spell at once."""
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
@@ -130,6 +134,14 @@ def _count(n: int, group: int, k: int) -> str:
     return str(n) if group >= k else f"fewer than {k} devices"
 
 
+#: Where the report's k came from, as the summary says it (coverage.json `k.source`).
+_K_SOURCE = {
+    FROM_POLICY: "k set by the signed policy",
+    FROM_FLAG: "k given on the command line, never below the policy's",
+    FROM_DEFAULT: "the default k: no policy was given",
+}
+
+
 def _summary(coverage: Mapping[str, Any], k: int) -> list[Block]:
     devices = coverage["devices"]
     n = len(devices)
@@ -158,7 +170,8 @@ def _summary(coverage: Mapping[str, Any], k: int) -> list[Block]:
         Para(
             f"Audit of the store {coverage['store']}, run {coverage['created']}: {verdict}. "
             f"Fleet figures that count devices are shown only for groups of at least {k} "
-            "devices. coverage.json in this directory is the machine-readable source."
+            f"devices ({_K_SOURCE.get(str((coverage.get('k') or {}).get('source')), 'k given')}). "
+            "coverage.json in this directory is the machine-readable source."
         ),
         Table("Fleet summary", ["figure", "value"], rows),
     ]

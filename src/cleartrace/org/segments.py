@@ -105,13 +105,15 @@ def assemble_ledger(
 
         encoded: list[bytes] = []
         before = len(records)
+        # Continuing the records so far exactly (no overlap), every record is new.
+        follows = base_seq == before
         try:
             digests = walk(
                 segment,
                 key,
                 base=base,
                 removed=removed,
-                each=join,
+                each=None if follows else join,
                 every_signature=every_signature,
                 encoded=encoded,
                 lines=given,
@@ -126,5 +128,8 @@ def assemble_ledger(
             raise LedgerBroken(
                 head_seq, f"bundle {short}: its header's head is not its last record", BAD_RECORD
             )
+        if follows:
+            records.extend(segment)  # type: ignore[arg-type]
+            hashes.extend(digests)
         lines += encoded[before - base_seq :]
     return Assembled(records, lines)
