@@ -258,7 +258,9 @@ class FocusWatcher(threading.Thread):
         on_root = wid == self._root.id
         if event.evtype == FOCUS_IN:
             window = None if on_root else wid  # the root: unknown (see the module)
-            self._grabbed_away = False
+            # A grab on the root (a screen locker) is still away: asking the server
+            # where the focus is would name the window the locker took it from.
+            self._grabbed_away = on_root and mode in GRAB_MODES
             if moves and moves[-1] == (stamp, _ELSEWHERE) and self._unwatched_until is None:
                 # Where the focus went when it left. Not while a new window may
                 # still be unwatched: the focus may have been in it in between.
