@@ -306,19 +306,24 @@ def write_private(out: Path, what: str) -> Iterator[TextIO]:
         yield cast(TextIO, fh)
 
 
-def write_private_bytes(out: Path, data: bytes, what: str) -> None:
+def write_private_bytes(out: Path, data: bytes, what: str, *, durable: bool = True) -> None:
     """Write `data` to `out` (0600) all or nothing, as `write_private` does text.
+
+    `durable=False` leaves out the two fsyncs (file and directory), for files
+    whose loss in a crash something written after them shows (the audit's
+    ledger exports, which the report's signature covers): a thousand of them
+    cost seconds of waiting on the disk.
 
     Raises:
         UsageError: `out` cannot be written (missing directory, no permission).
         DiskFull: no room for the file.
     """
-    with _atomic(out, what, binary=True) as fh:
+    with _atomic(out, what, binary=True, durable=durable) as fh:
         fh.write(data)
 
 
 @contextlib.contextmanager
-def _atomic(out: Path, what: str, *, binary: bool) -> Iterator[IO[Any]]:
+def _atomic(out: Path, what: str, *, binary: bool, durable: bool = True) -> Iterator[IO[Any]]:
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
         fd = private_file(tmp)
@@ -328,7 +333,8 @@ def _atomic(out: Path, what: str, *, binary: bool) -> Iterator[IO[Any]]:
         with handle as fh:
             yield fh
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, out)
     except BaseException as exc:
         with contextlib.suppress(OSError):
@@ -343,6 +349,8 @@ def _atomic(out: Path, what: str, *, binary: bool) -> Iterator[IO[Any]]:
             f"cannot write the {what} {out}: {exc.strerror}; "
             "choose a file in a directory you can write to"
         ) from exc
+    if not durable:
+        return
     with contextlib.suppress(OSError):
         fd = os.open(out.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
         try:  # makes the rename durable: the entry lives in the directory's data

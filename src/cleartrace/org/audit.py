@@ -75,7 +75,8 @@ class AuditResult:
 
     out: Path
     coverage: dict[str, Any]
-    #: Device fingerprint -> its verified records, for the devices whose chain is intact.
+    #: Device fingerprint -> its verified records, for the devices whose chain is intact,
+    #: when a dataset was proven (else each device's are let go once its facts are taken).
     ledgers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     @property
@@ -172,11 +173,11 @@ def _device(
     }
 
 
-def _write(path: Path, lines: Sequence[bytes], what: str) -> str:
+def _write(path: Path, lines: Sequence[bytes], what: str, *, durable: bool = True) -> str:
     """Write `lines` (UTF-8), each ended by a newline, as a file (0600, all or
     nothing); its SHA-256."""
     data = b"\n".join([*lines, b""])
-    write_private_bytes(path, data, what)
+    write_private_bytes(path, data, what, durable=durable)
     return hashlib.sha256(data).hexdigest()
 
 
@@ -280,12 +281,17 @@ def audit(
             entry = _device(found, device, in_store.get(device, 0), device in heads)
             if found is not None and found.records is not None:
                 rel = f"ledgers/{device.removeprefix('sha256:')}.jsonl"
+                # Not synced one by one: the signature, written (and synced) last, makes
+                # a report a crash left short fail `org audit check`.
                 digests[rel] = _write(
-                    ledgers_dir / Path(rel).name, _export_lines(found), "audited ledger"
+                    ledgers_dir / Path(rel).name,
+                    _export_lines(found),
+                    "audited ledger",
+                    durable=False,
                 )
                 entry["ledger_file"] = {"path": rel, "sha256": digests[rel]}
-                if entry["chain"]["status"] == INTACT:
-                    result.ledgers[device] = found.records
+                if dataset is not None and entry["chain"]["status"] == INTACT:
+                    result.ledgers[device] = found.records  # for the proof; else let go
             devices[device] = entry
     opened_none = not any(d["bundles"]["opened"] for d in devices.values())
     if by_device and opened_none and all(r.reason == "wrong-org-key" for r in rejected):
