@@ -13,25 +13,22 @@ import pyarrow.parquet as pq
 import pytest
 
 from cleartrace.categories import Category
-from cleartrace.consent.records import make_record, record_hash, sign_record
 from cleartrace.consent.removal import remove_session
 from cleartrace.consent.signed_policy import active_policy
 from cleartrace.consent.state import give, withdraw
 from cleartrace.home import Home
 from cleartrace.org.blobstore import S3Store
-from cleartrace.org.keys import generate, load_private
+from cleartrace.org.keys import generate
 from cleartrace.paths import Paths
 from cleartrace.review import approval, redaction
-from cleartrace.upload.bundle import build_bundle, open_bundle, parse_bundle
 from cleartrace.upload.uploader import Retry, Uploader
 from tests.support.cli import ct
 from tests.support.dataset_tamper import inject
+from tests.support.ledger_rewrite import rewrite_the_withdrawal
 from tests.support.orgkit import Org, approve, enrolled, record_session, record_text
 
 NO_WAIT = Retry(attempts=2, base=0.01, cap=0.01)
 TEXT = "mail jane.doe@example.org or call +49 30 12345678 now"
-#: Header fields `build_bundle` fills in itself.
-BUILT = {"v", "type", "suite", "org_key", "device_public_key", "device"}
 
 
 def upload(home: Home) -> list[str]:
@@ -315,33 +312,11 @@ def test_a_ledger_segment_rewritten_with_the_device_key(
     fleet, names = pair
     home = fleet.homes["ann"]
     path = fleet.org.collector.data / "bundles" / f"{names[-1]}.ctb"
-    bundle = parse_bundle(path.read_bytes())
-    body = open_bundle(bundle, load_private(fleet.org.keys_dir))
-    *kept, last = body.ledger
-    assert last["kind"] == "consent.withdrawn"
-    fields = {"categories": ["scroll"], "policy": last["policy"]}
-    rewritten = sign_record(
-        make_record(seq=last["seq"], prev=last["prev"], kind=last["kind"], fields=fields),
-        home.keys.device,
-    )
-    header = {k: v for k, v in bundle.header.items() if k not in BUILT}
-    header["ledger"] = {
-        **header["ledger"],
-        "head": {"seq": last["seq"], "hash": record_hash(rewritten)},
-    }
-    raw = build_bundle(
-        header_fields=header,
-        ledger=[*kept, rewritten],
-        events_ipc=b"",
-        org_key=fleet.org.keys.bundle_public,
-        device_key=home.keys.device,
-    )
-    path.unlink()
-    (path.parent / f"{hashlib.sha256(raw).hexdigest()}.ctb").write_bytes(raw)
+    seq = rewrite_the_withdrawal(path, fleet.org.keys_dir, fleet.org.keys, home.keys.device)
     done = run_audit(fleet.org, tmp_path / "report")
     assert done.returncode == 1
     ann = found_wrong(tmp_path / "report", fleet, "ledger-rewritten")
-    assert f"record {last['seq']} differs" in ann["chain"]["detail"]
+    assert f"record {seq} differs" in ann["chain"]["detail"]
 
 
 def test_an_empty_store_is_an_empty_report(org: Org, tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ never a traceback."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import shutil
@@ -18,15 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from cleartrace.consent.records import make_record, record_hash, sign_record
-from cleartrace.org.keys import load_private
-from cleartrace.upload.bundle import build_bundle, open_bundle, parse_bundle
 from tests.support.cli import ct
 from tests.support.dataset_tamper import inject
+from tests.support.ledger_rewrite import rewrite_the_withdrawal
 from tests.support.tamper_world import STORE, Built, Case, build, copy_dataset, ingest
-
-#: Header fields `build_bundle` fills in itself.
-BUILT = {"v", "type", "suite", "org_key", "device_public_key", "device"}
 
 
 @pytest.fixture(scope="module")
@@ -90,29 +84,7 @@ def rewrite_a_ledger_segment(c: Case) -> Found:
     """The withdrawal of `keys` turned into one of `scroll`, signed again with the
     device's own key, in a bundle rebuilt and signed again: the witnessed head says no."""
     path = c.bundle(c.built.names[-1])
-    bundle = parse_bundle(path.read_bytes())
-    body = open_bundle(bundle, load_private(c.built.org.keys_dir))
-    *kept, last = body.ledger
-    assert last["kind"] == "consent.withdrawn"
-    fields = {"categories": ["scroll"], "policy": last["policy"]}
-    rewritten = sign_record(
-        make_record(seq=last["seq"], prev=last["prev"], kind=last["kind"], fields=fields),
-        c.built.ann_key,
-    )
-    header = {k: v for k, v in bundle.header.items() if k not in BUILT}
-    header["ledger"] = {
-        **header["ledger"],
-        "head": {"seq": last["seq"], "hash": record_hash(rewritten)},
-    }
-    raw = build_bundle(
-        header_fields=header,
-        ledger=[*kept, rewritten],
-        events_ipc=b"",
-        org_key=c.built.org.keys.bundle_public,
-        device_key=c.built.ann_key,
-    )
-    path.unlink()
-    c.bundle(hashlib.sha256(raw).hexdigest()).write_bytes(raw)
+    rewrite_the_withdrawal(path, c.built.org.keys_dir, c.built.org.keys, c.built.ann_key)
     return Found("ann", "ledger-rewritten")
 
 

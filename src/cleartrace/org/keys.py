@@ -202,22 +202,14 @@ def load_officer_public(path: Path) -> Ed25519PublicKey:
     """
     if path.is_dir() and not path.is_symlink():
         path = path / OFFICER_PUB
-    raw = _read_public(path)
-    try:
-        obj = json.loads(raw.decode("utf-8"))
-        public = unb64url(obj["ed25519"])
-        key = Ed25519PublicKey.from_public_bytes(public)
-        ok = obj.get("type") == _OFFICER_PUBLIC_TYPE and obj.get("fingerprint") == key_fingerprint(
-            public
-        )
-    except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
-        ok = False
-    if not ok:
-        raise KeyStorageError(
+    return Ed25519PublicKey.from_public_bytes(
+        _ed25519_public(
+            path,
+            _OFFICER_PUBLIC_TYPE,
             f"{path} is not an officer.pub; copy it from the key directory 'cleartrace org "
-            "keygen' wrote"
+            "keygen' wrote",
         )
-    return key
+    )
 
 
 def load_signing_public(keys_dir: Path) -> bytes:
@@ -228,22 +220,32 @@ def load_signing_public(keys_dir: Path) -> bytes:
         KeyStorageError: missing, a symlink, damaged, or its fingerprint does not match.
     """
     path = keys_dir / SIGN_PUB
+    return _ed25519_public(
+        path,
+        _SIGN_PUBLIC_TYPE,
+        f"{path} is not a sign.pub; restore it from the key directory 'cleartrace org "
+        "keygen' wrote",
+    )
+
+
+def _ed25519_public(path: Path, kind: str, refusal: str) -> bytes:
+    """The raw Ed25519 key of a public key file of type `kind`, whose fingerprint
+    must match the key.
+
+    Raises:
+        KeyStorageError: missing, a symlink, damaged or mismatched (`refusal` says so).
+    """
     raw = _read_public(path)
     try:
         obj = json.loads(raw.decode("utf-8"))
         public = unb64url(obj["ed25519"])
         Ed25519PublicKey.from_public_bytes(public)
-        ok = obj.get("type") == _SIGN_PUBLIC_TYPE and obj.get("fingerprint") == key_fingerprint(
-            public
-        )
+        ok = obj.get("type") == kind and obj.get("fingerprint") == key_fingerprint(public)
     except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
         ok = False
     if not ok:
-        raise KeyStorageError(
-            f"{path} is not a sign.pub; restore it from the key directory 'cleartrace org "
-            "keygen' wrote"
-        )
-    return public
+        raise KeyStorageError(refusal)
+    return bytes(public)
 
 
 def _read_public(path: Path) -> bytes:
