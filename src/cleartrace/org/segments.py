@@ -11,7 +11,7 @@ officer's verifier accepts too.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -98,7 +98,7 @@ def assemble_ledger(
 
         def join(seq: int, record: Mapping[str, Any], digest: str) -> None:
             if seq > len(records):
-                records.append(record)  # type: ignore[arg-type]
+                records.append(cast(dict[str, Any], record))  # the segment's own dicts
                 hashes.append(digest)
             elif hashes[seq - 1] != digest:
                 raise _Fork(seq)
@@ -129,7 +129,7 @@ def assemble_ledger(
                 head_seq, f"bundle {short}: its header's head is not its last record", BAD_RECORD
             )
         if follows:
-            records.extend(segment)  # type: ignore[arg-type]
+            records.extend(cast(Sequence[dict[str, Any]], segment))
             hashes.extend(digests)
         lines += encoded[before - base_seq :]
     return Assembled(records, lines)
