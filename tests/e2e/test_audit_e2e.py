@@ -26,6 +26,7 @@ from tests.support.audit_fleet import ACTS, Fleet, fleet_of_three
 from tests.support.browser import browser_text, screenshot, visible
 from tests.support.cli import ct
 from tests.support.dataset_tamper import inject
+from tests.support.orgkit import org_audit
 
 pytestmark = pytest.mark.xserver
 
@@ -38,12 +39,9 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
 
 
 def audit(fleet: Fleet, out: Path, dataset: Path | None = None) -> Any:
-    data = fleet.org.collector.data
-    return ct(
-        "org", "audit", "--from", str(data), "--keys", str(fleet.org.keys_dir),
-        "--witness-key", str(data / "witness.pub"), "--dataset", str(dataset or fleet.dataset),
-        "--policy", str(fleet.org.policy), "--heads-from", str(data), "--out", str(out),
-        check=False,
+    return org_audit(
+        fleet.org, out, "--dataset", str(dataset or fleet.dataset),
+        "--policy", str(fleet.org.policy), "--heads-from", str(fleet.org.collector.data),
     )  # fmt: skip
 
 

@@ -25,7 +25,14 @@ from cleartrace.upload.uploader import Retry, Uploader
 from tests.support.cli import ct
 from tests.support.dataset_tamper import inject
 from tests.support.ledger_rewrite import rewrite_the_withdrawal
-from tests.support.orgkit import Org, approve, enrolled, record_session, record_text
+from tests.support.orgkit import (
+    Org,
+    approve,
+    enrolled,
+    org_audit,
+    record_session,
+    record_text,
+)
 
 NO_WAIT = Retry(attempts=2, base=0.01, cap=0.01)
 TEXT = "mail jane.doe@example.org or call +49 30 12345678 now"
@@ -43,21 +50,7 @@ def device(org: Org, private_home: Paths, name: str) -> Home:
 
 
 def run_audit(org: Org, out: Path, *extra: str, keys: Path | None = None) -> Any:
-    data = org.collector.data
-    return ct(
-        "org",
-        "audit",
-        "--from",
-        str(data),
-        "--keys",
-        str(keys or org.keys_dir),
-        "--witness-key",
-        str(data / "witness.pub"),
-        "--out",
-        str(out),
-        *extra,
-        check=False,
-    )
+    return org_audit(org, out, *extra, keys=keys)
 
 
 def coverage(out: Path) -> dict[str, Any]:

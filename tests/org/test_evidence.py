@@ -23,7 +23,7 @@ from cleartrace.paths import Paths
 from cleartrace.upload.uploader import Retry, Uploader
 from tests.support.cli import ct
 from tests.support.notice import EXAMPLE_NOTICE
-from tests.support.orgkit import Org, approve, enrolled, record_text
+from tests.support.orgkit import Org, approve, enrolled, org_audit, record_text
 
 TEXT = "mail jane.doe@example.org or call +49 30 12345678 now"
 SESSION = "7" * 32
@@ -241,21 +241,7 @@ NO_WAIT = Retry(attempts=2, base=0.01, cap=0.01)
 
 
 def audit(org: Org, out: Path, *extra: str) -> Any:
-    data = org.collector.data
-    return ct(
-        "org",
-        "audit",
-        "--from",
-        str(data),
-        "--keys",
-        str(org.keys_dir),
-        "--witness-key",
-        str(data / "witness.pub"),
-        "--out",
-        str(out),
-        *extra,
-        check=False,
-    )
+    return org_audit(org, out, *extra)
 
 
 @pytest.fixture

@@ -29,7 +29,14 @@ from cleartrace.paths import Paths
 from cleartrace.upload.bundle import parse_bundle
 from cleartrace.upload.uploader import Retry, Uploader
 from tests.support.cli import ct
-from tests.support.orgkit import Org, approve, enrolled, record_session, record_text
+from tests.support.orgkit import (
+    Org,
+    approve,
+    enrolled,
+    org_audit,
+    record_session,
+    record_text,
+)
 
 NO_WAIT = Retry(attempts=2, base=0.01, cap=0.01)
 CANARY = "qzcanaryxv"
@@ -62,11 +69,7 @@ class World:
         )  # fmt: skip
 
     def audit(self, out: Path) -> Any:
-        return ct(
-            "org", "audit", "--from", str(self.data), "--keys", str(self.org.keys_dir),
-            "--witness-key", str(self.data / "witness.pub"), "--out", str(out),
-            "--dataset", str(self.dataset), check=False,
-        )  # fmt: skip
+        return org_audit(self.org, out, "--dataset", str(self.dataset))
 
     def subject_cmd(self, action: str, subject: str, *extra: str) -> Any:
         return ct(

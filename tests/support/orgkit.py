@@ -8,6 +8,7 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -149,6 +150,18 @@ def enrolled(org: Org, paths: Paths) -> Home:
     signed = read_signed_policy(org.policy.read_bytes())
     enrol(home, org.collector.url, signed, org.collector.token())
     return home
+
+
+def org_audit(
+    org: Org, out: Path, *extra: str, data: Path | None = None, keys: Path | None = None
+) -> Any:
+    """`cleartrace org audit` of the collector's store (or `data`) into `out`, checked
+    against its witness key, with `extra` options; not checked for its exit status."""
+    data = org.collector.data if data is None else data
+    return ct(
+        "org", "audit", "--from", str(data), "--keys", str(keys or org.keys_dir),
+        "--witness-key", str(data / "witness.pub"), "--out", str(out), *extra, check=False,
+    )  # fmt: skip
 
 
 def aws_env(endpoint: str) -> dict[str, str]:

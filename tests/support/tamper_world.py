@@ -21,7 +21,14 @@ from cleartrace.home import Home
 from cleartrace.paths import Paths
 from cleartrace.upload.uploader import Retry, Uploader
 from tests.support.cli import ct
-from tests.support.orgkit import Org, approve, enrolled, make_org, record_session
+from tests.support.orgkit import (
+    Org,
+    approve,
+    enrolled,
+    make_org,
+    org_audit,
+    record_session,
+)
 
 __all__ = ["STORE", "Built", "Case", "build", "copy_dataset", "ingest"]
 
@@ -87,13 +94,8 @@ class Case:
         return self.data / "heads" / f"{device.removeprefix('sha256:')}.json"
 
     def audit(self, *extra: str, data: Path | None = None, dataset: bool = True) -> Any:
-        data = self.data if data is None else data
         given = ("--dataset", str(self.dataset)) if dataset else ()
-        return ct(
-            "org", "audit", "--from", str(data), "--keys", str(self.built.org.keys_dir),
-            "--witness-key", str(data / "witness.pub"), "--out", str(self.out),
-            *given, *extra, check=False,
-        )  # fmt: skip
+        return org_audit(self.built.org, self.out, *given, *extra, data=data or self.data)
 
     def coverage(self) -> dict[str, Any]:
         found: dict[str, Any] = json.loads((self.out / "coverage.json").read_text())

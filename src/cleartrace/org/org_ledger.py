@@ -45,9 +45,9 @@ from cleartrace.consent.records import (
     register_kind,
     sign_record,
 )
-from cleartrace.errors import KeyStorageError, LedgerBroken, UsageError
-from cleartrace.formats import b64url, canonical, key_fingerprint, unb64url
-from cleartrace.paths import read_private_file, write_private, write_private_bytes
+from cleartrace.errors import LedgerBroken, UsageError
+from cleartrace.formats import b64url, canonical, key_fingerprint
+from cleartrace.org.key_pairs import load_or_create
 
 __all__ = [
     "COLLECTOR",
@@ -213,24 +213,9 @@ def load_ledger_key(keys_dir: Path) -> Ed25519PrivateKey:
         KeyStorageError: the file is damaged or refused by `read_private_file`.
         DiskFull: no room to create it.
     """
-    path = keys_dir / LEDGER_KEY
-    raw = read_private_file(path, "org ledger key file", 64 * 1024)
-    if raw is None:
-        key = Ed25519PrivateKey.generate()
-        with write_private(path, "org ledger key") as fh:
-            json.dump({"type": _KEY_TYPE, "ed25519": b64url(key.private_bytes_raw())}, fh)
-        public = key.public_key().public_bytes_raw()
-        doc = {"type": _PUB_TYPE, "ed25519": b64url(public), "fingerprint": key_fingerprint(public)}
-        write_private_bytes(keys_dir / LEDGER_PUB, canonical(doc) + b"\n", "org ledger public key")
-        (keys_dir / LEDGER_PUB).chmod(0o644)
-        return key
-    try:
-        obj = json.loads(raw.decode("utf-8"))
-        if obj.get("type") != _KEY_TYPE:
-            raise ValueError("type")
-        return Ed25519PrivateKey.from_private_bytes(unb64url(obj["ed25519"]))
-    except (ValueError, KeyError, TypeError, AttributeError):
-        raise KeyStorageError(f"{path} is damaged; restore it from a backup") from None
+    return load_or_create(
+        keys_dir / LEDGER_KEY, keys_dir / LEDGER_PUB, (_KEY_TYPE, _PUB_TYPE), "org ledger"
+    )
 
 
 def _tail_checked(data: bytes, signer: Ed25519PublicKey) -> list[dict[str, Any]]:

@@ -24,14 +24,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from cleartrace.errors import KeyStorageError
 from cleartrace.formats import (
-    b64url,
     canonical,
     key_fingerprint,
     sign_canonical,
     unb64url,
     verify_ed25519,
 )
-from cleartrace.paths import read_private_file, write_private, write_private_bytes
+from cleartrace.org.key_pairs import load_or_create as load_or_create_key
 
 __all__ = [
     "DEFAULT_RECHECK_HEADS",
@@ -53,7 +52,6 @@ HEAD_VERSION = 2
 DEFAULT_RECHECK_HEADS = 300.0
 _PRIVATE_TYPE = "cleartrace-witness-key"
 _PUBLIC_TYPE = "cleartrace-witness-public-key"
-_MAX_KEY_FILE = 64 * 1024
 
 
 def load_or_create(data: Path) -> Ed25519PrivateKey:
@@ -63,28 +61,9 @@ def load_or_create(data: Path) -> Ed25519PrivateKey:
         KeyStorageError: the key file is damaged, or refused by
             `read_private_file` (another user's, readable by others, a symlink).
     """
-    path = data / WITNESS_KEY
-    raw = read_private_file(path, "witness key file", _MAX_KEY_FILE)
-    if raw is None:
-        key = Ed25519PrivateKey.generate()
-        with write_private(path, "witness key") as fh:
-            json.dump({"type": _PRIVATE_TYPE, "ed25519": b64url(key.private_bytes_raw())}, fh)
-        public = key.public_key().public_bytes_raw()
-        doc = {
-            "type": _PUBLIC_TYPE,
-            "ed25519": b64url(public),
-            "fingerprint": key_fingerprint(public),
-        }
-        write_private_bytes(data / WITNESS_PUB, canonical(doc) + b"\n", "witness public key")
-        (data / WITNESS_PUB).chmod(0o644)
-        return key
-    try:
-        obj = json.loads(raw.decode("utf-8"))
-        if obj.get("type") != _PRIVATE_TYPE:
-            raise ValueError("type")
-        return Ed25519PrivateKey.from_private_bytes(unb64url(obj["ed25519"]))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        raise KeyStorageError(f"{path} is damaged; restore it from a backup") from None
+    return load_or_create_key(
+        data / WITNESS_KEY, data / WITNESS_PUB, (_PRIVATE_TYPE, _PUBLIC_TYPE), "witness"
+    )
 
 
 def load_public(path: Path) -> Ed25519PublicKey:
