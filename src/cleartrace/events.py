@@ -13,9 +13,25 @@ KEY_DOWN/UP    keysym        0             0           0
 MOVE           x             y             0           0
 BUTTON_DOWN/UP x             y             button      0
 SCROLL         x             y             dx          dy
-FOCUS          0             0             0           0   (+ app class, title)
+FOCUS          window x      window y      width       height  (+ app class, title)
 EXCLUDED_*     0             0             0           0   (no content at all)
+SCREEN         monitors      root width    root height scale %
+MONITOR        x             y             width       height
+LAYOUT         XKB group     0             0           0   (+ layout name as "app")
 =============  ============  ============  ==========  ==========
+
+Context events say what the input happened in, so that a click can be placed
+on its monitor and a key read in its keyboard layout. A screen layout is one
+SCREEN event (how many monitors follow, the root window's size in pixels, the
+scale in percent: 100 is 96 dpi) followed at the same time by that many
+MONITOR events (each monitor's position and size in root coordinates, the
+primary first); it is written at the start of every session and whenever it
+changes. FOCUS carries the focused window's frame geometry in root
+coordinates (zeros when unknown). LAYOUT is the XKB group in force from then
+on and its layout's name (such as "us" or "de"), written at the start of
+every session and when the group changes. Each belongs to the category of
+the input it describes: the screen to `clicks`, the keyboard layout to
+`keys`, the window geometry to `app_focus` (with its focus event).
 
 Keys are stored as X keysyms: Latin-1 characters as their code point, other
 characters as 0x01000000 + code point, special keys (BackSpace 0xff08, Return
@@ -37,6 +53,7 @@ __all__ = [
     "FocusText",
     "Kind",
     "RawEvent",
+    "TYPING_PAUSE_NS",
     "category_counts",
     "char_of_keysym",
     "keysym_of_char",
@@ -53,6 +70,9 @@ class Kind(IntEnum):
     FOCUS = 7
     EXCLUDED_START = 8
     EXCLUDED_END = 9
+    SCREEN = 10
+    MONITOR = 11
+    LAYOUT = 12
 
 
 #: The consent category each kind of event belongs to (markers belong to none).
@@ -66,6 +86,9 @@ CATEGORY_OF_KIND: dict[Kind, Category | None] = {
     Kind.FOCUS: Category.APP_FOCUS,
     Kind.EXCLUDED_START: None,
     Kind.EXCLUDED_END: None,
+    Kind.SCREEN: Category.CLICKS,
+    Kind.MONITOR: Category.CLICKS,
+    Kind.LAYOUT: Category.KEYS,
 }
 
 
@@ -81,8 +104,9 @@ def category_counts(by_kind: Mapping[int, int]) -> dict[str, int]:
 
 
 #: How many of the integer fields a..d each kind carries (key: keysym; move:
-#: x, y; button: x, y, button; scroll: x, y, dx, dy); the rest are always 0,
-#: so a non-zero one is content no category allows.
+#: x, y; button: x, y, button; scroll: x, y, dx, dy; focus: the window's
+#: geometry; screen, monitor: four numbers; layout: the group); the rest are
+#: always 0, so a non-zero one is content no category allows.
 NUMBERS_OF_KIND: dict[Kind, int] = {
     Kind.KEY_DOWN: 1,
     Kind.KEY_UP: 1,
@@ -90,10 +114,18 @@ NUMBERS_OF_KIND: dict[Kind, int] = {
     Kind.BUTTON_DOWN: 3,
     Kind.BUTTON_UP: 3,
     Kind.SCROLL: 4,
-    Kind.FOCUS: 0,
+    Kind.FOCUS: 4,
     Kind.EXCLUDED_START: 0,
     Kind.EXCLUDED_END: 0,
+    Kind.SCREEN: 4,
+    Kind.MONITOR: 4,
+    Kind.LAYOUT: 1,
 }
+
+#: A gap between two key events at least this long ends a typing run: the
+#: unit that key timing is evened out over before it leaves a device, and the
+#: span of one `type` action in the dataset.
+TYPING_PAUSE_NS = 2_000_000_000
 
 #: (application class, window title); either may be None (not consented or unknown).
 FocusText = tuple[str | None, str | None]
