@@ -3,67 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from cleartrace.paths import Paths
-from tests.support import SUPPORT
 from tests.support.cli import ct
 from tests.support.recording import Recording, sessions, status
+from tests.support.text_window import TextField
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.xserver
 
 APP = "Textfield"
-TEXTFIELD = SUPPORT / "textfield.py"
-
-
-class TextField:
-    """tests/support/textfield.py on the test display; `text()` ends it and returns its text."""
-
-    def __init__(self, display: str, widget: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, str(TEXTFIELD), "--widget", widget, "--class", APP],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb"},
-        )
-        assert self.proc.stdout is not None
-        self.window = self.proc.stdout.readline().strip()
-        if not self.window:
-            pytest.fail(f"textfield.py showed no window (exit status {self.proc.wait(10)})")
-
-    def text(self) -> str:
-        assert self.proc.stdin is not None
-        assert self.proc.stdout is not None
-        # Closing the window moves the focus to no application, and keys typed
-        # up to LAG_MS before a focus change may have gone where it went: let
-        # the last ones age past that first, as a person's pause would.
-        time.sleep(0.3)
-        self.proc.stdin.close()
-        shown: str = json.loads(self.proc.stdout.readline())["text"]
-        self.proc.wait(10)
-        return shown
-
-    def close(self) -> None:
-        """End it by PID if `text()` did not."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        for pipe in (self.proc.stdin, self.proc.stdout):
-            if pipe is not None:
-                pipe.close()
 
 
 @pytest.fixture
@@ -72,7 +25,7 @@ def text_field(
 ) -> Iterator[TextField]:
     """A focused QPlainTextEdit, or with the parameter "line" a QLineEdit (Qt on xcb,
     whatever the suite's QT_QPA_PLATFORM)."""
-    field = TextField(xserver.display, getattr(request, "param", "plain"))
+    field = TextField(xserver.display, getattr(request, "param", "plain"), APP)
     try:
         xdo("windowactivate", "--sync", field.window)
         yield field
