@@ -1,0 +1,289 @@
+"""From a person's work to training rows on real processes: two editors (two
+applications) on Xvfb under a window manager, typed into, clicked, dragged and
+scrolled by xdotool; recorded with consent to everything but typing rhythm,
+approved, uploaded to a collector on 127.0.0.1 and ingested. The dataset must
+be the script: every key in the application it went to, every button where
+it was pressed, and the files the editors saved hold what was typed."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from cleartrace.paths import Paths
+from tests.support.cli import ct
+from tests.support.orgkit import Org
+from tests.support.recording import Recording, sessions, status
+from tests.support.text_window import TextField
+from tests.support.waiting import wait_for
+from tests.support.xserver import XServer
+
+pytestmark = pytest.mark.xserver
+
+#: The two applications: editors with classes of their own.
+A, B = "Scribe", "Jotter"
+#: Xvfb's screen (tests/support/xserver.py): one monitor.
+WIDTH, HEIGHT = 1280, 800
+#: Longer than events.TYPING_PAUSE_NS (2 s): the steps of the script are
+#: separate actions. Paced input, the subject of the test (a person's pause).
+PAUSE_S = 2.5
+#: Categories consented to: all input, the focused application, no titles and
+#: not typing rhythm (its key timing leaves the device evened out).
+CONSENTED = ("keys", "clicks", "scroll", "mouse_move", "app_focus")
+
+CTRL_S = ("ctrl+s",)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of the script, in one application: the xdotool commands run back
+    to back, and what the dataset must hold for them.
+
+    `typed` are strings typed and tuples of key names (xdotool's) pressed, in
+    order; `pointer` one xdotool command line of the mouse; `buttons` the
+    button presses it makes as (x, y, button); `scrolls` its wheel steps as
+    (x, y, dy); `action` the row of the actions table the step makes.
+    """
+
+    app: str
+    typed: tuple[str | tuple[str, ...], ...] = ()
+    pointer: str = ""
+    buttons: tuple[tuple[int, int, int], ...] = ()
+    scrolls: tuple[tuple[int, int, int], ...] = ()
+    action: dict[str, Any] = field(default_factory=dict)
+
+    def commands(self) -> list[tuple[str, ...]]:
+        runs: list[tuple[str, ...]] = []
+        for part in self.typed:
+            if isinstance(part, str):
+                runs.append(("type", "--delay", "15", part))
+            else:
+                runs.append(("key", "--delay", "15", *part))
+        if self.pointer:
+            runs.append(tuple(self.pointer.split()))
+        return runs
+
+    def presses(self) -> list[str]:
+        """The keys pressed, as the events table names them (char, else key)."""
+        out: list[str] = []
+        for part in self.typed:
+            if isinstance(part, str):
+                out += list(part)
+            else:
+                for combo in part:
+                    out += [MODIFIERS.get(k, k) for k in combo.split("+")]
+        return out
+
+
+#: xdotool's modifier names, as the keys they press.
+MODIFIERS = {"ctrl": "Control_L", "shift": "Shift_L", "alt": "Alt_L"}
+
+
+def at(x: int, y: int) -> dict[str, float | int]:
+    """A point and its place on the one monitor, as fractions of its size."""
+    return {"x": x, "y": y, "x_norm": x / WIDTH, "y_norm": y / HEIGHT}
+
+
+SENTENCE = "the quick brown fox jumps over the lazy dog."
+MORE = "and then some more."
+NOTE = "notes for tomorrow"
+
+#: The script. Clicks land on A's only line of text or below it (the window
+#: fills the screen): the double-click selects a word, the drag some text,
+#: the last click puts the cursor at the end again, so Return starts a line.
+SCRIPT = (
+    Step(
+        A,
+        typed=(
+            "the quikc",
+            ("BackSpace", "BackSpace"),
+            "ck brown fox jumps ovr",
+            ("BackSpace",) * 3,
+            "over teh",
+            ("BackSpace",) * 3,
+            "the lazy dog.",
+        ),
+        action={"kind": "type", "text": SENTENCE},
+    ),
+    Step(
+        A,
+        pointer="mousemove 100 25 click --repeat 2 --delay 80 1",
+        buttons=((100, 25, 1), (100, 25, 1)),
+        action={"kind": "double_click", "button": 1, **at(100, 25)},
+    ),
+    Step(
+        A,
+        pointer="mousemove 20 25 mousedown 1 sleep 0.1 mousemove 200 25 sleep 0.1 mouseup 1",
+        buttons=((20, 25, 1),),
+        action={"kind": "drag", "button": 1, "from": at(20, 25), "to": at(200, 25)},
+    ),
+    Step(
+        A,
+        pointer="mousemove 640 400 click --repeat 3 --delay 60 5",
+        scrolls=((640, 400, -1),) * 3,
+        action={"kind": "scroll", "direction": "down", "amount": 3, **at(640, 400)},
+    ),
+    Step(
+        A,
+        pointer="mousemove 960 600 click 1",
+        buttons=((960, 600, 1),),
+        action={"kind": "click", "button": 1, **at(960, 600)},
+    ),
+    Step(A, typed=(CTRL_S,), action={"kind": "hotkey", "keys": "ctrl+s"}),
+    Step(A, typed=(("Return",),), action={"kind": "key", "key": "Return"}),
+    Step(
+        A,
+        typed=("and thne", ("BackSpace",) * 2, "en some more."),
+        action={"kind": "type", "text": MORE},
+    ),
+    Step(A, typed=(CTRL_S,), action={"kind": "hotkey", "keys": "ctrl+s"}),
+    Step(
+        B,
+        typed=("notes for tomorow", ("BackSpace",) * 3, "rrow"),
+        action={"kind": "type", "text": NOTE},
+    ),
+    Step(B, typed=(CTRL_S,), action={"kind": "hotkey", "keys": "ctrl+s"}),
+)
+
+#: What each editor saved last: the script's text, corrections applied.
+SAVED = {A: f"{SENTENCE}\n{MORE}", B: NOTE}
+
+#: The actions table of the session, in order (the app of each from its step).
+ACTIONS = [{"app": step.app, **step.action} for step in SCRIPT]
+
+
+@dataclass
+class Desk:
+    """The display, its two editors (by application) and the files they save to."""
+
+    x: XServer
+    editors: dict[str, TextField]
+    files: dict[str, Path]
+
+
+@pytest.fixture
+def desk(xserver: XServer, wm: None, tmp_path: Path) -> Iterator[Desk]:
+    files = {app: tmp_path / f"{app.lower()}.txt" for app in (A, B)}
+    editors: dict[str, TextField] = {}
+    try:
+        for app in (B, A):  # A opened last: it has the focus when recording starts
+            editors[app] = TextField(xserver.display, "plain", app, save_to=files[app])
+        yield Desk(xserver, editors, files)
+    finally:
+        for editor in editors.values():
+            editor.close()
+
+
+def enroll(org: Org) -> None:
+    ct(
+        "enroll", "--collector", org.collector.url, "--policy", str(org.policy),
+        "--token", org.collector.token(),
+    )  # fmt: skip
+
+
+def ingest(org: Org, dataset: Path) -> dict[str, Any]:
+    data = org.collector.data
+    done = ct(
+        "org", "ingest", "--from", str(data), "--keys", str(org.keys_dir), "--out", str(dataset),
+        "--witness-key", str(data / "witness.pub"), "--quiet", "--json",
+    )  # fmt: skip
+    summary: dict[str, Any] = json.loads(done.stdout)
+    return summary
+
+
+def events(dataset: Path) -> list[dict[str, Any]]:
+    """The events table's rows, in time order, as DuckDB reads the Parquet files."""
+    files = sorted(str(f) for f in dataset.glob("day=*/device=*/*.parquet"))
+    query = duckdb.sql(
+        "SELECT * FROM read_parquet(?, hive_partitioning=true) ORDER BY time", params=[files]
+    )
+    names = [d[0] for d in query.description]
+    return [dict(zip(names, row, strict=True)) for row in query.fetchall()]
+
+
+def with_apps(rows: list[dict[str, Any]]) -> list[tuple[str | None, dict[str, Any]]]:
+    """Each row with the application focused when it happened (the last focus row's)."""
+    app: str | None = None
+    out = []
+    for row in rows:
+        if row["kind"] == "focus":
+            app = row["app"]
+        out.append((app, row))
+    return out
+
+
+def stored(paths: Paths, category: str) -> int:
+    return int(status(paths)["counts"].get(category, 0))
+
+
+def run_script(desk: Desk, xdo: Callable[..., str], paths: Paths) -> None:
+    """The script, paced like a person; returns once every input is stored."""
+    focused = A
+    for step in SCRIPT:
+        if step.app != focused:
+            xdo("windowactivate", "--sync", desk.editors[step.app].window)
+            wait_for(lambda app=step.app: status(paths)["application"] == app, what="the focus")
+            focused = step.app
+        for command in step.commands():
+            xdo(*command)
+        time.sleep(PAUSE_S)  # the person's pause between two actions
+    presses = sum(len(s.presses()) for s in SCRIPT)
+    buttons = sum(len(s.buttons) for s in SCRIPT)
+    scrolls = sum(len(s.scrolls) for s in SCRIPT)
+    # At least: the keys and clicks categories hold context events too.
+    wait_for(
+        lambda: (
+            stored(paths, "keys") >= 2 * presses
+            and stored(paths, "clicks") >= 2 * buttons
+            and stored(paths, "scroll") >= scrolls
+        ),
+        timeout=20,
+        what="every input of the script stored",
+    )
+
+
+def test_the_dataset_is_the_script_typed_clicked_and_scrolled_in_two_applications(
+    org: Org,
+    desk: Desk,
+    start_recorder: Callable[[], Recording],
+    xdo: Callable[..., str],
+    private_home: Paths,
+    tmp_path: Path,
+) -> None:
+    enroll(org)
+    ct("consent", "give", *(arg for c in CONSENTED for arg in ("--category", c)))
+    xdo("windowactivate", "--sync", desk.editors[A].window)
+    rec = start_recorder()
+    wait_for(lambda: status(private_home)["application"] == A, what="A's focus")
+    run_script(desk, xdo, private_home)
+    rec.stop()
+    for app, text in SAVED.items():
+        assert desk.files[app].read_text() == text
+
+    (session,) = sessions()
+    ct("sessions", "approve", session["id"])
+    ct("upload", "--now")
+    dataset = tmp_path / "dataset"
+    summary = ingest(org, dataset)
+    assert summary["rejected"] == []
+    assert summary["events"]["dropped"]["violation"] == 0
+
+    rows = with_apps(events(dataset))
+    assert {r["session"] for _, r in rows} == {session["id"]}
+    assert [r["app"] for _, r in rows if r["kind"] == "focus"] == [A, B]
+    assert {r["title"] for _, r in rows} == {None}  # titles were not consented to
+    for app in (A, B):
+        pressed = [r["char"] or r["key"] for a, r in rows if a == app and r["kind"] == "key_down"]
+        assert pressed == [k for s in SCRIPT if s.app == app for k in s.presses()]
+    buttons = [(r["x"], r["y"], r["button"]) for _, r in rows if r["kind"] == "button_down"]
+    assert buttons == [b for s in SCRIPT for b in s.buttons]
+    assert all(a == A for a, r in rows if r["kind"] in ("button_down", "scroll"))
+    scrolls = [(r["x"], r["y"], r["dy"]) for _, r in rows if r["kind"] == "scroll"]
+    assert scrolls == [s for step in SCRIPT for s in step.scrolls]
