@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import duckdb
+import pyarrow.parquet as pq
 import pytest
 
 from cleartrace.paths import Paths
@@ -86,11 +86,20 @@ class Step:
 MODIFIERS = {"ctrl": "Control_L", "shift": "Shift_L", "alt": "Alt_L"}
 
 
-def at(x: int, y: int) -> dict[str, float | int]:
-    """A point and its place on the one monitor, as fractions of its size."""
-    return {"x": x, "y": y, "x_norm": x / WIDTH, "y_norm": y / HEIGHT}
+def typing(text: str) -> dict[str, Any]:
+    """A `type` action: the text as the editor shows it, corrections applied."""
+    return {"action": "type", "text": text, "keys": None, "code": f"pyautogui.write({text!r})"}
 
 
+def pointer(action: str, code: str, x: int, y: int, **more: Any) -> dict[str, Any]:
+    """A pointer action at x, y, with its place on the one monitor as fractions of it."""
+    return {
+        "action": action, "x": x, "y": y, "x_norm": x / WIDTH, "y_norm": y / HEIGHT,
+        "code": f"pyautogui.{code}", **more,
+    }  # fmt: skip
+
+
+SAVE = {"action": "hotkey", "keys": "ctrl+s", "code": "pyautogui.hotkey('ctrl', 's')"}
 SENTENCE = "the quick brown fox jumps over the lazy dog."
 MORE = "and then some more."
 NOTE = "notes for tomorrow"
@@ -110,52 +119,64 @@ SCRIPT = (
             ("BackSpace",) * 3,
             "the lazy dog.",
         ),
-        action={"kind": "type", "text": SENTENCE},
+        action=typing(SENTENCE),
     ),
     Step(
         A,
         pointer="mousemove 100 25 click --repeat 2 --delay 80 1",
         buttons=((100, 25, 1), (100, 25, 1)),
-        action={"kind": "double_click", "button": 1, **at(100, 25)},
+        action=pointer("double_click", "doubleClick(100, 25)", 100, 25, button="left"),
     ),
     Step(
         A,
         pointer="mousemove 20 25 mousedown 1 sleep 0.1 mousemove 200 25 sleep 0.1 mouseup 1",
         buttons=((20, 25, 1),),
-        action={"kind": "drag", "button": 1, "from": at(20, 25), "to": at(200, 25)},
+        action=pointer(
+            "drag",
+            "moveTo(20, 25); pyautogui.dragTo(200, 25, button='left')",
+            20,
+            25,
+            to_x=200,
+            to_y=25,
+            button="left",
+        ),
     ),
     Step(
         A,
         pointer="mousemove 640 400 click --repeat 3 --delay 60 5",
         scrolls=((640, 400, -1),) * 3,
-        action={"kind": "scroll", "direction": "down", "amount": 3, **at(640, 400)},
+        action=pointer("scroll", "scroll(-3, x=640, y=400)", 640, 400, dx=0, dy=-3),
     ),
     Step(
         A,
         pointer="mousemove 960 600 click 1",
         buttons=((960, 600, 1),),
-        action={"kind": "click", "button": 1, **at(960, 600)},
+        action=pointer("click", "click(960, 600)", 960, 600, button="left"),
     ),
-    Step(A, typed=(CTRL_S,), action={"kind": "hotkey", "keys": "ctrl+s"}),
-    Step(A, typed=(("Return",),), action={"kind": "key", "key": "Return"}),
+    Step(A, typed=(CTRL_S,), action=SAVE),
+    Step(
+        A,
+        typed=(("Return",),),
+        action={"action": "key", "keys": "enter", "code": "pyautogui.press('enter')"},
+    ),
     Step(
         A,
         typed=("and thne", ("BackSpace",) * 2, "en some more."),
-        action={"kind": "type", "text": MORE},
+        action=typing(MORE),
     ),
-    Step(A, typed=(CTRL_S,), action={"kind": "hotkey", "keys": "ctrl+s"}),
+    Step(A, typed=(CTRL_S,), action=SAVE),
     Step(
         B,
         typed=("notes for tomorow", ("BackSpace",) * 3, "rrow"),
-        action={"kind": "type", "text": NOTE},
+        action=typing(NOTE),
     ),
-    Step(B, typed=(CTRL_S,), action={"kind": "hotkey", "keys": "ctrl+s"}),
+    Step(B, typed=(CTRL_S,), action=SAVE),
 )
 
 #: What each editor saved last: the script's text, corrections applied.
 SAVED = {A: f"{SENTENCE}\n{MORE}", B: NOTE}
 
-#: The actions table of the session, in order (the app of each from its step).
+#: The actions table of the session, in order: each step's, in its application.
 ACTIONS = [{"app": step.app, **step.action} for step in SCRIPT]
 
 
@@ -199,13 +220,11 @@ def ingest(org: Org, dataset: Path) -> dict[str, Any]:
 
 
 def events(dataset: Path) -> list[dict[str, Any]]:
-    """The events table's rows, in time order, as DuckDB reads the Parquet files."""
-    files = sorted(str(f) for f in dataset.glob("day=*/device=*/*.parquet"))
-    query = duckdb.sql(
-        "SELECT * FROM read_parquet(?, hive_partitioning=true) ORDER BY time", params=[files]
-    )
-    names = [d[0] for d in query.description]
-    return [dict(zip(names, row, strict=True)) for row in query.fetchall()]
+    """The events table's rows as pyarrow reads its Parquet files, stably sorted by
+    time (re-timed events may share a microsecond: their order is the file's)."""
+    files = sorted(dataset.glob("day=*/device=*/*.parquet"))
+    rows = [row for f in files for row in pq.read_table(f).to_pylist()]
+    return sorted(rows, key=lambda row: row["time"])
 
 
 def with_apps(rows: list[dict[str, Any]]) -> list[tuple[str | None, dict[str, Any]]]:
