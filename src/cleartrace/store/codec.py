@@ -225,7 +225,11 @@ def _decode_events(data: bytes) -> list[Event]:
     places = (
         Event(t, kind_of(k), a, b, cc, d, *(text or (None, None)))
         for t, k, a, b, cc, d, text in zip(
-            c.select(c.times, place), c.select(c.kinds, place), *c.places, c.place_texts(), strict=True
+            c.select(c.times, place),
+            c.select(c.kinds, place),
+            *c.places,
+            c.place_texts(),
+            strict=True,
         )
     )
     # One lazy stream of Events per group of kinds, merged back into order.
@@ -281,7 +285,11 @@ def _decode_raw(data: bytes) -> list[RawEvent]:
             ),
             _POINTER: zip(c.select(c.times, ptr), c.select(c.kinds, ptr), *c.pointer, repeat(None)),
             _PLACES: zip(
-                c.select(c.times, place), c.select(c.kinds, place), *c.places, c.place_texts(), strict=True
+                c.select(c.times, place),
+                c.select(c.kinds, place),
+                *c.places,
+                c.place_texts(),
+                strict=True,
             ),
             (_LAYOUT,): zip(
                 c.select(c.times, layout),
