@@ -43,9 +43,7 @@ def test_episodes_are_focus_segments_and_steps_count_within_them() -> None:
     ]  # fmt: skip
 
 
-def test_a_click_reported_in_the_frame_of_the_focus_change_it_caused_belongs_to_the_new_window() -> (
-    None
-):
+def test_a_click_in_the_frame_of_the_focus_change_it_caused_belongs_to_the_new_window() -> None:
     s = Script()
     s.focus("a")
     s.wait(1000)
@@ -78,9 +76,7 @@ def test_positions_are_normalised_to_the_monitor_holding_them() -> None:
     ]  # fmt: skip
 
 
-def test_no_screen_layout_no_normalised_position_and_a_layout_without_monitors_is_the_root() -> (
-    None
-):
+def test_no_layout_no_normalised_position_and_a_layout_without_monitors_is_the_root() -> None:
     s = Script()
     s.click(10, 10)
     s.screen(root=(800, 600))
