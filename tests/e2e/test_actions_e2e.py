@@ -138,6 +138,8 @@ SCRIPT = (
             25,
             to_x=200,
             to_y=25,
+            to_x_norm=200 / WIDTH,
+            to_y_norm=25 / HEIGHT,
             button="left",
         ),
     ),
@@ -176,8 +178,29 @@ SCRIPT = (
 #: What each editor saved last: the script's text, corrections applied.
 SAVED = {A: f"{SENTENCE}\n{MORE}", B: NOTE}
 
-#: The actions table of the session, in order: each step's, in its application.
-ACTIONS = [{"app": step.app, **step.action} for step in SCRIPT]
+#: The actions table's columns the script decides (the others: times, lineage, window).
+COLUMNS = (
+    "episode", "step", "app", "action", "x", "y", "x_norm", "y_norm", "to_x", "to_y",
+    "to_x_norm", "to_y_norm", "button", "dx", "dy", "text", "keys", "code",
+)  # fmt: skip
+
+
+def expected_actions() -> list[dict[str, Any]]:
+    """The actions table of the session, in order: each step's, in its application
+    (null where its action has no such field). An episode is a focus segment: the
+    recording starts in A (episode 1, after the session's first focus event), then B."""
+    out: list[dict[str, Any]] = []
+    episode, step, app = 0, 0, None
+    for s in SCRIPT:
+        if s.app != app:
+            episode, step, app = episode + 1, 0, s.app
+        row = {"episode": episode, "step": step, "app": s.app, **s.action}
+        out.append({c: row.get(c) for c in COLUMNS})
+        step += 1
+    return out
+
+
+ACTIONS = expected_actions()
 
 
 @dataclass
