@@ -24,7 +24,11 @@ Shift presses for capitals come on top). It prints one JSON object:
 
 Variants of the same events: `raw`, as captured; `spread`, each typing
 run's key events spread evenly between the run's first and last event (the
-run keeps its own average speed, so the typist's speed is left in it).
+run keeps its own average speed, so the typist's speed is left in it);
+`paired`, each key but the modifiers released right after its press, then
+the run's key events at a fixed 10 ms pace (neither the times nor the order
+of presses and releases are left to say how long a key was held or which
+keys overlapped; only where each run starts).
 
 The typists. Everything is log-normal, with person-level means and spreads
 drawn from published keystroke-dynamics statistics:
@@ -50,8 +54,8 @@ drawn from published keystroke-dynamics statistics:
   predict speed) and a person's own offset (sigma 0.25); every key's hold
   has a person's own offset (sigma 0.15). These spreads are assumed.
 - Shift is pressed before a capital and released a person-typical while
-  after the letter's press (log-normal, median drawn in 60-200 ms); a
-  release after the next press is a rollover, as in real typing.
+  after the letter's press (log-normal, median drawn in 60-200 ms), but
+  before the next press (or that letter would be a capital too).
 - Pauses: before a word, with probability 0.07, a pause of at least
   `events.TYPING_PAUSE_NS` (2 s plus a log-normal median 1.5 s), so a sample
   holds several typing runs; other flights are capped at 1.5 s.
@@ -84,6 +88,11 @@ MS = 1_000_000
 T0 = 1_760_000_000_000_000_000  # a wall-clock start, as events leave a device
 KEYSTROKES = 200
 SHIFT = 0xFFE1
+MODIFIERS = (
+    0xFFE1,
+    0xFFEE,
+)  # Shift_L .. Hyper_R: Shift, Control, Caps/Shift Lock, Meta, Alt, Super
+PACE_NS = 10 * MS
 KEYS = "abcdefghijklmnopqrstuvwxyz ,."
 LEFT_HAND = set("qwertasdfgzxcvb")
 P_PAUSE = 0.07
@@ -172,15 +181,22 @@ def type_text(typist: Typist, text: str, rng: np.random.Generator) -> pa.Table:
     events: list[tuple[float, int, int]] = []  # (ms, kind, keysym)
     t = last = 0.0
     prev = KEYS.index(" ")
+    shift_up = -1  # where in `events` the release of a Shift still to be placed is
 
     def press(key: int, keysym: int, pause: bool) -> tuple[float, float]:
-        nonlocal t, last, prev
+        nonlocal t, last, prev, shift_up
         flight = rng.lognormal(
             typist.flight_mu + typist.pair_offset[prev, key], typist.flight_sigma
         )
         t += min(flight, FLIGHT_CAP_MS)
         if pause:
             t = max(t, last + TYPING_PAUSE_NS / MS + rng.lognormal(np.log(1500.0), 0.6))
+        if shift_up >= 0:
+            # Shift is let go before the next press, or that letter would be a capital too.
+            ms, kind, keysym_ = events[shift_up]
+            capital_at = events[shift_up + 1][0]
+            events[shift_up] = (min(ms, max(t - 5.0, capital_at + 1.0)), kind, keysym_)
+            shift_up = -1
         hold = rng.lognormal(typist.hold_mu + typist.hold_offset[key], typist.hold_sigma)
         up = t + float(np.clip(hold, 30.0, 400.0))
         events.extend([(t, int(Kind.KEY_DOWN), keysym), (up, int(Kind.KEY_UP), keysym)])
@@ -192,11 +208,11 @@ def type_text(typist: Typist, text: str, rng: np.random.Generator) -> pa.Table:
         key = KEYS.index(ch.lower())
         if ch.isupper():
             press(shift, SHIFT, pause)
-            shift_at = len(events) - 1
+            at = len(events) - 1
             down, up = press(key, keysym_of_char(ch), False)
             lag = rng.lognormal(typist.shift_lag_mu, 0.3)
-            events[shift_at] = (down + lag, int(Kind.KEY_UP), SHIFT)
-            last = max(up, down + lag, last)
+            events[at] = (down + lag, int(Kind.KEY_UP), SHIFT)
+            last, shift_up = max(up, down + lag, last), at
         else:
             last = max(press(key, keysym_of_char(ch), pause)[1], last)
     events.sort(key=lambda e: e[0])
@@ -218,20 +234,52 @@ def type_text(typist: Typist, text: str, rng: np.random.Generator) -> pa.Table:
     )
 
 
-def spread(table: pa.Table) -> pa.Table:
-    """Each typing run's key events spread evenly between the run's first and last event."""
-    t = table.column("t_ns").to_numpy().copy()
+def key_runs(table: pa.Table) -> list[np.ndarray]:
+    """The row numbers of the key events of each typing run (split at `TYPING_PAUSE_NS`)."""
+    t = table.column("t_ns").to_numpy()
     kind = table.column("kind").to_numpy()
     keys = np.flatnonzero((kind == Kind.KEY_DOWN) | (kind == Kind.KEY_UP))
     if keys.size == 0:
-        return table
-    starts = np.flatnonzero(
-        np.diff(t[keys], prepend=t[keys[0]] - TYPING_PAUSE_NS) >= TYPING_PAUSE_NS
-    )
-    for run in np.split(keys, starts[1:]):
-        if run.size > 1:
-            t[run] = np.linspace(t[run[0]], t[run[-1]], run.size).round().astype(np.int64)
+        return []
+    gaps = np.diff(t[keys], prepend=t[keys[0]] - TYPING_PAUSE_NS)
+    return np.split(keys, np.flatnonzero(gaps >= TYPING_PAUSE_NS)[1:])
+
+
+def spread(table: pa.Table) -> pa.Table:
+    """Each typing run's key events spread evenly between the run's first and last event."""
+    t = table.column("t_ns").to_numpy().copy()
+    for run in key_runs(table):
+        t[run] = np.linspace(t[run[0]], t[run[-1]], run.size).round().astype(np.int64)
     return table.set_column(0, "t_ns", pa.array(t, pa.int64()))
+
+
+def paired(table: pa.Table) -> pa.Table:
+    """Each key released right after its press, then the run's key events at a 10 ms pace.
+
+    Modifiers (Shift, Control, Alt, Super) keep their place, since whether a
+    key was pressed with Shift held changes the text; every other key's
+    release is moved to just after its press, which leaves the text as it
+    was. This is what a fixed-pace re-timing leaks once the order of presses
+    and releases says nothing of how long each key was held.
+    """
+    t = table.column("t_ns").to_numpy().copy()
+    kind = table.column("kind").to_numpy().copy()
+    keysym = table.column("a").to_numpy().copy()
+    for run in key_runs(table):
+        order: list[tuple[int, int]] = []
+        for i in run:
+            modifier = MODIFIERS[0] <= keysym[i] <= MODIFIERS[1]
+            if modifier or kind[i] == Kind.KEY_DOWN:
+                order.append((int(kind[i]), int(keysym[i])))
+            if not modifier and kind[i] == Kind.KEY_DOWN:
+                order.append((int(Kind.KEY_UP), int(keysym[i])))
+        kind[run] = [k for k, _ in order]
+        keysym[run] = [a for _, a in order]
+        step = min(PACE_NS, (t[run[-1]] - t[run[0]]) // max(run.size - 1, 1))
+        t[run] = t[run[0]] + step * np.arange(run.size)
+    table = table.set_column(0, "t_ns", pa.array(t, pa.int64()))
+    table = table.set_column(1, "kind", pa.array(kind, pa.uint8()))
+    return table.set_column(2, "a", pa.array(keysym, pa.int32()))
 
 
 # --- the attacker ---------------------------------------------------------------------
@@ -377,6 +425,7 @@ def attack(x: np.ndarray, y: np.ndarray, text: np.ndarray, seed: int) -> dict[st
 VARIANTS: dict[str, Callable[[pa.Table], pa.Table]] = {
     "raw": lambda table: table,
     "spread": spread,
+    "paired": paired,
 }
 
 

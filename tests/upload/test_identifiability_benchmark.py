@@ -8,16 +8,37 @@ saying what its readers (the closing note, the lead) read from it.
 from __future__ import annotations
 
 import json
+import runpy
 import subprocess
 import sys
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
+from cleartrace.events import Event, Kind
+from cleartrace.review.text import reconstruct
 from tests.support import REPO
 
 BENCH = REPO / "benchmarks" / "identifiability.py"
-VARIANTS = ("raw", "spread")
+VARIANTS = ("raw", "spread", "paired")
+SHIFT = 0xFFE1
+
+
+def _bench() -> dict[str, Any]:
+    """The benchmark's functions, run as a module of its own (not as `__main__`)."""
+    return runpy.run_path(str(BENCH), run_name="identifiability")
+
+
+def _events(table: pa.Table) -> list[Event]:
+    cols = table.to_pydict()
+    return [
+        Event(t, Kind(k), a, b, c, d, app, title)
+        for t, k, a, b, c, d, app, title in zip(
+            cols["t_ns"], cols["kind"], cols["a"], cols["b"], cols["c"], cols["d"],
+            cols["app"], cols["title"], strict=True,
+        )
+    ]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +93,30 @@ def test_the_samples_look_like_typing(report: dict[str, Any]) -> None:
     assert 100 <= typing["mean_flight_ms"] <= 600
     assert 60 <= typing["mean_hold_ms"] <= 200
     assert typing["shifted_per_sample"] >= 1
+
+
+def _shifted_as_typed(events: list[Event]) -> bool:
+    """Whether Shift is held at every capital's press and at no other letter's."""
+    held = False
+    for event in events:
+        if event.a == SHIFT:
+            held = event.kind is Kind.KEY_DOWN
+        elif (
+            event.kind is Kind.KEY_DOWN
+            and chr(event.a).isalpha()
+            and chr(event.a).isupper() != held
+        ):
+            return False
+    return True
+
+
+def test_every_variant_still_types_the_text() -> None:
+    # Shift brackets each capital, and moving or re-pacing key events changes no letter.
+    bench = _bench()
+    corpus = bench["texts"](5, 2)
+    assert any(ch.isupper() for ch in "".join(corpus))
+    for typist, text, table in bench["simulate"](5, 2, 2):
+        for name, variant in bench["VARIANTS"].items():
+            events = _events(variant(table))
+            assert [s.text for s in reconstruct(events)] == [corpus[text]], (name, typist)
+            assert _shifted_as_typed(events), (name, typist, text)
