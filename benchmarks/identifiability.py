@@ -22,13 +22,19 @@ Shift presses for capitals come on top). It prints one JSON object:
   runs, Shift presses and rollover per sample), to hold against the
   figures below.
 
-Variants of the same events: `raw`, as captured; `spread`, each typing
-run's key events spread evenly between the run's first and last event (the
-run keeps its own average speed, so the typist's speed is left in it);
-`paired`, each key but the modifiers released right after its press, then
-the run's key events at a fixed 10 ms pace (neither the times nor the order
-of presses and releases are left to say how long a key was held or which
-keys overlapped; only where each run starts).
+Variants of the same events, and what each leaves to the attacker:
+
+- `raw`, as captured: everything.
+- `retimed`, as a bundle carries them without `typing_rhythm` consent
+  (`upload.retiming.retime`): each typing run's key events at a fixed 10 ms
+  pace, in their order. The order of presses and releases is left: how many
+  keys were pressed while a key was held (a long hold, a rollover) still
+  says, per key and per pair, how that person types.
+- `spread`, each typing run's key events spread evenly between the run's
+  first and last event: the order as above, and the run's average speed.
+- `paired`, each key but the modifiers released right after its press, then
+  the run's key events at a fixed 10 ms pace: only where each run starts
+  (modifiers keep their place, since whether Shift is held changes the text).
 
 The typists. Everything is log-normal, with person-level means and spreads
 drawn from published keystroke-dynamics statistics:
@@ -83,6 +89,7 @@ from sklearn.preprocessing import StandardScaler
 
 from cleartrace.events import TYPING_PAUSE_NS, Kind, keysym_of_char
 from cleartrace.upload.events_arrow import EVENT_SCHEMA
+from cleartrace.upload.retiming import retime
 
 MS = 1_000_000
 T0 = 1_760_000_000_000_000_000  # a wall-clock start, as events leave a device
@@ -424,6 +431,7 @@ def attack(x: np.ndarray, y: np.ndarray, text: np.ndarray, seed: int) -> dict[st
 
 VARIANTS: dict[str, Callable[[pa.Table], pa.Table]] = {
     "raw": lambda table: table,
+    "retimed": retime,
     "spread": spread,
     "paired": paired,
 }
