@@ -86,6 +86,29 @@ def test_order_of_key_events_is_kept_and_modifiers_still_bracket() -> None:
     assert [(e.kind, e.a) for e in out] == [(e.kind, e.a) for e in events]
 
 
+def test_every_release_but_a_modifiers_follows_its_press() -> None:
+    # Rolling over (b pressed before a is let go) and long holds say who types:
+    # re-timed, every key is let go right after its press; Shift keeps its span.
+    a, b, c = (keysym_of_char(ch) for ch in "abC")
+    events = [
+        Event(T0, Kind.KEY_DOWN, a),
+        Event(T0 + 60_000_000, Kind.KEY_DOWN, b),
+        Event(T0 + 90_000_000, Kind.KEY_UP, a),
+        Event(T0 + 150_000_000, Kind.KEY_DOWN, SHIFT),
+        Event(T0 + 170_000_000, Kind.KEY_UP, b),
+        Event(T0 + 200_000_000, Kind.KEY_DOWN, c),
+        Event(T0 + 260_000_000, Kind.KEY_UP, SHIFT),
+        Event(T0 + 280_000_000, Kind.KEY_UP, c),
+    ]
+    out = _retimed(events)
+    down, up = Kind.KEY_DOWN, Kind.KEY_UP
+    assert [(e.kind, e.a) for e in out] == [
+        (down, a), (up, a), (down, b), (up, b), (down, SHIFT), (down, c), (up, c), (up, SHIFT),
+    ]  # fmt: skip
+    assert _intervals(_key_times(out)) == {PACE_US * 1000}
+    assert [s.text for s in reconstruct(out)] == [s.text for s in reconstruct(events)]
+
+
 def test_runs_are_split_by_a_pause_a_click_and_a_focus_change() -> None:
     first = _keys("abc", T0, [80_000_000])
     pause = _keys("def", first[-1].t_ns + TYPING_PAUSE_NS, [90_000_000])
