@@ -22,7 +22,12 @@ MS = 1_000_000
 #: 2026-12-01 08:00 UTC in wall-clock nanoseconds: bundles carry wall time.
 START_NS = 1_796_112_000_000_000_000
 
-_MORE_KEYS = {"F2": 0xFFBF, "super": 0xFFEB, "ISO_Left_Tab": 0xFE20, "ctrl_r": 0xFFE4}
+_MORE_KEYS = {
+    "F2": 0xFFBF,
+    "super": 0xFFEB,
+    "ISO_Left_Tab": 0xFE20,
+    "ISO_Level3_Shift": 0xFE03,
+}
 
 
 def _keysym(name: str) -> int:
