@@ -11,7 +11,7 @@ from cleartrace.review.text import reconstruct
 from tests.support.action_events import Script
 
 EDITING = ["BackSpace", "Delete", "Left", "Right", "Home", "End", "Up", "Down"]
-CHARS = list("ab z.,!AÉ") + ["\u20ac"]  # Latin-1 and Unicode keysyms too
+CHARS = [*"ab z.,!AÉ", "\u20ac"]  # Latin-1 and Unicode keysyms too
 
 # Steps of a script: ("type", text), ("keys", combo), ("caps",), ("dead", vowel),
 # ("repeat", char, times), ("hold", modifier) pressed and left held.
