@@ -14,6 +14,7 @@ import numpy as np
 
 from cleartrace.events import Kind
 from cleartrace.org.action_found import Act, Found, Ints, empty, found
+from cleartrace.upload.retiming import FRAME_US
 
 __all__ = [
     "DOUBLE_CLICK_NS",
@@ -27,7 +28,7 @@ __all__ = [
 
 #: The frame grid pointer times are floored to before they leave a device
 #: without typing_rhythm: 1/60 s in whole microseconds, from the epoch.
-FRAME_NS = 16_667_000
+FRAME_NS = FRAME_US * 1000
 #: A click follows the previous one's release within this (on the frame grid)...
 DOUBLE_CLICK_NS = 500_000_000
 #: ... and at most this far from its press, to make a double or triple click.
@@ -41,6 +42,9 @@ SCROLL_GAP_NS = 500_000_000
 BREAKS = np.array([Kind.BUTTON_DOWN, Kind.FOCUS, Kind.EXCLUDED_START, Kind.EXCLUDED_END], np.uint8)
 
 
+_EXCLUSIONS = np.array([Kind.EXCLUDED_START, Kind.EXCLUDED_END], np.uint8)
+
+
 def frames(t: Ints) -> Ints:
     """The 1/60 s frame of each wall-clock time."""
     return t // FRAME_NS
@@ -48,7 +52,8 @@ def frames(t: Ints) -> Ints:
 
 def clicks(t: Ints, kind: Ints, a: Ints, b: Ints, c: Ints) -> Found:
     """Clicks, multiple clicks and drags: each a press and the release of the same
-    button (1 to 3) right after it among that button's events."""
+    button (1 to 3) right after it among that button's events. Left clicks in
+    quick succession (no focus change or exclusion between) are one action."""
     buttons = np.flatnonzero(
         ((kind == Kind.BUTTON_DOWN) | (kind == Kind.BUTTON_UP)) & (c >= 1) & (c <= 3)
     )
@@ -69,9 +74,11 @@ def clicks(t: Ints, kind: Ints, a: Ints, b: Ints, c: Ints) -> Found:
     if n > 1:
         fr = frames(t)
         left = (button == 1) & ~drag
+        changes = np.cumsum((kind == Kind.FOCUS) | np.isin(kind, _EXCLUSIONS))
         link[1:] = (
             left[1:]
             & left[:-1]
+            & (changes[downs[1:]] == changes[ups[:-1]])
             & ((fr[downs[1:]] - fr[ups[:-1]]) * FRAME_NS <= DOUBLE_CLICK_NS)
             & ((a[downs[1:]] - a[downs[:-1]]) ** 2 + (b[downs[1:]] - b[downs[:-1]]) ** 2
                <= DOUBLE_CLICK_PX**2)

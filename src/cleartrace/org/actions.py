@@ -16,15 +16,17 @@ kept, and for a geometry of all zeros, which the device writes when it does
 not know it). `first_event` and `last_event` are the `index` values of the
 action's first and last event: lineage to the events table.
 
-Raw and re-timed bundles (upload/retiming.py: key events of a typing run at
-one pace, pointer events floored to 1/60 s frames) give the same actions
-apart from their times and event indices: typing runs are cut the same way,
-pointer thresholds are measured on the frame grid, and a pointer action
-meets focus and screen changes by frame. What re-timing can still change: a
-pointer event inside a typing run whose keys came faster than the pace is
-held back behind them, which may move it past a frame or past a focus
-change in that frame; and a scroll between two key actions of one typing
-run may change places with the later one in the episode's order.
+Raw and re-timed bundles (upload/retiming.py: the key events of a typing
+run at one pace, each release right after its press, pointer events floored
+to 1/60 s frames but never before the event they followed) give the same
+actions apart from `time`, `end` and the event indices: typing runs are cut
+the same way, text and hotkeys depend only on the order of presses and
+modifiers, which re-timing keeps, pointer thresholds are measured on the
+frame grid, and focus and screen changes keep their place. What re-timing
+can still change: a pointer event inside a typing run typed faster than the
+pace is held behind the key before it, which may carry a click past the
+double-click limit; and a scroll among the keys of one typing run may come
+after key actions it preceded, changing their steps.
 """
 
 from __future__ import annotations
@@ -104,7 +106,7 @@ def derive_actions(events: pa.Table) -> pa.Table:
     if len(found.first) == 0:
         return ACTION_SCHEMA.empty_table()
     pointer = found.act <= _POINTER
-    focuses, focus = latest(t, kind, Kind.FOCUS, found.first, pointer)
+    focuses, focus = latest(kind, Kind.FOCUS, found.first)
     order = np.lexsort((found.first, focus))
     found = Found._make(column[order] for column in found)
     pointer, focus = pointer[order], focus[order]
@@ -118,7 +120,7 @@ def derive_actions(events: pa.Table) -> pa.Table:
             pa.array(step.astype(np.int32)),
             pc.take(pa.array(ACTION_NAMES), pa.array(found.act)),
             *_window(events, (a, b, c, d), focuses, focus),
-            *_pointer(t, kind, a, b, c, d, found, pointer),
+            *_pointer(kind, a, b, c, d, found, pointer),
             pc.take(pa.array(BUTTON_NAMES, pa.string()), pa.array(found.button)),
             _int32(found.dx, found.act == Act.SCROLL),
             _int32(found.dy, found.act == Act.SCROLL),
@@ -153,10 +155,10 @@ def _window(
 
 
 def _pointer(
-    t: Ints, kind: Ints, a: Ints, b: Ints, c: Ints, d: Ints, found: Found, pointer: Bools
+    kind: Ints, a: Ints, b: Ints, c: Ints, d: Ints, found: Found, pointer: Bools
 ) -> list[pa.Array]:
     """x, y, their normalised forms, and the same for a drag's end."""
-    screens, screen = latest(t, kind, Kind.SCREEN, found.first, pointer)
+    screens, screen = latest(kind, Kind.SCREEN, found.first)
     screen = np.where(pointer, screen, -1)
     drag = found.act == Act.DRAG
     start = normalise(kind, a, b, c, d, screens, screen, found.x, found.y)
