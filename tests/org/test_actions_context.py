@@ -3,13 +3,14 @@ the derivation is deterministic and blind to the device's re-timing."""
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
 
 from cleartrace.events import Kind
 from cleartrace.org.actions import derive_actions
-from tests.support.action_events import Script, retimed
+from tests.support.action_events import MS, Script, retimed
 
 TIMING = ("time", "end", "first_event", "last_event")
 
@@ -151,6 +152,64 @@ def test_typing_at_any_pace_re_timed_gives_the_same_text(step_ms: float) -> None
     raw = derive_actions(s.table())
     even = derive_actions(retimed(s.table()))
     assert [r["text"] for r in raw.to_pylist() if r["action"] == "type"] == ["aZq"]
+    assert even.drop_columns(list(TIMING)).equals(raw.drop_columns(list(TIMING)))
+
+
+def test_a_scroll_during_a_typing_run_comes_after_the_run_s_key_actions() -> None:
+    s = Script(step_ms=120)
+    s.type("abc")
+    s.scroll(5, 5, dy=-1)  # among the keys of one typing run
+    s.keys("ctrl+s")
+    s.type("de")
+    s.wait(2500)
+    s.scroll(5, 5, dy=-1)  # between runs: in its place
+    s.type("f")
+    raw = derive_actions(s.table())
+    even = derive_actions(retimed(s.table()))
+    assert raw.column("action").to_pylist() == [
+        "type",
+        "hotkey",
+        "type",
+        "scroll",
+        "scroll",
+        "type",
+    ]
+    assert even.drop_columns(list(TIMING)).equals(raw.drop_columns(list(TIMING)))
+
+
+def random_session(seed: int) -> Script:
+    """A session of everything at three paces, with pauses around the limits."""
+    rnd = random.Random(seed)  # noqa: S311 - a reproducible script, not a secret
+    s = Script(step_ms=rnd.choice([3, 30, 120]))
+    s.screen((0, 0, 1920, 1080), (1920, 0, 1280, 1024))
+    for _ in range(rnd.randint(5, 40)):
+        r = rnd.random()
+        if r < 0.3:
+            s.type(rnd.choice(["ab", "Hi!", "x"]))
+        elif r < 0.4:
+            s.keys(rnd.choice(["BackSpace", "Left", "shift+Left", "ctrl+s", "Return", "Tab"]))
+        elif r < 0.55:
+            s.click(rnd.randint(0, 3000), rnd.randint(0, 1000), rnd.choice([1, 1, 1, 3]))
+        elif r < 0.6:
+            s.click(100, 100, to=(300, 300))
+        elif r < 0.65:
+            s.focus(rnd.choice(["a", "b"]), "t", (1, 2, 3, 4))
+        elif r < 0.75:
+            s.move(rnd.randint(0, 3000), rnd.randint(0, 1000))
+        elif r < 0.8:
+            s.wait(rnd.choice([100, 480, 520, 2100]))
+        elif r < 0.9:
+            s.scroll(5, 5, dy=rnd.choice([-1, 1]))
+        else:
+            s.step = rnd.choice([3, 30, 120]) * MS
+    return s
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_any_session_re_timed_gives_the_same_actions(seed: int) -> None:
+    s = random_session(seed)
+    raw = derive_actions(s.table())
+    even = derive_actions(retimed(s.table()))
     assert even.drop_columns(list(TIMING)).equals(raw.drop_columns(list(TIMING)))
 
 

@@ -76,12 +76,13 @@ def _printing(keysym: Ints) -> Bools:
     )
 
 
-def key_actions(t: Ints, kind: Ints, a: Ints) -> Found:
-    """The type, hotkey and key actions of one bundle's events (columns as numpy arrays)."""
+def key_actions(t: Ints, kind: Ints, a: Ints) -> tuple[Found, tuple[Ints, Ints]]:
+    """The type, hotkey and key actions of one bundle's events (columns as numpy
+    arrays), and the rows of the first and of the last key event of each run."""
     keys = np.flatnonzero((kind == Kind.KEY_DOWN) | (kind == Kind.KEY_UP))
     n = len(keys)
     if n == 0:
-        return empty()
+        return empty(), (keys, keys)
     keysym, down, tk = a[keys], kind[keys] == Kind.KEY_DOWN, t[keys]
     excluded = np.isin(kind, _EXCLUSIONS)
     era = np.cumsum(excluded, dtype=np.int64)[keys]
@@ -105,9 +106,10 @@ def key_actions(t: Ints, kind: Ints, a: Ints) -> Found:
         | (edit & alt_win)
     )  # fmt: skip
     lone = down & special & ~(shift | ctrl | alt_win)
+    runs = keys[run_first], keys[run_last]
     presses = np.flatnonzero(typed | edits | hotkey | lone)
     if len(presses) == 0:
-        return empty()
+        return empty(), runs
     is_typed, is_edit, own = typed[presses], edits[presses], (hotkey | lone)[presses]
     # Stretches between runs' edges and hotkey/key actions; typing starts at a stretch's
     # first typed character and takes the typing and editing after it.
@@ -142,4 +144,4 @@ def key_actions(t: Ints, kind: Ints, a: Ints) -> Found:
         k = int(starts[i])
         held = [name for name, on in mods.items() if on[k]]
         names[i] = "+".join([*held, key_name(int(keysym[k]))])
-    return found(keys[lead], keys[end], act, text=texts, keys=names)
+    return found(keys[lead], keys[end], act, text=texts, keys=names), runs

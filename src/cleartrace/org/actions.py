@@ -10,11 +10,13 @@ clicks, drags, scrolls), action_keys.py (type, hotkey, key), action_context.py
 
 Episodes are focus segments: 0 before the bundle's first FOCUS event, one
 more at each FOCUS; `step` numbers the actions of an episode from 0 in the
-order of their first events. `app`, `title` and the window geometry are the
-episode's FOCUS event's (null when there is none, when the column was not
-kept, and for a geometry of all zeros, which the device writes when it does
-not know it). `first_event` and `last_event` are the `index` values of the
-action's first and last event: lineage to the events table.
+order of their first events, except that a scroll made among the keys of a
+typing run comes after that run's key actions (see `_places`). `app`,
+`title` and the window geometry are the episode's FOCUS event's (null when
+there is none, when the column was not kept, and for a geometry of all
+zeros, which the device writes when it does not know it). `first_event` and
+`last_event` are the `index` values of the action's first and last event:
+lineage to the events table.
 
 Raw and re-timed bundles (upload/retiming.py: the key events of a typing
 run at one pace, each release right after its press, pointer events floored
@@ -22,11 +24,10 @@ to 1/60 s frames but never before the event they followed) give the same
 actions apart from `time`, `end` and the event indices: typing runs are cut
 the same way, text and hotkeys depend only on the order of presses and
 modifiers, which re-timing keeps, pointer thresholds are measured on the
-frame grid, and focus and screen changes keep their place. What re-timing
-can still change: a pointer event inside a typing run typed faster than the
-pace is held behind the key before it, which may carry a click past the
-double-click limit; and a scroll among the keys of one typing run may come
-after key actions it preceded, changing their steps.
+frame grid, focus and screen changes keep their place, and a scroll within
+a typing run is placed after the run. What re-timing can still change: a
+pointer event inside a typing run typed faster than the pace is held behind
+the key before it, which may carry a click past the double-click limit.
 """
 
 from __future__ import annotations
@@ -102,12 +103,13 @@ def derive_actions(events: pa.Table) -> pa.Table:
     t = events.column("t_ns").to_numpy()
     kind = events.column("kind").to_numpy()
     a, b, c, d = (events.column(name).to_numpy().astype(np.int64) for name in "abcd")
-    found = concat(clicks(t, kind, a, b, c), scrolls(t, kind, a, b, c, d), key_actions(t, kind, a))
+    typed, runs = key_actions(t, kind, a)
+    found = concat(clicks(t, kind, a, b, c), scrolls(t, kind, a, b, c, d), typed)
     if len(found.first) == 0:
         return ACTION_SCHEMA.empty_table()
     pointer = found.act <= _POINTER
     focuses, focus = latest(kind, Kind.FOCUS, found.first)
-    order = np.lexsort((found.first, focus))
+    order = np.lexsort((_places(found.first, pointer, runs), focus))
     found = Found._make(column[order] for column in found)
     pointer, focus = pointer[order], focus[order]
     episode = focus + 1
@@ -132,6 +134,19 @@ def derive_actions(events: pa.Table) -> pa.Table:
         ],
         schema=ACTION_SCHEMA,
     )
+
+
+def _places(first: Ints, pointer: Bools, runs: tuple[Ints, Ints]) -> Ints:
+    """Where each action goes in its episode: at its first event, except that a
+    pointer action (a scroll: a button press ends a run) that starts among the
+    key events of a typing run goes right after the run's last. Re-timing packs
+    a run's keys together and may put the pointer event anywhere from its place
+    to the run's end; this way both orders give the same steps."""
+    run_start, run_end = runs
+    run = np.searchsorted(run_start, first, "right") - 1
+    ends = run_end[np.maximum(run, 0)] if len(run_end) else np.zeros(len(first), np.int64)
+    inside = pointer & (run >= 0) & (first < ends)
+    return np.where(inside, 2 * ends + 1, 2 * first)
 
 
 def _times(t: Ints, found: Found) -> list[pa.Array]:
