@@ -157,3 +157,12 @@ def test_times_are_those_of_the_first_and_last_event() -> None:
     times = s.table().column("t_ns").to_pylist()
     assert row["time"] == pa.scalar(times[0] // 1000, pa.timestamp("us", "UTC")).as_py()
     assert row["end"] == pa.scalar(times[1] // 1000, pa.timestamp("us", "UTC")).as_py()
+
+
+def test_a_press_or_release_whose_other_half_was_dropped_is_no_click() -> None:
+    s = Script()
+    s.click(10, 10)  # rows 0, 1: the release dropped
+    s.click(20, 20)  # rows 2, 3
+    s.wait(1000)
+    s.click(30, 30)  # rows 4, 5: the press dropped
+    assert actions(s, "x", "first_event", drop=(1, 4)) == [{"x": 20, "first_event": 2}]

@@ -160,3 +160,13 @@ def test_modifiers_alone_are_no_action() -> None:
     s.down("shift")
     s.up("shift")
     assert kinds(s) == []
+
+
+def test_key_lineage_is_the_index_of_kept_rows() -> None:
+    s = Script()
+    s.type("ab")  # rows 0-3
+    s.move(1, 1)  # row 4, dropped
+    s.keys("ctrl+s")  # rows 5-8
+    rows = derive_actions(s.table(drop=(1, 4))).to_pylist()
+    spans = [(r["action"], r["first_event"], r["last_event"]) for r in rows]
+    assert spans == [("type", 0, 3), ("hotkey", 5, 8)]
