@@ -128,7 +128,7 @@ def derive_actions(events: pa.Table) -> pa.Table:
             _int32(found.dy, found.act == Act.SCROLL),
             pa.array(found.text.tolist(), pa.string()),
             pa.array(found.keys.tolist(), pa.string()),
-            pa.array(codes(found), pa.string()),
+            codes(found),
             *(pc.take(events.column("index"), pa.array(p)) for p in (found.first, found.last)),
             pc.take(pa.array(_CATEGORY), pa.array(found.act)),
         ],
