@@ -137,3 +137,16 @@ def test_altgr_characters_are_typing() -> None:
     s.up("ISO_Level3_Shift")
     (action,) = derive_actions(s.table()).to_pylist()
     assert (action["action"], action["text"]) == ("type", "@")
+
+
+def test_a_keysym_of_no_character_leaves_valid_text() -> None:
+    s = Script()
+    s.type("a")
+    s.add(Kind.KEY_DOWN, 0x100D800)  # a lone surrogate: no keyboard sends it
+    s.keys("Left")  # a correction: the text is replayed
+    s.down("ctrl")
+    s.add(Kind.KEY_DOWN, 0x100DFFF)
+    table = derive_actions(s.table())
+    table.validate(full=True)
+    assert table.column("text").to_pylist() == ["a?", None]
+    assert table.column("keys").to_pylist() == [None, "ctrl+0x100dfff"]

@@ -85,6 +85,12 @@ def type_texts(
     return texts
 
 
+def _valid(text: str) -> str:
+    """`text` with any lone surrogate (a keysym no keyboard sends) as "?": the
+    dataset's strings are UTF-8."""
+    return text if text.isascii() else text.encode("utf-8", "replace").decode("utf-8")
+
+
 def _replay(
     keysym: Ints, down: Bools, caps: Bools, held: dict[str, Bools], lead: Ints, end: Ints
 ) -> list[str]:
@@ -110,5 +116,5 @@ def _replay(
                     editor.apply(editor.plan(press.op, press.select, press.text), ())
             elif state[i]:
                 decoder.release(syms[i])
-        texts.append("".join(editor.chars).replace(LINE_SEPARATOR, "\n"))
+        texts.append(_valid("".join(editor.chars).replace(LINE_SEPARATOR, "\n")))
     return texts
