@@ -166,3 +166,9 @@ def test_a_press_or_release_whose_other_half_was_dropped_is_no_click() -> None:
     s.wait(1000)
     s.click(30, 30)  # rows 4, 5: the press dropped
     assert actions(s, "x", "first_event", drop=(1, 4)) == [{"x": 20, "first_event": 2}]
+
+
+def test_distances_do_not_overflow_at_the_ends_of_the_coordinate_range() -> None:
+    s = Script()
+    s.click(-(2**31), 0, to=(2**31 - 1, 0))
+    assert [r["action"] for r in actions(s)] == ["drag"]

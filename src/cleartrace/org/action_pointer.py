@@ -11,6 +11,7 @@ nothing.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from cleartrace.events import Kind
 from cleartrace.org.action_found import Act, Found, Ints, empty, found
@@ -50,6 +51,14 @@ def frames(t: Ints) -> Ints:
     return t // FRAME_NS
 
 
+def _distance(a: Ints, b: Ints, start: Ints, stop: Ints) -> npt.NDArray[np.float64]:
+    """How far each point (a, b)[stop] is from (a, b)[start], in pixels."""
+    across = (a[stop] - a[start]).astype(np.float64)
+    down = (b[stop] - b[start]).astype(np.float64)
+    distance: npt.NDArray[np.float64] = np.sqrt(across * across + down * down)
+    return distance
+
+
 def clicks(t: Ints, kind: Ints, a: Ints, b: Ints, c: Ints) -> Found:
     """Clicks, multiple clicks and drags: each a press and the release of the same
     button (1 to 3) right after it among that button's events. Left clicks in
@@ -69,7 +78,7 @@ def clicks(t: Ints, kind: Ints, a: Ints, b: Ints, c: Ints) -> Found:
     if n == 0:
         return empty()
     button = c[downs]
-    drag = (a[ups] - a[downs]) ** 2 + (b[ups] - b[downs]) ** 2 > DRAG_PX**2
+    drag = _distance(a, b, downs, ups) > DRAG_PX
     link = np.zeros(n, bool)
     if n > 1:
         fr = frames(t)
@@ -80,8 +89,7 @@ def clicks(t: Ints, kind: Ints, a: Ints, b: Ints, c: Ints) -> Found:
             & left[:-1]
             & (changes[downs[1:]] == changes[ups[:-1]])
             & ((fr[downs[1:]] - fr[ups[:-1]]) * FRAME_NS <= DOUBLE_CLICK_NS)
-            & ((a[downs[1:]] - a[downs[:-1]]) ** 2 + (b[downs[1:]] - b[downs[:-1]]) ** 2
-               <= DOUBLE_CLICK_PX**2)
+            & (_distance(a, b, downs[:-1], downs[1:]) <= DOUBLE_CLICK_PX)
         )  # fmt: skip
     # Chains of linked clicks, cut into actions of at most three.
     chain_start = np.maximum.accumulate(np.where(link, 0, np.arange(n)))
