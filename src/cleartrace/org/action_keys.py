@@ -5,7 +5,7 @@ action_text.py replays its keys through review/keysyms.KeyDecoder and
 review/editor.Editor as review/text.reconstruct does (the characters alone,
 without replaying, where nothing but characters was typed).
 
-The rules (docs/dataset.md says the same for the reader):
+The rules (docs/actions.md says the same for the dataset's readers):
 
 - A *run* is a maximal sequence of key events with no button press, focus
   change or exclusion between two of them and gaps below
@@ -142,6 +142,6 @@ def key_actions(t: Ints, kind: Ints, a: Ints) -> tuple[Found, tuple[Ints, Ints]]
     names = np.full(len(starts), None, dtype=object)
     for i in np.flatnonzero(~in_type).tolist():
         k = int(starts[i])
-        held = [name for name, on in mods.items() if on[k]]
+        held = [name for name, on in mods.items() if on[k] or (name == "ctrl" and control_char[k])]
         names[i] = "+".join([*held, key_name(int(keysym[k]))])
     return found(keys[lead], keys[end], act, text=texts, keys=names), runs
