@@ -88,7 +88,6 @@ _CATEGORY = [
     *[Category.KEYS.value] * 3,  # type, hotkey, key
 ]
 _POINTER = Act.SCROLL  # acts up to this one are pointer actions
-_CLICK_LIKE = Act.DRAG  # acts up to this one have a button
 
 
 def _int32(values: Ints, valid: Bools) -> pa.Array:
