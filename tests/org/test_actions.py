@@ -83,6 +83,13 @@ def test_a_slow_second_click_or_one_too_far_is_a_click_of_its_own() -> None:
     assert [r["action"] for r in actions(s)] == ["click", "click", "click"]
 
 
+def test_a_second_click_exactly_4_px_away_still_doubles() -> None:
+    s = Script(step_ms=60)
+    s.click(100, 100)
+    s.click(100, 104)
+    assert [r["action"] for r in actions(s)] == ["double_click"]
+
+
 def test_a_release_more_than_5_px_away_is_a_drag() -> None:
     s = Script()
     s.click(100, 100, to=(105, 100))  # 5 px: still a click
