@@ -25,9 +25,10 @@ actions apart from `time`, `end` and the event indices: typing runs are cut
 the same way, text and hotkeys depend only on the order of presses and
 modifiers, which re-timing keeps, pointer thresholds are measured on the
 frame grid, focus and screen changes keep their place, and a scroll within
-a typing run is placed after the run. What re-timing can still change: a
-pointer event inside a typing run typed faster than the pace is held behind
-the key before it, which may carry a click past the double-click limit.
+a typing run is placed after the run. What re-timing can still change:
+where key events came faster than its pace, it may put a key later than it
+was, and a pointer event among them is held behind it, which may carry it
+across a 500 ms limit (a double click, a scroll's steps).
 """
 
 from __future__ import annotations
