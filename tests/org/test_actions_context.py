@@ -226,6 +226,21 @@ def test_pointer_gaps_are_measured_on_the_frame_grid_the_device_floors_them_to()
     assert even.drop_columns(list(TIMING)).equals(raw.drop_columns(list(TIMING)))
 
 
+def test_pointer_times_are_compared_where_re_timing_puts_them() -> None:
+    s = Script(step_ms=1)
+    s.t -= s.t % 16_667_000  # the start of a frame
+    s.type("abc")  # key events 1 ms apart: re-timed at 10 ms, later than they were
+    s.scroll(5, 5, dy=1)  # 7 ms: re-timed behind the key before it, at 51 ms
+    s.wait(480)
+    s.type("de")  # the same typing run
+    s.wait(13)
+    s.scroll(5, 5, dy=1)  # 505 ms: 30 frames after the first, 27 after it re-timed
+    raw = derive_actions(s.table())
+    even = derive_actions(retimed(s.table()))
+    assert [(r["action"], r["dy"]) for r in raw.to_pylist()][-1] == ("scroll", 2)
+    assert even.drop_columns(list(TIMING)).equals(raw.drop_columns(list(TIMING)))
+
+
 def test_an_exclusion_ends_typing_and_releases_held_modifiers() -> None:
     s = Script()
     s.type("ab")

@@ -34,6 +34,8 @@ The rules (docs/actions.md says the same for the dataset's readers):
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from cleartrace.events import TYPING_PAUSE_NS, Kind
@@ -47,8 +49,9 @@ from cleartrace.org.action_key_names import (
 )
 from cleartrace.org.action_pointer import BREAKS
 from cleartrace.org.action_text import type_texts
+from cleartrace.upload.retiming import PACE_US
 
-__all__ = ["key_actions"]
+__all__ = ["Runs", "key_actions"]
 
 _EXCLUSIONS = np.array([Kind.EXCLUDED_START, Kind.EXCLUDED_END], np.uint8)
 
@@ -76,13 +79,34 @@ def _printing(keysym: Ints) -> Bools:
     )
 
 
-def key_actions(t: Ints, kind: Ints, a: Ints) -> tuple[Found, tuple[Ints, Ints]]:
+class Runs(NamedTuple):
+    """The bundle's typing runs: the rows of each one's first and last key event,
+    the rows of all key events, and each key event's time as re-timing gives it
+    (upload/retiming.py: the k-th of a run at its start + k * its pace)."""
+
+    first: Ints
+    last: Ints
+    keys: Ints
+    paced: Ints
+
+
+def _paced(tk: Ints, run: Ints, run_first: Ints, run_last: Ints) -> Ints:
+    """Each key event's time in its run re-timed (retiming.retime's own formula;
+    tests/org/test_actions_context.py holds the two together)."""
+    steps = np.maximum(run_last - run_first, 1)
+    pace = np.minimum((tk[run_last] - tk[run_first]) // steps // 1000, PACE_US) * 1000
+    k = np.arange(len(tk)) - run_first[run]
+    paced: Ints = tk[run_first][run] + k * pace[run]
+    return paced
+
+
+def key_actions(t: Ints, kind: Ints, a: Ints) -> tuple[Found, Runs]:
     """The type, hotkey and key actions of one bundle's events (columns as numpy
-    arrays), and the rows of the first and of the last key event of each run."""
+    arrays), and its typing runs."""
     keys = np.flatnonzero((kind == Kind.KEY_DOWN) | (kind == Kind.KEY_UP))
     n = len(keys)
     if n == 0:
-        return empty(), (keys, keys)
+        return empty(), Runs(keys, keys, keys, keys)
     keysym, down, tk = a[keys], kind[keys] == Kind.KEY_DOWN, t[keys]
     excluded = np.isin(kind, _EXCLUSIONS)
     era = np.cumsum(excluded, dtype=np.int64)[keys]
@@ -106,7 +130,7 @@ def key_actions(t: Ints, kind: Ints, a: Ints) -> tuple[Found, tuple[Ints, Ints]]
         | (edit & alt_win)
     )  # fmt: skip
     lone = down & special & ~(shift | ctrl | alt_win)
-    runs = keys[run_first], keys[run_last]
+    runs = Runs(keys[run_first], keys[run_last], keys, _paced(tk, run, run_first, run_last))
     presses = np.flatnonzero(typed | edits | hotkey | lone)
     if len(presses) == 0:
         return empty(), runs

@@ -1,11 +1,11 @@
 """Pointer actions: clicks (single, double, triple, right, middle), drags and scrolls.
 
 Vectorised over the bundle's button and scroll events (moves are never
-actions and are only skipped). Times are compared on the 1/60 s frame grid
-that pointer events are floored to when a bundle leaves the device without
-`typing_rhythm` (upload/retiming.py), so that the raw events and the
-re-timed ones give the same actions: flooring a floored time changes
-nothing.
+actions and are only skipped). Times are compared where a bundle sent
+without `typing_rhythm` puts them (upload/retiming.py): on the 1/60 s frame
+grid, and behind a key event that re-timing moved later (`frames`). Raw and
+re-timed events then give the same actions: re-timing a re-timed bundle
+changes nothing.
 """
 
 from __future__ import annotations
@@ -46,9 +46,15 @@ BREAKS = np.array([Kind.BUTTON_DOWN, Kind.FOCUS, Kind.EXCLUDED_START, Kind.EXCLU
 _EXCLUSIONS = np.array([Kind.EXCLUDED_START, Kind.EXCLUDED_END], np.uint8)
 
 
-def frames(t: Ints) -> Ints:
-    """The 1/60 s frame of each wall-clock time."""
-    return t // FRAME_NS
+def frames(t: Ints, keys: Ints, paced: Ints) -> Ints:
+    """The 1/60 s frame each pointer event is in as re-timing sends it: its own,
+    or that of the re-timed key event before it when that went later (re-timing
+    holds a pointer event behind it). `keys` are the rows of the key events,
+    `paced` their re-timed times. Re-timed events give themselves back."""
+    before = np.searchsorted(keys, np.arange(len(t)), "right") - 1
+    held = np.where(before >= 0, paced[np.maximum(before, 0)] if len(paced) else 0, t)
+    framed: Ints = np.maximum(t, held) // FRAME_NS
+    return framed
 
 
 def _distance(a: Ints, b: Ints, start: Ints, stop: Ints) -> npt.NDArray[np.float64]:
@@ -59,7 +65,7 @@ def _distance(a: Ints, b: Ints, start: Ints, stop: Ints) -> npt.NDArray[np.float
     return distance
 
 
-def clicks(t: Ints, kind: Ints, a: Ints, b: Ints, c: Ints) -> Found:
+def clicks(fr: Ints, kind: Ints, a: Ints, b: Ints, c: Ints) -> Found:
     """Clicks, multiple clicks and drags: each a press and the release of the same
     button (1 to 3) right after it among that button's events. Left clicks in
     quick succession (no focus change or exclusion between) are one action."""
@@ -81,7 +87,6 @@ def clicks(t: Ints, kind: Ints, a: Ints, b: Ints, c: Ints) -> Found:
     drag = _distance(a, b, downs, ups) > DRAG_PX
     link = np.zeros(n, bool)
     if n > 1:
-        fr = frames(t)
         left = (button == 1) & ~drag
         changes = np.cumsum((kind == Kind.FOCUS) | np.isin(kind, _EXCLUSIONS))
         link[1:] = (
@@ -109,7 +114,7 @@ def clicks(t: Ints, kind: Ints, a: Ints, b: Ints, c: Ints) -> Found:
     )
 
 
-def scrolls(t: Ints, kind: Ints, a: Ints, b: Ints, c: Ints, d: Ints) -> Found:
+def scrolls(fr: Ints, kind: Ints, a: Ints, b: Ints, c: Ints, d: Ints) -> Found:
     """Scroll steps in a row merged: same direction, less than SCROLL_GAP_NS apart, no
     button press, focus change or exclusion between them (moves and keys do not
     split a scroll: re-timing keeps their order against keys only within a frame)."""
@@ -117,12 +122,12 @@ def scrolls(t: Ints, kind: Ints, a: Ints, b: Ints, c: Ints, d: Ints) -> Found:
     if len(steps) == 0:
         return empty()
     breaks = np.cumsum(np.isin(kind, BREAKS))[steps]
-    sx, sy, fr = np.sign(c[steps]), np.sign(d[steps]), frames(t[steps])
+    sx, sy, at = np.sign(c[steps]), np.sign(d[steps]), fr[steps]
     new = np.ones(len(steps), bool)
     new[1:] = (
         (sx[1:] != sx[:-1])
         | (sy[1:] != sy[:-1])
-        | ((fr[1:] - fr[:-1]) * FRAME_NS >= SCROLL_GAP_NS)
+        | ((at[1:] - at[:-1]) * FRAME_NS >= SCROLL_GAP_NS)
         | (breaks[1:] != breaks[:-1])
     )
     starts = np.flatnonzero(new)

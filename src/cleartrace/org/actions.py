@@ -23,12 +23,10 @@ run at one pace, each release right after its press, pointer events floored
 to 1/60 s frames but never before the event they followed) give the same
 actions apart from `time`, `end` and the event indices: typing runs are cut
 the same way, text and hotkeys depend only on the order of presses and
-modifiers, which re-timing keeps, pointer thresholds are measured on the
-frame grid, focus and screen changes keep their place, and a scroll within
-a typing run is placed after the run. What re-timing can still change:
-where key events came faster than its pace, it may put a key later than it
-was, and a pointer event among them is held behind it, which may carry it
-across a 500 ms limit (a double click, a scroll's steps).
+modifiers, which re-timing keeps, focus and screen changes keep their place,
+a scroll within a typing run is placed after the run, and pointer
+thresholds are measured where re-timing puts pointer events
+(action_pointer.frames), which it gives back unchanged.
 """
 
 from __future__ import annotations
@@ -42,8 +40,8 @@ from cleartrace.events import Kind
 from cleartrace.org.action_code import BUTTON_NAMES, codes
 from cleartrace.org.action_context import latest, normalise
 from cleartrace.org.action_found import Act, Bools, Found, Ints, concat
-from cleartrace.org.action_keys import key_actions
-from cleartrace.org.action_pointer import clicks, scrolls
+from cleartrace.org.action_keys import Runs, key_actions
+from cleartrace.org.action_pointer import clicks, frames, scrolls
 
 __all__ = ["ACTION_NAMES", "ACTION_SCHEMA", "derive_actions"]
 
@@ -104,7 +102,8 @@ def derive_actions(events: pa.Table) -> pa.Table:
     kind = events.column("kind").to_numpy()
     a, b, c, d = (events.column(name).to_numpy().astype(np.int64) for name in "abcd")
     typed, runs = key_actions(t, kind, a)
-    found = concat(clicks(t, kind, a, b, c), scrolls(t, kind, a, b, c, d), typed)
+    fr = frames(t, runs.keys, runs.paced)
+    found = concat(clicks(fr, kind, a, b, c), scrolls(fr, kind, a, b, c, d), typed)
     if len(found.first) == 0:
         return ACTION_SCHEMA.empty_table()
     pointer = found.act <= _POINTER
@@ -136,13 +135,13 @@ def derive_actions(events: pa.Table) -> pa.Table:
     )
 
 
-def _places(first: Ints, pointer: Bools, runs: tuple[Ints, Ints]) -> Ints:
+def _places(first: Ints, pointer: Bools, runs: Runs) -> Ints:
     """Where each action goes in its episode: at its first event, except that a
     pointer action (a scroll: a button press ends a run) that starts among the
     key events of a typing run goes right after the run's last. Re-timing packs
     a run's keys together and may put the pointer event anywhere from its place
     to the run's end; this way both orders give the same steps."""
-    run_start, run_end = runs
+    run_start, run_end = runs.first, runs.last
     run = np.searchsorted(run_start, first, "right") - 1
     ends = run_end[np.maximum(run, 0)] if len(run_end) else np.zeros(len(first), np.int64)
     inside = pointer & (run >= 0) & (first < ends)
