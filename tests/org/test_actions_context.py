@@ -178,9 +178,9 @@ def test_a_scroll_during_a_typing_run_comes_after_the_run_s_key_actions() -> Non
 
 
 def random_session(seed: int) -> Script:
-    """A session of everything at three paces, with pauses around the limits."""
+    """A session of everything at four paces, with pauses around the limits."""
     rnd = random.Random(seed)  # noqa: S311 - a reproducible script, not a secret
-    s = Script(step_ms=rnd.choice([3, 30, 120]))
+    s = Script(step_ms=rnd.choice([1, 3, 30, 120]))
     s.screen((0, 0, 1920, 1080), (1920, 0, 1280, 1024))
     for _ in range(rnd.randint(5, 40)):
         r = rnd.random()
@@ -201,7 +201,7 @@ def random_session(seed: int) -> Script:
         elif r < 0.9:
             s.scroll(5, 5, dy=rnd.choice([-1, 1]))
         else:
-            s.step = rnd.choice([3, 30, 120]) * MS
+            s.step = rnd.choice([1, 3, 30, 120]) * MS
     return s
 
 
