@@ -26,15 +26,15 @@ Variants of the same events, and what each leaves to the attacker:
 
 - `raw`, as captured: everything.
 - `retimed`, as a bundle carries them without `typing_rhythm` consent
-  (`upload.retiming.retime`): each typing run's key events at a fixed 10 ms
-  pace, in their order. The order of presses and releases is left: how many
-  keys were pressed while a key was held (a long hold, a rollover) still
-  says, per key and per pair, how that person types.
+  (`upload.retiming.retime`): every key but the modifiers released right
+  after its press, then each typing run's key events at a fixed 10 ms pace.
+  Only where each run starts is left.
 - `spread`, each typing run's key events spread evenly between the run's
   first and last event: the order as above, and the run's average speed.
-- `paired`, each key but the modifiers released right after its press, then
-  the run's key events at a fixed 10 ms pace: only where each run starts
-  (modifiers keep their place, since whether Shift is held changes the text).
+- `ordered`, each typing run's key events at a fixed 10 ms pace in the order
+  they came: how many keys were pressed while a key was held (a long hold, a
+  rollover) still says, per key and per pair, how that person types. This
+  is what `retime` would leave without pairing releases with their presses.
 
 The typists. Everything is log-normal, with person-level means and spreads
 drawn from published keystroke-dynamics statistics:
@@ -260,33 +260,13 @@ def spread(table: pa.Table) -> pa.Table:
     return table.set_column(0, "t_ns", pa.array(t, pa.int64()))
 
 
-def paired(table: pa.Table) -> pa.Table:
-    """Each key released right after its press, then the run's key events at a 10 ms pace.
-
-    Modifiers (Shift, Control, Alt, Super) keep their place, since whether a
-    key was pressed with Shift held changes the text; every other key's
-    release is moved to just after its press, which leaves the text as it
-    was. This is what a fixed-pace re-timing leaks once the order of presses
-    and releases says nothing of how long each key was held.
-    """
+def ordered(table: pa.Table) -> pa.Table:
+    """Each typing run's key events at a 10 ms pace, in the order they came."""
     t = table.column("t_ns").to_numpy().copy()
-    kind = table.column("kind").to_numpy().copy()
-    keysym = table.column("a").to_numpy().copy()
     for run in key_runs(table):
-        order: list[tuple[int, int]] = []
-        for i in run:
-            modifier = MODIFIERS[0] <= keysym[i] <= MODIFIERS[1]
-            if modifier or kind[i] == Kind.KEY_DOWN:
-                order.append((int(kind[i]), int(keysym[i])))
-            if not modifier and kind[i] == Kind.KEY_DOWN:
-                order.append((int(Kind.KEY_UP), int(keysym[i])))
-        kind[run] = [k for k, _ in order]
-        keysym[run] = [a for _, a in order]
         step = min(PACE_NS, (t[run[-1]] - t[run[0]]) // max(run.size - 1, 1))
         t[run] = t[run[0]] + step * np.arange(run.size)
-    table = table.set_column(0, "t_ns", pa.array(t, pa.int64()))
-    table = table.set_column(1, "kind", pa.array(kind, pa.uint8()))
-    return table.set_column(2, "a", pa.array(keysym, pa.int32()))
+    return table.set_column(0, "t_ns", pa.array(t, pa.int64()))
 
 
 # --- the attacker ---------------------------------------------------------------------
@@ -433,7 +413,7 @@ VARIANTS: dict[str, Callable[[pa.Table], pa.Table]] = {
     "raw": lambda table: table,
     "retimed": retime,
     "spread": spread,
-    "paired": paired,
+    "ordered": ordered,
 }
 
 

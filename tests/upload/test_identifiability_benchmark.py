@@ -21,7 +21,7 @@ from cleartrace.review.text import reconstruct
 from tests.support import REPO
 
 BENCH = REPO / "benchmarks" / "identifiability.py"
-VARIANTS = ("raw", "retimed", "spread", "paired")
+VARIANTS = ("raw", "retimed", "spread", "ordered")
 SHIFT = 0xFFE1
 
 

@@ -11,7 +11,7 @@ import pyarrow as pa
 from cleartrace.events import TYPING_PAUSE_NS, Event, Kind, keysym_of_char
 from cleartrace.review.text import reconstruct
 from cleartrace.upload.events_arrow import events_table
-from cleartrace.upload.retiming import FRAME_US, PACE_US, retime
+from cleartrace.upload.retiming import FRAME_US, PACE_US, _paired, retime
 
 SHIFT = 0xFFE1
 BACKSPACE = 0xFF08
@@ -223,3 +223,27 @@ def test_retiming_twice_changes_nothing() -> None:
 def test_an_empty_table_is_returned_as_is() -> None:
     empty = events_table([], 0)
     assert retime(empty).equals(empty)
+
+
+def test_releases_pair_with_presses_first_in_first_out_in_their_run() -> None:
+    # Against a queue per (run, key), one event at a time: the release of a key
+    # with a press open goes right after the earliest open press; a release with
+    # none open (the key was down before the run), and every modifier, stays.
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        n = int(rng.integers(1, 30))
+        kind = rng.choice([int(Kind.KEY_DOWN), int(Kind.KEY_UP)], size=n).astype(np.uint8)
+        keysym = rng.choice([0x61, 0x62, SHIFT], size=n).astype(np.int64)
+        run = np.sort(rng.integers(0, 3, size=n)).astype(np.int64)
+        place = [2 * i for i in range(n)]
+        open_presses: dict[tuple[int, int], list[int]] = {}
+        for i in range(n):
+            if keysym[i] == SHIFT:
+                continue
+            presses = open_presses.setdefault((int(run[i]), int(keysym[i])), [])
+            if kind[i] == Kind.KEY_DOWN:
+                presses.append(i)
+            elif presses:
+                place[i] = 2 * presses.pop(0) + 1
+        expected = np.argsort(np.array(place), kind="stable")
+        assert _paired(kind, keysym, run).tolist() == expected.tolist()

@@ -23,8 +23,8 @@ events re-timed by `retime`:
   which the text already tells. Only runs typed faster than the pace keep
   a (shorter) span, one number per run.
 - Every key but the modifiers is released right after its press: a key's
-  release moves to just after the press it ends (the latest press of that
-  key in the run). Even at a fixed pace, the *order* of presses and releases
+  release moves to just after the press it ends (matched first in, first
+  out within the run). Even at a fixed pace, the *order* of presses and releases
   tells how long a key was held and how far a typist rolls over to the next
   key, and that alone identified the typist of a 200-keystroke sample 85 % of
   the time among 20 (`benchmarks/identifiability.py`); paired, it is chance.
@@ -98,24 +98,45 @@ def _is_modifier(keysym: _I64) -> npt.NDArray[np.bool_]:
 
 def _paired(kind: npt.NDArray[np.uint8], keysym: _I64, run: _I64) -> _I64:
     """The order (positions among the key events) that puts every non-modifier
-    release right after the latest press of its key in its run."""
+    release right after the press it ends.
+
+    Presses and releases of one key in one run are matched first in, first
+    out: the k-th release that has a press open pairs with the k-th press
+    (autorepeat's press, press, press, release pairs the first). A release
+    with no press open (the key was down before the run) stays where it is.
+    Whether a press is open is the running count of presses minus releases,
+    held at zero from below (a cumulative sum less its running minimum), so
+    all of it is whole-column work.
+    """
     n = kind.size
     local = np.arange(n, dtype=np.int64)
-    by_key = np.lexsort((local, keysym))  # grouped by keysym, in order within a group
-    grouped = keysym[by_key]
-    group_start = np.ones(n, dtype=bool)
-    group_start[1:] = grouped[1:] != grouped[:-1]
-    first_of_group = np.maximum.accumulate(np.where(group_start, local, 0))
-    is_down = kind[by_key] == Kind.KEY_DOWN
-    latest_down = np.maximum.accumulate(np.where(is_down, local, -1))
-    found = latest_down >= first_of_group
-    press = np.full(n, -1, dtype=np.int64)
-    press[by_key[found]] = by_key[latest_down[found]]
-    is_up = (kind == Kind.KEY_UP) & ~_is_modifier(keysym)
-    moved = is_up & (press >= 0)
-    moved[moved] = run[press[moved]] == run[moved]
+    order = np.lexsort((local, keysym, run))  # by run, then key, then time
+    g_run, g_sym = run[order], keysym[order]
+    starts = np.ones(n, dtype=bool)
+    starts[1:] = (g_run[1:] != g_run[:-1]) | (g_sym[1:] != g_sym[:-1])
+    group = np.cumsum(starts) - 1
+    plain = ~_is_modifier(g_sym)
+    is_down = (kind[order] == Kind.KEY_DOWN) & plain
+    is_up = (kind[order] == Kind.KEY_UP) & plain
+    step = is_down.astype(np.int64) - is_up
+    total = np.cumsum(step)
+    before_group = (total - step)[starts][group]
+    count = total - before_group
+    shift = 2 * n + 2  # keeps each group's running minimum to itself
+    lowest = np.minimum.accumulate(np.minimum(count, 0) - group * shift) + group * shift
+    open_after = count - lowest
+    open_before = np.zeros(n, dtype=np.int64)
+    open_before[1:] = open_after[:-1]
+    open_before[starts] = 0
+    matched = is_up & (open_before > 0)  # a press was open before this release
+    downs_before = np.cumsum(is_down) - is_down
+    ups_before = np.cumsum(matched) - matched
+    first_down = downs_before[starts][group]
+    first_up = ups_before[starts][group]
+    ordinal = first_down + (ups_before - first_up)
+    press_of = order[is_down]
     place = 2 * local
-    place[moved] = 2 * press[moved] + 1
+    place[order[matched]] = 2 * press_of[ordinal[matched]] + 1
     return np.argsort(place, kind="stable")
 
 
