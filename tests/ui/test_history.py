@@ -150,6 +150,14 @@ SID = "5d1c" + "0" * 28
             "Uploaded to your organisation (bundle ab12ab12…)",
         ),
         (
+            {"kind": "bundle.uploaded", "bundle": "ab12" * 16, "timing": "even"},
+            "Uploaded to your organisation (bundle ab12ab12…), your typing rhythm evened out",
+        ),
+        (
+            {"kind": "bundle.uploaded", "bundle": "ab12" * 16, "timing": "raw"},
+            "Uploaded to your organisation (bundle ab12ab12…), with your typing rhythm as typed",
+        ),
+        (
             {"kind": "device.enrolled", "policy": {"id": "acme", "version": 2}},
             "Enrolled with your organisation under its policy 'acme' version 2",
         ),
