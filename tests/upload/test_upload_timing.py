@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
 import pyarrow as pa
@@ -24,6 +26,7 @@ from cleartrace.upload.outbox import Outbox
 from cleartrace.upload.retiming import PACE_US
 from cleartrace.upload.uploader import Retry, Uploader
 from tests.support.orgkit import Org, approve, enrolled, record_text
+from tests.support.sessions import typed
 
 TEXT = "the quick brown fox"
 
@@ -115,3 +118,18 @@ def test_a_queued_raw_bundle_goes_when_typing_rhythm_is_withdrawn(
     (name,) = [n for n in org.collector.bundles() if parse_bundle(_raw(org, n)).session == session]
     assert timing_of(parse_bundle(_raw(org, name)).header) == "even"
     assert _uploaded_timing(home) == "even"
+
+
+def test_a_pause_during_the_session_keeps_its_timing_from_leaving(org: Org, home: Home) -> None:
+    give(home.ledger, frozenset({Category.TYPING_RHYTHM}), active_policy(home.paths))
+    now = datetime.now(UTC)
+    handle = home.store.begin_session(time.time_ns(), time.monotonic_ns())
+    home.ledger.append("session.started", session=handle.id)
+    home.store.append_chunk(handle, typed("ab", time.monotonic_ns()))
+    # A pause of 50 ms inside the session (records carry milliseconds).
+    home.ledger.append("recording.paused", until=None, now=now + timedelta(milliseconds=100))
+    home.ledger.append("recording.resumed", reason="person", now=now + timedelta(milliseconds=150))
+    home.store.end_session(handle, time.time_ns() + 200_000_000)
+    home.ledger.append("session.ended", session=handle.id)
+    header, _ = _upload(org, home, handle.id)
+    assert timing_of(header) == "even"
