@@ -148,6 +148,7 @@ def _store_device(
                 "counts": {},
                 "events": 0 if events is None else per_bundle,
                 "redactions": [],
+                "timing": "even",
             },
             ledger=device.records[lo:hi],
             events_ipc=b"" if events is None else events[b],

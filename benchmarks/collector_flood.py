@@ -94,6 +94,7 @@ def _bundle(key: Ed25519PrivateKey, subject: str, org: Any) -> tuple[str, bytes]
             "counts": {},
             "events": 0,
             "redactions": [],
+            "timing": "even",
         },
         ledger=[],
         events_ipc=b"",

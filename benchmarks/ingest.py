@@ -180,6 +180,7 @@ def write_store(root: Path, org: OrgKeys, events: int, per_bundle: int, devices:
                     "counts": {},
                     "events": per_bundle,
                     "redactions": [],
+                    "timing": "even",
                 },
                 ledger=segment,
                 events_ipc=synthetic_ipc(per_bundle, start_ns, d * 1000 + i),

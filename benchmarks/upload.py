@@ -120,6 +120,7 @@ def _header(
         "counts": {"keys": events},
         "events": events,
         "redactions": [],
+        "timing": "even",
     }
 
 

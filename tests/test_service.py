@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from cleartrace.categories import Category
+from cleartrace.categories import USUAL, Category
 from cleartrace.paths import Paths
 from cleartrace.service import Service
 from tests.support.waiting import wait_for
@@ -44,7 +44,7 @@ def test_nothing_runs_before_consent_and_consent_starts_recording(
 
 
 def test_pause_resume_and_withdrawal_reach_the_recorder(service: Service) -> None:
-    service.give(list(Category))
+    service.give(list(USUAL))
     service.pause(900)
     snap = service.snapshot()
     assert (snap.state, snap.hooks) == ("paused", ())

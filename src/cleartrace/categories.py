@@ -7,7 +7,16 @@ from enum import StrEnum
 
 from cleartrace.errors import ConsentError
 
-__all__ = ["DEPENDS_ON", "PII_WORDS", "Category", "PiiCategory", "parse_categories"]
+__all__ = [
+    "DEPENDS_ON",
+    "NEEDS_WHY",
+    "OPT_IN",
+    "PII_WORDS",
+    "USUAL",
+    "Category",
+    "PiiCategory",
+    "parse_categories",
+]
 
 
 class Category(StrEnum):
@@ -17,6 +26,10 @@ class Category(StrEnum):
     SCROLL = "scroll"
     APP_FOCUS = "app_focus"
     WINDOW_TITLES = "window_titles"
+    #: Not data of its own: whether key timing may leave the device as typed
+    #: (else bundles carry it evened out, upload/retiming.py). No event kind
+    #: belongs to it and the recorder captures nothing more for it.
+    TYPING_RHYTHM = "typing_rhythm"
 
 
 class PiiCategory(StrEnum):
@@ -47,8 +60,27 @@ PII_WORDS: dict[str, str] = {
     PiiCategory.PASSWORD: "passwords",
 }
 
-#: A title without the application it belongs to is meaningless.
-DEPENDS_ON: dict[Category, Category] = {Category.WINDOW_TITLES: Category.APP_FOCUS}
+#: A title without the application it belongs to is meaningless, and so is
+#: the timing of keys that are not recorded.
+DEPENDS_ON: dict[Category, Category] = {
+    Category.WINDOW_TITLES: Category.APP_FOCUS,
+    Category.TYPING_RHYTHM: Category.KEYS,
+}
+
+#: Why each dependent category needs its base, as an error message says it.
+NEEDS_WHY: dict[Category, str] = {
+    Category.WINDOW_TITLES: "a window title is meaningless without its application",
+    Category.TYPING_RHYTHM: "key timing is meaningless without the keys",
+}
+
+#: Categories that are off unless named: `--all` gives every category but
+#: these, a policy asks for them only when its author names them, and the
+#: consent dialog leaves their box unticked. Typing rhythm identifies a person
+#: (dwell and flight times are a biometric), so it must be chosen on its own.
+OPT_IN: frozenset[Category] = frozenset({Category.TYPING_RHYTHM})
+
+#: Every category but the opt-in ones, in the usual order.
+USUAL: tuple[Category, ...] = tuple(c for c in Category if c not in OPT_IN)
 
 
 def parse_categories(names: Iterable[str]) -> frozenset[Category]:

@@ -64,9 +64,16 @@ def _categories(p: argparse.ArgumentParser) -> None:
         action="append",
         metavar="C",
         dest="categories",
-        help="keys, mouse_move, clicks, scroll, app_focus or window_titles (repeatable)",
+        help=(
+            "keys, mouse_move, clicks, scroll, app_focus, window_titles or typing_rhythm "
+            "(repeatable)"
+        ),
     )
-    group.add_argument("--all", action="store_true", help="every category")
+    group.add_argument(
+        "--all",
+        action="store_true",
+        help="every category; to give or refuse, every one but typing_rhythm (name it)",
+    )
 
 
 def _session_id(p: argparse.ArgumentParser) -> None:

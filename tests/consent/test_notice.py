@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 import rfc8785
 
+from cleartrace.categories import Category
+from cleartrace.consent.notice_text import facts
 from cleartrace.consent.policy import DEFAULT_POLICY, Policy
 from cleartrace.consent.signed_policy import active_policy, install_policy, read_signed_policy
 from cleartrace.errors import UsageError
@@ -99,3 +101,15 @@ def test_the_built_in_policy_says_that_nothing_leaves_the_computer() -> None:
     assert DEFAULT_POLICY.collector is None
     assert "nothing leaves this computer" in DEFAULT_POLICY.purpose
     assert json.loads(json.dumps(DEFAULT_POLICY.as_dict())) == DEFAULT_POLICY.as_dict()
+
+
+def test_what_leaves_says_how_key_timing_leaves() -> None:
+    uploading = dataclasses.replace(DEFAULT_POLICY, collector="https://collector.example")
+    (uploads,) = [f for f in facts(uploading) if f.key == "uploads"]
+    assert "evened out" in uploads.text
+    assert "unless you agree to 'Typing rhythm'" not in uploads.text  # not asked for
+    asking = dataclasses.replace(uploading, categories=tuple(Category))
+    (uploads,) = [f for f in facts(asking) if f.key == "uploads"]
+    assert "unless you agree to 'Typing rhythm'" in uploads.text
+    (nothing,) = [f for f in facts(DEFAULT_POLICY) if f.key == "uploads"]
+    assert nothing.text == "Nothing."

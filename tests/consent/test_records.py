@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cleartrace.consent import records
+from cleartrace.consent.chain import format_problem
 from cleartrace.consent.records import (
     ENVELOPE,
     GENESIS,
@@ -321,3 +322,19 @@ def test_registering_a_kind_refuses_duplicates_bad_names_and_undeclared_fields()
         register_field("session", lambda value: None)
     with pytest.raises(ValueError, match="already declared"):
         register_field("sig", lambda value: None)
+
+
+def test_bundle_uploaded_may_say_its_timing_and_old_records_without_it_stay_valid() -> None:
+    key = Ed25519PrivateKey.generate()
+    old = VALID_FIELDS["bundle.uploaded"]
+    for fields in (old, {**old, "timing": "raw"}, {**old, "timing": "even"}):
+        record = sign_record(
+            make_record(seq=1, prev=GENESIS, kind="bundle.uploaded", fields=fields), key
+        )
+        assert format_problem(record) is None
+    with pytest.raises(ValueError, match="'timing' must be 'raw' or 'even'"):
+        make_record(seq=1, prev=GENESIS, kind="bundle.uploaded", fields={**old, "timing": "fast"})
+    with pytest.raises(ValueError, match="may not carry \\['timing'\\]"):
+        make_record(
+            seq=1, prev=GENESIS, kind="session.held", fields={"session": SESSION, "timing": "raw"}
+        )

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from cleartrace.categories import Category
+from cleartrace.categories import USUAL, Category
 from cleartrace.consent.ledger import Ledger
 from cleartrace.consent.policy import DEFAULT_POLICY
 from cleartrace.consent.state import (
@@ -21,7 +21,10 @@ from cleartrace.consent.state import (
 from cleartrace.errors import ConsentError
 
 K, C, F, T = Category.KEYS, Category.CLICKS, Category.APP_FOCUS, Category.WINDOW_TITLES
+R = Category.TYPING_RHYTHM
 P = DEFAULT_POLICY
+#: A policy that asks for typing rhythm too (an organisation must name it).
+RHYTHM = dataclasses.replace(P, categories=tuple(Category))
 
 
 def granted(ledger: Ledger) -> frozenset[Category]:
@@ -96,9 +99,25 @@ def test_withdrawing_what_is_not_given_records_nothing(ledger: Ledger) -> None:
 
 
 def test_refusal_is_recorded_and_grants_nothing(ledger: Ledger) -> None:
-    assert refuse(ledger, frozenset(Category), P) == sorted(Category)
+    assert refuse(ledger, frozenset(Category), RHYTHM) == sorted(Category)
     assert granted(ledger) == frozenset()
     assert set(consent_from_records(ledger.records()).as_dict().values()) == {"refused"}
+
+
+def test_the_built_in_policy_does_not_ask_for_typing_rhythm(ledger: Ledger) -> None:
+    assert R not in P.categories
+    assert set(P.categories) == set(USUAL)
+    with pytest.raises(ConsentError, match="does not ask for: typing_rhythm"):
+        give(ledger, frozenset({K, R}), P)
+    assert ledger.records() == []
+
+
+def test_typing_rhythm_needs_keys_and_goes_with_them(ledger: Ledger) -> None:
+    with pytest.raises(ConsentError, match="'typing_rhythm' needs 'keys': key timing"):
+        give(ledger, frozenset({R, C}), RHYTHM)
+    assert give(ledger, frozenset({K, R}), RHYTHM) == [K, R]
+    assert withdraw(ledger, frozenset({K}), RHYTHM) == [K, R]
+    assert granted(ledger) == frozenset()
 
 
 def test_refusing_app_focus_refuses_window_titles_too(ledger: Ledger) -> None:
@@ -168,6 +187,7 @@ def test_state_is_the_latest_act_and_skips_unknown_kinds_and_categories() -> Non
         "scroll": "refused",
         "app_focus": "not asked",
         "window_titles": "not asked",
+        "typing_rhythm": "not asked",
     }
 
 

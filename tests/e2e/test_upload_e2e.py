@@ -58,7 +58,9 @@ def rows(dataset: Path) -> list[dict[str, Any]]:
         return []
     query = duckdb.sql(
         "SELECT session, kind, category, char, app, title, time FROM read_parquet(?, "
-        "hive_partitioning=true) ORDER BY time",
+        # Pointer events of one frame share a time (their timing is floored to
+        # frames unless typing_rhythm is consented): ties are ordered too.
+        "hive_partitioning=true) ORDER BY time, session, kind, char",
         params=[[str(f) for f in files]],
     )
     names = [d[0] for d in query.description]

@@ -169,7 +169,9 @@ def test_every_figure_of_an_honest_fleet(fleet: Fleet, tmp_path: Path) -> None:
         ("given", given[0]),
         ("withdrawn", withdrawn[0]),
     ]
-    assert ann["consented_now"] == sorted(c.value for c in Category if c != Category.KEYS)
+    # Withdrawing the keys withdrew typing rhythm with them.
+    gone = (Category.KEYS, Category.TYPING_RHYTHM)
+    assert ann["consented_now"] == sorted(c.value for c in Category if c not in gone)
     assert ann["paused_now"] is False
     assert ann["sessions"] == 3
     assert ann["approvals"] == {"person": 2, "hold_period": 1}

@@ -290,6 +290,7 @@ def test_a_large_body_is_held_once_not_twice(tmp_path: Path, org_keys: OrgKeys) 
                 "counts": {},
                 "events": 0,
                 "redactions": [],
+                "timing": "even",
             },
             ledger=[],
             events_ipc=os.urandom(size),  # the collector does not open the sealed part

@@ -102,8 +102,10 @@ class Device:
         segment: Sequence[dict[str, Any]] | None = None,
         base: tuple[int, str] | None = None,
         org: OrgKeys | None = None,
+        timing: str = "even",
     ) -> bytes:
-        """A bundle of `events` and the ledger since the witnessed head."""
+        """A bundle of `events` and the ledger since the witnessed head; `timing`
+        is what its header says of them (the events are sent as given)."""
         records = self.ledger.records()
         base = self.witnessed if base is None else base
         if segment is None:
@@ -123,6 +125,7 @@ class Device:
             "counts": {},
             "events": len(events),
             "redactions": [],
+            "timing": timing,
         }
         raw = build_bundle(
             header_fields=header,

@@ -150,6 +150,7 @@ class Device:
                 "counts": {"keys": len(evs)} if evs else {},
                 "events": len(evs),
                 "redactions": [],
+                "timing": "even",
             },
             ledger=segment,
             events_ipc=encode_events(evs, 1_764_000_000_000_000_000) if evs else b"",

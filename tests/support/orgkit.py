@@ -14,6 +14,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import cleartrace.upload.client as client
+from cleartrace.categories import Category
 from cleartrace.consent.signed_policy import read_signed_policy
 from cleartrace.errors import UploadError
 from cleartrace.events import Kind, RawEvent, keysym_of_char
@@ -97,6 +98,9 @@ def make_org(
         policy,
         keep_uploaded_days=keep_uploaded_days,
         notice=EXAMPLE_NOTICE,
+        # Every category, typing rhythm too (an organisation names it to ask for it):
+        # tests that give consent to everything get events with their timing as typed.
+        categories=tuple(Category),
     )
     return Org(keys, keys_dir, policy, collector)
 

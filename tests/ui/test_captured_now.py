@@ -9,7 +9,7 @@ import pytest
 from PySide6.QtWidgets import QLabel
 from pytestqt.qtbot import QtBot
 
-from cleartrace.categories import Category
+from cleartrace.categories import USUAL, Category
 from cleartrace.service import Service
 from cleartrace.status import RecorderState, RecorderStatus, Status
 from cleartrace.ui.captured_now import CapturedNowWindow, category_state, state_line
@@ -36,9 +36,11 @@ def test_without_consent_everything_is_off(
     window.show()
     qtbot.waitUntil(lambda: text(window, "state").startswith("Off"), timeout=10_000)
     assert "not consented to anything" in text(window, "state")
-    for category in Category:
+    for category in USUAL:
         assert text(window, f"status_{category.value}") == "off (no consent)"
         assert text(window, f"count_{category.value}") == "0"
+    assert window.findChild(QLabel, "status_typing_rhythm") is None  # nothing is captured for it
+    assert text(window, "rhythm") == "Typing rhythm: your keys' timing is evened out before upload."
     assert "not recorded (no consent)" in text(window, "application")
     assert text(window, "titles") == "Window titles are not recorded."
     assert "key files readable only by you" in text(window, "key_storage")
@@ -151,4 +153,11 @@ def test_shows_the_application_class_and_whether_titles_are_recorded(
     assert text(window, "application") == "Application in front: firefox"
     assert text(window, "titles") == "Window titles are recorded (they are not shown here)."
     assert text(window, "status_window_titles") == "on"
+    assert text(window, "rhythm") == "Typing rhythm: your keys' timing is evened out before upload."
+    rhythm = snapshot(
+        hooks=("keyboard",), granted=frozenset({Category.KEYS, Category.TYPING_RHYTHM})
+    )
+    monkeypatch.setattr(service, "snapshot", lambda: rhythm)
+    qtbot.waitUntil(lambda: "as typed" in text(window, "rhythm"), timeout=10_000)
+    assert text(window, "rhythm") == "Typing rhythm: your keys' timing may leave as typed."
     assert text(window, "count_app_focus") == "3"

@@ -12,7 +12,7 @@ from PySide6.QtGui import QTextDocumentFragment
 from PySide6.QtWidgets import QCheckBox, QDialog, QLabel, QPushButton
 from pytestqt.qtbot import QtBot
 
-from cleartrace.categories import Category
+from cleartrace.categories import USUAL, Category
 from cleartrace.consent.policy import DEFAULT_POLICY
 from cleartrace.consent.signed_policy import install_policy, read_signed_policy
 from cleartrace.org.keys import generate
@@ -24,7 +24,7 @@ from cleartrace.ui.runner import Runner
 from tests.support import VECTORS
 from tests.support.notice import EXAMPLE_NOTICE
 
-ALL = {c.value for c in Category}
+ALL = {c.value for c in USUAL}
 
 
 @pytest.fixture
@@ -72,8 +72,9 @@ def test_shows_the_policy_and_one_unticked_box_per_category(
     assert "train AI models" in purpose.text()
     assert policy_id is not None
     assert f"'cleartrace-default', version {DEFAULT_POLICY.version}" in policy_id.text()
-    for category in Category:
+    for category in USUAL:
         assert not box(dialog, category).isChecked()
+    assert dialog.findChild(QCheckBox, "consent_typing_rhythm") is None  # not asked for
     keys = dialog.findChild(QLabel, "explain_keys")
     assert keys is not None
     assert "the text you type: 'Dear Anna'" in keys.text()
@@ -304,5 +305,28 @@ def test_an_organisations_purpose_is_shown_as_written_never_as_markup(
         assert purpose is not None
         assert purpose.text() == hostile
         assert purpose.textFormat() == Qt.TextFormat.PlainText
+    finally:
+        runner.stop()
+
+
+def test_typing_rhythm_is_asked_unticked_explained_and_needs_the_keys(
+    qtbot: QtBot, private_home: Paths, tmp_path: Path
+) -> None:
+    org = generate(tmp_path / "keys", "x25519")
+    policy = new_policy(org.bundle_public, "https://collector.example", categories=list(Category))
+    install_policy(private_home, sign_policy(policy, org.signing_private))
+    dialog, runner = dialog_under(qtbot, private_home)
+    try:
+        rhythm = box(dialog, Category.TYPING_RHYTHM)
+        assert not rhythm.isChecked()
+        assert "Typing rhythm (needs 'Keys you press')" in rhythm.text()
+        explain = dialog.findChild(QLabel, "explain_typing_rhythm")
+        assert explain is not None
+        assert "exact timing leave, which can identify you" in explain.text()
+        assert "unless you agree to 'Typing rhythm'" in shown_text(qtbot, dialog, "uploads")
+        click(qtbot, rhythm)
+        assert box(dialog, Category.KEYS).isChecked()
+        click(qtbot, box(dialog, Category.KEYS))
+        assert not rhythm.isChecked()
     finally:
         runner.stop()

@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QPushButton, QTableWidget
 from pytestqt.qtbot import QtBot
 
-from cleartrace.categories import Category
+from cleartrace.categories import USUAL, Category
 from cleartrace.paths import Paths
 from cleartrace.service import Service
 from cleartrace.ui.history import HistoryWindow, describe_record
@@ -97,7 +97,7 @@ def test_refresh_shows_new_records(
     settle()
     assert rows(history) == []
     assert banner(history).startswith("Nothing recorded yet")
-    service.refuse(list(Category))
+    service.refuse(list(USUAL))
     refresh = history.findChild(QPushButton, "refresh")
     assert refresh is not None
     qtbot.mouseClick(refresh, Qt.MouseButton.LeftButton)
@@ -148,6 +148,14 @@ SID = "5d1c" + "0" * 28
         (
             {"kind": "bundle.uploaded", "bundle": "ab12" * 16, "witnessed": {"seq": 7}},
             "Uploaded to your organisation (bundle ab12ab12…)",
+        ),
+        (
+            {"kind": "bundle.uploaded", "bundle": "ab12" * 16, "timing": "even"},
+            "Uploaded to your organisation (bundle ab12ab12…), your typing rhythm evened out",
+        ),
+        (
+            {"kind": "bundle.uploaded", "bundle": "ab12" * 16, "timing": "raw"},
+            "Uploaded to your organisation (bundle ab12ab12…), with your typing rhythm as typed",
         ),
         (
             {"kind": "device.enrolled", "policy": {"id": "acme", "version": 2}},

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QDialog, QLabel, QListWidget, QPlainTextEdit, QPus
 from pytestqt.qtbot import QtBot
 
 from cleartrace.actions.sessions import SessionReview
-from cleartrace.categories import Category, PiiCategory
+from cleartrace.categories import USUAL, PiiCategory
 from cleartrace.consent.policy import DEFAULT_POLICY
 from cleartrace.events import Kind, RawEvent, keysym_of_char
 from cleartrace.home import Home
@@ -90,7 +90,7 @@ def paths(private_home: Paths) -> Paths:
     """A home with consent to everything, given through the service (no display: no recorder)."""
     setup = Service(private_home, env={})
     try:
-        setup.give(list(Category))
+        setup.give(list(USUAL))
     finally:
         setup.close()
     return private_home

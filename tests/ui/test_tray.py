@@ -14,7 +14,7 @@ from PySide6.QtGui import QAction, QIcon, QImage
 from PySide6.QtWidgets import QLabel, QSystemTrayIcon
 from pytestqt.qtbot import QtBot
 
-from cleartrace.categories import Category
+from cleartrace.categories import USUAL, Category
 from cleartrace.ui import app, icons
 from cleartrace.ui.hotkey import PauseHotkey
 from cleartrace.ui.runner import Runner
@@ -133,7 +133,7 @@ def test_recording_pause_resume_and_quit_from_the_tray_menu(
     qtbot: QtBot, live_runner: Runner, make_tray: Callable[..., Tray], call: Callable[..., Any]
 ) -> None:
     tray = make_tray(live_runner, use_tray=True)
-    call(live_runner, lambda s: s.give(list(Category)))
+    call(live_runner, lambda s: s.give(list(USUAL)))
     wait_state(qtbot, tray, "recording")
     assert tray.tray_icon is not None
     assert same_icon(tray.tray_icon.icon(), icons.icon_for("recording"))
@@ -191,7 +191,7 @@ def test_withdrawing_from_the_menu_removes_every_hook(
 
     tray = make_tray(live_runner, use_tray=False)
     windows = app.Windows(live_runner, tray, parent=tray)
-    call(live_runner, lambda s: s.give(list(Category)))
+    call(live_runner, lambda s: s.give(list(USUAL)))
     wait_state(qtbot, tray, "recording")
     assert call(live_runner, lambda s: s.snapshot()).hooks
     tray.action("withdraw").trigger()
@@ -215,7 +215,7 @@ def test_without_a_tray_a_window_on_top_shows_the_state_and_its_buttons_act(
     assert tray.tray_icon is None
     assert window.isVisible()
     assert window.windowFlags() & Qt.WindowType.WindowStaysOnTopHint
-    call(live_runner, lambda s: s.give(list(Category)))
+    call(live_runner, lambda s: s.give(list(USUAL)))
     wait_state(qtbot, tray, "recording")
     state = window.findChild(QLabel, "stateText")
     assert state is not None
@@ -253,7 +253,7 @@ def test_forgetting_and_sessions_awaiting_review_are_announced(
     typing_window: str,
 ) -> None:
     tray = make_tray(live_runner, use_tray=True, cls=SpyTray)
-    call(live_runner, lambda s: s.give(list(Category)))
+    call(live_runner, lambda s: s.give(list(USUAL)))
     wait_state(qtbot, tray, "recording")
     assert tray.snapshot is not None
     assert tray.snapshot.pending_review == 0

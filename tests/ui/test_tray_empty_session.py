@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pytestqt.qtbot import QtBot
 
-from cleartrace.categories import Category
+from cleartrace.categories import USUAL
 from cleartrace.ui.runner import Runner
 from cleartrace.ui.tray import Tray
 from tests.support.cli import ct
@@ -23,7 +23,7 @@ def _start(qtbot: QtBot, runner: Runner, call: Callable[..., Any]) -> tuple[Tray
     said: list[str] = []
     tray.notified.connect(lambda title, message: said.append(f"{title}: {message}"))
     tray.start()
-    call(runner, lambda s: s.give(list(Category)))
+    call(runner, lambda s: s.give(list(USUAL)))
     qtbot.waitUntil(lambda: tray.icon_state == "recording", timeout=15_000)
     return tray, said
 

@@ -20,6 +20,7 @@ from cleartrace.events import Event, Kind
 from cleartrace.org.keys import OrgKeys, generate, load_private
 from cleartrace.suites import HYBRID, X25519, OrgPublicKey
 from cleartrace.upload.bundle import build_bundle, open_bundle, parse_bundle, verify_signature
+from cleartrace.upload.bundle_header import timing_of
 from cleartrace.upload.events_arrow import encode_events
 
 EVENTS = [
@@ -43,6 +44,7 @@ def header(**over: Any) -> dict[str, Any]:
         "counts": {"keys": 2, "mouse_move": 1, "scroll": 1, "app_focus": 1},
         "events": len(EVENTS),
         "redactions": [],
+        "timing": "even",
     }
     fields.update(over)
     return fields
@@ -73,6 +75,8 @@ def test_round_trip(org_keys: OrgKeys, device: Ed25519PrivateKey) -> None:
     bundle = parse_bundle(raw)
     verify_signature(bundle)
     assert bundle.header["suite"] == org_keys.bundle_public.suite
+    assert bundle.header["v"] == 2
+    assert timing_of(bundle.header) == "even"
     assert bundle.base == (0, GENESIS)
     assert bundle.head == (1, "1" * 64)
     body = open_bundle(bundle, org_keys)
@@ -163,6 +167,8 @@ def test_ledger_only_bundle(org_keys: OrgKeys, device: Ed25519PrivateKey) -> Non
         {"events": -1},
         {"ledger": {"base": {"seq": 3, "hash": GENESIS}, "head": {"seq": 1, "hash": GENESIS}}},
         {"extra": 1},
+        {"timing": "fast"},
+        {"timing": None},
     ],
 )
 def test_malformed_headers_are_refused(
@@ -208,3 +214,21 @@ def test_public_key_json_round_trip_and_fingerprint_check(org_keys: OrgKeys) -> 
     assert OrgPublicKey.from_json(obj) == org_keys.bundle_public
     with pytest.raises(UsageError, match="fingerprint does not match"):
         OrgPublicKey.from_json({**obj, "fingerprint": "sha256:" + "0" * 64})
+
+
+def test_a_bundle_without_timing_is_refused(org_keys: OrgKeys, device: Ed25519PrivateKey) -> None:
+    fields = header()
+    del fields["timing"]
+    with pytest.raises(BundleInvalid, match="header is malformed"):
+        build_bundle(
+            header_fields=fields,
+            ledger=[],
+            events_ipc=encode_events(EVENTS, OFFSET),
+            org_key=org_keys.bundle_public,
+            device_key=device,
+        )
+
+
+def test_raw_timing_is_said_in_the_header(org_keys: OrgKeys, device: Ed25519PrivateKey) -> None:
+    bundle = parse_bundle(make(org_keys, device, timing="raw"))
+    assert timing_of(bundle.header) == "raw"

@@ -63,7 +63,7 @@ def header_fields(device: Ed25519PrivateKey, org: OrgKeys, events: int) -> dict[
     public = device.public_key().public_bytes_raw()
     head = {"seq": 0, "hash": GENESIS}
     return {
-        "v": 1,
+        "v": 2,
         "type": "cleartrace-bundle",
         "suite": org.bundle_public.suite,
         "org_key": org.bundle_public.fingerprint,
@@ -78,6 +78,7 @@ def header_fields(device: Ed25519PrivateKey, org: OrgKeys, events: int) -> dict[
         "counts": {},
         "events": events,
         "redactions": [],
+        "timing": "even",
     }
 
 

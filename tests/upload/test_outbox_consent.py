@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cleartrace.categories import Category
+from cleartrace.categories import USUAL
 from cleartrace.consent.records import GENESIS
 from cleartrace.consent.signed_policy import active_policy
 from cleartrace.consent.state import give
@@ -36,7 +36,7 @@ def org_keys(tmp_path_factory: pytest.TempPathFactory) -> OrgKeys:
 @pytest.fixture
 def home(private_home: Paths) -> Iterator[Home]:
     made = Home.open(private_home, create=True)
-    give(made.ledger, frozenset(Category), active_policy(private_home))
+    give(made.ledger, frozenset(USUAL), active_policy(private_home))
     yield made
     made.close()
 
@@ -62,6 +62,7 @@ def queue_key_bundle(home: Home, org_keys: OrgKeys) -> tuple[Outbox, str, bytes]
             "counts": {"keys": 2},
             "events": 2,
             "redactions": [],
+            "timing": "even",
         },
         ledger=home.ledger.records(),
         events_ipc=encode_events(events, 0),

@@ -129,6 +129,7 @@ def hostile_bundle(org: Org, home: Home, events: list[Event]) -> bytes:
             "counts": {},
             "events": len(events),
             "redactions": [],
+            "timing": "even",
         },
         ledger=records,
         events_ipc=encode_events(events, 0),

@@ -124,6 +124,7 @@ def test_the_collector_refuses_a_bundle_sealed_to_another_key(
             "counts": {},
             "events": 0,
             "redactions": [],
+            "timing": "even",
         },
         ledger=[],
         events_ipc=b"",

@@ -223,7 +223,7 @@ def _init_options(p: argparse.ArgumentParser) -> None:
         action="append",
         dest="categories",
         metavar="C",
-        help="ask only for these categories (repeatable; default all): "
+        help="ask only for these categories (repeatable; default all but typing_rhythm): "
         + ", ".join(c.value for c in Category),
     )
     p.add_argument(

@@ -12,7 +12,7 @@ from types import FrameType
 from cleartrace.actions import consent, recording, settings
 from cleartrace.actions.status import collect
 from cleartrace.capture.select import backend
-from cleartrace.categories import Category, parse_categories
+from cleartrace.categories import USUAL, Category, parse_categories
 from cleartrace.commands.common import Args, emit_json, open_home
 from cleartrace.consent.notice_text import facts, notice_json
 from cleartrace.consent.policy import DEFAULT_POLICY
@@ -72,7 +72,12 @@ def consent_show(args: Args) -> None:
 
 
 def consent_change(args: Args) -> None:
-    cats = frozenset(Category) if args.all else parse_categories(args.categories)
+    if not args.all:
+        cats = parse_categories(args.categories)
+    else:
+        # `--all` withdraws everything, but gives and refuses the usual categories
+        # only: typing rhythm is a separate choice, made by naming it.
+        cats = frozenset(Category) if args.action == "withdraw" else frozenset(USUAL)
     with open_home(create=True) as home:
         if args.action == "withdraw":
             done = consent.withdraw(home, cats)

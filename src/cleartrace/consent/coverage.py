@@ -75,7 +75,7 @@ __all__ = [
 ]
 
 #: Bumped when the rules change, so that re-runs re-evaluate every bundle.
-COVERAGE_VERSION = 3
+COVERAGE_VERSION = 4
 
 _MIN = -(2**63)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -130,6 +130,21 @@ class Coverage:
     def consented_now(self) -> frozenset[Category]:
         """The categories consented after the last record (a pause takes none back)."""
         return frozenset(c for c, bit in BIT.items() if self.consented & bit)
+
+    def allowed_throughout(self, category: Category, start_ns: int, end_ns: int) -> bool:
+        """Whether `category` was consented, and recording not paused, at every
+        time from `start_ns` to `end_ns` (wall-clock ns): how the uploader decides
+        that a session's key timing may leave as typed (`typing_rhythm`)."""
+        bit = BIT[category]
+        at_start = 0
+        for when, bits in self.changes:
+            if when > end_ns:
+                break
+            if when <= start_ns:
+                at_start = bits
+            elif not bits & bit:
+                return False
+        return bool(at_start & bit)
 
     def withdrawn_at(self) -> dict[Category, int]:
         """Each withdrawn category's latest withdrawal, at the time the rules take it."""

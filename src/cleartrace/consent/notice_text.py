@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cleartrace.categories import PII_WORDS
+from cleartrace.categories import PII_WORDS, Category
 from cleartrace.consent.policy import Policy
 
 __all__ = ["Fact", "facts", "notice_json"]
@@ -52,7 +52,7 @@ def _uploads(policy: Policy) -> list[Fact]:
             "What leaves this computer",
             "Sessions you approve, and those you leave unreviewed past the hold period, "
             f"are uploaded to {policy.collector}, encrypted so that only your organisation "
-            "can read them.",
+            f"can read them. {_timing(policy)}",
         ),
         Fact(
             "hold_period",
@@ -63,6 +63,17 @@ def _uploads(policy: Policy) -> list[Fact]:
         Fact("withheld", "Personal data you type", _withheld(policy)),
         Fact("local_copy", "Your copy after upload", _keep(policy.keep_uploaded_days) + "."),
     ]
+
+
+def _timing(policy: Policy) -> str:
+    """How the keys' timing leaves: how a person types identifies them."""
+    evened = (
+        "The timing of your keys is evened out before it leaves, because how you type "
+        "can identify you"
+    )
+    if Category.TYPING_RHYTHM in policy.categories:
+        return evened + ", unless you agree to 'Typing rhythm'."
+    return evened + "."
 
 
 def _withheld(policy: Policy) -> str:

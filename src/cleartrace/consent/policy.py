@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from cleartrace.categories import Category, PiiCategory
+from cleartrace.categories import USUAL, Category, PiiCategory
 from cleartrace.consent.notice import Notice
 from cleartrace.errors import UsageError
 from cleartrace.formats import canonical
@@ -310,7 +310,8 @@ DEFAULT_POLICY = Policy(
         "Under this policy nothing leaves this computer: no organisation receives "
         "anything, and what is recorded stays here, encrypted, until you delete it."
     ),
-    categories=tuple(Category),
+    # Typing rhythm is asked for only by a policy that names it (categories.OPT_IN).
+    categories=USUAL,
     mouse_move_hz=120,
     hold_days=3,
     # Matched against the WM_CLASS class or instance, case-insensitively. A

@@ -173,6 +173,11 @@ def _check_spans(value: object) -> None:
         raise ValueError("'spans' must be a map of kinds of personal data to positive counts")
 
 
+def _check_timing(value: object) -> None:
+    if value not in ("raw", "even"):
+        raise ValueError("'timing' must be 'raw' or 'even'")
+
+
 #: Field name -> its check; `records.register_field` adds to it.
 FIELD_CHECKS: dict[str, FieldCheck] = {
     "categories": _check_categories,
@@ -192,4 +197,5 @@ FIELD_CHECKS: dict[str, FieldCheck] = {
     "local": _check_witnessed,
     "pii": _check_pii,
     "spans": _check_spans,
+    "timing": _check_timing,
 }

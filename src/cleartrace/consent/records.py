@@ -50,6 +50,7 @@ __all__ = [
     "GENESIS",
     "KIND_FIELDS",
     "LEGACY_KINDS",
+    "OPTIONAL_FIELDS",
     "RECORD_VERSION",
     "RESUME_REASONS",
     "FieldCheck",
@@ -126,12 +127,21 @@ _KIND_FIELDS: dict[str, frozenset[str]] = {
     "ledger.rollback": frozenset({"witnessed", "local"}),
 }
 
+#: Fields a kind may carry beyond its required ones. Old records lack them and
+#: stay valid; a record carrying one is read only by a version that knows it
+#: (docs/adr/0002). `timing` on `bundle.uploaded`: "raw" or "even", which key
+#: timing the acknowledged bundle carried (its header says the same); absent
+#: on a ledger-only bundle, which carries no events.
+_OPTIONAL_FIELDS: dict[str, frozenset[str]] = {"bundle.uploaded": frozenset({"timing"})}
+
 #: Kinds a verifier accepts in old ledgers but `Ledger` no longer writes: they
 #: carry an application's name, which must not leave the device.
 LEGACY_KINDS = frozenset({"exclusion.added", "exclusion.removed"})
 
 #: Read-only view: kind -> the fields (all required) its records carry besides the envelope.
 KIND_FIELDS: Mapping[str, frozenset[str]] = MappingProxyType(_KIND_FIELDS)
+#: Read-only view: kind -> the fields its records may also carry.
+OPTIONAL_FIELDS: Mapping[str, frozenset[str]] = MappingProxyType(_OPTIONAL_FIELDS)
 
 
 def register_field(name: str, check: FieldCheck) -> None:
@@ -173,7 +183,8 @@ def check_fields(kind: str, fields: Mapping[str, Any]) -> None:
     allowed = _KIND_FIELDS.get(kind)
     if allowed is None:
         raise ValueError(f"unknown ledger record kind '{kind}'")
-    extra, missing = set(fields) - allowed, allowed - set(fields)
+    optional = _OPTIONAL_FIELDS.get(kind, frozenset())
+    extra, missing = set(fields) - allowed - optional, allowed - set(fields)
     if extra:
         raise ValueError(f"a '{kind}' record may not carry {sorted(extra)}")
     if missing:

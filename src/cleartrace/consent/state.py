@@ -8,17 +8,19 @@ Rules (each act appends at most one record, in one `BEGIN IMMEDIATE`
 transaction with the read of the current state, so two processes acting at
 once cannot both decide on a stale state):
 
-- `give`: categories the policy asks for. `window_titles` needs `app_focus`,
-  already given or given in the same act. Already given categories are left
-  out of the record; if nothing is new, no record is written (a repeated
-  "yes" changes nothing, and the ledger should show acts, not clicks).
+- `give`: categories the policy asks for. `window_titles` needs `app_focus`
+  and `typing_rhythm` needs `keys`, already given or given in the same act.
+  Already given categories are left out of the record; if nothing is new, no
+  record is written (a repeated "yes" changes nothing, and the ledger should
+  show acts, not clicks).
 - `refuse`: answers "no" for categories not currently given. Refusing
   `app_focus` refuses `window_titles` too. Refusing a category that is given
   is refused with a hint to withdraw instead: withdrawal is the act the law
   and the officer care about, and it must say so. Already refused ones are
   left out; nothing new, no record.
 - `withdraw`: given categories only, whatever the policy now asks for;
-  withdrawing `app_focus` withdraws `window_titles` in the same record.
+  withdrawing `app_focus` withdraws `window_titles` (and `keys`,
+  `typing_rhythm`) in the same record.
   Nothing given among them, no record.
 """
 
@@ -30,7 +32,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from cleartrace.categories import DEPENDS_ON, Category
+from cleartrace.categories import DEPENDS_ON, NEEDS_WHY, Category
 from cleartrace.consent.ledger import Ledger
 from cleartrace.consent.policy import Policy
 from cleartrace.errors import ConsentError
@@ -143,7 +145,8 @@ def give(ledger: Ledger, categories: frozenset[Category], policy: Policy) -> lis
 
     Raises:
         ConsentError: no category, a category the policy does not ask for, or
-            window titles without application focus.
+            a dependent category without its base (window titles without
+            application focus, typing rhythm without keys).
         StoreError: the ledger cannot be written.
     """
     _check_asked(categories, policy)
@@ -152,8 +155,8 @@ def give(ledger: Ledger, categories: frozenset[Category], policy: Policy) -> lis
         for needs, base in DEPENDS_ON.items():
             if needs in categories and base not in categories | granted:
                 raise ConsentError(
-                    f"'{needs.value}' needs '{base.value}': a window title is meaningless "
-                    f"without its application; give '{base.value}' too"
+                    f"'{needs.value}' needs '{base.value}': {NEEDS_WHY[needs]}; "
+                    f"give '{base.value}' too"
                 )
         new = sorted(categories - granted)
         if new:
@@ -177,10 +180,13 @@ def refuse(ledger: Ledger, categories: frozenset[Category], policy: Policy) -> l
             raise ConsentError(
                 f"consent is given for: {_names(given)}; withdraw it instead of refusing"
             )
+        # A dependent the policy does not ask for (typing rhythm, unless named)
+        # was never a question, so it is not answered either.
         chosen = sorted(
             c
             for c in _with_dependents(categories)
             if state.status(c) not in (ConsentStatus.REFUSED, ConsentStatus.GIVEN)
+            and (c in categories or c in policy.categories)
         )
         if chosen:
             _record(ledger, conn, "consent.refused", chosen, policy)

@@ -67,6 +67,11 @@ CAPTURED = {
         "Window titles",
         "the focused window's title, which can name a document or an e-mail",
     ),
+    Category.TYPING_RHYTHM: (
+        "Typing rhythm",
+        "nothing more: the exact timing of the keys pressed, which identifies a person, is "
+        "received as typed; without it, key events arrive evenly spaced within each typing run",
+    ),
 }
 
 

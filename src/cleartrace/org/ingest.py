@@ -49,6 +49,7 @@ from cleartrace.org.heads import AcceptedHeads, HeadChecks
 from cleartrace.org.ingest_summary import IngestSummary, Rejection
 from cleartrace.org.keys import BundleKeys, load_bundle_keys
 from cleartrace.org.org_ledger import OrgLedgerFile, default_path, load_ledger_key
+from cleartrace.org.raw_timing import RAW_TIMING, RAW_TIMING_DETAIL, held_timing
 from cleartrace.org.receipts import signed_by
 from cleartrace.org.registry_db import read_devices
 from cleartrace.org.witness import load_public
@@ -116,6 +117,10 @@ class _Run:
                 return
             events = body.events
         item.events = None
+        events = held_timing(events, item.header, coverage)
+        if events is None:
+            self.reject(item.name, item.device, RAW_TIMING, RAW_TIMING_DETAIL)
+            return
         outcome = coverage.apply(
             events, session=item.session, head_seq=item.head[0], base_seq=item.base[0]
         )

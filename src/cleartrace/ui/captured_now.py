@@ -21,7 +21,8 @@ from cleartrace.ui.widgets import label
 
 __all__ = ["CapturedNowWindow", "category_state", "state_line"]
 
-#: The hook (capture/base.py HOOK_NAMES) that records each category.
+#: The hook (capture/base.py HOOK_NAMES) that records each category (typing
+#: rhythm records nothing: it has a line of its own).
 _HOOK = {
     Category.KEYS: "keyboard",
     Category.MOUSE_MOVE: "mouse.move",
@@ -30,6 +31,13 @@ _HOOK = {
     Category.APP_FOCUS: "focus",
     Category.WINDOW_TITLES: "focus.titles",
 }
+
+
+def _rhythm_line(snap: Status) -> str:
+    # Typing rhythm captures nothing: it decides how the keys' timing leaves.
+    if Category.TYPING_RHYTHM in snap.granted:
+        return "Typing rhythm: your keys' timing may leave as typed."
+    return "Typing rhythm: your keys' timing is evened out before upload."
 
 
 def _snapshot(svc: Service) -> Status:
@@ -111,7 +119,7 @@ class CapturedNowWindow(QWidget):
             grid.addWidget(QLabel(f"<b>{heading}</b>"), 0, column)
         self._status: dict[Category, QLabel] = {}
         self._counts: dict[Category, QLabel] = {}
-        for row, category in enumerate(Category, start=1):
+        for row, category in enumerate(_HOOK, start=1):
             grid.addWidget(QLabel(CATEGORY_TEXTS[category].label), row, 0)
             self._status[category] = label(f"status_{category.value}", "")
             self._status[category].setWordWrap(False)  # one short line: a row never clips it
@@ -123,8 +131,9 @@ class CapturedNowWindow(QWidget):
         self._excluded = label("excluded_intervals", "")
         self._application = label("application", "")
         self._titles = label("titles", "")
+        self._rhythm = label("rhythm", "")
         self._keys = label("key_storage", "")
-        for line in (self._excluded, self._application, self._titles, self._keys):
+        for line in (self._excluded, self._application, self._titles, self._rhythm, self._keys):
             layout.addWidget(line)
         layout.addWidget(
             label(
@@ -165,13 +174,14 @@ class CapturedNowWindow(QWidget):
         self._in_flight = False
         self._error.hide()
         self._state.setText(state_line(snap))
-        for category in Category:
+        for category in _HOOK:
             self._status[category].setText(category_state(snap, category))
             self._counts[category].setText(f"{snap.session_counts.get(category.value, 0):,}")
         markers = snap.session_counts.get("excluded_markers", 0)
         self._excluded.setText(f"Excluded intervals this session: {markers:,}")
         self._application.setText(_application_line(snap))
         self._titles.setText(_titles_line(snap))
+        self._rhythm.setText(_rhythm_line(snap))
         keys = describe_key_storage(snap.key_storage)
         self._keys.setText(f"Keys that encrypt your recordings: {keys}")
         if not self._sized:  # it was sized before the labels had any text

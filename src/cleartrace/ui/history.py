@@ -76,6 +76,13 @@ def _paused(record: _Record) -> str:
     return "Paused until you resume" if until is None else f"Paused until {local_time(until)}"
 
 
+#: Which key timing an upload carried (`bundle.uploaded` records written before
+#: it was said have none, and get no words).
+_TIMING_WORDS = {
+    "even": ", your typing rhythm evened out",
+    "raw": ", with your typing rhythm as typed",
+}
+
 _DESCRIBE: dict[str, Callable[[_Record], str]] = {
     "consent.given": lambda r: f"Consent given: {category_names(r['categories'])}",
     "consent.refused": lambda r: f"Consent refused: {category_names(r['categories'])}",
@@ -101,7 +108,10 @@ _DESCRIBE: dict[str, Callable[[_Record], str]] = {
     "session.shredded": lambda r: (
         f"{_session(r)} removed from this computer: uploaded, and its time here was up"
     ),
-    "bundle.uploaded": lambda r: f"Uploaded to your organisation (bundle {r['bundle'][:8]}…)",
+    "bundle.uploaded": lambda r: (
+        f"Uploaded to your organisation (bundle {r['bundle'][:8]}…)"
+        + _TIMING_WORDS.get(str(r.get("timing")), "")
+    ),
     "device.enrolled": lambda r: (
         f"Enrolled with your organisation under its policy '{r['policy']['id']}' "
         f"version {r['policy']['version']}"

@@ -22,7 +22,7 @@ from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QApplication, QWidget
 
-from cleartrace.categories import Category
+from cleartrace.categories import USUAL
 from cleartrace.consent.notice import Notice
 from cleartrace.consent.signed_policy import install_policy
 from cleartrace.events import Kind, RawEvent, keysym_of_char
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         _shoot(out, lambda: ConsentDialog(runner), runner, "consent-dialog")
         _org_consent_dialog(out, Path(tmp))
         # Recording, with a demo session to review.
-        runner.call(lambda s: s.give(list(Category)))
+        runner.call(lambda s: s.give(list(USUAL)))
         _wait(runner)
         session = _demo_session(paths, time.time_ns() - 3 * 3600 * 10**9)
         runner.call(lambda s: s.redact(s.select_span(session, 3, 4, 8)))

@@ -62,6 +62,12 @@ CATEGORY_TEXTS: dict[Category, CategoryText] = {
         "the window's title, which can name a document or an e-mail",
         "'Inbox – Mail'",
     ),
+    # Nothing more is stored: this says whether the keys' timing leaves as typed.
+    Category.TYPING_RHYTHM: CategoryText(
+        "Typing rhythm",
+        "nothing more: it lets your keys' exact timing leave, which can identify you",
+        "'a' held 87 ms",
+    ),
 }
 
 

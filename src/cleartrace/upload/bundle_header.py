@@ -26,14 +26,20 @@ __all__ = [
     "MAGIC",
     "MAX_HEADER",
     "PREFIX",
+    "TIMINGS",
     "check_header",
     "header_end",
     "parse_header",
     "read_json",
+    "timing_of",
 ]
 
 MAGIC = b"CTBUNDLE"
-FORMAT_VERSION = 1
+#: v2 added "timing"; v1 headers are still read, as "raw".
+FORMAT_VERSION = 2
+#: Which timing a bundle's key and pointer events carry: "raw" as captured
+#: (the person consented to `typing_rhythm`), or "even" (upload/retiming.py).
+TIMINGS = ("raw", "even")
 BUNDLE_TYPE = "cleartrace-bundle"
 #: A header is a few hundred bytes; anything near this is not a bundle.
 MAX_HEADER = 64 * 1024
@@ -42,7 +48,7 @@ HEADER_LENGTH = struct.Struct(">I")
 PREFIX = len(MAGIC) + HEADER_LENGTH.size
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _HEX32 = re.compile(r"[0-9a-f]{32}")
-_HEADER_FIELDS = frozenset(
+_V1_FIELDS = frozenset(
     {
         "v",
         "type",
@@ -61,6 +67,14 @@ _HEADER_FIELDS = frozenset(
         "redactions",
     }
 )
+#: The fields of a header of each version.
+_HEADER_FIELDS = {1: _V1_FIELDS, FORMAT_VERSION: _V1_FIELDS | {"timing"}}
+
+
+def timing_of(header: Mapping[str, Any]) -> str:
+    """The timing a checked header says its events carry: a v1 header, written
+    before timing was evened out, carries them "raw"."""
+    return str(header.get("timing", "raw"))
 
 
 def header_end(prefix: bytes | bytearray) -> int:
@@ -148,10 +162,18 @@ def check_header(header: Mapping[str, Any]) -> None:
     Raises:
         BundleInvalid: a field is missing, extra or of the wrong shape.
     """
-    if set(header) != _HEADER_FIELDS:
-        raise _bad(f"fields must be exactly {sorted(_HEADER_FIELDS)}")
-    if header["v"] != FORMAT_VERSION or header["type"] != BUNDLE_TYPE:
-        raise _bad(f"unsupported version (this reads v{FORMAT_VERSION})")
+    version = header.get("v")
+    if (
+        type(version) is not int
+        or version not in _HEADER_FIELDS
+        or header.get("type") != BUNDLE_TYPE
+    ):
+        raise _bad(f"unsupported version (this reads v1 to v{FORMAT_VERSION})")
+    fields = _HEADER_FIELDS[version]
+    if set(header) != fields:
+        raise _bad(f"fields must be exactly {sorted(fields)}")
+    if version >= 2 and header["timing"] not in TIMINGS:
+        raise _bad(f"'timing' must be one of {', '.join(TIMINGS)}")
     if header["suite"] not in SUITES:
         raise _bad(f"suite must be one of {', '.join(SUITES)}")
     for name in ("org_key", "device"):

@@ -36,7 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cleartrace.categories import Category
-from cleartrace.consent.coverage import coverage_of
+from cleartrace.consent.coverage import Coverage, coverage_of
 from cleartrace.events import CATEGORY_OF_KIND, NUMBERS_OF_KIND, Kind
 
 __all__ = ["UploadConsent", "categories_of_counts"]
@@ -88,7 +88,11 @@ class UploadConsent:
             ValueError: a record time is not a UTC time (the ledger refuses
                 such records when they are written).
         """
-        coverage = coverage_of(records)
+        return cls.from_coverage(coverage_of(records))
+
+    @classmethod
+    def from_coverage(cls, coverage: Coverage) -> UploadConsent:
+        """The consent of a ledger already folded (`coverage_of`)."""
         return cls(coverage.consented_now(), coverage.withdrawn_at())
 
     def taken_back_since(self, before: UploadConsent) -> frozenset[Category]:

@@ -24,7 +24,7 @@ from cleartrace.errors import BundleInvalid
 from cleartrace.store import ledger_rows, outbox_rows
 from cleartrace.store.db import connect, transaction
 from cleartrace.store.outbox_rows import Queued
-from cleartrace.upload.bundle_header import MAX_HEADER, PREFIX, parse_header
+from cleartrace.upload.bundle_header import MAX_HEADER, PREFIX, parse_header, timing_of
 from cleartrace.upload.consented import UploadConsent, categories_of_counts
 
 if TYPE_CHECKING:
@@ -56,10 +56,15 @@ _TAKING_BACK = ("consent.withdrawn", "consent.refused")
 def _held(header_prefix: bytes) -> frozenset[Category]:
     """The categories a bundle this device built may hold, read from its header."""
     try:
-        counts = parse_header(header_prefix)[0]["counts"]
+        header = parse_header(header_prefix)[0]
     except BundleInvalid:  # pragma: no cover - built here; treat as holding everything
         return frozenset(Category)
-    return categories_of_counts(counts)
+    held = categories_of_counts(header["counts"])
+    if timing_of(header) == "raw" and Category.KEYS in held:
+        # Keys as typed: held under typing_rhythm too (a withdrawal of it drops
+        # the bundle, and the session is bundled again, evened out).
+        held |= {Category.TYPING_RHYTHM}
+    return held
 
 
 class Outbox:
@@ -152,16 +157,18 @@ class Outbox:
         uploaded and ledger it, all in one transaction. False if the bundle
         had already left (acknowledged by an earlier attempt)."""
         with transaction(self._conn, self._path) as conn:
-            if not outbox_rows.drop(conn, item.name):
+            prefix = outbox_rows.header_prefix(conn, self._path, item.name, PREFIX + MAX_HEADER)
+            if prefix is None or not outbox_rows.drop(conn, item.name):
                 return False
+            fields: dict[str, Any] = {
+                "bundle": item.name,
+                "witnessed": {"seq": ack.head[0], "hash": ack.head[1]},
+            }
             if item.session_id is not None:
                 outbox_rows.mark_uploaded(conn, item.session_id, time.time_ns())
-            ledger.append_in(
-                conn,
-                "bundle.uploaded",
-                bundle=item.name,
-                witnessed={"seq": ack.head[0], "hash": ack.head[1]},
-            )
+                # Which key timing left, as the bundle's header says it.
+                fields["timing"] = timing_of(parse_header(prefix)[0])
+            ledger.append_in(conn, "bundle.uploaded", **fields)
         return True
 
     def uploaded_before(self, cutoff_ns: int) -> list[str]:

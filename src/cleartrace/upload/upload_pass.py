@@ -21,6 +21,8 @@ from typing import Any, Protocol, TypeVar
 import pyarrow.compute as pc
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from cleartrace.categories import Category
+from cleartrace.consent.coverage import coverage_of
 from cleartrace.consent.ledger import Ledger
 from cleartrace.consent.policy import Policy
 from cleartrace.consent.records import GENESIS
@@ -48,6 +50,7 @@ from cleartrace.upload.consented import UploadConsent
 from cleartrace.upload.enrolment import Enrolment
 from cleartrace.upload.events_arrow import encode_table, events_table
 from cleartrace.upload.outbox import Outbox
+from cleartrace.upload.retiming import retime
 
 __all__ = ["Caller", "UploadPass", "UploadReport"]
 
@@ -195,6 +198,8 @@ class UploadPass:
             "counts": {},
             "events": 0,
             "redactions": [],
+            # A ledger-only bundle carries no key timing at all.
+            "timing": "even",
         }
         events_ipc = b""
         # What the session's events are read after: a redaction, hold or release
@@ -249,14 +254,23 @@ class UploadPass:
             self.ledger_withheld(session_id, spans, records)
         # What a category no longer consented recorded, and a field another
         # category owns without that one's consent, do not leave (consented.py).
-        consent = UploadConsent.from_records(records)
+        coverage = coverage_of(records)
+        consent = UploadConsent.from_coverage(coverage)
         events = consent.filter(events_table(raw, started - anchor))
+        ended = info.ended_ns if info.ended_ns is not None else started
+        # Key timing identifies the typist: it leaves as typed only under
+        # typing_rhythm, consented now and throughout the session (retiming.py).
+        raw_timing = Category.TYPING_RHYTHM in coverage.consented_now() and (
+            coverage.allowed_throughout(Category.TYPING_RHYTHM, started, ended)
+        )
+        if not raw_timing:
+            events = retime(events)
+        fields["timing"] = "raw" if raw_timing else "even"
         counts: Counter[str] = Counter()
         for row in pc.value_counts(events.column("kind")).to_pylist():
             category = CATEGORY_OF_KIND[Kind(row["values"])]
             if category is not None:
                 counts[category.value] += row["counts"]
-        ended = info.ended_ns if info.ended_ns is not None else started
         fields["interval"] = {"start": _time(started), "end": _time(ended)}
         fields["counts"] = dict(sorted(counts.items()))
         fields["events"] = events.num_rows

@@ -2,9 +2,12 @@
 
 Run by hand when the bundle format deliberately changes (a new "v"):
     .venv/bin/python tests/vectors/bundle/generate.py
+It writes the samples of the current version, `v2-*.ctb` and v2.json. The v1
+samples (the other .ctb files and v1.json) were written by the v1 version of
+this script and are kept as they are: readers still accept v1 headers.
 HPKE sealing is randomised, so the .ctb files are fixed samples rather than
 re-derivable bytes: tests/upload/test_bundle_vectors.py checks that each
-positive one verifies and opens to exactly the content in v1.json with the
+positive one verifies and opens to exactly the content in its v*.json with the
 test keys given there, and that each negative one fails with its reason.
 These files are what another implementation of a reader tests against.
 """
@@ -24,7 +27,8 @@ from cleartrace.events import Event, Kind
 from cleartrace.formats import b64url
 from cleartrace.suites import OrgPublicKey
 from cleartrace.upload.bundle import build_bundle
-from cleartrace.upload.events_arrow import decode_events, encode_events
+from cleartrace.upload.events_arrow import decode_events, encode_events, encode_table, events_table
+from cleartrace.upload.retiming import retime
 
 HERE = Path(__file__).parent
 # Test keys only: published with the vectors, never used for anything else.
@@ -53,8 +57,11 @@ LEDGER = [
 ]
 
 
-def _header(session: str | None, events: int, counts: dict[str, int]) -> dict[str, Any]:
+def _header(
+    session: str | None, events: int, counts: dict[str, int], timing: str
+) -> dict[str, Any]:
     return {
+        "timing": timing,
         "subject": "5b" * 16,
         "session": session,
         "interval": None
@@ -94,41 +101,44 @@ def main() -> None:
         x25519.X25519PrivateKey.from_private_bytes(OTHER_X25519_SEED).public_key(), None
     )
     counts = {"app_focus": 1, "clicks": 2, "keys": 4, "mouse_move": 1, "scroll": 1}
-    ipc = encode_events(EVENTS, WALL_MINUS_MONO)
+    raw_ipc = encode_events(EVENTS, WALL_MINUS_MONO)
+    # As a device without typing_rhythm consent sends them (upload/retiming.py).
+    even_ipc = encode_table(retime(events_table(EVENTS, WALL_MINUS_MONO)))
     session = "a1" * 16
 
-    def make(key: OrgPublicKey, *, ledger_only: bool = False) -> bytes:
+    def make(key: OrgPublicKey, timing: str, *, ledger_only: bool = False) -> bytes:
         return build_bundle(
-            header_fields=_header(None, 0, {})
+            header_fields=_header(None, 0, {}, timing)
             if ledger_only
-            else _header(session, len(EVENTS), counts),
+            else _header(session, len(EVENTS), counts, timing),
             ledger=LEDGER,
-            events_ipc=b"" if ledger_only else ipc,
+            events_ipc=b"" if ledger_only else (raw_ipc if timing == "raw" else even_ipc),
             org_key=key,
             device_key=device,
         )
 
     files: dict[str, bytes] = {
-        "hybrid.ctb": make(hybrid),
-        "x25519.ctb": make(plain),
-        "ledger-only.ctb": make(hybrid, ledger_only=True),
-        "wrong-org-key.ctb": make(other),
+        "v2-hybrid.ctb": make(hybrid, "even"),
+        "v2-x25519.ctb": make(plain, "raw"),
+        "v2-ledger-only.ctb": make(hybrid, "even", ledger_only=True),
+        "v2-wrong-org-key.ctb": make(other, "even"),
     }
-    good = files["hybrid.ctb"]
+    good = files["v2-hybrid.ctb"]
     flipped = bytearray(good)
     flipped[-10] ^= 0x01
-    files["bad-signature.ctb"] = bytes(flipped)
+    files["v2-bad-signature.ctb"] = bytes(flipped)
     body = bytearray(good)
     body[len(body) // 2] ^= 0x01
-    files["bad-body.ctb"] = bytes(body)
-    files["truncated.ctb"] = good[: len(good) - 100]
-    files["foreign-signer.ctb"] = good[:-64] + Ed25519PrivateKey.generate().sign(good[:-64])
+    files["v2-bad-body.ctb"] = bytes(body)
+    files["v2-truncated.ctb"] = good[: len(good) - 100]
+    files["v2-foreign-signer.ctb"] = good[:-64] + Ed25519PrivateKey.generate().sign(good[:-64])
     for name, data in files.items():
         (HERE / name).write_bytes(data)
 
-    rows = decode_events(ipc).to_pylist()
+    raw_rows = decode_events(raw_ipc).to_pylist()
+    even_rows = decode_events(even_ipc).to_pylist()
     vectors = {
-        "format": "cleartrace-bundle v1",
+        "format": "cleartrace-bundle v2",
         "keys": {
             "device_ed25519_private": b64url(DEVICE_SEED),
             "org_x25519_private": b64url(X25519_SEED),
@@ -137,20 +147,38 @@ def main() -> None:
             "org_bundle_public_x25519": plain.as_json(),
         },
         "positive": [
-            {"file": "hybrid.ctb", "suite": "mlkem768-x25519", "events": rows, "ledger": LEDGER},
-            {"file": "x25519.ctb", "suite": "x25519", "events": rows, "ledger": LEDGER},
-            {"file": "ledger-only.ctb", "suite": "mlkem768-x25519", "events": [], "ledger": LEDGER},
+            {
+                "file": "v2-hybrid.ctb",
+                "suite": "mlkem768-x25519",
+                "timing": "even",
+                "events": even_rows,
+                "ledger": LEDGER,
+            },
+            {
+                "file": "v2-x25519.ctb",
+                "suite": "x25519",
+                "timing": "raw",
+                "events": raw_rows,
+                "ledger": LEDGER,
+            },
+            {
+                "file": "v2-ledger-only.ctb",
+                "suite": "mlkem768-x25519",
+                "timing": "even",
+                "events": [],
+                "ledger": LEDGER,
+            },
         ],
         "negative": [
-            {"file": "bad-signature.ctb", "reason": "bad-signature"},
-            {"file": "bad-body.ctb", "reason": "bad-signature"},
-            {"file": "foreign-signer.ctb", "reason": "bad-signature"},
-            {"file": "truncated.ctb", "reason": "bad-signature"},
-            {"file": "wrong-org-key.ctb", "reason": "wrong-org-key"},
+            {"file": "v2-bad-signature.ctb", "reason": "bad-signature"},
+            {"file": "v2-bad-body.ctb", "reason": "bad-signature"},
+            {"file": "v2-foreign-signer.ctb", "reason": "bad-signature"},
+            {"file": "v2-truncated.ctb", "reason": "bad-signature"},
+            {"file": "v2-wrong-org-key.ctb", "reason": "wrong-org-key"},
         ],
         "sha256": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
     }
-    (HERE / "v1.json").write_text(json.dumps(vectors, indent=2, sort_keys=True) + "\n")
+    (HERE / "v2.json").write_text(json.dumps(vectors, indent=2, sort_keys=True) + "\n")
 
 
 if __name__ == "__main__":
