@@ -7,6 +7,7 @@ it was pressed, and the files the editors saved hold what was typed."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -329,3 +330,10 @@ def test_the_dataset_is_the_script_typed_clicked_and_scrolled_in_two_application
     assert all(a == A for a, r in rows if r["kind"] in ("button_down", "scroll"))
     scrolls = [(r["x"], r["y"], r["dy"]) for _, r in rows if r["kind"] == "scroll"]
     assert scrolls == [s for step in SCRIPT for s in step.scrolls]
+    # Without typing_rhythm every typing run left the device evened out: its key
+    # events (presses and releases) follow each other at one interval.
+    keys = [r["time"] for _, r in rows if r["kind"] in ("key_down", "key_up")]
+    for number, step in enumerate(SCRIPT):
+        run, keys = keys[: 2 * len(step.presses())], keys[2 * len(step.presses()) :]
+        gaps = {later - earlier for earlier, later in itertools.pairwise(run)}
+        assert len(gaps) <= 1, f"step {number}: its key events at {len(gaps)} intervals"
