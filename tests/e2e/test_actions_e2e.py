@@ -313,6 +313,10 @@ def test_the_dataset_is_the_script_typed_clicked_and_scrolled_in_two_application
     (session,) = sessions()
     ct("sessions", "approve", session["id"])
     ct("upload", "--now")
+    records = json.loads(ct("ledger", "show", "--json").stdout)
+    # The session's bundle says its key timing was evened out (a ledger-only one says none).
+    uploaded = [r for r in records if r["kind"] == "bundle.uploaded"]
+    assert [r["timing"] for r in uploaded if "timing" in r] == ["even"]
     dataset = tmp_path / "dataset"
     summary = ingest(org, dataset)
     assert summary["rejected"] == []
