@@ -5,7 +5,10 @@ from __future__ import annotations
 import secrets
 from itertools import pairwise
 
+import pytest
+
 from cleartrace.events import Event, Kind
+from cleartrace.upload import bundle
 from cleartrace.upload.events_arrow import events_table
 from cleartrace.upload.retiming import PACE_US, retime
 from tests.support.ingest_world import ALL, POLICY, Device, World, at, ns, rejected, typed
@@ -46,6 +49,27 @@ def test_raw_timing_without_typing_rhythm_consent_is_rejected(world: World) -> N
     summary = world.ingest()
     assert rejected(summary) == {name: "raw-timing"}
     assert world.rows() == []
+
+
+def test_a_v1_bundle_from_before_timing_was_said_is_re_timed_not_refused(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    device = world.device()
+    device.give(at(0), ALL)
+    monkeypatch.setattr(bundle, "FORMAT_VERSION", 1)
+    session = secrets.token_hex(16)
+    device.act("session.started", at(0.5), session=session)
+    device.act("session.ended", at(3), session=session)
+    events = _events()
+    raw = device.bundle(events, session, timing=None)
+    monkeypatch.undo()
+    world.collector.upload(device, raw)
+    summary = world.ingest()
+    assert summary.ok, summary.rejected
+    keys = [e for e in events if e.kind in (Kind.KEY_DOWN, Kind.KEY_UP)]
+    times = _key_times(world)
+    assert len(times) == len(keys)
+    assert {b - a for a, b in pairwise(times)} == {PACE_US}
 
 
 def test_raw_timing_typed_while_recording_was_paused_is_rejected(world: World) -> None:

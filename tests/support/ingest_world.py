@@ -102,10 +102,11 @@ class Device:
         segment: Sequence[dict[str, Any]] | None = None,
         base: tuple[int, str] | None = None,
         org: OrgKeys | None = None,
-        timing: str = "even",
+        timing: str | None = "even",
     ) -> bytes:
         """A bundle of `events` and the ledger since the witnessed head; `timing`
-        is what its header says of them (the events are sent as given)."""
+        is what its header says of them (the events are sent as given; None
+        leaves the field out, as a v1 header does)."""
         records = self.ledger.records()
         base = self.witnessed if base is None else base
         if segment is None:
@@ -125,7 +126,7 @@ class Device:
             "counts": {},
             "events": len(events),
             "redactions": [],
-            "timing": timing,
+            **({} if timing is None else {"timing": timing}),
         }
         raw = build_bundle(
             header_fields=header,

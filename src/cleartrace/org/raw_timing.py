@@ -15,7 +15,9 @@ device's verified ledger, as folded by `coverage_of`:
 
 An "even" bundle is taken as it is (re-timing is idempotent, and a device
 that lies about its timing lies with its signature on the header). A v1
-header says nothing of timing and is read as "raw".
+header was written before timing was evened out and before anyone could
+consent to `typing_rhythm`: its events are re-timed here rather than refused,
+so a session recorded then stays in the dataset without its rhythm.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ def held_timing(events: pa.Table, header: Mapping[str, Any], coverage: Coverage)
     bundle carries raw timing its device's ledger does not allow (`RAW_TIMING`)."""
     if timing_of(header) != "raw" or events.num_rows == 0:
         return events
+    if header.get("v") == 1:
+        return retime(events)
     keys = pc.is_in(events.column("kind"), value_set=_KEYS)
     t = events.column("t_ns").filter(keys).combine_chunks()
     if len(t) == 0:
