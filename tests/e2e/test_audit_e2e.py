@@ -66,7 +66,7 @@ def file_rows(path: Path) -> list[dict[str, Any]]:
 def data_files(dataset: Path, fp: str = "") -> list[Path]:
     """The dataset's .parquet and .jsonl files (of one device when `fp` is given)."""
     folder = f"device={fp.removeprefix('sha256:')[:16]}" if fp else "device=*"
-    return sorted(p for p in dataset.glob(f"day=*/{folder}/part-*") if p.suffix != ".tmp")
+    return sorted(p for p in dataset.glob(f"events/day=*/{folder}/part-*") if p.suffix != ".tmp")
 
 
 @pytest.fixture(scope="module")

@@ -62,9 +62,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from cleartrace.categories import Category
-from cleartrace.consent.coverage_arrow import BIT, Outcome, bits_of, select_rows, whole_outcome
+from cleartrace.consent.coverage_arrow import (
+    BIT,
+    Outcome,
+    bits_of,
+    select_rows,
+    step,
+    whole_outcome,
+)
 
 __all__ = [
     "COVERAGE_VERSION",
@@ -126,6 +134,9 @@ class Coverage:
     newest: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     #: The category bits consented after the last record, pauses aside.
     consented: int = 0
+    #: category bit -> ((time_ns, seq), ...) of the `consent.given` records naming
+    #: it, in ledger order: the consent an action was captured under.
+    given: Mapping[int, tuple[tuple[int, int], ...]] = field(default_factory=dict)
 
     def consented_now(self) -> frozenset[Category]:
         """The categories consented after the last record (a pause takes none back)."""
@@ -178,6 +189,30 @@ class Coverage:
         }
         return hashlib.sha256(json.dumps(state, separators=(",", ":")).encode()).hexdigest()
 
+    def allows(
+        self, t: pa.Array, category: Category, *, session: str | None, head_seq: int
+    ) -> pa.Array:
+        """Per time of `t` (sorted), whether rules 4-6 keep data of `category`
+        captured then in a bundle of `session` built at `head_seq`: consented
+        and unpaused, not withdrawn, not redacted. What ingest asks before a
+        key row may name the application (app_focus data) it was typed into."""
+        bit = BIT[category]
+        consented = pc.not_equal(pc.bit_wise_and(step(t, self.changes), bit), 0)
+        kept = pc.and_(consented, pc.greater(t, self.withdrawn.get(bit, _MIN)))
+        cut = step(t, _redaction_steps(self._redactions(session, head_seq)))
+        return pc.and_(kept, pc.equal(pc.bit_wise_and(cut, bit), 0))
+
+    def consent_seq(self, t: pa.Array, category: pa.Array) -> pa.Array:
+        """Per row, the seq of the latest `consent.given` naming its category
+        (`category` names) at or before its time `t` (ns), null when none: the
+        consent a kept row was captured under (it was consented then)."""
+        out = pa.repeat(pa.scalar(None, pa.int64()), len(t))
+        for name, bit in ((c.value, b) for c, b in BIT.items()):
+            mine = pc.fill_null(pc.equal(category, name), False)
+            for when, seq in self.given.get(bit, ()):
+                out = pc.if_else(pc.and_(mine, pc.greater_equal(t, when)), seq, out)
+        return out
+
     def _redactions(self, session: str | None, head_seq: int) -> list[Redacted]:
         return [r for r in self.redactions if r.session == session and r.seq > head_seq]
 
@@ -229,13 +264,17 @@ def coverage_of(records: Iterable[Mapping[str, Any]]) -> Coverage:
     withdrawn: dict[int, int] = {}
     redactions: list[Redacted] = []
     changes: list[tuple[int, int]] = []
+    given: dict[int, list[tuple[int, int]]] = {}
     consented, paused, last = 0, False, _MIN
     for record in records:
         kind = record.get("kind")
         when = max(time_ns(str(record["time"])), last)
         last = when
         if kind == "consent.given":
-            consented |= bits_of(record["categories"])
+            bits = bits_of(record["categories"])
+            consented |= bits
+            for bit in (b for b in BIT.values() if bits & b):
+                given.setdefault(bit, []).append((when, int(record["seq"])))
         elif kind in ("consent.withdrawn", "consent.refused"):
             bits = bits_of(record["categories"])
             consented &= ~bits
@@ -280,4 +319,5 @@ def coverage_of(records: Iterable[Mapping[str, Any]]) -> Coverage:
         device_digest=_digest(changes, withdrawn),
         held=held,
         consented=consented,
+        given={bit: tuple(points) for bit, points in given.items()},
     )
