@@ -25,16 +25,25 @@ from cleartrace.store.codec import encode_events
 from cleartrace.store.crypto import unseal
 from tests.support import VECTORS
 
-VECTOR: dict[str, Any] = json.loads((VECTORS / "chunk" / "v1.json").read_text(encoding="utf-8"))
+# v2.json holds codec version 3 (the one written now); v1.json codec version 2,
+# which stores made before it still hold.
+VECTOR: dict[str, Any] = json.loads((VECTORS / "chunk" / "v2.json").read_text(encoding="utf-8"))
+OLD: dict[str, Any] = json.loads((VECTORS / "chunk" / "v1.json").read_text(encoding="utf-8"))
 KEY = bytes.fromhex(VECTOR["key"])
 SID: str = VECTOR["session_id"]
 IDX: int = VECTOR["index"]
 NONCE = bytes.fromhex(VECTOR["nonce"])
 CHUNK = bytes.fromhex(VECTOR["chunk"])
-EVENTS: list[RawEvent] = [
-    (e[0], e[1], e[2], e[3], e[4], e[5], (e[6][0], e[6][1]) if e[6] else None)
-    for e in VECTOR["events"]
-]
+
+
+def vector_events(vector: dict[str, Any]) -> list[RawEvent]:
+    return [
+        (e[0], e[1], e[2], e[3], e[4], e[5], (e[6][0], e[6][1]) if e[6] else None)
+        for e in vector["events"]
+    ]
+
+
+EVENTS = vector_events(VECTOR)
 
 
 def test_known_answer_codec_bytes() -> None:
@@ -58,8 +67,26 @@ def test_known_answer_chunk_opens_to_the_events() -> None:
     got = [(e.t_ns, int(e.kind), e.a, e.b, e.c, e.d, e.app, e.title) for e in events]
     want = [(*ev[:6], *(ev[6] or (None, None))) for ev in EVENTS]
     assert got == want
+    assert [e.kind for e in events[:5]] == [
+        Kind.SCREEN,
+        Kind.MONITOR,
+        Kind.MONITOR,
+        Kind.LAYOUT,
+        Kind.FOCUS,
+    ]
+    assert (events[3].app, events[7].app, events[7].a) == ("us", "de", 1)
+    assert events[4].title == "notes.txt – Gedit"
+    assert (events[4].a, events[4].b, events[4].c, events[4].d) == (100, 150, 800, 600)
+
+
+def test_chunk_of_codec_version_2_still_opens() -> None:
+    key, sid, idx = bytes.fromhex(OLD["key"]), OLD["session_id"], OLD["index"]
+    chunk = bytes.fromhex(OLD["chunk"])
+    assert bytes.fromhex(OLD["encoded"])[0] == 2
+    assert open_chunk_raw(key, sid, idx, chunk) == vector_events(OLD)
+    events = open_chunk(key, sid, idx, chunk)
     assert events[0].kind is Kind.FOCUS
-    assert events[0].title == "notes.txt – Gedit"
+    assert (events[0].title, events[0].a, events[0].c) == ("notes.txt – Gedit", 0, 0)
 
 
 def test_known_answer_chunk_opens_to_the_raw_tuples() -> None:
@@ -71,10 +98,10 @@ def test_known_answer_chunk_opens_to_the_raw_tuples() -> None:
 def test_reseal_merges_chunks_under_new_indices() -> None:
     parts = [EVENTS[:5], EVENTS[5:9], EVENTS[9:]]
     small = [(i, seal_chunk(KEY, SID, i, part)) for i, part in enumerate(parts)]
-    big = reseal(KEY, SID, small, first_index=3, per_chunk=10, level=10)
+    big = reseal(KEY, SID, small, first_index=3, per_chunk=11, level=10)
     assert [(idx, n, first, last) for idx, n, first, last, _ in big] == [
-        (3, 10, EVENTS[0][0], EVENTS[9][0]),
-        (4, len(EVENTS) - 10, EVENTS[10][0], EVENTS[-1][0]),
+        (3, 11, EVENTS[0][0], EVENTS[10][0]),
+        (4, len(EVENTS) - 11, EVENTS[11][0], EVENTS[-1][0]),
     ]
     assert [ev for idx, *_, blob in big for ev in open_chunk_raw(KEY, SID, idx, blob)] == EVENTS
 

@@ -38,7 +38,10 @@ def raw_events(draw: st.DrawFn) -> list[RawEvent]:
         if kind in (Kind.KEY_DOWN, Kind.KEY_UP):
             out.append((t, int(kind), draw(st.integers(0, 0x0110FFFF)), 0, 0, 0, None))
         elif kind is Kind.FOCUS:
-            out.append((t, int(kind), 0, 0, 0, 0, (draw(text), draw(text))))
+            geometry = (draw(field), draw(field), draw(field), draw(field))
+            out.append((t, int(kind), *geometry, (draw(text), draw(text))))
+        elif kind is Kind.LAYOUT:
+            out.append((t, int(kind), draw(field), 0, 0, 0, (draw(text), None)))
         elif kind in (Kind.EXCLUDED_START, Kind.EXCLUDED_END):
             out.append((t, int(kind), 0, 0, 0, 0, None))
         else:
@@ -55,7 +58,7 @@ def as_raw(events: list[Event]) -> list[RawEvent]:
             e.b,
             e.c,
             e.d,
-            (e.app, e.title) if e.kind is Kind.FOCUS else None,
+            (e.app, e.title) if e.kind in (Kind.FOCUS, Kind.LAYOUT) else None,
         )
         for e in events
     ]
@@ -84,6 +87,52 @@ def test_non_focus_events_carry_no_text() -> None:
     )
     assert (key.app, key.title, key.b) == (None, None, 0)
     assert (focus.app, focus.title) == ("app", None)
+
+
+def test_context_events_keep_their_numbers_and_texts() -> None:
+    events: list[RawEvent] = [
+        (0, int(Kind.SCREEN), 2, 3840, 1080, 125, None),
+        (0, int(Kind.MONITOR), 0, 0, 1920, 1080, None),
+        (0, int(Kind.MONITOR), 1920, 0, 1920, 1080, None),
+        (0, int(Kind.LAYOUT), 1, 0, 0, 0, ("de", None)),
+        (1000, int(Kind.FOCUS), 10, -20, 800, 600, ("Gedit", "notes.txt")),
+    ]
+    decoded = decode_events(encode_events(events))
+    assert as_raw(decoded) == events
+    assert (decoded[3].app, decoded[3].title, decoded[3].a) == ("de", None, 1)
+    assert decode_raw(encode_events(events)) == events
+
+
+def test_input_events_cost_no_more_than_in_version_2() -> None:
+    # Context columns are left out whole when a batch has no context event.
+    events = [(i * MS, int(Kind.KEY_DOWN), 97 + i % 3, 0, 0, 0, None) for i in range(100)]
+    data = encode_events(events)
+    assert data[0] == CODEC_VERSION == 3
+    # header 17 + kinds 100 + dt (1 + 99) + keys (1 + 100) + 4 empty pointer columns + texts 4
+    assert len(data) == 17 + 100 + 100 + 101 + 4 + 4
+
+
+def test_version_2_batches_still_decode() -> None:
+    v2 = bytes.fromhex(VERSION_2_BATCH)
+    assert decode_raw(v2) == [
+        (1_000_000, int(Kind.FOCUS), 0, 0, 0, 0, ("app", None)),
+        (2_000_000, int(Kind.KEY_DOWN), 97, 0, 0, 0, None),
+        (3_000_000, int(Kind.MOVE), 5, 6, 0, 0, None),
+    ]
+
+
+def test_version_2_batches_cannot_hold_context_kinds() -> None:
+    v2 = bytearray.fromhex(VERSION_2_BATCH)
+    v2[17] = int(Kind.SCREEN)
+    with pytest.raises(CodecError, match="unknown event kind"):
+        decode_events(bytes(v2))
+
+
+# Written by codec version 2: a focus change ("app", no title), a key, a move.
+VERSION_2_BATCH = (
+    "0203000000e803000000000000e8030000070103010101016101"
+    "050106010001000b0000000400000061707000000000"
+)
 
 
 def test_times_are_kept_to_the_microsecond() -> None:
@@ -145,7 +194,7 @@ def test_unknown_version_is_rejected() -> None:
         decode_events(bytes(data))
 
 
-@pytest.mark.parametrize("kind", [0, 10, 255])
+@pytest.mark.parametrize("kind", [0, 13, 255])
 def test_unknown_event_kind_is_rejected(kind: int) -> None:
     data = bytearray(encode_events([(0, int(Kind.EXCLUDED_START), 0, 0, 0, 0, None)]))
     data[17] = kind  # the kinds column follows the 17-byte header

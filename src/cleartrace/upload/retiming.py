@@ -1,0 +1,111 @@
+"""Key timing evened out before events leave a device without `typing_rhythm` consent.
+
+How long a person holds each key (dwell) and how long they take from one key
+to the next (flight) identify them: published attacks reach a few per cent
+equal error rate from 50 keystrokes, and coarser clocks barely help. A
+pseudonymous subject id protects nobody whose rhythm travels with the data.
+So unless the person consented to `typing_rhythm`, a bundle carries its key
+events re-timed by `retime`:
+
+- A *typing run* is a maximal sequence of key events (KEY_DOWN, KEY_UP) with
+  no BUTTON_DOWN, FOCUS or exclusion marker between two of them and every gap
+  below `events.TYPING_PAUSE_NS` (the same runs the dataset's `type` actions
+  are cut by).
+- Within a run of m key events starting at s (its first event's time, kept),
+  the k-th gets ``s + k * step``, with ``step = min(PACE, (end - s) // (m - 1))``
+  in whole microseconds. Every dwell and flight inside a run is the same, so
+  they say nothing about the person.
+- The step is capped at `PACE_US` rather than spread over the run's own end:
+  a run spread over its span would still carry the typist's *average* speed,
+  and average speed alone separates typists well
+  (`benchmarks/identifiability.py` measures the attacker on both). A capped
+  run only tells how many keys were pressed between a start and a pause,
+  which the text already tells. Only runs typed faster than the pace keep
+  a (shorter) span, one number per run.
+- The order of key events is kept, so modifiers still bracket the keys they
+  modify and the review's reconstruction reads the same text.
+- Pointer events (MOVE, BUTTON_*, SCROLL) keep their path but lose sub-frame
+  timing: floored to a 1/60 s grid (`FRAME_US` from the epoch), yet never put
+  before the re-timed event that preceded them (a key, a focus change, an
+  exclusion marker), so a click stays in the window and on the side of the
+  typing it followed.
+- Other kinds keep their time, except that a context event (a keyboard
+  layout, screen or monitor) between two keys of one run takes the re-timed
+  time of the key before it, so it stays between the same keys.
+- The result is stably sorted by the new time; ties keep the original order.
+
+Re-timing is idempotent (re-timed events re-time to themselves), so ingest
+may apply the same function to raw events whose consent was later withdrawn.
+Everything is done on whole columns (numpy), never per event in Python.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from cleartrace.events import TYPING_PAUSE_NS, Kind
+
+__all__ = ["FRAME_US", "PACE_US", "retime"]
+
+#: The interval between consecutive key events of a re-timed run, at most:
+#: 10 ms, faster than anybody types, so a run carries no typing speed.
+PACE_US = 10_000
+#: The frame grid pointer events are floored to: 1/60 s, in microseconds.
+FRAME_US = 16_667
+
+_KEYS = (int(Kind.KEY_DOWN), int(Kind.KEY_UP))
+_POINTER = (int(Kind.MOVE), int(Kind.BUTTON_DOWN), int(Kind.BUTTON_UP), int(Kind.SCROLL))
+_BREAKS = (int(Kind.BUTTON_DOWN), int(Kind.FOCUS), int(Kind.EXCLUDED_START), int(Kind.EXCLUDED_END))
+_CONTEXT = (int(Kind.SCREEN), int(Kind.MONITOR), int(Kind.LAYOUT))
+
+_I64 = npt.NDArray[np.int64]
+
+
+def _retimed_keys(t: _I64, key_at: _I64, breaks_before: _I64) -> tuple[_I64, _I64]:
+    """The new times of the key events at `key_at` and each one's run number."""
+    kt = t[key_at]
+    n = kt.size
+    starts_run = np.ones(n, dtype=bool)
+    starts_run[1:] = (np.diff(kt) >= TYPING_PAUSE_NS) | (np.diff(breaks_before[key_at]) != 0)
+    run = np.cumsum(starts_run) - 1
+    first = np.flatnonzero(starts_run)
+    last = np.append(first[1:], n) - 1
+    steps = np.maximum(last - first, 1)
+    step = np.minimum((kt[last] - kt[first]) // steps // 1000, PACE_US) * 1000
+    k = np.arange(n, dtype=np.int64) - first[run]
+    return kt[first][run] + k * step[run], run
+
+
+def retime(events: pa.Table) -> pa.Table:
+    """`events` (an `EVENT_SCHEMA` table in time order) with key timing evened
+    out and pointer timing floored to frames, stably sorted by the new time.
+    See the module docstring for the rules and why."""
+    if events.num_rows == 0:
+        return events
+    t: _I64 = events.column("t_ns").to_numpy().astype(np.int64, copy=True)
+    kind = events.column("kind").to_numpy()
+    is_key = np.isin(kind, _KEYS)
+    is_pointer = np.isin(kind, _POINTER)
+    key_at = np.flatnonzero(is_key)
+    if key_at.size:
+        breaks_before = np.cumsum(np.isin(kind, _BREAKS), dtype=np.int64)
+        new_kt, run = _retimed_keys(t, key_at, breaks_before)
+        t[key_at] = new_kt
+        # A context event between two keys of one run follows the key before it.
+        context_at = np.flatnonzero(np.isin(kind, _CONTEXT))
+        before = np.searchsorted(key_at, context_at) - 1
+        inside = (before >= 0) & (before + 1 < key_at.size)
+        inside[inside] = run[before[inside]] == run[before[inside] + 1]
+        t[context_at[inside]] = new_kt[before[inside]]
+    pointer_at = np.flatnonzero(is_pointer)
+    if pointer_at.size:
+        frame = FRAME_US * 1000
+        floor = t[pointer_at] // frame * frame
+        # The latest new time of the non-pointer events up to each position.
+        others = np.where(is_pointer, np.iinfo(np.int64).min, t)
+        t[pointer_at] = np.maximum(floor, np.maximum.accumulate(others)[pointer_at])
+    order = np.argsort(t, kind="stable")
+    out = events.set_column(0, events.schema.field(0), pa.array(t, pa.int64()))
+    return out.take(pa.array(order))

@@ -1,0 +1,202 @@
+"""Key events re-timed before they leave a device: equal intervals, order and text kept."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import pairwise
+
+import numpy as np
+import pyarrow as pa
+
+from cleartrace.events import TYPING_PAUSE_NS, Event, Kind, keysym_of_char
+from cleartrace.review.text import reconstruct
+from cleartrace.upload.events_arrow import events_table
+from cleartrace.upload.retiming import FRAME_US, PACE_US, retime
+
+SHIFT = 0xFFE1
+BACKSPACE = 0xFF08
+T0 = 1_760_000_000_123_456_789  # a wall-clock time, not on any grid
+
+
+def _keys(text: str, t0: int, gaps: Sequence[int]) -> list[Event]:
+    """`text` pressed and released, consecutive events `gaps[i % len]` ns apart."""
+    out: list[Event] = []
+    t = t0
+    for i, ch in enumerate(text):
+        code = keysym_of_char(ch)
+        out.append(Event(t, Kind.KEY_DOWN, code))
+        t += gaps[(2 * i) % len(gaps)]
+        out.append(Event(t, Kind.KEY_UP, code))
+        t += gaps[(2 * i + 1) % len(gaps)]
+    return out
+
+
+def _rows(table: pa.Table) -> list[Event]:
+    cols = table.to_pydict()
+    return [
+        Event(t, Kind(k), a, b, c, d, app, title)
+        for t, k, a, b, c, d, app, title in zip(
+            cols["t_ns"], cols["kind"], cols["a"], cols["b"], cols["c"], cols["d"],
+            cols["app"], cols["title"], strict=True,
+        )
+    ]  # fmt: skip
+
+
+def _retimed(events: list[Event]) -> list[Event]:
+    return _rows(retime(events_table(events, 0)))
+
+
+def _key_times(events: list[Event]) -> list[int]:
+    return [e.t_ns for e in events if e.kind in (Kind.KEY_DOWN, Kind.KEY_UP)]
+
+
+def _intervals(times: list[int]) -> set[int]:
+    return {b - a for a, b in pairwise(times)}
+
+
+def test_every_interval_inside_a_run_is_equal_and_whole_microseconds() -> None:
+    # Uneven human-like gaps averaging 90 ms: the run is compressed to the pace.
+    events = _keys("hello world", T0, [70_123_457, 110_987_001, 95_000_333, 84_000_020])
+    times = _key_times(_retimed(events))
+    assert times[0] == T0
+    assert _intervals(times) == {PACE_US * 1000}
+
+
+def test_a_run_faster_than_the_pace_is_spread_over_its_own_span() -> None:
+    events = _keys("abcdef", T0, [3_000_777, 1_999_001])
+    end = events[-1].t_ns
+    times = _key_times(_retimed(events))
+    (step,) = _intervals(times)
+    assert step == (end - T0) // (len(events) - 1) // 1000 * 1000
+    assert step < PACE_US * 1000
+    assert step % 1000 == 0
+
+
+def test_order_of_key_events_is_kept_and_modifiers_still_bracket() -> None:
+    a = keysym_of_char("a")
+    events = [
+        Event(T0, Kind.KEY_DOWN, SHIFT),
+        Event(T0 + 50_000_000, Kind.KEY_DOWN, a),
+        Event(T0 + 51_000_000, Kind.KEY_UP, a),
+        Event(T0 + 300_000_000, Kind.KEY_UP, SHIFT),
+        Event(T0 + 301_000_000, Kind.KEY_DOWN, a),
+        Event(T0 + 302_000_000, Kind.KEY_UP, a),
+    ]
+    out = _retimed(events)
+    assert [(e.kind, e.a) for e in out] == [(e.kind, e.a) for e in events]
+
+
+def test_runs_are_split_by_a_pause_a_click_and_a_focus_change() -> None:
+    first = _keys("abc", T0, [80_000_000])
+    pause = _keys("def", first[-1].t_ns + TYPING_PAUSE_NS, [90_000_000])
+    click_t = pause[-1].t_ns + 50_000_000
+    clicked = [
+        Event(click_t, Kind.BUTTON_DOWN, 10, 20, 1),
+        Event(click_t + 1, Kind.BUTTON_UP, 10, 20, 1),
+    ]
+    after_click = _keys("ghi", click_t + 60_000_000, [70_000_000])
+    focus = Event(after_click[-1].t_ns + 40_000_000, Kind.FOCUS, 0, 0, 800, 600, "xterm", None)
+    after_focus = _keys("jkl", focus.t_ns + 30_000_000, [75_000_000])
+    out = _retimed([*first, *pause, *clicked, *after_click, focus, *after_focus])
+    keys = [e for e in out if e.kind in (Kind.KEY_DOWN, Kind.KEY_UP)]
+    runs = [keys[0:6], keys[6:12], keys[12:18], keys[18:24]]
+    starts = [first[0], pause[0], after_click[0], after_focus[0]]
+    for run, start in zip(runs, starts, strict=True):
+        assert run[0].t_ns == start.t_ns  # each run starts where it started
+        assert _intervals([e.t_ns for e in run]) == {PACE_US * 1000}
+
+
+def test_run_boundaries_are_kept_relative_to_clicks_and_focus() -> None:
+    before = _keys("ab", T0, [120_000_000])
+    click = Event(before[-1].t_ns + 5_000_000, Kind.BUTTON_DOWN, 1, 2, 1)
+    focus = Event(click.t_ns + 5_000_000, Kind.FOCUS, 0, 0, 10, 10, "gedit", None)
+    after = _keys("cd", focus.t_ns + 10, [130_000_000])
+    events = [*before, click, focus, *after]
+    out = _retimed(events)
+    assert [(e.kind, e.a) for e in out] == [(e.kind, e.a) for e in events]
+
+
+def test_pointer_events_lose_sub_frame_timing_but_not_their_place_after_keys() -> None:
+    frame = FRAME_US * 1000
+    key = Event(T0, Kind.KEY_DOWN, keysym_of_char("x"))
+    up = Event(T0 + 500_000_000, Kind.KEY_UP, keysym_of_char("x"))
+    move = Event(T0 + 900_000_000, Kind.MOVE, 5, 6)
+    far_move = Event(T0 + 3_000_000_000, Kind.MOVE, 7, 8)
+    out = _retimed([key, up, move, far_move])
+    by_kind = [(e.kind, e.a) for e in out]
+    assert by_kind == [(Kind.KEY_DOWN, key.a), (Kind.KEY_UP, up.a), (Kind.MOVE, 5), (Kind.MOVE, 7)]
+    assert out[3].t_ns == far_move.t_ns // frame * frame
+    assert out[3].t_ns % frame == 0
+    # The re-timed key-up is 10 ms after the press; the move stays after it.
+    assert out[2].t_ns >= out[1].t_ns
+    assert out[2].t_ns == max(move.t_ns // frame * frame, out[1].t_ns)
+
+
+def test_a_pointer_event_is_never_put_before_the_focus_it_followed() -> None:
+    focus = Event(T0, Kind.FOCUS, 0, 0, 10, 10, "gedit", None)
+    click = Event(T0 + 1_000, Kind.BUTTON_DOWN, 1, 2, 1)
+    out = _retimed([focus, click])
+    assert [e.kind for e in out] == [Kind.FOCUS, Kind.BUTTON_DOWN]
+    assert out[0].t_ns == T0
+    assert out[1].t_ns == T0
+
+
+def test_other_kinds_keep_their_time() -> None:
+    events = [
+        Event(T0, Kind.SCREEN, 1, 1920, 1080, 100),
+        Event(T0, Kind.MONITOR, 0, 0, 1920, 1080),
+        Event(T0 + 7, Kind.FOCUS, 1, 2, 3, 4, "gedit", "doc"),
+        Event(T0 + 9, Kind.EXCLUDED_START),
+        Event(T0 + 11, Kind.EXCLUDED_END),
+    ]
+    assert _retimed(events) == events
+
+
+def test_a_layout_change_inside_a_run_stays_between_the_same_keys() -> None:
+    first = _keys("ab", T0, [200_000_000])
+    layout = Event(first[-1].t_ns + 100_000_000, Kind.LAYOUT, 1, 0, 0, 0, "de", None)
+    second = _keys("cd", layout.t_ns + 100_000_000, [200_000_000])
+    events = [*first, layout, *second]
+    out = _retimed(events)
+    assert [(e.kind, e.a) for e in out] == [(e.kind, e.a) for e in events]
+    assert _intervals(_key_times(out)) == {PACE_US * 1000}
+
+
+def test_the_reconstructed_text_is_unchanged() -> None:
+    focus = Event(T0, Kind.FOCUS, 0, 0, 640, 480, "gedit", None)
+    typed = _keys("helo", T0 + 10_000_000, [93_000_000, 61_000_000, 140_000_000])
+    fix = [
+        Event(typed[-1].t_ns + 80_000_000, Kind.KEY_DOWN, BACKSPACE),
+        Event(typed[-1].t_ns + 150_000_000, Kind.KEY_UP, BACKSPACE),
+    ]
+    rest = _keys("lo, World", fix[-1].t_ns + 2_500_000_000, [87_000_000, 66_000_000])
+    shifted = [
+        Event(rest[-1].t_ns + 50_000_000, Kind.KEY_DOWN, SHIFT),
+        *_keys("!", rest[-1].t_ns + 60_000_000, [70_000_000]),
+        Event(rest[-1].t_ns + 300_000_000, Kind.KEY_UP, SHIFT),
+    ]
+    events = [focus, *typed, *fix, *rest, *shifted]
+    before = [s.text for s in reconstruct(events)]
+    after = [s.text for s in reconstruct(_retimed(events))]
+    assert before == ["hello, World!"]
+    assert after == before
+
+
+def test_retiming_twice_changes_nothing() -> None:
+    rng = np.random.default_rng(7)
+    kinds = rng.choice(
+        [1, 2, 3, 4, 5, 6, 7, 12], size=5_000, p=[0.3, 0.3, 0.2, 0.04, 0.04, 0.06, 0.03, 0.03]
+    )
+    times = T0 + np.cumsum(rng.integers(1, 400_000_000, size=kinds.size))
+    events = [
+        Event(int(t), Kind(int(k)), int(i % 97))
+        for i, (t, k) in enumerate(zip(times, kinds, strict=True))
+    ]
+    once = retime(events_table(events, 0))
+    assert once.num_rows == len(events)
+    assert retime(once).equals(once)
+
+
+def test_an_empty_table_is_returned_as_is() -> None:
+    empty = events_table([], 0)
+    assert retime(empty).equals(empty)
