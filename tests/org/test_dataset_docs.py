@@ -103,8 +103,10 @@ def run_sql(blocks_: list[str], dataset: Path) -> None:
 def test_the_documented_recipes_run(dataset: Path) -> None:
     text = (ROOT / "docs" / "dataset.md").read_text(encoding="utf-8")
     python, sql = blocks(text, "python"), blocks(text, "sql")
-    assert len(python) >= 5 and len(sql) >= 2
-    assert any("polars" in b for b in python) and any("Features" in b for b in python)
+    assert len(python) >= 5
+    assert len(sql) >= 2
+    assert any("polars" in b for b in python)
+    assert any("Features" in b for b in python)
     run_python(python, dataset)
     run_sql(sql, dataset)
 
@@ -112,7 +114,8 @@ def test_the_documented_recipes_run(dataset: Path) -> None:
 def test_the_readme_recipes_run(dataset: Path) -> None:
     section = readme_ml_section()
     python, sql = blocks(section, "python"), blocks(section, "sql")
-    assert python and sql
+    assert python
+    assert sql
     joined = "\n".join(python + sql)
     for library in ("datasets", "polars", "read_parquet"):
         assert library in joined

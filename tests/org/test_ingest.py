@@ -227,7 +227,9 @@ def test_withdrawing_everything_deletes_the_files(world: World) -> None:
     summary = world.ingest()
     rows = world.rows()
     assert {r["kind"] for r in rows} == {"excluded_start", "excluded_end"}
-    assert summary.files_removed == 2  # the next day's Parquet and JSON Lines
+    # The next day's events files, and every actions file (two days, two formats).
+    assert summary.files_removed == 6
+    assert world.actions() == []
     assert not list(world.out.glob("*/day=2026-12-03"))
 
 
@@ -436,7 +438,8 @@ def test_bundles_gone_from_the_source_leave_the_dataset(world: World) -> None:
     (world.source / bundle_key(name)).unlink()
     summary = world.ingest()
     assert world.rows() == []
-    assert summary.files_removed == 4
+    assert world.actions() == []
+    assert summary.files_removed == 8  # both tables, two days, two formats
 
 
 # -- S3 ------------------------------------------------------------------------------

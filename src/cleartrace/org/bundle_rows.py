@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from cleartrace.categories import Category
 from cleartrace.consent.coverage import Coverage
+from cleartrace.org.action_rows import actions_table, lineage_digest
 from cleartrace.org.rows import rows_table
 
 __all__ = ["INDEX", "BundleRows", "bundle_rows", "with_index"]
@@ -70,4 +71,7 @@ def bundle_rows(
         bundle=bundle,
         app_allowed=app_allowed,
     )
-    return BundleRows({"events": events}, lineage="")
+    actions = actions_table(
+        kept, coverage, device=device, subject=subject, session=session or "", bundle=bundle
+    )
+    return BundleRows({"events": events, "actions": actions}, lineage=lineage_digest(actions))

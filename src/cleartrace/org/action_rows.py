@@ -1,0 +1,72 @@
+"""The dataset's actions rows: the actions derived from a bundle's kept events
+(org/actions.py), with who and where they came from.
+
+`derive_actions` gives each action's span, episode, step, fields, code, the
+positions of its first and last event in the bundle and the consent category
+it is made of. This adds the columns constant over a bundle (device, subject,
+session, bundle, as in the events table) and `consent_seq`: the ledger
+sequence number of the `consent.given` record that consented the action's
+category in force at its start (`Coverage.consent_seq`). With `bundle`,
+`first_event` and `last_event` it is the action's lineage: which events of
+which upload, captured under which consent. `category` stays: it is what
+`consent_seq` refers to, and what the audit holds the row to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cleartrace.consent.coverage import Coverage
+from cleartrace.org.actions import ACTION_SCHEMA, derive_actions
+from cleartrace.org.rows import constant, device_dir, file_metadata
+
+__all__ = ["ACTIONS_SCHEMA", "actions_table", "lineage_digest"]
+
+_CONSTANT = ("device", "subject", "session", "bundle")
+
+#: What a reader of the actions table sees (docs/dataset.md): the span, the
+#: bundle's constant columns, the derived columns, then the consent lineage.
+ACTIONS_SCHEMA = pa.schema(
+    [
+        *(ACTION_SCHEMA.field(c) for c in ("time", "end")),
+        *(pa.field(c, pa.string(), nullable=False) for c in _CONSTANT),
+        *(f for f in ACTION_SCHEMA if f.name not in ("time", "end")),
+        pa.field("consent_seq", pa.int64()),
+    ],
+    metadata=file_metadata("actions"),
+)
+
+
+def actions_table(
+    kept: pa.Table, coverage: Coverage, *, device: str, subject: str, session: str, bundle: str
+) -> pa.Table:
+    """The actions rows of a bundle's kept events (coverage's output with the
+    `index` column ingest adds), in ACTIONS_SCHEMA's order."""
+    derived = derive_actions(kept)
+    n = derived.num_rows
+    start_ns = pc.multiply(derived.column("time").combine_chunks().cast(pa.int64()), 1000)
+    seq = coverage.consent_seq(start_ns, derived.column("category").combine_chunks())
+    values = {
+        "device": constant(device_dir(device), n),
+        "subject": constant(subject, n),
+        "session": constant(session, n),
+        "bundle": constant(bundle, n),
+        "consent_seq": seq,
+    }
+    columns = [
+        values[name] if name in values else derived.column(name) for name in ACTIONS_SCHEMA.names
+    ]
+    return pa.Table.from_arrays(columns, names=ACTIONS_SCHEMA.names)
+
+
+def lineage_digest(actions: pa.Table) -> str:
+    """A digest of the actions' consent lineage: a re-run that would name
+    another consent rewrites the files even when the same events are kept."""
+    seq = pc.fill_null(actions.column("consent_seq").combine_chunks(), -1)
+    values = pa.concat_arrays([seq]) if seq.offset else seq
+    data = values.buffers()[1]
+    raw = b"" if data is None else data.to_pybytes()[: 8 * len(values)]
+    return hashlib.sha256(raw).hexdigest()
