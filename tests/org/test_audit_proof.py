@@ -49,7 +49,7 @@ def ledgers(world: World) -> dict[str, list[dict[str, Any]]]:
 def snapshot(world: World) -> dict[str, bytes]:
     return {
         p.relative_to(world.out).as_posix(): p.read_bytes()
-        for p in world.out.rglob("part-*.parquet")
+        for p in (world.out / "events").rglob("part-*.parquet")
     }
 
 
@@ -101,7 +101,10 @@ def test_a_clean_ingest_proves_clean_after_every_kind_of_later_act(
     figures = result.as_json()
     mine = figures["devices"][device.fingerprint]
     assert mine["violations"] == 0
-    assert mine["rows"] == mine["rows_in_consent"] == 2 * (len(events) - 8 - 2)
+    # Every events row and every actions row, once per format.
+    actions = len(world.actions())
+    assert actions
+    assert mine["rows"] == mine["rows_in_consent"] == 2 * (len(events) - 8 - 2 + actions)
     assert figures["totals"]["rows"] == mine["rows"]
     assert figures["totals"]["violations"] == 0
 
@@ -223,7 +226,7 @@ def test_a_row_of_a_device_without_a_ledger_and_a_jsonl_row_are_checked(
     assert {v["rule"] for v in result.violations} == {"no-ledger"}
     assert {v["record"] for v in result.violations} == {None}
     # JSON Lines files are proven as well: an injected line outside consent.
-    jsonl = sorted(world.out.rglob("part-*.jsonl"))[0]
+    jsonl = sorted((world.out / "events").rglob("part-*.jsonl"))[0]
     lines = jsonl.read_text().splitlines()
     first = next(line for line in lines if '"key_down"' in line)
     early = first.replace(first[9:36], "2026-12-02T23:00:00.000000Z")

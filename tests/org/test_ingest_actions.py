@@ -12,6 +12,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from cleartrace.events import Event, Kind
 from cleartrace.org.audit_proof import prove
 from cleartrace.org.subjects import erase
 from tests.support.ingest_world import (
@@ -200,3 +201,49 @@ def test_the_audit_holds_actions_to_the_ledger(world: World) -> None:
         (other, "deleted", "keys", deleted["seq"]),
         (session, "withdrawn", "keys", withdrawn["seq"]),
     }
+
+
+def test_an_action_names_its_window_only_where_app_focus_is_consented(world: World) -> None:
+    device = world.device()
+    device.give(at(0))
+    session = secrets.token_hex(16)
+    events = [
+        Event(ns(at(1)), Kind.FOCUS, 5, 6, 700, 500, app="gedit", title="notes"),
+        *typed("ab", at(1.5)),
+        *typed("cd", at(3)),
+    ]
+    device.act("consent.refused", at(2), categories=["app_focus"], policy=POLICY)
+    world.collector.upload(device, device.bundle(events, session))
+    world.ingest()
+    window = ("app", "title", "window_x", "window_y", "window_width", "window_height")
+    assert [(a["text"], *(a[c] for c in window)) for a in world.actions()] == [
+        ("ab", "gedit", "notes", 5, 6, 700, 500),
+        ("cd", None, None, None, None, None, None),
+    ]
+    assert prove(world.out, ledgers(world)).ok
+
+
+def test_a_redaction_inside_a_typed_run_proves_clean(world: World) -> None:
+    device = world.device()
+    session, name, _ = recorded_session(world, device)
+    # Acknowledged, so the audit knows the bundle was built before the redaction.
+    seq, digest = device.witnessed
+    device.act("bundle.uploaded", at(18), bundle=name, witnessed={"seq": seq, "hash": digest})
+    start, end = at(1.5) + timedelta(seconds=0.3), at(1.5) + timedelta(seconds=0.45)
+    device.act(
+        "session.redacted",
+        at(70),
+        session=session,
+        method="time",
+        events=4,
+        categories=["keys"],
+        interval={
+            "start": start.isoformat(timespec="microseconds").replace("+00:00", "Z"),
+            "end": end.isoformat(timespec="microseconds").replace("+00:00", "Z"),
+        },
+    )
+    world.collector.upload(device, device.bundle())
+    world.ingest()
+    texts = [a["text"] for a in world.actions() if a["action"] == "type"]
+    assert TYPED[:3] + TYPED[5:] in texts
+    assert prove(world.out, ledgers(world)).ok

@@ -190,17 +190,27 @@ class Coverage:
         return hashlib.sha256(json.dumps(state, separators=(",", ":")).encode()).hexdigest()
 
     def allows(
-        self, t: pa.Array, category: Category, *, session: str | None, head_seq: int
+        self,
+        t: pa.Array,
+        category: Category,
+        *,
+        session: str | None,
+        head_seq: int,
+        end: pa.Array | None = None,
     ) -> pa.Array:
-        """Per time of `t` (sorted), whether rules 4-6 keep data of `category`
-        captured then in a bundle of `session` built at `head_seq`: consented
-        and unpaused, not withdrawn, not redacted. What ingest asks before a
-        key row may name the application (app_focus data) it was typed into."""
+        """Per time of `t`, whether rules 4-6 keep data of `category` captured
+        then in a bundle of `session` built at `head_seq`: consented and
+        unpaused, not withdrawn, not redacted. With `end`, of a span [t, end]:
+        at both ends. What ingest asks before a key row or an action may name
+        the application (app_focus data) or the title it went to."""
         bit = BIT[category]
-        consented = pc.not_equal(pc.bit_wise_and(step(t, self.changes), bit), 0)
-        kept = pc.and_(consented, pc.greater(t, self.withdrawn.get(bit, _MIN)))
-        cut = step(t, _redaction_steps(self._redactions(session, head_seq)))
-        return pc.and_(kept, pc.equal(pc.bit_wise_and(cut, bit), 0))
+        cut = _redaction_steps(self._redactions(session, head_seq))
+        kept = pc.greater(t, self.withdrawn.get(bit, _MIN))
+        for times in (t,) if end is None else (t, end):
+            consented = pc.not_equal(pc.bit_wise_and(step(times, self.changes), bit), 0)
+            redacted = pc.not_equal(pc.bit_wise_and(step(times, cut), bit), 0)
+            kept = pc.and_(kept, pc.and_not(consented, redacted))
+        return kept
 
     def consent_seq(self, t: pa.Array, category: pa.Array) -> pa.Array:
         """Per row, the seq of the latest `consent.given` naming its category

@@ -19,6 +19,7 @@ import hashlib
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cleartrace.categories import Category
 from cleartrace.consent.coverage import Coverage
 from cleartrace.org.actions import ACTION_SCHEMA, derive_actions
 from cleartrace.org.rows import constant, device_dir, file_metadata
@@ -26,6 +27,8 @@ from cleartrace.org.rows import constant, device_dir, file_metadata
 __all__ = ["ACTIONS_SCHEMA", "actions_table", "lineage_digest"]
 
 _CONSTANT = ("device", "subject", "session", "bundle")
+#: The columns of an action that are app_focus data (its episode's focus event's).
+_APP_FOCUS_DATA = ("app", "window_x", "window_y", "window_width", "window_height")
 
 #: What a reader of the actions table sees (docs/dataset.md): the span, the
 #: bundle's constant columns, the derived columns, then the consent lineage.
@@ -41,14 +44,36 @@ ACTIONS_SCHEMA = pa.schema(
 
 
 def actions_table(
-    kept: pa.Table, coverage: Coverage, *, device: str, subject: str, session: str, bundle: str
+    kept: pa.Table,
+    coverage: Coverage,
+    *,
+    device: str,
+    subject: str,
+    session: str,
+    bundle: str,
+    head_seq: int,
 ) -> pa.Table:
     """The actions rows of a bundle's kept events (coverage's output with the
-    `index` column ingest adds), in ACTIONS_SCHEMA's order."""
+    `index` column ingest adds), in ACTIONS_SCHEMA's order.
+
+    An action's application and window (app_focus data) and title
+    (window_titles data) are those of its episode's focus event, kept at the
+    focus's time; they stay on the action only where their categories may be
+    kept at its start and its end too (`Coverage.allows`), as the audit holds
+    them (org/proof_rules.py)."""
     derived = derive_actions(kept)
     n = derived.num_rows
-    start_ns = pc.multiply(derived.column("time").combine_chunks().cast(pa.int64()), 1000)
+    start_ns = _ns(derived.column("time"))
+    end_ns = _ns(derived.column("end"))
     seq = coverage.consent_seq(start_ns, derived.column("category").combine_chunks())
+    app_ok, title_ok = (
+        coverage.allows(start_ns, category, session=session, head_seq=head_seq, end=end_ns)
+        for category in (Category.APP_FOCUS, Category.WINDOW_TITLES)
+    )
+    title_ok = pc.and_(app_ok, title_ok)
+    for name in _APP_FOCUS_DATA:
+        derived = _keep_where(derived, name, app_ok)
+    derived = _keep_where(derived, "title", title_ok)
     values = {
         "device": constant(device_dir(device), n),
         "subject": constant(subject, n),
@@ -60,6 +85,18 @@ def actions_table(
         values[name] if name in values else derived.column(name) for name in ACTIONS_SCHEMA.names
     ]
     return pa.Table.from_arrays(columns, names=ACTIONS_SCHEMA.names)
+
+
+def _ns(times: pa.ChunkedArray) -> pa.Array:
+    return pc.multiply(times.combine_chunks().cast(pa.int64()), 1000)
+
+
+def _keep_where(table: pa.Table, name: str, mask: pa.Array) -> pa.Table:
+    """`table` with column `name` null where `mask` is false."""
+    index = table.schema.get_field_index(name)
+    column = table.column(index).combine_chunks()
+    empty = pa.scalar(None, column.type)
+    return table.set_column(index, table.field(index), pc.if_else(mask, column, empty))
 
 
 def lineage_digest(actions: pa.Table) -> str:

@@ -72,6 +72,12 @@ def bundle_rows(
         app_allowed=app_allowed,
     )
     actions = actions_table(
-        kept, coverage, device=device, subject=subject, session=session or "", bundle=bundle
+        kept,
+        coverage,
+        device=device,
+        subject=subject,
+        session=session or "",
+        bundle=bundle,
+        head_seq=head_seq,
     )
     return BundleRows({"events": events, "actions": actions}, lineage=lineage_digest(actions))

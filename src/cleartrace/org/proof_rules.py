@@ -199,7 +199,9 @@ class DeviceLedger:
 
     def _redacted_bits(self, rows: Rows, t: pa.Array, end: pa.Array, n: int) -> pa.Array:
         """Per row, the category bits a redaction made after its bundle removed
-        in the row's span [t, end] (one instant for an event)."""
+        at the row's time, or (an action) at its start or its end: an action's
+        events between them are not in the row, and may lie around a redacted
+        interval that took the events inside it."""
         cut = pa.repeat(pa.scalar(0, pa.int64()), n)
         if not self.coverage.redactions:
             return cut
@@ -213,7 +215,10 @@ class DeviceLedger:
                 continue
             mask = pc.and_(
                 pc.and_(pc.equal(rows.session, r.session), pc.is_in(rows.bundle, pa.array(before))),
-                pc.and_(pc.greater_equal(end, r.start_ns), pc.less_equal(t, r.end_ns)),
+                pc.or_(
+                    pc.and_(pc.greater_equal(t, r.start_ns), pc.less_equal(t, r.end_ns)),
+                    pc.and_(pc.greater_equal(end, r.start_ns), pc.less_equal(end, r.end_ns)),
+                ),
             )
             cut = pc.if_else(pc.fill_null(mask, False), pc.bit_wise_or(cut, r.bits), cut)
         return cut
@@ -254,8 +259,7 @@ class DeviceLedger:
                 and head is not None
                 and r.seq > head
                 and r.bits & bit
-                and r.start_ns <= int(row.get("t_end") or t)
-                and t <= r.end_ns
+                and any(r.start_ns <= when <= r.end_ns for when in (t, int(row.get("t_end") or t)))
             ):
                 return r.seq
         return None
