@@ -140,3 +140,34 @@ def test_a_version_1_dataset_is_refused_with_the_fix(world: World) -> None:
     assert "new directory" in message
     assert "--heads-from" in message
     assert json.loads(manifest.read_text()) == old
+
+
+def test_unlisted_files_of_either_table_are_swept(world: World) -> None:
+    recorded_session(world, world.device())
+    world.ingest()
+    strays = []
+    for table in ("events", "actions"):
+        (listed, *_) = sorted((world.out / table).rglob("*.parquet"))
+        stray = listed.with_name("part-" + "9" * 64 + ".parquet")
+        stray.write_bytes(listed.read_bytes())
+        strays.append(stray)
+    summary = world.ingest()
+    assert summary.files_removed == 2
+    assert not any(s.exists() for s in strays)
+
+
+def test_features_files_type_every_column(world: World) -> None:
+    recorded_session(world, world.device())
+    world.ingest()
+    for table in ("events", "actions"):
+        path = world.out / "_cleartrace" / f"{table}.features.json"
+        assert oct(path.stat().st_mode & 0o777) == oct(0o600)
+        features = json.loads(path.read_text())
+        parquet = pq.read_schema(sorted((world.out / table).rglob("*.parquet"))[0])
+        assert list(features) == parquet.names
+        assert {f["_type"] for f in features.values()} == {"Value"}
+        assert "null" not in {f["dtype"] for f in features.values()}
+    assert json.loads((world.out / "_cleartrace/events.features.json").read_text())["time"] == {
+        "dtype": "timestamp[us, tz=UTC]",
+        "_type": "Value",
+    }
