@@ -212,17 +212,6 @@ class Coverage:
             kept = pc.and_(kept, pc.and_not(consented, redacted))
         return kept
 
-    def consent_seq(self, t: pa.Array, category: pa.Array) -> pa.Array:
-        """Per row, the seq of the latest `consent.given` naming its category
-        (`category` names) at or before its time `t` (ns), null when none: the
-        consent a kept row was captured under (it was consented then)."""
-        out = pa.repeat(pa.scalar(None, pa.int64()), len(t))
-        for name, bit in ((c.value, b) for c, b in BIT.items()):
-            mine = pc.fill_null(pc.equal(category, name), False)
-            for when, seq in self.given.get(bit, ()):
-                out = pc.if_else(pc.and_(mine, pc.greater_equal(t, when)), seq, out)
-        return out
-
     def _redactions(self, session: str | None, head_seq: int) -> list[Redacted]:
         return [r for r in self.redactions if r.session == session and r.seq > head_seq]
 

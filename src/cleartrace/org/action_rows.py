@@ -6,7 +6,7 @@ positions of its first and last event in the bundle and the consent category
 it is made of. This adds the columns constant over a bundle (device, subject,
 session, bundle, as in the events table) and `consent_seq`: the ledger
 sequence number of the `consent.given` record that consented the action's
-category in force at its start (`Coverage.consent_seq`). With `bundle`,
+category in force at its start (`consent_seq`, over `Coverage.given`). With `bundle`,
 `first_event` and `last_event` it is the action's lineage: which events of
 which upload, captured under which consent. `category` stays: it is what
 `consent_seq` refers to, and what the audit holds the row to.
@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import hashlib
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from cleartrace.categories import Category
 from cleartrace.consent.coverage import Coverage
+from cleartrace.consent.coverage_arrow import BIT
 from cleartrace.org.actions import ACTION_SCHEMA, derive_actions
 from cleartrace.org.rows import constant, device_dir, file_metadata
 
-__all__ = ["ACTIONS_SCHEMA", "actions_table", "lineage_digest"]
+__all__ = ["ACTIONS_SCHEMA", "actions_table", "consent_seq", "lineage_digest"]
 
 _CONSTANT = ("device", "subject", "session", "bundle")
 #: The columns of an action that are app_focus data (its episode's focus event's).
@@ -65,7 +67,7 @@ def actions_table(
     n = derived.num_rows
     start_ns = _ns(derived.column("time"))
     end_ns = _ns(derived.column("end"))
-    seq = coverage.consent_seq(start_ns, derived.column("category").combine_chunks())
+    seq = consent_seq(coverage, start_ns, derived.column("category").combine_chunks())
     app_ok, title_ok = (
         coverage.allows(start_ns, category, session=session, head_seq=head_seq, end=end_ns)
         for category in (Category.APP_FOCUS, Category.WINDOW_TITLES)
@@ -85,6 +87,26 @@ def actions_table(
         values[name] if name in values else derived.column(name) for name in ACTIONS_SCHEMA.names
     ]
     return pa.Table.from_arrays(columns, names=ACTIONS_SCHEMA.names)
+
+
+def consent_seq(coverage: Coverage, t: pa.Array, category: pa.Array) -> pa.Array:
+    """Per row, the seq of the latest `consent.given` naming its category (a
+    name of `category`) at or before its time `t` (ns), null when none: the
+    consent a kept row was captured under (it was consented then). A binary
+    search per row over each category's records (`Coverage.given`)."""
+    times = t.to_numpy(zero_copy_only=False)
+    names = category.to_numpy(zero_copy_only=False)
+    out = np.full(len(times), -1, dtype=np.int64)
+    for name, bit in ((c.value, b) for c, b in BIT.items()):
+        points = coverage.given.get(bit, ())
+        mine = names == name
+        if not points or not mine.any():
+            continue
+        when = np.array([p[0] for p in points], dtype=np.int64)
+        seqs = np.array([p[1] for p in points], dtype=np.int64)
+        at = np.searchsorted(when, times[mine], side="right") - 1
+        out[mine] = np.where(at >= 0, seqs[np.maximum(at, 0)], -1)
+    return pa.array(out, pa.int64(), mask=out < 0)
 
 
 def _ns(times: pa.ChunkedArray) -> pa.Array:
