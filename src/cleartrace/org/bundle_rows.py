@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 
 from cleartrace.categories import Category
@@ -28,7 +29,7 @@ INDEX = "index"
 
 def with_index(events: pa.Table) -> pa.Table:
     """`events` with INDEX, 0 .. n-1: what coverage keeps carries it along."""
-    return events.append_column(INDEX, pa.array(range(events.num_rows), pa.int64()))
+    return events.append_column(INDEX, pa.array(np.arange(events.num_rows, dtype=np.int64)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -136,7 +137,7 @@ def key_apps(events: pa.Table, allowed: pa.Array) -> pa.Array:
     n = len(kind)
     if n == 0:
         return pa.array([], pa.string())
-    positions = pa.array(range(n), pa.int64())
+    positions = pa.array(np.arange(n, dtype=np.int64))
     focus_at = pc.if_else(pc.equal(kind, int(Kind.FOCUS)), positions, -1)
     latest = pc.cumulative_max(focus_at)
     app = pc.take(events.column("app").combine_chunks(), pc.max_element_wise(latest, 0))
