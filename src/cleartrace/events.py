@@ -49,11 +49,11 @@ from cleartrace.categories import Category
 __all__ = [
     "CATEGORY_OF_KIND",
     "NUMBERS_OF_KIND",
+    "TYPING_PAUSE_NS",
     "Event",
     "FocusText",
     "Kind",
     "RawEvent",
-    "TYPING_PAUSE_NS",
     "category_counts",
     "char_of_keysym",
     "keysym_of_char",

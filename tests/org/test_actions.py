@@ -83,6 +83,13 @@ def test_a_slow_second_click_or_one_too_far_is_a_click_of_its_own() -> None:
     assert [r["action"] for r in actions(s)] == ["click", "click", "click"]
 
 
+def test_a_second_click_exactly_4_px_away_still_doubles() -> None:
+    s = Script(step_ms=60)
+    s.click(100, 100)
+    s.click(100, 104)
+    assert [r["action"] for r in actions(s)] == ["double_click"]
+
+
 def test_a_release_more_than_5_px_away_is_a_drag() -> None:
     s = Script()
     s.click(100, 100, to=(105, 100))  # 5 px: still a click
@@ -157,3 +164,18 @@ def test_times_are_those_of_the_first_and_last_event() -> None:
     times = s.table().column("t_ns").to_pylist()
     assert row["time"] == pa.scalar(times[0] // 1000, pa.timestamp("us", "UTC")).as_py()
     assert row["end"] == pa.scalar(times[1] // 1000, pa.timestamp("us", "UTC")).as_py()
+
+
+def test_a_press_or_release_whose_other_half_was_dropped_is_no_click() -> None:
+    s = Script()
+    s.click(10, 10)  # rows 0, 1: the release dropped
+    s.click(20, 20)  # rows 2, 3
+    s.wait(1000)
+    s.click(30, 30)  # rows 4, 5: the press dropped
+    assert actions(s, "x", "first_event", drop=(1, 4)) == [{"x": 20, "first_event": 2}]
+
+
+def test_distances_do_not_overflow_at_the_ends_of_the_coordinate_range() -> None:
+    s = Script()
+    s.click(-(2**31), 0, to=(2**31 - 1, 0))
+    assert [r["action"] for r in actions(s)] == ["drag"]

@@ -3,13 +3,14 @@ the derivation is deterministic and blind to the device's re-timing."""
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
 
 from cleartrace.events import Kind
 from cleartrace.org.actions import derive_actions
-from tests.support.action_events import Script, retimed_by_hand
+from tests.support.action_events import MS, Script, retimed
 
 TIMING = ("time", "end", "first_event", "last_event")
 
@@ -43,16 +44,13 @@ def test_episodes_are_focus_segments_and_steps_count_within_them() -> None:
     ]  # fmt: skip
 
 
-def test_a_click_in_the_frame_of_the_focus_change_it_caused_belongs_to_the_new_window() -> None:
-    s = Script()
+def test_a_click_before_a_focus_change_belongs_to_the_window_before() -> None:
+    s = Script(step_ms=1)
     s.focus("a")
-    s.wait(1000)
-    s.t -= s.t % 16_667_000  # the start of a frame
-    s.step = 1_000_000
-    s.add(Kind.BUTTON_DOWN, 10, 10, 1)
-    s.focus("b")  # 1 ms later, same frame
-    s.add(Kind.BUTTON_UP, 10, 10, 1)
-    assert rows(s, "app", "episode") == [{"app": "b", "episode": 2}]
+    s.click(10, 10)
+    s.focus("b")  # 1 ms later, as the window manager follows the click
+    s.click(10, 10)
+    assert rows(s, "app", "episode") == [{"app": "a", "episode": 1}, {"app": "b", "episode": 2}]
 
 
 def test_positions_are_normalised_to_the_monitor_holding_them() -> None:
@@ -137,7 +135,7 @@ def test_the_same_events_give_the_same_actions() -> None:
 
 def test_events_re_timed_as_the_device_does_give_the_same_actions() -> None:
     raw = derive_actions(script_of_a_session().table())
-    even = derive_actions(retimed_by_hand(script_of_a_session().table()))
+    even = derive_actions(retimed(script_of_a_session().table()))
     assert even.drop_columns(list(TIMING)).equals(raw.drop_columns(list(TIMING)))
 
 
@@ -152,8 +150,66 @@ def test_typing_at_any_pace_re_timed_gives_the_same_text(step_ms: float) -> None
     s.scroll(5, 5, dy=2)
     s.type("q")
     raw = derive_actions(s.table())
-    even = derive_actions(retimed_by_hand(s.table()))
+    even = derive_actions(retimed(s.table()))
     assert [r["text"] for r in raw.to_pylist() if r["action"] == "type"] == ["aZq"]
+    assert even.drop_columns(list(TIMING)).equals(raw.drop_columns(list(TIMING)))
+
+
+def test_a_scroll_during_a_typing_run_comes_after_the_run_s_key_actions() -> None:
+    s = Script(step_ms=120)
+    s.type("abc")
+    s.scroll(5, 5, dy=-1)  # among the keys of one typing run
+    s.keys("ctrl+s")
+    s.type("de")
+    s.wait(2500)
+    s.scroll(5, 5, dy=-1)  # between runs: in its place
+    s.type("f")
+    raw = derive_actions(s.table())
+    even = derive_actions(retimed(s.table()))
+    assert raw.column("action").to_pylist() == [
+        "type",
+        "hotkey",
+        "type",
+        "scroll",
+        "scroll",
+        "type",
+    ]
+    assert even.drop_columns(list(TIMING)).equals(raw.drop_columns(list(TIMING)))
+
+
+def random_session(seed: int) -> Script:
+    """A session of everything at four paces, with pauses around the limits."""
+    rnd = random.Random(seed)  # noqa: S311 - a reproducible script, not a secret
+    s = Script(step_ms=rnd.choice([1, 3, 30, 120]))
+    s.screen((0, 0, 1920, 1080), (1920, 0, 1280, 1024))
+    for _ in range(rnd.randint(5, 40)):
+        r = rnd.random()
+        if r < 0.3:
+            s.type(rnd.choice(["ab", "Hi!", "x"]))
+        elif r < 0.4:
+            s.keys(rnd.choice(["BackSpace", "Left", "shift+Left", "ctrl+s", "Return", "Tab"]))
+        elif r < 0.55:
+            s.click(rnd.randint(0, 3000), rnd.randint(0, 1000), rnd.choice([1, 1, 1, 3]))
+        elif r < 0.6:
+            s.click(100, 100, to=(300, 300))
+        elif r < 0.65:
+            s.focus(rnd.choice(["a", "b"]), "t", (1, 2, 3, 4))
+        elif r < 0.75:
+            s.move(rnd.randint(0, 3000), rnd.randint(0, 1000))
+        elif r < 0.8:
+            s.wait(rnd.choice([100, 480, 520, 2100]))
+        elif r < 0.9:
+            s.scroll(5, 5, dy=rnd.choice([-1, 1]))
+        else:
+            s.step = rnd.choice([1, 3, 30, 120]) * MS
+    return s
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_any_session_re_timed_gives_the_same_actions(seed: int) -> None:
+    s = random_session(seed)
+    raw = derive_actions(s.table())
+    even = derive_actions(retimed(s.table()))
     assert even.drop_columns(list(TIMING)).equals(raw.drop_columns(list(TIMING)))
 
 
@@ -165,8 +221,23 @@ def test_pointer_gaps_are_measured_on_the_frame_grid_the_device_floors_them_to()
     s.wait(490 - 16)  # pressed again 490 ms later: 30 frames on, 500.01 ms on the grid
     s.click(100, 100)
     raw = derive_actions(s.table())
-    even = derive_actions(retimed_by_hand(s.table()))
+    even = derive_actions(retimed(s.table()))
     assert raw.column("action").to_pylist() == ["click", "click"]
+    assert even.drop_columns(list(TIMING)).equals(raw.drop_columns(list(TIMING)))
+
+
+def test_pointer_times_are_compared_where_re_timing_puts_them() -> None:
+    s = Script(step_ms=1)
+    s.t -= s.t % 16_667_000  # the start of a frame
+    s.type("abc")  # key events 1 ms apart: re-timed at 10 ms, later than they were
+    s.scroll(5, 5, dy=1)  # 7 ms: re-timed behind the key before it, at 51 ms
+    s.wait(480)
+    s.type("de")  # the same typing run
+    s.wait(13)
+    s.scroll(5, 5, dy=1)  # 505 ms: 30 frames after the first, 27 after it re-timed
+    raw = derive_actions(s.table())
+    even = derive_actions(retimed(s.table()))
+    assert [(r["action"], r["dy"]) for r in raw.to_pylist()][-1] == ("scroll", 2)
     assert even.drop_columns(list(TIMING)).equals(raw.drop_columns(list(TIMING)))
 
 

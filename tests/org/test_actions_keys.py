@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cleartrace.events import Kind
 from cleartrace.org.actions import derive_actions
 from tests.support.action_events import Script
 
@@ -160,3 +161,20 @@ def test_modifiers_alone_are_no_action() -> None:
     s.down("shift")
     s.up("shift")
     assert kinds(s) == []
+
+
+def test_key_lineage_is_the_index_of_kept_rows() -> None:
+    s = Script()
+    s.type("ab")  # rows 0-3
+    s.move(1, 1)  # row 4, dropped
+    s.keys("ctrl+s")  # rows 5-8
+    rows = derive_actions(s.table(drop=(1, 4))).to_pylist()
+    spans = [(r["action"], r["first_event"], r["last_event"]) for r in rows]
+    assert spans == [("type", 0, 3), ("hotkey", 5, 8)]
+
+
+def test_ctrl_letter_as_a_control_character_is_the_ctrl_hotkey() -> None:
+    s = Script()
+    s.add(Kind.KEY_DOWN, 0x13)  # Ctrl+S as other platforms report it, Ctrl not seen
+    s.add(Kind.KEY_UP, 0x13)
+    assert kinds(s, "keys", "code") == [("hotkey", "ctrl+s", "pyautogui.hotkey('ctrl', 's')")]

@@ -14,15 +14,21 @@ import pyarrow as pa
 
 from cleartrace.events import Kind, keysym_of_char
 from cleartrace.upload.events_arrow import EVENT_SCHEMA
+from cleartrace.upload.retiming import retime
 from tests.support.keyboard import KEYSYM, SHIFTED
 
-__all__ = ["MS", "Script", "retimed_by_hand"]
+__all__ = ["MS", "Script", "retimed"]
 
 MS = 1_000_000
 #: 2026-12-01 08:00 UTC in wall-clock nanoseconds: bundles carry wall time.
 START_NS = 1_796_112_000_000_000_000
 
-_MORE_KEYS = {"F2": 0xFFBF, "super": 0xFFEB, "ISO_Left_Tab": 0xFE20, "ctrl_r": 0xFFE4}
+_MORE_KEYS = {
+    "F2": 0xFFBF,
+    "super": 0xFFEB,
+    "ISO_Left_Tab": 0xFE20,
+    "ISO_Level3_Shift": 0xFE03,
+}
 
 
 def _keysym(name: str) -> int:
@@ -118,40 +124,8 @@ class Script:
         )
 
 
-def retimed_by_hand(
-    table: pa.Table, pace_ns: int = 10 * MS, frame_ns: int = 16_667_000
-) -> pa.Table:
-    """`table` re-timed as a device does without `typing_rhythm`: the key events of
-    each typing run (split by a pause, a button press, a focus change) spread at
-    one pace from the run's first event, pointer events floored to 1/60 s
-    frames but not before the key event before them, rows sorted by the new
-    time (ties keep their order) and `index` renumbered in that order."""
-    rows = table.to_pylist()
-    key_kinds, breaks = {1, 2}, {int(Kind.BUTTON_DOWN), int(Kind.FOCUS), 8, 9}
-    pointer = {int(Kind.MOVE), int(Kind.BUTTON_DOWN), int(Kind.BUTTON_UP), int(Kind.SCROLL)}
-    runs: list[list[int]] = []
-    broken, last_key_t = True, 0
-    for i, row in enumerate(rows):
-        if row["kind"] in breaks:
-            broken = True
-        elif row["kind"] in key_kinds:
-            if broken or row["t_ns"] - last_key_t >= 2_000_000_000:
-                runs.append([])
-            runs[-1].append(i)
-            broken, last_key_t = False, row["t_ns"]
-    new_t = [row["t_ns"] for row in rows]
-    for run in runs:
-        start = rows[run[0]]["t_ns"]
-        span = rows[run[-1]]["t_ns"] - start
-        step = min(pace_ns, span // (len(run) - 1) // 1000 * 1000) if len(run) > 1 else 0
-        for k, i in enumerate(run):
-            new_t[i] = start + k * step
-    key_before = 0
-    for i, row in enumerate(rows):
-        if row["kind"] in key_kinds:
-            key_before = new_t[i]
-        elif row["kind"] in pointer:
-            new_t[i] = max(row["t_ns"] // frame_ns * frame_ns, key_before)
-    order = sorted(range(len(rows)), key=lambda i: (new_t[i], i))
-    out = [{**rows[i], "t_ns": new_t[i], "index": n} for n, i in enumerate(order)]
-    return pa.Table.from_pylist(out, schema=table.schema)
+def retimed(table: pa.Table) -> pa.Table:
+    """`table` as a device sends it without `typing_rhythm` (upload/retiming.py),
+    its `index` the rows' positions in the re-timed bundle."""
+    even = retime(table.drop_columns(["index"]))
+    return even.append_column("index", pa.array(range(even.num_rows), pa.int64()))

@@ -11,7 +11,7 @@ import pyarrow as pa
 from cleartrace.events import TYPING_PAUSE_NS, Event, Kind, keysym_of_char
 from cleartrace.review.text import reconstruct
 from cleartrace.upload.events_arrow import events_table
-from cleartrace.upload.retiming import FRAME_US, PACE_US, retime
+from cleartrace.upload.retiming import FRAME_US, PACE_US, _paired, retime
 
 SHIFT = 0xFFE1
 BACKSPACE = 0xFF08
@@ -84,6 +84,29 @@ def test_order_of_key_events_is_kept_and_modifiers_still_bracket() -> None:
     ]
     out = _retimed(events)
     assert [(e.kind, e.a) for e in out] == [(e.kind, e.a) for e in events]
+
+
+def test_every_release_but_a_modifiers_follows_its_press() -> None:
+    # Rolling over (b pressed before a is let go) and long holds say who types:
+    # re-timed, every key is let go right after its press; Shift keeps its span.
+    a, b, c = (keysym_of_char(ch) for ch in "abC")
+    events = [
+        Event(T0, Kind.KEY_DOWN, a),
+        Event(T0 + 60_000_000, Kind.KEY_DOWN, b),
+        Event(T0 + 90_000_000, Kind.KEY_UP, a),
+        Event(T0 + 150_000_000, Kind.KEY_DOWN, SHIFT),
+        Event(T0 + 170_000_000, Kind.KEY_UP, b),
+        Event(T0 + 200_000_000, Kind.KEY_DOWN, c),
+        Event(T0 + 260_000_000, Kind.KEY_UP, SHIFT),
+        Event(T0 + 280_000_000, Kind.KEY_UP, c),
+    ]
+    out = _retimed(events)
+    down, up = Kind.KEY_DOWN, Kind.KEY_UP
+    assert [(e.kind, e.a) for e in out] == [
+        (down, a), (up, a), (down, b), (up, b), (down, SHIFT), (down, c), (up, c), (up, SHIFT),
+    ]  # fmt: skip
+    assert _intervals(_key_times(out)) == {PACE_US * 1000}
+    assert [s.text for s in reconstruct(out)] == [s.text for s in reconstruct(events)]
 
 
 def test_runs_are_split_by_a_pause_a_click_and_a_focus_change() -> None:
@@ -200,3 +223,27 @@ def test_retiming_twice_changes_nothing() -> None:
 def test_an_empty_table_is_returned_as_is() -> None:
     empty = events_table([], 0)
     assert retime(empty).equals(empty)
+
+
+def test_releases_pair_with_presses_first_in_first_out_in_their_run() -> None:
+    # Against a queue per (run, key), one event at a time: the release of a key
+    # with a press open goes right after the earliest open press; a release with
+    # none open (the key was down before the run), and every modifier, stays.
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        n = int(rng.integers(1, 30))
+        kind = rng.choice([int(Kind.KEY_DOWN), int(Kind.KEY_UP)], size=n).astype(np.uint8)
+        keysym = rng.choice([0x61, 0x62, SHIFT], size=n).astype(np.int64)
+        run = np.sort(rng.integers(0, 3, size=n)).astype(np.int64)
+        place = [2 * i for i in range(n)]
+        open_presses: dict[tuple[int, int], list[int]] = {}
+        for i in range(n):
+            if keysym[i] == SHIFT:
+                continue
+            presses = open_presses.setdefault((int(run[i]), int(keysym[i])), [])
+            if kind[i] == Kind.KEY_DOWN:
+                presses.append(i)
+            elif presses:
+                place[i] = 2 * presses.pop(0) + 1
+        expected = np.argsort(np.array(place), kind="stable")
+        assert _paired(kind, keysym, run).tolist() == expected.tolist()

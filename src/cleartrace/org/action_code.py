@@ -11,6 +11,10 @@ literal (repr), a hotkey as `pyautogui.hotkey('ctrl', 's')`, a key as
 
 from __future__ import annotations
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from cleartrace.org.action_found import Act, Found
 
 __all__ = ["BUTTON_NAMES", "codes"]
@@ -18,56 +22,66 @@ __all__ = ["BUTTON_NAMES", "codes"]
 #: X button numbers as pyautogui's button names (0: none).
 BUTTON_NAMES = (None, "left", "middle", "right")
 
-_CLICKS = {
-    Act.CLICK: "click",
-    Act.DOUBLE_CLICK: "doubleClick",
-    Act.TRIPLE_CLICK: "tripleClick",
-    Act.RIGHT_CLICK: "rightClick",
-    Act.MIDDLE_CLICK: "middleClick",
-}
+#: pyautogui's function for each act up to the drag (the others are not clicks).
+_CLICK_NAMES = pa.array(
+    ["click", "doubleClick", "tripleClick", "rightClick", "middleClick", *[""] * 5]
+)
 
 
-def _scroll(dx: int, dy: int, x: int, y: int) -> str:
-    parts = []
-    if dy:
-        parts.append(f"pyautogui.scroll({dy}, x={x}, y={y})")
-    if dx:
-        parts.append(f"pyautogui.hscroll({dx}, x={x}, y={y})")
-    return "; ".join(parts)
+def _join(*parts: pa.Array | str) -> pa.Array:
+    """The element-wise concatenation of string arrays and constant strings."""
+    return pc.binary_join_element_wise(*parts, "")
 
 
-def codes(found: Found) -> list[str]:
-    """The code of every action in `found`, in its order."""
-    out: list[str] = []
-    columns = (
-        found.act.tolist(),
-        found.x.tolist(),
-        found.y.tolist(),
-        found.to_x.tolist(),
-        found.to_y.tolist(),
-        found.button.tolist(),
-        found.dx.tolist(),
-        found.dy.tolist(),
-        found.text.tolist(),
-        found.keys.tolist(),
+def _pointer_codes(found: Found) -> pa.Array:
+    """The code of every action as if it were a pointer action (vectorised)."""
+    x, y, to_x, to_y, dx, dy = (
+        pc.cast(pa.array(column), pa.string())
+        for column in (found.x, found.y, found.to_x, found.to_y, found.dx, found.dy)
     )
-    for act, x, y, to_x, to_y, button, dx, dy, text, keys in zip(*columns, strict=True):
+    act = pa.array(found.act)
+    at = _join(", x=", x, ", y=", y, ")")
+    vertical = _join("pyautogui.scroll(", dy, at)
+    horizontal = _join("pyautogui.hscroll(", dx, at)
+    has_dx, has_dy = pa.array(found.dx != 0), pa.array(found.dy != 0)
+    scroll = pc.if_else(
+        has_dx,
+        pc.if_else(has_dy, _join(vertical, "; ", horizontal), horizontal),
+        vertical,
+    )
+    button = pc.take(pa.array(BUTTON_NAMES, pa.string()), pa.array(found.button))
+    drag = _join(
+        "pyautogui.moveTo(", x, ", ", y, "); pyautogui.dragTo(", to_x, ", ", to_y,
+        ", button='", pc.fill_null(button, ""), "')",
+    )  # fmt: skip
+    click = _join("pyautogui.", pc.take(_CLICK_NAMES, act), "(", x, ", ", y, ")")
+    return pc.if_else(
+        pc.equal(act, Act.SCROLL), scroll, pc.if_else(pc.equal(act, Act.DRAG), drag, click)
+    )
+
+
+def codes(found: Found) -> pa.Array:
+    """The code of every action in `found`, in its order: pointer actions built on
+    whole columns, key actions one by one (a text's Python literal is repr's)."""
+    keyed = found.act >= Act.TYPE
+    rows = np.flatnonzero(keyed)
+    mine: list[str] = []
+    columns = (found.act[rows].tolist(), found.text[rows].tolist(), found.keys[rows].tolist())
+    for act, text, keys in zip(*columns, strict=True):
         if act == Act.TYPE:
-            out.append(f"pyautogui.write({text!r})")
+            mine.append(f"pyautogui.write({text!r})")
         elif act == Act.HOTKEY:
-            out.append(f"pyautogui.hotkey({', '.join(map(repr, _split(keys)))})")
-        elif act == Act.KEY:
-            out.append(f"pyautogui.press({keys!r})")
-        elif act == Act.SCROLL:
-            out.append(_scroll(dx, dy, x, y))
-        elif act == Act.DRAG:
-            out.append(
-                f"pyautogui.moveTo({x}, {y}); "
-                f"pyautogui.dragTo({to_x}, {to_y}, button={BUTTON_NAMES[button]!r})"
-            )
+            mine.append(f"pyautogui.hotkey({', '.join(map(repr, _split(keys)))})")
         else:
-            out.append(f"pyautogui.{_CLICKS[Act(act)]}({x}, {y})")
-    return out
+            mine.append(f"pyautogui.press({keys!r})")
+    pointer = np.flatnonzero(~keyed)
+    both = pa.concat_arrays(
+        [_pointer_codes(Found._make(c[pointer] for c in found)), pa.array(mine, pa.string())]
+    )
+    place = np.empty(len(keyed), np.int64)
+    place[pointer] = np.arange(len(pointer))
+    place[rows] = len(pointer) + np.arange(len(rows))
+    return both.take(pa.array(place))
 
 
 def _split(keys: str) -> list[str]:

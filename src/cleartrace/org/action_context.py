@@ -1,12 +1,9 @@
 """What an action happened in: its focus segment (episode, window) and its monitor.
 
-A key action belongs to the latest FOCUS event before its first event. A
-pointer action belongs to the latest FOCUS (and screen layout) from its own
-1/60 s frame or earlier: pointer times are floored to that frame when a
-bundle leaves the device without typing_rhythm while focus and screen events
-keep theirs, so comparing frames gives the raw and the re-timed bundle the
-same answer (and the click that focuses a window, reported in the same frame
-just before the focus change, belongs to that window).
+An action belongs to the latest FOCUS event, and the latest screen layout,
+before its first event. Re-timing (upload/retiming.py) keeps that order: a
+pointer event is never put before the event that preceded it, and focus
+and screen events keep their place among the keys.
 
 Coordinates are normalised to the monitor holding the point in the latest
 screen layout: (x - left) / width and (y - top) / height, in [0, 1); the
@@ -24,20 +21,17 @@ import numpy.typing as npt
 
 from cleartrace.events import Kind
 from cleartrace.org.action_found import Bools, Ints
-from cleartrace.org.action_pointer import frames
 
 __all__ = ["Normalised", "latest", "normalise"]
 
 Floats = npt.NDArray[np.float64]
 
 
-def latest(t: Ints, kind: Ints, of: Kind, first: Ints, pointer: Bools) -> tuple[Ints, Ints]:
+def latest(kind: Ints, of: Kind, first: Ints) -> tuple[Ints, Ints]:
     """The rows of the events of kind `of`, and for each action the number of the
-    one it belongs to among them (-1: none before it)."""
+    latest of them before its first event (-1: none)."""
     rows = np.flatnonzero(kind == of)
-    by_row = np.searchsorted(rows, first, "right") - 1
-    by_frame = np.searchsorted(frames(t[rows]), frames(t[first]), "right") - 1
-    return rows, np.where(pointer, by_frame, by_row)
+    return rows, np.searchsorted(rows, first, "right") - 1
 
 
 class Normalised(NamedTuple):

@@ -95,7 +95,7 @@ def key_name(keysym: int) -> str:
     if 0 < keysym <= 0x1A:
         return chr(0x60 + keysym)
     char = char_of_keysym(keysym)
-    if char is None:
+    if char is None or 0xD800 <= ord(char) < 0xE000:  # no name, or not a character
         return f"0x{keysym:04x}"
     lower = char.lower()
     return lower if len(lower) == 1 else char

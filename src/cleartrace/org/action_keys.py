@@ -1,12 +1,11 @@
 """Key actions: `type`, `hotkey` and `key`, from a bundle's key events.
 
-Vectorised except where text is rebuilt: that is the review's own
-reconstruction (review/text.reconstruct, which decodes keys with
-review/keysyms.KeyDecoder and replays them into review/editor.Editor), run
-once over the bundle's key events with a boundary before each action, so a
-`type` action's text is exactly what review shows for the same keys.
+Vectorised over the key events; a `type` action's text is the review's:
+action_text.py replays its keys through review/keysyms.KeyDecoder and
+review/editor.Editor as review/text.reconstruct does (the characters alone,
+without replaying, where nothing but characters was typed).
 
-The rules (docs/dataset.md says the same for the reader):
+The rules (docs/actions.md says the same for the dataset's readers):
 
 - A *run* is a maximal sequence of key events with no button press, focus
   change or exclusion between two of them and gaps below
@@ -35,10 +34,11 @@ The rules (docs/dataset.md says the same for the reader):
 
 from __future__ import annotations
 
-import numpy as np
-import numpy.typing as npt
+from typing import NamedTuple
 
-from cleartrace.events import TYPING_PAUSE_NS, Event, Kind
+import numpy as np
+
+from cleartrace.events import TYPING_PAUSE_NS, Kind
 from cleartrace.org.action_found import Act, Bools, Found, Ints, empty, found
 from cleartrace.org.action_key_names import (
     EDIT_KEYSYMS,
@@ -48,9 +48,10 @@ from cleartrace.org.action_key_names import (
     key_name,
 )
 from cleartrace.org.action_pointer import BREAKS
-from cleartrace.review.text import reconstruct
+from cleartrace.org.action_text import type_texts
+from cleartrace.upload.retiming import PACE_US
 
-__all__ = ["key_actions"]
+__all__ = ["Runs", "key_actions"]
 
 _EXCLUSIONS = np.array([Kind.EXCLUDED_START, Kind.EXCLUDED_END], np.uint8)
 
@@ -78,12 +79,34 @@ def _printing(keysym: Ints) -> Bools:
     )
 
 
-def key_actions(t: Ints, kind: Ints, a: Ints) -> Found:
-    """The type, hotkey and key actions of one bundle's events (columns as numpy arrays)."""
+class Runs(NamedTuple):
+    """The bundle's typing runs: the rows of each one's first and last key event,
+    the rows of all key events, and each key event's time as re-timing gives it
+    (upload/retiming.py: the k-th of a run at its start + k * its pace)."""
+
+    first: Ints
+    last: Ints
+    keys: Ints
+    paced: Ints
+
+
+def _paced(tk: Ints, run: Ints, run_first: Ints, run_last: Ints) -> Ints:
+    """Each key event's time in its run re-timed (retiming.retime's own formula;
+    tests/org/test_actions_context.py holds the two together)."""
+    steps = np.maximum(run_last - run_first, 1)
+    pace = np.minimum((tk[run_last] - tk[run_first]) // steps // 1000, PACE_US) * 1000
+    k = np.arange(len(tk)) - run_first[run]
+    paced: Ints = tk[run_first][run] + k * pace[run]
+    return paced
+
+
+def key_actions(t: Ints, kind: Ints, a: Ints) -> tuple[Found, Runs]:
+    """The type, hotkey and key actions of one bundle's events (columns as numpy
+    arrays), and its typing runs."""
     keys = np.flatnonzero((kind == Kind.KEY_DOWN) | (kind == Kind.KEY_UP))
     n = len(keys)
     if n == 0:
-        return empty()
+        return empty(), Runs(keys, keys, keys, keys)
     keysym, down, tk = a[keys], kind[keys] == Kind.KEY_DOWN, t[keys]
     excluded = np.isin(kind, _EXCLUSIONS)
     era = np.cumsum(excluded, dtype=np.int64)[keys]
@@ -107,9 +130,10 @@ def key_actions(t: Ints, kind: Ints, a: Ints) -> Found:
         | (edit & alt_win)
     )  # fmt: skip
     lone = down & special & ~(shift | ctrl | alt_win)
+    runs = Runs(keys[run_first], keys[run_last], keys, _paced(tk, run, run_first, run_last))
     presses = np.flatnonzero(typed | edits | hotkey | lone)
     if len(presses) == 0:
-        return empty()
+        return empty(), runs
     is_typed, is_edit, own = typed[presses], edits[presses], (hotkey | lone)[presses]
     # Stretches between runs' edges and hotkey/key actions; typing starts at a stretch's
     # first typed character and takes the typing and editing after it.
@@ -134,44 +158,14 @@ def key_actions(t: Ints, kind: Ints, a: Ints) -> Found:
     previous_other = np.concatenate(([-1], latest_other[:-1]))
     lead = np.maximum(previous_other[starts] + 1, run_first[run[starts]])
     end = np.minimum(np.append(lead[1:] - 1, n - 1), run_last[run[starts]])
-    texts = _texts(keysym, down, keys, np.flatnonzero(excluded), lead, in_type)
+    texts = np.full(len(starts), None, dtype=object)
+    action = (np.cumsum(in_type) - 1)[np.cumsum(~continues) - 1]
+    texts[in_type] = type_texts(
+        keysym, down, era, mods, presses[member], action[member], lead[in_type], end[in_type]
+    )
     names = np.full(len(starts), None, dtype=object)
     for i in np.flatnonzero(~in_type).tolist():
         k = int(starts[i])
-        held = [name for name, on in mods.items() if on[k]]
+        held = [name for name, on in mods.items() if on[k] or (name == "ctrl" and control_char[k])]
         names[i] = "+".join([*held, key_name(int(keysym[k]))])
-    return found(keys[lead], keys[end], act, text=texts, keys=names)
-
-
-def _texts(
-    keysym: Ints, down: Bools, keys: Ints, exclusions: Ints, lead: Ints, in_type: Bools
-) -> npt.NDArray[np.object_]:
-    """The text of each type action (None for the others): the review's reconstruction
-    of all key events, a boundary (a focus event) before every action's first."""
-    # A boundary's time names its type action (its number) or none (-1); the key
-    # events' times, never read by the reconstruction, are -1 so that no stream
-    # they start is taken for an action's.
-    marks = np.where(in_type, np.cumsum(in_type) - 1, -1)
-    key_down, key_up, focus = Kind.KEY_DOWN, Kind.KEY_UP, Kind.FOCUS
-    events = [
-        Event(-1, key_down if pressed else key_up, sym)
-        for pressed, sym in zip(down.tolist(), keysym.tolist(), strict=True)
-    ]
-    # Exclusions reset the decoder's held keys as they do in review; they go before
-    # the key event after them, then the boundaries (an exclusion ends a run).
-    cut_at = np.concatenate((np.searchsorted(keys, exclusions), lead))
-    cut_what = np.concatenate((np.full(len(exclusions), -2), marks))
-    order = np.lexsort((np.arange(len(cut_at)), cut_at))
-    stitched: list[Event] = []
-    previous = 0
-    for at, what in zip(cut_at[order].tolist(), cut_what[order].tolist(), strict=True):
-        stitched.extend(events[previous:at])
-        previous = at
-        stitched.append(Event(what, Kind.EXCLUDED_START if what == -2 else focus))
-    stitched.extend(events[previous:])
-    texts = np.full(len(lead), None, dtype=object)
-    slots = np.flatnonzero(in_type)
-    for stream in reconstruct(stitched):
-        if stream.started_ns >= 0:
-            texts[slots[stream.started_ns]] = stream.text
-    return texts
+    return found(keys[lead], keys[end], act, text=texts, keys=names), runs

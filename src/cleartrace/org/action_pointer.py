@@ -1,19 +1,21 @@
 """Pointer actions: clicks (single, double, triple, right, middle), drags and scrolls.
 
 Vectorised over the bundle's button and scroll events (moves are never
-actions and are only skipped). Times are compared on the 1/60 s frame grid
-that pointer events are floored to when a bundle leaves the device without
-`typing_rhythm` (upload/retiming.py), so that the raw events and the
-re-timed ones give the same actions: flooring a floored time changes
-nothing.
+actions and are only skipped). Times are compared where a bundle sent
+without `typing_rhythm` puts them (upload/retiming.py): on the 1/60 s frame
+grid, and behind a key event that re-timing moved later (`frames`). Raw and
+re-timed events then give the same actions: re-timing a re-timed bundle
+changes nothing.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from cleartrace.events import Kind
 from cleartrace.org.action_found import Act, Found, Ints, empty, found
+from cleartrace.upload.retiming import FRAME_US
 
 __all__ = [
     "DOUBLE_CLICK_NS",
@@ -27,7 +29,7 @@ __all__ = [
 
 #: The frame grid pointer times are floored to before they leave a device
 #: without typing_rhythm: 1/60 s in whole microseconds, from the epoch.
-FRAME_NS = 16_667_000
+FRAME_NS = FRAME_US * 1000
 #: A click follows the previous one's release within this (on the frame grid)...
 DOUBLE_CLICK_NS = 500_000_000
 #: ... and at most this far from its press, to make a double or triple click.
@@ -41,14 +43,32 @@ SCROLL_GAP_NS = 500_000_000
 BREAKS = np.array([Kind.BUTTON_DOWN, Kind.FOCUS, Kind.EXCLUDED_START, Kind.EXCLUDED_END], np.uint8)
 
 
-def frames(t: Ints) -> Ints:
-    """The 1/60 s frame of each wall-clock time."""
-    return t // FRAME_NS
+_EXCLUSIONS = np.array([Kind.EXCLUDED_START, Kind.EXCLUDED_END], np.uint8)
 
 
-def clicks(t: Ints, kind: Ints, a: Ints, b: Ints, c: Ints) -> Found:
+def frames(t: Ints, keys: Ints, paced: Ints) -> Ints:
+    """The 1/60 s frame each pointer event is in as re-timing sends it: its own,
+    or that of the re-timed key event before it when that went later (re-timing
+    holds a pointer event behind it). `keys` are the rows of the key events,
+    `paced` their re-timed times. Re-timed events give themselves back."""
+    before = np.searchsorted(keys, np.arange(len(t)), "right") - 1
+    held = np.where(before >= 0, paced[np.maximum(before, 0)] if len(paced) else 0, t)
+    framed: Ints = np.maximum(t, held) // FRAME_NS
+    return framed
+
+
+def _distance(a: Ints, b: Ints, start: Ints, stop: Ints) -> npt.NDArray[np.float64]:
+    """How far each point (a, b)[stop] is from (a, b)[start], in pixels."""
+    across = (a[stop] - a[start]).astype(np.float64)
+    down = (b[stop] - b[start]).astype(np.float64)
+    distance: npt.NDArray[np.float64] = np.sqrt(across * across + down * down)
+    return distance
+
+
+def clicks(fr: Ints, kind: Ints, a: Ints, b: Ints, c: Ints) -> Found:
     """Clicks, multiple clicks and drags: each a press and the release of the same
-    button (1 to 3) right after it among that button's events."""
+    button (1 to 3) right after it among that button's events. Left clicks in
+    quick succession (no focus change or exclusion between) are one action."""
     buttons = np.flatnonzero(
         ((kind == Kind.BUTTON_DOWN) | (kind == Kind.BUTTON_UP)) & (c >= 1) & (c <= 3)
     )
@@ -64,17 +84,17 @@ def clicks(t: Ints, kind: Ints, a: Ints, b: Ints, c: Ints) -> Found:
     if n == 0:
         return empty()
     button = c[downs]
-    drag = (a[ups] - a[downs]) ** 2 + (b[ups] - b[downs]) ** 2 > DRAG_PX**2
+    drag = _distance(a, b, downs, ups) > DRAG_PX
     link = np.zeros(n, bool)
     if n > 1:
-        fr = frames(t)
         left = (button == 1) & ~drag
+        changes = np.cumsum((kind == Kind.FOCUS) | np.isin(kind, _EXCLUSIONS))
         link[1:] = (
             left[1:]
             & left[:-1]
+            & (changes[downs[1:]] == changes[ups[:-1]])
             & ((fr[downs[1:]] - fr[ups[:-1]]) * FRAME_NS <= DOUBLE_CLICK_NS)
-            & ((a[downs[1:]] - a[downs[:-1]]) ** 2 + (b[downs[1:]] - b[downs[:-1]]) ** 2
-               <= DOUBLE_CLICK_PX**2)
+            & (_distance(a, b, downs[:-1], downs[1:]) <= DOUBLE_CLICK_PX)
         )  # fmt: skip
     # Chains of linked clicks, cut into actions of at most three.
     chain_start = np.maximum.accumulate(np.where(link, 0, np.arange(n)))
@@ -94,7 +114,7 @@ def clicks(t: Ints, kind: Ints, a: Ints, b: Ints, c: Ints) -> Found:
     )
 
 
-def scrolls(t: Ints, kind: Ints, a: Ints, b: Ints, c: Ints, d: Ints) -> Found:
+def scrolls(fr: Ints, kind: Ints, a: Ints, b: Ints, c: Ints, d: Ints) -> Found:
     """Scroll steps in a row merged: same direction, less than SCROLL_GAP_NS apart, no
     button press, focus change or exclusion between them (moves and keys do not
     split a scroll: re-timing keeps their order against keys only within a frame)."""
@@ -102,12 +122,12 @@ def scrolls(t: Ints, kind: Ints, a: Ints, b: Ints, c: Ints, d: Ints) -> Found:
     if len(steps) == 0:
         return empty()
     breaks = np.cumsum(np.isin(kind, BREAKS))[steps]
-    sx, sy, fr = np.sign(c[steps]), np.sign(d[steps]), frames(t[steps])
+    sx, sy, at = np.sign(c[steps]), np.sign(d[steps]), fr[steps]
     new = np.ones(len(steps), bool)
     new[1:] = (
         (sx[1:] != sx[:-1])
         | (sy[1:] != sy[:-1])
-        | ((fr[1:] - fr[:-1]) * FRAME_NS >= SCROLL_GAP_NS)
+        | ((at[1:] - at[:-1]) * FRAME_NS >= SCROLL_GAP_NS)
         | (breaks[1:] != breaks[:-1])
     )
     starts = np.flatnonzero(new)

@@ -10,21 +10,23 @@ clicks, drags, scrolls), action_keys.py (type, hotkey, key), action_context.py
 
 Episodes are focus segments: 0 before the bundle's first FOCUS event, one
 more at each FOCUS; `step` numbers the actions of an episode from 0 in the
-order of their first events. `app`, `title` and the window geometry are the
-episode's FOCUS event's (null when there is none, when the column was not
-kept, and for a geometry of all zeros, which the device writes when it does
-not know it). `first_event` and `last_event` are the `index` values of the
-action's first and last event: lineage to the events table.
+order of their first events, except that a scroll made among the keys of a
+typing run comes after that run's key actions (see `_places`). `app`,
+`title` and the window geometry are the episode's FOCUS event's (null when
+there is none, when the column was not kept, and for a geometry of all
+zeros, which the device writes when it does not know it). `first_event` and
+`last_event` are the `index` values of the action's first and last event:
+lineage to the events table.
 
-Raw and re-timed bundles (upload/retiming.py: key events of a typing run at
-one pace, pointer events floored to 1/60 s frames) give the same actions
-apart from their times and event indices: typing runs are cut the same way,
-pointer thresholds are measured on the frame grid, and a pointer action
-meets focus and screen changes by frame. What re-timing can still change: a
-pointer event inside a typing run whose keys came faster than the pace is
-held back behind them, which may move it past a frame or past a focus
-change in that frame; and a scroll between two key actions of one typing
-run may change places with the later one in the episode's order.
+Raw and re-timed bundles (upload/retiming.py: the key events of a typing
+run at one pace, each release right after its press, pointer events floored
+to 1/60 s frames but never before the event they followed) give the same
+actions apart from `time`, `end` and the event indices: typing runs are cut
+the same way, text and hotkeys depend only on the order of presses and
+modifiers, which re-timing keeps, focus and screen changes keep their place,
+a scroll within a typing run is placed after the run, and pointer
+thresholds are measured where re-timing puts pointer events
+(action_pointer.frames), which it gives back unchanged.
 """
 
 from __future__ import annotations
@@ -38,8 +40,8 @@ from cleartrace.events import Kind
 from cleartrace.org.action_code import BUTTON_NAMES, codes
 from cleartrace.org.action_context import latest, normalise
 from cleartrace.org.action_found import Act, Bools, Found, Ints, concat
-from cleartrace.org.action_keys import key_actions
-from cleartrace.org.action_pointer import clicks, scrolls
+from cleartrace.org.action_keys import Runs, key_actions
+from cleartrace.org.action_pointer import clicks, frames, scrolls
 
 __all__ = ["ACTION_NAMES", "ACTION_SCHEMA", "derive_actions"]
 
@@ -85,7 +87,6 @@ _CATEGORY = [
     *[Category.KEYS.value] * 3,  # type, hotkey, key
 ]
 _POINTER = Act.SCROLL  # acts up to this one are pointer actions
-_CLICK_LIKE = Act.DRAG  # acts up to this one have a button
 
 
 def _int32(values: Ints, valid: Bools) -> pa.Array:
@@ -100,12 +101,14 @@ def derive_actions(events: pa.Table) -> pa.Table:
     t = events.column("t_ns").to_numpy()
     kind = events.column("kind").to_numpy()
     a, b, c, d = (events.column(name).to_numpy().astype(np.int64) for name in "abcd")
-    found = concat(clicks(t, kind, a, b, c), scrolls(t, kind, a, b, c, d), key_actions(t, kind, a))
+    typed, runs = key_actions(t, kind, a)
+    fr = frames(t, runs.keys, runs.paced)
+    found = concat(clicks(fr, kind, a, b, c), scrolls(fr, kind, a, b, c, d), typed)
     if len(found.first) == 0:
         return ACTION_SCHEMA.empty_table()
     pointer = found.act <= _POINTER
-    focuses, focus = latest(t, kind, Kind.FOCUS, found.first, pointer)
-    order = np.lexsort((found.first, focus))
+    focuses, focus = latest(kind, Kind.FOCUS, found.first)
+    order = np.lexsort((_places(found.first, pointer, runs), focus))
     found = Found._make(column[order] for column in found)
     pointer, focus = pointer[order], focus[order]
     episode = focus + 1
@@ -118,18 +121,31 @@ def derive_actions(events: pa.Table) -> pa.Table:
             pa.array(step.astype(np.int32)),
             pc.take(pa.array(ACTION_NAMES), pa.array(found.act)),
             *_window(events, (a, b, c, d), focuses, focus),
-            *_pointer(t, kind, a, b, c, d, found, pointer),
+            *_pointer(kind, a, b, c, d, found, pointer),
             pc.take(pa.array(BUTTON_NAMES, pa.string()), pa.array(found.button)),
             _int32(found.dx, found.act == Act.SCROLL),
             _int32(found.dy, found.act == Act.SCROLL),
             pa.array(found.text.tolist(), pa.string()),
             pa.array(found.keys.tolist(), pa.string()),
-            pa.array(codes(found), pa.string()),
+            codes(found),
             *(pc.take(events.column("index"), pa.array(p)) for p in (found.first, found.last)),
             pc.take(pa.array(_CATEGORY), pa.array(found.act)),
         ],
         schema=ACTION_SCHEMA,
     )
+
+
+def _places(first: Ints, pointer: Bools, runs: Runs) -> Ints:
+    """Where each action goes in its episode: at its first event, except that a
+    pointer action (a scroll: a button press ends a run) that starts among the
+    key events of a typing run goes right after the run's last. Re-timing packs
+    a run's keys together and may put the pointer event anywhere from its place
+    to the run's end; this way both orders give the same steps."""
+    run_start, run_end = runs.first, runs.last
+    run = np.searchsorted(run_start, first, "right") - 1
+    ends = run_end[np.maximum(run, 0)] if len(run_end) else np.zeros(len(first), np.int64)
+    inside = pointer & (run >= 0) & (first < ends)
+    return np.where(inside, 2 * ends + 1, 2 * first)
 
 
 def _times(t: Ints, found: Found) -> list[pa.Array]:
@@ -153,10 +169,10 @@ def _window(
 
 
 def _pointer(
-    t: Ints, kind: Ints, a: Ints, b: Ints, c: Ints, d: Ints, found: Found, pointer: Bools
+    kind: Ints, a: Ints, b: Ints, c: Ints, d: Ints, found: Found, pointer: Bools
 ) -> list[pa.Array]:
     """x, y, their normalised forms, and the same for a drag's end."""
-    screens, screen = latest(t, kind, Kind.SCREEN, found.first, pointer)
+    screens, screen = latest(kind, Kind.SCREEN, found.first)
     screen = np.where(pointer, screen, -1)
     drag = found.act == Act.DRAG
     start = normalise(kind, a, b, c, d, screens, screen, found.x, found.y)
