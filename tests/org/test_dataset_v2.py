@@ -21,7 +21,7 @@ from tests.support.ingest_world import POLICY, World, at, ns, recorded_session, 
 def test_both_tables_are_hive_partitioned_under_their_own_directory(world: World) -> None:
     device = world.device()
     _, name, _ = recorded_session(world, device)
-    world.ingest()
+    summary = world.ingest()
     part = f"day=2026-12-02/device={device.hex[:16]}/part-{name}"
     for table in ("events", "actions"):
         for fmt in ("parquet", "jsonl"):
@@ -34,7 +34,8 @@ def test_both_tables_are_hive_partitioned_under_their_own_directory(world: World
     assert meta[b"cleartrace.dataset.table"] == b"events"
     manifest = json.loads((world.out / MANIFEST).read_text())
     assert manifest["v"] == 2
-    assert manifest["bundles"][name]["actions"] >= 1
+    assert manifest["bundles"][name]["actions"] == len(world.actions()) >= 1
+    assert summary.as_dict()["actions"] == {"kept": len(world.actions())}
     assert sorted(f.split("/")[0] for f in manifest["bundles"][name]["files"]) == [
         "actions",
         "actions",
