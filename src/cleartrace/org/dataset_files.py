@@ -83,7 +83,9 @@ def _jsonl(rows: pa.Table) -> bytes:
     for i, f in enumerate(reader_schema(rows)):
         column = rows.column(i).combine_chunks()
         pieces.append(("{" if i == 0 else ",") + f'"{f.name}":')
-        if pa.types.is_timestamp(f.type):
+        if column.null_count == len(column):
+            pieces.append("null")  # a literal, merged with its neighbours: no column work
+        elif pa.types.is_timestamp(f.type):
             pieces.append(_json_times(column))
         elif pa.types.is_integer(f.type) or pa.types.is_floating(f.type):
             pieces.append(_json_numbers(column))
