@@ -223,6 +223,13 @@ def type_text(typist: Typist, text: str, rng: np.random.Generator) -> pa.Table:
         else:
             last = max(press(key, keysym_of_char(ch), pause)[1], last)
     events.sort(key=lambda e: e[0])
+    shifted = False
+    for i, (ms, kind, keysym) in enumerate(events):
+        if keysym == SHIFT:
+            shifted = kind == int(Kind.KEY_DOWN)
+        elif kind == int(Kind.KEY_UP) and not shifted and chr(keysym).isupper():
+            # X names a release by the modifiers held then: Shift let go first, "h".
+            events[i] = (ms, kind, keysym_of_char(chr(keysym).lower()))
     n = len(events) + 1
     t_ns = [T0] + [T0 + MS + round(ms * MS) for ms, _, _ in events]
     zeros = pa.array(np.zeros(n, dtype=np.int32))

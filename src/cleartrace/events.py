@@ -49,6 +49,7 @@ from cleartrace.categories import Category
 __all__ = [
     "CATEGORY_OF_KIND",
     "NUMBERS_OF_KIND",
+    "RUN_BREAKS",
     "TYPING_PAUSE_NS",
     "Event",
     "FocusText",
@@ -126,6 +127,18 @@ NUMBERS_OF_KIND: dict[Kind, int] = {
 #: unit that key timing is evened out over before it leaves a device, and the
 #: span of one `type` action in the dataset.
 TYPING_PAUSE_NS = 2_000_000_000
+
+#: The kinds that end a typing run whatever the gap: a button press, a focus
+#: change, an exclusion, a new screen layout (what was typed before belongs
+#: to another window or screen than what comes after).
+RUN_BREAKS = (
+    Kind.BUTTON_DOWN,
+    Kind.FOCUS,
+    Kind.EXCLUDED_START,
+    Kind.EXCLUDED_END,
+    Kind.SCREEN,
+    Kind.MONITOR,
+)
 
 #: (application class, window title); either may be None (not consented or unknown).
 FocusText = tuple[str | None, str | None]

@@ -225,25 +225,63 @@ def test_an_empty_table_is_returned_as_is() -> None:
     assert retime(empty).equals(empty)
 
 
-def test_releases_pair_with_presses_first_in_first_out_in_their_run() -> None:
-    # Against a queue per (run, key), one event at a time: the release of a key
-    # with a press open goes right after the earliest open press; a release with
-    # none open (the key was down before the run), and every modifier, stays.
+def test_releases_pair_with_presses_in_order_within_their_run() -> None:
+    # Against a queue per run, one event at a time: a release of a non-modifier
+    # key while a press is open goes right after the earliest open press and
+    # takes its keysym (X names a release by the modifiers held then: "H"
+    # released as "h"); a release with no press open, and every modifier, stays.
     rng = np.random.default_rng(3)
     for _ in range(300):
         n = int(rng.integers(1, 30))
         kind = rng.choice([int(Kind.KEY_DOWN), int(Kind.KEY_UP)], size=n).astype(np.uint8)
-        keysym = rng.choice([0x61, 0x62, SHIFT], size=n).astype(np.int64)
+        keysym = rng.choice([0x61, 0x62, 0x41, SHIFT], size=n).astype(np.int64)
         run = np.sort(rng.integers(0, 3, size=n)).astype(np.int64)
         place = [2 * i for i in range(n)]
-        open_presses: dict[tuple[int, int], list[int]] = {}
+        named = keysym.tolist()
+        presses: dict[int, list[int]] = {}
         for i in range(n):
             if keysym[i] == SHIFT:
                 continue
-            presses = open_presses.setdefault((int(run[i]), int(keysym[i])), [])
+            queue = presses.setdefault(int(run[i]), [])
             if kind[i] == Kind.KEY_DOWN:
-                presses.append(i)
-            elif presses:
-                place[i] = 2 * presses.pop(0) + 1
+                queue.append(i)
+            elif queue:
+                press = queue.pop(0)
+                place[i], named[i] = 2 * press + 1, int(keysym[press])
         expected = np.argsort(np.array(place), kind="stable")
-        assert _paired(kind, keysym, run).tolist() == expected.tolist()
+        order, keysyms = _paired(kind, keysym, run)
+        assert order.tolist() == expected.tolist()
+        assert keysyms.tolist() == [named[i] for i in expected]
+
+
+def test_a_release_named_otherwise_than_its_press_still_follows_it() -> None:
+    # Shift let go before the H: X reports the release as "h". Rolling over to
+    # the e or not must not show.
+    big_h, h, e = keysym_of_char("H"), keysym_of_char("h"), keysym_of_char("e")
+    lifted = [(Kind.KEY_DOWN, SHIFT), (Kind.KEY_DOWN, big_h), (Kind.KEY_UP, SHIFT)]
+    first = [*lifted, (Kind.KEY_UP, h), (Kind.KEY_DOWN, e), (Kind.KEY_UP, e)]
+    rolled = [*lifted, (Kind.KEY_DOWN, e), (Kind.KEY_UP, h), (Kind.KEY_UP, e)]
+    outs = [
+        [
+            (e.kind, e.a)
+            for e in _retimed([Event(T0 + i * 40_000_000, k, a) for i, (k, a) in enumerate(seq)])
+        ]
+        for seq in (first, rolled)
+    ]
+    assert outs[0] == outs[1]
+    assert outs[0][:4] == [
+        (Kind.KEY_DOWN, SHIFT),
+        (Kind.KEY_DOWN, big_h),
+        (Kind.KEY_UP, big_h),
+        (Kind.KEY_UP, SHIFT),
+    ]
+
+
+def test_events_out_of_time_order_are_put_in_it_first() -> None:
+    a = keysym_of_char("a")
+    events = [Event(T0 + 50_000_000, Kind.KEY_UP, a), Event(T0, Kind.KEY_DOWN, a)]
+    out = _retimed(events)
+    assert [(e.kind, e.t_ns) for e in out] == [
+        (Kind.KEY_DOWN, T0),
+        (Kind.KEY_UP, T0 + PACE_US * 1000),
+    ]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from cleartrace.events import Kind
+from cleartrace.events import RUN_BREAKS, Kind
 from cleartrace.org.action_found import Act, Found, Ints, empty, found
 from cleartrace.upload.retiming import FRAME_US
 
@@ -39,11 +39,20 @@ DRAG_PX = 5
 #: Scroll steps in the same direction closer than this are one scroll action.
 SCROLL_GAP_NS = 500_000_000
 
-#: Events after which no earlier action goes on: a button press, a focus change, an exclusion.
-BREAKS = np.array([Kind.BUTTON_DOWN, Kind.FOCUS, Kind.EXCLUDED_START, Kind.EXCLUDED_END], np.uint8)
+#: Events after which no earlier action goes on (events.RUN_BREAKS: a button
+#: press, a focus change, an exclusion, a new screen layout).
+BREAKS = np.array(RUN_BREAKS, np.uint8)
 
 
 _EXCLUSIONS = np.array([Kind.EXCLUDED_START, Kind.EXCLUDED_END], np.uint8)
+
+
+def _clipped(sums: Ints) -> Ints:
+    """Sums of scroll steps held to int32, the column's type (a hostile device's
+    steps could add up past it; a real wheel never does)."""
+    info = np.iinfo(np.int32)
+    clipped: Ints = np.clip(sums, info.min, info.max)
+    return clipped
 
 
 def frames(t: Ints, keys: Ints, paced: Ints) -> Ints:
@@ -76,7 +85,15 @@ def clicks(fr: Ints, kind: Ints, a: Ints, b: Ints, c: Ints) -> Found:
         return empty()
     by_button = buttons[np.lexsort((buttons, c[buttons]))]
     pressed = kind[by_button] == Kind.BUTTON_DOWN
-    paired = pressed[:-1] & ~pressed[1:] & (c[by_button[:-1]] == c[by_button[1:]])
+    # A press and a release with an excluded window between them are no action:
+    # what happened in between is not known, and must not be made up.
+    excluded = np.cumsum(np.isin(kind, _EXCLUSIONS))
+    paired = (
+        pressed[:-1]
+        & ~pressed[1:]
+        & (c[by_button[:-1]] == c[by_button[1:]])
+        & (excluded[by_button[:-1]] == excluded[by_button[1:]])
+    )
     downs, ups = by_button[:-1][paired], by_button[1:][paired]
     order = np.argsort(downs, kind="stable")
     downs, ups = downs[order], ups[order]
@@ -140,6 +157,6 @@ def scrolls(fr: Ints, kind: Ints, a: Ints, b: Ints, c: Ints, d: Ints) -> Found:
         act,
         x=a[first],
         y=b[first],
-        dx=np.add.reduceat(c[steps], starts),
-        dy=np.add.reduceat(d[steps], starts),
+        dx=_clipped(np.add.reduceat(c[steps], starts)),
+        dy=_clipped(np.add.reduceat(d[steps], starts)),
     )

@@ -22,15 +22,17 @@ events re-timed by `retime`:
   run only tells how many keys were pressed between a start and a pause,
   which the text already tells. Only runs typed faster than the pace keep
   a (shorter) span, one number per run.
-- Every key but the modifiers is released right after its press: a key's
-  release moves to just after the press it ends (matched first in, first
-  out within the run). Even at a fixed pace, the *order* of presses and releases
-  tells how long a key was held and how far a typist rolls over to the next
-  key, and that alone identified the typist of a 200-keystroke sample 85 % of
-  the time among 20 (`benchmarks/identifiability.py`); paired, it is chance.
-  Modifiers (Shift, Control, Alt, Super, AltGr, Lock keys) and presses keep
-  their order, so modifiers still bracket the keys they modify and the
-  review's reconstruction reads the same text: a release types nothing.
+- Every key but the modifiers is released right after a press: a release
+  goes right after the earliest press of the run still open and takes its
+  keysym (X names a release by the modifiers held at the time, so keysyms
+  cannot pair them). Even at a fixed pace, the *order* of presses and
+  releases tells how long a key was held and how far a typist rolls over to
+  the next key, and that alone identified the typist of a 200-keystroke
+  sample 85 % of the time among 20 (`benchmarks/identifiability.py`);
+  paired, it is chance. Modifiers (Shift, Control, Alt, Super, AltGr, Lock
+  keys) and presses keep their order, so modifiers still bracket the keys
+  they modify and the review's reconstruction reads the same text: a
+  release types nothing.
 - Pointer events (MOVE, BUTTON_*, SCROLL) keep their path but lose sub-frame
   timing: floored to a 1/60 s grid (`FRAME_US` from the epoch), yet never put
   before the re-timed event that preceded them (a key, a focus change, an
@@ -52,7 +54,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from cleartrace.events import TYPING_PAUSE_NS, Kind
+from cleartrace.events import RUN_BREAKS, TYPING_PAUSE_NS, Kind
 
 __all__ = ["FRAME_US", "PACE_US", "retime"]
 
@@ -64,7 +66,7 @@ FRAME_US = 16_667
 
 _KEYS = (int(Kind.KEY_DOWN), int(Kind.KEY_UP))
 _POINTER = (int(Kind.MOVE), int(Kind.BUTTON_DOWN), int(Kind.BUTTON_UP), int(Kind.SCROLL))
-_BREAKS = (int(Kind.BUTTON_DOWN), int(Kind.FOCUS), int(Kind.EXCLUDED_START), int(Kind.EXCLUDED_END))
+_BREAKS = tuple(int(k) for k in RUN_BREAKS)
 _CONTEXT = (int(Kind.SCREEN), int(Kind.MONITOR), int(Kind.LAYOUT))
 #: Keysyms whose being held changes what other keys type: Shift_L … Hyper_R
 #: (0xffe1 to 0xffee, Caps and Shift Lock included), Mode_switch, Num_Lock,
@@ -96,48 +98,50 @@ def _is_modifier(keysym: _I64) -> npt.NDArray[np.bool_]:
     return out
 
 
-def _paired(kind: npt.NDArray[np.uint8], keysym: _I64, run: _I64) -> _I64:
+def _paired(kind: npt.NDArray[np.uint8], keysym: _I64, run: _I64) -> tuple[_I64, _I64]:
     """The order (positions among the key events) that puts every non-modifier
-    release right after the press it ends.
+    release right after a press, and the keysyms the releases then carry.
 
-    Presses and releases of one key in one run are matched first in, first
-    out: the k-th release that has a press open pairs with the k-th press
-    (autorepeat's press, press, press, release pairs the first). A release
-    with no press open (the key was down before the run) stays where it is.
-    Whether a press is open is the running count of presses minus releases,
-    held at zero from below (a cumulative sum less its running minimum), so
-    all of it is whole-column work.
+    Within a run, a release of a non-modifier key while a press is open goes
+    right after the earliest open press and takes its keysym (the k-th such
+    release pairs with the k-th press). Releases are paired by
+    their order, not by their keysym, because X names a release by the
+    modifiers held when it happens: "H" pressed with Shift is released as
+    "h" when Shift went up first, and which comes first is the typist's
+    habit. A release with no press open (a key held from before the run)
+    stays where it is. Releases type nothing, so the text read from the events is
+    the same.
     """
     n = kind.size
     local = np.arange(n, dtype=np.int64)
-    order = np.lexsort((local, keysym, run))  # by run, then key, then time
-    g_run, g_sym = run[order], keysym[order]
+    plain = ~_is_modifier(keysym)
+    press = (kind == Kind.KEY_DOWN) & plain
+    release = (kind == Kind.KEY_UP) & plain
     starts = np.ones(n, dtype=bool)
-    starts[1:] = (g_run[1:] != g_run[:-1]) | (g_sym[1:] != g_sym[:-1])
-    group = np.cumsum(starts) - 1
-    plain = ~_is_modifier(g_sym)
-    is_down = (kind[order] == Kind.KEY_DOWN) & plain
-    is_up = (kind[order] == Kind.KEY_UP) & plain
-    step = is_down.astype(np.int64) - is_up
+    starts[1:] = run[1:] != run[:-1]
+    run = np.cumsum(starts) - 1  # runs numbered 0, 1, ... whatever the caller's numbers
+    # Presses still open: the running count of presses less releases, held at
+    # zero from below (a cumulative sum less its running minimum, per run).
+    step = press.astype(np.int64) - release
     total = np.cumsum(step)
-    before_group = (total - step)[starts][group]
-    count = total - before_group
-    shift = 2 * n + 2  # keeps each group's running minimum to itself
-    lowest = np.minimum.accumulate(np.minimum(count, 0) - group * shift) + group * shift
+    count = total - (total - step)[starts][run]
+    shift = 2 * n + 2  # keeps each run's running minimum to itself
+    lowest = np.minimum.accumulate(np.minimum(count, 0) - run * shift) + run * shift
     open_after = count - lowest
     open_before = np.zeros(n, dtype=np.int64)
     open_before[1:] = open_after[:-1]
     open_before[starts] = 0
-    matched = is_up & (open_before > 0)  # a press was open before this release
-    downs_before = np.cumsum(is_down) - is_down
-    ups_before = np.cumsum(matched) - matched
-    first_down = downs_before[starts][group]
-    first_up = ups_before[starts][group]
-    ordinal = first_down + (ups_before - first_up)
-    press_of = order[is_down]
+    matched = release & (open_before > 0)
+    presses_before = np.cumsum(press) - press
+    matched_before = np.cumsum(matched) - matched
+    ordinal = matched_before - matched_before[starts][run]
+    press_at = local[press][presses_before[starts][run][matched] + ordinal[matched]]
     place = 2 * local
-    place[order[matched]] = 2 * press_of[ordinal[matched]] + 1
-    return np.argsort(place, kind="stable")
+    place[matched] = 2 * press_at + 1
+    named = keysym.copy()
+    named[matched] = keysym[press_at]
+    order = np.argsort(place, kind="stable")
+    return order, named[order]
 
 
 def retime(events: pa.Table) -> pa.Table:
@@ -147,6 +151,9 @@ def retime(events: pa.Table) -> pa.Table:
     if events.num_rows == 0:
         return events
     t: _I64 = events.column("t_ns").to_numpy().astype(np.int64, copy=True)
+    if (np.diff(t) < 0).any():  # a device writes in time order; anything else is put in it
+        events = events.take(pa.array(np.argsort(t, kind="stable")))
+        t = np.sort(t, kind="stable")
     kind = events.column("kind").to_numpy()
     is_key = np.isin(kind, _KEYS)
     is_pointer = np.isin(kind, _POINTER)
@@ -155,8 +162,11 @@ def retime(events: pa.Table) -> pa.Table:
     if key_at.size:
         breaks_before = np.cumsum(np.isin(kind, _BREAKS), dtype=np.int64)
         new_kt, run = _retimed_keys(t, key_at, breaks_before)
-        keysym = events.column("a").to_numpy().astype(np.int64)[key_at]
-        rows[key_at] = key_at[_paired(kind[key_at], keysym, run)]
+        a = events.column("a").to_numpy().astype(np.int64)
+        paired, named = _paired(kind[key_at], a[key_at], run)
+        rows[key_at] = key_at[paired]
+        a = a[rows]
+        a[key_at] = named
         t[key_at] = new_kt
         # A context event between two keys of one run follows the key before it.
         context_at = np.flatnonzero(np.isin(kind, _CONTEXT))
@@ -174,4 +184,6 @@ def retime(events: pa.Table) -> pa.Table:
     order = np.argsort(t, kind="stable")
     # Key rows move among the key positions (pairing); times stay with the positions.
     out = events.take(pa.array(rows)).set_column(0, events.schema.field(0), pa.array(t, pa.int64()))
+    if key_at.size:
+        out = out.set_column(2, events.schema.field(2), pa.array(a, pa.int32()))
     return out.take(pa.array(order))
