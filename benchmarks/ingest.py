@@ -9,8 +9,12 @@ a title every 500 events), sealed with the default hybrid suite — is written
 to a collector store directory. Then, median of `--runs`, pinned to one CPU
 (sched_setaffinity) with Arrow's thread pools at one thread:
 
-- `parquet`: `ingest(..., formats=("parquet",))` into a new dataset;
-  `events_per_s` counts the events read from the bundles (kept or dropped);
+- `parquet`: `ingest(..., formats=("parquet",))` into a new dataset, both
+  tables (events and actions); `events_per_s` counts the events read from
+  the bundles (kept or dropped), `actions` the actions written, and
+  `actions_seconds` / `actions_share` the CPU time spent deriving the
+  actions rows (org/action_rows.py, timed around its one call per bundle)
+  and its share of the run's CPU time;
 - `rerun`: the same again over the finished dataset (nothing to write);
 - `jsonl`: JSON Lines only, into a new dataset.
 
@@ -37,6 +41,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cleartrace.consent.records import GENESIS, make_record, record_hash, sign_record
 from cleartrace.events import Kind
+from cleartrace.org import bundle_rows
 from cleartrace.org.blobstore import DirStore, bundle_key
 from cleartrace.org.ingest import ingest
 from cleartrace.org.keys import OrgKeys, generate
@@ -193,7 +198,27 @@ def write_store(root: Path, org: OrgKeys, events: int, per_bundle: int, devices:
     return bundles
 
 
+class _ActionsClock:
+    """CPU seconds spent in the actions rows' derivation, around its call in bundle_rows."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._derive = bundle_rows.actions_table
+
+    def __call__(self, *args: Any, **kwargs: Any) -> pa.Table:
+        start = time.process_time()
+        try:
+            return self._derive(*args, **kwargs)
+        finally:
+            self.seconds += time.process_time() - start
+
+
+_ACTIONS = _ActionsClock()
+bundle_rows.actions_table = _ACTIONS  # type: ignore[assignment]
+
+
 def _timed(source: Path, keys: Path, out: Path, formats: tuple[str, ...]) -> dict[str, Any]:
+    _ACTIONS.seconds = 0.0
     wall, cpu = time.perf_counter(), time.process_time()
     summary = ingest(str(source), keys, out, formats=formats)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
@@ -206,13 +231,16 @@ def _timed(source: Path, keys: Path, out: Path, formats: tuple[str, ...]) -> dic
         "events": read,
         "events_per_s": round(read / wall),
         "kept": s["events"]["kept"],
+        "actions": s["actions"]["kept"],
+        "actions_seconds": round(_ACTIONS.seconds, 3),
+        "actions_share": round(_ACTIONS.seconds / cpu, 3) if cpu else 0.0,
         "dropped": s["events"]["dropped"],
         "files_written": s["files"]["written"],
     }
 
 
 def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    keys = ("seconds", "cpu_seconds", "events_per_s")
+    keys = ("seconds", "cpu_seconds", "events_per_s", "actions_seconds", "actions_share")
     out = {k: statistics.median(r[k] for r in runs) for k in keys}
     return runs[0] | out | {"runs": len(runs)}
 
@@ -249,8 +277,15 @@ def main() -> None:
             parquet.append(_timed(root / "store", root / "keys", out, ("parquet",)))
             rerun.append(_timed(root / "store", root / "keys", out, ("parquet",)))
             jsonl.append(_timed(root / "store", root / "keys", root / f"jsonl-{run}", ("jsonl",)))
-        dataset = sum(p.stat().st_size for p in (root / "parquet-0").rglob("*.parquet"))
-        result["parquet"] = _median(parquet) | {"dataset_mb": round(dataset / 1e6, 1)}
+        sizes = {
+            table: round(
+                sum(p.stat().st_size for p in (root / "parquet-0" / table).rglob("*.parquet"))
+                / 1e6,
+                1,
+            )
+            for table in ("events", "actions")
+        }
+        result["parquet"] = _median(parquet) | {"dataset_mb": sizes}
         result["rerun"] = _median(rerun)
         result["jsonl"] = _median(jsonl)
         result["target_events_per_s"] = 1_000_000

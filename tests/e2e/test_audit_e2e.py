@@ -63,10 +63,11 @@ def file_rows(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def data_files(dataset: Path, fp: str = "") -> list[Path]:
-    """The dataset's .parquet and .jsonl files (of one device when `fp` is given)."""
+def data_files(dataset: Path, fp: str = "", table: str = "*") -> list[Path]:
+    """The dataset's .parquet and .jsonl files, of both tables unless `table` names
+    one (of one device when `fp` is given)."""
     folder = f"device={fp.removeprefix('sha256:')[:16]}" if fp else "device=*"
-    return sorted(p for p in dataset.glob(f"day=*/{folder}/part-*") if p.suffix != ".tmp")
+    return sorted(p for p in dataset.glob(f"{table}/day=*/{folder}/part-*") if p.suffix != ".tmp")
 
 
 @pytest.fixture(scope="module")
@@ -258,7 +259,8 @@ def check_proof(fleet: Fleet, report: dict[str, Any], fps: dict[str, str]) -> No
     }
     assert report["dataset_files"] == on_disk
     # What reached the dataset: A's kept session without "secret"; none of B's keys.
-    rows = [r for p in files if p.suffix == ".parquet" for r in file_rows(p)]
+    events = data_files(fleet.dataset, table="events")
+    rows = [r for p in events if p.suffix == ".parquet" for r in file_rows(p)]
     typed = "".join(
         r["char"] or "" for r in rows if r["session"] == fleet.did["a"]["kept"]
         and r["kind"] == "key_down"
@@ -293,7 +295,7 @@ def violated(fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Violated
     second = fleet.did["b"]["second"]  # recorded after B withdrew keys
     target = next(
         p
-        for p in data_files(dataset, fleet.fp("b"))
+        for p in data_files(dataset, fleet.fp("b"), table="events")
         if p.suffix == ".parquet" and second in {r["session"] for r in file_rows(p)}
     )
     # Someone with write access to the dataset adds a key press to that session,

@@ -53,7 +53,7 @@ def enroll(org: Org) -> None:
 
 
 def rows(dataset: Path) -> list[dict[str, Any]]:
-    files = sorted(dataset.glob("day=*/device=*/*.parquet"))
+    files = sorted(dataset.glob("events/day=*/device=*/*.parquet"))
     if not files:
         return []
     query = duckdb.sql(

@@ -442,7 +442,7 @@ def test_the_dataset_is_proven_against_the_audited_ledgers_and_the_report_is_sig
     # Someone with write access to the dataset adds a row from before any consent.
     target = next(
         p
-        for p in sorted(dataset.rglob("part-*.parquet"))
+        for p in sorted((dataset / "events").rglob("part-*.parquet"))
         if "key_down" in pq.read_table(p, columns=["kind"]).column("kind").to_pylist()
     )
     row = inject(target, time=datetime(2020, 1, 1, tzinfo=UTC))

@@ -49,7 +49,7 @@ def ledgers(world: World) -> dict[str, list[dict[str, Any]]]:
 def snapshot(world: World) -> dict[str, bytes]:
     return {
         p.relative_to(world.out).as_posix(): p.read_bytes()
-        for p in world.out.rglob("part-*.parquet")
+        for p in (world.out / "events").rglob("part-*.parquet")
     }
 
 
@@ -62,7 +62,7 @@ def restore(world: World, files: dict[str, bytes]) -> None:
 
 
 def one_file(world: World, session: str) -> Path:
-    for path in sorted(world.out.rglob("part-*.parquet")):
+    for path in sorted((world.out / "events").rglob("part-*.parquet")):
         if session in pq.read_table(path).column("session").to_pylist():
             return path
     raise AssertionError("no file holds the session")
@@ -101,7 +101,10 @@ def test_a_clean_ingest_proves_clean_after_every_kind_of_later_act(
     figures = result.as_json()
     mine = figures["devices"][device.fingerprint]
     assert mine["violations"] == 0
-    assert mine["rows"] == mine["rows_in_consent"] == 2 * (len(events) - 8 - 2)
+    # Every events row and every actions row, once per format.
+    actions = len(world.actions())
+    assert actions
+    assert mine["rows"] == mine["rows_in_consent"] == 2 * (len(events) - 8 - 2 + actions)
     assert figures["totals"]["rows"] == mine["rows"]
     assert figures["totals"]["violations"] == 0
 
@@ -223,7 +226,7 @@ def test_a_row_of_a_device_without_a_ledger_and_a_jsonl_row_are_checked(
     assert {v["rule"] for v in result.violations} == {"no-ledger"}
     assert {v["record"] for v in result.violations} == {None}
     # JSON Lines files are proven as well: an injected line outside consent.
-    jsonl = sorted(world.out.rglob("part-*.jsonl"))[0]
+    jsonl = sorted((world.out / "events").rglob("part-*.jsonl"))[0]
     lines = jsonl.read_text().splitlines()
     first = next(line for line in lines if '"key_down"' in line)
     early = first.replace(first[9:36], "2026-12-02T23:00:00.000000Z")
@@ -260,7 +263,7 @@ def test_a_window_title_left_after_its_withdrawal_and_a_stray_field_are_named(
     path = one_file(world, session)
     table = pq.read_table(path)
     rows = table.to_pylist()
-    stray = next(i for i, r in enumerate(rows) if r["kind"] == "key_up")
+    stray = next(i for i, r in enumerate(rows) if r["kind"] == "move")
     rows[stray]["app"] = "gedit"
     pq.write_table(pa.Table.from_pylist(rows, schema=table.schema), path)
     found = {
@@ -272,6 +275,33 @@ def test_a_window_title_left_after_its_withdrawal_and_a_stray_field_are_named(
         (focus, "withdrawn", "window_titles", withdrawn["seq"]),
         (stray, "field-outside-kind", "app_focus", None),
     }
+
+
+def test_the_app_on_a_key_row_is_held_to_app_focus_rules(world: World, device: Device) -> None:
+    session, _, _ = recorded_session(world, device)
+    world.ingest()
+    before = snapshot(world)
+    assert prove(world.out, ledgers(world)).violations == []
+    withdrawn = device.act("consent.withdrawn", at(60), categories=["app_focus"], policy=POLICY)
+    world.collector.upload(device, device.bundle())
+    world.ingest()
+    assert prove(world.out, ledgers(world)).violations == []
+    path = one_file(world, session)
+    kept = pq.read_table(path).to_pylist()
+    assert {r["app"] for r in kept if r["kind"] == "key_down"} == {None}
+    # The key rows of before, naming the app after it was withdrawn: each one a
+    # violation of app_focus, not a field outside its kind.
+    restore(world, before)
+    rows = pq.read_table(path).to_pylist()
+    rel = path.relative_to(world.out).as_posix()
+    found = {
+        (v["row"], v["rule"], v["category"], v["record"])
+        for v in prove(world.out, ledgers(world)).violations
+        if v["file"] == rel
+    }
+    keys = {i for i, r in enumerate(rows) if r["kind"].startswith("key_")}
+    focus = next(i for i, r in enumerate(rows) if r["kind"] == "focus")
+    assert found == {(i, "withdrawn", "app_focus", withdrawn["seq"]) for i in keys | {focus}}
 
 
 def test_rows_out_of_time_order_are_each_judged_at_their_own_time(

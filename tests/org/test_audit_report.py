@@ -305,7 +305,8 @@ def test_the_audit_writes_the_report_a_browser_and_a_pdf_reader_show(
         "org", "ingest", "--from", str(data), "--keys", str(org.keys_dir),
         "--out", str(dataset), "--witness-key", str(data / "witness.pub"), "--quiet",
     )  # fmt: skip
-    part = next(p for p in sorted(dataset.rglob("part-*.parquet")) if fps[1][7:23] in str(p))
+    events = sorted((dataset / "events").rglob("part-*.parquet"))
+    part = next(p for p in events if fps[1][7:23] in str(p))
     row = inject(part, time=datetime(2020, 1, 1, tzinfo=UTC))
     out = tmp_path / "report"
     done = run_audit(org, out, "--dataset", str(dataset))

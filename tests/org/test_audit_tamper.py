@@ -117,7 +117,8 @@ def remove_a_devices_bundles_and_head(c: Case) -> Found:
 
 def inject_a_row_outside_consent(c: Case) -> Found:
     bob = c.built.bob.removeprefix("sha256:")[:16]
-    part = next(p for p in sorted(c.dataset.rglob("part-*.parquet")) if bob in str(p))
+    events = sorted((c.dataset / "events").rglob("part-*.parquet"))
+    part = next(p for p in events if bob in str(p))
     inject(part, time=datetime(2020, 1, 1, tzinfo=UTC))
     return Found("bob", rule="outside-consent")
 

@@ -56,7 +56,7 @@ def ingest(org: Org, dataset: Path, *extra: str) -> dict[str, Any]:
 
 
 def categories(dataset: Path) -> list[str]:
-    files = sorted(dataset.glob("day=*/device=*/*.parquet"))
+    files = sorted(dataset.glob("events/day=*/device=*/*.parquet"))
     if not files:
         return []
     query = duckdb.sql(

@@ -42,11 +42,24 @@ from tests.support.ingest_world import (
 )
 
 
-def expected_row(event: Event, device: Device, session: str, bundle: str) -> dict[str, Any]:
+def expected_rows(events: list[Event], device: Device, session: str, bundle: str) -> list[Any]:
+    """The rows of `events`, in order: key rows name the app of the latest focus before them."""
+    out, app = [], None
+    for event in sorted(events, key=lambda e: e.t_ns):
+        app = event.app if event.kind is Kind.FOCUS else app
+        out.append(expected_row(event, device, session, bundle, app))
+    return sort_rows(out)
+
+
+def expected_row(
+    event: Event, device: Device, session: str, bundle: str, focus_app: str | None = None
+) -> dict[str, Any]:
     kind = Kind(event.kind)
     category = event.category
     is_key = kind in (Kind.KEY_DOWN, Kind.KEY_UP)
     pointer = kind in (Kind.MOVE, Kind.BUTTON_DOWN, Kind.BUTTON_UP, Kind.SCROLL)
+    placed = pointer or kind in (Kind.FOCUS, Kind.MONITOR)
+    sized = kind in (Kind.FOCUS, Kind.MONITOR)
     char = None
     if is_key:
         char = chr(event.a - 0x01000000) if event.a > 0x01000000 else None
@@ -63,12 +76,18 @@ def expected_row(event: Event, device: Device, session: str, bundle: str) -> dic
         "keysym": event.a if is_key else None,
         "char": char,
         "key": "BackSpace" if is_key and event.a == 0xFF08 else None,
-        "x": event.a if pointer else None,
-        "y": event.b if pointer else None,
+        "x": event.a if placed else None,
+        "y": event.b if placed else None,
         "button": event.c if kind in (Kind.BUTTON_DOWN, Kind.BUTTON_UP) else None,
         "dx": event.c if kind is Kind.SCROLL else None,
         "dy": event.d if kind is Kind.SCROLL else None,
-        "app": event.app,
+        "width": event.c if sized else None,
+        "height": event.d if sized else None,
+        "monitors": None,
+        "scale": None,
+        "group": None,
+        "layout": None,
+        "app": focus_app if is_key else event.app,
         "title": event.title,
         "day": day,
     }
@@ -92,14 +111,17 @@ def test_dataset_rows_equal_the_recorded_events(world: World) -> None:
     assert summary.ok
     assert summary.bundles_ingested == 1
     assert summary.events_kept == len(events)
-    expected = sort_rows([expected_row(e, device, session, name) for e in events])
+    expected = expected_rows(events, device, session, name)
     assert world.rows() == expected
-    days = sorted(p.name for p in world.out.glob("day=*"))
+    days = sorted(p.name for p in (world.out / "events").glob("day=*"))
     assert days == ["day=2026-12-02", "day=2026-12-03"]
-    part = world.out / "day=2026-12-03" / f"device={device.hex[:16]}" / f"part-{name}.parquet"
+    part = world.out / "events/day=2026-12-03" / f"device={device.hex[:16]}/part-{name}.parquet"
     assert part.is_file()
     assert oct(part.stat().st_mode & 0o777) == oct(0o600)
-    assert pq.read_metadata(part).metadata == {b"cleartrace.dataset.version": b"1"}
+    assert pq.read_metadata(part).metadata == {
+        b"cleartrace.dataset.version": b"2",
+        b"cleartrace.dataset.table": b"events",
+    }
 
 
 def test_jsonl_holds_the_same_rows_as_parquet(world: World) -> None:
@@ -107,10 +129,10 @@ def test_jsonl_holds_the_same_rows_as_parquet(world: World) -> None:
     world.ingest()
     lines = [
         json.loads(line)
-        for path in sorted(world.out.rglob("*.jsonl"))
+        for path in sorted((world.out / "events").rglob("*.jsonl"))
         for line in path.read_text(encoding="utf-8").splitlines()
     ]
-    table = pq.read_table(sorted(world.out.rglob("*.parquet")), partitioning=None)
+    table = pq.read_table(sorted((world.out / "events").rglob("*.parquet")), partitioning=None)
     parquet_rows = table.to_pylist()
     assert len(lines) == len(parquet_rows)
     for line, row in zip(
@@ -205,8 +227,10 @@ def test_withdrawing_everything_deletes_the_files(world: World) -> None:
     summary = world.ingest()
     rows = world.rows()
     assert {r["kind"] for r in rows} == {"excluded_start", "excluded_end"}
-    assert summary.files_removed == 2  # the next day's Parquet and JSON Lines
-    assert not list(world.out.glob("day=2026-12-03"))
+    # The next day's events files, and every actions file (two days, two formats).
+    assert summary.files_removed == 6
+    assert world.actions() == []
+    assert not list(world.out.glob("*/day=2026-12-03"))
 
 
 def test_later_redaction_removes_rows_in_its_interval_and_categories(world: World) -> None:
@@ -414,7 +438,8 @@ def test_bundles_gone_from_the_source_leave_the_dataset(world: World) -> None:
     (world.source / bundle_key(name)).unlink()
     summary = world.ingest()
     assert world.rows() == []
-    assert summary.files_removed == 4
+    assert world.actions() == []
+    assert summary.files_removed == 8  # both tables, two days, two formats
 
 
 # -- S3 ------------------------------------------------------------------------------
@@ -426,7 +451,7 @@ def test_ingest_from_s3(world: World, s3_endpoint: str, bucket: str) -> None:
     session, name, events = recorded_session(world, device)
     summary = ingest(f"s3://{bucket}/org/a", world.keys, world.out, endpoint_url=s3_endpoint)
     assert summary.ok
-    assert world.rows() == sort_rows([expected_row(e, device, session, name) for e in events])
+    assert world.rows() == expected_rows(events, device, session, name)
 
 
 # -- the command ---------------------------------------------------------------------
@@ -484,7 +509,7 @@ def test_one_ingest_at_a_time_per_dataset(world: World) -> None:
 def test_files_an_interrupted_run_left_unlisted_are_removed(world: World) -> None:
     recorded_session(world, world.device())
     world.ingest()
-    (listed,) = world.out.glob("day=2026-12-02/device=*/*.parquet")
+    (listed,) = world.out.glob("events/day=2026-12-02/device=*/*.parquet")
     stray = listed.with_name("part-" + "9" * 64 + ".parquet")  # written, never in the manifest
     stray.write_bytes(listed.read_bytes())
     summary = world.ingest()

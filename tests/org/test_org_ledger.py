@@ -80,7 +80,7 @@ class World:
 
     def rows(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
-        for path in sorted(self.dataset.rglob("part-*.parquet")):
+        for path in sorted((self.dataset / "events").rglob("part-*.parquet")):
             out += pq.read_table(path).to_pylist()
         return out
 

@@ -154,6 +154,16 @@ class Collector:
         return name
 
 
+_ORDER_EVENTS = (
+    "SELECT epoch_us(time) AS t_us, * EXCLUDE (time) "
+    "FROM read_parquet(?, hive_partitioning=true) ORDER BY t_us, kind"
+)
+_ORDER_ACTIONS = (
+    "SELECT epoch_us(time) AS t_us, * EXCLUDE (time) "
+    "FROM read_parquet(?, hive_partitioning=true) ORDER BY session, episode, step"
+)
+
+
 class World:
     """A collector's store directory, the org keys, a dataset directory, and devices."""
 
@@ -176,14 +186,17 @@ class World:
         return ingest(str(self.source), self.keys, self.out, **kwargs)
 
     def rows(self) -> list[dict[str, Any]]:
-        """Every row, as DuckDB reads the hive-partitioned Parquet files."""
-        if not list(self.out.rglob("*.parquet")):
+        """Every events row, as DuckDB reads the hive-partitioned Parquet files."""
+        return self._read("events", _ORDER_EVENTS)
+
+    def actions(self) -> list[dict[str, Any]]:
+        """Every actions row, in (session, episode, step) order."""
+        return self._read("actions", _ORDER_ACTIONS)
+
+    def _read(self, table: str, query: str) -> list[dict[str, Any]]:
+        if not list((self.out / table).rglob("*.parquet")):
             return []
-        result = duckdb.execute(
-            "SELECT epoch_us(time) AS t_us, * EXCLUDE (time) "
-            "FROM read_parquet(?, hive_partitioning=true) ORDER BY t_us, kind",
-            [f"{self.out}/**/*.parquet"],
-        )
+        result = duckdb.execute(query, [f"{self.out}/{table}/**/*.parquet"])
         columns = [d[0] for d in result.description or []]
         return [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
 

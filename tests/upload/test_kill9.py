@@ -54,8 +54,9 @@ def sessions_stored(org: Org) -> Counter[str]:
 
 
 def dataset_rows(out: Path) -> Counter[str]:
+    """Rows of the events table per session."""
     rows: Counter[str] = Counter()
-    for path in out.rglob("*.jsonl"):
+    for path in (out / "events").rglob("*.jsonl"):
         for line in path.read_text(encoding="utf-8").splitlines():
             rows[json.loads(line)["session"]] += 1
     return rows

@@ -141,7 +141,7 @@ def hostile_bundle(org: Org, home: Home, events: list[Event]) -> bytes:
 def rows(out: Path) -> list[dict[str, Any]]:
     return [
         json.loads(line)
-        for path in sorted(out.rglob("*.jsonl"))
+        for path in sorted((out / "events").rglob("*.jsonl"))
         for line in path.read_text(encoding="utf-8").splitlines()
     ]
 

@@ -286,11 +286,8 @@ def test_sessions_recorded_before_enrolment_stay_here(org: Org, private_home: Pa
 def dataset_sessions(org: Org, out: Path) -> dict[str | None, int]:
     summary = ingest(str(org.collector.data), org.keys_dir, out, formats=("parquet",))
     assert summary.rejected == []
-    table = (
-        pq.read_table(sorted(out.rglob("*.parquet")), partitioning=None)
-        if any(out.rglob("*.parquet"))
-        else None
-    )
+    events = sorted((out / "events").rglob("*.parquet"))
+    table = pq.read_table(events, partitioning=None) if events else None
     counts: dict[str | None, int] = {}
     for session in [] if table is None else table.column("session").to_pylist():
         counts[session] = counts.get(session, 0) + 1

@@ -31,6 +31,7 @@ def summary_text(summary: IngestSummary) -> str:
         f"bundles: {b['read']} read, {b['ingested']} ingested ({b['unchanged']} unchanged), "
         f"{b['rejected']} rejected",
         f"events: {e['kept']} kept; dropped: {dropped}",
+        f"actions: {s['actions']['kept']} kept",
     ]
     titles = {r: n for r, n in s["titles_removed"].items() if n}
     if titles:

@@ -62,9 +62,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from cleartrace.categories import Category
-from cleartrace.consent.coverage_arrow import BIT, Outcome, bits_of, select_rows, whole_outcome
+from cleartrace.consent.coverage_arrow import (
+    BIT,
+    Outcome,
+    bits_of,
+    select_rows,
+    step,
+    whole_outcome,
+)
 
 __all__ = [
     "COVERAGE_VERSION",
@@ -126,6 +134,9 @@ class Coverage:
     newest: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     #: The category bits consented after the last record, pauses aside.
     consented: int = 0
+    #: category bit -> ((time_ns, seq), ...) of the `consent.given` records naming
+    #: it, in ledger order: the consent an action was captured under.
+    given: Mapping[int, tuple[tuple[int, int], ...]] = field(default_factory=dict)
 
     def consented_now(self) -> frozenset[Category]:
         """The categories consented after the last record (a pause takes none back)."""
@@ -193,6 +204,29 @@ class Coverage:
         }
         return hashlib.sha256(json.dumps(state, separators=(",", ":")).encode()).hexdigest()
 
+    def allows(
+        self,
+        t: pa.Array,
+        category: Category,
+        *,
+        session: str | None,
+        head_seq: int,
+        end: pa.Array | None = None,
+    ) -> pa.Array:
+        """Per time of `t`, whether rules 4-6 keep data of `category` captured
+        then in a bundle of `session` built at `head_seq`: consented and
+        unpaused, not withdrawn, not redacted. With `end`, of a span [t, end]:
+        at both ends. What ingest asks before a key row or an action may name
+        the application (app_focus data) or the title it went to."""
+        bit = BIT[category]
+        cut = _redaction_steps(self._redactions(session, head_seq))
+        kept = pc.greater(t, self.withdrawn.get(bit, _MIN))
+        for times in (t,) if end is None else (t, end):
+            consented = pc.not_equal(pc.bit_wise_and(step(times, self.changes), bit), 0)
+            redacted = pc.not_equal(pc.bit_wise_and(step(times, cut), bit), 0)
+            kept = pc.and_(kept, pc.and_not(consented, redacted))
+        return kept
+
     def _redactions(self, session: str | None, head_seq: int) -> list[Redacted]:
         return [r for r in self.redactions if r.session == session and r.seq > head_seq]
 
@@ -244,13 +278,17 @@ def coverage_of(records: Iterable[Mapping[str, Any]]) -> Coverage:
     withdrawn: dict[int, int] = {}
     redactions: list[Redacted] = []
     changes: list[tuple[int, int]] = []
+    given: dict[int, list[tuple[int, int]]] = {}
     consented, paused, last = 0, False, _MIN
     for record in records:
         kind = record.get("kind")
         when = max(time_ns(str(record["time"])), last)
         last = when
         if kind == "consent.given":
-            consented |= bits_of(record["categories"])
+            bits = bits_of(record["categories"])
+            consented |= bits
+            for bit in (b for b in BIT.values() if bits & b):
+                given.setdefault(bit, []).append((when, int(record["seq"])))
         elif kind in ("consent.withdrawn", "consent.refused"):
             bits = bits_of(record["categories"])
             consented &= ~bits
@@ -295,4 +333,5 @@ def coverage_of(records: Iterable[Mapping[str, Any]]) -> Coverage:
         device_digest=_digest(changes, withdrawn),
         held=held,
         consented=consented,
+        given={bit: tuple(points) for bit, points in given.items()},
     )

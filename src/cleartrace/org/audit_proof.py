@@ -31,17 +31,35 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 import pyarrow.parquet as pq
 
+from cleartrace.categories import Category
 from cleartrace.errors import UsageError
+from cleartrace.events import CATEGORY_OF_KIND, Kind
 from cleartrace.org.proof_rules import CODES, DeviceLedger, Rows, category_of
 from cleartrace.org.rows import SCHEMA, device_dir
 
 __all__ = ["MAX_LISTED", "ProofResult", "dataset_digests", "prove"]
+
+#: The categories actions are made of (org/actions.py).
+_ACTION_CATEGORIES = (Category.CLICKS, Category.SCROLL, Category.KEYS)
 
 #: Violations listed in full (each is also counted); enough to act on, bounded in size.
 MAX_LISTED = 10_000
 _BATCH = 256 * 1024
 _COLUMNS = ("time", "device", "session", "bundle", "kind", "app", "title")
 _JSON_SCHEMA = pa.schema([SCHEMA.field(c) for c in _COLUMNS])
+#: An actions row: its span, and the category it is made of in place of a kind.
+_ACTION_COLUMNS = ("time", "end", "device", "session", "bundle", "category", "app", "title")
+_ACTION_JSON_SCHEMA = pa.schema(
+    [
+        pa.field(c, pa.timestamp("us", tz="UTC") if c in ("time", "end") else pa.string())
+        for c in _ACTION_COLUMNS
+    ]
+)
+_CATEGORY_NAMES = pa.array([c.value for c in _ACTION_CATEGORIES])
+#: Each category's actions judged as an event of the category would be.
+_KIND_OF_CATEGORY = pa.array(
+    [next(k.name.lower() for k in Kind if CATEGORY_OF_KIND[k] is c) for c in _ACTION_CATEGORIES]
+)
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
@@ -113,7 +131,7 @@ def prove(dataset: Path, ledgers: Mapping[str, Sequence[Mapping[str, Any]]]) -> 
         result.files += 1
         try:
             offset = 0
-            for batch in _batches(path):
+            for batch in _batches(path, _is_actions(rel)):
                 _prove_batch(result, folded, rel, offset, batch)
                 offset += batch.num_rows
         except (OSError, pa.ArrowException, ValueError, KeyError) as exc:
@@ -148,7 +166,13 @@ def _data_files(root: Path) -> Iterator[Path]:
             yield path
 
 
-def _batches(path: Path) -> Iterator[pa.RecordBatch]:
+def _is_actions(rel: str) -> bool:
+    """Whether a data file is of the actions table (its top directory); any
+    other file is read as events rows."""
+    return rel.startswith("actions/")
+
+
+def _batches(path: Path, actions: bool) -> Iterator[pa.RecordBatch]:
     """The file's rows in batches of the columns the proof reads.
 
     Raises:
@@ -157,10 +181,13 @@ def _batches(path: Path) -> Iterator[pa.RecordBatch]:
     """
     if path.is_symlink():
         raise OSError(f"{path.name} is a symbolic link")
+    columns, schema = (
+        (_ACTION_COLUMNS, _ACTION_JSON_SCHEMA) if actions else (_COLUMNS, _JSON_SCHEMA)
+    )
     if path.suffix == ".parquet":
-        yield from pq.ParquetFile(path).iter_batches(batch_size=_BATCH, columns=list(_COLUMNS))
+        yield from pq.ParquetFile(path).iter_batches(batch_size=_BATCH, columns=list(columns))
         return
-    options = pj.ParseOptions(explicit_schema=_JSON_SCHEMA, unexpected_field_behavior="ignore")
+    options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
     yield from pj.open_json(path, parse_options=options, read_options=pj.ReadOptions())
 
 
@@ -219,16 +246,8 @@ def _prove_device(
     part: pa.RecordBatch,
     offset: int,
 ) -> None:
-    time = _column(part, "time").cast(pa.int64())
-    t_ns = pc.multiply(time, 1000)
-    rows = Rows(
-        t_ns=t_ns,
-        kind=_column(part, "kind"),
-        session=_column(part, "session"),
-        bundle=_column(part, "bundle"),
-        app=_column(part, "app"),
-        title=_column(part, "title"),
-    )
+    rows = _rows(part)
+    t_ns = rows.t_ns
     name = device if ledger is None else ledger.fingerprint
     figures = result.devices.setdefault(name, _Figures())
     n = part.num_rows
@@ -248,6 +267,7 @@ def _prove_device(
         "session": pc.take(rows.session, where).to_pylist(),
         "bundle": pc.take(rows.bundle, where).to_pylist(),
         "app": pc.take(rows.app, where).to_pylist(),
+        "t_end": pc.take(rows.t_ns if rows.t_end is None else rows.t_end, where).to_pylist(),
         "code": pc.take(code, where).to_pylist(),
         "row": (pc.add(where, offset) if index is None else pc.take(index, where)).to_pylist(),
     }
@@ -271,6 +291,31 @@ def _prove_device(
                 "record": record,
             }
         )
+
+
+def _rows(part: pa.RecordBatch) -> Rows:
+    """The proof's view of a batch: events rows as they are; actions rows as an
+    event of their category spanning [time, end] whose app and title are data
+    of app_focus and window_titles."""
+    t_ns = pc.multiply(_column(part, "time").cast(pa.int64()), 1000)
+    common = {
+        "t_ns": t_ns,
+        "session": _column(part, "session"),
+        "bundle": _column(part, "bundle"),
+        "app": _column(part, "app"),
+        "title": _column(part, "title"),
+    }
+    if "kind" in part.schema.names:
+        return Rows(kind=_column(part, "kind"), **common)
+    index = pc.index_in(_column(part, "category"), value_set=_CATEGORY_NAMES)
+    carried = pa.repeat(pa.scalar(True), part.num_rows)
+    return Rows(
+        kind=pc.take(_KIND_OF_CATEGORY, index),
+        app_data=carried,
+        title_data=carried,
+        t_end=pc.multiply(_column(part, "end").cast(pa.int64()), 1000),
+        **common,
+    )
 
 
 def _utc(t_ns: int | None) -> str | None:

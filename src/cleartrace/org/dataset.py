@@ -1,12 +1,13 @@
 """The training dataset on disk: its files, hive-partitioned by day and device, and its manifest.
 
-Layout (docs/dataset.md documents it for the dataset's readers)::
+Layout, version 2 (docs/dataset.md documents it for the dataset's readers)::
 
-    DATASET/day=YYYY-MM-DD/device=<16 hex>/part-<bundle>.parquet
-    DATASET/day=YYYY-MM-DD/device=<16 hex>/part-<bundle>.jsonl
-    DATASET/_cleartrace/manifest.json
+    DATASET/events/day=YYYY-MM-DD/device=<16 hex>/part-<bundle>.{parquet,jsonl}
+    DATASET/actions/day=YYYY-MM-DD/device=<16 hex>/part-<bundle>.{parquet,jsonl}
+    DATASET/_cleartrace/manifest.json, events.features.json, actions.features.json
 
-One bundle's kept rows go to one file per UTC day they span. Every file is
+One bundle's kept rows go to one file per table and UTC day they span (an
+action to the day it starts); the bundle's files of both tables change together. Every file is
 written to a temporary name, synced and renamed, so a reader never sees half
 of one; the manifest records, per bundle, what decided its rows and which
 files hold them, which is how a re-run knows to leave a file alone, rewrite
@@ -32,18 +33,19 @@ import pyarrow as pa
 from cleartrace.consent.coverage_arrow import first_at_or_after
 from cleartrace.errors import UsageError
 from cleartrace.faults import fault_point
-from cleartrace.org.dataset_files import to_jsonl, to_parquet
-from cleartrace.org.rows import DATASET_VERSION, device_dir, rows_table
+from cleartrace.org.dataset_files import features_json, reader_schema, to_jsonl, to_parquet
+from cleartrace.org.rows import DATASET_VERSION, device_dir
 from cleartrace.paths import exclusive_lock, write_private, write_private_bytes
 
 __all__ = ["MANIFEST", "BundleEntry", "Dataset", "WriteResult"]
 
 log = logging.getLogger(__name__)
 
-MANIFEST = Path("_cleartrace") / "manifest.json"
+_META = Path("_cleartrace")
+MANIFEST = _META / "manifest.json"
 _LOCK = Path("_cleartrace") / "lock"
 _MANIFEST_TYPE = "cleartrace-dataset-manifest"
-_DAY_NS = 86_400 * 10**9
+_DAY_US = 86_400 * 10**6
 
 
 @dataclass
@@ -56,6 +58,7 @@ class BundleEntry:
     key: str = ""
     digest: str = ""
     rows: int = 0
+    actions: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
     titles_removed: dict[str, int] = field(default_factory=dict)
     violations: dict[str, int] = field(default_factory=dict)
@@ -69,6 +72,7 @@ class BundleEntry:
             "key": self.key,
             "digest": self.digest,
             "rows": self.rows,
+            "actions": self.actions,
             "dropped": self.dropped,
             "titles_removed": self.titles_removed,
             "violations": self.violations,
@@ -84,6 +88,7 @@ class BundleEntry:
             key=str(obj.get("key", "")),
             digest=str(obj.get("digest", "")),
             rows=int(obj.get("rows", 0)),
+            actions=int(obj.get("actions", 0)),
             dropped={str(k): int(v) for k, v in obj.get("dropped", {}).items()},
             titles_removed={str(k): int(v) for k, v in obj.get("titles_removed", {}).items()},
             violations={str(k): int(v) for k, v in obj.get("violations", {}).items()},
@@ -134,8 +139,15 @@ class Dataset:
         if not isinstance(obj, dict) or obj.get("type") != _MANIFEST_TYPE:
             raise UsageError(f"{path} is not a ClearTrace dataset manifest")
         if obj.get("v") != DATASET_VERSION:
+            # Not upgraded in place: every file would move and change, and a crash
+            # half way would leave rows of both versions. A new directory is
+            # built whole, from the same store, while the old one stays readable.
             raise UsageError(
-                f"{self.root} was written by another dataset version; ingest into a new directory"
+                f"{self.root} is a dataset of version {obj.get('v')}, and this ingest writes "
+                f"version {DATASET_VERSION} (events/ and actions/ tables); ingest into a new "
+                "directory with --heads-from the collector's data directory, then remove "
+                "the old one (keep its _cleartrace/heads.json until the new one holds "
+                "every device)"
             )
         if obj.get("org_key") != self.org_key:
             raise UsageError(
@@ -205,7 +217,7 @@ class Dataset:
         be ones a later withdrawal covers, so nothing unlisted may stay."""
         listed = {rel for entry in self.bundles.values() for rel in entry.files}
         removed = []
-        for path in sorted(self.root.glob("day=*/device=*/*")):
+        for path in sorted(self.root.glob("*/day=*/device=*/*")):
             rel = path.relative_to(self.root).as_posix()
             if rel not in listed and path.is_file():
                 self._remove(rel)
@@ -221,10 +233,10 @@ class Dataset:
         return self._complete(name, entry, formats)
 
     def _complete(self, name: str, entry: BundleEntry, formats: Sequence[str]) -> bool:
-        if entry.rows == 0:
-            return not entry.files
-        have = {f.rsplit(".", 1)[-1] for f in entry.files}
-        if not set(formats) <= have:
+        have = {(f.split("/", 1)[0], f.rsplit(".", 1)[-1]) for f in entry.files}
+        counts = {"events": entry.rows, "actions": entry.actions}
+        wanted = {(t, fmt) for t, n in counts.items() if n for fmt in formats}
+        if not wanted <= have or {t for t, _ in have} - {t for t, _ in wanted}:
             return False
         return all((self.root / f).is_file() for f in entry.files)
 
@@ -232,15 +244,17 @@ class Dataset:
         self,
         name: str,
         entry: BundleEntry,
-        events: pa.Table,
+        tables: Mapping[str, pa.Table],
         formats: Sequence[str],
     ) -> WriteResult:
-        """Make the files of bundle `name` hold exactly `events` (kept, sorted by time).
+        """Make the files of bundle `name` hold exactly `tables` (table name -> its
+        rows as readers see them, in time order: org/rows.py, org/action_rows.py).
 
         `entry` carries the new key, digest and counts. When the digest equals
         the manifest's, existing files are kept and only missing formats are
-        written; otherwise every file of the bundle is replaced, and files of
-        formats not asked for are deleted (they would hold the old rows).
+        written; otherwise every file of the bundle, in both tables, is
+        replaced, and files of formats not asked for are deleted (they would
+        hold the old rows).
 
         Raises:
             UsageError: the dataset directory cannot be written.
@@ -248,27 +262,24 @@ class Dataset:
         """
         old = self.bundles.get(name)
         unchanged = old is not None and old.digest == entry.digest
-        wanted = self._layout(name, entry.device, events, formats)
-        keep_others = unchanged and old is not None
+        wanted: dict[str, tuple[pa.Table, str, str]] = {}
+        for table, rows in tables.items():
+            wanted.update(self._layout(table, name, entry.device, rows, formats))
         written: list[str] = []
-        for rel, (rows, fmt) in wanted.items():
+        for rel, (rows, table, fmt) in wanted.items():
             path = self.root / rel
             if unchanged and path.is_file():
                 continue
             self._mkdir(path.parent)
-            table = rows_table(
-                rows,
-                device=entry.device,
-                subject=entry.subject,
-                session=entry.session or "",
-                bundle=name,
-            )
-            data = to_parquet(table) if fmt == "parquet" else to_jsonl(table)
+            data = to_parquet(rows, table) if fmt == "parquet" else to_jsonl(rows)
             write_private_bytes(path, data, "dataset file")
             fault_point("ingest.file")
             written.append(rel)
+        for table, rows in tables.items():
+            if rows.num_rows:
+                self._features(table, rows)
         files = set(wanted)
-        if keep_others and old is not None:
+        if unchanged and old is not None:
             files |= {f for f in old.files if (self.root / f).is_file()}
         removed = [f for f in (old.files if old is not None else []) if f not in files]
         for rel in removed:
@@ -276,13 +287,24 @@ class Dataset:
         entry.files = sorted(files)
         self.bundles[name] = entry
         log.info(
-            "bundle %s: %d rows; %d files written, %d removed",
+            "bundle %s: %d rows, %d actions; %d files written, %d removed",
             name[:16],
             entry.rows,
+            entry.actions,
             len(written),
             len(removed),
         )
         return WriteResult(tuple(written), tuple(removed))
+
+    def _features(self, table: str, rows: pa.Table) -> None:
+        """_cleartrace/<table>.features.json: the table's column types for readers
+        that otherwise guess them from the first file they read (`datasets`'
+        JSON loader); rewritten only when they change (a new version)."""
+        path = self.root / _META / f"{table}.features.json"
+        data = features_json(reader_schema(rows))
+        if not path.is_file() or path.read_bytes() != data:
+            self._mkdir(path.parent)
+            write_private_bytes(path, data, "dataset features")
 
     def drop(self, name: str) -> tuple[str, ...]:
         """Delete every file of bundle `name` and forget it; returns the files removed."""
@@ -294,22 +316,22 @@ class Dataset:
         return tuple(old.files)
 
     def _layout(
-        self, name: str, device: str, events: pa.Table, formats: Sequence[str]
-    ) -> dict[str, tuple[pa.Table, str]]:
-        """relative path -> (that day's rows, format), one per UTC day and format."""
-        out: dict[str, tuple[pa.Table, str]] = {}
-        if events.num_rows == 0:
+        self, table: str, name: str, device: str, rows: pa.Table, formats: Sequence[str]
+    ) -> dict[str, tuple[pa.Table, str, str]]:
+        """relative path -> (that day's rows, table, format), one per UTC day and format."""
+        out: dict[str, tuple[pa.Table, str, str]] = {}
+        if rows.num_rows == 0:
             return out
-        t = events.column("t_ns").combine_chunks()
-        first, last = t[0].as_py() // _DAY_NS, t[len(t) - 1].as_py() // _DAY_NS
+        t = rows.column("time").combine_chunks().cast(pa.int64())
+        first, last = t[0].as_py() // _DAY_US, t[len(t) - 1].as_py() // _DAY_US
         start = 0
         for day in range(first, last + 1):
-            end = first_at_or_after(t, (day + 1) * _DAY_NS) if day < last else len(t)
+            end = first_at_or_after(t, (day + 1) * _DAY_US) if day < last else len(t)
             if end > start:
                 label = _day_label(day)
                 for fmt in formats:
-                    rel = f"day={label}/device={device_dir(device)}/part-{name}.{fmt}"
-                    out[rel] = (events.slice(start, end - start), fmt)
+                    rel = f"{table}/day={label}/device={device_dir(device)}/part-{name}.{fmt}"
+                    out[rel] = (rows.slice(start, end - start), table, fmt)
             start = end
         return out
 
@@ -323,7 +345,7 @@ class Dataset:
             ) from exc
         fault_point("ingest.removed")
         # Empty partition directories go too; a non-empty one stays.
-        for directory in (path.parent, path.parent.parent):
+        for directory in (path.parent, path.parent.parent, path.parent.parent.parent):
             with contextlib.suppress(OSError):
                 directory.rmdir()
 

@@ -14,8 +14,9 @@ For a source (a collector's directory or s3://bucket/prefix, read through
    head the collector witnessed and everything an earlier run applied
    (org/heads.py). A gap, a fork, a rewritten record or a rolled-back store
    rejects all of that device's bundles;
-3. fold the ledger into a `Coverage`, apply it to each bundle's events and
-   write the kept rows (org.dataset).
+3. fold the ledger into a `Coverage`, apply it to each bundle's events,
+   shape the kept ones into events rows and derive the actions rows
+   (org/bundle_rows.py), and write both tables (org.dataset).
 
 Steps 1 and 2 are org/fleet.py (shared with the audit), the ledger is rebuilt in
 org/segments.py, the report is org/ingest_summary.py.
@@ -43,6 +44,7 @@ from cleartrace.errors import UsageError
 from cleartrace.faults import fault_point
 from cleartrace.org import FORMATS
 from cleartrace.org.blobstore import BlobStore, S3Store, open_store
+from cleartrace.org.bundle_rows import bundle_rows, with_index
 from cleartrace.org.dataset import BundleEntry, Dataset
 from cleartrace.org.fleet import Fleet, FleetBundle
 from cleartrace.org.heads import AcceptedHeads, HeadChecks
@@ -122,20 +124,30 @@ class _Run:
             self.reject(item.name, item.device, RAW_TIMING, RAW_TIMING_DETAIL)
             return
         outcome = coverage.apply(
-            events, session=item.session, head_seq=item.head[0], base_seq=item.base[0]
+            with_index(events), session=item.session, head_seq=item.head[0], base_seq=item.base[0]
+        )
+        rows = bundle_rows(
+            outcome.events,
+            coverage,
+            device=item.device,
+            subject=item.subject,
+            session=item.session,
+            bundle=item.name,
+            head_seq=item.head[0],
         )
         entry = BundleEntry(
             device=item.device,
             subject=item.subject,
             session=item.session,
             key=key,
-            digest=outcome.digest,
+            digest=rows.digest(outcome.digest),
             rows=outcome.kept,
+            actions=rows.actions,
             dropped=outcome.dropped,
             titles_removed=outcome.titles_removed,
             violations=outcome.violations,
         )
-        result = self.dataset.write(item.name, entry, outcome.events, self.formats)
+        result = self.dataset.write(item.name, entry, rows.tables, self.formats)
         self.summary.files_written += len(result.written)
         self.summary.files_removed += len(result.removed)
         self.summary.add(item.name, entry)

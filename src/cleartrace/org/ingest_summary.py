@@ -42,6 +42,7 @@ class IngestSummary:
     bundles_unchanged: int = 0
     devices: int = 0
     events_kept: int = 0
+    actions_kept: int = 0
     dropped: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REASONS, 0))
     titles_removed: dict[str, int] = field(default_factory=dict)
     violations: list[dict[str, Any]] = field(default_factory=list)
@@ -58,6 +59,7 @@ class IngestSummary:
     def add(self, name: str, entry: BundleEntry) -> None:
         self.bundles_ingested += 1
         self.events_kept += entry.rows
+        self.actions_kept += entry.actions
         for reason, count in entry.dropped.items():
             self.dropped[reason] = self.dropped.get(reason, 0) + count
         for reason, count in entry.titles_removed.items():
@@ -84,6 +86,7 @@ class IngestSummary:
             "devices": self.devices,
             "devices_rejected": self.devices_rejected,
             "events": {"kept": self.events_kept, "dropped": self.dropped},
+            "actions": {"kept": self.actions_kept},
             "titles_removed": self.titles_removed,
             "violations": self.violations,
             "rejected": [r.as_dict() for r in self.rejected],

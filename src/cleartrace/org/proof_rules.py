@@ -58,13 +58,26 @@ CODES = {
     7: "redacted",  # its window title
     8: "outside-consent",  # its window title
     9: "field-outside-kind",
+    10: "withdrawn",  # the application a key row (or an action) names
+    11: "redacted",  # the application a key row (or an action) names
+    12: "outside-consent",  # the application a key row (or an action) names
 }
 _TITLE_CODES = (6, 7, 8)
+_APP_CODES = (10, 11, 12)
+_APP = BIT[Category.APP_FOCUS]
+_KEY_KINDS = pa.array(["key_down", "key_up"], pa.string())
 
 
 @dataclass(frozen=True, slots=True)
 class Rows:
-    """The columns of a slice of dataset rows the proof reads (one device's)."""
+    """The columns of a slice of dataset rows the proof reads (one device's).
+
+    Events rows by default: a focus row's app is its own (app_focus) data, a
+    key row's app is app_focus data held to app_focus's rules at the key's
+    time, and only a focus row may carry a title. Actions rows say otherwise
+    (`app_data`, `title_data`: where the app / title is data held to its
+    category's rules) and span [t_ns, t_end].
+    """
 
     t_ns: pa.Array
     kind: pa.Array
@@ -72,6 +85,9 @@ class Rows:
     bundle: pa.Array
     app: pa.Array
     title: pa.Array
+    app_data: pa.Array | None = None
+    title_data: pa.Array | None = None
+    t_end: pa.Array | None = None
 
 
 @dataclass
@@ -123,6 +139,7 @@ class DeviceLedger:
         n = len(rows.t_ns)
         none = pa.repeat(pa.scalar(False), n)
         t = pc.fill_null(rows.t_ns, _MIN)
+        end = t if rows.t_end is None else pc.fill_null(rows.t_end, t)
         index = pc.index_in(rows.kind, value_set=_KIND_NAMES)
         unknown = pc.is_null(index)
         bits = pc.fill_null(pc.take(_KIND_BITS, index), 0)
@@ -139,20 +156,35 @@ class DeviceLedger:
             _MIN,
         )
         withdrawn = pc.and_(event, pc.less_equal(t, thresholds))
-        cut = self._redacted_bits(rows, t, n)
+        cut = self._redacted_bits(rows, t, end, n)
         redacted = pc.and_(event, _has(cut, bits))
         allowed = step(t, cov.changes).cast(pa.int64())
+        if rows.t_end is not None:  # consented over the whole span: at both ends
+            allowed = pc.bit_wise_and(allowed, step(end, cov.changes).cast(pa.int64()))
         outside = pc.and_(event, pc.invert(_has(allowed, bits)))
         is_focus = pc.fill_null(pc.equal(rows.kind, "focus"), False)
-        titled = pc.and_(is_focus, pc.is_valid(rows.title))
+        is_key = pc.fill_null(pc.is_in(rows.kind, value_set=_KEY_KINDS), False)
+        title_data = is_focus if rows.title_data is None else rows.title_data
+        app_data = is_key if rows.app_data is None else rows.app_data
+        titled = pc.and_(title_data, pc.is_valid(rows.title))
         title_withdrawn = pc.and_(titled, pc.less_equal(t, cov.withdrawn.get(_TITLE, _MIN)))
         title_redacted = pc.and_(titled, _has(cut, _TITLE))
         title_outside = pc.and_(titled, pc.invert(_has(allowed, _TITLE)))
-        stray = pc.and_not(pc.or_(pc.is_valid(rows.app), pc.is_valid(rows.title)), is_focus)
+        named = pc.and_(app_data, pc.is_valid(rows.app))
+        app_withdrawn = pc.and_(named, pc.less_equal(t, cov.withdrawn.get(_APP, _MIN)))
+        app_redacted = pc.and_(named, _has(cut, _APP))
+        app_outside = pc.and_(named, pc.invert(_has(allowed, _APP)))
+        stray = pc.or_(
+            pc.and_not(pc.is_valid(rows.app), pc.or_(is_focus, app_data)),
+            pc.and_not(pc.is_valid(rows.title), title_data),
+        )
         code = pa.repeat(pa.scalar(0, pa.int8()), n)
         # Lowest precedence first: each later rule overrides.
         for number, mask in (
             (9, stray),
+            (12, app_outside),
+            (11, app_redacted),
+            (10, app_withdrawn),
             (8, title_outside),
             (7, title_redacted),
             (6, title_withdrawn),
@@ -165,8 +197,11 @@ class DeviceLedger:
             code = pc.if_else(mask, pa.scalar(number, pa.int8()), code)
         return code
 
-    def _redacted_bits(self, rows: Rows, t: pa.Array, n: int) -> pa.Array:
-        """Per row, the category bits a redaction made after its bundle removed there."""
+    def _redacted_bits(self, rows: Rows, t: pa.Array, end: pa.Array, n: int) -> pa.Array:
+        """Per row, the category bits a redaction made after its bundle removed
+        at the row's time, or (an action) at its start or its end: an action's
+        events between them are not in the row, and may lie around a redacted
+        interval that took the events inside it."""
         cut = pa.repeat(pa.scalar(0, pa.int64()), n)
         if not self.coverage.redactions:
             return cut
@@ -180,7 +215,10 @@ class DeviceLedger:
                 continue
             mask = pc.and_(
                 pc.and_(pc.equal(rows.session, r.session), pc.is_in(rows.bundle, pa.array(before))),
-                pc.and_(pc.greater_equal(t, r.start_ns), pc.less_equal(t, r.end_ns)),
+                pc.or_(
+                    pc.and_(pc.greater_equal(t, r.start_ns), pc.less_equal(t, r.end_ns)),
+                    pc.and_(pc.greater_equal(end, r.start_ns), pc.less_equal(end, r.end_ns)),
+                ),
             )
             cut = pc.if_else(pc.fill_null(mask, False), pc.bit_wise_or(cut, r.bits), cut)
         return cut
@@ -194,6 +232,8 @@ class DeviceLedger:
         category = category_of(row["kind"])
         if code in _TITLE_CODES:
             category = Category.WINDOW_TITLES.value
+        elif code in _APP_CODES:
+            category = Category.APP_FOCUS.value
         elif code == 9:
             category = (
                 Category.APP_FOCUS.value if row["app"] is not None else Category.WINDOW_TITLES.value
@@ -201,13 +241,13 @@ class DeviceLedger:
         bit = BIT.get(Category(category)) if category is not None else None
         if code == 1:
             return category, self.deleted.get(str(row["session"]))
-        if code in (3, 6) and bit is not None:
+        if code in (3, 6, 10) and bit is not None:
             times = self.withdrawals.get(bit, [])
             at = bisect.bisect_left(times, (t, -1))
             return category, times[at][1] if at < len(times) else None
-        if code in (4, 7) and bit is not None:
+        if code in (4, 7, 11) and bit is not None:
             return category, self._redaction_seq(row, t, bit)
-        if code in (5, 8) and bit is not None:
+        if code in (5, 8, 12) and bit is not None:
             return category, self._ending_seq(t, bit)
         return category, None
 
@@ -219,7 +259,7 @@ class DeviceLedger:
                 and head is not None
                 and r.seq > head
                 and r.bits & bit
-                and r.start_ns <= t <= r.end_ns
+                and any(r.start_ns <= when <= r.end_ns for when in (t, int(row.get("t_end") or t)))
             ):
                 return r.seq
         return None

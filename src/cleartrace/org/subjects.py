@@ -156,10 +156,12 @@ def export(
         found = fleet.device(device, mine, None)
         ledgers[device] = None if found is None else found.records
     rows: list[dict[str, Any]] = []
+    actions: list[dict[str, Any]] = []
     for entry in data.bundles.values():
         if entry.subject != subject:
             continue
-        rows += _rows(dataset, entry.files)
+        rows += _rows(dataset, [f for f in entry.files if f.startswith("events/")])
+        actions += _rows(dataset, [f for f in entry.files if f.startswith("actions/")])
     if not items and not rows:
         raise UsageError(
             f"nothing is held about subject {subject} in {store.describe()} or {dataset}; "
@@ -175,6 +177,7 @@ def export(
         ],
         "ledgers": ledgers,
         "rows": rows,
+        "actions": actions,
     }
     raw = (json.dumps(doc, sort_keys=True, default=str, ensure_ascii=False) + "\n").encode("utf-8")
     write_private_bytes(out, raw, "subject export")
