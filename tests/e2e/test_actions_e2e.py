@@ -181,9 +181,11 @@ SAVED = {A: f"{SENTENCE}\n{MORE}", B: NOTE}
 
 #: The actions table's columns the script decides (the others: times, lineage, window).
 COLUMNS = (
-    "episode", "step", "app", "action", "x", "y", "x_norm", "y_norm", "to_x", "to_y",
-    "to_x_norm", "to_y_norm", "button", "dx", "dy", "text", "keys", "code",
+    "episode", "step", "app", "action", "x", "y", "to_x", "to_y", "button", "dx", "dy",
+    "text", "keys", "code",
 )  # fmt: skip
+#: The same positions as fractions of the monitor, from the session's screen layout.
+NORMALISED = ("x_norm", "y_norm", "to_x_norm", "to_y_norm")
 
 
 def expected_actions() -> list[dict[str, Any]]:
@@ -196,7 +198,7 @@ def expected_actions() -> list[dict[str, Any]]:
         if s.app != app:
             episode, step, app = episode + 1, 0, s.app
         row = {"episode": episode, "step": step, "app": s.app, **s.action}
-        out.append({c: row.get(c) for c in COLUMNS})
+        out.append({c: row.get(c) for c in (*COLUMNS, *NORMALISED)})
         step += 1
     return out
 
@@ -243,23 +245,20 @@ def ingest(org: Org, dataset: Path) -> dict[str, Any]:
     return summary
 
 
-def events(dataset: Path) -> list[dict[str, Any]]:
-    """The events table's rows as pyarrow reads its Parquet files, stably sorted by
-    time (re-timed events may share a microsecond: their order is the file's)."""
-    files = sorted(dataset.glob("day=*/device=*/*.parquet"))
-    rows = [row for f in files for row in pq.read_table(f).to_pylist()]
-    return sorted(rows, key=lambda row: row["time"])
+def table(dataset: Path, name: str) -> list[dict[str, Any]]:
+    """The rows of one of the dataset's tables, in file order (time order), as pyarrow
+    reads them: one bundle made one Parquet file of each."""
+    (path,) = sorted((dataset / name).glob("day=*/device=*/*.parquet"))
+    rows: list[dict[str, Any]] = pq.read_table(path).to_pylist()
+    return rows
 
 
-def with_apps(rows: list[dict[str, Any]]) -> list[tuple[str | None, dict[str, Any]]]:
-    """Each row with the application focused when it happened (the last focus row's)."""
-    app: str | None = None
-    out = []
-    for row in rows:
-        if row["kind"] == "focus":
-            app = row["app"]
-        out.append((app, row))
-    return out
+#: The kinds of events an action of each category starts and ends with.
+ENDS = {
+    "keys": ("key_down", "key_up"),
+    "clicks": ("button_down", "button_up"),
+    "scroll": ("scroll", "scroll"),
+}
 
 
 def stored(paths: Paths, category: str) -> int:
@@ -322,22 +321,40 @@ def test_the_dataset_is_the_script_typed_clicked_and_scrolled_in_two_application
     assert summary["rejected"] == []
     assert summary["events"]["dropped"]["violation"] == 0
 
-    rows = with_apps(events(dataset))
-    assert {r["session"] for _, r in rows} == {session["id"]}
-    assert [r["app"] for _, r in rows if r["kind"] == "focus"] == [A, B]
-    assert {r["title"] for _, r in rows} == {None}  # titles were not consented to
+    events = table(dataset, "events")
+    assert {r["session"] for r in events} == {session["id"]}
+    assert [r["app"] for r in events if r["kind"] == "focus"] == [A, B]
+    assert {r["title"] for r in events} == {None}  # titles were not consented to
+    # Every key row names the application it was typed into.
+    keys = [r for r in events if r["kind"] in ("key_down", "key_up")]
+    assert {r["app"] for r in keys} == {A, B}
     for app in (A, B):
-        pressed = [r["char"] or r["key"] for a, r in rows if a == app and r["kind"] == "key_down"]
+        pressed = [
+            r["char"] or r["key"] for r in keys if r["app"] == app and r["kind"] == "key_down"
+        ]
         assert pressed == [k for s in SCRIPT if s.app == app for k in s.presses()]
-    buttons = [(r["x"], r["y"], r["button"]) for _, r in rows if r["kind"] == "button_down"]
+    buttons = [(r["x"], r["y"], r["button"]) for r in events if r["kind"] == "button_down"]
     assert buttons == [b for s in SCRIPT for b in s.buttons]
-    assert all(a == A for a, r in rows if r["kind"] in ("button_down", "scroll"))
-    scrolls = [(r["x"], r["y"], r["dy"]) for _, r in rows if r["kind"] == "scroll"]
+    scrolls = [(r["x"], r["y"], r["dy"]) for r in events if r["kind"] == "scroll"]
     assert scrolls == [s for step in SCRIPT for s in step.scrolls]
     # Without typing_rhythm every typing run left the device evened out: its key
     # events (presses and releases) follow each other at one interval.
-    keys = [r["time"] for _, r in rows if r["kind"] in ("key_down", "key_up")]
+    times = [r["time"] for r in keys]
     for number, step in enumerate(SCRIPT):
-        run, keys = keys[: 2 * len(step.presses())], keys[2 * len(step.presses()) :]
+        run, times = times[: 2 * len(step.presses())], times[2 * len(step.presses()) :]
         gaps = {later - earlier for earlier, later in itertools.pairwise(run)}
         assert len(gaps) <= 1, f"step {number}: its key events at {len(gaps)} intervals"
+
+    actions = table(dataset, "actions")
+    assert [{c: r[c] for c in COLUMNS} for r in actions] == [
+        {c: a[c] for c in COLUMNS} for a in ACTIONS
+    ]
+    # Lineage: each action's first and last event, and the consent it was captured under.
+    (given,) = [r for r in records if r["kind"] == "consent.given"]
+    (bundle,) = {r["bundle"] for r in events}
+    for action in actions:
+        first, last = events[action["first_event"]], events[action["last_event"]]
+        assert (first["kind"], last["kind"]) == ENDS[action["category"]], action["action"]
+        assert (first["time"], last["time"]) == (action["time"], action["end"])
+        assert (action["bundle"], action["session"]) == (bundle, session["id"])
+        assert action["consent_seq"] == given["seq"]
