@@ -56,8 +56,18 @@ def test_the_screen_layout_opens_the_session_and_each_change_follows(
     rec.wait_stored("clicks", 5, what="the split screen")
     xdo("type", "--delay", "20", "ok")
     rec.wait_stored("keys", 1 + 4, what="the layout and keys")
+    ct("sessions", "end-current")
+    xdo("type", "--delay", "20", "ok")
+    wait_for(lambda: stored(rec.paths, "keys") == 1 + 4, what="keys of the next session")
     rec.stop()
-    (events,) = exported_events(tmp_path)
+    events, following = exported_events(tmp_path)
+    # The next session stands alone: it opens with the whole context.
+    assert context_of(following)[:4] == [
+        ("screen", 2, 1280, 800, 125),
+        ("monitor", 0, 0, 640, 800),
+        ("monitor", 640, 0, 640, 800),
+        ("layout", 0, "us"),
+    ]
     screens = [c for c in context_of(events) if c[0] != "layout"]
     assert screens == [
         ("screen", 1, 1280, 800, 125),
@@ -88,12 +98,14 @@ def test_focus_events_carry_the_window_geometry_and_nothing_of_an_excluded_one(
     xdo("windowfocus", "--sync", editor)
     rec = start_recorder()
     wait_for(lambda: status(private_home)["application"] == "Gedit", what="editor focus")
+    xdo("type", "--delay", "20", "a")
+    rec.wait_stored("keys", 1 + 2, what="the layout and a key in the editor")
     xdo("windowfocus", "--sync", vault)
     wait_for(lambda: status(private_home)["excluded_now"], what="vault excluded")
     xdo("windowfocus", "--sync", term)
     wait_for(lambda: status(private_home)["application"] == "XTerm", what="terminal focus")
     xdo("type", "--delay", "20", "ls")
-    rec.wait_stored("keys", 1 + 4, what="the layout and keys in the terminal")
+    rec.wait_stored("keys", 3 + 4, what="keys in the terminal")
     rec.stop()
     (events,) = exported_events(tmp_path)
     focus = [
