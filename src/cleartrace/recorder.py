@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 
 from cleartrace.capture.base import Backend, Sink
-from cleartrace.capture.context import INPUT_KINDS
+from cleartrace.capture.context import INPUT_KINDS, status_counts
 from cleartrace.capture.pipeline import Writer
 from cleartrace.capture.timeline import FocusedWindow, FocusState, FocusTimeline
 from cleartrace.categories import Category
@@ -33,7 +33,7 @@ from cleartrace.consent.removal import close_session
 from cleartrace.consent.signed_policy import active_policy
 from cleartrace.consent.state import consent_from_records
 from cleartrace.errors import ClearTraceError, NoConsent, UsageError
-from cleartrace.events import CATEGORY_OF_KIND, RawEvent, category_counts
+from cleartrace.events import CATEGORY_OF_KIND, RawEvent
 from cleartrace.formats import rfc3339
 from cleartrace.home import Home
 from cleartrace.preferences import boundaries
@@ -390,7 +390,7 @@ class Recorder:
                 excluded_now=excluded,
                 screen_locked=self._locked,
                 application=None if excluded else app,
-                counts=category_counts(self._counts),
+                counts=status_counts(self._counts),
             )
 
     def reload(self) -> None:

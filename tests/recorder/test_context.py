@@ -19,7 +19,7 @@ from tests.support.context import (
     set_dpi,
     split_screen,
 )
-from tests.support.recording import Recording, status, stored
+from tests.support.recording import Recording, sessions, status, stored
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.xserver
@@ -51,14 +51,16 @@ def test_the_screen_layout_opens_the_session_and_each_change_follows(
     set_dpi(120)
     app_window("Gedit", "notes")
     rec = start_recorder()
-    rec.wait_stored("clicks", 2, what="the screen at the start")
+    # Context is counted apart: the counts per category are of input.
+    rec.wait_stored("context", 3, what="the screen (2) and keyboard layout at the start")
     split_screen()
-    rec.wait_stored("clicks", 5, what="the split screen")
+    rec.wait_stored("context", 6, what="the split screen")
     xdo("type", "--delay", "20", "ok")
-    rec.wait_stored("keys", 1 + 4, what="the layout and keys")
+    rec.wait_stored("keys", 4, what="keys")
+    assert stored(rec.paths, "clicks") == 0
     ct("sessions", "end-current")
     xdo("type", "--delay", "20", "ok")
-    wait_for(lambda: stored(rec.paths, "keys") == 1 + 4, what="keys of the next session")
+    rec.wait_stored("keys", 4, what="keys of the next session")
     rec.stop()
     events, following = exported_events(tmp_path)
     # The next session stands alone: it opens with the whole context.
@@ -99,13 +101,13 @@ def test_focus_events_carry_the_window_geometry_and_nothing_of_an_excluded_one(
     rec = start_recorder()
     wait_for(lambda: status(private_home)["application"] == "Gedit", what="editor focus")
     xdo("type", "--delay", "20", "a")
-    rec.wait_stored("keys", 1 + 2, what="the layout and a key in the editor")
+    rec.wait_stored("keys", 2, what="a key in the editor")
     xdo("windowfocus", "--sync", vault)
     wait_for(lambda: status(private_home)["excluded_now"], what="vault excluded")
     xdo("windowfocus", "--sync", term)
     wait_for(lambda: status(private_home)["application"] == "XTerm", what="terminal focus")
     xdo("type", "--delay", "20", "ls")
-    rec.wait_stored("keys", 3 + 4, what="keys in the terminal")
+    rec.wait_stored("keys", 2 + 4, what="keys in the terminal")
     rec.stop()
     (events,) = exported_events(tmp_path)
     focus = [
@@ -126,18 +128,22 @@ def test_keyboard_layouts_and_group_switches_are_recorded(
     run_x("setxkbmap", "-layout", "us,de", "-option", "grp:alt_shift_toggle")
     app_window("Gedit", "notes")
     rec = start_recorder()
-    rec.wait_stored("keys", 1, what="the layout at the start")
+    rec.wait_stored("context", 3, what="the layouts at the start")
     lock_next_group()  # Shift and Alt down and up, then the new group
-    rec.wait_stored("keys", 1 + 4 + 1, what="the group switch")
+    rec.wait_stored("context", 4, what="the group switch")
     run_x("setxkbmap", "-layout", "fr")
-    xdo("type", "--delay", "20", "ok")
     # The new layout, perhaps after the old names in group 0 for a moment.
-    wait_for(lambda: stored(rec.paths, "keys") >= 6 + 1 + 4, what="the new layout and keys")
+    wait_for(lambda: stored(rec.paths, "context") >= 5, what="the new layout")
+    xdo("type", "--delay", "20", "ok")
+    rec.wait_stored("keys", 4 + 4, what="keys")
     rec.stop()
     (events,) = exported_events(tmp_path)
     seen = [c for c in context_of(events) if c[0] == "layout"]
     assert seen[:2] == [("layout", 0, "us"), ("layout", 1, "de")]
     assert seen[-1] == ("layout", 0, "fr")
+    (session,) = sessions()
+    assert session["applications"] == ["Gedit"]  # a layout's name is no application
+    assert session["counts"] == {"app_focus": 1, "keys": 8}
 
 
 @pytest.mark.parametrize(
@@ -162,11 +168,13 @@ def test_context_is_kept_only_under_its_category(
     rec = start_recorder()
     if "keys" in categories:
         xdo("type", "--delay", "20", "ok")
-        rec.wait_stored("keys", 5, what="keys and the layout")
+        rec.wait_stored("keys", 4, what="keys")
+        rec.wait_stored("context", 1, what="the layout")
     else:
         xdo("mousemove", "--sync", "100", "100")
         xdo("click", "1")
-        rec.wait_stored("clicks", 4, what="a click and the screen")
+        rec.wait_stored("clicks", 2, what="a click")
+        rec.wait_stored("context", 2, what="the screen")
     rec.stop()
     kinds = {e["kind"] for session in exported_events(tmp_path) for e in session}
     assert kept <= kinds

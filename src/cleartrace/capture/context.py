@@ -16,22 +16,34 @@ method takes the lock; all of them are quick (no I/O).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from cleartrace.categories import Category
-from cleartrace.events import CATEGORY_OF_KIND, Kind, RawEvent
+from cleartrace.events import CATEGORY_OF_KIND, Kind, RawEvent, category_counts
 
-__all__ = ["INPUT_KINDS", "Context", "ScreenItem"]
+__all__ = ["CONTEXT_KINDS", "INPUT_KINDS", "Context", "ScreenItem", "status_counts"]
 
 #: (kind, a, b, c, d) of one SCREEN or MONITOR event (see `cleartrace.events`).
 ScreenItem = tuple[int, int, int, int, int]
 
 _LAYOUT = int(Kind.LAYOUT)
+#: The screen and keyboard layouts: what input happened in, not input.
+CONTEXT_KINDS = frozenset({int(Kind.SCREEN), int(Kind.MONITOR), _LAYOUT})
 #: What a person did, as against what it happened in (focus, screen, layout).
 INPUT_KINDS = frozenset(
     int(k)
     for k in (Kind.KEY_DOWN, Kind.KEY_UP, Kind.MOVE, Kind.BUTTON_DOWN, Kind.BUTTON_UP, Kind.SCROLL)
 )
+
+
+def status_counts(by_kind: Mapping[int, int]) -> dict[str, int]:
+    """A recorder's counts per category, as its status reports them: the
+    screen and keyboard layouts apart, under "context", so that a category's
+    count is what the person did (no click is counted for a screen layout)."""
+    counts = category_counts({k: n for k, n in by_kind.items() if k not in CONTEXT_KINDS})
+    if context := sum(n for k, n in by_kind.items() if k in CONTEXT_KINDS):
+        counts["context"] = context
+    return counts
 
 
 class Context:
