@@ -58,7 +58,7 @@ def rows(dataset: Path) -> list[dict[str, Any]]:
         return []
     query = duckdb.sql(
         "SELECT session, kind, category, char, app, title, time FROM read_parquet(?, "
-        "hive_partitioning=true) ORDER BY time",
+        "hive_partitioning=true) ORDER BY time, kind",  # a screen and its monitors share a time
         params=[[str(f) for f in files]],
     )
     names = [d[0] for d in query.description]
