@@ -8,12 +8,14 @@ PYTHON ?= python3
 
 # System packages: Python itself; a compiler and headers for pynput's evdev;
 # Xvfb, xdotool and a small EWMH window manager for the capture tests;
+# xrandr, xrdb (x11-xserver-utils) and setxkbmap (x11-xkb-utils) for the
+# screen and keyboard layouts they change;
 # dbus-daemon for the screen lock said on a session bus;
 # the X libraries Qt's xcb platform plugin loads;
 # chromium (headless) and poppler-utils (pdftoppm, pdftotext), which the audit
 # report's tests open the HTML report and the PDF with.
 SYS_PKGS := python3 python3-venv python3-dev gcc linux-libc-dev \
-	xvfb xdotool x11-utils matchbox-window-manager dbus \
+	xvfb xdotool x11-utils x11-xserver-utils x11-xkb-utils matchbox-window-manager dbus \
 	libgl1 libegl1 libglib2.0-0 libdbus-1-3 libfontconfig1 fonts-dejavu-core \
 	libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 \
 	libxcb-randr0 libxcb-render-util0 libxcb-shape0 \

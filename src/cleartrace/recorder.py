@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 
 from cleartrace.capture.base import Backend, Sink
+from cleartrace.capture.context import INPUT_KINDS, status_counts
 from cleartrace.capture.pipeline import Writer
 from cleartrace.capture.timeline import FocusedWindow, FocusState, FocusTimeline
 from cleartrace.categories import Category
@@ -32,7 +33,7 @@ from cleartrace.consent.removal import close_session
 from cleartrace.consent.signed_policy import active_policy
 from cleartrace.consent.state import consent_from_records
 from cleartrace.errors import ClearTraceError, NoConsent, UsageError
-from cleartrace.events import CATEGORY_OF_KIND, Kind, RawEvent, category_counts
+from cleartrace.events import CATEGORY_OF_KIND, RawEvent
 from cleartrace.formats import rfc3339
 from cleartrace.home import Home
 from cleartrace.preferences import boundaries
@@ -43,8 +44,6 @@ from cleartrace.store.sessions import SessionHandle
 __all__ = ["Recorder"]
 
 log = logging.getLogger(__name__)
-
-_FOCUS = int(Kind.FOCUS)
 
 
 def _iso(ts: float) -> str:
@@ -159,7 +158,7 @@ class Recorder:
         assert self._session is not None
         self._home.store.append_chunk(self._session, batch)
         self._counts.update(map(itemgetter(1), batch))
-        if any(ev[1] != _FOCUS for ev in batch):
+        if any(ev[1] in INPUT_KINDS for ev in batch):
             self._last_input = time.monotonic()
 
     def _shutdown(self) -> None:
@@ -235,6 +234,7 @@ class Recorder:
         self._focus_titles = titles
         self._withhold(self._live - active)
         self._live = active
+        self._timeline.context.allow(active, time.monotonic_ns())
 
     def _withhold(self, gone: frozenset[Category]) -> None:
         """What the hooks of `gone` delivered but the writer has not written yet
@@ -390,7 +390,7 @@ class Recorder:
                 excluded_now=excluded,
                 screen_locked=self._locked,
                 application=None if excluded else app,
-                counts=category_counts(self._counts),
+                counts=status_counts(self._counts),
             )
 
     def reload(self) -> None:

@@ -340,3 +340,37 @@ def test_of_a_session_in_two_bundles_only_the_newer_stays() -> None:
     assert cov.apply(events, session=S2, head_seq=3, base_seq=0).dropped["superseded"] == 1
     assert cov.apply(events, session=S2, head_seq=3, base_seq=3).kept == 1
     assert cov.key(S1, 3, 0) != cov.key(S1, 7, 3)
+
+
+def test_context_events_keep_their_numbers_and_a_layout_its_name() -> None:
+    cov = coverage_of(ledger(given(0)))
+    events = table(
+        Event(ns(1), Kind.SCREEN, 2, 3840, 1080, 125),
+        Event(ns(1), Kind.MONITOR, 1920, 0, 1920, 1080),
+        Event(ns(1), Kind.LAYOUT, 1, app="de"),
+        Event(ns(2), Kind.FOCUS, 10, 20, 800, 600, app="gedit", title="notes"),
+    )
+    outcome = cov.apply(events, session=S1, head_seq=1)
+    assert outcome.violations == {}
+    rows = outcome.events.select(["kind", "a", "b", "c", "d", "app", "title"]).to_pylist()
+    assert [tuple(r.values()) for r in rows] == [
+        (int(Kind.SCREEN), 2, 3840, 1080, 125, None, None),
+        (int(Kind.MONITOR), 1920, 0, 1920, 1080, None, None),
+        (int(Kind.LAYOUT), 1, 0, 0, 0, "de", None),
+        (int(Kind.FOCUS), 10, 20, 800, 600, "gedit", "notes"),
+    ]
+
+
+def test_a_title_on_a_layout_and_text_or_numbers_beyond_a_kind_are_violations() -> None:
+    cov = coverage_of(ledger(given(0)))
+    events = table(
+        Event(ns(1), Kind.LAYOUT, 1, 5, app="de", title="secret"),
+        Event(ns(2), Kind.SCREEN, 1, 1280, 800, 100, app="gedit"),
+    )
+    outcome = cov.apply(events, session=S1, head_seq=1)
+    rows = outcome.events.select(["kind", "b", "app", "title"]).to_pylist()
+    assert rows == [
+        {"kind": int(Kind.LAYOUT), "b": 0, "app": "de", "title": None},
+        {"kind": int(Kind.SCREEN), "b": 1280, "app": None, "title": None},
+    ]
+    assert outcome.violations == {"window_titles": 1, "app_focus": 1, "keys": 1}

@@ -59,7 +59,8 @@ def rows(dataset: Path) -> list[dict[str, Any]]:
     query = duckdb.sql(
         "SELECT session, kind, category, char, app, title, time FROM read_parquet(?, "
         # Pointer events of one frame share a time (their timing is floored to
-        # frames unless typing_rhythm is consented): ties are ordered too.
+        # frames unless typing_rhythm is consented), as a screen and its
+        # monitors do: ties are ordered too.
         "hive_partitioning=true) ORDER BY time, session, kind, char",
         params=[[str(f) for f in files]],
     )

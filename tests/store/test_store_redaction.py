@@ -216,3 +216,25 @@ def test_review_states_and_due_sessions(store: Store) -> None:
     assert store.session(handle.id).state == "approved"
     with pytest.raises(ValueError, match="can be set to"):
         store.set_state(handle.id, "pending")
+
+
+CONTEXT: list[RawEvent] = [
+    (0, int(Kind.SCREEN), 1, 1280, 800, 100, None),
+    (0, int(Kind.MONITOR), 0, 0, 1280, 800, None),
+    (0, int(Kind.LAYOUT), 0, 0, 0, 0, ("us", None)),
+    (1, int(Kind.FOCUS), 0, 0, 640, 480, ("Gedit", "notes")),
+]
+
+
+def test_context_is_not_counted_as_input_nor_its_layout_name_as_an_application(
+    store: Store,
+) -> None:
+    handle = closed_session(store, [CONTEXT + typed("ab", 10**9)])
+    info = store.session(handle.id)
+    assert info.counts == {"app_focus": 1, "keys": 4}
+    assert info.applications == ["Gedit"]
+    # Redacting the context takes nothing off the counts of input.
+    store.redact(handle.id, range(3), method="time")
+    assert store.session(handle.id).counts == {"app_focus": 1, "keys": 4}
+    store.redact(handle.id, range(2), method="time")  # the focus and a key press
+    assert store.session(handle.id).counts == {"keys": 3}

@@ -31,10 +31,27 @@ def test_fields_another_kind_owns_never_leave() -> None:
     ]
     assert rows(UploadConsent(ALL, {}), events) == [
         (10, 1, 0x61, 0, 0, 0, None, None),
-        (11, 7, 0, 0, 0, 0, "xterm", "notes"),
+        (11, 7, 4, 0, 0, 0, "xterm", "notes"),
         (12, 8, 0, 0, 0, 0, None, None),
         (13, 3, 640, 400, 0, 0, None, None),
     ]
+
+
+def test_context_leaves_with_its_category_and_a_layout_with_its_name() -> None:
+    events = [
+        Event(10, Kind.SCREEN, 1, 1280, 800, 100, "app", "title"),
+        Event(10, Kind.MONITOR, 0, 0, 1280, 800),
+        Event(10, Kind.LAYOUT, 1, 2, 3, 4, "de", "title"),
+        Event(11, Kind.FOCUS, 10, 20, 300, 200, "xterm", "notes"),
+    ]
+    assert rows(UploadConsent(ALL, {}), events) == [
+        (10, 10, 1, 1280, 800, 100, None, None),
+        (10, 11, 0, 0, 1280, 800, None, None),
+        (10, 12, 1, 0, 0, 0, "de", None),
+        (11, 7, 10, 20, 300, 200, "xterm", "notes"),
+    ]
+    assert [r[1] for r in rows(UploadConsent(ALL - {Category.CLICKS}, {}), events)] == [12, 7]
+    assert [r[1] for r in rows(UploadConsent(ALL - {Category.KEYS}, {}), events)] == [10, 11, 7]
 
 
 def test_a_withdrawn_title_goes_and_its_focus_event_stays() -> None:

@@ -285,3 +285,21 @@ def test_events_out_of_time_order_are_put_in_it_first() -> None:
         (Kind.KEY_DOWN, T0),
         (Kind.KEY_UP, T0 + PACE_US * 1000),
     ]
+
+
+def test_a_column_beyond_the_event_schema_moves_with_its_row() -> None:
+    # Ingest numbers a bundle's events before re-timing them: the actions'
+    # lineage must still name the event as the bundle held it.
+    a, b = keysym_of_char("a"), keysym_of_char("b")
+    events = [
+        Event(T0, Kind.KEY_DOWN, a),
+        Event(T0 + 60_000_000, Kind.KEY_DOWN, b),
+        Event(T0 + 90_000_000, Kind.KEY_UP, a),
+        Event(T0 + 170_000_000, Kind.KEY_UP, b),
+    ]
+    table = events_table(events, 0)
+    numbered = table.append_column("index", pa.array(range(len(events)), pa.int64()))
+    out = retime(numbered)
+    kinds = out.column("kind").to_pylist()
+    assert out.column("index").to_pylist() == [0, 2, 1, 3]
+    assert kinds == [Kind.KEY_DOWN, Kind.KEY_UP, Kind.KEY_DOWN, Kind.KEY_UP]

@@ -49,7 +49,8 @@ class ClientNamer:
         """The application of top-level window `top`; None if it cannot be named.
 
         Its app is the client's own class, else its owner's, else its client
-        leader's; `names` holds the (class, instance) of all three.
+        leader's; `names` holds the (class, instance) of all three; `geometry`
+        is the frame of `top` (the window manager's frame, or the window).
         """
         client = self._client(top)
         own = self._class_pair(client)
@@ -60,7 +61,9 @@ class ClientNamer:
         if not names:
             return None
         title = self._title(client) if self._titles else None
-        return FocusedWindow(names[0][0], title, names)
+        frame = top.get_geometry()  # a top-level window's x, y are in root coordinates
+        geometry = (int(frame.x), int(frame.y), int(frame.width), int(frame.height))
+        return FocusedWindow(names[0][0], title, names, geometry)
 
     def _client(self, top: Any) -> Any:
         """The window marked WM_STATE at or below `top`, breadth first; `top`

@@ -6,7 +6,8 @@ the root). An XI2 focus event carries the server time of the change, the
 clock the input events are stamped in, so the writer can tell exactly which
 keys came before it. Focus moves made by keyboard grabs (a PIN prompt grabbing the keyboard)
 come as focus events too. Window managers move the input focus the same way,
-so the same events serve with and without one; nothing is polled.
+so the same events serve with and without one; nothing is polled. The same
+connection reads the screen and keyboard layouts (`_x11_context`).
 
 The focus on the root window itself, on PointerRoot (the keys go to whatever
 window is under the pointer, which moves with no focus event) or in a
@@ -34,6 +35,7 @@ import time
 from typing import Any
 
 from cleartrace.capture._x11_client import ClientNamer
+from cleartrace.capture._x11_context import ContextReader
 from cleartrace.capture._x11_xi2 import (
     FOCUS_IN,
     FOCUS_OUT,
@@ -91,7 +93,8 @@ class FocusWatcher(threading.Thread):
                 -1, -1, 1, 1, 0, 0, X.InputOnly, X.CopyFromParent,
                 event_mask=X.PropertyChangeMask, override_redirect=True,
             )  # fmt: skip
-            self._root.change_attributes(event_mask=X.SubstructureNotifyMask)
+            self._root.change_attributes(event_mask=X.SubstructureNotifyMask | X.PropertyChangeMask)
+            self._context = ContextReader(display, self._root, timeline)
             self._watch(self._root)
             for window in self._root.query_tree().children:
                 self._watch(window)
@@ -244,6 +247,8 @@ class FocusWatcher(threading.Thread):
                 self._timeline.confirm(event.time, token, time.monotonic_ns(), final=final)
                 if not self.ready.is_set():
                     self.ready.set()
+            else:  # the screen or keyboard layout changed, or nothing of ours
+                self._context.handle(event)
         self._report_moves(moves)
         if (created or self._top == _ELSEWHERE) and not self._grabbed_away:
             self._check_focus()
@@ -338,7 +343,8 @@ class FocusWatcher(threading.Thread):
     # -- describing a window ---------------------------------------------------------
 
     def _report_start(self) -> None:
-        """The focus at start: asked, since no event told of it."""
+        """The focus and the context at start: asked, since no event told of them."""
+        self._context.report_all()
         self._top = self._locate()
         self._timeline.untimed(self._describe(self._top))
 

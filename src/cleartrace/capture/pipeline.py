@@ -12,6 +12,10 @@ so what is held stays bounded. Events of a category whose hooks were removed
 (a pause, consent withdrawn) that are still queued or held then are never
 written (`Writer.withdraw`).
 
+The screen and keyboard layouts (`capture.context`) join the stream here,
+merged in by time: the whole context before the session's first event, each
+change where it happened.
+
 At the end (stop, pause, a new session) everything held is decided: the
 focus watcher's final watermark covers every event the stopped hooks
 delivered, or, while hooks still run, the writer waits (≤ 1 s) for a
@@ -20,6 +24,7 @@ watermark past the last event.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import queue
 import threading
@@ -38,6 +43,10 @@ log = logging.getLogger(__name__)
 _MOVE = int(Kind.MOVE)
 _PROBE_WAIT = 0.05  # a watermark is one round trip away; don't stall the writer on it
 _FINAL_WAIT = 1.0  # at the end, for a watermark past the last event
+
+
+def _time(event: RawEvent) -> int:
+    return event[0]
 
 
 class MoveCoalescer:
@@ -113,6 +122,7 @@ class Writer:
         # written (the latest withdrawal of a kind covers every earlier one).
         self._withdrawn: dict[int, int] = {}
         self._error: BaseException | None = None
+        self._opened = False  # the session's context is written
         self._thread = threading.Thread(target=self._run, name="cleartrace-writer", daemon=True)
 
     def start(self) -> None:
@@ -172,12 +182,24 @@ class Writer:
         out = self._coalescer.feed(decided, self._clock_ns())
         if final:
             out.extend(self._coalescer.flush())
+        if out or self._opened:
+            out = self._with_context(out)
         withdrawn = self._withdrawn
         if withdrawn and out:
             out = [ev for ev in out if ev[0] > withdrawn.get(ev[1], -1)]
         if out:
             self._sink_batch(out)
         return len(out)
+
+    def _with_context(self, out: list[RawEvent]) -> list[RawEvent]:
+        """`out` with the context changes merged in by time (ties: context
+        first), the whole context before the session's first event."""
+        opening = None if self._opened else out[0][0]
+        self._opened = True
+        context = self._timeline.context.take(opening)
+        if not context:
+            return out
+        return list(heapq.merge(context, out, key=_time))
 
     def _watermark(self, *, final: bool) -> TimelineView:
         """A view of the timeline after asking for a fresh watermark, if needed."""

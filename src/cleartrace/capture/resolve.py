@@ -4,7 +4,7 @@ Input events wait here until the timeline can tell where each went (see
 `cleartrace.capture.timeline`). Then an event that may have gone to an
 excluded (or unknown) window is dropped, and the excluded interval is marked
 by an EXCLUDED_START/EXCLUDED_END pair with no content; FOCUS events put each
-kept event in its application's context. Focus changes with no input in
+kept event in its application's context, with its window's geometry. Focus changes with no input in
 between are written too, at the server time they became possible, mapped to
 the monotonic clock of the stored stream.
 
@@ -20,6 +20,7 @@ from cleartrace.capture.timeline import (
     LAG_MS,
     FocusState,
     FocusTimeline,
+    Geometry,
     TimelineView,
     unwrap_from,
 )
@@ -47,7 +48,8 @@ class Resolver:
         self._held: list[tuple[int, StampedEvent]] = []  # (unwrapped server ms, event)
         self._done: int | None = None  # the last server time whose focus was written
         self._excluded = False
-        self._shown: FocusText | None = None  # the context of the last FOCUS event written
+        # The (text, geometry) of the last FOCUS event written.
+        self._shown: tuple[FocusText, Geometry] | None = None
         self._last_t = 0
 
     @property
@@ -181,9 +183,9 @@ class Resolver:
         if self._excluded:
             out.append((stamp, _END, 0, 0, 0, 0, None))
             self._excluded, self._last_t = False, stamp
-        if state.shown is not None and state.shown != self._shown:
-            out.append((stamp, _FOCUS, 0, 0, 0, 0, state.shown))
-            self._shown, self._last_t = state.shown, stamp
+        if state.shown is not None and (state.shown, state.geometry) != self._shown:
+            out.append((stamp, _FOCUS, *state.geometry, state.shown))
+            self._shown, self._last_t = (state.shown, state.geometry), stamp
 
 
 def _first(item: tuple[int, StampedEvent]) -> int:

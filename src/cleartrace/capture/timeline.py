@@ -37,6 +37,7 @@ import threading
 from collections.abc import Callable
 from typing import NamedTuple
 
+from cleartrace.capture.context import Context
 from cleartrace.events import FocusText
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "FocusState",
     "FocusTimeline",
     "FocusedWindow",
+    "Geometry",
     "Judge",
     "TimelineView",
 ]
@@ -63,12 +65,19 @@ def unwrap_from(ref: int, raw: int) -> int:
     return ref + ((raw - ref + _HALF) % _WRAP) - _HALF
 
 
+#: A window's frame in root coordinates: x, y, width, height (zeros: unknown).
+Geometry = tuple[int, int, int, int]
+NO_GEOMETRY: Geometry = (0, 0, 0, 0)
+
+
 class FocusState(NamedTuple):
     """What the recorder makes of one focus: excluded, and the context to store."""
 
     excluded: bool
     #: The (app, title) a FOCUS event stores; None when app focus has no consent.
     shown: FocusText | None
+    #: The window geometry a FOCUS event stores (zeros with `shown` None).
+    geometry: Geometry = NO_GEOMETRY
 
 
 #: The focus is not known (before the watcher ran, a window that vanished): as excluded.
@@ -85,6 +94,8 @@ class FocusedWindow(NamedTuple):
     #: of its client leader: it is excluded when any of them is, so a dialog of
     #: a password manager parented to a browser window is still excluded.
     names: tuple[tuple[str | None, str | None], ...]
+    #: Its top-level window's frame when it got the focus.
+    geometry: Geometry = NO_GEOMETRY
 
 
 #: Turns a focused window into its state; None: cannot tell.
@@ -175,6 +186,8 @@ class FocusTimeline:
         self._wake: Callable[[], None] | None = None
         self._window: FocusedWindow | None = None  # the latest window reported
         self.current = UNKNOWN  # the latest state, for status (not for judging events)
+        #: The screen and keyboard layout, reported by the same watcher.
+        self.context = Context()
 
     # -- the watcher's side --------------------------------------------------
 
@@ -224,6 +237,12 @@ class FocusTimeline:
         with self._cond:
             self._window = window
             self._untimed(self._judge(window))
+
+    def to_ns(self, raw_ms: int) -> int | None:
+        """Server time `raw_ms` on the monotonic clock of the stored stream
+        (None before any offset is known)."""
+        with self._cond:
+            return self._view().to_ns(self.unwrap(raw_ms))
 
     def probe_token(self) -> int:
         """Taken just before sending a probe; passed back to `confirm`."""

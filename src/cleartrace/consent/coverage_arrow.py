@@ -201,10 +201,13 @@ class _Stray:
 def _stray_fields(events: pa.Table, kind: pa.Array, keep: pa.Array, is_focus: pa.Array) -> _Stray:
     """Rule 7. An application name is `app_focus` data and a title `window_titles`
     data only on a focus event; on any other kind (a marker included) they are
-    content its own category does not cover, however it is consented. The
-    integer fields a kind does not use must be 0, and a marker carries none."""
+    content its own category does not cover, however it is consented. The one
+    other text is a keyboard layout's name, which travels in `app` on a layout
+    event (`keys` data, covered with it). The integer fields a kind does not
+    use must be 0, and a marker carries none."""
     other = pc.and_(keep, pc.invert(is_focus))
-    app = pc.and_(other, pc.is_valid(events.column("app").combine_chunks()))
+    named = pc.and_(other, pc.not_equal(kind, int(Kind.LAYOUT)))
+    app = pc.and_(named, pc.is_valid(events.column("app").combine_chunks()))
     title = pc.and_(other, pc.is_valid(events.column("title").combine_chunks()))
     used = pc.take(_NUMBERS, kind)
     numbers = []

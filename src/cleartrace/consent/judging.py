@@ -20,8 +20,9 @@ def judge_window(
     """None (the window vanished before it could be read) is unknown, and
     unknown is treated as excluded. The window is excluded when its class or
     instance, or those of a window it is transient for or of its client
-    leader, name an excluded application. Otherwise its application is kept
-    with app_focus among `active`, its title with window_titles too.
+    leader, name an excluded application. Otherwise its application and its
+    geometry are kept with app_focus among `active`, its title with
+    window_titles too; nothing of an excluded window is.
     """
     if window is None:
         return UNKNOWN
@@ -30,4 +31,4 @@ def judge_window(
     if Category.APP_FOCUS not in active:
         return FocusState(False, None)
     title = window.title if Category.WINDOW_TITLES in active else None
-    return FocusState(False, (window.app, title))
+    return FocusState(False, (window.app, title), window.geometry)

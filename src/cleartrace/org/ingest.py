@@ -119,12 +119,14 @@ class _Run:
                 return
             events = body.events
         item.events = None
-        events = held_timing(events, item.header, coverage)
+        # Numbered as the bundle holds them: lineage names these positions even
+        # where ingest re-times (and so reorders) the events.
+        events = held_timing(with_index(events), item.header, coverage)
         if events is None:
             self.reject(item.name, item.device, RAW_TIMING, RAW_TIMING_DETAIL)
             return
         outcome = coverage.apply(
-            with_index(events), session=item.session, head_seq=item.head[0], base_seq=item.base[0]
+            events, session=item.session, head_seq=item.head[0], base_seq=item.base[0]
         )
         rows = bundle_rows(
             outcome.events,

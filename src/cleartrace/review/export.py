@@ -93,7 +93,14 @@ def event_json(event: Event, started_ns: int, anchor_mono_ns: int) -> dict[str, 
     elif kind is Kind.SCROLL:
         out.update(x=event.a, y=event.b, dx=event.c, dy=event.d)
     elif kind is Kind.FOCUS:
-        out.update(app=event.app, title=event.title)
+        out.update(app=event.app, title=event.title, x=event.a, y=event.b)
+        out.update(width=event.c, height=event.d)
+    elif kind is Kind.SCREEN:
+        out.update(monitors=event.a, width=event.b, height=event.c, scale=event.d)
+    elif kind is Kind.MONITOR:
+        out.update(x=event.a, y=event.b, width=event.c, height=event.d)
+    elif kind is Kind.LAYOUT:
+        out.update(group=event.a, layout=event.app)
     return out
 
 

@@ -125,9 +125,9 @@ def encode_events(events: Sequence[RawEvent]) -> bytes:
             )
         ),
     ]
-    if any(place_mask):
+    if b"\x01" in place_mask:
         parts += (int_col(list(compress(col, place_mask))) for col in (a, b, c, d))
-    if any(layout_mask):
+    if b"\x01" in layout_mask:
         parts.append(int_col(list(compress(a, layout_mask))))
     return b"".join(parts)
 

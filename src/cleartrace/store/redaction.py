@@ -50,6 +50,7 @@ _HWM = "chunk_hwm:"
 #: whose absence would hide that an excluded application had the focus.
 KEPT_KINDS = frozenset({int(Kind.EXCLUDED_START), int(Kind.EXCLUDED_END)})
 _FOCUS = int(Kind.FOCUS)
+_CONTEXT = frozenset({int(Kind.SCREEN), int(Kind.MONITOR), int(Kind.LAYOUT)})
 
 #: (removed events, new chunks, indices of the chunks they replace).
 Plan = tuple[list[RawEvent], list[SealedChunk], list[int]]
@@ -247,7 +248,10 @@ class Redacting(Compactor):
             removed=dict(sorted(count_removed(removed_events).items())),
         )
         counts = dict(self.session(session_id).counts)
-        for name, n in redaction.removed.items():
+        # The session's counts leave the screen and keyboard layouts out (see
+        # `store.sessions._count`): so do what they lose.
+        counted = (ev for ev in removed_events if ev[1] not in _CONTEXT)
+        for name, n in count_removed(counted).items():
             counts[name] = counts.get(name, 0) - n
         counts = {k: v for k, v in counts.items() if v > 0}
         apps = None

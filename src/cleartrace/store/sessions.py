@@ -18,6 +18,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import compress
 from operator import itemgetter
 
 from cleartrace.events import CATEGORY_OF_KIND, Kind, RawEvent
@@ -39,6 +40,8 @@ from cleartrace.store.writers import process_token
 __all__ = ["SessionHandle", "Store"]
 
 _EXCLUDED = "excluded_intervals"
+_CONTEXT = frozenset({int(Kind.SCREEN), int(Kind.MONITOR), int(Kind.LAYOUT)})
+_FOCUS_MASK = bytes(1 if k == Kind.FOCUS else 0 for k in range(256))
 
 
 @dataclass(slots=True)
@@ -53,15 +56,25 @@ class SessionHandle:
 
 
 def _count(events: Sequence[RawEvent], counts: dict[str, int], apps: set[str]) -> None:
-    """Add a batch to the per-category counts and the set of applications seen."""
-    for kind, n in Counter(map(itemgetter(1), events)).items():
+    """Add a batch to the per-category counts and the set of applications seen.
+
+    The counts are of what the person did (and focus changes, and excluded
+    intervals): the screen and keyboard layouts are context, not counted, so
+    no click is shown for a screen layout. Applications come from focus
+    events only (a layout event's text is the layout's name).
+    """
+    kinds = bytes(map(itemgetter(1), events))
+    for kind, n in Counter(kinds).items():
+        if kind in _CONTEXT:
+            continue
         category = CATEGORY_OF_KIND[Kind(kind)]
         name = category.value if category is not None else None
         if kind == Kind.EXCLUDED_START:
             name = _EXCLUDED
         if name is not None:
             counts[name] = counts.get(name, 0) + n
-    apps.update(app for app, _title in filter(None, map(itemgetter(6), events)) if app)
+    focus_texts = compress(map(itemgetter(6), events), kinds.translate(_FOCUS_MASK))
+    apps.update(app for app, _title in filter(None, focus_texts) if app)
 
 
 class Store(Recovering, Redacting, Deleting, Reviewing):

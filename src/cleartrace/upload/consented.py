@@ -11,8 +11,12 @@ KEY_DOWN/UP    keys                a (keysym)
 MOVE           mouse_move          a, b (position)
 BUTTON_*       clicks              a, b, c (position, button)
 SCROLL         scroll              a, b, c, d (position, steps)
-FOCUS          app_focus           app; title (owned by window_titles)
+FOCUS          app_focus           a, b, c, d (window), app; title
+                                   (owned by window_titles)
 EXCLUDED_*     none                nothing at all
+SCREEN         clicks              a, b, c, d (monitors, size, scale)
+MONITOR        clicks              a, b, c, d (position, size)
+LAYOUT         keys                a (XKB group), app (layout name)
 =============  ==================  =====================================
 
 An event leaves only if its category is consented now and it was captured
@@ -130,6 +134,8 @@ class UploadConsent:
             values = events.column(name).combine_chunks()
             columns.append(pc.if_else(pc.greater(used, i), values, pa.scalar(0, pa.int32())))
         nothing = pa.scalar(None, pa.string())
-        columns.append(pc.if_else(focus, events.column("app").combine_chunks(), nothing))
+        # `app` is a focus event's application, or a layout event's layout name.
+        named = pc.or_(focus, pc.equal(kind, int(Kind.LAYOUT)))
+        columns.append(pc.if_else(named, events.column("app").combine_chunks(), nothing))
         columns.append(pc.if_else(titled, events.column("title").combine_chunks(), nothing))
         return pa.Table.from_arrays(columns, schema=events.schema).filter(keep)
