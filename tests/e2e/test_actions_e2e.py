@@ -1,9 +1,14 @@
 """From a person's work to training rows on real processes: two editors (two
 applications) on Xvfb under a window manager, typed into, clicked, dragged and
-scrolled by xdotool; recorded with consent to everything but typing rhythm,
-approved, uploaded to a collector on 127.0.0.1 and ingested. The dataset must
-be the script: every key in the application it went to, every button where
-it was pressed, and the files the editors saved hold what was typed."""
+scrolled by xdotool; recorded with consent to everything but typing rhythm and
+titles, approved, uploaded to a collector on 127.0.0.1 and ingested. The
+dataset must be the script: the events table holds every key in the
+application it went to, every button and wheel step where it was pressed,
+each typing run's key events at one interval (its rhythm stayed on the
+device); the actions table is the script's actions in order, with their
+application, window, positions on the monitor, text, keys and code, each
+traced to its events and its consent; the files the editors saved hold what
+was typed."""
 
 from __future__ import annotations
 
@@ -181,9 +186,12 @@ SAVED = {A: f"{SENTENCE}\n{MORE}", B: NOTE}
 
 #: The actions table's columns the script decides (the others: times, lineage, window).
 COLUMNS = (
-    "episode", "step", "app", "action", "x", "y", "to_x", "to_y", "button", "dx", "dy",
-    "text", "keys", "code",
+    "episode", "step", "app", "title", "window_x", "window_y", "window_width", "window_height",
+    "action", "x", "y", "to_x", "to_y", "button", "dx", "dy", "text", "keys", "code",
 )  # fmt: skip
+#: The window of every action: the window manager gives each editor the whole
+#: screen; no title, as titles were not consented to.
+WINDOW = {"window_x": 0, "window_y": 0, "window_width": WIDTH, "window_height": HEIGHT}
 #: The same positions as fractions of the monitor, from the session's screen layout.
 NORMALISED = ("x_norm", "y_norm", "to_x_norm", "to_y_norm")
 
@@ -197,7 +205,7 @@ def expected_actions() -> list[dict[str, Any]]:
     for s in SCRIPT:
         if s.app != app:
             episode, step, app = episode + 1, 0, s.app
-        row = {"episode": episode, "step": step, "app": s.app, **s.action}
+        row = {"episode": episode, "step": step, "app": s.app, **WINDOW, **s.action}
         out.append({c: row.get(c) for c in (*COLUMNS, *NORMALISED)})
         step += 1
     return out
@@ -325,6 +333,9 @@ def test_the_dataset_is_the_script_typed_clicked_and_scrolled_in_two_application
     assert {r["session"] for r in events} == {session["id"]}
     assert [r["app"] for r in events if r["kind"] == "focus"] == [A, B]
     assert {r["title"] for r in events} == {None}  # titles were not consented to
+    layout = [(r["kind"], r["x"], r["y"], r["width"], r["height"]) for r in events
+              if r["kind"] in ("screen", "monitor")]  # fmt: skip
+    assert layout == [("screen", None, None, WIDTH, HEIGHT), ("monitor", 0, 0, WIDTH, HEIGHT)]
     # Every key row names the application it was typed into.
     keys = [r for r in events if r["kind"] in ("key_down", "key_up")]
     assert {r["app"] for r in keys} == {A, B}
@@ -346,9 +357,7 @@ def test_the_dataset_is_the_script_typed_clicked_and_scrolled_in_two_application
         assert len(gaps) <= 1, f"step {number}: its key events at {len(gaps)} intervals"
 
     actions = table(dataset, "actions")
-    assert [{c: r[c] for c in COLUMNS} for r in actions] == [
-        {c: a[c] for c in COLUMNS} for a in ACTIONS
-    ]
+    assert [{c: r[c] for c in (*COLUMNS, *NORMALISED)} for r in actions] == ACTIONS
     # Lineage: each action's first and last event, and the consent it was captured under.
     (given,) = [r for r in records if r["kind"] == "consent.given"]
     (bundle,) = {r["bundle"] for r in events}
