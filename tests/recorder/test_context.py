@@ -146,6 +146,39 @@ def test_keyboard_layouts_and_group_switches_are_recorded(
     assert session["counts"] == {"app_focus": 1, "keys": 8}
 
 
+def test_a_layout_switched_while_an_excluded_window_has_focus_is_told_after_it(
+    start_recorder: Callable[[], Recording],
+    app_window: Callable[..., str],
+    xdo: Callable[..., str],
+    private_home: Paths,
+    tmp_path: Path,
+) -> None:
+    # Nothing is recorded between the exclusion markers, not even the keyboard's
+    # layout: the layout in force is written when the excluded window is left.
+    ct("consent", "give", "--all")
+    editor = app_window("Gedit", "notes")
+    vault = app_window("KeePassXC", "vault", focus=False)
+    rec = start_recorder()
+    rec.wait_stored("context", 3, what="the context at the start")
+    xdo("windowfocus", "--sync", vault)
+    wait_for(lambda: status(private_home)["excluded_now"], what="vault excluded")
+    run_x("setxkbmap", "-layout", "de")
+    # Let the watcher see the switch and the writer flush while excluded.
+    xdo("sleep", "0.8")
+    xdo("windowfocus", "--sync", editor)
+    wait_for(lambda: status(private_home)["application"] == "Gedit", what="editor focus")
+    xdo("type", "--delay", "20", "ok")
+    rec.wait_stored("keys", 4, what="keys after the vault")
+    rec.stop()
+    (events,) = exported_events(tmp_path)
+    kinds = [e["kind"] for e in events]
+    start, end = kinds.index("excluded_start"), kinds.index("excluded_end")
+    assert kinds[start + 1 : end] == []
+    layouts = [(i, numbers(e)) for i, e in enumerate(events) if e["kind"] == "layout"]
+    assert [n for i, n in layouts if i < start] == [("layout", 0, "us")]
+    assert [n for i, n in layouts if i > end][:1] == [("layout", 0, "de")]
+
+
 @pytest.mark.parametrize(
     ("categories", "kept", "absent"),
     [

@@ -77,7 +77,7 @@ def test_shows_the_policy_and_one_unticked_box_per_category(
     assert dialog.findChild(QCheckBox, "consent_typing_rhythm") is None  # not asked for
     keys = dialog.findChild(QLabel, "explain_keys")
     assert keys is not None
-    assert "the text you type: 'Dear Anna'" in keys.text()
+    assert "the text you type, and your keyboard layout: 'Dear Anna'" in keys.text()
     moves = dialog.findChild(QLabel, "explain_mouse_move")
     assert moves is not None
     assert "up to 120 times a second" in moves.text()  # the policy's limit

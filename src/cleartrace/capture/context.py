@@ -101,6 +101,12 @@ class Context:
             current = [*self._screen_events(t), *self._layout_events(t)]
             return [ev for ev in current if ev[1] in self._allowed]
 
+    def current(self, t_ns: int) -> list[RawEvent]:
+        """The whole current context the recorder allows, stamped `t_ns`."""
+        with self._lock:
+            current = [*self._screen_events(t_ns), *self._layout_events(t_ns)]
+            return [ev for ev in current if ev[1] in self._allowed]
+
     # -- internals (under the lock) ------------------------------------------------
 
     def _queue(self, events: list[RawEvent]) -> None:

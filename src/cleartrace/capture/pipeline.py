@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from cleartrace.capture.base import StampedEvent
+from cleartrace.capture.context import CONTEXT_KINDS
 from cleartrace.capture.resolve import MAX_HELD_NS, Resolver
 from cleartrace.capture.timeline import FocusTimeline, TimelineView
 from cleartrace.events import Kind, RawEvent
@@ -41,6 +42,7 @@ __all__ = ["MoveCoalescer", "Writer"]
 log = logging.getLogger(__name__)
 
 _MOVE = int(Kind.MOVE)
+_START, _END = int(Kind.EXCLUDED_START), int(Kind.EXCLUDED_END)
 _PROBE_WAIT = 0.05  # a watermark is one round trip away; don't stall the writer on it
 _FINAL_WAIT = 1.0  # at the end, for a watermark past the last event
 
@@ -123,6 +125,11 @@ class Writer:
         self._withdrawn: dict[int, int] = {}
         self._error: BaseException | None = None
         self._opened = False  # the session's context is written
+        # Exclusion as of the last batch written, the markers seen by then, and
+        # whether a context change was held back inside the current exclusion.
+        self._was_excluded = False
+        self._marked = 0
+        self._held_back = False
         self._thread = threading.Thread(target=self._run, name="cleartrace-writer", daemon=True)
 
     def start(self) -> None:
@@ -197,9 +204,39 @@ class Writer:
         opening = None if self._opened else out[0][0]
         self._opened = True
         context = self._timeline.context.take(opening)
-        if not context:
-            return out
-        return list(heapq.merge(context, out, key=_time))
+        resolver = self._resolver
+        if resolver.marked == self._marked and not self._was_excluded:
+            # No exclusion in this batch or before it: nothing to hold back.
+            return list(heapq.merge(context, out, key=_time)) if context else out
+        self._marked = resolver.marked
+        merged = list(heapq.merge(context, out, key=_time)) if context else out
+        kept = self._outside_exclusions(merged)
+        self._was_excluded = resolver.excluded
+        return kept
+
+    def _outside_exclusions(self, events: list[RawEvent]) -> list[RawEvent]:
+        """`events` without the context changes made inside an excluded
+        interval; after an interval in which one was held back, the whole
+        context in force (nothing is recorded between the markers, not even
+        a keyboard layout switched while a password manager had the focus)."""
+        inside = self._was_excluded
+        out: list[RawEvent] = []
+        for ev in events:
+            kind = ev[1]
+            if kind == _START:
+                inside = True
+            elif kind == _END:
+                inside = False
+                out.append(ev)
+                if self._held_back:
+                    out += self._timeline.context.current(ev[0])
+                    self._held_back = False
+                continue
+            elif inside and kind in CONTEXT_KINDS:
+                self._held_back = True
+                continue
+            out.append(ev)
+        return out
 
     def _watermark(self, *, final: bool) -> TimelineView:
         """A view of the timeline after asking for a fresh watermark, if needed."""

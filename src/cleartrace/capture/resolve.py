@@ -41,13 +41,14 @@ class Resolver:
     Not thread-safe: the writer's thread only.
     """
 
-    __slots__ = ("_done", "_excluded", "_held", "_last_t", "_shown", "_timeline")
+    __slots__ = ("_done", "_excluded", "_held", "_last_t", "_marked", "_shown", "_timeline")
 
     def __init__(self, timeline: FocusTimeline) -> None:
         self._timeline = timeline
         self._held: list[tuple[int, StampedEvent]] = []  # (unwrapped server ms, event)
         self._done: int | None = None  # the last server time whose focus was written
         self._excluded = False
+        self._marked = 0  # exclusion markers written so far
         # The (text, geometry) of the last FOCUS event written.
         self._shown: tuple[FocusText, Geometry] | None = None
         self._last_t = 0
@@ -55,6 +56,16 @@ class Resolver:
     @property
     def held(self) -> int:
         return len(self._held)
+
+    @property
+    def excluded(self) -> bool:
+        """Whether the last thing written is the start of an excluded interval."""
+        return self._excluded
+
+    @property
+    def marked(self) -> int:
+        """How many exclusion markers were written so far (to tell that a batch has some)."""
+        return self._marked
 
     def add(self, batch: list[StampedEvent]) -> None:
         if not batch:
@@ -164,6 +175,7 @@ class Resolver:
             return n, []
         # Closed at once: what follows is decided (and marked) as it comes.
         self._shown, self._last_t = None, last
+        self._marked += 2
         return n, [(first, _START, 0, 0, 0, 0, None), (last, _END, 0, 0, 0, 0, None)]
 
     def drop_undecided(self) -> int:
@@ -179,10 +191,12 @@ class Resolver:
             if not self._excluded:
                 out.append((stamp, _START, 0, 0, 0, 0, None))
                 self._excluded, self._shown, self._last_t = True, None, stamp
+                self._marked += 1
             return
         if self._excluded:
             out.append((stamp, _END, 0, 0, 0, 0, None))
             self._excluded, self._last_t = False, stamp
+            self._marked += 1
         if state.shown is not None and (state.shown, state.geometry) != self._shown:
             out.append((stamp, _FOCUS, *state.geometry, state.shown))
             self._shown, self._last_t = (state.shown, state.geometry), stamp

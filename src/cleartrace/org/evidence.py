@@ -58,11 +58,20 @@ NO_POLICY_NOTE = (
 
 #: What each category stores, in the words the consent dialog uses (ui/texts.py).
 CAPTURED = {
-    Category.KEYS: ("Keys you press", "the keys pressed, so the text typed"),
+    Category.KEYS: (
+        "Keys you press",
+        "the keys pressed, so the text typed, and the keyboard layout",
+    ),
     Category.MOUSE_MOVE: ("Mouse movement", "where the pointer is, up to {hz} times a second"),
-    Category.CLICKS: ("Mouse clicks", "which mouse button is pressed and where"),
+    Category.CLICKS: (
+        "Mouse clicks",
+        "which mouse button is pressed and where, and the screens' sizes",
+    ),
     Category.SCROLL: ("Scrolling", "each scroll step and where the pointer was"),
-    Category.APP_FOCUS: ("Application in front", "the application in front, when it changes"),
+    Category.APP_FOCUS: (
+        "Application in front",
+        "the application in front and where its window is, when it changes",
+    ),
     Category.WINDOW_TITLES: (
         "Window titles",
         "the focused window's title, which can name a document or an e-mail",

@@ -39,7 +39,9 @@ class CategoryText:
 
 CATEGORY_TEXTS: dict[Category, CategoryText] = {
     Category.KEYS: CategoryText(
-        "Keys you press", "the keys you press, so the text you type", "'Dear Anna'"
+        "Keys you press",
+        "the keys you press, so the text you type, and your keyboard layout",
+        "'Dear Anna'",
     ),
     Category.MOUSE_MOVE: CategoryText(
         "Mouse movement",
@@ -48,14 +50,16 @@ CATEGORY_TEXTS: dict[Category, CategoryText] = {
     ),
     Category.CLICKS: CategoryText(
         "Mouse clicks",
-        "which mouse button you press and where",
+        "which mouse button you press and where, and your screens' sizes",
         "left button at (640, 412)",
     ),
     Category.SCROLL: CategoryText(
         "Scrolling", "each scroll step and where the pointer was", "one step down at (640, 412)"
     ),
     Category.APP_FOCUS: CategoryText(
-        "Application in front", "the application in front, when it changes", "'firefox'"
+        "Application in front",
+        "the application in front and where its window is, when it changes",
+        "'firefox'",
     ),
     Category.WINDOW_TITLES: CategoryText(
         "Window titles",
