@@ -184,7 +184,7 @@ SCRIPT = (
 #: What each editor saved last: the script's text, corrections applied.
 SAVED = {A: f"{SENTENCE}\n{MORE}", B: NOTE}
 
-#: The actions table's columns the script decides (the others: times, lineage, window).
+#: The actions table's columns the script decides (times and lineage: against the events).
 COLUMNS = (
     "episode", "step", "app", "title", "window_x", "window_y", "window_width", "window_height",
     "action", "x", "y", "to_x", "to_y", "button", "dx", "dy", "text", "keys", "code",
@@ -287,7 +287,7 @@ def run_script(desk: Desk, xdo: Callable[..., str], paths: Paths) -> None:
     presses = sum(len(s.presses()) for s in SCRIPT)
     buttons = sum(len(s.buttons) for s in SCRIPT)
     scrolls = sum(len(s.scrolls) for s in SCRIPT)
-    # At least: the keys and clicks categories hold context events too.
+    # At least as many: the rows are what is checked, exactly, once ingested.
     wait_for(
         lambda: (
             stored(paths, "keys") >= 2 * presses
