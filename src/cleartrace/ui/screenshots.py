@@ -22,7 +22,7 @@ from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QApplication, QWidget
 
-from cleartrace.categories import USUAL
+from cleartrace.categories import USUAL, Category
 from cleartrace.consent.notice import Notice
 from cleartrace.consent.signed_policy import install_policy
 from cleartrace.events import Kind, RawEvent, keysym_of_char
@@ -134,7 +134,13 @@ def _org_consent_dialog(out: Path, tmp: Path) -> None:
     org = generate(tmp / "org-keys", "x25519")
     (tmp / "org-run").mkdir(mode=0o700)
     paths = Paths(tmp / "org-home", tmp / "org-run")
-    policy = new_policy(org.bundle_public, "https://ct.example.org", notice=EXAMPLE_NOTICE)
+    # This organisation asks for typing rhythm too: the dialog offers it, unticked.
+    policy = new_policy(
+        org.bundle_public,
+        "https://ct.example.org",
+        notice=EXAMPLE_NOTICE,
+        categories=Category,
+    )
     install_policy(paths, sign_policy(policy, org.signing_private))
     runner = Runner(Service(paths))
     _shoot(out, lambda: ConsentDialog(runner), runner, "consent-dialog-org")
