@@ -10,6 +10,7 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cleartrace.events import Event, Kind
@@ -247,3 +248,43 @@ def test_a_redaction_inside_a_typed_run_proves_clean(world: World) -> None:
     texts = [a["text"] for a in world.actions() if a["action"] == "type"]
     assert TYPED[:3] + TYPED[5:] in texts
     assert prove(world.out, ledgers(world)).ok
+
+
+def _tampered(world: World, values: dict[str, Any]) -> list[str]:
+    """The proof's rules broken once the second action is given `values`."""
+    (path,) = list((world.out / "actions").rglob("*.parquet"))
+    table = pq.read_table(path)
+    for name, value in values.items():
+        i = table.schema.get_field_index(name)
+        column = table.column(name).to_pylist()
+        column[1] = value
+        table = table.set_column(i, table.field(i), pa.array(column, table.field(i).type))
+    pq.write_table(table, path)
+    result = prove(world.out, ledgers(world))
+    return sorted({(v["rule"], v["category"]) for v in result.violations})
+
+
+def test_the_audit_holds_an_actions_window_and_title_to_app_focus(world: World) -> None:
+    device = world.device()
+    device.give(at(0))
+    session = secrets.token_hex(16)
+    events = [
+        Event(ns(at(1)), Kind.FOCUS, 5, 6, 700, 500, app="gedit", title="notes"),
+        *typed("ab", at(1.5)),
+        *typed("cd", at(3)),
+    ]
+    device.act("consent.refused", at(2), categories=["app_focus"], policy=POLICY)
+    world.collector.upload(device, device.bundle(events, session))
+    world.ingest()
+    assert prove(world.out, ledgers(world)).ok
+    assert [a["window_x"] for a in world.actions()] == [5, None]
+    for column, value in (
+        ("window_x", 5),
+        ("window_y", 6),
+        ("window_width", 700),
+        ("window_height", 500),
+    ):
+        assert _tampered(world, {column: value}) == [("outside-consent", "app_focus")]
+        _tampered(world, {column: None})
+    # window_titles is consented throughout; ingest keeps a title only with app_focus.
+    assert _tampered(world, {"title": "notes"}) == [("outside-consent", "app_focus")]
