@@ -250,6 +250,50 @@ def test_a_redaction_inside_a_typed_run_proves_clean(world: World) -> None:
     assert prove(world.out, ledgers(world)).ok
 
 
+def _iso(when: Any) -> str:
+    return str(when.isoformat(timespec="microseconds").replace("+00:00", "Z"))
+
+
+def test_keys_after_a_redacted_focus_name_no_window(world: World) -> None:
+    device = world.device()
+    device.give(at(0))
+    session = secrets.token_hex(16)
+    events = [
+        Event(ns(at(1)), Kind.FOCUS, 0, 0, 100, 100, app="gedit", title="notes"),
+        *typed("ab", at(1.5)),
+        Event(ns(at(2)), Kind.FOCUS, 0, 0, 100, 100, app="keepassx", title="Passwords"),
+        *typed("cd", at(2.5)),
+    ]
+    world.collector.upload(device, device.bundle(events, session))
+    # Only the second focus lies inside the redaction: its keys were typed
+    # into a window the dataset may not name, and not into gedit.
+    second = at(2)
+    device.act(
+        "session.redacted",
+        at(70),
+        session=session,
+        method="time",
+        events=1,
+        categories=["app_focus", "window_titles"],
+        interval={
+            "start": _iso(second - timedelta(seconds=1)),
+            "end": _iso(second + timedelta(seconds=1)),
+        },
+    )
+    world.collector.upload(device, device.bundle())
+    world.ingest()
+    rows = world.rows()
+    keys = [(r["char"], r["app"]) for r in rows if r["kind"] == "key_down"]
+    assert keys == [("a", "gedit"), ("b", "gedit"), ("c", None), ("d", None)]
+    assert [r["app"] for r in rows if r["kind"] == "focus"] == ["gedit"]
+    window = ("episode", "text", "app", "title", "window_x", "window_width")
+    assert [tuple(a[c] for c in window) for a in world.actions()] == [
+        (1, "ab", "gedit", "notes", 0, 100),
+        (2, "cd", None, None, None, None),
+    ]
+    assert prove(world.out, ledgers(world)).ok
+
+
 def _tampered(world: World, values: dict[str, Any]) -> list[str]:
     """The proof's rules broken once the second action is given `values`."""
     (path,) = list((world.out / "actions").rglob("*.parquet"))
@@ -288,3 +332,23 @@ def test_the_audit_holds_an_actions_window_and_title_to_app_focus(world: World) 
         _tampered(world, {column: None})
     # window_titles is consented throughout; ingest keeps a title only with app_focus.
     assert _tampered(world, {"title": "notes"}) == [("outside-consent", "app_focus")]
+
+
+def test_focus_changes_app_focus_may_not_keep_start_no_episode(world: World) -> None:
+    device = world.device()
+    device.give(at(0), categories=["keys"])
+    session = secrets.token_hex(16)
+    events = [
+        Event(ns(at(1)), Kind.FOCUS, 0, 0, 100, 100, app="gedit", title="notes"),
+        *typed("ab", at(1.5)),
+        Event(ns(at(2)), Kind.FOCUS, 0, 0, 100, 100, app="keepassx", title="Passwords"),
+        *typed("cd", at(2.5)),
+    ]
+    world.collector.upload(device, device.bundle(events, session))
+    world.ingest()
+    # Without app_focus the window changes are no one's to see, not even as episodes.
+    assert [(a["episode"], a["text"], a["app"]) for a in world.actions()] == [
+        (0, "ab", None),
+        (0, "cd", None),
+    ]
+    assert prove(world.out, ledgers(world)).ok
