@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from datetime import UTC, datetime, timedelta
 
 import pyarrow.parquet as pq
 import pytest
@@ -172,3 +173,34 @@ def test_features_files_type_every_column(world: World) -> None:
         "dtype": "timestamp[us, tz=UTC]",
         "_type": "Value",
     }
+
+
+def test_each_action_lands_in_the_day_it_started(world: World) -> None:
+    device = world.device()
+    device.give(at(0))
+    midnight = datetime(2026, 12, 3, tzinfo=UTC)
+
+    def t(seconds: float) -> int:
+        return ns(midnight + timedelta(seconds=seconds))
+
+    events = [
+        Event(ns(at(1)), Kind.FOCUS, 0, 0, 100, 100, app="gedit", title="n"),
+        Event(t(-0.6), Kind.KEY_DOWN, ord("a")),
+        Event(t(-0.55), Kind.KEY_UP, ord("a")),
+        # A scroll among a typing run's keys comes after the run's actions: the
+        # actions are not in time order around midnight.
+        Event(t(-0.4), Kind.SCROLL, 5, 5, 0, 1),
+        Event(t(0.2), Kind.KEY_DOWN, 0xFFE3),
+        Event(t(0.3), Kind.KEY_DOWN, ord("s")),
+        Event(t(0.35), Kind.KEY_UP, ord("s")),
+        Event(t(0.4), Kind.KEY_UP, 0xFFE3),
+    ]
+    world.collector.upload(device, device.bundle(events, secrets.token_hex(16)))
+    world.ingest()
+    found = set()
+    for path in (world.out / "actions").rglob("*.parquet"):
+        day = path.relative_to(world.out).parts[1]
+        for row in pq.read_table(path, columns=["time", "action"]).to_pylist():
+            assert day == f"day={row['time'].date().isoformat()}"
+            found.add(row["action"])
+    assert found == {"type", "scroll", "hotkey"}

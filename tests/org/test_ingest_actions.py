@@ -10,6 +10,7 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cleartrace.events import Event, Kind
@@ -246,4 +247,108 @@ def test_a_redaction_inside_a_typed_run_proves_clean(world: World) -> None:
     world.ingest()
     texts = [a["text"] for a in world.actions() if a["action"] == "type"]
     assert TYPED[:3] + TYPED[5:] in texts
+    assert prove(world.out, ledgers(world)).ok
+
+
+def _iso(when: Any) -> str:
+    return str(when.isoformat(timespec="microseconds").replace("+00:00", "Z"))
+
+
+def test_keys_after_a_redacted_focus_name_no_window(world: World) -> None:
+    device = world.device()
+    device.give(at(0))
+    session = secrets.token_hex(16)
+    events = [
+        Event(ns(at(1)), Kind.FOCUS, 0, 0, 100, 100, app="gedit", title="notes"),
+        *typed("ab", at(1.5)),
+        Event(ns(at(2)), Kind.FOCUS, 0, 0, 100, 100, app="keepassx", title="Passwords"),
+        *typed("cd", at(2.5)),
+    ]
+    world.collector.upload(device, device.bundle(events, session))
+    # Only the second focus lies inside the redaction: its keys were typed
+    # into a window the dataset may not name, and not into gedit.
+    second = at(2)
+    device.act(
+        "session.redacted",
+        at(70),
+        session=session,
+        method="time",
+        events=1,
+        categories=["app_focus", "window_titles"],
+        interval={
+            "start": _iso(second - timedelta(seconds=1)),
+            "end": _iso(second + timedelta(seconds=1)),
+        },
+    )
+    world.collector.upload(device, device.bundle())
+    world.ingest()
+    rows = world.rows()
+    keys = [(r["char"], r["app"]) for r in rows if r["kind"] == "key_down"]
+    assert keys == [("a", "gedit"), ("b", "gedit"), ("c", None), ("d", None)]
+    assert [r["app"] for r in rows if r["kind"] == "focus"] == ["gedit"]
+    window = ("episode", "text", "app", "title", "window_x", "window_width")
+    assert [tuple(a[c] for c in window) for a in world.actions()] == [
+        (1, "ab", "gedit", "notes", 0, 100),
+        (2, "cd", None, None, None, None),
+    ]
+    assert prove(world.out, ledgers(world)).ok
+
+
+def _tampered(world: World, values: dict[str, Any]) -> list[str]:
+    """The proof's rules broken once the second action is given `values`."""
+    (path,) = list((world.out / "actions").rglob("*.parquet"))
+    table = pq.read_table(path)
+    for name, value in values.items():
+        i = table.schema.get_field_index(name)
+        column = table.column(name).to_pylist()
+        column[1] = value
+        table = table.set_column(i, table.field(i), pa.array(column, table.field(i).type))
+    pq.write_table(table, path)
+    result = prove(world.out, ledgers(world))
+    return sorted({(v["rule"], v["category"]) for v in result.violations})
+
+
+def test_the_audit_holds_an_actions_window_and_title_to_app_focus(world: World) -> None:
+    device = world.device()
+    device.give(at(0))
+    session = secrets.token_hex(16)
+    events = [
+        Event(ns(at(1)), Kind.FOCUS, 5, 6, 700, 500, app="gedit", title="notes"),
+        *typed("ab", at(1.5)),
+        *typed("cd", at(3)),
+    ]
+    device.act("consent.refused", at(2), categories=["app_focus"], policy=POLICY)
+    world.collector.upload(device, device.bundle(events, session))
+    world.ingest()
+    assert prove(world.out, ledgers(world)).ok
+    assert [a["window_x"] for a in world.actions()] == [5, None]
+    for column, value in (
+        ("window_x", 5),
+        ("window_y", 6),
+        ("window_width", 700),
+        ("window_height", 500),
+    ):
+        assert _tampered(world, {column: value}) == [("outside-consent", "app_focus")]
+        _tampered(world, {column: None})
+    # window_titles is consented throughout; ingest keeps a title only with app_focus.
+    assert _tampered(world, {"title": "notes"}) == [("outside-consent", "app_focus")]
+
+
+def test_focus_changes_app_focus_may_not_keep_start_no_episode(world: World) -> None:
+    device = world.device()
+    device.give(at(0), categories=["keys"])
+    session = secrets.token_hex(16)
+    events = [
+        Event(ns(at(1)), Kind.FOCUS, 0, 0, 100, 100, app="gedit", title="notes"),
+        *typed("ab", at(1.5)),
+        Event(ns(at(2)), Kind.FOCUS, 0, 0, 100, 100, app="keepassx", title="Passwords"),
+        *typed("cd", at(2.5)),
+    ]
+    world.collector.upload(device, device.bundle(events, session))
+    world.ingest()
+    # Without app_focus the window changes are no one's to see, not even as episodes.
+    assert [(a["episode"], a["text"], a["app"]) for a in world.actions()] == [
+        (0, "ab", None),
+        (0, "cd", None),
+    ]
     assert prove(world.out, ledgers(world)).ok

@@ -47,11 +47,30 @@ MAX_LISTED = 10_000
 _BATCH = 256 * 1024
 _COLUMNS = ("time", "device", "session", "bundle", "kind", "app", "title")
 _JSON_SCHEMA = pa.schema([SCHEMA.field(c) for c in _COLUMNS])
+#: An action's window: app_focus data, like its app (org/action_rows.py).
+_WINDOW = ("window_x", "window_y", "window_width", "window_height")
 #: An actions row: its span, and the category it is made of in place of a kind.
-_ACTION_COLUMNS = ("time", "end", "device", "session", "bundle", "category", "app", "title")
+_ACTION_COLUMNS = (
+    "time",
+    "end",
+    "device",
+    "session",
+    "bundle",
+    "category",
+    "app",
+    "title",
+    *_WINDOW,
+)
 _ACTION_JSON_SCHEMA = pa.schema(
     [
-        pa.field(c, pa.timestamp("us", tz="UTC") if c in ("time", "end") else pa.string())
+        pa.field(
+            c,
+            pa.timestamp("us", tz="UTC")
+            if c in ("time", "end")
+            else pa.int32()
+            if c in _WINDOW
+            else pa.string(),
+        )
         for c in _ACTION_COLUMNS
     ]
 )
@@ -296,7 +315,12 @@ def _prove_device(
 def _rows(part: pa.RecordBatch) -> Rows:
     """The proof's view of a batch: events rows as they are; actions rows as an
     event of their category spanning [time, end] whose app and title are data
-    of app_focus and window_titles."""
+    of app_focus and window_titles.
+
+    An action's window and title are its focus event's, which ingest keeps
+    only where app_focus may be kept: an action carrying any of them is held
+    to app_focus's rules as if it named its app (an empty one where the app
+    column is null), and its title to window_titles' rules as well."""
     t_ns = pc.multiply(_column(part, "time").cast(pa.int64()), 1000)
     common = {
         "t_ns": t_ns,
@@ -309,6 +333,12 @@ def _rows(part: pa.RecordBatch) -> Rows:
         return Rows(kind=_column(part, "kind"), **common)
     index = pc.index_in(_column(part, "category"), value_set=_CATEGORY_NAMES)
     carried = pa.repeat(pa.scalar(True), part.num_rows)
+    focus_data = pc.is_valid(common["title"])
+    for name in _WINDOW:
+        focus_data = pc.or_(focus_data, pc.is_valid(_column(part, name)))
+    common["app"] = pc.coalesce(
+        common["app"], pc.if_else(focus_data, pa.scalar(""), pa.scalar(None, pa.string()))
+    )
     return Rows(
         kind=pc.take(_KIND_OF_CATEGORY, index),
         app_data=carried,

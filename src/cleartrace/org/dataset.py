@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
-from cleartrace.consent.coverage_arrow import first_at_or_after
 from cleartrace.errors import UsageError
 from cleartrace.faults import fault_point
 from cleartrace.org.dataset_files import features_json, reader_schema, to_jsonl, to_parquet
@@ -318,21 +318,22 @@ class Dataset:
     def _layout(
         self, table: str, name: str, device: str, rows: pa.Table, formats: Sequence[str]
     ) -> dict[str, tuple[pa.Table, str, str]]:
-        """relative path -> (that day's rows, table, format), one per UTC day and format."""
+        """relative path -> (that day's rows, table, format), one per UTC day and
+        format. Each row goes to the day of its own `time`: the actions table is
+        in (episode, step) order, not time order, so days are not contiguous."""
         out: dict[str, tuple[pa.Table, str, str]] = {}
         if rows.num_rows == 0:
             return out
-        t = rows.column("time").combine_chunks().cast(pa.int64())
-        first, last = t[0].as_py() // _DAY_US, t[len(t) - 1].as_py() // _DAY_US
-        start = 0
-        for day in range(first, last + 1):
-            end = first_at_or_after(t, (day + 1) * _DAY_US) if day < last else len(t)
-            if end > start:
-                label = _day_label(day)
-                for fmt in formats:
-                    rel = f"{table}/day={label}/device={device_dir(device)}/part-{name}.{fmt}"
-                    out[rel] = (rows.slice(start, end - start), table, fmt)
-            start = end
+        t = rows.column("time").combine_chunks().cast(pa.int64()).to_numpy()
+        days = t // _DAY_US
+        distinct = np.unique(days)
+        for day in distinct.tolist():
+            # One day (the usual bundle) keeps the table as it is; rows keep their order.
+            part = rows if len(distinct) == 1 else rows.take(np.flatnonzero(days == day))
+            label = _day_label(int(day))
+            for fmt in formats:
+                rel = f"{table}/day={label}/device={device_dir(device)}/part-{name}.{fmt}"
+                out[rel] = (part, table, fmt)
         return out
 
     def _remove(self, rel: str) -> None:

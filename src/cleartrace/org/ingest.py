@@ -136,6 +136,7 @@ class _Run:
             session=item.session,
             bundle=item.name,
             head_seq=item.head[0],
+            held=events,
         )
         entry = BundleEntry(
             device=item.device,

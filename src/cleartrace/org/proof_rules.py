@@ -76,7 +76,8 @@ class Rows:
     key row's app is app_focus data held to app_focus's rules at the key's
     time, and only a focus row may carry a title. Actions rows say otherwise
     (`app_data`, `title_data`: where the app / title is data held to its
-    category's rules) and span [t_ns, t_end].
+    category's rules) and span [t_ns, t_end]; an action's app stands for all
+    its app_focus data (app, window, title: org/audit_proof.py `_rows`).
     """
 
     t_ns: pa.Array
