@@ -76,7 +76,7 @@ def device(world: World) -> Device:
 def test_a_clean_ingest_proves_clean_after_every_kind_of_later_act(
     world: World, device: Device
 ) -> None:
-    session, _, events = recorded_session(world, device)
+    session, _, events = recorded_session(world, device, timing="raw")
     other = secrets.token_hex(16)
     upload(world, device, device.bundle(typed("abc", at(30)), other), 32)
     device.act("recording.paused", at(40), until=None)

@@ -235,7 +235,7 @@ def test_withdrawing_everything_deletes_the_files(world: World) -> None:
 
 def test_later_redaction_removes_rows_in_its_interval_and_categories(world: World) -> None:
     device = world.device()
-    session, _, events = recorded_session(world, device)
+    session, _, events = recorded_session(world, device, timing="raw")
     world.ingest()
     start, end = at(1.5), at(1.5) + timedelta(seconds=0.35)
     device.act(

@@ -126,7 +126,7 @@ def test_deletion_drops_the_sessions_actions(world: World) -> None:
 
 def test_redaction_drops_the_actions_of_its_events(world: World) -> None:
     device = world.device()
-    session, _, events = recorded_session(world, device)
+    session, _, events = recorded_session(world, device, timing="raw")
     world.ingest()
     start, end = at(1.5), at(1.5) + timedelta(seconds=0.35)
     device.act(
@@ -226,7 +226,7 @@ def test_an_action_names_its_window_only_where_app_focus_is_consented(world: Wor
 
 def test_a_redaction_inside_a_typed_run_proves_clean(world: World) -> None:
     device = world.device()
-    session, name, _ = recorded_session(world, device)
+    session, name, _ = recorded_session(world, device, timing="raw")
     # Acknowledged, so the audit knows the bundle was built before the redaction.
     seq, digest = device.witnessed
     device.act("bundle.uploaded", at(18), bundle=name, witnessed={"seq": seq, "hash": digest})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from cleartrace.events import Event, Kind
 from cleartrace.upload import bundle
 from cleartrace.upload.events_arrow import events_table
-from cleartrace.upload.retiming import PACE_US, retime
+from cleartrace.upload.retiming import FRAME_US, PACE_US, retime
 from tests.support.ingest_world import ALL, POLICY, Device, World, at, ns, rejected, typed
 
 RHYTHM = [*ALL, "typing_rhythm"]
@@ -105,3 +106,159 @@ def test_even_timing_is_kept(world: World) -> None:
     _session(world, device, "even", rows)
     assert world.ingest().ok
     assert _key_times(world) == [e.t_ns // 1000 for e in rows if e.kind in (1, 2)]
+
+
+def _slow(text: str, start: datetime) -> list[Event]:
+    """`text` typed at 250 ms a key, as people type: far slower than the re-timed pace."""
+    out = []
+    for i, char in enumerate(text):
+        t = ns(start) + i * 250_000_000
+        out += [Event(t, Kind.KEY_DOWN, ord(char)), Event(t + 80_000_000, Kind.KEY_UP, ord(char))]
+    return out
+
+
+def _as_sent(events: list[Event]) -> list[Event]:
+    """`events` re-timed by the device's own `retime`, as a bundle without rhythm carries them."""
+    table = retime(events_table(events, 0)).to_pylist()
+    return [
+        Event(r["t_ns"], Kind(r["kind"]), r["a"], r["b"], r["c"], r["d"], app=r["app"])
+        for r in table
+    ]
+
+
+def _redact_keys(device: Device, session: str, start: datetime, end: datetime) -> None:
+    """A redaction of the keys typed in [start, end], made after the session's bundle."""
+    interval = {"start": _iso(start), "end": _iso(end)}
+    device.act(
+        "session.redacted",
+        at(5),
+        session=session,
+        method="time",
+        events=4,
+        categories=["keys"],
+        interval=interval,
+    )
+
+
+def _iso(when: datetime) -> str:
+    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _typed_keys(w: World) -> str:
+    return "".join(chr(r["keysym"]) for r in w.rows() if r["kind"] == "key_down")
+
+
+def test_a_redaction_after_an_even_bundle_drops_the_keys_typed_in_its_interval(
+    world: World,
+) -> None:
+    device = world.device()
+    device.give(at(0), ALL)
+    session = secrets.token_hex(16)
+    device.act("session.started", at(0.5), session=session)
+    device.act("session.ended", at(3), session=session)
+    raw = [
+        Event(ns(at(1)), Kind.FOCUS, app="gedit"),
+        *_slow("hello", at(1.5)),
+        *_slow("secret", at(2)),
+    ]
+    sent = _as_sent(raw)
+    world.collector.upload(device, device.bundle(sent, session, interval=(at(0.5), at(3))))
+    # "cr" as typed: 0.5 s to 1 s into the run; re-timed, they sit in its first 40 ms.
+    start = at(2) + timedelta(milliseconds=500)
+    _redact_keys(device, session, start, start + timedelta(milliseconds=500))
+    world.collector.upload(device, device.bundle())
+    summary = world.ingest()
+    assert summary.ok, summary.rejected
+    # The whole run the redaction touches goes: its keys may have been typed anywhere in it.
+    assert _typed_keys(world) == "hello"
+
+
+def test_a_redaction_of_raw_keys_whose_rhythm_was_withdrawn_is_judged_on_their_raw_times(
+    world: World,
+) -> None:
+    device = world.device()
+    device.give(at(0), RHYTHM)
+    session = secrets.token_hex(16)
+    device.act("session.started", at(0.5), session=session)
+    device.act("session.ended", at(3), session=session)
+    raw = [
+        Event(ns(at(1)), Kind.FOCUS, app="gedit"),
+        *_slow("hello", at(1.5)),
+        *_slow("secret", at(2)),
+    ]
+    world.collector.upload(device, device.bundle(raw, session, timing="raw"))
+    start = at(2) + timedelta(milliseconds=500)
+    _redact_keys(device, session, start, start + timedelta(milliseconds=400))
+    device.act("consent.withdrawn", at(6), categories=["typing_rhythm"], policy=POLICY)
+    world.collector.upload(device, device.bundle())
+    summary = world.ingest()
+    assert summary.ok, summary.rejected
+    assert _typed_keys(world) == "helloseet"
+    times = _key_times(world)
+    kept = [
+        e
+        for e in raw
+        if e.kind in (Kind.KEY_DOWN, Kind.KEY_UP)
+        and not start <= _at(e) <= start + timedelta(milliseconds=400)
+    ]
+    expected = retime(events_table([raw[0], *kept], 0)).column("t_ns").to_pylist()[1:]
+    assert times == [t // 1000 for t in expected]
+
+
+def _at(event: Event) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=event.t_ns // 1000)
+
+
+def _moves(start: datetime) -> list[Event]:
+    """50 pointer moves 3.2 ms apart: sub-frame timing, as the pointer reports it."""
+    return [Event(ns(start) + i * 3_217_123, Kind.MOVE, 10 + i, 20 + i) for i in range(50)]
+
+
+def test_raw_pointer_timing_without_typing_rhythm_consent_is_rejected(world: World) -> None:
+    device = world.device()
+    device.give(at(0), ALL)
+    name = _session(world, device, "raw", _moves(at(1)))
+    assert rejected(world.ingest()) == {name: "raw-timing"}
+    assert world.rows() == []
+
+
+def test_raw_pointer_timing_whose_consent_was_withdrawn_later_is_put_on_frames(
+    world: World,
+) -> None:
+    device = world.device()
+    device.give(at(0), RHYTHM)
+    _session(world, device, "raw", _moves(at(1)))
+    device.act("consent.withdrawn", at(5), categories=["typing_rhythm"], policy=POLICY)
+    world.collector.upload(device, device.bundle())
+    summary = world.ingest()
+    assert summary.ok, summary.rejected
+    times = [r["t_us"] for r in world.rows() if r["kind"] == "move"]
+    assert len(times) == 50
+    assert {t % FRAME_US for t in times} == {0}
+
+
+def test_raw_keys_re_timed_into_a_redaction_after_withdrawal_are_dropped(world: World) -> None:
+    device = world.device()
+    device.give(at(0), RHYTHM)
+    session = secrets.token_hex(16)
+    device.act("session.started", at(0.5), session=session)
+    device.act("session.ended", at(3), session=session)
+    s = ns(at(2))
+    # "ab" rolled over in 8 ms, "cd" half a second later: one run, re-timed 10 ms a key.
+    rolled = [(0, 1, "a"), (3, 1, "b"), (5, 2, "a"), (8, 2, "b")]
+    keys = [Event(s + ms * 1_000_000, Kind(k), ord(c)) for ms, k, c in rolled]
+    raw = [
+        Event(ns(at(1)), Kind.FOCUS, app="gedit"),
+        *keys,
+        *_slow("cd", at(2) + timedelta(seconds=0.5)),
+    ]
+    world.collector.upload(device, device.bundle(raw, session, timing="raw"))
+    start, end = at(2) + timedelta(milliseconds=9), at(2) + timedelta(milliseconds=100)
+    _redact_keys(device, session, start, end)
+    device.act("consent.withdrawn", at(6), categories=["typing_rhythm"], policy=POLICY)
+    world.collector.upload(device, device.bundle())
+    summary = world.ingest()
+    assert summary.ok, summary.rejected
+    inside = [t for t in _key_times(world) if ns(start) // 1000 <= t <= ns(end) // 1000]
+    assert inside == []
+    assert _key_times(world)

@@ -43,6 +43,10 @@ def ns(when: datetime) -> int:
     return (when - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1) * 1000
 
 
+def _iso(when: datetime) -> str:
+    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def at(minutes: float) -> datetime:
     return T0 + timedelta(minutes=minutes)
 
@@ -103,10 +107,11 @@ class Device:
         base: tuple[int, str] | None = None,
         org: OrgKeys | None = None,
         timing: str | None = "even",
+        interval: tuple[datetime, datetime] | None = None,
     ) -> bytes:
         """A bundle of `events` and the ledger since the witnessed head; `timing`
         is what its header says of them (the events are sent as given; None
-        leaves the field out, as a v1 header does)."""
+        leaves the field out, as a v1 header does), `interval` the session's."""
         records = self.ledger.records()
         base = self.witnessed if base is None else base
         if segment is None:
@@ -116,7 +121,9 @@ class Device:
         header: dict[str, Any] = {
             "subject": self.subject,
             "session": session,
-            "interval": None,
+            "interval": None
+            if interval is None
+            else {k: _iso(v) for k, v in zip(("start", "end"), interval, strict=True)},
             "created": "2026-12-03T01:00:00.000Z",
             "ledger": {
                 "base": {"seq": base[0], "hash": base[1]},
@@ -201,14 +208,20 @@ class World:
         return [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
 
 
-def recorded_session(w: World, device: Device) -> tuple[str, str, list[Event]]:
-    """Consent, a session of every kind of event, uploaded; returns (session, bundle, events)."""
-    device.give(at(0))
+def recorded_session(
+    w: World, device: Device, *, timing: str = "even"
+) -> tuple[str, str, list[Event]]:
+    """Consent, a session of every kind of event, uploaded; returns (session, bundle, events).
+
+    With `timing` "raw", the person consented to `typing_rhythm` too and the
+    events go as captured: where a test needs a redaction judged on the exact
+    times (an "even" bundle's is judged on each event's possible span)."""
+    device.give(at(0), [*ALL, "typing_rhythm"] if timing == "raw" else ALL)
     session = secrets.token_hex(16)
     device.act("session.started", at(0.5), session=session)
     events = session_events()
     device.act("session.ended", at(17), session=session)
-    name = w.collector.upload(device, device.bundle(events, session))
+    name = w.collector.upload(device, device.bundle(events, session, timing=timing))
     return session, name, events
 
 

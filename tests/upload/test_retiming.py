@@ -11,7 +11,7 @@ import pyarrow as pa
 from cleartrace.events import TYPING_PAUSE_NS, Event, Kind, keysym_of_char
 from cleartrace.review.text import reconstruct
 from cleartrace.upload.events_arrow import events_table
-from cleartrace.upload.retiming import FRAME_US, PACE_US, _paired, retime
+from cleartrace.upload.retiming import FRAME_US, PACE_US, _paired, raw_spans, retime
 
 SHIFT = 0xFFE1
 BACKSPACE = 0xFF08
@@ -303,3 +303,25 @@ def test_a_column_beyond_the_event_schema_moves_with_its_row() -> None:
     kinds = out.column("kind").to_pylist()
     assert out.column("index").to_pylist() == [0, 2, 1, 3]
     assert kinds == [Kind.KEY_DOWN, Kind.KEY_UP, Kind.KEY_DOWN, Kind.KEY_UP]
+
+
+def test_every_event_was_captured_inside_its_raw_span() -> None:
+    # What a redaction of capture time is judged on (org/raw_timing.py).
+    rng = np.random.default_rng(11)
+    kinds = rng.choice(
+        [1, 2, 3, 4, 5, 6, 7, 12], size=5_000, p=[0.3, 0.3, 0.2, 0.04, 0.04, 0.06, 0.03, 0.03]
+    )
+    times = T0 + np.cumsum(rng.integers(1, 400_000_000, size=kinds.size))
+    events = [
+        Event(int(t), Kind(int(k)), int(i % 97))
+        for i, (t, k) in enumerate(zip(times, kinds, strict=True))
+    ]
+    table = events_table(events, 0)
+    out = retime(table.append_column("raw", table.column("t_ns")))
+    low, high = raw_spans(out, int(times[-1]))
+    raw = out.column("raw").to_numpy()
+    assert (low.to_numpy() <= raw).all()
+    assert (raw <= high.to_numpy()).all()
+    # Only keys and the layouts re-timed among them span their run.
+    in_runs = np.isin(out.column("kind").to_numpy(), [1, 2, 12])
+    assert (high.to_numpy() - low.to_numpy())[~in_runs].max() == FRAME_US * 1000

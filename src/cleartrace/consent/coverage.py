@@ -22,7 +22,9 @@ them (docs/dataset.md has them for readers of the dataset):
 5. **redacted** — a `session.redacted` record made after the bundle was built
    (its seq is greater than the bundle's `ledger.head.seq`) drops the
    session's events of its categories inside [interval.start, interval.end].
-   Redactions made before are already absent from the bundle.
+   Redactions made before are already absent from the bundle. Events whose
+   times were re-timed carry the span they may have been captured in
+   (coverage_arrow.SPAN): any overlap with the interval drops them.
 6. **violation** — an event outside a consented, unpaused interval of its
    category. A category is consented from a `consent.given` naming it until
    a `consent.withdrawn` (or `consent.refused`) naming it; recording is paused
@@ -83,7 +85,7 @@ __all__ = [
 ]
 
 #: Bumped when the rules change, so that re-runs re-evaluate every bundle.
-COVERAGE_VERSION = 4
+COVERAGE_VERSION = 5
 
 _MIN = -(2**63)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -233,15 +235,18 @@ class Coverage:
     def apply(
         self, events: pa.Table, *, session: str | None, head_seq: int, base_seq: int = 0
     ) -> Outcome:
-        """Drop what the rules cover from one bundle's events (`EVENT_SCHEMA` table)."""
+        """Drop what the rules cover from one bundle's events (`EVENT_SCHEMA`
+        table; with the `SPAN` columns where their times were re-timed)."""
         whole = self._whole(session, head_seq, base_seq)
         if whole is not None:
             return whole_outcome(events, whole)
+        redactions = self._redactions(session, head_seq)
         return select_rows(
             events,
             changes=self.changes,
             withdrawals=self.withdrawn,
-            redaction_steps=_redaction_steps(self._redactions(session, head_seq)),
+            redaction_steps=_redaction_steps(redactions),
+            redactions=[(r.bits, r.start_ns, r.end_ns) for r in redactions],
         )
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "BIT",
     "MARKER",
     "REASONS",
+    "SPAN",
     "Outcome",
     "bits_of",
     "first_at_or_after",
@@ -43,6 +44,10 @@ BIT = {category: 1 << i for i, category in enumerate(Category)}
 _UNKNOWN_BIT = 1 << len(Category)
 _TITLE_BIT = BIT[Category.WINDOW_TITLES]
 _MIN = -(2**63)
+#: Optional columns of an event table: the first and last time (ns) an event
+#: may have had as captured, where its `t_ns` was re-timed (upload/retiming.py).
+#: Redactions are then judged on the span, not on `t_ns`; the columns are not kept.
+SPAN = ("span_from", "span_to")
 
 
 def bits_of(names: Iterable[str]) -> int:
@@ -97,7 +102,10 @@ class Outcome:
 def whole_outcome(events: pa.Table, reason: str) -> Outcome:
     """Every event of a bundle dropped for `reason` (deleted, held, superseded)."""
     n = events.num_rows
-    return _outcome(events.slice(0, 0), {reason: n}, {}, {}, [reason.encode(), n])
+    spans = [c for c in SPAN if c in events.column_names]
+    return _outcome(
+        events.slice(0, 0).drop_columns(spans), {reason: n}, {}, {}, [reason.encode(), n]
+    )
 
 
 def _withdrawn_by_kind(withdrawn: Mapping[int, int]) -> pa.Array:
@@ -114,10 +122,14 @@ def select_rows(
     changes: Sequence[tuple[int, int]],
     withdrawals: Mapping[int, int],
     redaction_steps: Sequence[tuple[int, int]],
+    redactions: Sequence[tuple[int, int, int]] = (),
 ) -> Outcome:
     """The rows of `events` (`EVENT_SCHEMA`) that rules 4-7 of consent/coverage.py
     keep: `changes` the step function of consented bits, `withdrawals` each bit's
-    latest withdrawal, `redaction_steps` the step function of redacted bits."""
+    latest withdrawal, `redaction_steps` the step function of redacted bits.
+    Where `events` has the `SPAN` columns, an event is redacted when any of
+    `redactions` ((bits, start ns, end ns), closed) of its category overlaps
+    its span, since its `t_ns` is not when it was captured."""
     events = _sorted(events)
     t = events.column("t_ns").combine_chunks()
     kind = events.column("kind").combine_chunks()
@@ -126,7 +138,12 @@ def select_rows(
     thresholds = pc.take(_withdrawn_by_kind(withdrawals), kind)
     withdrawn = pc.less_equal(t, thresholds)
     redacted_bits = _step(t, redaction_steps)
-    redacted = pc.and_not(_has(redacted_bits, kind_bits), withdrawn)
+    if SPAN[0] in events.column_names:
+        in_redaction = _overlapping(events, kind_bits, redactions)
+        events = events.drop_columns(list(SPAN))
+    else:
+        in_redaction = _has(redacted_bits, kind_bits)
+    redacted = pc.and_not(in_redaction, withdrawn)
     allowed_bits = _step(t, changes)
     outside = pc.and_not(pc.invert(_has(allowed_bits, kind_bits)), marker)
     violation = pc.and_not(outside, pc.or_(withdrawn, redacted))
@@ -175,6 +192,20 @@ def select_rows(
     kept = events.filter(keep)
     identity = [_bitmap(keep), _bitmap(title_drop), _bitmap(stray.app), stray.digest]
     return _outcome(kept, dropped, titles, violations, identity)
+
+
+def _overlapping(
+    events: pa.Table, kind_bits: pa.Array, redactions: Sequence[tuple[int, int, int]]
+) -> pa.Array:
+    """Per event, whether a redaction of its category overlaps its `SPAN`: one
+    vectorised pass per redaction (a bundle has few)."""
+    start = events.column(SPAN[0]).combine_chunks()
+    end = events.column(SPAN[1]).combine_chunks()
+    out = pa.repeat(pa.scalar(False), events.num_rows)
+    for bits, first, last in redactions:
+        overlaps = pc.and_(pc.less_equal(start, last), pc.greater_equal(end, first))
+        out = pc.or_(out, pc.and_(overlaps, _has(kind_bits, bits)))
+    return out
 
 
 #: kind -> how many of the integer fields a..d it carries (the rest must be 0).

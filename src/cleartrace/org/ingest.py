@@ -51,7 +51,7 @@ from cleartrace.org.heads import AcceptedHeads, HeadChecks
 from cleartrace.org.ingest_summary import IngestSummary, Rejection
 from cleartrace.org.keys import BundleKeys, load_bundle_keys
 from cleartrace.org.org_ledger import OrgLedgerFile, default_path, load_ledger_key
-from cleartrace.org.raw_timing import RAW_TIMING, RAW_TIMING_DETAIL, held_timing
+from cleartrace.org.raw_timing import RAW_TIMING, RAW_TIMING_DETAIL, covered
 from cleartrace.org.receipts import signed_by
 from cleartrace.org.registry_db import read_devices
 from cleartrace.org.witness import load_public
@@ -121,13 +121,17 @@ class _Run:
         item.events = None
         # Numbered as the bundle holds them: lineage names these positions even
         # where ingest re-times (and so reorders) the events.
-        events = held_timing(with_index(events), item.header, coverage)
-        if events is None:
+        outcome = covered(
+            with_index(events),
+            item.header,
+            coverage,
+            session=item.session,
+            head_seq=item.head[0],
+            base_seq=item.base[0],
+        )
+        if outcome is None:
             self.reject(item.name, item.device, RAW_TIMING, RAW_TIMING_DETAIL)
             return
-        outcome = coverage.apply(
-            events, session=item.session, head_seq=item.head[0], base_seq=item.base[0]
-        )
         rows = bundle_rows(
             outcome.events,
             coverage,

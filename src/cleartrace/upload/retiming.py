@@ -60,7 +60,7 @@ import pyarrow as pa
 
 from cleartrace.events import RUN_BREAKS, TYPING_PAUSE_NS, Kind
 
-__all__ = ["FRAME_US", "PACE_US", "retime"]
+__all__ = ["FRAME_US", "PACE_US", "raw_spans", "retime"]
 
 #: The interval between consecutive key events of a re-timed run, at most:
 #: 10 ms, faster than anybody types, so a run carries no typing speed.
@@ -80,15 +80,22 @@ _MODIFIER_RANGES = ((0xFFE1, 0xFFEE), (0xFF7E, 0xFF7F), (0xFE01, 0xFE13))
 _I64 = npt.NDArray[np.int64]
 
 
+def _runs(kt: _I64, breaks_before: _I64) -> tuple[_I64, _I64, _I64]:
+    """Of key events at times `kt` (with the count of run breaks before each):
+    each one's run number, and each run's first and last key (positions in `kt`)."""
+    n = kt.size
+    starts_run = np.ones(n, dtype=bool)
+    starts_run[1:] = (np.diff(kt) >= TYPING_PAUSE_NS) | (np.diff(breaks_before) != 0)
+    run = np.cumsum(starts_run) - 1
+    first = np.flatnonzero(starts_run)
+    return run, first, np.append(first[1:], n) - 1
+
+
 def _retimed_keys(t: _I64, key_at: _I64, breaks_before: _I64) -> tuple[_I64, _I64]:
     """The new times of the key events at `key_at` and each one's run number."""
     kt = t[key_at]
     n = kt.size
-    starts_run = np.ones(n, dtype=bool)
-    starts_run[1:] = (np.diff(kt) >= TYPING_PAUSE_NS) | (np.diff(breaks_before[key_at]) != 0)
-    run = np.cumsum(starts_run) - 1
-    first = np.flatnonzero(starts_run)
-    last = np.append(first[1:], n) - 1
+    run, first, last = _runs(kt, breaks_before[key_at])
     steps = np.maximum(last - first, 1)
     step = np.minimum((kt[last] - kt[first]) // steps // 1000, PACE_US) * 1000
     k = np.arange(n, dtype=np.int64) - first[run]
@@ -191,3 +198,45 @@ def retime(events: pa.Table) -> pa.Table:
     if key_at.size:
         out = out.set_column(2, events.schema.field(2), pa.array(a, pa.int32()))
     return out.take(pa.array(order))
+
+
+def raw_spans(events: pa.Table, end_ns: int) -> tuple[pa.Array, pa.Array]:
+    """Of re-timed `events` (in time order, as `retime` leaves them) of a
+    session ending at `end_ns`: per event, the first and last time it may have
+    had as captured. Re-timing keeps each run's start and what ends it, so:
+
+    - a key event of a run: from the run's start to the time of whatever ends
+      it (the next run break or the next run's start; `end_ns` for a run
+      nothing follows); a context event between two keys of a run likewise;
+    - a pointer event: [t, t + FRAME_US] (floored to a frame);
+    - any other event: [t, t].
+
+    What consent decides on an interval of capture time (a redaction) is
+    judged on these spans: a key moved earlier by re-timing would otherwise
+    escape the redaction of the interval it was typed in.
+    """
+    t: _I64 = events.column("t_ns").to_numpy().astype(np.int64, copy=True)
+    kind = events.column("kind").to_numpy()
+    low, high = t.copy(), t.copy()
+    high[np.isin(kind, _POINTER)] += FRAME_US * 1000
+    key_at = np.flatnonzero(np.isin(kind, _KEYS))
+    if key_at.size:
+        is_break = np.isin(kind, _BREAKS)
+        run, first, last = _runs(t[key_at], np.cumsum(is_break, dtype=np.int64)[key_at])
+        # Each run ends at the first run break after its last key or at the next
+        # run's first key, whichever comes first; the last run may end at `end_ns`.
+        n = t.size
+        break_at = np.append(np.flatnonzero(is_break), n)
+        after = break_at[np.searchsorted(break_at, key_at[last], side="right")]
+        ends_at = np.minimum(after, np.append(key_at[first[1:]], n))
+        padded = np.append(high, max(end_ns, int(t[-1])))
+        start = t[key_at[first]]
+        end = np.maximum(padded[ends_at], t[key_at[last]])
+        low[key_at], high[key_at] = start[run], end[run]
+        context_at = np.flatnonzero(np.isin(kind, _CONTEXT))
+        before = np.searchsorted(key_at, context_at) - 1
+        inside = (before >= 0) & (before + 1 < key_at.size)
+        inside[inside] = run[before[inside]] == run[before[inside] + 1]
+        within = run[before[inside]]
+        low[context_at[inside]], high[context_at[inside]] = start[within], end[within]
+    return pa.array(low, pa.int64()), pa.array(high, pa.int64())
