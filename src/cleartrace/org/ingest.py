@@ -121,8 +121,9 @@ class _Run:
         item.events = None
         # Numbered as the bundle holds them: lineage names these positions even
         # where ingest re-times (and so reorders) the events.
+        events = with_index(events)
         outcome = covered(
-            with_index(events),
+            events,
             item.header,
             coverage,
             session=item.session,
