@@ -232,9 +232,10 @@ class Recorder:
         if titles != self._focus_titles and titles is None:
             backend.stop_focus()
         self._focus_titles = titles
+        # Context of a category gone stops queueing before the writer drops what it holds.
+        self._timeline.context.allow(active, time.monotonic_ns())
         self._withhold(self._live - active)
         self._live = active
-        self._timeline.context.allow(active, time.monotonic_ns())
 
     def _withhold(self, gone: frozenset[Category]) -> None:
         """What the hooks of `gone` delivered but the writer has not written yet

@@ -133,3 +133,17 @@ def test_a_pause_during_the_session_keeps_its_timing_from_leaving(org: Org, home
     home.ledger.append("session.ended", session=handle.id)
     header, _ = _upload(org, home, handle.id)
     assert timing_of(header) == "even"
+
+
+def test_typing_rhythm_withdrawn_and_given_again_after_the_session_keeps_it_even(
+    org: Org, home: Home
+) -> None:
+    give(home.ledger, frozenset({Category.TYPING_RHYTHM}), active_policy(home.paths))
+    session = record_text(home, TEXT)
+    # Withdrawn after the session, then given again: what was typed before the
+    # withdrawal never leaves as typed, like any category's capture before it.
+    withdraw(home.ledger, frozenset({Category.TYPING_RHYTHM}), active_policy(home.paths))
+    give(home.ledger, frozenset({Category.TYPING_RHYTHM}), active_policy(home.paths))
+    header, _ = _upload(org, home, session)
+    assert timing_of(header) == "even"
+    assert _uploaded_timing(home) == "even"

@@ -7,7 +7,10 @@ whole context first in every session, so that each session stands alone,
 then each change at the time it happened. Only kinds the recorder allows
 (`allow`: their category is recorded now) are ever handed out; a kind
 allowed again gets the current state at once, since the stream has not
-said it for a while.
+said it for a while. A change is handed out only once the writer has decided
+where input went up to its time (`take(until=...)`): a layout switched right
+after the focus moved to an excluded window then comes after that
+exclusion's marker, never before it.
 
 Shared by the focus watcher's thread, the writer and the recorder, so every
 method takes the lock; all of them are quick (no I/O).
@@ -26,7 +29,7 @@ __all__ = ["CONTEXT_KINDS", "INPUT_KINDS", "Context", "ScreenItem", "status_coun
 #: (kind, a, b, c, d) of one SCREEN or MONITOR event (see `cleartrace.events`).
 ScreenItem = tuple[int, int, int, int, int]
 
-_LAYOUT = int(Kind.LAYOUT)
+_SCREEN, _LAYOUT = int(Kind.SCREEN), int(Kind.LAYOUT)
 #: The screen and keyboard layouts: what input happened in, not input.
 CONTEXT_KINDS = frozenset({int(Kind.SCREEN), int(Kind.MONITOR), _LAYOUT})
 #: What a person did, as against what it happened in (focus, screen, layout).
@@ -55,6 +58,9 @@ class Context:
         self._layout: tuple[int, str | None] | None = None
         self._pending: list[RawEvent] = []
         self._allowed: frozenset[int] = frozenset()
+        # The layouts as of the changes handed out (what a session opens with).
+        self._given_screen: tuple[ScreenItem, ...] = ()
+        self._given_layout: tuple[int, str | None] | None = None
 
     # -- the watcher's side ------------------------------------------------------
 
@@ -89,22 +95,41 @@ class Context:
 
     # -- the writer's side ---------------------------------------------------------
 
-    def take(self, opening_at: int | None = None) -> list[RawEvent]:
-        """The changes not handed out yet, in time order; with `opening_at`
-        (a session's first write) the whole current context instead, stamped
-        at `opening_at` or at the earliest change it holds."""
+    @property
+    def allowed(self) -> frozenset[int]:
+        """The kinds handed out now (their category is recorded)."""
         with self._lock:
-            pending, self._pending = self._pending, []
-            if opening_at is None:
-                return pending
-            t = min([opening_at, *(ev[0] for ev in pending)])
-            current = [*self._screen_events(t), *self._layout_events(t)]
-            return [ev for ev in current if ev[1] in self._allowed]
+            return self._allowed
 
-    def current(self, t_ns: int) -> list[RawEvent]:
-        """The whole current context the recorder allows, stamped `t_ns`."""
+    @property
+    def pending(self) -> bool:
+        """Whether a change waits to be handed out."""
         with self._lock:
-            current = [*self._screen_events(t_ns), *self._layout_events(t_ns)]
+            return bool(self._pending)
+
+    def take(self, opening_at: int | None = None, until: int | None = None) -> list[RawEvent]:
+        """The changes not handed out yet stamped up to monotonic `until` (all
+        without it), in time order; later ones wait for a later take. With
+        `opening_at` (a session's first write) the whole context in force at
+        `until` instead, stamped `opening_at`: never earlier, since the session
+        did not exist before it."""
+        with self._lock:
+            pending = self._pending
+            if until is None:
+                given, self._pending = pending, []
+            else:
+                given = [ev for ev in pending if ev[0] <= until]
+                self._pending = [ev for ev in pending if ev[0] > until]
+            given.sort(key=_time)
+            for ev in given:
+                self._hand_out(ev)
+            if opening_at is None:
+                return given
+            self._known_from_start()
+            current = [
+                *_screen_events(self._given_screen, opening_at),
+                *_layout_events(self._given_layout, opening_at),
+            ]
             return [ev for ev in current if ev[1] in self._allowed]
 
     # -- internals (under the lock) ------------------------------------------------
@@ -112,11 +137,48 @@ class Context:
     def _queue(self, events: list[RawEvent]) -> None:
         self._pending += (ev for ev in events if ev[1] in self._allowed)
 
+    def _known_from_start(self) -> None:
+        """Hand out the first state read of a layout none was handed out of
+        yet: read when the watcher started, it held before the session opened,
+        however late it was reported."""
+        unknown = {True: self._given_layout is None, False: not self._given_screen}
+        first: dict[bool, int] = {}
+        rest = []
+        for ev in sorted(self._pending, key=_time):
+            group = ev[1] == _LAYOUT
+            if unknown[group] and first.setdefault(group, ev[0]) == ev[0]:
+                self._hand_out(ev)
+            else:
+                rest.append(ev)
+        self._pending = rest
+
+    def _hand_out(self, ev: RawEvent) -> None:
+        """Fold a change handed out into the state a session opens with."""
+        kind = ev[1]
+        if kind == _LAYOUT:
+            self._given_layout = (ev[2], None if ev[6] is None else ev[6][0])
+        elif kind == _SCREEN:
+            self._given_screen = (ev[1:6],)
+        else:
+            self._given_screen += (ev[1:6],)
+
     def _screen_events(self, t_ns: int) -> list[RawEvent]:
-        return [(t_ns, kind, a, b, c, d, None) for kind, a, b, c, d in self._screen]
+        return _screen_events(self._screen, t_ns)
 
     def _layout_events(self, t_ns: int) -> list[RawEvent]:
-        if self._layout is None:
-            return []
-        group, name = self._layout
-        return [(t_ns, _LAYOUT, group, 0, 0, 0, (name, None))]
+        return _layout_events(self._layout, t_ns)
+
+
+def _time(event: RawEvent) -> int:
+    return event[0]
+
+
+def _screen_events(screen: tuple[ScreenItem, ...], t_ns: int) -> list[RawEvent]:
+    return [(t_ns, kind, a, b, c, d, None) for kind, a, b, c, d in screen]
+
+
+def _layout_events(layout: tuple[int, str | None] | None, t_ns: int) -> list[RawEvent]:
+    if layout is None:
+        return []
+    group, name = layout
+    return [(t_ns, _LAYOUT, group, 0, 0, 0, (name, None))]

@@ -13,8 +13,10 @@ so what is held stays bounded. Events of a category whose hooks were removed
 written (`Writer.withdraw`).
 
 The screen and keyboard layouts (`capture.context`) join the stream here,
-merged in by time: the whole context before the session's first event, each
-change where it happened.
+merged in by time: the whole context at the session's first event, each
+change where it happened, once the exclusion markers up to its time are
+decided (so it lands on the right side of them). Inside an excluded interval
+none is written; the context in force is told when it ends.
 
 At the end (stop, pause, a new session) everything held is decided: the
 focus watcher's final watermark covers every event the stopped hooks
@@ -43,6 +45,7 @@ log = logging.getLogger(__name__)
 
 _MOVE = int(Kind.MOVE)
 _START, _END = int(Kind.EXCLUDED_START), int(Kind.EXCLUDED_END)
+_MONITOR, _LAYOUT = int(Kind.MONITOR), int(Kind.LAYOUT)
 _PROBE_WAIT = 0.05  # a watermark is one round trip away; don't stall the writer on it
 _FINAL_WAIT = 1.0  # at the end, for a watermark past the last event
 
@@ -130,6 +133,10 @@ class Writer:
         self._was_excluded = False
         self._marked = 0
         self._held_back = False
+        # The context as written (or held back) so far, by group (screen,
+        # layout): what is told again when an exclusion ends.
+        self._told: dict[bool, list[RawEvent]] = {}
+        self._last_ns = 0  # the latest stamp written: nothing goes before it
         self._thread = threading.Thread(target=self._run, name="cleartrace-writer", daemon=True)
 
     def start(self) -> None:
@@ -190,7 +197,9 @@ class Writer:
         if final:
             out.extend(self._coalescer.flush())
         if out or self._opened:
-            out = self._with_context(out)
+            upto = resolver.decided
+            until = None if upto is None else view.to_ns(upto)
+            out = self._with_context(out, -1 if until is None else until)
         withdrawn = self._withdrawn
         if withdrawn and out:
             out = [ev for ev in out if ev[0] > withdrawn.get(ev[1], -1)]
@@ -198,21 +207,44 @@ class Writer:
             self._sink_batch(out)
         return len(out)
 
-    def _with_context(self, out: list[RawEvent]) -> list[RawEvent]:
-        """`out` with the context changes merged in by time (ties: context
-        first), the whole context before the session's first event."""
-        opening = None if self._opened else out[0][0]
-        self._opened = True
-        context = self._timeline.context.take(opening)
-        resolver = self._resolver
+    def _with_context(self, out: list[RawEvent], until: int) -> list[RawEvent]:
+        """`out` with the context changes up to monotonic `until` merged in by
+        time (ties: context first), the whole context at the session's first
+        event, or held back to the end of the exclusion the session opens in."""
+        context, resolver = self._timeline.context, self._resolver
+        floor = self._last_ns
+        if self._opened:
+            changes = context.take(until=until)
+        else:
+            self._opened = True
+            floor = out[0][0]
+            changes = context.take(floor, until)
+            if out[0][1] == _START:  # opens excluded: nothing of it yet
+                self._note(changes)
+                self._held_back = bool(changes)
+                changes = []
+        # A change handed out late never goes before what is written already.
+        changes = [ev if ev[0] >= floor else (floor, *ev[1:]) for ev in changes]
         if resolver.marked == self._marked and not self._was_excluded:
             # No exclusion in this batch or before it: nothing to hold back.
-            return list(heapq.merge(context, out, key=_time)) if context else out
-        self._marked = resolver.marked
-        merged = list(heapq.merge(context, out, key=_time)) if context else out
-        kept = self._outside_exclusions(merged)
-        self._was_excluded = resolver.excluded
+            self._note(changes)
+            kept = list(heapq.merge(changes, out, key=_time)) if changes else out
+        else:
+            self._marked = resolver.marked
+            merged = list(heapq.merge(changes, out, key=_time)) if changes else out
+            kept = self._outside_exclusions(merged)
+            self._was_excluded = resolver.excluded
+        if kept:
+            self._last_ns = max(self._last_ns, max(ev[0] for ev in kept))
         return kept
+
+    def _note(self, changes: list[RawEvent]) -> None:
+        """Keep track of the context in force as `changes` pass by, in order."""
+        for ev in changes:
+            if ev[1] == _MONITOR:
+                self._told.setdefault(False, []).append(ev)
+            else:
+                self._told[ev[1] == _LAYOUT] = [ev]
 
     def _outside_exclusions(self, events: list[RawEvent]) -> list[RawEvent]:
         """`events` without the context changes made inside an excluded
@@ -220,6 +252,7 @@ class Writer:
         context in force (nothing is recorded between the markers, not even
         a keyboard layout switched while a password manager had the focus)."""
         inside = self._was_excluded
+        allowed = self._timeline.context.allowed
         out: list[RawEvent] = []
         for ev in events:
             kind = ev[1]
@@ -229,12 +262,15 @@ class Writer:
                 inside = False
                 out.append(ev)
                 if self._held_back:
-                    out += self._timeline.context.current(ev[0])
+                    told = (e for group in (False, True) for e in self._told.get(group, ()))
+                    out += ((ev[0], *e[1:]) for e in told if e[1] in allowed)
                     self._held_back = False
                 continue
-            elif inside and kind in CONTEXT_KINDS:
-                self._held_back = True
-                continue
+            elif kind in CONTEXT_KINDS:
+                self._note([ev])
+                if inside:
+                    self._held_back = True
+                    continue
             out.append(ev)
         return out
 
@@ -242,7 +278,8 @@ class Writer:
         """A view of the timeline after asking for a fresh watermark, if needed."""
         timeline, resolver = self._timeline, self._resolver
         view = timeline.view()
-        if not resolver.waiting(view):
+        # A context change is written once a watermark past it decides where it goes.
+        if not resolver.waiting(view) and not (self._opened and timeline.context.pending):
             return view
         if not final:
             before = view.watermark

@@ -41,12 +41,22 @@ class Resolver:
     Not thread-safe: the writer's thread only.
     """
 
-    __slots__ = ("_done", "_excluded", "_held", "_last_t", "_marked", "_shown", "_timeline")
+    __slots__ = (
+        "_decided",
+        "_done",
+        "_excluded",
+        "_held",
+        "_last_t",
+        "_marked",
+        "_shown",
+        "_timeline",
+    )
 
     def __init__(self, timeline: FocusTimeline) -> None:
         self._timeline = timeline
         self._held: list[tuple[int, StampedEvent]] = []  # (unwrapped server ms, event)
         self._done: int | None = None  # the last server time whose focus was written
+        self._decided: int | None = None  # the last server time whose exclusion is written
         self._excluded = False
         self._marked = 0  # exclusion markers written so far
         # The (text, geometry) of the last FOCUS event written.
@@ -66,6 +76,14 @@ class Resolver:
     def marked(self) -> int:
         """How many exclusion markers were written so far (to tell that a batch has some)."""
         return self._marked
+
+    @property
+    def decided(self) -> int | None:
+        """The last server time up to which every exclusion marker is written:
+        what happened up to then (a layout switched) can be placed among them."""
+        if self._done is None:
+            return self._decided
+        return self._done if self._decided is None else max(self._done, self._decided)
 
     def add(self, batch: list[StampedEvent]) -> None:
         if not batch:
@@ -146,6 +164,9 @@ class Resolver:
             self._last_t = max(self._last_t, held[i - 1][1][0])
             del held[:i]
         self._done = done
+        # Nothing held: every point up to the bound is crossed.
+        decided = done if held else max(done, bound)
+        self._decided = decided if self._decided is None else max(self._decided, decided)
         self._timeline.release(min(x for x, _ in held) if held else done)
         return out
 

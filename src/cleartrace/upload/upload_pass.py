@@ -259,9 +259,14 @@ class UploadPass:
         events = consent.filter(events_table(raw, started - anchor))
         ended = info.ended_ns if info.ended_ns is not None else started
         # Key timing identifies the typist: it leaves as typed only under
-        # typing_rhythm, consented now and throughout the session (retiming.py).
-        raw_timing = Category.TYPING_RHYTHM in coverage.consented_now() and (
-            coverage.allowed_throughout(Category.TYPING_RHYTHM, started, ended)
+        # typing_rhythm, consented now and throughout the session, and not
+        # withdrawn since it began: like any category, what was captured before
+        # its latest withdrawal never leaves, even once given again (retiming.py).
+        rhythm_withdrawn = coverage.withdrawn_at().get(Category.TYPING_RHYTHM)
+        raw_timing = (
+            Category.TYPING_RHYTHM in coverage.consented_now()
+            and (rhythm_withdrawn is None or rhythm_withdrawn < started)
+            and coverage.allowed_throughout(Category.TYPING_RHYTHM, started, ended)
         )
         if not raw_timing:
             events = retime(events)
