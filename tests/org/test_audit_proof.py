@@ -26,11 +26,8 @@ from tests.support.ingest_world import (
     at,
     recorded_session,
     typed,
+    utc_us,
 )
-
-
-def _utc(when: Any) -> str:
-    return str(when.isoformat(timespec="microseconds").replace("+00:00", "Z"))
 
 
 def upload(world: World, device: Device, raw: bytes, when: float) -> str:
@@ -90,7 +87,7 @@ def test_a_clean_ingest_proves_clean_after_every_kind_of_later_act(
         method="time",
         events=4,
         categories=["keys"],
-        interval={"start": _utc(at(1.5)), "end": _utc(at(1.5) + timedelta(seconds=0.35))},
+        interval={"start": utc_us(at(1.5)), "end": utc_us(at(1.5) + timedelta(seconds=0.35))},
     )
     world.collector.upload(device, device.bundle())
     summary = world.ingest()
@@ -126,7 +123,7 @@ def test_a_row_injected_outside_consent_names_the_pause_it_contradicts(
             "bundle": name,
             "file": path.relative_to(world.out).as_posix(),
             "row": row,
-            "time": _utc(at(19)),
+            "time": utc_us(at(19)),
             "category": "keys",
             "rule": "outside-consent",
             "record": paused["seq"],
@@ -202,7 +199,7 @@ def test_a_row_inside_a_later_redaction_is_named_with_the_redaction(
         method="time",
         events=4,
         categories=["keys"],
-        interval={"start": _utc(at(1.5)), "end": _utc(at(1.5) + timedelta(seconds=0.15))},
+        interval={"start": utc_us(at(1.5)), "end": utc_us(at(1.5) + timedelta(seconds=0.15))},
     )
     world.collector.upload(device, device.bundle())
     world.ingest()

@@ -238,18 +238,7 @@ def test_later_redaction_removes_rows_in_its_interval_and_categories(world: Worl
     session, _, events = recorded_session(world, device, timing="raw")
     world.ingest()
     start, end = at(1.5), at(1.5) + timedelta(seconds=0.35)
-    device.act(
-        "session.redacted",
-        at(70),
-        session=session,
-        method="time",
-        events=4,
-        categories=["keys"],
-        interval={
-            "start": start.isoformat(timespec="microseconds").replace("+00:00", "Z"),
-            "end": end.isoformat(timespec="microseconds").replace("+00:00", "Z"),
-        },
-    )
+    device.redact(session, start, end, events=4)
     world.collector.upload(device, device.bundle())
     summary = world.ingest()
     gone = [

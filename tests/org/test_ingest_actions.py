@@ -25,6 +25,7 @@ from tests.support.ingest_world import (
     recorded_session,
     session_events,
     typed,
+    utc_us,
 )
 
 #: Positions in `session_events()`: the focus, then the typed text's key events.
@@ -129,18 +130,7 @@ def test_redaction_drops_the_actions_of_its_events(world: World) -> None:
     session, _, events = recorded_session(world, device, timing="raw")
     world.ingest()
     start, end = at(1.5), at(1.5) + timedelta(seconds=0.35)
-    device.act(
-        "session.redacted",
-        at(70),
-        session=session,
-        method="time",
-        events=8,
-        categories=["keys"],
-        interval={
-            "start": start.isoformat(timespec="microseconds").replace("+00:00", "Z"),
-            "end": end.isoformat(timespec="microseconds").replace("+00:00", "Z"),
-        },
-    )
+    device.redact(session, start, end, events=8)
     world.collector.upload(device, device.bundle())
     world.ingest()
     gone = [i for i, e in enumerate(events) if ns(start) <= e.t_ns <= ns(end) and i >= FIRST_KEY]
@@ -231,27 +221,12 @@ def test_a_redaction_inside_a_typed_run_proves_clean(world: World) -> None:
     seq, digest = device.witnessed
     device.act("bundle.uploaded", at(18), bundle=name, witnessed={"seq": seq, "hash": digest})
     start, end = at(1.5) + timedelta(seconds=0.3), at(1.5) + timedelta(seconds=0.45)
-    device.act(
-        "session.redacted",
-        at(70),
-        session=session,
-        method="time",
-        events=4,
-        categories=["keys"],
-        interval={
-            "start": start.isoformat(timespec="microseconds").replace("+00:00", "Z"),
-            "end": end.isoformat(timespec="microseconds").replace("+00:00", "Z"),
-        },
-    )
+    device.redact(session, start, end, events=4)
     world.collector.upload(device, device.bundle())
     world.ingest()
     texts = [a["text"] for a in world.actions() if a["action"] == "type"]
     assert TYPED[:3] + TYPED[5:] in texts
     assert prove(world.out, ledgers(world)).ok
-
-
-def _iso(when: Any) -> str:
-    return str(when.isoformat(timespec="microseconds").replace("+00:00", "Z"))
 
 
 def test_keys_after_a_redacted_focus_name_no_window(world: World) -> None:
@@ -276,8 +251,8 @@ def test_keys_after_a_redacted_focus_name_no_window(world: World) -> None:
         events=1,
         categories=["app_focus", "window_titles"],
         interval={
-            "start": _iso(second - timedelta(seconds=1)),
-            "end": _iso(second + timedelta(seconds=1)),
+            "start": utc_us(second - timedelta(seconds=1)),
+            "end": utc_us(second + timedelta(seconds=1)),
         },
     )
     world.collector.upload(device, device.bundle())

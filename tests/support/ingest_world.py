@@ -47,6 +47,11 @@ def _iso(when: datetime) -> str:
     return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def utc_us(when: datetime) -> str:
+    """RFC 3339 UTC with microseconds, as a redaction's interval is written."""
+    return when.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
 def at(minutes: float) -> datetime:
     return T0 + timedelta(minutes=minutes)
 
@@ -97,6 +102,27 @@ class Device:
 
     def give(self, when: datetime, categories: Sequence[str] = ALL) -> None:
         self.act("consent.given", when, categories=sorted(categories), policy=POLICY)
+
+    def redact(
+        self,
+        session: str,
+        start: datetime,
+        end: datetime,
+        events: int,
+        categories: Sequence[str] = ("keys",),
+        when: datetime | None = None,
+    ) -> dict[str, Any]:
+        """A `session.redacted` by time of `categories` between `start` and `end`
+        (microseconds kept), made at `when` (minute 70 by default)."""
+        return self.act(
+            "session.redacted",
+            at(70) if when is None else when,
+            session=session,
+            method="time",
+            events=events,
+            categories=sorted(categories),
+            interval={"start": utc_us(start), "end": utc_us(end)},
+        )
 
     def bundle(
         self,
