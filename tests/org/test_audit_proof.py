@@ -20,6 +20,7 @@ import pytest
 from cleartrace.org.audit_proof import prove
 from tests.support.dataset_tamper import inject
 from tests.support.ingest_world import (
+    ALL,
     POLICY,
     Device,
     World,
@@ -187,9 +188,11 @@ def test_a_row_of_a_deleted_session_is_named_with_the_deletion(
 def test_a_row_inside_a_later_redaction_is_named_with_the_redaction(
     world: World, device: Device
 ) -> None:
-    device.give(at(0))
+    # Raw timing (typing_rhythm consented): the redaction is judged on exact times.
+    device.give(at(0), [*ALL, "typing_rhythm"])
     session = secrets.token_hex(16)
-    name = upload(world, device, device.bundle(typed("hunter2", at(1.5)), session), 20)
+    raw = device.bundle(typed("hunter2", at(1.5)), session, timing="raw")
+    name = upload(world, device, raw, 20)
     world.ingest()
     before = snapshot(world)
     redacted = device.act(

@@ -106,7 +106,8 @@ def mtimes(out: Path) -> dict[str, int]:
 
 def test_dataset_rows_equal_the_recorded_events(world: World) -> None:
     device = world.device()
-    session, name, events = recorded_session(world, device)
+    # Raw timing (typing_rhythm consented): the rows keep the events' own times.
+    session, name, events = recorded_session(world, device, timing="raw")
     summary = world.ingest()
     assert summary.ok
     assert summary.bundles_ingested == 1
@@ -437,7 +438,7 @@ def test_bundles_gone_from_the_source_leave_the_dataset(world: World) -> None:
 def test_ingest_from_s3(world: World, s3_endpoint: str, bucket: str) -> None:
     world.collector = Collector(S3Store(bucket, "org/a", endpoint_url=s3_endpoint))
     device = world.device()
-    session, name, events = recorded_session(world, device)
+    session, name, events = recorded_session(world, device, timing="raw")
     summary = ingest(f"s3://{bucket}/org/a", world.keys, world.out, endpoint_url=s3_endpoint)
     assert summary.ok
     assert world.rows() == expected_rows(events, device, session, name)

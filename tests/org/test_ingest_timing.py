@@ -262,3 +262,17 @@ def test_raw_keys_re_timed_into_a_redaction_after_withdrawal_are_dropped(world: 
     inside = [t for t in _key_times(world) if ns(start) // 1000 <= t <= ns(end) // 1000]
     assert inside == []
     assert _key_times(world)
+
+
+def test_raw_timing_a_device_calls_even_is_evened_out_at_ingest(world: World) -> None:
+    # A modified device signs a header saying "even" over keys as typed: the
+    # organisation still never holds the rhythm.
+    device = world.device()
+    device.give(at(0), ALL)
+    events = _events()
+    _session(world, device, "even", events)
+    summary = world.ingest()
+    assert summary.ok, summary.rejected
+    times = _key_times(world)
+    assert len(times) == sum(e.kind in (Kind.KEY_DOWN, Kind.KEY_UP) for e in events)
+    assert {b - a for a, b in pairwise(times)} == {PACE_US}

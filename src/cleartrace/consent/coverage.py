@@ -85,7 +85,7 @@ __all__ = [
 ]
 
 #: Bumped when the rules change, so that re-runs re-evaluate every bundle.
-COVERAGE_VERSION = 5
+COVERAGE_VERSION = 6
 
 _MIN = -(2**63)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -15,12 +15,13 @@ folded by `coverage_of`, and applies that coverage (`covered`):
   time), then what is kept is re-timed with the device's own `retime` and
   judged again at the new times: the organisation stops using the rhythm, as
   it stops using any withdrawn data, and no row lies where the ledger drops it;
-- an "even" bundle is judged on the span of times each event may have been
-  captured at (`retiming.raw_spans`), since re-timing moved its keys: a
-  redaction overlapping a run drops the whole run.
+- an "even" bundle is re-timed again (idempotent: nothing changes for what a
+  device re-timed, and a modified device that only says "even" loses the
+  rhythm here all the same), then judged on the span of times each event may
+  have been captured at (`retiming.raw_spans`), since re-timing moved its
+  keys: a redaction overlapping a run drops the whole run.
 
-Re-timing is idempotent, and a device that lies about its timing lies with
-its signature on the header. A v1 header was written before timing was
+A v1 header was written before timing was
 evened out and before anyone could consent to `typing_rhythm`: its events
 are re-timed here rather than refused, so a session recorded then stays in
 the dataset without its rhythm.
@@ -32,7 +33,6 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -136,10 +136,10 @@ def _must_retime(events: pa.Table, header: Mapping[str, Any], coverage: Coverage
 
 
 def _with_spans(events: pa.Table, header: Mapping[str, Any]) -> pa.Table:
-    """Re-timed `events` in time order, with the `SPAN` columns for coverage."""
-    t = events.column("t_ns").to_numpy()
-    if (np.diff(t) < 0).any():
-        events = events.take(pa.array(np.argsort(t, kind="stable")))
+    """Events a header calls re-timed, re-timed here again (a no-op on what a
+    device re-timed; what a device only says it re-timed loses its rhythm here),
+    with the `SPAN` columns for coverage."""
+    events = retime(events)
     low, high = raw_spans(events, _session_end(header))
     return events.append_column(SPAN[0], low).append_column(SPAN[1], high)
 
