@@ -47,6 +47,7 @@ from cleartrace.org.ingest import ingest
 from cleartrace.org.keys import OrgKeys, generate
 from cleartrace.upload.bundle import build_bundle
 from cleartrace.upload.events_arrow import EVENT_SCHEMA
+from cleartrace.upload.retiming import retime
 
 POLICY = {"id": "bench", "version": 1, "sha256": "2" * 64}
 ALL = ["app_focus", "clicks", "keys", "mouse_move", "scroll", "window_titles"]
@@ -85,7 +86,7 @@ def _random(n: int, seed: bytes, type_: pa.DataType, width: int) -> pa.Array:
 
 
 def synthetic_ipc(n: int, start_ns: int, seed: int) -> bytes:
-    """One session's events as the bundle body's zstd Arrow IPC stream."""
+    """One session's events as the bundle body's zstd Arrow IPC stream, re-timed."""
     s = seed.to_bytes(8, "big")
     deltas = pc.add(pc.bit_wise_and(_random(n, s + b"t", pa.uint8(), 1), 31), 5)
     t = pc.add(pc.cumulative_sum(pc.multiply(deltas.cast(pa.int64()), MS)), start_ns)
@@ -110,6 +111,8 @@ def synthetic_ipc(n: int, start_ns: int, seed: int) -> bytes:
         ],
         schema=EVENT_SCHEMA,
     )
+    # Re-timed, as a device sends a session without typing_rhythm consent ("even").
+    table = retime(table)
     sink = pa.BufferOutputStream()
     options = pa.ipc.IpcWriteOptions(compression="zstd")
     with pa.ipc.new_stream(sink, EVENT_SCHEMA, options=options) as writer:

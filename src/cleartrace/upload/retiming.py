@@ -192,12 +192,19 @@ def retime(events: pa.Table) -> pa.Table:
         # The latest new time of the non-pointer events up to each position.
         others = np.where(is_pointer, np.iinfo(np.int64).min, t)
         t[pointer_at] = np.maximum(floor, np.maximum.accumulate(others)[pointer_at])
-    order = np.argsort(t, kind="stable")
-    # Key rows move among the key positions (pairing); times stay with the positions.
-    out = events.take(pa.array(rows)).set_column(0, events.schema.field(0), pa.array(t, pa.int64()))
-    if key_at.size:
+    # Key rows move among the key positions (pairing); times stay with the
+    # positions. Events already re-timed (ingest re-times what a device says
+    # it re-timed) come back as they are, without a column copied.
+    out = events
+    if not np.array_equal(rows, np.arange(rows.size)):
+        out = out.take(pa.array(rows))
+    if not np.array_equal(t, events.column("t_ns").to_numpy()):
+        out = out.set_column(0, events.schema.field(0), pa.array(t, pa.int64()))
+    if key_at.size and not np.array_equal(a, out.column("a").to_numpy()):
         out = out.set_column(2, events.schema.field(2), pa.array(a, pa.int32()))
-    return out.take(pa.array(order))
+    if (np.diff(t) < 0).any():
+        out = out.take(pa.array(np.argsort(t, kind="stable")))
+    return out
 
 
 def raw_spans(events: pa.Table, end_ns: int) -> tuple[pa.Array, pa.Array]:
