@@ -194,7 +194,8 @@ def test_the_audit_holds_actions_to_the_ledger(world: World) -> None:
     }
 
 
-def test_an_action_names_its_window_only_where_app_focus_is_consented(world: World) -> None:
+def _typed_in_gedit_then_app_focus_refused(world: World) -> None:
+    """ "ab" typed in gedit's window, app_focus refused, "cd" typed: ingested."""
     device = world.device()
     device.give(at(0))
     session = secrets.token_hex(16)
@@ -206,6 +207,10 @@ def test_an_action_names_its_window_only_where_app_focus_is_consented(world: Wor
     device.act("consent.refused", at(2), categories=["app_focus"], policy=POLICY)
     world.collector.upload(device, device.bundle(events, session))
     world.ingest()
+
+
+def test_an_action_names_its_window_only_where_app_focus_is_consented(world: World) -> None:
+    _typed_in_gedit_then_app_focus_refused(world)
     window = ("app", "title", "window_x", "window_y", "window_width", "window_height")
     assert [(a["text"], *(a[c] for c in window)) for a in world.actions()] == [
         ("ab", "gedit", "notes", 5, 6, 700, 500),
@@ -284,17 +289,7 @@ def _tampered(world: World, values: dict[str, Any]) -> list[str]:
 
 
 def test_the_audit_holds_an_actions_window_and_title_to_app_focus(world: World) -> None:
-    device = world.device()
-    device.give(at(0))
-    session = secrets.token_hex(16)
-    events = [
-        Event(ns(at(1)), Kind.FOCUS, 5, 6, 700, 500, app="gedit", title="notes"),
-        *typed("ab", at(1.5)),
-        *typed("cd", at(3)),
-    ]
-    device.act("consent.refused", at(2), categories=["app_focus"], policy=POLICY)
-    world.collector.upload(device, device.bundle(events, session))
-    world.ingest()
+    _typed_in_gedit_then_app_focus_refused(world)
     assert prove(world.out, ledgers(world)).ok
     assert [a["window_x"] for a in world.actions()] == [5, None]
     for column, value in (

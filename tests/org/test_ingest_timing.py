@@ -126,24 +126,6 @@ def _as_sent(events: list[Event]) -> list[Event]:
     ]
 
 
-def _redact_keys(device: Device, session: str, start: datetime, end: datetime) -> None:
-    """A redaction of the keys typed in [start, end], made after the session's bundle."""
-    interval = {"start": _iso(start), "end": _iso(end)}
-    device.act(
-        "session.redacted",
-        at(5),
-        session=session,
-        method="time",
-        events=4,
-        categories=["keys"],
-        interval=interval,
-    )
-
-
-def _iso(when: datetime) -> str:
-    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _typed_keys(w: World) -> str:
     return "".join(chr(r["keysym"]) for r in w.rows() if r["kind"] == "key_down")
 
@@ -165,7 +147,7 @@ def test_a_redaction_after_an_even_bundle_drops_the_keys_typed_in_its_interval(
     world.collector.upload(device, device.bundle(sent, session, interval=(at(0.5), at(3))))
     # "cr" as typed: 0.5 s to 1 s into the run; re-timed, they sit in its first 40 ms.
     start = at(2) + timedelta(milliseconds=500)
-    _redact_keys(device, session, start, start + timedelta(milliseconds=500))
+    device.redact(session, start, start + timedelta(milliseconds=500), events=4, when=at(5))
     world.collector.upload(device, device.bundle())
     summary = world.ingest()
     assert summary.ok, summary.rejected
@@ -188,7 +170,7 @@ def test_a_redaction_of_raw_keys_whose_rhythm_was_withdrawn_is_judged_on_their_r
     ]
     world.collector.upload(device, device.bundle(raw, session, timing="raw"))
     start = at(2) + timedelta(milliseconds=500)
-    _redact_keys(device, session, start, start + timedelta(milliseconds=400))
+    device.redact(session, start, start + timedelta(milliseconds=400), events=4, when=at(5))
     device.act("consent.withdrawn", at(6), categories=["typing_rhythm"], policy=POLICY)
     world.collector.upload(device, device.bundle())
     summary = world.ingest()
@@ -254,7 +236,7 @@ def test_raw_keys_re_timed_into_a_redaction_after_withdrawal_are_dropped(world: 
     ]
     world.collector.upload(device, device.bundle(raw, session, timing="raw"))
     start, end = at(2) + timedelta(milliseconds=9), at(2) + timedelta(milliseconds=100)
-    _redact_keys(device, session, start, end)
+    device.redact(session, start, end, events=4, when=at(5))
     device.act("consent.withdrawn", at(6), categories=["typing_rhythm"], policy=POLICY)
     world.collector.upload(device, device.bundle())
     summary = world.ingest()
