@@ -1,20 +1,38 @@
-"""Capture pipeline benchmark: hook callback → queue → writer → sealed chunks in SQLite.
+"""Capture pipeline benchmark, on the path a recording really takes.
 
-Prints one JSON object. Three runs:
+Events enter through the X11 backend's own callback closures
+(`capture._x11.key_callbacks`, `mouse_callbacks`), each called inside the
+backend's own `_stamping` wrapper of a dispatch; a stand-in plays pynput's
+part (it decodes a ready-made X event and calls the callback, with pynput's
+own key and button objects). From there everything is the recorder's: a real
+`Recorder` on a real home (consent given, encrypted store), its writer
+thread, the focus timeline (a stand-in focus watcher confirms each watermark
+at once, at the newest event's server time), `end_session` with its
+compaction and checkpoint. Events are stamped by the callbacks' own clock
+call: a clock that hands out `monotonic_ns`-like stamps (a person-shaped
+millisecond stream, delivered 0-999 µs late, with nanoseconds).
 
-1. throughput — a deterministic synthetic stream (≈60 % moves, 30 % key
-   press/release, 7 % clicks, 3 % scrolls, a focus change every ~500 events)
-   is fed through the capture callback from a producer thread while the real
-   writer thread drains it every 200 ms into a real encrypted store. Focus
-   changes go to a real focus timeline, whose watermark a stand-in watcher
-   confirms (at the newest event's time) whenever the writer asks, so every
-   event is held and decided by its time as in a recording.
-2. human rate — 100 events/s for 60 s of event time, one flush every 200 ms
-   (an injected clock stands in for waiting), then the session is closed.
-3. idle — a real `cleartrace record` on Xvfb with every category consented and
-   no input, its CPU time measured from /proc over 30 s.
+Prints one JSON object:
 
-Usage: python benchmarks/pipeline.py [--events N] [--idle-seconds S]
+- `throughput` (median of `--repeat` runs of `--events`): a deterministic
+  stream (≈60 % moves at ≤ 100 Hz, 30 % key presses and releases, 7 %
+  clicks, 3 % scrolls, a focus change every ~500 events) dispatched as fast
+  as one thread can; the clock runs from the first dispatch until the
+  recorder has closed and checkpointed the session. Events/s, CPU µs per
+  event (every thread), bytes per event on disk after close.
+- `callbacks`: one more such run with each dispatch timed: p50, p99 and the
+  longest per event kind, and how many took over 5 ms.
+- `human_rate`: 100 events/s in real time for `--human-seconds`, stamped by
+  the real clock, the writer flushing every 200 ms: the writer thread's CPU
+  per chunk, and bytes per event while the session is open and after close.
+- `idle`: a real `cleartrace record` on Xvfb with nothing happening, its CPU
+  share over `--idle-seconds`.
+
+Every run decrypts what was stored and checks it is the input, in order, to
+the microsecond: nothing lost, doubled or reordered.
+
+Usage: python benchmarks/pipeline.py [--events N] [--repeat R]
+       [--human-seconds S] [--idle-seconds S]
 """
 
 from __future__ import annotations
@@ -23,246 +41,423 @@ import argparse
 import json
 import os
 import random
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from array import array
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
-from cleartrace.capture.base import Sink, StampedEvent
-from cleartrace.capture.pipeline import Writer
-from cleartrace.capture.timeline import FocusState, FocusTimeline
-from cleartrace.events import Kind, RawEvent
-from cleartrace.paths import Paths, ensure_private_dirs
-from cleartrace.store.keys import load_keys
-from cleartrace.store.sessions import Store
+from cleartrace.actions.consent import give
+from cleartrace.capture._x11 import Switch, _stamping, key_callbacks, mouse_callbacks
+from cleartrace.capture.base import Sink
+from cleartrace.capture.timeline import FocusedWindow, FocusTimeline
+from cleartrace.categories import USUAL
+from cleartrace.events import Kind
+from cleartrace.home import Home
+from cleartrace.paths import Paths
+from cleartrace.recorder import Recorder
 
 MS = 1_000_000
 APPS = ["firefox", "Gedit", "code", "Xterm", "libreoffice-calc"]
+KEY, MOVE, DOWN, UP, SCROLL = 1, 3, 4, 5, 6  # how the stand-in dispatches
+FOCUS = int(Kind.FOCUS)
+STALL_NS = 5 * MS
 
 
-def synthetic_stream(n: int, seed: int = 7) -> list[RawEvent]:
-    """A reproducible stream shaped like a person's input."""
+class Stream:
+    """A person-shaped event stream as columns (no per-event objects for the
+    garbage collector to walk): delivery stamp (ns), server time (ms), Kind,
+    four numbers, and a focus change's application index in `a`."""
+
+    def __init__(self) -> None:
+        self.t, self.x, self.kind = array("q"), array("q"), array("b")
+        self.a, self.b, self.c, self.d = array("q"), array("q"), array("q"), array("q")
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+    def add(self, t: int, x: int, kind: int, a: int, b: int = 0, c: int = 0, d: int = 0) -> None:
+        for col, v in zip(
+            (self.t, self.x, self.kind, self.a, self.b, self.c, self.d),
+            (t, x, kind, a, b, c, d),
+            strict=True,
+        ):
+            col.append(v)
+
+    @property
+    def inputs(self) -> int:
+        return len(self) - self.kind.count(FOCUS)
+
+
+def synthetic_stream(n: int, seed: int = 7, *, t0_ns: int = 0, x0_ms: int = 1000) -> Stream:
+    """`n` events shaped like a person's input: server times in whole ms from
+    `x0_ms`, each delivered 0-999 µs (and some ns) after it, from `t0_ns`."""
     rnd = random.Random(seed)
-    out: list[RawEvent] = []
-    t, x, y = 0, 640, 400
+    out = Stream()
+    ms, x, y = 0, 640, 400
+
+    def put(kind: int, a: int, b: int = 0, c: int = 0, d: int = 0) -> None:
+        out.add(t0_ns + ms * MS + rnd.randrange(1_000_000), x0_ms + ms, kind, a, b, c, d)
+
     while len(out) < n:
         if len(out) % 500 == 0:
-            app = rnd.choice(APPS)
-            out.append(
-                (t, int(Kind.FOCUS), 0, 0, 0, 0, (app, f"{app} document {rnd.randint(1, 40)}"))
-            )
+            put(FOCUS, rnd.randrange(len(APPS)), rnd.randint(1, 40))
             continue
         r = rnd.random()
         if r < 0.60:
-            t += rnd.randint(9, 14) * MS  # under the 120 Hz cap: every move is kept
+            ms += rnd.randint(10, 14)  # over a 120 Hz bin apart: every move is kept
             x = max(0, min(1919, x + rnd.randint(-6, 6)))
             y = max(0, min(1079, y + rnd.randint(-4, 4)))
-            out.append((t, int(Kind.MOVE), x, y, 0, 0, None))
+            put(int(Kind.MOVE), x, y)
         elif r < 0.90:
             key = rnd.choice(b"etaoinshrdlu etaoin ") if rnd.random() < 0.9 else 0xFF08
-            t += rnd.randint(40, 160) * MS
-            out.append((t, int(Kind.KEY_DOWN), key, 0, 0, 0, None))
-            t += rnd.randint(30, 90) * MS
-            out.append((t, int(Kind.KEY_UP), key, 0, 0, 0, None))
+            ms += rnd.randint(40, 160)
+            put(int(Kind.KEY_DOWN), key)
+            ms += rnd.randint(30, 90)
+            put(int(Kind.KEY_UP), key)
         elif r < 0.97:
-            t += rnd.randint(100, 600) * MS
-            out.append((t, int(Kind.BUTTON_DOWN), x, y, 1, 0, None))
-            t += rnd.randint(60, 120) * MS
-            out.append((t, int(Kind.BUTTON_UP), x, y, 1, 0, None))
+            ms += rnd.randint(100, 600)
+            put(int(Kind.BUTTON_DOWN), x, y, 1)
+            ms += rnd.randint(60, 120)
+            put(int(Kind.BUTTON_UP), x, y, 1)
         else:
-            t += rnd.randint(20, 80) * MS
-            out.append((t, int(Kind.SCROLL), x, y, 0, rnd.choice((-1, 1)), None))
-    return out[:n]
+            ms += rnd.randint(20, 80)
+            put(int(Kind.SCROLL), x, y, 0, rnd.choice((-1, 1)))
+    for col in (out.t, out.x, out.kind, out.a, out.b, out.c, out.d):
+        del col[n:]
+    return out
 
 
-class _Watcher:
-    """Stands in for the X11 focus watcher: the server clock is the newest event's
-    time (synthetic streams run faster than the wall clock), and every request
-    for a watermark is answered at once, as a round trip would be."""
+class XEvent:
+    """What the stand-in for pynput dispatches: an X event, reused."""
+
+    __slots__ = ("a", "b", "c", "d", "how", "key", "time")
 
     def __init__(self) -> None:
-        self.timeline = FocusTimeline(lambda window: FocusState(False, window))
-        self.now_ms = 0
-        self.timeline.attach(self.confirm)
+        self.time = self.how = self.a = self.b = self.c = self.d = 0
+        self.key: Any = None
+
+
+def _window(app: int, doc: int) -> FocusedWindow:
+    name = APPS[app]
+    return FocusedWindow(name, f"{name} document {doc}", ((name, name.lower()),))
+
+
+class Replay:
+    """A `capture.base.Backend` whose hooks are the X11 backend's callbacks,
+    called through its stamping wrapper by `dispatch`, and whose focus
+    watcher confirms every watermark at once."""
+
+    name = "replay"
+
+    def __init__(
+        self, clock: Callable[[], int], mono_of: Callable[[int], int], window: FocusedWindow
+    ) -> None:
+        from pynput.keyboard import Key, KeyCode
+        from pynput.mouse import Button
+
+        self._clock, self._mono_of = clock, mono_of
+        self._keys: dict[int, Any] = {k: KeyCode.from_char(chr(k)) for k in range(0x20, 0x7F)}
+        self._keys[0xFF08] = Key.backspace
+        self._button = Button.left
+        self.server_ms = 0
+        self._timeline: FocusTimeline | None = None
+        self._window = window
+        self._key_hook: Any = None
+        self._mouse_hook: Any = None
+        self.event = XEvent()
+        self.dispatch_key: Callable[[Any, Any, bool], None] = self._nothing
+        self.dispatch_mouse: Callable[[Any, Any, bool], None] = self._nothing
+
+    @staticmethod
+    def _nothing(display: Any, event: Any, injected: bool) -> None:
+        pass
+
+    # -- the hooks ---------------------------------------------------------------------
+
+    def start_keyboard(self, sink: Sink) -> None:
+        switch, stamp = Switch(), [None]
+        on_press, on_release = key_callbacks(sink.queue.put, switch, stamp, self._clock)
+        keys = self._keys
+
+        def handle(display: Any, event: Any, injected: bool) -> None:
+            (on_press if event.how == DOWN else on_release)(keys[event.a])
+
+        self._key_hook = switch
+        self.dispatch_key = _stamping(handle, stamp)
+
+    def stop_keyboard(self) -> None:
+        if self._key_hook is not None:
+            self._key_hook.on = False
+            self._key_hook, self.dispatch_key = None, self._nothing
+
+    def start_mouse(self, sink: Sink, *, moves: bool, clicks: bool, scrolls: bool) -> None:
+        switch, stamp = Switch(), [None]
+        on_move, on_click, on_scroll = mouse_callbacks(sink.queue.put, switch, stamp, self._clock)
+        button = self._button
+
+        def handle(display: Any, event: Any, injected: bool) -> None:
+            how = event.how
+            if how == MOVE:
+                on_move(event.a, event.b)
+            elif how == SCROLL:
+                on_scroll(event.a, event.b, event.c, event.d)
+            else:
+                on_click(event.a, event.b, button, how == DOWN)
+
+        self._mouse_hook = switch
+        self.dispatch_mouse = _stamping(handle, stamp)
+
+    def stop_mouse(self) -> None:
+        if self._mouse_hook is not None:
+            self._mouse_hook.on = False
+            self._mouse_hook, self.dispatch_mouse = None, self._nothing
+
+    # -- the focus watcher -------------------------------------------------------------
+
+    def start_focus(self, timeline: FocusTimeline, *, titles: bool) -> None:
+        self._timeline = timeline
+        timeline.attach(self.confirm)
+        timeline.untimed(self._window)
+        self.confirm()
 
     def confirm(self, *, final: bool = False) -> None:
-        timeline = self.timeline
-        timeline.confirm(self.now_ms, timeline.probe_token(), self.now_ms * MS, final=final)
+        """The answer to a probe, at once: stamped the newest event's server time."""
+        timeline = self._timeline
+        if timeline is not None:
+            token = timeline.probe_token()
+            timeline.confirm(self.server_ms, token, self._mono_of(self.server_ms), final=final)
 
-    def play(self, ev: RawEvent) -> StampedEvent | None:
-        """Advance the clock to `ev`; a focus change goes to the timeline, input is returned."""
-        self.now_ms = ev[0] // MS
-        if ev[1] == Kind.FOCUS:
-            self.timeline.timed(self.now_ms, ev[6])
-            return None
-        return (*ev[:7], self.now_ms)  # type: ignore[return-value]
+    def focus(self, server_ms: int, window: FocusedWindow) -> None:
+        self._window = window
+        if self._timeline is not None:
+            self._timeline.timed(server_ms, window)
+
+    def stop_focus(self) -> None:
+        timeline, self._timeline = self._timeline, None
+        if timeline is not None:
+            token = timeline.probe_token()
+            timeline.confirm(self.server_ms, token, self._mono_of(self.server_ms), final=True)
+            timeline.detach(self.confirm, final=True)
+
+    def focused(self) -> tuple[str | None, str | None]:
+        w = self._window
+        return (None, None) if w is None else (w.app, w.title)
+
+    def hooks(self) -> list[str]:
+        out = ["keyboard"] if self._key_hook is not None else []
+        if self._mouse_hook is not None:
+            out += ["mouse.move", "mouse.click", "mouse.scroll"]
+        return out + (["focus", "focus.titles"] if self._timeline is not None else [])
+
+    def screen_locked(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self.stop_keyboard()
+        self.stop_mouse()
+        self.stop_focus()
 
 
-def _open_store(home: Path) -> tuple[Store, Paths]:
-    """A new store, closed once so that its schema is checkpointed out of the WAL."""
-    paths = Paths(home=home, runtime=home / "run")
-    ensure_private_dirs(paths)
-    keys = load_keys(paths, create=True)
-    Store.open(paths, keys).close()
-    return Store.open(paths, keys), paths
+def play(backend: Replay, s: Stream, i: int) -> None:
+    """Dispatch event `i` of `s` as pynput would (a focus change as the focus watcher would)."""
+    kind = s.kind[i]
+    backend.server_ms = s.x[i]
+    if kind == FOCUS:
+        backend.focus(s.x[i], _window(s.a[i], s.b[i]))
+        return
+    event = backend.event
+    event.time, event.a, event.b, event.c, event.d = s.x[i], s.a[i], s.b[i], s.c[i], s.d[i]
+    if kind == Kind.KEY_DOWN or kind == Kind.KEY_UP:
+        event.how = DOWN if kind == Kind.KEY_DOWN else UP
+        backend.dispatch_key(None, event, False)
+    else:
+        event.how = kind
+        backend.dispatch_mouse(None, event, False)
 
 
-def _disk_bytes(paths: Paths) -> int:
-    """The database and its WAL; the -shm index holds no data and goes with the connection."""
-    return sum(
-        p.stat().st_size for p in (paths.db, paths.db.with_name("store.db-wal")) if p.exists()
-    )
-
-
-def throughput(n: int) -> dict[str, Any]:
-    stream = synthetic_stream(n)
+@contextmanager
+def recording(backend: Replay) -> Iterator[tuple[Home, Recorder, threading.Thread]]:
+    """A home with consent to everything usual and a recorder running on
+    `backend`; the caller stops it (`Recorder.stop`, then joins the thread)."""
     with tempfile.TemporaryDirectory() as tmp:
-        store, paths = _open_store(Path(tmp) / "home")
-        base = _disk_bytes(paths)
-        session = store.begin_session(time.time_ns(), 0)
-        sink = Sink()
-        written = 0
+        os.environ["CLEARTRACE_KEYSTORE"] = "file"
+        paths = Paths(home=Path(tmp) / "home", runtime=Path(tmp) / "run")
+        home = Home.open(paths, create=True)
+        give(home, USUAL)
+        recorder = Recorder(home, backend)
+        runner = threading.Thread(target=recorder.run)
+        runner.start()
+        deadline = time.monotonic() + 10
+        while "keyboard" not in backend.hooks() or "mouse.move" not in backend.hooks():
+            if time.monotonic() > deadline:
+                raise RuntimeError("the recorder did not install its hooks")
+            time.sleep(0.01)
+        try:
+            yield home, recorder, runner
+        finally:
+            recorder.stop()
+            runner.join()
+            home.close()
 
-        def write(batch: list[RawEvent]) -> None:
-            nonlocal written
-            store.append_chunk(session, batch)
-            written += sum(ev[1] != Kind.FOCUS for ev in batch)
 
-        watcher = _Watcher()
-        watcher.timeline.untimed(stream[0][6])
-        watcher.confirm()
-        # The writer's clock is the stream's: events are never held 5 s of it.
-        clock = lambda: watcher.now_ms * MS  # noqa: E731
-        writer = Writer(sink.queue, write, clock, watcher.timeline, flush_interval=0.2)
-        put, play = sink.queue.put, watcher.play
+def disk_bytes(paths: Paths, *, checkpoint: bool = False) -> int:
+    """The database and its WAL; the -shm index holds no data. With
+    `checkpoint`, the WAL is moved into the database and emptied first, so
+    that what the run adds is not offset by what set-up left in it."""
+    if checkpoint:
+        with closing(sqlite3.connect(paths.db)) as conn:
+            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            assert not busy, "the store's WAL could not be emptied"
+    files = (paths.db, paths.db.with_name("store.db-wal"))
+    return sum(p.stat().st_size for p in files if p.exists())
 
-        def produce() -> None:
-            # What a hook callback does for each event: one tuple onto the queue.
-            for ev in stream:
-                stamped = play(ev)
-                if stamped is not None:
-                    put(stamped)
-            watcher.confirm(final=True)  # the hooks stopped
 
+def check_stored(home: Home, s: Stream) -> None:
+    """What the store holds is the stream's input, in order, to the microsecond."""
+    sessions = sorted(home.store.list_sessions(), key=lambda info: info.started_ns)
+    got = [e for info in sessions for e in home.store.read_events(info.id)]
+    markers = sum(e.kind in (Kind.EXCLUDED_START, Kind.EXCLUDED_END) for e in got)
+    inputs = [e for e in got if e.kind != Kind.FOCUS]
+    want = [i for i in range(len(s)) if s.kind[i] != FOCUS]
+    assert markers == 0, markers
+    assert len(inputs) == len(want), (len(inputs), len(want))
+    for e, i in zip(inputs, want, strict=True):
+        keys = s.kind[i] in (Kind.KEY_DOWN, Kind.KEY_UP)
+        numbers = (s.a[i], 0, 0, 0) if keys else (s.a[i], s.b[i], s.c[i], s.d[i])
+        assert e.t_ns == s.t[i] // 1000 * 1000, ("stored time differs", i)
+        assert (e.kind, e.a, e.b, e.c, e.d) == (s.kind[i], *numbers), ("stored event differs", i)
+
+
+def flood(n: int, *, timed: bool = False, seed: int = 7) -> dict[str, Any]:
+    """One run of `n` events, dispatched as fast as one thread can."""
+    t0_ns, x0_ms = time.monotonic_ns() + 10**9, 1000
+    s = synthetic_stream(n, seed, t0_ns=t0_ns, x0_ms=x0_ms)
+    # The callbacks' clock: each call, the next input's delivery.
+    stamps = iter(array("q", (t for t, k in zip(s.t, s.kind, strict=True) if k != FOCUS)))
+    backend = Replay(stamps.__next__, lambda ms: t0_ns + (ms - x0_ms) * MS, _window(0, 0))
+    lat = array("q", bytes(8 * n)) if timed else None
+    with recording(backend) as (home, recorder, runner):
+        base = disk_bytes(home.paths, checkpoint=True)
+        perf = time.perf_counter_ns
         cpu0, t0 = time.process_time(), time.perf_counter()
-        writer.start()
-        producer = threading.Thread(target=produce)
-        producer.start()
-        producer.join()
-        writer.stop()
-        writer.join()
+        if lat is None:
+            for i in range(n):
+                play(backend, s, i)
+        else:
+            for i in range(n):
+                a = perf()
+                play(backend, s, i)
+                lat[i] = perf() - a
+        # The clock runs until the session is closed, compacted and checkpointed.
+        recorder.stop()
+        runner.join()
         wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-        open_bytes = _disk_bytes(paths) - base
-        store.end_session(session, time.time_ns())
-        closed_bytes = _disk_bytes(paths) - base
-        store.close()
-    # Every input event is decided and kept (no window is excluded).
-    inputs = sum(ev[1] != Kind.FOCUS for ev in stream)
-    assert written == inputs, (written, inputs)
-    return {
+        closed = disk_bytes(home.paths) - base
+        check_stored(home, s)
+    result: dict[str, Any] = {
         "events": n,
         "events_per_s": round(n / wall),
         "cpu_us_per_event": round(cpu / n * 1e6, 3),
+        "bytes_per_event": round(closed / n, 3),
+    }
+    if lat is not None:
+        result["callbacks"] = latencies(s, lat)
+    return result
+
+
+def latencies(s: Stream, lat: array[int]) -> dict[str, Any]:
+    """p50, p99 and the longest dispatch per event kind (µs), and the stalls."""
+    import numpy as np
+
+    took, kinds = np.frombuffer(lat, dtype=np.int64), np.frombuffer(s.kind, dtype=np.int8)
+    out: dict[str, Any] = {}
+    for kind in sorted(set(s.kind) - {FOCUS}):
+        mine = took[kinds == kind]
+        out[Kind(kind).name.lower()] = {
+            "p50_us": round(float(np.percentile(mine, 50)) / 1000, 2),
+            "p99_us": round(float(np.percentile(mine, 99)) / 1000, 2),
+            "max_us": round(float(mine.max()) / 1000, 1),
+        }
+    inputs = took[kinds != FOCUS]
+    out["over_5ms"] = int((inputs > STALL_NS).sum())
+    out["max_ms"] = round(float(inputs.max()) / MS, 2)
+    return out
+
+
+def human_rate(seconds: float, rate: int = 100) -> dict[str, Any]:
+    """`rate` events a second in real time, stamped by the real clock."""
+    n = int(seconds * rate)
+    s = synthetic_stream(n, seed=11)
+    mono = time.monotonic_ns
+    backend = Replay(mono, lambda ms: ms * MS, _window(0, 0))
+    with recording(backend) as (home, recorder, runner):
+        base = disk_bytes(home.paths, checkpoint=True)
+        (writer,) = [t for t in threading.enumerate() if t.name == "cleartrace-writer"]
+        assert writer.ident is not None
+        clock = time.pthread_getcpuclockid(writer.ident)
+        cpu0 = time.clock_gettime_ns(clock)
+        start = time.monotonic()
+        for i in range(n):
+            delay = start + i / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            # Stamped now: server time and delivery from the real clock.
+            s.x[i] = mono() // MS
+            play(backend, s, i)
+        time.sleep(0.5)  # the last flush
+        cpu = time.clock_gettime_ns(clock) - cpu0
+        open_bytes = disk_bytes(home.paths) - base
+        chunks = home.store.chunk_count(recorder.status().session or "")
+        recorder.stop()
+        runner.join()
+        closed = disk_bytes(home.paths) - base
+        stored = sum(sum(info.counts.values()) for info in home.store.list_sessions())
+    return {
+        "events": n,
+        "seconds": seconds,
+        "chunks": chunks,
+        "writer_cpu_us_per_chunk": round(cpu / 1000 / chunks, 1),
         "bytes_per_event_open": round(open_bytes / n, 3),
-        "bytes_per_event": round(closed_bytes / n, 3),
+        "bytes_per_event": round(closed / n, 3),
+        "stored_events": stored,
     }
 
 
-def callback_latency(n: int = 200_000) -> dict[str, Any]:
-    """Time each dispatch of a key event as the X11 backend builds it: pynput's
-    handler wrapped to stamp the server time, calling the key callback."""
-    from cleartrace.capture._x11 import _stamping
-
-    sink = Sink()
-    put, mono, perf = sink.queue.put, time.monotonic_ns, time.perf_counter_ns
-    kind, on, stamp = int(Kind.KEY_DOWN), [True], [None]
-
-    def on_press(code: int) -> None:
-        if on[0] and (x := stamp[0]) is not None:
-            put((mono(), kind, code, 0, 0, 0, None, x))
-
-    def handle(display: Any, event: Any, injected: bool) -> None:
-        on_press(event.detail)  # pynput decodes the key, then calls back
-
-    dispatch = _stamping(handle, stamp)
-    events = [SimpleNamespace(time=12345 + i, detail=i & 0x7F) for i in range(128)]
-    samples, empty = [], []
-    for i in range(n):
-        event = events[i & 0x7F]
-        a = perf()
-        dispatch(None, event, False)
-        b = perf()
-        samples.append(b - a)
-        c = perf()
-        empty.append(perf() - c)
-    overhead = statistics.median(empty)
-    samples.sort()
-    return {
-        "callback_p50_ns": round(samples[len(samples) // 2] - overhead),
-        "callback_p99_ns": round(samples[int(len(samples) * 0.99)] - overhead),
-        "timer_overhead_ns": round(overhead),
-    }
-
-
-def human_rate(rate: int = 100, seconds: int = 60) -> dict[str, Any]:
-    stream = synthetic_stream(rate * seconds, seed=11)
-    per_flush = rate // 5
-    with tempfile.TemporaryDirectory() as tmp:
-        store, paths = _open_store(Path(tmp) / "home")
-        base = _disk_bytes(paths)
-        session = store.begin_session(time.time_ns(), 0)
-        clock = [0]
-        sink = Sink()
-        watcher = _Watcher()
-        watcher.timeline.untimed(stream[0][6])
-        watcher.confirm()
-        writer = Writer(
-            sink.queue, lambda b: store.append_chunk(session, b), lambda: clock[0], watcher.timeline
-        )
-        for start in range(0, len(stream), per_flush):
-            for ev in stream[start : start + per_flush]:
-                stamped = watcher.play(ev)
-                if stamped is not None:
-                    sink.queue.put(stamped)
-            clock[0] = stream[start + per_flush - 1][0] + 200 * MS
-            watcher.now_ms = clock[0] // MS
-            writer.flush_now(final=False)
-        watcher.confirm(final=True)
-        writer.flush_now()
-        open_bytes = _disk_bytes(paths) - base
-        store.end_session(session, time.time_ns())
-        closed = _disk_bytes(paths) - base
-        (info,) = store.list_sessions()
-        store.close()
-    return {
-        "events": len(stream),
-        "flushes": len(stream) // per_flush,
-        "bytes_per_event_open": round(open_bytes / len(stream), 3),
-        "bytes_per_event": round(closed / len(stream), 3),
-        "stored_events": sum(info.counts.values()),
-    }
-
-
-def idle_cpu(seconds: float) -> dict[str, Any]:
-    """CPU share of a real recorder on Xvfb with nothing happening."""
-    with tempfile.TemporaryDirectory() as tmp:
-        r, w = os.pipe()
-        xvfb = subprocess.Popen(
-            ["Xvfb", "-displayfd", str(w), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-            pass_fds=(w,),
-            stderr=subprocess.DEVNULL,
-        )
+@contextmanager
+def xvfb() -> Iterator[str]:
+    """A private X server; its DISPLAY."""
+    r, w = os.pipe()
+    server = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(w), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+        pass_fds=(w,),
+        stderr=subprocess.DEVNULL,
+    )
+    try:
         number = b""
         while not number.endswith(b"\n"):
             number += os.read(r, 16)
+        yield f":{number.decode().strip()}"
+    finally:
+        server.terminate()
+        server.wait()
+        os.close(r)
+        os.close(w)
+
+
+def idle_cpu(display: str, seconds: float) -> dict[str, Any]:
+    """CPU share of a real recorder on Xvfb with nothing happening."""
+    with tempfile.TemporaryDirectory() as tmp:
         env = {
             **os.environ,
-            "DISPLAY": f":{number.decode().strip()}",
+            "DISPLAY": display,
             "CLEARTRACE_HOME": f"{tmp}/home",
             "XDG_RUNTIME_DIR": tmp,
             "CLEARTRACE_KEYSTORE": "file",
@@ -285,27 +480,27 @@ def idle_cpu(seconds: float) -> dict[str, Any]:
         finally:
             rec.terminate()
             rec.wait(timeout=30)
-            xvfb.terminate()
-            xvfb.wait()
-            os.close(r)
-            os.close(w)
     return {"idle_seconds": seconds, "idle_cpu_percent": round((c1 - c0) / (t1 - t0) * 100, 3)}
+
+
+def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]} | {"runs": len(runs)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--events", type=int, default=500_000)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each; medians reported")
+    parser.add_argument("--human-seconds", type=float, default=20.0)
     parser.add_argument("--idle-seconds", type=float, default=30.0)
-    parser.add_argument("--repeat", type=int, default=3, help="throughput runs; medians reported")
     args = parser.parse_args()
     result: dict[str, Any] = {"benchmark": "pipeline"}
-    runs = [throughput(args.events) for _ in range(args.repeat)]
-    result["throughput"] = {key: statistics.median(r[key] for r in runs) for key in runs[0]} | {
-        "runs": args.repeat
-    }
-    result["callback"] = callback_latency()
-    result["human_rate"] = human_rate()
-    result["idle"] = idle_cpu(args.idle_seconds)
+    with xvfb() as display:
+        os.environ["DISPLAY"] = display  # pynput's key objects need a display to import
+        result["throughput"] = _median([flood(args.events) for _ in range(args.repeat)])
+        result["callbacks"] = flood(args.events, timed=True)["callbacks"]
+        result["human_rate"] = _median([human_rate(args.human_seconds) for _ in range(args.repeat)])
+        result["idle"] = idle_cpu(display, args.idle_seconds)
     json.dump(result, sys.stdout, indent=2)
     sys.stdout.write("\n")
 
