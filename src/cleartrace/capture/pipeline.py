@@ -39,7 +39,7 @@ from cleartrace.capture.resolve import MAX_HELD_NS, Resolver
 from cleartrace.capture.timeline import FocusTimeline, TimelineView
 from cleartrace.events import Kind, RawEvent
 
-__all__ = ["MoveCoalescer", "Writer"]
+__all__ = ["BATCH", "MoveCoalescer", "Writer"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,8 @@ _START, _END = int(Kind.EXCLUDED_START), int(Kind.EXCLUDED_END)
 _MONITOR, _LAYOUT = int(Kind.MONITOR), int(Kind.LAYOUT)
 _PROBE_WAIT = 0.05  # a watermark is one round trip away; don't stall the writer on it
 _FINAL_WAIT = 1.0  # at the end, for a watermark past the last event
+#: The most events written as one chunk: a backlog is written in steps of this.
+BATCH = 16_384
 
 
 def _time(event: RawEvent) -> int:
@@ -146,11 +148,13 @@ class Writer:
         """Ask the thread to flush what is queued and end; idempotent."""
         self._stopping.set()
 
-    def join(self, timeout: float | None = None) -> None:
-        """Wait for the thread; re-raise the error that stopped it, if any."""
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the thread; whether it has ended. Re-raises the error that
+        stopped it, if any."""
         self._thread.join(timeout)
         if self._error is not None:
             raise self._error
+        return not self._thread.is_alive()
 
     def withdraw(self, kinds: frozenset[int], until_ns: int) -> None:
         """Never write events of `kinds` stamped up to monotonic `until_ns` (any
@@ -174,17 +178,25 @@ class Writer:
         return self._drain(final=final)
 
     def _drain(self, *, final: bool) -> int:
-        batch: list[StampedEvent] = []
-        get = self._source.get_nowait
-        try:
-            while True:
-                batch.append(get())
-        except queue.Empty:
-            pass
+        """Write what is queued, at most `BATCH` events at a time (so that no
+        single step holds the interpreter long while the hooks wait for it);
+        `final` applies to the last of them."""
+        written, get = 0, self._source.get_nowait
+        while True:
+            batch: list[StampedEvent] = []
+            try:
+                for _ in range(BATCH):
+                    batch.append(get())
+            except queue.Empty:
+                return written + self._write(batch, final=final, more=False)
+            written += self._write(batch, final=False, more=True)
+
+    def _write(self, batch: list[StampedEvent], *, final: bool, more: bool) -> int:
+        """Decide and write `batch`; `more`: the queue holds more already."""
         resolver = self._resolver
         resolver.add(batch)
         view = self._watermark(final=final)
-        decided = resolver.resolve(view)
+        decided = resolver.resolve(view, more=more)
         expired, markers = resolver.expire(self._clock_ns() - MAX_HELD_NS)
         if expired:
             log.warning("%d input events the focus watcher did not place were not kept", expired)
