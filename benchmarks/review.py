@@ -52,6 +52,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cleartrace.actions import sessions
 from cleartrace.events import Kind, RawEvent, keysym_of_char
 from cleartrace.home import Home
 from cleartrace.paths import Paths
@@ -213,8 +214,6 @@ def _peak_kib() -> int:
 def measure_open(directory: Path) -> dict[str, Any]:
     """In a fresh process: one open as the review window does it, and the peak
     memory it added to the process."""
-    from cleartrace.actions import sessions  # noqa: PLC0415 — the package under test
-
     session_id = _meta(directory)["session"]
     home = _open_home(directory)
     try:
@@ -239,7 +238,7 @@ def _child(*args: str, src: str | None = None) -> dict[str, Any]:
     env = dict(os.environ)
     if src is not None:
         env["PYTHONPATH"] = os.pathsep.join([src, *env.get("PYTHONPATH", "").split(os.pathsep)])
-    out = subprocess.run(  # noqa: S603 — this interpreter, this script
+    out = subprocess.run(
         [sys.executable, __file__, *args], env=env, check=True, capture_output=True, text=True
     )
     result: dict[str, Any] = json.loads(out.stdout)
@@ -277,7 +276,7 @@ def stages(hours: float, runs: int) -> dict[str, Any]:
             )
             chars = sum(len(s.text) for s in streams)
             n_events = len(decoded)
-            del decoded
+            decoded = []  # let the decoded session go before redacting
 
             targets = [
                 stream.footprint(f.start, f.end)
@@ -331,7 +330,7 @@ def main() -> None:
     result: dict[str, Any] = {"benchmark": "review", "runs": args.runs, "open": {}}
     for hours in sizes:
         meta = _meta(cached_session(hours))
-        row: dict[str, Any] = {"events": meta["events"], "typed_characters": meta["typed_characters"]}
+        row: dict[str, Any] = {k: meta[k] for k in ("events", "typed_characters")}
         row["after"] = open_figures(hours, args.runs, None)
         if args.compare:
             row["before"] = open_figures(hours, args.runs, args.compare)
