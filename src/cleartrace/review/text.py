@@ -43,6 +43,7 @@ __all__ = [
     "Placed",
     "Reconstruction",
     "Stream",
+    "StreamText",
     "reconstruct",
 ]
 
@@ -69,6 +70,18 @@ _MARKS = {Op.COPY: MarkKind.COPY, Op.CUT: MarkKind.CUT, Op.PASTE: MarkKind.PASTE
 _CLICK = Press(Op.CLICK)
 
 
+@dataclass(frozen=True, slots=True)
+class StreamText:
+    """What review shows of a stream: its window, its text and its marks; not
+    the events behind each character (a long session's would outweigh it)."""
+
+    app: str | None
+    title: str | None
+    started_ns: int
+    text: str
+    marks: tuple[Mark, ...]
+
+
 @dataclass(slots=True)
 class Stream:
     """What was typed while one window had focus.
@@ -87,6 +100,10 @@ class Stream:
     events: list[int] = field(default_factory=list)
     marks: list[Mark] = field(default_factory=list)
     _log: KeyLog = field(default_factory=KeyLog, repr=False, compare=False)
+
+    def shown(self) -> StreamText:
+        """The stream as review shows it, without its events."""
+        return StreamText(self.app, self.title, self.started_ns, self.text, tuple(self.marks))
 
     def footprint(self, start: int, end: int) -> set[int]:
         """The events to delete so that `text[start:end]` was never typed.
