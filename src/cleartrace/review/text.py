@@ -25,9 +25,11 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from itertools import compress
+from operator import itemgetter
 from typing import Protocol
 
 from cleartrace.events import Event, FocusText, Kind, RawEvent
@@ -282,13 +284,11 @@ class EventsAt(Protocol):
     def __getitem__(self, index: int, /) -> Event: ...
 
 
-# Kinds no text stream depends on (nor names): passed over without a look.
-_SKIPPED = frozenset(
-    int(k) for k in (Kind.MOVE, Kind.SCROLL, Kind.BUTTON_UP, Kind.SCREEN, Kind.MONITOR, Kind.LAYOUT)
-)
 _KEY_DOWN, _BUTTON_DOWN, _FOCUS = int(Kind.KEY_DOWN), int(Kind.BUTTON_DOWN), int(Kind.FOCUS)
 _KEYS = frozenset({_KEY_DOWN, int(Kind.KEY_UP)})
 _MARKERS = frozenset({int(Kind.EXCLUDED_START), int(Kind.EXCLUDED_END)})
+# A bytes.translate table: 1 for the kinds a stream depends on (and may name).
+_LOOKED_AT = bytes(k in _KEYS or k in _MARKERS or k in (_BUTTON_DOWN, _FOCUS) for k in range(256))
 
 
 class Reconstruction:
@@ -311,15 +311,18 @@ class Reconstruction:
         self._next = 0  # the index of the next event fed
         self.placed = Placed()
 
-    def feed(self, events: Iterable[Event | RawEvent]) -> None:
+    def feed(self, events: Sequence[Event | RawEvent]) -> None:
         """Replay the next events of the session."""
         decoder, ups, builders, firsts = self._decoder, self._ups, self._builders, self._firsts
         current, place = self._current, self.placed.add
-        index = self._next - 1
-        for index, event in enumerate(events, self._next):
+        # Mouse moves are most events and no stream looks at them: passed over
+        # at C speed (a kinds column, a mask, `compress`), not one by one.
+        looked_at = bytes(map(itemgetter(1), events)).translate(_LOOKED_AT)
+        numbers = range(self._next, self._next + len(events))
+        for index, event in zip(
+            compress(numbers, looked_at), compress(events, looked_at), strict=True
+        ):
             kind = event[1]
-            if kind in _SKIPPED:
-                continue
             place(index, event[0], kind)
             if kind in _KEYS:
                 if current is None:
@@ -354,7 +357,7 @@ class Reconstruction:
                 dropped = decoder.reset()
                 if current is not None:
                     current.log.loose.extend(dropped)
-        self._current, self._next = current, index + 1
+        self._current, self._next = current, self._next + len(events)
 
     def finish(self) -> list[Stream]:
         """The streams with key events; the reconstruction is spent."""
