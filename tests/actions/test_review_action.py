@@ -15,8 +15,10 @@ import pytest
 from cleartrace.actions import sessions
 from cleartrace.actions.sessions import SessionReview
 from cleartrace.consent.signed_policy import active_policy
+from cleartrace.errors import UsageError
 from cleartrace.events import Kind, RawEvent, keysym_of_char
 from cleartrace.home import Home
+from cleartrace.review import redaction
 from cleartrace.review.activity import activity_per_minute
 from cleartrace.review.cuts import removal_offsets
 from cleartrace.review.text import reconstruct
@@ -135,3 +137,29 @@ def test_an_empty_session_has_no_text_no_minutes_and_no_first_event(home: Home) 
     home.store.end_session(handle, time.time_ns())
     review = sessions.review(home, handle.id)
     assert (review.streams, review.activity, review.first_ns) == ([], [], None)
+
+
+def test_selections_folded_from_the_chunks_are_those_of_the_whole_session(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(compaction, "COMPACT_EVENTS", 7)
+    sid = _record(home, _day(), per_chunk=5)
+    events = home.store.read_events(sid)
+    span = sessions.select_span(home, sid, 2, 3, 9)
+    assert span == redaction.by_span(sid, events, 2, 3, 9)
+    assert span.positions
+    assert sessions.select_match(home, sid, r"\d+") == redaction.by_match(sid, events, r"\d+")
+    pii = sessions.select_pii(home, sid)
+    assert pii == redaction.by_pii(sid, events, active_policy(home.paths).pii)
+    assert pii.positions
+    started = home.store.anchors(sid)[0]
+    window = (started + 5 * S, started + 60 * S)
+    timed = sessions.select_time(home, sid, *window)
+    assert timed == redaction.by_time(home.store, sid, events, *window)
+    assert timed.counts["mouse_move"] > 0
+
+
+def test_a_stream_number_beyond_the_session_is_refused_when_folded(home: Home) -> None:
+    sid = _record(home, _day(), per_chunk=5)
+    with pytest.raises(UsageError, match="no text stream 3"):
+        sessions.select_span(home, sid, 3, 0, 1)

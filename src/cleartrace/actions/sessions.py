@@ -197,27 +197,28 @@ def select_span(
     home: Home, session_id: str, stream: int, start: int, end: int
 ) -> redaction.Selection:
     """What characters `start:end` of stream `stream` (from 1) were typed with."""
-    events = home.store.read_events(session_id)
-    return redaction.by_span(session_id, events, stream, start, end)
+    text = _fold(home, session_id, activity=False).text
+    streams = text.finish()
+    return redaction.by_span(session_id, text.placed, stream, start, end, streams=streams)
 
 
 def select_match(home: Home, session_id: str, pattern: str) -> redaction.Selection:
-    events = home.store.read_events(session_id)
-    return redaction.by_match(session_id, events, pattern)
+    text = _fold(home, session_id, activity=False).text
+    return redaction.by_match(session_id, text.placed, pattern, streams=text.finish())
 
 
 def select_time(home: Home, session_id: str, start_ns: int, end_ns: int) -> redaction.Selection:
-    store = home.store
-    return redaction.by_time(store, session_id, store.read_events(session_id), start_ns, end_ns)
+    """Every event stamped in [start_ns, end_ns), read a chunk at a time."""
+    return redaction.by_time(home.store, session_id, None, start_ns, end_ns)
 
 
 def select_pii(
     home: Home, session_id: str, categories: Iterable[PiiCategory] | None = None
 ) -> redaction.Selection:
     """What the PII detectors find; by default those the policy flags for review."""
-    events = home.store.read_events(session_id)
+    text = _fold(home, session_id, activity=False).text
     chosen = active_policy(home.paths).pii if categories is None else tuple(categories)
-    return redaction.by_pii(session_id, events, chosen)
+    return redaction.by_pii(session_id, text.placed, chosen, streams=text.finish())
 
 
 def redact(home: Home, selection: redaction.Selection) -> Redaction:

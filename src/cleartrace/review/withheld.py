@@ -35,7 +35,7 @@ from cleartrace.consent.policy import Policy
 from cleartrace.errors import UsageError
 from cleartrace.events import Event
 from cleartrace.review.pii import Finding, detect
-from cleartrace.review.redaction import across_streams, interval_covering
+from cleartrace.review.redaction import across_streams, interval_covering, texts_of
 from cleartrace.review.text import EventsAt, Stream, reconstruct
 from cleartrace.store.reading import SessionInfo
 from cleartrace.store.redaction import KEPT_KINDS
@@ -105,12 +105,7 @@ def detections(
     then `events` need only give the events the streams name (`Placed`).
     """
     withheld = frozenset(policy.withheld)
-    if streams is None:
-        if not isinstance(events, Sequence):
-            raise TypeError("detections without streams needs the whole list of events")
-        texts: Sequence[Stream] = reconstruct(events)
-    else:
-        texts = streams
+    texts = texts_of(events, streams)
 
     def detection(number: int, finding: Finding, positions: Iterable[int]) -> Detection:
         kept = frozenset(p for p in positions if int(events[p].kind) not in KEPT_KINDS)
