@@ -17,11 +17,12 @@ from cleartrace.home import Home
 from cleartrace.paths import Paths
 from cleartrace.preferences import hold_days
 from cleartrace.review import approval, redaction
-from cleartrace.review.activity import ActivityCount, MinuteActivity
+from cleartrace.review.activity import MinuteActivity
 from cleartrace.review.cuts import removal_offsets
 from cleartrace.review.export import export_all
+from cleartrace.review.folding import Folded, fold
 from cleartrace.review.pii import Finding
-from cleartrace.review.text import EventsAt, Reconstruction, Stream, StreamText
+from cleartrace.review.text import EventsAt, Stream, StreamText
 from cleartrace.review.withheld import Detection, detections, release, released_in
 from cleartrace.store.keys import describe_keystore
 from cleartrace.store.reading import SessionInfo
@@ -140,22 +141,10 @@ def timed_activity(home: Home, session_id: str) -> tuple[int, list[MinuteActivit
     return started + folded.activity.first_t_ns - anchor, folded.activity.finish()
 
 
-@dataclass(slots=True)
-class _Folded:
-    text: Reconstruction = field(default_factory=Reconstruction)
-    activity: ActivityCount = field(default_factory=ActivityCount)
-
-
-def _fold(home: Home, session_id: str, *, text: bool = True, activity: bool = True) -> _Folded:
+def _fold(home: Home, session_id: str, *, text: bool = True, activity: bool = True) -> Folded:
     """A session's events folded into its text and its activity one stored
     chunk at a time: only one chunk is ever decoded, whatever the length."""
-    folded = _Folded()
-    for chunk in home.store.event_chunks(session_id):
-        if text:
-            folded.text.feed(chunk)
-        if activity:
-            folded.activity.feed(chunk)
-    return folded
+    return fold(home.store.event_chunks(session_id), text=text, activity=activity)
 
 
 def review(home: Home, session_id: str) -> SessionReview:
