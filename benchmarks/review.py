@@ -7,17 +7,19 @@ typed characters with corrections, clicks, scrolls, a focus change every
 ~30 s, and some e-mail addresses, phone and card numbers, IBANs and tokens
 in the text; longer sessions repeat its first hour, shifted in time) is
 written to a real encrypted store in a real home and closed (compacted).
-The store of each size is built once and kept in the temporary directory
-(`ct-bench-review-cache`), so later runs of the benchmark start at once.
+The store of each size is built once (by the compared package, if any:
+newer code reads the batches older code wrote) and kept in the temporary
+directory (`ct-bench-review-cache`), so later runs start at once.
 
 `open`, per size in `--hours`: `open_s`, the median of `--runs` of what the
 review window does to open the session (`actions.sessions.review`, which
 the window's worker thread calls), and `peak_rss_mb`, the largest of the
 runs' peak resident memory of the process over its own before the open
-(`ru_maxrss`). Every run is a fresh process, so each size's peak is its own.
-With `--compare SRC`, the same is measured with the package from `SRC`
-(another checkout's `src`, such as the main branch's) in the same run,
-under `before`.
+(`ru_maxrss`; on Linux the address space's `VmHWM`, which a forked process
+does not inherit). Every run is a fresh process, so each size's peak is its
+own. With `--compare SRC`, the same is measured in the same run with the
+package in `SRC` (another version's `src`, such as the main branch's from
+`git archive main src | tar -x -C /tmp/before`), under `before`.
 
 `stages`, of the `--stages-hours` session (8 by default), median of `--runs`:
 
@@ -58,6 +60,7 @@ from cleartrace.home import Home
 from cleartrace.paths import Paths
 from cleartrace.review.pii import PiiCategory, detect
 from cleartrace.review.text import reconstruct
+from cleartrace.store.codec import CODEC_VERSION
 
 MS = 1_000_000
 APPS = ["firefox", "Gedit", "code", "Xterm", "libreoffice-writer", "thunderbird"]
@@ -165,9 +168,10 @@ def _open_home(directory: Path, *, create: bool = False) -> Home:
 
 def cached_session(hours: float) -> Path:
     """The directory of a home holding one closed session of `hours`, built
-    once (its first hour repeated, shifted in time) and kept for later runs."""
+    once (its first hour repeated, shifted in time) and kept for later runs;
+    one per batch format, since an older package reads only its own."""
     root = Path(tempfile.gettempdir()) / "ct-bench-review-cache"
-    directory = root / f"{hours:g}h-v{_CACHE_VERSION}"
+    directory = root / f"{hours:g}h-codec{CODEC_VERSION}-v{_CACHE_VERSION}"
     if (directory / "done").exists():
         return directory
     shutil.rmtree(directory, ignore_errors=True)
@@ -245,8 +249,7 @@ def _child(*args: str, src: str | None = None) -> dict[str, Any]:
     return result
 
 
-def open_figures(hours: float, runs: int, src: str | None) -> dict[str, Any]:
-    directory = cached_session(hours)
+def open_figures(directory: Path, runs: int, src: str | None) -> dict[str, Any]:
     measured = [_child("--measure-open", str(directory), src=src) for _ in range(runs)]
     last = measured[-1]
     return {
@@ -258,10 +261,9 @@ def open_figures(hours: float, runs: int, src: str | None) -> dict[str, Any]:
     }
 
 
-def stages(hours: float, runs: int) -> dict[str, Any]:
+def stages(hours: float, cached: Path, runs: int) -> dict[str, Any]:
     """Decode, reconstruct, detect and redact, each on its own (a copy of the
     cached session: redacting changes it)."""
-    cached = cached_session(hours)
     with tempfile.TemporaryDirectory(prefix="ct-bench-review-") as tmp:
         directory = Path(tmp) / "copy"
         shutil.copytree(cached, directory)
@@ -322,21 +324,32 @@ def main() -> None:
     parser.add_argument("--compare", metavar="SRC", help="also measure the package in SRC")
     parser.add_argument("--stages-hours", type=float, default=8.0, help="0: no stages")
     parser.add_argument("--measure-open", metavar="DIR", help=argparse.SUPPRESS)
+    parser.add_argument("--build", type=float, metavar="HOURS", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure_open:
         print(json.dumps(measure_open(Path(args.measure_open))))
         return
+    if args.build:
+        print(json.dumps({"dir": str(cached_session(args.build))}))
+        return
+
+    def cached(hours: float) -> Path:
+        # Built by the compared (older) package when there is one: the newer
+        # still reads the batches an older one wrote, not the other way round.
+        return Path(_child("--build", str(hours), src=args.compare)["dir"])
+
     sizes = [float(h) for h in args.hours.split(",") if h]
     result: dict[str, Any] = {"benchmark": "review", "runs": args.runs, "open": {}}
     for hours in sizes:
-        meta = _meta(cached_session(hours))
+        directory = cached(hours)
+        meta = _meta(directory)
         row: dict[str, Any] = {k: meta[k] for k in ("events", "typed_characters")}
-        row["after"] = open_figures(hours, args.runs, None)
+        row["after"] = open_figures(directory, args.runs, None)
         if args.compare:
-            row["before"] = open_figures(hours, args.runs, args.compare)
+            row["before"] = open_figures(directory, args.runs, args.compare)
         result["open"][f"{hours:g}h"] = row
     if args.stages_hours:
-        result["stages"] = stages(args.stages_hours, args.runs)
+        result["stages"] = stages(args.stages_hours, cached(args.stages_hours), args.runs)
     print(json.dumps(result, indent=2))
 
 
