@@ -21,8 +21,10 @@ both use the store's one connection, and input waits on the queue.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
+import sys
 import threading
 import time
 from collections import Counter, deque
@@ -51,6 +53,28 @@ from cleartrace.store.sessions import SessionHandle
 __all__ = ["Recorder"]
 
 log = logging.getLogger(__name__)
+
+#: The longest a thread runs Python code while a hook callback waits for the
+#: interpreter (the default, 5 ms, is the callbacks' whole budget).
+_SWITCH_S = 0.001
+#: Container allocations between two young-generation collections (700 by
+#: default: at a burst's rate, a collection every few hundred events).
+_YOUNG_GC = 10_000
+
+
+def _tune_for_hooks() -> None:
+    """Make the interpreter kind to hook callbacks, which wait for it.
+
+    What exists once recording starts (modules, the app's windows) lives as
+    long as the process: frozen, no collection walks it again; a full
+    collection of it held every callback up for tens of milliseconds. Young
+    collections come less often, and the interpreter passes between threads
+    every millisecond, so a callback never waits long for the writer.
+    """
+    sys.setswitchinterval(_SWITCH_S)
+    gc.freeze()
+    young, middle, old = gc.get_threshold()
+    gc.set_threshold(max(young, _YOUNG_GC), middle, old)
 
 
 def _iso(ts: float) -> str:
@@ -116,6 +140,7 @@ class Recorder:
             NoConsent: no category has consent.
             StoreError: the store failed (e.g. DiskFull); what was flushed stays.
         """
+        _tune_for_hooks()
         self._reload_consent()
         if not self._granted:
             raise NoConsent(

@@ -24,8 +24,9 @@ from operator import itemgetter
 from cleartrace.events import CATEGORY_OF_KIND, Kind, RawEvent
 from cleartrace.paths import Paths
 from cleartrace.store.chunks import seal_chunk, seal_summary
+from cleartrace.store.compact_process import IN_PLACE_EVENTS, compact_in_child
 from cleartrace.store.crypto import wrap_key
-from cleartrace.store.db import connect, transaction
+from cleartrace.store.db import connect, transaction, translate_errors
 from cleartrace.store.deletion import Deleting
 from cleartrace.store.keys import Keys
 from cleartrace.store.reading import WRITER
@@ -183,6 +184,15 @@ class Store(Recovering, Redacting, Deleting, Reviewing):
             DiskFull: the session stays as it was (recording, small chunks);
                 the next open recovers it.
         """
-        self._compact(handle.id, handle.key)
+        with translate_errors(self._paths.db):
+            (total,) = self._conn.execute(
+                "SELECT coalesce(sum(n_events), 0) FROM chunks WHERE session_id=?", (handle.id,)
+            ).fetchone()
+        if total > IN_PLACE_EVENTS:  # see store/compact_process.py
+            compact_in_child(
+                self._paths, self._keys.master, handle.id, handle.key, self._seal_limit
+            )
+        else:
+            self._compact(handle.id, handle.key)
         self._finish(handle.id, ended_wall_ns, record)
         self._checkpoint()
