@@ -58,7 +58,8 @@ from typing import Any
 from cleartrace.actions.consent import give
 from cleartrace.capture._x11 import Switch, _stamping, key_callbacks, mouse_callbacks
 from cleartrace.capture.base import Sink
-from cleartrace.capture.timeline import FocusedWindow, FocusTimeline
+from cleartrace.capture.pipeline import Writer
+from cleartrace.capture.timeline import FocusedWindow, FocusState, FocusTimeline
 from cleartrace.categories import USUAL
 from cleartrace.events import Kind
 from cleartrace.home import Home
@@ -172,6 +173,8 @@ class Replay:
         self._timeline: FocusTimeline | None = None
         self._window = window
         self._server, self._real = 0, time.monotonic_ns() // MS
+        self._asked = threading.Event()
+        self._watcher = threading.Thread()
         self._key_hook: Any = None
         self._mouse_hook: Any = None
         self.event = XEvent()
@@ -225,18 +228,28 @@ class Replay:
     # -- the focus watcher -------------------------------------------------------------
 
     def start_focus(self, timeline: FocusTimeline, *, titles: bool) -> None:
-        self._timeline = timeline
-        timeline.attach(self.confirm)
+        """Watch on a thread of its own, as the X11 focus watcher does: it
+        answers each request for a watermark at once."""
+        self._timeline, self._asked = timeline, threading.Event()
+        timeline.attach(self._asked.set)
         timeline.untimed(self._window)
-        self.confirm()
+        self._confirm(timeline, final=False)
+        self._watcher = threading.Thread(target=self._watch, args=(timeline, self._asked))
+        self._watcher.start()
 
-    def confirm(self, *, final: bool = False) -> None:
-        """The answer to a probe, at once: stamped the newest event's server time."""
-        timeline = self._timeline
-        if timeline is not None:
-            token = timeline.probe_token()
-            ms = self._server_now()
-            timeline.confirm(ms, token, self._mono_of(ms), final=final)
+    def _watch(self, timeline: FocusTimeline, asked: threading.Event) -> None:
+        while True:
+            asked.wait()
+            asked.clear()
+            if self._timeline is not timeline:
+                return
+            self._confirm(timeline, final=False)
+
+    def _confirm(self, timeline: FocusTimeline, *, final: bool) -> None:
+        """The answer to a probe: stamped the server's time now."""
+        token = timeline.probe_token()
+        ms = self._server_now()
+        timeline.confirm(ms, token, self._mono_of(ms), final=final)
 
     def _server_now(self) -> int:
         """The server's clock: the newest event's time, or as much later as
@@ -253,12 +266,13 @@ class Replay:
             self._timeline.timed(server_ms, window)
 
     def stop_focus(self) -> None:
+        """A final watermark, after the input hooks stopped, then the thread ends."""
         timeline, self._timeline = self._timeline, None
         if timeline is not None:
-            token = timeline.probe_token()
-            ms = self._server_now()
-            timeline.confirm(ms, token, self._mono_of(ms), final=True)
-            timeline.detach(self.confirm, final=True)
+            self._asked.set()
+            self._watcher.join()
+            self._confirm(timeline, final=True)
+            timeline.detach(self._asked.set, final=True)
 
     def focused(self) -> tuple[str | None, str | None]:
         w = self._window
@@ -463,6 +477,69 @@ def human_rate(seconds: float, rate: int = 100) -> dict[str, Any]:
     }
 
 
+def chunk_cpu(chunks: int = 300, per_chunk: int = 20) -> dict[str, Any]:
+    """CPU of one 200 ms chunk at a human rate, the caches warm: the real
+    callbacks, writer and store, flushed back to back on this thread, each
+    flush 200 ms of event time later (the median flush's thread CPU)."""
+    n = chunks * per_chunk
+    t0_ns, x0_ms = time.monotonic_ns() + 10**9, 1000
+    s = synthetic_stream(n + 1, seed=13, t0_ns=t0_ns, x0_ms=x0_ms)
+    stamps = iter(array("q", (t for t, k in zip(s.t, s.kind, strict=True) if k != FOCUS)))
+    mono_of = lambda ms: t0_ns + (ms - x0_ms) * MS  # noqa: E731
+    backend = Replay(stamps.__next__, mono_of, _window(0, 0))
+    took: list[int] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["CLEARTRACE_KEYSTORE"] = "file"
+        home = Home.open(Paths(home=Path(tmp) / "home", runtime=Path(tmp) / "run"), create=True)
+        try:
+            store, sink = home.store, Sink()
+            session = store.begin_session(time.time_ns(), time.monotonic_ns())
+            timeline = FocusTimeline(lambda w: FocusState(False, w and (w.app, w.title)))
+            backend.start_keyboard(sink)
+            backend.start_mouse(sink, moves=True, clicks=True, scrolls=True)
+            backend.start_focus(timeline, titles=True)
+            now = [0]
+            clock = lambda: now[0]  # noqa: E731
+            writer = Writer(sink.queue, lambda b: store.append_chunk(session, b), clock, timeline)
+            for start in range(1, n + 1, per_chunk):
+                play(backend, s, start, start + per_chunk)
+                now[0] = mono_of(backend.event.time + 200)
+                t = time.thread_time_ns()
+                writer.flush_now(final=False)
+                took.append(time.thread_time_ns() - t)
+            backend.close()
+        finally:
+            home.close()
+    took.sort()
+    return {"chunks": chunks, "events_per_chunk": per_chunk, "cpu_us": took[len(took) // 2] / 1000}
+
+
+def minimal_chunk_cpu(gap_s: float, chunks: int = 60) -> float:
+    """The floor: one chunk of 20 events as JSON, zstd, AES-GCM and one SQLite
+    commit, nothing else (µs of thread CPU, median), `gap_s` apart."""
+    import zstandard
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    events = [(time.monotonic_ns(), 3, 100 + i, 200, 0, 0, None) for i in range(20)]
+    aead, pack = AESGCM(os.urandom(32)), zstandard.ZstdCompressor(level=3).compress
+    took = []
+    with tempfile.TemporaryDirectory() as tmp, closing(sqlite3.connect(f"{tmp}/db")) as conn:
+        conn.isolation_level = None
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("CREATE TABLE chunks (idx INTEGER PRIMARY KEY, blob BLOB)")
+        for i in range(chunks):
+            time.sleep(gap_s)
+            t = time.thread_time_ns()
+            blob = aead.encrypt(os.urandom(12), pack(json.dumps(events).encode()), b"chunk")
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO chunks VALUES (?, ?)", (i, blob))
+            conn.execute("COMMIT")
+            took.append(time.thread_time_ns() - t)
+    took.sort()
+    return took[len(took) // 2] / 1000
+
+
 @contextmanager
 def xvfb() -> Iterator[str]:
     """A private X server; its DISPLAY."""
@@ -541,7 +618,12 @@ def main() -> None:
             result["callbacks"] = flood(args.events, timed=True)["callbacks"]
         if "human" in parts:
             runs = [human_rate(args.human_seconds) for _ in range(args.repeat)]
-            result["human_rate"] = _median(runs)
+            result["human_rate"] = _median(runs) | {
+                "minimal_pipeline_us_per_chunk": minimal_chunk_cpu(0.2)
+            }
+            result["chunk_cpu_warm"] = _median([chunk_cpu() for _ in range(args.repeat)]) | {
+                "minimal_pipeline_us": minimal_chunk_cpu(0.0)
+            }
         if "idle" in parts:
             result["idle"] = idle_cpu(display, args.idle_seconds)
     json.dump(result, sys.stdout, indent=2)
