@@ -4,8 +4,9 @@ It owns the session and the writer thread (the control socket that serves
 it belongs to runtime.py, which runs the recorder). Hooks are
 reconciled, never filtered: a category without consent, or any category while
 paused, has no listener installed at all. Consent given or withdrawn from
-another process reaches a running recorder through the ledger, which it polls
-every `tick` seconds (and at once when the CLI pokes it over the socket).
+another process reaches a running recorder through the ledger, which it reads
+at once when the CLI or the tray pokes it over the socket, and every second
+anyway; the lock screen and the session's bounds are checked every `tick`.
 
 A session ends when it has run its length, after a spell without input, when
 the screen locks or when the person ends it; the next input begins the next.
@@ -54,6 +55,9 @@ __all__ = ["Recorder"]
 
 log = logging.getLogger(__name__)
 
+#: How often the ledger is read for consent given or withdrawn elsewhere: the
+#: CLI and the tray say so at once (`reload`), this is for an act they could not.
+_LEDGER_POLL_S = 1.0
 #: The longest a thread runs Python code while a hook callback waits for the
 #: interpreter (the default, 5 ms, is the callbacks' whole budget).
 _SWITCH_S = 0.001
@@ -107,6 +111,7 @@ class Recorder:
         self._timeline = FocusTimeline(self._judge)
         self._granted: frozenset[Category] = frozenset()
         self._ledger_seq = -1
+        self._ledger_read = 0.0  # monotonic s: when the ledger was last read
         self._personal = PersonalExclusions.open(home.ledger, home.keys.master)
         self._exclusions: Exclusions = load_exclusions(self._personal, self._policy)
         self._paused = False
@@ -316,7 +321,8 @@ class Recorder:
 
     # -- periodic work ----------------------------------------------------------
 
-    def _on_tick(self) -> None:
+    def _on_tick(self, *, force: bool = False) -> None:
+        """The periodic work; `force`: read the ledger now, whenever it was last read."""
         if self._paused_until is not None and time.time() >= self._paused_until:
             self._resume(reason="timer")
         if self._focus_titles is not None and "focus" not in self._backend.hooks():
@@ -325,6 +331,14 @@ class Recorder:
             # one can start, DisplayUnavailable ends the recording.
             log.warning("the focus watcher stopped; starting it again")
             self._backend.start_focus(self._timeline, titles=self._focus_titles)
+        now = time.monotonic()
+        if force or now - self._ledger_read >= _LEDGER_POLL_S:
+            self._ledger_read = now
+            self._read_ledger()
+        self._bound()
+
+    def _read_ledger(self) -> None:
+        """Consent and exclusions as the ledger has them now, if it grew."""
         head = self._home.ledger.head()
         if (head[0] if head else 0) != self._ledger_seq:
             self._reload_consent()
@@ -332,7 +346,6 @@ class Recorder:
             self._reconcile()
             if self._focus_titles is not None:
                 self._timeline.rejudge()
-        self._bound()
 
     def _bound(self) -> None:
         """End the session at a boundary; between sessions, begin the next
@@ -459,4 +472,4 @@ class Recorder:
     def reload(self) -> None:
         """Read the ledger now: the CLI changed consent or exclusions and says so."""
         with self._lock:
-            self._on_tick()
+            self._on_tick(force=True)

@@ -93,6 +93,11 @@ class MoveCoalescer:
         self._pending = pending
         return out
 
+    @property
+    def pending(self) -> bool:
+        """Whether a move is held for its bin to pass."""
+        return self._pending is not None
+
     def flush(self) -> list[RawEvent]:
         """Whatever is still held, at the end of a session."""
         pending, self._pending = self._pending, None
@@ -194,6 +199,8 @@ class Writer:
     def _write(self, batch: list[StampedEvent], *, final: bool, more: bool) -> int:
         """Decide and write `batch`; `more`: the queue holds more already."""
         resolver = self._resolver
+        if not (batch or final or resolver.held or self._coalescer.pending) and self._idle():
+            return 0
         resolver.add(batch)
         view = self._watermark(final=final)
         decided = resolver.resolve(view, more=more)
@@ -218,6 +225,11 @@ class Writer:
         if out:
             self._sink_batch(out)
         return len(out)
+
+    def _idle(self) -> bool:
+        """Nothing to write: no focus change to place, no context change."""
+        timeline = self._timeline
+        return not self._resolver.waiting(timeline.view()) and not timeline.context.pending
 
     def _with_context(self, out: list[RawEvent], until: int) -> list[RawEvent]:
         """`out` with the context changes up to monotonic `until` merged in by
