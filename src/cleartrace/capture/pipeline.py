@@ -32,6 +32,8 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
+from itertools import repeat
+from operator import call, itemgetter
 
 from cleartrace.capture.base import StampedEvent
 from cleartrace.capture.context import CONTEXT_KINDS
@@ -52,8 +54,7 @@ _FINAL_WAIT = 1.0  # at the end, for a watermark past the last event
 BATCH = 16_384
 
 
-def _time(event: RawEvent) -> int:
-    return event[0]
+_time: Callable[[RawEvent], int] = itemgetter(0)
 
 
 class MoveCoalescer:
@@ -186,13 +187,12 @@ class Writer:
         """Write what is queued, at most `BATCH` events at a time (so that no
         single step holds the interpreter long while the hooks wait for it);
         `final` applies to the last of them."""
-        written, get = 0, self._source.get_nowait
+        written, source = 0, self._source
         while True:
-            batch: list[StampedEvent] = []
-            try:
-                for _ in range(BATCH):
-                    batch.append(get())
-            except queue.Empty:
+            # One consumer: what qsize() counts stays there to be taken.
+            n = source.qsize()
+            batch = list(map(call, repeat(source.get_nowait, min(n, BATCH))))
+            if n <= BATCH:
                 return written + self._write(batch, final=final, more=False)
             written += self._write(batch, final=False, more=True)
 
@@ -259,7 +259,7 @@ class Writer:
             kept = self._outside_exclusions(merged)
             self._was_excluded = resolver.excluded
         if kept:
-            self._last_ns = max(self._last_ns, max(ev[0] for ev in kept))
+            self._last_ns = max(self._last_ns, max(map(_time, kept)))
         return kept
 
     def _note(self, changes: list[RawEvent]) -> None:
