@@ -75,6 +75,8 @@ def _tune_for_hooks() -> None:
     collections come less often, and the interpreter passes between threads
     every millisecond, so a callback never waits long for the writer.
     """
+    if sys.getswitchinterval() <= _SWITCH_S:
+        return  # once per process: what a later recorder finds is not all start-up
     sys.setswitchinterval(_SWITCH_S)
     gc.freeze()
     young, middle, old = gc.get_threshold()
