@@ -216,19 +216,14 @@ class StoreReader:
             StoreCorrupt: a chunk does not open.
         """
         key = self._session_key(session_id)
-        # One statement stepped a row at a time: its read snapshot keeps the
-        # chunks consistent if a compaction or redaction commits meanwhile.
+        # The sealed chunks are read at once (a few bytes an event) and only
+        # decoded one at a time: a statement stepped through the fold would
+        # hold its read snapshot, and no deletion or redaction made meanwhile
+        # could checkpoint what it removed out of the WAL and the old pages.
         with translate_errors(self._paths.db):
-            rows = self._conn.execute(CHUNKS_OF, (session_id,))
-        try:
-            while True:
-                with translate_errors(self._paths.db):
-                    row = rows.fetchone()
-                if row is None:
-                    return
-                yield open_chunk_raw(key, session_id, row[0], row[1])
-        finally:
-            rows.close()
+            rows = self._conn.execute(CHUNKS_OF, (session_id,)).fetchall()
+        for idx, blob in rows:
+            yield open_chunk_raw(key, session_id, idx, blob)
 
     def _span(self, session_id: str) -> tuple[int, int]:
         sql = "SELECT count(*), coalesce(max(idx), -1) FROM chunks WHERE session_id=?"
