@@ -22,28 +22,28 @@ both use the store's one connection, and input waits on the queue.
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
-import sys
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 
 from cleartrace.capture.base import Backend, Sink
 from cleartrace.capture.context import INPUT_KINDS, status_counts
+from cleartrace.capture.hook_friendly import kind_to_hooks
+from cleartrace.capture.hooks import Hooks
 from cleartrace.capture.pipeline import Writer
 from cleartrace.capture.timeline import FocusedWindow, FocusState, FocusTimeline
 from cleartrace.categories import Category
+from cleartrace.consent.closing import Closing
 from cleartrace.consent.exclusions import Exclusions, PersonalExclusions, load_exclusions
 from cleartrace.consent.judging import judge_window
-from cleartrace.consent.removal import close_session, inputs
 from cleartrace.consent.signed_policy import active_policy
 from cleartrace.consent.state import consent_from_records
 from cleartrace.errors import ClearTraceError, NoConsent, UsageError
-from cleartrace.events import CATEGORY_OF_KIND, RawEvent
+from cleartrace.events import RawEvent
 from cleartrace.formats import rfc3339
 from cleartrace.home import Home
 from cleartrace.preferences import boundaries
@@ -58,29 +58,6 @@ log = logging.getLogger(__name__)
 #: How often the ledger is read for consent given or withdrawn elsewhere: the
 #: CLI and the tray say so at once (`reload`), this is for an act they could not.
 _LEDGER_POLL_S = 1.0
-#: The longest a thread runs Python code while a hook callback waits for the
-#: interpreter (the default, 5 ms, is the callbacks' whole budget).
-_SWITCH_S = 0.001
-#: Container allocations between two young-generation collections (700 by
-#: default: at a burst's rate, a collection every few hundred events).
-_YOUNG_GC = 10_000
-
-
-def _tune_for_hooks() -> None:
-    """Make the interpreter kind to hook callbacks, which wait for it.
-
-    What exists once recording starts (modules, the app's windows) lives as
-    long as the process: frozen, no collection walks it again; a full
-    collection of it held every callback up for tens of milliseconds. Young
-    collections come less often, and the interpreter passes between threads
-    every millisecond, so a callback never waits long for the writer.
-    """
-    if sys.getswitchinterval() <= _SWITCH_S:
-        return  # once per process: what a later recorder finds is not all start-up
-    sys.setswitchinterval(_SWITCH_S)
-    gc.freeze()
-    young, middle, old = gc.get_threshold()
-    gc.set_threshold(max(young, _YOUNG_GC), middle, old)
 
 
 def _iso(ts: float) -> str:
@@ -118,10 +95,7 @@ class Recorder:
         self._exclusions: Exclusions = load_exclusions(self._personal, self._policy)
         self._paused = False
         self._paused_until: float | None = None
-        self._mouse_flags: tuple[bool, bool, bool] | None = None
-        self._focus_titles: bool | None = None
-        self._keyboard = False
-        self._live: frozenset[Category] = frozenset()  # what the installed hooks capture
+        self._hooks = Hooks(backend, self._sink, self._timeline)
         self._counts: Counter[int] = Counter()
         self._session: SessionHandle | None = None
         self._writer: Writer | None = None
@@ -132,10 +106,7 @@ class Recorder:
         self._anchor: tuple[int, int] | None = None
         self._held_back: list[tuple[frozenset[int], int]] = []
         self._locked = False  # the screen was locked at the last tick
-        # Sessions detached but not closed yet (session, its counts, the least
-        # inputs it must hold), closed in order under `_closing_lock`.
-        self._closing: deque[tuple[SessionHandle, Counter[int], int]] = deque()
-        self._closing_lock = threading.Lock()
+        self._closing = Closing(home.store, home.ledger)  # detached, not closed yet
         self.kept: bool | None = None  # whether the last session ended was kept
 
     # -- life ---------------------------------------------------------------
@@ -147,7 +118,10 @@ class Recorder:
             NoConsent: no category has consent.
             StoreError: the store failed (e.g. DiskFull); what was flushed stays.
         """
-        _tune_for_hooks()
+        with kind_to_hooks():
+            self._run(duration)
+
+    def _run(self, duration: float | None) -> None:
         self._reload_consent()
         if not self._granted:
             raise NoConsent(
@@ -207,15 +181,14 @@ class Recorder:
             self._last_input = time.monotonic()
 
     def _shutdown(self) -> None:
-        with self._lock:
-            self._backend.close()
-            self._keyboard = False
-            self._mouse_flags = None
-            self._focus_titles = None
-            self._catch_up()
-            self.kept = None
-            self._close_session()
-        self._close_detached()
+        try:
+            with self._lock:
+                self._hooks.close()
+                self._catch_up()
+                self.kept = None
+                self._close_session()
+        finally:
+            self._close_detached()  # even when the last flush failed
 
     def _catch_up(self) -> None:
         """Between sessions, begin the session input that waits belongs to
@@ -241,24 +214,13 @@ class Recorder:
             counts, self._counts = self._counts, Counter()
             self._writer = self._session = None
             self._anchor = (time.time_ns(), time.monotonic_ns())  # the next may begin here
-            least = self._bounds.min_inputs
-            self.kept = inputs(counts) >= least
-            self._closing.append((session, counts, least))
+            self.kept = self._closing.add(session, counts, self._bounds.min_inputs)
 
     def _close_detached(self) -> None:
-        """Close and compact the detached sessions (not under the recorder's lock).
-
-        Closed even when the last flush failed (e.g. a full disk); if closing
-        fails too, the next start recovers the session.
-        """
-        with self._closing_lock:
-            while self._closing:
-                session, counts, least = self._closing[0]
-                try:
-                    home = self._home
-                    self.kept = close_session(home.store, home.ledger, session, counts, least)
-                finally:
-                    self._closing.popleft()
+        """Close and compact the detached sessions (not under the recorder's lock)."""
+        kept = self._closing.close_all()
+        if kept is not None:
+            self.kept = kept
 
     # -- reconciling hooks ----------------------------------------------------
 
@@ -266,52 +228,12 @@ class Recorder:
         return frozenset() if self._paused else self._granted
 
     def _reconcile(self) -> None:
-        """Install exactly the hooks `_active()` allows; remove the rest.
-
-        The focus watcher starts before the input hooks and stops after them:
-        every input event must fall within what its timeline covers.
-        """
-        active = self._active()
-        backend, sink = self._backend, self._sink
-        # The focus watcher runs whenever anything is captured: exclusions need it
-        # even when app_focus itself has no consent (then nothing of it is stored).
-        titles = Category.WINDOW_TITLES in active if active else None
-        if titles != self._focus_titles and titles is not None:
-            backend.start_focus(self._timeline, titles=titles)
-        if (Category.KEYS in active) != self._keyboard:
-            if self._keyboard:
-                backend.stop_keyboard()
-            else:
-                backend.start_keyboard(sink)
-            self._keyboard = not self._keyboard
-        flags = (
-            Category.MOUSE_MOVE in active,
-            Category.CLICKS in active,
-            Category.SCROLL in active,
-        )
-        wanted = flags if any(flags) else None
-        if wanted != self._mouse_flags:
-            if self._mouse_flags is not None:
-                backend.stop_mouse()
-            if wanted is not None:
-                backend.start_mouse(sink, moves=flags[0], clicks=flags[1], scrolls=flags[2])
-            self._mouse_flags = wanted
-        if titles != self._focus_titles and titles is None:
-            backend.stop_focus()
-        self._focus_titles = titles
-        # Context of a category gone stops queueing before the writer drops what it holds.
-        self._timeline.context.allow(active, time.monotonic_ns())
-        self._withhold(self._live - active)
-        self._live = active
-
-    def _withhold(self, gone: frozenset[Category]) -> None:
-        """What the hooks of `gone` delivered but the writer has not written yet
-        is never written: not after the pause or withdrawal is recorded."""
-        if not gone:
+        """Install exactly the hooks `_active()` allows; remove the rest. What
+        the hooks removed delivered but is not written yet is never written:
+        not after the pause or withdrawal is recorded."""
+        kinds = self._hooks.reconcile(self._active())
+        if not kinds:
             return
-        if Category.WINDOW_TITLES in gone:  # a FOCUS event may carry a title
-            gone |= {Category.APP_FOCUS}
-        kinds = frozenset(int(k) for k, c in CATEGORY_OF_KIND.items() if c in gone)
         if self._writer is None:  # between sessions: for the next session's writer
             self._held_back.append((kinds, time.monotonic_ns()))
         else:
@@ -327,12 +249,11 @@ class Recorder:
         """The periodic work; `force`: read the ledger now, whenever it was last read."""
         if self._paused_until is not None and time.time() >= self._paused_until:
             self._resume(reason="timer")
-        if self._focus_titles is not None and "focus" not in self._backend.hooks():
-            # The focus watcher died (its X connection failed): until one runs
-            # again every event waits, and its gap is judged unknown. If no new
-            # one can start, DisplayUnavailable ends the recording.
-            log.warning("the focus watcher stopped; starting it again")
-            self._backend.start_focus(self._timeline, titles=self._focus_titles)
+        # A focus watcher that died (its X connection failed): until one runs
+        # again every event waits, and its gap is judged unknown. If no new one
+        # can start, DisplayUnavailable ends the recording.
+        if self._hooks.restart_focus_if_dead():
+            log.warning("the focus watcher stopped; it was started again")
         now = time.monotonic()
         if force or now - self._ledger_read >= _LEDGER_POLL_S:
             self._ledger_read = now
@@ -346,7 +267,7 @@ class Recorder:
             self._reload_consent()
             self._exclusions = load_exclusions(self._personal, self._policy)
             self._reconcile()
-            if self._focus_titles is not None:
+            if self._hooks.titles is not None:
                 self._timeline.rejudge()
 
     def _bound(self) -> None:
@@ -433,7 +354,8 @@ class Recorder:
         """
         with self._lock:
             since = datetime.now(UTC) - timedelta(seconds=seconds)
-            self._catch_up()  # what waits is forgotten too
+            self._close_detached()  # one being closed first, so that ...
+            self._catch_up()  # ... what waits is forgotten too
             recording = self._session is not None
             self._close_session()
             self._close_detached()  # before the store is searched
@@ -455,7 +377,7 @@ class Recorder:
                 state = RecorderState.RECORDING
             else:
                 state = RecorderState.OFF
-            watched = self._focus_titles is not None
+            watched = self._hooks.titles is not None
             excluded = watched and self._timeline.current.excluded
             app = self._backend.focused()[0] if Category.APP_FOCUS in self._granted else None
             return RecorderStatus(

@@ -49,3 +49,41 @@ def test_status_answers_while_a_session_is_being_closed(
     assert closed["state"] == "pending"
     assert show_text(closed["id"]) == "kept"
     rec.stop()
+
+
+def test_keys_typed_while_a_session_is_being_closed_are_forgotten_with_the_rest(
+    start_recorder: Callable[[], Recording], xdo: Callable[..., str], typing_window: str
+) -> None:
+    """The person ends the session (its close waits, as a long compaction
+    does), types, then asks to forget the last hour: what they typed waits on
+    the queue (no session begins while one is closing) and must go too, not
+    be recorded into the next session."""
+    ct("consent", "give", "--category", "keys")
+    rec = start_recorder()
+    xdo("type", "--delay", "20", "old")
+    rec.wait_stored("keys", 6, "the keys typed")
+    replies: list[dict[str, Any]] = []
+
+    def ask(cmd: str, **args: Any) -> threading.Thread:
+        thread = threading.Thread(
+            target=lambda: replies.append(request(rec.paths.socket, cmd, timeout=60, **args))
+        )
+        thread.start()
+        return thread
+
+    with closing(sqlite3.connect(rec.paths.db, isolation_level=None)) as other:
+        other.execute("BEGIN IMMEDIATE")  # closing the ended session waits for this
+        ender = ask("end")
+        wait_for(lambda: status(rec.paths)["session"] is None, what="the session detached")
+        xdo("type", "--delay", "20", "secret")  # typed before the forget is asked
+        threading.Event().wait(0.5)  # let the hooks deliver it to the queue
+        forgetter = ask("forget", seconds=3600)
+        threading.Event().wait(0.5)  # the forget is asked while the close still waits
+        other.execute("ROLLBACK")
+    ender.join(timeout=60)
+    forgetter.join(timeout=60)
+    assert len(replies) == 2, replies
+    xdo("type", "--delay", "20", "new")
+    wait_for(lambda: any(show_text(s["id"]) for s in sessions()), what="the keys typed after")
+    rec.stop()
+    assert [show_text(s["id"]) for s in sessions() if show_text(s["id"])] == ["new"]

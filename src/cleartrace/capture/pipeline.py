@@ -204,7 +204,8 @@ class Writer:
         resolver.add(batch)
         view = self._watermark(final=final)
         decided = resolver.resolve(view, more=more)
-        expired, markers = resolver.expire(self._clock_ns() - MAX_HELD_NS)
+        # Within a backlog, what waits for the next step is not given up on.
+        expired, markers = (0, []) if more else resolver.expire(self._clock_ns() - MAX_HELD_NS)
         if expired:
             log.warning("%d input events the focus watcher did not place were not kept", expired)
             decided.extend(markers)

@@ -112,6 +112,10 @@ class Resolver:
             xs = [unwrap_from(ref, r) for r in raw]
         else:
             xs = list(map(add, raw, repeat(shift))) if shift else raw
+        # The smallest (delivery time - server time) seen maps server times onto
+        # the monotonic clock, for the focus events written between inputs.
+        delivered = map(_DELIVERED, batch)
+        self._timeline.sample_offset(min(map(sub, delivered, map(mul, xs, repeat(_MS)))))
         evs = batch
         # The keyboard and mouse hooks deliver on two threads: a batch may
         # interleave them out of server-time order, and a batch may hold an
@@ -127,12 +131,6 @@ class Resolver:
         else:
             held_xs.extend(xs)
             self._evs.extend(evs)
-        # The smallest (delivery time - server time) seen maps server times onto
-        # the monotonic clock, for the focus events written between inputs.
-        delivered = map(_DELIVERED, batch)
-        self._timeline.sample_offset(
-            min(map(sub, delivered, map(mul, raw, repeat(_MS)))) - shift * _MS
-        )
 
     def waiting(self, view: TimelineView) -> bool:
         """True while something is held or a focus change is not written yet."""
@@ -149,7 +147,10 @@ class Resolver:
         """What can be decided now: kept events, markers and FOCUS events, in order.
 
         `more`: events delivered already wait to be added (a backlog written in
-        steps), so no transition after the last event held is written yet.
+        steps): the two hook threads may have queued one stamped up to
+        `LAG_MS` earlier than the last held, so the events of that last
+        stretch of server time wait for the next step, and no transition
+        after them is written yet.
 
         The decision is constant between two consecutive `_points`, so it is
         computed once per stretch, not per event; crossing a point writes the
@@ -159,6 +160,10 @@ class Resolver:
         if view.watermark is None:
             return out
         bound, xs, evs = _bound(view), self._xs, self._evs
+        if more and xs:
+            bound = min(bound, xs[-1] - LAG_MS)
+            if xs[0] > bound:
+                return out  # all of it waits for the next step
         apply, state_at = self._apply, view.state_at
         if self._done is None:
             start = (xs[0] if xs else bound) - 1

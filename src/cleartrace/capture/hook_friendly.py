@@ -1,0 +1,54 @@
+"""An interpreter kind to hook callbacks, which wait for it while it runs
+other threads' Python code.
+
+While recording: the interpreter passes between threads every millisecond
+(the default, 5 ms, is a callback's whole budget); what is alive once
+recording starts (modules, the app's windows) is frozen out of garbage
+collection, since a full collection walking it held every callback up for
+tens of milliseconds; young collections come less often. Garbage alive at
+the start (after one collection) that is dropped while recording is freed
+when recording stops, when all this is undone.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+__all__ = ["kind_to_hooks"]
+
+_SWITCH_S = 0.001
+#: Container allocations between two young collections (700 by default: at
+#: a burst's rate, one every few hundred events).
+_YOUNG_GC = 10_000
+
+_lock = threading.Lock()
+_saved: list[tuple[float, tuple[int, int, int]]] = []  # while any recording runs
+_running = [0]
+
+
+@contextmanager
+def kind_to_hooks() -> Iterator[None]:
+    """The tuning above while the block runs (recorders in one process share it)."""
+    with _lock:
+        _running[0] += 1
+        if _running[0] == 1:
+            _saved.append((sys.getswitchinterval(), gc.get_threshold()))
+            sys.setswitchinterval(_SWITCH_S)
+            gc.collect()
+            gc.freeze()
+            young, middle, old = gc.get_threshold()
+            gc.set_threshold(max(young, _YOUNG_GC), middle, old)
+    try:
+        yield
+    finally:
+        with _lock:
+            _running[0] -= 1
+            if _running[0] == 0:
+                interval, threshold = _saved.pop()
+                gc.unfreeze()
+                sys.setswitchinterval(interval)
+                gc.set_threshold(*threshold)
