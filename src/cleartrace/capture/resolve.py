@@ -170,7 +170,9 @@ class Resolver:
             apply(*state_at(start, gaps=False), view.to_ns(start), out)
             self._done = start
         done = self._done
-        points = sorted({p for p in _points(view) if p[0] > done})
+        # Points past the bound are crossed by a later call (the watcher may be
+        # far ahead of a backlog: thousands of changes).
+        points = sorted({p for p in _points(view) if done < p[0] <= bound})
         k, end, begin = 0, points[0][0] if points else _NEVER, done  # the stretch [begin, end)
         excluded = state_at(done)[0]
         # Delivered at or after this (monotonic), an event at server time 0 was late.

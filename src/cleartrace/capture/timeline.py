@@ -34,7 +34,9 @@ Python ints against the latest time seen (the first one seen starts it).
 from __future__ import annotations
 
 import threading
+from bisect import bisect_right
 from collections.abc import Callable
+from itertools import accumulate
 from typing import NamedTuple
 
 from cleartrace.capture.context import Context
@@ -122,6 +124,12 @@ class TimelineView(NamedTuple):
     watermark: int | None  # every change before it is known
     final: int | None  # every event stamped at or before it can be decided now
     offset_ns: int | None  # monotonic ns minus server ms * 10**6, smallest seen
+    #: The smallest `lo` of each change and all after it: from the first whose
+    #: value is past a time, no change can have come before it. (An untimed
+    #: change starts at the watermark, which may be before a timed change's
+    #: time, so `lo` alone is not in order.) The writer may be far behind the
+    #: watcher, with thousands of changes ahead of the events it judges.
+    later_lows: tuple[int, ...] = ()
 
     def state_at(self, x: int, *, gaps: bool = True, lag: int = LAG_MS) -> tuple[bool, FocusState]:
         """(excluded, state) of an event at server time x.
@@ -135,15 +143,16 @@ class TimelineView(NamedTuple):
         event may have been routed (`reach`).
         """
         changes = self.changes
+        end = bisect_right(self.later_lows, x + lag)  # none from here on matters
         first = -1  # the last change certainly before x
-        for i in range(len(changes) - 1, -1, -1):
+        for i in range(end - 1, -1, -1):
             hi = changes[i].hi
             if hi is not None and hi < x and (gaps or not changes[i].gap):
                 first = i
                 break
         excluded = (self.base if first < 0 else changes[first].state).excluded
         at = first
-        for i in range(first + 1, len(changes)):
+        for i in range(first + 1, end):
             change = changes[i]
             if change.gap and not gaps:
                 continue
@@ -326,9 +335,9 @@ class FocusTimeline:
     # -- internals -----------------------------------------------------------------
 
     def _view(self) -> TimelineView:
-        return TimelineView(
-            self._base, tuple(self._changes), self._watermark, self._final, self._offset
-        )
+        changes = tuple(self._changes)
+        lows = tuple(accumulate(reversed([c.lo for c in changes]), min))[::-1]
+        return TimelineView(self._base, changes, self._watermark, self._final, self._offset, lows)
 
     def _untimed(self, state: FocusState) -> None:
         if self._watermark is None:
