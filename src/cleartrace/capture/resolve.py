@@ -57,6 +57,7 @@ class Resolver:
         "_done",
         "_evs",
         "_excluded",
+        "_lags",
         "_last_t",
         "_marked",
         "_shown",
@@ -68,6 +69,7 @@ class Resolver:
         self._timeline = timeline
         self._xs: list[int] = []  # the held events' unwrapped server ms, ascending
         self._evs: list[StampedEvent] = []  # ... and the events
+        self._lags: list[int] = []  # ... and their delivery minus server time (ns)
         self._done: int | None = None  # the last server time whose focus was written
         self._decided: int | None = None  # the last server time whose exclusion is written
         self._excluded = False
@@ -113,24 +115,25 @@ class Resolver:
         else:
             xs = list(map(add, raw, repeat(shift))) if shift else raw
         # The smallest (delivery time - server time) seen maps server times onto
-        # the monotonic clock, for the focus events written between inputs.
-        delivered = map(_DELIVERED, batch)
-        self._timeline.sample_offset(min(map(sub, delivered, map(mul, xs, repeat(_MS)))))
+        # the monotonic clock, for the focus events written between inputs;
+        # each event's tells whether it was delivered late.
+        lags = list(map(sub, map(_DELIVERED, batch), map(mul, xs, repeat(_MS))))
+        self._timeline.sample_offset(min(lags))
         evs = batch
         # The keyboard and mouse hooks deliver on two threads: a batch may
         # interleave them out of server-time order, and a batch may hold an
         # event older than one still held.
         held_xs = self._xs
         if any(map(gt, xs, islice(xs, 1, None))) or (held_xs and xs[0] < held_xs[-1]):
-            xs, evs = held_xs + xs, self._evs + evs
+            xs, evs, lags = held_xs + xs, self._evs + evs, self._lags + lags
             order = sorted(range(len(xs)), key=xs.__getitem__)  # stable
-            self._xs, self._evs = (
-                list(map(xs.__getitem__, order)),
-                list(map(evs.__getitem__, order)),
-            )
+            self._xs = list(map(xs.__getitem__, order))
+            self._evs = list(map(evs.__getitem__, order))
+            self._lags = list(map(lags.__getitem__, order))
         else:
             held_xs.extend(xs)
             self._evs.extend(evs)
+            self._lags.extend(lags)
 
     def waiting(self, view: TimelineView) -> bool:
         """True while something is held or a focus change is not written yet."""
@@ -159,7 +162,7 @@ class Resolver:
         out: list[RawEvent] = []
         if view.watermark is None:
             return out
-        bound, xs, evs = _bound(view), self._xs, self._evs
+        bound, xs, evs, lags = _bound(view), self._xs, self._evs, self._lags
         if more and xs:
             bound = min(bound, xs[-1] - LAG_MS)
             if xs[0] > bound:
@@ -203,10 +206,9 @@ class Resolver:
                 continue
             # The rest of this stretch up to the bound, to the first one delivered late.
             j = bisect_left(xs, min(end, bound + 1), i + 1, n)
-            if late_ns is not None and j > i + 1:
-                delivered = map(_DELIVERED, islice(evs, i + 1, j))
-                lags = map(sub, delivered, map(mul, islice(xs, i + 1, j), repeat(_MS)))
-                j = next(compress(count(i + 1), map(ge, lags, repeat(late_ns))), j)
+            if late_ns is not None and j > i + 1 and max(islice(lags, i + 1, j)) >= late_ns:
+                late_from = map(ge, islice(lags, i + 1, j), repeat(late_ns))
+                j = next(compress(count(i + 1), late_from), j)
             if not excluded:
                 extend(map(_TRIM, islice(evs, i, j)))
             done = max(done, xs[j - 1])
@@ -218,7 +220,7 @@ class Resolver:
                 k += 1
         if i:
             self._last_t = max(self._last_t, evs[i - 1][0])
-            del xs[:i], evs[:i]
+            del xs[:i], evs[:i], lags[:i]
         self._done = done
         # Nothing held: every point up to the bound is crossed.
         decided = done if xs or more else max(done, bound)
@@ -237,7 +239,7 @@ class Resolver:
     def expire(self, before_ns: int) -> tuple[int, list[RawEvent]]:
         """Drop the events held since before monotonic `before_ns`: how many,
         and the excluded-interval marker pair that stands for them."""
-        xs, evs = self._xs, self._evs
+        xs, evs, lags = self._xs, self._evs, self._lags
         n = 0
         while n < len(evs) and evs[n][0] < before_ns:
             n += 1
@@ -247,7 +249,7 @@ class Resolver:
         last = max(first, max(map(_DELIVERED, evs[:n])))
         if self._done is not None:
             self._done = max(self._done, max(xs[:n]))
-        del xs[:n], evs[:n]
+        del xs[:n], evs[:n], lags[:n]
         if self._excluded:  # inside an excluded interval already
             return n, []
         # Closed at once: what follows is decided (and marked) as it comes.
@@ -260,6 +262,7 @@ class Resolver:
         n = len(self._xs)
         self._xs.clear()
         self._evs.clear()
+        self._lags.clear()
         return n
 
     def _apply(self, excluded: bool, state: FocusState, t: int | None, out: list[RawEvent]) -> None:
