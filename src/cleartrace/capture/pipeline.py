@@ -202,7 +202,7 @@ class Writer:
         if not (batch or final or resolver.held or self._coalescer.pending) and self._idle():
             return 0
         resolver.add(batch)
-        view = self._watermark(final=final)
+        view = self._watermark(final=final, more=more)
         decided = resolver.resolve(view, more=more)
         # Within a backlog, what waits for the next step is not given up on.
         expired, markers = (0, []) if more else resolver.expire(self._clock_ns() - MAX_HELD_NS)
@@ -299,12 +299,15 @@ class Writer:
             out.append(ev)
         return out
 
-    def _watermark(self, *, final: bool) -> TimelineView:
-        """A view of the timeline after asking for a fresh watermark, if needed."""
+    def _watermark(self, *, final: bool, more: bool = False) -> TimelineView:
+        """A view of the timeline after asking for a fresh watermark, if needed
+        (not for a step of a backlog the watermark covers already: a watcher
+        asked again within the same millisecond has nothing new to say)."""
         timeline, resolver = self._timeline, self._resolver
         view = timeline.view()
         # A context change is written once a watermark past it decides where it goes.
-        if not resolver.waiting(view) and not (self._opened and timeline.context.pending):
+        pending = self._opened and timeline.context.pending
+        if not pending and (not resolver.waiting(view) or (more and resolver.covered(view))):
             return view
         if not final:
             before = view.watermark

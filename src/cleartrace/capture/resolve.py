@@ -141,6 +141,11 @@ class Resolver:
             return True
         return any(p > self._done for p, write in _points(view) if write)
 
+    def covered(self, view: TimelineView) -> bool:
+        """Whether the watermark is past every held event but the last `LAG_MS`
+        of them (what a step of a backlog holds back anyway)."""
+        return not self._xs or self._xs[-1] - LAG_MS <= _bound(view)
+
     def all_decidable(self, view: TimelineView) -> bool:
         bound = _bound(view)
         times = map(_DELIVERED, self._evs)
