@@ -17,7 +17,7 @@ from cleartrace.paths import Paths
 from cleartrace.store import compaction
 from cleartrace.store.db import connect
 from cleartrace.store.keys import Keys
-from cleartrace.store.sessions import Store
+from cleartrace.store.sessions import COUNTS_EVERY, Store
 from tests.support.canaries import CANARY, assert_absent, canary_forms, store_files
 from tests.support.sessions import typed
 
@@ -38,6 +38,48 @@ def test_events_round_trip_and_compaction_makes_few_chunks(store: Store) -> None
     (info,) = store.list_sessions()
     assert info.state == "pending"
     assert info.counts == {"keys": 300, "app_focus": 1}
+    assert info.applications == ["Gedit"]
+
+
+def stored_counts(paths: Paths) -> str:
+    conn = connect(paths.db)
+    try:
+        (counts,) = conn.execute("SELECT counts FROM sessions").fetchone()
+    finally:
+        conn.close()
+    return str(counts)
+
+
+def test_a_recording_writes_its_counts_every_few_seconds(store: Store, private_home: Paths) -> None:
+    handle = store.begin_session(time.time_ns(), 0)
+    for i in range(2 * COUNTS_EVERY):
+        store.append_chunk(handle, typed("a", i * 10**9))
+    assert stored_counts(private_home) == f'{{"keys": {4 * COUNTS_EVERY}}}'
+
+
+@pytest.mark.parametrize("flushes", [1, 4])
+def test_counts_a_crash_kept_from_the_disk_are_recounted_at_recovery(
+    store: Store, private_home: Paths, flushes: int
+) -> None:
+    handle = store.begin_session(10**18, 0)
+    batch = [
+        *typed("ab", 10**9),
+        (2 * 10**9, int(Kind.FOCUS), 0, 0, 0, 0, ("Gedit", "t")),
+        (3 * 10**9, int(Kind.MOVE), 5, 5, 0, 0, None),
+        (3 * 10**9, int(Kind.SCREEN), 1, 1920, 1080, 100, None),
+    ]
+    for i in range(flushes):
+        store.append_chunk(handle, [(t + i * 10**10, *rest) for t, *rest in batch])
+    # As if the process died before its counts were next written.
+    conn = connect(private_home.db)
+    conn.execute("UPDATE sessions SET counts='{}'")
+    conn.close()
+    store._conn.execute(
+        "UPDATE meta SET value='another-boot:123' WHERE key=?", ("writer:" + handle.id,)
+    )
+    assert store.recover() == [handle.id]
+    info = store.session(handle.id)
+    assert info.counts == {"keys": 4 * flushes, "app_focus": flushes, "mouse_move": flushes}
     assert info.applications == ["Gedit"]
 
 
@@ -176,7 +218,7 @@ def test_kill_9_of_a_writer_loses_nothing_committed(private_home: Paths, keys: K
         import sys, time
         from cleartrace.paths import Paths
         from cleartrace.store.keys import load_keys
-        from cleartrace.store.sessions import Store
+        from cleartrace.store.sessions import COUNTS_EVERY, Store
         paths = Paths.from_env()
         store = Store.open(paths, load_keys(paths, create=False))
         h = store.begin_session(time.time_ns(), time.monotonic_ns())
@@ -203,6 +245,7 @@ def test_kill_9_of_a_writer_loses_nothing_committed(private_home: Paths, keys: K
         events = store.read_events(info.id)
         assert len(events) >= last + 1  # every chunk reported as committed is there
         assert store.chunk_count(info.id) == 1  # recovery compacted it
+        assert info.counts == {"keys": len(events)}  # and counted every event
     finally:
         store.close()
 

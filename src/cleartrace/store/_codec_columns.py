@@ -27,10 +27,21 @@ def deltas(values: Sequence[int]) -> list[int]:
 
 
 def int_col(values: Sequence[int]) -> bytes:
-    """Width byte + byte planes of the narrowest signed type holding `values`."""
-    lo, hi = (min(values), max(values)) if values else (0, 0)
-    width = next((w for w in _WIDTH_CODE if -(1 << (8 * w - 1)) <= lo and hi < 1 << (8 * w - 1)), 0)
-    if not width:
+    """Width byte + byte planes of the narrowest signed type holding `values`.
+
+    Written for small batches as much as large ones (a flush is ~20 events):
+    the common widths are tested in line, without a generator.
+    """
+    if not values:
+        return b"\x01"
+    lo, hi = min(values), max(values)
+    if lo >= -0x80 and hi < 0x80:
+        return b"\x01" + array("b", values).tobytes()
+    if lo >= -0x8000 and hi < 0x8000:
+        raw = array("h", values).tobytes()
+        return b"\x02" + raw[0::2] + raw[1::2]
+    width = 4 if lo >= -(1 << 31) and hi < 1 << 31 else 8
+    if width == 8 and not (lo >= -(1 << 63) and hi < 1 << 63):
         raise ValueError("an event field does not fit in a signed 64-bit integer")
     raw = array(_WIDTH_CODE[width], values).tobytes()
     return bytes([width]) + b"".join(raw[i::width] for i in range(width))
@@ -66,11 +77,18 @@ class Reader:
         return chunk
 
     def ints(self, count: int) -> list[int]:
-        width = self.take(1)[0]
+        data, pos = self.data, self.pos
+        if pos >= len(data):
+            raise CodecError("batch is truncated")
+        width = data[pos]
         code = _WIDTH_CODE.get(width)
         if code is None:
             raise CodecError(f"unknown integer width {width}")
-        planes = self.take(count * width)
+        end = pos + 1 + count * width
+        if end > len(data):
+            raise CodecError("batch is truncated")
+        self.pos = end
+        planes = data[pos + 1 : end]
         if width == 1:
             return array(code, planes).tolist()
         buf = bytearray(count * width)

@@ -1,0 +1,372 @@
+"""A batch of events held by column: what the codec parses into and encodes from.
+
+Events arrive as tuples and are read back as tuples or `Event`s, but between
+the two a batch is a handful of columns (`Batch`): the kinds as bytes, the
+times in microseconds, and one list per field of each group of kinds. Encoding
+and parsing go through this form, and so does compaction, which parses many
+small batches, joins their columns and encodes them again as a few large
+ones, never building a tuple per event (`store/codec.py`'s `Recoder`). The
+byte layout is described in `store/codec.py`.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import struct
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from itertools import accumulate, chain, compress, pairwise, repeat
+from typing import Any
+
+from cleartrace.errors import CodecError
+from cleartrace.events import Kind, RawEvent
+from cleartrace.store._codec_columns import Reader, int_col, texts_block
+
+__all__ = [
+    "CODEC_VERSION",
+    "FOCUS",
+    "KEYS",
+    "LAYOUT",
+    "MARKERS",
+    "MASKS",
+    "PLACES",
+    "POINTER",
+    "Batch",
+    "assemble",
+    "encode",
+    "from_events",
+    "join",
+    "parse",
+    "split",
+    "valid_kinds",
+]
+
+CODEC_VERSION = 4
+_READABLE = (2, 3, 4)
+HEAD = struct.Struct("<BIqI")
+KEYS = (int(Kind.KEY_DOWN), int(Kind.KEY_UP))
+POINTER = (int(Kind.MOVE), int(Kind.BUTTON_DOWN), int(Kind.BUTTON_UP), int(Kind.SCROLL))
+FOCUS = int(Kind.FOCUS)
+LAYOUT = int(Kind.LAYOUT)
+PLACES = (FOCUS, int(Kind.SCREEN), int(Kind.MONITOR))  # four numbers each
+MARKERS = (int(Kind.EXCLUDED_START), int(Kind.EXCLUDED_END))
+_ALL_KINDS = tuple(int(k) for k in Kind)
+
+
+def _mask(group: Iterable[int]) -> bytes:
+    """A bytes.translate table turning a kinds column into 0/1 selectors."""
+    members = set(group)
+    return bytes(1 if k in members else 0 for k in range(256))
+
+
+#: Selectors for itertools.compress: keys, pointer events, focus/screen/monitor,
+#: layouts, markers.
+MASKS = tuple(_mask(g) for g in (KEYS, POINTER, PLACES, (LAYOUT,), MARKERS))
+_FOCUS_ONLY = _mask((FOCUS,))
+_ONE_KIND = {k: _mask((k,)) for k in _ALL_KINDS}
+_VALID_KINDS = bytes(_ALL_KINDS)
+_CONTEXT_KINDS = (int(Kind.SCREEN), int(Kind.MONITOR), LAYOUT)  # not in version 2
+_TICK_MAX = 0xFFFFFFFF
+_US_PER_MS = 1000
+_US3 = _US_PER_MS * _US_PER_MS
+
+
+@dataclass(slots=True)
+class Batch:
+    """A batch by column: every event's kind and time, and per group of kinds
+    its fields, in the batch's order. Pointer x and y are absolute here (the
+    bytes hold their deltas)."""
+
+    kinds: bytes
+    us: list[int]  # time of each event, µs
+    keys: list[int]  # keysym of KEY_DOWN/KEY_UP
+    pointer: list[list[int]]  # x, y, button, scroll steps of MOVE/BUTTON/SCROLL
+    places: list[list[int]]  # a, b, c, d of FOCUS/SCREEN/MONITOR
+    groups: list[int]  # XKB group of LAYOUT
+    apps: list[str | None]  # of FOCUS
+    titles: list[str | None]  # of FOCUS
+    layouts: list[str | None]  # name of LAYOUT
+
+    def __len__(self) -> int:
+        return len(self.kinds)
+
+
+def _counts(kinds: bytes) -> list[int]:
+    """Events per kind, indexed by kind (0 for an index that is no kind)."""
+    counts = [0] * (max(_ALL_KINDS) + 1)
+    for k in _ALL_KINDS:
+        counts[k] = kinds.count(k)
+    return counts
+
+
+def from_events(events: Sequence[RawEvent]) -> Batch:
+    """Columns of a batch of `RawEvent` tuples.
+
+    Raises:
+        ValueError: an unknown kind.
+    """
+    columns: list[tuple[Any, ...]] = list(zip(*events, strict=True)) or [()] * 7
+    ts, kind_col, a, b, c, d, texts = columns
+    kinds = bytes(kind_col)
+    if kinds.translate(None, _VALID_KINDS):
+        raise ValueError("an event has an unknown kind")
+    focus = [pair or (None, None) for pair in compress(texts, kinds.translate(_FOCUS_ONLY))]
+    layouts = [(pair or (None,))[0] for pair in compress(texts, kinds.translate(MASKS[3]))]
+    return assemble(
+        kinds,
+        [t // 1000 for t in ts],
+        (a, b, c, d),
+        [pair[0] for pair in focus],
+        [pair[1] for pair in focus],
+        layouts,
+    )
+
+
+def assemble(
+    kinds: bytes,
+    us: list[int],
+    fields: tuple[Iterable[int], Iterable[int], Iterable[int], Iterable[int]],
+    apps: list[str | None],
+    titles: list[str | None],
+    layouts: list[str | None],
+) -> Batch:
+    """A batch from whole columns: each event's kind, time and four numbers
+    (kept only where its kind has them), and the texts of its FOCUS and
+    LAYOUT events. `kinds` must hold known kinds only."""
+    key, ptr, place, layout, _ = (kinds.translate(m) for m in MASKS)
+    a, b, c, d = fields
+    has_places = b"\x01" in place
+    return Batch(
+        kinds,
+        us,
+        list(compress(a, key)),
+        [list(compress(col, ptr)) for col in (a, b, c, d)],
+        [list(compress(col, place)) if has_places else [] for col in (a, b, c, d)],
+        list(compress(a, layout)),
+        apps,
+        titles,
+        layouts,
+    )
+
+
+def valid_kinds(kinds: bytes) -> bool:
+    return not kinds.translate(None, _VALID_KINDS)
+
+
+def encode(batch: Batch) -> bytes:
+    """The version 4 bytes of a batch.
+
+    Raises:
+        ValueError: a field or a delta beyond a signed 64-bit integer.
+    """
+    kinds, us = batch.kinds, batch.us
+    n = len(kinds)
+    ms = [u // _US_PER_MS for u in us]
+    sub = list(map(operator.sub, us, map(operator.mul, ms, repeat(_US_PER_MS))))
+    dms = [0, *map(operator.sub, ms[1:], ms)] if n else []
+    tick = math.gcd(*dms)
+    if not 0 < tick <= _TICK_MAX:
+        tick = 1  # no deltas, or so far apart that one would not fit
+    if tick > 1:
+        dms = [x // tick for x in dms]
+    present = [k for k in _ALL_KINDS if k in kinds]
+    if len(present) > 1:
+        # Each kind's deltas together: a move follows 8-16 ms after the event
+        # before it, a key release 30-90 ms; apart, each range compresses well.
+        dms = list(
+            chain.from_iterable(compress(dms, kinds.translate(_ONE_KIND[k])) for k in present)
+        )
+    x, y, button, steps = batch.pointer
+    parts = [
+        HEAD.pack(CODEC_VERSION, n, ms[0] if n else 0, tick),
+        kinds,
+        int_col(dms),
+        int_col(_pack3(sub)),
+        int_col(batch.keys),
+    ]
+    if x:
+        parts.append(int_col([x[0], y[0]]))
+    parts += [
+        int_col([q - p for p, q in pairwise(x)]),
+        int_col([q - p for p, q in pairwise(y)]),
+        int_col(button),
+        int_col(steps),
+        texts_block(
+            chain(chain.from_iterable(zip(batch.apps, batch.titles, strict=True)), batch.layouts)
+        ),
+    ]
+    if batch.places[0]:
+        parts += map(int_col, batch.places)
+    if batch.groups:
+        parts.append(int_col(batch.groups))
+    return b"".join(parts)
+
+
+def _pack3(sub: list[int]) -> list[int]:
+    """Microseconds within the millisecond (0-999), three to a value:
+    s0 * 10**6 + s1 * 10**3 + s2, the last padded with zeros.
+
+    Each is about ten bits of noise; three fill 30 bits of a 4-byte value,
+    so the byte planes leave zstd's entropy coder little to waste (apart, two
+    bytes for ten bits, it wastes ~0.6 bits a value).
+    """
+    it = chain(sub, (0, 0))
+    return [a * _US3 + b * _US_PER_MS + c for a, b, c in zip(it, it, it, strict=False)]
+
+
+def _unpack3(values: list[int], n: int) -> list[int]:
+    """The `n` microseconds `_pack3` packed into `values`."""
+    if values and not (min(values) >= 0 and max(values) < _US_PER_MS * _US3):
+        raise CodecError("batch has a time beyond its millisecond")
+    low = list(map(operator.mod, values, repeat(_US3)))
+    firsts = map(operator.floordiv, values, repeat(_US3))
+    seconds = map(operator.floordiv, low, repeat(_US_PER_MS))
+    thirds = map(operator.mod, low, repeat(_US_PER_MS))
+    return list(chain.from_iterable(zip(firsts, seconds, thirds, strict=True)))[:n]
+
+
+def _by_kind(values: list[int], kinds: bytes, counts: list[int]) -> list[int]:
+    """`values` grouped by kind (as `encode` writes them) back in the batch's order."""
+    present = [k for k in _ALL_KINDS if counts[k]]
+    if len(present) <= 1:
+        return values
+    pick: dict[int, Callable[[], int]] = {}
+    pos = 0
+    for k in present:
+        pick[k] = iter(values[pos : pos + counts[k]]).__next__
+        pos += counts[k]
+    return list(map(operator.call, map(pick.__getitem__, kinds)))
+
+
+def _times(
+    version: int, r: Reader, n: int, t0: int, tick: int, kinds: bytes, counts: list[int]
+) -> list[int]:
+    """Every event's time in µs: version 4's ms deltas by kind and µs within
+    the ms, or older versions' µs deltas."""
+    if version < 4:
+        dts = r.ints(max(n - 1, 0))
+        scaled = map(operator.mul, dts, repeat(tick)) if tick > 1 else dts
+        return list(accumulate(scaled, initial=t0)) if n else []
+    dms = _by_kind(r.ints(n), kinds, counts)
+    sub = _unpack3(r.ints(-(-n // 3)), n)
+    scaled = map(operator.mul, dms, repeat(tick)) if tick > 1 else dms
+    ms = accumulate(scaled, initial=t0)
+    next(ms)  # the first delta is from t0 itself
+    return list(map(operator.add, map(operator.mul, ms, repeat(_US_PER_MS)), sub))
+
+
+def parse(data: bytes) -> Batch:
+    """The columns of a batch written by `encode` (version 4) or an older
+    store (versions 2 and 3).
+
+    Raises:
+        CodecError: unknown version, truncated or inconsistent columns.
+    """
+    if len(data) < HEAD.size:
+        raise CodecError("batch is truncated")
+    version, n, t0, tick = HEAD.unpack_from(data)
+    if version not in _READABLE:
+        raise CodecError(f"unknown batch version {version}")
+    if tick == 0:
+        raise CodecError("batch has a zero time tick")
+    r = Reader(data, HEAD.size)
+    kinds = r.take(n)
+    counts = _counts(kinds)
+    if sum(counts) != n or (version == 2 and any(counts[k] for k in _CONTEXT_KINDS)):
+        raise CodecError("batch holds an unknown event kind")
+    us = _times(version, r, n, t0, tick, kinds, counts)
+    keys = r.ints(counts[KEYS[0]] + counts[KEYS[1]])
+    n_ptr = sum(counts[k] for k in POINTER)
+    if version < 4:
+        x, y = (list(accumulate(r.ints(n_ptr))) for _ in "xy")
+    else:
+        x0, y0 = r.ints(2) if n_ptr else (0, 0)
+        x, y = (list(accumulate(r.ints(max(n_ptr - 1, 0)), initial=v0)) for v0 in (x0, y0))
+        if not n_ptr:
+            x, y = [], []
+    pointer = [x, y, r.ints(n_ptr), r.ints(n_ptr)]
+    n_focus, n_layout = counts[FOCUS], counts[LAYOUT]
+    texts = r.texts(2 * n_focus + n_layout)
+    n_places = sum(counts[k] for k in PLACES)
+    if version == 2:
+        places = [[0] * n_places for _ in range(4)]
+    else:
+        places = [r.optional_ints(n_places) for _ in range(4)]
+    groups = r.optional_ints(n_layout)
+    if r.pos != len(data):
+        raise CodecError("batch has trailing bytes")
+    return Batch(
+        kinds,
+        us,
+        keys,
+        pointer,
+        places,
+        groups,
+        texts[0 : 2 * n_focus : 2],
+        texts[1 : 2 * n_focus : 2],
+        texts[2 * n_focus :],
+    )
+
+
+def join(batches: Sequence[Batch]) -> Batch:
+    """One batch of `batches` one after the other."""
+    if len(batches) == 1:
+        return batches[0]
+
+    def cat(get: Callable[[Batch], list[Any]]) -> list[Any]:
+        return list(chain.from_iterable(map(get, batches)))
+
+    return Batch(
+        b"".join(b.kinds for b in batches),
+        cat(operator.attrgetter("us")),
+        cat(operator.attrgetter("keys")),
+        _cat4(batches, "pointer"),
+        _cat4(batches, "places"),
+        cat(operator.attrgetter("groups")),
+        cat(operator.attrgetter("apps")),
+        cat(operator.attrgetter("titles")),
+        cat(operator.attrgetter("layouts")),
+    )
+
+
+def _cat4(batches: Sequence[Batch], name: str) -> list[list[int]]:
+    get = operator.attrgetter(name)
+    return [list(chain.from_iterable(get(b)[i] for b in batches)) for i in range(4)]
+
+
+def split(batch: Batch, at: int) -> tuple[Batch, Batch]:
+    """The first `at` events of a batch, and the rest."""
+    head = batch.kinds[:at]
+    key, ptr, place, layout, _ = (head.translate(m).count(1) for m in MASKS)
+    focus = head.count(FOCUS)
+
+    def cut(values: list[Any], i: int) -> tuple[list[Any], list[Any]]:
+        return values[:i], values[i:]
+
+    pairs = {
+        "us": cut(batch.us, at),
+        "keys": cut(batch.keys, key),
+        "groups": cut(batch.groups, layout),
+        "apps": cut(batch.apps, focus),
+        "titles": cut(batch.titles, focus),
+        "layouts": cut(batch.layouts, layout),
+    }
+    pointer = [cut(col, ptr) for col in batch.pointer]
+    places = [cut(col, place) for col in batch.places]
+    halves = []
+    for side in (0, 1):
+        halves.append(
+            Batch(
+                head if side == 0 else batch.kinds[at:],
+                pairs["us"][side],
+                pairs["keys"][side],
+                [p[side] for p in pointer],
+                [p[side] for p in places],
+                pairs["groups"][side],
+                pairs["apps"][side],
+                pairs["titles"][side],
+                pairs["layouts"][side],
+            )
+        )
+    return halves[0], halves[1]
