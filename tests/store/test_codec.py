@@ -217,9 +217,9 @@ def test_a_batch_of_input_alone_has_no_context_columns() -> None:
     events = [(i * MS, int(Kind.KEY_DOWN), 97 + i % 3, 0, 0, 0, None) for i in range(100)]
     data = encode_events(events)
     assert data[0] == CODEC_VERSION == 4
-    # header 17 + kinds 100 + ms deltas (1 + 100) + µs three to a value (1 + 34)
-    # + keys (1 + 100) + 4 empty pointer columns + texts 4
-    assert len(data) == 17 + 100 + 101 + 35 + 101 + 4 + 4
+    # header 17 + µs (100 + 25) + kinds 100 + ms deltas (1 + 100) + keys (1 + 100)
+    # + 4 empty pointer columns + texts 4
+    assert len(data) == 17 + 125 + 100 + 101 + 101 + 4 + 4
 
 
 def test_version_2_batches_still_decode() -> None:
@@ -282,13 +282,11 @@ def test_millisecond_stamps_are_stored_in_millisecond_ticks() -> None:
 
 
 def test_a_microsecond_beyond_its_millisecond_is_rejected() -> None:
-    data = bytearray(
-        encode_events([(i * MS + 999_000, int(Kind.MOVE), 0, 0, 0, 0, None) for i in range(3)])
-    )
-    # header, kinds (3), ms deltas (1 + 3), then the µs column: width 4, one value
-    at = 17 + 3 + 4
-    assert data[at] == 4
-    data[at + 1 : at + 5] = (10**9).to_bytes(4, "little")  # planes of one value are its bytes
+    events = [(i * MS + 999_000, int(Kind.MOVE), 0, 0, 0, 0, None) for i in range(3)]
+    data = bytearray(encode_events(events))
+    # After the header, the µs: low bytes (3), then their high two bits (1 byte)
+    assert data[17:21] == bytes([999 & 0xFF] * 3) + bytes([0b00_11_11_11])
+    data[17] = 0xFF  # 1023: beyond 999
     with pytest.raises(CodecError, match="beyond its millisecond"):
         decode_raw(bytes(data))
 
@@ -309,9 +307,9 @@ def test_unknown_kinds_are_refused_when_encoding(kind: int) -> None:
 
 def test_small_values_take_one_byte_per_column_entry() -> None:
     events = [(i * MS, int(Kind.MOVE), 50 + i % 3, 30 - i % 5, 0, 0, None) for i in range(1000)]
-    # header 17 + kinds 1000 + ms deltas (1 + 1000) + µs (1 + 334) + keys 1
+    # header 17 + µs (1000 + 250) + kinds 1000 + ms deltas (1 + 1000) + keys 1
     # + first position (1 + 2) + dx, dy (1 + 999) + buttons, steps (1 + 1000) + texts 4
-    assert len(encode_events(events)) == 17 + 1000 + 1001 + 335 + 1 + 3 + 2 * 1000 + 2 * 1001 + 4
+    assert len(encode_events(events)) == (17 + 1250 + 1000 + 1001 + 1 + 3 + 2 * 1000 + 2 * 1001 + 4)
 
 
 @pytest.mark.parametrize("cut", [1, 5, 20, 60])
@@ -341,7 +339,7 @@ def test_unknown_version_is_rejected() -> None:
 @pytest.mark.parametrize("kind", [0, 13, 255])
 def test_unknown_event_kind_is_rejected(kind: int) -> None:
     data = bytearray(encode_events([(0, int(Kind.EXCLUDED_START), 0, 0, 0, 0, None)]))
-    data[17] = kind  # the kinds column follows the 17-byte header
+    data[19] = kind  # the kinds column follows the 17-byte header and the µs (2 bytes)
     with pytest.raises(CodecError, match="unknown event kind"):
         decode_events(bytes(data))
 

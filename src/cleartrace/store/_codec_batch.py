@@ -14,9 +14,11 @@ from __future__ import annotations
 import math
 import operator
 import struct
+import sys
+from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from itertools import accumulate, chain, compress, pairwise, repeat
+from itertools import accumulate, chain, compress, repeat
 from typing import Any
 
 from cleartrace.errors import CodecError
@@ -38,6 +40,7 @@ __all__ = [
     "from_events",
     "join",
     "parse",
+    "select",
     "split",
     "valid_kinds",
 ]
@@ -65,11 +68,20 @@ def _mask(group: Iterable[int]) -> bytes:
 MASKS = tuple(_mask(g) for g in (KEYS, POINTER, PLACES, (LAYOUT,), MARKERS))
 _FOCUS_ONLY = _mask((FOCUS,))
 _ONE_KIND = {k: _mask((k,)) for k in _ALL_KINDS}
+_GROUP_MASK: dict[tuple[int, ...], bytes] = {
+    g: _mask(g) for g in (KEYS, POINTER, PLACES, (LAYOUT,), MARKERS)
+}
+#: A group with fewer than one event in this many is found by `bytes.find`.
+_RARE = 64
 _VALID_KINDS = bytes(_ALL_KINDS)
 _CONTEXT_KINDS = (int(Kind.SCREEN), int(Kind.MONITOR), LAYOUT)  # not in version 2
 _TICK_MAX = 0xFFFFFFFF
 _US_PER_MS = 1000
-_US3 = _US_PER_MS * _US_PER_MS
+_BIG_ENDIAN = sys.byteorder == "big"
+#: bytes.translate tables: a value 0-3 moved to bits 2k, 2k+1 of a byte, and back.
+_SHIFT = tuple(bytes((v << 2 * k) & 0xFF for v in range(256)) for k in range(4))
+_FIELD = tuple(bytes((v >> 2 * k) & 3 for v in range(256)) for k in range(4))
+_IS_THREE = bytes(1 if v == 3 else 0 for v in range(256))
 
 
 @dataclass(slots=True)
@@ -126,7 +138,7 @@ def from_events(events: Sequence[RawEvent]) -> Batch:
 def assemble(
     kinds: bytes,
     us: list[int],
-    fields: tuple[Iterable[int], Iterable[int], Iterable[int], Iterable[int]],
+    fields: tuple[Sequence[int], Sequence[int], Sequence[int], Sequence[int]],
     apps: list[str | None],
     titles: list[str | None],
     layouts: list[str | None],
@@ -134,20 +146,40 @@ def assemble(
     """A batch from whole columns: each event's kind, time and four numbers
     (kept only where its kind has them), and the texts of its FOCUS and
     LAYOUT events. `kinds` must hold known kinds only."""
-    key, ptr, place, layout, _ = (kinds.translate(m) for m in MASKS)
     a, b, c, d = fields
-    has_places = b"\x01" in place
     return Batch(
         kinds,
         us,
-        list(compress(a, key)),
-        [list(compress(col, ptr)) for col in (a, b, c, d)],
-        [list(compress(col, place)) if has_places else [] for col in (a, b, c, d)],
-        list(compress(a, layout)),
+        select(a, kinds, KEYS),
+        [select(col, kinds, POINTER) for col in (a, b, c, d)],
+        [select(col, kinds, PLACES) for col in (a, b, c, d)],
+        select(a, kinds, (LAYOUT,)),
         apps,
         titles,
         layouts,
     )
+
+
+def select(values: Sequence[Any], kinds: bytes, group: tuple[int, ...]) -> list[Any]:
+    """The values of the events whose kind is in `group`, in order.
+
+    A pass of `itertools.compress` over every event costs a few ns each;
+    a group as rare as focus changes is found faster by `bytes.find`.
+    """
+    n = sum(map(kinds.count, group))
+    if not n:
+        return []
+    if n * _RARE > len(kinds):
+        mask = _ONE_KIND[group[0]] if len(group) == 1 else _GROUP_MASK[group]
+        return list(compress(values, kinds.translate(mask)))
+    at: list[int] = []
+    for k in group:
+        i = kinds.find(k)
+        while i >= 0:
+            at.append(i)
+            i = kinds.find(k, i + 1)
+    at.sort()
+    return [values[i] for i in at]
 
 
 def valid_kinds(kinds: bytes) -> bool:
@@ -162,8 +194,8 @@ def encode(batch: Batch) -> bytes:
     """
     kinds, us = batch.kinds, batch.us
     n = len(kinds)
-    ms = [u // _US_PER_MS for u in us]
-    sub = list(map(operator.sub, us, map(operator.mul, ms, repeat(_US_PER_MS))))
+    ms = list(map(operator.floordiv, us, repeat(_US_PER_MS)))
+    sub = list(map(operator.mod, us, repeat(_US_PER_MS)))
     dms = [0, *map(operator.sub, ms[1:], ms)] if n else []
     tick = math.gcd(*dms)
     if not 0 < tick <= _TICK_MAX:
@@ -174,22 +206,20 @@ def encode(batch: Batch) -> bytes:
     if len(present) > 1:
         # Each kind's deltas together: a move follows 8-16 ms after the event
         # before it, a key release 30-90 ms; apart, each range compresses well.
-        dms = list(
-            chain.from_iterable(compress(dms, kinds.translate(_ONE_KIND[k])) for k in present)
-        )
+        dms = list(chain.from_iterable(select(dms, kinds, (k,)) for k in present))
     x, y, button, steps = batch.pointer
     parts = [
         HEAD.pack(CODEC_VERSION, n, ms[0] if n else 0, tick),
+        _sub_bytes(sub),  # noise: first, apart from the columns zstd can model
         kinds,
         int_col(dms),
-        int_col(_pack3(sub)),
         int_col(batch.keys),
     ]
     if x:
         parts.append(int_col([x[0], y[0]]))
     parts += [
-        int_col([q - p for p, q in pairwise(x)]),
-        int_col([q - p for p, q in pairwise(y)]),
+        int_col(list(map(operator.sub, x[1:], x))),
+        int_col(list(map(operator.sub, y[1:], y))),
         int_col(button),
         int_col(steps),
         texts_block(
@@ -203,27 +233,41 @@ def encode(batch: Batch) -> bytes:
     return b"".join(parts)
 
 
-def _pack3(sub: list[int]) -> list[int]:
-    """Microseconds within the millisecond (0-999), three to a value:
-    s0 * 10**6 + s1 * 10**3 + s2, the last padded with zeros.
+def _sub_bytes(sub: list[int]) -> bytes:
+    """The microseconds within the millisecond (0-999): their low bytes, then
+    their high two bits four to a byte (the first event's lowest).
 
-    Each is about ten bits of noise; three fill 30 bits of a 4-byte value,
-    so the byte planes leave zstd's entropy coder little to waste (apart, two
-    bytes for ten bits, it wastes ~0.6 bits a value).
+    Each is about ten bits of noise, which zstd cannot compress: as ten bits
+    exactly it stores them as they are; as two whole bytes its entropy coder
+    wastes ~0.6 bits a value.
     """
-    it = chain(sub, (0, 0))
-    return [a * _US3 + b * _US_PER_MS + c for a, b, c in zip(it, it, it, strict=False)]
+    values = array("H", sub)
+    if _BIG_ENDIAN:
+        values.byteswap()
+    raw = values.tobytes()
+    low, high = raw[0::2], raw[1::2] + bytes(-len(sub) % 4)
+    packed = 0
+    for shift in range(4):
+        packed |= int.from_bytes(high[shift::4].translate(_SHIFT[shift]), "little")
+    return low + packed.to_bytes(len(high) // 4, "little")
 
 
-def _unpack3(values: list[int], n: int) -> list[int]:
-    """The `n` microseconds `_pack3` packed into `values`."""
-    if values and not (min(values) >= 0 and max(values) < _US_PER_MS * _US3):
+def _read_sub(r: Reader, n: int) -> list[int]:
+    """The `n` microseconds `_sub_bytes` wrote."""
+    low = r.take(n)
+    packed = r.take(-(-n // 4))
+    high = bytearray(len(packed) * 4)
+    for shift in range(4):
+        high[shift::4] = packed.translate(_FIELD[shift])
+    both = bytearray(2 * n)
+    both[0::2], both[1::2] = low, high[:n]
+    # 1000 = 3 * 256 + 232: beyond 999 only where the high bits are 3.
+    if 3 in high and max(compress(low, high[:n].translate(_IS_THREE)), default=0) >= 232:
         raise CodecError("batch has a time beyond its millisecond")
-    low = list(map(operator.mod, values, repeat(_US3)))
-    firsts = map(operator.floordiv, values, repeat(_US3))
-    seconds = map(operator.floordiv, low, repeat(_US_PER_MS))
-    thirds = map(operator.mod, low, repeat(_US_PER_MS))
-    return list(chain.from_iterable(zip(firsts, seconds, thirds, strict=True)))[:n]
+    values = array("H", both)
+    if _BIG_ENDIAN:
+        values.byteswap()
+    return values.tolist()
 
 
 def _by_kind(values: list[int], kinds: bytes, counts: list[int]) -> list[int]:
@@ -242,14 +286,18 @@ def _by_kind(values: list[int], kinds: bytes, counts: list[int]) -> list[int]:
 def _times(
     version: int, r: Reader, n: int, t0: int, tick: int, kinds: bytes, counts: list[int]
 ) -> list[int]:
-    """Every event's time in µs: version 4's ms deltas by kind and µs within
-    the ms, or older versions' µs deltas."""
-    if version < 4:
-        dts = r.ints(max(n - 1, 0))
-        scaled = map(operator.mul, dts, repeat(tick)) if tick > 1 else dts
-        return list(accumulate(scaled, initial=t0)) if n else []
+    """Every event's time in µs: older versions' µs deltas in order."""
+    dts = r.ints(max(n - 1, 0))
+    scaled = map(operator.mul, dts, repeat(tick)) if tick > 1 else dts
+    return list(accumulate(scaled, initial=t0)) if n else []
+
+
+def _times_v4(
+    r: Reader, n: int, t0: int, tick: int, kinds: bytes, counts: list[int], sub: list[int]
+) -> list[int]:
+    """Every event's time in µs: version 4's ms deltas by kind, and the µs
+    within each ms (`sub`, read before the kinds)."""
     dms = _by_kind(r.ints(n), kinds, counts)
-    sub = _unpack3(r.ints(-(-n // 3)), n)
     scaled = map(operator.mul, dms, repeat(tick)) if tick > 1 else dms
     ms = accumulate(scaled, initial=t0)
     next(ms)  # the first delta is from t0 itself
@@ -271,11 +319,15 @@ def parse(data: bytes) -> Batch:
     if tick == 0:
         raise CodecError("batch has a zero time tick")
     r = Reader(data, HEAD.size)
+    sub = _read_sub(r, n) if version >= 4 else []
     kinds = r.take(n)
     counts = _counts(kinds)
     if sum(counts) != n or (version == 2 and any(counts[k] for k in _CONTEXT_KINDS)):
         raise CodecError("batch holds an unknown event kind")
-    us = _times(version, r, n, t0, tick, kinds, counts)
+    if version >= 4:
+        us = _times_v4(r, n, t0, tick, kinds, counts, sub)
+    else:
+        us = _times(version, r, n, t0, tick, kinds, counts)
     keys = r.ints(counts[KEYS[0]] + counts[KEYS[1]])
     n_ptr = sum(counts[k] for k in POINTER)
     if version < 4:

@@ -4,7 +4,7 @@ for compaction to join.
 Layout (little-endian)::
 
     u8  version (5)      u32 n
-    n rows of six i64    t_ns, kind, a, b, c, d of each event, in order
+    n rows of six i64    t_us, kind, a, b, c, d of each event, in order
     texts                as in version 4: u32 byte length, then per FOCUS:
                          app, title, and after them per LAYOUT: its name
 
@@ -59,6 +59,7 @@ def encode_rows(events: Sequence[RawEvent]) -> bytes:
         body = array("q", chain.from_iterable(map(_SIX, events)))
     except OverflowError:
         raise ValueError("an event field does not fit in a signed 64-bit integer") from None
+    body[0::_FIELDS] = array("q", map(floordiv, body[0::_FIELDS], repeat(1000)))  # ns to µs
     kinds = bytes(body[1::_FIELDS].tolist())
     if not valid_kinds(kinds):
         raise ValueError("an event has an unknown kind")
@@ -99,6 +100,12 @@ class Rows:
             raise CodecError("batch is truncated")
         n: int = _HEAD.unpack_from(data)[1]
         end = _HEAD.size + n * _ROW
+        if len(data) == end + 4 and data.endswith(_NO_TEXTS):
+            # No texts (most flushes): its kinds are checked against the texts
+            # of every batch at once, in `batch`.
+            self.body += memoryview(data)[_HEAD.size : end]
+            self.count += n
+            return n
         if end > len(data):
             raise CodecError("batch is truncated")
         kinds = data[_HEAD.size + _KIND_AT : end : _ROW]
@@ -135,10 +142,12 @@ class Rows:
         focus = self.focus
         if len(focus) != 2 * kinds.count(_FOCUS) or len(self.layouts) != kinds.count(_LAYOUT):
             raise CodecError("batch texts do not match its focus and layout events")
-        a, b, c, d = (body[i::_FIELDS] for i in range(2, _FIELDS))
+        # As lists: `assemble` selects from each field several times, and an
+        # array would make a new int for every element at every pass.
+        a, b, c, d = (body[i::_FIELDS].tolist() for i in range(2, _FIELDS))
         return assemble(
             kinds,
-            list(map(floordiv, body[0::_FIELDS], repeat(1000))),
+            body[0::_FIELDS].tolist(),
             (a, b, c, d),
             focus[0::2],
             focus[1::2],

@@ -3,11 +3,14 @@
 Layout (little-endian), version 4::
 
     u8  version      u32 n      i64 t0_ms      u32 tick_ms
+    sub              the microseconds within each event's millisecond
+                     (0-999): n bytes, their low 8 bits, then ceil(n/4)
+                     bytes, their high 2 bits four to a byte (the first
+                     event's in the lowest bits, padded with 0)
     kinds            n bytes, one Kind per event, in order
     int col dms      n time deltas in ticks of `tick_ms` milliseconds, each
                      from the event before (the first from t0, so 0),
                      grouped by kind: all of kind 1 in order, then kind 2, ...
-    int col sub      n microseconds within each event's millisecond (0-999)
     int col keysyms  one per KEY_DOWN/KEY_UP, in order
     int col x0, y0   the first MOVE/BUTTON/SCROLL event's position
                                                      (only if there are any)
@@ -25,11 +28,12 @@ that holds every value) followed by the values as w byte planes: all low
 bytes, then all second bytes, and so on. Its length follows from n and the
 kinds, so it needs no length field.
 
-Version 3 had, instead of `dms` and `sub`, one column of n-1 deltas in ticks
-of microseconds (t0 and the tick in µs), and pointer x and y as deltas whose
-first is from 0 (no x0, y0). Version 2 is version 3 without the two context
-sections and without kinds 10-12 (its focus events carry no geometry). Both
-are still decoded, so stores written before open unchanged.
+Version 3 had, instead of `sub` and `dms`, one column of n-1 deltas in
+ticks of microseconds after the kinds (t0 and the tick in µs), and pointer x
+and y as deltas whose first is from 0 (no x0, y0). Version 2 is version 3
+without the two context sections and without kinds 10-12 (its focus events
+carry no geometry). Both are still decoded, so stores written before open
+unchanged. Version 5 is the rows layout a flush writes (store/_codec_rows.py).
 
 Why this shape: splitting by column puts like next to like, the narrowest
 width drops the zero bytes, and byte planes put the near-constant high bytes
@@ -37,24 +41,28 @@ together and the noisy low bytes together, which is what lets zstd reach a
 few bytes per event. Times are kept in microseconds: a hook stamps events
 when they are delivered, so the nanoseconds below that are scheduling
 jitter, and jitter does not compress. The microseconds within a millisecond
-are that kind of noise too, about ten bits an event whatever is done; kept
-apart from the milliseconds (version 4) they no longer blur the deltas, which
-grouped by kind are each a narrow range (a move 8-16 ms after the event
-before it, a key release 30-90 ms). A stream stamped in whole milliseconds
-pays for milliseconds only (`sub` all zero, `tick` their divisor). The first
-pointer position apart keeps the deltas one byte wide. Context events are
-rare, so their numbers get columns of their own, at the end and left out
-when empty. Encoding and decoding are a few C-level passes per column
-(comprehensions, slicing, `map`, `itertools`), no Python code per event
-beyond building `Event`s; compaction joins batches by column
-(`Recoder`) and builds no tuple at all.
+are that kind of noise too, about ten bits an event whatever is done (version
+4): stored as exactly ten bits each, zstd keeps them as they are and wastes
+nothing on them, and first, apart from the other columns, they share no
+compressed block's statistics with them. Without them the deltas,
+in milliseconds and grouped by kind, are each a narrow range (a move 8-16 ms
+after the event before it, a key release 30-90 ms); the first pointer
+position apart keeps the pointer deltas one byte wide. Measured on a
+realistic mix stamped like a monotonic clock: ~2.9 bytes an event at
+compaction's zstd setting, against ~3.3 in version 3. A stream stamped in
+whole milliseconds pays for milliseconds only (`sub` all zero, `tick` the
+deltas' divisor). Context events are rare, so their numbers get columns of
+their own, at the end and left out when empty. Encoding and decoding are a
+few C-level passes per column (comprehensions, slicing, `map`, `itertools`),
+no Python code per event beyond building `Event`s; compaction joins batches
+by column (`Recoder`) and builds no tuple at all.
 """
 
 from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from itertools import compress, repeat
+from itertools import repeat
 from typing import TypeVar
 
 from cleartrace.events import Event, FocusText, Kind, RawEvent
@@ -64,7 +72,6 @@ from cleartrace.store._codec_batch import (
     KEYS,
     LAYOUT,
     MARKERS,
-    MASKS,
     PLACES,
     POINTER,
     Batch,
@@ -72,6 +79,7 @@ from cleartrace.store._codec_batch import (
     from_events,
     join,
     parse,
+    select,
     split,
 )
 from cleartrace.store._codec_columns import gc_paused
@@ -91,6 +99,7 @@ __all__ = [
 _T = TypeVar("_T")
 _V = TypeVar("_V")
 _KIND_OF = {int(k): k for k in Kind}
+_NEW_TUPLE = tuple.__new__
 
 #: An encoded batch: (number of events, first t_ns, last t_ns, bytes).
 Encoded = tuple[int, int, int, bytes]
@@ -134,14 +143,10 @@ def _merge(kinds: bytes, groups: dict[tuple[int, ...], Iterator[_T]]) -> list[_T
     return list(map(operator.call, map(pick.__getitem__, kinds)))
 
 
-def _select(kinds: bytes, column: Iterable[_V], mask: bytes) -> Iterator[_V]:
-    return compress(column, kinds.translate(mask))
-
-
 def _place_texts(b: Batch) -> Iterator[FocusText | None]:
     """(app, title) for each focus event among the FOCUS/SCREEN/MONITOR ones, else None."""
     texts = zip(b.apps, b.titles, strict=True)
-    return (next(texts) if k == FOCUS else None for k in _select(b.kinds, b.kinds, MASKS[2]))
+    return (next(texts) if k == FOCUS else None for k in select(b.kinds, b.kinds, PLACES))
 
 
 def _ns(b: Batch) -> list[int]:
@@ -162,12 +167,18 @@ def decode_events(data: bytes) -> list[Event]:
 def _decode_events(b: Batch) -> list[Event]:
     kinds, times = b.kinds, _ns(b)
     kind_of = _KIND_OF.__getitem__
-    key, ptr, place, layout, marker = MASKS
+    zero, none = repeat(0), repeat(None)
+
+    def events(*fields: Iterable[object]) -> Iterator[Event]:
+        # tuple.__new__ straight from the zipped fields: C-level, where
+        # Event(...) runs the named tuple's Python-level __new__ per event.
+        return map(_NEW_TUPLE, repeat(Event), zip(*fields, strict=False))
+
     places = (
         Event(t, kind_of(k), a, bb, cc, d, *(text or (None, None)))
         for t, k, a, bb, cc, d, text in zip(
-            _select(kinds, times, place),
-            _select(kinds, kinds, place),
+            select(times, kinds, PLACES),
+            select(kinds, kinds, PLACES),
             *b.places,
             _place_texts(b),
             strict=True,
@@ -177,28 +188,43 @@ def _decode_events(b: Batch) -> list[Event]:
     return _merge(
         kinds,
         {
-            KEYS: map(
-                Event, _select(kinds, times, key), map(kind_of, _select(kinds, kinds, key)), b.keys
+            KEYS: events(
+                select(times, kinds, KEYS),
+                map(kind_of, select(kinds, kinds, KEYS)),
+                b.keys,
+                zero,
+                zero,
+                zero,
+                none,
+                none,
             ),
-            POINTER: map(
-                Event,
-                _select(kinds, times, ptr),
-                map(kind_of, _select(kinds, kinds, ptr)),
+            POINTER: events(
+                select(times, kinds, POINTER),
+                map(kind_of, select(kinds, kinds, POINTER)),
                 *b.pointer,
+                none,
+                none,
             ),
             PLACES: places,
-            (LAYOUT,): map(
-                Event,
-                _select(kinds, times, layout),
+            (LAYOUT,): events(
+                select(times, kinds, (LAYOUT,)),
                 repeat(Kind.LAYOUT),
                 b.groups,
-                *([repeat(0)] * 3),
+                zero,
+                zero,
+                zero,
                 b.layouts,
+                none,
             ),
-            MARKERS: map(
-                Event,
-                _select(kinds, times, marker),
-                map(kind_of, _select(kinds, kinds, marker)),
+            MARKERS: events(
+                select(times, kinds, MARKERS),
+                map(kind_of, select(kinds, kinds, MARKERS)),
+                zero,
+                zero,
+                zero,
+                zero,
+                none,
+                none,
             ),
         },
     )
@@ -218,14 +244,13 @@ def decode_raw(data: bytes) -> list[RawEvent]:
 
 def _decode_raw(b: Batch) -> list[RawEvent]:
     kinds, times = b.kinds, _ns(b)
-    key, ptr, place, layout, marker = MASKS
     zero, none = repeat(0), repeat(None)
     return _merge(
         kinds,
         {
             KEYS: zip(
-                _select(kinds, times, key),
-                _select(kinds, kinds, key),
+                select(times, kinds, KEYS),
+                select(kinds, kinds, KEYS),
                 b.keys,
                 zero,
                 zero,
@@ -234,21 +259,21 @@ def _decode_raw(b: Batch) -> list[RawEvent]:
                 strict=False,
             ),
             POINTER: zip(
-                _select(kinds, times, ptr),
-                _select(kinds, kinds, ptr),
+                select(times, kinds, POINTER),
+                select(kinds, kinds, POINTER),
                 *b.pointer,
                 none,
                 strict=False,
             ),
             PLACES: zip(
-                _select(kinds, times, place),
-                _select(kinds, kinds, place),
+                select(times, kinds, PLACES),
+                select(kinds, kinds, PLACES),
                 *b.places,
                 _place_texts(b),
                 strict=True,
             ),
             (LAYOUT,): zip(
-                _select(kinds, times, layout),
+                select(times, kinds, (LAYOUT,)),
                 repeat(LAYOUT),
                 b.groups,
                 zero,
@@ -257,8 +282,8 @@ def _decode_raw(b: Batch) -> list[RawEvent]:
                 zip(b.layouts, none, strict=False),
             ),
             MARKERS: zip(
-                _select(kinds, times, marker),
-                _select(kinds, kinds, marker),
+                select(times, kinds, MARKERS),
+                select(kinds, kinds, MARKERS),
                 zero,
                 zero,
                 zero,

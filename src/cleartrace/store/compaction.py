@@ -3,8 +3,8 @@
 While recording, each flush appends one small chunk; closing compacts them
 (fresh nonces, a higher zstd level, by column), which is where the bytes per
 event drop to a few. The session's counts are recounted from the events
-re-sealed, in the same transaction: a recording writes them only now and then
-(store/sessions.py), and after a crash they are recovered this way too.
+re-sealed, in the same transaction (after a crash too): what the chunks hold
+is what counts.
 Compacted chunks get indices `GAP` apart, so that a redaction can put a
 re-sealed chunk between two neighbours (store/redaction.py). A session
 about to pass its key's cap on random nonces is re-sealed under a new key

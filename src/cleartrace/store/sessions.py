@@ -38,16 +38,12 @@ from cleartrace.store.session_state import SessionState
 from cleartrace.store.tally import add_counts
 from cleartrace.store.writers import process_token
 
-__all__ = ["COUNTS_EVERY", "SessionHandle", "Store"]
+__all__ = ["SessionHandle", "Store"]
 
 _FOCUS = int(Kind.FOCUS)
 _FOCUS_MASK = bytes(1 if k == _FOCUS else 0 for k in range(256))
 _KIND = itemgetter(1)
 _TEXT = itemgetter(6)
-#: Flushes between two writes of a recording session's counts: ~5 s at one
-#: flush per 200 ms. They are for display only until the session is closed,
-#: which recounts them from the chunks (so does recovery after a crash).
-COUNTS_EVERY = 25
 _FLUSH_LEVEL = 3
 
 
@@ -65,8 +61,6 @@ class SessionHandle:
     #: Values the key may still seal before the store's count must be read
     #: again (store/seals.py); 0: read it at the next flush.
     seals_left: int = field(default=0, repr=False, compare=False)
-    #: Flushes since the counts were last written.
-    unsaved: int = field(default=0, repr=False, compare=False)
 
 
 class Store(Recovering, Redacting, Deleting, Reviewing):
@@ -131,14 +125,14 @@ class Store(Recovering, Redacting, Deleting, Reviewing):
 
     def append_chunk(self, handle: SessionHandle, events: Sequence[RawEvent]) -> None:
         """Seal `events` as the next chunk, in one transaction with the
-        sealed application list when a new application showed, and with the
-        counts every `COUNTS_EVERY` flushes.
+        session's counts (the tray and `status` show a recording's) and the
+        sealed application list when a new application showed.
 
         The per-flush path is kept short (a flush every 200 ms): rows rather
         than columns (store/_codec_rows.py), one AES-GCM context per key, the
-        key's seal count read from the store only when its cap may be near.
-        Counts written now and then lose nothing in a crash: closing the
-        session, or recovering it, recounts them from the chunks.
+        key's seal count read from the store only when its cap may be near,
+        counts by `bytes.count` of the kinds. Closing the session, or
+        recovering it, recounts them from the chunks (store/compaction.py).
 
         Raises:
             DiskFull: nothing of this batch was stored; earlier chunks are intact.
@@ -158,16 +152,14 @@ class Store(Recovering, Redacting, Deleting, Reviewing):
             apps = apps | {app for app, _title in filter(None, focus) if app}
         index = handle.next_index
         blob = handle.cipher.seal(index, encode_rows(events), _FLUSH_LEVEL)
-        save_counts = handle.unsaved + 1 >= COUNTS_EVERY
         with transaction(self._conn, self._db) as conn:
             conn.execute(
                 INSERT_CHUNK, (handle.id, index, len(events), events[0][0], events[-1][0], blob)
             )
-            if save_counts:
-                conn.execute(
-                    "UPDATE sessions SET counts=? WHERE id=?",
-                    (json.dumps(counts, sort_keys=True), handle.id),
-                )
+            conn.execute(
+                "UPDATE sessions SET counts=? WHERE id=?",
+                (json.dumps(counts, sort_keys=True), handle.id),
+            )
             if apps != handle.apps:
                 summary = seal_summary(handle.key, handle.id, apps)
                 conn.execute("UPDATE sessions SET summary=? WHERE id=?", (summary, handle.id))
@@ -175,7 +167,6 @@ class Store(Recovering, Redacting, Deleting, Reviewing):
         handle.seals_left -= 1
         handle.next_index = index + 1
         handle.counts, handle.apps = counts, apps
-        handle.unsaved = 0 if save_counts else handle.unsaved + 1
 
     def _refill_seals(self, handle: SessionHandle) -> None:
         """Read how many values the handle's key may still seal, first giving

@@ -2,9 +2,10 @@
 
 The counts are of what the person did (and focus changes, and excluded
 intervals): the screen and keyboard layouts are context, not counted, so no
-click is shown for a screen layout. They are a function of the events, so
-compaction recounts them from the chunks it joins (store/compaction.py): a
-recording writes them only now and then, and a crash loses nothing.
+click is shown for a screen layout. They are a function of the events: a
+recording writes them with each chunk, and compaction recounts them from the
+chunks it joins (store/compaction.py), so closed sessions' counts are what
+their chunks hold, whatever happened while recording.
 """
 
 from __future__ import annotations
