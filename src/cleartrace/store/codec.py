@@ -77,12 +77,11 @@ from cleartrace.store._codec_batch import (
     Batch,
     encode,
     from_events,
-    join,
     parse,
     select,
-    split,
 )
 from cleartrace.store._codec_columns import gc_paused
+from cleartrace.store._codec_join import join, split
 from cleartrace.store._codec_rows import ROWS_VERSION, Rows, encode_rows
 
 __all__ = [
