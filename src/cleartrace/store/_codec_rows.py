@@ -27,7 +27,7 @@ import sys
 from array import array
 from collections.abc import Sequence
 from itertools import chain, compress, repeat
-from operator import floordiv, itemgetter
+from operator import floordiv, itemgetter, mul
 
 from cleartrace.errors import CodecError
 from cleartrace.events import Kind, RawEvent
@@ -123,8 +123,8 @@ class Rows:
         self.count += n
         return n
 
-    def batch(self) -> Batch:
-        """Everything added, as one columnar batch.
+    def batch(self, *, ns: bool = False) -> Batch:
+        """Everything added, as one columnar batch (times in ns with `ns`).
 
         Raises:
             CodecError: an unknown kind, or texts that do not match the kinds.
@@ -147,7 +147,7 @@ class Rows:
         a, b, c, d = (body[i::_FIELDS].tolist() for i in range(2, _FIELDS))
         return assemble(
             kinds,
-            body[0::_FIELDS].tolist(),
+            list(map(mul, body[0::_FIELDS], repeat(1000))) if ns else body[0::_FIELDS].tolist(),
             (a, b, c, d),
             focus[0::2],
             focus[1::2],

@@ -116,12 +116,13 @@ def encode_events(events: Sequence[RawEvent]) -> bytes:
 
 
 def _parse_any(data: bytes) -> Batch:
-    """The columns of a batch of any readable version, rows included."""
+    """The columns of a batch of any readable version, rows included, its
+    times in ns (`Batch.us` holding them: for decoding only)."""
     if data[:1] == _ROWS_BYTE:
         rows = Rows()
         rows.add(data)
-        return rows.batch()
-    return parse(data)
+        return rows.batch(ns=True)
+    return parse(data, ns=True)
 
 
 _ROWS_BYTE = bytes([ROWS_VERSION])
@@ -148,10 +149,6 @@ def _place_texts(b: Batch) -> Iterator[FocusText | None]:
     return (next(texts) if k == FOCUS else None for k in select(b.kinds, b.kinds, PLACES))
 
 
-def _ns(b: Batch) -> list[int]:
-    return list(map(operator.mul, b.us, repeat(1000)))
-
-
 def decode_events(data: bytes) -> list[Event]:
     """Decode a batch written by `encode_events` (version 4) or `encode_rows`
     (version 5), or an older store's version 2 or 3, into typed events.
@@ -164,7 +161,7 @@ def decode_events(data: bytes) -> list[Event]:
 
 
 def _decode_events(b: Batch) -> list[Event]:
-    kinds, times = b.kinds, _ns(b)
+    kinds, times = b.kinds, b.us  # in ns (`_parse_any`)
     kind_of = _KIND_OF.__getitem__
     zero, none = repeat(0), repeat(None)
 
@@ -242,7 +239,7 @@ def decode_raw(data: bytes) -> list[RawEvent]:
 
 
 def _decode_raw(b: Batch) -> list[RawEvent]:
-    kinds, times = b.kinds, _ns(b)
+    kinds, times = b.kinds, b.us  # in ns (`_parse_any`)
     zero, none = repeat(0), repeat(None)
     return _merge(
         kinds,
