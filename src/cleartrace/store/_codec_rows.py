@@ -123,6 +123,22 @@ class Rows:
         self.count += n
         return n
 
+    def take(self, count: int) -> Batch:
+        """The first `count` events added, as one columnar batch; the rest stay.
+
+        Raises:
+            CodecError: as `batch`.
+        """
+        cut = count * _ROW
+        kinds = self.body[_KIND_AT:cut:_ROW]  # low bytes: `batch` checks the rest
+        n_focus, n_layout = 2 * kinds.count(_FOCUS), kinds.count(_LAYOUT)
+        head = Rows()
+        head.body, self.body = self.body[:cut], self.body[cut:]
+        head.focus, self.focus = self.focus[:n_focus], self.focus[n_focus:]
+        head.layouts, self.layouts = self.layouts[:n_layout], self.layouts[n_layout:]
+        head.count, self.count = count, self.count - count
+        return head.batch()
+
     def batch(self, *, ns: bool = False) -> Batch:
         """Everything added, as one columnar batch (times in ns with `ns`).
 

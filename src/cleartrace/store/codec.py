@@ -324,13 +324,18 @@ class Recoder:
             self._held += len(batch)
         if self._held < self._per_batch:
             return []
+        out: list[Encoded] = []
+        if not self._pending:  # rows only (a recording's): cut them as bytes
+            while self._rows.count >= self._per_batch:
+                out.append(self._encoded(self._rows.take(self._per_batch)))
+            self._held = self._rows.count
+            return out
         self._close_rows()
         rest = join(self._pending)
-        out: list[Encoded] = []
         while len(rest) >= self._per_batch:
             head, rest = split(rest, self._per_batch)
             out.append(self._encoded(head))
-        self._pending, self._held = [rest], len(rest)
+        self._pending, self._held = ([rest] if len(rest) else []), len(rest)
         return out
 
     def finish(self) -> list[Encoded]:
