@@ -1,20 +1,38 @@
-"""Capture pipeline benchmark: hook callback → queue → writer → sealed chunks in SQLite.
+"""Capture pipeline benchmark, on the path a recording really takes.
 
-Prints one JSON object. Three runs:
+Events enter through the X11 backend's own callback closures
+(`capture._x11.key_callbacks`, `mouse_callbacks`), each called inside the
+backend's own `_stamping` wrapper of a dispatch; a stand-in plays pynput's
+part (it decodes a ready-made X event and calls the callback, with pynput's
+own key and button objects). From there everything is the recorder's: a real
+`Recorder` on a real home (consent given, encrypted store), its writer
+thread, the focus timeline (a stand-in focus watcher confirms each watermark
+at once, at the newest event's server time), `end_session` with its
+compaction and checkpoint. Events are stamped by the callbacks' own clock
+call: a clock that hands out `monotonic_ns`-like stamps (a person-shaped
+millisecond stream, delivered 0-999 µs late, with nanoseconds).
 
-1. throughput — a deterministic synthetic stream (≈60 % moves, 30 % key
-   press/release, 7 % clicks, 3 % scrolls, a focus change every ~500 events)
-   is fed through the capture callback from a producer thread while the real
-   writer thread drains it every 200 ms into a real encrypted store. Focus
-   changes go to a real focus timeline, whose watermark a stand-in watcher
-   confirms (at the newest event's time) whenever the writer asks, so every
-   event is held and decided by its time as in a recording.
-2. human rate — 100 events/s for 60 s of event time, one flush every 200 ms
-   (an injected clock stands in for waiting), then the session is closed.
-3. idle — a real `cleartrace record` on Xvfb with every category consented and
-   no input, its CPU time measured from /proc over 30 s.
+Prints one JSON object:
 
-Usage: python benchmarks/pipeline.py [--events N] [--idle-seconds S]
+- `throughput` (median of `--repeat` runs of `--events`): a deterministic
+  stream (≈60 % moves at ≤ 100 Hz, 30 % key presses and releases, 7 %
+  clicks, 3 % scrolls, a focus change every ~500 events) dispatched as fast
+  as one thread can; the clock runs from the first dispatch until the
+  recorder has closed and checkpointed the session. Events/s, CPU µs per
+  event (every thread), bytes per event on disk after close.
+- `callbacks`: one more such run with each dispatch timed: p50, p99 and the
+  longest per event kind, and how many took over 5 ms.
+- `human_rate`: 100 events/s in real time for `--human-seconds`, stamped by
+  the real clock, the writer flushing every 200 ms: the writer thread's CPU
+  per chunk, and bytes per event while the session is open and after close.
+- `idle`: a real `cleartrace record` on Xvfb with nothing happening, its CPU
+  share over `--idle-seconds`.
+
+Every run decrypts what was stored and checks it is the input, in order, to
+the microsecond: nothing lost, doubled or reordered.
+
+Usage: python benchmarks/pipeline.py [--events N] [--repeat R]
+       [--human-seconds S] [--idle-seconds S]
 """
 
 from __future__ import annotations
@@ -22,247 +40,286 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from array import array
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
-from cleartrace.capture.base import Sink, StampedEvent
+from cleartrace.actions.consent import give
+from cleartrace.capture.base import Sink
 from cleartrace.capture.pipeline import Writer
 from cleartrace.capture.timeline import FocusState, FocusTimeline
-from cleartrace.events import Kind, RawEvent
-from cleartrace.paths import Paths, ensure_private_dirs
-from cleartrace.store.keys import load_keys
-from cleartrace.store.sessions import Store
+from cleartrace.categories import USUAL
+from cleartrace.events import Kind
+from cleartrace.home import Home
+from cleartrace.paths import Paths
+from cleartrace.recorder import Recorder
+from support.replay import FOCUS, MS, Replay, Stream, play, play_timed, synthetic_stream, window
 
-MS = 1_000_000
-APPS = ["firefox", "Gedit", "code", "Xterm", "libreoffice-calc"]
-
-
-def synthetic_stream(n: int, seed: int = 7) -> list[RawEvent]:
-    """A reproducible stream shaped like a person's input."""
-    rnd = random.Random(seed)
-    out: list[RawEvent] = []
-    t, x, y = 0, 640, 400
-    while len(out) < n:
-        if len(out) % 500 == 0:
-            app = rnd.choice(APPS)
-            out.append(
-                (t, int(Kind.FOCUS), 0, 0, 0, 0, (app, f"{app} document {rnd.randint(1, 40)}"))
-            )
-            continue
-        r = rnd.random()
-        if r < 0.60:
-            t += rnd.randint(9, 14) * MS  # under the 120 Hz cap: every move is kept
-            x = max(0, min(1919, x + rnd.randint(-6, 6)))
-            y = max(0, min(1079, y + rnd.randint(-4, 4)))
-            out.append((t, int(Kind.MOVE), x, y, 0, 0, None))
-        elif r < 0.90:
-            key = rnd.choice(b"etaoinshrdlu etaoin ") if rnd.random() < 0.9 else 0xFF08
-            t += rnd.randint(40, 160) * MS
-            out.append((t, int(Kind.KEY_DOWN), key, 0, 0, 0, None))
-            t += rnd.randint(30, 90) * MS
-            out.append((t, int(Kind.KEY_UP), key, 0, 0, 0, None))
-        elif r < 0.97:
-            t += rnd.randint(100, 600) * MS
-            out.append((t, int(Kind.BUTTON_DOWN), x, y, 1, 0, None))
-            t += rnd.randint(60, 120) * MS
-            out.append((t, int(Kind.BUTTON_UP), x, y, 1, 0, None))
-        else:
-            t += rnd.randint(20, 80) * MS
-            out.append((t, int(Kind.SCROLL), x, y, 0, rnd.choice((-1, 1)), None))
-    return out[:n]
+STALL_NS = 5 * MS
+PARTS = ("throughput", "callbacks", "human", "idle")
 
 
-class _Watcher:
-    """Stands in for the X11 focus watcher: the server clock is the newest event's
-    time (synthetic streams run faster than the wall clock), and every request
-    for a watermark is answered at once, as a round trip would be."""
-
-    def __init__(self) -> None:
-        self.timeline = FocusTimeline(lambda window: FocusState(False, window))
-        self.now_ms = 0
-        self.timeline.attach(self.confirm)
-
-    def confirm(self, *, final: bool = False) -> None:
-        timeline = self.timeline
-        timeline.confirm(self.now_ms, timeline.probe_token(), self.now_ms * MS, final=final)
-
-    def play(self, ev: RawEvent) -> StampedEvent | None:
-        """Advance the clock to `ev`; a focus change goes to the timeline, input is returned."""
-        self.now_ms = ev[0] // MS
-        if ev[1] == Kind.FOCUS:
-            self.timeline.timed(self.now_ms, ev[6])
-            return None
-        return (*ev[:7], self.now_ms)  # type: ignore[return-value]
-
-
-def _open_store(home: Path) -> tuple[Store, Paths]:
-    """A new store, closed once so that its schema is checkpointed out of the WAL."""
-    paths = Paths(home=home, runtime=home / "run")
-    ensure_private_dirs(paths)
-    keys = load_keys(paths, create=True)
-    Store.open(paths, keys).close()
-    return Store.open(paths, keys), paths
-
-
-def _disk_bytes(paths: Paths) -> int:
-    """The database and its WAL; the -shm index holds no data and goes with the connection."""
-    return sum(
-        p.stat().st_size for p in (paths.db, paths.db.with_name("store.db-wal")) if p.exists()
-    )
-
-
-def throughput(n: int) -> dict[str, Any]:
-    stream = synthetic_stream(n)
+@contextmanager
+def recording(backend: Replay) -> Iterator[tuple[Home, Recorder, threading.Thread]]:
+    """A home with consent to everything usual and a recorder running on
+    `backend`; the caller stops it (`Recorder.stop`, then joins the thread)."""
     with tempfile.TemporaryDirectory() as tmp:
-        store, paths = _open_store(Path(tmp) / "home")
-        base = _disk_bytes(paths)
-        session = store.begin_session(time.time_ns(), 0)
-        sink = Sink()
-        written = 0
+        os.environ["CLEARTRACE_KEYSTORE"] = "file"
+        paths = Paths(home=Path(tmp) / "home", runtime=Path(tmp) / "run")
+        home = Home.open(paths, create=True)
+        give(home, USUAL)
+        recorder = Recorder(home, backend)
+        runner = threading.Thread(target=recorder.run)
+        runner.start()
+        deadline = time.monotonic() + 10
+        while "keyboard" not in backend.hooks() or "mouse.move" not in backend.hooks():
+            if time.monotonic() > deadline:
+                raise RuntimeError("the recorder did not install its hooks")
+            time.sleep(0.01)
+        try:
+            yield home, recorder, runner
+        finally:
+            recorder.stop()
+            runner.join()
+            home.close()
 
-        def write(batch: list[RawEvent]) -> None:
-            nonlocal written
-            store.append_chunk(session, batch)
-            written += sum(ev[1] != Kind.FOCUS for ev in batch)
 
-        watcher = _Watcher()
-        watcher.timeline.untimed(stream[0][6])
-        watcher.confirm()
-        # The writer's clock is the stream's: events are never held 5 s of it.
-        clock = lambda: watcher.now_ms * MS  # noqa: E731
-        writer = Writer(sink.queue, write, clock, watcher.timeline, flush_interval=0.2)
-        put, play = sink.queue.put, watcher.play
+def cpu_s() -> float:
+    """CPU seconds of this process and of the children it waited for (a long
+    session is compacted in one)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
-        def produce() -> None:
-            # What a hook callback does for each event: one tuple onto the queue.
-            for ev in stream:
-                stamped = play(ev)
-                if stamped is not None:
-                    put(stamped)
-            watcher.confirm(final=True)  # the hooks stopped
 
-        cpu0, t0 = time.process_time(), time.perf_counter()
-        writer.start()
-        producer = threading.Thread(target=produce)
-        producer.start()
-        producer.join()
-        writer.stop()
-        writer.join()
-        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-        open_bytes = _disk_bytes(paths) - base
-        store.end_session(session, time.time_ns())
-        closed_bytes = _disk_bytes(paths) - base
-        store.close()
-    # Every input event is decided and kept (no window is excluded).
-    inputs = sum(ev[1] != Kind.FOCUS for ev in stream)
-    assert written == inputs, (written, inputs)
-    return {
+def disk_bytes(paths: Paths, *, checkpoint: bool = False) -> int:
+    """The database and its WAL; the -shm index holds no data. With
+    `checkpoint`, the WAL is moved into the database and emptied first, so
+    that what the run adds is not offset by what set-up left in it."""
+    if checkpoint:
+        with closing(sqlite3.connect(paths.db)) as conn:
+            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            assert not busy, "the store's WAL could not be emptied"
+    files = (paths.db, paths.db.with_name("store.db-wal"))
+    return sum(p.stat().st_size for p in files if p.exists())
+
+
+def check_stored(home: Home, s: Stream) -> None:
+    """What the store holds is the stream's input, in order, to the microsecond."""
+    sessions = sorted(home.store.list_sessions(), key=lambda info: info.started_ns)
+    got = [e for info in sessions for e in home.store.read_events(info.id)]
+    markers = sum(e.kind in (Kind.EXCLUDED_START, Kind.EXCLUDED_END) for e in got)
+    inputs = [e for e in got if e.kind != Kind.FOCUS]
+    want = [i for i in range(len(s)) if s.kind[i] != FOCUS]
+    assert markers == 0, markers
+    assert len(inputs) == len(want), (len(inputs), len(want))
+    for e, i in zip(inputs, want, strict=True):
+        keys = s.kind[i] in (Kind.KEY_DOWN, Kind.KEY_UP)
+        numbers = (s.a[i], 0, 0, 0) if keys else (s.a[i], s.b[i], s.c[i], s.d[i])
+        assert e.t_ns == s.t[i] // 1000 * 1000, ("stored time differs", i)
+        assert (e.kind, e.a, e.b, e.c, e.d) == (s.kind[i], *numbers), ("stored event differs", i)
+
+
+def flood(n: int, *, timed: bool = False, seed: int = 7) -> dict[str, Any]:
+    """One run of `n` events, dispatched as fast as one thread can.
+
+    `timed`: each dispatch is timed, and half-way the session is ended (as
+    after a spell without input): the second half is dispatched while it is
+    closed and compacted.
+    """
+    t0_ns, x0_ms = time.monotonic_ns() + 10**9, 1000
+    s = synthetic_stream(n, seed, t0_ns=t0_ns, x0_ms=x0_ms)
+    # The callbacks' clock: each call, the next input's delivery.
+    stamps = iter(array("q", (t for t, k in zip(s.t, s.kind, strict=True) if k != FOCUS)))
+    backend = Replay(stamps.__next__, lambda ms: t0_ns + (ms - x0_ms) * MS, window(0, 0))
+    lat = None
+    with recording(backend) as (home, recorder, runner):
+        base = disk_bytes(home.paths, checkpoint=True)
+        cpu0, t0 = cpu_s(), time.perf_counter()
+        if timed:
+            lat = array("q", bytes(8 * n))
+            play_timed(backend, s, lat, 0, n // 2)
+            ender = threading.Thread(target=recorder.end_session)
+            ender.start()
+            while recorder.status().session is not None:  # returns once it is detached
+                time.sleep(0.001)
+            play_timed(backend, s, lat, n // 2, n)  # while it is compacted
+            ender.join()
+        else:
+            play(backend, s)
+        # The clock runs until the session is closed, compacted and checkpointed.
+        recorder.stop()
+        runner.join()
+        wall, cpu = time.perf_counter() - t0, cpu_s() - cpu0
+        closed = disk_bytes(home.paths) - base
+        check_stored(home, s)
+    result: dict[str, Any] = {
         "events": n,
         "events_per_s": round(n / wall),
         "cpu_us_per_event": round(cpu / n * 1e6, 3),
+        "bytes_per_event": round(closed / n, 3),
+    }
+    if lat is not None:
+        result["callbacks"] = latencies(s, lat)
+    return result
+
+
+def latencies(s: Stream, lat: array[int]) -> dict[str, Any]:
+    """p50, p99 and the longest dispatch per event kind (µs), and the stalls."""
+    import numpy as np
+
+    took, kinds = np.frombuffer(lat, dtype=np.int64), np.frombuffer(s.kind, dtype=np.int8)
+    out: dict[str, Any] = {}
+    for kind in sorted(set(s.kind) - {FOCUS}):
+        mine = took[kinds == kind]
+        out[Kind(kind).name.lower()] = {
+            "p50_us": round(float(np.percentile(mine, 50)) / 1000, 2),
+            "p99_us": round(float(np.percentile(mine, 99)) / 1000, 2),
+            "max_us": round(float(mine.max()) / 1000, 1),
+        }
+    inputs = took[kinds != FOCUS]
+    out["over_5ms"] = int((inputs > STALL_NS).sum())
+    out["max_ms"] = round(float(inputs.max()) / MS, 2)
+    return out
+
+
+def human_rate(seconds: float, rate: int = 100) -> dict[str, Any]:
+    """`rate` events a second in real time, stamped by the real clock."""
+    n = int(seconds * rate)
+    s = synthetic_stream(n, seed=11)
+    mono = time.monotonic_ns
+    backend = Replay(mono, lambda ms: ms * MS, window(0, 0))
+    with recording(backend) as (home, recorder, runner):
+        base = disk_bytes(home.paths, checkpoint=True)
+        (writer,) = [t for t in threading.enumerate() if t.name == "cleartrace-writer"]
+        assert writer.ident is not None
+        clock = time.pthread_getcpuclockid(writer.ident)
+        cpu0 = time.clock_gettime_ns(clock)
+        start = time.monotonic()
+        for i in range(n):
+            delay = start + i / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            # Stamped now: server time and delivery from the real clock.
+            s.x[i] = mono() // MS
+            play(backend, s, i, i + 1)
+        time.sleep(0.5)  # the last flush
+        cpu = time.clock_gettime_ns(clock) - cpu0
+        open_bytes = disk_bytes(home.paths) - base
+        chunks = home.store.chunk_count(recorder.status().session or "")
+        recorder.stop()
+        runner.join()
+        closed = disk_bytes(home.paths) - base
+        stored = sum(sum(info.counts.values()) for info in home.store.list_sessions())
+    return {
+        "events": n,
+        "seconds": seconds,
+        "chunks": chunks,
+        "writer_cpu_us_per_chunk": round(cpu / 1000 / chunks, 1),
         "bytes_per_event_open": round(open_bytes / n, 3),
-        "bytes_per_event": round(closed_bytes / n, 3),
+        "bytes_per_event": round(closed / n, 3),
+        "stored_events": stored,
     }
 
 
-def callback_latency(n: int = 200_000) -> dict[str, Any]:
-    """Time each dispatch of a key event as the X11 backend builds it: pynput's
-    handler wrapped to stamp the server time, calling the key callback."""
-    from cleartrace.capture._x11 import _stamping
-
-    sink = Sink()
-    put, mono, perf = sink.queue.put, time.monotonic_ns, time.perf_counter_ns
-    kind, on, stamp = int(Kind.KEY_DOWN), [True], [None]
-
-    def on_press(code: int) -> None:
-        if on[0] and (x := stamp[0]) is not None:
-            put((mono(), kind, code, 0, 0, 0, None, x))
-
-    def handle(display: Any, event: Any, injected: bool) -> None:
-        on_press(event.detail)  # pynput decodes the key, then calls back
-
-    dispatch = _stamping(handle, stamp)
-    events = [SimpleNamespace(time=12345 + i, detail=i & 0x7F) for i in range(128)]
-    samples, empty = [], []
-    for i in range(n):
-        event = events[i & 0x7F]
-        a = perf()
-        dispatch(None, event, False)
-        b = perf()
-        samples.append(b - a)
-        c = perf()
-        empty.append(perf() - c)
-    overhead = statistics.median(empty)
-    samples.sort()
-    return {
-        "callback_p50_ns": round(samples[len(samples) // 2] - overhead),
-        "callback_p99_ns": round(samples[int(len(samples) * 0.99)] - overhead),
-        "timer_overhead_ns": round(overhead),
-    }
-
-
-def human_rate(rate: int = 100, seconds: int = 60) -> dict[str, Any]:
-    stream = synthetic_stream(rate * seconds, seed=11)
-    per_flush = rate // 5
+def chunk_cpu(chunks: int = 300, per_chunk: int = 20) -> dict[str, Any]:
+    """CPU of one 200 ms chunk at a human rate, the caches warm: the real
+    callbacks, writer and store, flushed back to back on this thread, each
+    flush 200 ms of event time later (the median flush's thread CPU)."""
+    n = chunks * per_chunk
+    t0_ns, x0_ms = time.monotonic_ns() + 10**9, 1000
+    s = synthetic_stream(n + 1, seed=13, t0_ns=t0_ns, x0_ms=x0_ms)
+    stamps = iter(array("q", (t for t, k in zip(s.t, s.kind, strict=True) if k != FOCUS)))
+    mono_of = lambda ms: t0_ns + (ms - x0_ms) * MS  # noqa: E731
+    backend = Replay(stamps.__next__, mono_of, window(0, 0))
+    took: list[int] = []
     with tempfile.TemporaryDirectory() as tmp:
-        store, paths = _open_store(Path(tmp) / "home")
-        base = _disk_bytes(paths)
-        session = store.begin_session(time.time_ns(), 0)
-        clock = [0]
-        sink = Sink()
-        watcher = _Watcher()
-        watcher.timeline.untimed(stream[0][6])
-        watcher.confirm()
-        writer = Writer(
-            sink.queue, lambda b: store.append_chunk(session, b), lambda: clock[0], watcher.timeline
-        )
-        for start in range(0, len(stream), per_flush):
-            for ev in stream[start : start + per_flush]:
-                stamped = watcher.play(ev)
-                if stamped is not None:
-                    sink.queue.put(stamped)
-            clock[0] = stream[start + per_flush - 1][0] + 200 * MS
-            watcher.now_ms = clock[0] // MS
-            writer.flush_now(final=False)
-        watcher.confirm(final=True)
-        writer.flush_now()
-        open_bytes = _disk_bytes(paths) - base
-        store.end_session(session, time.time_ns())
-        closed = _disk_bytes(paths) - base
-        (info,) = store.list_sessions()
-        store.close()
-    return {
-        "events": len(stream),
-        "flushes": len(stream) // per_flush,
-        "bytes_per_event_open": round(open_bytes / len(stream), 3),
-        "bytes_per_event": round(closed / len(stream), 3),
-        "stored_events": sum(info.counts.values()),
-    }
+        os.environ["CLEARTRACE_KEYSTORE"] = "file"
+        home = Home.open(Paths(home=Path(tmp) / "home", runtime=Path(tmp) / "run"), create=True)
+        try:
+            store, sink = home.store, Sink()
+            session = store.begin_session(time.time_ns(), time.monotonic_ns())
+            timeline = FocusTimeline(lambda w: FocusState(False, w and (w.app, w.title)))
+            backend.start_keyboard(sink)
+            backend.start_mouse(sink, moves=True, clicks=True, scrolls=True)
+            backend.start_focus(timeline, titles=True)
+            now = [0]
+            clock = lambda: now[0]  # noqa: E731
+            writer = Writer(sink.queue, lambda b: store.append_chunk(session, b), clock, timeline)
+            for start in range(1, n + 1, per_chunk):
+                play(backend, s, start, start + per_chunk)
+                now[0] = mono_of(backend.event.time + 200)
+                t = time.thread_time_ns()
+                writer.flush_now(final=False)
+                took.append(time.thread_time_ns() - t)
+            backend.close()
+        finally:
+            home.close()
+    took.sort()
+    return {"chunks": chunks, "events_per_chunk": per_chunk, "cpu_us": took[len(took) // 2] / 1000}
 
 
-def idle_cpu(seconds: float) -> dict[str, Any]:
-    """CPU share of a real recorder on Xvfb with nothing happening."""
-    with tempfile.TemporaryDirectory() as tmp:
-        r, w = os.pipe()
-        xvfb = subprocess.Popen(
-            ["Xvfb", "-displayfd", str(w), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-            pass_fds=(w,),
-            stderr=subprocess.DEVNULL,
-        )
+def minimal_chunk_cpu(gap_s: float, chunks: int = 60) -> float:
+    """The floor: one chunk of 20 events as JSON, zstd, AES-GCM and one SQLite
+    commit, nothing else (µs of thread CPU, median), `gap_s` apart."""
+    import zstandard
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    events = [(time.monotonic_ns(), 3, 100 + i, 200, 0, 0, None) for i in range(20)]
+    aead, pack = AESGCM(os.urandom(32)), zstandard.ZstdCompressor(level=3).compress
+    took = []
+    with tempfile.TemporaryDirectory() as tmp, closing(sqlite3.connect(f"{tmp}/db")) as conn:
+        conn.isolation_level = None
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("CREATE TABLE chunks (idx INTEGER PRIMARY KEY, blob BLOB)")
+        for i in range(chunks):
+            time.sleep(gap_s)
+            t = time.thread_time_ns()
+            blob = aead.encrypt(os.urandom(12), pack(json.dumps(events).encode()), b"chunk")
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO chunks VALUES (?, ?)", (i, blob))
+            conn.execute("COMMIT")
+            took.append(time.thread_time_ns() - t)
+    took.sort()
+    return took[len(took) // 2] / 1000
+
+
+@contextmanager
+def xvfb() -> Iterator[str]:
+    """A private X server; its DISPLAY."""
+    r, w = os.pipe()
+    server = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(w), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+        pass_fds=(w,),
+        stderr=subprocess.DEVNULL,
+    )
+    try:
         number = b""
         while not number.endswith(b"\n"):
             number += os.read(r, 16)
+        yield f":{number.decode().strip()}"
+    finally:
+        server.terminate()
+        server.wait()
+        os.close(r)
+        os.close(w)
+
+
+def idle_cpu(display: str, seconds: float) -> dict[str, Any]:
+    """CPU share of a real recorder on Xvfb with nothing happening."""
+    with tempfile.TemporaryDirectory() as tmp:
         env = {
             **os.environ,
-            "DISPLAY": f":{number.decode().strip()}",
+            "DISPLAY": display,
             "CLEARTRACE_HOME": f"{tmp}/home",
             "XDG_RUNTIME_DIR": tmp,
             "CLEARTRACE_KEYSTORE": "file",
@@ -285,27 +342,43 @@ def idle_cpu(seconds: float) -> dict[str, Any]:
         finally:
             rec.terminate()
             rec.wait(timeout=30)
-            xvfb.terminate()
-            xvfb.wait()
-            os.close(r)
-            os.close(w)
     return {"idle_seconds": seconds, "idle_cpu_percent": round((c1 - c0) / (t1 - t0) * 100, 3)}
+
+
+def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]} | {"runs": len(runs)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--events", type=int, default=500_000)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each; medians reported")
+    parser.add_argument("--human-seconds", type=float, default=20.0)
     parser.add_argument("--idle-seconds", type=float, default=30.0)
-    parser.add_argument("--repeat", type=int, default=3, help="throughput runs; medians reported")
+    parser.add_argument(
+        "--only",
+        default=",".join(PARTS),
+        help=f"comma-separated parts to run, of {','.join(PARTS)}",
+    )
     args = parser.parse_args()
+    parts = set(args.only.split(","))
     result: dict[str, Any] = {"benchmark": "pipeline"}
-    runs = [throughput(args.events) for _ in range(args.repeat)]
-    result["throughput"] = {key: statistics.median(r[key] for r in runs) for key in runs[0]} | {
-        "runs": args.repeat
-    }
-    result["callback"] = callback_latency()
-    result["human_rate"] = human_rate()
-    result["idle"] = idle_cpu(args.idle_seconds)
+    with xvfb() as display:
+        os.environ["DISPLAY"] = display  # pynput's key objects need a display to import
+        if "throughput" in parts:
+            result["throughput"] = _median([flood(args.events) for _ in range(args.repeat)])
+        if "callbacks" in parts:
+            result["callbacks"] = flood(args.events, timed=True)["callbacks"]
+        if "human" in parts:
+            runs = [human_rate(args.human_seconds) for _ in range(args.repeat)]
+            result["human_rate"] = _median(runs) | {
+                "minimal_pipeline_us_per_chunk": minimal_chunk_cpu(0.2)
+            }
+            result["chunk_cpu_warm"] = _median([chunk_cpu() for _ in range(args.repeat)]) | {
+                "minimal_pipeline_us": minimal_chunk_cpu(0.0)
+            }
+        if "idle" in parts:
+            result["idle"] = idle_cpu(display, args.idle_seconds)
     json.dump(result, sys.stdout, indent=2)
     sys.stdout.write("\n")
 

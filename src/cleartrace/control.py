@@ -3,7 +3,9 @@
 One Unix stream socket per home (0600, in a 0700 runtime directory). A client
 sends one JSON object on one line, e.g. ``{"cmd": "pause", "for_s": 900}``, and
 reads one JSON line back: ``{"ok": true, ...}`` or ``{"ok": false, "error":
-"..."}``. Requests are handled one at a time on the server's thread.
+"..."}``. Each request is answered on a thread of its own (at most
+`_ANSWERING` at once; more wait for one to end), so a long one (ending a
+long session compacts it) does not hold up a status or a pause.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 _MAX_REQUEST = 64 * 1024
+_ANSWERING = 8
 
 
 def request(path: Path, cmd: str, timeout: float = 3.0, **args: Any) -> dict[str, Any]:
@@ -72,6 +75,7 @@ class ControlServer:
         self._handler = handler
         self._wake_r, self._wake_w = os.pipe()
         self._sock = self._bind(path)
+        self._answering = threading.BoundedSemaphore(_ANSWERING)
         self._thread = threading.Thread(target=self._serve, name="cleartrace-control", daemon=True)
         self._thread.start()
 
@@ -120,8 +124,20 @@ class ControlServer:
                 conn, _ = self._sock.accept()
             except OSError:
                 return
+            self._answering.acquire()
+            threading.Thread(
+                target=self._answer_on_thread,
+                args=(conn,),
+                name="cleartrace-control-answer",
+                daemon=True,
+            ).start()
+
+    def _answer_on_thread(self, conn: socket.socket) -> None:
+        try:
             with conn:
                 self._answer(conn)
+        finally:
+            self._answering.release()
 
     def _answer(self, conn: socket.socket) -> None:
         conn.settimeout(2.0)

@@ -51,6 +51,7 @@ __all__ = [
     "NUMBERS_OF_KIND",
     "RUN_BREAKS",
     "TYPING_PAUSE_NS",
+    "UNICODE_KEYSYM",
     "Event",
     "FocusText",
     "Kind",
@@ -169,19 +170,20 @@ class Event(NamedTuple):
         return CATEGORY_OF_KIND[self.kind]
 
 
-_UNICODE_KEYSYM = 0x01000000
+#: What a Unicode character above U+00FF is or-ed with to make its X keysym.
+UNICODE_KEYSYM = 0x01000000
 
 
 def keysym_of_char(char: str) -> int:
     """The X keysym of a single character."""
     cp = ord(char)
-    return cp if cp < 0x100 else _UNICODE_KEYSYM | cp
+    return cp if cp < 0x100 else UNICODE_KEYSYM | cp
 
 
 def char_of_keysym(keysym: int) -> str | None:
     """The character a keysym types, or None for a special (non-printing) key."""
     if 0x20 <= keysym < 0x7F or 0xA0 <= keysym < 0x100:
         return chr(keysym)
-    if _UNICODE_KEYSYM <= keysym <= _UNICODE_KEYSYM + 0x10FFFF:
-        return chr(keysym - _UNICODE_KEYSYM)
+    if UNICODE_KEYSYM <= keysym <= UNICODE_KEYSYM + 0x10FFFF:
+        return chr(keysym - UNICODE_KEYSYM)
     return None

@@ -4,21 +4,31 @@ It owns the session and the writer thread (the control socket that serves
 it belongs to runtime.py, which runs the recorder). Hooks are
 reconciled, never filtered: a category without consent, or any category while
 paused, has no listener installed at all. Consent given or withdrawn from
-another process reaches a running recorder through the ledger, which it polls
-every `tick` seconds (and at once when the CLI pokes it over the socket).
+another process reaches a running recorder through the ledger, which it reads
+at once when the CLI or the tray pokes it over the socket, and every second
+anyway; the lock screen and the session's bounds are checked every `tick`.
 
 A session ends when it has run its length, after a spell without input, when
 the screen locks or when the person ends it; the next input begins the next.
 The hooks stay: events between sessions wait on the sink's queue.
+
+Closing a session (its compaction, seconds for a long day) happens outside
+the recorder's lock, so that status, pause and withdrawal answer meanwhile:
+under the lock the session is only detached (its writer flushed and joined);
+`_close_detached` then closes it, on the recorder's thread after a tick or
+on the thread that ended it. No session begins while one is being closed:
+both use the store's one connection, and input waits on the queue.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
+import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 
@@ -29,7 +39,7 @@ from cleartrace.capture.timeline import FocusedWindow, FocusState, FocusTimeline
 from cleartrace.categories import Category
 from cleartrace.consent.exclusions import Exclusions, PersonalExclusions, load_exclusions
 from cleartrace.consent.judging import judge_window
-from cleartrace.consent.removal import close_session
+from cleartrace.consent.removal import close_session, inputs
 from cleartrace.consent.signed_policy import active_policy
 from cleartrace.consent.state import consent_from_records
 from cleartrace.errors import ClearTraceError, NoConsent, UsageError
@@ -44,6 +54,31 @@ from cleartrace.store.sessions import SessionHandle
 __all__ = ["Recorder"]
 
 log = logging.getLogger(__name__)
+
+#: How often the ledger is read for consent given or withdrawn elsewhere: the
+#: CLI and the tray say so at once (`reload`), this is for an act they could not.
+_LEDGER_POLL_S = 1.0
+#: The longest a thread runs Python code while a hook callback waits for the
+#: interpreter (the default, 5 ms, is the callbacks' whole budget).
+_SWITCH_S = 0.001
+#: Container allocations between two young-generation collections (700 by
+#: default: at a burst's rate, a collection every few hundred events).
+_YOUNG_GC = 10_000
+
+
+def _tune_for_hooks() -> None:
+    """Make the interpreter kind to hook callbacks, which wait for it.
+
+    What exists once recording starts (modules, the app's windows) lives as
+    long as the process: frozen, no collection walks it again; a full
+    collection of it held every callback up for tens of milliseconds. Young
+    collections come less often, and the interpreter passes between threads
+    every millisecond, so a callback never waits long for the writer.
+    """
+    sys.setswitchinterval(_SWITCH_S)
+    gc.freeze()
+    young, middle, old = gc.get_threshold()
+    gc.set_threshold(max(young, _YOUNG_GC), middle, old)
 
 
 def _iso(ts: float) -> str:
@@ -76,6 +111,7 @@ class Recorder:
         self._timeline = FocusTimeline(self._judge)
         self._granted: frozenset[Category] = frozenset()
         self._ledger_seq = -1
+        self._ledger_read = 0.0  # monotonic s: when the ledger was last read
         self._personal = PersonalExclusions.open(home.ledger, home.keys.master)
         self._exclusions: Exclusions = load_exclusions(self._personal, self._policy)
         self._paused = False
@@ -94,6 +130,10 @@ class Recorder:
         self._anchor: tuple[int, int] | None = None
         self._held_back: list[tuple[frozenset[int], int]] = []
         self._locked = False  # the screen was locked at the last tick
+        # Sessions detached but not closed yet (session, its counts, the least
+        # inputs it must hold), closed in order under `_closing_lock`.
+        self._closing: deque[tuple[SessionHandle, Counter[int], int]] = deque()
+        self._closing_lock = threading.Lock()
         self.kept: bool | None = None  # whether the last session ended was kept
 
     # -- life ---------------------------------------------------------------
@@ -105,6 +145,7 @@ class Recorder:
             NoConsent: no category has consent.
             StoreError: the store failed (e.g. DiskFull); what was flushed stays.
         """
+        _tune_for_hooks()
         self._reload_consent()
         if not self._granted:
             raise NoConsent(
@@ -123,6 +164,7 @@ class Recorder:
                     raise writer.failed
                 with self._lock:
                     self._on_tick()
+                self._close_detached()
                 if deadline is not None and time.monotonic() >= deadline:
                     break
         finally:
@@ -134,6 +176,7 @@ class Recorder:
         self._stop.set()
 
     def _start_session(self, anchor: tuple[int, int] | None = None) -> None:
+        self._close_detached()  # the store's connection is the new writer's from here
         wall_ns, mono_ns = anchor or (time.time_ns(), time.monotonic_ns())
         session = self._home.store.begin_session(wall_ns, mono_ns)
         self._session, self._anchor = session, None
@@ -168,30 +211,52 @@ class Recorder:
             self._mouse_flags = None
             self._focus_titles = None
             self._catch_up()
-        self.kept = None
-        self._close_session()
+            self.kept = None
+            self._close_session()
+        self._close_detached()
 
     def _catch_up(self) -> None:
-        """Between sessions, begin the session input that waits belongs to."""
+        """Between sessions, begin the session input that waits belongs to
+        (once the last one is closed: see the module's docstring)."""
+        if self._closing:
+            return
         if self._session is None and not self._locked and not self._sink.queue.empty():
             self._start_session(self._anchor)
 
     def _close_session(self) -> None:
-        """Flush what is queued, then close and compact the session (its counts go)."""
+        """Flush what is queued into the session and detach it (under the lock);
+        `_close_detached` closes and compacts it."""
         writer, session = self._writer, self._session
         if writer is None or session is None:
             return
         writer.stop()
         try:
-            writer.join(timeout=10)
+            # Not abandoned after a timeout: a writer that has a long backlog to
+            # write would go on appending to a session being closed.
+            while not writer.join(timeout=10):
+                log.warning("the writer is still writing what was queued")
         finally:
             counts, self._counts = self._counts, Counter()
             self._writer = self._session = None
             self._anchor = (time.time_ns(), time.monotonic_ns())  # the next may begin here
-            # Close what was stored even when the last flush failed (e.g. a full
-            # disk); if this fails too, the next start recovers the session.
-            home, least = self._home, self._bounds.min_inputs
-            self.kept = close_session(home.store, home.ledger, session, counts, least)
+            least = self._bounds.min_inputs
+            self.kept = inputs(counts) >= least
+            self._closing.append((session, counts, least))
+
+    def _close_detached(self) -> None:
+        """Close and compact the detached sessions (not under the recorder's lock).
+
+        Closed even when the last flush failed (e.g. a full disk); if closing
+        fails too, the next start recovers the session.
+        """
+        with self._closing_lock:
+            while self._closing:
+                session, counts, least = self._closing[0]
+                try:
+                    home = self._home
+                    self.kept = close_session(home.store, home.ledger, session, counts, least)
+                finally:
+                    self._closing.popleft()
 
     # -- reconciling hooks ----------------------------------------------------
 
@@ -256,7 +321,8 @@ class Recorder:
 
     # -- periodic work ----------------------------------------------------------
 
-    def _on_tick(self) -> None:
+    def _on_tick(self, *, force: bool = False) -> None:
+        """The periodic work; `force`: read the ledger now, whenever it was last read."""
         if self._paused_until is not None and time.time() >= self._paused_until:
             self._resume(reason="timer")
         if self._focus_titles is not None and "focus" not in self._backend.hooks():
@@ -265,6 +331,14 @@ class Recorder:
             # one can start, DisplayUnavailable ends the recording.
             log.warning("the focus watcher stopped; starting it again")
             self._backend.start_focus(self._timeline, titles=self._focus_titles)
+        now = time.monotonic()
+        if force or now - self._ledger_read >= _LEDGER_POLL_S:
+            self._ledger_read = now
+            self._read_ledger()
+        self._bound()
+
+    def _read_ledger(self) -> None:
+        """Consent and exclusions as the ledger has them now, if it grew."""
         head = self._home.ledger.head()
         if (head[0] if head else 0) != self._ledger_seq:
             self._reload_consent()
@@ -272,7 +346,6 @@ class Recorder:
             self._reconcile()
             if self._focus_titles is not None:
                 self._timeline.rejudge()
-        self._bound()
 
     def _bound(self) -> None:
         """End the session at a boundary; between sessions, begin the next
@@ -301,7 +374,8 @@ class Recorder:
         with self._lock:
             session = self._session
             self._close_session()
-            return None if session is None else (session.id, self.kept is not False)
+        self._close_detached()
+        return None if session is None else (session.id, self.kept is not False)
 
     def _reload_consent(self) -> None:
         head = self._home.ledger.head()
@@ -360,6 +434,7 @@ class Recorder:
             self._catch_up()  # what waits is forgotten too
             recording = self._session is not None
             self._close_session()
+            self._close_detached()  # before the store is searched
             try:
                 done = forget_since(self._home.store, self._home.ledger, since)
             finally:
@@ -397,4 +472,4 @@ class Recorder:
     def reload(self) -> None:
         """Read the ledger now: the CLI changed consent or exclusions and says so."""
         with self._lock:
-            self._on_tick()
+            self._on_tick(force=True)

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from cleartrace.capture.base import StampedEvent
-from cleartrace.capture.pipeline import MoveCoalescer, Writer
+from cleartrace.capture.pipeline import BATCH, MoveCoalescer, Writer
 from cleartrace.capture.timeline import FocusState, FocusTimeline
 from cleartrace.events import Kind, RawEvent
 from tests.support.waiting import wait_for
@@ -108,3 +108,34 @@ def test_events_of_a_withdrawn_category_still_held_are_never_written() -> None:
     source.put(key(99))  # consent given again: a new hook's key is kept
     writer.flush_now()
     assert [ev[2] for ev in written if ev[1] == KEY] == [99]
+
+
+def test_a_backlog_is_written_in_steps_with_every_focus_change_in_its_place() -> None:
+    """A backlog of several `BATCH`es (the writer fell behind) is written a
+    batch at a time; the focus changes it spans are written where they
+    happened, not all before the first step's events."""
+    timeline = FocusTimeline(lambda window: FocusState(False, window))
+    timeline.untimed(("app0", None))
+    base, x0, n, every = 10**12, 5_000, 3 * BATCH + 100, 4_000  # a change every 4,000 ms
+    source: queue.SimpleQueue[StampedEvent] = queue.SimpleQueue()
+    for i in range(n):
+        x = x0 + i
+        if i and i % every == 0:
+            timeline.timed(x, (f"app{i // every}", None))
+        source.put((base + x * MS + 300_000, KEY, i, 0, 0, 0, None, x))
+    timeline.confirm(x0 + n, timeline.probe_token(), base + (x0 + n) * MS, final=True)
+    batches: list[list[RawEvent]] = []
+    writer = Writer(source, batches.append, lambda: base + (x0 + n) * MS, timeline)
+    writer.flush_now()
+    assert all(sum(ev[1] == KEY for ev in b) <= BATCH for b in batches)
+    assert len(batches) == 4
+    app, seen = None, []
+    for ev in itertools.chain.from_iterable(batches):
+        if ev[1] == Kind.FOCUS:
+            assert ev[6] is not None
+            app = ev[6][0]
+        else:
+            assert ev[1] == KEY
+            assert app == f"app{ev[2] // every}", ev[2]
+            seen.append(ev[2])
+    assert seen == list(range(n))

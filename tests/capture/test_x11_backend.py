@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from cleartrace.capture._x11 import X11Backend
+from cleartrace.capture._x11 import Switch, X11Backend, key_callbacks
 from cleartrace.capture.base import Sink, StampedEvent
 from cleartrace.capture.display import check_display, display_support
 from cleartrace.capture.timeline import FocusedWindow, FocusState, FocusTimeline
@@ -64,6 +64,43 @@ def test_key_callbacks_carry_keysyms(backend: X11Backend, xdo: Callable[..., str
     downs = [e[2] for e in events if e[1] == Kind.KEY_DOWN]
     # Z is typed with Shift: its keysym is the capital's, after Shift_L (0xffe1).
     assert downs == [ord("a"), 0xFFE1, ord("Z"), ord("1"), 0xFF08, 0xFF0D, 0xFF09]
+
+
+def test_key_callbacks_encode_pynputs_own_key_objects(xserver: Any) -> None:
+    """Every shape of key pynput hands the callbacks, with the clock and server
+    time they are stamped with: a special key (an Enum wrapping a KeyCode), a
+    character below and above U+00FF, a dead key, and a code with no character."""
+    from pynput.keyboard import Key, KeyCode
+
+    put: list[StampedEvent] = []
+    switch, stamp, clock = Switch(), [None], iter(range(100, 200)).__next__
+    on_press, on_release = key_callbacks(put.append, switch, stamp, clock)
+    keys = [
+        Key.backspace,
+        Key.shift_l,
+        KeyCode.from_char("a"),
+        KeyCode.from_char("é"),
+        KeyCode.from_char("€"),
+        KeyCode(vk=0xFE51, char="´", is_dead=True),  # as the X backend builds a dead key
+        KeyCode.from_vk(0x1008FF11),
+    ]
+    on_press(keys[0])  # outside a dispatch: no server time, nothing enqueued
+    stamp[0] = 7
+    for key in keys:
+        on_press(key)
+    on_release(keys[0])
+    switch.on = False
+    on_press(keys[0])
+    assert put == [
+        (100, Kind.KEY_DOWN, 0xFF08, 0, 0, 0, None, 7),
+        (101, Kind.KEY_DOWN, 0xFFE1, 0, 0, 0, None, 7),
+        (102, Kind.KEY_DOWN, ord("a"), 0, 0, 0, None, 7),
+        (103, Kind.KEY_DOWN, 0xE9, 0, 0, 0, None, 7),
+        (104, Kind.KEY_DOWN, 0x010020AC, 0, 0, 0, None, 7),
+        (105, Kind.KEY_DOWN, 0xFE51, 0, 0, 0, None, 7),  # dead_acute, not the accent
+        (106, Kind.KEY_DOWN, 0x1008FF11, 0, 0, 0, None, 7),
+        (107, Kind.KEY_UP, 0xFF08, 0, 0, 0, None, 7),
+    ]
 
 
 def test_a_callback_reached_outside_a_stamped_dispatch_enqueues_nothing(

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from random import Random
+
 from cleartrace.events import Event, Kind
-from cleartrace.review.activity import MINUTE_NS, MinuteActivity, activity_per_minute
+from cleartrace.review.activity import (
+    MINUTE_NS,
+    ActivityCount,
+    MinuteActivity,
+    activity_per_minute,
+)
 
 T0 = 5 * 10**12  # monotonic clocks do not start at zero
 S = 10**9
@@ -67,3 +74,26 @@ def test_an_event_stamped_before_the_first_counts_in_minute_zero() -> None:
         (0, 1, 1),
         (1, 0, 1),
     ]
+
+
+def test_counted_a_chunk_at_a_time_as_from_the_whole_list() -> None:
+    rnd = Random(5)  # noqa: S311 - a reproducible session, not a secret
+    kinds = [Kind.MOVE, Kind.KEY_DOWN, Kind.KEY_UP, Kind.BUTTON_DOWN, Kind.SCROLL, Kind.FOCUS]
+    kinds += [Kind.EXCLUDED_START, Kind.EXCLUDED_END]
+    events, t = [], 0.0
+    for _ in range(3000):
+        t += rnd.expovariate(1 / 4)
+        events.append(at(t - rnd.random() * 0.5, rnd.choice(kinds)))
+    raw = [(e.t_ns, int(e.kind), e.a, 0, 0, 0, None) for e in events]
+    for cuts in ([], [1], [1000, 1001, 2500], list(range(0, 3000, 7))):
+        counting = ActivityCount()
+        for a, b in zip([0, *cuts], [*cuts, len(raw)], strict=True):
+            counting.feed(raw[a:b])
+        assert counting.finish() == activity_per_minute(events)
+        assert counting.first_t_ns == events[0].t_ns
+
+
+def test_nothing_fed_no_minutes_and_no_first_event() -> None:
+    counting = ActivityCount()
+    counting.feed([])
+    assert (counting.finish(), counting.first_t_ns) == ([], None)

@@ -173,6 +173,10 @@ class Ended:
     kept: bool
 
 
+#: How long a client waits for the recorder to end (and compact) a session.
+END_TIMEOUT = 120.0
+
+
 def end_session(paths: Paths, runtime: Runtime | None = None) -> Ended | None:
     """End the session being recorded now, so that it can be reviewed; recording
     goes on, and the next input begins a new session. Returns the ended
@@ -185,7 +189,8 @@ def end_session(paths: Paths, runtime: Runtime | None = None) -> Ended | None:
     if runtime is not None and runtime.alive:
         done = runtime.running().end_session()
         return None if done is None else Ended(*done)
-    reply = request(paths.socket, "end")
+    # Ending a long session compacts it: seconds, not the usual moment.
+    reply = request(paths.socket, "end", timeout=END_TIMEOUT)
     ended = reply.get("ended")
     # A recorder of an older version says nothing of keeping: it kept it.
     return Ended(ended, reply.get("kept") is not False) if isinstance(ended, str) else None

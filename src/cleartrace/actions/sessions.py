@@ -13,16 +13,16 @@ from pathlib import Path
 from cleartrace.categories import PiiCategory
 from cleartrace.consent.removal import remove_session
 from cleartrace.consent.signed_policy import active_policy
-from cleartrace.events import Event
 from cleartrace.home import Home
 from cleartrace.paths import Paths
 from cleartrace.preferences import hold_days
 from cleartrace.review import approval, redaction
-from cleartrace.review.activity import MinuteActivity, activity_per_minute
+from cleartrace.review.activity import MinuteActivity
 from cleartrace.review.cuts import removal_offsets
 from cleartrace.review.export import export_all
+from cleartrace.review.folding import Folded, fold
 from cleartrace.review.pii import Finding
-from cleartrace.review.text import Stream, reconstruct
+from cleartrace.review.text import EventsAt, Stream, StreamText
 from cleartrace.review.withheld import Detection, detections, release, released_in
 from cleartrace.store.keys import describe_keystore
 from cleartrace.store.reading import SessionInfo
@@ -51,13 +51,15 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class SessionReview:
-    """One session as the review window shows it."""
+    """One session as the review window shows it, and nothing more: no event
+    (a 40-hour session's would take gigabytes), only what they come to."""
 
     info: SessionInfo
     started_ns: int
     anchor_mono_ns: int
-    events: list[Event] = field(repr=False)
-    streams: list[Stream] = field(repr=False)
+    #: The wall-clock time of the session's first event (None: it has none).
+    first_ns: int | None
+    streams: list[StreamText] = field(repr=False)
     findings: list[list[Finding]] = field(repr=False)
     #: Per stream, per finding: what the upload does with it (review/withheld.py).
     detections: list[list[Detection]] = field(repr=False)
@@ -103,7 +105,7 @@ def session(home: Home, id_or_prefix: str) -> tuple[SessionInfo, int | None]:
 
 
 def _detections(
-    home: Home, session_id: str, events: list[Event], texts: list[Stream]
+    home: Home, session_id: str, events: EventsAt, texts: list[Stream]
 ) -> list[list[Detection]]:
     started, anchor = home.store.anchors(session_id)
     return detections(
@@ -121,46 +123,59 @@ def streams(
 ) -> list[tuple[Stream, list[Detection] | None]]:
     """The session's text, stream by stream; with `pii`, what the detectors
     find in each and whether the upload leaves it out."""
-    events = home.store.read_events(session_id)
-    texts = reconstruct(events)
+    folded = _fold(home, session_id, activity=False)
+    texts = folded.text.finish()
     if not pii:
         return [(s, None) for s in texts]
-    return list(zip(texts, _detections(home, session_id, events, texts), strict=True))
+    found = _detections(home, session_id, folded.text.placed, texts)
+    return list(zip(texts, found, strict=True))
 
 
 def timed_activity(home: Home, session_id: str) -> tuple[int, list[MinuteActivity]]:
     """Per minute of the session: counts and exclusion shading, with the wall
     time of its first event (0 when it has none)."""
-    events = home.store.read_events(session_id)
-    if not events:
+    folded = _fold(home, session_id, text=False)
+    if folded.activity.first_t_ns is None:
         return 0, []
     started, anchor = home.store.anchors(session_id)
-    return started + events[0].t_ns - anchor, activity_per_minute(events)
+    return started + folded.activity.first_t_ns - anchor, folded.activity.finish()
+
+
+def _fold(home: Home, session_id: str, *, text: bool = True, activity: bool = True) -> Folded:
+    """A session's events folded into its text and its activity one stored
+    chunk at a time: only one chunk is ever decoded, whatever the length."""
+    return fold(home.store.event_chunks(session_id), text=text, activity=activity)
 
 
 def review(home: Home, session_id: str) -> SessionReview:
-    """Decrypt and analyse one session: text, findings, activity, markers."""
+    """Decrypt and analyse one session: text, findings, activity, markers.
+
+    What the window shows is folded from the session's chunks as they are
+    decoded, one at a time; no event is kept.
+    """
     policy = active_policy(home.paths)
     store = home.store
     info = store.session(session_id)
-    events = store.read_events(info.id)
-    texts = reconstruct(events)
+    folded = _fold(home, info.id)
+    texts = folded.text.finish()
     started, anchor = store.anchors(info.id)
     redactions = store.redactions(info.id)
     typing_cut = [r.from_ns - started + anchor for r in redactions if r.removed.get("keys")]
-    found = _detections(home, info.id, events, texts)
+    placed = folded.text.placed
+    found = _detections(home, info.id, placed, texts)
+    first = folded.activity.first_t_ns
     return SessionReview(
         info=info,
         started_ns=started,
         anchor_mono_ns=anchor,
-        events=events,
-        streams=texts,
+        first_ns=None if first is None else started + first - anchor,
+        streams=[s.shown() for s in texts],
         findings=[[d.finding for d in stream] for stream in found],
         detections=found,
-        activity=activity_per_minute(events),
+        activity=folded.activity.finish(),
         redactions=redactions,
         auto_approve_ns=approval.auto_approve_at(info, hold_days(home.paths, policy)),
-        cuts=removal_offsets(texts, events, typing_cut),
+        cuts=removal_offsets(texts, placed, typing_cut),
     )
 
 
@@ -171,27 +186,28 @@ def select_span(
     home: Home, session_id: str, stream: int, start: int, end: int
 ) -> redaction.Selection:
     """What characters `start:end` of stream `stream` (from 1) were typed with."""
-    events = home.store.read_events(session_id)
-    return redaction.by_span(session_id, events, stream, start, end)
+    text = _fold(home, session_id, activity=False).text
+    streams = text.finish()
+    return redaction.by_span(session_id, text.placed, stream, start, end, streams=streams)
 
 
 def select_match(home: Home, session_id: str, pattern: str) -> redaction.Selection:
-    events = home.store.read_events(session_id)
-    return redaction.by_match(session_id, events, pattern)
+    text = _fold(home, session_id, activity=False).text
+    return redaction.by_match(session_id, text.placed, pattern, streams=text.finish())
 
 
 def select_time(home: Home, session_id: str, start_ns: int, end_ns: int) -> redaction.Selection:
-    store = home.store
-    return redaction.by_time(store, session_id, store.read_events(session_id), start_ns, end_ns)
+    """Every event stamped in [start_ns, end_ns), read a chunk at a time."""
+    return redaction.by_time(home.store, session_id, None, start_ns, end_ns)
 
 
 def select_pii(
     home: Home, session_id: str, categories: Iterable[PiiCategory] | None = None
 ) -> redaction.Selection:
     """What the PII detectors find; by default those the policy flags for review."""
-    events = home.store.read_events(session_id)
+    text = _fold(home, session_id, activity=False).text
     chosen = active_policy(home.paths).pii if categories is None else tuple(categories)
-    return redaction.by_pii(session_id, events, chosen)
+    return redaction.by_pii(session_id, text.placed, chosen, streams=text.finish())
 
 
 def redact(home: Home, selection: redaction.Selection) -> Redaction:
@@ -211,9 +227,9 @@ def release_detection(
             was uploaded already, or no withheld detection is at that span.
     """
     info = home.store.session(id_or_prefix)
-    events = home.store.read_events(info.id)
-    texts = reconstruct(events)
-    found = _detections(home, info.id, events, texts)
+    reconstruction = _fold(home, info.id, activity=False).text
+    texts = reconstruction.finish()
+    found = _detections(home, info.id, reconstruction.placed, texts)
     return info, release(home.store, home.ledger, info, found, stream, start, end)
 
 

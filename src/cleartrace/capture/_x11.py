@@ -21,12 +21,12 @@ from typing import Any
 from cleartrace.capture._dbus_saver import BusScreenSaver
 from cleartrace.capture._x11_focus import FocusWatcher
 from cleartrace.capture._x11_saver import ScreenSaver
-from cleartrace.capture.base import Sink
+from cleartrace.capture.base import Sink, StampedEvent
 from cleartrace.capture.timeline import FocusTimeline
 from cleartrace.errors import DisplayUnavailable
 from cleartrace.events import Kind, keysym_of_char
 
-__all__ = ["X11Backend"]
+__all__ = ["Switch", "X11Backend", "key_callbacks", "mouse_callbacks"]
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ _QUICK_JOIN = 0.5  # after this, provoke an event (see _stop_listener)
 _START_TIMEOUT = 5.0
 
 
-class _Switch:
+class Switch:
     """Turned off before a listener stops, so a late event is never enqueued."""
 
     __slots__ = ("on",)
@@ -111,6 +111,58 @@ def _stamping(
     return stamped
 
 
+Put = Callable[[StampedEvent], None]
+
+
+def key_callbacks(
+    put: Put, switch: Switch, stamp: list[int | None], mono: Callable[[], int] = time.monotonic_ns
+) -> tuple[Callable[[Any], None], Callable[[Any], None]]:
+    """pynput's on_press and on_release: stamp the key with `mono()` and the
+    server time in `stamp`, and `put` it; nothing more (see capture.base).
+
+    An event without a server time cannot be placed: it is not enqueued.
+    """
+    code = _keysym
+
+    def on_press(key: Any) -> None:
+        if switch.on and (x := stamp[0]) is not None:
+            put((mono(), _KEY_DOWN, code(key), 0, 0, 0, None, x))
+
+    def on_release(key: Any) -> None:
+        if switch.on and (x := stamp[0]) is not None:
+            put((mono(), _KEY_UP, code(key), 0, 0, 0, None, x))
+
+    return on_press, on_release
+
+
+MouseCallbacks = tuple[
+    Callable[[int, int], None],
+    Callable[[int, int, Any, bool], None],
+    Callable[[int, int, int, int], None],
+]
+
+
+def mouse_callbacks(
+    put: Put, switch: Switch, stamp: list[int | None], mono: Callable[[], int] = time.monotonic_ns
+) -> MouseCallbacks:
+    """pynput's on_move, on_click and on_scroll, as `key_callbacks`."""
+
+    def on_move(x: int, y: int) -> None:
+        if switch.on and (t := stamp[0]) is not None:
+            put((mono(), _MOVE, x, y, 0, 0, None, t))
+
+    def on_click(x: int, y: int, button: Any, pressed: bool) -> None:
+        if switch.on and (t := stamp[0]) is not None:
+            # Button.left/middle/right/buttonN carry their X number, unknown None.
+            put((mono(), _BTN_DOWN if pressed else _BTN_UP, x, y, button.value or 0, 0, None, t))
+
+    def on_scroll(x: int, y: int, dx: int, dy: int) -> None:
+        if switch.on and (t := stamp[0]) is not None:
+            put((mono(), _SCROLL, x, y, dx, dy, None, t))
+
+    return on_move, on_click, on_scroll
+
+
 class _Hook:
     """One pynput listener with a clear life: start, wait until hooked, stop, join.
 
@@ -122,7 +174,7 @@ class _Hook:
     __slots__ = ("device", "error", "listener", "names", "stamp", "switch")
 
     def __init__(self, device: str, names: list[str]) -> None:
-        self.device, self.names, self.switch = device, names, _Switch()
+        self.device, self.names, self.switch = device, names, Switch()
         self.listener: Any = None
         self.error: str | None = None
         # The server time of the event being dispatched, read by the callbacks;
@@ -246,19 +298,7 @@ class X11Backend:
         except ImportError as exc:
             raise _display_error("keyboard", exc) from exc
         hook = _Hook("keyboard", ["keyboard"])
-        switch, put, mono, code, stamp = (
-            hook.switch, sink.queue.put, time.monotonic_ns, _keysym, hook.stamp,
-        )  # fmt: skip
-
-        # An event without a server time cannot be placed: it is not enqueued.
-        def on_press(key: Any) -> None:
-            if switch.on and (x := stamp[0]) is not None:
-                put((mono(), _KEY_DOWN, code(key), 0, 0, 0, None, x))
-
-        def on_release(key: Any) -> None:
-            if switch.on and (x := stamp[0]) is not None:
-                put((mono(), _KEY_UP, code(key), 0, 0, 0, None, x))
-
+        on_press, on_release = key_callbacks(sink.queue.put, hook.switch, hook.stamp)
         hook.start(keyboard.Listener(on_press=on_press, on_release=on_release))
         self._keyboard = hook
 
@@ -286,22 +326,7 @@ class X11Backend:
             raise _display_error("mouse", exc) from exc
         names = [n for n, on in (("mouse.move", moves), ("mouse.click", clicks)) if on]
         hook = _Hook("mouse", names + (["mouse.scroll"] if scrolls else []))
-        switch, put, mono, stamp = hook.switch, sink.queue.put, time.monotonic_ns, hook.stamp
-
-        def on_move(x: int, y: int) -> None:
-            if switch.on and (t := stamp[0]) is not None:
-                put((mono(), _MOVE, x, y, 0, 0, None, t))
-
-        def on_click(x: int, y: int, button: Any, pressed: bool) -> None:
-            if switch.on and (t := stamp[0]) is not None:
-                # Button.left/middle/right/buttonN carry their X number, unknown None.
-                kind = _BTN_DOWN if pressed else _BTN_UP
-                put((mono(), kind, x, y, button.value or 0, 0, None, t))
-
-        def on_scroll(x: int, y: int, dx: int, dy: int) -> None:
-            if switch.on and (t := stamp[0]) is not None:
-                put((mono(), _SCROLL, x, y, dx, dy, None, t))
-
+        on_move, on_click, on_scroll = mouse_callbacks(sink.queue.put, hook.switch, hook.stamp)
         listener = mouse.Listener(
             on_move=on_move if moves else None,
             on_click=on_click if clicks else None,

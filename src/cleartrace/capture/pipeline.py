@@ -32,6 +32,8 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
+from itertools import repeat
+from operator import call, itemgetter
 
 from cleartrace.capture.base import StampedEvent
 from cleartrace.capture.context import CONTEXT_KINDS
@@ -39,7 +41,7 @@ from cleartrace.capture.resolve import MAX_HELD_NS, Resolver
 from cleartrace.capture.timeline import FocusTimeline, TimelineView
 from cleartrace.events import Kind, RawEvent
 
-__all__ = ["MoveCoalescer", "Writer"]
+__all__ = ["BATCH", "MoveCoalescer", "Writer"]
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +50,11 @@ _START, _END = int(Kind.EXCLUDED_START), int(Kind.EXCLUDED_END)
 _MONITOR, _LAYOUT = int(Kind.MONITOR), int(Kind.LAYOUT)
 _PROBE_WAIT = 0.05  # a watermark is one round trip away; don't stall the writer on it
 _FINAL_WAIT = 1.0  # at the end, for a watermark past the last event
+#: The most events written as one chunk: a backlog is written in steps of this.
+BATCH = 16_384
 
 
-def _time(event: RawEvent) -> int:
-    return event[0]
+_time: Callable[[RawEvent], int] = itemgetter(0)
 
 
 class MoveCoalescer:
@@ -90,6 +93,11 @@ class MoveCoalescer:
             pending = None
         self._pending = pending
         return out
+
+    @property
+    def pending(self) -> bool:
+        """Whether a move is held for its bin to pass."""
+        return self._pending is not None
 
     def flush(self) -> list[RawEvent]:
         """Whatever is still held, at the end of a session."""
@@ -146,11 +154,13 @@ class Writer:
         """Ask the thread to flush what is queued and end; idempotent."""
         self._stopping.set()
 
-    def join(self, timeout: float | None = None) -> None:
-        """Wait for the thread; re-raise the error that stopped it, if any."""
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the thread; whether it has ended. Re-raises the error that
+        stopped it, if any."""
         self._thread.join(timeout)
         if self._error is not None:
             raise self._error
+        return not self._thread.is_alive()
 
     def withdraw(self, kinds: frozenset[int], until_ns: int) -> None:
         """Never write events of `kinds` stamped up to monotonic `until_ns` (any
@@ -174,17 +184,26 @@ class Writer:
         return self._drain(final=final)
 
     def _drain(self, *, final: bool) -> int:
-        batch: list[StampedEvent] = []
-        get = self._source.get_nowait
-        try:
-            while True:
-                batch.append(get())
-        except queue.Empty:
-            pass
+        """Write what is queued, at most `BATCH` events at a time (so that no
+        single step holds the interpreter long while the hooks wait for it);
+        `final` applies to the last of them."""
+        written, source = 0, self._source
+        while True:
+            # One consumer: what qsize() counts stays there to be taken.
+            n = source.qsize()
+            batch = list(map(call, repeat(source.get_nowait, min(n, BATCH))))
+            if n <= BATCH:
+                return written + self._write(batch, final=final, more=False)
+            written += self._write(batch, final=False, more=True)
+
+    def _write(self, batch: list[StampedEvent], *, final: bool, more: bool) -> int:
+        """Decide and write `batch`; `more`: the queue holds more already."""
         resolver = self._resolver
+        if not (batch or final or resolver.held or self._coalescer.pending) and self._idle():
+            return 0
         resolver.add(batch)
         view = self._watermark(final=final)
-        decided = resolver.resolve(view)
+        decided = resolver.resolve(view, more=more)
         expired, markers = resolver.expire(self._clock_ns() - MAX_HELD_NS)
         if expired:
             log.warning("%d input events the focus watcher did not place were not kept", expired)
@@ -206,6 +225,11 @@ class Writer:
         if out:
             self._sink_batch(out)
         return len(out)
+
+    def _idle(self) -> bool:
+        """Nothing to write: no focus change to place, no context change."""
+        timeline = self._timeline
+        return not self._resolver.waiting(timeline.view()) and not timeline.context.pending
 
     def _with_context(self, out: list[RawEvent], until: int) -> list[RawEvent]:
         """`out` with the context changes up to monotonic `until` merged in by
@@ -235,7 +259,7 @@ class Writer:
             kept = self._outside_exclusions(merged)
             self._was_excluded = resolver.excluded
         if kept:
-            self._last_ns = max(self._last_ns, max(ev[0] for ev in kept))
+            self._last_ns = max(self._last_ns, max(map(_time, kept)))
         return kept
 
     def _note(self, changes: list[RawEvent]) -> None:

@@ -15,6 +15,10 @@ stalled) is dropped as of unknown focus, under an excluded-interval marker.
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from itertools import compress, count, islice, repeat
+from operator import add, ge, gt, itemgetter, mul, sub
+
 from cleartrace.capture.base import StampedEvent
 from cleartrace.capture.timeline import (
     LAG_MS,
@@ -33,28 +37,37 @@ MAX_HELD_NS = 5_000_000_000
 
 _FOCUS, _START, _END = int(Kind.FOCUS), int(Kind.EXCLUDED_START), int(Kind.EXCLUDED_END)
 _NEVER = 1 << 62
+_MS = 1_000_000
+_DELIVERED, _SERVER = itemgetter(0), itemgetter(7)
+_TRIM = itemgetter(slice(0, 7))  # the event without its server time
 
 
 class Resolver:
-    """Holds stamped events until decidable; emits what may be stored, in order.
+    """Holds stamped events until decidable; emits what may be stored, in order
+    of server time.
 
-    Not thread-safe: the writer's thread only.
+    Not thread-safe: the writer's thread only. It runs for every event, so the
+    common case (a stretch of events between two focus changes, none delivered
+    late) is done a stretch at a time with C-level passes over the held
+    events, kept as two parallel lists sorted by server time.
     """
 
     __slots__ = (
         "_decided",
         "_done",
+        "_evs",
         "_excluded",
-        "_held",
         "_last_t",
         "_marked",
         "_shown",
         "_timeline",
+        "_xs",
     )
 
     def __init__(self, timeline: FocusTimeline) -> None:
         self._timeline = timeline
-        self._held: list[tuple[int, StampedEvent]] = []  # (unwrapped server ms, event)
+        self._xs: list[int] = []  # the held events' unwrapped server ms, ascending
+        self._evs: list[StampedEvent] = []  # ... and the events
         self._done: int | None = None  # the last server time whose focus was written
         self._decided: int | None = None  # the last server time whose exclusion is written
         self._excluded = False
@@ -65,7 +78,7 @@ class Resolver:
 
     @property
     def held(self) -> int:
-        return len(self._held)
+        return len(self._xs)
 
     @property
     def excluded(self) -> bool:
@@ -88,30 +101,55 @@ class Resolver:
     def add(self, batch: list[StampedEvent]) -> None:
         if not batch:
             return
-        ref = self._timeline.reference()  # unwrapped inline: this runs per event
+        raw = list(map(_SERVER, batch))
+        ref = self._timeline.reference()
         if ref is None:
-            ref = batch[0][7]
-        new = [(unwrap_from(ref, ev[7]), ev) for ev in batch]
+            ref = raw[0]
+        # One shift unwraps the whole batch unless it straddles a wrap.
+        lo, hi = min(raw), max(raw)
+        shift = unwrap_from(ref, lo) - lo
+        if unwrap_from(ref, hi) - hi != shift:
+            xs = [unwrap_from(ref, r) for r in raw]
+        else:
+            xs = list(map(add, raw, repeat(shift))) if shift else raw
+        evs = batch
         # The keyboard and mouse hooks deliver on two threads: a batch may
-        # interleave them out of server-time order.
-        new.sort(key=_first)
-        self._held.extend(new)
+        # interleave them out of server-time order, and a batch may hold an
+        # event older than one still held.
+        held_xs = self._xs
+        if any(map(gt, xs, islice(xs, 1, None))) or (held_xs and xs[0] < held_xs[-1]):
+            xs, evs = held_xs + xs, self._evs + evs
+            order = sorted(range(len(xs)), key=xs.__getitem__)  # stable
+            self._xs, self._evs = (
+                list(map(xs.__getitem__, order)),
+                list(map(evs.__getitem__, order)),
+            )
+        else:
+            held_xs.extend(xs)
+            self._evs.extend(evs)
         # The smallest (delivery time - server time) seen maps server times onto
         # the monotonic clock, for the focus events written between inputs.
-        self._timeline.sample_offset(min(ev[0] - x * 1_000_000 for x, ev in new))
+        delivered = map(_DELIVERED, batch)
+        self._timeline.sample_offset(
+            min(map(sub, delivered, map(mul, raw, repeat(_MS)))) - shift * _MS
+        )
 
     def waiting(self, view: TimelineView) -> bool:
         """True while something is held or a focus change is not written yet."""
-        if self._held or self._done is None:
+        if self._xs or self._done is None:
             return True
         return any(p > self._done for p, write in _points(view) if write)
 
     def all_decidable(self, view: TimelineView) -> bool:
         bound = _bound(view)
-        return all(_decidable(view, x, ev[0], bound) for x, ev in self._held)
+        times = map(_DELIVERED, self._evs)
+        return all(_decidable(view, x, t, bound) for x, t in zip(self._xs, times, strict=True))
 
-    def resolve(self, view: TimelineView) -> list[RawEvent]:
+    def resolve(self, view: TimelineView, *, more: bool = False) -> list[RawEvent]:
         """What can be decided now: kept events, markers and FOCUS events, in order.
+
+        `more`: events delivered already wait to be added (a backlog written in
+        steps), so no transition after the last event held is written yet.
 
         The decision is constant between two consecutive `_points`, so it is
         computed once per stretch, not per event; crossing a point writes the
@@ -120,19 +158,22 @@ class Resolver:
         out: list[RawEvent] = []
         if view.watermark is None:
             return out
-        bound, held, apply, state_at = _bound(view), self._held, self._apply, view.state_at
+        bound, xs, evs = _bound(view), self._xs, self._evs
+        apply, state_at = self._apply, view.state_at
         if self._done is None:
-            start = (held[0][0] if held else bound) - 1
+            start = (xs[0] if xs else bound) - 1
             apply(*state_at(start, gaps=False), view.to_ns(start), out)
             self._done = start
         done = self._done
         points = sorted({p for p in _points(view) if p[0] > done})
         k, end, begin = 0, points[0][0] if points else _NEVER, done  # the stretch [begin, end)
         excluded = state_at(done)[0]
-        append = out.append
-        i, n = 0, len(held)
+        # Delivered at or after this (monotonic), an event at server time 0 was late.
+        late_ns = None if view.offset_ns is None else view.offset_ns + (LAG_MS + 1) * _MS
+        append, extend = out.append, out.extend
+        i, n = 0, len(xs)
         while i < n:
-            x, ev = held[i]
+            x, ev = xs[i], evs[i]
             if x > bound:
                 break  # keep the order: what follows waits too
             # Delivered later than LAG_MS after its stamp: judged up to its delivery.
@@ -142,32 +183,40 @@ class Resolver:
                 break
             if x >= end:
                 if i:  # a transition comes after the events before it
-                    self._last_t = max(self._last_t, held[i - 1][1][0])
+                    self._last_t = max(self._last_t, evs[i - 1][0])
                 while k < len(points) and points[k][0] <= x:
                     excluded = self._cross(view, points[k], out)
                     k += 1
                 begin, end = points[k - 1][0], points[k][0] if k < len(points) else _NEVER
             if x < begin or late:  # delivered late: judged on its own
                 if not (excluded and x >= begin) and not state_at(x, lag=lag)[0]:
-                    append(ev[:7])
-            elif not excluded:
-                append(ev[:7])  # the event without its server time
-            if x > done:
-                done = x
-            i += 1
-        if i == n:
+                    append(_TRIM(ev))
+                done = max(done, x)
+                i += 1
+                continue
+            # The rest of this stretch up to the bound, to the first one delivered late.
+            j = bisect_left(xs, min(end, bound + 1), i + 1, n)
+            if late_ns is not None and j > i + 1:
+                delivered = map(_DELIVERED, islice(evs, i + 1, j))
+                lags = map(sub, delivered, map(mul, islice(xs, i + 1, j), repeat(_MS)))
+                j = next(compress(count(i + 1), map(ge, lags, repeat(late_ns))), j)
+            if not excluded:
+                extend(map(_TRIM, islice(evs, i, j)))
+            done = max(done, xs[j - 1])
+            i = j
+        if i == n and not more:
             while k < len(points) and points[k][0] <= bound:
                 self._cross(view, points[k], out)
                 done = max(done, points[k][0])
                 k += 1
         if i:
-            self._last_t = max(self._last_t, held[i - 1][1][0])
-            del held[:i]
+            self._last_t = max(self._last_t, evs[i - 1][0])
+            del xs[:i], evs[:i]
         self._done = done
         # Nothing held: every point up to the bound is crossed.
-        decided = done if held else max(done, bound)
+        decided = done if xs or more else max(done, bound)
         self._decided = decided if self._decided is None else max(self._decided, decided)
-        self._timeline.release(min(x for x, _ in held) if held else done)
+        self._timeline.release(xs[0] if xs else done)
         return out
 
     def _cross(self, view: TimelineView, point: tuple[int, bool], out: list[RawEvent]) -> bool:
@@ -181,17 +230,17 @@ class Resolver:
     def expire(self, before_ns: int) -> tuple[int, list[RawEvent]]:
         """Drop the events held since before monotonic `before_ns`: how many,
         and the excluded-interval marker pair that stands for them."""
-        held = self._held
+        xs, evs = self._xs, self._evs
         n = 0
-        while n < len(held) and held[n][1][0] < before_ns:
+        while n < len(evs) and evs[n][0] < before_ns:
             n += 1
         if not n:
             return 0, []
-        first = max(min(ev[0] for _, ev in held[:n]), self._last_t)
-        last = max(first, max(ev[0] for _, ev in held[:n]))
+        first = max(min(map(_DELIVERED, evs[:n])), self._last_t)
+        last = max(first, max(map(_DELIVERED, evs[:n])))
         if self._done is not None:
-            self._done = max(self._done, max(x for x, _ in held[:n]))
-        del held[:n]
+            self._done = max(self._done, max(xs[:n]))
+        del xs[:n], evs[:n]
         if self._excluded:  # inside an excluded interval already
             return n, []
         # Closed at once: what follows is decided (and marked) as it comes.
@@ -201,8 +250,9 @@ class Resolver:
 
     def drop_undecided(self) -> int:
         """Forget what could not be decided (the focus watcher is gone); how many."""
-        n = len(self._held)
-        self._held.clear()
+        n = len(self._xs)
+        self._xs.clear()
+        self._evs.clear()
         return n
 
     def _apply(self, excluded: bool, state: FocusState, t: int | None, out: list[RawEvent]) -> None:
@@ -221,10 +271,6 @@ class Resolver:
         if state.shown is not None and (state.shown, state.geometry) != self._shown:
             out.append((stamp, _FOCUS, *state.geometry, state.shown))
             self._shown, self._last_t = (state.shown, state.geometry), stamp
-
-
-def _first(item: tuple[int, StampedEvent]) -> int:
-    return item[0]
 
 
 def _decidable(view: TimelineView, x: int, delivered_ns: int, bound: int) -> bool:

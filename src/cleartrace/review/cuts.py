@@ -11,19 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cleartrace.events import Event
-from cleartrace.review.text import Stream
+from cleartrace.review.text import EventsAt, Stream
 
 __all__ = ["removal_offsets"]
 
 
 def removal_offsets(
-    streams: Sequence[Stream], events: Sequence[Event], cuts_ns: Sequence[int]
+    streams: Sequence[Stream], events: EventsAt, cuts_ns: Sequence[int]
 ) -> list[list[int]]:
     """For each stream, the sorted text offsets where typing was removed.
 
     `cuts_ns`: when each removal of key events began, on the events' own
     (monotonic) clock. An offset `k` means: between `text[k - 1]` and `text[k]`.
+    `events` need only give the events the streams name (`Placed`).
     """
     out: list[list[int]] = []
     for number, stream in enumerate(streams):

@@ -19,10 +19,10 @@ from datetime import UTC, datetime, timedelta
 
 from cleartrace.consent.ledger import Ledger
 from cleartrace.errors import UsageError
-from cleartrace.events import CATEGORY_OF_KIND, Event
+from cleartrace.events import CATEGORY_OF_KIND, Event, Kind
 from cleartrace.formats import rfc3339
 from cleartrace.review.pii import Finding, PiiCategory, detect
-from cleartrace.review.text import Stream, reconstruct
+from cleartrace.review.text import EventsAt, Stream, reconstruct
 from cleartrace.store.redaction import KEPT_KINDS, Redaction
 from cleartrace.store.session_state import SessionState
 from cleartrace.store.sessions import Store
@@ -38,6 +38,7 @@ __all__ = [
     "by_time",
     "forget_since",
     "interval_covering",
+    "texts_of",
 ]
 
 _MAX_PATTERN = 1000
@@ -63,10 +64,26 @@ class Selection:
         return not self.positions
 
 
+def texts_of(
+    events: Sequence[Event] | EventsAt, streams: Sequence[Stream] | None
+) -> Sequence[Stream]:
+    """`streams` when the caller folded them already (then `events` need only
+    give the events they name, `Placed`), else reconstructed from `events`.
+
+    Raises:
+        TypeError: neither streams nor the whole list of events.
+    """
+    if streams is not None:
+        return streams
+    if not isinstance(events, Sequence):
+        raise TypeError("without streams, the text needs the whole list of events")
+    return reconstruct(events)
+
+
 def _select(
     session_id: str,
     method: str,
-    events: Sequence[Event],
+    events: Sequence[Event] | EventsAt,
     positions: Iterable[int],
     spans: Iterable[tuple[int, int, int]] = (),
 ) -> Selection:
@@ -89,15 +106,21 @@ def _stream(streams: Sequence[Stream], number: int) -> Stream:
 
 
 def by_span(
-    session_id: str, events: Sequence[Event], number: int, start: int, end: int
+    session_id: str,
+    events: Sequence[Event] | EventsAt,
+    number: int,
+    start: int,
+    end: int,
+    *,
+    streams: Sequence[Stream] | None = None,
 ) -> Selection:
-    """The events behind characters [start, end) of text stream `number` (from 1).
+    """The events behind characters [start, end) of text stream `number` (from 1);
+    `streams`: as `texts_of` takes them.
 
     Raises:
         UsageError: no such stream, or the span is empty, inverted or outside its text.
     """
-    streams = reconstruct(events)
-    stream = _stream(streams, number)
+    stream = _stream(texts_of(events, streams), number)
     if not 0 <= start < end <= len(stream.text):
         raise UsageError(
             f"span {start}:{end} is not within stream {number}, which has "
@@ -106,8 +129,15 @@ def by_span(
     return _select(session_id, "span", events, stream.footprint(start, end), [(number, start, end)])
 
 
-def by_match(session_id: str, events: Sequence[Event], pattern: str) -> Selection:
-    """The events behind every match of a regular expression in the typed text.
+def by_match(
+    session_id: str,
+    events: Sequence[Event] | EventsAt,
+    pattern: str,
+    *,
+    streams: Sequence[Stream] | None = None,
+) -> Selection:
+    """The events behind every match of a regular expression in the typed text
+    (`streams`: as `texts_of` takes them).
 
     Raises:
         UsageError: the pattern is not a valid regular expression, or too long.
@@ -121,7 +151,7 @@ def by_match(session_id: str, events: Sequence[Event], pattern: str) -> Selectio
         raise UsageError(f"invalid regular expression at position {exc.pos}: {exc.msg}") from None
     positions: set[int] = set()
     spans = []
-    for number, stream in enumerate(reconstruct(events), 1):
+    for number, stream in enumerate(texts_of(events, streams), 1):
         for match in regex.finditer(stream.text):
             if match.end() > match.start():
                 positions |= stream.footprint(match.start(), match.end())
@@ -131,14 +161,17 @@ def by_match(session_id: str, events: Sequence[Event], pattern: str) -> Selectio
 
 def by_pii(
     session_id: str,
-    events: Sequence[Event],
+    events: Sequence[Event] | EventsAt,
     categories: Iterable[PiiCategory] | None = None,
+    *,
+    streams: Sequence[Stream] | None = None,
 ) -> Selection:
-    """The events behind everything the detectors flag (in `categories`, default all)."""
+    """The events behind everything the detectors flag (in `categories`, default
+    all; `streams`: as `texts_of` takes them)."""
     wanted = None if categories is None else frozenset(categories)
     positions: set[int] = set()
     spans = []
-    texts = reconstruct(events)
+    texts = texts_of(events, streams)
     for number, stream in enumerate(texts, 1):
         for finding in detect(stream.text, app=stream.app, title=stream.title, categories=wanted):
             positions |= stream.footprint(finding.start, finding.end)
@@ -182,9 +215,14 @@ def across_streams(
 
 
 def by_time(
-    store: Store, session_id: str, events: Sequence[Event], start_ns: int, end_ns: int
+    store: Store,
+    session_id: str,
+    events: Sequence[Event] | None,
+    start_ns: int,
+    end_ns: int,
 ) -> Selection:
-    """Every event (all categories) stamped in [start_ns, end_ns) of wall-clock time.
+    """Every event (all categories) stamped in [start_ns, end_ns) of wall-clock
+    time; with `events` None, read from the store a chunk at a time.
 
     Raises:
         UsageError: the range is empty or inverted.
@@ -193,8 +231,17 @@ def by_time(
         raise UsageError("the time range is empty or inverted: --from must be before --to")
     started, anchor = store.anchors(session_id)  # the events are decrypted already
     lo, hi = start_ns - started + anchor, end_ns - started + anchor
-    positions = [i for i, event in enumerate(events) if lo <= event.t_ns < hi]
-    return _select(session_id, "time", events, positions)
+    if events is not None:
+        positions = [i for i, event in enumerate(events) if lo <= event.t_ns < hi]
+        return _select(session_id, "time", events, positions)
+    found: dict[int, Event] = {}
+    base = 0
+    for chunk in store.event_chunks(session_id):
+        for i, (t, kind, *_) in enumerate(chunk, base):
+            if lo <= t < hi:
+                found[i] = Event(t, Kind(kind))
+        base += len(chunk)
+    return _select(session_id, "time", found, found)
 
 
 def _utc_us(ns: int, *, up: bool) -> str:

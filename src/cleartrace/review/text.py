@@ -23,17 +23,31 @@ overwrite mode (not modelled); Caps Lock on before the recording started.
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from array import array
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from itertools import compress
+from operator import itemgetter
+from typing import Protocol
 
-from cleartrace.events import Event, Kind
+from cleartrace.events import Event, FocusText, Kind, RawEvent
 from cleartrace.review.editor import PLACEHOLDER, Change, Editor
 from cleartrace.review.footprint import KeyLog, span_footprint
 from cleartrace.review.keysyms import LINE_SEPARATOR, KeyDecoder, Op, Press
 
-__all__ = ["PLACEHOLDER", "Mark", "MarkKind", "Stream", "reconstruct"]
+__all__ = [
+    "PLACEHOLDER",
+    "EventsAt",
+    "Mark",
+    "MarkKind",
+    "Placed",
+    "Reconstruction",
+    "Stream",
+    "StreamText",
+    "reconstruct",
+]
 
 
 class MarkKind(StrEnum):
@@ -58,6 +72,18 @@ _MARKS = {Op.COPY: MarkKind.COPY, Op.CUT: MarkKind.CUT, Op.PASTE: MarkKind.PASTE
 _CLICK = Press(Op.CLICK)
 
 
+@dataclass(frozen=True, slots=True)
+class StreamText:
+    """What review shows of a stream: its window, its text and its marks; not
+    the events behind each character (a long session's would outweigh it)."""
+
+    app: str | None
+    title: str | None
+    started_ns: int
+    text: str
+    marks: tuple[Mark, ...]
+
+
 @dataclass(slots=True)
 class Stream:
     """What was typed while one window had focus.
@@ -76,6 +102,10 @@ class Stream:
     events: list[int] = field(default_factory=list)
     marks: list[Mark] = field(default_factory=list)
     _log: KeyLog = field(default_factory=KeyLog, repr=False, compare=False)
+
+    def shown(self) -> StreamText:
+        """The stream as review shows it, without its events."""
+        return StreamText(self.app, self.title, self.started_ns, self.text, tuple(self.marks))
 
     def footprint(self, start: int, end: int) -> set[int]:
         """The events to delete so that `text[start:end]` was never typed.
@@ -216,50 +246,130 @@ def reconstruct(events: Sequence[Event]) -> list[Stream]:
     A stream is returned if it has key events, even when nothing of its text
     remained (its typed-then-deleted keys may still need review).
     """
-    decoder = KeyDecoder()
-    ups: dict[int, int] = {}
-    builders: list[_Builder] = []
-    firsts: list[int] = []  # each builder's first event, to find a press's stream
-    ends: list[int] = []
-    current: _Builder | None = None
-    key_down, key_up, move, scroll = Kind.KEY_DOWN, Kind.KEY_UP, Kind.MOVE, Kind.SCROLL
-    for index, event in enumerate(events):
-        kind = event.kind
-        if kind is move or kind is scroll:
-            continue
-        if kind is key_down or kind is key_up:
-            if current is None:
-                current = _Builder(Stream(None, None, event.t_ns), index, ups)
+    folding = Reconstruction()
+    folding.feed(events)
+    return folding.finish()
+
+
+class Placed:
+    """The time and kind of each event a stream may name (keys, clicks, focus
+    changes, markers), by its index: what detections and cuts need of the
+    events, without the events (a few bytes each, moves not among them)."""
+
+    __slots__ = ("_at", "_kinds", "_times")
+
+    def __init__(self) -> None:
+        self._at, self._times, self._kinds = array("q"), array("q"), bytearray()
+
+    def add(self, index: int, t_ns: int, kind: int) -> None:
+        self._at.append(index)
+        self._times.append(t_ns)
+        self._kinds.append(kind)
+
+    def __getitem__(self, index: int) -> Event:
+        """The event at `index` with its time and kind only.
+
+        Raises:
+            IndexError: no stream can name that event (a move, or beyond the end).
+        """
+        i = bisect_left(self._at, index)
+        if i == len(self._at) or self._at[i] != index:
+            raise IndexError(f"event {index} is not one a text stream names")
+        return Event(self._times[i], Kind(self._kinds[i]))
+
+
+class EventsAt(Protocol):
+    """Events by index: a session's decoded list, or the `Placed` of its reconstruction."""
+
+    def __getitem__(self, index: int, /) -> Event: ...
+
+
+_KEY_DOWN, _BUTTON_DOWN, _FOCUS = int(Kind.KEY_DOWN), int(Kind.BUTTON_DOWN), int(Kind.FOCUS)
+_KEYS = frozenset({_KEY_DOWN, int(Kind.KEY_UP)})
+_MARKERS = frozenset({int(Kind.EXCLUDED_START), int(Kind.EXCLUDED_END)})
+# A bytes.translate table: 1 for the kinds a stream depends on (and may name).
+_LOOKED_AT = bytes(k in _KEYS or k in _MARKERS or k in (_BUTTON_DOWN, _FOCUS) for k in range(256))
+
+
+class Reconstruction:
+    """`reconstruct`, fed a session a chunk at a time (`feed`, then `finish`).
+
+    Event indices run on across chunks, so the streams are those of the whole
+    list at once whatever the chunks: a review folds a session as the store
+    decodes it, never holding more than one chunk. Chunks may hold `Event`s
+    or the store's raw tuples (`RawEvent`, whose seventh field is the focus
+    change's (app, title)).
+    """
+
+    def __init__(self) -> None:
+        self._decoder = KeyDecoder()
+        self._ups: dict[int, int] = {}
+        self._builders: list[_Builder] = []
+        self._firsts: list[int] = []  # each builder's first event, to find a press's stream
+        self._ends: list[int] = []
+        self._current: _Builder | None = None
+        self._next = 0  # the index of the next event fed
+        self.placed = Placed()
+
+    def feed(self, events: Sequence[Event | RawEvent]) -> None:
+        """Replay the next events of the session."""
+        decoder, ups, builders, firsts = self._decoder, self._ups, self._builders, self._firsts
+        current, place = self._current, self.placed.add
+        # Mouse moves are most events and no stream looks at them: passed over
+        # at C speed (a kinds column, a mask, `compress`), not one by one.
+        looked_at = bytes(map(itemgetter(1), events)).translate(_LOOKED_AT)
+        numbers = range(self._next, self._next + len(events))
+        for index, event in zip(
+            compress(numbers, looked_at), compress(events, looked_at), strict=True
+        ):
+            kind = event[1]
+            place(index, event[0], kind)
+            if kind in _KEYS:
+                if current is None:
+                    current = _Builder(Stream(None, None, event[0]), index, ups)
+                    builders.append(current)
+                    firsts.append(index)
+                if kind == _KEY_DOWN:
+                    current.press(index, decoder.press(index, event[2]), decoder.ctrl_press)
+                    continue
+                down = decoder.release(event[2])
+                if down < 0 or down >= current.first:
+                    owner = current
+                else:
+                    owner = builders[bisect_right(firsts, down) - 1]
+                owner.events.append(index)
+                if down < 0:
+                    owner.log.loose.append(index)
+                else:
+                    ups[down] = index
+            elif kind == _BUTTON_DOWN:
+                if current is not None:
+                    current.click(index)
+            elif kind == _FOCUS:
+                if current is not None:
+                    current.log.loose.extend(decoder.drop_dead())
+                    self._ends.append(index)
+                app, title = _focus_text(event)
+                current = _Builder(Stream(app, title, event[0]), index, ups)
                 builders.append(current)
                 firsts.append(index)
-            if kind is key_down:
-                current.press(index, decoder.press(index, event.a), decoder.ctrl_press)
-                continue
-            down = decoder.release(event.a)
-            if down < 0 or down >= current.first:
-                owner = current
-            else:
-                owner = builders[bisect_right(firsts, down) - 1]
-            owner.events.append(index)
-            if down < 0:
-                owner.log.loose.append(index)
-            else:
-                ups[down] = index
-        elif kind is Kind.BUTTON_DOWN:
-            if current is not None:
-                current.click(index)
-        elif kind is Kind.FOCUS:
-            if current is not None:
-                current.log.loose.extend(decoder.drop_dead())
-                ends.append(index)
-            current = _Builder(Stream(event.app, event.title, event.t_ns), index, ups)
-            builders.append(current)
-            firsts.append(index)
-        elif kind is Kind.EXCLUDED_START or kind is Kind.EXCLUDED_END:
-            dropped = decoder.reset()
-            if current is not None:
-                current.log.loose.extend(dropped)
-    if current is not None:
-        current.log.loose.extend(decoder.drop_dead())
-        ends.append(len(events))
-    return [b.finish(end) for b, end in zip(builders, ends, strict=True) if b.events]
+            elif kind in _MARKERS:
+                dropped = decoder.reset()
+                if current is not None:
+                    current.log.loose.extend(dropped)
+        self._current, self._next = current, self._next + len(events)
+
+    def finish(self) -> list[Stream]:
+        """The streams with key events; the reconstruction is spent."""
+        if self._current is not None:
+            self._current.log.loose.extend(self._decoder.drop_dead())
+            self._ends.append(self._next)
+            self._current = None
+        done = zip(self._builders, self._ends, strict=True)
+        return [b.finish(end) for b, end in done if b.events]
+
+
+def _focus_text(event: Event | RawEvent) -> FocusText:
+    if isinstance(event, Event):
+        return event.app, event.title
+    return event[6] or (None, None)

@@ -35,8 +35,8 @@ from cleartrace.consent.policy import Policy
 from cleartrace.errors import UsageError
 from cleartrace.events import Event
 from cleartrace.review.pii import Finding, detect
-from cleartrace.review.redaction import across_streams, interval_covering
-from cleartrace.review.text import Stream, reconstruct
+from cleartrace.review.redaction import across_streams, interval_covering, texts_of
+from cleartrace.review.text import EventsAt, Stream, reconstruct
 from cleartrace.store.reading import SessionInfo
 from cleartrace.store.redaction import KEPT_KINDS
 from cleartrace.store.sessions import Store
@@ -89,7 +89,7 @@ def released_in(records: Iterable[Mapping[str, Any]], session_id: str) -> frozen
 
 
 def detections(
-    events: Sequence[Event],
+    events: Sequence[Event] | EventsAt,
     policy: Policy,
     *,
     started_ns: int,
@@ -101,10 +101,11 @@ def detections(
 
     `started_ns`/`anchor_ns` put event times on the wall clock (the session's
     start and the monotonic time it was taken at); `streams` may be passed
-    when the caller reconstructed them already from the same `events`.
+    when the caller reconstructed them already from the same `events`, and
+    then `events` need only give the events the streams name (`Placed`).
     """
     withheld = frozenset(policy.withheld)
-    texts = reconstruct(events) if streams is None else streams
+    texts = texts_of(events, streams)
 
     def detection(number: int, finding: Finding, positions: Iterable[int]) -> Detection:
         kept = frozenset(p for p in positions if int(events[p].kind) not in KEPT_KINDS)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 
 from cleartrace.errors import StoreCorrupt, UnknownSession, UsageError, WrongKey
-from cleartrace.events import Event
+from cleartrace.events import Event, RawEvent
 from cleartrace.paths import Paths
 from cleartrace.store.chunks import open_chunk, open_chunk_raw, open_summary
 from cleartrace.store.crypto import seal, unwrap_key
@@ -205,6 +206,30 @@ class StoreReader:
         with translate_errors(self._paths.db):
             rows = self._conn.execute(CHUNKS_OF, (session_id,)).fetchall()
         return [e for idx, blob in rows for e in open_chunk(key, session_id, idx, blob)]
+
+    def event_chunks(self, session_id: str) -> Iterator[list[RawEvent]]:
+        """A session's events, in order, one stored chunk at a time as plain
+        tuples: a fold over a long session holds one chunk decoded, never all
+        of it (several times faster to decode than `Event`s, too).
+
+        Raises:
+            UnknownSession: no such session (or it was deleted).
+            StoreCorrupt: a chunk does not open.
+        """
+        key = self._session_key(session_id)
+        # One statement stepped a row at a time: its read snapshot keeps the
+        # chunks consistent if a compaction or redaction commits meanwhile.
+        with translate_errors(self._paths.db):
+            rows = self._conn.execute(CHUNKS_OF, (session_id,))
+        try:
+            while True:
+                with translate_errors(self._paths.db):
+                    row = rows.fetchone()
+                if row is None:
+                    return
+                yield open_chunk_raw(key, session_id, row[0], row[1])
+        finally:
+            rows.close()
 
     def _span(self, session_id: str) -> tuple[int, int]:
         sql = "SELECT count(*), coalesce(max(idx), -1) FROM chunks WHERE session_id=?"

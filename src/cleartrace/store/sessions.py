@@ -24,6 +24,7 @@ from cleartrace.events import Kind, RawEvent
 from cleartrace.paths import Paths
 from cleartrace.store.chunks import ChunkCipher, seal_summary
 from cleartrace.store.codec import encode_rows
+from cleartrace.store.compact_process import IN_PLACE_EVENTS, compact_in_child
 from cleartrace.store.crypto import wrap_key
 from cleartrace.store.db import connect, transaction, translate_errors
 from cleartrace.store.deletion import Deleting
@@ -195,6 +196,15 @@ class Store(Recovering, Redacting, Deleting, Reviewing):
             DiskFull: the session stays as it was (recording, small chunks);
                 the next open recovers it.
         """
-        self._compact(handle.id, handle.key)
+        with translate_errors(self._db):
+            (total,) = self._conn.execute(
+                "SELECT coalesce(sum(n_events), 0) FROM chunks WHERE session_id=?", (handle.id,)
+            ).fetchone()
+        if total > IN_PLACE_EVENTS:  # see store/compact_process.py
+            compact_in_child(
+                self._paths, self._keys.master, handle.id, handle.key, self._seal_limit
+            )
+        else:
+            self._compact(handle.id, handle.key)
         self._finish(handle.id, ended_wall_ns, record)
         self._checkpoint()

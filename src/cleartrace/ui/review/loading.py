@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from cleartrace.actions.sessions import SessionReview
 from cleartrace.service import Service
@@ -13,16 +13,16 @@ __all__ = ["Loaded", "load"]
 
 @dataclass(frozen=True, slots=True)
 class Loaded:
-    review: SessionReview  # without its events
+    review: SessionReview
     timeline: TimelineData
 
 
 def load(service: Service, session_id: str) -> Loaded:
-    """On the worker thread: the review, its timeline, and the events let go there.
+    """On the worker thread: the review and its timeline.
 
     The window needs no single event (the text, findings and per-minute
-    counts are all it shows), and freeing 1.5 M of them takes a while; the
-    worker does it, not the GUI thread.
+    counts are all it shows); the review folds them as they are decoded and
+    keeps none.
     """
     review = service.review(session_id)
-    return Loaded(replace(review, events=[]), TimelineData.of(review))
+    return Loaded(review, TimelineData.of(review))

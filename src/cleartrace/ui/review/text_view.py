@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from cleartrace.categories import PiiCategory
-from cleartrace.review.text import PLACEHOLDER, MarkKind, Stream
+from cleartrace.review.text import PLACEHOLDER, MarkKind, StreamText
 from cleartrace.review.withheld import Detection
 
 __all__ = ["PASTE_SIGN", "PII_COLOURS", "TextPane", "display_text", "stream_label"]
@@ -59,7 +59,7 @@ def display_text(text: str) -> str:
     return text.replace(PLACEHOLDER, PASTE_SIGN)
 
 
-def stream_label(number: int, stream: Stream) -> str:
+def stream_label(number: int, stream: StreamText) -> str:
     label = f"{number}. {stream.app or 'unknown application'}"
     return f"{label} — {stream.title}" if stream.title else label
 
@@ -88,7 +88,7 @@ class TextPane(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._streams: list[Stream] = []
+        self._streams: list[StreamText] = []
         self._detections: list[list[Detection]] = []
         self._cuts: list[list[int]] = []
         self._offsets = _Offsets("")
@@ -157,7 +157,7 @@ class TextPane(QWidget):
 
     def show_streams(
         self,
-        streams: Sequence[Stream],
+        streams: Sequence[StreamText],
         detections: Sequence[Sequence[Detection]],
         current: int | None = None,
         cuts: Sequence[Sequence[int]] = (),
@@ -201,7 +201,7 @@ class TextPane(QWidget):
             self._show(self._streams[index], self._detections[index], self._cuts[index])
         self.selection_changed.emit()
 
-    def _show(self, stream: Stream, found: Sequence[Detection], cuts: Sequence[int]) -> None:
+    def _show(self, stream: StreamText, found: Sequence[Detection], cuts: Sequence[int]) -> None:
         shown = display_text(stream.text)
         self._offsets = _Offsets(shown)
         # Else the new text takes the format where the cursor was (a detection's shade).
@@ -220,7 +220,7 @@ class TextPane(QWidget):
         self._show_marks(stream, removed)
         self._legend.setText(_legend(found))
 
-    def _show_cuts(self, stream: Stream, cuts: Sequence[int]) -> str:
+    def _show_cuts(self, stream: StreamText, cuts: Sequence[int]) -> str:
         """A red wavy underline on the character after each cut (before it, at
         the end); returns the note that says so, or ""."""
         if not cuts or not stream.text:
@@ -234,7 +234,7 @@ class TextPane(QWidget):
         places = "1 place" if len(cuts) == 1 else f"{len(cuts)} places"
         return f"Removed by you: text at {places} (red wavy underline)."
 
-    def _show_marks(self, stream: Stream, removed: str = "") -> None:
+    def _show_marks(self, stream: StreamText, removed: str = "") -> None:
         """Copy and cut leave a dotted underline on the character before them, a
         paste its sign; the note below the text says so, after `removed`."""
         for mark in stream.marks:

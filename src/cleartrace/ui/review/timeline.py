@@ -71,9 +71,9 @@ class TimelineData:
 
     @classmethod
     def of(cls, review: SessionReview) -> TimelineData:
-        """Built where the events are (the worker thread); it keeps none of them."""
+        """Built on the worker thread, from what the review folded."""
         info = review.info
-        first = review.wall_ns(review.events[0].t_ns) if review.events else info.started_ns
+        first = info.started_ns if review.first_ns is None else review.first_ns
         last = first + len(review.activity) * MINUTE_NS
         end = max(last, info.ended_ns or last, first + MINUTE_NS)
         return cls(
