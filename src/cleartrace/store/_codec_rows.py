@@ -27,7 +27,7 @@ import sys
 from array import array
 from collections.abc import Sequence
 from itertools import chain, compress, repeat
-from operator import floordiv, itemgetter, mul
+from operator import floordiv, mul
 
 from cleartrace.errors import CodecError
 from cleartrace.events import Kind, RawEvent
@@ -40,7 +40,7 @@ ROWS_VERSION = 5
 _HEAD = struct.Struct("<BI")
 _FIELDS = 6
 _ROW = 8 * _FIELDS
-_SIX = itemgetter(0, 1, 2, 3, 4, 5)
+_ROW_STRUCT = struct.Struct("<6q")
 _FOCUS = int(Kind.FOCUS)
 _LAYOUT = int(Kind.LAYOUT)
 _KIND_AT = 8  # byte offset of a row's kind (its low byte: little-endian)
@@ -55,23 +55,25 @@ def encode_rows(events: Sequence[RawEvent]) -> bytes:
     Raises:
         ValueError: an unknown kind, or a field beyond a signed 64-bit integer.
     """
+    if not events:
+        return _HEAD.pack(ROWS_VERSION, 0) + _NO_TEXTS
+    ts, kind_col, a, b, c, d, pairs = zip(*events, strict=True)
     try:
-        body = array("q", chain.from_iterable(map(_SIX, events)))
-    except OverflowError:
-        raise ValueError("an event field does not fit in a signed 64-bit integer") from None
-    body[0::_FIELDS] = array("q", map(floordiv, body[0::_FIELDS], repeat(1000)))  # ns to µs
-    kinds = bytes(body[1::_FIELDS].tolist())
+        kinds = bytes(kind_col)
+    except ValueError:
+        kinds = b"\x00"
     if not valid_kinds(kinds):
         raise ValueError("an event has an unknown kind")
+    try:
+        body = b"".join(map(_ROW_STRUCT.pack, map(floordiv, ts, repeat(1000)), kinds, a, b, c, d))
+    except struct.error:
+        raise ValueError("an event field does not fit in a signed 64-bit integer") from None
     texts = _NO_TEXTS
     if _FOCUS in kinds or _LAYOUT in kinds:
-        pairs = [e[6] for e in events]
         focus = (p or (None, None) for p in compress(pairs, kinds.translate(_FOCUS_MASK)))
         layouts = ((p or (None,))[0] for p in compress(pairs, kinds.translate(MASKS[3])))
         texts = texts_block(chain(chain.from_iterable(focus), layouts))
-    if _BIG_ENDIAN:
-        body.byteswap()
-    return _HEAD.pack(ROWS_VERSION, len(events)) + body.tobytes() + texts
+    return _HEAD.pack(ROWS_VERSION, len(kinds)) + body + texts
 
 
 class Rows:
