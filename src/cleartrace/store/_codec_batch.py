@@ -91,7 +91,7 @@ class Batch:
     bytes hold their deltas)."""
 
     kinds: bytes
-    us: list[int]  # time of each event, µs
+    us: list[int]  # time of each event, µs (ns when parsed for decoding)
     keys: list[int]  # keysym of KEY_DOWN/KEY_UP
     pointer: list[list[int]]  # x, y, button, scroll steps of MOVE/BUTTON/SCROLL
     places: list[list[int]]  # a, b, c, d of FOCUS/SCREEN/MONITOR

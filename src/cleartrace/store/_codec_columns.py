@@ -10,22 +10,14 @@ import struct
 import sys
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
-from itertools import pairwise
 
 from cleartrace.errors import CodecError
 
-__all__ = ["U32", "Reader", "deltas", "gc_paused", "int_col", "read_texts", "texts_block"]
+__all__ = ["U32", "Reader", "gc_paused", "int_col", "read_texts", "texts_block"]
 
 U32 = struct.Struct("<I")
 _WIDTH_CODE = {1: "b", 2: "h", 4: "i", 8: "q"}
 _BIG_ENDIAN = sys.byteorder == "big"
-
-
-def deltas(values: Sequence[int]) -> list[int]:
-    """The first value, then each value's difference from the one before."""
-    if not values:
-        return []
-    return [values[0], *(y - x for x, y in pairwise(values))]
 
 
 def int_col(values: Sequence[int]) -> bytes:
