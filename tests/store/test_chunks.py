@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cleartrace.errors import StoreCorrupt
 from cleartrace.events import Kind, RawEvent
 from cleartrace.store.chunks import (
+    ChunkCipher,
     _seal_chunk_with_nonce,
     chunk_aad,
     open_chunk,
@@ -21,14 +22,24 @@ from cleartrace.store.chunks import (
     seal_chunk,
     seal_summary,
 )
-from cleartrace.store.codec import encode_events
+from cleartrace.store.codec import encode_events, encode_rows
 from cleartrace.store.crypto import unseal
 from tests.support import VECTORS
 
-# v2.json holds codec version 3 (the one written now); v1.json codec version 2,
-# which stores made before it still hold.
-VECTOR: dict[str, Any] = json.loads((VECTORS / "chunk" / "v2.json").read_text(encoding="utf-8"))
-OLD: dict[str, Any] = json.loads((VECTORS / "chunk" / "v1.json").read_text(encoding="utf-8"))
+
+def _vector(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((VECTORS / "chunk" / name).read_text(encoding="utf-8"))
+    return loaded
+
+
+# v3.json holds codec version 4 (by column, as compaction writes), v4.json codec
+# version 5 (rows, as a flush writes); v2.json codec version 3 and v1.json
+# codec version 2, which stores made before them still hold.
+VECTOR = _vector("v3.json")
+ROWS = _vector("v4.json")
+V3 = _vector("v2.json")
+OLD = _vector("v1.json")
+CURRENT = pytest.mark.parametrize("vector", [VECTOR, ROWS], ids=["columns", "rows"])
 KEY = bytes.fromhex(VECTOR["key"])
 SID: str = VECTOR["session_id"]
 IDX: int = VECTOR["index"]
@@ -48,22 +59,29 @@ EVENTS = vector_events(VECTOR)
 
 def test_known_answer_codec_bytes() -> None:
     assert encode_events(EVENTS).hex() == VECTOR["encoded"]
+    assert encode_rows(EVENTS).hex() == ROWS["encoded"]
+    assert vector_events(ROWS) == EVENTS
+    assert bytes.fromhex(VECTOR["encoded"])[0] == 4
+    assert bytes.fromhex(ROWS["encoded"])[0] == 5
 
 
-def test_known_answer_zstd_frame_holds_the_encoded_batch() -> None:
-    frame = bytes.fromhex(VECTOR["zstd_frame"])
-    assert zstandard.ZstdDecompressor().decompress(frame).hex() == VECTOR["encoded"]
+@CURRENT
+def test_known_answer_zstd_frame_holds_the_encoded_batch(vector: dict[str, Any]) -> None:
+    frame = bytes.fromhex(vector["zstd_frame"])
+    assert zstandard.ZstdDecompressor().decompress(frame).hex() == vector["encoded"]
 
 
-def test_known_answer_aad_and_aes_gcm_step() -> None:
+@CURRENT
+def test_known_answer_aad_and_aes_gcm_step(vector: dict[str, Any]) -> None:
     # Checked with AESGCM directly, independent of the zstd version that made the frame.
-    assert chunk_aad(SID, IDX).hex() == VECTOR["aad"]
-    sealed = AESGCM(KEY).encrypt(NONCE, bytes.fromhex(VECTOR["zstd_frame"]), chunk_aad(SID, IDX))
-    assert b"\x01" + NONCE + sealed == CHUNK
+    assert chunk_aad(SID, IDX).hex() == vector["aad"]
+    sealed = AESGCM(KEY).encrypt(NONCE, bytes.fromhex(vector["zstd_frame"]), chunk_aad(SID, IDX))
+    assert b"\x01" + NONCE + sealed == bytes.fromhex(vector["chunk"])
 
 
-def test_known_answer_chunk_opens_to_the_events() -> None:
-    events = open_chunk(KEY, SID, IDX, CHUNK)
+@CURRENT
+def test_known_answer_chunk_opens_to_the_events(vector: dict[str, Any]) -> None:
+    events = open_chunk(KEY, SID, IDX, bytes.fromhex(vector["chunk"]))
     got = [(e.t_ns, int(e.kind), e.a, e.b, e.c, e.d, e.app, e.title) for e in events]
     want = [(*ev[:6], *(ev[6] or (None, None))) for ev in EVENTS]
     assert got == want
@@ -79,6 +97,15 @@ def test_known_answer_chunk_opens_to_the_events() -> None:
     assert (events[4].a, events[4].b, events[4].c, events[4].d) == (100, 150, 800, 600)
 
 
+def test_chunk_of_codec_version_3_still_opens() -> None:
+    key, sid, idx = bytes.fromhex(V3["key"]), V3["session_id"], V3["index"]
+    chunk = bytes.fromhex(V3["chunk"])
+    assert bytes.fromhex(V3["encoded"])[0] == 3
+    assert open_chunk_raw(key, sid, idx, chunk) == vector_events(V3)
+    events = open_chunk(key, sid, idx, chunk)
+    assert (events[4].kind, events[4].title, events[4].c) == (Kind.FOCUS, "notes.txt – Gedit", 800)
+
+
 def test_chunk_of_codec_version_2_still_opens() -> None:
     key, sid, idx = bytes.fromhex(OLD["key"]), OLD["session_id"], OLD["index"]
     chunk = bytes.fromhex(OLD["chunk"])
@@ -89,21 +116,37 @@ def test_chunk_of_codec_version_2_still_opens() -> None:
     assert (events[0].title, events[0].a, events[0].c) == ("notes.txt – Gedit", 0, 0)
 
 
-def test_known_answer_chunk_opens_to_the_raw_tuples() -> None:
-    assert open_chunk_raw(KEY, SID, IDX, CHUNK) == EVENTS
+@CURRENT
+def test_known_answer_chunk_opens_to_the_raw_tuples(vector: dict[str, Any]) -> None:
+    chunk = bytes.fromhex(vector["chunk"])
+    assert open_chunk_raw(KEY, SID, IDX, chunk) == EVENTS
     with pytest.raises(StoreCorrupt, match=f"chunk {IDX + 1} of session"):
-        open_chunk_raw(KEY, SID, IDX + 1, CHUNK)
+        open_chunk_raw(KEY, SID, IDX + 1, chunk)
 
 
-def test_reseal_merges_chunks_under_new_indices() -> None:
+@pytest.mark.parametrize("rows", [(False, False, False), (True, True, True), (True, False, True)])
+def test_reseal_merges_chunks_under_new_indices(rows: tuple[bool, bool, bool]) -> None:
     parts = [EVENTS[:5], EVENTS[5:9], EVENTS[9:]]
-    small = [(i, seal_chunk(KEY, SID, i, part)) for i, part in enumerate(parts)]
-    big = reseal(KEY, SID, small, first_index=3, per_chunk=11, level=10)
+    small = [
+        (i, seal_chunk(KEY, SID, i, part, rows=as_rows))
+        for i, (part, as_rows) in enumerate(zip(parts, rows, strict=True))
+    ]
+    kinds: list[bytes] = []
+    big = reseal(KEY, SID, small, first_index=3, per_chunk=11, level=10, kinds=kinds)
     assert [(idx, n, first, last) for idx, n, first, last, _ in big] == [
         (3, 11, EVENTS[0][0], EVENTS[10][0]),
         (4, len(EVENTS) - 11, EVENTS[11][0], EVENTS[-1][0]),
     ]
     assert [ev for idx, *_, blob in big for ev in open_chunk_raw(KEY, SID, idx, blob)] == EVENTS
+    assert b"".join(kinds) == bytes(e[1] for e in EVENTS)
+
+
+def test_reseal_names_a_chunk_that_does_not_decode() -> None:
+    # Sealed properly, but holding bytes no codec version reads.
+    bad = ChunkCipher(KEY, SID).seal(1, b"\x04\x01", 3)
+    small = [(0, seal_chunk(KEY, SID, 0, EVENTS[:3], rows=True)), (1, bad)]
+    with pytest.raises(StoreCorrupt, match=f"chunk 1 of session {SID[:12]} cannot be decoded"):
+        reseal(KEY, SID, small, first_index=3, per_chunk=100, level=10)
 
 
 def test_summary_opens_only_for_its_session() -> None:
@@ -114,11 +157,12 @@ def test_summary_opens_only_for_its_session() -> None:
         open_summary(KEY, "ff" * 16, blob)
 
 
-def test_fixed_nonce_helper_seals_the_vector_layout() -> None:
-    blob = _seal_chunk_with_nonce(KEY, SID, IDX, EVENTS, NONCE)
+@pytest.mark.parametrize(("vector", "rows"), [(VECTOR, False), (ROWS, True)])
+def test_fixed_nonce_helper_seals_the_vector_layout(vector: dict[str, Any], rows: bool) -> None:
+    blob = _seal_chunk_with_nonce(KEY, SID, IDX, EVENTS, NONCE, rows=rows)
     assert blob[:13] == b"\x01" + NONCE
     frame = unseal(KEY, blob[1:], chunk_aad(SID, IDX))
-    assert zstandard.ZstdDecompressor().decompress(frame).hex() == VECTOR["encoded"]
+    assert zstandard.ZstdDecompressor().decompress(frame).hex() == vector["encoded"]
 
 
 def test_each_seal_uses_a_fresh_nonce() -> None:
@@ -159,10 +203,11 @@ def test_tampered_chunks_raise_store_corrupt_naming_session_and_index(
         open_chunk(key, sid, idx, blob)
 
 
-def test_focus_text_and_keys_are_not_in_the_sealed_bytes() -> None:
+@pytest.mark.parametrize("rows", [False, True])
+def test_focus_text_and_keys_are_not_in_the_sealed_bytes(rows: bool) -> None:
     raw: list[RawEvent] = [(0, int(Kind.FOCUS), 0, 0, 0, 0, ("Gedit", "canarytitle" * 4))]
     raw += [(i * 1000, int(Kind.KEY_DOWN), ord(ch), 0, 0, 0, None) for i, ch in enumerate("x" * 64)]
-    blob = seal_chunk(KEY, SID, 0, raw)
+    blob = seal_chunk(KEY, SID, 0, raw, rows=rows)
     assert b"canarytitle" not in blob
     assert b"x" * 8 not in blob
 

@@ -41,6 +41,33 @@ def test_events_round_trip_and_compaction_makes_few_chunks(store: Store) -> None
     assert info.applications == ["Gedit"]
 
 
+@pytest.mark.parametrize("flushes", [1, 4])
+def test_recovery_recounts_a_sessions_counts_from_its_chunks(
+    store: Store, private_home: Paths, flushes: int
+) -> None:
+    handle = store.begin_session(10**18, 0)
+    batch = [
+        *typed("ab", 10**9),
+        (2 * 10**9, int(Kind.FOCUS), 0, 0, 0, 0, ("Gedit", "t")),
+        (3 * 10**9, int(Kind.MOVE), 5, 5, 0, 0, None),
+        (3 * 10**9, int(Kind.SCREEN), 1, 1920, 1080, 100, None),
+    ]
+    for i in range(flushes):
+        store.append_chunk(handle, [(t + i * 10**10, *rest) for t, *rest in batch])
+    # Counts that do not match the chunks (damaged, or left by a version that
+    # wrote them apart): what the chunks hold is what counts.
+    conn = connect(private_home.db)
+    conn.execute("UPDATE sessions SET counts='{}'")
+    conn.close()
+    store._conn.execute(
+        "UPDATE meta SET value='another-boot:123' WHERE key=?", ("writer:" + handle.id,)
+    )
+    assert store.recover() == [handle.id]
+    info = store.session(handle.id)
+    assert info.counts == {"keys": 4 * flushes, "app_focus": flushes, "mouse_move": flushes}
+    assert info.applications == ["Gedit"]
+
+
 def test_prefix_lookup(store: Store) -> None:
     handle = store.begin_session(time.time_ns(), 0)
     assert store.session(handle.id[:6]).id == handle.id
@@ -203,6 +230,7 @@ def test_kill_9_of_a_writer_loses_nothing_committed(private_home: Paths, keys: K
         events = store.read_events(info.id)
         assert len(events) >= last + 1  # every chunk reported as committed is there
         assert store.chunk_count(info.id) == 1  # recovery compacted it
+        assert info.counts == {"keys": len(events)}  # and counted every event
     finally:
         store.close()
 

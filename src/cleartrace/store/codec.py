@@ -1,12 +1,20 @@
 """Columnar encoding of an event batch, shaped for zstd.
 
-Layout (little-endian), version 3::
+Layout (little-endian), version 4::
 
-    u8  version      u32 n      i64 t0_us      u32 tick_us
+    u8  version      u32 n      i64 t0_ms      u32 tick_ms
+    sub              the microseconds within each event's millisecond
+                     (0-999): n bytes, their low 8 bits, then ceil(n/4)
+                     bytes, their high 2 bits four to a byte (the first
+                     event's in the lowest bits, padded with 0)
     kinds            n bytes, one Kind per event, in order
-    int col dt       n-1 time deltas, in ticks of `tick_us` microseconds
+    int col dms      n time deltas in ticks of `tick_ms` milliseconds, each
+                     from the event before (the first from t0, so 0),
+                     grouped by kind: all of kind 1 in order, then kind 2, ...
     int col keysyms  one per KEY_DOWN/KEY_UP, in order
-    int col dx, dy   position deltas of MOVE/BUTTON/SCROLL events, in order
+    int col x0, y0   the first MOVE/BUTTON/SCROLL event's position
+                                                     (only if there are any)
+    int col dx, dy   position deltas of the following such events, in order
     int col c, d     button / scroll steps of those events (0 for moves)
     texts            u32 byte length, then per FOCUS: app, title, and after
                      them per LAYOUT: its layout name, each as u32 (UTF-8
@@ -20,294 +28,328 @@ that holds every value) followed by the values as w byte planes: all low
 bytes, then all second bytes, and so on. Its length follows from n and the
 kinds, so it needs no length field.
 
-Version 2 is the same without the two context sections and without kinds
-10-12 (its focus events carry no geometry); it is still decoded, so stores
-written before version 3 open unchanged.
+Version 3 had, instead of `sub` and `dms`, one column of n-1 deltas in
+ticks of microseconds after the kinds (t0 and the tick in µs), and pointer x
+and y as deltas whose first is from 0 (no x0, y0). Version 2 is version 3
+without the two context sections and without kinds 10-12 (its focus events
+carry no geometry). Both are still decoded, so stores written before open
+unchanged. Version 5 is the rows layout a flush writes (store/_codec_rows.py).
 
 Why this shape: splitting by column puts like next to like, the narrowest
 width drops the zero bytes, and byte planes put the near-constant high bytes
 together and the noisy low bytes together, which is what lets zstd reach a
-few bytes per event. Context events are rare, so their numbers get columns
-of their own, after everything else and left out when empty: a batch of
-input alone is byte for byte as long as in version 2. `tick_us` is the
-greatest common divisor of the time deltas: a stream stamped in whole
-milliseconds pays for milliseconds only. Times are kept in microseconds: a
-hook stamps events when they are delivered, so the nanoseconds below that
-are scheduling jitter, and jitter does not compress. The input columns cost
-a few C-level passes (comprehensions, slicing, `map`), never Python code per
-event beyond the `Event` constructor; only the rare context events are
-built one by one.
+few bytes per event. Times are kept in microseconds: a hook stamps events
+when they are delivered, so the nanoseconds below that are scheduling
+jitter, and jitter does not compress. The microseconds within a millisecond
+are that kind of noise too, about ten bits an event whatever is done (version
+4): stored as exactly ten bits each, zstd keeps them as they are and wastes
+nothing on them, and first, apart from the other columns, they share no
+compressed block's statistics with them. Without them the deltas,
+in milliseconds and grouped by kind, are each a narrow range (a move 8-16 ms
+after the event before it, a key release 30-90 ms); the first pointer
+position apart keeps the pointer deltas one byte wide. Measured on a
+realistic mix stamped like a monotonic clock: ~2.9 bytes an event at
+compaction's zstd setting, against ~3.3 in version 3. A stream stamped in
+whole milliseconds pays for milliseconds only (`sub` all zero, `tick` the
+deltas' divisor). Context events are rare, so their numbers get columns of
+their own, at the end and left out when empty. Encoding and decoding are a
+few C-level passes per column (comprehensions, slicing, `map`, `itertools`),
+no Python code per event beyond building `Event`s; compaction joins batches
+by column (`Recoder`) and builds no tuple at all.
 """
 
 from __future__ import annotations
 
-import math
 import operator
-import struct
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from itertools import accumulate, chain, compress, pairwise, repeat
-from typing import Any, TypeVar
+from itertools import repeat
+from typing import TypeVar
 
-from cleartrace.errors import CodecError
 from cleartrace.events import Event, FocusText, Kind, RawEvent
-from cleartrace.store._codec_columns import Reader, deltas, gc_paused, int_col, texts_block
+from cleartrace.store._codec_batch import (
+    CODEC_VERSION,
+    FOCUS,
+    KEYS,
+    LAYOUT,
+    MARKERS,
+    PLACES,
+    POINTER,
+    Batch,
+    encode,
+    from_events,
+    parse,
+    select,
+)
+from cleartrace.store._codec_columns import gc_paused
+from cleartrace.store._codec_join import join, split
+from cleartrace.store._codec_rows import ROWS_VERSION, Rows, encode_rows
 
-__all__ = ["CODEC_VERSION", "decode_events", "decode_raw", "encode_events"]
+__all__ = [
+    "CODEC_VERSION",
+    "ROWS_VERSION",
+    "Encoded",
+    "Recoder",
+    "decode_events",
+    "decode_raw",
+    "encode_events",
+    "encode_rows",
+]
 
 _T = TypeVar("_T")
 _V = TypeVar("_V")
-
-CODEC_VERSION = 3
-_READABLE = (2, 3)
-_HEAD = struct.Struct("<BIqI")
-_KEYS = (int(Kind.KEY_DOWN), int(Kind.KEY_UP))
-_POINTER = (int(Kind.MOVE), int(Kind.BUTTON_DOWN), int(Kind.BUTTON_UP), int(Kind.SCROLL))
-_FOCUS = int(Kind.FOCUS)
-_LAYOUT = int(Kind.LAYOUT)
-_PLACES = (_FOCUS, int(Kind.SCREEN), int(Kind.MONITOR))  # four numbers each
-_MARKERS = (int(Kind.EXCLUDED_START), int(Kind.EXCLUDED_END))
-# bytes.translate tables turning a kinds column into 0/1 selectors for
-# itertools.compress: keys, pointer events, focus/screen/monitor, layouts, markers.
-_MASKS = tuple(
-    bytes(1 if k in group else 0 for k in range(256))
-    for group in (_KEYS, _POINTER, _PLACES, (_LAYOUT,), _MARKERS)
-)
-_FOCUS_ONLY = bytes(1 if k == _FOCUS else 0 for k in range(256))
 _KIND_OF = {int(k): k for k in Kind}
-_VALID_KINDS = bytes(_KIND_OF)
-_CONTEXT_KINDS = (int(Kind.SCREEN), int(Kind.MONITOR), _LAYOUT)  # not in version 2
-_TICK_MAX = 0xFFFFFFFF
+_NEW_TUPLE = tuple.__new__
 
-
-# -- encoding ---------------------------------------------------------------------
-
-
-def _text_list(texts: Iterable[FocusText | None], fields: int) -> list[str | None]:
-    """The first `fields` texts of each event's (app, title), None when absent."""
-    return [s for pair in texts for s in (pair or (None, None))[:fields]]
+#: An encoded batch: (number of events, first t_ns, last t_ns, bytes).
+Encoded = tuple[int, int, int, bytes]
 
 
 def encode_events(events: Sequence[RawEvent]) -> bytes:
-    """Encode a batch; events should be in time order (they are, from one queue).
+    """Encode a batch by column (version 4); events should be in time order
+    (they are, from one queue). A flush writes rows instead (`encode_rows`,
+    store/_codec_rows.py); both decode alike.
 
     Raises:
         ValueError: an unknown kind, or a field beyond a signed 64-bit integer.
     """
-    n = len(events)
-    columns: list[tuple[Any, ...]] = list(zip(*events, strict=True)) or [()] * 7
-    ts, kinds, a, b, c, d, texts = columns
-    us = [t // 1000 for t in ts]
-    dts = [y - x for x, y in pairwise(us)]
-    tick = math.gcd(*dts)
-    if not 0 < tick <= _TICK_MAX:
-        tick = 1  # no deltas, or so few and far apart that one would not fit
-    if tick > 1:
-        dts = [x // tick for x in dts]
-    kind_bytes = bytes(kinds)
-    if kind_bytes.translate(None, _VALID_KINDS):
-        raise ValueError("an event has an unknown kind")
-    key_mask, ptr_mask, place_mask, layout_mask, _ = (kind_bytes.translate(m) for m in _MASKS)
-    focus_mask = kind_bytes.translate(_FOCUS_ONLY)
-    parts = [
-        _HEAD.pack(CODEC_VERSION, n, us[0] if n else 0, tick),
-        kind_bytes,
-        int_col(dts),
-        int_col(list(compress(a, key_mask))),
-        int_col(deltas(list(compress(a, ptr_mask)))),
-        int_col(deltas(list(compress(b, ptr_mask)))),
-        int_col(list(compress(c, ptr_mask))),
-        int_col(list(compress(d, ptr_mask))),
-        texts_block(
-            chain(
-                _text_list(compress(texts, focus_mask), 2),
-                _text_list(compress(texts, layout_mask), 1),
-            )
-        ),
-    ]
-    if b"\x01" in place_mask:
-        parts += (int_col(list(compress(col, place_mask))) for col in (a, b, c, d))
-    if b"\x01" in layout_mask:
-        parts.append(int_col(list(compress(a, layout_mask))))
-    return b"".join(parts)
+    return encode(from_events(events))
+
+
+def _parse_any(data: bytes) -> Batch:
+    """The columns of a batch of any readable version, rows included, its
+    times in ns (`Batch.us` holding them: for decoding only)."""
+    if data[:1] == _ROWS_BYTE:
+        rows = Rows()
+        rows.add(data)
+        return rows.batch(ns=True)
+    return parse(data, ns=True)
+
+
+_ROWS_BYTE = bytes([ROWS_VERSION])
 
 
 # -- decoding ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Columns:
-    """A parsed batch: the kinds column, absolute times and the sparse columns."""
+def _merge(kinds: bytes, groups: dict[tuple[int, ...], Iterator[_T]]) -> list[_T]:
+    """Interleave per-group streams back into the batch's order.
 
-    kinds: bytes
-    times: list[int]
-    keys: list[int]
-    pointer: tuple[list[int], list[int], list[int], list[int]]
-    places: tuple[list[int], ...]  # a, b, c, d of FOCUS/SCREEN/MONITOR events
-    groups: list[int]  # of LAYOUT events
-    apps: list[str | None]
-    titles: list[str | None]
-    layouts: list[str | None]
-
-    def merge(self, groups: dict[tuple[int, ...], Iterator[_T]]) -> list[_T]:
-        """Interleave per-group streams back into the batch's order.
-
-        Per kind byte, the next item of the group that kind belongs to: one
-        C-level `map`, no Python code per event.
-        """
-        pick: dict[int, Callable[[], _T]] = {}
-        for members, stream in groups.items():
-            pick.update(dict.fromkeys(members, stream.__next__))
-        return list(map(operator.call, map(pick.__getitem__, self.kinds)))
-
-    def select(self, column: Iterable[_V], mask: bytes) -> Iterator[_V]:
-        return compress(column, self.kinds.translate(mask))
-
-    def place_texts(self) -> Iterator[FocusText | None]:
-        """(app, title) for each focus event among the FOCUS/SCREEN/MONITOR ones, else None."""
-        texts = zip(self.apps, self.titles, strict=True)
-        return (next(texts) if k == _FOCUS else None for k in self.select(self.kinds, _MASKS[2]))
+    Per kind byte, the next item of the group that kind belongs to: one
+    C-level `map`, no Python code per event.
+    """
+    pick: dict[int, Callable[[], _T]] = {}
+    for members, stream in groups.items():
+        pick.update(dict.fromkeys(members, stream.__next__))
+    return list(map(operator.call, map(pick.__getitem__, kinds)))
 
 
-def _parse(data: bytes) -> _Columns:
-    if len(data) < _HEAD.size:
-        raise CodecError("batch is truncated")
-    version, n, t0, tick = _HEAD.unpack_from(data)
-    if version not in _READABLE:
-        raise CodecError(f"unknown batch version {version}")
-    if tick == 0:
-        raise CodecError("batch has a zero time tick")
-    r = Reader(data, _HEAD.size)
-    kinds = r.take(n)
-    counts = {k: kinds.count(k) for k in _KIND_OF}
-    if sum(counts.values()) != n or (version == 2 and any(counts[k] for k in _CONTEXT_KINDS)):
-        raise CodecError("batch holds an unknown event kind")
-    n_ptr = sum(counts[k] for k in _POINTER)
-    n_places = sum(counts[k] for k in _PLACES)
-    dts = r.ints(max(n - 1, 0))
-    keys = r.ints(sum(counts[k] for k in _KEYS))
-    pointer = (
-        list(accumulate(r.ints(n_ptr))),
-        list(accumulate(r.ints(n_ptr))),
-        r.ints(n_ptr),
-        r.ints(n_ptr),
-    )
-    n_focus = counts[_FOCUS]
-    texts = r.texts(2 * n_focus + counts[_LAYOUT])
-    if version == 2:
-        places: tuple[list[int], ...] = ([0] * n_places,) * 4
-    else:
-        places = tuple(r.optional_ints(n_places) for _ in range(4))
-    groups = r.optional_ints(counts[_LAYOUT])
-    if r.pos != len(data):
-        raise CodecError("batch has trailing bytes")
-    us = accumulate(map(operator.mul, dts, repeat(tick)) if tick > 1 else dts, initial=t0)
-    times = list(map(operator.mul, us, repeat(1000))) if n else []
-    apps, titles = texts[0 : 2 * n_focus : 2], texts[1 : 2 * n_focus : 2]
-    return _Columns(kinds, times, keys, pointer, places, groups, apps, titles, texts[2 * n_focus :])
+def _place_texts(b: Batch) -> Iterator[FocusText | None]:
+    """(app, title) for each focus event among the FOCUS/SCREEN/MONITOR ones, else None."""
+    texts = zip(b.apps, b.titles, strict=True)
+    return (next(texts) if k == FOCUS else None for k in select(b.kinds, b.kinds, PLACES))
 
 
 def decode_events(data: bytes) -> list[Event]:
-    """Decode a batch written by `encode_events` (version 3, or an older
-    store's version 2) into typed events.
+    """Decode a batch written by `encode_events` (version 4) or `encode_rows`
+    (version 5), or an older store's version 2 or 3, into typed events.
 
     Raises:
         CodecError: unknown version, truncated or inconsistent columns.
     """
     with gc_paused():
-        return _decode_events(data)
+        return _decode_events(_parse_any(data))
 
 
-def _decode_events(data: bytes) -> list[Event]:
-    c = _parse(data)
+def _decode_events(b: Batch) -> list[Event]:
+    kinds, times = b.kinds, b.us  # in ns (`_parse_any`)
     kind_of = _KIND_OF.__getitem__
-    key, ptr, place, layout, marker = _MASKS
+    zero, none = repeat(0), repeat(None)
+
+    def events(*fields: Iterable[object]) -> Iterator[Event]:
+        # tuple.__new__ straight from the zipped fields: C-level, where
+        # Event(...) runs the named tuple's Python-level __new__ per event.
+        return map(_NEW_TUPLE, repeat(Event), zip(*fields, strict=False))
+
     places = (
-        Event(t, kind_of(k), a, b, cc, d, *(text or (None, None)))
-        for t, k, a, b, cc, d, text in zip(
-            c.select(c.times, place),
-            c.select(c.kinds, place),
-            *c.places,
-            c.place_texts(),
+        Event(t, kind_of(k), a, bb, cc, d, *(text or (None, None)))
+        for t, k, a, bb, cc, d, text in zip(
+            select(times, kinds, PLACES),
+            select(kinds, kinds, PLACES),
+            *b.places,
+            _place_texts(b),
             strict=True,
         )
     )
     # One lazy stream of Events per group of kinds, merged back into order.
-    return c.merge(
+    return _merge(
+        kinds,
         {
-            _KEYS: map(Event, c.select(c.times, key), map(kind_of, c.select(c.kinds, key)), c.keys),
-            _POINTER: map(
-                Event, c.select(c.times, ptr), map(kind_of, c.select(c.kinds, ptr)), *c.pointer
+            KEYS: events(
+                select(times, kinds, KEYS),
+                map(kind_of, select(kinds, kinds, KEYS)),
+                b.keys,
+                zero,
+                zero,
+                zero,
+                none,
+                none,
             ),
-            _PLACES: places,
-            (_LAYOUT,): map(
-                Event,
-                c.select(c.times, layout),
+            POINTER: events(
+                select(times, kinds, POINTER),
+                map(kind_of, select(kinds, kinds, POINTER)),
+                *b.pointer,
+                none,
+                none,
+            ),
+            PLACES: places,
+            (LAYOUT,): events(
+                select(times, kinds, (LAYOUT,)),
                 repeat(Kind.LAYOUT),
-                c.groups,
-                *([repeat(0)] * 3),
-                c.layouts,
+                b.groups,
+                zero,
+                zero,
+                zero,
+                b.layouts,
+                none,
             ),
-            _MARKERS: map(
-                Event, c.select(c.times, marker), map(kind_of, c.select(c.kinds, marker))
+            MARKERS: events(
+                select(times, kinds, MARKERS),
+                map(kind_of, select(kinds, kinds, MARKERS)),
+                zero,
+                zero,
+                zero,
+                zero,
+                none,
+                none,
             ),
-        }
+        },
     )
 
 
 def decode_raw(data: bytes) -> list[RawEvent]:
     """Decode a batch back into `RawEvent` tuples, as `encode_events` takes them.
 
-    Several times faster than `decode_events` (no objects but tuples): what
-    re-sealing (compaction) uses.
+    Several times faster than `decode_events` (no objects but tuples).
 
     Raises:
         CodecError: unknown version, truncated or inconsistent columns.
     """
     with gc_paused():
-        return _decode_raw(data)
+        return _decode_raw(_parse_any(data))
 
 
-def _decode_raw(data: bytes) -> list[RawEvent]:
-    c = _parse(data)
-    key, ptr, place, layout, marker = _MASKS
-    zero = repeat(0)
-    return c.merge(
+def _decode_raw(b: Batch) -> list[RawEvent]:
+    kinds, times = b.kinds, b.us  # in ns (`_parse_any`)
+    zero, none = repeat(0), repeat(None)
+    return _merge(
+        kinds,
         {
-            _KEYS: zip(
-                c.select(c.times, key),
-                c.select(c.kinds, key),
-                c.keys,
+            KEYS: zip(
+                select(times, kinds, KEYS),
+                select(kinds, kinds, KEYS),
+                b.keys,
                 zero,
                 zero,
                 zero,
-                repeat(None),
+                none,
+                strict=False,
             ),
-            _POINTER: zip(c.select(c.times, ptr), c.select(c.kinds, ptr), *c.pointer, repeat(None)),
-            _PLACES: zip(
-                c.select(c.times, place),
-                c.select(c.kinds, place),
-                *c.places,
-                c.place_texts(),
+            POINTER: zip(
+                select(times, kinds, POINTER),
+                select(kinds, kinds, POINTER),
+                *b.pointer,
+                none,
+                strict=False,
+            ),
+            PLACES: zip(
+                select(times, kinds, PLACES),
+                select(kinds, kinds, PLACES),
+                *b.places,
+                _place_texts(b),
                 strict=True,
             ),
-            (_LAYOUT,): zip(
-                c.select(c.times, layout),
-                repeat(_LAYOUT),
-                c.groups,
+            (LAYOUT,): zip(
+                select(times, kinds, (LAYOUT,)),
+                repeat(LAYOUT),
+                b.groups,
                 zero,
                 zero,
                 zero,
-                zip(c.layouts, repeat(None)),
+                zip(b.layouts, none, strict=False),
             ),
-            _MARKERS: zip(
-                c.select(c.times, marker),
-                c.select(c.kinds, marker),
+            MARKERS: zip(
+                select(times, kinds, MARKERS),
+                select(kinds, kinds, MARKERS),
                 zero,
                 zero,
                 zero,
                 zero,
-                repeat(None),
+                none,
+                strict=False,
             ),
-        }
+        },
     )
+
+
+class Recoder:
+    """Many batches in, the same events out as batches of `per_batch` events.
+
+    Compaction: a session's small chunks (one per flush) become a few large
+    ones. Rows batches are joined as bytes and parsed together; other
+    batches are parsed one by one; both are joined by column, so no tuple is
+    built per event. At most about `per_batch` events are held beyond the
+    batch being added. `kinds` holds the kinds of every event given out.
+
+    Raises (from `add`, `finish`):
+        CodecError: a batch does not parse.
+    """
+
+    def __init__(self, per_batch: int) -> None:
+        if per_batch < 1:
+            raise ValueError("a re-encoded batch holds at least one event")
+        self._per_batch = per_batch
+        self._pending: list[Batch] = []  # parsed, in order, before the rows
+        self._rows = Rows()
+        self._held = 0
+        self.kinds: list[bytes] = []
+
+    def add(self, data: bytes) -> list[Encoded]:
+        """Take one batch; the batches it completed, encoded."""
+        if data[:1] == _ROWS_BYTE:
+            self._held += self._rows.add(data)
+        else:
+            batch = parse(data)
+            self._close_rows()
+            self._pending.append(batch)
+            self._held += len(batch)
+        if self._held < self._per_batch:
+            return []
+        out: list[Encoded] = []
+        if not self._pending:  # rows only (a recording's): cut them as bytes
+            while self._rows.count >= self._per_batch:
+                out.append(self._encoded(self._rows.take(self._per_batch)))
+            self._held = self._rows.count
+            return out
+        self._close_rows()
+        rest = join(self._pending)
+        while len(rest) >= self._per_batch:
+            head, rest = split(rest, self._per_batch)
+            out.append(self._encoded(head))
+        self._pending, self._held = ([rest] if len(rest) else []), len(rest)
+        return out
+
+    def finish(self) -> list[Encoded]:
+        """The last, partial batch, if any events are left."""
+        self._close_rows()
+        rest = join(self._pending) if self._pending else None
+        self._pending, self._held = [], 0
+        return [self._encoded(rest)] if rest is not None and len(rest) else []
+
+    def _close_rows(self) -> None:
+        if self._rows.count:
+            self._pending.append(self._rows.batch())
+            self._rows = Rows()
+
+    def _encoded(self, b: Batch) -> Encoded:
+        self.kinds.append(b.kinds)
+        return len(b), b.us[0] * 1000, b.us[-1] * 1000, encode(b)

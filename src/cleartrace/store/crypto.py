@@ -18,6 +18,7 @@ __all__ = [
     "KEY_BYTES",
     "NONCE_BYTES",
     "TAG_BYTES",
+    "Aead",
     "seal",
     "unseal",
     "unwrap_key",
@@ -31,19 +32,55 @@ TAG_BYTES = 16
 _WRAP_AAD = b"cleartrace-wrap-v1"
 
 
-def _check(key: bytes, aad: bytes) -> None:
+def _check_key(key: bytes) -> None:
     if not isinstance(key, bytes) or len(key) != KEY_BYTES:
         raise ValueError("AES-256-GCM needs a 32-byte key (bytes)")
+
+
+def _check_aad(aad: bytes) -> None:
     if not isinstance(aad, bytes):
         raise TypeError("the associated data must be given explicitly as bytes")
 
 
+class Aead:
+    """AES-256-GCM under one key, with `seal`'s and `unseal`'s guard rails,
+    built once: a writer seals a chunk every 200 ms and compaction opens
+    thousands, under the same key. The key stays out of `repr()`."""
+
+    __slots__ = ("_aead",)
+
+    def __init__(self, key: bytes) -> None:
+        """Raises: ValueError: the key is not 32 bytes."""
+        _check_key(key)
+        self._aead = AESGCM(key)
+
+    def __repr__(self) -> str:
+        return "Aead(<key>)"
+
+    def seal(self, plaintext: bytes, aad: bytes) -> bytes:
+        """nonce (12 fresh random bytes) || ciphertext || tag; see `seal`."""
+        _check_aad(aad)
+        nonce = os.urandom(NONCE_BYTES)
+        return nonce + self._aead.encrypt(nonce, plaintext, aad)
+
+    def _seal_with_nonce(self, nonce: bytes, plaintext: bytes, aad: bytes) -> bytes:
+        _check_aad(aad)
+        if len(nonce) != NONCE_BYTES:
+            raise ValueError("the nonce must be 12 bytes")
+        return nonce + self._aead.encrypt(nonce, plaintext, aad)
+
+    def unseal(self, blob: bytes | memoryview, aad: bytes) -> bytes:
+        """Inverse of `seal`; see `unseal`."""
+        _check_aad(aad)
+        if len(blob) < NONCE_BYTES + TAG_BYTES:
+            raise InvalidTag
+        view = memoryview(blob)
+        return self._aead.decrypt(view[:NONCE_BYTES], view[NONCE_BYTES:], aad)
+
+
 def _seal_with_nonce(key: bytes, nonce: bytes, plaintext: bytes, aad: bytes) -> bytes:
     """`seal` with a caller's nonce: for known-answer vectors only, never for data."""
-    _check(key, aad)
-    if len(nonce) != NONCE_BYTES:
-        raise ValueError("the nonce must be 12 bytes")
-    return nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
+    return Aead(key)._seal_with_nonce(nonce, plaintext, aad)
 
 
 def seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
@@ -57,7 +94,7 @@ def seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
         ValueError: the key is not 32 bytes.
         TypeError: `aad` is not bytes.
     """
-    return _seal_with_nonce(key, os.urandom(NONCE_BYTES), plaintext, aad)
+    return Aead(key).seal(plaintext, aad)
 
 
 def unseal(key: bytes, blob: bytes, aad: bytes) -> bytes:
@@ -69,10 +106,7 @@ def unseal(key: bytes, blob: bytes, aad: bytes) -> bytes:
         ValueError: the key is not 32 bytes.
         TypeError: `aad` is not bytes.
     """
-    _check(key, aad)
-    if len(blob) < NONCE_BYTES + TAG_BYTES:
-        raise InvalidTag
-    return AESGCM(key).decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], aad)
+    return Aead(key).unseal(blob, aad)
 
 
 def wrap_aad(session_id: str) -> bytes:

@@ -82,6 +82,7 @@ class StoreReader:
 
     def __init__(self, paths: Paths, keys: Keys, conn: sqlite3.Connection) -> None:
         self._paths = paths
+        self._db = paths.db  # a property that builds a Path: read once, used per flush
         self._keys = keys
         self._conn = conn
 

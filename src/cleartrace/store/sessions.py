@@ -15,15 +15,15 @@ import json
 import os
 import secrets
 import sqlite3
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import compress
 from operator import itemgetter
 
-from cleartrace.events import CATEGORY_OF_KIND, Kind, RawEvent
+from cleartrace.events import Kind, RawEvent
 from cleartrace.paths import Paths
-from cleartrace.store.chunks import seal_chunk, seal_summary
+from cleartrace.store.chunks import ChunkCipher, seal_summary
+from cleartrace.store.codec import encode_rows
 from cleartrace.store.compact_process import IN_PLACE_EVENTS, compact_in_child
 from cleartrace.store.crypto import wrap_key
 from cleartrace.store.db import connect, transaction, translate_errors
@@ -34,15 +34,18 @@ from cleartrace.store.recovery import Recovering
 from cleartrace.store.redaction import Redacting
 from cleartrace.store.review_state import Reviewing
 from cleartrace.store.rotation import require_current_master
-from cleartrace.store.seals import INSERT_CHUNK, MAX_SEALS
+from cleartrace.store.seals import INSERT_CHUNK, MAX_SEALS, seals_used
 from cleartrace.store.session_state import SessionState
+from cleartrace.store.tally import add_counts
 from cleartrace.store.writers import process_token
 
 __all__ = ["SessionHandle", "Store"]
 
-_EXCLUDED = "excluded_intervals"
-_CONTEXT = frozenset({int(Kind.SCREEN), int(Kind.MONITOR), int(Kind.LAYOUT)})
-_FOCUS_MASK = bytes(1 if k == Kind.FOCUS else 0 for k in range(256))
+_FOCUS = int(Kind.FOCUS)
+_FOCUS_MASK = bytes(1 if k == _FOCUS else 0 for k in range(256))
+_KIND = itemgetter(1)
+_TEXT = itemgetter(6)
+_FLUSH_LEVEL = 3
 
 
 @dataclass(slots=True)
@@ -54,28 +57,11 @@ class SessionHandle:
     next_index: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     apps: set[str] = field(default_factory=set, repr=False)
-
-
-def _count(events: Sequence[RawEvent], counts: dict[str, int], apps: set[str]) -> None:
-    """Add a batch to the per-category counts and the set of applications seen.
-
-    The counts are of what the person did (and focus changes, and excluded
-    intervals): the screen and keyboard layouts are context, not counted, so
-    no click is shown for a screen layout. Applications come from focus
-    events only (a layout event's text is the layout's name).
-    """
-    kinds = bytes(map(itemgetter(1), events))
-    for kind, n in Counter(kinds).items():
-        if kind in _CONTEXT:
-            continue
-        category = CATEGORY_OF_KIND[Kind(kind)]
-        name = category.value if category is not None else None
-        if kind == Kind.EXCLUDED_START:
-            name = _EXCLUDED
-        if name is not None:
-            counts[name] = counts.get(name, 0) + n
-    focus_texts = compress(map(itemgetter(6), events), kinds.translate(_FOCUS_MASK))
-    apps.update(app for app, _title in filter(None, focus_texts) if app)
+    #: Built from `key` at the first flush, again after the key is replaced.
+    cipher: ChunkCipher | None = field(default=None, repr=False, compare=False)
+    #: Values the key may still seal before the store's count must be read
+    #: again (store/seals.py); 0: read it at the next flush.
+    seals_left: int = field(default=0, repr=False, compare=False)
 
 
 class Store(Recovering, Redacting, Deleting, Reviewing):
@@ -139,24 +125,37 @@ class Store(Recovering, Redacting, Deleting, Reviewing):
         return handle
 
     def append_chunk(self, handle: SessionHandle, events: Sequence[RawEvent]) -> None:
-        """Seal `events` as the next chunk; chunk, counts and summary in one transaction.
+        """Seal `events` as the next chunk, in one transaction with the
+        session's counts (the tray and `status` show a recording's) and the
+        sealed application list when a new application showed.
+
+        The per-flush path is kept short (a flush every 200 ms): rows rather
+        than columns (store/_codec_rows.py), one AES-GCM context per key, the
+        key's seal count read from the store only when its cap may be near,
+        counts by `bytes.count` of the kinds. Closing the session, or
+        recovering it, recounts them from the chunks (store/compaction.py).
 
         Raises:
             DiskFull: nothing of this batch was stored; earlier chunks are intact.
         """
         if not events:
             return
-        # A chunk and perhaps a summary: a new key first if they would pass the cap.
-        rotated = self._rotate_if_due(handle.id, handle.key, 2)
-        if rotated is not None:
-            handle.key, handle.next_index = rotated
-        counts, apps = dict(handle.counts), set(handle.apps)
-        _count(events, counts, apps)
-        blob = seal_chunk(handle.key, handle.id, handle.next_index, events)
-        with transaction(self._conn, self._paths.db) as conn:
+        if handle.seals_left < 2:  # a chunk, and perhaps a summary
+            self._refill_seals(handle)
+        if handle.cipher is None:
+            handle.cipher = ChunkCipher(handle.key, handle.id)
+        kinds = bytes(map(_KIND, events))
+        counts = dict(handle.counts)
+        add_counts(kinds, counts)
+        apps = handle.apps
+        if _FOCUS in kinds:
+            focus = compress(map(_TEXT, events), kinds.translate(_FOCUS_MASK))
+            apps = apps | {app for app, _title in filter(None, focus) if app}
+        index = handle.next_index
+        blob = handle.cipher.seal(index, encode_rows(events), _FLUSH_LEVEL)
+        with transaction(self._conn, self._db) as conn:
             conn.execute(
-                INSERT_CHUNK,
-                (handle.id, handle.next_index, len(events), events[0][0], events[-1][0], blob),
+                INSERT_CHUNK, (handle.id, index, len(events), events[0][0], events[-1][0], blob)
             )
             conn.execute(
                 "UPDATE sessions SET counts=? WHERE id=?",
@@ -165,8 +164,21 @@ class Store(Recovering, Redacting, Deleting, Reviewing):
             if apps != handle.apps:
                 summary = seal_summary(handle.key, handle.id, apps)
                 conn.execute("UPDATE sessions SET summary=? WHERE id=?", (summary, handle.id))
-        handle.next_index += 1
+                handle.seals_left -= 1
+        handle.seals_left -= 1
+        handle.next_index = index + 1
         handle.counts, handle.apps = counts, apps
+
+    def _refill_seals(self, handle: SessionHandle) -> None:
+        """Read how many values the handle's key may still seal, first giving
+        the session a new key if the next flush could pass the cap."""
+        rotated = self._rotate_if_due(handle.id, handle.key, 2)
+        if rotated is not None:
+            handle.key, handle.next_index = rotated
+            handle.cipher = None
+        with translate_errors(self._db):
+            used = seals_used(self._conn, handle.id)
+        handle.seals_left = self._seal_limit - used
 
     def end_session(
         self,
@@ -184,7 +196,7 @@ class Store(Recovering, Redacting, Deleting, Reviewing):
             DiskFull: the session stays as it was (recording, small chunks);
                 the next open recovers it.
         """
-        with translate_errors(self._paths.db):
+        with translate_errors(self._db):
             (total,) = self._conn.execute(
                 "SELECT coalesce(sum(n_events), 0) FROM chunks WHERE session_id=?", (handle.id,)
             ).fetchone()
