@@ -117,7 +117,7 @@ def collect(
     return replace(
         status,
         pending_review=sum(1 for s in listed if s.state == SessionState.PENDING),
-        today_counts=_today_counts(listed),
+        today_counts=_today_counts(listed, recorder),
         hold_days=hold_days(paths, policy),
         uploads=UploadStatus(queue=queue) if runtime is None else runtime.upload_status(queue),
     )
@@ -164,13 +164,21 @@ def _read_store(paths: Paths) -> tuple[dict[str, str], int | None, dict[str, Any
     return consent_from_records(records, policy).as_dict(), n, ledger_alarm(records)
 
 
-def _today_counts(sessions: Iterable[SessionInfo]) -> dict[str, int]:
-    """Events per category in the sessions that were recording at some time today."""
+def _today_counts(
+    sessions: Iterable[SessionInfo], recorder: RecorderStatus | None
+) -> dict[str, int]:
+    """Events per category in the sessions that were recording at some time
+    today; the one being recorded as its recorder counts it now (the store
+    has its counts only every few chunks: store/sessions.py, COUNTS_EVERY)."""
     midnight = datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
     since = int(midnight.timestamp() * 1e9)
+    live = None if recorder is None else recorder.session
     out: dict[str, int] = {}
     for info in sessions:
         if (info.ended_ns or time.time_ns()) >= since:
-            for name, n in info.counts.items():
+            counts = info.counts
+            if recorder is not None and info.id == live:
+                counts = {k: n for k, n in recorder.counts.items() if k != "context"}
+            for name, n in counts.items():
                 out[name] = out.get(name, 0) + n
     return out

@@ -201,14 +201,8 @@ class Writer:
         resolver = self._resolver
         if not (batch or final or resolver.held or self._coalescer.pending) and self._idle():
             return 0
-        timeline = self._timeline
-        asked = None
-        if batch and not (final or more):
-            # Asked first: the watcher answers while this thread sorts the batch.
-            asked = timeline.view().watermark
-            timeline.request()
         resolver.add(batch)
-        view = self._watermark(final=final, more=more, asked=asked)
+        view = self._watermark(final=final, more=more)
         decided = resolver.resolve(view, more=more)
         # Within a backlog, what waits for the next step is not given up on.
         expired, markers = (0, []) if more else resolver.expire(self._clock_ns() - MAX_HELD_NS)
@@ -305,9 +299,7 @@ class Writer:
             out.append(ev)
         return out
 
-    def _watermark(
-        self, *, final: bool, more: bool = False, asked: int | None = None
-    ) -> TimelineView:
+    def _watermark(self, *, final: bool, more: bool = False) -> TimelineView:
         """A view of the timeline after asking for a fresh watermark, if needed
         (not for a step of a backlog the watermark covers already: a watcher
         asked again within the same millisecond has nothing new to say)."""
@@ -318,12 +310,9 @@ class Writer:
         if not pending and (not resolver.waiting(view) or (more and resolver.covered(view))):
             return view
         if not final:
-            if asked is None:
-                asked = view.watermark
-                timeline.request()
-            elif view.watermark != asked:
-                return view  # answered already
-            return timeline.wait(lambda v: v.watermark != asked, _PROBE_WAIT)
+            before = view.watermark
+            timeline.request()
+            return timeline.wait(lambda v: v.watermark != before, _PROBE_WAIT)
         deadline = time.monotonic() + _FINAL_WAIT
         while not resolver.all_decidable(view) and time.monotonic() < deadline:
             timeline.request()

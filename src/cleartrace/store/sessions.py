@@ -39,7 +39,10 @@ from cleartrace.store.session_state import SessionState
 from cleartrace.store.tally import add_counts
 from cleartrace.store.writers import process_token
 
-__all__ = ["SessionHandle", "Store"]
+__all__ = ["COUNTS_EVERY", "SessionHandle", "Store"]
+
+#: Every how many chunks a recording session's counts are written.
+COUNTS_EVERY = 5
 
 _FOCUS = int(Kind.FOCUS)
 _FOCUS_MASK = bytes(1 if k == _FOCUS else 0 for k in range(256))
@@ -126,8 +129,10 @@ class Store(Recovering, Redacting, Deleting, Reviewing):
 
     def append_chunk(self, handle: SessionHandle, events: Sequence[RawEvent]) -> None:
         """Seal `events` as the next chunk, in one transaction with the
-        session's counts (the tray and `status` show a recording's) and the
-        sealed application list when a new application showed.
+        sealed application list when a new application showed and, every
+        `COUNTS_EVERY` chunks, the session's counts (the tray shows today's:
+        they are a second behind at most, which spares most flushes a page
+        written).
 
         The per-flush path is kept short (a flush every 200 ms): rows rather
         than columns (store/_codec_rows.py), one AES-GCM context per key, the
@@ -157,10 +162,11 @@ class Store(Recovering, Redacting, Deleting, Reviewing):
             conn.execute(
                 INSERT_CHUNK, (handle.id, index, len(events), events[0][0], events[-1][0], blob)
             )
-            conn.execute(
-                "UPDATE sessions SET counts=? WHERE id=?",
-                (json.dumps(counts, sort_keys=True), handle.id),
-            )
+            if index % COUNTS_EVERY == 0:
+                conn.execute(
+                    "UPDATE sessions SET counts=? WHERE id=?",
+                    (json.dumps(counts, sort_keys=True), handle.id),
+                )
             if apps != handle.apps:
                 summary = seal_summary(handle.key, handle.id, apps)
                 conn.execute("UPDATE sessions SET summary=? WHERE id=?", (summary, handle.id))
