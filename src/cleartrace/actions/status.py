@@ -29,6 +29,7 @@ from cleartrace.store.key_files import read_device_public
 from cleartrace.store.keys import describe_keystore
 from cleartrace.store.reading import SessionInfo, count_sessions
 from cleartrace.store.session_state import SessionState
+from cleartrace.store.tally import EXCLUDED
 from cleartrace.upload.alarm import ledger_alarm
 from cleartrace.upload.enrolment import Enrolment, load_enrolment
 
@@ -164,6 +165,15 @@ def _read_store(paths: Paths) -> tuple[dict[str, str], int | None, dict[str, Any
     return consent_from_records(records, policy).as_dict(), n, ledger_alarm(records)
 
 
+def _as_stored(live: Mapping[str, int]) -> dict[str, int]:
+    """A recorder's counts named and counted as the store counts the same
+    events: no context, exclusions as intervals (the markers that start them)."""
+    counts = {k: n for k, n in live.items() if k not in ("context", "excluded_markers")}
+    if markers := live.get("excluded_markers", 0):
+        counts[EXCLUDED] = (markers + 1) // 2  # an interval still open has no end yet
+    return counts
+
+
 def _today_counts(
     sessions: Iterable[SessionInfo], recorder: RecorderStatus | None
 ) -> dict[str, int]:
@@ -178,7 +188,7 @@ def _today_counts(
         if (info.ended_ns or time.time_ns()) >= since:
             counts = info.counts
             if recorder is not None and info.id == live:
-                counts = {k: n for k, n in recorder.counts.items() if k != "context"}
+                counts = _as_stored(recorder.counts)
             for name, n in counts.items():
                 out[name] = out.get(name, 0) + n
     return out
