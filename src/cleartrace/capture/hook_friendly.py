@@ -39,14 +39,16 @@ def kind_to_hooks() -> Iterator[None]:
     """The tuning above while the block runs (recorders in one process share it)."""
     with _lock:
         _running[0] += 1
-        if _running[0] == 1:
+        first = _running[0] == 1
+        if first:
             _saved.append((sys.getswitchinterval(), gc.get_threshold()))
+    try:
+        if first:  # in the try: an interrupt half-way is undone too
             sys.setswitchinterval(_SWITCH_S)
             gc.collect()
             gc.freeze()
             young, _, old = gc.get_threshold()
             gc.set_threshold(max(young, _YOUNG_GC), _MIDDLE_GC, old)
-    try:
         yield
     finally:
         with _lock:
