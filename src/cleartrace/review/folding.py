@@ -9,14 +9,13 @@ events it names, and the minutes: what the review window shows.
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from cleartrace.events import RawEvent
 from cleartrace.review.activity import ActivityCount
 from cleartrace.review.text import Reconstruction
+from cleartrace.store._codec_columns import gc_paused
 
 __all__ = ["Folded", "fold"]
 
@@ -29,24 +28,13 @@ class Folded:
     activity: ActivityCount = field(default_factory=ActivityCount)
 
 
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    # The fold builds hundreds of thousands of small objects next to a decoded
-    # chunk's; every few thousand of them the cyclic collector would scan them
-    # all (a sixth of an eight-hour session's opening). They form no cycles.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def fold(chunks: Iterable[list[RawEvent]], *, text: bool = True, activity: bool = True) -> Folded:
     """Feed every chunk, in order, to the text reconstruction and/or the activity count."""
     folded = Folded()
-    with _collector_paused():
+    # The fold builds hundreds of thousands of small objects next to a decoded
+    # chunk's; every few thousand of them the cyclic collector would scan them
+    # all (a sixth of an eight-hour session's opening). They form no cycles.
+    with gc_paused():
         for chunk in chunks:
             if text:
                 folded.text.feed(chunk)
