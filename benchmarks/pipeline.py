@@ -63,6 +63,7 @@ from cleartrace.events import Kind
 from cleartrace.home import Home
 from cleartrace.paths import Paths
 from cleartrace.recorder import Recorder
+from support.measure import cpu_s, disk_bytes
 from support.replay import FOCUS, MS, Replay, Stream, play, play_timed, synthetic_stream, window
 
 STALL_NS = 5 * MS
@@ -92,25 +93,6 @@ def recording(backend: Replay) -> Iterator[tuple[Home, Recorder, threading.Threa
             recorder.stop()
             runner.join()
             home.close()
-
-
-def cpu_s() -> float:
-    """CPU seconds of this process and of the children it waited for (a long
-    session is compacted in one)."""
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
-
-
-def disk_bytes(paths: Paths, *, checkpoint: bool = False) -> int:
-    """The database and its WAL; the -shm index holds no data. With
-    `checkpoint`, the WAL is moved into the database and emptied first, so
-    that what the run adds is not offset by what set-up left in it."""
-    if checkpoint:
-        with closing(sqlite3.connect(paths.db)) as conn:
-            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-            assert not busy, "the store's WAL could not be emptied"
-    files = (paths.db, paths.db.with_name("store.db-wal"))
-    return sum(p.stat().st_size for p in files if p.exists())
 
 
 def check_stored(home: Home, s: Stream) -> dict[str, Any]:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import shutil
 import statistics
@@ -41,6 +40,7 @@ from cleartrace.paths import Paths, ensure_private_dirs
 from cleartrace.store.chunks import open_chunk, open_chunk_raw
 from cleartrace.store.keys import Keys, load_keys
 from cleartrace.store.sessions import SessionHandle, Store
+from support.measure import cpu_s, disk_bytes
 
 MS = 1_000_000
 APPS = ["firefox", "Gedit", "code", "Xterm", "libreoffice-calc"]
@@ -116,12 +116,6 @@ def _new_home(root: Path) -> tuple[Paths, Keys]:
     return paths, keys
 
 
-def _disk_bytes(paths: Paths) -> int:
-    return sum(
-        p.stat().st_size for p in (paths.db, paths.db.with_name("store.db-wal")) if p.exists()
-    )
-
-
 def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
 
@@ -131,13 +125,13 @@ def bytes_after_close(n: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         paths, keys = _new_home(Path(tmp))
         store = Store.open(paths, keys)
-        base = _disk_bytes(paths)
+        base = disk_bytes(paths)
         handle = store.begin_session(time.time_ns(), stream[0][0])
         for batch in chunked(stream):
             store.append_chunk(handle, batch)
-        open_bytes = _disk_bytes(paths) - base
+        open_bytes = disk_bytes(paths) - base
         store.end_session(handle, time.time_ns())
-        closed = _disk_bytes(paths) - base
+        closed = disk_bytes(paths) - base
         store.close()
     return {
         "events": n,
@@ -152,14 +146,14 @@ def human_rate(chunks: int, per_chunk: int = 20) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         paths, keys = _new_home(Path(tmp))
         store = Store.open(paths, keys)
-        base = _disk_bytes(paths)
+        base = disk_bytes(paths)
         handle = store.begin_session(time.time_ns(), stream[0][0])
         append = store.append_chunk
         cpu0 = time.process_time()
         for batch in batches:
             append(handle, batch)
         cpu = time.process_time() - cpu0
-        open_bytes = _disk_bytes(paths) - base
+        open_bytes = disk_bytes(paths) - base
         store.close()
     return {
         "chunks": len(batches),
@@ -183,17 +177,10 @@ def _build_day(root: Path, chunks: int) -> tuple[Paths, Keys, SessionHandle, int
     return paths, keys, handle, len(stream)
 
 
-def _cpu_s() -> float:
-    """CPU seconds of this process and of the children it waited for (a long
-    session is compacted in one)."""
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
-
-
 def _timed(fn: Callable[[], object]) -> tuple[float, float]:
-    cpu0, t0 = _cpu_s(), time.perf_counter()
+    cpu0, t0 = cpu_s(), time.perf_counter()
     fn()
-    return time.perf_counter() - t0, _cpu_s() - cpu0
+    return time.perf_counter() - t0, cpu_s() - cpu0
 
 
 def compaction_and_decode(chunks: int, repeat: int) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from cleartrace.capture._x11_saver import ScreenSaver
 from cleartrace.capture.base import Sink, StampedEvent
 from cleartrace.capture.timeline import FocusTimeline
 from cleartrace.errors import DisplayUnavailable
-from cleartrace.events import Kind, keysym_of_char
+from cleartrace.events import UNICODE_KEYSYM, Kind
 
 __all__ = ["Switch", "X11Backend", "key_callbacks", "mouse_callbacks"]
 
@@ -55,15 +55,20 @@ def _keysym(key: Any) -> int:
     characterless codes carry their keysym as `vk` on X11. A dead key carries
     its spacing accent as `char` (U+00B4 for dead_acute), which that accent
     typed on its own has too, so it is recorded by its dead keysym instead.
+
+    It runs inside the hook for every key, so it reads attributes directly:
+    an Enum's `value` is a Python-level property (about a microsecond), its
+    `_value_` a plain attribute; `keysym_of_char` is inlined.
     """
     if isinstance(key, enum.Enum):  # pynput.keyboard.Key wraps a KeyCode
-        return int(getattr(key.value, "vk", None) or 0)
-    if getattr(key, "is_dead", False) and getattr(key, "vk", None):
-        return int(key.vk)
-    char = getattr(key, "char", None)
+        return int(key._value_.vk or 0)
+    vk, char = key.vk, key.char
+    if vk and key.is_dead:
+        return int(vk)
     if char is not None and len(char) == 1:
-        return keysym_of_char(char)
-    return int(getattr(key, "vk", None) or 0)
+        cp = ord(char)
+        return cp if cp < 0x100 else UNICODE_KEYSYM | cp
+    return int(vk or 0)
 
 
 def _display_error(what: str, exc: BaseException) -> DisplayUnavailable:
@@ -154,7 +159,7 @@ def mouse_callbacks(
     def on_click(x: int, y: int, button: Any, pressed: bool) -> None:
         if switch.on and (t := stamp[0]) is not None:
             # Button.left/middle/right/buttonN carry their X number, unknown None.
-            put((mono(), _BTN_DOWN if pressed else _BTN_UP, x, y, button.value or 0, 0, None, t))
+            put((mono(), _BTN_DOWN if pressed else _BTN_UP, x, y, button._value_ or 0, 0, None, t))
 
     def on_scroll(x: int, y: int, dx: int, dy: int) -> None:
         if switch.on and (t := stamp[0]) is not None:

@@ -202,9 +202,7 @@ class StoreReader:
             UnknownSession: no such session (or it was deleted).
             StoreCorrupt: a chunk does not open.
         """
-        key = self._session_key(session_id)
-        with translate_errors(self._paths.db):
-            rows = self._conn.execute(CHUNKS_OF, (session_id,)).fetchall()
+        key, rows = self._sealed_chunks(session_id)
         return [e for idx, blob in rows for e in open_chunk(key, session_id, idx, blob)]
 
     def event_chunks(self, session_id: str) -> Iterator[list[RawEvent]]:
@@ -216,15 +214,20 @@ class StoreReader:
             UnknownSession: no such session (or it was deleted).
             StoreCorrupt: a chunk does not open.
         """
-        key = self._session_key(session_id)
         # The sealed chunks are read at once (a few bytes an event) and only
         # decoded one at a time: a statement stepped through the fold would
         # hold its read snapshot, and no deletion or redaction made meanwhile
         # could checkpoint what it removed out of the WAL and the old pages.
-        with translate_errors(self._paths.db):
-            rows = self._conn.execute(CHUNKS_OF, (session_id,)).fetchall()
+        key, rows = self._sealed_chunks(session_id)
         for idx, blob in rows:
             yield open_chunk_raw(key, session_id, idx, blob)
+
+    def _sealed_chunks(self, session_id: str) -> tuple[bytes, list[tuple[int, bytes]]]:
+        """The session's key and its (index, sealed chunk) rows, in order."""
+        key = self._session_key(session_id)
+        with translate_errors(self._paths.db):
+            rows = self._conn.execute(CHUNKS_OF, (session_id,)).fetchall()
+        return key, rows
 
     def _span(self, session_id: str) -> tuple[int, int]:
         sql = "SELECT count(*), coalesce(max(idx), -1) FROM chunks WHERE session_id=?"
