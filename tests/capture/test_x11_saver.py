@@ -34,6 +34,24 @@ def test_the_screen_saver_turned_on_and_off_is_seen(xserver: XServer) -> None:
         saver.close()
 
 
+@pytest.mark.xserver
+def test_changes_between_two_questions_end_as_the_last_one_left_it(xserver: XServer) -> None:
+    saver = ScreenSaver()
+    try:
+        assert not saver.on()  # the connection is open and told of changes from here
+        _force(X.ScreenSaverActive)
+        _force(X.ScreenSaverReset)
+        assert not saver.on()
+        _force(X.ScreenSaverActive)
+        _force(X.ScreenSaverReset)
+        _force(X.ScreenSaverActive)
+        assert saver.on()
+        assert saver.on()  # no new event: still on
+    finally:
+        saver.close()
+        _force(X.ScreenSaverReset)
+
+
 def test_no_display_is_not_locked_and_is_not_asked_again(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -4,9 +4,12 @@ locked.
 
 A locked screen ends the session, and what is typed at the lock screen (the
 password that unlocks it) is never kept: the recorder asks this on every tick.
-MIT-SCREEN-SAVER's QueryInfo is one round trip on a connection of its own,
-opened at the first question. A display without the extension, or one that
-fails, answers "not locked" — the idle boundary still ends the session.
+The first question opens a connection of its own, asks MIT-SCREEN-SAVER for
+its notify events and then its state (QueryInfo, one round trip); later
+questions only read the events that came since, without waiting (a round
+trip on every tick was most of what the recorder cost while nothing
+happened). A display without the extension, or one that fails, answers "not
+locked" — the idle boundary still ends the session.
 
 python-xlib is imported inside the methods (see `cleartrace.capture._x11`).
 """
@@ -23,6 +26,7 @@ __all__ = ["ScreenSaver"]
 log = logging.getLogger(__name__)
 
 _ON, _CYCLE = 1, 2  # ScreenSaverOn, ScreenSaverCycle
+_NOTIFY_MASK = 1  # ScreenSaverNotifyMask: its turning on and off
 
 
 class ScreenSaver:
@@ -31,6 +35,8 @@ class ScreenSaver:
     def __init__(self) -> None:
         self._display: Any = None
         self._usable = True
+        self._on = False  # as the last event (or the first question) said
+        self._notify = -1  # the ScreenSaverNotify event's code on this display
 
     def on(self) -> bool:
         """Whether the screen saver is on now; False when it cannot be told."""
@@ -42,14 +48,23 @@ class ScreenSaver:
 
                 check_display()  # python-xlib leaks the socket of a failed connection
                 display = Display()
-                if not display.has_extension("MIT-SCREEN-SAVER"):
+                extension = display.query_extension("MIT-SCREEN-SAVER")
+                if extension is None:
                     display.close()
                     log.info("the display has no MIT-SCREEN-SAVER: a lock is not seen")
                     self._usable = False
                     return False
-                self._display = display
-            info = self._display.screen().root.screensaver_query_info()
-            return int(info.state) in (_ON, _CYCLE)
+                root = display.screen().root
+                # Events asked for first: a change after the question is not missed.
+                root.screensaver_select_input(_NOTIFY_MASK)
+                self._on = int(root.screensaver_query_info().state) in (_ON, _CYCLE)
+                self._display, self._notify = display, extension.first_event
+            display = self._display
+            for _ in range(display.pending_events()):  # reads what came, never waits
+                event = display.next_event()
+                if event.type == self._notify:  # not one a client sent (0x80 set)
+                    self._on = int(event.state) in (_ON, _CYCLE)
+            return self._on
         except Exception as exc:  # the display went away: not known, so not locked
             log.warning("cannot ask the screen saver's state: %s", type(exc).__name__)
             # A connection that broke is opened again once; one that cannot be
