@@ -130,6 +130,8 @@ class Replay:
         self._server, self._real = 0, time.monotonic_ns() // MS
         self._asked = threading.Event()
         self._watcher = threading.Thread()
+        self._answered = threading.Condition()
+        self._requests = self._answers = 0
         self._key_hook: Any = None
         self._mouse_hook: Any = None
         self.event = XEvent()
@@ -186,11 +188,16 @@ class Replay:
         """Watch on a thread of its own, as the X11 focus watcher does: it
         answers each request for a watermark at once."""
         self._timeline, self._asked = timeline, threading.Event()
-        timeline.attach(self._asked.set)
+        timeline.attach(self._ask)
         timeline.untimed(self.window)
         self._confirm(timeline, final=False)
         self._watcher = threading.Thread(target=self._watch, args=(timeline, self._asked))
         self._watcher.start()
+
+    def _ask(self) -> None:
+        with self._answered:
+            self._requests += 1
+        self._asked.set()
 
     def _watch(self, timeline: FocusTimeline, asked: threading.Event) -> None:
         while True:
@@ -198,7 +205,18 @@ class Replay:
             asked.clear()
             if self._timeline is not timeline:
                 return
+            with self._answered:
+                n = self._requests
             self._confirm(timeline, final=False)
+            with self._answered:
+                self._answers = n
+                self._answered.notify_all()
+
+    def settle(self) -> None:
+        """Wait until every watermark asked for so far is answered, as it is
+        in the 200 ms between two flushes of a real recorder."""
+        with self._answered:
+            self._answered.wait_for(lambda: self._answers >= self._requests, 1.0)
 
     def _confirm(self, timeline: FocusTimeline, *, final: bool) -> None:
         """The answer to a probe: stamped the server's time now."""
@@ -227,7 +245,7 @@ class Replay:
             self._asked.set()
             self._watcher.join()
             self._confirm(timeline, final=True)
-            timeline.detach(self._asked.set, final=True)
+            timeline.detach(self._ask, final=True)
 
     def focused(self) -> tuple[str | None, str | None]:
         w = self.window

@@ -3,12 +3,13 @@ from __future__ import annotations
 import itertools
 import queue
 import time
+from collections.abc import Callable
 
 import pytest
 
 from cleartrace.capture.base import StampedEvent
 from cleartrace.capture.pipeline import BATCH, MoveCoalescer, Writer
-from cleartrace.capture.timeline import FocusState, FocusTimeline
+from cleartrace.capture.timeline import FocusState, FocusTimeline, TimelineView
 from cleartrace.events import Kind, RawEvent
 from tests.support.waiting import wait_for
 
@@ -139,3 +140,82 @@ def test_a_backlog_is_written_in_steps_with_every_focus_change_in_its_place() ->
             assert app == f"app{ev[2] // every}", ev[2]
             seen.append(ev[2])
     assert seen == list(range(n))
+
+
+class _Watcher:
+    """A focus watcher that answers requests when told: between two flushes,
+    as a real one does in the 200 ms between them."""
+
+    def __init__(self, timeline: _CountingTimeline) -> None:
+        self.timeline, self.asked = timeline, False
+        timeline.untimed(("Xterm", None))
+        timeline.attach(self.ask)
+        self.answer()
+
+    def ask(self) -> None:
+        self.asked = True
+
+    def answer(self) -> None:
+        self.asked = False
+        now = time.monotonic_ns()
+        self.timeline.confirm((now // MS) & 0xFFFFFFFF, self.timeline.probe_token(), now)
+
+
+class _CountingTimeline(FocusTimeline):
+    """The real timeline, counting the writer's waits for a watermark."""
+
+    def __init__(self) -> None:
+        super().__init__(lambda window: FocusState(False, window))
+        self.waits = 0
+
+    def wait(self, predicate: Callable[[TimelineView], bool], timeout: float) -> TimelineView:
+        self.waits += 1
+        return super().wait(predicate, timeout)
+
+
+def test_while_input_keeps_coming_a_flush_decides_with_the_answer_the_last_one_asked_for() -> None:
+    timeline = _CountingTimeline()
+    watcher = _Watcher(timeline)
+    source: queue.SimpleQueue[StampedEvent] = queue.SimpleQueue()
+    written: list[RawEvent] = []
+    writer = Writer(source, written.extend, time.monotonic_ns, timeline)
+    codes = iter(range(1000))
+    for _ in range(12):  # a key every few ms, a flush every ~30 ms
+        for _ in range(5):
+            source.put(key(next(codes)))
+            time.sleep(0.006)
+        writer.flush_now(final=False)
+        if watcher.asked:
+            watcher.answer()  # in the time between two flushes
+    assert timeline.waits == 1  # only the first flush waited for its answer
+    kept = [ev[2] for ev in written if ev[1] == KEY]
+    assert kept == list(range(len(kept)))  # in order, once each
+    assert len(kept) >= 20  # all but the last LAG_MS and two flushes
+    timeline.attach(watcher.answer)  # at the end, the writer waits for an answer
+    writer.flush_now(final=True)
+    assert [ev[2] for ev in written if ev[1] == KEY] == list(range(60))
+
+
+def test_a_lone_key_after_a_quiet_spell_is_written_at_its_own_flush() -> None:
+    timeline = _CountingTimeline()
+    _Watcher(timeline)
+    timeline.attach(lambda: timeline.confirm(*_now_answer(timeline)))  # answers at once
+    source: queue.SimpleQueue[StampedEvent] = queue.SimpleQueue()
+    written: list[RawEvent] = []
+    writer = Writer(source, written.extend, time.monotonic_ns, timeline)
+    source.put(key(1))
+    time.sleep(0.12)  # older than LAG_MS by the flush
+    writer.flush_now(final=False)
+    assert [ev[2] for ev in written if ev[1] == KEY] == [1]
+    writer.flush_now(final=False)  # quiet: nothing held, nothing asked
+    source.put(key(2))
+    time.sleep(0.12)
+    waits = timeline.waits
+    writer.flush_now(final=False)
+    assert timeline.waits == waits + 1  # it asked, and waited for the answer
+    assert [ev[2] for ev in written if ev[1] == KEY] == [1, 2]
+
+
+def _now_answer(timeline: FocusTimeline) -> tuple[int, int, int]:
+    now = time.monotonic_ns()
+    return (now // MS) & 0xFFFFFFFF, timeline.probe_token(), now
