@@ -7,7 +7,9 @@ background uploader, the session bus listener and the pause hotkey. It is
 then quit through the menu's Quit path (`Tray.quit`; SIGTERM at logout is
 mapped to the same slot) many times in a row. A thread still running Python
 code while the interpreter finalises shows as "Fatal Python error" and exit
-status 134; this test is what would see it.
+status 134; this test is what would see it. The suite quits 20 times (each
+start is a whole tray's start-up, about a second and a half of CPU); a longer
+run after a change to shutdown: `CLEARTRACE_QUITS=200 pytest tests/ui/test_quit.py`.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from tests.support.recording import status
 from tests.support.waiting import wait_for
 from tests.support.xserver import XServer
 
-QUITS = 50
+QUITS = int(os.environ.get("CLEARTRACE_QUITS", "20"))
 
 
 def _recording(paths: Paths, tray: subprocess.Popen[str]) -> bool:
@@ -74,7 +76,7 @@ def _start_and_quit(paths: Paths, env: dict[str, str]) -> tuple[int, str]:
     return tray.returncode, err
 
 
-def test_fifty_quits_in_a_row_end_cleanly(
+def test_many_quits_in_a_row_end_cleanly(
     private_home: Paths, xserver: XServer, session_bus: str
 ) -> None:
     ct("consent", "give", "--all")
