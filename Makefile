@@ -13,13 +13,15 @@ PYTHON ?= python3
 # dbus-daemon for the screen lock said on a session bus;
 # the X libraries Qt's xcb platform plugin loads;
 # chromium (headless) and poppler-utils (pdftoppm, pdftotext), which the audit
-# report's tests open the HTML report and the PDF with.
+# report's tests open the HTML report and the PDF with;
+# postgresql, whose server binaries the tests start a throwaway cluster from
+# (the collector's shared state, `org serve --state postgresql://…`).
 SYS_PKGS := python3 python3-venv python3-dev gcc linux-libc-dev \
 	xvfb xdotool x11-utils x11-xserver-utils x11-xkb-utils matchbox-window-manager dbus \
 	libgl1 libegl1 libglib2.0-0 libdbus-1-3 libfontconfig1 fonts-dejavu-core \
 	libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 \
 	libxcb-randr0 libxcb-render-util0 libxcb-shape0 \
-	chromium poppler-utils
+	chromium poppler-utils postgresql
 
 .PHONY: run test lint fmt bench screenshots sysdeps venv venv-run clean
 

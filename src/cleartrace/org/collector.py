@@ -21,7 +21,8 @@ a time within five minutes), before any body is read or reserved for
 a short deadline, the header's shape and that it names the signing device;
 then the whole body arrives, before a deadline and at a minimum rate, and
 hash, replay (a stored name is acknowledged again), signature and rate are
-checked; then, under the device's lock, the witnessed head, and
+checked; then, under the device's head lock (the state's: across
+processes when they share PostgreSQL), the witnessed head, and
 only then is it stored (org/witnessing.py). Hashing, the signature, SQLite and fsync run on
 worker threads, so the event loop keeps receiving other uploads meanwhile.
 Errors are `org.answers.Refusal`s, rendered as JSON with a one-line reason.
@@ -77,7 +78,7 @@ from cleartrace.org.limits import (
     DEFAULT_RATE,
     Rate,
 )
-from cleartrace.org.registry import Registry
+from cleartrace.org.state import CollectorState
 from cleartrace.org.witnessing import HeadWitness
 from cleartrace.upload.bundle import (
     Bundle,
@@ -141,7 +142,7 @@ class Collector:
 
     def __init__(
         self,
-        registry: Registry,
+        registry: CollectorState,
         store: BlobStore,
         *,
         max_bundle_bytes: int = DEFAULT_MAX_BUNDLE_MB * 2**20,
@@ -268,7 +269,8 @@ class Collector:
                         self._uploads.take(seen.device)
                     except NotAdmitted as exc:
                         raise _too_many_uploads(exc.retry_after) from None
-                    # One device's bundles are witnessed and stored one at a time, in order.
+                    # One device's bundles are witnessed and stored one at a time, in order:
+                    # here within this process, and by the state's head lock across a fleet.
                     async with self._locks.setdefault(seen.device, asyncio.Lock()):
                         done = await _off_loop(self.heads.accept, seen)
             except NotAdmitted as exc:

@@ -42,11 +42,19 @@ from cleartrace.org.registry_db import last_org_record, open_db, secure_delete
 from cleartrace.org.witness import load_or_create
 from cleartrace.store.db import transaction, translate_errors
 
-__all__ = ["Registry"]
+__all__ = ["Registry", "token_refused"]
 
 
 def _token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+def token_refused() -> TokenRefused:
+    """The one refusal for a token that is unknown or used, whichever it was."""
+    return TokenRefused(
+        "the enrolment token is unknown or was used already; "
+        "ask the organisation for a new one ('cleartrace org token')"
+    )
 
 
 def _now() -> str:
@@ -59,8 +67,11 @@ class Registry:
     Safe to share between threads: writes go through one connection under a
     lock; reads use a connection per thread, so in WAL mode they never wait
     for a commit's fsync. Every call is short; the collector runs them off
-    its event loop.
+    its event loop. One process serves the file (DATA/collector.lock), so the
+    per-device head locks are in memory.
     """
+
+    shared = False
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self._conn = conn
@@ -70,6 +81,7 @@ class Registry:
         self._readers: list[sqlite3.Connection] = []
         self._closed = False
         self._witness: Ed25519PrivateKey | None = None
+        self._head_locks: dict[str, threading.Lock] = {}
 
     @classmethod
     def open(cls, data: Path) -> Registry:
@@ -186,10 +198,7 @@ class Registry:
                 if hmac.compare_digest(bytes.fromhex(stored), wanted):
                     match = stored
             if match is None:
-                raise TokenRefused(
-                    "the enrolment token is unknown or was used already; "
-                    "ask the organisation for a new one ('cleartrace org token')"
-                )
+                raise token_refused()
             conn.execute("UPDATE tokens SET used = ? WHERE hash = ?", (now, match))
             conn.execute(
                 "INSERT OR IGNORE INTO devices(device, public_key, subject, enrolled_at, "
@@ -202,6 +211,11 @@ class Registry:
         return found
 
     # -- devices and heads ------------------------------------------------------------
+
+    def head_lock(self, device: str) -> threading.Lock:
+        """Held (on a worker thread) while `device`'s head moves and its head file is
+        written (dict.setdefault is atomic under the GIL: two threads get the same lock)."""
+        return self._head_locks.setdefault(device, threading.Lock())
 
     def device(self, device: str) -> Device | None:
         """The enrolled device with fingerprint `device` ("sha256:<hex>"), or None.

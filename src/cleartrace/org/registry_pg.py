@@ -1,0 +1,319 @@
+"""The collector's state in PostgreSQL (`--state postgresql://…`), shared by a fleet.
+
+The same tables as DATA/collector.db (org/registry_db.py), so that any
+number of collector processes, on any hosts, serve one fleet. Every act that
+must not half-happen or happen twice is one PostgreSQL transaction, and each
+is correct under READ COMMITTED because its decisive statement is a
+conditional write that PostgreSQL re-checks on the row's newest version:
+
+- consuming a token is `UPDATE tokens … WHERE hash = ? AND used IS NULL
+  RETURNING`: of several processes enrolling with one token, exactly one gets
+  the row back. (The lookup is by the token's SHA-256, so its timing says
+  something about a hash, which says nothing about any token.)
+- moving a head is `UPDATE devices … WHERE head_seq = ? AND head_hash = ?`
+  (compare-and-swap), and the witness counter `UPDATE witness SET counter =
+  counter + 1 RETURNING counter`, whose row lock hands out every value once.
+- the org ledger is a hash chain: each act takes `LOCK TABLE org_ledger IN
+  SHARE ROW EXCLUSIVE MODE` (which conflicts with itself) before reading the
+  last record, so records are chained one after another, never two on one.
+
+The per-device head lock is a PostgreSQL session advisory lock keyed by the
+device: held while the head moves and its head file is written, so no
+process overwrites a head file with an older head. The server releases it if
+the holder's connection dies. Each worker thread has its own connection (in
+autocommit mode, transactions explicit).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from cleartrace.consent.records import GENESIS
+from cleartrace.errors import LedgerBroken, StoreError, UsageError
+from cleartrace.formats import canonical, key_fingerprint, rfc3339
+from cleartrace.org.devices import DEVICE_SELECT, Device, Head, StoredBundle, device_of_row
+from cleartrace.org.org_ledger import next_record
+from cleartrace.org.registry import token_refused
+from cleartrace.org.state import redacted
+from cleartrace.org.witness import load_or_create
+
+__all__ = ["PgRegistry"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tokens (
+    hash    TEXT PRIMARY KEY,
+    created TEXT NOT NULL,
+    used    TEXT
+);
+CREATE TABLE IF NOT EXISTS devices (
+    device       TEXT PRIMARY KEY,
+    public_key   BYTEA NOT NULL,
+    subject      TEXT NOT NULL,
+    enrolled_at  TEXT NOT NULL,
+    head_seq     BIGINT NOT NULL DEFAULT 0,
+    head_hash    TEXT NOT NULL,
+    head_bundle  TEXT,
+    head_time    TEXT,
+    head_counter BIGINT NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS witness (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    counter BIGINT NOT NULL
+);
+INSERT INTO witness(id, counter) VALUES (1, 0) ON CONFLICT DO NOTHING;
+CREATE TABLE IF NOT EXISTS bundles (
+    name     TEXT PRIMARY KEY,
+    device   TEXT NOT NULL REFERENCES devices(device),
+    size     BIGINT NOT NULL,
+    received TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS org_ledger (
+    seq    BIGINT PRIMARY KEY,
+    record TEXT NOT NULL
+);
+"""
+
+#: Advisory lock keys: the schema's creation, and (with a device's 63 bits) its head.
+_SCHEMA_LOCK = 0x43_54_53_43_48_45_4D_41  # "CTSCHEMA"
+
+
+def _device_key(device: str) -> int:
+    """A signed 64-bit advisory lock key for `device` (a collision only makes two wait)."""
+    return int.from_bytes(
+        hashlib.sha256(b"head-lock\0" + device.encode()).digest()[:8], "big", signed=True
+    )
+
+
+def _now() -> str:
+    return rfc3339(datetime.now(UTC))
+
+
+class PgRegistry:
+    """The collector's state in one PostgreSQL database; see the module's docstring."""
+
+    shared = True
+
+    def __init__(self, data: Path, url: str) -> None:
+        self._data = data
+        self._url = url
+        self._where = redacted(url)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._conns: list[psycopg.Connection[Any]] = []
+        self._closed = False
+        self._witness: Ed25519PrivateKey | None = None
+
+    @classmethod
+    def open(cls, data: Path, url: str) -> PgRegistry:
+        """Connect, and create the tables if absent (one process at a time).
+
+        Raises:
+            UsageError: DATA cannot be created.
+            StoreError: the database cannot be reached or written.
+        """
+        try:
+            data.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(
+                f"cannot create the collector's data directory {data}: {exc.strerror}; "
+                "choose a directory you can write to"
+            ) from exc
+        state = cls(data, url)
+        try:
+            with state._tx() as conn:
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                conn.execute(_SCHEMA)
+        except BaseException:
+            state.close()
+            raise
+        return state
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            for conn in self._conns:
+                conn.close()
+            self._conns.clear()
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """psycopg's errors as StoreError naming the database (never its password)."""
+        try:
+            yield
+        except psycopg.OperationalError as exc:
+            self._local.conn = None  # a broken connection is not used again
+            raise StoreError(
+                f"cannot use the collector's state at {self._where}: "
+                f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}; "
+                "check that the PostgreSQL server is running and the URL is right"
+            ) from None
+        except psycopg.Error as exc:
+            raise StoreError(
+                f"the collector's state at {self._where} refused a statement "
+                f"({type(exc).__name__}); check the database's permissions and disk"
+            ) from None
+
+    def _conn(self) -> psycopg.Connection[Any]:
+        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            with self._lock:
+                if self._closed:
+                    raise StoreError(f"the collector's state at {self._where} is closed")
+            conn = psycopg.connect(self._url, autocommit=True, application_name="cleartrace")
+            with self._lock:
+                self._conns.append(conn)
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def _tx(self) -> Iterator[psycopg.Connection[Any]]:
+        with self._errors():
+            conn = self._conn()
+            with conn.transaction():
+                yield conn
+
+    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._errors():
+            return self._conn().execute(sql.replace("?", "%s"), params).fetchall()
+
+    def _signer(self) -> Ed25519PrivateKey:
+        if self._witness is None:
+            self._witness = load_or_create(self._data)
+        return self._witness
+
+    @staticmethod
+    def _log(
+        conn: psycopg.Connection[Any], key: Ed25519PrivateKey, kind: str, **fields: Any
+    ) -> None:
+        """Chain the act onto the org ledger inside its transaction, one writer at a time."""
+        conn.execute("LOCK TABLE org_ledger IN SHARE ROW EXCLUSIVE MODE")
+        rows = conn.execute("SELECT record FROM org_ledger ORDER BY seq DESC LIMIT 1").fetchall()
+        last = dict(json.loads(rows[0][0])) if rows else None
+        record = next_record(last, kind, fields, key)
+        conn.execute(
+            "INSERT INTO org_ledger(seq, record) VALUES (%s, %s)",
+            (record["seq"], canonical(record).decode("utf-8")),
+        )
+
+    def org_ledger(self) -> list[dict[str, Any]]:
+        rows = self._read("SELECT record FROM org_ledger ORDER BY seq")
+        return [dict(json.loads(text)) for (text,) in rows]
+
+    # -- tokens and enrolment ---------------------------------------------------------
+
+    def issue_tokens(self, count: int = 1) -> list[str]:
+        if not 1 <= count <= 10_000:
+            raise UsageError("the token count must be between 1 and 10000")
+        tokens = ["ct_" + secrets.token_urlsafe(32) for _ in range(count)]
+        now = _now()
+        key = self._signer()
+        with self._tx() as conn:
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO tokens(hash, created) VALUES (%s, %s)",
+                    [(hashlib.sha256(t.encode()).hexdigest(), now) for t in tokens],
+                )
+            self._log(conn, key, "tokens.issued", tokens=count)
+        return tokens
+
+    def enroll(self, token: str, public_key: bytes) -> Device:
+        wanted = hashlib.sha256(token.encode("utf-8")).hexdigest()
+        device = key_fingerprint(public_key)
+        now = _now()
+        key = self._signer()
+        with self._tx() as conn:
+            used = conn.execute(
+                "UPDATE tokens SET used = %s WHERE hash = %s AND used IS NULL RETURNING hash",
+                (now, wanted),
+            ).fetchall()
+            if not used:
+                raise token_refused()
+            conn.execute(
+                "INSERT INTO devices(device, public_key, subject, enrolled_at, head_seq, "
+                "head_hash) VALUES (%s, %s, %s, %s, 0, %s) ON CONFLICT (device) DO NOTHING",
+                (device, public_key, secrets.token_hex(16), now, GENESIS),
+            )
+            row = conn.execute(DEVICE_SELECT + " WHERE device = %s", (device,)).fetchone()
+            assert row is not None
+            found = device_of_row(row)
+            self._log(conn, key, "device.admitted", device=device, subject=found.subject)
+        return found
+
+    # -- devices and heads ------------------------------------------------------------
+
+    def device(self, device: str) -> Device | None:
+        rows = self._read(DEVICE_SELECT + " WHERE device = ?", (device,))
+        return device_of_row(rows[0]) if rows else None
+
+    def devices(self) -> list[Device]:
+        return [
+            device_of_row(r) for r in self._read(DEVICE_SELECT + " ORDER BY enrolled_at, device")
+        ]
+
+    def stored(self, name: str) -> StoredBundle | None:
+        rows = self._read(
+            "SELECT name, device, size, received FROM bundles WHERE name = ?", (name,)
+        )
+        return StoredBundle(*rows[0]) if rows else None
+
+    def bundle_count(self) -> int:
+        ((n,),) = self._read("SELECT count(*) FROM bundles")
+        return int(n)
+
+    def accept(
+        self, *, name: str, device: str, size: int, base: Head, head: Head, when: str
+    ) -> Device:
+        with self._tx() as conn:
+            moved = conn.execute(
+                "UPDATE devices SET head_seq = %s, head_hash = %s, head_bundle = %s, "
+                "head_time = %s WHERE device = %s AND head_seq = %s AND head_hash = %s "
+                "RETURNING device",
+                (head.seq, head.hash, name, when, device, base.seq, base.hash),
+            ).fetchall()
+            if len(moved) != 1:
+                raise _head_moved(base)
+            ((counter,),) = conn.execute(
+                "UPDATE witness SET counter = counter + 1 RETURNING counter"
+            ).fetchall()
+            conn.execute(
+                "UPDATE devices SET head_counter = %s WHERE device = %s", (counter, device)
+            )
+            conn.execute(
+                "INSERT INTO bundles(name, device, size, received) VALUES (%s, %s, %s, %s)",
+                (name, device, size, when),
+            )
+            row = conn.execute(DEVICE_SELECT + " WHERE device = %s", (device,)).fetchone()
+        assert row is not None
+        return device_of_row(row)
+
+    @contextmanager
+    def head_lock(self, device: str) -> Iterator[None]:
+        """A session advisory lock on this thread's connection, keyed by the device."""
+        key = _device_key(device)
+        with self._errors():
+            conn = self._conn()
+            conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+        try:
+            yield
+        finally:
+            with self._errors():
+                conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+
+def _head_moved(base: Head) -> LedgerBroken:
+    return LedgerBroken(
+        base.seq,
+        "the bundle's ledger does not extend the head the collector witnessed",
+        "head-mismatch",
+    )
