@@ -18,7 +18,7 @@ import shutil
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -39,9 +39,11 @@ UPLOADS = 3
 RACED_TOKENS = 8
 
 
-@pytest.fixture
-def fleet(tmp_path: Path, postgres: Postgres) -> Iterator[list[RunningCollector]]:
-    """Three collectors on one fresh database and one store directory."""
+@contextmanager
+def fleet_of(
+    tmp_path: Path, postgres: Postgres, processes: int, *args: str
+) -> Iterator[list[RunningCollector]]:
+    """`processes` collectors on one fresh database and one store directory."""
     state = postgres.new_database()
     first = tmp_path / "data0"
     registry = open_state(first, state)  # makes the tables and, with the first act, the key
@@ -53,7 +55,7 @@ def fleet(tmp_path: Path, postgres: Postgres) -> Iterator[list[RunningCollector]
     store.mkdir(mode=0o700)
     with ExitStack() as stack:
         running = []
-        for i in range(PROCESSES):
+        for i in range(processes):
             data = tmp_path / f"data{i}"
             if i:
                 data.mkdir(mode=0o700)
@@ -69,10 +71,18 @@ def fleet(tmp_path: Path, postgres: Postgres) -> Iterator[list[RunningCollector]
                         "1000/m",
                         "--enroll-rate-total",
                         "1000/m",
+                        *args,
                         state=state,
                     )
                 )
             )
+        yield running
+
+
+@pytest.fixture
+def fleet(tmp_path: Path, postgres: Postgres) -> Iterator[list[RunningCollector]]:
+    """Three collectors on one fresh database and one store directory."""
+    with fleet_of(tmp_path, postgres, PROCESSES) as running:
         yield running
 
 
@@ -165,3 +175,18 @@ def test_processes_sharing_postgresql_store_each_bundle_once_and_use_each_token_
     verify_chain(export_lines(COLLECTOR, witness, ledger), witness)
     admitted = [r["device"] for r in ledger if r["kind"] == "device.admitted"]
     assert sorted(admitted) == sorted(known)
+
+
+def test_a_devices_upload_rate_is_counted_across_the_fleet(
+    tmp_path: Path, postgres: Postgres, org_keys: OrgKeys
+) -> None:
+    with fleet_of(tmp_path, postgres, 2, "--rate", "2/h") as (first, second):
+        dev = Device(org_keys.bundle_public)
+        assert dev.enroll(first.url, first.tokens()[0]).status_code == 201
+        assert dev.upload(first.url)[0].status_code == 201
+        assert dev.upload(second.url)[0].status_code == 201
+        for running in (first, second):
+            refused, _, _ = dev.upload(running.url)
+            assert refused.status_code == 429, refused.text
+            assert refused.json()["reason"] == "rate-limited"
+            assert 1 <= int(refused.headers["Retry-After"]) <= 3600

@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,7 +67,7 @@ from cleartrace.org.answers import (
 )
 from cleartrace.org.blobstore import BlobStore
 from cleartrace.org.devices import StoredBundle
-from cleartrace.org.intake import BodyBudget, EnrolmentRates, UploadRates
+from cleartrace.org.intake import BodyBudget, EnrolmentRates
 from cleartrace.org.limits import (
     DEFAULT_BODY_MEMORY_MB,
     DEFAULT_BODY_TIMEOUT,
@@ -171,7 +172,7 @@ class Collector:
             header_timeout=header_timeout,
             min_body_rate=min_body_rate,
         )
-        self._uploads = UploadRates(rate, clock)
+        self._rate = rate
         #: Stores bundles, moves witnessed heads and keeps the head files in step.
         self.heads = HeadWitness(registry, store, witness)
         self._locks: dict[str, asyncio.Lock] = {}
@@ -265,10 +266,10 @@ class Collector:
                     seen = await _off_loop(self._examine, raw, name)
                     if isinstance(seen, StoredBundle):
                         return await self._replayed(seen)
-                    try:
-                        self._uploads.take(seen.device)
-                    except NotAdmitted as exc:
-                        raise _too_many_uploads(exc.retry_after) from None
+                    # Counted in the state: across the fleet when processes share it.
+                    wait = await _off_loop(self.registry.take_upload, seen.device, self._rate)
+                    if wait > 0:
+                        raise _too_many_uploads(max(1, math.ceil(wait)))
                     # One device's bundles are witnessed and stored one at a time, in order:
                     # here within this process, and by the state's head lock across a fleet.
                     async with self._locks.setdefault(seen.device, asyncio.Lock()):

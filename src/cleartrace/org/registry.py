@@ -25,6 +25,7 @@ import json
 import secrets
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -37,6 +38,7 @@ from cleartrace.consent.records import GENESIS
 from cleartrace.errors import LedgerBroken, TokenRefused, UsageError
 from cleartrace.formats import canonical, key_fingerprint, rfc3339
 from cleartrace.org.devices import DEVICE_SELECT, Device, Head, StoredBundle, device_of_row
+from cleartrace.org.limits import Rate, TokenBucket
 from cleartrace.org.org_ledger import next_record
 from cleartrace.org.registry_db import last_org_record, open_db, secure_delete
 from cleartrace.org.witness import load_or_create
@@ -82,6 +84,7 @@ class Registry:
         self._closed = False
         self._witness: Ed25519PrivateKey | None = None
         self._head_locks: dict[str, threading.Lock] = {}
+        self._uploads: dict[str, TokenBucket] = {}
 
     @classmethod
     def open(cls, data: Path) -> Registry:
@@ -211,6 +214,17 @@ class Registry:
         return found
 
     # -- devices and heads ------------------------------------------------------------
+
+    def take_upload(self, device: str, rate: Rate) -> float:
+        """Count one upload from `device`: 0 when allowed, else the seconds until one
+        would be. In memory, as one process serves the file; one bucket per enrolled
+        device, so the table is bounded by enrolments."""
+        now = time.monotonic()
+        with self._lock:
+            bucket = self._uploads.get(device)
+            if bucket is None:
+                bucket = self._uploads[device] = TokenBucket(rate, now)
+            return bucket.take(now)
 
     def head_lock(self, device: str) -> threading.Lock:
         """Held (on a worker thread) while `device`'s head moves and its head file is

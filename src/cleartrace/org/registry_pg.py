@@ -17,6 +17,10 @@ conditional write that PostgreSQL re-checks on the row's newest version:
   SHARE ROW EXCLUSIVE MODE` (which conflicts with itself) before reading the
   last record, so records are chained one after another, never two on one.
 
+Each device's upload allowance is a token bucket in a row of its own,
+refilled from the server's clock, so a device behind a load balancer gets
+`--rate` from the fleet, not from each process.
+
 The per-device head lock is a PostgreSQL session advisory lock keyed by the
 device: held while the head moves and its head file is written, so no
 process overwrites a head file with an older head. The server releases it if
@@ -43,6 +47,7 @@ from cleartrace.consent.records import GENESIS
 from cleartrace.errors import LedgerBroken, StoreError, UsageError
 from cleartrace.formats import canonical, key_fingerprint, rfc3339
 from cleartrace.org.devices import DEVICE_SELECT, Device, Head, StoredBundle, device_of_row
+from cleartrace.org.limits import Rate
 from cleartrace.org.org_ledger import next_record
 from cleartrace.org.registry import token_refused
 from cleartrace.org.state import redacted
@@ -82,7 +87,30 @@ CREATE TABLE IF NOT EXISTS org_ledger (
     seq    BIGINT PRIMARY KEY,
     record TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS upload_buckets (
+    device  TEXT PRIMARY KEY REFERENCES devices(device),
+    tokens  DOUBLE PRECISION NOT NULL,  -- uploads still allowed now (a token bucket)
+    updated DOUBLE PRECISION NOT NULL,  -- the server's clock (epoch seconds) at the last take
+    allowed BOOLEAN NOT NULL            -- whether the last take was allowed
+);
 """
+
+#: One upload taken from a device's bucket, refilled at rate/period from the server's
+#: clock (the same for every process, whichever host it runs on), in one statement
+#: whose row lock makes concurrent takes count one after another.
+_TAKE_UPLOAD = """
+INSERT INTO upload_buckets AS b (device, tokens, updated, allowed)
+VALUES (%(device)s, %(capacity)s - 1, extract(epoch FROM clock_timestamp()), true)
+ON CONFLICT (device) DO UPDATE SET
+    tokens = LEVEL - CASE WHEN LEVEL >= 1 THEN 1 ELSE 0 END,
+    updated = greatest(b.updated, EXCLUDED.updated),
+    allowed = LEVEL >= 1
+RETURNING allowed, tokens
+""".replace(
+    # The bucket's level now: what was left, refilled for the time since, up to capacity.
+    "LEVEL",
+    "least(%(capacity)s, b.tokens + greatest(0, EXCLUDED.updated - b.updated) * %(per_second)s)",
+)
 
 #: Advisory lock keys: the schema's creation, and (with a device's 63 bits) its head.
 _SCHEMA_LOCK = 0x43_54_53_43_48_45_4D_41  # "CTSCHEMA"
@@ -296,6 +324,16 @@ class PgRegistry:
             row = conn.execute(DEVICE_SELECT + " WHERE device = %s", (device,)).fetchone()
         assert row is not None
         return device_of_row(row)
+
+    def take_upload(self, device: str, rate: Rate) -> float:
+        """One statement on the device's bucket row (see `_TAKE_UPLOAD`)."""
+        per_second = rate.count / rate.period
+        params = {"device": device, "capacity": float(rate.count), "per_second": per_second}
+        with self._tx() as conn:
+            row = conn.execute(_TAKE_UPLOAD, params).fetchone()
+        assert row is not None
+        allowed, tokens = row
+        return 0.0 if allowed else (1.0 - float(tokens)) / per_second
 
     @contextmanager
     def head_lock(self, device: str) -> Iterator[None]:

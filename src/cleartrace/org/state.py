@@ -1,9 +1,10 @@
 """The collector's state behind one interface, with two backends.
 
 What a collector keeps — enrolment tokens, devices and their witnessed heads,
-the witness counter, the index of accepted bundles, and its signed org
-ledger — lives either in DATA/collector.db (SQLite, org/registry.py: the
-embedded default, needing no server, for one collector process) or in a
+the witness counter, the index of accepted bundles, its signed org ledger,
+and each device's upload allowance (a token bucket) — lives either in
+DATA/collector.db (SQLite, org/registry.py: the embedded default, needing no
+server, for one collector process) or in a
 PostgreSQL database (org/registry_pg.py, `--state postgresql://…`), which any
 number of collector processes on any hosts share. Everything above this
 interface (the HTTP side, the head witness, the commands) is the same for both.
@@ -22,6 +23,7 @@ from typing import Any, Protocol
 
 from cleartrace.errors import UsageError
 from cleartrace.org.devices import Device, Head, StoredBundle
+from cleartrace.org.limits import Rate
 
 __all__ = ["CollectorState", "is_shared", "open_state", "redacted"]
 
@@ -69,6 +71,11 @@ class CollectorState(Protocol):
         Raises:
             LedgerBroken: the witnessed head is no longer `base`.
         """
+        ...
+
+    def take_upload(self, device: str, rate: Rate) -> float:
+        """Count one upload from `device` against `rate`, across every process
+        serving this state: 0 when allowed, else the seconds until one would be."""
         ...
 
     def head_lock(self, device: str) -> AbstractContextManager[object]:
