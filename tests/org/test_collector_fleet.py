@@ -29,6 +29,7 @@ from cleartrace.org.keys import OrgKeys
 from cleartrace.org.org_ledger import COLLECTOR, export_lines, verify_chain
 from cleartrace.org.state import open_state
 from cleartrace.org.witness import WITNESS_KEY, WITNESS_PUB, load_public, verify_head
+from tests.support.cli import ct
 from tests.support.org_device import Device
 from tests.support.org_process import RunningCollector, collector_running, leftovers
 from tests.support.postgres import Postgres
@@ -190,3 +191,24 @@ def test_a_devices_upload_rate_is_counted_across_the_fleet(
             assert refused.status_code == 429, refused.text
             assert refused.json()["reason"] == "rate-limited"
             assert 1 <= int(refused.headers["Retry-After"]) <= 3600
+
+
+def test_a_process_with_another_witness_key_is_refused_at_start(
+    tmp_path: Path, postgres: Postgres
+) -> None:
+    state = postgres.new_database()
+    first = open_state(tmp_path / "first", state)
+    try:
+        first.issue_tokens(1)  # the fleet's key signs the org ledger from now on
+    finally:
+        first.close()
+    out = ct(
+        "org", "serve", "--data", str(tmp_path / "other"), "--port", "0", "--state", state,
+        check=False,
+    )  # fmt: skip
+    assert out.returncode == 2
+    assert "witness.key" in out.stderr
+    assert "copy" in out.stderr
+    tokens = ct("org", "token", "--data", str(tmp_path / "other"), "--state", state, check=False)
+    assert tokens.returncode == 2
+    assert "witness.key" in tokens.stderr

@@ -130,7 +130,11 @@ class Registry:
             yield reader
 
     def _signer(self) -> Ed25519PrivateKey:
-        """The witness key, which signs the collector's org ledger (loaded once)."""
+        return self.witness_key()
+
+    def witness_key(self) -> Ed25519PrivateKey:
+        """The witness key beside the file (DATA/witness.key, created on first use),
+        which signs the org ledger and the head files (loaded once)."""
         if self._witness is None:
             self._witness = load_or_create(self._path.parent)
         return self._witness

@@ -51,7 +51,7 @@ from cleartrace.org.limits import Rate
 from cleartrace.org.org_ledger import next_record
 from cleartrace.org.registry import token_refused
 from cleartrace.org.state import redacted
-from cleartrace.org.witness import load_or_create
+from cleartrace.org.witness import WITNESS_KEY, WITNESS_PUB, load_or_create
 
 __all__ = ["PgRegistry"]
 
@@ -73,8 +73,9 @@ CREATE TABLE IF NOT EXISTS devices (
     head_counter BIGINT NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS witness (
-    id      INTEGER PRIMARY KEY CHECK (id = 1),
-    counter BIGINT NOT NULL
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    counter    BIGINT NOT NULL,
+    public_key BYTEA  -- the fleet's witness key (raw Ed25519), set by the first to sign
 );
 INSERT INTO witness(id, counter) VALUES (1, 0) ON CONFLICT DO NOTHING;
 CREATE TABLE IF NOT EXISTS bundles (
@@ -216,8 +217,32 @@ class PgRegistry:
             return self._conn().execute(sql.replace("?", "%s"), params).fetchall()
 
     def _signer(self) -> Ed25519PrivateKey:
+        return self.witness_key()
+
+    def witness_key(self) -> Ed25519PrivateKey:
+        """DATA/witness.key, once it is proven the fleet's: the first process to
+        sign records its public half in the database, and a process holding another
+        key is refused, before it signs a head file or an org ledger record that
+        ingest and the audit would take for forged.
+
+        Raises:
+            UsageError: DATA holds another key than the fleet's.
+            KeyStorageError: the key cannot be read or created.
+        """
         if self._witness is None:
-            self._witness = load_or_create(self._data)
+            key = load_or_create(self._data)
+            raw = key.public_key().public_bytes_raw()
+            with self._tx() as conn:
+                conn.execute("UPDATE witness SET public_key = %s WHERE public_key IS NULL", (raw,))
+                ((held,),) = conn.execute("SELECT public_key FROM witness").fetchall()
+            if bytes(held) != raw:
+                raise UsageError(
+                    f"{self._data / WITNESS_KEY} is not the witness key of the collectors "
+                    f"sharing {self._where} (theirs is {key_fingerprint(bytes(held))}); copy "
+                    f"{WITNESS_KEY} and {WITNESS_PUB} from one of their data directories into "
+                    f"{self._data}, or give another --state"
+                )
+            self._witness = key
         return self._witness
 
     @staticmethod

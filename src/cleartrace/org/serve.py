@@ -48,7 +48,7 @@ from cleartrace.org.limits import (
     Rate,
 )
 from cleartrace.org.state import CollectorState, open_state
-from cleartrace.org.witness import DEFAULT_RECHECK_HEADS, load_or_create
+from cleartrace.org.witness import DEFAULT_RECHECK_HEADS
 from cleartrace.paths import exclusive_lock
 
 __all__ = ["ServeOptions", "serve"]
@@ -293,7 +293,7 @@ def serve(options: ServeOptions, on_ready: Callable[[str], None]) -> None:
                 max_bundle_bytes=int(options.max_bundle_mb * 2**20),
                 rate=options.rate,
                 policy=policy,
-                witness=load_or_create(options.data),
+                witness=registry.witness_key(),
                 body_memory_bytes=int(options.body_memory_mb * 2**20),
                 body_timeout=options.body_timeout,
                 header_timeout=options.header_timeout,

@@ -21,6 +21,8 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from cleartrace.errors import UsageError
 from cleartrace.org.devices import Device, Head, StoredBundle
 from cleartrace.org.limits import Rate
@@ -73,6 +75,15 @@ class CollectorState(Protocol):
         """
         ...
 
+    def witness_key(self) -> Ed25519PrivateKey:
+        """DATA/witness.key (created on first use), which signs the org ledger and
+        the head files; with a shared state, checked to be the fleet's one key.
+
+        Raises:
+            UsageError: DATA holds another key than the fleet's.
+        """
+        ...
+
     def take_upload(self, device: str, rate: Rate) -> float:
         """Count one upload from `device` against `rate`, across every process
         serving this state: 0 when allowed, else the seconds until one would be."""
@@ -104,7 +115,7 @@ def open_state(data: Path, url: str | None = None) -> CollectorState:
 
     The witness key (DATA/witness.key), which signs the org ledger and the
     head files, stays in DATA either way; every process of a fleet holds a
-    copy of the same key.
+    copy of the same key (`witness_key` refuses another).
 
     Raises:
         UsageError: `url` is neither empty nor a postgresql:// URL, or psycopg is
