@@ -11,8 +11,12 @@ conditional write that PostgreSQL re-checks on the row's newest version:
   the row back. (The lookup is by the token's SHA-256, so its timing says
   something about a hash, which says nothing about any token.)
 - moving a head is `UPDATE devices … WHERE head_seq = ? AND head_hash = ?`
-  (compare-and-swap), and the witness counter `UPDATE witness SET counter =
-  counter + 1 RETURNING counter`, whose row lock hands out every value once.
+  (compare-and-swap), stamped with the next value of the sequence
+  `witness_counter`. A sequence hands out every value once without holding a
+  lock until commit (a counter row would make every upload of the fleet wait
+  for the one before it to reach the disk); a value drawn by an upload that
+  then failed is skipped. Ingest compares the counters of one device's heads,
+  and those are drawn one after another under the device's head lock.
 - the org ledger is a hash chain: each act takes `LOCK TABLE org_ledger IN
   SHARE ROW EXCLUSIVE MODE` (which conflicts with itself) before reading the
   last record, so records are chained one after another, never two on one.
@@ -74,10 +78,11 @@ CREATE TABLE IF NOT EXISTS devices (
 );
 CREATE TABLE IF NOT EXISTS witness (
     id         INTEGER PRIMARY KEY CHECK (id = 1),
-    counter    BIGINT NOT NULL,
     public_key BYTEA  -- the fleet's witness key (raw Ed25519), set by the first to sign
 );
-INSERT INTO witness(id, counter) VALUES (1, 0) ON CONFLICT DO NOTHING;
+INSERT INTO witness(id) VALUES (1) ON CONFLICT DO NOTHING;
+-- Bumped for every accepted head; never goes down, never hands out a value twice.
+CREATE SEQUENCE IF NOT EXISTS witness_counter AS BIGINT;
 CREATE TABLE IF NOT EXISTS bundles (
     name     TEXT PRIMARY KEY,
     device   TEXT NOT NULL REFERENCES devices(device),
@@ -336,9 +341,7 @@ class PgRegistry:
             ).fetchall()
             if len(moved) != 1:
                 raise _head_moved(base)
-            ((counter,),) = conn.execute(
-                "UPDATE witness SET counter = counter + 1 RETURNING counter"
-            ).fetchall()
+            ((counter,),) = conn.execute("SELECT nextval('witness_counter')").fetchall()
             conn.execute(
                 "UPDATE devices SET head_counter = %s WHERE device = %s", (counter, device)
             )
@@ -370,8 +373,10 @@ class PgRegistry:
         try:
             yield
         finally:
-            with self._errors():
-                conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+            # A connection that broke meanwhile took its locks with it.
+            if not conn.broken:
+                with self._errors():
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
 
 def _head_moved(base: Head) -> LedgerBroken:
