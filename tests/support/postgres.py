@@ -4,8 +4,9 @@ cluster per test session, on a Unix socket in a temporary directory.
 initdb and postgres refuse to run as root, and the tests run as root, so the
 cluster belongs to the `postgres` system user (runuser); its directory is made
 under the system's temporary directory, which that user can reach (pytest's
-own directories are private to root). Durability is switched off: a test
-cluster never outlives a crash. `pg_ctl -w` waits for the server itself, and
+own directories are private to root). Durability is switched off for tests
+(a test cluster never outlives a crash), and on for benchmarks/fleet.py,
+which measures what a real server pays. `pg_ctl -w` waits for the server itself, and
 the cluster is stopped and removed whatever the tests did.
 """
 
@@ -54,8 +55,9 @@ def _as_postgres(*argv: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def postgres_cluster() -> Iterator[Postgres]:
-    """initdb, start, yield, stop (fast, then immediate) and remove the cluster."""
+def postgres_cluster(*, durable: bool = False) -> Iterator[Postgres]:
+    """initdb, start, yield, stop (fast, then immediate) and remove the cluster;
+    `durable` keeps PostgreSQL's fsync on commit (its default)."""
     if not (PG_BIN / "initdb").exists():
         raise AssertionError(f"no PostgreSQL server in {PG_BIN}; run 'make sysdeps'")
     root = Path(tempfile.mkdtemp(prefix="ct-pg-"))
@@ -74,9 +76,10 @@ def postgres_cluster() -> Iterator[Postgres]:
             capture_output=True,
             timeout=120,
         )
+        fast = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
         options = (
-            f"-k {root} -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
-            "-c full_page_writes=off -c max_connections=300 -c shared_buffers=32MB"
+            f"-k {root} -c listen_addresses='' {'' if durable else fast}"
+            "-c max_connections=300 -c shared_buffers=32MB"
         )
         subprocess.run(
             _as_postgres(
