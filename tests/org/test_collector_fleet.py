@@ -212,3 +212,16 @@ def test_a_process_with_another_witness_key_is_refused_at_start(
     tokens = ct("org", "token", "--data", str(tmp_path / "other"), "--state", state, check=False)
     assert tokens.returncode == 2
     assert "witness.key" in tokens.stderr
+
+
+def test_enrolment_attempts_are_counted_across_the_fleet(
+    tmp_path: Path, postgres: Postgres, org_keys: OrgKeys
+) -> None:
+    with fleet_of(tmp_path, postgres, 2, "--enroll-rate", "2/h") as (first, second):
+        tokens = first.tokens(3)
+        assert Device(org_keys.bundle_public).enroll(first.url, tokens[0]).status_code == 201
+        assert Device(org_keys.bundle_public).enroll(second.url, tokens[1]).status_code == 201
+        for running in (first, second):
+            refused = Device(org_keys.bundle_public).enroll(running.url, tokens[2])
+            assert refused.status_code == 429, refused.text
+            assert refused.json()["reason"] == "rate-limited"

@@ -67,7 +67,7 @@ from cleartrace.org.answers import (
 )
 from cleartrace.org.blobstore import BlobStore
 from cleartrace.org.devices import StoredBundle
-from cleartrace.org.intake import BodyBudget, EnrolmentRates
+from cleartrace.org.intake import BodyBudget, EnrolmentRates, address_block
 from cleartrace.org.limits import (
     DEFAULT_BODY_MEMORY_MB,
     DEFAULT_BODY_TIMEOUT,
@@ -164,6 +164,7 @@ class Collector:
         self.body_timeout = body_timeout
         self._bodies = BodyBudget(body_memory_bytes)
         self._enrolments = EnrolmentRates(enroll_rate, enroll_rate_total, clock)
+        self._enroll_rate, self._enroll_rate_total = enroll_rate, enroll_rate_total
         self.policy = policy
         self._admission = Admission(
             registry,
@@ -200,13 +201,10 @@ class Collector:
         try:
             address = request.client.host if request.client is not None else "unknown"
             try:
-                self._enrolments.take(address)
-            except NotAdmitted as exc:
-                raise not_admitted(exc) from None
-            raw = await self._admission.read_body(body, request, _MAX_ENROLL_BYTES)
-            public_key, token, policy_sha256 = check_enrolment(raw)
-            try:
-                self._enrolments.take_overall()
+                await self._count_enrolment(address)
+                raw = await self._admission.read_body(body, request, _MAX_ENROLL_BYTES)
+                public_key, token, policy_sha256 = check_enrolment(raw)
+                await self._count_enrolment(None)
             except NotAdmitted as exc:
                 raise not_admitted(exc) from None
             if self.policy is not None and policy_sha256 != self.policy.sha256:
@@ -232,6 +230,30 @@ class Collector:
             await body.close()
         log.info("enrolled device %s", device.hex[:16])
         return JSONResponse({"device": device.device, "subject": device.subject}, status_code=201)
+
+    async def _count_enrolment(self, address: str | None) -> None:
+        """Count an attempt from `address`'s network, or (None) against the overall rate.
+
+        In this process's memory on the embedded state; in the shared state's
+        buckets when processes share it, so N processes do not allow N times as many.
+
+        Raises:
+            NotAdmitted: "rate-limited", with the seconds until one would be allowed.
+        """
+        if not self.registry.shared:
+            if address is None:
+                self._enrolments.take_overall()
+            else:
+                self._enrolments.take(address)
+            return
+        key, rate = (
+            ("enroll", self._enroll_rate_total)
+            if address is None
+            else ("enroll:" + address_block(address), self._enroll_rate)
+        )
+        wait = await _off_loop(self.registry.take, key, rate)
+        if wait > 0:
+            raise NotAdmitted("rate-limited", max(1, math.ceil(wait)))
 
     async def _head(self, request: Request) -> Response:
         device_hex = request.path_params["device_hex"]
@@ -267,7 +289,7 @@ class Collector:
                     if isinstance(seen, StoredBundle):
                         return await self._replayed(seen)
                     # Counted in the state: across the fleet when processes share it.
-                    wait = await _off_loop(self.registry.take_upload, seen.device, self._rate)
+                    wait = await _off_loop(self.registry.take, "upload:" + seen.device, self._rate)
                     if wait > 0:
                         raise _too_many_uploads(max(1, math.ceil(wait)))
                     # One device's bundles are witnessed and stored one at a time, in order:

@@ -84,7 +84,7 @@ class Registry:
         self._closed = False
         self._witness: Ed25519PrivateKey | None = None
         self._head_locks: dict[str, threading.Lock] = {}
-        self._uploads: dict[str, TokenBucket] = {}
+        self._buckets: dict[str, TokenBucket] = {}
 
     @classmethod
     def open(cls, data: Path) -> Registry:
@@ -219,16 +219,17 @@ class Registry:
 
     # -- devices and heads ------------------------------------------------------------
 
-    def take_upload(self, device: str, rate: Rate) -> float:
-        """Count one upload from `device`: 0 when allowed, else the seconds until one
-        would be. In memory, as one process serves the file; one bucket per enrolled
-        device, so the table is bounded by enrolments."""
+    def take(self, bucket: str, rate: Rate) -> float:
+        """Take one from token bucket `bucket`: 0 when allowed, else the seconds until
+        one would be. In memory, as one process serves the file; the collector counts
+        only uploads here ("upload:<device>", bounded by enrolments), and enrolment
+        attempts in its own bounded table (org/intake.py)."""
         now = time.monotonic()
         with self._lock:
-            bucket = self._uploads.get(device)
-            if bucket is None:
-                bucket = self._uploads[device] = TokenBucket(rate, now)
-            return bucket.take(now)
+            found = self._buckets.get(bucket)
+            if found is None:
+                found = self._buckets[bucket] = TokenBucket(rate, now)
+            return found.take(now)
 
     def head_lock(self, device: str) -> threading.Lock:
         """Held (on a worker thread) while `device`'s head moves and its head file is

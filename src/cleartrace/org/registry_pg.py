@@ -21,9 +21,10 @@ conditional write that PostgreSQL re-checks on the row's newest version:
   SHARE ROW EXCLUSIVE MODE` (which conflicts with itself) before reading the
   last record, so records are chained one after another, never two on one.
 
-Each device's upload allowance is a token bucket in a row of its own,
-refilled from the server's clock, so a device behind a load balancer gets
-`--rate` from the fleet, not from each process.
+The rate limits (a device's uploads, enrolment attempts per network and
+overall) are token buckets in rows of their own, refilled from the
+server's clock, so a device behind a load balancer gets `--rate` from the
+fleet, not from each process, and a token guesser gets `--enroll-rate` once.
 
 The per-device head lock is a PostgreSQL session advisory lock keyed by the
 device: held while the head moves and its head file is written, so no
@@ -54,70 +55,14 @@ from cleartrace.org.devices import DEVICE_SELECT, Device, Head, StoredBundle, de
 from cleartrace.org.limits import Rate
 from cleartrace.org.org_ledger import next_record
 from cleartrace.org.registry import token_refused
+from cleartrace.org.registry_pg_schema import SCHEMA, TAKE
 from cleartrace.org.state import redacted
 from cleartrace.org.witness import WITNESS_KEY, WITNESS_PUB, load_or_create
 
 __all__ = ["PgRegistry"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS tokens (
-    hash    TEXT PRIMARY KEY,
-    created TEXT NOT NULL,
-    used    TEXT
-);
-CREATE TABLE IF NOT EXISTS devices (
-    device       TEXT PRIMARY KEY,
-    public_key   BYTEA NOT NULL,
-    subject      TEXT NOT NULL,
-    enrolled_at  TEXT NOT NULL,
-    head_seq     BIGINT NOT NULL DEFAULT 0,
-    head_hash    TEXT NOT NULL,
-    head_bundle  TEXT,
-    head_time    TEXT,
-    head_counter BIGINT NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS witness (
-    id         INTEGER PRIMARY KEY CHECK (id = 1),
-    public_key BYTEA  -- the fleet's witness key (raw Ed25519), set by the first to sign
-);
-INSERT INTO witness(id) VALUES (1) ON CONFLICT DO NOTHING;
--- Bumped for every accepted head; never goes down, never hands out a value twice.
-CREATE SEQUENCE IF NOT EXISTS witness_counter AS BIGINT;
-CREATE TABLE IF NOT EXISTS bundles (
-    name     TEXT PRIMARY KEY,
-    device   TEXT NOT NULL REFERENCES devices(device),
-    size     BIGINT NOT NULL,
-    received TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS org_ledger (
-    seq    BIGINT PRIMARY KEY,
-    record TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS upload_buckets (
-    device  TEXT PRIMARY KEY REFERENCES devices(device),
-    tokens  DOUBLE PRECISION NOT NULL,  -- uploads still allowed now (a token bucket)
-    updated DOUBLE PRECISION NOT NULL,  -- the server's clock (epoch seconds) at the last take
-    allowed BOOLEAN NOT NULL            -- whether the last take was allowed
-);
-"""
-
-#: One upload taken from a device's bucket, refilled at rate/period from the server's
-#: clock (the same for every process, whichever host it runs on), in one statement
-#: whose row lock makes concurrent takes count one after another.
-_TAKE_UPLOAD = """
-INSERT INTO upload_buckets AS b (device, tokens, updated, allowed)
-VALUES (%(device)s, %(capacity)s - 1, extract(epoch FROM clock_timestamp()), true)
-ON CONFLICT (device) DO UPDATE SET
-    tokens = LEVEL - CASE WHEN LEVEL >= 1 THEN 1 ELSE 0 END,
-    updated = greatest(b.updated, EXCLUDED.updated),
-    allowed = LEVEL >= 1
-RETURNING allowed, tokens
-""".replace(
-    # The bucket's level now: what was left, refilled for the time since, up to capacity.
-    "LEVEL",
-    "least(%(capacity)s, b.tokens + greatest(0, EXCLUDED.updated - b.updated) * %(per_second)s)",
-)
-
+#: How many takes from rate buckets between two removals of idle buckets.
+_PRUNE_EVERY = 1000
 #: Advisory lock keys: the schema's creation, and (with a device's 63 bits) its head.
 _SCHEMA_LOCK = 0x43_54_53_43_48_45_4D_41  # "CTSCHEMA"
 
@@ -147,6 +92,7 @@ class PgRegistry:
         self._conns: list[psycopg.Connection[Any]] = []
         self._closed = False
         self._witness: Ed25519PrivateKey | None = None
+        self._takes = 0
 
     @classmethod
     def open(cls, data: Path, url: str) -> PgRegistry:
@@ -167,7 +113,7 @@ class PgRegistry:
         try:
             with state._tx() as conn:
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-                conn.execute(_SCHEMA)
+                conn.execute(SCHEMA)
         except BaseException:
             state.close()
             raise
@@ -353,12 +299,29 @@ class PgRegistry:
         assert row is not None
         return device_of_row(row)
 
-    def take_upload(self, device: str, rate: Rate) -> float:
-        """One statement on the device's bucket row (see `_TAKE_UPLOAD`)."""
+    def take(self, bucket: str, rate: Rate) -> float:
+        """One statement on the bucket's row (see `registry_pg_schema.TAKE`); every
+        `_PRUNE_EVERY` takes, rows idle for their whole period (full again: the same
+        as no row) are removed, so enrolment attempts from many networks leave no
+        lasting table behind."""
         per_second = rate.count / rate.period
-        params = {"device": device, "capacity": float(rate.count), "per_second": per_second}
+        params = {
+            "key": bucket,
+            "capacity": float(rate.count),
+            "per_second": per_second,
+            "period": rate.period,
+        }
         with self._tx() as conn:
-            row = conn.execute(_TAKE_UPLOAD, params).fetchone()
+            row = conn.execute(TAKE, params).fetchone()
+        with self._lock:
+            self._takes += 1
+            prune = self._takes % _PRUNE_EVERY == 0
+        if prune:
+            with self._tx() as conn:
+                conn.execute(
+                    "DELETE FROM rate_buckets "
+                    "WHERE updated + period < extract(epoch FROM clock_timestamp())"
+                )
         assert row is not None
         allowed, tokens = row
         return 0.0 if allowed else (1.0 - float(tokens)) / per_second

@@ -2,7 +2,7 @@
 
 What a collector keeps — enrolment tokens, devices and their witnessed heads,
 the witness counter, the index of accepted bundles, its signed org ledger,
-and each device's upload allowance (a token bucket) — lives either in
+and the rate limits' token buckets — lives either in
 DATA/collector.db (SQLite, org/registry.py: the embedded default, needing no
 server, for one collector process) or in a
 PostgreSQL database (org/registry_pg.py, `--state postgresql://…`), which any
@@ -84,9 +84,10 @@ class CollectorState(Protocol):
         """
         ...
 
-    def take_upload(self, device: str, rate: Rate) -> float:
-        """Count one upload from `device` against `rate`, across every process
-        serving this state: 0 when allowed, else the seconds until one would be."""
+    def take(self, bucket: str, rate: Rate) -> float:
+        """Take one from the token bucket `bucket` ("upload:<device>", "enroll:<network>",
+        "enroll") refilled at `rate`, across every process serving this state: 0 when
+        allowed, else the seconds until one would be."""
         ...
 
     def head_lock(self, device: str) -> AbstractContextManager[object]:
