@@ -150,6 +150,7 @@ def _nginx(stack: ExitStack, root: Path, upstreams: list[str]) -> tuple[str, int
         f" upstream collectors {{ least_conn; {servers} keepalive 64; }}"
         f" server {{ listen 127.0.0.1:{port}; location / {{ proxy_pass http://collectors;"
         ' proxy_http_version 1.1; proxy_set_header Connection "";'
+        " proxy_set_header X-Forwarded-For $remote_addr;"
         " proxy_request_buffering off; proxy_read_timeout 300s; } } }"
     )
     proc = stack.enter_context(
