@@ -20,6 +20,7 @@ from cleartrace.errors import LedgerBroken, TokenRefused, UsageError
 from cleartrace.org.devices import Head
 from cleartrace.org.limits import Rate
 from cleartrace.org.org_ledger import COLLECTOR, export_lines, verify_chain
+from cleartrace.org.registry_db import read_devices, read_org_ledger
 from cleartrace.org.state import CollectorState, open_state, redacted
 from tests.support.postgres import Postgres
 from tests.support.waiting import wait_for
@@ -145,3 +146,25 @@ def test_idle_rate_buckets_are_removed(tmp_path: Path, postgres: Postgres) -> No
     finally:
         state.close()
     assert keys == ["enroll"]
+
+
+def test_ingest_and_the_audit_read_a_shared_state_through_a_fleet_data_directory(
+    tmp_path: Path, postgres: Postgres
+) -> None:
+    url = postgres.new_database()
+    data = tmp_path / "data"
+    state = open_state(data, url)
+    try:
+        device = enrolled(state)
+        state.accept(
+            name="a" * 64, device=device, size=1, base=Head(0, GENESIS), head=Head(1, "1" * 64),
+            when="2026-12-06T00:00:00Z",
+        )  # fmt: skip
+        expected = {d.device: d for d in state.devices()}
+        ledger = state.org_ledger()
+    finally:
+        state.close()
+    assert not (data / "collector.db").exists()
+    assert read_devices(data) == expected
+    assert read_org_ledger(data) == ledger
+    assert read_org_ledger(tmp_path / "elsewhere") is None

@@ -56,7 +56,7 @@ from cleartrace.org.limits import Rate
 from cleartrace.org.org_ledger import next_record
 from cleartrace.org.registry import token_refused
 from cleartrace.org.registry_pg_schema import SCHEMA, TAKE
-from cleartrace.org.state import redacted
+from cleartrace.org.state import redacted, remember_url
 from cleartrace.org.witness import WITNESS_KEY, WITNESS_PUB, load_or_create
 
 __all__ = ["PgRegistry"]
@@ -114,6 +114,7 @@ class PgRegistry:
             with state._tx() as conn:
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
                 conn.execute(SCHEMA)
+            remember_url(data, url)
         except BaseException:
             state.close()
             raise
@@ -348,3 +349,19 @@ def _head_moved(base: Head) -> LedgerBroken:
         "the bundle's ledger does not extend the head the collector witnessed",
         "head-mismatch",
     )
+
+
+def read_shared(url: str, sql: str) -> list[tuple[Any, ...]]:
+    """The rows of one read-only query on the state at `url`, for ingest and the
+    audit (org/registry_db.py), which must not change the collector's state.
+
+    Raises:
+        StoreError: the database cannot be reached or read.
+    """
+    state = PgRegistry(Path(), url)
+    try:
+        with state._errors(), psycopg.connect(url, autocommit=False) as conn:
+            conn.read_only = True
+            return conn.execute(sql).fetchall()
+    finally:
+        state.close()

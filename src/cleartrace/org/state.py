@@ -17,6 +17,7 @@ processes moving one device's head, and writing its head file, take turns.
 
 from __future__ import annotations
 
+import json
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
@@ -26,10 +27,24 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cleartrace.errors import UsageError
 from cleartrace.org.devices import Device, Head, StoredBundle
 from cleartrace.org.limits import Rate
+from cleartrace.paths import write_private
 
-__all__ = ["CollectorState", "is_shared", "open_state", "redacted"]
+__all__ = [
+    "STATE_FILE",
+    "CollectorState",
+    "is_shared",
+    "open_state",
+    "read_shared",
+    "redacted",
+    "remember_url",
+    "shared_url",
+]
 
 _SCHEMES = ("postgresql://", "postgres://")
+#: DATA/state.json: where a fleet process's state is (its URL without a password),
+#: so that `--heads-from DATA` and the audit find it from the data directory alone.
+STATE_FILE = "state.json"
+_STATE_TYPE = "cleartrace-collector-state"
 
 
 class CollectorState(Protocol):
@@ -132,11 +147,78 @@ def open_state(data: Path, url: str | None = None) -> CollectorState:
             f"--state {redacted(url)!r} is not a state this collector knows; give "
             "postgresql://USER@HOST/DATABASE, or leave it out for DATA/collector.db"
         )
+    state: CollectorState = _backend().PgRegistry.open(data, url)
+    return state
+
+
+def _backend() -> Any:
+    """org/registry_pg.py, which needs psycopg (the `postgresql` extra).
+
+    Raises:
+        UsageError: psycopg is not installed.
+    """
     try:
-        from cleartrace.org.registry_pg import PgRegistry
+        from cleartrace.org import registry_pg
     except ImportError as exc:
         raise UsageError(
-            "--state postgresql://… needs psycopg; install ClearTrace with its "
+            "a collector state on PostgreSQL needs psycopg; install ClearTrace with its "
             "'postgresql' extra (pip install 'cleartrace[postgresql]')"
         ) from exc
-    return PgRegistry.open(data, url)
+    return registry_pg
+
+
+def read_shared(url: str, sql: str) -> list[tuple[Any, ...]]:
+    """The rows of one read-only query on the PostgreSQL state at `url` (ingest's and
+    the audit's view, which must not change it).
+
+    Raises:
+        UsageError: psycopg is not installed.
+        StoreError: the database cannot be reached or read.
+    """
+    rows: list[tuple[Any, ...]] = _backend().read_shared(url, sql)
+    return rows
+
+
+def shared_url(data: Path) -> str | None:
+    """The PostgreSQL URL DATA/state.json names (written by a collector serving a
+    shared state from DATA), or None when there is no such file.
+
+    Raises:
+        UsageError: the file is there but damaged.
+    """
+    path = data / STATE_FILE
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise UsageError(
+            f"cannot read {path} ({type(exc).__name__}); start a collector with --state "
+            "--data on this directory once to write it again"
+        ) from None
+    url = obj.get("state") if isinstance(obj, dict) and obj.get("type") == _STATE_TYPE else None
+    if not isinstance(url, str) or not is_shared(url):
+        raise UsageError(
+            f"{path} does not name a collector's PostgreSQL state; start a collector with "
+            "--state --data on this directory once to write it again"
+        )
+    return url
+
+
+def remember_url(data: Path, url: str) -> None:
+    """Write DATA/state.json naming `url` without its password (0600, all or nothing);
+    a reader connects with libpq's own password sources (PGPASSWORD, ~/.pgpass).
+
+    Raises:
+        UsageError: DATA cannot be written.
+    """
+    shown = redacted(url)
+    try:
+        if shared_url(data) == shown:
+            return
+    except UsageError:
+        pass  # damaged: written again
+    obj = {"v": 1, "type": _STATE_TYPE, "state": shown}
+    with write_private(data / STATE_FILE, "the collector's state pointer") as fh:
+        json.dump(obj, fh, sort_keys=True)
+        fh.write("\n")
