@@ -178,15 +178,21 @@ def test_processes_sharing_postgresql_store_each_bundle_once_and_use_each_token_
     assert sorted(admitted) == sorted(known)
 
 
-def test_a_devices_upload_rate_is_counted_across_the_fleet(
+def test_upload_and_enrolment_rates_are_counted_across_the_fleet(
     tmp_path: Path, postgres: Postgres, org_keys: OrgKeys
 ) -> None:
-    with fleet_of(tmp_path, postgres, 2, "--rate", "2/h") as (first, second):
+    limits = ("--rate", "2/h", "--enroll-rate", "2/h")
+    with fleet_of(tmp_path, postgres, 2, *limits) as (first, second):
+        tokens = first.tokens(3)
         dev = Device(org_keys.bundle_public)
-        assert dev.enroll(first.url, first.tokens()[0]).status_code == 201
+        assert dev.enroll(first.url, tokens[0]).status_code == 201
+        assert Device(org_keys.bundle_public).enroll(second.url, tokens[1]).status_code == 201
         assert dev.upload(first.url)[0].status_code == 201
         assert dev.upload(second.url)[0].status_code == 201
         for running in (first, second):
+            refused = Device(org_keys.bundle_public).enroll(running.url, tokens[2])
+            assert refused.status_code == 429, refused.text
+            assert refused.json()["reason"] == "rate-limited"
             refused, _, _ = dev.upload(running.url)
             assert refused.status_code == 429, refused.text
             assert refused.json()["reason"] == "rate-limited"
@@ -212,16 +218,3 @@ def test_a_process_with_another_witness_key_is_refused_at_start(
     tokens = ct("org", "token", "--data", str(tmp_path / "other"), "--state", state, check=False)
     assert tokens.returncode == 2
     assert "witness.key" in tokens.stderr
-
-
-def test_enrolment_attempts_are_counted_across_the_fleet(
-    tmp_path: Path, postgres: Postgres, org_keys: OrgKeys
-) -> None:
-    with fleet_of(tmp_path, postgres, 2, "--enroll-rate", "2/h") as (first, second):
-        tokens = first.tokens(3)
-        assert Device(org_keys.bundle_public).enroll(first.url, tokens[0]).status_code == 201
-        assert Device(org_keys.bundle_public).enroll(second.url, tokens[1]).status_code == 201
-        for running in (first, second):
-            refused = Device(org_keys.bundle_public).enroll(running.url, tokens[2])
-            assert refused.status_code == 429, refused.text
-            assert refused.json()["reason"] == "rate-limited"

@@ -138,7 +138,7 @@ def open_state(data: Path, url: str | None = None) -> CollectorState:
             not installed, or DATA cannot be created.
         StoreError: the database cannot be opened.
     """
-    if url is None or url == "sqlite":
+    if url is None:
         from cleartrace.org.registry import Registry
 
         return Registry.open(data)
