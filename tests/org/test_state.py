@@ -168,3 +168,23 @@ def test_ingest_and_the_audit_read_a_shared_state_through_a_fleet_data_directory
     assert read_devices(data) == expected
     assert read_org_ledger(data) == ledger
     assert read_org_ledger(tmp_path / "elsewhere") is None
+
+
+def test_connections_are_reused_whichever_threads_come_and_go(
+    tmp_path: Path, postgres: Postgres
+) -> None:
+    url = postgres.new_database()
+    state = open_state(tmp_path, url)
+    try:
+        for _ in range(30):  # the server's worker threads end when idle, new ones start
+            thread = threading.Thread(target=state.devices)
+            thread.start()
+            thread.join()
+        with psycopg.connect(url) as conn:
+            ((held,),) = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND application_name = 'cleartrace'"
+            ).fetchall()
+    finally:
+        state.close()
+    assert held == 1

@@ -29,8 +29,9 @@ fleet, not from each process, and a token guesser gets `--enroll-rate` once.
 The per-device head lock is a PostgreSQL session advisory lock keyed by the
 device: held while the head moves and its head file is written, so no
 process overwrites a head file with an older head. The server releases it if
-the holder's connection dies. Each worker thread has its own connection (in
-autocommit mode, transactions explicit).
+the holder's connection dies. Connections (autocommit, transactions
+explicit) come from a small pool: as many as were in use at once, whichever
+worker threads come and go.
 """
 
 from __future__ import annotations
@@ -87,9 +88,10 @@ class PgRegistry:
         self._data = data
         self._url = url
         self._where = redacted(url)
-        self._local = threading.local()
+        #: Connections not in use, most recently returned last (a small pool: as many
+        #: as were ever in use at once, whichever threads used them).
+        self._idle: list[psycopg.Connection[Any]] = []
         self._lock = threading.Lock()
-        self._conns: list[psycopg.Connection[Any]] = []
         self._closed = False
         self._witness: Ed25519PrivateKey | None = None
         self._takes = 0
@@ -123,9 +125,9 @@ class PgRegistry:
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            for conn in self._conns:
-                conn.close()
-            self._conns.clear()
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -133,10 +135,9 @@ class PgRegistry:
         try:
             yield
         except psycopg.OperationalError as exc:
-            self._local.conn = None  # a broken connection is not used again
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise StoreError(
-                f"cannot use the collector's state at {self._where}: "
-                f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}; "
+                f"cannot use the collector's state at {self._where}: {first}; "
                 "check that the PostgreSQL server is running and the URL is right"
             ) from None
         except psycopg.Error as exc:
@@ -145,28 +146,36 @@ class PgRegistry:
                 f"({type(exc).__name__}); check the database's permissions and disk"
             ) from None
 
-    def _conn(self) -> psycopg.Connection[Any]:
-        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
-        if conn is None or conn.closed:
-            with self._lock:
-                if self._closed:
-                    raise StoreError(f"the collector's state at {self._where} is closed")
+    @contextmanager
+    def _conn(self) -> Iterator[psycopg.Connection[Any]]:
+        """A connection of the pool (or a new one) for the block, returned after it
+        when it is sound and out of any transaction; else closed."""
+        with self._lock:
+            if self._closed:
+                raise StoreError(f"the collector's state at {self._where} is closed")
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
             conn = psycopg.connect(self._url, autocommit=True, application_name="cleartrace")
+        try:
+            yield conn
+        finally:
+            idle = psycopg.pq.TransactionStatus.IDLE
+            keep = not conn.broken and conn.info.transaction_status == idle
             with self._lock:
-                self._conns.append(conn)
-            self._local.conn = conn
-        return conn
+                if keep and not self._closed:
+                    self._idle.append(conn)
+                    conn = None
+            if conn is not None:
+                conn.close()
 
     @contextmanager
     def _tx(self) -> Iterator[psycopg.Connection[Any]]:
-        with self._errors():
-            conn = self._conn()
-            with conn.transaction():
-                yield conn
+        with self._errors(), self._conn() as conn, conn.transaction():
+            yield conn
 
     def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with self._errors():
-            return self._conn().execute(sql.replace("?", "%s"), params).fetchall()
+        with self._errors(), self._conn() as conn:
+            return conn.execute(sql.replace("?", "%s"), params).fetchall()
 
     def _signer(self) -> Ed25519PrivateKey:
         return self.witness_key()
@@ -329,17 +338,16 @@ class PgRegistry:
 
     @contextmanager
     def head_lock(self, device: str) -> Iterator[None]:
-        """A session advisory lock on this thread's connection, keyed by the device."""
+        """A session advisory lock keyed by the device, on a connection of its own
+        for as long as it is held (the block's statements use others)."""
         key = _device_key(device)
-        with self._errors():
-            conn = self._conn()
+        with self._errors(), self._conn() as conn:
             conn.execute("SELECT pg_advisory_lock(%s)", (key,))
-        try:
-            yield
-        finally:
-            # A connection that broke meanwhile took its locks with it.
-            if not conn.broken:
-                with self._errors():
+            try:
+                yield
+            finally:
+                # A connection that broke meanwhile took its locks with it.
+                if not conn.broken:
                     conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
 
