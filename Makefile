@@ -13,15 +13,20 @@ PYTHON ?= python3
 # dbus-daemon for the screen lock said on a session bus;
 # the X libraries Qt's xcb platform plugin loads;
 # chromium (headless) and poppler-utils (pdftoppm, pdftotext), which the audit
-# report's tests open the HTML report and the PDF with.
+# report's tests open the HTML report and the PDF with;
+# postgresql, whose server binaries the tests start a throwaway cluster from
+# (the collector's shared state, `org serve --state postgresql://…`).
 SYS_PKGS := python3 python3-venv python3-dev gcc linux-libc-dev \
 	xvfb xdotool x11-utils x11-xserver-utils x11-xkb-utils matchbox-window-manager dbus \
 	libgl1 libegl1 libglib2.0-0 libdbus-1-3 libfontconfig1 fonts-dejavu-core \
 	libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 \
 	libxcb-randr0 libxcb-render-util0 libxcb-shape0 \
-	chromium poppler-utils
+	chromium poppler-utils postgresql
 
-.PHONY: run test lint fmt bench screenshots sysdeps venv venv-run clean
+# What only `make bench` needs: nginx, which balances benchmarks/fleet.py's collectors.
+BENCH_PKGS := nginx
+
+.PHONY: run test lint fmt bench screenshots sysdeps benchdeps install-missing venv venv-run clean
 
 # Runtime dependencies only: a person who wants to use ClearTrace gets no test tools.
 run: sysdeps venv-run
@@ -41,7 +46,7 @@ fmt: venv
 	$(VENV)/bin/ruff format src tests benchmarks
 	$(VENV)/bin/ruff check --fix src tests benchmarks
 
-bench: venv
+bench: sysdeps benchdeps venv
 	@for b in benchmarks/*.py; do echo "== $$b" >&2; $(PY) $$b || exit $$?; done
 
 # Every window and tray state, rendered on a private Xvfb into docs/screenshots/.
@@ -54,7 +59,13 @@ screenshots: sysdeps venv
 
 # Installs through apt-get only what dpkg says is missing, so a ready machine pays nothing.
 sysdeps:
-	@missing=$$(for p in $(SYS_PKGS); do \
+	@$(MAKE) --no-print-directory install-missing PKGS="$(SYS_PKGS)"
+
+benchdeps:
+	@$(MAKE) --no-print-directory install-missing PKGS="$(BENCH_PKGS)"
+
+install-missing:
+	@missing=$$(for p in $(PKGS); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
 	done); \
 	if [ -n "$$missing" ]; then \

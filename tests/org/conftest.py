@@ -17,6 +17,24 @@ import pytest
 from cleartrace.org.keys import OrgKeys, generate, load_private
 from tests.support.head_witness import Witness
 from tests.support.ingest_world import World
+from tests.support.postgres import Postgres, postgres_cluster
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """One throwaway PostgreSQL cluster for the whole session (tests/support/postgres.py)."""
+    with postgres_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def collector_state(request: pytest.FixtureRequest) -> str | None:
+    """The `--state` of a module's collector, once per backend: None for the
+    embedded DATA/collector.db, else a fresh database on the session's cluster."""
+    if request.param == "sqlite":
+        return None
+    cluster: Postgres = request.getfixturevalue("postgres")
+    return cluster.new_database()
 
 
 @pytest.fixture(scope="session")

@@ -33,10 +33,15 @@ MAX_MB = 1
 
 
 @pytest.fixture(scope="module")
-def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCollector]:
-    """One collector for this module: 1 MiB bundles at most, 5 uploads a minute per device."""
+def collector(
+    tmp_path_factory: pytest.TempPathFactory, collector_state: str | None
+) -> Iterator[RunningCollector]:
+    """One collector per state backend (SQLite, PostgreSQL): 1 MiB bundles at most,
+    5 uploads a minute per device."""
     data = tmp_path_factory.mktemp("collector") / "data"
-    with collector_running(data, "--max-bundle-mb", str(MAX_MB), "--rate", "5/m") as running:
+    with collector_running(
+        data, "--max-bundle-mb", str(MAX_MB), "--rate", "5/m", state=collector_state
+    ) as running:
         yield running
 
 

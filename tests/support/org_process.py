@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from cleartrace.org.registry import Registry
+from cleartrace.org.state import open_state
 from tests.support.cli import CLI
 
 
@@ -24,9 +24,11 @@ class RunningCollector:
     data: Path
     proc: subprocess.Popen[str]
     log: Path
+    #: The `--state` URL it serves (None: DATA/collector.db).
+    state: str | None = None
 
     def tokens(self, n: int = 1) -> list[str]:
-        registry = Registry.open(self.data)
+        registry = open_state(self.data, self.state)
         try:
             return registry.issue_tokens(n)
         finally:
@@ -51,17 +53,21 @@ def start_collector(
     env: dict[str, str] | None = None,
     timeout: float = 30,
     port: int = 0,
+    state: str | None = None,
 ) -> RunningCollector:
-    """`cleartrace org serve --data DATA --port PORT ARGS`, once it printed its URL.
+    """`cleartrace org serve --data DATA --port PORT [--state URL] ARGS`, once it
+    printed its URL.
 
     Port 0 lets the system choose; a fixed one is for a collector whose URL was
-    known before it started, or that starts again where it was.
+    known before it started, or that starts again where it was. `state` is a
+    PostgreSQL URL (the `postgres` fixture's), None for DATA/collector.db.
     """
     data.mkdir(parents=True, exist_ok=True)
     log = data.parent / f"{data.name}-collector.log"
+    shared = [] if state is None else ["--state", state]
     with log.open("w") as err:
         proc = subprocess.Popen(
-            [*CLI, "org", "serve", "--data", str(data), "--port", str(port), *args],
+            [*CLI, "org", "serve", "--data", str(data), "--port", str(port), *shared, *args],
             stdout=subprocess.PIPE,
             stderr=err,
             text=True,
@@ -77,7 +83,7 @@ def start_collector(
         proc.wait()
         proc.stdout.close()
         raise AssertionError(f"the collector did not start: {log.read_text()}")
-    return RunningCollector(url=line, data=data, proc=proc, log=log)
+    return RunningCollector(url=line, data=data, proc=proc, log=log, state=state)
 
 
 @contextlib.contextmanager

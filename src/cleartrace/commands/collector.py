@@ -21,8 +21,8 @@ from cleartrace.org.limits import (
     DEFAULT_RATE,
     Rate,
 )
-from cleartrace.org.registry import Registry
 from cleartrace.org.registry_db import DB_NAME
+from cleartrace.org.state import is_shared, open_state
 from cleartrace.org.witness import DEFAULT_RECHECK_HEADS
 
 __all__ = ["org_devices", "org_serve", "org_token", "register"]
@@ -49,6 +49,7 @@ def org_serve(args: Args) -> int:
     options = ServeOptions(
         data=Path(args.data),
         port=args.port,
+        state=args.state,
         host=args.host,
         store=args.store,
         s3_endpoint=args.s3_endpoint,
@@ -78,14 +79,14 @@ def org_serve(args: Args) -> int:
 
 def org_token(args: Args) -> int:
     data = Path(args.data)
-    if not (data / DB_NAME).exists():
+    if not is_shared(args.state) and not (data / DB_NAME).exists():
         # Likely a typo: tokens for a registry no collector serves enrol nothing.
         print(
             f"cleartrace: note: {data} held no collector yet; its registry was created now — "
             "'org serve --data' must name this same directory",
             file=sys.stderr,
         )
-    registry = Registry.open(data)
+    registry = open_state(data, args.state)
     try:
         tokens = registry.issue_tokens(args.count)
     finally:
@@ -95,7 +96,7 @@ def org_token(args: Args) -> int:
 
 
 def org_devices(args: Args) -> int:
-    registry = Registry.open(Path(args.data))
+    registry = open_state(Path(args.data), args.state)
     try:
         devices = registry.devices()
     finally:
@@ -123,6 +124,7 @@ def register(sub: Any, add: Add) -> None:
         org_serve,
     )
     _data(p)
+    _state(p)
     p.add_argument(
         "--store",
         metavar="URL",
@@ -221,12 +223,24 @@ def register(sub: Any, add: Add) -> None:
 
     p = add(sub, "token", "print single-use enrolment tokens, one per line", org_token)
     _data(p)
+    _state(p)
     p.add_argument("--count", type=int, default=1, metavar="N", help="how many (default 1)")
 
     p = add(sub, "devices", "list enrolled devices and their witnessed ledger heads", org_devices)
     _data(p)
+    _state(p)
     json_flag(p)
 
 
 def _data(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, metavar="DIR", help="the collector's data directory")
+
+
+def _state(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--state",
+        metavar="URL",
+        help="where the collector's tokens, devices, heads and bundle index live: "
+        "postgresql://USER@HOST/DB, shared by a fleet of collectors "
+        "(default: DATA/collector.db)",
+    )

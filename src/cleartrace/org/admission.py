@@ -21,7 +21,7 @@ from cleartrace.errors import BodyTooSlow, BundleError
 from cleartrace.formats import unb64url
 from cleartrace.org.answers import Refusal, declared_length, too_large, too_slow, too_slow_rate
 from cleartrace.org.intake import RequestBody
-from cleartrace.org.registry import Registry
+from cleartrace.org.state import CollectorState
 from cleartrace.upload.bundle_header import PREFIX, header_end, parse_header
 from cleartrace.upload.upload_auth import AUTH_HEADER, MAX_CLOCK_SKEW, UploadAuth
 
@@ -33,7 +33,7 @@ class Admission:
 
     def __init__(
         self,
-        registry: Registry,
+        registry: CollectorState,
         *,
         org_key: str | None,
         body_timeout: float,

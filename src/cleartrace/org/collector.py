@@ -21,7 +21,8 @@ a time within five minutes), before any body is read or reserved for
 a short deadline, the header's shape and that it names the signing device;
 then the whole body arrives, before a deadline and at a minimum rate, and
 hash, replay (a stored name is acknowledged again), signature and rate are
-checked; then, under the device's lock, the witnessed head, and
+checked; then, under the device's head lock (the state's: across
+processes when they share PostgreSQL), the witnessed head, and
 only then is it stored (org/witnessing.py). Hashing, the signature, SQLite and fsync run on
 worker threads, so the event loop keeps receiving other uploads meanwhile.
 Errors are `org.answers.Refusal`s, rendered as JSON with a one-line reason.
@@ -32,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -65,7 +67,7 @@ from cleartrace.org.answers import (
 )
 from cleartrace.org.blobstore import BlobStore
 from cleartrace.org.devices import StoredBundle
-from cleartrace.org.intake import BodyBudget, EnrolmentRates, UploadRates
+from cleartrace.org.intake import BodyBudget, EnrolmentRates, address_block
 from cleartrace.org.limits import (
     DEFAULT_BODY_MEMORY_MB,
     DEFAULT_BODY_TIMEOUT,
@@ -77,7 +79,7 @@ from cleartrace.org.limits import (
     DEFAULT_RATE,
     Rate,
 )
-from cleartrace.org.registry import Registry
+from cleartrace.org.state import CollectorState
 from cleartrace.org.witnessing import HeadWitness
 from cleartrace.upload.bundle import (
     Bundle,
@@ -141,7 +143,7 @@ class Collector:
 
     def __init__(
         self,
-        registry: Registry,
+        registry: CollectorState,
         store: BlobStore,
         *,
         max_bundle_bytes: int = DEFAULT_MAX_BUNDLE_MB * 2**20,
@@ -162,6 +164,7 @@ class Collector:
         self.body_timeout = body_timeout
         self._bodies = BodyBudget(body_memory_bytes)
         self._enrolments = EnrolmentRates(enroll_rate, enroll_rate_total, clock)
+        self._enroll_rate, self._enroll_rate_total = enroll_rate, enroll_rate_total
         self.policy = policy
         self._admission = Admission(
             registry,
@@ -170,7 +173,7 @@ class Collector:
             header_timeout=header_timeout,
             min_body_rate=min_body_rate,
         )
-        self._uploads = UploadRates(rate, clock)
+        self._rate = rate
         #: Stores bundles, moves witnessed heads and keeps the head files in step.
         self.heads = HeadWitness(registry, store, witness)
         self._locks: dict[str, asyncio.Lock] = {}
@@ -198,13 +201,10 @@ class Collector:
         try:
             address = request.client.host if request.client is not None else "unknown"
             try:
-                self._enrolments.take(address)
-            except NotAdmitted as exc:
-                raise not_admitted(exc) from None
-            raw = await self._admission.read_body(body, request, _MAX_ENROLL_BYTES)
-            public_key, token, policy_sha256 = check_enrolment(raw)
-            try:
-                self._enrolments.take_overall()
+                await self._count_enrolment(address)
+                raw = await self._admission.read_body(body, request, _MAX_ENROLL_BYTES)
+                public_key, token, policy_sha256 = check_enrolment(raw)
+                await self._count_enrolment(None)
             except NotAdmitted as exc:
                 raise not_admitted(exc) from None
             if self.policy is not None and policy_sha256 != self.policy.sha256:
@@ -230,6 +230,30 @@ class Collector:
             await body.close()
         log.info("enrolled device %s", device.hex[:16])
         return JSONResponse({"device": device.device, "subject": device.subject}, status_code=201)
+
+    async def _count_enrolment(self, address: str | None) -> None:
+        """Count an attempt from `address`'s network, or (None) against the overall rate.
+
+        In this process's memory on the embedded state; in the shared state's
+        buckets when processes share it, so N processes do not allow N times as many.
+
+        Raises:
+            NotAdmitted: "rate-limited", with the seconds until one would be allowed.
+        """
+        if not self.registry.shared:
+            if address is None:
+                self._enrolments.take_overall()
+            else:
+                self._enrolments.take(address)
+            return
+        key, rate = (
+            ("enroll", self._enroll_rate_total)
+            if address is None
+            else ("enroll:" + address_block(address), self._enroll_rate)
+        )
+        wait = await _off_loop(self.registry.take, key, rate)
+        if wait > 0:
+            raise NotAdmitted("rate-limited", max(1, math.ceil(wait)))
 
     async def _head(self, request: Request) -> Response:
         device_hex = request.path_params["device_hex"]
@@ -264,11 +288,12 @@ class Collector:
                     seen = await _off_loop(self._examine, raw, name)
                     if isinstance(seen, StoredBundle):
                         return await self._replayed(seen)
-                    try:
-                        self._uploads.take(seen.device)
-                    except NotAdmitted as exc:
-                        raise _too_many_uploads(exc.retry_after) from None
-                    # One device's bundles are witnessed and stored one at a time, in order.
+                    # Counted in the state: across the fleet when processes share it.
+                    wait = await _off_loop(self.registry.take, "upload:" + seen.device, self._rate)
+                    if wait > 0:
+                        raise _too_many_uploads(max(1, math.ceil(wait)))
+                    # One device's bundles are witnessed and stored one at a time, in order:
+                    # here within this process, and by the state's head lock across a fleet.
                     async with self._locks.setdefault(seen.device, asyncio.Lock()):
                         done = await _off_loop(self.heads.accept, seen)
             except NotAdmitted as exc:

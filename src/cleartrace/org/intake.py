@@ -29,7 +29,6 @@ __all__ = [
     "BodyBudget",
     "EnrolmentRates",
     "RequestBody",
-    "UploadRates",
     "address_block",
 ]
 
@@ -206,28 +205,6 @@ class EnrolmentRates:
             NotAdmitted: "rate-limited", with the seconds until one would be allowed.
         """
         _admit(self._overall.take(self._clock()))
-
-
-class UploadRates:
-    """Uploads per device, as token buckets: one device cannot take the
-    collector's time from the others."""
-
-    def __init__(self, rate: Rate, clock: Callable[[], float]) -> None:
-        self._rate = rate
-        self._clock = clock
-        self._devices: dict[str, TokenBucket] = {}
-
-    def take(self, device: str) -> None:
-        """Count one upload from enrolled `device` (so the table is bounded by enrolments).
-
-        Raises:
-            NotAdmitted: "rate-limited", with the seconds until one would be allowed.
-        """
-        now = self._clock()
-        bucket = self._devices.get(device)
-        if bucket is None:
-            bucket = self._devices[device] = TokenBucket(self._rate, now)
-        _admit(bucket.take(now))
 
 
 def _admit(wait: float) -> None:

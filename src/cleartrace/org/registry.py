@@ -25,6 +25,7 @@ import json
 import secrets
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -37,16 +38,25 @@ from cleartrace.consent.records import GENESIS
 from cleartrace.errors import LedgerBroken, TokenRefused, UsageError
 from cleartrace.formats import canonical, key_fingerprint, rfc3339
 from cleartrace.org.devices import DEVICE_SELECT, Device, Head, StoredBundle, device_of_row
+from cleartrace.org.limits import Rate, TokenBucket
 from cleartrace.org.org_ledger import next_record
 from cleartrace.org.registry_db import last_org_record, open_db, secure_delete
 from cleartrace.org.witness import load_or_create
 from cleartrace.store.db import transaction, translate_errors
 
-__all__ = ["Registry"]
+__all__ = ["Registry", "token_refused"]
 
 
 def _token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+def token_refused() -> TokenRefused:
+    """The one refusal for a token that is unknown or used, whichever it was."""
+    return TokenRefused(
+        "the enrolment token is unknown or was used already; "
+        "ask the organisation for a new one ('cleartrace org token')"
+    )
 
 
 def _now() -> str:
@@ -59,8 +69,11 @@ class Registry:
     Safe to share between threads: writes go through one connection under a
     lock; reads use a connection per thread, so in WAL mode they never wait
     for a commit's fsync. Every call is short; the collector runs them off
-    its event loop.
+    its event loop. One process serves the file (DATA/collector.lock), so the
+    per-device head locks are in memory.
     """
+
+    shared = False
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self._conn = conn
@@ -70,6 +83,8 @@ class Registry:
         self._readers: list[sqlite3.Connection] = []
         self._closed = False
         self._witness: Ed25519PrivateKey | None = None
+        self._head_locks: dict[str, threading.Lock] = {}
+        self._buckets: dict[str, TokenBucket] = {}
 
     @classmethod
     def open(cls, data: Path) -> Registry:
@@ -115,7 +130,11 @@ class Registry:
             yield reader
 
     def _signer(self) -> Ed25519PrivateKey:
-        """The witness key, which signs the collector's org ledger (loaded once)."""
+        return self.witness_key()
+
+    def witness_key(self) -> Ed25519PrivateKey:
+        """The witness key beside the file (DATA/witness.key, created on first use),
+        which signs the org ledger and the head files (loaded once)."""
         if self._witness is None:
             self._witness = load_or_create(self._path.parent)
         return self._witness
@@ -186,10 +205,7 @@ class Registry:
                 if hmac.compare_digest(bytes.fromhex(stored), wanted):
                     match = stored
             if match is None:
-                raise TokenRefused(
-                    "the enrolment token is unknown or was used already; "
-                    "ask the organisation for a new one ('cleartrace org token')"
-                )
+                raise token_refused()
             conn.execute("UPDATE tokens SET used = ? WHERE hash = ?", (now, match))
             conn.execute(
                 "INSERT OR IGNORE INTO devices(device, public_key, subject, enrolled_at, "
@@ -202,6 +218,23 @@ class Registry:
         return found
 
     # -- devices and heads ------------------------------------------------------------
+
+    def take(self, bucket: str, rate: Rate) -> float:
+        """Take one from token bucket `bucket`: 0 when allowed, else the seconds until
+        one would be. In memory, as one process serves the file; the collector counts
+        only uploads here ("upload:<device>", bounded by enrolments), and enrolment
+        attempts in its own bounded table (org/intake.py)."""
+        now = time.monotonic()
+        with self._lock:
+            found = self._buckets.get(bucket)
+            if found is None:
+                found = self._buckets[bucket] = TokenBucket(rate, now)
+            return found.take(now)
+
+    def head_lock(self, device: str) -> threading.Lock:
+        """Held (on a worker thread) while `device`'s head moves and its head file is
+        written (dict.setdefault is atomic under the GIL: two threads get the same lock)."""
+        return self._head_locks.setdefault(device, threading.Lock())
 
     def device(self, device: str) -> Device | None:
         """The enrolled device with fingerprint `device` ("sha256:<hex>"), or None.

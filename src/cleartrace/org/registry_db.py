@@ -12,6 +12,7 @@ from typing import Any
 
 from cleartrace.errors import UsageError
 from cleartrace.org.devices import DEVICE_SELECT, Device, device_of_row
+from cleartrace.org.state import read_shared, shared_url
 from cleartrace.store.db import transaction, translate_errors
 
 __all__ = [
@@ -141,7 +142,9 @@ def read_devices(data: Path) -> dict[str, Device]:
     changes meanwhile, it is read again the ordinary way. With a -wal file
     (the collector running) the ordinary read-only open creates nothing
     either, but it needs write access to the -shm file: run ingest as the
-    collector's user then.
+    collector's user then. The data directory of a collector serving a
+    PostgreSQL state (DATA/state.json, no collector.db) is read from that
+    database, in a read-only transaction.
 
     Raises:
         UsageError: no registry there, or one the collector has not upgraded yet.
@@ -149,6 +152,10 @@ def read_devices(data: Path) -> dict[str, Device]:
     """
     path = data / DB_NAME
     if not path.is_file():
+        url = shared_url(data)
+        if url is not None:
+            shared = read_shared(url, DEVICE_SELECT)
+            return {device.device: device for device in map(device_of_row, shared)}
         raise UsageError(f"{data} holds no collector registry ({DB_NAME}); give 'org serve --data'")
     wal = path.with_name(DB_NAME + "-wal")
     if not wal.exists():
@@ -192,16 +199,21 @@ def last_org_record(conn: sqlite3.Connection) -> dict[str, Any] | None:
 
 def read_org_ledger(data: Path) -> list[dict[str, Any]] | None:
     """Every record of the collector's org ledger in `data`, in order, without
-    changing the registry (opened as `read_devices` opens it); None when
-    `data` holds no registry. A row that is not JSON is given as an empty
-    record, which the chain walk then refuses at its place.
+    changing the registry (opened as `read_devices` opens it, or from the
+    PostgreSQL state DATA/state.json names); None when `data` holds no
+    registry. A row that is not JSON is given as an empty record, which the
+    chain walk then refuses at its place.
 
     Raises:
         StoreError: the database cannot be read.
     """
     path = data / DB_NAME
     if not path.is_file():
-        return None
+        url = shared_url(data)
+        if url is None:
+            return None
+        shared = read_shared(url, "SELECT record FROM org_ledger ORDER BY seq")
+        return [dict(json.loads(text)) for (text,) in shared]
     how = "mode=ro" if path.with_name(DB_NAME + "-wal").exists() else "immutable=1"
     with translate_errors(path):
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?{how}", uri=True, timeout=10.0)

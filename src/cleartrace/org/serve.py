@@ -1,9 +1,13 @@
 """`cleartrace org serve`: the collector on uvicorn, loopback unless told otherwise.
 
-uvicorn (see `org.collector` for why) runs one process with one event loop:
-per-device locks and rate limits live in memory, so the collector must not be
-forked into workers; a lock file in DATA keeps a second collector off the same
-data. Blocking work goes to a thread pool, so the loop keeps receiving.
+uvicorn (see `org.collector` for why) runs one process with one event loop.
+On the embedded state (DATA/collector.db) per-device locks live in memory,
+so the collector must not be forked into workers, and a lock file in DATA
+keeps a second collector off the same data. On PostgreSQL (`--state
+postgresql://…`, org/registry_pg.py) the locks are the database's, and any
+number of collector processes, on any hosts, serve one fleet side by side
+(docs/cli.md, "Running a fleet"). Blocking work goes to a thread pool, so the
+loop keeps receiving.
 
 The socket is bound here before uvicorn starts, so `--port 0` picks a free
 port and the URL printed once the server is ready names the real one. SIGINT
@@ -43,8 +47,8 @@ from cleartrace.org.limits import (
     DEFAULT_RATE,
     Rate,
 )
-from cleartrace.org.registry import Registry
-from cleartrace.org.witness import DEFAULT_RECHECK_HEADS, load_or_create
+from cleartrace.org.state import CollectorState, open_state
+from cleartrace.org.witness import DEFAULT_RECHECK_HEADS
 from cleartrace.paths import exclusive_lock
 
 __all__ = ["ServeOptions", "serve"]
@@ -64,6 +68,8 @@ class ServeOptions:
 
     data: Path
     port: int
+    #: None: DATA/collector.db; a postgresql:// URL: a database a fleet shares.
+    state: str | None = None
     host: str = "127.0.0.1"
     store: str | None = None
     s3_endpoint: str | None = None
@@ -111,12 +117,16 @@ class _Server(uvicorn.Server):
 
 
 @contextlib.contextmanager
-def _data_lock(data: Path) -> Iterator[None]:
-    """Hold DATA/collector.lock: one collector per data directory.
+def _data_lock(data: Path, state: CollectorState) -> Iterator[None]:
+    """Hold DATA/collector.lock: one collector per data directory, unless its
+    state is shared (PostgreSQL), whose processes coordinate in the database.
 
     Raises:
         UsageError: another collector holds it.
     """
+    if state.shared:
+        yield
+        return
     busy = f"another collector is serving {data}; stop it first or choose another --data"
     with exclusive_lock(data / _LOCK_NAME, busy):
         yield
@@ -268,9 +278,9 @@ def serve(options: ServeOptions, on_ready: Callable[[str], None]) -> None:
     if options.max_connections < 1:
         raise UsageError("--max-connections must be at least 1")
     policy = _policy(options.policy)
-    registry = Registry.open(options.data)
+    registry = open_state(options.data, options.state)
     try:
-        with _data_lock(options.data):
+        with _data_lock(options.data, registry):
             store = open_store(
                 options.store if options.store is not None else str(options.data),
                 endpoint_url=options.s3_endpoint,
@@ -283,7 +293,7 @@ def serve(options: ServeOptions, on_ready: Callable[[str], None]) -> None:
                 max_bundle_bytes=int(options.max_bundle_mb * 2**20),
                 rate=options.rate,
                 policy=policy,
-                witness=load_or_create(options.data),
+                witness=registry.witness_key(),
                 body_memory_bytes=int(options.body_memory_mb * 2**20),
                 body_timeout=options.body_timeout,
                 header_timeout=options.header_timeout,
@@ -291,8 +301,9 @@ def serve(options: ServeOptions, on_ready: Callable[[str], None]) -> None:
                 enroll_rate=options.enroll_rate,
                 enroll_rate_total=options.enroll_rate_total,
             )
-            if isinstance(store, DirStore):
-                # What a crash may have left: temporary files.
+            if isinstance(store, DirStore) and not registry.shared:
+                # What a crash may have left: temporary files. (A store shared by a
+                # fleet may hold another process's write in flight: left alone.)
                 store.remove_stale_temporaries()
             # Head files a crash left behind the registry, in any store.
             collector.heads.rewrite()

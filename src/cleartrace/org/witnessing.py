@@ -1,19 +1,20 @@
 """The collector's witness: it stores a bundle, moves its device's witnessed
 head, and keeps the head files in step with the registry.
 
-Bundle first, then the registry (collector.db, the durable record of every
-head and its witness counter), then heads/<device>.json, the mirror ingest
-reads (signed with the witness key, org/witness.py). Each device's head moves
-and its file is written under that device's lock, so a file is never
-overwritten with an older head; `rewrite` repairs the mirrors a crash left
-behind or someone replaced. The HTTP side (org/collector.py) calls `accept`
-on a worker thread once a bundle has passed every other check.
+Bundle first, then the registry (collector.db or PostgreSQL, org/state.py:
+the durable record of every head and its witness counter), then
+heads/<device>.json, the mirror ingest reads (signed with the witness key,
+org/witness.py). Each device's head moves and its file is written under that
+device's head lock, which the state provides (a database lock when several
+processes share it), so a file is never overwritten with an older head;
+`rewrite` repairs the mirrors a crash left behind or someone replaced. The
+HTTP side (org/collector.py) calls `accept` on a worker thread once a bundle
+has passed every other check.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,7 +26,7 @@ from cleartrace.formats import canonical, rfc3339
 from cleartrace.org.answers import Refusal
 from cleartrace.org.blobstore import BlobStore, bundle_key, head_key
 from cleartrace.org.devices import Device, Head, StoredBundle
-from cleartrace.org.registry import Registry
+from cleartrace.org.state import CollectorState
 from cleartrace.org.witness import HEAD_VERSION, sign_head
 from cleartrace.upload.bundle import Bundle
 
@@ -46,13 +47,12 @@ class HeadWitness:
     """Stores bundles and moves witnessed heads for one registry and store."""
 
     def __init__(
-        self, registry: Registry, store: BlobStore, witness: Ed25519PrivateKey | None = None
+        self, registry: CollectorState, store: BlobStore, witness: Ed25519PrivateKey | None = None
     ) -> None:
         self.registry = registry
         self.store = store
         #: Signs the head files (org/witness.py); None writes them unsigned.
         self.witness = witness
-        self._locks: dict[str, threading.Lock] = {}
 
     def accept(self, bundle: Bundle) -> StoredBundle | Accepted:
         """Check the witnessed head, store, move the head (worker thread, device lock held).
@@ -72,14 +72,19 @@ class HeadWitness:
         stored = self.registry.stored(bundle.name)  # raced in on another connection
         if stored is not None:
             return stored
-        device = self.registry.device(bundle.device)
-        assert device is not None  # the collector checked it; devices are never removed
         base, head = Head(*bundle.base), Head(*bundle.head)
-        if base != device.head:
-            raise _head_mismatch(base, device.head)
-        when = rfc3339(datetime.now(UTC))
-        self.store.put(bundle_key(bundle.name), bundle.raw)
-        with self._lock(bundle.device):
+        with self.registry.head_lock(bundle.device):
+            # Another request, here or in another process of the fleet, may have
+            # stored this very bundle or moved the head while this one waited.
+            stored = self.registry.stored(bundle.name)
+            if stored is not None:
+                return stored
+            device = self.registry.device(bundle.device)
+            assert device is not None  # the collector checked it; devices are never removed
+            if base != device.head:
+                raise _head_mismatch(base, device.head)
+            when = rfc3339(datetime.now(UTC))
+            self.store.put(bundle_key(bundle.name), bundle.raw)
             try:
                 moved = self.registry.accept(
                     name=bundle.name,
@@ -89,20 +94,14 @@ class HeadWitness:
                     head=head,
                     when=when,
                 )
-            except LedgerBroken:  # only if the registry was changed behind the lock's back
+            except LedgerBroken:  # only if the state was changed behind the lock's back
                 current = self.registry.device(bundle.device)
                 raise _head_mismatch(base, current.head if current else device.head) from None
-            # The head file mirrors collector.db, which is the durable record (synced on
+            # The head file mirrors the state, which is the durable record (synced on
             # commit); `rewrite` repairs a mirror a crash left behind, so the file
             # is not synced on its own (that would be the slowest part of a small upload).
             self.store.put(head_key(device.hex), self._doc(moved), durable=False)
         return Accepted(device=bundle.device, head=head)
-
-    def _lock(self, device: str) -> threading.Lock:
-        """Held (on a worker thread) while a device's head moves in the registry and
-        its head file is written, so that file is never overwritten with an older head
-        (dict.setdefault is atomic under the GIL: two threads get the same lock)."""
-        return self._locks.setdefault(device, threading.Lock())
 
     def _doc(self, device: Device) -> bytes:
         """heads/<device>.json (docs/bundle-format.md): the witnessed head, the
@@ -139,7 +138,7 @@ class HeadWitness:
         for listed in self.registry.devices():
             if stop():
                 break
-            with self._lock(listed.device):
+            with self.registry.head_lock(listed.device):
                 device = self.registry.device(listed.device)
                 if device is None or device.head_bundle is None:
                     continue

@@ -1,0 +1,375 @@
+"""The collector's state in PostgreSQL (`--state postgresql://…`), shared by a fleet.
+
+The same tables as DATA/collector.db (org/registry_db.py), so that any
+number of collector processes, on any hosts, serve one fleet. Every act that
+must not half-happen or happen twice is one PostgreSQL transaction, and each
+is correct under READ COMMITTED because its decisive statement is a
+conditional write that PostgreSQL re-checks on the row's newest version:
+
+- consuming a token is `UPDATE tokens … WHERE hash = ? AND used IS NULL
+  RETURNING`: of several processes enrolling with one token, exactly one gets
+  the row back. (The lookup is by the token's SHA-256, so its timing says
+  something about a hash, which says nothing about any token.)
+- moving a head is `UPDATE devices … WHERE head_seq = ? AND head_hash = ?`
+  (compare-and-swap), stamped with the next value of the sequence
+  `witness_counter`. A sequence hands out every value once without holding a
+  lock until commit (a counter row would make every upload of the fleet wait
+  for the one before it to reach the disk); a value drawn by an upload that
+  then failed is skipped. Ingest compares the counters of one device's heads,
+  and those are drawn one after another under the device's head lock.
+- the org ledger is a hash chain: each act takes `LOCK TABLE org_ledger IN
+  SHARE ROW EXCLUSIVE MODE` (which conflicts with itself) before reading the
+  last record, so records are chained one after another, never two on one.
+
+The rate limits (a device's uploads, enrolment attempts per network and
+overall) are token buckets in rows of their own, refilled from the
+server's clock, so a device behind a load balancer gets `--rate` from the
+fleet, not from each process, and a token guesser gets `--enroll-rate` once.
+
+The per-device head lock is a PostgreSQL session advisory lock keyed by the
+device: held while the head moves and its head file is written, so no
+process overwrites a head file with an older head. The server releases it if
+the holder's connection dies. Connections (autocommit, transactions
+explicit) come from a small pool: as many as were in use at once, whichever
+worker threads come and go.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from cleartrace.consent.records import GENESIS
+from cleartrace.errors import LedgerBroken, StoreError, UsageError
+from cleartrace.formats import canonical, key_fingerprint, rfc3339
+from cleartrace.org.devices import DEVICE_SELECT, Device, Head, StoredBundle, device_of_row
+from cleartrace.org.limits import Rate
+from cleartrace.org.org_ledger import next_record
+from cleartrace.org.registry import token_refused
+from cleartrace.org.registry_pg_schema import SCHEMA, TAKE
+from cleartrace.org.state import redacted, remember_url
+from cleartrace.org.witness import WITNESS_KEY, WITNESS_PUB, load_or_create
+
+__all__ = ["PgRegistry"]
+
+#: How many takes from rate buckets between two removals of idle buckets.
+_PRUNE_EVERY = 1000
+#: Advisory lock keys: the schema's creation, and (with a device's 63 bits) its head.
+_SCHEMA_LOCK = 0x43_54_53_43_48_45_4D_41  # "CTSCHEMA"
+
+
+def _device_key(device: str) -> int:
+    """A signed 64-bit advisory lock key for `device` (a collision only makes two wait)."""
+    return int.from_bytes(
+        hashlib.sha256(b"head-lock\0" + device.encode()).digest()[:8], "big", signed=True
+    )
+
+
+def _now() -> str:
+    return rfc3339(datetime.now(UTC))
+
+
+class PgRegistry:
+    """The collector's state in one PostgreSQL database; see the module's docstring."""
+
+    shared = True
+
+    def __init__(self, data: Path, url: str) -> None:
+        self._data = data
+        self._url = url
+        self._where = redacted(url)
+        #: Connections not in use, most recently returned last (a small pool: as many
+        #: as were ever in use at once, whichever threads used them).
+        self._idle: list[psycopg.Connection[Any]] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        self._witness: Ed25519PrivateKey | None = None
+        self._takes = 0
+
+    @classmethod
+    def open(cls, data: Path, url: str) -> PgRegistry:
+        """Connect, and create the tables if absent (one process at a time).
+
+        Raises:
+            UsageError: DATA cannot be created.
+            StoreError: the database cannot be reached or written.
+        """
+        try:
+            data.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(
+                f"cannot create the collector's data directory {data}: {exc.strerror}; "
+                "choose a directory you can write to"
+            ) from exc
+        state = cls(data, url)
+        try:
+            with state._tx() as conn:
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                conn.execute(SCHEMA)
+            remember_url(data, url)
+        except BaseException:
+            state.close()
+            raise
+        return state
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """psycopg's errors as StoreError naming the database (never its password)."""
+        try:
+            yield
+        except psycopg.OperationalError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StoreError(
+                f"cannot use the collector's state at {self._where}: {first}; "
+                "check that the PostgreSQL server is running and the URL is right"
+            ) from None
+        except psycopg.Error as exc:
+            raise StoreError(
+                f"the collector's state at {self._where} refused a statement "
+                f"({type(exc).__name__}); check the database's permissions and disk"
+            ) from None
+
+    @contextmanager
+    def _conn(self) -> Iterator[psycopg.Connection[Any]]:
+        """A connection of the pool (or a new one) for the block, returned after it
+        when it is sound and out of any transaction; else closed."""
+        with self._lock:
+            if self._closed:
+                raise StoreError(f"the collector's state at {self._where} is closed")
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            conn = psycopg.connect(self._url, autocommit=True, application_name="cleartrace")
+        try:
+            yield conn
+        finally:
+            idle = psycopg.pq.TransactionStatus.IDLE
+            keep = not conn.broken and conn.info.transaction_status == idle
+            with self._lock:
+                if keep and not self._closed:
+                    self._idle.append(conn)
+                    conn = None
+            if conn is not None:
+                conn.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[psycopg.Connection[Any]]:
+        with self._errors(), self._conn() as conn, conn.transaction():
+            yield conn
+
+    def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._errors(), self._conn() as conn:
+            return conn.execute(sql.replace("?", "%s"), params).fetchall()
+
+    def _signer(self) -> Ed25519PrivateKey:
+        return self.witness_key()
+
+    def witness_key(self) -> Ed25519PrivateKey:
+        """DATA/witness.key, once it is proven the fleet's: the first process to
+        sign records its public half in the database, and a process holding another
+        key is refused, before it signs a head file or an org ledger record that
+        ingest and the audit would take for forged.
+
+        Raises:
+            UsageError: DATA holds another key than the fleet's.
+            KeyStorageError: the key cannot be read or created.
+        """
+        if self._witness is None:
+            key = load_or_create(self._data)
+            raw = key.public_key().public_bytes_raw()
+            with self._tx() as conn:
+                conn.execute("UPDATE witness SET public_key = %s WHERE public_key IS NULL", (raw,))
+                ((held,),) = conn.execute("SELECT public_key FROM witness").fetchall()
+            if bytes(held) != raw:
+                raise UsageError(
+                    f"{self._data / WITNESS_KEY} is not the witness key of the collectors "
+                    f"sharing {self._where} (theirs is {key_fingerprint(bytes(held))}); copy "
+                    f"{WITNESS_KEY} and {WITNESS_PUB} from one of their data directories into "
+                    f"{self._data}, or give another --state"
+                )
+            self._witness = key
+        return self._witness
+
+    @staticmethod
+    def _log(
+        conn: psycopg.Connection[Any], key: Ed25519PrivateKey, kind: str, **fields: Any
+    ) -> None:
+        """Chain the act onto the org ledger inside its transaction, one writer at a time."""
+        conn.execute("LOCK TABLE org_ledger IN SHARE ROW EXCLUSIVE MODE")
+        rows = conn.execute("SELECT record FROM org_ledger ORDER BY seq DESC LIMIT 1").fetchall()
+        last = dict(json.loads(rows[0][0])) if rows else None
+        record = next_record(last, kind, fields, key)
+        conn.execute(
+            "INSERT INTO org_ledger(seq, record) VALUES (%s, %s)",
+            (record["seq"], canonical(record).decode("utf-8")),
+        )
+
+    def org_ledger(self) -> list[dict[str, Any]]:
+        rows = self._read("SELECT record FROM org_ledger ORDER BY seq")
+        return [dict(json.loads(text)) for (text,) in rows]
+
+    # -- tokens and enrolment ---------------------------------------------------------
+
+    def issue_tokens(self, count: int = 1) -> list[str]:
+        if not 1 <= count <= 10_000:
+            raise UsageError("the token count must be between 1 and 10000")
+        tokens = ["ct_" + secrets.token_urlsafe(32) for _ in range(count)]
+        now = _now()
+        key = self._signer()
+        with self._tx() as conn:
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO tokens(hash, created) VALUES (%s, %s)",
+                    [(hashlib.sha256(t.encode()).hexdigest(), now) for t in tokens],
+                )
+            self._log(conn, key, "tokens.issued", tokens=count)
+        return tokens
+
+    def enroll(self, token: str, public_key: bytes) -> Device:
+        wanted = hashlib.sha256(token.encode("utf-8")).hexdigest()
+        device = key_fingerprint(public_key)
+        now = _now()
+        key = self._signer()
+        with self._tx() as conn:
+            used = conn.execute(
+                "UPDATE tokens SET used = %s WHERE hash = %s AND used IS NULL RETURNING hash",
+                (now, wanted),
+            ).fetchall()
+            if not used:
+                raise token_refused()
+            conn.execute(
+                "INSERT INTO devices(device, public_key, subject, enrolled_at, head_seq, "
+                "head_hash) VALUES (%s, %s, %s, %s, 0, %s) ON CONFLICT (device) DO NOTHING",
+                (device, public_key, secrets.token_hex(16), now, GENESIS),
+            )
+            row = conn.execute(DEVICE_SELECT + " WHERE device = %s", (device,)).fetchone()
+            assert row is not None
+            found = device_of_row(row)
+            self._log(conn, key, "device.admitted", device=device, subject=found.subject)
+        return found
+
+    # -- devices and heads ------------------------------------------------------------
+
+    def device(self, device: str) -> Device | None:
+        rows = self._read(DEVICE_SELECT + " WHERE device = ?", (device,))
+        return device_of_row(rows[0]) if rows else None
+
+    def devices(self) -> list[Device]:
+        return [
+            device_of_row(r) for r in self._read(DEVICE_SELECT + " ORDER BY enrolled_at, device")
+        ]
+
+    def stored(self, name: str) -> StoredBundle | None:
+        rows = self._read(
+            "SELECT name, device, size, received FROM bundles WHERE name = ?", (name,)
+        )
+        return StoredBundle(*rows[0]) if rows else None
+
+    def bundle_count(self) -> int:
+        ((n,),) = self._read("SELECT count(*) FROM bundles")
+        return int(n)
+
+    def accept(
+        self, *, name: str, device: str, size: int, base: Head, head: Head, when: str
+    ) -> Device:
+        with self._tx() as conn:
+            moved = conn.execute(
+                "UPDATE devices SET head_seq = %s, head_hash = %s, head_bundle = %s, "
+                "head_time = %s WHERE device = %s AND head_seq = %s AND head_hash = %s "
+                "RETURNING device",
+                (head.seq, head.hash, name, when, device, base.seq, base.hash),
+            ).fetchall()
+            if len(moved) != 1:
+                raise _head_moved(base)
+            ((counter,),) = conn.execute("SELECT nextval('witness_counter')").fetchall()
+            conn.execute(
+                "UPDATE devices SET head_counter = %s WHERE device = %s", (counter, device)
+            )
+            conn.execute(
+                "INSERT INTO bundles(name, device, size, received) VALUES (%s, %s, %s, %s)",
+                (name, device, size, when),
+            )
+            row = conn.execute(DEVICE_SELECT + " WHERE device = %s", (device,)).fetchone()
+        assert row is not None
+        return device_of_row(row)
+
+    def take(self, bucket: str, rate: Rate) -> float:
+        """One statement on the bucket's row (see `registry_pg_schema.TAKE`); every
+        `_PRUNE_EVERY` takes, rows idle for their whole period (full again: the same
+        as no row) are removed, so enrolment attempts from many networks leave no
+        lasting table behind."""
+        per_second = rate.count / rate.period
+        params = {
+            "key": bucket,
+            "capacity": float(rate.count),
+            "per_second": per_second,
+            "period": rate.period,
+        }
+        with self._tx() as conn:
+            row = conn.execute(TAKE, params).fetchone()
+        with self._lock:
+            self._takes += 1
+            prune = self._takes % _PRUNE_EVERY == 0
+        if prune:
+            with self._tx() as conn:
+                conn.execute(
+                    "DELETE FROM rate_buckets "
+                    "WHERE updated + period < extract(epoch FROM clock_timestamp())"
+                )
+        assert row is not None
+        allowed, tokens = row
+        return 0.0 if allowed else (1.0 - float(tokens)) / per_second
+
+    @contextmanager
+    def head_lock(self, device: str) -> Iterator[None]:
+        """A session advisory lock keyed by the device, on a connection of its own
+        for as long as it is held (the block's statements use others)."""
+        key = _device_key(device)
+        with self._errors(), self._conn() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+            try:
+                yield
+            finally:
+                # A connection that broke meanwhile took its locks with it.
+                if not conn.broken:
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+
+def _head_moved(base: Head) -> LedgerBroken:
+    return LedgerBroken(
+        base.seq,
+        "the bundle's ledger does not extend the head the collector witnessed",
+        "head-mismatch",
+    )
+
+
+def read_shared(url: str, sql: str) -> list[tuple[Any, ...]]:
+    """The rows of one read-only query on the state at `url`, for ingest and the
+    audit (org/registry_db.py), which must not change the collector's state.
+
+    Raises:
+        StoreError: the database cannot be reached or read.
+    """
+    state = PgRegistry(Path(), url)
+    try:
+        with state._errors(), psycopg.connect(url, autocommit=False) as conn:
+            conn.read_only = True
+            return conn.execute(sql).fetchall()
+    finally:
+        state.close()

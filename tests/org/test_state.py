@@ -1,0 +1,190 @@
+"""The collector's state interface on both backends, and what only a shared one must do.
+
+Each state here is opened as the collector opens it (`open_state`): a real
+DATA/collector.db, or a fresh database on the session's PostgreSQL cluster.
+Two handles on one PostgreSQL database stand for two collector processes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from cleartrace.consent.records import GENESIS
+from cleartrace.errors import LedgerBroken, TokenRefused, UsageError
+from cleartrace.org.devices import Head
+from cleartrace.org.limits import Rate
+from cleartrace.org.org_ledger import COLLECTOR, export_lines, verify_chain
+from cleartrace.org.registry_db import read_devices, read_org_ledger
+from cleartrace.org.state import CollectorState, open_state, redacted
+from tests.support.postgres import Postgres
+from tests.support.waiting import wait_for
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_url(request: pytest.FixtureRequest) -> str | None:
+    if request.param == "sqlite":
+        return None
+    cluster: Postgres = request.getfixturevalue("postgres")
+    return cluster.new_database()
+
+
+@pytest.fixture
+def state(tmp_path: Path, state_url: str | None) -> Iterator[CollectorState]:
+    opened = open_state(tmp_path / "data", state_url)
+    yield opened
+    opened.close()
+
+
+def enrolled(state: CollectorState) -> str:
+    key = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
+    return state.enroll(state.issue_tokens(1)[0], key).device
+
+
+def test_a_token_enrols_once_and_the_org_ledger_says_so(state: CollectorState) -> None:
+    token = state.issue_tokens(1)[0]
+    key = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
+    device = state.enroll(token, key)
+    assert (device.head, device.head_counter) == (Head(0, GENESIS), 0)
+    with pytest.raises(TokenRefused):
+        state.enroll(token, key)
+    witness = state.witness_key().public_key()
+    records = state.org_ledger()
+    verify_chain(export_lines(COLLECTOR, witness, records), witness)
+    assert [r["kind"] for r in records] == ["tokens.issued", "device.admitted"]
+
+
+def test_heads_move_only_from_where_they_are_and_counters_only_go_up(
+    state: CollectorState,
+) -> None:
+    one, two = enrolled(state), enrolled(state)
+    seen = []
+    for seq in range(1, 4):
+        for device in (one, two):
+            moved = state.accept(
+                name=f"{seq}{device[-8:]}".ljust(64, "0"),
+                device=device,
+                size=1,
+                base=state.device(device).head,  # type: ignore[union-attr]
+                head=Head(seq, f"{seq}" * 64),
+                when="2026-12-06T00:00:00Z",
+            )
+            seen.append(moved.head_counter)
+    assert seen == sorted(seen)
+    assert len(set(seen)) == len(seen)
+    with pytest.raises(LedgerBroken):
+        state.accept(
+            name="f" * 64, device=one, size=1, base=Head(1, "1" * 64), head=Head(9, "9" * 64),
+            when="2026-12-06T00:00:00Z",
+        )  # fmt: skip
+    assert state.bundle_count() == 6
+    assert state.stored("f" * 64) is None
+
+
+def test_a_bucket_refuses_beyond_its_rate_and_says_for_how_long(state: CollectorState) -> None:
+    rate = Rate(2, 3600.0)
+    assert [state.take("upload:x", rate) for _ in range(2)] == [0.0, 0.0]
+    wait = state.take("upload:x", rate)
+    assert 0 < wait <= 1800
+    assert state.take("upload:y", rate) == 0.0
+
+
+def test_a_state_url_of_another_kind_is_refused_without_its_password(tmp_path: Path) -> None:
+    with pytest.raises(UsageError) as refused:
+        open_state(tmp_path, "mysql://ann:secret@db/x")
+    assert "secret" not in str(refused.value)
+    assert redacted("postgresql://ann:secret@db/x") == "postgresql://ann@db/x"
+
+
+def test_a_device_head_lock_held_by_one_process_stops_another(
+    tmp_path: Path, postgres: Postgres
+) -> None:
+    url = postgres.new_database()
+    first, second = open_state(tmp_path / "a", url), open_state(tmp_path / "b", url)
+    got = threading.Event()
+
+    def take() -> None:
+        with second.head_lock("sha256:" + "a" * 64):
+            got.set()
+
+    def waiting() -> bool:
+        with psycopg.connect(url) as conn:
+            rows = conn.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            ).fetchall()
+        return bool(rows[0][0] == 1)
+
+    try:
+        with first.head_lock("sha256:" + "a" * 64):
+            thread = threading.Thread(target=take)
+            thread.start()
+            wait_for(waiting, what="the second handle waiting for the device's lock")
+            assert not got.is_set()
+        thread.join(timeout=30)
+        assert got.is_set()
+        with first.head_lock("sha256:" + "b" * 64), second.head_lock("sha256:" + "c" * 64):
+            pass  # other devices' locks are independent
+    finally:
+        first.close()
+        second.close()
+
+
+def test_idle_rate_buckets_are_removed(tmp_path: Path, postgres: Postgres) -> None:
+    url = postgres.new_database()
+    state = open_state(tmp_path, url)
+    try:
+        state.take("enroll:192.0.2.1", Rate(1, 0.000001))  # full again at once
+        for _ in range(1000):
+            state.take("enroll", Rate(1_000_000, 1.0))
+        with psycopg.connect(url) as conn:
+            keys = [k for (k,) in conn.execute("SELECT key FROM rate_buckets").fetchall()]
+    finally:
+        state.close()
+    assert keys == ["enroll"]
+
+
+def test_ingest_and_the_audit_read_a_shared_state_through_a_fleet_data_directory(
+    tmp_path: Path, postgres: Postgres
+) -> None:
+    url = postgres.new_database()
+    data = tmp_path / "data"
+    state = open_state(data, url)
+    try:
+        device = enrolled(state)
+        state.accept(
+            name="a" * 64, device=device, size=1, base=Head(0, GENESIS), head=Head(1, "1" * 64),
+            when="2026-12-06T00:00:00Z",
+        )  # fmt: skip
+        expected = {d.device: d for d in state.devices()}
+        ledger = state.org_ledger()
+    finally:
+        state.close()
+    assert not (data / "collector.db").exists()
+    assert read_devices(data) == expected
+    assert read_org_ledger(data) == ledger
+    assert read_org_ledger(tmp_path / "elsewhere") is None
+
+
+def test_connections_are_reused_whichever_threads_come_and_go(
+    tmp_path: Path, postgres: Postgres
+) -> None:
+    url = postgres.new_database()
+    state = open_state(tmp_path, url)
+    try:
+        for _ in range(30):  # the server's worker threads end when idle, new ones start
+            thread = threading.Thread(target=state.devices)
+            thread.start()
+            thread.join()
+        with psycopg.connect(url) as conn:
+            ((held,),) = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND application_name = 'cleartrace'"
+            ).fetchall()
+    finally:
+        state.close()
+    assert held == 1
