@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import contextlib
 import stat
+import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -58,3 +61,57 @@ def test_stale_socket_left_by_a_crash_is_replaced(private_home: Paths) -> None:
         assert request(private_home.socket, "ping")["ok"] is True
     finally:
         server.close()
+
+
+def test_a_request_being_answered_is_answered_before_close_returns(private_home: Paths) -> None:
+    """What a request does (a pause, a withdrawal) is not done after the
+    recorder it was asked of has shut down."""
+    ensure_private_dirs(private_home)
+    entered, release, order = threading.Event(), threading.Event(), []
+
+    def slow(req: dict[str, Any]) -> dict[str, Any]:
+        entered.set()
+        release.wait(10)
+        order.append("answered")
+        return {}
+
+    server = ControlServer(private_home.socket, slow)
+    client = threading.Thread(target=request, args=(private_home.socket, "pause"))
+    client.start()
+    assert entered.wait(10)
+    closing = threading.Thread(target=lambda: (server.close(), order.append("closed")))
+    closing.start()
+    closing.join(0.3)
+    release.set()
+    closing.join(10)
+    client.join(10)
+    assert order == ["answered", "closed"]
+
+
+def test_close_ends_every_thread_even_with_every_answerer_busy(private_home: Paths) -> None:
+    ensure_private_dirs(private_home)
+    release = threading.Event()
+    busy = threading.Semaphore(0)
+
+    def blocked(req: dict[str, Any]) -> dict[str, Any]:
+        busy.release()
+        release.wait(10)
+        return {}
+
+    server = ControlServer(private_home.socket, blocked)
+    clients = [threading.Thread(target=_quietly, args=(private_home.socket,)) for _ in range(10)]
+    for c in clients:
+        c.start()
+    for _ in range(8):  # every answerer busy; the others wait to be accepted
+        assert busy.acquire(timeout=10)
+    threading.Timer(0.3, release.set).start()
+    server.close()
+    for c in clients:
+        c.join(10)
+    names = {t.name for t in threading.enumerate()}
+    assert not {"cleartrace-control", "cleartrace-control-answer"} & names
+
+
+def _quietly(path: Path) -> None:
+    with contextlib.suppress(RecorderError):
+        request(path, "status", timeout=10)

@@ -17,6 +17,7 @@ import os
 import select
 import socket
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 _MAX_REQUEST = 64 * 1024
 _ANSWERING = 8
+#: How long closing waits for the requests being answered (a pause, a status).
+_CLOSE_WAIT_S = 5.0
 
 
 def request(path: Path, cmd: str, timeout: float = 3.0, **args: Any) -> dict[str, Any]:
@@ -76,6 +79,9 @@ class ControlServer:
         self._wake_r, self._wake_w = os.pipe()
         self._sock = self._bind(path)
         self._answering = threading.BoundedSemaphore(_ANSWERING)
+        self._closing = threading.Event()
+        self._answerers: set[threading.Thread] = set()  # under _lock
+        self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._serve, name="cleartrace-control", daemon=True)
         self._thread.start()
 
@@ -124,19 +130,27 @@ class ControlServer:
                 conn, _ = self._sock.accept()
             except OSError:
                 return
-            self._answering.acquire()
-            threading.Thread(
+            while not self._answering.acquire(timeout=0.1):  # every answerer busy
+                if self._closing.is_set():
+                    conn.close()
+                    return
+            answerer = threading.Thread(
                 target=self._answer_on_thread,
                 args=(conn,),
                 name="cleartrace-control-answer",
                 daemon=True,
-            ).start()
+            )
+            with self._lock:
+                self._answerers.add(answerer)
+            answerer.start()
 
     def _answer_on_thread(self, conn: socket.socket) -> None:
         try:
             with conn:
                 self._answer(conn)
         finally:
+            with self._lock:
+                self._answerers.discard(threading.current_thread())
             self._answering.release()
 
     def _answer(self, conn: socket.socket) -> None:
@@ -166,9 +180,19 @@ class ControlServer:
         """Stop serving and remove the socket file; idempotent."""
         if self._wake_w < 0:
             return
+        self._closing.set()
         os.write(self._wake_w, b"x")
         self._thread.join(timeout=2)
         self._sock.close()
+        # What a request being answered does (a pause, a withdrawal) is done
+        # before the recorder it was asked of goes on shutting down.
+        deadline = time.monotonic() + _CLOSE_WAIT_S
+        with self._lock:
+            answerers = list(self._answerers)
+        for answerer in answerers:
+            answerer.join(max(0.0, deadline - time.monotonic()))
+        if any(a.is_alive() for a in answerers):
+            log.warning("a control request was still being answered when the server closed")
         for fd in (self._wake_r, self._wake_w):
             os.close(fd)
         self._wake_w = -1
