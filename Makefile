@@ -6,34 +6,35 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-# System packages: Python itself; a compiler and headers for pynput's evdev;
-# Xvfb, xdotool and a small EWMH window manager for the capture tests;
-# xrandr, xrdb (x11-xserver-utils) and setxkbmap (x11-xkb-utils) for the
-# screen and keyboard layouts they change;
-# dbus-daemon for the screen lock said on a session bus;
-# the X libraries Qt's xcb platform plugin loads;
-# chromium (headless) and poppler-utils (pdftoppm, pdftotext), which the audit
-# report's tests open the HTML report and the PDF with;
-# postgresql, whose server binaries the tests start a throwaway cluster from
-# (the collector's shared state, `org serve --state postgresql://…`).
-SYS_PKGS := python3 python3-venv python3-dev gcc linux-libc-dev \
-	xvfb xdotool x11-utils x11-xserver-utils x11-xkb-utils matchbox-window-manager dbus \
+# System packages the app needs: Python itself; a compiler and headers for
+# pynput's evdev; dbus-daemon for the screen lock said on a session bus; the
+# X libraries Qt's xcb platform plugin loads.
+SYS_PKGS := python3 python3-venv python3-dev gcc linux-libc-dev dbus \
 	libgl1 libegl1 libglib2.0-0 libdbus-1-3 libfontconfig1 fonts-dejavu-core \
 	libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 \
-	libxcb-randr0 libxcb-render-util0 libxcb-shape0 \
+	libxcb-randr0 libxcb-render-util0 libxcb-shape0
+
+# What the tests (and screenshots) need on top: Xvfb, xdotool and a small EWMH
+# window manager for the capture tests; xrandr, xrdb (x11-xserver-utils) and
+# setxkbmap (x11-xkb-utils) for the screen and keyboard layouts they change;
+# chromium (headless) and poppler-utils (pdftoppm, pdftotext), which the audit
+# report's tests open the HTML report and the PDF with; postgresql, whose
+# server binaries the tests start a throwaway cluster from (the collector's
+# shared state, `org serve --state postgresql://…`).
+TEST_PKGS := xvfb xdotool x11-utils x11-xserver-utils x11-xkb-utils matchbox-window-manager \
 	chromium poppler-utils postgresql
 
 # What only `make bench` needs: nginx, which balances benchmarks/fleet.py's collectors.
 BENCH_PKGS := nginx
 
-.PHONY: run test lint fmt bench screenshots sysdeps benchdeps install-missing venv venv-run clean
+.PHONY: run test lint fmt bench screenshots sysdeps testdeps benchdeps install-missing venv venv-run clean
 
 # Runtime dependencies only: a person who wants to use ClearTrace gets no test tools.
 run: sysdeps venv-run
 	@echo "starting ClearTrace (it says where its icon is once it runs; quit from its menu)" >&2
 	$(VENV)/bin/cleartrace
 
-test: sysdeps venv lint
+test: sysdeps testdeps venv lint
 	$(PY) -m pytest -q --durations=15
 
 lint: venv
@@ -46,11 +47,11 @@ fmt: venv
 	$(VENV)/bin/ruff format src tests benchmarks
 	$(VENV)/bin/ruff check --fix src tests benchmarks
 
-bench: sysdeps benchdeps venv
+bench: sysdeps testdeps benchdeps venv
 	@for b in benchmarks/*.py; do echo "== $$b" >&2; $(PY) $$b || exit $$?; done
 
 # Every window and tray state, rendered on a private Xvfb into docs/screenshots/.
-screenshots: sysdeps venv
+screenshots: sysdeps testdeps venv
 	@Xvfb -displayfd 1 -screen 0 1280x900x24 -nolisten tcp 2>/dev/null > .xvfb-display & xvfb=$$!; \
 	for _ in $$(seq 50); do [ -s .xvfb-display ] && break; sleep 0.1; done; \
 	DISPLAY=:$$(head -1 .xvfb-display) QT_QPA_PLATFORM=xcb $(PY) -m cleartrace.ui.screenshots docs/screenshots \
@@ -60,6 +61,9 @@ screenshots: sysdeps venv
 # Installs through apt-get only what dpkg says is missing, so a ready machine pays nothing.
 sysdeps:
 	@$(MAKE) --no-print-directory install-missing PKGS="$(SYS_PKGS)"
+
+testdeps:
+	@$(MAKE) --no-print-directory install-missing PKGS="$(TEST_PKGS)"
 
 benchdeps:
 	@$(MAKE) --no-print-directory install-missing PKGS="$(BENCH_PKGS)"

@@ -76,3 +76,13 @@ def test_make_run_uses_the_runtime_venv() -> None:
         line for line in (ROOT / "Makefile").read_text().splitlines() if line.startswith("run:")
     )
     assert rule.split() == ["run:", "sysdeps", "venv-run"]
+
+
+def test_run_installs_no_test_packages_and_test_installs_them(repo: Path) -> None:
+    """A person who runs the app gets no PostgreSQL server, browser or X server
+    for tests; `make test` on a fresh machine gets them all."""
+    run, test = dry(repo, "run"), dry(repo, "test")
+    for package in ("postgresql", "chromium", "xvfb", "xdotool"):
+        assert package not in run
+        assert package in test
+    assert "dbus" in run
