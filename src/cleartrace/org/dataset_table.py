@@ -1,0 +1,189 @@
+"""The dataset kept as Iceberg tables (org/table.py) instead of a directory of files.
+
+`TableDataset` is the `Dataset` ingest and the subject requests already
+drive — the manifest, the heads, the lock, `up_to_date`, `write`, `drop`,
+`save` — with the rows going to the tables `cleartrace.events` and
+`cleartrace.actions` of a SQL catalog. `write` and `drop` only stage a
+bundle's new rows (or none); `save` commits what is staged, one commit per
+table, appending new bundles and replacing changed ones (row-level deletes
+of their rows, then the new rows), and then writes the manifest.
+
+A crash between the commit and the manifest must not leave rows the
+manifest does not know of (a bundle rejected later would keep them): the
+manifest is written first with the staged bundles listed as `pending`, and
+the next run (`sweep`) deletes every pending bundle's rows and forgets its
+entry, so it is ingested again from the store. `settle` expires the old
+snapshots and removes the files no snapshot references — only then is a
+deleted row gone from the disk — and records a receipt per table in the
+officer side's org ledger (`table.purged`: snapshot id, files removed).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from cleartrace.org.dataset import MANIFEST, BundleEntry, Dataset, WriteResult
+from cleartrace.org.org_ledger import OrgLedgerFile
+from cleartrace.org.rows import device_dir
+from cleartrace.org.table import (
+    TABLE_SCHEMAS,
+    open_catalog,
+    open_table,
+    purge,
+    replace_bundles,
+    subject_filter,
+)
+
+if TYPE_CHECKING:
+    from pyiceberg.catalog.sql import SqlCatalog
+    from pyiceberg.table import Table
+
+__all__ = ["TableDataset", "kept_as", "open_dataset"]
+
+log = logging.getLogger(__name__)
+
+
+class TableDataset(Dataset):
+    """The dataset's manifest and heads in DATASET/_cleartrace, its rows in Iceberg tables.
+
+    `catalog` is a SQLAlchemy URI of the catalog (None: DATASET/catalog.db).
+    """
+
+    TABLE = "iceberg"
+
+    def __init__(self, root: Path, org_key: str, catalog: str | None = None) -> None:
+        #: Bundle name -> its device's partition value, while its commit is under way.
+        self._pending: dict[str, str] = {}
+        #: Bundle name -> (its device's partition value, its new entry or None when
+        #: it is dropped, its rows per table), until `save`.
+        self._staged: dict[str, tuple[str, BundleEntry | None, Mapping[str, pa.Table]]] = {}
+        super().__init__(root, org_key)
+        self._mkdir(root)
+        self.catalog: SqlCatalog = open_catalog(root, catalog)
+
+    def subject_rows(self, subject: str, name: str) -> list[dict[str, Any]]:
+        """The rows of table `name` (events or actions) of one pseudonymous subject."""
+        found = self.table(name).scan(row_filter=subject_filter(subject)).to_arrow()
+        return list(found.to_pylist())
+
+    def table(self, name: str) -> Table:
+        """The Iceberg table `name` (events or actions), created on first use."""
+        return open_table(self.catalog, name)
+
+    def _loaded(self, obj: Mapping[str, Any]) -> None:
+        self._pending = {str(n): str(d) for n, d in obj.get("pending", {}).items()}
+
+    def _extra(self) -> dict[str, Any]:
+        return {"table": self.TABLE, "pending": self._pending}
+
+    def sweep(self) -> list[str]:
+        """Stage the removal of the rows of bundles an interrupted commit left
+        (`pending`), and forget them: ingest writes them again if they are
+        still to be kept. Returns their names."""
+        for name, device in self._pending.items():
+            self.bundles.pop(name, None)
+            self._staged[name] = (device, None, {})
+        return sorted(self._pending)
+
+    def up_to_date(self, name: str, key: str, formats: Sequence[str]) -> bool:
+        """Whether bundle `name`'s rows were written under coverage `key`."""
+        entry = self.bundles.get(name)
+        return entry is not None and entry.key == key and name not in self._staged
+
+    def write(
+        self,
+        name: str,
+        entry: BundleEntry,
+        tables: Mapping[str, pa.Table],
+        formats: Sequence[str],
+    ) -> WriteResult:
+        """Stage bundle `name`'s rows: `save` commits them (formats do not apply)."""
+        old = self.bundles.get(name)
+        if old is not None and old.digest == entry.digest:
+            self.bundles[name] = entry  # the same rows: nothing to commit
+            return WriteResult((), ())
+        self._staged[name] = (device_dir(entry.device), entry, tables)
+        return WriteResult((), ())
+
+    def drop(self, name: str) -> tuple[str, ...]:
+        """Stage the removal of every row of bundle `name`; `save` commits it."""
+        old = self.bundles.get(name)
+        if old is None:
+            return ()
+        self._staged[name] = (device_dir(old.device), None, {})
+        return ()
+
+    def save(self) -> None:
+        """Commit what is staged (the manifest naming it pending first), then the manifest.
+
+        Raises:
+            UsageError: the directory cannot be written.
+            DiskFull: no room.
+        """
+        if self._staged:
+            self._pending = {name: device for name, (device, _, _) in self._staged.items()}
+            super().save()
+            self._commit()
+            for name, (_, entry, _) in self._staged.items():
+                if entry is None:
+                    self.bundles.pop(name, None)
+                else:
+                    self.bundles[name] = entry
+            self._staged.clear()
+            self._pending = {}
+        super().save()
+
+    def _commit(self) -> None:
+        """One commit per table: the staged bundles' old rows deleted, their new ones appended."""
+        replace: dict[str, set[str]] = {}
+        for name, (device, _, _) in self._staged.items():
+            replace.setdefault(device, set()).add(name)
+        for table in TABLE_SCHEMAS:
+            staged = [t.get(table) for _, _, t in self._staged.values()]
+            # Cast to the table's schema: plain strings, and its required columns.
+            schema = TABLE_SCHEMAS[table]
+            parts = [t.cast(schema) for t in staged if t is not None and t.num_rows]
+            rows = pa.concat_tables(parts) if parts else schema.empty_table()
+            replace_bundles(self.table(table), replace, rows)
+        log.info("table: %d bundles committed", len(self._staged))
+
+    def settle(self, ledger: OrgLedgerFile) -> None:
+        """Expire old snapshots and remove unreferenced files, per table; record
+        a `table.purged` receipt for each table that lost files."""
+        for name in TABLE_SCHEMAS:
+            done = purge(self.table(name), name)
+            if done.removed and done.snapshot is not None:
+                ledger.append(
+                    "table.purged",
+                    table=name,
+                    snapshot=str(done.snapshot),
+                    files=len(done.removed),
+                    digest=done.digest,
+                )
+
+
+def kept_as(root: Path) -> str:
+    """What the dataset at `root` keeps its rows as, by its manifest: "directory"
+    or "iceberg" (a directory without a manifest: "directory")."""
+    try:
+        obj = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return Dataset.TABLE  # Dataset itself says what is wrong with it, if anything
+    return str(obj.get("table", Dataset.TABLE)) if isinstance(obj, dict) else Dataset.TABLE
+
+
+def open_dataset(
+    root: Path, org_key: str, table: str | None = "directory", catalog: str | None = None
+) -> Dataset:
+    """The dataset at `root` as `table` says: a directory of files, or Iceberg
+    tables (`table` None: as its manifest says, `kept_as`)."""
+    table = kept_as(root) if table is None else table
+    if table == TableDataset.TABLE:
+        return TableDataset(root, org_key, catalog)
+    return Dataset(root, org_key)

@@ -1,0 +1,280 @@
+"""The dataset as Apache Iceberg tables, through pyiceberg and a SQL catalog.
+
+`cleartrace org ingest --table iceberg` writes the same two tables as the
+Parquet directory (events and actions, docs/dataset.md) as the Iceberg tables
+`cleartrace.events` and `cleartrace.actions`, so engines built for data of
+this size (Spark, Trino, DuckDB) read and maintain them. The catalog is a
+SQL one: a SQLite file in the dataset directory by default (no server, like
+the rest of the embedded defaults), or a PostgreSQL database by URI for a
+catalog several hosts share. The warehouse (data and metadata files) is under
+the dataset directory.
+
+Both tables are partitioned by `day(time)` and `device`, as the directory is.
+Ingest appends a bundle's rows, and replaces them (a row-level delete of the
+bundle's rows, then an append, in one commit) when a withdrawal, deletion or
+redaction changed them. A delete in Iceberg only stops the next snapshot
+from referencing the rows: the earlier snapshots, and so their files, still
+hold them. `purge` is what makes them physically gone: it expires every
+snapshot but the current one and removes every file under the table's
+location that the current snapshot and metadata do not reference — pyiceberg
+has snapshot expiry but no orphan-file removal, so that part is here
+(`referenced`, `remove_unreferenced`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlparse
+
+import pyarrow as pa
+
+from cleartrace.errors import UsageError
+from cleartrace.org.action_rows import ACTIONS_SCHEMA
+from cleartrace.org.rows import SCHEMA
+
+if TYPE_CHECKING:
+    from pyiceberg.catalog.sql import SqlCatalog
+    from pyiceberg.expressions import BooleanExpression
+    from pyiceberg.table import Table
+    from pyiceberg.types import NestedField
+
+__all__ = [
+    "NAMESPACE",
+    "TABLE_SCHEMAS",
+    "Purged",
+    "bundle_filter",
+    "catalog_uri",
+    "open_catalog",
+    "open_table",
+    "purge",
+    "referenced",
+    "remove_unreferenced",
+    "replace_bundles",
+    "subject_filter",
+]
+
+log = logging.getLogger(__name__)
+
+#: The catalog namespace of the dataset's tables.
+NAMESPACE = "cleartrace"
+#: Each table's columns, as readers see them (the Parquet directory's schemas).
+TABLE_SCHEMAS: Mapping[str, pa.Schema] = {"events": SCHEMA, "actions": ACTIONS_SCHEMA}
+#: The SQLite catalog file and the warehouse, inside the dataset directory.
+CATALOG_FILE = "catalog.db"
+WAREHOUSE = "warehouse"
+#: Table properties: old metadata files are not kept (they name expired
+#: snapshots), and every file's column bounds are kept at 16 characters.
+_PROPERTIES = {
+    "write.metadata.delete-after-commit.enabled": "true",
+    "write.metadata.previous-versions-max": "1",
+    "write.parquet.compression-codec": "zstd",
+}
+
+
+def catalog_uri(root: Path, catalog: str | None) -> str:
+    """The SQLAlchemy URI of the catalog: `catalog`, or the SQLite file in `root`."""
+    return f"sqlite:///{root / CATALOG_FILE}" if catalog is None else catalog
+
+
+def open_catalog(root: Path, catalog: str | None) -> SqlCatalog:
+    """The SQL catalog of the dataset at `root`, its tables created on first use.
+
+    Raises:
+        UsageError: the catalog cannot be reached or is not a SQL catalog.
+    """
+    from pyiceberg.catalog.sql import SqlCatalog
+    from sqlalchemy.exc import SQLAlchemyError
+
+    warehouse = root / WAREHOUSE
+    warehouse.mkdir(mode=0o700, parents=True, exist_ok=True)
+    uri = catalog_uri(root, catalog)
+    if catalog is None and not (root / CATALOG_FILE).exists():
+        # Created private: it names the tables and where their files are.
+        os.close(os.open(root / CATALOG_FILE, os.O_CREAT | os.O_WRONLY, 0o600))
+    try:
+        made = SqlCatalog(NAMESPACE, uri=uri, warehouse=warehouse.as_uri())
+        made.create_namespace_if_not_exists(NAMESPACE)
+    except (SQLAlchemyError, ValueError) as exc:
+        where = "the SQLite catalog in the dataset" if catalog is None else "--catalog"
+        raise UsageError(
+            f"cannot open the Iceberg catalog ({type(exc).__name__}); check {where}: a "
+            "SQLAlchemy URI such as postgresql+psycopg://user@host/db, reachable and writable"
+        ) from None
+    return made
+
+
+def open_table(catalog: SqlCatalog, name: str) -> Table:
+    """The table `name` (events or actions), created with its schema and partitioning."""
+    from pyiceberg.partitioning import PartitionField, PartitionSpec
+    from pyiceberg.schema import Schema
+    from pyiceberg.transforms import DayTransform, IdentityTransform
+
+    identifier = (NAMESPACE, name)
+    if catalog.table_exists(identifier):
+        return catalog.load_table(identifier)
+    arrow = TABLE_SCHEMAS[name]
+    schema = Schema(*_fields(arrow))
+    spec = PartitionSpec(
+        PartitionField(schema.find_field("time").field_id, 1000, DayTransform(), "day"),
+        PartitionField(schema.find_field("device").field_id, 1001, IdentityTransform(), "device"),
+    )
+    return catalog.create_table_if_not_exists(
+        identifier, schema=schema, partition_spec=spec, properties=_PROPERTIES
+    )
+
+
+def _fields(arrow: pa.Schema) -> list[NestedField]:
+    """The Iceberg fields of an Arrow schema, numbered from 1 in its order."""
+    from pyiceberg.io.pyarrow import pyarrow_to_schema
+    from pyiceberg.table.name_mapping import MappedField, NameMapping
+
+    mapping = NameMapping(
+        [
+            MappedField.model_validate({"field-id": i, "names": [f.name]})
+            for i, f in enumerate(arrow, 1)
+        ]
+    )
+    return list(pyarrow_to_schema(arrow, name_mapping=mapping).fields)
+
+
+def _hex(value: str) -> str:
+    """`value` quoted for a row filter; only hex ids are ever put in one."""
+    if not value or any(c not in "0123456789abcdef" for c in value):
+        raise ValueError("a row filter takes hex ids only")
+    return f"'{value}'"
+
+
+def bundle_filter(bundles: Mapping[str, Iterable[str]]) -> BooleanExpression:
+    """Rows of these bundles, per device partition: the device names a
+    partition, so a delete reads only that device's files."""
+    from pyiceberg.expressions import AlwaysFalse
+    from pyiceberg.expressions.parser import parse
+
+    terms = [
+        f"(device = {_hex(device)} AND bundle IN ({', '.join(map(_hex, sorted(names)))}))"
+        for device, names in sorted(bundles.items())
+    ]
+    return parse(" OR ".join(terms)) if terms else AlwaysFalse()
+
+
+def subject_filter(subject: str) -> BooleanExpression:
+    """Rows of one pseudonymous subject."""
+    from pyiceberg.expressions.parser import parse
+
+    return parse(f"subject = {_hex(subject)}")
+
+
+def replace_bundles(table: Table, bundles: Mapping[str, Iterable[str]], rows: pa.Table) -> None:
+    """Delete every row of `bundles` (device partition -> bundle names) and
+    append `rows` (in the table's schema), in one commit: a reader sees the
+    bundles' old rows or their new ones, never both or neither."""
+    tx = table.transaction()
+    if bundles:
+        with warnings.catch_warnings():
+            # "did not match any records": a new bundle has none yet.
+            warnings.simplefilter("ignore", UserWarning)
+            tx.delete(bundle_filter(bundles))
+    if rows.num_rows:
+        tx.append(rows)
+    tx.commit_transaction()
+
+
+def _local(uri: str) -> Path:
+    """The local path of a file:// URI (or a plain path)."""
+    parsed = urlparse(uri)
+    if parsed.scheme not in ("", "file"):
+        raise UsageError(
+            f"the table's files are at {parsed.scheme}://, and ClearTrace removes unreferenced "
+            "files on a local warehouse only; keep the warehouse in the dataset directory"
+        )
+    return Path(unquote(parsed.path))
+
+
+def referenced(table: Table) -> set[Path]:
+    """Every file the table's current metadata needs: the metadata file, the
+    current snapshot's manifest list, its manifests and their live data and
+    delete files (entries marked deleted are not needed)."""
+    keep = {_local(table.metadata_location)}
+    snapshot = table.current_snapshot()
+    if snapshot is None:
+        return keep
+    keep.add(_local(snapshot.manifest_list))
+    for manifest in snapshot.manifests(table.io):
+        keep.add(_local(manifest.manifest_path))
+        for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
+            keep.add(_local(entry.data_file.file_path))
+    for stats in [*table.metadata.statistics, *table.metadata.partition_statistics]:
+        keep.add(_local(stats.statistics_path))
+    return keep
+
+
+def remove_unreferenced(location: Path, keep: set[Path]) -> list[Path]:
+    """Remove every file under `location`'s data/ and metadata/ not in `keep`;
+    returns them. Symbolic links are not followed, and nothing outside the two
+    directories Iceberg writes is touched. Runs under the dataset's lock: no
+    other ClearTrace writer has a file in flight (see docs/dataset.md)."""
+    removed = []
+    for part in ("data", "metadata"):
+        top = location / part
+        if top.is_symlink() or not top.is_dir():
+            continue
+        for directory, dirs, files in os.walk(top, topdown=False, followlinks=False):
+            for name in sorted(files):
+                path = Path(directory) / name
+                if path not in keep and not path.is_symlink():
+                    path.unlink()
+                    removed.append(path)
+            for name in dirs:
+                sub = Path(directory) / name
+                if not sub.is_symlink() and not any(sub.iterdir()):
+                    sub.rmdir()  # an emptied partition
+    return sorted(removed)
+
+
+@dataclass(frozen=True)
+class Purged:
+    """What one purge of one table did: the snapshot kept, the files removed."""
+
+    table: str
+    snapshot: int | None
+    expired: int
+    removed: tuple[str, ...]
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the removed files' names relative to the table, one per line:
+        the receipt binds the list without holding it."""
+        return hashlib.sha256("".join(f"{r}\n" for r in self.removed).encode()).hexdigest()
+
+
+def purge(table: Table, name: str) -> Purged:
+    """Expire every snapshot but the current one, then remove every file the
+    current one does not reference: what a delete took out of the table is
+    then gone from the disk too — its data files, and the manifests that
+    named them with their columns' lower and upper bounds."""
+    current = table.current_snapshot()
+    if current is not None and any(
+        bool(m.deleted_files_count) for m in current.manifests(table.io)
+    ):
+        # A delete's snapshot lists the files it removed, with their column
+        # bounds (values of the deleted rows), in a manifest of its own; an
+        # append that adds nothing leaves that manifest behind.
+        table.append(TABLE_SCHEMAS[name].empty_table())
+        current = table.current_snapshot()
+    keep_id = None if current is None else current.snapshot_id
+    old = [s.snapshot_id for s in table.metadata.snapshots if s.snapshot_id != keep_id]
+    if old:
+        table.maintenance.expire_snapshots().by_ids(old).commit()
+    table = table.refresh()
+    location = _local(table.location())
+    removed = remove_unreferenced(location, referenced(table))
+    rel = tuple(p.relative_to(location).as_posix() for p in removed)
+    log.info("table %s: %d snapshots expired, %d files removed", name, len(old), len(rel))
+    return Purged(name, keep_id, len(old), rel)
