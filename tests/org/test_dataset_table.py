@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import secrets
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +22,13 @@ from cleartrace import cli
 from cleartrace.commands.ingest import register
 from cleartrace.errors import UsageError
 from cleartrace.events import Event, Kind
+from cleartrace.faults import TESTING
+from cleartrace.org.blobstore import bundle_key
 from cleartrace.org.ingest import ingest
 from cleartrace.org.org_ledger import default_path
 from cleartrace.org.subjects import erase
 from cleartrace.org.table import open_catalog, open_table, remove_unreferenced
+from tests.support.cli import ct
 from tests.support.ingest_world import ALL, POLICY, Device, World, at, ns, recorded_session, typed
 from tests.support.table_bytes import canary_places
 
@@ -188,6 +193,25 @@ def test_remove_unreferenced_touches_only_what_iceberg_wrote(tmp_path: Path) -> 
     assert (table / "other.txt").is_file()
     assert outside.is_file()
     assert not (table / "metadata").exists() or not any((table / "metadata").iterdir())
+
+
+def test_rows_a_killed_run_committed_do_not_outlive_their_bundle(world: World) -> None:
+    device = world.device()
+    _, name, _ = recorded_session(world, device)
+    done = ct(
+        *("org", "ingest", "--quiet", "--table", "iceberg"),
+        *("--from", str(world.source), "--keys", str(world.keys), "--out", str(world.out)),
+        env={**os.environ, "CLEARTRACE_FAULT_POINT": "table.committed", TESTING: "1"},
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert set(table_rows(world.out, "events").column("bundle").to_pylist()) == {name}
+    world.collector.store.delete(bundle_key(name))  # gone before the manifest named it
+    summary = ingest_table(world)
+    assert summary.devices_rejected == {device.fingerprint: "bundles-missing"}
+    assert table_rows(world.out, "events").num_rows == 0
+    assert table_rows(world.out, "actions").num_rows == 0
 
 
 # -- readers ---------------------------------------------------------------------------

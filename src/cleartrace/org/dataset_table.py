@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from cleartrace.faults import fault_point
 from cleartrace.org.dataset import MANIFEST, BundleEntry, Dataset, WriteResult
 from cleartrace.org.org_ledger import OrgLedgerFile
 from cleartrace.org.rows import device_dir
@@ -130,6 +131,7 @@ class TableDataset(Dataset):
             self._pending = {name: device for name, (device, _, _) in self._staged.items()}
             super().save()
             self._commit()
+            fault_point("table.committed")
             for name, (_, entry, _) in self._staged.items():
                 if entry is None:
                     self.bundles.pop(name, None)
