@@ -6,8 +6,11 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import secrets
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,7 @@ from cleartrace.org.ingest import ingest
 from cleartrace.org.org_ledger import default_path
 from cleartrace.org.subjects import erase
 from cleartrace.org.table import open_catalog, open_table, remove_unreferenced
+from tests.support import REPO
 from tests.support.cli import ct
 from tests.support.ingest_world import ALL, POLICY, Device, World, at, ns, recorded_session, typed
 from tests.support.table_bytes import canary_places
@@ -260,6 +264,27 @@ def test_duckdb_reads_the_table(world: World) -> None:
     assert [d[0] - days[0][0] for d in days] == [0, 1]
 
 
+def test_the_documented_recipes_run(world: World) -> None:
+    recorded_session(world, world.device())
+    work = world.root / "work"
+    ingest(str(world.source), world.keys, work / "DATASET", table="iceberg")
+    text = (REPO / "docs" / "dataset.md").read_text(encoding="utf-8")
+    section = text[text.index("## The dataset as Iceberg tables") :]
+    blocks = re.findall(r"^```py\n(.*?)^```", section, re.DOTALL | re.MULTILINE)
+    assert len(blocks) == 2
+    check = "assert keys.num_rows > 0 and keys.schema.names == ['time', 'device', 'app']\n"
+    check += "assert episodes\n"
+    done = subprocess.run(
+        [sys.executable, "-c", "\n".join([*blocks, check])],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
 # -- the command -----------------------------------------------------------------------
 
 
@@ -272,5 +297,7 @@ def test_the_command_writes_the_table(world: World, capsys: pytest.CaptureFixtur
     assert args.func(args) == 0
     assert json.loads(capsys.readouterr().out)["bundles"]["ingested"] == 1
     assert (world.out / "catalog.db").is_file()
+    assert oct(world.out.stat().st_mode & 0o777) == oct(0o700)
+    assert oct((world.out / "catalog.db").stat().st_mode & 0o777) == oct(0o600)
     assert table_rows(world.out, "events").num_rows > 0
     assert not list(world.out.glob("events/day=*"))
