@@ -69,10 +69,9 @@ TABLE_SCHEMAS: Mapping[str, pa.Schema] = {"events": SCHEMA, "actions": ACTIONS_S
 #: The SQLite catalog file and the warehouse, inside the dataset directory.
 CATALOG_FILE = "catalog.db"
 WAREHOUSE = "warehouse"
-#: Table properties: old metadata files are not kept (they name expired
-#: snapshots), and every file's column bounds are kept at 16 characters.
+#: Table properties: the metadata log names one earlier metadata file (the
+#: purge removes the rest: they name expired snapshots); Parquet in zstd.
 _PROPERTIES = {
-    "write.metadata.delete-after-commit.enabled": "true",
     "write.metadata.previous-versions-max": "1",
     "write.parquet.compression-codec": "zstd",
 }
