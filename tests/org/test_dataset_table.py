@@ -26,10 +26,11 @@ from cleartrace.commands.ingest import register
 from cleartrace.errors import UsageError
 from cleartrace.events import Event, Kind
 from cleartrace.faults import TESTING
+from cleartrace.org.audit_proof import prove
 from cleartrace.org.blobstore import bundle_key
 from cleartrace.org.ingest import ingest
 from cleartrace.org.org_ledger import default_path
-from cleartrace.org.subjects import erase
+from cleartrace.org.subjects import erase, export
 from cleartrace.org.table import open_catalog, open_table, remove_unreferenced
 from tests.support import REPO
 from tests.support.cli import ct
@@ -131,6 +132,12 @@ def test_a_second_ingest_appends_and_leaves_the_earlier_files_alone(world: World
     assert data_files(world.out) == again  # an unchanged store commits nothing
 
 
+def test_the_tables_take_parquet_only(world: World) -> None:
+    recorded_session(world, world.device())
+    with pytest.raises(UsageError, match="Parquet only"):
+        ingest(str(world.source), world.keys, world.out, table="iceberg", formats=("jsonl",))
+
+
 def test_a_directory_dataset_is_not_updated_as_a_table(world: World) -> None:
     recorded_session(world, world.device())
     world.ingest()
@@ -182,6 +189,39 @@ def test_a_subject_erasure_leaves_no_byte_of_the_canary(world: World) -> None:
     assert set(table_rows(world.out, "events").column("subject").to_pylist()) == {kept.subject}
 
 
+def test_a_subject_export_reads_the_tables(world: World) -> None:
+    mine, other = world.device(), world.device()
+    recorded_session(world, mine)
+    recorded_session(world, other)
+    ingest_table(world)
+    out = world.root / "export.json"
+    done = export(mine.subject, str(world.source), world.keys, world.out, out)
+    doc = json.loads(out.read_text())
+    events = [
+        r for r in table_rows(world.out, "events").to_pylist() if r["subject"] == mine.subject
+    ]
+    assert done.rows == len(doc["rows"]) == len(events) > 0
+    assert {r["subject"] for r in doc["rows"] + doc["actions"]} == {mine.subject}
+    assert doc["actions"]
+
+
+def test_an_erasure_after_a_killed_ingest_removes_the_rows_it_committed(world: World) -> None:
+    device = world.device()
+    recorded_session(world, device)
+    done = ct(
+        *("org", "ingest", "--quiet", "--table", "iceberg"),
+        *("--from", str(world.source), "--keys", str(world.keys), "--out", str(world.out)),
+        env={**os.environ, "CLEARTRACE_FAULT_POINT": "table.committed", TESTING: "1"},
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert table_rows(world.out, "events").num_rows > 0
+    erase(device.subject, str(world.source), world.keys, world.out)
+    assert table_rows(world.out, "events").num_rows == 0
+    assert table_rows(world.out, "actions").num_rows == 0
+
+
 def test_remove_unreferenced_touches_only_what_iceberg_wrote(tmp_path: Path) -> None:
     table = tmp_path / "t"
     for rel in ("data/day=1/a.parquet", "data/day=1/b.parquet", "metadata/m.avro", "other.txt"):
@@ -216,6 +256,20 @@ def test_rows_a_killed_run_committed_do_not_outlive_their_bundle(world: World) -
     assert summary.devices_rejected == {device.fingerprint: "bundles-missing"}
     assert table_rows(world.out, "events").num_rows == 0
     assert table_rows(world.out, "actions").num_rows == 0
+
+
+def test_the_audit_proves_the_tables_rows(world: World) -> None:
+    device = world.device()
+    canary_session(world, device)
+    ingest_table(world)
+    device.act("consent.withdrawn", at(60), categories=["window_titles"], policy=POLICY)
+    world.collector.upload(device, device.bundle())
+    ingest_table(world)  # after the purge only the current snapshot's files are left
+    rows = table_rows(world.out, "events").num_rows + table_rows(world.out, "actions").num_rows
+    ledgers = {device.fingerprint: device.ledger.records()[: device.witnessed[0]]}
+    result = prove(world.out, ledgers)
+    assert result.violations == []
+    assert result.as_json()["totals"]["rows"] == rows
 
 
 # -- readers ---------------------------------------------------------------------------

@@ -128,7 +128,10 @@ class TableDataset(Dataset):
             DiskFull: no room.
         """
         if self._staged:
-            self._pending = {name: device for name, (device, _, _) in self._staged.items()}
+            # With what an earlier killed run left pending and no `sweep` staged
+            # (an erasure does not sweep): those stay pending until swept.
+            staged = {name: device for name, (device, _, _) in self._staged.items()}
+            self._pending = {**self._pending, **staged}
             super().save()
             self._commit()
             fault_point("table.committed")
@@ -137,8 +140,8 @@ class TableDataset(Dataset):
                     self.bundles.pop(name, None)
                 else:
                     self.bundles[name] = entry
+            self._pending = {n: d for n, d in self._pending.items() if n not in staged}
             self._staged.clear()
-            self._pending = {}
         super().save()
 
     def _commit(self) -> None:

@@ -206,6 +206,8 @@ def ingest(
     unknown = set(formats) - set(FORMATS)
     if unknown or not formats:
         raise UsageError(f"unknown dataset format; choose from {', '.join(FORMATS)}")
+    if table == "iceberg" and "parquet" not in formats:
+        raise UsageError("Iceberg tables are Parquet only; leave out --format with --table iceberg")
     org = load_bundle_keys(keys)
     ledger = OrgLedgerFile(
         default_path(out) if org_ledger is None else org_ledger, load_ledger_key(keys)

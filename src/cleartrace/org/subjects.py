@@ -220,6 +220,8 @@ def erase(
     data = _dataset(dataset, org, catalog)
     _, items = _subject_bundles(store, org, subject)
     with data.locked():
+        # What a killed ingest left unlisted may be the subject's rows too.
+        data.sweep()
         entries = {n: e for n, e in data.bundles.items() if e.subject == subject}
         if not items and not entries:
             raise UsageError(
