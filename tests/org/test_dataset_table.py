@@ -26,6 +26,7 @@ from cleartrace.commands.ingest import register
 from cleartrace.errors import UsageError
 from cleartrace.events import Event, Kind
 from cleartrace.faults import TESTING
+from cleartrace.org import dataset_table
 from cleartrace.org.audit_proof import prove
 from cleartrace.org.blobstore import bundle_key
 from cleartrace.org.ingest import ingest
@@ -130,6 +131,23 @@ def test_a_second_ingest_appends_and_leaves_the_earlier_files_alone(world: World
     again = data_files(world.out)
     ingest_table(world)
     assert data_files(world.out) == again  # an unchanged store commits nothing
+
+
+def test_commits_in_batches_keep_one_snapshot(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dataset_table, "BATCH_ROWS", 1)  # a commit after every device
+    devices = [world.device() for _ in range(3)]
+    for device in devices:
+        recorded_session(world, device)
+    assert ingest_table(world).bundles_ingested == 3
+    events = iceberg(world.out, "events")
+    assert len(events.metadata.snapshots) == 1
+    assert {r for r in events.scan().to_arrow().column("subject").to_pylist()} == {
+        d.subject for d in devices
+    }
+    metadata = list((world.out / "warehouse/cleartrace/events/metadata").glob("*.json"))
+    assert len(metadata) == 1
 
 
 def test_the_tables_take_parquet_only(world: World) -> None:

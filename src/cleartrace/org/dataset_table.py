@@ -49,6 +49,11 @@ __all__ = ["TableDataset", "kept_as", "open_dataset"]
 
 log = logging.getLogger(__name__)
 
+#: Staged rows from which `save` commits (else `settle` does, at the end of a
+#: run): a commit per batch of devices rather than per device keeps commits,
+#: and the metadata each rewrites, few; it is what a killed run ingests again.
+BATCH_ROWS = 1_000_000
+
 
 class TableDataset(Dataset):
     """The dataset's manifest and heads in DATASET/_cleartrace, its rows in Iceberg tables.
@@ -121,46 +126,62 @@ class TableDataset(Dataset):
         return ()
 
     def save(self) -> None:
-        """Commit what is staged (the manifest naming it pending first), then the manifest.
+        """Commit what is staged once it is `BATCH_ROWS` rows or more, then
+        write the manifest (of what is committed: a bundle staged and not
+        yet committed is not in it, so a killed run ingests it again).
 
         Raises:
             UsageError: the directory cannot be written.
             DiskFull: no room.
         """
-        if self._staged:
-            # With what an earlier killed run left pending and no `sweep` staged
-            # (an erasure does not sweep): those stay pending until swept.
-            staged = {name: device for name, (device, _, _) in self._staged.items()}
-            self._pending = {**self._pending, **staged}
-            super().save()
-            self._commit()
-            fault_point("table.committed")
-            for name, (_, entry, _) in self._staged.items():
-                if entry is None:
-                    self.bundles.pop(name, None)
-                else:
-                    self.bundles[name] = entry
-            self._pending = {n: d for n, d in self._pending.items() if n not in staged}
-            self._staged.clear()
+        staged = sum(t.num_rows for _, _, rows in self._staged.values() for t in rows.values())
+        if staged >= BATCH_ROWS:
+            self._flush()
+        super().save()
+
+    def _flush(self) -> None:
+        """Commit what is staged, the manifest naming it `pending` until it is."""
+        if not self._staged:
+            return
+        # With what an earlier killed run left pending and no `sweep` staged
+        # (an erasure does not sweep): those stay pending until swept.
+        staged = {name: device for name, (device, _, _) in self._staged.items()}
+        self._pending = {**self._pending, **staged}
+        super().save()
+        self._commit()
+        fault_point("table.committed")
+        for name, (_, entry, _) in self._staged.items():
+            if entry is None:
+                self.bundles.pop(name, None)
+            else:
+                self.bundles[name] = entry
+        self._pending = {n: d for n, d in self._pending.items() if n not in staged}
+        self._staged.clear()
         super().save()
 
     def _commit(self) -> None:
-        """One commit per table: the staged bundles' old rows deleted, their new ones appended."""
+        """One commit per table: the staged bundles' old rows deleted, their new
+        ones appended, a device at a time."""
         replace: dict[str, set[str]] = {}
         for name, (device, _, _) in self._staged.items():
             replace.setdefault(device, set()).add(name)
         for table in TABLE_SCHEMAS:
-            staged = [t.get(table) for _, _, t in self._staged.values()]
             # Cast to the table's schema: plain strings, and its required columns.
             schema = TABLE_SCHEMAS[table]
-            parts = [t.cast(schema) for t in staged if t is not None and t.num_rows]
-            rows = pa.concat_tables(parts) if parts else schema.empty_table()
-            replace_bundles(self.table(table), replace, rows)
+            by_device: dict[str, list[pa.Table]] = {}
+            for device, _, rows in self._staged.values():
+                part = rows.get(table)
+                if part is not None and part.num_rows:
+                    by_device.setdefault(device, []).append(part.cast(schema))
+            parts = [pa.concat_tables(by_device[d]) for d in sorted(by_device)]
+            replace_bundles(self.table(table), replace, parts)
         log.info("table: %d bundles committed", len(self._staged))
 
     def settle(self, ledger: OrgLedgerFile) -> None:
         """Expire old snapshots and remove unreferenced files, per table; record
-        a `table.purged` receipt for each table that lost files."""
+        a `table.purged` receipt for each table that lost files. What is still
+        staged is committed first."""
+        self._flush()
         for name in TABLE_SCHEMAS:
             done = purge(self.table(name), name)
             if done.removed and done.snapshot is not None:

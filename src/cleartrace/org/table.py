@@ -27,7 +27,7 @@ import hashlib
 import logging
 import os
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -51,6 +51,7 @@ __all__ = [
     "Purged",
     "bundle_filter",
     "catalog_uri",
+    "expire",
     "open_catalog",
     "open_table",
     "purge",
@@ -73,6 +74,9 @@ WAREHOUSE = "warehouse"
 #: purge removes the rest: they name expired snapshots); Parquet in zstd.
 _PROPERTIES = {
     "write.metadata.previous-versions-max": "1",
+    # A commit adds a manifest; merged past 100 (the default), so that a table
+    # appended to per batch keeps few manifests to read when a query is planned.
+    "commit.manifest-merge.enabled": "true",
     "write.parquet.compression-codec": "zstd",
 }
 
@@ -170,19 +174,41 @@ def subject_filter(subject: str) -> BooleanExpression:
     return parse(f"subject = {_hex(subject)}")
 
 
-def replace_bundles(table: Table, bundles: Mapping[str, Iterable[str]], rows: pa.Table) -> None:
+def replace_bundles(
+    table: Table, bundles: Mapping[str, Iterable[str]], rows: Sequence[pa.Table]
+) -> None:
     """Delete every row of `bundles` (device partition -> bundle names) and
-    append `rows` (in the table's schema), in one commit: a reader sees the
-    bundles' old rows or their new ones, never both or neither."""
+    append `rows` (each in the table's schema), in one commit: a reader sees
+    the bundles' old rows or their new ones, never both or neither.
+
+    Each of `rows` is appended by itself: give one device's rows in each, so
+    that pyiceberg's split into partitions (a pass over all the rows for each
+    partition found in them) sees that device's few days only; appending day
+    by day instead copied the rows once more and cost more per append than
+    it saved. The snapshots before
+    the commit's last are expired after it: the metadata, rewritten at every
+    commit, stays the size of one snapshot (their files go at `purge`)."""
     tx = table.transaction()
     if bundles:
         with warnings.catch_warnings():
             # "did not match any records": a new bundle has none yet.
             warnings.simplefilter("ignore", UserWarning)
             tx.delete(bundle_filter(bundles))
-    if rows.num_rows:
-        tx.append(rows)
+    for part in rows:
+        if part.num_rows:
+            tx.append(part)
     tx.commit_transaction()
+    expire(table.refresh())
+
+
+def expire(table: Table) -> int:
+    """Expire every snapshot but the current one; returns how many."""
+    current = table.current_snapshot()
+    keep = None if current is None else current.snapshot_id
+    old = [s.snapshot_id for s in table.metadata.snapshots if s.snapshot_id != keep]
+    if old:
+        table.maintenance.expire_snapshots().by_ids(old).commit()
+    return len(old)
 
 
 def _local(uri: str) -> Path:
@@ -266,14 +292,11 @@ def purge(table: Table, name: str) -> Purged:
         # bounds (values of the deleted rows), in a manifest of its own; an
         # append that adds nothing leaves that manifest behind.
         table.append(TABLE_SCHEMAS[name].empty_table())
-        current = table.current_snapshot()
-    keep_id = None if current is None else current.snapshot_id
-    old = [s.snapshot_id for s in table.metadata.snapshots if s.snapshot_id != keep_id]
-    if old:
-        table.maintenance.expire_snapshots().by_ids(old).commit()
+    expired = expire(table)
     table = table.refresh()
+    snapshot = table.current_snapshot()
     location = _local(table.location())
     removed = remove_unreferenced(location, referenced(table))
     rel = tuple(p.relative_to(location).as_posix() for p in removed)
-    log.info("table %s: %d snapshots expired, %d files removed", name, len(old), len(rel))
-    return Purged(name, keep_id, len(old), rel)
+    log.info("table %s: %d snapshots expired, %d files removed", name, expired, len(rel))
+    return Purged(name, None if snapshot is None else snapshot.snapshot_id, expired, rel)
