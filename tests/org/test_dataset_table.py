@@ -166,10 +166,15 @@ def test_a_directory_dataset_is_not_updated_as_a_table(world: World) -> None:
 # -- erasure ---------------------------------------------------------------------------
 
 
-def test_a_withdrawal_deletes_the_rows_and_purges_every_copy(world: World) -> None:
+@pytest.mark.parametrize("merged", [False, True], ids=["appended", "manifests-merged"])
+def test_a_withdrawal_deletes_the_rows_and_purges_every_copy(world: World, merged: bool) -> None:
     device = world.device()
     canary_session(world, device)
     ingest_table(world)
+    if merged:  # every commit merges the manifests (at 100 by default): none keeps a bound
+        for name in ("events", "actions"):
+            with iceberg(world.out, name).transaction() as tx:
+                tx.set_properties({"commit.manifest.min-count-to-merge": "1"})
     assert any("(decompressed)" in p for p in canary_places(world.out, CANARY))
     assert any("(values)" in p for p in canary_places(world.out, CANARY))
     device.act("consent.withdrawn", at(60), categories=["keys", "window_titles"], policy=POLICY)
