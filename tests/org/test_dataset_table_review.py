@@ -81,3 +81,23 @@ def test_a_withdrawal_leaves_no_canary_where_the_table_wrote_it(world: World) ->
     world.collector.upload(device, device.bundle())
     ingest(str(world.source), world.keys, world.out, table="iceberg")
     assert canary_places(elsewhere, CANARY) == []
+
+
+def test_a_tag_another_engine_made_does_not_keep_withdrawn_rows_or_break_ingest(
+    world: World,
+) -> None:
+    """docs/dataset.md invites Spark/Trino onto the catalog; a tag they create
+    on a snapshot (a normal Iceberg act) must not leave ingest failing with a
+    raw error, nor keep a withdrawn row's file."""
+    device = world.device()
+    canary_session(world, device)
+    ingest(str(world.source), world.keys, world.out, table="iceberg")
+    events = open_table(open_catalog(world.out, None), "events")
+    current = events.current_snapshot()
+    assert current is not None
+    events.manage_snapshots().create_tag(current.snapshot_id, "audit-2026").commit()
+    device.act("consent.withdrawn", at(60), categories=["keys", "window_titles"], policy=POLICY)
+    world.collector.upload(device, device.bundle())
+    summary = ingest(str(world.source), world.keys, world.out, table="iceberg")
+    assert summary.ok
+    assert canary_places(world.out, CANARY) == []
