@@ -101,3 +101,23 @@ def test_a_tag_another_engine_made_does_not_keep_withdrawn_rows_or_break_ingest(
     summary = ingest(str(world.source), world.keys, world.out, table="iceberg")
     assert summary.ok
     assert canary_places(world.out, CANARY) == []
+
+
+def test_a_second_hosts_ingest_on_the_shared_catalog_keeps_its_commit(world: World) -> None:
+    """docs/dataset.md: a PostgreSQL catalog "several hosts can share". Each
+    host's ingest holds only its own DATASET/_cleartrace/lock, so one host's
+    purge runs while another's commit is in flight, removes the data files that
+    commit is about to reference, and the table is left naming missing files.
+    (The other host's writer is pyiceberg's transaction, as TableDataset uses it.)"""
+    shared = f"sqlite:///{world.root / 'shared-catalog.db'}"
+    device = world.device()
+    recorded_session(world, device)
+    ingest(str(world.source), world.keys, world.out, table="iceberg", catalog=shared)
+    events = open_table(open_catalog(world.out, shared), "events")
+    rows = events.scan().to_arrow()
+    in_flight = events.transaction()
+    in_flight.append(rows.cast(events.schema().as_arrow()))  # data files written, not committed
+    # This host's run over an unchanged store commits nothing, and purges.
+    ingest(str(world.source), world.keys, world.out, table="iceberg", catalog=shared)
+    in_flight.commit_transaction()
+    open_table(open_catalog(world.out, shared), "events").scan().to_arrow()
