@@ -32,7 +32,7 @@ from cleartrace.org.blobstore import bundle_key
 from cleartrace.org.ingest import ingest
 from cleartrace.org.org_ledger import default_path
 from cleartrace.org.subjects import erase, export
-from cleartrace.org.table import open_catalog, open_table, remove_unreferenced
+from cleartrace.org.table import open_catalog, open_table
 from tests.support import REPO
 from tests.support.cli import ct
 from tests.support.ingest_world import ALL, POLICY, Device, World, at, ns, recorded_session, typed
@@ -243,23 +243,6 @@ def test_an_erasure_after_a_killed_ingest_removes_the_rows_it_committed(world: W
     erase(device.subject, str(world.source), world.keys, world.out)
     assert table_rows(world.out, "events").num_rows == 0
     assert table_rows(world.out, "actions").num_rows == 0
-
-
-def test_remove_unreferenced_touches_only_what_iceberg_wrote(tmp_path: Path) -> None:
-    table = tmp_path / "t"
-    for rel in ("data/day=1/a.parquet", "data/day=1/b.parquet", "metadata/m.avro", "other.txt"):
-        (table / rel).parent.mkdir(parents=True, exist_ok=True)
-        (table / rel).write_bytes(b"x")
-    outside = tmp_path / "outside.parquet"
-    outside.write_bytes(b"x")
-    (table / "data/link.parquet").symlink_to(outside)
-    keep = {table / "data/day=1/a.parquet"}
-    removed = remove_unreferenced(table, keep)
-    assert removed == [table / "data/day=1/b.parquet", table / "metadata/m.avro"]
-    assert (table / "data/day=1/a.parquet").is_file()
-    assert (table / "other.txt").is_file()
-    assert outside.is_file()
-    assert not (table / "metadata").exists() or not any((table / "metadata").iterdir())
 
 
 def test_rows_a_killed_run_committed_do_not_outlive_their_bundle(world: World) -> None:

@@ -20,26 +20,33 @@ officer side's org ledger (`table.purged`: snapshot id, files removed).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from cleartrace.errors import UsageError
 from cleartrace.faults import fault_point
 from cleartrace.org.dataset import MANIFEST, BundleEntry, Dataset, WriteResult
 from cleartrace.org.org_ledger import OrgLedgerFile
 from cleartrace.org.rows import device_dir
 from cleartrace.org.table import (
+    NAMESPACE,
     TABLE_SCHEMAS,
+    WAREHOUSE,
+    catalog_uri,
     open_catalog,
     open_table,
     purge,
     replace_bundles,
     subject_filter,
 )
+from cleartrace.org.table_checks import check_table, public_uri
+from cleartrace.org.table_lock import catalog_lock
 
 if TYPE_CHECKING:
     from pyiceberg.catalog.sql import SqlCatalog
@@ -59,19 +66,45 @@ class TableDataset(Dataset):
     """The dataset's manifest and heads in DATASET/_cleartrace, its rows in Iceberg tables.
 
     `catalog` is a SQLAlchemy URI of the catalog (None: DATASET/catalog.db).
+    The manifest records it (without a password) and each table's UUID: a
+    run given another catalog, or whose catalog holds other tables of those
+    names, is refused before it changes anything (a new catalog's tables
+    would sit at the same location, and their purge would remove every file
+    of the real ones).
+
+    Raises:
+        UsageError: the catalog is not the one the dataset was built with.
     """
 
     TABLE = "iceberg"
 
     def __init__(self, root: Path, org_key: str, catalog: str | None = None) -> None:
+        #: The catalog the manifest records: its URI without a password (None: the
+        #: default, DATASET/catalog.db), and each table's UUID.
+        self._catalog: str | None = None
+        self._uuids: dict[str, str] = {}
+        #: Per table, the files of snapshots expired in this run that only they referenced.
+        self._gone: dict[str, set[Path]] = {name: set() for name in TABLE_SCHEMAS}
         #: Bundle name -> its device's partition value, while its commit is under way.
         self._pending: dict[str, str] = {}
         #: Bundle name -> (its device's partition value, its new entry or None when
         #: it is dropped, its rows per table), until `save`.
         self._staged: dict[str, tuple[str, BundleEntry | None, Mapping[str, pa.Table]]] = {}
         super().__init__(root, org_key)
+        if catalog is not None and catalog == catalog_uri(root, None):
+            catalog = None  # the default, spelt out
+        given = None if catalog is None else public_uri(catalog)
+        if self._uuids and given != self._catalog:
+            built = "--catalog " + self._catalog if self._catalog else "no --catalog"
+            raise UsageError(
+                f"the dataset {root} was built with the Iceberg catalog "
+                f"{self._catalog or 'DATASET/catalog.db'}, not {given or 'DATASET/catalog.db'}: "
+                f"nothing was changed; run it with {built} (the same URI, with its password)"
+            )
+        self._catalog = given
         self._mkdir(root)
-        self.catalog: SqlCatalog = open_catalog(root, catalog)
+        self.catalog: SqlCatalog = open_catalog(root, catalog, create=not self._uuids)
+        self.warehouse = root / WAREHOUSE
 
     def subject_rows(self, subject: str, name: str) -> list[dict[str, Any]]:
         """The rows of table `name` (events or actions) of one pseudonymous subject."""
@@ -84,9 +117,56 @@ class TableDataset(Dataset):
 
     def _loaded(self, obj: Mapping[str, Any]) -> None:
         self._pending = {str(n): str(d) for n, d in obj.get("pending", {}).items()}
+        recorded = obj.get("catalog", {})
+        uri = recorded.get("uri")
+        self._catalog = None if uri is None else str(uri)
+        self._uuids = {str(n): str(u) for n, u in recorded.get("tables", {}).items()}
 
     def _extra(self) -> dict[str, Any]:
-        return {"table": self.TABLE, "pending": self._pending}
+        catalog = {"uri": self._catalog, "tables": self._uuids}
+        return {"table": self.TABLE, "pending": self._pending, "catalog": catalog}
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the dataset's lock and the catalog's writer row (org/table_lock.py),
+        then check each table (`check`) before anything is changed.
+
+        Raises:
+            UsageError: another run holds either; a table is not safe to change.
+        """
+        with super().locked(), catalog_lock(self.catalog.engine, self._catalog or "catalog.db"):
+            self.check()
+            yield
+
+    def check(self) -> None:
+        """Refuse, before anything is changed, a catalog whose tables are not the
+        ones the manifest records (by UUID), and a table not safe to write and
+        purge (org/table_checks.py); record the tables' UUIDs on first use.
+
+        Raises:
+            UsageError: as said.
+        """
+        from sqlalchemy.exc import SQLAlchemyError
+
+        for name in TABLE_SCHEMAS:
+            recorded = self._uuids.get(name)
+            try:
+                exists = recorded is None or self.catalog.table_exists((NAMESPACE, name))
+            except SQLAlchemyError:
+                exists = False  # the database has no Iceberg catalog tables
+            found = str(self.table(name).metadata.table_uuid) if exists else None
+            if recorded is not None and found != recorded:
+                held = "no table" if found is None else f"another table (UUID {found}) as"
+                raise UsageError(
+                    f"the Iceberg catalog {self._catalog or 'DATASET/catalog.db'} holds {held} "
+                    f"cleartrace.{name}, and the dataset {self.root} was built with the table "
+                    f"of UUID {recorded}: nothing was changed; pass the --catalog it was built "
+                    "with (a catalog whose table was dropped and made again is another table)"
+                )
+            check_table(self.table(name), name, self.root, self.warehouse)
+        if not self._uuids:
+            self._uuids = {n: str(self.table(n).metadata.table_uuid) for n in TABLE_SCHEMAS}
+            super().save()
 
     def sweep(self) -> list[str]:
         """Stage the removal of the rows of bundles an interrupted commit left
@@ -174,7 +254,7 @@ class TableDataset(Dataset):
                 if part is not None and part.num_rows:
                     by_device.setdefault(device, []).append(part.cast(schema))
             parts = [pa.concat_tables(by_device[d]) for d in sorted(by_device)]
-            replace_bundles(self.table(table), replace, parts)
+            self._gone[table] |= replace_bundles(self.table(table), replace, parts)
         log.info("table: %d bundles committed", len(self._staged))
 
     def settle(self, ledger: OrgLedgerFile) -> None:
@@ -183,7 +263,8 @@ class TableDataset(Dataset):
         staged is committed first."""
         self._flush()
         for name in TABLE_SCHEMAS:
-            done = purge(self.table(name), name)
+            done = purge(self.table(name), name, self.warehouse, self._gone[name])
+            self._gone[name] = set()
             if done.removed and done.snapshot is not None:
                 ledger.append(
                     "table.purged",

@@ -26,26 +26,29 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import time
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlparse
 
 import pyarrow as pa
 
 from cleartrace.errors import UsageError
 from cleartrace.org.action_rows import ACTIONS_SCHEMA
 from cleartrace.org.rows import SCHEMA
+from cleartrace.org.table_checks import inside, local_path
 
 if TYPE_CHECKING:
     from pyiceberg.catalog.sql import SqlCatalog
     from pyiceberg.expressions import BooleanExpression
+    from pyiceberg.manifest import ManifestFile
     from pyiceberg.table import Table
     from pyiceberg.types import NestedField
 
 __all__ = [
+    "GRACE",
     "NAMESPACE",
     "TABLE_SCHEMAS",
     "Purged",
@@ -70,6 +73,9 @@ TABLE_SCHEMAS: Mapping[str, pa.Schema] = {"events": SCHEMA, "actions": ACTIONS_S
 #: The SQLite catalog file and the warehouse, inside the dataset directory.
 CATALOG_FILE = "catalog.db"
 WAREHOUSE = "warehouse"
+#: Seconds a file no snapshot references is left alone by the purge: another
+#: host's commit under way has written its files and not yet committed them.
+GRACE = 3600.0
 #: Table properties: the metadata log names one earlier metadata file (the
 #: purge removes the rest: they name expired snapshots); Parquet in zstd.
 _PROPERTIES = {
@@ -86,11 +92,16 @@ def catalog_uri(root: Path, catalog: str | None) -> str:
     return f"sqlite:///{root / CATALOG_FILE}" if catalog is None else catalog
 
 
-def open_catalog(root: Path, catalog: str | None) -> SqlCatalog:
+def open_catalog(root: Path, catalog: str | None, *, create: bool = True) -> SqlCatalog:
     """The SQL catalog of the dataset at `root`, its tables created on first use.
 
+    `create` False: a catalog that is not there (no catalog.db, no catalog
+    tables in the database) is not made: a dataset with tables already needs
+    the one it was built with, and a new one would hold none of them.
+
     Raises:
-        UsageError: the catalog cannot be reached or is not a SQL catalog.
+        UsageError: the catalog cannot be reached or is not a SQL catalog; or
+            (`create` False) it is not there.
     """
     from pyiceberg.catalog.sql import SqlCatalog
     from sqlalchemy.exc import SQLAlchemyError
@@ -98,12 +109,22 @@ def open_catalog(root: Path, catalog: str | None) -> SqlCatalog:
     warehouse = root / WAREHOUSE
     warehouse.mkdir(mode=0o700, parents=True, exist_ok=True)
     uri = catalog_uri(root, catalog)
+    if not create and catalog is None and not (root / CATALOG_FILE).exists():
+        raise UsageError(
+            f"{root / CATALOG_FILE} is missing, and the dataset {root} has Iceberg tables "
+            "recorded in it: restore it (a new catalog would not know the tables), or pass "
+            "the --catalog the dataset was built with"
+        )
     if catalog is None and not (root / CATALOG_FILE).exists():
         # Created private: it names the tables and where their files are.
         os.close(os.open(root / CATALOG_FILE, os.O_CREAT | os.O_WRONLY, 0o600))
     try:
-        made = SqlCatalog(NAMESPACE, uri=uri, warehouse=warehouse.as_uri())
-        made.create_namespace_if_not_exists(NAMESPACE)
+        init = "true" if create else "false"
+        made = SqlCatalog(
+            NAMESPACE, uri=uri, warehouse=warehouse.as_uri(), init_catalog_tables=init
+        )
+        if create:
+            made.create_namespace_if_not_exists(NAMESPACE)
     except (SQLAlchemyError, ValueError) as exc:
         where = "the SQLite catalog in the dataset" if catalog is None else "--catalog"
         raise UsageError(
@@ -176,7 +197,7 @@ def subject_filter(subject: str) -> BooleanExpression:
 
 def replace_bundles(
     table: Table, bundles: Mapping[str, Iterable[str]], rows: Sequence[pa.Table]
-) -> None:
+) -> set[Path]:
     """Delete every row of `bundles` (device partition -> bundle names) and
     append `rows` (each in the table's schema), in one commit: a reader sees
     the bundles' old rows or their new ones, never both or neither.
@@ -185,9 +206,9 @@ def replace_bundles(
     that pyiceberg's split into partitions (a pass over all the rows for each
     partition found in them) sees that device's few days only; appending day
     by day instead copied the rows once more and cost more per append than
-    it saved. The snapshots before
-    the commit's last are expired after it: the metadata, rewritten at every
-    commit, stays the size of one snapshot (their files go at `purge`)."""
+    it saved. The snapshots before the commit's last are expired after it:
+    the metadata, rewritten at every commit, stays the size of one snapshot.
+    Returns the files only those snapshots referenced: `purge` removes them."""
     tx = table.transaction()
     if bundles:
         with warnings.catch_warnings():
@@ -198,53 +219,90 @@ def replace_bundles(
         if part.num_rows:
             tx.append(part)
     tx.commit_transaction()
-    expire(table.refresh())
+    return expire(table.refresh())
 
 
-def expire(table: Table) -> int:
-    """Expire every snapshot but the current one; returns how many."""
-    current = table.current_snapshot()
-    keep = None if current is None else current.snapshot_id
-    old = [s.snapshot_id for s in table.metadata.snapshots if s.snapshot_id != keep]
-    if old:
-        table.maintenance.expire_snapshots().by_ids(old).commit()
-    return len(old)
+def _live(table: Table, manifests: Iterable[ManifestFile]) -> set[Path]:
+    """The data and delete files `manifests` list as live (not as deleted)."""
+    return {
+        local_path(entry.data_file.file_path)
+        for manifest in manifests
+        for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True)
+    }
 
 
-def _local(uri: str) -> Path:
-    """The local path of a file:// URI (or a plain path)."""
-    parsed = urlparse(uri)
-    if parsed.scheme not in ("", "file"):
-        raise UsageError(
-            f"the table's files are at {parsed.scheme}://, and ClearTrace removes unreferenced "
-            "files on a local warehouse only; keep the warehouse in the dataset directory"
-        )
-    return Path(unquote(parsed.path))
+def expire(table: Table) -> set[Path]:
+    """Expire every snapshot no ref (main, a tag, a branch) points at; returns
+    the files those snapshots referenced and the ones kept do not: their
+    manifest lists, their manifests and the data files listed live in them.
+
+    What is returned is exactly what erasure must remove, computed while the
+    expired snapshots can still be read; a file another writer has written
+    and not yet committed is never in it."""
+    pinned = {ref.snapshot_id for ref in table.metadata.refs.values()}
+    old = [s for s in table.metadata.snapshots if s.snapshot_id not in pinned]
+    if not old:
+        return set()
+    kept = [s for s in table.metadata.snapshots if s.snapshot_id in pinned]
+    kept_manifests = {m.manifest_path: m for s in kept for m in s.manifests(table.io)}
+    old_manifests = {m.manifest_path: m for s in old for m in s.manifests(table.io)}
+    dropped = [m for path, m in old_manifests.items() if path not in kept_manifests]
+    gone = {local_path(m.manifest_path) for m in dropped}
+    gone |= {local_path(s.manifest_list) for s in old} - {local_path(s.manifest_list) for s in kept}
+    data = _live(table, dropped)
+    if data:  # a data file may have moved to a manifest the kept snapshots list
+        data -= _live(table, kept_manifests.values())
+    table.maintenance.expire_snapshots().by_ids([s.snapshot_id for s in old]).commit()
+    return gone | data
 
 
 def referenced(table: Table) -> set[Path]:
-    """Every file the table's current metadata needs: the metadata file, the
-    current snapshot's manifest list, its manifests and their live data and
-    delete files (entries marked deleted are not needed)."""
-    keep = {_local(table.metadata_location)}
-    snapshot = table.current_snapshot()
-    if snapshot is None:
-        return keep
-    keep.add(_local(snapshot.manifest_list))
-    for manifest in snapshot.manifests(table.io):
-        keep.add(_local(manifest.manifest_path))
-        for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
-            keep.add(_local(entry.data_file.file_path))
+    """Every file the table's metadata needs: the metadata file, and for every
+    snapshot (the current one, and any a tag or branch pins) its manifest list,
+    its manifests and their live data and delete files (entries marked deleted
+    are not needed)."""
+    keep = {local_path(table.metadata_location)}
+    manifests = {}
+    for snapshot in table.metadata.snapshots:
+        keep.add(local_path(snapshot.manifest_list))
+        manifests.update({m.manifest_path: m for m in snapshot.manifests(table.io)})
+    keep |= {local_path(path) for path in manifests}
+    keep |= _live(table, manifests.values())
     for stats in [*table.metadata.statistics, *table.metadata.partition_statistics]:
-        keep.add(_local(stats.statistics_path))
+        keep.add(local_path(stats.statistics_path))
     return keep
 
 
-def remove_unreferenced(location: Path, keep: set[Path]) -> list[Path]:
-    """Remove every file under `location`'s data/ and metadata/ not in `keep`;
-    returns them. Symbolic links are not followed, and nothing outside the two
-    directories Iceberg writes is touched. Runs under the dataset's lock: no
-    other ClearTrace writer has a file in flight (see docs/dataset.md)."""
+def _version(path: Path) -> int | None:
+    """The version of a metadata file named <version>-<uuid>.metadata.json."""
+    head = path.name.partition("-")[0]
+    return int(head) if path.name.endswith(".metadata.json") and head.isdigit() else None
+
+
+def remove_unreferenced(
+    location: Path, warehouse: Path, keep: set[Path], gone: set[Path], grace: float = GRACE
+) -> list[Path]:
+    """Remove files under `location`'s data/ and metadata/ not in `keep`: those in
+    `gone` (the files expired snapshots alone referenced), metadata files of a
+    version older than the current one (`keep`'s), and any other file last
+    changed `grace` seconds ago or more (what a killed run wrote and never
+    committed); returns them. A file another writer wrote for a commit still
+    under way is younger than that, and stays.
+
+    Symbolic links are not followed, nothing outside the two directories
+    Iceberg writes is touched, and each file is checked to be in `warehouse`
+    before it is removed.
+
+    Raises:
+        UsageError: `location` is not inside `warehouse`.
+    """
+    if not inside(location, warehouse):
+        raise UsageError(
+            f"the table at {location} is outside {warehouse}; nothing was removed: give the "
+            "--catalog the dataset was built with"
+        )
+    current = max((v for v in map(_version, keep) if v is not None), default=0)
+    cutoff = time.time() - grace
     removed = []
     for part in ("data", "metadata"):
         top = location / part
@@ -253,7 +311,11 @@ def remove_unreferenced(location: Path, keep: set[Path]) -> list[Path]:
         for directory, dirs, files in os.walk(top, topdown=False, followlinks=False):
             for name in sorted(files):
                 path = Path(directory) / name
-                if path not in keep and not path.is_symlink():
+                if path in keep or path.is_symlink() or not inside(path, warehouse):
+                    continue
+                version = _version(path)
+                old = path.lstat().st_mtime <= cutoff
+                if path in gone or (version is not None and version < current) or old:
                     path.unlink()
                     removed.append(path)
             for name in dirs:
@@ -279,11 +341,20 @@ class Purged:
         return hashlib.sha256("".join(f"{r}\n" for r in self.removed).encode()).hexdigest()
 
 
-def purge(table: Table, name: str) -> Purged:
-    """Expire every snapshot but the current one, then remove every file the
-    current one does not reference: what a delete took out of the table is
-    then gone from the disk too — its data files, and the manifests that
-    named them with their columns' lower and upper bounds."""
+def purge(table: Table, name: str, warehouse: Path, gone: Iterable[Path] = ()) -> Purged:
+    """Expire every snapshot but the current one, then remove the files only
+    the expired ones referenced (with `gone`: those of snapshots expired
+    earlier in the run), older metadata files, and unreferenced files older
+    than `GRACE`: what a delete took out of the table is then gone from the
+    disk too — its data files, and the manifests that named them with their
+    columns' lower and upper bounds.
+
+    Raises:
+        UsageError: the table's location is outside `warehouse`, before anything changes.
+    """
+    location = local_path(table.location())
+    if not inside(location, warehouse):
+        remove_unreferenced(location, warehouse, set(), set())  # raises
     current = table.current_snapshot()
     if current is not None and any(
         bool(m.deleted_files_count) for m in current.manifests(table.io)
@@ -292,11 +363,11 @@ def purge(table: Table, name: str) -> Purged:
         # bounds (values of the deleted rows), in a manifest of its own; an
         # append that adds nothing leaves that manifest behind.
         table.append(TABLE_SCHEMAS[name].empty_table())
-    expired = expire(table)
+    expired = len(table.metadata.snapshots) - 1
+    gone = {*gone, *expire(table)}
     table = table.refresh()
     snapshot = table.current_snapshot()
-    location = _local(table.location())
-    removed = remove_unreferenced(location, referenced(table))
+    removed = remove_unreferenced(location, warehouse, referenced(table), gone)
     rel = tuple(p.relative_to(location).as_posix() for p in removed)
     log.info("table %s: %d snapshots expired, %d files removed", name, expired, len(rel))
-    return Purged(name, None if snapshot is None else snapshot.snapshot_id, expired, rel)
+    return Purged(name, None if snapshot is None else snapshot.snapshot_id, max(expired, 0), rel)
