@@ -278,6 +278,29 @@ def test_a_killed_runs_unlisted_files_go_once_past_the_grace_period(world: World
     assert young.is_file()
 
 
+def test_an_erasure_removes_unlisted_files_of_the_subjects_devices_at_any_age(
+    world: World,
+) -> None:
+    """A run killed before its commit left the subject's rows in files no
+    snapshot lists; younger than the grace period, they go all the same when
+    they are in the erased devices' partitions (whoever wrote them)."""
+    erased, kept = world.device(), world.device()
+    canary_session(world, erased)
+    recorded_session(world, kept)
+    ingest(str(world.source), world.keys, world.out, table="iceberg")
+    data = world.out / "warehouse/cleartrace/events/data"
+    theirs = next(data.glob(f"day=*/device={erased.hex[:16]}"))
+    mine = next(data.glob(f"day=*/device={kept.hex[:16]}"))
+    killed = theirs / "00000-0-killed-run.parquet"
+    shutil.copy(next(theirs.glob("*.parquet")), killed)  # as a killed run writes them
+    under_way = mine / "00000-0-commit-under-way.parquet"
+    shutil.copy(next(mine.glob("*.parquet")), under_way)
+    erase(erased.subject, str(world.source), world.keys, world.out)
+    assert not killed.exists()
+    assert canary_places(world.out, CANARY) == []
+    assert under_way.is_file()
+
+
 def test_a_second_writer_on_the_catalog_is_refused(world: World) -> None:
     recorded_session(world, world.device())
     ingest(str(world.source), world.keys, world.out, table="iceberg", catalog=_shared(world))

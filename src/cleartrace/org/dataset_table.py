@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -85,6 +85,8 @@ class TableDataset(Dataset):
         self._uuids: dict[str, str] = {}
         #: Per table, the files of snapshots expired in this run that only they referenced.
         self._gone: dict[str, set[Path]] = {name: set() for name in TABLE_SCHEMAS}
+        #: Partition values of the devices whose subject is erased in this run.
+        self._erased: set[str] = set()
         #: Bundle name -> its device's partition value, while its commit is under way.
         self._pending: dict[str, str] = {}
         #: Bundle name -> (its device's partition value, its new entry or None when
@@ -257,13 +259,19 @@ class TableDataset(Dataset):
             self._gone[table] |= replace_bundles(self.table(table), replace, parts)
         log.info("table: %d bundles committed", len(self._staged))
 
+    def erasing(self, devices: Iterable[str]) -> None:
+        """Have `settle` remove every file no snapshot lists in these devices'
+        partitions, however young: a killed run's copy of an erased subject's
+        rows must not wait for the grace period."""
+        self._erased |= {device_dir(device) for device in devices}
+
     def settle(self, ledger: OrgLedgerFile) -> None:
         """Expire old snapshots and remove unreferenced files, per table; record
         a `table.purged` receipt for each table that lost files. What is still
         staged is committed first."""
         self._flush()
         for name in TABLE_SCHEMAS:
-            done = purge(self.table(name), name, self.warehouse, self._gone[name])
+            done = purge(self.table(name), name, self.warehouse, self._gone[name], self._erased)
             self._gone[name] = set()
             if done.removed and done.snapshot is not None:
                 ledger.append(

@@ -266,6 +266,8 @@ def erase(
         for name in entries:
             data.drop(name)
         data.save()
+        if isinstance(data, TableDataset):  # and what a killed run left in their partitions
+            data.erasing(devices)
         data.settle(ledger)  # Iceberg tables: old snapshots and their files go too
     return Done(
         subject,

@@ -280,14 +280,21 @@ def _version(path: Path) -> int | None:
 
 
 def remove_unreferenced(
-    location: Path, warehouse: Path, keep: set[Path], gone: set[Path], grace: float = GRACE
+    location: Path,
+    warehouse: Path,
+    keep: set[Path],
+    gone: set[Path],
+    erased: Iterable[str] = (),
+    grace: float = GRACE,
 ) -> list[Path]:
     """Remove files under `location`'s data/ and metadata/ not in `keep`: those in
     `gone` (the files expired snapshots alone referenced), metadata files of a
-    version older than the current one (`keep`'s), and any other file last
-    changed `grace` seconds ago or more (what a killed run wrote and never
-    committed); returns them. A file another writer wrote for a commit still
-    under way is younger than that, and stays.
+    version older than the current one (`keep`'s), files in the partitions of
+    the devices `erased` (partition values: a subject erased), and any other
+    file last changed `grace` seconds ago or more (what a killed run wrote
+    and never committed); returns them. A file another writer wrote for a
+    commit still under way is younger than that, and stays — unless it holds
+    rows of an erased device, which must not come back.
 
     Symbolic links are not followed, nothing outside the two directories
     Iceberg writes is touched, and each file is checked to be in `warehouse`
@@ -303,6 +310,7 @@ def remove_unreferenced(
         )
     current = max((v for v in map(_version, keep) if v is not None), default=0)
     cutoff = time.time() - grace
+    partitions = {f"device={device}" for device in erased}
     removed = []
     for part in ("data", "metadata"):
         top = location / part
@@ -314,7 +322,7 @@ def remove_unreferenced(
                 if path in keep or path.is_symlink() or not inside(path, warehouse):
                     continue
                 version = _version(path)
-                old = path.lstat().st_mtime <= cutoff
+                old = path.lstat().st_mtime <= cutoff or path.parent.name in partitions
                 if path in gone or (version is not None and version < current) or old:
                     path.unlink()
                     removed.append(path)
@@ -341,11 +349,13 @@ class Purged:
         return hashlib.sha256("".join(f"{r}\n" for r in self.removed).encode()).hexdigest()
 
 
-def purge(table: Table, name: str, warehouse: Path, gone: Iterable[Path] = ()) -> Purged:
+def purge(
+    table: Table, name: str, warehouse: Path, gone: Iterable[Path] = (), erased: Iterable[str] = ()
+) -> Purged:
     """Expire every snapshot but the current one, then remove the files only
     the expired ones referenced (with `gone`: those of snapshots expired
     earlier in the run), older metadata files, and unreferenced files older
-    than `GRACE`: what a delete took out of the table is then gone from the
+    than `GRACE` or in the partitions of the devices `erased`: what a delete took out of the table is then gone from the
     disk too — its data files, and the manifests that named them with their
     columns' lower and upper bounds.
 
@@ -367,7 +377,7 @@ def purge(table: Table, name: str, warehouse: Path, gone: Iterable[Path] = ()) -
     gone = {*gone, *expire(table)}
     table = table.refresh()
     snapshot = table.current_snapshot()
-    removed = remove_unreferenced(location, warehouse, referenced(table), gone)
+    removed = remove_unreferenced(location, warehouse, referenced(table), gone, erased)
     rel = tuple(p.relative_to(location).as_posix() for p in removed)
     log.info("table %s: %d snapshots expired, %d files removed", name, expired, len(rel))
     return Purged(name, None if snapshot is None else snapshot.snapshot_id, max(expired, 0), rel)
