@@ -355,9 +355,9 @@ def purge(
     """Expire every snapshot but the current one, then remove the files only
     the expired ones referenced (with `gone`: those of snapshots expired
     earlier in the run), older metadata files, and unreferenced files older
-    than `GRACE` or in the partitions of the devices `erased`: what a delete took out of the table is then gone from the
-    disk too — its data files, and the manifests that named them with their
-    columns' lower and upper bounds.
+    than `GRACE` or in the partitions of the devices `erased`: what a delete
+    took out of the table is then gone from the disk too — its data files, and
+    the manifests that named them with their columns' lower and upper bounds.
 
     Raises:
         UsageError: the table's location is outside `warehouse`, before anything changes.
