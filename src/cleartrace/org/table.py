@@ -5,9 +5,8 @@ Parquet directory (events and actions, docs/dataset.md) as the Iceberg tables
 `cleartrace.events` and `cleartrace.actions`, so engines built for data of
 this size (Spark, Trino, DuckDB) read and maintain them. The catalog is a
 SQL one: a SQLite file in the dataset directory by default (no server, like
-the rest of the embedded defaults), or a PostgreSQL database by URI for a
-catalog several hosts share. The warehouse (data and metadata files) is under
-the dataset directory.
+the rest of the embedded defaults), or a PostgreSQL database by URI. The
+warehouse (data and metadata files) is under the dataset directory.
 
 Both tables are partitioned by `day(time)` and `device`, as the directory is.
 Ingest appends a bundle's rows, and replaces them (a row-level delete of the
@@ -15,10 +14,11 @@ bundle's rows, then an append, in one commit) when a withdrawal, deletion or
 redaction changed them. A delete in Iceberg only stops the next snapshot
 from referencing the rows: the earlier snapshots, and so their files, still
 hold them. `purge` is what makes them physically gone: it expires every
-snapshot but the current one and removes every file under the table's
-location that the current snapshot and metadata do not reference — pyiceberg
-has snapshot expiry but no orphan-file removal, so that part is here
-(`referenced`, `remove_unreferenced`).
+snapshot but the current one and removes the files only the expired ones
+referenced — pyiceberg has snapshot expiry but no file removal, so that
+part is here (`expire`, `referenced`, `remove_unreferenced`). A file no
+snapshot references is removed only once it is an hour old (`GRACE`):
+until then it may be another writer's commit under way.
 """
 
 from __future__ import annotations
