@@ -23,6 +23,7 @@ ingest.file            a dataset file was written (renamed into place)
 ingest.removed         a dataset file was removed
 ingest.device          a device's rows are written, the manifest not yet saved
 ingest.saved           the manifest was saved after a device
+table.committed        Iceberg tables: staged rows committed, the manifest not yet saved
 =====================  ==========================================================
 """
 

@@ -50,6 +50,17 @@ def store_args(p: argparse.ArgumentParser, *, required: bool = True) -> None:
     )
 
 
+def catalog_arg(p: argparse.ArgumentParser) -> None:
+    """`--catalog`, the SQL catalog of a dataset kept as Iceberg tables, for
+    ingest and the subject requests alike."""
+    p.add_argument(
+        "--catalog",
+        metavar="URI",
+        help="with Iceberg tables: the SQL catalog as a SQLAlchemy URI, such as "
+        "postgresql+psycopg://user@host/db (default: DATASET/catalog.db, SQLite)",
+    )
+
+
 def every_signature_flag(p: argparse.ArgumentParser) -> None:
     """--every-signature, one definition for `audit verify` and `org audit`."""
     p.add_argument(

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from cleartrace.commands.common import (
     Add,
     Args,
+    catalog_arg,
     emit_json,
     heads_from_arg,
     json_flag,
@@ -67,6 +68,8 @@ def org_ingest(args: Args) -> int:
         witness_key=None if args.witness_key is None else Path(args.witness_key),
         heads_from=None if args.heads_from is None else Path(args.heads_from),
         org_ledger=None if args.org_ledger is None else Path(args.org_ledger),
+        table=args.table,
+        catalog=args.catalog,
     )
     if args.json:
         emit_json(summary.as_dict())
@@ -110,5 +113,13 @@ def register(sub: Any, add: Add) -> None:
         help="the officer side's org ledger the run is recorded in, signed by KEYS/sign.key "
         "(default: DATASET.org-ledger.jsonl next to --out)",
     )
+    p.add_argument(
+        "--table",
+        choices=("directory", "iceberg"),
+        default="directory",
+        help="where the rows go: a directory of files (default), or the Apache Iceberg tables "
+        "cleartrace.events and cleartrace.actions (Parquet; appended to, erased for good)",
+    )
+    catalog_arg(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     json_flag(p, "the summary as JSON")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from cleartrace.commands.common import Add, Args, emit_json, json_flag, store_args
+from cleartrace.commands.common import Add, Args, catalog_arg, emit_json, json_flag, store_args
 
 __all__ = ["org_subject_erase", "org_subject_export", "register"]
 
@@ -15,6 +15,7 @@ def _common(args: Args) -> dict[str, Any]:
     return {
         "org_ledger": None if args.org_ledger is None else Path(args.org_ledger),
         "endpoint_url": args.s3_endpoint,
+        "catalog": args.catalog,
     }
 
 
@@ -78,6 +79,7 @@ def _arguments(p: Any) -> None:
         help="the officer side's org ledger (default: DATASET.org-ledger.jsonl next to "
         "the dataset)",
     )
+    catalog_arg(p)
     json_flag(p, "what was done, as JSON")
 
 

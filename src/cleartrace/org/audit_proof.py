@@ -186,9 +186,10 @@ def _data_files(root: Path) -> Iterator[Path]:
 
 
 def _is_actions(rel: str) -> bool:
-    """Whether a data file is of the actions table (its top directory); any
-    other file is read as events rows."""
-    return rel.startswith("actions/")
+    """Whether a data file is of the actions table (its top directory, or the
+    Iceberg table's under warehouse/: org/table.py); any other file is read as
+    events rows."""
+    return rel.startswith(("actions/", "warehouse/cleartrace/actions/"))
 
 
 def _batches(path: Path, actions: bool) -> Iterator[pa.RecordBatch]:

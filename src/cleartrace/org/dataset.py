@@ -34,6 +34,7 @@ import pyarrow as pa
 from cleartrace.errors import UsageError
 from cleartrace.faults import fault_point
 from cleartrace.org.dataset_files import features_json, reader_schema, to_jsonl, to_parquet
+from cleartrace.org.org_ledger import OrgLedgerFile
 from cleartrace.org.rows import DATASET_VERSION, device_dir
 from cleartrace.paths import exclusive_lock, write_private, write_private_bytes
 
@@ -112,6 +113,11 @@ class Dataset:
     (a wrong --keys would otherwise look like every bundle being rejected).
     """
 
+    #: Where the rows are, as the manifest's "table" says: "directory" (these
+    #: files) or "iceberg" (org/dataset_table.py). A dataset is only updated as
+    #: what it was built as.
+    TABLE = "directory"
+
     def __init__(self, root: Path, org_key: str) -> None:
         self.root = root
         self.org_key = org_key
@@ -155,6 +161,13 @@ class Dataset:
                 f"{obj.get('org_key')}, and --keys holds {self.org_key}; give the keys it was "
                 "built with, or ingest into a new directory"
             )
+        table = obj.get("table", "directory")
+        if table != self.TABLE:
+            raise UsageError(
+                f"{self.root} holds its rows as {table} (the manifest says so), not as "
+                f"{self.TABLE}; give --table {table}"
+            )
+        self._loaded(obj)
         self.heads_tracked = obj.get("heads_tracked") is True
         try:
             self.bundles = {
@@ -180,10 +193,22 @@ class Dataset:
             "org_key": self.org_key,
             "heads_tracked": self.heads_tracked,
             "bundles": {name: e.as_json() for name, e in sorted(self.bundles.items())},
+            **self._extra(),
         }
         with write_private(self.manifest_path, "dataset manifest") as fh:
             json.dump(obj, fh, indent=1, sort_keys=True)
             fh.write("\n")
+
+    def _loaded(self, obj: Mapping[str, Any]) -> None:
+        """Read what a subclass keeps in the manifest besides the bundles."""
+
+    def _extra(self) -> dict[str, Any]:
+        """What a subclass keeps in the manifest besides the bundles."""
+        return {}
+
+    def settle(self, ledger: OrgLedgerFile) -> None:
+        """Make removed rows physically gone, and record it in `ledger`. Here
+        nothing is left to do: a file's rows go with the file (`_remove`)."""
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:

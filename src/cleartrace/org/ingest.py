@@ -46,6 +46,7 @@ from cleartrace.org import FORMATS
 from cleartrace.org.blobstore import BlobStore, S3Store, open_store
 from cleartrace.org.bundle_rows import bundle_rows, with_index
 from cleartrace.org.dataset import BundleEntry, Dataset
+from cleartrace.org.dataset_table import open_dataset
 from cleartrace.org.fleet import Fleet, FleetBundle
 from cleartrace.org.heads import AcceptedHeads, HeadChecks
 from cleartrace.org.ingest_summary import IngestSummary, Rejection
@@ -176,6 +177,8 @@ def ingest(
     witness_key: Path | None = None,
     heads_from: Path | None = None,
     org_ledger: Path | None = None,
+    table: str = "directory",
+    catalog: str | None = None,
 ) -> IngestSummary:
     """Ingest every bundle under `source` into the dataset directory `out`.
 
@@ -189,6 +192,10 @@ def ingest(
     default next to the dataset; org/org_ledger.py), signed by KEYS/ledger.key:
     how many bundles and rows, and the SHA-256 of the manifest written.
 
+    `table` "iceberg" keeps the rows in Iceberg tables of the SQL catalog
+    `catalog` (default: a SQLite file in `out`) instead of files
+    (org/dataset_table.py); Parquet is then the only format.
+
     Raises:
         UsageError: a bad source, format or dataset directory; a dataset built
             with another organisation key.
@@ -199,6 +206,8 @@ def ingest(
     unknown = set(formats) - set(FORMATS)
     if unknown or not formats:
         raise UsageError(f"unknown dataset format; choose from {', '.join(FORMATS)}")
+    if table == "iceberg" and "parquet" not in formats:
+        raise UsageError("Iceberg tables are Parquet only; leave out --format with --table iceberg")
     org = load_bundle_keys(keys)
     ledger = OrgLedgerFile(
         default_path(out) if org_ledger is None else org_ledger, load_ledger_key(keys)
@@ -210,7 +219,7 @@ def ingest(
         store.check()
     elif not store.root.is_dir():
         raise UsageError(f"{source} is not a directory; give the collector's store directory")
-    dataset = Dataset(out, org.bundle_public.fingerprint)
+    dataset = open_dataset(out, org.bundle_public.fingerprint, table, catalog)
     with dataset.locked():
         swept = dataset.sweep()  # an interrupted run's files, not in the manifest
         # With the registry the file is not needed: the authority stands in for it.
@@ -219,6 +228,7 @@ def ingest(
         run = _Run(store, org, dataset, tuple(formats), heads, signed_by(keys))
         summary = _ingest(run, progress)
         summary.files_removed += len(swept)
+        dataset.settle(ledger)  # what was deleted is then gone from the disk too
         manifest = hashlib.sha256(dataset.manifest_path.read_bytes()).hexdigest()
         ledger.append(
             "ingest.run",

@@ -9,7 +9,7 @@ Two chains (docs/adr/0005-org-ledger.md):
   witness key, in its registry (DATA/collector.db, table `org_ledger`),
   appended in the same transaction as the act (org/registry.py);
 - the officer side's (`ingest.run`, `audit.run`, `subject.exported`,
-  `subject.erased`), signed by the organisation's ledger key
+  `subject.erased`, `table.purged`), signed by the organisation's ledger key
   (KEYS/ledger.key, created on first use beside bundle.key; a key of its
   own so that ingest, which records its runs here, never needs the
   policy-signing key), in a JSON Lines file: by default next to the
@@ -94,6 +94,17 @@ def _digest(value: object) -> None:
         raise ValueError("'digest' must be a SHA-256 of 64 lower-case hex digits")
 
 
+def _table(value: object) -> None:
+    if value not in ("events", "actions"):
+        raise ValueError("'table' must be one of the dataset's tables: events, actions")
+
+
+def _snapshot(value: object) -> None:
+    # A decimal string: Iceberg snapshot ids are 63-bit, beyond JSON's exact integers.
+    if not (isinstance(value, str) and re.fullmatch(r"[1-9][0-9]{0,18}", value)):
+        raise ValueError("'snapshot' must be an Iceberg snapshot id in decimal")
+
+
 def _register() -> None:
     """Declare the org kinds once (a second import of this module must not redeclare)."""
     if "tokens.issued" in KIND_FIELDS:
@@ -105,6 +116,9 @@ def _register() -> None:
     register_field("rows", _count("rows", 0))
     register_field("devices", _count("devices", 0))
     register_field("digest", _digest)
+    register_field("table", _table)
+    register_field("snapshot", _snapshot)
+    register_field("files", _count("files", 0))
     # Collector side: enrolment tokens made (how many), a device admitted with one.
     register_kind("tokens.issued", ["tokens"])
     register_kind("device.admitted", ["device", "subject"])
@@ -113,6 +127,9 @@ def _register() -> None:
     register_kind("audit.run", ["devices", "digest"])
     register_kind("subject.exported", ["subject", "bundles", "rows", "digest"])
     register_kind("subject.erased", ["subject", "bundles", "rows", "digest"])
+    # An Iceberg table's purge (org/table.py): the snapshot kept, how many files
+    # went, and the SHA-256 of their names.
+    register_kind("table.purged", ["table", "snapshot", "files", "digest"])
 
 
 _register()

@@ -47,6 +47,7 @@ from cleartrace.org.blobstore import (
     open_store,
 )
 from cleartrace.org.dataset import Dataset
+from cleartrace.org.dataset_table import TableDataset, open_dataset
 from cleartrace.org.fleet import Fleet, FleetBundle
 from cleartrace.org.heads import AcceptedHeads, HeadChecks
 from cleartrace.org.keys import BundleKeys, OrgKeys, load_private
@@ -89,10 +90,11 @@ def _open(source: str, keys: Path, endpoint_url: str | None) -> tuple[OrgKeys, B
     return private, store
 
 
-def _dataset(dataset: Path, org: OrgKeys) -> Dataset:
+def _dataset(dataset: Path, org: OrgKeys, catalog: str | None) -> Dataset:
+    """The dataset as its manifest says it keeps its rows: files or Iceberg tables."""
     if not dataset.is_dir():
         raise UsageError(f"{dataset} is not a dataset directory; give the directory ingest wrote")
-    return Dataset(dataset, org.bundle_public.fingerprint)
+    return open_dataset(dataset, org.bundle_public.fingerprint, None, catalog)
 
 
 def _subject_bundles(
@@ -138,6 +140,7 @@ def export(
     *,
     org_ledger: Path | None = None,
     endpoint_url: str | None = None,
+    catalog: str | None = None,
 ) -> Done:
     """Write everything held about `subject` to the JSON file `out`; record it.
 
@@ -148,7 +151,7 @@ def export(
     """
     _check_subject(subject)
     org, store = _open(source, keys, endpoint_url)
-    data = _dataset(dataset, org)
+    data = _dataset(dataset, org, catalog)
     fleet, items = _subject_bundles(store, org, subject)
     ledgers: dict[str, Any] = {}
     for device in sorted({i.device for i in items}):
@@ -157,6 +160,8 @@ def export(
         ledgers[device] = None if found is None else found.records
     rows: list[dict[str, Any]] = []
     actions: list[dict[str, Any]] = []
+    if isinstance(data, TableDataset):
+        rows, actions = data.subject_rows(subject, "events"), data.subject_rows(subject, "actions")
     for entry in data.bundles.values():
         if entry.subject != subject:
             continue
@@ -200,6 +205,7 @@ def erase(
     *,
     org_ledger: Path | None = None,
     endpoint_url: str | None = None,
+    catalog: str | None = None,
 ) -> Done:
     """Remove `subject`'s bundles, head files and dataset rows; sign, store and record the receipt.
 
@@ -211,9 +217,11 @@ def erase(
     """
     _check_subject(subject)
     org, store = _open(source, keys, endpoint_url)
-    data = _dataset(dataset, org)
+    data = _dataset(dataset, org, catalog)
     _, items = _subject_bundles(store, org, subject)
     with data.locked():
+        # What a killed ingest left unlisted may be the subject's rows too.
+        data.sweep()
         entries = {n: e for n, e in data.bundles.items() if e.subject == subject}
         if not items and not entries:
             raise UsageError(
@@ -243,7 +251,8 @@ def erase(
         receipt = canonical({**unsigned, "sig": sign_canonical(org.signing_private, unsigned)})
         store.put(erased_key(subject), receipt)  # first: what is left is passed over from now on
         digest = hashlib.sha256(receipt).hexdigest()
-        _ledger(dataset, org_ledger, keys).append(
+        ledger = _ledger(dataset, org_ledger, keys)
+        ledger.append(
             "subject.erased",
             subject=subject,
             bundles=len(bundles),
@@ -257,6 +266,9 @@ def erase(
         for name in entries:
             data.drop(name)
         data.save()
+        if isinstance(data, TableDataset):  # and what a killed run left in their partitions
+            data.erasing(devices)
+        data.settle(ledger)  # Iceberg tables: old snapshots and their files go too
     return Done(
         subject,
         len(devices),
