@@ -14,7 +14,7 @@ from cleartrace.commands.common import (
     json_flag,
     store_args,
 )
-from cleartrace.org import FORMATS
+from cleartrace.org import ENGINES, FORMATS
 
 if TYPE_CHECKING:
     from cleartrace.org.ingest_summary import IngestSummary
@@ -67,6 +67,8 @@ def org_ingest(args: Args) -> int:
         witness_key=None if args.witness_key is None else Path(args.witness_key),
         heads_from=None if args.heads_from is None else Path(args.heads_from),
         org_ledger=None if args.org_ledger is None else Path(args.org_ledger),
+        engine=args.engine,
+        address=args.address,
     )
     if args.json:
         emit_json(summary.as_dict())
@@ -109,6 +111,20 @@ def register(sub: Any, add: Add) -> None:
         metavar="FILE",
         help="the officer side's org ledger the run is recorded in, signed by KEYS/sign.key "
         "(default: DATASET.org-ledger.jsonl next to --out)",
+    )
+    p.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="inprocess",
+        help="where the per-bundle work (read, verify, decrypt, derive rows) runs: this "
+        "process (default), or a Ray cluster (needs the 'ray' extra); the dataset is the same",
+    )
+    p.add_argument(
+        "--address",
+        metavar="ADDR",
+        help="with --engine ray: the cluster's address (HOST:PORT of 'ray start --head'); "
+        "default: a new Ray cluster on this machine for the run. Every node needs KEYS at "
+        "the same path and the source",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     json_flag(p, "the summary as JSON")

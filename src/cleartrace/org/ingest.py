@@ -46,7 +46,7 @@ from tqdm import tqdm
 from cleartrace.consent.coverage import Coverage, coverage_of
 from cleartrace.errors import UsageError
 from cleartrace.faults import fault_point
-from cleartrace.org import FORMATS
+from cleartrace.org import ENGINES, FORMATS
 from cleartrace.org.blobstore import BlobStore, S3Store, open_store
 from cleartrace.org.dataset import Dataset
 from cleartrace.org.fleet import DeviceLedger, Fleet, FleetBundle
@@ -163,6 +163,8 @@ def ingest(
     witness_key: Path | None = None,
     heads_from: Path | None = None,
     org_ledger: Path | None = None,
+    engine: str = "inprocess",
+    address: str | None = None,
 ) -> IngestSummary:
     """Ingest every bundle under `source` into the dataset directory `out`.
 
@@ -176,6 +178,10 @@ def ingest(
     default next to the dataset; org/org_ledger.py), signed by KEYS/ledger.key:
     how many bundles and rows, and the SHA-256 of the manifest written.
 
+    `engine` "ray" runs the per-bundle work on the Ray cluster at `address`
+    (org/ingest_ray.py; a new local one when None); the decisions per device
+    and the dataset stay in this process, and the result is the in-process one.
+
     Raises:
         UsageError: a bad source, format or dataset directory; a dataset built
             with another organisation key.
@@ -186,6 +192,10 @@ def ingest(
     unknown = set(formats) - set(FORMATS)
     if unknown or not formats:
         raise UsageError(f"unknown dataset format; choose from {', '.join(FORMATS)}")
+    if engine not in ENGINES:
+        raise UsageError(f"unknown ingest engine {engine!r}; choose from {', '.join(ENGINES)}")
+    if address is not None and engine != "ray":
+        raise UsageError("a cluster address is for '--engine ray'; add it or drop --address")
     org = load_bundle_keys(keys)
     ledger = OrgLedgerFile(
         default_path(out) if org_ledger is None else org_ledger, load_ledger_key(keys)
@@ -204,7 +214,14 @@ def ingest(
         accepted = AcceptedHeads(out, required=dataset.heads_tracked and registry is None)
         heads = HeadChecks(accepted, witness, registry)
         args = (store, org, dataset, tuple(formats), heads, signed_by(keys))
-        summary = _ingest(_Run(*args), progress)
+        if engine == "ray":
+            from cleartrace.org.ingest_ray import RayRun, Workers, connected  # loads Ray
+
+            with connected(address):
+                workers = Workers(source, endpoint_url, str(keys.resolve()))
+                summary = _ingest(RayRun(*args, workers=workers), progress)
+        else:
+            summary = _ingest(_Run(*args), progress)
         summary.files_removed += len(swept)
         manifest = hashlib.sha256(dataset.manifest_path.read_bytes()).hexdigest()
         ledger.append(
