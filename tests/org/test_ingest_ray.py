@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -163,3 +164,12 @@ def test_command_ingests_on_ray_at_an_address(
     assert json.loads(capsys.readouterr().out) == here
     with pytest.raises(UsageError, match="--engine ray"):
         run_command([*argv, "--out", str(world.out), "--address", ray_address])
+
+
+def test_an_address_where_no_cluster_answers_is_a_usage_error(world: World, tmp_path: Path) -> None:
+    recorded_session(world, world.device())
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = f"127.0.0.1:{s.getsockname()[1]}"  # bound, not listening: refused
+        with pytest.raises(UsageError, match=f"nothing answers at {closed}"):
+            ingest(str(world.source), world.keys, world.out, engine="ray", address=closed)

@@ -52,9 +52,15 @@ class RayHead:
 
 
 @contextlib.contextmanager
-def ray_head(root: Path, cpus: int = 2, timeout: float = 60.0) -> Iterator[RayHead]:
+def ray_head(
+    root: Path,
+    cpus: int = 2,
+    timeout: float = 60.0,
+    object_store_bytes: int | None = OBJECT_STORE_BYTES,
+) -> Iterator[RayHead]:
     """A head node with `cpus` CPUs (so at most that many tasks at once), its
-    files (logs, sockets, spilled objects) under `root`."""
+    files (logs, sockets, spilled objects) under `root`; an object store of
+    `object_store_bytes` (None: Ray's default, a share of the memory)."""
     root.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     code = str(Path(cleartrace.__file__).resolve().parents[1])
@@ -66,9 +72,10 @@ def ray_head(root: Path, cpus: int = 2, timeout: float = 60.0) -> Iterator[RayHe
     argv = [
         _ray(), "start", "--head", "--block",
         f"--port={port}", "--node-ip-address=127.0.0.1", f"--num-cpus={cpus}", "--num-gpus=0",
-        "--include-dashboard=false", "--disable-usage-stats",
-        f"--object-store-memory={OBJECT_STORE_BYTES}", f"--temp-dir={root}",
+        "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={root}",
     ]  # fmt: skip
+    if object_store_bytes is not None:
+        argv.append(f"--object-store-memory={object_store_bytes}")
     log = root / "ray-start.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -163,6 +164,17 @@ def _get(ref: Any) -> Any:
         raise
 
 
+def _reachable(address: str) -> None:
+    """Fail at once, not after Ray's minutes of retries, where nothing listens."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=5).close()
+    except (OSError, ValueError):
+        raise UsageError(
+            f"nothing answers at {address}; give the HOST:PORT 'ray start --head' printed"
+        ) from None
+
+
 @contextlib.contextmanager
 def connected(address: str | None) -> Iterator[None]:
     """This process as the driver of the Ray cluster at `address` (a new local
@@ -177,6 +189,8 @@ def connected(address: str | None) -> Iterator[None]:
         raise UsageError(
             "the ray engine needs Ray; install it with: pip install 'cleartrace[ray]'"
         ) from None
+    if address is not None:
+        _reachable(address)
     try:
         ray.init(
             address=address,
