@@ -18,6 +18,7 @@ from cleartrace.formats import unb64url
 from cleartrace.org.ingest import ingest
 from cleartrace.org.ingest_summary import IngestSummary
 from cleartrace.org.keys import generate
+from cleartrace.org.subjects import erase
 from tests.org.test_ingest import run_command
 from tests.support.ingest_world import (
     ALL,
@@ -173,3 +174,20 @@ def test_an_address_where_no_cluster_answers_is_a_usage_error(world: World, tmp_
         closed = f"127.0.0.1:{s.getsockname()[1]}"  # bound, not listening: refused
         with pytest.raises(UsageError, match=f"nothing answers at {closed}"):
             ingest(str(world.source), world.keys, world.out, engine="ray", address=closed)
+
+
+def test_ray_passes_over_an_erased_subjects_bundles(world: World, ray_address: str) -> None:
+    ann, bob = world.device(), world.device()
+    recorded_session(world, ann)
+    recorded_session(world, bob)
+    world.ingest()
+    erase(ann.subject, str(world.source), world.keys, world.out)
+    ann.act("recording.paused", at(30), until=None)
+    world.collector.upload(ann, ann.bundle())  # the device uploads again
+    world.out = world.root / "after-erasure"  # both engines into a new dataset
+    here, on_ray = both(world, ray_address)
+    assert here.ok
+    assert on_ray.as_dict() == here.as_dict()
+    on_ray_rows = dataset(world, world.root / "on-ray")
+    assert {row["subject"] for row in on_ray_rows["events"]} == {bob.subject}
+    assert on_ray_rows == dataset(world, world.out)

@@ -131,12 +131,18 @@ def _reader(workers: Workers) -> tuple[BundleReader, list[Said]]:
     return BundleReader(store, org, lambda *r: said.append(r)), said
 
 
-def open_task(workers: Workers, name: str) -> Opened:
+#: The subjects and devices erased (org/subjects.py): their bundles are checked, not opened.
+Erased = tuple[frozenset[str], frozenset[str]]
+
+
+def open_task(workers: Workers, name: str, erased: Erased) -> Opened:
     """The first round's task: check and open one bundle, keep its ledger segment."""
     reader, said = _reader(workers)
     item = reader.check(name)
     if item is None:
         return Opened(said)
+    if item.subject in erased[0] or item.device in erased[1]:
+        return Opened(said, Ticket.of(item))  # passed over, as in-process: never decrypted
     checked, said[:] = list(said), []
     body = reader.open(item)
     segment = None if body is None else segment_of(item, body)
@@ -226,10 +232,11 @@ class RayRun(_Run):
     def group(self, names: list[str], done: Callable[[], object]) -> dict[str, list[FleetBundle]]:
         import ray
 
-        task = ray.remote(open_task).options(num_cpus=1, max_retries=0)
-        refs = [task.remote(self.workers, name) for name in names]
-        by_device: dict[str, list[FleetBundle]] = {}
         fleet = self.fleet
+        erased = ray.put((frozenset(fleet.erased_subjects), frozenset(fleet.erased_devices)))
+        task = ray.remote(open_task).options(num_cpus=1, max_retries=0)
+        refs = [task.remote(self.workers, name, erased) for name in names]
+        by_device: dict[str, list[FleetBundle]] = {}
         for name, ref in zip(names, refs, strict=True):
             opened: Opened = _get(ref)
             self._replay(opened.checked)
