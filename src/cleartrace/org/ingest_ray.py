@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import socket
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
@@ -197,12 +198,16 @@ def connected(address: str | None) -> Iterator[None]:
         ) from None
     if address is not None:
         _reachable(address)
+    # Ray reports usage to its makers unless told not to; a consent-first tool does not.
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:
         ray.init(
             address=address,
             log_to_driver=False,
             logging_level=logging.WARNING,
             configure_logging=False,
+            # Only for a cluster started here (a given one has its own settings).
+            include_dashboard=False if address is None else None,
         )
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = address or "a new local cluster"
