@@ -11,6 +11,7 @@ an operator's run would. Nothing is pinned: on a 2-core machine the driver
 
 from __future__ import annotations
 
+import secrets
 import statistics
 import sys
 import time
@@ -55,8 +56,14 @@ def engines(root: Path, runs: int) -> dict[str, Any]:
         [_run(source, keys, root / f"engine-inprocess-{i}") for i in range(runs)]
     )
     kept: set[int] = {result["inprocess"]["kept"]}
+    token = root / "ray-token"  # one for both clusters: Ray reads it once per process
+    token.write_text(secrets.token_hex(32))
+    token.chmod(0o600)
     for workers in (1, 2):
-        with ray_head(root / f"ray-{workers}", cpus=workers, object_store_bytes=None) as head:
+        cluster = ray_head(
+            root / f"ray-{workers}", cpus=workers, object_store_bytes=None, token=token
+        )
+        with cluster as head, head.driver():
             timed = [
                 _run(source, keys, root / f"engine-ray{workers}-{i}", engine="ray",
                      address=head.address)

@@ -37,8 +37,9 @@ def org_keys(org_dir: Path) -> OrgKeys:
 @pytest.fixture(scope="session")
 def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayHead]:
     """A real local Ray cluster (2 CPUs, on 127.0.0.1) for the whole session,
-    its files under the session's tmp; stopped at its end whatever happened."""
-    with ray_head(tmp_path_factory.mktemp("ray")) as head:
+    its files under the session's tmp, this process set to join it (its
+    token); stopped at its end whatever happened."""
+    with ray_head(tmp_path_factory.mktemp("ray")) as head, head.driver():
         yield head
 
 

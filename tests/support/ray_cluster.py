@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -45,10 +46,27 @@ def _ray() -> str:
 
 @dataclass(frozen=True)
 class RayHead:
-    """A running head node: its address (127.0.0.1:PORT) and the directory of its files."""
+    """A running head node: its address (127.0.0.1:PORT), the directory of its
+    files, and the environment a driver needs to join it (its token)."""
 
     address: str
     root: Path
+    env: dict[str, str]
+
+    @contextlib.contextmanager
+    def driver(self) -> Iterator[str]:
+        """This process's environment set to join the cluster while the block
+        runs (Ray reads it at `ray.init`); yields the address."""
+        saved = {name: os.environ.get(name) for name in self.env}
+        os.environ.update(self.env)
+        try:
+            yield self.address
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 @contextlib.contextmanager
@@ -57,15 +75,28 @@ def ray_head(
     cpus: int = 2,
     timeout: float = 60.0,
     object_store_bytes: int | None = OBJECT_STORE_BYTES,
+    token: Path | None = None,
 ) -> Iterator[RayHead]:
     """A head node with `cpus` CPUs (so at most that many tasks at once), its
     files (logs, sockets, spilled objects) under `root`; an object store of
-    `object_store_bytes` (None: Ray's default, a share of the memory)."""
+    `object_store_bytes` (None: Ray's default, a share of the memory). Its
+    authentication token is the file `token`, else a new one under `root`: a
+    process joining clusters one after another gives them one token, since
+    Ray reads a driver's token once per process."""
     root.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     code = str(Path(cleartrace.__file__).resolve().parents[1])
+    # Token authentication, with a token of its own: whatever ~/.ray holds (a
+    # token there turns it on for `ray start` but not for a driver), the node
+    # and its drivers agree, and no other process on the network can use it.
+    if token is None:
+        token = root / "auth_token"
+        token.write_text(secrets.token_hex(32))
+        token.chmod(0o600)
+    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
     env = {
         **os.environ,
+        **auth,
         "PYTHONPATH": os.pathsep.join(filter(None, [code, os.environ.get("PYTHONPATH")])),
         "RAY_USAGE_STATS_ENABLED": "0",
     }
@@ -89,7 +120,7 @@ def ray_head(
         )
         if proc.poll() is not None:
             raise AssertionError(f"ray start exited {proc.returncode}: see {log}")
-        yield RayHead(f"127.0.0.1:{port}", root)
+        yield RayHead(f"127.0.0.1:{port}", root, auth)
     finally:
         # `ray start --block` stops (and waits for) what it started when told to.
         proc.terminate()
