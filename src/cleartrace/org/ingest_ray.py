@@ -54,8 +54,6 @@ from cleartrace.org.segments import Segment
 
 __all__ = ["RayRun", "Workers", "connected"]
 
-log = logging.getLogger(__name__)
-
 #: Rows tasks in flight per CPU of the cluster: enough to keep every worker busy
 #: while this process writes, few enough that results wait in memory, not on disk.
 WINDOW_PER_CPU = 2
