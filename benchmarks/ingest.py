@@ -18,7 +18,13 @@ to a collector store directory. Then, median of `--runs`, pinned to one CPU
 - `rerun`: the same again over the finished dataset (nothing to write);
 - `jsonl`: JSON Lines only, into a new dataset.
 
+Before that, unpinned, `engines` (benchmarks/support/ingest_engines.py): the
+same store into Parquet in-process, then on a local Ray cluster (`--engine
+ray`) with 1 worker and with 2 workers, median of `--runs` each:
+`events_per_s` and its ratio to in-process. `--engines-only` stops there.
+
 Usage: python benchmarks/ingest.py [--events N] [--per-bundle N] [--devices N] [--runs N]
+       [--engines-only]
 """
 
 from __future__ import annotations
@@ -48,6 +54,10 @@ from cleartrace.org.keys import OrgKeys, generate
 from cleartrace.upload.bundle import build_bundle
 from cleartrace.upload.events_arrow import EVENT_SCHEMA
 from cleartrace.upload.retiming import retime
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/support
+
+from support.ingest_engines import engines
 
 POLICY = {"id": "bench", "version": 1, "sha256": "2" * 64}
 ALL = ["app_focus", "clicks", "keys", "mouse_move", "scroll", "window_titles"]
@@ -254,11 +264,8 @@ def main() -> None:
     parser.add_argument("--per-bundle", type=int, default=500_000)
     parser.add_argument("--devices", type=int, default=2)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--engines-only", action="store_true")
     args = parser.parse_args()
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-    pa.set_cpu_count(1)
-    pa.set_io_thread_count(1)
     result: dict[str, Any] = {"benchmark": "ingest", "cores": 1}
     with tempfile.TemporaryDirectory(prefix="ct-bench-ingest-") as tmp:
         root = Path(tmp)
@@ -274,6 +281,15 @@ def main() -> None:
             "suite": org.bundle_public.suite,
             "setup_seconds": round(time.perf_counter() - t, 1),
         }
+        result["engines"] = engines(root, args.runs) | {"cores": len(os.sched_getaffinity(0))}
+        if args.engines_only:
+            json.dump(result, sys.stdout, indent=2)
+            sys.stdout.write("\n")
+            return
+        if hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+        pa.set_cpu_count(1)
+        pa.set_io_thread_count(1)
         parquet, rerun, jsonl = [], [], []
         for run in range(args.runs):
             out = root / f"parquet-{run}"

@@ -18,6 +18,7 @@ from cleartrace.org.keys import OrgKeys, generate, load_private
 from tests.support.head_witness import Witness
 from tests.support.ingest_world import World
 from tests.support.postgres import Postgres, postgres_cluster
+from tests.support.ray_cluster import RayHead, ray_head
 
 
 @pytest.fixture(scope="session")
@@ -49,6 +50,21 @@ def org_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def org_keys(org_dir: Path) -> OrgKeys:
     """The keys in `org_dir`, private halves included."""
     return load_private(org_dir)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayHead]:
+    """A real local Ray cluster (2 CPUs, on 127.0.0.1) for the whole session,
+    its files under the session's tmp, this process set to join it (its
+    token); stopped at its end whatever happened."""
+    with ray_head(tmp_path_factory.mktemp("ray")) as head, head.driver():
+        yield head
+
+
+@pytest.fixture
+def ray_address(ray_cluster: RayHead) -> str:
+    """The address of `ray_cluster`, for `--address`."""
+    return ray_cluster.address
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from cleartrace.commands.common import (
     json_flag,
     store_args,
 )
-from cleartrace.org import FORMATS
+from cleartrace.org import ENGINES, FORMATS
 
 if TYPE_CHECKING:
     from cleartrace.org.ingest_summary import IngestSummary
@@ -70,6 +70,8 @@ def org_ingest(args: Args) -> int:
         org_ledger=None if args.org_ledger is None else Path(args.org_ledger),
         table=args.table,
         catalog=args.catalog,
+        engine=args.engine,
+        address=args.address,
     )
     if args.json:
         emit_json(summary.as_dict())
@@ -121,5 +123,19 @@ def register(sub: Any, add: Add) -> None:
         "cleartrace.events and cleartrace.actions (Parquet; appended to, erased for good)",
     )
     catalog_arg(p)
+    p.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="inprocess",
+        help="where the per-bundle work (read, verify, decrypt, derive rows) runs: this "
+        "process (default), or a Ray cluster (needs the 'ray' extra); the dataset is the same",
+    )
+    p.add_argument(
+        "--address",
+        metavar="ADDR",
+        help="with --engine ray: the cluster's address (HOST:PORT of 'ray start --head'); "
+        "default: a new Ray cluster on this machine for the run. Every node needs KEYS at "
+        "the same path and the source",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     json_flag(p, "the summary as JSON")

@@ -16,6 +16,10 @@ from typing import Any
 #: offer them without loading pyarrow.
 FORMATS = ("parquet", "jsonl")
 
+#: Where ingest's per-bundle work runs (org/ingest.py): this process, or a Ray
+#: cluster (org/ingest_ray.py); named here for the CLI, as FORMATS is.
+ENGINES = ("inprocess", "ray")
+
 _EXPORTS = {
     "OrgKeys": "keys",
     "generate": "keys",
@@ -28,7 +32,7 @@ _EXPORTS = {
     "Dataset": "dataset",
 }
 
-__all__ = ["FORMATS", *sorted(_EXPORTS)]
+__all__ = ["ENGINES", "FORMATS", *sorted(_EXPORTS)]
 
 
 def __getattr__(name: str) -> Any:

@@ -21,7 +21,9 @@ re-uploading), and its devices' heads are passed over, so neither ingest nor
 the audit brings erased data back. A receipt the key did not sign erases nothing.
 
 `Fleet.device` gives a `DeviceLedger`: the device's bundles, its records and
-witnessed head, or the reason it was refused. Bundle bytes and event tables
+witnessed head, or the reason it was refused; `Fleet.assemble` gives it from
+bundles opened elsewhere (one bundle is read and opened by
+org/bundle_reader.py, which `Fleet` extends). Bundle bytes and event tables
 are kept in memory up to a budget and read again beyond it.
 """
 
@@ -29,55 +31,28 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import pyarrow as pa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from cleartrace.errors import BundleError, DeviceRefused, LedgerBroken, StoreError
-from cleartrace.org.blobstore import BlobStore, bundle_key
+from cleartrace.errors import DeviceRefused, LedgerBroken, StoreError
+from cleartrace.org.blobstore import BlobStore
+from cleartrace.org.bundle_reader import MEMORY_BUDGET, BundleReader, FleetBundle, Reject
 from cleartrace.org.heads import HeadChecks, WitnessedHead
 from cleartrace.org.keys import BundleKeys
 from cleartrace.org.segments import Segment, assemble_ledger
-from cleartrace.upload.bundle import (
-    Bundle,
-    BundleBody,
-    open_bundle,
-    parse_bundle,
-    verify_signature,
-)
+from cleartrace.upload.bundle import BundleBody
 
-__all__ = ["DeviceLedger", "Fleet", "FleetBundle", "Reject", "gc_paused"]
-
-#: Bundle bytes, and separately decrypted event tables, kept between reading a
-#: device's ledger and using its events; beyond this they are read again.
-MEMORY_BUDGET = 1 << 30
-
-#: Told of every bundle not used: (bundle name, device or None, reason id, one line).
-Reject = Callable[[str, "str | None", str, str], None]
+__all__ = ["DeviceLedger", "Fleet", "FleetBundle", "Reject", "gc_paused", "segment_of"]
 
 
-@dataclass
-class FleetBundle:
-    """A bundle that passed the checks that need no key but the device's."""
-
-    name: str
-    device: str
-    device_public_key: Ed25519PublicKey
-    subject: str
-    session: str | None
-    base: tuple[int, str]
-    head: tuple[int, str]
-    #: The header as the device signed it (counts, redactions, policy, interval...).
-    header: Mapping[str, Any] = field(default_factory=dict, repr=False)
-    #: The bundle as checked, kept (up to the memory budget) until it is opened.
-    parsed: Bundle | None = field(default=None, repr=False)
-    events: pa.Table | None = field(default=None, repr=False)
+def segment_of(item: FleetBundle, body: BundleBody) -> Segment:
+    """The ledger segment an opened bundle carries, as the ledger is rebuilt from."""
+    return Segment(item.name, item.base, item.head, body.ledger, body.ledger_lines)
 
 
 @dataclass
@@ -125,20 +100,7 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _bundle(bundle: Bundle) -> FleetBundle:
-    return FleetBundle(
-        name=bundle.name,
-        device=bundle.device,
-        device_public_key=bundle.device_public_key,
-        subject=str(bundle.header["subject"]),
-        session=bundle.session,
-        base=bundle.base,
-        head=bundle.head,
-        header=bundle.header,
-    )
-
-
-class Fleet:
+class Fleet(BundleReader):
     """Reads one collector store with the organisation's keys; each refusal goes to `reject`."""
 
     def __init__(
@@ -152,16 +114,13 @@ class Fleet:
         every_signature: bool = False,
         receipt_ok: Callable[[Mapping[str, Any]], bool] | None = None,
     ) -> None:
-        self.store = store
+        super().__init__(store, org, reject)
         #: Which erasure receipts erase (org/receipts.py `signed_by`): without it none
         #: does, so a receipt planted by whoever can write the store hides nothing.
         self.receipt_ok = receipt_ok
         self.every_signature = every_signature
-        self.org = org
         self.heads = heads
-        self.reject = reject
         self.keep_events = keep_events
-        self._cached = 0
         #: Subjects with an erasure receipt in the store, and their devices.
         self.erased_subjects: set[str] = set()
         self.erased_devices: set[str] = set()
@@ -203,60 +162,6 @@ class Fleet:
             k.removeprefix("bundles/").removesuffix(".ctb") for k in self.store.list("bundles/")
         ]
 
-    def _fetch(self, name: str) -> bytes | None:
-        try:
-            return self.store.get(bundle_key(name))
-        except StoreError as exc:
-            self.reject(name, None, "unreadable", str(exc))
-            return None
-
-    def _misnamed(self, name: str) -> None:
-        self.reject(
-            name,
-            None,
-            "name-mismatch",
-            f"bundle {name[:16]}: its bytes do not hash to its name (changed or truncated "
-            "in storage)",
-        )
-
-    def read(self, name: str) -> bytes | None:
-        """The bundle's bytes, if they hash to its name; else rejected, None."""
-        raw = self._fetch(name)
-        if raw is not None and hashlib.sha256(raw).hexdigest() != name:
-            self._misnamed(name)
-            return None
-        return raw
-
-    def check(self, name: str) -> FleetBundle | None:
-        """Read, parse and verify one bundle's signature; None if rejected.
-
-        Bytes that do not hash to their name are said to be that first, however
-        else they fail; parsing hashes them once (`Bundle.name`)."""
-        raw = self._fetch(name)
-        if raw is None:
-            return None
-        try:
-            bundle = parse_bundle(raw)
-        except BundleError as exc:
-            if hashlib.sha256(raw).hexdigest() != name:
-                self._misnamed(name)
-            else:
-                self.reject(name, None, exc.reason, str(exc))
-            return None
-        if bundle.name != name:
-            self._misnamed(name)
-            return None
-        try:
-            verify_signature(bundle)
-        except BundleError as exc:
-            self.reject(name, None, exc.reason, str(exc))
-            return None
-        item = _bundle(bundle)
-        if self._cached + len(raw) <= MEMORY_BUDGET:
-            item.parsed = bundle
-            self._cached += len(raw)
-        return item
-
     def group(
         self, names: Iterable[str], done: Callable[[], object] = lambda: None
     ) -> dict[str, list[FleetBundle]]:
@@ -273,21 +178,6 @@ class Fleet:
             done()
         return by_device
 
-    def open(self, item: FleetBundle) -> BundleBody | None:
-        """The bundle's ledger segment and events, or None (rejected)."""
-        bundle, item.parsed = item.parsed, None
-        try:
-            if bundle is None:  # beyond the memory budget: read (and checked) again
-                raw = self.read(item.name)
-                if raw is None:
-                    return None
-                bundle = parse_bundle(raw)
-            body = open_bundle(bundle, self.org)
-        except BundleError as exc:
-            self.reject(item.name, item.device, exc.reason, str(exc))
-            return None
-        return body
-
     def device(
         self, device: str, items: list[FleetBundle], witnessed: Mapping[str, Any] | None
     ) -> DeviceLedger | None:
@@ -296,8 +186,7 @@ class Fleet:
         A refused device's opened bundles are each rejected with its reason.
         """
         items.sort(key=lambda i: (i.base[0], i.head[0], i.name))
-        opened: list[FleetBundle] = []
-        segments = []
+        opened: list[tuple[FleetBundle, Segment]] = []
         kept_bytes = 0
         for item in items:
             body = self.open(item)
@@ -307,14 +196,28 @@ class Fleet:
             if self.keep_events and kept_bytes + events.nbytes <= MEMORY_BUDGET:
                 item.events = events
                 kept_bytes += events.nbytes
-            opened.append(item)
-            segments.append(
-                Segment(item.name, item.base, item.head, body.ledger, body.ledger_lines)
-            )
+            opened.append((item, segment_of(item, body)))
+        return self.assemble(device, opened, witnessed)
+
+    def assemble(
+        self,
+        device: str,
+        opened: list[tuple[FleetBundle, Segment]],
+        witnessed: Mapping[str, Any] | None,
+    ) -> DeviceLedger | None:
+        """The device's ledger from its opened bundles (in ledger order, each with
+        its ledger segment) and head file; None if none opened.
+
+        The decision made once per device, wherever its bundles were opened.
+        A refused device's opened bundles are each rejected with its reason.
+        """
+        segments = [segment for _, segment in opened]
         if not opened:
             return None
-        first = opened[0]
-        out = DeviceLedger(device, first.device_public_key, first.subject, opened, None, None)
+        first = opened[0][0]
+        out = DeviceLedger(
+            device, first.device_public_key, first.subject, [i for i, _ in opened], None, None
+        )
         refusal: DeviceRefused | LedgerBroken | None = None
         try:
             out.head = self.heads.witnessed(device, witnessed)
@@ -334,6 +237,6 @@ class Fleet:
                 refusal = exc
         if refusal is not None:
             out.refused, out.detail = refusal.reason, str(refusal)
-            for item in opened:
+            for item in out.bundles:
                 self.reject(item.name, device, refusal.reason, f"device {device[:23]}: {refusal}")
         return out

@@ -18,8 +18,12 @@ For a source (a collector's directory or s3://bucket/prefix, read through
    shape the kept ones into events rows and derive the actions rows
    (org/bundle_rows.py), and write both tables (org.dataset).
 
-Steps 1 and 2 are org/fleet.py (shared with the audit), the ledger is rebuilt in
-org/segments.py, the report is org/ingest_summary.py.
+Steps 1 and 2 are org/fleet.py (shared with the audit; each bundle is read and
+opened by org/bundle_reader.py), the ledger is rebuilt in org/segments.py, the
+per-bundle part of step 3 is org/ingest_bundle.py, the report is
+org/ingest_summary.py. The decisions per device (step 2, the coverage) and the
+dataset's writes are made here, once; `_Run.group` and `_Run.devices` are
+where the per-bundle work is scheduled.
 
 The dataset then holds exactly the rows of the bundles ingested by this run:
 rows of bundles rejected now, or gone from the source, are removed too.
@@ -33,7 +37,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,17 +46,16 @@ from tqdm import tqdm
 from cleartrace.consent.coverage import Coverage, coverage_of
 from cleartrace.errors import UsageError
 from cleartrace.faults import fault_point
-from cleartrace.org import FORMATS
+from cleartrace.org import ENGINES, FORMATS
 from cleartrace.org.blobstore import BlobStore, S3Store, open_store
-from cleartrace.org.bundle_rows import bundle_rows, with_index
-from cleartrace.org.dataset import BundleEntry, Dataset
+from cleartrace.org.dataset import Dataset
 from cleartrace.org.dataset_table import open_dataset
-from cleartrace.org.fleet import Fleet, FleetBundle
+from cleartrace.org.fleet import DeviceLedger, Fleet, FleetBundle
 from cleartrace.org.heads import AcceptedHeads, HeadChecks
+from cleartrace.org.ingest_bundle import Derived, bundle_work
 from cleartrace.org.ingest_summary import IngestSummary, Rejection
 from cleartrace.org.keys import BundleKeys, load_bundle_keys
 from cleartrace.org.org_ledger import OrgLedgerFile, default_path, load_ledger_key
-from cleartrace.org.raw_timing import RAW_TIMING, RAW_TIMING_DETAIL, covered
 from cleartrace.org.receipts import signed_by
 from cleartrace.org.registry_db import read_devices
 from cleartrace.org.witness import load_public
@@ -89,11 +92,19 @@ class _Run:
         self, device: str, items: list[FleetBundle], witnessed: Mapping[str, Any] | None
     ) -> None:
         found = self.fleet.device(device, items, witnessed)
+        coverage = self.covered(device, found)
+        if found is not None and coverage is not None:
+            for item in found.bundles:
+                self.write(item, coverage)
+
+    def covered(self, device: str, found: DeviceLedger | None) -> Coverage | None:
+        """What the device's ledger allows, decided once for all its bundles; None
+        when it is refused. Its accepted head is saved first."""
         if found is None:
-            return
+            return None
         if found.refused is not None or found.records is None:
             self.summary.devices_rejected[device] = str(found.refused)
-            return
+            return None
         records, opened = found.records, found.bundles
         self.heads.accept(device, records, found.head)
         # Saved before any of the device's files: a crash from here on leaves the
@@ -101,65 +112,41 @@ class _Run:
         # afterwards is refused rather than bringing the withdrawn rows back.
         self.heads.accepted.save()
         self.dataset.heads_tracked = True
-        coverage = coverage_of(records).with_bundles(
-            (i.session, i.head[0], i.base[0]) for i in opened
-        )
-        for item in opened:
-            self.write(item, coverage)
+        return coverage_of(records).with_bundles((i.session, i.head[0], i.base[0]) for i in opened)
+
+    def unchanged(self, item: FleetBundle, key: str) -> bool:
+        """Whether the dataset holds `item`'s rows under this coverage key already."""
+        if not self.dataset.up_to_date(item.name, key, self.formats):
+            return False
+        self.summary.bundles_unchanged += 1
+        self.summary.add(item.name, self.dataset.bundles[item.name])
+        return True
 
     def write(self, item: FleetBundle, coverage: Coverage) -> None:
         key = coverage.key(item.session, item.head[0], item.base[0])
-        if self.dataset.up_to_date(item.name, key, self.formats):
-            self.summary.bundles_unchanged += 1
-            self.summary.add(item.name, self.dataset.bundles[item.name])
+        if not self.unchanged(item, key):
+            self.written(item, bundle_work(self.fleet, item, coverage, key))
+
+    def written(self, item: FleetBundle, derived: Derived | None) -> None:
+        """Write a bundle's rows (none when it was rejected) and count them."""
+        if derived is None:
             return
-        events = item.events
-        if events is None:
-            body = self.fleet.open(item)
-            if body is None:
-                return
-            events = body.events
-        item.events = None
-        # Numbered as the bundle holds them: lineage names these positions even
-        # where ingest re-times (and so reorders) the events.
-        events = with_index(events)
-        outcome = covered(
-            events,
-            item.header,
-            coverage,
-            session=item.session,
-            head_seq=item.head[0],
-            base_seq=item.base[0],
-        )
-        if outcome is None:
-            self.reject(item.name, item.device, RAW_TIMING, RAW_TIMING_DETAIL)
-            return
-        rows = bundle_rows(
-            outcome.events,
-            coverage,
-            device=item.device,
-            subject=item.subject,
-            session=item.session,
-            bundle=item.name,
-            head_seq=item.head[0],
-            held=events,
-        )
-        entry = BundleEntry(
-            device=item.device,
-            subject=item.subject,
-            session=item.session,
-            key=key,
-            digest=rows.digest(outcome.digest),
-            rows=outcome.kept,
-            actions=rows.actions,
-            dropped=outcome.dropped,
-            titles_removed=outcome.titles_removed,
-            violations=outcome.violations,
-        )
-        result = self.dataset.write(item.name, entry, rows.tables, self.formats)
+        result = self.dataset.write(item.name, derived.entry, derived.tables, self.formats)
         self.summary.files_written += len(result.written)
         self.summary.files_removed += len(result.removed)
-        self.summary.add(item.name, entry)
+        self.summary.add(item.name, derived.entry)
+
+    def group(self, names: list[str], done: Callable[[], object]) -> dict[str, list[FleetBundle]]:
+        """The bundles that pass their checks, by device."""
+        return self.fleet.group(names, done)
+
+    def devices(
+        self, by_device: dict[str, list[FleetBundle]], heads: Mapping[str, Any]
+    ) -> Iterator[str]:
+        """Ingest each device in turn, naming each once its rows are written."""
+        for device in sorted(by_device):
+            self.device(device, by_device[device], heads.get(device))
+            yield device
 
 
 def _bar(total: int, what: str, progress: bool) -> tqdm[Any]:
@@ -179,6 +166,8 @@ def ingest(
     org_ledger: Path | None = None,
     table: str = "directory",
     catalog: str | None = None,
+    engine: str = "inprocess",
+    address: str | None = None,
 ) -> IngestSummary:
     """Ingest every bundle under `source` into the dataset directory `out`.
 
@@ -196,6 +185,10 @@ def ingest(
     `catalog` (default: a SQLite file in `out`) instead of files
     (org/dataset_table.py); Parquet is then the only format.
 
+    `engine` "ray" runs the per-bundle work on the Ray cluster at `address`
+    (org/ingest_ray.py; a new local one when None); the decisions per device
+    and the dataset stay in this process, and the result is the in-process one.
+
     Raises:
         UsageError: a bad source, format or dataset directory; a dataset built
             with another organisation key.
@@ -208,6 +201,10 @@ def ingest(
         raise UsageError(f"unknown dataset format; choose from {', '.join(FORMATS)}")
     if table == "iceberg" and "parquet" not in formats:
         raise UsageError("Iceberg tables are Parquet only; leave out --format with --table iceberg")
+    if engine not in ENGINES:
+        raise UsageError(f"unknown ingest engine {engine!r}; choose from {', '.join(ENGINES)}")
+    if address is not None and engine != "ray":
+        raise UsageError("a cluster address is for '--engine ray'; add it or drop --address")
     org = load_bundle_keys(keys)
     ledger = OrgLedgerFile(
         default_path(out) if org_ledger is None else org_ledger, load_ledger_key(keys)
@@ -225,8 +222,15 @@ def ingest(
         # With the registry the file is not needed: the authority stands in for it.
         accepted = AcceptedHeads(out, required=dataset.heads_tracked and registry is None)
         heads = HeadChecks(accepted, witness, registry)
-        run = _Run(store, org, dataset, tuple(formats), heads, signed_by(keys))
-        summary = _ingest(run, progress)
+        args = (store, org, dataset, tuple(formats), heads, signed_by(keys))
+        if engine == "ray":
+            from cleartrace.org.ingest_ray import RayRun, Workers, connected  # loads Ray
+
+            with connected(address):
+                workers = Workers(source, endpoint_url, str(keys.resolve()))
+                summary = _ingest(RayRun(*args, workers=workers), progress)
+        else:
+            summary = _ingest(_Run(*args), progress)
         summary.files_removed += len(swept)
         dataset.settle(ledger)  # what was deleted is then gone from the disk too
         manifest = hashlib.sha256(dataset.manifest_path.read_bytes()).hexdigest()
@@ -252,11 +256,10 @@ def _ingest(run: _Run, progress: bool) -> IngestSummary:
     names = run.fleet.bundle_names()
     run.summary.bundles_read = len(names)
     with _bar(len(names), "verifying", progress) as bar:
-        by_device = run.fleet.group(names, bar.update)
+        by_device = run.group(names, bar.update)
     run.summary.devices = len(by_device)
     with _bar(sum(map(len, by_device.values())), "ingesting", progress) as bar:
-        for device in sorted(by_device):
-            run.device(device, by_device[device], heads.get(device))
+        for device in run.devices(by_device, heads):
             fault_point("ingest.device")
             dataset.save()  # a crash loses at most one device's bookkeeping
             fault_point("ingest.saved")

@@ -1,0 +1,320 @@
+"""`org ingest --engine ray`: the per-bundle work as Ray tasks, the decisions here.
+
+Two rounds of tasks, each a call of the functions the in-process engine
+calls (org/bundle_reader.py, org/ingest_bundle.py), in a worker of its own:
+
+1. per bundle, `BundleReader.check` then `BundleReader.open` (fetch, hash,
+   signature, decrypt, decode): the bundle's header facts and ledger segment
+   come back, its events do not;
+2. per device, in this process (the driver): its ledger rebuilt from the
+   segments, its head checked and accepted, its `Coverage` folded, once
+   (`Fleet.assemble`, `_Run.covered`); then per bundle whose rows are not
+   in the dataset already, `bundle_work` (open again, cover, derive both
+   tables' rows) in a task, and the rows written here, under the dataset's
+   lock, in the in-process engine's order.
+
+The organisation's private key never travels through Ray: a task is told the
+key directory's path (`Workers`) and loads it there, once per worker process,
+as the driver does; it is in no task argument, return value, name or error,
+and so in no object-store spill file. The directory must be on every node,
+readable only by the user the workers run as (a mounted secret). Decrypted
+events stay inside a task; the rows come back through the object store with
+at most `WINDOW_PER_CPU` tasks per CPU in flight, so they do not pile up (and
+spill) before they are written.
+
+Everything said of a bundle or device (rejections, their order, the summary)
+is what the in-process engine says: worker rejections are replayed here in
+the order that engine meets them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from cleartrace.consent.coverage import Coverage
+from cleartrace.errors import UsageError
+from cleartrace.org.blobstore import BlobStore, open_store
+from cleartrace.org.bundle_reader import BundleReader, FleetBundle
+from cleartrace.org.fleet import segment_of
+from cleartrace.org.ingest import _Run
+from cleartrace.org.ingest_bundle import Derived, bundle_work
+from cleartrace.org.ingest_summary import Rejection
+from cleartrace.org.keys import BundleKeys, load_bundle_keys
+from cleartrace.org.segments import Segment
+
+__all__ = ["RayRun", "Workers", "connected"]
+
+#: Rows tasks in flight per CPU of the cluster: enough to keep every worker busy
+#: while this process writes, few enough that results wait in memory, not on disk.
+WINDOW_PER_CPU = 2
+
+#: (bundle, device or None, reason id, one line): a rejection as a worker saw it.
+Said = tuple[str, str | None, str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Workers:
+    """Where a worker finds the store and the organisation's key: names, never the key."""
+
+    source: str
+    endpoint_url: str | None
+    keys: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """A checked bundle as it crosses between processes (a `FleetBundle`, its
+    device key as raw bytes: key objects do not pickle)."""
+
+    name: str
+    device: str
+    public: bytes
+    subject: str
+    session: str | None
+    base: tuple[int, str]
+    head: tuple[int, str]
+    header: Mapping[str, Any]
+
+    @classmethod
+    def of(cls, item: FleetBundle) -> Ticket:
+        public = item.device_public_key.public_bytes_raw()
+        return cls(
+            item.name, item.device, public, item.subject, item.session, item.base, item.head,
+            dict(item.header),
+        )  # fmt: skip
+
+    def item(self) -> FleetBundle:
+        return FleetBundle(
+            name=self.name,
+            device=self.device,
+            device_public_key=Ed25519PublicKey.from_public_bytes(self.public),
+            subject=self.subject,
+            session=self.session,
+            base=self.base,
+            head=self.head,
+            header=self.header,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """What the first round says of one bundle: what its check and its opening
+    rejected, and when both passed, the bundle and its ledger segment."""
+
+    checked: list[Said]
+    ticket: Ticket | None = None
+    segment: Segment | None = None
+    opened: list[Said] = field(default_factory=list)
+
+
+#: Per worker process: the store and the key, opened once for all its tasks.
+_opened_stores: dict[Workers, tuple[BlobStore, BundleKeys]] = {}
+
+
+def _reader(workers: Workers) -> tuple[BundleReader, list[Said]]:
+    if workers not in _opened_stores:
+        opened = open_store(workers.source, endpoint_url=workers.endpoint_url)
+        _opened_stores[workers] = (opened, load_bundle_keys(Path(workers.keys)))
+    store, org = _opened_stores[workers]
+    said: list[Said] = []
+    return BundleReader(store, org, lambda *r: said.append(r)), said
+
+
+#: The subjects and devices erased (org/subjects.py): their bundles are checked, not opened.
+Erased = tuple[frozenset[str], frozenset[str]]
+
+
+def open_task(workers: Workers, name: str, erased: Erased) -> Opened:
+    """The first round's task: check and open one bundle, keep its ledger segment."""
+    reader, said = _reader(workers)
+    item = reader.check(name)
+    if item is None:
+        return Opened(said)
+    if item.subject in erased[0] or item.device in erased[1]:
+        return Opened(said, Ticket.of(item))  # passed over, as in-process: never decrypted
+    checked, said[:] = list(said), []
+    body = reader.open(item)
+    segment = None if body is None else segment_of(item, body)
+    return Opened(checked, Ticket.of(item), segment, said)
+
+
+def rows_task(
+    workers: Workers, ticket: Ticket, coverage: Coverage, key: str
+) -> tuple[Derived | None, list[Said]]:
+    """The second round's task: one bundle's rows under its device's coverage."""
+    reader, said = _reader(workers)
+    return bundle_work(reader, ticket.item(), coverage, key), said
+
+
+def _get(ref: Any) -> Any:
+    """A task's result; a task's own error is raised as itself, as in-process."""
+    import ray
+
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as exc:
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, Exception):
+            raise cause from None
+        raise
+
+
+def _reachable(address: str) -> None:
+    """Fail at once, not after Ray's minutes of retries, where nothing listens."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=5).close()
+    except (OSError, ValueError):
+        raise UsageError(
+            f"nothing answers at {address}; give the HOST:PORT 'ray start --head' printed"
+        ) from None
+
+
+@contextlib.contextmanager
+def connected(address: str | None) -> Iterator[None]:
+    """This process as the driver of the Ray cluster at `address` (a new local
+    one when None), disconnected afterwards.
+
+    Raises:
+        UsageError: Ray is not installed, or the cluster cannot be reached.
+    """
+    try:
+        import ray
+    except ImportError:
+        raise UsageError(
+            "the ray engine needs Ray; install it with: pip install 'cleartrace[ray]'"
+        ) from None
+    if address is not None:
+        _reachable(address)
+    # Ray reports usage to its makers unless told not to; a consent-first tool does not.
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    try:
+        ray.init(
+            address=address,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+            configure_logging=False,
+            # Only for a cluster started here (a given one has its own settings).
+            include_dashboard=False if address is None else None,
+        )
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = address or "a new local cluster"
+        raise UsageError(
+            f"cannot reach the Ray cluster at {where} ({type(exc).__name__}); start it with "
+            "'ray start --head' or give its address with --address"
+        ) from None
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+class RayRun(_Run):
+    """An ingest run whose per-bundle work runs on the connected Ray cluster."""
+
+    def __init__(self, *args: Any, workers: Workers) -> None:
+        super().__init__(*args)
+        self.workers = workers
+        self._opened: dict[str, Opened] = {}
+        self._coverages: dict[str, Coverage] = {}
+
+    def _replay(self, said: list[Said]) -> None:
+        for rejection in said:
+            self.reject(*rejection)
+
+    def group(self, names: list[str], done: Callable[[], object]) -> dict[str, list[FleetBundle]]:
+        import ray
+
+        fleet = self.fleet
+        erased = ray.put((frozenset(fleet.erased_subjects), frozenset(fleet.erased_devices)))
+        task = ray.remote(open_task).options(num_cpus=1, max_retries=0)
+        refs = [task.remote(self.workers, name, erased) for name in names]
+        by_device: dict[str, list[FleetBundle]] = {}
+        for name, ref in zip(names, refs, strict=True):
+            opened: Opened = _get(ref)
+            self._replay(opened.checked)
+            item = None if opened.ticket is None else opened.ticket.item()
+            if item is not None and (
+                item.subject in fleet.erased_subjects or item.device in fleet.erased_devices
+            ):
+                fleet.erased_bundles += 1
+            elif item is not None:
+                self._opened[name] = opened
+                by_device.setdefault(item.device, []).append(item)
+            done()
+        return by_device
+
+    def _decide(
+        self, device: str, items: list[FleetBundle], witnessed: Mapping[str, Any] | None
+    ) -> tuple[list[Rejection], list[tuple[FleetBundle, str, bool]]]:
+        """The device's rejections so far and its bundles to write: (bundle,
+        coverage key, whether the dataset has its rows already)."""
+        held: list[Rejection] = []
+        kept, self.summary.rejected = self.summary.rejected, held
+        try:
+            items.sort(key=lambda i: (i.base[0], i.head[0], i.name))
+            opened = []
+            for item in items:
+                result = self._opened.pop(item.name)
+                self._replay(result.opened)
+                if result.segment is not None:
+                    opened.append((item, result.segment))
+            found = self.fleet.assemble(device, opened, witnessed)
+            coverage = self.covered(device, found)
+        finally:
+            self.summary.rejected = kept
+        if found is None or coverage is None:
+            return held, []
+        work = []
+        for item in found.bundles:
+            key = coverage.key(item.session, item.head[0], item.base[0])
+            work.append((item, key, self.dataset.up_to_date(item.name, key, self.formats)))
+        self._coverages[device] = coverage
+        return held, work
+
+    def devices(
+        self, by_device: dict[str, list[FleetBundle]], heads: Mapping[str, Any]
+    ) -> Iterator[str]:
+        import ray
+
+        plans = [(d, *self._decide(d, by_device[d], heads.get(d))) for d in sorted(by_device)]
+        task = ray.remote(rows_task).options(num_cpus=1, max_retries=0)
+        shared = {d: ray.put(c) for d, c in self._coverages.items()}
+        todo = iter(
+            (item, key, shared[device])
+            for device, _, work in plans
+            for item, key, present in work
+            if not present
+        )
+        cpus = ray.cluster_resources().get("CPU", 1)  # type: ignore[no-untyped-call]
+        window = max(1, int(cpus) * WINDOW_PER_CPU)
+        flight: deque[Any] = deque()
+
+        def fill() -> None:
+            for item, key, coverage in todo:
+                flight.append(task.remote(self.workers, Ticket.of(item), coverage, key))
+                if len(flight) >= window:
+                    return
+
+        fill()
+        for device, held, work in plans:
+            self.summary.rejected.extend(held)
+            for item, key, present in work:
+                if present:
+                    self.unchanged(item, key)
+                    continue
+                derived, said = _get(flight.popleft())
+                fill()
+                self._replay(said)
+                self.written(item, derived)
+            yield device

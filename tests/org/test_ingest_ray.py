@@ -1,0 +1,193 @@
+"""Ingest on a real local Ray cluster (`ray_address`, one per session): the same
+store gives the same dataset rows, summary and rejections as the in-process engine."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cleartrace.errors import UsageError
+from cleartrace.events import Event, Kind
+from cleartrace.formats import unb64url
+from cleartrace.org.ingest import ingest
+from cleartrace.org.ingest_summary import IngestSummary
+from cleartrace.org.keys import generate
+from cleartrace.org.subjects import erase
+from tests.org.test_ingest import run_command
+from tests.support.ingest_world import (
+    ALL,
+    POLICY,
+    World,
+    at,
+    ns,
+    recorded_session,
+    rejected,
+    typed,
+)
+from tests.support.ray_cluster import RayHead
+
+
+def both(world: World, address: str, keys: Path | None = None) -> list[IngestSummary]:
+    """The store ingested in-process into world.out and on Ray into world.root/"on-ray"."""
+    keys = world.keys if keys is None else keys
+    return [
+        ingest(str(world.source), keys, world.out),
+        ingest(str(world.source), keys, world.root / "on-ray", engine="ray", address=address),
+    ]
+
+
+def dataset(world: World, out: Path) -> dict[str, Any]:
+    """Everything a reader sees of the dataset at `out`: both tables' rows as
+    DuckDB reads them (in a total order: devices' rows may share a time), and
+    every JSON Lines file by path."""
+    world.out, kept = out, world.out
+    try:
+        return {
+            "events": in_order(world.rows()),
+            "actions": in_order(world.actions()),
+            "jsonl": {str(p.relative_to(out)): p.read_text() for p in sorted(out.rglob("*.jsonl"))},
+        }
+    finally:
+        world.out = kept
+
+
+def in_order(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(rows, key=lambda row: json.dumps(row, sort_keys=True, default=str))
+
+
+def key_forms(keys: Path) -> list[bytes]:
+    """The organisation's private bundle key as its file holds it and as raw bytes."""
+    doc = json.loads((keys / "bundle.key").read_text())
+    secrets_ = [doc[name] for name in ("x25519", "mlkem768_seed") if name in doc]
+    return [*(s.encode() for s in secrets_), *(unb64url(s) for s in secrets_)]
+
+
+def test_ray_writes_the_rows_the_in_process_engine_writes(
+    world: World, ray_cluster: RayHead
+) -> None:
+    ray_address = ray_cluster.address
+    raw = world.device()
+    recorded_session(world, raw, timing="raw")
+    other = secrets.token_hex(16)
+    raw.act("session.started", at(20), session=other)
+    world.collector.upload(raw, raw.bundle(typed("later", at(21)), other, timing="raw"))
+    raw.act("consent.withdrawn", at(60), categories=["keys"], policy=POLICY)
+    world.collector.upload(raw, raw.bundle())
+    even = world.device()
+    session, _, _ = recorded_session(world, even)
+    even.redact(session, at(1.4), at(2), events=4)
+    world.collector.upload(even, even.bundle())
+    here, on_ray = both(world, ray_address)
+    assert here.ok
+    assert here.events_kept > 0
+    assert here.dropped["withdrawn"] > 0
+    assert on_ray.as_dict() == here.as_dict()
+    seen = dataset(world, world.out)
+    assert seen["events"]
+    assert seen["actions"]
+    assert dataset(world, world.root / "on-ray") == seen
+    # Nothing changed: neither engine writes a file again.
+    here, on_ray = both(world, ray_address)
+    assert here.bundles_unchanged == here.bundles_read == 5
+    assert on_ray.as_dict() == here.as_dict()
+    # The key went to no task, result or log: nothing of the cluster's holds it.
+    files = [p for p in ray_cluster.root.rglob("*") if p.is_file() and not p.is_socket()]
+    assert any(p.suffix in (".log", ".err", ".out") for p in files)
+    for path in files:
+        data = path.read_bytes()
+        assert not any(form in data for form in key_forms(world.keys)), path
+
+
+def test_ray_rejects_what_the_in_process_engine_rejects(
+    world: World, ray_address: str, tmp_path: Path
+) -> None:
+    recorded_session(world, world.device())
+    corrupt = world.device()
+    corrupt.give(at(0))
+    raw = bytearray(corrupt.bundle(typed("x", at(1)), secrets.token_hex(16)))
+    raw[len(raw) // 2] ^= 0x01
+    world.collector.upload(corrupt, bytes(raw), name=hashlib.sha256(b"x").hexdigest())
+    world.collector.upload(corrupt, bytes(raw))
+    world.collector.upload(corrupt, bytes(raw[:200]))
+    sealed = world.device()
+    sealed.give(at(0))
+    other = generate(tmp_path / "other-keys")
+    world.collector.upload(
+        sealed, sealed.bundle(typed("x", at(1)), secrets.token_hex(16), org=other)
+    )
+    gap = world.device()
+    gap.give(at(0))
+    gap.bundle()  # never stored
+    gap.act("recording.paused", at(1), until=None)
+    world.collector.upload(gap, gap.bundle())
+    rhythm = world.device()
+    rhythm.give(at(0), ALL)  # no typing_rhythm, yet raw timing
+    events = [Event(ns(at(1)), Kind.FOCUS, app="gedit"), *typed("hello", at(1.5))]
+    world.collector.upload(rhythm, rhythm.bundle(events, secrets.token_hex(16), timing="raw"))
+    here, on_ray = both(world, ray_address)
+    assert sorted(rejected(here).values()) == [
+        "bad-signature",
+        "ledger-gap",
+        "name-mismatch",
+        "raw-timing",
+        "truncated",
+        "wrong-org-key",
+    ]
+    assert on_ray.as_dict() == here.as_dict()
+    assert dataset(world, world.root / "on-ray") == dataset(world, world.out)
+
+
+def test_ray_with_another_organisations_keys_rejects_alike(
+    world: World, ray_address: str, tmp_path: Path
+) -> None:
+    recorded_session(world, world.device())
+    generate(tmp_path / "wrong")
+    here, on_ray = both(world, ray_address, keys=tmp_path / "wrong")
+    assert set(rejected(here).values()) == {"wrong-org-key"}
+    assert on_ray.as_dict() == here.as_dict()
+
+
+def test_command_ingests_on_ray_at_an_address(
+    world: World, ray_address: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    recorded_session(world, world.device())
+    argv = ["ingest", "--from", str(world.source), "--keys", str(world.keys), "--quiet", "--json"]
+    assert run_command([*argv, "--out", str(world.out)]) == 0
+    here = json.loads(capsys.readouterr().out)
+    on_ray = [*argv, "--out", str(world.root / "on-ray"), "--engine", "ray"]
+    assert run_command([*on_ray, "--address", ray_address]) == 0
+    assert json.loads(capsys.readouterr().out) == here
+    with pytest.raises(UsageError, match="--engine ray"):
+        run_command([*argv, "--out", str(world.out), "--address", ray_address])
+
+
+def test_an_address_where_no_cluster_answers_is_a_usage_error(world: World, tmp_path: Path) -> None:
+    recorded_session(world, world.device())
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = f"127.0.0.1:{s.getsockname()[1]}"  # bound, not listening: refused
+        with pytest.raises(UsageError, match=f"nothing answers at {closed}"):
+            ingest(str(world.source), world.keys, world.out, engine="ray", address=closed)
+
+
+def test_ray_passes_over_an_erased_subjects_bundles(world: World, ray_address: str) -> None:
+    ann, bob = world.device(), world.device()
+    recorded_session(world, ann)
+    recorded_session(world, bob)
+    world.ingest()
+    erase(ann.subject, str(world.source), world.keys, world.out)
+    ann.act("recording.paused", at(30), until=None)
+    world.collector.upload(ann, ann.bundle())  # the device uploads again
+    world.out = world.root / "after-erasure"  # both engines into a new dataset
+    here, on_ray = both(world, ray_address)
+    assert here.ok
+    assert on_ray.as_dict() == here.as_dict()
+    on_ray_rows = dataset(world, world.root / "on-ray")
+    assert {row["subject"] for row in on_ray_rows["events"]} == {bob.subject}
+    assert on_ray_rows == dataset(world, world.out)
