@@ -10,9 +10,13 @@ Prints one JSON object. Two parts:
    bundle bytes over build time.
 2. collector — `cleartrace org serve` on 127.0.0.1 (data directory on the
    temp dir's disk, every bundle fsynced), 50 enrolled devices, each a
-   separate client process with its own keep-alive connection, uploading
-   its chain of bundles as fast as the collector acknowledges them. Clock
-   from the moment all clients are told to go until the last acknowledgement.
+   separate client process with its own keep-alive connection (the device's
+   own `CollectorClient`, each request signed with the device key),
+   uploading its chain of bundles as fast as the collector acknowledges
+   them. Clock from the moment all clients are told to go until the last
+   acknowledgement. The run fails (exit status 1, with the collector's
+   answers) unless every bundle was acknowledged as new, stored and indexed
+   once, and every device's witnessed head is its last bundle's.
 
 Medians over --repeat runs. Usage: python benchmarks/upload.py [--clients N]
 [--bundles-per-client N] [--session-minutes M] [--repeat R]
