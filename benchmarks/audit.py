@@ -274,7 +274,8 @@ def main() -> None:
         if args.skip != "coverage":
             t = time.perf_counter()
             store = DirStore(root / "rows")
-            per_bundle = 500_000
+            # Bundles of 500,000 events, or fewer when --rows asks for fewer in all.
+            per_bundle = min(500_000, max(1, args.rows // args.row_devices))
             per_device = max(1, args.rows // args.row_devices // per_bundle)
             for d in range(args.row_devices):
                 device = Device(10**6 + d, policy_ref)

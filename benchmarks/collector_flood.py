@@ -13,7 +13,9 @@ memory (VmRSS from /proc) before, its peak (VmHWM) over the attack, the bound
 it must stay under (before + --body-memory-mb + 48 MiB for connections and
 allocator slack), what each client was answered, how long the collector let
 the slowest trickler hold its connection, and whether an enrolled device can
-upload while the tricklers are at it.
+upload while the tricklers are at it. The run fails (exit status 1, saying
+what) when an enrolled device's upload is refused, the peak passes the bound,
+or a stalled upload is accepted.
 
 Usage: python benchmarks/collector_flood.py [--clients N] [--body-mb M]
 [--declared-mb M] [--max-bundle-mb M] [--body-memory-mb M] [--body-timeout S]
@@ -68,16 +70,21 @@ def _status(pid: int, field: str) -> float:
 
 def _start(data: Path, args: list[str]) -> tuple[subprocess.Popen[str], str]:
     cmd = [sys.executable, "-m", "cleartrace", "org", "serve", "--data", str(data), "--port", "0"]
-    proc = subprocess.Popen(
-        [*cmd, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
+    log = data.parent / "collector.log"
+    with log.open("w") as err:
+        proc = subprocess.Popen([*cmd, *args], stdout=subprocess.PIPE, stderr=err, text=True)
     assert proc.stdout is not None
     with selectors.DefaultSelector() as sel:
         sel.register(proc.stdout, selectors.EVENT_READ)
         if not sel.select(30):
             proc.kill()
             raise SystemExit("the collector did not start")
-    return proc, proc.stdout.readline().strip()
+    url = proc.stdout.readline().strip()
+    if not url.startswith("http"):
+        proc.wait(timeout=30)
+        said = log.read_text().strip()[-500:]
+        raise SystemExit(f"the collector did not start (exit status {proc.returncode}): {said}")
+    return proc, url
 
 
 def _bundle(key: Ed25519PrivateKey, subject: str, org: Any) -> tuple[str, bytes]:
@@ -279,8 +286,33 @@ def main() -> None:
     parser.add_argument("--body-timeout", type=float, default=5)
     parser.add_argument("--header-timeout", type=float, default=2)
     parser.add_argument("--tricklers", type=int, default=20)
-    json.dump(run(parser.parse_args()), sys.stdout)
+    result = run(parser.parse_args())
+    json.dump(result, sys.stdout)
     print()
+    failures = _failures(result)
+    if failures:
+        sys.exit("collector_flood benchmark: " + "; ".join(failures))
+
+
+def _failures(result: dict[str, Any]) -> list[str]:
+    """What the collector got wrong: an upload refused, memory past its bound, a
+    stalled upload accepted."""
+    out = []
+    if result["warm_upload"] != 201:
+        out.append(f"the enrolled device's first upload was answered {result['warm_upload']}")
+    if result["upload_after"] != 201:
+        out.append(
+            f"the enrolled device's upload during the attack was answered {result['upload_after']}"
+        )
+    if not result["within_bound"]:
+        out.append(
+            f"the collector's peak memory {result['rss_peak_mb']} MB is past its bound "
+            f"{result['bound_mb']} MB"
+        )
+    accepted = {code: n for code, n in result["answers"].items() if code.startswith("2")}
+    if accepted:
+        out.append(f"stalled uploads were accepted: {accepted}")
+    return out
 
 
 if __name__ == "__main__":

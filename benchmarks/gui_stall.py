@@ -1,14 +1,16 @@
 """GUI-thread stalls while the in-process recorder runs at full speed.
 
 Prints one JSON object. On a private Xvfb, the tray app's pieces run as in
-`cleartrace`: a `Service` with its recorder (every category consented, real
-X11 hooks), the `Runner`, the tray (its fallback status window), the "What is
-captured now" window and the review window. A producer thread feeds the
-recorder's queue a synthetic stream of `--rate` events per second (what the
-hooks would enqueue), while the review window switches every 3 s between two
-closed sessions of `--session-events` events each (decrypted, reconstructed
+`cleartrace`: a `Service` with its recorder (every category the policy asks
+for consented, real X11 hooks), the `Runner`, the tray (its fallback status window), the "What is
+captured now" window and the review window. A producer thread makes a
+synthetic stream of `--rate` events per second on the X server (XTEST) in
+an application's focused window, which the recorder's own hooks receive and
+enqueue as a person's input, while the review window switches every 3 s
+between two closed sessions of `--session-events` events each (decrypted, reconstructed
 and scanned on the worker thread). A 5 ms timer on the GUI thread measures how late each tick
-fires: the longest stall, and the 99th percentile.
+fires: the longest stall, and the 99th percentile. The run fails when the
+recorder stored nothing of what was made, or stopped.
 
 Usage: python benchmarks/gui_stall.py [--seconds S] [--rate N]
 """
@@ -27,12 +29,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cleartrace.categories import Category
 from cleartrace.events import Kind, RawEvent
 from cleartrace.paths import Paths, ensure_private_dirs
 from cleartrace.service import Service
 
 TICK_MS = 5
+XWINDOW = Path(__file__).resolve().parents[1] / "tests" / "support" / "xwindow.py"
 
 
 def _xvfb() -> tuple[subprocess.Popen[bytes], str]:
@@ -50,29 +52,62 @@ def _xvfb() -> tuple[subprocess.Popen[bytes], str]:
     return proc, f":{number.decode().strip()}"
 
 
-def _feed(queue: Any, rate: int, stop: threading.Event, fed: list[int]) -> None:
-    """`rate` events per second in 10 ms bursts, shaped like a person's input."""
-    mono = time.monotonic_ns
-    n, x = 0, 0
+def _feed(display: str, rate: int, stop: threading.Event, fed: list[int]) -> None:
+    """`rate` events per second in 10 ms bursts, shaped like a person's input, made on
+    the X server (XTEST, its own connection): the recorder's own hooks receive,
+    stamp and enqueue them as they do a person's."""
+    from Xlib import XK, X
+    from Xlib import display as xdisplay
+    from Xlib.ext import xtest
+
+    conn = xdisplay.Display(display)
+    key = conn.keysym_to_keycode(XK.string_to_keysym("a"))
+    n, x, down = 0, 0, False
     period = 0.01
     per_burst = max(1, rate // 100)
     next_at = time.monotonic()
-    while not stop.is_set():
-        for _ in range(per_burst):
+    try:
+        while not stop.is_set():
+            for _ in range(per_burst):
+                n += 1
+                r = n % 10
+                if r < 6:
+                    x = (x + 3) % 1280
+                    xtest.fake_input(conn, X.MotionNotify, x=x, y=400)
+                elif r < 9:
+                    down = not down
+                    xtest.fake_input(conn, X.KeyPress if down else X.KeyRelease, key)
+                else:
+                    xtest.fake_input(conn, X.ButtonPress, 1)
+                    xtest.fake_input(conn, X.ButtonRelease, 1)
+                    n += 1
+            conn.sync()
+            next_at += period
+            time.sleep(max(0.0, next_at - time.monotonic()))
+        if down:
+            xtest.fake_input(conn, X.KeyRelease, key)
             n += 1
-            r = n % 10
-            event: RawEvent
-            if r < 6:
-                x = (x + 3) % 1280
-                event = (mono(), int(Kind.MOVE), x, 400, 0, 0, None)
-            elif r < 9:
-                event = (mono(), int(Kind.KEY_DOWN if r % 2 else Kind.KEY_UP), 0x61, 0, 0, 0, None)
-            else:
-                event = (mono(), int(Kind.BUTTON_DOWN), x, 400, 1, 0, None)
-            queue.put(event)
-        next_at += period
-        time.sleep(max(0.0, next_at - time.monotonic()))
+        conn.sync()
+    finally:
+        conn.close()
     fed.append(n)
+
+
+def _focused_window() -> subprocess.Popen[str]:
+    """An application's window with the input focus (the capture tests' bare X client):
+    input with no application focused is excluded, and would measure nothing."""
+    proc = subprocess.Popen(
+        [sys.executable, str(XWINDOW), "--class", "Gedit", "--title", "notes"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    window = proc.stdout.readline().strip()
+    if not window:
+        raise SystemExit(f"gui_stall benchmark: {XWINDOW} mapped no window")
+    subprocess.run(["xdotool", "windowfocus", "--sync", window], check=True, timeout=30)
+    return proc
 
 
 def main() -> None:
@@ -84,13 +119,23 @@ def main() -> None:
     xvfb, display = _xvfb()
     os.environ["DISPLAY"] = display
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    window: subprocess.Popen[str] | None = None
     try:
+        window = _focused_window()
         with tempfile.TemporaryDirectory(prefix="ct-bench-gui-") as tmp:
             result = _measure(Path(tmp), args.seconds, args.rate, args.session_events)
     finally:
+        if window is not None:
+            assert window.stdin is not None
+            assert window.stdout is not None
+            window.stdin.close()  # the window lives until its stdin closes
+            window.wait(timeout=10)
+            window.stdout.close()
         xvfb.terminate()
         xvfb.wait()
     print(json.dumps(result, indent=2))
+    if result["failure"]:
+        sys.exit(f"gui_stall benchmark: {result['failure']}")
 
 
 def _closed_sessions(paths: Paths, n_events: int) -> list[str]:
@@ -137,8 +182,10 @@ def _measure(home: Path, seconds: float, rate: int, session_events: int) -> dict
     app = QApplication.instance() or QApplication(sys.argv[:1])
     to_review = _closed_sessions(paths, session_events)
     service = Service(paths)
-    service.give(list(Category))  # starts the recorder
-    recorder = service.runtime.running()  # raises if the recorder did not start
+    # Every category the installed policy asks for (giving one it does not ask for is
+    # refused); this starts the recorder.
+    service.give(list(service.policy.categories))
+    service.runtime.running()  # raises if the recorder did not start
     runner = Runner(service)
     tray = Tray(runner, use_tray=False)
     tray.start()
@@ -171,7 +218,7 @@ def _measure(home: Path, seconds: float, rate: int, session_events: int) -> dict
     reloads.timeout.connect(switch)
 
     stop, fed = threading.Event(), []
-    producer = threading.Thread(target=_feed, args=(recorder._sink.queue, rate, stop, fed))
+    producer = threading.Thread(target=_feed, args=(os.environ["DISPLAY"], rate, stop, fed))
     producer.start()
     timer.start()
     reloads.start()
@@ -182,7 +229,15 @@ def _measure(home: Path, seconds: float, rate: int, session_events: int) -> dict
     producer.join()
     timer.stop()
     reloads.stop()
-    stored = sum(service.snapshot().session_counts.values())
+    snapshot = service.snapshot()
+    # Events per category; a marker of excluded input is no event kept.
+    stored = sum(n for k, n in snapshot.session_counts.items() if k != "excluded_markers")
+    # What went wrong, if anything: a benchmark of a recorder that stopped measures nothing.
+    failure = snapshot.recorder_error or (
+        None if snapshot.recorder is not None else f"the recorder is {snapshot.state.value}"
+    )
+    if failure is None and stored == 0:
+        failure = f"the recorder stored none of the {fed[0] if fed else 0} events made"
     done = QEventLoop()
     tray.finished.connect(done.quit)
     QTimer.singleShot(30_000, done.quit)
@@ -212,6 +267,7 @@ def _measure(home: Path, seconds: float, rate: int, session_events: int) -> dict
         "stall_max_ms": round(late[-1], 1) if late else None,
         "stall_p99_ms": round(late[int(len(late) * 0.99) - 1], 1) if late else None,
         "stall_median_ms": round(statistics.median(late), 2) if late else None,
+        "failure": failure,
     }
 
 

@@ -153,7 +153,7 @@ def _median(fn: Callable[[], Any], runs: int) -> tuple[float, Any]:
     return statistics.median(times), result
 
 
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: sessions under an hour hold all of theirs
 _FLUSH = 20_000  # events per chunk as written (fewer, larger flushes than a recorder's)
 
 
@@ -178,14 +178,15 @@ def cached_session(hours: float) -> Path:
     directory.mkdir(parents=True)
     os.chmod(root, 0o700)
     hour, typed = synthetic_day(min(hours, 1.0))
+    total = round(len(hour) * max(hours, 1.0))  # under an hour, `hour` is the whole session
     period = hour[-1][0] + 1_000 * MS
     home = _open_home(directory, create=True)
     try:
         store = home.store
         handle = store.begin_session(time.time_ns(), 0)
         n, chars, offset = 0, 0, 0
-        while n < round(len(hour) * hours):
-            part = [(t + offset, *rest) for t, *rest in hour[: round(len(hour) * hours) - n]]
+        while n < total:
+            part = [(t + offset, *rest) for t, *rest in hour[: total - n]]
             for start in range(0, len(part), _FLUSH):  # as flushes would, fewer of them
                 store.append_chunk(handle, part[start : start + _FLUSH])  # type: ignore[arg-type]
             n, chars, offset = n + len(part), chars + typed, offset + period
