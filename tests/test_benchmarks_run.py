@@ -87,6 +87,7 @@ HEAVY: dict[str, str] = {
     "identifiability": "trains classifiers on synthetic typists",
     "ingest": "the in-process engine against a Ray cluster it starts",
     "pipeline": "a recorder's whole run, and `cleartrace record` idling on Xvfb",
+    "table": "run at a small size by tests/org/test_table_benchmark.py",
     "review": "builds an encrypted session store, then a fresh process per open",
 }
 
