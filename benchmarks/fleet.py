@@ -71,6 +71,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.support.org_device import synthetic_events
 from tests.support.postgres import postgres_cluster
 
+from upload import bundle_header  # benchmarks/upload.py: this script's directory is on the path
+
 MB = 1_000_000
 CLIENT_PROCESSES = 4
 WALL_OFFSET = 1_764_000_000_000_000_000
@@ -203,24 +205,7 @@ def _chain(
         )
         head = (record["seq"], record_hash(record))
         raw = build_bundle(
-            header_fields={
-                "subject": subject,
-                "session": hashlib.sha256(f"{subject}{base}".encode()).hexdigest()[:32],
-                "interval": {
-                    "start": "2026-12-02T09:00:00.000Z",
-                    "end": "2026-12-02T17:00:00.000Z",
-                },
-                "created": "2026-12-02T17:05:00.000Z",
-                "ledger": {
-                    "base": {"seq": base[0], "hash": base[1]},
-                    "head": {"seq": head[0], "hash": head[1]},
-                },
-                "policy": {"id": "org-policy", "version": 1, "sha256": "2" * 64},
-                "counts": {"keys": events},
-                "events": events,
-                "redactions": [],
-                "timing": "even",
-            },
+            header_fields=bundle_header(subject, events, base, head),
             ledger=[record],
             events_ipc=ipc,
             org_key=org.bundle_public,

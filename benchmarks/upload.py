@@ -125,9 +125,10 @@ def session_events(minutes: float, seed: int = 7) -> list[Event]:
     return out
 
 
-def _header(
+def bundle_header(
     subject: str, events: int, base: tuple[int, str], head: tuple[int, str]
 ) -> dict[str, Any]:
+    """A bundle header for a benchmark device's session (the collector checks its shape)."""
     return {
         "subject": subject,
         "session": hashlib.sha256(f"{subject}{base}".encode()).hexdigest()[:32],
@@ -154,7 +155,7 @@ def bundle_build(org: OrgKeys, minutes: float, repeat: int) -> dict[str, Any]:
     ipc = encode_table(consent.filter(events_table(events, WALL_OFFSET)))
     encode_s = time.perf_counter() - t0
     key = Ed25519PrivateKey.generate()
-    header = _header("ab" * 16, len(events), (0, GENESIS), (1, "1" * 64))
+    header = bundle_header("ab" * 16, len(events), (0, GENESIS), (1, "1" * 64))
     times, size = [], 0
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -215,7 +216,7 @@ def _device_bundles(
         head = (record["seq"], record_hash(record))
         out.append(
             build_bundle(
-                header_fields=_header(subject, events, base, head),
+                header_fields=bundle_header(subject, events, base, head),
                 ledger=[record],
                 events_ipc=ipc,
                 org_key=org.bundle_public,
