@@ -22,13 +22,14 @@ from sqlalchemy.engine import make_url
 
 from cleartrace.errors import UsageError
 from cleartrace.org.ingest import ingest
-from cleartrace.org.subjects import erase
+from cleartrace.org.subjects import erase, export
 from cleartrace.org.table import open_catalog, open_table
 from cleartrace.org.table_lock import LOCK_TABLE, catalog_lock
 from tests.org.test_dataset_table import CANARY, canary_session, org_ledger
 from tests.support.ingest_world import POLICY, World, at, recorded_session
 from tests.support.postgres import Postgres
 from tests.support.table_bytes import canary_places
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
@@ -41,6 +42,16 @@ def catalog(postgres: Postgres, password: str) -> str:
     """The SQLAlchemy URI of a fresh catalog database, its password in it."""
     url = postgres.password_database(password)
     return url.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+def subjects(out: Path, catalog: str) -> set[str]:
+    """The subjects in the events table, read through the catalog as a reader would."""
+    opened = open_catalog(out, catalog, create=False)
+    try:
+        events = open_table(opened, "events").scan().to_arrow()
+    finally:
+        opened.engine.dispose()
+    return set(events.column("subject").to_pylist())
 
 
 def in_files(root: Path, secret: str) -> list[str]:
@@ -62,8 +73,7 @@ def test_a_postgresql_catalog_keeps_the_tables_and_a_withdrawal_purges_the_canar
     assert summary.ok
     assert summary.bundles_ingested == 2
     assert not (world.out / "catalog.db").exists()
-    events = open_table(open_catalog(world.out, catalog), "events").scan().to_arrow()
-    assert set(events.column("subject").to_pylist()) == {device.subject, other.subject}
+    assert subjects(world.out, catalog) == {device.subject, other.subject}
     with psycopg.connect(catalog.replace("+psycopg", "")) as conn:  # the catalog is there
         found = conn.execute("SELECT table_name FROM iceberg_tables ORDER BY 1").fetchall()
     assert found == [("actions",), ("events",)]
@@ -80,10 +90,12 @@ def test_a_postgresql_catalog_keeps_the_tables_and_a_withdrawal_purges_the_canar
     assert canary_places(world.out, CANARY) == []
     purged = [r for r in org_ledger(world) if r["kind"] == "table.purged"]
     assert {r["table"] for r in purged} == {"events", "actions"}
-    # A subject erasure reaches the tables through the same catalog.
+    # A subject's export and erasure reach the tables through the same catalog.
+    got = world.root / "export.json"
+    done = export(other.subject, str(world.source), world.keys, world.out, got, catalog=catalog)
+    assert done.rows == len(json.loads(got.read_text())["rows"]) > 0
     assert erase(other.subject, str(world.source), world.keys, world.out, catalog=catalog).bundles
-    events = open_table(open_catalog(world.out, catalog), "events").scan().to_arrow()
-    assert set(events.column("subject").to_pylist()) == {device.subject}
+    assert subjects(world.out, catalog) == {device.subject}
     assert in_files(world.out, password) == []
 
 
@@ -105,33 +117,49 @@ def test_a_second_writer_on_a_postgresql_catalog_is_refused(world: World, catalo
         other.dispose()
 
 
-def test_of_two_runs_claiming_a_new_postgresql_catalog_at_once_one_writes(catalog: str) -> None:
-    """Both create the lock table and claim its row at the same moment: one
-    holds it, the other is refused with the lock's message, never a database error."""
-    engines = [create_engine(catalog) for _ in range(2)]
-    start, claimed = threading.Barrier(2), threading.Barrier(2)
+def test_a_run_that_creates_the_lock_table_as_another_does_goes_on_to_claim_the_row(
+    catalog: str,
+) -> None:
+    """Two first runs on a new catalog create the lock table at once: the
+    second CREATE TABLE IF NOT EXISTS waits for the first's transaction and
+    then fails on PostgreSQL; that run must go on to claim the row, not stop
+    with a database error. The first's transaction is held open here until
+    the second is seen waiting for it, so the two always meet."""
+    dsn = catalog.replace("+psycopg", "")
+    engine = create_engine(catalog)
     results: list[object] = []
 
-    def claim(engine: object) -> None:
-        start.wait()
+    def claim() -> None:
         try:
-            with catalog_lock(engine, "shared"):  # type: ignore[arg-type]
+            with catalog_lock(engine, "shared"):
                 results.append("held")
-                claimed.wait()
-        except Exception as exc:  # noqa: BLE001 -- what the other run sees, whatever it is
+        except Exception as exc:  # what the run sees, whatever it is
             results.append(exc)
-            claimed.wait()
 
-    threads = [threading.Thread(target=claim, args=(e,)) for e in engines]
+    first = psycopg.connect(dsn)
+    thread = threading.Thread(target=claim)
     try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
+        first.execute(
+            f"CREATE TABLE IF NOT EXISTS {LOCK_TABLE} (name VARCHAR(64) PRIMARY KEY, "
+            "holder VARCHAR(512) NOT NULL, since BIGINT NOT NULL)"
+        )
+        thread.start()
+        with psycopg.connect(dsn, autocommit=True) as watch:
+            wait_for(
+                lambda: (
+                    watch.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND wait_event_type = 'Lock'"
+                    ).fetchone()
+                    == (1,)
+                ),
+                30,
+                "the second CREATE TABLE to wait for the first",
+            )
+        first.commit()
+        thread.join(60)
     finally:
-        for engine in engines:
-            engine.dispose()
-    assert results.count("held") == 1, results
-    refused = [r for r in results if r != "held"]
-    assert len(refused) == 1
-    assert isinstance(refused[0], UsageError), repr(refused[0])
+        first.close()
+        thread.join(60)
+        engine.dispose()
+    assert results == ["held"], results
