@@ -136,9 +136,17 @@ class TableDataset(Dataset):
         Raises:
             UsageError: another run holds either; a table is not safe to change.
         """
-        with super().locked(), catalog_lock(self.catalog.engine, self._catalog or "catalog.db"):
-            self.check()
-            yield
+        try:
+            with super().locked(), catalog_lock(self.catalog.engine, self._catalog or "catalog.db"):
+                self.check()
+                yield
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Close the catalog's database connections (a server's, with PostgreSQL):
+        a run holds them only while it runs. The catalog opens them again if used."""
+        self.catalog.engine.dispose()
 
     def check(self) -> None:
         """Refuse, before anything is changed, a catalog whose tables are not the
