@@ -99,6 +99,30 @@ def test_a_postgresql_catalog_keeps_the_tables_and_a_withdrawal_purges_the_canar
     assert in_files(world.out, password) == []
 
 
+def test_the_password_may_come_from_a_password_file_instead_of_the_uri(
+    world: World, catalog: str, password: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A URI with the password in it shows it to every `ps` on the host; libpq's
+    password file keeps it out of the command line. The catalog is the same
+    either way, so a dataset built with one is run with the other."""
+    recorded_session(world, world.device())
+    assert ingest(str(world.source), world.keys, world.out, table="iceberg", catalog=catalog).ok
+    url = make_url(catalog)
+    bare = f"postgresql+psycopg://{url.username}@/{url.database}?host={url.query['host']}"
+    assert password not in bare
+    passfile = tmp_path / "pgpass"
+    passfile.write_text(f"*:*:{url.database}:{url.username}:{password}\n")
+    passfile.chmod(0o600)
+    monkeypatch.setenv("PGPASSFILE", str(passfile))
+    recorded_session(world, world.device())
+    summary = ingest(str(world.source), world.keys, world.out, table="iceberg", catalog=bare)
+    assert summary.ok
+    assert summary.bundles_ingested == 2
+    assert subjects(world.out, bare) == {d.subject for d in world.devices}
+    monkeypatch.delenv("PGPASSFILE")  # the password again in the URI: the same catalog
+    assert ingest(str(world.source), world.keys, world.out, table="iceberg", catalog=catalog).ok
+
+
 def test_a_second_writer_on_a_postgresql_catalog_is_refused(world: World, catalog: str) -> None:
     recorded_session(world, world.device())
     assert ingest(str(world.source), world.keys, world.out, table="iceberg", catalog=catalog).ok
