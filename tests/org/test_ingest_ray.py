@@ -1,5 +1,8 @@
 """Ingest on a real local Ray cluster (`ray_address`, one per session): the same
-store gives the same dataset rows, summary and rejections as the in-process engine."""
+store gives the same dataset rows, summary and rejections as the in-process engine,
+and the same manifest and org-ledger records (`ingest.run`, `table.purged`), with
+the rows in a directory or in Iceberg tables (on Ray, with the session's
+PostgreSQL as their catalog)."""
 
 from __future__ import annotations
 
@@ -18,7 +21,10 @@ from cleartrace.formats import unb64url
 from cleartrace.org.ingest import ingest
 from cleartrace.org.ingest_summary import IngestSummary
 from cleartrace.org.keys import generate
+from cleartrace.org.org_ledger import default_path
 from cleartrace.org.subjects import erase
+from cleartrace.org.table import open_catalog, open_table
+from tests.org.test_dataset_table import CANARY, canary_session
 from tests.org.test_ingest import run_command
 from tests.support.ingest_world import (
     ALL,
@@ -30,7 +36,9 @@ from tests.support.ingest_world import (
     rejected,
     typed,
 )
+from tests.support.postgres import Postgres
 from tests.support.ray_cluster import RayHead
+from tests.support.table_bytes import canary_places
 
 
 def both(world: World, address: str, keys: Path | None = None) -> list[IngestSummary]:
@@ -92,6 +100,11 @@ def test_ray_writes_the_rows_the_in_process_engine_writes(
     assert seen["events"]
     assert seen["actions"]
     assert dataset(world, world.root / "on-ray") == seen
+    # The same manifest, so the same record of the run in each org ledger.
+    on_ray_dir = world.root / "on-ray"
+    assert manifest(on_ray_dir) == manifest(world.out)
+    assert acts(on_ray_dir) == acts(world.out)
+    assert [r["kind"] for r in acts(world.out)] == ["ingest.run"]
     # Nothing changed: neither engine writes a file again.
     here, on_ray = both(world, ray_address)
     assert here.bundles_unchanged == here.bundles_read == 5
@@ -191,3 +204,85 @@ def test_ray_passes_over_an_erased_subjects_bundles(world: World, ray_address: s
     on_ray_rows = dataset(world, world.root / "on-ray")
     assert {row["subject"] for row in on_ray_rows["events"]} == {bob.subject}
     assert on_ray_rows == dataset(world, world.out)
+
+
+def iceberg_rows(out: Path, catalog: str | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Both tables' rows of the Iceberg dataset at `out`, as pyiceberg scans them, in order."""
+    opened = open_catalog(out, catalog, create=False)
+    try:
+        return {
+            name: in_order(open_table(opened, name).scan().to_arrow().to_pylist())
+            for name in ("events", "actions")
+        }
+    finally:
+        opened.engine.dispose()
+
+
+#: What differs between two datasets whoever wrote them: each record's chain
+#: (signature, previous hash, time), and the digests and snapshot ids, which
+#: name what Iceberg makes at random (table UUIDs, file names, snapshot ids).
+PER_DATASET = {"sig", "prev", "time", "digest", "snapshot"}
+
+
+def acts(out: Path) -> list[dict[str, Any]]:
+    """The records of the org ledger next to the dataset at `out`, with what
+    differs per dataset replaced by its field's name (so it is still there)."""
+    lines = default_path(out).read_text().splitlines()[1:]
+    return [
+        {k: (k if k in PER_DATASET else v) for k, v in json.loads(line).items()} for line in lines
+    ]
+
+
+def manifest(out: Path) -> tuple[str, dict[str, Any]]:
+    """The SHA-256 of the dataset's manifest, and the manifest but an Iceberg
+    dataset's catalog (its URI, its tables' UUIDs)."""
+    data = (out / "_cleartrace" / "manifest.json").read_bytes()
+    doc = json.loads(data)
+    if "catalog" in doc:
+        assert set(doc.pop("catalog")["tables"]) == {"events", "actions"}
+    return hashlib.sha256(data).hexdigest(), doc
+
+
+def test_ray_writes_the_iceberg_rows_and_receipts_the_in_process_engine_writes(
+    world: World, ray_address: str, postgres: Postgres
+) -> None:
+    """`--table iceberg` in-process (the default SQLite catalog) and on Ray (a
+    PostgreSQL catalog), a run and then a withdrawal's run: the same rows in
+    each table, the same manifest but for the catalog, the same ingest records
+    and `table.purged` receipts in each org ledger, the canary gone from both."""
+    device, even = world.device(), world.device()
+    canary_session(world, device)
+    session, _, _ = recorded_session(world, even)
+    even.redact(session, at(1.4), at(2), events=4)
+    world.collector.upload(even, even.bundle())
+    on_ray = world.root / "on-ray"
+    catalog = postgres.new_database().replace("postgresql://", "postgresql+psycopg://", 1)
+    for step in ("first", "withdrawn"):
+        if step == "withdrawn":
+            withdraw = {"categories": ["keys", "window_titles"], "policy": POLICY}
+            device.act("consent.withdrawn", at(60), **withdraw)
+            world.collector.upload(device, device.bundle())
+        here = ingest(str(world.source), world.keys, world.out, table="iceberg")
+        there = ingest(
+            str(world.source), world.keys, on_ray, table="iceberg", catalog=catalog,
+            engine="ray", address=ray_address,
+        )  # fmt: skip
+        assert here.ok
+        assert there.as_dict() == here.as_dict()
+        seen = iceberg_rows(world.out)
+        assert seen["events"]
+        assert seen["actions"]
+        assert iceberg_rows(on_ray, catalog) == seen
+        (digest, doc), (ray_digest, ray_doc) = manifest(world.out), manifest(on_ray)
+        assert ray_doc == doc
+        records = acts(world.out)
+        assert acts(on_ray) == records
+        runs = [json.loads(line) for line in default_path(world.out).read_text().splitlines()]
+        assert runs[-1]["digest"] == digest
+        ray_runs = default_path(on_ray).read_text().splitlines()
+        assert json.loads(ray_runs[-1])["digest"] == ray_digest
+    assert here.dropped["withdrawn"] == 2 * len(CANARY)
+    purged = [r for r in records if r["kind"] == "table.purged"]
+    assert [r["table"] for r in purged] == ["events", "actions"] * 2
+    assert [r["kind"] for r in records].count("ingest.run") == 2
+    assert canary_places(world.out, CANARY) == canary_places(on_ray, CANARY) == []

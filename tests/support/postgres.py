@@ -47,6 +47,36 @@ class Postgres:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
+    def password_database(self, password: str) -> str:
+        """A fresh database owned by a role of its own that must give `password`
+        (scram-sha-256, for that role on that database only: every other
+        connection stays trusted); returns its URL, the password in it.
+
+        The rule goes first in pg_hba.conf (the first matching line decides)
+        and the server is told to reload it; returns once a connection
+        without the password is refused."""
+        import psycopg
+
+        from tests.support.waiting import wait_for
+
+        name = f"ct_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f"CREATE ROLE \"{name}\" LOGIN PASSWORD '{password}'")
+            conn.execute(f'CREATE DATABASE "{name}" OWNER "{name}"')
+            hba = self.socket_dir / "data" / "pg_hba.conf"
+            hba.write_text(f"local {name} {name} scram-sha-256\n" + hba.read_text())
+            conn.execute("SELECT pg_reload_conf()")
+
+        def refused() -> bool:
+            try:
+                psycopg.connect(f"postgresql://{name}@/{name}?host={self.socket_dir}").close()
+            except psycopg.OperationalError:
+                return True
+            return False
+
+        wait_for(refused, 10.0, "PostgreSQL to ask for the password")
+        return f"postgresql://{name}:{password}@/{name}?host={self.socket_dir}"
+
 
 def _as_postgres(*argv: str) -> list[str]:
     if os.geteuid() == 0:

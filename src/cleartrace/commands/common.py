@@ -57,7 +57,8 @@ def catalog_arg(p: argparse.ArgumentParser) -> None:
         "--catalog",
         metavar="URI",
         help="with Iceberg tables: the SQL catalog as a SQLAlchemy URI, such as "
-        "postgresql+psycopg://user@host/db (default: DATASET/catalog.db, SQLite)",
+        "postgresql+psycopg://user@host/db, its password best in libpq's PGPASSFILE, not in "
+        "the URI (default: DATASET/catalog.db, SQLite)",
     )
 
 

@@ -96,12 +96,13 @@ class TableDataset(Dataset):
         if catalog is not None and catalog == catalog_uri(root, None):
             catalog = None  # the default, spelt out
         given = None if catalog is None else public_uri(catalog)
-        if self._uuids and given != self._catalog:
-            built = "--catalog " + self._catalog if self._catalog else "no --catalog"
+        built = None if self._catalog is None else public_uri(self._catalog)
+        if self._uuids and given != built:
+            again = f"--catalog {built}" if built else "no --catalog"
             raise UsageError(
                 f"the dataset {root} was built with the Iceberg catalog "
-                f"{self._catalog or 'DATASET/catalog.db'}, not {given or 'DATASET/catalog.db'}: "
-                f"nothing was changed; run it with {built} (the same URI, with its password)"
+                f"{built or 'DATASET/catalog.db'}, not {given or 'DATASET/catalog.db'}: nothing "
+                f"was changed; run it with {again} (its password in the URI or in PGPASSFILE)"
             )
         self._catalog = given
         self._mkdir(root)
@@ -136,9 +137,17 @@ class TableDataset(Dataset):
         Raises:
             UsageError: another run holds either; a table is not safe to change.
         """
-        with super().locked(), catalog_lock(self.catalog.engine, self._catalog or "catalog.db"):
-            self.check()
-            yield
+        try:
+            with super().locked(), catalog_lock(self.catalog.engine, self._catalog or "catalog.db"):
+                self.check()
+                yield
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Close the catalog's database connections (a server's, with PostgreSQL):
+        a run holds them only while it runs. The catalog opens them again if used."""
+        self.catalog.engine.dispose()
 
     def check(self) -> None:
         """Refuse, before anything is changed, a catalog whose tables are not the

@@ -161,7 +161,11 @@ def export(
     rows: list[dict[str, Any]] = []
     actions: list[dict[str, Any]] = []
     if isinstance(data, TableDataset):
-        rows, actions = data.subject_rows(subject, "events"), data.subject_rows(subject, "actions")
+        try:
+            rows = data.subject_rows(subject, "events")
+            actions = data.subject_rows(subject, "actions")
+        finally:
+            data.close()
     for entry in data.bundles.values():
         if entry.subject != subject:
             continue

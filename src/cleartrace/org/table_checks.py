@@ -29,14 +29,23 @@ __all__ = ["check_table", "inside", "local_path", "public_uri"]
 
 
 def public_uri(uri: str) -> str:
-    """`uri` without its password, as the manifest records it and errors show it."""
-    from sqlalchemy.engine import make_url
+    """`uri` without its password, as the manifest records it and errors show it.
+
+    The password is left out altogether (not shown as ***): the catalog is
+    the same whether its password is in the URI or in libpq's password file
+    (PGPASSFILE, ~/.pgpass), so a dataset built with one form runs with the
+    other, and an older manifest's `user:***@` names the same catalog."""
+    from sqlalchemy.engine import URL, make_url
     from sqlalchemy.exc import ArgumentError
 
     try:
-        return make_url(uri).render_as_string(hide_password=True)
+        url = make_url(uri)
     except ArgumentError:
         return "(not a SQLAlchemy URI)"
+    bare = URL.create(
+        url.drivername, url.username, None, url.host, url.port, url.database, url.query
+    )
+    return bare.render_as_string(hide_password=False)
 
 
 def local_path(uri: str) -> Path:

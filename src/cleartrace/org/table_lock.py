@@ -101,10 +101,18 @@ def catalog_lock(engine: Engine, where: str) -> Iterator[None]:
         UsageError: another run holds it.
     """
     from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
 
     me = holder()
-    with engine.begin() as conn:
-        conn.execute(text(_CREATE))
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(_CREATE))
+    except IntegrityError:
+        # PostgreSQL: two first runs' CREATE TABLE IF NOT EXISTS at once both find
+        # no table, and the second to commit fails on the type's name; the table
+        # is there now, and this run goes on to claim the row like any other.
+        with engine.begin() as conn:
+            conn.execute(text(_CREATE))
     with engine.begin() as conn:
         busy = _claim(conn, me)
     if busy is not None:
