@@ -87,6 +87,7 @@ ORG_FIELDS: dict[str, dict[str, Any]] = {
     "audit.run": {"devices": 2, "digest": "e" * 64},
     "subject.exported": {"subject": "5" * 32, "bundles": 1, "rows": 9, "digest": "e" * 64},
     "subject.erased": {"subject": "5" * 32, "bundles": 1, "rows": 9, "digest": "e" * 64},
+    "table.purged": {"table": "events", "snapshot": "7" * 19, "files": 3, "digest": "e" * 64},
 }
 
 
