@@ -1,0 +1,135 @@
+"""Review probes of the collector's shared (PostgreSQL) state: what they show fails today.
+
+Each test is a behaviour the change promises (docs/cli.md, "Running a fleet",
+and org/state.py) checked against the real components: a state opened as the
+collector opens it, the real `cleartrace` CLI, the session's PostgreSQL cluster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from pathlib import Path
+
+import psycopg
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from cleartrace.errors import StoreError, UsageError
+from cleartrace.org.registry_db import read_devices
+from cleartrace.org.state import STATE_FILE, CollectorState, open_state
+from tests.support.cli import ct
+from tests.support.postgres import Postgres
+from tests.support.waiting import wait_for
+
+SECRET = "hunter2-not-for-logs"  # noqa: S105 (a canary, searched for)
+
+
+def _enrolled(state: CollectorState) -> str:
+    key = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
+    return state.enroll(state.issue_tokens(1)[0], key).device
+
+
+def test_a_password_given_as_a_url_parameter_is_not_written_to_state_json(
+    tmp_path: Path, postgres: Postgres
+) -> None:
+    # libpq takes the password as a URI parameter as well as in the userinfo;
+    # the cluster trusts local connections, so it is accepted and ignored.
+    url = postgres.new_database() + f"&password={SECRET}"
+    state = open_state(tmp_path / "data", url)
+    state.close()
+    assert SECRET not in (tmp_path / "data" / STATE_FILE).read_text()
+
+
+def test_a_password_given_as_a_url_parameter_is_not_in_the_error(
+    tmp_path: Path, postgres: Postgres
+) -> None:
+    url = postgres.url("no_such_database") + f"&password={SECRET}"
+    with pytest.raises(StoreError) as failed:
+        open_state(tmp_path / "data", url)
+    assert SECRET not in str(failed.value)
+
+
+def test_a_libpq_keyword_state_is_refused_without_its_password(tmp_path: Path) -> None:
+    with pytest.raises(UsageError) as refused:
+        open_state(tmp_path, f"host=db.example user=ct password={SECRET} dbname=fleet")
+    assert SECRET not in str(refused.value)
+
+
+def test_listing_devices_without_state_leaves_ingest_reading_the_fleets_state(
+    tmp_path: Path, postgres: Postgres
+) -> None:
+    # An operator runs `org devices --data DIR` on a fleet process's data
+    # directory and forgets --state: ingest and the audit (which find the fleet's
+    # state through DIR/state.json) must still see the fleet's devices.
+    url = postgres.new_database()
+    data = tmp_path / "data"
+    state = open_state(data, url)
+    try:
+        device = _enrolled(state)
+    finally:
+        state.close()
+    assert set(read_devices(data)) == {device}
+    ct("org", "devices", "--data", str(data), check=False)
+    assert set(read_devices(data)) == {device}
+
+
+def test_a_state_answers_again_once_its_server_dropped_the_connections(
+    tmp_path: Path, postgres: Postgres
+) -> None:
+    # A PostgreSQL restart, failover or idle timeout ends the pool's connections;
+    # the server is back at once, and the next call must work.
+    url = postgres.new_database()
+    state = open_state(tmp_path, url)
+    try:
+        device = _enrolled(state)
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND application_name = 'cleartrace'"
+            )
+        assert state.device(device) is not None
+    finally:
+        state.close()
+
+
+def test_a_head_lock_is_not_given_to_another_while_its_holder_runs(
+    tmp_path: Path, postgres: Postgres
+) -> None:
+    # The lock's connection ends (server restart, network, pg_terminate_backend)
+    # while its holder is still storing and writing the head file: the server
+    # drops the lock, and another process takes it while the first still acts.
+    url = postgres.new_database()
+    first, second = open_state(tmp_path / "a", url), open_state(tmp_path / "b", url)
+    device = "sha256:" + "d" * 64
+    got = threading.Event()
+
+    def take() -> None:
+        with second.head_lock(device):
+            got.set()
+
+    def waiting() -> bool:
+        with psycopg.connect(url) as conn:
+            ((n,),) = conn.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            ).fetchall()
+        return bool(n == 1)
+
+    thread = threading.Thread(target=take)
+    taken_meanwhile = False
+    try:
+        with contextlib.suppress(StoreError), first.head_lock(device):
+            thread.start()
+            wait_for(waiting, what="the second handle waiting for the device's lock")
+            with psycopg.connect(url, autocommit=True) as admin:
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_locks "
+                    "WHERE locktype = 'advisory' AND granted"
+                )
+            # The holder is still inside its block (storing, writing the head file).
+            taken_meanwhile = got.wait(2)
+    finally:
+        thread.join(timeout=30)
+        first.close()
+        second.close()
+    assert not taken_meanwhile, "another process got the head lock while it was held"
