@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import uuid
 from pathlib import Path
 
 import psycopg
@@ -161,3 +162,22 @@ def test_a_state_whose_server_stops_answering_fails_instead_of_hanging(tmp_path:
         listener.close()
     assert outcome, "opening the state is still waiting on a server that never answers"
     assert isinstance(outcome[0], StoreError)
+
+
+def test_a_collector_role_with_only_data_privileges_serves_existing_tables(
+    tmp_path: Path, postgres: Postgres
+) -> None:
+    # The usual deployment: the DBA (or the first start, as owner) made the tables;
+    # the collectors' own role may read and write rows but not create anything.
+    url = postgres.new_database()
+    open_state(tmp_path / "owner", url).close()
+    role = "ct_app_" + uuid.uuid4().hex[:8]
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN")
+        admin.execute(
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"
+        )
+        admin.execute(f"GRANT USAGE, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {role}")
+    app_url = url.replace("postgresql://postgres@", f"postgresql://{role}@", 1)
+    state = open_state(tmp_path / "app", app_url)
+    state.close()
