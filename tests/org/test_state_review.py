@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cleartrace.errors import StoreError, UsageError
 from cleartrace.org.registry_db import read_devices
-from cleartrace.org.state import STATE_FILE, CollectorState, open_state
+from cleartrace.org.state import STATE_FILE, CollectorState, open_state, shared_url
 from tests.support.cli import ct
 from tests.support.postgres import Postgres
 from tests.support.waiting import wait_for
@@ -181,3 +181,14 @@ def test_a_collector_role_with_only_data_privileges_serves_existing_tables(
     app_url = url.replace("postgresql://postgres@", f"postgresql://{role}@", 1)
     state = open_state(tmp_path / "app", app_url)
     state.close()
+
+
+def test_state_json_names_the_same_server_when_a_parameter_holds_an_at_sign(
+    tmp_path: Path, postgres: Postgres
+) -> None:
+    # DATA/state.json is what ingest and the audit connect to: it must name the
+    # server and database the collector serves, whatever its parameters hold.
+    url = postgres.new_database() + "&application_name=collector@host1"
+    with_password = url.replace("postgresql://postgres@", f"postgresql://postgres:{SECRET}@", 1)
+    open_state(tmp_path / "data", with_password).close()
+    assert shared_url(tmp_path / "data") == url
