@@ -8,7 +8,9 @@ collector opens it, the real `cleartrace` CLI, the session's PostgreSQL cluster.
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
+import struct
 import threading
 import uuid
 from pathlib import Path
@@ -192,3 +194,46 @@ def test_state_json_names_the_same_server_when_a_parameter_holds_an_at_sign(
     with_password = url.replace("postgresql://postgres@", f"postgresql://postgres:{SECRET}@", 1)
     open_state(tmp_path / "data", with_password).close()
     assert shared_url(tmp_path / "data") == url
+
+
+def test_a_planted_state_json_does_not_get_ingest_to_send_its_password_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The collector's data directory is its default bundle store: whoever can write
+    # bundles there can write DATA/state.json. Ingest and the audit follow it, with
+    # the password from PGPASSWORD, to whichever server it names.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    heard = bytearray()
+
+    def fake_server() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(30)
+            while True:
+                (length,) = struct.unpack("!i", conn.recv(4, socket.MSG_WAITALL))
+                body = conn.recv(length - 4, socket.MSG_WAITALL)
+                if struct.unpack("!i", body[:4])[0] in (80877103, 80877104):
+                    conn.sendall(b"N")  # no TLS, no GSS: ask again in the clear
+                    continue
+                break
+            conn.sendall(b"R" + struct.pack("!ii", 8, 3))  # cleartext password, please
+            heard.extend(conn.recv(4096))
+
+    thread = threading.Thread(target=fake_server, daemon=True)
+    thread.start()
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    planted = {"v": 1, "type": "cleartrace-collector-state"}
+    planted["state"] = f"postgresql://ct@127.0.0.1:{port}/fleet"
+    (data / STATE_FILE).write_text(json.dumps(planted))
+    monkeypatch.setenv("PGPASSWORD", SECRET)
+    try:
+        with contextlib.suppress(StoreError, UsageError):
+            read_devices(data)
+        thread.join(timeout=30)
+    finally:
+        listener.close()
+    assert SECRET.encode() not in heard
