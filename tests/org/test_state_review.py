@@ -23,6 +23,7 @@ from cleartrace.errors import StoreError, UsageError
 from cleartrace.org.registry_db import read_devices
 from cleartrace.org.state import STATE_FILE, CollectorState, open_state, shared_url
 from tests.support.cli import ct
+from tests.support.org_process import collector_running
 from tests.support.postgres import Postgres
 from tests.support.waiting import wait_for
 
@@ -237,3 +238,17 @@ def test_a_planted_state_json_does_not_get_ingest_to_send_its_password_elsewhere
     finally:
         listener.close()
     assert SECRET.encode() not in heard
+
+
+def test_a_running_collector_does_not_show_its_database_password_to_other_users(
+    tmp_path: Path, postgres: Postgres
+) -> None:
+    # docs/cli.md: "a password in the URL is never printed"; /proc/PID/cmdline
+    # (what `ps` shows every user of the host) is printed for it.
+    url = postgres.new_database()
+    with_password = url.replace("postgresql://postgres@", f"postgresql://postgres:{SECRET}@", 1)
+    with collector_running(tmp_path / "data", state=with_password) as running:
+        shown = Path(f"/proc/{running.proc.pid}/cmdline").read_bytes()
+        assert running.stop() == 0
+    assert SECRET.encode() not in shown
+    assert SECRET not in running.stderr()
