@@ -1,0 +1,254 @@
+"""Review probes of the collector's shared (PostgreSQL) state: what they show fails today.
+
+Each test is a behaviour the change promises (docs/cli.md, "Running a fleet",
+and org/state.py) checked against the real components: a state opened as the
+collector opens it, the real `cleartrace` CLI, the session's PostgreSQL cluster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import struct
+import threading
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from cleartrace.errors import StoreError, UsageError
+from cleartrace.org.registry_db import read_devices
+from cleartrace.org.state import STATE_FILE, CollectorState, open_state, shared_url
+from tests.support.cli import ct
+from tests.support.org_process import collector_running
+from tests.support.postgres import Postgres
+from tests.support.waiting import wait_for
+
+SECRET = "hunter2-not-for-logs"  # noqa: S105 (a canary, searched for)
+
+
+def _enrolled(state: CollectorState) -> str:
+    key = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
+    return state.enroll(state.issue_tokens(1)[0], key).device
+
+
+def test_a_password_given_as_a_url_parameter_is_not_written_to_state_json(
+    tmp_path: Path, postgres: Postgres
+) -> None:
+    # libpq takes the password as a URI parameter as well as in the userinfo;
+    # the cluster trusts local connections, so it is accepted and ignored.
+    url = postgres.new_database() + f"&password={SECRET}"
+    state = open_state(tmp_path / "data", url)
+    state.close()
+    assert SECRET not in (tmp_path / "data" / STATE_FILE).read_text()
+
+
+def test_a_password_given_as_a_url_parameter_is_not_in_the_error(
+    tmp_path: Path, postgres: Postgres
+) -> None:
+    url = postgres.url("no_such_database") + f"&password={SECRET}"
+    with pytest.raises(StoreError) as failed:
+        open_state(tmp_path / "data", url)
+    assert SECRET not in str(failed.value)
+
+
+def test_a_libpq_keyword_state_is_refused_without_its_password(tmp_path: Path) -> None:
+    with pytest.raises(UsageError) as refused:
+        open_state(tmp_path, f"host=db.example user=ct password={SECRET} dbname=fleet")
+    assert SECRET not in str(refused.value)
+
+
+def test_listing_devices_without_state_leaves_ingest_reading_the_fleets_state(
+    tmp_path: Path, postgres: Postgres
+) -> None:
+    # An operator runs `org devices --data DIR` on a fleet process's data
+    # directory and forgets --state: ingest and the audit (which find the fleet's
+    # state through DIR/state.json) must still see the fleet's devices.
+    url = postgres.new_database()
+    data = tmp_path / "data"
+    state = open_state(data, url)
+    try:
+        device = _enrolled(state)
+    finally:
+        state.close()
+    assert set(read_devices(data)) == {device}
+    ct("org", "devices", "--data", str(data), check=False)
+    assert set(read_devices(data)) == {device}
+
+
+def test_a_state_answers_again_once_its_server_dropped_the_connections(
+    tmp_path: Path, postgres: Postgres
+) -> None:
+    # A PostgreSQL restart, failover or idle timeout ends the pool's connections;
+    # the server is back at once, and the next call must work.
+    url = postgres.new_database()
+    state = open_state(tmp_path, url)
+    try:
+        device = _enrolled(state)
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND application_name = 'cleartrace'"
+            )
+        assert state.device(device) is not None
+    finally:
+        state.close()
+
+
+def test_a_head_lock_is_not_given_to_another_while_its_holder_runs(
+    tmp_path: Path, postgres: Postgres
+) -> None:
+    # The lock's connection ends (server restart, network, pg_terminate_backend)
+    # while its holder is still storing and writing the head file: the server
+    # drops the lock, and another process takes it while the first still acts.
+    url = postgres.new_database()
+    first, second = open_state(tmp_path / "a", url), open_state(tmp_path / "b", url)
+    device = "sha256:" + "d" * 64
+    got = threading.Event()
+
+    def take() -> None:
+        with second.head_lock(device):
+            got.set()
+
+    def waiting() -> bool:
+        with psycopg.connect(url) as conn:
+            ((n,),) = conn.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            ).fetchall()
+        return bool(n == 1)
+
+    thread = threading.Thread(target=take)
+    taken_meanwhile = False
+    try:
+        with contextlib.suppress(StoreError), first.head_lock(device):
+            thread.start()
+            wait_for(waiting, what="the second handle waiting for the device's lock")
+            with psycopg.connect(url, autocommit=True) as admin:
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_locks "
+                    "WHERE locktype = 'advisory' AND granted"
+                )
+            # The holder is still inside its block (storing, writing the head file).
+            taken_meanwhile = got.wait(2)
+    finally:
+        thread.join(timeout=30)
+        first.close()
+        second.close()
+    assert not taken_meanwhile, "another process got the head lock while it was held"
+
+
+def test_a_state_whose_server_stops_answering_fails_instead_of_hanging(tmp_path: Path) -> None:
+    # A server that takes the connection and never answers (a failed-over host
+    # whose address now drops packets, a stuck proxy): each worker thread that
+    # waits on it forever is one fewer for every other upload.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+    outcome: list[BaseException | None] = []
+
+    def opening() -> None:
+        try:
+            open_state(tmp_path / "data", f"postgresql://ct@127.0.0.1:{port}/fleet").close()
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=opening, daemon=True)
+    try:
+        thread.start()
+        thread.join(timeout=30)
+    finally:
+        listener.close()
+    assert outcome, "opening the state is still waiting on a server that never answers"
+    assert isinstance(outcome[0], StoreError)
+
+
+def test_a_collector_role_with_only_data_privileges_serves_existing_tables(
+    tmp_path: Path, postgres: Postgres
+) -> None:
+    # The usual deployment: the DBA (or the first start, as owner) made the tables;
+    # the collectors' own role may read and write rows but not create anything.
+    url = postgres.new_database()
+    open_state(tmp_path / "owner", url).close()
+    role = "ct_app_" + uuid.uuid4().hex[:8]
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN")
+        admin.execute(
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"
+        )
+        admin.execute(f"GRANT USAGE, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {role}")
+    app_url = url.replace("postgresql://postgres@", f"postgresql://{role}@", 1)
+    state = open_state(tmp_path / "app", app_url)
+    state.close()
+
+
+def test_state_json_names_the_same_server_when_a_parameter_holds_an_at_sign(
+    tmp_path: Path, postgres: Postgres
+) -> None:
+    # DATA/state.json is what ingest and the audit connect to: it must name the
+    # server and database the collector serves, whatever its parameters hold.
+    url = postgres.new_database() + "&application_name=collector@host1"
+    with_password = url.replace("postgresql://postgres@", f"postgresql://postgres:{SECRET}@", 1)
+    open_state(tmp_path / "data", with_password).close()
+    assert shared_url(tmp_path / "data") == url
+
+
+def test_a_planted_state_json_does_not_get_ingest_to_send_its_password_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The collector's data directory is its default bundle store: whoever can write
+    # bundles there can write DATA/state.json. Ingest and the audit follow it, with
+    # the password from PGPASSWORD, to whichever server it names.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    heard = bytearray()
+
+    def fake_server() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(30)
+            while True:
+                (length,) = struct.unpack("!i", conn.recv(4, socket.MSG_WAITALL))
+                body = conn.recv(length - 4, socket.MSG_WAITALL)
+                if struct.unpack("!i", body[:4])[0] in (80877103, 80877104):
+                    conn.sendall(b"N")  # no TLS, no GSS: ask again in the clear
+                    continue
+                break
+            conn.sendall(b"R" + struct.pack("!ii", 8, 3))  # cleartext password, please
+            heard.extend(conn.recv(4096))
+
+    thread = threading.Thread(target=fake_server, daemon=True)
+    thread.start()
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    planted = {"v": 1, "type": "cleartrace-collector-state"}
+    planted["state"] = f"postgresql://ct@127.0.0.1:{port}/fleet"
+    (data / STATE_FILE).write_text(json.dumps(planted))
+    monkeypatch.setenv("PGPASSWORD", SECRET)
+    try:
+        with contextlib.suppress(StoreError, UsageError):
+            read_devices(data)
+        thread.join(timeout=30)
+    finally:
+        listener.close()
+    assert SECRET.encode() not in heard
+
+
+def test_a_running_collector_does_not_show_its_database_password_to_other_users(
+    tmp_path: Path, postgres: Postgres
+) -> None:
+    # docs/cli.md: "a password in the URL is never printed"; /proc/PID/cmdline
+    # (what `ps` shows every user of the host) is printed for it.
+    url = postgres.new_database()
+    with_password = url.replace("postgresql://postgres@", f"postgresql://postgres:{SECRET}@", 1)
+    with collector_running(tmp_path / "data", state=with_password) as running:
+        shown = Path(f"/proc/{running.proc.pid}/cmdline").read_bytes()
+        assert running.stop() == 0
+    assert SECRET.encode() not in shown
+    assert SECRET not in running.stderr()
