@@ -21,9 +21,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cleartrace.errors import StoreError, UsageError
 from cleartrace.org.registry_db import read_devices
-from cleartrace.org.state import STATE_FILE, CollectorState, open_state, shared_url
+from cleartrace.org.state import STATE_FILE, CollectorState, open_state
 from tests.support.cli import ct
-from tests.support.org_process import collector_running
 from tests.support.postgres import Postgres
 from tests.support.waiting import wait_for
 
@@ -33,32 +32,6 @@ SECRET = "hunter2-not-for-logs"  # noqa: S105 (a canary, searched for)
 def _enrolled(state: CollectorState) -> str:
     key = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
     return state.enroll(state.issue_tokens(1)[0], key).device
-
-
-def test_a_password_given_as_a_url_parameter_is_not_written_to_state_json(
-    tmp_path: Path, postgres: Postgres
-) -> None:
-    # libpq takes the password as a URI parameter as well as in the userinfo;
-    # the cluster trusts local connections, so it is accepted and ignored.
-    url = postgres.new_database() + f"&password={SECRET}"
-    state = open_state(tmp_path / "data", url)
-    state.close()
-    assert SECRET not in (tmp_path / "data" / STATE_FILE).read_text()
-
-
-def test_a_password_given_as_a_url_parameter_is_not_in_the_error(
-    tmp_path: Path, postgres: Postgres
-) -> None:
-    url = postgres.url("no_such_database") + f"&password={SECRET}"
-    with pytest.raises(StoreError) as failed:
-        open_state(tmp_path / "data", url)
-    assert SECRET not in str(failed.value)
-
-
-def test_a_libpq_keyword_state_is_refused_without_its_password(tmp_path: Path) -> None:
-    with pytest.raises(UsageError) as refused:
-        open_state(tmp_path, f"host=db.example user=ct password={SECRET} dbname=fleet")
-    assert SECRET not in str(refused.value)
 
 
 def test_listing_devices_without_state_leaves_ingest_reading_the_fleets_state(
@@ -186,17 +159,6 @@ def test_a_collector_role_with_only_data_privileges_serves_existing_tables(
     state.close()
 
 
-def test_state_json_names_the_same_server_when_a_parameter_holds_an_at_sign(
-    tmp_path: Path, postgres: Postgres
-) -> None:
-    # DATA/state.json is what ingest and the audit connect to: it must name the
-    # server and database the collector serves, whatever its parameters hold.
-    url = postgres.new_database() + "&application_name=collector@host1"
-    with_password = url.replace("postgresql://postgres@", f"postgresql://postgres:{SECRET}@", 1)
-    open_state(tmp_path / "data", with_password).close()
-    assert shared_url(tmp_path / "data") == url
-
-
 def test_a_planted_state_json_does_not_get_ingest_to_send_its_password_elsewhere(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -238,17 +200,3 @@ def test_a_planted_state_json_does_not_get_ingest_to_send_its_password_elsewhere
     finally:
         listener.close()
     assert SECRET.encode() not in heard
-
-
-def test_a_running_collector_does_not_show_its_database_password_to_other_users(
-    tmp_path: Path, postgres: Postgres
-) -> None:
-    # docs/cli.md: "a password in the URL is never printed"; /proc/PID/cmdline
-    # (what `ps` shows every user of the host) is printed for it.
-    url = postgres.new_database()
-    with_password = url.replace("postgresql://postgres@", f"postgresql://postgres:{SECRET}@", 1)
-    with collector_running(tmp_path / "data", state=with_password) as running:
-        shown = Path(f"/proc/{running.proc.pid}/cmdline").read_bytes()
-        assert running.stop() == 0
-    assert SECRET.encode() not in shown
-    assert SECRET not in running.stderr()

@@ -57,7 +57,7 @@ from cleartrace.org.limits import Rate
 from cleartrace.org.org_ledger import next_record
 from cleartrace.org.registry import token_refused
 from cleartrace.org.registry_pg_schema import SCHEMA, TAKE
-from cleartrace.org.state import redacted, remember_url
+from cleartrace.org.state import redacted, remember_url, scrubbed
 from cleartrace.org.witness import WITNESS_KEY, WITNESS_PUB, load_or_create
 
 __all__ = ["PgRegistry"]
@@ -135,7 +135,8 @@ class PgRegistry:
         try:
             yield
         except psycopg.OperationalError as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            text = scrubbed(str(exc).strip(), self._url)
+            first = text.splitlines()[0] if text else type(exc).__name__
             raise StoreError(
                 f"cannot use the collector's state at {self._where}: {first}; "
                 "check that the PostgreSQL server is running and the URL is right"
