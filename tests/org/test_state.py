@@ -148,7 +148,7 @@ def test_idle_rate_buckets_are_removed(tmp_path: Path, postgres: Postgres) -> No
     assert keys == ["enroll"]
 
 
-def test_ingest_and_the_audit_read_a_shared_state_through_a_fleet_data_directory(
+def test_ingest_and_the_audit_read_a_shared_state_given_as_itself(
     tmp_path: Path, postgres: Postgres
 ) -> None:
     url = postgres.new_database()
@@ -165,8 +165,8 @@ def test_ingest_and_the_audit_read_a_shared_state_through_a_fleet_data_directory
     finally:
         state.close()
     assert not (data / "collector.db").exists()
-    assert read_devices(data) == expected
-    assert read_org_ledger(data) == ledger
+    assert read_devices(url) == expected
+    assert read_org_ledger(url) == ledger
     assert read_org_ledger(tmp_path / "elsewhere") is None
 
 

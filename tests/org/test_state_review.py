@@ -8,21 +8,16 @@ collector opens it, the real `cleartrace` CLI, the session's PostgreSQL cluster.
 from __future__ import annotations
 
 import contextlib
-import json
 import socket
-import struct
 import threading
 import uuid
 from pathlib import Path
 
 import psycopg
-import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from cleartrace.errors import StoreError, UsageError
-from cleartrace.org.registry_db import read_devices
-from cleartrace.org.state import STATE_FILE, CollectorState, open_state
-from tests.support.cli import ct
+from cleartrace.errors import StoreError
+from cleartrace.org.state import CollectorState, open_state
 from tests.support.postgres import Postgres
 from tests.support.waiting import wait_for
 
@@ -32,24 +27,6 @@ SECRET = "hunter2-not-for-logs"  # noqa: S105 (a canary, searched for)
 def _enrolled(state: CollectorState) -> str:
     key = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
     return state.enroll(state.issue_tokens(1)[0], key).device
-
-
-def test_listing_devices_without_state_leaves_ingest_reading_the_fleets_state(
-    tmp_path: Path, postgres: Postgres
-) -> None:
-    # An operator runs `org devices --data DIR` on a fleet process's data
-    # directory and forgets --state: ingest and the audit (which find the fleet's
-    # state through DIR/state.json) must still see the fleet's devices.
-    url = postgres.new_database()
-    data = tmp_path / "data"
-    state = open_state(data, url)
-    try:
-        device = _enrolled(state)
-    finally:
-        state.close()
-    assert set(read_devices(data)) == {device}
-    ct("org", "devices", "--data", str(data), check=False)
-    assert set(read_devices(data)) == {device}
 
 
 def test_a_state_answers_again_once_its_server_dropped_the_connections(
@@ -157,46 +134,3 @@ def test_a_collector_role_with_only_data_privileges_serves_existing_tables(
     app_url = url.replace("postgresql://postgres@", f"postgresql://{role}@", 1)
     state = open_state(tmp_path / "app", app_url)
     state.close()
-
-
-def test_a_planted_state_json_does_not_get_ingest_to_send_its_password_elsewhere(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The collector's data directory is its default bundle store: whoever can write
-    # bundles there can write DATA/state.json. Ingest and the audit follow it, with
-    # the password from PGPASSWORD, to whichever server it names.
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(1)
-    port = listener.getsockname()[1]
-    heard = bytearray()
-
-    def fake_server() -> None:
-        conn, _ = listener.accept()
-        with conn:
-            conn.settimeout(30)
-            while True:
-                (length,) = struct.unpack("!i", conn.recv(4, socket.MSG_WAITALL))
-                body = conn.recv(length - 4, socket.MSG_WAITALL)
-                if struct.unpack("!i", body[:4])[0] in (80877103, 80877104):
-                    conn.sendall(b"N")  # no TLS, no GSS: ask again in the clear
-                    continue
-                break
-            conn.sendall(b"R" + struct.pack("!ii", 8, 3))  # cleartext password, please
-            heard.extend(conn.recv(4096))
-
-    thread = threading.Thread(target=fake_server, daemon=True)
-    thread.start()
-    data = tmp_path / "data"
-    data.mkdir(mode=0o700)
-    planted = {"v": 1, "type": "cleartrace-collector-state"}
-    planted["state"] = f"postgresql://ct@127.0.0.1:{port}/fleet"
-    (data / STATE_FILE).write_text(json.dumps(planted))
-    monkeypatch.setenv("PGPASSWORD", SECRET)
-    try:
-        with contextlib.suppress(StoreError, UsageError):
-            read_devices(data)
-        thread.join(timeout=30)
-    finally:
-        listener.close()
-    assert SECRET.encode() not in heard

@@ -89,14 +89,15 @@ def _state_of(args: Args) -> str | None:
 
 def org_token(args: Args) -> int:
     data, state = Path(args.data), _state_of(args)
-    if not is_shared(state) and not (data / DB_NAME).exists():
+    fresh = not is_shared(state) and not (data / DB_NAME).exists()
+    registry = open_state(data, state)
+    if fresh:
         # Likely a typo: tokens for a registry no collector serves enrol nothing.
         print(
             f"cleartrace: note: {data} held no collector yet; its registry was created now — "
             "'org serve --data' must name this same directory",
             file=sys.stderr,
         )
-    registry = open_state(data, state)
     try:
         tokens = registry.issue_tokens(args.count)
     finally:

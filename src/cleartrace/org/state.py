@@ -38,6 +38,7 @@ __all__ = [
     "open_state",
     "read_shared",
     "redacted",
+    "refuse_fleet_data",
     "refuse_password",
     "remember_url",
     "scrubbed",
@@ -225,6 +226,7 @@ def open_state(data: Path, url: str | None = None) -> CollectorState:
     if url is None:
         from cleartrace.org.registry import Registry
 
+        refuse_fleet_data(data, "--state")
         return Registry.open(data)
     if not is_shared(url):
         raise UsageError(
@@ -287,6 +289,30 @@ def shared_url(data: Path) -> str | None:
             "--state --data on this directory once to write it again"
         )
     return url
+
+
+def refuse_fleet_data(data: Path, flag: str) -> None:
+    """Refuse DATA when it is a fleet process's data directory (DATA/state.json, no
+    collector.db), naming the state to give with `flag` instead.
+
+    The file is not followed: DATA is the collector's default bundle store, so
+    whoever may put bundles there may put a state.json there too, naming a server
+    of their choosing, to which ingest or the audit would send the operator's
+    PGPASSWORD; and a command given DATA without `--state` must not start an
+    empty DATA/collector.db beside the fleet's state.
+
+    Raises:
+        UsageError: DATA holds a state.json (damaged or not) and no collector.db.
+    """
+    if (data / "collector.db").is_file():
+        return
+    url = shared_url(data)
+    if url is not None:
+        raise UsageError(
+            f"{data} is the data directory of a collector whose state is in PostgreSQL; "
+            f"its {STATE_FILE} is not followed (anyone who can write to {data} could name "
+            f"another server): give {flag} {redacted(url)!r}, the state itself"
+        )
 
 
 def remember_url(data: Path, url: str) -> None:
