@@ -8,7 +8,6 @@ collector opens it, the real `cleartrace` CLI, the session's PostgreSQL cluster.
 from __future__ import annotations
 
 import contextlib
-import socket
 import threading
 import uuid
 from pathlib import Path
@@ -88,33 +87,6 @@ def test_a_head_lock_is_not_given_to_another_while_its_holder_runs(
         first.close()
         second.close()
     assert not taken_meanwhile, "another process got the head lock while it was held"
-
-
-def test_a_state_whose_server_stops_answering_fails_instead_of_hanging(tmp_path: Path) -> None:
-    # A server that takes the connection and never answers (a failed-over host
-    # whose address now drops packets, a stuck proxy): each worker thread that
-    # waits on it forever is one fewer for every other upload.
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
-    port = listener.getsockname()[1]
-    outcome: list[BaseException | None] = []
-
-    def opening() -> None:
-        try:
-            open_state(tmp_path / "data", f"postgresql://ct@127.0.0.1:{port}/fleet").close()
-            outcome.append(None)
-        except BaseException as exc:
-            outcome.append(exc)
-
-    thread = threading.Thread(target=opening, daemon=True)
-    try:
-        thread.start()
-        thread.join(timeout=30)
-    finally:
-        listener.close()
-    assert outcome, "opening the state is still waiting on a server that never answers"
-    assert isinstance(outcome[0], StoreError)
 
 
 def test_a_collector_role_with_only_data_privileges_serves_existing_tables(

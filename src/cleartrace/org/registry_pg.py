@@ -48,6 +48,7 @@ from typing import Any
 
 import psycopg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from cleartrace.consent.records import GENESIS
 from cleartrace.errors import LedgerBroken, StoreError, UsageError
@@ -64,6 +65,22 @@ __all__ = ["PgRegistry"]
 
 #: How many takes from rate buckets between two removals of idle buckets.
 _PRUNE_EVERY = 1000
+#: What a connection to the state gets unless its URL says otherwise, so that a server
+#: that stops answering (a failed-over host dropping packets, a stuck proxy) fails the
+#: call with a StoreError instead of holding a worker thread for good: seconds to
+#: establish a connection; TCP keepalives probing an idle connection after 30 s,
+#: every 10 s, 3 times; at most 30 s for sent data to go unacknowledged (ms).
+CONNECT_DEFAULTS = {
+    "connect_timeout": "10",
+    "keepalives": "1",
+    "keepalives_idle": "30",
+    "keepalives_interval": "10",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "30000",
+}
+#: The longest one statement may run, set on every connection unless the URL's
+#: `options` sets one: it also bounds the wait for a device's head lock.
+STATEMENT_TIMEOUT = "30s"
 #: Advisory lock keys: the schema's creation, and (with a device's 63 bits) its head.
 _SCHEMA_LOCK = 0x43_54_53_43_48_45_4D_41  # "CTSCHEMA"
 
@@ -73,6 +90,29 @@ def _device_key(device: str) -> int:
     return int.from_bytes(
         hashlib.sha256(b"head-lock\0" + device.encode()).digest()[:8], "big", signed=True
     )
+
+
+def _connect(url: str, *, autocommit: bool = True) -> psycopg.Connection[Any]:
+    """A connection to `url` with `CONNECT_DEFAULTS` and `STATEMENT_TIMEOUT` where the
+    URL does not set its own.
+
+    Raises:
+        psycopg.Error: it cannot be made.
+    """
+    given = conninfo_to_dict(url)
+    extra = {k: v for k, v in CONNECT_DEFAULTS.items() if k not in given}
+    conn = psycopg.connect(
+        make_conninfo(url, **extra), autocommit=autocommit, application_name="cleartrace"
+    )
+    try:
+        if "statement_timeout" not in str(given.get("options", "")):
+            conn.execute("SELECT set_config('statement_timeout', %s, false)", (STATEMENT_TIMEOUT,))
+            if not autocommit:
+                conn.commit()
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 def _now() -> str:
@@ -134,6 +174,12 @@ class PgRegistry:
         """psycopg's errors as StoreError naming the database (never its password)."""
         try:
             yield
+        except psycopg.errors.QueryCanceled:
+            raise StoreError(
+                f"the collector's state at {self._where} did not finish a statement within "
+                f"its statement_timeout ({STATEMENT_TIMEOUT} unless the URL's options set "
+                "one): the server is overloaded, or a device's head lock is held that long"
+            ) from None
         except psycopg.OperationalError as exc:
             text = scrubbed(str(exc).strip(), self._url)
             first = text.splitlines()[0] if text else type(exc).__name__
@@ -156,7 +202,7 @@ class PgRegistry:
                 raise StoreError(f"the collector's state at {self._where} is closed")
             conn = self._idle.pop() if self._idle else None
         if conn is None:
-            conn = psycopg.connect(self._url, autocommit=True, application_name="cleartrace")
+            conn = _connect(self._url)
         try:
             yield conn
         finally:
@@ -369,7 +415,7 @@ def read_shared(url: str, sql: str) -> list[tuple[Any, ...]]:
     """
     state = PgRegistry(Path(), url)
     try:
-        with state._errors(), psycopg.connect(url, autocommit=False) as conn:
+        with state._errors(), _connect(url, autocommit=False) as conn:
             conn.read_only = True
             return conn.execute(sql).fetchall()
     finally:
