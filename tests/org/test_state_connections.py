@@ -61,9 +61,12 @@ def test_a_head_lock_held_too_long_fails_the_waiter_with_a_store_error(
     second = open_state(tmp_path / "b", url)
     device = "sha256:" + "e" * 64
     try:
-        with first.head_lock(device):
-            with pytest.raises(StoreError) as failed, second.head_lock(device):
-                pass
+        with (
+            first.head_lock(device),
+            pytest.raises(StoreError) as failed,
+            second.head_lock(device),
+        ):
+            pass  # not reached: the wait ends at the statement timeout
         assert "statement_timeout" in str(failed.value)
         with second.head_lock(device):
             pass  # free again once its holder let go
