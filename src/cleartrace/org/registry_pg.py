@@ -29,9 +29,12 @@ fleet, not from each process, and a token guesser gets `--enroll-rate` once.
 The per-device head lock is a PostgreSQL session advisory lock keyed by the
 device: held while the head moves and its head file is written, so no
 process overwrites a head file with an older head. The server releases it if
-the holder's connection dies. Connections (autocommit, transactions
-explicit) come from a small pool: as many as were in use at once, whichever
-worker threads come and go.
+the holder's session ends (a restart, a failover, a terminated backend), and
+another process may then take it: so the holder's `accept` runs on the very
+connection holding the lock, and fails with it, committing nothing. Connections
+(org/registry_pg_pool.py: timeouts, a small pool, one retry on a fresh
+connection for a pooled one that died idle) are as many as were in use at
+once, whichever worker threads come and go.
 """
 
 from __future__ import annotations
@@ -41,14 +44,13 @@ import json
 import secrets
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from cleartrace.consent.records import GENESIS
 from cleartrace.errors import LedgerBroken, StoreError, UsageError
@@ -57,30 +59,15 @@ from cleartrace.org.devices import DEVICE_SELECT, Device, Head, StoredBundle, de
 from cleartrace.org.limits import Rate
 from cleartrace.org.org_ledger import next_record
 from cleartrace.org.registry import token_refused
+from cleartrace.org.registry_pg_pool import Conn, Pool, connect
 from cleartrace.org.registry_pg_schema import SCHEMA, TAKE
-from cleartrace.org.state import redacted, remember_url, scrubbed
+from cleartrace.org.state import remember_url
 from cleartrace.org.witness import WITNESS_KEY, WITNESS_PUB, load_or_create
 
 __all__ = ["PgRegistry"]
 
 #: How many takes from rate buckets between two removals of idle buckets.
 _PRUNE_EVERY = 1000
-#: What a connection to the state gets unless its URL says otherwise, so that a server
-#: that stops answering (a failed-over host dropping packets, a stuck proxy) fails the
-#: call with a StoreError instead of holding a worker thread for good: seconds to
-#: establish a connection; TCP keepalives probing an idle connection after 30 s,
-#: every 10 s, 3 times; at most 30 s for sent data to go unacknowledged (ms).
-CONNECT_DEFAULTS = {
-    "connect_timeout": "10",
-    "keepalives": "1",
-    "keepalives_idle": "30",
-    "keepalives_interval": "10",
-    "keepalives_count": "3",
-    "tcp_user_timeout": "30000",
-}
-#: The longest one statement may run, set on every connection unless the URL's
-#: `options` sets one: it also bounds the wait for a device's head lock.
-STATEMENT_TIMEOUT = "30s"
 #: Advisory lock keys: the schema's creation, and (with a device's 63 bits) its head.
 _SCHEMA_LOCK = 0x43_54_53_43_48_45_4D_41  # "CTSCHEMA"
 
@@ -90,29 +77,6 @@ def _device_key(device: str) -> int:
     return int.from_bytes(
         hashlib.sha256(b"head-lock\0" + device.encode()).digest()[:8], "big", signed=True
     )
-
-
-def _connect(url: str, *, autocommit: bool = True) -> psycopg.Connection[Any]:
-    """A connection to `url` with `CONNECT_DEFAULTS` and `STATEMENT_TIMEOUT` where the
-    URL does not set its own.
-
-    Raises:
-        psycopg.Error: it cannot be made.
-    """
-    given = conninfo_to_dict(url)
-    extra = {k: v for k, v in CONNECT_DEFAULTS.items() if k not in given}
-    conn = psycopg.connect(
-        make_conninfo(url, **extra), autocommit=autocommit, application_name="cleartrace"
-    )
-    try:
-        if "statement_timeout" not in str(given.get("options", "")):
-            conn.execute("SELECT set_config('statement_timeout', %s, false)", (STATEMENT_TIMEOUT,))
-            if not autocommit:
-                conn.commit()
-    except BaseException:
-        conn.close()
-        raise
-    return conn
 
 
 def _now() -> str:
@@ -126,13 +90,11 @@ class PgRegistry:
 
     def __init__(self, data: Path, url: str) -> None:
         self._data = data
-        self._url = url
-        self._where = redacted(url)
-        #: Connections not in use, most recently returned last (a small pool: as many
-        #: as were ever in use at once, whichever threads used them).
-        self._idle: list[psycopg.Connection[Any]] = []
+        self._pool = Pool(url)
+        self._where = self._pool.where
         self._lock = threading.Lock()
-        self._closed = False
+        #: Per thread, the connection holding each device's head lock it holds.
+        self._held = threading.local()
         self._witness: Ed25519PrivateKey | None = None
         self._takes = 0
 
@@ -163,66 +125,20 @@ class PgRegistry:
         return state
 
     def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
+        self._pool.close()
 
-    @contextmanager
-    def _errors(self) -> Iterator[None]:
-        """psycopg's errors as StoreError naming the database (never its password)."""
-        try:
-            yield
-        except psycopg.errors.QueryCanceled:
-            raise StoreError(
-                f"the collector's state at {self._where} did not finish a statement within "
-                f"its statement_timeout ({STATEMENT_TIMEOUT} unless the URL's options set "
-                "one): the server is overloaded, or a device's head lock is held that long"
-            ) from None
-        except psycopg.OperationalError as exc:
-            text = scrubbed(str(exc).strip(), self._url)
-            first = text.splitlines()[0] if text else type(exc).__name__
-            raise StoreError(
-                f"cannot use the collector's state at {self._where}: {first}; "
-                "check that the PostgreSQL server is running and the URL is right"
-            ) from None
-        except psycopg.Error as exc:
-            raise StoreError(
-                f"the collector's state at {self._where} refused a statement "
-                f"({type(exc).__name__}); check the database's permissions and disk"
-            ) from None
-
-    @contextmanager
-    def _conn(self) -> Iterator[psycopg.Connection[Any]]:
-        """A connection of the pool (or a new one) for the block, returned after it
-        when it is sound and out of any transaction; else closed."""
-        with self._lock:
-            if self._closed:
-                raise StoreError(f"the collector's state at {self._where} is closed")
-            conn = self._idle.pop() if self._idle else None
-        if conn is None:
-            conn = _connect(self._url)
-        try:
-            yield conn
-        finally:
-            idle = psycopg.pq.TransactionStatus.IDLE
-            keep = not conn.broken and conn.info.transaction_status == idle
-            with self._lock:
-                if keep and not self._closed:
-                    self._idle.append(conn)
-                    conn = None
-            if conn is not None:
-                conn.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[psycopg.Connection[Any]]:
-        with self._errors(), self._conn() as conn, conn.transaction():
-            yield conn
+    def _tx(self, on: Conn | None = None) -> AbstractContextManager[Conn]:
+        return self._pool.tx(on)
 
     def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with self._errors(), self._conn() as conn:
-            return conn.execute(sql.replace("?", "%s"), params).fetchall()
+        return self._pool.read(sql.replace("?", "%s"), params)
+
+    def _locks(self) -> dict[str, Conn]:
+        """This thread's head locks: device -> the connection holding its lock."""
+        locks: dict[str, Conn] | None = getattr(self._held, "locks", None)
+        if locks is None:
+            locks = self._held.locks = {}
+        return locks
 
     def _signer(self) -> Ed25519PrivateKey:
         return self.witness_key()
@@ -335,7 +251,10 @@ class PgRegistry:
     def accept(
         self, *, name: str, device: str, size: int, base: Head, head: Head, when: str
     ) -> Device:
-        with self._tx() as conn:
+        """On the connection holding `device`'s head lock when this thread holds it:
+        if that lock's session ended (and another process may now move the head),
+        the transaction fails with it, and nothing is committed."""
+        with self._tx(self._locks().get(device)) as conn:
             moved = conn.execute(
                 "UPDATE devices SET head_seq = %s, head_hash = %s, head_bundle = %s, "
                 "head_time = %s WHERE device = %s AND head_seq = %s AND head_hash = %s "
@@ -386,16 +305,28 @@ class PgRegistry:
     @contextmanager
     def head_lock(self, device: str) -> Iterator[None]:
         """A session advisory lock keyed by the device, on a connection of its own
-        for as long as it is held (the block's statements use others)."""
+        for as long as it is held; `accept` of that device in the block runs on it.
+
+        Raises:
+            StoreError: the lock cannot be taken (its wait is bounded by the
+                statement timeout).
+        """
         key = _device_key(device)
-        with self._errors(), self._conn() as conn:
-            conn.execute("SELECT pg_advisory_lock(%s)", (key,))
-            try:
-                yield
-            finally:
-                # A connection that broke meanwhile took its locks with it.
-                if not conn.broken:
+        locks = self._locks()
+        if device in locks:
+            raise StoreError(f"device {device[:23]}'s head lock is already held here")
+        with self._pool.errors():
+            conn, _ = self._pool.started(lambda c: c.execute("SELECT pg_advisory_lock(%s)", (key,)))
+        locks[device] = conn
+        try:
+            yield
+        finally:
+            del locks[device]
+            # A connection that broke meanwhile took its locks with it.
+            if not conn.broken:
+                with suppress(psycopg.Error):
                     conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+            self._pool.give(conn)
 
 
 def _head_moved(base: Head) -> LedgerBroken:
@@ -413,10 +344,7 @@ def read_shared(url: str, sql: str) -> list[tuple[Any, ...]]:
     Raises:
         StoreError: the database cannot be reached or read.
     """
-    state = PgRegistry(Path(), url)
-    try:
-        with state._errors(), _connect(url, autocommit=False) as conn:
-            conn.read_only = True
-            return conn.execute(sql).fetchall()
-    finally:
-        state.close()
+    pool = Pool(url)
+    with pool.errors(), connect(url, autocommit=False) as conn:
+        conn.read_only = True
+        return conn.execute(sql).fetchall()
