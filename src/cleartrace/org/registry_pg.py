@@ -60,7 +60,7 @@ from cleartrace.org.limits import Rate
 from cleartrace.org.org_ledger import next_record
 from cleartrace.org.registry import token_refused
 from cleartrace.org.registry_pg_pool import Conn, Pool, connect
-from cleartrace.org.registry_pg_schema import SCHEMA, TAKE
+from cleartrace.org.registry_pg_schema import SCHEMA, SCHEMA_PRESENT, TAKE
 from cleartrace.org.state import remember_url
 from cleartrace.org.witness import WITNESS_KEY, WITNESS_PUB, load_or_create
 
@@ -100,7 +100,8 @@ class PgRegistry:
 
     @classmethod
     def open(cls, data: Path, url: str) -> PgRegistry:
-        """Connect, and create the tables if absent (one process at a time).
+        """Connect, and create the tables if absent (one process at a time): only
+        then, so a role with no right to create anything serves existing tables.
 
         Raises:
             UsageError: DATA cannot be created.
@@ -115,9 +116,10 @@ class PgRegistry:
             ) from exc
         state = cls(data, url)
         try:
-            with state._tx() as conn:
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-                conn.execute(SCHEMA)
+            if not state._read(SCHEMA_PRESENT)[0][0]:
+                with state._tx() as conn:
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                    conn.execute(SCHEMA)
             remember_url(data, url)
         except BaseException:
             state.close()
