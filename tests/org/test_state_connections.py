@@ -137,3 +137,29 @@ def test_an_accept_whose_head_lock_session_ended_commits_nothing(
     finally:
         first.close()
         second.close()
+
+
+def test_a_thread_holding_a_head_lock_uses_one_connection(
+    tmp_path: Path, postgres: Postgres
+) -> None:
+    # docs/cli.md: a process holds one connection per worker thread at most, so a
+    # fleet's max_connections can be sized from its processes' thread counts.
+    url = postgres.new_database()
+    state = open_state(tmp_path, url)
+    try:
+        device = enrolled(state)
+        with state.head_lock(device):
+            assert state.device(device) is not None
+            assert state.stored("c" * 64) is None
+            state.accept(
+                name="c" * 64, device=device, size=1, base=Head(0, GENESIS),
+                head=Head(1, "1" * 64), when="2026-12-06T00:00:00Z",
+            )  # fmt: skip
+            with psycopg.connect(url) as conn:
+                ((held,),) = conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND application_name = 'cleartrace'"
+                ).fetchall()
+    finally:
+        state.close()
+    assert held == 1

@@ -129,11 +129,22 @@ class PgRegistry:
     def close(self) -> None:
         self._pool.close()
 
-    def _tx(self, on: Conn | None = None) -> AbstractContextManager[Conn]:
-        return self._pool.tx(on)
+    def _tx(self) -> AbstractContextManager[Conn]:
+        return self._pool.tx(self._holding())
 
     def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        return self._pool.read(sql.replace("?", "%s"), params)
+        held = self._holding()
+        if held is None:
+            return self._pool.read(sql.replace("?", "%s"), params)
+        with self._pool.errors():
+            return held.execute(sql.replace("?", "%s"), params).fetchall()
+
+    def _holding(self) -> Conn | None:
+        """The connection of a head lock this thread holds, on which all its statements
+        run meanwhile: one connection per thread, and an `accept` under the lock fails
+        with the lock's session (a new head is never committed without the lock)."""
+        locks = self._locks()
+        return next(iter(locks.values())) if locks else None
 
     def _locks(self) -> dict[str, Conn]:
         """This thread's head locks: device -> the connection holding its lock."""
@@ -253,10 +264,10 @@ class PgRegistry:
     def accept(
         self, *, name: str, device: str, size: int, base: Head, head: Head, when: str
     ) -> Device:
-        """On the connection holding `device`'s head lock when this thread holds it:
-        if that lock's session ended (and another process may now move the head),
-        the transaction fails with it, and nothing is committed."""
-        with self._tx(self._locks().get(device)) as conn:
+        """On the connection holding `device`'s head lock when this thread holds it
+        (`_holding`): if that lock's session ended (and another process may now move
+        the head), the transaction fails with it, and nothing is committed."""
+        with self._tx() as conn:
             moved = conn.execute(
                 "UPDATE devices SET head_seq = %s, head_hash = %s, head_bundle = %s, "
                 "head_time = %s WHERE device = %s AND head_seq = %s AND head_hash = %s "
@@ -307,7 +318,7 @@ class PgRegistry:
     @contextmanager
     def head_lock(self, device: str) -> Iterator[None]:
         """A session advisory lock keyed by the device, on a connection of its own
-        for as long as it is held; `accept` of that device in the block runs on it.
+        for as long as it is held; this thread's statements in the block run on it.
 
         Raises:
             StoreError: the lock cannot be taken (its wait is bounded by the
@@ -315,8 +326,8 @@ class PgRegistry:
         """
         key = _device_key(device)
         locks = self._locks()
-        if device in locks:
-            raise StoreError(f"device {device[:23]}'s head lock is already held here")
+        if locks:
+            raise StoreError("a thread takes one device's head lock at a time")
         with self._pool.errors():
             conn, _ = self._pool.started(lambda c: c.execute("SELECT pg_advisory_lock(%s)", (key,)))
         locks[device] = conn
