@@ -252,6 +252,6 @@ def _state(p: argparse.ArgumentParser) -> None:
         "--state",
         metavar="URL",
         help="where the collector's tokens, devices, heads and bundle index live: "
-        "postgresql://USER@HOST/DB, shared by a fleet of collectors "
-        "(default: DATA/collector.db)",
+        "postgresql://USER@HOST/DB, shared by a fleet of collectors, without a password "
+        "(give it in PGPASSWORD or ~/.pgpass) (default: DATA/collector.db)",
     )
