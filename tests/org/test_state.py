@@ -8,6 +8,7 @@ Two handles on one PostgreSQL database stand for two collector processes.
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -148,7 +149,7 @@ def test_idle_rate_buckets_are_removed(tmp_path: Path, postgres: Postgres) -> No
     assert keys == ["enroll"]
 
 
-def test_ingest_and_the_audit_read_a_shared_state_through_a_fleet_data_directory(
+def test_ingest_and_the_audit_read_a_shared_state_given_as_itself(
     tmp_path: Path, postgres: Postgres
 ) -> None:
     url = postgres.new_database()
@@ -165,8 +166,8 @@ def test_ingest_and_the_audit_read_a_shared_state_through_a_fleet_data_directory
     finally:
         state.close()
     assert not (data / "collector.db").exists()
-    assert read_devices(data) == expected
-    assert read_org_ledger(data) == ledger
+    assert read_devices(url) == expected
+    assert read_org_ledger(url) == ledger
     assert read_org_ledger(tmp_path / "elsewhere") is None
 
 
@@ -188,3 +189,30 @@ def test_connections_are_reused_whichever_threads_come_and_go(
     finally:
         state.close()
     assert held == 1
+
+
+def test_a_collector_role_with_only_data_privileges_serves_existing_tables(
+    tmp_path: Path, postgres: Postgres
+) -> None:
+    # The usual deployment: the DBA (or the first start, as owner) made the tables;
+    # the collectors' own role may read and write rows but not create anything.
+    url = postgres.new_database()
+    open_state(tmp_path / "owner", url).close()
+    role = "ct_app_" + uuid.uuid4().hex[:8]
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN")
+        admin.execute(
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"
+        )
+        admin.execute(f"GRANT USAGE, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {role}")
+    app_url = url.replace("postgresql://postgres@", f"postgresql://{role}@", 1)
+    state = open_state(tmp_path / "app", app_url)
+    try:
+        device = enrolled(state)
+        state.accept(
+            name="b" * 64, device=device, size=1, base=Head(0, GENESIS), head=Head(1, "1" * 64),
+            when="2026-12-06T00:00:00Z",
+        )  # fmt: skip
+        assert state.take("enroll", Rate(10, 60.0)) == 0
+    finally:
+        state.close()

@@ -22,7 +22,7 @@ from cleartrace.org.limits import (
     Rate,
 )
 from cleartrace.org.registry_db import DB_NAME
-from cleartrace.org.state import is_shared, open_state
+from cleartrace.org.state import is_shared, open_state, refuse_password
 from cleartrace.org.witness import DEFAULT_RECHECK_HEADS
 
 __all__ = ["org_devices", "org_serve", "org_token", "register"]
@@ -49,7 +49,7 @@ def org_serve(args: Args) -> int:
     options = ServeOptions(
         data=Path(args.data),
         port=args.port,
-        state=args.state,
+        state=_state_of(args),
         host=args.host,
         store=args.store,
         s3_endpoint=args.s3_endpoint,
@@ -77,16 +77,27 @@ def org_serve(args: Args) -> int:
     return 0
 
 
+def _state_of(args: Args) -> str | None:
+    """`--state`, refused when it holds a password (the process list shows it to all).
+
+    Raises:
+        UsageError: the URL carries a password.
+    """
+    state: str | None = args.state
+    return None if state is None else refuse_password(state, "--state")
+
+
 def org_token(args: Args) -> int:
-    data = Path(args.data)
-    if not is_shared(args.state) and not (data / DB_NAME).exists():
+    data, state = Path(args.data), _state_of(args)
+    fresh = not is_shared(state) and not (data / DB_NAME).exists()
+    registry = open_state(data, state)
+    if fresh:
         # Likely a typo: tokens for a registry no collector serves enrol nothing.
         print(
             f"cleartrace: note: {data} held no collector yet; its registry was created now — "
             "'org serve --data' must name this same directory",
             file=sys.stderr,
         )
-    registry = open_state(data, args.state)
     try:
         tokens = registry.issue_tokens(args.count)
     finally:
@@ -96,7 +107,7 @@ def org_token(args: Args) -> int:
 
 
 def org_devices(args: Args) -> int:
-    registry = open_state(Path(args.data), args.state)
+    registry = open_state(Path(args.data), _state_of(args))
     try:
         devices = registry.devices()
     finally:
@@ -241,6 +252,6 @@ def _state(p: argparse.ArgumentParser) -> None:
         "--state",
         metavar="URL",
         help="where the collector's tokens, devices, heads and bundle index live: "
-        "postgresql://USER@HOST/DB, shared by a fleet of collectors "
-        "(default: DATA/collector.db)",
+        "postgresql://USER@HOST/DB, shared by a fleet of collectors, without a password "
+        "(give it in PGPASSWORD or ~/.pgpass) (default: DATA/collector.db)",
     )

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from cleartrace.home import Home
@@ -20,6 +21,7 @@ __all__ = [
     "every_signature_flag",
     "fmt_time",
     "heads_from_arg",
+    "heads_source",
     "json_flag",
     "open_home",
 ]
@@ -73,17 +75,35 @@ def every_signature_flag(p: argparse.ArgumentParser) -> None:
 
 
 def heads_from_arg(p: argparse.ArgumentParser) -> None:
-    """`--heads-from DATA`, as ingest and the audit take it: the collector's
+    """`--heads-from DATA|URL`, as ingest and the audit take it: the collector's
     registry as the authority on witnessed heads, the only evidence against a
-    store rolled back as a whole (bundles and head files put back together)."""
+    store rolled back as a whole (bundles and head files put back together).
+    A fleet's state is given as itself, never found through DATA/state.json."""
     p.add_argument(
         "--heads-from",
-        metavar="DATA",
-        help="the collector's data directory, read only: its registry is the authority on "
-        "witnessed heads, so a store rolled back to older heads (bundles and head files "
+        metavar="DATA|URL",
+        help="the collector's data directory, or a fleet's state postgresql://USER@HOST/DB "
+        "(password from PGPASSWORD or ~/.pgpass), read only: its registry is the authority "
+        "on witnessed heads, so a store rolled back to older heads (bundles and head files "
         "together) is found, and a device the collector witnessed whose bundles and head "
         "are all gone is named",
     )
+
+
+def heads_source(value: str | None) -> Path | str | None:
+    """`--heads-from` as given: a fleet's PostgreSQL state (without a password, which
+    the process list would show), or the collector's data directory.
+
+    Raises:
+        UsageError: the URL holds a password.
+    """
+    from cleartrace.org.state import is_shared, refuse_password  # org commands only
+
+    if value is None:
+        return None
+    if is_shared(value):
+        return refuse_password(value, "--heads-from")
+    return Path(value)
 
 
 def emit_json(value: Any) -> None:

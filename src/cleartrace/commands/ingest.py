@@ -12,6 +12,7 @@ from cleartrace.commands.common import (
     catalog_arg,
     emit_json,
     heads_from_arg,
+    heads_source,
     json_flag,
     store_args,
 )
@@ -66,7 +67,7 @@ def org_ingest(args: Args) -> int:
         progress=progress,
         endpoint_url=args.s3_endpoint,
         witness_key=None if args.witness_key is None else Path(args.witness_key),
-        heads_from=None if args.heads_from is None else Path(args.heads_from),
+        heads_from=heads_source(args.heads_from),
         org_ledger=None if args.org_ledger is None else Path(args.org_ledger),
         table=args.table,
         catalog=args.catalog,

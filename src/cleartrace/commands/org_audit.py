@@ -13,6 +13,7 @@ from cleartrace.commands.common import (
     emit_json,
     every_signature_flag,
     heads_from_arg,
+    heads_source,
     json_flag,
     store_args,
 )
@@ -62,7 +63,7 @@ def org_audit(args: Args) -> int:
         org_ledger=None if args.org_ledger is None else Path(args.org_ledger),
         policy=policy,
         every_signature=args.every_signature,
-        heads_from=None if args.heads_from is None else Path(args.heads_from),
+        heads_from=heads_source(args.heads_from),
     )
     devices = result.coverage["devices"]
     if args.json:

@@ -194,7 +194,7 @@ def audit(
     org_ledger: Path | None = None,
     policy: SignedPolicy | None = None,
     every_signature: bool = False,
-    heads_from: Path | None = None,
+    heads_from: Path | str | None = None,
 ) -> AuditResult:
     """Audit every device's ledger under `source`; write REPORT_DIR `out`,
     signed last by the officer's key (officer.key in the directory
@@ -211,8 +211,9 @@ def audit(
     (org/org_ledger_audit.py).
     Each linked run of a ledger is proven by its last signature (consent/chain.py,
     "One signature per run"); `every_signature` checks each record's as well.
-    With `heads_from` (the collector's data directory), its registry is the
-    authority on witnessed heads, as for `org ingest --heads-from`.
+    With `heads_from` (the collector's data directory, or a fleet's PostgreSQL
+    state), its registry is the authority on witnessed heads, as for `org ingest
+    --heads-from`; a fleet's state is also where the collector's org ledger is read.
     With `policy` (the organisation's verified signed policy), the evidence pack
     is written to REPORT_DIR/evidence/ (org/evidence.py); without it, coverage.json
     `evidence` says it was not.
@@ -330,6 +331,7 @@ def audit(
         keys=keys,
         witness=witness,
         witness_key=witness_key,
+        collector_state=heads_from if isinstance(heads_from, str) else None,
         dataset=dataset,
         ledger=org_ledger,
     )

@@ -162,7 +162,7 @@ def ingest(
     progress: bool = False,
     endpoint_url: str | None = None,
     witness_key: Path | None = None,
-    heads_from: Path | None = None,
+    heads_from: Path | str | None = None,
     org_ledger: Path | None = None,
     table: str = "directory",
     catalog: str | None = None,

@@ -103,12 +103,15 @@ def include_org_ledgers(
     witness_key: Path,
     dataset: Path | None,
     ledger: Path | None,
+    collector_state: str | None = None,
 ) -> None:
     """Record this audit, copy and verify both org ledgers; sets coverage["org_ledger"]
     and, when a chain is broken, coverage["ok"] to false.
 
     The officer chain is `ledger`, else the one next to `dataset`; the
-    collector's is read from the registry beside its witness key.
+    collector's is read from the registry beside its witness key, or from
+    `collector_state` (a fleet's PostgreSQL state, `--heads-from URL`); a fleet
+    process's data directory beside the key is refused, not followed.
 
     Raises:
         KeyStorageError: an officer chain is in play and KEYS/ledger.key or sign.key cannot
@@ -138,9 +141,10 @@ def include_org_ledgers(
         erasures = _erasures(store, load_private(keys).signing_public, officer_records)
     else:
         erasures = []
-    # The collector's chain lives in its registry, beside its witness key.
+    # The collector's chain lives in its registry: the fleet's state, or the
+    # data directory beside its witness key.
     data_dir = witness_key if witness_key.is_dir() else witness_key.parent
-    records = read_org_ledger(data_dir)
+    records = read_org_ledger(data_dir if collector_state is None else collector_state)
     if records is not None:
         raw = export_lines(COLLECTOR, witness, records)
         write_private_bytes(folder / f"{COLLECTOR}.jsonl", raw, "org ledger copy")

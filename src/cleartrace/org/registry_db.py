@@ -12,7 +12,7 @@ from typing import Any
 
 from cleartrace.errors import UsageError
 from cleartrace.org.devices import DEVICE_SELECT, Device, device_of_row
-from cleartrace.org.state import read_shared, shared_url
+from cleartrace.org.state import is_shared, read_shared, redacted, refuse_fleet_data
 from cleartrace.store.db import transaction, translate_errors
 
 __all__ = [
@@ -129,8 +129,10 @@ def _upgrade(conn: sqlite3.Connection) -> None:
     conn.execute("UPDATE witness SET counter = ?", (len(heads),))
 
 
-def read_devices(data: Path) -> dict[str, Device]:
-    """The devices of the registry in `data`, by fingerprint, without changing it.
+def read_devices(source: Path | str) -> dict[str, Device]:
+    """The devices of the collector's registry, by fingerprint, without changing it:
+    `source` is its data directory (DATA/collector.db) or its PostgreSQL state
+    (`postgresql://…`, read in a read-only transaction).
 
     For ingest, which takes the collector's registry as the authority on
     witnessed heads and must not change it. SQLite opening a WAL database,
@@ -142,20 +144,21 @@ def read_devices(data: Path) -> dict[str, Device]:
     changes meanwhile, it is read again the ordinary way. With a -wal file
     (the collector running) the ordinary read-only open creates nothing
     either, but it needs write access to the -shm file: run ingest as the
-    collector's user then. The data directory of a collector serving a
-    PostgreSQL state (DATA/state.json, no collector.db) is read from that
-    database, in a read-only transaction.
+    collector's user then. The data directory of a fleet process (DATA/state.json,
+    no collector.db) is refused, naming the state to give instead: the file is
+    not followed (`refuse_fleet_data`).
 
     Raises:
         UsageError: no registry there, or one the collector has not upgraded yet.
         StoreError: the database cannot be read.
     """
+    if isinstance(source, str):
+        shared = read_shared(_shared_source(source), DEVICE_SELECT)
+        return {device.device: device for device in map(device_of_row, shared)}
+    data = source
     path = data / DB_NAME
     if not path.is_file():
-        url = shared_url(data)
-        if url is not None:
-            shared = read_shared(url, DEVICE_SELECT)
-            return {device.device: device for device in map(device_of_row, shared)}
+        refuse_fleet_data(data, "--heads-from")
         raise UsageError(f"{data} holds no collector registry ({DB_NAME}); give 'org serve --data'")
     wal = path.with_name(DB_NAME + "-wal")
     if not wal.exists():
@@ -168,6 +171,20 @@ def read_devices(data: Path) -> dict[str, Device]:
         ):
             return rows
     return _read_devices(path, "mode=ro")
+
+
+def _shared_source(url: str) -> str:
+    """`url`, a collector's PostgreSQL state as ingest and the audit are given it.
+
+    Raises:
+        UsageError: not a postgresql:// URL.
+    """
+    if not is_shared(url):
+        raise UsageError(
+            f"{redacted(url)!r} is not a collector's state; give its data directory or its "
+            "postgresql://USER@HOST/DATABASE state"
+        )
+    return url
 
 
 def _read_devices(path: Path, how: str) -> dict[str, Device]:
@@ -197,23 +214,25 @@ def last_org_record(conn: sqlite3.Connection) -> dict[str, Any] | None:
     return None if not rows else dict(json.loads(rows[0][0]))
 
 
-def read_org_ledger(data: Path) -> list[dict[str, Any]] | None:
-    """Every record of the collector's org ledger in `data`, in order, without
-    changing the registry (opened as `read_devices` opens it, or from the
-    PostgreSQL state DATA/state.json names); None when `data` holds no
-    registry. A row that is not JSON is given as an empty record, which the
-    chain walk then refuses at its place.
+def read_org_ledger(source: Path | str) -> list[dict[str, Any]] | None:
+    """Every record of the collector's org ledger, in order, without changing the
+    registry: `source` is its data directory (opened as `read_devices` opens it) or
+    its PostgreSQL state; None when a data directory holds no registry. A row that
+    is not JSON is given as an empty record, which the chain walk then refuses at
+    its place.
 
     Raises:
+        UsageError: `source` is a fleet process's data directory (`refuse_fleet_data`).
         StoreError: the database cannot be read.
     """
+    if isinstance(source, str):
+        shared = read_shared(_shared_source(source), "SELECT record FROM org_ledger ORDER BY seq")
+        return [dict(json.loads(text)) for (text,) in shared]
+    data = source
     path = data / DB_NAME
     if not path.is_file():
-        url = shared_url(data)
-        if url is None:
-            return None
-        shared = read_shared(url, "SELECT record FROM org_ledger ORDER BY seq")
-        return [dict(json.loads(text)) for (text,) in shared]
+        refuse_fleet_data(data, "--heads-from")
+        return None
     how = "mode=ro" if path.with_name(DB_NAME + "-wal").exists() else "immutable=1"
     with translate_errors(path):
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?{how}", uri=True, timeout=10.0)

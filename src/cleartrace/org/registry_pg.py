@@ -29,9 +29,12 @@ fleet, not from each process, and a token guesser gets `--enroll-rate` once.
 The per-device head lock is a PostgreSQL session advisory lock keyed by the
 device: held while the head moves and its head file is written, so no
 process overwrites a head file with an older head. The server releases it if
-the holder's connection dies. Connections (autocommit, transactions
-explicit) come from a small pool: as many as were in use at once, whichever
-worker threads come and go.
+the holder's session ends (a restart, a failover, a terminated backend), and
+another process may then take it: so the holder's `accept` runs on the very
+connection holding the lock, and fails with it, committing nothing. Connections
+(org/registry_pg_pool.py: timeouts, a small pool, one retry on a fresh
+connection for a pooled one that died idle) are as many as were in use at
+once, whichever worker threads come and go.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ import json
 import secrets
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -56,8 +59,9 @@ from cleartrace.org.devices import DEVICE_SELECT, Device, Head, StoredBundle, de
 from cleartrace.org.limits import Rate
 from cleartrace.org.org_ledger import next_record
 from cleartrace.org.registry import token_refused
-from cleartrace.org.registry_pg_schema import SCHEMA, TAKE
-from cleartrace.org.state import redacted, remember_url
+from cleartrace.org.registry_pg_pool import Conn, Pool, connect
+from cleartrace.org.registry_pg_schema import SCHEMA, SCHEMA_PRESENT, TAKE
+from cleartrace.org.state import remember_url
 from cleartrace.org.witness import WITNESS_KEY, WITNESS_PUB, load_or_create
 
 __all__ = ["PgRegistry"]
@@ -86,19 +90,18 @@ class PgRegistry:
 
     def __init__(self, data: Path, url: str) -> None:
         self._data = data
-        self._url = url
-        self._where = redacted(url)
-        #: Connections not in use, most recently returned last (a small pool: as many
-        #: as were ever in use at once, whichever threads used them).
-        self._idle: list[psycopg.Connection[Any]] = []
+        self._pool = Pool(url)
+        self._where = self._pool.where
         self._lock = threading.Lock()
-        self._closed = False
+        #: Per thread, the connection holding each device's head lock it holds.
+        self._held = threading.local()
         self._witness: Ed25519PrivateKey | None = None
         self._takes = 0
 
     @classmethod
     def open(cls, data: Path, url: str) -> PgRegistry:
-        """Connect, and create the tables if absent (one process at a time).
+        """Connect, and create the tables if absent (one process at a time): only
+        then, so a role with no right to create anything serves existing tables.
 
         Raises:
             UsageError: DATA cannot be created.
@@ -113,9 +116,10 @@ class PgRegistry:
             ) from exc
         state = cls(data, url)
         try:
-            with state._tx() as conn:
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-                conn.execute(SCHEMA)
+            if not state._read(SCHEMA_PRESENT)[0][0]:
+                with state._tx() as conn:
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                    conn.execute(SCHEMA)
             remember_url(data, url)
         except BaseException:
             state.close()
@@ -123,59 +127,31 @@ class PgRegistry:
         return state
 
     def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
+        self._pool.close()
 
-    @contextmanager
-    def _errors(self) -> Iterator[None]:
-        """psycopg's errors as StoreError naming the database (never its password)."""
-        try:
-            yield
-        except psycopg.OperationalError as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise StoreError(
-                f"cannot use the collector's state at {self._where}: {first}; "
-                "check that the PostgreSQL server is running and the URL is right"
-            ) from None
-        except psycopg.Error as exc:
-            raise StoreError(
-                f"the collector's state at {self._where} refused a statement "
-                f"({type(exc).__name__}); check the database's permissions and disk"
-            ) from None
-
-    @contextmanager
-    def _conn(self) -> Iterator[psycopg.Connection[Any]]:
-        """A connection of the pool (or a new one) for the block, returned after it
-        when it is sound and out of any transaction; else closed."""
-        with self._lock:
-            if self._closed:
-                raise StoreError(f"the collector's state at {self._where} is closed")
-            conn = self._idle.pop() if self._idle else None
-        if conn is None:
-            conn = psycopg.connect(self._url, autocommit=True, application_name="cleartrace")
-        try:
-            yield conn
-        finally:
-            idle = psycopg.pq.TransactionStatus.IDLE
-            keep = not conn.broken and conn.info.transaction_status == idle
-            with self._lock:
-                if keep and not self._closed:
-                    self._idle.append(conn)
-                    conn = None
-            if conn is not None:
-                conn.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[psycopg.Connection[Any]]:
-        with self._errors(), self._conn() as conn, conn.transaction():
-            yield conn
+    def _tx(self) -> AbstractContextManager[Conn]:
+        return self._pool.tx(self._holding())
 
     def _read(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with self._errors(), self._conn() as conn:
-            return conn.execute(sql.replace("?", "%s"), params).fetchall()
+        held = self._holding()
+        if held is None:
+            return self._pool.read(sql.replace("?", "%s"), params)
+        with self._pool.errors():
+            return held.execute(sql.replace("?", "%s"), params).fetchall()
+
+    def _holding(self) -> Conn | None:
+        """The connection of a head lock this thread holds, on which all its statements
+        run meanwhile: one connection per thread, and an `accept` under the lock fails
+        with the lock's session (a new head is never committed without the lock)."""
+        locks = self._locks()
+        return next(iter(locks.values())) if locks else None
+
+    def _locks(self) -> dict[str, Conn]:
+        """This thread's head locks: device -> the connection holding its lock."""
+        locks: dict[str, Conn] | None = getattr(self._held, "locks", None)
+        if locks is None:
+            locks = self._held.locks = {}
+        return locks
 
     def _signer(self) -> Ed25519PrivateKey:
         return self.witness_key()
@@ -288,6 +264,9 @@ class PgRegistry:
     def accept(
         self, *, name: str, device: str, size: int, base: Head, head: Head, when: str
     ) -> Device:
+        """On the connection holding `device`'s head lock when this thread holds it
+        (`_holding`): if that lock's session ended (and another process may now move
+        the head), the transaction fails with it, and nothing is committed."""
         with self._tx() as conn:
             moved = conn.execute(
                 "UPDATE devices SET head_seq = %s, head_hash = %s, head_bundle = %s, "
@@ -339,16 +318,28 @@ class PgRegistry:
     @contextmanager
     def head_lock(self, device: str) -> Iterator[None]:
         """A session advisory lock keyed by the device, on a connection of its own
-        for as long as it is held (the block's statements use others)."""
+        for as long as it is held; this thread's statements in the block run on it.
+
+        Raises:
+            StoreError: the lock cannot be taken (its wait is bounded by the
+                statement timeout).
+        """
         key = _device_key(device)
-        with self._errors(), self._conn() as conn:
-            conn.execute("SELECT pg_advisory_lock(%s)", (key,))
-            try:
-                yield
-            finally:
-                # A connection that broke meanwhile took its locks with it.
-                if not conn.broken:
+        locks = self._locks()
+        if locks:
+            raise StoreError("a thread takes one device's head lock at a time")
+        with self._pool.errors():
+            conn, _ = self._pool.started(lambda c: c.execute("SELECT pg_advisory_lock(%s)", (key,)))
+        locks[device] = conn
+        try:
+            yield
+        finally:
+            del locks[device]
+            # A connection that broke meanwhile took its locks with it.
+            if not conn.broken:
+                with suppress(psycopg.Error):
                     conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+            self._pool.give(conn)
 
 
 def _head_moved(base: Head) -> LedgerBroken:
@@ -366,10 +357,7 @@ def read_shared(url: str, sql: str) -> list[tuple[Any, ...]]:
     Raises:
         StoreError: the database cannot be reached or read.
     """
-    state = PgRegistry(Path(), url)
-    try:
-        with state._errors(), psycopg.connect(url, autocommit=False) as conn:
-            conn.read_only = True
-            return conn.execute(sql).fetchall()
-    finally:
-        state.close()
+    pool = Pool(url)
+    with pool.errors(), connect(url, autocommit=False) as conn:
+        conn.read_only = True
+        return conn.execute(sql).fetchall()

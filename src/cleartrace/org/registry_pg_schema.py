@@ -5,7 +5,7 @@ and the witness key's public half, which only a shared state needs."""
 
 from __future__ import annotations
 
-__all__ = ["SCHEMA", "TAKE"]
+__all__ = ["SCHEMA", "SCHEMA_PRESENT", "TAKE"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tokens (
@@ -48,6 +48,16 @@ CREATE TABLE IF NOT EXISTS rate_buckets (
     period  DOUBLE PRECISION NOT NULL,  -- the rate's period: idle this long, the bucket is full
     allowed BOOLEAN NOT NULL            -- whether the last take was allowed
 );
+"""
+
+#: Whether every table and the sequence of `SCHEMA` are there (made in one
+#: transaction, so all or none): checked first, for `SCHEMA` needs the right to
+#: create, which a collector's role with only row privileges does not have.
+SCHEMA_PRESENT = """
+SELECT to_regclass('tokens') IS NOT NULL AND to_regclass('devices') IS NOT NULL
+   AND to_regclass('witness') IS NOT NULL AND to_regclass('witness_counter') IS NOT NULL
+   AND to_regclass('bundles') IS NOT NULL AND to_regclass('org_ledger') IS NOT NULL
+   AND to_regclass('rate_buckets') IS NOT NULL
 """
 
 #: One take from a bucket, refilled at rate/period from the server's

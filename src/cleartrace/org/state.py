@@ -21,6 +21,7 @@ import json
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import unquote
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -32,11 +33,15 @@ from cleartrace.paths import write_private
 __all__ = [
     "STATE_FILE",
     "CollectorState",
+    "has_password",
     "is_shared",
     "open_state",
     "read_shared",
     "redacted",
+    "refuse_fleet_data",
+    "refuse_password",
     "remember_url",
+    "scrubbed",
     "shared_url",
 ]
 
@@ -116,14 +121,94 @@ def is_shared(url: str | None) -> bool:
     return url is not None and url.startswith(_SCHEMES)
 
 
+#: Connection parameters that are secrets: never written, logged or put in a message.
+_SECRETS = frozenset({"password", "sslpassword"})
+#: What a message says in place of a state that cannot be shown without its secrets.
+_UNSHOWN = "(the given state, not shown)"
+
+
+def _params(url: str) -> dict[str, str] | None:
+    """`url` (a postgresql:// URL or a libpq keyword string) as libpq reads it, or
+    None when it is not one or psycopg (which parses it as libpq does) is missing."""
+    try:
+        from psycopg import ProgrammingError
+        from psycopg.conninfo import conninfo_to_dict
+    except ImportError:
+        return None
+    try:
+        return {k: str(v) for k, v in conninfo_to_dict(url).items()}
+    except ProgrammingError:
+        return None
+
+
+def _url_without_secrets(url: str) -> str:
+    """`url` with the password of its userinfo and every secret query parameter left
+    out, every other character as it was (so state.json names the same server and
+    parameters, an '@' in a parameter included: the userinfo ends at the first
+    '/', '?' or '#', as libpq reads it)."""
+    scheme, _, rest = url.partition("://")
+    cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    netloc, tail = rest[:cut], rest[cut:]
+    userinfo, at, hosts = netloc.rpartition("@")
+    if at:
+        netloc = f"{userinfo.partition(':')[0]}@{hosts}"
+    path, question, query = tail.partition("?")
+    if question:
+        kept = [
+            part
+            for part in query.split("&")
+            if unquote(part.partition("=")[0]).strip() not in _SECRETS
+        ]
+        tail = path + ("?" + "&".join(kept) if kept else "")
+    return f"{scheme}://{netloc}{tail}"
+
+
 def redacted(url: str) -> str:
-    """`url` without its password, for messages."""
-    scheme, sep, rest = url.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    if not at:
-        return url
-    user = credentials.partition(":")[0]
-    return f"{scheme}{sep}{user}@{host}"
+    """`url` without its password in any form libpq takes one (the URL's userinfo, a
+    `password=` parameter, a keyword string's `password=`), for state.json and
+    messages; a string that cannot be shown so is not shown at all."""
+    params = _params(url)
+    if params is None:
+        return _UNSHOWN
+    wanted = {k: v for k, v in params.items() if k not in _SECRETS}
+    if url.startswith(_SCHEMES):
+        shown = _url_without_secrets(url)
+    else:
+        from psycopg.conninfo import make_conninfo
+
+        shown = make_conninfo("", **wanted)
+    # What is shown must be what libpq reads, less the secrets, and nothing more.
+    return shown if _params(shown) == wanted else _UNSHOWN
+
+
+def has_password(url: str) -> bool:
+    """Whether `url` carries a password (in any form libpq takes one)."""
+    params = _params(url)
+    return params is None or any(params.get(k) for k in _SECRETS) or redacted(url) == _UNSHOWN
+
+
+def scrubbed(text: str, url: str) -> str:
+    """`text` (a driver's message about `url`) with every secret of `url` blotted out."""
+    for key, value in (_params(url) or {}).items():
+        if key in _SECRETS and value:
+            text = text.replace(value, "***")
+    return text
+
+
+def refuse_password(url: str, flag: str) -> str:
+    """`url` as given on a command line, refused when it holds a password: every
+    user of the host sees a process's command line (`ps`, /proc/PID/cmdline).
+
+    Raises:
+        UsageError: `url` carries a password.
+    """
+    if is_shared(url) and has_password(url):
+        raise UsageError(
+            f"{flag} {redacted(url)!r} holds a password, which every user of this host "
+            "would see in the process list; give it without one, and the password in "
+            "PGPASSWORD or in ~/.pgpass (or the file PGPASSFILE names)"
+        )
+    return url
 
 
 def open_state(data: Path, url: str | None = None) -> CollectorState:
@@ -141,6 +226,7 @@ def open_state(data: Path, url: str | None = None) -> CollectorState:
     if url is None:
         from cleartrace.org.registry import Registry
 
+        refuse_fleet_data(data, "--state")
         return Registry.open(data)
     if not is_shared(url):
         raise UsageError(
@@ -205,6 +291,30 @@ def shared_url(data: Path) -> str | None:
     return url
 
 
+def refuse_fleet_data(data: Path, flag: str) -> None:
+    """Refuse DATA when it is a fleet process's data directory (DATA/state.json, no
+    collector.db), naming the state to give with `flag` instead.
+
+    The file is not followed: DATA is the collector's default bundle store, so
+    whoever may put bundles there may put a state.json there too, naming a server
+    of their choosing, to which ingest or the audit would send the operator's
+    PGPASSWORD; and a command given DATA without `--state` must not start an
+    empty DATA/collector.db beside the fleet's state.
+
+    Raises:
+        UsageError: DATA holds a state.json (damaged or not) and no collector.db.
+    """
+    if (data / "collector.db").is_file():
+        return
+    url = shared_url(data)
+    if url is not None:
+        raise UsageError(
+            f"{data} is the data directory of a collector whose state is in PostgreSQL; "
+            f"its {STATE_FILE} is not followed (anyone who can write to {data} could name "
+            f"another server): give {flag} {redacted(url)!r}, the state itself"
+        )
+
+
 def remember_url(data: Path, url: str) -> None:
     """Write DATA/state.json naming `url` without its password (0600, all or nothing);
     a reader connects with libpq's own password sources (PGPASSWORD, ~/.pgpass).
@@ -213,6 +323,11 @@ def remember_url(data: Path, url: str) -> None:
         UsageError: DATA cannot be written.
     """
     shown = redacted(url)
+    if shown == _UNSHOWN:
+        raise UsageError(
+            "the --state given cannot be written to state.json without its password; "
+            "give it as postgresql://USER@HOST/DATABASE?PARAMETERS"
+        )
     try:
         if shared_url(data) == shown:
             return
