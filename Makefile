@@ -35,7 +35,7 @@ run: sysdeps venv-run
 	$(VENV)/bin/cleartrace
 
 test: sysdeps testdeps venv lint
-	$(PY) -m pytest -q -n 2 --dist loadgroup --durations=15
+	$(PY) -m pytest -q -n 2 --durations=15
 
 lint: venv
 	$(VENV)/bin/ruff format --check src tests benchmarks

@@ -34,20 +34,14 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test that uses a real X server `xserver`, wherever it lives,
-    and put every test on the session's Ray cluster in one xdist group.
+    """Mark every test that uses a real X server `xserver`, wherever it lives.
 
     `-m "not xserver"` then leaves out exactly the tests that start Xvfb,
-    without each file having to remember the marker. `make test` runs the
-    suite on two processes (`-n 2 --dist loadgroup`): the Ray tests share one
-    worker, so one cluster (half a gigabyte) is started, not one per worker.
+    without each file having to remember the marker.
     """
     for item in items:
-        fixtures = getattr(item, "fixturenames", ())
-        if "xserver" in fixtures:
+        if "xserver" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xserver)
-        if "ray_address" in fixtures or "ray_cluster" in fixtures:
-            item.add_marker(pytest.mark.xdist_group("ray"))
 
 
 @pytest.fixture(autouse=True)

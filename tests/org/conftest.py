@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,9 +56,14 @@ def org_keys(org_dir: Path) -> OrgKeys:
 @pytest.fixture(scope="session")
 def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayHead]:
     """A real local Ray cluster (2 CPUs, on 127.0.0.1) for the whole session,
-    its files under the session's tmp, this process set to join it (its
-    token); stopped at its end whatever happened."""
-    with ray_head(tmp_path_factory.mktemp("ray")) as head, head.driver():
+    its files under a short temporary directory (its sockets' paths must fit
+    AF_UNIX's 107 bytes, which an xdist worker's tmp path would not), this
+    process set to join it (its token); stopped at its end whatever happened."""
+    with (
+        tempfile.TemporaryDirectory(prefix="ct-ray-") as root,
+        ray_head(Path(root)) as head,
+        head.driver(),
+    ):
         yield head
 
 
