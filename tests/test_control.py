@@ -115,3 +115,41 @@ def test_close_ends_every_thread_even_with_every_answerer_busy(private_home: Pat
 def _quietly(path: Path) -> None:
     with contextlib.suppress(RecorderError):
         request(path, "status", timeout=10)
+
+
+@pytest.mark.xserver
+def test_a_resume_answered_as_the_recorder_stops_installs_no_hook(
+    private_home: Paths, xserver: Any
+) -> None:
+    """The control server's close waits for the requests being answered so
+    that they are done before the recorder goes on (`Runtime.record` closes
+    it after `run` returns, before the home closes); one that came in as it
+    stopped (a resume, a reload after consent was given) is answered after
+    the recorder's shutdown removed every hook: it must not install them
+    again, with nothing left to remove them (keys hooked in a stopped tray)."""
+    from cleartrace.actions import consent
+    from cleartrace.capture._x11 import X11Backend
+    from cleartrace.categories import USUAL
+    from cleartrace.home import Home
+    from cleartrace.recorder import Recorder
+    from cleartrace.runtime import serve
+
+    home = Home.open(private_home, create=True)
+    backend = X11Backend()
+    try:
+        consent.give(home, list(USUAL))
+        recorder = Recorder(home, backend)
+        running = threading.Thread(target=recorder.run)
+        running.start()
+        try:
+            serve(recorder, {"cmd": "pause", "for_s": 900})
+        finally:
+            recorder.stop()
+            running.join(15)
+        assert not backend.hooks()
+        # What an answerer the control server's close now waits for does:
+        serve(recorder, {"cmd": "resume"})
+        assert not backend.hooks()
+    finally:
+        backend.close()
+        home.close()

@@ -219,3 +219,65 @@ def test_a_lone_key_after_a_quiet_spell_is_written_at_its_own_flush() -> None:
 def _now_answer(timeline: FocusTimeline) -> tuple[int, int, int]:
     now = time.monotonic_ns()
     return (now // MS) & 0xFFFFFFFF, timeline.probe_token(), now
+
+
+class _ThreadWatcher:
+    """A focus watcher that answers each request on a thread of its own, a
+    moment later (as the X11 watcher does: a probe is a round trip)."""
+
+    def __init__(self, timeline: _CountingTimeline) -> None:
+        import threading
+
+        self.timeline = timeline
+        self._asked = threading.Event()
+        self._done = False
+        timeline.untimed(("Xterm", None))
+        timeline.attach(self._asked.set)
+        self._answer()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _answer(self) -> None:
+        token = self.timeline.probe_token()
+        time.sleep(0.002)  # the round trip to the X server
+        now = time.monotonic_ns()
+        self.timeline.confirm((now // MS) & 0xFFFFFFFF, token, now)
+
+    def _watch(self) -> None:
+        while True:
+            self._asked.wait()
+            self._asked.clear()
+            if self._done:
+                return
+            self._answer()
+
+    def stop(self) -> None:
+        self._done = True
+        self._asked.set()
+        self._thread.join()
+
+
+def test_a_lone_key_after_a_quiet_spell_of_keys_is_written_at_its_own_flush() -> None:
+    """After a burst of keys then a quiet spell, the first flush that has a new
+    key must ask for a watermark and wait for it (as the module says), not
+    decide with the one the last flush of the burst left behind: otherwise the
+    key waits one more flush (and a crash then loses it)."""
+    timeline = _CountingTimeline()
+    watcher = _ThreadWatcher(timeline)
+    source: queue.SimpleQueue[StampedEvent] = queue.SimpleQueue()
+    written: list[RawEvent] = []
+    writer = Writer(source, written.extend, time.monotonic_ns, timeline)
+    try:
+        source.put(key(1))
+        time.sleep(0.12)  # older than LAG_MS by the flush
+        writer.flush_now(final=False)
+        assert [ev[2] for ev in written if ev[1] == KEY] == [1]
+        time.sleep(0.2)  # quiet: the watcher answers what the flush asked meanwhile
+        writer.flush_now(final=False)  # nothing held, nothing written
+        time.sleep(0.2)
+        source.put(key(2))
+        time.sleep(0.12)  # older than LAG_MS by the flush, as key 1 was
+        writer.flush_now(final=False)
+        assert [ev[2] for ev in written if ev[1] == KEY] == [1, 2]
+    finally:
+        watcher.stop()
