@@ -62,7 +62,7 @@ class ScreenSaver:
             display = self._display
             for _ in range(display.pending_events()):  # reads what came, never waits
                 event = display.next_event()
-                if event.type == self._notify:  # not one a client sent (0x80 set)
+                if event.type == self._notify and not event.send_event:  # not a client's
                     self._on = int(event.state) in (_ON, _CYCLE)
             return self._on
         except Exception as exc:  # the display went away: not known, so not locked

@@ -29,6 +29,7 @@ class Hooks:
         #: None: the focus is not watched; else whether titles are read.
         self.titles: bool | None = None
         self._live: frozenset[Category] = frozenset()  # what the installed hooks capture
+        self._closed = False  # the recording ended: nothing is installed again
 
     def reconcile(self, active: frozenset[Category]) -> frozenset[int]:
         """Install exactly the hooks `active` allows and remove the rest; the
@@ -38,6 +39,8 @@ class Hooks:
         Raises:
             DisplayUnavailable: a hook cannot be installed.
         """
+        if self._closed:  # a resume or reload answered as the recorder stopped
+            active = frozenset()
         backend, sink = self._backend, self._sink
         titles = Category.WINDOW_TITLES in active if active else None
         if titles != self.titles and titles is not None:
@@ -83,6 +86,7 @@ class Hooks:
         return True
 
     def close(self) -> None:
-        """Remove every hook (the backend's `close`)."""
+        """Remove every hook (the backend's `close`); none is installed again."""
+        self._closed = True
         self._backend.close()
         self._keyboard, self._mouse, self.titles = False, None, None

@@ -207,6 +207,7 @@ class Writer:
         """Decide and write `batch`; `more`: the queue holds more already."""
         resolver = self._resolver
         if not (batch or final or resolver.held or self._coalescer.pending) and self._idle():
+            self._asked = None  # quiet: the next input's flush asks afresh and waits
             return 0
         resolver.add(batch)
         view = self._watermark(final=final, more=more)
