@@ -123,3 +123,18 @@ def test_rows_coming_back_are_not_spilled_to_disk(tmp_path: Path, ray_cluster: R
         if ":info_message:Spilled" in line and " 0 objects" not in line
     ]
     assert spilled == []
+
+
+def test_ray_matches_in_process_when_a_device_vanishes(world: World, ray_address: str) -> None:
+    gone, kept = world.device(), world.device()
+    _, name, _ = recorded_session(world, gone)
+    recorded_session(world, kept)
+    ray_out = world.root / "on-ray"
+    ingest(str(world.source), world.keys, world.out)
+    ingest(str(world.source), world.keys, ray_out, engine="ray", address=ray_address)
+    (world.source / "bundles" / f"{name}.ctb").unlink()
+    (world.source / "heads" / f"{gone.hex}.json").unlink()
+    here = ingest(str(world.source), world.keys, world.out)
+    on_ray = ingest(str(world.source), world.keys, ray_out, engine="ray", address=ray_address)
+    assert here.devices_rejected == {gone.fingerprint: "bundles-missing"}
+    assert on_ray.as_dict() == here.as_dict()
