@@ -193,7 +193,8 @@ def ingest(
         UsageError: a bad source, format or dataset directory; a dataset built
             with another organisation key.
         KeyStorageError: the keys cannot be loaded.
-        StoreError: the source cannot be listed.
+        StoreError: the source cannot be listed, or a bundle in it cannot be
+            read (here or on a Ray worker): the dataset is left as it was.
         DiskFull: no room for the dataset.
     """
     unknown = set(formats) - set(FORMATS)
@@ -227,7 +228,9 @@ def ingest(
             from cleartrace.org.ingest_ray import RayRun, Workers, connected  # loads Ray
 
             with connected(address):
-                workers = Workers(source, endpoint_url, str(keys.resolve()))
+                # Absolute: a worker's working directory is not this process's.
+                where = source if isinstance(store, S3Store) else str(store.root.resolve())
+                workers = Workers(where, endpoint_url, str(keys.resolve()))
                 summary = _ingest(RayRun(*args, workers=workers), progress)
         else:
             summary = _ingest(_Run(*args), progress)

@@ -42,7 +42,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from cleartrace.consent.coverage import Coverage
-from cleartrace.errors import UsageError
+from cleartrace.errors import KeyStorageError, StoreError, UsageError
 from cleartrace.org.blobstore import BlobStore, open_store
 from cleartrace.org.bundle_reader import BundleReader, FleetBundle
 from cleartrace.org.fleet import segment_of
@@ -121,6 +121,20 @@ class Opened:
 _opened_stores: dict[Workers, tuple[BlobStore, BundleKeys]] = {}
 
 
+@contextlib.contextmanager
+def _on_this_node() -> Iterator[None]:
+    """A worker that cannot read the store or KEYS says which node it is on and
+    what every node needs; it is never told as a bundle's rejection."""
+    try:
+        yield
+    except (StoreError, KeyStorageError) as exc:
+        raise type(exc)(
+            f"on Ray node {socket.gethostname()} (worker pid {os.getpid()}): {exc}; every "
+            "node needs KEYS and the store at the paths given (the same mount, or S3 "
+            "credentials in the workers' environment)"
+        ) from None
+
+
 def _reader(workers: Workers) -> tuple[BundleReader, list[Said]]:
     if workers not in _opened_stores:
         opened = open_store(workers.source, endpoint_url=workers.endpoint_url)
@@ -136,14 +150,15 @@ Erased = tuple[frozenset[str], frozenset[str]]
 
 def open_task(workers: Workers, name: str, erased: Erased) -> Opened:
     """The first round's task: check and open one bundle, keep its ledger segment."""
-    reader, said = _reader(workers)
-    item = reader.check(name)
-    if item is None:
-        return Opened(said)
-    if item.subject in erased[0] or item.device in erased[1]:
-        return Opened(said, Ticket.of(item))  # passed over, as in-process: never decrypted
-    checked, said[:] = list(said), []
-    body = reader.open(item)
+    with _on_this_node():
+        reader, said = _reader(workers)
+        item = reader.check(name)
+        if item is None:
+            return Opened(said)
+        if item.subject in erased[0] or item.device in erased[1]:
+            return Opened(said, Ticket.of(item))  # passed over, as in-process: never decrypted
+        checked, said[:] = list(said), []
+        body = reader.open(item)
     segment = None if body is None else segment_of(item, body)
     return Opened(checked, Ticket.of(item), segment, said)
 
@@ -152,8 +167,9 @@ def rows_task(
     workers: Workers, ticket: Ticket, coverage: Coverage, key: str
 ) -> tuple[Derived | None, list[Said]]:
     """The second round's task: one bundle's rows under its device's coverage."""
-    reader, said = _reader(workers)
-    return bundle_work(reader, ticket.item(), coverage, key), said
+    with _on_this_node():
+        reader, said = _reader(workers)
+        return bundle_work(reader, ticket.item(), coverage, key), said
 
 
 def _get(ref: Any) -> Any:

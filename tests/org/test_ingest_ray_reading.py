@@ -1,0 +1,89 @@
+"""What ingest does when it cannot read its store, on either engine: a store,
+a mount or a key the process (or a Ray worker) cannot read stops the run with
+an error naming where and the fix, and the dataset stays as it was; only a
+bundle whose bytes were read and failed its checks is a rejection. And the Ray
+workers read the store the driver listed, however `--from` was written."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cleartrace.errors import KeyStorageError, StoreError
+from cleartrace.org.ingest import ingest
+from cleartrace.org.ingest_ray import Workers, open_task
+from cleartrace.org.org_ledger import default_path
+from tests.support.ingest_world import World, recorded_session
+
+
+def test_ray_reads_a_relative_store_path_as_the_in_process_engine_does(
+    world: World, ray_address: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`org ingest --from store --engine ray --address A`, run from the directory
+    holding `store`: the workers must read the same store the driver listed."""
+    recorded_session(world, world.device())
+    monkeypatch.chdir(world.root)
+    relative = os.path.relpath(world.source, world.root)
+    here = ingest(relative, world.keys, world.out)
+    assert here.ok
+    assert here.events_kept > 0
+    rows = world.rows()
+    # The same store again, now on Ray, into the same dataset: nothing changed.
+    on_ray = ingest(relative, world.keys, world.out, engine="ray", address=ray_address)
+    assert len(world.rows()) == len(rows)  # not emptied: each "unreadable" bundle drops its rows
+    assert [r.reason for r in on_ray.rejected] == []
+    assert on_ray.bundles_unchanged == here.bundles_read
+
+
+def _unmount(world: World, name: str) -> None:
+    """The bundle `name` as a link into a mount that is not there (a missing
+    mount, a path only another node has): listed, but its bytes cannot be read."""
+    path = world.source / "bundles" / f"{name}.ctb"
+    path.unlink()
+    path.symlink_to(world.root / "not-mounted" / path.name)
+
+
+def _sorted(rows: list[dict[str, Any]]) -> list[str]:
+    """Rows in a total order (two devices' rows may share a time)."""
+    return sorted(repr(sorted(row.items())) for row in rows)
+
+
+@pytest.mark.parametrize("engine", ["inprocess", "ray"])
+def test_a_bundle_that_cannot_be_read_stops_the_run_and_keeps_the_dataset(
+    world: World, engine: str, request: pytest.FixtureRequest
+) -> None:
+    """A read error is the environment's, not the bundle's: no rejection, no
+    row removed, no manifest or org-ledger record changed."""
+    address = request.getfixturevalue("ray_address") if engine == "ray" else None
+    recorded_session(world, world.device())
+    _, name, _ = recorded_session(world, world.device())
+    assert world.ingest().ok
+    rows, manifest = (
+        _sorted(world.rows()),
+        (world.out / "_cleartrace" / "manifest.json").read_bytes(),
+    )
+    ledger = default_path(world.out).read_bytes()
+    _unmount(world, name)
+    where = "on Ray node .* " if engine == "ray" else ""
+    with pytest.raises(StoreError, match=f"{where}cannot read bundle {name[:16]}") as caught:
+        world.ingest(engine=engine, address=address)
+    message = str(caught.value)
+    assert "nothing in the dataset was changed" in message
+    assert "run ingest again" in message
+    assert _sorted(world.rows()) == rows
+    assert (world.out / "_cleartrace" / "manifest.json").read_bytes() == manifest
+    assert default_path(world.out).read_bytes() == ledger
+
+
+def test_a_worker_without_the_key_directory_names_its_node_and_the_fix(
+    world: World, tmp_path: Path
+) -> None:
+    """KEYS is a path every node must have: a task run where it is missing
+    (here, in this process) says which node lacks it, not that a bundle is bad."""
+    _, name, _ = recorded_session(world, world.device())
+    workers = Workers(str(world.source), None, str(tmp_path / "not-mounted" / "keys"))
+    with pytest.raises(KeyStorageError, match=r"on Ray node .*: .*every node needs KEYS"):
+        open_task(workers, name, (frozenset(), frozenset()))
