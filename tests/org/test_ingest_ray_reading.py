@@ -16,6 +16,7 @@ from cleartrace.errors import KeyStorageError, StoreError
 from cleartrace.org.ingest import ingest
 from cleartrace.org.ingest_ray import Workers, open_task
 from cleartrace.org.org_ledger import default_path
+from cleartrace.org.ray_results import ResultKey
 from tests.support.ingest_world import World, recorded_session
 
 
@@ -86,4 +87,4 @@ def test_a_worker_without_the_key_directory_names_its_node_and_the_fix(
     _, name, _ = recorded_session(world, world.device())
     workers = Workers(str(world.source), None, str(tmp_path / "not-mounted" / "keys"))
     with pytest.raises(KeyStorageError, match=r"on Ray node .*: .*every node needs KEYS"):
-        open_task(workers, name, (frozenset(), frozenset()))
+        open_task(workers, ResultKey.new().public, name, (frozenset(), frozenset()))

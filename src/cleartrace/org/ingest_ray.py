@@ -18,9 +18,11 @@ key directory's path (`Workers`) and loads it there, once per worker process,
 as the driver does; it is in no task argument, return value, name or error,
 and so in no object-store spill file. The directory must be on every node,
 readable only by the user the workers run as (a mounted secret). Decrypted
-events stay inside a task; the rows come back through the object store with
-at most `WINDOW_PER_CPU` tasks per CPU in flight, so they do not pile up (and
-spill) before they are written.
+events stay inside a task; what a task returns (segments, rows) is sealed to
+a key pair this run makes and only this process holds (org/ray_results.py),
+so the object store, and any spill of it to Ray's temp dir, holds ciphertext.
+At most `WINDOW_PER_CPU` rows tasks per CPU are in flight, so results do not
+pile up before they are written.
 
 Everything said of a bundle or device (rejections, their order, the summary)
 is what the in-process engine says: worker rejections are replayed here in
@@ -47,9 +49,10 @@ from cleartrace.org.blobstore import BlobStore, open_store
 from cleartrace.org.bundle_reader import BundleReader, FleetBundle
 from cleartrace.org.fleet import segment_of
 from cleartrace.org.ingest import _Run
-from cleartrace.org.ingest_bundle import Derived, bundle_work
+from cleartrace.org.ingest_bundle import bundle_work
 from cleartrace.org.ingest_summary import Rejection
 from cleartrace.org.keys import BundleKeys, load_bundle_keys
+from cleartrace.org.ray_results import ResultKey, ResultSeal
 from cleartrace.org.segments import Segment
 
 __all__ = ["RayRun", "Workers", "connected"]
@@ -148,8 +151,13 @@ def _reader(workers: Workers) -> tuple[BundleReader, list[Said]]:
 Erased = tuple[frozenset[str], frozenset[str]]
 
 
-def open_task(workers: Workers, name: str, erased: Erased) -> Opened:
-    """The first round's task: check and open one bundle, keep its ledger segment."""
+def open_task(workers: Workers, seal: ResultSeal, name: str, erased: Erased) -> bytes:
+    """The first round's task: check and open one bundle, keep its ledger
+    segment; what it returns is sealed to the run's key (org/ray_results.py)."""
+    return seal.seal(_open(workers, name, erased), f"open/{name}")
+
+
+def _open(workers: Workers, name: str, erased: Erased) -> Opened:
     with _on_this_node():
         reader, said = _reader(workers)
         item = reader.check(name)
@@ -164,12 +172,14 @@ def open_task(workers: Workers, name: str, erased: Erased) -> Opened:
 
 
 def rows_task(
-    workers: Workers, ticket: Ticket, coverage: Coverage, key: str
-) -> tuple[Derived | None, list[Said]]:
-    """The second round's task: one bundle's rows under its device's coverage."""
+    workers: Workers, seal: ResultSeal, ticket: Ticket, coverage: Coverage, key: str
+) -> bytes:
+    """The second round's task: one bundle's rows under its device's coverage
+    and the rejections said on the way, sealed to the run's key."""
     with _on_this_node():
         reader, said = _reader(workers)
-        return bundle_work(reader, ticket.item(), coverage, key), said
+        derived = bundle_work(reader, ticket.item(), coverage, key)
+    return seal.seal((derived, said), f"rows/{ticket.name}")
 
 
 def _get(ref: Any) -> Any:
@@ -243,6 +253,8 @@ class RayRun(_Run):
         self.workers = workers
         self._opened: dict[str, Opened] = {}
         self._coverages: dict[str, Coverage] = {}
+        #: Tasks' results are sealed to this run's key, opened here (org/ray_results.py).
+        self.results = ResultKey.new()
 
     def _replay(self, said: list[Said]) -> None:
         for rejection in said:
@@ -254,10 +266,11 @@ class RayRun(_Run):
         fleet = self.fleet
         erased = ray.put((frozenset(fleet.erased_subjects), frozenset(fleet.erased_devices)))
         task = ray.remote(open_task).options(num_cpus=1, max_retries=0)
-        refs = [task.remote(self.workers, name, erased) for name in names]
+        seal = ray.put(self.results.public)
+        refs = [task.remote(self.workers, seal, name, erased) for name in names]
         by_device: dict[str, list[FleetBundle]] = {}
         for name, ref in zip(names, refs, strict=True):
-            opened: Opened = _get(ref)
+            opened: Opened = self.results.open(_get(ref), f"open/{name}")
             self._replay(opened.checked)
             item = None if opened.ticket is None else opened.ticket.item()
             if item is not None and (
@@ -306,6 +319,7 @@ class RayRun(_Run):
         plans = [(d, *self._decide(d, by_device[d], heads.get(d))) for d in sorted(by_device)]
         task = ray.remote(rows_task).options(num_cpus=1, max_retries=0)
         shared = {d: ray.put(c) for d, c in self._coverages.items()}
+        seal = ray.put(self.results.public)
         todo = iter(
             (item, key, shared[device])
             for device, _, work in plans
@@ -318,7 +332,8 @@ class RayRun(_Run):
 
         def fill() -> None:
             for item, key, coverage in todo:
-                flight.append(task.remote(self.workers, Ticket.of(item), coverage, key))
+                ticket = Ticket.of(item)
+                flight.append(task.remote(self.workers, seal, ticket, coverage, key))
                 if len(flight) >= window:
                     return
 
@@ -329,7 +344,7 @@ class RayRun(_Run):
                 if present:
                     self.unchanged(item, key)
                     continue
-                derived, said = _get(flight.popleft())
+                derived, said = self.results.open(_get(flight.popleft()), f"rows/{item.name}")
                 fill()
                 self._replay(said)
                 self.written(item, derived)
