@@ -43,8 +43,10 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from cleartrace import faults
 from cleartrace.consent.coverage import Coverage
-from cleartrace.errors import KeyStorageError, StoreError, UsageError
+from cleartrace.errors import ClusterLost, KeyStorageError, StoreError, UsageError
+from cleartrace.faults import fault_point
 from cleartrace.org.blobstore import BlobStore, open_store
 from cleartrace.org.bundle_reader import BundleReader, FleetBundle
 from cleartrace.org.fleet import segment_of
@@ -179,11 +181,22 @@ def rows_task(
     with _on_this_node():
         reader, said = _reader(workers)
         derived = bundle_work(reader, ticket.item(), coverage, key)
+    fault_point("ray.rows")
     return seal.seal((derived, said), f"rows/{ticket.name}")
 
 
+#: A task only reads (the store, KEYS) and returns a value: run again where its
+#: worker or node died (not where it raised: that answer would be the same).
+RETRIES = 3
+
+
 def _get(ref: Any) -> Any:
-    """A task's result; a task's own error is raised as itself, as in-process."""
+    """A task's result; a task's own error is raised as itself, as in-process.
+
+    Raises:
+        ClusterLost: the task's workers or node died more often than `RETRIES`,
+            or its result was lost with its node.
+    """
     import ray
 
     try:
@@ -192,7 +205,17 @@ def _get(ref: Any) -> Any:
         cause = getattr(exc, "cause", None)
         if isinstance(cause, Exception):
             raise cause from None
-        raise
+        raise _lost(exc) from None
+    except ray.exceptions.RayError as exc:
+        raise _lost(exc) from None
+
+
+def _lost(exc: Exception) -> ClusterLost:
+    return ClusterLost(
+        f"the Ray cluster was lost during ingest ({type(exc).__name__}, after {RETRIES} "
+        "retries of the task); no row was removed and the run was not recorded: check the "
+        "cluster ('ray status') and run ingest again"
+    )
 
 
 def _reachable(address: str) -> None:
@@ -224,9 +247,13 @@ def connected(address: str | None) -> Iterator[None]:
         _reachable(address)
     # Ray reports usage to its makers unless told not to; a consent-first tool does not.
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # A crash test's fault point reaches the workers too (cleartrace.faults).
+    armed = os.environ.get(faults.TESTING) == "1" and faults.ENV in os.environ
+    forward = {faults.TESTING: "1", faults.ENV: os.environ.get(faults.ENV, "")}
     try:
         ray.init(
             address=address,
+            runtime_env={"env_vars": forward} if armed else None,
             log_to_driver=False,
             logging_level=logging.WARNING,
             configure_logging=False,
@@ -265,7 +292,7 @@ class RayRun(_Run):
 
         fleet = self.fleet
         erased = ray.put((frozenset(fleet.erased_subjects), frozenset(fleet.erased_devices)))
-        task = ray.remote(open_task).options(num_cpus=1, max_retries=0)
+        task = ray.remote(open_task).options(num_cpus=1, max_retries=RETRIES)
         seal = ray.put(self.results.public)
         refs = [task.remote(self.workers, seal, name, erased) for name in names]
         by_device: dict[str, list[FleetBundle]] = {}
@@ -317,7 +344,7 @@ class RayRun(_Run):
         import ray
 
         plans = [(d, *self._decide(d, by_device[d], heads.get(d))) for d in sorted(by_device)]
-        task = ray.remote(rows_task).options(num_cpus=1, max_retries=0)
+        task = ray.remote(rows_task).options(num_cpus=1, max_retries=RETRIES)
         shared = {d: ray.put(c) for d, c in self._coverages.items()}
         seal = ray.put(self.results.public)
         todo = iter(

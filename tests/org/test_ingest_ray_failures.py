@@ -1,8 +1,9 @@
 """What ingest does when it cannot read its store, on either engine: a store,
 a mount or a key the process (or a Ray worker) cannot read stops the run with
 an error naming where and the fix, and the dataset stays as it was; only a
-bundle whose bytes were read and failed its checks is a rejection. And the Ray
-workers read the store the driver listed, however `--from` was written."""
+bundle whose bytes were read and failed its checks is a rejection. The Ray
+workers read the store the driver listed, however `--from` was written; a
+worker lost mid-run is retried, a cluster lost stops the run clearly."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from cleartrace.errors import KeyStorageError, StoreError
+from cleartrace import faults
+from cleartrace.errors import ClusterLost, KeyStorageError, StoreError
 from cleartrace.org.ingest import ingest
 from cleartrace.org.ingest_ray import Workers, open_task
 from cleartrace.org.org_ledger import default_path
@@ -88,3 +90,45 @@ def test_a_worker_without_the_key_directory_names_its_node_and_the_fix(
     workers = Workers(str(world.source), None, str(tmp_path / "not-mounted" / "keys"))
     with pytest.raises(KeyStorageError, match=r"on Ray node .*: .*every node needs KEYS"):
         open_task(workers, ResultKey.new().public, name, (frozenset(), frozenset()))
+
+
+def _on_workers(monkeypatch: pytest.MonkeyPatch, point: str) -> None:
+    """The run's Ray workers killed (SIGKILL) at the fault point `point`: a
+    worker or its node lost mid-run (cleartrace.faults, passed to the job)."""
+    monkeypatch.setenv(faults.TESTING, "1")
+    monkeypatch.setenv(faults.ENV, point)
+
+
+def test_a_worker_lost_mid_run_is_retried_and_the_run_completes(
+    world: World, ray_address: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each worker dies making its second bundle's rows: the tasks only read,
+    so they run again elsewhere and the result is the in-process one."""
+    for _ in range(4):
+        recorded_session(world, world.device())
+    here = world.ingest()
+    _on_workers(monkeypatch, "ray.rows@2")
+    on_ray = ingest(
+        str(world.source), world.keys, world.root / "on-ray", engine="ray", address=ray_address
+    )
+    assert on_ray.as_dict() == here.as_dict()
+    assert here.bundles_read == 4
+
+
+def test_a_cluster_lost_mid_run_stops_it_with_a_clear_error_and_keeps_the_rows(
+    world: World, ray_address: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every worker dies at its first rows: beyond the retries the run stops
+    with ClusterLost (exit 2), not a hang or Ray's own exit; no row is removed
+    and the run is not recorded."""
+    recorded_session(world, world.device())
+    assert world.ingest().ok
+    rows, ledger = _sorted(world.rows()), default_path(world.out).read_bytes()
+    recorded_session(world, world.device())  # new: its rows are made on Ray
+    _on_workers(monkeypatch, "ray.rows")
+    with pytest.raises(ClusterLost, match="Ray cluster was lost during ingest") as caught:
+        world.ingest(engine="ray", address=ray_address)
+    assert caught.value.exit_code == 2
+    assert "run ingest again" in str(caught.value)
+    assert _sorted(world.rows()) == rows
+    assert default_path(world.out).read_bytes() == ledger
