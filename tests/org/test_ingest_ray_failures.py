@@ -19,7 +19,9 @@ from cleartrace.org.ingest import ingest
 from cleartrace.org.ingest_ray import Workers, open_task
 from cleartrace.org.org_ledger import default_path
 from cleartrace.org.ray_results import ResultKey
+from tests.support.cli import ct
 from tests.support.ingest_world import World, recorded_session
+from tests.support.ray_cluster import RayHead
 
 
 def test_ray_reads_a_relative_store_path_as_the_in_process_engine_does(
@@ -132,3 +134,26 @@ def test_a_cluster_lost_mid_run_stops_it_with_a_clear_error_and_keeps_the_rows(
     assert "run ingest again" in str(caught.value)
     assert _sorted(world.rows()) == rows
     assert default_path(world.out).read_bytes() == ledger
+
+
+@pytest.mark.parametrize("given", ["another", "none"])
+def test_a_refused_authentication_token_is_named_as_such(
+    world: World, ray_cluster: RayHead, tmp_path: Path, given: str
+) -> None:
+    """The cluster uses token authentication: `org ingest` run without the
+    token, or with another, says so and how to give it, not that it cannot
+    reach the cluster (a process reads its token once: a command of its own)."""
+    recorded_session(world, world.device())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+    if given == "another":
+        other = tmp_path / "other-token"
+        other.write_text("0" * 64)
+        other.chmod(0o600)
+        env |= {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(other)}
+    argv = ["org", "ingest", "--from", str(world.source), "--keys", str(world.keys)]
+    argv += ["--out", str(world.out), "--engine", "ray", "--address", ray_cluster.address]
+    done = ct(*argv, "--quiet", env=env, check=False)
+    assert done.returncode == 2, done.stderr
+    assert f"the Ray cluster at {ray_cluster.address} refused this process's token" in done.stderr
+    assert "RAY_AUTH_TOKEN_PATH" in done.stderr
+    assert "cannot reach" not in done.stderr

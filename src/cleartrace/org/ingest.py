@@ -186,8 +186,9 @@ def ingest(
     (org/dataset_table.py); Parquet is then the only format.
 
     `engine` "ray" runs the per-bundle work on the Ray cluster at `address`
-    (org/ingest_ray.py; a new local one when None); the decisions per device
-    and the dataset stay in this process, and the result is the in-process one.
+    (org/ingest_ray.py; a new local one when None, whatever RAY_ADDRESS says);
+    the decisions per device and the dataset stay in this process, and the
+    result is the in-process one.
 
     Raises:
         UsageError: a bad source, format or dataset directory; a dataset built
@@ -225,7 +226,8 @@ def ingest(
         heads = HeadChecks(accepted, witness, registry)
         args = (store, org, dataset, tuple(formats), heads, signed_by(keys))
         if engine == "ray":
-            from cleartrace.org.ingest_ray import RayRun, Workers, connected  # loads Ray
+            from cleartrace.org.ingest_ray import RayRun, Workers  # loads Ray
+            from cleartrace.org.ray_connect import connected
 
             with connected(address):
                 # Absolute: a worker's working directory is not this process's.

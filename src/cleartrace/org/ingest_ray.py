@@ -32,7 +32,6 @@ the order that engine meets them.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import socket
 from collections import deque
@@ -43,9 +42,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from cleartrace import faults
 from cleartrace.consent.coverage import Coverage
-from cleartrace.errors import ClusterLost, KeyStorageError, StoreError, UsageError
+from cleartrace.errors import ClusterLost, KeyStorageError, StoreError
 from cleartrace.faults import fault_point
 from cleartrace.org.blobstore import BlobStore, open_store
 from cleartrace.org.bundle_reader import BundleReader, FleetBundle
@@ -57,7 +55,7 @@ from cleartrace.org.keys import BundleKeys, load_bundle_keys
 from cleartrace.org.ray_results import ResultKey, ResultSeal
 from cleartrace.org.segments import Segment
 
-__all__ = ["RayRun", "Workers", "connected"]
+__all__ = ["RayRun", "Workers"]
 
 #: Rows tasks in flight per CPU of the cluster: enough to keep every worker busy
 #: while this process writes, few enough that results wait in memory, not on disk.
@@ -216,60 +214,6 @@ def _lost(exc: Exception) -> ClusterLost:
         "retries of the task); no row was removed and the run was not recorded: check the "
         "cluster ('ray status') and run ingest again"
     )
-
-
-def _reachable(address: str) -> None:
-    """Fail at once, not after Ray's minutes of retries, where nothing listens."""
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    try:
-        socket.create_connection((host or "127.0.0.1", int(port)), timeout=5).close()
-    except (OSError, ValueError):
-        raise UsageError(
-            f"nothing answers at {address}; give the HOST:PORT 'ray start --head' printed"
-        ) from None
-
-
-@contextlib.contextmanager
-def connected(address: str | None) -> Iterator[None]:
-    """This process as the driver of the Ray cluster at `address` (a new local
-    one when None), disconnected afterwards.
-
-    Raises:
-        UsageError: Ray is not installed, or the cluster cannot be reached.
-    """
-    try:
-        import ray
-    except ImportError:
-        raise UsageError(
-            "the ray engine needs Ray; install it with: pip install 'cleartrace[ray]'"
-        ) from None
-    if address is not None:
-        _reachable(address)
-    # Ray reports usage to its makers unless told not to; a consent-first tool does not.
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    # A crash test's fault point reaches the workers too (cleartrace.faults).
-    armed = os.environ.get(faults.TESTING) == "1" and faults.ENV in os.environ
-    forward = {faults.TESTING: "1", faults.ENV: os.environ.get(faults.ENV, "")}
-    try:
-        ray.init(
-            address=address,
-            runtime_env={"env_vars": forward} if armed else None,
-            log_to_driver=False,
-            logging_level=logging.WARNING,
-            configure_logging=False,
-            # Only for a cluster started here (a given one has its own settings).
-            include_dashboard=False if address is None else None,
-        )
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        where = address or "a new local cluster"
-        raise UsageError(
-            f"cannot reach the Ray cluster at {where} ({type(exc).__name__}); start it with "
-            "'ray start --head' or give its address with --address"
-        ) from None
-    try:
-        yield
-    finally:
-        ray.shutdown()
 
 
 class RayRun(_Run):
