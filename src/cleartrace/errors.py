@@ -24,9 +24,10 @@ Every message names the object concerned and the fix, never captured content
     │   ├── BundleInvalid           malformed or truncated
     │   ├── BundleSignatureInvalid  the device signature does not verify
     │   └── BundleNotForThisKey     sealed to another organisation key
-    └── UploadError                 the collector is down or refused; the bundle stays queued
-        ├── CollectorRefused        the collector answered with an error (`status`, `reason`)
-        └── UploadBusy              another process of this home is uploading now
+    ├── UploadError                 the collector is down or refused; the bundle stays queued
+    │   ├── CollectorRefused        the collector answered with an error (`status`, `reason`)
+    │   └── UploadBusy              another process of this home is uploading now
+    └── ClusterLost                 the Ray cluster ingest ran on was lost mid-run
 
 Internal signals, not ClearTraceErrors: each is caught by one module, which
 turns it into a user-facing error, an ingest rejection or an HTTP answer
@@ -52,6 +53,7 @@ __all__ = [
     "BundleNotForThisKey",
     "BundleSignatureInvalid",
     "ClearTraceError",
+    "ClusterLost",
     "CodecError",
     "CollectorRefused",
     "ConsentError",
@@ -215,6 +217,11 @@ class CollectorRefused(UploadError):
 
 class UploadBusy(UploadError):
     """Another process of this home is uploading now; its pass does the work."""
+
+
+class ClusterLost(ClearTraceError):
+    """The Ray cluster an ingest ran on went away (its workers or nodes died
+    beyond the retries): the run stops before any row is removed."""
 
 
 class CodecError(ValueError):

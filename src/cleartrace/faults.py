@@ -24,6 +24,9 @@ ingest.removed         a dataset file was removed
 ingest.device          a device's rows are written, the manifest not yet saved
 ingest.saved           the manifest was saved after a device
 table.committed        Iceberg tables: staged rows committed, the manifest not yet saved
+ray.rows               a Ray worker made a bundle's rows, not yet returned (the
+                       worker dies; `org ingest --engine ray` passes both
+                       variables to its workers when armed)
 =====================  ==========================================================
 """
 

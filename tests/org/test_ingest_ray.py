@@ -24,11 +24,12 @@ from cleartrace.org.keys import generate
 from cleartrace.org.org_ledger import default_path
 from cleartrace.org.subjects import erase
 from cleartrace.org.table import open_catalog, open_table
-from tests.org.test_dataset_table import CANARY, canary_session
+from tests.org.test_dataset_table import CANARY, canary_session, sorted_rows, table_rows
 from tests.org.test_ingest import run_command
 from tests.support.ingest_world import (
     ALL,
     POLICY,
+    Device,
     World,
     at,
     ns,
@@ -286,3 +287,62 @@ def test_ray_writes_the_iceberg_rows_and_receipts_the_in_process_engine_writes(
     assert [r["table"] for r in purged] == ["events", "actions"] * 2
     assert [r["kind"] for r in records].count("ingest.run") == 2
     assert canary_places(world.out, CANARY) == canary_places(on_ray, CANARY) == []
+
+
+def _scenario(world: World) -> tuple[Device, Device, Device, str, str]:
+    """Devices with a withdrawal, a deletion, a pause and a redaction, uploaded twice."""
+    a, b, c = world.device(), world.device(), world.device()
+    recorded_session(world, a)
+    session_b, _, _ = recorded_session(world, b)
+    session_c, _, _ = recorded_session(world, c)
+    return a, b, c, session_b, session_c
+
+
+def _later(world: World, a: Device, b: Device, c: Device, session_b: str, session_c: str) -> None:
+    """The devices' next uploads: a withdrawal, a deletion, a pause and a redaction."""
+    a.act("consent.withdrawn", at(60), categories=["keys"], policy=POLICY)
+    world.collector.upload(a, a.bundle())
+    b.act("session.deleted", at(60), session=session_b)
+    world.collector.upload(b, b.bundle())
+    c.act("recording.paused", at(3), until=None)
+    c.redact(session_c, at(1.4), at(2), events=4)
+    world.collector.upload(c, c.bundle())
+
+
+def test_ray_matches_in_process_on_an_iceberg_table_run_after_run(
+    world: World, ray_address: str
+) -> None:
+    """Withdrawal, deletion, pause and redaction on Iceberg tables: the same
+    summary and rows from both engines, on the first run and the next."""
+    parts = _scenario(world)
+    ray_out = world.root / "on-ray"
+    for step in range(2):
+        if step:
+            _later(world, *parts)
+        here = ingest(str(world.source), world.keys, world.out, table="iceberg")
+        on_ray = ingest(
+            str(world.source), world.keys, ray_out, table="iceberg", engine="ray",
+            address=ray_address,
+        )  # fmt: skip
+        assert here.ok
+        assert on_ray.as_dict() == here.as_dict()
+        for name in ("events", "actions"):
+            assert sorted_rows(table_rows(ray_out, name)) == sorted_rows(
+                table_rows(world.out, name)
+            )
+
+
+def test_ray_matches_in_process_when_a_device_vanishes(world: World, ray_address: str) -> None:
+    """A device whose bundles and head are gone is refused alike (bundles-missing)."""
+    gone, kept = world.device(), world.device()
+    _, name, _ = recorded_session(world, gone)
+    recorded_session(world, kept)
+    ray_out = world.root / "on-ray"
+    ingest(str(world.source), world.keys, world.out)
+    ingest(str(world.source), world.keys, ray_out, engine="ray", address=ray_address)
+    (world.source / "bundles" / f"{name}.ctb").unlink()
+    (world.source / "heads" / f"{gone.hex}.json").unlink()
+    here = ingest(str(world.source), world.keys, world.out)
+    on_ray = ingest(str(world.source), world.keys, ray_out, engine="ray", address=ray_address)
+    assert here.devices_rejected == {gone.fingerprint: "bundles-missing"}
+    assert on_ray.as_dict() == here.as_dict()

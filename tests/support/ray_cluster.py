@@ -1,13 +1,17 @@
 """A real local Ray cluster: `ray start --head` on 127.0.0.1, as small as Ray runs.
 
 `ray_head` starts the head node in a session of its own (`--block`, so the
-`ray start` process stays and every process it starts — GCS, raylet, the
-workers — is in its process group) and, however the block ends, kills that
-process group: only this cluster's processes, never another Ray on the
-machine (which `ray stop` would stop too): `ray start` is told to stop
-first, and then anything left in its group is killed. Its temp dir, logs and object
-store files are under the directory given. Workers import cleartrace from
-where this process does. Used by the tests' session fixture and by
+`ray start` process stays and the processes it starts — GCS, raylet, the
+workers — are in its process group) and, however the block ends, stops it:
+`ray start` is sent SIGTERM (it then stops what it started), and whatever
+is left in its group is killed; only this cluster's processes, never
+another Ray on the machine (which `ray stop` would stop too). Its temp dir
+— logs, sockets, session files, spilled objects, and the
+`ray_current_cluster` file naming it — is the directory given, so a later
+`ray.init()` elsewhere on the machine does not find it; the object store
+itself is shared memory (/dev/shm), not a file there. Drivers must set the
+cluster's token (`RayHead.driver`). Workers import cleartrace from where
+this process does. Used by the tests' session fixture and by
 benchmarks/ingest.py.
 """
 

@@ -135,8 +135,10 @@ def register(sub: Any, add: Add) -> None:
         "--address",
         metavar="ADDR",
         help="with --engine ray: the cluster's address (HOST:PORT of 'ray start --head'); "
-        "default: a new Ray cluster on this machine for the run. Every node needs KEYS at "
-        "the same path and the source",
+        "default: a new Ray cluster on this machine for the run, even where RAY_ADDRESS is "
+        "set or 'ray start' left one running. Every node needs KEYS at the same path and "
+        "the source. A cluster with token authentication needs RAY_AUTH_MODE=token and "
+        "RAY_AUTH_TOKEN_PATH",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     json_flag(p, "the summary as JSON")

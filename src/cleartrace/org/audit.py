@@ -252,6 +252,7 @@ def audit(
         keep_events=False,
         every_signature=every_signature,
         receipt_ok=signed_by(keys),
+        report_unreadable=True,
     )
     heads = fleet.witnessed_heads()
     names = fleet.bundle_names()

@@ -6,7 +6,10 @@ device signature valid); `BundleReader.open` decrypts it with the
 organisation's key. `org.fleet.Fleet` runs them over a whole store in this
 process; the Ray engine (org/ingest_ray.py) runs the very same methods in its
 workers, each with a reader of its own over the same store, so a bundle is
-judged alike whichever engine reads it. Each refusal goes to `reject`.
+judged alike whichever engine reads it. Each refusal goes to `reject`: a
+refusal is about bytes that were read and failed a check; bytes that cannot
+be read at all stop the run (`StoreError`), but for the audit, which names
+them (`report_unreadable`).
 """
 
 from __future__ import annotations
@@ -74,18 +77,37 @@ def _bundle(bundle: Bundle) -> FleetBundle:
 class BundleReader:
     """Reads single bundles of one store with the organisation's keys."""
 
-    def __init__(self, store: BlobStore, org: BundleKeys, reject: Reject) -> None:
+    def __init__(
+        self, store: BlobStore, org: BundleKeys, reject: Reject, *, report_unreadable: bool = False
+    ) -> None:
         self.store = store
         self.org = org
         self.reject = reject
+        #: The audit, which changes nothing, names a bundle it cannot read (reason
+        #: `unreadable`) and goes on; ingest stops (see `_fetch`).
+        self.report_unreadable = report_unreadable
         self._cached = 0
 
     def _fetch(self, name: str) -> bytes | None:
+        """The bundle's bytes as stored.
+
+        Raises:
+            StoreError: they cannot be read. That is this process's environment
+                failing (a missing path or mount, no credentials, no permission),
+                not the bundle: rejecting it would drop its rows from the
+                dataset, so the run stops instead, before anything is changed.
+        """
         try:
             return self.store.get(bundle_key(name))
         except StoreError as exc:
-            self.reject(name, None, "unreadable", str(exc))
-            return None
+            if self.report_unreadable:
+                self.reject(name, None, "unreadable", str(exc))
+                return None
+            raise StoreError(
+                f"cannot read bundle {name[:16]} from {self.store.describe()} ({exc}); "
+                "nothing in the dataset was changed: make the store readable here (its "
+                "path or mount, credentials, permissions) and run ingest again"
+            ) from None
 
     def _misnamed(self, name: str) -> None:
         self.reject(

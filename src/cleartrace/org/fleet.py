@@ -113,8 +113,9 @@ class Fleet(BundleReader):
         keep_events: bool = True,
         every_signature: bool = False,
         receipt_ok: Callable[[Mapping[str, Any]], bool] | None = None,
+        report_unreadable: bool = False,
     ) -> None:
-        super().__init__(store, org, reject)
+        super().__init__(store, org, reject, report_unreadable=report_unreadable)
         #: Which erasure receipts erase (org/receipts.py `signed_by`): without it none
         #: does, so a receipt planted by whoever can write the store hides nothing.
         self.receipt_ok = receipt_ok

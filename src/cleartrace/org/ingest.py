@@ -186,14 +186,16 @@ def ingest(
     (org/dataset_table.py); Parquet is then the only format.
 
     `engine` "ray" runs the per-bundle work on the Ray cluster at `address`
-    (org/ingest_ray.py; a new local one when None); the decisions per device
-    and the dataset stay in this process, and the result is the in-process one.
+    (org/ingest_ray.py; a new local one when None, whatever RAY_ADDRESS says);
+    the decisions per device and the dataset stay in this process, and the
+    result is the in-process one.
 
     Raises:
         UsageError: a bad source, format or dataset directory; a dataset built
             with another organisation key.
         KeyStorageError: the keys cannot be loaded.
-        StoreError: the source cannot be listed.
+        StoreError: the source cannot be listed, or a bundle in it cannot be
+            read (here or on a Ray worker): the dataset is left as it was.
         DiskFull: no room for the dataset.
     """
     unknown = set(formats) - set(FORMATS)
@@ -224,10 +226,13 @@ def ingest(
         heads = HeadChecks(accepted, witness, registry)
         args = (store, org, dataset, tuple(formats), heads, signed_by(keys))
         if engine == "ray":
-            from cleartrace.org.ingest_ray import RayRun, Workers, connected  # loads Ray
+            from cleartrace.org.ingest_ray import RayRun, Workers  # loads Ray
+            from cleartrace.org.ray_connect import connected
 
             with connected(address):
-                workers = Workers(source, endpoint_url, str(keys.resolve()))
+                # Absolute: a worker's working directory is not this process's.
+                where = source if isinstance(store, S3Store) else str(store.root.resolve())
+                workers = Workers(where, endpoint_url, str(keys.resolve()))
                 summary = _ingest(RayRun(*args, workers=workers), progress)
         else:
             summary = _ingest(_Run(*args), progress)

@@ -18,9 +18,11 @@ key directory's path (`Workers`) and loads it there, once per worker process,
 as the driver does; it is in no task argument, return value, name or error,
 and so in no object-store spill file. The directory must be on every node,
 readable only by the user the workers run as (a mounted secret). Decrypted
-events stay inside a task; the rows come back through the object store with
-at most `WINDOW_PER_CPU` tasks per CPU in flight, so they do not pile up (and
-spill) before they are written.
+events stay inside a task; what a task returns (segments, rows) is sealed to
+a key pair this run makes and only this process holds (org/ray_results.py),
+so the object store, and any spill of it to Ray's temp dir, holds ciphertext.
+At most `WINDOW_PER_CPU` rows tasks per CPU are in flight, so results do not
+pile up before they are written.
 
 Everything said of a bundle or device (rejections, their order, the summary)
 is what the in-process engine says: worker rejections are replayed here in
@@ -30,7 +32,6 @@ the order that engine meets them.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import socket
 from collections import deque
@@ -42,17 +43,19 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from cleartrace.consent.coverage import Coverage
-from cleartrace.errors import UsageError
+from cleartrace.errors import ClusterLost, KeyStorageError, StoreError
+from cleartrace.faults import fault_point
 from cleartrace.org.blobstore import BlobStore, open_store
 from cleartrace.org.bundle_reader import BundleReader, FleetBundle
 from cleartrace.org.fleet import segment_of
 from cleartrace.org.ingest import _Run
-from cleartrace.org.ingest_bundle import Derived, bundle_work
+from cleartrace.org.ingest_bundle import bundle_work
 from cleartrace.org.ingest_summary import Rejection
 from cleartrace.org.keys import BundleKeys, load_bundle_keys
+from cleartrace.org.ray_results import ResultKey, ResultSeal
 from cleartrace.org.segments import Segment
 
-__all__ = ["RayRun", "Workers", "connected"]
+__all__ = ["RayRun", "Workers"]
 
 #: Rows tasks in flight per CPU of the cluster: enough to keep every worker busy
 #: while this process writes, few enough that results wait in memory, not on disk.
@@ -121,6 +124,20 @@ class Opened:
 _opened_stores: dict[Workers, tuple[BlobStore, BundleKeys]] = {}
 
 
+@contextlib.contextmanager
+def _on_this_node() -> Iterator[None]:
+    """A worker that cannot read the store or KEYS says which node it is on and
+    what every node needs; it is never told as a bundle's rejection."""
+    try:
+        yield
+    except (StoreError, KeyStorageError) as exc:
+        raise type(exc)(
+            f"on Ray node {socket.gethostname()} (worker pid {os.getpid()}): {exc}; every "
+            "node needs KEYS and the store at the paths given (the same mount, or S3 "
+            "credentials in the workers' environment)"
+        ) from None
+
+
 def _reader(workers: Workers) -> tuple[BundleReader, list[Said]]:
     if workers not in _opened_stores:
         opened = open_store(workers.source, endpoint_url=workers.endpoint_url)
@@ -134,30 +151,50 @@ def _reader(workers: Workers) -> tuple[BundleReader, list[Said]]:
 Erased = tuple[frozenset[str], frozenset[str]]
 
 
-def open_task(workers: Workers, name: str, erased: Erased) -> Opened:
-    """The first round's task: check and open one bundle, keep its ledger segment."""
-    reader, said = _reader(workers)
-    item = reader.check(name)
-    if item is None:
-        return Opened(said)
-    if item.subject in erased[0] or item.device in erased[1]:
-        return Opened(said, Ticket.of(item))  # passed over, as in-process: never decrypted
-    checked, said[:] = list(said), []
-    body = reader.open(item)
+def open_task(workers: Workers, seal: ResultSeal, name: str, erased: Erased) -> bytes:
+    """The first round's task: check and open one bundle, keep its ledger
+    segment; what it returns is sealed to the run's key (org/ray_results.py)."""
+    return seal.seal(_open(workers, name, erased), f"open/{name}")
+
+
+def _open(workers: Workers, name: str, erased: Erased) -> Opened:
+    with _on_this_node():
+        reader, said = _reader(workers)
+        item = reader.check(name)
+        if item is None:
+            return Opened(said)
+        if item.subject in erased[0] or item.device in erased[1]:
+            return Opened(said, Ticket.of(item))  # passed over, as in-process: never decrypted
+        checked, said[:] = list(said), []
+        body = reader.open(item)
     segment = None if body is None else segment_of(item, body)
     return Opened(checked, Ticket.of(item), segment, said)
 
 
 def rows_task(
-    workers: Workers, ticket: Ticket, coverage: Coverage, key: str
-) -> tuple[Derived | None, list[Said]]:
-    """The second round's task: one bundle's rows under its device's coverage."""
-    reader, said = _reader(workers)
-    return bundle_work(reader, ticket.item(), coverage, key), said
+    workers: Workers, seal: ResultSeal, ticket: Ticket, coverage: Coverage, key: str
+) -> bytes:
+    """The second round's task: one bundle's rows under its device's coverage
+    and the rejections said on the way, sealed to the run's key."""
+    with _on_this_node():
+        reader, said = _reader(workers)
+        derived = bundle_work(reader, ticket.item(), coverage, key)
+    fault_point("ray.rows")
+    return seal.seal((derived, said), f"rows/{ticket.name}")
+
+
+#: A task only reads (the store, KEYS) and returns a value: run again where its
+#: worker or node died (not where it raised: that answer would be the same).
+RETRIES = 3
 
 
 def _get(ref: Any) -> Any:
-    """A task's result; a task's own error is raised as itself, as in-process."""
+    """A task's result; a task's own error is raised as itself, as in-process.
+
+    Raises:
+        ClusterLost: the task's workers or node died more often than `RETRIES`,
+            or its result was lost with its node.
+    """
     import ray
 
     try:
@@ -166,57 +203,17 @@ def _get(ref: Any) -> Any:
         cause = getattr(exc, "cause", None)
         if isinstance(cause, Exception):
             raise cause from None
-        raise
+        raise _lost(exc) from None
+    except ray.exceptions.RayError as exc:
+        raise _lost(exc) from None
 
 
-def _reachable(address: str) -> None:
-    """Fail at once, not after Ray's minutes of retries, where nothing listens."""
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    try:
-        socket.create_connection((host or "127.0.0.1", int(port)), timeout=5).close()
-    except (OSError, ValueError):
-        raise UsageError(
-            f"nothing answers at {address}; give the HOST:PORT 'ray start --head' printed"
-        ) from None
-
-
-@contextlib.contextmanager
-def connected(address: str | None) -> Iterator[None]:
-    """This process as the driver of the Ray cluster at `address` (a new local
-    one when None), disconnected afterwards.
-
-    Raises:
-        UsageError: Ray is not installed, or the cluster cannot be reached.
-    """
-    try:
-        import ray
-    except ImportError:
-        raise UsageError(
-            "the ray engine needs Ray; install it with: pip install 'cleartrace[ray]'"
-        ) from None
-    if address is not None:
-        _reachable(address)
-    # Ray reports usage to its makers unless told not to; a consent-first tool does not.
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    try:
-        ray.init(
-            address=address,
-            log_to_driver=False,
-            logging_level=logging.WARNING,
-            configure_logging=False,
-            # Only for a cluster started here (a given one has its own settings).
-            include_dashboard=False if address is None else None,
-        )
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        where = address or "a new local cluster"
-        raise UsageError(
-            f"cannot reach the Ray cluster at {where} ({type(exc).__name__}); start it with "
-            "'ray start --head' or give its address with --address"
-        ) from None
-    try:
-        yield
-    finally:
-        ray.shutdown()
+def _lost(exc: Exception) -> ClusterLost:
+    return ClusterLost(
+        f"the Ray cluster was lost during ingest ({type(exc).__name__}, after {RETRIES} "
+        "retries of the task); no row was removed and the run was not recorded: check the "
+        "cluster ('ray status') and run ingest again"
+    )
 
 
 class RayRun(_Run):
@@ -227,6 +224,8 @@ class RayRun(_Run):
         self.workers = workers
         self._opened: dict[str, Opened] = {}
         self._coverages: dict[str, Coverage] = {}
+        #: Tasks' results are sealed to this run's key, opened here (org/ray_results.py).
+        self.results = ResultKey.new()
 
     def _replay(self, said: list[Said]) -> None:
         for rejection in said:
@@ -237,11 +236,12 @@ class RayRun(_Run):
 
         fleet = self.fleet
         erased = ray.put((frozenset(fleet.erased_subjects), frozenset(fleet.erased_devices)))
-        task = ray.remote(open_task).options(num_cpus=1, max_retries=0)
-        refs = [task.remote(self.workers, name, erased) for name in names]
+        task = ray.remote(open_task).options(num_cpus=1, max_retries=RETRIES)
+        seal = ray.put(self.results.public)
+        refs = [task.remote(self.workers, seal, name, erased) for name in names]
         by_device: dict[str, list[FleetBundle]] = {}
         for name, ref in zip(names, refs, strict=True):
-            opened: Opened = _get(ref)
+            opened: Opened = self.results.open(_get(ref), f"open/{name}")
             self._replay(opened.checked)
             item = None if opened.ticket is None else opened.ticket.item()
             if item is not None and (
@@ -288,8 +288,9 @@ class RayRun(_Run):
         import ray
 
         plans = [(d, *self._decide(d, by_device[d], heads.get(d))) for d in sorted(by_device)]
-        task = ray.remote(rows_task).options(num_cpus=1, max_retries=0)
+        task = ray.remote(rows_task).options(num_cpus=1, max_retries=RETRIES)
         shared = {d: ray.put(c) for d, c in self._coverages.items()}
+        seal = ray.put(self.results.public)
         todo = iter(
             (item, key, shared[device])
             for device, _, work in plans
@@ -302,7 +303,8 @@ class RayRun(_Run):
 
         def fill() -> None:
             for item, key, coverage in todo:
-                flight.append(task.remote(self.workers, Ticket.of(item), coverage, key))
+                ticket = Ticket.of(item)
+                flight.append(task.remote(self.workers, seal, ticket, coverage, key))
                 if len(flight) >= window:
                     return
 
@@ -313,7 +315,7 @@ class RayRun(_Run):
                 if present:
                     self.unchanged(item, key)
                     continue
-                derived, said = _get(flight.popleft())
+                derived, said = self.results.open(_get(flight.popleft()), f"rows/{item.name}")
                 fill()
                 self._replay(said)
                 self.written(item, derived)

@@ -55,6 +55,7 @@ __all__ = [
     "load_officer_public",
     "load_private",
     "load_signing_public",
+    "new_pair",
 ]
 
 BUNDLE_KEY, BUNDLE_PUB, SIGN_KEY, SIGN_PUB = "bundle.key", "bundle.pub", "sign.key", "sign.pub"
@@ -287,6 +288,14 @@ def _pair(x_key: x25519.X25519PrivateKey, m_key: mlkem.MLKEM768PrivateKey | None
         hpke.MLKEM768X25519PrivateKey(m_key, x_key) if m_key is not None else x_key
     )
     return BundleKeys(bundle_private=private, bundle_public=public)
+
+
+def new_pair(suite: str = DEFAULT_SUITE) -> BundleKeys:
+    """A fresh bundle-type key pair held in memory only, never written: for
+    what must be sealed for one process's eyes for a while (a Ray ingest run's
+    task results, org/ray_results.py)."""
+    m_key = mlkem.MLKEM768PrivateKey.generate() if suite == HYBRID else None
+    return _pair(x25519.X25519PrivateKey.generate(), m_key)
 
 
 def _write_json(path: Path, obj: dict[str, Any], *, private: bool) -> None:
