@@ -23,7 +23,9 @@ from typing import Any
 import requests
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
+from urllib3.util.retry import Retry
 
 from cleartrace.consent.records import GENESIS, make_record, record_hash, sign_record
 from cleartrace.events import Event, Kind
@@ -182,6 +184,12 @@ def run_device(url: str, token: str, org_json: dict[str, Any], uploads: int) -> 
     """One device of the load test: enrol, upload `uploads` bundles, replay the last."""
     device = Device(OrgPublicKey.from_json(org_json))
     session = requests.Session()
+    # A kept-alive connection the collector closed after its 5 s idle timeout,
+    # as this device built its next bundle on a loaded machine, is reset when
+    # reused; a PUT of a bundle is idempotent, and the product's uploader
+    # retries it (upload/client.py), so this device does too.
+    retry = Retry(total=3, allowed_methods=frozenset({"PUT"}), status=0, backoff_factor=0.1)
+    session.mount("http://", HTTPAdapter(max_retries=retry))
     r = session.post(f"{url}/v1/enroll", json=enrolment(device.key, token, None), timeout=60)
     assert r.status_code == 201, r.text
     device.subject = r.json()["subject"]
