@@ -86,6 +86,8 @@ class BundleReader:
         #: The audit, which changes nothing, names a bundle it cannot read (reason
         #: `unreadable`) and goes on; ingest stops (see `_fetch`).
         self.report_unreadable = report_unreadable
+        #: What the run is called in its errors ("ingest", "erasure", "export").
+        self.task = "ingest"
         self._cached = 0
 
     def _fetch(self, name: str) -> bytes | None:
@@ -105,8 +107,11 @@ class BundleReader:
                 return None
             raise StoreError(
                 f"cannot read bundle {name[:16]} from {self.store.describe()} ({exc}); "
-                "nothing in the dataset was changed: make the store readable here (its "
-                "path or mount, credentials, permissions) and run ingest again"
+                f"nothing in the dataset was changed. Make the store readable here (its "
+                f"path or mount, credentials, permissions) and run {self.task} again; if "
+                f"this bundle can never be read, restore {bundle_key(name)} from a backup, "
+                "or remove it from the store: ingest then rejects its device as "
+                "ledger-truncated and drops that device's rows until its ledger is whole"
             ) from None
 
     def _misnamed(self, name: str) -> None:

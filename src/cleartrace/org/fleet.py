@@ -129,17 +129,41 @@ class Fleet(BundleReader):
         self.erased_bundles = 0
 
     def _read_erased(self) -> None:
-        """The erasure receipts' subjects and devices; an unreadable one erases nothing."""
+        """The erasure receipts' subjects and devices.
+
+        A receipt read and found malformed or unsigned erases nothing (whoever
+        can write the store must not hide a subject with one). A receipt that
+        cannot be read at all stops the run (`StoreError`), as a bundle does:
+        passing it over would write an erased subject's rows back.
+        """
         for key in self.store.list("erased/"):
+            raw = self._read_listed(key, "erasure receipt")
             try:
-                obj = json.loads(self.store.get(key))
+                obj = json.loads(raw)
                 subject, devices = str(obj["subject"]), [str(d) for d in obj["devices"]]
-            except (StoreError, ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError):
                 continue
             if self.receipt_ok is None or not self.receipt_ok(obj):
                 continue
             self.erased_subjects.add(subject)
             self.erased_devices.update(devices)
+
+    def _read_listed(self, key: str, what: str) -> bytes:
+        """A listed store file's bytes (a head file, an erasure receipt).
+
+        Raises:
+            StoreError: they cannot be read (a missing mount, no permission, a
+                store error): this process's environment, not the file, so the
+                run stops before anything is changed, as for a bundle.
+        """
+        try:
+            return self.store.get(key)
+        except StoreError as exc:
+            raise StoreError(
+                f"cannot read {what} {key} from {self.store.describe()} ({exc}); nothing "
+                "was changed: make the store readable here (its path or mount, "
+                "credentials, permissions) and run again"
+            ) from None
 
     def witnessed_heads(self) -> dict[str, dict[str, Any]]:
         """Head files by device fingerprint, read before the bundles are listed."""
@@ -150,10 +174,14 @@ class Fleet(BundleReader):
             if "sha256:" + device_hex in self.erased_devices:
                 continue
             try:
-                obj = json.loads(self.store.get(key))
-            except (StoreError, ValueError):
+                obj = json.loads(self._read_listed(key, "head file"))
+            except StoreError:
+                if not self.report_unreadable:
+                    raise
+                obj = {"unreadable": key}  # the audit names it and goes on
+            except ValueError:
                 obj = None
-            # An unreadable head refuses that device (its ledger cannot be checked
+            # A damaged head refuses that device (its ledger cannot be checked
             # against it), not the whole run: other devices' withdrawals must apply.
             heads["sha256:" + device_hex] = obj if isinstance(obj, dict) else {"unreadable": key}
         return heads

@@ -98,13 +98,23 @@ def _dataset(dataset: Path, org: OrgKeys, catalog: str | None) -> Dataset:
 
 
 def _subject_bundles(
-    store: BlobStore, org: OrgKeys, subject: str
+    store: BlobStore, org: OrgKeys, subject: str, data: Dataset, task: str
 ) -> tuple[Fleet, list[FleetBundle]]:
-    """The subject's readable bundles in the store, erased or not (rejections ignored)."""
+    """The subject's valid bundles in the store, erased or not (rejections ignored).
+
+    Bundles the dataset holds as another subject's are not read: one of them
+    that cannot be read must not block this subject's erasure or export. A
+    bundle of unknown owner that cannot be read stops it (`StoreError`, naming
+    `task`): it may be this subject's.
+    """
     keys = BundleKeys(org.bundle_private, org.bundle_public)
     fleet = Fleet(store, keys, HeadChecks(AcceptedHeads.none()), lambda *_: None, keep_events=False)
+    fleet.task = task
+    others = {n for n, e in data.bundles.items() if e.subject != subject}
     found = []
     for name in fleet.bundle_names():
+        if name in others:
+            continue
         item = fleet.check(name)
         if item is not None and item.subject == subject:
             found.append(item)
@@ -152,7 +162,7 @@ def export(
     _check_subject(subject)
     org, store = _open(source, keys, endpoint_url)
     data = _dataset(dataset, org, catalog)
-    fleet, items = _subject_bundles(store, org, subject)
+    fleet, items = _subject_bundles(store, org, subject, data, "export")
     ledgers: dict[str, Any] = {}
     for device in sorted({i.device for i in items}):
         mine = [i for i in items if i.device == device]
@@ -222,7 +232,7 @@ def erase(
     _check_subject(subject)
     org, store = _open(source, keys, endpoint_url)
     data = _dataset(dataset, org, catalog)
-    _, items = _subject_bundles(store, org, subject)
+    _, items = _subject_bundles(store, org, subject, data, "erasure")
     with data.locked():
         # What a killed ingest left unlisted may be the subject's rows too.
         data.sweep()
