@@ -14,6 +14,7 @@ has passed every other check.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -100,8 +101,30 @@ class HeadWitness:
             # The head file mirrors the state, which is the durable record (synced on
             # commit); `rewrite` repairs a mirror a crash left behind, so the file
             # is not synced on its own (that would be the slowest part of a small upload).
-            self.store.put(head_key(device.hex), self._doc(moved), durable=False)
+            self._put_head(moved)
+        if self.registry.shared:
+            self._catch_up(bundle.device, moved)
         return Accepted(device=bundle.device, head=head)
+
+    def _put_head(self, device: Device) -> None:
+        """Write the device's head file, unless the one in the store is newer.
+
+        On a shared state the head lock is a database session, which can end
+        (a restart, a failover) while its holder goes on: another collector
+        may then have written a newer head file, which must not be rolled back.
+        """
+        key = head_key(device.hex)
+        if self.registry.shared and _file_seq(self.store, key) > device.head.seq:
+            return
+        self.store.put(key, self._doc(device), durable=False)
+
+    def _catch_up(self, device_id: str, moved: Device) -> None:
+        """After the lock: if the state moved past `moved` meanwhile (our lock was
+        lost and another collector accepted the next bundle), make sure the head
+        file is not left behind the state by our late write."""
+        latest = self.registry.device(device_id)
+        if latest is not None and latest.head.seq > moved.head.seq:
+            self._put_head(latest)
 
     def _doc(self, device: Device) -> bytes:
         """heads/<device>.json (docs/bundle-format.md): the witnessed head, the
@@ -160,6 +183,16 @@ class HeadWitness:
                 named,
             )
         return len(changed)
+
+
+def _file_seq(store: BlobStore, key: str) -> int:
+    """The seq of the head file at `key`; -1 when it is missing or cannot be parsed
+    (`rewrite` repairs those)."""
+    try:
+        seq = json.loads(store.get(key)).get("seq")
+    except (StoreError, ValueError, AttributeError):
+        return -1
+    return seq if isinstance(seq, int) else -1
 
 
 def _head_mismatch(base: Head, witnessed: Head) -> Refusal:

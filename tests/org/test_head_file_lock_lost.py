@@ -1,8 +1,8 @@
-"""Review: a device's head lock whose PostgreSQL session ends *after* the accept
-committed (a server restart, a failover, pg_terminate_backend) — the holder goes
-on to write the head file without the lock, and may write it over the newer one
-another collector of the fleet wrote meanwhile: the head file ingest reads is
-then behind the state until the next `--recheck-heads` pass."""
+"""A device's head lock whose PostgreSQL session ends *after* the accept
+committed (a server restart, a failover, pg_terminate_backend): the holder goes
+on to write the head file without the lock; it must not leave the head file
+ingest reads behind the state, over the newer one another collector of the
+fleet wrote meanwhile."""
 
 from __future__ import annotations
 
