@@ -7,6 +7,7 @@ Two handles on one PostgreSQL database stand for two collector processes.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from cleartrace.errors import LedgerBroken, TokenRefused, UsageError
 from cleartrace.org.devices import Head
 from cleartrace.org.limits import Rate
 from cleartrace.org.org_ledger import COLLECTOR, export_lines, verify_chain
-from cleartrace.org.registry_db import read_devices, read_org_ledger
+from cleartrace.org.registry_db import DB_NAME, read_devices, read_org_ledger
 from cleartrace.org.state import CollectorState, open_state, redacted
 from tests.support.postgres import Postgres
 from tests.support.waiting import wait_for
@@ -216,3 +217,38 @@ def test_a_collector_role_with_only_data_privileges_serves_existing_tables(
         assert state.take("enroll", Rate(10, 60.0)) == 0
     finally:
         state.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_ledger_row_that_is_not_json_reads_as_an_empty_record_on_both_states(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    """A damaged or tampered registry's row is refused by the chain walk at its place,
+    on either state, never a crash of the audit."""
+    data = tmp_path / "data"
+    url = None
+    if backend == "postgresql":
+        cluster: Postgres = request.getfixturevalue("postgres")
+        url = cluster.new_database()
+    state = open_state(data, url)
+    try:
+        state.issue_tokens(1)
+        state.issue_tokens(1)
+    finally:
+        state.close()
+    tampered = (
+        "UPDATE org_ledger SET record = 'not json' WHERE seq = (SELECT max(seq) FROM org_ledger)"
+    )
+    if url is None:
+        conn = sqlite3.connect(data / DB_NAME)
+        with conn:
+            conn.execute(tampered)
+        conn.close()
+        records = read_org_ledger(data)
+    else:
+        with psycopg.connect(url, autocommit=True) as pg:
+            pg.execute(tampered)
+        records = read_org_ledger(url)
+    assert records is not None
+    assert len(records) == 2
+    assert records[-1] == {}

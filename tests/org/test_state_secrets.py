@@ -82,3 +82,17 @@ def test_a_state_with_a_password_is_refused_on_the_command_line(
     assert ".pgpass" in done.stderr
     assert SECRET not in done.stderr + done.stdout
     assert not data.exists()
+
+
+def test_heads_from_a_keyword_state_with_a_password_is_not_echoed(tmp_path: Path) -> None:
+    """`--heads-from` given a libpq keyword string: its error goes to the terminal and
+    to whatever logs the run."""
+    keys, store = tmp_path / "keys", tmp_path / "store"
+    store.mkdir()
+    ct("org", "keygen", "--out", str(keys), "--suite", "x25519")
+    state = f"host=db.invalid user=ct password={SECRET} dbname=fleet"
+    done = ct("org", "ingest", "--from", str(store), "--keys", str(keys),
+              "--out", str(tmp_path / "dataset"), "--heads-from", state,
+              check=False)  # fmt: skip
+    assert done.returncode == 2
+    assert SECRET not in done.stderr + done.stdout, done.stderr

@@ -12,7 +12,13 @@ from typing import Any
 
 from cleartrace.errors import UsageError
 from cleartrace.org.devices import DEVICE_SELECT, Device, device_of_row
-from cleartrace.org.state import is_shared, read_shared, redacted, refuse_fleet_data
+from cleartrace.org.state import (
+    is_shared,
+    read_shared,
+    redacted,
+    refuse_fleet_data,
+    scrubbed,
+)
 from cleartrace.store.db import transaction, translate_errors
 
 __all__ = [
@@ -159,7 +165,12 @@ def read_devices(source: Path | str) -> dict[str, Device]:
     path = data / DB_NAME
     if not path.is_file():
         refuse_fleet_data(data, "--heads-from")
-        raise UsageError(f"{data} holds no collector registry ({DB_NAME}); give 'org serve --data'")
+        # `data` may be a libpq keyword string given for a state: never echo its password.
+        shown = scrubbed(str(data), str(data))
+        raise UsageError(
+            f"{shown} holds no collector registry ({DB_NAME}); give 'org serve --data', or a "
+            "fleet's state as postgresql://USER@HOST/DB"
+        )
     wal = path.with_name(DB_NAME + "-wal")
     if not wal.exists():
         before = path.stat()
@@ -227,7 +238,7 @@ def read_org_ledger(source: Path | str) -> list[dict[str, Any]] | None:
     """
     if isinstance(source, str):
         shared = read_shared(_shared_source(source), "SELECT record FROM org_ledger ORDER BY seq")
-        return [dict(json.loads(text)) for (text,) in shared]
+        return [_record(text) for (text,) in shared]
     data = source
     path = data / DB_NAME
     if not path.is_file():
@@ -247,11 +258,15 @@ def read_org_ledger(source: Path | str) -> list[dict[str, Any]] | None:
             )
         finally:
             conn.close()
-    out: list[dict[str, Any]] = []
-    for (text,) in rows:
-        try:
-            obj = json.loads(text)
-        except (TypeError, ValueError):
-            obj = {}
-        out.append(obj if isinstance(obj, dict) else {})
-    return out
+    return [_record(text) for (text,) in rows]
+
+
+def _record(text: object) -> dict[str, Any]:
+    """One org-ledger row as a record: a row that is not a JSON object (a damaged or
+    tampered registry) is an empty one, which the chain walk refuses at its place;
+    alike on SQLite and PostgreSQL."""
+    try:
+        obj = json.loads(text) if isinstance(text, str | bytes) else text
+    except ValueError:
+        return {}
+    return obj if isinstance(obj, dict) else {}
