@@ -4,6 +4,8 @@ start at once on one directory end with one key, not one each."""
 from __future__ import annotations
 
 import multiprocessing
+import os
+import subprocess
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
@@ -41,3 +43,24 @@ def test_processes_creating_the_witness_key_at_once_end_with_one_key(tmp_path: P
     assert used == {on_disk}
     assert witness.load_public(tmp_path).public_bytes_raw() == on_disk
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def _dead_pid() -> int:
+    """The id of a process that has exited (and been reaped)."""
+    done = subprocess.run(["sh", "-c", "echo $$"], capture_output=True, text=True, check=True)
+    return int(done.stdout)
+
+
+def test_a_temporary_left_by_a_killed_creation_is_removed_at_the_next(tmp_path: Path) -> None:
+    # A creation killed between writing its temporary and linking it leaves a
+    # private key file nobody uses, next to the key, for good.
+    left = tmp_path / f".witness.key.{_dead_pid()}.0badc0de.new"
+    left.write_bytes(b'{"type": "cleartrace-witness-key", "ed25519": "left"}')
+    live = tmp_path / f".witness.key.{os.getppid()}.0badc0de.new"  # a creation under way
+    live.write_bytes(b"{}")
+    witness.load_or_create(tmp_path)
+    assert not left.exists()
+    assert live.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["witness.key", "witness.pub", live.name]
+    )

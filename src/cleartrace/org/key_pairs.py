@@ -68,6 +68,7 @@ def _create(path: Path, data: bytes, what: str) -> None:
     Raises:
         UsageError, DiskFull: the file cannot be written.
     """
+    _remove_leftovers(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.new")
     write_private_bytes(tmp, data, f"{what} key")
     try:
@@ -82,6 +83,27 @@ def _create(path: Path, data: bytes, what: str) -> None:
         ) from exc
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _remove_leftovers(path: Path) -> None:
+    """Remove the temporaries of creations of `path` whose process is gone: a
+    creation killed before its `finally` leaves a private key nobody will use.
+    Those of a process still running (another creation under way, here) are left."""
+    for tmp in path.parent.glob(f".{path.name}.*.new"):
+        pid = tmp.name.removeprefix(f".{path.name}.").partition(".")[0]
+        if pid.isdigit() and not _running(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    """Whether a process `pid` exists on this host (one of another user's included)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _sync_directory(directory: Path) -> None:
