@@ -111,7 +111,8 @@ class BundleReader:
                 f"path or mount, credentials, permissions) and run {self.task} again; if "
                 f"this bundle can never be read, restore {bundle_key(name)} from a backup, "
                 "or remove it from the store: ingest then rejects its device as "
-                "ledger-truncated and drops that device's rows until its ledger is whole"
+                "ledger-truncated (ledger-gap if a later bundle of it is there) and drops "
+                "that device's rows until its ledger is whole again"
             ) from None
 
     def _misnamed(self, name: str) -> None:
