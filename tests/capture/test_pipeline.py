@@ -1,14 +1,17 @@
 from __future__ import annotations
 
 import itertools
+import os
 import queue
+import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from cleartrace.capture.base import StampedEvent
-from cleartrace.capture.pipeline import BATCH, MoveCoalescer, Writer
+from cleartrace.capture.pipeline import BATCH, WRITER_NICENESS, MoveCoalescer, Writer
 from cleartrace.capture.timeline import FocusState, FocusTimeline, TimelineView
 from cleartrace.events import Kind, RawEvent
 from tests.support.waiting import wait_for
@@ -281,3 +284,22 @@ def test_a_lone_key_after_a_quiet_spell_of_keys_is_written_at_its_own_flush() ->
         assert [ev[2] for ev in written if ev[1] == KEY] == [1, 2]
     finally:
         watcher.stop()
+
+
+def test_the_writer_runs_at_a_lower_priority_than_the_hooks() -> None:
+    """On a busy machine the writer's work must not take the CPU from the
+    thread that runs the input hooks (their callbacks have 5 ms at most)."""
+    source: queue.SimpleQueue[StampedEvent] = queue.SimpleQueue()
+    niceness: list[int] = []
+
+    def sink(batch: list[RawEvent]) -> None:
+        stat = Path(f"/proc/self/task/{threading.get_native_id()}/stat").read_text()
+        niceness.append(int(stat.rsplit(")", 1)[1].split()[16]))
+
+    writer = Writer(source, sink, time.monotonic_ns, clock_timeline(), flush_interval=0.01)
+    writer.start()
+    source.put(key(97))
+    wait_for(lambda: bool(niceness), timeout=5, what="a batch written")
+    writer.stop()
+    writer.join(timeout=5)
+    assert niceness[0] == os.getpriority(os.PRIO_PROCESS, 0) + WRITER_NICENESS

@@ -24,7 +24,7 @@ __all__ = ["kind_to_hooks"]
 _SWITCH_S = 0.001
 #: Container allocations between two young collections (700 by default: at
 #: a burst's rate, one every few hundred events) ...
-_YOUNG_GC = 10_000
+_YOUNG_GC = 10000
 #: ... and young collections between two of the middle generation, which then
 #: holds fewer objects to walk (10 by default: up to 100,000, ~8 ms measured).
 _MIDDLE_GC = 2

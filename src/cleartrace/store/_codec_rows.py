@@ -41,6 +41,7 @@ _HEAD = struct.Struct("<BI")
 _FIELDS = 6
 _ROW = 8 * _FIELDS
 _ROW_STRUCT = struct.Struct("<6q")
+_SLICE = 1024  # rows packed in one C-level pass (about 0.3 ms)
 _FOCUS = int(Kind.FOCUS)
 _LAYOUT = int(Kind.LAYOUT)
 _KIND_AT = 8  # byte offset of a row's kind (its low byte: little-endian)
@@ -64,10 +65,17 @@ def encode_rows(events: Sequence[RawEvent]) -> bytes:
         kinds = b"\x00"
     if not valid_kinds(kinds):
         raise ValueError("an event has an unknown kind")
+    pack, parts = _ROW_STRUCT.pack, []
     try:
-        body = b"".join(map(_ROW_STRUCT.pack, map(floordiv, ts, repeat(1000)), kinds, a, b, c, d))
+        # A slice at a time: one C-level pass over a backlog step's 8,192 rows
+        # held the interpreter 2.5 ms, and the hooks' callbacks waited for it.
+        for i in range(0, len(kinds), _SLICE):
+            j = i + _SLICE
+            ms = map(floordiv, ts[i:j], repeat(1000))
+            parts.append(b"".join(map(pack, ms, kinds[i:j], a[i:j], b[i:j], c[i:j], d[i:j])))
     except struct.error:
         raise ValueError("an event field does not fit in a signed 64-bit integer") from None
+    body = b"".join(parts)
     texts = _NO_TEXTS
     if _FOCUS in kinds or _LAYOUT in kinds:
         focus = (p or (None, None) for p in compress(pairs, kinds.translate(_FOCUS_MASK)))
