@@ -25,6 +25,7 @@ __all__ = [
     "DB_NAME",
     "SCHEMA_VERSION",
     "last_org_record",
+    "make_data_dir",
     "open_db",
     "read_devices",
     "read_org_ledger",
@@ -69,6 +70,21 @@ CREATE TABLE IF NOT EXISTS org_ledger (
 """
 
 
+def make_data_dir(data: Path) -> None:
+    """Create the collector's DATA (0700) if absent, whichever state it keeps.
+
+    Raises:
+        UsageError: DATA cannot be created.
+    """
+    try:
+        data.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot create the collector's data directory {data}: {exc.strerror}; "
+            "choose a directory you can write to"
+        ) from exc
+
+
 def open_db(data: Path) -> tuple[sqlite3.Connection, Path]:
     """Open DATA/collector.db for the collector, creating DATA (0700) and the
     database (0600) if absent and upgrading its schema; returns it and its path.
@@ -78,13 +94,7 @@ def open_db(data: Path) -> tuple[sqlite3.Connection, Path]:
         StoreCorrupt: the file is not a usable SQLite database.
         StoreError: any other database failure.
     """
-    try:
-        data.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(
-            f"cannot create the collector's data directory {data}: {exc.strerror}; "
-            "choose a directory you can write to"
-        ) from exc
+    make_data_dir(data)
     path = data / DB_NAME
     if not path.exists():
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600))

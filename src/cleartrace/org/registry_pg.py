@@ -59,6 +59,7 @@ from cleartrace.org.devices import DEVICE_SELECT, Device, Head, StoredBundle, de
 from cleartrace.org.limits import Rate
 from cleartrace.org.org_ledger import next_record
 from cleartrace.org.registry import token_refused
+from cleartrace.org.registry_db import make_data_dir
 from cleartrace.org.registry_pg_pool import Conn, Pool, connect
 from cleartrace.org.registry_pg_schema import SCHEMA, SCHEMA_PRESENT, TAKE
 from cleartrace.org.state import remember_url
@@ -107,13 +108,7 @@ class PgRegistry:
             UsageError: DATA cannot be created.
             StoreError: the database cannot be reached or written.
         """
-        try:
-            data.mkdir(mode=0o700, parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UsageError(
-                f"cannot create the collector's data directory {data}: {exc.strerror}; "
-                "choose a directory you can write to"
-            ) from exc
+        make_data_dir(data)
         state = cls(data, url)
         try:
             if not state._read(SCHEMA_PRESENT)[0][0]:
