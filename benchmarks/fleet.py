@@ -57,11 +57,9 @@ import requests
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from cleartrace.consent.records import GENESIS, make_record, record_hash, sign_record
 from cleartrace.formats import b64url
 from cleartrace.org.keys import OrgKeys, generate
 from cleartrace.org.state import open_state
-from cleartrace.upload.bundle import build_bundle
 from cleartrace.upload.events_arrow import encode_events
 from cleartrace.upload.upload_auth import AUTH_HEADER, sign_upload
 
@@ -71,7 +69,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.support.org_device import synthetic_events
 from tests.support.postgres import postgres_cluster
 
-from upload import bundle_header  # benchmarks/upload.py: this script's directory is on the path
+from upload import device_bundles  # benchmarks/upload.py: this script's directory is on the path
 
 MB = 1_000_000
 CLIENT_PROCESSES = 4
@@ -193,27 +191,11 @@ def _enrol(url: str, token: str, key: Ed25519PrivateKey) -> tuple[str, float]:
 
 def _chain(
     org: OrgKeys, key: Ed25519PrivateKey, subject: str, ipc: bytes, events: int, n: int
-) -> list[tuple[str, bytes, list[Any]]]:
-    """`n` bundles of one device, each on the last one's head: (name, bytes, head)."""
-    out, base = [], (0, GENESIS)
-    for _ in range(n):
-        record = sign_record(
-            make_record(
-                seq=base[0] + 1, prev=base[1], kind="recording.resumed", fields={"reason": "person"}
-            ),
-            key,
-        )
-        head = (record["seq"], record_hash(record))
-        raw = build_bundle(
-            header_fields=bundle_header(subject, events, base, head),
-            ledger=[record],
-            events_ipc=ipc,
-            org_key=org.bundle_public,
-            device_key=key,
-        )
-        out.append((hashlib.sha256(raw).hexdigest(), raw, list(head)))
-        base = head
-    return out
+) -> tuple[list[tuple[str, bytes]], list[Any]]:
+    """`n` bundles of one device, each on the last one's head, as (name, bytes),
+    and the last head; built as benchmarks/upload.py builds them."""
+    raws, head = device_bundles(org, ipc, events, subject, key, n)
+    return [(hashlib.sha256(raw).hexdigest(), raw) for raw in raws], list(head)
 
 
 #: Every device's signed uploads, set before the client processes fork (so they
@@ -266,8 +248,8 @@ def run_setup(
     ]
     # Signed just before the clock starts: a request signature is good for five minutes.
     _JOBS[:] = [
-        [(n, raw, sign_upload(k, "PUT", n)) for n, raw, _ in chain]
-        for k, chain in zip(keys, chains, strict=True)
+        [(n, raw, sign_upload(k, "PUT", n)) for n, raw in chain]
+        for k, (chain, _) in zip(keys, chains, strict=True)
     ]
     per_process = max(1, args.concurrency // CLIENT_PROCESSES)
     cpu0 = {part: _cpu_s(pids) for part, pids in parts_of.items()}
@@ -279,8 +261,8 @@ def run_setup(
     upload_s = time.perf_counter() - t0
     cpu = {part: round(_cpu_s(pids) - cpu0[part], 1) for part, pids in parts_of.items()}
     results = [r for part in parts for r in part]
-    sent = [n for chain in chains for n, _, _ in chain]
-    size = sum(len(raw) for chain in chains for _, raw, _ in chain)
+    sent = [n for chain, _ in chains for n, _ in chain]
+    size = sum(len(raw) for chain, _ in chains for _, raw in chain)
     latencies = sorted(lat for _, _, lat in results)
     acked = [n for n, status, _ in results if status in (200, 201)]
     created = [n for n, status, _ in results if status == 201]
@@ -298,8 +280,8 @@ def run_setup(
     lost = len({n for n in acked if n not in in_bucket or registry.stored(n) is None})
     registry.close()
     wrong_heads = sum(
-        heads.get(k.public_key().public_bytes_raw()) != chain[-1][2]
-        for k, chain in zip(keys, chains, strict=True)
+        heads.get(k.public_key().public_bytes_raw()) != last
+        for k, (_, last) in zip(keys, chains, strict=True)
     )
     return {
         "setup": name,

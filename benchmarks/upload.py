@@ -200,7 +200,7 @@ def _enrol(url: str, token: str, key: Ed25519PrivateKey) -> str:
     return subject
 
 
-def _device_bundles(
+def device_bundles(
     org: OrgKeys, ipc: bytes, events: int, subject: str, key: Ed25519PrivateKey, n: int
 ) -> tuple[list[bytes], tuple[int, str]]:
     """A chain of `n` bundles (each one's ledger base is the previous one's head), and
@@ -260,7 +260,7 @@ def collector_run(org: OrgKeys, ipc: bytes, events: int, clients: int, per: int)
             total = 0
             for token in tokens:
                 key = Ed25519PrivateKey.generate()
-                chain, head = _device_bundles(org, ipc, events, _enrol(url, token, key), key, per)
+                chain, head = device_bundles(org, ipc, events, _enrol(url, token, key), key, per)
                 names = []
                 for raw in chain:
                     path = bundles_dir / f"{hashlib.sha256(raw).hexdigest()}.ctb"

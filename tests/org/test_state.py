@@ -24,7 +24,7 @@ from cleartrace.org.limits import Rate
 from cleartrace.org.org_ledger import COLLECTOR, export_lines, verify_chain
 from cleartrace.org.registry_db import DB_NAME, read_devices, read_org_ledger
 from cleartrace.org.state import CollectorState, open_state, redacted
-from tests.support.postgres import Postgres
+from tests.support.postgres import Postgres, collector_connections
 from tests.support.waiting import wait_for
 
 
@@ -182,11 +182,7 @@ def test_connections_are_reused_whichever_threads_come_and_go(
             thread = threading.Thread(target=state.devices)
             thread.start()
             thread.join()
-        with psycopg.connect(url) as conn:
-            ((held,),) = conn.execute(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND application_name = 'cleartrace'"
-            ).fetchall()
+        held = collector_connections(url)
     finally:
         state.close()
     assert held == 1

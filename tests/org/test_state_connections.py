@@ -21,7 +21,7 @@ from cleartrace.org import registry_pg_pool
 from cleartrace.org.devices import Head
 from cleartrace.org.state import open_state
 from tests.org.test_state import enrolled
-from tests.support.postgres import Postgres
+from tests.support.postgres import COLLECTOR_SESSIONS, Postgres, collector_connections
 
 
 def test_a_state_whose_server_stops_answering_fails_instead_of_hanging(
@@ -91,7 +91,7 @@ def test_a_state_answers_again_once_its_server_dropped_the_connections(
 ) -> None:
     url = postgres.new_database()
     state = open_state(tmp_path, url)
-    ours = "pg_stat_activity WHERE datname = current_database() AND application_name = 'cleartrace'"
+    ours = COLLECTOR_SESSIONS
     try:
         device = enrolled(state)
         _end_sessions(url, ours)
@@ -155,11 +155,7 @@ def test_a_thread_holding_a_head_lock_uses_one_connection(
                 name="c" * 64, device=device, size=1, base=Head(0, GENESIS),
                 head=Head(1, "1" * 64), when="2026-12-06T00:00:00Z",
             )  # fmt: skip
-            with psycopg.connect(url) as conn:
-                ((held,),) = conn.execute(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND application_name = 'cleartrace'"
-                ).fetchall()
+            held = collector_connections(url)
     finally:
         state.close()
     assert held == 1

@@ -78,6 +78,22 @@ class Postgres:
         return f"postgresql://{name}:{password}@/{name}?host={self.socket_dir}"
 
 
+#: The collector's own sessions on the database a connection is made to.
+COLLECTOR_SESSIONS = (
+    "pg_stat_activity WHERE datname = current_database() AND application_name = 'cleartrace'"
+)
+
+
+def collector_connections(url: str) -> int:
+    """How many connections the collector's state holds open to `url`'s database."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        query = "SELECT count(*) FROM " + COLLECTOR_SESSIONS  # noqa: S608 - a constant
+        ((held,),) = conn.execute(query).fetchall()
+    return int(held)
+
+
 def _as_postgres(*argv: str) -> list[str]:
     if os.geteuid() == 0:
         return ["runuser", "-u", _USER, "--", *argv]
