@@ -38,7 +38,7 @@ from tests.support.ingest_world import (
     typed,
 )
 from tests.support.postgres import Postgres
-from tests.support.ray_cluster import RayHead
+from tests.support.ray_cluster import RayHead, cluster_files
 from tests.support.table_bytes import canary_places
 
 
@@ -111,11 +111,11 @@ def test_ray_writes_the_rows_the_in_process_engine_writes(
     assert here.bundles_unchanged == here.bundles_read == 5
     assert on_ray.as_dict() == here.as_dict()
     # The key went to no task, result or log: nothing of the cluster's holds it.
-    files = [p for p in ray_cluster.root.rglob("*") if p.is_file() and not p.is_socket()]
+    files = dict(cluster_files(ray_cluster.root))
     assert any(p.suffix in (".log", ".err", ".out") for p in files)
-    for path in files:
-        data = path.read_bytes()
-        assert not any(form in data for form in key_forms(world.keys)), path
+    forms = key_forms(world.keys)
+    for path, data in files.items():
+        assert not any(form in data for form in forms), path
 
 
 def test_ray_rejects_what_the_in_process_engine_rejects(

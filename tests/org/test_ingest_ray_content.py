@@ -16,14 +16,10 @@ from cleartrace.org.ingest import ingest
 from cleartrace.org.keys import generate
 from cleartrace.org.ray_results import ResultKey
 from tests.support.ingest_world import TYPED_TEXT, WINDOW_TITLE, World, recorded_session
-from tests.support.ray_cluster import RayHead
+from tests.support.ray_cluster import RayHead, watch_files
 
 #: The window title every focus event of benchmarks/ingest.py's stores carries.
 BENCH_TITLE = b"notes - gedit"
-
-
-def _files(root: Path) -> list[Path]:
-    return [p for p in root.rglob("*") if p.is_file() and not p.is_socket()]
 
 
 def _bench() -> ModuleType:
@@ -44,27 +40,29 @@ def test_no_captured_content_in_the_clusters_files(world: World, ray_cluster: Ra
     """The rows cross the object store; nothing of them may stay in Ray's files
     (logs, spilled objects, session state) after the run."""
     recorded_session(world, world.device())
-    on_ray = ingest(
-        str(world.source), world.keys, world.out, engine="ray", address=ray_cluster.address
-    )
-    assert on_ray.events_kept > 0
     canaries = [WINDOW_TITLE.encode(), TYPED_TEXT.encode()]
-    for path in _files(ray_cluster.root):
-        data = path.read_bytes()
-        assert not any(c in data for c in canaries), path
+    with watch_files(ray_cluster.root, canaries) as watch:
+        on_ray = ingest(
+            str(world.source), world.keys, world.out, engine="ray", address=ray_cluster.address
+        )
+    assert on_ray.events_kept > 0
+    assert watch.seen
+    assert not watch.hits
 
 
 def test_rows_spilled_to_rays_temp_dir_are_ciphertext(tmp_path: Path, ray_cluster: RayHead) -> None:
     """A store whose rows outgrow the test cluster's 80 MB object store, so Ray
     may spill results to its temp dir (a 0777 session directory, outside the
     dataset's tree and its erasure): whatever it wrote there, spilled or not,
-    holds no plaintext of them."""
+    holds no plaintext of them. The files are read while the run goes on, as
+    Ray removes a spilled object once the driver has taken its result."""
     org = generate(tmp_path / "keys")
     _bench().write_store(tmp_path / "store", org, 3_000_000, 500_000, 2)
-    summary = ingest(
-        str(tmp_path / "store"), tmp_path / "keys", tmp_path / "out", formats=("parquet",),
-        engine="ray", address=ray_cluster.address,
-    )  # fmt: skip
+    with watch_files(ray_cluster.root, [BENCH_TITLE]) as watch:
+        summary = ingest(
+            str(tmp_path / "store"), tmp_path / "keys", tmp_path / "out", formats=("parquet",),
+            engine="ray", address=ray_cluster.address,
+        )  # fmt: skip
     assert summary.ok
     assert summary.events_kept > 0
     titles = {
@@ -73,8 +71,8 @@ def test_rows_spilled_to_rays_temp_dir_are_ciphertext(tmp_path: Path, ray_cluste
         for title in pq.read_table(part, columns=["title"]).column("title").to_pylist()
     }
     assert BENCH_TITLE.decode() in titles  # the canary is in the rows
-    for path in _files(ray_cluster.root):
-        assert BENCH_TITLE not in path.read_bytes(), path
+    assert watch.scans > 1
+    assert not watch.hits
 
 
 def test_a_sealed_result_opens_only_with_its_runs_key_and_for_its_task() -> None:

@@ -24,14 +24,15 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cleartrace
 from tests.support.waiting import wait_for
 
-__all__ = ["RayHead", "ray_head"]
+__all__ = ["FileWatch", "RayHead", "cluster_files", "ray_head", "watch_files"]
 
 #: The smallest object store Ray accepts (bytes): the tests move a few small tables.
 OBJECT_STORE_BYTES = 80 * 1024 * 1024
@@ -42,6 +43,56 @@ def _free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def cluster_files(root: Path) -> Iterator[tuple[Path, bytes]]:
+    """Every regular file under `root` with its bytes, as it is now. Ray
+    removes files while it runs (a spilled object once its last reference
+    goes), so a file gone between the listing and the read is passed over."""
+    for path in root.rglob("*"):
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            if path.is_file() and not path.is_socket():
+                yield path, path.read_bytes()
+
+
+@dataclass
+class FileWatch:
+    """What `watch_files` saw: the files that held a needle, and every file
+    read at least once (so a test can tell a spill happened)."""
+
+    hits: set[Path] = field(default_factory=set)
+    seen: set[Path] = field(default_factory=set)
+    scans: int = 0
+
+
+@contextlib.contextmanager
+def watch_files(root: Path, needles: list[bytes], every: float = 0.05) -> Iterator[FileWatch]:
+    """Read every file under `root` again and again while the block runs, and
+    once more at its end: a file Ray writes and removes within the run (a
+    spilled object freed once the driver has its result) is read while it is
+    there, which a scan after the run would miss."""
+    watch = FileWatch()
+    stop = threading.Event()
+
+    def scan() -> None:
+        for path, data in cluster_files(root):
+            watch.seen.add(path)
+            if any(needle in data for needle in needles):
+                watch.hits.add(path)
+        watch.scans += 1
+
+    def loop() -> None:
+        while not stop.wait(every):
+            scan()
+
+    thread = threading.Thread(target=loop, name="ray-file-watch", daemon=True)
+    thread.start()
+    try:
+        yield watch
+    finally:
+        stop.set()
+        thread.join()
+        scan()
 
 
 def _ray() -> str:
