@@ -48,11 +48,14 @@ def _free_port() -> int:
 def cluster_files(root: Path) -> Iterator[tuple[Path, bytes]]:
     """Every regular file under `root` with its bytes, as it is now. Ray
     removes files while it runs (a spilled object once its last reference
-    goes), so a file gone between the listing and the read is passed over."""
-    for path in root.rglob("*"):
-        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-            if path.is_file() and not path.is_socket():
-                yield path, path.read_bytes()
+    goes), so a file or directory gone between the listing and the read is
+    passed over (`os.walk` skips a directory it can no longer list)."""
+    for top, _, names in os.walk(root):
+        for name in names:
+            path = Path(top, name)
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                if path.is_file() and not path.is_socket():
+                    yield path, path.read_bytes()
 
 
 @dataclass
