@@ -27,6 +27,8 @@ table.committed        Iceberg tables: staged rows committed, the manifest not y
 ray.rows               a Ray worker made a bundle's rows, not yet returned (the
                        worker dies; `org ingest --engine ray` passes both
                        variables to its workers when armed)
+state.copied           `org move-state`: the state committed in PostgreSQL, the
+                       data directory not yet switched over
 =====================  ==========================================================
 """
 

@@ -28,6 +28,7 @@ __all__ = [
     "check_home",
     "ensure_private_dirs",
     "exclusive_lock",
+    "fsync_dir",
     "log_to_home",
     "private_file",
     "read_private_file",
@@ -352,11 +353,17 @@ def _atomic(out: Path, what: str, *, binary: bool, durable: bool = True) -> Iter
     if not durable:
         return
     with contextlib.suppress(OSError):
-        fd = os.open(out.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-        try:  # makes the rename durable: the entry lives in the directory's data
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_dir(out.parent)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename, creation or removal in `directory` survive a power loss
+    (the entry lives in the directory's data); OSError if it cannot."""
+    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cleartrace.commands.common import Add, Args, emit_json, json_flag
+from cleartrace.errors import UsageError
 from cleartrace.org.limits import (
     DEFAULT_BODY_MEMORY_MB,
     DEFAULT_BODY_TIMEOUT,
@@ -22,10 +23,10 @@ from cleartrace.org.limits import (
     Rate,
 )
 from cleartrace.org.registry_db import DB_NAME
-from cleartrace.org.state import is_shared, open_state, refuse_password
-from cleartrace.org.witness import DEFAULT_RECHECK_HEADS
+from cleartrace.org.state import is_shared, open_state, redacted, refuse_password
+from cleartrace.org.witness import DEFAULT_RECHECK_HEADS, WITNESS_KEY, WITNESS_PUB
 
-__all__ = ["org_devices", "org_serve", "org_token", "register"]
+__all__ = ["org_devices", "org_move_state", "org_serve", "org_token", "register"]
 
 
 def _log_activity() -> None:
@@ -126,8 +127,37 @@ def org_devices(args: Args) -> int:
     return 0
 
 
+def org_move_state(args: Args) -> int:
+    from cleartrace.org.state_move import move_state
+
+    target: str = refuse_password(args.to, "--to")
+    if not is_shared(target):
+        raise UsageError(
+            f"--to {redacted(target)!r} is not a PostgreSQL state; give "
+            "postgresql://USER@HOST/DATABASE (its password in PGPASSWORD or ~/.pgpass)"
+        )
+    data = Path(args.data)
+    moved = move_state(data, target)
+    if args.json:
+        emit_json(moved.as_dict())
+        return 0
+    how = "moved" if moved.copied else "was already there; finished moving"
+    print(
+        f"the collector's state in {data / DB_NAME} {how}: {moved.tokens} token(s) "
+        f"({moved.unused_tokens} unused), {moved.devices} device(s), {moved.bundles} "
+        f"bundle(s), {moved.org_ledger} org ledger record(s), witness counter {moved.counter}"
+    )
+    print(
+        f"{data / DB_NAME} is kept as {moved.kept}, which nothing reads. Start every "
+        f"collector with --state {moved.state!r}, each with a copy of "
+        f"{data / WITNESS_KEY} and {WITNESS_PUB} in its --data",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def register(sub: Any, add: Add) -> None:
-    """Add `serve`, `token` and `devices` to the `cleartrace org` subcommands."""
+    """Add `serve`, `token`, `devices` and `move-state` to the `cleartrace org` subcommands."""
     p = add(
         sub,
         "serve",
@@ -240,6 +270,22 @@ def register(sub: Any, add: Add) -> None:
     p = add(sub, "devices", "list enrolled devices and their witnessed ledger heads", org_devices)
     _data(p)
     _state(p)
+    json_flag(p)
+
+    p = add(
+        sub,
+        "move-state",
+        "move a stopped collector's state from DATA/collector.db into PostgreSQL, for a fleet",
+        org_move_state,
+    )
+    _data(p)
+    p.add_argument(
+        "--to",
+        required=True,
+        metavar="URL",
+        help="the empty PostgreSQL database: postgresql://USER@HOST/DB, without a password "
+        "(give it in PGPASSWORD or ~/.pgpass)",
+    )
     json_flag(p)
 
 

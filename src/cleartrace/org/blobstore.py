@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, cast
 
 from cleartrace.errors import DiskFull, StoreError, UsageError
+from cleartrace.paths import fsync_dir
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -138,7 +139,7 @@ class DirStore:
                 os.close(fd)
             os.replace(tmp, target)
             if durable:
-                _fsync_dir(target.parent)
+                fsync_dir(target.parent)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 tmp.unlink()
@@ -193,7 +194,7 @@ class DirStore:
         try:
             target.unlink(missing_ok=True)
             if target.parent.is_dir():
-                _fsync_dir(target.parent)
+                fsync_dir(target.parent)
         except OSError as exc:
             raise StoreError(
                 f"cannot remove {key} from {self.root}: {exc.strerror}; check the directory's "
@@ -216,15 +217,6 @@ class DirStore:
         if removed:
             log.warning("removed %d unfinished temporary file(s) in %s", removed, self.root)
         return removed
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a rename durable: the directory entry lives in the directory's data."""
-    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # -- S3 ------------------------------------------------------------------------------

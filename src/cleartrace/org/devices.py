@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-__all__ = ["DEVICE_SELECT", "Device", "Head", "StoredBundle", "device_of_row"]
+__all__ = ["DEVICE_COLUMNS", "DEVICE_SELECT", "Device", "Head", "StoredBundle", "device_of_row"]
 
 
 class Head(NamedTuple):
@@ -60,10 +60,12 @@ class StoredBundle:
     received: str
 
 
-DEVICE_SELECT = (
-    "SELECT device, public_key, subject, enrolled_at, head_seq, head_hash, head_bundle, "
-    "head_time, head_counter FROM devices"
+#: A device row's columns, in the order `device_of_row` reads them.
+DEVICE_COLUMNS = (
+    "device, public_key, subject, enrolled_at, head_seq, head_hash, head_bundle, "
+    "head_time, head_counter"
 )
+DEVICE_SELECT = f"SELECT {DEVICE_COLUMNS} FROM devices"  # noqa: S608 - fixed text
 
 
 def device_of_row(row: tuple[object, ...]) -> Device:

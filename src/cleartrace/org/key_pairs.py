@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cleartrace.errors import KeyStorageError, UsageError
 from cleartrace.formats import b64url, canonical, key_fingerprint, unb64url
-from cleartrace.paths import read_private_file, write_private_bytes
+from cleartrace.paths import fsync_dir, read_private_file, write_private_bytes
 
 __all__ = ["load_or_create"]
 
@@ -73,7 +73,7 @@ def _create(path: Path, data: bytes, what: str) -> None:
     write_private_bytes(tmp, data, f"{what} key")
     try:
         os.link(tmp, path)
-        _sync_directory(path.parent)  # the new entry lives in the directory's data
+        fsync_dir(path.parent)  # the new entry lives in the directory's data
     except FileExistsError:
         pass
     except OSError as exc:
@@ -104,14 +104,6 @@ def _running(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def _sync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _parse(raw: bytes, private: Path, private_type: str) -> Ed25519PrivateKey:

@@ -23,6 +23,7 @@ from cleartrace.store.db import transaction, translate_errors
 
 __all__ = [
     "DB_NAME",
+    "LOCK_NAME",
     "SCHEMA_VERSION",
     "last_org_record",
     "make_data_dir",
@@ -34,6 +35,8 @@ __all__ = [
 
 #: The registry's file name inside the collector's data directory.
 DB_NAME = "collector.db"
+#: DATA/collector.lock: held by the one collector serving DATA/collector.db.
+LOCK_NAME = "collector.lock"
 SCHEMA_VERSION = 2
 
 _SCHEMA = """

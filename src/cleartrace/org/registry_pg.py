@@ -60,9 +60,11 @@ from cleartrace.org.limits import Rate
 from cleartrace.org.org_ledger import next_record
 from cleartrace.org.registry import token_refused
 from cleartrace.org.registry_db import make_data_dir
+from cleartrace.org.registry_pg_adopt import adopt
 from cleartrace.org.registry_pg_pool import Conn, Pool, connect
 from cleartrace.org.registry_pg_schema import SCHEMA, SCHEMA_PRESENT, TAKE
 from cleartrace.org.state import remember_url
+from cleartrace.org.state_move import StateRows
 from cleartrace.org.witness import WITNESS_KEY, WITNESS_PUB, load_or_create
 
 __all__ = ["PgRegistry"]
@@ -100,9 +102,11 @@ class PgRegistry:
         self._takes = 0
 
     @classmethod
-    def open(cls, data: Path, url: str) -> PgRegistry:
+    def open(cls, data: Path, url: str, *, remember: bool = True) -> PgRegistry:
         """Connect, and create the tables if absent (one process at a time): only
-        then, so a role with no right to create anything serves existing tables.
+        then, so a role with no right to create anything serves existing tables;
+        DATA/state.json names the state unless `remember` is False (a move
+        writes it once the state is there).
 
         Raises:
             UsageError: DATA cannot be created.
@@ -115,7 +119,8 @@ class PgRegistry:
                 with state._tx() as conn:
                     conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
                     conn.execute(SCHEMA)
-            remember_url(data, url)
+            if remember:
+                remember_url(data, url)
         except BaseException:
             state.close()
             raise
@@ -194,6 +199,17 @@ class PgRegistry:
     def org_ledger(self) -> list[dict[str, Any]]:
         rows = self._read("SELECT record FROM org_ledger ORDER BY seq")
         return [dict(json.loads(text)) for (text,) in rows]
+
+    def adopt(self, rows: StateRows) -> bool:
+        """Take in a state moved from DATA/collector.db (org/registry_pg_adopt.py):
+        True when copied, False when this database already held it all.
+
+        Raises:
+            UsageError: the database holds another state.
+            StoreError: it cannot be written.
+        """
+        with self._tx() as conn:
+            return adopt(conn, rows, self._where)
 
     # -- tokens and enrolment ---------------------------------------------------------
 

@@ -47,6 +47,7 @@ from cleartrace.org.limits import (
     DEFAULT_RATE,
     Rate,
 )
+from cleartrace.org.registry_db import LOCK_NAME
 from cleartrace.org.state import CollectorState, open_state
 from cleartrace.org.witness import DEFAULT_RECHECK_HEADS
 from cleartrace.paths import exclusive_lock
@@ -57,7 +58,6 @@ log = logging.getLogger(__name__)
 #: The most a request line and headers may take; a device sends a few hundred bytes.
 MAX_REQUEST_HEAD = 16 * 1024
 
-_LOCK_NAME = "collector.lock"
 #: How long requests in flight may take to finish after SIGINT/SIGTERM.
 GRACEFUL_SECONDS = 30
 
@@ -128,7 +128,7 @@ def _data_lock(data: Path, state: CollectorState) -> Iterator[None]:
         yield
         return
     busy = f"another collector is serving {data}; stop it first or choose another --data"
-    with exclusive_lock(data / _LOCK_NAME, busy):
+    with exclusive_lock(data / LOCK_NAME, busy):
         yield
 
 

@@ -7,10 +7,9 @@ from pathlib import Path
 
 from cleartrace.errors import KeyStorageError
 from cleartrace.formats import key_fingerprint
-from cleartrace.paths import Paths, private_file, read_private_file
+from cleartrace.paths import Paths, fsync_dir, private_file, read_private_file
 
 __all__ = [
-    "fsync_dir",
     "key_file",
     "read_device_public",
     "read_key_file",
@@ -33,15 +32,6 @@ def read_key_file(path: Path) -> bytes | None:
     if raw is not None and len(raw) != 32:
         raise KeyStorageError(f"key file {path} is damaged (not 32 bytes); restore it")
     return raw
-
-
-def fsync_dir(directory: Path) -> None:
-    """Make a rename in `directory` survive a power loss (the entry is its data)."""
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def write_atomic(path: Path, raw: bytes) -> None:

@@ -14,9 +14,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from cleartrace.errors import KeyStorageError
-from cleartrace.paths import Paths
+from cleartrace.paths import Paths, fsync_dir
 from cleartrace.store import keychain
-from cleartrace.store.key_files import fsync_dir, key_file, read_key_file, write_atomic
+from cleartrace.store.key_files import key_file, read_key_file, write_atomic
 from cleartrace.store.keys import Keys
 
 __all__ = ["discard_staged_master", "promote_master", "stage_master", "staged_master"]
