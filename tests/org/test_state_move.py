@@ -135,6 +135,9 @@ def test_a_move_killed_after_its_commit_is_finished_by_running_it_again(
     assert read_devices(url) == copied  # nothing twice
     assert not (data / DB_NAME).exists()
     assert (data / KEPT_NAME).is_file()
+    done = ct("org", "move-state", "--data", str(data), "--to", url, check=False)
+    assert done.returncode == 2
+    assert f"holds no {DB_NAME} to move; its {STATE_FILE} names '{url}': moved" in done.stderr
 
 
 def test_another_fleets_database_is_refused_and_nothing_changes(

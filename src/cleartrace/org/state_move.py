@@ -33,7 +33,7 @@ from cleartrace.errors import LedgerBroken, UsageError
 from cleartrace.faults import fault_point
 from cleartrace.org.devices import DEVICE_SELECT
 from cleartrace.org.registry_db import DB_NAME, LOCK_NAME, open_db
-from cleartrace.org.state import STATE_FILE, redacted, remember_url
+from cleartrace.org.state import STATE_FILE, redacted, remember_url, shared_url
 from cleartrace.org.witness import WITNESS_KEY, load_or_create
 from cleartrace.paths import exclusive_lock, fsync_dir
 from cleartrace.store.db import translate_errors
@@ -162,16 +162,16 @@ def move_state(data: Path, url: str) -> Moved:
 
     path = data / DB_NAME
     if not path.is_file():
-        where = (
-            f"; {STATE_FILE} says it is in {redacted(url)}" if (data / STATE_FILE).is_file() else ""
-        )
+        moved = shared_url(data)
+        where = "" if moved is None else f"; its {STATE_FILE} names {redacted(moved)!r}: moved"
         raise UsageError(f"{data} holds no {DB_NAME} to move{where}")
     busy = f"a collector is serving {data}; stop it first, then move its state"
     with exclusive_lock(data / LOCK_NAME, busy):
         conn, _ = open_db(data)
         try:
             with translate_errors(path):
-                # A write transaction: `org token` (which takes no lock file) waits.
+                # A write transaction: an `org token` run meanwhile (it takes no lock
+                # file) waits, and fails after its 10 s (docs/cli.md, org move-state).
                 conn.execute("BEGIN IMMEDIATE")
                 rows = _read_rows(conn)
             _check_ledger(data, rows)
