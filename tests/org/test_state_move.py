@@ -26,27 +26,37 @@ from cleartrace.org.registry_db import DB_NAME, read_devices, read_org_ledger
 from cleartrace.org.state import STATE_FILE, open_state
 from cleartrace.org.state_move import KEPT_NAME
 from cleartrace.org.witness import WITNESS_KEY, WITNESS_PUB, load_public, verify_head
+from cleartrace.suites import OrgPublicKey
 from tests.support.cli import ct
 from tests.support.org_device import Device
 from tests.support.org_process import collector_running, leftovers
 from tests.support.postgres import Postgres
 
 
-def _single(tmp_path: Path, org_keys: OrgKeys) -> tuple[Path, list[Device], list[str]]:
+def _single(tmp_path: Path, org_keys: OrgKeys) -> tuple[Path, list[_Device], list[str]]:
     """A collector on DATA/collector.db that enrolled two devices, took two bundles
     of each and issued two more tokens; stopped. Its DATA, the devices, and the
     tokens: [used, unused, unused]."""
     data = tmp_path / "data"
     with collector_running(data) as running:
         tokens = running.tokens(2)
-        devices = [Device(org_keys.bundle_public) for _ in tokens]
+        devices = [_Device(org_keys.bundle_public) for _ in tokens]
         for device, token in zip(devices, tokens, strict=True):
             assert device.enroll(running.url, token).status_code == 201
             for _ in range(2):
-                answer, _, _ = device.upload(running.url, events=40, records=2)
+                answer, name, raw = device.upload(running.url, events=40, records=2)
                 assert answer.status_code == 201, answer.text
+                device.sent.append((name, raw))
         spare = running.tokens(2)
     return data, devices, [tokens[0], *spare]
+
+
+class _Device(Device):
+    """A device that keeps what it sent."""
+
+    def __init__(self, org_key: OrgPublicKey) -> None:
+        super().__init__(org_key)
+        self.sent: list[tuple[str, bytes]] = []
 
 
 def _move(data: Path, url: str, *more: str, check: bool = True) -> dict[str, object]:
@@ -93,6 +103,10 @@ def test_a_moved_collector_serves_its_devices_on_from_where_they_were(
         for device, running in zip(devices, (first, other), strict=True):
             answer, _, _ = device.upload(running.url, events=40, records=1)
             assert answer.status_code == 201, answer.text
+            # A bundle taken before the move, sent again: already stored.
+            again = device.put(running.url, *device.sent[0])
+            assert again.status_code == 200, again.text
+            assert again.json()["stored"] is False
         newcomer = Device(org_keys.bundle_public)
         assert newcomer.enroll(other.url, unused).status_code == 201
         late = Device(org_keys.bundle_public).enroll(first.url, used)
@@ -138,6 +152,29 @@ def test_a_move_killed_after_its_commit_is_finished_by_running_it_again(
     done = ct("org", "move-state", "--data", str(data), "--to", url, check=False)
     assert done.returncode == 2
     assert f"holds no {DB_NAME} to move; its {STATE_FILE} names '{url}': moved" in done.stderr
+
+
+def test_a_collector_served_on_after_an_unfinished_move_is_told_to_move_again(
+    tmp_path: Path, postgres: Postgres, org_keys: OrgKeys
+) -> None:
+    """Killed after its commit, the move left DATA a single collector's; it served
+    on (a token issued). The database holds an earlier copy of its state: the
+    rerun says so and how to go on, and a move into an empty database works."""
+    data, _, _ = _single(tmp_path, org_keys)
+    url = postgres.new_database()
+    env = {**os.environ, faults.TESTING: "1", faults.ENV: "state.copied"}
+    assert (
+        ct("org", "move-state", "--data", str(data), "--to", url, env=env, check=False).returncode
+        == -9
+    )
+    ct("org", "token", "--data", str(data))
+    refused = ct("org", "move-state", "--data", str(data), "--to", url, check=False)
+    assert refused.returncode == 2
+    assert "holds an earlier copy of this collector's state" in refused.stderr
+    assert (data / DB_NAME).is_file()
+    moved = _move(data, postgres.new_database())
+    assert moved["copied"] is True
+    assert moved["tokens"] == 5
 
 
 def test_another_fleets_database_is_refused_and_nothing_changes(

@@ -40,7 +40,7 @@ from cleartrace.formats import canonical, key_fingerprint, rfc3339
 from cleartrace.org.devices import DEVICE_SELECT, Device, Head, StoredBundle, device_of_row
 from cleartrace.org.limits import Rate, TokenBucket
 from cleartrace.org.org_ledger import next_record
-from cleartrace.org.registry_db import last_org_record, open_db, secure_delete
+from cleartrace.org.registry_db import last_org_record, open_db, refuse_if_moved, secure_delete
 from cleartrace.org.witness import load_or_create
 from cleartrace.store.db import transaction, translate_errors
 
@@ -108,6 +108,7 @@ class Registry:
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock, transaction(self._conn, self._path) as conn:
+            refuse_if_moved(conn, self._path.parent)  # moved while this process waited
             yield conn
 
     @contextmanager
@@ -121,8 +122,13 @@ class Registry:
                     if self._closed:
                         raise sqlite3.ProgrammingError("the registry is closed")
                     # check_same_thread=False only so close() may close it from another thread.
+                    # mode=rw: a file removed meanwhile (its state moved) is not made anew.
                     reader = sqlite3.connect(
-                        self._path, timeout=10.0, isolation_level=None, check_same_thread=False
+                        f"{self._path.absolute().as_uri()}?mode=rw",
+                        uri=True,
+                        timeout=10.0,
+                        isolation_level=None,
+                        check_same_thread=False,
                     )
                     secure_delete(reader)
                     self._readers.append(reader)

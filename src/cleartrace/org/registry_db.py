@@ -1,9 +1,13 @@
 """The registry's SQLite file, DATA/collector.db: its schema, its upgrade from
 older versions, how the collector opens it, and how ingest reads it without
-changing it."""
+changing it. A file whose state `org move-state` moved to PostgreSQL is
+marked so (its user_version `MOVED_VERSION`, in the move's last SQLite
+transaction) before it is removed: a command that opened it earlier and
+waits for its lock finds the mark there once it gets in, and refuses."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -18,18 +22,22 @@ from cleartrace.org.state import (
     redacted,
     refuse_fleet_data,
     scrubbed,
+    shared_url,
 )
 from cleartrace.store.db import transaction, translate_errors
 
 __all__ = [
     "DB_NAME",
     "LOCK_NAME",
+    "MOVED_VERSION",
     "SCHEMA_VERSION",
     "last_org_record",
     "make_data_dir",
     "open_db",
     "read_devices",
     "read_org_ledger",
+    "refuse_if_moved",
+    "refuse_moved",
     "secure_delete",
 ]
 
@@ -38,6 +46,8 @@ DB_NAME = "collector.db"
 #: DATA/collector.lock: held by the one collector serving DATA/collector.db.
 LOCK_NAME = "collector.lock"
 SCHEMA_VERSION = 2
+#: The user_version of a collector.db whose state was moved to PostgreSQL.
+MOVED_VERSION = -1
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tokens (
@@ -88,18 +98,21 @@ def make_data_dir(data: Path) -> None:
         ) from exc
 
 
-def open_db(data: Path) -> tuple[sqlite3.Connection, Path]:
+def open_db(data: Path, *, moving: bool = False) -> tuple[sqlite3.Connection, Path]:
     """Open DATA/collector.db for the collector, creating DATA (0700) and the
     database (0600) if absent and upgrading its schema; returns it and its path.
+    A file whose state was moved is refused, unless `moving` (a move run again).
 
     Raises:
-        UsageError: DATA cannot be created.
+        UsageError: DATA cannot be created; DATA is a fleet process's, or its
+            state was moved (never a new file beside its state.json).
         StoreCorrupt: the file is not a usable SQLite database.
         StoreError: any other database failure.
     """
     make_data_dir(data)
     path = data / DB_NAME
     if not path.exists():
+        refuse_fleet_data(data, "--state")
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600))
     with translate_errors(path):
         conn = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
@@ -112,12 +125,43 @@ def open_db(data: Path) -> tuple[sqlite3.Connection, Path]:
             conn.execute("PRAGMA foreign_keys=ON")
             conn.executescript(_SCHEMA)
             with transaction(conn, path):
-                _upgrade(conn)
-            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                # Checked and set in one transaction: a move marking the file
+                # meanwhile is never overwritten.
+                ((version,),) = conn.execute("PRAGMA user_version").fetchall()
+                if version != MOVED_VERSION:
+                    _upgrade(conn)
+                    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                elif not moving:
+                    raise refuse_moved(data)
         except BaseException:
             conn.close()
             raise
     return conn, path
+
+
+def refuse_moved(data: Path) -> UsageError:
+    """The refusal of DATA/collector.db once its state was moved, naming the state
+    its state.json names (written before the mark) for people to give."""
+    url = None
+    with contextlib.suppress(UsageError):
+        url = shared_url(data)
+    give = (
+        "run 'org move-state' again to finish the move"
+        if url is None
+        else f"give --state {redacted(url)!r}"
+    )
+    return UsageError(f"the collector's state in {data / DB_NAME} was moved to PostgreSQL; {give}")
+
+
+def refuse_if_moved(conn: sqlite3.Connection, data: Path) -> None:
+    """Refuse, inside a transaction on DATA/collector.db, once its state was moved.
+
+    Raises:
+        UsageError: it was.
+    """
+    ((version,),) = conn.execute("PRAGMA user_version").fetchall()
+    if version == MOVED_VERSION:
+        raise refuse_moved(data)
 
 
 def secure_delete(conn: sqlite3.Connection) -> None:
@@ -222,6 +266,8 @@ def _read_devices(path: Path, how: str) -> dict[str, Device]:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?{how}", uri=True, timeout=10.0)
         try:
             ((version,),) = conn.execute("PRAGMA user_version").fetchall()
+            if version == MOVED_VERSION:
+                raise refuse_moved(path.parent)
             if version < SCHEMA_VERSION:
                 raise UsageError(
                     f"{path} predates witness counters; start the collector once to upgrade it"
@@ -261,6 +307,7 @@ def read_org_ledger(source: Path | str) -> list[dict[str, Any]] | None:
     with translate_errors(path):
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?{how}", uri=True, timeout=10.0)
         try:
+            refuse_if_moved(conn, data)
             tables = conn.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'org_ledger'"
             ).fetchall()

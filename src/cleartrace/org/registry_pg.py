@@ -200,16 +200,18 @@ class PgRegistry:
         rows = self._read("SELECT record FROM org_ledger ORDER BY seq")
         return [dict(json.loads(text)) for (text,) in rows]
 
-    def adopt(self, rows: StateRows) -> bool:
-        """Take in a state moved from DATA/collector.db (org/registry_pg_adopt.py):
-        True when copied, False when this database already held it all.
+    def adopt(self, rows: StateRows, witness: bytes) -> bool:
+        """Take in a state moved from DATA/collector.db, signed by the witness key
+        whose public half is `witness` (org/registry_pg_adopt.py): True when
+        copied, False when this database already held it all.
 
         Raises:
-            UsageError: the database holds another state.
+            UsageError: the database holds another state or witness key (and is
+                left as it was).
             StoreError: it cannot be written.
         """
         with self._tx() as conn:
-            return adopt(conn, rows, self._where)
+            return adopt(conn, rows, witness, self._where)
 
     # -- tokens and enrolment ---------------------------------------------------------
 

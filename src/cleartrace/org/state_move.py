@@ -9,14 +9,19 @@ higher than every head file's already written). The org ledger is walked
 against DATA/witness.key first, for that key becomes the fleet's: a ledger it
 did not sign would be refused by the audit later, so the move is refused now.
 
-The file is read inside a write transaction, so no `org token` can change it
-meanwhile, and DATA/collector.lock is held, so no collector serves it. Only
-after the commit does DATA become a fleet process's: a copy of the file is
-kept as DATA/collector.db.moved (no command reads it), DATA/state.json names
-the state, and collector.db is removed (from then on a command given DATA
-without `--state` refuses, naming it). A move killed at any point is run
-again: a database that already holds everything the file holds (the fleet
-may have moved on since: newer heads, more records) counts as moved.
+The file is read inside a write transaction, held to the end, so no `org
+token` can change it meanwhile, and DATA/collector.lock is held, so no
+collector serves it. Only after the PostgreSQL commit does DATA become a
+fleet process's: a copy of the file is kept as DATA/collector.db.moved (no
+command reads it), DATA/state.json names the state, the file is marked as
+moved in the transaction's commit (a command that opened it earlier and
+waited finds the mark, and refuses, naming the state: its token or its
+enrolment is never written where no one reads it), and collector.db is
+removed (from then on a command given DATA without `--state` refuses, and no
+command makes a new one beside state.json). A move killed at any point is
+run again: a database that already holds everything the file holds (the
+fleet may have gone on since: heads further along the same ledgers, more
+records) counts as moved.
 """
 
 from __future__ import annotations
@@ -28,11 +33,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from cleartrace.consent.chain import walk
 from cleartrace.errors import LedgerBroken, UsageError
 from cleartrace.faults import fault_point
 from cleartrace.org.devices import DEVICE_SELECT
-from cleartrace.org.registry_db import DB_NAME, LOCK_NAME, open_db
+from cleartrace.org.registry_db import DB_NAME, LOCK_NAME, MOVED_VERSION, SCHEMA_VERSION, open_db
 from cleartrace.org.state import STATE_FILE, redacted, remember_url, shared_url
 from cleartrace.org.witness import WITNESS_KEY, load_or_create
 from cleartrace.paths import exclusive_lock, fsync_dir
@@ -88,9 +95,9 @@ def _read_rows(conn: sqlite3.Connection) -> StateRows:
     )
 
 
-def _check_ledger(data: Path, rows: StateRows) -> None:
-    """The org ledger is DATA/witness.key's, the key the fleet will sign with
-    (created here only for a collector that has signed nothing yet).
+def _check_ledger(data: Path, rows: StateRows) -> Ed25519PrivateKey:
+    """DATA/witness.key, the key the fleet will sign with, once the org ledger is
+    proven its (created here only for a collector that has signed nothing yet).
 
     Raises:
         UsageError: the key is missing, or the ledger is not its (or does not chain).
@@ -111,6 +118,7 @@ def _check_ledger(data: Path, rows: StateRows) -> None:
             f"({exc}); the fleet would sign with that key, so nothing was moved: put back "
             "the witness key this collector signed with"
         ) from None
+    return key
 
 
 def _keep_copy(data: Path) -> Path:
@@ -128,6 +136,10 @@ def _keep_copy(data: Path) -> Path:
             copy = sqlite3.connect(tmp)
             try:
                 source.backup(copy)
+                # A move run again copies a file it marked: the copy is unmarked,
+                # a registry a collector can serve again if it must.
+                copy.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                copy.commit()
             finally:
                 copy.close()
         finally:
@@ -167,25 +179,25 @@ def move_state(data: Path, url: str) -> Moved:
         raise UsageError(f"{data} holds no {DB_NAME} to move{where}")
     busy = f"a collector is serving {data}; stop it first, then move its state"
     with exclusive_lock(data / LOCK_NAME, busy):
-        conn, _ = open_db(data)
+        conn, _ = open_db(data, moving=True)
         try:
             with translate_errors(path):
                 # A write transaction: an `org token` run meanwhile (it takes no lock
-                # file) waits, and fails after its 10 s (docs/cli.md, org move-state).
+                # file) waits, and then finds the file marked as moved, and refuses.
                 conn.execute("BEGIN IMMEDIATE")
                 rows = _read_rows(conn)
-            _check_ledger(data, rows)
+            key = _check_ledger(data, rows)
             state = PgRegistry.open(data, url, remember=False)
             try:
-                state.witness_key()  # the fleet's key is this one, or refused
-                copied = state.adopt(rows)
+                copied = state.adopt(rows, key.public_key().public_bytes_raw())
             finally:
                 state.close()
             fault_point("state.copied")
             kept = _keep_copy(data)
             remember_url(data, url)
             with translate_errors(path):
-                conn.execute("ROLLBACK")
+                conn.execute(f"PRAGMA user_version={MOVED_VERSION}")
+                conn.execute("COMMIT")
         finally:
             conn.close()
         _remove_file(data)
