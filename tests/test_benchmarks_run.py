@@ -89,6 +89,7 @@ HEAVY: dict[str, str] = {
     "pipeline": "a recorder's whole run, and `cleartrace record` idling on Xvfb",
     "table": "run at a small size by tests/org/test_table_benchmark.py",
     "review": "builds an encrypted session store, then a fresh process per open",
+    "state_move": "a PostgreSQL cluster it starts",
 }
 
 

@@ -153,3 +153,49 @@ def test_a_resume_answered_as_the_recorder_stops_installs_no_hook(
     finally:
         backend.close()
         home.close()
+
+
+@pytest.mark.xserver
+def test_a_pause_answered_as_the_recorder_starts_waits_for_its_first_session(
+    private_home: Paths, xserver: Any
+) -> None:
+    """The control server answers on threads of its own, and every act of the
+    recorder that writes the ledger does so under the recorder's lock, on the
+    home's one connection: a recorder starting (its consent read, its first
+    session and its `session.started` record) must take that lock too, or a
+    pause answered at that moment starts a transaction inside the session's
+    ("cannot start a transaction within a transaction"), and is lost."""
+    import time
+
+    from cleartrace.actions import consent
+    from cleartrace.capture._x11 import X11Backend
+    from cleartrace.categories import USUAL
+    from cleartrace.home import Home
+    from cleartrace.recorder import Recorder
+    from cleartrace.runtime import serve
+    from tests.support.waiting import wait_for
+
+    home = Home.open(private_home, create=True)
+    backend = X11Backend()
+    try:
+        consent.give(home, list(USUAL))
+        recorder = Recorder(home, backend)
+        before = home.ledger.head()
+        running = threading.Thread(target=recorder.run)
+        try:
+            # Held as an answerer holds it: the starting recorder must wait for it.
+            with recorder._lock:
+                running.start()
+                time.sleep(0.5)
+                assert home.ledger.head() == before
+            wait_for(lambda: recorder._writer is not None, what="the first session")
+            serve(recorder, {"cmd": "pause", "for_s": 900})
+            with recorder._lock:
+                kinds = [r["kind"] for r in home.ledger.records()]
+            assert kinds.index("session.started") < kinds.index("recording.paused")
+        finally:
+            recorder.stop()
+            running.join(15)
+    finally:
+        backend.close()
+        home.close()

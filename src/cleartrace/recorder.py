@@ -122,15 +122,18 @@ class Recorder:
             self._run(duration)
 
     def _run(self, duration: float | None) -> None:
-        self._reload_consent()
+        # Under the lock, as every act on the home's connection: a pause or a
+        # reload answered meanwhile (the control server's threads) waits.
+        with self._lock:
+            self._reload_consent()
         if not self._granted:
             raise NoConsent(
                 "nothing to record: no category has consent; "
                 "run 'cleartrace consent give --category keys ...' (or --all) first"
             )
         try:
-            self._start_session()
             with self._lock:
+                self._start_session()
                 self._reconcile()
             deadline = None if duration is None else time.monotonic() + duration
             log.info("recording started (pid %d)", os.getpid())

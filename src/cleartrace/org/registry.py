@@ -40,7 +40,13 @@ from cleartrace.formats import canonical, key_fingerprint, rfc3339
 from cleartrace.org.devices import DEVICE_SELECT, Device, Head, StoredBundle, device_of_row
 from cleartrace.org.limits import Rate, TokenBucket
 from cleartrace.org.org_ledger import next_record
-from cleartrace.org.registry_db import last_org_record, open_db, refuse_if_moved, secure_delete
+from cleartrace.org.registry_db import (
+    connect_existing,
+    last_org_record,
+    open_db,
+    refuse_if_moved,
+    secure_delete,
+)
 from cleartrace.org.witness import load_or_create
 from cleartrace.store.db import transaction, translate_errors
 
@@ -122,14 +128,8 @@ class Registry:
                     if self._closed:
                         raise sqlite3.ProgrammingError("the registry is closed")
                     # check_same_thread=False only so close() may close it from another thread.
-                    # mode=rw: a file removed meanwhile (its state moved) is not made anew.
-                    reader = sqlite3.connect(
-                        f"{self._path.absolute().as_uri()}?mode=rw",
-                        uri=True,
-                        timeout=10.0,
-                        isolation_level=None,
-                        check_same_thread=False,
-                    )
+                    # A file removed meanwhile (its state moved) is refused, not made anew.
+                    reader = connect_existing(self._path)
                     secure_delete(reader)
                     self._readers.append(reader)
                 self._local.reader = reader

@@ -31,8 +31,11 @@ __all__ = [
     "LOCK_NAME",
     "MOVED_VERSION",
     "SCHEMA_VERSION",
+    "connect_existing",
     "last_org_record",
     "make_data_dir",
+    "mark_moved",
+    "moved_to",
     "open_db",
     "read_devices",
     "read_org_ledger",
@@ -115,7 +118,7 @@ def open_db(data: Path, *, moving: bool = False) -> tuple[sqlite3.Connection, Pa
         refuse_fleet_data(data, "--state")
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600))
     with translate_errors(path):
-        conn = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
+        conn = connect_existing(path)
         try:
             conn.execute("PRAGMA journal_mode=WAL")
             secure_delete(conn)
@@ -132,25 +135,71 @@ def open_db(data: Path, *, moving: bool = False) -> tuple[sqlite3.Connection, Pa
                     _upgrade(conn)
                     conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
                 elif not moving:
-                    raise refuse_moved(data)
+                    raise refuse_moved(data, conn)
         except BaseException:
             conn.close()
             raise
     return conn, path
 
 
-def refuse_moved(data: Path) -> UsageError:
+def connect_existing(path: Path) -> sqlite3.Connection:
+    """A connection to the collector.db that is at `path`, never a new one made
+    there (a file removed meanwhile, its state moved, is refused naming it).
+
+    Raises:
+        UsageError: the file is gone.
+        sqlite3.Error: it cannot be opened.
+    """
+    try:
+        return sqlite3.connect(
+            f"{path.absolute().as_uri()}?mode=rw",
+            uri=True,
+            timeout=10.0,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+    except sqlite3.OperationalError:
+        if not path.exists():
+            raise refuse_moved(path.parent) from None
+        raise
+
+
+def refuse_moved(data: Path, conn: sqlite3.Connection | None = None) -> UsageError:
     """The refusal of DATA/collector.db once its state was moved, naming the state
-    its state.json names (written before the mark) for people to give."""
+    the file's mark records (`conn` on it), else the one DATA/state.json names."""
     url = None
-    with contextlib.suppress(UsageError):
-        url = shared_url(data)
+    if conn is not None:
+        with contextlib.suppress(sqlite3.Error):
+            rows = conn.execute("SELECT state FROM moved").fetchall()
+            url = str(rows[0][0]) if rows else None
+    if url is None:
+        with contextlib.suppress(UsageError):
+            url = shared_url(data)
     give = (
         "run 'org move-state' again to finish the move"
         if url is None
         else f"give --state {redacted(url)!r}"
     )
     return UsageError(f"the collector's state in {data / DB_NAME} was moved to PostgreSQL; {give}")
+
+
+def moved_to(conn: sqlite3.Connection) -> str | None:
+    """The state (its URL without a password) a marked file's mark records, or None
+    for a file whose state was not moved."""
+    ((version,),) = conn.execute("PRAGMA user_version").fetchall()
+    if version != MOVED_VERSION:
+        return None
+    rows = conn.execute("SELECT state FROM moved").fetchall()
+    return str(rows[0][0]) if rows else ""
+
+
+def mark_moved(conn: sqlite3.Connection, state: str) -> None:
+    """Mark the file as moved to `state` (a URL without a password), inside the
+    caller's transaction: every later open and write refuses it, naming `state`."""
+    conn.execute("CREATE TABLE IF NOT EXISTS moved (state TEXT NOT NULL)")
+    conn.execute("DELETE FROM moved")
+    conn.execute("INSERT INTO moved(state) VALUES (?)", (state,))
+    conn.execute(f"PRAGMA user_version={MOVED_VERSION}")
 
 
 def refuse_if_moved(conn: sqlite3.Connection, data: Path) -> None:
@@ -161,7 +210,7 @@ def refuse_if_moved(conn: sqlite3.Connection, data: Path) -> None:
     """
     ((version,),) = conn.execute("PRAGMA user_version").fetchall()
     if version == MOVED_VERSION:
-        raise refuse_moved(data)
+        raise refuse_moved(data, conn)
 
 
 def secure_delete(conn: sqlite3.Connection) -> None:
@@ -267,7 +316,7 @@ def _read_devices(path: Path, how: str) -> dict[str, Device]:
         try:
             ((version,),) = conn.execute("PRAGMA user_version").fetchall()
             if version == MOVED_VERSION:
-                raise refuse_moved(path.parent)
+                raise refuse_moved(path.parent, conn)
             if version < SCHEMA_VERSION:
                 raise UsageError(
                     f"{path} predates witness counters; start the collector once to upgrade it"

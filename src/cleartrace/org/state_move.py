@@ -13,12 +13,13 @@ The file is read inside a write transaction, held to the end, so no `org
 token` can change it meanwhile, and DATA/collector.lock is held, so no
 collector serves it. Only after the PostgreSQL commit does DATA become a
 fleet process's: a copy of the file is kept as DATA/collector.db.moved (no
-command reads it), DATA/state.json names the state, the file is marked as
-moved in the transaction's commit (a command that opened it earlier and
-waited finds the mark, and refuses, naming the state: its token or its
-enrolment is never written where no one reads it), and collector.db is
-removed (from then on a command given DATA without `--state` refuses, and no
-command makes a new one beside state.json). A move killed at any point is
+command reads it), the file is marked as moved to the state in the
+transaction's commit (a command that opened it earlier and waited finds the
+mark, and refuses, naming the state: its token or its enrolment is never
+written where no one reads it), DATA/state.json names the state, and
+collector.db is removed (from then on a command given DATA without `--state`
+refuses, and no command makes a new one beside state.json). A marked file
+moves again only to the state its mark names. A move killed at any point is
 run again: a database that already holds everything the file holds (the
 fleet may have gone on since: heads further along the same ledgers, more
 records) counts as moved.
@@ -39,7 +40,14 @@ from cleartrace.consent.chain import walk
 from cleartrace.errors import LedgerBroken, UsageError
 from cleartrace.faults import fault_point
 from cleartrace.org.devices import DEVICE_SELECT
-from cleartrace.org.registry_db import DB_NAME, LOCK_NAME, MOVED_VERSION, SCHEMA_VERSION, open_db
+from cleartrace.org.registry_db import (
+    DB_NAME,
+    LOCK_NAME,
+    SCHEMA_VERSION,
+    mark_moved,
+    moved_to,
+    open_db,
+)
 from cleartrace.org.state import STATE_FILE, redacted, remember_url, shared_url
 from cleartrace.org.witness import WITNESS_KEY, load_or_create
 from cleartrace.paths import exclusive_lock, fsync_dir
@@ -138,6 +146,7 @@ def _keep_copy(data: Path) -> Path:
                 source.backup(copy)
                 # A move run again copies a file it marked: the copy is unmarked,
                 # a registry a collector can serve again if it must.
+                copy.execute("DROP TABLE IF EXISTS moved")
                 copy.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
                 copy.commit()
             finally:
@@ -185,7 +194,15 @@ def move_state(data: Path, url: str) -> Moved:
                 # A write transaction: an `org token` run meanwhile (it takes no lock
                 # file) waits, and then finds the file marked as moved, and refuses.
                 conn.execute("BEGIN IMMEDIATE")
+                marked = moved_to(conn)
                 rows = _read_rows(conn)
+            if marked and marked != redacted(url):
+                # Killed after marking: the fleet at `marked` may have gone on from
+                # this snapshot; it must not become a second fleet's state elsewhere.
+                raise UsageError(
+                    f"the collector's state in {path} was moved to {marked!r} by a move that "
+                    "did not finish; run 'org move-state' again with --to that state"
+                )
             key = _check_ledger(data, rows)
             state = PgRegistry.open(data, url, remember=False)
             try:
@@ -194,12 +211,13 @@ def move_state(data: Path, url: str) -> Moved:
                 state.close()
             fault_point("state.copied")
             kept = _keep_copy(data)
-            remember_url(data, url)
             with translate_errors(path):
-                conn.execute(f"PRAGMA user_version={MOVED_VERSION}")
+                mark_moved(conn, redacted(url))
                 conn.execute("COMMIT")
         finally:
             conn.close()
+        # Marked first: a file left by a kill from here on refuses, naming the state.
+        remember_url(data, url)
         _remove_file(data)
     return Moved(
         tokens=len(rows.tokens),
