@@ -122,9 +122,7 @@ class Recorder:
             self._run(duration)
 
     def _run(self, duration: float | None) -> None:
-        # Under the lock, as every act on the home's connection: a pause or a
-        # reload answered meanwhile (the control server's threads) waits.
-        with self._lock:
+        with self._lock:  # as every act on the home's connection: a pause answered waits
             self._reload_consent()
         if not self._granted:
             raise NoConsent(
