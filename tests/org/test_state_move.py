@@ -23,13 +23,13 @@ from cleartrace import faults
 from cleartrace.org.keys import OrgKeys
 from cleartrace.org.org_ledger import COLLECTOR, export_lines, verify_chain
 from cleartrace.org.registry_db import DB_NAME, read_devices, read_org_ledger
-from cleartrace.org.state import STATE_FILE, open_state
+from cleartrace.org.state import STATE_FILE
 from cleartrace.org.state_move import KEPT_NAME
 from cleartrace.org.witness import WITNESS_KEY, WITNESS_PUB, load_public, verify_head
 from cleartrace.suites import OrgPublicKey
 from tests.support.cli import ct
 from tests.support.org_device import Device
-from tests.support.org_process import collector_running, leftovers
+from tests.support.org_process import collector_running, issue_tokens, leftovers
 from tests.support.postgres import Postgres
 
 
@@ -183,11 +183,7 @@ def test_another_fleets_database_is_refused_and_nothing_changes(
     data, _, _ = _single(tmp_path, org_keys)
     url = postgres.new_database()
     # Another fleet, with its own witness key, already there.
-    theirs = open_state(tmp_path / "theirs", url)
-    try:
-        theirs.issue_tokens(1)
-    finally:
-        theirs.close()
+    issue_tokens(tmp_path / "theirs", url)
     shot = read_devices(data), read_org_ledger(url)
     refused = ct("org", "move-state", "--data", str(data), "--to", url, check=False)
     assert refused.returncode == 2
@@ -196,11 +192,7 @@ def test_another_fleets_database_is_refused_and_nothing_changes(
     for name in (WITNESS_KEY, WITNESS_PUB):
         shutil.copy2(data / name, tmp_path / "theirs" / name)
     url2 = postgres.new_database()
-    other = open_state(tmp_path / "theirs", url2)
-    try:
-        other.issue_tokens(1)
-    finally:
-        other.close()
+    issue_tokens(tmp_path / "theirs", url2)
     refused = ct("org", "move-state", "--data", str(data), "--to", url2, check=False)
     assert refused.returncode == 2
     assert "already holds a collector's state, and not this one" in refused.stderr

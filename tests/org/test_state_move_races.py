@@ -27,18 +27,9 @@ from cleartrace.org.registry import Registry
 from cleartrace.org.registry_db import DB_NAME
 from cleartrace.org.state import STATE_FILE, open_state
 from tests.support.cli import CLI, ct
+from tests.support.org_process import issue_tokens
 from tests.support.postgres import Postgres
 from tests.support.waiting import wait_for
-
-
-def _single(data: Path, tokens: int = 2) -> None:
-    """A collector's DATA/collector.db that issued `tokens` tokens (and signed
-    their record with its witness key), as `org token --data DATA` leaves it."""
-    registry = open_state(data)
-    try:
-        registry.issue_tokens(tokens)
-    finally:
-        registry.close()
 
 
 def _has_open(pid: int, path: Path) -> bool:
@@ -122,7 +113,7 @@ def test_a_token_issued_while_the_move_runs_is_refused_not_lost(
     as moved: it refuses, naming the state, and prints no token (one printed
     would be in neither the removed file nor PostgreSQL, and enrol nothing)."""
     data = tmp_path / "data"
-    _single(data)
+    issue_tokens(data, n=2)
     url = postgres.new_database()
     move = token = None
     try:
@@ -150,11 +141,7 @@ def test_a_collector_started_while_the_move_runs_leaves_data_a_fleets(
     serving nothing, and makes no new collector.db by path beside state.json,
     so DATA stays a fleet process's: `org token --data DATA` refuses too."""
     data = tmp_path / "data"
-    registry = open_state(data)
-    try:
-        registry.issue_tokens(1)
-    finally:
-        registry.close()
+    issue_tokens(data)
     url = postgres.new_database()
     move = serving = None
     try:
@@ -228,7 +215,7 @@ def test_a_refused_target_is_left_as_it_was(tmp_path: Path, postgres: Postgres) 
     changes on either side: a partly filled one (a token row, no witness key
     recorded yet) is not given DATA's witness key as its fleet's."""
     data = tmp_path / "data"
-    _single(data)
+    issue_tokens(data, n=2)
     url = postgres.new_database()
     open_state(tmp_path / "schema", url).close()  # the tables, empty
     with psycopg.connect(url) as conn:
@@ -247,7 +234,7 @@ def test_a_finished_move_names_the_state_its_state_json_names(
     """Run again with another --to after it finished, the move names the database
     DATA's state.json names, the first, not the --to given."""
     data = tmp_path / "data"
-    _single(data)
+    issue_tokens(data, n=2)
     first, other = postgres.new_database(), postgres.new_database()
     ct("org", "move-state", "--data", str(data), "--to", first)
     again = ct("org", "move-state", "--data", str(data), "--to", other, check=False)

@@ -27,19 +27,12 @@ from cleartrace.org.state import STATE_FILE, open_state
 from cleartrace.org.state_move import KEPT_NAME, move_state
 from cleartrace.org.witness import WITNESS_KEY, WITNESS_PUB
 from tests.support.cli import ct
+from tests.support.org_process import issue_tokens
 from tests.support.postgres import Postgres
 
 
 class _Killed(Exception):
     """Stands in for the SIGKILL of the move at a step."""
-
-
-def _single(data: Path, tokens: int = 2) -> None:
-    registry = open_state(data)
-    try:
-        registry.issue_tokens(tokens)
-    finally:
-        registry.close()
 
 
 def _token_count(url: str) -> int:
@@ -69,7 +62,7 @@ def test_a_command_opening_the_file_as_the_move_removes_it_makes_no_new_one(
     enrols nothing, and `org serve --data DATA` would then serve that empty
     registry instead of refusing)."""
     data = tmp_path / "data"
-    _single(data)
+    issue_tokens(data, n=2)
     url = postgres.new_database()
     real = registry_db.translate_errors
     overtaken: list[bool] = []
@@ -85,11 +78,7 @@ def test_a_command_opening_the_file_as_the_move_removes_it_makes_no_new_one(
     monkeypatch.setattr(registry_db, "translate_errors", move_first)
     issued: list[str] = []
     try:
-        registry = open_state(data)
-        try:
-            issued = registry.issue_tokens(1)
-        finally:
-            registry.close()
+        issued = issue_tokens(data)
     except UsageError:
         pass  # the right outcome: refused, naming the state
     finally:
@@ -108,7 +97,7 @@ def test_a_rerun_on_a_marked_file_finishes_the_move(
     naming the state, and the rerun (same --to) finishes, keeping a copy that
     serves again once renamed back."""
     data = tmp_path / "data"
-    _single(data)
+    issue_tokens(data, n=2)
     url = postgres.new_database()
     _killed_before_unlink(data, url, monkeypatch)
     refused = ct("org", "token", "--data", str(data), check=False)
@@ -132,7 +121,7 @@ def test_a_rerun_on_a_marked_file_does_not_copy_it_into_another_database(
     A rerun given another (empty) database must not copy that snapshot into it
     as a second fleet state, nor point state.json there."""
     data = tmp_path / "data"
-    _single(data)
+    issue_tokens(data, n=2)
     url = postgres.new_database()
     _killed_before_unlink(data, url, monkeypatch)
     # The fleet goes on at `url` meanwhile, signing with this collector's key.
@@ -161,7 +150,7 @@ def test_a_move_killed_after_state_json_leaves_no_collector_serving_the_file(
     copy. `org token --data DATA` must not issue a token into the file while
     the fleet serves the copy (refusing, pointing at a rerun or the state)."""
     data = tmp_path / "data"
-    _single(data)
+    issue_tokens(data, n=2)
     url = postgres.new_database()
     real = state_move.remember_url
 
@@ -188,7 +177,7 @@ def test_a_collector_that_opened_the_file_before_the_move_is_told_where_the_stat
     refuse as every other command does, naming the state, not fail on a file it
     cannot open."""
     data = tmp_path / "data"
-    _single(data)
+    issue_tokens(data, n=2)
     url = postgres.new_database()
     registry = open_state(data)
     try:
@@ -206,7 +195,7 @@ def test_a_move_from_a_relative_path_with_odd_characters_reads_and_refuses_alike
     """Spaces, % and # in DATA (the readers open a file: URI), given relative."""
     monkeypatch.chdir(tmp_path)
     data = Path("a b%41#c?d") / "data"
-    _single(data)
+    issue_tokens(data, n=2)
     assert registry_db.read_devices(data) == {}
     url = postgres.new_database()
     done = ct("org", "move-state", "--data", str(data), "--to", url, "--json")

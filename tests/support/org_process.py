@@ -28,11 +28,7 @@ class RunningCollector:
     state: str | None = None
 
     def tokens(self, n: int = 1) -> list[str]:
-        registry = open_state(self.data, self.state)
-        try:
-            return registry.issue_tokens(n)
-        finally:
-            registry.close()
+        return issue_tokens(self.data, self.state, n)
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         if self.proc.poll() is None:
@@ -45,6 +41,16 @@ class RunningCollector:
 
     def stderr(self) -> str:
         return self.log.read_text()
+
+
+def issue_tokens(data: Path, state: str | None = None, n: int = 1) -> list[str]:
+    """`n` enrolment tokens from the collector's state at DATA (or `state`), as
+    `org token` issues them (the first act also makes DATA's witness key)."""
+    registry = open_state(data, state)
+    try:
+        return registry.issue_tokens(n)
+    finally:
+        registry.close()
 
 
 def start_collector(
