@@ -12,16 +12,11 @@ to `make bench`; every benchmark is in one list or the other.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from typing import Any
 
 import pytest
 
-from tests.support import REPO
-
-BENCHMARKS = REPO / "benchmarks"
+from tests.support.benchmarks import BENCHMARKS, run_benchmark
 
 #: Benchmark: (its smallest arguments, the figures its docstring names, as dotted paths).
 SMOKE: dict[str, tuple[list[str], list[str]]] = {
@@ -108,22 +103,11 @@ def test_every_benchmark_is_either_run_here_or_said_to_be_heavy() -> None:
 @pytest.mark.parametrize("name", sorted(SMOKE))
 def test_a_benchmark_runs_at_its_smallest_size(name: str) -> None:
     args, figures = SMOKE[name]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])}
-    done = subprocess.run(
-        [sys.executable, str(BENCHMARKS / f"{name}.py"), *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env=env,
-        cwd=REPO,
-    )
-    assert done.returncode == 0, f"benchmarks/{name}.py failed:\n{done.stderr[-3000:]}"
-    result = json.loads(done.stdout)
+    result = run_benchmark(name, *args, timeout=300)
     missing = []
     for figure in figures:
         try:
             _at(result, figure)
         except (KeyError, IndexError, TypeError):
             missing.append(figure)
-    assert not missing, f"benchmarks/{name}.py printed no {missing}: {done.stdout[:2000]}"
+    assert not missing, f"benchmarks/{name}.py printed no {missing}: {json.dumps(result)[:2000]}"

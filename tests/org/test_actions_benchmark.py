@@ -7,26 +7,17 @@ action the derivation takes apart.
 
 from __future__ import annotations
 
-import json
-import os
 import runpy
-import subprocess
-import sys
 
 from cleartrace.org.actions import ACTION_NAMES, derive_actions
 from tests.support import REPO
+from tests.support.benchmarks import run_benchmark
 
 BENCH = REPO / "benchmarks" / "actions.py"
 
 
 def test_the_benchmark_reports_both_inputs() -> None:
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    done = subprocess.run(
-        [sys.executable, str(BENCH), "--events", "20000", "--runs", "1"],
-        capture_output=True, text=True, timeout=120, check=False, env=env,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout)
+    report = run_benchmark("actions", "--events", "20000", "--runs", "1")
     for name in ("person", "ingest"):
         assert report[name]["events"] == 20000
         assert report[name]["actions"] > 0

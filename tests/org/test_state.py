@@ -48,6 +48,16 @@ def enrolled(state: CollectorState) -> str:
     return state.enroll(state.issue_tokens(1)[0], key).device
 
 
+def with_a_bundle(state: CollectorState, name: str) -> str:
+    """A device enrolled on `state` whose first bundle, `name`, was accepted."""
+    device = enrolled(state)
+    state.accept(
+        name=name, device=device, size=1, base=Head(0, GENESIS), head=Head(1, "1" * 64),
+        when="2026-12-06T00:00:00Z",
+    )  # fmt: skip
+    return device
+
+
 def test_a_token_enrols_once_and_the_org_ledger_says_so(state: CollectorState) -> None:
     token = state.issue_tokens(1)[0]
     key = Ed25519PrivateKey.generate().public_key().public_bytes_raw()
@@ -157,11 +167,7 @@ def test_ingest_and_the_audit_read_a_shared_state_given_as_itself(
     data = tmp_path / "data"
     state = open_state(data, url)
     try:
-        device = enrolled(state)
-        state.accept(
-            name="a" * 64, device=device, size=1, base=Head(0, GENESIS), head=Head(1, "1" * 64),
-            when="2026-12-06T00:00:00Z",
-        )  # fmt: skip
+        with_a_bundle(state, "a" * 64)
         expected = {d.device: d for d in state.devices()}
         ledger = state.org_ledger()
     finally:
@@ -205,11 +211,7 @@ def test_a_collector_role_with_only_data_privileges_serves_existing_tables(
     app_url = url.replace("postgresql://postgres@", f"postgresql://{role}@", 1)
     state = open_state(tmp_path / "app", app_url)
     try:
-        device = enrolled(state)
-        state.accept(
-            name="b" * 64, device=device, size=1, base=Head(0, GENESIS), head=Head(1, "1" * 64),
-            when="2026-12-06T00:00:00Z",
-        )  # fmt: skip
+        with_a_bundle(state, "b" * 64)
         assert state.take("enroll", Rate(10, 60.0)) == 0
     finally:
         state.close()

@@ -5,24 +5,11 @@ The full run is `python benchmarks/table.py`; this notices when the benchmark br
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
-from tests.support import REPO
-
-BENCH = REPO / "benchmarks" / "table.py"
+from tests.support.benchmarks import run_benchmark
 
 
 def test_the_benchmark_reports_ingest_and_erasure() -> None:
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    done = subprocess.run(
-        [sys.executable, str(BENCH), "--events", "20000", "--per-bundle", "5000"],
-        capture_output=True, text=True, timeout=120, check=False, env=env,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout)
+    report = run_benchmark("table", "--events", "20000", "--per-bundle", "5000")
     for name in ("directory", "iceberg", "iceberg_rerun"):
         assert report[name]["events"] == 20000
         assert report[name]["events_per_s"] > 0

@@ -7,10 +7,7 @@ saying what its readers (the closing note, the lead) read from it.
 
 from __future__ import annotations
 
-import json
 import runpy
-import subprocess
-import sys
 from typing import Any
 
 import pyarrow as pa
@@ -19,6 +16,7 @@ import pytest
 from cleartrace.events import Event, Kind
 from cleartrace.review.text import reconstruct
 from tests.support import REPO
+from tests.support.benchmarks import run_benchmark
 
 BENCH = REPO / "benchmarks" / "identifiability.py"
 VARIANTS = ("raw", "retimed", "spread", "ordered")
@@ -43,16 +41,7 @@ def _events(table: pa.Table) -> list[Event]:
 
 @pytest.fixture(scope="module")
 def report() -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, str(BENCH), "--seed", "3", "--typists", "4", "--samples", "4"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
+    return run_benchmark("identifiability", "--seed", "3", "--typists", "4", "--samples", "4")
 
 
 def test_the_report_names_its_setup_and_chance(report: dict[str, Any]) -> None:

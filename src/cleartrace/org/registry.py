@@ -50,11 +50,25 @@ from cleartrace.org.registry_db import (
 from cleartrace.org.witness import load_or_create
 from cleartrace.store.db import transaction, translate_errors
 
-__all__ = ["Registry", "token_refused"]
+__all__ = ["Registry", "new_tokens", "token_hash", "token_refused", "utc_stamp"]
 
 
-def _token_hash(token: str) -> bytes:
+def token_hash(token: str) -> bytes:
+    """What either state keeps of an enrolment token (hex of it): its SHA-256."""
     return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+def new_tokens(count: int) -> list[str]:
+    """`count` new single-use enrolment tokens, for either state to keep the hashes of.
+
+    Raises:
+        UsageError: `count` is not between 1 and 10000.
+    """
+    if not 1 <= count <= 10_000:
+        raise UsageError("the token count must be between 1 and 10000")
+    # The prefix names what it is, and keeps a token from ever starting with
+    # "-" (base64url can), which a command line would take for an option.
+    return ["ct_" + secrets.token_urlsafe(32) for _ in range(count)]
 
 
 def token_refused() -> TokenRefused:
@@ -65,7 +79,8 @@ def token_refused() -> TokenRefused:
     )
 
 
-def _now() -> str:
+def utc_stamp() -> str:
+    """The time either state stamps its rows with (RFC 3339, UTC, milliseconds)."""
     return rfc3339(datetime.now(UTC))
 
 
@@ -174,17 +189,13 @@ class Registry:
             UsageError: `count` is not between 1 and 10000.
             StoreError: the database cannot be written.
         """
-        if not 1 <= count <= 10_000:
-            raise UsageError("the token count must be between 1 and 10000")
-        # The prefix names what it is, and keeps a token from ever starting with
-        # "-" (base64url can), which a command line would take for an option.
-        tokens = ["ct_" + secrets.token_urlsafe(32) for _ in range(count)]
-        now = _now()
+        tokens = new_tokens(count)
+        when = utc_stamp()
         key = self._signer()
         with self._tx() as conn:
             conn.executemany(
                 "INSERT INTO tokens(hash, created) VALUES (?, ?)",
-                [(_token_hash(t).hex(), now) for t in tokens],
+                [(token_hash(t).hex(), when) for t in tokens],
             )
             self._log(conn, key, "tokens.issued", tokens=count)
         return tokens
@@ -199,9 +210,9 @@ class Registry:
             TokenRefused: the token is unknown or already used.
             StoreError: the database cannot be written.
         """
-        wanted = _token_hash(token)
+        wanted = token_hash(token)
         device = key_fingerprint(public_key)
-        now = _now()
+        now = utc_stamp()
         key = self._signer()
         with self._tx() as conn:
             # Compare against every unused hash with a constant-time compare and no

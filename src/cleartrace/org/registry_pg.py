@@ -45,7 +45,6 @@ import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,11 +53,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cleartrace.consent.records import GENESIS
 from cleartrace.errors import LedgerBroken, StoreError, UsageError
-from cleartrace.formats import canonical, key_fingerprint, rfc3339
+from cleartrace.formats import canonical, key_fingerprint
 from cleartrace.org.devices import DEVICE_SELECT, Device, Head, StoredBundle, device_of_row
 from cleartrace.org.limits import Rate
 from cleartrace.org.org_ledger import next_record
-from cleartrace.org.registry import token_refused
+from cleartrace.org.registry import new_tokens, token_hash, token_refused, utc_stamp
 from cleartrace.org.registry_db import make_data_dir
 from cleartrace.org.registry_pg_adopt import adopt
 from cleartrace.org.registry_pg_pool import Conn, Pool, connect
@@ -80,10 +79,6 @@ def _device_key(device: str) -> int:
     return int.from_bytes(
         hashlib.sha256(b"head-lock\0" + device.encode()).digest()[:8], "big", signed=True
     )
-
-
-def _now() -> str:
-    return rfc3339(datetime.now(UTC))
 
 
 class PgRegistry:
@@ -216,24 +211,22 @@ class PgRegistry:
     # -- tokens and enrolment ---------------------------------------------------------
 
     def issue_tokens(self, count: int = 1) -> list[str]:
-        if not 1 <= count <= 10_000:
-            raise UsageError("the token count must be between 1 and 10000")
-        tokens = ["ct_" + secrets.token_urlsafe(32) for _ in range(count)]
-        now = _now()
+        tokens = new_tokens(count)
+        now = utc_stamp()
         key = self._signer()
         with self._tx() as conn:
             with conn.cursor() as cur:
                 cur.executemany(
                     "INSERT INTO tokens(hash, created) VALUES (%s, %s)",
-                    [(hashlib.sha256(t.encode()).hexdigest(), now) for t in tokens],
+                    [(token_hash(t).hex(), now) for t in tokens],
                 )
             self._log(conn, key, "tokens.issued", tokens=count)
         return tokens
 
     def enroll(self, token: str, public_key: bytes) -> Device:
-        wanted = hashlib.sha256(token.encode("utf-8")).hexdigest()
+        wanted = token_hash(token).hex()
         device = key_fingerprint(public_key)
-        now = _now()
+        now = utc_stamp()
         key = self._signer()
         with self._tx() as conn:
             used = conn.execute(
